@@ -1,0 +1,58 @@
+"""The HTTP API: OCPI for partners, ops reads, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import health
+from api.errors import install_error_handlers
+from api.middleware import install_request_ids
+from api.ocpi import locations, versions
+from api.ops import chargers
+from ocpi_hub.bootstrap import Container, build_container
+from ocpi_hub.settings import Settings, get_settings
+from producers.log import EventLog, ensure_topics
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    container: Container | None = None,
+    event_log: EventLog | None = None,
+) -> FastAPI:
+    """Build the app. Tests may hand in a container or a fake event log; the
+    defaults are the real adapters built from settings."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = container or build_container(settings)
+        app.state.container = built
+        if event_log is not None:
+            app.state.event_log = event_log
+            yield
+            return
+        await ensure_topics(
+            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
+        )
+        await built.event_log.start()
+        app.state.event_log = built.event_log
+        try:
+            yield
+        finally:
+            await built.event_log.stop()
+            await built.redis.aclose()
+            built.mongo.close()
+            built.mysql.dispose()
+
+    app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    install_request_ids(app)
+    app.include_router(health.router)
+    app.include_router(versions.router)
+    app.include_router(locations.router)
+    app.include_router(chargers.router)
+    return app

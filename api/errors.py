@@ -1,0 +1,82 @@
+"""Every response a partner sees is an OCPI envelope (transport_and_format,
+"Response format"); this module turns every failure into one, so no framework
+default error body ever leaks out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.ocpi.common import format_ocpi_datetime
+from schemas.ocpi.status_codes import OcpiStatus
+
+log = structlog.get_logger(__name__)
+
+
+def envelope(
+    data: Any = None,
+    status_code: OcpiStatus = OcpiStatus.SUCCESS,
+    message: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "data": data,
+        "status_code": int(status_code),
+        "timestamp": format_ocpi_datetime(datetime.now(UTC)),
+    }
+    if message is not None:
+        body["status_message"] = message
+    return body
+
+
+class OcpiError(Exception):
+    """A failure with its OCPI status code and the HTTP status to carry it."""
+
+    def __init__(self, status: OcpiStatus, message: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.http_status = http_status
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OcpiError)
+    async def ocpi_error(_: Request, exc: OcpiError) -> JSONResponse:
+        return JSONResponse(envelope(None, exc.status, exc.message), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            body = envelope(None, OcpiStatus.CLIENT_ERROR, "request body is not valid JSON")
+            return JSONResponse(body, status_code=400)
+        message = f"invalid or missing parameters: {_describe(errors)}"
+        return JSONResponse(envelope(None, OcpiStatus.INVALID_PARAMETERS, message), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            envelope(None, OcpiStatus.CLIENT_ERROR, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return JSONResponse(
+            envelope(None, OcpiStatus.SERVER_ERROR, "internal error"), status_code=500
+        )

@@ -1,0 +1,61 @@
+"""Liveness and readiness. Readiness asks every dependency and reports each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import ContainerDep
+from ocpi_hub.bootstrap import Container
+
+router = APIRouter(tags=["health"])
+
+_CHECK_TIMEOUT_S = 3.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _checks(c: Container) -> dict[str, Callable[[], Awaitable[Any]]]:
+    def mysql() -> None:
+        with c.mysql.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    async def redis() -> None:
+        await c.redis.ping()
+
+    return {
+        "kafka": c.event_log.ping,
+        "mongodb": lambda: asyncio.to_thread(c.mongo.admin.command, "ping"),
+        "mysql": lambda: asyncio.to_thread(mysql),
+        "redis": redis,
+    }
+
+
+async def _run(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout=_CHECK_TIMEOUT_S)
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@router.get("/readyz")
+async def readyz(c: ContainerDep) -> JSONResponse:
+    checks = _checks(c)
+    results = await asyncio.gather(*(_run(check) for check in checks.values()))
+    report = dict(zip(checks, results, strict=True))
+    ready = all(r["ok"] for r in report.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": report},
+        status_code=200 if ready else 503,
+    )

@@ -1,0 +1,37 @@
+"""Versions module (version_information_endpoint.asciidoc): the versions we
+speak and, per version, the endpoints we offer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import ContainerDep
+from api.errors import OcpiError, envelope
+from schemas.ocpi.status_codes import OcpiStatus
+
+router = APIRouter(prefix="/ocpi", tags=["ocpi: versions"])
+
+SUPPORTED = ("2.2.1",)
+
+
+@router.get("/versions")
+def versions(c: ContainerDep) -> dict[str, Any]:
+    base = c.settings.base_url
+    return envelope([{"version": v, "url": f"{base}/ocpi/{v}"} for v in SUPPORTED])
+
+
+@router.get("/{version}")
+def version_details(version: str, c: ContainerDep) -> dict[str, Any]:
+    if version not in SUPPORTED:
+        raise OcpiError(OcpiStatus.UNSUPPORTED_VERSION, f"unsupported version {version!r}", 404)
+    base = c.settings.base_url
+    endpoints = [
+        {
+            "identifier": "locations",
+            "role": "RECEIVER",
+            "url": f"{base}/ocpi/emsp/{version}/locations",
+        }
+    ]
+    return envelope({"version": version, "endpoints": endpoints})

@@ -1,0 +1,108 @@
+"""The composition root: the one place that turns settings into adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from pymongo import MongoClient
+from pymongo.database import Database
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from ocpi_hub.settings import Settings
+from producers.log import KafkaEventLog
+from projections.mongo.locations import LocationViewQuery, LocationViewWriter
+from projections.mysql.chargers import ChargerQuery, ChargerWriter
+from projections.mysql.migrate import migrate
+from projections.runner import Writer
+
+Doc = dict[str, Any]
+
+
+def mongo_client(settings: Settings) -> MongoClient[Doc]:
+    return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True)
+
+
+def mysql_engine(settings: Settings, database: str | None = None) -> Engine:
+    url = make_url(settings.mysql_url)
+    if database is not None:
+        url = url.set(database=database)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+
+
+def create_mysql_database(settings: Settings, database: str) -> None:
+    """Create a database beside the configured one (same server, same user)."""
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name: {database!r}")
+    admin = create_engine(make_url(settings.mysql_url).set(database=None))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{database}`"))
+    finally:
+        admin.dispose()
+
+
+def drop_mysql_database(settings: Settings, database: str) -> None:
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name: {database!r}")
+    admin = create_engine(make_url(settings.mysql_url).set(database=None))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
+    finally:
+        admin.dispose()
+
+
+@dataclass
+class Views:
+    """The view stores of one namespace (live, or a replay target)."""
+
+    mongo: Database[Doc]
+    mysql: Engine
+    writers: list[Writer] = field(default_factory=list)
+
+    def prepare(self) -> None:
+        """Schema migrations and indexes; safe to run at every start."""
+        migrate(self.mysql)
+        for writer in self.writers:
+            writer.prepare()
+
+    def wipe(self) -> None:
+        """Empty every view (for an in-place rebuild); schemas and indexes stay."""
+        for writer in self.writers:
+            writer.wipe()
+
+
+def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
+    db = client[mongo_db]
+    return Views(mongo=db, mysql=engine, writers=[LocationViewWriter(db), ChargerWriter(engine)])
+
+
+@dataclass
+class Container:
+    """What the HTTP API needs, built once per process."""
+
+    settings: Settings
+    event_log: KafkaEventLog
+    mongo: MongoClient[Doc]
+    mysql: Engine
+    redis: aioredis.Redis
+    locations: LocationViewQuery
+    chargers: ChargerQuery
+
+
+def build_container(settings: Settings) -> Container:
+    client = mongo_client(settings)
+    engine = mysql_engine(settings)
+    return Container(
+        settings=settings,
+        event_log=KafkaEventLog(
+            settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
+        ),
+        mongo=client,
+        mysql=engine,
+        redis=aioredis.Redis.from_url(settings.redis_url, socket_timeout=3),
+        locations=LocationViewQuery(client[settings.mongo_db]),
+        chargers=ChargerQuery(engine),
+    )

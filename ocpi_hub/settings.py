@@ -1,0 +1,71 @@
+"""Every knob of the platform, read once from the environment.
+
+Each setting is an environment variable ``OCPI_HUB_<NAME>`` with a safe local
+default. ``make up`` writes the addresses of the services it started to
+``data/run/services.env``; that file is read too, and real environment
+variables win over it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OCPI_HUB_",
+        env_file="data/run/services.env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- services -----------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "ocpi_hub"
+    mysql_url: str = "mysql+pymysql://ocpi:ocpi@127.0.0.1:3306/ocpi_hub"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # --- topics -------------------------------------------------------------
+    # Prepended to every topic, consumer group and Faust app id, so that
+    # several isolated platforms (tests, staging) can share one cluster.
+    topic_prefix: str = ""
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    # --- HTTP API -----------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # The URL partners reach us at; OCPI endpoints are published under it.
+    public_url: str = ""
+    # A partner request waits at most this long for Kafka's acknowledgement.
+    produce_timeout_s: float = Field(default=10.0, gt=0)
+
+    # --- processors (Faust) -------------------------------------------------
+    faust_store: str = "memory://"
+    faust_session_timeout_s: float = 6.0
+    faust_heartbeat_interval_s: float = 1.0
+    faust_web_port: int = 6066
+
+    # --- projections --------------------------------------------------------
+    projection_batch_size: int = Field(default=1000, ge=1)
+    projection_poll_ms: int = Field(default=200, ge=1)
+
+    # --- logging ------------------------------------------------------------
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

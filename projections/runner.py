@@ -1,0 +1,152 @@
+"""Feeds events from Kafka to the projection writers.
+
+Live: a consumer group reads the projected topics in batches, hands each
+batch to every writer, and commits offsets only after all writers have
+written (at-least-once; the writers' position guard makes re-delivery
+harmless).
+
+Replay: reads the same topics from offset zero up to the end offsets seen at
+the start, with no consumer group, into any set of writers: the live views
+(after wiping them) or a fresh namespace to compare against the live ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from projections.position import Record
+from schemas.events import parse_event
+from schemas.topics import EVSE_STATUS
+
+log = structlog.get_logger(__name__)
+
+# The topics the views are built from (catalogue names, without prefix).
+PROJECTED_TOPICS: tuple[str, ...] = (EVSE_STATUS.name,)
+_KNOWN_EVENT_TYPES = frozenset(EVSE_STATUS.event_types)
+
+
+class Writer(Protocol):
+    name: str
+
+    def prepare(self) -> None:
+        """Create what the view needs (indexes); idempotent."""
+
+    def wipe(self) -> None:
+        """Remove every entry of the view."""
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        """Apply a batch idempotently; return how many entries were written."""
+        ...
+
+
+def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object] | None:
+    """A Kafka message as a Record; None for event types this version does
+    not project (a newer producer may add types; old readers skip them)."""
+    headers = dict(message.headers or ())
+    event_type = headers.get("event_type", b"").decode()
+    if event_type and event_type not in _KNOWN_EVENT_TYPES:
+        return None
+    assert message.value is not None
+    return Record(
+        topic=message.topic.removeprefix(prefix),
+        partition=message.partition,
+        offset=message.offset,
+        event=parse_event(message.value),
+    )
+
+
+def apply_batch(writers: Sequence[Writer], records: Sequence[Record[object]]) -> None:
+    for writer in writers:
+        writer.apply(records)
+
+
+async def run_live(
+    bootstrap: str,
+    prefix: str,
+    writers: Sequence[Writer],
+    *,
+    batch_size: int,
+    poll_ms: int,
+    stop: asyncio.Event,
+) -> None:
+    consumer = AIOKafkaConsumer(
+        *(prefix + t for t in PROJECTED_TOPICS),
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}ocpi-hub-projections",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+    )
+    await consumer.start()
+    log.info("projections_started", topics=PROJECTED_TOPICS, writers=[w.name for w in writers])
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
+            records = [
+                rec
+                for messages in batches.values()
+                for message in messages
+                if (rec := decode(prefix, message)) is not None
+            ]
+            if records:
+                await asyncio.to_thread(apply_batch, writers, records)
+            if batches:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+async def replay(
+    bootstrap: str,
+    prefix: str,
+    writers: Sequence[Writer],
+    *,
+    batch_size: int,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> int:
+    """Apply every event from offset zero to the current end; return the count."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata
+        partitions = [
+            TopicPartition(prefix + topic, p)
+            for topic in PROJECTED_TOPICS
+            for p in sorted(consumer.partitions_for_topic(prefix + topic) or ())
+        ]
+        if not partitions:
+            return 0
+        consumer.assign(partitions)
+        start = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+        total = sum(end[tp] - start[tp] for tp in partitions)
+        await consumer.seek_to_beginning(*partitions)
+        pending = {tp for tp in partitions if end[tp] > start[tp]}
+        done = 0
+        on_progress(done, total)
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=500, max_records=batch_size)
+            records: list[Record[object]] = []
+            for tp, messages in batches.items():
+                for message in messages:
+                    if message.offset >= end[tp]:
+                        continue
+                    done += 1
+                    if (rec := decode(prefix, message)) is not None:
+                        records.append(rec)
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
+            if records:
+                await asyncio.to_thread(apply_batch, writers, records)
+            on_progress(done, total)
+        return done
+    finally:
+        await consumer.stop()

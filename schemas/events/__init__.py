@@ -1,0 +1,36 @@
+"""All events of the platform, and the one way to parse them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
+from schemas.events.locations import EvseStatusReported, EvseStatusResolved
+
+Event = Annotated[EvseStatusReported | EvseStatusResolved, Field(discriminator="event_type")]
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Parse one serialized event (JSON) into its typed model."""
+    return _EVENT_ADAPTER.validate_json(raw)
+
+
+def serialize_event(event: EventMeta) -> bytes:
+    return event.model_dump_json().encode()
+
+
+__all__ = [
+    "Event",
+    "EventMeta",
+    "EvseStatusReported",
+    "EvseStatusResolved",
+    "Party",
+    "derived_event_id",
+    "new_event_id",
+    "parse_event",
+    "serialize_event",
+]

@@ -1,0 +1,50 @@
+"""The one envelope every event travels in.
+
+Events are immutable facts. A change of a payload's shape is a new
+``schema_version`` together with an upcaster (see ``schemas/events/upcast.py``)
+and a stored fixture of the old form; an event once written is never edited.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# Namespace for event ids derived from other events (deterministic, so that a
+# processor re-running after a crash emits the same ids and consumers can
+# drop duplicates).
+_DERIVED_NS = uuid.UUID("6c1f3a52-8a0e-4f57-9d0b-2f6f3f0f7a11")
+
+
+def derived_event_id(causation_id: uuid.UUID, purpose: str) -> uuid.UUID:
+    return uuid.uuid5(_DERIVED_NS, f"{causation_id}:{purpose}")
+
+
+class Party(BaseModel):
+    """Who asserted the fact: an OCPI party (country code + party id), or one
+    of our own sources (``country_code`` and ``party_id`` of our platform)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country_code: str = Field(min_length=2, max_length=2)
+    party_id: str = Field(min_length=3, max_length=3)
+
+
+class EventMeta(BaseModel):
+    """Fields common to every event; subclasses add a literal ``event_type``,
+    ``schema_version`` and a typed ``payload``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    aggregate_key: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    recorded_at: AwareDatetime
+    source: Party
+    correlation_id: str = Field(min_length=1, max_length=100)
+    causation_id: uuid.UUID | None = None
+
+
+def new_event_id() -> uuid.UUID:
+    return uuid.uuid4()

@@ -1,0 +1,93 @@
+"""Types shared by every OCPI 2.2.1 module (spec: ``types.asciidoc``,
+``transport_and_format.asciidoc`` section "Response format")."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+
+_PRINTABLE_ASCII = r"^[\x20-\x7E]*$"
+_DATETIME_MAX_LEN = 25  # types.asciidoc, DateTime: string(25)
+_DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,4})?(Z|[+-]00:00)?$")
+
+
+def parse_ocpi_datetime(value: Any) -> datetime:
+    """RFC 3339, UTC only; a missing designator means UTC (types.asciidoc, DateTime).
+
+    Precision is kept to the millisecond so that what we store, compare and
+    send back is the same instant.
+    """
+    if isinstance(value, datetime):
+        parsed = value if value.tzinfo else value.replace(tzinfo=UTC)
+    elif isinstance(value, str):
+        if len(value) > _DATETIME_MAX_LEN or not _DATETIME_SHAPE.match(value):
+            raise ValueError("must be an RFC 3339 UTC date-time of at most 25 characters")
+        text = (
+            value[:-1]
+            if value.endswith("Z")
+            else value.removesuffix("+00:00").removesuffix("-00:00")
+        )
+        parsed = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    else:
+        raise ValueError("must be a string")
+    parsed = parsed.astimezone(UTC)
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+
+
+def format_ocpi_datetime(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+DateTime = Annotated[
+    datetime,
+    BeforeValidator(parse_ocpi_datetime),
+    PlainSerializer(format_ocpi_datetime, return_type=str),
+]
+
+
+def ci_string(max_length: int) -> Any:
+    """CiString(n): printable ASCII, compared case-insensitively, stored as received."""
+    return Annotated[
+        str, StringConstraints(min_length=1, max_length=max_length, pattern=_PRINTABLE_ASCII)
+    ]
+
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+PartyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{3}$")]
+
+
+def fold(value: str) -> str:
+    """The comparison form of a CiString."""
+    return value.upper()
+
+
+class OcpiModel(BaseModel):
+    """Base of every OCPI object: unknown fields are refused, never dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+T = TypeVar("T")
+
+
+class OcpiResponse(BaseModel, Generic[T]):
+    """The envelope of every OCPI response (transport_and_format, Response format)."""
+
+    data: T | None = None
+    status_code: int = Field(ge=1000, le=4999)
+    status_message: str | None = None
+    timestamp: DateTime

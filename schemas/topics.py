@@ -1,0 +1,48 @@
+"""The topic catalogue: a public contract for downstream subscribers.
+
+Documented in ``docs/topics.md``; a change here is a change of contract. Event
+topics are the system of record and are kept forever (no time or size
+retention). A topic's name carries its major version: an incompatible change
+is a new topic, never a rewrite of an old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str  # what the record key is, in words (documented contract)
+    event_types: tuple[str, ...]
+    config: dict[str, str] = field(default_factory=dict)
+
+
+_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+LOCATIONS = TopicSpec(
+    name="ocpi.locations.v1",
+    partitions=6,
+    key="location key: COUNTRY_CODE/PARTY_ID/LOCATION_ID, upper-cased",
+    event_types=("EvseStatusReported",),
+    config=_KEEP_FOREVER,
+)
+
+EVSE_STATUS = TopicSpec(
+    name="ocpi.evse-status.v1",
+    partitions=6,
+    key="location key: COUNTRY_CODE/PARTY_ID/LOCATION_ID, upper-cased",
+    event_types=("EvseStatusResolved",),
+    config=_KEEP_FOREVER,
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS)
+
+_TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}
+
+
+def topic_for(event_type: str) -> TopicSpec:
+    """The one topic an event type is written to."""
+    return _TOPIC_OF_EVENT[event_type]
