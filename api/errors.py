@@ -25,19 +25,23 @@ def envelope(
     message: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "data": data,
         "status_code": int(status_code),
         "timestamp": format_ocpi_datetime(datetime.now(UTC)),
     }
+    # Where the spec names no data, leave the field unset (transport_and_format,
+    # Response format, NOTE on the data field).
+    if data is not None:
+        body["data"] = data
     if message is not None:
         body["status_message"] = message
     return body
 
 
 class OcpiError(Exception):
-    """A failure with its OCPI status code and the HTTP status to carry it."""
+    """A failure with its OCPI status code and the HTTP status to carry it
+    (200 unless the spec asks for an HTTP error, e.g. 404 on an unknown GET)."""
 
-    def __init__(self, status: OcpiStatus, message: str, http_status: int = 400) -> None:
+    def __init__(self, status: OcpiStatus, message: str, http_status: int = 200) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -61,10 +65,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
+            # status_codes: "When a message does not contain a valid JSON
+            # string, the HTTP error 400 - Bad request MUST be returned."
             body = envelope(None, OcpiStatus.CLIENT_ERROR, "request body is not valid JSON")
             return JSONResponse(body, status_code=400)
         message = f"invalid or missing parameters: {_describe(errors)}"
-        return JSONResponse(envelope(None, OcpiStatus.INVALID_PARAMETERS, message), status_code=400)
+        # Valid JSON that reached the OCPI layer MUST NOT get an HTTP error
+        # (status_codes); a URL whose ids break the spec's limits addresses no
+        # resource that could exist, so that one is an HTTP 400.
+        in_url = any(e.get("loc", ("",))[0] in ("path", "query") for e in errors)
+        return JSONResponse(
+            envelope(None, OcpiStatus.INVALID_PARAMETERS, message),
+            status_code=400 if in_url else 200,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -9,12 +9,14 @@ between re-runs the rule, which emits the same event id again
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
 from ocpi_hub.settings import Settings
 from processors import evse_status
+from schemas.events import EventMeta, serialize_event
 from schemas.topics import EVSE_STATUS, LOCATIONS
 
 
@@ -36,9 +38,33 @@ def create_app(settings: Settings) -> Any:
         autodiscover=False,
     )
     locations = _raw_topic(app, settings.topic(LOCATIONS.name))
-    resolved = _raw_topic(app, settings.topic(EVSE_STATUS.name))
-    evse_status.register(app, locations, resolved, LOCATIONS.partitions)
+    evse_status.register(
+        app,
+        locations,
+        emitter(_raw_topic(app, settings.topic(EVSE_STATUS.name))),
+        LOCATIONS.partitions,
+    )
     return app
+
+
+def emitter(topic: Any) -> Callable[[EventMeta], Awaitable[None]]:
+    """Write events to a Faust topic, keyed and with the contract's headers.
+
+    Faust buffers the send and flushes its producer before it commits the
+    offset of the event being processed.
+    """
+
+    async def emit(event: EventMeta) -> None:
+        await topic.send(
+            key=event.aggregate_key.encode(),
+            value=serialize_event(event),
+            headers=[
+                ("event_type", getattr(event, "event_type").encode()),  # noqa: B009
+                ("schema_version", str(getattr(event, "schema_version")).encode()),  # noqa: B009
+            ],
+        )
+
+    return emit
 
 
 def _raw_topic(app: Any, name: str) -> Any:

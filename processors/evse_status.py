@@ -17,6 +17,7 @@ bottom only decodes, calls them, and writes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -119,9 +120,15 @@ def signals_from_table(value: Any) -> EvseSignals:
 
 # --- Faust shell ------------------------------------------------------------
 
+Emit = Callable[[EvseStatusResolved], Awaitable[None]]
 
-def register(app: Any, source_topic: Any, resolved_topic: Any, partitions: int) -> Any:
-    """Attach the agent and its table to a Faust app; return the agent."""
+
+def register(app: Any, source_topic: Any, emit: Emit, partitions: int) -> Any:
+    """Attach the agent and its table to a Faust app; return the agent.
+
+    ``emit`` writes a resolved status out (to ``ocpi.evse-status.v1`` in the
+    running app). The table survives restarts through its changelog topic.
+    """
     import faust  # local import: the pure rule above must not need Faust
 
     from processors.clock import utc_now
@@ -131,10 +138,7 @@ def register(app: Any, source_topic: Any, resolved_topic: Any, partitions: int) 
         "evse-signals",
         default=None,
         partitions=partitions,
-        key_type=str,
-        value_type=None,
-        value_serializer="json",
-        key_serializer="raw",
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
 
     @app.agent(source_topic, name="resolve-evse-status")  # type: ignore[untyped-decorator]
@@ -149,13 +153,6 @@ def register(app: Any, source_topic: Any, resolved_topic: Any, partitions: int) 
             if after != before:
                 table[key] = after.model_dump(mode="json")
             for out in resolved:
-                await resolved_topic.send(
-                    key=out.aggregate_key.encode(),
-                    value=out.model_dump_json().encode(),
-                    headers=[
-                        ("event_type", out.event_type.encode()),
-                        ("schema_version", str(out.schema_version).encode()),
-                    ],
-                )
+                await emit(out)
 
     return resolve_evse_status

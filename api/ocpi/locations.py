@@ -48,10 +48,9 @@ async def patch_evse(
         await event_log.append(events)
     except Exception as exc:
         # Not acknowledged by Kafka: say so, so the partner retries (the PATCH
-        # is idempotent) rather than believing it was recorded.
-        raise OcpiError(
-            OcpiStatus.SERVER_ERROR, "the update could not be recorded; retry", 503
-        ) from exc
+        # is idempotent) rather than believing it was recorded. An OCPI 3000,
+        # not an HTTP error: the request itself was fine (status_codes).
+        raise OcpiError(OcpiStatus.SERVER_ERROR, "the update could not be recorded; retry") from exc
     return envelope()
 
 

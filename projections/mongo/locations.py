@@ -101,14 +101,16 @@ class LocationViewWriter:
         for _ in range(_MAX_ATTEMPTS):
             if not by_key:
                 return written
-            conflicts = self._write(by_key)
-            written += len(by_key) - len(conflicts)
+            attempted, conflicts = self._write(by_key)
+            written += attempted - len(conflicts)
             by_key = {k: by_key[k] for k in conflicts}
             if conflicts:
                 log.warning("projection_conflict_retry", view=self.name, keys=len(conflicts))
         raise RuntimeError(f"{self.name}: documents kept changing under us: {sorted(by_key)[:5]}")
 
-    def _write(self, by_key: dict[str, list[Record[EvseStatusResolved]]]) -> set[str]:
+    def _write(self, by_key: dict[str, list[Record[EvseStatusResolved]]]) -> tuple[int, set[str]]:
+        """One read, one bulk write; returns (documents attempted, keys that
+        conflicted with a concurrent writer and must be read again)."""
         current = {d["_id"]: d for d in self._coll.find({"_id": {"$in": list(by_key)}})}
         ops: list[ReplaceOne[Doc]] = []
         keys: list[str] = []
@@ -122,15 +124,15 @@ class LocationViewWriter:
             ops.append(ReplaceOne(_guard(before, after), after, upsert=True))
             keys.append(key)
         if not ops:
-            return set()
+            return 0, set()
         try:
             self._coll.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                 raise
-            return {keys[e["index"]] for e in errors}
-        return set()
+            return len(ops), {keys[e["index"]] for e in errors}
+        return len(ops), set()
 
 
 def public(doc: Doc) -> Doc:

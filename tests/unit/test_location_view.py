@@ -43,7 +43,12 @@ def test_redelivery_changes_nothing() -> None:
 
 
 def test_evse_uid_matches_case_insensitively() -> None:
-    doc = fold([resolved(S.AVAILABLE, evse_uid="e1", offset=0), resolved(S.CHARGING, evse_uid="E1", offset=1)])
+    doc = fold(
+        [
+            resolved(S.AVAILABLE, evse_uid="e1", offset=0),
+            resolved(S.CHARGING, evse_uid="E1", offset=1),
+        ]
+    )
     assert [(e["uid"], e["status"]) for e in doc["evses"]] == [("e1", "CHARGING")]
 
 

@@ -1,0 +1,32 @@
+"""Fixtures shared by the integration and e2e tiers (the unit tier needs none)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient
+
+from ocpi_hub.bootstrap import create_mysql_database, drop_mysql_database
+from ocpi_hub.settings import Settings
+from tests.services import Namespace, base_settings, delete_topics, isolated, require_services
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Settings]:
+    with base_settings() as settings:
+        require_services(settings)
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def namespace(services: Settings) -> Iterator[Namespace]:
+    """Fresh topics, MongoDB database and MySQL database for this session."""
+    ns = isolated(services)
+    create_mysql_database(services, ns.name)
+    yield ns
+    drop_mysql_database(services, ns.name)
+    with MongoClient(services.mongo_url) as client:
+        client.drop_database(ns.name)
+    asyncio.run(delete_topics(services.kafka_bootstrap, ns.settings.topic_prefix))
