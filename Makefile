@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INFRA := $(PYTHON) deploy/local/infra.py
 export PIP_CACHE_DIR := $(CURDIR)/data/cache/pip
 
-.PHONY: venv infra up down status test test-unit lint bench clean
+.PHONY: venv infra up down status test test-unit lint bench compose-check clean
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ lint: venv
 ## bench: throughput and latency of the running platform (not a test)
 bench: up
 	$(BIN)/python -m bench.evse_status
+
+## compose-check: validate deploy/compose.yaml with Docker Compose v2 (built once, cached)
+compose-check:
+	deploy/local/compose-check.sh
 
 clean: down
 	$(INFRA) clean

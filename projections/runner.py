@@ -18,6 +18,7 @@ from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from projections.position import Record
 from schemas.events import parse_event
@@ -102,6 +103,23 @@ async def run_live(
         await consumer.stop()
 
 
+async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    missing = [t["topic"] for t in described if t.get("error_code")]
+    if missing:
+        raise LookupError(f"topics not found: {missing}")
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+    ]
+
+
 async def replay(
     bootstrap: str,
     prefix: str,
@@ -116,12 +134,7 @@ async def replay(
     )
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
-        partitions = [
-            TopicPartition(prefix + topic, p)
-            for topic in PROJECTED_TOPICS
-            for p in sorted(consumer.partitions_for_topic(prefix + topic) or ())
-        ]
+        partitions = await _partitions(bootstrap, [prefix + t for t in PROJECTED_TOPICS])
         if not partitions:
             return 0
         consumer.assign(partitions)

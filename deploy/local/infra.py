@@ -1,0 +1,1531 @@
+#!/usr/bin/env python3
+"""Local infrastructure for ocpi-hub, without Docker.
+
+Starts Apache Kafka (KRaft, single node), a MongoDB wire-protocol server
+(SecantusDB, or a real mongod), MariaDB and Redis as plain background
+processes owned by this script, plus (optionally) the platform's own
+processes.  Everything lives under the repository's ``data/`` folder:
+
+    data/cache/     downloads kept across `clean` (Maven repo, Kafka jars)
+    data/<service>/ service data, kept across restarts
+    data/run/       pidfiles, ports.json, services.env, process metadata
+    data/logs/      one log per process
+
+Usage (from anywhere; paths are resolved against the repository root):
+
+    python3 deploy/local/infra.py up [--only kafka,mongo,mariadb,redis] [--with-platform]
+    python3 deploy/local/infra.py down [--only NAMES]
+    python3 deploy/local/infra.py status
+    python3 deploy/local/infra.py env
+    python3 deploy/local/infra.py clean
+
+Python 3.11 standard library only: this runs before the project's venv exists.
+"""
+
+# ruff: noqa: S603
+# (S603: starting local programs found on PATH is this script's whole job.)
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+# --------------------------------------------------------------------------- #
+# Platform processes started by `up --with-platform` (edit here).
+#   name:      pidfile data/run/<name>.pid, log data/logs/<name>.log
+#   argv:      relative paths are resolved against the repository root
+#   readiness: "http:<path>" -> GET http://127.0.0.1:<api port><path> must
+#              answer 200; "alive" -> still running after ALIVE_GRACE seconds
+# --------------------------------------------------------------------------- #
+PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
+    ("api", [".venv/bin/ocpi-hub", "api"], "http:/readyz"),
+    ("processors", [".venv/bin/ocpi-hub", "processors"], "alive"),
+    ("projections", [".venv/bin/ocpi-hub", "projections"], "alive"),
+]
+ALIVE_GRACE = 5.0
+
+SERVICES = ("kafka", "mongo", "mariadb", "redis")
+
+# port key -> (env var, default, fall back to the next free port if taken?)
+PORT_SPECS: dict[str, tuple[str, int, bool]] = {
+    "kafka": ("OCPI_HUB_KAFKA_PORT", 9092, False),
+    "kafka_controller": ("OCPI_HUB_KAFKA_CONTROLLER_PORT", 9093, False),
+    "mongo": ("OCPI_HUB_MONGO_PORT", 27017, True),
+    "mariadb": ("OCPI_HUB_MYSQL_PORT", 3306, True),
+    "redis": ("OCPI_HUB_REDIS_PORT", 6379, True),
+    "api": ("OCPI_HUB_API_PORT", 8000, False),
+}
+PORT_FALLBACK_RANGE = 20
+
+MYSQL_DATABASE = "ocpi_hub"
+MYSQL_USER = "ocpi"
+MYSQL_PASSWORD = "ocpi"  # noqa: S105 (local development credentials)
+
+# services.env lines (read by the application's settings)
+ENV_LINES = {
+    "kafka": "OCPI_HUB_KAFKA_BOOTSTRAP=127.0.0.1:{port}",
+    "mongo": "OCPI_HUB_MONGO_URL=mongodb://127.0.0.1:{port}",
+    "mariadb": (
+        f"OCPI_HUB_MYSQL_URL=mysql+pymysql://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:{{port}}/"
+        f"{MYSQL_DATABASE}"
+    ),
+    "redis": "OCPI_HUB_REDIS_URL=redis://127.0.0.1:{port}/0",
+}
+PRETTY = {
+    "kafka": "Kafka",
+    "kafka_controller": "Kafka controller",
+    "mongo": "MongoDB",
+    "mariadb": "MariaDB",
+    "redis": "Redis",
+    "api": "the API",
+}
+
+HEALTH_TIMEOUT = float(os.environ.get("OCPI_HUB_HEALTH_TIMEOUT", "60"))
+KAFKA_HEAP_OPTS = os.environ.get("OCPI_HUB_KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m").split()
+STOP_TIMEOUT = {"kafka": 45.0, "mariadb": 45.0}  # others: DEFAULT_STOP_TIMEOUT
+DEFAULT_STOP_TIMEOUT = 15.0
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DATA = REPO / "data"
+CACHE = DATA / "cache"
+RUN = DATA / "run"
+LOGS = DATA / "logs"
+ENV_FILE = RUN / "services.env"
+PORTS_FILE = RUN / "ports.json"
+KAFKA_POM = HERE / "kafka" / "pom.xml"
+KAFKA_TEMPLATE = HERE / "kafka" / "server.properties.template"
+
+IS_ROOT = os.geteuid() == 0
+SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
+class InfraError(Exception):
+    """A failure to report to the user (one clear message, exit 1)."""
+
+
+def say(msg: str) -> None:
+    print(f"infra: {msg}", file=sys.stderr, flush=True)
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"    (no log at {rel(path)})"
+    out = text.splitlines()[-lines:]
+    starts = [i for i, line in enumerate(out) if line.startswith("===== ")]
+    if starts:  # only what this start wrote (see Proc.spawn)
+        out = out[starts[-1] :]
+    return "\n".join("    " + line for line in out) or "    (log is empty)"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def which(name: str, extra_dirs: tuple[str, ...] = SBIN_DIRS) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in extra_dirs:
+        candidate = Path(d) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+# --------------------------------------------------------------------------- #
+# Processes: identity (pid + start time + cmdline), spawning, stopping.
+# --------------------------------------------------------------------------- #
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat (0-based: [2] state, [4] pgrp, [21] starttime)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm (field 2) may contain spaces/parentheses: split after the last ')'.
+    close = raw.rindex(")")
+    return [str(pid), raw[raw.index("(") + 1 : close], *raw[close + 2 :].split()]
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Start time (clock ticks since boot) of a live process; None if gone or a zombie."""
+    st = _proc_stat(pid)
+    if st is None or st[2] in ("Z", "X"):
+        return None
+    return int(st[21])
+
+
+def proc_pgrp(pid: int) -> int | None:
+    st = _proc_stat(pid)
+    return int(st[4]) if st else None
+
+
+def proc_cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def group_members(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = _proc_stat(int(entry.name))
+            if st and st[2] not in ("Z", "X") and int(st[4]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+@dataclass
+class Running:
+    pid: int
+    port: int | None
+    meta: dict
+
+
+class Proc:
+    """A process this script starts: pidfile, metadata, log."""
+
+    def __init__(self, name: str, match: str | None = None):
+        self.name = name
+        # A substring its /proc/<pid>/cmdline must contain (recorded at spawn
+        # time; default: the program's file name).
+        self.match = match
+        self.pidfile = RUN / f"{name}.pid"
+        self.metafile = RUN / f"{name}.meta.json"
+        self.log = LOGS / f"{name}.log"
+        self.popen: subprocess.Popen | None = None
+
+    def _forget(self) -> None:
+        for p in (self.pidfile, self.metafile):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+    def running(self, quiet: bool = False) -> Running | None:
+        """Our live process, or None (a stale pidfile is removed)."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            if self.pidfile.exists():
+                self._forget()
+            return None
+        try:
+            meta = json.loads(self.metafile.read_text())
+        except (OSError, ValueError):
+            meta = {}
+        # Ours only if start time and command line both match what we recorded
+        # when we started it; anything less (no metadata, pid reused) is stale.
+        start = proc_starttime(pid)
+        cmdline = proc_cmdline(pid)
+        ok = (
+            start is not None
+            and meta.get("starttime") == start
+            and bool(meta.get("match"))
+            and meta["match"] in cmdline
+        )
+        if not ok:
+            if not quiet:
+                what = (
+                    "gone" if start is None else f"pid now belongs to: {proc_cmdline(pid)[:80]!r}"
+                )
+                say(f"{self.name}: removing stale pidfile (pid {pid} {what})")
+            self._forget()
+            return None
+        return Running(pid, meta.get("port"), meta)
+
+    def spawn(
+        self,
+        argv: list[str],
+        port: int | None,
+        env: dict | None = None,
+        cwd: Path = REPO,
+        extra_meta: dict | None = None,
+    ) -> int:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        RUN.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n===== {stamp} infra.py starting {self.name}: {' '.join(argv)}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        pid = self.popen.pid
+        start = None
+        for _ in range(50):
+            start = proc_starttime(pid)
+            if start is not None or self.popen.poll() is not None:
+                break
+            time.sleep(0.01)
+        meta = {
+            "pid": pid,
+            "starttime": start,
+            "port": port,
+            "argv": argv,
+            "match": self.match or Path(argv[0]).name,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        meta.update(extra_meta or {})
+        write_atomic(self.metafile, json.dumps(meta, indent=2) + "\n")
+        write_atomic(self.pidfile, f"{pid}\n")
+        return pid
+
+    def exited(self) -> int | None:
+        """Exit code if the process we spawned in this run has died."""
+        if self.popen is not None:
+            return self.popen.poll()
+        return None if self.running(quiet=True) else -1
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """SIGTERM the process group, wait, then SIGKILL. True if something was stopped."""
+        run = self.running(quiet=self.popen is not None)
+        if run is None:
+            return False
+        timeout = (
+            timeout if timeout is not None else STOP_TIMEOUT.get(self.name, DEFAULT_STOP_TIMEOUT)
+        )
+        pid = run.pid
+        # We start every process in its own session, so its pgid is its pid.
+        # Only signal the group if that still holds; never anything else.
+        pgid = pid if proc_pgrp(pid) == pid else None
+        say(f"{self.name}: stopping pid {pid}")
+
+        def send(sig: int) -> None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if pgid is not None:
+                    os.killpg(pgid, sig)
+                else:
+                    os.kill(pid, sig)
+
+        send(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = proc_starttime(pid)
+            if now is None or now != run.meta.get("starttime", now):
+                break
+            time.sleep(0.2)
+        else:
+            say(f"{self.name}: still running after {timeout:.0f}s; sending SIGKILL")
+            send(signal.SIGKILL)
+            time.sleep(0.5)
+        # Members of its process group that outlived it (e.g. worker children).
+        if pgid is not None and group_members(pgid):
+            send(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while group_members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for member in group_members(pgid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(member, signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.poll()  # reap it if it is our own child
+        self._forget()
+        return True
+
+
+# --------------------------------------------------------------------------- #
+# Ports
+# --------------------------------------------------------------------------- #
+def port_free(port: int) -> bool:
+    """Can we listen on 127.0.0.1:port (and nobody answers there)?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def port_owner(port: int) -> str | None:
+    """'pid N: cmdline' of the process listening on port (best effort, via /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{f[9]}]")
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    cmd = " ".join(proc_cmdline(int(entry.name)).split()) or "?"
+                    return f"pid {entry.name}: {cmd[:120]}"
+            except OSError:
+                continue
+    return None
+
+
+def load_ports() -> dict[str, int]:
+    try:
+        data = json.loads(PORTS_FILE.read_text())
+        return {k: int(v) for k, v in data.items() if k in PORT_SPECS}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def save_ports(update: dict[str, int]) -> None:
+    ports = load_ports()
+    ports.update(update)
+    write_atomic(PORTS_FILE, json.dumps(ports, indent=2, sort_keys=True) + "\n")
+
+
+class PortPicker:
+    def __init__(self) -> None:
+        self.persisted = load_ports()
+        self.claimed: set[int] = set()
+
+    def env_port(self, key: str) -> int | None:
+        var = PORT_SPECS[key][0]
+        raw = os.environ.get(var, "").strip()
+        if not raw:
+            return None
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise InfraError(f"{var}={raw!r} is not a valid TCP port")
+        return int(raw)
+
+    def preferred(self, key: str) -> int:
+        default = PORT_SPECS[key][1]
+        env = self.env_port(key)
+        return env if env is not None else self.persisted.get(key, default)
+
+    def pick(self, key: str, label: str) -> int:
+        var, default, fallback = PORT_SPECS[key]
+        env = self.env_port(key)
+        if not fallback:
+            port = self.preferred(key)
+            if port in self.claimed or not port_free(port):
+                owner = (
+                    port_owner(port)
+                    if port not in self.claimed
+                    else "another ocpi-hub service of this run"
+                )
+                raise InfraError(
+                    f"port {port} ({label}) is taken by another process "
+                    f"({owner or 'owner not visible to this user'}); set {var} to a free port"
+                )
+            self.claimed.add(port)
+            return port
+        candidates: list[int] = []
+        if env is None and key in self.persisted:
+            candidates.append(self.persisted[key])
+        base = env if env is not None else default
+        candidates += [base + i for i in range(PORT_FALLBACK_RANGE + 1) if base + i < 65536]
+        first = candidates[0]
+        for port in dict.fromkeys(candidates):
+            if port not in self.claimed and port_free(port):
+                if port != first:
+                    owner = port_owner(first)
+                    say(
+                        f"{label}: port {first} is taken ({owner or 'owner unknown'}); "
+                        f"using {port} instead (set {var} to choose)"
+                    )
+                self.claimed.add(port)
+                return port
+        raise InfraError(
+            f"{label}: no free port in {base}..{base + PORT_FALLBACK_RANGE}; set {var}"
+        )
+
+
+# --------------------------------------------------------------------------- #
+# Wire-protocol probes (stdlib only)
+# --------------------------------------------------------------------------- #
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed by server")
+        buf += chunk
+    return bytes(buf)
+
+
+def kafka_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """Metadata v4 request: ready once a broker is registered and a controller known."""
+    client_id = b"ocpi-hub-infra"
+    req = struct.pack(">hhih", 3, 4, 7, len(client_id)) + client_id + struct.pack(">ib", -1, 0)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(req)) + req)
+        (size,) = struct.unpack(">i", _recv_exact(s, 4))
+        data = _recv_exact(s, size)
+    _corr, _throttle, nbrokers = struct.unpack_from(">iii", data, 0)
+    off = 12
+    for _ in range(nbrokers):
+        off += 4  # node_id
+        (hlen,) = struct.unpack_from(">h", data, off)
+        off += 2 + hlen + 4  # host, port
+        (rlen,) = struct.unpack_from(">h", data, off)
+        off += 2 + max(rlen, 0)  # rack
+    (clen,) = struct.unpack_from(">h", data, off)
+    off += 2 + max(clen, 0)  # cluster_id
+    (controller,) = struct.unpack_from(">i", data, off)
+    if nbrokers >= 1 and controller >= 0:
+        return True, f"{nbrokers} broker(s), controller {controller}"
+    return False, f"metadata: {nbrokers} broker(s), controller {controller}"
+
+
+def _bson(doc: dict[str, int | str]) -> bytes:
+    body = b""
+    for key, value in doc.items():
+        k = key.encode() + b"\0"
+        if isinstance(value, int):
+            body += b"\x10" + k + struct.pack("<i", value)
+        else:
+            v = value.encode() + b"\0"
+            body += b"\x02" + k + struct.pack("<i", len(v)) + v
+    return struct.pack("<i", len(body) + 5) + body + b"\0"
+
+
+def _bson_top_level(data: bytes) -> dict[str, object]:
+    """Top-level scalar fields of a BSON document (nested values are skipped)."""
+    fixed = {
+        0x01: 8,
+        0x07: 12,
+        0x08: 1,
+        0x09: 8,
+        0x0A: 0,
+        0x10: 4,
+        0x11: 8,
+        0x12: 8,
+        0x13: 16,
+        0xFF: 0,
+        0x7F: 0,
+    }
+    out: dict[str, object] = {}
+    off, end = 4, struct.unpack_from("<i", data, 0)[0] - 1
+    while off < end:
+        t = data[off]
+        nul = data.index(b"\0", off + 1)
+        key = data[off + 1 : nul].decode("utf-8", "replace")
+        off = nul + 1
+        if t == 0x01:
+            out[key] = struct.unpack_from("<d", data, off)[0]
+        elif t == 0x08:
+            out[key] = bool(data[off])
+        elif t == 0x10:
+            out[key] = struct.unpack_from("<i", data, off)[0]
+        elif t == 0x12:
+            out[key] = struct.unpack_from("<q", data, off)[0]
+        if t in fixed:
+            off += fixed[t]
+        elif t in (0x02, 0x0D, 0x0E):  # string, js code, symbol
+            (slen,) = struct.unpack_from("<i", data, off)
+            if t == 0x02:
+                out[key] = data[off + 4 : off + 3 + slen].decode("utf-8", "replace")
+            off += 4 + slen
+        elif t in (0x03, 0x04, 0x0F):  # document, array, code w/ scope
+            off += struct.unpack_from("<i", data, off)[0]
+        elif t == 0x05:  # binary
+            off += 5 + struct.unpack_from("<i", data, off)[0]
+        elif t == 0x0B:  # regex: two cstrings
+            off = data.index(b"\0", data.index(b"\0", off) + 1) + 1
+        elif t == 0x0C:  # dbpointer
+            off += 4 + struct.unpack_from("<i", data, off)[0] + 12
+        else:
+            break
+    return out
+
+
+def mongo_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """OP_MSG {ping: 1} round-trip."""
+    doc = _bson({"ping": 1, "$db": "admin"})
+    body = struct.pack("<I", 0) + b"\x00" + doc
+    msg = struct.pack("<iiii", 16 + len(body), 1, 0, 2013) + body
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(msg)
+        (length, _rid, _to, opcode) = struct.unpack("<iiii", _recv_exact(s, 16))
+        payload = _recv_exact(s, length - 16)
+    if opcode != 2013 or payload[4] != 0:
+        return False, f"unexpected reply (opcode {opcode})"
+    fields = _bson_top_level(payload[5:])
+    if fields.get("ok") in (1, 1.0, True):
+        return True, "ping ok"
+    return False, f"ping answered {fields}"
+
+
+def redis_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        reply = s.recv(64)
+    if reply.startswith(b"+PONG"):
+        return True, "PONG"
+    return False, f"PING answered {reply[:40]!r}"
+
+
+def mysql_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """The server's initial handshake packet (protocol 10), or its error packet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        header = _recv_exact(s, 4)
+        payload = _recv_exact(s, int.from_bytes(header[:3], "little"))
+    if payload[:1] == b"\x0a":
+        return True, "handshake " + payload[1 : payload.index(b"\0", 1)].decode("ascii", "replace")
+    return False, f"server answered {payload[:60]!r}"
+
+
+def http_probe(url: str, timeout: float = 3.0) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (http only)
+            return resp.status == 200, f"HTTP {resp.status}"
+    except urllib.error.HTTPError as e:
+        return False, f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        return False, str(getattr(e, "reason", e))
+
+
+def wait_healthy(
+    proc: Proc,
+    check: Callable[[], tuple[bool, str]],
+    timeout: float = HEALTH_TIMEOUT,
+    log: Path | None = None,
+) -> float:
+    """Poll `check` until it passes; fail early if the process exits."""
+    t0 = time.monotonic()
+    last = "not checked yet"
+    log = log or proc.log
+    while True:
+        code = proc.exited()
+        if code is not None:
+            raise InfraError(
+                f"{proc.name} exited during start-up (exit code {code}); "
+                f"last lines of {rel(log)}:\n{tail(log)}"
+            )
+        try:
+            ok, last = check()
+        except (OSError, struct.error, ValueError, IndexError, subprocess.TimeoutExpired) as e:
+            ok, last = False, f"{type(e).__name__}: {e}"
+        if ok:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise InfraError(
+                f"{proc.name} did not become healthy within {timeout:.0f}s (last check: {last}); "
+                f"last lines of {rel(log)}:\n{tail(log)}"
+            )
+        time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------- #
+# System packages
+# --------------------------------------------------------------------------- #
+class Apt:
+    updated = False
+
+    @classmethod
+    def install(cls, packages: list[str], why: str) -> None:
+        if not IS_ROOT:
+            raise InfraError(
+                f"{why} not installed; run as root or: sudo apt-get install {' '.join(packages)}"
+            )
+        if not shutil.which("apt-get"):
+            raise InfraError(
+                f"{why} not installed and apt-get is not available: install {' '.join(packages)}"
+            )
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        log = LOGS / "apt.log"
+        LOGS.mkdir(parents=True, exist_ok=True)
+        steps = []
+        if not cls.updated:
+            steps.append(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update"])
+        steps.append(
+            [
+                "apt-get",
+                "-o",
+                "DPkg::Lock::Timeout=300",
+                "install",
+                "-y",
+                "--no-install-recommends",
+                *packages,
+            ]
+        )
+        say(f"installing {' '.join(packages)} with apt-get (log: {rel(log)})")
+        for cmd in steps:
+            with open(log, "ab") as fh:
+                fh.write(f"\n===== {' '.join(cmd)}\n".encode())
+                fh.flush()
+                rc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    timeout=900,
+                ).returncode
+            if "update" in cmd:
+                cls.updated = True
+                if rc != 0:  # stale package lists may still do
+                    say(f"warning: apt-get update failed (exit {rc}); trying the install anyway")
+                continue
+            if rc != 0:
+                raise InfraError(
+                    f"`{' '.join(cmd)}` failed (exit {rc}); last lines of {rel(log)}:\n{tail(log)}"
+                )
+
+
+# --------------------------------------------------------------------------- #
+# Services
+# --------------------------------------------------------------------------- #
+class Service:
+    name = ""
+    port_keys: tuple[str, ...] = ()
+    match = ""
+
+    def __init__(self) -> None:
+        self.proc = Proc(self.name, self.match or None)
+        self.ports: dict[str, int] = {}
+        self.datadir = DATA / self.name
+
+    # steps of `up`, in order
+    def packages_needed(self) -> list[str]:
+        return []
+
+    def check_tools(self) -> None:
+        pass
+
+    def prepare(self) -> None:
+        pass
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def health(self) -> tuple[bool, str]:
+        raise NotImplementedError
+
+    def after_healthy(self) -> None:
+        pass
+
+    def start(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        argv = self.argv()
+        pid = self.proc.spawn(argv, self.ports[self.port_keys[0]], extra_meta={"ports": self.ports})
+        port = self.ports[self.port_keys[0]]
+        say(f"{self.name}: started pid {pid} on 127.0.0.1:{port} (log: {rel(self.proc.log)})")
+
+
+class Kafka(Service):
+    name = "kafka"
+    port_keys = ("kafka", "kafka_controller")
+    match = "kafka.Kafka"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.version = self._pom_version()
+        self.home = CACHE / f"kafka-{self.version}"
+        self.libs = self.home / "libs"
+        self.m2 = CACHE / "m2"
+        self.props = self.datadir / "server.properties"
+        self.log4j = self.datadir / "log4j.properties"
+        self.logdir = self.datadir / "log"
+        self.java = ""
+
+    @staticmethod
+    def _pom_version() -> str:
+        try:
+            m = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", KAFKA_POM.read_text())
+        except OSError as e:
+            raise InfraError(f"cannot read {rel(KAFKA_POM)}: {e}") from e
+        if not m:
+            raise InfraError(f"no <kafka.version> property in {rel(KAFKA_POM)}")
+        return m.group(1).strip()
+
+    def _pom_digest(self) -> str:
+        return hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+
+    def _libs_ready(self) -> bool:
+        marker = self.home / ".complete"
+        return (
+            marker.exists()
+            and marker.read_text().strip() == self._pom_digest()
+            and self.libs.is_dir()
+        )
+
+    def check_tools(self) -> None:
+        java_home = os.environ.get("JAVA_HOME")
+        java = (
+            str(Path(java_home) / "bin" / "java")
+            if java_home and (Path(java_home) / "bin" / "java").exists()
+            else shutil.which("java")
+        )
+        hint = "install openjdk-17-jre-headless"
+        if not java:
+            raise InfraError(f"Java 17+ not found (no `java` on PATH): {hint}")
+        try:
+            out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise InfraError(f"Java 17+ not found (java -version failed: {e}): {hint}") from e
+        m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+        if out.returncode != 0 or not m:
+            raise InfraError(f"Java 17+ not found (java -version failed): {hint}")
+        major = int(m.group(1)) if m.group(1) != "1" else int(m.group(2) or 0)
+        if major < 17:
+            raise InfraError(
+                f"Java 17+ required for Kafka {self.version}, found Java {major} ({java}): {hint}"
+            )
+        self.java = java
+        if not self._libs_ready() and not shutil.which("mvn"):
+            raise InfraError(
+                f"mvn not found: Maven is needed once to download the Kafka {self.version} jars "
+                f"into {rel(self.libs)} (apt-get install maven)"
+            )
+
+    def _fetch_libs(self) -> None:
+        if self._libs_ready():
+            return
+        log = LOGS / "kafka-maven.log"
+        tmp = self.home / "libs.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            "mvn",
+            "-B",
+            "-ntp",
+            "-f",
+            str(KAFKA_POM),
+            f"-Dmaven.repo.local={self.m2}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ]
+        say(
+            f"kafka: downloading Kafka {self.version} jars with Maven into {rel(self.libs)} "
+            f"(log: {rel(log)})"
+        )
+        t0 = time.monotonic()
+        with open(log, "ab") as fh:
+            fh.write(f"\n===== {' '.join(cmd)}\n".encode())
+            fh.flush()
+            try:
+                rc = subprocess.run(
+                    cmd,
+                    cwd=HERE / "kafka",
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    timeout=900,
+                ).returncode
+            except subprocess.TimeoutExpired:
+                rc = "timeout after 900s"
+        if rc != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
+            raise InfraError(
+                f"downloading the Kafka jars failed ({rc}); last lines of {rel(log)}:\n{tail(log)}"
+            )
+        shutil.rmtree(self.libs, ignore_errors=True)
+        os.replace(tmp, self.libs)
+        (self.home / ".complete").write_text(self._pom_digest() + "\n")
+        jars = len(list(self.libs.glob("*.jar")))
+        say(f"kafka: {jars} jars ready in {time.monotonic() - t0:.1f}s")
+
+    def _jvm(self, main: str, *args: str) -> list[str]:
+        return [
+            self.java,
+            *KAFKA_HEAP_OPTS,
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={LOGS}",
+            f"-Dlog4j.configuration=file:{self.log4j}",
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
+        ]
+
+    def _cluster_id(self) -> str:
+        path = self.datadir / "cluster.id"
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        while True:  # Kafka's own random ids never start with '-' (CLI-unfriendly)
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            if not cid.startswith("-"):
+                break
+        write_atomic(path, cid + "\n")
+        return cid
+
+    def prepare(self) -> None:
+        self._fetch_libs()
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        try:
+            props = Template(KAFKA_TEMPLATE.read_text()).substitute(
+                port=self.ports["kafka"],
+                controller_port=self.ports["kafka_controller"],
+                log_dirs=self.logdir,
+            )
+        except (KeyError, ValueError) as e:
+            raise InfraError(f"bad placeholder in {rel(KAFKA_TEMPLATE)}: {e!r}") from e
+        write_atomic(self.props, props)
+        write_atomic(self.log4j, LOG4J_PROPERTIES)
+        if (self.logdir / "meta.properties").exists():
+            return
+        cid = self._cluster_id()
+        say(f"kafka: formatting storage {rel(self.logdir)} (cluster id {cid})")
+        out = subprocess.run(
+            self._jvm("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.props)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        with open(LOGS / "kafka.log", "a") as fh:
+            fh.write(out.stdout + out.stderr)
+        if out.returncode != 0 or not (self.logdir / "meta.properties").exists():
+            raise InfraError(
+                f"kafka storage format failed (exit {out.returncode}):\n{out.stdout}{out.stderr}"
+            )
+
+    def argv(self) -> list[str]:
+        return self._jvm("kafka.Kafka", str(self.props))
+
+    def health(self) -> tuple[bool, str]:
+        return kafka_probe(self.ports["kafka"])
+
+
+LOG4J_PROPERTIES = """\
+# Generated by deploy/local/infra.py: the broker logs to data/logs/kafka.log only.
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=${kafka.logs.dir}/kafka.log
+log4j.appender.file.Append=true
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=3
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.network.RequestChannel$=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.org.apache.kafka.controller=INFO
+log4j.logger.kafka.authorizer.logger=WARN
+"""
+
+
+class Mongo(Service):
+    name = "mongo"
+    port_keys = ("mongo",)
+    match = ""  # set in __init__ from the binary in use
+
+    def __init__(self) -> None:
+        override = os.environ.get("OCPI_HUB_MONGOD", "").strip()
+        if override:
+            self.binary = shutil.which(override) or override
+            self.real_mongod = "secantus" not in Path(self.binary).name
+        else:
+            self.binary = str(REPO / ".venv" / "bin" / "secantusd-py")
+            self.real_mongod = False
+        self.match = Path(self.binary).name
+        super().__init__()
+        if self.real_mongod:
+            self.datadir = DATA / "mongo-mongod"  # never mix mongod and SecantusDB files
+
+    def check_tools(self) -> None:
+        if not (Path(self.binary).is_file() and os.access(self.binary, os.X_OK)):
+            if os.environ.get("OCPI_HUB_MONGOD", "").strip():
+                raise InfraError(f"OCPI_HUB_MONGOD={self.binary} is not an executable file")
+            raise InfraError(
+                f"SecantusDB (the local MongoDB server) not found at {rel(Path(self.binary))}: "
+                "run `make venv` first (or set OCPI_HUB_MONGOD to a mongod binary)"
+            )
+
+    def argv(self) -> list[str]:
+        port = str(self.ports["mongo"])
+        if self.real_mongod:
+            return [
+                self.binary,
+                "--dbpath",
+                str(self.datadir),
+                "--port",
+                port,
+                "--bind_ip",
+                "127.0.0.1",
+            ]
+        # An explicit (empty) --config keeps SecantusDB from picking up a stray secantusd.toml.
+        config = RUN / "secantusd.toml"
+        if not config.exists():
+            write_atomic(
+                config,
+                "# Generated by deploy/local/infra.py: settings come from the command line.\n",
+            )
+        return [
+            self.binary,
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--storage-path",
+            str(self.datadir),
+        ]
+
+    def health(self) -> tuple[bool, str]:
+        return mongo_probe(self.ports["mongo"])
+
+
+class MariaDB(Service):
+    name = "mariadb"
+    port_keys = ("mariadb",)
+    match = ""  # the server binary's name, see _resolve()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._resolve()
+        self.socket = RUN / "mariadb.sock"
+        if len(str(self.socket)) > 100:  # AF_UNIX path limit (108 bytes)
+            short = hashlib.sha256(str(REPO).encode()).hexdigest()[:10]
+            self.socket = Path(tempfile.gettempdir()) / f"ocpi-hub-{short}" / "mariadb.sock"
+        self.marker = self.datadir / ".ocpi-hub-initialized"
+        self.is_mariadb = True
+
+    def _resolve(self) -> None:
+        self.server = which("mariadbd") or which("mysqld")
+        self.client = which("mariadb") or which("mysql")
+        self.install_db = which("mariadb-install-db") or which("mysql_install_db")
+        if self.server:
+            self.proc.match = Path(self.server).name
+
+    def packages_needed(self) -> list[str]:
+        pkgs = []
+        if not self.server:
+            pkgs.append("mariadb-server")
+        if not self.client:
+            pkgs.append("mariadb-client")
+        return pkgs
+
+    def check_tools(self) -> None:
+        self._resolve()  # again, after a possible apt-get install
+        if not self.server or not self.client:
+            raise InfraError(
+                "MariaDB not installed; run as root or: sudo apt-get install mariadb-server"
+            )
+        out = subprocess.run([self.server, "--version"], capture_output=True, text=True, timeout=30)
+        self.is_mariadb = "mariadb" in (out.stdout + out.stderr).lower()
+        if self.is_mariadb and not self.install_db:
+            raise InfraError("mariadb-install-db not found; install mariadb-server")
+
+    def _user_args(self) -> list[str]:
+        return ["--user=root"] if IS_ROOT else []
+
+    def prepare(self) -> None:
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        if self.marker.exists():
+            return
+        # A data dir without our marker never finished initialising: start over.
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        self.datadir.mkdir(parents=True)
+        log = LOGS / "mariadb-install.log"
+        if self.is_mariadb:
+            cmd = [
+                self.install_db,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                *self._user_args(),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ]
+        else:  # Oracle MySQL
+            cmd = [
+                self.server,
+                "--no-defaults",
+                "--initialize-insecure",
+                f"--datadir={self.datadir}",
+                *self._user_args(),
+            ]
+        say(f"mariadb: initialising private data dir {rel(self.datadir)} (log: {rel(log)})")
+        with open(log, "ab") as fh:
+            fh.write(f"\n===== {' '.join(cmd)}\n".encode())
+            fh.flush()
+            rc = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, timeout=300
+            ).returncode
+        if rc != 0:
+            raise InfraError(
+                f"initialising {rel(self.datadir)} failed (exit {rc}); last lines of {rel(log)}:\n"
+                f"{tail(log)}"
+            )
+        self.marker.write_text("initialised by deploy/local/infra.py\n")
+
+    def argv(self) -> list[str]:
+        args = [
+            self.server,
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            f"--socket={self.socket}",
+            f"--port={self.ports['mariadb']}",
+            "--bind-address=127.0.0.1",
+            f"--pid-file={self.datadir / 'mariadbd.pid'}",
+            f"--log-error={self.proc.log}",
+            *self._user_args(),
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            "--skip-name-resolve",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--log-warnings=1",  # no "Aborted connection" notes for every probe
+        ]
+        if not self.is_mariadb:
+            args.append("--mysqlx=OFF")
+        return args
+
+    def _client(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+        cmd = [self.client, "--no-defaults", "--batch", "--skip-column-names", *args]
+        try:
+            return subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(cmd, 124, "", f"no answer within {timeout:.0f}s")
+
+    def sql(self, statements: str, timeout: float = 20) -> subprocess.CompletedProcess:
+        """Run SQL as root through our private socket."""
+        return self._client(
+            ["--protocol=socket", f"--socket={self.socket}", "-uroot", "-e", statements], timeout
+        )
+
+    def health(self) -> tuple[bool, str]:
+        if not self.socket.exists():
+            return False, f"no socket {self.socket} yet"
+        out = self.sql("SELECT 1", timeout=10)
+        if out.returncode == 0 and out.stdout.strip() == "1":
+            return True, "SELECT 1 ok"
+        return False, (out.stderr or out.stdout).strip()[:200]
+
+    def after_healthy(self) -> None:
+        db, user, pw = MYSQL_DATABASE, MYSQL_USER, MYSQL_PASSWORD
+        stmts = [
+            f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ]
+        for host in ("127.0.0.1", "localhost"):
+            stmts += [
+                f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{pw}'",
+                f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'{host}'",
+            ]
+        # mariadb-install-db also creates root@<hostname>, which only produces a
+        # warning on every start under --skip-name-resolve: drop it.
+        out = self.sql(
+            "SELECT Host FROM mysql.user WHERE User = 'root' "
+            "AND Host NOT IN ('localhost', '127.0.0.1', '::1')"
+        )
+        for host in out.stdout.split() if out.returncode == 0 else []:
+            stmts.append(f"DROP USER IF EXISTS 'root'@'{host}'")
+        stmts.append("FLUSH PRIVILEGES")
+        out = self.sql(";\n".join(stmts) + ";")
+        if out.returncode != 0:
+            raise InfraError(
+                f"mariadb: creating database/user failed: {(out.stderr or out.stdout).strip()}"
+            )
+        # Same path the application takes: TCP, as the application user.
+        tcp = ["--protocol=tcp", "-h", "127.0.0.1", f"-P{self.ports['mariadb']}"]
+        check = self._client([*tcp, f"-u{user}", f"-p{pw}", db, "-e", "SELECT 1"], timeout=20)
+        if check.returncode != 0:
+            raise InfraError(f"mariadb: TCP login as {user} failed: {check.stderr.strip()}")
+
+
+class Redis(Service):
+    name = "redis"
+    port_keys = ("redis",)
+    match = "redis-server"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server = which("redis-server")
+
+    def packages_needed(self) -> list[str]:
+        return [] if self.server else ["redis-server"]
+
+    def check_tools(self) -> None:
+        self.server = which("redis-server")
+        if not self.server:
+            raise InfraError(
+                "Redis not installed; run as root or: sudo apt-get install redis-server"
+            )
+
+    def argv(self) -> list[str]:
+        return [
+            self.server,
+            "--port",
+            str(self.ports["redis"]),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.datadir),
+            "--daemonize",
+            "no",
+        ]
+
+    def health(self) -> tuple[bool, str]:
+        return redis_probe(self.ports["redis"])
+
+
+SERVICE_CLASSES: dict[str, type[Service]] = {
+    "kafka": Kafka,
+    "mongo": Mongo,
+    "mariadb": MariaDB,
+    "redis": Redis,
+}
+
+
+def platform_procs() -> list[tuple[Proc, list[str], str]]:
+    out = []
+    for name, argv, readiness in PLATFORM_PROCESSES:
+        resolved = [
+            str(REPO / a) if i == 0 and "/" in a and not os.path.isabs(a) else a
+            for i, a in enumerate(argv)
+        ]
+        out.append((Proc(name), resolved, readiness))
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# env file
+# --------------------------------------------------------------------------- #
+def render_env(api_port: int) -> str:
+    """services.env for the services that are running now (with their actual ports)."""
+    lines = []
+    for name in SERVICES:
+        run = Proc(name).running(quiet=True)
+        if run is not None and run.port:
+            lines.append(ENV_LINES[name].format(port=run.port))
+    lines.append(f"OCPI_HUB_API_PORT={api_port}")
+    return "\n".join(lines) + "\n"
+
+
+def read_env_file() -> dict[str, str]:
+    env = {}
+    for line in ENV_FILE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env[k.strip()] = v.strip()
+    return env
+
+
+# --------------------------------------------------------------------------- #
+# Commands
+# --------------------------------------------------------------------------- #
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    RUN.mkdir(parents=True, exist_ok=True)
+    with open(RUN / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another infra.py is running; waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def parse_only(raw: str | None) -> list[str]:
+    if not raw:
+        return list(SERVICES)
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    bad = [n for n in names if n not in SERVICES]
+    if bad:
+        raise InfraError(f"unknown service(s) {', '.join(bad)}; choose from {','.join(SERVICES)}")
+    return [n for n in SERVICES if n in names]
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    wanted = parse_only(args.only)
+    t_start = time.monotonic()
+    with locked():
+        for d in (CACHE, RUN, LOGS):
+            d.mkdir(parents=True, exist_ok=True)
+        services = [SERVICE_CLASSES[n]() for n in wanted]
+        picker = PortPicker()
+        to_start: list[Service] = []
+        for svc in services:
+            run = svc.proc.running()
+            if run is None:
+                to_start.append(svc)
+                continue
+            svc.ports = run.meta.get("ports") or {svc.port_keys[0]: run.port}
+            picker.claimed.update(svc.ports.values())
+            say(f"{svc.name}: already running (pid {run.pid}, port {run.port})")
+            for key in svc.port_keys:
+                env_port = picker.env_port(key)
+                if env_port is not None and env_port != svc.ports.get(key):
+                    say(
+                        f"{svc.name}: note: {PORT_SPECS[key][0]}={env_port} but the running "
+                        f"instance uses {svc.ports.get(key)}; `down` then `up` to move it"
+                    )
+
+        # 1. tools (missing system packages come in one apt-get call)
+        needy = [svc for svc in to_start if svc.packages_needed()]
+        if needy:
+            Apt.install(
+                [p for svc in needy for p in svc.packages_needed()],
+                " and ".join(PRETTY[svc.name] for svc in needy),
+            )
+        for svc in to_start:
+            svc.check_tools()
+
+        # 2. ports: fixed ones first, so that a fallback never takes one of them
+        for svc in sorted(to_start, key=lambda s: all(PORT_SPECS[k][2] for k in s.port_keys)):
+            for key in svc.port_keys:
+                svc.ports[key] = picker.pick(key, PRETTY.get(key, key))
+        platform = platform_procs() if args.with_platform else []
+        platform_to_start = [item for item in platform if item[0].running() is None]
+        api_run = Proc("api").running(quiet=True)
+        if api_run is not None and api_run.port:
+            api_port = int(api_run.port)
+        elif any(proc.name == "api" for proc, _, _ in platform_to_start):
+            api_port = picker.pick("api", "the API")
+        else:
+            api_port = picker.preferred("api")
+            if not port_free(api_port):
+                say(
+                    f"warning: API port {api_port} is in use "
+                    f"({port_owner(api_port) or 'owner unknown'}); "
+                    f"set {PORT_SPECS['api'][0]} before starting the API"
+                )
+
+        # 3. prepare and start what is not running, then wait for every service
+        current: Service | None = None
+        try:
+            for svc in to_start:
+                current = svc
+                svc.prepare()
+                svc.start()
+                save_ports(svc.ports)
+            for svc in services:
+                current = svc
+                took = wait_healthy(svc.proc, svc.health)
+                svc.after_healthy()
+                say(f"{svc.name}: healthy ({took:.1f}s)")
+        except InfraError:
+            if current is not None and current in to_start:
+                current.proc.stop()  # leave no half-started instance behind
+            others = [s.name for s in services if s is not current and s.proc.running(quiet=True)]
+            if others:
+                say(f"still running: {', '.join(others)} (`down` stops them)")
+            raise
+        save_ports({"api": api_port})
+        write_atomic(ENV_FILE, render_env(api_port))
+        say(f"wrote {rel(ENV_FILE)}")
+
+        # 4. platform processes
+        if platform_to_start:
+            start_platform(platform_to_start, api_port)
+        elif platform:
+            say("platform processes already running")
+    say(f"up: done in {time.monotonic() - t_start:.1f}s")
+
+
+def start_platform(procs: list[tuple[Proc, list[str], str]], api_port: int) -> None:
+    for proc, argv, _ in procs:
+        if not Path(argv[0]).exists():
+            raise InfraError(
+                f"{rel(Path(argv[0]))} not found (platform process {proc.name}): "
+                "run `make venv` first"
+            )
+    env = dict(os.environ)
+    env.update(read_env_file())
+    env["OCPI_HUB_API_PORT"] = str(api_port)
+    for proc, argv, _ in procs:
+        pid = proc.spawn(argv, api_port if proc.name == "api" else None, env=env)
+        say(f"{proc.name}: started pid {pid} (log: {rel(proc.log)})")
+    t0 = time.monotonic()
+    for proc, _, readiness in procs:
+        try:
+            if readiness.startswith("http:"):
+                url = f"http://127.0.0.1:{api_port}{readiness[5:]}"
+                wait_healthy(proc, lambda u=url: http_probe(u))
+            else:
+                wait_healthy(proc, lambda: (time.monotonic() - t0 >= ALIVE_GRACE, "still starting"))
+        except InfraError:
+            proc.stop()
+            raise
+        say(f"{proc.name}: ready ({time.monotonic() - t0:.1f}s after start)")
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    wanted = parse_only(args.only) if args.only else list(SERVICES)
+    with locked():
+        stopped = 0
+        if not args.only:
+            for proc, _, _ in reversed(platform_procs()):
+                stopped += proc.stop()
+        for name in reversed(wanted):
+            stopped += Proc(name).stop()
+    say(f"down: stopped {stopped} process(es)" if stopped else "down: nothing was running")
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    probes = {
+        "kafka": kafka_probe,
+        "mongo": mongo_probe,
+        "mariadb": mysql_probe,
+        "redis": redis_probe,
+    }
+    for name in SERVICES:
+        run = Proc(name).running(quiet=True)
+        if run is None:
+            print(f"{name:<12} stopped")
+            continue
+        extra = ""
+        ports = run.meta.get("ports") or {}
+        if name == "kafka" and "kafka_controller" in ports:
+            extra = f" (controller {ports['kafka_controller']})"
+        health = ""
+        if name in probes and run.port:
+            try:
+                ok, _ = probes[name](int(run.port), timeout=2.0)
+                health = "  healthy" if ok else "  not ready"
+            except (OSError, struct.error, ValueError, IndexError):
+                health = "  not answering"
+        print(f"{name:<12} running  pid {run.pid:<7} port {run.port}{extra}{health}")
+    for proc, _, _ in platform_procs():
+        run = proc.running(quiet=True)
+        if run is None:
+            print(f"{proc.name:<12} stopped")
+        else:
+            port = f" port {run.port}" if run.port else ""
+            print(f"{proc.name:<12} running  pid {run.pid:<7}{port}".rstrip())
+
+
+def cmd_env(args: argparse.Namespace) -> None:
+    if not ENV_FILE.exists():
+        raise InfraError(
+            f"{rel(ENV_FILE)} does not exist: run `python3 deploy/local/infra.py up` first"
+        )
+    sys.stdout.write(ENV_FILE.read_text())
+
+
+def cmd_clean(args: argparse.Namespace) -> None:
+    args.only = None
+    cmd_down(args)
+
+    def remove(path: Path) -> None:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+    with locked():
+        for child in sorted(DATA.iterdir()) if DATA.exists() else []:
+            if child.name == "cache":
+                continue
+            say(f"clean: removing {rel(child)}")
+            if child == RUN:  # keep the lock file we are holding
+                for f in RUN.iterdir():
+                    if f.name != ".lock":
+                        remove(f)
+            else:
+                remove(child)
+    say("clean: done (data/cache kept)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infra.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start services (idempotent) and wait until healthy")
+    p_up.add_argument("--only", help=f"comma-separated subset of {','.join(SERVICES)}")
+    p_up.add_argument(
+        "--with-platform",
+        action="store_true",
+        help="also start " + ", ".join(n for n, _, _ in PLATFORM_PROCESSES),
+    )
+    p_down = sub.add_parser("down", help="stop what `up` started (data is kept)")
+    p_down.add_argument(
+        "--only", help="stop only these services (platform processes are left alone)"
+    )
+    sub.add_parser("status", help="one line per service/process")
+    sub.add_parser("env", help=f"print {rel(ENV_FILE)}")
+    sub.add_parser("clean", help="down, then delete everything under data/ except data/cache")
+    args = parser.parse_args(argv)
+    handler = {
+        "up": cmd_up,
+        "down": cmd_down,
+        "status": cmd_status,
+        "env": cmd_env,
+        "clean": cmd_clean,
+    }
+    try:
+        handler[args.command](args)
+    except InfraError as e:
+        print(f"infra: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "infra: interrupted; processes already started keep running (`down` stops them)",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
