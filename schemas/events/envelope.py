@@ -1,8 +1,9 @@
 """The one envelope every event travels in.
 
-Events are immutable facts. A change of a payload's shape is a new
-``schema_version`` together with an upcaster (see ``schemas/events/upcast.py``)
-and a stored fixture of the old form; an event once written is never edited.
+Events are immutable facts; an event once written is never edited. When a
+payload has to change shape, the type gets a new ``schema_version``, an
+upcaster from the old version to the new one, and a stored fixture of the old
+form that a test upcasts (every type is at version 1 so far).
 """
 
 from __future__ import annotations
