@@ -38,7 +38,20 @@ EVSE_STATUS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
-CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS)
+PARTNERS = TopicSpec(
+    name="ocpi.partners.v1",
+    partitions=1,
+    key="partner id",
+    event_types=(
+        "PartnerInvited",
+        "PartnerRegistered",
+        "PartnerCredentialsUpdated",
+        "PartnerUnregistered",
+    ),
+    config=_KEEP_FOREVER,
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS)
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}
 

@@ -8,8 +8,22 @@ from pydantic import Field, TypeAdapter
 
 from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
 from schemas.events.locations import EvseStatusReported, EvseStatusResolved
+from schemas.events.partners import (
+    PartnerCredentialsUpdated,
+    PartnerInvited,
+    PartnerRegistered,
+    PartnerUnregistered,
+)
 
-Event = Annotated[EvseStatusReported | EvseStatusResolved, Field(discriminator="event_type")]
+Event = Annotated[
+    EvseStatusReported
+    | EvseStatusResolved
+    | PartnerInvited
+    | PartnerRegistered
+    | PartnerCredentialsUpdated
+    | PartnerUnregistered,
+    Field(discriminator="event_type"),
+]
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
@@ -28,6 +42,10 @@ __all__ = [
     "EventMeta",
     "EvseStatusReported",
     "EvseStatusResolved",
+    "PartnerCredentialsUpdated",
+    "PartnerInvited",
+    "PartnerRegistered",
+    "PartnerUnregistered",
     "Party",
     "derived_event_id",
     "new_event_id",

@@ -1,0 +1,172 @@
+"""Credentials slice: decisions and the fold behind the partners view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ocpi_hub.secrets import TokenVault, hash_token, new_token
+from producers.partners import (
+    NotAllowedError,
+    PartnerState,
+    decide_connection,
+    decide_invite,
+    decide_unregister,
+)
+from projections.mongo.partners import apply
+from projections.position import Record
+from schemas.events import Party
+from schemas.events.partners import PartnerConnectionPayload
+from schemas.ocpi.credentials import CredentialsRole, Role
+from schemas.ocpi.locations import BusinessDetails
+from schemas.ocpi.versions import Endpoint, InterfaceRole
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+US = Party(country_code="ZZ", party_id="HUB")
+
+
+def connection(token_hash: str = "h-c") -> PartnerConnectionPayload:
+    return PartnerConnectionPayload(
+        partner_id="NL-ABC",
+        direction="inbound",
+        version="2.2.1",
+        versions_url="https://partner.example/ocpi/versions",
+        endpoints=(
+            Endpoint(
+                identifier="locations",
+                role=InterfaceRole.SENDER,
+                url="https://partner.example/ocpi/cpo/2.2.1/locations",  # type: ignore[arg-type]
+            ),
+        ),
+        roles=(
+            CredentialsRole(
+                role=Role.CPO,
+                business_details=BusinessDetails(name="Partner"),
+                party_id="ABC",
+                country_code="NL",
+            ),
+        ),
+        their_token_hash=token_hash,
+        our_token_encrypted="sealed",
+    )
+
+
+def fold(events: list[object]) -> PartnerState | None:
+    doc = None
+    for offset, event in enumerate(events):
+        doc = apply(doc, Record("ocpi.partners.v1", 0, offset, event))  # type: ignore[arg-type]
+    return (
+        PartnerState.model_validate({k: v for k, v in doc.items() if k[0] != "_"}) if doc else None
+    )
+
+
+def invited() -> list[object]:
+    return list(
+        decide_invite(
+            None,
+            partner_id="NL-ABC",
+            country_code="nl",
+            party_id="abc",
+            role=Role.CPO,
+            token_a_hash=hash_token("token-a"),
+            now=NOW,
+            us=US,
+            correlation_id="c",
+        )
+    )
+
+
+def test_invite_then_register_then_token_a_is_gone() -> None:
+    events = invited()
+    state = fold(events)
+    assert state is not None and state.status == "invited"
+    assert state.token_a_hash == hash_token("token-a")
+    events += decide_connection(
+        state, method="POST", connection=connection(), now=NOW, source=US, correlation_id="c"
+    )
+    state = fold(events)
+    assert state is not None and state.status == "registered"
+    assert state.token_a_hash is None
+    assert state.their_token_hash == "h-c"
+    assert state.endpoint("locations", "SENDER") == (
+        "https://partner.example/ocpi/cpo/2.2.1/locations"
+    )
+    assert state.owns("nl", "ABC") and not state.owns("DE", "ABC")
+
+
+def test_post_twice_put_before_post_and_delete_unregistered_are_not_allowed() -> None:
+    state = fold(invited())
+    with pytest.raises(NotAllowedError):
+        decide_connection(
+            state, method="PUT", connection=connection(), now=NOW, source=US, correlation_id="c"
+        )
+    with pytest.raises(NotAllowedError):
+        decide_unregister(state, now=NOW, source=US, correlation_id="c")
+    events = invited() + decide_connection(
+        state, method="POST", connection=connection(), now=NOW, source=US, correlation_id="c"
+    )
+    registered = fold(events)
+    with pytest.raises(NotAllowedError):
+        decide_connection(
+            registered,
+            method="POST",
+            connection=connection(),
+            now=NOW,
+            source=US,
+            correlation_id="c",
+        )
+    with pytest.raises(NotAllowedError):
+        decide_invite(
+            registered,
+            partner_id="NL-ABC",
+            country_code="NL",
+            party_id="ABC",
+            role=Role.CPO,
+            token_a_hash="x",
+            now=NOW,
+            us=US,
+            correlation_id="c",
+        )
+
+
+def test_put_rotates_and_delete_forgets_the_tokens() -> None:
+    events = invited()
+    events += decide_connection(
+        fold(events),
+        method="POST",
+        connection=connection("h1"),
+        now=NOW,
+        source=US,
+        correlation_id="c",
+    )
+    events += decide_connection(
+        fold(events),
+        method="PUT",
+        connection=connection("h2"),
+        now=NOW,
+        source=US,
+        correlation_id="c",
+    )
+    assert fold(events).their_token_hash == "h2"  # type: ignore[union-attr]
+    events += decide_unregister(fold(events), now=NOW, source=US, correlation_id="c")
+    gone = fold(events)
+    assert gone is not None and gone.status == "unregistered"
+    assert gone.their_token_hash is None and gone.our_token_encrypted is None
+
+
+def test_redelivered_partner_events_change_nothing() -> None:
+    events = invited()
+    once = apply(None, Record("ocpi.partners.v1", 0, 0, events[0]))  # type: ignore[arg-type]
+    assert apply(once, Record("ocpi.partners.v1", 0, 0, events[0])) is once  # type: ignore[arg-type]
+
+
+def test_tokens_are_random_hashed_and_sealed() -> None:
+    from cryptography.fernet import Fernet
+
+    a, b = new_token(), new_token()
+    assert a != b and 32 <= len(a) <= 64
+    assert hash_token(a) != a and hash_token(a) == hash_token(a)
+    vault = TokenVault(Fernet.generate_key())
+    sealed = vault.encrypt(a)
+    assert a not in sealed and vault.decrypt(sealed) == a
