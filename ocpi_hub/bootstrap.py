@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
+from projections.mongo.partners import PartnerViewWriter
 from projections.mysql.chargers import ChargerQuery, ChargerWriter
 from projections.mysql.migrate import migrate
 from projections.runner import Writer
@@ -76,7 +77,8 @@ class Views:
 
 def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
-    return Views(mongo=db, mysql=engine, writers=[LocationViewWriter(db), ChargerWriter(engine)])
+    writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), ChargerWriter(engine)]
+    return Views(mongo=db, mysql=engine, writers=writers)
 
 
 @dataclass

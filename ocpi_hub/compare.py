@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
 from ocpi_hub.bootstrap import Views
-from projections.mongo.locations import COLLECTION
+from projections.mongo import locations, partners
 from projections.mysql.models import chargers
 
 
-def _mongo(views: Views) -> dict[Any, Any]:
-    return {d["_id"]: d for d in views.mongo[COLLECTION].find()}
+def _mongo(collection: str) -> Callable[[Views], dict[Any, Any]]:
+    def read(views: Views) -> dict[Any, Any]:
+        return {d["_id"]: d for d in views.mongo[collection].find()}
+
+    return read
 
 
 def _mysql(views: Views) -> dict[Any, Any]:
@@ -23,7 +27,12 @@ def _mysql(views: Views) -> dict[Any, Any]:
 def compare_views(left: Views, right: Views) -> list[str]:
     """Keys that are missing on one side or differ; empty when equal."""
     differences = []
-    for name, read in (("mongo.locations", _mongo), ("mysql.chargers", _mysql)):
+    readers = (
+        ("mongo.locations", _mongo(locations.COLLECTION)),
+        ("mongo.partners", _mongo(partners.COLLECTION)),
+        ("mysql.chargers", _mysql),
+    )
+    for name, read in readers:
         a, b = read(left), read(right)
         for key in sorted(set(a) | set(b), key=str):
             if a.get(key) != b.get(key):

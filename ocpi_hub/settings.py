@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     # A partner request waits at most this long for Kafka's acknowledgement.
     produce_timeout_s: float = Field(default=10.0, gt=0)
 
+    # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
+    party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")
+    party_id: str = Field(default="HUB", pattern=r"^[A-Z0-9]{3}$")
+    business_name: str = "ocpi-hub (local)"
+    # Fernet key for the partner tokens we store; empty: a key file made on
+    # first use under data/ (never leaves the machine).
+    secret_key: str = ""
+    secret_key_file: str = "data/secret.key"  # noqa: S105 - a path, not a secret
+    # How long a call to a partner's OCPI API may take.
+    outbound_timeout_s: float = Field(default=10.0, gt=0)
+
     # --- processors (Faust) -------------------------------------------------
     faust_store: str = "memory://"
     faust_session_timeout_s: float = 6.0

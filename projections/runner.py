@@ -22,13 +22,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from projections.position import Record
 from schemas.events import parse_event
-from schemas.topics import EVSE_STATUS
+from schemas.topics import EVSE_STATUS, PARTNERS
 
 log = structlog.get_logger(__name__)
 
-# The topics the views are built from (catalogue names, without prefix).
-PROJECTED_TOPICS: tuple[str, ...] = (EVSE_STATUS.name,)
-_KNOWN_EVENT_TYPES = frozenset(EVSE_STATUS.event_types)
+# The topics the views are built from.
+_PROJECTED = (EVSE_STATUS, PARTNERS)
+PROJECTED_TOPICS: tuple[str, ...] = tuple(t.name for t in _PROJECTED)
+_KNOWN_EVENT_TYPES = frozenset(e for t in _PROJECTED for e in t.event_types)
 
 
 class Writer(Protocol):
