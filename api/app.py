@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
-from api.ocpi import locations, versions
+from api.ocpi import credentials, locations, versions
 from api.ops import chargers
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
@@ -52,6 +52,7 @@ def create_app(
     install_error_handlers(app)
     install_request_ids(app)
     app.include_router(health.router)
+    app.include_router(credentials.router)
     app.include_router(versions.router)
     app.include_router(locations.router)
     app.include_router(chargers.router)

@@ -41,11 +41,18 @@ class OcpiError(Exception):
     """A failure with its OCPI status code and the HTTP status to carry it
     (200 unless the spec asks for an HTTP error, e.g. 404 on an unknown GET)."""
 
-    def __init__(self, status: OcpiStatus, message: str, http_status: int = 200) -> None:
+    def __init__(
+        self,
+        status: OcpiStatus,
+        message: str,
+        http_status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.http_status = http_status
+        self.headers = headers
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:
@@ -59,7 +66,11 @@ def _describe(errors: list[dict[str, Any]]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OcpiError)
     async def ocpi_error(_: Request, exc: OcpiError) -> JSONResponse:
-        return JSONResponse(envelope(None, exc.status, exc.message), status_code=exc.http_status)
+        return JSONResponse(
+            envelope(None, exc.status, exc.message),
+            status_code=exc.http_status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,10 +10,12 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog
+from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
-from projections.mongo.partners import PartnerViewWriter
+from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mysql.chargers import ChargerQuery, ChargerWriter
 from projections.mysql.migrate import migrate
 from projections.runner import Writer
@@ -92,6 +94,10 @@ class Container:
     redis: aioredis.Redis
     locations: LocationViewQuery
     chargers: ChargerQuery
+    partners: PartnerQuery
+    partner_views: PartnerViewWriter
+    vault: TokenVault
+    partner_client: PartnerClient
 
 
 def build_container(settings: Settings) -> Container:
@@ -107,4 +113,12 @@ def build_container(settings: Settings) -> Container:
         redis=aioredis.Redis.from_url(settings.redis_url, socket_timeout=3),
         locations=LocationViewQuery(client[settings.mongo_db]),
         chargers=ChargerQuery(engine),
+        partners=PartnerQuery(client[settings.mongo_db]),
+        partner_views=PartnerViewWriter(client[settings.mongo_db]),
+        vault=vault(settings),
+        partner_client=HttpPartnerClient(settings.outbound_timeout_s),
     )
+
+
+def vault(settings: Settings) -> TokenVault:
+    return TokenVault(load_or_create_key(settings.secret_key, settings.secret_key_file))

@@ -6,7 +6,7 @@ import asyncio
 import json
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -186,6 +186,140 @@ def migrate() -> None:
 
     run(mysql_engine(_settings()))
     typer.echo("mysql schema is at head")
+
+
+partners_app = typer.Typer(no_args_is_help=True, help="Roaming partners: invite, register, list.")
+app.add_typer(partners_app, name="partners")
+
+
+async def _with_service(settings: Settings, work: Any) -> Any:
+    """Run ``work(service)`` with the credentials service wired to real adapters."""
+    from ocpi_hub.bootstrap import build_container
+    from producers.credentials import CredentialsService
+    from producers.log import ensure_topics
+    from schemas.events import Party
+
+    await ensure_topics(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
+    )
+    c = build_container(settings)
+    await c.event_log.start()
+    try:
+        c.partner_views.prepare()
+        service = CredentialsService(
+            log=c.event_log,
+            partners=c.partners,
+            view=c.partner_views,
+            client=c.partner_client,
+            vault=c.vault,
+            us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
+            business_name=settings.business_name,
+            versions_url=f"{settings.base_url}/ocpi/versions",
+        )
+        return await work(service)
+    finally:
+        await c.event_log.stop()
+        await c.redis.aclose()
+        c.mongo.close()
+
+
+@partners_app.command("invite")
+def partners_invite(
+    country_code: Annotated[str, typer.Option(help="The partner's ISO 3166 alpha-2 code.")],
+    party_id: Annotated[str, typer.Option(help="The partner's 3-character party id.")],
+    role: Annotated[str, typer.Option(help="CPO, EMSP, HUB, NAP, NSP, OTHER or SCSP.")],
+    partner_id: Annotated[str | None, typer.Option(help="Defaults to CC-PID.")] = None,
+    legacy_token: Annotated[
+        bool, typer.Option(help="Accept the partner's token un-encoded (OCPI 2.1 peers).")
+    ] = False,
+) -> None:
+    """Issue a TOKEN_A for a new partner; prints {partner_id, token_a, versions_url}."""
+    import uuid
+
+    from ocpi_hub.secrets import hash_token, new_token
+    from producers.partners import NotAllowedError
+    from schemas.ocpi.credentials import Role
+
+    settings = _settings()
+    pid = partner_id or f"{country_code}-{party_id}".upper()
+    token_a = new_token()
+
+    async def work(service: Any) -> None:
+        await service.invite(
+            partner_id=pid,
+            country_code=country_code,
+            party_id=party_id,
+            role=Role(role.upper()),
+            token_a_hash=hash_token(token_a),
+            legacy_token=legacy_token,
+            correlation_id=str(uuid.uuid4()),
+        )
+
+    try:
+        asyncio.run(_with_service(settings, work))
+    except NotAllowedError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    # The token is printed once, to the operator, and stored only as a hash.
+    typer.echo(
+        json.dumps(
+            {
+                "partner_id": pid,
+                "token_a": token_a,
+                "versions_url": f"{settings.base_url}/ocpi/versions",
+            }
+        )
+    )
+
+
+@partners_app.command("register")
+def partners_register(
+    versions_url: Annotated[str, typer.Option(help="The partner's versions endpoint.")],
+    token_a: Annotated[str, typer.Option(help="The TOKEN_A the partner gave us.")],
+    partner_id: Annotated[str | None, typer.Option(help="Our name for the partner.")] = None,
+) -> None:
+    """Register with a partner (we POST our credentials to them)."""
+    from ocpi_hub.secrets import hash_token, new_token
+    from producers.partner_client import PartnerCallError
+
+    settings = _settings()
+    our_token = new_token()
+
+    async def work(service: Any) -> Any:
+        return await service.register_with(
+            versions_url=versions_url,
+            token_a=token_a,
+            our_token=our_token,
+            our_token_hash=hash_token(our_token),
+            partner_id=partner_id,
+        )
+
+    try:
+        state = asyncio.run(_with_service(settings, work))
+    except (PartnerCallError, LookupError) as exc:
+        typer.echo(f"registration failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        json.dumps(
+            {
+                "partner_id": state.partner_id,
+                "version": state.version,
+                "roles": [r.model_dump(mode="json") for r in state.roles],
+                "endpoints": len(state.endpoints),
+            }
+        )
+    )
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """Every partner with its status and roles (never its tokens)."""
+    from ocpi_hub.bootstrap import mongo_client
+    from projections.mongo.partners import PartnerQuery
+
+    settings = _settings()
+    for p in PartnerQuery(mongo_client(settings)[settings.mongo_db]).all():
+        roles = ",".join(f"{r.role}:{r.country_code}-{r.party_id}" for r in p.roles)
+        typer.echo(f"{p.partner_id}\t{p.status}\t{p.direction or '-'}\t{roles or '-'}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -28,6 +28,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Position:
+    """Where an event was written: the catalogue topic (without deployment
+    prefix), the partition and the offset."""
+
     topic: str
     partition: int
     offset: int
@@ -71,8 +74,10 @@ class KafkaEventLog:
             raise RuntimeError("event log not started")
         producer = self._producer
         futures = []
+        names = []
         for event in events:
-            topic = self._prefix + topic_for(_event_type(event)).name
+            names.append(topic_for(_event_type(event)).name)
+            topic = self._prefix + names[-1]
             futures.append(
                 await producer.send(
                     topic,
@@ -85,7 +90,9 @@ class KafkaEventLog:
                 )
             )
         metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
-        return [Position(m.topic, m.partition, m.offset) for m in metadata]
+        return [
+            Position(name, m.partition, m.offset) for name, m in zip(names, metadata, strict=True)
+        ]
 
     async def ping(self) -> None:
         """Raise unless the cluster answers a metadata request."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from pymongo import MongoClient
@@ -20,13 +21,21 @@ def services() -> Iterator[Settings]:
         yield settings
 
 
-@pytest.fixture(scope="session")
-def namespace(services: Settings) -> Iterator[Namespace]:
-    """Fresh topics, MongoDB database and MySQL database for this session."""
+@contextmanager
+def fresh_namespace(services: Settings) -> Iterator[Namespace]:
+    """Fresh topics, MongoDB database and MySQL database, removed afterwards."""
     ns = isolated(services)
     create_mysql_database(services, ns.name)
-    yield ns
-    drop_mysql_database(services, ns.name)
-    with MongoClient(services.mongo_url) as client:
-        client.drop_database(ns.name)
-    asyncio.run(delete_topics(services.kafka_bootstrap, ns.settings.topic_prefix))
+    try:
+        yield ns
+    finally:
+        drop_mysql_database(services, ns.name)
+        with MongoClient(services.mongo_url) as client:
+            client.drop_database(ns.name)
+        asyncio.run(delete_topics(services.kafka_bootstrap, ns.settings.topic_prefix))
+
+
+@pytest.fixture(scope="session")
+def namespace(services: Settings) -> Iterator[Namespace]:
+    with fresh_namespace(services) as ns:
+        yield ns

@@ -1,5 +1,5 @@
 """Versions module (version_information_endpoint.asciidoc): the versions we
-speak and, per version, the endpoints we offer."""
+speak and, per version, the endpoints we offer. TOKEN_A is accepted here."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.auth import CallerDep
 from api.deps import ContainerDep
 from api.errors import OcpiError, envelope
 from schemas.ocpi.status_codes import OcpiStatus
@@ -17,21 +18,24 @@ SUPPORTED = ("2.2.1",)
 
 
 @router.get("/versions")
-def versions(c: ContainerDep) -> dict[str, Any]:
+def versions(_: CallerDep, c: ContainerDep) -> dict[str, Any]:
     base = c.settings.base_url
     return envelope([{"version": v, "url": f"{base}/ocpi/{v}"} for v in SUPPORTED])
 
 
 @router.get("/{version}")
-def version_details(version: str, c: ContainerDep) -> dict[str, Any]:
+def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, Any]:
     if version not in SUPPORTED:
         raise OcpiError(OcpiStatus.UNSUPPORTED_VERSION, f"unsupported version {version!r}", 404)
     base = c.settings.base_url
     endpoints = [
-        {
-            "identifier": "locations",
-            "role": "RECEIVER",
-            "url": f"{base}/ocpi/emsp/{version}/locations",
-        }
+        # The credentials module's role is not relevant; SENDER is advised.
+        ("credentials", "SENDER", f"{base}/ocpi/{version}/credentials"),
+        ("locations", "RECEIVER", f"{base}/ocpi/emsp/{version}/locations"),
     ]
-    return envelope({"version": version, "endpoints": endpoints})
+    return envelope(
+        {
+            "version": version,
+            "endpoints": [{"identifier": i, "role": r, "url": u} for i, r, u in endpoints],
+        }
+    )

@@ -21,10 +21,14 @@ class _Payload(BaseModel):
 
 
 class PartnerInvitedPayload(_Payload):
+    """A token issued before registration completes: a TOKEN_A we hand out,
+    or, when we register with them, the token we send them (party unknown
+    until their credentials answer)."""
+
     partner_id: str = Field(min_length=1, max_length=40)
-    country_code: str
-    party_id: str
-    role: Role
+    country_code: str | None
+    party_id: str | None
+    role: Role | None
     token_a_hash: str
     # The partner sends its token un-encoded (OCPI 2.1 habit); accept that.
     legacy_token: bool = False

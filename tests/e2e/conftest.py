@@ -13,12 +13,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ocpi_hub.settings import Settings
+from tests.conftest import fresh_namespace
 from tests.services import Namespace, env_of
 
 pytestmark = pytest.mark.e2e
@@ -61,12 +64,12 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-@pytest.fixture(scope="session")
-def platform(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    logs = tmp_path_factory.mktemp("platform-logs")
+@contextmanager
+def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator[Platform]:
+    """The three platform processes of one namespace, until the block ends."""
     port = free_port()
-    settings = namespace.settings.model_copy(
-        update={"api_port": port, "faust_web_port": free_port(), "log_format": "json"}
+    settings = ns.settings.model_copy(
+        update={"api_port": port, "faust_web_port": free_port(), "log_format": "json", **overrides}
     )
     env = {**os.environ, **env_of(settings)}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -94,7 +97,7 @@ def platform(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> 
             if time.monotonic() > deadline:
                 pytest.fail("the API did not become ready:\n" + _tail(logs / "api.log"))
             time.sleep(0.3)
-        yield Platform(base_url=base_url, env=env, namespace=namespace, logs=logs)
+        yield Platform(base_url=base_url, env=env, namespace=ns, logs=logs)
     finally:
         for proc in processes.values():
             proc.terminate()
@@ -105,6 +108,31 @@ def platform(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> 
                 proc.kill()
                 proc.wait()
             if proc.returncode not in (0, -15, 143):
-                sys.stderr.write(
-                    f"{name} exited {proc.returncode}:\n{_tail(logs / (name + '.log'))}\n"
-                )
+                tail = _tail(logs / f"{name}.log")
+                sys.stderr.write(f"{name} exited {proc.returncode}:\n{tail}\n")
+
+
+@pytest.fixture(scope="session")
+def platform(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Our platform (party ZZ-HUB by default)."""
+    with running_platform(namespace, tmp_path_factory.mktemp("platform-logs")) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def peer_platform(
+    services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """A second, independent instance of the platform acting as a roaming
+    partner (party NL-PEE), in its own namespace and on its own port."""
+    with (
+        fresh_namespace(services) as ns,
+        running_platform(
+            ns,
+            tmp_path_factory.mktemp("peer-logs"),
+            party_country_code="NL",
+            party_id="PEE",
+            business_name="Peer platform",
+        ) as p,
+    ):
+        yield p

@@ -79,7 +79,8 @@ async def test_appended_events_are_on_the_topic_in_order_under_their_key(
     offsets = [p.offset for p in positions]
     assert offsets == sorted(offsets)
 
-    tp = TopicPartition(positions[0].topic, positions[0].partition)
+    assert positions[0].topic == LOCATIONS.name  # catalogue name, without the prefix
+    tp = TopicPartition(s.topic(positions[0].topic), positions[0].partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:

@@ -1,0 +1,70 @@
+"""OCPI authorization (transport_and_format, "Authorization header").
+
+``Authorization: Token <base64(token)>``. A partner flagged as legacy may send
+the token un-encoded. A missing or unknown token is HTTP 401; a TOKEN_A is
+accepted only on the versions and credentials endpoints. Tokens are compared
+by their SHA-256 hash and never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header
+
+from api.deps import ContainerDep
+from api.errors import OcpiError
+from ocpi_hub.secrets import hash_token
+from producers.partners import PartnerState
+from schemas.ocpi.status_codes import OcpiStatus
+
+_HEADERS = {"WWW-Authenticate": "Token"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    partner: PartnerState
+    token: str
+    with_token_a: bool
+
+
+def _unauthorized(message: str) -> OcpiError:
+    return OcpiError(OcpiStatus.CLIENT_ERROR, message, 401, headers=_HEADERS)
+
+
+def _decoded(raw: str) -> str | None:
+    try:
+        text = base64.b64decode(raw, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return text if text.isprintable() and text.strip() == text and text else None
+
+
+def caller(c: ContainerDep, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The partner behind the request's token: TOKEN_A or a registered token."""
+    if not authorization or not authorization.startswith("Token "):
+        raise _unauthorized("missing 'Authorization: Token ...' header")
+    raw = authorization.removeprefix("Token ").strip()
+    decoded = _decoded(raw)
+    if decoded is not None and (found := c.partners.by_token_hash(hash_token(decoded))):
+        return Caller(found[0], decoded, found[1])
+    legacy = c.partners.by_token_hash(hash_token(raw))
+    if legacy is not None and legacy[0].legacy_token:
+        return Caller(legacy[0], raw, legacy[1])
+    raise _unauthorized("unknown token")
+
+
+def registered_caller(found: Annotated[Caller, Depends(caller)]) -> Caller:
+    """Functional modules: only a registered partner's token (not TOKEN_A)."""
+    if found.with_token_a:
+        raise _unauthorized(
+            "a registration token (TOKEN_A) is valid only on versions and credentials"
+        )
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+RegisteredCallerDep = Annotated[Caller, Depends(registered_caller)]

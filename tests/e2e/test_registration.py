@@ -1,0 +1,183 @@
+"""Credentials registration both ways between two running platforms
+(credentials.asciidoc): TOKEN_A → TOKEN_B → TOKEN_C, rotation and
+unregistration, with the spec's 401 and 405 answers on the way."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo import MongoClient
+
+from ocpi_hub.secrets import TokenVault
+from tests.e2e.conftest import ROOT, Platform
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
+
+
+def cli_json(platform: Platform, *args: str) -> dict[str, Any]:
+    result = platform.run(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out
+
+
+def sealed_token(peer: Platform, partner_id: str) -> str:
+    """The token the peer presents to that partner, unsealed with the peer's key
+    (both test platforms run from the same checkout and share its key file)."""
+    with MongoClient(peer.env["OCPI_HUB_MONGO_URL"]) as client:
+        doc = client[peer.namespace.name]["partners"].find_one({"_id": partner_id})
+    assert doc is not None and doc["our_token_encrypted"]
+    key = (ROOT / Path(peer.env["OCPI_HUB_SECRET_KEY_FILE"])).read_bytes().strip()
+    return TokenVault(key).decrypt(doc["our_token_encrypted"])
+
+
+def partner_list(platform: Platform) -> list[list[str]]:
+    result = platform.run("partners", "list")
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.strip().splitlines()]
+
+
+def test_a_partner_registers_with_us(platform: Platform, peer_platform: Platform) -> None:
+    invite = cli_json(
+        platform, "partners", "invite", "--country-code", "NL", "--party-id", "PEE", "--role", "CPO"
+    )
+    assert invite["partner_id"] == "NL-PEE"
+    versions = invite["versions_url"]
+    assert httpx.get(versions).status_code == 401  # no token
+    unknown = httpx.get(versions, headers=auth("not-a-token"))
+    assert unknown.status_code == 401 and unknown.json()["status_code"] == 2000
+    with_a = httpx.get(versions, headers=auth(invite["token_a"]))
+    assert with_a.status_code == 200 and with_a.json()["data"][0]["version"] == "2.2.1"
+
+    # The peer registers with us using TOKEN_A (it POSTs its credentials; we
+    # fetch its endpoints with its TOKEN_B and answer with a TOKEN_C).
+    registered = cli_json(
+        peer_platform,
+        "partners",
+        "register",
+        "--versions-url",
+        versions,
+        "--token-a",
+        invite["token_a"],
+        "--partner-id",
+        "HUB",
+    )
+    assert {(r["role"], r["country_code"], r["party_id"]) for r in registered["roles"]} == {
+        ("CPO", "ZZ", "HUB"),
+        ("EMSP", "ZZ", "HUB"),
+    }
+    assert httpx.get(versions, headers=auth(invite["token_a"])).status_code == 401  # A is spent
+    token_c = sealed_token(peer_platform, "HUB")
+    assert httpx.get(versions, headers=auth(token_c)).status_code == 200
+    assert ["NL-PEE", "registered", "inbound", "CPO:NL-PEE,EMSP:NL-PEE"] in partner_list(platform)
+
+    credentials_url = f"{platform.base_url}/ocpi/2.2.1/credentials"
+    ours = httpx.get(credentials_url, headers=auth(token_c)).json()["data"]
+    assert ours["token"] == token_c and ours["url"] == versions
+
+    # A second POST is refused: registered already (HTTP 405).
+    peer_roles = [
+        {
+            "role": role,
+            "business_details": {"name": "Peer platform"},
+            "party_id": "PEE",
+            "country_code": "NL",
+        }
+        for role in ("CPO", "EMSP")
+    ]
+    peer_creds = {
+        "token": "x" * 20,
+        "url": f"{peer_platform.base_url}/ocpi/versions",
+        "roles": peer_roles,
+    }
+    again = httpx.post(credentials_url, headers=auth(token_c), json=peer_creds)
+    assert again.status_code == 405
+
+    # Rotation: PUT with the peer's current token B; we re-fetch its endpoints
+    # and answer with a new token; the old one stops working.
+    token_b = sealed_token(platform, "NL-PEE")
+    rotated = httpx.put(
+        credentials_url,
+        headers=auth(token_c),
+        json={**peer_creds, "token": token_b},
+        timeout=30,
+    )
+    assert rotated.status_code == 200, rotated.text
+    new_c = rotated.json()["data"]["token"]
+    assert new_c != token_c
+    assert httpx.get(versions, headers=auth(token_c)).status_code == 401
+    assert httpx.get(versions, headers=auth(new_c)).status_code == 200
+
+    # Unregistration: DELETE, then nothing works any more; a second DELETE has
+    # no token left to be made with.
+    assert httpx.delete(credentials_url, headers=auth(new_c)).status_code == 200
+    assert httpx.get(versions, headers=auth(new_c)).status_code == 401
+    assert ["NL-PEE", "unregistered", "inbound", "CPO:NL-PEE,EMSP:NL-PEE"] in partner_list(platform)
+
+
+def test_we_register_with_a_partner(platform: Platform, peer_platform: Platform) -> None:
+    invite = cli_json(
+        peer_platform,
+        "partners",
+        "invite",
+        "--country-code",
+        "ZZ",
+        "--party-id",
+        "HUB",
+        "--role",
+        "EMSP",
+        "--partner-id",
+        "OUR-HUB",
+    )
+    registered = cli_json(
+        platform,
+        "partners",
+        "register",
+        "--versions-url",
+        invite["versions_url"],
+        "--token-a",
+        invite["token_a"],
+        "--partner-id",
+        "PEER",
+    )
+    assert {r["party_id"] for r in registered["roles"]} == {"PEE"}
+    assert registered["version"] == "2.2.1"
+    # The token the peer gave us works there; the peer's TOKEN_A does not.
+    token_c = sealed_token(platform, "PEER")
+    peer_versions = invite["versions_url"]
+    assert httpx.get(peer_versions, headers=auth(token_c)).status_code == 200
+    assert httpx.get(peer_versions, headers=auth(invite["token_a"])).status_code == 401
+    assert ["OUR-HUB", "registered", "inbound", "CPO:ZZ-HUB,EMSP:ZZ-HUB"] in partner_list(
+        peer_platform
+    )
+
+
+def test_a_bad_versions_url_is_3001_and_records_nothing(platform: Platform) -> None:
+    invite = cli_json(
+        platform, "partners", "invite", "--country-code", "DE", "--party-id", "BAD", "--role", "CPO"
+    )
+    body = {
+        "token": "abc" * 10,
+        "url": "http://127.0.0.1:1/ocpi/versions",
+        "roles": [
+            {
+                "role": "CPO",
+                "business_details": {"name": "Bad"},
+                "party_id": "BAD",
+                "country_code": "DE",
+            }
+        ],
+    }
+    resp = httpx.post(
+        f"{platform.base_url}/ocpi/2.2.1/credentials", headers=auth(invite["token_a"]), json=body
+    )
+    assert resp.status_code == 200 and resp.json()["status_code"] == 3001
+    assert ["DE-BAD", "invited", "-", "-"] in partner_list(platform)
+    # TOKEN_A still works: the registration did not happen.
+    assert httpx.get(invite["versions_url"], headers=auth(invite["token_a"])).status_code == 200
