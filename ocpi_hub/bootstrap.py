@@ -12,13 +12,15 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
-from producers.log import KafkaEventLog
+from producers.credentials import CredentialsService
+from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mysql.chargers import ChargerQuery, ChargerWriter
 from projections.mysql.migrate import migrate
 from projections.runner import Writer
+from schemas.events import Party
 
 Doc = dict[str, Any]
 
@@ -122,3 +124,18 @@ def build_container(settings: Settings) -> Container:
 
 def vault(settings: Settings) -> TokenVault:
     return TokenVault(load_or_create_key(settings.secret_key, settings.secret_key_file))
+
+
+def credentials_service(c: Container, event_log: EventLog) -> CredentialsService:
+    """The registration service of this platform, on the container's adapters."""
+    s = c.settings
+    return CredentialsService(
+        log=event_log,
+        partners=c.partners,
+        view=c.partner_views,
+        client=c.partner_client,
+        vault=c.vault,
+        us=Party(country_code=s.party_country_code, party_id=s.party_id),
+        business_name=s.business_name,
+        versions_url=f"{s.base_url}/ocpi/versions",
+    )

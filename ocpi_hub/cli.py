@@ -194,10 +194,8 @@ app.add_typer(partners_app, name="partners")
 
 async def _with_service(settings: Settings, work: Any) -> Any:
     """Run ``work(service)`` with the credentials service wired to real adapters."""
-    from ocpi_hub.bootstrap import build_container
-    from producers.credentials import CredentialsService
+    from ocpi_hub.bootstrap import build_container, credentials_service
     from producers.log import ensure_topics
-    from schemas.events import Party
 
     await ensure_topics(
         settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
@@ -206,16 +204,7 @@ async def _with_service(settings: Settings, work: Any) -> Any:
     await c.event_log.start()
     try:
         c.partner_views.prepare()
-        service = CredentialsService(
-            log=c.event_log,
-            partners=c.partners,
-            view=c.partner_views,
-            client=c.partner_client,
-            vault=c.vault,
-            us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
-            business_name=settings.business_name,
-            versions_url=f"{settings.base_url}/ocpi/versions",
-        )
+        service = credentials_service(c, c.event_log)
         return await work(service)
     finally:
         await c.event_log.stop()

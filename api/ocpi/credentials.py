@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from api.auth import CallerDep
 from api.deps import ContainerDep, CorrelationIdDep
 from api.errors import OcpiError, envelope
-from ocpi_hub.bootstrap import Container
+from ocpi_hub.bootstrap import Container, credentials_service
 from ocpi_hub.secrets import hash_token, new_token
 from producers.credentials import CredentialsService
 from producers.partner_client import PartnerCallError
@@ -26,17 +26,7 @@ log = structlog.get_logger(__name__)
 
 
 def service(c: Container, request: Request) -> CredentialsService:
-    s = c.settings
-    return CredentialsService(
-        log=request.app.state.event_log,
-        partners=c.partners,
-        view=c.partner_views,
-        client=c.partner_client,
-        vault=c.vault,
-        us=Party(country_code=s.party_country_code, party_id=s.party_id),
-        business_name=s.business_name,
-        versions_url=f"{s.base_url}/ocpi/versions",
-    )
+    return credentials_service(c, request.app.state.event_log)
 
 
 def _not_allowed(exc: NotAllowedError) -> OcpiError:
