@@ -8,6 +8,7 @@ import signal
 import sys
 from typing import Annotated, Any
 
+import structlog
 import typer
 
 from ocpi_hub.logging import configure_logging
@@ -116,12 +117,15 @@ def replay(
     from projections.runner import replay as run_replay
 
     settings = _settings()
+    log = structlog.get_logger("ocpi_hub.replay")
     client = mongo_client(settings)
     if into is None:
         if compare:
             raise typer.BadParameter("--compare needs --into")
         target = views(client, settings.mongo_db, mysql_engine(settings))
+        log.info("replay_prepare", target="live")
         target.prepare()
+        log.info("replay_wipe", target="live")
         target.wipe()
     else:
         client.drop_database(into)
@@ -130,6 +134,7 @@ def replay(
         target = views(client, into, mysql_engine(settings, into))
         target.prepare()
 
+    log.info("replay_start", target=into or "live")
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -131,7 +131,10 @@ async def replay(
 ) -> int:
     """Apply every event from offset zero to the current end; return the count."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
@@ -142,22 +145,42 @@ async def replay(
         start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for tp in partitions:
+            consumer.seek(tp, start[tp])
         pending = {tp for tp in partitions if end[tp] > start[tp]}
+        log.info(
+            "replay_range",
+            partitions={f"{tp.topic}:{tp.partition}": [start[tp], end[tp]] for tp in pending},
+        )
         done = 0
+        quiet_polls = 0
         on_progress(done, total)
         while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=500, max_records=batch_size)
+            # Drain every assigned partition, finished ones included: aiokafka
+            # sends no new fetch to a broker while any partition it serves has
+            # undrained records, so asking only for the pending ones can stall
+            # once a finished partition has buffered records written after our
+            # snapshot. Those are read and skipped.
+            batches = await consumer.getmany(timeout_ms=500, max_records=batch_size)
             records: list[Record[object]] = []
             for tp, messages in batches.items():
                 for message in messages:
                     if message.offset >= end[tp]:
+                        pending.discard(tp)
                         continue
                     done += 1
                     if (rec := decode(prefix, message)) is not None:
                         records.append(rec)
-                if await consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
+                    if message.offset + 1 >= end[tp]:
+                        pending.discard(tp)
+            quiet_polls = 0 if batches else quiet_polls + 1
+            if quiet_polls >= 4:
+                # Our topics have a record at every offset, but a partition
+                # could end in offsets without one (transaction markers):
+                # after two quiet seconds, trust the consumer's position.
+                for tp in list(pending):
+                    if await consumer.position(tp) >= end[tp]:
+                        pending.discard(tp)
             if records:
                 await asyncio.to_thread(apply_batch, writers, records)
             on_progress(done, total)

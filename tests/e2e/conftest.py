@@ -46,15 +46,22 @@ class Platform:
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run another ``ocpi-hub`` command against this platform."""
-        return subprocess.run(
-            [OCPI_HUB, *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            return subprocess.run(
+                [OCPI_HUB, *args],
+                env=self.env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+            tail = "\n".join(said.splitlines()[-40:])
+            raise AssertionError(
+                f"`ocpi-hub {' '.join(args)}` hung for {timeout}s:\n{tail}"
+            ) from exc
 
 
 def _tail(path: Path, lines: int = 30) -> str:
