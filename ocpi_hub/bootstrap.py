@@ -36,27 +36,26 @@ def mysql_engine(settings: Settings, database: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
 
 
-def create_mysql_database(settings: Settings, database: str) -> None:
-    """Create a database beside the configured one (same server, same user)."""
+def _on_server(settings: Settings, statement: str, database: str) -> None:
+    """Run one statement about ``database`` on the configured server, as the
+    configured user, outside any database."""
     if not database.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name: {database!r}")
     admin = create_engine(make_url(settings.mysql_url).set(database=None))
     try:
         with admin.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{database}`"))
+            conn.execute(text(statement.format(database=database)))
     finally:
         admin.dispose()
+
+
+def create_mysql_database(settings: Settings, database: str) -> None:
+    """Create a database beside the configured one (same server, same user)."""
+    _on_server(settings, "CREATE DATABASE IF NOT EXISTS `{database}`", database)
 
 
 def drop_mysql_database(settings: Settings, database: str) -> None:
-    if not database.replace("_", "").isalnum():
-        raise ValueError(f"unsafe database name: {database!r}")
-    admin = create_engine(make_url(settings.mysql_url).set(database=None))
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
-    finally:
-        admin.dispose()
+    _on_server(settings, "DROP DATABASE IF EXISTS `{database}`", database)
 
 
 @dataclass

@@ -124,7 +124,8 @@ def test_replay_rebuilds_views_equal_to_the_live_ones(platform: Platform) -> Non
     assert report["events"] >= len(sequence) * len(locs)
 
     # An in-place rebuild (wipe, then replay) ends where the live views were.
-    before = {loc: location(httpx.Client(base_url=platform.base_url), loc) for loc in locs}
+    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
+        before = {loc: location(client, loc) for loc in locs}
     result = platform.run("replay", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     with httpx.Client(base_url=platform.base_url, timeout=10) as client:
