@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> Any:
         settings.topic("ocpi-hub-processors"),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=settings.faust_store,
+        datadir=settings.faust_datadir,
         topic_replication_factor=settings.topic_replication_factor,
         topic_partitions=LOCATIONS.partitions,
         topic_allow_declare=True,

@@ -17,14 +17,29 @@ bottom only decodes, calls them, and writes.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.events import EvseStatusReported, EvseStatusResolved, derived_event_id
-from schemas.events.locations import EvseStatusResolvedPayload
+from schemas.events import (
+    EventMeta,
+    EvseStatusReported,
+    EvseStatusResolved,
+    LocationObjectPatched,
+    LocationObjectPut,
+    derived_event_id,
+)
+from schemas.events.locations import (
+    EvseRef,
+    EvseStatusResolvedPayload,
+    LocationObjectRef,
+    ObjectLevel,
+)
+from schemas.ocpi.common import parse_ocpi_datetime
 from schemas.ocpi.locations import EvseStatus
 
 _LIFECYCLE = frozenset({EvseStatus.PLANNED, EvseStatus.REMOVED})
@@ -75,10 +90,62 @@ def resolve_status(signals: EvseSignals) -> EvseStatus:
     return max(candidates, key=_RANK.__getitem__)
 
 
-def evolve(signals: EvseSignals, event: EvseStatusReported) -> EvseSignals:
+@dataclass(frozen=True)
+class StatusReport:
+    """One EVSE status as its owner stated it, whatever the event carried it:
+    a status report, or a PUT/PATCH of the location, an EVSE or (never with a
+    status) a connector."""
+
+    ref: EvseRef
+    status: EvseStatus
+    last_updated: datetime
+
+
+def reports_of(event: object) -> list[StatusReport]:
+    """The EVSE statuses an event states (none for most connector writes)."""
+    if isinstance(event, EvseStatusReported):
+        report = event.payload
+        return [StatusReport(_ref(report, report.evse_uid), report.status, report.last_updated)]
+    if isinstance(event, LocationObjectPut):
+        return _written(event.payload, event.payload.object)
+    if isinstance(event, LocationObjectPatched):
+        return _written(event.payload, event.payload.patch)
+    return []
+
+
+def _written(ref: LocationObjectRef, body: dict[str, Any]) -> list[StatusReport]:
+    if ref.level is ObjectLevel.CONNECTOR:
+        return []
+    if ref.level is ObjectLevel.EVSE:
+        assert ref.evse_uid is not None
+        return _evse_reports(ref, [{**body, "uid": ref.evse_uid}])
+    return _evse_reports(ref, body.get("evses") or [])
+
+
+def _evse_reports(p: LocationObjectRef, evses: list[dict[str, Any]]) -> list[StatusReport]:
+    return [
+        StatusReport(
+            _ref(p, str(evse["uid"])),
+            EvseStatus(evse["status"]),
+            parse_ocpi_datetime(evse["last_updated"]),
+        )
+        for evse in evses
+        if "status" in evse and "last_updated" in evse
+    ]
+
+
+def _ref(p: LocationObjectRef | EvseRef, evse_uid: str) -> EvseRef:
+    return EvseRef(
+        country_code=p.country_code,
+        party_id=p.party_id,
+        location_id=p.location_id,
+        evse_uid=evse_uid,
+    )
+
+
+def evolve(signals: EvseSignals, report: StatusReport) -> EvseSignals:
     """Fold a report into the signals. A report older than the one we hold is
     kept in the log but changes nothing (see docs/adr/0004)."""
-    report = event.payload
     if signals.reported_at is not None and report.last_updated < signals.reported_at:
         return signals
     return signals.model_copy(
@@ -87,31 +154,36 @@ def evolve(signals: EvseSignals, event: EvseStatusReported) -> EvseSignals:
 
 
 def decide(
-    signals: EvseSignals, event: EvseStatusReported, now: datetime
+    signals: EvseSignals, report: StatusReport, cause: EventMeta, now: datetime
 ) -> tuple[EvseSignals, list[EvseStatusResolved]]:
-    after = evolve(signals, event)
+    after = evolve(signals, report)
     if after == signals:
         return signals, []
-    report = event.payload
     resolved = EvseStatusResolved(
-        event_id=derived_event_id(event.event_id, "EvseStatusResolved"),
-        aggregate_key=event.aggregate_key,
-        occurred_at=event.occurred_at,
+        event_id=_resolved_id(cause, report),
+        aggregate_key=cause.aggregate_key,
+        occurred_at=cause.occurred_at,
         recorded_at=now,
-        source=event.source,
-        correlation_id=event.correlation_id,
-        causation_id=event.event_id,
+        source=cause.source,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
         payload=EvseStatusResolvedPayload(
-            country_code=report.country_code,
-            party_id=report.party_id,
-            location_id=report.location_id,
-            evse_uid=report.evse_uid,
+            **report.ref.model_dump(),
             status=resolve_status(after),
             last_updated=report.last_updated,
             reported_status=after.reported_status,
         ),
     )
     return after, [resolved]
+
+
+def _resolved_id(cause: EventMeta, report: StatusReport) -> uuid.UUID:
+    """Deterministic, so a re-run after a crash emits the same id. A status
+    report names one EVSE (the purpose keeps the form used since v1); a
+    location write may name several."""
+    if isinstance(cause, EvseStatusReported):
+        return derived_event_id(cause.event_id, "EvseStatusResolved")
+    return derived_event_id(cause.event_id, f"EvseStatusResolved:{report.ref.evse_key}")
 
 
 def signals_from_table(value: Any) -> EvseSignals:
@@ -145,14 +217,13 @@ def register(app: Any, source_topic: Any, emit: Emit, partitions: int) -> Any:
     async def resolve_evse_status(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             event = parse_event(raw)
-            if not isinstance(event, EvseStatusReported):
-                continue
-            key = event.payload.evse_key
-            before = signals_from_table(table.get(key))
-            after, resolved = decide(before, event, utc_now())
-            if after != before:
-                table[key] = after.model_dump(mode="json")
-            for out in resolved:
-                await emit(out)
+            for report in reports_of(event):
+                key = report.ref.evse_key
+                before = signals_from_table(table.get(key))
+                after, resolved = decide(before, report, event, utc_now())
+                if after != before:
+                    table[key] = after.model_dump(mode="json")
+                for out in resolved:
+                    await emit(out)
 
     return resolve_evse_status

@@ -26,7 +26,7 @@ LOCATIONS = TopicSpec(
     name="ocpi.locations.v1",
     partitions=6,
     key="location key: COUNTRY_CODE/PARTY_ID/LOCATION_ID, upper-cased",
-    event_types=("EvseStatusReported",),
+    event_types=("LocationObjectPut", "LocationObjectPatched", "EvseStatusReported"),
     config=_KEEP_FOREVER,
 )
 

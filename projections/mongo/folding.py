@@ -4,8 +4,10 @@ The loop every document view shares: group a batch by document key, read
 those documents once, fold the records into them in memory (a pure function
 that skips what was applied, see projections/position.py), and write them
 back in one unordered bulk of replaces. Each replace is filtered on the
-positions that were read, so a concurrent writer is detected (the filter
-misses, the upsert hits the unique ``_id``) and the document is read again.
+``_version`` that was read (a counter every write raises), so a concurrent
+writer is detected (the filter misses, the upsert hits the unique ``_id``)
+and the document is read again. Filtering on the positions alone would miss
+a writer that advanced another topic's position of the same document.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ _DUPLICATE_KEY = 11000
 _MAX_ATTEMPTS = 5
 
 
+VERSION = "_version"
+
+
 def guard(before: Doc | None, after: Doc) -> Doc:
     """Filter that matches only the document as we read it."""
-    filt: Doc = {"_id": after["_id"]}
-    old = before["_positions"] if before else {}
-    for field in after["_positions"]:
-        filt[f"_positions.{field}"] = old.get(field, {"$exists": False})
-    return filt
+    read = before.get(VERSION) if before else None
+    return {"_id": after["_id"], VERSION: {"$exists": False} if read is None else read}
+
+
+def versioned(before: Doc | None, after: Doc) -> Doc:
+    return {**after, VERSION: ((before or {}).get(VERSION) or 0) + 1}
 
 
 class FoldingWriter:
@@ -88,7 +94,7 @@ class FoldingWriter:
                 after = self._fold(after, rec)
             if after is None or after is before:
                 continue
-            ops.append(ReplaceOne(guard(before, after), after, upsert=True))
+            ops.append(ReplaceOne(guard(before, after), versioned(before, after), upsert=True))
             keys.append(key)
         if not ops:
             return 0, set()

@@ -1,65 +1,69 @@
 """MongoDB view of OCPI Location objects, one document per location.
 
-The document is the OCPI Location as we would serve it, plus ``_id`` (the
-aggregate key) and ``_positions`` (the guard, see projections/position.py).
-``apply`` is the pure fold, ``LocationViewWriter`` runs it (folding.py), and
-``LocationViewQuery`` is what the API reads.
+A document holds the location's folded state (``projections.location_state``)
+and, beside it, the OCPI Location we serve, ready to return:
+
+    {_id: "NL/ABC/LOC1", country_code: "NL", party_id: "ABC",
+     state: {asserted, statuses}, location: {...OCPI...} | null,
+     _ts: "<last_updated, fixed width>" | null, _positions: {...}}
+
+``_id``, ``country_code`` and ``party_id`` are upper-folded (CiString); the
+served object keeps identifiers as received. ``_ts`` is the sort and filter
+key of paginated lists (the OCPI text form does not sort). ``apply`` is the
+pure fold, ``LocationViewWriter`` runs it (folding.py), ``LocationViewQuery``
+is what the API reads.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from projections.location_state import LocationState, evolve, served, sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.position import Record, already_applied
-from schemas.events import EvseStatusResolved
+from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.events.locations import location_key
-from schemas.ocpi.common import fold, format_ocpi_datetime
+from schemas.ocpi.common import fold
 
 COLLECTION = "locations"
 
+_FOLDED = (LocationObjectPut, LocationObjectPatched, EvseStatusResolved)
 
-def apply(doc: Doc | None, record: Record[EvseStatusResolved]) -> Doc | None:
-    """Fold one resolved EVSE status into a location document.
 
-    Returns the same object when the record was applied before. A write to an
-    EVSE bumps the location's ``last_updated`` (mod_locations, "a change to an
-    EVSE updates the Location's last_updated").
-    """
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a location document; the same object when the
+    record was applied before or changes nothing but the position."""
     if doc is not None and already_applied(doc["_positions"], record):
         return doc
-    status = record.event.payload
-    stamp = format_ocpi_datetime(status.last_updated)
+    event = record.event
+    before = LocationState.from_json(doc["state"] if doc else None)
+    after = evolve(before, event)
+    payload = event.payload
     base: Doc = doc or {
-        "_id": status.location_key,
-        "country_code": status.country_code,
-        "party_id": status.party_id,
-        "id": status.location_id,
-        "evses": [],
-        "last_updated": stamp,
+        "_id": payload.location_key,
+        "country_code": fold(payload.country_code),
+        "party_id": fold(payload.party_id),
         "_positions": {},
     }
-    evses = [dict(e) for e in base["evses"]]
-    for evse in evses:
-        if fold(evse["uid"]) == fold(status.evse_uid):
-            evse.update(status=status.status.value, last_updated=stamp)
-            break
-    else:
-        evses.append({"uid": status.evse_uid, "status": status.status.value, "last_updated": stamp})
+    location = served(after)
     return {
         **base,
-        "evses": evses,
-        "last_updated": max(base["last_updated"], stamp),
+        "state": after.to_json(),
+        "location": location,
+        "_ts": sort_stamp(location["last_updated"]) if location else None,
         "_positions": {**base["_positions"], record.position_field: record.offset},
     }
 
 
 def _key(record: Record[Any]) -> str | None:
-    return record.event.aggregate_key if isinstance(record.event, EvseStatusResolved) else None
+    event = record.event
+    return event.aggregate_key if isinstance(event, _FOLDED) else None
 
 
 class LocationViewWriter(FoldingWriter):
@@ -67,21 +71,78 @@ class LocationViewWriter(FoldingWriter):
         super().__init__("mongo.locations", db[COLLECTION], _key, apply)
 
     def prepare(self) -> None:
-        # Sender list pagination keys (keyset on last_updated, then _id) and
-        # the per-party lookups of the receiver interface.
-        self._coll.create_index([("last_updated", ASCENDING), ("_id", ASCENDING)])
-        self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING)])
+        # Keyset pagination of one party's locations (the Sender list), and of
+        # every location (ops).
+        keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
+        self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
+        self._coll.create_index(keyset)
 
 
-def public(doc: Doc) -> Doc:
-    """The OCPI object: the stored document without our bookkeeping."""
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
+@dataclass(frozen=True)
+class Page:
+    items: list[Doc]
+    total: int
+    # The key of the last item, for the next page's keyset query.
+    last: tuple[str, str] | None
 
 
 class LocationViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
 
+    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+        """The served location under an aggregate key (None if not visible)
+        and the positions the view has applied to it."""
+        doc = self._coll.find_one({"_id": key}, {"location": 1, "_positions": 1})
+        if doc is None:
+            return None, {}
+        return doc.get("location"), dict(doc.get("_positions") or {})
+
     def get(self, country_code: str, party_id: str, location_id: str) -> Doc | None:
-        doc = self._coll.find_one({"_id": location_key(country_code, party_id, location_id)})
-        return public(doc) if doc else None
+        doc = self._coll.find_one(
+            {"_id": location_key(country_code, party_id, location_id)}, {"location": 1}
+        )
+        return doc["location"] if doc and doc.get("location") else None
+
+    def page(
+        self,
+        *,
+        country_code: str | None = None,
+        party_id: str | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        after: tuple[str, str] | None = None,
+        skip: int = 0,
+        limit: int,
+    ) -> Page:
+        """Locations oldest ``last_updated`` first (then by key), filtered as
+        the OCPI GET list asks: ``date_from`` inclusive, ``date_to``
+        exclusive. ``after`` is the key of the previous page's last item
+        (keyset: every page costs the same); ``skip`` serves a plain
+        ``offset`` from a client that did not follow our ``Link``."""
+        filt: Doc = {"_ts": {"$ne": None}}
+        if country_code is not None:
+            filt["country_code"] = fold(country_code)
+        if party_id is not None:
+            filt["party_id"] = fold(party_id)
+        window: Doc = {}
+        if date_from is not None:
+            window["$gte"] = sort_stamp(date_from)
+        if date_to is not None:
+            window["$lt"] = sort_stamp(date_to)
+        if window:
+            filt["_ts"] = window
+        total = self._coll.count_documents(filt)
+        if after is not None:
+            ts, key = after
+            beyond = {"$or": [{"_ts": {"$gt": ts}}, {"_ts": ts, "_id": {"$gt": key}}]}
+            filt = {"$and": [filt, beyond]}
+        cursor = (
+            self._coll.find(filt, {"location": 1, "_ts": 1})
+            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
+            .skip(0 if after is not None else skip)
+            .limit(limit)
+        )
+        docs = list(cursor)
+        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
+        return Page(items=[d["location"] for d in docs], total=total, last=last)

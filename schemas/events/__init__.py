@@ -7,7 +7,12 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
-from schemas.events.locations import EvseStatusReported, EvseStatusResolved
+from schemas.events.locations import (
+    EvseStatusReported,
+    EvseStatusResolved,
+    LocationObjectPatched,
+    LocationObjectPut,
+)
 from schemas.events.partners import (
     PartnerCredentialsUpdated,
     PartnerInvited,
@@ -18,6 +23,8 @@ from schemas.events.partners import (
 Event = Annotated[
     EvseStatusReported
     | EvseStatusResolved
+    | LocationObjectPut
+    | LocationObjectPatched
     | PartnerInvited
     | PartnerRegistered
     | PartnerCredentialsUpdated
@@ -42,6 +49,8 @@ __all__ = [
     "EventMeta",
     "EvseStatusReported",
     "EvseStatusResolved",
+    "LocationObjectPatched",
+    "LocationObjectPut",
     "PartnerCredentialsUpdated",
     "PartnerInvited",
     "PartnerRegistered",

@@ -8,9 +8,10 @@ one location (and its EVSEs) keeps its order.
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from schemas.events.envelope import EventMeta
 from schemas.ocpi.common import DateTime, fold
@@ -70,3 +71,79 @@ class EvseStatusResolved(EventMeta):
     event_type: Literal["EvseStatusResolved"] = "EvseStatusResolved"
     schema_version: Literal[1] = 1
     payload: EvseStatusResolvedPayload
+
+
+# --- what the owner of a location asserts: PUT and PATCH, at three levels ---
+
+
+class ObjectLevel(StrEnum):
+    """Which object of a location a write is about (the URL's depth)."""
+
+    LOCATION = "LOCATION"
+    EVSE = "EVSE"
+    CONNECTOR = "CONNECTOR"
+
+
+class LocationObjectRef(BaseModel):
+    """The object a write targets: a Location, one of its EVSEs, or one of an
+    EVSE's Connectors. Identifiers as received (CiStrings: compare folded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country_code: str
+    party_id: str
+    location_id: str
+    evse_uid: str | None = None
+    connector_id: str | None = None
+
+    @model_validator(mode="after")
+    def _connector_needs_evse(self) -> LocationObjectRef:
+        if self.connector_id is not None and self.evse_uid is None:
+            raise ValueError("a connector is addressed through its EVSE")
+        return self
+
+    @property
+    def level(self) -> ObjectLevel:
+        if self.connector_id is not None:
+            return ObjectLevel.CONNECTOR
+        if self.evse_uid is not None:
+            return ObjectLevel.EVSE
+        return ObjectLevel.LOCATION
+
+    @property
+    def location_key(self) -> str:
+        return location_key(self.country_code, self.party_id, self.location_id)
+
+
+class LocationObjectPutPayload(LocationObjectRef):
+    """``object`` is the complete OCPI object of ``level`` (a Location with its
+    EVSEs and Connectors, an EVSE with its Connectors, or a Connector) in the
+    JSON form of ``schemas.ocpi.locations``; it passed that model's checks."""
+
+    object: dict[str, Any]
+    last_updated: DateTime
+
+
+class LocationObjectPut(EventMeta):
+    """The owner of a location replaced one object of it whole (OCPI PUT)."""
+
+    event_type: Literal["LocationObjectPut"] = "LocationObjectPut"
+    schema_version: Literal[1] = 1
+    payload: LocationObjectPutPayload
+
+
+class LocationObjectPatchedPayload(LocationObjectRef):
+    """``patch`` holds the fields to change: a field absent is unchanged, a
+    field set to ``null`` is cleared, any other value replaces the stored one
+    whole (see ``schemas.ocpi.merge``). ``last_updated`` is always in it."""
+
+    patch: dict[str, Any]
+    last_updated: DateTime
+
+
+class LocationObjectPatched(EventMeta):
+    """The owner of a location changed some fields of one object (OCPI PATCH)."""
+
+    event_type: Literal["LocationObjectPatched"] = "LocationObjectPatched"
+    schema_version: Literal[1] = 1
+    payload: LocationObjectPatchedPayload

@@ -5,10 +5,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from processors.evse_status import EvseSignals, decide, evolve, resolve_status
+from processors.evse_status import (
+    EvseSignals,
+    StatusReport,
+    decide,
+    evolve,
+    reports_of,
+    resolve_status,
+)
 from schemas.events import EvseStatusReported, Party
 from schemas.events.locations import EvseStatusReportedPayload
 from schemas.ocpi.locations import EvseStatus as S
+from tests.ocpi_objects import AT, connector, evse, location
+from tests.unit.factories import patch, put
+
+STATUS_PATCH = {"status": "RESERVED", "last_updated": AT}
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -69,18 +80,24 @@ def report(status: S, at: datetime) -> EvseStatusReported:
     )
 
 
+def stated(event: EvseStatusReported) -> StatusReport:
+    [one] = reports_of(event)
+    return one
+
+
 def test_an_older_report_changes_nothing() -> None:
-    newer = evolve(EvseSignals(), report(S.CHARGING, T0))
-    assert evolve(newer, report(S.AVAILABLE, T0 - timedelta(seconds=1))) == newer
-    assert evolve(newer, report(S.AVAILABLE, T0 + timedelta(seconds=1))).reported_status is (
-        S.AVAILABLE
+    newer = evolve(EvseSignals(), stated(report(S.CHARGING, T0)))
+    assert evolve(newer, stated(report(S.AVAILABLE, T0 - timedelta(seconds=1)))) == newer
+    assert (
+        evolve(newer, stated(report(S.AVAILABLE, T0 + timedelta(seconds=1)))).reported_status
+        is S.AVAILABLE
     )
 
 
 def test_decide_emits_the_resolved_status_with_a_deterministic_id() -> None:
     event = report(S.OUTOFORDER, T0)
-    after, out = decide(EvseSignals(charger_faulted=False), event, T0)
-    again, out_again = decide(EvseSignals(), event, T0 + timedelta(minutes=5))
+    after, out = decide(EvseSignals(charger_faulted=False), stated(event), event, T0)
+    again, out_again = decide(EvseSignals(), stated(event), event, T0 + timedelta(minutes=5))
     assert after == again
     assert [e.payload.status for e in out] == [S.OUTOFORDER]
     assert out[0].event_id == out_again[0].event_id  # a re-run emits the same event
@@ -89,7 +106,37 @@ def test_decide_emits_the_resolved_status_with_a_deterministic_id() -> None:
 
 
 def test_decide_emits_nothing_for_a_stale_report() -> None:
-    state, _ = decide(EvseSignals(), report(S.CHARGING, T0), T0)
-    unchanged, out = decide(state, report(S.AVAILABLE, T0 - timedelta(hours=1)), T0)
+    first = report(S.CHARGING, T0)
+    state, _ = decide(EvseSignals(), stated(first), first, T0)
+    stale = report(S.AVAILABLE, T0 - timedelta(hours=1))
+    unchanged, out = decide(state, stated(stale), stale, T0)
     assert unchanged == state
     assert out == []
+
+
+def test_every_location_write_that_states_a_status_is_a_report() -> None:
+    two = location(
+        evses=[evse("E1", "CHARGING"), evse("E2", "OUTOFORDER", at="2026-01-01T12:00:07Z")]
+    )
+    by_location = reports_of(put(two).event)
+    assert [(r.ref.evse_uid, r.status, r.last_updated.second) for r in by_location] == [
+        ("E1", S.CHARGING, 0),
+        ("E2", S.OUTOFORDER, 7),
+    ]
+    [by_evse] = reports_of(put(evse("e1", "BLOCKED"), evse_uid="E1").event)
+    assert (by_evse.ref.evse_key, by_evse.status) == ("NL/ABC/LOC1/E1", S.BLOCKED)
+    [by_patch] = reports_of(patch(STATUS_PATCH, evse_uid="E1").event)
+    assert by_patch.status is S.RESERVED
+    # No status stated: nothing to resolve.
+    assert reports_of(patch({"floor_level": "2", "last_updated": AT}, evse_uid="E1").event) == []
+    assert reports_of(patch({"name": "x", "last_updated": AT}).event) == []
+    assert reports_of(put(connector(), evse_uid="E1", connector_id="1").event) == []
+
+
+def test_a_location_write_resolves_each_evse_with_its_own_id() -> None:
+    event = put(location(evses=[evse("E1"), evse("E2")])).event
+    outs = [decide(EvseSignals(), r, event, T0)[1][0] for r in reports_of(event)]
+    assert len({o.event_id for o in outs}) == 2
+    assert {o.payload.evse_uid for o in outs} == {"E1", "E2"}
+    again = [decide(EvseSignals(), r, event, T0)[1][0].event_id for r in reports_of(event)]
+    assert again == [o.event_id for o in outs]

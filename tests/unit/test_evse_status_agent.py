@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -41,8 +42,10 @@ def report(status: EvseStatus, second: int) -> bytes:
     )
 
 
-async def test_agent_resolves_and_keeps_signals_in_its_table() -> None:
-    app: Any = faust.App("test-evse-status", store="memory://", autodiscover=False)
+async def test_agent_resolves_and_keeps_signals_in_its_table(tmp_path: Path) -> None:
+    app: Any = faust.App(
+        "test-evse-status", store="memory://", datadir=str(tmp_path), autodiscover=False
+    )
     source = app.topic("source", key_type=bytes, value_type=bytes, value_serializer="raw")
     emitted: list[EvseStatusResolved] = []
 
