@@ -5,23 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
 from projections.mongo import locations, partners
-from projections.mysql.models import chargers
+from projections.mongo.folding import VERSION
+from projections.mysql.models import buildings, chargers, connectors, location_states, spaces
 
 
 def _mongo(collection: str) -> Callable[[Views], dict[Any, Any]]:
     def read(views: Views) -> dict[Any, Any]:
-        return {d["_id"]: d for d in views.mongo[collection].find()}
+        # The write counter depends on how events were batched, not on them.
+        return {d["_id"]: d for d in views.mongo[collection].find({}, {VERSION: 0})}
 
     return read
 
 
-def _mysql(views: Views) -> dict[Any, Any]:
-    with views.mysql.connect() as conn:
-        return {r.evse_key: dict(r._mapping) for r in conn.execute(select(chargers))}
+def _mysql(table: Table) -> Callable[[Views], dict[Any, Any]]:
+    [key] = table.primary_key.columns
+
+    def read(views: Views) -> dict[Any, Any]:
+        with views.mysql.connect() as conn:
+            return {r._mapping[key]: dict(r._mapping) for r in conn.execute(select(table))}
+
+    return read
 
 
 def compare_views(left: Views, right: Views) -> list[str]:
@@ -30,7 +37,10 @@ def compare_views(left: Views, right: Views) -> list[str]:
     readers = (
         ("mongo.locations", _mongo(locations.COLLECTION)),
         ("mongo.partners", _mongo(partners.COLLECTION)),
-        ("mysql.chargers", _mysql),
+        *(
+            (f"mysql.{t.name}", _mysql(t))
+            for t in (location_states, buildings, spaces, chargers, connectors)
+        ),
     )
     for name, read in readers:
         a, b = read(left), read(right)

@@ -1,29 +1,36 @@
-"""Ops read API over the MySQL operational tables."""
+"""Ops read API: chargers (EVSEs) of the MySQL operational hierarchy.
+
+Keyset-paginated by ``evse_key``: when more chargers follow, the response
+carries ``X-Next-After``, the value to pass as ``after`` for the next page.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from api.deps import ChargerQueryDep
+from api.deps import OpsQueryDep
 from api.errors import envelope
 from schemas.ocpi.locations import EvseStatus
 
 router = APIRouter(prefix="/ops", tags=["ops"])
 
+NEXT_AFTER = "X-Next-After"
+
 
 @router.get("/chargers")
 def list_chargers(
-    chargers: ChargerQueryDep,
+    ops: OpsQueryDep,
+    response: Response,
     status: EvseStatus | None = None,
     country_code: Annotated[str | None, Query(max_length=2)] = None,
     party_id: Annotated[str | None, Query(max_length=3)] = None,
     location_id: Annotated[str | None, Query(max_length=36)] = None,
-    after: Annotated[str | None, Query(max_length=160, description="last evse_key seen")] = None,
+    after: Annotated[str | None, Query(max_length=200, description="last evse_key seen")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    rows = chargers.list(
+    page = ops.chargers(
         status=status.value if status else None,
         country_code=country_code,
         party_id=party_id,
@@ -31,6 +38,6 @@ def list_chargers(
         after=after,
         limit=limit,
     )
-    for row in rows:
-        row["status_last_updated"] = row["status_last_updated"].isoformat() + "Z"
-    return envelope(rows)
+    if page.next_after is not None:
+        response.headers[NEXT_AFTER] = page.next_after
+    return envelope(page.items)

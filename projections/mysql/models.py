@@ -1,30 +1,132 @@
 """The operational MySQL schema (SQLAlchemy Core tables).
 
 Changed only through Alembic migrations under ``migrations/versions``.
+
+The hierarchy building → space → charger → connector is derived from each
+location's folded state, kept in ``location_states`` with the Kafka
+positions applied to it (docs/adr/0007). Keys are upper-folded ASCII and
+compare byte for byte (``ascii_bin``); the owner columns kept for filters
+compare case-insensitively, as CiStrings do.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table
-from sqlalchemy.dialects.mysql import DATETIME
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, Table
+from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, VARCHAR
 
 metadata = MetaData()
+
+
+def _key(length: int) -> VARCHAR:
+    return VARCHAR(length, charset="ascii", collation="ascii_bin")
+
+
+def _ci(length: int) -> VARCHAR:
+    return VARCHAR(length, charset="utf8mb4", collation="utf8mb4_general_ci")
+
+
+def _text(length: int) -> VARCHAR:
+    return VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
+
+
+def _stamp() -> DATETIME:
+    return DATETIME(fsp=3)  # UTC, naive
+
+
+location_states = Table(
+    "location_states",
+    metadata,
+    # The fold state of one location (projections.location_state) and the
+    # position guard: per topic partition, the last offset applied to it.
+    # A row exists as soon as any event about the location is applied; its
+    # building exists only once the owner has asserted the location.
+    Column("location_key", _key(160), primary_key=True),
+    Column("state_json", JSON(none_as_null=True), nullable=True),
+    Column("positions_json", JSON, nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_engine="InnoDB",
+)
+
+buildings = Table(
+    "buildings",
+    metadata,
+    # One OCPI Location.
+    Column("location_key", _key(160), primary_key=True),
+    Column("country_code", _ci(2), nullable=False),
+    Column("party_id", _ci(3), nullable=False),
+    Column("location_id", _ci(36), nullable=False),
+    Column("name", _text(255), nullable=True),
+    Column("address", _text(255), nullable=False),
+    Column("city", _text(45), nullable=False),
+    Column("postal_code", _text(10), nullable=True),
+    Column("country", _text(3), nullable=False),
+    Column("latitude", DECIMAL(9, 7), nullable=False),
+    Column("longitude", DECIMAL(10, 7), nullable=False),
+    Column("time_zone", _text(255), nullable=False),
+    Column("publish", Boolean, nullable=False),
+    Column("last_updated", _stamp(), nullable=False),
+    Index("ix_buildings_owner", "country_code", "party_id"),
+    mysql_charset="utf8mb4",
+    mysql_engine="InnoDB",
+)
+
+spaces = Table(
+    "spaces",
+    metadata,
+    # Where EVSEs stand: one per (floor_level, physical_reference) of a
+    # location, or the location's unassigned space (both NULL).
+    Column("space_key", _key(320), primary_key=True),
+    Column("location_key", _key(160), nullable=False),
+    Column("floor_level", _text(4), nullable=True),
+    Column("physical_reference", _text(16), nullable=True),
+    Index("ix_spaces_building", "location_key"),
+    mysql_charset="utf8mb4",
+    mysql_engine="InnoDB",
+)
 
 chargers = Table(
     "chargers",
     metadata,
-    # One row per EVSE ("charger" in operational terms), keyed like the events.
-    Column("evse_key", String(160), primary_key=True),
-    Column("country_code", String(2), nullable=False),
-    Column("party_id", String(3), nullable=False),
-    Column("location_id", String(36), nullable=False),
-    Column("evse_uid", String(36), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("status_last_updated", DATETIME(fsp=3), nullable=False),  # UTC
-    # Guard: the ocpi.evse-status.v1 offset last applied to this row.
-    Column("status_offset", BigInteger, nullable=False),
+    # One OCPI EVSE ("charger" in operational terms), keyed like the events.
+    Column("evse_key", _key(200), primary_key=True),
+    Column("location_key", _key(160), nullable=False),
+    Column("space_key", _key(320), nullable=False),
+    Column("country_code", _ci(2), nullable=False),
+    Column("party_id", _ci(3), nullable=False),
+    Column("location_id", _ci(36), nullable=False),
+    Column("evse_uid", _ci(36), nullable=False),
+    Column("evse_id", _ci(48), nullable=True),
+    Column("status", _key(16), nullable=False),
+    Column("capabilities", JSON, nullable=True),
+    Column("parking_restrictions", JSON, nullable=True),
+    # The EVSE's last_updated as served; a status change always moves it.
+    Column("last_updated", _stamp(), nullable=False),
+    Index("ix_chargers_building", "location_key"),
     Index("ix_chargers_status", "status"),
     Index("ix_chargers_site", "country_code", "party_id", "location_id"),
     mysql_charset="utf8mb4",
     mysql_engine="InnoDB",
 )
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("connector_key", _key(240), primary_key=True),
+    Column("evse_key", _key(200), nullable=False),
+    Column("location_key", _key(160), nullable=False),
+    Column("connector_id", _ci(36), nullable=False),
+    Column("standard", _key(32), nullable=False),
+    Column("format", _key(16), nullable=False),
+    Column("power_type", _key(16), nullable=False),
+    Column("max_voltage", Integer, nullable=False),
+    Column("max_amperage", Integer, nullable=False),
+    Column("max_electric_power", Integer, nullable=True),
+    Column("last_updated", _stamp(), nullable=False),
+    Index("ix_connectors_charger", "evse_key"),
+    Index("ix_connectors_building", "location_key"),
+    mysql_charset="utf8mb4",
+    mysql_engine="InnoDB",
+)
+
+# The derived tables, children first (the order to delete in).
+HIERARCHY = (connectors, chargers, spaces, buildings)

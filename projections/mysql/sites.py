@@ -1,0 +1,359 @@
+"""The MySQL operational hierarchy (building → space → charger → connector),
+kept by folding each location's events, and the ops reads over it.
+
+``HierarchyWriter`` handles a batch in one transaction:
+
+1. group the records by location key (the Kafka key of both topics);
+2. lock the batch's ``location_states`` rows, creating the missing ones, in
+   key order (``INSERT ... ON DUPLICATE KEY UPDATE`` takes the row lock; a
+   concurrent writer on the same locations waits for our commit and then
+   reads what we wrote). READ COMMITTED: the locking reads see the newest
+   rows anyway, and it spares the gap locks that would make writers of
+   unrelated locations wait on (or deadlock with) each other;
+3. fold each location's records into its state, skipping those at or below
+   the stored position (projections/position.py);
+4. for each location whose state changed, delete its rows from the four
+   derived tables and insert the ones ``hierarchy.hierarchy_rows`` gives for
+   the served location; store the new state and positions.
+
+So a re-delivered batch changes nothing, and a concurrent or zombie writer
+can neither interleave with us nor take a location back in time: it folds
+from the state we committed. Every step is a fixed number of statements per
+batch, not per record.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy.dialects.mysql import insert
+from sqlalchemy.exc import OperationalError
+
+from projections.location_state import LocationState, evolve, served
+from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
+from projections.mysql.models import (
+    HIERARCHY,
+    buildings,
+    chargers,
+    connectors,
+    location_states,
+    spaces,
+)
+from projections.position import Record, already_applied
+from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
+from schemas.ocpi.common import format_ocpi_datetime
+
+log = structlog.get_logger(__name__)
+
+Row = dict[str, Any]
+
+_FOLDED = (LocationObjectPut, LocationObjectPatched, EvseStatusResolved)
+_DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
+_MAX_ATTEMPTS = 5
+
+
+def _location_key(record: Record[object]) -> str | None:
+    event = record.event
+    if isinstance(event, _FOLDED):
+        key: str = event.payload.location_key
+        return key
+    return None
+
+
+@dataclass
+class _Folded:
+    state: LocationState
+    positions: dict[str, int]
+    state_changed: bool = False
+    applied: int = 0
+
+
+def fold_records(
+    state_json: dict[str, Any] | None,
+    positions: dict[str, int],
+    records: Iterable[Record[object]],
+) -> _Folded:
+    """Fold one location's records (in log order) into its stored state."""
+    before = LocationState.from_json(state_json)
+    folded = _Folded(state=before, positions=dict(positions))
+    for rec in records:
+        if already_applied(folded.positions, rec):
+            continue
+        folded.state = evolve(folded.state, rec.event)
+        folded.positions[rec.position_field] = rec.offset
+        folded.applied += 1
+    folded.state_changed = folded.state.to_json() != before.to_json()
+    return folded
+
+
+class HierarchyWriter:
+    name = "mysql.hierarchy"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._update_state = (
+            update(location_states)
+            .where(location_states.c.location_key == bindparam("key"))
+            .values(state_json=bindparam("state"), positions_json=bindparam("positions"))
+        )
+
+    def prepare(self) -> None:
+        """The tables come from the Alembic migrations."""
+
+    def wipe(self) -> None:
+        with self._engine.begin() as conn:
+            for table in (*HIERARCHY, location_states):
+                conn.execute(delete(table))
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        by_key: dict[str, list[Record[object]]] = defaultdict(list)
+        for rec in records:
+            key = _location_key(rec)
+            if key is not None:
+                by_key[key].append(rec)
+        if not by_key:
+            return 0
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                with (
+                    self._engine.connect().execution_options(
+                        isolation_level="READ COMMITTED"
+                    ) as conn,
+                    conn.begin(),
+                ):
+                    return self._apply(conn, by_key)
+            except OperationalError as exc:
+                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                if code not in (_DEADLOCK, _LOCK_WAIT_TIMEOUT) or attempt == _MAX_ATTEMPTS:
+                    raise
+                log.warning("projection_conflict_retry", view=self.name, code=code)
+        raise AssertionError("unreachable")
+
+    def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+        keys = sorted(by_key)
+        # Create the missing state rows and lock all of them, in key order.
+        claim = insert(location_states).values(
+            [{"location_key": k, "state_json": None, "positions_json": {}} for k in keys]
+        )
+        conn.execute(claim.on_duplicate_key_update(location_key=claim.inserted.location_key))
+        stored = {
+            row.location_key: row
+            for row in conn.execute(
+                select(location_states)
+                .where(location_states.c.location_key.in_(keys))
+                .with_for_update()
+            )
+        }
+        state_rows: list[Row] = []
+        changed: dict[str, HierarchyRows] = {}
+        for key in keys:
+            row = stored[key]
+            folded = fold_records(row.state_json, row.positions_json or {}, by_key[key])
+            if not folded.applied:
+                continue
+            state_rows.append(
+                {"key": key, "state": folded.state.to_json(), "positions": folded.positions}
+            )
+            if folded.state_changed:
+                changed[key] = hierarchy_rows(key, served(folded.state))
+        if changed:
+            self._replace(conn, changed)
+        if state_rows:
+            conn.execute(self._update_state, state_rows)
+        return len(state_rows)
+
+    @staticmethod
+    def _replace(conn: Connection, changed: dict[str, HierarchyRows]) -> None:
+        keys = list(changed)
+        for table in HIERARCHY:
+            conn.execute(delete(table).where(table.c.location_key.in_(keys)))
+        inserts = (
+            (buildings, [r for rows in changed.values() for r in rows.buildings]),
+            (spaces, [r for rows in changed.values() for r in rows.spaces]),
+            (chargers, [r for rows in changed.values() for r in rows.chargers]),
+            (connectors, [r for rows in changed.values() for r in rows.connectors]),
+        )
+        for table, rows in inserts:
+            if rows:
+                conn.execute(table.insert(), rows)
+
+
+# --- reads ---
+
+
+@dataclass(frozen=True)
+class OpsPage:
+    items: list[Row]
+    # The key to pass as ``after`` for the next page; None on the last page.
+    next_after: str | None
+
+
+def _stamp(value: datetime) -> str:
+    return format_ocpi_datetime(value.replace(tzinfo=UTC))
+
+
+def _page(rows: list[Row], limit: int, key: str) -> tuple[list[Row], str | None]:
+    """Rows were read with ``limit + 1``: the extra one says a next page exists."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, str(rows[-1][key])
+    return rows, None
+
+
+class OpsQuery:
+    """What the ops API reads: chargers with their site and connectors, and
+    sites with their chargers counted by status. Keyset pagination on the
+    primary key, so every page costs the same."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def chargers(
+        self,
+        *,
+        status: str | None = None,
+        country_code: str | None = None,
+        party_id: str | None = None,
+        location_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> OpsPage:
+        """Chargers by ``evse_key``; owner filters compare as CiStrings."""
+        query = (
+            select(
+                chargers,
+                buildings.c.name.label("site_name"),
+                buildings.c.city.label("site_city"),
+                spaces.c.floor_level,
+                spaces.c.physical_reference,
+            )
+            .join(buildings, buildings.c.location_key == chargers.c.location_key)
+            .join(spaces, spaces.c.space_key == chargers.c.space_key)
+            .order_by(chargers.c.evse_key)
+            .limit(limit + 1)
+        )
+        filters = {
+            "status": status,
+            "country_code": country_code,
+            "party_id": party_id,
+            "location_id": location_id,
+        }
+        for column, value in filters.items():
+            if value is not None:
+                query = query.where(chargers.c[column] == value)
+        if after is not None:
+            query = query.where(chargers.c.evse_key > after)
+        with self._engine.connect() as conn:
+            rows, next_after = _page(
+                [dict(r._mapping) for r in conn.execute(query)], limit, "evse_key"
+            )
+            plugs: dict[str, list[Row]] = defaultdict(list)
+            if rows:
+                found = conn.execute(
+                    select(connectors)
+                    .where(connectors.c.evse_key.in_([r["evse_key"] for r in rows]))
+                    .order_by(connectors.c.connector_key)
+                )
+                for c in found:
+                    plugs[c.evse_key].append(_connector(dict(c._mapping)))
+        return OpsPage([_charger(r, plugs[r["evse_key"]]) for r in rows], next_after)
+
+    def sites(
+        self,
+        *,
+        country_code: str | None = None,
+        party_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> OpsPage:
+        """Buildings by ``location_key``, each with its chargers per status."""
+        query = select(buildings).order_by(buildings.c.location_key).limit(limit + 1)
+        if country_code is not None:
+            query = query.where(buildings.c.country_code == country_code)
+        if party_id is not None:
+            query = query.where(buildings.c.party_id == party_id)
+        if after is not None:
+            query = query.where(buildings.c.location_key > after)
+        with self._engine.connect() as conn:
+            rows, next_after = _page(
+                [dict(r._mapping) for r in conn.execute(query)], limit, "location_key"
+            )
+            counts: dict[str, dict[str, int]] = defaultdict(dict)
+            if rows:
+                found = conn.execute(
+                    select(chargers.c.location_key, chargers.c.status, func.count())
+                    .where(chargers.c.location_key.in_([r["location_key"] for r in rows]))
+                    .group_by(chargers.c.location_key, chargers.c.status)
+                )
+                for key, status, n in found:
+                    counts[key][status] = n
+        return OpsPage([_site(r, counts[r["location_key"]]) for r in rows], next_after)
+
+
+def _charger(row: Row, plugs: list[Row]) -> Row:
+    return {
+        "evse_key": row["evse_key"],
+        "country_code": row["country_code"],
+        "party_id": row["party_id"],
+        "location_id": row["location_id"],
+        "evse_uid": row["evse_uid"],
+        "evse_id": row["evse_id"],
+        "status": row["status"],
+        # The EVSE's last_updated: every status change moves it.
+        "status_last_updated": _stamp(row["last_updated"]),
+        "last_updated": _stamp(row["last_updated"]),
+        "capabilities": row["capabilities"],
+        "parking_restrictions": row["parking_restrictions"],
+        "site": {
+            "location_key": row["location_key"],
+            "name": row["site_name"],
+            "city": row["site_city"],
+        },
+        "space": {
+            "space_key": row["space_key"],
+            "floor_level": row["floor_level"],
+            "physical_reference": row["physical_reference"],
+        },
+        "connectors": plugs,
+    }
+
+
+def _connector(row: Row) -> Row:
+    return {
+        "connector_id": row["connector_id"],
+        "standard": row["standard"],
+        "format": row["format"],
+        "power_type": row["power_type"],
+        "max_voltage": row["max_voltage"],
+        "max_amperage": row["max_amperage"],
+        "max_electric_power": row["max_electric_power"],
+        "last_updated": _stamp(row["last_updated"]),
+    }
+
+
+def _site(row: Row, by_status: dict[str, int]) -> Row:
+    return {
+        "location_key": row["location_key"],
+        "country_code": row["country_code"],
+        "party_id": row["party_id"],
+        "location_id": row["location_id"],
+        "name": row["name"],
+        "address": row["address"],
+        "city": row["city"],
+        "postal_code": row["postal_code"],
+        "country": row["country"],
+        "coordinates": {"latitude": str(row["latitude"]), "longitude": str(row["longitude"])},
+        "time_zone": row["time_zone"],
+        "publish": bool(row["publish"]),
+        "last_updated": _stamp(row["last_updated"]),
+        "chargers": {
+            "total": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+        },
+    }
