@@ -11,7 +11,8 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import credentials, locations, versions
-from api.ops import chargers
+from api.ops import chargers, sites
+from api.ops import locations as ops_locations
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -54,6 +55,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(credentials.router)
     app.include_router(versions.router)
-    app.include_router(locations.router)
+    app.include_router(locations.receiver)
+    app.include_router(locations.sender)
     app.include_router(chargers.router)
+    app.include_router(sites.router)
+    app.include_router(ops_locations.router)
     return app

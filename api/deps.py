@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.consistency import WriteMarks
 from ocpi_hub.bootstrap import Container
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
-from projections.mysql.chargers import ChargerQuery
+from projections.mysql.sites import OpsQuery
 
 
 def container(request: Request) -> Container:
@@ -27,8 +28,12 @@ def _locations(c: Annotated[Container, Depends(container)]) -> LocationViewQuery
     return c.locations
 
 
-def _chargers(c: Annotated[Container, Depends(container)]) -> ChargerQuery:
-    return c.chargers
+def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
+    return c.ops
+
+
+def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
+    return c.write_marks
 
 
 def _now() -> datetime:
@@ -43,6 +48,7 @@ def _correlation_id(request: Request) -> str:
 ContainerDep = Annotated[Container, Depends(container)]
 EventLogDep = Annotated[EventLog, Depends(_event_log)]
 LocationViewDep = Annotated[LocationViewQuery, Depends(_locations)]
-ChargerQueryDep = Annotated[ChargerQuery, Depends(_chargers)]
+OpsQueryDep = Annotated[OpsQuery, Depends(_ops)]
+WriteMarksDep = Annotated[WriteMarks, Depends(_write_marks)]
 NowDep = Annotated[datetime, Depends(_now)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]

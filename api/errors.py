@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.ocpi.common import format_ocpi_datetime
@@ -89,6 +90,13 @@ def install_error_handlers(app: FastAPI) -> None:
             envelope(None, OcpiStatus.INVALID_PARAMETERS, message),
             status_code=400 if in_url else 200,
         )
+
+    @app.exception_handler(ValidationError)
+    async def invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
+        # A body validated inside a route (PATCH fragments, bodies checked
+        # against the stored object): valid JSON, so HTTP 200 with 2001.
+        message = f"invalid or missing parameters: {_describe([dict(e) for e in exc.errors()])}"
+        return JSONResponse(envelope(None, OcpiStatus.INVALID_PARAMETERS, message))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

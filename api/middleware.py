@@ -39,6 +39,8 @@ def install_request_ids(app: FastAPI) -> None:
             structlog.contextvars.unbind_contextvars("request_id", "correlation_id")
         response.headers["X-Request-ID"] = request_id
         response.headers["X-Correlation-ID"] = correlation_id
+        # Routing headers of a functional module's answer (api/routing.py).
+        response.headers.update(getattr(request.state, "routing_headers", {}))
         log.info(
             "request",
             method=request.method,

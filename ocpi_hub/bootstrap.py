@@ -10,6 +10,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from api.consistency import RedisWriteMarks, WriteMarks
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from producers.credentials import CredentialsService
@@ -17,8 +18,8 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
-from projections.mysql.chargers import ChargerQuery, ChargerWriter
 from projections.mysql.migrate import migrate
+from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
 from schemas.events import Party
 
@@ -80,7 +81,7 @@ class Views:
 
 def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
-    writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), ChargerWriter(engine)]
+    writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), HierarchyWriter(engine)]
     return Views(mongo=db, mysql=engine, writers=writers)
 
 
@@ -94,16 +95,18 @@ class Container:
     mysql: Engine
     redis: aioredis.Redis
     locations: LocationViewQuery
-    chargers: ChargerQuery
+    ops: OpsQuery
     partners: PartnerQuery
     partner_views: PartnerViewWriter
     vault: TokenVault
     partner_client: PartnerClient
+    write_marks: WriteMarks
 
 
 def build_container(settings: Settings) -> Container:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
+    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=3)
     return Container(
         settings=settings,
         event_log=KafkaEventLog(
@@ -111,13 +114,14 @@ def build_container(settings: Settings) -> Container:
         ),
         mongo=client,
         mysql=engine,
-        redis=aioredis.Redis.from_url(settings.redis_url, socket_timeout=3),
+        redis=redis,
         locations=LocationViewQuery(client[settings.mongo_db]),
-        chargers=ChargerQuery(engine),
+        ops=OpsQuery(engine),
         partners=PartnerQuery(client[settings.mongo_db]),
         partner_views=PartnerViewWriter(client[settings.mongo_db]),
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
+        write_marks=RedisWriteMarks(redis, settings.topic_prefix),
     )
 
 

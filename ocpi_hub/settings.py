@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     public_url: str = ""
     # A partner request waits at most this long for Kafka's acknowledgement.
     produce_timeout_s: float = Field(default=10.0, gt=0)
+    # The most objects one page of a Sender list holds (announced in X-Limit).
+    page_limit: int = Field(default=500, ge=1, le=5000)
+    # How long a location read waits for the view to show this API's own
+    # acknowledged writes before answering "retry" (docs/adr/0009).
+    read_own_writes_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")
@@ -57,6 +62,8 @@ class Settings(BaseSettings):
 
     # --- processors (Faust) -------------------------------------------------
     faust_store: str = "memory://"
+    # Faust's local state (one folder per app id), kept out of the work tree.
+    faust_datadir: str = "data/faust/{conf.name}"
     faust_session_timeout_s: float = 6.0
     faust_heartbeat_interval_s: float = 1.0
     faust_web_port: int = 6066
@@ -64,6 +71,18 @@ class Settings(BaseSettings):
     # --- projections --------------------------------------------------------
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_poll_ms: int = Field(default=200, ge=1)
+
+    # --- push to partners (`ocpi-hub push`, docs/adr/0008) -------------------
+    # How often the registered partners are read again (new, changed, gone).
+    push_refresh_s: float = Field(default=10.0, gt=0)
+    # A failed delivery is retried after initial, 2x, 4x, ... capped at max.
+    push_retry_initial_s: float = Field(default=1.0, gt=0)
+    push_retry_max_s: float = Field(default=300.0, gt=0)
+    # Give up on one change after retrying it this long and move on (the
+    # partner re-syncs with GET); 0 keeps retrying while the partner is
+    # registered, so nothing is skipped.
+    push_give_up_after_s: float = Field(default=0.0, ge=0)
+    push_poll_ms: int = Field(default=500, ge=1)
 
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"

@@ -1,88 +1,107 @@
-"""Locations module, Receiver interface (we as eMSP; mod_locations,
-"Receiver Interface"): partners push their locations and EVSE status here.
+"""Locations module, both interfaces (mod_locations).
 
-The walking skeleton carries EVSE status PATCHes; the full object model and
-authentication arrive with the OCPI edge.
+Receiver (``/ocpi/emsp/2.2.1/locations``, we as eMSP): partners PUT, PATCH
+and GET their own Locations, EVSEs and Connectors under their
+``country_code``/``party_id``. Sender (``/ocpi/cpo/2.2.1/locations``, we as
+CPO): partners read our locations, a paginated list or one object.
+
+Both need a registered partner's token (not TOKEN_A) and carry the routing
+headers (api/routing.py). A partner may touch only objects of its own
+parties: another party's ids are refused with 2001 and nothing is written.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from api.deps import CorrelationIdDep, EventLogDep, LocationViewDep, NowDep
+from api.deps import ContainerDep, LocationViewDep
 from api.errors import OcpiError, envelope
-from api.ocpi.paths import CountryCodePath, EvseUidPath, LocationIdPath, PartyIdPath
-from producers.locations import ReportEvseStatus, decide_report_evse_status
+from api.location_writes import object_routes
+from api.ocpi.paths import CountryCodePath, LocationIdPath, PartyIdPath
+from api.pagination import PageRequestDep, paginate
+from api.routing import RoutedCaller, RoutedCallerDep, routed_caller
 from schemas.events import Party
+from schemas.events.locations import LocationObjectRef
 from schemas.ocpi.common import fold
-from schemas.ocpi.locations import EvseStatusPatch
 from schemas.ocpi.status_codes import OcpiStatus
 
-router = APIRouter(prefix="/ocpi/emsp/2.2.1/locations", tags=["ocpi: locations (receiver)"])
+receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/locations", tags=["ocpi: locations (receiver)"])
+sender = APIRouter(prefix="/ocpi/cpo/2.2.1/locations", tags=["ocpi: locations (sender)"])
 
 
-@router.patch("/{country_code}/{party_id}/{location_id}/{evse_uid}")
-async def patch_evse(
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    location_id: LocationIdPath,
-    evse_uid: EvseUidPath,
-    body: EvseStatusPatch,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+def _location(
+    country_code: CountryCodePath, party_id: PartyIdPath, location_id: LocationIdPath
+) -> LocationObjectRef:
+    return LocationObjectRef(country_code=country_code, party_id=party_id, location_id=location_id)
+
+
+def _own(caller: RoutedCaller, ref: LocationObjectRef) -> Party:
+    """The Receiver: a partner reads and writes only its own parties' objects."""
+    if not caller.owns(ref.country_code, ref.party_id):
+        raise OcpiError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"{ref.country_code}/{ref.party_id} is not a party registered with this token; "
+            "a partner may only write and read its own locations",
+        )
+    return Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+
+
+object_routes(
+    receiver,
+    _location,
+    prefix="/{country_code}/{party_id}/{location_id}",
+    who=routed_caller,
+    authorize=_own,
+    writes=True,
+)
+
+
+# --- Sender -----------------------------------------------------------------
+
+
+@sender.get("")
+def list_locations(
+    request: Request,
+    response: Response,
+    _: RoutedCallerDep,
+    c: ContainerDep,
+    view: LocationViewDep,
+    params: PageRequestDep,
 ) -> dict[str, Any]:
-    command = ReportEvseStatus(
-        country_code=country_code,
-        party_id=party_id,
-        location_id=location_id,
-        evse_uid=evse_uid,
-        patch=body,
-        source=Party(country_code=fold(country_code), party_id=fold(party_id)),
-        correlation_id=correlation_id,
+    s = c.settings
+    page = view.page(
+        country_code=s.party_country_code,
+        party_id=s.party_id,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        after=params.after,
+        skip=params.offset,
+        limit=params.limit,
     )
-    events = decide_report_evse_status(command, now)
-    try:
-        await event_log.append(events)
-    except Exception as exc:
-        # Not acknowledged by Kafka: say so, so the partner retries (the PATCH
-        # is idempotent) rather than believing it was recorded. An OCPI 3000,
-        # not an HTTP error: the request itself was fine (status_codes).
-        raise OcpiError(OcpiStatus.SERVER_ERROR, "the update could not be recorded; retry") from exc
-    return envelope()
+    paginate(
+        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
+    )
+    return envelope(page.items)
 
 
-@router.get("/{country_code}/{party_id}/{location_id}")
-def get_location(
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    location_id: LocationIdPath,
-    locations: LocationViewDep,
-) -> dict[str, Any]:
-    return envelope(_find(locations, country_code, party_id, location_id))
+def _ours(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:
+    s = c.settings
+    return LocationObjectRef(
+        country_code=s.party_country_code, party_id=s.party_id, location_id=location_id
+    )
 
 
-@router.get("/{country_code}/{party_id}/{location_id}/{evse_uid}")
-def get_evse(
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    location_id: LocationIdPath,
-    evse_uid: EvseUidPath,
-    locations: LocationViewDep,
-) -> dict[str, Any]:
-    location = _find(locations, country_code, party_id, location_id)
-    for evse in location["evses"]:
-        if fold(evse["uid"]) == fold(evse_uid):
-            return envelope(evse)
-    raise OcpiError(OcpiStatus.UNKNOWN_LOCATION, f"unknown EVSE {evse_uid!r}", 404)
+def _anyone_registered(_: RoutedCaller, ref: LocationObjectRef) -> Party:
+    return Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
 
 
-def _find(
-    locations: LocationViewDep, country_code: str, party_id: str, location_id: str
-) -> dict[str, Any]:
-    location = locations.get(country_code, party_id, location_id)
-    if location is None:
-        raise OcpiError(OcpiStatus.UNKNOWN_LOCATION, f"unknown location {location_id!r}", 404)
-    return location
+object_routes(
+    sender,
+    _ours,
+    prefix="/{location_id}",
+    who=routed_caller,
+    authorize=_anyone_registered,
+    writes=False,
+)

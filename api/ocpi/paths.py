@@ -9,3 +9,5 @@ PartyIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{3}$")]
 # mod_locations: Location.id and EVSE.uid are CiString(36).
 LocationIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
 EvseUidPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
+# mod_locations: Connector.id is CiString(36).
+ConnectorIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]

@@ -31,6 +31,7 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
     endpoints = [
         # The credentials module's role is not relevant; SENDER is advised.
         ("credentials", "SENDER", f"{base}/ocpi/{version}/credentials"),
+        ("locations", "SENDER", f"{base}/ocpi/cpo/{version}/locations"),
         ("locations", "RECEIVER", f"{base}/ocpi/emsp/{version}/locations"),
     ]
     return envelope(
