@@ -91,6 +91,36 @@ def projections() -> None:
 
 
 @app.command()
+def push() -> None:
+    """Push changes of our own locations to every partner's Locations Receiver."""
+    from ocpi_hub.bootstrap import mongo_client, vault
+    from processors.push import LocationPusher
+    from producers.log import ensure_topics
+    from projections.mongo.partners import PartnerQuery
+
+    settings = _settings()
+
+    async def main() -> None:
+        await ensure_topics(
+            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
+        )
+        client = mongo_client(settings)
+        try:
+            pusher = LocationPusher(
+                settings, PartnerQuery(client[settings.mongo_db]), vault(settings)
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await pusher.run(stop)
+        finally:
+            client.close()
+
+    asyncio.run(main())
+
+
+@app.command()
 def replay(
     into: Annotated[
         str | None,
@@ -314,6 +344,81 @@ def partners_list() -> None:
     for p in PartnerQuery(mongo_client(settings)[settings.mongo_db]).all():
         roles = ",".join(f"{r.role}:{r.country_code}-{r.party_id}" for r in p.roles)
         typer.echo(f"{p.partner_id}\t{p.status}\t{p.direction or '-'}\t{roles or '-'}")
+
+
+@partners_app.command("sync-locations")
+def partners_sync_locations(
+    partner_id: Annotated[str, typer.Argument(help="The partner, as `partners list` names it.")],
+    since: Annotated[
+        str | None, typer.Option(help="Only locations changed since (OCPI DateTime, UTC).")
+    ] = None,
+) -> None:
+    """Pull a partner CPO's locations (all, or changed --since) into our log."""
+    from datetime import UTC, datetime
+
+    from rich.progress import Progress
+
+    from ocpi_hub.bootstrap import build_container
+    from producers.log import ensure_topics
+    from producers.partner_client import PartnerCallError
+    from producers.sync_locations import sync_locations
+    from schemas.events import Party
+    from schemas.ocpi.common import parse_ocpi_datetime
+
+    settings = _settings()
+    try:
+        since_at = parse_ocpi_datetime(since) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--since: {exc}") from exc
+
+    async def work() -> Any:
+        await ensure_topics(
+            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
+        )
+        c = build_container(settings)
+        partner = c.partners.get(partner_id)
+        if partner is None or partner.status != "registered" or not partner.our_token_encrypted:
+            raise LookupError(f"{partner_id} is not a registered partner")
+        await c.event_log.start()
+        try:
+            with Progress(transient=False) as progress:
+                task = progress.add_task(f"locations of {partner_id}", total=None)
+
+                def on_page(done: int, total: int | None) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                return await sync_locations(
+                    partner,
+                    c.vault.decrypt(partner.our_token_encrypted),
+                    c.event_log,
+                    us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
+                    clock=lambda: datetime.now(UTC),
+                    since=since_at,
+                    timeout_s=settings.outbound_timeout_s,
+                    on_page=on_page,
+                )
+        finally:
+            await c.event_log.stop()
+            await c.redis.aclose()
+            c.mongo.close()
+
+    try:
+        report = asyncio.run(work())
+    except (PartnerCallError, LookupError) as exc:
+        typer.echo(f"sync failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for reason in report.skipped[:20]:
+        typer.echo(f"skipped {reason}", err=True)
+    typer.echo(
+        json.dumps(
+            {
+                "partner_id": partner_id,
+                "pages": report.pages,
+                "recorded": report.recorded,
+                "skipped": len(report.skipped),
+            }
+        )
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

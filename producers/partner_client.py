@@ -3,13 +3,18 @@
 Every call carries our token for that partner, base64-encoded
 (transport_and_format, Authorization), and fresh ``X-Request-ID`` and
 ``X-Correlation-ID`` values; nothing of the request that caused the call is
-forwarded. Tokens never appear in logs or error messages.
+forwarded. Pushes to a partner's Receiver interface (``send_module_request``)
+are the exception: they carry the correlation id of the event they deliver, so
+a change can be followed from our API to the partner. Tokens never appear in
+logs or error messages.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -87,3 +92,53 @@ class HttpPartnerClient:
             return Credentials.model_validate(data)
         except ValueError as exc:
             raise PartnerCallError(f"POST {url}: not a credentials object") from exc
+
+
+# --- functional-module requests (push to a partner's Receiver interface) ---
+
+
+@dataclass(frozen=True)
+class ModuleAnswer:
+    """What a partner answered to one functional-module request.
+
+    ``http_status`` is None when no HTTP answer came (connection refused,
+    timeout); ``ocpi_status`` is None when the body was not an OCPI envelope.
+    ``error`` names the transport failure (its type only: messages may echo
+    headers, and headers carry the token)."""
+
+    http_status: int | None
+    ocpi_status: int | None
+    error: str | None = None
+
+
+async def send_module_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    token: str,
+    headers: Mapping[str, str],
+    json: dict[str, Any],
+) -> ModuleAnswer:
+    """Send one request to a functional module of a partner and report what came
+    back, never raising for what the partner did: the caller decides whether to
+    retry. ``headers`` carries the request and correlation ids and the routing
+    headers (transport_and_format, "Message Routing"); the Authorization header
+    is added here from ``token``."""
+    try:
+        resp = await client.request(
+            method,
+            url,
+            headers={**headers, "Authorization": authorization(token)},
+            json=json,
+        )
+    except httpx.HTTPError as exc:
+        return ModuleAnswer(http_status=None, ocpi_status=None, error=type(exc).__name__)
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    code = body.get("status_code") if isinstance(body, dict) else None
+    return ModuleAnswer(
+        http_status=resp.status_code, ocpi_status=code if isinstance(code, int) else None
+    )

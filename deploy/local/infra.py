@@ -61,6 +61,7 @@ PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
     ("api", [".venv/bin/ocpi-hub", "api"], "http:/readyz"),
     ("processors", [".venv/bin/ocpi-hub", "processors"], "alive"),
     ("projections", [".venv/bin/ocpi-hub", "projections"], "alive"),
+    ("push", [".venv/bin/ocpi-hub", "push"], "alive"),
 ]
 ALIVE_GRACE = 5.0
 

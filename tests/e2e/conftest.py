@@ -7,6 +7,8 @@ uses (``ocpi-hub api|processors|projections``), in an isolated namespace
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -16,10 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
+from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
 from tests.conftest import fresh_namespace
 from tests.services import Namespace, env_of
@@ -28,6 +33,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 OCPI_HUB = str(Path(sys.executable).with_name("ocpi-hub"))
+PROCESSES = ("api", "processors", "projections", "push")
 
 
 def free_port() -> int:
@@ -73,15 +79,24 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 @contextmanager
 def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator[Platform]:
-    """The three platform processes of one namespace, until the block ends."""
+    """The platform's processes of one namespace, until the block ends."""
     port = free_port()
     settings = ns.settings.model_copy(
-        update={"api_port": port, "faust_web_port": free_port(), "log_format": "json", **overrides}
+        update={
+            "api_port": port,
+            "faust_web_port": free_port(),
+            "log_format": "json",
+            # Partners' push lanes start within a second; failed pushes retry fast.
+            "push_refresh_s": 0.5,
+            "push_retry_initial_s": 0.2,
+            "push_retry_max_s": 2.0,
+            **overrides,
+        }
     )
     env = {**os.environ, **env_of(settings)}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name in ("api", "processors", "projections"):
+        for name in PROCESSES:
             with (logs / f"{name}.log").open("wb") as out:
                 processes[name] = subprocess.Popen(
                     [OCPI_HUB, name], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
@@ -140,6 +155,75 @@ def peer_platform(
             party_country_code="NL",
             party_id="PEE",
             business_name="Peer platform",
+            page_limit=4,  # so a pull sync crawls many pages
         ) as p,
     ):
         yield p
+
+
+# --- helpers shared by the e2e tests ----------------------------------------
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
+
+
+def cli_json(platform: Platform, *args: str) -> dict[str, Any]:
+    result = platform.run(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out
+
+
+def sealed_token(peer: Platform, partner_id: str) -> str:
+    """The token the peer presents to that partner, unsealed with the peer's key
+    (both test platforms run from the same checkout and share its key file)."""
+    with MongoClient(peer.env["OCPI_HUB_MONGO_URL"]) as client:
+        doc = client[peer.namespace.name]["partners"].find_one({"_id": partner_id})
+    assert doc is not None and doc["our_token_encrypted"]
+    key = (ROOT / Path(peer.env["OCPI_HUB_SECRET_KEY_FILE"])).read_bytes().strip()
+    return TokenVault(key).decrypt(doc["our_token_encrypted"])
+
+
+@dataclass(frozen=True)
+class Linked:
+    """Our platform (ZZ-HUB) and the peer (NL-PEE), registered with each other."""
+
+    us: Platform
+    peer: Platform
+    peer_id: str  # our name for the peer
+    us_id: str  # the peer's name for us
+
+    @property
+    def peer_token(self) -> dict[str, str]:
+        """The Authorization header the peer sends us."""
+        return auth(sealed_token(self.peer, self.us_id))
+
+
+@pytest.fixture(scope="session")
+def linked(platform: Platform, peer_platform: Platform) -> Linked:
+    """One handshake (we invite, the peer registers), under partner ids of
+    its own so that the registration tests' partners stay independent."""
+    invite = cli_json(
+        platform, "partners", "invite", "--country-code", "NL", "--party-id", "PEE",
+        "--role", "CPO", "--partner-id", "PEE-LINK",
+    )  # fmt: skip
+    cli_json(
+        peer_platform, "partners", "register", "--versions-url", invite["versions_url"],
+        "--token-a", invite["token_a"], "--partner-id", "HUB-LINK",
+    )  # fmt: skip
+    # Changes are pushed to a partner from the moment its lane starts (earlier
+    # ones it pulls): wait for both lanes before any test changes a location.
+    for side, partner_id in ((peer_platform, "HUB-LINK"), (platform, "PEE-LINK")):
+        wait_for_log(side.logs / "push.log", "push_lane_starts_at_end", partner_id)
+    return Linked(us=platform, peer=peer_platform, peer_id="PEE-LINK", us_id="HUB-LINK")
+
+
+def wait_for_log(path: Path, *needles: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if any(all(n in line for n in needles) for line in text.splitlines()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no line with {needles} in {path}:\n{_tail(path)}")

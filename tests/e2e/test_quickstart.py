@@ -1,19 +1,31 @@
 """The README's quick start: `make up` leaves a working platform behind.
 
 This drives the platform that `make up` started (not the isolated one of the
-other e2e tests), on its configured API port, under a reserved party
-(country code ZZ is user-assigned in ISO 3166 and never a real country).
+other e2e tests), on its configured API port, as an operator and a partner
+would: invite a partner with the CLI, let it register (a stub OCPI party in
+this process), then let it push a location and an EVSE status. The partner's
+party is reserved (country code ZZ is user-assigned in ISO 3166 and never a
+real country) and fresh on every run.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import secrets
+import subprocess
 import uuid
 from datetime import UTC, datetime
 
 import httpx
 
 from ocpi_hub.settings import Settings
+from tests.e2e.conftest import OCPI_HUB, ROOT
 from tests.e2e.test_walking_skeleton import wait_for
+from tests.ocpi_objects import evse, location
+from tests.peer_stub import peer_stub
+from tests.services import env_of
 
 
 def test_the_platform_make_up_started_serves_the_whole_flow(services: Settings) -> None:
@@ -28,14 +40,34 @@ def test_the_platform_make_up_started_serves_the_whole_flow(services: Settings) 
         assert unauthenticated.status_code == 401
         assert unauthenticated.json()["status_code"] == 2000
 
-        evse = f"PROBE-{uuid.uuid4().hex[:8]}"
+        party = "Q" + secrets.token_hex(1).upper()  # a fresh party per run
+        invited = subprocess.run(
+            [OCPI_HUB, "partners", "invite", "--country-code", "ZZ", "--party-id", party,
+             "--role", "CPO", "--partner-id", f"quickstart-{party}-{uuid.uuid4().hex[:6]}"],
+            env={**os.environ, **env_of(services)}, cwd=ROOT, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert invited.returncode == 0, invited.stderr
+        invite = json.loads(invited.stdout.strip().splitlines()[-1])
+        with peer_stub("ZZ", party) as stub:
+            token_c = stub.register_with(invite["versions_url"], invite["token_a"])
+        auth = {"Authorization": "Token " + base64.b64encode(token_c.encode()).decode()}
+
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        url = f"/ocpi/emsp/2.2.1/locations/ZZ/QST/QUICKSTART/{evse}"
-        resp = client.patch(url, json={"status": "AVAILABLE", "last_updated": now})
-        assert resp.status_code == 200, resp.text
+        url = f"/ocpi/emsp/2.2.1/locations/ZZ/{party}/QUICKSTART"
+        body = location(
+            "QUICKSTART", country_code="ZZ", party_id=party, at=now, evses=[evse("PROBE-1", at=now)]
+        )
+        put = client.put(url, json=body, headers=auth)
+        assert put.status_code in (200, 201), put.text
+        assert put.json()["status_code"] == 1000
+        later = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        status = {"status": "CHARGING", "last_updated": later}
+        resp = client.patch(f"{url}/PROBE-1", json=status, headers=auth)
+        assert resp.json()["status_code"] == 1000, resp.text
 
         def shown() -> object:
-            r = client.get(url)
-            return r.status_code == 200 and r.json()["data"]["status"] == "AVAILABLE"
+            r = client.get(f"{url}/PROBE-1", headers=auth)
+            return r.status_code == 200 and r.json()["data"]["status"] == "CHARGING"
 
         wait_for(shown, "the probe EVSE in the location view of the `make up` platform")

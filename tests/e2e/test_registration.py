@@ -4,37 +4,9 @@ unregistration, with the spec's 401 and 405 answers on the way."""
 
 from __future__ import annotations
 
-import base64
-import json
-from pathlib import Path
-from typing import Any
-
 import httpx
-from pymongo import MongoClient
 
-from ocpi_hub.secrets import TokenVault
-from tests.e2e.conftest import ROOT, Platform
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
-
-
-def cli_json(platform: Platform, *args: str) -> dict[str, Any]:
-    result = platform.run(*args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return out
-
-
-def sealed_token(peer: Platform, partner_id: str) -> str:
-    """The token the peer presents to that partner, unsealed with the peer's key
-    (both test platforms run from the same checkout and share its key file)."""
-    with MongoClient(peer.env["OCPI_HUB_MONGO_URL"]) as client:
-        doc = client[peer.namespace.name]["partners"].find_one({"_id": partner_id})
-    assert doc is not None and doc["our_token_encrypted"]
-    key = (ROOT / Path(peer.env["OCPI_HUB_SECRET_KEY_FILE"])).read_bytes().strip()
-    return TokenVault(key).decrypt(doc["our_token_encrypted"])
+from tests.e2e.conftest import Platform, auth, cli_json, sealed_token
 
 
 def partner_list(platform: Platform) -> list[list[str]]:

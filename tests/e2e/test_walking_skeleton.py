@@ -1,6 +1,9 @@
-"""A partner's EVSE status update, end to end on the real services:
-HTTP → Kafka → Faust → MongoDB view and MySQL row → API reads; then a replay
-from offset zero rebuilds views equal to the live ones."""
+"""A partner's location and EVSE status updates, end to end on the real
+services: HTTP → Kafka → Faust → MongoDB view and MySQL rows → API reads;
+then a replay from offset zero rebuilds views equal to the live ones.
+
+The partner is the peer platform (NL-PEE), registered with us; its requests
+here are made directly with its token, as any OCPI client would."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Linked
+from tests.ocpi_objects import evse, location
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -33,16 +37,37 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
-def patch(client: httpx.Client, loc: str, evse: str, status: str, at: int) -> httpx.Response:
+RECEIVER = "/ocpi/emsp/2.2.1/locations/NL/PEE"
+
+
+def client_of(linked: Linked) -> httpx.Client:
+    """An HTTP client of our platform with the peer's token."""
+    return httpx.Client(base_url=linked.us.base_url, timeout=10, headers=linked.peer_token)
+
+
+def put_site(client: httpx.Client, loc: str, uids: list[str], at: int) -> None:
+    body = location(
+        loc,
+        country_code="NL",
+        party_id="PEE",
+        at=stamp(at),
+        evses=[evse(uid, at=stamp(at)) for uid in uids],
+    )
+    resp = client.put(f"{RECEIVER}/{loc}", json=body)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["status_code"] == 1000
+
+
+def patch(client: httpx.Client, loc: str, evse_uid: str, status: str, at: int) -> httpx.Response:
     return client.patch(
-        f"/ocpi/emsp/2.2.1/locations/NL/ABC/{loc}/{evse}",
+        f"{RECEIVER}/{loc}/{evse_uid}",
         json={"status": status, "last_updated": stamp(at)},
         headers={"X-Request-ID": str(uuid.uuid4()), "X-Correlation-ID": f"corr-{loc}-{at}"},
     )
 
 
-def location(client: httpx.Client, loc: str) -> dict[str, Any] | None:
-    resp = client.get(f"/ocpi/emsp/2.2.1/locations/NL/ABC/{loc}")
+def visible(client: httpx.Client, loc: str) -> dict[str, Any] | None:
+    resp = client.get(f"{RECEIVER}/{loc}")
     if resp.status_code == 404:
         assert resp.json()["status_code"] == 2003
         return None
@@ -55,19 +80,30 @@ def statuses(doc: dict[str, Any] | None) -> dict[str, str]:
     return {e["uid"]: e["status"] for e in (doc or {}).get("evses", [])}
 
 
-def test_status_update_flows_to_both_views(platform: Platform) -> None:
+def wait_visible(client: httpx.Client, loc: str) -> dict[str, Any]:
+    found: dict[str, Any] = wait_for(lambda: visible(client, loc), f"location {loc} in the view")
+    return found
+
+
+def test_status_update_flows_to_both_views(linked: Linked) -> None:
     loc = f"LOC-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
-        assert location(client, loc) is None
-        resp = patch(client, loc, "EVSE-1", "CHARGING", 0)
+    with client_of(linked) as client:
+        assert visible(client, loc) is None
+        put_site(client, loc, ["EVSE-1"], 0)
+        wait_visible(client, loc)
+        resp = patch(client, loc, "EVSE-1", "CHARGING", 1)
         assert resp.status_code == 200, resp.text
         assert resp.json()["status_code"] == 1000
-        doc = wait_for(lambda: location(client, loc), "the location view")
-        assert statuses(doc) == {"EVSE-1": "CHARGING"}
-        assert doc["last_updated"] == stamp(0)
+        doc = wait_for(
+            lambda: (
+                statuses(visible(client, loc)) == {"EVSE-1": "CHARGING"} and visible(client, loc)
+            ),
+            "the status in the location view",
+        )
+        assert doc["last_updated"] == stamp(1)  # an EVSE write bumps its location
 
-        evse = client.get(f"/ocpi/emsp/2.2.1/locations/NL/ABC/{loc}/EVSE-1").json()["data"]
-        assert evse == {"uid": "EVSE-1", "status": "CHARGING", "last_updated": stamp(0)}
+        one = client.get(f"{RECEIVER}/{loc}/EVSE-1").json()["data"]
+        assert (one["uid"], one["status"], one["last_updated"]) == ("EVSE-1", "CHARGING", stamp(1))
 
         def charger_row() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = client.get(
@@ -75,34 +111,42 @@ def test_status_update_flows_to_both_views(platform: Platform) -> None:
             ).json()["data"]
             return rows
 
-        [row] = wait_for(charger_row, "the MySQL charger row")
-        assert (row["evse_uid"], row["status"]) == ("EVSE-1", "CHARGING")
+        [row] = wait_for(
+            lambda: [r for r in charger_row() if r["status"] == "CHARGING"], "the MySQL charger row"
+        )
+        assert (row["evse_uid"], row["country_code"], row["party_id"]) == ("EVSE-1", "NL", "PEE")
 
 
-def test_a_stale_report_is_recorded_but_does_not_win(platform: Platform) -> None:
+def test_a_stale_report_is_recorded_but_does_not_win(linked: Linked) -> None:
     loc = f"LOC-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
-        assert patch(client, loc, "E1", "AVAILABLE", 100).status_code == 200
-        assert patch(client, loc, "E1", "OUTOFORDER", 50).status_code == 200  # older
-        assert patch(client, loc, "E2", "BLOCKED", 60).status_code == 200  # marker after it
+    with client_of(linked) as client:
+        put_site(client, loc, ["E1", "E2"], 100)
+        wait_visible(client, loc)
+        assert patch(client, loc, "E1", "OUTOFORDER", 50).json()["status_code"] == 1000  # older
+        assert patch(client, loc, "E2", "BLOCKED", 160).json()["status_code"] == 1000  # marker
         doc = wait_for(
-            lambda: (d := location(client, loc)) and len(d["evses"]) == 2 and d,
-            "both EVSEs in the view",
+            lambda: (d := visible(client, loc)) and statuses(d)["E2"] == "BLOCKED" and d,
+            "the marker in the view",
         )
         assert statuses(doc) == {"E1": "AVAILABLE", "E2": "BLOCKED"}
 
 
-def test_readiness_reports_every_dependency(platform: Platform) -> None:
-    body = httpx.get(f"{platform.base_url}/readyz", timeout=10).json()
+def test_readiness_reports_every_dependency(linked: Linked) -> None:
+    body = httpx.get(f"{linked.us.base_url}/readyz", timeout=10).json()
     assert body["status"] == "ready"
     assert set(body["checks"]) == {"kafka", "mongodb", "mysql", "redis"}
     assert all(check["ok"] for check in body["checks"].values())
 
 
-def test_replay_rebuilds_views_equal_to_the_live_ones(platform: Platform) -> None:
+def test_replay_rebuilds_views_equal_to_the_live_ones(linked: Linked) -> None:
+    platform = linked.us
     locs = [f"LOC-{uuid.uuid4().hex[:8]}" for _ in range(5)]
     sequence = ["AVAILABLE", "CHARGING", "BLOCKED", "OUTOFORDER", "AVAILABLE", "RESERVED"]
-    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
+    with client_of(linked) as client:
+        for loc in locs:
+            put_site(client, loc, ["E0", "E1", "E2"], 900)
+        for loc in locs:
+            wait_visible(client, loc)
         for i, status in enumerate(sequence):
             for j, loc in enumerate(locs):
                 assert patch(client, loc, f"E{j % 3}", status, 1000 + i).status_code == 200
@@ -111,7 +155,7 @@ def test_replay_rebuilds_views_equal_to_the_live_ones(platform: Platform) -> Non
         expected = {loc: sequence[-1] for loc in locs}
         wait_for(
             lambda: all(
-                statuses(location(client, loc)).get(f"E{j % 3}") == expected[loc]
+                statuses(visible(client, loc)).get(f"E{j % 3}") == expected[loc]
                 for j, loc in enumerate(locs)
             ),
             "the live views to catch up",
@@ -124,21 +168,37 @@ def test_replay_rebuilds_views_equal_to_the_live_ones(platform: Platform) -> Non
     assert report["events"] >= len(sequence) * len(locs)
 
     # An in-place rebuild (wipe, then replay) ends where the live views were.
-    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
-        before = {loc: location(client, loc) for loc in locs}
+    with client_of(linked) as client:
+        before = {loc: visible(client, loc) for loc in locs}
     result = platform.run("replay", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
-        assert {loc: location(client, loc) for loc in locs} == before
+    with client_of(linked) as client:
+        assert {loc: visible(client, loc) for loc in locs} == before
 
 
-def test_the_api_refuses_bad_input_with_an_ocpi_error(platform: Platform) -> None:
+def test_the_api_refuses_bad_input_with_an_ocpi_error(linked: Linked) -> None:
     loc = f"LOC-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=platform.base_url, timeout=10) as client:
-        resp = client.patch(
-            f"/ocpi/emsp/2.2.1/locations/NL/ABC/{loc}/E1", json={"status": "CHARGING"}
+    with client_of(linked) as client:
+        put_site(client, loc, ["E1"], 200)
+        wait_visible(client, loc)
+        refused = [
+            client.patch(f"{RECEIVER}/{loc}/E1", json={"status": "CHARGING"}),  # no last_updated
+            client.put(
+                f"{RECEIVER}/{loc}", json=location("OTHER", country_code="NL", party_id="PEE")
+            ),
+            client.put(
+                f"/ocpi/emsp/2.2.1/locations/DE/XYZ/{loc}",  # another party's ids
+                json=location(loc, country_code="DE", party_id="XYZ"),
+            ),
+        ]
+        for resp in refused:
+            assert resp.status_code == 200  # valid JSON: an OCPI error, not an HTTP one
+            assert resp.json()["status_code"] == 2001, resp.text
+        without_token = httpx.patch(
+            f"{linked.us.base_url}{RECEIVER}/{loc}/E1",
+            json={"status": "CHARGING", "last_updated": stamp(300)},
         )
-        assert resp.status_code == 200  # valid JSON: an OCPI error, not an HTTP one
-        assert resp.json()["status_code"] == 2001
+        assert without_token.status_code == 401
         time.sleep(1)
-        assert location(client, loc) is None
+        assert statuses(visible(client, loc)) == {"E1": "AVAILABLE"}
+        assert client.get(f"/ocpi/emsp/2.2.1/locations/DE/XYZ/{loc}").json()["status_code"] == 2001

@@ -1,0 +1,528 @@
+"""Push our own locations to every partner's Locations Receiver (mod_locations,
+"Receiver Interface": PUT and PATCH of a Location, EVSE or Connector).
+
+When the platform, as CPO, changes one of its own locations, every registered
+partner that published a ``locations`` RECEIVER endpoint gets the same PUT or
+PATCH, at the same level, at ``{url}/{country_code}/{party_id}/{location_id}
+[/{evse_uid}[/{connector_id}]]``. Locations of other parties are never pushed.
+
+Pure core: ``plan`` (event -> request), ``push_targets`` (partners ->
+receivers), ``routing_headers``, ``classify`` (answer -> delivered, retry or
+rejected), ``backoff_s`` and ``StaleGuard``. Shell: ``LocationPusher``, a
+supervisor that keeps one ``PartnerLane`` per receiver, and each lane is a
+Kafka consumer of ``ocpi.locations.v1`` with its own consumer group
+(``{prefix}ocpi-hub-push-{partner_id}``), so a slow or failing partner lags
+alone. See docs/adr/0008-pushing-locations-to-partners.md.
+
+Delivery guarantees of a lane:
+
+- in order per partition (so per location), one request at a time, each
+  partition in its own task;
+- at-least-once: an offset is committed only after its change was delivered
+  (or refused by the partner, or skipped); a crash re-sends the uncommitted
+  tail, and a replayed PUT or PATCH of the same value is harmless;
+- a new partner's group starts at the end of the log as it is when the partner
+  first appears, and that position is committed at once, so a restart before
+  the first delivery skips nothing. What came before, the partner gets with a
+  GET of our Locations Sender interface (the spec's initial sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
+
+import httpx
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+
+from ocpi_hub.settings import Settings
+from producers.partner_client import ModuleAnswer, send_module_request
+from producers.partners import PartnerState
+from schemas.events import (
+    EvseStatusReported,
+    LocationObjectPatched,
+    LocationObjectPut,
+    Party,
+    parse_event,
+)
+from schemas.ocpi.common import fold, format_ocpi_datetime
+from schemas.ocpi.credentials import Role
+from schemas.ocpi.versions import InterfaceRole, ModuleId
+from schemas.topics import LOCATIONS
+
+log = structlog.get_logger(__name__)
+
+# --------------------------------------------------------------------------- #
+# Pure core
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """One change to send to every receiver.
+
+    ``path`` is appended to the receiver's locations URL; ``object_key`` (the
+    folded ids of the object) is what ordering and staleness are about."""
+
+    method: Literal["PUT", "PATCH"]
+    path: str
+    body: dict[str, Any]
+    object_key: str
+    last_updated: datetime
+    correlation_id: str
+    event_id: str
+
+
+def is_ours(country_code: str, party_id: str, us: Party) -> bool:
+    return (
+        country_code.upper() == us.country_code.upper() and party_id.upper() == us.party_id.upper()
+    )
+
+
+def _ids(
+    country_code: str,
+    party_id: str,
+    location_id: str,
+    evse_uid: str | None,
+    connector_id: str | None,
+) -> list[str]:
+    ids = [country_code, party_id, location_id]
+    if evse_uid is not None:
+        ids.append(evse_uid)
+        if connector_id is not None:
+            ids.append(connector_id)
+    return ids
+
+
+def plan(event: object, us: Party) -> PushRequest | None:
+    """What to send receivers for one event of ``ocpi.locations.v1``; None when
+    the event is not a change of one of our own locations.
+
+    A PUT or PATCH goes out as it was recorded, at the same level. A status
+    report of one of our EVSEs (from our charger gateway) goes out as the
+    EVSE-level status PATCH of mod_locations ({status, last_updated}): it is the
+    owner's statement, on the same topic and key as the location's other
+    changes, so it keeps its place among them."""
+    method: Literal["PUT", "PATCH"]
+    if isinstance(event, LocationObjectPut):
+        p = event.payload
+        method, body, ids = "PUT", p.object, _ids(*_ref(p), p.evse_uid, p.connector_id)
+        last_updated = p.last_updated
+    elif isinstance(event, LocationObjectPatched):
+        p2 = event.payload
+        method, body, ids = "PATCH", p2.patch, _ids(*_ref(p2), p2.evse_uid, p2.connector_id)
+        last_updated = p2.last_updated
+    elif isinstance(event, EvseStatusReported):
+        r = event.payload
+        method, ids = "PATCH", _ids(*_ref(r), r.evse_uid, None)
+        body = {"status": r.status.value, "last_updated": format_ocpi_datetime(r.last_updated)}
+        last_updated = r.last_updated
+    else:
+        return None
+    if not is_ours(ids[0], ids[1], us):
+        return None
+    return PushRequest(
+        method=method,
+        path="".join("/" + quote(i, safe="") for i in ids),
+        body=body,
+        object_key="/".join(fold(i) for i in ids),
+        last_updated=last_updated,
+        correlation_id=event.correlation_id,
+        event_id=str(event.event_id),
+    )
+
+
+class _Ref(Protocol):
+    @property
+    def country_code(self) -> str: ...
+    @property
+    def party_id(self) -> str: ...
+    @property
+    def location_id(self) -> str: ...
+
+
+def _ref(p: _Ref) -> tuple[str, str, str]:
+    return p.country_code, p.party_id, p.location_id
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """A partner we push locations to. Two targets are equal when nothing that
+    a lane depends on changed (endpoint, token, routing)."""
+
+    partner_id: str
+    url: str
+    sealed_token: str
+    to: Party
+
+
+def push_targets(partners: Iterable[PartnerState]) -> dict[str, PushTarget]:
+    """Registered partners with a Locations RECEIVER endpoint and a token for us
+    to present. Messages go to the partner's eMSP role (the role a CPO pushes
+    locations to), else to its first role (transport_and_format, "Message
+    Routing"); a partner without roles cannot be addressed and is left out."""
+    targets = {}
+    for p in partners:
+        url = p.endpoint(ModuleId.LOCATIONS.value, InterfaceRole.RECEIVER.value)
+        if p.status != "registered" or url is None or not p.our_token_encrypted or not p.roles:
+            continue
+        role = next((r for r in p.roles if r.role == Role.EMSP), p.roles[0])
+        targets[p.partner_id] = PushTarget(
+            partner_id=p.partner_id,
+            url=url.rstrip("/"),
+            sealed_token=p.our_token_encrypted,
+            to=Party(country_code=role.country_code, party_id=role.party_id),
+        )
+    return targets
+
+
+def routing_headers(
+    request: PushRequest, *, us: Party, to: Party, request_id: str
+) -> dict[str, str]:
+    """Headers of a push, except Authorization (added by the partner client).
+    Routing headers are required on functional modules (transport_and_format,
+    "Message Routing"); the correlation id is the event's, so the change can be
+    followed from the request that caused it."""
+    return {
+        "Content-Type": "application/json",
+        "X-Request-ID": request_id,
+        "X-Correlation-ID": request.correlation_id,
+        "OCPI-from-country-code": us.country_code,
+        "OCPI-from-party-id": us.party_id,
+        "OCPI-to-country-code": to.country_code,
+        "OCPI-to-party-id": to.party_id,
+    }
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # the partner could not take it now: send it again later
+    REJECTED = "rejected"  # the partner says the request is wrong: sending it again won't help
+
+
+_RETRY_HTTP = frozenset({401, 408, 429})  # 401: a credentials update may be under way
+_REJECTED_HUB = frozenset({4001})  # unknown receiver: the hub will not know it next time either
+
+
+def classify(answer: ModuleAnswer) -> Outcome:
+    """status_codes.asciidoc: 1xxx success, 2xxx client errors (ours: do not
+    repeat), 3xxx server errors (theirs: repeat), 4xxx hub errors (repeat,
+    except an unknown receiver). HTTP 2xx without an OCPI envelope counts as
+    delivered: the HTTP layer accepted it and the spec asks senders to be
+    lenient about what a PUT answers."""
+    http, ocpi = answer.http_status, answer.ocpi_status
+    if http is None or http >= 500 or http in _RETRY_HTTP:
+        return Outcome.RETRY
+    if not 200 <= http < 300:
+        return Outcome.REJECTED
+    if ocpi is None or 1000 <= ocpi < 2000:
+        return Outcome.DELIVERED
+    if 2000 <= ocpi < 3000 or ocpi in _REJECTED_HUB:
+        return Outcome.REJECTED
+    return Outcome.RETRY
+
+
+def backoff_s(attempt: int, initial_s: float, max_s: float) -> float:
+    """Delay before retry number ``attempt`` (1-based): initial, doubling, capped."""
+    return min(max_s, initial_s * 2.0 ** min(max(attempt - 1, 0), 60))
+
+
+class StaleGuard:
+    """Never send a change older than one already delivered for the same object
+    (transport_and_format, PATCH: do not replay a stale update over newer
+    state). Equal ``last_updated`` is sent: a replay of the same change is
+    harmless. Kept per lane, in memory: a best effort on top of the receiver's
+    own ``last_updated`` check."""
+
+    def __init__(self) -> None:
+        self._delivered: dict[str, datetime] = {}
+
+    def stale(self, request: PushRequest) -> bool:
+        held = self._delivered.get(request.object_key)
+        return held is not None and request.last_updated < held
+
+    def delivered(self, request: PushRequest) -> None:
+        held = self._delivered.get(request.object_key)
+        if held is None or request.last_updated > held:
+            self._delivered[request.object_key] = request.last_updated
+
+
+# --------------------------------------------------------------------------- #
+# Shell
+# --------------------------------------------------------------------------- #
+
+# A lane retries one change for as long as it takes (the lane is the unit of
+# failure), so it may not poll Kafka for longer than the 5 minutes aiokafka
+# allows by default; liveness is still checked by heartbeats (session timeout).
+_MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000
+_BATCH = 100
+_PUSHED_TYPES = frozenset({"LocationObjectPut", "LocationObjectPatched", "EvseStatusReported"})
+
+
+class PartnerSource(Protocol):
+    def all(self) -> list[PartnerState]: ...
+
+
+class TokenUnsealer(Protocol):
+    def decrypt(self, sealed: str) -> str: ...
+
+
+class _StartNewGroupAtEnd(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """On assignment, a partition the group never committed starts at the log
+    end, and that position is committed at once (see the module docstring)."""
+
+    def __init__(self, lane: PartnerLane) -> None:
+        self._lane = lane
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._lane.commit()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._lane.start_new_partitions_at_end(assigned)
+
+
+class PartnerLane:
+    """Delivers every change of our locations to one partner, in log order."""
+
+    def __init__(self, target: PushTarget, token: str, settings: Settings, us: Party) -> None:
+        self.target = target
+        self._token = token
+        self._settings = settings
+        self._us = us
+        self._guard = StaleGuard()
+        self._done: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._commit_lock = asyncio.Lock()
+        self._consumer: Any = None
+        self._http: httpx.AsyncClient | None = None
+        self._log = log.bind(partner_id=target.partner_id)
+        # Set once the lane has its partitions and knows where to start: a
+        # change recorded after that reaches this partner.
+        self.ready = asyncio.Event()
+
+    @property
+    def group_id(self) -> str:
+        return self._settings.topic(f"ocpi-hub-push-{self.target.partner_id}")
+
+    async def run(self) -> None:
+        s = self._settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            max_poll_interval_ms=_MAX_POLL_INTERVAL_MS,
+        )
+        self._consumer = consumer
+        try:
+            await consumer.start()
+            consumer.subscribe([s.topic(LOCATIONS.name)], listener=_StartNewGroupAtEnd(self))
+            async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
+                self._http = http
+                self._log.info("push_lane_started", url=self.target.url, group=self.group_id)
+                while True:
+                    batches = await consumer.getmany(timeout_ms=s.push_poll_ms, max_records=_BATCH)
+                    if batches:
+                        await asyncio.gather(
+                            *(self._deliver_partition(tp, ms) for tp, ms in batches.items())
+                        )
+                        await self.commit()
+        finally:
+            try:
+                await self.commit()
+            finally:
+                await consumer.stop()
+                self._log.info("push_lane_stopped")
+
+    async def start_new_partitions_at_end(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        fresh = {}
+        for tp in assigned:
+            if await consumer.committed(tp) is None:
+                await consumer.seek_to_end(tp)
+                fresh[tp] = await consumer.position(tp)
+        if fresh:
+            await consumer.commit(fresh)
+            self._committed.update(fresh)
+            self._log.info(
+                "push_lane_starts_at_end",
+                partitions={f"{tp.topic}:{tp.partition}": o for tp, o in fresh.items()},
+            )
+        self.ready.set()
+
+    async def commit(self) -> None:
+        """Commit what was delivered; a failure (group left, broker away) is
+        logged and the changes are sent again later (at-least-once)."""
+        async with self._commit_lock:
+            pending = {tp: o for tp, o in self._done.items() if self._committed.get(tp) != o}
+            if not pending or self._consumer is None:
+                return
+            try:
+                await self._consumer.commit(pending)
+                self._committed.update(pending)
+            except KafkaError as exc:
+                self._log.warning("push_commit_failed", error=type(exc).__name__)
+                for tp in pending:
+                    self._done.pop(tp, None)
+
+    async def _deliver_partition(
+        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        for message in messages:
+            request = self._decode(message)
+            if request is not None:
+                if self._guard.stale(request):
+                    self._log.info(
+                        "push_stale_skipped", event_id=request.event_id, object=request.object_key
+                    )
+                else:
+                    await self._deliver(request)
+            self._done[tp] = message.offset + 1
+
+    def _decode(self, message: ConsumerRecord[bytes, bytes]) -> PushRequest | None:
+        event_type = dict(message.headers or ()).get("event_type", b"").decode()
+        if event_type and event_type not in _PUSHED_TYPES:
+            return None
+        try:
+            event = parse_event(message.value or b"")
+        except ValueError:
+            # A newer producer's event type, or a record that is not an event:
+            # never block the lane on it.
+            self._log.warning(
+                "push_undecodable", partition=message.partition, offset=message.offset
+            )
+            return None
+        return plan(event, self._us)
+
+    async def _deliver(self, request: PushRequest) -> None:
+        assert self._http is not None
+        s = self._settings
+        url = self.target.url + request.path
+        bound = self._log.bind(
+            event_id=request.event_id,
+            correlation_id=request.correlation_id,
+            method=request.method,
+            object=request.object_key,
+        )
+        attempt = 0
+        first_failure: float | None = None
+        while True:
+            attempt += 1
+            request_id = str(uuid.uuid4())
+            started = time.monotonic()
+            answer = await send_module_request(
+                self._http,
+                request.method,
+                url,
+                token=self._token,
+                headers=routing_headers(
+                    request, us=self._us, to=self.target.to, request_id=request_id
+                ),
+                json=request.body,
+            )
+            outcome = classify(answer)
+            fields = {
+                "request_id": request_id,
+                "attempt": attempt,
+                "http_status": answer.http_status,
+                "ocpi_status": answer.ocpi_status,
+                "error": answer.error,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            }
+            if outcome is Outcome.DELIVERED:
+                self._guard.delivered(request)
+                bound.info("push_delivered", **fields)
+                return
+            if outcome is Outcome.REJECTED:
+                bound.warning("push_rejected", **fields)
+                return
+            now = time.monotonic()
+            first_failure = first_failure or now
+            if s.push_give_up_after_s and now - first_failure >= s.push_give_up_after_s:
+                bound.error("push_abandoned", **fields)
+                return
+            delay = backoff_s(attempt, s.push_retry_initial_s, s.push_retry_max_s)
+            bound.warning("push_retry", delay_s=delay, **fields)
+            await self.commit()  # keep the progress made before this change
+            await asyncio.sleep(delay)
+
+
+class LocationPusher:
+    """Keeps one lane per push target, re-reading the partners every
+    ``push_refresh_s``: starts lanes for new targets, stops lanes of partners
+    that unregistered or dropped the endpoint, restarts a lane whose endpoint,
+    token or roles changed (it resumes from its group's committed offsets) and
+    one that failed (Kafka unreachable, ...)."""
+
+    def __init__(self, settings: Settings, partners: PartnerSource, vault: TokenUnsealer) -> None:
+        self._settings = settings
+        self._partners = partners
+        self._vault = vault
+        self._us = Party(country_code=settings.party_country_code, party_id=settings.party_id)
+        self.lanes: dict[str, PartnerLane] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("push_started", us=f"{self._us.country_code}-{self._us.party_id}")
+        try:
+            while not stop.is_set():
+                await self.refresh()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._settings.push_refresh_s)
+        finally:
+            for partner_id in list(self._tasks):
+                await self._stop_lane(partner_id, "shutdown")
+
+    async def refresh(self) -> None:
+        try:
+            partners = await asyncio.to_thread(self._partners.all)
+        except Exception as exc:
+            log.warning("push_partners_unreadable", error=type(exc).__name__)
+            return
+        wanted = push_targets(partners)
+        for partner_id, task in list(self._tasks.items()):
+            if task.done():
+                error = None if task.cancelled() else task.exception()
+                log.warning("push_lane_failed", partner_id=partner_id, error=repr(error))
+                await self._stop_lane(partner_id, "failed")
+            elif partner_id not in wanted:
+                await self._stop_lane(partner_id, "no longer a receiver")
+            elif wanted[partner_id] != self.lanes[partner_id].target:
+                await self._stop_lane(partner_id, "connection changed")
+        for partner_id, target in wanted.items():
+            if partner_id not in self._tasks:
+                self._start_lane(target)
+
+    def _start_lane(self, target: PushTarget) -> None:
+        try:
+            token = self._vault.decrypt(target.sealed_token)
+        except Exception as exc:
+            log.error(
+                "push_token_unreadable", partner_id=target.partner_id, error=type(exc).__name__
+            )
+            return
+        lane = PartnerLane(target, token, self._settings, self._us)
+        self.lanes[target.partner_id] = lane
+        self._tasks[target.partner_id] = asyncio.create_task(
+            lane.run(), name=f"push-{target.partner_id}"
+        )
+
+    async def _stop_lane(self, partner_id: str, reason: str) -> None:
+        task = self._tasks.pop(partner_id)
+        self.lanes.pop(partner_id, None)
+        task.cancel()
+        await asyncio.wait([task])
+        log.info("push_lane_ended", partner_id=partner_id, reason=reason)
