@@ -223,7 +223,9 @@ def migrate() -> None:
     typer.echo("mysql schema is at head")
 
 
-partners_app = typer.Typer(no_args_is_help=True, help="Roaming partners: invite, register, list.")
+partners_app = typer.Typer(
+    no_args_is_help=True, help="Roaming partners: invite, register, update, unregister, list, sync."
+)
 app.add_typer(partners_app, name="partners")
 
 
@@ -332,6 +334,63 @@ def partners_register(
             }
         )
     )
+
+
+@partners_app.command("update")
+def partners_update(
+    partner_id: Annotated[str, typer.Argument(help="The partner, as `partners list` names it.")],
+) -> None:
+    """Give a registered partner a new token to call us with (credentials
+    PUT towards it); its answer refreshes its token, version and endpoints."""
+    from ocpi_hub.secrets import hash_token, new_token
+    from producers.partner_client import PartnerCallError
+
+    settings = _settings()
+    token = new_token()
+
+    async def work(service: Any) -> Any:
+        return await service.update_with(
+            partner_id, new_token=token, new_token_hash=hash_token(token)
+        )
+
+    try:
+        state = asyncio.run(_with_service(settings, work))
+    except (PartnerCallError, LookupError) as exc:
+        typer.echo(f"update failed (the old tokens stay in use): {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        json.dumps(
+            {
+                "partner_id": state.partner_id,
+                "version": state.version,
+                "endpoints": len(state.endpoints),
+            }
+        )
+    )
+
+
+@partners_app.command("unregister")
+def partners_unregister(
+    partner_id: Annotated[str, typer.Argument(help="The partner, as `partners list` names it.")],
+    local_only: Annotated[
+        bool,
+        typer.Option("--local-only", help="Do not call the partner (it is gone for good)."),
+    ] = False,
+) -> None:
+    """End a registration: credentials DELETE towards the partner, then ours."""
+    from producers.partner_client import PartnerCallError
+
+    settings = _settings()
+
+    async def work(service: Any) -> None:
+        await service.unregister_with(partner_id, tell_partner=not local_only)
+
+    try:
+        asyncio.run(_with_service(settings, work))
+    except (PartnerCallError, LookupError) as exc:
+        typer.echo(f"unregister failed (still registered): {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps({"partner_id": partner_id, "status": "unregistered"}))
 
 
 @partners_app.command("list")

@@ -37,6 +37,8 @@ class Sealer(Protocol):
 
     def encrypt(self, token: str) -> str: ...
 
+    def decrypt(self, sealed: str) -> str: ...
+
 
 @dataclass
 class CredentialsService:
@@ -182,6 +184,90 @@ class CredentialsService:
         state = self.partners.get(pid)
         assert state is not None
         return state
+
+    def _credentials_url(self, state: PartnerState) -> str:
+        url = next((str(e.url) for e in state.endpoints if e.identifier == "credentials"), None)
+        if url is None:
+            raise LookupError(f"partner {state.partner_id} offers no credentials endpoint")
+        return url
+
+    def _registered(self, partner_id: str) -> PartnerState:
+        state = self.partners.get(partner_id)
+        if state is None or state.status != "registered" or state.our_token_encrypted is None:
+            raise LookupError(f"{partner_id} is not a registered partner")
+        return state
+
+    async def update_with(
+        self, partner_id: str, *, new_token: str, new_token_hash: str
+    ) -> PartnerState:
+        """We rotate the token the partner uses to call us (credentials PUT
+        towards them, credentials.asciidoc "PUT"). They fetch our versions
+        with the new token while handling the PUT, so it is valid first; if
+        the PUT fails, the old one is restored."""
+        state = self._registered(partner_id)
+        credentials_url = self._credentials_url(state)
+        assert state.our_token_encrypted and state.version and state.versions_url
+        assert state.their_token_hash
+        current = self.vault.decrypt(state.our_token_encrypted)
+        base = PartnerConnectionPayload(
+            partner_id=state.partner_id,
+            direction=state.direction or "outbound",
+            version=state.version,
+            versions_url=state.versions_url,
+            endpoints=state.endpoints,
+            roles=state.roles,
+            their_token_hash=new_token_hash,
+            our_token_encrypted=state.our_token_encrypted,
+            legacy_token=state.legacy_token,
+        )
+        await self._update(state, base)
+        try:
+            theirs = await self.client.put_credentials(
+                credentials_url, current, self.our_credentials(new_token)
+            )
+            version, versions_url, endpoints = await discover(
+                self.client, str(theirs.url), theirs.token
+            )
+        except Exception:
+            restored = base.model_copy(update={"their_token_hash": state.their_token_hash})
+            await self._update(self._registered(partner_id), restored)
+            raise
+        await self._update(
+            self._registered(partner_id),
+            base.model_copy(
+                update={
+                    "version": version,
+                    "versions_url": versions_url,
+                    "endpoints": endpoints,
+                    "roles": tuple(theirs.roles),
+                    "our_token_encrypted": self.vault.encrypt(theirs.token),
+                }
+            ),
+        )
+        return self._registered(partner_id)
+
+    async def unregister_with(self, partner_id: str, *, tell_partner: bool = True) -> None:
+        """We end the registration (credentials DELETE towards the partner),
+        then record it; a partner that cannot be reached stays registered,
+        unless ``tell_partner`` is off (a partner that is gone for good)."""
+        state = self._registered(partner_id)
+        assert state.our_token_encrypted is not None
+        if tell_partner:
+            await self.client.delete_credentials(
+                self._credentials_url(state), self.vault.decrypt(state.our_token_encrypted)
+            )
+        await self.unregister(state, self.us, str(uuid.uuid4()))
+
+    async def _update(self, state: PartnerState, connection: PartnerConnectionPayload) -> None:
+        events = decide_connection(
+            state,
+            method="PUT",
+            connection=connection,
+            now=datetime.now(UTC),
+            source=self.us,
+            correlation_id=str(uuid.uuid4()),
+        )
+        await self._record(events)
 
     async def unregister(self, state: PartnerState, source: Party, correlation_id: str) -> None:
         events = decide_unregister(

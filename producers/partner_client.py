@@ -41,6 +41,10 @@ class PartnerClient(Protocol):
 
     async def post_credentials(self, url: str, token: str, ours: Credentials) -> Credentials: ...
 
+    async def put_credentials(self, url: str, token: str, ours: Credentials) -> Credentials: ...
+
+    async def delete_credentials(self, url: str, token: str) -> None: ...
+
 
 class HttpPartnerClient:
     def __init__(self, timeout_s: float = 10.0) -> None:
@@ -87,11 +91,22 @@ class HttpPartnerClient:
             raise PartnerCallError(f"GET {url}: not version details") from exc
 
     async def post_credentials(self, url: str, token: str, ours: Credentials) -> Credentials:
-        data = await self._call("POST", url, token, ours.model_dump(mode="json"))
+        return await self._send_credentials("POST", url, token, ours)
+
+    async def put_credentials(self, url: str, token: str, ours: Credentials) -> Credentials:
+        return await self._send_credentials("PUT", url, token, ours)
+
+    async def delete_credentials(self, url: str, token: str) -> None:
+        await self._call("DELETE", url, token)
+
+    async def _send_credentials(
+        self, method: str, url: str, token: str, ours: Credentials
+    ) -> Credentials:
+        data = await self._call(method, url, token, ours.model_dump(mode="json"))
         try:
             return Credentials.model_validate(data)
         except ValueError as exc:
-            raise PartnerCallError(f"POST {url}: not a credentials object") from exc
+            raise PartnerCallError(f"{method} {url}: not a credentials object") from exc
 
 
 # --- functional-module requests (push to a partner's Receiver interface) ---

@@ -129,6 +129,32 @@ def test_we_register_with_a_partner(platform: Platform, peer_platform: Platform)
         peer_platform
     )
 
+    # We rotate: a credentials PUT towards the peer with a new token for it to
+    # call us with; it answers with a new token for us.
+    our_versions = f"{platform.base_url}/ocpi/versions"
+    their_old = sealed_token(peer_platform, "OUR-HUB")
+    assert httpx.get(our_versions, headers=auth(their_old)).status_code == 200
+    updated = cli_json(platform, "partners", "update", "PEER")
+    assert updated["version"] == "2.2.1"
+    their_new = sealed_token(peer_platform, "OUR-HUB")
+    assert their_new != their_old
+    assert httpx.get(our_versions, headers=auth(their_old)).status_code == 401
+    assert httpx.get(our_versions, headers=auth(their_new)).status_code == 200
+    ours_new = sealed_token(platform, "PEER")
+    assert ours_new != token_c
+    assert httpx.get(peer_versions, headers=auth(token_c)).status_code == 401
+    assert httpx.get(peer_versions, headers=auth(ours_new)).status_code == 200
+
+    # We unregister: a credentials DELETE towards the peer, then on our side.
+    assert cli_json(platform, "partners", "unregister", "PEER")["status"] == "unregistered"
+    assert httpx.get(peer_versions, headers=auth(ours_new)).status_code == 401
+    assert ["OUR-HUB", "unregistered", "inbound", "CPO:ZZ-HUB,EMSP:ZZ-HUB"] in partner_list(
+        peer_platform
+    )
+    assert "unregistered" in dict((row[0], row[1]) for row in partner_list(platform))["PEER"]
+    again = platform.run("partners", "unregister", "PEER")
+    assert again.returncode == 1 and "not a registered partner" in again.stderr
+
 
 def test_a_bad_versions_url_is_3001_and_records_nothing(platform: Platform) -> None:
     invite = cli_json(
