@@ -42,7 +42,10 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     if doc is not None and already_applied(doc["_positions"], record):
         return doc
     event = record.event
-    before = LocationState.from_json(doc["state"] if doc else None)
+    # A document written before the view had its current shape has no state:
+    # it is rebuilt from the events that follow (``ocpi-hub replay`` rebuilds
+    # it whole).
+    before = LocationState.from_json(doc.get("state") if doc else None)
     after = evolve(before, event)
     payload = event.payload
     base: Doc = doc or {
@@ -133,16 +136,25 @@ class LocationViewQuery:
         if window:
             filt["_ts"] = window
         total = self._coll.count_documents(filt)
-        if after is not None:
+        if after is None:
+            docs = self._find(filt, skip=skip, limit=limit)
+        else:
+            # Keyset: the rest of the last page's timestamp, then later ones.
+            # Two plain range queries, each served by the index (an $or of
+            # the two is not, on every server we run on).
             ts, key = after
-            beyond = {"$or": [{"_ts": {"$gt": ts}}, {"_ts": ts, "_id": {"$gt": key}}]}
-            filt = {"$and": [filt, beyond]}
+            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
+            if len(docs) < limit:
+                later = {**filt, "_ts": {**(filt["_ts"] if window else {}), "$gt": ts}}
+                docs += self._find(later, skip=0, limit=limit - len(docs))
+        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
+        return Page(items=[d["location"] for d in docs], total=total, last=last)
+
+    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
         cursor = (
             self._coll.find(filt, {"location": 1, "_ts": 1})
             .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
-            .skip(0 if after is not None else skip)
+            .skip(skip)
             .limit(limit)
         )
-        docs = list(cursor)
-        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
-        return Page(items=[d["location"] for d in docs], total=total, last=last)
+        return list(cursor)

@@ -70,4 +70,14 @@ def test_the_platform_make_up_started_serves_the_whole_flow(services: Settings) 
             r = client.get(f"{url}/PROBE-1", headers=auth)
             return r.status_code == 200 and r.json()["data"]["status"] == "CHARGING"
 
-        wait_for(shown, "the probe EVSE in the location view of the `make up` platform")
+        try:
+            wait_for(shown, "the probe EVSE in the location view of the `make up` platform")
+        finally:
+            # The stub is gone after this test: unregister it (credentials
+            # DELETE with its own token), so the platform does not keep a
+            # partner nobody answers for.
+            gone = client.delete(
+                invite["versions_url"].replace("versions", "2.2.1/credentials"), headers=auth
+            )
+            assert gone.status_code == 200, gone.text
+        assert client.get(f"{url}/PROBE-1", headers=auth).status_code == 401

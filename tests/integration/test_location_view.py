@@ -114,3 +114,22 @@ def test_pages_are_oldest_first_filtered_and_keyset(db: Database[Doc]) -> None:
             for r in expected[18:]
         ]
     )
+
+
+def test_keyset_pages_split_equal_timestamps_without_loss_or_repeat(db: Database[Doc]) -> None:
+    same = at(30)
+    records: list[Record[object]] = [
+        put(location(f"EQ{i}", at=same), location_id=f"EQ{i}", offset=i) for i in range(7)
+    ]
+    records.append(put(location("LATE", at=at(31)), location_id="LATE", offset=7))
+    LocationViewWriter(db).apply(records)
+    query = LocationViewQuery(db)
+    pages: list[list[str]] = []
+    after = None
+    while True:
+        page = query.page(country_code="NL", party_id="ABC", after=after, limit=3)
+        if not page.items:
+            break
+        pages.append([item["id"] for item in page.items])
+        after = page.last
+    assert pages == [["EQ0", "EQ1", "EQ2"], ["EQ3", "EQ4", "EQ5"], ["EQ6", "LATE"]]
