@@ -43,9 +43,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy schemas producers processors projections api ocpi_hub
 
-## bench: throughput and latency of the running platform (not a test)
+## bench: throughput and latency of the running platform (not a test), see bench/README.md
+## e.g. make bench BENCH_ARGS="-n 300 --locations 20 --skip-ceilings" PULL_ARGS="--locations 2000"
+BENCH_ARGS ?=
+PULL_ARGS ?=
 bench: up
-	$(BIN)/python -m bench.evse_status
+	$(BIN)/python -m bench.evse_status $(BENCH_ARGS)
+	$(BIN)/python -m bench.locations_pull $(PULL_ARGS)
 
 ## compose-check: validate deploy/compose.yaml with Docker Compose v2 (built once, cached)
 compose-check:

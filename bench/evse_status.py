@@ -7,30 +7,37 @@ of the parts underneath it.
 What it does, in order:
 
 1. Pre-flight: the API answers ``/healthz``, MongoDB answers ``ping``, Kafka
-   answers a metadata request, and one probe update reaches the MongoDB view
-   within 30 s (so a stopped processor or projection is reported up front,
-   not after two minutes of waiting). Exit status 2 when any of that fails.
-2. Load: ``-n`` OCPI PATCHes of EVSE status with ``-c`` in flight, over one
-   keep-alive HTTP/1.1 connection pool. Every update belongs to the reserved
-   party ZZ/BNC (country code ZZ is never assigned) and to locations
-   ``BENCH-<run id>-<n>``, so runs never collide with each other or with real
-   data. Each update carries its own ``last_updated``; per EVSE the stamps
-   strictly increase and at most one request is in flight, so the order the
-   platform sees is the order we meant.
-3. Visibility: a poller thread reads the MongoDB view of the locations that
+   answers a metadata request; a fresh bench partner is invited and registers
+   (bench/partner.py: party ZZ/B<2 hex>, country code ZZ is never assigned);
+   one probe location is PUT and one probe update of it reaches the MongoDB
+   view, and the processor's resolution of it too, within 30 s each (so a
+   stopped processor or projection is reported up front, not after two
+   minutes of waiting). Exit status 2 when any of that fails.
+2. Setup (not measured): every location ``BENCH-<run id>-<n>`` is PUT with its
+   EVSEs through the OCPI receiver (a PATCH needs the object to exist, else
+   OCPI 2003), ``-c`` in flight, and the benchmark waits until the view shows
+   them all. Runs never collide with each other or with real data.
+3. Load: ``-n`` OCPI PATCHes of EVSE status with ``-c`` in flight, each with
+   the partner's token, over ``-c`` keep-alive HTTP/1.1 connections. Each
+   update carries its own ``last_updated``; per EVSE the stamps strictly
+   increase and at most one request is in flight, so the order the platform
+   sees is the order we meant.
+4. Visibility: a poller thread reads the MongoDB view of the locations that
    still have invisible updates and stamps each update with the first time
-   the view shows its EVSE at its ``last_updated`` or a later one. It waits at
+   the view's served Location (``doc["location"]``) shows its EVSE at its
+   ``last_updated`` or a later one. It waits at
    most 120 s after the last response; any accepted update still invisible
    then makes the exit status 1.
-4. Where the time goes: the derived ``EvseStatusResolved`` events of this run
+5. Where the time goes: the derived ``EvseStatusResolved`` events of this run
    are read back from Kafka afterwards (nothing extra runs during the load);
-   their ``recorded_at`` is the processor's clock when it decided, which splits
-   accept->visible into "processor" and "projection" parts.
-5. Ceilings (unless ``--skip-ceilings``): acknowledged Kafka produce rate
+   their ``recorded_at`` is the processor's clock when it decided. The view
+   folds the PATCH (``LocationObjectPatched``) itself, so an update can be
+   visible before the processor has decided; the figures say how often.
+6. Ceilings (unless ``--skip-ceilings``): acknowledged Kafka produce rate
    (acks=all, idempotent, one at a time and ``-c`` in flight) to a throwaway
    topic; bulk upserts and point reads of location-sized documents in a
    throwaway MongoDB database; ``GET /healthz`` at the same concurrency.
-6. A table on the terminal and every figure as JSON in ``--out``.
+7. A table on the terminal and every figure as JSON in ``--out``.
 
 CPU time of every process started by ``make up`` (its process group, from
 /proc) and of this benchmark is recorded per phase, which shows what the two
@@ -75,13 +82,14 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
+from bench.partner import COUNTRY_CODE, BenchPartner, PartnerSetupError, bench_partner
 from ocpi_hub.settings import Settings, get_settings
+from projections.location_state import sort_stamp
 from schemas.events.locations import location_key
 from schemas.topics import EVSE_STATUS, LOCATIONS
+from tests.ocpi_objects import connector, evse, location
 
 REPO = Path(__file__).resolve().parent.parent
-COUNTRY_CODE = "ZZ"  # user-assigned in ISO 3166: never a real country
-PARTY_ID = "BNC"
 EVSES_PER_LOCATION = 4
 # Live statuses only; PLANNED/REMOVED are life-cycle states with other rules.
 STATUSES = ("AVAILABLE", "CHARGING", "RESERVED", "BLOCKED")
@@ -152,6 +160,12 @@ def parse_stamp_ms(value: Any) -> int | None:
 def format_stamp(ms: int) -> str:
     seconds, millis = divmod(ms, 1000)
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+def ts_of(ms: int) -> str:
+    """The view's ``_ts`` (sortable ``last_updated``) of an epoch-ms stamp."""
+    seconds, millis = divmod(ms, 1000)
+    return sort_stamp(datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000))
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -299,8 +313,12 @@ class Update:
     body: bytes
 
 
+def location_ids(run_id: str, locations: int) -> list[str]:
+    return [f"BENCH-{run_id}-{loc:05d}" for loc in range(locations)]
+
+
 def plan_updates(
-    run_id: str, n: int, locations: int, evses_per_location: int, now_ms: int
+    run_id: str, party_id: str, n: int, locations: int, evses_per_location: int, now_ms: int
 ) -> list[Update]:
     """Request ``i`` goes to EVSE ``i mod E``; consecutive requests hit
     different locations (so every partition gets work). Stamps increase with
@@ -318,12 +336,12 @@ def plan_updates(
         status = STATUSES[(i // evse_count) % len(STATUSES)]
         updates.append(
             Update(
-                key=location_key(COUNTRY_CODE, PARTY_ID, location_id),
+                key=location_key(COUNTRY_CODE, party_id, location_id),
                 evse=evse_uid.upper(),
                 slot=slot,
                 status=status,
                 stamp_ms=stamp_ms,
-                path=f"/ocpi/emsp/2.2.1/locations/{COUNTRY_CODE}/{PARTY_ID}/{location_id}/{evse_uid}",
+                path=f"/ocpi/emsp/2.2.1/locations/{COUNTRY_CODE}/{party_id}/{location_id}/{evse_uid}",
                 body=orjson.dumps({"status": status, "last_updated": format_stamp(stamp_ms)}),
             )
         )
@@ -333,6 +351,17 @@ def plan_updates(
 # --------------------------------------------------------------------------- #
 # Visibility: what the MongoDB view shows, polled from a thread
 # --------------------------------------------------------------------------- #
+
+
+def served_evses(doc: Doc) -> list[Doc]:
+    """The EVSEs of the OCPI Location a view document serves (``location`` is
+    null until the location has been PUT)."""
+    served = doc.get("location") or {}
+    return list(served.get("evses") or ())
+
+
+# The view's fields the poller reads.
+SERVED_EVSES = {"location.evses": 1}
 
 
 class Tracker:
@@ -387,12 +416,12 @@ class Tracker:
                 evses = self._pending.get(doc["_id"])
                 if evses is None:
                     continue
-                for evse in doc.get("evses") or ():
-                    uid = str(evse.get("uid", "")).upper()
+                for shown_evse in served_evses(doc):
+                    uid = str(shown_evse.get("uid", "")).upper()
                     queue = evses.get(uid)
                     if not queue:
                         continue
-                    raw = evse.get("last_updated")
+                    raw = shown_evse.get("last_updated")
                     if isinstance(raw, str):
                         if raw not in self._stamp_cache:
                             self._stamp_cache[raw] = parse_stamp_ms(raw)
@@ -406,7 +435,7 @@ class Tracker:
                         self._is_pending[i] = False
                         self.visible_at[i] = seen_at
                         u = self.updates[i]
-                        if u.stamp_ms == shown and evse.get("status") != u.status:
+                        if u.stamp_ms == shown and shown_evse.get("status") != u.status:
                             self.status_mismatches += 1
                     if not queue:
                         del evses[uid]
@@ -417,12 +446,13 @@ class Tracker:
 class Poller(threading.Thread):
     """Polls the view for the updates still invisible, in one of two ways:
 
-    ``range`` (used when the view keeps ``last_updated`` as the RFC 3339
-    string we send): the documents whose location ``last_updated`` is at or
-    after the oldest invisible update's stamp, through the view's
-    ``(last_updated, _id)`` index. A location that applied an update has a
-    ``last_updated`` at least that update's stamp, so nothing is missed; the
-    answer holds the locations updated since, a few per in-flight update.
+    ``range`` (used when the view's ``_ts``, the served location's
+    ``last_updated`` as fixed-width sortable text, is what the probe expects):
+    the documents whose ``_ts`` is at or after the oldest invisible update's
+    stamp, through the view's ``(_ts, _id)`` index. A location that applied an
+    update has a ``last_updated`` at least that update's stamp, so nothing is
+    missed; the answer holds the locations updated since, a few per in-flight
+    update.
     On SecantusDB that is about five times cheaper per document than
     ``_id: {$in: [...]}`` (250 documents: 12 ms against 64 ms on an idle
     server; the ceilings measure both).
@@ -468,9 +498,7 @@ class Poller(threading.Thread):
             oldest = self._tracker.oldest_pending_stamp()
             if oldest is None:
                 return 0
-            docs = list(
-                self._coll.find({"last_updated": {"$gte": format_stamp(oldest)}}, {"evses": 1})
-            )
+            docs = list(self._coll.find({"_ts": {"$gte": ts_of(oldest)}}, SERVED_EVSES))
             self._tracker.observe(docs, time.perf_counter())
             if len(docs) > max(4 * len(keys), 2000):
                 self.mode = "in"
@@ -481,7 +509,7 @@ class Poller(threading.Thread):
             return len(docs)
         read = 0
         for chunk in chunks(keys, POLL_CHUNK):
-            docs = list(self._coll.find({"_id": {"$in": list(chunk)}}, {"evses": 1}))
+            docs = list(self._coll.find({"_id": {"$in": list(chunk)}}, SERVED_EVSES))
             self._tracker.observe(docs, time.perf_counter())
             read += len(docs)
         return read
@@ -719,43 +747,160 @@ async def preflight(client: httpx.AsyncClient, mongo: MongoClient[Doc], settings
         raise PlatformUnavailableError(f"Kafka has no topic {wanted!r}: the platform never started")
 
 
+def location_body(location_id: str, party_id: str, evse_count: int, stamp_ms: int) -> Doc:
+    """A valid OCPI Location of the bench party with ``evse_count`` EVSEs
+    ``<location id>-<k>``, one connector each, all stamped ``stamp_ms``."""
+    at = format_stamp(stamp_ms)
+    return location(
+        location_id,
+        country_code=COUNTRY_CODE,
+        party_id=party_id,
+        at=at,
+        evses=[
+            evse(f"{location_id}-{k}", at=at, connectors=[connector(at=at)])
+            for k in range(1, evse_count + 1)
+        ],
+    )
+
+
+def accepted_answer(response: httpx.Response) -> bool:
+    return response.status_code in (200, 201) and ocpi_status_code(response) == 1000
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout_s: float, period_s: float = 0.05
+) -> bool:
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(period_s)
+    return False
+
+
 async def probe_pipeline(
-    client: httpx.AsyncClient, coll: Collection[Doc], run_id: str, now_ms: int
+    client: httpx.AsyncClient, coll: Collection[Doc], run_id: str, party_id: str, now_ms: int
 ) -> tuple[float, str]:
-    """One update end to end; returns its accept->visible seconds and the way
-    the poller can find updates (see Poller): "range" when the view keeps the
-    stamp as the string we sent and answers a range query on it."""
+    """One location PUT, then one update of it end to end; returns the
+    update's accept->visible seconds and the way the poller can find updates
+    (see Poller): "range" when the view's ``_ts`` holds the stamp as expected
+    and answers a range query on it. Also waits for the processor's
+    resolution of the update (the view folds the PATCH itself, so a visible
+    update alone does not prove the processor runs)."""
     location_id = f"BENCH-{run_id}-PROBE"
+    path = f"/ocpi/emsp/2.2.1/locations/{COUNTRY_CODE}/{party_id}/{location_id}"
+    key = location_key(COUNTRY_CODE, party_id, location_id)
+    put_ms = (now_ms // 1000 - 2) * 1000
     stamp_ms = (now_ms // 1000 - 1) * 1000 + 1
-    path = f"/ocpi/emsp/2.2.1/locations/{COUNTRY_CODE}/{PARTY_ID}/{location_id}/{location_id}-1"
-    body = {"status": "AVAILABLE", "last_updated": format_stamp(stamp_ms)}
     try:
-        response = await client.patch(path, json=body)
+        put = await client.put(path, json=location_body(location_id, party_id, 1, put_ms))
+        if not accepted_answer(put):
+            raise PlatformUnavailableError(
+                f"the probe PUT was refused: HTTP {put.status_code} {put.text[:300]}"
+            )
+
+        async def stored() -> bool:
+            doc = await asyncio.to_thread(coll.find_one, {"_id": key}, {"location.id": 1})
+            return bool(doc and doc.get("location"))
+
+        if not await wait_until(stored, PROBE_TIMEOUT_S):
+            raise PlatformUnavailableError(
+                f"a PUT location did not reach the MongoDB view within {PROBE_TIMEOUT_S:.0f} s: "
+                "is `ocpi-hub projections` running? (`make status`; logs in data/logs/)"
+            )
+        body = {"status": "CHARGING", "last_updated": format_stamp(stamp_ms)}
+        response = await client.patch(f"{path}/{location_id}-1", json=body)
     except httpx.HTTPError as exc:
-        raise PlatformUnavailableError(f"the probe PATCH failed ({type(exc).__name__})") from exc
-    if response.status_code != 200 or ocpi_status_code(response) != 1000:
+        raise PlatformUnavailableError(f"the probe request failed ({type(exc).__name__})") from exc
+    if not accepted_answer(response):
         raise PlatformUnavailableError(
             f"the probe PATCH was refused: HTTP {response.status_code} {response.text[:300]}"
         )
     accepted = time.perf_counter()
-    key = location_key(COUNTRY_CODE, PARTY_ID, location_id)
+    took: float | None = None
+    resolved = False
+    uid = f"{location_id}-1".upper()
     while time.perf_counter() - accepted < PROBE_TIMEOUT_S:
-        doc = await asyncio.to_thread(coll.find_one, {"_id": key}, {"evses": 1})
-        if doc and any(parse_stamp_ms(e.get("last_updated")) == stamp_ms for e in doc["evses"]):
+        doc = await asyncio.to_thread(
+            coll.find_one, {"_id": key}, {**SERVED_EVSES, "state.statuses": 1}
+        )
+        shown = served_evses(doc) if doc else []
+        if took is None and any(parse_stamp_ms(e.get("last_updated")) == stamp_ms for e in shown):
             took = time.perf_counter() - accepted
+        if doc:
+            held = ((doc.get("state") or {}).get("statuses") or {}).get(uid) or {}
+            resolved = parse_stamp_ms(held.get("last_updated")) == stamp_ms
+        if took is not None and resolved:
             ranged = await asyncio.to_thread(
-                coll.find_one,
-                {"_id": key, "last_updated": {"$gte": format_stamp(stamp_ms)}},
-                {"last_updated": 1},
+                coll.find_one, {"_id": key, "_ts": {"$gte": ts_of(stamp_ms)}}, {"_ts": 1}
             )
-            exact = ranged is not None and ranged.get("last_updated") == format_stamp(stamp_ms)
+            exact = ranged is not None and ranged.get("_ts") == ts_of(stamp_ms)
             return took, "range" if exact else "in"
         await asyncio.sleep(0.05)
+    if took is None:
+        raise PlatformUnavailableError(
+            f"an accepted update did not reach the MongoDB view within {PROBE_TIMEOUT_S:.0f} s: "
+            "is `ocpi-hub projections` running? (`make status`; logs in data/logs/)"
+        )
     raise PlatformUnavailableError(
-        f"an accepted update did not reach the MongoDB view within {PROBE_TIMEOUT_S:.0f} s: "
-        "are `ocpi-hub processors` and `ocpi-hub projections` running? "
-        "(`make status`; logs in data/logs/)"
+        f"the processor did not resolve an accepted update within {PROBE_TIMEOUT_S:.0f} s: "
+        "is `ocpi-hub processors` running? (`make status`; logs in data/logs/)"
     )
+
+
+async def put_locations(
+    clients: Sequence[httpx.AsyncClient],
+    coll: Collection[Doc],
+    run_id: str,
+    party_id: str,
+    count: int,
+    stamp_ms: int,
+) -> dict[str, Any]:
+    """Setup, not measured: PUT every bench location with its EVSEs through
+    the OCPI receiver, ``len(clients)`` in flight, and wait until the view
+    serves them all. Raises PlatformUnavailableError when a PUT is refused or
+    the view does not show them all within the visibility timeout."""
+    ids = location_ids(run_id, count)
+    refused: Counter[str] = Counter()
+
+    async def one(i: int, w: int) -> None:
+        path = f"/ocpi/emsp/2.2.1/locations/{COUNTRY_CODE}/{party_id}/{ids[i]}"
+        body = location_body(ids[i], party_id, EVSES_PER_LOCATION, stamp_ms)
+        response = await clients[w].put(path, content=orjson.dumps(body), headers=JSON_HEADERS)
+        if not accepted_answer(response):
+            refused[f"HTTP {response.status_code} / OCPI {ocpi_status_code(response)}"] += 1
+            raise RuntimeError(response.text[:300])
+
+    latencies, wall, failures = await run_concurrently(count, len(clients), one)
+    if failures:
+        raise PlatformUnavailableError(
+            f"{sum(failures.values())} of {count} location PUTs failed: "
+            + ", ".join(f"{k}: {v}" for k, v in {**failures, **refused}.items())
+        )
+    sent_all = time.perf_counter()
+    keys = [location_key(COUNTRY_CODE, party_id, i) for i in ids]
+
+    async def all_served() -> bool:
+        def count_served() -> int:
+            return sum(
+                coll.count_documents({"_id": {"$in": list(chunk)}, "location": {"$ne": None}})
+                for chunk in chunks(keys, POLL_CHUNK)
+            )
+
+        return await asyncio.to_thread(count_served) == len(keys)
+
+    if not await wait_until(all_served, VISIBILITY_TIMEOUT_S, 0.25):
+        raise PlatformUnavailableError(
+            f"the {count} PUT locations were not all in the view {VISIBILITY_TIMEOUT_S:.0f} s "
+            "after the last PUT"
+        )
+    return {
+        "locations": count,
+        "put_wall_s": round(wall, 3),
+        "put_per_s": rate(count, wall),
+        "put_latency_ms": summarize_ms(latencies),
+        "all_visible_after_last_put_s": round(time.perf_counter() - sent_all, 3),
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -901,9 +1046,11 @@ def stage_breakdown(
 
 
 def event_sized_payload(i: int) -> bytes:
-    """A JSON document shaped like an EvseStatusReported event (~550-600 bytes)."""
+    """A JSON document shaped like the LocationObjectPatched event of an EVSE
+    status PATCH (what the API appends for each update)."""
     location_id = f"BENCH-CEILING-{i % 500:05d}"
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    stamp = format_stamp(round(time.time() * 1000))
     return orjson.dumps(
         {
             "event_id": str(uuid.uuid4()),
@@ -913,15 +1060,16 @@ def event_sized_payload(i: int) -> bytes:
             "source": {"country_code": "ZZ", "party_id": "BNC"},
             "correlation_id": str(uuid.uuid4()),
             "causation_id": str(uuid.uuid4()),
-            "event_type": "EvseStatusReported",
+            "event_type": "LocationObjectPatched",
             "schema_version": 1,
             "payload": {
                 "country_code": "ZZ",
                 "party_id": "BNC",
                 "location_id": location_id,
                 "evse_uid": f"{location_id}-{i % 4 + 1}",
-                "status": STATUSES[i % len(STATUSES)],
-                "last_updated": now,
+                "connector_id": None,
+                "patch": {"status": STATUSES[i % len(STATUSES)], "last_updated": stamp},
+                "last_updated": stamp,
             },
         }
     )
@@ -957,7 +1105,7 @@ async def kafka_ceiling(
             await asyncio.sleep(0.2)
         payloads = [event_sized_payload(i) for i in range(n)]
         keys = [f"ZZ/BNC/BENCH-CEILING-{i % 500:05d}".encode() for i in range(n)]
-        headers = [("event_type", b"EvseStatusReported"), ("schema_version", b"1")]
+        headers = [("event_type", b"LocationObjectPatched"), ("schema_version", b"1")]
         results: dict[str, Any] = {
             "topic_partitions": KAFKA_CEILING_PARTITIONS,
             "message_bytes_mean": round(sum(map(len, payloads)) / n),
@@ -1003,19 +1151,28 @@ async def kafka_ceiling(
 
 
 def location_sized_doc(run_id: str, i: int, status: str, offset: int) -> Doc:
+    """A document shaped like the live view's (projections/mongo/locations.py):
+    the folded state beside the served Location, with 4 EVSEs."""
     location_id = f"BENCH-{run_id}-{i:05d}"
-    stamp = format_stamp(1_767_268_800_000 + i * 7 + 1)
+    stamp_ms = 1_767_268_800_000 + i * 7 + 1
+    served = location_body(location_id, "BNC", EVSES_PER_LOCATION, stamp_ms)
+    for shown in served["evses"]:
+        shown["status"] = status
+    statuses = {
+        shown["uid"].upper(): {"status": status, "last_updated": shown["last_updated"]}
+        for shown in served["evses"]
+    }
     return {
         "_id": f"ZZ/BNC/{location_id}",
         "country_code": "ZZ",
         "party_id": "BNC",
-        "id": location_id,
-        "evses": [
-            {"uid": f"{location_id}-{k}", "status": status, "last_updated": stamp}
-            for k in range(1, EVSES_PER_LOCATION + 1)
-        ],
-        "last_updated": stamp,
-        "_positions": {f"ocpi_evse-status_v1@{i % 6}": offset},
+        "state": {"asserted": served, "statuses": statuses},
+        "location": served,
+        "_ts": ts_of(stamp_ms),
+        "_positions": {
+            f"ocpi_locations_v1@{i % 6}": offset,
+            f"ocpi_evse-status_v1@{i % 6}": offset,
+        },
     }
 
 
@@ -1033,8 +1190,9 @@ def mongo_ceiling(client: MongoClient[Doc], settings: Settings, run_id: str) -> 
     try:
         # The live view's indexes (LocationViewWriter.prepare): every write
         # maintains them, and the poller's range query reads the first.
-        coll.create_index([("last_updated", ASCENDING), ("_id", ASCENDING)])
-        coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING)])
+        keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
+        coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
+        coll.create_index(keyset)
 
         def upserts(status: str, offset: int) -> dict[str, Any]:
             docs = [
@@ -1068,17 +1226,17 @@ def mongo_ceiling(client: MongoClient[Doc], settings: Settings, run_id: str) -> 
         many = []
         for _ in range(30):
             t = time.perf_counter()
-            list(coll.find({"_id": {"$in": rng.sample(ids, POLL_CHUNK)}}, {"evses": 1}))
+            list(coll.find({"_id": {"$in": rng.sample(ids, POLL_CHUNK)}}, SERVED_EVSES))
             many.append(time.perf_counter() - t)
         results[f"find_in_{POLL_CHUNK}_ids_ms"] = summarize_ms(many)
-        # The poller's range query: 250 documents by last_updated.
-        stamps = sorted(d["last_updated"] for d in coll.find({}, {"last_updated": 1}))
+        # The poller's range query: 250 documents by _ts.
+        stamps = sorted(d["_ts"] for d in coll.find({}, {"_ts": 1}))
         ranged = []
         for _ in range(30):
             k = rng.randrange(len(stamps) - POLL_CHUNK)
             bounds = {"$gte": stamps[k], "$lt": stamps[k + POLL_CHUNK]}
             t = time.perf_counter()
-            list(coll.find({"last_updated": bounds}, {"evses": 1}))
+            list(coll.find({"_ts": bounds}, SERVED_EVSES))
             ranged.append(time.perf_counter() - t)
         results[f"find_range_{POLL_CHUNK}_docs_ms"] = summarize_ms(ranged)
         return results
@@ -1177,7 +1335,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "kafka": settings.kafka_bootstrap,
             "mongo_db": settings.mongo_db,
             "topic_prefix": settings.topic_prefix,
-            "party": f"{COUNTRY_CODE}/{PARTY_ID}",
+            "party": f"{COUNTRY_CODE}/B<2 hex>, fresh per run",
             "location_ids": f"BENCH-{run_id}-<n>",
         },
     }
@@ -1190,14 +1348,41 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
     meter = CpuMeter(REPO / "data" / "run")
     report["parameters"]["cpu_accounted_processes"] = meter.names
     exit_code = 0
+    partnership = contextlib.ExitStack()
     try:
         console.print(f"[bold]EVSE status benchmark[/] run {run_id}: pre-flight against {base_url}")
         await preflight(client, mongo, settings)
-        probe_s, poll_mode = await probe_pipeline(client, view, run_id, round(time.time() * 1000))
+        partner = await register_partner(partnership, run_id)
+        party_id = partner.party_id
+        report["parameters"]["party"] = f"{partner.country_code}/{party_id}"
+        report["parameters"]["partner_id"] = partner.partner_id
+        for c in clients:
+            c.headers["Authorization"] = partner.authorization
+        probe_s, poll_mode = await probe_pipeline(
+            client, view, run_id, party_id, round(time.time() * 1000)
+        )
         report["probe_accept_to_visible_ms"] = round(probe_s * 1000, 1)
 
         updates = plan_updates(
-            run_id, args.requests, args.locations, EVSES_PER_LOCATION, round(time.time() * 1000)
+            run_id,
+            party_id,
+            args.requests,
+            args.locations,
+            EVSES_PER_LOCATION,
+            round(time.time() * 1000),
+        )
+        # Every location exists before the first PATCH, stamped before it.
+        console.print(
+            f"setup: PUT {args.locations} locations x {EVSES_PER_LOCATION} EVSEs "
+            f"as {COUNTRY_CODE}/{party_id} (not measured)"
+        )
+        report["setup"] = await put_locations(
+            clients,
+            view,
+            run_id,
+            party_id,
+            args.locations,
+            (min(u.stamp_ms for u in updates) // 1000 - 1) * 1000,
         )
         reported_topic = settings.topic(LOCATIONS.name)
         resolved_topic = settings.topic(EVSE_STATUS.name)
@@ -1314,7 +1499,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             exit_code = 1
 
         try:
-            ours = location_key(COUNTRY_CODE, PARTY_ID, f"BENCH-{run_id}-").encode()
+            ours = location_key(COUNTRY_CODE, party_id, f"BENCH-{run_id}-").encode()
             reported = await read_since(
                 settings.kafka_bootstrap, reported_topic, start_offsets[reported_topic], ours
             )
@@ -1329,11 +1514,22 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             report["ceilings"] = await ceilings(args, settings, run_id, clients, mongo, meter)
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+        await asyncio.to_thread(partnership.close)
         mongo.close()
     finished = time.time()
     report["finished_at"] = utc_iso(finished)
     report["duration_s"] = round(finished - started_wall, 1)
     return report, exit_code
+
+
+async def register_partner(stack: contextlib.ExitStack, run_id: str) -> BenchPartner:
+    """Invite and register a fresh bench partner (bench/partner.py); it
+    unregisters when ``stack`` closes. PlatformUnavailableError if refused."""
+    console.print("registering a fresh bench partner (ocpi-hub partners invite + handshake)")
+    try:
+        return await asyncio.to_thread(stack.enter_context, bench_partner(run_id))
+    except PartnerSetupError as exc:
+        raise PlatformUnavailableError(str(exc)) from exc
 
 
 def _healthz(clients: Sequence[httpx.AsyncClient]) -> Callable[[int, int], Awaitable[None]]:
@@ -1400,6 +1596,13 @@ def render(report: dict[str, Any]) -> None:
         f"{p['requests']} updates, {p['concurrency']} in flight, {p['locations']} locations x "
         f"{p['evses_per_location']} EVSEs; took {report['duration_s']} s"
     )
+    setup = report.get("setup")
+    if setup:
+        console.print(
+            f"setup (not measured): {setup['locations']} location PUTs at {setup['put_per_s']}/s "
+            f"as {p['party']}, all in the view {setup['all_visible_after_last_put_s']} s "
+            "after the last"
+        )
     pipe = report.get("pipeline")
     if pipe:
         table = Table(title="Pipeline: PATCH -> Kafka -> processor -> projection -> MongoDB")
@@ -1495,7 +1698,7 @@ def render(report: dict[str, Any]) -> None:
                 _lat(mg[f"find_in_{POLL_CHUNK}_ids_ms"]),
             )
             table.add_row(
-                f"MongoDB find {POLL_CHUNK} docs by last_updated range (poller)",
+                f"MongoDB find {POLL_CHUNK} docs by _ts range (poller)",
                 "",
                 _lat(mg[f"find_range_{POLL_CHUNK}_docs_ms"]),
             )
