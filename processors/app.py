@@ -10,6 +10,7 @@ between re-runs the rule, which emits the same event id again
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -21,6 +22,8 @@ from schemas.topics import EVSE_STATUS, LOCATIONS
 
 
 def create_app(settings: Settings) -> Any:
+    # Faust makes its own folder under the data dir, but not the parents.
+    Path(settings.faust_datadir).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.topic("ocpi-hub-processors"),
         broker=f"kafka://{settings.kafka_bootstrap}",

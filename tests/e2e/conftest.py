@@ -49,6 +49,11 @@ class Platform:
     env: dict[str, str]
     namespace: Namespace
     logs: Path
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def dead(self) -> dict[str, int]:
+        """Processes that exited, with their exit codes."""
+        return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run another ``ocpi-hub`` command against this platform."""
@@ -119,7 +124,12 @@ def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator
             if time.monotonic() > deadline:
                 pytest.fail("the API did not become ready:\n" + _tail(logs / "api.log"))
             time.sleep(0.3)
-        yield Platform(base_url=base_url, env=env, namespace=ns, logs=logs)
+        platform = Platform(
+            base_url=base_url, env=env, namespace=ns, logs=logs, processes=processes
+        )
+        _RUNNING.append(platform)
+        yield platform
+        _RUNNING.remove(platform)
     finally:
         for proc in processes.values():
             proc.terminate()
@@ -132,6 +142,20 @@ def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator
             if proc.returncode not in (0, -15, 143):
                 tail = _tail(logs / f"{name}.log")
                 sys.stderr.write(f"{name} exited {proc.returncode}:\n{tail}\n")
+
+
+_RUNNING: list[Platform] = []
+
+
+@pytest.fixture(autouse=True)
+def platforms_stay_up() -> Iterator[None]:
+    """A platform process that dies fails the test it died in: a passing
+    test must not lean on a view filled some other way."""
+    yield
+    for platform in _RUNNING:
+        if dead := platform.dead():
+            tails = "\n".join(f"{n}:\n{_tail(platform.logs / f'{n}.log')}" for n in dead)
+            pytest.fail(f"platform processes exited: {dead}\n{tails}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from pymongo import MongoClient
 
 from tests.e2e.conftest import Linked
 from tests.ocpi_objects import evse, location
@@ -101,6 +102,17 @@ def test_status_update_flows_to_both_views(linked: Linked) -> None:
             "the status in the location view",
         )
         assert doc["last_updated"] == stamp(1)  # an EVSE write bumps its location
+
+        # The shown status went through the processor: its resolution is in
+        # the view's state (a PATCH alone would show the same status).
+        def resolved() -> Any:
+            with MongoClient(linked.us.env["OCPI_HUB_MONGO_URL"]) as mongo:
+                doc = mongo[linked.us.namespace.name]["locations"].find_one(
+                    {"_id": f"NL/PEE/{loc}"}
+                )
+            return doc and doc["state"]["statuses"].get("EVSE-1", {}).get("status") == "CHARGING"
+
+        wait_for(resolved, "the processor's resolved status in the view")
 
         one = client.get(f"{RECEIVER}/{loc}/EVSE-1").json()["data"]
         assert (one["uid"], one["status"], one["last_updated"]) == ("EVSE-1", "CHARGING", stamp(1))
