@@ -15,63 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Protocol
-
-import redis.asyncio as aioredis
+from typing import Any
 
 from api.errors import OcpiError
 from projections.mongo.locations import LocationViewQuery
 from projections.position import position_field
+from projections.write_marks import WriteMarks
 from schemas.events.locations import location_key
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import LOCATIONS
-
-# Keep the higher offset per partition; refresh the expiry.
-_MARK = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if (not current) or tonumber(current) < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-"""
-
-
-class WriteMarks(Protocol):
-    async def mark(self, location_key: str, partition: int, offset: int) -> None: ...
-
-    async def marks(self, location_key: str) -> dict[int, int]: ...
-
-
-class RedisWriteMarks:
-    def __init__(self, redis: aioredis.Redis, prefix: str, ttl_s: int = 600) -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self._ttl_s = ttl_s
-        self._script: Any = redis.register_script(_MARK)
-
-    def _key(self, location_key: str) -> str:
-        return f"{self._prefix}ocpi-hub:written:{location_key}"
-
-    async def mark(self, location_key: str, partition: int, offset: int) -> None:
-        await self._script(keys=[self._key(location_key)], args=[partition, offset, self._ttl_s])
-
-    async def marks(self, location_key: str) -> dict[int, int]:
-        raw: dict[bytes, bytes] = await self._redis.hgetall(self._key(location_key))  # type: ignore[assignment]
-        return {int(p): int(o) for p, o in raw.items()}
-
-
-class InMemoryWriteMarks:
-    """For tests of the HTTP shell without services."""
-
-    def __init__(self) -> None:
-        self.held: dict[str, dict[int, int]] = {}
-
-    async def mark(self, location_key: str, partition: int, offset: int) -> None:
-        held = self.held.setdefault(location_key, {})
-        held[partition] = max(offset, held.get(partition, -1))
-
-    async def marks(self, location_key: str) -> dict[int, int]:
-        return dict(self.held.get(location_key, {}))
 
 
 async def read_own_writes(
@@ -86,18 +38,26 @@ async def read_own_writes(
     """The served location once the view holds every acknowledged write to it."""
     key = location_key(country_code, party_id, location_id)
     wanted = await marks.marks(key)
+    if not wanted:
+        location, _ = await asyncio.to_thread(view.read, key)
+        return location
     deadline = time.monotonic() + timeout_s
-    delay = 0.01
+    delay = 0.02
     while True:
         location, positions = await asyncio.to_thread(view.read, key)
-        if all(
-            positions.get(position_field(LOCATIONS.name, p), -1) >= o for p, o in wanted.items()
-        ):
+        if _holds(positions, wanted):
             return location
-        if time.monotonic() >= deadline:
-            raise OcpiError(
-                OcpiStatus.SERVER_ERROR,
-                "an earlier update of this location is still being recorded; retry",
-            )
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
+        # Behind: poll the positions alone (a small read) until they arrive.
+        while not _holds(positions, wanted):
+            if time.monotonic() >= deadline:
+                raise OcpiError(
+                    OcpiStatus.SERVER_ERROR,
+                    "an earlier update of this location is still being recorded; retry",
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+            positions = await asyncio.to_thread(view.positions, key)
+
+
+def _holds(positions: dict[str, int], wanted: dict[int, int]) -> bool:
+    return all(positions.get(position_field(LOCATIONS.name, p), -1) >= o for p, o in wanted.items())

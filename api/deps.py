@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.consistency import WriteMarks
 from ocpi_hub.bootstrap import Container
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
 from projections.mysql.sites import OpsQuery
+from projections.write_marks import WriteMarks
 
 
 def container(request: Request) -> Container:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from api.consistency import WriteMarks, read_own_writes
+from api.consistency import read_own_writes
 from api.deps import (
     ContainerDep,
     CorrelationIdDep,
@@ -26,6 +26,7 @@ from api.ocpi.paths import ConnectorIdPath, EvseUidPath
 from producers.locations import Origin, Planned, RefusedError, find, plan_patch, plan_put
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
+from projections.write_marks import WriteMarks
 from schemas.events import Party
 from schemas.events.locations import LocationObjectRef
 from schemas.ocpi.status_codes import OcpiStatus

@@ -10,7 +10,6 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from api.consistency import RedisWriteMarks, WriteMarks
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from producers.credentials import CredentialsService
@@ -21,6 +20,7 @@ from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
+from projections.write_marks import RedisWriteMarks, WriteMarks
 from schemas.events import Party
 
 Doc = dict[str, Any]

@@ -101,6 +101,11 @@ class LocationViewQuery:
             return None, {}
         return doc.get("location"), dict(doc.get("_positions") or {})
 
+    def positions(self, key: str) -> dict[str, int]:
+        """Only the positions the view has applied to a location (cheap to poll)."""
+        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+        return dict(doc.get("_positions") or {}) if doc else {}
+
     def get(self, country_code: str, party_id: str, location_id: str) -> Doc | None:
         doc = self._coll.find_one(
             {"_id": location_key(country_code, party_id, location_id)}, {"location": 1}

@@ -8,7 +8,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from api.consistency import RedisWriteMarks
+from projections.write_marks import RedisWriteMarks
 from tests.services import Namespace
 
 

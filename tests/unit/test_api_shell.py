@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, registered_caller
-from api.consistency import InMemoryWriteMarks
 from api.deps import _locations, _write_marks
 from ocpi_hub.settings import Settings
 from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
 from projections.position import position_field
+from projections.write_marks import InMemoryWriteMarks
 from schemas.events import LocationObjectPatched, LocationObjectPut
 from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
