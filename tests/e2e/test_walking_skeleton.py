@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
+from schemas.events.locations import location_key
 from tests.e2e.conftest import Linked
 from tests.ocpi_objects import evse, location
 
@@ -108,7 +109,7 @@ def test_status_update_flows_to_both_views(linked: Linked) -> None:
         def resolved() -> Any:
             with MongoClient(linked.us.env["OCPI_HUB_MONGO_URL"]) as mongo:
                 doc = mongo[linked.us.namespace.name]["locations"].find_one(
-                    {"_id": f"NL/PEE/{loc}"}
+                    {"_id": location_key("NL", "PEE", loc)}
                 )
             return doc and doc["state"]["statuses"].get("EVSE-1", {}).get("status") == "CHARGING"
 
