@@ -1,0 +1,620 @@
+"""Price a charging session against an OCPI 2.2.1 Tariff. Pure: no I/O, no clock.
+
+``price_session(tariff, periods, start=, end=, time_zone=)`` takes the Tariff as
+it was at session start, the session's ChargingPeriods, the session's start and
+end, and the Location's IANA time zone captured at session start (a
+CdrLocation has no time zone, #517). It returns the CDR totals and every
+period annotated with the Tariff Element and Price Component that priced it.
+
+Spec: ``mod_tariffs.asciidoc`` and ``mod_cdrs.asciidoc`` of OCPI 2.2.1 (tag
+v2.2.1-d2, with the release-2.2.1-bugfixes errata, which correct the numbers of
+the "switching to Free-of-Charge Tariff Element" example; no rule changed).
+
+Algorithm
+=========
+
+1. Phases. A period that has a RESERVATION_TIME dimension belongs to the
+   reservation; the others to charging. Reservation periods are priced only by
+   Tariff Elements with a ``reservation`` restriction ("When this field is
+   present, the TariffElement describes reservation costs"), charging periods
+   only by Elements without one. RESERVATION_EXPIRES Elements apply only when
+   the caller says the reservation expired; then they are tried before the
+   RESERVATION ones (note under ReservationRestrictionType: with both, "the time
+   based cost of an expired reservation will be calculated based on the
+   RESERVATION_EXPIRES Tariff Element"), and RESERVATION Elements still apply
+   (tariff example 17: an expired reservation pays the RESERVATION Element's
+   time). Reservation time is priced by TIME components (TariffDimensionType
+   TIME: "Can also be used in combination with a RESERVATION restriction").
+2. Lookup (Tariff object): for each period and each dimension with a non-zero
+   volume (ENERGY, TIME, PARKING_TIME; RESERVATION_TIME as TIME), the Price
+   Component is the first one of that dimension in the first Element, in list
+   order, whose restrictions all hold (TariffRestrictions: "logical AND"). No
+   such Element: that volume costs nothing. Restrictions are evaluated at the
+   period's start: a CPO "SHALL add a new Charging Period" whenever another
+   Price Component becomes active (mod_cdrs, ChargingPeriod), so nothing
+   price-relevant changes inside a period.
+3. Restrictions, in the Location's local time (zoneinfo, so DST is handled by
+   converting each instant): start_time inclusive, end_time exclusive, "If
+   end_time < start_time then the period wraps around to the next day", end
+   00:00 means end of day, start_time == end_time is read as the whole day;
+   start_date inclusive, end_date exclusive, on the local date; day_of_week on
+   the local date; min_kwh inclusive / max_kwh exclusive on the energy
+   charged before the period; min_duration inclusive / max_duration exclusive
+   on the seconds from the phase's start to the period's start; min_current
+   and min_power inclusive ("more than, or equal to"), max_current and
+   max_power exclusive ("less than"). The current is read from MIN_CURRENT,
+   CURRENT or MAX_CURRENT (min restriction in that order, max restriction in
+   reverse order; since periods are split at every price change, any of them
+   is on the same side of a threshold); the same for power. A restriction on a
+   quantity the period does not report does not hold.
+4. FLAT: charged once per phase (Tariff object: a flat fee "has to be paid for
+   any Charging Session"; examples 16 and 17 charge a reservation fee and a
+   start fee in one CDR): the FLAT component of the first matching Element in
+   the first period where there is one. Its ``step_size`` is ignored ("Flat
+   fee without unit for step_size").
+5. step_size (mod_cdrs, "step_size"): once per session for ENERGY and once
+   for TIME and PARKING_TIME together, on the total of the session, with the
+   step of the last period's component. "Together" means: only the dimension
+   of the *last* period priced by a TIME or PARKING_TIME component is rounded,
+   and the other is not ("the charging duration is not rounded up, as it is
+   followed by another time based period"); the spec's worked numbers (21 min
+   charging + 16 min parking -> 41 min; complex example, Saturday: 71 min
+   parking -> 75 min; errata Free-of-Charge example: 8 billable parking
+   minutes -> 15) only come out this way, not by rounding the sum of both.
+   Only billable volume counts (volume that found a Price Component), and
+   what rounding adds is billed in that last period ("The extra 7 minutes are
+   then added to the last period with a Price Component with a time-based
+   dimension"). Reservation time is rounded the same way, on its own (tariff
+   examples 16-18 round the reservation time of a session that then charges).
+   Units: 1 Wh for ENERGY, 1 s for time. A ``step_size`` of 0 means no
+   rounding. Times arrive in hours, usually with 4 decimals (types.asciidoc,
+   number), i.e. to 0.36 s; before rounding up to the step, a time total is
+   first rounded to the nearest whole second, so 40 min sent as 0.6667 h is
+   40 min and not a 41st minute. Energy is not snapped (kWh with 4 decimals
+   is exact to 0.1 Wh, and "115.2 Wh ... billed for 116 Wh").
+6. VAT per Price Component: incl = excl x (1 + vat/100). A component without
+   ``vat`` ("no VAT is applicable", which is "different from 0% VAT") has no
+   incl_vat, and neither has any total it contributes to: we do not invent
+   the VAT-inclusive figure the CPO chose not to state.
+7. min_price / max_price clamp total_cost, "excluding VAT" and "including VAT"
+   each on its own (notes under the Tariff table). The cost breakdowns are
+   not clamped, so after a clamp they need not add up to total_cost.
+8. Money (mod_tariffs: "There are no parameters related to price rounding
+   ... The OCPI specification stays out of these matters"): computed at 60
+   significant digits and rounded once, at the end, to 4 decimals
+   ("Unless mentioned otherwise, numbers use 4 decimals", types.asciidoc,
+   number) with ROUND_HALF_UP. Totals are rounded from the exact sums, not
+   summed from rounded lines. Rounding to cents for an invoice is the
+   biller's business. Quantities are not rounded.
+
+Cost buckets (CDR object): total_fixed_cost = charging-phase FLAT ("except
+fixed price components of parking and reservation"; 2.2.1 cannot tell a
+parking FLAT from a start fee, so every charging FLAT lands here);
+total_reservation_cost = reservation FLAT and reservation time ("including
+fixed price components"); energy, time (charging) and parking as named.
+total_time is TIME + PARKING_TIME as measured ("including the duration of
+charging and not charging"), total_parking_time is PARKING_TIME.
+
+The spec's step_size rule is not monotonic: with two ENERGY prices, moving
+energy from the dearer last period to a cheaper earlier one inside the same
+step can lower the bill (see the tests). We implement the rule as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from schemas.ocpi.cdrs import CdrDimension, CdrDimensionType, ChargingPeriod
+from schemas.ocpi.common import fold
+from schemas.ocpi.tariffs import (
+    DayOfWeek,
+    Price,
+    PriceComponent,
+    ReservationRestrictionType,
+    Tariff,
+    TariffDimensionType,
+    TariffElement,
+    TariffRestrictions,
+)
+
+_PRECISION = 60
+_MONEY_QUANTUM = Decimal("0.0001")
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+_SECONDS_PER_HOUR = Decimal(3600)
+_WH_PER_KWH = Decimal(1000)
+_DAYS = tuple(DayOfWeek)  # Monday first, as datetime.weekday()
+
+Dim = CdrDimensionType
+Tdt = TariffDimensionType
+
+# CDR dimension -> Tariff dimension that prices it, per phase.
+_CHARGING_PRICED = {Dim.ENERGY: Tdt.ENERGY, Dim.TIME: Tdt.TIME, Dim.PARKING_TIME: Tdt.PARKING_TIME}
+_RESERVATION_PRICED = {Dim.RESERVATION_TIME: Tdt.TIME}
+
+
+class PricingError(ValueError):
+    """The inputs cannot be priced as given (inconsistent or unsupported)."""
+
+
+# --------------------------------------------------------------------------
+# Result
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PricedComponent:
+    """One Price Component applied in one period."""
+
+    type: TariffDimensionType
+    # The CDR dimension it priced; None for FLAT.
+    dimension: CdrDimensionType | None
+    # Index in ``tariff.elements`` of the Element the component came from.
+    element_index: int
+    price_component: PriceComponent
+    # Measured volume in the dimension's unit (kWh or h; 1 for FLAT) and the
+    # volume billed after step_size.
+    volume: Decimal
+    billed_volume: Decimal
+    cost: Price  # rounded to 4 decimals
+
+
+@dataclass(frozen=True, slots=True)
+class PricedPeriod:
+    start_date_time: datetime
+    end_date_time: datetime
+    dimensions: tuple[CdrDimension, ...]
+    # The period's tariff_id, or the priced Tariff's id when something in the
+    # period was priced by it and the period named none.
+    tariff_id: str | None
+    reservation: bool
+    components: tuple[PricedComponent, ...]
+
+    def to_charging_period(self) -> ChargingPeriod:
+        return ChargingPeriod(
+            start_date_time=self.start_date_time,
+            dimensions=list(self.dimensions),
+            tariff_id=self.tariff_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PricedSession:
+    """Totals with the CDR object's names; quantities in kWh and hours."""
+
+    tariff_id: str
+    currency: str
+    total_cost: Price
+    total_fixed_cost: Price
+    total_energy: Decimal
+    total_energy_cost: Price
+    total_time: Decimal
+    total_time_cost: Price
+    total_parking_time: Decimal
+    total_parking_cost: Price
+    total_reservation_time: Decimal
+    total_reservation_cost: Price
+    # Quantities billed after step_size (charging TIME only in billed_time).
+    billed_energy: Decimal
+    billed_time: Decimal
+    billed_parking_time: Decimal
+    billed_reservation_time: Decimal
+    min_price_applied: bool
+    max_price_applied: bool
+    periods: tuple[PricedPeriod, ...]
+
+
+# --------------------------------------------------------------------------
+# Restrictions
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """What restrictions look at, at the start of one period."""
+
+    local: datetime
+    energy_before: Decimal  # kWh
+    seconds_in_phase: Decimal
+    readings: dict[CdrDimensionType, Decimal]
+    reservation: frozenset[ReservationRestrictionType]  # empty in the charging phase
+
+
+def _in_time_window(now: time, start: str | None, end: str | None) -> bool:
+    low = time.fromisoformat(start) if start else time(0, 0)
+    if end is None:
+        return now >= low
+    high = time.fromisoformat(end)
+    if high > low:
+        return low <= now < high
+    if high < low:  # "wraps around to the next day"
+        return now >= low or now < high
+    return True  # equal: the whole day
+
+
+def _reading(moment: _Moment, order: Sequence[CdrDimensionType]) -> Decimal | None:
+    for dim in order:
+        if dim in moment.readings:
+            return moment.readings[dim]
+    return None
+
+
+_CURRENT_FOR_MIN = (Dim.MIN_CURRENT, Dim.CURRENT, Dim.MAX_CURRENT)
+_POWER_FOR_MIN = (Dim.MIN_POWER, Dim.POWER, Dim.MAX_POWER)
+
+
+def _at_least(value: Decimal | None, bound: Decimal | int | None) -> bool:
+    return bound is None or (value is not None and value >= bound)
+
+
+def _below(value: Decimal | None, bound: Decimal | int | None) -> bool:
+    return bound is None or (value is not None and value < bound)
+
+
+def _holds(restrictions: TariffRestrictions | None, moment: _Moment) -> bool:
+    if restrictions is None:
+        return not moment.reservation
+    r = restrictions
+    if r.reservation is None:
+        if moment.reservation:
+            return False
+    elif r.reservation not in moment.reservation:
+        return False
+    if (r.start_time or r.end_time) and not _in_time_window(
+        moment.local.time(), r.start_time, r.end_time
+    ):
+        return False
+    today = moment.local.date().isoformat()  # ISO dates order as text
+    if r.start_date is not None and today < r.start_date:
+        return False
+    if r.end_date is not None and today >= r.end_date:
+        return False
+    if r.day_of_week is not None and _DAYS[moment.local.weekday()] not in r.day_of_week:
+        return False
+    current_low = _reading(moment, _CURRENT_FOR_MIN)
+    current_high = _reading(moment, tuple(reversed(_CURRENT_FOR_MIN)))
+    power_low = _reading(moment, _POWER_FOR_MIN)
+    power_high = _reading(moment, tuple(reversed(_POWER_FOR_MIN)))
+    return (
+        _at_least(moment.energy_before, r.min_kwh)
+        and _below(moment.energy_before, r.max_kwh)
+        and _at_least(current_low, r.min_current)
+        and _below(current_high, r.max_current)
+        and _at_least(power_low, r.min_power)
+        and _below(power_high, r.max_power)
+        and _at_least(moment.seconds_in_phase, r.min_duration)
+        and _below(moment.seconds_in_phase, r.max_duration)
+    )
+
+
+def _find(
+    candidates: Sequence[tuple[int, TariffElement]], moment: _Moment, dimension: Tdt
+) -> tuple[int, PriceComponent] | None:
+    for index, element in candidates:
+        if not _holds(element.restrictions, moment):
+            continue
+        for component in element.price_components:
+            if component.type is dimension:
+                return index, component
+    return None
+
+
+def _reservation_kind(element: TariffElement) -> ReservationRestrictionType | None:
+    return element.restrictions.reservation if element.restrictions else None
+
+
+# --------------------------------------------------------------------------
+# Money
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Sum:
+    excl: Decimal = _ZERO
+    incl: Decimal | None = _ZERO
+
+    def add(self, excl: Decimal, incl: Decimal | None) -> None:
+        self.excl += excl
+        self.incl = None if self.incl is None or incl is None else self.incl + incl
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _price(excl: Decimal, incl: Decimal | None) -> Price:
+    return Price(excl_vat=_money(excl), incl_vat=None if incl is None else _money(incl))
+
+
+def _with_vat(excl: Decimal, vat: Decimal | None) -> Decimal | None:
+    return None if vat is None else excl * (1 + vat / _HUNDRED)
+
+
+# --------------------------------------------------------------------------
+# Pricing
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Line:
+    period: int
+    type: Tdt
+    dimension: CdrDimensionType | None
+    element_index: int
+    component: PriceComponent
+    volume: Decimal
+    billed: Decimal = field(default=_ZERO)
+
+
+def _round_to_step(lines: Sequence[_Line], units_per_step_unit: Decimal, snap: bool) -> None:
+    """Round the billable total of one dimension up to the last line's step and
+    bill the difference in that last line (mod_cdrs, "step_size")."""
+    if not lines:
+        return
+    last = lines[-1]
+    step = last.component.step_size
+    if step <= 0:
+        return
+    exact = sum((line.volume for line in lines), _ZERO) * units_per_step_unit
+    measured = exact.quantize(Decimal(1), rounding=ROUND_HALF_UP) if snap else exact
+    billed = (measured / step).to_integral_value(rounding=ROUND_CEILING) * step
+    extra = (billed - exact) / units_per_step_unit
+    last.billed = max(_ZERO, last.volume + extra)
+
+
+def _seconds(span: timedelta) -> Decimal:
+    # timedelta.total_seconds() is a float; this stays exact.
+    whole = span.days * 86400 + span.seconds
+    return Decimal(whole) + Decimal(span.microseconds) / 1_000_000
+
+
+def _zone(time_zone: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(time_zone, ZoneInfo):
+        return time_zone
+    try:
+        return ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PricingError(f"unknown time zone {time_zone!r}") from exc
+
+
+def _check_inputs(
+    tariff: Tariff, periods: Sequence[ChargingPeriod], start: datetime, end: datetime
+) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise PricingError("start and end must be timezone-aware")
+    if end < start:
+        raise PricingError("the session ends before it starts")
+    previous = start
+    for number, period in enumerate(periods):
+        moment = period.start_date_time
+        if moment < previous or (number and moment == previous):
+            raise PricingError("charging periods must start in order, within the session")
+        previous = moment
+        if period.tariff_id is not None and fold(period.tariff_id) != fold(tariff.id):
+            raise PricingError(
+                f"period {number} is for tariff {period.tariff_id!r}, not {tariff.id!r}"
+            )
+        types = [dimension.type for dimension in period.dimensions]
+        if len(types) != len(set(types)):
+            raise PricingError(f"period {number} lists a dimension twice")
+    if periods and periods[-1].start_date_time > end:
+        raise PricingError("a charging period starts after the session ends")
+
+
+def tariff_active_at(tariff: Tariff, instant: datetime) -> bool:
+    """Tariff.start_date_time (inclusive) and end_date_time ("after which this
+    tariff is no longer valid") around ``instant``."""
+    if tariff.start_date_time is not None and instant < tariff.start_date_time:
+        return False
+    return tariff.end_date_time is None or instant <= tariff.end_date_time
+
+
+def price_session(
+    tariff: Tariff,
+    periods: Sequence[ChargingPeriod],
+    *,
+    start: datetime,
+    end: datetime,
+    time_zone: str | ZoneInfo,
+    reservation_expired: bool = False,
+) -> PricedSession:
+    """Price one session. ``reservation_expired``: the session is a
+    reservation that expired without charging (RESERVATION_EXPIRES applies)."""
+    _check_inputs(tariff, periods, start, end)
+    zone = _zone(time_zone)
+    with localcontext() as context:
+        context.prec = _PRECISION
+        return _price_in_context(tariff, periods, start, end, zone, reservation_expired)
+
+
+def _price_in_context(
+    tariff: Tariff,
+    periods: Sequence[ChargingPeriod],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    reservation_expired: bool,
+) -> PricedSession:
+    readings = [{d.type: d.volume for d in period.dimensions} for period in periods]
+    is_reservation = [Dim.RESERVATION_TIME in r for r in readings]
+    for number, (reading, reserved) in enumerate(zip(readings, is_reservation, strict=True)):
+        used = [d for d in _CHARGING_PRICED if reading.get(d, _ZERO) != 0]
+        if reserved and used:
+            raise PricingError(f"period {number} mixes reservation time with {used}")
+        if reading.get(Dim.ENERGY, _ZERO) < 0:
+            raise PricingError("negative ENERGY (to the grid) has no price in a 2.2.1 Tariff")
+    if reservation_expired and (not any(is_reservation) or not all(is_reservation)):
+        raise PricingError("an expired reservation has reservation periods and nothing else")
+
+    indexed = list(enumerate(tariff.elements))
+    charging_candidates = [(i, e) for i, e in indexed if _reservation_kind(e) is None]
+    booked = [
+        (i, e) for i, e in indexed if _reservation_kind(e) is ReservationRestrictionType.RESERVATION
+    ]
+    expired = [
+        (i, e)
+        for i, e in indexed
+        if _reservation_kind(e) is ReservationRestrictionType.RESERVATION_EXPIRES
+    ]
+    reservation_candidates = expired + booked if reservation_expired else booked
+    reservation_kinds = frozenset(
+        {ReservationRestrictionType.RESERVATION}
+        | ({ReservationRestrictionType.RESERVATION_EXPIRES} if reservation_expired else set())
+    )
+    first_charging = next(
+        (p.start_date_time for p, r in zip(periods, is_reservation, strict=True) if not r), start
+    )
+    charging_origin = first_charging if any(is_reservation) else start
+
+    lines: list[_Line] = []
+    flat_found = {False: False, True: False}  # per phase: reservation?
+    energy_before = _ZERO
+    for number, period in enumerate(periods):
+        reserved = is_reservation[number]
+        origin = start if reserved else charging_origin
+        moment = _Moment(
+            local=period.start_date_time.astimezone(zone),
+            energy_before=energy_before,
+            seconds_in_phase=_seconds(period.start_date_time - origin),
+            readings=readings[number],
+            reservation=reservation_kinds if reserved else frozenset(),
+        )
+        candidates = reservation_candidates if reserved else charging_candidates
+        if not flat_found[reserved]:
+            hit = _find(candidates, moment, Tdt.FLAT)
+            if hit is not None:
+                flat_found[reserved] = True
+                lines.append(_Line(number, Tdt.FLAT, None, hit[0], hit[1], Decimal(1)))
+        priced = _RESERVATION_PRICED if reserved else _CHARGING_PRICED
+        for dimension, tariff_dimension in priced.items():
+            volume = readings[number].get(dimension, _ZERO)
+            if volume == 0:
+                continue
+            hit = _find(candidates, moment, tariff_dimension)
+            if hit is not None:
+                lines.append(_Line(number, tariff_dimension, dimension, hit[0], hit[1], volume))
+        energy_before += readings[number].get(Dim.ENERGY, _ZERO)
+
+    for line in lines:
+        line.billed = line.volume
+    _apply_step_sizes(lines)
+    return _assemble(tariff, periods, end, readings, is_reservation, lines)
+
+
+def _apply_step_sizes(lines: list[_Line]) -> None:
+    def of(dimension: CdrDimensionType | None) -> list[_Line]:
+        return [line for line in lines if line.dimension is dimension]
+
+    _round_to_step(of(Dim.ENERGY), _WH_PER_KWH, snap=False)
+    _round_to_step(of(Dim.RESERVATION_TIME), _SECONDS_PER_HOUR, snap=True)
+    timed = [line for line in lines if line.dimension in (Dim.TIME, Dim.PARKING_TIME)]
+    if timed:
+        # Lines are in period order and, within a period, TIME before
+        # PARKING_TIME (the dict order of _CHARGING_PRICED), so the last line
+        # is the last time-based period.
+        _round_to_step(of(timed[-1].dimension), _SECONDS_PER_HOUR, snap=True)
+
+
+def _bucket(line: _Line, reserved: bool) -> str:
+    if reserved:
+        return "reservation"
+    return {
+        Tdt.FLAT: "fixed",
+        Tdt.ENERGY: "energy",
+        Tdt.TIME: "time",
+        Tdt.PARKING_TIME: "parking",
+    }[line.type]
+
+
+def _total(readings: Iterable[dict[CdrDimensionType, Decimal]], dim: CdrDimensionType) -> Decimal:
+    return sum((r.get(dim, _ZERO) for r in readings), _ZERO)
+
+
+def _assemble(
+    tariff: Tariff,
+    periods: Sequence[ChargingPeriod],
+    end: datetime,
+    readings: list[dict[CdrDimensionType, Decimal]],
+    is_reservation: list[bool],
+    lines: list[_Line],
+) -> PricedSession:
+    buckets = {name: _Sum() for name in ("fixed", "energy", "time", "parking", "reservation")}
+    total = _Sum()
+    per_period: list[list[PricedComponent]] = [[] for _ in periods]
+    billed = dict.fromkeys(Dim, _ZERO)
+    for line in lines:
+        excl = line.billed * line.component.price
+        incl = _with_vat(excl, line.component.vat)
+        buckets[_bucket(line, is_reservation[line.period])].add(excl, incl)
+        total.add(excl, incl)
+        if line.dimension is not None:
+            billed[line.dimension] += line.billed
+        per_period[line.period].append(
+            PricedComponent(
+                type=line.type,
+                dimension=line.dimension,
+                element_index=line.element_index,
+                price_component=line.component,
+                volume=line.volume,
+                billed_volume=line.billed,
+                cost=_price(excl, incl),
+            )
+        )
+
+    excl, incl = total.excl, total.incl
+    low, high = tariff.min_price, tariff.max_price
+    min_applied = max_applied = False
+    if low is not None:
+        if excl < low.excl_vat:
+            excl, min_applied = low.excl_vat, True
+        if incl is not None and low.incl_vat is not None and incl < low.incl_vat:
+            incl, min_applied = low.incl_vat, True
+    if high is not None:
+        if excl > high.excl_vat:
+            excl, max_applied = high.excl_vat, True
+        if incl is not None and high.incl_vat is not None and incl > high.incl_vat:
+            incl, max_applied = high.incl_vat, True
+
+    ends = [p.start_date_time for p in periods[1:]] + [end]
+    priced_periods = tuple(
+        PricedPeriod(
+            start_date_time=period.start_date_time,
+            end_date_time=period_end,
+            dimensions=tuple(period.dimensions),
+            tariff_id=period.tariff_id or (tariff.id if components else None),
+            reservation=is_reservation[number],
+            components=tuple(components),
+        )
+        for number, (period, period_end, components) in enumerate(
+            zip(periods, ends, per_period, strict=True)
+        )
+    )
+
+    def bucket(name: str) -> Price:
+        return _price(buckets[name].excl, buckets[name].incl)
+
+    return PricedSession(
+        tariff_id=tariff.id,
+        currency=tariff.currency,
+        total_cost=_price(excl, incl),
+        total_fixed_cost=bucket("fixed"),
+        total_energy=_total(readings, Dim.ENERGY),
+        total_energy_cost=bucket("energy"),
+        total_time=_total(readings, Dim.TIME) + _total(readings, Dim.PARKING_TIME),
+        total_time_cost=bucket("time"),
+        total_parking_time=_total(readings, Dim.PARKING_TIME),
+        total_parking_cost=bucket("parking"),
+        total_reservation_time=_total(readings, Dim.RESERVATION_TIME),
+        total_reservation_cost=bucket("reservation"),
+        billed_energy=billed[Dim.ENERGY],
+        billed_time=billed[Dim.TIME],
+        billed_parking_time=billed[Dim.PARKING_TIME],
+        billed_reservation_time=billed[Dim.RESERVATION_TIME],
+        min_price_applied=min_applied,
+        max_price_applied=max_applied,
+        periods=priced_periods,
+    )
