@@ -6,9 +6,12 @@
 
 ``_id``, ``country_code`` and ``party_id`` are upper-folded (CiString); the
 served tariff keeps identifiers and numbers as received. ``_stamp`` is the
-``last_updated`` of the last write applied (a PUT's, or a deletion's), which
-a later write must not be older than (docs/adr/0004, 0011); a deleted tariff
-keeps its document with ``tariff: null`` as that tombstone. ``_ts`` is the
+``last_updated`` of the version held, which a later PUT must not be older
+than (docs/adr/0004). A deletion always removes the version held (the API
+judged it against that version) and leaves the document as a tombstone,
+``tariff: null``, stamped with the later of the deletion's time and the
+deleted version's ``last_updated``; only a PUT strictly later than that
+brings the tariff back (docs/adr/0011). ``_ts`` is the
 sort and filter key of paginated lists, null while deleted.
 
 ``apply`` is the pure fold, ``TariffViewWriter`` runs it (folding.py: one
@@ -57,13 +60,14 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     }
     positions = {**base["_positions"], record.position_field: record.offset}
     stamp = sort_stamp(payload.last_updated)
-    if base["_stamp"] is not None and stamp < base["_stamp"]:
-        return {**base, "_positions": positions}
-    if isinstance(event, TariffPut):
-        tariff, ts = dict(payload.object), stamp
-    else:
-        tariff, ts = None, None
-    return {**base, "tariff": tariff, "_stamp": stamp, "_ts": ts, "_positions": positions}
+    held = base["_stamp"]
+    if isinstance(event, TariffDeleted):
+        tombstone = stamp if held is None else max(stamp, held)
+        return {**base, "tariff": None, "_stamp": tombstone, "_ts": None, "_positions": positions}
+    if held is not None and (stamp < held or (base["tariff"] is None and stamp == held)):
+        return {**base, "_positions": positions}  # stale: recorded, not applied
+    tariff = dict(payload.object)
+    return {**base, "tariff": tariff, "_stamp": stamp, "_ts": stamp, "_positions": positions}
 
 
 def _key(record: Record[Any]) -> str | None:

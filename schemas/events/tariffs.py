@@ -56,8 +56,9 @@ class TariffPut(EventMeta):
 
 class TariffDeletedPayload(TariffRef):
     """``last_updated`` is when the deletion was asked for (an OCPI DELETE
-    carries no body, so no ``last_updated`` of the sender's): a version of
-    the tariff last updated before it stays deleted."""
+    carries no body, so no ``last_updated`` of the sender's). The deletion
+    removes the version held; only a version later than both the deletion
+    and the deleted version brings the tariff back (docs/adr/0011)."""
 
     last_updated: DateTime
 

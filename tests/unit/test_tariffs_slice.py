@@ -182,9 +182,24 @@ def test_fold_delete_leaves_a_tombstone_older_versions_cannot_pass() -> None:
     # A re-delivered or late PUT of the version before the deletion stays deleted.
     again = apply(deleted, _record(_put(), 3))
     assert again is not None and again["tariff"] is None
+    older_than_deletion = apply(again, _record(_put(tariff("TAR-1", at="2026-02-01T10:59:00Z")), 4))
+    assert older_than_deletion is not None and older_than_deletion["tariff"] is None
     # A version updated after the deletion brings the tariff back.
-    back = apply(again, _record(_put(tariff("TAR-1", at="2026-02-01T12:00:00Z")), 4))
+    back = apply(again, _record(_put(tariff("TAR-1", at="2026-02-01T12:00:00Z")), 5))
     assert back is not None and back["tariff"]["last_updated"] == "2026-02-01T12:00:00Z"
+
+
+def test_fold_deletes_a_tariff_dated_ahead_of_our_clock() -> None:
+    future = "2099-01-01T00:00:00Z"
+    doc = apply(None, _record(_put(tariff("TAR-1", at=future)), 1))
+    deleted = apply(doc, _record(_delete(), 2))  # stamped NOW, long before 2099
+    assert deleted is not None and deleted["tariff"] is None
+    assert deleted["_stamp"] == "2099-01-01T00:00:00.000000Z"
+    # A retry of the deleted version stays deleted; a later version is applied.
+    retry = apply(deleted, _record(_put(tariff("TAR-1", at=future)), 3))
+    assert retry is not None and retry["tariff"] is None
+    later = apply(retry, _record(_put(tariff("TAR-1", at="2099-01-01T00:00:01Z")), 4))
+    assert later is not None and later["tariff"] is not None
 
 
 def test_fold_skips_positions_already_applied_per_partition() -> None:
