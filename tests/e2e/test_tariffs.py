@@ -6,12 +6,15 @@ list."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
 import httpx
+from pymongo import MongoClient
 
+from ocpi_hub.bootstrap import drop_mysql_database
 from schemas.ocpi.tariffs import loads_exact
 from tests.e2e.conftest import Linked
 from tests.e2e.test_walking_skeleton import wait_for
@@ -112,3 +115,50 @@ def test_our_ops_tariffs_are_served_in_our_sender_list(linked: Linked) -> None:
     wait_for(
         lambda: [t["id"] for t in _crawl(linked, first)[0]] == ids[1:], "the withdrawal listed"
     )
+
+
+def test_replay_rebuilds_the_tariff_view(linked: Linked) -> None:
+    """Replaced, stale, deleted: a replay from offset zero into fresh views
+    ends with the same tariff documents as the live view."""
+    run = uuid.uuid4().hex[:6]
+    kept, gone = f"RP-{run}-KEPT", f"RP-{run}-GONE"
+    headers = {**linked.peer_token, **JSON}
+    base = f"{linked.us.base_url}{RECEIVER}"
+    with httpx.Client(headers=headers, timeout=10) as peer:
+        writes = [
+            (kept, tariff_json(kept, country_code="NL", party_id="PEE", at="2026-03-01T10:00:00Z")),
+            (kept, tariff_json(kept, country_code="NL", party_id="PEE", at="2026-03-01T11:00:00Z")),
+            # an older copy arriving late: recorded, not applied
+            (kept, tariff_json(kept, country_code="NL", party_id="PEE", at="2026-03-01T09:00:00Z")),
+            (gone, tariff_json(gone, country_code="NL", party_id="PEE")),
+        ]
+        for tariff_id, body in writes:
+            assert peer.put(f"{base}/{tariff_id}", content=body).json()["status_code"] == 1000
+        assert peer.delete(f"{base}/{gone}").json()["status_code"] == 1000
+        served = peer.get(f"{base}/{kept}")
+        assert loads_exact(served.content)["data"]["last_updated"] == "2026-03-01T11:00:00Z"
+
+    platform = linked.us
+    into = f"{platform.namespace.name}_tariff_replay"
+    # Wait for the projections to apply the last write (the DELETE) before comparing.
+    with MongoClient(platform.env["OCPI_HUB_MONGO_URL"]) as client:
+        live = client[platform.namespace.name]["tariffs"]
+
+        def deleted() -> bool:
+            doc = live.find_one({"_id": f"NL/PEE/{gone}".upper()})
+            return doc is not None and doc["tariff"] is None
+
+        wait_for(deleted, "the deletion in the live view")
+        result = platform.run("replay", "--into", into, "--compare")
+        try:
+            assert result.returncode == 0, result.stdout + result.stderr
+            report = json.loads(result.stdout.strip().splitlines()[-1])
+            assert report["differences"] == []
+            rebuilt = client[into]["tariffs"]
+            doc = rebuilt.find_one({"_id": f"NL/PEE/{kept}".upper()})
+            assert doc is not None and doc["tariff"]["last_updated"] == "2026-03-01T11:00:00Z"
+            tomb = rebuilt.find_one({"_id": f"NL/PEE/{gone}".upper()})
+            assert tomb is not None and tomb["tariff"] is None
+        finally:
+            client.drop_database(into)
+            drop_mysql_database(platform.namespace.settings, into)
