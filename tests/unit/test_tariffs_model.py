@@ -63,11 +63,6 @@ def _tariff(tariff_id: str, *elements: dict[str, Any], **fields: Any) -> dict[st
     return data
 
 
-class _ExactEncoder(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        raise TypeError(o)
-
-
 def _wire(data: dict[str, Any]) -> str:
     """JSON text with every Decimal written digit for digit."""
 
@@ -78,7 +73,7 @@ def _wire(data: dict[str, Any]) -> str:
             return "{" + ", ".join(f"{json.dumps(k)}: {encode(v)}" for k, v in value.items()) + "}"
         if isinstance(value, list):
             return "[" + ", ".join(encode(v) for v in value) + "]"
-        return json.dumps(value, cls=_ExactEncoder)
+        return json.dumps(value)
 
     return encode(data)
 
