@@ -11,8 +11,10 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import credentials, locations, versions
+from api.ocpi import tariffs as ocpi_tariffs
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
+from api.ops import tariffs as ops_tariffs
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -60,4 +62,7 @@ def create_app(
     app.include_router(chargers.router)
     app.include_router(sites.router)
     app.include_router(ops_locations.router)
+    app.include_router(ocpi_tariffs.receiver)
+    app.include_router(ocpi_tariffs.sender)
+    app.include_router(ops_tariffs.router)
     return app

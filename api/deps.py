@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from ocpi_hub.bootstrap import Container
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
+from projections.mongo.tariffs import TariffViewQuery
 from projections.mysql.sites import OpsQuery
 from projections.write_marks import WriteMarks
 
@@ -26,6 +27,10 @@ def _event_log(request: Request) -> EventLog:
 
 def _locations(c: Annotated[Container, Depends(container)]) -> LocationViewQuery:
     return c.locations
+
+
+def _tariffs(c: Annotated[Container, Depends(container)]) -> TariffViewQuery:
+    return c.tariffs
 
 
 def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
@@ -52,3 +57,4 @@ OpsQueryDep = Annotated[OpsQuery, Depends(_ops)]
 WriteMarksDep = Annotated[WriteMarks, Depends(_write_marks)]
 NowDep = Annotated[datetime, Depends(_now)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
+TariffViewDep = Annotated[TariffViewQuery, Depends(_tariffs)]

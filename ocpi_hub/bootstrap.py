@@ -17,6 +17,7 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
@@ -82,6 +83,7 @@ class Views:
 def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
     writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), HierarchyWriter(engine)]
+    writers.append(TariffViewWriter(db))
     return Views(mongo=db, mysql=engine, writers=writers)
 
 
@@ -101,6 +103,7 @@ class Container:
     vault: TokenVault
     partner_client: PartnerClient
     write_marks: WriteMarks
+    tariffs: TariffViewQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -122,6 +125,7 @@ def build_container(settings: Settings) -> Container:
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         write_marks=RedisWriteMarks(redis, settings.topic_prefix),
+        tariffs=TariffViewQuery(client[settings.mongo_db]),
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
 from projections.mongo import locations, partners
+from projections.mongo import tariffs as tariff_view
 from projections.mongo.folding import VERSION
 from projections.mysql.models import buildings, chargers, connectors, location_states, spaces
 
@@ -37,6 +38,7 @@ def compare_views(left: Views, right: Views) -> list[str]:
     readers = (
         ("mongo.locations", _mongo(locations.COLLECTION)),
         ("mongo.partners", _mongo(partners.COLLECTION)),
+        ("mongo.tariffs", _mongo(tariff_view.COLLECTION)),
         *(
             (f"mysql.{t.name}", _mysql(t))
             for t in (location_states, buildings, spaces, chargers, connectors)

@@ -56,11 +56,12 @@ Algorithm
    for TIME and PARKING_TIME together, on the total of the session, with the
    step of the last period's component. "Together" means: only the dimension
    of the *last* period priced by a TIME or PARKING_TIME component is rounded,
-   and the other is not ("the charging duration is not rounded up, as it is
-   followed by another time based period"); the spec's worked numbers (21 min
-   charging + 16 min parking -> 41 min; complex example, Saturday: 71 min
-   parking -> 75 min; errata Free-of-Charge example: 8 billable parking
-   minutes -> 15) only come out this way, not by rounding the sum of both.
+   and the other is not (complex example: the charging time is not
+   rounded because another time-based period follows it); the spec's worked numbers (mod_cdrs:
+   21 min charging then 7 min parking, both steps 5 min -> 21 and 10 min;
+   complex example, Saturday: 71 min parking -> 75 min; errata
+   Free-of-Charge example: 8 billable parking minutes -> 15) only come out
+   this way, not by rounding the sum of both.
    Only billable volume counts (volume that found a Price Component), and
    what rounding adds is billed in that last period ("The extra 7 minutes are
    then added to the last period with a Price Component with a time-based

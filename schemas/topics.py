@@ -51,7 +51,15 @@ PARTNERS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
-CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS)
+TARIFFS = TopicSpec(
+    name="ocpi.tariffs.v1",
+    partitions=6,
+    key="tariff key: COUNTRY_CODE/PARTY_ID/TARIFF_ID, upper-cased",
+    event_types=("TariffPut", "TariffDeleted"),
+    config=_KEEP_FOREVER,
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS)
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}
 

@@ -11,3 +11,5 @@ LocationIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x
 EvseUidPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
 # mod_locations: Connector.id is CiString(36).
 ConnectorIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
+# mod_tariffs: Tariff.id is CiString(36).
+TariffIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]

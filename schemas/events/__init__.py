@@ -19,6 +19,7 @@ from schemas.events.partners import (
     PartnerRegistered,
     PartnerUnregistered,
 )
+from schemas.events.tariffs import TariffDeleted, TariffPut
 
 Event = Annotated[
     EvseStatusReported
@@ -28,7 +29,9 @@ Event = Annotated[
     | PartnerInvited
     | PartnerRegistered
     | PartnerCredentialsUpdated
-    | PartnerUnregistered,
+    | PartnerUnregistered
+    | TariffPut
+    | TariffDeleted,
     Field(discriminator="event_type"),
 ]
 
@@ -56,6 +59,8 @@ __all__ = [
     "PartnerRegistered",
     "PartnerUnregistered",
     "Party",
+    "TariffDeleted",
+    "TariffPut",
     "derived_event_id",
     "new_event_id",
     "parse_event",

@@ -1,0 +1,156 @@
+"""MongoDB view of OCPI Tariff objects, one document per tariff.
+
+    {_id: "NL/ABC/T1", country_code: "NL", party_id: "ABC",
+     tariff: {...OCPI...} | null, _stamp: "<last_updated held>",
+     _ts: "<last_updated, fixed width>" | null, _positions: {...}}
+
+``_id``, ``country_code`` and ``party_id`` are upper-folded (CiString); the
+served tariff keeps identifiers and numbers as received. ``_stamp`` is the
+``last_updated`` of the version held, which a later PUT must not be older
+than (docs/adr/0004). A deletion always removes the version held (the API
+judged it against that version) and leaves the document as a tombstone,
+``tariff: null``, stamped with the later of the deletion's time and the
+deleted version's ``last_updated``; only a PUT strictly later than that
+brings the tariff back (docs/adr/0011). ``_ts`` is the
+sort and filter key of paginated lists, null while deleted.
+
+``apply`` is the pure fold, ``TariffViewWriter`` runs it (folding.py: one
+read and one bulk write per batch, position-guarded), ``TariffViewQuery`` is
+what the API reads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from projections.location_state import sort_stamp
+from projections.mongo.folding import Doc, FoldingWriter
+from projections.mongo.locations import Page
+from projections.position import Record, already_applied
+from schemas.events import TariffDeleted, TariffPut
+from schemas.events.tariffs import tariff_key
+from schemas.ocpi.common import fold
+
+COLLECTION = "tariffs"
+
+_FOLDED = (TariffPut, TariffDeleted)
+
+
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a tariff document; the same object when the
+    record was applied before. A write older than the one held only moves
+    the position (recorded, not applied)."""
+    if doc is not None and already_applied(doc["_positions"], record):
+        return doc
+    event = record.event
+    payload = event.payload
+    base: Doc = doc or {
+        "_id": payload.tariff_key,
+        "country_code": fold(payload.country_code),
+        "party_id": fold(payload.party_id),
+        "tariff": None,
+        "_stamp": None,
+        "_ts": None,
+        "_positions": {},
+    }
+    positions = {**base["_positions"], record.position_field: record.offset}
+    stamp = sort_stamp(payload.last_updated)
+    held = base["_stamp"]
+    if isinstance(event, TariffDeleted):
+        tombstone = stamp if held is None else max(stamp, held)
+        return {**base, "tariff": None, "_stamp": tombstone, "_ts": None, "_positions": positions}
+    if held is not None and (stamp < held or (base["tariff"] is None and stamp == held)):
+        return {**base, "_positions": positions}  # stale: recorded, not applied
+    tariff = dict(payload.object)
+    return {**base, "tariff": tariff, "_stamp": stamp, "_ts": stamp, "_positions": positions}
+
+
+def _key(record: Record[Any]) -> str | None:
+    event = record.event
+    return event.aggregate_key if isinstance(event, _FOLDED) else None
+
+
+class TariffViewWriter(FoldingWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__("mongo.tariffs", db[COLLECTION], _key, apply)
+
+    def prepare(self) -> None:
+        # Keyset pagination (last_updated, then id) of one party's tariffs
+        # (the Sender list), and of every tariff.
+        keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
+        self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
+        self._coll.create_index(keyset)
+
+
+class TariffViewQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[COLLECTION]
+
+    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+        """The served tariff under an aggregate key (None if none or
+        deleted) and the positions the view has applied to it."""
+        doc = self._coll.find_one({"_id": key}, {"tariff": 1, "_positions": 1})
+        if doc is None:
+            return None, {}
+        return doc.get("tariff"), dict(doc.get("_positions") or {})
+
+    def positions(self, key: str) -> dict[str, int]:
+        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+        return dict(doc.get("_positions") or {}) if doc else {}
+
+    def get(self, country_code: str, party_id: str, tariff_id: str) -> Doc | None:
+        tariff, _ = self.read(tariff_key(country_code, party_id, tariff_id))
+        return tariff
+
+    def page(
+        self,
+        *,
+        country_code: str | None = None,
+        party_id: str | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        after: tuple[str, str] | None = None,
+        skip: int = 0,
+        limit: int,
+    ) -> Page:
+        """Tariffs oldest ``last_updated`` first (then by key): ``date_from``
+        inclusive, ``date_to`` exclusive; ``after`` is the previous page's
+        last key (keyset), ``skip`` serves a plain ``offset``."""
+        filt: Doc = {"_ts": {"$ne": None}}
+        if country_code is not None:
+            filt["country_code"] = fold(country_code)
+        if party_id is not None:
+            filt["party_id"] = fold(party_id)
+        window: Doc = {}
+        if date_from is not None:
+            window["$gte"] = sort_stamp(date_from)
+        if date_to is not None:
+            window["$lt"] = sort_stamp(date_to)
+        if window:
+            filt["_ts"] = window
+        total = self._coll.count_documents(filt)
+        if after is None:
+            docs = self._find(filt, skip=skip, limit=limit)
+        else:
+            # Two index range queries: the rest of the last timestamp, then later ones.
+            ts, key = after
+            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
+            if len(docs) < limit:
+                later = {**filt, "_ts": {**(filt["_ts"] if window else {}), "$gt": ts}}
+                docs += self._find(later, skip=0, limit=limit - len(docs))
+        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
+        return Page(items=[d["tariff"] for d in docs], total=total, last=last)
+
+    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
+        cursor = (
+            self._coll.find(filt, {"tariff": 1, "_ts": 1})
+            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return list(cursor)
