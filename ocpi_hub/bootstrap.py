@@ -17,6 +17,7 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
@@ -82,6 +83,7 @@ class Views:
 def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
     writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), HierarchyWriter(engine)]
+    writers.append(TokenViewWriter(db))
     return Views(mongo=db, mysql=engine, writers=writers)
 
 

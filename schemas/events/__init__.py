@@ -19,6 +19,12 @@ from schemas.events.partners import (
     PartnerRegistered,
     PartnerUnregistered,
 )
+from schemas.events.tokens import (
+    TokenAuthorizationDecided,
+    TokenPatched,
+    TokenPolicySet,
+    TokenPut,
+)
 
 Event = Annotated[
     EvseStatusReported
@@ -28,7 +34,11 @@ Event = Annotated[
     | PartnerInvited
     | PartnerRegistered
     | PartnerCredentialsUpdated
-    | PartnerUnregistered,
+    | PartnerUnregistered
+    | TokenPut
+    | TokenPatched
+    | TokenPolicySet
+    | TokenAuthorizationDecided,
     Field(discriminator="event_type"),
 ]
 
@@ -56,6 +66,10 @@ __all__ = [
     "PartnerRegistered",
     "PartnerUnregistered",
     "Party",
+    "TokenAuthorizationDecided",
+    "TokenPatched",
+    "TokenPolicySet",
+    "TokenPut",
     "derived_event_id",
     "new_event_id",
     "parse_event",
