@@ -11,8 +11,10 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import credentials, locations, versions
+from api.ocpi import tokens as ocpi_tokens
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
+from api.ops import tokens as ops_tokens
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -46,6 +48,7 @@ def create_app(
         finally:
             await built.event_log.stop()
             await built.redis.aclose()
+            await built.realtime.aclose()
             built.mongo.close()
             built.mysql.dispose()
 
@@ -60,4 +63,7 @@ def create_app(
     app.include_router(chargers.router)
     app.include_router(sites.router)
     app.include_router(ops_locations.router)
+    app.include_router(ocpi_tokens.receiver)
+    app.include_router(ocpi_tokens.sender)
+    app.include_router(ops_tokens.router)
     return app

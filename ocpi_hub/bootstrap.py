@@ -12,6 +12,11 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
+from producers.authorization import (
+    AuthorizationService,
+    HttpRealTimeAuthorizer,
+    RedisDecisionCache,
+)
 from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
@@ -103,12 +108,17 @@ class Container:
     vault: TokenVault
     partner_client: PartnerClient
     write_marks: WriteMarks
+    tokens: TokenViewQuery
+    authorization: AuthorizationService
+    realtime: HttpRealTimeAuthorizer
 
 
 def build_container(settings: Settings) -> Container:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=3)
+    tokens = TokenViewQuery(client[settings.mongo_db])
+    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
     return Container(
         settings=settings,
         event_log=KafkaEventLog(
@@ -124,6 +134,18 @@ def build_container(settings: Settings) -> Container:
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         write_marks=RedisWriteMarks(redis, settings.topic_prefix),
+        tokens=tokens,
+        authorization=AuthorizationService(
+            whitelist=tokens,
+            partners=PartnerQuery(client[settings.mongo_db]),
+            realtime=realtime,
+            cache=RedisDecisionCache(redis),
+            vault=vault(settings),
+            us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
+            cache_ttl_s=settings.authorization_cache_ttl_s,
+            key_prefix=settings.topic_prefix,
+        ),
+        realtime=realtime,
     )
 
 

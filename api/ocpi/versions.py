@@ -33,6 +33,8 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("credentials", "SENDER", f"{base}/ocpi/{version}/credentials"),
         ("locations", "SENDER", f"{base}/ocpi/cpo/{version}/locations"),
         ("locations", "RECEIVER", f"{base}/ocpi/emsp/{version}/locations"),
+        ("tokens", "SENDER", f"{base}/ocpi/emsp/{version}/tokens"),
+        ("tokens", "RECEIVER", f"{base}/ocpi/cpo/{version}/tokens"),
     ]
     return envelope(
         {
