@@ -26,6 +26,7 @@ Partner tokens are unsealed only to make the call and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -325,7 +326,8 @@ class AuthorizationService:
         self._prefix = key_prefix
 
     async def authorize(self, request: AuthorizeRequest, correlation_id: str) -> Decision:
-        held = self._held(request)
+        # The view and partner stores are synchronous (pymongo): off the loop.
+        held = await asyncio.to_thread(self._held, request)
         if held is not None and (decided := whitelist_decision(held)) is not None:
             return decided
         owner = owner_of(held) if held is not None else self._named_owner(request)
@@ -334,7 +336,7 @@ class AuthorizationService:
             cached = await self._cache.get(key)
             if cached is not None:
                 return cached.model_copy(update={"source": DecisionSource.CACHE})
-        targets = self._targets(owner)
+        targets = await asyncio.to_thread(self._targets, owner)
         unreachable = False
         for target in targets:
             answer = await self._realtime.authorize(
