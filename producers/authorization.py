@@ -43,7 +43,6 @@ from producers.partner_client import authorization as authorization_header
 from producers.partners import PartnerState
 from producers.tokens import TokenState
 from schemas.events import Party
-from schemas.events.tokens import token_key
 from schemas.ocpi.common import fold
 from schemas.ocpi.tokens import (
     AllowedType,
@@ -153,13 +152,18 @@ def real_time_decision(info: AuthorizationInfo, partner_id: str) -> Decision:
     )
 
 
-def cache_key(prefix: str, owner: Party, request: AuthorizeRequest) -> str:
+def cache_key(prefix: str, request: AuthorizeRequest) -> str:
+    """Where a real-time answer for this question is cached: the presented
+    token (uid, type, and the owner when the caller named it) and the
+    location and EVSEs asked about. Not the owner found in the whitelist, so
+    a hit costs one Redis read and no view lookup."""
     where = "-"
     if request.location is not None:
         evses = ",".join(sorted(fold(e) for e in request.location.evse_uids or ()))
         where = f"{fold(request.location.location_id)}|{evses}"
-    key = token_key(owner.country_code, owner.party_id, request.uid, request.type.value)
-    return f"{prefix}ocpi-hub:authorization:{key}:{where}"
+    owner = f"{fold(request.country_code or '')}/{fold(request.party_id or '')}"
+    token = f"{owner}/{fold(request.uid)}/{request.type.value}"
+    return f"{prefix}ocpi-hub:authorization:{token}:{where}"
 
 
 def owner_of(state: TokenState) -> Party:
@@ -326,16 +330,17 @@ class AuthorizationService:
         self._prefix = key_prefix
 
     async def authorize(self, request: AuthorizeRequest, correlation_id: str) -> Decision:
+        # Only real-time answers are cached, so a hit is an answer the eMSP
+        # gave for this question within the TTL: no view lookup needed.
+        key = cache_key(self._prefix, request)
+        cached = await self._cache.get(key)
+        if cached is not None:
+            return cached.model_copy(update={"source": DecisionSource.CACHE})
         # The view and partner stores are synchronous (pymongo): off the loop.
         held = await asyncio.to_thread(self._held, request)
         if held is not None and (decided := whitelist_decision(held)) is not None:
             return decided
         owner = owner_of(held) if held is not None else self._named_owner(request)
-        if owner is not None:
-            key = cache_key(self._prefix, owner, request)
-            cached = await self._cache.get(key)
-            if cached is not None:
-                return cached.model_copy(update={"source": DecisionSource.CACHE})
         targets = await asyncio.to_thread(self._targets, owner)
         unreachable = False
         for target in targets:
@@ -354,11 +359,6 @@ class AuthorizationService:
             if answer.outcome == "decided":
                 assert answer.info is not None
                 decision = real_time_decision(answer.info, target.partner_id)
-                found = Party(
-                    country_code=fold(answer.info.token.country_code),
-                    party_id=fold(answer.info.token.party_id),
-                )
-                key = cache_key(self._prefix, found, request)
                 await self._cache.put(key, decision, self._ttl_s)
                 return decision
             unreachable = unreachable or answer.outcome == "unreachable"

@@ -279,3 +279,12 @@ async def test_our_own_tokens_are_not_a_whitelist() -> None:
     decided = await service.authorize(REQUEST, "corr")
     assert decided.source is not DecisionSource.WHITELIST
     assert len(realtime.calls) == 2
+
+
+async def test_a_cache_hit_needs_no_whitelist_lookup() -> None:
+    service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
+    await service.authorize(REQUEST, "corr-1")
+    service._whitelist = None  # type: ignore[assignment]  # any lookup would fail now
+    again = await service.authorize(REQUEST, "corr-2")
+    assert again.source is DecisionSource.CACHE
+    assert len(realtime.calls) == 1
