@@ -54,6 +54,7 @@ from producers.authorization import (
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
+from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
 from producers.tokens import Origin, TokenState, plan_put
 from projections.mongo.folding import Doc
@@ -72,6 +73,8 @@ console = Console()
 US = Party(country_code="ZZ", party_id="HUB")
 PEER = Party(country_code="ZZ", party_id="BPE")  # ZZ: never a real party
 STAMP = "2026-01-01T00:00:00Z"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+LOG = InMemoryEventLog()  # only decisions on our own tokens go here; the bench has none
 PEER_TOKEN = "bench-peer-token"
 
 
@@ -261,18 +264,23 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
                 location=LocationReferences(location_id=location, evse_uids=["E1"]),
             )
 
+        async def ask(uid: str, location: str, correlation_id: str) -> DecisionSource:
+            asked = request(uid, location)
+            decided = await service.authorize(asked, correlation_id, event_log=LOG, now=NOW)
+            return decided.source
+
         async def whitelist(i: int) -> DecisionSource:
-            return (await service.authorize(request(always, "L"), f"w{i}")).source
+            return await ask(always, "L", f"w{i}")
 
         async def miss(i: int) -> DecisionSource:
-            return (await service.authorize(request(never, f"MISS-{i}"), f"m{i}")).source
+            return await ask(never, f"MISS-{i}", f"m{i}")
 
         async def hit(i: int) -> DecisionSource:
-            return (await service.authorize(request(never, "HIT"), f"h{i}")).source
+            return await ask(never, "HIT", f"h{i}")
 
         # Warm-up (connections, first imports), not measured.
         await timed(args.warmup, lambda i: miss(10**6 + i), DecisionSource.REAL_TIME)
-        await service.authorize(request(never, "HIT"), "prime")
+        await ask(never, "HIT", "prime")
         figures = {}
         for name, call, expect, n in (
             ("whitelist", whitelist, DecisionSource.WHITELIST, args.n),

@@ -17,6 +17,8 @@ The rules (docs/adr/0013):
   (WhitelistType: validity has no influence on the need to ask).
 * A token not in the whitelist: asked in real time of the registered eMSPs
   (the owner, when the caller names it).
+* One of our own tokens: our eMSP rule (``producers.tokens.authorize``)
+  decides, and the decision is recorded before the answer.
 * The eMSP cannot be reached: ALLOWED_OFFLINE lets a valid token charge;
   ALLOWED lets a valid one charge too (it may be whitelisted); NEVER and an
   unknown token are refused.
@@ -31,6 +33,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -39,10 +42,12 @@ import redis.asyncio as aioredis
 import structlog
 from pydantic import BaseModel, ConfigDict
 
+from producers.log import EventLog
 from producers.partner_client import authorization as authorization_header
 from producers.partners import PartnerState
-from producers.tokens import TokenState
+from producers.tokens import Origin, TokenState, authorize, decide_authorization
 from schemas.events import Party
+from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import fold
 from schemas.ocpi.tokens import (
     AllowedType,
@@ -63,6 +68,7 @@ class DecisionSource(StrEnum):
     REAL_TIME = "real_time"  # the eMSP answered now
     OFFLINE = "partner_unreachable"  # the eMSP could not be asked: the whitelist type decided
     UNKNOWN = "unknown_token"  # nobody knows the token
+    OWN = "own_token"  # one of our tokens: our eMSP rule decided (and recorded it)
 
 
 class Decision(BaseModel):
@@ -329,7 +335,16 @@ class AuthorizationService:
         self._ttl_s = cache_ttl_s
         self._prefix = key_prefix
 
-    async def authorize(self, request: AuthorizeRequest, correlation_id: str) -> Decision:
+    async def authorize(
+        self,
+        request: AuthorizeRequest,
+        correlation_id: str,
+        *,
+        event_log: EventLog,
+        now: datetime,
+    ) -> Decision:
+        """Decide; ``event_log`` records the decision when the token is one
+        of ours (we are its eMSP too), before the answer."""
         # Only real-time answers are cached, so a hit is an answer the eMSP
         # gave for this question within the TTL: no view lookup needed.
         key = cache_key(self._prefix, request)
@@ -337,7 +352,9 @@ class AuthorizationService:
         if cached is not None:
             return cached.model_copy(update={"source": DecisionSource.CACHE})
         # The view and partner stores are synchronous (pymongo): off the loop.
-        held = await asyncio.to_thread(self._held, request)
+        ours, held = await asyncio.to_thread(self._held, request)
+        if ours is not None:
+            return await self._own(ours, request, correlation_id, event_log, now)
         if held is not None and (decided := whitelist_decision(held)) is not None:
             return decided
         owner = owner_of(held) if held is not None else self._named_owner(request)
@@ -366,13 +383,45 @@ class AuthorizationService:
             return offline_decision(held)
         return Decision(authorized=False, allowed=None, source=DecisionSource.UNKNOWN)
 
-    def _held(self, request: AuthorizeRequest) -> TokenState | None:
-        us = (self._us.country_code, self._us.party_id)
-        found = self._whitelist.presented(request.uid, request.type.value, exclude_party=us)
+    def _held(self, request: AuthorizeRequest) -> tuple[TokenState | None, TokenState | None]:
+        """Our own token with this uid and type, and a partner's (the newest)."""
+        us = (fold(self._us.country_code), fold(self._us.party_id))
+        found = self._whitelist.presented(request.uid, request.type.value)
         if request.country_code and request.party_id:
             wanted = (fold(request.country_code), fold(request.party_id))
             found = [s for s in found if _party_of(s) == wanted]
-        return found[0] if found else None
+        ours = next((s for s in found if _party_of(s) == us), None)
+        theirs = next((s for s in found if _party_of(s) != us), None)
+        return ours, theirs
+
+    async def _own(
+        self,
+        state: TokenState,
+        request: AuthorizeRequest,
+        correlation_id: str,
+        event_log: EventLog,
+        now: datetime,
+    ) -> Decision:
+        """One of our tokens at one of our chargers: we are the eMSP, so our
+        own rule decides (``producers.tokens.authorize``), recorded as for a
+        partner's request before the answer."""
+        info = authorize(state, request.location, now)
+        token = info.token
+        ref = TokenRef(
+            country_code=token.country_code, party_id=token.party_id, uid=token.uid, type=token.type
+        )
+        event = decide_authorization(
+            ref, info, request.location, Origin(self._us, correlation_id), now
+        )
+        await event_log.append([event])
+        return Decision(
+            authorized=info.allowed is AllowedType.ALLOWED,
+            allowed=info.allowed,
+            source=DecisionSource.OWN,
+            token=state.token,
+            location=info.location,
+            authorization_reference=info.authorization_reference,
+        )
 
     @staticmethod
     def _named_owner(request: AuthorizeRequest) -> Party | None:

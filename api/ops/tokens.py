@@ -15,18 +15,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import AuthorizationDep, CorrelationIdDep, EventLogDep, NowDep
-from api.errors import envelope
+from api.errors import OcpiError, envelope
 from api.ocpi.tokens import OurTokenDep
-from api.token_writes import Plan, TokenStoreDep, get_token, write_token
+from api.token_writes import Plan, TokenStoreDep, get_token, refused, write_token
 from producers.authorization import AuthorizeRequest
+from producers.locations import RefusedError
 from producers.tokens import Origin, plan_patch, plan_policy, plan_put
 from schemas.events import Party
 from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import CountryCode, PartyId, fold
+from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tokens import LocationReferences, TokenUid
 from schemas.ocpi.types import TokenType, ci
 
@@ -90,17 +93,28 @@ class AuthorizeBody(BaseModel):
 
 @router.post("/authorize")
 async def authorize_presented_token(
-    body: AuthorizeBody, service: AuthorizationDep, correlation_id: CorrelationIdDep
+    body: AuthorizeBody,
+    service: AuthorizationDep,
+    correlation_id: CorrelationIdDep,
+    event_log: EventLogDep,
+    now: NowDep,
 ) -> dict[str, Any]:
     location = LocationReferences(location_id=body.location_id, evse_uids=body.evse_uids)
-    decision = await service.authorize(
-        AuthorizeRequest(
-            uid=body.uid,
-            type=body.type,
-            location=location,
-            country_code=body.country_code,
-            party_id=body.party_id,
-        ),
-        correlation_id,
+    request = AuthorizeRequest(
+        uid=body.uid,
+        type=body.type,
+        location=location,
+        country_code=body.country_code,
+        party_id=body.party_id,
     )
+    try:
+        decision = await service.authorize(request, correlation_id, event_log=event_log, now=now)
+    except RefusedError as exc:
+        raise refused(exc) from exc
+    except (OSError, TimeoutError, KafkaError) as exc:
+        # Our own token's decision could not be recorded (or a store failed):
+        # no answer without a record; the charger asks again.
+        raise OcpiError(
+            OcpiStatus.SERVER_ERROR, "the decision could not be recorded; retry"
+        ) from exc
     return envelope(decision.model_dump(mode="json", exclude_none=True))

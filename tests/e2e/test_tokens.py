@@ -123,6 +123,15 @@ def test_an_unknown_token_is_404_2004_at_the_peer_and_unknown_at_us(linked: Link
     assert (decided["authorized"], decided["source"]) == (False, "unknown_token")
 
 
+def test_our_own_token_at_our_charger_is_decided_by_us(linked: Linked) -> None:
+    uid = f"O{uuid.uuid4().hex[:8].upper()}"
+    ours = token(uid, country_code="ZZ", party_id="HUB", whitelist="NEVER")
+    _ok(httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=ours), 201)
+    decided = authorize_at_us(linked, uid, "LOC1")
+    assert (decided["source"], decided["allowed"]) == ("own_token", "ALLOWED")
+    assert decided["authorization_reference"]
+
+
 def test_partner_tokens_never_reach_the_logs(linked: Linked) -> None:
     raw = {sealed_token(linked.peer, linked.us_id), sealed_token(linked.us, linked.peer_id)}
     secrets = raw | {base64.b64encode(s.encode()).decode() for s in raw}

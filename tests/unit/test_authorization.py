@@ -5,6 +5,7 @@ rule table, the offline fallback, and the service with fakes of its ports
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,9 +20,10 @@ from producers.authorization import (
     offline_decision,
     whitelist_decision,
 )
+from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
 from producers.tokens import TokenState
-from schemas.events import Party
+from schemas.events import Party, TokenAuthorizationDecided
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.tokens import AllowedType, AuthorizationInfo, LocationReferences, Token
 from schemas.ocpi.types import TokenType
@@ -29,6 +31,8 @@ from schemas.ocpi.versions import Endpoint, InterfaceRole
 from tests.token_objects import token
 
 US = Party(country_code="ZZ", party_id="HUB")
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+LOG = InMemoryEventLog()  # receives decisions on our own tokens only
 LOC = LocationReferences(location_id="LOC1", evse_uids=["E1"])
 
 
@@ -195,14 +199,14 @@ REQUEST = AuthorizeRequest(uid="04A1B2C3", type=TokenType.RFID, location=LOC)
 
 async def test_an_always_token_is_decided_by_the_whitelist_without_a_call() -> None:
     service, realtime, _ = _service([_state(whitelist="ALWAYS")], {})
-    decided = await service.authorize(REQUEST, "corr")
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
     assert (decided.authorized, decided.source) == (True, DecisionSource.WHITELIST)
     assert realtime.calls == []
 
 
 async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -> None:
     service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
-    decided = await service.authorize(REQUEST, "corr-7")
+    decided = await service.authorize(REQUEST, "corr-7", event_log=LOG, now=NOW)
     assert decided.source is DecisionSource.REAL_TIME
     assert (decided.authorized, decided.authorization_reference) == (True, "REF-42")
     [call] = realtime.calls
@@ -214,7 +218,7 @@ async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -
     assert (h["OCPI-to-country-code"], h["OCPI-to-party-id"]) == ("NL", "ABD")
     assert call["location"] == LOC
 
-    again = await service.authorize(REQUEST, "corr-8")
+    again = await service.authorize(REQUEST, "corr-8", event_log=LOG, now=NOW)
     assert again.source is DecisionSource.CACHE
     assert again.authorization_reference == "REF-42"
     assert len(realtime.calls) == 1
@@ -222,13 +226,13 @@ async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -
     elsewhere = AuthorizeRequest(
         uid="04A1B2C3", type=TokenType.RFID, location=LocationReferences(location_id="LOC2")
     )
-    await service.authorize(elsewhere, "corr-9")
+    await service.authorize(elsewhere, "corr-9", event_log=LOG, now=NOW)
     assert len(realtime.calls) == 2
 
 
 async def test_a_blocked_answer_is_relayed() -> None:
     service, _, _ = _service([_state()], {PEER: _answer(AllowedType.BLOCKED, valid=False)})
-    decided = await service.authorize(REQUEST, "corr")
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
     assert (decided.authorized, decided.allowed) == (False, AllowedType.BLOCKED)
 
 
@@ -237,7 +241,7 @@ async def test_an_unreachable_emsp_leaves_it_to_the_whitelist_type(
     whitelist: str, authorized: bool
 ) -> None:
     service, realtime, cache = _service([_state(whitelist=whitelist)], {})
-    decided = await service.authorize(REQUEST, "corr")
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
     assert (decided.authorized, decided.source) == (authorized, DecisionSource.OFFLINE)
     assert len(realtime.calls) == 1
     assert cache.held == {}  # an offline fallback is not cached
@@ -251,7 +255,7 @@ async def test_an_unknown_token_asks_every_emsp_until_one_knows_it() -> None:
             OTHER: _answer(AllowedType.ALLOWED, country_code="BE", party_id="OTH"),
         },
     )
-    decided = await service.authorize(REQUEST, "corr")
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
     assert (decided.authorized, decided.partner_id) == (True, "other")
     assert [c["url"].split("/tokens")[0] for c in realtime.calls] == [PEER, OTHER]
     assert realtime.calls[1]["token"] == "token-for-other"
@@ -260,7 +264,7 @@ async def test_an_unknown_token_asks_every_emsp_until_one_knows_it() -> None:
 async def test_a_token_nobody_knows_is_refused_as_unknown() -> None:
     unknown = RealTimeAnswer("unknown")
     service, _, _ = _service([], {PEER: unknown, OTHER: unknown})
-    decided = await service.authorize(REQUEST, "corr")
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
     assert decided == Decision(authorized=False, allowed=None, source=DecisionSource.UNKNOWN)
 
 
@@ -269,22 +273,32 @@ async def test_a_named_owner_is_the_only_one_asked() -> None:
     named = AuthorizeRequest(
         uid="04A1B2C3", type=TokenType.RFID, location=LOC, country_code="BE", party_id="OTH"
     )
-    await service.authorize(named, "corr")
+    await service.authorize(named, "corr", event_log=LOG, now=NOW)
     assert [c["url"].split("/tokens")[0] for c in realtime.calls] == [OTHER]
 
 
-async def test_our_own_tokens_are_not_a_whitelist() -> None:
-    ours = _state(whitelist="ALWAYS", country_code="ZZ", party_id="HUB")
-    service, realtime, _ = _service([ours], {})
-    decided = await service.authorize(REQUEST, "corr")
-    assert decided.source is not DecisionSource.WHITELIST
-    assert len(realtime.calls) == 2
+async def test_our_own_token_at_our_charger_is_decided_by_our_rule_and_recorded() -> None:
+    ours = _state(whitelist="NEVER", country_code="ZZ", party_id="HUB", valid=False)
+    service, realtime, cache = _service([ours], {})
+    log = InMemoryEventLog()
+    decided = await service.authorize(REQUEST, "corr-own", event_log=log, now=NOW)
+    assert (decided.source, decided.authorized, decided.allowed) == (
+        DecisionSource.OWN,
+        False,
+        AllowedType.BLOCKED,
+    )
+    assert realtime.calls == [] and cache.held == {}
+    [event] = log.events
+    assert isinstance(event, TokenAuthorizationDecided)
+    assert event.aggregate_key == "ZZ/HUB/04A1B2C3/RFID"
+    assert event.payload.authorization_reference == decided.authorization_reference
+    assert event.correlation_id == "corr-own"
 
 
 async def test_a_cache_hit_needs_no_whitelist_lookup() -> None:
     service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
-    await service.authorize(REQUEST, "corr-1")
+    await service.authorize(REQUEST, "corr-1", event_log=LOG, now=NOW)
     service._whitelist = None  # type: ignore[assignment]  # any lookup would fail now
-    again = await service.authorize(REQUEST, "corr-2")
+    again = await service.authorize(REQUEST, "corr-2", event_log=LOG, now=NOW)
     assert again.source is DecisionSource.CACHE
     assert len(realtime.calls) == 1

@@ -311,6 +311,17 @@ def test_ops_authorize_decides_from_the_whitelist(client: TestClient) -> None:
     assert bad.json()["status_code"] == 2001
 
 
+def test_ops_authorize_of_our_own_token_is_decided_here_and_recorded(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    _issue(client, "OURS1", whitelist="NEVER")
+    body = _ok(client.post("/ops/authorize", json={"uid": "OURS1", "location_id": "LOC1"}))
+    assert (body["data"]["source"], body["data"]["allowed"]) == ("own_token", "ALLOWED")
+    decided = log.events[-1]
+    assert isinstance(decided, TokenAuthorizationDecided)
+    assert decided.payload.authorization_reference == body["data"]["authorization_reference"]
+
+
 def test_versions_publish_both_tokens_interfaces(client: TestClient) -> None:
     client.app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)  # type: ignore[attr-defined]
     endpoints = _ok(client.get("/ocpi/2.2.1"))["data"]["endpoints"]
