@@ -15,6 +15,9 @@ import redis.asyncio as aioredis
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from ocpi_hub.bootstrap import mysql_engine
+from ocpi_hub.bootstrap import views as bootstrap_views
+from ocpi_hub.settings import Settings
 from producers.authorization import (
     Decision,
     DecisionCache,
@@ -22,15 +25,26 @@ from producers.authorization import (
     InMemoryDecisionCache,
     RedisDecisionCache,
 )
-from producers.tokens import Origin, plan_patch, plan_policy, plan_put
+from producers.log import KafkaEventLog, ensure_topics
+from producers.tokens import (
+    Origin,
+    TokenState,
+    authorize,
+    decide_authorization,
+    plan_patch,
+    plan_policy,
+    plan_put,
+)
 from projections.mongo.folding import Doc
 from projections.mongo.tokens import COLLECTION, TokenViewQuery, TokenViewWriter
 from projections.position import Record
+from projections.runner import replay
 from schemas.events import Party
 from schemas.events.tokens import TokenPolicy, TokenRef
 from schemas.ocpi.common import parse_ocpi_datetime
 from schemas.ocpi.tokens import AllowedType
 from schemas.ocpi.types import TokenType
+from tests.conftest import fresh_namespace
 from tests.services import Namespace
 from tests.token_objects import token
 
@@ -198,3 +212,42 @@ async def test_redis_forgets_a_decision_after_its_ttl(namespace: Namespace) -> N
         assert await cache.get(key) is None
     finally:
         await client.aclose()
+
+
+# --- replay: the tokens view is rebuilt from ocpi.tokens.v1 -------------------------
+
+
+def test_replay_rebuilds_the_tokens_view(services: Settings) -> None:
+    with fresh_namespace(services) as namespace:
+        asyncio.run(_replay_tokens(namespace))
+
+
+async def _replay_tokens(namespace: Namespace) -> None:
+    s = namespace.settings
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
+    await log.start()
+    ref = _ref("R1")
+    try:
+        put = plan_put(ref, token("R1"), None, ORIGIN, NOW)
+        state = TokenState(token=token("R1"))
+        patch = plan_patch(
+            ref, {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}, state, ORIGIN, NOW
+        )
+        info = authorize(state, None, NOW)
+        decided = decide_authorization(ref, info, None, ORIGIN, NOW)
+        await log.append([put.event, patch.event, decided])
+    finally:
+        await log.stop()
+    with MongoClient(s.mongo_url, tz_aware=True) as client:
+        views = bootstrap_views(client, s.mongo_db, mysql_engine(s))
+        try:
+            views.prepare()
+            count = await replay(s.kafka_bootstrap, s.topic_prefix, views.writers, batch_size=10)
+            assert count == 3
+            held, positions = TokenViewQuery(client[s.mongo_db]).read(ref.key)
+            assert held is not None and held.token is not None
+            assert held.token["valid"] is False
+            assert list(positions) == [next(iter(positions))]  # one partition: the key's
+        finally:
+            views.mysql.dispose()
