@@ -127,6 +127,9 @@ def test_our_own_token_at_our_charger_is_decided_by_us(linked: Linked) -> None:
     uid = f"O{uuid.uuid4().hex[:8].upper()}"
     ours = token(uid, country_code="ZZ", party_id="HUB", whitelist="NEVER")
     _ok(httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=ours), 201)
+    # A GET waits for our own write to reach the view (the authorization
+    # reads the view as it is: a charger sees a token long after it is issued).
+    assert _ok(httpx.get(f"{linked.us.base_url}/ops/tokens/{uid}", timeout=20))["data"] == ours
     decided = authorize_at_us(linked, uid, "LOC1")
     assert (decided["source"], decided["allowed"]) == ("own_token", "ALLOWED")
     assert decided["authorization_reference"]
