@@ -5,6 +5,7 @@ cache in Redis (the same contract as the in-memory fake, plus expiry)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from producers.authorization import (
     Decision,
     DecisionCache,
     DecisionSource,
+    HttpRealTimeAuthorizer,
     InMemoryDecisionCache,
     RedisDecisionCache,
 )
@@ -251,3 +253,24 @@ async def _replay_tokens(namespace: Namespace) -> None:
             assert list(positions) == [next(iter(positions))]  # one partition: the key's
         finally:
             views.mysql.dispose()
+
+
+# --- the real-time HTTP client: failures of the transport ---------------------------
+
+
+async def test_a_peer_that_does_not_listen_is_unreachable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        client = HttpRealTimeAuthorizer(timeout_s=2)
+        try:
+            answer = await client.authorize(
+                f"http://127.0.0.1:{port}/ocpi/emsp/2.2.1/tokens/X/authorize?type=RFID",
+                token="secret-token-value",
+                headers={"X-Request-ID": "r"},
+                location=None,
+            )
+        finally:
+            await client.aclose()
+    assert answer.outcome == "unreachable"
+    assert answer.detail is not None and "secret-token-value" not in answer.detail

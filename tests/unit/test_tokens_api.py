@@ -329,3 +329,19 @@ def test_versions_publish_both_tokens_interfaces(client: TestClient) -> None:
         (e["role"], e["url"].split("/ocpi/")[1]) for e in endpoints if e["identifier"] == "tokens"
     }
     assert tokens == {("SENDER", "emsp/2.2.1/tokens"), ("RECEIVER", "cpo/2.2.1/tokens")}
+
+
+def test_no_authorization_answer_without_the_decision_on_record(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    _issue(client, "OURS1")
+    real_append = log.append
+
+    async def fail(events: Any) -> Any:
+        raise TimeoutError
+
+    log.append = fail  # type: ignore[method-assign]
+    resp = client.post(f"{SENDER}/OURS1/authorize", json={"location_id": "LOC1"})
+    assert resp.json()["status_code"] == 3000 and "data" not in resp.json()
+    log.append = real_append  # type: ignore[method-assign]
+    assert not any(isinstance(e, TokenAuthorizationDecided) for e in log.events)
