@@ -51,6 +51,7 @@ bench: up
 	$(BIN)/python -m bench.evse_status $(BENCH_ARGS)
 	$(BIN)/python -m bench.locations_pull $(PULL_ARGS)
 	$(BIN)/python -m bench.pricing
+	$(BIN)/python -m bench.authorization $(AUTHZ_ARGS)
 
 ## compose-check: validate deploy/compose.yaml with Docker Compose v2 (built once, cached)
 compose-check:

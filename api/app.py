@@ -12,9 +12,11 @@ from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import credentials, locations, versions
 from api.ocpi import tariffs as ocpi_tariffs
+from api.ocpi import tokens as ocpi_tokens
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
 from api.ops import tariffs as ops_tariffs
+from api.ops import tokens as ops_tokens
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -48,6 +50,7 @@ def create_app(
         finally:
             await built.event_log.stop()
             await built.redis.aclose()
+            await built.realtime.aclose()
             built.mongo.close()
             built.mysql.dispose()
 
@@ -65,4 +68,7 @@ def create_app(
     app.include_router(ocpi_tariffs.receiver)
     app.include_router(ocpi_tariffs.sender)
     app.include_router(ops_tariffs.router)
+    app.include_router(ocpi_tokens.receiver)
+    app.include_router(ocpi_tokens.sender)
+    app.include_router(ops_tokens.router)
     return app

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ocpi_hub.bootstrap import Container
+from producers.authorization import AuthorizationService
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
 from projections.mongo.tariffs import TariffViewQuery
+from projections.mongo.tokens import TokenViewQuery
 from projections.mysql.sites import OpsQuery
 from projections.write_marks import WriteMarks
 
@@ -41,6 +43,14 @@ def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
     return c.write_marks
 
 
+def _tokens(c: Annotated[Container, Depends(container)]) -> TokenViewQuery:
+    return c.tokens
+
+
+def _authorization(c: Annotated[Container, Depends(container)]) -> AuthorizationService:
+    return c.authorization
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -58,3 +68,5 @@ WriteMarksDep = Annotated[WriteMarks, Depends(_write_marks)]
 NowDep = Annotated[datetime, Depends(_now)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
 TariffViewDep = Annotated[TariffViewQuery, Depends(_tariffs)]
+TokenViewDep = Annotated[TokenViewQuery, Depends(_tokens)]
+AuthorizationDep = Annotated[AuthorizationService, Depends(_authorization)]

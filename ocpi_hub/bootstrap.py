@@ -12,12 +12,18 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
+from producers.authorization import (
+    AuthorizationService,
+    HttpRealTimeAuthorizer,
+    RedisDecisionCache,
+)
 from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
+from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
@@ -84,6 +90,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
     writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), HierarchyWriter(engine)]
     writers.append(TariffViewWriter(db))
+    writers.append(TokenViewWriter(db))
     return Views(mongo=db, mysql=engine, writers=writers)
 
 
@@ -104,12 +111,17 @@ class Container:
     partner_client: PartnerClient
     write_marks: WriteMarks
     tariffs: TariffViewQuery
+    tokens: TokenViewQuery
+    authorization: AuthorizationService
+    realtime: HttpRealTimeAuthorizer
 
 
 def build_container(settings: Settings) -> Container:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=3)
+    tokens = TokenViewQuery(client[settings.mongo_db])
+    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
     return Container(
         settings=settings,
         event_log=KafkaEventLog(
@@ -126,6 +138,18 @@ def build_container(settings: Settings) -> Container:
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         write_marks=RedisWriteMarks(redis, settings.topic_prefix),
         tariffs=TariffViewQuery(client[settings.mongo_db]),
+        tokens=tokens,
+        authorization=AuthorizationService(
+            whitelist=tokens,
+            partners=PartnerQuery(client[settings.mongo_db]),
+            realtime=realtime,
+            cache=RedisDecisionCache(redis),
+            vault=vault(settings),
+            us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
+            cache_ttl_s=settings.authorization_cache_ttl_s,
+            key_prefix=settings.topic_prefix,
+        ),
+        realtime=realtime,
     )
 
 

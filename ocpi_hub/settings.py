@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     push_give_up_after_s: float = Field(default=0.0, ge=0)
     push_poll_ms: int = Field(default=500, ge=1)
 
+    # --- tokens: real-time authorization (producers/authorization.py) --------
+    # How long an eMSP's real-time answer is reused for the same token and
+    # location before the eMSP is asked again.
+    authorization_cache_ttl_s: float = Field(default=30.0, gt=0)
+    # A real-time authorization call to an eMSP waits at most this long;
+    # then the whitelist type decides as if the eMSP were offline.
+    authorization_timeout_s: float = Field(default=3.0, gt=0)
+
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

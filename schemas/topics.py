@@ -59,7 +59,15 @@ TARIFFS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
-CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS)
+TOKENS = TopicSpec(
+    name="ocpi.tokens.v1",
+    partitions=6,
+    key="token key: COUNTRY_CODE/PARTY_ID/UID/TYPE, upper-cased",
+    event_types=("TokenPut", "TokenPatched", "TokenPolicySet", "TokenAuthorizationDecided"),
+    config=_KEEP_FOREVER,
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS, TOKENS)
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}
 

@@ -35,6 +35,8 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("locations", "RECEIVER", f"{base}/ocpi/emsp/{version}/locations"),
         ("tariffs", "SENDER", f"{base}/ocpi/cpo/{version}/tariffs"),
         ("tariffs", "RECEIVER", f"{base}/ocpi/emsp/{version}/tariffs"),
+        ("tokens", "SENDER", f"{base}/ocpi/emsp/{version}/tokens"),
+        ("tokens", "RECEIVER", f"{base}/ocpi/cpo/{version}/tokens"),
     ]
     return envelope(
         {

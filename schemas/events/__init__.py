@@ -20,6 +20,12 @@ from schemas.events.partners import (
     PartnerUnregistered,
 )
 from schemas.events.tariffs import TariffDeleted, TariffPut
+from schemas.events.tokens import (
+    TokenAuthorizationDecided,
+    TokenPatched,
+    TokenPolicySet,
+    TokenPut,
+)
 
 Event = Annotated[
     EvseStatusReported
@@ -31,7 +37,11 @@ Event = Annotated[
     | PartnerCredentialsUpdated
     | PartnerUnregistered
     | TariffPut
-    | TariffDeleted,
+    | TariffDeleted
+    | TokenPut
+    | TokenPatched
+    | TokenPolicySet
+    | TokenAuthorizationDecided,
     Field(discriminator="event_type"),
 ]
 
@@ -61,6 +71,10 @@ __all__ = [
     "Party",
     "TariffDeleted",
     "TariffPut",
+    "TokenAuthorizationDecided",
+    "TokenPatched",
+    "TokenPolicySet",
+    "TokenPut",
     "derived_event_id",
     "new_event_id",
     "parse_event",

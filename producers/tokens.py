@@ -1,0 +1,285 @@
+"""Decisions of the Tokens slice: requests in, events out; and the fold.
+
+``plan_put``, ``plan_patch`` and ``plan_policy`` judge a write against the
+token we hold (read by the caller from the view) and return the event to
+record, or raise ``RefusedError`` with the OCPI status to answer. ``evolve``
+folds the events into a ``TokenState`` (the MongoDB view runs it). Every
+well-formed write is recorded, an older one too; the fold applies a write
+only if its ``last_updated`` is not older than the token's (docs/adr/0004).
+
+``authorize`` is the eMSP's real-time decision for one of its own tokens
+(mod_tokens, "Real-time authorization"), and ``decide_authorization`` the
+event that records it. No I/O anywhere; the clock is passed in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from producers.locations import Origin, RefusedError
+from schemas.events import (
+    TokenAuthorizationDecided,
+    TokenPatched,
+    TokenPut,
+    new_event_id,
+)
+from schemas.events.tokens import (
+    TokenAuthorizationDecidedPayload,
+    TokenPatchedPayload,
+    TokenPolicy,
+    TokenPolicySet,
+    TokenPolicySetPayload,
+    TokenPutPayload,
+    TokenRef,
+)
+from schemas.ocpi import merge
+from schemas.ocpi.common import fold
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.tokens import (
+    AllowedType,
+    AuthorizationInfo,
+    LocationReferences,
+    Token,
+    validate_token_patch,
+)
+from schemas.ocpi.types import to_json
+
+Json = dict[str, Any]
+TokenEvent = TokenPut | TokenPatched | TokenPolicySet | TokenAuthorizationDecided
+
+__all__ = [
+    "Origin",
+    "Planned",
+    "RefusedError",
+    "TokenState",
+    "authorize",
+    "decide_authorization",
+    "evolve",
+    "find",
+    "new_authorization_reference",
+    "plan_patch",
+    "plan_policy",
+    "plan_put",
+]
+
+_IDS = ("country_code", "party_id", "uid", "type")
+
+
+class TokenState(BaseModel):
+    """What the events say about one token: the OCPI Token we hold (None
+    until a PUT arrives) and the ops policy of our own tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: Json | None = None
+    policy: TokenPolicy | None = None
+
+
+def evolve(state: TokenState | None, event: TokenEvent) -> TokenState:
+    """Fold one event. A PUT or PATCH older than the held token is ignored
+    (recorded, not applied); a PATCH of a token we do not hold too."""
+    state = state or TokenState()
+    held = state.token
+    if isinstance(event, TokenPut):
+        if held is not None and merge.is_stale(held["last_updated"], event.payload.last_updated):
+            return state
+        return state.model_copy(update={"token": dict(event.payload.token)})
+    if isinstance(event, TokenPatched):
+        if held is None or merge.is_stale(held["last_updated"], event.payload.last_updated):
+            return state
+        return state.model_copy(update={"token": merge.apply_patch(held, event.payload.patch)})
+    if isinstance(event, TokenPolicySet):
+        return state.model_copy(update={"policy": event.payload.policy})
+    return state  # an authorization decision changes nothing we hold
+
+
+@dataclass(frozen=True)
+class Planned:
+    event: TokenPut | TokenPatched | TokenPolicySet
+    created: bool  # a PUT of a token we did not hold
+
+
+def _meta(ref: TokenRef, origin: Origin, occurred: datetime, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": new_event_id(),
+        "aggregate_key": ref.key,
+        "occurred_at": occurred,
+        "recorded_at": now,
+        "source": origin.source,
+        "correlation_id": origin.correlation_id,
+    }
+
+
+def plan_put(
+    ref: TokenRef, body: Any, current: TokenState | None, origin: Origin, now: datetime
+) -> Planned:
+    """A PUT of the token ``ref`` names. Raises ``pydantic.ValidationError``
+    for a body that is not a Token (2001) and ``RefusedError`` when its
+    identifiers are not those of the URL (2001)."""
+    token = Token.model_validate(body)
+    obj = to_json(token)
+    _same_ids(ref, obj)
+    event = TokenPut(
+        **_meta(ref, origin, token.last_updated, now),
+        payload=TokenPutPayload(**ref.model_dump(), token=obj, last_updated=token.last_updated),
+    )
+    return Planned(event, created=current is None or current.token is None)
+
+
+def plan_patch(
+    ref: TokenRef, body: Any, current: TokenState | None, origin: Origin, now: datetime
+) -> Planned:
+    """A PATCH of a token we hold (else 2004: the sender is to PUT it first).
+    Identifiers may be repeated but not changed; the merged token must still
+    be a valid Token."""
+    patch = validate_token_patch(body)
+    held = _require(current, ref)
+    for name in _IDS:
+        if name in patch.values:
+            _same_id(name, held[name], patch.values[name])
+    Token.model_validate(merge.apply_patch(held, patch.to_json()))
+    event = TokenPatched(
+        **_meta(ref, origin, patch.last_updated, now),
+        payload=TokenPatchedPayload(
+            **ref.model_dump(), patch=patch.to_json(), last_updated=patch.last_updated
+        ),
+    )
+    return Planned(event, created=False)
+
+
+def plan_policy(
+    ref: TokenRef, body: Any, current: TokenState | None, origin: Origin, now: datetime
+) -> Planned:
+    """Ops: set the policy of one of our tokens (it must exist)."""
+    policy = TokenPolicy.model_validate(body)
+    _require(current, ref)
+    event = TokenPolicySet(
+        **_meta(ref, origin, now, now),
+        payload=TokenPolicySetPayload(**ref.model_dump(), policy=policy),
+    )
+    return Planned(event, created=False)
+
+
+def find(current: TokenState | None, ref: TokenRef, http_status: int = 404) -> Json:
+    """The token ``ref`` names; 2004 (HTTP 404 by default) when we hold none."""
+    return dict(_require(current, ref, http_status))
+
+
+def _require(current: TokenState | None, ref: TokenRef, http_status: int = 200) -> Json:
+    if current is None or current.token is None:
+        raise RefusedError(
+            OcpiStatus.UNKNOWN_TOKEN,
+            f"unknown token {ref.uid!r} of type {ref.type.value}",
+            http_status,
+        )
+    return current.token
+
+
+def _same_id(name: str, expected: Any, received: Any) -> None:
+    if fold(str(received)) != fold(str(expected)):
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"{name} in the body is {received!r}, the URL names {expected!r}",
+        )
+
+
+def _same_ids(ref: TokenRef, obj: Mapping[str, Any]) -> None:
+    """Identifiers in a PUT body must name the token of the URL (mod_tokens,
+    PUT: country_code and party_id "SHALL be the same value" as in the
+    Token; uid and type name it)."""
+    expected = {
+        "country_code": ref.country_code,
+        "party_id": ref.party_id,
+        "uid": ref.uid,
+        "type": ref.type.value,
+    }
+    for name, value in expected.items():
+        _same_id(name, value, obj.get(name))
+
+
+# --- real-time authorization of our own tokens (we as eMSP) -----------------
+
+
+def new_authorization_reference() -> str:
+    """A fresh reference (32 hex characters, within CiString(36))."""
+    return uuid.uuid4().hex
+
+
+def authorize(
+    state: TokenState,
+    location: LocationReferences | None,
+    now: datetime,
+    *,
+    reference: str | None = None,
+) -> AuthorizationInfo:
+    """Decide whether one of our tokens may charge (at ``location``).
+
+    In order: ``valid=false`` is BLOCKED (the spec's "This Token is
+    blocked"); then the ops policy's state (BLOCKED, EXPIRED or NO_CREDIT),
+    an ``expires_at`` in the past being EXPIRED; then a location the policy
+    does not list is NOT_ALLOWED ("valid, but not allowed to charge at the
+    given location"). Otherwise ALLOWED, with the location as asked (we do
+    not judge EVSEs: the spec forbids checking status or opening hours).
+    Every answer carries a fresh ``authorization_reference``. Raises
+    ``RefusedError`` 2002 when the policy restricts locations and none was
+    given (too little information to decide, mod_tokens POST)."""
+    if state.token is None:
+        raise RefusedError(OcpiStatus.UNKNOWN_TOKEN, "unknown token", 404)
+    token = Token.model_validate(state.token)
+    policy = state.policy
+    allowed = AllowedType.ALLOWED
+    answered = location
+    if not token.valid:
+        allowed = AllowedType.BLOCKED
+    elif policy is not None and policy.state is not AllowedType.ALLOWED:
+        allowed = policy.state
+    elif policy is not None and policy.expires_at is not None and policy.expires_at <= now:
+        allowed = AllowedType.EXPIRED
+    elif policy is not None and policy.location_ids is not None:
+        if location is None:
+            raise RefusedError(
+                OcpiStatus.NOT_ENOUGH_INFORMATION,
+                "this token may charge at some locations only: give LocationReferences",
+            )
+        if fold(location.location_id) not in {fold(i) for i in policy.location_ids}:
+            allowed = AllowedType.NOT_ALLOWED
+    if allowed is not AllowedType.ALLOWED:
+        # "Only the EVSEs the EV driver is allowed to charge at are returned".
+        answered = None
+    return AuthorizationInfo(
+        allowed=allowed,
+        token=token,
+        location=answered,
+        authorization_reference=reference or new_authorization_reference(),
+    )
+
+
+def decide_authorization(
+    ref: TokenRef,
+    info: AuthorizationInfo,
+    requested: LocationReferences | None,
+    origin: Origin,
+    now: datetime,
+    *,
+    requested_by: str | None = None,
+) -> TokenAuthorizationDecided:
+    """The event recording an authorization we decided (before we answer)."""
+    assert info.authorization_reference is not None
+    return TokenAuthorizationDecided(
+        **_meta(ref, origin, now, now),
+        payload=TokenAuthorizationDecidedPayload(
+            **ref.model_dump(),
+            allowed=info.allowed,
+            authorization_reference=info.authorization_reference,
+            requested=requested,
+            location=info.location,
+            requested_by=requested_by,
+            decided_at=now,
+        ),
+    )

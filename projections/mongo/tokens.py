@@ -1,0 +1,160 @@
+"""MongoDB view of tokens, one document per token (owning party, uid, type).
+
+    {_id: "NL/PEE/0A1B2C/RFID", country_code: "NL", party_id: "PEE",
+     uid: "0A1B2C", type: "RFID", state: {token, policy}, token: {...OCPI...} | null,
+     _ts: "<last_updated, fixed width>" | null, _positions: {...}}
+
+Identifiers beside the token are folded (CiString); the served token keeps
+them as received. ``state`` is ``producers.tokens.TokenState`` (the fold of
+the token's events), ``token`` the OCPI Token we serve and ``_ts`` its sort
+key for paginated lists. Partners' tokens are our whitelist as CPO; ours are
+the ones we authorize as eMSP.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from producers.tokens import TokenEvent, TokenState, evolve
+from projections.location_state import sort_stamp
+from projections.mongo.folding import Doc, FoldingWriter
+from projections.mongo.locations import Page
+from projections.position import Record, already_applied
+from schemas.events import TokenPatched, TokenPolicySet, TokenPut
+from schemas.ocpi.common import fold
+
+COLLECTION = "tokens"
+
+_FOLDED = (TokenPut, TokenPatched, TokenPolicySet)
+
+
+def apply(doc: Doc | None, record: Record[TokenEvent]) -> Doc | None:
+    """Fold one record into a token document (the same object when it was
+    applied before). Authorization decisions are not folded."""
+    if doc is not None and already_applied(doc["_positions"], record):
+        return doc
+    event = record.event
+    before = TokenState.model_validate(doc["state"]) if doc and doc.get("state") else None
+    after = evolve(before, event)
+    p = event.payload
+    base: Doc = doc or {
+        "_id": p.key,
+        "country_code": fold(p.country_code),
+        "party_id": fold(p.party_id),
+        "uid": fold(p.uid),
+        "type": p.type.value,
+        "_positions": {},
+    }
+    return {
+        **base,
+        "state": after.model_dump(mode="json"),
+        "token": after.token,
+        "_ts": sort_stamp(after.token["last_updated"]) if after.token else None,
+        "_positions": {**base["_positions"], record.position_field: record.offset},
+    }
+
+
+def _key(record: Record[Any]) -> str | None:
+    event = record.event
+    return event.aggregate_key if isinstance(event, _FOLDED) else None
+
+
+class TokenViewWriter(FoldingWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__("mongo.tokens", db[COLLECTION], _key, apply)
+
+    def prepare(self) -> None:
+        # Keyset pagination of one party's tokens (the Sender list), and the
+        # whitelist lookup of a presented token (uid and type, any party).
+        keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
+        self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
+        self._coll.create_index([("uid", ASCENDING), ("type", ASCENDING)])
+
+
+def _state(doc: Doc | None) -> TokenState | None:
+    return TokenState.model_validate(doc["state"]) if doc and doc.get("state") else None
+
+
+class TokenViewQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[COLLECTION]
+
+    def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
+        """The state of a token under its key and the positions applied to it."""
+        doc = self._coll.find_one({"_id": key}, {"state": 1, "_positions": 1})
+        return _state(doc), dict((doc or {}).get("_positions") or {})
+
+    def positions(self, key: str) -> dict[str, int]:
+        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+        return dict(doc.get("_positions") or {}) if doc else {}
+
+    def presented(
+        self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
+    ) -> list[TokenState]:
+        """Every token held with this uid and type (several parties may use
+        the same uid), most recently updated first; ``exclude_party`` leaves
+        one party's (our own) out."""
+        filt: Doc = {"uid": fold(uid), "type": token_type, "token": {"$ne": None}}
+        docs = self._coll.find(filt, {"state": 1, "country_code": 1, "party_id": 1}).sort(
+            "_ts", DESCENDING
+        )
+        skip = (fold(exclude_party[0]), fold(exclude_party[1])) if exclude_party else None
+        found = []
+        for doc in docs:
+            if skip == (doc["country_code"], doc["party_id"]):
+                continue
+            if (state := _state(doc)) is not None:
+                found.append(state)
+        return found
+
+    def page(
+        self,
+        *,
+        country_code: str,
+        party_id: str,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        after: tuple[str, str] | None = None,
+        skip: int = 0,
+        limit: int,
+    ) -> Page:
+        """One party's tokens oldest ``last_updated`` first (then by key):
+        ``date_from`` inclusive, ``date_to`` exclusive, keyset after the
+        previous page's last item, or a plain ``skip``."""
+        filt: Doc = {
+            "country_code": fold(country_code),
+            "party_id": fold(party_id),
+            "_ts": {"$ne": None},
+        }
+        window: Doc = {}
+        if date_from is not None:
+            window["$gte"] = sort_stamp(date_from)
+        if date_to is not None:
+            window["$lt"] = sort_stamp(date_to)
+        if window:
+            filt["_ts"] = window
+        total = self._coll.count_documents(filt)
+        if after is None:
+            docs = self._find(filt, skip=skip, limit=limit)
+        else:
+            ts, key = after
+            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
+            if len(docs) < limit:
+                later = {**filt, "_ts": {**(filt["_ts"] if window else {}), "$gt": ts}}
+                docs += self._find(later, skip=0, limit=limit - len(docs))
+        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
+        return Page(items=[d["token"] for d in docs], total=total, last=last)
+
+    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
+        cursor = (
+            self._coll.find(filt, {"token": 1, "_ts": 1})
+            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return list(cursor)

@@ -1,0 +1,144 @@
+"""Tokens between two platforms over HTTP: the peer (NL-PEE, as eMSP) issues
+a token through its ops API and pushes it to our Tokens receiver with the
+token the registration gave it; it invalidates it with a PATCH. A driver then
+presents one of its tokens at one of our chargers: ``POST /ops/authorize``
+finds whitelist NEVER and asks the peer's real-time authorize endpoint,
+which answers from its own tokens."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import Linked, auth, sealed_token
+from tests.token_objects import token
+
+RECEIVER = "/ocpi/cpo/2.2.1/tokens/NL/PEE"
+
+
+def peer_token(uid: str, **kw: Any) -> dict[str, Any]:
+    return token(uid, country_code="NL", party_id="PEE", **kw)
+
+
+def _ok(resp: httpx.Response, http: int = 200) -> dict[str, Any]:
+    assert resp.status_code == http, resp.text
+    body: dict[str, Any] = resp.json()
+    assert body["status_code"] == 1000, body
+    return body
+
+
+def authorize_at_us(linked: Linked, uid: str, location_id: str) -> dict[str, Any]:
+    resp = httpx.post(
+        f"{linked.us.base_url}/ops/authorize",
+        json={"uid": uid, "location_id": location_id, "evse_uids": ["E1"]},
+        headers={"X-Correlation-ID": f"charger-{uid}"},
+        timeout=20,
+    )
+    data: dict[str, Any] = _ok(resp)["data"]
+    return data
+
+
+def test_the_peer_pushes_a_token_we_read_it_and_it_is_invalidated(linked: Linked) -> None:
+    uid = f"C{uuid.uuid4().hex[:8].upper()}"
+    _ok(httpx.put(f"{linked.peer.base_url}/ops/tokens/{uid}", json=peer_token(uid)), 201)
+    url = f"{linked.us.base_url}{RECEIVER}/{uid}"
+    _ok(httpx.put(url, json=peer_token(uid), headers=linked.peer_token), 201)
+    assert _ok(httpx.get(url, headers=linked.peer_token))["data"] == peer_token(uid)
+
+    patch = {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}
+    _ok(httpx.patch(url, json=patch, headers=linked.peer_token))
+    assert _ok(httpx.get(url, headers=linked.peer_token))["data"]["valid"] is False
+
+    # Another party's tokens are not the peer's to write.
+    resp = httpx.put(
+        f"{linked.us.base_url}/ocpi/cpo/2.2.1/tokens/ZZ/HUB/{uid}",
+        json=token(uid, country_code="ZZ", party_id="HUB"),
+        headers=linked.peer_token,
+    )
+    assert resp.json()["status_code"] == 2001
+    missing = httpx.get(f"{linked.us.base_url}{RECEIVER}/NOPE{uid}", headers=linked.peer_token)
+    assert (missing.status_code, missing.json()["status_code"]) == (404, 2004)
+
+    # The peer lists its tokens on its Sender interface for us.
+    ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+    listed = _ok(httpx.get(f"{linked.peer.base_url}/ocpi/emsp/2.2.1/tokens", headers=ours_at_peer))
+    assert uid in [t["uid"] for t in listed["data"]]
+
+
+def test_a_never_token_is_authorized_in_real_time_by_the_peer(linked: Linked) -> None:
+    uid = f"N{uuid.uuid4().hex[:8].upper()}"
+    issued = peer_token(uid, whitelist="NEVER")
+    _ok(httpx.put(f"{linked.peer.base_url}/ops/tokens/{uid}", json=issued), 201)
+    _ok(
+        httpx.put(f"{linked.us.base_url}{RECEIVER}/{uid}", json=issued, headers=linked.peer_token),
+        201,
+    )
+
+    decided = authorize_at_us(linked, uid, "LOC1")
+    assert decided["source"] == "real_time"
+    assert (decided["authorized"], decided["allowed"]) == (True, "ALLOWED")
+    assert decided["partner_id"] == linked.peer_id
+    assert decided["location"] == {"location_id": "LOC1", "evse_uids": ["E1"]}
+    reference = decided["authorization_reference"]
+    assert 0 < len(reference) <= 36
+
+    again = authorize_at_us(linked, uid, "LOC1")
+    assert (again["source"], again["authorization_reference"]) == ("cache", reference)
+
+    # The peer blocks its token; at another location (not cached) we hear it.
+    blocked = {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}
+    _ok(httpx.patch(f"{linked.peer.base_url}/ops/tokens/{uid}", json=blocked))
+    decided = authorize_at_us(linked, uid, "LOC2")
+    assert (decided["source"], decided["authorized"], decided["allowed"]) == (
+        "real_time",
+        False,
+        "BLOCKED",
+    )
+    assert decided["authorization_reference"] != reference
+
+    # The peer's log shows the real-time call, with our correlation id.
+    log = (linked.peer.logs / "api.log").read_text()
+    calls = [
+        line
+        for line in log.splitlines()
+        if f"/tokens/{uid}/authorize" in line and f"charger-{uid}" in line
+    ]
+    assert len(calls) == 2, calls
+
+
+def test_an_unknown_token_is_404_2004_at_the_peer_and_unknown_at_us(linked: Linked) -> None:
+    ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+    resp = httpx.post(
+        f"{linked.peer.base_url}/ocpi/emsp/2.2.1/tokens/NOPE-{uuid.uuid4().hex[:6]}/authorize",
+        json={"location_id": "LOC1"},
+        headers=ours_at_peer,
+    )
+    assert resp.status_code == 404
+    assert resp.json()["status_code"] == 2004 and "data" not in resp.json()
+
+    decided = authorize_at_us(linked, f"NOPE-{uuid.uuid4().hex[:6]}", "LOC1")
+    assert (decided["authorized"], decided["source"]) == (False, "unknown_token")
+
+
+def test_our_own_token_at_our_charger_is_decided_by_us(linked: Linked) -> None:
+    uid = f"O{uuid.uuid4().hex[:8].upper()}"
+    ours = token(uid, country_code="ZZ", party_id="HUB", whitelist="NEVER")
+    _ok(httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=ours), 201)
+    # A GET waits for our own write to reach the view (the authorization
+    # reads the view as it is: a charger sees a token long after it is issued).
+    assert _ok(httpx.get(f"{linked.us.base_url}/ops/tokens/{uid}", timeout=20))["data"] == ours
+    decided = authorize_at_us(linked, uid, "LOC1")
+    assert (decided["source"], decided["allowed"]) == ("own_token", "ALLOWED")
+    assert decided["authorization_reference"]
+
+
+def test_partner_tokens_never_reach_the_logs(linked: Linked) -> None:
+    raw = {sealed_token(linked.peer, linked.us_id), sealed_token(linked.us, linked.peer_id)}
+    secrets = raw | {base64.b64encode(s.encode()).decode() for s in raw}
+    for platform in (linked.us, linked.peer):
+        for name in ("api.log", "projections.log"):
+            text = (platform.logs / name).read_text(errors="replace")
+            assert not any(s in text for s in secrets), f"a token in {platform.base_url} {name}"

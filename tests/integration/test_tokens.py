@@ -1,0 +1,276 @@
+"""Tokens adapters against the real services: the MongoDB tokens view (fold,
+position guard, keyset pages, whitelist lookup) and the real-time decision
+cache in Redis (the same contract as the in-memory fake, plus expiry)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from ocpi_hub.bootstrap import mysql_engine
+from ocpi_hub.bootstrap import views as bootstrap_views
+from ocpi_hub.settings import Settings
+from producers.authorization import (
+    Decision,
+    DecisionCache,
+    DecisionSource,
+    HttpRealTimeAuthorizer,
+    InMemoryDecisionCache,
+    RedisDecisionCache,
+)
+from producers.log import KafkaEventLog, ensure_topics
+from producers.tokens import (
+    Origin,
+    TokenState,
+    authorize,
+    decide_authorization,
+    plan_patch,
+    plan_policy,
+    plan_put,
+)
+from projections.mongo.folding import Doc
+from projections.mongo.tokens import COLLECTION, TokenViewQuery, TokenViewWriter
+from projections.position import Record
+from projections.runner import replay
+from schemas.events import Party
+from schemas.events.tokens import TokenPolicy, TokenRef
+from schemas.ocpi.common import parse_ocpi_datetime
+from schemas.ocpi.tokens import AllowedType
+from schemas.ocpi.types import TokenType
+from tests.conftest import fresh_namespace
+from tests.services import Namespace
+from tests.token_objects import token
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ORIGIN = Origin(Party(country_code="NL", party_id="ABD"), "corr")
+
+
+@pytest.fixture(scope="module")
+def db(namespace: Namespace) -> Iterator[Database[Doc]]:
+    with MongoClient(namespace.settings.mongo_url, tz_aware=True) as client:
+        database: Database[Doc] = client[f"{namespace.name}_tokview"]
+        TokenViewWriter(database).prepare()
+        yield database
+        client.drop_database(database.name)
+
+
+@pytest.fixture(autouse=True)
+def empty(db: Database[Doc]) -> None:
+    db[COLLECTION].delete_many({})
+
+
+def _ref(uid: str, cc: str = "NL", pid: str = "ABD", t: str = "RFID") -> TokenRef:
+    return TokenRef(country_code=cc, party_id=pid, uid=uid, type=TokenType(t))
+
+
+def _put(offset: int, uid: str, partition: int = 0, **kw: Any) -> Record[Any]:
+    cc, pid = kw.get("country_code", "NL"), kw.get("party_id", "ABD")
+    event = plan_put(
+        _ref(uid, cc, pid, kw.get("type", "RFID")), token(uid, **kw), None, ORIGIN, NOW
+    )
+    return Record("ocpi.tokens.v1", partition, offset, event.event)
+
+
+def test_written_once_redelivery_and_stale_writes_change_nothing(db: Database[Doc]) -> None:
+    writer = TokenViewWriter(db)
+    query = TokenViewQuery(db)
+    ref = _ref("04a1b2c3")
+    held = query.read(ref.key)[0]
+    assert held is None
+    batch = [_put(1, "04A1B2C3"), _put(2, "04A1B2C3", type="APP_USER")]
+    assert writer.apply(batch) == 2
+    before = list(db[COLLECTION].find().sort("_id"))
+    assert writer.apply(batch) == 0  # at-least-once: the same batch again
+    assert list(db[COLLECTION].find().sort("_id")) == before
+
+    state, positions = query.read(ref.key)
+    assert state is not None and state.token == token("04A1B2C3")
+    assert positions == {"ocpi_tokens_v1@0": 1}
+    invalidate = plan_patch(
+        ref, {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}, state, ORIGIN, NOW
+    ).event
+    older = plan_put(ref, token("04A1B2C3", at="2026-02-01T00:00:00Z"), state, ORIGIN, NOW).event
+    policy = plan_policy(ref, {"state": "NO_CREDIT"}, state, ORIGIN, NOW).event
+    writer.apply(
+        [
+            Record("ocpi.tokens.v1", 0, 3, invalidate),
+            Record("ocpi.tokens.v1", 0, 4, older),
+            Record("ocpi.tokens.v1", 0, 5, policy),
+        ]
+    )
+    state, positions = query.read(ref.key)
+    assert state is not None and state.token is not None
+    assert state.token["valid"] is False  # the older PUT was recorded, not applied
+    assert state.policy == TokenPolicy(state=AllowedType.NO_CREDIT)
+    assert positions == {"ocpi_tokens_v1@0": 5} == query.positions(ref.key)
+
+
+def test_keyset_pages_of_one_party(db: Database[Doc]) -> None:
+    writer = TokenViewWriter(db)
+    records = [_put(i, f"T{i:02d}", at=f"2026-03-01T09:{i // 2:02d}:00Z") for i in range(9)] + [
+        _put(20, "THEIRS", party_id="XYZ")
+    ]
+    writer.apply(records)
+    query = TokenViewQuery(db)
+    seen: list[str] = []
+    after = None
+    while True:
+        page = query.page(country_code="nl", party_id="abd", after=after, limit=4)
+        assert page.total == 9
+        seen += [t["uid"] for t in page.items]
+        if len(page.items) < 4:
+            break
+        after = page.last
+    assert seen == [f"T{i:02d}" for i in range(9)]
+    assert [
+        t["uid"] for t in query.page(country_code="NL", party_id="ABD", skip=7, limit=4).items
+    ] == [
+        "T07",
+        "T08",
+    ]
+    window = query.page(
+        country_code="NL",
+        party_id="ABD",
+        date_from=parse_ocpi_datetime("2026-03-01T09:01:00Z"),
+        date_to=parse_ocpi_datetime("2026-03-01T09:03:00Z"),
+        limit=10,
+    )
+    assert [t["uid"] for t in window.items] == ["T02", "T03", "T04", "T05"]
+
+
+def test_a_presented_token_is_found_by_uid_and_type_in_any_party(db: Database[Doc]) -> None:
+    TokenViewWriter(db).apply(
+        [
+            _put(1, "CARD1"),
+            _put(2, "CARD1", country_code="ZZ", party_id="HUB", at="2026-03-03T00:00:00Z"),
+            _put(3, "CARD1", type="APP_USER"),
+            _put(4, "CARD1", party_id="XYZ", at="2026-03-02T00:00:00Z"),
+        ]
+    )
+    query = TokenViewQuery(db)
+    found = query.presented("card1", "RFID", exclude_party=("zz", "hub"))
+    assert [(s.token or {}).get("party_id") for s in found] == ["XYZ", "ABD"]  # newest first
+    assert len(query.presented("CARD1", "RFID")) == 3
+    assert query.presented("CARD2", "RFID") == []
+
+
+# --- the decision cache: one contract, the fake and Redis --------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(
+    request: pytest.FixtureRequest, namespace: Namespace
+) -> AsyncIterator[DecisionCache]:
+    if request.param == "memory":
+        yield InMemoryDecisionCache()
+        return
+    client = aioredis.Redis.from_url(namespace.settings.redis_url)
+    try:
+        yield RedisDecisionCache(client)
+    finally:
+        await client.aclose()
+
+
+DECISION = Decision(
+    authorized=True,
+    allowed=AllowedType.ALLOWED,
+    source=DecisionSource.REAL_TIME,
+    token=token(),
+    authorization_reference="REF-1",
+    partner_id="abd",
+)
+
+
+async def test_the_cache_gives_back_what_was_put(
+    cache: DecisionCache, namespace: Namespace
+) -> None:
+    key = f"{namespace.settings.topic_prefix}authz-test:{uuid.uuid4().hex}"
+    assert await cache.get(key) is None
+    await cache.put(key, DECISION, 30)
+    assert await cache.get(key) == DECISION
+    other = DECISION.model_copy(update={"authorization_reference": "REF-2"})
+    await cache.put(key, other, 30)
+    assert await cache.get(key) == other
+
+
+async def test_redis_forgets_a_decision_after_its_ttl(namespace: Namespace) -> None:
+    client = aioredis.Redis.from_url(namespace.settings.redis_url)
+    try:
+        cache = RedisDecisionCache(client)
+        key = f"{namespace.settings.topic_prefix}authz-test:{uuid.uuid4().hex}"
+        await cache.put(key, DECISION, 0.3)
+        assert await cache.get(key) == DECISION
+        assert 0 < await client.pttl(key) <= 300
+        await asyncio.sleep(0.5)
+        assert await cache.get(key) is None
+    finally:
+        await client.aclose()
+
+
+# --- replay: the tokens view is rebuilt from ocpi.tokens.v1 -------------------------
+
+
+def test_replay_rebuilds_the_tokens_view(services: Settings) -> None:
+    with fresh_namespace(services) as namespace:
+        asyncio.run(_replay_tokens(namespace))
+
+
+async def _replay_tokens(namespace: Namespace) -> None:
+    s = namespace.settings
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
+    await log.start()
+    ref = _ref("R1")
+    try:
+        put = plan_put(ref, token("R1"), None, ORIGIN, NOW)
+        state = TokenState(token=token("R1"))
+        patch = plan_patch(
+            ref, {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}, state, ORIGIN, NOW
+        )
+        info = authorize(state, None, NOW)
+        decided = decide_authorization(ref, info, None, ORIGIN, NOW)
+        await log.append([put.event, patch.event, decided])
+    finally:
+        await log.stop()
+    with MongoClient(s.mongo_url, tz_aware=True) as client:
+        views = bootstrap_views(client, s.mongo_db, mysql_engine(s))
+        try:
+            views.prepare()
+            count = await replay(s.kafka_bootstrap, s.topic_prefix, views.writers, batch_size=10)
+            assert count == 3
+            held, positions = TokenViewQuery(client[s.mongo_db]).read(ref.key)
+            assert held is not None and held.token is not None
+            assert held.token["valid"] is False
+            assert list(positions) == [next(iter(positions))]  # one partition: the key's
+        finally:
+            views.mysql.dispose()
+
+
+# --- the real-time HTTP client: failures of the transport ---------------------------
+
+
+async def test_a_peer_that_does_not_listen_is_unreachable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        client = HttpRealTimeAuthorizer(timeout_s=2)
+        try:
+            answer = await client.authorize(
+                f"http://127.0.0.1:{port}/ocpi/emsp/2.2.1/tokens/X/authorize?type=RFID",
+                token="secret-token-value",
+                headers={"X-Request-ID": "r"},
+                location=None,
+            )
+        finally:
+            await client.aclose()
+    assert answer.outcome == "unreachable"
+    assert answer.detail is not None and "secret-token-value" not in answer.detail

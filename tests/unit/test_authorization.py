@@ -1,0 +1,304 @@
+"""Authorizing a token presented at our chargers (we as CPO): the whitelist
+rule table, the offline fallback, and the service with fakes of its ports
+(whitelist, partners, real-time call, cache)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from producers.authorization import (
+    AuthorizationService,
+    AuthorizeRequest,
+    Decision,
+    DecisionSource,
+    InMemoryDecisionCache,
+    RealTimeAnswer,
+    offline_decision,
+    whitelist_decision,
+)
+from producers.log import InMemoryEventLog
+from producers.partners import PartnerState
+from producers.tokens import TokenState
+from schemas.events import Party, TokenAuthorizationDecided
+from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
+from schemas.ocpi.tokens import AllowedType, AuthorizationInfo, LocationReferences, Token
+from schemas.ocpi.types import TokenType
+from schemas.ocpi.versions import Endpoint, InterfaceRole
+from tests.token_objects import token
+
+US = Party(country_code="ZZ", party_id="HUB")
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+LOG = InMemoryEventLog()  # receives decisions on our own tokens only
+LOC = LocationReferences(location_id="LOC1", evse_uids=["E1"])
+
+
+def _state(valid: bool = True, whitelist: str = "NEVER", **kw: Any) -> TokenState:
+    return TokenState(token=token(valid=valid, whitelist=whitelist, **kw))
+
+
+# --- the rule tables -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("whitelist", "valid", "expected"),
+    [
+        ("ALWAYS", True, (True, AllowedType.ALLOWED)),
+        ("ALWAYS", False, (False, AllowedType.BLOCKED)),
+        ("ALLOWED", True, (True, AllowedType.ALLOWED)),
+        ("ALLOWED", False, None),  # its state may have changed: ask
+        ("ALLOWED_OFFLINE", True, None),
+        ("ALLOWED_OFFLINE", False, None),
+        ("NEVER", True, None),
+        ("NEVER", False, None),
+    ],
+)
+def test_whitelist_decision(
+    whitelist: str, valid: bool, expected: tuple[bool, AllowedType] | None
+) -> None:
+    decided = whitelist_decision(_state(valid, whitelist))
+    if expected is None:
+        assert decided is None
+    else:
+        assert decided is not None
+        assert (decided.authorized, decided.allowed) == expected
+        assert decided.source is DecisionSource.WHITELIST
+
+
+@pytest.mark.parametrize(
+    ("whitelist", "valid", "authorized", "allowed"),
+    [
+        ("ALLOWED_OFFLINE", True, True, AllowedType.ALLOWED),
+        ("ALLOWED_OFFLINE", False, False, AllowedType.BLOCKED),
+        ("ALLOWED", False, False, AllowedType.BLOCKED),
+        ("NEVER", True, False, None),
+        ("NEVER", False, False, AllowedType.BLOCKED),
+    ],
+)
+def test_offline_decision(
+    whitelist: str, valid: bool, authorized: bool, allowed: AllowedType | None
+) -> None:
+    decided = offline_decision(_state(valid, whitelist))
+    assert (decided.authorized, decided.allowed) == (authorized, allowed)
+    assert decided.source is DecisionSource.OFFLINE
+
+
+def test_offline_without_a_whitelisted_token_refuses() -> None:
+    assert offline_decision(None).authorized is False
+
+
+# --- the service with fakes ------------------------------------------------------
+
+
+@dataclass
+class FakeWhitelist:
+    held: list[TokenState] = field(default_factory=list)
+
+    def presented(
+        self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
+    ) -> list[TokenState]:
+        return [
+            s
+            for s in self.held
+            if s.token
+            and s.token["uid"].upper() == uid.upper()
+            and s.token["type"] == token_type
+            and (s.token["country_code"], s.token["party_id"]) != exclude_party
+        ]
+
+
+@dataclass
+class FakePartners:
+    partners: list[PartnerState]
+
+    def all(self) -> list[PartnerState]:
+        return self.partners
+
+
+class Vault:
+    def decrypt(self, sealed: str) -> str:
+        return sealed.removeprefix("sealed:")
+
+
+@dataclass
+class FakeRealTime:
+    answers: dict[str, RealTimeAnswer]
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    async def authorize(
+        self,
+        url: str,
+        *,
+        token: str,
+        headers: dict[str, str],
+        location: LocationReferences | None,
+    ) -> RealTimeAnswer:
+        self.calls.append({"url": url, "token": token, "headers": headers, "location": location})
+        return self.answers.get(url.split("/tokens")[0], RealTimeAnswer("unreachable"))
+
+
+def _emsp(partner_id: str, cc: str, pid: str, base: str) -> PartnerState:
+    return PartnerState(
+        partner_id=partner_id,
+        status="registered",
+        our_token_encrypted=f"sealed:token-for-{partner_id}",
+        roles=(
+            CredentialsRole(
+                role=Role.EMSP,
+                business_details=BusinessDetails(name=partner_id),
+                country_code=cc,
+                party_id=pid,
+            ),
+        ),
+        endpoints=(
+            Endpoint.model_validate(
+                {"identifier": "tokens", "role": InterfaceRole.SENDER, "url": f"{base}/tokens"}
+            ),
+        ),
+    )
+
+
+PEER = "http://peer.test"
+OTHER = "http://other.test"
+
+
+def _answer(allowed: AllowedType, **kw: Any) -> RealTimeAnswer:
+    info = AuthorizationInfo(
+        allowed=allowed,
+        token=Token.model_validate(token(whitelist="NEVER", **kw)),
+        location=LOC if allowed is AllowedType.ALLOWED else None,
+        authorization_reference="REF-42",
+    )
+    return RealTimeAnswer("decided", info=info)
+
+
+def _service(
+    held: list[TokenState], answers: dict[str, RealTimeAnswer]
+) -> tuple[AuthorizationService, FakeRealTime, InMemoryDecisionCache]:
+    realtime = FakeRealTime(answers)
+    cache = InMemoryDecisionCache()
+    service = AuthorizationService(
+        whitelist=FakeWhitelist(held),
+        partners=FakePartners(
+            [_emsp("abd", "NL", "ABD", PEER), _emsp("other", "BE", "OTH", OTHER)]
+        ),
+        realtime=realtime,
+        cache=cache,
+        vault=Vault(),
+        us=US,
+        cache_ttl_s=30,
+    )
+    return service, realtime, cache
+
+
+REQUEST = AuthorizeRequest(uid="04A1B2C3", type=TokenType.RFID, location=LOC)
+
+
+async def test_an_always_token_is_decided_by_the_whitelist_without_a_call() -> None:
+    service, realtime, _ = _service([_state(whitelist="ALWAYS")], {})
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    assert (decided.authorized, decided.source) == (True, DecisionSource.WHITELIST)
+    assert realtime.calls == []
+
+
+async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -> None:
+    service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
+    decided = await service.authorize(REQUEST, "corr-7", event_log=LOG, now=NOW)
+    assert decided.source is DecisionSource.REAL_TIME
+    assert (decided.authorized, decided.authorization_reference) == (True, "REF-42")
+    [call] = realtime.calls
+    assert call["url"] == f"{PEER}/tokens/04A1B2C3/authorize?type=RFID"
+    assert call["token"] == "token-for-abd"  # unsealed only for the call
+    h = call["headers"]
+    assert h["X-Correlation-ID"] == "corr-7" and h["X-Request-ID"]
+    assert (h["OCPI-from-country-code"], h["OCPI-from-party-id"]) == ("ZZ", "HUB")
+    assert (h["OCPI-to-country-code"], h["OCPI-to-party-id"]) == ("NL", "ABD")
+    assert call["location"] == LOC
+
+    again = await service.authorize(REQUEST, "corr-8", event_log=LOG, now=NOW)
+    assert again.source is DecisionSource.CACHE
+    assert again.authorization_reference == "REF-42"
+    assert len(realtime.calls) == 1
+    # Another EVSE is another question.
+    elsewhere = AuthorizeRequest(
+        uid="04A1B2C3", type=TokenType.RFID, location=LocationReferences(location_id="LOC2")
+    )
+    await service.authorize(elsewhere, "corr-9", event_log=LOG, now=NOW)
+    assert len(realtime.calls) == 2
+
+
+async def test_a_blocked_answer_is_relayed() -> None:
+    service, _, _ = _service([_state()], {PEER: _answer(AllowedType.BLOCKED, valid=False)})
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    assert (decided.authorized, decided.allowed) == (False, AllowedType.BLOCKED)
+
+
+@pytest.mark.parametrize(("whitelist", "authorized"), [("ALLOWED_OFFLINE", True), ("NEVER", False)])
+async def test_an_unreachable_emsp_leaves_it_to_the_whitelist_type(
+    whitelist: str, authorized: bool
+) -> None:
+    service, realtime, cache = _service([_state(whitelist=whitelist)], {})
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    assert (decided.authorized, decided.source) == (authorized, DecisionSource.OFFLINE)
+    assert len(realtime.calls) == 1
+    assert cache.held == {}  # an offline fallback is not cached
+
+
+async def test_an_unknown_token_asks_every_emsp_until_one_knows_it() -> None:
+    service, realtime, _ = _service(
+        [],
+        {
+            PEER: RealTimeAnswer("unknown"),
+            OTHER: _answer(AllowedType.ALLOWED, country_code="BE", party_id="OTH"),
+        },
+    )
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    assert (decided.authorized, decided.partner_id) == (True, "other")
+    assert [c["url"].split("/tokens")[0] for c in realtime.calls] == [PEER, OTHER]
+    assert realtime.calls[1]["token"] == "token-for-other"
+
+
+async def test_a_token_nobody_knows_is_refused_as_unknown() -> None:
+    unknown = RealTimeAnswer("unknown")
+    service, _, _ = _service([], {PEER: unknown, OTHER: unknown})
+    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    assert decided == Decision(authorized=False, allowed=None, source=DecisionSource.UNKNOWN)
+
+
+async def test_a_named_owner_is_the_only_one_asked() -> None:
+    service, realtime, _ = _service([], {OTHER: _answer(AllowedType.ALLOWED)})
+    named = AuthorizeRequest(
+        uid="04A1B2C3", type=TokenType.RFID, location=LOC, country_code="BE", party_id="OTH"
+    )
+    await service.authorize(named, "corr", event_log=LOG, now=NOW)
+    assert [c["url"].split("/tokens")[0] for c in realtime.calls] == [OTHER]
+
+
+async def test_our_own_token_at_our_charger_is_decided_by_our_rule_and_recorded() -> None:
+    ours = _state(whitelist="NEVER", country_code="ZZ", party_id="HUB", valid=False)
+    service, realtime, cache = _service([ours], {})
+    log = InMemoryEventLog()
+    decided = await service.authorize(REQUEST, "corr-own", event_log=log, now=NOW)
+    assert (decided.source, decided.authorized, decided.allowed) == (
+        DecisionSource.OWN,
+        False,
+        AllowedType.BLOCKED,
+    )
+    assert realtime.calls == [] and cache.held == {}
+    [event] = log.events
+    assert isinstance(event, TokenAuthorizationDecided)
+    assert event.aggregate_key == "ZZ/HUB/04A1B2C3/RFID"
+    assert event.payload.authorization_reference == decided.authorization_reference
+    assert event.correlation_id == "corr-own"
+
+
+async def test_a_cache_hit_needs_no_whitelist_lookup() -> None:
+    service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
+    await service.authorize(REQUEST, "corr-1", event_log=LOG, now=NOW)
+    service._whitelist = None  # type: ignore[assignment]  # any lookup would fail now
+    again = await service.authorize(REQUEST, "corr-2", event_log=LOG, now=NOW)
+    assert again.source is DecisionSource.CACHE
+    assert len(realtime.calls) == 1
