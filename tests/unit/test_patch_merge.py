@@ -28,12 +28,13 @@ from schemas.ocpi.merge import (
     put_location,
 )
 from schemas.ocpi.types import to_json
-from tests.unit.test_locations_model import SPEC_LOCATION
+from tests.unit.test_locations_model import EVSE_A, EVSE_B, KERB_LOCATION, PATCHED_AT
 
 Json = dict[str, Any]
 
-LATER = "2019-06-24T12:39:09Z"  # the stamp of the spec's PATCH examples
-EARLIER = "2010-01-01T00:00:00Z"  # older than anything in SPEC_LOCATION
+LATER = PATCHED_AT  # newer than anything in KERB_LOCATION
+EARLIER = "2010-01-01T00:00:00Z"  # older than anything in KERB_LOCATION
+EVSE_C = "KS-0117-3"  # not (yet) in KERB_LOCATION
 
 
 def evse_of(location: Json, uid: str) -> Json:
@@ -52,59 +53,59 @@ def connector_of(location: Json, uid: str, connector_id: str) -> Json:
 
 
 def test_absent_fields_are_unchanged_and_present_ones_replaced() -> None:
-    current = {"name": "Gent Zuid", "city": "Gent", "last_updated": "2015-06-29T20:39:09Z"}
-    assert apply_patch(current, {"name": "Interparking Gent Zuid", "last_updated": LATER}) == {
-        "name": "Interparking Gent Zuid",
-        "city": "Gent",
+    current = {"name": "Ahnepark Nord", "city": "Kassel", "last_updated": EARLIER}
+    assert apply_patch(current, {"name": "Ahnepark Nord (P+R)", "last_updated": LATER}) == {
+        "name": "Ahnepark Nord (P+R)",
+        "city": "Kassel",
         "last_updated": LATER,
     }
 
 
 def test_null_removes_the_field() -> None:
-    current = {"name": "Gent Zuid", "postal_code": "9000", "last_updated": EARLIER}
+    current = {"name": "Ahnepark Nord", "postal_code": "34127", "last_updated": EARLIER}
     result = apply_patch(current, {"postal_code": None, "state": None, "last_updated": LATER})
-    assert result == {"name": "Gent Zuid", "last_updated": LATER}
+    assert result == {"name": "Ahnepark Nord", "last_updated": LATER}
 
 
 def test_arrays_are_replaced_not_merged() -> None:
-    # mod_locations "Example: set tariff update"; ocpi/ocpi#172.
-    current = {"id": "2", "tariff_ids": ["11", "13"], "last_updated": EARLIER}
-    assert apply_patch(current, {"tariff_ids": ["15"], "last_updated": LATER})["tariff_ids"] == [
-        "15"
-    ]
+    # A list in a PATCH body replaces the stored list whole; ocpi/ocpi#172.
+    current = {"id": "2", "tariff_ids": ["KS-AC-DAY", "KS-AC-SLOW"], "last_updated": EARLIER}
+    assert apply_patch(current, {"tariff_ids": ["KS-AC-2026"], "last_updated": LATER})[
+        "tariff_ids"
+    ] == ["KS-AC-2026"]
     assert apply_patch(current, {"tariff_ids": [], "last_updated": LATER})["tariff_ids"] == []
 
 
 def test_nested_objects_are_replaced_whole() -> None:
     current = {
         "operator": {
-            "name": "BeCharged",
-            "website": "https://becharged.example",
+            "name": "Fuldastrom Laden",
+            "website": "https://fuldastrom.example",
             "logo": {
-                "url": "https://becharged.example/logo.png",
+                "url": "https://fuldastrom.example/logo.png",
                 "category": "OPERATOR",
                 "type": "png",
             },
         },
-        "coordinates": {"latitude": "51.047599", "longitude": "3.729944"},
+        "coordinates": {"latitude": "51.332417", "longitude": "9.468853"},
     }
-    result = apply_patch(current, {"operator": {"name": "Interparking"}})
-    assert result["operator"] == {"name": "Interparking"}  # website and logo gone
+    result = apply_patch(current, {"operator": {"name": "Nordhessen Netz"}})
+    assert result["operator"] == {"name": "Nordhessen Netz"}  # website and logo gone
     assert result["coordinates"] == current["coordinates"]
 
 
 def test_apply_patch_takes_a_validated_patch() -> None:
     patch = validate_patch(Evse, {"status": "CHARGING", "evse_id": None, "last_updated": LATER})
-    current = {"uid": "3256", "evse_id": "BE*BEC*E041503001", "status": "AVAILABLE"}
+    current = {"uid": EVSE_A, "evse_id": "DE*OHB*E0117*1", "status": "AVAILABLE"}
     assert apply_patch(current, patch) == {
-        "uid": "3256",
+        "uid": EVSE_A,
         "status": "CHARGING",
         "last_updated": LATER,
     }
 
 
 def test_apply_patch_never_mutates_its_inputs_nor_aliases_them() -> None:
-    current = {"tariff_ids": ["11"], "coordinates": {"latitude": "1.00000"}}
+    current = {"tariff_ids": ["KS-AC-DAY"], "coordinates": {"latitude": "1.00000"}}
     patch = {"facilities": ["WIFI"]}
     before = copy.deepcopy((current, patch))
     result = apply_patch(current, patch)
@@ -120,14 +121,14 @@ def test_apply_patch_never_mutates_its_inputs_nor_aliases_them() -> None:
 @pytest.mark.parametrize(
     ("current", "incoming", "stale"),
     [
-        ("2019-06-24T12:39:09Z", "2019-06-24T12:39:08Z", True),
-        ("2019-06-24T12:39:09Z", "2019-06-24T12:39:09Z", False),  # equal applies
-        ("2019-06-24T12:39:09Z", "2019-06-24T12:39:10Z", False),
-        ("2019-06-24T12:39:09.5Z", "2019-06-24T12:39:09Z", True),  # sub-second
-        ("2019-06-24T12:39:09", "2019-06-24T12:39:09.000Z", False),  # same instant
-        (None, "2019-06-24T12:39:09Z", False),  # nothing stored yet
-        (datetime(2019, 6, 24, tzinfo=UTC), "2019-06-23T23:59:59Z", True),
-        ("2019-06-24T00:00:00Z", datetime(2019, 6, 24, 0, 0, 1, tzinfo=UTC), False),
+        ("2026-03-02T09:05:17Z", "2026-03-02T09:05:16Z", True),
+        ("2026-03-02T09:05:17Z", "2026-03-02T09:05:17Z", False),  # equal applies
+        ("2026-03-02T09:05:17Z", "2026-03-02T09:05:18Z", False),
+        ("2026-03-02T09:05:17.5Z", "2026-03-02T09:05:17Z", True),  # sub-second
+        ("2026-03-02T09:05:17", "2026-03-02T09:05:17.000Z", False),  # same instant
+        (None, "2026-03-02T09:05:17Z", False),  # nothing stored yet
+        (datetime(2026, 3, 2, tzinfo=UTC), "2026-03-01T23:59:59Z", True),
+        ("2026-03-02T00:00:00Z", datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC), False),
     ],
 )
 def test_is_stale(current: Any, incoming: Any, stale: bool) -> None:
@@ -138,28 +139,26 @@ def test_is_stale(current: Any, incoming: Any, stale: bool) -> None:
 
 
 def test_put_location_replaces_it_whole_including_evses() -> None:
-    new = copy.deepcopy(SPEC_LOCATION)
+    new = copy.deepcopy(KERB_LOCATION)
     new["evses"] = [new["evses"][1]]
     del new["operator"]
     result = put_location(new)
     assert result == new and result is not new
-    assert find_evse(result, "3256") is None
+    assert find_evse(result, EVSE_A) is None
 
 
 def test_patch_location_changes_its_own_fields_only() -> None:
-    # mod_locations "Example: change the location name".
-    result = patch_location(
-        SPEC_LOCATION, {"name": "Interparking Gent Zuid", "last_updated": LATER}
-    )
-    assert result["name"] == "Interparking Gent Zuid"
+    # A Location-level PATCH (here: a new name) leaves its EVSEs alone.
+    result = patch_location(KERB_LOCATION, {"name": "Ahnepark Nord (P+R)", "last_updated": LATER})
+    assert result["name"] == "Ahnepark Nord (P+R)"
     assert result["last_updated"] == LATER
-    assert result["evses"] == SPEC_LOCATION["evses"]
+    assert result["evses"] == KERB_LOCATION["evses"]
     Location.model_validate(result)
 
 
 def test_patch_location_accepts_its_own_ids_in_any_case() -> None:
-    body = {"country_code": "be", "party_id": "bec", "id": "loc1", "last_updated": LATER}
-    assert patch_location(SPEC_LOCATION, body)["id"] == "loc1"  # stored as received
+    body = {"country_code": "de", "party_id": "ohb", "id": "ks-0117", "last_updated": LATER}
+    assert patch_location(KERB_LOCATION, body)["id"] == "ks-0117"  # stored as received
 
 
 @pytest.mark.parametrize(
@@ -167,7 +166,7 @@ def test_patch_location_accepts_its_own_ids_in_any_case() -> None:
 )
 def test_patch_location_refuses_another_identity(field: str, value: str) -> None:
     with pytest.raises(IdentifierMismatchError) as caught:
-        patch_location(SPEC_LOCATION, {field: value, "last_updated": LATER})
+        patch_location(KERB_LOCATION, {field: value, "last_updated": LATER})
     assert caught.value.field == field
     assert isinstance(caught.value, MergeError)
 
@@ -196,50 +195,50 @@ def new_evse(uid: str, stamp: str = LATER, **extra: Any) -> Json:
 
 
 def test_put_evse_adds_a_new_evse_at_the_end_and_bumps_the_location() -> None:
-    result = put_evse(SPEC_LOCATION, new_evse("3258"))
-    assert [e["uid"] for e in result["evses"]] == ["3256", "3257", "3258"]
+    result = put_evse(KERB_LOCATION, new_evse(EVSE_C))
+    assert [e["uid"] for e in result["evses"]] == [EVSE_A, EVSE_B, EVSE_C]
     assert result["last_updated"] == LATER
     Location.model_validate(result)
 
 
 def test_put_evse_replaces_the_same_uid_in_place() -> None:
-    result = put_evse(SPEC_LOCATION, new_evse("3256", physical_reference="9"))
-    assert result["evses"] == [new_evse("3256", physical_reference="9"), SPEC_LOCATION["evses"][1]]
+    result = put_evse(KERB_LOCATION, new_evse(EVSE_A, physical_reference="9"))
+    assert result["evses"] == [new_evse(EVSE_A, physical_reference="9"), KERB_LOCATION["evses"][1]]
 
 
 def test_put_evse_stores_the_uid_as_received() -> None:
-    location = put_evse(SPEC_LOCATION, new_evse("ab-1"))
+    location = put_evse(KERB_LOCATION, new_evse("ab-1"))
     result = put_evse(location, new_evse("AB-1", physical_reference="9"))
-    assert [e["uid"] for e in result["evses"]] == ["3256", "3257", "AB-1"]
+    assert [e["uid"] for e in result["evses"]] == [EVSE_A, EVSE_B, "AB-1"]
     assert result["evses"][2]["physical_reference"] == "9"
 
 
 def test_put_evse_never_moves_the_location_back_in_time() -> None:
-    result = put_evse(SPEC_LOCATION, new_evse("3258", stamp=EARLIER))
-    assert result["last_updated"] == SPEC_LOCATION["last_updated"]
-    assert evse_of(result, "3258")["last_updated"] == EARLIER
+    result = put_evse(KERB_LOCATION, new_evse(EVSE_C, stamp=EARLIER))
+    assert result["last_updated"] == KERB_LOCATION["last_updated"]
+    assert evse_of(result, EVSE_C)["last_updated"] == EARLIER
 
 
 def test_put_evse_on_a_location_without_evses() -> None:
-    location = {k: v for k, v in SPEC_LOCATION.items() if k != "evses"}
+    location = {k: v for k, v in KERB_LOCATION.items() if k != "evses"}
     assert put_evse(location, new_evse("1"))["evses"] == [new_evse("1")]
 
 
 def test_patch_evse_status_bumps_the_location() -> None:
-    # mod_locations "Example: a simple status update" (on EVSE 3256 here).
+    # An EVSE-level PATCH of the status only.
     patch = validate_patch(Evse, {"status": "CHARGING", "last_updated": LATER})
-    result = patch_evse(SPEC_LOCATION, "3256", patch)
-    evse = evse_of(result, "3256")
+    result = patch_evse(KERB_LOCATION, EVSE_A, patch)
+    evse = evse_of(result, EVSE_A)
     assert evse["status"] == "CHARGING"
     assert evse["last_updated"] == LATER
-    assert evse["connectors"] == SPEC_LOCATION["evses"][0]["connectors"]
+    assert evse["connectors"] == KERB_LOCATION["evses"][0]["connectors"]
     assert result["last_updated"] == LATER
-    assert result["evses"][1] == SPEC_LOCATION["evses"][1]
+    assert result["evses"][1] == KERB_LOCATION["evses"][1]
     Location.model_validate(result)
 
 
 def test_patch_evse_finds_the_uid_case_insensitively() -> None:
-    location = put_evse(SPEC_LOCATION, new_evse("ab-1", stamp=EARLIER))
+    location = put_evse(KERB_LOCATION, new_evse("ab-1", stamp=EARLIER))
     result = patch_evse(location, "AB-1", {"status": "REMOVED", "last_updated": LATER})
     assert evse_of(result, "ab-1")["status"] == "REMOVED"
     assert evse_of(result, "ab-1")["uid"] == "ab-1"
@@ -247,20 +246,20 @@ def test_patch_evse_finds_the_uid_case_insensitively() -> None:
 
 def test_patch_evse_unknown_is_an_unknown_object() -> None:
     with pytest.raises(UnknownObjectError) as caught:
-        patch_evse(SPEC_LOCATION, "9999", {"status": "CHARGING", "last_updated": LATER})
+        patch_evse(KERB_LOCATION, "9999", {"status": "CHARGING", "last_updated": LATER})
     assert caught.value.kind == "EVSE"
-    assert caught.value.path == ("LOC1", "9999")
+    assert caught.value.path == ("KS-0117", "9999")
 
 
 def test_patch_evse_refuses_a_body_for_another_evse() -> None:
     with pytest.raises(IdentifierMismatchError):
-        patch_evse(SPEC_LOCATION, "3256", {"uid": "3257", "last_updated": LATER})
+        patch_evse(KERB_LOCATION, EVSE_A, {"uid": EVSE_B, "last_updated": LATER})
 
 
 def test_patch_evse_connectors_list_is_replaced() -> None:
     connectors = new_evse("x")["connectors"]
-    result = patch_evse(SPEC_LOCATION, "3256", {"connectors": connectors, "last_updated": LATER})
-    assert evse_of(result, "3256")["connectors"] == connectors
+    result = patch_evse(KERB_LOCATION, EVSE_A, {"connectors": connectors, "last_updated": LATER})
+    assert evse_of(result, EVSE_A)["connectors"] == connectors
 
 
 # ================================================================ Connector
@@ -279,70 +278,70 @@ def new_connector(connector_id: str, stamp: str = LATER) -> Json:
 
 
 def test_put_connector_replaces_by_id_and_bumps_evse_and_location() -> None:
-    result = put_connector(SPEC_LOCATION, "3256", new_connector("2"))
-    evse = evse_of(result, "3256")
+    result = put_connector(KERB_LOCATION, EVSE_A, new_connector("2"))
+    evse = evse_of(result, EVSE_A)
     assert [c["id"] for c in evse["connectors"]] == ["1", "2"]
     assert evse["connectors"][1] == new_connector("2")
     assert evse["last_updated"] == LATER
     assert result["last_updated"] == LATER
-    assert result["evses"][1] == SPEC_LOCATION["evses"][1]
+    assert result["evses"][1] == KERB_LOCATION["evses"][1]
     Location.model_validate(result)
 
 
 def test_put_connector_adds_a_new_connector() -> None:
-    result = put_connector(SPEC_LOCATION, "3257", new_connector("2"))
-    assert [c["id"] for c in evse_of(result, "3257")["connectors"]] == ["1", "2"]
+    result = put_connector(KERB_LOCATION, EVSE_B, new_connector("2"))
+    assert [c["id"] for c in evse_of(result, EVSE_B)["connectors"]] == ["1", "2"]
 
 
 def test_put_connector_never_moves_parents_back_in_time() -> None:
-    result = put_connector(SPEC_LOCATION, "3256", new_connector("3", stamp=EARLIER))
-    assert evse_of(result, "3256")["last_updated"] == SPEC_LOCATION["evses"][0]["last_updated"]
-    assert result["last_updated"] == SPEC_LOCATION["last_updated"]
+    result = put_connector(KERB_LOCATION, EVSE_A, new_connector("3", stamp=EARLIER))
+    assert evse_of(result, EVSE_A)["last_updated"] == KERB_LOCATION["evses"][0]["last_updated"]
+    assert result["last_updated"] == KERB_LOCATION["last_updated"]
 
 
 def test_put_connector_on_an_unknown_evse_is_an_unknown_object() -> None:
     with pytest.raises(UnknownObjectError) as caught:
-        put_connector(SPEC_LOCATION, "9999", new_connector("1"))
+        put_connector(KERB_LOCATION, "9999", new_connector("1"))
     assert caught.value.kind == "EVSE"
 
 
 def test_patch_connector_tariff_update() -> None:
-    # mod_locations "Example: set tariff update".
-    patch = validate_patch(Connector, {"tariff_ids": ["15"], "last_updated": LATER})
-    result = patch_connector(SPEC_LOCATION, "3256", "2", patch)
-    connector = connector_of(result, "3256", "2")
-    assert connector["tariff_ids"] == ["15"]
+    # A Connector-level PATCH of tariff_ids only.
+    patch = validate_patch(Connector, {"tariff_ids": ["KS-AC-2026"], "last_updated": LATER})
+    result = patch_connector(KERB_LOCATION, EVSE_A, "2", patch)
+    connector = connector_of(result, EVSE_A, "2")
+    assert connector["tariff_ids"] == ["KS-AC-2026"]
     assert connector["standard"] == "IEC_62196_T2"
-    assert evse_of(result, "3256")["last_updated"] == LATER
+    assert evse_of(result, EVSE_A)["last_updated"] == LATER
     assert result["last_updated"] == LATER
-    assert connector_of(result, "3256", "1") == SPEC_LOCATION["evses"][0]["connectors"][0]
+    assert connector_of(result, EVSE_A, "1") == KERB_LOCATION["evses"][0]["connectors"][0]
     Location.model_validate(result)
 
 
 @pytest.mark.parametrize(
-    ("evse_uid", "connector_id", "kind"), [("3256", "7", "Connector"), ("9999", "1", "EVSE")]
+    ("evse_uid", "connector_id", "kind"), [(EVSE_A, "7", "Connector"), ("9999", "1", "EVSE")]
 )
 def test_patch_connector_unknown_is_an_unknown_object(
     evse_uid: str, connector_id: str, kind: str
 ) -> None:
     with pytest.raises(UnknownObjectError) as caught:
-        patch_connector(SPEC_LOCATION, evse_uid, connector_id, {"last_updated": LATER})
+        patch_connector(KERB_LOCATION, evse_uid, connector_id, {"last_updated": LATER})
     assert caught.value.kind == kind
 
 
 def test_patch_connector_refuses_a_body_for_another_connector() -> None:
     with pytest.raises(IdentifierMismatchError):
-        patch_connector(SPEC_LOCATION, "3256", "1", {"id": "2", "last_updated": LATER})
+        patch_connector(KERB_LOCATION, EVSE_A, "1", {"id": "2", "last_updated": LATER})
 
 
 def test_hierarchy_functions_never_mutate_the_stored_location() -> None:
-    before = copy.deepcopy(SPEC_LOCATION)
-    put_evse(SPEC_LOCATION, new_evse("3256"))
-    patch_evse(SPEC_LOCATION, "3256", {"status": "CHARGING", "last_updated": LATER})
-    put_connector(SPEC_LOCATION, "3256", new_connector("1"))
-    patch_connector(SPEC_LOCATION, "3256", "1", {"tariff_ids": [], "last_updated": LATER})
-    patch_location(SPEC_LOCATION, {"name": None, "last_updated": LATER})
-    assert before == SPEC_LOCATION
+    before = copy.deepcopy(KERB_LOCATION)
+    put_evse(KERB_LOCATION, new_evse(EVSE_A))
+    patch_evse(KERB_LOCATION, EVSE_A, {"status": "CHARGING", "last_updated": LATER})
+    put_connector(KERB_LOCATION, EVSE_A, new_connector("1"))
+    patch_connector(KERB_LOCATION, EVSE_A, "1", {"tariff_ids": [], "last_updated": LATER})
+    patch_location(KERB_LOCATION, {"name": None, "last_updated": LATER})
+    assert before == KERB_LOCATION
 
 
 # ================================================================ properties
@@ -480,7 +479,7 @@ def locations(draw: st.DrawFn) -> Json:
     at = draw(st.integers(0, 1000))
     uids = draw(st.lists(st.sampled_from(UIDS), min_size=1, max_size=4, unique=True))
     return {
-        **{k: v for k, v in SPEC_LOCATION.items() if k != "evses"},
+        **{k: v for k, v in KERB_LOCATION.items() if k != "evses"},
         "evses": [draw(evses(draw(any_case(uid)), at)) for uid in uids],
         "last_updated": stamp_at(at),
     }

@@ -506,5 +506,5 @@ def test_bad_charging_periods_are_refused(period: dict[str, Any]) -> None:
 
 
 def test_energy_may_be_negative() -> None:
-    # CdrDimensionType ENERGY: "When negative, more energy was feed into the grid".
+    # CdrDimensionType ENERGY may be negative: net energy fed back into the grid.
     assert CdrDimension(type=CdrDimensionType.ENERGY, volume=Decimal("-1.5")).volume < 0
