@@ -51,7 +51,29 @@ PARTNERS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+SESSIONS = TopicSpec(
+    name="ocpi.sessions.v1",
+    partitions=6,
+    key="session key: COUNTRY_CODE/PARTY_ID/SESSION_ID, upper-cased",
+    event_types=("SessionPut", "SessionPatched"),
+    config=_KEEP_FOREVER,
+)
+
+CHARGER_TRANSACTIONS = TopicSpec(
+    name="charger.transactions.v1",
+    partitions=6,
+    key="location key: COUNTRY_CODE/PARTY_ID/LOCATION_ID, upper-cased",
+    event_types=(
+        "TransactionStarted",
+        "TransactionAuthorized",
+        "MeterValuesSampled",
+        "TransactionStopped",
+    ),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS)
+CATALOGUE += (SESSIONS, CHARGER_TRANSACTIONS)
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}
 

@@ -6,6 +6,12 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
+from schemas.events.chargers import (
+    MeterValuesSampled,
+    TransactionAuthorized,
+    TransactionStarted,
+    TransactionStopped,
+)
 from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
 from schemas.events.locations import (
     EvseStatusReported,
@@ -19,6 +25,7 @@ from schemas.events.partners import (
     PartnerRegistered,
     PartnerUnregistered,
 )
+from schemas.events.sessions import SessionPatched, SessionPut
 
 Event = Annotated[
     EvseStatusReported
@@ -28,7 +35,13 @@ Event = Annotated[
     | PartnerInvited
     | PartnerRegistered
     | PartnerCredentialsUpdated
-    | PartnerUnregistered,
+    | PartnerUnregistered
+    | SessionPut
+    | SessionPatched
+    | TransactionStarted
+    | TransactionAuthorized
+    | MeterValuesSampled
+    | TransactionStopped,
     Field(discriminator="event_type"),
 ]
 
@@ -51,11 +64,17 @@ __all__ = [
     "EvseStatusResolved",
     "LocationObjectPatched",
     "LocationObjectPut",
+    "MeterValuesSampled",
     "PartnerCredentialsUpdated",
     "PartnerInvited",
     "PartnerRegistered",
     "PartnerUnregistered",
     "Party",
+    "SessionPatched",
+    "SessionPut",
+    "TransactionAuthorized",
+    "TransactionStarted",
+    "TransactionStopped",
     "derived_event_id",
     "new_event_id",
     "parse_event",
