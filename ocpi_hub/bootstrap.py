@@ -17,7 +17,9 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mysql.migrate import migrate
+from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
 from projections.write_marks import RedisWriteMarks, WriteMarks
@@ -82,6 +84,7 @@ class Views:
 def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
     writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), HierarchyWriter(engine)]
+    writers += [SessionViewWriter(db), SessionRowWriter(engine)]
     return Views(mongo=db, mysql=engine, writers=writers)
 
 
@@ -101,6 +104,8 @@ class Container:
     vault: TokenVault
     partner_client: PartnerClient
     write_marks: WriteMarks
+    sessions: SessionViewQuery
+    session_rows: SessionRowQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -122,6 +127,8 @@ def build_container(settings: Settings) -> Container:
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         write_marks=RedisWriteMarks(redis, settings.topic_prefix),
+        sessions=SessionViewQuery(client[settings.mongo_db]),
+        session_rows=SessionRowQuery(engine),
     )
 
 
