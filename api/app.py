@@ -11,6 +11,7 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import credentials, locations, versions
+from api.ocpi import sessions as ocpi_sessions
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
 from ocpi_hub.bootstrap import Container, build_container
@@ -60,4 +61,6 @@ def create_app(
     app.include_router(chargers.router)
     app.include_router(sites.router)
     app.include_router(ops_locations.router)
+    app.include_router(ocpi_sessions.receiver)
+    app.include_router(ocpi_sessions.sender)
     return app

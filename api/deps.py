@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from ocpi_hub.bootstrap import Container
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
+from projections.mongo.sessions import SessionViewQuery
 from projections.mysql.sites import OpsQuery
 from projections.write_marks import WriteMarks
 
@@ -36,6 +37,10 @@ def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
     return c.write_marks
 
 
+def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
+    return c.sessions
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -52,3 +57,4 @@ OpsQueryDep = Annotated[OpsQuery, Depends(_ops)]
 WriteMarksDep = Annotated[WriteMarks, Depends(_write_marks)]
 NowDep = Annotated[datetime, Depends(_now)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
+SessionViewDep = Annotated[SessionViewQuery, Depends(_sessions)]

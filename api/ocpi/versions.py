@@ -33,6 +33,8 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("credentials", "SENDER", f"{base}/ocpi/{version}/credentials"),
         ("locations", "SENDER", f"{base}/ocpi/cpo/{version}/locations"),
         ("locations", "RECEIVER", f"{base}/ocpi/emsp/{version}/locations"),
+        ("sessions", "SENDER", f"{base}/ocpi/cpo/{version}/sessions"),
+        ("sessions", "RECEIVER", f"{base}/ocpi/emsp/{version}/sessions"),
     ]
     return envelope(
         {

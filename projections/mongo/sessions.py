@@ -48,9 +48,19 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     return {
         **base,
         "session": session,
+        # The eMSP that owns the token: a partner lists only its drivers' sessions.
+        "_token_party": token_party(session),
         "_ts": sort_stamp(session["last_updated"]) if session else None,
         "_positions": {**base["_positions"], record.position_field: record.offset},
     }
+
+
+def token_party(session: Doc | None) -> str | None:
+    """``CC/PID`` of the eMSP owning the session's token, upper-folded."""
+    if session is None:
+        return None
+    token = session["cdr_token"]
+    return f"{fold(token['country_code'])}/{fold(token['party_id'])}"
 
 
 def _key(record: Record[Any]) -> str | None:
@@ -65,8 +75,9 @@ class SessionViewWriter(FoldingWriter):
     def prepare(self) -> None:
         # Keyset pagination of one party's sessions (our Sender list).
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
-        self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
-        self._coll.create_index(keyset)
+        owner = [("country_code", ASCENDING), ("party_id", ASCENDING)]
+        self._coll.create_index([*owner, *keyset])
+        self._coll.create_index([*owner, ("_token_party", ASCENDING), *keyset])
 
 
 @dataclass(frozen=True)
@@ -102,11 +113,15 @@ class SessionViewQuery:
         after: tuple[str, str] | None = None,
         skip: int = 0,
         limit: int,
+        token_parties: list[str] | None = None,
     ) -> SessionPage:
         """One party's sessions, oldest ``last_updated`` first (then by key):
         ``date_from`` inclusive, ``date_to`` exclusive (mod_sessions, GET
-        "Request Parameters"). ``after``: keyset from the previous page."""
+        "Request Parameters"). ``after``: keyset from the previous page.
+        ``token_parties`` (``CC/PID``): only sessions of tokens these eMSPs own."""
         filt: Doc = {"country_code": fold(country_code), "party_id": fold(party_id)}
+        if token_parties is not None:
+            filt["_token_party"] = {"$in": sorted({fold(p) for p in token_parties})}
         window: Doc = {"$ne": None}
         if date_from is not None:
             window = {"$gte": sort_stamp(date_from)}
