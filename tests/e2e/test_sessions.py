@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import Linked
-from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_sessions import period, session
 
 RECEIVER = "/ocpi/emsp/2.2.1/sessions/NL/PEE"
