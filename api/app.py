@@ -14,6 +14,7 @@ from api.ocpi import credentials, locations, versions
 from api.ocpi import sessions as ocpi_sessions
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
+from api.ops import transactions as ops_transactions
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -63,4 +64,5 @@ def create_app(
     app.include_router(ops_locations.router)
     app.include_router(ocpi_sessions.receiver)
     app.include_router(ocpi_sessions.sender)
+    app.include_router(ops_transactions.router)
     return app

@@ -11,11 +11,16 @@ advanced, is listed by our Sender interface to the eMSP that owns the token
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from ocpi_hub.bootstrap import mysql_engine
+from projections.mysql.sessions import SessionRowQuery
 from tests.e2e.conftest import Linked
+from tests.e2e.test_walking_skeleton import wait_for
+from tests.ocpi_objects import location
 from tests.ocpi_sessions import period, session
 
 RECEIVER = "/ocpi/emsp/2.2.1/sessions/NL/PEE"
@@ -63,3 +68,100 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
     assert other.json()["status_code"] == 2001
     missing = httpx.get(f"{url}-NOPE", headers=headers, timeout=10)
     assert (missing.status_code, missing.json()["status_code"]) == (404, 2001)
+
+
+SENDER = "/ocpi/cpo/2.2.1/sessions"
+
+
+def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> None:
+    us = linked.us.base_url
+    loc = f"SIM-{uuid.uuid4().hex[:6]}"
+    sid = f"OS-{uuid.uuid4().hex[:8]}"
+    site = location(loc, country_code="ZZ", party_id="HUB", at="2026-06-02T07:00:00Z")
+    made = httpx.put(f"{us}/ops/locations/{loc}", json=site, timeout=10)
+    assert made.json()["status_code"] == 1000, made.text
+    ids = {
+        "location_id": loc,
+        "evse_uid": "EVSE1",
+        "connector_id": "1",
+        "session_id": sid,
+        "transaction_id": "TX-1",
+    }
+    token = {
+        "uid": "RFID-E2E",
+        "type": "RFID",
+        "country_code": "NL",
+        "party_id": "PEE",
+        "contract_id": "NL-PEE-E2E",
+    }
+
+    def record(kind: str, body: dict[str, Any]) -> None:
+        resp = httpx.post(
+            f"{us}/ops/chargers/transactions/{kind}", json={**ids, **body}, timeout=10
+        )
+        assert resp.json()["status_code"] == 1000, resp.text
+
+    # An unknown connector is refused and writes nothing.
+    refused = httpx.post(
+        f"{us}/ops/chargers/transactions/started",
+        json={**ids, "connector_id": "99", "token": token, "authorized": True,
+              "auth_method": "WHITELIST", "meter_start_wh": 0, "at": "2026-06-02T08:00:00Z"},
+        timeout=10,
+    )  # fmt: skip
+    assert refused.json()["status_code"] == 2003
+
+    record(
+        "started",
+        {"token": token, "authorized": True, "auth_method": "WHITELIST",
+         "meter_start_wh": 12_000, "at": "2026-06-02T08:00:00Z"},
+    )  # fmt: skip
+    record("meter-values", {"meter_wh": 15_500, "at": "2026-06-02T08:15:00Z"})
+    record("meter-values", {"meter_wh": 15_500, "at": "2026-06-02T08:15:00Z"})  # duplicate
+
+    headers = linked.peer_token
+    params = {"date_from": "2026-06-01T00:00:00Z"}
+
+    def listed(status: str) -> dict[str, Any] | None:
+        resp = httpx.get(f"{us}{SENDER}", params=params, headers=headers, timeout=10)
+        assert resp.json()["status_code"] == 1000, resp.text
+        found = [s for s in resp.json()["data"] if s["id"] == sid]
+        return found[0] if found and found[0]["status"] == status else None
+
+    def active_with_energy() -> dict[str, Any] | None:
+        found = listed("ACTIVE")
+        return found if found and found["kwh"] == 3.5 else None
+
+    active = wait_for(active_with_energy, "our session ACTIVE with 3.5 kWh")
+    assert active["country_code"] == "ZZ" and active["party_id"] == "HUB"
+    assert active["start_date_time"] == "2026-06-02T08:00:00Z"
+
+    record(
+        "stopped",
+        {"meter_stop_wh": 20_250, "at": "2026-06-02T08:30:00Z", "reason": "EVDisconnected"},
+    )
+    done = wait_for(lambda: listed("COMPLETED"), "our session COMPLETED")
+    assert done["kwh"] == 8.25
+    assert done["end_date_time"] == "2026-06-02T08:30:00Z"
+    assert [p["start_date_time"] for p in done["charging_periods"]] == [
+        "2026-06-02T08:00:00Z",
+        "2026-06-02T08:15:00Z",
+    ]
+
+    # date_from is required by the Sender interface.
+    bare = httpx.get(f"{us}{SENDER}", headers=headers, timeout=10)
+    assert bare.json()["status_code"] == 2001
+
+    # The MySQL sessions table has the row, kWh as an exact DECIMAL.
+    engine = mysql_engine(linked.us.namespace.settings)
+    try:
+        rows = SessionRowQuery(engine)
+
+        def completed_row() -> dict[str, Any] | None:
+            found = rows.get(f"ZZ/HUB/{sid.upper()}")
+            return found if found and found["status"] == "COMPLETED" else None
+
+        row = wait_for(completed_row, "the MySQL sessions row")
+    finally:
+        engine.dispose()
+    assert row["kwh"] == Decimal("8.25")
+    assert (row["location_id"], row["evse_uid"], row["token_uid"]) == (loc, "EVSE1", "RFID-E2E")
