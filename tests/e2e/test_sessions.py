@@ -10,13 +10,15 @@ advanced, is listed by our Sender interface to the eMSP that owns the token
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
+from pymongo import MongoClient
 
-from ocpi_hub.bootstrap import mysql_engine
+from ocpi_hub.bootstrap import drop_mysql_database, mysql_engine
 from projections.mysql.sessions import SessionRowQuery
 from tests.e2e.conftest import Linked
 from tests.e2e.test_walking_skeleton import wait_for
@@ -165,3 +167,15 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
         engine.dispose()
     assert row["kwh"] == Decimal("8.25")
     assert (row["location_id"], row["evse_uid"], row["token_uid"]) == (loc, "EVSE1", "RFID-E2E")
+
+    # Both session views are rebuilt by replay, equal to the live ones.
+    into = f"{linked.us.namespace.name}_sessreplay"
+    try:
+        result = linked.us.run("replay", "--into", into, "--compare")
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report["differences"] == []
+    finally:
+        with MongoClient(linked.us.namespace.settings.mongo_url) as client:
+            client.drop_database(into)
+        drop_mysql_database(linked.us.namespace.settings, into)
