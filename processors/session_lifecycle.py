@@ -305,6 +305,9 @@ def _changes(before: Json, after: Json) -> Json | None:
     }
     if len(new_periods) > len(old_periods):
         patch["charging_periods"] = new_periods[len(old_periods) :]
+    # Always carried (unchanged, so harmless): every event of our session
+    # names the eMSP that owns its token, the one partner it is pushed to.
+    patch["cdr_token"] = after["cdr_token"]
     patch["last_updated"] = after["last_updated"]
     return patch
 

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 
 from ocpi_hub.bootstrap import drop_mysql_database, mysql_engine
 from projections.mysql.sessions import SessionRowQuery
-from tests.e2e.conftest import Linked
+from tests.e2e.conftest import Linked, auth, sealed_token, wait_for_log
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import location
 from tests.ocpi_sessions import period, session
@@ -112,6 +112,9 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
     )  # fmt: skip
     assert refused.json()["status_code"] == 2003
 
+    # Our sessions are pushed to the token's eMSP (the peer) from the moment
+    # the lane is ready.
+    wait_for_log(linked.us.logs / "push.log", "sessions_push_lane_ready", linked.peer_id)
     record(
         "started",
         {"token": token, "authorized": True, "auth_method": "WHITELIST",
@@ -148,6 +151,18 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
         "2026-06-02T08:00:00Z",
         "2026-06-02T08:15:00Z",
     ]
+
+    # The peer, as the token's eMSP, got it pushed: PUT, then PATCHes
+    # (periods appended), ending COMPLETED.
+    at_peer = f"{linked.peer.base_url}/ocpi/emsp/2.2.1/sessions/ZZ/HUB/{sid}"
+    our_token_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+
+    def pushed() -> dict[str, Any] | None:
+        resp = httpx.get(at_peer, headers=our_token_at_peer, timeout=10)
+        data = resp.json().get("data") if resp.status_code == 200 else None
+        return data if data and data["status"] == "COMPLETED" else None
+
+    assert wait_for(pushed, "our session pushed to the peer") == done
 
     # date_from is required by the Sender interface.
     bare = httpx.get(f"{us}{SENDER}", headers=headers, timeout=10)

@@ -136,7 +136,8 @@ def test_decide_puts_then_patches_with_only_new_periods() -> None:
     assert [len(p.payload.patch.get("charging_periods", [])) for p in patches] == [1, 1, 1]
     last = patches[-1].payload.patch
     assert last["status"] == "COMPLETED" and last["end_date_time"] == "2026-04-01T08:45:00Z"
-    assert "cdr_token" not in last  # unchanged fields are left out
+    assert "kwh" not in last and "currency" not in last  # unchanged fields are left out
+    assert last["cdr_token"]["party_id"] == "PEE"  # except the token: it names the eMSP
 
 
 def test_a_late_reading_that_splits_a_period_is_a_put() -> None:
