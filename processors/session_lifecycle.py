@@ -43,6 +43,8 @@ from schemas.events import (
     EventMeta,
     MeterValuesSampled,
     Party,
+    ReservationEnded,
+    ReservationMade,
     SessionPatched,
     SessionPut,
     TransactionAuthorized,
@@ -50,13 +52,20 @@ from schemas.events import (
     TransactionStopped,
     derived_event_id,
 )
-from schemas.events.chargers import ChargerRef, TokenIdentity
+from schemas.events.chargers import TokenIdentity
 from schemas.events.sessions import SessionPatchedPayload, SessionPutPayload, session_key
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.sessions import AuthMethod, Session, SessionStatus, to_json
 
 Json = dict[str, Any]
-ChargerFact = TransactionStarted | TransactionAuthorized | MeterValuesSampled | TransactionStopped
+ChargerFact = (
+    TransactionStarted
+    | TransactionAuthorized
+    | MeterValuesSampled
+    | TransactionStopped
+    | ReservationMade
+    | ReservationEnded
+)
 
 _MWH = Decimal("0.001")  # readings are kept to the mWh
 _KWH = Decimal("0.000001")
@@ -79,6 +88,24 @@ class Reading(BaseModel):
     wh: Decimal
 
 
+class Place(BaseModel):
+    """Where the session is (``#NA`` EVSE/connector while only reserved
+    without one), and its OCPI id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country_code: str
+    party_id: str
+    location_id: str
+    evse_uid: str
+    connector_id: str
+    session_id: str
+
+
+def _place(p: Any) -> Place:
+    return Place(**{name: getattr(p, name) for name in Place.model_fields})
+
+
 class Transaction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -92,12 +119,13 @@ class Lifecycle(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ref: ChargerRef | None = None  # where it happens (first start)
+    ref: Place | None = None  # where it happens (the latest start, else the reservation)
     token: TokenIdentity | None = None
     authorized: bool = False
     auth_method: AuthMethod | None = None
     authorization_reference: str | None = None
     created_at: AwareDatetime | None = None
+    reserved_at: AwareDatetime | None = None
     active_since: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     last_fact_at: AwareDatetime | None = None
@@ -155,10 +183,32 @@ def _number(value: Decimal) -> Decimal:
     return Decimal(format(value.normalize(), "f"))
 
 
+def _hours(start: datetime, end: datetime) -> Decimal:
+    seconds = Decimal((end - start).total_seconds())
+    return _number((seconds / 3600).quantize(_HOURS, rounding=ROUND_HALF_EVEN))
+
+
 def charging_periods(state: Lifecycle, rollover_wh: int) -> list[Json]:
     """One period per meter interval (from one reading to the next), with the
-    ENERGY (kWh) and TIME (h) of that interval, in time order."""
+    ENERGY (kWh) and TIME (h) of that interval, in time order; before them,
+    the reservation's RESERVATION_TIME once it has ended (charging started,
+    or it expired)."""
     periods: list[tuple[datetime, Json]] = []
+    if state.reserved_at is not None:
+        starts = [t.started_at for t in state.transactions.values() if t.started_at]
+        end = min(starts) if starts else state.ended_at
+        if end is not None and end > state.reserved_at:
+            periods.append(
+                (
+                    state.reserved_at,
+                    {
+                        "start_date_time": format_ocpi_datetime(state.reserved_at),
+                        "dimensions": [
+                            {"type": "RESERVATION_TIME", "volume": _hours(state.reserved_at, end)}
+                        ],
+                    },
+                )
+            )
     for tx in state.transactions.values():
         readings = _window(tx)
         for a, b in itertools.pairwise(readings):
@@ -195,6 +245,10 @@ def _with_reading(tx: Transaction, at: datetime, wh: Decimal) -> Transaction:
     return tx.model_copy(update={"readings": tuple(sorted(kept.values(), key=lambda r: r.at))})
 
 
+def _charging_started(transactions: dict[str, Transaction]) -> bool:
+    return any(t.started_at is not None for t in transactions.values())
+
+
 def evolve(state: Lifecycle, fact: ChargerFact) -> Lifecycle:
     """Fold one charger fact into a session's lifecycle. Idempotent: a fact
     folded twice gives the state it gave once."""
@@ -202,7 +256,27 @@ def evolve(state: Lifecycle, fact: ChargerFact) -> Lifecycle:
     if state.final:
         return state
     last = max(state.last_fact_at or p.at, p.at)
-    tx = state.transactions.get(p.transaction_id, Transaction())
+    if isinstance(fact, ReservationMade):
+        if state.ref is not None or _charging_started(state.transactions):
+            return state.model_copy(update={"last_fact_at": last})  # too late to reserve
+        return state.model_copy(
+            update={
+                "last_fact_at": last,
+                "ref": _place(p),
+                "token": fact.payload.token,
+                "auth_method": AuthMethod.COMMAND,
+                "authorization_reference": fact.payload.authorization_reference,
+                "created_at": p.at,
+                "reserved_at": p.at,
+            }
+        )
+    if isinstance(fact, ReservationEnded):
+        if state.reserved_at is None or _charging_started(state.transactions):
+            return state.model_copy(update={"last_fact_at": last})  # used, or never made
+        # Not used: the session ends (mod_sessions, "Reservation": COMPLETED).
+        return state.model_copy(update={"last_fact_at": last, "ended_at": p.at})
+    tx_id = fact.payload.transaction_id
+    tx = state.transactions.get(tx_id, Transaction())
     update: dict[str, Any] = {"last_fact_at": last}
     if isinstance(fact, TransactionStarted):
         start = p.at if tx.started_at is None else min(tx.started_at, p.at)
@@ -210,8 +284,11 @@ def evolve(state: Lifecycle, fact: ChargerFact) -> Lifecycle:
             tx.model_copy(update={"started_at": start}), p.at, fact.payload.meter_start_wh
         )
         if state.ref is None:
-            where = ChargerRef(**{name: getattr(p, name) for name in ChargerRef.model_fields})
-            update.update(ref=where, token=fact.payload.token, created_at=p.at)
+            update.update(ref=_place(p), token=fact.payload.token, created_at=p.at)
+        elif not _charging_started(state.transactions):
+            # The reservation is used: charging where the charger says, with
+            # the token presented (mod_sessions, "Reservation").
+            update.update(ref=_place(p), token=fact.payload.token)
         else:
             update["created_at"] = min(state.created_at or p.at, p.at)
         if fact.payload.authorized and not state.authorized:
@@ -237,11 +314,10 @@ def evolve(state: Lifecycle, fact: ChargerFact) -> Lifecycle:
         tx = _with_reading(
             tx.model_copy(update={"stopped_at": p.at}), p.at, fact.payload.meter_stop_wh
         )
-    transactions = {**state.transactions, p.transaction_id: tx}
+    transactions = {**state.transactions, tx_id: tx}
     update["transactions"] = transactions
-    started = state.ref is not None or "ref" in update
     stops = [t.stopped_at for t in transactions.values() if t.stopped_at is not None]
-    if started and stops:
+    if _charging_started(transactions) and stops:
         # The first stop ends the session (a stop folded before its start
         # ends it as soon as the start arrives).
         update["ended_at"] = min(stops)
@@ -249,9 +325,16 @@ def evolve(state: Lifecycle, fact: ChargerFact) -> Lifecycle:
 
 
 def status_of(state: Lifecycle) -> SessionStatus:
+    unused_reservation = state.reserved_at is not None and not _charging_started(state.transactions)
     if state.final:
-        return SessionStatus.COMPLETED if state.authorized else SessionStatus.INVALID
-    return SessionStatus.ACTIVE if state.authorized else SessionStatus.PENDING
+        return (
+            SessionStatus.COMPLETED
+            if state.authorized or unused_reservation
+            else SessionStatus.INVALID
+        )
+    if state.authorized:
+        return SessionStatus.ACTIVE
+    return SessionStatus.RESERVATION if unused_reservation else SessionStatus.PENDING
 
 
 def session_of(state: Lifecycle, config: MeterConfig) -> Json | None:
@@ -374,7 +457,14 @@ def lifecycle_from_table(value: Any) -> Lifecycle:
 # --- Faust shell --------------------------------------------------------------
 
 Emit = Callable[[SessionPut | SessionPatched], Awaitable[None]]
-_FACTS = (TransactionStarted, TransactionAuthorized, MeterValuesSampled, TransactionStopped)
+_FACTS = (
+    TransactionStarted,
+    TransactionAuthorized,
+    MeterValuesSampled,
+    TransactionStopped,
+    ReservationMade,
+    ReservationEnded,
+)
 
 
 def register(app: Any, source_topic: Any, emit: Emit, partitions: int, config: MeterConfig) -> Any:

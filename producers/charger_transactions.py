@@ -17,6 +17,8 @@ from typing import Any
 from producers.locations import Origin, RefusedError
 from schemas.events import (
     MeterValuesSampled,
+    ReservationEnded,
+    ReservationMade,
     TransactionAuthorized,
     TransactionStarted,
     TransactionStopped,
@@ -24,6 +26,7 @@ from schemas.events import (
 )
 from schemas.events.chargers import ChargerEvent
 from schemas.ocpi import merge
+from schemas.ocpi.sessions import NOT_AVAILABLE
 from schemas.ocpi.status_codes import OcpiStatus
 
 FACTS: dict[str, type[ChargerEvent]] = {
@@ -31,6 +34,8 @@ FACTS: dict[str, type[ChargerEvent]] = {
     "authorized": TransactionAuthorized,
     "meter-values": MeterValuesSampled,
     "stopped": TransactionStopped,
+    "reservation-made": ReservationMade,
+    "reservation-ended": ReservationEnded,
 }
 
 
@@ -53,9 +58,16 @@ def plan_fact(
     payload = payload_type.model_validate({**body, **ours})
     if location is None:
         raise RefusedError(OcpiStatus.UNKNOWN_LOCATION, f"unknown location {payload.location_id!r}")
-    if merge.find_evse(location, payload.evse_uid) is None:
+    # A reservation may hold no EVSE or connector yet ("#NA"); a transaction
+    # always happens at a connector.
+    reservation = event_type in (ReservationMade, ReservationEnded)
+    if reservation and payload.evse_uid == NOT_AVAILABLE:
+        pass
+    elif merge.find_evse(location, payload.evse_uid) is None:
         raise RefusedError(OcpiStatus.UNKNOWN_LOCATION, f"unknown EVSE {payload.evse_uid!r}")
-    if merge.find_connector(location, payload.evse_uid, payload.connector_id) is None:
+    elif reservation and payload.connector_id == NOT_AVAILABLE:
+        pass
+    elif merge.find_connector(location, payload.evse_uid, payload.connector_id) is None:
         raise RefusedError(
             OcpiStatus.UNKNOWN_LOCATION, f"unknown connector {payload.connector_id!r}"
         )

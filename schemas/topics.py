@@ -68,6 +68,8 @@ CHARGER_TRANSACTIONS = TopicSpec(
         "TransactionAuthorized",
         "MeterValuesSampled",
         "TransactionStopped",
+        "ReservationMade",
+        "ReservationEnded",
     ),
     config=_KEEP_FOREVER,
 )

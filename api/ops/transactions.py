@@ -3,7 +3,9 @@ charging transaction, as the OCPP gateway will (``charger.transactions.v1``).
 
 ``POST /ops/chargers/transactions/{started|authorized|meter-values|stopped}``
 with the fact's fields (``location_id``, ``evse_uid``, ``connector_id``,
-``session_id``, ``transaction_id``, ``at`` and the kind's own). The charger
+``session_id``, ``transaction_id``, ``at`` and the kind's own);
+``.../{reservation-made|reservation-ended}`` with ``reservation_id`` instead
+of ``transaction_id`` (EVSE and connector may be ``#NA``). The charger
 must be one of our connectors that we hold: else OCPI 2003, nothing written.
 The session lifecycle processor turns the facts into our OCPI Sessions.
 """
@@ -31,7 +33,9 @@ from schemas.ocpi.status_codes import OcpiStatus
 
 router = APIRouter(prefix="/ops/chargers/transactions", tags=["ops: charger simulator"])
 
-Kind = Literal["started", "authorized", "meter-values", "stopped"]
+Kind = Literal[
+    "started", "authorized", "meter-values", "stopped", "reservation-made", "reservation-ended"
+]
 
 
 @router.post("/{kind}")

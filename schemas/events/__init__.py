@@ -8,6 +8,8 @@ from pydantic import Field, TypeAdapter
 
 from schemas.events.chargers import (
     MeterValuesSampled,
+    ReservationEnded,
+    ReservationMade,
     TransactionAuthorized,
     TransactionStarted,
     TransactionStopped,
@@ -41,7 +43,9 @@ Event = Annotated[
     | TransactionStarted
     | TransactionAuthorized
     | MeterValuesSampled
-    | TransactionStopped,
+    | TransactionStopped
+    | ReservationMade
+    | ReservationEnded,
     Field(discriminator="event_type"),
 ]
 
@@ -70,6 +74,8 @@ __all__ = [
     "PartnerRegistered",
     "PartnerUnregistered",
     "Party",
+    "ReservationEnded",
+    "ReservationMade",
     "SessionPatched",
     "SessionPut",
     "TransactionAuthorized",

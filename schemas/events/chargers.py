@@ -117,12 +117,73 @@ class TransactionStopped(EventMeta):
     payload: TransactionStoppedPayload
 
 
-ChargerEvent = TransactionStarted | TransactionAuthorized | MeterValuesSampled | TransactionStopped
+class ReservationRef(BaseModel):
+    """Where a reservation holds a charger: ``evse_uid`` and ``connector_id``
+    may be ``#NA`` when no EVSE is assigned yet (mod_sessions, Session)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country_code: CountryCode
+    party_id: PartyId
+    location_id: Ci36
+    evse_uid: Ci36
+    connector_id: Ci36
+    session_id: SessionId
+    reservation_id: Ci36
+
+    @property
+    def location_key(self) -> str:
+        return location_key(self.country_code, self.party_id, self.location_id)
+
+    @property
+    def session_key(self) -> str:
+        return "/".join(fold(p) for p in (self.country_code, self.party_id, self.session_id))
+
+
+class ReservationMadePayload(ReservationRef):
+    token: TokenIdentity
+    authorization_reference: Ci36 | None = None
+    expires_at: DateTime
+    at: DateTime
+
+
+class ReservationMade(EventMeta):
+    """A charger was reserved for a driver (ReserveNow): a session in RESERVATION."""
+
+    event_type: Literal["ReservationMade"] = "ReservationMade"
+    schema_version: Literal[1] = 1
+    payload: ReservationMadePayload
+
+
+class ReservationEndedPayload(ReservationRef):
+    reason: Literal["EXPIRED", "CANCELLED"]
+    at: DateTime
+
+
+class ReservationEnded(EventMeta):
+    """A reservation expired or was cancelled without being used."""
+
+    event_type: Literal["ReservationEnded"] = "ReservationEnded"
+    schema_version: Literal[1] = 1
+    payload: ReservationEndedPayload
+
+
+ChargerEvent = (
+    TransactionStarted
+    | TransactionAuthorized
+    | MeterValuesSampled
+    | TransactionStopped
+    | ReservationMade
+    | ReservationEnded
+)
 
 __all__ = [
     "ChargerEvent",
     "ChargerRef",
     "MeterValuesSampled",
+    "ReservationEnded",
+    "ReservationMade",
+    "ReservationRef",
     "TokenIdentity",
     "TransactionAuthorized",
     "TransactionStarted",

@@ -10,12 +10,16 @@ from typing import Any
 from schemas.events import (
     MeterValuesSampled,
     Party,
+    ReservationEnded,
+    ReservationMade,
     TransactionAuthorized,
     TransactionStarted,
     TransactionStopped,
 )
 from schemas.events.chargers import (
     MeterValuesSampledPayload,
+    ReservationEndedPayload,
+    ReservationMadePayload,
     TokenIdentity,
     TransactionAuthorizedPayload,
     TransactionStartedPayload,
@@ -117,5 +121,41 @@ def stopped(
             meter_stop_wh=Decimal(wh),
             at=at(minute),
             reason="EVDisconnected",
+        ),
+    )
+
+
+def _reservation_ids(session_id: str, evse_uid: str, connector_id: str) -> dict[str, Any]:
+    return {
+        "country_code": "ZZ",
+        "party_id": "HUB",
+        "location_id": "LOC1",
+        "evse_uid": evse_uid,
+        "connector_id": connector_id,
+        "session_id": session_id,
+        "reservation_id": "R1",
+    }
+
+
+def reserved(
+    minute: float, *, session_id: str = "S1", evse_uid: str = "#NA", connector_id: str = "#NA"
+) -> ReservationMade:
+    return ReservationMade(
+        **_meta(minute, None),
+        payload=ReservationMadePayload(
+            **_reservation_ids(session_id, evse_uid, connector_id),
+            token=TOKEN,
+            authorization_reference="RES-1",
+            expires_at=at(minute + 30),
+            at=at(minute),
+        ),
+    )
+
+
+def reservation_ended(minute: float, *, session_id: str = "S1") -> ReservationEnded:
+    return ReservationEnded(
+        **_meta(minute, None),
+        payload=ReservationEndedPayload(
+            **_reservation_ids(session_id, "#NA", "#NA"), reason="EXPIRED", at=at(minute)
         ),
     )

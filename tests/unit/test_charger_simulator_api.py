@@ -103,3 +103,34 @@ def test_meter_values_and_stop(client: TestClient, log: InMemoryEventLog) -> Non
     )
     assert [r.json()["status_code"] for r in (sampled, done)] == [1000, 1000]
     assert [e.event_type for e in log.events] == ["MeterValuesSampled", "TransactionStopped"]  # type: ignore[attr-defined]
+
+
+def test_a_reservation_may_name_no_evse_but_not_an_unknown_one(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    body = {
+        "location_id": "LOC1",
+        "evse_uid": "#NA",
+        "connector_id": "#NA",
+        "session_id": "S9",
+        "reservation_id": "R1",
+        "token": fact()["token"],
+        "expires_at": "2026-04-01T09:00:00Z",
+        "at": "2026-04-01T08:30:00Z",
+    }
+    made = client.post(f"{URL}/reservation-made", json=body)
+    unknown = client.post(f"{URL}/reservation-made", json={**body, "evse_uid": "EVSE9"})
+    ended = client.post(
+        f"{URL}/reservation-ended", json={**body, "reason": "EXPIRED"} | {"expires_at": None}
+    )
+    assert made.json()["status_code"] == 1000, made.text
+    assert unknown.json()["status_code"] == 2003
+    assert ended.json()["status_code"] == 2001  # expires_at is not a field of an end
+    assert [e.event_type for e in log.events] == ["ReservationMade"]  # type: ignore[attr-defined]
+    fine = {k: v for k, v in body.items() if k not in ("token", "expires_at")}
+    assert (
+        client.post(f"{URL}/reservation-ended", json={**fine, "reason": "EXPIRED"}).json()[
+            "status_code"
+        ]
+        == 1000
+    )

@@ -25,7 +25,15 @@ from processors.session_lifecycle import (
 )
 from schemas.events import SessionPatched, SessionPut
 from schemas.ocpi.sessions import Session
-from tests.unit.charger_facts import T0, authorized, meter, started, stopped
+from tests.unit.charger_facts import (
+    T0,
+    authorized,
+    meter,
+    reservation_ended,
+    reserved,
+    started,
+    stopped,
+)
 
 CONFIG = MeterConfig(rollover_wh=0, currency="EUR")
 WRAP = MeterConfig(rollover_wh=100_000, currency="EUR")
@@ -217,3 +225,50 @@ def test_folding_every_fact_twice_gives_the_same_session(steps: list[int], seed:
     twice = list(facts) + list(facts)
     random.Random(seed).shuffle(twice)
     assert fold(twice) == once
+
+
+# --- reservations (mod_sessions, "Reservation") ------------------------------
+
+
+def test_a_reservation_is_a_session_in_reservation_without_an_evse() -> None:
+    session = fold([reserved(0)])
+    assert session is not None
+    Session.model_validate(session)
+    assert session["status"] == "RESERVATION"
+    assert (session["evse_uid"], session["connector_id"]) == ("#NA", "#NA")
+    assert session["auth_method"] == "COMMAND"
+    assert session["authorization_reference"] == "RES-1"
+    assert "charging_periods" not in session  # the reservation time is not over yet
+
+
+def test_an_unused_reservation_completes_with_its_reservation_time() -> None:
+    session = fold([reserved(0), reservation_ended(30)])
+    assert session is not None
+    assert session["status"] == "COMPLETED"
+    assert session["end_date_time"] == "2026-04-01T08:30:00Z"
+    assert session["charging_periods"] == [
+        {
+            "start_date_time": "2026-04-01T08:00:00Z",
+            "dimensions": [{"type": "RESERVATION_TIME", "volume": 0.5}],
+        }
+    ]
+
+
+def test_a_used_reservation_goes_active_where_the_charger_says() -> None:
+    facts: list[ChargerFact] = [
+        reserved(0),
+        started(12, 1000),
+        reservation_ended(30),  # used: ignored
+        meter(27, 2000),
+    ]
+    session = fold(facts)
+    assert session is not None
+    assert session["status"] == "ACTIVE"
+    assert (session["evse_uid"], session["connector_id"]) == ("EVSE1", "1")
+    assert session["start_date_time"] == "2026-04-01T08:12:00Z"
+    assert [p["dimensions"][0]["type"] for p in session["charging_periods"]] == [
+        "RESERVATION_TIME",
+        "ENERGY",
+    ]
+    assert session["charging_periods"][0]["dimensions"][0]["volume"] == 0.2
+    assert session["kwh"] == 1
