@@ -30,8 +30,10 @@ async def test_agent_emits_put_then_patches_and_keeps_state_in_its_table(
     table = app.tables["session-lifecycle"]
     first = started(0, 1000)
     async with agent.test_context() as ctx:
-        for fact in (first, meter(15, 4000), first, stopped(30, 7500)):
+        for fact in (first, meter(15, 4000), first):
             await ctx.put(fact.model_dump_json().encode())
+        await ctx.put(b'{"event_type": "ChargerRebooted", "schema_version": 1}')  # unknown: skipped
+        await ctx.put(stopped(30, 7500).model_dump_json().encode())
     assert [type(e) for e in emitted] == [SessionPut, SessionPatched, SessionPatched]
     assert emitted[-1].payload.patch["status"] == "COMPLETED"  # type: ignore[union-attr]
     assert emitted[-1].payload.patch["kwh"] == 6.5  # type: ignore[union-attr]
