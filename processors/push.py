@@ -25,6 +25,10 @@ Delivery guarantees of a lane:
   first appears, and that position is committed at once, so a restart before
   the first delivery skips nothing. What came before, the partner gets with a
   GET of our Locations Sender interface (the spec's initial sync).
+
+The same lanes push other modules: a ``PushModule`` names the topic, the
+event types, the plan and the endpoint (``processors/session_push.py`` for
+our sessions); locations are the default.
 """
 
 from __future__ import annotations
@@ -481,7 +485,10 @@ class PartnerLane:
                 url,
                 token=self._token,
                 headers=routing_headers(
-                    request, us=self._us, to=self.target.to, request_id=request_id
+                    request,
+                    us=self._us,
+                    to=request.audience or self.target.to,
+                    request_id=request_id,
                 ),
                 json=request.body,
             )
