@@ -11,12 +11,14 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import credentials, locations, versions
+from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
 from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
+from api.ops import transactions as ops_transactions
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -71,4 +73,7 @@ def create_app(
     app.include_router(ocpi_tokens.receiver)
     app.include_router(ocpi_tokens.sender)
     app.include_router(ops_tokens.router)
+    app.include_router(ocpi_sessions.receiver)
+    app.include_router(ocpi_sessions.sender)
+    app.include_router(ops_transactions.router)
     return app

@@ -11,6 +11,7 @@ from ocpi_hub.bootstrap import Container
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
 from projections.mongo.locations import LocationViewQuery
+from projections.mongo.sessions import SessionViewQuery
 from projections.mongo.tariffs import TariffViewQuery
 from projections.mongo.tokens import TokenViewQuery
 from projections.mysql.sites import OpsQuery
@@ -51,6 +52,10 @@ def _authorization(c: Annotated[Container, Depends(container)]) -> Authorization
     return c.authorization
 
 
+def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
+    return c.sessions
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -70,3 +75,4 @@ CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
 TariffViewDep = Annotated[TariffViewQuery, Depends(_tariffs)]
 TokenViewDep = Annotated[TokenViewQuery, Depends(_tokens)]
 AuthorizationDep = Annotated[AuthorizationService, Depends(_authorization)]
+SessionViewDep = Annotated[SessionViewQuery, Depends(_sessions)]

@@ -22,9 +22,11 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.mysql.migrate import migrate
+from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
 from projections.write_marks import RedisWriteMarks, WriteMarks
@@ -88,9 +90,15 @@ class Views:
 
 def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
     db = client[mongo_db]
-    writers: list[Writer] = [LocationViewWriter(db), PartnerViewWriter(db), HierarchyWriter(engine)]
-    writers.append(TariffViewWriter(db))
-    writers.append(TokenViewWriter(db))
+    writers: list[Writer] = [
+        LocationViewWriter(db),
+        PartnerViewWriter(db),
+        HierarchyWriter(engine),
+        TariffViewWriter(db),
+        TokenViewWriter(db),
+        SessionViewWriter(db),
+        SessionRowWriter(engine),
+    ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
 
@@ -114,6 +122,8 @@ class Container:
     tokens: TokenViewQuery
     authorization: AuthorizationService
     realtime: HttpRealTimeAuthorizer
+    sessions: SessionViewQuery
+    session_rows: SessionRowQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -150,6 +160,8 @@ def build_container(settings: Settings) -> Container:
             key_prefix=settings.topic_prefix,
         ),
         realtime=realtime,
+        sessions=SessionViewQuery(client[settings.mongo_db]),
+        session_rows=SessionRowQuery(engine),
     )
 
 

@@ -92,9 +92,11 @@ def projections() -> None:
 
 @app.command()
 def push() -> None:
-    """Push changes of our own locations to every partner's Locations Receiver."""
+    """Push changes of our own locations to every partner's Locations Receiver,
+    and our sessions to the Sessions Receiver of each token's eMSP."""
     from ocpi_hub.bootstrap import mongo_client, vault
     from processors.push import LocationPusher
+    from processors.session_push import SESSIONS_PUSH
     from producers.log import ensure_topics
     from projections.mongo.partners import PartnerQuery
 
@@ -109,11 +111,15 @@ def push() -> None:
             pusher = LocationPusher(
                 settings, PartnerQuery(client[settings.mongo_db]), vault(settings)
             )
+            # Our sessions, to the eMSP of each token, on the same lanes (ADR 0015).
+            session_pusher = LocationPusher(
+                settings, PartnerQuery(client[settings.mongo_db]), vault(settings), SESSIONS_PUSH
+            )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await pusher.run(stop)
+            await asyncio.gather(pusher.run(stop), session_pusher.run(stop))
         finally:
             client.close()
 

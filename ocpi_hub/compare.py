@@ -9,9 +9,11 @@ from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
 from projections.mongo import locations, partners
+from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
 from projections.mongo.folding import VERSION
 from projections.mysql.models import buildings, chargers, connectors, location_states, spaces
+from projections.mysql.sessions import sessions as session_rows
 
 
 def _mongo(collection: str) -> Callable[[Views], dict[Any, Any]]:
@@ -43,6 +45,8 @@ def compare_views(left: Views, right: Views) -> list[str]:
             (f"mysql.{t.name}", _mysql(t))
             for t in (location_states, buildings, spaces, chargers, connectors)
         ),
+        ("mongo.sessions", _mongo(mongo_sessions.COLLECTION)),
+        ("mysql.sessions", _mysql(session_rows)),
     )
     for name, read in readers:
         a, b = read(left), read(right)

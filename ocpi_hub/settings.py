@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     faust_session_timeout_s: float = 6.0
     faust_heartbeat_interval_s: float = 1.0
     faust_web_port: int = 6066
+    # Sessions at our chargers (processors/session_lifecycle.py, ADR 0015):
+    # the meter register wraps to 0 after this many Wh (0: it never wraps; a
+    # lower reading is a meter reset), and the currency of our sessions.
+    session_meter_rollover_wh: int = Field(default=0, ge=0)
+    session_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
     # --- projections --------------------------------------------------------
     projection_batch_size: int = Field(default=1000, ge=1)

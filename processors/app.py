@@ -16,9 +16,9 @@ from typing import Any
 import faust
 
 from ocpi_hub.settings import Settings
-from processors import evse_status
+from processors import evse_status, session_lifecycle
 from schemas.events import EventMeta, serialize_event
-from schemas.topics import EVSE_STATUS, LOCATIONS
+from schemas.topics import CHARGER_TRANSACTIONS, EVSE_STATUS, LOCATIONS, SESSIONS
 
 
 def create_app(settings: Settings) -> Any:
@@ -47,6 +47,15 @@ def create_app(settings: Settings) -> Any:
         locations,
         emitter(_raw_topic(app, settings.topic(EVSE_STATUS.name))),
         LOCATIONS.partitions,
+    )
+    session_lifecycle.register(
+        app,
+        _raw_topic(app, settings.topic(CHARGER_TRANSACTIONS.name)),
+        emitter(_raw_topic(app, settings.topic(SESSIONS.name))),
+        CHARGER_TRANSACTIONS.partitions,
+        session_lifecycle.MeterConfig(
+            settings.session_meter_rollover_wh, settings.session_currency
+        ),
     )
     return app
 

@@ -25,6 +25,10 @@ Delivery guarantees of a lane:
   first appears, and that position is committed at once, so a restart before
   the first delivery skips nothing. What came before, the partner gets with a
   GET of our Locations Sender interface (the spec's initial sync).
+
+The same lanes push other modules: a ``PushModule`` names the topic, the
+event types, the plan and the endpoint (``processors/session_push.py`` for
+our sessions); locations are the default.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -82,6 +86,9 @@ class PushRequest:
     last_updated: datetime
     correlation_id: str
     event_id: str
+    # Only the partner with this party gets it (a session goes to the eMSP
+    # that owns its token); None: every receiver.
+    audience: Party | None = None
 
 
 def is_ours(country_code: str, party_id: str, us: Party) -> bool:
@@ -165,16 +172,19 @@ class PushTarget:
     url: str
     sealed_token: str
     to: Party
+    parties: frozenset[Party] = frozenset()  # every party of the partner, folded
 
 
-def push_targets(partners: Iterable[PartnerState]) -> dict[str, PushTarget]:
+def push_targets(
+    partners: Iterable[PartnerState], module_id: str = ModuleId.LOCATIONS.value
+) -> dict[str, PushTarget]:
     """Registered partners with a Locations RECEIVER endpoint and a token for us
     to present. Messages go to the partner's eMSP role (the role a CPO pushes
     locations to), else to its first role (transport_and_format, "Message
     Routing"); a partner without roles cannot be addressed and is left out."""
     targets = {}
     for p in partners:
-        url = p.endpoint(ModuleId.LOCATIONS.value, InterfaceRole.RECEIVER.value)
+        url = p.endpoint(module_id, InterfaceRole.RECEIVER.value)
         if p.status != "registered" or url is None or not p.our_token_encrypted or not p.roles:
             continue
         role = next((r for r in p.roles if r.role == Role.EMSP), p.roles[0])
@@ -183,6 +193,9 @@ def push_targets(partners: Iterable[PartnerState]) -> dict[str, PushTarget]:
             url=url.rstrip("/"),
             sealed_token=p.our_token_encrypted,
             to=Party(country_code=role.country_code, party_id=role.party_id),
+            parties=frozenset(
+                Party(country_code=fold(r.country_code), party_id=fold(r.party_id)) for r in p.roles
+            ),
         )
     return targets
 
@@ -270,6 +283,32 @@ _BATCH = 100
 _PUSHED_TYPES = frozenset({"LocationObjectPut", "LocationObjectPatched", "EvseStatusReported"})
 
 
+@dataclass(frozen=True)
+class PushModule:
+    """What one pusher pushes: the topic it reads, the event types it plans,
+    how (``plan``), and the partners' endpoint it sends to. Locations are the
+    default; other modules (sessions) reuse every lane and retry rule."""
+
+    name: str
+    module_id: str
+    topic: str
+    event_types: frozenset[str]
+    plan: Callable[[object, Party], PushRequest | None]
+    # The consumer group of a partner's lane, and the log event that says the
+    # lane is ready (distinct per module so a reader can wait for each).
+    group_suffix: str = ""
+    ready_event: str = "push_lane_starts_at_end"
+
+
+LOCATIONS_PUSH = PushModule(
+    name="locations",
+    module_id=ModuleId.LOCATIONS.value,
+    topic=LOCATIONS.name,
+    event_types=_PUSHED_TYPES,
+    plan=plan,
+)
+
+
 class PartnerSource(Protocol):
     def all(self) -> list[PartnerState]: ...
 
@@ -295,8 +334,16 @@ class _StartNewGroupAtEnd(ConsumerRebalanceListener):  # type: ignore[misc]  # a
 class PartnerLane:
     """Delivers every change of our locations to one partner, in log order."""
 
-    def __init__(self, target: PushTarget, token: str, settings: Settings, us: Party) -> None:
+    def __init__(
+        self,
+        target: PushTarget,
+        token: str,
+        settings: Settings,
+        us: Party,
+        module: PushModule = LOCATIONS_PUSH,
+    ) -> None:
         self.target = target
+        self.module = module
         self._token = token
         self._settings = settings
         self._us = us
@@ -306,14 +353,15 @@ class PartnerLane:
         self._commit_lock = asyncio.Lock()
         self._consumer: Any = None
         self._http: httpx.AsyncClient | None = None
-        self._log = log.bind(partner_id=target.partner_id)
+        self._log = log.bind(partner_id=target.partner_id, module=module.name)
         # Set once the lane has its partitions and knows where to start: a
         # change recorded after that reaches this partner.
         self.ready = asyncio.Event()
 
     @property
     def group_id(self) -> str:
-        return self._settings.topic(f"ocpi-hub-push-{self.target.partner_id}")
+        suffix = self.module.group_suffix
+        return self._settings.topic(f"ocpi-hub-push-{suffix}{self.target.partner_id}")
 
     async def run(self) -> None:
         s = self._settings
@@ -329,7 +377,7 @@ class PartnerLane:
         self._consumer = consumer
         try:
             await consumer.start()
-            consumer.subscribe([s.topic(LOCATIONS.name)], listener=_StartNewGroupAtEnd(self))
+            consumer.subscribe([s.topic(self.module.topic)], listener=_StartNewGroupAtEnd(self))
             async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
                 self._http = http
                 self._log.info("push_lane_started", url=self.target.url, group=self.group_id)
@@ -358,7 +406,7 @@ class PartnerLane:
             await consumer.commit(fresh)
             self._committed.update(fresh)
             self._log.info(
-                "push_lane_starts_at_end",
+                self.module.ready_event,
                 partitions={f"{tp.topic}:{tp.partition}": o for tp, o in fresh.items()},
             )
         self.ready.set()
@@ -394,7 +442,7 @@ class PartnerLane:
 
     def _decode(self, message: ConsumerRecord[bytes, bytes]) -> PushRequest | None:
         event_type = dict(message.headers or ()).get("event_type", b"").decode()
-        if event_type and event_type not in _PUSHED_TYPES:
+        if event_type and event_type not in self.module.event_types:
             return None
         try:
             event = parse_event(message.value or b"")
@@ -405,7 +453,15 @@ class PartnerLane:
                 "push_undecodable", partition=message.partition, offset=message.offset
             )
             return None
-        return plan(event, self._us)
+        request = self.module.plan(event, self._us)
+        if request is not None and request.audience is not None:
+            audience = Party(
+                country_code=fold(request.audience.country_code),
+                party_id=fold(request.audience.party_id),
+            )
+            if audience not in self.target.parties:
+                return None
+        return request
 
     async def _deliver(self, request: PushRequest) -> None:
         assert self._http is not None
@@ -429,7 +485,10 @@ class PartnerLane:
                 url,
                 token=self._token,
                 headers=routing_headers(
-                    request, us=self._us, to=self.target.to, request_id=request_id
+                    request,
+                    us=self._us,
+                    to=request.audience or self.target.to,
+                    request_id=request_id,
                 ),
                 json=request.body,
             )
@@ -467,8 +526,15 @@ class LocationPusher:
     token or roles changed (it resumes from its group's committed offsets) and
     one that failed (Kafka unreachable, ...)."""
 
-    def __init__(self, settings: Settings, partners: PartnerSource, vault: TokenUnsealer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        partners: PartnerSource,
+        vault: TokenUnsealer,
+        module: PushModule = LOCATIONS_PUSH,
+    ) -> None:
         self._settings = settings
+        self._module = module
         self._partners = partners
         self._vault = vault
         self._us = Party(country_code=settings.party_country_code, party_id=settings.party_id)
@@ -492,7 +558,7 @@ class LocationPusher:
         except Exception as exc:
             log.warning("push_partners_unreadable", error=type(exc).__name__)
             return
-        wanted = push_targets(partners)
+        wanted = push_targets(partners, self._module.module_id)
         for partner_id, task in list(self._tasks.items()):
             if task.done():
                 error = None if task.cancelled() else task.exception()
@@ -514,10 +580,10 @@ class LocationPusher:
                 "push_token_unreadable", partner_id=target.partner_id, error=type(exc).__name__
             )
             return
-        lane = PartnerLane(target, token, self._settings, self._us)
+        lane = PartnerLane(target, token, self._settings, self._us, self._module)
         self.lanes[target.partner_id] = lane
         self._tasks[target.partner_id] = asyncio.create_task(
-            lane.run(), name=f"push-{target.partner_id}"
+            lane.run(), name=f"push-{self._module.group_suffix}{target.partner_id}"
         )
 
     async def _stop_lane(self, partner_id: str, reason: str) -> None:

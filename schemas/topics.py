@@ -67,7 +67,38 @@ TOKENS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
-CATALOGUE: tuple[TopicSpec, ...] = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS, TOKENS)
+SESSIONS = TopicSpec(
+    name="ocpi.sessions.v1",
+    partitions=6,
+    key="session key: COUNTRY_CODE/PARTY_ID/SESSION_ID, upper-cased",
+    event_types=("SessionPut", "SessionPatched"),
+    config=_KEEP_FOREVER,
+)
+
+CHARGER_TRANSACTIONS = TopicSpec(
+    name="charger.transactions.v1",
+    partitions=6,
+    key="location key: COUNTRY_CODE/PARTY_ID/LOCATION_ID, upper-cased",
+    event_types=(
+        "TransactionStarted",
+        "TransactionAuthorized",
+        "MeterValuesSampled",
+        "TransactionStopped",
+        "ReservationMade",
+        "ReservationEnded",
+    ),
+    config=_KEEP_FOREVER,
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    LOCATIONS,
+    EVSE_STATUS,
+    PARTNERS,
+    TARIFFS,
+    TOKENS,
+    SESSIONS,
+    CHARGER_TRANSACTIONS,
+)
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}
 

@@ -37,6 +37,8 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("tariffs", "RECEIVER", f"{base}/ocpi/emsp/{version}/tariffs"),
         ("tokens", "SENDER", f"{base}/ocpi/emsp/{version}/tokens"),
         ("tokens", "RECEIVER", f"{base}/ocpi/cpo/{version}/tokens"),
+        ("sessions", "SENDER", f"{base}/ocpi/cpo/{version}/sessions"),
+        ("sessions", "RECEIVER", f"{base}/ocpi/emsp/{version}/sessions"),
     ]
     return envelope(
         {

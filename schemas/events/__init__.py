@@ -6,6 +6,14 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
+from schemas.events.chargers import (
+    MeterValuesSampled,
+    ReservationEnded,
+    ReservationMade,
+    TransactionAuthorized,
+    TransactionStarted,
+    TransactionStopped,
+)
 from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
 from schemas.events.locations import (
     EvseStatusReported,
@@ -19,6 +27,7 @@ from schemas.events.partners import (
     PartnerRegistered,
     PartnerUnregistered,
 )
+from schemas.events.sessions import SessionPatched, SessionPut
 from schemas.events.tariffs import TariffDeleted, TariffPut
 from schemas.events.tokens import (
     TokenAuthorizationDecided,
@@ -41,7 +50,15 @@ Event = Annotated[
     | TokenPut
     | TokenPatched
     | TokenPolicySet
-    | TokenAuthorizationDecided,
+    | TokenAuthorizationDecided
+    | SessionPut
+    | SessionPatched
+    | TransactionStarted
+    | TransactionAuthorized
+    | MeterValuesSampled
+    | TransactionStopped
+    | ReservationMade
+    | ReservationEnded,
     Field(discriminator="event_type"),
 ]
 
@@ -64,17 +81,25 @@ __all__ = [
     "EvseStatusResolved",
     "LocationObjectPatched",
     "LocationObjectPut",
+    "MeterValuesSampled",
     "PartnerCredentialsUpdated",
     "PartnerInvited",
     "PartnerRegistered",
     "PartnerUnregistered",
     "Party",
+    "ReservationEnded",
+    "ReservationMade",
+    "SessionPatched",
+    "SessionPut",
     "TariffDeleted",
     "TariffPut",
     "TokenAuthorizationDecided",
     "TokenPatched",
     "TokenPolicySet",
     "TokenPut",
+    "TransactionAuthorized",
+    "TransactionStarted",
+    "TransactionStopped",
     "derived_event_id",
     "new_event_id",
     "parse_event",

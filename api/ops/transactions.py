@@ -1,0 +1,73 @@
+"""Charger simulator: record what one of our chargers reports about a
+charging transaction, as the OCPP gateway will (``charger.transactions.v1``).
+
+``POST /ops/chargers/transactions/{started|authorized|meter-values|stopped}``
+with the fact's fields (``location_id``, ``evse_uid``, ``connector_id``,
+``session_id``, ``transaction_id``, ``at`` and the kind's own);
+``.../{reservation-made|reservation-ended}`` with ``reservation_id`` instead
+of ``transaction_id`` (EVSE and connector may be ``#NA``). The charger
+must be one of our connectors that we hold: else OCPI 2003, nothing written.
+The session lifecycle processor turns the facts into our OCPI Sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body
+
+from api.consistency import read_own_writes
+from api.deps import (
+    ContainerDep,
+    CorrelationIdDep,
+    EventLogDep,
+    LocationViewDep,
+    NowDep,
+    WriteMarksDep,
+)
+from api.errors import OcpiError, envelope
+from producers.charger_transactions import plan_fact
+from producers.locations import Origin, RefusedError
+from schemas.events import Party
+from schemas.ocpi.status_codes import OcpiStatus
+
+router = APIRouter(prefix="/ops/chargers/transactions", tags=["ops: charger simulator"])
+
+Kind = Literal[
+    "started", "authorized", "meter-values", "stopped", "reservation-made", "reservation-ended"
+]
+
+
+@router.post("/{kind}")
+async def record_fact(
+    kind: Kind,
+    body: Annotated[Any, Body()],
+    c: ContainerDep,
+    view: LocationViewDep,
+    marks: WriteMarksDep,
+    event_log: EventLogDep,
+    now: NowDep,
+    correlation_id: CorrelationIdDep,
+) -> dict[str, Any]:
+    s = c.settings
+    location_id = body.get("location_id") if isinstance(body, dict) else None
+    location = None
+    if isinstance(location_id, str) and location_id:
+        location = await read_own_writes(
+            view,
+            marks,
+            s.party_country_code,
+            s.party_id,
+            location_id,
+            timeout_s=s.read_own_writes_timeout_s,
+        )
+    us = Party(country_code=s.party_country_code, party_id=s.party_id)
+    try:
+        event = plan_fact(kind, body, location, Origin(us, correlation_id), now)
+    except RefusedError as exc:
+        raise OcpiError(exc.status, exc.message, exc.http_status) from exc
+    try:
+        await event_log.append([event])
+    except Exception as exc:
+        raise OcpiError(OcpiStatus.SERVER_ERROR, "the fact could not be recorded; retry") from exc
+    return envelope({"event_id": str(event.event_id)})

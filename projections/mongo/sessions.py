@@ -1,0 +1,153 @@
+"""MongoDB view of OCPI Session objects, one document per session:
+
+    {_id: "NL/ABC/S1", country_code: "NL", party_id: "ABC",
+     session: {...OCPI...} | null, _ts: "<last_updated, fixed width>" | null,
+     _positions: {...}}
+
+``_id``, ``country_code`` and ``party_id`` are upper-folded; the served
+session keeps identifiers as received. ``_ts`` is the sort and filter key of
+the Sender list. ``apply`` is the fold (``projections.session_state``)
+guarded by the Kafka position; ``SessionViewQuery`` is what the API reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from projections.location_state import sort_stamp
+from projections.mongo.folding import Doc, FoldingWriter
+from projections.position import Record, already_applied
+from projections.session_state import evolve
+from schemas.events import SessionPatched, SessionPut
+from schemas.ocpi.common import fold
+
+COLLECTION = "sessions"
+
+
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a session document (the same object when the
+    record was applied before)."""
+    if doc is not None and already_applied(doc["_positions"], record):
+        return doc
+    event = record.event
+    payload = event.payload
+    base: Doc = doc or {
+        "_id": payload.session_key,
+        "country_code": fold(payload.country_code),
+        "party_id": fold(payload.party_id),
+        "session": None,
+        "_positions": {},
+    }
+    session = evolve(base.get("session"), event)
+    return {
+        **base,
+        "session": session,
+        # The eMSP that owns the token: a partner lists only its drivers' sessions.
+        "_token_party": token_party(session),
+        "_ts": sort_stamp(session["last_updated"]) if session else None,
+        "_positions": {**base["_positions"], record.position_field: record.offset},
+    }
+
+
+def token_party(session: Doc | None) -> str | None:
+    """``CC/PID`` of the eMSP owning the session's token, upper-folded."""
+    if session is None:
+        return None
+    token = session["cdr_token"]
+    return f"{fold(token['country_code'])}/{fold(token['party_id'])}"
+
+
+def _key(record: Record[Any]) -> str | None:
+    event = record.event
+    return event.aggregate_key if isinstance(event, SessionPut | SessionPatched) else None
+
+
+class SessionViewWriter(FoldingWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__("mongo.sessions", db[COLLECTION], _key, apply)
+
+    def prepare(self) -> None:
+        # Keyset pagination of one party's sessions (our Sender list).
+        keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
+        owner = [("country_code", ASCENDING), ("party_id", ASCENDING)]
+        self._coll.create_index([*owner, *keyset])
+        self._coll.create_index([*owner, ("_token_party", ASCENDING), *keyset])
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    items: list[Doc]
+    total: int
+    last: tuple[str, str] | None  # key of the last item, for the next keyset query
+
+
+class SessionViewQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[COLLECTION]
+
+    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+        """The served session under a key (None if none) and the positions
+        the view has applied to it."""
+        doc = self._coll.find_one({"_id": key}, {"session": 1, "_positions": 1})
+        if doc is None:
+            return None, {}
+        return doc.get("session"), dict(doc.get("_positions") or {})
+
+    def positions(self, key: str) -> dict[str, int]:
+        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+        return dict(doc.get("_positions") or {}) if doc else {}
+
+    def page(
+        self,
+        *,
+        country_code: str,
+        party_id: str,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        after: tuple[str, str] | None = None,
+        skip: int = 0,
+        limit: int,
+        token_parties: list[str] | None = None,
+    ) -> SessionPage:
+        """One party's sessions, oldest ``last_updated`` first (then by key):
+        ``date_from`` inclusive, ``date_to`` exclusive (mod_sessions, GET
+        "Request Parameters"). ``after``: keyset from the previous page.
+        ``token_parties`` (``CC/PID``): only sessions of tokens these eMSPs own."""
+        filt: Doc = {"country_code": fold(country_code), "party_id": fold(party_id)}
+        if token_parties is not None:
+            filt["_token_party"] = {"$in": sorted({fold(p) for p in token_parties})}
+        window: Doc = {"$ne": None}
+        if date_from is not None:
+            window = {"$gte": sort_stamp(date_from)}
+        if date_to is not None:
+            window = {**window, "$lt": sort_stamp(date_to)}
+            window.pop("$ne", None)
+        filt["_ts"] = window
+        total = self._coll.count_documents(filt)
+        if after is None:
+            docs = self._find(filt, skip=skip, limit=limit)
+        else:
+            ts, key = after
+            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
+            if len(docs) < limit:
+                later = {k: v for k, v in window.items() if k != "$ne"}
+                docs += self._find(
+                    {**filt, "_ts": {**later, "$gt": ts}}, skip=0, limit=limit - len(docs)
+                )
+        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
+        return SessionPage(items=[d["session"] for d in docs], total=total, last=last)
+
+    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
+        cursor = (
+            self._coll.find(filt, {"session": 1, "_ts": 1})
+            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return list(cursor)

@@ -1,0 +1,239 @@
+"""The MySQL ``sessions`` table: one row per OCPI Session, kept by folding
+the session's events (``projections.session_state``), and its ops read.
+
+``SessionRowWriter`` handles a batch in one transaction, like the hierarchy
+writer (projections/mysql/sites.py): claim and lock the batch's rows in key
+order, fold each session's records skipping those at or below the stored
+position, write the derived columns, the folded session and the positions in
+one UPDATE per row. Re-delivery changes nothing; a concurrent writer waits
+for our commit and folds from what we wrote.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, VARCHAR, insert
+from sqlalchemy.exc import OperationalError
+
+from projections.mysql.hierarchy import utc_naive
+from projections.position import Record, already_applied
+from projections.session_state import evolve
+from schemas.events import SessionPatched, SessionPut
+
+log = structlog.get_logger(__name__)
+
+Row = dict[str, Any]
+_DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
+_MAX_ATTEMPTS = 5
+
+metadata = MetaData()
+
+
+def _key(length: int) -> VARCHAR:
+    return VARCHAR(length, charset="ascii", collation="ascii_bin")
+
+
+def _ci(length: int) -> VARCHAR:
+    return VARCHAR(length, charset="utf8mb4", collation="utf8mb4_general_ci")
+
+
+# Created by migration 0003_sessions; declared here for queries.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_key", _key(160), primary_key=True),
+    Column("country_code", _ci(2)),
+    Column("party_id", _ci(3)),
+    Column("session_id", _ci(36)),
+    Column("status", _key(16)),
+    Column("location_id", _ci(36)),
+    Column("evse_uid", _ci(36)),
+    Column("connector_id", _ci(36)),
+    Column("token_uid", _ci(36)),
+    Column("start_date_time", DATETIME(fsp=3)),
+    Column("end_date_time", DATETIME(fsp=3)),
+    Column("kwh", DECIMAL(20, 6)),
+    Column("currency", _key(3)),
+    Column("total_cost_excl_vat", DECIMAL(20, 6)),
+    Column("total_cost_incl_vat", DECIMAL(20, 6)),
+    Column("last_updated", DATETIME(fsp=3)),
+    Column("session_json", JSON(none_as_null=True)),
+    Column("positions_json", JSON, nullable=False),
+)
+
+_COLUMNS = (
+    "country_code",
+    "party_id",
+    "session_id",
+    "status",
+    "location_id",
+    "evse_uid",
+    "connector_id",
+    "token_uid",
+    "start_date_time",
+    "end_date_time",
+    "kwh",
+    "currency",
+    "total_cost_excl_vat",
+    "total_cost_incl_vat",
+    "last_updated",
+)
+
+
+def _number(value: Any) -> Decimal | None:
+    # JSON numbers come back as int or float; repr gives the shortest digits
+    # that were written (schemas.ocpi.tariffs, "Exact writing").
+    return None if value is None else Decimal(repr(value) if isinstance(value, float) else value)
+
+
+def session_columns(session: Row | None) -> Row:
+    """The row's columns for a served session (all None when none). Pure."""
+    if session is None:
+        return dict.fromkeys(_COLUMNS)
+    cost = session.get("total_cost") or {}
+    end = session.get("end_date_time")
+    return {
+        "country_code": session["country_code"],
+        "party_id": session["party_id"],
+        "session_id": session["id"],
+        "status": session["status"],
+        "location_id": session["location_id"],
+        "evse_uid": session["evse_uid"],
+        "connector_id": session["connector_id"],
+        "token_uid": session["cdr_token"]["uid"],
+        "start_date_time": utc_naive(session["start_date_time"]),
+        "end_date_time": utc_naive(end) if end else None,
+        "kwh": _number(session["kwh"]),
+        "currency": session["currency"],
+        "total_cost_excl_vat": _number(cost.get("excl_vat")),
+        "total_cost_incl_vat": _number(cost.get("incl_vat")),
+        "last_updated": utc_naive(session["last_updated"]),
+    }
+
+
+def _session_key(record: Record[object]) -> str | None:
+    event = record.event
+    if isinstance(event, SessionPut | SessionPatched):
+        return event.aggregate_key
+    return None
+
+
+class SessionRowWriter:
+    name = "mysql.sessions"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._update = (
+            update(sessions)
+            .where(sessions.c.session_key == bindparam("key"))
+            .values(
+                **{c: bindparam(f"v_{c}") for c in _COLUMNS},
+                session_json=bindparam("v_session"),
+                positions_json=bindparam("v_positions"),
+            )
+        )
+
+    def prepare(self) -> None:
+        """The table comes from the Alembic migrations."""
+
+    def wipe(self) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(sessions))
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        by_key: dict[str, list[Record[object]]] = defaultdict(list)
+        for rec in records:
+            key = _session_key(rec)
+            if key is not None:
+                by_key[key].append(rec)
+        if not by_key:
+            return 0
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                with (
+                    self._engine.connect().execution_options(
+                        isolation_level="READ COMMITTED"
+                    ) as conn,
+                    conn.begin(),
+                ):
+                    return self._apply(conn, by_key)
+            except OperationalError as exc:
+                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                if code not in (_DEADLOCK, _LOCK_WAIT_TIMEOUT) or attempt == _MAX_ATTEMPTS:
+                    raise
+                log.warning("projection_conflict_retry", view=self.name, code=code)
+        raise AssertionError("unreachable")
+
+    def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+        keys = sorted(by_key)
+        claim = insert(sessions).values(
+            [{"session_key": k, "session_json": None, "positions_json": {}} for k in keys]
+        )
+        conn.execute(claim.on_duplicate_key_update(session_key=claim.inserted.session_key))
+        stored = {
+            row.session_key: row
+            for row in conn.execute(
+                select(sessions.c.session_key, sessions.c.session_json, sessions.c.positions_json)
+                .where(sessions.c.session_key.in_(keys))
+                .with_for_update()
+            )
+        }
+        updates: list[Row] = []
+        for key in keys:
+            row = stored[key]
+            session: Row | None = row.session_json
+            positions: dict[str, int] = dict(row.positions_json or {})
+            applied = 0
+            for rec in by_key[key]:
+                if already_applied(positions, rec):
+                    continue
+                session = evolve(session, rec.event)
+                positions[rec.position_field] = rec.offset
+                applied += 1
+            if not applied:
+                continue
+            columns = session_columns(session)
+            updates.append(
+                {
+                    "key": key,
+                    **{f"v_{c}": v for c, v in columns.items()},
+                    "v_session": session,
+                    "v_positions": positions,
+                }
+            )
+        if updates:
+            conn.execute(self._update, updates)
+        return len(updates)
+
+
+class SessionRowQuery:
+    """Ops reads of the sessions table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, session_key: str) -> Row | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(*(sessions.c[c] for c in ("session_key", *_COLUMNS))).where(
+                    sessions.c.session_key == session_key
+                )
+            ).first()
+        return None if row is None or row.session_id is None else dict(row._mapping)
