@@ -16,7 +16,6 @@ is what the API reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from pymongo.database import Database
 
 from projections.location_state import LocationState, evolve, served, sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
+from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.events.locations import location_key
@@ -81,14 +81,6 @@ class LocationViewWriter(FoldingWriter):
         self._coll.create_index(keyset)
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Doc]
-    total: int
-    # The key of the last item, for the next page's keyset query.
-    last: tuple[str, str] | None
-
-
 class LocationViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
@@ -128,38 +120,18 @@ class LocationViewQuery:
         exclusive. ``after`` is the key of the previous page's last item
         (keyset: every page costs the same); ``skip`` serves a plain
         ``offset`` from a client that did not follow our ``Link``."""
-        filt: Doc = {"_ts": {"$ne": None}}
+        match: Doc = {}
         if country_code is not None:
-            filt["country_code"] = fold(country_code)
+            match["country_code"] = fold(country_code)
         if party_id is not None:
-            filt["party_id"] = fold(party_id)
-        window: Doc = {}
-        if date_from is not None:
-            window["$gte"] = sort_stamp(date_from)
-        if date_to is not None:
-            window["$lt"] = sort_stamp(date_to)
-        if window:
-            filt["_ts"] = window
-        total = self._coll.count_documents(filt)
-        if after is None:
-            docs = self._find(filt, skip=skip, limit=limit)
-        else:
-            # Keyset: the rest of the last page's timestamp, then later ones.
-            # Two plain range queries, each served by the index (an $or of
-            # the two is not, on every server we run on).
-            ts, key = after
-            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
-            if len(docs) < limit:
-                later = {**filt, "_ts": {**(filt["_ts"] if window else {}), "$gt": ts}}
-                docs += self._find(later, skip=0, limit=limit - len(docs))
-        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
-        return Page(items=[d["location"] for d in docs], total=total, last=last)
-
-    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
-        cursor = (
-            self._coll.find(filt, {"location": 1, "_ts": 1})
-            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
-            .skip(skip)
-            .limit(limit)
+            match["party_id"] = fold(party_id)
+        return keyset_page(
+            self._coll,
+            "location",
+            match,
+            date_from=date_from,
+            date_to=date_to,
+            after=after,
+            skip=skip,
+            limit=limit,
         )
-        return list(cursor)

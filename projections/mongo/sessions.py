@@ -12,7 +12,6 @@ guarded by the Kafka position; ``SessionViewQuery`` is what the API reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from pymongo.database import Database
 
 from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
+from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from projections.session_state import evolve
 from schemas.events import SessionPatched, SessionPut
@@ -80,13 +80,6 @@ class SessionViewWriter(FoldingWriter):
         self._coll.create_index([*owner, ("_token_party", ASCENDING), *keyset])
 
 
-@dataclass(frozen=True)
-class SessionPage:
-    items: list[Doc]
-    total: int
-    last: tuple[str, str] | None  # key of the last item, for the next keyset query
-
-
 class SessionViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
@@ -114,40 +107,21 @@ class SessionViewQuery:
         skip: int = 0,
         limit: int,
         token_parties: list[str] | None = None,
-    ) -> SessionPage:
+    ) -> Page:
         """One party's sessions, oldest ``last_updated`` first (then by key):
         ``date_from`` inclusive, ``date_to`` exclusive (mod_sessions, GET
         "Request Parameters"). ``after``: keyset from the previous page.
         ``token_parties`` (``CC/PID``): only sessions of tokens these eMSPs own."""
-        filt: Doc = {"country_code": fold(country_code), "party_id": fold(party_id)}
+        match: Doc = {"country_code": fold(country_code), "party_id": fold(party_id)}
         if token_parties is not None:
-            filt["_token_party"] = {"$in": sorted({fold(p) for p in token_parties})}
-        window: Doc = {"$ne": None}
-        if date_from is not None:
-            window = {"$gte": sort_stamp(date_from)}
-        if date_to is not None:
-            window = {**window, "$lt": sort_stamp(date_to)}
-            window.pop("$ne", None)
-        filt["_ts"] = window
-        total = self._coll.count_documents(filt)
-        if after is None:
-            docs = self._find(filt, skip=skip, limit=limit)
-        else:
-            ts, key = after
-            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
-            if len(docs) < limit:
-                later = {k: v for k, v in window.items() if k != "$ne"}
-                docs += self._find(
-                    {**filt, "_ts": {**later, "$gt": ts}}, skip=0, limit=limit - len(docs)
-                )
-        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
-        return SessionPage(items=[d["session"] for d in docs], total=total, last=last)
-
-    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
-        cursor = (
-            self._coll.find(filt, {"session": 1, "_ts": 1})
-            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
-            .skip(skip)
-            .limit(limit)
+            match["_token_party"] = {"$in": sorted({fold(p) for p in token_parties})}
+        return keyset_page(
+            self._coll,
+            "session",
+            match,
+            date_from=date_from,
+            date_to=date_to,
+            after=after,
+            skip=skip,
+            limit=limit,
         )
-        return list(cursor)

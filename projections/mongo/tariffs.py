@@ -30,7 +30,7 @@ from pymongo.database import Database
 
 from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
-from projections.mongo.locations import Page
+from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import TariffDeleted, TariffPut
 from schemas.events.tariffs import tariff_key
@@ -121,36 +121,18 @@ class TariffViewQuery:
         """Tariffs oldest ``last_updated`` first (then by key): ``date_from``
         inclusive, ``date_to`` exclusive; ``after`` is the previous page's
         last key (keyset), ``skip`` serves a plain ``offset``."""
-        filt: Doc = {"_ts": {"$ne": None}}
+        match: Doc = {}
         if country_code is not None:
-            filt["country_code"] = fold(country_code)
+            match["country_code"] = fold(country_code)
         if party_id is not None:
-            filt["party_id"] = fold(party_id)
-        window: Doc = {}
-        if date_from is not None:
-            window["$gte"] = sort_stamp(date_from)
-        if date_to is not None:
-            window["$lt"] = sort_stamp(date_to)
-        if window:
-            filt["_ts"] = window
-        total = self._coll.count_documents(filt)
-        if after is None:
-            docs = self._find(filt, skip=skip, limit=limit)
-        else:
-            # Two index range queries: the rest of the last timestamp, then later ones.
-            ts, key = after
-            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
-            if len(docs) < limit:
-                later = {**filt, "_ts": {**(filt["_ts"] if window else {}), "$gt": ts}}
-                docs += self._find(later, skip=0, limit=limit - len(docs))
-        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
-        return Page(items=[d["tariff"] for d in docs], total=total, last=last)
-
-    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
-        cursor = (
-            self._coll.find(filt, {"tariff": 1, "_ts": 1})
-            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
-            .skip(skip)
-            .limit(limit)
+            match["party_id"] = fold(party_id)
+        return keyset_page(
+            self._coll,
+            "tariff",
+            match,
+            date_from=date_from,
+            date_to=date_to,
+            after=after,
+            skip=skip,
+            limit=limit,
         )
-        return list(cursor)

@@ -23,7 +23,7 @@ from pymongo.database import Database
 from producers.tokens import TokenEvent, TokenState, evolve
 from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
-from projections.mongo.locations import Page
+from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import TokenPatched, TokenPolicySet, TokenPut
 from schemas.ocpi.common import fold
@@ -126,35 +126,13 @@ class TokenViewQuery:
         """One party's tokens oldest ``last_updated`` first (then by key):
         ``date_from`` inclusive, ``date_to`` exclusive, keyset after the
         previous page's last item, or a plain ``skip``."""
-        filt: Doc = {
-            "country_code": fold(country_code),
-            "party_id": fold(party_id),
-            "_ts": {"$ne": None},
-        }
-        window: Doc = {}
-        if date_from is not None:
-            window["$gte"] = sort_stamp(date_from)
-        if date_to is not None:
-            window["$lt"] = sort_stamp(date_to)
-        if window:
-            filt["_ts"] = window
-        total = self._coll.count_documents(filt)
-        if after is None:
-            docs = self._find(filt, skip=skip, limit=limit)
-        else:
-            ts, key = after
-            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
-            if len(docs) < limit:
-                later = {**filt, "_ts": {**(filt["_ts"] if window else {}), "$gt": ts}}
-                docs += self._find(later, skip=0, limit=limit - len(docs))
-        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
-        return Page(items=[d["token"] for d in docs], total=total, last=last)
-
-    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
-        cursor = (
-            self._coll.find(filt, {"token": 1, "_ts": 1})
-            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
-            .skip(skip)
-            .limit(limit)
+        return keyset_page(
+            self._coll,
+            "token",
+            {"country_code": fold(country_code), "party_id": fold(party_id)},
+            date_from=date_from,
+            date_to=date_to,
+            after=after,
+            skip=skip,
+            limit=limit,
         )
-        return list(cursor)

@@ -15,7 +15,7 @@ from api.deps import _sessions, _write_marks
 from ocpi_hub.settings import Settings
 from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
-from projections.mongo.sessions import SessionPage
+from projections.mongo.paging import Page
 from projections.position import position_field
 from projections.write_marks import InMemoryWriteMarks
 from schemas.events import SessionPatched, SessionPut
@@ -39,9 +39,9 @@ class FakeSessionView:
     def read(self, key: str) -> tuple[Any, dict[str, int]]:
         return self.held.get(key), {position_field("ocpi.sessions.v1", 0): 10**9}
 
-    def page(self, **kwargs: Any) -> SessionPage:
+    def page(self, **kwargs: Any) -> Page:
         FakeSessionView.pages.append(kwargs)
-        return SessionPage(items=[self.held["ZZ/HUB/OURS-1"]], total=1, last=None)
+        return Page(items=[self.held["ZZ/HUB/OURS-1"]], total=1, last=None)
 
 
 def _partner() -> PartnerState:

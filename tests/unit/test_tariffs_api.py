@@ -17,7 +17,7 @@ from api.deps import _tariffs, _write_marks
 from ocpi_hub.settings import Settings
 from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
-from projections.mongo.locations import Page
+from projections.mongo.paging import Page
 from projections.position import position_field
 from projections.write_marks import InMemoryWriteMarks
 from schemas.events import TariffDeleted, TariffPut

@@ -24,7 +24,7 @@ from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
 from producers.tokens import TokenState
 from projections.mongo.folding import Doc
-from projections.mongo.locations import Page
+from projections.mongo.paging import Page
 from projections.mongo.tokens import apply
 from projections.position import Record
 from projections.write_marks import InMemoryWriteMarks
