@@ -14,12 +14,13 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import structlog
 import uvicorn
 from cryptography.fernet import Fernet
@@ -45,6 +46,7 @@ from schemas.events.locations import (
 from schemas.ocpi.credentials import CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails, EvseStatus
 from schemas.ocpi.versions import Endpoint, InterfaceRole
+from tests.conftest import fresh_namespace
 from tests.services import Namespace
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -170,6 +172,15 @@ def partner(partner_id: str, url: str, token: str) -> PartnerState:
         ),
         our_token_encrypted=VAULT.encrypt(token),
     )
+
+
+@pytest.fixture(scope="module")
+def namespace(services: Settings) -> Iterator[Namespace]:
+    """A namespace of this module's own. Its events are minimal on purpose
+    (bare objects, Python timestamps): fine for the push lanes, not for the
+    views, so no platform process of another tier may ever fold them."""
+    with fresh_namespace(services) as ns:
+        yield ns
 
 
 def push_settings(namespace: Namespace) -> Settings:
