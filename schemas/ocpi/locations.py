@@ -12,26 +12,19 @@ materialised, so what a partner sent is what we store and send back.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from enum import StrEnum
-from functools import cache
-from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     Field,
     StringConstraints,
-    create_model,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from schemas.ocpi.common import CountryCode, DateTime, OcpiModel, PartyId, ci_string, fold
+from schemas.ocpi.patch import ValidatedPatch, validate_patch_body
 from schemas.ocpi.types import (
     Bool,
     DisplayText,
@@ -524,63 +517,6 @@ class Location(OcpiModel):
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ValidatedPatch:
-    """A PATCH body that passed ``validate_patch``.
-
-    ``values`` holds the fields to set, as JSON-able values (the form we store:
-    nested optional fields that were absent stay absent, timestamps in the
-    canonical ``...Z`` form). ``cleared`` names the optional fields the sender
-    set to an explicit ``null``. ``last_updated`` is always present in
-    ``values`` too.
-    """
-
-    target: str  # "Location", "Evse" or "Connector"
-    values: Mapping[str, Any]
-    cleared: frozenset[str]
-    last_updated: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        """The body for ``merge.apply_patch``: values, plus ``None`` for each
-        cleared field."""
-        body: dict[str, Any] = copy.deepcopy(dict(self.values))
-        body.update(dict.fromkeys(self.cleared))
-        return body
-
-
-def _refuse_null(value: Any) -> Any:
-    if value is None:
-        raise PydanticCustomError(
-            "null_on_required", "a required field cannot be cleared with null"
-        )
-    return value
-
-
-@cache
-def _patch_model(target: type[OcpiModel]) -> type[OcpiModel]:
-    """The model of a PATCH body on ``target``: every field optional and of
-    the same type as in the full model (nested objects whole, list checks
-    included), ``null`` refused on required fields, ``last_updated`` required
-    ("Any request to the PATCH method SHALL contain the last_updated field")."""
-    fields: dict[str, Any] = {}
-    for name, info in target.model_fields.items():
-        metadata = list(info.metadata)
-        if name == "last_updated":
-            fields[name] = (Annotated[(info.annotation, *metadata)], ...)
-            continue
-        if info.is_required():
-            metadata.append(BeforeValidator(_refuse_null))  # outermost: runs first
-        annotated = Annotated[(info.annotation, *metadata)] if metadata else info.annotation
-        fields[name] = (annotated, None)
-    model: type[OcpiModel] = create_model(
-        f"{target.__name__}Patch",
-        __base__=OcpiModel,
-        __doc__=f"A PATCH body on a {target.__name__}.",
-        **fields,
-    )
-    return model
-
-
 def validate_patch(
     target: type[Location] | type[Evse] | type[Connector], body: Any
 ) -> ValidatedPatch:
@@ -595,17 +531,7 @@ def validate_patch(
     Raises ``pydantic.ValidationError`` listing every offending field; the HTTP
     layer answers it with OCPI 2001.
     """
-    parsed = _patch_model(target).model_validate(body)
-    present = parsed.model_fields_set
-    cleared = frozenset(name for name in present if getattr(parsed, name) is None)
-    values = parsed.model_dump(mode="json", include=set(present - cleared), exclude_none=True)
-    last_updated: datetime = getattr(parsed, "last_updated")  # noqa: B009 (dynamic model)
-    return ValidatedPatch(
-        target=target.__name__,
-        values=MappingProxyType(values),
-        cleared=cleared,
-        last_updated=last_updated,
-    )
+    return validate_patch_body(target, body)
 
 
 class EvseStatusPatch(OcpiModel):

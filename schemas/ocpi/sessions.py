@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from enum import StrEnum
-from functools import cache
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, StringConstraints, create_model, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import StringConstraints, model_validator
 
 from schemas.ocpi.cdrs import ChargingPeriod
 from schemas.ocpi.common import CountryCode, DateTime, OcpiModel, PartyId, parse_ocpi_datetime
-from schemas.ocpi.locations import ValidatedPatch
+from schemas.ocpi.patch import ValidatedPatch, validate_patch_body
 from schemas.ocpi.tariffs import NonNegativeNumber, Price, loads_exact
 from schemas.ocpi.types import Bool, TokenType, ci, string, to_json
 
@@ -140,35 +139,6 @@ def session_from_json(data: str | bytes) -> Session:
 # --------------------------------------------------------------------------
 
 
-def _refuse_null(value: Any) -> Any:
-    if value is None:
-        raise PydanticCustomError(
-            "null_on_required", "a required field cannot be cleared with null"
-        )
-    return value
-
-
-@cache
-def _patch_model() -> type[OcpiModel]:
-    """Every field of Session optional with its full type; ``null`` refused
-    on required fields; ``last_updated`` required ("Any request to the PATCH
-    method SHALL contain the last_updated field")."""
-    fields: dict[str, Any] = {}
-    for name, info in Session.model_fields.items():
-        metadata = list(info.metadata)
-        if name == "last_updated":
-            fields[name] = (Annotated[(info.annotation, *metadata)], ...)
-            continue
-        if info.is_required():
-            metadata.append(BeforeValidator(_refuse_null))
-        annotated = Annotated[(info.annotation, *metadata)] if metadata else info.annotation
-        fields[name] = (annotated, None)
-    model: type[OcpiModel] = create_model(
-        "SessionPatch", __base__=OcpiModel, __doc__="A PATCH body on a Session.", **fields
-    )
-    return model
-
-
 def validate_session_patch(body: Any) -> ValidatedPatch:
     """Validate the body of a PATCH on a Session.
 
@@ -176,20 +146,11 @@ def validate_session_patch(body: Any) -> ValidatedPatch:
     to ``null`` is read like an empty list: nothing to add (the spec gives no
     way to remove periods but a PUT).
     """
-    parsed = _patch_model().model_validate(body)
-    present = set(parsed.model_fields_set)
-    if "charging_periods" in present and getattr(parsed, "charging_periods") is None:  # noqa: B009
-        present.discard("charging_periods")
-    cleared = frozenset(name for name in present if getattr(parsed, name) is None)
-    values = parsed.model_dump(mode="json", include=present - cleared, exclude_none=True)
-    if values.get("charging_periods") == []:
-        del values["charging_periods"]
-    return ValidatedPatch(
-        target="Session",
-        values=MappingProxyType(values),
-        cleared=cleared,
-        last_updated=getattr(parsed, "last_updated"),  # noqa: B009 (dynamic model)
-    )
+    patch = validate_patch_body(Session, body, null_means_absent=frozenset({"charging_periods"}))
+    if patch.values.get("charging_periods") == []:
+        values = {k: v for k, v in patch.values.items() if k != "charging_periods"}
+        return replace(patch, values=MappingProxyType(values))
+    return patch
 
 
 Json = dict[str, Any]

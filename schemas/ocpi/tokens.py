@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import StringConstraints
 
 from schemas.ocpi.common import CountryCode, DateTime, OcpiModel, PartyId
-from schemas.ocpi.locations import ValidatedPatch, _patch_model
+from schemas.ocpi.patch import ValidatedPatch, validate_patch_body
 from schemas.ocpi.types import Bool, DisplayText, TokenType, ci, string
 
 # mod_tokens, Token.uid: CiString(36); LocationReferences ids: CiString(36).
@@ -108,16 +108,7 @@ def validate_token_patch(body: Any) -> ValidatedPatch:
     required, ``null`` clears an optional field and is refused on a required
     one, unknown fields are refused. Raises ``pydantic.ValidationError``.
     """
-    parsed = _patch_model(Token).model_validate(body)
-    present = parsed.model_fields_set
-    cleared = frozenset(name for name in present if getattr(parsed, name) is None)
-    values = parsed.model_dump(mode="json", include=set(present - cleared), exclude_none=True)
-    return ValidatedPatch(
-        target="Token",
-        values=values,
-        cleared=cleared,
-        last_updated=getattr(parsed, "last_updated"),  # noqa: B009 (dynamic model)
-    )
+    return validate_patch_body(Token, body)
 
 
 __all__ = [
