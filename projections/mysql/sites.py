@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects.mysql import insert
-from sqlalchemy.exc import OperationalError
 
 from projections.location_state import LocationState, evolve, served
+from projections.mysql.batches import apply_grouped
 from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
 from projections.mysql.models import (
     HIERARCHY,
@@ -49,13 +48,9 @@ from projections.position import Record, already_applied
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.ocpi.common import format_ocpi_datetime
 
-log = structlog.get_logger(__name__)
-
 Row = dict[str, Any]
 
 _FOLDED = (LocationObjectPut, LocationObjectPatched, EvseStatusResolved)
-_DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
-_MAX_ATTEMPTS = 5
 
 
 def _location_key(record: Record[object]) -> str | None:
@@ -112,28 +107,7 @@ class HierarchyWriter:
                 conn.execute(delete(table))
 
     def apply(self, records: Sequence[Record[object]]) -> int:
-        by_key: dict[str, list[Record[object]]] = defaultdict(list)
-        for rec in records:
-            key = _location_key(rec)
-            if key is not None:
-                by_key[key].append(rec)
-        if not by_key:
-            return 0
-        for attempt in range(1, _MAX_ATTEMPTS + 1):
-            try:
-                with (
-                    self._engine.connect().execution_options(
-                        isolation_level="READ COMMITTED"
-                    ) as conn,
-                    conn.begin(),
-                ):
-                    return self._apply(conn, by_key)
-            except OperationalError as exc:
-                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-                if code not in (_DEADLOCK, _LOCK_WAIT_TIMEOUT) or attempt == _MAX_ATTEMPTS:
-                    raise
-                log.warning("projection_conflict_retry", view=self.name, code=code)
-        raise AssertionError("unreachable")
+        return apply_grouped(self._engine, self.name, records, _location_key, self._apply)
 
     def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
         keys = sorted(by_key)
