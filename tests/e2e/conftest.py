@@ -124,6 +124,9 @@ def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator
             if time.monotonic() > deadline:
                 pytest.fail("the API did not become ready:\n" + _tail(logs / "api.log"))
             time.sleep(0.3)
+        # Faust has its partitions only when the worker says so: events
+        # written before that wait in Kafka, but a test's clock would run.
+        wait_for_log(logs / "processors.log", "Worker ready", timeout=90)
         platform = Platform(
             base_url=base_url, env=env, namespace=ns, logs=logs, processes=processes
         )
