@@ -41,10 +41,13 @@ def create_app(settings: Settings) -> Any:
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
     )
-    locations = _raw_topic(app, settings.topic(LOCATIONS.name))
+    # The status of an EVSE: what its owner says, and what our chargers do.
+    evse_signals = _raw_topic(
+        app, settings.topic(LOCATIONS.name), settings.topic(CHARGER_TRANSACTIONS.name)
+    )
     evse_status.register(
         app,
-        locations,
+        evse_signals,
         emitter(_raw_topic(app, settings.topic(EVSE_STATUS.name))),
         LOCATIONS.partitions,
     )
@@ -80,10 +83,11 @@ def emitter(topic: Any) -> Callable[[EventMeta], Awaitable[None]]:
     return emit
 
 
-def _raw_topic(app: Any, name: str) -> Any:
-    """Our topics carry JSON events; they are parsed by ``parse_event``."""
+def _raw_topic(app: Any, *names: str) -> Any:
+    """Our topics carry JSON events; they are parsed by ``parse_event``.
+    Several names make one channel (topics of the same partitioning)."""
     return app.topic(
-        name,
+        *names,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",

@@ -1,8 +1,10 @@
 """EVSE status resolution: one status per EVSE from every signal we hold.
 
 Signals come from the party that reports the EVSE (a partner CPO over OCPI,
-or our charger gateway) and, as those slices arrive, from faults, sessions,
-reservations and occupancy. The shown status is the strongest signal:
+or our operators) and, for our own chargers, from their facts on
+``charger.transactions.v1``: a transaction running (charging), a reservation
+held (reserved); faults and occupancy follow with the charger gateway. The
+shown status is the strongest signal:
 
     faulted (OUTOFORDER / INOPERATIVE) > CHARGING > RESERVED > occupied (BLOCKED)
     > AVAILABLE > UNKNOWN
@@ -11,8 +13,9 @@ PLANNED and REMOVED are life-cycle states set by the owner, not live signals:
 while the owner says so they are shown whatever else is observed
 (mod_locations, Status: REMOVED "EVSE/Connector is not available anymore").
 
-``resolve_status``, ``evolve`` and ``decide`` are pure; the Faust agent at the
-bottom only decodes, calls them, and writes.
+``resolve_status``, ``evolve``, ``decide``, ``apply_charger_signal`` and
+``decide_charger`` are pure; the Faust agent at the bottom only decodes,
+calls them, and writes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -31,6 +34,10 @@ from schemas.events import (
     EvseStatusResolved,
     LocationObjectPatched,
     LocationObjectPut,
+    ReservationEnded,
+    ReservationMade,
+    TransactionStarted,
+    TransactionStopped,
     derived_event_id,
 )
 from schemas.events.locations import (
@@ -39,7 +46,7 @@ from schemas.events.locations import (
     LocationObjectRef,
     ObjectLevel,
 )
-from schemas.ocpi.common import parse_ocpi_datetime
+from schemas.ocpi.common import fold, parse_ocpi_datetime
 from schemas.ocpi.locations import EvseStatus
 
 _LIFECYCLE = frozenset({EvseStatus.PLANNED, EvseStatus.REMOVED})
@@ -67,6 +74,12 @@ class EvseSignals(BaseModel):
     session_active: bool = False
     reserved: bool = False
     occupied: bool = False
+    # Our chargers' facts behind session_active and reserved: the sessions
+    # (folded ids) with a transaction running, and those holding a
+    # reservation; the latest fact's time.
+    sessions: tuple[str, ...] = ()
+    reservations: tuple[str, ...] = ()
+    charger_at: AwareDatetime | None = None
 
 
 def resolve_status(signals: EvseSignals) -> EvseStatus:
@@ -134,7 +147,7 @@ def _evse_reports(p: LocationObjectRef, evses: list[dict[str, Any]]) -> list[Sta
     ]
 
 
-def _ref(p: LocationObjectRef | EvseRef, evse_uid: str) -> EvseRef:
+def _ref(p: LocationObjectRef | EvseRef | Any, evse_uid: str) -> EvseRef:
     return EvseRef(
         country_code=p.country_code,
         party_id=p.party_id,
@@ -186,6 +199,105 @@ def _resolved_id(cause: EventMeta, report: StatusReport) -> uuid.UUID:
     return derived_event_id(cause.event_id, f"EvseStatusResolved:{report.ref.evse_key}")
 
 
+# --- our chargers' facts ----------------------------------------------------
+
+ChargerSignalKind = Literal["session_started", "session_stopped", "reserved", "reservation_ended"]
+
+# ReservationRef: "#NA" while the reservation names no EVSE yet.
+_NO_EVSE = "#NA"
+
+
+@dataclass(frozen=True)
+class ChargerSignal:
+    """What one fact of our own charger says about one EVSE."""
+
+    ref: EvseRef
+    kind: ChargerSignalKind
+    session_id: str  # folded
+    at: datetime
+
+
+def charger_signals_of(event: object) -> list[ChargerSignal]:
+    """The EVSE signals a charger fact carries (none for meter values, a
+    late authorisation, or a reservation of no EVSE in particular)."""
+    kind: ChargerSignalKind
+    if isinstance(event, TransactionStarted):
+        p: Any = event.payload
+        kind = "session_started"
+    elif isinstance(event, TransactionStopped):
+        p, kind = event.payload, "session_stopped"
+    elif isinstance(event, ReservationMade):
+        p, kind = event.payload, "reserved"
+    elif isinstance(event, ReservationEnded):
+        p, kind = event.payload, "reservation_ended"
+    else:
+        return []
+    if p.evse_uid == _NO_EVSE:
+        return []
+    return [ChargerSignal(_ref(p, p.evse_uid), kind, fold(p.session_id), p.at)]
+
+
+def apply_charger_signal(signals: EvseSignals, signal: ChargerSignal) -> EvseSignals:
+    """Fold a charger fact into the signals. Facts come in the charger's
+    order (one partition per location), so no time comparison is needed: a
+    stop ends its session, a start of the reserved session uses the
+    reservation."""
+    sessions = set(signals.sessions)
+    reservations = set(signals.reservations)
+    sid = signal.session_id
+    if signal.kind == "session_started":
+        sessions.add(sid)
+        reservations.discard(sid)
+    elif signal.kind == "session_stopped":
+        sessions.discard(sid)
+        reservations.discard(sid)
+    elif signal.kind == "reserved":
+        reservations.add(sid)
+    else:
+        reservations.discard(sid)
+    at = signal.at if signals.charger_at is None else max(signals.charger_at, signal.at)
+    return signals.model_copy(
+        update={
+            "sessions": tuple(sorted(sessions)),
+            "session_active": bool(sessions),
+            "reservations": tuple(sorted(reservations)),
+            "reserved": bool(reservations),
+            "charger_at": at,
+        }
+    )
+
+
+def decide_charger(
+    signals: EvseSignals, signal: ChargerSignal, cause: EventMeta, now: datetime
+) -> tuple[EvseSignals, list[EvseStatusResolved]]:
+    """A resolved status when a charger fact changes the one shown. It is
+    stamped with the fact's time, never earlier than the owner's last word,
+    so the views (which keep the newest) do not pass it over."""
+    after = apply_charger_signal(signals, signal)
+    status = resolve_status(after)
+    if after == signals or status == resolve_status(signals):
+        return after, []
+    stamp = signal.at
+    if signals.reported_at is not None and signals.reported_at > stamp:
+        stamp = signals.reported_at
+    resolved = EvseStatusResolved(
+        event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
+        aggregate_key=cause.aggregate_key,
+        occurred_at=cause.occurred_at,
+        recorded_at=now,
+        source=cause.source,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
+        payload=EvseStatusResolvedPayload(
+            **signal.ref.model_dump(),
+            status=status,
+            last_updated=stamp,
+            reported_status=after.reported_status,
+        ),
+    )
+    return after, [resolved]
+
+
 def signals_from_table(value: Any) -> EvseSignals:
     return EvseSignals() if value is None else EvseSignals.model_validate(value)
 
@@ -221,6 +333,14 @@ def register(app: Any, source_topic: Any, emit: Emit, partitions: int) -> Any:
                 key = report.ref.evse_key
                 before = signals_from_table(table.get(key))
                 after, resolved = decide(before, report, event, utc_now())
+                if after != before:
+                    table[key] = after.model_dump(mode="json")
+                for out in resolved:
+                    await emit(out)
+            for signal in charger_signals_of(event):
+                key = signal.ref.evse_key
+                before = signals_from_table(table.get(key))
+                after, resolved = decide_charger(before, signal, event, utc_now())
                 if after != before:
                     table[key] = after.model_dump(mode="json")
                 for out in resolved:

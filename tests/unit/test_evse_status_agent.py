@@ -60,3 +60,24 @@ async def test_agent_resolves_and_keeps_signals_in_its_table(tmp_path: Path) -> 
         await ctx.put(report(EvseStatus.OUTOFORDER, 20))
     assert [e.payload.status for e in emitted] == [EvseStatus.CHARGING, EvseStatus.OUTOFORDER]
     assert table["NL/ABC/LOC1/E1"]["reported_status"] == "OUTOFORDER"
+
+
+async def test_agent_turns_our_chargers_facts_into_statuses(tmp_path: Path) -> None:
+    from tests.unit.test_evse_status_chargers import started, stopped
+
+    app: Any = faust.App(
+        "test-evse-status-chargers", store="memory://", datadir=str(tmp_path), autodiscover=False
+    )
+    source = app.topic("source", key_type=bytes, value_type=bytes, value_serializer="raw")
+    emitted: list[EvseStatusResolved] = []
+
+    async def emit(event: EvseStatusResolved) -> None:
+        emitted.append(event)
+
+    agent = evse_status.register(app, source, emit, partitions=1)
+    table = app.tables["evse-signals"]
+    async with agent.test_context() as ctx:
+        await ctx.put(started("S1", 0).model_dump_json().encode())
+        await ctx.put(stopped("S1", 30).model_dump_json().encode())
+    assert [e.payload.status for e in emitted] == [EvseStatus.CHARGING, EvseStatus.UNKNOWN]
+    assert table["ZZ/HUB/DEPOT/E1"]["sessions"] == []
