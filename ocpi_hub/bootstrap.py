@@ -20,9 +20,11 @@ from producers.authorization import (
 from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
+from projections.mongo.tariff_history import TariffHistoryQuery, TariffHistoryWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.mysql.migrate import migrate
@@ -98,6 +100,8 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         TokenViewWriter(db),
         SessionViewWriter(db),
         SessionRowWriter(engine),
+        CdrViewWriter(db),
+        TariffHistoryWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -124,6 +128,8 @@ class Container:
     realtime: HttpRealTimeAuthorizer
     sessions: SessionViewQuery
     session_rows: SessionRowQuery
+    cdrs: CdrViewQuery
+    tariff_history: TariffHistoryQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -162,6 +168,8 @@ def build_container(settings: Settings) -> Container:
         realtime=realtime,
         sessions=SessionViewQuery(client[settings.mongo_db]),
         session_rows=SessionRowQuery(engine),
+        cdrs=CdrViewQuery(client[settings.mongo_db]),
+        tariff_history=TariffHistoryQuery(client[settings.mongo_db]),
     )
 
 
