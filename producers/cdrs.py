@@ -375,7 +375,12 @@ def plan_receive(
         source=origin.source,
         correlation_id=origin.correlation_id,
         payload=CdrReceivedPayload(
-            country_code=cdr.country_code, party_id=cdr.party_id, cdr_id=cdr.id, cdr=body
+            country_code=cdr.country_code,
+            party_id=cdr.party_id,
+            cdr_id=cdr.id,
+            # The validated CDR's JSON form: numbers as JSON numbers printing
+            # exactly what was sent (a Decimal would be dumped as a string).
+            cdr=to_json(cdr),
         ),
     )
 
