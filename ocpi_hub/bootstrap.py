@@ -27,6 +27,7 @@ from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariff_history import TariffHistoryQuery, TariffHistoryWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
+from projections.mysql.cdrs import CdrRowWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
@@ -102,6 +103,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         SessionRowWriter(engine),
         CdrViewWriter(db),
         TariffHistoryWriter(db),
+        CdrRowWriter(engine),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 

@@ -14,6 +14,7 @@ from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
 from projections.mongo.folding import VERSION
 from projections.mongo.tariff_history import COLLECTION as TARIFF_HISTORY_COLLECTION
+from projections.mysql.cdrs import cdrs as cdr_rows
 from projections.mysql.models import buildings, chargers, connectors, location_states, spaces
 from projections.mysql.sessions import sessions as session_rows
 
@@ -51,6 +52,7 @@ def compare_views(left: Views, right: Views) -> list[str]:
         ("mysql.sessions", _mysql(session_rows)),
         ("mongo.cdrs", _mongo(CDR_COLLECTION)),
         ("mongo.tariff_history", _mongo(TARIFF_HISTORY_COLLECTION)),
+        ("mysql.cdrs", _mysql(cdr_rows)),
     )
     for name, read in readers:
         a, b = read(left), read(right)
