@@ -21,10 +21,14 @@ from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
+from projections.mongo.history import (
+    LocationHistoryWriter,
+    TariffHistoryQuery,
+    TariffHistoryWriter,
+)
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
-from projections.mongo.tariff_history import TariffHistoryQuery, TariffHistoryWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.mysql.cdrs import CdrRowWriter
@@ -103,6 +107,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         SessionRowWriter(engine),
         CdrViewWriter(db),
         TariffHistoryWriter(db),
+        LocationHistoryWriter(db),
         CdrRowWriter(engine),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)

@@ -72,11 +72,10 @@ def create_app(settings: Settings) -> Any:
 
 def _cdr_inputs(settings: Settings) -> cdr_builder.MongoCdrInputs:
     from ocpi_hub.bootstrap import mongo_client
-    from projections.mongo.locations import LocationViewQuery
-    from projections.mongo.tariff_history import TariffHistoryQuery
+    from projections.mongo.history import LocationHistoryQuery, TariffHistoryQuery
 
     db = mongo_client(settings)[settings.mongo_db]
-    return cdr_builder.MongoCdrInputs(LocationViewQuery(db), TariffHistoryQuery(db))
+    return cdr_builder.MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
 
 
 def emitter(topic: Any) -> Callable[[EventMeta], Awaitable[None]]:

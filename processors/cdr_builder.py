@@ -7,7 +7,7 @@ a table keyed by session key, so it sees the whole session whatever PUTs
 and PATCHes made it. When one of our sessions (our country code and party
 id; partners' sessions share the topic) is COMPLETED and has no CDR yet, it
 reads the Location and the connector's tariffs *as they were at session
-start* (``projections.mongo.tariff_history``), builds and prices the CDR
+start* (``projections.mongo.history``), builds and prices the CDR
 (``producers.cdrs.plan_issue``, pure) and emits ``CdrIssued`` on
 ``ocpi.cdrs.v1``.
 
@@ -81,9 +81,11 @@ def step(state: BuilderState, event: object, us: Party) -> tuple[BuilderState, J
 
 
 class CdrInputs(Protocol):
-    """What the builder reads: our Location now, our tariff as of an instant."""
+    """What the builder reads: our Location and our tariffs as of an instant."""
 
-    def location(self, country_code: str, party_id: str, location_id: str) -> Json | None: ...
+    def location_as_of(
+        self, country_code: str, party_id: str, location_id: str, at: datetime
+    ) -> Json | None: ...
 
     def tariff_as_of(
         self, country_code: str, party_id: str, tariff_id: str, at: datetime
@@ -95,8 +97,10 @@ class MongoCdrInputs:
         self._locations = locations
         self._history = history
 
-    def location(self, country_code: str, party_id: str, location_id: str) -> Json | None:
-        found: Json | None = self._locations.get(country_code, party_id, location_id)
+    def location_as_of(
+        self, country_code: str, party_id: str, location_id: str, at: datetime
+    ) -> Json | None:
+        found: Json | None = self._locations.as_of(country_code, party_id, location_id, at)
         return found
 
     def tariff_as_of(
@@ -130,10 +134,15 @@ async def build_and_emit(
     cannot be built (logged: no location after waiting, no such connector,
     not priceable)."""
     bound = log.bind(session_id=session["id"], event_id=str(cause.event_id))
+    start = parse_ocpi_datetime(session["start_date_time"])
     deadline = time.monotonic() + location_wait_s
     while True:
         location = await asyncio.to_thread(
-            inputs.location, session["country_code"], session["party_id"], session["location_id"]
+            inputs.location_as_of,
+            session["country_code"],
+            session["party_id"],
+            session["location_id"],
+            start,
         )
         if location is not None or time.monotonic() >= deadline:
             break
@@ -150,6 +159,7 @@ async def build_and_emit(
             cause_event_id=cause.event_id,
             correlation_id=cause.correlation_id,
             now=now,
+            issued_at=cause.recorded_at,
         )
     except (BuildError, PricingError, ValueError) as exc:
         bound.error("cdr_not_built", reason=str(exc))

@@ -263,11 +263,15 @@ def plan_issue(
     cause_event_id: Any,
     correlation_id: str,
     now: datetime,
+    issued_at: datetime | None = None,
 ) -> CdrIssued:
     """The ``CdrIssued`` for one of our completed sessions; its event id is
     derived from the session event that completed it, so processing that
-    event again issues the same event (and the CDR id is the session id)."""
-    built = build_cdr(session_json, location_json, tariffs_at_start, issued_at=now)
+    event again issues the same event (and the CDR id is the session id).
+    ``issued_at`` (the CDR's ``last_updated``; default ``now``): the builder
+    passes the completing event's ``recorded_at``, so the CDR issued again
+    is the same CDR, byte for byte."""
+    built = build_cdr(session_json, location_json, tariffs_at_start, issued_at=issued_at or now)
     cdr = built.cdr
     key = cdr_key(cdr["country_code"], cdr["party_id"], cdr["id"])
     meta: Json = {

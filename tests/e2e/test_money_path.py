@@ -22,7 +22,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from pymongo import MongoClient
 
+from ocpi_hub.bootstrap import drop_mysql_database, mysql_engine
+from projections.mysql.cdrs import CdrRowQuery
 from tests.cdr_objects import priced_location, simple_tariff
 from tests.e2e.conftest import Linked, auth, sealed_token, wait_for_log
 from tests.e2e.test_walking_skeleton import wait_for
@@ -255,3 +258,27 @@ def test_the_peer_flags_a_cdr_priced_with_another_tariff_version(linked: Linked)
     lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
     assert f"ZZ/HUB/{sid.upper()}" in [r.get("cdr_key") for r in lines]
     assert lines[-1]["discrepancies"] >= 1
+
+    # Our MySQL cdrs row holds the money as exact DECIMALs.
+    engine = mysql_engine(linked.us.namespace.settings)
+    try:
+        rows = CdrRowQuery(engine)
+        row_of_ours = wait_for(lambda: rows.get(f"ZZ/HUB/{sid.upper()}"), "our MySQL cdrs row")
+    finally:
+        engine.dispose()
+    assert row_of_ours["total_cost_excl_vat"] == Decimal("3.575")
+    assert row_of_ours["total_energy"] == Decimal("8.25")
+
+    # A replay rebuilds every view, the CDR views and histories included,
+    # equal to the live ones (on both platforms).
+    for side in (linked.us, linked.peer):
+        into = f"{side.namespace.name}_cdrreplay"
+        try:
+            result = side.run("replay", "--into", into, "--compare")
+            assert result.returncode == 0, result.stdout + result.stderr
+            report = json.loads(result.stdout.strip().splitlines()[-1])
+            assert report["differences"] == []
+        finally:
+            with MongoClient(side.namespace.settings.mongo_url) as client:
+                client.drop_database(into)
+            drop_mysql_database(side.namespace.settings, into)

@@ -21,11 +21,17 @@ from producers.cdrs import plan_issue, plan_receive, plan_reconciled, reconcile
 from producers.locations import Origin
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.folding import Doc
-from projections.mongo.tariff_history import TariffHistoryQuery, TariffHistoryWriter
+from projections.mongo.history import (
+    LocationHistoryQuery,
+    LocationHistoryWriter,
+    TariffHistoryQuery,
+    TariffHistoryWriter,
+)
 from projections.mysql.cdrs import CdrRowQuery, CdrRowWriter, cdrs
 from projections.mysql.migrate import migrate
 from projections.position import Record
-from schemas.events import Party, TariffDeleted, TariffPut
+from schemas.events import LocationObjectPut, Party, TariffDeleted, TariffPut
+from schemas.events.locations import LocationObjectPutPayload
 from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload
 from tests.cdr_objects import completed_session, priced_location, simple_tariff
 from tests.services import Namespace
@@ -182,3 +188,45 @@ def test_the_mysql_table_keeps_decimals_and_is_guarded(engine: Engine) -> None:
     assert theirs["expected_excl_vat"] == Decimal("4.4")
     assert theirs["difference_excl_vat"] == Decimal("-0.825")
     assert theirs["discrepancy"] is True
+
+
+def _location_put(offset: int, recorded: datetime, address: str) -> Record[Any]:
+    body = priced_location(tariff_ids=["CDR-T1"])
+    body["address"] = address
+    body["last_updated"] = recorded.strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = LocationObjectPut(
+        event_id=uuid.uuid4(),
+        aggregate_key="ZZ/HUB/LOC-CDR",
+        occurred_at=recorded,
+        recorded_at=recorded,
+        source=US,
+        correlation_id="c",
+        payload=LocationObjectPutPayload(
+            country_code="ZZ",
+            party_id="HUB",
+            location_id="LOC-CDR",
+            object=body,
+            last_updated=recorded,
+        ),
+    )
+    return Record("ocpi.locations.v1", 2, offset, event)
+
+
+def test_the_location_history_answers_as_of_an_instant(db: Database[Doc]) -> None:
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    writer, query = LocationHistoryWriter(db), LocationHistoryQuery(db)
+    writer.apply(
+        [
+            _location_put(4, t0, "Old Street 1"),
+            _location_put(5, t0 + timedelta(days=1), "New Street 1"),
+        ]
+    )
+
+    def address(at: datetime) -> Any:
+        held = query.as_of("ZZ", "HUB", "LOC-CDR", at)
+        return None if held is None else held["address"]
+
+    assert address(t0 + timedelta(hours=1)) == "Old Street 1"  # the street was renamed later
+    assert address(t0 + timedelta(days=2)) == "New Street 1"
+    assert address(t0 - timedelta(days=1)) == "Old Street 1"  # before our records: the first
+    assert query.as_of("ZZ", "HUB", "NOPE", t0) is None

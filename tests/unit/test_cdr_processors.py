@@ -90,7 +90,9 @@ class FakeInputs:
         self._tariffs = tariffs
         self.asked: list[tuple[str, datetime]] = []
 
-    def location(self, country_code: str, party_id: str, location_id: str) -> Any:
+    def location_as_of(
+        self, country_code: str, party_id: str, location_id: str, at: datetime
+    ) -> Any:
         return self._location
 
     def tariff_as_of(self, country_code: str, party_id: str, tariff_id: str, at: datetime) -> Any:
