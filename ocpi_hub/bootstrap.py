@@ -21,11 +21,7 @@ from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
-from projections.mongo.history import (
-    LocationHistoryWriter,
-    TariffHistoryQuery,
-    TariffHistoryWriter,
-)
+from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
@@ -136,7 +132,6 @@ class Container:
     sessions: SessionViewQuery
     session_rows: SessionRowQuery
     cdrs: CdrViewQuery
-    tariff_history: TariffHistoryQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -176,7 +171,6 @@ def build_container(settings: Settings) -> Container:
         sessions=SessionViewQuery(client[settings.mongo_db]),
         session_rows=SessionRowQuery(engine),
         cdrs=CdrViewQuery(client[settings.mongo_db]),
-        tariff_history=TariffHistoryQuery(client[settings.mongo_db]),
     )
 
 

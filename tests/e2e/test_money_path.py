@@ -194,6 +194,16 @@ def reconciliation_at_peer(linked: Linked, cdr_id: str, **params: Any) -> dict[s
     return found
 
 
+def listed_headers(linked: Linked) -> httpx.Headers:
+    resp = httpx.get(
+        f"{linked.us.base_url}/ocpi/cpo/2.2.1/cdrs",
+        params={"limit": 1},
+        headers=linked.peer_token,
+        timeout=10,
+    )
+    return resp.headers
+
+
 def test_a_charging_session_is_billed_end_to_end(linked: Linked) -> None:
     run = charge_a_session(linked)
     sid = run["sid"]
@@ -210,6 +220,18 @@ def test_a_charging_session_is_billed_end_to_end(linked: Linked) -> None:
     assert [t["id"] for t in cdr["tariffs"]] == [run["tid"]]
     assert exact(cdr["total_energy"]) == Decimal("8.25")
     assert exact(cdr["total_time"]) == Decimal("0.5")
+
+    # Our Sender interface lists it to the peer (the eMSP of its token).
+    listed = _ok(
+        httpx.get(
+            f"{linked.us.base_url}/ocpi/cpo/2.2.1/cdrs",
+            params={"date_from": "2026-01-01T00:00:00Z"},
+            headers=linked.peer_token,
+            timeout=10,
+        )
+    )
+    assert cdr in listed["data"]
+    assert int(listed_headers(linked)["X-Total-Count"]) >= 1
 
     # POSTed to the peer (the eMSP of the token), served by the URL its
     # POST answer pointed at, and reconciled there without a discrepancy.
