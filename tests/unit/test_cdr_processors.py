@@ -147,6 +147,7 @@ def test_our_cdr_is_posted_to_its_tokens_emsp_only() -> None:
     assert request.audience == Party(country_code="NL", party_id="PEE")
     assert request.body == event.payload.cdr
     assert plan_cdr(event, Party(country_code="DE", party_id="XYZ")) is None
+    assert plan_cdr(completing_patch(completed_session()), US) is None
     assert CDRS_PUSH.event_types == frozenset({"CdrIssued"})
 
 

@@ -170,6 +170,17 @@ def test_only_a_completed_session_on_a_known_connector_is_built() -> None:
         build_cdr(elsewhere, priced_location(), {}, issued_at=NOW)
 
 
+def test_an_unused_reservation_without_an_evse_is_not_built() -> None:
+    reservation = {
+        **completed_session(periods=False),
+        "evse_uid": "#NA",
+        "connector_id": "#NA",
+        "kwh": 0,
+    }
+    with pytest.raises(BuildError, match="no connector"):
+        build_cdr(reservation, priced_location(), {}, issued_at=NOW)
+
+
 def test_issuing_twice_from_the_same_session_event_gives_the_same_event() -> None:
     cause = uuid.uuid4()
 
