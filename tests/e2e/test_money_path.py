@@ -59,8 +59,12 @@ def expected_total(tariff: dict[str, Any], kwh: Decimal, hours: Decimal) -> dict
     return {"excl_vat": excl, "incl_vat": incl}
 
 
-def charge_a_session(linked: Linked, *, energy_price: str = "0.30") -> dict[str, Any]:
-    """Everything up to our completed session; returns what the test needs."""
+def charge_a_session(
+    linked: Linked, *, energy_price: str = "0.30", reprice_mid_session: bool = False
+) -> dict[str, Any]:
+    """Everything up to our completed session; returns what the test needs.
+    ``reprice_mid_session``: our ops publish a dearer version of the tariff
+    while the car charges (it must not price this session)."""
     us, peer = linked.us.base_url, linked.peer.base_url
     tag = uuid.uuid4().hex[:6].upper()
     tid, loc, sid, uid = f"T-{tag}", f"LOC-{tag}", f"OS-{tag}", f"MP{tag}"
@@ -148,6 +152,16 @@ def charge_a_session(linked: Linked, *, energy_price: str = "0.30") -> dict[str,
         return found[0] if found and found[0]["status"] == status else None
 
     wait_for(lambda: listed("ACTIVE"), "our session ACTIVE")
+    if reprice_mid_session:
+        dearer = simple_tariff(tid, energy_price="0.99", at="2026-05-03T00:00:00Z")
+        _ok(httpx.put(f"{us}/ops/tariffs/{tid}", json=json.loads(_dumps(dearer)), timeout=10))
+
+        def now_dearer() -> bool:
+            got = httpx.get(f"{us}/ops/tariffs/{tid}", timeout=10).json().get("data") or {}
+            prices = [c["price"] for e in got.get("elements", []) for c in e["price_components"]]
+            return 0.99 in prices
+
+        wait_for(now_dearer, "the dearer tariff version in our view")
     record("stopped", {"meter_stop_wh": 20_250, "at": at(30), "reason": "EVDisconnected"})
     done = wait_for(lambda: listed("COMPLETED"), "our session COMPLETED")
     assert exact(done["kwh"]) == Decimal("8.25")
@@ -205,9 +219,14 @@ def listed_headers(linked: Linked) -> httpx.Headers:
 
 
 def test_a_charging_session_is_billed_end_to_end(linked: Linked) -> None:
-    run = charge_a_session(linked)
+    run = charge_a_session(linked, reprice_mid_session=True)
     sid = run["sid"]
     cdr = our_cdr(linked, sid)
+    # Priced with the tariff as it was at session start, not the version
+    # published while the car was charging.
+    [sealed] = cdr["tariffs"]
+    energy = [c for c in sealed["elements"][0]["price_components"] if c["type"] == "ENERGY"]
+    assert [c["price"] for c in energy] == [0.3]
 
     want = expected_total(run["ours"], Decimal("8.25"), Decimal("0.5"))
     assert {k: exact(v) for k, v in cdr["total_cost"].items()} == want
