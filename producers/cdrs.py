@@ -31,13 +31,12 @@ As eMSP:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
-
-from pydantic import ValidationError
+from uuid import UUID
 
 from producers.locations import Origin, RefusedError
 from producers.pricing import PricingError, price_session, tariff_active_at
@@ -58,7 +57,7 @@ from schemas.ocpi.cdrs import (
     ChargingPeriod,
 )
 from schemas.ocpi.common import fold, parse_ocpi_datetime
-from schemas.ocpi.locations import Location
+from schemas.ocpi.locations import Connector, Evse, Location
 from schemas.ocpi.sessions import Session, SessionStatus
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tariffs import Price, Tariff
@@ -85,7 +84,7 @@ class BuiltCdr:
     tariff_source: Literal["tariff", "none"]
 
 
-def _connector(location: Location, evse_uid: str, connector_id: str) -> tuple[Any, Any]:
+def _connector(location: Location, evse_uid: str, connector_id: str) -> tuple[Evse, Connector]:
     for evse in location.evses or ():
         if fold(evse.uid) != fold(evse_uid):
             continue
@@ -241,7 +240,10 @@ def build_cdr(
     return BuiltCdr(cdr=to_json(Cdr.model_validate(body)), tariff_source="tariff")
 
 
-def _issued(cdr: Json, meta: Json, session_key: str | None, source: Any) -> CdrIssued:
+TariffSource = Literal["tariff", "none", "credit"]
+
+
+def _issued(cdr: Json, meta: Json, session_key: str | None, source: TariffSource) -> CdrIssued:
     return CdrIssued(
         **meta,
         payload=CdrIssuedPayload(
@@ -260,7 +262,7 @@ def plan_issue(
     location_json: Json,
     tariffs_at_start: Mapping[str, Json | None],
     *,
-    cause_event_id: Any,
+    cause_event_id: UUID,
     correlation_id: str,
     now: datetime,
     issued_at: datetime | None = None,
@@ -316,7 +318,7 @@ def plan_credit(
     us: Party,
     cdr_id: str,
     origin: Origin,
-    event_id: Any,
+    event_id: UUID,
     now: datetime,
 ) -> CdrIssued:
     """Credit one of our CDRs. Refused (HTTP 404, 2001) when we hold no such
@@ -348,16 +350,16 @@ def plan_credit(
 def plan_receive(
     body: Any,
     *,
-    poster_owns: Any,
-    already_held: Any,
+    poster_owns: Callable[[str, str], bool],
+    already_held: Callable[[str], bool],
     origin: Origin,
-    event_id: Any,
+    event_id: UUID,
     now: datetime,
 ) -> CdrReceived:
     """Judge a POSTed CDR. ``poster_owns(cc, pid) -> bool``: the CDR's party
     is one of the poster's; ``already_held(key) -> bool``: a CDR with that
     key is on record (CDRs are immutable: a second one is refused). Raises
-    ``ValidationError`` (2001) or ``RefusedError``; nothing is written."""
+    ``pydantic.ValidationError`` (2001) or ``RefusedError``; nothing is written."""
     cdr = Cdr.model_validate(body)
     if not poster_owns(cdr.country_code, cdr.party_id):
         raise RefusedError(
@@ -497,7 +499,6 @@ __all__ = [
     "BuildError",
     "BuiltCdr",
     "Reconciliation",
-    "ValidationError",
     "build_cdr",
     "cdr_location",
     "choose_tariff",
