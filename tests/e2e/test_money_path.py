@@ -311,7 +311,17 @@ def test_the_peer_flags_a_cdr_priced_with_another_tariff_version(linked: Linked)
     assert row_of_ours["total_energy"] == Decimal("8.25")
 
     # A replay rebuilds every view, the CDR views and histories included,
-    # equal to the live ones (on both platforms).
+    # equal to the live ones (on both platforms), once the peer has all of
+    # this session (its session pushes run on their own lane).
+    def session_at_peer() -> bool:
+        resp = httpx.get(
+            f"{linked.peer.base_url}/ocpi/emsp/2.2.1/sessions/ZZ/HUB/{sid}",
+            headers=auth(sealed_token(linked.us, linked.peer_id)),
+            timeout=10,
+        )
+        return resp.status_code == 200 and resp.json()["data"]["status"] == "COMPLETED"
+
+    wait_for(session_at_peer, "our completed session at the peer")
     for side in (linked.us, linked.peer):
         into = f"{side.namespace.name}_cdrreplay"
         try:
