@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
+from api.ocpi import cdrs as ocpi_cdrs
 from api.ocpi import credentials, locations, versions
 from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
+from api.ops import cdrs as ops_cdrs
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
 from api.ops import tariffs as ops_tariffs
@@ -76,4 +78,7 @@ def create_app(
     app.include_router(ocpi_sessions.receiver)
     app.include_router(ocpi_sessions.sender)
     app.include_router(ops_transactions.router)
+    app.include_router(ocpi_cdrs.receiver)
+    app.include_router(ocpi_cdrs.sender)
+    app.include_router(ops_cdrs.router)
     return app

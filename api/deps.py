@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from ocpi_hub.bootstrap import Container
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
+from projections.mongo.cdrs import CdrViewQuery
 from projections.mongo.locations import LocationViewQuery
 from projections.mongo.sessions import SessionViewQuery
 from projections.mongo.tariffs import TariffViewQuery
@@ -56,6 +57,10 @@ def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
     return c.sessions
 
 
+def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
+    return c.cdrs
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -76,3 +81,4 @@ TariffViewDep = Annotated[TariffViewQuery, Depends(_tariffs)]
 TokenViewDep = Annotated[TokenViewQuery, Depends(_tokens)]
 AuthorizationDep = Annotated[AuthorizationService, Depends(_authorization)]
 SessionViewDep = Annotated[SessionViewQuery, Depends(_sessions)]
+CdrViewDep = Annotated[CdrViewQuery, Depends(_cdrs)]

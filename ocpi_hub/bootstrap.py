@@ -20,11 +20,14 @@ from producers.authorization import (
 from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
+from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
+from projections.mysql.cdrs import CdrRowWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
@@ -98,6 +101,10 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         TokenViewWriter(db),
         SessionViewWriter(db),
         SessionRowWriter(engine),
+        CdrViewWriter(db),
+        TariffHistoryWriter(db),
+        LocationHistoryWriter(db),
+        CdrRowWriter(engine),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -124,6 +131,7 @@ class Container:
     realtime: HttpRealTimeAuthorizer
     sessions: SessionViewQuery
     session_rows: SessionRowQuery
+    cdrs: CdrViewQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -162,6 +170,7 @@ def build_container(settings: Settings) -> Container:
         realtime=realtime,
         sessions=SessionViewQuery(client[settings.mongo_db]),
         session_rows=SessionRowQuery(engine),
+        cdrs=CdrViewQuery(client[settings.mongo_db]),
     )
 
 

@@ -95,6 +95,7 @@ def push() -> None:
     """Push changes of our own locations to every partner's Locations Receiver,
     and our sessions to the Sessions Receiver of each token's eMSP."""
     from ocpi_hub.bootstrap import mongo_client, vault
+    from processors.cdr_push import CDRS_PUSH
     from processors.push import LocationPusher
     from processors.session_push import SESSIONS_PUSH
     from producers.log import ensure_topics
@@ -119,7 +120,11 @@ def push() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await asyncio.gather(pusher.run(stop), session_pusher.run(stop))
+            # Our CDRs, POSTed to the eMSP of each token (docs/adr/0016).
+            cdr_pusher = LocationPusher(
+                settings, PartnerQuery(client[settings.mongo_db]), vault(settings), CDRS_PUSH
+            )
+            await asyncio.gather(pusher.run(stop), session_pusher.run(stop), cdr_pusher.run(stop))
         finally:
             client.close()
 
@@ -484,6 +489,35 @@ def partners_sync_locations(
             }
         )
     )
+
+
+cdrs_app = typer.Typer(no_args_is_help=True, help="CDRs: reconciliation of partners' CDRs.")
+app.add_typer(cdrs_app, name="cdrs")
+
+
+@cdrs_app.command("reconcile-report")
+def cdrs_reconcile_report(
+    only_discrepancies: Annotated[
+        bool, typer.Option(help="Only CDRs whose cost differs from ours beyond the tolerance.")
+    ] = False,
+) -> None:
+    """The CDRs partners sent us, each with our recomputed price, one JSON
+    object per line, then a summary line."""
+    from ocpi_hub.bootstrap import mongo_client
+    from projections.mongo.cdrs import CdrViewQuery
+
+    settings = _settings()
+    client = mongo_client(settings)
+    try:
+        rows = CdrViewQuery(client[settings.mongo_db]).reconciliation(
+            only_discrepancies=only_discrepancies
+        )
+    finally:
+        client.close()
+    for row in rows:
+        typer.echo(json.dumps(row))
+    flagged = sum(1 for r in rows if (r.get("reconciliation") or {}).get("discrepancy"))
+    typer.echo(json.dumps({"cdrs": len(rows), "discrepancies": flagged}))
 
 
 def main() -> None:  # pragma: no cover - console entry point

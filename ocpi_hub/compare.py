@@ -11,7 +11,10 @@ from ocpi_hub.bootstrap import Views
 from projections.mongo import locations, partners
 from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
+from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
 from projections.mongo.folding import VERSION
+from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
+from projections.mysql.cdrs import cdrs as cdr_rows
 from projections.mysql.models import buildings, chargers, connectors, location_states, spaces
 from projections.mysql.sessions import sessions as session_rows
 
@@ -47,6 +50,10 @@ def compare_views(left: Views, right: Views) -> list[str]:
         ),
         ("mongo.sessions", _mongo(mongo_sessions.COLLECTION)),
         ("mysql.sessions", _mysql(session_rows)),
+        ("mongo.cdrs", _mongo(CDR_COLLECTION)),
+        ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
+        ("mongo.location_history", _mongo(LOCATION_HISTORY)),
+        ("mysql.cdrs", _mysql(cdr_rows)),
     )
     for name, read in readers:
         a, b = read(left), read(right)

@@ -8,6 +8,7 @@ variables win over it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -96,6 +97,14 @@ class Settings(BaseSettings):
     # A real-time authorization call to an eMSP waits at most this long;
     # then the whitelist type decides as if the eMSP were offline.
     authorization_timeout_s: float = Field(default=3.0, gt=0)
+
+    # --- CDRs (producers/cdrs.py, docs/adr/0016) ------------------------------
+    # A received CDR whose total_cost (excl. VAT) differs from our own price
+    # of it by more than this, in its currency, is flagged as a discrepancy.
+    cdr_reconciliation_tolerance: Decimal = Field(default=Decimal("0.01"), ge=0)
+    # The CDR builder waits this long for the location of a completed
+    # session to be in the view before it gives up on that session (logged).
+    cdr_location_wait_s: float = Field(default=60.0, gt=0)
 
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"

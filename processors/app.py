@@ -16,9 +16,9 @@ from typing import Any
 import faust
 
 from ocpi_hub.settings import Settings
-from processors import evse_status, session_lifecycle
-from schemas.events import EventMeta, serialize_event
-from schemas.topics import CHARGER_TRANSACTIONS, EVSE_STATUS, LOCATIONS, SESSIONS
+from processors import cdr_builder, evse_status, session_lifecycle
+from schemas.events import EventMeta, Party, serialize_event
+from schemas.topics import CDRS, CHARGER_TRANSACTIONS, EVSE_STATUS, LOCATIONS, SESSIONS
 
 
 def create_app(settings: Settings) -> Any:
@@ -60,7 +60,25 @@ def create_app(settings: Settings) -> Any:
             settings.session_meter_rollover_wh, settings.session_currency
         ),
     )
+    # Our CDRs from our completed sessions (docs/adr/0016).
+    cdr_builder.register(
+        app,
+        _raw_topic(app, settings.topic(SESSIONS.name)),
+        emitter(_raw_topic(app, settings.topic(CDRS.name))),
+        SESSIONS.partitions,
+        Party(country_code=settings.party_country_code, party_id=settings.party_id),
+        _cdr_inputs(settings),
+        settings.cdr_location_wait_s,
+    )
     return app
+
+
+def _cdr_inputs(settings: Settings) -> cdr_builder.MongoCdrInputs:
+    from ocpi_hub.bootstrap import mongo_client
+    from projections.mongo.history import LocationHistoryQuery, TariffHistoryQuery
+
+    db = mongo_client(settings)[settings.mongo_db]
+    return cdr_builder.MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
 
 
 def emitter(topic: Any) -> Callable[[EventMeta], Awaitable[None]]:

@@ -79,7 +79,8 @@ class PushRequest:
     ``path`` is appended to the receiver's locations URL; ``object_key`` (the
     folded ids of the object) is what ordering and staleness are about."""
 
-    method: Literal["PUT", "PATCH"]
+    # POST: a new object at the receiver's URL itself (CDRs, mod_cdrs).
+    method: Literal["PUT", "PATCH", "POST"]
     path: str
     body: dict[str, Any]
     object_key: str

@@ -90,6 +90,14 @@ CHARGER_TRANSACTIONS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+CDRS = TopicSpec(
+    name="ocpi.cdrs.v1",
+    partitions=6,
+    key="cdr key: COUNTRY_CODE/PARTY_ID/CDR_ID, upper-cased",
+    event_types=("CdrIssued", "CdrReceived", "CdrReconciled"),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -98,6 +106,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TOKENS,
     SESSIONS,
     CHARGER_TRANSACTIONS,
+    CDRS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

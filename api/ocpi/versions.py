@@ -39,6 +39,8 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("tokens", "RECEIVER", f"{base}/ocpi/cpo/{version}/tokens"),
         ("sessions", "SENDER", f"{base}/ocpi/cpo/{version}/sessions"),
         ("sessions", "RECEIVER", f"{base}/ocpi/emsp/{version}/sessions"),
+        ("cdrs", "SENDER", f"{base}/ocpi/cpo/{version}/cdrs"),
+        ("cdrs", "RECEIVER", f"{base}/ocpi/emsp/{version}/cdrs"),
     ]
     return envelope(
         {

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
+from schemas.events.cdrs import CdrIssued, CdrReceived, CdrReconciled
 from schemas.events.chargers import (
     MeterValuesSampled,
     ReservationEnded,
@@ -58,7 +59,10 @@ Event = Annotated[
     | MeterValuesSampled
     | TransactionStopped
     | ReservationMade
-    | ReservationEnded,
+    | ReservationEnded
+    | CdrIssued
+    | CdrReceived
+    | CdrReconciled,
     Field(discriminator="event_type"),
 ]
 
@@ -75,6 +79,9 @@ def serialize_event(event: EventMeta) -> bytes:
 
 
 __all__ = [
+    "CdrIssued",
+    "CdrReceived",
+    "CdrReconciled",
     "Event",
     "EventMeta",
     "EvseStatusReported",

@@ -1,9 +1,10 @@
 """Sessions module objects (OCPI 2.2.1, mod_sessions.asciidoc).
 
-Session, ChargingPreferences and the module's enums, plus CdrToken and
-AuthMethod, which mod_sessions takes from mod_cdrs (the CDR object itself is
-another slice's). ChargingPeriod is the one of ``schemas.ocpi.cdrs``; ``kwh``
-and ``total_cost`` are exact Decimals (``tariffs.ExactNumber``, ``Price``).
+Session, ChargingPreferences and the module's enums. CdrToken and
+AuthMethod, which mod_sessions takes from mod_cdrs, live in
+``schemas.ocpi.cdrs`` and are re-exported here. ChargingPeriod is the one
+of ``schemas.ocpi.cdrs``; ``kwh`` and ``total_cost`` are exact Decimals
+(``tariffs.ExactNumber``, ``Price``).
 
 PATCH bodies (mod_sessions, "PATCH Method"): ``validate_session_patch``
 checks a fragment field by field. A field absent is unchanged, ``null``
@@ -27,11 +28,11 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints, model_validator
 
-from schemas.ocpi.cdrs import ChargingPeriod
+from schemas.ocpi.cdrs import AuthMethod, CdrToken, ChargingPeriod
 from schemas.ocpi.common import CountryCode, DateTime, OcpiModel, PartyId, parse_ocpi_datetime
 from schemas.ocpi.patch import ValidatedPatch, validate_patch_body
 from schemas.ocpi.tariffs import NonNegativeNumber, Price, loads_exact
-from schemas.ocpi.types import Bool, TokenType, ci, string, to_json
+from schemas.ocpi.types import Bool, ci, string, to_json
 
 SessionId = Annotated[str, ci(36)]  # mod_sessions, Session.id: CiString(36)
 # transport_and_format, "Not available": Session.evse_uid and connector_id may
@@ -52,14 +53,6 @@ class SessionStatus(StrEnum):
     RESERVATION = "RESERVATION"
 
 
-class AuthMethod(StrEnum):
-    """mod_cdrs, AuthMethod enum (used by Session.auth_method)."""
-
-    AUTH_REQUEST = "AUTH_REQUEST"
-    COMMAND = "COMMAND"
-    WHITELIST = "WHITELIST"
-
-
 class ProfileType(StrEnum):
     """mod_sessions, ProfileType enum: the smart-charging profile a driver picks."""
 
@@ -77,17 +70,6 @@ class ChargingPreferencesResponse(StrEnum):
     ENERGY_NEED_REQUIRED = "ENERGY_NEED_REQUIRED"
     NOT_POSSIBLE = "NOT_POSSIBLE"
     PROFILE_TYPE_NOT_SUPPORTED = "PROFILE_TYPE_NOT_SUPPORTED"
-
-
-class CdrToken(OcpiModel):
-    """mod_cdrs, CdrToken class: the token that started a session, with the
-    eMSP that owns it."""
-
-    country_code: CountryCode  # CiString(2)
-    party_id: PartyId  # CiString(3)
-    uid: Annotated[str, ci(36)]
-    type: TokenType
-    contract_id: Annotated[str, ci(36)]
 
 
 class ChargingPreferences(OcpiModel):

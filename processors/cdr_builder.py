@@ -1,0 +1,219 @@
+"""The CDR builder: a CDR for each of OUR sessions that completes
+(docs/adr/0016).
+
+A Faust agent on ``ocpi.sessions.v1``. It folds each session's events with
+the fold every session view uses (``projections.session_state.evolve``) in
+a table keyed by session key, so it sees the whole session whatever PUTs
+and PATCHes made it. When one of our sessions (our country code and party
+id; partners' sessions share the topic) is COMPLETED and has no CDR yet, it
+reads the Location and the connector's tariffs *as they were at session
+start* (``projections.mongo.history``), builds and prices the CDR
+(``producers.cdrs.plan_issue``, pure) and emits ``CdrIssued`` on
+``ocpi.cdrs.v1``.
+
+Exactly one CDR per session: the CDR id is the session id and the event id
+is derived from the session event that completed it. Faust commits the
+session event only after the CdrIssued was flushed; re-processing after a
+crash emits the same event again, and every view keeps the first CDR of a
+key (CDRs are immutable).
+
+``step`` is the pure part; the lookups are a port (``CdrInputs``) with a
+MongoDB adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from producers.cdrs import BuildError, connector_tariff_ids, plan_issue
+from producers.pricing import PricingError
+from projections.session_state import evolve
+from schemas.events import CdrIssued, Party, SessionPatched, SessionPut
+from schemas.ocpi.common import fold, parse_ocpi_datetime
+
+log = structlog.get_logger(__name__)
+
+Json = dict[str, Any]
+Emit = Callable[[CdrIssued], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BuilderState:
+    """What the table keeps per session: the folded session and whether its
+    CDR was issued (or given up on)."""
+
+    session: Json | None = None
+    done: bool = False
+
+    def to_table(self) -> Json:
+        return {"session": self.session, "done": self.done}
+
+    @classmethod
+    def from_table(cls, value: Any) -> BuilderState:
+        if not value:
+            return cls()
+        return cls(session=value.get("session"), done=bool(value.get("done")))
+
+
+def step(state: BuilderState, event: object, us: Party) -> tuple[BuilderState, Json | None]:
+    """Fold one session event; return the new state and the session to
+    build a CDR for (ours, COMPLETED, none built yet), else None."""
+    if not isinstance(event, SessionPut | SessionPatched):
+        return state, None
+    session = evolve(state.session, event)
+    after = BuilderState(session=session, done=state.done)
+    if (
+        session is None
+        or state.done
+        or session.get("status") != "COMPLETED"
+        or fold(session["country_code"]) != fold(us.country_code)
+        or fold(session["party_id"]) != fold(us.party_id)
+    ):
+        return after, None
+    return after, session
+
+
+class CdrInputs(Protocol):
+    """What the builder reads: our Location and our tariffs as of an instant."""
+
+    def location_as_of(
+        self, country_code: str, party_id: str, location_id: str, at: datetime
+    ) -> Json | None: ...
+
+    def tariff_as_of(
+        self, country_code: str, party_id: str, tariff_id: str, at: datetime
+    ) -> Json | None: ...
+
+
+class MongoCdrInputs:
+    def __init__(self, locations: Any, history: Any) -> None:
+        self._locations = locations
+        self._history = history
+
+    def location_as_of(
+        self, country_code: str, party_id: str, location_id: str, at: datetime
+    ) -> Json | None:
+        found: Json | None = self._locations.as_of(country_code, party_id, location_id, at)
+        return found
+
+    def tariff_as_of(
+        self, country_code: str, party_id: str, tariff_id: str, at: datetime
+    ) -> Json | None:
+        found: Json | None = self._history.as_of(country_code, party_id, tariff_id, at)
+        return found
+
+
+def tariffs_at_start(inputs: CdrInputs, session: Json, location: Json) -> dict[str, Json | None]:
+    """The connector's tariffs as we held them at the session's start."""
+    start = parse_ocpi_datetime(session["start_date_time"])
+    ids: Sequence[str] = connector_tariff_ids(
+        location, session["evse_uid"], session["connector_id"]
+    )
+    return {
+        fold(tid): inputs.tariff_as_of(location["country_code"], location["party_id"], tid, start)
+        for tid in ids
+    }
+
+
+async def build_and_emit(
+    session: Json,
+    cause: SessionPut | SessionPatched,
+    inputs: CdrInputs,
+    emit: Emit,
+    now: datetime,
+    location_wait_s: float,
+) -> bool:
+    """Build our CDR for a completed session and emit it; False when it
+    cannot be built (logged: no location after waiting, no such connector,
+    not priceable)."""
+    bound = log.bind(session_id=session["id"], event_id=str(cause.event_id))
+    start = parse_ocpi_datetime(session["start_date_time"])
+    deadline = time.monotonic() + location_wait_s
+    while True:
+        location = await asyncio.to_thread(
+            inputs.location_as_of,
+            session["country_code"],
+            session["party_id"],
+            session["location_id"],
+            start,
+        )
+        if location is not None or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.5)  # the location view may lag behind a brand-new location
+    if location is None:
+        bound.error("cdr_not_built", reason="location unknown", location_id=session["location_id"])
+        return False
+    try:
+        at_start = await asyncio.to_thread(tariffs_at_start, inputs, session, location)
+        event = plan_issue(
+            session,
+            location,
+            at_start,
+            cause_event_id=cause.event_id,
+            correlation_id=cause.correlation_id,
+            now=now,
+            issued_at=cause.recorded_at,
+        )
+    except (BuildError, PricingError, ValueError) as exc:
+        bound.error("cdr_not_built", reason=str(exc))
+        return False
+    await emit(event)
+    bound.info(
+        "cdr_issued",
+        cdr_id=event.payload.cdr_id,
+        tariff_source=event.payload.tariff_source,
+        total_cost=event.payload.cdr["total_cost"],
+    )
+    return True
+
+
+def register(
+    app: Any,
+    source_topic: Any,
+    emit: Emit,
+    partitions: int,
+    us: Party,
+    inputs: CdrInputs,
+    location_wait_s: float,
+) -> Any:
+    """Attach the agent and its table (``cdr-builder``) to a Faust app."""
+    import faust  # local import: the pure rule above must not need Faust
+
+    from processors.clock import utc_now
+    from schemas.events import parse_event
+
+    table = app.Table(
+        "cdr-builder",
+        default=None,
+        partitions=partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    )
+
+    @app.agent(source_topic, name="cdr-builder")  # type: ignore[untyped-decorator]
+    async def cdr_builder(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                event = parse_event(raw)
+            except ValueError:
+                log.warning("cdr_builder_skipped_undecodable")
+                continue
+            if not isinstance(event, SessionPut | SessionPatched):
+                continue
+            key = event.aggregate_key
+            before = BuilderState.from_table(table.get(key))
+            after, completed = step(before, event, us)
+            if completed is not None:
+                await build_and_emit(completed, event, inputs, emit, utc_now(), location_wait_s)
+                # Given up on or issued: either way, never again for this session.
+                after = BuilderState(session=after.session, done=True)
+            if after != before:
+                table[key] = after.to_table()
+
+    return cdr_builder

@@ -1,0 +1,512 @@
+"""CDRs, pure core (mod_cdrs): building ours, crediting ours, receiving and
+reconciling partners'. No I/O, no clock; the shells pass in what they read.
+
+As CPO:
+
+* ``build_cdr`` turns one of OUR completed sessions into a priced CDR. The
+  caller hands in the Location (its time zone prices the session, a
+  CdrLocation has none) and the connector's tariffs *as they were at session
+  start* (docs/adr/0016). The first of the connector's ``tariff_ids`` that
+  was held then and active at the session's start prices it with
+  ``producers.pricing.price_session``. No tariff at all (none referenced,
+  or every referenced id unknown at session start): the CDR is still issued,
+  costing nothing, with no ``tariffs`` and a ``remark`` saying why (the spec
+  makes ``tariffs`` optional; holding a completed session back forever would
+  leave it unbilled and unseen, a zero CDR is visible and can be credited
+  and re-issued). The CDR id is the session id, so one session never gets
+  two CDRs; the event id is derived from the completing session event.
+* ``plan_issue`` wraps it in a ``CdrIssued``.
+* ``plan_credit`` issues the Credit CDR of one of our CDRs: the same data,
+  ``total_cost`` negated (mod_cdrs, "Credit CDRs": only ``total_cost`` holds
+  the negative amounts), ``credit: true``, ``credit_reference_id`` the
+  original's id, id ``<original>-C``. The original is never edited.
+
+As eMSP:
+
+* ``plan_receive`` judges a partner's POSTed CDR: valid, owned by the
+  poster, not a duplicate (CDRs are immutable), and returns ``CdrReceived``.
+* ``reconcile`` recomputes its cost from the tariff we hold for that CPO
+  (else the one embedded in the CDR) and compares it with ``total_cost``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from producers.locations import Origin, RefusedError
+from producers.pricing import PricingError, price_session, tariff_active_at
+from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party, derived_event_id
+from schemas.events.cdrs import (
+    CdrIssuedPayload,
+    CdrReceivedPayload,
+    CdrReconciledPayload,
+    CdrRef,
+    cdr_key,
+)
+from schemas.ocpi.cdrs import (
+    NORMAL_CDR_ID_MAX,
+    Cdr,
+    CdrDimension,
+    CdrDimensionType,
+    CdrLocation,
+    ChargingPeriod,
+)
+from schemas.ocpi.common import fold, parse_ocpi_datetime
+from schemas.ocpi.locations import Connector, Evse, Location
+from schemas.ocpi.sessions import Session, SessionStatus
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.tariffs import Price, Tariff
+from schemas.ocpi.types import to_json
+
+Json = dict[str, Any]
+
+CREDIT_SUFFIX = "-C"
+_ZERO = Decimal(0)
+
+
+class BuildError(ValueError):
+    """The CDR cannot be built from what is held (no such location or connector)."""
+
+
+# --------------------------------------------------------------------------- #
+# As CPO: building our CDR
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class BuiltCdr:
+    cdr: Json  # the OCPI CDR, JSON form
+    tariff_source: Literal["tariff", "none"]
+
+
+def _connector(location: Location, evse_uid: str, connector_id: str) -> tuple[Evse, Connector]:
+    for evse in location.evses or ():
+        if fold(evse.uid) != fold(evse_uid):
+            continue
+        for connector in evse.connectors:
+            if fold(connector.id) == fold(connector_id):
+                return evse, connector
+    raise BuildError(f"location {location.id!r} has no connector {evse_uid!r}/{connector_id!r}")
+
+
+def cdr_location(location: Location, evse_uid: str, connector_id: str) -> CdrLocation:
+    """The CdrLocation of a session: the Location with only the EVSE and
+    connector used. An EVSE without ``evse_id`` (optional on an EVSE,
+    required on a CdrLocation) is named by its ``uid``."""
+    evse, connector = _connector(location, evse_uid, connector_id)
+    return CdrLocation(
+        id=location.id,
+        name=location.name,
+        address=location.address,
+        city=location.city,
+        postal_code=location.postal_code,
+        state=location.state,
+        country=location.country,
+        coordinates=location.coordinates,
+        evse_uid=evse.uid,
+        evse_id=evse.evse_id or evse.uid,
+        connector_id=connector.id,
+        connector_standard=connector.standard,
+        connector_format=connector.format,
+        connector_power_type=connector.power_type,
+    )
+
+
+def connector_tariff_ids(location: Json, evse_uid: str, connector_id: str) -> list[str]:
+    """The ``tariff_ids`` of the connector a session used (empty if none)."""
+    _, connector = _connector(Location.model_validate(location), evse_uid, connector_id)
+    return list(connector.tariff_ids or [])
+
+
+def _hours(start: datetime, end: datetime) -> Decimal:
+    seconds = Decimal(int((end - start).total_seconds()))
+    return (seconds / Decimal(3600)).quantize(Decimal("0.000001"))
+
+
+def _periods(session: Session, end: datetime) -> list[ChargingPeriod]:
+    """The session's periods; a session that reported none gets one, from
+    its start, with its energy and duration (a CDR has at least one)."""
+    if session.charging_periods:
+        return list(session.charging_periods)
+    return [
+        ChargingPeriod(
+            start_date_time=session.start_date_time,
+            dimensions=[
+                CdrDimension(type=CdrDimensionType.ENERGY, volume=session.kwh),
+                CdrDimension(
+                    type=CdrDimensionType.TIME, volume=_hours(session.start_date_time, end)
+                ),
+            ],
+        )
+    ]
+
+
+def _sum(periods: Sequence[ChargingPeriod], *types: CdrDimensionType) -> Decimal:
+    return sum(
+        (d.volume for p in periods for d in p.dimensions if d.type in types),
+        _ZERO,
+    )
+
+
+def choose_tariff(
+    tariff_ids: Sequence[str], at_start: Mapping[str, Json | None], start: datetime
+) -> Tariff | None:
+    """The first referenced tariff that we held at session start and that
+    was active then (Tariff.start_date_time / end_date_time)."""
+    for tariff_id in tariff_ids:
+        held = at_start.get(fold(tariff_id))
+        if held is None:
+            continue
+        tariff = Tariff.model_validate(held)
+        if tariff_active_at(tariff, start):
+            return tariff
+    return None
+
+
+def build_cdr(
+    session_json: Json,
+    location_json: Json,
+    tariffs_at_start: Mapping[str, Json | None],
+    *,
+    issued_at: datetime,
+) -> BuiltCdr:
+    """The priced CDR of one of our COMPLETED sessions.
+
+    ``tariffs_at_start``: folded tariff id -> the Tariff (JSON) we held at
+    the session's start, None when we held none then. Raises ``BuildError``
+    for a session that is not COMPLETED or a connector the location lacks,
+    ``PricingError`` when the session cannot be priced as given."""
+    session = Session.model_validate(session_json)
+    if session.status is not SessionStatus.COMPLETED:
+        raise BuildError(f"session {session.id!r} is {session.status}, not COMPLETED")
+    location = Location.model_validate(location_json)
+    where = cdr_location(location, session.evse_uid, session.connector_id)
+    _, connector = _connector(location, session.evse_uid, session.connector_id)
+    start = session.start_date_time
+    end = session.end_date_time or session.last_updated
+    periods = _periods(session, end)
+    referenced = list(connector.tariff_ids or [])
+    tariff = choose_tariff(referenced, tariffs_at_start, start)
+    body: Json = {
+        "country_code": session.country_code,
+        "party_id": session.party_id,
+        "id": session.id,
+        "start_date_time": start,
+        "end_date_time": end,
+        "session_id": session.id,
+        "cdr_token": session.cdr_token,
+        "auth_method": session.auth_method,
+        "authorization_reference": session.authorization_reference,
+        "cdr_location": where,
+        "meter_id": session.meter_id,
+        "last_updated": issued_at,
+    }
+    if tariff is None:
+        why = (
+            "the connector references no tariff"
+            if not referenced
+            else f"no tariff of {sorted(referenced)} was held and active at session start"
+        )
+        body |= {
+            "currency": session.currency,
+            "charging_periods": periods,
+            "total_cost": Price(excl_vat=_ZERO),
+            "total_energy": _sum(periods, CdrDimensionType.ENERGY),
+            "total_time": _sum(periods, CdrDimensionType.TIME, CdrDimensionType.PARKING_TIME),
+            "total_parking_time": _sum(periods, CdrDimensionType.PARKING_TIME),
+            "remark": f"Not priced: {why}.",
+        }
+        return BuiltCdr(cdr=to_json(Cdr.model_validate(body)), tariff_source="none")
+    priced = price_session(tariff, periods, start=start, end=end, time_zone=location.time_zone)
+    body |= {
+        "currency": tariff.currency,
+        "tariffs": [tariff],
+        "charging_periods": [p.to_charging_period() for p in priced.periods],
+        "total_cost": priced.total_cost,
+        "total_fixed_cost": priced.total_fixed_cost,
+        "total_energy": priced.total_energy,
+        "total_energy_cost": priced.total_energy_cost,
+        "total_time": priced.total_time,
+        "total_time_cost": priced.total_time_cost,
+        "total_parking_time": priced.total_parking_time,
+        "total_parking_cost": priced.total_parking_cost,
+        "total_reservation_cost": priced.total_reservation_cost,
+    }
+    return BuiltCdr(cdr=to_json(Cdr.model_validate(body)), tariff_source="tariff")
+
+
+TariffSource = Literal["tariff", "none", "credit"]
+
+
+def _issued(cdr: Json, meta: Json, session_key: str | None, source: TariffSource) -> CdrIssued:
+    return CdrIssued(
+        **meta,
+        payload=CdrIssuedPayload(
+            country_code=cdr["country_code"],
+            party_id=cdr["party_id"],
+            cdr_id=cdr["id"],
+            cdr=cdr,
+            session_key=session_key,
+            tariff_source=source,
+        ),
+    )
+
+
+def plan_issue(
+    session_json: Json,
+    location_json: Json,
+    tariffs_at_start: Mapping[str, Json | None],
+    *,
+    cause_event_id: UUID,
+    correlation_id: str,
+    now: datetime,
+    issued_at: datetime | None = None,
+) -> CdrIssued:
+    """The ``CdrIssued`` for one of our completed sessions; its event id is
+    derived from the session event that completed it, so processing that
+    event again issues the same event (and the CDR id is the session id).
+    ``issued_at`` (the CDR's ``last_updated``; default ``now``): the builder
+    passes the completing event's ``recorded_at``, so the CDR issued again
+    is the same CDR, byte for byte."""
+    built = build_cdr(session_json, location_json, tariffs_at_start, issued_at=issued_at or now)
+    cdr = built.cdr
+    key = cdr_key(cdr["country_code"], cdr["party_id"], cdr["id"])
+    meta: Json = {
+        "event_id": derived_event_id(cause_event_id, f"CdrIssued:{key}"),
+        "aggregate_key": key,
+        "occurred_at": parse_ocpi_datetime(cdr["end_date_time"]),
+        "recorded_at": now,
+        "source": Party(country_code=fold(cdr["country_code"]), party_id=fold(cdr["party_id"])),
+        "correlation_id": correlation_id,
+        "causation_id": cause_event_id,
+    }
+    session_key = "/".join(fold(x) for x in (cdr["country_code"], cdr["party_id"], cdr["id"]))
+    return _issued(cdr, meta, session_key, built.tariff_source)
+
+
+def _negated(price: Json) -> Json:
+    held = Price.model_validate(price)
+    incl = None if held.incl_vat is None else -held.incl_vat
+    return to_json(Price(excl_vat=-held.excl_vat, incl_vat=incl))
+
+
+def credit_of(original: Json, *, now: datetime) -> Json:
+    """The Credit CDR of ``original`` (JSON form), see the module docstring."""
+    cdr = Cdr.model_validate(original)
+    if cdr.credit:
+        raise RefusedError(OcpiStatus.INVALID_PARAMETERS, "a Credit CDR cannot be credited")
+    credit = dict(original)
+    credit |= {
+        "id": cdr.id[:NORMAL_CDR_ID_MAX] + CREDIT_SUFFIX,
+        "total_cost": _negated(original["total_cost"]),
+        "credit": True,
+        "credit_reference_id": cdr.id,
+        "last_updated": now,
+    }
+    return to_json(Cdr.model_validate(credit))
+
+
+def plan_credit(
+    original: Json | None,
+    existing_credit: Json | None,
+    *,
+    us: Party,
+    cdr_id: str,
+    origin: Origin,
+    event_id: UUID,
+    now: datetime,
+) -> CdrIssued:
+    """Credit one of our CDRs. Refused (HTTP 404, 2001) when we hold no such
+    CDR of ours; refused (2001) when it was credited already."""
+    if original is None:
+        raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"we issued no CDR {cdr_id!r}", 404)
+    if existing_credit is not None:
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS, f"CDR {cdr_id!r} has been credited already"
+        )
+    credit = credit_of(original, now=now)
+    key = cdr_key(credit["country_code"], credit["party_id"], credit["id"])
+    meta: Json = {
+        "event_id": event_id,
+        "aggregate_key": key,
+        "occurred_at": now,
+        "recorded_at": now,
+        "source": us,
+        "correlation_id": origin.correlation_id,
+    }
+    return _issued(credit, meta, None, "credit")
+
+
+# --------------------------------------------------------------------------- #
+# As eMSP: receiving and reconciling a partner's CDR
+# --------------------------------------------------------------------------- #
+
+
+def plan_receive(
+    body: Any,
+    *,
+    poster_owns: Callable[[str, str], bool],
+    already_held: Callable[[str], bool],
+    origin: Origin,
+    event_id: UUID,
+    now: datetime,
+) -> CdrReceived:
+    """Judge a POSTed CDR. ``poster_owns(cc, pid) -> bool``: the CDR's party
+    is one of the poster's; ``already_held(key) -> bool``: a CDR with that
+    key is on record (CDRs are immutable: a second one is refused). Raises
+    ``pydantic.ValidationError`` (2001) or ``RefusedError``; nothing is written."""
+    cdr = Cdr.model_validate(body)
+    if not poster_owns(cdr.country_code, cdr.party_id):
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"{cdr.country_code}/{cdr.party_id} is not a party registered with this token; "
+            "a partner may only post its own CDRs",
+        )
+    key = cdr_key(cdr.country_code, cdr.party_id, cdr.id)
+    if already_held(key):
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"CDR {cdr.id!r} was received before; CDRs cannot be changed, send a Credit CDR",
+        )
+    return CdrReceived(
+        event_id=event_id,
+        aggregate_key=key,
+        occurred_at=cdr.last_updated,
+        recorded_at=now,
+        source=origin.source,
+        correlation_id=origin.correlation_id,
+        payload=CdrReceivedPayload(
+            country_code=cdr.country_code,
+            party_id=cdr.party_id,
+            cdr_id=cdr.id,
+            # The validated CDR's JSON form: numbers as JSON numbers printing
+            # exactly what was sent (a Decimal would be dumped as a string).
+            cdr=to_json(cdr),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    tariff_source: Literal["held", "embedded", "none"]
+    tariff_id: str | None
+    charged: Decimal
+    expected: Decimal | None
+    difference: Decimal | None
+    discrepancy: bool
+    note: str | None = None
+
+
+def _named_tariff_id(cdr: Cdr) -> str | None:
+    for period in cdr.charging_periods:
+        if period.tariff_id is not None:
+            return period.tariff_id
+    return cdr.tariffs[0].id if cdr.tariffs else None
+
+
+def reconcile(
+    cdr_json: Json,
+    held: Json | None,
+    *,
+    tolerance: Decimal,
+    time_zone: str,
+) -> Reconciliation:
+    """Our price of a received CDR. ``held`` is the tariff our tariffs view
+    holds under the CDR's party and the tariff id its periods name (None if
+    none); without it the CDR's embedded tariff of that id (or its first
+    one) is used. ``time_zone``: the Location's, if we hold it (a CdrLocation
+    has none), else the caller's fallback. A Credit CDR's expected cost is
+    the negated price."""
+    cdr = Cdr.model_validate(cdr_json)
+    charged = cdr.total_cost.excl_vat
+    named = _named_tariff_id(cdr)
+    tariff: Tariff | None = None
+    source: Literal["held", "embedded", "none"] = "none"
+    if held is not None:
+        tariff, source = Tariff.model_validate(held), "held"
+    elif cdr.tariffs:
+        embedded = [t for t in cdr.tariffs if named is None or fold(t.id) == fold(named)]
+        tariff, source = (embedded or cdr.tariffs)[0], "embedded"
+    if tariff is None:
+        return Reconciliation(
+            "none", named, charged, None, None, False, "no tariff held or embedded: not checked"
+        )
+    if tariff.currency != cdr.currency:
+        return Reconciliation(
+            source,
+            tariff.id,
+            charged,
+            None,
+            None,
+            True,
+            f"tariff currency {tariff.currency} is not the CDR's {cdr.currency}",
+        )
+    try:
+        priced = price_session(
+            tariff,
+            cdr.charging_periods,
+            start=cdr.start_date_time,
+            end=cdr.end_date_time,
+            time_zone=time_zone,
+        )
+    except PricingError as exc:
+        return Reconciliation(source, tariff.id, charged, None, None, True, f"not priceable: {exc}")
+    expected = priced.total_cost.excl_vat
+    if cdr.credit:
+        expected = -expected
+    difference = charged - expected
+    return Reconciliation(
+        source, tariff.id, charged, expected, difference, abs(difference) > tolerance
+    )
+
+
+def plan_reconciled(
+    received: CdrReceived, result: Reconciliation, *, tolerance: Decimal, now: datetime
+) -> CdrReconciled:
+    """The ``CdrReconciled`` that follows a ``CdrReceived`` (same key; its
+    event id derived from it)."""
+    ref: CdrRef = received.payload
+    return CdrReconciled(
+        event_id=derived_event_id(received.event_id, "CdrReconciled"),
+        aggregate_key=received.aggregate_key,
+        occurred_at=now,
+        recorded_at=now,
+        source=received.source,
+        correlation_id=received.correlation_id,
+        causation_id=received.event_id,
+        payload=CdrReconciledPayload(
+            country_code=ref.country_code,
+            party_id=ref.party_id,
+            cdr_id=ref.cdr_id,
+            tariff_source=result.tariff_source,
+            tariff_id=result.tariff_id,
+            charged_excl_vat=result.charged,
+            expected_excl_vat=result.expected,
+            difference=result.difference,
+            tolerance=tolerance,
+            discrepancy=result.discrepancy,
+            note=result.note,
+        ),
+    )
+
+
+__all__ = [
+    "BuildError",
+    "BuiltCdr",
+    "Reconciliation",
+    "build_cdr",
+    "cdr_location",
+    "choose_tariff",
+    "connector_tariff_ids",
+    "credit_of",
+    "plan_credit",
+    "plan_issue",
+    "plan_receive",
+    "plan_reconciled",
+    "reconcile",
+]

@@ -1,0 +1,189 @@
+"""MongoDB view of CDRs, one document per CDR, ours and our partners':
+
+    {_id: "ZZ/HUB/OS-1", country_code: "ZZ", party_id: "HUB",
+     role: "issued" | "received", cdr: {...OCPI...}, tariff_source: ...,
+     session_key: ..., _token_party: "NL/PEE", _ts: "<last_updated>",
+     reconciliation: {...} | null, _positions: {...}}
+
+A CDR is immutable: the first ``CdrIssued`` or ``CdrReceived`` under a key
+is the CDR; a later one only moves the position (recorded, not applied).
+``CdrReconciled`` (same key, so same partition and after the received CDR)
+attaches our recomputed price. Money in ``reconciliation`` is kept as
+decimal strings (exact). ``apply`` is the pure fold, guarded by the Kafka
+position; ``CdrViewQuery`` is what the API reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from projections.location_state import sort_stamp
+from projections.mongo.folding import Doc, FoldingWriter
+from projections.position import Record, already_applied
+from schemas.events import CdrIssued, CdrReceived, CdrReconciled
+from schemas.ocpi.common import fold
+
+COLLECTION = "cdrs"
+
+_FOLDED = (CdrIssued, CdrReceived, CdrReconciled)
+
+
+def _token_party(cdr: Doc) -> str:
+    token = cdr["cdr_token"]
+    return f"{fold(token['country_code'])}/{fold(token['party_id'])}"
+
+
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a CDR document (the same object when the record
+    was applied before)."""
+    if doc is not None and already_applied(doc["_positions"], record):
+        return doc
+    event = record.event
+    payload = event.payload
+    base: Doc = doc or {
+        "_id": payload.cdr_key,
+        "country_code": fold(payload.country_code),
+        "party_id": fold(payload.party_id),
+        "cdr": None,
+        "reconciliation": None,
+        "_ts": None,
+        "_positions": {},
+    }
+    positions = {**base["_positions"], record.position_field: record.offset}
+    if isinstance(event, CdrReconciled):
+        result = payload.model_dump(mode="json", exclude={"country_code", "party_id", "cdr_id"})
+        return {**base, "reconciliation": result, "_positions": positions}
+    if base["cdr"] is not None:
+        return {**base, "_positions": positions}  # immutable: the first one stays
+    cdr = dict(payload.cdr)
+    extra: Doc = {"role": "received"}
+    if isinstance(event, CdrIssued):
+        extra = {
+            "role": "issued",
+            "session_key": payload.session_key,
+            "tariff_source": payload.tariff_source,
+        }
+    return {
+        **base,
+        **extra,
+        "cdr": cdr,
+        "_token_party": _token_party(cdr),
+        "_ts": sort_stamp(cdr["last_updated"]),
+        "_positions": positions,
+    }
+
+
+def _key(record: Record[Any]) -> str | None:
+    event = record.event
+    return event.aggregate_key if isinstance(event, _FOLDED) else None
+
+
+class CdrViewWriter(FoldingWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__("mongo.cdrs", db[COLLECTION], _key, apply)
+
+    def prepare(self) -> None:
+        # Keyset pagination of our CDRs for one eMSP (the Sender list), and
+        # the reconciliation report of received CDRs.
+        keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
+        owner = [("country_code", ASCENDING), ("party_id", ASCENDING)]
+        self._coll.create_index([("role", ASCENDING), *owner, ("_token_party", ASCENDING), *keyset])
+        self._coll.create_index([("role", ASCENDING), ("reconciliation.discrepancy", ASCENDING)])
+
+
+@dataclass(frozen=True)
+class CdrPage:
+    items: list[Doc]
+    total: int
+    last: tuple[str, str] | None
+
+
+class CdrViewQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[COLLECTION]
+
+    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+        """The CDR document under a key (None if none) and its positions."""
+        doc = self._coll.find_one({"_id": key})
+        if doc is None or doc.get("cdr") is None:
+            return None, dict((doc or {}).get("_positions") or {})
+        return doc, dict(doc.get("_positions") or {})
+
+    def page(
+        self,
+        *,
+        country_code: str,
+        party_id: str,
+        token_parties: list[str],
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        after: tuple[str, str] | None = None,
+        skip: int = 0,
+        limit: int,
+    ) -> CdrPage:
+        """The CDRs we issued as ``country_code/party_id`` for tokens of the
+        given eMSP parties, oldest ``last_updated`` first (then by key):
+        ``date_from`` inclusive, ``date_to`` exclusive; ``after`` is the
+        previous page's last key."""
+        filt: Doc = {
+            "role": "issued",
+            "country_code": fold(country_code),
+            "party_id": fold(party_id),
+            "_token_party": {"$in": sorted({fold(p) for p in token_parties})},
+        }
+        window: Doc = {"$ne": None}
+        if date_from is not None:
+            window = {"$gte": sort_stamp(date_from)}
+        if date_to is not None:
+            window = {**window, "$lt": sort_stamp(date_to)}
+            window.pop("$ne", None)
+        filt["_ts"] = window
+        total = self._coll.count_documents(filt)
+        if after is None:
+            docs = self._find(filt, skip=skip, limit=limit)
+        else:
+            ts, key = after
+            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
+            if len(docs) < limit:
+                later = {k: v for k, v in window.items() if k != "$ne"}
+                docs += self._find(
+                    {**filt, "_ts": {**later, "$gt": ts}}, skip=0, limit=limit - len(docs)
+                )
+        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
+        return CdrPage(items=[d["cdr"] for d in docs], total=total, last=last)
+
+    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
+        cursor = (
+            self._coll.find(filt, {"cdr": 1, "_ts": 1})
+            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return list(cursor)
+
+    def reconciliation(self, *, only_discrepancies: bool = False) -> list[Doc]:
+        """Received CDRs with our recomputed price, oldest first."""
+        filt: Doc = {"role": "received"}
+        if only_discrepancies:
+            filt["reconciliation.discrepancy"] = True
+        docs = self._coll.find(filt, {"cdr": 1, "reconciliation": 1, "_ts": 1}).sort(
+            [("_ts", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [
+            {
+                "cdr_key": d["_id"],
+                "cdr_id": d["cdr"]["id"],
+                "country_code": d["cdr"]["country_code"],
+                "party_id": d["cdr"]["party_id"],
+                "currency": d["cdr"]["currency"],
+                "reconciliation": d.get("reconciliation"),
+            }
+            for d in docs
+            if d.get("cdr") is not None
+        ]

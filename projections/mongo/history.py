@@ -1,0 +1,149 @@
+"""Every version of our tariffs and locations, by when we recorded it
+(docs/adr/0016).
+
+The tariffs and locations views hold only the current version; a CDR is
+"sealed" with the Location, EVSE and Tariffs as they were at the start of
+the session (mod_cdrs, CDR object). These views keep each event of
+``ocpi.tariffs.v1`` (``tariff_history``) and each PUT and PATCH of
+``ocpi.locations.v1`` (``location_history``) as it was recorded, one
+document per Kafka position:
+
+    {_id: "<aggregate key>|<topic@partition>|<offset>", key: "<aggregate key>",
+     partition: <int>, offset: <int>, recorded_at: <date>, event: "<JSON>"}
+
+``as_of(..., at)`` folds the events of one aggregate recorded at or before
+``at`` with the very fold of the current view (``tariffs.apply``: stale
+writes ignored, deletions leave a tombstone; ``location_state.evolve``), so
+"as of an instant" follows the same rules as "now". Writes are idempotent by
+construction: a position is a document id, a re-delivered event rewrites
+the same document. Both are rebuilt by replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReplaceOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from projections.location_state import LocationState, evolve
+from projections.mongo import tariffs
+from projections.mongo.folding import Doc
+from projections.position import Record
+from schemas.events import (
+    EventMeta,
+    LocationObjectPatched,
+    LocationObjectPut,
+    TariffDeleted,
+    TariffPut,
+    parse_event,
+    serialize_event,
+)
+from schemas.events.locations import location_key
+from schemas.events.tariffs import tariff_key
+from schemas.topics import TARIFFS
+
+TARIFF_HISTORY = "tariff_history"
+LOCATION_HISTORY = "location_history"
+
+
+def history_doc(record: Record[Any], types: tuple[type[EventMeta], ...]) -> Doc | None:
+    """The history entry of one record; None unless its event is one of ``types``."""
+    event = record.event
+    if not isinstance(event, types):
+        return None
+    assert isinstance(event, EventMeta)
+    return {
+        "_id": f"{event.aggregate_key}|{record.position_field}|{record.offset}",
+        "key": event.aggregate_key,
+        "partition": record.partition,
+        "offset": record.offset,
+        "recorded_at": event.recorded_at,
+        "event": serialize_event(event).decode(),
+    }
+
+
+class HistoryWriter:
+    def __init__(
+        self, name: str, collection: Collection[Doc], types: tuple[type[EventMeta], ...]
+    ) -> None:
+        self.name = name
+        self._coll = collection
+        self._types = types
+
+    def prepare(self) -> None:
+        self._coll.create_index([("key", ASCENDING), ("recorded_at", ASCENDING)])
+
+    def wipe(self) -> None:
+        self._coll.delete_many({})
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        docs = [d for r in records if (d := history_doc(r, self._types)) is not None]
+        if docs:
+            self._coll.bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
+            )
+        return len(docs)
+
+
+class TariffHistoryWriter(HistoryWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__("mongo.tariff_history", db[TARIFF_HISTORY], (TariffPut, TariffDeleted))
+
+
+class LocationHistoryWriter(HistoryWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__(
+            "mongo.location_history",
+            db[LOCATION_HISTORY],
+            (LocationObjectPut, LocationObjectPatched),
+        )
+
+
+def _entries(coll: Collection[Doc], filt: Doc) -> Iterable[Doc]:
+    return coll.find(filt).sort([("partition", ASCENDING), ("offset", ASCENDING)])
+
+
+class TariffHistoryQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[TARIFF_HISTORY]
+
+    def as_of(self, country_code: str, party_id: str, tariff_id: str, at: datetime) -> Doc | None:
+        """The tariff (OCPI JSON) we held at ``at``: None if we held none
+        (not published by then, or deleted)."""
+        key = tariff_key(country_code, party_id, tariff_id)
+        doc: Doc | None = None
+        for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
+            record = Record(
+                topic=TARIFFS.name,
+                partition=entry["partition"],
+                offset=entry["offset"],
+                event=parse_event(entry["event"]),
+            )
+            doc = tariffs.apply(doc, record)
+        return None if doc is None else doc.get("tariff")
+
+
+class LocationHistoryQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[LOCATION_HISTORY]
+
+    def as_of(self, country_code: str, party_id: str, location_id: str, at: datetime) -> Doc | None:
+        """The Location (OCPI JSON, as its owner asserted it) we held at
+        ``at``. When we recorded nothing at or before ``at`` (a charger clock
+        ahead of ours, a session older than our records), the first version
+        we recorded after it; None when we never held the location."""
+        key = location_key(country_code, party_id, location_id)
+        state = LocationState()
+        for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
+            state = evolve(state, parse_event(entry["event"]))
+        if state.asserted is not None:
+            return state.asserted
+        for entry in _entries(self._coll, {"key": key}):
+            state = evolve(state, parse_event(entry["event"]))
+            if state.asserted is not None:
+                return state.asserted
+        return None

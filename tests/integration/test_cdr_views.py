@@ -1,0 +1,232 @@
+"""The CDR views against the real services: the MongoDB cdrs view (fold,
+first CDR wins, position guard, Sender pages, reconciliation report), the
+tariff history read as of an instant, and the MySQL ``cdrs`` table
+(migration 0004, DECIMAL columns, guard)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+from sqlalchemy import Engine, delete
+
+from ocpi_hub.bootstrap import mysql_engine
+from producers.cdrs import plan_issue, plan_receive, plan_reconciled, reconcile
+from producers.locations import Origin
+from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
+from projections.mongo.folding import Doc
+from projections.mongo.history import (
+    LocationHistoryQuery,
+    LocationHistoryWriter,
+    TariffHistoryQuery,
+    TariffHistoryWriter,
+)
+from projections.mysql.cdrs import CdrRowQuery, CdrRowWriter, cdrs
+from projections.mysql.migrate import migrate
+from projections.position import Record
+from schemas.events import LocationObjectPut, Party, TariffDeleted, TariffPut
+from schemas.events.locations import LocationObjectPutPayload
+from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload
+from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.services import Namespace
+
+NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+US = Party(country_code="ZZ", party_id="HUB")
+TOLERANCE = Decimal("0.01")
+
+
+@pytest.fixture(scope="module")
+def db(namespace: Namespace) -> Iterator[Database[Doc]]:
+    with MongoClient(namespace.settings.mongo_url, tz_aware=True) as client:
+        database: Database[Doc] = client[f"{namespace.name}_cdrview"]
+        CdrViewWriter(database).prepare()
+        TariffHistoryWriter(database).prepare()
+        yield database
+        client.drop_database(database.name)
+
+
+@pytest.fixture(scope="module")
+def engine(namespace: Namespace) -> Iterator[Engine]:
+    built = mysql_engine(namespace.settings)
+    migrate(built)
+    migrate(built)  # idempotent
+    with built.begin() as conn:
+        conn.execute(delete(cdrs))
+    yield built
+    built.dispose()
+
+
+def records() -> list[Record[object]]:
+    ours = plan_issue(
+        completed_session(),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": simple_tariff()},
+        cause_event_id=uuid.uuid4(),
+        correlation_id="c",
+        now=NOW,
+    )
+    theirs_body = {**ours.payload.cdr, "country_code": "NL", "party_id": "CPO", "id": "P-1"}
+    theirs_body["tariffs"] = [{**simple_tariff(), "country_code": "NL", "party_id": "CPO"}]
+    received = plan_receive(
+        theirs_body,
+        poster_owns=lambda cc, pid: True,
+        already_held=lambda key: False,
+        origin=Origin(Party(country_code="NL", party_id="CPO"), "c"),
+        event_id=uuid.uuid4(),
+        now=NOW,
+    )
+    dearer = simple_tariff(country_code="NL", party_id="CPO", energy_price="0.40")
+    result = reconcile(received.payload.cdr, dearer, tolerance=TOLERANCE, time_zone="UTC")
+    reconciled = plan_reconciled(received, result, tolerance=TOLERANCE, now=NOW)
+    again = plan_issue(  # the same CDR id issued again: changes nothing
+        {**completed_session(), "kwh": 1},
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": simple_tariff()},
+        cause_event_id=uuid.uuid4(),
+        correlation_id="c",
+        now=NOW,
+    )
+    return [
+        Record("ocpi.cdrs.v1", 0, 1, ours),
+        Record("ocpi.cdrs.v1", 1, 1, received),
+        Record("ocpi.cdrs.v1", 1, 2, reconciled),
+        Record("ocpi.cdrs.v1", 0, 2, again),
+    ]
+
+
+def test_the_mongo_view_folds_guards_pages_and_reports(db: Database[Doc]) -> None:
+    writer, query = CdrViewWriter(db), CdrViewQuery(db)
+    batch = records()
+    assert writer.apply(batch) == 2
+    assert writer.apply(batch) == 0  # re-delivered: nothing written
+    doc, positions = query.read("ZZ/HUB/OS-1")
+    assert doc is not None and doc["role"] == "issued"
+    assert doc["cdr"]["total_cost"]["excl_vat"] == 3.575  # the first CDR stayed
+    assert positions == {"ocpi_cdrs_v1@0": 2}
+    page = query.page(country_code="ZZ", party_id="HUB", token_parties=["NL/PEE"], limit=10)
+    assert [c["id"] for c in page.items] == ["OS-1"] and page.total == 1
+    other = query.page(country_code="ZZ", party_id="HUB", token_parties=["DE/XYZ"], limit=10)
+    assert other.items == []
+    [row] = query.reconciliation(only_discrepancies=True)
+    assert row["cdr_key"] == "NL/CPO/P-1"
+    assert Decimal(row["reconciliation"]["difference"]) == Decimal("-0.825")
+
+
+def _tariff_event(kind: str, offset: int, recorded: datetime, price: str = "0.30") -> Record[Any]:
+    meta: dict[str, Any] = {
+        "event_id": uuid.uuid4(),
+        "aggregate_key": "ZZ/HUB/CDR-T1",
+        "occurred_at": recorded,
+        "recorded_at": recorded,
+        "source": US,
+        "correlation_id": "c",
+    }
+    ref = {"country_code": "ZZ", "party_id": "HUB", "tariff_id": "CDR-T1"}
+    event: Any
+    if kind == "put":
+        body = simple_tariff(energy_price=price, at=recorded.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        event = TariffPut(
+            **meta,
+            payload=TariffPutPayload(**ref, object=_jsonable(body), last_updated=recorded),
+        )
+    else:
+        event = TariffDeleted(**meta, payload=TariffDeletedPayload(**ref, last_updated=recorded))
+    return Record("ocpi.tariffs.v1", 3, offset, event)
+
+
+def _jsonable(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _jsonable(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_jsonable(v) for v in data]
+    if isinstance(data, Decimal):
+        return int(data) if data % 1 == 0 else float(data)
+    return data
+
+
+def test_the_tariff_history_answers_as_of_an_instant(db: Database[Doc]) -> None:
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    batch = [
+        _tariff_event("put", 10, t0, "0.30"),
+        _tariff_event("put", 11, t0 + timedelta(days=1), "0.40"),
+        _tariff_event("delete", 12, t0 + timedelta(days=2)),
+    ]
+    writer, query = TariffHistoryWriter(db), TariffHistoryQuery(db)
+    assert writer.apply(batch) == 3
+    writer.apply(batch)  # idempotent: same documents
+    assert db["tariff_history"].count_documents({}) == 3
+
+    def price_at(at: datetime) -> Any:
+        held = query.as_of("zz", "hub", "cdr-t1", at)
+        return None if held is None else held["elements"][0]["price_components"][1]["price"]
+
+    assert price_at(t0 - timedelta(seconds=1)) is None
+    assert price_at(t0) == 0.3
+    assert price_at(t0 + timedelta(hours=30)) == 0.4
+    assert price_at(t0 + timedelta(days=3)) is None  # deleted by then
+
+
+def test_the_mysql_table_keeps_decimals_and_is_guarded(engine: Engine) -> None:
+    writer, query = CdrRowWriter(engine), CdrRowQuery(engine)
+    batch = records()
+    assert writer.apply(batch) == 2
+    assert writer.apply(batch) == 0
+    ours = query.get("ZZ/HUB/OS-1")
+    assert ours is not None
+    assert ours["total_cost_excl_vat"] == Decimal("3.575")
+    assert ours["total_cost_incl_vat"] == Decimal("4.29")
+    assert ours["total_energy"] == Decimal("8.25")
+    assert (ours["role"], ours["token_uid"], ours["credit"]) == ("issued", "RFID-77", False)
+    theirs = query.get("NL/CPO/P-1")
+    assert theirs is not None
+    assert theirs["expected_excl_vat"] == Decimal("4.4")
+    assert theirs["difference_excl_vat"] == Decimal("-0.825")
+    assert theirs["discrepancy"] is True
+
+
+def _location_put(offset: int, recorded: datetime, address: str) -> Record[Any]:
+    body = priced_location(tariff_ids=["CDR-T1"])
+    body["address"] = address
+    body["last_updated"] = recorded.strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = LocationObjectPut(
+        event_id=uuid.uuid4(),
+        aggregate_key="ZZ/HUB/LOC-CDR",
+        occurred_at=recorded,
+        recorded_at=recorded,
+        source=US,
+        correlation_id="c",
+        payload=LocationObjectPutPayload(
+            country_code="ZZ",
+            party_id="HUB",
+            location_id="LOC-CDR",
+            object=body,
+            last_updated=recorded,
+        ),
+    )
+    return Record("ocpi.locations.v1", 2, offset, event)
+
+
+def test_the_location_history_answers_as_of_an_instant(db: Database[Doc]) -> None:
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    writer, query = LocationHistoryWriter(db), LocationHistoryQuery(db)
+    writer.apply(
+        [
+            _location_put(4, t0, "Old Street 1"),
+            _location_put(5, t0 + timedelta(days=1), "New Street 1"),
+        ]
+    )
+
+    def address(at: datetime) -> Any:
+        held = query.as_of("ZZ", "HUB", "LOC-CDR", at)
+        return None if held is None else held["address"]
+
+    assert address(t0 + timedelta(hours=1)) == "Old Street 1"  # the street was renamed later
+    assert address(t0 + timedelta(days=2)) == "New Street 1"
+    assert address(t0 - timedelta(days=1)) == "Old Street 1"  # before our records: the first
+    assert query.as_of("ZZ", "HUB", "NOPE", t0) is None

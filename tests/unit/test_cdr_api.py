@@ -1,0 +1,225 @@
+"""The HTTP shell of the CDRs module with a fake event log and fake views:
+the eMSP receiver (POST with Location header, GET, refusals that write
+nothing, reconciliation recorded), the CPO sender list and the ops routes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import Caller, registered_caller
+from api.deps import _cdrs, _locations, _tariffs, _write_marks
+from ocpi_hub.settings import Settings
+from producers.cdrs import build_cdr, plan_issue
+from producers.log import InMemoryEventLog
+from producers.partners import PartnerState
+from projections.mongo import cdrs as cdr_view
+from projections.position import Record
+from projections.write_marks import InMemoryWriteMarks
+from schemas.events import CdrIssued, CdrReceived, CdrReconciled
+from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
+from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.unit.test_cdrs import NOW
+
+POST_URL = "/ocpi/emsp/2.2.1/cdrs"
+
+
+def partner_cdr(**changes: Any) -> dict[str, Any]:
+    """A CDR of the partner CPO NL/CPO (JSON as it travels)."""
+    session = {**completed_session(), "country_code": "NL", "party_id": "CPO"}
+    built = build_cdr(
+        session,
+        priced_location(tariff_ids=["CDR-T1"], country_code="NL", party_id="CPO"),
+        {"CDR-T1": simple_tariff(country_code="NL", party_id="CPO")},
+        issued_at=NOW,
+    )
+    data: dict[str, Any] = json.loads(json.dumps(built.cdr))
+    return {**data, **changes}
+
+
+class FakeCdrView:
+    """A CDR view that folds whatever the fake log holds."""
+
+    def __init__(self, log: InMemoryEventLog) -> None:
+        self._log = log
+
+    def _docs(self) -> dict[str, Any]:
+        docs: dict[str, Any] = {}
+        for offset, event in enumerate(self._log.events):
+            if isinstance(event, CdrIssued | CdrReceived | CdrReconciled):
+                key = event.aggregate_key
+                docs[key] = cdr_view.apply(docs.get(key), Record("ocpi.cdrs.v1", 0, offset, event))
+        return docs
+
+    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+        doc = self._docs().get(key)
+        return (doc if doc and doc.get("cdr") else None), dict((doc or {}).get("_positions", {}))
+
+    def page(self, **kwargs: Any) -> Any:
+        items = [
+            d["cdr"]
+            for d in self._docs().values()
+            if d.get("role") == "issued" and d["_token_party"] in kwargs["token_parties"]
+        ]
+        return cdr_view.CdrPage(items=items, total=len(items), last=None)
+
+    def reconciliation(self, *, only_discrepancies: bool = False) -> list[dict[str, Any]]:
+        return [
+            {"cdr_key": k, "reconciliation": d["reconciliation"]}
+            for k, d in self._docs().items()
+            if d.get("role") == "received"
+            and (not only_discrepancies or d["reconciliation"]["discrepancy"])
+        ]
+
+
+class FakeTariffs:
+    held: dict[str, Any] | None = None
+
+    def get(self, country_code: str, party_id: str, tariff_id: str) -> Any:
+        return self.held
+
+
+class FakeLocations:
+    def get(self, country_code: str, party_id: str, location_id: str) -> Any:
+        return None
+
+
+def _partner() -> PartnerState:
+    details = BusinessDetails(name="CPO Charging")
+    return PartnerState(
+        partner_id="cpo",
+        status="registered",
+        roles=(
+            CredentialsRole(
+                role=Role.CPO, business_details=details, country_code="NL", party_id="CPO"
+            ),
+            CredentialsRole(
+                role=Role.EMSP, business_details=details, country_code="ZZ", party_id="HUB"
+            ),
+        ),
+    )
+
+
+@pytest.fixture
+def log() -> InMemoryEventLog:
+    return InMemoryEventLog()
+
+
+@pytest.fixture
+def tariffs() -> FakeTariffs:
+    return FakeTariffs()
+
+
+@pytest.fixture
+def client(log: InMemoryEventLog, tariffs: FakeTariffs) -> Iterator[TestClient]:
+    settings = Settings(party_country_code="ZZ", party_id="HUB", public_url="https://hub.test")
+    app = create_app(settings, event_log=log)
+    app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
+    app.dependency_overrides[_cdrs] = lambda: FakeCdrView(log)
+    app.dependency_overrides[_tariffs] = lambda: tariffs
+    app.dependency_overrides[_locations] = FakeLocations
+    marks = InMemoryWriteMarks()
+    app.dependency_overrides[_write_marks] = lambda: marks
+    with TestClient(app) as c:
+        yield c
+
+
+def test_a_posted_cdr_is_recorded_reconciled_and_served_at_its_location(
+    client: TestClient, log: InMemoryEventLog, tariffs: FakeTariffs
+) -> None:
+    tariffs.held = simple_tariff(country_code="NL", party_id="CPO")
+    resp = client.post(POST_URL, content=json.dumps(partner_cdr()))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status_code"] == 1000
+    location = resp.headers["Location"]
+    assert location == "https://hub.test/ocpi/emsp/2.2.1/cdrs/OS-1"
+    received, reconciled = log.events
+    assert isinstance(received, CdrReceived) and isinstance(reconciled, CdrReconciled)
+    assert reconciled.payload.tariff_source == "held"
+    assert reconciled.payload.difference == 0 and not reconciled.payload.discrepancy
+    got = client.get(location.removeprefix("https://hub.test"))
+    assert got.status_code == 200
+    assert got.json()["data"] == partner_cdr()
+    report = client.get("/ops/cdrs/reconciliation").json()["data"]
+    assert [r["cdr_key"] for r in report] == ["NL/CPO/OS-1"]
+
+
+@pytest.mark.parametrize(
+    ("cdr", "message"),
+    [
+        (partner_cdr(total_energy=-1), "must not be negative"),
+        (partner_cdr(end_date_time="2026-06-02T07:00:00Z"), "earlier than start_date_time"),
+        (partner_cdr(currency="USD"), "not in the CDR's currency"),
+        (partner_cdr(country_code="DE", party_id="XYZ"), "not a party registered"),
+    ],
+)
+def test_bad_cdrs_are_refused_and_write_nothing(
+    client: TestClient, log: InMemoryEventLog, cdr: dict[str, Any], message: str
+) -> None:
+    resp = client.post(POST_URL, content=json.dumps(cdr))
+    body = resp.json()
+    assert (resp.status_code, body["status_code"]) == (200, 2001), body
+    assert message in body["status_message"]
+    assert log.events == []
+
+
+def test_a_duplicate_cdr_is_refused(client: TestClient, log: InMemoryEventLog) -> None:
+    assert client.post(POST_URL, content=json.dumps(partner_cdr())).json()["status_code"] == 1000
+    again = client.post(POST_URL, content=json.dumps(partner_cdr(remark="changed")))
+    assert again.json()["status_code"] == 2001
+    assert "received before" in again.json()["status_message"]
+    assert len(log.events) == 2  # the first CDR and its reconciliation only
+
+
+def test_a_cdr_priced_differently_from_our_tariff_is_flagged(
+    client: TestClient, log: InMemoryEventLog, tariffs: FakeTariffs
+) -> None:
+    tariffs.held = simple_tariff(country_code="NL", party_id="CPO", energy_price="0.40")
+    client.post(POST_URL, content=json.dumps(partner_cdr()))
+    reconciled = log.events[-1]
+    assert isinstance(reconciled, CdrReconciled)
+    assert reconciled.payload.discrepancy
+    assert reconciled.payload.difference == Decimal("-0.825")
+    flagged = client.get("/ops/cdrs/reconciliation", params={"only_discrepancies": True})
+    assert len(flagged.json()["data"]) == 1
+
+
+def test_an_unknown_cdr_is_a_404_with_2001(client: TestClient) -> None:
+    resp = client.get(f"{POST_URL}/NOPE")
+    assert (resp.status_code, resp.json()["status_code"]) == (404, 2001)
+
+
+def test_ops_credit_our_cdr_once_and_the_sender_lists_ours(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    # Our builder's event, written straight to the fake log.
+    issued = plan_issue(
+        completed_session(),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": simple_tariff()},
+        cause_event_id=uuid.uuid4(),
+        correlation_id="c",
+        now=NOW,
+    )
+    log.events.append(issued)
+    assert client.get("/ops/cdrs/OS-1").json()["data"] == issued.payload.cdr
+    credit = client.post("/ops/cdrs/OS-1/credit")
+    assert credit.json()["status_code"] == 1000, credit.text
+    data = credit.json()["data"]
+    assert (data["id"], data["credit_reference_id"]) == ("OS-1-C", "OS-1")
+    assert data["total_cost"]["excl_vat"] == -3.575
+    assert client.post("/ops/cdrs/OS-1/credit").json()["status_code"] == 2001
+    missing = client.post("/ops/cdrs/NOPE/credit")
+    assert (missing.status_code, missing.json()["status_code"]) == (404, 2001)
+    # The partner's eMSP party (ZZ/HUB here) is not NL/PEE: our CDRs for
+    # NL/PEE's tokens are not listed to it.
+    listed = client.get("/ocpi/cpo/2.2.1/cdrs")
+    assert listed.json()["status_code"] == 1000
+    assert listed.json()["data"] == []

@@ -1,0 +1,323 @@
+"""CDRs, pure core: the CDR model's rules, our CDR builder, Credit CDRs,
+receiving a partner's CDR and reconciling it."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from producers.cdrs import (
+    BuildError,
+    build_cdr,
+    credit_of,
+    plan_credit,
+    plan_issue,
+    plan_receive,
+    plan_reconciled,
+    reconcile,
+)
+from producers.locations import Origin, RefusedError
+from schemas.events import CdrIssued, Party, parse_event, serialize_event
+from schemas.ocpi.cdrs import Cdr
+from schemas.topics import CDRS, topic_for
+from tests.cdr_objects import completed_session, priced_location, simple_tariff
+
+NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+TOLERANCE = Decimal("0.01")
+
+
+def exact(value: Any) -> Any:
+    """A CDR's JSON numbers (printed exactly, see ExactNumber) as Decimals."""
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    return Decimal(repr(value)) if isinstance(value, int | float) else value
+
+
+def our_cdr(**changes: Any) -> dict[str, Any]:
+    built = build_cdr(
+        completed_session(),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": simple_tariff()},
+        issued_at=NOW,
+    )
+    return {**copy.deepcopy(built.cdr), **changes}
+
+
+# --- the model ----------------------------------------------------------------
+
+
+def test_a_built_cdr_is_a_valid_cdr_and_round_trips_exactly() -> None:
+    cdr = our_cdr()
+    parsed = Cdr.model_validate(cdr)
+    assert parsed.total_cost.excl_vat == Decimal("3.575")
+    assert parsed.total_energy == Decimal("8.25")
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"end_date_time": "2026-06-02T07:59:59Z"}, "earlier than start"),
+        ({"total_energy": -1}, "must not be negative"),
+        ({"total_time": -0.5}, "must not be negative"),
+        ({"charging_periods": []}, "at least 1"),
+        ({"credit": True}, "needs credit_reference_id"),
+        ({"credit_reference_id": "OS-0"}, "only for a Credit CDR"),
+        ({"id": "X" * 37}, "at most 36"),
+        ({"id": "X" * 40, "credit": True, "credit_reference_id": "A"}, "at most 39"),
+        ({"currency": "USD"}, "not in the CDR's currency"),
+        ({"total_cost": {"excl_vat": "3.575"}}, "JSON number"),
+        ({"surprise": 1}, "Extra inputs"),
+    ],
+)
+def test_the_model_refuses_what_the_spec_rules_out(changes: dict[str, Any], why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        Cdr.model_validate(our_cdr(**changes))
+
+
+def test_a_credit_cdr_may_carry_negated_quantities() -> None:
+    cdr = our_cdr(id="OS-1-C", credit=True, credit_reference_id="OS-1", total_energy=-8.25)
+    assert Cdr.model_validate(cdr).total_energy == Decimal("-8.25")
+
+
+# --- the builder (as CPO) ------------------------------------------------------
+
+
+def test_our_completed_session_becomes_a_priced_cdr() -> None:
+    cdr = our_cdr()
+    # Computed by hand: 0.50 start + 8.25 kWh x 0.30 + 0.5 h x 1.20, VAT 20 %.
+    assert exact(cdr["total_cost"]) == {"excl_vat": Decimal("3.575"), "incl_vat": Decimal("4.29")}
+    assert exact(cdr["total_energy_cost"]["excl_vat"]) == Decimal("2.475")
+    assert exact(cdr["total_time_cost"]["excl_vat"]) == Decimal("0.6")
+    assert exact(cdr["total_fixed_cost"]["excl_vat"]) == Decimal("0.5")
+    assert cdr["id"] == cdr["session_id"] == "OS-1"
+    assert cdr["cdr_location"]["evse_id"] == "ZZ*HUB*E1"
+    assert cdr["cdr_location"]["connector_standard"] == "IEC_62196_T2"
+    assert cdr["auth_method"] == "AUTH_REQUEST"
+    assert cdr["authorization_reference"] == "AUTH-REF-1"
+    assert [t["id"] for t in cdr["tariffs"]] == ["CDR-T1"]
+    assert {p["tariff_id"] for p in cdr["charging_periods"]} == {"CDR-T1"}
+
+
+def test_the_first_tariff_held_at_session_start_prices_it() -> None:
+    built = build_cdr(
+        completed_session(),
+        priced_location(tariff_ids=["GONE", "CDR-T2"]),
+        {"GONE": None, "CDR-T2": simple_tariff("CDR-T2", energy_price="0.50")},
+        issued_at=NOW,
+    )
+    # 0.50 + 8.25 x 0.50 + 0.60
+    assert exact(built.cdr["total_cost"]["excl_vat"]) == Decimal("5.225")
+    assert built.tariff_source == "tariff"
+
+
+def test_a_tariff_not_yet_active_at_session_start_is_passed_over() -> None:
+    later = simple_tariff()
+    later["start_date_time"] = "2026-07-01T00:00:00Z"
+    built = build_cdr(
+        completed_session(),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": later},
+        issued_at=NOW,
+    )
+    assert built.tariff_source == "none"
+
+
+@pytest.mark.parametrize(
+    ("tariff_ids", "remark"),
+    [(None, "references no tariff"), (["UNKNOWN"], "no tariff of ['UNKNOWN']")],
+)
+def test_without_a_tariff_the_cdr_is_issued_free_and_says_why(
+    tariff_ids: list[str] | None, remark: str
+) -> None:
+    built = build_cdr(
+        completed_session(),
+        priced_location(tariff_ids=tariff_ids),
+        {"UNKNOWN": None},
+        issued_at=NOW,
+    )
+    cdr = built.cdr
+    assert built.tariff_source == "none"
+    assert cdr["total_cost"] == {"excl_vat": 0}
+    assert "tariffs" not in cdr
+    assert remark in cdr["remark"]
+    assert exact(cdr["total_energy"]) == Decimal("8.25")
+    assert exact(cdr["total_time"]) == Decimal("0.5")
+
+
+def test_a_session_without_periods_gets_one_spanning_it() -> None:
+    built = build_cdr(
+        completed_session(periods=False),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": simple_tariff()},
+        issued_at=NOW,
+    )
+    assert len(built.cdr["charging_periods"]) == 1
+    assert exact(built.cdr["total_cost"]["excl_vat"]) == Decimal("3.575")
+
+
+def test_only_a_completed_session_on_a_known_connector_is_built() -> None:
+    active = {**completed_session(), "status": "ACTIVE"}
+    with pytest.raises(BuildError, match="not COMPLETED"):
+        build_cdr(active, priced_location(), {}, issued_at=NOW)
+    elsewhere = {**completed_session(), "connector_id": "9"}
+    with pytest.raises(BuildError, match="no connector"):
+        build_cdr(elsewhere, priced_location(), {}, issued_at=NOW)
+
+
+def test_an_unused_reservation_without_an_evse_is_not_built() -> None:
+    reservation = {
+        **completed_session(periods=False),
+        "evse_uid": "#NA",
+        "connector_id": "#NA",
+        "kwh": 0,
+    }
+    with pytest.raises(BuildError, match="no connector"):
+        build_cdr(reservation, priced_location(), {}, issued_at=NOW)
+
+
+def test_issuing_twice_from_the_same_session_event_gives_the_same_event() -> None:
+    cause = uuid.uuid4()
+
+    def issue(now: datetime) -> CdrIssued:
+        return plan_issue(
+            completed_session(),
+            priced_location(tariff_ids=["CDR-T1"]),
+            {"CDR-T1": simple_tariff()},
+            cause_event_id=cause,
+            correlation_id="corr-1",
+            now=now,
+        )
+
+    first, again = issue(NOW), issue(NOW.replace(minute=5))
+    assert first.event_id == again.event_id
+    assert first.aggregate_key == "ZZ/HUB/OS-1"
+    assert first.payload.tariff_source == "tariff"
+    assert topic_for(first.event_type) is CDRS
+    parsed = parse_event(serialize_event(first))
+    assert isinstance(parsed, CdrIssued)
+    assert Cdr.model_validate(parsed.payload.cdr).total_cost.excl_vat == Decimal("3.575")
+
+
+# --- Credit CDRs -------------------------------------------------------------------
+
+
+def test_a_credit_cdr_negates_total_cost_and_references_the_original() -> None:
+    original = our_cdr()
+    credit = credit_of(original, now=NOW)
+    assert credit["id"] == "OS-1-C"
+    assert credit["credit"] is True
+    assert credit["credit_reference_id"] == "OS-1"
+    assert exact(credit["total_cost"]) == {
+        "excl_vat": Decimal("-3.575"),
+        "incl_vat": Decimal("-4.29"),
+    }
+    # Everything else is the original's (mod_cdrs, "Credit CDRs").
+    assert credit["total_energy"] == original["total_energy"]
+    assert exact(original["total_cost"]["excl_vat"]) == Decimal("3.575")  # not edited
+
+
+def test_crediting_is_refused_for_unknown_credited_or_credit_cdrs() -> None:
+    origin = Origin(Party(country_code="ZZ", party_id="HUB"), "c")
+    us = Party(country_code="ZZ", party_id="HUB")
+    args: dict[str, Any] = {
+        "us": us,
+        "cdr_id": "OS-1",
+        "origin": origin,
+        "event_id": uuid.uuid4(),
+        "now": NOW,
+    }
+    with pytest.raises(RefusedError) as missing:
+        plan_credit(None, None, **args)
+    assert missing.value.http_status == 404
+    with pytest.raises(RefusedError, match="credited already"):
+        plan_credit(our_cdr(), {"id": "OS-1-C"}, **args)
+    credit = credit_of(our_cdr(), now=NOW)
+    with pytest.raises(RefusedError, match="cannot be credited"):
+        plan_credit(credit, None, **args)
+    event = plan_credit(our_cdr(), None, **args)
+    assert event.aggregate_key == "ZZ/HUB/OS-1-C"
+    assert event.payload.tariff_source == "credit"
+
+
+# --- receiving and reconciling (as eMSP) --------------------------------------------
+
+
+def _receive(body: Any, *, owns: bool = True, held: bool = False) -> Any:
+    return plan_receive(
+        body,
+        poster_owns=lambda cc, pid: owns,
+        already_held=lambda key: held,
+        origin=Origin(Party(country_code="ZZ", party_id="HUB"), "c"),
+        event_id=uuid.uuid4(),
+        now=NOW,
+    )
+
+
+def test_a_partner_cdr_is_received_once_and_only_from_its_owner() -> None:
+    event = _receive(our_cdr())
+    assert event.aggregate_key == "ZZ/HUB/OS-1"
+    with pytest.raises(RefusedError, match="not a party registered"):
+        _receive(our_cdr(), owns=False)
+    with pytest.raises(RefusedError, match="received before"):
+        _receive(our_cdr(), held=True)
+    with pytest.raises(ValidationError):
+        _receive(our_cdr(total_energy=-2))
+
+
+def test_reconciliation_with_the_held_tariff_finds_no_difference() -> None:
+    result = reconcile(our_cdr(), simple_tariff(), tolerance=TOLERANCE, time_zone="UTC")
+    assert (result.tariff_source, result.tariff_id) == ("held", "CDR-T1")
+    assert result.expected == Decimal("3.575")
+    assert result.difference == 0
+    assert not result.discrepancy
+
+
+def test_reconciliation_flags_a_difference_above_the_tolerance() -> None:
+    dearer = simple_tariff(energy_price="0.40")  # we hold another version
+    result = reconcile(our_cdr(), dearer, tolerance=TOLERANCE, time_zone="UTC")
+    assert result.expected == Decimal("4.4")  # 0.50 + 8.25 x 0.40 + 0.60
+    assert result.difference == Decimal("-0.825")
+    assert result.discrepancy
+    within = reconcile(our_cdr(), dearer, tolerance=Decimal("1"), time_zone="UTC")
+    assert not within.discrepancy
+
+
+def test_reconciliation_falls_back_to_the_embedded_tariff_then_to_nothing() -> None:
+    embedded = reconcile(our_cdr(), None, tolerance=TOLERANCE, time_zone="UTC")
+    assert (embedded.tariff_source, embedded.discrepancy) == ("embedded", False)
+    bare = our_cdr()
+    del bare["tariffs"]
+    for period in bare["charging_periods"]:
+        del period["tariff_id"]
+    none = reconcile(bare, None, tolerance=TOLERANCE, time_zone="UTC")
+    assert (none.tariff_source, none.expected, none.discrepancy) == ("none", None, False)
+
+
+def test_a_credit_cdr_reconciles_against_the_negated_price() -> None:
+    credit = credit_of(our_cdr(), now=NOW)
+    result = reconcile(credit, simple_tariff(), tolerance=TOLERANCE, time_zone="UTC")
+    assert result.expected == Decimal("-3.575")
+    assert not result.discrepancy
+
+
+def test_a_tariff_in_another_currency_is_a_discrepancy() -> None:
+    result = reconcile(
+        our_cdr(), simple_tariff(currency="USD"), tolerance=TOLERANCE, time_zone="UTC"
+    )
+    assert result.discrepancy and "currency" in (result.note or "")
+
+
+def test_the_reconciled_event_follows_the_received_one() -> None:
+    received = _receive(our_cdr())
+    result = reconcile(our_cdr(), simple_tariff(), tolerance=TOLERANCE, time_zone="UTC")
+    event = plan_reconciled(received, result, tolerance=TOLERANCE, now=NOW)
+    assert event.aggregate_key == received.aggregate_key
+    assert event.causation_id == received.event_id
+    again = parse_event(serialize_event(event))
+    assert again == event
