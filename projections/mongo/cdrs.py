@@ -15,7 +15,6 @@ position; ``CdrViewQuery`` is what the API reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from pymongo.database import Database
 
 from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
+from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled
 from schemas.ocpi.common import fold
@@ -97,13 +97,6 @@ class CdrViewWriter(FoldingWriter):
         self._coll.create_index([("role", ASCENDING), ("reconciliation.discrepancy", ASCENDING)])
 
 
-@dataclass(frozen=True)
-class CdrPage:
-    items: list[Doc]
-    total: int
-    last: tuple[str, str] | None
-
-
 class CdrViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
@@ -126,46 +119,27 @@ class CdrViewQuery:
         after: tuple[str, str] | None = None,
         skip: int = 0,
         limit: int,
-    ) -> CdrPage:
+    ) -> Page:
         """The CDRs we issued as ``country_code/party_id`` for tokens of the
         given eMSP parties, oldest ``last_updated`` first (then by key):
         ``date_from`` inclusive, ``date_to`` exclusive; ``after`` is the
         previous page's last key."""
-        filt: Doc = {
+        match: Doc = {
             "role": "issued",
             "country_code": fold(country_code),
             "party_id": fold(party_id),
             "_token_party": {"$in": sorted({fold(p) for p in token_parties})},
         }
-        window: Doc = {"$ne": None}
-        if date_from is not None:
-            window = {"$gte": sort_stamp(date_from)}
-        if date_to is not None:
-            window = {**window, "$lt": sort_stamp(date_to)}
-            window.pop("$ne", None)
-        filt["_ts"] = window
-        total = self._coll.count_documents(filt)
-        if after is None:
-            docs = self._find(filt, skip=skip, limit=limit)
-        else:
-            ts, key = after
-            docs = self._find({**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
-            if len(docs) < limit:
-                later = {k: v for k, v in window.items() if k != "$ne"}
-                docs += self._find(
-                    {**filt, "_ts": {**later, "$gt": ts}}, skip=0, limit=limit - len(docs)
-                )
-        last = (docs[-1]["_ts"], docs[-1]["_id"]) if docs else None
-        return CdrPage(items=[d["cdr"] for d in docs], total=total, last=last)
-
-    def _find(self, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
-        cursor = (
-            self._coll.find(filt, {"cdr": 1, "_ts": 1})
-            .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
-            .skip(skip)
-            .limit(limit)
+        return keyset_page(
+            self._coll,
+            "cdr",
+            match,
+            date_from=date_from,
+            date_to=date_to,
+            after=after,
+            skip=skip,
+            limit=limit,
         )
-        return list(cursor)
 
     def reconciliation(self, *, only_discrepancies: bool = False) -> list[Doc]:
         """Received CDRs with our recomputed price, oldest first."""

@@ -12,12 +12,10 @@ per row.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import structlog
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -32,18 +30,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, VARCHAR, insert
-from sqlalchemy.exc import OperationalError
 
 from projections.mongo import cdrs as cdr_view
+from projections.mysql.batches import apply_grouped
 from projections.mysql.hierarchy import utc_naive
 from projections.position import Record
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled
 
-log = structlog.get_logger(__name__)
-
 Row = dict[str, Any]
-_DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
-_MAX_ATTEMPTS = 5
 
 metadata = MetaData()
 
@@ -168,28 +162,7 @@ class CdrRowWriter:
             conn.execute(delete(cdrs))
 
     def apply(self, records: Sequence[Record[object]]) -> int:
-        by_key: dict[str, list[Record[object]]] = defaultdict(list)
-        for rec in records:
-            key = _cdr_key(rec)
-            if key is not None:
-                by_key[key].append(rec)
-        if not by_key:
-            return 0
-        for attempt in range(1, _MAX_ATTEMPTS + 1):
-            try:
-                with (
-                    self._engine.connect().execution_options(
-                        isolation_level="READ COMMITTED"
-                    ) as conn,
-                    conn.begin(),
-                ):
-                    return self._apply(conn, by_key)
-            except OperationalError as exc:
-                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-                if code not in (_DEADLOCK, _LOCK_WAIT_TIMEOUT) or attempt == _MAX_ATTEMPTS:
-                    raise
-                log.warning("projection_conflict_retry", view=self.name, code=code)
-        raise AssertionError("unreachable")
+        return apply_grouped(self._engine, self.name, records, _cdr_key, self._apply)
 
     def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
         keys = sorted(by_key)

@@ -21,6 +21,7 @@ from producers.cdrs import build_cdr, plan_issue
 from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
 from projections.mongo import cdrs as cdr_view
+from projections.mongo.paging import Page
 from projections.position import Record
 from projections.write_marks import InMemoryWriteMarks
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled
@@ -68,7 +69,7 @@ class FakeCdrView:
             for d in self._docs().values()
             if d.get("role") == "issued" and d["_token_party"] in kwargs["token_parties"]
         ]
-        return cdr_view.CdrPage(items=items, total=len(items), last=None)
+        return Page(items=items, total=len(items), last=None)
 
     def reconciliation(self, *, only_discrepancies: bool = False) -> list[dict[str, Any]]:
         return [
