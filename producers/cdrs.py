@@ -48,6 +48,7 @@ from schemas.events.cdrs import (
     CdrRef,
     cdr_key,
 )
+from schemas.events.tokens import token_key
 from schemas.ocpi.cdrs import (
     NORMAL_CDR_ID_MAX,
     Cdr,
@@ -352,14 +353,22 @@ def plan_receive(
     *,
     poster_owns: Callable[[str, str], bool],
     already_held: Callable[[str], bool],
+    us: Party,
+    token_held: Callable[[str], bool],
+    tariff_held: Callable[[str], bool],
     origin: Origin,
     event_id: UUID,
     now: datetime,
 ) -> CdrReceived:
     """Judge a POSTed CDR. ``poster_owns(cc, pid) -> bool``: the CDR's party
     is one of the poster's; ``already_held(key) -> bool``: a CDR with that
-    key is on record (CDRs are immutable: a second one is refused). Raises
-    ``pydantic.ValidationError`` (2001) or ``RefusedError``; nothing is written."""
+    key is on record (CDRs are immutable: a second one is refused);
+    ``token_held(token key)``: we issued that token; ``tariff_held(id)``: we
+    hold that tariff of the CDR's party. Raises ``pydantic.ValidationError``
+    (2001) or ``RefusedError``; nothing is written.
+
+    The CDR's location need not be one we hold: "CDRs may be sent for
+    charging locations that have not been published" (mod_cdrs)."""
     cdr = Cdr.model_validate(body)
     if not poster_owns(cdr.country_code, cdr.party_id):
         raise RefusedError(
@@ -373,6 +382,29 @@ def plan_receive(
             OcpiStatus.INVALID_PARAMETERS,
             f"CDR {cdr.id!r} was received before; CDRs cannot be changed, send a Credit CDR",
         )
+    token = cdr.cdr_token
+    if (fold(token.country_code), fold(token.party_id)) != (
+        fold(us.country_code),
+        fold(us.party_id),
+    ):
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"the CDR's token belongs to {token.country_code}/{token.party_id}, not to us: "
+            "send it to the eMSP that owns the token",
+        )
+    if not token_held(token_key(token.country_code, token.party_id, token.uid, token.type)):
+        raise RefusedError(
+            OcpiStatus.UNKNOWN_TOKEN, f"we issued no {token.type} token {token.uid!r}"
+        )
+    embedded = {fold(t.id) for t in cdr.tariffs or ()}
+    for period in cdr.charging_periods:
+        named = period.tariff_id
+        if named is not None and fold(named) not in embedded and not tariff_held(named):
+            raise RefusedError(
+                OcpiStatus.INVALID_PARAMETERS,
+                f"a charging period names tariff {named!r}, which the CDR does not carry "
+                "and we do not hold: PUT the tariff first",
+            )
     return CdrReceived(
         event_id=event_id,
         aggregate_key=key,

@@ -35,6 +35,7 @@ from api.deps import (
     LocationViewDep,
     NowDep,
     TariffViewDep,
+    TokenViewDep,
     WriteMarksDep,
 )
 from api.errors import OcpiError, envelope
@@ -49,6 +50,7 @@ from projections.position import position_field
 from projections.write_marks import WriteMarks
 from schemas.events import Party, new_event_id
 from schemas.events.cdrs import cdr_key
+from schemas.events.tokens import token_key
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
@@ -132,6 +134,7 @@ async def post_cdr(
     c: ContainerDep,
     store: CdrStoreDep,
     tariffs: TariffViewDep,
+    tokens: TokenViewDep,
     locations: LocationViewDep,
     event_log: EventLogDep,
     now: NowDep,
@@ -141,14 +144,28 @@ async def post_cdr(
     cdr = Cdr.model_validate(body)  # 2001 on bad input, before anything is read
     key = cdr_key(cdr.country_code, cdr.party_id, cdr.id)
     held = caller.owns(cdr.country_code, cdr.party_id) and await store.current(key) is not None
+    token = cdr.cdr_token
+    token_state, _ = await asyncio.to_thread(
+        tokens.read, token_key(token.country_code, token.party_id, token.uid, token.type)
+    )
+    period_tariffs = {p.tariff_id for p in cdr.charging_periods if p.tariff_id}
+    tariffs_held = {
+        t
+        for t in period_tariffs
+        if await asyncio.to_thread(tariffs.get, cdr.country_code, cdr.party_id, t)
+    }
     origin = Origin(
         Party(country_code=fold(cdr.country_code), party_id=fold(cdr.party_id)), correlation_id
     )
+    us = Party(country_code=c.settings.party_country_code, party_id=c.settings.party_id)
     try:
         received = plan_receive(
             body,
             poster_owns=caller.owns,
             already_held=lambda _: held,
+            us=us,
+            token_held=lambda _: token_state is not None,
+            tariff_held=lambda tariff_id: tariff_id in tariffs_held,
             origin=origin,
             event_id=new_event_id(),
             now=now,

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, registered_caller
-from api.deps import _cdrs, _locations, _tariffs, _write_marks
+from api.deps import _cdrs, _locations, _tariffs, _tokens, _write_marks
 from ocpi_hub.settings import Settings
 from producers.cdrs import build_cdr, plan_issue
 from producers.log import InMemoryEventLog
@@ -30,11 +30,24 @@ from tests.cdr_objects import completed_session, priced_location, simple_tariff
 from tests.unit.test_cdrs import NOW
 
 POST_URL = "/ocpi/emsp/2.2.1/cdrs"
+# A token we (ZZ/HUB, the eMSP here) issued: the partner CPO bills its use to us.
+OUR_TOKEN = {
+    "country_code": "ZZ",
+    "party_id": "HUB",
+    "uid": "RFID-77",
+    "type": "RFID",
+    "contract_id": "ZZ-HUB-C77",
+}
 
 
 def partner_cdr(**changes: Any) -> dict[str, Any]:
     """A CDR of the partner CPO NL/CPO (JSON as it travels)."""
-    session = {**completed_session(), "country_code": "NL", "party_id": "CPO"}
+    session = {
+        **completed_session(),
+        "country_code": "NL",
+        "party_id": "CPO",
+        "cdr_token": OUR_TOKEN,
+    }
     built = build_cdr(
         session,
         priced_location(tariff_ids=["CDR-T1"], country_code="NL", party_id="CPO"),
@@ -87,6 +100,17 @@ class FakeTariffs:
         return self.held
 
 
+class FakeTokens:
+    """Our tokens view: holds OUR_TOKEN unless a test forgets it."""
+
+    def __init__(self) -> None:
+        self.known = True
+
+    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+        held = self.known and key == "ZZ/HUB/RFID-77/RFID"
+        return (object() if held else None), {}
+
+
 class FakeLocations:
     def get(self, country_code: str, party_id: str, location_id: str) -> Any:
         return None
@@ -119,12 +143,18 @@ def tariffs() -> FakeTariffs:
 
 
 @pytest.fixture
-def client(log: InMemoryEventLog, tariffs: FakeTariffs) -> Iterator[TestClient]:
+def tokens() -> FakeTokens:
+    return FakeTokens()
+
+
+@pytest.fixture
+def client(log: InMemoryEventLog, tariffs: FakeTariffs, tokens: FakeTokens) -> Iterator[TestClient]:
     settings = Settings(party_country_code="ZZ", party_id="HUB", public_url="https://hub.test")
     app = create_app(settings, event_log=log)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_cdrs] = lambda: FakeCdrView(log)
     app.dependency_overrides[_tariffs] = lambda: tariffs
+    app.dependency_overrides[_tokens] = lambda: tokens
     app.dependency_overrides[_locations] = FakeLocations
     marks = InMemoryWriteMarks()
     app.dependency_overrides[_write_marks] = lambda: marks
@@ -177,6 +207,38 @@ def test_a_duplicate_cdr_is_refused(client: TestClient, log: InMemoryEventLog) -
     assert again.json()["status_code"] == 2001
     assert "received before" in again.json()["status_message"]
     assert len(log.events) == 2  # the first CDR and its reconciliation only
+
+
+def test_a_cdr_of_another_emsps_token_is_refused(client: TestClient, log: InMemoryEventLog) -> None:
+    theirs = {**OUR_TOKEN, "country_code": "NL", "party_id": "PEE"}
+    resp = client.post(POST_URL, content=json.dumps(partner_cdr(cdr_token=theirs)))
+    body = resp.json()
+    assert body["status_code"] == 2001 and "send it to the eMSP" in body["status_message"]
+    assert log.events == []
+
+
+def test_a_cdr_of_a_token_we_never_issued_is_2004(
+    client: TestClient, log: InMemoryEventLog, tokens: FakeTokens
+) -> None:
+    tokens.known = False
+    body = client.post(POST_URL, content=json.dumps(partner_cdr())).json()
+    assert body["status_code"] == 2004 and "RFID-77" in body["status_message"]
+    assert log.events == []
+
+
+def test_a_period_naming_a_tariff_nobody_holds_is_refused(
+    client: TestClient, log: InMemoryEventLog, tariffs: FakeTariffs
+) -> None:
+    cdr = partner_cdr()
+    cdr["tariffs"] = None
+    cdr["charging_periods"][0]["tariff_id"] = "NO-SUCH-TARIFF"
+    tariffs.held = None
+    body = client.post(POST_URL, content=json.dumps(cdr)).json()
+    assert body["status_code"] == 2001 and "NO-SUCH-TARIFF" in body["status_message"]
+    assert log.events == []
+    # The same CDR is accepted once we hold that tariff.
+    tariffs.held = simple_tariff(country_code="NL", party_id="CPO")
+    assert client.post(POST_URL, content=json.dumps(cdr)).json()["status_code"] == 1000
 
 
 def test_a_cdr_priced_differently_from_our_tariff_is_flagged(

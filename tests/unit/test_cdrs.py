@@ -248,11 +248,22 @@ def test_crediting_is_refused_for_unknown_credited_or_credit_cdrs() -> None:
 # --- receiving and reconciling (as eMSP) --------------------------------------------
 
 
-def _receive(body: Any, *, owns: bool = True, held: bool = False) -> Any:
+def _receive(
+    body: Any,
+    *,
+    owns: bool = True,
+    held: bool = False,
+    token_known: bool = True,
+    tariffs: frozenset[str] = frozenset(),
+) -> Any:
+    """As the eMSP NL/PEE, which issued the token of ``our_cdr()``."""
     return plan_receive(
         body,
         poster_owns=lambda cc, pid: owns,
         already_held=lambda key: held,
+        us=Party(country_code="NL", party_id="PEE"),
+        token_held=lambda key: token_known and key == "NL/PEE/RFID-77/RFID",
+        tariff_held=lambda tariff_id: tariff_id in tariffs,
         origin=Origin(Party(country_code="ZZ", party_id="HUB"), "c"),
         event_id=uuid.uuid4(),
         now=NOW,
@@ -268,6 +279,25 @@ def test_a_partner_cdr_is_received_once_and_only_from_its_owner() -> None:
         _receive(our_cdr(), held=True)
     with pytest.raises(ValidationError):
         _receive(our_cdr(total_energy=-2))
+
+
+def test_a_partner_cdr_must_bill_a_token_we_issued() -> None:
+    someone_else = {**our_cdr()["cdr_token"], "country_code": "DE", "party_id": "OTH"}
+    with pytest.raises(RefusedError, match="send it to the eMSP") as other:
+        _receive(our_cdr(cdr_token=someone_else))
+    assert other.value.status == 2001
+    with pytest.raises(RefusedError, match="RFID-77") as unknown:
+        _receive(our_cdr(), token_known=False)
+    assert unknown.value.status == 2004
+
+
+def test_a_partner_cdr_must_carry_or_name_a_tariff_we_know() -> None:
+    bare = our_cdr()
+    del bare["tariffs"]
+    with pytest.raises(RefusedError, match="CDR-T1"):
+        _receive(bare)
+    assert _receive(bare, tariffs=frozenset({"CDR-T1"})).aggregate_key == "ZZ/HUB/OS-1"
+    assert _receive(our_cdr()).aggregate_key == "ZZ/HUB/OS-1"  # it carries the tariff
 
 
 def test_reconciliation_with_the_held_tariff_finds_no_difference() -> None:
