@@ -77,6 +77,9 @@ def records() -> list[Record[object]]:
         theirs_body,
         poster_owns=lambda cc, pid: True,
         already_held=lambda key: False,
+        us=Party(country_code="NL", party_id="PEE"),  # the eMSP of the CDR's token
+        token_held=lambda key: True,
+        tariff_held=lambda tariff_id: True,
         origin=Origin(Party(country_code="NL", party_id="CPO"), "c"),
         event_id=uuid.uuid4(),
         now=NOW,
