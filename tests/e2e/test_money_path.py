@@ -16,6 +16,7 @@ another version. A Credit CDR follows the same path.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -153,6 +154,11 @@ def charge_a_session(
 
     wait_for(lambda: listed("ACTIVE"), "our session ACTIVE")
     if reprice_mid_session:
+        # The session started at ``start`` (up to a second ahead of the clock,
+        # so after the first version was recorded); the dearer version must be
+        # recorded after it, whatever the speed of the machine.
+        while datetime.now(UTC) <= start + timedelta(milliseconds=500):
+            time.sleep(0.05)
         dearer = simple_tariff(tid, energy_price="0.99", at="2026-05-03T00:00:00Z")
         _ok(httpx.put(f"{us}/ops/tariffs/{tid}", json=json.loads(_dumps(dearer)), timeout=10))
 
