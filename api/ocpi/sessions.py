@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ from api.deps import (
     EventLogDep,
     NowDep,
     SessionViewDep,
+    TokenViewDep,
     WriteMarksDep,
 )
 from api.errors import OcpiError, envelope
@@ -45,8 +47,9 @@ from producers.sessions import find, plan_patch, plan_put
 from projections.mongo.sessions import SessionViewQuery
 from projections.position import position_field
 from projections.write_marks import WriteMarks
-from schemas.events import Party
+from schemas.events import Party, SessionPut
 from schemas.events.sessions import SessionRef
+from schemas.events.tokens import token_key
 from schemas.ocpi.common import fold
 from schemas.ocpi.sessions import ChargingPreferences
 from schemas.ocpi.status_codes import OcpiStatus
@@ -102,6 +105,10 @@ def _refused(exc: RefusedError) -> OcpiError:
     return OcpiError(exc.status, exc.message, exc.http_status)
 
 
+# Checks the cdr_token a session write names; raises OcpiError to refuse it.
+BillTo = Callable[[dict[str, Any]], Awaitable[None]]
+
+
 async def write_session(
     method: str,
     ref: SessionRef,
@@ -112,15 +119,23 @@ async def write_session(
     origin: Origin,
     now: datetime,
     response: Response,
+    bill_to: BillTo | None = None,
 ) -> dict[str, Any]:
     """PUT or PATCH of a session: judge, append, mark, answer (201 when a PUT
-    creates the session, else 200; OCPI 1000, no data)."""
+    creates the session, else 200; OCPI 1000, no data). ``bill_to`` checks
+    the ``cdr_token`` a write names, raising ``OcpiError`` to refuse it."""
     current = await store.current(ref)
     plan = plan_put if method == "PUT" else plan_patch
     try:
         planned = plan(ref, body, current, origin, now)
     except RefusedError as exc:
         raise _refused(exc) from exc
+    event = planned.event
+    token = (event.payload.session if isinstance(event, SessionPut) else event.payload.patch).get(
+        "cdr_token"
+    )
+    if token is not None and bill_to is not None:
+        await bill_to(token)
     try:
         [position] = await event_log.append([planned.event])
     except Exception as exc:
@@ -166,6 +181,32 @@ async def get_session(ref: TheirSessionDep, store: SessionStoreDep) -> dict[str,
         raise _refused(exc) from exc
 
 
+def _our_tokens(c: ContainerDep, tokens: TokenViewDep) -> BillTo:
+    """A partner CPO sends us (the eMSP) the sessions of OUR tokens: another
+    eMSP's token is 2001 (send it there), one we never issued 2004."""
+    us = (fold(c.settings.party_country_code), fold(c.settings.party_id))
+
+    async def check(token: dict[str, Any]) -> None:
+        owner = (fold(str(token["country_code"])), fold(str(token["party_id"])))
+        if owner != us:
+            raise OcpiError(
+                OcpiStatus.INVALID_PARAMETERS,
+                f"the session's token belongs to {token['country_code']}/{token['party_id']}, "
+                "not to us: send it to the eMSP that owns the token",
+            )
+        key = token_key(token["country_code"], token["party_id"], token["uid"], token["type"])
+        state, _ = await asyncio.to_thread(tokens.read, key)
+        if state is None:
+            raise OcpiError(
+                OcpiStatus.UNKNOWN_TOKEN, f"we issued no {token['type']} token {token['uid']!r}"
+            )
+
+    return check
+
+
+BillToDep = Annotated[BillTo, Depends(_our_tokens)]
+
+
 async def _write(
     method: str,
     ref: SessionRef,
@@ -175,6 +216,7 @@ async def _write(
     now: datetime,
     correlation_id: str,
     response: Response,
+    bill_to: BillTo,
 ) -> dict[str, Any]:
     source = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
     return await write_session(
@@ -186,6 +228,7 @@ async def _write(
         origin=Origin(source, correlation_id),
         now=now,
         response=response,
+        bill_to=bill_to,
     )
 
 
@@ -198,8 +241,9 @@ async def put_session(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    bill_to: BillToDep,
 ) -> dict[str, Any]:
-    return await _write("PUT", ref, body, store, event_log, now, correlation_id, response)
+    return await _write("PUT", ref, body, store, event_log, now, correlation_id, response, bill_to)
 
 
 @receiver.patch(_PATH)
@@ -211,8 +255,11 @@ async def patch_session(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    bill_to: BillToDep,
 ) -> dict[str, Any]:
-    return await _write("PATCH", ref, body, store, event_log, now, correlation_id, response)
+    return await _write(
+        "PATCH", ref, body, store, event_log, now, correlation_id, response, bill_to
+    )
 
 
 # --- Sender -------------------------------------------------------------------

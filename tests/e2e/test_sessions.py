@@ -24,6 +24,7 @@ from tests.e2e.conftest import Linked, auth, sealed_token, wait_for_log
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import location
 from tests.ocpi_sessions import period, session
+from tests.token_objects import token as token_object
 
 RECEIVER = "/ocpi/emsp/2.2.1/sessions/NL/PEE"
 
@@ -32,6 +33,12 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
     sid = f"PS-{uuid.uuid4().hex[:8]}"
     url = f"{linked.us.base_url}{RECEIVER}/{sid}"
     headers = linked.peer_token
+    # The driver holds one of our tokens (we are the eMSP here).
+    uid = f"OURS-{uuid.uuid4().hex[:6]}"
+    issued = token_object(uid, country_code="ZZ", party_id="HUB")
+    made = httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=issued, timeout=10)
+    assert made.json()["status_code"] == 1000, made.text
+    ours = {k: issued[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
     body = session(
         sid,
         country_code="NL",
@@ -39,8 +46,15 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
         at="2026-06-01T10:00:00Z",
         kwh=1.5,
         charging_periods=[period("2026-06-01T10:00:00Z", 1.5)],
+        cdr_token=ours,
     )
-    put = httpx.put(url, json=body, headers=headers, timeout=10)
+
+    def put_session() -> list[httpx.Response]:
+        # Our token view may not show the token we just issued yet (2004).
+        resp = httpx.put(url, json=body, headers=headers, timeout=10)
+        return [] if resp.json()["status_code"] == 2004 else [resp]
+
+    [put] = wait_for(put_session, "our token known to the sessions receiver")
     assert (put.status_code, put.json()["status_code"]) == (201, 1000), put.text
     for minute, kwh in ((15, 2.25), (30, 1)):
         patch = {
@@ -68,6 +82,17 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
         timeout=10,
     )
     assert other.json()["status_code"] == 2001
+    # A session of a token we never issued, or of another eMSP's, is refused.
+    strangers = [
+        {**ours, "uid": "NEVER-ISSUED"},
+        {**ours, "country_code": "DE", "party_id": "MSP"},
+    ]
+    for stranger, code in zip(strangers, (2004, 2001), strict=True):
+        refused = httpx.put(
+            f"{url}-X", json={**body, "id": f"{sid}-X", "cdr_token": stranger},
+            headers=headers, timeout=10,
+        )  # fmt: skip
+        assert refused.json()["status_code"] == code, refused.text
     missing = httpx.get(f"{url}-NOPE", headers=headers, timeout=10)
     assert (missing.status_code, missing.json()["status_code"]) == (404, 2001)
 
@@ -96,6 +121,14 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
         "party_id": "PEE",
         "contract_id": "NL-PEE-E2E",
     }
+    # The peer (the eMSP) issued the driver's token: it takes only sessions
+    # of its own tokens.
+    issued = {
+        **token_object("RFID-E2E", country_code="NL", party_id="PEE"),
+        "contract_id": "NL-PEE-E2E",
+    }
+    at_peer = httpx.put(f"{linked.peer.base_url}/ops/tokens/RFID-E2E", json=issued, timeout=10)
+    assert at_peer.json()["status_code"] == 1000, at_peer.text
 
     def record(kind: str, body: dict[str, Any]) -> None:
         resp = httpx.post(

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, caller, registered_caller
-from api.deps import _sessions, _write_marks
+from api.deps import _sessions, _tokens, _write_marks
+from api.ocpi.sessions import _our_tokens
 from ocpi_hub.settings import Settings
 from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
@@ -72,8 +73,71 @@ def client(log: InMemoryEventLog) -> Iterator[TestClient]:
     app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_sessions] = FakeSessionView
     app.dependency_overrides[_write_marks] = InMemoryWriteMarks
+    # Which tokens a session may bill is tested below, with the real check.
+    app.dependency_overrides[_our_tokens] = lambda: _bill_anyone
     with TestClient(app) as c:
         yield c
+
+
+async def _bill_anyone(token: dict[str, Any]) -> None:
+    return None
+
+
+class FakeTokens:
+    """Our tokens view: holds ZZ/HUB/OUR-CARD/RFID."""
+
+    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+        return (object() if key == "ZZ/HUB/OUR-CARD/RFID" else None), {}
+
+
+@pytest.fixture
+def checking_client(log: InMemoryEventLog) -> Iterator[TestClient]:
+    app = create_app(Settings(party_country_code="ZZ", party_id="HUB"), event_log=log)
+    app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
+    app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)
+    app.dependency_overrides[_sessions] = FakeSessionView
+    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
+    app.dependency_overrides[_tokens] = FakeTokens
+    with TestClient(app) as c:
+        yield c
+
+
+OUR_CARD = {
+    "country_code": "ZZ",
+    "party_id": "HUB",
+    "uid": "OUR-CARD",
+    "type": "RFID",
+    "contract_id": "ZZ-HUB-C1",
+}
+
+
+@pytest.mark.parametrize(
+    ("cdr_token", "code"),
+    [
+        (OUR_CARD, 1000),
+        ({**OUR_CARD, "uid": "NEVER-ISSUED"}, 2004),  # ours, but unknown
+        ({**OUR_CARD, "country_code": "DE", "party_id": "MSP"}, 2001),  # another eMSP's
+    ],
+)
+def test_a_partners_session_must_bill_a_token_we_issued(
+    checking_client: TestClient, log: InMemoryEventLog, cdr_token: dict[str, Any], code: int
+) -> None:
+    body = session("S2", cdr_token=cdr_token)
+    resp = checking_client.put(f"{BASE}/NL/ABC/S2", json=body)
+    assert resp.json()["status_code"] == code, resp.text
+    assert len(log.events) == (1 if code == 1000 else 0)
+
+
+def test_a_patch_changing_the_token_is_checked_too(
+    checking_client: TestClient, log: InMemoryEventLog
+) -> None:
+    stranger = {**OUR_CARD, "country_code": "DE", "party_id": "MSP"}
+    patch = {"cdr_token": stranger, "last_updated": "2026-03-01T09:20:00Z"}
+    resp = checking_client.patch(f"{BASE}/NL/ABC/S1", json=patch)
+    assert resp.json()["status_code"] == 2001 and log.events == []
+    # A PATCH that names no token is not asked about one.
+    plain = {"kwh": 2, "last_updated": "2026-03-01T09:20:00Z"}
+    assert checking_client.patch(f"{BASE}/NL/ABC/S1", json=plain).json()["status_code"] == 1000
 
 
 def test_put_creates_201_then_replaces_200(client: TestClient, log: InMemoryEventLog) -> None:
