@@ -29,11 +29,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, VARCHAR, insert
+from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
 
 from projections.mongo import cdrs as cdr_view
 from projections.mysql.batches import apply_grouped
 from projections.mysql.hierarchy import utc_naive
+from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled
 
@@ -42,39 +43,31 @@ Row = dict[str, Any]
 metadata = MetaData()
 
 
-def _key(length: int) -> VARCHAR:
-    return VARCHAR(length, charset="ascii", collation="ascii_bin")
-
-
-def _ci(length: int) -> VARCHAR:
-    return VARCHAR(length, charset="utf8mb4", collation="utf8mb4_general_ci")
-
-
 # Created by migration 0004_cdrs; declared here for queries.
 cdrs = Table(
     "cdrs",
     metadata,
-    Column("cdr_key", _key(160), primary_key=True),
-    Column("role", _key(8)),
-    Column("country_code", _ci(2)),
-    Column("party_id", _ci(3)),
-    Column("cdr_id", _ci(39)),
-    Column("session_id", _ci(36)),
-    Column("token_country_code", _ci(2)),
-    Column("token_party_id", _ci(3)),
-    Column("token_uid", _ci(36)),
-    Column("location_id", _ci(36)),
-    Column("evse_uid", _ci(36)),
-    Column("connector_id", _ci(36)),
+    Column("cdr_key", ascii_key(160), primary_key=True),
+    Column("role", ascii_key(8)),
+    Column("country_code", ci_text(2)),
+    Column("party_id", ci_text(3)),
+    Column("cdr_id", ci_text(39)),
+    Column("session_id", ci_text(36)),
+    Column("token_country_code", ci_text(2)),
+    Column("token_party_id", ci_text(3)),
+    Column("token_uid", ci_text(36)),
+    Column("location_id", ci_text(36)),
+    Column("evse_uid", ci_text(36)),
+    Column("connector_id", ci_text(36)),
     Column("start_date_time", DATETIME(fsp=3)),
     Column("end_date_time", DATETIME(fsp=3)),
-    Column("currency", _key(3)),
+    Column("currency", ascii_key(3)),
     Column("total_energy", DECIMAL(20, 6)),
     Column("total_time", DECIMAL(20, 6)),
     Column("total_cost_excl_vat", DECIMAL(20, 6)),
     Column("total_cost_incl_vat", DECIMAL(20, 6)),
     Column("credit", Boolean),
-    Column("credit_reference_id", _ci(39)),
+    Column("credit_reference_id", ci_text(39)),
     Column("expected_excl_vat", DECIMAL(20, 6)),
     Column("difference_excl_vat", DECIMAL(20, 6)),
     Column("discrepancy", Boolean),

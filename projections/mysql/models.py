@@ -17,11 +17,11 @@ from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, VARCHAR
 metadata = MetaData()
 
 
-def _key(length: int) -> VARCHAR:
+def ascii_key(length: int) -> VARCHAR:
     return VARCHAR(length, charset="ascii", collation="ascii_bin")
 
 
-def _ci(length: int) -> VARCHAR:
+def ci_text(length: int) -> VARCHAR:
     return VARCHAR(length, charset="utf8mb4", collation="utf8mb4_general_ci")
 
 
@@ -40,7 +40,7 @@ location_states = Table(
     # position guard: per topic partition, the last offset applied to it.
     # A row exists as soon as any event about the location is applied; its
     # building exists only once the owner has asserted the location.
-    Column("location_key", _key(160), primary_key=True),
+    Column("location_key", ascii_key(160), primary_key=True),
     Column("state_json", JSON(none_as_null=True), nullable=True),
     Column("positions_json", JSON, nullable=False),
     mysql_charset="utf8mb4",
@@ -51,10 +51,10 @@ buildings = Table(
     "buildings",
     metadata,
     # One OCPI Location.
-    Column("location_key", _key(160), primary_key=True),
-    Column("country_code", _ci(2), nullable=False),
-    Column("party_id", _ci(3), nullable=False),
-    Column("location_id", _ci(36), nullable=False),
+    Column("location_key", ascii_key(160), primary_key=True),
+    Column("country_code", ci_text(2), nullable=False),
+    Column("party_id", ci_text(3), nullable=False),
+    Column("location_id", ci_text(36), nullable=False),
     Column("name", _text(255), nullable=True),
     Column("address", _text(255), nullable=False),
     Column("city", _text(45), nullable=False),
@@ -75,8 +75,8 @@ spaces = Table(
     metadata,
     # Where EVSEs stand: one per (floor_level, physical_reference) of a
     # location, or the location's unassigned space (both NULL).
-    Column("space_key", _key(320), primary_key=True),
-    Column("location_key", _key(160), nullable=False),
+    Column("space_key", ascii_key(320), primary_key=True),
+    Column("location_key", ascii_key(160), nullable=False),
     Column("floor_level", _text(4), nullable=True),
     Column("physical_reference", _text(16), nullable=True),
     Index("ix_spaces_building", "location_key"),
@@ -88,15 +88,15 @@ chargers = Table(
     "chargers",
     metadata,
     # One OCPI EVSE ("charger" in operational terms), keyed like the events.
-    Column("evse_key", _key(200), primary_key=True),
-    Column("location_key", _key(160), nullable=False),
-    Column("space_key", _key(320), nullable=False),
-    Column("country_code", _ci(2), nullable=False),
-    Column("party_id", _ci(3), nullable=False),
-    Column("location_id", _ci(36), nullable=False),
-    Column("evse_uid", _ci(36), nullable=False),
-    Column("evse_id", _ci(48), nullable=True),
-    Column("status", _key(16), nullable=False),
+    Column("evse_key", ascii_key(200), primary_key=True),
+    Column("location_key", ascii_key(160), nullable=False),
+    Column("space_key", ascii_key(320), nullable=False),
+    Column("country_code", ci_text(2), nullable=False),
+    Column("party_id", ci_text(3), nullable=False),
+    Column("location_id", ci_text(36), nullable=False),
+    Column("evse_uid", ci_text(36), nullable=False),
+    Column("evse_id", ci_text(48), nullable=True),
+    Column("status", ascii_key(16), nullable=False),
     Column("capabilities", JSON, nullable=True),
     Column("parking_restrictions", JSON, nullable=True),
     # The EVSE's last_updated as served; a status change always moves it.
@@ -111,13 +111,13 @@ chargers = Table(
 connectors = Table(
     "connectors",
     metadata,
-    Column("connector_key", _key(240), primary_key=True),
-    Column("evse_key", _key(200), nullable=False),
-    Column("location_key", _key(160), nullable=False),
-    Column("connector_id", _ci(36), nullable=False),
-    Column("standard", _key(32), nullable=False),
-    Column("format", _key(16), nullable=False),
-    Column("power_type", _key(16), nullable=False),
+    Column("connector_key", ascii_key(240), primary_key=True),
+    Column("evse_key", ascii_key(200), nullable=False),
+    Column("location_key", ascii_key(160), nullable=False),
+    Column("connector_id", ci_text(36), nullable=False),
+    Column("standard", ascii_key(32), nullable=False),
+    Column("format", ascii_key(16), nullable=False),
+    Column("power_type", ascii_key(16), nullable=False),
     Column("max_voltage", Integer, nullable=False),
     Column("max_amperage", Integer, nullable=False),
     Column("max_electric_power", Integer, nullable=True),

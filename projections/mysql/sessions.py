@@ -27,10 +27,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, VARCHAR, insert
+from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
 
 from projections.mysql.batches import apply_grouped
 from projections.mysql.hierarchy import utc_naive
+from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record, already_applied
 from projections.session_state import evolve
 from schemas.events import SessionPatched, SessionPut
@@ -40,31 +41,23 @@ Row = dict[str, Any]
 metadata = MetaData()
 
 
-def _key(length: int) -> VARCHAR:
-    return VARCHAR(length, charset="ascii", collation="ascii_bin")
-
-
-def _ci(length: int) -> VARCHAR:
-    return VARCHAR(length, charset="utf8mb4", collation="utf8mb4_general_ci")
-
-
 # Created by migration 0003_sessions; declared here for queries.
 sessions = Table(
     "sessions",
     metadata,
-    Column("session_key", _key(160), primary_key=True),
-    Column("country_code", _ci(2)),
-    Column("party_id", _ci(3)),
-    Column("session_id", _ci(36)),
-    Column("status", _key(16)),
-    Column("location_id", _ci(36)),
-    Column("evse_uid", _ci(36)),
-    Column("connector_id", _ci(36)),
-    Column("token_uid", _ci(36)),
+    Column("session_key", ascii_key(160), primary_key=True),
+    Column("country_code", ci_text(2)),
+    Column("party_id", ci_text(3)),
+    Column("session_id", ci_text(36)),
+    Column("status", ascii_key(16)),
+    Column("location_id", ci_text(36)),
+    Column("evse_uid", ci_text(36)),
+    Column("connector_id", ci_text(36)),
+    Column("token_uid", ci_text(36)),
     Column("start_date_time", DATETIME(fsp=3)),
     Column("end_date_time", DATETIME(fsp=3)),
     Column("kwh", DECIMAL(20, 6)),
-    Column("currency", _key(3)),
+    Column("currency", ascii_key(3)),
     Column("total_cost_excl_vat", DECIMAL(20, 6)),
     Column("total_cost_incl_vat", DECIMAL(20, 6)),
     Column("last_updated", DATETIME(fsp=3)),
