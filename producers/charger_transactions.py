@@ -61,13 +61,14 @@ def plan_fact(
     # A reservation may hold no EVSE or connector yet ("#NA"); a transaction
     # always happens at a connector.
     reservation = event_type in (ReservationMade, ReservationEnded)
-    if reservation and payload.evse_uid == NOT_AVAILABLE:
-        pass
-    elif merge.find_evse(location, payload.evse_uid) is None:
+    evse_named = not (reservation and payload.evse_uid == NOT_AVAILABLE)
+    connector_named = evse_named and not (reservation and payload.connector_id == NOT_AVAILABLE)
+    if evse_named and merge.find_evse(location, payload.evse_uid) is None:
         raise RefusedError(OcpiStatus.UNKNOWN_LOCATION, f"unknown EVSE {payload.evse_uid!r}")
-    elif reservation and payload.connector_id == NOT_AVAILABLE:
-        pass
-    elif merge.find_connector(location, payload.evse_uid, payload.connector_id) is None:
+    if (
+        connector_named
+        and merge.find_connector(location, payload.evse_uid, payload.connector_id) is None
+    ):
         raise RefusedError(
             OcpiStatus.UNKNOWN_LOCATION, f"unknown connector {payload.connector_id!r}"
         )
