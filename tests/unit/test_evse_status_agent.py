@@ -78,6 +78,7 @@ async def test_agent_turns_our_chargers_facts_into_statuses(tmp_path: Path) -> N
     table = app.tables["evse-signals"]
     async with agent.test_context() as ctx:
         await ctx.put(started("S1", 0).model_dump_json().encode())
+        await ctx.put(b'{"event_type": "SomethingNewer", "payload": {}}')  # skipped
         await ctx.put(stopped("S1", 30).model_dump_json().encode())
     assert [e.payload.status for e in emitted] == [EvseStatus.CHARGING, EvseStatus.UNKNOWN]
     assert table["ZZ/HUB/DEPOT/E1"]["sessions"] == []
