@@ -8,7 +8,9 @@ As CPO:
   CdrLocation has none) and the connector's tariffs *as they were at session
   start* (docs/adr/0016). The first of the connector's ``tariff_ids`` that
   was held then and active at the session's start prices it with
-  ``producers.pricing.price_session``. No tariff at all (none referenced,
+  ``producers.pricing.price_session``, after its periods are cut where a
+  time-based restriction of that tariff changes
+  (``producers.pricing.split_at_tariff_boundaries``). No tariff at all (none referenced,
   or every referenced id unknown at session start): the CDR is still issued,
   costing nothing, with no ``tariffs`` and a ``remark`` saying why (the spec
   makes ``tariffs`` optional; holding a completed session back forever would
@@ -39,7 +41,12 @@ from typing import Any, Literal
 from uuid import UUID
 
 from producers.locations import Origin, RefusedError
-from producers.pricing import PricingError, price_session, tariff_active_at
+from producers.pricing import (
+    PricingError,
+    price_session,
+    split_at_tariff_boundaries,
+    tariff_active_at,
+)
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party, derived_event_id
 from schemas.events.cdrs import (
     CdrIssuedPayload,
@@ -223,6 +230,11 @@ def build_cdr(
             "remark": f"Not priced: {why}.",
         }
         return BuiltCdr(cdr=to_json(Cdr.model_validate(body)), tariff_source="none")
+    # Our periods follow the meter, not the tariff: cut them where a
+    # time-based restriction changes so each piece is priced by its own rate.
+    periods = split_at_tariff_boundaries(
+        tariff, periods, start=start, end=end, time_zone=location.time_zone
+    )
     priced = price_session(tariff, periods, start=start, end=end, time_zone=location.time_zone)
     body |= {
         "currency": tariff.currency,

@@ -32,7 +32,9 @@ Algorithm
    such Element: that volume costs nothing. Restrictions are evaluated at the
    period's start: a CPO "SHALL add a new Charging Period" whenever another
    Price Component becomes active (mod_cdrs, ChargingPeriod), so nothing
-   price-relevant changes inside a period.
+   price-relevant changes inside a period. Periods that were not cut that
+   way (ours follow the meter) can first be cut where a time-based
+   restriction changes with ``split_at_tariff_boundaries`` (end of module).
 3. Restrictions, in the Location's local time (zoneinfo, so DST is handled by
    converting each instant): start_time inclusive, end_time exclusive, "If
    end_time < start_time then the period wraps around to the next day", end
@@ -105,8 +107,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schemas.ocpi.cdrs import CdrDimension, CdrDimensionType, ChargingPeriod
@@ -265,16 +268,7 @@ def _holds(restrictions: TariffRestrictions | None, moment: _Moment) -> bool:
             return False
     elif r.reservation not in moment.reservation:
         return False
-    if (r.start_time or r.end_time) and not _in_time_window(
-        moment.local.time(), r.start_time, r.end_time
-    ):
-        return False
-    today = moment.local.date().isoformat()  # ISO dates order as text
-    if r.start_date is not None and today < r.start_date:
-        return False
-    if r.end_date is not None and today >= r.end_date:
-        return False
-    if r.day_of_week is not None and _DAYS[moment.local.weekday()] not in r.day_of_week:
+    if not _time_holds(r, moment.local, moment.seconds_in_phase):
         return False
     current_low = _reading(moment, _CURRENT_FOR_MIN)
     current_high = _reading(moment, tuple(reversed(_CURRENT_FOR_MIN)))
@@ -287,9 +281,22 @@ def _holds(restrictions: TariffRestrictions | None, moment: _Moment) -> bool:
         and _below(current_high, r.max_current)
         and _at_least(power_low, r.min_power)
         and _below(power_high, r.max_power)
-        and _at_least(moment.seconds_in_phase, r.min_duration)
-        and _below(moment.seconds_in_phase, r.max_duration)
     )
+
+
+def _time_holds(r: TariffRestrictions, local: datetime, seconds_in_phase: Decimal) -> bool:
+    """The restrictions that depend only on the clock: time of day, date, day
+    of week (all on the local wall clock) and duration in the phase."""
+    if (r.start_time or r.end_time) and not _in_time_window(local.time(), r.start_time, r.end_time):
+        return False
+    today = local.date().isoformat()  # ISO dates order as text
+    if r.start_date is not None and today < r.start_date:
+        return False
+    if r.end_date is not None and today >= r.end_date:
+        return False
+    if r.day_of_week is not None and _DAYS[local.weekday()] not in r.day_of_week:
+        return False
+    return _at_least(seconds_in_phase, r.min_duration) and _below(seconds_in_phase, r.max_duration)
 
 
 def _find(
@@ -466,10 +473,7 @@ def _price_in_context(
         {ReservationRestrictionType.RESERVATION}
         | ({ReservationRestrictionType.RESERVATION_EXPIRES} if reservation_expired else set())
     )
-    first_charging = next(
-        (p.start_date_time for p, r in zip(periods, is_reservation, strict=True) if not r), start
-    )
-    charging_origin = first_charging if any(is_reservation) else start
+    charging_origin = _charging_origin(periods, is_reservation, start)
 
     lines: list[_Line] = []
     flat_found = {False: False, True: False}  # per phase: reservation?
@@ -504,6 +508,18 @@ def _price_in_context(
         line.billed = line.volume
     _apply_step_sizes(lines)
     return _assemble(tariff, periods, end, readings, is_reservation, lines)
+
+
+def _charging_origin(
+    periods: Sequence[ChargingPeriod], is_reservation: Sequence[bool], start: datetime
+) -> datetime:
+    """Where min_duration / max_duration of the charging phase count from: the
+    first charging period's start after a reservation, else the session's
+    start. The reservation phase counts from the session's start."""
+    first_charging = next(
+        (p.start_date_time for p, r in zip(periods, is_reservation, strict=True) if not r), start
+    )
+    return first_charging if any(is_reservation) else start
 
 
 def _apply_step_sizes(lines: list[_Line]) -> None:
@@ -619,3 +635,240 @@ def _assemble(
         max_price_applied=max_applied,
         periods=priced_periods,
     )
+
+
+# --------------------------------------------------------------------------
+# Cutting periods where a time-based restriction changes
+# --------------------------------------------------------------------------
+
+# Dimensions that are amounts accrued over the period, shared between its
+# pieces; every other dimension is a reading and is copied to each piece.
+_SHARED = frozenset({Dim.ENERGY, Dim.TIME, Dim.PARKING_TIME, Dim.RESERVATION_TIME})
+_SHARE_QUANTUM_EXPONENT = -4  # 4 decimals, or finer if the volume has more
+_TRANSITION_SCAN = timedelta(hours=6)  # no zone changes its offset twice in 6 h
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_ONE_DAY = timedelta(days=1)
+
+
+def split_at_tariff_boundaries(
+    tariff: Tariff,
+    periods: Sequence[ChargingPeriod],
+    *,
+    start: datetime,
+    end: datetime,
+    time_zone: str | ZoneInfo,
+) -> list[ChargingPeriod]:
+    """Cut each period at every instant inside it where a time-based
+    restriction of a Tariff Element that can price it changes from holding to
+    not holding or back, so that ``price_session``, which reads restrictions
+    at each period's start, prices each piece by what held during it.
+
+    A CPO is meant to start a new period itself whenever the price changes;
+    our own sessions are cut per meter interval, so an interval crossing e.g.
+    a 23:00 night rate would otherwise be priced whole at its start's rate.
+
+    Time-based restrictions are those ``_time_holds`` reads: start_time and
+    end_time (wrapping past midnight, and the wall clock's return to 00:00),
+    start_date, end_date and day_of_week (local midnight), all on the
+    Location's wall clock, found by converting instants with zoneinfo so DST
+    changes are exact (including a wall clock that jumps over, or repeats,
+    a restriction's time); and min_duration / max_duration, counted as the
+    engine counts them: the reservation phase from the session's start, the
+    charging phase from its first period after a reservation (else from the
+    session's start). Only Elements of the period's phase are looked at
+    (reservation Elements for reservation periods, the others for charging
+    periods). A cut is made only where the combined time-based truth of at
+    least one such Element changes.
+
+    kWh thresholds (min_kwh / max_kwh) are not cut at: how the energy of a
+    period was spread over it is not known, so where inside it a threshold
+    was crossed is not known either. Note that the pieces of a period share
+    its energy in proportion to their duration, so the engine's energy
+    charged before a later piece is that proportional estimate.
+
+    ENERGY, TIME, PARKING_TIME and RESERVATION_TIME are shared between the
+    pieces in proportion to their duration, rounded to 4 decimals (or to the
+    volume's own decimals if it has more) on the running total, so that the
+    last piece takes the remainder and the pieces add up to the period's
+    volume digit for digit. Other dimensions are copied to every piece, as is
+    ``tariff_id``. A period with no cut inside it is returned as it was; a
+    Tariff without time-based restrictions changes nothing. No floats."""
+    _check_inputs(tariff, periods, start, end)
+    zone = _zone(time_zone)
+    is_reservation = [any(d.type is Dim.RESERVATION_TIME for d in p.dimensions) for p in periods]
+    charging_origin = _charging_origin(periods, is_reservation, start)
+    timed = [
+        (e.restrictions.reservation is not None, e.restrictions)
+        for e in tariff.elements
+        if e.restrictions is not None and _is_time_based(e.restrictions)
+    ]
+    if not timed:
+        return list(periods)
+    ends = [p.start_date_time for p in periods[1:]] + [end]
+    result: list[ChargingPeriod] = []
+    with localcontext() as context:
+        context.prec = _PRECISION
+        for period, period_end, reserved in zip(periods, ends, is_reservation, strict=True):
+            restrictions = [r for phase, r in timed if phase == reserved]
+            origin = start if reserved else charging_origin
+            cuts = _cuts(restrictions, period.start_date_time, period_end, origin, zone)
+            result.extend(_pieces(period, period_end, cuts) if cuts else [period])
+    return result
+
+
+def _is_time_based(r: TariffRestrictions) -> bool:
+    return any(
+        value is not None
+        for value in (
+            r.start_time,
+            r.end_time,
+            r.start_date,
+            r.end_date,
+            r.day_of_week,
+            r.min_duration,
+            r.max_duration,
+        )
+    )
+
+
+def _utc(instant: datetime) -> datetime:
+    # Aware datetimes that share a tzinfo compare by wall clock, ignoring the
+    # fold; in UTC every comparison is between instants.
+    return instant.astimezone(UTC)
+
+
+def _offset_changes(low: datetime, high: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The instants in (low, high] where the zone's UTC offset changes, to the
+    microsecond: where the wall clock jumps forward or back."""
+
+    def offset(at: datetime) -> timedelta | None:
+        return at.astimezone(zone).utcoffset()
+
+    found: list[datetime] = []
+    here = low
+    while here < high:
+        there = min(here + _TRANSITION_SCAN, high)
+        if offset(here) != offset(there):
+            before, after = here, there  # offset(before) != offset(after)
+            while after - before > _ONE_MICROSECOND:
+                middle = before + (after - before) // 2
+                if offset(middle) == offset(before):
+                    before = middle
+                else:
+                    after = middle
+            found.append(after)
+        here = there
+    return found
+
+
+def _candidates(
+    restrictions: Sequence[TariffRestrictions],
+    low: datetime,
+    high: datetime,
+    origin: datetime,
+    zone: ZoneInfo,
+) -> set[datetime]:
+    """Instants (UTC) that include every one where a time-based restriction
+    can change; more is harmless, ``_cuts`` keeps the real changes."""
+    found: set[datetime] = set()
+    times: set[time] = set()
+    for r in restrictions:
+        for text in (r.start_time, r.end_time):
+            if text:
+                times.add(time.fromisoformat(text))
+        clocked = r.start_time or r.end_time
+        if clocked or r.start_date or r.end_date or r.day_of_week is not None:
+            times.add(time(0, 0))  # a new day (and the end of a window open to midnight)
+        for seconds in (r.min_duration, r.max_duration):
+            if seconds is not None:
+                found.add(_utc(origin) + timedelta(seconds=seconds))
+    if times:
+        found.update(_offset_changes(low, high, zone))
+        day = low.astimezone(zone).date() - _ONE_DAY
+        last_day = high.astimezone(zone).date() + _ONE_DAY
+        while day <= last_day:
+            for clock in times:
+                for fold in (0, 1):  # a repeated wall time happens twice
+                    wall = datetime.combine(day, clock, tzinfo=zone).replace(fold=fold)
+                    found.add(_utc(wall))
+            day += _ONE_DAY
+    return found
+
+
+def _signature(
+    restrictions: Sequence[TariffRestrictions], at: datetime, origin: datetime, zone: ZoneInfo
+) -> tuple[bool, ...]:
+    local = at.astimezone(zone)
+    seconds = _seconds(at - origin)
+    return tuple(_time_holds(r, local, seconds) for r in restrictions)
+
+
+def _cuts(
+    restrictions: Sequence[TariffRestrictions],
+    period_start: datetime,
+    period_end: datetime,
+    origin: datetime,
+    zone: ZoneInfo,
+) -> list[datetime]:
+    """The instants strictly inside the period where some Element's time-based
+    truth changes. Between two consecutive candidates the truth is constant,
+    so comparing each candidate with the one before finds every change."""
+    if not restrictions:
+        return []
+    low, high, origin = _utc(period_start), _utc(period_end), _utc(origin)
+    # A ChargingPeriod keeps its start to the millisecond, so a cut between two
+    # milliseconds goes to the later one: its piece must not start before it.
+    found = {_ceil_ms(c) for c in _candidates(restrictions, low, high, origin, zone)}
+    inside = sorted(c for c in found if low < c < high)
+    cuts: list[datetime] = []
+    previous = _signature(restrictions, low, origin, zone)
+    for candidate in inside:
+        current = _signature(restrictions, candidate, origin, zone)
+        if current != previous:
+            cuts.append(candidate)
+        previous = current
+    return cuts
+
+
+def _ceil_ms(instant: datetime) -> datetime:
+    below = instant.microsecond % 1000
+    return instant + timedelta(microseconds=1000 - below) if below else instant
+
+
+def _microseconds(span: timedelta) -> int:
+    return (span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds
+
+
+def _pieces(
+    period: ChargingPeriod, period_end: datetime, cuts: Sequence[datetime]
+) -> list[ChargingPeriod]:
+    starts = [period.start_date_time, *cuts]
+    total = _microseconds(period_end - period.start_date_time)
+    elapsed = [Decimal(_microseconds(cut - period.start_date_time)) for cut in cuts]
+    shares: dict[CdrDimensionType, list[Decimal]] = {}
+    for dimension in period.dimensions:
+        if dimension.type not in _SHARED:
+            continue
+        volume = dimension.volume
+        exponent = volume.as_tuple().exponent
+        finest = exponent if isinstance(exponent, int) else 0
+        quantum = Decimal(1).scaleb(min(finest, _SHARE_QUANTUM_EXPONENT))
+        # Round the running total, not each share: the shares then add up to
+        # the volume exactly and none has the opposite sign of the volume.
+        running = [
+            (volume * part / total).quantize(quantum, rounding=ROUND_HALF_UP) for part in elapsed
+        ]
+        bounds = [_ZERO, *running, volume]
+        shares[dimension.type] = [b - a for a, b in pairwise(bounds)]
+    pieces = []
+    for number, piece_start in enumerate(starts):
+        dimensions = [
+            CdrDimension(type=d.type, volume=shares[d.type][number]) if d.type in shares else d
+            for d in period.dimensions
+        ]
+        pieces.append(
+            ChargingPeriod(
+                start_date_time=piece_start, dimensions=dimensions, tariff_id=period.tariff_id
+            )
+        )
+    return pieces

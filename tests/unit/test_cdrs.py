@@ -25,6 +25,7 @@ from producers.cdrs import (
 from producers.locations import Origin, RefusedError
 from schemas.events import CdrIssued, Party, parse_event, serialize_event
 from schemas.ocpi.cdrs import Cdr
+from schemas.ocpi.tariffs import loads_exact
 from schemas.topics import CDRS, topic_for
 from tests.cdr_objects import completed_session, priced_location, simple_tariff
 
@@ -159,6 +160,68 @@ def test_a_session_without_periods_gets_one_spanning_it() -> None:
     )
     assert len(built.cdr["charging_periods"]) == 1
     assert exact(built.cdr["total_cost"]["excl_vat"]) == Decimal("3.575")
+
+
+# Day rate until 23:00, night rate from then (Location in Europe/Amsterdam).
+DAY_NIGHT_TARIFF = """{"country_code": "ZZ", "party_id": "HUB", "id": "CDR-DN", "currency": "EUR",
+ "elements": [
+  {"price_components": [{"type": "ENERGY", "price": 0.40, "vat": 20.0, "step_size": 1}],
+   "restrictions": {"start_time": "07:00", "end_time": "23:00"}},
+  {"price_components": [{"type": "ENERGY", "price": 0.20, "vat": 20.0, "step_size": 1}],
+   "restrictions": {"start_time": "23:00", "end_time": "07:00"}}],
+ "last_updated": "2026-05-01T00:00:00Z"}"""
+
+
+def test_a_meter_period_across_a_tariff_change_is_cut_and_priced_in_two() -> None:
+    # 22:30-23:30 in Amsterdam (summer time), one meter period of 10 kWh.
+    session = completed_session()
+    session |= {
+        "start_date_time": "2026-06-02T20:30:00Z",
+        "end_date_time": "2026-06-02T21:30:00Z",
+        "last_updated": "2026-06-02T21:30:00Z",
+        "kwh": 10,
+        "charging_periods": [
+            {
+                "start_date_time": "2026-06-02T20:30:00Z",
+                "dimensions": [
+                    {"type": "ENERGY", "volume": 10},
+                    {"type": "TIME", "volume": 1},
+                    {"type": "MAX_POWER", "volume": 11},
+                ],
+            }
+        ],
+    }
+    built = build_cdr(
+        session,
+        priced_location(tariff_ids=["CDR-DN"]),
+        {"CDR-DN": loads_exact(DAY_NIGHT_TARIFF)},
+        issued_at=NOW,
+    )
+    cdr = Cdr.model_validate(built.cdr)
+    assert [(p.start_date_time, p.tariff_id) for p in cdr.charging_periods] == [
+        (datetime(2026, 6, 2, 20, 30, tzinfo=UTC), "CDR-DN"),
+        (datetime(2026, 6, 2, 21, 0, tzinfo=UTC), "CDR-DN"),
+    ]
+    assert [{d.type: d.volume for d in p.dimensions} for p in cdr.charging_periods] == [
+        {"ENERGY": Decimal(5), "TIME": Decimal("0.5"), "MAX_POWER": Decimal(11)}
+    ] * 2
+    # 5 kWh x 0.40 + 5 kWh x 0.20, VAT 20 %; the whole hour at the day rate
+    # would have been 4.00.
+    assert exact(built.cdr["total_cost"]) == {"excl_vat": Decimal(3), "incl_vat": Decimal("3.6")}
+    assert exact(built.cdr["total_energy_cost"]) == {
+        "excl_vat": Decimal(3),
+        "incl_vat": Decimal("3.6"),
+    }
+    assert cdr.total_energy == Decimal(10)
+    assert cdr.total_time == Decimal(1)
+
+
+def test_a_tariff_without_time_restrictions_keeps_the_meter_periods() -> None:
+    cdr = our_cdr()
+    assert [p["start_date_time"] for p in cdr["charging_periods"]] == [
+        "2026-06-02T08:00:00Z",
+        "2026-06-02T08:15:00Z",
+    ]
 
 
 def test_only_a_completed_session_on_a_known_connector_is_built() -> None:
