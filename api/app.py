@@ -21,6 +21,7 @@ from api.ops import locations as ops_locations
 from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
+from api.public import discovery
 from ocpi_hub.bootstrap import Container, build_container
 from ocpi_hub.settings import Settings, get_settings
 from producers.log import EventLog, ensure_topics
@@ -81,4 +82,5 @@ def create_app(
     app.include_router(ocpi_cdrs.receiver)
     app.include_router(ocpi_cdrs.sender)
     app.include_router(ops_cdrs.router)
+    app.include_router(discovery.router)
     return app

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.rate_limit import RateLimiter
 from ocpi_hub.bootstrap import Container
+from ocpi_hub.settings import Settings
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
 from projections.mongo.cdrs import CdrViewQuery
@@ -43,6 +45,14 @@ def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
 
 def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
     return c.write_marks
+
+
+def _rate_limiter(c: Annotated[Container, Depends(container)]) -> RateLimiter:
+    return c.rate_limiter
+
+
+def _settings(c: Annotated[Container, Depends(container)]) -> Settings:
+    return c.settings
 
 
 def _tokens(c: Annotated[Container, Depends(container)]) -> TokenViewQuery:
@@ -82,3 +92,5 @@ TokenViewDep = Annotated[TokenViewQuery, Depends(_tokens)]
 AuthorizationDep = Annotated[AuthorizationService, Depends(_authorization)]
 SessionViewDep = Annotated[SessionViewQuery, Depends(_sessions)]
 CdrViewDep = Annotated[CdrViewQuery, Depends(_cdrs)]
+RateLimiterDep = Annotated[RateLimiter, Depends(_rate_limiter)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -10,6 +10,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from producers.authorization import (
@@ -132,6 +133,7 @@ class Container:
     sessions: SessionViewQuery
     session_rows: SessionRowQuery
     cdrs: CdrViewQuery
+    rate_limiter: RateLimiter
 
 
 def build_container(settings: Settings) -> Container:
@@ -171,6 +173,7 @@ def build_container(settings: Settings) -> Container:
         sessions=SessionViewQuery(client[settings.mongo_db]),
         session_rows=SessionRowQuery(engine),
         cdrs=CdrViewQuery(client[settings.mongo_db]),
+        rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
     )
 
 

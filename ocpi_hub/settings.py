@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # How long a location read waits for the view to show this API's own
     # acknowledged writes before answering "retry" (docs/adr/0009).
     read_own_writes_timeout_s: float = Field(default=5.0, gt=0)
+    # Public QR discovery (``/public/evses/{evse_id}``, no authentication):
+    # each client IP may make this many requests per fixed window.
+    public_rate_limit_requests: int = Field(default=60, ge=1)
+    public_rate_limit_window_s: int = Field(default=60, ge=1)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")

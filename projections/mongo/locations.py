@@ -5,11 +5,15 @@ and, beside it, the OCPI Location we serve, ready to return:
 
     {_id: "NL/ABC/LOC1", country_code: "NL", party_id: "ABC",
      state: {asserted, statuses}, location: {...OCPI...} | null,
-     _ts: "<last_updated, fixed width>" | null, _positions: {...}}
+     _ts: "<last_updated, fixed width>" | null, _evse_ids: ["NLABCE12345"],
+     _positions: {...}}
 
 ``_id``, ``country_code`` and ``party_id`` are upper-folded (CiString); the
 served object keeps identifiers as received. ``_ts`` is the sort and filter
-key of paginated lists (the OCPI text form does not sort). ``apply`` is the
+key of paginated lists (the OCPI text form does not sort). ``_evse_ids``
+holds the served EVSEs' ``evse_id`` in the form of ``evse_id_key`` (the
+public QR lookup, api/public/discovery.py); being folded, replay rebuilds
+it. ``apply`` is the
 pure fold, ``LocationViewWriter`` runs it (folding.py), ``LocationViewQuery``
 is what the API reads.
 """
@@ -36,6 +40,20 @@ COLLECTION = "locations"
 _FOLDED = (LocationObjectPut, LocationObjectPatched, EvseStatusResolved)
 
 
+def evse_id_key(evse_id: str) -> str:
+    """An eMI3 EVSE ID as printed on a charger (``NL*ABC*E12345*1``) in
+    the one form we look it up by: without ``*`` separators, upper case
+    (eMI3 IDs are case-insensitive; the separators are optional)."""
+    return evse_id.replace("*", "").strip().upper()
+
+
+def _evse_ids(location: Doc | None) -> list[str]:
+    if not location:
+        return []
+    found = {evse_id_key(e["evse_id"]) for e in location.get("evses") or () if e.get("evse_id")}
+    return sorted(found)
+
+
 def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     """Fold one record into a location document; the same object when the
     record was applied before or changes nothing but the position."""
@@ -60,6 +78,7 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
         "state": after.to_json(),
         "location": location,
         "_ts": sort_stamp(location["last_updated"]) if location else None,
+        "_evse_ids": _evse_ids(location),
         "_positions": {**base["_positions"], record.position_field: record.offset},
     }
 
@@ -79,6 +98,8 @@ class LocationViewWriter(FoldingWriter):
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
         self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
         self._coll.create_index(keyset)
+        # The public QR lookup by EVSE ID (multikey).
+        self._coll.create_index([("_evse_ids", ASCENDING)])
 
 
 class LocationViewQuery:
@@ -103,6 +124,16 @@ class LocationViewQuery:
             {"_id": location_key(country_code, party_id, location_id)}, {"location": 1}
         )
         return doc["location"] if doc and doc.get("location") else None
+
+    def by_evse_id(self, evse_id: str, limit: int = 10) -> list[Doc]:
+        """The served locations with an EVSE of this ``evse_id`` (any form
+        ``evse_id_key`` folds), oldest key first; published or not."""
+        cursor = (
+            self._coll.find({"_evse_ids": evse_id_key(evse_id)}, {"location": 1})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )
+        return [doc["location"] for doc in cursor if doc.get("location")]
 
     def page(
         self,

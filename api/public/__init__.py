@@ -1,0 +1,1 @@
+"""Public endpoints: no partner token, rate-limited per client IP."""
