@@ -47,10 +47,9 @@ from schemas.ocpi.tariffs import (
     Price,
     PriceComponent,
     Tariff,
-    TariffDimensionType,
     TariffElement,
-    TariffRestrictions,
 )
+from tests.tariff_objects import element, price_component
 
 D = Decimal
 ZONE = "Europe/Amsterdam"
@@ -59,19 +58,11 @@ PERIOD_MINUTES = 6
 
 
 def _pc(kind: str, price: str, step: int = 1, vat: str | None = "21") -> PriceComponent:
-    return PriceComponent(
-        type=TariffDimensionType(kind),
-        price=D(price),
-        vat=None if vat is None else D(vat),
-        step_size=step,
-    )
+    """Prices with 21 % VAT unless told otherwise."""
+    return price_component(kind, price, step, vat)
 
 
-def _el(*components: PriceComponent, **restrictions: Any) -> TariffElement:
-    return TariffElement(
-        price_components=list(components),
-        restrictions=TariffRestrictions(**restrictions) if restrictions else None,
-    )
+_el = element
 
 
 def _tariff(name: str, *elements: TariffElement, **limits: Price) -> Tariff:

@@ -4,9 +4,16 @@ tested from their wire form, digit for digit) and as decoded dicts."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
-from schemas.ocpi.tariffs import loads_exact
+from schemas.ocpi.tariffs import (
+    PriceComponent,
+    TariffDimensionType,
+    TariffElement,
+    TariffRestrictions,
+    loads_exact,
+)
 
 AT = "2026-02-01T10:00:00Z"
 
@@ -44,3 +51,21 @@ def tariff(tariff_id: str = "TAR-1", **kwargs: Any) -> dict[str, Any]:
     """The same Tariff decoded with exact numbers (Decimals)."""
     data: dict[str, Any] = loads_exact(tariff_json(tariff_id, **kwargs))
     return data
+
+
+def price_component(kind: str, price: str, step: int = 1, vat: str | None = None) -> PriceComponent:
+    """A Price Component from text numbers (so every digit is exact)."""
+    return PriceComponent(
+        type=TariffDimensionType(kind),
+        price=Decimal(price),
+        vat=None if vat is None else Decimal(vat),
+        step_size=step,
+    )
+
+
+def element(*components: PriceComponent, **restrictions: Any) -> TariffElement:
+    """A Tariff Element; restrictions by keyword, none when none are given."""
+    return TariffElement(
+        price_components=list(components),
+        restrictions=TariffRestrictions(**restrictions) if restrictions else None,
+    )

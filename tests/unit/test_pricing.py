@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,8 +26,9 @@ from schemas.ocpi.tariffs import (
     Tariff,
     TariffDimensionType,
     TariffElement,
-    TariffRestrictions,
 )
+from tests.tariff_objects import element as el
+from tests.tariff_objects import price_component as pc
 
 D = Decimal
 Dim = CdrDimensionType
@@ -39,22 +39,6 @@ WEEKDAYS = [*_WEEKDAYS, DayOfWeek.FRIDAY]
 # --------------------------------------------------------------------------
 # Builders
 # --------------------------------------------------------------------------
-
-
-def pc(kind: str, price: str, step: int = 1, vat: str | None = None) -> PriceComponent:
-    return PriceComponent(
-        type=TariffDimensionType(kind),
-        price=D(price),
-        vat=None if vat is None else D(vat),
-        step_size=step,
-    )
-
-
-def el(*components: PriceComponent, **restrictions: Any) -> TariffElement:
-    return TariffElement(
-        price_components=list(components),
-        restrictions=TariffRestrictions(**restrictions) if restrictions else None,
-    )
 
 
 def tariff(
