@@ -86,6 +86,44 @@ CHARGER_TRANSACTIONS = TopicSpec(
         "TransactionStopped",
         "ReservationMade",
         "ReservationEnded",
+        "ConnectorStatusReported",
+    ),
+    config=_KEEP_FOREVER,
+)
+
+CHARGER_REGISTRY = TopicSpec(
+    name="charger.registry.v1",
+    partitions=1,
+    key="charge point id, as the charger names itself (case-sensitive)",
+    event_types=("ChargePointRegistered", "ChargePointDeregistered"),
+    config=_KEEP_FOREVER,
+)
+
+CHARGER_CONNECTIONS = TopicSpec(
+    name="charger.connections.v1",
+    partitions=6,
+    key="charge point id, as the charger names itself (case-sensitive)",
+    event_types=(
+        "ChargePointConnected",
+        "ChargePointDisconnected",
+        "ChargePointBooted",
+        "ChargePointHeartbeat",
+    ),
+    config=_KEEP_FOREVER,
+)
+
+COMMANDS = TopicSpec(
+    name="ocpi.commands.v1",
+    partitions=6,
+    key="command id (ours, one per command, either role)",
+    event_types=(
+        "CommandAccepted",
+        "CommandDeclined",
+        "ChargerCommandAnswered",
+        "CommandDeadlinePassed",
+        "CommandResultDecided",
+        "CommandSent",
+        "CommandResultReceived",
     ),
     config=_KEEP_FOREVER,
 )
@@ -107,6 +145,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     SESSIONS,
     CHARGER_TRANSACTIONS,
     CDRS,
+    CHARGER_REGISTRY,
+    CHARGER_CONNECTIONS,
+    COMMANDS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

@@ -7,13 +7,31 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from schemas.events.cdrs import CdrIssued, CdrReceived, CdrReconciled
+from schemas.events.charge_points import (
+    ChargePointBooted,
+    ChargePointConnected,
+    ChargePointDeregistered,
+    ChargePointDisconnected,
+    ChargePointHeartbeat,
+    ChargePointRegistered,
+)
 from schemas.events.chargers import (
+    ConnectorStatusReported,
     MeterValuesSampled,
     ReservationEnded,
     ReservationMade,
     TransactionAuthorized,
     TransactionStarted,
     TransactionStopped,
+)
+from schemas.events.commands import (
+    ChargerCommandAnswered,
+    CommandAccepted,
+    CommandDeadlinePassed,
+    CommandDeclined,
+    CommandResultDecided,
+    CommandResultReceived,
+    CommandSent,
 )
 from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
 from schemas.events.locations import (
@@ -62,7 +80,21 @@ Event = Annotated[
     | ReservationEnded
     | CdrIssued
     | CdrReceived
-    | CdrReconciled,
+    | CdrReconciled
+    | ConnectorStatusReported
+    | ChargePointRegistered
+    | ChargePointDeregistered
+    | ChargePointConnected
+    | ChargePointDisconnected
+    | ChargePointBooted
+    | ChargePointHeartbeat
+    | CommandAccepted
+    | CommandDeclined
+    | ChargerCommandAnswered
+    | CommandDeadlinePassed
+    | CommandResultDecided
+    | CommandSent
+    | CommandResultReceived,
     Field(discriminator="event_type"),
 ]
 
@@ -82,6 +114,20 @@ __all__ = [
     "CdrIssued",
     "CdrReceived",
     "CdrReconciled",
+    "ChargePointBooted",
+    "ChargePointConnected",
+    "ChargePointDeregistered",
+    "ChargePointDisconnected",
+    "ChargePointHeartbeat",
+    "ChargePointRegistered",
+    "ChargerCommandAnswered",
+    "CommandAccepted",
+    "CommandDeadlinePassed",
+    "CommandDeclined",
+    "CommandResultDecided",
+    "CommandResultReceived",
+    "CommandSent",
+    "ConnectorStatusReported",
     "Event",
     "EventMeta",
     "EvseStatusReported",

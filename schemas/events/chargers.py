@@ -168,6 +168,53 @@ class ReservationEnded(EventMeta):
     payload: ReservationEndedPayload
 
 
+# OCPP 1.6 ChargePointStatus, as the charger states it.
+OcppConnectorStatus = Literal[
+    "Available",
+    "Preparing",
+    "Charging",
+    "SuspendedEVSE",
+    "SuspendedEV",
+    "Finishing",
+    "Reserved",
+    "Unavailable",
+    "Faulted",
+]
+
+
+class ConnectorStatusReportedPayload(BaseModel):
+    """StatusNotification of one OCPP connector, mapped through the registry
+    to the OCPI connector (and EVSE) it is. Connector 0 (the whole charge
+    point) is stated once per mapped connector."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country_code: CountryCode
+    party_id: PartyId
+    location_id: Ci36
+    evse_uid: Ci36
+    connector_id: Ci36
+    charge_point_id: Annotated[str, Field(min_length=1, max_length=48)]
+    ocpp_connector_id: Annotated[int, Field(ge=0)]
+    status: OcppConnectorStatus
+    error_code: Annotated[str, Field(min_length=1, max_length=50)] = "NoError"
+    info: Annotated[str, Field(max_length=50)] | None = None
+    at: DateTime
+
+    @property
+    def location_key(self) -> str:
+        return location_key(self.country_code, self.party_id, self.location_id)
+
+
+class ConnectorStatusReported(EventMeta):
+    """What a charger says of a connector: available, occupied, faulted...
+    (a signal of the EVSE status processor)."""
+
+    event_type: Literal["ConnectorStatusReported"] = "ConnectorStatusReported"
+    schema_version: Literal[1] = 1
+    payload: ConnectorStatusReportedPayload
+
+
 ChargerEvent = (
     TransactionStarted
     | TransactionAuthorized
@@ -175,11 +222,13 @@ ChargerEvent = (
     | TransactionStopped
     | ReservationMade
     | ReservationEnded
+    | ConnectorStatusReported
 )
 
 __all__ = [
     "ChargerEvent",
     "ChargerRef",
+    "ConnectorStatusReported",
     "MeterValuesSampled",
     "ReservationEnded",
     "ReservationMade",
