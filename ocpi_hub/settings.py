@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from pydantic import Field
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     # each client IP may make this many requests per fixed window.
     public_rate_limit_requests: int = Field(default=60, ge=1)
     public_rate_limit_window_s: int = Field(default=60, ge=1)
+    # Reverse proxies in front of the API (addresses or networks, JSON list
+    # in the environment): from these, ``X-Forwarded-For`` names the client.
+    public_trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")

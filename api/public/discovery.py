@@ -12,14 +12,16 @@ allow-list (``public_station``), never by copying the served object.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
 from api.deps import LocationViewDep, RateLimiterDep, SettingsDep, TariffViewDep
 from api.errors import OcpiError, envelope
+from ocpi_hub.settings import Settings
 from projections.mongo.locations import evse_id_key
 from schemas.ocpi.status_codes import OcpiStatus
 
@@ -135,14 +137,56 @@ def public_station(
     return station
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPv4Network | IPv6Network]
+) -> str:
+    """The address a request is counted against.
+
+    The connection's peer, unless the peer is one of our trusted proxies:
+    then ``X-Forwarded-For`` is read from the right (each proxy appends the
+    address it saw), skipping our own proxies, and the first address no
+    proxy of ours vouches for is the client. Anything a client wrote further
+    left is its own claim and never believed. A malformed entry stops the
+    walk at the last address a trusted proxy gave.
+    """
+    if peer is None:
+        return "unknown"
+    if not _is_trusted(peer, trusted) or not forwarded_for:
+        return peer
+    client = peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        try:
+            ip_address(hop)
+        except ValueError:
+            break
+        client = hop
+        if not _is_trusted(hop, trusted):
+            break
+    return client
+
+
+def _is_trusted(address: str, trusted: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted if net.version == ip.version)
+
+
+def _client(request: Request, settings: Settings) -> str:
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings.public_trusted_proxies,
+    )
 
 
 async def rate_limited(request: Request, limiter: RateLimiterDep, settings: SettingsDep) -> None:
     """Refuse a client over its budget with HTTP 429 and ``Retry-After``."""
     verdict = await limiter.hit(
-        _client(request), settings.public_rate_limit_requests, settings.public_rate_limit_window_s
+        _client(request, settings),
+        settings.public_rate_limit_requests,
+        settings.public_rate_limit_window_s,
     )
     if not verdict.allowed:
         raise OcpiError(

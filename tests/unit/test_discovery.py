@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -13,7 +14,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import _locations, _rate_limiter, _tariffs
-from api.public.discovery import find_evse, normalise_evse_id, public_station, tariff_summary
+from api.public.discovery import (
+    client_address,
+    find_evse,
+    normalise_evse_id,
+    public_station,
+    tariff_summary,
+)
 from api.rate_limit import InMemoryRateLimiter
 from ocpi_hub.settings import Settings
 from producers.log import InMemoryEventLog
@@ -187,3 +194,37 @@ async def test_in_memory_limiter_opens_a_new_window() -> None:
     assert (await limiter.hit("b", 2, 10)).allowed  # per client
     now[0] = 10.0
     assert (await limiter.hit("a", 2, 10)).allowed
+
+
+# --- the client a request is counted against ---------------------------------
+
+_PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        # No proxy of ours: the header is the client's own claim.
+        ("203.0.113.7", "198.51.100.1", "203.0.113.7"),
+        # Through our proxy: the address it saw.
+        ("10.0.0.2", "198.51.100.1", "198.51.100.1"),
+        # A client spoofing a left-hand entry is not believed.
+        ("10.0.0.2", "1.2.3.4, 198.51.100.1", "198.51.100.1"),
+        # Two of our proxies in a row: the first address before them.
+        ("10.0.0.2", "1.2.3.4, 198.51.100.1, 10.0.0.9", "198.51.100.1"),
+        # Our proxy without the header: the proxy itself.
+        ("10.0.0.2", None, "10.0.0.2"),
+        # Garbage right of the client stops the walk at what our proxy gave.
+        ("10.0.0.2", "198.51.100.1, not-an-ip", "10.0.0.2"),
+        ("fd00::1", "2001:db8::5", "2001:db8::5"),
+        (None, "198.51.100.1", "unknown"),
+    ],
+)
+def test_client_address_trusts_only_our_proxies(
+    peer: str | None, forwarded: str | None, expected: str
+) -> None:
+    assert client_address(peer, forwarded, _PROXIES) == expected
+
+
+def test_without_trusted_proxies_forwarded_for_is_ignored() -> None:
+    assert client_address("10.0.0.2", "198.51.100.1", []) == "10.0.0.2"
