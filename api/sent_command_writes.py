@@ -3,9 +3,11 @@
 to our ``response_url``).
 
 A write leaves a mark (Redis, like the location and token marks of
-docs/adr/0009) and a read waits until the ``emsp_commands`` view holds every
-mark of that command: the ops caller reads the command it just sent, and a
-CPO that repeats its result finds the first one recorded.
+docs/adr/0009) and a read waits until the ``emsp_commands`` view holds the
+marks it asks for: the ops caller reads the command it just sent (every
+mark), and a CPO that repeats its result finds the first one recorded (the
+marks of results only: a result is never held up by the projection of the
+send, which a fast CPO may overtake).
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from producers.sent_commands import SentCommandEvent, SentCommandState
 from projections.mongo.sent_commands import SentCommandViewQuery
 from projections.position import position_field
 from projections.write_marks import WriteMarks
+from schemas.events import CommandSent
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import COMMANDS
 
+_SENT, _RESULT = "sent", "result"
 
-def _mark_key(command_id: str) -> str:
-    return f"emsp-command:{command_id}"
+
+def _mark_key(command_id: str, kind: str) -> str:
+    return f"emsp-command:{kind}:{command_id}"
 
 
 class NotRecordedError(Exception):
@@ -42,10 +47,16 @@ class SentCommandStore:
     marks: WriteMarks
     timeout_s: float
 
-    async def current(self, command_id: str) -> SentCommandState | None:
-        """The command once the view holds every write this platform
-        acknowledged for it; OCPI 3000 (retry) if it does not catch up."""
-        wanted = await self.marks.marks(_mark_key(command_id))
+    async def current(
+        self, command_id: str, *, results_only: bool = False
+    ) -> SentCommandState | None:
+        """The command once the view holds every write (or, with
+        ``results_only``, every result) this platform acknowledged for it;
+        OCPI 3000 (retry) if it does not catch up."""
+        wanted: dict[int, int] = {}
+        for kind in (_RESULT,) if results_only else (_SENT, _RESULT):
+            for partition, offset in (await self.marks.marks(_mark_key(command_id, kind))).items():
+                wanted[partition] = max(offset, wanted.get(partition, -1))
         state, positions = await asyncio.to_thread(self.view.read, command_id)
         deadline = time.monotonic() + self.timeout_s
         delay = 0.02
@@ -70,8 +81,9 @@ class SentCommandStore:
         except Exception as exc:
             raise NotRecordedError(type(exc).__name__) from exc
         try:
+            kind = _SENT if isinstance(event, CommandSent) else _RESULT
             await self.marks.mark(
-                _mark_key(event.payload.command_id), position.partition, position.offset
+                _mark_key(event.payload.command_id, kind), position.partition, position.offset
             )
         except Exception as exc:
             raise OcpiError(

@@ -58,7 +58,7 @@ async def receive_command_result(
             404,
         )
     result = CommandResult.model_validate(body)
-    known = await store.current(command_id)
+    known = await store.current(command_id, results_only=True)
     if known is not None and known.result is not None:
         bound.info(
             "command_result_repeated", first=known.result.value, repeated=result.result.value
