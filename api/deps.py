@@ -12,8 +12,10 @@ from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
+from producers.sent_commands import CommandChannel, CommandIds
 from projections.mongo.cdrs import CdrViewQuery
 from projections.mongo.locations import LocationViewQuery
+from projections.mongo.sent_commands import SentCommandViewQuery
 from projections.mongo.sessions import SessionViewQuery
 from projections.mongo.tariffs import TariffViewQuery
 from projections.mongo.tokens import TokenViewQuery
@@ -71,6 +73,18 @@ def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
     return c.cdrs
 
 
+def _sent_commands(c: Annotated[Container, Depends(container)]) -> SentCommandViewQuery:
+    return c.sent_commands
+
+
+def _command_channel(c: Annotated[Container, Depends(container)]) -> CommandChannel:
+    return c.command_channel
+
+
+def _command_ids(c: Annotated[Container, Depends(container)]) -> CommandIds:
+    return c.command_ids
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,3 +108,6 @@ SessionViewDep = Annotated[SessionViewQuery, Depends(_sessions)]
 CdrViewDep = Annotated[CdrViewQuery, Depends(_cdrs)]
 RateLimiterDep = Annotated[RateLimiter, Depends(_rate_limiter)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+SentCommandViewDep = Annotated[SentCommandViewQuery, Depends(_sent_commands)]
+CommandChannelDep = Annotated[CommandChannel, Depends(_command_channel)]
+CommandIdsDep = Annotated[CommandIds, Depends(_command_ids)]

@@ -21,10 +21,12 @@ from producers.authorization import (
 from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
@@ -106,6 +108,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         TariffHistoryWriter(db),
         LocationHistoryWriter(db),
         CdrRowWriter(engine),
+        SentCommandViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -134,6 +137,10 @@ class Container:
     session_rows: SessionRowQuery
     cdrs: CdrViewQuery
     rate_limiter: RateLimiter
+    # Commands as eMSP (producers/sent_commands.py, docs/adr/0019).
+    sent_commands: SentCommandViewQuery
+    command_channel: CommandChannel
+    command_ids: CommandIds
 
 
 def build_container(settings: Settings) -> Container:
@@ -174,6 +181,9 @@ def build_container(settings: Settings) -> Container:
         session_rows=SessionRowQuery(engine),
         cdrs=CdrViewQuery(client[settings.mongo_db]),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
+        sent_commands=SentCommandViewQuery(client[settings.mongo_db]),
+        command_channel=HttpCommandChannel(settings.outbound_timeout_s),
+        command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
     )
 
 

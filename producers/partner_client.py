@@ -124,6 +124,9 @@ class ModuleAnswer:
     http_status: int | None
     ocpi_status: int | None
     error: str | None = None
+    # The decoded JSON answer (an envelope when ``ocpi_status`` is set), for
+    # callers that read its data (a CommandResponse, producers/sent_commands.py).
+    body: Any = None
 
 
 async def send_module_request(
@@ -155,5 +158,7 @@ async def send_module_request(
         body = None
     code = body.get("status_code") if isinstance(body, dict) else None
     return ModuleAnswer(
-        http_status=resp.status_code, ocpi_status=code if isinstance(code, int) else None
+        http_status=resp.status_code,
+        ocpi_status=code if isinstance(code, int) else None,
+        body=body,
     )

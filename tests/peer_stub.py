@@ -3,6 +3,12 @@ versions and version details (checking the TOKEN_B it handed out) so the
 platform's credentials handshake can complete, and records what is pushed to
 its Locations receiver. Standard library only, in a background thread.
 
+With ``commands=True`` it is also a CPO stand-in for the Commands module: its
+version details list a ``commands`` RECEIVER, and every POST to
+``/commands/{command}`` is recorded in ``commands_received`` (path, the
+Authorization header as received, body) and answered with
+``command_answer`` (a CommandResponse).
+
 Used where no second platform runs: the quick-start test against the
 platform `make up` started, and `make bench`.
 """
@@ -29,6 +35,11 @@ class PeerStub:
     base_url: str = ""
     token_b: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     received: list[tuple[str, str, Any]] = field(default_factory=list)
+    commands: bool = False
+    command_answer: dict[str, Any] = field(
+        default_factory=lambda: {"result": "ACCEPTED", "timeout": 30}
+    )
+    commands_received: list[tuple[str, str | None, Any]] = field(default_factory=list)
 
     @property
     def versions_url(self) -> str:
@@ -56,7 +67,18 @@ class PeerStub:
                     "url": f"{self.base_url}/locations",
                 },
             ]
+            if self.commands:
+                endpoints.append(
+                    {
+                        "identifier": "commands",
+                        "role": "RECEIVER",
+                        "url": f"{self.base_url}/commands",
+                    }
+                )
             return 200, {"status_code": 1000, "data": {"version": "2.2.1", "endpoints": endpoints}}
+        if self.commands and method == "POST" and path.startswith("/commands/"):
+            self.commands_received.append((path, auth, body))
+            return 200, {"status_code": 1000, "data": self.command_answer}
         if path.startswith("/locations/") and method in ("PUT", "PATCH"):
             self.received.append((method, path, body))
             return 200, {"status_code": 1000}
@@ -96,8 +118,8 @@ class PeerStub:
 
 
 @contextmanager
-def peer_stub(country_code: str, party_id: str) -> Iterator[PeerStub]:
-    stub = PeerStub(country_code, party_id)
+def peer_stub(country_code: str, party_id: str, *, commands: bool = False) -> Iterator[PeerStub]:
+    stub = PeerStub(country_code, party_id, commands=commands)
 
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:

@@ -1,0 +1,81 @@
+"""Commands module, Sender interface (mod_commands, "Sender Interface"; we as
+eMSP): ``POST /ocpi/emsp/2.2.1/commands/{command}/{command_id}`` is the
+``response_url`` of every command we send, where the CPO POSTs the
+CommandResult.
+
+Only the partner the command was sent to may post its result: the command id
+carries a MAC binding it to that partner and command (docs/adr/0019), so any
+other caller, another command type or an id we never made is told the
+command is unknown (HTTP 404, OCPI 2003), and nothing is written. This
+works before the send itself is recorded or projected (a fast CPO).
+
+The result is recorded (``CommandResultReceived``) and answered 1000 once
+Kafka acknowledged it. A repeated result answers 1000 and records nothing:
+the first one stands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Body, Path
+
+from api.deps import CommandIdsDep, CorrelationIdDep, EventLogDep, NowDep
+from api.errors import OcpiError, envelope
+from api.routing import RoutedCallerDep
+from api.sent_command_writes import NotRecordedError, SentCommandStoreDep
+from producers.sent_commands import decide_result
+from schemas.ocpi.commands import CommandResult, CommandType
+from schemas.ocpi.status_codes import OcpiStatus
+
+log = structlog.get_logger(__name__)
+
+sender = APIRouter(prefix="/ocpi/emsp/2.2.1/commands", tags=["ocpi: commands (sender)"])
+
+CommandIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
+
+
+@sender.post("/{command}/{command_id}")
+async def receive_command_result(
+    command: CommandType,
+    command_id: CommandIdPath,
+    caller: RoutedCallerDep,
+    ids: CommandIdsDep,
+    store: SentCommandStoreDep,
+    event_log: EventLogDep,
+    now: NowDep,
+    correlation_id: CorrelationIdDep,
+    body: Annotated[Any, Body()] = None,
+) -> dict[str, Any]:
+    partner_id = caller.partner.partner_id
+    bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
+    if not ids.genuine(command_id, partner_id, command):
+        bound.warning("command_result_unknown_command")
+        raise OcpiError(
+            OcpiStatus.UNKNOWN_LOCATION,
+            f"no {command.value} command {command_id!r} was sent to this partner",
+            404,
+        )
+    result = CommandResult.model_validate(body)
+    known = await store.current(command_id, results_only=True)
+    if known is not None and known.result is not None:
+        bound.info(
+            "command_result_repeated", first=known.result.value, repeated=result.result.value
+        )
+        return envelope()
+    event = decide_result(
+        command_id=command_id,
+        partner_id=partner_id,
+        sender=caller.party,
+        result=result,
+        now=now,
+        correlation_id=correlation_id,
+    )
+    try:
+        await store.record(event, event_log)
+    except NotRecordedError as exc:
+        bound.error("command_result_not_recorded", error=str(exc))
+        raise OcpiError(OcpiStatus.SERVER_ERROR, "the result could not be recorded; retry") from exc
+    bound.info("command_result_received", result=result.result.value)
+    return envelope()

@@ -1,0 +1,168 @@
+"""Ops API of the commands we send as eMSP (mod_commands, Receiver interface
+of a partner CPO).
+
+* ``POST /ops/commands/{partner_id}/{command}``: the body is the OCPI request
+  object of ``command`` without ``response_url`` (we set it). Checked as the
+  CPO would check it (2001 and nothing sent when wrong); a token must be one
+  of ours. The partner must be registered with a Commands RECEIVER endpoint
+  (else 404/409 with 2001). We POST it with our token for that partner,
+  record ``CommandSent`` with the CPO's CommandResponse and answer
+  ``{command_id, response_url, response}``. A CPO that cannot be used (no
+  answer, not OCPI, an OCPI error) is HTTP 502 with 3001, and nothing is
+  recorded.
+* ``GET /ops/commands/sent/{command_id}``: the command and its ``status``
+  (``producers.sent_commands.status_of``, judged at read time).
+* ``GET /ops/commands/sent?partner_id=&limit=&after=``: newest first; when
+  more follow, ``X-Next-After`` is the ``after`` of the next page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Body, Path, Query, Response
+
+from api.deps import (
+    CommandChannelDep,
+    CommandIdsDep,
+    ContainerDep,
+    CorrelationIdDep,
+    EventLogDep,
+    NowDep,
+    SentCommandViewDep,
+)
+from api.errors import OcpiError, envelope
+from api.ocpi.sent_commands import CommandIdPath
+from api.ops.chargers import NEXT_AFTER
+from api.sent_command_writes import NotRecordedError, SentCommandStoreDep
+from producers.locations import RefusedError
+from producers.sent_commands import (
+    SendFailedError,
+    SentCommandState,
+    build_request,
+    command_target,
+    decide_sent,
+    outbound_headers,
+    read_response,
+    response_url,
+    status_of,
+)
+from schemas.events import Party
+from schemas.ocpi.commands import CommandType
+from schemas.ocpi.common import fold
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.types import to_json
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/ops/commands", tags=["ops: commands (as eMSP)"])
+
+
+def _refused(exc: RefusedError) -> OcpiError:
+    return OcpiError(exc.status, exc.message, exc.http_status)
+
+
+@router.post("/{partner_id}/{command}")
+async def send_command(
+    partner_id: Annotated[str, Path(min_length=1, max_length=100)],
+    command: CommandType,
+    c: ContainerDep,
+    ids: CommandIdsDep,
+    channel: CommandChannelDep,
+    store: SentCommandStoreDep,
+    event_log: EventLogDep,
+    now: NowDep,
+    correlation_id: CorrelationIdDep,
+    body: Annotated[Any, Body()] = None,
+) -> dict[str, Any]:
+    s = c.settings
+    us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+    command_id = ids.new(partner_id, command)
+    url = response_url(s.base_url, command, command_id)
+    try:
+        request = build_request(command, body, url, us)
+        target = command_target(partner_id, await asyncio.to_thread(c.partners.get, partner_id))
+    except RefusedError as exc:
+        raise _refused(exc) from exc
+    bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
+    try:
+        token = c.vault.decrypt(target.sealed_token)
+    except Exception as exc:
+        bound.error("command_token_unreadable", error=type(exc).__name__)
+        raise OcpiError(
+            OcpiStatus.SERVER_ERROR, "our token for this partner cannot be read", 500
+        ) from exc
+    answer = await channel.post(
+        target.command_url(command),
+        token=token,
+        headers=outbound_headers(
+            us=us, to=target.to, request_id=str(uuid.uuid4()), correlation_id=correlation_id
+        ),
+        body=request,
+    )
+    try:
+        response = read_response(answer)
+    except SendFailedError as exc:
+        bound.warning(
+            "command_send_failed",
+            http_status=answer.http_status,
+            ocpi_status=answer.ocpi_status,
+            error=answer.error,
+        )
+        raise OcpiError(OcpiStatus.UNABLE_TO_USE_CLIENT_API, str(exc), 502) from exc
+    event = decide_sent(
+        command_id=command_id,
+        command=command,
+        target=target,
+        request=request,
+        response=response,
+        us=us,
+        now=now,
+        correlation_id=correlation_id,
+    )
+    try:
+        await store.record(event, event_log)
+    except NotRecordedError as exc:
+        # The CPO has the command: say so, with the id its result will come to.
+        bound.error("command_sent_not_recorded", response=response.result.value)
+        raise OcpiError(
+            OcpiStatus.SERVER_ERROR,
+            f"command {command_id} was sent (the partner answered {response.result.value}) "
+            "but could not be recorded; its result will still be taken at its response_url",
+            500,
+        ) from exc
+    bound.info("command_sent", response=response.result.value, timeout_s=response.timeout)
+    return envelope({"command_id": command_id, "response_url": url, "response": to_json(response)})
+
+
+def _shown(state: SentCommandState, now: datetime) -> dict[str, Any]:
+    return {"status": status_of(state, now), **state.model_dump(mode="json", exclude_none=True)}
+
+
+@router.get("/sent/{command_id}")
+async def get_sent_command(
+    command_id: CommandIdPath, store: SentCommandStoreDep, now: NowDep
+) -> dict[str, Any]:
+    state = await store.current(command_id)
+    if state is None:
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"we sent no command {command_id!r}", 404)
+    return envelope(_shown(state, now))
+
+
+@router.get("/sent")
+async def list_sent_commands(
+    view: SentCommandViewDep,
+    response: Response,
+    now: NowDep,
+    partner_id: Annotated[str | None, Query(max_length=100)] = None,
+    after: Annotated[str | None, Query(max_length=200, description="X-Next-After")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    page = await asyncio.to_thread(view.page, partner_id=partner_id, after=after, limit=limit)
+    if page.next_after is not None:
+        response.headers[NEXT_AFTER] = page.next_after
+    return envelope([_shown(state, now) for state in page.items])
