@@ -11,12 +11,14 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
+from api.ocpi import commands as ocpi_commands
 from api.ocpi import credentials, locations, versions
 from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import cdrs as ops_cdrs
 from api.ops import chargers, sites
+from api.ops import commands as ops_commands
 from api.ops import locations as ops_locations
 from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
@@ -83,4 +85,6 @@ def create_app(
     app.include_router(ocpi_cdrs.sender)
     app.include_router(ops_cdrs.router)
     app.include_router(discovery.router)
+    app.include_router(ocpi_commands.receiver)
+    app.include_router(ops_commands.router)
     return app

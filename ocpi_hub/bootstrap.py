@@ -22,6 +22,8 @@ from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
+from projections.mongo.charge_point_lookup import ChargePointLookup
+from projections.mongo.commands import CommandViewQuery, CommandViewWriter
 from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
@@ -106,6 +108,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         TariffHistoryWriter(db),
         LocationHistoryWriter(db),
         CdrRowWriter(engine),
+        CommandViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -134,6 +137,9 @@ class Container:
     session_rows: SessionRowQuery
     cdrs: CdrViewQuery
     rate_limiter: RateLimiter
+    # Commands as CPO (docs/adr/0017).
+    received_commands: CommandViewQuery | None = None
+    charge_points: ChargePointLookup | None = None
 
 
 def build_container(settings: Settings) -> Container:
@@ -174,6 +180,8 @@ def build_container(settings: Settings) -> Container:
         session_rows=SessionRowQuery(engine),
         cdrs=CdrViewQuery(client[settings.mongo_db]),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
+        received_commands=CommandViewQuery(client[settings.mongo_db]),
+        charge_points=ChargePointLookup(client[settings.mongo_db]),
     )
 
 

@@ -16,9 +16,16 @@ from typing import Any
 import faust
 
 from ocpi_hub.settings import Settings
-from processors import cdr_builder, evse_status, session_lifecycle
+from processors import cdr_builder, command_results, evse_status, session_lifecycle
 from schemas.events import EventMeta, Party, serialize_event
-from schemas.topics import CDRS, CHARGER_TRANSACTIONS, EVSE_STATUS, LOCATIONS, SESSIONS
+from schemas.topics import (
+    CDRS,
+    CHARGER_TRANSACTIONS,
+    COMMANDS,
+    EVSE_STATUS,
+    LOCATIONS,
+    SESSIONS,
+)
 
 
 def create_app(settings: Settings) -> Any:
@@ -69,6 +76,11 @@ def create_app(settings: Settings) -> Any:
         Party(country_code=settings.party_country_code, party_id=settings.party_id),
         _cdr_inputs(settings),
         settings.cdr_location_wait_s,
+    )
+    # The one result of each command we accepted as CPO (docs/adr/0017).
+    commands = _raw_topic(app, settings.topic(COMMANDS.name))
+    command_results.register(
+        app, commands, emitter(commands), COMMANDS.partitions, settings.command_deadline_scan_s
     )
     return app
 

@@ -41,6 +41,7 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("sessions", "RECEIVER", f"{base}/ocpi/emsp/{version}/sessions"),
         ("cdrs", "SENDER", f"{base}/ocpi/cpo/{version}/cdrs"),
         ("cdrs", "RECEIVER", f"{base}/ocpi/emsp/{version}/cdrs"),
+        ("commands", "RECEIVER", f"{base}/ocpi/cpo/{version}/commands"),
     ]
     return envelope(
         {
