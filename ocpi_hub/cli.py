@@ -93,9 +93,13 @@ def projections() -> None:
 @app.command()
 def push() -> None:
     """Push changes of our own locations to every partner's Locations Receiver,
-    and our sessions to the Sessions Receiver of each token's eMSP."""
+    and our sessions to the Sessions Receiver of each token's eMSP; command
+    results to their response_url."""
+    import redis.asyncio as aioredis
+
     from ocpi_hub.bootstrap import mongo_client, vault
     from processors.cdr_push import CDRS_PUSH
+    from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
     from processors.push import LocationPusher
     from processors.session_push import SESSIONS_PUSH
     from producers.log import ensure_topics
@@ -124,7 +128,20 @@ def push() -> None:
             cdr_pusher = LocationPusher(
                 settings, PartnerQuery(client[settings.mongo_db]), vault(settings), CDRS_PUSH
             )
-            await asyncio.gather(pusher.run(stop), session_pusher.run(stop), cdr_pusher.run(stop))
+            # Command results to each command's response_url (docs/adr/0017).
+            redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            callbacks = CommandCallbackSender(
+                settings,
+                PartnerQuery(client[settings.mongo_db]),
+                vault(settings),
+                RedisDeliveredMarks(redis, settings.topic_prefix),
+            )
+            await asyncio.gather(
+                pusher.run(stop),
+                session_pusher.run(stop),
+                cdr_pusher.run(stop),
+                callbacks.supervise(stop),
+            )
         finally:
             client.close()
 
