@@ -126,6 +126,7 @@ class CommandCallbackSender:
             country_code=fold(settings.party_country_code), party_id=fold(settings.party_id)
         )
         self._http: httpx.AsyncClient | None = None
+        self._stop = asyncio.Event()  # replaced by run()'s
         self.ready = asyncio.Event()
 
     @property
@@ -147,6 +148,7 @@ class CommandCallbackSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self._settings
+        self._stop = stop
         consumer = AIOKafkaConsumer(
             s.topic(COMMANDS.name),
             bootstrap_servers=s.kafka_bootstrap,
@@ -184,8 +186,8 @@ class CommandCallbackSender:
     ) -> tuple[TopicPartition, int]:
         for message in messages:
             event = self._decode(message)
-            if event is not None:
-                await self.deliver(event)
+            if event is not None and await self.deliver(event) == "interrupted":
+                return tp, message.offset  # sent again after the restart
         return tp, messages[-1].offset + 1
 
     def _decode(self, message: ConsumerRecord[bytes, bytes]) -> CommandResultDecided | None:
@@ -222,6 +224,8 @@ class CommandCallbackSender:
             await self._marks.mark(p.command_id, "no_partner")
             return "no_partner"
         outcome = await self._send(event, token, emsp_party(partner), bound)
+        if outcome == "interrupted":
+            return outcome
         await self._marks.mark(p.command_id, outcome)
         return outcome
 
@@ -265,4 +269,8 @@ class CommandCallbackSender:
                 return "abandoned"
             delay = backoff_s(attempt, s.push_retry_initial_s, s.push_retry_max_s)
             bound.warning("command_callback_retry", delay_s=delay, **fields)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            if self._stop.is_set():
+                bound.info("command_callback_interrupted", attempt=attempt)
+                return "interrupted"
