@@ -45,7 +45,7 @@ def processors() -> None:
     """Run the Faust processors (EVSE status, ...)."""
     from faust import Worker
 
-    from processors.app import create_app
+    from processors.app import create_app, ensure_changelogs
     from producers.log import ensure_topics
 
     settings = _settings()
@@ -55,6 +55,7 @@ def processors() -> None:
         )
     )
     faust_app = create_app(settings)
+    asyncio.run(ensure_changelogs(faust_app, settings))
     worker = Worker(faust_app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
 

@@ -85,6 +85,43 @@ def create_app(settings: Settings) -> Any:
     return app
 
 
+async def ensure_changelogs(app: Any, settings: Settings) -> list[str]:
+    """Create the tables' changelog topics before the worker starts (compacted,
+    partitioned like their source). Faust creates them itself at start, but a
+    topic created a moment before the first table write may be missing from
+    the consumer's metadata, and Faust then refuses the write (partitions
+    mismatch) and loses the event being processed."""
+    import contextlib
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = {
+            table.changelog_topic.get_topic_name(): table.partitions or LOCATIONS.partitions
+            for table in app.tables.values()
+        }
+        new = [
+            NewTopic(
+                name=name,
+                num_partitions=partitions,
+                replication_factor=settings.topic_replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            for name, partitions in sorted(wanted.items())
+            if name not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
 def _cdr_inputs(settings: Settings) -> cdr_builder.MongoCdrInputs:
     from ocpi_hub.bootstrap import mongo_client
     from projections.mongo.history import LocationHistoryQuery, TariffHistoryQuery

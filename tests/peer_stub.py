@@ -29,6 +29,7 @@ class PeerStub:
     base_url: str = ""
     token_b: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     received: list[tuple[str, str, Any]] = field(default_factory=list)
+    role: str = "CPO"  # the role it registers with (EMSP to send us commands)
 
     @property
     def versions_url(self) -> str:
@@ -57,6 +58,10 @@ class PeerStub:
                 },
             ]
             return 200, {"status_code": 1000, "data": {"version": "2.2.1", "endpoints": endpoints}}
+        if path.startswith("/commands/") and method == "POST":
+            # A response_url of a command it sent (the CommandResult).
+            self.received.append((method, path, body))
+            return 200, {"status_code": 1000}
         if path.startswith("/locations/") and method in ("PUT", "PATCH"):
             self.received.append((method, path, body))
             return 200, {"status_code": 1000}
@@ -80,7 +85,7 @@ class PeerStub:
                 "url": self.versions_url,
                 "roles": [
                     {
-                        "role": "CPO",
+                        "role": self.role,
                         "business_details": {"name": "Peer stub"},
                         "party_id": self.party_id,
                         "country_code": self.country_code,
@@ -96,8 +101,8 @@ class PeerStub:
 
 
 @contextmanager
-def peer_stub(country_code: str, party_id: str) -> Iterator[PeerStub]:
-    stub = PeerStub(country_code, party_id)
+def peer_stub(country_code: str, party_id: str, role: str = "CPO") -> Iterator[PeerStub]:
+    stub = PeerStub(country_code, party_id, role=role)
 
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
