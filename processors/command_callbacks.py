@@ -117,7 +117,11 @@ class CommandCallbackSender:
         partners: PartnerLookup,
         vault: TokenUnsealer,
         marks: DeliveredMarks,
+        *,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
+        """``http``: a client for ``deliver`` outside ``run`` (tests); ``run``
+        makes its own."""
         self._settings = settings
         self._partners = partners
         self._vault = vault
@@ -125,7 +129,7 @@ class CommandCallbackSender:
         self._us = Party(
             country_code=fold(settings.party_country_code), party_id=fold(settings.party_id)
         )
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = http
         self._stop = asyncio.Event()  # replaced by run()'s
         self.ready = asyncio.Event()
 

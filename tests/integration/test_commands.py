@@ -10,8 +10,8 @@ import base64
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from pymongo import MongoClient
@@ -227,13 +227,9 @@ async def test_an_ocpi_error_answer_is_final(namespace: Namespace) -> None:
     marks = RedisDeliveredMarks(redis, s.topic_prefix)
     try:
         async with serving(receiver) as base:
-            sender = CommandCallbackSender(s, Partners("t"), VAULT, marks)
             event = result_of(uuid.uuid4().hex, f"{base}/cb/refused")
-            run: Any = sender
-            import httpx
-
             async with httpx.AsyncClient(timeout=2) as http:
-                run._http = http
+                sender = CommandCallbackSender(s, Partners("t"), VAULT, marks, http=http)
                 assert await sender.deliver(event) == "refused"
                 assert await sender.deliver(event) == "already"
     finally:
