@@ -23,6 +23,8 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
+from projections.mongo.charge_point_lookup import ChargePointLookup
+from projections.mongo.commands import CommandViewQuery, CommandViewWriter
 from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
@@ -109,6 +111,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         LocationHistoryWriter(db),
         CdrRowWriter(engine),
         SentCommandViewWriter(db),
+        CommandViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -141,6 +144,9 @@ class Container:
     sent_commands: SentCommandViewQuery
     command_channel: CommandChannel
     command_ids: CommandIds
+    # Commands as CPO (docs/adr/0017).
+    received_commands: CommandViewQuery | None = None
+    charge_points: ChargePointLookup | None = None
 
 
 def build_container(settings: Settings) -> Container:
@@ -184,6 +190,8 @@ def build_container(settings: Settings) -> Container:
         sent_commands=SentCommandViewQuery(client[settings.mongo_db]),
         command_channel=HttpCommandChannel(settings.outbound_timeout_s),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
+        received_commands=CommandViewQuery(client[settings.mongo_db]),
+        charge_points=ChargePointLookup(client[settings.mongo_db]),
     )
 
 

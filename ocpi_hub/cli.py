@@ -45,7 +45,7 @@ def processors() -> None:
     """Run the Faust processors (EVSE status, ...)."""
     from faust import Worker
 
-    from processors.app import create_app
+    from processors.app import create_app, ensure_changelogs
     from producers.log import ensure_topics
 
     settings = _settings()
@@ -55,6 +55,7 @@ def processors() -> None:
         )
     )
     faust_app = create_app(settings)
+    asyncio.run(ensure_changelogs(faust_app, settings))
     worker = Worker(faust_app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
 
@@ -93,9 +94,13 @@ def projections() -> None:
 @app.command()
 def push() -> None:
     """Push changes of our own locations to every partner's Locations Receiver,
-    and our sessions to the Sessions Receiver of each token's eMSP."""
+    and our sessions to the Sessions Receiver of each token's eMSP; command
+    results to their response_url."""
+    import redis.asyncio as aioredis
+
     from ocpi_hub.bootstrap import mongo_client, vault
     from processors.cdr_push import CDRS_PUSH
+    from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
     from processors.push import LocationPusher
     from processors.session_push import SESSIONS_PUSH
     from producers.log import ensure_topics
@@ -124,7 +129,20 @@ def push() -> None:
             cdr_pusher = LocationPusher(
                 settings, PartnerQuery(client[settings.mongo_db]), vault(settings), CDRS_PUSH
             )
-            await asyncio.gather(pusher.run(stop), session_pusher.run(stop), cdr_pusher.run(stop))
+            # Command results to each command's response_url (docs/adr/0017).
+            redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            callbacks = CommandCallbackSender(
+                settings,
+                PartnerQuery(client[settings.mongo_db]),
+                vault(settings),
+                RedisDeliveredMarks(redis, settings.topic_prefix),
+            )
+            await asyncio.gather(
+                pusher.run(stop),
+                session_pusher.run(stop),
+                cdr_pusher.run(stop),
+                callbacks.supervise(stop),
+            )
         finally:
             client.close()
 

@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     # session to be in the view before it gives up on that session (logged).
     cdr_location_wait_s: float = Field(default=60.0, gt=0)
 
+    # --- commands as CPO (docs/adr/0017) --------------------------------------
+    # The timeout we announce in CommandResponse and enforce: a command the
+    # charger has not answered this long after acceptance is a TIMEOUT.
+    command_timeout_s: int = Field(default=30, ge=1)
+    # How often the results processor looks for commands past their deadline.
+    command_deadline_scan_s: float = Field(default=1.0, gt=0)
+    # The callback sender retries a CommandResult POST (transport errors,
+    # HTTP 5xx) with the push backoff for this long, then gives up (logged).
+    command_callback_give_up_s: float = Field(default=600.0, gt=0)
+
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

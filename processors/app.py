@@ -16,9 +16,16 @@ from typing import Any
 import faust
 
 from ocpi_hub.settings import Settings
-from processors import cdr_builder, evse_status, session_lifecycle
+from processors import cdr_builder, command_results, evse_status, session_lifecycle
 from schemas.events import EventMeta, Party, serialize_event
-from schemas.topics import CDRS, CHARGER_TRANSACTIONS, EVSE_STATUS, LOCATIONS, SESSIONS
+from schemas.topics import (
+    CDRS,
+    CHARGER_TRANSACTIONS,
+    COMMANDS,
+    EVSE_STATUS,
+    LOCATIONS,
+    SESSIONS,
+)
 
 
 def create_app(settings: Settings) -> Any:
@@ -70,7 +77,49 @@ def create_app(settings: Settings) -> Any:
         _cdr_inputs(settings),
         settings.cdr_location_wait_s,
     )
+    # The one result of each command we accepted as CPO (docs/adr/0017).
+    commands = _raw_topic(app, settings.topic(COMMANDS.name))
+    command_results.register(
+        app, commands, emitter(commands), COMMANDS.partitions, settings.command_deadline_scan_s
+    )
     return app
+
+
+async def ensure_changelogs(app: Any, settings: Settings) -> list[str]:
+    """Create the tables' changelog topics before the worker starts (compacted,
+    partitioned like their source). Faust creates them itself at start, but a
+    topic created a moment before the first table write may be missing from
+    the consumer's metadata, and Faust then refuses the write (partitions
+    mismatch) and loses the event being processed."""
+    import contextlib
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = {
+            table.changelog_topic.get_topic_name(): table.partitions or LOCATIONS.partitions
+            for table in app.tables.values()
+        }
+        new = [
+            NewTopic(
+                name=name,
+                num_partitions=partitions,
+                replication_factor=settings.topic_replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            for name, partitions in sorted(wanted.items())
+            if name not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        await admin.close()
 
 
 def _cdr_inputs(settings: Settings) -> cdr_builder.MongoCdrInputs:

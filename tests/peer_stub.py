@@ -40,6 +40,7 @@ class PeerStub:
         default_factory=lambda: {"result": "ACCEPTED", "timeout": 30}
     )
     commands_received: list[tuple[str, str | None, Any]] = field(default_factory=list)
+    role: str = "CPO"  # the role it registers with (EMSP to send us commands)
 
     @property
     def versions_url(self) -> str:
@@ -79,6 +80,10 @@ class PeerStub:
         if self.commands and method == "POST" and path.startswith("/commands/"):
             self.commands_received.append((path, auth, body))
             return 200, {"status_code": 1000, "data": self.command_answer}
+        if path.startswith("/commands/") and method == "POST":
+            # A response_url of a command it sent (the CommandResult).
+            self.received.append((method, path, body))
+            return 200, {"status_code": 1000}
         if path.startswith("/locations/") and method in ("PUT", "PATCH"):
             self.received.append((method, path, body))
             return 200, {"status_code": 1000}
@@ -102,7 +107,7 @@ class PeerStub:
                 "url": self.versions_url,
                 "roles": [
                     {
-                        "role": "CPO",
+                        "role": self.role,
                         "business_details": {"name": "Peer stub"},
                         "party_id": self.party_id,
                         "country_code": self.country_code,
@@ -118,8 +123,10 @@ class PeerStub:
 
 
 @contextmanager
-def peer_stub(country_code: str, party_id: str, *, commands: bool = False) -> Iterator[PeerStub]:
-    stub = PeerStub(country_code, party_id, commands=commands)
+def peer_stub(
+    country_code: str, party_id: str, role: str = "CPO", *, commands: bool = False
+) -> Iterator[PeerStub]:
+    stub = PeerStub(country_code, party_id, commands=commands, role=role)
 
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:

@@ -42,6 +42,7 @@ def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, An
         ("cdrs", "SENDER", f"{base}/ocpi/cpo/{version}/cdrs"),
         ("cdrs", "RECEIVER", f"{base}/ocpi/emsp/{version}/cdrs"),
         ("commands", "SENDER", f"{base}/ocpi/emsp/{version}/commands"),
+        ("commands", "RECEIVER", f"{base}/ocpi/cpo/{version}/commands"),
     ]
     return envelope(
         {

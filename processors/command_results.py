@@ -1,0 +1,224 @@
+"""The one result of each command we accepted as CPO (docs/adr/0017).
+
+Reads ``ocpi.commands.v1`` (keyed by command id, so every event of one
+command is in one partition, in order). A table keyed by command id holds the
+commands still waiting for their result (``Pending``). Whichever comes first
+in the partition decides:
+
+- the charger's answer (``ChargerCommandAnswered``, recorded by the OCPP
+  gateway) -> ``CommandResultDecided`` with the charger's result;
+- the deadline (``CommandDeadlinePassed``) -> ``CommandResultDecided`` TIMEOUT.
+
+The command then leaves the table, so anything later about it decides
+nothing. The deadline is stated by a timer that scans the table: a table may
+only be changed inside the agent's stream, so the timer writes an event that
+the agent reads like any other. The deadline itself is in ``CommandAccepted``
+and the table has a changelog, so a command accepted while this process was
+down still times out once it is back.
+
+``evolve`` and ``decide`` are pure; the Faust shell is at the bottom. Event
+ids are derived (the result's from the accepted event, the deadline's from
+the command), so a re-run emits the same ids.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from schemas.events import (
+    ChargerCommandAnswered,
+    CommandAccepted,
+    CommandDeadlinePassed,
+    CommandResultDecided,
+    derived_event_id,
+)
+from schemas.events.commands import CommandDeadlinePassedPayload, CommandResultDecidedPayload
+from schemas.events.envelope import Party
+from schemas.ocpi.commands import CommandResultType, CommandType
+from schemas.ocpi.types import DisplayText
+
+log = structlog.get_logger(__name__)
+
+# A fixed namespace for ids derived from a command id (not an event id).
+_COMMAND_NS = uuid.UUID("0b7e4c1e-31a4-4a8e-9f3c-5a2f0d3c8e17")
+
+
+class Pending(BaseModel):
+    """An accepted command waiting for its result."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str
+    command: CommandType
+    partner_id: str
+    response_url: str
+    deadline: AwareDatetime
+    accepted_event_id: uuid.UUID
+    source: Party
+    correlation_id: str
+
+
+Relevant = CommandAccepted | ChargerCommandAnswered | CommandDeadlinePassed
+
+
+def evolve(state: Pending | None, event: Relevant) -> Pending | None:
+    """The table entry after one event: an accepted command is pending until
+    its answer or its deadline; then it is gone."""
+    if isinstance(event, CommandAccepted):
+        if state is not None:
+            return state  # the same acceptance read again
+        p = event.payload
+        return Pending(
+            command_id=p.command_id,
+            command=p.command,
+            partner_id=p.partner_id,
+            response_url=p.response_url,
+            deadline=p.deadline,
+            accepted_event_id=event.event_id,
+            source=event.source,
+            correlation_id=event.correlation_id,
+        )
+    return None
+
+
+def decide(state: Pending | None, event: Relevant, now: datetime) -> CommandResultDecided | None:
+    """The result this event decides, if any: only for a pending command,
+    only by its answer or its deadline."""
+    if state is None or isinstance(event, CommandAccepted):
+        return None
+    message: list[DisplayText] | None = None
+    if isinstance(event, ChargerCommandAnswered):
+        result = event.payload.result
+        decided_by = "charger"
+        if event.payload.message:
+            message = [DisplayText(language="en", text=event.payload.message)]
+    else:
+        result = CommandResultType.TIMEOUT
+        decided_by = "deadline"
+        message = [DisplayText(language="en", text="the charger did not answer in time")]
+    return CommandResultDecided(
+        event_id=derived_event_id(state.accepted_event_id, "result"),
+        aggregate_key=state.command_id,
+        occurred_at=event.payload.at,
+        recorded_at=now,
+        source=state.source,
+        correlation_id=state.correlation_id,
+        causation_id=event.event_id,
+        payload=CommandResultDecidedPayload(
+            command_id=state.command_id,
+            command=state.command,
+            partner_id=state.partner_id,
+            response_url=state.response_url,
+            result=result,
+            message=message,
+            decided_by=decided_by,
+            at=now,
+        ),
+    )
+
+
+def overdue(pending: list[Pending], now: datetime) -> list[CommandDeadlinePassed]:
+    """The deadline events for the pending commands whose deadline passed.
+    The id is derived from the command, so stating it again is harmless."""
+    return [
+        CommandDeadlinePassed(
+            event_id=uuid.uuid5(_COMMAND_NS, f"{p.command_id}:deadline"),
+            aggregate_key=p.command_id,
+            occurred_at=p.deadline,
+            recorded_at=now,
+            source=p.source,
+            correlation_id=p.correlation_id,
+            causation_id=p.accepted_event_id,
+            payload=CommandDeadlinePassedPayload(
+                command_id=p.command_id, deadline=p.deadline, at=now
+            ),
+        )
+        for p in pending
+        if p.deadline <= now
+    ]
+
+
+def pending_from_table(value: Any) -> Pending | None:
+    return None if value is None else Pending.model_validate(value)
+
+
+# --- Faust shell --------------------------------------------------------------
+
+Emit = Callable[[CommandResultDecided | CommandDeadlinePassed], Awaitable[None]]
+_RELEVANT = (CommandAccepted, ChargerCommandAnswered, CommandDeadlinePassed)
+# A deadline stated but not yet read back is stated again after this long
+# (the first write may have been lost with a crash).
+_RESTATE_S = 10.0
+
+
+def register(app: Any, source_topic: Any, emit: Emit, partitions: int, scan_s: float) -> Any:
+    """Attach the agent, its table (``command-results``, kept across restarts
+    by its changelog topic) and the deadline timer to a Faust app."""
+    import faust  # local import: the pure rule above must not need Faust
+
+    from processors.clock import utc_now
+    from schemas.events import parse_event
+
+    table = app.Table(
+        "command-results",
+        default=None,
+        partitions=partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    )
+    stated: dict[str, float] = {}
+
+    @app.agent(source_topic, name="command-results")  # type: ignore[untyped-decorator]
+    async def command_results(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                event = parse_event(raw)
+            except ValueError:
+                # A type this version does not know: skip it (docs/topics.md).
+                log.warning("command_results_skipped_undecodable")
+                continue
+            if not isinstance(event, _RELEVANT):
+                continue
+            key = event.payload.command_id
+            before = pending_from_table(table.get(key))
+            result = decide(before, event, utc_now())
+            after = evolve(before, event)
+            if result is not None:
+                await emit(result)
+                log.info(
+                    "command_result_decided",
+                    command_id=key,
+                    result=result.payload.result.value,
+                    decided_by=result.payload.decided_by,
+                )
+            if after != before:
+                if after is None:
+                    del table[key]
+                    stated.pop(key, None)
+                else:
+                    table[key] = after.model_dump(mode="json")
+
+    @app.timer(scan_s)  # type: ignore[untyped-decorator]
+    async def state_deadlines() -> None:
+        now = utc_now()
+        clock = time.monotonic()
+        waiting = []
+        for value in list(table.values()):
+            pending = pending_from_table(value)
+            if pending is None:
+                continue
+            last = stated.get(pending.command_id)
+            if last is None or clock - last >= _RESTATE_S:
+                waiting.append(pending)
+        for event in overdue(waiting, now):
+            stated[event.payload.command_id] = clock
+            await emit(event)
+            log.info("command_deadline_passed", command_id=event.payload.command_id)
+
+    return command_results

@@ -1,0 +1,471 @@
+"""Decisions of the Commands slice as CPO (mod_commands, Receiver interface).
+
+A partner eMSP POSTs a command for one of our chargers. ``decide`` judges the
+request against facts the HTTP shell looked up beforehand (our location, the
+charge point registry, who is connected, the session, an earlier
+reservation) and returns what to record:
+
+- ``CommandAccepted``: the command goes to the charger; its result is due by
+  ``deadline`` (the timeout is armed at acceptance, so it is in the event and
+  survives any restart, docs/adr/0017);
+- ``CommandDeclined``: we answer REJECTED, NOT_SUPPORTED or UNKNOWN_SESSION
+  and nothing goes to a charger;
+- ``NotFound``: the location, EVSE or connector is not ours; nothing is
+  recorded and the answer is HTTP 404 with 2003.
+
+The CPO does not judge the token otherwise (mod_commands, START_SESSION: the
+eMSP vouches for it), except that an eMSP may only use its own tokens.
+
+``decide`` is pure: no I/O, the clock and the ids are passed in. The ports the
+shell uses to gather the facts are at the bottom, with their Redis adapters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict
+
+from schemas.events import CommandAccepted, CommandDeclined, Party
+from schemas.events.commands import (
+    CommandAcceptedPayload,
+    CommandDeclinedPayload,
+    CommandTarget,
+)
+from schemas.events.locations import location_key
+from schemas.ocpi.commands import (
+    CancelReservation,
+    CommandRequest,
+    CommandResponseType,
+    CommandType,
+    ReserveNow,
+    StartSession,
+    StopSession,
+    UnlockConnector,
+)
+from schemas.ocpi.common import fold
+from schemas.ocpi.types import to_json
+
+Json = dict[str, Any]
+
+OFFLINE = "charge point offline"
+# OCPI SessionStatus values a STOP_SESSION may still act on.
+_STOPPABLE = frozenset({"ACTIVE", "PENDING"})
+
+
+class ConnectorEntry(BaseModel):
+    """One OCPP connector of a registered charge point (the ``charge_points``
+    view's shape, common brief)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ocpp_connector_id: int
+    evse_uid: str
+    connector_id: str
+
+    @property
+    def evse_key(self) -> str:
+        return fold(self.evse_uid)
+
+    @property
+    def connector_key(self) -> str:
+        return fold(self.connector_id)
+
+
+class ChargePointEntry(BaseModel):
+    """A charge point of the registry, as the ``charge_points`` view holds it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    charge_point_id: str
+    country_code: str
+    party_id: str
+    location_id: str
+    registered: bool = True
+    connectors: tuple[ConnectorEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the command: the partner and its parties (folded), and the
+    party that speaks (the routing ``from``)."""
+
+    partner_id: str
+    party: Party
+    parties: frozenset[Party]
+
+    def owns(self, country_code: str, party_id: str) -> bool:
+        return Party(country_code=fold(country_code), party_id=fold(party_id)) in self.parties
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the shell looked up for one request, before deciding.
+
+    ``location``: our served OCPI Location of the request (None: not ours or
+    unknown). ``charge_points``: the registry entries of that location (or of
+    the session's location). ``present``: the charge point ids connected to a
+    gateway now. ``session``: our OCPI Session of a STOP_SESSION.
+    ``reservation``: the target of the accepted RESERVE_NOW a
+    CANCEL_RESERVATION cancels. ``ocpp_reservation_id``: the id allocated for
+    a RESERVE_NOW."""
+
+    us: Party
+    caller: Caller
+    command_id: str
+    correlation_id: str
+    location: Json | None = None
+    charge_points: tuple[ChargePointEntry, ...] = ()
+    present: frozenset[str] = frozenset()
+    session: Json | None = None
+    reservation: CommandTarget | None = None
+    ocpp_reservation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """The request names a location, EVSE or connector we do not have."""
+
+    message: str
+
+
+Decision = CommandAccepted | CommandDeclined | NotFound
+Declinable = Literal[
+    CommandResponseType.REJECTED,
+    CommandResponseType.NOT_SUPPORTED,
+    CommandResponseType.UNKNOWN_SESSION,
+]
+
+
+class _DeclinedError(Exception):
+    def __init__(self, result: Declinable, message: str) -> None:
+        super().__init__(message)
+        self.result = result
+        self.message = message
+
+
+class _NotFoundError(Exception):
+    pass
+
+
+def new_command_id() -> str:
+    return uuid.uuid4().hex
+
+
+def decide(
+    command: CommandType,
+    request: CommandRequest,
+    facts: Facts,
+    now: datetime,
+    timeout_s: int,
+    *,
+    event_id: uuid.UUID | None = None,
+) -> Decision:
+    """Judge one validated command request against the facts."""
+    try:
+        target = _target(command, request, facts)
+    except _NotFoundError as exc:
+        return NotFound(str(exc))
+    except _DeclinedError as exc:
+        return CommandDeclined(
+            **_meta(facts, now, event_id),
+            payload=CommandDeclinedPayload(
+                command_id=facts.command_id,
+                command=command,
+                sender=facts.caller.party,
+                partner_id=facts.caller.partner_id,
+                result=exc.result,
+                message=exc.message,
+                request=to_json(request),
+                at=now,
+            ),
+        )
+    return CommandAccepted(
+        **_meta(facts, now, event_id),
+        payload=CommandAcceptedPayload(
+            command_id=facts.command_id,
+            command=command,
+            sender=facts.caller.party,
+            partner_id=facts.caller.partner_id,
+            response_url=request.response_url,
+            request=to_json(request),
+            target=target,
+            timeout_s=timeout_s,
+            deadline=now + timedelta(seconds=timeout_s),
+            at=now,
+        ),
+    )
+
+
+def _meta(facts: Facts, now: datetime, event_id: uuid.UUID | None) -> Json:
+    return {
+        "event_id": event_id or uuid.uuid4(),
+        "aggregate_key": facts.command_id,
+        "occurred_at": now,
+        "recorded_at": now,
+        "source": facts.caller.party,
+        "correlation_id": facts.correlation_id,
+    }
+
+
+def _target(command: CommandType, request: CommandRequest, facts: Facts) -> CommandTarget:
+    if isinstance(request, StartSession):
+        location, evse = _place(facts, request.location_id, request.evse_uid, request.connector_id)
+        _own_token(facts, request.token.country_code, request.token.party_id)
+        capabilities = (evse or {}).get("capabilities") or ()
+        if "START_SESSION_CONNECTOR_REQUIRED" in capabilities and request.connector_id is None:
+            raise _DeclinedError(
+                CommandResponseType.REJECTED,
+                f"EVSE {request.evse_uid} needs a connector_id to start a session",
+            )
+        return _resolve(facts, location, request.evse_uid, request.connector_id)
+    if isinstance(request, ReserveNow):
+        location, _ = _place(facts, request.location_id, request.evse_uid, None)
+        _own_token(facts, request.token.country_code, request.token.party_id)
+        target = _resolve(facts, location, request.evse_uid, None)
+        return target.model_copy(update={"ocpp_reservation_id": facts.ocpp_reservation_id})
+    if isinstance(request, UnlockConnector):
+        location, _ = _place(facts, request.location_id, request.evse_uid, request.connector_id)
+        return _resolve(facts, location, request.evse_uid, request.connector_id)
+    if isinstance(request, StopSession):
+        return _stop_target(facts, request)
+    if isinstance(request, CancelReservation):
+        held = facts.reservation
+        if held is None:
+            raise _DeclinedError(
+                CommandResponseType.REJECTED, f"unknown reservation {request.reservation_id}"
+            )
+        if held.charge_point_id not in facts.present:
+            raise _DeclinedError(CommandResponseType.REJECTED, OFFLINE)
+        return held
+    raise AssertionError(f"no rule for {command}")  # pragma: no cover - CommandType is closed
+
+
+def _place(
+    facts: Facts, location_id: str, evse_uid: str | None, connector_id: str | None
+) -> tuple[Json, Json | None]:
+    """Our location and, when named, its EVSE; ``_NotFoundError`` (2003) when the
+    location, EVSE or connector is not ours or was removed."""
+    location = facts.location
+    if (
+        location is None
+        or not _ours(location, facts.us)
+        or fold(location["id"]) != fold(location_id)
+    ):
+        raise _NotFoundError(f"unknown location {location_id}")
+    evses = [e for e in location.get("evses") or () if e.get("status") != "REMOVED"]
+    if location.get("evses") and not evses:
+        raise _NotFoundError(f"location {location_id} was removed")
+    if evse_uid is None:
+        return location, None
+    evse = next((e for e in evses if fold(e["uid"]) == fold(evse_uid)), None)
+    if evse is None:
+        raise _NotFoundError(f"unknown EVSE {evse_uid} at location {location_id}")
+    if connector_id is not None and not any(
+        fold(c["id"]) == fold(connector_id) for c in evse.get("connectors") or ()
+    ):
+        raise _NotFoundError(f"unknown connector {connector_id} of EVSE {evse_uid}")
+    return location, evse
+
+
+def _ours(location: Json, us: Party) -> bool:
+    return (fold(location["country_code"]), fold(location["party_id"])) == (
+        fold(us.country_code),
+        fold(us.party_id),
+    )
+
+
+def _own_token(facts: Facts, country_code: str, party_id: str) -> None:
+    # mod_commands, StartSession: an eMSP only sends its own tokens.
+    if not facts.caller.owns(country_code, party_id):
+        raise _DeclinedError(
+            CommandResponseType.REJECTED,
+            f"token of {country_code}/{party_id} is not one of the sender's tokens",
+        )
+
+
+def _resolve(
+    facts: Facts, location: Json, evse_uid: str | None, connector_id: str | None
+) -> CommandTarget:
+    """The registered, connected charge point for the EVSE (or, without one,
+    any of the location's), as the command's target."""
+    registered = sorted(
+        (cp for cp in facts.charge_points if cp.registered and _at(cp, location)),
+        key=lambda cp: cp.charge_point_id,
+    )
+    base = {
+        "country_code": location["country_code"],
+        "party_id": location["party_id"],
+        "location_id": location["id"],
+        "evse_uid": evse_uid,
+        "connector_id": connector_id,
+    }
+    if evse_uid is None:
+        if not registered:
+            raise _DeclinedError(
+                CommandResponseType.NOT_SUPPORTED, "no charge point at this location takes commands"
+            )
+        online = [cp for cp in registered if cp.charge_point_id in facts.present]
+        if not online:
+            raise _DeclinedError(CommandResponseType.REJECTED, OFFLINE)
+        return CommandTarget(**base, charge_point_id=online[0].charge_point_id)
+    matches = [
+        (cp, c)
+        for cp in registered
+        for c in cp.connectors
+        if c.evse_key == fold(evse_uid)
+        and (connector_id is None or c.connector_key == fold(connector_id))
+    ]
+    if not matches:
+        raise _DeclinedError(
+            CommandResponseType.NOT_SUPPORTED,
+            f"EVSE {evse_uid} is not on a registered charge point",
+        )
+    reachable = [(cp, c) for cp, c in matches if cp.charge_point_id in facts.present]
+    if not reachable:
+        raise _DeclinedError(CommandResponseType.REJECTED, OFFLINE)
+    chosen, connector = reachable[0]
+    return CommandTarget(
+        **base,
+        charge_point_id=chosen.charge_point_id,
+        ocpp_connector_id=connector.ocpp_connector_id,
+    )
+
+
+def _at(cp: ChargePointEntry, location: Json) -> bool:
+    return location_key(cp.country_code, cp.party_id, cp.location_id) == location_key(
+        location["country_code"], location["party_id"], location["id"]
+    )
+
+
+def _stop_target(facts: Facts, request: StopSession) -> CommandTarget:
+    session = facts.session
+    if session is None or (fold(session["country_code"]), fold(session["party_id"])) != (
+        fold(facts.us.country_code),
+        fold(facts.us.party_id),
+    ):
+        raise _DeclinedError(
+            CommandResponseType.UNKNOWN_SESSION, f"unknown session {request.session_id}"
+        )
+    token = session.get("cdr_token") or {}
+    if not facts.caller.owns(str(token.get("country_code", "")), str(token.get("party_id", ""))):
+        raise _DeclinedError(CommandResponseType.REJECTED, "the session is not one of the sender's")
+    if session.get("status") not in _STOPPABLE:
+        raise _DeclinedError(
+            CommandResponseType.REJECTED, f"the session is {session.get('status')}, not active"
+        )
+    location = {
+        "country_code": session["country_code"],
+        "party_id": session["party_id"],
+        "id": session["location_id"],
+    }
+    target = _resolve(facts, location, session["evse_uid"], session["connector_id"])
+    return target.model_copy(update={"session_id": session["id"]})
+
+
+def reservation_key(sender: Party, reservation_id: str) -> str:
+    """A reservation's identity: the eMSP's party and its reservation id, folded."""
+    return f"{fold(sender.country_code)}/{fold(sender.party_id)}/{fold(reservation_id)}"
+
+
+# --------------------------------------------------------------------------- #
+# Ports the shell gathers the facts through, and their Redis adapters
+# --------------------------------------------------------------------------- #
+
+
+class ChargePointDirectory(Protocol):
+    def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
+        """The registry documents of a location's charge points (any state)."""
+        ...
+
+
+class ReceivedCommands(Protocol):
+    def reservation(self, key: str) -> CommandTarget | None:
+        """The target of the accepted RESERVE_NOW under ``reservation_key``."""
+        ...
+
+
+class Presence(Protocol):
+    async def present(self, charge_point_ids: Iterable[str]) -> frozenset[str]: ...
+
+
+class ReservationIds(Protocol):
+    async def allocate(self, key: str) -> int:
+        """The OCPP reservation id of ``reservation_key``: the same on every
+        call for one key, different for different keys."""
+        ...
+
+
+def presence_key(prefix: str, charge_point_id: str) -> str:
+    """Set by the gateway while the charge point is connected (common brief)."""
+    return f"{prefix}ocpi-hub:ocpp:presence:{charge_point_id}"
+
+
+@dataclass
+class RedisPresence:
+    redis: aioredis.Redis
+    prefix: str = ""
+
+    async def present(self, charge_point_ids: Iterable[str]) -> frozenset[str]:
+        found = set()
+        for cp in charge_points_unique(charge_point_ids):
+            if await self.redis.exists(presence_key(self.prefix, cp)):
+                found.add(cp)
+        return frozenset(found)
+
+
+def charge_points_unique(ids: Iterable[str]) -> list[str]:
+    return sorted(set(ids))
+
+
+@dataclass
+class RedisReservationIds:
+    """``HSETNX`` of the reservation key to a fresh ``INCR`` of a counter: the
+    first allocation wins, later ones read it back. A lost race burns one
+    counter value, never reuses one."""
+
+    redis: aioredis.Redis
+    prefix: str = ""
+
+    async def allocate(self, key: str) -> int:
+        table = f"{self.prefix}ocpi-hub:commands:reservation-ids"
+        held = await self.redis.hget(table, key)
+        if held is None:
+            fresh = int(await self.redis.incr(f"{self.prefix}ocpi-hub:commands:reservation-seq"))
+            await self.redis.hsetnx(table, key, fresh)
+            held = await self.redis.hget(table, key)
+        if held is None:
+            raise RuntimeError("reservation id not stored")
+        return int(held)
+
+
+@dataclass
+class InMemoryCommandFacts:
+    """Fakes of every port, for unit tests of the shell."""
+
+    charge_points: list[Json] = field(default_factory=list)
+    connected: set[str] = field(default_factory=set)
+    reservations: dict[str, CommandTarget] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
+        key = location_key(country_code, party_id, location_id)
+        return [
+            d
+            for d in self.charge_points
+            if location_key(d["country_code"], d["party_id"], d["location_id"]) == key
+        ]
+
+    def reservation(self, key: str) -> CommandTarget | None:
+        return self.reservations.get(key)
+
+    async def present(self, charge_point_ids: Iterable[str]) -> frozenset[str]:
+        return frozenset(i for i in charge_point_ids if i in self.connected)
+
+    async def allocate(self, key: str) -> int:
+        return self.ids.setdefault(key, len(self.ids) + 1)

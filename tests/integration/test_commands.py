@@ -1,0 +1,248 @@
+"""Commands as CPO against the real services: the ``cpo_commands`` view
+folded from the real topic (and rebuilt by replay), the Redis adapters of
+the receiver's ports, and the callback sender POSTing results to a real HTTP
+receiver over real Kafka, with delivered markers in real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from ocpi_hub.settings import Settings
+from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
+from processors.command_results import Pending, decide, evolve, overdue
+from producers.commands import RedisPresence, RedisReservationIds, presence_key
+from producers.log import KafkaEventLog, ensure_topics
+from producers.partners import PartnerState
+from projections.mongo.commands import CommandViewQuery, CommandViewWriter
+from projections.mongo.folding import Doc
+from projections.runner import replay
+from schemas.events import CommandResultDecided
+from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
+from tests.conftest import fresh_namespace
+from tests.integration.test_push import VAULT, Receiver, serving, until
+from tests.services import Namespace
+from tests.unit.test_command_results import accepted, answered
+
+T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def namespace(services: Settings) -> Iterator[Namespace]:
+    with fresh_namespace(services) as ns:
+        yield ns
+
+
+def settings_of(ns: Namespace) -> Settings:
+    return ns.settings.model_copy(
+        update={
+            "party_country_code": "ZZ",
+            "party_id": "HUB",
+            "push_retry_initial_s": 0.05,
+            "push_retry_max_s": 0.4,
+            "push_poll_ms": 100,
+            "outbound_timeout_s": 2.0,
+        }
+    )
+
+
+def result_of(command_id: str, url: str) -> CommandResultDecided:
+    acc = accepted(command_id)
+    acc = acc.model_copy(update={"payload": acc.payload.model_copy(update={"response_url": url})})
+    state = evolve(None, acc)
+    [deadline] = overdue([state], T0 + timedelta(seconds=31))  # type: ignore[list-item]
+    result = decide(state, deadline, T0 + timedelta(seconds=31))
+    assert result is not None
+    return result
+
+
+# --- the view ---------------------------------------------------------------------
+
+
+async def test_the_view_folds_a_command_and_replay_rebuilds_it(namespace: Namespace) -> None:
+    s = settings_of(namespace)
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
+    await log.start()
+    command_id = uuid.uuid4().hex
+    acc = accepted(command_id)
+    state: Pending | None = evolve(None, acc)
+    answer = answered(command_id, "ACCEPTED")
+    result = decide(state, answer, T0 + timedelta(seconds=3))
+    assert result is not None
+    try:
+        await log.append([acc, answer, result, result])  # the result read twice
+    finally:
+        await log.stop()
+    with MongoClient(s.mongo_url, tz_aware=True) as client:
+        docs = []
+        for name in ("view_a", "view_b"):
+            db: Database[Doc] = client[f"{namespace.name}_{name}"]
+            writer = CommandViewWriter(db)
+            writer.prepare()
+            await replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=100)
+            doc = CommandViewQuery(db).get(command_id)
+            assert doc is not None
+            docs.append({k: v for k, v in doc.items() if k != "_version"})
+            raw = db["cpo_commands"].find_one({"_id": command_id})
+            assert raw is not None and raw["_version"] == 1  # one write for the batch
+            client.drop_database(db.name)
+    assert docs[0] == docs[1]
+    doc = docs[0]
+    assert (doc["command"], doc["partner_id"], doc["response_url"]) == (
+        "START_SESSION",
+        "abc",
+        acc.payload.response_url,
+    )
+    assert doc["response"] == {"result": "ACCEPTED", "timeout": 30}
+    assert doc["target"]["charge_point_id"] == "CP1"
+    assert (doc["result"], doc["decided_by"]) == ("ACCEPTED", "charger")
+    assert doc["charger_answer"]["charger_status"] == "Accepted"
+
+
+# --- Redis adapters of the receiver's ports ----------------------------------------
+
+
+async def test_reservation_ids_are_stable_per_sender_and_unique_across(
+    namespace: Namespace,
+) -> None:
+    s = settings_of(namespace)
+    redis = aioredis.Redis.from_url(s.redis_url)
+    try:
+        ids = RedisReservationIds(redis, s.topic_prefix)
+        a = await ids.allocate("NL/ABD/R1")
+        b = await ids.allocate("DE/XYZ/R1")
+        racing = await asyncio.gather(*(ids.allocate("BE/QQQ/R9") for _ in range(5)))
+        assert await ids.allocate("NL/ABD/R1") == a
+        assert len({a, b, racing[0]}) == 3 and len(set(racing)) == 1
+        presence = RedisPresence(redis, s.topic_prefix)
+        await redis.set(presence_key(s.topic_prefix, "CP-ON"), "gw-1", ex=30)
+        assert await presence.present(["CP-ON", "CP-OFF"]) == frozenset({"CP-ON"})
+    finally:
+        await redis.aclose()
+
+
+# --- the callback sender -----------------------------------------------------------
+
+
+class Partners:
+    def __init__(self, token: str) -> None:
+        self.state = PartnerState(
+            partner_id="abc",
+            status="registered",
+            roles=(
+                CredentialsRole(
+                    role=Role.EMSP,
+                    business_details=BusinessDetails(name="ABC"),
+                    country_code="NL",
+                    party_id="ABD",
+                ),
+            ),
+            our_token_encrypted=VAULT.encrypt(token),
+        )
+
+    def get(self, partner_id: str) -> PartnerState | None:
+        return self.state if partner_id == "abc" else None
+
+
+@pytest.fixture(scope="module")
+def callback_namespace(services: Settings) -> Iterator[Namespace]:
+    """A namespace of its own: no other test's results on its topic."""
+    with fresh_namespace(services) as ns:
+        yield ns
+
+
+async def test_a_result_is_posted_once_with_our_token_after_a_retry(
+    callback_namespace: Namespace,
+) -> None:
+    s = settings_of(callback_namespace)
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    token = f"our-token-{uuid.uuid4().hex[:6]}"
+
+    async def first_fails(n: int, path: str) -> tuple[int, int | None]:
+        return (500, None) if n == 1 else (200, 1000)
+
+    receiver = Receiver(first_fails)
+    redis = aioredis.Redis.from_url(s.redis_url)
+    log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
+    await log.start()
+    stop = asyncio.Event()
+    try:
+        async with serving(receiver) as base:
+            sender = CommandCallbackSender(
+                s, Partners(token), VAULT, RedisDeliveredMarks(redis, s.topic_prefix)
+            )
+            task = asyncio.create_task(sender.run(stop))
+            first = result_of(uuid.uuid4().hex, f"{base}/cb/one")
+            await log.append([first])
+            await until(lambda: len(receiver.delivered("/ocpi")) == 1, 30, "the first result")
+            # The same decision again (a re-run of the results processor),
+            # then another command's: only the other one is POSTed.
+            second = result_of(uuid.uuid4().hex, f"{base}/cb/two")
+            await log.append([first, second])
+            await until(lambda: len(receiver.delivered("/ocpi")) == 2, 30, "the second result")
+            await asyncio.sleep(1.0)
+            stop.set()
+            await asyncio.wait_for(task, 20)
+    finally:
+        await log.stop()
+        await redis.aclose()
+    paths = [r.path for r in receiver.requests]
+    assert paths == [
+        "/ocpi/emsp/2.2.1/locations/cb/one",
+        "/ocpi/emsp/2.2.1/locations/cb/one",
+        "/ocpi/emsp/2.2.1/locations/cb/two",
+    ]
+    assert [r.answered for r in receiver.requests] == [500, 200, 200]
+    sent = receiver.requests[1]
+    assert sent.method == "POST"
+    assert sent.body == {
+        "result": "TIMEOUT",
+        "message": [{"language": "en", "text": "the charger did not answer in time"}],
+    }
+    assert sent.headers["authorization"] == "Token " + base64.b64encode(token.encode()).decode()
+    # Fresh ids, not those of the eMSP's request (the events' correlation id).
+    assert sent.headers["x-correlation-id"] != first.correlation_id
+    assert receiver.requests[0].headers["x-request-id"] != sent.headers["x-request-id"]
+    assert (sent.headers["ocpi-to-country-code"], sent.headers["ocpi-to-party-id"]) == ("NL", "ABD")
+
+
+async def test_an_ocpi_error_answer_is_final(namespace: Namespace) -> None:
+    s = settings_of(namespace)
+
+    async def refuses(n: int, path: str) -> tuple[int, int | None]:
+        return 200, 2001
+
+    receiver = Receiver(refuses)
+    redis = aioredis.Redis.from_url(s.redis_url)
+    marks = RedisDeliveredMarks(redis, s.topic_prefix)
+    try:
+        async with serving(receiver) as base:
+            event = result_of(uuid.uuid4().hex, f"{base}/cb/refused")
+            async with httpx.AsyncClient(timeout=2) as http:
+                sender = CommandCallbackSender(s, Partners("t"), VAULT, marks, http=http)
+                assert await sender.deliver(event) == "refused"
+                assert await sender.deliver(event) == "already"
+    finally:
+        await redis.aclose()
+    assert len(receiver.requests) == 1
+    assert await_marked(s, event.payload.command_id)
+
+
+def await_marked(s: Settings, command_id: str) -> bool:
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(s.redis_url)
+    try:
+        return bool(client.exists(f"{s.topic_prefix}ocpi-hub:commands:callback:{command_id}"))
+    finally:
+        client.close()

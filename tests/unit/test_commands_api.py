@@ -1,0 +1,212 @@
+"""The HTTP shell of the Commands Receiver (we as CPO) with a fake event log
+and fakes of every fact port: envelopes, status codes, what is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import Caller, caller, registered_caller
+from api.ocpi.commands import CommandPorts, command_ports
+from ocpi_hub.settings import Settings
+from producers.commands import InMemoryCommandFacts
+from producers.log import InMemoryEventLog
+from producers.partners import PartnerState
+from schemas.events import CommandAccepted, CommandDeclined
+from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
+from tests.unit.command_facts import URL, charge_point, our_location, session, start_body
+
+RECEIVER = "/ocpi/cpo/2.2.1/commands"
+
+
+def _partner(role: Role = Role.EMSP) -> PartnerState:
+    return PartnerState(
+        partner_id="abc",
+        status="registered",
+        roles=(
+            CredentialsRole(
+                role=role,
+                business_details=BusinessDetails(name="ABC Mobility"),
+                country_code="NL",
+                party_id="ABD",
+            ),
+        ),
+    )
+
+
+class Locations:
+    def get(self, country_code: str, party_id: str, location_id: str) -> dict[str, Any] | None:
+        if (country_code, party_id, location_id.upper()) == ("ZZ", "HUB", "LOC1"):
+            return our_location()
+        return None
+
+
+class Sessions:
+    def __init__(self) -> None:
+        self.held: dict[str, dict[str, Any]] = {}
+
+    def read(self, key: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
+        return self.held.get(key), {}
+
+
+@pytest.fixture
+def log() -> InMemoryEventLog:
+    return InMemoryEventLog()
+
+
+@pytest.fixture
+def fakes() -> InMemoryCommandFacts:
+    return InMemoryCommandFacts(
+        charge_points=[charge_point().model_dump(mode="json")], connected={"CP1"}
+    )
+
+
+@pytest.fixture
+def sessions() -> Sessions:
+    return Sessions()
+
+
+@pytest.fixture
+def client(
+    log: InMemoryEventLog, fakes: InMemoryCommandFacts, sessions: Sessions
+) -> Iterator[TestClient]:
+    app = create_app(
+        Settings(party_country_code="ZZ", party_id="HUB", command_timeout_s=45), event_log=log
+    )
+    app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
+    app.dependency_overrides[command_ports] = lambda: CommandPorts(
+        locations=Locations(),  # type: ignore[arg-type]
+        sessions=sessions,  # type: ignore[arg-type]
+        charge_points=fakes,
+        received=fakes,
+        presence=fakes,
+        reservation_ids=fakes,
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def _answer(resp: Any, http: int = 200, status: int = 1000) -> dict[str, Any]:
+    assert (resp.status_code, resp.json()["status_code"]) == (http, status), resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def test_start_session_is_accepted_with_our_timeout_once_recorded(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    body = _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()))
+    assert body["data"] == {"result": "ACCEPTED", "timeout": 45}
+    [event] = log.events
+    assert isinstance(event, CommandAccepted)
+    assert event.payload.timeout_s == 45 and event.payload.partner_id == "abc"
+    assert event.payload.target.charge_point_id == "CP1"
+    assert len(event.payload.command_id) == 32
+
+
+def test_an_offline_charge_point_is_rejected_and_recorded(
+    client: TestClient, log: InMemoryEventLog, fakes: InMemoryCommandFacts
+) -> None:
+    fakes.connected.clear()
+    body = _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()))
+    assert body["data"]["result"] == "REJECTED"
+    assert body["data"]["message"] == [{"language": "en", "text": "charge point offline"}]
+    [event] = log.events
+    assert isinstance(event, CommandDeclined)
+
+
+def test_an_unknown_location_is_404_2003_and_writes_nothing(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    resp = client.post(f"{RECEIVER}/START_SESSION", json=start_body(location_id="NOPE"))
+    body = _answer(resp, 404, 2003)
+    assert "data" not in body
+    assert log.events == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        start_body(response_url="ftp://emsp.example.com/cb"),
+        start_body(evse_uid="E" * 37),
+        {"response_url": URL},
+        [],
+    ],
+)
+def test_bad_bodies_are_2001_and_write_nothing(
+    client: TestClient, log: InMemoryEventLog, body: Any
+) -> None:
+    _answer(client.post(f"{RECEIVER}/START_SESSION", json=body), 200, 2001)
+    assert log.events == []
+
+
+def test_an_unknown_command_is_an_ocpi_error(client: TestClient, log: InMemoryEventLog) -> None:
+    body = _answer(client.post(f"{RECEIVER}/SELF_DESTRUCT", json=start_body()), 404, 2001)
+    assert "SELF_DESTRUCT" in body["status_message"]
+    assert log.events == []
+
+
+def test_only_an_emsp_sends_commands(client: TestClient, log: InMemoryEventLog) -> None:
+    client.app.dependency_overrides[registered_caller] = lambda: Caller(  # type: ignore[attr-defined]
+        _partner(Role.CPO), "token-c", False
+    )
+    _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 403, 2000)
+    assert log.events == []
+
+
+def test_stop_of_an_unknown_session_answers_unknown_session(
+    client: TestClient, log: InMemoryEventLog, sessions: Sessions
+) -> None:
+    stop = {"response_url": URL, "session_id": "S1"}
+    body = _answer(client.post(f"{RECEIVER}/STOP_SESSION", json=stop))
+    assert body["data"]["result"] == "UNKNOWN_SESSION"
+    assert isinstance(log.events[-1], CommandDeclined)
+    sessions.held["ZZ/HUB/S1"] = session()
+    body = _answer(client.post(f"{RECEIVER}/STOP_SESSION", json=stop))
+    assert body["data"]["result"] == "ACCEPTED"
+    accepted = log.events[-1]
+    assert isinstance(accepted, CommandAccepted) and accepted.payload.target.session_id == "S1"
+
+
+def test_reserve_now_gets_a_stable_reservation_id_and_cancel_finds_it(
+    client: TestClient, log: InMemoryEventLog, fakes: InMemoryCommandFacts
+) -> None:
+    reserve = {
+        **start_body(),
+        "expiry_date": "2026-06-01T13:00:00Z",
+        "reservation_id": "R1",
+    }
+    for _ in range(2):
+        _answer(client.post(f"{RECEIVER}/RESERVE_NOW", json=reserve))
+    ids = [e.payload.target.ocpp_reservation_id for e in log.events]  # type: ignore[union-attr]
+    assert ids == [1, 1]
+    cancel = {"response_url": URL, "reservation_id": "r1"}
+    body = _answer(client.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel))
+    assert body["data"]["result"] == "REJECTED"  # the view does not hold it (fake: empty)
+    first = log.events[0]
+    assert isinstance(first, CommandAccepted)
+    fakes.reservations["NL/ABD/R1"] = first.payload.target
+    body = _answer(client.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel))
+    assert body["data"]["result"] == "ACCEPTED"
+
+
+def test_an_unacknowledged_command_is_3000(client: TestClient, log: InMemoryEventLog) -> None:
+    async def fail(events: Any) -> Any:
+        raise TimeoutError
+
+    log.append = fail  # type: ignore[method-assign]
+    body = _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 200, 3000)
+    assert "data" not in body
+
+
+def test_versions_publish_the_commands_receiver(client: TestClient) -> None:
+    client.app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)  # type: ignore[attr-defined]
+    endpoints = _answer(client.get("/ocpi/2.2.1"))["data"]["endpoints"]
+    commands = {
+        (e["role"], e["url"].split("/ocpi/")[1]) for e in endpoints if e["identifier"] == "commands"
+    }
+    assert commands == {("RECEIVER", "cpo/2.2.1/commands")}

@@ -1,0 +1,222 @@
+"""``producers.commands.decide``: every branch of the Commands Receiver's
+decision, pure (facts in, event or NotFound out)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from producers.commands import OFFLINE, Facts, NotFound, decide, reservation_key
+from schemas.events import CommandAccepted, CommandDeclined
+from schemas.events.commands import CommandTarget
+from schemas.ocpi.commands import REQUEST_MODEL, CommandType
+from tests.token_objects import token
+from tests.unit.command_facts import CALLER, EMSP, URL, charge_point, facts, session, start_body
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def _decide(command: CommandType, body: dict[str, Any], f: Facts) -> Any:
+    request = REQUEST_MODEL[command].model_validate(body)
+    return decide(command, request, f, NOW, 30)  # type: ignore[arg-type]
+
+
+def _declined(decision: Any, result: str) -> CommandDeclined:
+    assert isinstance(decision, CommandDeclined), decision
+    assert decision.payload.result.value == result
+    return decision
+
+
+def test_start_session_is_accepted_with_the_deadline_armed_now() -> None:
+    decision = _decide(CommandType.START_SESSION, start_body(), facts())
+    assert isinstance(decision, CommandAccepted)
+    p = decision.payload
+    assert (p.timeout_s, p.deadline) == (30, NOW + timedelta(seconds=30))
+    assert p.target == CommandTarget(
+        country_code="ZZ",
+        party_id="HUB",
+        location_id="LOC1",
+        evse_uid="EVSE1",
+        charge_point_id="CP1",
+        ocpp_connector_id=1,
+    )
+    assert (p.command_id, decision.aggregate_key, p.partner_id) == ("c0ffee", "c0ffee", "abc")
+    assert p.sender == EMSP and p.response_url == URL
+    assert p.request["token"]["uid"] == "04A1B2C3"
+
+
+def test_start_session_on_a_named_connector_targets_its_ocpp_connector() -> None:
+    body = start_body(evse_uid="evse2", connector_id="2")  # ids are case-insensitive
+    decision = _decide(CommandType.START_SESSION, body, facts())
+    assert isinstance(decision, CommandAccepted)
+    assert decision.payload.target.ocpp_connector_id == 3
+
+
+def test_without_evse_a_present_charge_point_of_the_location_is_picked() -> None:
+    f = facts(
+        charge_points=(
+            charge_point("CP0"),
+            charge_point("CP1"),
+            charge_point("CPX", registered=False),
+        ),
+        present=frozenset({"CP1", "CPX"}),
+    )
+    decision = _decide(CommandType.START_SESSION, start_body(evse_uid=None), f)
+    assert isinstance(decision, CommandAccepted)
+    t = decision.payload.target
+    assert (t.charge_point_id, t.evse_uid, t.ocpp_connector_id) == ("CP1", None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "f"),
+    [
+        (start_body(location_id="NOPE"), facts(location=None)),
+        (start_body(evse_uid="E404"), facts()),
+        (start_body(evse_uid="OLD"), facts()),  # a REMOVED EVSE
+        (start_body(connector_id="9"), facts()),
+    ],
+)
+def test_an_unknown_location_evse_or_connector_is_not_found(body: dict[str, Any], f: Facts) -> None:
+    assert isinstance(_decide(CommandType.START_SESSION, body, f), NotFound)
+
+
+def test_a_location_of_another_party_is_not_found() -> None:
+    from tests.ocpi_objects import location
+
+    f = facts(location=location("LOC1", country_code="NL", party_id="ABC"))
+    assert isinstance(_decide(CommandType.START_SESSION, start_body(), f), NotFound)
+
+
+def test_no_registered_charge_point_is_not_supported() -> None:
+    for cps in [(), (charge_point(registered=False),)]:
+        decision = _decide(CommandType.START_SESSION, start_body(), facts(charge_points=cps))
+        _declined(decision, "NOT_SUPPORTED")
+    decision = _decide(
+        CommandType.START_SESSION, start_body(evse_uid=None), facts(charge_points=())
+    )
+    _declined(decision, "NOT_SUPPORTED")
+
+
+def test_a_registered_charge_point_that_is_not_connected_is_rejected_as_offline() -> None:
+    decision = _declined(
+        _decide(CommandType.START_SESSION, start_body(), facts(present=frozenset())), "REJECTED"
+    )
+    assert decision.payload.message == OFFLINE
+    assert decision.payload.command_id == "c0ffee"
+
+
+def test_a_token_of_another_emsp_is_rejected() -> None:
+    body = start_body(token=token(country_code="DE", party_id="XYZ"))
+    _declined(_decide(CommandType.START_SESSION, body, facts()), "REJECTED")
+    _declined(
+        _decide(
+            CommandType.RESERVE_NOW,
+            {**body, "expiry_date": "2026-06-01T13:00:00Z", "reservation_id": "R1"},
+            facts(ocpp_reservation_id=7),
+        ),
+        "REJECTED",
+    )
+
+
+def test_connector_required_capability_without_connector_is_rejected() -> None:
+    decision = _decide(CommandType.START_SESSION, start_body(evse_uid="EVSE2"), facts())
+    _declined(decision, "REJECTED")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        start_body(response_url="ftp://emsp.example.com/cb"),
+        start_body(response_url="file:///etc/passwd"),
+        start_body(token={"uid": "X"}),
+        {k: v for k, v in start_body().items() if k != "location_id"},
+    ],
+)
+def test_bad_bodies_do_not_validate(body: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        REQUEST_MODEL[CommandType.START_SESSION].model_validate(body)
+
+
+# --- STOP_SESSION -------------------------------------------------------------
+
+
+def _stop(f: Facts) -> Any:
+    return _decide(CommandType.STOP_SESSION, {"response_url": URL, "session_id": "S1"}, f)
+
+
+def test_stop_session_targets_the_session_charger() -> None:
+    decision = _stop(facts(location=None, session=session()))
+    assert isinstance(decision, CommandAccepted)
+    t = decision.payload.target
+    assert (t.session_id, t.charge_point_id, t.ocpp_connector_id, t.evse_uid) == (
+        "S1",
+        "CP1",
+        1,
+        "EVSE1",
+    )
+
+
+def test_stop_of_an_unknown_session_is_unknown_session() -> None:
+    _declined(_stop(facts(session=None)), "UNKNOWN_SESSION")
+    # A session of another CPO in our view is not one of ours.
+    _declined(_stop(facts(session=session(country_code="NL", party_id="ABC"))), "UNKNOWN_SESSION")
+
+
+def test_stop_of_another_emsps_session_or_a_finished_one_is_rejected() -> None:
+    other = session(cdr_token={"country_code": "DE", "party_id": "XYZ", "uid": "1"})
+    _declined(_stop(facts(session=other)), "REJECTED")
+    _declined(_stop(facts(session=session("COMPLETED"))), "REJECTED")
+    _declined(_stop(facts(session=session(), present=frozenset())), "REJECTED")
+
+
+# --- reservations and unlock -------------------------------------------------
+
+
+def _reserve_body(**fields: Any) -> dict[str, Any]:
+    return {
+        "response_url": URL,
+        "token": token(),
+        "expiry_date": "2026-06-01T13:00:00Z",
+        "reservation_id": "R1",
+        "location_id": "LOC1",
+        "evse_uid": "EVSE1",
+        **fields,
+    }
+
+
+def test_reserve_now_carries_the_allocated_ocpp_reservation_id() -> None:
+    decision = _decide(CommandType.RESERVE_NOW, _reserve_body(), facts(ocpp_reservation_id=7))
+    assert isinstance(decision, CommandAccepted)
+    assert decision.payload.target.ocpp_reservation_id == 7
+    assert reservation_key(CALLER.party, "r1") == "NL/ABD/R1"
+
+
+def test_cancel_reservation_reuses_the_reservation_target_or_rejects() -> None:
+    held = CommandTarget(
+        country_code="ZZ",
+        party_id="HUB",
+        location_id="LOC1",
+        evse_uid="EVSE1",
+        charge_point_id="CP1",
+        ocpp_connector_id=1,
+        ocpp_reservation_id=7,
+    )
+    body = {"response_url": URL, "reservation_id": "R1"}
+    decision = _decide(CommandType.CANCEL_RESERVATION, body, facts(reservation=held))
+    assert isinstance(decision, CommandAccepted) and decision.payload.target == held
+    unknown = _declined(_decide(CommandType.CANCEL_RESERVATION, body, facts()), "REJECTED")
+    assert "unknown reservation" in (unknown.payload.message or "")
+    offline = facts(reservation=held, present=frozenset())
+    _declined(_decide(CommandType.CANCEL_RESERVATION, body, offline), "REJECTED")
+
+
+def test_unlock_connector_targets_the_connector() -> None:
+    body = {"response_url": URL, "location_id": "LOC1", "evse_uid": "EVSE2", "connector_id": "2"}
+    decision = _decide(CommandType.UNLOCK_CONNECTOR, body, facts())
+    assert isinstance(decision, CommandAccepted)
+    assert decision.payload.target.ocpp_connector_id == 3
+    missing = {**body, "connector_id": "7"}
+    assert isinstance(_decide(CommandType.UNLOCK_CONNECTOR, missing, facts()), NotFound)
