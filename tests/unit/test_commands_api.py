@@ -203,10 +203,12 @@ def test_an_unacknowledged_command_is_3000(client: TestClient, log: InMemoryEven
     assert "data" not in body
 
 
-def test_versions_publish_the_commands_receiver(client: TestClient) -> None:
+def test_versions_publish_the_commands_receiver_and_sender(client: TestClient) -> None:
     client.app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)  # type: ignore[attr-defined]
     endpoints = _answer(client.get("/ocpi/2.2.1"))["data"]["endpoints"]
     commands = {
         (e["role"], e["url"].split("/ocpi/")[1]) for e in endpoints if e["identifier"] == "commands"
     }
-    assert commands == {("RECEIVER", "cpo/2.2.1/commands")}
+    # Both roles: the receiver of commands (as CPO) and the sender interface
+    # our response_urls live under (as eMSP).
+    assert commands == {("RECEIVER", "cpo/2.2.1/commands"), ("SENDER", "emsp/2.2.1/commands")}
