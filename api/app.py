@@ -16,6 +16,7 @@ from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import cdrs as ops_cdrs
+from api.ops import charge_points as ops_charge_points
 from api.ops import chargers, sites
 from api.ops import locations as ops_locations
 from api.ops import tariffs as ops_tariffs
@@ -83,4 +84,5 @@ def create_app(
     app.include_router(ocpi_cdrs.sender)
     app.include_router(ops_cdrs.router)
     app.include_router(discovery.router)
+    app.include_router(ops_charge_points.router)
     return app

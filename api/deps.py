@@ -13,6 +13,7 @@ from ocpi_hub.settings import Settings
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
 from projections.mongo.cdrs import CdrViewQuery
+from projections.mongo.charge_points import ChargePointViewQuery
 from projections.mongo.locations import LocationViewQuery
 from projections.mongo.sessions import SessionViewQuery
 from projections.mongo.tariffs import TariffViewQuery
@@ -71,6 +72,10 @@ def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
     return c.cdrs
 
 
+def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointViewQuery:
+    return c.charge_points
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,3 +99,4 @@ SessionViewDep = Annotated[SessionViewQuery, Depends(_sessions)]
 CdrViewDep = Annotated[CdrViewQuery, Depends(_cdrs)]
 RateLimiterDep = Annotated[RateLimiter, Depends(_rate_limiter)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ChargePointViewDep = Annotated[ChargePointViewQuery, Depends(_charge_points)]

@@ -22,6 +22,7 @@ from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
+from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
@@ -106,6 +107,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         TariffHistoryWriter(db),
         LocationHistoryWriter(db),
         CdrRowWriter(engine),
+        ChargePointViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -134,6 +136,7 @@ class Container:
     session_rows: SessionRowQuery
     cdrs: CdrViewQuery
     rate_limiter: RateLimiter
+    charge_points: ChargePointViewQuery
 
 
 def build_container(settings: Settings) -> Container:
@@ -174,6 +177,7 @@ def build_container(settings: Settings) -> Container:
         session_rows=SessionRowQuery(engine),
         cdrs=CdrViewQuery(client[settings.mongo_db]),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
+        charge_points=ChargePointViewQuery(client[settings.mongo_db]),
     )
 
 

@@ -22,12 +22,21 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from projections.position import Record
 from schemas.events import parse_event
-from schemas.topics import CDRS, EVSE_STATUS, LOCATIONS, PARTNERS, SESSIONS, TARIFFS, TOKENS
+from schemas.topics import (
+    CDRS,
+    CHARGER_REGISTRY,
+    EVSE_STATUS,
+    LOCATIONS,
+    PARTNERS,
+    SESSIONS,
+    TARIFFS,
+    TOKENS,
+)
 
 log = structlog.get_logger(__name__)
 
 # The topics the views are built from.
-_PROJECTED = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS, TOKENS, SESSIONS, CDRS)
+_PROJECTED = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS, TOKENS, SESSIONS, CDRS, CHARGER_REGISTRY)
 PROJECTED_TOPICS: tuple[str, ...] = tuple(t.name for t in _PROJECTED)
 _KNOWN_EVENT_TYPES = frozenset(e for t in _PROJECTED for e in t.event_types)
 
