@@ -31,12 +31,12 @@ import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.events import (
+    ConnectorStatusReported,
     EventMeta,
     EvseStatusReported,
     EvseStatusResolved,
     LocationObjectPatched,
     LocationObjectPut,
-    ConnectorStatusReported,
     ReservationEnded,
     ReservationMade,
     TransactionStarted,
