@@ -76,8 +76,10 @@ class EvseSignals(BaseModel):
     reported_status: EvseStatus | None = None
     reported_at: AwareDatetime | None = None
     charger_faulted: bool = False
-    # The charger says a connector of the EVSE is Unavailable (OCPP 1.6).
+    # The charger says a connector of the EVSE is Unavailable (OCPP 1.6),
+    # or that it is free (Available).
     charger_inoperative: bool = False
+    charger_available: bool = False
     session_active: bool = False
     reserved: bool = False
     occupied: bool = False
@@ -105,6 +107,8 @@ def resolve_status(signals: EvseSignals) -> EvseStatus:
         candidates.append(EvseStatus.RESERVED)
     if signals.occupied:
         candidates.append(EvseStatus.BLOCKED)
+    if signals.charger_available:
+        candidates.append(EvseStatus.AVAILABLE)
     if not candidates:
         return EvseStatus.UNKNOWN
     # max() keeps the first of equal ranks: a reported INOPERATIVE stays
@@ -309,20 +313,20 @@ def decide_charger(
 
 # --- what chargers say of their connectors (OCPP StatusNotification) --------------
 
-# OCPP 1.6 ChargePointStatus -> (faulted, inoperative, occupied); None keeps
-# the signal as it was. A fault keeps occupancy (the car is still there);
-# Reserved sets nothing: reservations come from ReservationMade, which names
-# the session (docs/adr/0018).
-_CONNECTOR_SIGNALS: dict[str, tuple[bool, bool, bool | None]] = {
-    "Available": (False, False, False),
-    "Preparing": (False, False, True),
-    "Charging": (False, False, True),
-    "SuspendedEV": (False, False, True),
-    "SuspendedEVSE": (False, False, True),
-    "Finishing": (False, False, True),
-    "Reserved": (False, False, False),
-    "Unavailable": (False, True, False),
-    "Faulted": (True, False, None),
+# OCPP 1.6 ChargePointStatus -> (faulted, inoperative, occupied, available);
+# None keeps the signal as it was. A fault keeps occupancy (the car is still
+# there); Reserved is a free connector as far as this goes: reservations
+# come from ReservationMade, which names the session (docs/adr/0018).
+_CONNECTOR_SIGNALS: dict[str, tuple[bool, bool, bool | None, bool]] = {
+    "Available": (False, False, False, True),
+    "Preparing": (False, False, True, False),
+    "Charging": (False, False, True, False),
+    "SuspendedEV": (False, False, True, False),
+    "SuspendedEVSE": (False, False, True, False),
+    "Finishing": (False, False, True, False),
+    "Reserved": (False, False, False, True),
+    "Unavailable": (False, True, False, False),
+    "Faulted": (True, False, None, False),
 }
 
 
@@ -341,13 +345,14 @@ def connector_signals_of(event: object) -> list[ConnectorSignal]:
 
 
 def apply_connector_status(signals: EvseSignals, signal: ConnectorSignal) -> EvseSignals:
-    faulted, inoperative, occupied = _CONNECTOR_SIGNALS[signal.status]
+    faulted, inoperative, occupied, available = _CONNECTOR_SIGNALS[signal.status]
     at = signal.at if signals.charger_at is None else max(signals.charger_at, signal.at)
     return signals.model_copy(
         update={
             "charger_faulted": faulted,
             "charger_inoperative": inoperative,
             "occupied": signals.occupied if occupied is None else occupied,
+            "charger_available": available,
             "charger_at": at,
         }
     )

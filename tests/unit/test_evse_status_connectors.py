@@ -52,9 +52,10 @@ def run(events: list[Any], start: EvseSignals) -> tuple[EvseSignals, list[S]]:
 
 
 AVAILABLE = EvseSignals(reported_status=S.AVAILABLE, reported_at=T0 - timedelta(hours=1))
+UNKNOWN = EvseSignals(reported_status=S.UNKNOWN, reported_at=T0 - timedelta(hours=1))
 
 # reports in the charger's order -> statuses emitted, status shown at the end
-CASES = [
+CASES: list[tuple[Any, ...]] = [
     ([status("Available", 0)], [], S.AVAILABLE),
     ([status("Faulted", 0)], [S.OUTOFORDER], S.OUTOFORDER),
     ([status("Faulted", 0), status("Available", 5)], [S.OUTOFORDER, S.AVAILABLE], S.AVAILABLE),
@@ -87,16 +88,30 @@ CASES = [
     ),
     # Reserved alone is not a reservation (ReservationMade says that)
     ([status("Reserved", 0)], [], S.AVAILABLE),
+    # a charger's Available shows where the owner said nothing useful
+    ([status("Available", 0)], [S.AVAILABLE], S.AVAILABLE, UNKNOWN),
+    (
+        [status("Faulted", 0), status("Available", 1)],
+        [S.OUTOFORDER, S.AVAILABLE],
+        S.AVAILABLE,
+        UNKNOWN,
+    ),
+    # ... but never over the owner's own INOPERATIVE
+    (
+        [status("Available", 0)],
+        [],
+        S.INOPERATIVE,
+        EvseSignals(reported_status=S.INOPERATIVE, reported_at=T0),
+    ),
     # redelivery changes nothing
     ([status("Faulted", 0), status("Faulted", 0)], [S.OUTOFORDER], S.OUTOFORDER),
 ]
 
 
-@pytest.mark.parametrize(("events", "emitted", "final"), CASES)
-def test_connector_reports_resolve_by_priority(
-    events: list[Any], emitted: list[S], final: S
-) -> None:
-    signals, shown = run(events, AVAILABLE)
+@pytest.mark.parametrize("case", CASES)
+def test_connector_reports_resolve_by_priority(case: tuple[Any, ...]) -> None:
+    events, emitted, final, *start = case
+    signals, shown = run(events, start[0] if start else AVAILABLE)
     assert shown == emitted
     assert resolve_status(signals) == final
 
