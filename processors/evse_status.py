@@ -280,6 +280,18 @@ def apply_charger_signal(signals: EvseSignals, signal: ChargerSignal) -> EvseSig
     )
 
 
+def _stamp(signals: EvseSignals, at: datetime) -> datetime:
+    """A charger-driven resolution's time: the fact's, never before the
+    owner's last word nor before an earlier charger fact (a charger's clock
+    and our receipt times may disagree), so the views, which keep the
+    newest, never pass it over."""
+    stamp = at
+    for floor in (signals.reported_at, signals.charger_at):
+        if floor is not None and floor > stamp:
+            stamp = floor
+    return stamp
+
+
 def decide_charger(
     signals: EvseSignals, signal: ChargerSignal, cause: EventMeta, now: datetime
 ) -> tuple[EvseSignals, list[EvseStatusResolved]]:
@@ -290,9 +302,7 @@ def decide_charger(
     status = resolve_status(after)
     if after == signals or status == resolve_status(signals):
         return after, []
-    stamp = signal.at
-    if signals.reported_at is not None and signals.reported_at > stamp:
-        stamp = signals.reported_at
+    stamp = _stamp(signals, signal.at)
     resolved = EvseStatusResolved(
         event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
         aggregate_key=cause.aggregate_key,
@@ -367,9 +377,7 @@ def decide_connector(
     status = resolve_status(after)
     if after == signals or status == resolve_status(signals):
         return after, []
-    stamp = signal.at
-    if signals.reported_at is not None and signals.reported_at > stamp:
-        stamp = signals.reported_at
+    stamp = _stamp(signals, signal.at)
     resolved = EvseStatusResolved(
         event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
         aggregate_key=cause.aggregate_key,
