@@ -347,6 +347,13 @@ async def test_commands_reach_the_connected_charger_and_its_answer_is_recorded(
             assert answer["payload"]["charger_status"] == "Accepted"
             assert charger.remote_starts == [{"id_tag": uid, "connector_id": 1}]
 
+            # The command's token is accepted at this charger without asking
+            # anyone (mod_commands: sent in a START_SESSION in the last 15 min).
+            authorized = await charger.call(call.Authorize(id_tag=uid))
+            assert authorized.id_tag_info["status"] == "Accepted"
+            elsewhere = await quiet.call(call.Authorize(id_tag=uid))
+            assert elsewhere.id_tag_info["status"] == "Invalid"
+
             # The charger starts for the remote start: a session by COMMAND
             # with the command's token and authorization reference.
             started = await charger.call(

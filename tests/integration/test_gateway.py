@@ -20,12 +20,15 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -41,9 +44,11 @@ from producers.log import ensure_topics
 from projections.mongo.charge_points import COLLECTION, ChargePointViewWriter
 from projections.position import Record
 from projections.runner import replay, run_live
-from schemas.events import Party
+from schemas.events import CommandAccepted, Party
+from schemas.events.commands import CommandAcceptedPayload, CommandTarget
 from tests.ocpi_objects import connector, evse, location
 from tests.services import Namespace
+from tests.token_objects import token
 
 US = Party(country_code="ZZ", party_id="HUB")
 PASSWORD = "pa55word-for-tests"
@@ -73,7 +78,7 @@ async def events_of(
         enable_auto_commit=False,
     )
     await consumer.start()
-    found = []
+    found: list[dict[str, Any]] = []
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=int(settle_s * 1000))
@@ -388,3 +393,143 @@ async def test_a_second_connection_replaces_the_first(gateway: Harness) -> None:
             break
         await asyncio.sleep(0.1)
     assert await gateway.gateway.state.holder("GW-B") is None
+
+
+class ReservingCharger(ChargePoint):  # type: ignore[misc]
+    """Accepts ReserveNow; rejects CancelReservation of a reservation id it
+    does not hold (OCPP 1.6: Rejected = no such reservation)."""
+
+    def __init__(self, cp_id: str, connection: Any) -> None:
+        super().__init__(cp_id, connection, response_timeout=10)
+        self.held: set[int] = set()
+
+    @on(Action.reserve_now)  # type: ignore[misc]
+    async def on_reserve_now(self, reservation_id: int, **_: Any) -> Any:
+        self.held.add(reservation_id)
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)  # type: ignore[misc]
+    async def on_cancel_reservation(self, reservation_id: int) -> Any:
+        if reservation_id in self.held:
+            self.held.discard(reservation_id)
+            return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status="Rejected")
+
+
+def _command(command: str, request: dict[str, Any], cp: str, **target: Any) -> CommandAccepted:
+    now = datetime.now(UTC)
+    command_id = f"IT-{uuid.uuid4().hex[:10]}"
+    return CommandAccepted(
+        event_id=uuid.uuid4(),
+        aggregate_key=command_id,
+        occurred_at=now,
+        recorded_at=now,
+        source=US,
+        correlation_id=command_id,
+        payload=CommandAcceptedPayload(
+            command_id=command_id,
+            command=command,
+            sender=Party(country_code="NL", party_id="PEE"),
+            partner_id="PEE",
+            response_url="https://emsp.example.com/r",
+            request={"response_url": "https://emsp.example.com/r", **request},
+            target=CommandTarget(
+                country_code="ZZ",
+                party_id="HUB",
+                location_id="GW-LOC",
+                charge_point_id=cp,
+                **target,
+            ),
+            timeout_s=15,
+            deadline=now + timedelta(seconds=15),
+            at=now,
+        ),
+    )
+
+
+async def _answer(settings: Settings, command_id: str) -> dict[str, Any]:
+    for _ in range(40):
+        found = [
+            e
+            for e in await events_of(settings, "ocpi.commands.v1", command_id, settle_s=0.5)
+            if e["event_type"] == "ChargerCommandAnswered"
+        ]
+        if found:
+            return found[0]
+    raise AssertionError(f"no answer to {command_id}")
+
+
+async def test_reservations_at_the_charger_become_charger_facts(gateway: Harness) -> None:
+    settings = gateway.settings
+    log = gateway.gateway.event_log
+    ws = await _open(gateway, "GW-A")
+    charger = ReservingCharger("GW-A", ws)
+    task = asyncio.ensure_future(charger.start())
+    reservation_id = int(uuid.uuid4().int % 1_000_000)
+    card = token(f"R{uuid.uuid4().hex[:6].upper()}", country_code="NL", party_id="PEE")
+    try:
+        await charger.call(call.Heartbeat())
+        reserve = _command(
+            "RESERVE_NOW",
+            {
+                "token": card,
+                "expiry_date": (datetime.now(UTC) + timedelta(hours=1)).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                "reservation_id": "RES-1",
+                "location_id": "GW-LOC",
+                "evse_uid": "EVSE1",
+            },
+            "GW-A",
+            evse_uid="EVSE1",
+            ocpp_connector_id=1,
+            ocpp_reservation_id=reservation_id,
+        )
+        await log.append([reserve])
+        answer = await _answer(settings, reserve.payload.command_id)
+        assert answer["payload"]["result"] == "ACCEPTED"
+        assert charger.held == {reservation_id}
+
+        facts = await events_of(settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+        [made] = [
+            e
+            for e in facts
+            if e["event_type"] == "ReservationMade" and e["payload"]["token"]["uid"] == card["uid"]
+        ]
+        assert (made["payload"]["evse_uid"], made["payload"]["connector_id"]) == ("EVSE1", "1")
+
+        # The reserved driver arrives: the transaction goes on in the
+        # reservation's session, authorized by the command.
+        started = await charger.call(
+            call.StartTransaction(
+                connector_id=1,
+                id_tag=card["uid"],
+                meter_start=100,
+                timestamp=datetime.now(UTC).isoformat(),
+                reservation_id=reservation_id,
+            )
+        )
+        assert started.id_tag_info["status"] == "Accepted"
+        facts = await events_of(settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+        [tx] = [
+            e
+            for e in facts
+            if e["event_type"] == "TransactionStarted"
+            and e["payload"]["transaction_id"] == str(started.transaction_id)
+        ]
+        assert tx["payload"]["session_id"] == made["payload"]["session_id"]
+        assert tx["payload"]["auth_method"] == "COMMAND"
+
+        # Cancelling a reservation the charger does not hold.
+        cancel = _command(
+            "CANCEL_RESERVATION",
+            {"reservation_id": "RES-2"},
+            "GW-A",
+            ocpp_reservation_id=reservation_id + 1,
+        )
+        await log.append([cancel])
+        answer = await _answer(settings, cancel.payload.command_id)
+        assert answer["payload"]["result"] == "UNKNOWN_RESERVATION"
+    finally:
+        await ws.close()
+        task.cancel()
