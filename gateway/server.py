@@ -23,6 +23,7 @@ import hmac
 import logging
 import os
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -86,7 +87,10 @@ class Gateway:
     # changed password or registration misses the cache.
     _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _cache_key: bytes = field(default_factory=lambda: os.urandom(32))
-    _pending: dict[int, rules.Registration] = field(default_factory=dict)
+    # The registration each authenticated handshake found, for its handler.
+    _pending: weakref.WeakKeyDictionary[ServerConnection, rules.Registration] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
@@ -137,7 +141,7 @@ class Gateway:
             return self._unauthorized(connection, cp_id, "missing")
         if not await self._password_ok(reg, credentials[1]):
             return self._unauthorized(connection, cp_id, "wrong")
-        self._pending[id(connection)] = reg
+        self._pending[connection] = reg
         return None
 
     @staticmethod
@@ -157,7 +161,7 @@ class Gateway:
             log.warning("ocpp_presence_failed", charge_point=cp_id, exc_info=True)
 
     async def handle(self, connection: ServerConnection) -> None:
-        reg = self._pending.pop(id(connection), None)
+        reg = self._pending.pop(connection, None)
         if reg is None:  # pragma: no cover - check_request always runs first
             await connection.close(1011, "not authenticated")
             return
@@ -233,8 +237,15 @@ async def run(
             port=gateway.settings.gateway_port,
         )
         consumer = asyncio.ensure_future(consume())
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait({consumer, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if consumer.done():
+                # Without its command consumer a gateway would silently drop
+                # commands: end the process so that it is restarted.
+                consumer.result()
+                raise RuntimeError("the command consumer stopped")
         finally:
             consumer.cancel()
+            stopping.cancel()
             server.close()
