@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import FormatViolationError, OCPPError
 from ocpp.messages import CallError, unpack
 from ocpp.routing import on as _on
 from ocpp.v16 import ChargePoint as OcppChargePoint
@@ -52,6 +52,14 @@ def parse_time(value: Any) -> datetime:
     """An OCPP dateTime (RFC 3339); a zone-less one is taken as UTC."""
     at = datetime.fromisoformat(str(value))
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _at(value: Any) -> datetime:
+    """A timestamp of a message; one we cannot read is the charger's error."""
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError) as exc:
+        raise FormatViolationError(details={"cause": "timestamp is not a date-time"}) from exc
 
 
 def ocpp_time(at: datetime) -> str:
@@ -164,7 +172,7 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
             status=status,
             error_code=error_code,
             info=info,
-            at=parse_time(timestamp) if timestamp else now,
+            at=_at(timestamp) if timestamp else now,
             origin=self._origin(),
             now=now,
         )
@@ -209,7 +217,7 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
     ) -> Any:
         state = self.gw.state
         txid = await state.new_transaction_id()
-        at = parse_time(timestamp)
+        at = _at(timestamp)
         connector = self.registration.connector(connector_id)
         if connector is None:
             log.warning("ocpp_unknown_connector", charge_point=self.id, connector=connector_id)
@@ -336,7 +344,7 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
                         **where,
                         "meter_stop_wh": meter_stop,
                         "reason": reason or "Local",
-                        "at": parse_time(timestamp),
+                        "at": _at(timestamp),
                     },
                     self._origin(),
                     self._now(),

@@ -361,6 +361,13 @@ async def test_malformed_frames_get_call_errors_and_connections_keep_working(
             {"connectorId": 7, "errorCode": "NoError", "status": "Available"},
         ]
         assert await _ask(a, unknown_connector) == [3, "m-4", {}]
+        bad_time = [
+            2,
+            "m-5",
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": "noon"},
+        ]
+        assert (await _ask(a, bad_time))[:3] == [4, "m-5", "FormatViolation"]
         # Both connections still answer.
         for ws, uid in ((a, "h-a"), (b, "h-b")):
             answer = await _ask(ws, [2, uid, "Heartbeat", {}])
