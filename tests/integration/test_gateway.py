@@ -540,3 +540,22 @@ async def test_reservations_at_the_charger_become_charger_facts(gateway: Harness
     finally:
         await ws.close()
         task.cancel()
+
+
+async def test_an_unknown_id_tag_starts_nothing_we_record(gateway: Harness) -> None:
+    ws = await _open(gateway, "GW-B")
+    stranger = f"X{uuid.uuid4().hex[:8].upper()}"
+    try:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        start = {"connectorId": 1, "idTag": stranger, "meterStart": 0, "timestamp": now}
+        answer = await _ask(ws, [2, "s-1", "StartTransaction", start])
+        assert answer[:2] == [3, "s-1"]
+        assert answer[2]["idTagInfo"] == {"status": "Invalid"}
+        txid = answer[2]["transactionId"]
+        # The charger stops (StopTransactionOnInvalidId): answered, ignored.
+        stop = {"transactionId": txid, "meterStop": 10, "timestamp": now, "reason": "DeAuthorized"}
+        assert (await _ask(ws, [2, "s-2", "StopTransaction", stop]))[:2] == [3, "s-2"]
+    finally:
+        await ws.close()
+    facts = await events_of(gateway.settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+    assert not [e for e in facts if e["payload"].get("transaction_id") == str(txid)]

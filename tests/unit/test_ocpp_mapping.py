@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.charge_point import parse_time
+from gateway.server import basic_credentials
 from producers import ocpp as rules
 from producers.authorization import Decision, DecisionSource
 from producers.locations import Origin
@@ -202,3 +203,19 @@ def test_token_identity_of_an_ocpi_token() -> None:
     assert identity is not None and identity.contract_id == "NL-PEE-C1"
     assert rules.token_identity(None) is None
     assert rules.token_identity({"uid": "x"}) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Basic Q1AtMTpzM2NyZXQ6d2l0aC1jb2xvbg==", ("CP-1", "s3cret:with-colon")),
+        ("basic Q1AtMTpwYXNz", ("CP-1", "pass")),
+        (None, None),
+        ("", None),
+        ("Bearer abc", None),
+        ("Basic !!!", None),
+        ("Basic bm9jb2xvbg==", None),  # "nocolon"
+    ],
+)
+def test_basic_credentials(header: str | None, expected: tuple[str, str] | None) -> None:
+    assert basic_credentials(header) == expected
