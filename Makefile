@@ -41,7 +41,7 @@ test-unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas producers processors projections api ocpi_hub
+	$(BIN)/mypy schemas producers processors projections api gateway ocpi_hub
 
 ## bench: throughput and latency of the running platform (not a test), see bench/README.md
 ## e.g. make bench BENCH_ARGS="-n 300 --locations 20 --skip-ceilings" PULL_ARGS="--locations 2000"

@@ -18,6 +18,7 @@ from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import cdrs as ops_cdrs
+from api.ops import charge_points as ops_charge_points
 from api.ops import chargers, sites
 from api.ops import commands as ops_commands
 from api.ops import locations as ops_locations
@@ -91,4 +92,5 @@ def create_app(
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_commands.receiver)
     app.include_router(ops_commands.router)
+    app.include_router(ops_charge_points.router)
     return app

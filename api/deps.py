@@ -14,6 +14,7 @@ from producers.authorization import AuthorizationService
 from producers.log import EventLog
 from producers.sent_commands import CommandChannel, CommandIds
 from projections.mongo.cdrs import CdrViewQuery
+from projections.mongo.charge_points import ChargePointViewQuery
 from projections.mongo.locations import LocationViewQuery
 from projections.mongo.sent_commands import SentCommandViewQuery
 from projections.mongo.sessions import SessionViewQuery
@@ -85,6 +86,10 @@ def _command_ids(c: Annotated[Container, Depends(container)]) -> CommandIds:
     return c.command_ids
 
 
+def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointViewQuery:
+    return c.charge_points
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -111,3 +116,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 SentCommandViewDep = Annotated[SentCommandViewQuery, Depends(_sent_commands)]
 CommandChannelDep = Annotated[CommandChannel, Depends(_command_channel)]
 CommandIdsDep = Annotated[CommandIds, Depends(_command_ids)]
+ChargePointViewDep = Annotated[ChargePointViewQuery, Depends(_charge_points)]

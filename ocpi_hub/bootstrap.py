@@ -23,7 +23,7 @@ from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
-from projections.mongo.charge_point_lookup import ChargePointLookup
+from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.commands import CommandViewQuery, CommandViewWriter
 from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
@@ -112,6 +112,7 @@ def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
         CdrRowWriter(engine),
         SentCommandViewWriter(db),
         CommandViewWriter(db),
+        ChargePointViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -140,13 +141,13 @@ class Container:
     session_rows: SessionRowQuery
     cdrs: CdrViewQuery
     rate_limiter: RateLimiter
+    charge_points: ChargePointViewQuery
     # Commands as eMSP (producers/sent_commands.py, docs/adr/0019).
     sent_commands: SentCommandViewQuery
     command_channel: CommandChannel
     command_ids: CommandIds
     # Commands as CPO (docs/adr/0017).
     received_commands: CommandViewQuery | None = None
-    charge_points: ChargePointLookup | None = None
 
 
 def build_container(settings: Settings) -> Container:
@@ -191,7 +192,7 @@ def build_container(settings: Settings) -> Container:
         command_channel=HttpCommandChannel(settings.outbound_timeout_s),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=CommandViewQuery(client[settings.mongo_db]),
-        charge_points=ChargePointLookup(client[settings.mongo_db]),
+        charge_points=ChargePointViewQuery(client[settings.mongo_db]),
     )
 
 

@@ -150,6 +150,46 @@ def push() -> None:
 
 
 @app.command()
+def gateway() -> None:
+    """Serve OCPP 1.6J chargers over WebSocket and run their commands (ADR 0018)."""
+    from gateway.commands import CommandRunner
+    from gateway.server import Gateway, run
+    from gateway.state import GatewayState
+    from ocpi_hub.bootstrap import build_container
+    from producers.log import ensure_topics
+
+    settings = _settings()
+
+    async def main() -> None:
+        await ensure_topics(
+            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
+        )
+        c = build_container(settings)
+        await c.event_log.start()
+        try:
+            gw = Gateway(
+                settings=settings,
+                event_log=c.event_log,
+                state=GatewayState(c.redis, settings.topic_prefix),
+                registry=c.charge_points,
+                authorization=c.authorization,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run(gw, stop, CommandRunner(gw).consume)
+        finally:
+            await c.event_log.stop()
+            await c.redis.aclose()
+            await c.realtime.aclose()
+            c.mongo.close()
+            c.mysql.dispose()
+
+    asyncio.run(main())
+
+
+@app.command()
 def replay(
     into: Annotated[
         str | None,

@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     # The callback sender retries a CommandResult POST (transport errors,
     # HTTP 5xx) with the push backoff for this long, then gives up (logged).
     command_callback_give_up_s: float = Field(default=600.0, gt=0)
+    # --- OCPP 1.6J gateway (`ocpi-hub gateway`, docs/adr/0018) ---------------
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8180
+    # Names this gateway process: its presence in Redis and its consumer
+    # group of command events (one per process: every gateway sees every
+    # command and only the holder of the charger's connection acts).
+    gateway_id: str = Field(default="gateway-1", min_length=1, max_length=100)
+    # The Heartbeat interval we tell chargers at boot; presence lasts 3x this.
+    ocpp_heartbeat_interval_s: int = Field(default=60, ge=1)
 
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"

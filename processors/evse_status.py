@@ -3,8 +3,9 @@
 Signals come from the party that reports the EVSE (a partner CPO over OCPI,
 or our operators) and, for our own chargers, from their facts on
 ``charger.transactions.v1``: a transaction running (charging), a reservation
-held (reserved); faults and occupancy follow with the charger gateway. The
-shown status is the strongest signal:
+held (reserved); and what the OCPP gateway reports of each connector
+(``ConnectorStatusReported``: faulted, unavailable, occupied). The shown
+status is the strongest signal:
 
     faulted (OUTOFORDER / INOPERATIVE) > CHARGING > RESERVED > occupied (BLOCKED)
     > AVAILABLE > UNKNOWN
@@ -30,6 +31,7 @@ import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.events import (
+    ConnectorStatusReported,
     EventMeta,
     EvseStatusReported,
     EvseStatusResolved,
@@ -74,6 +76,10 @@ class EvseSignals(BaseModel):
     reported_status: EvseStatus | None = None
     reported_at: AwareDatetime | None = None
     charger_faulted: bool = False
+    # The charger says a connector of the EVSE is Unavailable (OCPP 1.6),
+    # or that it is free (Available).
+    charger_inoperative: bool = False
+    charger_available: bool = False
     session_active: bool = False
     reserved: bool = False
     occupied: bool = False
@@ -93,12 +99,16 @@ def resolve_status(signals: EvseSignals) -> EvseStatus:
     candidates = [reported] if reported is not None else []
     if signals.charger_faulted:
         candidates.append(EvseStatus.OUTOFORDER)
+    if signals.charger_inoperative:
+        candidates.append(EvseStatus.INOPERATIVE)
     if signals.session_active:
         candidates.append(EvseStatus.CHARGING)
     if signals.reserved:
         candidates.append(EvseStatus.RESERVED)
     if signals.occupied:
         candidates.append(EvseStatus.BLOCKED)
+    if signals.charger_available:
+        candidates.append(EvseStatus.AVAILABLE)
     if not candidates:
         return EvseStatus.UNKNOWN
     # max() keeps the first of equal ranks: a reported INOPERATIVE stays
@@ -270,6 +280,18 @@ def apply_charger_signal(signals: EvseSignals, signal: ChargerSignal) -> EvseSig
     )
 
 
+def _stamp(signals: EvseSignals, at: datetime) -> datetime:
+    """A charger-driven resolution's time: the fact's, never before the
+    owner's last word nor before an earlier charger fact (a charger's clock
+    and our receipt times may disagree), so the views, which keep the
+    newest, never pass it over."""
+    stamp = at
+    for floor in (signals.reported_at, signals.charger_at):
+        if floor is not None and floor > stamp:
+            stamp = floor
+    return stamp
+
+
 def decide_charger(
     signals: EvseSignals, signal: ChargerSignal, cause: EventMeta, now: datetime
 ) -> tuple[EvseSignals, list[EvseStatusResolved]]:
@@ -280,9 +302,82 @@ def decide_charger(
     status = resolve_status(after)
     if after == signals or status == resolve_status(signals):
         return after, []
-    stamp = signal.at
-    if signals.reported_at is not None and signals.reported_at > stamp:
-        stamp = signals.reported_at
+    stamp = _stamp(signals, signal.at)
+    resolved = EvseStatusResolved(
+        event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
+        aggregate_key=cause.aggregate_key,
+        occurred_at=cause.occurred_at,
+        recorded_at=now,
+        source=cause.source,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
+        payload=EvseStatusResolvedPayload(
+            **signal.ref.model_dump(),
+            status=status,
+            last_updated=stamp,
+            reported_status=after.reported_status,
+        ),
+    )
+    return after, [resolved]
+
+
+# --- what chargers say of their connectors (OCPP StatusNotification) --------------
+
+# OCPP 1.6 ChargePointStatus -> (faulted, inoperative, occupied, available);
+# None keeps the signal as it was. A fault keeps occupancy (the car is still
+# there); Reserved is a free connector as far as this goes: reservations
+# come from ReservationMade, which names the session (docs/adr/0018).
+_CONNECTOR_SIGNALS: dict[str, tuple[bool, bool, bool | None, bool]] = {
+    "Available": (False, False, False, True),
+    "Preparing": (False, False, True, False),
+    "Charging": (False, False, True, False),
+    "SuspendedEV": (False, False, True, False),
+    "SuspendedEVSE": (False, False, True, False),
+    "Finishing": (False, False, True, False),
+    "Reserved": (False, False, False, True),
+    "Unavailable": (False, True, False, False),
+    "Faulted": (True, False, None, False),
+}
+
+
+@dataclass(frozen=True)
+class ConnectorSignal:
+    ref: EvseRef
+    status: str  # OCPP ChargePointStatus
+    at: datetime
+
+
+def connector_signals_of(event: object) -> list[ConnectorSignal]:
+    if not isinstance(event, ConnectorStatusReported):
+        return []
+    p = event.payload
+    return [ConnectorSignal(_ref(p, p.evse_uid), p.status, p.at)]
+
+
+def apply_connector_status(signals: EvseSignals, signal: ConnectorSignal) -> EvseSignals:
+    faulted, inoperative, occupied, available = _CONNECTOR_SIGNALS[signal.status]
+    at = signal.at if signals.charger_at is None else max(signals.charger_at, signal.at)
+    return signals.model_copy(
+        update={
+            "charger_faulted": faulted,
+            "charger_inoperative": inoperative,
+            "occupied": signals.occupied if occupied is None else occupied,
+            "charger_available": available,
+            "charger_at": at,
+        }
+    )
+
+
+def decide_connector(
+    signals: EvseSignals, signal: ConnectorSignal, cause: EventMeta, now: datetime
+) -> tuple[EvseSignals, list[EvseStatusResolved]]:
+    """A resolved status when a connector report changes the one shown
+    (stamped as ``decide_charger`` stamps)."""
+    after = apply_connector_status(signals, signal)
+    status = resolve_status(after)
+    if after == signals or status == resolve_status(signals):
+        return after, []
+    stamp = _stamp(signals, signal.at)
     resolved = EvseStatusResolved(
         event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
         aggregate_key=cause.aggregate_key,
@@ -350,6 +445,14 @@ def register(app: Any, source_topic: Any, emit: Emit, partitions: int) -> Any:
                 key = signal.ref.evse_key
                 before = signals_from_table(table.get(key))
                 after, resolved = decide_charger(before, signal, event, utc_now())
+                if after != before:
+                    table[key] = after.model_dump(mode="json")
+                for out in resolved:
+                    await emit(out)
+            for connector_signal in connector_signals_of(event):
+                key = connector_signal.ref.evse_key
+                before = signals_from_table(table.get(key))
+                after, resolved = decide_connector(before, connector_signal, event, utc_now())
                 if after != before:
                     table[key] = after.model_dump(mode="json")
                 for out in resolved:

@@ -24,6 +24,7 @@ from projections.position import Record
 from schemas.events import parse_event
 from schemas.topics import (
     CDRS,
+    CHARGER_REGISTRY,
     COMMANDS,
     EVSE_STATUS,
     LOCATIONS,
@@ -36,7 +37,17 @@ from schemas.topics import (
 log = structlog.get_logger(__name__)
 
 # The topics the views are built from.
-_PROJECTED = (LOCATIONS, EVSE_STATUS, PARTNERS, TARIFFS, TOKENS, SESSIONS, CDRS, COMMANDS)
+_PROJECTED = (
+    LOCATIONS,
+    EVSE_STATUS,
+    PARTNERS,
+    TARIFFS,
+    TOKENS,
+    SESSIONS,
+    CDRS,
+    COMMANDS,
+    CHARGER_REGISTRY,
+)
 PROJECTED_TOPICS: tuple[str, ...] = tuple(t.name for t in _PROJECTED)
 _KNOWN_EVENT_TYPES = frozenset(e for t in _PROJECTED for e in t.event_types)
 

@@ -55,13 +55,16 @@ from string import Template
 #   name:      pidfile data/run/<name>.pid, log data/logs/<name>.log
 #   argv:      relative paths are resolved against the repository root
 #   readiness: "http:<path>" -> GET http://127.0.0.1:<api port><path> must
-#              answer 200; "alive" -> still running after ALIVE_GRACE seconds
+#              answer 200; "alive" -> still running after ALIVE_GRACE seconds;
+#              "tcp:<setting>" -> the port named by that setting accepts connections
 # --------------------------------------------------------------------------- #
 PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
     ("api", [".venv/bin/ocpi-hub", "api"], "http:/readyz"),
     ("processors", [".venv/bin/ocpi-hub", "processors"], "alive"),
     ("projections", [".venv/bin/ocpi-hub", "projections"], "alive"),
     ("push", [".venv/bin/ocpi-hub", "push"], "alive"),
+    # OCPP 1.6J chargers (docs/adr/0018): ready once its WebSocket port listens.
+    ("gateway", [".venv/bin/ocpi-hub", "gateway"], "tcp:gateway"),
 ]
 ALIVE_GRACE = 5.0
 
@@ -75,6 +78,7 @@ PORT_SPECS: dict[str, tuple[str, int, bool]] = {
     "mariadb": ("OCPI_HUB_MYSQL_PORT", 3306, True),
     "redis": ("OCPI_HUB_REDIS_PORT", 6379, True),
     "api": ("OCPI_HUB_API_PORT", 8000, False),
+    "gateway": ("OCPI_HUB_GATEWAY_PORT", 8180, False),
 }
 PORT_FALLBACK_RANGE = 20
 
@@ -632,6 +636,14 @@ def mysql_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     if payload[:1] == b"\x0a":
         return True, "handshake " + payload[1 : payload.index(b"\0", 1)].decode("ascii", "replace")
     return False, f"server answered {payload[:60]!r}"
+
+
+def tcp_probe(port: int, timeout: float = 2.0) -> tuple[bool, str]:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True, "accepting"
+    except OSError as e:
+        return False, str(e)
 
 
 def http_probe(url: str, timeout: float = 3.0) -> tuple[bool, str]:
@@ -1395,8 +1407,10 @@ def start_platform(procs: list[tuple[Proc, list[str], str]], api_port: int) -> N
     env = dict(os.environ)
     env.update(read_env_file())
     env["OCPI_HUB_API_PORT"] = str(api_port)
+    gateway_port = int(env.get(PORT_SPECS["gateway"][0], PORT_SPECS["gateway"][1]))
     for proc, argv, _ in procs:
-        pid = proc.spawn(argv, api_port if proc.name == "api" else None, env=env)
+        port = {"api": api_port, "gateway": gateway_port}.get(proc.name)
+        pid = proc.spawn(argv, port, env=env)
         say(f"{proc.name}: started pid {pid} (log: {rel(proc.log)})")
     t0 = time.monotonic()
     for proc, _, readiness in procs:
@@ -1404,6 +1418,8 @@ def start_platform(procs: list[tuple[Proc, list[str], str]], api_port: int) -> N
             if readiness.startswith("http:"):
                 url = f"http://127.0.0.1:{api_port}{readiness[5:]}"
                 wait_healthy(proc, lambda u=url: http_probe(u))
+            elif readiness.startswith("tcp:"):
+                wait_healthy(proc, lambda: tcp_probe(gateway_port))
             else:
                 wait_healthy(proc, lambda: (time.monotonic() - t0 >= ALIVE_GRACE, "still starting"))
         except InfraError:

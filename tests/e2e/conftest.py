@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 OCPI_HUB = str(Path(sys.executable).with_name("ocpi-hub"))
-PROCESSES = ("api", "processors", "projections", "push")
+PROCESSES = ("api", "processors", "projections", "push", "gateway")
 
 
 def free_port() -> int:
@@ -50,6 +50,8 @@ class Platform:
     namespace: Namespace
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]]
+    # ws://.../ocpp: chargers connect to {gateway_url}/{charge_point_id}.
+    gateway_url: str = ""
 
     def dead(self) -> dict[str, int]:
         """Processes that exited, with their exit codes."""
@@ -86,9 +88,12 @@ def _tail(path: Path, lines: int = 30) -> str:
 def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator[Platform]:
     """The platform's processes of one namespace, until the block ends."""
     port = free_port()
+    gateway_port = free_port()
     settings = ns.settings.model_copy(
         update={
             "api_port": port,
+            "gateway_port": gateway_port,
+            "gateway_id": f"gw-{ns.name}",
             "faust_web_port": free_port(),
             "log_format": "json",
             # Partners' push lanes start within a second; failed pushes retry fast.
@@ -127,8 +132,14 @@ def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator
         # Faust has its partitions only when the worker says so: events
         # written before that wait in Kafka, but a test's clock would run.
         wait_for_log(logs / "processors.log", "Worker ready", timeout=90)
+        wait_for_log(logs / "gateway.log", "gateway_started", timeout=60)
         platform = Platform(
-            base_url=base_url, env=env, namespace=ns, logs=logs, processes=processes
+            base_url=base_url,
+            env=env,
+            namespace=ns,
+            logs=logs,
+            processes=processes,
+            gateway_url=f"ws://127.0.0.1:{gateway_port}/ocpp",
         )
         _RUNNING.append(platform)
         yield platform

@@ -1,0 +1,107 @@
+"""MongoDB view of the charge point registry, one document per charge point
+(the shape other slices read, e.g. the Commands receiver resolving a target):
+
+    {_id: "CP-1", charge_point_id: "CP-1", country_code: "ZZ", party_id: "HUB",
+     location_id: "Depot-1", location_key: "ZZ/HUB/DEPOT-1", registered: true,
+     connectors: [{ocpp_connector_id: 1, evse_uid: "e1", connector_id: "1",
+                   evse_key: "E1", connector_key: "1"}],
+     password_hash: "pbkdf2_sha256$...", registered_at, updated_at, _positions}
+
+A deregistered charge point keeps its document with ``registered: false``.
+Charge point ids are case-sensitive (the OCPP identity); identifiers of the
+location keep the case they were given, the ``*_key`` fields are folded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from projections.mongo.folding import Doc, FoldingWriter
+from projections.position import Record, already_applied
+from schemas.events import ChargePointDeregistered, ChargePointRegistered
+from schemas.events.locations import location_key
+from schemas.ocpi.common import fold
+
+COLLECTION = "charge_points"
+
+
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one registry record into the document (pure; the same object when
+    already applied)."""
+    if doc is not None and already_applied(doc["_positions"], record):
+        return doc
+    event = record.event
+    positions = {**(doc or {}).get("_positions", {}), record.position_field: record.offset}
+    if isinstance(event, ChargePointDeregistered):
+        if doc is None:
+            return None
+        return {**doc, "registered": False, "updated_at": event.payload.at, "_positions": positions}
+    assert isinstance(event, ChargePointRegistered)
+    p = event.payload
+    return {
+        "_id": p.charge_point_id,
+        "charge_point_id": p.charge_point_id,
+        "country_code": fold(p.country_code),
+        "party_id": fold(p.party_id),
+        "location_id": p.location_id,
+        "location_key": p.location_key,
+        "registered": True,
+        "connectors": [
+            {
+                "ocpp_connector_id": c.ocpp_connector_id,
+                "evse_uid": c.evse_uid,
+                "connector_id": c.connector_id,
+                "evse_key": fold(c.evse_uid),
+                "connector_key": fold(c.connector_id),
+            }
+            for c in p.connectors
+        ],
+        "password_hash": p.password_hash,
+        "registered_at": (doc or {}).get("registered_at") or p.at,
+        "updated_at": p.at,
+        "_positions": positions,
+    }
+
+
+def _key(record: Record[Any]) -> str | None:
+    event = record.event
+    if isinstance(event, ChargePointRegistered | ChargePointDeregistered):
+        return event.payload.charge_point_id
+    return None
+
+
+class ChargePointViewWriter(FoldingWriter):
+    def __init__(self, db: Database[Doc]) -> None:
+        super().__init__("mongo.charge_points", db[COLLECTION], _key, apply)
+
+    def prepare(self) -> None:
+        # The charge points of a location, and the one holding an EVSE.
+        self._coll.create_index([("location_key", ASCENDING)])
+        self._coll.create_index([("location_key", ASCENDING), ("connectors.evse_key", ASCENDING)])
+
+
+class ChargePointViewQuery:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll: Collection[Doc] = db[COLLECTION]
+
+    def read(self, charge_point_id: str) -> tuple[Doc | None, dict[str, int]]:
+        """The document (registered or not) and the positions applied to it."""
+        doc = self._coll.find_one({"_id": charge_point_id})
+        return doc, dict((doc or {}).get("_positions") or {})
+
+    def positions(self, charge_point_id: str) -> dict[str, int]:
+        doc = self._coll.find_one({"_id": charge_point_id}, {"_positions": 1})
+        return dict(doc.get("_positions") or {}) if doc else {}
+
+    def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Doc]:
+        """Every charge point registered at a location (the hash left out)."""
+        key = location_key(country_code, party_id, location_id)
+        return list(self._coll.find({"location_key": key}, {"password_hash": 0}))
+
+    def get(self, charge_point_id: str) -> Doc | None:
+        """A registered charge point, or None."""
+        return self._coll.find_one({"_id": charge_point_id, "registered": True})

@@ -1,0 +1,561 @@
+"""The charge point registry and the OCPP gateway against the real services.
+
+Registry: the ops API in-process (real Kafka, the projections running live
+into the real MongoDB view): PUT/GET/DELETE, refusals that write nothing, the
+document shape other slices read, replay rebuilding it.
+
+Gateway: served in-process on a free port with the real event log, Redis
+and registry view; chargers connect with ``websockets``: credentials and
+paths are refused before the upgrade (nothing recorded), a malformed frame
+is answered with a CallError and neither its connection nor another
+charger's stops working, a second connection replaces the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from api.app import create_app
+from gateway.commands import CommandRunner
+from gateway.server import Gateway, run
+from gateway.state import GatewayState
+from ocpi_hub.bootstrap import Container, build_container, views
+from ocpi_hub.settings import Settings
+from producers.charge_points import parse_register, plan_register
+from producers.locations import Origin
+from producers.log import ensure_topics
+from projections.mongo.charge_points import COLLECTION, ChargePointViewWriter
+from projections.position import Record
+from projections.runner import replay, run_live
+from schemas.events import CommandAccepted, Party
+from schemas.events.commands import CommandAcceptedPayload, CommandTarget
+from tests.ocpi_objects import connector, evse, location
+from tests.services import Namespace
+from tests.token_objects import token
+
+US = Party(country_code="ZZ", party_id="HUB")
+PASSWORD = "pa55word-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def events_of(
+    settings: Settings, topic: str, key: str, *, settle_s: float = 1.5
+) -> list[dict[str, Any]]:
+    """Every event under ``key`` on a topic (read from the start until the
+    topic has been quiet for ``settle_s``)."""
+    consumer = AIOKafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=int(settle_s * 1000))
+            if not batches:
+                return found
+            for messages in batches.values():
+                for m in messages:
+                    if m.key == key.encode() and m.value is not None:
+                        found.append(json.loads(m.value))
+    finally:
+        await consumer.stop()
+
+
+# --- registry -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def registry(namespace: Namespace) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+    settings = namespace.settings
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        container: Container = app.state.container
+        live = views(container.mongo, settings.mongo_db, container.mysql)
+        await asyncio.to_thread(live.prepare)
+        stop = asyncio.Event()
+        projections = asyncio.ensure_future(
+            run_live(
+                settings.kafka_bootstrap,
+                settings.topic_prefix,
+                live.writers,
+                batch_size=100,
+                poll_ms=50,
+                stop=stop,
+            )
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            yield client, container
+        stop.set()
+        await projections
+
+
+async def _our_location(client: httpx.AsyncClient, location_id: str) -> None:
+    body = location(
+        location_id,
+        country_code="ZZ",
+        party_id="HUB",
+        evses=[
+            evse("E1", connectors=[connector("1")]),
+            evse("E2", connectors=[connector("1"), connector("2")]),
+        ],
+    )
+    resp = await client.put(f"/ops/locations/{location_id}", json=body)
+    assert resp.status_code in (200, 201), resp.text
+    assert resp.json()["status_code"] == 1000
+
+
+def _registration(loc: str, **over: Any) -> dict[str, Any]:
+    return {
+        "location_id": loc,
+        "password": PASSWORD,
+        "connectors": [
+            {"ocpp_connector_id": 1, "evse_uid": "E1", "connector_id": "1"},
+            {"ocpp_connector_id": 2, "evse_uid": "e2", "connector_id": "2"},
+        ],
+        **over,
+    }
+
+
+async def test_registry_put_get_delete_and_the_view_document(
+    registry: tuple[httpx.AsyncClient, Container], namespace: Namespace
+) -> None:
+    client, container = registry
+    loc = f"Reg-{uuid.uuid4().hex[:6]}"
+    cp = f"CP-{uuid.uuid4().hex[:8]}"
+    await _our_location(client, loc)
+
+    resp = await client.put(f"/ops/charge-points/{cp}", json=_registration(loc))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["status_code"] == 1000
+
+    got = (await client.get(f"/ops/charge-points/{cp}")).json()
+    assert got["status_code"] == 1000
+    assert got["data"]["registered"] is True
+    assert "password_hash" not in json.dumps(got) and PASSWORD not in json.dumps(got)
+
+    doc = container.mongo[namespace.settings.mongo_db][COLLECTION].find_one({"_id": cp})
+    assert doc is not None
+    assert doc["location_key"] == f"ZZ/HUB/{loc.upper()}"
+    assert doc["connectors"][1]["evse_key"] == "E2"
+    assert doc["password_hash"].startswith("pbkdf2_sha256$")
+
+    resp = await client.delete(f"/ops/charge-points/{cp}")
+    assert resp.json()["status_code"] == 1000
+    got = (await client.get(f"/ops/charge-points/{cp}")).json()
+    assert got["data"]["registered"] is False
+    assert (await client.delete(f"/ops/charge-points/{cp}")).status_code == 404
+
+    # Replay from offset zero rebuilds the same document.
+    rebuilt = container.mongo[f"{namespace.name}_cprebuild"]
+    try:
+        writer = ChargePointViewWriter(rebuilt)
+        await replay(
+            namespace.settings.kafka_bootstrap,
+            namespace.settings.topic_prefix,
+            [writer],
+            batch_size=100,
+        )
+        again = rebuilt[COLLECTION].find_one({"_id": cp})
+        live = container.mongo[namespace.settings.mongo_db][COLLECTION].find_one({"_id": cp})
+        assert again is not None and live is not None
+        assert {k: v for k, v in again.items() if k != "_version"} == {
+            k: v for k, v in live.items() if k != "_version"
+        }
+    finally:
+        container.mongo.drop_database(rebuilt.name)
+
+
+@pytest.mark.parametrize(
+    ("over", "status"),
+    [
+        ({"location_id": "NOWHERE"}, 2003),
+        ({"connectors": [{"ocpp_connector_id": 1, "evse_uid": "E9", "connector_id": "1"}]}, 2003),
+        ({"connectors": [{"ocpp_connector_id": 1, "evse_uid": "E1", "connector_id": "7"}]}, 2003),
+        ({"password": "short"}, 2001),
+        ({"connectors": []}, 2001),
+    ],
+)
+async def test_refused_registrations_write_nothing(
+    registry: tuple[httpx.AsyncClient, Container],
+    namespace: Namespace,
+    over: dict[str, Any],
+    status: int,
+) -> None:
+    client, _ = registry
+    loc = f"Ref-{uuid.uuid4().hex[:6]}"
+    cp = f"CP-{uuid.uuid4().hex[:8]}"
+    await _our_location(client, loc)
+    resp = await client.put(f"/ops/charge-points/{cp}", json=_registration(loc, **over))
+    body = resp.json()
+    assert body["status_code"] == status, body
+    assert PASSWORD not in resp.text
+    assert (await client.get(f"/ops/charge-points/{cp}")).status_code == 404
+    assert await events_of(namespace.settings, "charger.registry.v1", cp, settle_s=0.5) == []
+
+
+# --- the gateway ---------------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    url: str
+    gateway: Gateway
+
+
+@pytest.fixture(scope="module")
+async def gateway(namespace: Namespace) -> AsyncIterator[Harness]:
+    settings = namespace.settings.model_copy(
+        update={"gateway_port": free_port(), "gateway_id": "gw-it", "ocpp_heartbeat_interval_s": 5}
+    )
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
+    c = build_container(settings)
+    await c.event_log.start()
+    db = c.mongo[settings.mongo_db]
+    writer = ChargePointViewWriter(db)
+    location_doc = location("GW-LOC", country_code="ZZ", party_id="HUB")
+    for cp in ("GW-A", "GW-B"):
+        body = parse_register(
+            {
+                "location_id": "GW-LOC",
+                "password": PASSWORD,
+                "connectors": [{"ocpp_connector_id": 1, "evse_uid": "EVSE1", "connector_id": "1"}],
+            }
+        )
+        from producers.charge_points import hash_password
+
+        event = plan_register(
+            cp,
+            body,
+            location_doc,
+            Origin(US, "it"),
+            datetime.now(UTC),
+            password_hash=hash_password(PASSWORD),
+        )
+        [pos] = await c.event_log.append([event])
+        writer.apply([Record(pos.topic, pos.partition, pos.offset, event)])
+    gw = Gateway(
+        settings=settings,
+        event_log=c.event_log,
+        state=GatewayState(c.redis, settings.topic_prefix),
+        registry=c.charge_points,
+        authorization=c.authorization,
+    )
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run(gw, stop, CommandRunner(gw).consume))
+    for _ in range(100):
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", settings.gateway_port)
+            w.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    try:
+        yield Harness(settings, f"ws://127.0.0.1:{settings.gateway_port}/ocpp", gw)
+    finally:
+        stop.set()
+        await task
+        await c.event_log.stop()
+        await c.redis.aclose()
+        await c.realtime.aclose()
+        c.mongo.close()
+        c.mysql.dispose()
+
+
+async def _refused(url: str, **kw: Any) -> int:
+    with pytest.raises(InvalidStatus) as exc:
+        async with connect(url, open_timeout=5, **kw):
+            pass
+    status: int = exc.value.response.status_code
+    return status
+
+
+async def test_bad_credentials_paths_and_subprotocols_are_refused_before_the_upgrade(
+    gateway: Harness,
+) -> None:
+    url = gateway.url
+    ocpp = {"subprotocols": ["ocpp1.6"]}
+    assert await _refused(f"{url}/GW-A", **ocpp) == 401  # no credentials
+    assert (
+        await _refused(f"{url}/GW-A", additional_headers=basic("GW-A", "wrong-pass"), **ocpp) == 401
+    )
+    assert await _refused(f"{url}/GW-A", additional_headers=basic("GW-B", PASSWORD), **ocpp) == 401
+    assert await _refused(f"{url}/NOPE", additional_headers=basic("NOPE", PASSWORD), **ocpp) == 404
+    wrong_path = url.replace("/ocpp", "/other") + "/GW-A"
+    assert await _refused(wrong_path, additional_headers=basic("GW-A", PASSWORD), **ocpp) == 404
+    assert (
+        await _refused(
+            f"{url}/GW-A", additional_headers=basic("GW-A", PASSWORD), subprotocols=["ocpp2.0.1"]
+        )
+        == 400
+    )
+    # Nothing was recorded for any refused attempt, and nobody is present.
+    assert await events_of(gateway.settings, "charger.connections.v1", "GW-A", settle_s=0.5) == []
+    assert await gateway.gateway.state.holder("GW-A") is None
+
+
+async def _open(gateway: Harness, cp: str) -> ClientConnection:
+    return await connect(
+        f"{gateway.url}/{cp}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        additional_headers=basic(cp, PASSWORD),
+        open_timeout=5,
+    )
+
+
+async def _ask(ws: ClientConnection, frame: Any) -> list[Any]:
+    await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+    answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return answer
+
+
+async def test_malformed_frames_get_call_errors_and_connections_keep_working(
+    gateway: Harness,
+) -> None:
+    a = await _open(gateway, "GW-A")
+    b = await _open(gateway, "GW-B")
+    try:
+        assert await gateway.gateway.state.holder("GW-A") == "gw-it"
+        assert (await _ask(a, "this is not json"))[:3] == [4, "-1", "FormatViolation"]
+        assert (await _ask(a, '{"an": "object"}'))[:3] == [4, "-1", "ProtocolError"]
+        assert (await _ask(a, [2, "m-1", "Heartbeat"]))[:3] == [4, "m-1", "ProtocolError"]
+        assert (await _ask(a, [2, "m-2", "NoSuchAction", {}]))[:3] == [4, "m-2", "NotSupported"]
+        assert (await _ask(a, [2, "m-3", "BootNotification", {}]))[0:2] == [4, "m-3"]
+        unknown_connector = [
+            2,
+            "m-4",
+            "StatusNotification",
+            {"connectorId": 7, "errorCode": "NoError", "status": "Available"},
+        ]
+        assert await _ask(a, unknown_connector) == [3, "m-4", {}]
+        bad_time = [
+            2,
+            "m-5",
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": "noon"},
+        ]
+        assert (await _ask(a, bad_time))[:3] == [4, "m-5", "FormatViolation"]
+        # Both connections still answer.
+        for ws, uid in ((a, "h-a"), (b, "h-b")):
+            answer = await _ask(ws, [2, uid, "Heartbeat", {}])
+            assert answer[:2] == [3, uid] and "currentTime" in answer[2]
+    finally:
+        await a.close()
+        await b.close()
+    recorded = await events_of(gateway.settings, "charger.connections.v1", "GW-A")
+    types = [e["event_type"] for e in recorded]
+    assert "ChargePointConnected" in types and "ChargePointHeartbeat" in types
+    assert "ChargePointDisconnected" in types
+    # The unknown connector wrote no status.
+    statuses = await events_of(gateway.settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+    assert not [e for e in statuses if e["payload"].get("ocpp_connector_id") == 7]
+
+
+async def test_a_second_connection_replaces_the_first(gateway: Harness) -> None:
+    first = await _open(gateway, "GW-B")
+    second = await _open(gateway, "GW-B")
+    try:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(first.recv(), 5)
+        answer = await _ask(second, [2, "r-1", "Heartbeat", {}])
+        assert answer[:2] == [3, "r-1"]
+        assert await gateway.gateway.state.holder("GW-B") == "gw-it"
+    finally:
+        await second.close()
+    for _ in range(50):
+        if await gateway.gateway.state.holder("GW-B") is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await gateway.gateway.state.holder("GW-B") is None
+
+
+class ReservingCharger(ChargePoint):  # type: ignore[misc]
+    """Accepts ReserveNow; rejects CancelReservation of a reservation id it
+    does not hold (OCPP 1.6: Rejected = no such reservation)."""
+
+    def __init__(self, cp_id: str, connection: Any) -> None:
+        super().__init__(cp_id, connection, response_timeout=10)
+        self.held: set[int] = set()
+
+    @on(Action.reserve_now)  # type: ignore[misc]
+    async def on_reserve_now(self, reservation_id: int, **_: Any) -> Any:
+        self.held.add(reservation_id)
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)  # type: ignore[misc]
+    async def on_cancel_reservation(self, reservation_id: int) -> Any:
+        if reservation_id in self.held:
+            self.held.discard(reservation_id)
+            return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status="Rejected")
+
+
+def _command(command: str, request: dict[str, Any], cp: str, **target: Any) -> CommandAccepted:
+    now = datetime.now(UTC)
+    command_id = f"IT-{uuid.uuid4().hex[:10]}"
+    return CommandAccepted(
+        event_id=uuid.uuid4(),
+        aggregate_key=command_id,
+        occurred_at=now,
+        recorded_at=now,
+        source=US,
+        correlation_id=command_id,
+        payload=CommandAcceptedPayload(
+            command_id=command_id,
+            command=command,
+            sender=Party(country_code="NL", party_id="PEE"),
+            partner_id="PEE",
+            response_url="https://emsp.example.com/r",
+            request={"response_url": "https://emsp.example.com/r", **request},
+            target=CommandTarget(
+                country_code="ZZ",
+                party_id="HUB",
+                location_id="GW-LOC",
+                charge_point_id=cp,
+                **target,
+            ),
+            timeout_s=15,
+            deadline=now + timedelta(seconds=15),
+            at=now,
+        ),
+    )
+
+
+async def _answer(settings: Settings, command_id: str) -> dict[str, Any]:
+    for _ in range(40):
+        found = [
+            e
+            for e in await events_of(settings, "ocpi.commands.v1", command_id, settle_s=0.5)
+            if e["event_type"] == "ChargerCommandAnswered"
+        ]
+        if found:
+            return found[0]
+    raise AssertionError(f"no answer to {command_id}")
+
+
+async def test_reservations_at_the_charger_become_charger_facts(gateway: Harness) -> None:
+    settings = gateway.settings
+    log = gateway.gateway.event_log
+    ws = await _open(gateway, "GW-A")
+    charger = ReservingCharger("GW-A", ws)
+    task = asyncio.ensure_future(charger.start())
+    reservation_id = int(uuid.uuid4().int % 1_000_000)
+    card = token(f"R{uuid.uuid4().hex[:6].upper()}", country_code="NL", party_id="PEE")
+    try:
+        await charger.call(call.Heartbeat())
+        reserve = _command(
+            "RESERVE_NOW",
+            {
+                "token": card,
+                "expiry_date": (datetime.now(UTC) + timedelta(hours=1)).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                "reservation_id": "RES-1",
+                "location_id": "GW-LOC",
+                "evse_uid": "EVSE1",
+            },
+            "GW-A",
+            evse_uid="EVSE1",
+            ocpp_connector_id=1,
+            ocpp_reservation_id=reservation_id,
+        )
+        await log.append([reserve])
+        answer = await _answer(settings, reserve.payload.command_id)
+        assert answer["payload"]["result"] == "ACCEPTED"
+        assert charger.held == {reservation_id}
+
+        facts = await events_of(settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+        [made] = [
+            e
+            for e in facts
+            if e["event_type"] == "ReservationMade" and e["payload"]["token"]["uid"] == card["uid"]
+        ]
+        assert (made["payload"]["evse_uid"], made["payload"]["connector_id"]) == ("EVSE1", "1")
+
+        # The reserved driver arrives: the transaction goes on in the
+        # reservation's session, authorized by the command.
+        started = await charger.call(
+            call.StartTransaction(
+                connector_id=1,
+                id_tag=card["uid"],
+                meter_start=100,
+                timestamp=datetime.now(UTC).isoformat(),
+                reservation_id=reservation_id,
+            )
+        )
+        assert started.id_tag_info["status"] == "Accepted"
+        facts = await events_of(settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+        [tx] = [
+            e
+            for e in facts
+            if e["event_type"] == "TransactionStarted"
+            and e["payload"]["transaction_id"] == str(started.transaction_id)
+        ]
+        assert tx["payload"]["session_id"] == made["payload"]["session_id"]
+        assert tx["payload"]["auth_method"] == "COMMAND"
+
+        # Cancelling a reservation the charger does not hold.
+        cancel = _command(
+            "CANCEL_RESERVATION",
+            {"reservation_id": "RES-2"},
+            "GW-A",
+            ocpp_reservation_id=reservation_id + 1,
+        )
+        await log.append([cancel])
+        answer = await _answer(settings, cancel.payload.command_id)
+        assert answer["payload"]["result"] == "UNKNOWN_RESERVATION"
+    finally:
+        await ws.close()
+        task.cancel()
+
+
+async def test_an_unknown_id_tag_starts_nothing_we_record(gateway: Harness) -> None:
+    ws = await _open(gateway, "GW-B")
+    stranger = f"X{uuid.uuid4().hex[:8].upper()}"
+    try:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        start = {"connectorId": 1, "idTag": stranger, "meterStart": 0, "timestamp": now}
+        answer = await _ask(ws, [2, "s-1", "StartTransaction", start])
+        assert answer[:2] == [3, "s-1"]
+        assert answer[2]["idTagInfo"] == {"status": "Invalid"}
+        txid = answer[2]["transactionId"]
+        # The charger stops (StopTransactionOnInvalidId): answered, ignored.
+        stop = {"transactionId": txid, "meterStop": 10, "timestamp": now, "reason": "DeAuthorized"}
+        assert (await _ask(ws, [2, "s-2", "StopTransaction", stop]))[:2] == [3, "s-2"]
+    finally:
+        await ws.close()
+    facts = await events_of(gateway.settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+    assert not [e for e in facts if e["payload"].get("transaction_id") == str(txid)]
