@@ -298,13 +298,24 @@ def decide_charger(
     """A resolved status when a charger fact changes the one shown. It is
     stamped with the fact's time, never earlier than the owner's last word,
     so the views (which keep the newest) do not pass it over."""
-    after = apply_charger_signal(signals, signal)
+    return _resolved_if_changed(
+        signals, apply_charger_signal(signals, signal), signal.ref, signal.at, cause, now
+    )
+
+
+def _resolved_if_changed(
+    before: EvseSignals,
+    after: EvseSignals,
+    ref: EvseRef,
+    at: datetime,
+    cause: EventMeta,
+    now: datetime,
+) -> tuple[EvseSignals, list[EvseStatusResolved]]:
     status = resolve_status(after)
-    if after == signals or status == resolve_status(signals):
+    if after == before or status == resolve_status(before):
         return after, []
-    stamp = _stamp(signals, signal.at)
     resolved = EvseStatusResolved(
-        event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
+        event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{ref.evse_key}"),
         aggregate_key=cause.aggregate_key,
         occurred_at=cause.occurred_at,
         recorded_at=now,
@@ -312,9 +323,9 @@ def decide_charger(
         correlation_id=cause.correlation_id,
         causation_id=cause.event_id,
         payload=EvseStatusResolvedPayload(
-            **signal.ref.model_dump(),
+            **ref.model_dump(),
             status=status,
-            last_updated=stamp,
+            last_updated=_stamp(before, at),
             reported_status=after.reported_status,
         ),
     )
@@ -373,27 +384,9 @@ def decide_connector(
 ) -> tuple[EvseSignals, list[EvseStatusResolved]]:
     """A resolved status when a connector report changes the one shown
     (stamped as ``decide_charger`` stamps)."""
-    after = apply_connector_status(signals, signal)
-    status = resolve_status(after)
-    if after == signals or status == resolve_status(signals):
-        return after, []
-    stamp = _stamp(signals, signal.at)
-    resolved = EvseStatusResolved(
-        event_id=derived_event_id(cause.event_id, f"EvseStatusResolved:{signal.ref.evse_key}"),
-        aggregate_key=cause.aggregate_key,
-        occurred_at=cause.occurred_at,
-        recorded_at=now,
-        source=cause.source,
-        correlation_id=cause.correlation_id,
-        causation_id=cause.event_id,
-        payload=EvseStatusResolvedPayload(
-            **signal.ref.model_dump(),
-            status=status,
-            last_updated=stamp,
-            reported_status=after.reported_status,
-        ),
+    return _resolved_if_changed(
+        signals, apply_connector_status(signals, signal), signal.ref, signal.at, cause, now
     )
-    return after, [resolved]
 
 
 def signals_from_table(value: Any) -> EvseSignals:
