@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from api.errors import OcpiError
 from projections.mongo.locations import LocationViewQuery
@@ -24,6 +25,44 @@ from projections.write_marks import WriteMarks
 from schemas.events.locations import location_key
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import LOCATIONS
+
+T = TypeVar("T")
+
+
+async def read_after(
+    read: Callable[[], tuple[T, dict[str, int]]],
+    positions: Callable[[], dict[str, int]],
+    topic: str,
+    wanted: dict[int, int],
+    *,
+    timeout_s: float,
+    what: str,
+) -> T:
+    """What ``read`` returns once the view has applied, on ``topic``, every
+    position in ``wanted`` (the marks of our acknowledged writes). While it
+    is behind, only the positions are polled (a small read), then the
+    object is read again. Not caught up within ``timeout_s``: OCPI 3000,
+    "retry", never an answer from a view that has not seen our write."""
+    value, held = await asyncio.to_thread(read)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while not holds(held, topic, wanted):
+        if time.monotonic() >= deadline:
+            raise OcpiError(
+                OcpiStatus.SERVER_ERROR,
+                f"an earlier change of this {what} is still being recorded; retry",
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
+        held = await asyncio.to_thread(positions)
+        if holds(held, topic, wanted):
+            value, held = await asyncio.to_thread(read)
+    return value
+
+
+def holds(positions: dict[str, int], topic: str, wanted: dict[int, int]) -> bool:
+    """Whether a view's positions on ``topic`` reach every wanted offset."""
+    return all(positions.get(position_field(topic, p), -1) >= o for p, o in wanted.items())
 
 
 async def read_own_writes(
@@ -37,27 +76,11 @@ async def read_own_writes(
 ) -> dict[str, Any] | None:
     """The served location once the view holds every acknowledged write to it."""
     key = location_key(country_code, party_id, location_id)
-    wanted = await marks.marks(key)
-    if not wanted:
-        location, _ = await asyncio.to_thread(view.read, key)
-        return location
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    while True:
-        location, positions = await asyncio.to_thread(view.read, key)
-        if _holds(positions, wanted):
-            return location
-        # Behind: poll the positions alone (a small read) until they arrive.
-        while not _holds(positions, wanted):
-            if time.monotonic() >= deadline:
-                raise OcpiError(
-                    OcpiStatus.SERVER_ERROR,
-                    "an earlier update of this location is still being recorded; retry",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-            positions = await asyncio.to_thread(view.positions, key)
-
-
-def _holds(positions: dict[str, int], wanted: dict[int, int]) -> bool:
-    return all(positions.get(position_field(LOCATIONS.name, p), -1) >= o for p, o in wanted.items())
+    return await read_after(
+        lambda: view.read(key),
+        lambda: view.positions(key),
+        LOCATIONS.name,
+        await marks.marks(key),
+        timeout_s=timeout_s,
+        what="location",
+    )

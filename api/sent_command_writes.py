@@ -12,19 +12,17 @@ send, which a fast CPO may overtake).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
 
+from api.consistency import read_after
 from api.deps import ContainerDep, SentCommandViewDep, WriteMarksDep
 from api.errors import OcpiError
 from producers.log import EventLog
 from producers.sent_commands import SentCommandEvent, SentCommandState
 from projections.mongo.sent_commands import SentCommandViewQuery
-from projections.position import position_field
 from projections.write_marks import WriteMarks
 from schemas.events import CommandSent
 from schemas.ocpi.status_codes import OcpiStatus
@@ -57,19 +55,14 @@ class SentCommandStore:
         for kind in (_RESULT,) if results_only else (_SENT, _RESULT):
             for partition, offset in (await self.marks.marks(_mark_key(command_id, kind))).items():
                 wanted[partition] = max(offset, wanted.get(partition, -1))
-        state, positions = await asyncio.to_thread(self.view.read, command_id)
-        deadline = time.monotonic() + self.timeout_s
-        delay = 0.02
-        while not _holds(positions, wanted):
-            if time.monotonic() >= deadline:
-                raise OcpiError(
-                    OcpiStatus.SERVER_ERROR,
-                    "an earlier write of this command is still being recorded; retry",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-            state, positions = await asyncio.to_thread(self.view.read, command_id)
-        return state
+        return await read_after(
+            lambda: self.view.read(command_id),
+            lambda: self.view.read(command_id)[1],
+            COMMANDS.name,
+            wanted,
+            timeout_s=self.timeout_s,
+            what="command",
+        )
 
     async def record(self, event: SentCommandEvent, event_log: EventLog) -> None:
         """Append one event, return once Kafka acknowledged it, and leave the
@@ -89,10 +82,6 @@ class SentCommandStore:
             raise OcpiError(
                 OcpiStatus.SERVER_ERROR, "recorded, but not confirmed; read it again"
             ) from exc
-
-
-def _holds(positions: dict[str, int], wanted: dict[int, int]) -> bool:
-    return all(positions.get(position_field(COMMANDS.name, p), -1) >= o for p, o in wanted.items())
 
 
 def _store(c: ContainerDep, view: SentCommandViewDep, marks: WriteMarksDep) -> SentCommandStore:

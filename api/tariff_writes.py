@@ -10,20 +10,18 @@ digit (FastAPI's own body parsing would read them as binary floats).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
+from api.consistency import read_after
 from api.deps import ContainerDep, TariffViewDep, WriteMarksDep
 from api.errors import OcpiError, envelope
 from producers.log import EventLog
 from producers.tariffs import Origin, PlannedTariff, RefusedError, find, plan_delete, plan_put
 from projections.mongo.tariffs import TariffViewQuery
-from projections.position import position_field
 from projections.write_marks import WriteMarks
 from schemas.events.tariffs import TariffRef
 from schemas.ocpi.status_codes import OcpiStatus
@@ -40,10 +38,6 @@ def _mark_key(ref: TariffRef) -> str:
     return f"tariff:{ref.tariff_key}"
 
 
-def _holds(positions: dict[str, int], wanted: dict[int, int]) -> bool:
-    return all(positions.get(position_field(TARIFFS.name, p), -1) >= o for p, o in wanted.items())
-
-
 @dataclass(frozen=True)
 class TariffStore:
     """Where a tariff is read from, and how long to wait for our own writes
@@ -55,20 +49,14 @@ class TariffStore:
 
     async def current(self, ref: TariffRef) -> dict[str, Any] | None:
         key = ref.tariff_key
-        wanted = await self.marks.marks(_mark_key(ref))
-        deadline = time.monotonic() + self.timeout_s
-        delay = 0.02
-        while True:
-            tariff, positions = await asyncio.to_thread(self.view.read, key)
-            if _holds(positions, wanted):
-                return tariff
-            if time.monotonic() >= deadline:
-                raise OcpiError(
-                    OcpiStatus.SERVER_ERROR,
-                    "an earlier update of this tariff is still being recorded; retry",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+        return await read_after(
+            lambda: self.view.read(key),
+            lambda: self.view.read(key)[1],
+            TARIFFS.name,
+            await self.marks.marks(_mark_key(ref)),
+            timeout_s=self.timeout_s,
+            what="tariff",
+        )
 
     async def mark(self, ref: TariffRef, partition: int, offset: int) -> None:
         await self.marks.mark(_mark_key(ref), partition, offset)

@@ -8,8 +8,6 @@ ops API (our own tokens, which our Sender interface serves and authorizes).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +15,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Response
 
+from api.consistency import read_after
 from api.deps import ContainerDep, TokenViewDep, WriteMarksDep
 from api.errors import OcpiError, envelope
 from producers.locations import RefusedError
 from producers.log import EventLog
 from producers.tokens import Origin, Planned, TokenState, find
 from projections.mongo.tokens import TokenViewQuery
-from projections.position import position_field
 from projections.write_marks import WriteMarks
 from schemas.events import EventMeta
 from schemas.events.tokens import TokenRef
@@ -52,22 +50,14 @@ class TokenStore:
     async def current(self, ref: TokenRef) -> TokenState | None:
         """The token once the view holds every write this platform
         acknowledged for it; OCPI 3000 (retry) if it does not catch up."""
-        wanted = await self.marks.marks(_mark_key(ref))
-        state, positions = await asyncio.to_thread(self.view.read, ref.key)
-        deadline = time.monotonic() + self.timeout_s
-        delay = 0.02
-        while not _holds(positions, wanted):
-            if time.monotonic() >= deadline:
-                raise OcpiError(
-                    OcpiStatus.SERVER_ERROR,
-                    "an earlier update of this token is still being recorded; retry",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-            positions = await asyncio.to_thread(self.view.positions, ref.key)
-            if _holds(positions, wanted):
-                state, positions = await asyncio.to_thread(self.view.read, ref.key)
-        return state
+        return await read_after(
+            lambda: self.view.read(ref.key),
+            lambda: self.view.positions(ref.key),
+            TOKENS.name,
+            await self.marks.marks(_mark_key(ref)),
+            timeout_s=self.timeout_s,
+            what="token",
+        )
 
     async def acknowledged(
         self, ref: TokenRef, event: EventMeta, event_log: EventLog, *, mark: bool = True
@@ -91,10 +81,6 @@ class TokenStore:
             raise OcpiError(
                 OcpiStatus.SERVER_ERROR, "the update was recorded; retry to confirm"
             ) from exc
-
-
-def _holds(positions: dict[str, int], wanted: dict[int, int]) -> bool:
-    return all(positions.get(position_field(TOKENS.name, p), -1) >= o for p, o in wanted.items())
 
 
 def _store(c: ContainerDep, view: TokenViewDep, marks: WriteMarksDep) -> TokenStore:

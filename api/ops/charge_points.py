@@ -12,12 +12,11 @@ writes (docs/adr/0009), like the token and location reads.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
 
-from api.consistency import read_own_writes
+from api.consistency import read_after, read_own_writes
 from api.deps import (
     ChargePointViewDep,
     ContainerDep,
@@ -37,7 +36,6 @@ from producers.charge_points import (
 )
 from producers.locations import Origin, RefusedError
 from projections.mongo.charge_points import ChargePointViewQuery
-from projections.position import position_field
 from projections.write_marks import WriteMarks
 from schemas.events import EventMeta, Party
 from schemas.ocpi.status_codes import OcpiStatus
@@ -54,30 +52,18 @@ def _mark_key(charge_point_id: str) -> str:
     return f"charge_point:{charge_point_id}"
 
 
-def _holds(positions: dict[str, int], wanted: dict[int, int]) -> bool:
-    return all(
-        positions.get(position_field(CHARGER_REGISTRY.name, p), -1) >= o for p, o in wanted.items()
-    )
-
-
 async def _current(
     view: ChargePointViewQuery, marks: WriteMarks, charge_point_id: str, timeout_s: float
 ) -> dict[str, Any] | None:
     """The document once the view holds every registry write we acknowledged."""
-    wanted = await marks.marks(_mark_key(charge_point_id))
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    while True:
-        doc, positions = await asyncio.to_thread(view.read, charge_point_id)
-        if _holds(positions, wanted):
-            return doc
-        if time.monotonic() >= deadline:
-            raise OcpiError(
-                OcpiStatus.SERVER_ERROR,
-                "an earlier change of this charge point is still being recorded; retry",
-            )
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
+    return await read_after(
+        lambda: view.read(charge_point_id),
+        lambda: view.positions(charge_point_id),
+        CHARGER_REGISTRY.name,
+        await marks.marks(_mark_key(charge_point_id)),
+        timeout_s=timeout_s,
+        what="charge point",
+    )
 
 
 async def _record(event: EventMeta, event_log: EventLogDep, marks: WriteMarks) -> None:
