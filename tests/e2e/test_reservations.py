@@ -6,7 +6,8 @@ client), which accepts. Our session is in RESERVATION and the EVSE RESERVED.
 A second RESERVE_NOW with the same reservation id replaces it with a later
 expiry: the same session goes on and the first expiry ends nothing. After
 the second expiry the session is COMPLETED, the EVSE AVAILABLE again, and
-exactly one ``ReservationEnded(EXPIRED)`` is on the topic.
+exactly one ``ReservationEnded(EXPIRED)`` is on the topic. A reservation that
+expires while the processors are down ends once they are back.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +34,7 @@ from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.conftest import Platform, auth, cli_json
+from tests.e2e.conftest import OCPI_HUB, ROOT, Platform, auth, cli_json, wait_for_log
 from tests.e2e.test_chargers import PASSWORD, _is, _ok, _register, until
 from tests.ocpi_objects import connector, evse, location
 from tests.peer_stub import PeerStub, peer_stub
@@ -134,32 +139,48 @@ async def _reservation_events(platform: Platform, loc: str) -> list[dict[str, An
     return found
 
 
-async def test_an_unused_reservation_expires_once_and_frees_the_evse(
-    platform: Platform, emsp: tuple[PeerStub, dict[str, str]]
-) -> None:
-    stub, headers = emsp
-    tag = uuid.uuid4().hex[:6].upper()
-    loc, cp_id, reservation_id = f"RSV-{tag}", f"CP-RSV-{tag}", f"R-{tag}"
-    sessions = MongoClient(platform.env["OCPI_HUB_MONGO_URL"])[platform.namespace.name]["sessions"]
+@dataclass
+class Site:
+    """One of our locations with a registered charge point, connected as a
+    simulated charger that accepts reservations."""
 
-    def session(status: str | None = None) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
-        async def find() -> list[dict[str, Any]]:
-            query: dict[str, Any] = {"session.location_id": loc}
+    platform: Platform
+    client: httpx.AsyncClient
+    charger: ReservingCharger
+    loc: str
+    reservation_id: str
+
+    def sessions(self, status: str | None = None) -> Callable[[], Awaitable[list[Any]]]:
+        """Our sessions at the location (in that status) in the view."""
+        p = self.platform
+
+        async def find() -> list[Any]:
+            query: dict[str, Any] = {"session.location_id": self.loc}
             if status:
                 query["session.status"] = status
-            docs = await asyncio.to_thread(lambda: list(sessions.find(query)))
-            return [d["session"] for d in docs]
+
+            def read() -> list[Any]:
+                with MongoClient(p.env["OCPI_HUB_MONGO_URL"]) as mongo:
+                    coll = mongo[p.namespace.name]["sessions"]
+                    return [d["session"] for d in coll.find(query)]
+
+            return await asyncio.to_thread(read)
 
         return find
 
+
+@asynccontextmanager
+async def site(platform: Platform) -> AsyncIterator[Site]:
+    tag = uuid.uuid4().hex[:6].upper()
+    loc, cp_id = f"RSV-{tag}", f"CP-RSV-{tag}"
     async with httpx.AsyncClient(base_url=platform.base_url, timeout=20) as client:
-        site = location(
+        place = location(
             loc,
             country_code="ZZ",
             party_id="HUB",
             evses=[evse("EVSE1", status="UNKNOWN", connectors=[connector("1")])],
         )
-        await _ok(await client.put(f"/ops/locations/{loc}", json=site), 201)
+        await _ok(await client.put(f"/ops/locations/{loc}", json=place), 201)
         await _register(client, cp_id, loc)
         basic = base64.b64encode(f"{cp_id}:{PASSWORD}".encode()).decode()
 
@@ -187,52 +208,112 @@ async def test_an_unused_reservation_expires_once_and_frees_the_evse(
                 call.StatusNotification(connector_id=1, error_code="NoError", status="Available")
             )
             await until(lambda: _is(client, loc, "AVAILABLE"), "EVSE AVAILABLE")
-
-            # Reserve until a little ahead.
-            first_url = f"{stub.base_url}/commands/RESERVE_NOW/{uuid.uuid4().hex}"
-            first_expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
-            await _reserve(client, headers, first_url, loc, reservation_id, first_expiry)
-            first_path = first_url.removeprefix(stub.base_url)
-            [result] = await until(_callbacks(stub, first_path), "the CommandResult of RESERVE_NOW")
-            assert result == {"result": "ACCEPTED"}
-            [reserved] = await until(session("RESERVATION"), "our session in RESERVATION")
-            assert reserved["auth_method"] == "COMMAND"
-            assert reserved["cdr_token"]["uid"] == "RSV-DRIVER"
-            assert reserved["evse_uid"] == "EVSE1"
-            await until(lambda: _is(client, loc, "RESERVED"), "EVSE RESERVED")
-
-            # The same reservation id again, with a later expiry: replaced.
-            second_url = f"{stub.base_url}/commands/RESERVE_NOW/{uuid.uuid4().hex}"
-            second_expiry = first_expiry + timedelta(seconds=15)
-            assert datetime.now(UTC) < first_expiry  # the replace comes before the expiry
-            await _reserve(client, headers, second_url, loc, reservation_id, second_expiry)
-            second_path = second_url.removeprefix(stub.base_url)
-            await until(_callbacks(stub, second_path), "the replace's result")
-            assert len(charger.reservations) == 2
-            ids = {r["reservation_id"] for r in charger.reservations}
-            assert len(ids) == 1  # the charger replaces its reservation
-
-            # Past the first expiry (and its grace): nothing ended.
-            wait = (first_expiry - datetime.now(UTC)).total_seconds() + GRACE_S + 3
-            await asyncio.sleep(max(wait, 0))
-            assert [s["status"] for s in await session()()] == ["RESERVATION"]
-            assert await _is(client, loc, "RESERVED")
-
-            # Past the second: the session ended, the EVSE free again.
-            [done] = await until(session("COMPLETED"), "the expired session COMPLETED", 90)
-            assert done["id"] == reserved["id"]  # one session throughout
-            assert done["end_date_time"] == second_expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
-            [period] = done["charging_periods"]
-            assert [d["type"] for d in period["dimensions"]] == ["RESERVATION_TIME"]
-            await until(lambda: _is(client, loc, "AVAILABLE"), "EVSE AVAILABLE again")
+            yield Site(platform, client, charger, loc, f"R-{tag}")
         finally:
             await ws.close()
             task.cancel()
 
-    events = await _reservation_events(platform, loc)
+
+async def _reserved(
+    s: Site, emsp: tuple[PeerStub, dict[str, str]], expiry: datetime
+) -> dict[str, Any]:
+    """RESERVE_NOW until ``expiry``, accepted by the charger: the CommandResult
+    posted, the session in RESERVATION, the EVSE RESERVED."""
+    stub, headers = emsp
+    url = f"{stub.base_url}/commands/RESERVE_NOW/{uuid.uuid4().hex}"
+    await _reserve(s.client, headers, url, s.loc, s.reservation_id, expiry)
+    [result] = await until(
+        _callbacks(stub, url.removeprefix(stub.base_url)), "the CommandResult of RESERVE_NOW"
+    )
+    assert result == {"result": "ACCEPTED"}
+    found: list[dict[str, Any]] = await until(s.sessions("RESERVATION"), "session RESERVATION")
+    await until(lambda: _is(s.client, s.loc, "RESERVED"), "EVSE RESERVED")
+    return found[0]
+
+
+def _at(expiry: datetime) -> str:
+    return expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_an_unused_reservation_expires_once_and_frees_the_evse(
+    platform: Platform, emsp: tuple[PeerStub, dict[str, str]]
+) -> None:
+    async with site(platform) as s:
+        # Reserve until a little ahead.
+        first_expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
+        reserved = await _reserved(s, emsp, first_expiry)
+        assert reserved["auth_method"] == "COMMAND"
+        assert reserved["cdr_token"]["uid"] == "RSV-DRIVER"
+        assert reserved["evse_uid"] == "EVSE1"
+
+        # The same reservation id again, with a later expiry: replaced.
+        second_expiry = first_expiry + timedelta(seconds=15)
+        assert datetime.now(UTC) < first_expiry  # the replace comes before the expiry
+        assert (await _reserved(s, emsp, second_expiry))["id"] == reserved["id"]
+        assert len(s.charger.reservations) == 2
+        assert len({r["reservation_id"] for r in s.charger.reservations}) == 1
+
+        # Past the first expiry (and its grace): nothing ended.
+        wait = (first_expiry - datetime.now(UTC)).total_seconds() + GRACE_S + 3
+        await asyncio.sleep(max(wait, 0))
+        assert [x["status"] for x in await s.sessions()()] == ["RESERVATION"]
+        assert await _is(s.client, s.loc, "RESERVED")
+
+        # Past the second: the session ended, the EVSE free again.
+        [done] = await until(s.sessions("COMPLETED"), "the expired session COMPLETED", 90)
+        assert done["id"] == reserved["id"]  # one session throughout
+        assert done["end_date_time"] == _at(second_expiry)
+        [period] = done["charging_periods"]
+        assert [d["type"] for d in period["dimensions"]] == ["RESERVATION_TIME"]
+        await until(lambda: _is(s.client, s.loc, "AVAILABLE"), "EVSE AVAILABLE again")
+
+    events = await _reservation_events(platform, s.loc)
     ended = [e for e in events if e["event_type"] == "ReservationEnded"]
     assert len(ended) == 1, ended
     assert ended[0]["payload"]["reason"] == "EXPIRED"
     assert ended[0]["payload"]["session_id"] == reserved["id"]
     made = [e for e in events if e["event_type"] == "ReservationMade"]
     assert [e["payload"]["session_id"] for e in made] == [reserved["id"]] * 2
+
+
+def _stop_processors(platform: Platform) -> None:
+    proc = platform.processes["processors"]
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _start_processors(platform: Platform, log: Path) -> None:
+    with log.open("wb") as out:
+        platform.processes["processors"] = subprocess.Popen(
+            [OCPI_HUB, "processors"], env=platform.env, cwd=ROOT, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+async def test_a_reservation_that_expires_while_processors_are_down_ends_once_after(
+    platform: Platform, emsp: tuple[PeerStub, dict[str, str]]
+) -> None:
+    """The held reservation is in the table's changelog, so the restarted
+    processors still end it."""
+    async with site(platform) as s:
+        expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+        reserved = await _reserved(s, emsp, expiry)
+        await asyncio.to_thread(_stop_processors, platform)
+        restarted = platform.logs / f"processors-restarted-{s.loc}.log"
+        try:
+            wait = (expiry - datetime.now(UTC)).total_seconds() + GRACE_S + 2
+            await asyncio.sleep(max(wait, 0))
+            assert [x["status"] for x in await s.sessions()()] == ["RESERVATION"]
+        finally:
+            _start_processors(platform, restarted)
+        await asyncio.to_thread(wait_for_log, restarted, "Worker ready", timeout=90)
+        [done] = await until(s.sessions("COMPLETED"), "the expired session COMPLETED", 90)
+        assert done["id"] == reserved["id"]
+        assert done["end_date_time"] == _at(expiry)
+        await until(lambda: _is(s.client, s.loc, "AVAILABLE"), "EVSE AVAILABLE again")
+    ended = [
+        e
+        for e in await _reservation_events(platform, s.loc)
+        if e["event_type"] == "ReservationEnded"
+    ]
+    assert [e["payload"]["reason"] for e in ended] == ["EXPIRED"]
