@@ -228,6 +228,10 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
         reservation = (
             await state.reservation(self.id, reservation_id) if reservation_id is not None else None
         )
+        if reservation is not None and not rules.reservation_usable(reservation, self._now()):
+            # Past its expiry its session ends (docs/adr/0021): a charge of its own.
+            log.info("ocpp_start_expired_reservation", charge_point=self.id)
+            reservation = None
         remote = await state.command_token(self.id, id_tag)
         session_id = rules.session_id()
         if reservation is not None:

@@ -217,13 +217,17 @@ class CommandRunner:
             if connector_id is None and t.evse_uid is not None:
                 mapped = reg.by_evse(t.evse_uid)
                 connector_id = mapped.connector_id if mapped else None
+            # A reservation id the charger still holds is replaced (mod_commands
+            # ReserveNow): its session goes on, with the new expiry (ADR 0021).
+            held = await state.reservation(session.id, t.ocpp_reservation_id)
+            reused = held["session_id"] if held and rules.reservation_usable(held, now) else None
             entry = {
                 "country_code": reg.country_code,
                 "party_id": reg.party_id,
                 "location_id": reg.location_id,
                 "evse_uid": evse_uid,
                 "connector_id": connector_id or NOT_AVAILABLE,
-                "session_id": rules.session_id(),
+                "session_id": reused or rules.session_id(),
                 "reservation_id": reserve.reservation_id,
             }
             token = identity.model_dump(mode="json")
@@ -232,7 +236,12 @@ class CommandRunner:
             await state.remember_reservation(
                 session.id,
                 t.ocpp_reservation_id,
-                {**entry, "token": token, "authorization_reference": reference},
+                {
+                    **entry,
+                    "token": token,
+                    "authorization_reference": reference,
+                    "expires_at": reserve.expiry_date.isoformat(),
+                },
                 ttl,
             )
             await state.remember_command_token(

@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     # The callback sender retries a CommandResult POST (transport errors,
     # HTTP 5xx) with the push backoff for this long, then gives up (logged).
     command_callback_give_up_s: float = Field(default=600.0, gt=0)
+    # --- reservations of our chargers (docs/adr/0021) --------------------------
+    # How often the reservation-expiry processor looks for reservations past
+    # their expiry, and how long after the expiry it states it (the gateway
+    # honours a reservation until the expiry by its own clock; the grace lets
+    # a StartTransaction recorded at the last moment come first).
+    reservation_expiry_scan_s: float = Field(default=1.0, gt=0)
+    reservation_expiry_grace_s: float = Field(default=5.0, ge=0)
     # --- OCPP 1.6J gateway (`ocpi-hub gateway`, docs/adr/0018) ---------------
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8180

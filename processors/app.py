@@ -16,7 +16,13 @@ from typing import Any
 import faust
 
 from ocpi_hub.settings import Settings
-from processors import cdr_builder, command_results, evse_status, session_lifecycle
+from processors import (
+    cdr_builder,
+    command_results,
+    evse_status,
+    reservation_expiry,
+    session_lifecycle,
+)
 from schemas.events import EventMeta, Party, serialize_event
 from schemas.topics import (
     CDRS,
@@ -66,6 +72,16 @@ def create_app(settings: Settings) -> Any:
         session_lifecycle.MeterConfig(
             settings.session_meter_rollover_wh, settings.session_currency
         ),
+    )
+    # Reservations of our chargers end when they expire unused (docs/adr/0021).
+    charger_facts = _raw_topic(app, settings.topic(CHARGER_TRANSACTIONS.name))
+    reservation_expiry.register(
+        app,
+        charger_facts,
+        emitter(charger_facts),
+        CHARGER_TRANSACTIONS.partitions,
+        settings.reservation_expiry_scan_s,
+        settings.reservation_expiry_grace_s,
     )
     # Our CDRs from our completed sessions (docs/adr/0016).
     cdr_builder.register(

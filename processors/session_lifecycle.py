@@ -260,8 +260,22 @@ def evolve(state: Lifecycle, fact: ChargerFact) -> Lifecycle:
         return state
     last = max(state.last_fact_at or p.at, p.at)
     if isinstance(fact, ReservationMade):
-        if state.ref is not None or _charging_started(state.transactions):
+        if _charging_started(state.transactions) or (
+            state.ref is not None and state.reserved_at is None
+        ):
             return state.model_copy(update={"last_fact_at": last})  # too late to reserve
+        if state.reserved_at is not None:
+            # The same reservation made again (ReserveNow with a known
+            # reservation_id replaces it, mod_commands): where and for whom
+            # follow the latest; the session and its reservation time go on.
+            return state.model_copy(
+                update={
+                    "last_fact_at": last,
+                    "ref": _place(p),
+                    "token": fact.payload.token,
+                    "authorization_reference": fact.payload.authorization_reference,
+                }
+            )
         return state.model_copy(
             update={
                 "last_fact_at": last,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -391,3 +391,19 @@ def fact(event_type: type[E], payload: Mapping[str, Any], origin: Origin, now: d
     assert model is not None
     p = model.model_validate(payload)
     return event_type.model_validate({**_meta(p.location_key, p.at, origin, now), "payload": p})
+
+
+def reservation_usable(held: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a reservation the gateway remembers still holds: until its
+    expiry by our clock (an entry from before expiries were kept holds until
+    Redis forgets it). After it, a start naming it is a charge of its own and
+    a ReserveNow with its id a new reservation: its session has ended or is
+    about to (``ReservationEnded(EXPIRED)``, docs/adr/0021)."""
+    expires_at = held.get("expires_at")
+    if not isinstance(expires_at, str):
+        return True
+    try:
+        at = datetime.fromisoformat(expires_at)
+    except ValueError:
+        return True
+    return now < (at if at.tzinfo is not None else at.replace(tzinfo=UTC))

@@ -86,6 +86,7 @@ CHARGER_TRANSACTIONS = TopicSpec(
         "TransactionStopped",
         "ReservationMade",
         "ReservationEnded",
+        "ReservationExpiryPassed",
         "ConnectorStatusReported",
     ),
     config=_KEEP_FOREVER,

@@ -19,6 +19,7 @@ from schemas.events.chargers import (
     ConnectorStatusReported,
     MeterValuesSampled,
     ReservationEnded,
+    ReservationExpiryPassed,
     ReservationMade,
     TransactionAuthorized,
     TransactionStarted,
@@ -78,6 +79,7 @@ Event = Annotated[
     | TransactionStopped
     | ReservationMade
     | ReservationEnded
+    | ReservationExpiryPassed
     | CdrIssued
     | CdrReceived
     | CdrReconciled
@@ -141,6 +143,7 @@ __all__ = [
     "PartnerUnregistered",
     "Party",
     "ReservationEnded",
+    "ReservationExpiryPassed",
     "ReservationMade",
     "SessionPatched",
     "SessionPut",

@@ -168,6 +168,23 @@ class ReservationEnded(EventMeta):
     payload: ReservationEndedPayload
 
 
+class ReservationExpiryPassedPayload(ReservationRef):
+    expires_at: DateTime  # the expiry this statement is about
+    at: DateTime  # when the timer noticed it had passed
+
+
+class ReservationExpiryPassed(EventMeta):
+    """The expiry time of a reservation passed, as the reservation-expiry
+    processor's timer states it (docs/adr/0021). Not a decision: it may be
+    stated more than once, or after the reservation was used, cancelled or
+    moved to a later expiry; the processor then decides nothing. The one
+    decision is ``ReservationEnded(EXPIRED)``."""
+
+    event_type: Literal["ReservationExpiryPassed"] = "ReservationExpiryPassed"
+    schema_version: Literal[1] = 1
+    payload: ReservationExpiryPassedPayload
+
+
 # OCPP 1.6 ChargePointStatus, as the charger states it.
 OcppConnectorStatus = Literal[
     "Available",
@@ -222,6 +239,7 @@ ChargerEvent = (
     | TransactionStopped
     | ReservationMade
     | ReservationEnded
+    | ReservationExpiryPassed
     | ConnectorStatusReported
 )
 
@@ -231,6 +249,7 @@ __all__ = [
     "ConnectorStatusReported",
     "MeterValuesSampled",
     "ReservationEnded",
+    "ReservationExpiryPassed",
     "ReservationMade",
     "ReservationRef",
     "TokenIdentity",

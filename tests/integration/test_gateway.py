@@ -542,6 +542,66 @@ async def test_reservations_at_the_charger_become_charger_facts(gateway: Harness
         task.cancel()
 
 
+async def test_a_start_naming_an_expired_reservation_is_a_session_of_its_own(
+    gateway: Harness,
+) -> None:
+    """Past its expiry a reservation's session ends (docs/adr/0021), so a
+    charger starting on it after that must not continue that session."""
+    settings = gateway.settings
+    ws = await _open(gateway, "GW-A")
+    charger = ReservingCharger("GW-A", ws)
+    task = asyncio.ensure_future(charger.start())
+    reservation_id = int(uuid.uuid4().int % 1_000_000)
+    card = token(f"R{uuid.uuid4().hex[:6].upper()}", country_code="NL", party_id="PEE")
+    expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    try:
+        reserve = _command(
+            "RESERVE_NOW",
+            {
+                "token": card,
+                "expiry_date": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reservation_id": "RES-EXP",
+                "location_id": "GW-LOC",
+                "evse_uid": "EVSE1",
+            },
+            "GW-A",
+            evse_uid="EVSE1",
+            ocpp_connector_id=1,
+            ocpp_reservation_id=reservation_id,
+        )
+        await gateway.gateway.event_log.append([reserve])
+        answer = await _answer(settings, reserve.payload.command_id)
+        assert answer["payload"]["result"] == "ACCEPTED"
+        await asyncio.sleep(max((expiry - datetime.now(UTC)).total_seconds(), 0) + 0.5)
+        started = await charger.call(
+            call.StartTransaction(
+                connector_id=1,
+                id_tag=card["uid"],
+                meter_start=100,
+                timestamp=datetime.now(UTC).isoformat(),
+                reservation_id=reservation_id,
+            )
+        )
+        # The token was sent in a command minutes ago: still accepted.
+        assert started.id_tag_info["status"] == "Accepted"
+        facts = await events_of(settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
+        [made] = [
+            e
+            for e in facts
+            if e["event_type"] == "ReservationMade" and e["payload"]["token"]["uid"] == card["uid"]
+        ]
+        [tx] = [
+            e
+            for e in facts
+            if e["event_type"] == "TransactionStarted"
+            and e["payload"]["transaction_id"] == str(started.transaction_id)
+        ]
+        assert tx["payload"]["session_id"] != made["payload"]["session_id"]
+    finally:
+        await ws.close()
+        task.cancel()
+
+
 async def test_an_unknown_id_tag_starts_nothing_we_record(gateway: Harness) -> None:
     ws = await _open(gateway, "GW-B")
     stranger = f"X{uuid.uuid4().hex[:8].upper()}"

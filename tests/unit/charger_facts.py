@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from schemas.events import (
     MeterValuesSampled,
@@ -138,24 +138,37 @@ def _reservation_ids(session_id: str, evse_uid: str, connector_id: str) -> dict[
 
 
 def reserved(
-    minute: float, *, session_id: str = "S1", evse_uid: str = "#NA", connector_id: str = "#NA"
+    minute: float,
+    *,
+    session_id: str = "S1",
+    evse_uid: str = "#NA",
+    connector_id: str = "#NA",
+    expires_after: float = 30,
+    event_id: uuid.UUID | None = None,
 ) -> ReservationMade:
     return ReservationMade(
-        **_meta(minute, None),
+        **_meta(minute, event_id),
         payload=ReservationMadePayload(
             **_reservation_ids(session_id, evse_uid, connector_id),
             token=TOKEN,
             authorization_reference="RES-1",
-            expires_at=at(minute + 30),
+            expires_at=at(minute + expires_after),
             at=at(minute),
         ),
     )
 
 
-def reservation_ended(minute: float, *, session_id: str = "S1") -> ReservationEnded:
+def reservation_ended(
+    minute: float,
+    *,
+    session_id: str = "S1",
+    reason: Literal["EXPIRED", "CANCELLED"] = "EXPIRED",
+    evse_uid: str = "#NA",
+    connector_id: str = "#NA",
+) -> ReservationEnded:
     return ReservationEnded(
         **_meta(minute, None),
         payload=ReservationEndedPayload(
-            **_reservation_ids(session_id, "#NA", "#NA"), reason="EXPIRED", at=at(minute)
+            **_reservation_ids(session_id, evse_uid, connector_id), reason=reason, at=at(minute)
         ),
     )
