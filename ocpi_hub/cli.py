@@ -101,6 +101,7 @@ def push() -> None:
     from ocpi_hub.bootstrap import mongo_client, vault
     from processors.cdr_push import CDRS_PUSH
     from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
+    from processors.evse_status_push import EVSE_STATUS_PUSH
     from processors.push import LocationPusher
     from processors.session_push import SESSIONS_PUSH
     from producers.log import ensure_topics
@@ -129,6 +130,10 @@ def push() -> None:
             cdr_pusher = LocationPusher(
                 settings, PartnerQuery(client[settings.mongo_db]), vault(settings), CDRS_PUSH
             )
+            # The status our EVSEs show (chargers included), to every receiver.
+            status_pusher = LocationPusher(
+                settings, PartnerQuery(client[settings.mongo_db]), vault(settings), EVSE_STATUS_PUSH
+            )
             # Command results to each command's response_url (docs/adr/0017).
             redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
             callbacks = CommandCallbackSender(
@@ -141,6 +146,7 @@ def push() -> None:
                 pusher.run(stop),
                 session_pusher.run(stop),
                 cdr_pusher.run(stop),
+                status_pusher.run(stop),
                 callbacks.supervise(stop),
             )
         finally:
