@@ -217,7 +217,7 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         super().__init__(cp_id, connection, response_timeout=timeout_s)
         self.unlocks: list[float] = []
 
-    @on(Action.unlock_connector)  # type: ignore[misc]
+    @on(Action.unlock_connector)  # type: ignore[untyped-decorator]
     async def on_unlock_connector(self, connector_id: int) -> Any:
         self.unlocks.append(time.perf_counter())
         return call_result.UnlockConnector(status=UnlockStatus.unlocked)
