@@ -47,6 +47,7 @@ from typing import Any
 
 import httpx
 import orjson
+import redis
 from ocpp.v16 import call
 from pymongo import MongoClient
 from rich.table import Table
@@ -278,6 +279,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+class Presence:
+    """The gateway's Redis presence keys of the connected chargers: one the
+    gateway failed to set means the platform takes that charger for offline
+    (the Commands receiver rejects its commands)."""
+
+    def __init__(self, settings: Settings, ids: Sequence[str]) -> None:
+        self._redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+        self._keys = [f"{settings.topic_prefix}ocpi-hub:ocpp:presence:{cp}" for cp in ids]
+
+    def missing(self, connected: int) -> int:
+        """How many of the first ``connected`` chargers have no presence key."""
+        absent = 0
+        for start in range(0, connected, 1000):
+            keys = self._keys[start : min(start + 1000, connected)]
+            absent += sum(1 for v in self._redis.mget(keys) if v is None)
+        return absent
+
+    def close(self) -> None:
+        self._redis.close()
+
+
 def _split(ids: Sequence[str], parts: int) -> list[list[str]]:
     return [list(ids[k::parts]) for k in range(parts)]
 
@@ -358,6 +380,7 @@ async def _step(
     gw_pid: int | None,
     new_ids: Sequence[str],
     target: int,
+    presence: Presence,
 ) -> dict[str, Any]:
     procs = len(clients.pipes)
     rss_before = rss_kib(gw_pid) if gw_pid else None
@@ -378,6 +401,7 @@ async def _step(
     got = await clients.all("collect")
     cpu3, cl3 = meter.snapshot(), clients.cpu_s()
     rss_after = rss_kib(gw_pid) if gw_pid else None
+    missing = await asyncio.to_thread(presence.missing, target)
     hold = CpuMeter.between(cpu2, cpu3)
     hb_failed: Counter[str] = Counter()
     for r in got:
@@ -394,11 +418,13 @@ async def _step(
         and not hb_failed
         and dropped == 0
         and held == target
+        and missing == 0
         and float(hb.get("p99", 0.0)) <= args.p99_bound_ms
     )
     return {
         "chargers": target,
         "held": held,
+        "presence_missing": missing,
         "clean": clean,
         "connect": {
             "new": len(new_ids),
@@ -487,6 +513,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
     )
     rss_base = rss_kib(gw_pid) if gw_pid else None
     report["gateway_rss_kib_before"] = rss_base
+    presence = Presence(settings, ids)
     clients = Clients(args.procs, url, password, args.heartbeat_s, args.connect_concurrency)
     steps: list[dict[str, Any]] = []
     report["steps"] = steps
@@ -495,7 +522,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         prev_rss = rss_base
         for target in args.step_list:
             console.print(f"step {target}: connecting {target - done} more ...")
-            step = await _step(args, clients, meter, gw_pid, ids[done:target], target)
+            step = await _step(args, clients, meter, gw_pid, ids[done:target], target, presence)
             rss = step["gateway"]["rss_kib"]
             delta = rss - prev_rss if rss is not None and prev_rss is not None else None
             step["gateway"]["rss_delta_since_previous_step_kib"] = delta
@@ -506,7 +533,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             steps.append(step)
             hb = step["heartbeats"]
             console.print(
-                f"  held {step['held']}, connects failed {step['connect']['failed'] or 0}, "
+                f"  held {step['held']}, presence missing {step['presence_missing']}, "
+                f"connects failed {step['connect']['failed'] or 0}, "
                 f"heartbeats {hb['per_s']}/s p99 {hb['rtt_ms'].get('p99')} ms, "
                 f"gateway {step['gateway']['cpu_pct_hold']}% CPU, "
                 f"RSS {rss} KiB, clean={step['clean']}"
@@ -519,6 +547,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             closed = await clients.all("stop")
             report["disconnected"] = sum(c["closed"] for c in closed)
         clients.join()
+        presence.close()
         console.print(f"deregistering {len(ids)} charge points ...")
         report["teardown"] = await _deregister(settings, ids)
     clean = [s["chargers"] for s in steps if s["clean"]]
@@ -538,7 +567,7 @@ def render(report: dict[str, Any]) -> None:
         f"{p['client_processes']} client processes"
     )
     table = Table("chargers", "connects/s", "gw ms CPU /connect", "hb/s (=events/s)",
-                  "hb p50 / p99 ms", "failed", "gw RSS MiB", "KiB/conn", "gw CPU %",
+                  "hb p50 / p99 ms", "failed", "no presence", "gw RSS MiB", "KiB/conn", "gw CPU %",
                   "clients CPU %", "clean")  # fmt: skip
     for s in report["steps"]:
         hb, gw, cn = s["heartbeats"], s["gateway"], s["connect"]
@@ -551,6 +580,7 @@ def render(report: dict[str, Any]) -> None:
             str(hb["per_s"]),
             f"{hb['rtt_ms'].get('p50')} / {hb['rtt_ms'].get('p99')}",
             str(failed),
+            str(s.get("presence_missing", "?")),
             f"{gw['rss_kib'] / 1024:.1f}" if gw["rss_kib"] else "?",
             str(gw["kib_per_connection_step"]),
             str(gw["cpu_pct_hold"]),

@@ -204,8 +204,9 @@ async def wait_registered(
 
 
 def quiet_ocpp_logs() -> None:
-    # The library logs every frame at INFO.
-    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    # The library logs every frame at INFO, and every CallError (counted in
+    # the report instead) at WARNING.
+    logging.getLogger("ocpp").setLevel(logging.ERROR)
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
