@@ -95,6 +95,10 @@ Doc = dict[str, Any]
 # --------------------------------------------------------------------------- #
 
 
+class StepDeadlineError(Exception):
+    """Not tried: the step's --connect-deadline-s had passed."""
+
+
 class Stats:
     def __init__(self) -> None:
         self.reset()
@@ -140,8 +144,14 @@ async def _worker(conn: Connection, url: str, password: str, every_s: float, gat
     def dropped(_: asyncio.Task[None]) -> None:
         stats.dropped += 1
 
+    step_ends = 0.0
+
     async def one(cp_id: str) -> float:
         started = time.perf_counter()
+        if started > step_ends:
+            # A stalled gateway would otherwise take up to a minute per
+            # connect in flight to end the step.
+            raise StepDeadlineError(cp_id)
         c = await connect_charger(url, cp_id, password, timeout_s=CONNECT_TIMEOUT_S)
         took = time.perf_counter() - started
         held[cp_id] = c
@@ -152,7 +162,9 @@ async def _worker(conn: Connection, url: str, password: str, every_s: float, gat
     while True:
         order, arg = await loop.run_in_executor(None, conn.recv)
         if order == "connect":
-            results = await bounded(arg, gate, one)
+            ids, deadline_s = arg
+            step_ends = time.perf_counter() + deadline_s
+            results = await bounded(ids, gate, one)
             failed = Counter(type(r).__name__ for r in results if isinstance(r, BaseException))
             examples = [repr(r)[:200] for r in results if isinstance(r, BaseException)][:3]
             conn.send(
@@ -259,6 +271,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument(
         "--connect-concurrency", type=int, default=25, help="connects in flight per process"
+    )
+    parser.add_argument(
+        "--connect-deadline-s",
+        type=float,
+        default=600.0,
+        help="connects not started this long after a step began fail as StepDeadlineError",
     )
     parser.add_argument(
         "--run-dir",
@@ -386,7 +404,9 @@ async def _step(
     rss_before = rss_kib(gw_pid) if gw_pid else None
     cpu0, cl0 = meter.snapshot(), clients.cpu_s()
     started = time.perf_counter()
-    replies = await clients.ask([("connect", part) for part in _split(new_ids, procs)])
+    replies = await clients.ask(
+        [("connect", (part, args.connect_deadline_s)) for part in _split(new_ids, procs)]
+    )
     connect_wall = time.perf_counter() - started
     cpu1, cl1 = meter.snapshot(), clients.cpu_s()
     failed: Counter[str] = Counter()
@@ -495,6 +515,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "p99_bound_ms": args.p99_bound_ms,
             "client_processes": args.procs,
             "connect_concurrency_per_process": args.connect_concurrency,
+            "connect_deadline_s": args.connect_deadline_s,
             "gateway": url,
             "gateway_pid": gw_pid,
             "gateway_fd_limit": fd_limit(gw_pid) if gw_pid else None,
