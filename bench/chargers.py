@@ -16,7 +16,8 @@
    connects the step holds for ``--hold-s`` and measures heartbeat round
    trips, failures, the gateway's RSS and CPU, and the client processes' CPU.
 3. It stops at the first step with a failed connect, a failed heartbeat, a
-   dropped connection or a heartbeat p99 above ``--p99-bound-ms``; the
+   dropped connection, a charger without its Redis presence key (the
+   gateway's "connected here") or a heartbeat p99 above ``--p99-bound-ms``; the
    largest clean step is the answer. Every charger disconnects and every
    charge point is deregistered (ops DELETE) at the end.
 
