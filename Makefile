@@ -45,13 +45,18 @@ lint: venv
 
 ## bench: throughput and latency of the running platform (not a test), see bench/README.md
 ## e.g. make bench BENCH_ARGS="-n 300 --locations 20 --skip-ceilings" PULL_ARGS="--locations 2000"
+##      CHARGERS_ARGS="--max 2000 --heartbeat-s 10" COMMANDS_ARGS="-n 1000 -c 16 --chargers 16"
 BENCH_ARGS ?=
 PULL_ARGS ?=
+CHARGERS_ARGS ?=
+COMMANDS_ARGS ?=
 bench: up
 	$(BIN)/python -m bench.evse_status $(BENCH_ARGS)
 	$(BIN)/python -m bench.locations_pull $(PULL_ARGS)
 	$(BIN)/python -m bench.pricing
 	$(BIN)/python -m bench.authorization $(AUTHZ_ARGS)
+	$(BIN)/python -m bench.chargers $(CHARGERS_ARGS)
+	$(BIN)/python -m bench.commands $(COMMANDS_ARGS)
 
 ## compose-check: validate deploy/compose.yaml with Docker Compose v2 (built once, cached)
 compose-check:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ class BenchPartner:
     party_id: str
     token_c: str
     versions_url: str
+    # The stub OCPI party that registered (serving until the block ends): a
+    # benchmark may watch what the platform sends it, e.g. CommandResults.
+    stub: Any = field(default=None, compare=False, repr=False)
 
     @property
     def authorization(self) -> str:
@@ -63,12 +66,12 @@ def _ocpi_hub() -> str:
     return str(exe) if exe.exists() else "ocpi-hub"
 
 
-def invite(country_code: str, party_id: str, partner_id: str) -> dict[str, Any]:
+def invite(country_code: str, party_id: str, partner_id: str, role: str = "CPO") -> dict[str, Any]:
     """``ocpi-hub partners invite``; returns {partner_id, token_a, versions_url}.
     The CLI reads data/run/services.env like the running platform."""
     done = subprocess.run(
         [_ocpi_hub(), "partners", "invite", "--country-code", country_code,
-         "--party-id", party_id, "--role", "CPO", "--partner-id", partner_id],
+         "--party-id", party_id, "--role", role, "--partner-id", partner_id],
         cwd=REPO, env=os.environ.copy(), capture_output=True, text=True,
         timeout=INVITE_TIMEOUT_S, check=False,
     )  # fmt: skip
@@ -109,13 +112,16 @@ def unregister(partner: BenchPartner) -> None:
 
 
 @contextmanager
-def bench_partner(run_id: str, party_prefix: str = "B") -> Iterator[BenchPartner]:
-    """Invite and register a fresh partner ZZ/<prefix><2 hex>; unregister it
-    (best effort) when the block ends. The stub serves until then."""
+def bench_partner(
+    run_id: str, party_prefix: str = "B", role: str = "CPO"
+) -> Iterator[BenchPartner]:
+    """Invite and register a fresh partner ZZ/<prefix><2 hex> in ``role``
+    (EMSP to send the platform commands); unregister it (best effort) when
+    the block ends. The stub serves until then."""
     party_id = fresh_party_id(party_prefix)
     partner_id = f"bench-{COUNTRY_CODE}-{party_id}-{run_id}"
-    invited = invite(COUNTRY_CODE, party_id, partner_id)
-    with peer_stub(COUNTRY_CODE, party_id) as stub:
+    invited = invite(COUNTRY_CODE, party_id, partner_id, role)
+    with peer_stub(COUNTRY_CODE, party_id, role=role) as stub:
         stub.answer = _without_locations_receiver(stub.answer)  # type: ignore[method-assign]
         try:
             token_c = stub.register_with(invited["versions_url"], invited["token_a"])
@@ -127,6 +133,7 @@ def bench_partner(run_id: str, party_prefix: str = "B") -> Iterator[BenchPartner
             party_id=party_id,
             token_c=token_c,
             versions_url=invited["versions_url"],
+            stub=stub,
         )
         try:
             yield partner

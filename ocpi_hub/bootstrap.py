@@ -150,10 +150,25 @@ class Container:
     received_commands: CommandViewQuery | None = None
 
 
+def redis_client(settings: Settings) -> aioredis.Redis:
+    """The process's Redis client. Its pool waits for a free connection
+    instead of failing: redis-py's default pool raises MaxConnectionsError
+    as soon as ``redis_max_connections`` commands are in flight, which a
+    gateway holding thousands of chargers reached in every burst of
+    heartbeats (presence refreshes lost; bench/README.md, bench.chargers)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout_s,
+        socket_timeout=3,
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
 def build_container(settings: Settings) -> Container:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=3)
+    redis = redis_client(settings)
     tokens = TokenViewQuery(client[settings.mongo_db])
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
     return Container(

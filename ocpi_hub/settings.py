@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     mongo_db: str = "ocpi_hub"
     mysql_url: str = "mysql+pymysql://ocpi:ocpi@127.0.0.1:3306/ocpi_hub"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections per process; a command finding them all busy waits up to
+    # redis_pool_timeout_s for one (ocpi_hub/bootstrap.py: redis_client).
+    redis_max_connections: int = Field(default=100, ge=1)
+    redis_pool_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- topics -------------------------------------------------------------
     # Prepended to every topic, consumer group and Faust app id, so that
