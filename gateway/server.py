@@ -128,11 +128,20 @@ class Gateway:
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         """404 for a path that is not a registered charge point, 401 for
-        missing or wrong credentials; None lets the upgrade go on."""
+        missing or wrong credentials, 503 when this gateway already holds
+        ``gateway_max_connections`` (a charger it holds may still reconnect);
+        None lets the upgrade go on."""
         match = _PATH.fullmatch(urlsplit(request.path).path)
         if match is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         cp_id = match.group(0).removeprefix("/ocpp/")
+        if self._full() and cp_id not in self.connections:
+            # Shed load before any work (the password check is the dearest
+            # part of a connect); a charger retries on its own schedule.
+            log.warning("ocpp_refused_full", charge_point=cp_id, held=len(self.connections))
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Gateway full\n")
+            response.headers["Retry-After"] = str(self.settings.ocpp_heartbeat_interval_s)
+            return response
         reg = rules.registration_of(await asyncio.to_thread(self.registry.get, cp_id))
         if reg is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
@@ -143,6 +152,10 @@ class Gateway:
             return self._unauthorized(connection, cp_id, "wrong")
         self._pending[connection] = reg
         return None
+
+    def _full(self) -> bool:
+        held = len(self.connections) + len(self._pending)
+        return held >= self.settings.gateway_max_connections
 
     @staticmethod
     def _unauthorized(connection: ServerConnection, cp_id: str, why: str) -> Response:

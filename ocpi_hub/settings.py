@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     gateway_id: str = Field(default="gateway-1", min_length=1, max_length=100)
     # The Heartbeat interval we tell chargers at boot; presence lasts 3x this.
     ocpp_heartbeat_interval_s: int = Field(default=60, ge=1)
+    # Connections one gateway process takes; beyond, HTTP 503 before any
+    # work. bench.chargers held 4,000 at a 10 s heartbeat on 2 cores and
+    # collapsed near 5,000 (bench/README.md); the load is per heartbeat, so
+    # a longer interval allows more.
+    gateway_max_connections: int = Field(default=4000, ge=1)
 
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"

@@ -402,6 +402,36 @@ async def test_a_second_connection_replaces_the_first(gateway: Harness) -> None:
     assert await gateway.gateway.state.holder("GW-B") is None
 
 
+async def test_a_full_gateway_refuses_new_chargers_but_lets_its_own_reconnect(
+    gateway: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = await _open(gateway, "GW-A")
+    try:
+        answer = await _ask(held, [2, "f-1", "Heartbeat", {}])
+        assert answer[:2] == [3, "f-1"]
+        full = gateway.settings.model_copy(update={"gateway_max_connections": 1})
+        monkeypatch.setattr(gateway.gateway, "settings", full)
+        # Another charger, even with the right credentials: 503, nothing recorded.
+        before = await events_of(gateway.settings, "charger.connections.v1", "GW-B", settle_s=0.5)
+        assert (
+            await _refused(
+                f"{gateway.url}/GW-B",
+                additional_headers=basic("GW-B", PASSWORD),
+                subprotocols=["ocpp1.6"],
+            )
+            == 503
+        )
+        after = await events_of(gateway.settings, "charger.connections.v1", "GW-B", settle_s=0.5)
+        assert after == before
+        # The charger it holds may still reconnect (a replacement, not one more).
+        again = await _open(gateway, "GW-A")
+        held = again
+        answer = await _ask(again, [2, "f-2", "Heartbeat", {}])
+        assert answer[:2] == [3, "f-2"]
+    finally:
+        await held.close()
+
+
 class ReservingCharger(ChargePoint):  # type: ignore[misc]
     """Accepts ReserveNow; rejects CancelReservation of a reservation id it
     does not hold (OCPP 1.6: Rejected = no such reservation)."""
