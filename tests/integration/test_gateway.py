@@ -649,3 +649,87 @@ async def test_an_unknown_id_tag_starts_nothing_we_record(gateway: Harness) -> N
         await ws.close()
     facts = await events_of(gateway.settings, "charger.transactions.v1", "ZZ/HUB/GW-LOC")
     assert not [e for e in facts if e["payload"].get("transaction_id") == str(txid)]
+
+
+# --- several gateway processes --------------------------------------------------------
+
+
+class UnlockingCharger(ChargePoint):  # type: ignore[misc]
+    """Counts the UnlockConnector calls it gets and unlocks."""
+
+    def __init__(self, cp_id: str, connection: Any) -> None:
+        super().__init__(cp_id, connection, response_timeout=10)
+        self.unlocks: list[int] = []
+
+    @on(Action.unlock_connector)  # type: ignore[misc]
+    async def on_unlock_connector(self, connector_id: int) -> Any:
+        self.unlocks.append(connector_id)
+        return call_result.UnlockConnector(status="Unlocked")
+
+
+async def test_with_two_gateways_only_the_holder_of_a_connection_executes_its_command(
+    gateway: Harness,
+) -> None:
+    """Two gateway processes (here two servers with their own gateway id,
+    port and consumer group) read every command; each charger gets its
+    command once, from the gateway that holds it, and each command is
+    answered once."""
+    settings2 = gateway.settings.model_copy(
+        update={"gateway_port": free_port(), "gateway_id": "gw-it-2"}
+    )
+    first = gateway.gateway
+    second = Gateway(
+        settings=settings2,
+        event_log=first.event_log,
+        state=first.state,
+        registry=first.registry,
+        authorization=first.authorization,
+    )
+    stop = asyncio.Event()
+    served = asyncio.ensure_future(run(second, stop, CommandRunner(second).consume))
+    other = Harness(settings2, f"ws://127.0.0.1:{settings2.gateway_port}/ocpp", second)
+    chargers: dict[str, UnlockingCharger] = {}
+    tasks = []
+    try:
+        for _ in range(100):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", settings2.gateway_port)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        for cp, harness in (("GW-A", gateway), ("GW-B", other)):
+            ws = await _open(harness, cp)
+            chargers[cp] = UnlockingCharger(cp, ws)
+            tasks.append(asyncio.ensure_future(chargers[cp].start()))
+            await chargers[cp].call(call.Heartbeat())
+        assert await first.state.holder("GW-A") == "gw-it"
+        assert await first.state.holder("GW-B") == "gw-it-2"
+        request = {"location_id": "GW-LOC", "evse_uid": "EVSE1", "connector_id": "1"}
+        commands = {
+            cp: _command("UNLOCK_CONNECTOR", request, cp, ocpp_connector_id=1)
+            for cp in ("GW-A", "GW-B")
+        }
+        await first.event_log.append(list(commands.values()))
+        for cp, command in commands.items():
+            answer = await _answer(gateway.settings, command.payload.command_id)
+            assert answer["payload"]["charge_point_id"] == cp
+            assert answer["payload"]["result"] == "ACCEPTED"
+        # Both consumers have read both commands by now; nothing more comes.
+        for cp, command in commands.items():
+            answers = [
+                e
+                for e in await events_of(
+                    gateway.settings, "ocpi.commands.v1", command.payload.command_id, settle_s=1.0
+                )
+                if e["event_type"] == "ChargerCommandAnswered"
+            ]
+            assert len(answers) == 1, (cp, answers)
+            assert chargers[cp].unlocks == [1]
+    finally:
+        for task in tasks:
+            task.cancel()
+        for charger in chargers.values():
+            await charger._connection.close()
+        stop.set()
+        await served
