@@ -23,15 +23,15 @@ the command), so a re-run emits the same ids.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from processors import deadlines
+from processors.deadlines import WaitingRule
 from schemas.events import (
     ChargerCommandAnswered,
     CommandAccepted,
@@ -43,8 +43,6 @@ from schemas.events.commands import CommandDeadlinePassedPayload, CommandResultD
 from schemas.events.envelope import Party
 from schemas.ocpi.commands import CommandResultType, CommandType
 from schemas.ocpi.types import DisplayText
-
-log = structlog.get_logger(__name__)
 
 # A fixed namespace for ids derived from a command id (not an event id).
 _COMMAND_NS = uuid.UUID("0b7e4c1e-31a4-4a8e-9f3c-5a2f0d3c8e17")
@@ -152,73 +150,23 @@ def pending_from_table(value: Any) -> Pending | None:
 # --- Faust shell --------------------------------------------------------------
 
 Emit = Callable[[CommandResultDecided | CommandDeadlinePassed], Awaitable[None]]
-_RELEVANT = (CommandAccepted, ChargerCommandAnswered, CommandDeadlinePassed)
-# A deadline stated but not yet read back is stated again after this long
-# (the first write may have been lost with a crash).
-_RESTATE_S = 10.0
+
+RULE: WaitingRule[Pending] = WaitingRule(
+    name="command-results",
+    relevant=(CommandAccepted, ChargerCommandAnswered, CommandDeadlinePassed),
+    key=lambda event: event.payload.command_id,
+    load=pending_from_table,
+    evolve=evolve,
+    decide=decide,
+    due=lambda pending: pending.deadline,
+    state_key=lambda pending: pending.command_id,
+    overdue=lambda pending, now: list(overdue(pending, now)),
+)
 
 
 def register(app: Any, source_topic: Any, emit: Emit, partitions: int, scan_s: float) -> Any:
     """Attach the agent, its table (``command-results``, kept across restarts
-    by its changelog topic) and the deadline timer to a Faust app."""
-    import faust  # local import: the pure rule above must not need Faust
-
-    from processors.clock import utc_now
-    from schemas.events import parse_event
-
-    table = app.Table(
-        "command-results",
-        default=None,
-        partitions=partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="json"),
-    )
-    stated: dict[str, float] = {}
-
-    @app.agent(source_topic, name="command-results")  # type: ignore[untyped-decorator]
-    async def command_results(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
-            try:
-                event = parse_event(raw)
-            except ValueError:
-                # A type this version does not know: skip it (docs/topics.md).
-                log.warning("command_results_skipped_undecodable")
-                continue
-            if not isinstance(event, _RELEVANT):
-                continue
-            key = event.payload.command_id
-            before = pending_from_table(table.get(key))
-            result = decide(before, event, utc_now())
-            after = evolve(before, event)
-            if result is not None:
-                await emit(result)
-                log.info(
-                    "command_result_decided",
-                    command_id=key,
-                    result=result.payload.result.value,
-                    decided_by=result.payload.decided_by,
-                )
-            if after != before:
-                if after is None:
-                    del table[key]
-                    stated.pop(key, None)
-                else:
-                    table[key] = after.model_dump(mode="json")
-
-    @app.timer(scan_s)  # type: ignore[untyped-decorator]
-    async def state_deadlines() -> None:
-        now = utc_now()
-        clock = time.monotonic()
-        waiting = []
-        for value in list(table.values()):
-            pending = pending_from_table(value)
-            if pending is None:
-                continue
-            last = stated.get(pending.command_id)
-            if last is None or clock - last >= _RESTATE_S:
-                waiting.append(pending)
-        for event in overdue(waiting, now):
-            stated[event.payload.command_id] = clock
-            await emit(event)
-            log.info("command_deadline_passed", command_id=event.payload.command_id)
-
-    return command_results
+    by its changelog topic) and the deadline timer to a Faust app
+    (``processors/deadlines.py``)."""
+    agent, _ = deadlines.register(app, source_topic, emit, partitions, scan_s, RULE)
+    return agent

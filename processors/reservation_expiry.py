@@ -25,15 +25,15 @@ bottom.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from processors import deadlines
+from processors.deadlines import WaitingRule
 from schemas.events import (
     Party,
     ReservationEnded,
@@ -46,8 +46,6 @@ from schemas.events.chargers import (
     ReservationExpiryPassedPayload,
     ReservationRef,
 )
-
-log = structlog.get_logger(__name__)
 
 # A fixed namespace for ids derived from a reservation's session key.
 _RESERVATION_NS = uuid.UUID("6f1d2b8a-4c3e-4f7a-9b21-0d5e8c7a3f94")
@@ -165,77 +163,29 @@ def held_from_table(value: Any) -> Held | None:
 # --- Faust shell --------------------------------------------------------------
 
 Emit = Callable[[ReservationEnded | ReservationExpiryPassed], Awaitable[None]]
-_RELEVANT = (ReservationMade, ReservationEnded, TransactionStarted, ReservationExpiryPassed)
-# An expiry stated but not yet read back is stated again after this long
-# (the first write may have been lost with a crash).
-_RESTATE_S = 10.0
+
+
+def rule(grace: timedelta) -> WaitingRule[Held]:
+    return WaitingRule(
+        name="reservation-expiry",
+        relevant=(ReservationMade, ReservationEnded, TransactionStarted, ReservationExpiryPassed),
+        key=lambda event: event.payload.session_key,
+        load=held_from_table,
+        evolve=evolve,
+        decide=decide,
+        due=lambda held: held.expires_at,
+        state_key=lambda held: held.ref.session_key,
+        overdue=lambda held, now: list(overdue(held, now, grace)),
+    )
 
 
 def register(
     app: Any, source_topic: Any, emit: Emit, partitions: int, scan_s: float, grace_s: float
 ) -> tuple[Any, Callable[[], Awaitable[None]]]:
     """Attach the agent, its table (``reservation-expiry``, kept across
-    restarts by its changelog topic) and the expiry timer to a Faust app;
-    return the agent and the timer's body (tests call it directly)."""
-    import faust  # local import: the pure rule above must not need Faust
-
-    from processors.clock import utc_now
-    from schemas.events import parse_event
-
-    table = app.Table(
-        "reservation-expiry",
-        default=None,
-        partitions=partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    restarts by its changelog topic) and the expiry timer to a Faust app
+    (``processors/deadlines.py``); return the agent and the timer's body
+    (tests call it directly)."""
+    return deadlines.register(
+        app, source_topic, emit, partitions, scan_s, rule(timedelta(seconds=grace_s))
     )
-    # session key -> (the expiry stated, when): a moved expiry is stated anew.
-    stated: dict[str, tuple[datetime, float]] = {}
-    grace = timedelta(seconds=grace_s)
-
-    @app.agent(source_topic, name="reservation-expiry")  # type: ignore[untyped-decorator]
-    async def reservation_expiry(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
-            try:
-                event = parse_event(raw)
-            except ValueError:
-                # A type this version does not know (docs/topics.md: skip it).
-                log.warning("reservation_expiry_skipped_undecodable")
-                continue
-            if not isinstance(event, _RELEVANT):
-                continue
-            key = event.payload.session_key
-            before = held_from_table(table.get(key))
-            ended = decide(before, event, utc_now())
-            after = evolve(before, event)
-            if ended is not None:
-                await emit(ended)
-                log.info(
-                    "reservation_expired",
-                    session_key=key,
-                    reservation_id=ended.payload.reservation_id,
-                )
-            if after != before:
-                if after is None:
-                    del table[key]
-                    stated.pop(key, None)
-                else:
-                    table[key] = after.model_dump(mode="json")
-
-    async def state_expiries() -> None:
-        now = utc_now()
-        clock = time.monotonic()
-        waiting = []
-        for value in list(table.values()):
-            held = held_from_table(value)
-            if held is None:
-                continue
-            last = stated.get(held.ref.session_key)
-            if last is None or last[0] != held.expires_at or clock - last[1] >= _RESTATE_S:
-                waiting.append(held)
-        for event in overdue(waiting, now, grace):
-            stated[event.payload.session_key] = (event.payload.expires_at, clock)
-            await emit(event)
-            log.info("reservation_expiry_passed", session_key=event.payload.session_key)
-
-    app.timer(scan_s)(state_expiries)
-    return reservation_expiry, state_expiries
