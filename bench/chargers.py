@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import redis
 from ocpp.v16 import call
 from pymongo import MongoClient
@@ -60,6 +59,7 @@ from bench.evse_status import (
     api_base_url,
     console,
     git_commit,
+    run_and_write,
     summarize_ms,
     utc_iso,
 )
@@ -618,19 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_ocpp_logs()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or REPO / "data" / "bench" / f"chargers-{stamp}.json"
-    started = time.time()
-    try:
-        report, code = asyncio.run(run(args, started))
-    except PlatformUnavailableError as exc:
-        console.print(f"[bold red]The platform is not ready:[/] {exc}")
-        console.print("Start it with `make up` (see `make status`), then run the benchmark again.")
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    render(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    console.print(f"report written to {out}")
+    report, code = run_and_write(run, args, out, render)
+    if report is None:
+        return code
     return code
 
 

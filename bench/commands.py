@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from ocpp.v16 import call
 from pymongo import MongoClient
 from rich.table import Table
@@ -60,6 +59,7 @@ from bench.evse_status import (
     git_commit,
     new_http_clients,
     ocpi_status_code,
+    run_and_write,
     summarize_ms,
     utc_iso,
 )
@@ -468,19 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_ocpp_logs()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or REPO / "data" / "bench" / f"commands-{stamp}.json"
-    started = time.time()
-    try:
-        report, code = asyncio.run(run(args, started))
-    except PlatformUnavailableError as exc:
-        console.print(f"[bold red]The platform is not ready:[/] {exc}")
-        console.print("Start it with `make up` (see `make status`), then run the benchmark again.")
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    render(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    console.print(f"report written to {out}")
+    report, code = run_and_write(run, args, out, render)
+    if report is None:
+        return code
     if report["load"]["results_lost"]:
         console.print(f"[bold red]{report['load']['results_lost']} CommandResult(s) never arrived")
     return code

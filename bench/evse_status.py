@@ -68,7 +68,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +110,30 @@ console = Console(highlight=False)
 
 class PlatformUnavailableError(Exception):
     """Something the benchmark needs is not running or not answering."""
+
+
+RunBench = Callable[[argparse.Namespace, float], Coroutine[Any, Any, tuple[dict[str, Any], int]]]
+
+
+def run_and_write(
+    run: RunBench, args: argparse.Namespace, out: Path, render: Callable[[dict[str, Any]], None]
+) -> tuple[dict[str, Any] | None, int]:
+    """Run one benchmark, show its report and write it as JSON to ``out``.
+    Exit code 2 (no report) when the platform is not ready, 130 on Ctrl-C."""
+    started = time.time()
+    try:
+        report, code = asyncio.run(run(args, started))
+    except PlatformUnavailableError as exc:
+        console.print(f"[bold red]The platform is not ready:[/] {exc}")
+        console.print("Start it with `make up` (see `make status`), then run the benchmark again.")
+        return None, 2
+    except KeyboardInterrupt:
+        return None, 130
+    render(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(f"report written to {out}")
+    return report, code
 
 
 # --------------------------------------------------------------------------- #
@@ -1714,19 +1738,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cheap_async_library_detection()
     out: Path = args.out or default_out()
-    started = time.time()
-    try:
-        report, code = asyncio.run(run(args, started))
-    except PlatformUnavailableError as exc:
-        console.print(f"[bold red]The platform is not reachable:[/] {exc}")
-        console.print("Start it with `make up` (see `make status`), then run the benchmark again.")
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    render(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    console.print(f"report written to {out}")
+    report, code = run_and_write(run, args, out, render)
+    if report is None:
+        return code
     pipe = report.get("pipeline", {})
     never = pipe.get("never_visible", 0)
     if not pipe.get("accepted"):

@@ -73,6 +73,7 @@ from bench.evse_status import (
     preflight,
     rate,
     register_partner,
+    run_and_write,
     summarize_ms,
     utc_iso,
 )
@@ -587,19 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cheap_async_library_detection()
     out: Path = args.out or default_out()
-    started = time.time()
-    try:
-        report, code = asyncio.run(run(args, started))
-    except PlatformUnavailableError as exc:
-        console.print(f"[bold red]The platform is not reachable:[/] {exc}")
-        console.print("Start it with `make up` (see `make status`), then run the benchmark again.")
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    render(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    console.print(f"report written to {out}")
+    report, code = run_and_write(run, args, out, render)
+    if report is None:
+        return code
     if code:
         console.print("[bold red]the crawl did not see exactly the seeded locations[/]")
     return code
