@@ -691,11 +691,13 @@ async def test_the_emsp_stops_a_session_by_command(roaming: Roaming) -> None:
             await _sent_shows(r, sent["command_id"], "ACCEPTED")
             assert charger.remote_stops == [started.transaction_id]
 
-            # The charger stops as asked.
+            # The charger stops as asked. Its clock says ten minutes later: the
+            # register cannot rise 2 kWh within the second of the start, and
+            # the lifecycle keeps one reading per instant (the higher).
             await charger.call(
                 call.StopTransaction(
                     meter_stop=2_500,
-                    timestamp=_ts(datetime.now(UTC).replace(microsecond=0)),
+                    timestamp=_ts(start + timedelta(minutes=10)),
                     transaction_id=started.transaction_id,
                     reason="Remote",
                 )
