@@ -12,8 +12,9 @@ send, which a fast CPO may overtake).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 
@@ -56,8 +57,8 @@ class SentCommandStore:
             for partition, offset in (await self.marks.marks(_mark_key(command_id, kind))).items():
                 wanted[partition] = max(offset, wanted.get(partition, -1))
         return await read_after(
-            lambda: self.view.read(command_id),
-            lambda: self.view.read(command_id)[1],
+            lambda: asyncio.to_thread(self.view.read, command_id),
+            lambda: _positions(self.view, command_id),
             COMMANDS.name,
             wanted,
             timeout_s=self.timeout_s,
@@ -89,3 +90,10 @@ def _store(c: ContainerDep, view: SentCommandViewDep, marks: WriteMarksDep) -> S
 
 
 SentCommandStoreDep = Annotated[SentCommandStore, Depends(_store)]
+
+
+async def _positions(view: Any, key: str) -> dict[str, int]:
+    """The positions a view has applied to one document (its read's second half)."""
+    _, positions = await asyncio.to_thread(view.read, key)
+    held: dict[str, int] = positions
+    return held

@@ -10,6 +10,7 @@ digit (FastAPI's own body parsing would read them as binary floats).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +21,8 @@ from api.consistency import read_after
 from api.deps import ContainerDep, TariffViewDep, WriteMarksDep
 from api.errors import OcpiError, envelope
 from producers.log import EventLog
-from producers.tariffs import Origin, PlannedTariff, RefusedError, find, plan_delete, plan_put
+from producers.tariffs import PlannedTariff, find, plan_delete, plan_put
+from producers.write_path import Origin, RefusedError
 from projections.mongo.tariffs import TariffViewQuery
 from projections.write_marks import WriteMarks
 from schemas.events.tariffs import TariffRef
@@ -50,8 +52,8 @@ class TariffStore:
     async def current(self, ref: TariffRef) -> dict[str, Any] | None:
         key = ref.tariff_key
         return await read_after(
-            lambda: self.view.read(key),
-            lambda: self.view.read(key)[1],
+            lambda: asyncio.to_thread(self.view.read, key),
+            lambda: _positions(self.view, key),
             TARIFFS.name,
             await self.marks.marks(_mark_key(ref)),
             timeout_s=self.timeout_s,
@@ -134,3 +136,10 @@ def no_patch() -> None:
         405,
         headers={"Allow": "GET, PUT, DELETE"},
     )
+
+
+async def _positions(view: Any, key: str) -> dict[str, int]:
+    """The positions a view has applied to one document (its read's second half)."""
+    _, positions = await asyncio.to_thread(view.read, key)
+    held: dict[str, int] = positions
+    return held

@@ -8,6 +8,7 @@ ops API (our own tokens, which our Sender interface serves and authorizes).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +19,9 @@ from fastapi import Depends, Response
 from api.consistency import read_after
 from api.deps import ContainerDep, TokenViewDep, WriteMarksDep
 from api.errors import OcpiError, envelope
-from producers.locations import RefusedError
 from producers.log import EventLog
 from producers.tokens import Origin, Planned, TokenState, find
+from producers.write_path import RefusedError
 from projections.mongo.tokens import TokenViewQuery
 from projections.write_marks import WriteMarks
 from schemas.events import EventMeta
@@ -51,8 +52,8 @@ class TokenStore:
         """The token once the view holds every write this platform
         acknowledged for it; OCPI 3000 (retry) if it does not catch up."""
         return await read_after(
-            lambda: self.view.read(ref.key),
-            lambda: self.view.positions(ref.key),
+            lambda: asyncio.to_thread(self.view.read, ref.key),
+            lambda: asyncio.to_thread(self.view.positions, ref.key),
             TOKENS.name,
             await self.marks.marks(_mark_key(ref)),
             timeout_s=self.timeout_s,

@@ -84,8 +84,8 @@ from rich.table import Table
 
 from bench.partner import COUNTRY_CODE, BenchPartner, PartnerSetupError, bench_partner
 from ocpi_hub.settings import Settings, get_settings
-from projections.location_state import sort_stamp
 from schemas.events.locations import location_key
+from schemas.ocpi.common import sort_stamp
 from schemas.topics import EVSE_STATUS, LOCATIONS
 from tests.ocpi_objects import connector, evse, location
 

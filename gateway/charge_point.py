@@ -28,7 +28,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
 from producers import ocpp as rules
 from producers.authorization import AuthorizeRequest
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import EventMeta, MeterValuesSampled, TransactionStarted, TransactionStopped
 from schemas.ocpi.sessions import AuthMethod
 from schemas.ocpi.tokens import LocationReferences

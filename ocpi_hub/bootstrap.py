@@ -13,15 +13,18 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
+from producers import charge_points, locations
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
 from producers.credentials import CredentialsService
-from producers.log import EventLog, KafkaEventLog
+from producers.decision_store import RedisDecisionStore
+from producers.log import EventLog, KafkaEventLog, KafkaLogHistory
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
+from producers.write_path import Slice, Timing, WritePath
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.commands import CommandViewQuery, CommandViewWriter
@@ -41,6 +44,10 @@ from projections.write_marks import RedisWriteMarks, WriteMarks
 from schemas.events import Party
 
 Doc = dict[str, Any]
+
+# The aggregates written through the one write path (docs/adr/0022): their
+# states are kept in the decision store and rebuilt from these topics.
+WRITE_SLICES: tuple[Slice[Any], ...] = (locations.SLICE, charge_points.SLICE)
 
 
 def mongo_client(settings: Settings) -> MongoClient[Doc]:
@@ -123,6 +130,7 @@ class Container:
 
     settings: Settings
     event_log: KafkaEventLog
+    write_path: WritePath
     mongo: MongoClient[Doc]
     mysql: Engine
     redis: aioredis.Redis
@@ -171,11 +179,13 @@ def build_container(settings: Settings) -> Container:
     redis = redis_client(settings)
     tokens = TokenViewQuery(client[settings.mongo_db])
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    event_log = KafkaEventLog(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
+    )
     return Container(
         settings=settings,
-        event_log=KafkaEventLog(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
-        ),
+        event_log=event_log,
+        write_path=write_path(settings, event_log, redis),
         mongo=client,
         mysql=engine,
         redis=redis,
@@ -208,6 +218,20 @@ def build_container(settings: Settings) -> Container:
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=CommandViewQuery(client[settings.mongo_db]),
         charge_points=ChargePointViewQuery(client[settings.mongo_db]),
+    )
+
+
+def write_path(settings: Settings, event_log: EventLog, redis: aioredis.Redis) -> WritePath:
+    """The one write path on the decision store in Redis (docs/adr/0022)."""
+    return WritePath(
+        event_log,
+        RedisDecisionStore(redis, settings.topic_prefix),
+        KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix),
+        Timing(
+            hold_timeout_s=settings.write_hold_timeout_s,
+            hold_ttl_s=settings.write_hold_ttl_s,
+            fate_window_s=settings.write_fate_window_s,
+        ),
     )
 
 

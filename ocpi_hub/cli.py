@@ -493,6 +493,7 @@ def partners_sync_locations(
     from rich.progress import Progress
 
     from ocpi_hub.bootstrap import build_container
+    from producers.locations import SLICE as LOCATIONS_SLICE
     from producers.log import ensure_topics
     from producers.partner_client import PartnerCallError
     from producers.sync_locations import sync_locations
@@ -515,6 +516,7 @@ def partners_sync_locations(
             raise LookupError(f"{partner_id} is not a registered partner")
         await c.event_log.start()
         try:
+            await c.write_path.ensure_ready([LOCATIONS_SLICE])
             with Progress(transient=False) as progress:
                 task = progress.add_task(f"locations of {partner_id}", total=None)
 
@@ -524,7 +526,7 @@ def partners_sync_locations(
                 return await sync_locations(
                     partner,
                     c.vault.decrypt(partner.our_token_encrypted),
-                    c.event_log,
+                    c.write_path,
                     us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
                     clock=lambda: datetime.now(UTC),
                     since=since_at,

@@ -51,9 +51,17 @@ class Settings(BaseSettings):
     produce_timeout_s: float = Field(default=10.0, gt=0)
     # The most objects one page of a Sender list holds (announced in X-Limit).
     page_limit: int = Field(default=500, ge=1, le=5000)
-    # How long a location read waits for the view to show this API's own
-    # acknowledged writes before answering "retry" (docs/adr/0009).
+    # How long a read of one object waits for the view to show the object's
+    # last acknowledged write before answering "retry" (docs/adr/0022).
     read_own_writes_timeout_s: float = Field(default=5.0, gt=0)
+    # The write path (docs/adr/0022). A write waits at most write_hold_timeout_s
+    # for its object while another writer holds it; a holder that never comes
+    # back loses it after write_hold_ttl_s (keep it above produce_timeout_s);
+    # after an append with no answer from Kafka, the object stays held
+    # write_fate_window_s before the next writer reads the log back.
+    write_hold_timeout_s: float = Field(default=5.0, gt=0)
+    write_hold_ttl_s: float = Field(default=30.0, gt=0)
+    write_fate_window_s: float = Field(default=20.0, ge=0)
     # Public QR discovery (``/public/evses/{evse_id}``, no authentication):
     # each client IP may make this many requests per fixed window.
     public_rate_limit_requests: int = Field(default=60, ge=1)

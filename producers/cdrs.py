@@ -40,13 +40,13 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from producers.locations import Origin, RefusedError
 from producers.pricing import (
     PricingError,
     price_session,
     split_at_tariff_boundaries,
     tariff_active_at,
 )
+from producers.write_path import Origin, RefusedError
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party, derived_event_id
 from schemas.events.cdrs import (
     CdrIssuedPayload,

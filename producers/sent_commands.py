@@ -31,9 +31,9 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from producers.locations import RefusedError
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
+from producers.write_path import RefusedError
 from schemas.events import Party
 from schemas.events.commands import (
     CommandResultReceived,

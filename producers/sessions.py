@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import SessionPatched, SessionPut, new_event_id
 from schemas.events.sessions import SessionPatchedPayload, SessionPutPayload, SessionRef
 from schemas.ocpi.common import fold

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import Party, TariffDeleted, TariffPut, new_event_id
 from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload, TariffRef
 from schemas.ocpi.common import fold, parse_ocpi_datetime

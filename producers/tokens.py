@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import (
     TokenAuthorizationDecided,
     TokenPatched,

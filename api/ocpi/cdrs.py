@@ -43,8 +43,8 @@ from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.tariff_writes import ExactBody
 from producers.cdrs import plan_receive, plan_reconciled, reconcile
-from producers.locations import Origin, RefusedError
 from producers.log import EventLog
+from producers.write_path import Origin, RefusedError
 from projections.mongo.cdrs import CdrViewQuery
 from projections.position import position_field
 from projections.write_marks import WriteMarks

@@ -41,9 +41,9 @@ from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
-from producers.locations import Origin, RefusedError
 from producers.log import EventLog
 from producers.sessions import find, plan_patch, plan_put
+from producers.write_path import Origin, RefusedError
 from projections.mongo.sessions import SessionViewQuery
 from projections.position import position_field
 from projections.write_marks import WriteMarks

@@ -30,7 +30,8 @@ from api.tariff_writes import (
     refused,
     write_tariff,
 )
-from producers.tariffs import Origin, RefusedError, authorize_write
+from producers.tariffs import authorize_write
+from producers.write_path import Origin, RefusedError
 from schemas.events import Party
 from schemas.events.tariffs import TariffRef
 from schemas.ocpi.common import fold

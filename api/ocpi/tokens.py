@@ -26,7 +26,6 @@ from api.ocpi.paths import CountryCodePath, PartyIdPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.token_writes import TokenStoreDep, get_token, refused, write_token
-from producers.locations import RefusedError
 from producers.tokens import (
     Origin,
     authorize,
@@ -34,6 +33,7 @@ from producers.tokens import (
     plan_patch,
     plan_put,
 )
+from producers.write_path import RefusedError
 from schemas.events import Party
 from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import fold

@@ -19,7 +19,7 @@ from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, EventLogDep, No
 from api.errors import OcpiError, envelope
 from api.ocpi.cdrs import CdrIdPath, CdrStoreDep, refused
 from producers.cdrs import CREDIT_SUFFIX, plan_credit
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import Party, new_event_id
 from schemas.events.cdrs import cdr_key
 from schemas.ocpi.cdrs import NORMAL_CDR_ID_MAX

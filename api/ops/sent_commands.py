@@ -39,7 +39,6 @@ from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
 from api.ops.chargers import NEXT_AFTER
 from api.sent_command_writes import NotRecordedError, SentCommandStoreDep
-from producers.locations import RefusedError
 from producers.sent_commands import (
     SendFailedError,
     SentCommandState,
@@ -51,6 +50,7 @@ from producers.sent_commands import (
     response_url,
     status_of,
 )
+from producers.write_path import RefusedError
 from schemas.events import Party
 from schemas.ocpi.commands import CommandType
 from schemas.ocpi.common import fold

@@ -24,8 +24,8 @@ from api.errors import OcpiError, envelope
 from api.ocpi.tokens import OurTokenDep
 from api.token_writes import Plan, TokenStoreDep, get_token, refused, write_token
 from producers.authorization import AuthorizeRequest
-from producers.locations import RefusedError
 from producers.tokens import Origin, plan_patch, plan_policy, plan_put
+from producers.write_path import RefusedError
 from schemas.events import Party
 from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import CountryCode, PartyId, fold

@@ -22,12 +22,11 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "cdrs"
 

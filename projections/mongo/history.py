@@ -29,7 +29,7 @@ from pymongo import ASCENDING, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import LocationState, evolve
+from producers.locations import LocationState, evolve
 from projections.mongo import tariffs
 from projections.mongo.folding import Doc
 from projections.position import Record

@@ -27,13 +27,13 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import LocationState, evolve, served, sort_stamp
+from producers.locations import LocationState, evolve, served
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.events.locations import location_key
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "locations"
 

@@ -19,13 +19,12 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from projections.session_state import evolve
 from schemas.events import SessionPatched, SessionPut
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "sessions"
 

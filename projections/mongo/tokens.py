@@ -21,12 +21,11 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from producers.tokens import TokenEvent, TokenState, evolve
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import TokenPatched, TokenPolicySet, TokenPut
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "tokens"
 

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects.mysql import insert
 
-from projections.location_state import LocationState, evolve, served
+from producers.locations import LocationState, evolve, served
 from projections.mysql.batches import apply_grouped
 from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
 from projections.mysql.models import (

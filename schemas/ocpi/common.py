@@ -56,6 +56,14 @@ DateTime = Annotated[
 ]
 
 
+def sort_stamp(value: str | datetime) -> str:
+    """A fixed-width UTC text of an OCPI DateTime that sorts in time order
+    (the OCPI form drops zero milliseconds, so it does not): the sort and
+    filter key of the views' paginated lists."""
+    instant = parse_ocpi_datetime(value) if isinstance(value, str) else value
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def ci_string(max_length: int) -> Any:
     """CiString(n): printable ASCII, compared case-insensitively, stored as received."""
     return Annotated[

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete
 
 from ocpi_hub.bootstrap import mysql_engine
 from producers.cdrs import plan_issue, plan_receive, plan_reconciled, reconcile
-from producers.locations import Origin
+from producers.write_path import Origin
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.folding import Doc
 from projections.mongo.history import (

@@ -39,8 +39,8 @@ from gateway.state import GatewayState
 from ocpi_hub.bootstrap import Container, build_container, views
 from ocpi_hub.settings import Settings
 from producers.charge_points import parse_register, plan_register
-from producers.locations import Origin
 from producers.log import ensure_topics
+from producers.write_path import Origin
 from projections.mongo.charge_points import COLLECTION, ChargePointViewWriter
 from projections.position import Record
 from projections.runner import replay, run_live

@@ -22,7 +22,7 @@ from producers.cdrs import (
     plan_reconciled,
     reconcile,
 )
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import CdrIssued, Party, parse_event, serialize_event
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.tariffs import loads_exact

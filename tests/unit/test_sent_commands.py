@@ -22,7 +22,6 @@ from api.deps import _write_marks
 from ocpi_hub.bootstrap import build_container
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
-from producers.locations import RefusedError
 from producers.log import InMemoryEventLog
 from producers.partners import PartnerState
 from producers.sent_commands import (
@@ -42,6 +41,7 @@ from producers.sent_commands import (
     response_url,
     status_of,
 )
+from producers.write_path import RefusedError
 from projections.mongo.folding import Doc
 from projections.mongo.sent_commands import SentPage, apply
 from projections.position import Record

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers.sessions import Origin, RefusedError, find, plan_patch, plan_put
+from producers.sessions import find, plan_patch, plan_put
+from producers.write_path import Origin, RefusedError
 from projections.mongo.sessions import apply
 from projections.session_state import evolve
 from schemas.events import Party, SessionPatched, SessionPut

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers.locations import RefusedError
 from producers.tokens import (
     Origin,
     TokenState,
@@ -20,6 +19,7 @@ from producers.tokens import (
     plan_policy,
     plan_put,
 )
+from producers.write_path import RefusedError
 from projections.mongo.tokens import apply
 from projections.position import Record
 from schemas.events import Party, TokenPatched, TokenPut, parse_event, serialize_event
