@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from producers.write_path import Origin, RefusedError
+from producers.write_path import Origin, RefusedError, Slice
 from schemas.events import (
     TokenAuthorizationDecided,
     TokenPatched,
@@ -49,11 +49,13 @@ from schemas.ocpi.tokens import (
     validate_token_patch,
 )
 from schemas.ocpi.types import to_json
+from schemas.topics import TOKENS
 
 Json = dict[str, Any]
 TokenEvent = TokenPut | TokenPatched | TokenPolicySet | TokenAuthorizationDecided
 
 __all__ = [
+    "SLICE",
     "Origin",
     "Planned",
     "RefusedError",
@@ -97,6 +99,21 @@ def evolve(state: TokenState | None, event: TokenEvent) -> TokenState:
     if isinstance(event, TokenPolicySet):
         return state.model_copy(update={"policy": event.payload.policy})
     return state  # an authorization decision changes nothing we hold
+
+
+def _evolve_held(state: TokenState | None, event: TokenEvent) -> TokenState | None:
+    after = evolve(state, event)
+    return after if after.token is not None or after.policy is not None else None
+
+
+# The Tokens slice as the write path holds it (docs/adr/0022).
+SLICE: Slice[TokenState] = Slice(
+    "tokens",
+    TOKENS,
+    _evolve_held,
+    lambda state: state.model_dump_json().encode(),
+    TokenState.model_validate_json,
+)
 
 
 @dataclass(frozen=True)
