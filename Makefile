@@ -83,7 +83,8 @@ bench: up
 	$(BIN)/python -m bench.chargers $(CHARGERS_ARGS)
 	$(BIN)/python -m bench.commands $(COMMANDS_ARGS)
 
-## compose-check: validate deploy/compose.yaml with Docker Compose v2 (built once, cached)
+## compose-check: validate deploy/compose.yaml with Docker Compose v2 (both profiles) and parse
+## the Dockerfile with BuildKit's parser and lint checks (both built once from Go, cached)
 compose-check:
 	deploy/local/compose-check.sh
 
