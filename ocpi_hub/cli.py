@@ -6,13 +6,16 @@ import asyncio
 import json
 import signal
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
 
 from ocpi_hub.logging import configure_logging
 from ocpi_hub.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -24,20 +27,37 @@ def _settings() -> Settings:
 
 
 @app.command()
-def api() -> None:
+def api(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="API processes sharing the port (default: OCPI_HUB_API_WORKERS, 1)."
+        ),
+    ] = None,
+) -> None:
     """Serve the HTTP API (OCPI, ops, health)."""
     import uvicorn
 
-    from api.app import create_app
-
     settings = _settings()
     uvicorn.run(
-        create_app(settings),
+        # A factory by import string: with several workers each process
+        # builds its own app, so the lifespan opens one set of clients per
+        # process (none is shared across a fork).
+        f"{__name__}:api_app",
+        factory=True,
+        workers=workers or settings.api_workers,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
         access_log=False,
     )
+
+
+def api_app() -> FastAPI:
+    """The API of one ``ocpi-hub api`` process (uvicorn calls it in each worker)."""
+    from api.app import create_app
+
+    return create_app(_settings())
 
 
 @app.command()

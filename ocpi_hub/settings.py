@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # Reverse proxies in front of the API (addresses or networks, JSON list
     # in the environment): from these, ``X-Forwarded-For`` names the client.
     public_trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    # API processes behind the one port (`ocpi-hub api --workers`): uvicorn's
+    # supervisor binds it and restarts a worker that dies; each worker opens
+    # its own Kafka, MongoDB, MySQL and Redis clients (docs/scale-out.md).
+    api_workers: int = Field(default=1, ge=1, le=64)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")
