@@ -132,11 +132,16 @@ class KafkaLogHistory:
         finally:
             await consumer.stop()
 
-    async def partitions(self, topic: TopicSpec) -> int:
+    async def partitions(self, topic: TopicSpec, *, wait_s: float = 10.0) -> int:
+        """The topic's partition count. A topic created a moment ago may be
+        missing from the metadata a broker answers with: ask again until
+        ``wait_s`` has passed."""
+        deadline = asyncio.get_running_loop().time() + wait_s
         async with self._consumer() as consumer:
-            found = await _partitions_of(consumer, self._prefix + topic.name)
-        if not found:
-            raise LookupError(f"topic {self._prefix + topic.name} not found")
+            while not (found := await _partitions_of(consumer, self._prefix + topic.name)):
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise LookupError(f"topic {self._prefix + topic.name} not found")
+                await asyncio.sleep(0.2)
         return len(found)
 
     async def events_of(
