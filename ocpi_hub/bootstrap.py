@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
-from producers import charge_points, locations, sent_commands
+from producers import charge_points, commands, locations, sent_commands
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
@@ -50,6 +50,7 @@ Doc = dict[str, Any]
 WRITE_SLICES: tuple[Slice[Any], ...] = (
     locations.SLICE,
     charge_points.SLICE,
+    commands.SLICE,
     sent_commands.SLICE,
 )
 
