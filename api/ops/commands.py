@@ -9,18 +9,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from api.consistency import read_after, written
+from api.consistency import read_written
 from api.deps import ContainerDep
 from api.errors import OcpiError, envelope
 from api.writes import WritePathDep
 from producers.commands import SLICE
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.topics import COMMANDS
 
 router = APIRouter(prefix="/ops/commands", tags=["ops: commands"])
 
@@ -33,14 +31,8 @@ async def get_received_command(
 ) -> dict[str, Any]:
     view = c.received_commands
     assert view is not None
-    doc = await read_after(
-        lambda: asyncio.to_thread(view.read, command_id),
-        lambda: asyncio.to_thread(view.positions, command_id),
-        COMMANDS.name,
-        await written(write_path, SLICE, command_id),
-        timeout_s=c.settings.read_own_writes_timeout_s,
-        what="command",
-    )
+    wait_s = c.settings.read_own_writes_timeout_s
+    doc = await read_written(view, write_path, SLICE, command_id, timeout_s=wait_s, what="command")
     if doc is None:
         raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"no received command {command_id!r}", 404)
     return envelope(doc)

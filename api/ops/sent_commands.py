@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Path, Query, Response
 
-from api.consistency import read_after, written
+from api.consistency import read_written
 from api.deps import (
     CommandChannelDep,
     CommandIdsDep,
@@ -59,7 +59,6 @@ from schemas.ocpi.commands import CommandType
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
-from schemas.topics import COMMANDS
 
 log = structlog.get_logger(__name__)
 
@@ -154,17 +153,11 @@ async def get_sent_command(
     write_path: WritePathDep,
     now: NowDep,
 ) -> dict[str, Any]:
-    state = await read_after(
-        lambda: asyncio.to_thread(view.read, command_id),
-        lambda: asyncio.to_thread(view.positions, command_id),
-        COMMANDS.name,
-        await written(write_path, SLICE, command_id),
-        timeout_s=c.settings.read_own_writes_timeout_s,
-        what="command",
-    )
-    if state is None:
+    wait_s = c.settings.read_own_writes_timeout_s
+    sent = await read_written(view, write_path, SLICE, command_id, timeout_s=wait_s, what="command")
+    if sent is None:
         raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"we sent no command {command_id!r}", 404)
-    return envelope(_shown(state, now))
+    return envelope(_shown(sent, now))
 
 
 @router.get("/sent")

@@ -151,30 +151,15 @@ async def test_reservation_ids_are_stable_per_sender_and_unique_across(
 # --- the receiver on the one write path ---------------------------------------------
 
 
-def _emsp(token_c: str) -> PartnerState:
-    return PartnerState(
-        partner_id="emsp-r",
-        status="registered",
-        roles=(
-            CredentialsRole(
-                role=Role.EMSP,
-                business_details=BusinessDetails(name="ABD Mobility"),
-                country_code="NL",
-                party_id="ABD",
-            ),
-        ),
-        our_token_encrypted=VAULT.encrypt("unused"),
-        their_token_hash=hash_token(token_c),
-    )
-
-
 def test_a_cancel_sent_right_after_its_reservation_finds_it(services: Settings) -> None:
     """No projection of ``ocpi.commands.v1`` runs here: the cancel finds the
     reservation in the write path, as the reservation's answer left it."""
     with fresh_namespace(services) as ns:
         s = settings_of(ns)
         token_c = f"emsp-token-{uuid.uuid4().hex[:8]}"
-        register_partner(s, _emsp(token_c))
+        register_partner(
+            s, emsp("emsp-r", "unused").model_copy(update={"their_token_hash": hash_token(token_c)})
+        )
         headers = {"Authorization": "Token " + base64.b64encode(token_c.encode()).decode()}
         with TestClient(create_app(s)) as api:
             ours = location("LOC-R", country_code="ZZ", party_id="HUB")
@@ -229,21 +214,26 @@ async def _present(s: Settings, charge_point_id: str) -> None:
 # --- the callback sender -----------------------------------------------------------
 
 
+def emsp(partner_id: str, our_token: str) -> PartnerState:
+    """A registered partner eMSP NL/ABD, and our token for it."""
+    return PartnerState(
+        partner_id=partner_id,
+        status="registered",
+        roles=(
+            CredentialsRole(
+                role=Role.EMSP,
+                business_details=BusinessDetails(name="ABD Mobility"),
+                country_code="NL",
+                party_id="ABD",
+            ),
+        ),
+        our_token_encrypted=VAULT.encrypt(our_token),
+    )
+
+
 class Partners:
     def __init__(self, token: str) -> None:
-        self.state = PartnerState(
-            partner_id="abc",
-            status="registered",
-            roles=(
-                CredentialsRole(
-                    role=Role.EMSP,
-                    business_details=BusinessDetails(name="ABC"),
-                    country_code="NL",
-                    party_id="ABD",
-                ),
-            ),
-            our_token_encrypted=VAULT.encrypt(token),
-        )
+        self.state = emsp("abc", token)
 
     def get(self, partner_id: str) -> PartnerState | None:
         return self.state if partner_id == "abc" else None
