@@ -33,7 +33,7 @@ from fastapi import APIRouter, Depends, Path
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
-from api.writes import JsonBody, WritePathDep, body_of
+from api.writes import JsonBodyOrNone, WritePathDep, body_of
 from producers import charge_points, locations
 from producers.commands import (
     SLICE,
@@ -256,7 +256,7 @@ async def receive_command(
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: JsonBody,
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request: CommandRequest = REQUEST_MODEL[command].model_validate(body)  # type: ignore[assignment]

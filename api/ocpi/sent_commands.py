@@ -21,12 +21,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 
 from api.deps import CommandIdsDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
-from api.writes import WritePathDep, body_of, json_body
+from api.writes import JsonBodyOrNone, WritePathDep, body_of
 from producers.sent_commands import SLICE, decide_result, plan_result
 from schemas.ocpi.commands import CommandResult, CommandType
 from schemas.ocpi.status_codes import OcpiStatus
@@ -38,14 +38,6 @@ sender = APIRouter(prefix="/ocpi/emsp/2.2.1/commands", tags=["ocpi: commands (se
 CommandIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
 
 
-async def _result_body(request: Request) -> Any:
-    """The body as JSON; none at all is a result that is missing (2001), not
-    a malformed message."""
-    if not await request.body():
-        return None
-    return await json_body(request)
-
-
 @sender.post("/{command}/{command_id}", openapi_extra=body_of(CommandResult))
 async def receive_command_result(
     command: CommandType,
@@ -55,7 +47,7 @@ async def receive_command_result(
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: Annotated[Any, Depends(_result_body)],
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     partner_id = caller.partner.partner_id
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)

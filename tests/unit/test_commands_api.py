@@ -175,6 +175,14 @@ def test_bad_bodies_are_2001_and_write_nothing(
     assert log.events == []
 
 
+def test_no_body_is_2001_and_malformed_json_is_400(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    _answer(client.post(f"{RECEIVER}/START_SESSION"), 200, 2001)
+    _answer(client.post(f"{RECEIVER}/START_SESSION", content=b"{not json"), 400, 2000)
+    assert log.events == []
+
+
 def test_an_unknown_command_is_an_ocpi_error(client: TestClient, log: InMemoryEventLog) -> None:
     body = _answer(client.post(f"{RECEIVER}/SELF_DESTRUCT", json=start_body()), 404, 2001)
     assert "SELF_DESTRUCT" in body["status_message"]
