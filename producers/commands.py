@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from producers.write_path import Decision, RefusedError, Slice
 from schemas.events import (
@@ -460,7 +460,7 @@ class ChargerAnswer(BaseModel):
     result: CommandResultType
     charger_status: str | None = None
     message: str | None = None
-    at: AwareDatetime
+    at: datetime
 
 
 class ReceivedCommandState(BaseModel):
@@ -477,19 +477,19 @@ class ReceivedCommandState(BaseModel):
     partner_id: str | None = None
     request: dict[str, Any] | None = None
     response_url: str | None = None
-    received_at: AwareDatetime | None = None
+    received_at: datetime | None = None
     # RESERVE_NOW and CANCEL_RESERVATION: the reservation (``reservation_key``).
     reservation_key: str | None = None
     target: CommandTarget | None = None
     response: ShownResponse | None = None
-    deadline: AwareDatetime | None = None
+    deadline: datetime | None = None
     accepted_event_id: str | None = None
     charger_answer: ChargerAnswer | None = None
-    deadline_passed_at: AwareDatetime | None = None
+    deadline_passed_at: datetime | None = None
     result: CommandResultType | None = None
     result_message: list[DisplayText] | None = None
     decided_by: str | None = None
-    decided_at: AwareDatetime | None = None
+    decided_at: datetime | None = None
 
 
 ReceivedCommandEvent = (
