@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from api.errors import OcpiError
 from producers.write_path import Slice, WritePath
@@ -23,6 +23,7 @@ from projections.position import position_field
 from schemas.ocpi.status_codes import OcpiStatus
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 async def read_after(
@@ -64,3 +65,32 @@ async def written(write_path: WritePath, slice_: Slice[Any], key: str) -> dict[i
     """The position a read of ``key`` must wait for: its last committed event."""
     at = await write_path.position(slice_, key)
     return {at[0]: at[1]} if at is not None else {}
+
+
+class ObjectView(Protocol[T_co]):
+    """A view of one document per aggregate, with the positions it applied."""
+
+    def read(self, key: str, /) -> tuple[T_co, dict[str, int]]: ...
+
+    def positions(self, key: str, /) -> dict[str, int]: ...
+
+
+async def read_written(
+    view: ObjectView[T],
+    write_path: WritePath,
+    slice_: Slice[Any],
+    key: str,
+    *,
+    timeout_s: float,
+    what: str,
+) -> T:
+    """``key``'s document in ``view`` once the view holds the aggregate's last
+    committed write (``read_after``)."""
+    return await read_after(
+        lambda: asyncio.to_thread(view.read, key),
+        lambda: asyncio.to_thread(view.positions, key),
+        slice_.topic.name,
+        await written(write_path, slice_, key),
+        timeout_s=timeout_s,
+        what=what,
+    )

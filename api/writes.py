@@ -44,6 +44,17 @@ async def json_body(request: Request) -> Any:
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
+async def json_body_or_none(request: Request) -> Any:
+    """As ``json_body``, but no body at all is None: the slice's model then
+    says what is missing (2001), as for a JSON ``null``."""
+    if not await request.body():
+        return None
+    return await json_body(request)
+
+
+JsonBodyOrNone = Annotated[Any, Depends(json_body_or_none)]
+
+
 def written(response: Response, created: bool = False) -> dict[str, Any]:
     """The answer to a recorded PUT or PATCH: HTTP 201 when it created the
     object, else 200; OCPI 1000 without data."""
