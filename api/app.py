@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,7 +30,7 @@ from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
 from api.public import discovery
 from api.writes import with_body_schemas
-from ocpi_hub.bootstrap import WRITE_SLICES, Container, build_container
+from ocpi_hub.bootstrap import WRITE_SLICES, Container, build_container, partner_tokens
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory, ensure_topics
@@ -59,6 +61,7 @@ def create_app(
             app.state.write_path = write_path or WritePath(
                 event_log, InMemoryDecisionStore(), history
             )
+            app.state.partner_tokens = partner_tokens(settings, app.state.write_path)
             yield
             return
         await ensure_topics(
@@ -71,9 +74,14 @@ def create_app(
         # from the log first if it holds none (a new store, or one that lost
         # them).
         await built.write_path.ensure_ready(WRITE_SLICES)
+        app.state.partner_tokens = built.partner_tokens
+        following = asyncio.create_task(built.partner_tokens.follow())
         try:
             yield
         finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             await built.event_log.stop()
             await built.redis.aclose()
             await built.realtime.aclose()

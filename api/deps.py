@@ -12,6 +12,8 @@ from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
+from producers.lookups import LookupCache
+from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds
 from projections.mongo.cdrs import CdrViewQuery
 from projections.mongo.charge_points import ChargePointViewQuery
@@ -90,6 +92,11 @@ def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointVi
     return c.charge_points
 
 
+def _partner_tokens(request: Request) -> LookupCache[PartnerState]:
+    tokens: LookupCache[PartnerState] = request.app.state.partner_tokens
+    return tokens
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -117,3 +124,5 @@ SentCommandViewDep = Annotated[SentCommandViewQuery, Depends(_sent_commands)]
 CommandChannelDep = Annotated[CommandChannel, Depends(_command_channel)]
 CommandIdsDep = Annotated[CommandIds, Depends(_command_ids)]
 ChargePointViewDep = Annotated[ChargePointViewQuery, Depends(_charge_points)]
+# Partners by the hash of the token they present (api/auth.py).
+PartnerTokensDep = Annotated[LookupCache[PartnerState], Depends(_partner_tokens)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
-from producers import charge_points, commands, locations, sent_commands
+from producers import charge_points, commands, locations, partners, sent_commands
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
@@ -22,7 +23,9 @@ from producers.authorization import (
 from producers.credentials import CredentialsService
 from producers.decision_store import RedisDecisionStore
 from producers.log import EventLog, KafkaEventLog, KafkaLogHistory
+from producers.lookups import Feed, LookupCache
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from producers.write_path import Slice, Timing, WritePath
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
@@ -52,6 +55,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     charge_points.SLICE,
     commands.SLICE,
     sent_commands.SLICE,
+    partners.SLICE,
 )
 
 
@@ -142,7 +146,8 @@ class Container:
     locations: LocationViewQuery
     ops: OpsQuery
     partners: PartnerQuery
-    partner_views: PartnerViewWriter
+    # The partner behind a token (api/auth.py, docs/adr/0024).
+    partner_tokens: LookupCache[PartnerState]
     vault: TokenVault
     partner_client: PartnerClient
     write_marks: WriteMarks
@@ -187,17 +192,18 @@ def build_container(settings: Settings) -> Container:
     event_log = KafkaEventLog(
         settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
     )
+    path = write_path(settings, event_log, redis)
     return Container(
         settings=settings,
         event_log=event_log,
-        write_path=write_path(settings, event_log, redis),
+        write_path=path,
         mongo=client,
         mysql=engine,
         redis=redis,
         locations=LocationViewQuery(client[settings.mongo_db]),
         ops=OpsQuery(engine),
         partners=PartnerQuery(client[settings.mongo_db]),
-        partner_views=PartnerViewWriter(client[settings.mongo_db]),
+        partner_tokens=partner_tokens(settings, path),
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         write_marks=RedisWriteMarks(redis, settings.topic_prefix),
@@ -236,7 +242,33 @@ def write_path(settings: Settings, event_log: EventLog, redis: aioredis.Redis) -
             hold_timeout_s=settings.write_hold_timeout_s,
             hold_ttl_s=settings.write_hold_ttl_s,
             fate_window_s=settings.write_fate_window_s,
+            settle_timeout_s=settings.write_settle_timeout_s,
         ),
+    )
+
+
+def partner_tokens(settings: Settings, path: WritePath) -> LookupCache[PartnerState]:
+    """This process's cache of partners by token hash (docs/adr/0024), kept
+    current by the decision store's announcements of partner commits; on a
+    store without them (the in-memory one of tests) every lookup goes to
+    the store."""
+    store = path.store
+    feed: Feed | None = None
+    if isinstance(store, RedisDecisionStore):
+        redis_store, lease = store, settings.partner_cache_lease_s
+
+        def follow() -> AsyncIterator[float | None]:
+            # Four pings per lease: one late answer does not idle the cache.
+            return redis_store.changes(partners.SLICE.name, ping_s=lease / 4)
+
+        feed = follow
+
+    return LookupCache(
+        path,
+        partners.SLICE,
+        feed,
+        lease_s=settings.partner_cache_lease_s,
+        size=settings.partner_cache_size,
     )
 
 
@@ -244,13 +276,12 @@ def vault(settings: Settings) -> TokenVault:
     return TokenVault(load_or_create_key(settings.secret_key, settings.secret_key_file))
 
 
-def credentials_service(c: Container, event_log: EventLog) -> CredentialsService:
-    """The registration service of this platform, on the container's adapters."""
+def credentials_service(c: Container, path: WritePath) -> CredentialsService:
+    """The registration service of this platform, on the container's
+    adapters and the write path ``path``."""
     s = c.settings
     return CredentialsService(
-        log=event_log,
-        partners=c.partners,
-        view=c.partner_views,
+        write_path=path,
         client=c.partner_client,
         vault=c.vault,
         us=Party(country_code=s.party_country_code, party_id=s.party_id),

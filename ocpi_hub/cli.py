@@ -328,6 +328,7 @@ async def _with_service(settings: Settings, work: Any) -> Any:
     """Run ``work(service)`` with the credentials service wired to real adapters."""
     from ocpi_hub.bootstrap import build_container, credentials_service
     from producers.log import ensure_topics
+    from producers.partners import SLICE as PARTNERS_SLICE
 
     await ensure_topics(
         settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
@@ -335,8 +336,8 @@ async def _with_service(settings: Settings, work: Any) -> Any:
     c = build_container(settings)
     await c.event_log.start()
     try:
-        c.partner_views.prepare()
-        service = credentials_service(c, c.event_log)
+        await c.write_path.ensure_ready([PARTNERS_SLICE])
+        service = credentials_service(c, c.write_path)
         return await work(service)
     finally:
         await c.event_log.stop()
@@ -401,6 +402,7 @@ def partners_register(
     """Register with a partner (we POST our credentials to them)."""
     from ocpi_hub.secrets import hash_token, new_token
     from producers.partner_client import PartnerCallError
+    from producers.write_path import RefusedError, UnavailableError
 
     settings = _settings()
     our_token = new_token()
@@ -416,7 +418,7 @@ def partners_register(
 
     try:
         state = asyncio.run(_with_service(settings, work))
-    except (PartnerCallError, LookupError) as exc:
+    except (PartnerCallError, LookupError, RefusedError, UnavailableError) as exc:
         typer.echo(f"registration failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
@@ -439,6 +441,7 @@ def partners_update(
     PUT towards it); its answer refreshes its token, version and endpoints."""
     from ocpi_hub.secrets import hash_token, new_token
     from producers.partner_client import PartnerCallError
+    from producers.write_path import RefusedError, UnavailableError
 
     settings = _settings()
     token = new_token()
@@ -450,7 +453,7 @@ def partners_update(
 
     try:
         state = asyncio.run(_with_service(settings, work))
-    except (PartnerCallError, LookupError) as exc:
+    except (PartnerCallError, LookupError, RefusedError, UnavailableError) as exc:
         typer.echo(f"update failed (the old tokens stay in use): {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
@@ -474,6 +477,7 @@ def partners_unregister(
 ) -> None:
     """End a registration: credentials DELETE towards the partner, then ours."""
     from producers.partner_client import PartnerCallError
+    from producers.write_path import RefusedError, UnavailableError
 
     settings = _settings()
 
@@ -482,7 +486,7 @@ def partners_unregister(
 
     try:
         asyncio.run(_with_service(settings, work))
-    except (PartnerCallError, LookupError) as exc:
+    except (PartnerCallError, LookupError, RefusedError, UnavailableError) as exc:
         typer.echo(f"unregister failed (still registered): {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps({"partner_id": partner_id, "status": "unregistered"}))
@@ -491,11 +495,13 @@ def partners_unregister(
 @partners_app.command("list")
 def partners_list() -> None:
     """Every partner with its status and roles (never its tokens)."""
-    from ocpi_hub.bootstrap import mongo_client
-    from projections.mongo.partners import PartnerQuery
+    from producers.credentials import partners_in_log
+    from producers.log import KafkaLogHistory
 
     settings = _settings()
-    for p in PartnerQuery(mongo_client(settings)[settings.mongo_db]).all():
+    # From the log, not the view: a partner registered a moment ago is listed.
+    history = KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix)
+    for p in asyncio.run(partners_in_log(history)):
         roles = ",".join(f"{r.role}:{r.country_code}-{r.party_id}" for r in p.roles)
         typer.echo(f"{p.partner_id}\t{p.status}\t{p.direction or '-'}\t{roles or '-'}")
 

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     write_hold_timeout_s: float = Field(default=5.0, gt=0)
     write_hold_ttl_s: float = Field(default=30.0, gt=0)
     write_fate_window_s: float = Field(default=20.0, ge=0)
+    # A write that changes how a partner is found (a registration, a token
+    # rotation) waits at most this long for every API process to confirm it
+    # dropped its cached lookups (docs/adr/0024).
+    write_settle_timeout_s: float = Field(default=1.0, gt=0)
+    # Each API process caches the partner behind each token. It uses the
+    # cache only while it has heard from Redis within partner_cache_lease_s,
+    # so a rotated or unregistered token is never accepted from a cache
+    # later than this after the change, even by a frozen process.
+    partner_cache_lease_s: float = Field(default=1.0, gt=0)
+    partner_cache_size: int = Field(default=10_000, ge=1)
     # Public QR discovery (``/public/evses/{evse_id}``, no authentication):
     # each client IP may make this many requests per fixed window.
     public_rate_limit_requests: int = Field(default=60, ge=1)

@@ -10,8 +10,15 @@ Redis layout, under the deployment prefix, per slice:
         s   the state, as the slice dumps it
         p o partition and offset of the last event folded into it
         lk  token of the holder; lu: held until (ms); la: held since (ms)
+        n   (a slice with lookups) the state's names, space-separated
+    ocpi-hub:ws:<slice>:n                   hash: name -> aggregate key
     ocpi-hub:ws:<slice>:ready               set once the states were built
     ocpi-hub:ws:<slice>:rebuild             the process rebuilding them
+    ocpi-hub:ws:<slice>:changes             channel: a commit of a slice with
+                                            lookups ("changed"), a writer
+                                            asking caches to confirm
+                                            ("settle <id>")
+    ocpi-hub:ws:<slice>:ack:<id>            list: one element per confirmation
 
 Each operation is one script, so one round trip and atomic. The store must
 not evict keys (``maxmemory-policy noeviction``) and must either keep
@@ -22,6 +29,9 @@ is not.
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -57,6 +67,49 @@ else
 end
 redis.call('HDEL', KEYS[1], 'lk', 'lu', 'la')
 return 1
+"""
+
+# _COMMIT for a slice with lookups: the state's names replace those of the
+# previous state (a name another key took since is left to it), and the
+# commit is announced to the caches of finds, all in the same step.
+_COMMIT_NAMED = """
+if redis.call('HGET', KEYS[1], 'lk') ~= ARGV[1] then return 0 end
+if ARGV[6] == '1' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'p', ARGV[4], 'o', ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'v', '', 'p', ARGV[4], 'o', ARGV[5])
+  redis.call('HDEL', KEYS[1], 's')
+end
+redis.call('HDEL', KEYS[1], 'lk', 'lu', 'la')
+local old = redis.call('HGET', KEYS[1], 'n')
+if old then
+  for name in string.gmatch(old, '%S+') do
+    if redis.call('HGET', KEYS[2], name) == ARGV[7] then redis.call('HDEL', KEYS[2], name) end
+  end
+end
+if #ARGV > 8 then
+  local names = {}
+  for i = 9, #ARGV do
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[7])
+    names[#names + 1] = ARGV[i]
+  end
+  redis.call('HSET', KEYS[1], 'n', table.concat(names, ' '))
+else
+  redis.call('HDEL', KEYS[1], 'n')
+end
+redis.call('PUBLISH', ARGV[8], 'changed')
+return 1
+"""
+
+# The state hash is named from the key the index holds, so it is not among
+# KEYS: fine on one Redis (scripts without flags may do this), not on a
+# cluster.
+_FIND = """
+local key = redis.call('HGET', KEYS[1], ARGV[1])
+if not key then return false end
+local h = redis.call('HMGET', ARGV[2] .. key, 'v', 's', 'p', 'o')
+if not h[1] then return false end
+return {key, h[1], h[2] or false, h[3] or '', h[4] or ''}
 """
 
 _RELEASE = """
@@ -109,9 +162,21 @@ class RedisDecisionStore:
         self._abandon: Any = redis.register_script(_ABANDON)
         self._peek: Any = redis.register_script(_PEEK)
         self._lead: Any = redis.register_script(_LEAD)
+        self._commit_named: Any = redis.register_script(_COMMIT_NAMED)
+        self._find: Any = redis.register_script(_FIND)
 
     def _key(self, slice_name: str, key: str) -> str:
         return f"{self._prefix}{slice_name}:k:{key}"
+
+    def _index(self, slice_name: str) -> str:
+        return f"{self._prefix}{slice_name}:n"
+
+    def _channel(self, slice_name: str) -> str:
+        # Channels are not per database: the prefix keeps namespaces apart.
+        return f"{self._prefix}{slice_name}:changes"
+
+    def _ack(self, slice_name: str, ident: str) -> str:
+        return f"{self._prefix}{slice_name}:ack:{ident}"
 
     def _ready_key(self, slice_name: str) -> str:
         return f"{self._prefix}{slice_name}:ready"
@@ -140,10 +205,15 @@ class RedisDecisionStore:
         raw: bytes | None,
         partition: int,
         offset: int,
+        names: Sequence[str] | None = None,
     ) -> bool:
-        kept = await self._commit(
-            keys=[self._key(slice_name, key)],
-            args=[token, version, raw or b"", partition, offset, "1" if raw is not None else "0"],
+        args = [token, version, raw or b"", partition, offset, "1" if raw is not None else "0"]
+        if names is None:
+            kept = await self._commit(keys=[self._key(slice_name, key)], args=args)
+            return bool(kept)
+        kept = await self._commit_named(
+            keys=[self._key(slice_name, key), self._index(slice_name)],
+            args=[*args, key, self._channel(slice_name), *_checked(names)],
         )
         return bool(kept)
 
@@ -172,22 +242,114 @@ class RedisDecisionStore:
         key = f"{self._prefix}{slice_name}:rebuild"
         return bool(await self._lead(keys=[key], args=[token, ttl_ms]))
 
-    async def rebuilt(self, slice_name: str, states: dict[str, tuple[bytes, int, int]]) -> None:
+    async def rebuilt(
+        self,
+        slice_name: str,
+        states: dict[str, tuple[bytes, int, int]],
+        names: dict[str, Sequence[str]] | None = None,
+    ) -> None:
         pattern = f"{self._prefix}{slice_name}:k:*"
         stale = [k async for k in self._redis.scan_iter(match=pattern, count=1000)]
         for start in range(0, len(stale), 1000):
             await self._redis.unlink(*stale[start : start + 1000])
+        await self._redis.unlink(self._index(slice_name))
         items = list(states.items())
         for start in range(0, len(items), 1000):
             pipe = self._redis.pipeline(transaction=False)
             for key, (raw, partition, offset) in items[start : start + 1000]:
-                pipe.hset(
-                    self._key(slice_name, key),
-                    mapping={"v": f"r{offset}p{partition}", "s": raw, "p": partition, "o": offset},
-                )
+                mapping: dict[Any, Any] = {
+                    "v": f"r{offset}p{partition}",
+                    "s": raw,
+                    "p": partition,
+                    "o": offset,
+                }
+                found_by = _checked(names.get(key, ())) if names is not None else []
+                if found_by:
+                    mapping["n"] = " ".join(found_by)
+                    pipe.hset(self._index(slice_name), mapping=dict.fromkeys(found_by, key))
+                pipe.hset(self._key(slice_name, key), mapping=mapping)
             await pipe.execute()
         await self._redis.set(self._ready_key(slice_name), "1")
         await self._redis.delete(f"{self._prefix}{slice_name}:rebuild")
+        if names is not None:
+            await self._redis.publish(self._channel(slice_name), "changed")
+
+    async def find(self, slice_name: str, name: str) -> tuple[str, Stored] | None:
+        reply = await self._find(
+            keys=[self._index(slice_name)], args=[name, f"{self._prefix}{slice_name}:k:"]
+        )
+        if not reply:
+            return None
+        key, version, raw, partition, offset = reply
+        return _text(key), Stored(_text(version), raw, _int(partition), _int(offset))
+
+    async def settle(self, slice_name: str, *, timeout_s: float) -> int:
+        ident = uuid.uuid4().hex
+        ack = self._ack(slice_name, ident)
+        listeners = int(await self._redis.publish(self._channel(slice_name), f"settle {ident}"))
+        confirmed = 0
+        deadline = time.monotonic() + timeout_s
+        try:
+            while confirmed < listeners:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # Short waits: the client's socket timeout is a few seconds,
+                # and BLPOP with 0 would wait for ever.
+                if await self._redis.blpop([ack], timeout=max(min(left, 1.0), 0.01)):
+                    confirmed += 1
+        finally:
+            await self._redis.unlink(ack)
+        return listeners - confirmed
+
+    async def changes(self, slice_name: str, *, ping_s: float) -> AsyncIterator[float | None]:
+        """Follow the commits of a slice with lookups, for a process's cache
+        of finds (producers/lookups.py). Yields None when states changed
+        (drop what you cached), and a time T (``time.monotonic()``) when
+        every commit made before T has been yielded. Settles are confirmed
+        here, once everything before them was yielded. Raises when the
+        connection fails: commits may then have been missed."""
+        pubsub = self._redis.pubsub()
+        try:
+            subscribed_at = time.monotonic()
+            await pubsub.subscribe(self._channel(slice_name))
+            pinged = subscribed_at
+            while True:
+                message = await pubsub.get_message(timeout=ping_s)
+                if message is not None:
+                    kind, data = message["type"], message["data"]
+                    if kind == "subscribe":
+                        # Commits from here on reach us, earlier ones did not.
+                        yield None
+                        yield subscribed_at
+                    elif kind == "pong":
+                        # Redis answers a PING after every message it sent
+                        # before it: all commits before the PING went out.
+                        yield float(data)
+                    elif kind == "message" and data.startswith(b"settle "):
+                        await self._confirm(slice_name, data[len(b"settle ") :].decode())
+                    elif kind == "message":
+                        yield None
+                now = time.monotonic()
+                if now - pinged >= ping_s:
+                    await pubsub.ping(repr(now))
+                    pinged = now
+        finally:
+            await pubsub.aclose()
+
+    async def _confirm(self, slice_name: str, ident: str) -> None:
+        ack = self._ack(slice_name, ident)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.rpush(ack, 1)
+        pipe.pexpire(ack, 10_000)  # the writer may have given up
+        await pipe.execute()
+
+
+def _checked(names: Sequence[str]) -> list[str]:
+    # Names are stored space-separated with the state.
+    if any(not name or any(ch.isspace() for ch in name) for name in names):
+        raise ValueError(f"a lookup name must be non-empty without white space: {names!r}")
+    return list(names)
 
 
 class InMemoryDecisionStore:
@@ -199,17 +361,25 @@ class InMemoryDecisionStore:
         self.ready_slices: set[str] = set()
         self._all_ready = ready
         self._leaders: dict[str, str] = {}
+        self.names: dict[tuple[str, str], str] = {}  # (slice, name) -> key
 
     def seed(
         self, slice_: Slice[S], key: str, state: S, *, partition: int = 0, offset: int = 0
     ) -> None:
-        """Hold ``state`` for ``key`` as if its events were at ``offset``."""
+        """Hold ``state`` for ``key`` as if its events were at ``offset``
+        (found by its names, for a slice with lookups)."""
         self.states[(slice_.name, key)] = {
             "v": f"seed{offset}",
             "s": slice_.dump(state),
             "p": partition,
             "o": offset,
         }
+        if slice_.lookups is not None:
+            found_by = _checked(slice_.lookups(state))
+            if found_by:
+                self.states[(slice_.name, key)]["n"] = found_by
+            for name in found_by:
+                self.names[(slice_.name, name)] = key
 
     async def claim(
         self, slice_name: str, key: str, token: str, *, now_ms: int, ttl_ms: int, have: str | None
@@ -237,6 +407,7 @@ class InMemoryDecisionStore:
         raw: bytes | None,
         partition: int,
         offset: int,
+        names: Sequence[str] | None = None,
     ) -> bool:
         h = self.states.get((slice_name, key), {})
         if h.get("lk") != token:
@@ -248,6 +419,14 @@ class InMemoryDecisionStore:
             h.pop("s", None)
         for field in ("lk", "lu", "la"):
             h.pop(field, None)
+        if names is not None:
+            for old in h.pop("n", ()):
+                if self.names.get((slice_name, old)) == key:
+                    del self.names[(slice_name, old)]
+            for name in _checked(names):
+                self.names[(slice_name, name)] = key
+            if names:
+                h["n"] = list(names)
         return True
 
     async def release(self, slice_name: str, key: str, token: str) -> None:
@@ -284,9 +463,16 @@ class InMemoryDecisionStore:
         self._leaders[slice_name] = token
         return True
 
-    async def rebuilt(self, slice_name: str, states: dict[str, tuple[bytes, int, int]]) -> None:
+    async def rebuilt(
+        self,
+        slice_name: str,
+        states: dict[str, tuple[bytes, int, int]],
+        names: dict[str, Sequence[str]] | None = None,
+    ) -> None:
         for ident in [i for i in self.states if i[0] == slice_name]:
             del self.states[ident]
+        for ident in [i for i in self.names if i[0] == slice_name]:
+            del self.names[ident]
         for key, (raw, partition, offset) in states.items():
             self.states[(slice_name, key)] = {
                 "v": f"r{offset}p{partition}",
@@ -294,5 +480,20 @@ class InMemoryDecisionStore:
                 "p": partition,
                 "o": offset,
             }
+            found_by = _checked((names or {}).get(key, ()))
+            if found_by:
+                self.states[(slice_name, key)]["n"] = found_by
+                for name in found_by:
+                    self.names[(slice_name, name)] = key
         self.ready_slices.add(slice_name)
         self._leaders.pop(slice_name, None)
+
+    async def find(self, slice_name: str, name: str) -> tuple[str, Stored] | None:
+        key = self.names.get((slice_name, name))
+        h = self.states.get((slice_name, key)) if key is not None else None
+        if key is None or not h or "v" not in h:
+            return None
+        return key, Stored(h["v"], h.get("s"), h.get("p"), h.get("o"))
+
+    async def settle(self, slice_name: str, *, timeout_s: float) -> int:
+        return 0  # no other process caches finds of an in-memory store

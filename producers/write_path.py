@@ -16,6 +16,11 @@ write names an aggregate (a slice and a key) and a pure decision:
 Only then is the answer returned. Projections being down does not stop a
 write, and a PUT followed at once by a PATCH always finds the object.
 
+A slice may name its aggregates otherwise too (``Slice.lookups``, e.g. a
+partner by the hash of its token): the names are kept in the same commit as
+the state, ``find`` looks them up, and a write of such a slice answers once
+the processes caching finds have dropped what it changed (docs/adr/0024).
+
 When a holder disappears between its append and its commit (a crash, a
 timeout whose outcome Kafka never told us), the next holder cannot know
 from the store whether the event is in the log. It reads the key's
@@ -64,6 +69,10 @@ class Slice(Generic[S]):
     evolve: Callable[[S | None, Any], S | None]
     dump: Callable[[S], bytes]
     load: Callable[[bytes], S]
+    # Other names an aggregate is found by (``WritePath.find``), each unique
+    # in the slice: e.g. the hash of the token a partner presents. The store
+    # keeps them in the same commit as the state (docs/adr/0024).
+    lookups: Callable[[S], Sequence[str]] | None = None
 
     def fold(self, state: S | None, events: Sequence[Any]) -> S | None:
         for event in events:
@@ -156,8 +165,12 @@ class DecisionStore(Protocol):
         raw: bytes | None,
         partition: int,
         offset: int,
+        names: Sequence[str] | None = None,
     ) -> bool:
-        """Store the new state and release; False if the hold was lost."""
+        """Store the new state and release; False if the hold was lost.
+        ``names`` (a slice with lookups): the state's names from now on;
+        they replace the ones of the previous state in the same step, and
+        the commit is announced to the processes that cache finds."""
         ...
 
     async def release(self, slice_name: str, key: str, token: str) -> None:
@@ -187,9 +200,25 @@ class DecisionStore(Protocol):
         the slice's states, for ``ttl_ms``."""
         ...
 
-    async def rebuilt(self, slice_name: str, states: dict[str, tuple[bytes, int, int]]) -> None:
-        """Replace every state of the slice (key -> (raw, partition, offset)),
-        mark the slice ready and end the rebuild."""
+    async def rebuilt(
+        self,
+        slice_name: str,
+        states: dict[str, tuple[bytes, int, int]],
+        names: dict[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Replace every state of the slice (key -> (raw, partition, offset))
+        and, for a slice with lookups, every name (key -> names), mark the
+        slice ready and end the rebuild."""
+        ...
+
+    async def find(self, slice_name: str, name: str) -> tuple[str, Stored] | None:
+        """The key a name belongs to and that key's stored state (its
+        ``raw`` always included), or None."""
+        ...
+
+    async def settle(self, slice_name: str, *, timeout_s: float) -> int:
+        """Wait until every process caching finds of the slice has dropped
+        what the commits so far changed; how many did not confirm in time."""
         ...
 
 
@@ -221,6 +250,13 @@ def partition_for(key: str, partitions: int) -> int:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _names(slice_: Slice[Any], state: Any) -> list[str] | None:
+    """The names a state is found by; None for a slice without lookups."""
+    if slice_.lookups is None:
+        return None
+    return list(slice_.lookups(state)) if state is not None else []
 
 
 # --- the write path --------------------------------------------------------------
@@ -261,6 +297,9 @@ class Timing:
     # A rebuilding process renews its lead this often; others take over
     # when it has not for rebuild_lead_s.
     rebuild_lead_s: float = 60.0
+    # After a commit of a slice with lookups, how long the write waits for
+    # the processes caching finds to confirm they dropped what it changed.
+    settle_timeout_s: float = 1.0
 
 
 @dataclass
@@ -346,6 +385,24 @@ class WritePath:
         if stored is None:
             return None
         return self._decoded(slice_, key, stored, cached)
+
+    async def find(self, slice_: Slice[S], name: str) -> S | None:
+        """The state of the aggregate that one of the slice's ``lookups``
+        names ``name``, as of its last committed write, without holding it
+        (a partner by the hash of the token it presents)."""
+        await self._require_ready(slice_)
+        try:
+            found = await self.store.find(slice_.name, name)
+        except Exception as exc:
+            raise UnavailableError("the decision store is unreachable") from exc
+        if found is None:
+            return None
+        key, stored = found
+        cached = self._cache.get((slice_.name, key))
+        if cached is not None and cached.version == stored.version:
+            state: S | None = cached.state
+            return state
+        return self._decoded(slice_, key, stored, None)
 
     async def position(self, slice_: Slice[Any], key: str) -> tuple[int, int] | None:
         """Where in the log the aggregate's last committed event is: a read
@@ -444,6 +501,7 @@ class WritePath:
     ) -> None:
         version = uuid.uuid4().hex[:16]
         raw = slice_.dump(state) if state is not None else None
+        names = _names(slice_, state)
         try:
             kept = await self.store.commit(
                 slice_.name,
@@ -453,6 +511,7 @@ class WritePath:
                 raw=raw,
                 partition=partition,
                 offset=offset,
+                names=names,
             )
         except Exception as exc:
             # The events are in the log; the hold expires and the next
@@ -465,6 +524,21 @@ class WritePath:
             self._forget(slice_.name, key)
             return
         self._remember(slice_.name, key, version, state)
+        if names is not None:
+            await self._settle(slice_)
+
+    async def _settle(self, slice_: Slice[Any]) -> None:
+        """The commit told the processes caching finds to drop them; answer
+        once they confirmed, so that a request the caller sends next finds
+        the new names and not the old ones, in any process (docs/adr/0024).
+        One that does not confirm in time stops using its cache by itself."""
+        try:
+            late = await self.store.settle(slice_.name, timeout_s=self.timing.settle_timeout_s)
+        except Exception as exc:
+            log.warning("settle_failed", slice=slice_.name, error=type(exc).__name__)
+            return
+        if late:
+            log.warning("settle_incomplete", slice=slice_.name, processes=late)
 
     async def _leave(self, slice_: Slice[Any], key: str, held: _Held) -> None:
         """Nothing recorded: give the aggregate back as it was, or as the
@@ -581,7 +655,14 @@ class WritePath:
             for key, (state, partition, offset) in states.items()
             if state is not None
         }
-        await self.store.rebuilt(slice_.name, dumped)
+        names: dict[str, Sequence[str]] | None = None
+        if slice_.lookups is not None:
+            names = {
+                key: _names(slice_, state) or ()
+                for key, (state, _, _) in states.items()
+                if state is not None
+            }
+        await self.store.rebuilt(slice_.name, dumped, names)
         for ident in [i for i in self._cache if i[0] == slice_.name]:
             del self._cache[ident]
         self._ready.add(slice_.name)

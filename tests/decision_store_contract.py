@@ -151,3 +151,79 @@ async def test_a_rebuild_replaces_every_state_and_one_process_leads_it(store: An
     a = await store.peek(s, "A", have=None)
     assert (a.raw, a.partition, a.offset) == (b"SA", 2, 10)
     assert await store.lead_rebuild(s, "p2", 60_000)  # the rebuild ended the lead
+
+
+# --- names (a slice with lookups, docs/adr/0024) ---------------------------------
+
+
+async def commit_named(
+    store: Any, s: str, key: str, token: str, names: list[str], raw: Any
+) -> bool:
+    await store.claim(s, key, token, now_ms=T0, ttl_ms=TTL, have=None)
+    kept: bool = await store.commit(
+        s, key, token, version=f"v-{token}", raw=raw, partition=0, offset=1, names=names
+    )
+    return kept
+
+
+async def test_a_state_is_found_by_its_names_and_only_its_current_ones(store: Any) -> None:
+    s = name()
+    await ready_store(store, s)
+    assert await store.find(s, "h1") is None
+    assert await commit_named(store, s, "P", "t1", ["h1"], b"S1")
+    key, stored = await store.find(s, "h1")
+    assert key == "P" and (stored.version, stored.raw) == ("v-t1", b"S1")
+    # A rotation: the new name finds it, the old one nothing.
+    assert await commit_named(store, s, "P", "t2", ["h2"], b"S2")
+    assert await store.find(s, "h1") is None
+    key, stored = await store.find(s, "h2")
+    assert key == "P" and stored.raw == b"S2"
+    # No names (an unregistered partner), then no state at all.
+    assert await commit_named(store, s, "P", "t3", [], b"S3")
+    assert await store.find(s, "h2") is None
+    assert await commit_named(store, s, "Q", "t4", ["hq"], b"SQ")
+    assert await commit_named(store, s, "Q", "t5", [], None)
+    assert await store.find(s, "hq") is None
+
+
+async def test_a_name_another_state_took_is_left_to_it(store: Any) -> None:
+    s = name()
+    await ready_store(store, s)
+    await commit_named(store, s, "A", "t1", ["shared"], b"SA")
+    await commit_named(store, s, "B", "t2", ["shared"], b"SB")
+    await commit_named(store, s, "A", "t3", ["a-only"], b"SA2")
+    key, _ = await store.find(s, "shared")
+    assert key == "B"
+
+
+async def test_a_commit_by_a_lost_holder_changes_no_name(store: Any) -> None:
+    s = name()
+    await ready_store(store, s)
+    await commit_named(store, s, "P", "t1", ["h1"], b"S1")
+    await store.claim(s, "P", "t2", now_ms=T0, ttl_ms=TTL, have=None)
+    late = await store.commit(
+        s, "P", "not-the-holder", version="x", raw=b"X", partition=0, offset=2, names=["hx"]
+    )
+    assert not late
+    assert await store.find(s, "hx") is None
+    assert (await store.find(s, "h1"))[0] == "P"
+
+
+async def test_a_rebuild_replaces_every_name(store: Any) -> None:
+    s = name()
+    await ready_store(store, s)
+    await commit_named(store, s, "OLD", "t1", ["h-old"], b"gone")
+    await store.rebuilt(s, {"A": (b"SA", 0, 3), "B": (b"SB", 0, 4)}, {"A": ["ha"], "B": []})
+    assert await store.find(s, "h-old") is None
+    key, stored = await store.find(s, "ha")
+    assert key == "A" and (stored.raw, stored.offset) == (b"SA", 3)
+    # The rebuilt state's names are replaced by its next commit as usual.
+    await commit_named(store, s, "A", "t2", ["ha2"], b"SA2")
+    assert await store.find(s, "ha") is None
+    assert (await store.find(s, "ha2"))[0] == "A"
+
+
+async def test_settling_with_no_cache_listening_waits_for_nobody(store: Any) -> None:
+    s = name()
+    await ready_store(store, s)
+    assert await store.settle(s, timeout_s=0.5) == 0

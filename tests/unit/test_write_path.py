@@ -231,3 +231,54 @@ async def test_ensure_ready_builds_every_slice_once() -> None:
     first, second = path(log, store), path(log, store)
     await asyncio.gather(first.ensure_ready([COUNTER]), second.ensure_ready([COUNTER]))
     assert await first.state(COUNTER, KEY) == 1
+
+
+# A counter found by a name that changes with every write (as a partner is
+# by the hash of its current token).
+NAMED: Slice[int] = Slice(
+    "named", LOCATIONS, _count, lambda n: str(n).encode(), int, lambda n: [f"name-{n}"]
+)
+
+
+class SettleCounting(InMemoryDecisionStore):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settles: list[str] = []
+
+    async def settle(self, slice_name: str, *, timeout_s: float) -> int:
+        self.settles.append(slice_name)
+        return 0
+
+
+async def test_a_slice_with_lookups_is_found_by_its_current_names_and_settles() -> None:
+    log, store = InMemoryEventLog(), SettleCounting()
+    writes = path(log, store)
+    seen: list[int | None] = []
+    await writes.write(NAMED, KEY, one_more(seen))
+    assert await writes.find(NAMED, "name-1") == 1
+    await writes.write(NAMED, KEY, one_more(seen))
+    assert await writes.find(NAMED, "name-1") is None
+    assert await writes.find(NAMED, "name-2") == 2
+    # Each commit waited for the caches of finds; a slice without lookups does not.
+    assert store.settles == ["named", "named"]
+    await writes.write(COUNTER, KEY, one_more(seen))
+    assert store.settles == ["named", "named"]
+    # A refusal commits nothing, so there is nothing to settle.
+
+    def refuse(state: int | None) -> Decision[None]:
+        raise RefusedError(OcpiStatus.INVALID_PARAMETERS, "no")
+
+    with pytest.raises(RefusedError):
+        await writes.write(NAMED, KEY, refuse)
+    assert len(store.settles) == 2
+
+
+async def test_names_are_rebuilt_with_the_states() -> None:
+    log = InMemoryEventLog()
+    await log.append([report(), report(), report("NL/ABC/LOC2")])
+    store = InMemoryDecisionStore(ready=False)
+    writes = path(log, store)
+    await writes.ensure_ready([NAMED])
+    assert await writes.find(NAMED, "name-2") == 2
+    assert await writes.find(NAMED, "name-1") == 1  # LOC2's single event
+    assert store.names[("named", "name-1")] == "NL/ABC/LOC2"
