@@ -57,7 +57,8 @@ if h[1] and h[1] ~= '' and h[1] ~= ARGV[4] then raw = redis.call('HGET', KEYS[1]
 return {outcome, h[1] or '', raw, h[2] or '', h[3] or '', since}
 """
 
-_COMMIT = """
+# Stores the state if the caller still holds the key, and releases it.
+_STORE = """
 if redis.call('HGET', KEYS[1], 'lk') ~= ARGV[1] then return 0 end
 if ARGV[6] == '1' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'p', ARGV[4], 'o', ARGV[5])
@@ -66,21 +67,14 @@ else
   redis.call('HDEL', KEYS[1], 's')
 end
 redis.call('HDEL', KEYS[1], 'lk', 'lu', 'la')
-return 1
 """
+
+_COMMIT = _STORE + "return 1\n"
 
 # _COMMIT for a slice with lookups: the state's names replace those of the
 # previous state (a name another key took since is left to it), and the
 # commit is announced to the caches of finds, all in the same step.
-_COMMIT_NAMED = """
-if redis.call('HGET', KEYS[1], 'lk') ~= ARGV[1] then return 0 end
-if ARGV[6] == '1' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'p', ARGV[4], 'o', ARGV[5])
-else
-  redis.call('HSET', KEYS[1], 'v', '', 'p', ARGV[4], 'o', ARGV[5])
-  redis.call('HDEL', KEYS[1], 's')
-end
-redis.call('HDEL', KEYS[1], 'lk', 'lu', 'la')
+_COMMIT_NAMED = _STORE + """
 local old = redis.call('HGET', KEYS[1], 'n')
 if old then
   for name in string.gmatch(old, '%S+') do

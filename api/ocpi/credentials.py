@@ -8,7 +8,7 @@ own API cannot be used) become OCPI envelopes in ``api/errors.py``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends
@@ -48,13 +48,7 @@ async def post_credentials(
     and answer with the token they are to use with us from now on."""
     if not caller.with_token_a:
         raise NotAllowedError("already registered: use PUT to update")
-    theirs = Credentials.model_validate(body)
-    token = new_token()
-    await service.accept(
-        caller.partner, hash_token(caller.token), "POST", theirs, hash_token(token), correlation_id
-    )
-    log.info("partner_connected", partner_id=caller.partner.partner_id, method="POST")
-    return envelope(service.our_credentials(token).model_dump(mode="json"))
+    return await _connect("POST", body, caller, service, correlation_id)
 
 
 @router.put("", openapi_extra=body_of(Credentials))
@@ -64,12 +58,21 @@ async def put_credentials(
     """They update their credentials (a new token for us, new endpoints);
     we answer with a new token for them, and the one they used stops working."""
     _registered(caller, "not registered: use POST to register")
+    return await _connect("PUT", body, caller, service, correlation_id)
+
+
+async def _connect(
+    method: Literal["POST", "PUT"],
+    body: Any,
+    caller: Caller,
+    service: CredentialsService,
+    correlation_id: str,
+) -> dict[str, Any]:
     theirs = Credentials.model_validate(body)
     token = new_token()
-    await service.accept(
-        caller.partner, hash_token(caller.token), "PUT", theirs, hash_token(token), correlation_id
-    )
-    log.info("partner_connected", partner_id=caller.partner.partner_id, method="PUT")
+    presented, issued = hash_token(caller.token), hash_token(token)
+    await service.accept(caller.partner, presented, method, theirs, issued, correlation_id)
+    log.info("partner_connected", partner_id=caller.partner.partner_id, method=method)
     return envelope(service.our_credentials(token).model_dump(mode="json"))
 
 

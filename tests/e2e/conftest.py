@@ -7,6 +7,7 @@ uses (``ocpi-hub api|processors|projections``), in an isolated namespace
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import MongoClient
+import redis.asyncio as aioredis
 
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
+from producers import partners
+from producers.decision_store import RedisDecisionStore
 from tests.conftest import fresh_namespace
 from tests.services import Namespace, env_of
 
@@ -258,12 +262,27 @@ def cli_json(platform: Platform, *args: str) -> dict[str, Any]:
 
 def sealed_token(peer: Platform, partner_id: str) -> str:
     """The token the peer presents to that partner, unsealed with the peer's key
-    (both test platforms run from the same checkout and share its key file)."""
-    with MongoClient(peer.env["OCPI_HUB_MONGO_URL"]) as client:
-        doc = client[peer.namespace.name]["partners"].find_one({"_id": partner_id})
-    assert doc is not None and doc["our_token_encrypted"]
+    (both test platforms run from the same checkout and share its key file).
+    Read from the peer's decision store, which holds it as soon as the
+    registration or rotation was answered (the view follows a little later)."""
+
+    async def held() -> bytes | None:
+        client = aioredis.Redis.from_url(peer.env["OCPI_HUB_REDIS_URL"])
+        try:
+            store = RedisDecisionStore(client, peer.env["OCPI_HUB_TOPIC_PREFIX"])
+            stored = await store.peek(partners.SLICE.name, partner_id, have=None)
+        finally:
+            await client.aclose()
+        return stored.raw if stored is not None else None
+
+    # In a thread of its own: some callers are async tests, inside a loop.
+    with ThreadPoolExecutor(1) as pool:
+        raw = pool.submit(asyncio.run, held()).result()
+    assert raw is not None
+    state = partners.SLICE.load(raw)
+    assert state.our_token_encrypted
     key = (ROOT / Path(peer.env["OCPI_HUB_SECRET_KEY_FILE"])).read_bytes().strip()
-    return TokenVault(key).decrypt(doc["our_token_encrypted"])
+    return TokenVault(key).decrypt(state.our_token_encrypted)
 
 
 @dataclass(frozen=True)

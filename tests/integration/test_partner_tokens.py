@@ -72,11 +72,7 @@ async def apis(namespace: Namespace) -> AsyncIterator[tuple[Api, Api]]:
             pair.append(Api(app, http))
         # Both caches have heard from Redis (their first ping) before a test runs.
         for api in pair:
-            for _ in range(200):
-                if api.app.state.partner_tokens.fresh():
-                    break
-                await asyncio.sleep(0.01)
-            assert api.app.state.partner_tokens.fresh()
+            await heard(api.app.state.partner_tokens)
         yield pair[0], pair[1]
 
 
@@ -114,6 +110,27 @@ async def invite(api: Api, partner_id: str) -> str:
         correlation_id="c",
     )
     return token_a
+
+
+async def register(api: Api, stub: PeerStub) -> str:
+    """A new partner (the stub) invited and registered through ``api``; the
+    token it is to use with us."""
+    token_a = await invite(api, f"NL-PEE-{uuid.uuid4().hex[:6]}")
+    registered = await api.http.post(
+        CREDENTIALS, headers=auth(token_a), json=their_credentials(stub)
+    )
+    assert registered.json()["status_code"] == 1000, registered.text
+    token_c: str = registered.json()["data"]["token"]
+    return token_c
+
+
+async def heard(cache: LookupCache[PartnerState]) -> None:
+    """Until the cache has heard from Redis (its subscription confirmed)."""
+    for _ in range(300):
+        if cache.fresh():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the cache never heard from Redis")
 
 
 class CountingFinds:
@@ -208,15 +225,8 @@ async def test_a_write_is_answered_only_once_a_slow_cache_dropped_the_old_token(
     cache = LookupCache(b.app.state.write_path, SLICE, slow_feed, lease_s=10)
     following = asyncio.create_task(cache.follow())
     try:
-        token_a = await invite(a, f"NL-PEE-{uuid.uuid4().hex[:6]}")
-        registered = await a.http.post(
-            CREDENTIALS, headers=auth(token_a), json=their_credentials(stub)
-        )
-        token_c = registered.json()["data"]["token"]
-        for _ in range(200):
-            if cache.fresh():
-                break
-            await asyncio.sleep(0.01)
+        token_c = await register(a, stub)
+        await heard(cache)
         assert await cache.find(hash_token(token_c)) is not None  # cached
         started = time.monotonic()
         rotated = await a.http.put(CREDENTIALS, headers=auth(token_c), json=their_credentials(stub))
@@ -240,15 +250,8 @@ async def test_a_cache_that_stops_hearing_from_redis_stops_using_memory_within_i
     cache: LookupCache[PartnerState] = partner_tokens(settings, b.app.state.write_path)
     following = asyncio.create_task(cache.follow())
     try:
-        token_a = await invite(a, f"NL-PEE-{uuid.uuid4().hex[:6]}")
-        registered = await a.http.post(
-            CREDENTIALS, headers=auth(token_a), json=their_credentials(stub)
-        )
-        token_c = registered.json()["data"]["token"]
-        for _ in range(200):
-            if cache.fresh():
-                break
-            await asyncio.sleep(0.01)
+        token_c = await register(a, stub)
+        await heard(cache)
         assert (await cache.find(hash_token(token_c))) is not None
     finally:
         following.cancel()  # it hears nothing from here on

@@ -28,7 +28,7 @@ from producers.credentials import CredentialsService, partners_in_log
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partner_client import PartnerCallError
-from producers.partners import SLICE, NotAllowedError
+from producers.partners import SLICE, NotAllowedError, PartnerState
 from producers.write_path import WritePath
 from schemas.events import (
     PartnerCredentialsUpdated,
@@ -270,17 +270,22 @@ def outbound() -> tuple[CredentialsService, FakePartner, InMemoryEventLog]:
     return service_on(path, partner), partner, log
 
 
-async def test_we_register_update_and_unregister_with_a_partner(
-    outbound: tuple[CredentialsService, FakePartner, InMemoryEventLog],
-) -> None:
-    service, partner, log = outbound
-    state = await service.register_with(
+async def register_with_peer(service: CredentialsService) -> PartnerState:
+    """We register as "PEER" with the partner, our token for it "ours-1"."""
+    return await service.register_with(
         versions_url=f"{PEER}/versions",
         token_a="their-a",
         our_token="ours-1",
         our_token_hash=hash_token("ours-1"),
         partner_id="PEER",
     )
+
+
+async def test_we_register_update_and_unregister_with_a_partner(
+    outbound: tuple[CredentialsService, FakePartner, InMemoryEventLog],
+) -> None:
+    service, partner, log = outbound
+    state = await register_with_peer(service)
     assert state.status == "registered" and state.direction == "outbound"
     assert [type(e) for e in log.events] == [PartnerInvited, PartnerRegistered]
     assert service.vault.decrypt(state.our_token_encrypted or "") == "their-token-1"
@@ -308,13 +313,7 @@ async def test_a_failed_update_restores_the_old_token(
     outbound: tuple[CredentialsService, FakePartner, InMemoryEventLog],
 ) -> None:
     service, partner, _ = outbound
-    await service.register_with(
-        versions_url=f"{PEER}/versions",
-        token_a="their-a",
-        our_token="ours-1",
-        our_token_hash=hash_token("ours-1"),
-        partner_id="PEER",
-    )
+    await register_with_peer(service)
     partner.refuse_put = True
     with pytest.raises(PartnerCallError):
         await service.update_with("PEER", new_token="ours-2", new_token_hash=hash_token("ours-2"))
@@ -328,13 +327,7 @@ async def test_a_registered_partner_is_not_invited_again(
     outbound: tuple[CredentialsService, FakePartner, InMemoryEventLog],
 ) -> None:
     service, _, _ = outbound
-    await service.register_with(
-        versions_url=f"{PEER}/versions",
-        token_a="their-a",
-        our_token="ours-1",
-        our_token_hash=hash_token("ours-1"),
-        partner_id="PEER",
-    )
+    await register_with_peer(service)
     with pytest.raises(NotAllowedError):
         await service.invite(
             partner_id="PEER",

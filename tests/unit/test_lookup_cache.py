@@ -70,6 +70,12 @@ async def turns() -> None:
         await asyncio.sleep(0)
 
 
+async def hear(feed: Feed, clock: Clock) -> None:
+    """The feed shows that every commit until now reached the cache."""
+    await feed.queue.put(clock.now)
+    await turns()
+
+
 @pytest.fixture
 def store() -> CountingStore:
     s = CountingStore()
@@ -113,8 +119,7 @@ async def test_nothing_is_kept_before_the_feed_has_spoken(
 async def test_a_found_partner_is_kept_until_a_change_is_announced(
     following: LookupCache[PartnerState], store: CountingStore, feed: Feed, clock: Clock
 ) -> None:
-    await feed.queue.put(clock.now)
-    await turns()
+    await hear(feed, clock)
     assert following.fresh()
     await following.find("h1")
     await following.find("h1")
@@ -132,8 +137,7 @@ async def test_a_found_partner_is_kept_until_a_change_is_announced(
 async def test_unknown_names_are_not_kept(
     following: LookupCache[PartnerState], store: CountingStore, feed: Feed, clock: Clock
 ) -> None:
-    await feed.queue.put(clock.now)
-    await turns()
+    await hear(feed, clock)
     assert await following.find("nobody") is None
     assert await following.find("nobody") is None
     assert store.finds == 2
@@ -142,8 +146,7 @@ async def test_unknown_names_are_not_kept(
 async def test_a_find_under_way_during_a_change_does_not_keep_what_it_read(
     following: LookupCache[PartnerState], store: CountingStore, feed: Feed, clock: Clock
 ) -> None:
-    await feed.queue.put(clock.now)
-    await turns()
+    await hear(feed, clock)
     store.gate = asyncio.Event()
     under_way = asyncio.create_task(following.find("h1"))
     await turns()  # it has read P as it was ...
@@ -159,8 +162,7 @@ async def test_a_find_under_way_during_a_change_does_not_keep_what_it_read(
 async def test_a_silent_feed_stops_the_cache_after_the_lease(
     following: LookupCache[PartnerState], store: CountingStore, feed: Feed, clock: Clock
 ) -> None:
-    await feed.queue.put(clock.now)
-    await turns()
+    await hear(feed, clock)
     await following.find("h1")
     # The partner is unregistered, but the announcement never arrives.
     store.seed(SLICE, "P", partner("h1", status="unregistered"), offset=1)
@@ -170,8 +172,7 @@ async def test_a_silent_feed_stops_the_cache_after_the_lease(
     assert not following.fresh()
     assert (await following.find("h1")) == partner("h1", status="unregistered")
     # Heard again (a ping answered): memory is used again.
-    await feed.queue.put(clock.now)
-    await turns()
+    await hear(feed, clock)
     finds = store.finds
     await following.find("h1")
     assert store.finds == finds + 1  # the stale entry was not kept: read once more
@@ -182,8 +183,7 @@ async def test_a_silent_feed_stops_the_cache_after_the_lease(
 async def test_a_failed_feed_drops_everything_and_is_followed_again(
     following: LookupCache[PartnerState], store: CountingStore, feed: Feed, clock: Clock
 ) -> None:
-    await feed.queue.put(clock.now)
-    await turns()
+    await hear(feed, clock)
     await following.find("h1")
     await feed.queue.put(ConnectionError("redis went away"))
     await asyncio.sleep(0.05)
