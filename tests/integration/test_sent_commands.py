@@ -197,8 +197,9 @@ def _auth(token_value: str) -> dict[str, str]:
 
 
 def register_partner(s: Settings, partner: PartnerState) -> None:
-    """Put a registered partner into the partners view, as its registration
-    event would."""
+    """Record a registered partner's registration event in the log (the API
+    finds the partner by its token from there, docs/adr/0024) and put it
+    into the partners view, as the projection would."""
     assert partner.our_token_encrypted and partner.their_token_hash
     event = PartnerRegistered(
         event_id=uuid.uuid4(),
@@ -218,8 +219,20 @@ def register_partner(s: Settings, partner: PartnerState) -> None:
             our_token_encrypted=partner.our_token_encrypted,
         ),
     )
+
+    async def append() -> Record[PartnerRegistered]:
+        await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+        log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
+        await log.start()
+        try:
+            [at] = await log.append([event])
+        finally:
+            await log.stop()
+        return Record("ocpi.partners.v1", at.partition, at.offset, event)
+
+    record = asyncio.run(append())
     with MongoClient(s.mongo_url, tz_aware=True) as client:
-        PartnerViewWriter(client[s.mongo_db]).apply([Record("ocpi.partners.v1", 0, 0, event)])
+        PartnerViewWriter(client[s.mongo_db]).apply([record])
 
 
 async def _project(s: Settings) -> None:
