@@ -71,10 +71,10 @@ redis.call('HDEL', KEYS[1], 'lk', 'lu', 'la')
 
 _COMMIT = _STORE + "return 1\n"
 
-# _COMMIT for a slice with lookups: the state's names replace those of the
-# previous state (a name another key took since is left to it), and the
+# After _STORE, for a slice with lookups: the state's names replace those of
+# the previous state (a name another key took since is left to it), and the
 # commit is announced to the caches of finds, all in the same step.
-_COMMIT_NAMED = _STORE + """
+_NAMES = """
 local old = redis.call('HGET', KEYS[1], 'n')
 if old then
   for name in string.gmatch(old, '%S+') do
@@ -94,6 +94,8 @@ end
 redis.call('PUBLISH', ARGV[8], 'changed')
 return 1
 """
+
+_COMMIT_NAMED = _STORE + _NAMES
 
 # The state hash is named from the key the index holds, so it is not among
 # KEYS: fine on one Redis (scripts without flags may do this), not on a
