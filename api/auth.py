@@ -79,8 +79,9 @@ async def caller(
     raise _unauthorized("unknown token")
 
 
-def registered_caller(found: Annotated[Caller, Depends(caller)]) -> Caller:
-    """Functional modules: only a registered partner's token (not TOKEN_A)."""
+async def registered_caller(found: Annotated[Caller, Depends(caller)]) -> Caller:
+    """Functional modules: only a registered partner's token (not TOKEN_A).
+    (async: FastAPI would run a plain function in its thread pool.)"""
     if found.with_token_a:
         raise _unauthorized(
             "a registration token (TOKEN_A) is valid only on versions and credentials"

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/ocpi/2.2.1/credentials", tags=["ocpi: credentials"])
 log = structlog.get_logger(__name__)
 
 
-def _service(c: ContainerDep, write_path: WritePathDep) -> CredentialsService:
+async def _service(c: ContainerDep, write_path: WritePathDep) -> CredentialsService:
     return credentials_service(c, write_path)
 
 
@@ -35,7 +35,7 @@ ServiceDep = Annotated[CredentialsService, Depends(_service)]
 
 
 @router.get("")
-def get_credentials(caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+async def get_credentials(caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     """Our credentials, carrying the token the caller uses with us."""
     return envelope(service.our_credentials(caller.token).model_dump(mode="json"))
 
