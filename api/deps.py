@@ -26,82 +26,82 @@ from projections.mysql.sites import OpsQuery
 from projections.write_marks import WriteMarks
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     built: Container = request.app.state.container
     return built
 
 
-def _event_log(request: Request) -> EventLog:
+async def _event_log(request: Request) -> EventLog:
     log: EventLog = request.app.state.event_log
     return log
 
 
-def _locations(c: Annotated[Container, Depends(container)]) -> LocationViewQuery:
+async def _locations(c: Annotated[Container, Depends(container)]) -> LocationViewQuery:
     return c.locations
 
 
-def _tariffs(c: Annotated[Container, Depends(container)]) -> TariffViewQuery:
+async def _tariffs(c: Annotated[Container, Depends(container)]) -> TariffViewQuery:
     return c.tariffs
 
 
-def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
+async def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
     return c.ops
 
 
-def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
+async def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
     return c.write_marks
 
 
-def _rate_limiter(c: Annotated[Container, Depends(container)]) -> RateLimiter:
+async def _rate_limiter(c: Annotated[Container, Depends(container)]) -> RateLimiter:
     return c.rate_limiter
 
 
-def _settings(c: Annotated[Container, Depends(container)]) -> Settings:
+async def _settings(c: Annotated[Container, Depends(container)]) -> Settings:
     return c.settings
 
 
-def _tokens(c: Annotated[Container, Depends(container)]) -> TokenViewQuery:
+async def _tokens(c: Annotated[Container, Depends(container)]) -> TokenViewQuery:
     return c.tokens
 
 
-def _authorization(c: Annotated[Container, Depends(container)]) -> AuthorizationService:
+async def _authorization(c: Annotated[Container, Depends(container)]) -> AuthorizationService:
     return c.authorization
 
 
-def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
+async def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
     return c.sessions
 
 
-def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
+async def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
     return c.cdrs
 
 
-def _sent_commands(c: Annotated[Container, Depends(container)]) -> SentCommandViewQuery:
+async def _sent_commands(c: Annotated[Container, Depends(container)]) -> SentCommandViewQuery:
     return c.sent_commands
 
 
-def _command_channel(c: Annotated[Container, Depends(container)]) -> CommandChannel:
+async def _command_channel(c: Annotated[Container, Depends(container)]) -> CommandChannel:
     return c.command_channel
 
 
-def _command_ids(c: Annotated[Container, Depends(container)]) -> CommandIds:
+async def _command_ids(c: Annotated[Container, Depends(container)]) -> CommandIds:
     return c.command_ids
 
 
-def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointViewQuery:
+async def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointViewQuery:
     return c.charge_points
 
 
-def _partner_tokens(request: Request) -> LookupCache[PartnerState]:
+async def _partner_tokens(request: Request) -> LookupCache[PartnerState]:
     tokens: LookupCache[PartnerState] = request.app.state.partner_tokens
     return tokens
 
 
-def _now() -> datetime:
+async def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _correlation_id(request: Request) -> str:
+async def _correlation_id(request: Request) -> str:
     value: str = request.state.correlation_id
     return value
 

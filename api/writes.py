@@ -22,7 +22,7 @@ from producers.write_path import WritePath
 from schemas.ocpi.status_codes import OcpiStatus
 
 
-def _write_path(request: Request) -> WritePath:
+async def _write_path(request: Request) -> WritePath:
     path: WritePath = request.app.state.write_path
     return path
 

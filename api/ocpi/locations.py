@@ -83,7 +83,7 @@ class LocationWrites:
         )
 
 
-def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> LocationWrites:
+async def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> LocationWrites:
     return LocationWrites(w, correlation_id, now)
 
 
@@ -112,7 +112,7 @@ class LocationReads:
         return find(current, ref)
 
 
-def _reads(c: ContainerDep, view: LocationViewDep, w: WritePathDep) -> LocationReads:
+async def _reads(c: ContainerDep, view: LocationViewDep, w: WritePathDep) -> LocationReads:
     return LocationReads(view, w, c.settings.read_own_writes_timeout_s)
 
 
@@ -126,7 +126,7 @@ EVSE = LOCATION + "/{evse_uid}"
 CONNECTOR = EVSE + "/{connector_id}"
 
 
-def _their_location(
+async def _their_location(
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -145,14 +145,14 @@ def _their_location(
 TheirLocation = Annotated[LocationObjectRef, Depends(_their_location)]
 
 
-def _their_evse(parent: TheirLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
+async def _their_evse(parent: TheirLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
     return parent.model_copy(update={"evse_uid": evse_uid})
 
 
 TheirEvse = Annotated[LocationObjectRef, Depends(_their_evse)]
 
 
-def _their_connector(parent: TheirEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
+async def _their_connector(parent: TheirEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
     return parent.model_copy(update={"connector_id": connector_id})
 
 
@@ -244,7 +244,7 @@ def list_our_locations(
     return envelope(page.items)
 
 
-def our_location(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:
+async def our_location(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:
     """An object of one of our own locations (the Sender, the ops API)."""
     s = c.settings
     return LocationObjectRef(
@@ -255,14 +255,14 @@ def our_location(c: ContainerDep, location_id: LocationIdPath) -> LocationObject
 OurLocation = Annotated[LocationObjectRef, Depends(our_location)]
 
 
-def our_evse(parent: OurLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
+async def our_evse(parent: OurLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
     return parent.model_copy(update={"evse_uid": evse_uid})
 
 
 OurEvse = Annotated[LocationObjectRef, Depends(our_evse)]
 
 
-def our_connector(parent: OurEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
+async def our_connector(parent: OurEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
     return parent.model_copy(update={"connector_id": connector_id})
 
 
