@@ -12,34 +12,55 @@ The decision is on Kafka (acknowledged) before we answer, so the
 authorization reference we hand out is on record.
 
 Both need a registered partner's token and carry the routing headers.
+
+Writes go through the one write path (producers/write_path.py,
+docs/adr/0022): decided by ``producers.tokens.decide`` against the token as
+of its latest event in the log, answered once Kafka acknowledged. The
+authorization is decided on that same state. Reads of one token serve the
+MongoDB view once it has applied the token's last write (api/consistency.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.deps import ContainerDep, CorrelationIdDep, EventLogDep, NowDep, TokenViewDep
+from api.consistency import read_after, written
+from api.deps import ContainerDep, CorrelationIdDep, NowDep, TokenViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath
 from api.pagination import PageRequestDep, paginate
-from api.routing import RoutedCaller, RoutedCallerDep
-from api.token_writes import TokenStoreDep, get_token, refused, write_token
+from api.routing import RoutedCallerDep
+from api.writes import JsonBody, WritePathDep, body_of
+from api.writes import written as answered
 from producers.tokens import (
+    SLICE,
     Origin,
+    PatchToken,
+    PutToken,
+    TokenCommand,
     authorize,
+    decide,
     decide_authorization,
-    plan_patch,
-    plan_put,
+    find,
+    held,
 )
-from producers.write_path import RefusedError
+from producers.write_path import WritePath
+from projections.mongo.tokens import TokenViewQuery
 from schemas.events import Party
 from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import fold
+from schemas.ocpi.patch import patch_model
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.tokens import LocationReferences
+from schemas.ocpi.tokens import LocationReferences, Token
 from schemas.ocpi.types import TokenType, to_json
+from schemas.topics import TOKENS
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/tokens", tags=["ocpi: tokens (receiver)"])
 sender = APIRouter(prefix="/ocpi/emsp/2.2.1/tokens", tags=["ocpi: tokens (sender)"])
@@ -47,6 +68,54 @@ sender = APIRouter(prefix="/ocpi/emsp/2.2.1/tokens", tags=["ocpi: tokens (sender
 # mod_tokens: Token.uid is CiString(36); ``type`` a TokenType, RFID if absent.
 TokenUidPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
 TokenTypeQuery = Annotated[TokenType, Query()]
+
+
+# --- writing and reading one token (shared with the ops API) --------------------------
+
+
+def origin_of(ref: TokenRef, correlation_id: str) -> Origin:
+    """A token is written in the name of the party that owns it."""
+    party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+    return Origin(party, correlation_id)
+
+
+async def record(write_path: WritePath, command: TokenCommand, now: datetime) -> bool:
+    """Decide and record one write of a token; whether a PUT created it."""
+    return await write_path.write(SLICE, command.ref.key, lambda state: decide(state, command, now))
+
+
+@dataclass(frozen=True)
+class TokenReads:
+    """One token as the view serves it, once the view holds the token's last
+    acknowledged write."""
+
+    view: TokenViewQuery
+    write_path: WritePath
+    timeout_s: float
+
+    async def get(self, ref: TokenRef) -> Json:
+        key = ref.key
+        current = await read_after(
+            lambda: asyncio.to_thread(self.view.read, key),
+            lambda: asyncio.to_thread(self.view.positions, key),
+            TOKENS.name,
+            await written(self.write_path, SLICE, key),
+            timeout_s=self.timeout_s,
+            what="token",
+        )
+        return find(current, ref)
+
+
+def _reads(c: ContainerDep, view: TokenViewDep, w: WritePathDep) -> TokenReads:
+    return TokenReads(view, w, c.settings.read_own_writes_timeout_s)
+
+
+TokenReadsDep = Annotated[TokenReads, Depends(_reads)]
+
+
+# --- Receiver: a partner eMSP's own tokens ---------------------------------------------
+
+UID_PATH = "/{country_code}/{party_id}/{token_uid}"
 
 
 def _theirs(
@@ -69,62 +138,38 @@ def _theirs(
 TheirTokenDep = Annotated[TokenRef, Depends(_theirs)]
 
 
-def _origin(ref: TokenRef, correlation_id: str) -> Origin:
-    return Origin(
-        Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id)), correlation_id
-    )
+@receiver.get(UID_PATH)
+async def get_their_token(ref: TheirTokenDep, reads: TokenReadsDep) -> Json:
+    return envelope(await reads.get(ref))
 
 
-@receiver.get("/{country_code}/{party_id}/{token_uid}")
-async def get_their_token(ref: TheirTokenDep, store: TokenStoreDep) -> dict[str, Any]:
-    return await get_token(store, ref)
-
-
-@receiver.put("/{country_code}/{party_id}/{token_uid}")
+@receiver.put(UID_PATH, openapi_extra=body_of(Token))
 async def put_their_token(
     ref: TheirTokenDep,
-    body: Annotated[Any, Body()],
-    store: TokenStoreDep,
-    event_log: EventLogDep,
+    body: JsonBody,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
-) -> dict[str, Any]:
-    return await write_token(
-        plan_put,
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=_origin(ref, correlation_id),
-        now=now,
-        response=response,
-    )
+) -> Json:
+    command = PutToken(ref, body, origin_of(ref, correlation_id))
+    return answered(response, await record(write_path, command, now))
 
 
-@receiver.patch("/{country_code}/{party_id}/{token_uid}")
+@receiver.patch(UID_PATH, openapi_extra=body_of(patch_model(Token)))
 async def patch_their_token(
     ref: TheirTokenDep,
-    body: Annotated[Any, Body()],
-    store: TokenStoreDep,
-    event_log: EventLogDep,
+    body: JsonBody,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
-) -> dict[str, Any]:
-    return await write_token(
-        plan_patch,
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=_origin(ref, correlation_id),
-        now=now,
-        response=response,
-    )
+) -> Json:
+    command = PatchToken(ref, body, origin_of(ref, correlation_id))
+    return answered(response, await record(write_path, command, now))
 
 
-# --- Sender -------------------------------------------------------------------
+# --- Sender: our tokens ---------------------------------------------------------------
 
 
 @sender.get("")
@@ -135,7 +180,7 @@ def list_our_tokens(
     c: ContainerDep,
     view: TokenViewDep,
     params: PageRequestDep,
-) -> dict[str, Any]:
+) -> Json:
     s = c.settings
     page = view.page(
         country_code=s.party_country_code,
@@ -170,37 +215,24 @@ OurTokenDep = Annotated[TokenRef, Depends(our_token)]
 async def authorize_our_token(
     ref: OurTokenDep,
     caller: RoutedCallerDep,
-    store: TokenStoreDep,
-    event_log: EventLogDep,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: Annotated[Any, Body()] = None,
-) -> dict[str, Any]:
-    """Real-time authorization (mod_tokens, Sender POST). An unknown token is
-    HTTP 404 with 2004 and no data."""
-    requested = LocationReferences.model_validate(body) if body is not None else None
-    state = await store.current(ref)
-    try:
-        if state is None or state.token is None:
-            raise RefusedError(
-                OcpiStatus.UNKNOWN_TOKEN, f"unknown token {ref.uid!r} of type {ref.type}", 404
-            )
-        info = authorize(state, requested, now)
-    except RefusedError as exc:
-        raise refused(exc) from exc
-    us = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+    body: LocationReferences | None = None,
+) -> Json:
+    """Real-time authorization (mod_tokens, Sender POST), decided on the
+    token as of its latest event in the log. An unknown token is HTTP 404
+    with 2004 and no data."""
+    current = await write_path.state(SLICE, ref.key)
+    info = authorize(held(current, ref), body, now)
     event = decide_authorization(
         ref,
         info,
-        requested,
-        Origin(us, correlation_id),
+        body,
+        origin_of(ref, correlation_id),
         now,
-        requested_by=_who(caller),
+        requested_by=caller.partner.partner_id,
     )
-    # The view does not fold decisions, so no read waits for this one.
-    await store.acknowledged(ref, event, event_log, mark=False)
+    # The reference we hand out is on record before the answer leaves.
+    await write_path.record([event])
     return envelope(to_json(info))
-
-
-def _who(caller: RoutedCaller) -> str:
-    return caller.partner.partner_id
