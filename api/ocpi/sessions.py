@@ -31,7 +31,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.consistency import read_after, written
+from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, SessionViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath
@@ -59,7 +59,6 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.sessions import ChargingPreferences, Session
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.topics import SESSIONS
 
 Json = dict[str, Any]
 
@@ -80,12 +79,11 @@ class SessionReads:
     timeout_s: float
 
     async def get(self, ref: SessionRef) -> Json:
-        key = ref.session_key
-        current = await read_after(
-            lambda: asyncio.to_thread(self.view.read, key),
-            lambda: asyncio.to_thread(self.view.positions, key),
-            SESSIONS.name,
-            await written(self.write_path, SLICE, key),
+        current = await read_written(
+            self.view,
+            self.write_path,
+            SLICE,
+            ref.session_key,
             timeout_s=self.timeout_s,
             what="session",
         )

@@ -22,14 +22,13 @@ MongoDB view once it has applied the token's last write (api/consistency.py).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.consistency import read_after, written
+from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, TokenViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath
@@ -42,6 +41,7 @@ from producers.tokens import (
     Origin,
     PatchToken,
     PutToken,
+    SetPolicy,
     TokenCommand,
     authorize,
     decide,
@@ -56,9 +56,8 @@ from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import fold
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.tokens import LocationReferences, Token
+from schemas.ocpi.tokens import AuthorizationInfo, LocationReferences, Token
 from schemas.ocpi.types import TokenType, to_json
-from schemas.topics import TOKENS
 
 Json = dict[str, Any]
 
@@ -73,15 +72,54 @@ TokenTypeQuery = Annotated[TokenType, Query()]
 # --- writing and reading one token (shared with the ops API) --------------------------
 
 
-def origin_of(ref: TokenRef, correlation_id: str) -> Origin:
-    """A token is written in the name of the party that owns it."""
-    party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
-    return Origin(party, correlation_id)
+@dataclass(frozen=True)
+class TokenWrites:
+    """PUT, PATCH and policy of one token, recorded in the name of the party
+    that owns it; each answers whether a PUT created the token."""
+
+    write_path: WritePath
+    correlation_id: str
+    now: datetime
+
+    async def put(self, ref: TokenRef, body: Any) -> bool:
+        return await self._record(PutToken(ref, body, self.origin(ref)))
+
+    async def patch(self, ref: TokenRef, body: Any) -> bool:
+        return await self._record(PatchToken(ref, body, self.origin(ref)))
+
+    async def set_policy(self, ref: TokenRef, body: Any) -> bool:
+        return await self._record(SetPolicy(ref, body, self.origin(ref)))
+
+    async def authorization(
+        self, ref: TokenRef, requested: LocationReferences | None, requested_by: str
+    ) -> AuthorizationInfo:
+        """Our real-time decision on one of our tokens (we as eMSP), on the
+        token as of its latest event in the log; the decision is on record
+        before it is answered, so the reference we hand out is too."""
+        current = await self.write_path.state(SLICE, ref.key)
+        info = authorize(held(current, ref), requested, self.now)
+        origin = self.origin(ref)
+        event = decide_authorization(
+            ref, info, requested, origin, self.now, requested_by=requested_by
+        )
+        await self.write_path.record([event])
+        return info
+
+    def origin(self, ref: TokenRef) -> Origin:
+        party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+        return Origin(party, self.correlation_id)
+
+    async def _record(self, command: TokenCommand) -> bool:
+        return await self.write_path.write(
+            SLICE, command.ref.key, lambda state: decide(state, command, self.now)
+        )
 
 
-async def record(write_path: WritePath, command: TokenCommand, now: datetime) -> bool:
-    """Decide and record one write of a token; whether a PUT created it."""
-    return await write_path.write(SLICE, command.ref.key, lambda state: decide(state, command, now))
+def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> TokenWrites:
+    return TokenWrites(w, correlation_id, now)
+
+
+TokenWritesDep = Annotated[TokenWrites, Depends(_writes)]
 
 
 @dataclass(frozen=True)
@@ -94,14 +132,8 @@ class TokenReads:
     timeout_s: float
 
     async def get(self, ref: TokenRef) -> Json:
-        key = ref.key
-        current = await read_after(
-            lambda: asyncio.to_thread(self.view.read, key),
-            lambda: asyncio.to_thread(self.view.positions, key),
-            TOKENS.name,
-            await written(self.write_path, SLICE, key),
-            timeout_s=self.timeout_s,
-            what="token",
+        current = await read_written(
+            self.view, self.write_path, SLICE, ref.key, timeout_s=self.timeout_s, what="token"
         )
         return find(current, ref)
 
@@ -145,28 +177,16 @@ async def get_their_token(ref: TheirTokenDep, reads: TokenReadsDep) -> Json:
 
 @receiver.put(UID_PATH, openapi_extra=body_of(Token))
 async def put_their_token(
-    ref: TheirTokenDep,
-    body: JsonBody,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
+    ref: TheirTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
 ) -> Json:
-    command = PutToken(ref, body, origin_of(ref, correlation_id))
-    return answered(response, await record(write_path, command, now))
+    return answered(response, await writes.put(ref, body))
 
 
 @receiver.patch(UID_PATH, openapi_extra=body_of(patch_model(Token)))
 async def patch_their_token(
-    ref: TheirTokenDep,
-    body: JsonBody,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
+    ref: TheirTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
 ) -> Json:
-    command = PatchToken(ref, body, origin_of(ref, correlation_id))
-    return answered(response, await record(write_path, command, now))
+    return answered(response, await writes.patch(ref, body))
 
 
 # --- Sender: our tokens ---------------------------------------------------------------
@@ -215,24 +235,10 @@ OurTokenDep = Annotated[TokenRef, Depends(our_token)]
 async def authorize_our_token(
     ref: OurTokenDep,
     caller: RoutedCallerDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+    writes: TokenWritesDep,
     body: LocationReferences | None = None,
 ) -> Json:
-    """Real-time authorization (mod_tokens, Sender POST), decided on the
-    token as of its latest event in the log. An unknown token is HTTP 404
-    with 2004 and no data."""
-    current = await write_path.state(SLICE, ref.key)
-    info = authorize(held(current, ref), body, now)
-    event = decide_authorization(
-        ref,
-        info,
-        body,
-        origin_of(ref, correlation_id),
-        now,
-        requested_by=caller.partner.partner_id,
-    )
-    # The reference we hand out is on record before the answer leaves.
-    await write_path.record([event])
+    """Real-time authorization (mod_tokens, Sender POST). An unknown token is
+    HTTP 404 with 2004 and no data."""
+    info = await writes.authorization(ref, body, requested_by=caller.partner.partner_id)
     return envelope(to_json(info))

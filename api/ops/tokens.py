@@ -21,11 +21,10 @@ from pydantic import BaseModel, ConfigDict
 
 from api.deps import AuthorizationDep, CorrelationIdDep, NowDep
 from api.errors import envelope
-from api.ocpi.tokens import OurTokenDep, TokenReadsDep, origin_of, record
-from api.writes import JsonBody, WritePathDep, body_of
+from api.ocpi.tokens import OurTokenDep, TokenReadsDep, TokenWritesDep
+from api.writes import JsonBody, body_of
 from api.writes import written as answered
 from producers.authorization import AuthorizeRequest
-from producers.tokens import PatchToken, PutToken, SetPolicy
 from schemas.events.tokens import TokenPolicy
 from schemas.ocpi.common import CountryCode, PartyId
 from schemas.ocpi.patch import patch_model
@@ -44,41 +43,23 @@ async def get_our_token(ref: OurTokenDep, reads: TokenReadsDep) -> Json:
 
 @router.put("/tokens/{token_uid}", openapi_extra=body_of(Token))
 async def put_our_token(
-    ref: OurTokenDep,
-    body: JsonBody,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
+    ref: OurTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
 ) -> Json:
-    command = PutToken(ref, body, origin_of(ref, correlation_id))
-    return answered(response, await record(write_path, command, now))
+    return answered(response, await writes.put(ref, body))
 
 
 @router.patch("/tokens/{token_uid}", openapi_extra=body_of(patch_model(Token)))
 async def patch_our_token(
-    ref: OurTokenDep,
-    body: JsonBody,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
+    ref: OurTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
 ) -> Json:
-    command = PatchToken(ref, body, origin_of(ref, correlation_id))
-    return answered(response, await record(write_path, command, now))
+    return answered(response, await writes.patch(ref, body))
 
 
 @router.put("/tokens/{token_uid}/policy", openapi_extra=body_of(TokenPolicy))
 async def set_our_token_policy(
-    ref: OurTokenDep,
-    body: JsonBody,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
+    ref: OurTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
 ) -> Json:
-    command = SetPolicy(ref, body, origin_of(ref, correlation_id))
-    return answered(response, await record(write_path, command, now))
+    return answered(response, await writes.set_policy(ref, body))
 
 
 class AuthorizeBody(BaseModel):
