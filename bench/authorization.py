@@ -12,6 +12,8 @@ then measures, one request at a time:
 
 * whitelist: a partner's token with whitelist ALWAYS (our key peeked, the
   directory asked, the holder's state peeked; no call, no cache);
+* whitelist_named: the same token with its owner named by the caller (one
+  peek of its state, no directory);
 * cache miss: a NEVER token at a new location each time (the same lookups,
   cache miss, HTTP call to the peer, cache write);
 * cache hit: the same NEVER token at the same location (cache hit only).
@@ -258,20 +260,27 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
             key_prefix=prefix,
         )
 
-        def request(uid: str, location: str) -> AuthorizeRequest:
+        def request(uid: str, location: str, owner: Party | None) -> AuthorizeRequest:
             return AuthorizeRequest(
                 uid=uid,
                 type=TokenType.RFID,
                 location=LocationReferences(location_id=location, evse_uids=["E1"]),
+                country_code=owner.country_code if owner else None,
+                party_id=owner.party_id if owner else None,
             )
 
-        async def ask(uid: str, location: str, correlation_id: str) -> DecisionSource:
-            asked = request(uid, location)
+        async def ask(
+            uid: str, location: str, correlation_id: str, owner: Party | None = None
+        ) -> DecisionSource:
+            asked = request(uid, location, owner)
             decided = await service.authorize(asked, correlation_id, now=NOW)
             return decided.source
 
         async def whitelist(i: int) -> DecisionSource:
             return await ask(always, "L", f"w{i}")
+
+        async def whitelist_named(i: int) -> DecisionSource:
+            return await ask(always, "L", f"o{i}", PEER)
 
         async def miss(i: int) -> DecisionSource:
             return await ask(never, f"MISS-{i}", f"m{i}")
@@ -285,6 +294,7 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
         figures = {}
         for name, call, expect, n in (
             ("whitelist", whitelist, DecisionSource.WHITELIST, args.n),
+            ("whitelist_named", whitelist_named, DecisionSource.WHITELIST, args.n),
             ("cache_miss", miss, DecisionSource.REAL_TIME, args.misses),
             ("cache_hit", hit, DecisionSource.CACHE, args.n),
         ):
@@ -332,7 +342,7 @@ def render(report: dict[str, Any]) -> None:
     )
     for name, s in report["latency_ms"].items():
         console.print(
-            f"  {name:<11} n={s['count']:<6} p50 {s['p50']:>7} ms  p95 {s['p95']:>7} ms  "
+            f"  {name:<15} n={s['count']:<6} p50 {s['p50']:>7} ms  p95 {s['p95']:>7} ms  "
             f"p99 {s['p99']:>7} ms  max {s['max']:>7} ms  wrong source {s['wrong_source']}"
         )
 
