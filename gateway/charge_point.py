@@ -191,7 +191,7 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
         )
         try:
             return await self.gw.authorization.authorize(
-                request, f"ocpp:{self.id}", event_log=self.gw.event_log, now=self._now()
+                request, f"ocpp:{self.id}", now=self._now()
             )
         except RefusedError:
             return None

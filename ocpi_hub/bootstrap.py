@@ -14,7 +14,15 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
-from producers import charge_points, commands, locations, partners, sent_commands
+from producers import (
+    charge_points,
+    commands,
+    locations,
+    partners,
+    sent_commands,
+    sessions,
+    tokens,
+)
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
@@ -56,6 +64,8 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     commands.SLICE,
     sent_commands.SLICE,
     partners.SLICE,
+    tokens.SLICE,
+    sessions.SLICE,
 )
 
 
@@ -187,7 +197,7 @@ def build_container(settings: Settings) -> Container:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
     redis = redis_client(settings)
-    tokens = TokenViewQuery(client[settings.mongo_db])
+    token_view = TokenViewQuery(client[settings.mongo_db])
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
     event_log = KafkaEventLog(
         settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
@@ -208,9 +218,10 @@ def build_container(settings: Settings) -> Container:
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         write_marks=RedisWriteMarks(redis, settings.topic_prefix),
         tariffs=TariffViewQuery(client[settings.mongo_db]),
-        tokens=tokens,
+        tokens=token_view,
         authorization=AuthorizationService(
-            whitelist=tokens,
+            write_path=path,
+            directory=token_view,
             partners=PartnerQuery(client[settings.mongo_db]),
             realtime=realtime,
             cache=RedisDecisionCache(redis),

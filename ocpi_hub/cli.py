@@ -182,6 +182,7 @@ def gateway() -> None:
     from gateway.server import Gateway, run
     from gateway.state import GatewayState
     from ocpi_hub.bootstrap import build_container
+    from producers import tokens
     from producers.log import ensure_topics
 
     settings = _settings()
@@ -193,6 +194,9 @@ def gateway() -> None:
         c = build_container(settings)
         await c.event_log.start()
         try:
+            # Authorizations decide on the Tokens slice's states: wait until
+            # the decision store holds them (docs/adr/0022).
+            await c.write_path.ensure_ready([tokens.SLICE])
             gw = Gateway(
                 settings=settings,
                 event_log=c.event_log,
