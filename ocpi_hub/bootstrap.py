@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
-from producers import charge_points, locations
+from producers import cdrs, charge_points, locations, tariffs, tokens
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
@@ -47,7 +47,13 @@ Doc = dict[str, Any]
 
 # The aggregates written through the one write path (docs/adr/0022): their
 # states are kept in the decision store and rebuilt from these topics.
-WRITE_SLICES: tuple[Slice[Any], ...] = (locations.SLICE, charge_points.SLICE)
+WRITE_SLICES: tuple[Slice[Any], ...] = (
+    locations.SLICE,
+    charge_points.SLICE,
+    tariffs.SLICE,
+    cdrs.SLICE,
+    tokens.SLICE,  # CDRs are judged against the tokens' state
+)
 
 
 def mongo_client(settings: Settings) -> MongoClient[Doc]:

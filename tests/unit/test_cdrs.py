@@ -296,14 +296,14 @@ def test_crediting_is_refused_for_unknown_credited_or_credit_cdrs() -> None:
         "now": NOW,
     }
     with pytest.raises(RefusedError) as missing:
-        plan_credit(None, None, **args)
+        plan_credit(None, False, **args)
     assert missing.value.http_status == 404
     with pytest.raises(RefusedError, match="credited already"):
-        plan_credit(our_cdr(), {"id": "OS-1-C"}, **args)
+        plan_credit(our_cdr(), True, **args)
     credit = credit_of(our_cdr(), now=NOW)
     with pytest.raises(RefusedError, match="cannot be credited"):
-        plan_credit(credit, None, **args)
-    event = plan_credit(our_cdr(), None, **args)
+        plan_credit(credit, False, **args)
+    event = plan_credit(our_cdr(), False, **args)
     assert event.aggregate_key == "ZZ/HUB/OS-1-C"
     assert event.payload.tariff_source == "credit"
 
