@@ -19,7 +19,7 @@ from api.app import create_app
 from api.auth import Caller, registered_caller
 from api.deps import _cdrs
 from ocpi_hub.settings import Settings
-from producers import tariffs, tokens
+from producers import locations, tariffs, tokens
 from producers.cdrs import build_cdr, plan_issue
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
@@ -30,6 +30,7 @@ from projections.mongo.paging import Page
 from projections.position import Record, position_field
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party
 from schemas.events.tariffs import TariffRef
+from schemas.events.tokens import TokenPolicy
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from tests.cdr_objects import completed_session, priced_location, simple_tariff
 from tests.unit.test_cdrs import NOW
@@ -278,3 +279,30 @@ def test_ops_credit_our_cdr_once_and_the_sender_lists_ours(
     listed = client.get("/ocpi/cpo/2.2.1/cdrs")
     assert listed.json()["status_code"] == 1000
     assert listed.json()["data"] == []
+
+
+def test_a_token_holding_only_a_policy_was_never_issued(
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
+) -> None:
+    store.seed(tokens.SLICE, "ZZ/HUB/RFID-77/RFID", tokens.TokenState(policy=TokenPolicy()))
+    body = client.post(POST_URL, content=json.dumps(partner_cdr())).json()
+    assert body["status_code"] == 2004
+    assert log.events == []
+
+
+def test_the_location_we_hold_gives_the_reconciliation_its_time_zone(
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
+) -> None:
+    where = priced_location(tariff_ids=["CDR-T1"], country_code="NL", party_id="CPO")
+    store.seed(locations.SLICE, "NL/CPO/LOC-CDR", locations.LocationState(asserted=where))
+    assert client.post(POST_URL, content=json.dumps(partner_cdr())).json()["status_code"] == 1000
+    reconciled = log.events[-1]
+    assert isinstance(reconciled, CdrReconciled)
+    assert reconciled.payload.note is None  # without the location: "time zone UTC: ..."
+
+
+def test_openapi_shows_the_cdr_body_of_the_post(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"][POST_URL]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Cdr"}
+    assert "cdr_token" in schema["components"]["schemas"]["Cdr"]["properties"]

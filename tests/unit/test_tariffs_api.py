@@ -260,3 +260,29 @@ def test_without_a_token_nothing_is_served_or_written(log: InMemoryEventLog) -> 
         ):
             assert (resp.status_code, resp.json()["status_code"]) == (401, 2000)
     assert log.events == []
+
+
+def test_a_tariff_put_then_deleted_is_decided_on_the_write_paths_state(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    # The view never sees these writes: each one is decided on the state
+    # the write path holds as of the write before.
+    url = f"{BASE}/NL/ABC/TAR-3"
+    assert client.put(url, content=tariff_json("TAR-3"), headers=JSON).status_code == 201
+    deleted = client.delete(url)
+    assert (deleted.status_code, deleted.json()["status_code"]) == (200, 1000)
+    again = client.delete(url)
+    assert (again.status_code, again.json()["status_code"]) == (404, 2000)
+    assert client.put(url, content=tariff_json("TAR-3"), headers=JSON).status_code == 201
+    assert [type(e) for e in log.events] == [TariffPut, TariffDeleted, TariffPut]
+
+
+def test_openapi_shows_the_tariff_body_of_every_put(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in (
+        "/ocpi/emsp/2.2.1/tariffs/{country_code}/{party_id}/{tariff_id}",
+        "/ops/tariffs/{tariff_id}",
+    ):
+        body = schema["paths"][path]["put"]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": "#/components/schemas/Tariff"}
+    assert "elements" in schema["components"]["schemas"]["Tariff"]["properties"]
