@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from api.errors import OcpiError
 from producers.write_path import Slice, WritePath
@@ -64,3 +64,33 @@ async def written(write_path: WritePath, slice_: Slice[Any], key: str) -> dict[i
     """The position a read of ``key`` must wait for: its last committed event."""
     at = await write_path.position(slice_, key)
     return {at[0]: at[1]} if at is not None else {}
+
+
+class ObjectView(Protocol):
+    """A view's reads of one object: the object with the positions applied
+    to it, and the positions alone."""
+
+    def read(self, key: str) -> tuple[Any, dict[str, int]]: ...
+
+    def positions(self, key: str) -> dict[str, int]: ...
+
+
+async def read_written(
+    view: ObjectView,
+    write_path: WritePath,
+    slice_: Slice[Any],
+    key: str,
+    *,
+    timeout_s: float,
+    what: str,
+) -> Any:
+    """The object ``view`` holds under ``key`` once it has applied the last
+    write the write path committed for it (``read_after``)."""
+    return await read_after(
+        lambda: asyncio.to_thread(view.read, key),
+        lambda: asyncio.to_thread(view.positions, key),
+        slice_.topic.name,
+        await written(write_path, slice_, key),
+        timeout_s=timeout_s,
+        what=what,
+    )

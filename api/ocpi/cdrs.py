@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.consistency import read_after, written
+from api.consistency import read_written
 from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.pagination import PageRequestDep, paginate
@@ -48,7 +48,6 @@ from schemas.events.tokens import token_key
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.topics import CDRS
 
 Json = dict[str, Any]
 
@@ -69,13 +68,8 @@ class CdrReads:
     timeout_s: float
 
     async def get(self, key: str) -> Json | None:
-        found: Json | None = await read_after(
-            lambda: asyncio.to_thread(self.view.read, key),
-            lambda: asyncio.to_thread(self.view.positions, key),
-            CDRS.name,
-            await written(self.write_path, SLICE, key),
-            timeout_s=self.timeout_s,
-            what="CDR",
+        found: Json | None = await read_written(
+            self.view, self.write_path, SLICE, key, timeout_s=self.timeout_s, what="CDR"
         )
         return found
 

@@ -20,14 +20,13 @@ applied the tariff's last write (api/consistency.py).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.consistency import read_after, written
+from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, TariffViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath, TariffIdPath
@@ -43,7 +42,6 @@ from schemas.events.tariffs import TariffRef
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tariffs import Tariff
-from schemas.topics import TARIFFS
 
 Json = dict[str, Any]
 
@@ -102,12 +100,11 @@ class TariffReads:
     timeout_s: float
 
     async def get(self, ref: TariffRef) -> Json:
-        key = ref.tariff_key
-        current = await read_after(
-            lambda: asyncio.to_thread(self.view.read, key),
-            lambda: asyncio.to_thread(self.view.positions, key),
-            TARIFFS.name,
-            await written(self.write_path, SLICE, key),
+        current = await read_written(
+            self.view,
+            self.write_path,
+            SLICE,
+            ref.tariff_key,
             timeout_s=self.timeout_s,
             what="tariff",
         )

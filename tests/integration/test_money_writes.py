@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from producers import cdrs, tariffs, tokens
 from producers.decision_store import RedisDecisionStore
-from producers.log import KafkaEventLog, KafkaLogHistory, ensure_topics
+from producers.log import InMemoryEventLog, KafkaLogHistory
 from producers.write_path import Decision, Origin, RefusedError, WritePath, partition_for
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party, TokenPut, new_event_id
 from schemas.events.cdrs import cdr_key
@@ -29,6 +29,7 @@ from schemas.ocpi.tariffs import loads_exact
 from schemas.ocpi.tokens import TokenType
 from schemas.topics import CDRS
 from tests.cdr_objects import simple_tariff
+from tests.integration.test_write_path import api_process
 from tests.services import Namespace
 from tests.tariff_objects import tariff_json
 from tests.unit.test_cdr_api import OUR_TOKEN, partner_cdr
@@ -40,27 +41,12 @@ ALL = (tariffs.SLICE, cdrs.SLICE, tokens.SLICE)
 
 
 @asynccontextmanager
-async def api_process(
-    namespace: Namespace, store_prefix: str | None = None
-) -> AsyncIterator[WritePath]:
-    """What one API process holds: its own producer, Redis client and path
-    (``store_prefix``: a decision store of its own, empty at first)."""
-    s = namespace.settings
-    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
-    log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
-    await log.start()
-    client = aioredis.Redis.from_url(s.redis_url)
-    try:
-        path = WritePath(
-            log,
-            RedisDecisionStore(client, store_prefix or s.topic_prefix),
-            KafkaLogHistory(s.kafka_bootstrap, s.topic_prefix),
-        )
+async def money_process(namespace: Namespace) -> AsyncIterator[WritePath]:
+    """One API process (its own producer, Redis client and path) with the
+    states of the slices money is decided on."""
+    async with api_process(namespace) as path:
         await path.ensure_ready(ALL)
         yield path
-    finally:
-        await log.stop()
-        await client.aclose()
 
 
 def _tariff_ref(tariff_id: str, country_code: str = "NL", party_id: str = "ABC") -> TariffRef:
@@ -84,11 +70,24 @@ async def test_a_tariff_rebuilt_from_the_topic_keeps_every_digit(namespace: Name
         .replace("0.3175", "0.30000000000000004")
         .replace("0.123456789012345", "1e-7")
     )
-    async with api_process(namespace) as first:
+    async with money_process(namespace) as first:
         assert await _put_tariff(first, ref, loads_exact(text)) is True
         held = await first.state(tariffs.SLICE, ref.tariff_key)
-    async with api_process(namespace, f"{namespace.settings.topic_prefix}{tid}-") as restarted:
+    # A new, empty decision store (a key space of its own) rebuilt from the topic.
+    s = namespace.settings
+    fresh = f"{s.topic_prefix}{tid}-"
+    client = aioredis.Redis.from_url(s.redis_url)
+    try:
+        restarted = WritePath(
+            InMemoryEventLog(),
+            RedisDecisionStore(client, fresh),
+            KafkaLogHistory(s.kafka_bootstrap, s.topic_prefix),
+        )
+        await restarted.ensure_ready([tariffs.SLICE])
         rebuilt = await restarted.state(tariffs.SLICE, ref.tariff_key)
+        await client.delete(*[k async for k in client.scan_iter(match=f"{fresh}*")])
+    finally:
+        await client.aclose()
     assert held is not None and rebuilt == held
     assert rebuilt.tariff is not None
     prices = [e["price_components"][0]["price"] for e in rebuilt.tariff["elements"]]
@@ -107,7 +106,7 @@ async def test_two_processes_crediting_one_cdr_credit_it_once(namespace: Namespa
             cdrs.SLICE, key, lambda state: cdrs.decide_credit(state, command, T0)
         )
 
-    async with api_process(namespace) as first, api_process(namespace) as second:
+    async with money_process(namespace) as first, money_process(namespace) as second:
         results = await asyncio.gather(
             *(credit(p) for p in (first, second, first, second)), return_exceptions=True
         )
@@ -155,7 +154,7 @@ async def test_a_received_cdr_is_judged_on_the_states_the_log_holds(
     token = {**OUR_TOKEN, "uid": f"RFID-{uuid.uuid4().hex[:6]}"}
     cdr = Cdr.model_validate({**partner_cdr(cdr_token=token), "id": cdr_id})
     key = cdr_key("NL", "CPO", cdr_id)
-    async with api_process(namespace) as path:
+    async with money_process(namespace) as path:
         await _issue_token(path, token)
         tariff = simple_tariff(country_code="NL", party_id="CPO")
         await _put_tariff(path, _tariff_ref("CDR-T1", "NL", "CPO"), tariff)

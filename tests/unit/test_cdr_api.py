@@ -7,7 +7,6 @@ decision store, as the write path holds them."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ from api.auth import Caller, registered_caller
 from api.deps import _cdrs
 from ocpi_hub.settings import Settings
 from producers import locations, tariffs, tokens
-from producers.cdrs import build_cdr, plan_issue
+from producers.cdrs import build_cdr
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
@@ -32,7 +31,7 @@ from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party
 from schemas.events.tariffs import TariffRef
 from schemas.events.tokens import TokenPolicy
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
-from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
 from tests.unit.test_cdrs import NOW
 
 POST_URL = "/ocpi/emsp/2.2.1/cdrs"
@@ -256,14 +255,7 @@ def test_ops_credit_our_cdr_once_and_the_sender_lists_ours(
     client: TestClient, log: InMemoryEventLog
 ) -> None:
     # Our builder's event, written straight to the fake log.
-    issued = plan_issue(
-        completed_session(),
-        priced_location(tariff_ids=["CDR-T1"]),
-        {"CDR-T1": simple_tariff()},
-        cause_event_id=uuid.uuid4(),
-        correlation_id="c",
-        now=NOW,
-    )
+    issued = issued_cdr(NOW)
     log.events.append(issued)
     assert client.get("/ops/cdrs/OS-1").json()["data"] == issued.payload.cdr
     credit = client.post("/ops/cdrs/OS-1/credit")

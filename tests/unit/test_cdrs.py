@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,20 +27,18 @@ from producers.cdrs import (
     decide_receive,
     evolve,
     plan_credit,
-    plan_issue,
     plan_receive,
     plan_reconciled,
     reconcile,
     tariffs_named,
 )
 from producers.decision_store import InMemoryDecisionStore
-from producers.log import InMemoryEventLog, InMemoryLogHistory, Position
+from producers.log import InMemoryLogHistory
 from producers.write_path import Origin, RefusedError, WritePath
 from schemas.events import (
     CdrIssued,
     CdrReceived,
     CdrReconciled,
-    EventMeta,
     Party,
     parse_event,
     serialize_event,
@@ -49,7 +46,8 @@ from schemas.events import (
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.tariffs import loads_exact
 from schemas.topics import CDRS, topic_for
-from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
+from tests.unit.test_write_path import SlowLog
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
 TOLERANCE = Decimal("0.01")
@@ -270,14 +268,7 @@ def test_issuing_twice_from_the_same_session_event_gives_the_same_event() -> Non
     cause = uuid.uuid4()
 
     def issue(now: datetime) -> CdrIssued:
-        return plan_issue(
-            completed_session(),
-            priced_location(tariff_ids=["CDR-T1"]),
-            {"CDR-T1": simple_tariff()},
-            cause_event_id=cause,
-            correlation_id="corr-1",
-            now=now,
-        )
+        return issued_cdr(now, cause=cause, correlation_id="corr-1")
 
     first, again = issue(NOW), issue(NOW.replace(minute=5))
     assert first.event_id == again.event_id
@@ -444,14 +435,7 @@ US = Party(country_code="ZZ", party_id="HUB")
 
 
 def _issued() -> CdrIssued:
-    return plan_issue(
-        completed_session(),
-        priced_location(tariff_ids=["CDR-T1"]),
-        {"CDR-T1": simple_tariff()},
-        cause_event_id=uuid.uuid4(),
-        correlation_id="c",
-        now=NOW,
-    )
+    return issued_cdr(NOW)
 
 
 def _receive_command(**changes: Any) -> ReceiveCdr:
@@ -531,18 +515,8 @@ def test_a_credit_is_decided_under_the_credit_cdrs_key() -> None:
     assert missing.value.http_status == 404
 
 
-class _SlowLog(InMemoryEventLog):
-    """Acknowledges after a pause, so that two writers overlap."""
-
-    async def append(
-        self, events: Sequence[EventMeta], *, partition: int | None = None
-    ) -> list[Position]:
-        await asyncio.sleep(0.01)
-        return await super().append(events, partition=partition)
-
-
 async def test_two_api_processes_crediting_one_cdr_credit_it_once() -> None:
-    log, store = _SlowLog(), InMemoryDecisionStore()
+    log, store = SlowLog(), InMemoryDecisionStore()
     first, second = (WritePath(log, store, InMemoryLogHistory(log)) for _ in range(2))
     command = CreditCdr("OS-1", our_cdr(), US, Origin(US, "c"))
 
