@@ -486,9 +486,9 @@ def reconcile(
     tolerance: Decimal,
     time_zone: str,
 ) -> Reconciliation:
-    """Our price of a received CDR. ``held`` is the tariff our tariffs view
-    holds under the CDR's party and the tariff id its periods name (None if
-    none); without it the CDR's embedded tariff of that id (or its first
+    """Our price of a received CDR. ``held`` is the tariff we hold (the
+    tariffs slice's state) under the CDR's party and the tariff id its
+    periods name (None if none); without it the CDR's embedded tariff of that id (or its first
     one) is used. ``time_zone``: the Location's, if we hold it (a CdrLocation
     has none), else the caller's fallback. A Credit CDR's expected cost is
     the negated price."""
