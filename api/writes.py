@@ -20,6 +20,7 @@ from pydantic.json_schema import models_json_schema
 from api.errors import OcpiError, envelope
 from producers.write_path import WritePath
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.tariffs import loads_exact
 
 
 async def _write_path(request: Request) -> WritePath:
@@ -53,6 +54,19 @@ async def json_body_or_none(request: Request) -> Any:
 
 
 JsonBodyOrNone = Annotated[Any, Depends(json_body_or_none)]
+
+
+async def exact_body(request: Request) -> Any:
+    """The request body as JSON with every fractional number a Decimal,
+    digit for digit (tariffs, CDRs: money is never a binary float)."""
+    raw = await request.body()
+    try:
+        return loads_exact(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise OcpiError(OcpiStatus.CLIENT_ERROR, "request body is not valid JSON", 400) from exc
+
+
+ExactBody = Annotated[Any, Depends(exact_body)]
 
 
 def written(response: Response, created: bool = False) -> dict[str, Any]:

@@ -15,12 +15,14 @@ from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from producers import (
+    cdrs,
     charge_points,
     commands,
     locations,
     partners,
     sent_commands,
     sessions,
+    tariffs,
     tokens,
 )
 from producers.authorization import (
@@ -66,6 +68,8 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     partners.SLICE,
     tokens.SLICE,
     sessions.SLICE,
+    tariffs.SLICE,
+    cdrs.SLICE,
 )
 
 

@@ -12,9 +12,10 @@ document per Kafka position:
      partition: <int>, offset: <int>, recorded_at: <date>, event: "<JSON>"}
 
 ``as_of(..., at)`` folds the events of one aggregate recorded at or before
-``at`` with the very fold of the current view (``tariffs.apply``: stale
-writes ignored, deletions leave a tombstone; ``location_state.evolve``), so
-"as of an instant" follows the same rules as "now". Writes are idempotent by
+``at`` with the slice's own fold, as the current view and the write path do
+(``producers.tariffs.evolve``: stale writes ignored, deletions leave a
+tombstone; ``producers.locations.evolve``), so "as of an instant" follows
+the same rules as "now". Writes are idempotent by
 construction: a position is a document id, a re-delivered event rewrites
 the same document. Both are rebuilt by replay.
 """
@@ -29,8 +30,8 @@ from pymongo import ASCENDING, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from producers import tariffs
 from producers.locations import LocationState, evolve
-from projections.mongo import tariffs
 from projections.mongo.folding import Doc
 from projections.position import Record
 from schemas.events import (
@@ -44,7 +45,6 @@ from schemas.events import (
 )
 from schemas.events.locations import location_key
 from schemas.events.tariffs import tariff_key
-from schemas.topics import TARIFFS
 
 TARIFF_HISTORY = "tariff_history"
 LOCATION_HISTORY = "location_history"
@@ -115,16 +115,10 @@ class TariffHistoryQuery:
         """The tariff (OCPI JSON) we held at ``at``: None if we held none
         (not published by then, or deleted)."""
         key = tariff_key(country_code, party_id, tariff_id)
-        doc: Doc | None = None
+        state: tariffs.TariffState | None = None
         for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
-            record = Record(
-                topic=TARIFFS.name,
-                partition=entry["partition"],
-                offset=entry["offset"],
-                event=parse_event(entry["event"]),
-            )
-            doc = tariffs.apply(doc, record)
-        return None if doc is None else doc.get("tariff")
+            state = tariffs.evolve(state, parse_event(entry["event"]))
+        return tariffs.served(state)
 
 
 class LocationHistoryQuery:
