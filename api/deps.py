@@ -23,7 +23,6 @@ from projections.mongo.sessions import SessionViewQuery
 from projections.mongo.tariffs import TariffViewQuery
 from projections.mongo.tokens import TokenViewQuery
 from projections.mysql.sites import OpsQuery
-from projections.write_marks import WriteMarks
 
 
 async def container(request: Request) -> Container:
@@ -46,10 +45,6 @@ async def _tariffs(c: Annotated[Container, Depends(container)]) -> TariffViewQue
 
 async def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
     return c.ops
-
-
-async def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
-    return c.write_marks
 
 
 async def _rate_limiter(c: Annotated[Container, Depends(container)]) -> RateLimiter:
@@ -110,7 +105,6 @@ ContainerDep = Annotated[Container, Depends(container)]
 EventLogDep = Annotated[EventLog, Depends(_event_log)]
 LocationViewDep = Annotated[LocationViewQuery, Depends(_locations)]
 OpsQueryDep = Annotated[OpsQuery, Depends(_ops)]
-WriteMarksDep = Annotated[WriteMarks, Depends(_write_marks)]
 NowDep = Annotated[datetime, Depends(_now)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
 TariffViewDep = Annotated[TariffViewQuery, Depends(_tariffs)]

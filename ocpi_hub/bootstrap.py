@@ -53,7 +53,6 @@ from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
-from projections.write_marks import RedisWriteMarks, WriteMarks
 from schemas.events import Party
 
 Doc = dict[str, Any]
@@ -164,7 +163,6 @@ class Container:
     partner_tokens: LookupCache[PartnerState]
     vault: TokenVault
     partner_client: PartnerClient
-    write_marks: WriteMarks
     tariffs: TariffViewQuery
     tokens: TokenViewQuery
     authorization: AuthorizationService
@@ -220,7 +218,6 @@ def build_container(settings: Settings) -> Container:
         partner_tokens=partner_tokens(settings, path),
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
-        write_marks=RedisWriteMarks(redis, settings.topic_prefix),
         tariffs=TariffViewQuery(client[settings.mongo_db]),
         tokens=token_view,
         authorization=AuthorizationService(
