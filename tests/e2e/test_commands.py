@@ -123,18 +123,11 @@ def _start(s: Setup, response_url: str, **fields: Any) -> httpx.Response:
         **fields,
     }
 
-    def answered() -> httpx.Response | None:
-        resp = httpx.post(
-            f"{s.platform.base_url}{RECEIVER}/START_SESSION", json=body, headers=s.headers,
-            timeout=10,
-        )  # fmt: skip
-        # The location was just written: the view may not show it yet.
-        if fields.get("location_id") is None and resp.json()["status_code"] == 2003:
-            return None
-        return resp
-
-    resp: httpx.Response = wait_for(answered, "our location in the view")
-    return resp
+    # Decided on the location's state in the write path: a location PUT a
+    # moment ago is known at once.
+    return httpx.post(
+        f"{s.platform.base_url}{RECEIVER}/START_SESSION", json=body, headers=s.headers, timeout=10
+    )
 
 
 def _callback_url(s: Setup) -> tuple[str, str]:
