@@ -285,8 +285,11 @@ def replay(
     result: dict[str, object] = {"events": count, "target": into or "live"}
     if into is not None and compare:
         live = views(client, settings.mongo_db, mysql_engine(settings))
-        differences = compare_views(live, target)
+        details: list[str] = []
+        differences = compare_views(live, target, details=details)
         result["differences"] = differences
+        if details:
+            result["first_differing_fields"] = details
         typer.echo(json.dumps(result, default=str))
         if differences:
             raise typer.Exit(1)
