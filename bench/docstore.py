@@ -3,7 +3,7 @@ wire-protocol servers, side by side in one run (issue 11, docs/adr/0023).
 
     python -m bench.docstore [--url NAME=mongodb://...]... [--documents 50000]
                              [--writes 10000] [--reads 2000] [--repeat 5]
-                             [--skip-tests] [--out FILE]
+                             [--budget 120] [--skip-tests] [--out FILE]
 
 Without ``--url`` it takes every store ``deploy/local/docstores.py up``
 started (data/run/docstores/stores.json). Each store gets a fresh database
@@ -11,31 +11,39 @@ started (data/run/docstores/stores.json). Each store gets a fresh database
 other and, inside each phase, store after store, so every store sees the
 machine in about the same state. What is measured is the project's code:
 
-1. unordered bulk with a conflict: five guarded replaces, the middle one
+0. The views' integration tests (``TESTS``) with the store as
+   ``OCPI_HUB_MONGO_URL`` (the other services from data/run/services.env);
+   first, while every server is fresh.
+1. Unordered bulk with a conflict: five guarded replaces, the middle one
    filtered on a stale ``_version`` (what ``FoldingWriter`` sends when a
    concurrent writer won). MongoDB's contract: a ``BulkWriteError`` naming
    index 2 (E11000), the four others applied. A correctness check.
-2. writer, insert: ``LocationViewWriter.apply`` (projections/mongo/) on
+2. Writer, insert: ``LocationViewWriter.apply`` (projections/mongo/) on
    ``LocationObjectPut`` records built by ``producers.locations.plan_put``,
    ``--batch`` records a call (the projection runner's batch size): one
    ``find({_id: {$in}})`` and one unordered bulk of ``_version``-guarded
    replaces each. ``--documents`` locations of the bench party plus a tenth
    as many of a second party, interleaved, each with its own ``last_updated``.
-3. writer, update: ``--writes`` ``EvseStatusResolved`` records (the EVSE
-   status the processors publish) on distinct existing locations, through
-   the same writer.
-4. raw bulk (the store alone): the same guarded ``ReplaceOne`` upserts on
-   documents folded beforehand, into a separate collection: insert, then
-   replace (``--writes`` documents each).
-5. point reads: ``LocationViewQuery.get`` on random locations, one at a time.
-6. Sender list: ``LocationViewQuery.page`` of the bench party, ``--page-size``
+   What the budget leaves unwritten is inserted as the writer would have
+   written it (not measured), so the reads see the same collection everywhere.
+3. Point reads: ``LocationViewQuery.get`` of random locations, one at a time.
+4. Sender list: ``LocationViewQuery.page`` of the bench party, ``--page-size``
    (500), as the API calls it (``count_documents`` for X-Total-Count, then the
    keyset find): the first page, a page deep in the list by its keyset
    ``after``, the same page by a plain ``skip``; the count alone; and the
    server's ``explain`` of the keyset find.
-7. QR lookup: ``LocationViewQuery.by_evse_id`` (multikey index).
-8. Integration tests of the views against each store (``OCPI_HUB_MONGO_URL``;
-   the other services from data/run/services.env).
+5. QR lookup: ``LocationViewQuery.by_evse_id`` (multikey index).
+6. Writer, update: ``--writes`` ``EvseStatusResolved`` records (the EVSE
+   status the processors publish) on distinct existing locations.
+7. Raw bulk (the store alone): the writer's guarded ``ReplaceOne`` upserts of
+   documents folded beforehand, into another collection: insert, then replace.
+   6 and 7 come last: bulks that replace existing documents hang some servers.
+
+Every phase has a ``--budget`` per store: batched phases start with a batch
+of ``PROBE_BATCH`` and stop when the next batch would not fit; repeated reads
+stop after the budget (at least one each). A server that stops answering
+(the socket timeout, twice the budget, at least 300 s) is skipped for the
+rest of the run and left undropped: restart it before measuring it again.
 
 CPU: when stores.json names a store's process groups, their CPU seconds per
 phase are reported beside the benchmark's own (the writer folds in this
@@ -263,20 +271,23 @@ def timed_batches(
     apply: Callable[[Sequence[Any]], object], items: Sequence[Any], size: int, budget: Budget
 ) -> dict[str, Any]:
     """``apply`` on batches of ``size`` items, while the next batch fits in the
-    budget (judged from the per-item time so far; the first batch is small)."""
+    budget (judged from the last batch's time per item; the first is small)."""
     took: list[float] = []
     done = 0
     deadline = budget.deadline()
     t0 = time.perf_counter()
+    last_n = 0
     while done < len(items):
         n = min(PROBE_BATCH if not took else size, len(items) - done)
-        per_item = (time.perf_counter() - t0) / done if done else 0.0
-        if took and time.perf_counter() + per_item * n > deadline:
+        # From the last batch, not the mean: on a server that scans the
+        # collection for every operation, each batch costs more than the last.
+        if took and time.perf_counter() + took[-1] / last_n * n > deadline:
             break
         t = time.perf_counter()
         apply(items[done : done + n])
         took.append(time.perf_counter() - t)
         done += n
+        last_n = n
     wall = time.perf_counter() - t0
     return {
         "docs": done,
