@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,10 +28,10 @@ from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
 from api.public import discovery
 from api.writes import with_body_schemas
-from ocpi_hub.bootstrap import WRITE_SLICES, Container, build_container, partner_tokens
+from ocpi_hub.bootstrap import Container, api_process, build_container, partner_tokens
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
-from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory, ensure_topics
+from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
 from producers.write_path import WritePath
 
 
@@ -51,9 +49,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        built = container or build_container(settings)
-        app.state.container = built
         if event_log is not None:
+            # Tests without services: the write path on the fake log and an
+            # in-memory decision store unless one is given.
+            app.state.container = container or build_container(settings)
             app.state.event_log = event_log
             history = InMemoryLogHistory(
                 event_log if isinstance(event_log, InMemoryEventLog) else InMemoryEventLog()
@@ -64,29 +63,12 @@ def create_app(
             app.state.partner_tokens = partner_tokens(settings, app.state.write_path)
             yield
             return
-        await ensure_topics(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-        )
-        await built.event_log.start()
-        app.state.event_log = built.event_log
-        app.state.write_path = built.write_path
-        # Writes are decided on states the decision store holds: build them
-        # from the log first if it holds none (a new store, or one that lost
-        # them).
-        await built.write_path.ensure_ready(WRITE_SLICES)
-        app.state.partner_tokens = built.partner_tokens
-        following = asyncio.create_task(built.partner_tokens.follow())
-        try:
+        async with api_process(settings) as built:
+            app.state.container = built
+            app.state.event_log = built.event_log
+            app.state.write_path = built.write_path
+            app.state.partner_tokens = built.partner_tokens
             yield
-        finally:
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
-            await built.event_log.stop()
-            await built.redis.aclose()
-            await built.realtime.aclose()
-            built.mongo.close()
-            built.mysql.dispose()
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
     app.openapi = with_body_schemas(app.openapi)  # type: ignore[method-assign]

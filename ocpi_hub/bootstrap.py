@@ -1,12 +1,20 @@
-"""The composition root: the one place that turns settings into adapters."""
+"""The composition root: the one place that turns settings into adapters,
+and that opens and closes each process's clients (``api_process``,
+``processors_process``, ``projections_process``, ``push_process``,
+``gateway_process``; ``opened`` for the CLI's writing commands)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+import structlog
 from pymongo import MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -14,6 +22,11 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
+from processors.cdr_push import CDRS_PUSH
+from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
+from processors.evse_status_push import EVSE_STATUS_PUSH
+from processors.push import LOCATIONS_PUSH, ModulePusher
+from processors.session_push import SESSIONS_PUSH
 from producers import (
     cdrs,
     charge_points,
@@ -32,7 +45,7 @@ from producers.authorization import (
 )
 from producers.credentials import CredentialsService
 from producers.decision_store import RedisDecisionStore
-from producers.log import EventLog, KafkaEventLog, KafkaLogHistory
+from producers.log import EventLog, KafkaEventLog, KafkaLogHistory, ensure_topics
 from producers.lookups import Feed, LookupCache
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.partners import PartnerState
@@ -41,7 +54,12 @@ from producers.write_path import Slice, Timing, WritePath
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.commands import CommandViewQuery, CommandViewWriter
-from projections.mongo.history import LocationHistoryWriter, TariffHistoryWriter
+from projections.mongo.history import (
+    LocationHistoryQuery,
+    LocationHistoryWriter,
+    TariffHistoryQuery,
+    TariffHistoryWriter,
+)
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandViewWriter
@@ -54,6 +72,11 @@ from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
 from schemas.events import Party
+
+if TYPE_CHECKING:
+    from gateway.server import Gateway
+
+log = structlog.get_logger(__name__)
 
 Doc = dict[str, Any]
 
@@ -300,3 +323,197 @@ def credentials_service(c: Container, path: WritePath) -> CredentialsService:
         business_name=s.business_name,
         versions_url=f"{s.base_url}/ocpi/versions",
     )
+
+
+# --- one context manager per process ---------------------------------------------------
+#
+# Each opens exactly what its process uses and closes it in reverse order,
+# whatever happens in between; nothing outside this module builds a client.
+
+
+async def _topics(settings: Settings) -> None:
+    await ensure_topics(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
+    )
+
+
+async def close_container(c: Container) -> None:
+    """Close every client of a container (each even if another fails)."""
+    closers: list[Callable[[], Awaitable[None]]] = [
+        c.event_log.stop,
+        c.redis.aclose,
+        c.realtime.aclose,
+    ]
+    for close in closers:
+        try:
+            await close()
+        except Exception as exc:  # closing: report, go on with the others
+            log.warning("close_failed", client=getattr(close, "__qualname__", "?"), error=str(exc))
+    c.mongo.close()
+    c.mysql.dispose()
+
+
+@asynccontextmanager
+async def opened(settings: Settings, slices: Sequence[Slice[Any]] = ()) -> AsyncIterator[Container]:
+    """A container with its Kafka producer started and the write path ready
+    for ``slices`` (their states built from the log if the store lacks
+    them); closed when the block ends. For the CLI's writing commands."""
+    await _topics(settings)
+    c = build_container(settings)
+    try:
+        await c.event_log.start()
+        await c.write_path.ensure_ready(slices)
+        yield c
+    finally:
+        await close_container(c)
+
+
+@asynccontextmanager
+async def api_process(settings: Settings) -> AsyncIterator[Container]:
+    """The API: every slice's state ready, and this process's cache of
+    partners by token following the decision store's announcements."""
+    async with opened(settings, WRITE_SLICES) as c:
+        following = asyncio.create_task(c.partner_tokens.follow())
+        try:
+            yield c
+        finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+
+
+@asynccontextmanager
+async def gateway_process(settings: Settings) -> AsyncIterator[Gateway]:
+    """The OCPP gateway: authorizations decide on the tokens' states and a
+    charger is found by its registration, both on the write path."""
+    from gateway.server import Gateway, WritePathRegistry
+    from gateway.state import GatewayState
+
+    async with opened(settings, (tokens.SLICE, charge_points.SLICE)) as c:
+        yield Gateway(
+            settings=settings,
+            event_log=c.event_log,
+            state=GatewayState(c.redis, settings.topic_prefix),
+            registry=WritePathRegistry(c.write_path),
+            authorization=c.authorization,
+        )
+
+
+@asynccontextmanager
+async def projections_process(settings: Settings) -> AsyncIterator[Views]:
+    """The projections: the live views, migrated and indexed."""
+    await _topics(settings)
+    client = mongo_client(settings)
+    engine = mysql_engine(settings)
+    try:
+        live = views(client, settings.mongo_db, engine)
+        await asyncio.to_thread(live.prepare)
+        yield live
+    finally:
+        client.close()
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class Pushers:
+    """What `ocpi-hub push` runs: one module pusher per module we push, and
+    the command callbacks."""
+
+    modules: list[ModulePusher]
+    callbacks: CommandCallbackSender
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(
+            *(pusher.run(stop) for pusher in self.modules), self.callbacks.supervise(stop)
+        )
+
+
+@asynccontextmanager
+async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
+    """The pushers read the registered partners (their view) and unseal the
+    tokens we present; the callbacks remember deliveries in Redis."""
+    await _topics(settings)
+    client = mongo_client(settings)
+    redis = redis_client(settings)
+    try:
+        partner_view = PartnerQuery(client[settings.mongo_db])
+        sealed = vault(settings)
+        yield Pushers(
+            modules=[
+                ModulePusher(settings, partner_view, sealed, module)
+                for module in (LOCATIONS_PUSH, SESSIONS_PUSH, CDRS_PUSH, EVSE_STATUS_PUSH)
+            ],
+            callbacks=CommandCallbackSender(
+                settings, partner_view, sealed, RedisDeliveredMarks(redis, settings.topic_prefix)
+            ),
+        )
+    finally:
+        await redis.aclose()
+        client.close()
+
+
+@contextmanager
+def processors_process(settings: Settings) -> Iterator[Any]:
+    """The Faust app of the processors, with the MongoDB client the CDR
+    builder reads the recorded tariffs and locations through."""
+    from processors.app import create_app, ensure_changelogs
+    from processors.cdr_builder import MongoCdrInputs
+
+    asyncio.run(_topics(settings))
+    client = mongo_client(settings)
+    try:
+        db = client[settings.mongo_db]
+        faust_app = create_app(
+            settings, MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
+        )
+        asyncio.run(ensure_changelogs(faust_app, settings))
+        yield faust_app
+    finally:
+        client.close()
+
+
+@contextmanager
+def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, Views]]:
+    """``ocpi-hub replay``: the views to rebuild and the live ones. With
+    ``into``, a fresh namespace of that name (dropped and created anew);
+    without, the live views themselves, wiped (schemas and indexes kept)."""
+    client = mongo_client(settings)
+    engines = [mysql_engine(settings)]
+    try:
+        live = views(client, settings.mongo_db, engines[0])
+        if into is None:
+            live.prepare()
+            log.info("replay_wipe", target="live")
+            live.wipe()
+            yield live, live
+            return
+        client.drop_database(into)
+        drop_mysql_database(settings, into)
+        create_mysql_database(settings, into)
+        engines.append(mysql_engine(settings, into))
+        target = views(client, into, engines[-1])
+        target.prepare()
+        yield target, live
+    finally:
+        client.close()
+        for engine in engines:
+            engine.dispose()
+
+
+@contextmanager
+def view_database(settings: Settings) -> Iterator[Database[Doc]]:
+    """The live MongoDB views, for a read-only command."""
+    client = mongo_client(settings)
+    try:
+        yield client[settings.mongo_db]
+    finally:
+        client.close()
+
+
+def until_signalled() -> asyncio.Event:
+    """An event set on SIGINT or SIGTERM (call it inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

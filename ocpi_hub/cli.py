@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -62,115 +61,50 @@ def api_app() -> FastAPI:
 
 @app.command()
 def processors() -> None:
-    """Run the Faust processors (EVSE status, ...)."""
+    """Run the Faust processors (EVSE status, sessions, CDRs, command results, expiries)."""
     from faust import Worker
 
-    from processors.app import create_app, ensure_changelogs
-    from producers.log import ensure_topics
+    from ocpi_hub.bootstrap import processors_process
 
     settings = _settings()
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-        )
-    )
-    faust_app = create_app(settings)
-    asyncio.run(ensure_changelogs(faust_app, settings))
-    worker = Worker(faust_app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    with processors_process(settings) as faust_app:
+        Worker(faust_app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
 @app.command()
 def projections() -> None:
     """Keep the MongoDB and MySQL views up to date from the event topics."""
-    from ocpi_hub.bootstrap import mongo_client, mysql_engine, views
-    from producers.log import ensure_topics
+    from ocpi_hub.bootstrap import projections_process, until_signalled
     from projections.runner import run_live
 
     settings = _settings()
 
     async def main() -> None:
-        await ensure_topics(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-        )
-        live = views(mongo_client(settings), settings.mongo_db, mysql_engine(settings))
-        await asyncio.to_thread(live.prepare)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_live(
-            settings.kafka_bootstrap,
-            settings.topic_prefix,
-            live.writers,
-            batch_size=settings.projection_batch_size,
-            poll_ms=settings.projection_poll_ms,
-            stop=stop,
-        )
+        async with projections_process(settings) as live:
+            await run_live(
+                settings.kafka_bootstrap,
+                settings.topic_prefix,
+                live.writers,
+                batch_size=settings.projection_batch_size,
+                poll_ms=settings.projection_poll_ms,
+                stop=until_signalled(),
+            )
 
     asyncio.run(main())
 
 
 @app.command()
 def push() -> None:
-    """Push changes of our own locations to every partner's Locations Receiver,
-    and our sessions to the Sessions Receiver of each token's eMSP; command
+    """Push our changes to partners' Receivers (locations and EVSE statuses to
+    every partner, sessions and CDRs to each token's eMSP) and command
     results to their response_url."""
-    import redis.asyncio as aioredis
-
-    from ocpi_hub.bootstrap import mongo_client, vault
-    from processors.cdr_push import CDRS_PUSH
-    from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
-    from processors.evse_status_push import EVSE_STATUS_PUSH
-    from processors.push import LocationPusher
-    from processors.session_push import SESSIONS_PUSH
-    from producers.log import ensure_topics
-    from projections.mongo.partners import PartnerQuery
+    from ocpi_hub.bootstrap import push_process, until_signalled
 
     settings = _settings()
 
     async def main() -> None:
-        await ensure_topics(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-        )
-        client = mongo_client(settings)
-        try:
-            pusher = LocationPusher(
-                settings, PartnerQuery(client[settings.mongo_db]), vault(settings)
-            )
-            # Our sessions, to the eMSP of each token, on the same lanes (ADR 0015).
-            session_pusher = LocationPusher(
-                settings, PartnerQuery(client[settings.mongo_db]), vault(settings), SESSIONS_PUSH
-            )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            # Our CDRs, POSTed to the eMSP of each token (docs/adr/0016).
-            cdr_pusher = LocationPusher(
-                settings, PartnerQuery(client[settings.mongo_db]), vault(settings), CDRS_PUSH
-            )
-            # The status our EVSEs show (chargers included), to every receiver.
-            status_pusher = LocationPusher(
-                settings, PartnerQuery(client[settings.mongo_db]), vault(settings), EVSE_STATUS_PUSH
-            )
-            # Command results to each command's response_url (docs/adr/0017).
-            redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
-            callbacks = CommandCallbackSender(
-                settings,
-                PartnerQuery(client[settings.mongo_db]),
-                vault(settings),
-                RedisDeliveredMarks(redis, settings.topic_prefix),
-            )
-            await asyncio.gather(
-                pusher.run(stop),
-                session_pusher.run(stop),
-                cdr_pusher.run(stop),
-                status_pusher.run(stop),
-                callbacks.supervise(stop),
-            )
-        finally:
-            client.close()
+        async with push_process(settings) as pushers:
+            await pushers.run(until_signalled())
 
     asyncio.run(main())
 
@@ -179,42 +113,14 @@ def push() -> None:
 def gateway() -> None:
     """Serve OCPP 1.6J chargers over WebSocket and run their commands (ADR 0018)."""
     from gateway.commands import CommandRunner
-    from gateway.server import Gateway, WritePathRegistry, run
-    from gateway.state import GatewayState
-    from ocpi_hub.bootstrap import build_container
-    from producers import charge_points, tokens
-    from producers.log import ensure_topics
+    from gateway.server import run
+    from ocpi_hub.bootstrap import gateway_process, until_signalled
 
     settings = _settings()
 
     async def main() -> None:
-        await ensure_topics(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-        )
-        c = build_container(settings)
-        await c.event_log.start()
-        try:
-            # Authorizations decide on the Tokens slice's states: wait until
-            # the decision store holds them (docs/adr/0022).
-            await c.write_path.ensure_ready([tokens.SLICE, charge_points.SLICE])
-            gw = Gateway(
-                settings=settings,
-                event_log=c.event_log,
-                state=GatewayState(c.redis, settings.topic_prefix),
-                registry=WritePathRegistry(c.write_path),
-                authorization=c.authorization,
-            )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await run(gw, stop, CommandRunner(gw).consume)
-        finally:
-            await c.event_log.stop()
-            await c.redis.aclose()
-            await c.realtime.aclose()
-            c.mongo.close()
-            c.mysql.dispose()
+        async with gateway_process(settings) as gw:
+            await run(gw, until_signalled(), CommandRunner(gw).consume)
 
     asyncio.run(main())
 
@@ -235,66 +141,48 @@ def replay(
     """Rebuild every view from offset zero of the event topics."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from ocpi_hub.bootstrap import (
-        create_mysql_database,
-        drop_mysql_database,
-        mongo_client,
-        mysql_engine,
-        views,
-    )
+    from ocpi_hub.bootstrap import replay_views
     from ocpi_hub.compare import compare_views
     from projections.runner import replay as run_replay
 
     settings = _settings()
     log = structlog.get_logger("ocpi_hub.replay")
-    client = mongo_client(settings)
-    if into is None:
-        if compare:
-            raise typer.BadParameter("--compare needs --into")
-        target = views(client, settings.mongo_db, mysql_engine(settings))
-        log.info("replay_prepare", target="live")
-        target.prepare()
-        log.info("replay_wipe", target="live")
-        target.wipe()
-    else:
-        client.drop_database(into)
-        drop_mysql_database(settings, into)
-        create_mysql_database(settings, into)
-        target = views(client, into, mysql_engine(settings, into))
-        target.prepare()
-
-    log.info("replay_start", target=into or "live")
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-        console=None,
-    ) as progress:
-        task = progress.add_task("replaying events", total=None)
-        count = asyncio.run(
-            run_replay(
-                settings.kafka_bootstrap,
-                settings.topic_prefix,
-                target.writers,
-                batch_size=settings.projection_batch_size,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+    if into is None and compare:
+        raise typer.BadParameter("--compare needs --into")
+    with replay_views(settings, into) as (target, live):
+        log.info("replay_start", target=into or "live")
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=False,
+            console=None,
+        ) as progress:
+            task = progress.add_task("replaying events", total=None)
+            count = asyncio.run(
+                run_replay(
+                    settings.kafka_bootstrap,
+                    settings.topic_prefix,
+                    target.writers,
+                    batch_size=settings.projection_batch_size,
+                    on_progress=lambda done, total: progress.update(
+                        task, completed=done, total=total
+                    ),
+                )
             )
-        )
-    result: dict[str, object] = {"events": count, "target": into or "live"}
-    if into is not None and compare:
-        live = views(client, settings.mongo_db, mysql_engine(settings))
-        details: list[str] = []
-        differences = compare_views(live, target, details=details)
-        result["differences"] = differences
-        if details:
-            result["first_differing_fields"] = details
-        typer.echo(json.dumps(result, default=str))
-        if differences:
-            raise typer.Exit(1)
-        return
-    typer.echo(json.dumps(result))
+        result: dict[str, object] = {"events": count, "target": into or "live"}
+        if into is not None and compare:
+            details: list[str] = []
+            differences = compare_views(live, target, details=details)
+            result["differences"] = differences
+            if details:
+                result["first_differing_fields"] = details
+            typer.echo(json.dumps(result, default=str))
+            if differences:
+                raise typer.Exit(1)
+            return
+        typer.echo(json.dumps(result))
 
 
 @app.command()
@@ -332,24 +220,12 @@ app.add_typer(partners_app, name="partners")
 
 
 async def _with_service(settings: Settings, work: Any) -> Any:
-    """Run ``work(service)`` with the credentials service wired to real adapters."""
-    from ocpi_hub.bootstrap import build_container, credentials_service
-    from producers.log import ensure_topics
+    """Run ``work(service)`` with the credentials service on the write path."""
+    from ocpi_hub.bootstrap import credentials_service, opened
     from producers.partners import SLICE as PARTNERS_SLICE
 
-    await ensure_topics(
-        settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-    )
-    c = build_container(settings)
-    await c.event_log.start()
-    try:
-        await c.write_path.ensure_ready([PARTNERS_SLICE])
-        service = credentials_service(c, c.write_path)
-        return await work(service)
-    finally:
-        await c.event_log.stop()
-        await c.redis.aclose()
-        c.mongo.close()
+    async with opened(settings, [PARTNERS_SLICE]) as c:
+        return await work(credentials_service(c, c.write_path))
 
 
 @partners_app.command("invite")
@@ -525,10 +401,10 @@ def partners_sync_locations(
 
     from rich.progress import Progress
 
-    from ocpi_hub.bootstrap import build_container
+    from ocpi_hub.bootstrap import opened
     from producers.locations import SLICE as LOCATIONS_SLICE
-    from producers.log import ensure_topics
     from producers.partner_client import PartnerCallError
+    from producers.partners import SLICE as PARTNERS_SLICE
     from producers.sync_locations import sync_locations
     from schemas.events import Party
     from schemas.ocpi.common import parse_ocpi_datetime
@@ -540,16 +416,11 @@ def partners_sync_locations(
         raise typer.BadParameter(f"--since: {exc}") from exc
 
     async def work() -> Any:
-        await ensure_topics(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
-        )
-        c = build_container(settings)
-        partner = c.partners.get(partner_id)
-        if partner is None or partner.status != "registered" or not partner.our_token_encrypted:
-            raise LookupError(f"{partner_id} is not a registered partner")
-        await c.event_log.start()
-        try:
-            await c.write_path.ensure_ready([LOCATIONS_SLICE])
+        async with opened(settings, [LOCATIONS_SLICE, PARTNERS_SLICE]) as c:
+            partner = await c.write_path.state(PARTNERS_SLICE, partner_id)
+            registered = partner is not None and partner.status == "registered"
+            if not registered or partner is None or not partner.our_token_encrypted:
+                raise LookupError(f"{partner_id} is not a registered partner")
             with Progress(transient=False) as progress:
                 task = progress.add_task(f"locations of {partner_id}", total=None)
 
@@ -566,10 +437,6 @@ def partners_sync_locations(
                     timeout_s=settings.outbound_timeout_s,
                     on_page=on_page,
                 )
-        finally:
-            await c.event_log.stop()
-            await c.redis.aclose()
-            c.mongo.close()
 
     try:
         report = asyncio.run(work())
@@ -602,17 +469,12 @@ def cdrs_reconcile_report(
 ) -> None:
     """The CDRs partners sent us, each with our recomputed price, one JSON
     object per line, then a summary line."""
-    from ocpi_hub.bootstrap import mongo_client
+    from ocpi_hub.bootstrap import view_database
     from projections.mongo.cdrs import CdrViewQuery
 
     settings = _settings()
-    client = mongo_client(settings)
-    try:
-        rows = CdrViewQuery(client[settings.mongo_db]).reconciliation(
-            only_discrepancies=only_discrepancies
-        )
-    finally:
-        client.close()
+    with view_database(settings) as db:
+        rows = CdrViewQuery(db).reconciliation(only_discrepancies=only_discrepancies)
     for row in rows:
         typer.echo(json.dumps(row))
     flagged = sum(1 for r in rows if (r.get("reconciliation") or {}).get("discrepancy"))

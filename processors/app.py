@@ -34,7 +34,10 @@ from schemas.topics import (
 )
 
 
-def create_app(settings: Settings) -> Any:
+def create_app(settings: Settings, cdr_inputs: cdr_builder.CdrInputs) -> Any:
+    """The Faust app with every agent; ``cdr_inputs`` is where the CDR builder
+    reads the tariffs and locations recorded at session start (the
+    composition root, ocpi_hub/bootstrap.py, opens it)."""
     # Faust makes its own folder under the data dir, but not the parents.
     Path(settings.faust_datadir).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -90,7 +93,7 @@ def create_app(settings: Settings) -> Any:
         emitter(_raw_topic(app, settings.topic(CDRS.name))),
         SESSIONS.partitions,
         Party(country_code=settings.party_country_code, party_id=settings.party_id),
-        _cdr_inputs(settings),
+        cdr_inputs,
         settings.cdr_location_wait_s,
     )
     # The one result of each command we accepted as CPO (docs/adr/0017).
@@ -136,14 +139,6 @@ async def ensure_changelogs(app: Any, settings: Settings) -> list[str]:
         return [t.name for t in new]
     finally:
         await admin.close()
-
-
-def _cdr_inputs(settings: Settings) -> cdr_builder.MongoCdrInputs:
-    from ocpi_hub.bootstrap import mongo_client
-    from projections.mongo.history import LocationHistoryQuery, TariffHistoryQuery
-
-    db = mongo_client(settings)[settings.mongo_db]
-    return cdr_builder.MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
 
 
 def emitter(topic: Any) -> Callable[[EventMeta], Awaitable[None]]:

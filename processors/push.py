@@ -1,15 +1,20 @@
-"""Push our own locations to every partner's Locations Receiver (mod_locations,
-"Receiver Interface": PUT and PATCH of a Location, EVSE or Connector).
+"""Push our changes of one OCPI module to partners' Receiver interfaces: a
+``ModulePusher`` per module (``PushModule``: locations here, sessions in
+processors/session_push.py, CDRs in cdr_push.py, EVSE statuses in
+evse_status_push.py), one lane per partner each.
 
-When the platform, as CPO, changes one of its own locations, every registered
+Locations (mod_locations, "Receiver Interface": PUT and PATCH of a Location,
+EVSE or Connector): when the platform, as CPO, changes one of its own
+locations, every registered
 partner that published a ``locations`` RECEIVER endpoint gets the same PUT or
 PATCH, at the same level, at ``{url}/{country_code}/{party_id}/{location_id}
 [/{evse_uid}[/{connector_id}]]``. Locations of other parties are never pushed.
 
 Pure core: ``plan`` (event -> request), ``push_targets`` (partners ->
 receivers), ``routing_headers``, ``classify`` (answer -> delivered, retry or
-rejected), ``backoff_s`` and ``StaleGuard``. Shell: ``LocationPusher``, a
-supervisor that keeps one ``PartnerLane`` per receiver, and each lane is a
+rejected), ``backoff_s`` and ``StaleGuard``. Shell: ``ModulePusher``, a
+supervisor that keeps one ``PartnerLane`` per receiver of its module, and
+each lane is a
 Kafka consumer of ``ocpi.locations.v1`` with its own consumer group
 (``{prefix}ocpi-hub-push-{partner_id}``), so a slow or failing partner lags
 alone. See docs/adr/0008-pushing-locations-to-partners.md.
@@ -520,12 +525,13 @@ class PartnerLane:
             await asyncio.sleep(delay)
 
 
-class LocationPusher:
-    """Keeps one lane per push target, re-reading the partners every
-    ``push_refresh_s``: starts lanes for new targets, stops lanes of partners
-    that unregistered or dropped the endpoint, restarts a lane whose endpoint,
-    token or roles changed (it resumes from its group's committed offsets) and
-    one that failed (Kafka unreachable, ...)."""
+class ModulePusher:
+    """Pushes one module's changes (``module``): keeps one lane per push
+    target, re-reading the partners every ``push_refresh_s``: starts lanes
+    for new targets, stops lanes of partners that unregistered or dropped the
+    endpoint, restarts a lane whose endpoint, token or roles changed (it
+    resumes from its group's committed offsets) and one that failed (Kafka
+    unreachable, ...)."""
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ from cryptography.fernet import Fernet
 
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
-from processors.push import LocationPusher
+from processors.push import ModulePusher
 from producers.log import KafkaEventLog, ensure_topics
 from producers.partners import PartnerState
 from schemas.events import (
@@ -198,9 +198,9 @@ def push_settings(namespace: Namespace) -> Settings:
 
 
 @asynccontextmanager
-async def pushing(settings: Settings, partners: FakePartners) -> AsyncIterator[LocationPusher]:
+async def pushing(settings: Settings, partners: FakePartners) -> AsyncIterator[ModulePusher]:
     await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
-    pusher = LocationPusher(settings, partners, VAULT)
+    pusher = ModulePusher(settings, partners, VAULT)
     stop = asyncio.Event()
     task = asyncio.create_task(pusher.run(stop))
     try:
@@ -217,7 +217,7 @@ async def until(condition: Callable[[], bool], within_s: float, what: str) -> No
         await asyncio.sleep(0.05)
 
 
-async def lanes_ready(pusher: LocationPusher, *partner_ids: str) -> None:
+async def lanes_ready(pusher: ModulePusher, *partner_ids: str) -> None:
     await until(
         lambda: all(p in pusher.lanes and pusher.lanes[p].ready.is_set() for p in partner_ids),
         25,
