@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # --- projections --------------------------------------------------------
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_poll_ms: int = Field(default=200, ge=1)
+    # Events per batch of `ocpi-hub replay`: a bigger batch coalesces more
+    # events of one document into one write (projections/mongo/folding.py).
+    projection_replay_batch_size: int = Field(default=1000, ge=1)
 
     # --- push to partners (`ocpi-hub push`, docs/adr/0008) -------------------
     # How often the registered partners are read again (new, changed, gone).

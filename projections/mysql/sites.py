@@ -12,14 +12,18 @@ kept by folding each location's events, and the ops reads over it.
    unrelated locations wait on (or deadlock with) each other;
 3. fold each location's records into its state, skipping those at or below
    the stored position (projections/position.py);
-4. for each location whose state changed, delete its rows from the four
-   derived tables and insert the ones ``hierarchy.hierarchy_rows`` gives for
-   the served location; store the new state and positions.
+4. for each location whose state changed, compare the rows
+   ``hierarchy.hierarchy_rows`` gives for the location served before and
+   after: rows that differ or are new are upserted, rows that are gone are
+   deleted (a status change rewrites one charger and the building's
+   ``last_updated``, not the location's every row); store the new state and
+   positions.
 
 So a re-delivered batch changes nothing, and a concurrent or zombie writer
 can neither interleave with us nor take a location back in time: it folds
-from the state we committed. Every step is a fixed number of statements per
-batch, not per record.
+from the state we committed. Every step is a fixed number of multi-row
+statements per batch (``INSERT ... ON DUPLICATE KEY UPDATE``, ``DELETE ...
+IN``, at most 1,000 rows each), not a statement per record.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, select
 from sqlalchemy.dialects.mysql import insert
 
 from projections.location_state import LocationState, evolve, served
@@ -92,11 +96,6 @@ class HierarchyWriter:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._update_state = (
-            update(location_states)
-            .where(location_states.c.location_key == bindparam("key"))
-            .values(state_json=bindparam("state"), positions_json=bindparam("positions"))
-        )
 
     def prepare(self) -> None:
         """The tables come from the Alembic migrations."""
@@ -125,37 +124,76 @@ class HierarchyWriter:
             )
         }
         state_rows: list[Row] = []
-        changed: dict[str, HierarchyRows] = {}
+        changes = RowChanges()
         for key in keys:
             row = stored[key]
             folded = fold_records(row.state_json, row.positions_json or {}, by_key[key])
             if not folded.applied:
                 continue
             state_rows.append(
-                {"key": key, "state": folded.state.to_json(), "positions": folded.positions}
+                {
+                    "location_key": key,
+                    "state_json": folded.state.to_json(),
+                    "positions_json": folded.positions,
+                }
             )
             if folded.state_changed:
-                changed[key] = hierarchy_rows(key, served(folded.state))
-        if changed:
-            self._replace(conn, changed)
-        if state_rows:
-            conn.execute(self._update_state, state_rows)
+                # The rows held are the ones the stored state gives (this
+                # writer is their only writer), so only what differs is sent.
+                before = hierarchy_rows(key, served(LocationState.from_json(row.state_json)))
+                changes.add(before, hierarchy_rows(key, served(folded.state)))
+        changes.write(conn)
+        upsert(conn, location_states, state_rows)
         return len(state_rows)
 
-    @staticmethod
-    def _replace(conn: Connection, changed: dict[str, HierarchyRows]) -> None:
-        keys = list(changed)
-        for table in HIERARCHY:
-            conn.execute(delete(table).where(table.c.location_key.in_(keys)))
-        inserts = (
-            (buildings, [r for rows in changed.values() for r in rows.buildings]),
-            (spaces, [r for rows in changed.values() for r in rows.spaces]),
-            (chargers, [r for rows in changed.values() for r in rows.chargers]),
-            (connectors, [r for rows in changed.values() for r in rows.connectors]),
+
+_TABLES = {"buildings": buildings, "spaces": spaces, "chargers": chargers, "connectors": connectors}
+
+
+class RowChanges:
+    """The derived rows to write and to remove, per table, for a batch."""
+
+    def __init__(self) -> None:
+        self.upserts: dict[str, list[Row]] = {name: [] for name in _TABLES}
+        self.deletes: dict[str, list[str]] = {name: [] for name in _TABLES}
+
+    def add(self, before: HierarchyRows, after: HierarchyRows) -> None:
+        for name, table in _TABLES.items():
+            [key] = table.primary_key.columns.keys()
+            held = {r[key]: r for r in getattr(before, name)}
+            wanted = getattr(after, name)
+            self.upserts[name] += [r for r in wanted if held.get(r[key]) != r]
+            kept = {r[key] for r in wanted}
+            self.deletes[name] += [k for k in held if k not in kept]
+
+    def write(self, conn: Connection) -> None:
+        for name, table in _TABLES.items():
+            gone = self.deletes[name]
+            if gone:
+                [column] = table.primary_key.columns
+                for first in range(0, len(gone), _CHUNK):
+                    conn.execute(delete(table).where(column.in_(gone[first : first + _CHUNK])))
+            upsert(conn, table, self.upserts[name])
+
+
+# Rows per statement: one multi-row statement stays far below MariaDB's
+# max_allowed_packet (16 MiB by default) for rows of these tables.
+_CHUNK = 1000
+
+
+def upsert(conn: Connection, table: Table, rows: list[Row]) -> None:
+    """``INSERT ... ON DUPLICATE KEY UPDATE`` of every column, many rows per
+    statement (an executemany of UPDATEs would be one round trip per row)."""
+    if not rows:
+        return
+    keys = set(table.primary_key.columns.keys())
+    for first in range(0, len(rows), _CHUNK):
+        stmt = insert(table).values(rows[first : first + _CHUNK])
+        conn.execute(
+            stmt.on_duplicate_key_update(
+                {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keys}
+            )
         )
-        for table, rows in inserts:
-            if rows:
-                conn.execute(table.insert(), rows)
 
 
 # --- reads ---
