@@ -554,7 +554,9 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
 
         await asyncio.to_thread(create_mysql_database, base, name)
         created_mysql = True
-        target = views(client, name, mysql_engine(base, name))
+        target = views(
+            client, name, mysql_engine(base, name), document_cache=base.projection_document_cache
+        )
         await asyncio.to_thread(target.prepare)
         metered = [Metered(w) for w in target.writers]
         console.print(f"replay: {seeded['events']} events, batches of {batch}, into {name}")

@@ -96,10 +96,12 @@ class Views:
             writer.wipe()
 
 
-def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
+def views(
+    client: MongoClient[Doc], mongo_db: str, engine: Engine, *, document_cache: int = 0
+) -> Views:
     db = client[mongo_db]
     writers: list[Writer] = [
-        LocationViewWriter(db),
+        LocationViewWriter(db, cache_size=document_cache),
         PartnerViewWriter(db),
         HierarchyWriter(engine),
         TariffViewWriter(db),

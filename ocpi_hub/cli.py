@@ -73,7 +73,12 @@ def projections() -> None:
         await ensure_topics(
             settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
         )
-        live = views(mongo_client(settings), settings.mongo_db, mysql_engine(settings))
+        live = views(
+            mongo_client(settings),
+            settings.mongo_db,
+            mysql_engine(settings),
+            document_cache=settings.projection_document_cache,
+        )
         await asyncio.to_thread(live.prepare)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -227,7 +232,12 @@ def replay(
     if into is None:
         if compare:
             raise typer.BadParameter("--compare needs --into")
-        target = views(client, settings.mongo_db, mysql_engine(settings))
+        target = views(
+            client,
+            settings.mongo_db,
+            mysql_engine(settings),
+            document_cache=settings.projection_document_cache,
+        )
         log.info("replay_prepare", target="live")
         target.prepare()
         log.info("replay_wipe", target="live")
@@ -236,7 +246,12 @@ def replay(
         client.drop_database(into)
         drop_mysql_database(settings, into)
         create_mysql_database(settings, into)
-        target = views(client, into, mysql_engine(settings, into))
+        target = views(
+            client,
+            into,
+            mysql_engine(settings, into),
+            document_cache=settings.projection_document_cache,
+        )
         target.prepare()
 
     log.info("replay_start", target=into or "live")

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # Events per batch of `ocpi-hub replay`: a bigger batch coalesces more
     # events of one document into one write (projections/mongo/folding.py).
     projection_replay_batch_size: int = Field(default=1000, ge=1)
+    # Location documents the view's writer keeps in memory to stand in for
+    # the read before its next write (about 20 KB each; 0: always read).
+    projection_document_cache: int = Field(default=10_000, ge=0)
 
     # --- push to partners (`ocpi-hub push`, docs/adr/0008) -------------------
     # How often the registered partners are read again (new, changed, gone).

@@ -28,7 +28,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from projections.location_state import LocationState, evolve, served, sort_stamp
-from projections.mongo.folding import Doc, FoldingWriter
+from projections.mongo.counts import Counted, owner_key
+from projections.mongo.folding import DEFAULT_CACHE_SIZE, Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
@@ -54,9 +55,10 @@ def _evse_ids(location: Doc | None) -> list[str]:
     return sorted(found)
 
 
-def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
-    """Fold one record into a location document; the same object when the
-    record was applied before or changes nothing but the position."""
+def fold_state(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a location document's state and positions only;
+    the same object when the record was applied before. ``with_served``
+    derives the rest once the batch's records of the document are folded."""
     if doc is not None and already_applied(doc["_positions"], record):
         return doc
     event = record.event
@@ -72,15 +74,39 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
         "party_id": fold(payload.party_id),
         "_positions": {},
     }
-    location = served(after)
     return {
         **base,
         "state": after.to_json(),
-        "location": location,
-        "_ts": sort_stamp(location["last_updated"]) if location else None,
-        "_evse_ids": _evse_ids(location),
         "_positions": {**base["_positions"], record.position_field: record.offset},
     }
+
+
+def with_served(doc: Doc) -> Doc:
+    """The document with what it serves: the OCPI Location, its sort key and
+    its EVSE IDs, derived from the folded state."""
+    location = served(LocationState.from_json(doc.get("state")))
+    ts = sort_stamp(location["last_updated"]) if location else None
+    return {
+        **doc,
+        "location": location,
+        "_ts": ts,
+        "_evse_ids": _evse_ids(location),
+    }
+
+
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a location document; the same object when the
+    record was applied before."""
+    after = fold_state(doc, record)
+    return after if after is None or after is doc else with_served(after)
+
+
+def count_keys(doc: Doc | None) -> frozenset[str]:
+    """A location counts for its owner's list once its owner asserted it
+    (then it is served: ``location`` and ``_ts`` are set)."""
+    if doc is None or not (doc.get("state") or {}).get("asserted"):
+        return frozenset()
+    return frozenset({owner_key(doc["country_code"], doc["party_id"])})
 
 
 def _key(record: Record[Any]) -> str | None:
@@ -89,10 +115,19 @@ def _key(record: Record[Any]) -> str | None:
 
 
 class LocationViewWriter(FoldingWriter):
-    def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.locations", db[COLLECTION], _key, apply)
+    def __init__(self, db: Database[Doc], *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        super().__init__(
+            "mongo.locations",
+            db[COLLECTION],
+            _key,
+            fold_state,
+            finish=with_served,
+            counted=Counted(db, COLLECTION, count_keys),
+            cache_size=cache_size,
+        )
 
     def prepare(self) -> None:
+        super().prepare()
         # Keyset pagination of one party's locations (the Sender list), and of
         # every location (ops).
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
@@ -105,6 +140,7 @@ class LocationViewWriter(FoldingWriter):
 class LocationViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
+        self._counts = Counted(db, COLLECTION, count_keys)
 
     def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The served location under an aggregate key (None if not visible)
@@ -165,4 +201,5 @@ class LocationViewQuery:
             after=after,
             skip=skip,
             limit=limit,
+            maintained_total=self._counts.totaller(country_code, party_id),
         )

@@ -14,6 +14,7 @@ client that did not follow our ``Link``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,16 +45,26 @@ def keyset_page(
     after: tuple[str, str] | None,
     skip: int,
     limit: int,
+    maintained_total: Callable[[], int] | None = None,
 ) -> Page:
     """The page of served objects (``doc[served]``) among the documents that
-    ``match`` selects, within the ``last_updated`` window."""
+    ``match`` selects, within the ``last_updated`` window.
+
+    The total: without a window, ``maintained_total`` (the count the
+    projection keeps, projections/mongo/counts.py) when the view has one;
+    with a window, the matches counted in the view's keyset index (the
+    window is a range of ``_ts`` after the match's equality fields, so
+    MongoDB counts index keys and fetches no document)."""
     window: Doc = {}
     if date_from is not None:
         window["$gte"] = sort_stamp(date_from)
     if date_to is not None:
         window["$lt"] = sort_stamp(date_to)
     filt: Doc = {**match, "_ts": window or {"$ne": None}}
-    total = coll.count_documents(filt)
+    if not window and maintained_total is not None:
+        total = maintained_total()
+    else:
+        total = coll.count_documents(filt)
     if after is None:
         docs = _find(coll, served, filt, skip=skip, limit=limit)
     else:

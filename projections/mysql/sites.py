@@ -23,7 +23,7 @@ So a re-delivered batch changes nothing, and a concurrent or zombie writer
 can neither interleave with us nor take a location back in time: it folds
 from the state we committed. Every step is a fixed number of multi-row
 statements per batch (``INSERT ... ON DUPLICATE KEY UPDATE``, ``DELETE ...
-IN``, at most 1,000 rows each), not a statement per record.
+IN``), not a statement per record.
 """
 
 from __future__ import annotations
@@ -111,10 +111,11 @@ class HierarchyWriter:
     def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
         keys = sorted(by_key)
         # Create the missing state rows and lock all of them, in key order.
-        claim = insert(location_states).values(
-            [{"location_key": k, "state_json": None, "positions_json": {}} for k in keys]
+        claim = insert(location_states)
+        conn.execute(
+            claim.on_duplicate_key_update(location_key=claim.inserted.location_key),
+            [{"location_key": k, "state_json": None, "positions_json": {}} for k in keys],
         )
-        conn.execute(claim.on_duplicate_key_update(location_key=claim.inserted.location_key))
         stored = {
             row.location_key: row
             for row in conn.execute(
@@ -176,24 +177,25 @@ class RowChanges:
             upsert(conn, table, self.upserts[name])
 
 
-# Rows per statement: one multi-row statement stays far below MariaDB's
-# max_allowed_packet (16 MiB by default) for rows of these tables.
+# Keys per DELETE ... IN statement.
 _CHUNK = 1000
 
 
 def upsert(conn: Connection, table: Table, rows: list[Row]) -> None:
-    """``INSERT ... ON DUPLICATE KEY UPDATE`` of every column, many rows per
-    statement (an executemany of UPDATEs would be one round trip per row)."""
+    """``INSERT ... ON DUPLICATE KEY UPDATE`` of every column. Given as an
+    executemany, SQLAlchemy sends it as multi-row statements ("insertmanyvalues",
+    sized to the driver's limits) compiled once: an executemany of UPDATEs
+    would be a round trip per row, and one ``.values(rows)`` statement spends
+    most of its time compiling a bind parameter per value (measured: 5,000
+    charger rows 1.0 s that way, 0.14 s this way)."""
     if not rows:
         return
     keys = set(table.primary_key.columns.keys())
-    for first in range(0, len(rows), _CHUNK):
-        stmt = insert(table).values(rows[first : first + _CHUNK])
-        conn.execute(
-            stmt.on_duplicate_key_update(
-                {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keys}
-            )
-        )
+    stmt = insert(table)
+    stmt = stmt.on_duplicate_key_update(
+        {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keys}
+    )
+    conn.execute(stmt, rows)
 
 
 # --- reads ---

@@ -42,7 +42,8 @@ def empty(live: Views) -> None:
 def test_a_stale_document_write_is_detected_and_retried(live: Views) -> None:
     """Read, then someone else writes, then our guarded replace must not win."""
     coll = live.mongo[COLLECTION]
-    writer = LocationViewWriter(live.mongo)
+    # No cache: the read this test interferes with must happen.
+    writer = LocationViewWriter(live.mongo, cache_size=0)
     writer.apply([put(location(evses=[evse("E1"), evse("E2")]), offset=1)])
     original_find = coll.find
     calls = {"n": 0}
@@ -62,6 +63,39 @@ def test_a_stale_document_write_is_detected_and_retried(live: Views) -> None:
     assert {e["uid"]: e["status"] for e in shown["evses"]} == {"E1": "BLOCKED", "E2": "CHARGING"}
 
 
+def test_a_document_written_by_another_writer_since_we_cached_it_is_read_again(
+    live: Views,
+) -> None:
+    """The cache stands in for the read only while nobody else wrote."""
+    coll = live.mongo[COLLECTION]
+    writer = LocationViewWriter(live.mongo)
+    writer.apply([put(location(evses=[evse("E1"), evse("E2")]), offset=1)])
+    reads = {"n": 0}
+    original_find = coll.find
+
+    def counting_find(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads["n"] += 1
+        return original_find(*args, **kwargs)
+
+    writer._coll.find = counting_find  # type: ignore[method-assign]
+    writer.apply([patch({"status": "CHARGING", "last_updated": LATER}, evse_uid="E1", offset=2)])
+    assert reads["n"] == 0  # served from what it wrote
+    LocationViewWriter(live.mongo).apply([resolved(S.RESERVED, evse_uid="E2", offset=3)])
+    writer.apply(
+        [
+            patch(
+                {"status": "BLOCKED", "last_updated": "2026-01-01T12:20:00Z"},
+                evse_uid="E1",
+                offset=4,
+            )
+        ]
+    )
+    assert reads["n"] == 1  # its cached version was stale: the guard missed, it read again
+    shown = LocationViewQuery(live.mongo).get("NL", "ABC", "LOC1")
+    assert shown is not None
+    assert {e["uid"]: e["status"] for e in shown["evses"]} == {"E1": "BLOCKED", "E2": "RESERVED"}
+
+
 def test_compare_finds_a_difference(live: Views, namespace: Namespace) -> None:
     records = [put(location()), resolved(S.AVAILABLE, evse_uid="EVSE1", offset=1)]
     LocationViewWriter(live.mongo).apply(records)
@@ -70,7 +104,10 @@ def test_compare_finds_a_difference(live: Views, namespace: Namespace) -> None:
     with MongoClient(namespace.settings.mongo_url) as client:
         empty_db = client[f"{namespace.name}_empty"]
         other = Views(mongo=empty_db, mysql=live.mysql)
-        assert compare_views(live, other) == ["mongo.locations:NL/ABC/LOC1"]
+        assert compare_views(live, other) == [
+            "mongo.locations:NL/ABC/LOC1",
+            "mongo.counts:locations|NL/ABC|ocpi_locations_v1@0",  # the location counted
+        ]
         client.drop_database(empty_db.name)
 
 
