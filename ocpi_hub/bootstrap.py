@@ -22,6 +22,7 @@ from producers.credentials import CredentialsService
 from producers.log import EventLog, KafkaEventLog
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
+from projections.location_folds import LocationFolds
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.commands import CommandViewQuery, CommandViewWriter
@@ -100,10 +101,11 @@ def views(
     client: MongoClient[Doc], mongo_db: str, engine: Engine, *, document_cache: int = 0
 ) -> Views:
     db = client[mongo_db]
+    folds = LocationFolds()  # one fold per location and batch for both location views
     writers: list[Writer] = [
-        LocationViewWriter(db, cache_size=document_cache),
+        LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
-        HierarchyWriter(engine),
+        HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
         SessionViewWriter(db),

@@ -115,10 +115,12 @@ class FoldingWriter:
         before: Doc | None,
         records: Sequence[Record[Any]],
         tally: CountTally | None = None,
+        batch: Sequence[Record[Any]] = (),
     ) -> Doc | None:
-        """The document after ``records`` (one key's, in log order); ``before``
-        itself when none of them changes it. With a ``tally``, every record
-        that moves the document in or out of a count key is noted in it."""
+        """The document after ``records`` (one key's, in log order, out of
+        ``batch``); ``before`` itself when none of them changes it. With a
+        ``tally``, every record that moves the document in or out of a count
+        key is noted in it."""
         after = before
         keys_of = self._counted.keys_of if tally is not None and self._counted else None
         keys = keys_of(before) if keys_of is not None else frozenset[str]()
@@ -169,7 +171,7 @@ class FoldingWriter:
         tally = CountTally() if self._counted is not None else None
         for key, recs in by_key.items():
             before = current.get(key)
-            after = self.fold_group(before, recs, tally)
+            after = self.fold_group(before, recs, tally, batch)
             if after is None or after is before:
                 continue
             doc = versioned(before, after)

@@ -20,6 +20,7 @@ is what the API reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,11 +28,12 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import LocationState, evolve, served, sort_stamp
-from projections.mongo.counts import Counted, owner_key
+from projections.location_folds import LocationFold, LocationFolds, fold_location
+from projections.location_state import sort_stamp
+from projections.mongo.counts import Counted, CountTally, owner_key
 from projections.mongo.folding import DEFAULT_CACHE_SIZE, Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
-from projections.position import Record, already_applied
+from projections.position import Record
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.events.locations import location_key
 from schemas.ocpi.common import fold
@@ -55,50 +57,39 @@ def _evse_ids(location: Doc | None) -> list[str]:
     return sorted(found)
 
 
-def fold_state(doc: Doc | None, record: Record[Any]) -> Doc | None:
-    """Fold one record into a location document's state and positions only;
-    the same object when the record was applied before. ``with_served``
-    derives the rest once the batch's records of the document are folded."""
-    if doc is not None and already_applied(doc["_positions"], record):
-        return doc
-    event = record.event
+def document(before: Doc | None, records: Sequence[Record[Any]], result: LocationFold) -> Doc:
+    """The location document after ``result``, the fold of ``records`` (one
+    location's) into ``before``: the folded state and positions beside what
+    they serve (the OCPI Location, its sort key, its EVSE IDs), derived once."""
+    payload = records[0].event.payload
     # A document written before the view had its current shape has no state:
     # it is rebuilt from the events that follow (``ocpi-hub replay`` rebuilds
     # it whole).
-    before = LocationState.from_json(doc.get("state") if doc else None)
-    after = evolve(before, event)
-    payload = event.payload
-    base: Doc = doc or {
+    base: Doc = before or {
         "_id": payload.location_key,
         "country_code": fold(payload.country_code),
         "party_id": fold(payload.party_id),
-        "_positions": {},
     }
+    location = result.served
     return {
         **base,
-        "state": after.to_json(),
-        "_positions": {**base["_positions"], record.position_field: record.offset},
-    }
-
-
-def with_served(doc: Doc) -> Doc:
-    """The document with what it serves: the OCPI Location, its sort key and
-    its EVSE IDs, derived from the folded state."""
-    location = served(LocationState.from_json(doc.get("state")))
-    ts = sort_stamp(location["last_updated"]) if location else None
-    return {
-        **doc,
+        "state": result.state.to_json(),
         "location": location,
-        "_ts": ts,
+        "_ts": sort_stamp(location["last_updated"]) if location else None,
         "_evse_ids": _evse_ids(location),
+        "_positions": result.positions,
     }
 
 
 def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     """Fold one record into a location document; the same object when the
     record was applied before."""
-    after = fold_state(doc, record)
-    return after if after is None or after is doc else with_served(after)
+    result = fold_location(doc.get("state") if doc else None, _positions(doc), [record])
+    return document(doc, [record], result) if result.applied else doc
+
+
+def _positions(doc: Doc | None) -> dict[str, int]:
+    return dict(doc["_positions"]) if doc else {}
 
 
 def count_keys(doc: Doc | None) -> frozenset[str]:
@@ -115,16 +106,52 @@ def _key(record: Record[Any]) -> str | None:
 
 
 class LocationViewWriter(FoldingWriter):
-    def __init__(self, db: Database[Doc], *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    """``folds``: shared with the MySQL hierarchy writer of the same process
+    (projections/location_folds.py), so a batch's locations are folded once."""
+
+    def __init__(
+        self,
+        db: Database[Doc],
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        folds: LocationFolds | None = None,
+    ) -> None:
+        self._counts = Counted(db, COLLECTION, count_keys)
         super().__init__(
             "mongo.locations",
             db[COLLECTION],
             _key,
-            fold_state,
-            finish=with_served,
-            counted=Counted(db, COLLECTION, count_keys),
+            apply,
+            counted=self._counts,
             cache_size=cache_size,
         )
+        self._folds = folds
+
+    def fold_group(
+        self,
+        before: Doc | None,
+        records: Sequence[Record[Any]],
+        tally: CountTally | None = None,
+        batch: Sequence[Record[Any]] = (),
+    ) -> Doc | None:
+        key = _key(records[0])
+        assert key is not None
+        state_json = before.get("state") if before else None
+        if self._folds is not None:
+            result = self._folds.fold(
+                batch or records, key, state_json, _positions(before), records
+            )
+        else:
+            result = fold_location(state_json, _positions(before), records)
+        if not result.applied:
+            return before
+        after = document(before, records, result)
+        if tally is not None:
+            owner = count_keys({**after, "state": {"asserted": True}})
+            for rec, now_served in result.transitions:
+                none: frozenset[str] = frozenset()
+                tally.add(rec, none if now_served else owner, owner if now_served else none)
+        return after
 
     def prepare(self) -> None:
         super().prepare()

@@ -28,8 +28,8 @@ IN``), not a statement per record.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, func, select
 from sqlalchemy.dialects.mysql import insert
 
-from projections.location_state import LocationState, evolve, served
+from projections.location_folds import LocationFold, LocationFolds, fold_location
+from projections.location_state import LocationState, served
 from projections.mysql.batches import apply_grouped
 from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
 from projections.mysql.models import (
@@ -48,7 +49,7 @@ from projections.mysql.models import (
     location_states,
     spaces,
 )
-from projections.position import Record, already_applied
+from projections.position import Record
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.ocpi.common import format_ocpi_datetime
 
@@ -65,50 +66,74 @@ def _location_key(record: Record[object]) -> str | None:
     return None
 
 
-@dataclass
-class _Folded:
-    state: LocationState
-    positions: dict[str, int]
-    state_changed: bool = False
-    applied: int = 0
-
-
 def fold_records(
     state_json: dict[str, Any] | None,
     positions: dict[str, int],
-    records: Iterable[Record[object]],
-) -> _Folded:
+    records: Sequence[Record[object]],
+) -> LocationFold:
     """Fold one location's records (in log order) into its stored state."""
-    before = LocationState.from_json(state_json)
-    folded = _Folded(state=before, positions=dict(positions))
-    for rec in records:
-        if already_applied(folded.positions, rec):
-            continue
-        folded.state = evolve(folded.state, rec.event)
-        folded.positions[rec.position_field] = rec.offset
-        folded.applied += 1
-    folded.state_changed = folded.state.to_json() != before.to_json()
-    return folded
+    return fold_location(state_json, positions, records)
 
 
 class HierarchyWriter:
+    """``folds``: shared with the MongoDB location view writer of the same
+    process (projections/location_folds.py). The rows it wrote last for a
+    location (``cache_size`` locations) stand in for deriving the rows held
+    from the stored state, when that state's positions are the ones they were
+    written with."""
+
     name = "mysql.hierarchy"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, folds: LocationFolds | None = None, cache_size: int = 10_000
+    ) -> None:
         self._engine = engine
+        self._folds = folds
+        self._rows: OrderedDict[str, tuple[dict[str, int], HierarchyRows]] = OrderedDict()
+        self._cache_size = cache_size
 
     def prepare(self) -> None:
         """The tables come from the Alembic migrations."""
 
     def wipe(self) -> None:
+        self._rows.clear()
         with self._engine.begin() as conn:
             for table in (*HIERARCHY, location_states):
                 conn.execute(delete(table))
 
     def apply(self, records: Sequence[Record[object]]) -> int:
-        return apply_grouped(self._engine, self.name, records, _location_key, self._apply)
+        written: list[tuple[str, dict[str, int], HierarchyRows]] = []
 
-    def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+        def work(conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+            written.clear()
+            return self._apply(conn, by_key, records, written)
+
+        try:
+            count = apply_grouped(self._engine, self.name, records, _location_key, work)
+        except BaseException:
+            self._rows.clear()
+            raise
+        for key, positions, rows in written:
+            self._rows[key] = (positions, rows)
+            self._rows.move_to_end(key)
+        while len(self._rows) > self._cache_size:
+            self._rows.popitem(last=False)
+        return count
+
+    def _held(self, key: str, row: Any) -> HierarchyRows:
+        """The rows the stored state gives (this writer is their only writer)."""
+        cached = self._rows.get(key)
+        if cached is not None and cached[0] == (row.positions_json or {}):
+            return cached[1]
+        return hierarchy_rows(key, served(LocationState.from_json(row.state_json)))
+
+    def _apply(
+        self,
+        conn: Connection,
+        by_key: dict[str, list[Record[object]]],
+        batch: Sequence[Record[object]],
+        written: list[tuple[str, dict[str, int], HierarchyRows]],
+    ) -> int:
         keys = sorted(by_key)
         # Create the missing state rows and lock all of them, in key order.
         claim = insert(location_states)
@@ -128,7 +153,11 @@ class HierarchyWriter:
         changes = RowChanges()
         for key in keys:
             row = stored[key]
-            folded = fold_records(row.state_json, row.positions_json or {}, by_key[key])
+            positions = row.positions_json or {}
+            if self._folds is not None:
+                folded = self._folds.fold(batch, key, row.state_json, positions, by_key[key])
+            else:
+                folded = fold_records(row.state_json, positions, by_key[key])
             if not folded.applied:
                 continue
             state_rows.append(
@@ -139,10 +168,12 @@ class HierarchyWriter:
                 }
             )
             if folded.state_changed:
-                # The rows held are the ones the stored state gives (this
-                # writer is their only writer), so only what differs is sent.
-                before = hierarchy_rows(key, served(LocationState.from_json(row.state_json)))
-                changes.add(before, hierarchy_rows(key, served(folded.state)))
+                # Only what differs from the rows held is sent.
+                after = hierarchy_rows(key, folded.served)
+                changes.add(self._held(key, row), after)
+                written.append((key, folded.positions, after))
+            elif (cached := self._rows.get(key)) is not None and cached[0] == positions:
+                written.append((key, folded.positions, cached[1]))  # still the rows held
         changes.write(conn)
         upsert(conn, location_states, state_rows)
         return len(state_rows)
