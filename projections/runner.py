@@ -8,6 +8,11 @@ harmless).
 Replay: reads the same topics from offset zero up to the end offsets seen at
 the start, with no consumer group, into any set of writers: the live views
 (after wiping them) or a fresh namespace to compare against the live ones.
+Its batches are big (each document written once per batch) and the next one
+is read and decoded while the last one is written.
+
+Either way each message is decoded once (``decode``) and the same records go
+to every writer, each writer in a thread of its own (``BatchApplier``).
 """
 
 from __future__ import annotations
@@ -82,12 +87,6 @@ def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object]
         offset=message.offset,
         event=parse_event(message.value),
     )
-
-
-def apply_batch(writers: Sequence[Writer], records: Sequence[Record[object]]) -> None:
-    """Every writer, one after the other, in the calling thread."""
-    for writer in writers:
-        writer.apply(records)
 
 
 class BatchApplier:
