@@ -585,11 +585,14 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "events": count,
             "wall_s": round(replay_s, 3),
             "events_per_s": rate(count, replay_s),
+            "batches": max((m.batches for m in metered), default=0),
             "replay_process_cpu_s": round(own, 2),
+            "replay_process_cpu_us_per_event": round(own / count * 1e6) if count else None,
             "replay_process_cores": round(own / replay_s, 2) if replay_s else None,
             "views": {
                 m.name: {
                     "written": m.written,
+                    "batches": m.batches,
                     "apply_s": round(m.seconds, 2),
                     "written_per_s_of_apply": rate(m.written, m.seconds),
                 }
@@ -655,7 +658,11 @@ def render(report: dict[str, Any]) -> None:
             "replay: documents / rows written",
             f"{r['documents_written']} ({r['documents_written_per_s']}/s) / {r['rows_written']}",
         )
-        table.add_row("replay process CPU (cores)", f"{r['replay_process_cores']}")
+        table.add_row(
+            "replay process CPU: cores / µs per event",
+            f"{r['replay_process_cores']} / {r['replay_process_cpu_us_per_event']}",
+        )
+        table.add_row("replay: batches", f"{r['batches']}")
         for view, v in r["views"].items():
             if v["written"]:
                 table.add_row(f"  {view}: written (apply s)", f"{v['written']} ({v['apply_s']})")

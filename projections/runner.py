@@ -248,8 +248,9 @@ async def replay(
                         for tp in list(pending):
                             if await consumer.position(tp) >= end[tp]:
                                 pending.discard(tp)
-                    if not batches:
-                        break
+                    # An empty poll while partitions are pending only means
+                    # the fetch is late (the writers keep the CPU busy): keep
+                    # filling, or the batch, and its coalescing, shrinks.
                 # The previous batch is written while this one was read and
                 # decoded; batches are applied one at a time, in order.
                 if applying is not None:
