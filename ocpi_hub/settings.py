@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_poll_ms: int = Field(default=200, ge=1)
     # Events per batch of `ocpi-hub replay`: a bigger batch coalesces more
-    # events of one document into one write (docs/adr/0024); two batches are
+    # events of one document into one write (docs/adr/0025); two batches are
     # in memory, about 3.3 KB per decoded event.
     projection_replay_batch_size: int = Field(default=50_000, ge=1)
     # Location documents the view's writer keeps in memory to stand in for

@@ -12,7 +12,7 @@ start where the last page ended, so page 1,000 costs what page 1 costs;
 ``skip`` serves a plain ``offset`` from a client that did not follow our
 ``Link``. Each query is an equality on the match fields, a range of ``_ts``
 and a sort on ``(_ts, _id)``: MongoDB reads it from the view's index in order
-and stops at the limit (no ``SORT`` stage; docs/adr/0024).
+and stops at the limit (no ``SORT`` stage; docs/adr/0025).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _in_windows(
     MongoDB reads each window from the index and stops at the limit, so this
     costs it a few more round trips than one open range. It is what makes a
     page cost a page on a server that fetches every document of a range
-    before it applies the limit (SecantusDB, see docs/adr/0024): a window
+    before it applies the limit (SecantusDB, see docs/adr/0025): a window
     holds about as many documents as the page needs, where an open range
     holds the rest of the list."""
     docs: list[Doc] = []
