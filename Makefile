@@ -5,16 +5,41 @@ VENV := .venv
 BIN := $(VENV)/bin
 INFRA := $(PYTHON) deploy/local/infra.py
 export PIP_CACHE_DIR := $(CURDIR)/data/cache/pip
+# Instances of each scalable process (API workers, processors, projections)
+# that `make up` starts: `make up SCALE=2` (docs/scale-out.md).
+SCALE ?= $(or $(OCPI_HUB_SCALE),1)
 
-.PHONY: venv infra up down status test test-unit lint bench compose-check clean
+.PHONY: venv lock infra up down status test test-unit lint bench compose-check clean
 
+## venv: exactly the locked versions (hashes checked), then the project itself
+## without dependencies; the Dockerfile installs from requirements.lock the same way
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	@touch $@
+
+## lock: resolve pyproject.toml into the lock files (Python 3.11, Linux x86_64,
+## sha256 of every file); keeps current pins that still fit, UPGRADE=1 takes the
+## newest allowed. Runtime first; the dev lock is constrained to its pins.
+UV_VERSION := 0.13.8
+UV := data/cache/tools/uv-$(UV_VERSION)/bin/uv
+LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--generate-hashes --group pyproject.toml:build --quiet $(if $(UPGRADE),--upgrade)
+lock: $(UV)
+	UV_CACHE_DIR=data/cache/uv UV_CUSTOM_COMPILE_COMMAND="make lock" \
+		$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK)
+	UV_CACHE_DIR=data/cache/uv UV_CUSTOM_COMPILE_COMMAND="make lock" \
+		$(UV) pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_FLAGS) -o $(DEV_LOCK)
+
+$(UV):
+	$(PYTHON) -m venv data/cache/tools/uv-$(UV_VERSION)
+	data/cache/tools/uv-$(UV_VERSION)/bin/pip install -q uv==$(UV_VERSION)
 
 ## infra: Kafka, the MongoDB-compatible server, MariaDB and Redis
 infra: venv
@@ -22,7 +47,7 @@ infra: venv
 
 ## up: the services and the platform's own processes (API, processors, projections)
 up: venv
-	$(INFRA) up --with-platform
+	$(INFRA) up --with-platform --scale $(SCALE)
 
 ## down: stop exactly what `make up` started (data is kept)
 down:
@@ -58,7 +83,8 @@ bench: up
 	$(BIN)/python -m bench.chargers $(CHARGERS_ARGS)
 	$(BIN)/python -m bench.commands $(COMMANDS_ARGS)
 
-## compose-check: validate deploy/compose.yaml with Docker Compose v2 (built once, cached)
+## compose-check: validate deploy/compose.yaml with Docker Compose v2 (both profiles) and parse
+## the Dockerfile with BuildKit's parser and lint checks (both built once from Go, cached)
 compose-check:
 	deploy/local/compose-check.sh
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,9 +29,12 @@ from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
 from api.public import discovery
-from ocpi_hub.bootstrap import Container, build_container
+from api.writes import with_body_schemas
+from ocpi_hub.bootstrap import WRITE_SLICES, Container, build_container, partner_tokens
 from ocpi_hub.settings import Settings, get_settings
-from producers.log import EventLog, ensure_topics
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory, ensure_topics
+from producers.write_path import WritePath
 
 
 def create_app(
@@ -37,9 +42,11 @@ def create_app(
     *,
     container: Container | None = None,
     event_log: EventLog | None = None,
+    write_path: WritePath | None = None,
 ) -> FastAPI:
-    """Build the app. Tests may hand in a container or a fake event log; the
-    defaults are the real adapters built from settings."""
+    """Build the app. Tests may hand in a container, a fake event log (then
+    the write path runs on it and an in-memory decision store unless one is
+    given); the defaults are the real adapters built from settings."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -48,6 +55,13 @@ def create_app(
         app.state.container = built
         if event_log is not None:
             app.state.event_log = event_log
+            history = InMemoryLogHistory(
+                event_log if isinstance(event_log, InMemoryEventLog) else InMemoryEventLog()
+            )
+            app.state.write_path = write_path or WritePath(
+                event_log, InMemoryDecisionStore(), history
+            )
+            app.state.partner_tokens = partner_tokens(settings, app.state.write_path)
             yield
             return
         await ensure_topics(
@@ -55,9 +69,19 @@ def create_app(
         )
         await built.event_log.start()
         app.state.event_log = built.event_log
+        app.state.write_path = built.write_path
+        # Writes are decided on states the decision store holds: build them
+        # from the log first if it holds none (a new store, or one that lost
+        # them).
+        await built.write_path.ensure_ready(WRITE_SLICES)
+        app.state.partner_tokens = built.partner_tokens
+        following = asyncio.create_task(built.partner_tokens.follow())
         try:
             yield
         finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             await built.event_log.stop()
             await built.redis.aclose()
             await built.realtime.aclose()
@@ -65,6 +89,7 @@ def create_app(
             built.mysql.dispose()
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
+    app.openapi = with_body_schemas(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
     install_request_ids(app)
     app.include_router(health.router)

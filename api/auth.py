@@ -4,6 +4,10 @@
 the token un-encoded. A missing or unknown token is HTTP 401; a TOKEN_A is
 accepted only on the versions and credentials endpoints. Tokens are compared
 by their SHA-256 hash and never logged.
+
+The partner is found by that hash in the decision store, where a
+registration or rotation put it in the same commit as the partner's state,
+through this process's cache of those finds (docs/adr/0024).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
-from api.deps import ContainerDep
+from api.deps import PartnerTokensDep
 from api.errors import OcpiError
 from ocpi_hub.secrets import hash_token
+from producers.lookups import LookupCache
 from producers.partners import PartnerState
 from schemas.ocpi.status_codes import OcpiStatus
 
@@ -43,22 +48,40 @@ def _decoded(raw: str) -> str | None:
     return text if text.isprintable() and text.strip() == text and text else None
 
 
-def caller(c: ContainerDep, authorization: Annotated[str | None, Header()] = None) -> Caller:
+async def _partner(
+    partners: LookupCache[PartnerState], token: str
+) -> tuple[PartnerState, bool] | None:
+    """The partner that may present ``token`` now, and whether it is its TOKEN_A."""
+    token_hash = hash_token(token)
+    state = await partners.find(token_hash)
+    if state is None:
+        return None
+    if state.status == "registered" and state.their_token_hash == token_hash:
+        return state, False
+    if state.status == "invited" and state.token_a_hash == token_hash:
+        return state, True
+    return None
+
+
+async def caller(
+    partners: PartnerTokensDep, authorization: Annotated[str | None, Header()] = None
+) -> Caller:
     """The partner behind the request's token: TOKEN_A or a registered token."""
     if not authorization or not authorization.startswith("Token "):
         raise _unauthorized("missing 'Authorization: Token ...' header")
     raw = authorization.removeprefix("Token ").strip()
     decoded = _decoded(raw)
-    if decoded is not None and (found := c.partners.by_token_hash(hash_token(decoded))):
+    if decoded is not None and (found := await _partner(partners, decoded)):
         return Caller(found[0], decoded, found[1])
-    legacy = c.partners.by_token_hash(hash_token(raw))
+    legacy = await _partner(partners, raw)
     if legacy is not None and legacy[0].legacy_token:
         return Caller(legacy[0], raw, legacy[1])
     raise _unauthorized("unknown token")
 
 
-def registered_caller(found: Annotated[Caller, Depends(caller)]) -> Caller:
-    """Functional modules: only a registered partner's token (not TOKEN_A)."""
+async def registered_caller(found: Annotated[Caller, Depends(caller)]) -> Caller:
+    """Functional modules: only a registered partner's token (not TOKEN_A).
+    (async: FastAPI would run a plain function in its thread pool.)"""
     if found.with_token_a:
         raise _unauthorized(
             "a registration token (TOKEN_A) is valid only on versions and credentials"

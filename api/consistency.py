@@ -1,37 +1,34 @@
-"""Read-your-writes for location writes (docs/adr/0009).
+"""Read-your-writes for the views (docs/adr/0022).
 
-The API judges a write against the MongoDB view, which the projections
-process fills from Kafka a little later. A partner that PUTs a location and
-PATCHes it a moment after must not be told the location is unknown, so each
-acknowledged write leaves a mark, per location, of the Kafka position it got
-(``WriteMarks``, in Redis, shared by every API process). Before the API reads
-a location to judge a write or to answer a GET, it waits until the view has
-applied everything up to the marks. The wait is usually one projection
-batch; if the view does not catch up within the timeout, the answer is OCPI
-3000 (retry), never a wrong 2003.
+Writes are decided against the decision store, never a view; the views are
+filled by the projections process a little later. A partner that PUTs an
+object and GETs it a moment after must see what it wrote, so a read of one
+object first asks the write path where the object's last committed event
+sits in the log and waits until the view has applied it. The wait is
+usually one projection batch; if the view does not catch up within the
+timeout, the answer is OCPI 3000 (retry), never an answer from a view that
+has not seen the write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from api.errors import OcpiError
-from projections.mongo.locations import LocationViewQuery
+from producers.write_path import Slice, WritePath
 from projections.position import position_field
-from projections.write_marks import WriteMarks
-from schemas.events.locations import location_key
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.topics import LOCATIONS
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 async def read_after(
-    read: Callable[[], tuple[T, dict[str, int]]],
-    positions: Callable[[], dict[str, int]],
+    read: Callable[[], Awaitable[tuple[T, dict[str, int]]]],
+    positions: Callable[[], Awaitable[dict[str, int]]],
     topic: str,
     wanted: dict[int, int],
     *,
@@ -39,13 +36,12 @@ async def read_after(
     what: str,
 ) -> T:
     """What ``read`` returns once the view has applied, on ``topic``, every
-    position in ``wanted`` (the marks of our acknowledged writes). While it
-    is behind, only the positions are polled (a small read), then the
-    object is read again. Not caught up within ``timeout_s``: OCPI 3000,
-    "retry", never an answer from a view that has not seen our write."""
-    value, held = await asyncio.to_thread(read)
+    position in ``wanted``. While it is behind, only the positions are
+    polled (a small read), then the object is read again. Not caught up
+    within ``timeout_s``: OCPI 3000, "retry"."""
+    value, held = await read()
     deadline = time.monotonic() + timeout_s
-    delay = 0.02
+    delay = 0.01
     while not holds(held, topic, wanted):
         if time.monotonic() >= deadline:
             raise OcpiError(
@@ -54,9 +50,9 @@ async def read_after(
             )
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.2)
-        held = await asyncio.to_thread(positions)
+        held = await positions()
         if holds(held, topic, wanted):
-            value, held = await asyncio.to_thread(read)
+            value, held = await read()
     return value
 
 
@@ -65,22 +61,36 @@ def holds(positions: dict[str, int], topic: str, wanted: dict[int, int]) -> bool
     return all(positions.get(position_field(topic, p), -1) >= o for p, o in wanted.items())
 
 
-async def read_own_writes(
-    view: LocationViewQuery,
-    marks: WriteMarks,
-    country_code: str,
-    party_id: str,
-    location_id: str,
+async def written(write_path: WritePath, slice_: Slice[Any], key: str) -> dict[int, int]:
+    """The position a read of ``key`` must wait for: its last committed event."""
+    at = await write_path.position(slice_, key)
+    return {at[0]: at[1]} if at is not None else {}
+
+
+class ObjectView(Protocol[T_co]):
+    """A view of one document per aggregate, with the positions it applied."""
+
+    def read(self, key: str, /) -> tuple[T_co, dict[str, int]]: ...
+
+    def positions(self, key: str, /) -> dict[str, int]: ...
+
+
+async def read_written(
+    view: ObjectView[T],
+    write_path: WritePath,
+    slice_: Slice[Any],
+    key: str,
     *,
     timeout_s: float,
-) -> dict[str, Any] | None:
-    """The served location once the view holds every acknowledged write to it."""
-    key = location_key(country_code, party_id, location_id)
+    what: str,
+) -> T:
+    """``key``'s document in ``view`` once the view holds the aggregate's last
+    committed write (``read_after``)."""
     return await read_after(
-        lambda: view.read(key),
-        lambda: view.positions(key),
-        LOCATIONS.name,
-        await marks.marks(key),
+        lambda: asyncio.to_thread(view.read, key),
+        lambda: asyncio.to_thread(view.positions, key),
+        slice_.topic.name,
+        await written(write_path, slice_, key),
         timeout_s=timeout_s,
-        what="location",
+        what=what,
     )

@@ -12,6 +12,8 @@ from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
 from producers.authorization import AuthorizationService
 from producers.log import EventLog
+from producers.lookups import LookupCache
+from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds
 from projections.mongo.cdrs import CdrViewQuery
 from projections.mongo.charge_points import ChargePointViewQuery
@@ -21,80 +23,80 @@ from projections.mongo.sessions import SessionViewQuery
 from projections.mongo.tariffs import TariffViewQuery
 from projections.mongo.tokens import TokenViewQuery
 from projections.mysql.sites import OpsQuery
-from projections.write_marks import WriteMarks
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     built: Container = request.app.state.container
     return built
 
 
-def _event_log(request: Request) -> EventLog:
+async def _event_log(request: Request) -> EventLog:
     log: EventLog = request.app.state.event_log
     return log
 
 
-def _locations(c: Annotated[Container, Depends(container)]) -> LocationViewQuery:
+async def _locations(c: Annotated[Container, Depends(container)]) -> LocationViewQuery:
     return c.locations
 
 
-def _tariffs(c: Annotated[Container, Depends(container)]) -> TariffViewQuery:
+async def _tariffs(c: Annotated[Container, Depends(container)]) -> TariffViewQuery:
     return c.tariffs
 
 
-def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
+async def _ops(c: Annotated[Container, Depends(container)]) -> OpsQuery:
     return c.ops
 
 
-def _write_marks(c: Annotated[Container, Depends(container)]) -> WriteMarks:
-    return c.write_marks
-
-
-def _rate_limiter(c: Annotated[Container, Depends(container)]) -> RateLimiter:
+async def _rate_limiter(c: Annotated[Container, Depends(container)]) -> RateLimiter:
     return c.rate_limiter
 
 
-def _settings(c: Annotated[Container, Depends(container)]) -> Settings:
+async def _settings(c: Annotated[Container, Depends(container)]) -> Settings:
     return c.settings
 
 
-def _tokens(c: Annotated[Container, Depends(container)]) -> TokenViewQuery:
+async def _tokens(c: Annotated[Container, Depends(container)]) -> TokenViewQuery:
     return c.tokens
 
 
-def _authorization(c: Annotated[Container, Depends(container)]) -> AuthorizationService:
+async def _authorization(c: Annotated[Container, Depends(container)]) -> AuthorizationService:
     return c.authorization
 
 
-def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
+async def _sessions(c: Annotated[Container, Depends(container)]) -> SessionViewQuery:
     return c.sessions
 
 
-def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
+async def _cdrs(c: Annotated[Container, Depends(container)]) -> CdrViewQuery:
     return c.cdrs
 
 
-def _sent_commands(c: Annotated[Container, Depends(container)]) -> SentCommandViewQuery:
+async def _sent_commands(c: Annotated[Container, Depends(container)]) -> SentCommandViewQuery:
     return c.sent_commands
 
 
-def _command_channel(c: Annotated[Container, Depends(container)]) -> CommandChannel:
+async def _command_channel(c: Annotated[Container, Depends(container)]) -> CommandChannel:
     return c.command_channel
 
 
-def _command_ids(c: Annotated[Container, Depends(container)]) -> CommandIds:
+async def _command_ids(c: Annotated[Container, Depends(container)]) -> CommandIds:
     return c.command_ids
 
 
-def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointViewQuery:
+async def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargePointViewQuery:
     return c.charge_points
 
 
-def _now() -> datetime:
+async def _partner_tokens(request: Request) -> LookupCache[PartnerState]:
+    tokens: LookupCache[PartnerState] = request.app.state.partner_tokens
+    return tokens
+
+
+async def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _correlation_id(request: Request) -> str:
+async def _correlation_id(request: Request) -> str:
     value: str = request.state.correlation_id
     return value
 
@@ -103,7 +105,6 @@ ContainerDep = Annotated[Container, Depends(container)]
 EventLogDep = Annotated[EventLog, Depends(_event_log)]
 LocationViewDep = Annotated[LocationViewQuery, Depends(_locations)]
 OpsQueryDep = Annotated[OpsQuery, Depends(_ops)]
-WriteMarksDep = Annotated[WriteMarks, Depends(_write_marks)]
 NowDep = Annotated[datetime, Depends(_now)]
 CorrelationIdDep = Annotated[str, Depends(_correlation_id)]
 TariffViewDep = Annotated[TariffViewQuery, Depends(_tariffs)]
@@ -117,3 +118,5 @@ SentCommandViewDep = Annotated[SentCommandViewQuery, Depends(_sent_commands)]
 CommandChannelDep = Annotated[CommandChannel, Depends(_command_channel)]
 CommandIdsDep = Annotated[CommandIds, Depends(_command_ids)]
 ChargePointViewDep = Annotated[ChargePointViewQuery, Depends(_charge_points)]
+# Partners by the hash of the token they present (api/auth.py).
+PartnerTokensDep = Annotated[LookupCache[PartnerState], Depends(_partner_tokens)]

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from producers.write_path import NotRecordedError, RefusedError, UnavailableError
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.status_codes import OcpiStatus
 
@@ -72,6 +73,23 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.http_status,
             headers=exc.headers,
         )
+
+    @app.exception_handler(RefusedError)
+    async def refused(_: Request, exc: RefusedError) -> JSONResponse:
+        # A slice's decision: nothing was recorded.
+        return JSONResponse(envelope(None, exc.status, exc.message), status_code=exc.http_status)
+
+    @app.exception_handler(NotRecordedError)
+    async def not_recorded(_: Request, exc: NotRecordedError) -> JSONResponse:
+        # Kafka did not acknowledge: say so, so the sender retries (our writes
+        # are idempotent to repeat) rather than believing it was recorded. An
+        # OCPI 3000, not an HTTP error: the request itself was fine.
+        message = "the update could not be recorded; retry"
+        return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
+
+    @app.exception_handler(UnavailableError)
+    async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
+        return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -55,7 +55,7 @@ def decode_cursor(text: str) -> tuple[str, str]:
     return ts, key
 
 
-def page_request(
+async def page_request(
     c: ContainerDep,
     date_from: Annotated[DateTime | None, Query()] = None,
     date_to: Annotated[DateTime | None, Query()] = None,

@@ -54,7 +54,9 @@ def _pair(request: Request, country: str, party: str) -> Party | None:
     return Party(country_code=fold(cc), party_id=fold(pid))
 
 
-def routed_caller(request: Request, found: RegisteredCallerDep, c: ContainerDep) -> RoutedCaller:
+async def routed_caller(
+    request: Request, found: RegisteredCallerDep, c: ContainerDep
+) -> RoutedCaller:
     us = Party(country_code=fold(c.settings.party_country_code), party_id=fold(c.settings.party_id))
     sender = _pair(request, FROM_COUNTRY, FROM_PARTY)
     receiver = _pair(request, TO_COUNTRY, TO_PARTY)

@@ -2,18 +2,21 @@
 
 In-process, against real services, not the running platform: the
 benchmark builds the ``AuthorizationService`` with its production adapters
-(the MongoDB tokens view as whitelist, the Redis decision cache, the pooled
-HTTP real-time client) and starts, in a subprocess, a local HTTP peer that
-runs this platform's own eMSP route ``POST /ocpi/emsp/2.2.1/tokens/{uid}/
-authorize`` under uvicorn (with an in-memory event log and token view: the
-peer's Kafka write is not part of what is measured). It then measures, one
-request at a time:
+(the tokens' states in the Redis decision store of the write path, the
+MongoDB tokens view as the directory of who holds a uid, the Redis decision
+cache, the pooled HTTP real-time client) and starts, in a subprocess, a
+local HTTP peer that runs this platform's own eMSP route ``POST
+/ocpi/emsp/2.2.1/tokens/{uid}/authorize`` under uvicorn (on the in-memory
+write path: the peer's Kafka write is not part of what is measured). It
+then measures, one request at a time:
 
-* whitelist: a token with whitelist ALWAYS (no call, no cache);
-* cache miss: a NEVER token at a new location each time (whitelist lookup,
+* whitelist: a partner's token with whitelist ALWAYS (our key peeked, the
+  directory asked, the holder's state peeked; no call, no cache);
+* whitelist_named: the same token with its owner named by the caller (one
+  peek of its state, no directory);
+* cache miss: a NEVER token at a new location each time (the same lookups,
   cache miss, HTTP call to the peer, cache write);
-* cache hit: the same NEVER token at the same location (whitelist lookup,
-  cache hit).
+* cache hit: the same NEVER token at the same location (cache hit only).
 
 Its data lives in a fresh MongoDB database (dropped at the end) and Redis
 keys under its own prefix (deleted at the end).
@@ -47,6 +50,7 @@ from rich.console import Console
 from bench.evse_status import cheap_async_library_detection, git_commit, summarize_ms, utc_iso
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings, get_settings
+from producers import tokens
 from producers.authorization import (
     AuthorizationService,
     AuthorizeRequest,
@@ -54,9 +58,11 @@ from producers.authorization import (
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
-from producers.log import InMemoryEventLog
+from producers.decision_store import InMemoryDecisionStore, RedisDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
 from producers.tokens import Origin, TokenState, plan_put
+from producers.write_path import WritePath
 from projections.mongo.folding import Doc
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.position import Record
@@ -74,7 +80,9 @@ US = Party(country_code="ZZ", party_id="HUB")
 PEER = Party(country_code="ZZ", party_id="BPE")  # ZZ: never a real party
 STAMP = "2026-01-01T00:00:00Z"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-LOG = InMemoryEventLog()  # only decisions on our own tokens go here; the bench has none
+# The bench's tokens are written here (the decision store is rebuilt from
+# it); decisions on our own tokens would go here too (the bench has none).
+LOG = InMemoryEventLog()
 PEER_TOKEN = "bench-peer-token"
 
 
@@ -101,23 +109,14 @@ def serve_peer(port: int, uids: Sequence[str]) -> None:
 
     from api.app import create_app
     from api.auth import Caller, registered_caller
-    from api.deps import _tokens, _write_marks
-    from producers.log import InMemoryEventLog
-    from projections.write_marks import InMemoryWriteMarks
 
-    held = {
-        TokenRef(
+    store = InMemoryDecisionStore()
+    for u in uids:
+        key = TokenRef(
             country_code=PEER.country_code, party_id=PEER.party_id, uid=u, type=TokenType.RFID
-        ).key: TokenState(token=token_body(u, "NEVER"))
-        for u in uids
-    }
-
-    class View:
-        def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
-            return held.get(key), {}
-
-        def positions(self, key: str) -> dict[str, int]:
-            return {}
+        ).key
+        store.seed(tokens.SLICE, key, TokenState(token=token_body(u, "NEVER")))
+    log = InMemoryEventLog()
 
     caller = Caller(
         PartnerState(
@@ -141,11 +140,9 @@ def serve_peer(port: int, uids: Sequence[str]) -> None:
         log_level="WARNING",
         api_port=port,
     )
-    app = create_app(settings, event_log=InMemoryEventLog())
-    marks = InMemoryWriteMarks()
+    write_path = WritePath(log, store, InMemoryLogHistory(log))
+    app = create_app(settings, event_log=log, write_path=write_path)
     app.dependency_overrides[registered_caller] = lambda: caller
-    app.dependency_overrides[_tokens] = View
-    app.dependency_overrides[_write_marks] = lambda: marks
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -211,13 +208,18 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
         origin = Origin(PEER, "bench")
         now = datetime.now(UTC)
         records: list[Record[object]] = []
-        for offset, (uid, wl) in enumerate(((never, "NEVER"), (always, "ALWAYS"))):
+        for uid, wl in ((never, "NEVER"), (always, "ALWAYS")):
             ref = TokenRef(
                 country_code=PEER.country_code, party_id=PEER.party_id, uid=uid, type=TokenType.RFID
             )
             event = plan_put(ref, token_body(uid, wl), None, origin, now).event
-            records.append(Record("ocpi.tokens.v1", 0, offset, event))
+            [position] = await LOG.append([event])
+            records.append(Record("ocpi.tokens.v1", 0, position.offset, event))
         writer.apply(records)
+        # The decision store under the bench's prefix is empty: the write
+        # path rebuilds the tokens' states from the (in-memory) log.
+        write_path = WritePath(LOG, RedisDecisionStore(redis, prefix), InMemoryLogHistory(LOG))
+        await write_path.ensure_ready([tokens.SLICE])
         vault = TokenVault(Fernet.generate_key())
         partner = PartnerState(
             partner_id="bench-peer",
@@ -247,7 +249,8 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
                 return [partner]
 
         service = AuthorizationService(
-            whitelist=TokenViewQuery(db),
+            write_path=write_path,
+            directory=TokenViewQuery(db),
             partners=Partners(),
             realtime=realtime,
             cache=RedisDecisionCache(redis),
@@ -257,20 +260,27 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
             key_prefix=prefix,
         )
 
-        def request(uid: str, location: str) -> AuthorizeRequest:
+        def request(uid: str, location: str, owner: Party | None) -> AuthorizeRequest:
             return AuthorizeRequest(
                 uid=uid,
                 type=TokenType.RFID,
                 location=LocationReferences(location_id=location, evse_uids=["E1"]),
+                country_code=owner.country_code if owner else None,
+                party_id=owner.party_id if owner else None,
             )
 
-        async def ask(uid: str, location: str, correlation_id: str) -> DecisionSource:
-            asked = request(uid, location)
-            decided = await service.authorize(asked, correlation_id, event_log=LOG, now=NOW)
+        async def ask(
+            uid: str, location: str, correlation_id: str, owner: Party | None = None
+        ) -> DecisionSource:
+            asked = request(uid, location, owner)
+            decided = await service.authorize(asked, correlation_id, now=NOW)
             return decided.source
 
         async def whitelist(i: int) -> DecisionSource:
             return await ask(always, "L", f"w{i}")
+
+        async def whitelist_named(i: int) -> DecisionSource:
+            return await ask(always, "L", f"o{i}", PEER)
 
         async def miss(i: int) -> DecisionSource:
             return await ask(never, f"MISS-{i}", f"m{i}")
@@ -284,6 +294,7 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
         figures = {}
         for name, call, expect, n in (
             ("whitelist", whitelist, DecisionSource.WHITELIST, args.n),
+            ("whitelist_named", whitelist_named, DecisionSource.WHITELIST, args.n),
             ("cache_miss", miss, DecisionSource.REAL_TIME, args.misses),
             ("cache_hit", hit, DecisionSource.CACHE, args.n),
         ):
@@ -308,9 +319,10 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
         },
         "git_commit": git_commit(),
         "parameters": {
-            "mode": "in-process: AuthorizationService with the MongoDB tokens view, Redis "
-            "cache and HTTP client; a local uvicorn peer (subprocess) running our eMSP "
-            "authorize route with in-memory stores",
+            "mode": "in-process: AuthorizationService with the tokens' states in the Redis "
+            "decision store, the MongoDB tokens view as directory, the Redis cache and HTTP "
+            "client; a local uvicorn peer (subprocess) running our eMSP authorize route on "
+            "the in-memory write path",
             "n": args.n,
             "misses": args.misses,
             "warmup": args.warmup,
@@ -330,7 +342,7 @@ def render(report: dict[str, Any]) -> None:
     )
     for name, s in report["latency_ms"].items():
         console.print(
-            f"  {name:<11} n={s['count']:<6} p50 {s['p50']:>7} ms  p95 {s['p95']:>7} ms  "
+            f"  {name:<15} n={s['count']:<6} p50 {s['p50']:>7} ms  p95 {s['p95']:>7} ms  "
             f"p99 {s['p99']:>7} ms  max {s['max']:>7} ms  wrong source {s['wrong_source']}"
         )
 

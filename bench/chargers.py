@@ -347,14 +347,8 @@ async def _setup(
 
         async def reg(cp_id: str) -> float:
             evse_uid = f"E{int(cp_id.rsplit('-', 1)[1]) % EVSES + 1}"
-            # The location was just written: the API may not read it yet (2003).
-            for _ in range(20):
-                try:
-                    return await register(client, cp_id, location_id, evse_uid, password)
-                except OpsError as exc:
-                    if "2003" not in str(exc):
-                        raise
-                    await asyncio.sleep(0.5)
+            # The registry checks the location on its write-path state: a
+            # location PUT a moment ago is known at once.
             return await register(client, cp_id, location_id, evse_uid, password)
 
         results = await bounded(ids, OPS_CONCURRENCY, reg)

@@ -82,10 +82,11 @@ from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.table import Table
 
+from bench import ceilings as ceilings_mod
 from bench.partner import COUNTRY_CODE, BenchPartner, PartnerSetupError, bench_partner
 from ocpi_hub.settings import Settings, get_settings
-from projections.location_state import sort_stamp
 from schemas.events.locations import location_key
+from schemas.ocpi.common import sort_stamp
 from schemas.topics import EVSE_STATUS, LOCATIONS
 from tests.ocpi_objects import connector, evse, location
 
@@ -402,8 +403,12 @@ class Tracker:
         self._is_pending = [False] * len(updates)
         self._oldest: list[tuple[int, int]] = []  # heap of (stamp, index); stale entries
         self._stamp_cache: dict[str, int | None] = {}
+        # Trackers of other views of the same updates (MySQL), told the same.
+        self.followers: list[Tracker] = []
 
     def register(self, i: int) -> None:
+        for other in self.followers:
+            other.register(i)
         u = self.updates[i]
         with self._lock:
             self._pending.setdefault(u.key, {}).setdefault(u.evse, deque()).append(i)
@@ -412,6 +417,8 @@ class Tracker:
 
     def withdraw(self, i: int) -> None:
         """A request that was not accepted: stop looking for it."""
+        for other in self.followers:
+            other.withdraw(i)
         u = self.updates[i]
         with self._lock:
             evses = self._pending.get(u.key, {})
@@ -583,6 +590,77 @@ class Poller(threading.Thread):
         }
 
 
+class MySqlPoller(threading.Thread):
+    """Polls the MySQL ``chargers`` rows of this run's locations (one range
+    query on the primary key, ``evse_key`` starting with the run's location
+    prefix) and marks an update visible when its EVSE's row shows its
+    ``last_updated`` or a later one: the operational view of the same
+    updates, with its own tracker."""
+
+    def __init__(self, mysql_url: str, prefix: str, tracker: Tracker, interval_s: float) -> None:
+        super().__init__(name="mysql-visibility-poller", daemon=True)
+        from sqlalchemy import create_engine
+
+        self._engine = create_engine(mysql_url, pool_pre_ping=True)
+        self._prefix = prefix
+        self._tracker = tracker
+        self._interval_s = interval_s
+        self._stop_event = threading.Event()
+        self.rounds = 0
+        self.periods: list[float] = []
+        self.errors: Counter[str] = Counter()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+        self._engine.dispose()
+
+    def _round(self) -> None:
+        from sqlalchemy import text
+
+        query = text(
+            "SELECT location_key, evse_uid, status, last_updated FROM chargers "
+            "WHERE evse_key LIKE :prefix"
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query, {"prefix": self._prefix + "%"}).all()
+        seen_at = time.perf_counter()
+        docs: dict[str, Doc] = {}
+        for location_key_, evse_uid, status, last_updated in rows:
+            doc = docs.setdefault(location_key_, {"_id": location_key_, "location": {"evses": []}})
+            doc["location"]["evses"].append(
+                {"uid": evse_uid, "status": status, "last_updated": last_updated}
+            )
+        self._tracker.observe(list(docs.values()), seen_at)
+
+    def run(self) -> None:
+        last_start: float | None = None
+        while not self._stop_event.is_set():
+            if not self._tracker.pending_keys():
+                last_start = None
+                self._stop_event.wait(self._interval_s)
+                continue
+            started = time.perf_counter()
+            if last_start is not None:
+                self.periods.append(started - last_start)
+            last_start = started
+            try:
+                self._round()
+            except Exception as exc:
+                self.errors[type(exc).__name__] += 1
+                self._stop_event.wait(0.5)
+            took = time.perf_counter() - started
+            self.rounds += 1
+            self._stop_event.wait(max(self._interval_s - took, took))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "rounds": self.rounds,
+            "period_ms": summarize_ms(self.periods),
+            "errors": dict(self.errors),
+        }
+
+
 # --------------------------------------------------------------------------- #
 # Load generation
 # --------------------------------------------------------------------------- #
@@ -595,6 +673,8 @@ class LoadResult:
     http_status: list[int | None]
     ocpi_status: list[int | None]
     failure: list[str | None]
+    # Open loop only: when each update was due (perf_counter).
+    scheduled: list[float] | None = None
 
     def accepted(self, i: int) -> bool:
         return self.http_status[i] == 200 and self.ocpi_status[i] == 1000
@@ -697,6 +777,67 @@ async def drive(
                 progress(i)
 
     await asyncio.gather(*(worker(client) for client in clients))
+    return result
+
+
+async def drive_at_rate(
+    clients: Sequence[httpx.AsyncClient],
+    tracker: Tracker,
+    rate_per_s: float,
+    progress: Callable[[int], None],
+) -> LoadResult:
+    """Open loop: update ``i`` is due at ``i / rate`` seconds after the start,
+    whatever the answers before it did (a closed loop would slow down with
+    the platform and hide its latency). Each goes out on a free keep-alive
+    connection of the pool; ``LoadResult.scheduled`` keeps when it was due,
+    so a pool too small for the offered load shows as send lag."""
+    updates = tracker.updates
+    n = len(updates)
+    result = LoadResult(
+        send=[0.0] * n,
+        response=[0.0] * n,
+        http_status=[None] * n,
+        ocpi_status=[None] * n,
+        failure=[None] * n,
+        scheduled=[0.0] * n,
+    )
+    free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    for client in clients:
+        free.put_nowait(client)
+
+    async def one(i: int) -> None:
+        u = updates[i]
+        client = await free.get()
+        try:
+            tracker.register(i)
+            result.send[i] = time.perf_counter()
+            try:
+                response = await client.patch(u.path, content=u.body, headers=JSON_HEADERS)
+            except httpx.HTTPError as exc:
+                result.response[i] = time.perf_counter()
+                result.failure[i] = type(exc).__name__
+                tracker.withdraw(i)
+                return
+            result.response[i] = time.perf_counter()
+            result.http_status[i] = response.status_code
+            result.ocpi_status[i] = ocpi_status_code(response)
+            if not result.accepted(i):
+                tracker.withdraw(i)
+        finally:
+            free.put_nowait(client)
+            progress(i)
+
+    start = time.perf_counter() + 0.05
+    scheduled = [start + i / rate_per_s for i in range(n)]
+    result.scheduled = scheduled
+    tasks = []
+    for i in range(n):
+        due = scheduled[i]
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
     return result
 
 
@@ -1309,6 +1450,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="JSON report (default data/bench/evse_status-<UTC>.json)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: offer this many updates per second (with --duration) instead of "
+        "keeping -c in flight; -c is then the connection pool",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=60.0, help="open loop: seconds of load (with --rate)"
+    )
+    parser.add_argument(
+        "--wrk-s",
+        type=int,
+        default=15,
+        help="seconds of the closed-loop wrk runs (the API and the FastAPI ceilings)",
+    )
     parser.add_argument("--skip-ceilings", action="store_true", help="only the pipeline run")
     parser.add_argument(
         "--poll-ms",
@@ -1317,6 +1474,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="target period of the visibility poller (it backs off when its rounds take longer)",
     )
     args = parser.parse_args(argv)
+    if args.rate is not None:
+        if args.rate <= 0 or args.duration <= 0:
+            parser.error("--rate and --duration must be positive")
+        args.requests = max(1, round(args.rate * args.duration))
     for name in ("requests", "concurrency", "locations"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -1352,6 +1513,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "locations": args.locations,
             "evses_per_location": EVSES_PER_LOCATION,
             "poll_ms": args.poll_ms,
+            "offered_rate_per_s": args.rate,
+            "load": "open loop" if args.rate else "closed loop",
             "skip_ceilings": args.skip_ceilings,
             "http_client": f"{args.concurrency} x httpx.AsyncClient, one keep-alive "
             "HTTP/1.1 connection each",
@@ -1419,6 +1582,14 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
 
         tracker = Tracker(updates)
         poller = Poller(view, tracker, args.poll_ms / 1000, poll_mode)
+        rows = Tracker(updates)
+        tracker.followers.append(rows)
+        row_poller = MySqlPoller(
+            settings.mysql_url,
+            location_key(COUNTRY_CODE, party_id, f"BENCH-{run_id}-"),
+            rows,
+            max(args.poll_ms, 25) / 1000,
+        )
         done_count = 0
 
         def progress(_: int) -> None:
@@ -1430,15 +1601,26 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
                 await asyncio.sleep(5)
                 console.print(f"  {done_count}/{len(updates)} responses", style="dim")
 
-        console.print(
-            f"load: {args.requests} updates, {args.concurrency} in flight, "
-            f"{args.locations} locations x {EVSES_PER_LOCATION} EVSEs"
-        )
+        if args.rate:
+            console.print(
+                f"load: {args.requests} updates offered at {args.rate:g}/s (open loop, "
+                f"{args.concurrency} connections), {args.locations} locations x "
+                f"{EVSES_PER_LOCATION} EVSEs"
+            )
+        else:
+            console.print(
+                f"load: {args.requests} updates, {args.concurrency} in flight, "
+                f"{args.locations} locations x {EVSES_PER_LOCATION} EVSEs"
+            )
         cpu_start = meter.snapshot()
         poller.start()
+        row_poller.start()
         tick = asyncio.create_task(ticker())
         try:
-            load = await drive(clients, tracker, progress)
+            if args.rate:
+                load = await drive_at_rate(clients, tracker, args.rate, progress)
+            else:
+                load = await drive(clients, tracker, progress)
         finally:
             tick.cancel()
         cpu_load_end = meter.snapshot()
@@ -1446,9 +1628,13 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         accepted = [i for i in range(len(updates)) if load.accepted(i)]
 
         def invisible() -> list[int]:
-            return [i for i in accepted if tracker.visible_at[i] is None]
+            return [
+                i for i in accepted if tracker.visible_at[i] is None or rows.visible_at[i] is None
+            ]
 
-        console.print(f"waiting for {len(invisible())} updates to become visible in MongoDB")
+        console.print(
+            f"waiting for {len(invisible())} updates to become visible in MongoDB and MySQL"
+        )
         deadline = last_response + VISIBILITY_TIMEOUT_S
         next_note = time.perf_counter() + 10
         while invisible() and time.perf_counter() < deadline:
@@ -1457,8 +1643,10 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
                 console.print(f"  still invisible: {len(invisible())}", style="dim")
                 next_note += 10
         poller.stop()
+        row_poller.stop()
         cpu_end = meter.snapshot()
-        missing = invisible()
+        missing = [i for i in accepted if tracker.visible_at[i] is None]
+        missing_rows = [i for i in accepted if rows.visible_at[i] is None]
 
         first_send = min(load.send)
         wall = last_response - first_send
@@ -1504,6 +1692,21 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
                 for i in missing[:5]
             ],
             "visible_before_http_response": before_response,
+            "mysql_accept_to_visible_ms": summarize_ms(
+                [
+                    max(0.0, v - load.response[i])
+                    for i in accepted
+                    if (v := rows.visible_at[i]) is not None
+                ]
+            ),
+            "mysql_never_visible": len(missing_rows),
+            "mysql_status_mismatches": rows.status_mismatches,
+            "mysql_poller": row_poller.stats(),
+            "send_lag_ms": (
+                summarize_ms([load.send[i] - load.scheduled[i] for i in range(len(updates))])
+                if load.scheduled is not None
+                else None
+            ),
             "visibility_bursts": bursts(tracker.visible_at),
             "status_mismatches": tracker.status_mismatches,
             "visibility_poller": poller.stats(),
@@ -1519,7 +1722,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             drained["ms_per_accepted_update"] = {
                 k: round(v / len(accepted) * 1000, 2) for k, v in drained["cpu_s"].items()
             }
-        if missing or not accepted:
+        if missing or missing_rows or not accepted:
             exit_code = 1
 
         try:
@@ -1534,8 +1737,13 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         except Exception as exc:
             report["stages"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
+        report["api_wrk"] = await api_throughput(args, base_url, partner, run_id, meter)
         if not args.skip_ceilings:
             report["ceilings"] = await ceilings(args, settings, run_id, clients, mongo, meter)
+            fastapi_kafka = report["ceilings"].get("fastapi_kafka", {}).get("accepted_per_s")
+            ours = report["api_wrk"].get("accepted_per_s")
+            if fastapi_kafka and ours is not None:
+                report["api_share_of_fastapi_kafka"] = round(ours / fastapi_kafka, 3)
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
         await asyncio.to_thread(partnership.close)
@@ -1563,6 +1771,110 @@ def _healthz(clients: Sequence[httpx.AsyncClient]) -> Callable[[int, int], Await
     return one
 
 
+async def api_throughput(
+    args: argparse.Namespace, base_url: str, partner: BenchPartner, run_id: str, meter: CpuMeter
+) -> dict[str, Any]:
+    """The API at its limit: wrk keeps 32 PATCHes in flight for ``--wrk-s``
+    seconds over this run's EVSEs (closed loop; the same generator as the
+    FastAPI ceilings, so the two figures compare). Stamps start 20 s ago
+    and advance 1 ms per request, so they are later than the load's."""
+    if not ceilings_mod.wrk_available():
+        return {"error": "wrk not installed (apt-get install wrk)"}
+    console.print(f"throughput: wrk against the API for {args.wrk_s} s")
+    before = meter.snapshot()
+    try:
+        result = await asyncio.to_thread(
+            ceilings_mod.wrk_patches,
+            base_url,
+            country_code=partner.country_code,
+            party_id=partner.party_id,
+            location_prefix=f"BENCH-{run_id}",
+            locations=args.locations,
+            evses_per_location=EVSES_PER_LOCATION,
+            authorization=partner.authorization,
+            duration_s=args.wrk_s,
+            base_s=int(time.time()) - 20,
+        )
+    except Exception as exc:
+        result = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    cpu = CpuMeter.between(before, meter.snapshot())
+    result["cpu"] = cpu
+    if result.get("accepted"):
+        result["cpu_ms_per_accepted"] = {
+            k: round(v / result["accepted"] * 1000, 2) for k, v in cpu["cpu_s"].items()
+        }
+    return result
+
+
+async def fastapi_ceiling(
+    args: argparse.Namespace, settings: Settings, run_id: str, *, kafka: bool
+) -> dict[str, Any]:
+    """The ceiling app (bench/ceiling_app.py) under the same wrk load; with
+    ``kafka``, one acknowledged write per request to a throwaway topic."""
+    if not ceilings_mod.wrk_available():
+        return {"error": "wrk not installed (apt-get install wrk)"}
+    topic = settings.topic(f"bench.fastapi.{run_id}")
+    if kafka:
+        await create_throwaway_topic(settings, topic)
+    try:
+        with ceilings_mod.ceiling_app(
+            settings.kafka_bootstrap if kafka else None, topic if kafka else None
+        ) as url:
+            return await asyncio.to_thread(
+                ceilings_mod.wrk_patches,
+                url,
+                country_code=COUNTRY_CODE,
+                party_id="BNC",
+                location_prefix=f"BENCH-{run_id}",
+                locations=args.locations,
+                evses_per_location=EVSES_PER_LOCATION,
+                duration_s=args.wrk_s,
+                base_s=int(time.time()) - 20,
+            )
+    finally:
+        if kafka:
+            await delete_topic(settings, topic)
+
+
+async def create_throwaway_topic(settings: Settings, topic: str) -> None:
+    """A topic like the locations one, every partition led before use."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(
+                    name=topic,
+                    num_partitions=KAFKA_CEILING_PARTITIONS,
+                    replication_factor=settings.topic_replication_factor,
+                )
+            ]
+        )
+        deadline = time.perf_counter() + 15
+        while time.perf_counter() < deadline:
+            (described,) = await admin.describe_topics([topic])
+            parts = described.get("partitions") or []
+            if len(parts) == KAFKA_CEILING_PARTITIONS and all(p["leader"] >= 0 for p in parts):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def delete_topic(settings: Settings, topic: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+
 async def ceilings(
     args: argparse.Namespace,
     settings: Settings,
@@ -1579,6 +1891,8 @@ async def ceilings(
             lambda: kafka_ceiling(settings, run_id, args.requests, args.concurrency),
         ),
         ("mongo", lambda: asyncio.to_thread(mongo_ceiling, mongo, settings, run_id)),
+        ("fastapi_bare", lambda: fastapi_ceiling(args, settings, run_id, kafka=False)),
+        ("fastapi_kafka", lambda: fastapi_ceiling(args, settings, run_id, kafka=True)),
     ]
     for name, step in steps:
         console.print(f"ceiling: {name}")

@@ -84,8 +84,9 @@ from bench.evse_status import (
     utc_iso,
 )
 from ocpi_hub.settings import Settings, get_settings
-from producers.locations import Origin, plan_put
+from producers.locations import plan_put
 from producers.log import KafkaEventLog
+from producers.write_path import Origin
 from schemas.events import EventMeta, Party
 from schemas.events.locations import LocationObjectRef
 from schemas.ocpi.common import fold

@@ -28,7 +28,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
 from producers import ocpp as rules
 from producers.authorization import AuthorizeRequest
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from schemas.events import EventMeta, MeterValuesSampled, TransactionStarted, TransactionStopped
 from schemas.ocpi.sessions import AuthMethod
 from schemas.ocpi.tokens import LocationReferences
@@ -191,7 +191,7 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
         )
         try:
             return await self.gw.authorization.authorize(
-                request, f"ocpp:{self.id}", event_log=self.gw.event_log, now=self._now()
+                request, f"ocpp:{self.id}", now=self._now()
             )
         except RefusedError:
             return None

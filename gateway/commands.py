@@ -27,7 +27,7 @@ from ocpp.v16 import call
 from gateway.charge_point import ChargePointSession, ocpp_time
 from gateway.server import Gateway
 from producers import ocpp as rules
-from producers.locations import Origin
+from producers.write_path import Origin
 from schemas.events import (
     ChargerCommandAnswered,
     CommandAccepted,

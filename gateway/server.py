@@ -43,8 +43,8 @@ from ocpi_hub.settings import Settings
 from producers import ocpp as rules
 from producers.authorization import AuthorizationService
 from producers.charge_points import CHARGE_POINT_ID_PATTERN, verify_password
-from producers.locations import Origin
 from producers.log import EventLog
+from producers.write_path import Origin
 from schemas.events import Party
 
 log = structlog.get_logger(__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +14,30 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
+from producers import (
+    cdrs,
+    charge_points,
+    commands,
+    locations,
+    partners,
+    sent_commands,
+    sessions,
+    tariffs,
+    tokens,
+)
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
 from producers.credentials import CredentialsService
-from producers.log import EventLog, KafkaEventLog
+from producers.decision_store import RedisDecisionStore
+from producers.log import EventLog, KafkaEventLog, KafkaLogHistory
+from producers.lookups import Feed, LookupCache
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
+from producers.write_path import Slice, Timing, WritePath
 from projections.location_folds import LocationFolds
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
@@ -38,10 +54,23 @@ from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.runner import Writer
-from projections.write_marks import RedisWriteMarks, WriteMarks
 from schemas.events import Party
 
 Doc = dict[str, Any]
+
+# The aggregates written through the one write path (docs/adr/0022): their
+# states are kept in the decision store and rebuilt from these topics.
+WRITE_SLICES: tuple[Slice[Any], ...] = (
+    locations.SLICE,
+    charge_points.SLICE,
+    commands.SLICE,
+    sent_commands.SLICE,
+    partners.SLICE,
+    tokens.SLICE,
+    sessions.SLICE,
+    tariffs.SLICE,
+    cdrs.SLICE,
+)
 
 
 def mongo_client(settings: Settings) -> MongoClient[Doc]:
@@ -127,16 +156,17 @@ class Container:
 
     settings: Settings
     event_log: KafkaEventLog
+    write_path: WritePath
     mongo: MongoClient[Doc]
     mysql: Engine
     redis: aioredis.Redis
     locations: LocationViewQuery
     ops: OpsQuery
     partners: PartnerQuery
-    partner_views: PartnerViewWriter
+    # The partner behind a token (api/auth.py, docs/adr/0024).
+    partner_tokens: LookupCache[PartnerState]
     vault: TokenVault
     partner_client: PartnerClient
-    write_marks: WriteMarks
     tariffs: TariffViewQuery
     tokens: TokenViewQuery
     authorization: AuthorizationService
@@ -173,27 +203,30 @@ def build_container(settings: Settings) -> Container:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
     redis = redis_client(settings)
-    tokens = TokenViewQuery(client[settings.mongo_db])
+    token_view = TokenViewQuery(client[settings.mongo_db])
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    event_log = KafkaEventLog(
+        settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
+    )
+    path = write_path(settings, event_log, redis)
     return Container(
         settings=settings,
-        event_log=KafkaEventLog(
-            settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
-        ),
+        event_log=event_log,
+        write_path=path,
         mongo=client,
         mysql=engine,
         redis=redis,
         locations=LocationViewQuery(client[settings.mongo_db]),
         ops=OpsQuery(engine),
         partners=PartnerQuery(client[settings.mongo_db]),
-        partner_views=PartnerViewWriter(client[settings.mongo_db]),
+        partner_tokens=partner_tokens(settings, path),
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
-        write_marks=RedisWriteMarks(redis, settings.topic_prefix),
         tariffs=TariffViewQuery(client[settings.mongo_db]),
-        tokens=tokens,
+        tokens=token_view,
         authorization=AuthorizationService(
-            whitelist=tokens,
+            write_path=path,
+            directory=token_view,
             partners=PartnerQuery(client[settings.mongo_db]),
             realtime=realtime,
             cache=RedisDecisionCache(redis),
@@ -215,17 +248,56 @@ def build_container(settings: Settings) -> Container:
     )
 
 
+def write_path(settings: Settings, event_log: EventLog, redis: aioredis.Redis) -> WritePath:
+    """The one write path on the decision store in Redis (docs/adr/0022)."""
+    return WritePath(
+        event_log,
+        RedisDecisionStore(redis, settings.topic_prefix),
+        KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix),
+        Timing(
+            hold_timeout_s=settings.write_hold_timeout_s,
+            hold_ttl_s=settings.write_hold_ttl_s,
+            fate_window_s=settings.write_fate_window_s,
+            settle_timeout_s=settings.write_settle_timeout_s,
+        ),
+    )
+
+
+def partner_tokens(settings: Settings, path: WritePath) -> LookupCache[PartnerState]:
+    """This process's cache of partners by token hash (docs/adr/0024), kept
+    current by the decision store's announcements of partner commits; on a
+    store without them (the in-memory one of tests) every lookup goes to
+    the store."""
+    store = path.store
+    feed: Feed | None = None
+    if isinstance(store, RedisDecisionStore):
+        redis_store, lease = store, settings.partner_cache_lease_s
+
+        def follow() -> AsyncIterator[float | None]:
+            # Four pings per lease: one late answer does not idle the cache.
+            return redis_store.changes(partners.SLICE.name, ping_s=lease / 4)
+
+        feed = follow
+
+    return LookupCache(
+        path,
+        partners.SLICE,
+        feed,
+        lease_s=settings.partner_cache_lease_s,
+        size=settings.partner_cache_size,
+    )
+
+
 def vault(settings: Settings) -> TokenVault:
     return TokenVault(load_or_create_key(settings.secret_key, settings.secret_key_file))
 
 
-def credentials_service(c: Container, event_log: EventLog) -> CredentialsService:
-    """The registration service of this platform, on the container's adapters."""
+def credentials_service(c: Container, path: WritePath) -> CredentialsService:
+    """The registration service of this platform, on the container's
+    adapters and the write path ``path``."""
     s = c.settings
     return CredentialsService(
-        log=event_log,
-        partners=c.partners,
-        view=c.partner_views,
+        write_path=path,
         client=c.partner_client,
         vault=c.vault,
         us=Party(country_code=s.party_country_code, party_id=s.party_id),

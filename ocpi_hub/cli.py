@@ -6,13 +6,16 @@ import asyncio
 import json
 import signal
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
 
 from ocpi_hub.logging import configure_logging
 from ocpi_hub.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -24,20 +27,37 @@ def _settings() -> Settings:
 
 
 @app.command()
-def api() -> None:
+def api(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="API processes sharing the port (default: OCPI_HUB_API_WORKERS, 1)."
+        ),
+    ] = None,
+) -> None:
     """Serve the HTTP API (OCPI, ops, health)."""
     import uvicorn
 
-    from api.app import create_app
-
     settings = _settings()
     uvicorn.run(
-        create_app(settings),
+        # A factory by import string: with several workers each process
+        # builds its own app, so the lifespan opens one set of clients per
+        # process (none is shared across a fork).
+        f"{__name__}:api_app",
+        factory=True,
+        workers=workers or settings.api_workers,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
         access_log=False,
     )
+
+
+def api_app() -> FastAPI:
+    """The API of one ``ocpi-hub api`` process (uvicorn calls it in each worker)."""
+    from api.app import create_app
+
+    return create_app(_settings())
 
 
 @app.command()
@@ -167,6 +187,7 @@ def gateway() -> None:
     from gateway.server import Gateway, run
     from gateway.state import GatewayState
     from ocpi_hub.bootstrap import build_container
+    from producers import tokens
     from producers.log import ensure_topics
 
     settings = _settings()
@@ -178,6 +199,9 @@ def gateway() -> None:
         c = build_container(settings)
         await c.event_log.start()
         try:
+            # Authorizations decide on the Tokens slice's states: wait until
+            # the decision store holds them (docs/adr/0022).
+            await c.write_path.ensure_ready([tokens.SLICE])
             gw = Gateway(
                 settings=settings,
                 event_log=c.event_log,
@@ -276,8 +300,11 @@ def replay(
     result: dict[str, object] = {"events": count, "target": into or "live"}
     if into is not None and compare:
         live = views(client, settings.mongo_db, mysql_engine(settings))
-        differences = compare_views(live, target)
+        details: list[str] = []
+        differences = compare_views(live, target, details=details)
         result["differences"] = differences
+        if details:
+            result["first_differing_fields"] = details
         typer.echo(json.dumps(result, default=str))
         if differences:
             raise typer.Exit(1)
@@ -323,6 +350,7 @@ async def _with_service(settings: Settings, work: Any) -> Any:
     """Run ``work(service)`` with the credentials service wired to real adapters."""
     from ocpi_hub.bootstrap import build_container, credentials_service
     from producers.log import ensure_topics
+    from producers.partners import SLICE as PARTNERS_SLICE
 
     await ensure_topics(
         settings.kafka_bootstrap, settings.topic_prefix, settings.topic_replication_factor
@@ -330,8 +358,8 @@ async def _with_service(settings: Settings, work: Any) -> Any:
     c = build_container(settings)
     await c.event_log.start()
     try:
-        c.partner_views.prepare()
-        service = credentials_service(c, c.event_log)
+        await c.write_path.ensure_ready([PARTNERS_SLICE])
+        service = credentials_service(c, c.write_path)
         return await work(service)
     finally:
         await c.event_log.stop()
@@ -396,6 +424,7 @@ def partners_register(
     """Register with a partner (we POST our credentials to them)."""
     from ocpi_hub.secrets import hash_token, new_token
     from producers.partner_client import PartnerCallError
+    from producers.write_path import RefusedError, UnavailableError
 
     settings = _settings()
     our_token = new_token()
@@ -411,7 +440,7 @@ def partners_register(
 
     try:
         state = asyncio.run(_with_service(settings, work))
-    except (PartnerCallError, LookupError) as exc:
+    except (PartnerCallError, LookupError, RefusedError, UnavailableError) as exc:
         typer.echo(f"registration failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
@@ -434,6 +463,7 @@ def partners_update(
     PUT towards it); its answer refreshes its token, version and endpoints."""
     from ocpi_hub.secrets import hash_token, new_token
     from producers.partner_client import PartnerCallError
+    from producers.write_path import RefusedError, UnavailableError
 
     settings = _settings()
     token = new_token()
@@ -445,7 +475,7 @@ def partners_update(
 
     try:
         state = asyncio.run(_with_service(settings, work))
-    except (PartnerCallError, LookupError) as exc:
+    except (PartnerCallError, LookupError, RefusedError, UnavailableError) as exc:
         typer.echo(f"update failed (the old tokens stay in use): {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
@@ -469,6 +499,7 @@ def partners_unregister(
 ) -> None:
     """End a registration: credentials DELETE towards the partner, then ours."""
     from producers.partner_client import PartnerCallError
+    from producers.write_path import RefusedError, UnavailableError
 
     settings = _settings()
 
@@ -477,7 +508,7 @@ def partners_unregister(
 
     try:
         asyncio.run(_with_service(settings, work))
-    except (PartnerCallError, LookupError) as exc:
+    except (PartnerCallError, LookupError, RefusedError, UnavailableError) as exc:
         typer.echo(f"unregister failed (still registered): {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps({"partner_id": partner_id, "status": "unregistered"}))
@@ -486,11 +517,13 @@ def partners_unregister(
 @partners_app.command("list")
 def partners_list() -> None:
     """Every partner with its status and roles (never its tokens)."""
-    from ocpi_hub.bootstrap import mongo_client
-    from projections.mongo.partners import PartnerQuery
+    from producers.credentials import partners_in_log
+    from producers.log import KafkaLogHistory
 
     settings = _settings()
-    for p in PartnerQuery(mongo_client(settings)[settings.mongo_db]).all():
+    # From the log, not the view: a partner registered a moment ago is listed.
+    history = KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix)
+    for p in asyncio.run(partners_in_log(history)):
         roles = ",".join(f"{r.role}:{r.country_code}-{r.party_id}" for r in p.roles)
         typer.echo(f"{p.partner_id}\t{p.status}\t{p.direction or '-'}\t{roles or '-'}")
 
@@ -508,6 +541,7 @@ def partners_sync_locations(
     from rich.progress import Progress
 
     from ocpi_hub.bootstrap import build_container
+    from producers.locations import SLICE as LOCATIONS_SLICE
     from producers.log import ensure_topics
     from producers.partner_client import PartnerCallError
     from producers.sync_locations import sync_locations
@@ -530,6 +564,7 @@ def partners_sync_locations(
             raise LookupError(f"{partner_id} is not a registered partner")
         await c.event_log.start()
         try:
+            await c.write_path.ensure_ready([LOCATIONS_SLICE])
             with Progress(transient=False) as progress:
                 task = progress.add_task(f"locations of {partner_id}", total=None)
 
@@ -539,7 +574,7 @@ def partners_sync_locations(
                 return await sync_locations(
                     partner,
                     c.vault.decrypt(partner.our_token_encrypted),
-                    c.event_log,
+                    c.write_path,
                     us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
                     clock=lambda: datetime.now(UTC),
                     since=since_at,

@@ -44,8 +44,26 @@ def _mysql(table: Table) -> Callable[[Views], dict[Any, Any]]:
     return read
 
 
-def compare_views(left: Views, right: Views) -> list[str]:
-    """Keys that are missing on one side or differ; empty when equal."""
+def _fields(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two entries differ, as dotted paths with both values (short)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                out += _fields(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                out += _fields(x, y, f"{path}[{i}]")
+        return out
+    return [f"{path}: {str(a)[:80]} != {str(b)[:80]}"]
+
+
+def compare_views(left: Views, right: Views, *, details: list[str] | None = None) -> list[str]:
+    """Keys that are missing on one side or differ; empty when equal. With
+    ``details``, the differing fields of the first few entries are added to it."""
     differences = []
     readers = (
         ("mongo.locations", _mongo(locations.COLLECTION)),
@@ -68,4 +86,6 @@ def compare_views(left: Views, right: Views) -> list[str]:
         for key in sorted(set(a) | set(b), key=str):
             if a.get(key) != b.get(key):
                 differences.append(f"{name}:{key}")
+                if details is not None and len(details) < 20:
+                    details += [f"{name}:{key}: {d}" for d in _fields(a.get(key), b.get(key))][:5]
     return differences

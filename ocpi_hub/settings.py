@@ -51,9 +51,27 @@ class Settings(BaseSettings):
     produce_timeout_s: float = Field(default=10.0, gt=0)
     # The most objects one page of a Sender list holds (announced in X-Limit).
     page_limit: int = Field(default=500, ge=1, le=5000)
-    # How long a location read waits for the view to show this API's own
-    # acknowledged writes before answering "retry" (docs/adr/0009).
+    # How long a read of one object waits for the view to show the object's
+    # last acknowledged write before answering "retry" (docs/adr/0022).
     read_own_writes_timeout_s: float = Field(default=5.0, gt=0)
+    # The write path (docs/adr/0022). A write waits at most write_hold_timeout_s
+    # for its object while another writer holds it; a holder that never comes
+    # back loses it after write_hold_ttl_s (keep it above produce_timeout_s);
+    # after an append with no answer from Kafka, the object stays held
+    # write_fate_window_s before the next writer reads the log back.
+    write_hold_timeout_s: float = Field(default=5.0, gt=0)
+    write_hold_ttl_s: float = Field(default=30.0, gt=0)
+    write_fate_window_s: float = Field(default=20.0, ge=0)
+    # A write that changes how a partner is found (a registration, a token
+    # rotation) waits at most this long for every API process to confirm it
+    # dropped its cached lookups (docs/adr/0024).
+    write_settle_timeout_s: float = Field(default=1.0, gt=0)
+    # Each API process caches the partner behind each token. It uses the
+    # cache only while it has heard from Redis within partner_cache_lease_s,
+    # so a rotated or unregistered token is never accepted from a cache
+    # later than this after the change, even by a frozen process.
+    partner_cache_lease_s: float = Field(default=1.0, gt=0)
+    partner_cache_size: int = Field(default=10_000, ge=1)
     # Public QR discovery (``/public/evses/{evse_id}``, no authentication):
     # each client IP may make this many requests per fixed window.
     public_rate_limit_requests: int = Field(default=60, ge=1)
@@ -61,6 +79,10 @@ class Settings(BaseSettings):
     # Reverse proxies in front of the API (addresses or networks, JSON list
     # in the environment): from these, ``X-Forwarded-For`` names the client.
     public_trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    # API processes behind the one port (`ocpi-hub api --workers`): uvicorn's
+    # supervisor binds it and restarts a worker that dies; each worker opens
+    # its own Kafka, MongoDB, MySQL and Redis clients (docs/scale-out.md).
+    api_workers: int = Field(default=1, ge=1, le=64)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")

@@ -2,7 +2,7 @@
 (docs/adr/0016).
 
 A Faust agent on ``ocpi.sessions.v1``. It folds each session's events with
-the fold every session view uses (``projections.session_state.evolve``) in
+the fold every session view uses (``producers.sessions.evolve``) in
 a table keyed by session key, so it sees the whole session whatever PUTs
 and PATCHes made it. When one of our sessions (our country code and party
 id; partners' sessions share the topic) is COMPLETED and has no CDR yet, it
@@ -34,7 +34,7 @@ import structlog
 
 from producers.cdrs import BuildError, connector_tariff_ids, plan_issue
 from producers.pricing import PricingError
-from projections.session_state import evolve
+from producers.sessions import evolve
 from schemas.events import CdrIssued, Party, SessionPatched, SessionPut
 from schemas.ocpi.common import fold, parse_ocpi_datetime
 

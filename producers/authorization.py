@@ -8,6 +8,12 @@ shell: it reads the whitelist, asks the owning eMSP's ``authorize`` endpoint
 (found among its registered endpoints) when it must, caches what the eMSP
 answered for a short time, and says where each decision came from.
 
+The whitelist is the Tokens slice's state as the write path holds it
+(``WritePath.state``: the token as of its latest event in the log, one
+Redis read), not the MongoDB view: a token blocked a moment ago is decided
+blocked. The view serves only as the directory of who holds a presented uid
+when the caller names no owner and the token is not ours.
+
 The rules (docs/adr/0013):
 
 * ALWAYS: decided here. ``valid=false`` is BLOCKED, else ALLOWED.
@@ -42,12 +48,13 @@ import redis.asyncio as aioredis
 import structlog
 from pydantic import BaseModel, ConfigDict
 
-from producers.log import EventLog
+from producers import tokens
 from producers.partner_client import authorization as authorization_header
 from producers.partners import PartnerState
 from producers.tokens import Origin, TokenState, authorize, decide_authorization
+from producers.write_path import WritePath
 from schemas.events import Party
-from schemas.events.tokens import TokenRef
+from schemas.events.tokens import TokenRef, token_key
 from schemas.ocpi.common import fold
 from schemas.ocpi.tokens import (
     AllowedType,
@@ -172,14 +179,13 @@ def cache_key(prefix: str, request: AuthorizeRequest) -> str:
     return f"{prefix}ocpi-hub:authorization:{token}:{where}"
 
 
+def _last_updated(state: TokenState) -> datetime:
+    return _held(state).last_updated
+
+
 def owner_of(state: TokenState) -> Party:
     token = _held(state)
     return Party(country_code=fold(token.country_code), party_id=fold(token.party_id))
-
-
-def _party_of(state: TokenState) -> tuple[str, str]:
-    owner = owner_of(state)
-    return owner.country_code, owner.party_id
 
 
 def tokens_sender(partner: PartnerState) -> str | None:
@@ -192,10 +198,12 @@ def tokens_sender(partner: PartnerState) -> str | None:
 # --- ports ---------------------------------------------------------------------
 
 
-class Whitelist(Protocol):
-    def presented(
+class TokenDirectory(Protocol):
+    def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
-    ) -> list[TokenState]: ...
+    ) -> list[str]:
+        """Keys of the tokens held with this uid and type, newest first."""
+        ...
 
 
 class PartnerDirectory(Protocol):
@@ -317,7 +325,8 @@ class AuthorizationService:
     def __init__(
         self,
         *,
-        whitelist: Whitelist,
+        write_path: WritePath,
+        directory: TokenDirectory,
         partners: PartnerDirectory,
         realtime: RealTimeAuthorizer,
         cache: DecisionCache,
@@ -326,7 +335,8 @@ class AuthorizationService:
         cache_ttl_s: float,
         key_prefix: str = "",
     ) -> None:
-        self._whitelist = whitelist
+        self._write_path = write_path
+        self._directory = directory
         self._partners = partners
         self._realtime = realtime
         self._cache = cache
@@ -336,25 +346,19 @@ class AuthorizationService:
         self._prefix = key_prefix
 
     async def authorize(
-        self,
-        request: AuthorizeRequest,
-        correlation_id: str,
-        *,
-        event_log: EventLog,
-        now: datetime,
+        self, request: AuthorizeRequest, correlation_id: str, *, now: datetime
     ) -> Decision:
-        """Decide; ``event_log`` records the decision when the token is one
-        of ours (we are its eMSP too), before the answer."""
+        """Decide. When the token is one of ours (we are its eMSP too), the
+        decision is recorded (acknowledged by Kafka) before the answer."""
         # Only real-time answers are cached, so a hit is an answer the eMSP
-        # gave for this question within the TTL: no view lookup needed.
+        # gave for this question within the TTL: no token lookup needed.
         key = cache_key(self._prefix, request)
         cached = await self._cache.get(key)
         if cached is not None:
             return cached.model_copy(update={"source": DecisionSource.CACHE})
-        # The view and partner stores are synchronous (pymongo): off the loop.
-        ours, held = await asyncio.to_thread(self._held, request)
+        ours, held = await self._presented(request)
         if ours is not None:
-            return await self._own(ours, request, correlation_id, event_log, now)
+            return await self._own(ours, request, correlation_id, now)
         if held is not None and (decided := whitelist_decision(held)) is not None:
             return decided
         owner = owner_of(held) if held is not None else self._named_owner(request)
@@ -383,23 +387,39 @@ class AuthorizationService:
             return offline_decision(held)
         return Decision(authorized=False, allowed=None, source=DecisionSource.UNKNOWN)
 
-    def _held(self, request: AuthorizeRequest) -> tuple[TokenState | None, TokenState | None]:
-        """Our own token with this uid and type, and a partner's (the newest)."""
+    async def _presented(
+        self, request: AuthorizeRequest
+    ) -> tuple[TokenState | None, TokenState | None]:
+        """Our own token with this uid and type, and a partner's (the newest),
+        as the Tokens slice holds them."""
         us = (fold(self._us.country_code), fold(self._us.party_id))
-        found = self._whitelist.presented(request.uid, request.type.value)
+        uid, kind = request.uid, request.type.value
         if request.country_code and request.party_id:
-            wanted = (fold(request.country_code), fold(request.party_id))
-            found = [s for s in found if _party_of(s) == wanted]
-        ours = next((s for s in found if _party_of(s) == us), None)
-        theirs = next((s for s in found if _party_of(s) != us), None)
-        return ours, theirs
+            owner = (fold(request.country_code), fold(request.party_id))
+            state = await self._state(token_key(*owner, uid, kind))
+            return (state, None) if owner == us else (None, state)
+        ours = await self._state(token_key(*us, uid, kind))
+        if ours is not None:
+            return ours, None
+        # Whose token it may be: the view is only the index here (it may lag
+        # a token pushed a moment ago, then its eMSPs are asked); each
+        # holder's state comes from the write path. The directory is
+        # synchronous (pymongo): off the loop.
+        keys = await asyncio.to_thread(self._directory.holders, uid, kind, exclude_party=us)
+        found = [s for s in await asyncio.gather(*map(self._state, keys)) if s is not None]
+        if not found:
+            return None, None
+        return None, max(found, key=_last_updated)
+
+    async def _state(self, key: str) -> TokenState | None:
+        state = await self._write_path.state(tokens.SLICE, key)
+        return state if state is not None and state.token is not None else None
 
     async def _own(
         self,
         state: TokenState,
         request: AuthorizeRequest,
         correlation_id: str,
-        event_log: EventLog,
         now: datetime,
     ) -> Decision:
         """One of our tokens at one of our chargers: we are the eMSP, so our
@@ -413,7 +433,8 @@ class AuthorizationService:
         event = decide_authorization(
             ref, info, request.location, Origin(self._us, correlation_id), now
         )
-        await event_log.append([event])
+        # A fact no decision of the write path depends on: recorded, not held.
+        await self._write_path.record([event])
         return Decision(
             authorized=info.allowed is AllowedType.ALLOWED,
             allowed=info.allowed,

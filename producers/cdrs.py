@@ -29,25 +29,42 @@ As eMSP:
   poster, not a duplicate (CDRs are immutable), and returns ``CdrReceived``.
 * ``reconcile`` recomputes its cost from the tariff we hold for that CPO
   (else the one embedded in the CDR) and compares it with ``total_cost``.
+
+Through the write path (docs/adr/0022), keyed by the CDR key:
+``decide_receive`` records a received CDR with its reconciliation (both
+events under the CDR's key), ``decide_credit`` a Credit CDR under the
+Credit CDR's own key, so two credits of one CDR are decided one after the
+other and the second finds the first. ``CdrState``/``evolve`` is what those
+decisions need of a key; the MongoDB view folds with the same ``evolve``.
+Our own CDRs are issued by the CDR builder (processors/), not here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from producers.locations import Origin, RefusedError
+from pydantic import BaseModel, ConfigDict
+
 from producers.pricing import (
     PricingError,
     price_session,
     split_at_tariff_boundaries,
     tariff_active_at,
 )
-from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party, derived_event_id
+from producers.write_path import Decision, Origin, RefusedError, Slice
+from schemas.events import (
+    CdrIssued,
+    CdrReceived,
+    CdrReconciled,
+    Party,
+    derived_event_id,
+    new_event_id,
+)
 from schemas.events.cdrs import (
     CdrIssuedPayload,
     CdrReceivedPayload,
@@ -70,11 +87,15 @@ from schemas.ocpi.sessions import Session, SessionStatus
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tariffs import Price, Tariff
 from schemas.ocpi.types import to_json
+from schemas.topics import CDRS
 
 Json = dict[str, Any]
 
 CREDIT_SUFFIX = "-C"
 _ZERO = Decimal(0)
+# A CdrLocation has no time zone (OCPI issue #517): when we do not hold the
+# CPO's Location, reconciliation prices in UTC and says so.
+FALLBACK_TIME_ZONE = "UTC"
 
 
 class BuildError(ValueError):
@@ -315,7 +336,7 @@ def credit_of(original: Json, *, now: datetime) -> Json:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, "a Credit CDR cannot be credited")
     credit = dict(original)
     credit |= {
-        "id": cdr.id[:NORMAL_CDR_ID_MAX] + CREDIT_SUFFIX,
+        "id": credit_id(cdr.id),
         "total_cost": _negated(original["total_cost"]),
         "credit": True,
         "credit_reference_id": cdr.id,
@@ -324,9 +345,14 @@ def credit_of(original: Json, *, now: datetime) -> Json:
     return to_json(Cdr.model_validate(credit))
 
 
+def credit_id(cdr_id: str) -> str:
+    """The id of the Credit CDR of our CDR ``cdr_id``."""
+    return cdr_id[:NORMAL_CDR_ID_MAX] + CREDIT_SUFFIX
+
+
 def plan_credit(
     original: Json | None,
-    existing_credit: Json | None,
+    credited: bool,
     *,
     us: Party,
     cdr_id: str,
@@ -335,10 +361,10 @@ def plan_credit(
     now: datetime,
 ) -> CdrIssued:
     """Credit one of our CDRs. Refused (HTTP 404, 2001) when we hold no such
-    CDR of ours; refused (2001) when it was credited already."""
+    CDR of ours; refused (2001) when it was ``credited`` already."""
     if original is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"we issued no CDR {cdr_id!r}", 404)
-    if existing_credit is not None:
+    if credited:
         raise RefusedError(
             OcpiStatus.INVALID_PARAMETERS, f"CDR {cdr_id!r} has been credited already"
         )
@@ -454,15 +480,15 @@ def _named_tariff_id(cdr: Cdr) -> str | None:
 
 
 def reconcile(
-    cdr_json: Json,
+    cdr_json: Json | Cdr,
     held: Json | None,
     *,
     tolerance: Decimal,
     time_zone: str,
 ) -> Reconciliation:
-    """Our price of a received CDR. ``held`` is the tariff our tariffs view
-    holds under the CDR's party and the tariff id its periods name (None if
-    none); without it the CDR's embedded tariff of that id (or its first
+    """Our price of a received CDR. ``held`` is the tariff we hold (the
+    tariffs slice's state) under the CDR's party and the tariff id its
+    periods name (None if none); without it the CDR's embedded tariff of that id (or its first
     one) is used. ``time_zone``: the Location's, if we hold it (a CdrLocation
     has none), else the caller's fallback. A Credit CDR's expected cost is
     the negated price."""
@@ -539,18 +565,154 @@ def plan_reconciled(
     )
 
 
+# --------------------------------------------------------------------------- #
+# The slice, as the write path holds it
+# --------------------------------------------------------------------------- #
+
+
+class CdrState(BaseModel):
+    """What the decisions need of one CDR key: that a CDR is on record under
+    it, ours (``issued``) or a partner's (``received``), and whether our
+    price of it is recorded. The CDR itself is not kept: no decision reads
+    it, the decision store keeps every key for ever and CDRs are never
+    deleted; the MongoDB view holds them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Literal["issued", "received"]
+    reconciled: bool = False
+
+
+def evolve(state: CdrState | None, event: object) -> CdrState | None:
+    """A CDR is immutable: the first ``CdrIssued`` or ``CdrReceived`` of a
+    key is the CDR, a later one changes nothing (the same object is
+    returned). ``CdrReconciled`` records our price of the CDR held (the
+    latest one counts); without a CDR it changes nothing either."""
+    if isinstance(event, CdrIssued | CdrReceived):
+        if state is not None:
+            return state
+        return CdrState(role="issued" if isinstance(event, CdrIssued) else "received")
+    if isinstance(event, CdrReconciled) and state is not None:
+        return state.model_copy(update={"reconciled": True})
+    return state
+
+
+SLICE: Slice[CdrState] = Slice(
+    "cdrs",
+    CDRS,
+    evolve,
+    lambda state: state.model_dump_json().encode(),
+    CdrState.model_validate_json,
+)
+
+
+def tariffs_named(cdr: Cdr) -> set[str]:
+    """The ids of the CPO's tariffs a received CDR is judged and priced
+    against: those its periods name, and the one it is reconciled with."""
+    named = {p.tariff_id for p in cdr.charging_periods if p.tariff_id}
+    first = _named_tariff_id(cdr)
+    return named | ({first} if first else set())
+
+
+@dataclass(frozen=True)
+class ReceiveCdr:
+    """A partner CPO's POST of ``cdr``, with what we hold that it is judged
+    against: whether we issued its token (the tokens slice), the CPO's
+    tariffs we hold under the ids ``tariffs_named`` gives (folded id ->
+    tariff with exact numbers, None if not held; the tariffs slice), and the
+    time zone of its location if we hold it (the locations slice)."""
+
+    cdr: Cdr
+    poster_owns: Callable[[str, str], bool]
+    us: Party
+    token_issued: bool
+    tariffs: Mapping[str, Json | None]
+    time_zone: str | None
+    tolerance: Decimal
+    origin: Origin
+
+
+def decide_receive(state: CdrState | None, command: ReceiveCdr, now: datetime) -> Decision[None]:
+    """Record a partner's CDR and our reconciliation of it, both under the
+    CDR's key; refused (nothing recorded) when ``plan_receive`` refuses it,
+    a CDR already on record under that key included."""
+    cdr = command.cdr
+    received = plan_receive(
+        cdr,
+        poster_owns=command.poster_owns,
+        already_held=lambda _: state is not None,
+        us=command.us,
+        token_held=lambda _: command.token_issued,
+        tariff_held=lambda tariff_id: command.tariffs.get(fold(tariff_id)) is not None,
+        origin=command.origin,
+        event_id=new_event_id(),
+        now=now,
+    )
+    named = _named_tariff_id(cdr)
+    ours = command.tariffs.get(fold(named)) if named else None
+    zone = command.time_zone or FALLBACK_TIME_ZONE
+    result = reconcile(cdr, ours, tolerance=command.tolerance, time_zone=zone)
+    if command.time_zone is None and result.expected is not None:
+        note = f"time zone {FALLBACK_TIME_ZONE}: we hold no location {cdr.cdr_location.id!r}"
+        result = replace(result, note=result.note or note)
+    reconciled = plan_reconciled(received, result, tolerance=command.tolerance, now=now)
+    return Decision([received, reconciled], None)
+
+
+@dataclass(frozen=True)
+class CreditCdr:
+    """Credit our CDR ``cdr_id``; ``original`` is that CDR as the CDRs view
+    holds it (our CDRs are the builder's facts, not the write path's), None
+    when we issued none."""
+
+    cdr_id: str
+    original: Json | None
+    us: Party
+    origin: Origin
+
+
+def credit_key(us: Party, cdr_id: str) -> str:
+    """The key a credit of our CDR ``cdr_id`` is decided and recorded under."""
+    return cdr_key(us.country_code, us.party_id, credit_id(cdr_id))
+
+
+def decide_credit(state: CdrState | None, command: CreditCdr, now: datetime) -> Decision[Json]:
+    """The Credit CDR, decided on the state of its own key: a CDR held there
+    means the original was credited already. Answers the Credit CDR."""
+    event = plan_credit(
+        command.original,
+        state is not None,
+        us=command.us,
+        cdr_id=command.cdr_id,
+        origin=command.origin,
+        event_id=new_event_id(),
+        now=now,
+    )
+    return Decision([event], event.payload.cdr)
+
+
 __all__ = [
+    "SLICE",
     "BuildError",
     "BuiltCdr",
+    "CdrState",
+    "CreditCdr",
+    "ReceiveCdr",
     "Reconciliation",
     "build_cdr",
     "cdr_location",
     "choose_tariff",
     "connector_tariff_ids",
+    "credit_id",
+    "credit_key",
     "credit_of",
+    "decide_credit",
+    "decide_receive",
+    "evolve",
     "plan_credit",
     "plan_issue",
     "plan_receive",
     "plan_reconciled",
     "reconcile",
+    "tariffs_named",
 ]

@@ -1,11 +1,14 @@
-"""The charge point registry (topic ``charger.registry.v1``): which OCPP
-charge point is which connectors of which of our locations, and the password
-it authenticates with (OCPP 1.6 security profile 1, HTTP Basic). Pure.
+"""The charge point registry slice (topic ``charger.registry.v1``): which
+OCPP charge point is which connectors of which of our locations, and the
+password it authenticates with (OCPP 1.6 security profile 1, HTTP Basic).
+Pure: its state, its fold and its decisions.
 
-``plan_register`` judges an ops PUT against the location we hold: the
-location, every EVSE and every connector must be ours (else 2003), the body
-well-formed (else 2001). The password is kept only as a salted PBKDF2-SHA256
-hash (``hash_password``/``verify_password``, docs/adr/0018 for the cost).
+``decide_register`` judges an ops PUT against the location the write path
+holds: the location, every EVSE and every connector must be ours (else
+2003), the body well-formed (else 2001). The password is kept only as a
+salted PBKDF2-SHA256 hash (``hash_password``/``verify_password``,
+docs/adr/0018 for the cost). The registry view (projections/mongo/
+charge_points.py) is this slice's state with its log positions.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from producers.locations import Origin, RefusedError
+from producers.write_path import Decision, Origin, RefusedError, Slice
 from schemas.events import ChargePointDeregistered, ChargePointRegistered, new_event_id
 from schemas.events.charge_points import (
     ChargePointDeregisteredPayload,
@@ -28,8 +31,10 @@ from schemas.events.charge_points import (
     ConnectorMapping,
 )
 from schemas.ocpi import merge
+from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import ci
+from schemas.topics import CHARGER_REGISTRY
 
 # docs/adr/0018: about 25 ms of one core per verification on our hardware,
 # so a gateway restart that makes 1000 chargers reconnect costs ~25 s of CPU
@@ -173,3 +178,88 @@ def plan_deregister(
 # The identity in ``/ocpp/{id}`` and the Basic auth user: no ':' (it ends the
 # user part) and nothing that needs escaping in a URL path.
 CHARGE_POINT_ID_PATTERN = r"^[A-Za-z0-9._\-]{1,48}$"
+
+
+# --- state and fold ---------------------------------------------------------------
+
+
+class ChargePointState(BaseModel):
+    """A charge point's registration as its events leave it. Charge point
+    ids are case-sensitive (the OCPP identity); identifiers of the location
+    keep the case they were given, the ``*_key`` fields are folded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    charge_point_id: str
+    country_code: str
+    party_id: str
+    location_id: str
+    location_key: str
+    registered: bool
+    connectors: list[dict[str, Any]]
+    password_hash: str
+    registered_at: datetime
+    updated_at: datetime
+
+
+def evolve(
+    state: ChargePointState | None, event: ChargePointRegistered | ChargePointDeregistered
+) -> ChargePointState | None:
+    if isinstance(event, ChargePointDeregistered):
+        if state is None:
+            return None
+        return state.model_copy(update={"registered": False, "updated_at": event.payload.at})
+    p = event.payload
+    return ChargePointState(
+        charge_point_id=p.charge_point_id,
+        country_code=fold(p.country_code),
+        party_id=fold(p.party_id),
+        location_id=p.location_id,
+        location_key=p.location_key,
+        registered=True,
+        connectors=[
+            {
+                "ocpp_connector_id": c.ocpp_connector_id,
+                "evse_uid": c.evse_uid,
+                "connector_id": c.connector_id,
+                "evse_key": fold(c.evse_uid),
+                "connector_key": fold(c.connector_id),
+            }
+            for c in p.connectors
+        ],
+        password_hash=p.password_hash,
+        registered_at=state.registered_at if state is not None else p.at,
+        updated_at=p.at,
+    )
+
+
+SLICE: Slice[ChargePointState] = Slice(
+    "charge_points",
+    CHARGER_REGISTRY,
+    evolve,
+    lambda state: state.model_dump_json().encode(),
+    ChargePointState.model_validate_json,
+)
+
+
+def decide_register(
+    state: ChargePointState | None,
+    charge_point_id: str,
+    body: RegisterBody,
+    location: Mapping[str, Any] | None,
+    origin: Origin,
+    now: datetime,
+    *,
+    password_hash: str,
+) -> Decision[bool]:
+    """Register (or re-register) a charge point; the answer says whether it
+    was not registered before (HTTP 201 rather than 200)."""
+    event = plan_register(charge_point_id, body, location, origin, now, password_hash=password_hash)
+    return Decision([event], not (state is not None and state.registered))
+
+
+def decide_deregister(
+    state: ChargePointState | None, charge_point_id: str, origin: Origin, now: datetime
+) -> Decision[None]:
+    registered = state is not None and state.registered
+    return Decision([plan_deregister(charge_point_id, registered, origin, now)], None)

@@ -1,9 +1,10 @@
-"""Decisions of the Commands slice as CPO (mod_commands, Receiver interface).
+"""The Commands slice as CPO (mod_commands, Receiver interface): a partner
+eMSP POSTs a command for one of our chargers.
 
-A partner eMSP POSTs a command for one of our chargers. ``decide`` judges the
-request against facts the HTTP shell looked up beforehand (our location, the
-charge point registry, who is connected, the session, an earlier
-reservation) and returns what to record:
+**Deciding.** ``plan`` judges the request against facts the HTTP shell
+looked up beforehand (our location and the registry entries of its charge
+points as the write path holds them, who is connected, the session, the
+reservation a CANCEL_RESERVATION cancels) and returns what to record:
 
 - ``CommandAccepted``: the command goes to the charger; its result is due by
   ``deadline`` (the timeout is armed at acceptance, so it is in the event and
@@ -13,11 +14,22 @@ reservation) and returns what to record:
 - ``NotFound``: the location, EVSE or connector is not ours; nothing is
   recorded and the answer is HTTP 404 with 2003.
 
+``decide`` is the same judgement in the write path's shape
+(producers/write_path.py, docs/adr/0022): the events to record and the
+CommandResponse to answer, or ``RefusedError``.
+
 The CPO does not judge the token otherwise (mod_commands, START_SESSION: the
 eMSP vouches for it), except that an eMSP may only use its own tokens.
 
-``decide`` is pure: no I/O, the clock and the ids are passed in. The ports the
-shell uses to gather the facts are at the bottom, with their Redis adapters.
+**State.** ``ReceivedCommandState`` is one command as its events leave it
+(ours, the gateway's and the processors'); ``evolve`` folds them, for the
+``cpo_commands`` view and the write path alike. The write path keeps only
+the states a later decision consults: accepted RESERVE_NOWs, which a
+CANCEL_RESERVATION reuses (``SLICE``).
+
+Everything here is pure: no I/O, the clock and the ids are passed in. The
+ports the shell gathers the facts through are at the bottom, with their
+Redis adapters.
 """
 
 from __future__ import annotations
@@ -31,7 +43,15 @@ from typing import Any, Literal, Protocol
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
-from schemas.events import CommandAccepted, CommandDeclined, Party
+from producers.write_path import Decision, RefusedError, Slice
+from schemas.events import (
+    ChargerCommandAnswered,
+    CommandAccepted,
+    CommandDeadlinePassed,
+    CommandDeclined,
+    CommandResultDecided,
+    Party,
+)
 from schemas.events.commands import (
     CommandAcceptedPayload,
     CommandDeclinedPayload,
@@ -41,7 +61,9 @@ from schemas.events.locations import location_key
 from schemas.ocpi.commands import (
     CancelReservation,
     CommandRequest,
+    CommandResponse,
     CommandResponseType,
+    CommandResultType,
     CommandType,
     ReserveNow,
     StartSession,
@@ -49,7 +71,9 @@ from schemas.ocpi.commands import (
     UnlockConnector,
 )
 from schemas.ocpi.common import fold
-from schemas.ocpi.types import to_json
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.types import DisplayText, to_json
+from schemas.topics import COMMANDS
 
 Json = dict[str, Any]
 
@@ -78,7 +102,8 @@ class ConnectorEntry(BaseModel):
 
 
 class ChargePointEntry(BaseModel):
-    """A charge point of the registry, as the ``charge_points`` view holds it."""
+    """A charge point of the registry (``producers.charge_points.ChargePointState``
+    has this shape, and so has the ``charge_points`` view)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -107,13 +132,13 @@ class Caller:
 class Facts:
     """What the shell looked up for one request, before deciding.
 
-    ``location``: our served OCPI Location of the request (None: not ours or
-    unknown). ``charge_points``: the registry entries of that location (or of
-    the session's location). ``present``: the charge point ids connected to a
-    gateway now. ``session``: our OCPI Session of a STOP_SESSION.
-    ``reservation``: the target of the accepted RESERVE_NOW a
-    CANCEL_RESERVATION cancels. ``ocpp_reservation_id``: the id allocated for
-    a RESERVE_NOW."""
+    ``location``: our OCPI Location of the request as its owner (we) last
+    said it (None: not ours or unknown). ``charge_points``: the registry
+    entries of that location (or of the session's location). ``present``:
+    the charge point ids connected to a gateway now. ``session``: our OCPI
+    Session of a STOP_SESSION. ``reservation``: the target of the accepted
+    RESERVE_NOW a CANCEL_RESERVATION cancels. ``ocpp_reservation_id``: the
+    id allocated for a RESERVE_NOW."""
 
     us: Party
     caller: Caller
@@ -134,7 +159,7 @@ class NotFound:
     message: str
 
 
-Decision = CommandAccepted | CommandDeclined | NotFound
+Planned = CommandAccepted | CommandDeclined | NotFound
 Declinable = Literal[
     CommandResponseType.REJECTED,
     CommandResponseType.NOT_SUPPORTED,
@@ -157,7 +182,7 @@ def new_command_id() -> str:
     return uuid.uuid4().hex
 
 
-def decide(
+def plan(
     command: CommandType,
     request: CommandRequest,
     facts: Facts,
@@ -165,7 +190,7 @@ def decide(
     timeout_s: int,
     *,
     event_id: uuid.UUID | None = None,
-) -> Decision:
+) -> Planned:
     """Judge one validated command request against the facts."""
     try:
         target = _target(command, request, facts)
@@ -374,6 +399,199 @@ def reservation_key(sender: Party, reservation_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- #
+# Deciding through the write path
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class ReceiveCommand:
+    """A partner's command, validated, with the facts gathered for it and the
+    timeout we announce."""
+
+    command: CommandType
+    request: CommandRequest
+    facts: Facts
+    timeout_s: int
+
+
+def response_of(event: CommandAccepted | CommandDeclined) -> CommandResponse:
+    """The CommandResponse that answers the request, from what we recorded."""
+    if isinstance(event, CommandDeclined):
+        p = event.payload
+        message = [DisplayText(language="en", text=p.message)] if p.message else None
+        return CommandResponse(result=p.result, timeout=0, message=message)
+    return CommandResponse(result=CommandResponseType.ACCEPTED, timeout=event.payload.timeout_s)
+
+
+def decide(
+    state: ReceivedCommandState | None, received: ReceiveCommand, now: datetime
+) -> Decision[CommandResponse]:
+    """Record the command's acceptance or refusal and answer its
+    CommandResponse; a place that is not ours is ``RefusedError`` (HTTP 404,
+    2003) and records nothing. ``state`` is the command's own, always empty:
+    its id is new, and what the command is judged on are other aggregates
+    (``received.facts``)."""
+    planned = plan(received.command, received.request, received.facts, now, received.timeout_s)
+    if isinstance(planned, NotFound):
+        raise RefusedError(OcpiStatus.UNKNOWN_LOCATION, planned.message, 404)
+    return Decision([planned], response_of(planned))
+
+
+# --------------------------------------------------------------------------- #
+# State and fold
+# --------------------------------------------------------------------------- #
+
+
+class ShownResponse(BaseModel):
+    """Our CommandResponse as recorded (message: why a command was declined)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    result: CommandResponseType
+    timeout: int
+    message: str | None = None
+
+
+class ChargerAnswer(BaseModel):
+    """What the charger answered, through the gateway holding it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    result: CommandResultType
+    charger_status: str | None = None
+    message: str | None = None
+    at: datetime
+
+
+class ReceivedCommandState(BaseModel):
+    """One command a partner sent us, as its events leave it: our decision
+    (request, target, response, deadline), the charger's answer, the
+    deadline passing and the one result. Fields of events not folded yet
+    are None."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str
+    command: CommandType | None = None
+    sender: Party | None = None
+    partner_id: str | None = None
+    request: dict[str, Any] | None = None
+    response_url: str | None = None
+    received_at: datetime | None = None
+    # RESERVE_NOW and CANCEL_RESERVATION: the reservation (``reservation_key``).
+    reservation_key: str | None = None
+    target: CommandTarget | None = None
+    response: ShownResponse | None = None
+    deadline: datetime | None = None
+    accepted_event_id: str | None = None
+    charger_answer: ChargerAnswer | None = None
+    deadline_passed_at: datetime | None = None
+    result: CommandResultType | None = None
+    result_message: list[DisplayText] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+ReceivedCommandEvent = (
+    CommandAccepted
+    | CommandDeclined
+    | ChargerCommandAnswered
+    | CommandDeadlinePassed
+    | CommandResultDecided
+)
+RECEIVED_COMMAND_EVENTS = (
+    CommandAccepted,
+    CommandDeclined,
+    ChargerCommandAnswered,
+    CommandDeadlinePassed,
+    CommandResultDecided,
+)
+
+
+def evolve(state: ReceivedCommandState | None, event: object) -> ReceivedCommandState | None:
+    """The command after one event; events of other kinds (our commands as
+    eMSP share the topic) change nothing."""
+    if not isinstance(event, RECEIVED_COMMAND_EVENTS):
+        return state
+    base = state or ReceivedCommandState(command_id=event.payload.command_id)
+    update: dict[str, Any]
+    if isinstance(event, CommandAccepted | CommandDeclined):
+        update = _decided(event)
+    elif isinstance(event, ChargerCommandAnswered):
+        a = event.payload
+        update = {
+            "charger_answer": ChargerAnswer(
+                result=a.result, charger_status=a.charger_status, message=a.message, at=a.at
+            )
+        }
+    elif isinstance(event, CommandDeadlinePassed):
+        # Stated more than once at times: the first one counts.
+        update = {"deadline_passed_at": base.deadline_passed_at or event.payload.at}
+    else:
+        r = event.payload
+        update = {
+            "result": r.result,
+            "result_message": r.message or None,
+            "decided_by": r.decided_by,
+            "decided_at": r.at,
+        }
+    return base.model_copy(update=update)
+
+
+def _decided(event: CommandAccepted | CommandDeclined) -> dict[str, Any]:
+    p = event.payload
+    rid = p.request.get("reservation_id")
+    update: dict[str, Any] = {
+        "command": p.command,
+        "sender": p.sender,
+        "partner_id": p.partner_id,
+        "request": p.request,
+        "response_url": p.request.get("response_url"),
+        "received_at": p.at,
+        "reservation_key": reservation_key(p.sender, str(rid)) if rid is not None else None,
+    }
+    if isinstance(event, CommandAccepted):
+        a = event.payload
+        return update | {
+            "target": a.target,
+            "response": ShownResponse(result=CommandResponseType.ACCEPTED, timeout=a.timeout_s),
+            "deadline": a.deadline,
+            "accepted_event_id": str(event.event_id),
+        }
+    d = event.payload
+    return update | {
+        "target": None,
+        "response": ShownResponse(result=d.result, timeout=0, message=d.message),
+    }
+
+
+def reservation_held(state: ReceivedCommandState | None) -> CommandTarget | None:
+    """The reservation an accepted RESERVE_NOW made: its target."""
+    if state is None or state.command is not CommandType.RESERVE_NOW:
+        return None
+    return state.target
+
+
+def _evolve_held(state: ReceivedCommandState | None, event: object) -> ReceivedCommandState | None:
+    # A received command is decided once, on other aggregates; the only
+    # later decision that consults one is a CANCEL_RESERVATION (its
+    # RESERVE_NOW). Holding every other command in the decision store would
+    # grow it by every command ever received, for nothing.
+    after = evolve(state, event)
+    return after if reservation_held(after) is not None else None
+
+
+# The commands partners send us, as the write path holds them (docs/adr/0022).
+SLICE: Slice[ReceivedCommandState] = Slice(
+    "received_commands",
+    COMMANDS,
+    _evolve_held,
+    lambda state: state.model_dump_json().encode(),
+    ReceivedCommandState.model_validate_json,
+)
+
+
+# --------------------------------------------------------------------------- #
 # Ports the shell gathers the facts through, and their Redis adapters
 # --------------------------------------------------------------------------- #
 
@@ -386,7 +604,8 @@ class ChargePointDirectory(Protocol):
 
 class ReceivedCommands(Protocol):
     def reservation(self, key: str) -> CommandTarget | None:
-        """The target of the accepted RESERVE_NOW under ``reservation_key``."""
+        """The target of the latest accepted RESERVE_NOW under
+        ``reservation_key``, as the ``cpo_commands`` view holds it."""
         ...
 
 
@@ -395,9 +614,20 @@ class Presence(Protocol):
 
 
 class ReservationIds(Protocol):
+    """The reservations of eMSPs at our chargers, by ``reservation_key``."""
+
     async def allocate(self, key: str) -> int:
         """The OCPP reservation id of ``reservation_key``: the same on every
         call for one key, different for different keys."""
+        ...
+
+    async def reserved(self, key: str, command_id: str) -> None:
+        """The accepted RESERVE_NOW ``command_id`` holds the reservation now
+        (set before its CommandResponse is answered)."""
+        ...
+
+    async def reserved_by(self, key: str) -> str | None:
+        """The command id of the latest accepted RESERVE_NOW of ``key``."""
         ...
 
 
@@ -425,12 +655,26 @@ def charge_points_unique(ids: Iterable[str]) -> list[str]:
 
 @dataclass
 class RedisReservationIds:
-    """``HSETNX`` of the reservation key to a fresh ``INCR`` of a counter: the
-    first allocation wins, later ones read it back. A lost race burns one
-    counter value, never reuses one."""
+    """Ids: ``HSETNX`` of the reservation key to a fresh ``INCR`` of a
+    counter: the first allocation wins, later ones read it back. A lost race
+    burns one counter value, never reuses one. Which command holds a
+    reservation: a hash of reservation key to command id, the command's state
+    itself being in the write path's decision store."""
 
     redis: aioredis.Redis
     prefix: str = ""
+
+    def _holders(self) -> str:
+        return f"{self.prefix}ocpi-hub:commands:reservation-commands"
+
+    async def reserved(self, key: str, command_id: str) -> None:
+        await self.redis.hset(self._holders(), key, command_id)
+
+    async def reserved_by(self, key: str) -> str | None:
+        held = await self.redis.hget(self._holders(), key)
+        if held is None:
+            return None
+        return held.decode() if isinstance(held, bytes) else str(held)
 
     async def allocate(self, key: str) -> int:
         table = f"{self.prefix}ocpi-hub:commands:reservation-ids"
@@ -450,7 +694,9 @@ class InMemoryCommandFacts:
 
     charge_points: list[Json] = field(default_factory=list)
     connected: set[str] = field(default_factory=set)
+    # The cpo_commands view's reservations, and which command holds each.
     reservations: dict[str, CommandTarget] = field(default_factory=dict)
+    holders: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
 
     def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
@@ -469,3 +715,9 @@ class InMemoryCommandFacts:
 
     async def allocate(self, key: str) -> int:
         return self.ids.setdefault(key, len(self.ids) + 1)
+
+    async def reserved(self, key: str, command_id: str) -> None:
+        self.holders[key] = command_id
+
+    async def reserved_by(self, key: str) -> str | None:
+        return self.holders.get(key)

@@ -1,35 +1,40 @@
 """The credentials slice's application service: registration both ways.
 
 Shells (the HTTP credentials endpoint, the ``ocpi-hub partners`` commands)
-call these; each step decides with the pure functions in ``partners.py``,
-records the events, and applies them to the partners view before returning,
-so the very next request with a new token is recognised (read-your-writes;
-the projection runner applies the same events again, harmlessly).
+call these. A registration is a conversation: the partner calls us with the
+token we just gave it while we are still talking to it, so each step is
+recorded before the next call goes out. Every step records through the one
+write path (docs/adr/0022) with a pure decision of ``partners.py`` on the
+partner's state as the log holds it; the write path keeps the partner
+findable by its new token in the same commit and answers once every API
+process dropped the old one from its cache (docs/adr/0024). No call to a
+partner is made while its state is held.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from producers.log import EventLog
-from producers.partner_client import PartnerClient
+from producers.partner_client import PartnerCallError, PartnerClient
 from producers.partners import (
+    SLICE,
     PartnerState,
+    check_connection,
+    connection_of,
     decide_connection,
     decide_invite,
     decide_unregister,
 )
-from producers.registration import discover
-from projections.mongo.partners import PartnerQuery, PartnerViewWriter
-from projections.position import Record
-from schemas.events import EventMeta, Party
+from producers.registration import UnsupportedVersionError, discover
+from producers.write_path import Decision, LogHistory, RefusedError, WritePath
+from schemas.events import Party
 from schemas.events.partners import PartnerConnectionPayload
 from schemas.ocpi.credentials import Credentials, CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
+from schemas.ocpi.status_codes import OcpiStatus
 
 
 class Sealer(Protocol):
@@ -40,11 +45,17 @@ class Sealer(Protocol):
     def decrypt(self, sealed: str) -> str: ...
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _correlation() -> str:
+    return str(uuid.uuid4())
+
+
 @dataclass
 class CredentialsService:
-    log: EventLog
-    partners: PartnerQuery
-    view: PartnerViewWriter
+    write_path: WritePath
     client: PartnerClient
     vault: Sealer
     us: Party
@@ -64,14 +75,6 @@ class CredentialsService:
         ]
         return Credentials(token=token, url=self.versions_url, roles=roles)
 
-    async def _record(self, events: Sequence[EventMeta]) -> None:
-        positions = await self.log.append(events)
-        records = [
-            Record(p.topic, p.partition, p.offset, e)
-            for p, e in zip(positions, events, strict=True)
-        ]
-        self.view.apply(records)
-
     async def invite(
         self,
         *,
@@ -82,54 +85,93 @@ class CredentialsService:
         token_a_hash: str,
         legacy_token: bool,
         correlation_id: str,
-    ) -> None:
-        events = decide_invite(
-            self.partners.get(partner_id),
-            partner_id=partner_id,
-            country_code=country_code,
-            party_id=party_id,
-            role=role,
-            token_a_hash=token_a_hash,
-            legacy_token=legacy_token,
-            now=datetime.now(UTC),
-            us=self.us,
-            correlation_id=correlation_id,
+    ) -> PartnerState:
+        return await self.write_path.write(
+            SLICE,
+            partner_id,
+            lambda state: decide_invite(
+                state,
+                partner_id=partner_id,
+                country_code=country_code,
+                party_id=party_id,
+                role=role,
+                token_a_hash=token_a_hash,
+                legacy_token=legacy_token,
+                now=_now(),
+                us=self.us,
+                correlation_id=correlation_id,
+            ),
         )
-        await self._record(events)
+
+    # -- they register with us (our credentials endpoint) ----------------------
 
     async def accept(
         self,
-        state: PartnerState,
+        caller: PartnerState,
+        presented: str,
         method: Literal["POST", "PUT"],
         theirs: Credentials,
         new_token_hash: str,
         correlation_id: str,
-    ) -> None:
-        """They POST (register) or PUT (update) their credentials to us: fetch
-        their endpoints with their token, then record the connection."""
-        version, versions_url, endpoints = await discover(
-            self.client, str(theirs.url), theirs.token
+    ) -> PartnerState:
+        """They POST (register) or PUT (update) their credentials to us with
+        the token whose hash is ``presented``: fetch their endpoints with
+        their token, then record the connection, whose token for us is the
+        one hashed to ``new_token_hash``."""
+        check_connection(caller, method)  # before any call to them
+        try:
+            version, versions_url, endpoints = await discover(
+                self.client, str(theirs.url), theirs.token
+            )
+        except UnsupportedVersionError as exc:
+            raise RefusedError(OcpiStatus.UNSUPPORTED_VERSION, str(exc)) from exc
+        except PartnerCallError as exc:
+            # credentials.asciidoc, "Errors during registration": 3001.
+            raise RefusedError(OcpiStatus.UNABLE_TO_USE_CLIENT_API, str(exc)) from exc
+        sealed = self.vault.encrypt(theirs.token)
+        source = _party_of(theirs)
+
+        def decide(state: PartnerState | None) -> Decision[PartnerState]:
+            connection = PartnerConnectionPayload(
+                partner_id=caller.partner_id,
+                direction="inbound",
+                version=version,
+                versions_url=versions_url,
+                endpoints=endpoints,
+                roles=tuple(theirs.roles),
+                their_token_hash=new_token_hash,
+                our_token_encrypted=sealed,
+                legacy_token=state.legacy_token if state is not None else False,
+            )
+            return decide_connection(
+                state,
+                method=method,
+                connection=connection,
+                now=_now(),
+                source=source,
+                correlation_id=correlation_id,
+                presented=presented,
+            )
+
+        return await self.write_path.write(SLICE, caller.partner_id, decide)
+
+    async def unregister(
+        self, caller: PartnerState, presented: str, correlation_id: str
+    ) -> PartnerState:
+        """They DELETE their registration, with the token hashed to ``presented``."""
+        return await self.write_path.write(
+            SLICE,
+            caller.partner_id,
+            lambda state: decide_unregister(
+                state,
+                now=_now(),
+                source=self.us,
+                correlation_id=correlation_id,
+                presented=presented,
+            ),
         )
-        connection = PartnerConnectionPayload(
-            partner_id=state.partner_id,
-            direction="inbound",
-            version=version,
-            versions_url=versions_url,
-            endpoints=endpoints,
-            roles=tuple(theirs.roles),
-            their_token_hash=new_token_hash,
-            our_token_encrypted=self.vault.encrypt(theirs.token),
-            legacy_token=state.legacy_token,
-        )
-        events = decide_connection(
-            state,
-            method=method,
-            connection=connection,
-            now=datetime.now(UTC),
-            source=_party_of(theirs),
-            correlation_id=correlation_id,
-        )
-        await self._record(events)
+
+    # -- we register with them (the ``ocpi-hub partners`` commands) -------------
 
     async def register_with(
         self,
@@ -157,7 +199,7 @@ class CredentialsService:
             role=None,
             token_a_hash=our_token_hash,
             legacy_token=False,
-            correlation_id=str(uuid.uuid4()),
+            correlation_id=_correlation(),
         )
         theirs = await self.client.post_credentials(
             credentials_url, token_a, self.our_credentials(our_token)
@@ -172,27 +214,22 @@ class CredentialsService:
             their_token_hash=our_token_hash,
             our_token_encrypted=self.vault.encrypt(theirs.token),
         )
-        events = decide_connection(
-            self.partners.get(pid),
-            method="POST",
-            connection=connection,
-            now=datetime.now(UTC),
-            source=self.us,
-            correlation_id=str(uuid.uuid4()),
+        return await self.write_path.write(
+            SLICE,
+            pid,
+            lambda state: decide_connection(
+                state,
+                method="POST",
+                connection=connection,
+                now=_now(),
+                source=self.us,
+                correlation_id=_correlation(),
+            ),
         )
-        await self._record(events)
-        state = self.partners.get(pid)
-        assert state is not None
-        return state
 
-    def _credentials_url(self, state: PartnerState) -> str:
-        url = next((str(e.url) for e in state.endpoints if e.identifier == "credentials"), None)
-        if url is None:
-            raise LookupError(f"partner {state.partner_id} offers no credentials endpoint")
-        return url
-
-    def _registered(self, partner_id: str) -> PartnerState:
-        state = self.partners.get(partner_id)
+    async def registered(self, partner_id: str) -> PartnerState:
+        """A registered partner as the log holds it, else LookupError."""
+        state = await self.write_path.state(SLICE, partner_id)
         if state is None or state.status != "registered" or state.our_token_encrypted is None:
             raise LookupError(f"{partner_id} is not a registered partner")
         return state
@@ -204,23 +241,12 @@ class CredentialsService:
         towards them, credentials.asciidoc "PUT"). They fetch our versions
         with the new token while handling the PUT, so it is valid first; if
         the PUT fails, the old one is restored."""
-        state = self._registered(partner_id)
-        credentials_url = self._credentials_url(state)
-        assert state.our_token_encrypted and state.version and state.versions_url
-        assert state.their_token_hash
+        state = await self.registered(partner_id)
+        credentials_url = _credentials_url(state)
+        assert state.our_token_encrypted and state.their_token_hash
         current = self.vault.decrypt(state.our_token_encrypted)
-        base = PartnerConnectionPayload(
-            partner_id=state.partner_id,
-            direction=state.direction or "outbound",
-            version=state.version,
-            versions_url=state.versions_url,
-            endpoints=state.endpoints,
-            roles=state.roles,
-            their_token_hash=new_token_hash,
-            our_token_encrypted=state.our_token_encrypted,
-            legacy_token=state.legacy_token,
-        )
-        await self._update(state, base)
+        old_token_hash = state.their_token_hash
+        await self._update(partner_id, their_token_hash=new_token_hash)
         try:
             theirs = await self.client.put_credentials(
                 credentials_url, current, self.our_credentials(new_token)
@@ -229,51 +255,67 @@ class CredentialsService:
                 self.client, str(theirs.url), theirs.token
             )
         except Exception:
-            restored = base.model_copy(update={"their_token_hash": state.their_token_hash})
-            await self._update(self._registered(partner_id), restored)
+            await self._update(partner_id, their_token_hash=old_token_hash)
             raise
-        await self._update(
-            self._registered(partner_id),
-            base.model_copy(
-                update={
-                    "version": version,
-                    "versions_url": versions_url,
-                    "endpoints": endpoints,
-                    "roles": tuple(theirs.roles),
-                    "our_token_encrypted": self.vault.encrypt(theirs.token),
-                }
-            ),
+        return await self._update(
+            partner_id,
+            version=version,
+            versions_url=versions_url,
+            endpoints=endpoints,
+            roles=tuple(theirs.roles),
+            our_token_encrypted=self.vault.encrypt(theirs.token),
         )
-        return self._registered(partner_id)
 
     async def unregister_with(self, partner_id: str, *, tell_partner: bool = True) -> None:
         """We end the registration (credentials DELETE towards the partner),
         then record it; a partner that cannot be reached stays registered,
         unless ``tell_partner`` is off (a partner that is gone for good)."""
-        state = self._registered(partner_id)
+        state = await self.registered(partner_id)
         assert state.our_token_encrypted is not None
         if tell_partner:
             await self.client.delete_credentials(
-                self._credentials_url(state), self.vault.decrypt(state.our_token_encrypted)
+                _credentials_url(state), self.vault.decrypt(state.our_token_encrypted)
             )
-        await self.unregister(state, self.us, str(uuid.uuid4()))
-
-    async def _update(self, state: PartnerState, connection: PartnerConnectionPayload) -> None:
-        events = decide_connection(
-            state,
-            method="PUT",
-            connection=connection,
-            now=datetime.now(UTC),
-            source=self.us,
-            correlation_id=str(uuid.uuid4()),
+        await self.write_path.write(
+            SLICE,
+            partner_id,
+            lambda s: decide_unregister(
+                s, now=_now(), source=self.us, correlation_id=_correlation()
+            ),
         )
-        await self._record(events)
 
-    async def unregister(self, state: PartnerState, source: Party, correlation_id: str) -> None:
-        events = decide_unregister(
-            state, now=datetime.now(UTC), source=source, correlation_id=correlation_id
+    async def _update(self, partner_id: str, **changes: object) -> PartnerState:
+        """Record the registered partner's connection again, with ``changes``."""
+        return await self.write_path.write(
+            SLICE,
+            partner_id,
+            lambda state: decide_connection(
+                state,
+                method="PUT",
+                connection=connection_of(state).model_copy(update=changes),
+                now=_now(),
+                source=self.us,
+                correlation_id=_correlation(),
+            ),
         )
-        await self._record(events)
+
+
+async def partners_in_log(history: LogHistory) -> list[PartnerState]:
+    """Every partner as the log holds it, folded from the topic (small: a
+    few events per partner), by id: what an operator listing partners right
+    after a registration must see, whether or not the view has caught up."""
+    states: dict[str, PartnerState | None] = {}
+    async for _, _, event in history.scan(SLICE.topic):
+        key = event.aggregate_key
+        states[key] = SLICE.evolve(states.get(key), event)
+    return [state for _, state in sorted(states.items()) if state is not None]
+
+
+def _credentials_url(state: PartnerState) -> str:
+    url = next((str(e.url) for e in state.endpoints if e.identifier == "credentials"), None)
+    if url is None:
+        raise LookupError(f"partner {state.partner_id} offers no credentials endpoint")
+    return url
 
 
 def _party_of(credentials: Credentials) -> Party:

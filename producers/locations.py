@@ -1,22 +1,44 @@
-"""Decisions of the Locations slice: requests in, events out.
+"""The Locations slice: a location's state, the decisions on writes to it,
+and the fold of its events. Pure: no I/O, no clock.
 
-``plan_put`` and ``plan_patch`` judge a write against the object we hold (the
-view, read by the caller) and return the event to record, or raise
-``RefusedError`` with the OCPI status to answer. They do no I/O: the HTTP
-shells (receiver, ops) and the pull sync read the view, call them and append
-the event. Every well-formed write is recorded, an older one too: which write
-wins is decided when the events are folded (docs/adr/0004).
+**State.** Two things are kept apart, because they come from different
+topics and so in no guaranteed order relative to each other:
+
+* ``asserted``: the OCPI Location as its owner said it, PUT and PATCH events
+  merged with the rules of ``schemas.ocpi.merge``;
+* ``statuses``: per EVSE (folded uid), the status the platform resolved from
+  every signal (``EvseStatusResolved``, see processors/evse_status.py).
+
+``served`` combines them into the object we show. A write older than the
+object it targets is not applied (docs/adr/0004); a write to an object that
+does not exist (a PATCH before any PUT, a Connector of an unknown EVSE) is
+not applied either.
+
+**Decisions.** ``decide`` judges a PUT or PATCH against the state the write
+path holds (``producers.write_path``, docs/adr/0022: the location as of its
+latest event in the log, ``asserted`` only) and returns the event to record,
+or raises ``RefusedError`` with the OCPI status to answer. Every well-formed
+write is recorded, an older one too: which write wins is decided by
+``evolve`` (docs/adr/0004).
+
+The write path, the MongoDB and MySQL views and the CDR history all fold
+with this one ``evolve``.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
+from producers.write_path import Decision, Origin, RefusedError, Slice
 from schemas.events import (
     EvseStatusReported,
+    EvseStatusResolved,
     LocationObjectPatched,
     LocationObjectPut,
     Party,
@@ -31,7 +53,7 @@ from schemas.events.locations import (
     location_key,
 )
 from schemas.ocpi import merge
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, format_ocpi_datetime, parse_ocpi_datetime
 from schemas.ocpi.locations import (
     Connector,
     Evse,
@@ -41,6 +63,7 @@ from schemas.ocpi.locations import (
     validate_patch,
 )
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.topics import LOCATIONS
 
 Json = dict[str, Any]
 
@@ -51,22 +74,185 @@ _MODEL: dict[ObjectLevel, type[Location] | type[Evse] | type[Connector]] = {
 }
 
 
-class RefusedError(Exception):
-    """The write is not recorded; answer with this OCPI status."""
-
-    def __init__(self, status: OcpiStatus, message: str, http_status: int = 200) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.http_status = http_status
+# --- state and fold -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Origin:
-    """Who writes, and the request's correlation id."""
+class LocationState:
+    asserted: Json | None = None
+    statuses: Mapping[str, Json] = field(default_factory=dict)
 
-    source: Party
-    correlation_id: str
+    def to_json(self) -> Json:
+        return {"asserted": self.asserted, "statuses": dict(self.statuses)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> LocationState:
+        if not data:
+            return cls()
+        return cls(asserted=data.get("asserted"), statuses=dict(data.get("statuses") or {}))
+
+
+def evolve(state: LocationState, event: object) -> LocationState:
+    """The state after one event; the same object when the event changes nothing."""
+    if isinstance(event, LocationObjectPut):
+        asserted = _put(state.asserted, event)
+    elif isinstance(event, LocationObjectPatched):
+        asserted = _patch(state.asserted, event)
+    elif isinstance(event, EvseStatusResolved):
+        return _resolved(state, event)
+    else:
+        return state
+    if asserted is None or asserted == state.asserted:
+        return state
+    return LocationState(asserted=asserted, statuses=state.statuses)
+
+
+def _put(current: Json | None, event: LocationObjectPut) -> Json | None:
+    p = event.payload
+    new = p.object
+    if p.level is ObjectLevel.LOCATION:
+        if current is not None and merge.is_stale(current.get("last_updated"), p.last_updated):
+            return None
+        return merge.put_location(new)
+    if current is None:
+        return None
+    assert p.evse_uid is not None
+    if p.level is ObjectLevel.EVSE:
+        stored = merge.find_evse(current, p.evse_uid)
+        if stored is not None and merge.is_stale(stored.get("last_updated"), p.last_updated):
+            return None
+        return merge.put_evse(current, new)
+    assert p.connector_id is not None
+    stored_connector = merge.find_connector(current, p.evse_uid, p.connector_id)
+    if stored_connector is not None and merge.is_stale(
+        stored_connector.get("last_updated"), p.last_updated
+    ):
+        return None
+    try:
+        return merge.put_connector(current, p.evse_uid, new)
+    except merge.UnknownObjectError:
+        return None
+
+
+def _patch(current: Json | None, event: LocationObjectPatched) -> Json | None:
+    p = event.payload
+    if current is None:
+        return None
+    if p.level is ObjectLevel.LOCATION:
+        target: Json | None = current
+    elif p.level is ObjectLevel.EVSE:
+        assert p.evse_uid is not None
+        target = merge.find_evse(current, p.evse_uid)
+    else:
+        assert p.evse_uid is not None and p.connector_id is not None
+        target = merge.find_connector(current, p.evse_uid, p.connector_id)
+    if target is None or merge.is_stale(target.get("last_updated"), p.last_updated):
+        return None
+    try:
+        if p.level is ObjectLevel.LOCATION:
+            return merge.patch_location(current, p.patch)
+        if p.level is ObjectLevel.EVSE:
+            assert p.evse_uid is not None
+            return merge.patch_evse(current, p.evse_uid, p.patch)
+        assert p.evse_uid is not None and p.connector_id is not None
+        return merge.patch_connector(current, p.evse_uid, p.connector_id, p.patch)
+    except merge.MergeError:
+        return None
+
+
+def _resolved(state: LocationState, event: EvseStatusResolved) -> LocationState:
+    p = event.payload
+    key = fold(p.evse_uid)
+    held = state.statuses.get(key)
+    if held is not None and parse_ocpi_datetime(held["last_updated"]) > p.last_updated:
+        return state
+    entry = {"status": p.status.value, "last_updated": format_ocpi_datetime(p.last_updated)}
+    if held == entry:
+        return state
+    return LocationState(asserted=state.asserted, statuses={**state.statuses, key: entry})
+
+
+def served(state: LocationState) -> Json | None:
+    """The OCPI Location we show: the asserted object, each EVSE's status
+    replaced by the resolved one unless the owner's word is newer (the
+    processor has not caught up with it yet). A resolved status newer than
+    the EVSE bumps its and the location's ``last_updated``, so delta pulls
+    (``date_from``) see it."""
+    if state.asserted is None:
+        return None
+    location = copy.deepcopy(state.asserted)
+    for evse in location.get("evses") or ():
+        resolved = state.statuses.get(fold(str(evse.get("uid", ""))))
+        if resolved is None:
+            continue
+        at = parse_ocpi_datetime(resolved["last_updated"])
+        own = parse_ocpi_datetime(evse["last_updated"])
+        if at < own:
+            continue  # the owner said something newer
+        evse["status"] = resolved["status"]
+        if at > own:
+            evse["last_updated"] = resolved["last_updated"]
+    stamps = [location["last_updated"], *(e["last_updated"] for e in location.get("evses") or ())]
+    location["last_updated"] = format_ocpi_datetime(max(parse_ocpi_datetime(s) for s in stamps))
+    return location
+
+
+# --- the slice, as the write path holds it ----------------------------------------
+
+
+def _evolve_held(state: LocationState | None, event: Any) -> LocationState | None:
+    after = evolve(state or LocationState(), event)
+    return after if after.asserted is not None or after.statuses else None
+
+
+def _dump(state: LocationState) -> bytes:
+    return orjson.dumps(state.to_json())
+
+
+def _load(raw: bytes) -> LocationState:
+    return LocationState.from_json(orjson.loads(raw))
+
+
+SLICE: Slice[LocationState] = Slice("locations", LOCATIONS, _evolve_held, _dump, _load)
+
+
+@dataclass(frozen=True)
+class PutObject:
+    """An OCPI PUT of the object ``ref`` names (a Location, an EVSE, a Connector)."""
+
+    ref: LocationObjectRef
+    body: Any
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class PatchObject:
+    """An OCPI PATCH of the object ``ref`` names."""
+
+    ref: LocationObjectRef
+    body: Any
+    origin: Origin
+
+
+def asserted(state: LocationState | None) -> Json | None:
+    """The Location as its owner last said it, from the state the write path
+    holds: what a decision about another aggregate checks a place against
+    (a charge point's connectors, a charger's fact)."""
+    return state.asserted if state is not None else None
+
+
+def decide(
+    state: LocationState | None, command: PutObject | PatchObject, now: datetime
+) -> Decision[bool]:
+    """The event a write records; the answer says whether a PUT created the
+    object (HTTP 201 rather than 200)."""
+    current = state.asserted if state is not None else None
+    plan = plan_put if isinstance(command, PutObject) else plan_patch
+    planned = plan(command.ref, command.body, current, command.origin, now)
+    return Decision([planned.event], planned.created)
+
+
+# --- decisions ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.events import EventMeta, serialize_event
-from schemas.topics import CATALOGUE, topic_for
+from schemas.events import EventMeta, parse_event, serialize_event
+from schemas.topics import CATALOGUE, TopicSpec, topic_for
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +37,12 @@ class Position:
 
 
 class EventLog(Protocol):
-    async def append(self, events: Sequence[EventMeta]) -> list[Position]:
-        """Write the events durably; return their positions once acknowledged."""
+    async def append(
+        self, events: Sequence[EventMeta], *, partition: int | None = None
+    ) -> list[Position]:
+        """Write the events durably; return their positions once acknowledged.
+        ``partition`` places them (the write path passes the partition of
+        their key, as the default partitioner would); else by key."""
         ...
 
 
@@ -69,7 +73,9 @@ class KafkaEventLog:
             await self._producer.stop()
             self._producer = None
 
-    async def append(self, events: Sequence[EventMeta]) -> list[Position]:
+    async def append(
+        self, events: Sequence[EventMeta], *, partition: int | None = None
+    ) -> list[Position]:
         if self._producer is None:
             raise RuntimeError("event log not started")
         producer = self._producer
@@ -83,6 +89,7 @@ class KafkaEventLog:
                     topic,
                     value=serialize_event(event),
                     key=event.aggregate_key.encode(),
+                    partition=partition,
                     headers=[
                         ("event_type", _event_type(event).encode()),
                         ("schema_version", str(getattr(event, "schema_version")).encode()),  # noqa: B009
@@ -103,18 +110,135 @@ class KafkaEventLog:
             raise ConnectionError("no Kafka broker known")
 
 
+class KafkaLogHistory:
+    """Reads the log back for the write path (producers/write_path.py): the
+    recent events of one key, when a writer left without committing, and
+    whole topics, when the decision states are rebuilt. Each read uses its
+    own short-lived consumer without a group: these reads are rare."""
+
+    def __init__(self, bootstrap: str, topic_prefix: str = "", batch: int = 5000) -> None:
+        self._bootstrap = bootstrap
+        self._prefix = topic_prefix
+        self._batch = batch
+
+    @contextlib.asynccontextmanager
+    async def _consumer(self) -> AsyncIterator[AIOKafkaConsumer]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            yield consumer
+        finally:
+            await consumer.stop()
+
+    async def partitions(self, topic: TopicSpec, *, wait_s: float = 10.0) -> int:
+        """The topic's partition count. A topic created a moment ago may be
+        missing from the metadata a broker answers with: ask again until
+        ``wait_s`` has passed."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        async with self._consumer() as consumer:
+            while not (found := await _partitions_of(consumer, self._prefix + topic.name)):
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise LookupError(f"topic {self._prefix + topic.name} not found")
+                await asyncio.sleep(0.2)
+        return len(found)
+
+    async def events_of(
+        self, topic: TopicSpec, partition: int, key: str, *, since_ms: int, after: int | None
+    ) -> list[tuple[int, EventMeta]]:
+        tp = TopicPartition(self._prefix + topic.name, partition)
+        wanted = key.encode()
+        found: list[tuple[int, EventMeta]] = []
+        async with self._consumer() as consumer:
+            consumer.assign([tp])
+            at = (await consumer.offsets_for_times({tp: max(since_ms, 0)}))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+            start = at.offset if at is not None else end
+            if after is not None:
+                start = max(start, after + 1)
+            async for message in _read(consumer, {tp: (start, end)}, self._batch):
+                if message.key == wanted and (event := _decoded(topic, message)) is not None:
+                    found.append((message.offset, event))
+        return found
+
+    async def scan(self, topic: TopicSpec) -> AsyncIterator[tuple[int, int, EventMeta]]:
+        name = self._prefix + topic.name
+        async with self._consumer() as consumer:
+            numbers = await _partitions_of(consumer, name)
+            tps = [TopicPartition(name, p) for p in sorted(numbers)]
+            consumer.assign(tps)
+            begin = await consumer.beginning_offsets(tps)
+            end = await consumer.end_offsets(tps)
+            ranges = {tp: (begin[tp], end[tp]) for tp in tps}
+            async for message in _read(consumer, ranges, self._batch):
+                if (event := _decoded(topic, message)) is not None:
+                    yield message.partition, message.offset, event
+
+
+async def _partitions_of(consumer: AIOKafkaConsumer, name: str) -> set[int]:
+    # aiokafka keeps a consumer's metadata to its subscriptions; ask for all.
+    cluster = await consumer._client.fetch_all_metadata()
+    found: set[int] | None = cluster.partitions_for_topic(name)
+    return found or set()
+
+
+def _decoded(topic: TopicSpec, message: ConsumerRecord[bytes, bytes]) -> EventMeta | None:
+    """The event of a record; None for a type this version does not know
+    (a newer producer may add types; old readers skip them)."""
+    headers = dict(message.headers or ())
+    if headers.get("event_type", b"").decode() not in topic.event_types or message.value is None:
+        return None
+    event: EventMeta = parse_event(message.value)
+    return event
+
+
+async def _read(
+    consumer: AIOKafkaConsumer,
+    ranges: dict[TopicPartition, tuple[int, int]],
+    batch: int,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """The records of each partition in [start, end), partition order kept."""
+    pending = set()
+    for tp, (start, end) in ranges.items():
+        if end > start:
+            consumer.seek(tp, start)
+            pending.add(tp)
+        else:
+            consumer.pause(tp)
+    quiet = 0
+    while pending:
+        batches = await consumer.getmany(timeout_ms=500, max_records=batch)
+        quiet = 0 if batches else quiet + 1
+        for tp, messages in batches.items():
+            end = ranges[tp][1]
+            for message in messages:
+                if tp in pending and message.offset < end:
+                    yield message
+                if message.offset + 1 >= end:
+                    pending.discard(tp)
+        if quiet >= 4:
+            # Offsets without a record (transaction markers) at the end of a
+            # partition: trust the consumer's position.
+            for tp in list(pending):
+                if await consumer.position(tp) >= ranges[tp][1]:
+                    pending.discard(tp)
+
+
 class InMemoryEventLog:
     """A fake for unit tests of the HTTP shell: keeps events in a list."""
 
     def __init__(self) -> None:
         self.events: list[EventMeta] = []
 
-    async def append(self, events: Sequence[EventMeta]) -> list[Position]:
+    async def append(
+        self, events: Sequence[EventMeta], *, partition: int | None = None
+    ) -> list[Position]:
         positions = []
         for event in events:
             self.events.append(event)
             topic = topic_for(_event_type(event)).name
-            positions.append(Position(topic, 0, len(self.events) - 1))
+            positions.append(Position(topic, partition or 0, len(self.events) - 1))
         return positions
 
 
@@ -144,3 +268,31 @@ async def ensure_topics(bootstrap: str, topic_prefix: str, replication_factor: i
         return created
     finally:
         await admin.close()
+
+
+class InMemoryLogHistory:
+    """Reads an ``InMemoryEventLog`` back (the fake of ``KafkaLogHistory``).
+    Its offsets are positions in the one list, whatever the partition."""
+
+    def __init__(self, log: InMemoryEventLog, partitions: int = 6) -> None:
+        self._log = log
+        self._partitions = partitions
+
+    async def partitions(self, topic: TopicSpec) -> int:
+        return self._partitions
+
+    async def events_of(
+        self, topic: TopicSpec, partition: int, key: str, *, since_ms: int, after: int | None
+    ) -> list[tuple[int, EventMeta]]:
+        return [
+            (offset, event)
+            for offset, event in enumerate(self._log.events)
+            if event.aggregate_key == key
+            and _event_type(event) in topic.event_types
+            and (after is None or offset > after)
+        ]
+
+    async def scan(self, topic: TopicSpec) -> AsyncIterator[tuple[int, int, EventMeta]]:
+        for offset, event in enumerate(list(self._log.events)):
+            if _event_type(event) in topic.event_types:
+                yield 0, offset, event

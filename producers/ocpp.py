@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from producers.authorization import Decision, DecisionSource
-from producers.locations import Origin
+from producers.write_path import Origin
 from schemas.events import (
     ChargePointBooted,
     ChargePointConnected,

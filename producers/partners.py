@@ -1,7 +1,11 @@
-"""Decisions of the Credentials slice (credentials.asciidoc). Pure.
+"""The partners slice (credentials.asciidoc; topic ``ocpi.partners.v1``,
+keyed by partner id): its state, its fold and its decisions. Pure.
 
-``PartnerState`` is the fold of a partner's events; the same fold feeds the
-MongoDB partners view, so what the API checks is what the events say.
+``PartnerState`` is the fold of a partner's events (``evolve``). The write
+path keeps it per partner in the decision store (``SLICE``, docs/adr/0022),
+found also by the hash of the one token the partner may present to us now
+(``lookups``, docs/adr/0024); the MongoDB partners view is the same fold
+with its log positions, for readers.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from producers.write_path import Decision, RefusedError, Slice
 from schemas.events import (
-    EventMeta,
     PartnerCredentialsUpdated,
     PartnerInvited,
     PartnerRegistered,
@@ -26,7 +30,9 @@ from schemas.events.partners import (
     PartnerUnregisteredPayload,
 )
 from schemas.ocpi.credentials import CredentialsRole, Role
+from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.versions import Endpoint
+from schemas.topics import PARTNERS
 
 PartnerEvent = PartnerInvited | PartnerRegistered | PartnerCredentialsUpdated | PartnerUnregistered
 
@@ -96,9 +102,40 @@ def evolve(state: PartnerState | None, event: PartnerEvent) -> PartnerState:
     )
 
 
-class NotAllowedError(Exception):
+def tokens(state: PartnerState) -> tuple[str, ...]:
+    """The hash of the token the partner may present to us now: its TOKEN_A
+    while invited, the token we gave it once registered; none after."""
+    if state.status == "invited" and state.token_a_hash:
+        return (state.token_a_hash,)
+    if state.status == "registered" and state.their_token_hash:
+        return (state.their_token_hash,)
+    return ()
+
+
+SLICE: Slice[PartnerState] = Slice(
+    "partners",
+    PARTNERS,
+    evolve,
+    lambda state: state.model_dump_json().encode(),
+    PartnerState.model_validate_json,
+    tokens,
+)
+
+
+class NotAllowedError(RefusedError):
     """The request is not allowed in the partner's current state (HTTP 405 on
     the credentials endpoint, credentials.asciidoc POST/PUT/DELETE)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(OcpiStatus.CLIENT_ERROR, message, 405)
+
+
+def _still_presented(state: PartnerState | None, presented: str | None) -> None:
+    """A partner's own request is decided on the state the log holds, which
+    may have moved on since its token was checked (a rotation, a new
+    invitation in between): the token must still be the one it may use."""
+    if presented is not None and (state is None or presented not in tokens(state)):
+        raise RefusedError(OcpiStatus.CLIENT_ERROR, "the token is no longer valid", 401)
 
 
 def _meta(partner_id: str, now: datetime, source: Party, correlation_id: str) -> dict[str, object]:
@@ -124,12 +161,13 @@ def decide_invite(
     now: datetime,
     us: Party,
     correlation_id: str,
-) -> list[EventMeta]:
+) -> Decision[PartnerState]:
     if state is not None and state.status == "registered":
         raise NotAllowedError(
             f"partner {partner_id} is registered; unregister it before a new invite"
         )
-    return [
+    return _decided(
+        state,
         PartnerInvited(
             **_meta(partner_id, now, us, correlation_id),
             payload=PartnerInvitedPayload(
@@ -140,8 +178,23 @@ def decide_invite(
                 token_a_hash=token_a_hash,
                 legacy_token=legacy_token,
             ),
-        )
-    ]
+        ),
+    )
+
+
+def _decided(state: PartnerState | None, event: PartnerEvent) -> Decision[PartnerState]:
+    """Record ``event``; the answer is the partner as it leaves it."""
+    return Decision([event], evolve(state, event))
+
+
+def check_connection(state: PartnerState | None, method: Literal["POST", "PUT"]) -> None:
+    """A credentials POST registers, a PUT updates (credentials.asciidoc):
+    the other way round is not allowed."""
+    registered = state is not None and state.status == "registered"
+    if method == "POST" and registered:
+        raise NotAllowedError("already registered: use PUT to update the credentials")
+    if method == "PUT" and not registered:
+        raise NotAllowedError("not registered: use POST to register")
 
 
 def decide_connection(
@@ -152,27 +205,59 @@ def decide_connection(
     now: datetime,
     source: Party,
     correlation_id: str,
-) -> list[EventMeta]:
-    """A credentials POST registers, a PUT updates (credentials.asciidoc)."""
-    registered = state is not None and state.status == "registered"
-    if method == "POST" and registered:
-        raise NotAllowedError("already registered: use PUT to update the credentials")
-    if method == "PUT" and not registered:
-        raise NotAllowedError("not registered: use POST to register")
+    presented: str | None = None,
+) -> Decision[PartnerState]:
+    """Record a registration (POST) or an update (PUT) of the connection.
+    ``presented``: the hash of the token the partner's request came with
+    (none for our own writes)."""
+    check_connection(state, method)
+    _still_presented(state, presented)
     meta = _meta(connection.partner_id, now, source, correlation_id)
     if method == "POST":
-        return [PartnerRegistered(**meta, payload=connection)]
-    return [PartnerCredentialsUpdated(**meta, payload=connection)]
+        return _decided(state, PartnerRegistered(**meta, payload=connection))
+    return _decided(state, PartnerCredentialsUpdated(**meta, payload=connection))
+
+
+def registered(state: PartnerState | None) -> PartnerState:
+    """The state of a registered partner, else NotAllowedError."""
+    if state is None or state.status != "registered":
+        raise NotAllowedError("not registered")
+    return state
+
+
+def connection_of(state: PartnerState | None) -> PartnerConnectionPayload:
+    """The connection a registered partner's state holds, to record it again
+    with some of it changed (our side of a token rotation)."""
+    state = registered(state)
+    assert state.version and state.versions_url and state.direction
+    assert state.their_token_hash and state.our_token_encrypted
+    return PartnerConnectionPayload(
+        partner_id=state.partner_id,
+        direction=state.direction,
+        version=state.version,
+        versions_url=state.versions_url,
+        endpoints=state.endpoints,
+        roles=state.roles,
+        their_token_hash=state.their_token_hash,
+        our_token_encrypted=state.our_token_encrypted,
+        legacy_token=state.legacy_token,
+    )
 
 
 def decide_unregister(
-    state: PartnerState | None, *, now: datetime, source: Party, correlation_id: str
-) -> list[EventMeta]:
-    if state is None or state.status != "registered":
-        raise NotAllowedError("not registered")
-    return [
+    state: PartnerState | None,
+    *,
+    now: datetime,
+    source: Party,
+    correlation_id: str,
+    presented: str | None = None,
+) -> Decision[PartnerState]:
+    state = registered(state)
+    _still_presented(state, presented)
+    return _decided(
+        state,
         PartnerUnregistered(
             **_meta(state.partner_id, now, source, correlation_id),
             payload=PartnerUnregisteredPayload(partner_id=state.partner_id),
-        )
-    ]
+        ),
+    )

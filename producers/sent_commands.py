@@ -4,16 +4,20 @@ port (and httpx adapter) that carries a request to the CPO.
 
 - ``CommandIds``: command ids that carry a MAC binding them to the partner
   and the command, keyed with the platform's secret key. The callback handler
-  tells a genuine id for the calling partner without reading any view, so a
-  fast CPO whose result arrives before ``CommandSent`` is recorded (or
-  projected) is served all the same (docs/adr/0019).
+  tells a genuine id for the calling partner without reading anything, so a
+  fast CPO whose result arrives before ``CommandSent`` is recorded is served
+  all the same (docs/adr/0019).
 - ``build_request``: the ops body checked as the OCPI request object, with
   our ``response_url`` added; a token in it must be one of ours.
 - ``command_target``: where a partner receives commands, and as whom.
 - ``read_response``: the CPO's answer as a CommandResponse, or why not.
-- ``decide_sent`` / ``decide_result``: the two events of this role.
-- ``SentCommandState`` / ``evolve``: the fold the ``emsp_commands`` view
-  keeps; the first result stands.
+- ``plan_sent`` / ``plan_result``: the two events of this role.
+- ``SentCommandState`` / ``evolve``: one command we sent, as the write path
+  holds it (``SLICE``) and the ``emsp_commands`` view shows it; the first
+  result stands.
+- ``decide_sent`` / ``decide_result``: what the write path records of a send
+  and of a result, judged on that state (docs/adr/0022): a send always; a
+  result unless one is already recorded.
 - ``status_of``: the status an operator sees, judged at read time.
 """
 
@@ -31,9 +35,9 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from producers.locations import RefusedError
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
+from producers.write_path import Decision, RefusedError, Slice
 from schemas.events import Party
 from schemas.events.commands import (
     CommandResultReceived,
@@ -54,6 +58,7 @@ from schemas.ocpi.credentials import Role
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import DisplayText, to_json
 from schemas.ocpi.versions import InterfaceRole, ModuleId
+from schemas.topics import COMMANDS
 
 SentCommandEvent = CommandSent | CommandResultReceived
 
@@ -232,7 +237,7 @@ def result_event_id(command_id: str) -> uuid.UUID:
     return uuid.uuid5(_RESULT_NS, command_id)
 
 
-def decide_sent(
+def plan_sent(
     *,
     command_id: str,
     command: CommandType,
@@ -264,7 +269,7 @@ def decide_sent(
     )
 
 
-def decide_result(
+def plan_result(
     *,
     command_id: str,
     partner_id: str,
@@ -339,6 +344,39 @@ def evolve(state: SentCommandState | None, event: SentCommandEvent) -> SentComma
     return base.model_copy(
         update={"result": r.result, "result_message": r.message, "result_at": r.at}
     )
+
+
+def _evolve_held(state: SentCommandState | None, event: object) -> SentCommandState | None:
+    # The topic also carries our commands as CPO: not this slice's.
+    if isinstance(event, CommandSent | CommandResultReceived):
+        return evolve(state, event)
+    return state
+
+
+# The commands we send, as the write path holds them (docs/adr/0022).
+SLICE: Slice[SentCommandState] = Slice(
+    "sent_commands",
+    COMMANDS,
+    _evolve_held,
+    lambda state: state.model_dump_json().encode(),
+    SentCommandState.model_validate_json,
+)
+
+
+def decide_sent(state: SentCommandState | None, sent: CommandSent) -> Decision[None]:
+    """Our record of a send is always kept: the id is new, and a result the
+    CPO posted before we got here (``state``) stays as it is."""
+    return Decision([sent], None)
+
+
+def decide_result(
+    state: SentCommandState | None, received: CommandResultReceived
+) -> Decision[CommandResultType | None]:
+    """The first result stands: a repeat records nothing. The answer is the
+    result already recorded (None when this one is)."""
+    if state is not None and state.result is not None:
+        return Decision([], state.result)
+    return Decision([received], None)
 
 
 PENDING = "PENDING"

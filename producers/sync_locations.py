@@ -13,6 +13,7 @@ skipped: the rest of the crawl goes on.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from producers.locations import Origin, RefusedError, plan_put
-from producers.log import EventLog
+from producers.locations import SLICE, PutObject, decide
 from producers.partner_client import PartnerCallError, authorization
 from producers.partners import PartnerState
+from producers.write_path import Origin, RefusedError, WritePath
 from schemas.events import Party
 from schemas.events.locations import LocationObjectRef
 from schemas.ocpi.common import fold, format_ocpi_datetime
@@ -87,11 +88,12 @@ async def crawl(
         next_url = link.get("url") if link else None
 
 
-def plan_page(
-    partner: PartnerState, items: Sequence[Any], correlation_id: str, now: datetime
-) -> tuple[list[Any], list[str]]:
-    """The events of one page, and a reason for each object skipped."""
-    events: list[Any] = []
+def commands_of_page(
+    partner: PartnerState, items: Sequence[Any], correlation_id: str
+) -> tuple[list[PutObject], list[str]]:
+    """A PUT of each Location of the page the partner may send us, and a
+    reason for each object skipped (not one of its parties)."""
+    commands: list[PutObject] = []
     skipped: list[str] = []
     for item in items:
         ids = item if isinstance(item, dict) else {}
@@ -99,30 +101,50 @@ def plan_page(
         if not partner.owns(cc, pid):
             skipped.append(f"{cc}/{pid}/{loc}: not a party of {partner.partner_id}")
             continue
-        ref = LocationObjectRef(country_code=cc, party_id=pid, location_id=loc)
-        origin = Origin(Party(country_code=fold(cc), party_id=fold(pid)), correlation_id)
         try:
-            events.append(plan_put(ref, item, None, origin, now).event)
+            ref = LocationObjectRef(country_code=cc, party_id=pid, location_id=loc)
+        except ValidationError:
+            skipped.append(f"{cc}/{pid}/{loc}: not a location reference")
+            continue
+        origin = Origin(Party(country_code=fold(cc), party_id=fold(pid)), correlation_id)
+        commands.append(PutObject(ref, item, origin))
+    return commands, skipped
+
+
+async def _record(
+    write_path: WritePath, command: PutObject, now: datetime, limit: asyncio.Semaphore
+) -> str | None:
+    """Record one PUT; the reason it was skipped, if it was."""
+    ref = command.ref
+    named = f"{ref.country_code}/{ref.party_id}/{ref.location_id}"
+    async with limit:
+        try:
+            await write_path.write(
+                SLICE, ref.location_key, lambda state: decide(state, command, now)
+            )
         except ValidationError as exc:
-            skipped.append(f"{cc}/{pid}/{loc}: {exc.error_count()} invalid field(s)")
+            return f"{named}: {exc.error_count()} invalid field(s)"
         except RefusedError as exc:
-            skipped.append(f"{cc}/{pid}/{loc}: {exc.message}")
-    return events, skipped
+            return f"{named}: {exc.message}"
+    return None
 
 
 async def sync_locations(
     partner: PartnerState,
     token: str,
-    event_log: EventLog,
+    write_path: WritePath,
     *,
     us: Party,
     clock: Callable[[], datetime],
     since: datetime | None = None,
     timeout_s: float = 30.0,
     on_page: Callable[[int, int | None], None] = lambda done, total: None,
+    in_flight: int = 16,
 ) -> SyncReport:
-    """Crawl the partner's locations into our log; ``on_page(objects seen,
-    total)`` after each page. The token is only ever put in the header."""
+    """Crawl the partner's locations into our log through the write path
+    (``in_flight`` objects at a time; every one acknowledged before the
+    next page); ``on_page(objects seen, total)`` after each page. The token
+    is only ever put in the header."""
     url = locations_sender_url(partner)
     to = next((r for r in partner.roles if r.role == "CPO"), None) or partner.roles[0]
     headers = {
@@ -134,15 +156,19 @@ async def sync_locations(
         "OCPI-to-party-id": to.party_id,
     }
     report = SyncReport()
+    limit = asyncio.Semaphore(in_flight)
     seen = 0
     async with httpx.AsyncClient(timeout=timeout_s) as client:
         async for page in crawl(client, url, headers, since=since):
-            events, skipped = plan_page(partner, page.items, headers["X-Correlation-ID"], clock())
-            if events:
-                await event_log.append(events)  # acknowledged before the next page
+            commands, skipped = commands_of_page(partner, page.items, headers["X-Correlation-ID"])
+            now = clock()
+            outcomes = await asyncio.gather(
+                *(_record(write_path, command, now, limit) for command in commands)
+            )
+            refused = [reason for reason in outcomes if reason is not None]
             report.pages += 1
-            report.recorded += len(events)
-            report.skipped += skipped
+            report.recorded += len(commands) - len(refused)
+            report.skipped += skipped + refused
             seen += len(page.items)
             on_page(seen, page.total)
     log.info(

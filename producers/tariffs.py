@@ -1,11 +1,23 @@
-"""Decisions of the Tariffs slice: requests in, events out. Pure: no I/O,
-the clock passed in.
+"""The Tariffs slice: a tariff's state, the decisions on writes to it, and
+the fold of its events. Pure: no I/O, the clock passed in.
 
-``plan_put`` and ``plan_delete`` judge a write against the tariff we hold
-(read by the caller from the view) and return the event to record, or raise
+**State.** ``TariffState`` is the version we hold (None while deleted) and
+the ``last_updated`` a later PUT must not be older than (docs/adr/0004); a
+deletion leaves a tombstone stamped with the later of its own time and the
+deleted version's, so only a PUT strictly later than both brings the tariff
+back (docs/adr/0011). Its numbers are Decimals, digit for digit; the JSON
+form of events and views carries them as the floats that print them
+(``served``).
+
+**Decisions.** ``decide`` judges a PUT or DELETE against the state the write
+path holds (``producers.write_path``, docs/adr/0022: the tariff as of its
+latest event in the log) and returns the event to record, or raises
 ``RefusedError`` with the OCPI status to answer. Every well-formed PUT is
-recorded, an older one too: which version wins is decided when the events
-are folded (``projections.mongo.tariffs.apply``; docs/adr/0004 and 0011).
+recorded, an older one too: which version wins is decided by ``evolve``.
+
+The write path, the MongoDB view (projections/mongo/tariffs.py) and the
+tariff history the CDR builder prices with (projections/mongo/history.py)
+all fold with this one ``evolve``.
 """
 
 from __future__ import annotations
@@ -15,27 +27,131 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from producers.locations import Origin, RefusedError
+from producers.write_path import Decision, Origin, RefusedError, Slice
 from schemas.events import Party, TariffDeleted, TariffPut, new_event_id
 from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload, TariffRef
-from schemas.ocpi.common import fold, parse_ocpi_datetime
+from schemas.ocpi.common import fold, parse_ocpi_datetime, sort_stamp
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.tariffs import Tariff
+from schemas.ocpi.tariffs import Tariff, dumps_exact, exact_numbers, json_numbers, loads_exact
 from schemas.ocpi.types import to_json
+from schemas.topics import TARIFFS
 
 __all__ = [
+    "SLICE",
+    "DeleteTariff",
     "Origin",
     "PlannedTariff",
+    "PutTariff",
     "RefusedError",
+    "TariffState",
     "authorize_write",
+    "decide",
+    "evolve",
     "find",
+    "held",
     "is_stale",
     "owner_of",
     "plan_delete",
     "plan_put",
+    "served",
 ]
 
 Json = dict[str, Any]
+
+
+# --- state and fold -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TariffState:
+    """``tariff``: the OCPI Tariff held, numbers as Decimals (None while
+    deleted); ``stamp``: the fixed-width ``last_updated`` of that version, or
+    of the tombstone."""
+
+    tariff: Json | None
+    stamp: str
+
+    def to_json(self) -> Json:
+        return {"tariff": self.tariff, "stamp": self.stamp}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TariffState:
+        return cls(tariff=data.get("tariff"), stamp=data["stamp"])
+
+
+def evolve(state: TariffState | None, event: object) -> TariffState | None:
+    """The state after one event; the same object when the event is not
+    applied (older than the version held, or not a tariff event)."""
+    if not isinstance(event, TariffPut | TariffDeleted):
+        return state
+    stamp = sort_stamp(event.payload.last_updated)
+    if isinstance(event, TariffDeleted):
+        # The deletion removes whatever version is held (it was judged
+        # against that version), and no PUT up to the later stamp passes.
+        return TariffState(None, stamp if state is None else max(stamp, state.stamp))
+    if state is not None and (
+        stamp < state.stamp or (state.tariff is None and stamp == state.stamp)
+    ):
+        return state  # stale: recorded, not applied
+    return TariffState(exact_numbers(event.payload.object), stamp)
+
+
+def held(state: TariffState | None) -> Json | None:
+    """The tariff we hold with exact numbers (what a price is computed with),
+    None if none or deleted."""
+    return None if state is None else state.tariff
+
+
+def served(state: TariffState | None) -> Json | None:
+    """The tariff in its JSON form (numbers as the floats that print them):
+    what the view stores and partners read."""
+    tariff = held(state)
+    return None if tariff is None else dict(json_numbers(tariff))
+
+
+def _load(raw: bytes) -> TariffState:
+    return TariffState.from_json(loads_exact(raw))
+
+
+# The Tariffs slice as the write path holds it (docs/adr/0022); the stored
+# state keeps every number digit for digit.
+SLICE: Slice[TariffState] = Slice(
+    "tariffs", TARIFFS, evolve, lambda state: dumps_exact(state.to_json()), _load
+)
+
+
+@dataclass(frozen=True)
+class PutTariff:
+    """An OCPI PUT of the tariff ``ref`` names; ``body`` decoded with exact
+    numbers (``loads_exact``)."""
+
+    ref: TariffRef
+    body: Any
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class DeleteTariff:
+    """An OCPI DELETE of the tariff ``ref`` names."""
+
+    ref: TariffRef
+    origin: Origin
+
+
+def decide(
+    state: TariffState | None, command: PutTariff | DeleteTariff, now: datetime
+) -> Decision[bool]:
+    """The event a write records; the answer says whether a PUT created the
+    tariff (HTTP 201 rather than 200)."""
+    current = held(state)
+    if isinstance(command, PutTariff):
+        planned = plan_put(command.ref, command.body, current, command.origin, now)
+    else:
+        planned = plan_delete(command.ref, current, command.origin, now)
+    return Decision([planned.event], planned.created)
+
+
+# --- decisions --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -77,9 +193,10 @@ def plan_put(
     ref: TariffRef, body: Any, current: Mapping[str, Any] | None, origin: Origin, now: datetime
 ) -> PlannedTariff:
     """A PUT of the tariff ``ref`` names. ``body`` is the decoded JSON with
-    exact numbers (``tariffs.loads_exact``); ``current`` the served tariff we
-    hold (None if none). Raises ``pydantic.ValidationError`` for a body that
-    is not a valid Tariff (OCPI 2001) and ``RefusedError`` otherwise."""
+    exact numbers (``tariffs.loads_exact``); ``current`` the tariff we hold
+    (None if none or deleted). Raises ``pydantic.ValidationError`` for a
+    body that is not a valid Tariff (OCPI 2001) and ``RefusedError``
+    otherwise."""
     tariff = Tariff.model_validate(body)
     _same_ids(ref, tariff)
     try:

@@ -1,11 +1,15 @@
-"""Decisions of the Tokens slice: requests in, events out; and the fold.
+"""The Tokens slice: a token's state, the decisions on writes to it, and
+the fold of its events. Pure: no I/O, the clock passed in.
 
-``plan_put``, ``plan_patch`` and ``plan_policy`` judge a write against the
-token we hold (read by the caller from the view) and return the event to
-record, or raise ``RefusedError`` with the OCPI status to answer. ``evolve``
-folds the events into a ``TokenState`` (the MongoDB view runs it). Every
-well-formed write is recorded, an older one too; the fold applies a write
-only if its ``last_updated`` is not older than the token's (docs/adr/0004).
+``decide`` judges a write (``PutToken``, ``PatchToken``, ``SetPolicy``)
+against the state the write path holds (``producers.write_path``,
+docs/adr/0022: the token as of its latest event in the log, never a view)
+with the ``plan_*`` helpers, and returns the event to record, or raises
+``RefusedError`` with the OCPI status to answer. ``evolve`` folds the events
+into a ``TokenState``; the write path and the MongoDB view both fold with
+it. Every well-formed write is recorded, an older one too; the fold applies
+a write only if its ``last_updated`` is not older than the token's
+(docs/adr/0004).
 
 ``authorize`` is the eMSP's real-time decision for one of its own tokens
 (mod_tokens, "Real-time authorization"), and ``decide_authorization`` the
@@ -22,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from producers.locations import Origin, RefusedError
+from producers.write_path import Decision, Origin, RefusedError, Slice
 from schemas.events import (
     TokenAuthorizationDecided,
     TokenPatched,
@@ -49,19 +53,27 @@ from schemas.ocpi.tokens import (
     validate_token_patch,
 )
 from schemas.ocpi.types import to_json
+from schemas.topics import TOKENS
 
 Json = dict[str, Any]
 TokenEvent = TokenPut | TokenPatched | TokenPolicySet | TokenAuthorizationDecided
 
 __all__ = [
+    "SLICE",
     "Origin",
+    "PatchToken",
     "Planned",
+    "PutToken",
     "RefusedError",
+    "SetPolicy",
+    "TokenCommand",
     "TokenState",
     "authorize",
+    "decide",
     "decide_authorization",
     "evolve",
     "find",
+    "held",
     "new_authorization_reference",
     "plan_patch",
     "plan_policy",
@@ -97,6 +109,64 @@ def evolve(state: TokenState | None, event: TokenEvent) -> TokenState:
     if isinstance(event, TokenPolicySet):
         return state.model_copy(update={"policy": event.payload.policy})
     return state  # an authorization decision changes nothing we hold
+
+
+def _evolve_held(state: TokenState | None, event: TokenEvent) -> TokenState | None:
+    after = evolve(state, event)
+    return after if after.token is not None or after.policy is not None else None
+
+
+# The Tokens slice as the write path holds it (docs/adr/0022).
+SLICE: Slice[TokenState] = Slice(
+    "tokens",
+    TOKENS,
+    _evolve_held,
+    lambda state: state.model_dump_json().encode(),
+    TokenState.model_validate_json,
+)
+
+
+@dataclass(frozen=True)
+class PutToken:
+    """An OCPI PUT of the token ``ref`` names (its owner's, or ours through ops)."""
+
+    ref: TokenRef
+    body: Any
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class PatchToken:
+    """An OCPI PATCH of the token ``ref`` names."""
+
+    ref: TokenRef
+    body: Any
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class SetPolicy:
+    """Ops: the authorization policy of one of our tokens."""
+
+    ref: TokenRef
+    body: Any
+    origin: Origin
+
+
+TokenCommand = PutToken | PatchToken | SetPolicy
+
+
+def decide(state: TokenState | None, command: TokenCommand, now: datetime) -> Decision[bool]:
+    """The event a write records; the answer says whether a PUT created the
+    token (HTTP 201 rather than 200)."""
+    if isinstance(command, PutToken):
+        plan = plan_put
+    elif isinstance(command, PatchToken):
+        plan = plan_patch
+    else:
+        plan = plan_policy
+    planned = plan(command.ref, command.body, state, command.origin, now)
+    return Decision([planned.event], planned.created)
 
 
 @dataclass(frozen=True)
@@ -169,6 +239,14 @@ def plan_policy(
 def find(current: TokenState | None, ref: TokenRef, http_status: int = 404) -> Json:
     """The token ``ref`` names; 2004 (HTTP 404 by default) when we hold none."""
     return dict(_require(current, ref, http_status))
+
+
+def held(current: TokenState | None, ref: TokenRef, http_status: int = 404) -> TokenState:
+    """The state of a token we hold (one that was PUT); 2004 (HTTP 404 by
+    default) when we hold none."""
+    _require(current, ref, http_status)
+    assert current is not None
+    return current
 
 
 def _require(current: TokenState | None, ref: TokenRef, http_status: int = 200) -> Json:

@@ -1,7 +1,7 @@
 """One fold of a batch's events per location, for every view that holds it.
 
 The MongoDB location view and the MySQL hierarchy keep the same folded state
-of each location (``location_state``), each beside its own position guard, and
+of each location (``producers.locations``), each beside its own position guard, and
 the runner hands both the same batch at the same time. Folding a location's
 records (``evolve``: a deep copy of the location per PATCH) and deriving the
 served Location (``served``: another one) is most of their CPU, so
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.location_state import LocationState, evolve, served
+from producers.locations import LocationState, evolve, served
 from projections.position import Record, already_applied
 
 Json = dict[str, Any]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 from typing import Any
 
+from producers.cdrs import plan_issue
+from schemas.events import CdrIssued
 from schemas.ocpi.tariffs import loads_exact
 from tests.ocpi_objects import connector, evse, location
 
@@ -96,3 +100,22 @@ def completed_session(
             },
         ]
     return body
+
+
+def issued_cdr(
+    now: datetime,
+    *,
+    session: dict[str, Any] | None = None,
+    cause: uuid.UUID | None = None,
+    correlation_id: str = "c",
+) -> CdrIssued:
+    """Our builder's ``CdrIssued`` for ``completed_session()`` (or
+    ``session``) at LOC-CDR, priced with ``simple_tariff()``."""
+    return plan_issue(
+        session or completed_session(),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": simple_tariff()},
+        cause_event_id=cause or uuid.uuid4(),
+        correlation_id=correlation_id,
+        now=now,
+    )

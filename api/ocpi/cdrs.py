@@ -14,47 +14,42 @@ the party that posted it. With the CDR we record our reconciliation of it
 Sender (we as CPO): ``GET /ocpi/cpo/2.2.1/cdrs`` lists the CDRs we issued
 for tokens of the caller's eMSP parties (api/pagination.py).
 
-Writes are acknowledged only after Kafka has the events and leave a write
-mark, so the next read of that CDR waits for the view (docs/adr/0009).
+A POST goes through the one write path (producers/write_path.py,
+docs/adr/0022), decided by ``producers.cdrs.decide_receive`` on the state of
+the CDR's key; the token, the CPO's tariffs and the location it is judged
+against are read from their slices' states as of the log, never from a view.
+Reads serve the MongoDB view once it has applied the CDR's last write
+(api/consistency.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.deps import (
-    CdrViewDep,
-    ContainerDep,
-    CorrelationIdDep,
-    EventLogDep,
-    LocationViewDep,
-    NowDep,
-    TariffViewDep,
-    TokenViewDep,
-    WriteMarksDep,
-)
+from api.consistency import read_written
+from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
-from api.tariff_writes import ExactBody
-from producers.cdrs import plan_receive, plan_reconciled, reconcile
-from producers.locations import Origin, RefusedError
-from producers.log import EventLog
+from api.writes import ExactBody, WritePathDep, body_of
+from producers import locations, tariffs, tokens
+from producers.cdrs import SLICE, ReceiveCdr, decide_receive, tariffs_named
+from producers.write_path import Origin, WritePath
 from projections.mongo.cdrs import CdrViewQuery
-from projections.position import position_field
-from projections.write_marks import WriteMarks
-from schemas.events import Party, new_event_id
+from schemas.events import Party
 from schemas.events.cdrs import cdr_key
+from schemas.events.locations import location_key
+from schemas.events.tariffs import tariff_key
 from schemas.events.tokens import token_key
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.topics import CDRS
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/cdrs", tags=["ocpi: cdrs (receiver)"])
 sender = APIRouter(prefix="/ocpi/cpo/2.2.1/cdrs", tags=["ocpi: cdrs (sender)"])
@@ -62,136 +57,91 @@ sender = APIRouter(prefix="/ocpi/cpo/2.2.1/cdrs", tags=["ocpi: cdrs (sender)"])
 # mod_cdrs, CDR.id: CiString(39).
 CdrIdPath = Annotated[str, Path(min_length=1, max_length=39, pattern=r"^[\x21-\x7E]+$")]
 
-# A CdrLocation has no time zone (OCPI issue #517): when we do not hold the
-# CPO's Location, reconciliation prices in UTC and says so.
-FALLBACK_TIME_ZONE = "UTC"
-
-
-def mark_key(key: str) -> str:
-    return f"cdr:{key}"
-
 
 @dataclass(frozen=True)
-class CdrStore:
-    """Where a CDR document is read from, waiting for our own acknowledged
-    writes of it."""
+class CdrReads:
+    """One CDR document as the view serves it, once the view holds the
+    CDR's last acknowledged write."""
 
     view: CdrViewQuery
-    marks: WriteMarks
+    write_path: WritePath
     timeout_s: float
 
-    async def current(self, key: str) -> dict[str, Any] | None:
-        wanted = await self.marks.marks(mark_key(key))
-        deadline = time.monotonic() + self.timeout_s
-        delay = 0.02
-        while True:
-            doc, positions = await asyncio.to_thread(self.view.read, key)
-            if all(positions.get(position_field(CDRS.name, p), -1) >= o for p, o in wanted.items()):
-                return doc
-            if time.monotonic() >= deadline:
-                raise OcpiError(
-                    OcpiStatus.SERVER_ERROR,
-                    "an earlier write of this CDR is still being recorded; retry",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-    async def append(self, event_log: EventLog, key: str, events: list[Any]) -> None:
-        """Append, then mark; an OCPI 3000 when Kafka did not acknowledge."""
-        try:
-            positions = await event_log.append(events)
-        except Exception as exc:
-            raise OcpiError(
-                OcpiStatus.SERVER_ERROR, "the CDR could not be recorded; retry"
-            ) from exc
-        try:
-            for position in positions:
-                await self.marks.mark(mark_key(key), position.partition, position.offset)
-        except Exception as exc:
-            raise OcpiError(
-                OcpiStatus.SERVER_ERROR, "the CDR was recorded; retry to confirm"
-            ) from exc
+    async def get(self, key: str) -> Json | None:
+        found: Json | None = await read_written(
+            self.view, self.write_path, SLICE, key, timeout_s=self.timeout_s, what="CDR"
+        )
+        return found
 
 
-def _store(c: ContainerDep, view: CdrViewDep, marks: WriteMarksDep) -> CdrStore:
-    return CdrStore(view, marks, c.settings.read_own_writes_timeout_s)
+def _reads(c: ContainerDep, view: CdrViewDep, w: WritePathDep) -> CdrReads:
+    return CdrReads(view, w, c.settings.read_own_writes_timeout_s)
 
 
-CdrStoreDep = Annotated[CdrStore, Depends(_store)]
-
-
-def refused(exc: RefusedError) -> OcpiError:
-    return OcpiError(exc.status, exc.message, exc.http_status)
+CdrReadsDep = Annotated[CdrReads, Depends(_reads)]
 
 
 # --- Receiver -----------------------------------------------------------------
 
 
-@receiver.post("")
+async def _token_issued(w: WritePath, cdr: Cdr) -> bool:
+    token = cdr.cdr_token
+    state = await w.state(
+        tokens.SLICE, token_key(token.country_code, token.party_id, token.uid, token.type)
+    )
+    return state is not None and state.token is not None
+
+
+async def _tariff(w: WritePath, cdr: Cdr, tariff_id: str) -> Json | None:
+    key = tariff_key(cdr.country_code, cdr.party_id, tariff_id)
+    state: tariffs.TariffState | None = await w.state(tariffs.SLICE, key)
+    return tariffs.held(state)
+
+
+async def _tariffs(w: WritePath, cdr: Cdr) -> dict[str, Json | None]:
+    ids = sorted(tariffs_named(cdr))
+    held = await asyncio.gather(*(_tariff(w, cdr, i) for i in ids))
+    return {fold(i): tariff for i, tariff in zip(ids, held, strict=True)}
+
+
+async def _time_zone(w: WritePath, cdr: Cdr) -> str | None:
+    key = location_key(cdr.country_code, cdr.party_id, cdr.cdr_location.id)
+    state: locations.LocationState | None = await w.state(locations.SLICE, key)
+    where = locations.asserted(state)
+    return None if where is None else where.get("time_zone")
+
+
+@receiver.post("", openapi_extra=body_of(Cdr))
 async def post_cdr(
     body: ExactBody,
     caller: RoutedCallerDep,
     c: ContainerDep,
-    store: CdrStoreDep,
-    tariffs: TariffViewDep,
-    tokens: TokenViewDep,
-    locations: LocationViewDep,
-    event_log: EventLogDep,
+    w: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Json:
     cdr = Cdr.model_validate(body)  # 2001 on bad input, before anything is read
+    s = c.settings
+    token_issued, held, time_zone = await asyncio.gather(
+        _token_issued(w, cdr), _tariffs(w, cdr), _time_zone(w, cdr)
+    )
+    command = ReceiveCdr(
+        cdr=cdr,
+        poster_owns=caller.owns,
+        us=Party(country_code=s.party_country_code, party_id=s.party_id),
+        token_issued=token_issued,
+        tariffs=held,
+        time_zone=time_zone,
+        tolerance=s.cdr_reconciliation_tolerance,
+        origin=Origin(
+            Party(country_code=fold(cdr.country_code), party_id=fold(cdr.party_id)),
+            correlation_id,
+        ),
+    )
     key = cdr_key(cdr.country_code, cdr.party_id, cdr.id)
-    held = caller.owns(cdr.country_code, cdr.party_id) and await store.current(key) is not None
-    token = cdr.cdr_token
-    token_state, _ = await asyncio.to_thread(
-        tokens.read, token_key(token.country_code, token.party_id, token.uid, token.type)
-    )
-    period_tariffs = {p.tariff_id for p in cdr.charging_periods if p.tariff_id}
-    tariffs_held = {
-        t
-        for t in period_tariffs
-        if await asyncio.to_thread(tariffs.get, cdr.country_code, cdr.party_id, t)
-    }
-    origin = Origin(
-        Party(country_code=fold(cdr.country_code), party_id=fold(cdr.party_id)), correlation_id
-    )
-    us = Party(country_code=c.settings.party_country_code, party_id=c.settings.party_id)
-    try:
-        received = plan_receive(
-            body,
-            poster_owns=caller.owns,
-            already_held=lambda _: held,
-            us=us,
-            token_held=lambda _: token_state is not None,
-            tariff_held=lambda tariff_id: tariff_id in tariffs_held,
-            origin=origin,
-            event_id=new_event_id(),
-            now=now,
-        )
-    except RefusedError as exc:
-        raise refused(exc) from exc
-    tolerance = c.settings.cdr_reconciliation_tolerance
-    named = next((p.tariff_id for p in cdr.charging_periods if p.tariff_id), None)
-    if named is None and cdr.tariffs:
-        named = cdr.tariffs[0].id
-    ours = (
-        await asyncio.to_thread(tariffs.get, cdr.country_code, cdr.party_id, named)
-        if named
-        else None
-    )
-    where = await asyncio.to_thread(
-        locations.get, cdr.country_code, cdr.party_id, cdr.cdr_location.id
-    )
-    zone = (where or {}).get("time_zone") or FALLBACK_TIME_ZONE
-    result = reconcile(received.payload.cdr, ours, tolerance=tolerance, time_zone=zone)
-    if where is None and result.expected is not None:
-        note = f"time zone {FALLBACK_TIME_ZONE}: we hold no location {cdr.cdr_location.id!r}"
-        result = replace(result, note=result.note or note)
-    reconciled = plan_reconciled(received, result, tolerance=tolerance, now=now)
-    await store.append(event_log, key, [received, reconciled])
-    response.headers["Location"] = f"{c.settings.base_url}{receiver.prefix}/{cdr.id}"
+    await w.write(SLICE, key, lambda state: decide_receive(state, command, now))
+    response.headers["Location"] = f"{s.base_url}{receiver.prefix}/{cdr.id}"
     return envelope()
 
 
@@ -200,12 +150,10 @@ def _received_keys(caller: RoutedCaller, cdr_id: str) -> list[str]:
 
 
 @receiver.get("/{cdr_id}")
-async def get_received_cdr(
-    cdr_id: CdrIdPath, caller: RoutedCallerDep, store: CdrStoreDep
-) -> dict[str, Any]:
+async def get_received_cdr(cdr_id: CdrIdPath, caller: RoutedCallerDep, reads: CdrReadsDep) -> Json:
     """A CDR the caller posted, by the URL its POST was answered with."""
     for key in _received_keys(caller, cdr_id):
-        doc = await store.current(key)
+        doc = await reads.get(key)
         if doc is not None and doc.get("role") == "received":
             return envelope(doc["cdr"])
     raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"unknown CDR {cdr_id!r}", 404)
@@ -219,14 +167,14 @@ def _token_parties(caller: RoutedCaller) -> list[str]:
 
 
 @sender.get("")
-def list_cdrs(
+def list_our_cdrs(
     request: Request,
     response: Response,
     caller: RoutedCallerDep,
     c: ContainerDep,
     view: CdrViewDep,
     params: PageRequestDep,
-) -> dict[str, Any]:
+) -> Json:
     s = c.settings
     page = view.page(
         country_code=s.party_country_code,

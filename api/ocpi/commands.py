@@ -3,11 +3,22 @@
 ``POST /ocpi/cpo/2.2.1/commands/{command}``: a registered partner with an
 eMSP role asks one of our chargers to start or stop a session, reserve,
 cancel a reservation or unlock a connector. The shell validates the body
-against the command's request object, looks up the facts
-(``producers.commands.Facts``), lets ``producers.commands.decide`` judge and
-records the outcome; the CommandResponse is answered only once Kafka has
-acknowledged it. The charger's result goes to ``response_url`` later
+against the command's request object, gathers the facts
+(``producers.commands.Facts``) and records through the one write path
+(docs/adr/0022) what ``producers.commands.decide`` makes of them; the
+CommandResponse is answered only once Kafka has acknowledged it. The
+charger's result goes to ``response_url`` later
 (processors/command_results.py, processors/command_callbacks.py).
+
+Where the facts come from: our location and the registry entry of each
+charge point from the states the write path holds (as of their latest
+event in the log); which charge points are at a location, and our sessions
+(the processors' facts), from the views; who is connected from the
+gateway's presence keys. A CANCEL_RESERVATION finds its RESERVE_NOW through
+the reservation index (``ReservationIds.reserved_by``) and the command's
+state in the write path, so a cancel sent right after its reservation was
+answered finds it; reservations the index does not know (a Redis that lost
+it) are looked up in the ``cpo_commands`` view.
 """
 
 from __future__ import annotations
@@ -16,35 +27,41 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+import structlog
+from fastapi import APIRouter, Depends, Path
 
-from api.deps import ContainerDep, CorrelationIdDep, EventLogDep, NowDep
+from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
+from api.writes import JsonBodyOrNone, WritePathDep, body_of
+from producers import charge_points, locations
 from producers.commands import (
+    SLICE,
     Caller,
     ChargePointDirectory,
     ChargePointEntry,
     Facts,
-    NotFound,
     Presence,
+    ReceiveCommand,
     ReceivedCommands,
     RedisPresence,
     RedisReservationIds,
     ReservationIds,
     decide,
     new_command_id,
+    reservation_held,
     reservation_key,
 )
-from projections.mongo.locations import LocationViewQuery
+from producers.write_path import WritePath
 from projections.mongo.sessions import SessionViewQuery
-from schemas.events import CommandDeclined, Party
+from schemas.events import Party
+from schemas.events.commands import CommandTarget
+from schemas.events.locations import location_key
 from schemas.events.sessions import session_key
 from schemas.ocpi.commands import (
     REQUEST_MODEL,
     CancelReservation,
     CommandRequest,
-    CommandResponse,
     CommandResponseType,
     CommandType,
     ReserveNow,
@@ -55,16 +72,17 @@ from schemas.ocpi.commands import (
 from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import Role
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.types import DisplayText, to_json
+from schemas.ocpi.types import to_json
+
+log = structlog.get_logger(__name__)
 
 receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/commands", tags=["ocpi: commands (receiver)"])
 
 
 @dataclass(frozen=True)
 class CommandPorts:
-    """Where the facts of a command come from."""
+    """Where the facts of a command come from, besides the write path."""
 
-    locations: LocationViewQuery
     sessions: SessionViewQuery
     charge_points: ChargePointDirectory
     received: ReceivedCommands
@@ -73,10 +91,9 @@ class CommandPorts:
 
 
 def command_ports(c: ContainerDep) -> CommandPorts:
-    assert c.charge_points is not None and c.received_commands is not None
+    assert c.received_commands is not None
     prefix = c.settings.topic_prefix
     return CommandPorts(
-        locations=c.locations,
         sessions=c.sessions,
         charge_points=c.charge_points,
         received=c.received_commands,
@@ -122,9 +139,43 @@ def _caller(caller: RoutedCallerDep) -> Caller:
     return Caller(partner_id=partner.partner_id, party=caller.party, parties=parties)
 
 
+async def _registered_at(
+    ports: CommandPorts, write_path: WritePath, country_code: str, party_id: str, location_id: str
+) -> list[ChargePointEntry]:
+    """The charge points at a location: which ones from the registry view (a
+    list), each one's registration as the write path holds it (a charge
+    point moved or deregistered a moment ago is judged as it is now)."""
+    docs = await asyncio.to_thread(
+        ports.charge_points.at_location, country_code, party_id, location_id
+    )
+    ids = sorted({str(d["charge_point_id"]) for d in docs})
+    found = await asyncio.gather(*(_registration(write_path, i) for i in ids))
+    return [entry for entry in found if entry is not None]
+
+
+async def _registration(write_path: WritePath, charge_point_id: str) -> ChargePointEntry | None:
+    state = await write_path.state(charge_points.SLICE, charge_point_id)
+    return ChargePointEntry.model_validate(state.model_dump()) if state is not None else None
+
+
+async def _reservation(
+    ports: CommandPorts, write_path: WritePath, key: str
+) -> CommandTarget | None:
+    """The target of the latest accepted RESERVE_NOW of ``key``."""
+    command_id = await ports.reservation_ids.reserved_by(key)
+    if command_id is not None:
+        state = await write_path.state(SLICE, command_id)
+        if (held := reservation_held(state)) is not None:
+            return held
+    # Not in the index (it lives in Redis and may have been lost with it):
+    # the view holds every reservation it has projected.
+    return await asyncio.to_thread(ports.received.reservation, key)
+
+
 async def gather_facts(
     request: CommandRequest,
     ports: CommandPorts,
+    write_path: WritePath,
     *,
     us: Party,
     caller: Caller,
@@ -133,17 +184,17 @@ async def gather_facts(
 ) -> Facts:
     """Look up everything ``decide`` needs for this request."""
     location = None
-    charge_points: list[dict[str, Any]] = []
+    entries: list[ChargePointEntry] = []
     session = None
     reservation = None
     ocpp_reservation_id = None
     if isinstance(request, StartSession | ReserveNow | UnlockConnector):
-        location = await asyncio.to_thread(
-            ports.locations.get, us.country_code, us.party_id, request.location_id
-        )
+        key = location_key(us.country_code, us.party_id, request.location_id)
+        held = await write_path.state(locations.SLICE, key)
+        location = locations.asserted(held)
         if location is not None:
-            charge_points = await asyncio.to_thread(
-                ports.charge_points.at_location, us.country_code, us.party_id, location["id"]
+            entries = await _registered_at(
+                ports, write_path, us.country_code, us.party_id, location["id"]
             )
     if isinstance(request, ReserveNow):
         key = reservation_key(caller.party, request.reservation_id)
@@ -152,16 +203,16 @@ async def gather_facts(
         key = session_key(us.country_code, us.party_id, request.session_id)
         session, _ = await asyncio.to_thread(ports.sessions.read, key)
         if session is not None:
-            charge_points = await asyncio.to_thread(
-                ports.charge_points.at_location,
+            entries = await _registered_at(
+                ports,
+                write_path,
                 session["country_code"],
                 session["party_id"],
                 session["location_id"],
             )
     if isinstance(request, CancelReservation):
         key = reservation_key(caller.party, request.reservation_id)
-        reservation = await asyncio.to_thread(ports.received.reservation, key)
-    entries = tuple(ChargePointEntry.model_validate(d) for d in charge_points)
+        reservation = await _reservation(ports, write_path, key)
     ids = [cp.charge_point_id for cp in entries]
     if reservation is not None:
         ids.append(reservation.charge_point_id)
@@ -171,7 +222,7 @@ async def gather_facts(
         command_id=command_id,
         correlation_id=correlation_id,
         location=location,
-        charge_points=entries,
+        charge_points=tuple(entries),
         present=await ports.presence.present(ids),
         session=session,
         reservation=reservation,
@@ -179,47 +230,56 @@ async def gather_facts(
     )
 
 
-@receiver.post("/{command}")
+def _one_of(*models: type[Any]) -> dict[str, Any]:
+    """``openapi_extra`` of a body that is one of ``models`` (which one: the
+    path says)."""
+    schemas = [body_of(m)["requestBody"]["content"]["application/json"]["schema"] for m in models]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": schemas}}},
+        }
+    }
+
+
+@receiver.post(
+    "/{command}",
+    openapi_extra=_one_of(
+        StartSession, StopSession, ReserveNow, CancelReservation, UnlockConnector
+    ),
+)
 async def receive_command(
     command: CommandDep,
     caller: Annotated[Caller, Depends(_caller)],
     c: ContainerDep,
     ports: CommandPortsDep,
-    event_log: EventLogDep,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: Annotated[Any, Body()] = None,
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request: CommandRequest = REQUEST_MODEL[command].model_validate(body)  # type: ignore[assignment]
     s = c.settings
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+    command_id = new_command_id()
     facts = await gather_facts(
         request,
         ports,
+        write_path,
         us=us,
         caller=caller,
-        command_id=new_command_id(),
+        command_id=command_id,
         correlation_id=correlation_id,
     )
-    decision = decide(command, request, facts, now, s.command_timeout_s)
-    if isinstance(decision, NotFound):
-        raise OcpiError(OcpiStatus.UNKNOWN_LOCATION, decision.message, 404)
-    try:
-        await event_log.append([decision])
-    except Exception as exc:
-        raise OcpiError(
-            OcpiStatus.SERVER_ERROR, "the command could not be recorded; retry"
-        ) from exc
-    if isinstance(decision, CommandDeclined):
-        p = decision.payload
-        response = CommandResponse(
-            result=p.result,
-            timeout=0,
-            message=[DisplayText(language="en", text=p.message)] if p.message else None,
-        )
-    else:
-        response = CommandResponse(
-            result=CommandResponseType.ACCEPTED, timeout=decision.payload.timeout_s
-        )
+    received = ReceiveCommand(command, request, facts, s.command_timeout_s)
+    response = await write_path.write(SLICE, command_id, lambda state: decide(state, received, now))
+    if isinstance(request, ReserveNow) and response.result is CommandResponseType.ACCEPTED:
+        key = reservation_key(caller.party, request.reservation_id)
+        try:
+            await ports.reservation_ids.reserved(key, command_id)
+        except Exception:
+            # Recorded and accepted all the same: a cancel then finds the
+            # reservation once the view has it.
+            log.warning("reservation_index_not_updated", command_id=command_id, exc_info=True)
     return envelope(to_json(response))

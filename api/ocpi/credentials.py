@@ -1,91 +1,92 @@
 """Credentials module (credentials.asciidoc): registration, token rotation,
-unregistration. Symmetric; served at ``/ocpi/2.2.1/credentials``."""
+unregistration. Symmetric; served at ``/ocpi/2.2.1/credentials``.
+
+Writes go through the one write path (docs/adr/0022) in the credentials
+service; refusals (HTTP 405 in the wrong state, 3001/3002 when the partner's
+own API cannot be used) become OCPI envelopes in ``api/errors.py``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 
-from api.auth import CallerDep
+from api.auth import Caller, CallerDep
 from api.deps import ContainerDep, CorrelationIdDep
-from api.errors import OcpiError, envelope
-from ocpi_hub.bootstrap import Container, credentials_service
+from api.errors import envelope
+from api.writes import JsonBody, WritePathDep, body_of
+from ocpi_hub.bootstrap import credentials_service
 from ocpi_hub.secrets import hash_token, new_token
 from producers.credentials import CredentialsService
-from producers.partner_client import PartnerCallError
 from producers.partners import NotAllowedError
-from producers.registration import UnsupportedVersionError
-from schemas.events import Party
 from schemas.ocpi.credentials import Credentials
-from schemas.ocpi.status_codes import OcpiStatus
 
 router = APIRouter(prefix="/ocpi/2.2.1/credentials", tags=["ocpi: credentials"])
 log = structlog.get_logger(__name__)
 
 
-def service(c: Container, request: Request) -> CredentialsService:
-    return credentials_service(c, request.app.state.event_log)
+async def _service(c: ContainerDep, write_path: WritePathDep) -> CredentialsService:
+    return credentials_service(c, write_path)
 
 
-def _not_allowed(exc: NotAllowedError) -> OcpiError:
-    # credentials.asciidoc: POST/PUT/DELETE in the wrong state MUST be HTTP 405.
-    return OcpiError(OcpiStatus.CLIENT_ERROR, str(exc), 405)
+ServiceDep = Annotated[CredentialsService, Depends(_service)]
 
 
 @router.get("")
-def get_credentials(caller: CallerDep, c: ContainerDep, request: Request) -> dict[str, Any]:
+async def get_credentials(caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     """Our credentials, carrying the token the caller uses with us."""
-    return envelope(service(c, request).our_credentials(caller.token).model_dump(mode="json"))
+    return envelope(service.our_credentials(caller.token).model_dump(mode="json"))
+
+
+@router.post("", openapi_extra=body_of(Credentials))
+async def post_credentials(
+    body: JsonBody, caller: CallerDep, service: ServiceDep, correlation_id: CorrelationIdDep
+) -> dict[str, Any]:
+    """They register with TOKEN_A: we fetch their endpoints with their token
+    and answer with the token they are to use with us from now on."""
+    if not caller.with_token_a:
+        raise NotAllowedError("already registered: use PUT to update")
+    return await _connect("POST", body, caller, service, correlation_id)
+
+
+@router.put("", openapi_extra=body_of(Credentials))
+async def put_credentials(
+    body: JsonBody, caller: CallerDep, service: ServiceDep, correlation_id: CorrelationIdDep
+) -> dict[str, Any]:
+    """They update their credentials (a new token for us, new endpoints);
+    we answer with a new token for them, and the one they used stops working."""
+    _registered(caller, "not registered: use POST to register")
+    return await _connect("PUT", body, caller, service, correlation_id)
 
 
 async def _connect(
-    method: str, body: Credentials, caller: CallerDep, c: Container, request: Request, corr: str
+    method: Literal["POST", "PUT"],
+    body: Any,
+    caller: Caller,
+    service: CredentialsService,
+    correlation_id: str,
 ) -> dict[str, Any]:
-    if method == "POST" and not caller.with_token_a:
-        raise _not_allowed(NotAllowedError("already registered: use PUT to update"))
+    theirs = Credentials.model_validate(body)
     token = new_token()
-    try:
-        await service(c, request).accept(
-            caller.partner, "POST" if method == "POST" else "PUT", body, hash_token(token), corr
-        )
-    except NotAllowedError as exc:
-        raise _not_allowed(exc) from exc
-    except UnsupportedVersionError as exc:
-        raise OcpiError(OcpiStatus.UNSUPPORTED_VERSION, str(exc)) from exc
-    except PartnerCallError as exc:
-        # credentials.asciidoc, "Errors during registration": 3001.
-        raise OcpiError(OcpiStatus.UNABLE_TO_USE_CLIENT_API, str(exc)) from exc
+    presented, issued = hash_token(caller.token), hash_token(token)
+    await service.accept(caller.partner, presented, method, theirs, issued, correlation_id)
     log.info("partner_connected", partner_id=caller.partner.partner_id, method=method)
-    return envelope(service(c, request).our_credentials(token).model_dump(mode="json"))
-
-
-@router.post("")
-async def post_credentials(
-    body: Credentials, caller: CallerDep, c: ContainerDep, request: Request, corr: CorrelationIdDep
-) -> dict[str, Any]:
-    return await _connect("POST", body, caller, c, request, corr)
-
-
-@router.put("")
-async def put_credentials(
-    body: Credentials, caller: CallerDep, c: ContainerDep, request: Request, corr: CorrelationIdDep
-) -> dict[str, Any]:
-    if caller.with_token_a:
-        raise _not_allowed(NotAllowedError("not registered: use POST to register"))
-    return await _connect("PUT", body, caller, c, request, corr)
+    return envelope(service.our_credentials(token).model_dump(mode="json"))
 
 
 @router.delete("")
 async def delete_credentials(
-    caller: CallerDep, c: ContainerDep, request: Request, corr: CorrelationIdDep
+    caller: CallerDep, service: ServiceDep, correlation_id: CorrelationIdDep
 ) -> dict[str, Any]:
-    if caller.with_token_a:
-        raise _not_allowed(NotAllowedError("not registered"))
-    us = Party(country_code=c.settings.party_country_code, party_id=c.settings.party_id)
-    try:
-        await service(c, request).unregister(caller.partner, us, corr)
-    except NotAllowedError as exc:
-        raise _not_allowed(exc) from exc
+    """They end the registration: none of their tokens works any more."""
+    _registered(caller, "not registered")
+    await service.unregister(caller.partner, hash_token(caller.token), correlation_id)
     return envelope()
+
+
+def _registered(caller: Caller, message: str) -> None:
+    # credentials.asciidoc: PUT and DELETE before registration MUST be HTTP 405.
+    if caller.with_token_a:
+        raise NotAllowedError(message)

@@ -8,68 +8,226 @@ CPO): partners read our locations, a paginated list or one object.
 Both need a registered partner's token (not TOKEN_A) and carry the routing
 headers (api/routing.py). A partner may touch only objects of its own
 parties: another party's ids are refused with 2001 and nothing is written.
+
+Writes go through the one write path (producers/write_path.py): decided by
+``producers.locations.decide`` against the location as of its latest event
+in the log, answered once Kafka acknowledged. Reads serve the MongoDB view,
+after it has applied the object's last write (api/consistency.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from api.deps import ContainerDep, LocationViewDep
+from api.consistency import read_after, written
+from api.deps import ContainerDep, CorrelationIdDep, LocationViewDep, NowDep
 from api.errors import OcpiError, envelope
-from api.location_writes import object_routes
-from api.ocpi.paths import CountryCodePath, LocationIdPath, PartyIdPath
+from api.ocpi.paths import (
+    ConnectorIdPath,
+    CountryCodePath,
+    EvseUidPath,
+    LocationIdPath,
+    PartyIdPath,
+)
 from api.pagination import PageRequestDep, paginate
-from api.routing import RoutedCaller, RoutedCallerDep, routed_caller
+from api.routing import RoutedCallerDep
+from api.writes import JsonBody, WritePathDep, body_of
+from api.writes import written as answered
+from producers.locations import SLICE, PatchObject, PutObject, decide, find
+from producers.write_path import Origin, WritePath
+from projections.mongo.locations import LocationViewQuery
 from schemas.events import Party
 from schemas.events.locations import LocationObjectRef
 from schemas.ocpi.common import fold
+from schemas.ocpi.locations import Connector, Evse, Location
+from schemas.ocpi.patch import patch_model
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.topics import LOCATIONS
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/locations", tags=["ocpi: locations (receiver)"])
 sender = APIRouter(prefix="/ocpi/cpo/2.2.1/locations", tags=["ocpi: locations (sender)"])
 
 
-def _location(
-    country_code: CountryCodePath, party_id: PartyIdPath, location_id: LocationIdPath
+# --- writing and reading one object (shared with the ops API) -------------------------
+
+
+@dataclass(frozen=True)
+class LocationWrites:
+    """PUT and PATCH of one object of a location, recorded for the location's
+    own party; each answers whether a PUT created the object."""
+
+    write_path: WritePath
+    correlation_id: str
+    now: datetime
+
+    async def put(self, ref: LocationObjectRef, body: Any) -> bool:
+        return await self._record(PutObject(ref, body, self._origin(ref)))
+
+    async def patch(self, ref: LocationObjectRef, body: Any) -> bool:
+        return await self._record(PatchObject(ref, body, self._origin(ref)))
+
+    def _origin(self, ref: LocationObjectRef) -> Origin:
+        party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+        return Origin(party, self.correlation_id)
+
+    async def _record(self, command: PutObject | PatchObject) -> bool:
+        return await self.write_path.write(
+            SLICE, command.ref.location_key, lambda state: decide(state, command, self.now)
+        )
+
+
+async def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> LocationWrites:
+    return LocationWrites(w, correlation_id, now)
+
+
+LocationWritesDep = Annotated[LocationWrites, Depends(_writes)]
+
+
+@dataclass(frozen=True)
+class LocationReads:
+    """One object of a location as the view serves it, once the view holds
+    the location's last acknowledged write."""
+
+    view: LocationViewQuery
+    write_path: WritePath
+    timeout_s: float
+
+    async def get(self, ref: LocationObjectRef) -> Json:
+        key = ref.location_key
+        current = await read_after(
+            lambda: asyncio.to_thread(self.view.read, key),
+            lambda: asyncio.to_thread(self.view.positions, key),
+            LOCATIONS.name,
+            await written(self.write_path, SLICE, key),
+            timeout_s=self.timeout_s,
+            what="location",
+        )
+        return find(current, ref)
+
+
+async def _reads(c: ContainerDep, view: LocationViewDep, w: WritePathDep) -> LocationReads:
+    return LocationReads(view, w, c.settings.read_own_writes_timeout_s)
+
+
+LocationReadsDep = Annotated[LocationReads, Depends(_reads)]
+
+
+# --- Receiver: a partner's own locations --------------------------------------------
+
+LOCATION = "/{country_code}/{party_id}/{location_id}"
+EVSE = LOCATION + "/{evse_uid}"
+CONNECTOR = EVSE + "/{connector_id}"
+
+
+async def _their_location(
+    caller: RoutedCallerDep,
+    country_code: CountryCodePath,
+    party_id: PartyIdPath,
+    location_id: LocationIdPath,
 ) -> LocationObjectRef:
+    """A partner reads and writes only its own parties' objects."""
+    if not caller.owns(country_code, party_id):
+        raise OcpiError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"{country_code}/{party_id} is not a party registered with this token; "
+            "a partner may only write and read its own locations",
+        )
     return LocationObjectRef(country_code=country_code, party_id=party_id, location_id=location_id)
 
 
-def _own(caller: RoutedCaller, ref: LocationObjectRef) -> Party:
-    """The Receiver: a partner reads and writes only its own parties' objects."""
-    if not caller.owns(ref.country_code, ref.party_id):
-        raise OcpiError(
-            OcpiStatus.INVALID_PARAMETERS,
-            f"{ref.country_code}/{ref.party_id} is not a party registered with this token; "
-            "a partner may only write and read its own locations",
-        )
-    return Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+TheirLocation = Annotated[LocationObjectRef, Depends(_their_location)]
 
 
-object_routes(
-    receiver,
-    _location,
-    prefix="/{country_code}/{party_id}/{location_id}",
-    who=routed_caller,
-    authorize=_own,
-    writes=True,
-)
+async def _their_evse(parent: TheirLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
+    return parent.model_copy(update={"evse_uid": evse_uid})
 
 
-# --- Sender -----------------------------------------------------------------
+TheirEvse = Annotated[LocationObjectRef, Depends(_their_evse)]
+
+
+async def _their_connector(parent: TheirEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
+    return parent.model_copy(update={"connector_id": connector_id})
+
+
+TheirConnector = Annotated[LocationObjectRef, Depends(_their_connector)]
+
+
+@receiver.get(LOCATION)
+async def get_their_location(ref: TheirLocation, reads: LocationReadsDep) -> Json:
+    return envelope(await reads.get(ref))
+
+
+@receiver.get(EVSE)
+async def get_their_evse(ref: TheirEvse, reads: LocationReadsDep) -> Json:
+    return envelope(await reads.get(ref))
+
+
+@receiver.get(CONNECTOR)
+async def get_their_connector(ref: TheirConnector, reads: LocationReadsDep) -> Json:
+    return envelope(await reads.get(ref))
+
+
+@receiver.put(LOCATION, openapi_extra=body_of(Location))
+async def put_their_location(
+    ref: TheirLocation, body: JsonBody, writes: LocationWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.put(ref, body))
+
+
+@receiver.put(EVSE, openapi_extra=body_of(Evse))
+async def put_their_evse(
+    ref: TheirEvse, body: JsonBody, writes: LocationWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.put(ref, body))
+
+
+@receiver.put(CONNECTOR, openapi_extra=body_of(Connector))
+async def put_their_connector(
+    ref: TheirConnector, body: JsonBody, writes: LocationWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.put(ref, body))
+
+
+@receiver.patch(LOCATION, openapi_extra=body_of(patch_model(Location)))
+async def patch_their_location(
+    ref: TheirLocation, body: JsonBody, writes: LocationWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.patch(ref, body))
+
+
+@receiver.patch(EVSE, openapi_extra=body_of(patch_model(Evse)))
+async def patch_their_evse(
+    ref: TheirEvse, body: JsonBody, writes: LocationWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.patch(ref, body))
+
+
+@receiver.patch(CONNECTOR, openapi_extra=body_of(patch_model(Connector)))
+async def patch_their_connector(
+    ref: TheirConnector, body: JsonBody, writes: LocationWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.patch(ref, body))
+
+
+# --- Sender: our locations ------------------------------------------------------------
 
 
 @sender.get("")
-def list_locations(
+def list_our_locations(
     request: Request,
     response: Response,
     _: RoutedCallerDep,
     c: ContainerDep,
     view: LocationViewDep,
     params: PageRequestDep,
-) -> dict[str, Any]:
+) -> Json:
     s = c.settings
     page = view.page(
         country_code=s.party_country_code,
@@ -86,22 +244,41 @@ def list_locations(
     return envelope(page.items)
 
 
-def _ours(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:
+async def our_location(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:
+    """An object of one of our own locations (the Sender, the ops API)."""
     s = c.settings
     return LocationObjectRef(
         country_code=s.party_country_code, party_id=s.party_id, location_id=location_id
     )
 
 
-def _anyone_registered(_: RoutedCaller, ref: LocationObjectRef) -> Party:
-    return Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+OurLocation = Annotated[LocationObjectRef, Depends(our_location)]
 
 
-object_routes(
-    sender,
-    _ours,
-    prefix="/{location_id}",
-    who=routed_caller,
-    authorize=_anyone_registered,
-    writes=False,
-)
+async def our_evse(parent: OurLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
+    return parent.model_copy(update={"evse_uid": evse_uid})
+
+
+OurEvse = Annotated[LocationObjectRef, Depends(our_evse)]
+
+
+async def our_connector(parent: OurEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
+    return parent.model_copy(update={"connector_id": connector_id})
+
+
+OurConnector = Annotated[LocationObjectRef, Depends(our_connector)]
+
+
+@sender.get("/{location_id}")
+async def get_our_location(ref: OurLocation, _: RoutedCallerDep, reads: LocationReadsDep) -> Json:
+    return envelope(await reads.get(ref))
+
+
+@sender.get("/{location_id}/{evse_uid}")
+async def get_our_evse(ref: OurEvse, _: RoutedCallerDep, reads: LocationReadsDep) -> Json:
+    return envelope(await reads.get(ref))
+
+
+@sender.get("/{location_id}/{evse_uid}/{connector_id}")
+async def get_our_connector(ref: OurConnector, _: RoutedCallerDep, reads: LocationReadsDep) -> Json:
+    return envelope(await reads.get(ref))

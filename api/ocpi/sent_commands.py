@@ -6,12 +6,14 @@ CommandResult.
 Only the partner the command was sent to may post its result: the command id
 carries a MAC binding it to that partner and command (docs/adr/0019), so any
 other caller, another command type or an id we never made is told the
-command is unknown (HTTP 404, OCPI 2003), and nothing is written. This
-works before the send itself is recorded or projected (a fast CPO).
+command is unknown (HTTP 404, OCPI 2003), and nothing is written. No state
+is needed for that, so a result that overtakes our record of the send (a
+fast CPO) is served like any other.
 
-The result is recorded (``CommandResultReceived``) and answered 1000 once
-Kafka acknowledged it. A repeated result answers 1000 and records nothing:
-the first one stands.
+The result is recorded (``CommandResultReceived``) through the one write
+path (docs/adr/0022), judged on the command's state as of its latest event
+in the log, and answered 1000 once Kafka acknowledged it. A repeated result
+answers 1000 and records nothing: the first one stands.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Path
 
-from api.deps import CommandIdsDep, CorrelationIdDep, EventLogDep, NowDep
+from api.deps import CommandIdsDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
-from api.sent_command_writes import NotRecordedError, SentCommandStoreDep
-from producers.sent_commands import decide_result
+from api.writes import JsonBodyOrNone, WritePathDep, body_of
+from producers.sent_commands import SLICE, decide_result, plan_result
 from schemas.ocpi.commands import CommandResult, CommandType
 from schemas.ocpi.status_codes import OcpiStatus
 
@@ -36,17 +38,16 @@ sender = APIRouter(prefix="/ocpi/emsp/2.2.1/commands", tags=["ocpi: commands (se
 CommandIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
 
 
-@sender.post("/{command}/{command_id}")
+@sender.post("/{command}/{command_id}", openapi_extra=body_of(CommandResult))
 async def receive_command_result(
     command: CommandType,
     command_id: CommandIdPath,
     caller: RoutedCallerDep,
     ids: CommandIdsDep,
-    store: SentCommandStoreDep,
-    event_log: EventLogDep,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: Annotated[Any, Body()] = None,
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     partner_id = caller.partner.partner_id
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
@@ -58,13 +59,7 @@ async def receive_command_result(
             404,
         )
     result = CommandResult.model_validate(body)
-    known = await store.current(command_id, results_only=True)
-    if known is not None and known.result is not None:
-        bound.info(
-            "command_result_repeated", first=known.result.value, repeated=result.result.value
-        )
-        return envelope()
-    event = decide_result(
+    event = plan_result(
         command_id=command_id,
         partner_id=partner_id,
         sender=caller.party,
@@ -72,10 +67,9 @@ async def receive_command_result(
         now=now,
         correlation_id=correlation_id,
     )
-    try:
-        await store.record(event, event_log)
-    except NotRecordedError as exc:
-        bound.error("command_result_not_recorded", error=str(exc))
-        raise OcpiError(OcpiStatus.SERVER_ERROR, "the result could not be recorded; retry") from exc
-    bound.info("command_result_received", result=result.result.value)
+    first = await write_path.write(SLICE, command_id, lambda state: decide_result(state, event))
+    if first is not None:
+        bound.info("command_result_repeated", first=first.value, repeated=result.result.value)
+    else:
+        bound.info("command_result_received", result=result.result.value)
     return envelope()

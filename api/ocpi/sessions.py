@@ -12,48 +12,55 @@ offer no smart charging, so no EVSE of ours is CHARGING_PREFERENCES_CAPABLE
 and the spec's answer is HTTP 404 with OCPI 2001 (ChargingPreferencesResponse
 enum, the note above its table).
 
-Writes are acknowledged only after Kafka has the event; a write leaves a
-mark so the next read of the session waits for the view (as for locations,
-docs/adr/0009).
+Writes go through the one write path (producers/write_path.py,
+docs/adr/0022): decided by ``producers.sessions.decide`` against the
+session as of its latest event in the log, with the token it bills as the
+Tokens slice holds it, and answered once Kafka acknowledged. A read of one
+session serves the MongoDB view once it has applied the session's last
+write (api/consistency.py). Our own sessions are written by the processors,
+so the Sender and charging preferences read the view as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.deps import (
-    ContainerDep,
-    CorrelationIdDep,
-    EventLogDep,
-    NowDep,
-    SessionViewDep,
-    TokenViewDep,
-    WriteMarksDep,
-)
+from api.consistency import read_written
+from api.deps import ContainerDep, CorrelationIdDep, NowDep, SessionViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
-from producers.locations import Origin, RefusedError
-from producers.log import EventLog
-from producers.sessions import find, plan_patch, plan_put
+from api.writes import JsonBody, WritePathDep, body_of
+from api.writes import written as answered
+from producers import tokens
+from producers.sessions import (
+    SLICE,
+    Billing,
+    PatchSession,
+    PutSession,
+    billed_token,
+    decide,
+    find,
+    patch_session,
+    put_session,
+)
+from producers.write_path import Origin, WritePath
 from projections.mongo.sessions import SessionViewQuery
-from projections.position import position_field
-from projections.write_marks import WriteMarks
-from schemas.events import Party, SessionPut
+from schemas.events import Party
 from schemas.events.sessions import SessionRef
-from schemas.events.tokens import token_key
 from schemas.ocpi.common import fold
-from schemas.ocpi.sessions import ChargingPreferences
+from schemas.ocpi.patch import patch_model
+from schemas.ocpi.sessions import ChargingPreferences, Session
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.topics import SESSIONS
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/sessions", tags=["ocpi: sessions (receiver)"])
 sender = APIRouter(prefix="/ocpi/cpo/2.2.1/sessions", tags=["ocpi: sessions (sender)"])
@@ -62,92 +69,32 @@ sender = APIRouter(prefix="/ocpi/cpo/2.2.1/sessions", tags=["ocpi: sessions (sen
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
 
 
-def mark_key(session_key: str) -> str:
-    """Write-mark key of a session (apart from location keys, which look alike)."""
-    return f"session:{session_key}"
-
-
 @dataclass(frozen=True)
-class SessionStore:
-    """Where a session is read from, waiting for our own acknowledged writes."""
+class SessionReads:
+    """One partner's session as the view serves it, once the view holds the
+    session's last acknowledged write."""
 
     view: SessionViewQuery
-    marks: WriteMarks
+    write_path: WritePath
     timeout_s: float
 
-    async def current(self, ref: SessionRef) -> dict[str, Any] | None:
-        wanted = await self.marks.marks(mark_key(ref.session_key))
-        deadline = time.monotonic() + self.timeout_s
-        delay = 0.02
-        while True:
-            session, positions = await asyncio.to_thread(self.view.read, ref.session_key)
-            if all(
-                positions.get(position_field(SESSIONS.name, p), -1) >= o for p, o in wanted.items()
-            ):
-                return session
-            if time.monotonic() >= deadline:
-                raise OcpiError(
-                    OcpiStatus.SERVER_ERROR,
-                    "an earlier update of this session is still being recorded; retry",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+    async def get(self, ref: SessionRef) -> Json:
+        current = await read_written(
+            self.view,
+            self.write_path,
+            SLICE,
+            ref.session_key,
+            timeout_s=self.timeout_s,
+            what="session",
+        )
+        return find(current, ref)
 
 
-def _store(c: ContainerDep, view: SessionViewDep, marks: WriteMarksDep) -> SessionStore:
-    return SessionStore(view, marks, c.settings.read_own_writes_timeout_s)
+def _reads(c: ContainerDep, view: SessionViewDep, w: WritePathDep) -> SessionReads:
+    return SessionReads(view, w, c.settings.read_own_writes_timeout_s)
 
 
-SessionStoreDep = Annotated[SessionStore, Depends(_store)]
-
-
-def _refused(exc: RefusedError) -> OcpiError:
-    return OcpiError(exc.status, exc.message, exc.http_status)
-
-
-# Checks the cdr_token a session write names; raises OcpiError to refuse it.
-BillTo = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-async def write_session(
-    method: str,
-    ref: SessionRef,
-    body: Any,
-    *,
-    store: SessionStore,
-    event_log: EventLog,
-    origin: Origin,
-    now: datetime,
-    response: Response,
-    bill_to: BillTo | None = None,
-) -> dict[str, Any]:
-    """PUT or PATCH of a session: judge, append, mark, answer (201 when a PUT
-    creates the session, else 200; OCPI 1000, no data). ``bill_to`` checks
-    the ``cdr_token`` a write names, raising ``OcpiError`` to refuse it."""
-    current = await store.current(ref)
-    plan = plan_put if method == "PUT" else plan_patch
-    try:
-        planned = plan(ref, body, current, origin, now)
-    except RefusedError as exc:
-        raise _refused(exc) from exc
-    event = planned.event
-    token = (event.payload.session if isinstance(event, SessionPut) else event.payload.patch).get(
-        "cdr_token"
-    )
-    if token is not None and bill_to is not None:
-        await bill_to(token)
-    try:
-        [position] = await event_log.append([planned.event])
-    except Exception as exc:
-        raise OcpiError(OcpiStatus.SERVER_ERROR, "the update could not be recorded; retry") from exc
-    try:
-        await store.marks.mark(mark_key(ref.session_key), position.partition, position.offset)
-    except Exception as exc:
-        raise OcpiError(
-            OcpiStatus.SERVER_ERROR, "the update was recorded; retry to confirm"
-        ) from exc
-    response.status_code = 201 if planned.created else 200
-    return envelope()
+SessionReadsDep = Annotated[SessionReads, Depends(_reads)]
 
 
 # --- Receiver -----------------------------------------------------------------
@@ -170,96 +117,76 @@ def _theirs(
 
 
 TheirSessionDep = Annotated[SessionRef, Depends(_theirs)]
-_PATH = "/{country_code}/{party_id}/{session_id}"
+SESSION = "/{country_code}/{party_id}/{session_id}"
+
+# Whom a write may bill (None: no check); see ``_our_tokens``.
+BillTo = Callable[[PutSession | PatchSession], Awaitable[Billing | None]]
 
 
-@receiver.get(_PATH)
-async def get_session(ref: TheirSessionDep, store: SessionStoreDep) -> dict[str, Any]:
-    try:
-        return envelope(find(await store.current(ref), ref))
-    except RefusedError as exc:
-        raise _refused(exc) from exc
+def _our_tokens(c: ContainerDep, write_path: WritePathDep) -> BillTo:
+    """The token a write names, as the Tokens slice holds it (a peek at its
+    log-consistent state, not the view): ``producers.sessions.decide``
+    accepts only tokens we issued."""
+    us = Party(country_code=c.settings.party_country_code, party_id=c.settings.party_id)
 
+    async def billing(command: PutSession | PatchSession) -> Billing | None:
+        named = billed_token(command)
+        if named is None:
+            return None
+        token = await write_path.state(tokens.SLICE, named.key)
+        return Billing(us, token)
 
-def _our_tokens(c: ContainerDep, tokens: TokenViewDep) -> BillTo:
-    """A partner CPO sends us (the eMSP) the sessions of OUR tokens: another
-    eMSP's token is 2001 (send it there), one we never issued 2004."""
-    us = (fold(c.settings.party_country_code), fold(c.settings.party_id))
-
-    async def check(token: dict[str, Any]) -> None:
-        owner = (fold(str(token["country_code"])), fold(str(token["party_id"])))
-        if owner != us:
-            raise OcpiError(
-                OcpiStatus.INVALID_PARAMETERS,
-                f"the session's token belongs to {token['country_code']}/{token['party_id']}, "
-                "not to us: send it to the eMSP that owns the token",
-            )
-        key = token_key(token["country_code"], token["party_id"], token["uid"], token["type"])
-        state, _ = await asyncio.to_thread(tokens.read, key)
-        if state is None:
-            raise OcpiError(
-                OcpiStatus.UNKNOWN_TOKEN, f"we issued no {token['type']} token {token['uid']!r}"
-            )
-
-    return check
+    return billing
 
 
 BillToDep = Annotated[BillTo, Depends(_our_tokens)]
 
 
-async def _write(
-    method: str,
-    ref: SessionRef,
-    body: Any,
-    store: SessionStore,
-    event_log: EventLog,
-    now: datetime,
-    correlation_id: str,
-    response: Response,
-    bill_to: BillTo,
-) -> dict[str, Any]:
-    source = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
-    return await write_session(
-        method,
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=Origin(source, correlation_id),
-        now=now,
-        response=response,
-        bill_to=bill_to,
+def _origin(ref: SessionRef, correlation_id: str) -> Origin:
+    party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+    return Origin(party, correlation_id)
+
+
+async def _record(
+    write_path: WritePath, command: PutSession | PatchSession, bill_to: BillTo, now: datetime
+) -> bool:
+    billing = await bill_to(command)
+    return await write_path.write(
+        SLICE, command.ref.session_key, lambda state: decide(state, command, now, billing)
     )
 
 
-@receiver.put(_PATH)
-async def put_session(
+@receiver.get(SESSION)
+async def get_their_session(ref: TheirSessionDep, reads: SessionReadsDep) -> Json:
+    return envelope(await reads.get(ref))
+
+
+@receiver.put(SESSION, openapi_extra=body_of(Session))
+async def put_their_session(
     ref: TheirSessionDep,
-    body: Annotated[Any, Body()],
-    store: SessionStoreDep,
-    event_log: EventLogDep,
+    body: JsonBody,
+    write_path: WritePathDep,
+    bill_to: BillToDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
-    bill_to: BillToDep,
-) -> dict[str, Any]:
-    return await _write("PUT", ref, body, store, event_log, now, correlation_id, response, bill_to)
+) -> Json:
+    command = put_session(ref, body, _origin(ref, correlation_id))
+    return answered(response, await _record(write_path, command, bill_to, now))
 
 
-@receiver.patch(_PATH)
-async def patch_session(
+@receiver.patch(SESSION, openapi_extra=body_of(patch_model(Session)))
+async def patch_their_session(
     ref: TheirSessionDep,
-    body: Annotated[Any, Body()],
-    store: SessionStoreDep,
-    event_log: EventLogDep,
+    body: JsonBody,
+    write_path: WritePathDep,
+    bill_to: BillToDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
-    bill_to: BillToDep,
-) -> dict[str, Any]:
-    return await _write(
-        "PATCH", ref, body, store, event_log, now, correlation_id, response, bill_to
-    )
+) -> Json:
+    command = patch_session(ref, body, _origin(ref, correlation_id))
+    return answered(response, await _record(write_path, command, bill_to, now))
 
 
 # --- Sender -------------------------------------------------------------------
@@ -301,15 +228,15 @@ def list_sessions(
 @sender.put("/{session_id}/charging_preferences")
 async def put_charging_preferences(
     session_id: SessionIdPath,
-    body: Annotated[Any, Body()],
+    body: ChargingPreferences,  # a bad body is 2001 whatever follows
     caller: RoutedCallerDep,
     c: ContainerDep,
-    store: SessionStoreDep,
-) -> dict[str, Any]:
-    ChargingPreferences.model_validate(body)  # a bad body is 2001 whatever follows
+    view: SessionViewDep,
+) -> Json:
     s = c.settings
     ref = SessionRef(country_code=s.party_country_code, party_id=s.party_id, session_id=session_id)
-    session = await store.current(ref)
+    # One of our sessions (the processors write them): the view as it is.
+    session, _ = await asyncio.to_thread(view.read, ref.session_key)
     token_parties = _token_parties(caller)
     if session is None or (
         f"{fold(session['cdr_token']['country_code'])}/{fold(session['cdr_token']['party_id'])}"

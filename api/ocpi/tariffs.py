@@ -9,136 +9,194 @@ of our tariffs.
 Both need a registered partner's token and carry the routing headers
 (api/routing.py). Another party's ids are refused with 2001 and nothing is
 written.
+
+Writes go through the one write path (producers/write_path.py,
+docs/adr/0022): decided by ``producers.tariffs.decide`` against the tariff
+as of its latest event in the log, answered once Kafka acknowledged. Bodies
+are decoded with exact numbers (``ExactBody``), so every price reaches the
+Tariff model digit for digit. Reads serve the MongoDB view once it has
+applied the tariff's last write (api/consistency.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from api.deps import ContainerDep, CorrelationIdDep, EventLogDep, NowDep, TariffViewDep
-from api.errors import envelope
+from api.consistency import read_written
+from api.deps import ContainerDep, CorrelationIdDep, NowDep, TariffViewDep
+from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath, TariffIdPath
 from api.pagination import PageRequestDep, paginate
-from api.routing import RoutedCaller, RoutedCallerDep
-from api.tariff_writes import (
-    ExactBody,
-    TariffStoreDep,
-    get_tariff,
-    no_patch,
-    refused,
-    write_tariff,
-)
-from producers.tariffs import Origin, RefusedError, authorize_write
+from api.routing import RoutedCallerDep
+from api.writes import ExactBody, WritePathDep, body_of
+from api.writes import written as answered
+from producers.tariffs import SLICE, DeleteTariff, PutTariff, authorize_write, decide, find
+from producers.write_path import Origin, WritePath
+from projections.mongo.tariffs import TariffViewQuery
 from schemas.events import Party
 from schemas.events.tariffs import TariffRef
 from schemas.ocpi.common import fold
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.tariffs import Tariff
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/tariffs", tags=["ocpi: tariffs (receiver)"])
 sender = APIRouter(prefix="/ocpi/cpo/2.2.1/tariffs", tags=["ocpi: tariffs (sender)"])
 
-_PATH = "/{country_code}/{party_id}/{tariff_id}"
+
+# --- writing and reading one tariff (shared with the ops API) ------------------------
 
 
-def _ref(country_code: str, party_id: str, tariff_id: str) -> TariffRef:
-    return TariffRef(country_code=country_code, party_id=party_id, tariff_id=tariff_id)
+@dataclass(frozen=True)
+class Owned:
+    """A tariff and the party a write of it is recorded for (its owner)."""
+
+    ref: TariffRef
+    owner: Party
 
 
-def _own(caller: RoutedCaller, ref: TariffRef) -> Party:
+@dataclass(frozen=True)
+class TariffWrites:
+    """PUT and DELETE of one tariff; each answers whether a PUT created it."""
+
+    write_path: WritePath
+    correlation_id: str
+    now: datetime
+
+    async def put(self, tariff: Owned, body: Any) -> bool:
+        return await self._record(PutTariff(tariff.ref, body, self._origin(tariff)))
+
+    async def delete(self, tariff: Owned) -> bool:
+        return await self._record(DeleteTariff(tariff.ref, self._origin(tariff)))
+
+    def _origin(self, tariff: Owned) -> Origin:
+        return Origin(tariff.owner, self.correlation_id)
+
+    async def _record(self, command: PutTariff | DeleteTariff) -> bool:
+        return await self.write_path.write(
+            SLICE, command.ref.tariff_key, lambda state: decide(state, command, self.now)
+        )
+
+
+def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> TariffWrites:
+    return TariffWrites(w, correlation_id, now)
+
+
+TariffWritesDep = Annotated[TariffWrites, Depends(_writes)]
+
+
+@dataclass(frozen=True)
+class TariffReads:
+    """One tariff as the view serves it, once the view holds the tariff's
+    last acknowledged write."""
+
+    view: TariffViewQuery
+    write_path: WritePath
+    timeout_s: float
+
+    async def get(self, ref: TariffRef) -> Json:
+        current = await read_written(
+            self.view,
+            self.write_path,
+            SLICE,
+            ref.tariff_key,
+            timeout_s=self.timeout_s,
+            what="tariff",
+        )
+        return find(current, ref)
+
+
+def _reads(c: ContainerDep, view: TariffViewDep, w: WritePathDep) -> TariffReads:
+    return TariffReads(view, w, c.settings.read_own_writes_timeout_s)
+
+
+TariffReadsDep = Annotated[TariffReads, Depends(_reads)]
+
+
+def no_patch() -> NoReturn:
+    """mod_tariffs has no PATCH: a Tariff is always replaced whole."""
+    raise OcpiError(
+        OcpiStatus.CLIENT_ERROR,
+        "Tariffs have no PATCH in OCPI 2.2.1; PUT the whole Tariff",
+        405,
+        headers={"Allow": "GET, PUT, DELETE"},
+    )
+
+
+# --- Receiver: a partner's own tariffs ------------------------------------------------
+
+TARIFF = "/{country_code}/{party_id}/{tariff_id}"
+
+
+def _their_tariff(
+    caller: RoutedCallerDep,
+    country_code: CountryCodePath,
+    party_id: PartyIdPath,
+    tariff_id: TariffIdPath,
+) -> Owned:
+    """A partner reads and writes only its own parties' tariffs (2001 otherwise)."""
+    ref = TariffRef(country_code=country_code, party_id=party_id, tariff_id=tariff_id)
     parties = [
         Party(country_code=fold(r.country_code), party_id=fold(r.party_id))
         for r in caller.partner.roles
     ]
-    try:
-        return authorize_write(ref, parties)
-    except RefusedError as exc:
-        raise refused(exc) from exc
+    return Owned(ref, authorize_write(ref, parties))
 
 
-@receiver.get(_PATH)
-async def get_partner_tariff(
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    tariff_id: TariffIdPath,
-    caller: RoutedCallerDep,
-    store: TariffStoreDep,
-) -> dict[str, Any]:
-    ref = _ref(country_code, party_id, tariff_id)
-    _own(caller, ref)
-    return await get_tariff(store, ref)
+TheirTariff = Annotated[Owned, Depends(_their_tariff)]
 
 
-@receiver.put(_PATH)
-async def put_partner_tariff(
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    tariff_id: TariffIdPath,
-    caller: RoutedCallerDep,
-    body: ExactBody,
-    store: TariffStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
-) -> dict[str, Any]:
-    ref = _ref(country_code, party_id, tariff_id)
-    source = _own(caller, ref)
-    return await write_tariff(
-        "PUT",
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=Origin(source, correlation_id),
-        now=now,
-        response=response,
-    )
+@receiver.get(TARIFF)
+async def get_their_tariff(tariff: TheirTariff, reads: TariffReadsDep) -> Json:
+    return envelope(await reads.get(tariff.ref))
 
 
-@receiver.delete(_PATH)
-async def delete_partner_tariff(
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    tariff_id: TariffIdPath,
-    caller: RoutedCallerDep,
-    store: TariffStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
-) -> dict[str, Any]:
-    ref = _ref(country_code, party_id, tariff_id)
-    source = _own(caller, ref)
-    return await write_tariff(
-        "DELETE",
-        ref,
-        None,
-        store=store,
-        event_log=event_log,
-        origin=Origin(source, correlation_id),
-        now=now,
-        response=response,
-    )
+@receiver.put(TARIFF, openapi_extra=body_of(Tariff))
+async def put_their_tariff(
+    body: ExactBody, tariff: TheirTariff, writes: TariffWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.put(tariff, body))
 
 
-@receiver.patch(_PATH)
-def patch_partner_tariff(_: RoutedCallerDep) -> None:
+@receiver.delete(TARIFF)
+async def delete_their_tariff(
+    tariff: TheirTariff, writes: TariffWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.delete(tariff))
+
+
+@receiver.patch(TARIFF)
+def patch_their_tariff(_: RoutedCallerDep) -> None:
     no_patch()
 
 
-# --- Sender -----------------------------------------------------------------
+# --- Sender: our tariffs --------------------------------------------------------------
+
+
+def our_tariff(c: ContainerDep, tariff_id: TariffIdPath) -> Owned:
+    """One of our own tariffs (the ops API), recorded for us."""
+    s = c.settings
+    ref = TariffRef(country_code=s.party_country_code, party_id=s.party_id, tariff_id=tariff_id)
+    return Owned(ref, Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id)))
+
+
+OurTariff = Annotated[Owned, Depends(our_tariff)]
 
 
 @sender.get("")
-def list_tariffs(
+def list_our_tariffs(
     request: Request,
     response: Response,
     _: RoutedCallerDep,
     c: ContainerDep,
     view: TariffViewDep,
     params: PageRequestDep,
-) -> dict[str, Any]:
+) -> Json:
     s = c.settings
     page = view.page(
         country_code=s.party_country_code,

@@ -12,34 +12,54 @@ The decision is on Kafka (acknowledged) before we answer, so the
 authorization reference we hand out is on record.
 
 Both need a registered partner's token and carry the routing headers.
+
+Writes go through the one write path (producers/write_path.py,
+docs/adr/0022): decided by ``producers.tokens.decide`` against the token as
+of its latest event in the log, answered once Kafka acknowledged. The
+authorization is decided on that same state. Reads of one token serve the
+MongoDB view once it has applied the token's last write (api/consistency.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.deps import ContainerDep, CorrelationIdDep, EventLogDep, NowDep, TokenViewDep
+from api.consistency import read_written
+from api.deps import ContainerDep, CorrelationIdDep, NowDep, TokenViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath
 from api.pagination import PageRequestDep, paginate
-from api.routing import RoutedCaller, RoutedCallerDep
-from api.token_writes import TokenStoreDep, get_token, refused, write_token
-from producers.locations import RefusedError
+from api.routing import RoutedCallerDep
+from api.writes import JsonBody, WritePathDep, body_of
+from api.writes import written as answered
 from producers.tokens import (
+    SLICE,
     Origin,
+    PatchToken,
+    PutToken,
+    SetPolicy,
+    TokenCommand,
     authorize,
+    decide,
     decide_authorization,
-    plan_patch,
-    plan_put,
+    find,
+    held,
 )
+from producers.write_path import WritePath
+from projections.mongo.tokens import TokenViewQuery
 from schemas.events import Party
 from schemas.events.tokens import TokenRef
 from schemas.ocpi.common import fold
+from schemas.ocpi.patch import patch_model
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.tokens import LocationReferences
+from schemas.ocpi.tokens import AuthorizationInfo, LocationReferences, Token
 from schemas.ocpi.types import TokenType, to_json
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/tokens", tags=["ocpi: tokens (receiver)"])
 sender = APIRouter(prefix="/ocpi/emsp/2.2.1/tokens", tags=["ocpi: tokens (sender)"])
@@ -47,6 +67,87 @@ sender = APIRouter(prefix="/ocpi/emsp/2.2.1/tokens", tags=["ocpi: tokens (sender
 # mod_tokens: Token.uid is CiString(36); ``type`` a TokenType, RFID if absent.
 TokenUidPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
 TokenTypeQuery = Annotated[TokenType, Query()]
+
+
+# --- writing and reading one token (shared with the ops API) --------------------------
+
+
+@dataclass(frozen=True)
+class TokenWrites:
+    """PUT, PATCH and policy of one token, recorded in the name of the party
+    that owns it; each answers whether a PUT created the token."""
+
+    write_path: WritePath
+    correlation_id: str
+    now: datetime
+
+    async def put(self, ref: TokenRef, body: Any) -> bool:
+        return await self._record(PutToken(ref, body, self.origin(ref)))
+
+    async def patch(self, ref: TokenRef, body: Any) -> bool:
+        return await self._record(PatchToken(ref, body, self.origin(ref)))
+
+    async def set_policy(self, ref: TokenRef, body: Any) -> bool:
+        return await self._record(SetPolicy(ref, body, self.origin(ref)))
+
+    async def authorization(
+        self, ref: TokenRef, requested: LocationReferences | None, requested_by: str
+    ) -> AuthorizationInfo:
+        """Our real-time decision on one of our tokens (we as eMSP), on the
+        token as of its latest event in the log; the decision is on record
+        before it is answered, so the reference we hand out is too."""
+        current = await self.write_path.state(SLICE, ref.key)
+        info = authorize(held(current, ref), requested, self.now)
+        origin = self.origin(ref)
+        event = decide_authorization(
+            ref, info, requested, origin, self.now, requested_by=requested_by
+        )
+        await self.write_path.record([event])
+        return info
+
+    def origin(self, ref: TokenRef) -> Origin:
+        party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
+        return Origin(party, self.correlation_id)
+
+    async def _record(self, command: TokenCommand) -> bool:
+        return await self.write_path.write(
+            SLICE, command.ref.key, lambda state: decide(state, command, self.now)
+        )
+
+
+def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> TokenWrites:
+    return TokenWrites(w, correlation_id, now)
+
+
+TokenWritesDep = Annotated[TokenWrites, Depends(_writes)]
+
+
+@dataclass(frozen=True)
+class TokenReads:
+    """One token as the view serves it, once the view holds the token's last
+    acknowledged write."""
+
+    view: TokenViewQuery
+    write_path: WritePath
+    timeout_s: float
+
+    async def get(self, ref: TokenRef) -> Json:
+        current = await read_written(
+            self.view, self.write_path, SLICE, ref.key, timeout_s=self.timeout_s, what="token"
+        )
+        return find(current, ref)
+
+
+def _reads(c: ContainerDep, view: TokenViewDep, w: WritePathDep) -> TokenReads:
+    return TokenReads(view, w, c.settings.read_own_writes_timeout_s)
+
+
+TokenReadsDep = Annotated[TokenReads, Depends(_reads)]
+
+
+# --- Receiver: a partner eMSP's own tokens ---------------------------------------------
+
+UID_PATH = "/{country_code}/{party_id}/{token_uid}"
 
 
 def _theirs(
@@ -69,62 +170,26 @@ def _theirs(
 TheirTokenDep = Annotated[TokenRef, Depends(_theirs)]
 
 
-def _origin(ref: TokenRef, correlation_id: str) -> Origin:
-    return Origin(
-        Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id)), correlation_id
-    )
+@receiver.get(UID_PATH)
+async def get_their_token(ref: TheirTokenDep, reads: TokenReadsDep) -> Json:
+    return envelope(await reads.get(ref))
 
 
-@receiver.get("/{country_code}/{party_id}/{token_uid}")
-async def get_their_token(ref: TheirTokenDep, store: TokenStoreDep) -> dict[str, Any]:
-    return await get_token(store, ref)
-
-
-@receiver.put("/{country_code}/{party_id}/{token_uid}")
+@receiver.put(UID_PATH, openapi_extra=body_of(Token))
 async def put_their_token(
-    ref: TheirTokenDep,
-    body: Annotated[Any, Body()],
-    store: TokenStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
-) -> dict[str, Any]:
-    return await write_token(
-        plan_put,
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=_origin(ref, correlation_id),
-        now=now,
-        response=response,
-    )
+    ref: TheirTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.put(ref, body))
 
 
-@receiver.patch("/{country_code}/{party_id}/{token_uid}")
+@receiver.patch(UID_PATH, openapi_extra=body_of(patch_model(Token)))
 async def patch_their_token(
-    ref: TheirTokenDep,
-    body: Annotated[Any, Body()],
-    store: TokenStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
-) -> dict[str, Any]:
-    return await write_token(
-        plan_patch,
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=_origin(ref, correlation_id),
-        now=now,
-        response=response,
-    )
+    ref: TheirTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
+) -> Json:
+    return answered(response, await writes.patch(ref, body))
 
 
-# --- Sender -------------------------------------------------------------------
+# --- Sender: our tokens ---------------------------------------------------------------
 
 
 @sender.get("")
@@ -135,7 +200,7 @@ def list_our_tokens(
     c: ContainerDep,
     view: TokenViewDep,
     params: PageRequestDep,
-) -> dict[str, Any]:
+) -> Json:
     s = c.settings
     page = view.page(
         country_code=s.party_country_code,
@@ -170,37 +235,10 @@ OurTokenDep = Annotated[TokenRef, Depends(our_token)]
 async def authorize_our_token(
     ref: OurTokenDep,
     caller: RoutedCallerDep,
-    store: TokenStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    body: Annotated[Any, Body()] = None,
-) -> dict[str, Any]:
+    writes: TokenWritesDep,
+    body: LocationReferences | None = None,
+) -> Json:
     """Real-time authorization (mod_tokens, Sender POST). An unknown token is
     HTTP 404 with 2004 and no data."""
-    requested = LocationReferences.model_validate(body) if body is not None else None
-    state = await store.current(ref)
-    try:
-        if state is None or state.token is None:
-            raise RefusedError(
-                OcpiStatus.UNKNOWN_TOKEN, f"unknown token {ref.uid!r} of type {ref.type}", 404
-            )
-        info = authorize(state, requested, now)
-    except RefusedError as exc:
-        raise refused(exc) from exc
-    us = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
-    event = decide_authorization(
-        ref,
-        info,
-        requested,
-        Origin(us, correlation_id),
-        now,
-        requested_by=_who(caller),
-    )
-    # The view does not fold decisions, so no read waits for this one.
-    await store.acknowledged(ref, event, event_log, mark=False)
+    info = await writes.authorization(ref, body, requested_by=caller.partner.partner_id)
     return envelope(to_json(info))
-
-
-def _who(caller: RoutedCaller) -> str:
-    return caller.partner.partner_id

@@ -3,8 +3,9 @@
 * ``GET /ops/cdrs/{cdr_id}``: one of the CDRs we issued (as CPO).
 * ``POST /ops/cdrs/{cdr_id}/credit``: issue the Credit CDR of one of ours
   (``total_cost`` negated, ``credit_reference_id``; mod_cdrs, "Credit
-  CDRs"). The original is never edited; a CDR is credited at most once. The
-  Credit CDR is a ``CdrIssued`` like any other and is pushed to the eMSP.
+  CDRs"). The original is never edited; a CDR is credited at most once (the
+  credit is decided through the write path under the Credit CDR's own key).
+  The Credit CDR is a ``CdrIssued`` like any other and is pushed to the eMSP.
 * ``GET /ops/cdrs/reconciliation?only_discrepancies=``: the CDRs partners
   sent us (as eMSP) with our recomputed price of each.
 """
@@ -15,16 +16,18 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, EventLogDep, NowDep
+from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
-from api.ocpi.cdrs import CdrIdPath, CdrStoreDep, refused
-from producers.cdrs import CREDIT_SUFFIX, plan_credit
-from producers.locations import Origin, RefusedError
-from schemas.events import Party, new_event_id
+from api.ocpi.cdrs import CdrIdPath, CdrReads, CdrReadsDep
+from api.writes import WritePathDep
+from producers.cdrs import SLICE, CreditCdr, credit_key, decide_credit
+from producers.write_path import Origin
+from schemas.events import Party
 from schemas.events.cdrs import cdr_key
-from schemas.ocpi.cdrs import NORMAL_CDR_ID_MAX
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
+
+Json = dict[str, Any]
 
 router = APIRouter(prefix="/ops/cdrs", tags=["ops: cdrs"])
 
@@ -34,47 +37,43 @@ def _us(c: ContainerDep) -> Party:
     return Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
 
 
+async def _ours(reads: CdrReads, us: Party, cdr_id: str) -> Json | None:
+    """The CDR we issued under ``cdr_id`` (the builder's fact, read from the
+    view), None if none."""
+    doc = await reads.get(cdr_key(us.country_code, us.party_id, cdr_id))
+    if doc is None or doc.get("role") != "issued":
+        return None
+    cdr: Json = doc["cdr"]
+    return cdr
+
+
 @router.get("/reconciliation")
-def reconciliation_report(view: CdrViewDep, only_discrepancies: bool = False) -> dict[str, Any]:
+def reconciliation_report(view: CdrViewDep, only_discrepancies: bool = False) -> Json:
     return envelope(view.reconciliation(only_discrepancies=only_discrepancies))
 
 
 @router.get("/{cdr_id}")
-async def get_our_cdr(cdr_id: CdrIdPath, c: ContainerDep, store: CdrStoreDep) -> dict[str, Any]:
-    us = _us(c)
-    doc = await store.current(cdr_key(us.country_code, us.party_id, cdr_id))
-    if doc is None or doc.get("role") != "issued":
+async def get_our_cdr(cdr_id: CdrIdPath, c: ContainerDep, reads: CdrReadsDep) -> Json:
+    cdr = await _ours(reads, _us(c), cdr_id)
+    if cdr is None:
         raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"we issued no CDR {cdr_id!r}", 404)
-    return envelope(doc["cdr"])
+    return envelope(cdr)
 
 
 @router.post("/{cdr_id}/credit")
 async def credit_our_cdr(
     cdr_id: CdrIdPath,
     c: ContainerDep,
-    store: CdrStoreDep,
-    event_log: EventLogDep,
+    reads: CdrReadsDep,
+    w: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-) -> dict[str, Any]:
+) -> Json:
     us = _us(c)
-    original = await store.current(cdr_key(us.country_code, us.party_id, cdr_id))
-    if original is not None and original.get("role") != "issued":
-        original = None
-    credit_id = cdr_id[:NORMAL_CDR_ID_MAX] + CREDIT_SUFFIX
-    credit_key = cdr_key(us.country_code, us.party_id, credit_id)
-    existing = await store.current(credit_key)
-    try:
-        event = plan_credit(
-            None if original is None else original["cdr"],
-            None if existing is None else existing["cdr"],
-            us=us,
-            cdr_id=cdr_id,
-            origin=Origin(us, correlation_id),
-            event_id=new_event_id(),
-            now=now,
-        )
-    except RefusedError as exc:
-        raise refused(exc) from exc
-    await store.append(event_log, credit_key, [event])
-    return envelope(event.payload.cdr)
+    command = CreditCdr(cdr_id, await _ours(reads, us, cdr_id), us, Origin(us, correlation_id))
+    # Decided under the Credit CDR's key: two credits of one CDR are
+    # decided one after the other, and the second finds the first.
+    credit = await w.write(
+        SLICE, credit_key(us, cdr_id), lambda state: decide_credit(state, command, now)
+    )
+    return envelope(credit)

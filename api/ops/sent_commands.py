@@ -6,12 +6,13 @@ of a partner CPO).
   CPO would check it (2001 and nothing sent when wrong); a token must be one
   of ours. The partner must be registered with a Commands RECEIVER endpoint
   (else 404/409 with 2001). We POST it with our token for that partner,
-  record ``CommandSent`` with the CPO's CommandResponse and answer
-  ``{command_id, response_url, response}``. A CPO that cannot be used (no
-  answer, not OCPI, an OCPI error) is HTTP 502 with 3001, and nothing is
-  recorded.
+  record ``CommandSent`` with the CPO's CommandResponse through the one
+  write path (docs/adr/0022) and answer ``{command_id, response_url,
+  response}``. A CPO that cannot be used (no answer, not OCPI, an OCPI
+  error) is HTTP 502 with 3001, and nothing is recorded.
 * ``GET /ops/commands/sent/{command_id}``: the command and its ``status``
-  (``producers.sent_commands.status_of``, judged at read time).
+  (``producers.sent_commands.status_of``, judged at read time), from the
+  ``emsp_commands`` view once it holds the command's last recorded event.
 * ``GET /ops/commands/sent?partner_id=&limit=&after=``: newest first; when
   more follow, ``X-Next-After`` is the ``after`` of the next page.
 """
@@ -26,31 +27,33 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Path, Query, Response
 
+from api.consistency import read_written
 from api.deps import (
     CommandChannelDep,
     CommandIdsDep,
     ContainerDep,
     CorrelationIdDep,
-    EventLogDep,
     NowDep,
     SentCommandViewDep,
 )
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
 from api.ops.chargers import NEXT_AFTER
-from api.sent_command_writes import NotRecordedError, SentCommandStoreDep
-from producers.locations import RefusedError
+from api.writes import WritePathDep
 from producers.sent_commands import (
+    SLICE,
     SendFailedError,
     SentCommandState,
     build_request,
     command_target,
     decide_sent,
     outbound_headers,
+    plan_sent,
     read_response,
     response_url,
     status_of,
 )
+from producers.write_path import NotRecordedError, UnavailableError
 from schemas.events import Party
 from schemas.ocpi.commands import CommandType
 from schemas.ocpi.common import fold
@@ -61,9 +64,11 @@ log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/ops/commands", tags=["ops: commands (as eMSP)"])
 
-
-def _refused(exc: RefusedError) -> OcpiError:
-    return OcpiError(exc.status, exc.message, exc.http_status)
+_BODY = {
+    "description": "The OCPI request object of `command` (StartSession, StopSession, "
+    "ReserveNow, CancelReservation, UnlockConnector) without `response_url`: the "
+    "platform sets it.",
+}
 
 
 @router.post("/{partner_id}/{command}")
@@ -73,21 +78,17 @@ async def send_command(
     c: ContainerDep,
     ids: CommandIdsDep,
     channel: CommandChannelDep,
-    store: SentCommandStoreDep,
-    event_log: EventLogDep,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: Annotated[Any, Body()] = None,
+    body: Annotated[Any, Body(**_BODY)] = None,
 ) -> dict[str, Any]:
     s = c.settings
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
     command_id = ids.new(partner_id, command)
     url = response_url(s.base_url, command, command_id)
-    try:
-        request = build_request(command, body, url, us)
-        target = command_target(partner_id, await asyncio.to_thread(c.partners.get, partner_id))
-    except RefusedError as exc:
-        raise _refused(exc) from exc
+    request = build_request(command, body, url, us)
+    target = command_target(partner_id, await asyncio.to_thread(c.partners.get, partner_id))
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
     try:
         token = c.vault.decrypt(target.sealed_token)
@@ -114,7 +115,7 @@ async def send_command(
             error=answer.error,
         )
         raise OcpiError(OcpiStatus.UNABLE_TO_USE_CLIENT_API, str(exc), 502) from exc
-    event = decide_sent(
+    event = plan_sent(
         command_id=command_id,
         command=command,
         target=target,
@@ -125,9 +126,10 @@ async def send_command(
         correlation_id=correlation_id,
     )
     try:
-        await store.record(event, event_log)
-    except NotRecordedError as exc:
-        # The CPO has the command: say so, with the id its result will come to.
+        await write_path.write(SLICE, command_id, lambda state: decide_sent(state, event))
+    except (NotRecordedError, UnavailableError) as exc:
+        # The CPO has the command: say so, with the id its result will come
+        # to (the write path's own answer, "retry", would send it twice).
         bound.error("command_sent_not_recorded", response=response.result.value)
         raise OcpiError(
             OcpiStatus.SERVER_ERROR,
@@ -145,12 +147,17 @@ def _shown(state: SentCommandState, now: datetime) -> dict[str, Any]:
 
 @router.get("/sent/{command_id}")
 async def get_sent_command(
-    command_id: CommandIdPath, store: SentCommandStoreDep, now: NowDep
+    command_id: CommandIdPath,
+    c: ContainerDep,
+    view: SentCommandViewDep,
+    write_path: WritePathDep,
+    now: NowDep,
 ) -> dict[str, Any]:
-    state = await store.current(command_id)
-    if state is None:
+    wait_s = c.settings.read_own_writes_timeout_s
+    sent = await read_written(view, write_path, SLICE, command_id, timeout_s=wait_s, what="command")
+    if sent is None:
         raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"we sent no command {command_id!r}", 404)
-    return envelope(_shown(state, now))
+    return envelope(_shown(sent, now))
 
 
 @router.get("/sent")

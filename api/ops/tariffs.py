@@ -2,7 +2,8 @@
 
 ``/ops/tariffs/{tariff_id}``. Every write becomes the same event a
 partner's PUT or DELETE becomes, under our ``country_code``/``party_id``,
-checked by the same decisions; the Sender interface serves the result.
+through the same write path and decision; the Sender interface serves the
+result. Bodies are OCPI Tariffs, every number kept exactly (docs/adr/0011).
 """
 
 from __future__ import annotations
@@ -11,89 +12,35 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import ContainerDep, CorrelationIdDep, EventLogDep, NowDep
-from api.ocpi.paths import TariffIdPath
-from api.tariff_writes import (
-    ExactBody,
-    TariffStoreDep,
-    get_tariff,
-    no_patch,
-    refused,
-    write_tariff,
-)
-from producers.tariffs import Origin, RefusedError, authorize_write
-from schemas.events import Party
-from schemas.events.tariffs import TariffRef
-from schemas.ocpi.common import fold
+from api.errors import envelope
+from api.ocpi.tariffs import OurTariff, TariffReadsDep, TariffWritesDep, no_patch
+from api.writes import ExactBody, body_of, written
+from schemas.ocpi.tariffs import Tariff
+
+Json = dict[str, Any]
 
 router = APIRouter(prefix="/ops/tariffs", tags=["ops: our tariffs"])
 
-
-def _ours(c: ContainerDep, tariff_id: TariffIdPath) -> tuple[TariffRef, Party]:
-    s = c.settings
-    ref = TariffRef(country_code=s.party_country_code, party_id=s.party_id, tariff_id=tariff_id)
-    us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
-    try:
-        return ref, authorize_write(ref, [us])
-    except RefusedError as exc:  # pragma: no cover - our own ids are always ours
-        raise refused(exc) from exc
+TARIFF = "/{tariff_id}"
 
 
-@router.get("/{tariff_id}")
-async def get_our_tariff(
-    c: ContainerDep, tariff_id: TariffIdPath, store: TariffStoreDep
-) -> dict[str, Any]:
-    ref, _ = _ours(c, tariff_id)
-    return await get_tariff(store, ref)
+@router.get(TARIFF)
+async def get_our_tariff(tariff: OurTariff, reads: TariffReadsDep) -> Json:
+    return envelope(await reads.get(tariff.ref))
 
 
-@router.put("/{tariff_id}")
+@router.put(TARIFF, openapi_extra=body_of(Tariff))
 async def put_our_tariff(
-    c: ContainerDep,
-    tariff_id: TariffIdPath,
-    body: ExactBody,
-    store: TariffStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
-) -> dict[str, Any]:
-    ref, us = _ours(c, tariff_id)
-    return await write_tariff(
-        "PUT",
-        ref,
-        body,
-        store=store,
-        event_log=event_log,
-        origin=Origin(us, correlation_id),
-        now=now,
-        response=response,
-    )
+    body: ExactBody, tariff: OurTariff, writes: TariffWritesDep, response: Response
+) -> Json:
+    return written(response, await writes.put(tariff, body))
 
 
-@router.delete("/{tariff_id}")
-async def delete_our_tariff(
-    c: ContainerDep,
-    tariff_id: TariffIdPath,
-    store: TariffStoreDep,
-    event_log: EventLogDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response: Response,
-) -> dict[str, Any]:
-    ref, us = _ours(c, tariff_id)
-    return await write_tariff(
-        "DELETE",
-        ref,
-        None,
-        store=store,
-        event_log=event_log,
-        origin=Origin(us, correlation_id),
-        now=now,
-        response=response,
-    )
+@router.delete(TARIFF)
+async def delete_our_tariff(tariff: OurTariff, writes: TariffWritesDep, response: Response) -> Json:
+    return written(response, await writes.delete(tariff))
 
 
-@router.patch("/{tariff_id}")
+@router.patch(TARIFF)
 def patch_our_tariff() -> None:
     no_patch()

@@ -16,20 +16,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 
-from api.consistency import read_own_writes
-from api.deps import (
-    ContainerDep,
-    CorrelationIdDep,
-    EventLogDep,
-    LocationViewDep,
-    NowDep,
-    WriteMarksDep,
-)
-from api.errors import OcpiError, envelope
+from api.deps import ContainerDep, CorrelationIdDep, NowDep
+from api.errors import envelope
+from api.writes import WritePathDep
+from producers import locations
 from producers.charger_transactions import plan_fact
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin
 from schemas.events import Party
-from schemas.ocpi.status_codes import OcpiStatus
+from schemas.events.locations import location_key
 
 router = APIRouter(prefix="/ops/chargers/transactions", tags=["ops: charger simulator"])
 
@@ -43,9 +37,7 @@ async def record_fact(
     kind: Kind,
     body: Annotated[Any, Body()],
     c: ContainerDep,
-    view: LocationViewDep,
-    marks: WriteMarksDep,
-    event_log: EventLogDep,
+    write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
 ) -> dict[str, Any]:
@@ -53,21 +45,10 @@ async def record_fact(
     location_id = body.get("location_id") if isinstance(body, dict) else None
     location = None
     if isinstance(location_id, str) and location_id:
-        location = await read_own_writes(
-            view,
-            marks,
-            s.party_country_code,
-            s.party_id,
-            location_id,
-            timeout_s=s.read_own_writes_timeout_s,
-        )
+        key = location_key(s.party_country_code, s.party_id, location_id)
+        held = await write_path.state(locations.SLICE, key)
+        location = locations.asserted(held)
     us = Party(country_code=s.party_country_code, party_id=s.party_id)
-    try:
-        event = plan_fact(kind, body, location, Origin(us, correlation_id), now)
-    except RefusedError as exc:
-        raise OcpiError(exc.status, exc.message, exc.http_status) from exc
-    try:
-        await event_log.append([event])
-    except Exception as exc:
-        raise OcpiError(OcpiStatus.SERVER_ERROR, "the fact could not be recorded; retry") from exc
+    event = plan_fact(kind, body, location, Origin(us, correlation_id), now)
+    await write_path.record([event])
     return envelope({"event_id": str(event.event_id)})

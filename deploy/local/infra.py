@@ -14,6 +14,7 @@ processes.  Everything lives under the repository's ``data/`` folder:
 Usage (from anywhere; paths are resolved against the repository root):
 
     python3 deploy/local/infra.py up [--only kafka,mongo,mariadb,redis] [--with-platform]
+                                     [--scale N]
     python3 deploy/local/infra.py down [--only NAMES]
     python3 deploy/local/infra.py status
     python3 deploy/local/infra.py env
@@ -56,17 +57,27 @@ from string import Template
 #   argv:      relative paths are resolved against the repository root
 #   readiness: "http:<path>" -> GET http://127.0.0.1:<api port><path> must
 #              answer 200; "alive" -> still running after ALIVE_GRACE seconds;
-#              "tcp:<setting>" -> the port named by that setting accepts connections
+#              "tcp:<setting>" -> the port named by that setting accepts connections;
+#              "log:<text>" -> its log (since this start) contains <text>
 # --------------------------------------------------------------------------- #
 PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
     ("api", [".venv/bin/ocpi-hub", "api"], "http:/readyz"),
     ("processors", [".venv/bin/ocpi-hub", "processors"], "alive"),
-    ("projections", [".venv/bin/ocpi-hub", "projections"], "alive"),
+    # Logged once its views are prepared (indexes, MySQL migrations) and it consumes.
+    ("projections", [".venv/bin/ocpi-hub", "projections"], "log:projections_started"),
     ("push", [".venv/bin/ocpi-hub", "push"], "alive"),
     # OCPP 1.6J chargers (docs/adr/0018): ready once its WebSocket port listens.
     ("gateway", [".venv/bin/ocpi-hub", "gateway"], "tcp:gateway"),
 ]
 ALIVE_GRACE = 5.0
+# Scale-out (`up --with-platform --scale N`, docs/scale-out.md). The API stays
+# one process on its one port with N uvicorn workers (`ocpi-hub api
+# --workers N`). These get N processes each, named <name>, <name>-2, ...,
+# all in the same Kafka consumer group, so the partitions are split among them.
+# Instances 2..N start once the first ones are ready: two projections
+# preparing a fresh MySQL schema at once fail on each other's migrations.
+SCALED_PROCESSES = ("processors", "projections")
+MAX_SCALE = 16
 
 SERVICES = ("kafka", "mongo", "mariadb", "redis")
 
@@ -1251,15 +1262,90 @@ SERVICE_CLASSES: dict[str, type[Service]] = {
 }
 
 
-def platform_procs() -> list[tuple[Proc, list[str], str]]:
+@dataclass
+class PlatformProc:
+    proc: Proc
+    argv: list[str]
+    readiness: str
+    # Settings of this instance only (OCPI_HUB_*), over the shared environment.
+    env: dict[str, str]
+    workers: int = 1  # API worker processes behind the one port
+    index: int = 1  # instance of a scaled process (1: the first, named without suffix)
+
+
+def instance_name(name: str, index: int) -> str:
+    return name if index == 1 else f"{name}-{index}"
+
+
+def instance_env(name: str, index: int) -> dict[str, str]:
+    """What keeps instance `index` of a scaled process apart from the first:
+    Faust's web port and local table state (same app id, same group)."""
+    if name != "processors" or index == 1:
+        return {}
+    web_port = int(os.environ.get("OCPI_HUB_FAUST_WEB_PORT", "6066")) + index - 1
+    return {
+        "OCPI_HUB_FAUST_WEB_PORT": str(web_port),
+        "OCPI_HUB_FAUST_DATADIR": f"data/faust-{index}/{{conf.name}}",
+    }
+
+
+def started_instances(name: str) -> list[int]:
+    """Indexes > 1 of `name` that have a pidfile (started by an earlier `up --scale`)."""
+    found = []
+    for pidfile in RUN.glob(f"{name}-*.pid"):
+        suffix = pidfile.stem.removeprefix(f"{name}-")
+        if suffix.isdigit() and int(suffix) > 1:
+            found.append(int(suffix))
+    return sorted(found)
+
+
+def platform_procs(scale: int | None = None) -> list[PlatformProc]:
+    """The platform's processes: `scale` instances of each scalable one (for
+    `up`), or, with None, every instance that has a pidfile (for down, status)."""
     out = []
     for name, argv, readiness in PLATFORM_PROCESSES:
         resolved = [
             str(REPO / a) if i == 0 and "/" in a and not os.path.isabs(a) else a
             for i, a in enumerate(argv)
         ]
-        out.append((Proc(name), resolved, readiness))
+        if name == "api":
+            workers = scale or 1
+            out.append(
+                PlatformProc(
+                    Proc(name), [*resolved, "--workers", str(workers)], readiness, {}, workers
+                )
+            )
+        elif name in SCALED_PROCESSES:
+            indexes = range(1, scale + 1) if scale else [1, *started_instances(name)]
+            for i in indexes:
+                out.append(
+                    PlatformProc(
+                        Proc(instance_name(name, i)),
+                        resolved,
+                        readiness,
+                        instance_env(name, i),
+                        index=i,
+                    )
+                )
+        else:
+            out.append(PlatformProc(Proc(name), resolved, readiness, {}))
     return out
+
+
+def api_workers(pid: int) -> list[int]:
+    """The uvicorn worker processes of the API supervisor `pid`."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = _proc_stat(int(entry.name))
+            if (
+                st
+                and st[2] not in ("Z", "X")
+                and int(st[3]) == pid
+                and "multiprocessing.spawn" in proc_cmdline(int(entry.name))
+            ):
+                workers.append(int(entry.name))
+    return sorted(workers)
 
 
 # --------------------------------------------------------------------------- #
@@ -1349,12 +1435,14 @@ def cmd_up(args: argparse.Namespace) -> None:
         for svc in sorted(to_start, key=lambda s: all(PORT_SPECS[k][2] for k in s.port_keys)):
             for key in svc.port_keys:
                 svc.ports[key] = picker.pick(key, PRETTY.get(key, key))
-        platform = platform_procs() if args.with_platform else []
-        platform_to_start = [item for item in platform if item[0].running() is None]
+        platform = platform_procs(args.scale) if args.with_platform else []
+        platform_to_start = [pp for pp in platform if pp.proc.running() is None]
+        if platform:
+            note_other_scale(platform, args.scale)
         api_run = Proc("api").running(quiet=True)
         if api_run is not None and api_run.port:
             api_port = int(api_run.port)
-        elif any(proc.name == "api" for proc, _, _ in platform_to_start):
+        elif any(pp.proc.name == "api" for pp in platform_to_start):
             api_port = picker.pick("api", "the API")
         else:
             api_port = picker.preferred("api")
@@ -1389,37 +1477,61 @@ def cmd_up(args: argparse.Namespace) -> None:
         write_atomic(ENV_FILE, render_env(api_port))
         say(f"wrote {rel(ENV_FILE)}")
 
-        # 4. platform processes
+        # 4. platform processes: the first instances, then the others
         if platform_to_start:
-            start_platform(platform_to_start, api_port)
+            start_platform([pp for pp in platform_to_start if pp.index == 1], api_port)
+            start_platform([pp for pp in platform_to_start if pp.index > 1], api_port)
         elif platform:
             say("platform processes already running")
     say(f"up: done in {time.monotonic() - t_start:.1f}s")
 
 
-def start_platform(procs: list[tuple[Proc, list[str], str]], api_port: int) -> None:
-    for proc, argv, _ in procs:
-        if not Path(argv[0]).exists():
+def note_other_scale(platform: list[PlatformProc], scale: int) -> None:
+    """`up` only adds what is missing: say so when the running platform was
+    started with another scale (it is left as it is)."""
+    for pp in platform:
+        run = pp.proc.running(quiet=True)
+        if pp.proc.name == "api" and run is not None:
+            argv = run.meta.get("argv") or []
+            running = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
+            if running != pp.workers:
+                say(
+                    f"api: running with {running} worker(s), --scale asks {pp.workers}; "
+                    "`down` then `up` to change"
+                )
+    for name in SCALED_PROCESSES:
+        extra = [i for i in started_instances(name) if i > scale]
+        if extra and any(Proc(instance_name(name, i)).running(quiet=True) for i in extra):
+            say(f"{name}: instances beyond --scale {scale} keep running (`down` stops them)")
+
+
+def start_platform(procs: list[PlatformProc], api_port: int) -> None:
+    for pp in procs:
+        if not Path(pp.argv[0]).exists():
             raise InfraError(
-                f"{rel(Path(argv[0]))} not found (platform process {proc.name}): "
+                f"{rel(Path(pp.argv[0]))} not found (platform process {pp.proc.name}): "
                 "run `make venv` first"
             )
     env = dict(os.environ)
     env.update(read_env_file())
     env["OCPI_HUB_API_PORT"] = str(api_port)
     gateway_port = int(env.get(PORT_SPECS["gateway"][0], PORT_SPECS["gateway"][1]))
-    for proc, argv, _ in procs:
-        port = {"api": api_port, "gateway": gateway_port}.get(proc.name)
-        pid = proc.spawn(argv, port, env=env)
-        say(f"{proc.name}: started pid {pid} (log: {rel(proc.log)})")
+    for pp in procs:
+        port = {"api": api_port, "gateway": gateway_port}.get(pp.proc.name)
+        extra = {"workers": pp.workers} if pp.proc.name == "api" else {}
+        pid = pp.proc.spawn(pp.argv, port, env={**env, **pp.env}, extra_meta=extra)
+        say(f"{pp.proc.name}: started pid {pid} (log: {rel(pp.proc.log)})")
     t0 = time.monotonic()
-    for proc, _, readiness in procs:
+    for pp in procs:
+        proc, readiness = pp.proc, pp.readiness
         try:
             if readiness.startswith("http:"):
                 url = f"http://127.0.0.1:{api_port}{readiness[5:]}"
-                wait_healthy(proc, lambda u=url: http_probe(u))
+                wait_healthy(proc, lambda u=url, pp=pp: api_ready(pp, u))
             elif readiness.startswith("tcp:"):
                 wait_healthy(proc, lambda: tcp_probe(gateway_port))
+            elif readiness.startswith("log:"):
+                wait_healthy(proc, lambda p=proc, s=readiness[4:]: log_says(p.log, s))
             else:
                 wait_healthy(proc, lambda: (time.monotonic() - t0 >= ALIVE_GRACE, "still starting"))
         except InfraError:
@@ -1428,13 +1540,38 @@ def start_platform(procs: list[tuple[Proc, list[str], str]], api_port: int) -> N
         say(f"{proc.name}: ready ({time.monotonic() - t0:.1f}s after start)")
 
 
+def log_says(log: Path, text: str) -> tuple[bool, str]:
+    """Has the process written `text` to its log since infra.py started it?"""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 1024 * 1024))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError as e:
+        return False, str(e)
+    marker = data.rfind("\n===== ")
+    since_start = data[marker:] if marker >= 0 else data
+    return text in since_start, f"no {text!r} in the log yet"
+
+
+def api_ready(pp: PlatformProc, url: str) -> tuple[bool, str]:
+    """/readyz answers 200 and, with workers, every worker is up: the port
+    answers as soon as the first of them serves."""
+    ok, said = http_probe(url)
+    if not ok or pp.workers == 1:
+        return ok, said
+    run = pp.proc.running(quiet=True)
+    alive = len(api_workers(run.pid)) if run else 0
+    return alive >= pp.workers, f"{said}, {alive} of {pp.workers} workers"
+
+
 def cmd_down(args: argparse.Namespace) -> None:
     wanted = parse_only(args.only) if args.only else list(SERVICES)
     with locked():
         stopped = 0
         if not args.only:
-            for proc, _, _ in reversed(platform_procs()):
-                stopped += proc.stop()
+            for pp in reversed(platform_procs()):
+                stopped += pp.proc.stop()
         for name in reversed(wanted):
             stopped += Proc(name).stop()
     say(f"down: stopped {stopped} process(es)" if stopped else "down: nothing was running")
@@ -1450,7 +1587,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     for name in SERVICES:
         run = Proc(name).running(quiet=True)
         if run is None:
-            print(f"{name:<12} stopped")
+            print(f"{name:<14} stopped")
             continue
         extra = ""
         ports = run.meta.get("ports") or {}
@@ -1463,14 +1600,18 @@ def cmd_status(args: argparse.Namespace) -> None:
                 health = "  healthy" if ok else "  not ready"
             except (OSError, struct.error, ValueError, IndexError):
                 health = "  not answering"
-        print(f"{name:<12} running  pid {run.pid:<7} port {run.port}{extra}{health}")
-    for proc, _, _ in platform_procs():
+        print(f"{name:<14} running  pid {run.pid:<7} port {run.port}{extra}{health}")
+    for pp in platform_procs():
+        proc = pp.proc
         run = proc.running(quiet=True)
         if run is None:
-            print(f"{proc.name:<12} stopped")
+            print(f"{proc.name:<14} stopped")
         else:
             port = f" port {run.port}" if run.port else ""
-            print(f"{proc.name:<12} running  pid {run.pid:<7}{port}".rstrip())
+            workers = ""
+            if proc.name == "api" and (pids := api_workers(run.pid)):
+                workers = f"  workers {len(pids)} (pids {' '.join(map(str, pids))})"
+            print(f"{proc.name:<14} running  pid {run.pid:<7}{port}{workers}".rstrip())
 
 
 def cmd_env(args: argparse.Namespace) -> None:
@@ -1505,6 +1646,12 @@ def cmd_clean(args: argparse.Namespace) -> None:
     say("clean: done (data/cache kept)")
 
 
+def scale_arg(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"{raw!r}: a whole number from 1 to {MAX_SCALE}")
+    return int(raw)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -1514,6 +1661,13 @@ def main(argv: list[str] | None = None) -> int:
         "--with-platform",
         action="store_true",
         help="also start " + ", ".join(n for n, _, _ in PLATFORM_PROCESSES),
+    )
+    p_up.add_argument(
+        "--scale",
+        type=scale_arg,
+        default=os.environ.get("OCPI_HUB_SCALE", "1"),
+        help="with --with-platform: API workers and instances of "
+        f"{', '.join(SCALED_PROCESSES)} (default: OCPI_HUB_SCALE or 1)",
     )
     p_down = sub.add_parser("down", help="stop what `up` started (data is kept)")
     p_down.add_argument(

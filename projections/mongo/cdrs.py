@@ -5,12 +5,14 @@
      session_key: ..., _token_party: "NL/PEE", _ts: "<last_updated>",
      reconciliation: {...} | null, _positions: {...}}
 
-A CDR is immutable: the first ``CdrIssued`` or ``CdrReceived`` under a key
-is the CDR; a later one only moves the position (recorded, not applied).
-``CdrReconciled`` (same key, so same partition and after the received CDR)
-attaches our recomputed price. Money in ``reconciliation`` is kept as
-decimal strings (exact). ``apply`` is the pure fold, guarded by the Kafka
-position; ``CdrViewQuery`` is what the API reads.
+Which event changes the document is the slice's rule
+(``producers.cdrs.evolve``): a CDR is immutable, the first ``CdrIssued`` or
+``CdrReceived`` under a key is the CDR and a later one only moves the
+position (recorded, not applied); ``CdrReconciled`` (same key, so same
+partition and after the received CDR) attaches our recomputed price. The
+document adds what readers need from the event the rule applied. Money in
+``reconciliation`` is kept as decimal strings (exact). ``apply`` is that
+fold, guarded by the Kafka position; ``CdrViewQuery`` is what the API reads.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import sort_stamp
+from producers.cdrs import CdrState, evolve
 from projections.mongo.counts import Counted, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
 from schemas.events import CdrIssued, CdrReceived, CdrReconciled
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "cdrs"
 
@@ -38,6 +40,12 @@ _FOLDED = (CdrIssued, CdrReceived, CdrReconciled)
 def _token_party(cdr: Doc) -> str:
     token = cdr["cdr_token"]
     return f"{fold(token['country_code'])}/{fold(token['party_id'])}"
+
+
+def _state(doc: Doc | None) -> CdrState | None:
+    if doc is None or doc.get("cdr") is None:
+        return None
+    return CdrState(role=doc["role"], reconciled=doc.get("reconciliation") is not None)
 
 
 def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
@@ -57,19 +65,17 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
         "_positions": {},
     }
     positions = {**base["_positions"], record.position_field: record.offset}
+    before = _state(doc)
+    after = evolve(before, event)
+    if after is before or after is None:
+        return {**base, "_positions": positions}  # recorded, not applied
     if isinstance(event, CdrReconciled):
         result = payload.model_dump(mode="json", exclude={"country_code", "party_id", "cdr_id"})
         return {**base, "reconciliation": result, "_positions": positions}
-    if base["cdr"] is not None:
-        return {**base, "_positions": positions}  # immutable: the first one stays
     cdr = dict(payload.cdr)
-    extra: Doc = {"role": "received"}
+    extra: Doc = {"role": after.role}
     if isinstance(event, CdrIssued):
-        extra = {
-            "role": "issued",
-            "session_key": payload.session_key,
-            "tariff_source": payload.tariff_source,
-        }
+        extra |= {"session_key": payload.session_key, "tariff_source": payload.tariff_source}
     return {
         **base,
         **extra,
@@ -124,6 +130,10 @@ class CdrViewQuery:
         if doc is None or doc.get("cdr") is None:
             return None, dict((doc or {}).get("_positions") or {})
         return doc, dict(doc.get("_positions") or {})
+
+    def positions(self, key: str) -> dict[str, int]:
+        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+        return dict(doc.get("_positions") or {}) if doc else {}
 
     def page(
         self,

@@ -20,51 +20,31 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from producers.charge_points import ChargePointState, evolve
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.position import Record, already_applied
 from schemas.events import ChargePointDeregistered, ChargePointRegistered
 from schemas.events.locations import location_key
-from schemas.ocpi.common import fold
 
 COLLECTION = "charge_points"
+_STATE = frozenset(ChargePointState.model_fields)
 
 
 def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     """Fold one registry record into the document (pure; the same object when
-    already applied)."""
+    already applied): the slice's state with its positions."""
     if doc is not None and already_applied(doc["_positions"], record):
         return doc
-    event = record.event
+    before = (
+        ChargePointState.model_validate({k: v for k, v in doc.items() if k in _STATE})
+        if doc is not None
+        else None
+    )
+    after = evolve(before, record.event)
+    if after is None:
+        return None
     positions = {**(doc or {}).get("_positions", {}), record.position_field: record.offset}
-    if isinstance(event, ChargePointDeregistered):
-        if doc is None:
-            return None
-        return {**doc, "registered": False, "updated_at": event.payload.at, "_positions": positions}
-    assert isinstance(event, ChargePointRegistered)
-    p = event.payload
-    return {
-        "_id": p.charge_point_id,
-        "charge_point_id": p.charge_point_id,
-        "country_code": fold(p.country_code),
-        "party_id": fold(p.party_id),
-        "location_id": p.location_id,
-        "location_key": p.location_key,
-        "registered": True,
-        "connectors": [
-            {
-                "ocpp_connector_id": c.ocpp_connector_id,
-                "evse_uid": c.evse_uid,
-                "connector_id": c.connector_id,
-                "evse_key": fold(c.evse_uid),
-                "connector_key": fold(c.connector_id),
-            }
-            for c in p.connectors
-        ],
-        "password_hash": p.password_hash,
-        "registered_at": (doc or {}).get("registered_at") or p.at,
-        "updated_at": p.at,
-        "_positions": positions,
-    }
+    return {"_id": after.charge_point_id, **after.model_dump(), "_positions": positions}
 
 
 def _key(record: Record[Any]) -> str | None:

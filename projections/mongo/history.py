@@ -12,11 +12,12 @@ document per Kafka position:
      partition: <int>, offset: <int>, recorded_at: <date>, event: "<JSON>"}
 
 ``as_of(..., at)`` folds the events of one aggregate recorded at or before
-``at`` with the very fold of the current view (``tariffs.apply``: stale
-writes ignored, deletions leave a tombstone; ``location_state.evolve``), so
-"as of an instant" follows the same rules as "now". Writes are idempotent by
-construction: a position is a document id, and a re-delivered event finds
-its document there already. Both are rebuilt by replay.
+``at`` with the slice's own fold, as the current view and the write path do
+(``producers.tariffs.evolve``: stale writes ignored, deletions leave a
+tombstone; ``producers.locations.evolve``), so "as of an instant" follows
+the same rules as "now". Writes are idempotent by construction: a position
+is a document id, and a re-delivered event finds its document there
+already. Both are rebuilt by replay.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from projections.location_state import LocationState, evolve
-from projections.mongo import tariffs
+from producers import tariffs
+from producers.locations import LocationState, evolve
 from projections.mongo.folding import Doc
 from projections.position import Record
 from schemas.events import (
@@ -45,7 +46,6 @@ from schemas.events import (
 )
 from schemas.events.locations import location_key
 from schemas.events.tariffs import tariff_key
-from schemas.topics import TARIFFS
 
 _DUPLICATE_KEY = 11000
 
@@ -128,16 +128,10 @@ class TariffHistoryQuery:
         """The tariff (OCPI JSON) we held at ``at``: None if we held none
         (not published by then, or deleted)."""
         key = tariff_key(country_code, party_id, tariff_id)
-        doc: Doc | None = None
+        state: tariffs.TariffState | None = None
         for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
-            record = Record(
-                topic=TARIFFS.name,
-                partition=entry["partition"],
-                offset=entry["offset"],
-                event=parse_event(entry["event"]),
-            )
-            doc = tariffs.apply(doc, record)
-        return None if doc is None else doc.get("tariff")
+            state = tariffs.evolve(state, parse_event(entry["event"]))
+        return tariffs.served(state)
 
 
 class LocationHistoryQuery:

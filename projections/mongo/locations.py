@@ -29,14 +29,13 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from projections.location_folds import LocationFold, LocationFolds, fold_location
-from projections.location_state import sort_stamp
 from projections.mongo.counts import Counted, CountTally, owner_key
 from projections.mongo.folding import DEFAULT_CACHE_SIZE, Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.events.locations import location_key
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "locations"
 

@@ -25,7 +25,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 
-from projections.location_state import sort_stamp
+from schemas.ocpi.common import sort_stamp
 
 Doc = dict[str, Any]
 

@@ -1,5 +1,10 @@
-"""MongoDB view of partners: their state as the events say, looked up by the
-hash of the token they present (authentication) or by partner id."""
+"""MongoDB view of partners, for readers (the pusher, the command
+callbacks, real-time authorization): one document per partner, the slice's
+own fold (``producers.partners.evolve``) with its log positions.
+
+Authentication does not read it: the partner behind a token is found in the
+decision store, in the same commit as the state (docs/adr/0024).
+"""
 
 from __future__ import annotations
 
@@ -50,10 +55,6 @@ class PartnerViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
         super().__init__("mongo.partners", db[COLLECTION], _key, apply)
 
-    def prepare(self) -> None:
-        self._coll.create_index([("their_token_hash", ASCENDING)])
-        self._coll.create_index([("token_a_hash", ASCENDING)])
-
 
 class PartnerQuery:
     def __init__(self, db: Database[Doc]) -> None:
@@ -62,14 +63,6 @@ class PartnerQuery:
     def get(self, partner_id: str) -> PartnerState | None:
         doc = self._coll.find_one({"_id": partner_id})
         return _state(doc) if doc else None
-
-    def by_token_hash(self, token_hash: str) -> tuple[PartnerState, bool] | None:
-        """The partner presenting this token, and whether it is a TOKEN_A."""
-        doc = self._coll.find_one({"their_token_hash": token_hash, "status": "registered"})
-        if doc:
-            return _state(doc), False
-        doc = self._coll.find_one({"token_a_hash": token_hash, "status": "invited"})
-        return (_state(doc), True) if doc else None
 
     def all(self) -> list[PartnerState]:
         return [_state(d) for d in self._coll.find().sort("_id", ASCENDING)]

@@ -22,10 +22,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from producers.sent_commands import SentCommandEvent, SentCommandState, evolve
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.position import Record, already_applied
 from schemas.events import CommandResultReceived, CommandSent
+from schemas.ocpi.common import sort_stamp
 
 COLLECTION = "emsp_commands"
 

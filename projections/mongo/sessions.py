@@ -6,7 +6,7 @@
 
 ``_id``, ``country_code`` and ``party_id`` are upper-folded; the served
 session keeps identifiers as received. ``_ts`` is the sort and filter key of
-the Sender list. ``apply`` is the fold (``projections.session_state``)
+the Sender list. ``apply`` is the slice's fold (``producers.sessions.evolve``)
 guarded by the Kafka position; ``SessionViewQuery`` is what the API reads.
 """
 
@@ -19,13 +19,12 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import sort_stamp
+from producers.sessions import evolve
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
-from projections.session_state import evolve
 from schemas.events import SessionPatched, SessionPut
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "sessions"
 

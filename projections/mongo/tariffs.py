@@ -5,18 +5,15 @@
      _ts: "<last_updated, fixed width>" | null, _positions: {...}}
 
 ``_id``, ``country_code`` and ``party_id`` are upper-folded (CiString); the
-served tariff keeps identifiers and numbers as received. ``_stamp`` is the
-``last_updated`` of the version held, which a later PUT must not be older
-than (docs/adr/0004). A deletion always removes the version held (the API
-judged it against that version) and leaves the document as a tombstone,
-``tariff: null``, stamped with the later of the deletion's time and the
-deleted version's ``last_updated``; only a PUT strictly later than that
-brings the tariff back (docs/adr/0011). ``_ts`` is the
-sort and filter key of paginated lists, null while deleted.
+rest is the slice's state (``producers.tariffs.TariffState``): ``tariff`` the
+version held in its JSON form (identifiers and numbers as received; null
+while deleted), ``_stamp`` its ``last_updated`` or the tombstone's
+(docs/adr/0004, 0011). ``_ts`` is the sort and filter key of paginated
+lists, null while deleted.
 
-``apply`` is the pure fold, ``TariffViewWriter`` runs it (folding.py: one
-read and one bulk write per batch, position-guarded), ``TariffViewQuery`` is
-what the API reads.
+``apply`` is the slice's ``evolve`` plus the position guard,
+``TariffViewWriter`` runs it (folding.py: one read and one bulk write per
+batch), ``TariffViewQuery`` is what the API reads.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from projections.location_state import sort_stamp
+from producers.tariffs import TariffState, evolve, served
 from projections.mongo.counts import Counted, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
@@ -36,16 +33,24 @@ from projections.position import Record, already_applied
 from schemas.events import TariffDeleted, TariffPut
 from schemas.events.tariffs import tariff_key
 from schemas.ocpi.common import fold
+from schemas.ocpi.tariffs import exact_numbers
 
 COLLECTION = "tariffs"
 
 _FOLDED = (TariffPut, TariffDeleted)
 
 
+def _state(doc: Doc | None) -> TariffState | None:
+    if doc is None or doc.get("_stamp") is None:
+        return None
+    tariff = doc.get("tariff")
+    return TariffState(None if tariff is None else exact_numbers(tariff), doc["_stamp"])
+
+
 def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
     """Fold one record into a tariff document; the same object when the
-    record was applied before. A write older than the one held only moves
-    the position (recorded, not applied)."""
+    record was applied before. A write the slice does not apply (older than
+    the version held) only moves the position."""
     if doc is not None and already_applied(doc["_positions"], record):
         return doc
     event = record.event
@@ -60,15 +65,13 @@ def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
         "_positions": {},
     }
     positions = {**base["_positions"], record.position_field: record.offset}
-    stamp = sort_stamp(payload.last_updated)
-    held = base["_stamp"]
-    if isinstance(event, TariffDeleted):
-        tombstone = stamp if held is None else max(stamp, held)
-        return {**base, "tariff": None, "_stamp": tombstone, "_ts": None, "_positions": positions}
-    if held is not None and (stamp < held or (base["tariff"] is None and stamp == held)):
-        return {**base, "_positions": positions}  # stale: recorded, not applied
-    tariff = dict(payload.object)
-    return {**base, "tariff": tariff, "_stamp": stamp, "_ts": stamp, "_positions": positions}
+    before = _state(doc)
+    after = evolve(before, event)
+    if after is before or after is None:
+        return {**base, "_positions": positions}
+    tariff = served(after)
+    ts = after.stamp if tariff is not None else None
+    return {**base, "tariff": tariff, "_stamp": after.stamp, "_ts": ts, "_positions": positions}
 
 
 def _key(record: Record[Any]) -> str | None:

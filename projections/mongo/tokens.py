@@ -5,9 +5,13 @@
      _ts: "<last_updated, fixed width>" | null, _positions: {...}}
 
 Identifiers beside the token are folded (CiString); the served token keeps
-them as received. ``state`` is ``producers.tokens.TokenState`` (the fold of
-the token's events), ``token`` the OCPI Token we serve and ``_ts`` its sort
-key for paginated lists. Partners' tokens are our whitelist as CPO; ours are
+them as received. ``state`` is the Tokens slice's state
+(``producers.tokens``: the write path folds the same events with the same
+``evolve``), ``token`` the OCPI Token we serve and ``_ts`` its sort key for
+paginated lists. Every event of the topic is applied, authorization
+decisions too (they change no state but move the positions), so a read
+waiting for the write path's position of a token (api/consistency.py)
+finds the view there. Partners' tokens are our whitelist as CPO; ours are
 the ones we authorize as eMSP.
 """
 
@@ -20,28 +24,28 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from producers.tokens import TokenEvent, TokenState, evolve
-from projections.location_state import sort_stamp
+from producers.tokens import SLICE, TokenEvent, TokenState
 from projections.mongo.counts import Counted, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
-from schemas.events import TokenPatched, TokenPolicySet, TokenPut
-from schemas.ocpi.common import fold
+from schemas.events import TokenAuthorizationDecided, TokenPatched, TokenPolicySet, TokenPut
+from schemas.ocpi.common import fold, sort_stamp
 
 COLLECTION = "tokens"
 
-_FOLDED = (TokenPut, TokenPatched, TokenPolicySet)
+_EVENTS = (TokenPut, TokenPatched, TokenPolicySet, TokenAuthorizationDecided)
 
 
 def apply(doc: Doc | None, record: Record[TokenEvent]) -> Doc | None:
     """Fold one record into a token document (the same object when it was
-    applied before). Authorization decisions are not folded."""
+    applied before): the slice's state with its positions."""
     if doc is not None and already_applied(doc["_positions"], record):
         return doc
     event = record.event
-    before = TokenState.model_validate(doc["state"]) if doc and doc.get("state") else None
-    after = evolve(before, event)
+    after = SLICE.evolve(_state(doc), event)
+    if after is None:
+        return doc  # nothing held yet (e.g. a PATCH before any PUT)
     p = event.payload
     base: Doc = doc or {
         "_id": p.key,
@@ -62,7 +66,7 @@ def apply(doc: Doc | None, record: Record[TokenEvent]) -> Doc | None:
 
 def _key(record: Record[Any]) -> str | None:
     event = record.event
-    return event.aggregate_key if isinstance(event, _FOLDED) else None
+    return event.aggregate_key if isinstance(event, _EVENTS) else None
 
 
 def count_keys(doc: Doc | None) -> frozenset[str]:
@@ -80,8 +84,8 @@ class TokenViewWriter(FoldingWriter):
 
     def prepare(self) -> None:
         super().prepare()
-        # Keyset pagination of one party's tokens (the Sender list), and the
-        # whitelist lookup of a presented token (uid and type, any party).
+        # Keyset pagination of one party's tokens (the Sender list), and who
+        # holds a token presented at our chargers (uid and type, any party).
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
         self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
         self._coll.create_index([("uid", ASCENDING), ("type", ASCENDING)])
@@ -105,24 +109,17 @@ class TokenViewQuery:
         doc = self._coll.find_one({"_id": key}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def presented(
+    def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
-    ) -> list[TokenState]:
-        """Every token held with this uid and type (several parties may use
-        the same uid), most recently updated first; ``exclude_party`` leaves
-        one party's (our own) out."""
+    ) -> list[str]:
+        """The keys of every token held with this uid and type (several
+        parties may use the same uid), most recently updated first;
+        ``exclude_party`` leaves one party's (our own) out. The states
+        themselves are read from the write path (producers/authorization.py)."""
         filt: Doc = {"uid": fold(uid), "type": token_type, "token": {"$ne": None}}
-        docs = self._coll.find(filt, {"state": 1, "country_code": 1, "party_id": 1}).sort(
-            "_ts", DESCENDING
-        )
+        docs = self._coll.find(filt, {"country_code": 1, "party_id": 1}).sort("_ts", DESCENDING)
         skip = (fold(exclude_party[0]), fold(exclude_party[1])) if exclude_party else None
-        found = []
-        for doc in docs:
-            if skip == (doc["country_code"], doc["party_id"]):
-                continue
-            if (state := _state(doc)) is not None:
-                found.append(state)
-        return found
+        return [str(doc["_id"]) for doc in docs if skip != (doc["country_code"], doc["party_id"])]
 
     def page(
         self,

@@ -1,4 +1,10 @@
-"""Bring a MySQL database to the newest schema (Alembic, no ini file)."""
+"""Bring a MySQL database to the newest schema (Alembic, no ini file).
+
+Several projections processes may start at once (docs/scale-out.md): each
+migrates under a named server lock (``GET_LOCK``), so one runs the
+migrations and the others find the schema at head afterwards, instead of
+creating the same tables at the same time and failing.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,26 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+LOCK_WAIT_S = 120
 
 
 def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as locking:
+        # The lock is the server's, per name: named after the database.
+        name = f"ocpi-hub-migrate:{engine.url.database}"[:64]
+        got = locking.execute(
+            text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": LOCK_WAIT_S}
+        )
+        if got.scalar() != 1:
+            raise TimeoutError(f"another process held the migration lock {name!r} too long")
+        try:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            locking.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})

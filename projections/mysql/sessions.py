@@ -1,5 +1,5 @@
 """The MySQL ``sessions`` table: one row per OCPI Session, kept by folding
-the session's events (``projections.session_state``), and its ops read.
+the session's events (``producers.sessions.evolve``), and its ops read.
 
 ``SessionRowWriter`` handles a batch in one transaction, like the hierarchy
 writer (projections/mysql/sites.py): claim and lock the batch's rows in key
@@ -27,11 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
 
+from producers.sessions import evolve
 from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.hierarchy import utc_naive
 from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record, already_applied
-from projections.session_state import evolve
 from schemas.events import SessionPatched, SessionPut
 
 Row = dict[str, Any]

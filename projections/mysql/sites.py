@@ -37,8 +37,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects.mysql import insert
 
+from producers.locations import LocationState, served
 from projections.location_folds import LocationFold, LocationFolds, fold_location
-from projections.location_state import LocationState, served
 from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
 from projections.mysql.models import (

@@ -78,7 +78,7 @@ class CdrReceived(EventMeta):
 class CdrReconciledPayload(CdrRef):
     """Our own price of a received CDR against what the CPO charged.
 
-    ``tariff_source``: ``"held"`` (the CPO's tariff in our tariffs view, the
+    ``tariff_source``: ``"held"`` (the CPO's tariff we hold, the
     one the charging periods name), ``"embedded"`` (none held: the tariff the
     CDR carries), ``"none"`` (neither: nothing recomputed, ``expected`` is
     None and no discrepancy is flagged). ``difference`` is charged minus

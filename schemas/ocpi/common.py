@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -29,15 +30,24 @@ def parse_ocpi_datetime(value: Any) -> datetime:
     Precision is kept to the millisecond so that what we store, compare and
     send back is the same instant.
     """
+    if isinstance(value, str):
+        return _parse_text(value)
     if isinstance(value, datetime):
         parsed = value if value.tzinfo else value.replace(tzinfo=UTC)
-    elif isinstance(value, str):
-        if len(value) > _DATETIME_MAX_LEN or not _DATETIME_SHAPE.match(value):
-            raise ValueError("must be an RFC 3339 UTC date-time of at most 25 characters")
-        parsed = datetime.fromisoformat(value.removesuffix("Z")).replace(tzinfo=UTC)
     else:
         raise ValueError("must be a string")
     parsed = parsed.astimezone(UTC)
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_text(value: str) -> datetime:
+    """The same stamps are parsed again and again (a stored object's every
+    write compares them; every validation of it parses them): keep the
+    results, they are immutable."""
+    if len(value) > _DATETIME_MAX_LEN or not _DATETIME_SHAPE.match(value):
+        raise ValueError("must be an RFC 3339 UTC date-time of at most 25 characters")
+    parsed = datetime.fromisoformat(value.removesuffix("Z")).replace(tzinfo=UTC)
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 
@@ -54,6 +64,14 @@ DateTime = Annotated[
     BeforeValidator(parse_ocpi_datetime),
     PlainSerializer(format_ocpi_datetime, return_type=str),
 ]
+
+
+def sort_stamp(value: str | datetime) -> str:
+    """A fixed-width UTC text of an OCPI DateTime that sorts in time order
+    (the OCPI form drops zero milliseconds, so it does not): the sort and
+    filter key of the views' paginated lists."""
+    instant = parse_ocpi_datetime(value) if isinstance(value, str) else value
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def ci_string(max_length: int) -> Any:

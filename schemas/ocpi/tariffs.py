@@ -38,6 +38,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     AfterValidator,
     Field,
@@ -107,6 +108,31 @@ def loads_exact(data: str | bytes) -> Any:
     """``json.loads`` that turns every JSON number with a fraction or an
     exponent into a Decimal, digit for digit."""
     return json.loads(data, parse_float=Decimal)
+
+
+def _decimal_text(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value).encode())
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps_exact(data: Any) -> bytes:
+    """JSON text in which every Decimal is a JSON number printing its digits
+    as they are (the inverse of ``loads_exact``)."""
+    return orjson.dumps(data, default=_decimal_text)
+
+
+def exact_numbers(data: Any) -> Any:
+    """The JSON form (numbers as the floats that print them) with every
+    fractional number as its Decimal: the shortest text of a float is the
+    text it was made from, so nothing changes."""
+    return loads_exact(orjson.dumps(data, default=_decimal_text))
+
+
+def json_numbers(data: Any) -> Any:
+    """The inverse of ``exact_numbers``: Decimals as the floats that print
+    them (the form stored in a view and sent on the wire)."""
+    return orjson.loads(dumps_exact(data))
 
 
 # --------------------------------------------------------------------------

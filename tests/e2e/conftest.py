@@ -7,6 +7,7 @@ uses (``ocpi-hub api|processors|projections``), in an isolated namespace
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -15,17 +16,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pymongo import MongoClient
+import redis.asyncio as aioredis
 
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
+from producers import partners
+from producers.decision_store import RedisDecisionStore
 from tests.conftest import fresh_namespace
 from tests.services import Namespace, env_of
 
@@ -53,9 +57,22 @@ class Platform:
     # ws://.../ocpp: chargers connect to {gateway_url}/{charge_point_id}.
     gateway_url: str = ""
 
+    # Processes a test killed on purpose (not reported as dead).
+    killed: set[str] = field(default_factory=set)
+
     def dead(self) -> dict[str, int]:
-        """Processes that exited, with their exit codes."""
-        return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+        """Processes that exited, with their exit codes (but those killed on purpose)."""
+        return {
+            n: p.returncode
+            for n, p in self.processes.items()
+            if p.poll() is not None and n not in self.killed
+        }
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of the platform's processes, as a crash would."""
+        self.killed.add(name)
+        self.processes[name].kill()
+        self.processes[name].wait()
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run another ``ocpi-hub`` command against this platform."""
@@ -84,9 +101,34 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+SCALED = ("processors", "projections")
+
+
+def _instances(scale: int) -> list[tuple[str, str, dict[str, str]]]:
+    """(name, command, extra environment) of every process of a platform with
+    ``scale`` processors and projections (the API gets ``scale`` workers)."""
+    out = [(name, name, {}) for name in PROCESSES]
+    for index in range(2, scale + 1):
+        for name in SCALED:
+            extra = (
+                {
+                    "OCPI_HUB_FAUST_WEB_PORT": str(free_port()),
+                    "OCPI_HUB_FAUST_DATADIR": f"data/faust-e2e-{index}/{{conf.name}}",
+                }
+                if name == "processors"
+                else {}
+            )
+            out.append((f"{name}-{index}", name, extra))
+    return out
+
+
 @contextmanager
-def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator[Platform]:
-    """The platform's processes of one namespace, until the block ends."""
+def running_platform(
+    ns: Namespace, logs: Path, *, scale: int = 1, **overrides: object
+) -> Iterator[Platform]:
+    """The platform's processes of one namespace, until the block ends. With
+    ``scale`` N: N API workers behind one port, N processors and N
+    projections processes (named ``processors-2``, ...)."""
     port = free_port()
     gateway_port = free_port()
     settings = ns.settings.model_copy(
@@ -100,16 +142,21 @@ def running_platform(ns: Namespace, logs: Path, **overrides: object) -> Iterator
             "push_refresh_s": 0.5,
             "push_retry_initial_s": 0.2,
             "push_retry_max_s": 2.0,
+            "api_workers": scale,
             **overrides,
         }
     )
     env = {**os.environ, **env_of(settings)}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name in PROCESSES:
+        for name, command, extra in _instances(scale):
             with (logs / f"{name}.log").open("wb") as out:
                 processes[name] = subprocess.Popen(
-                    [OCPI_HUB, name], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                    [OCPI_HUB, command],
+                    env={**env, **extra},
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
@@ -215,12 +262,27 @@ def cli_json(platform: Platform, *args: str) -> dict[str, Any]:
 
 def sealed_token(peer: Platform, partner_id: str) -> str:
     """The token the peer presents to that partner, unsealed with the peer's key
-    (both test platforms run from the same checkout and share its key file)."""
-    with MongoClient(peer.env["OCPI_HUB_MONGO_URL"]) as client:
-        doc = client[peer.namespace.name]["partners"].find_one({"_id": partner_id})
-    assert doc is not None and doc["our_token_encrypted"]
+    (both test platforms run from the same checkout and share its key file).
+    Read from the peer's decision store, which holds it as soon as the
+    registration or rotation was answered (the view follows a little later)."""
+
+    async def held() -> bytes | None:
+        client = aioredis.Redis.from_url(peer.env["OCPI_HUB_REDIS_URL"])
+        try:
+            store = RedisDecisionStore(client, peer.env["OCPI_HUB_TOPIC_PREFIX"])
+            stored = await store.peek(partners.SLICE.name, partner_id, have=None)
+        finally:
+            await client.aclose()
+        return stored.raw if stored is not None else None
+
+    # In a thread of its own: some callers are async tests, inside a loop.
+    with ThreadPoolExecutor(1) as pool:
+        raw = pool.submit(asyncio.run, held()).result()
+    assert raw is not None
+    state = partners.SLICE.load(raw)
+    assert state.our_token_encrypted
     key = (ROOT / Path(peer.env["OCPI_HUB_SECRET_KEY_FILE"])).read_bytes().strip()
-    return TokenVault(key).decrypt(doc["our_token_encrypted"])
+    return TokenVault(key).decrypt(state.our_token_encrypted)
 
 
 @dataclass(frozen=True)

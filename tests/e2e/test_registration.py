@@ -4,9 +4,15 @@ unregistration, with the spec's 401 and 405 answers on the way."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Iterator
 
-from tests.e2e.conftest import Platform, auth, cli_json, sealed_token
+import httpx
+import pytest
+
+from ocpi_hub.settings import Settings
+from tests.conftest import fresh_namespace
+from tests.e2e.conftest import Platform, auth, cli_json, running_platform, sealed_token
+from tests.peer_stub import peer_stub
 
 
 def partner_list(platform: Platform) -> list[list[str]]:
@@ -179,3 +185,51 @@ def test_a_bad_versions_url_is_3001_and_records_nothing(platform: Platform) -> N
     assert ["DE-BAD", "invited", "-", "-"] in partner_list(platform)
     # TOKEN_A still works: the registration did not happen.
     assert httpx.get(invite["versions_url"], headers=auth(invite["token_a"])).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def two_workers(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform whose API runs as two worker processes behind one port."""
+    with (
+        fresh_namespace(services) as ns,
+        running_platform(ns, tmp_path_factory.mktemp("two-workers-logs"), api_workers=2) as p,
+    ):
+        yield p
+
+
+def test_a_rotated_token_is_refused_by_every_api_worker_at_once(two_workers: Platform) -> None:
+    """Each request on a new connection, so the two workers share them; each
+    worker caches the partner behind a token (docs/adr/0024)."""
+    versions = f"{two_workers.base_url}/ocpi/versions"
+    credentials_url = f"{two_workers.base_url}/ocpi/2.2.1/credentials"
+
+    def answers(token: str, n: int = 40) -> set[int]:
+        return {httpx.get(versions, headers=auth(token)).status_code for _ in range(n)}
+
+    invite = cli_json(
+        two_workers, "partners", "invite", "--country-code", "NL", "--party-id", "TWO",
+        "--role", "CPO",
+    )  # fmt: skip
+    with peer_stub("NL", "TWO") as stub:
+        token_c = stub.register_with(invite["versions_url"], invite["token_a"])
+        assert answers(invite["token_a"]) == {401}
+        assert answers(token_c) == {200}  # now cached by both workers
+        theirs = {
+            "token": stub.token_b,
+            "url": stub.versions_url,
+            "roles": [
+                {
+                    "role": "CPO",
+                    "business_details": {"name": "Peer stub"},
+                    "party_id": "TWO",
+                    "country_code": "NL",
+                }
+            ],
+        }
+        rotated = httpx.put(credentials_url, headers=auth(token_c), json=theirs, timeout=30)
+        assert rotated.json()["status_code"] == 1000, rotated.text
+        new_c = rotated.json()["data"]["token"]
+        assert answers(token_c) == {401}
+        assert answers(new_c) == {200}
+        assert httpx.delete(credentials_url, headers=auth(new_c)).status_code == 200
+        assert answers(new_c) == {401}

@@ -7,6 +7,7 @@ which answers from its own tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import Linked, auth, sealed_token
+from tests.e2e.test_charger_path import _events
 from tests.token_objects import token
 
 RECEIVER = "/ocpi/cpo/2.2.1/tokens/NL/PEE"
@@ -99,14 +101,20 @@ def test_a_never_token_is_authorized_in_real_time_by_the_peer(linked: Linked) ->
     )
     assert decided["authorization_reference"] != reference
 
-    # The peer's log shows the real-time call, with our correlation id.
-    log = (linked.peer.logs / "api.log").read_text()
-    calls = [
-        line
-        for line in log.splitlines()
-        if f"/tokens/{uid}/authorize" in line and f"charger-{uid}" in line
+    # The peer recorded each real-time call it answered (before answering),
+    # under our correlation id: the two we did not answer from the cache.
+    def ours(event: dict[str, Any]) -> bool:
+        return bool(
+            event.get("event_type") == "TokenAuthorizationDecided"
+            and event.get("payload", {}).get("uid") == uid
+            and event.get("correlation_id") == f"charger-{uid}"
+        )
+
+    calls = asyncio.run(_events(linked.peer, "ocpi.tokens.v1", ours))
+    assert [c["payload"]["authorization_reference"] for c in calls] == [
+        reference,
+        decided["authorization_reference"],
     ]
-    assert len(calls) == 2, calls
 
 
 def test_an_unknown_token_is_404_2004_at_the_peer_and_unknown_at_us(linked: Linked) -> None:

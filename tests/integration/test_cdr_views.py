@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete
 
 from ocpi_hub.bootstrap import mysql_engine
 from producers.cdrs import plan_issue, plan_receive, plan_reconciled, reconcile
-from producers.locations import Origin
+from producers.write_path import Origin
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.folding import Doc
 from projections.mongo.history import (
@@ -33,7 +33,7 @@ from projections.position import Record
 from schemas.events import LocationObjectPut, Party, TariffDeleted, TariffPut
 from schemas.events.locations import LocationObjectPutPayload
 from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload
-from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
 from tests.services import Namespace
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
@@ -63,14 +63,7 @@ def engine(namespace: Namespace) -> Iterator[Engine]:
 
 
 def records() -> list[Record[object]]:
-    ours = plan_issue(
-        completed_session(),
-        priced_location(tariff_ids=["CDR-T1"]),
-        {"CDR-T1": simple_tariff()},
-        cause_event_id=uuid.uuid4(),
-        correlation_id="c",
-        now=NOW,
-    )
+    ours = issued_cdr(NOW)
     theirs_body = {**ours.payload.cdr, "country_code": "NL", "party_id": "CPO", "id": "P-1"}
     theirs_body["tariffs"] = [{**simple_tariff(), "country_code": "NL", "party_id": "CPO"}]
     received = plan_receive(

@@ -1,7 +1,9 @@
 """Commands as CPO against the real services: the ``cpo_commands`` view
 folded from the real topic (and rebuilt by replay), the Redis adapters of
-the receiver's ports, and the callback sender POSTing results to a real HTTP
-receiver over real Kafka, with delivered markers in real Redis."""
+the receiver's ports, the receiver on the one write path (a cancel right
+after its reservation, with no projection of commands running), and the
+callback sender POSTing results to a real HTTP receiver over real Kafka,
+with delivered markers in real Redis."""
 
 from __future__ import annotations
 
@@ -14,15 +16,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi.testclient import TestClient
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from api.app import create_app
+from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
 from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
 from processors.command_results import Pending, decide, evolve, overdue
 from producers.commands import RedisPresence, RedisReservationIds, presence_key
 from producers.log import KafkaEventLog, ensure_topics
 from producers.partners import PartnerState
+from projections.mongo.charge_points import ChargePointViewWriter
 from projections.mongo.commands import CommandViewQuery, CommandViewWriter
 from projections.mongo.folding import Doc
 from projections.runner import replay
@@ -30,8 +36,13 @@ from schemas.events import CommandResultDecided
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from tests.conftest import fresh_namespace
 from tests.integration.test_push import VAULT, Receiver, serving, until
+from tests.integration.test_sent_commands import register_partner
+from tests.ocpi_objects import location
 from tests.services import Namespace
+from tests.token_objects import token
 from tests.unit.test_command_results import accepted, answered
+
+RECEIVER = "/ocpi/cpo/2.2.1/commands"
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -127,6 +138,75 @@ async def test_reservation_ids_are_stable_per_sender_and_unique_across(
         presence = RedisPresence(redis, s.topic_prefix)
         await redis.set(presence_key(s.topic_prefix, "CP-ON"), "gw-1", ex=30)
         assert await presence.present(["CP-ON", "CP-OFF"]) == frozenset({"CP-ON"})
+        assert await ids.reserved_by("NL/ABD/R1") is None
+        await ids.reserved("NL/ABD/R1", "cmd-1")
+        await ids.reserved("NL/ABD/R1", "cmd-2")  # a RESERVE_NOW that replaced it
+        await ids.reserved("DE/XYZ/R1", "cmd-3")
+        assert await ids.reserved_by("NL/ABD/R1") == "cmd-2"
+        assert await ids.reserved_by("DE/XYZ/R1") == "cmd-3"
+    finally:
+        await redis.aclose()
+
+
+# --- the receiver on the one write path ---------------------------------------------
+
+
+def test_a_cancel_sent_right_after_its_reservation_finds_it(services: Settings) -> None:
+    """No projection of ``ocpi.commands.v1`` runs here: the cancel finds the
+    reservation in the write path, as the reservation's answer left it."""
+    with fresh_namespace(services) as ns:
+        s = settings_of(ns)
+        token_c = f"emsp-token-{uuid.uuid4().hex[:8]}"
+        register_partner(
+            s, emsp("emsp-r", "unused").model_copy(update={"their_token_hash": hash_token(token_c)})
+        )
+        headers = {"Authorization": "Token " + base64.b64encode(token_c.encode()).decode()}
+        with TestClient(create_app(s)) as api:
+            ours = location("LOC-R", country_code="ZZ", party_id="HUB")
+            assert api.put("/ops/locations/LOC-R", json=ours).status_code == 201
+            registration = {
+                "location_id": "LOC-R",
+                "password": "correct-horse-1",
+                "connectors": [{"ocpp_connector_id": 1, "evse_uid": "EVSE1", "connector_id": "1"}],
+            }
+            assert api.put("/ops/charge-points/CP-R", json=registration).status_code == 201
+            # Which charge points are at a location is a view query: project
+            # the registry (and only the registry).
+            with MongoClient(s.mongo_url, tz_aware=True) as client:
+                registry = ChargePointViewWriter(client[s.mongo_db])
+                asyncio.run(replay(s.kafka_bootstrap, s.topic_prefix, [registry], batch_size=50))
+            asyncio.run(_present(s, "CP-R"))
+            url = "https://emsp.example.com/ocpi/emsp/2.2.1/commands/RESERVE_NOW/1"
+            reserve = {
+                "response_url": url,
+                "token": token(country_code="NL", party_id="ABD"),
+                "expiry_date": "2026-06-01T13:00:00Z",
+                "reservation_id": "R-42",
+                "location_id": "LOC-R",
+                "evse_uid": "EVSE1",
+            }
+            cancel = {"response_url": url.replace("RESERVE_NOW", "CANCEL_RESERVATION"),
+                      "reservation_id": "r-42"}  # fmt: skip
+            reserved = api.post(f"{RECEIVER}/RESERVE_NOW", json=reserve, headers=headers)
+            assert reserved.json()["data"]["result"] == "ACCEPTED", reserved.text
+            cancelled = api.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel, headers=headers)
+            assert cancelled.json()["data"]["result"] == "ACCEPTED", cancelled.text
+        with MongoClient(s.mongo_url, tz_aware=True) as client:
+            db = client[s.mongo_db]
+            assert db["cpo_commands"].count_documents({}) == 0  # never projected
+            writer = CommandViewWriter(db)
+            writer.prepare()
+            asyncio.run(replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=50))
+            docs = {d["command"]: d for d in db["cpo_commands"].find()}
+    target = docs["RESERVE_NOW"]["target"]
+    assert target["charge_point_id"] == "CP-R" and target["ocpp_reservation_id"] >= 1
+    assert docs["CANCEL_RESERVATION"]["target"] == target
+
+
+async def _present(s: Settings, charge_point_id: str) -> None:
+    redis = aioredis.Redis.from_url(s.redis_url)
+    try:
+        await redis.set(presence_key(s.topic_prefix, charge_point_id), "gw-1", ex=60)
     finally:
         await redis.aclose()
 
@@ -134,21 +214,26 @@ async def test_reservation_ids_are_stable_per_sender_and_unique_across(
 # --- the callback sender -----------------------------------------------------------
 
 
+def emsp(partner_id: str, our_token: str) -> PartnerState:
+    """A registered partner eMSP NL/ABD, and our token for it."""
+    return PartnerState(
+        partner_id=partner_id,
+        status="registered",
+        roles=(
+            CredentialsRole(
+                role=Role.EMSP,
+                business_details=BusinessDetails(name="ABD Mobility"),
+                country_code="NL",
+                party_id="ABD",
+            ),
+        ),
+        our_token_encrypted=VAULT.encrypt(our_token),
+    )
+
+
 class Partners:
     def __init__(self, token: str) -> None:
-        self.state = PartnerState(
-            partner_id="abc",
-            status="registered",
-            roles=(
-                CredentialsRole(
-                    role=Role.EMSP,
-                    business_details=BusinessDetails(name="ABC"),
-                    country_code="NL",
-                    party_id="ABD",
-                ),
-            ),
-            our_token_encrypted=VAULT.encrypt(token),
-        )
+        self.state = emsp("abc", token)
 
     def get(self, partner_id: str) -> PartnerState | None:
         return self.state if partner_id == "abc" else None

@@ -38,9 +38,10 @@ from gateway.server import Gateway, run
 from gateway.state import GatewayState
 from ocpi_hub.bootstrap import Container, build_container, views
 from ocpi_hub.settings import Settings
+from producers import tokens
 from producers.charge_points import parse_register, plan_register
-from producers.locations import Origin
 from producers.log import ensure_topics
+from producers.write_path import Origin
 from projections.mongo.charge_points import COLLECTION, ChargePointViewWriter
 from projections.position import Record
 from projections.runner import replay, run_live
@@ -244,6 +245,8 @@ async def gateway(namespace: Namespace) -> AsyncIterator[Harness]:
     await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
     c = build_container(settings)
     await c.event_log.start()
+    # As `ocpi-hub gateway` does: authorizations read the Tokens slice's states.
+    await c.write_path.ensure_ready([tokens.SLICE])
     db = c.mongo[settings.mongo_db]
     writer = ChargePointViewWriter(db)
     location_doc = location("GW-LOC", country_code="ZZ", party_id="HUB")

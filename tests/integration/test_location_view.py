@@ -10,11 +10,10 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc
 from projections.mongo.locations import COLLECTION, LocationViewQuery, LocationViewWriter
 from projections.position import Record
-from schemas.ocpi.common import format_ocpi_datetime
+from schemas.ocpi.common import format_ocpi_datetime, sort_stamp
 from schemas.ocpi.locations import EvseStatus as S
 from tests.ocpi_objects import location
 from tests.services import Namespace

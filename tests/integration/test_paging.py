@@ -14,9 +14,9 @@ import pytest
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc
 from projections.mongo.paging import keyset_page
+from schemas.ocpi.common import sort_stamp
 from tests.services import Namespace
 
 BASE = datetime(2001, 5, 7, 23, tzinfo=UTC)

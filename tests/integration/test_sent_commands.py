@@ -26,7 +26,7 @@ from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog, ensure_topics
 from producers.partners import PartnerState
-from producers.sent_commands import command_target, decide_result, decide_sent
+from producers.sent_commands import command_target, plan_result, plan_sent
 from projections.mongo.folding import Doc
 from projections.mongo.partners import PartnerViewWriter
 from projections.mongo.sent_commands import (
@@ -77,7 +77,7 @@ def _cpo(partner_id: str, commands_url: str, sealed: str, their_token: str) -> P
 
 
 def _sent(cid: str, at: datetime = NOW, timeout: int = 30) -> Any:
-    return decide_sent(
+    return plan_sent(
         command_id=cid,
         command=START,
         target=command_target("CPO-A", _cpo("CPO-A", "https://cpo/commands", "s", "t")),
@@ -90,7 +90,7 @@ def _sent(cid: str, at: datetime = NOW, timeout: int = 30) -> Any:
 
 
 def _result(cid: str, result: str = "ACCEPTED", partner_id: str = "CPO-A") -> Any:
-    return decide_result(
+    return plan_result(
         command_id=cid,
         partner_id=partner_id,
         sender=Party(country_code="NL", party_id="CPO"),
@@ -196,9 +196,10 @@ def _auth(token_value: str) -> dict[str, str]:
     return {"Authorization": "Token " + base64.b64encode(token_value.encode()).decode()}
 
 
-def _register(s: Settings, partner: PartnerState) -> None:
-    """Put a registered partner into the partners view, as its registration
-    event would."""
+def register_partner(s: Settings, partner: PartnerState) -> None:
+    """Record a registered partner's registration event in the log (the API
+    finds the partner by its token from there, docs/adr/0024) and put it
+    into the partners view, as the projection would."""
     assert partner.our_token_encrypted and partner.their_token_hash
     event = PartnerRegistered(
         event_id=uuid.uuid4(),
@@ -218,8 +219,20 @@ def _register(s: Settings, partner: PartnerState) -> None:
             our_token_encrypted=partner.our_token_encrypted,
         ),
     )
+
+    async def append() -> Record[PartnerRegistered]:
+        await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+        log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
+        await log.start()
+        try:
+            [at] = await log.append([event])
+        finally:
+            await log.stop()
+        return Record("ocpi.partners.v1", at.partition, at.offset, event)
+
+    record = asyncio.run(append())
     with MongoClient(s.mongo_url, tz_aware=True) as client:
-        PartnerViewWriter(client[s.mongo_db]).apply([Record("ocpi.partners.v1", 0, 0, event)])
+        PartnerViewWriter(client[s.mongo_db]).apply([record])
 
 
 async def _project(s: Settings) -> None:
@@ -234,11 +247,11 @@ def test_a_command_goes_to_the_cpo_and_its_result_comes_back(services: Settings)
             update={"public_url": "https://hub.example", "read_own_writes_timeout_s": 1.0}
         )
         sealed = vault(s).encrypt(stub.token_b)
-        _register(s, _cpo("STUB-CPO", f"{stub.base_url}/commands", sealed, "stub-token-c"))
+        register_partner(s, _cpo("STUB-CPO", f"{stub.base_url}/commands", sealed, "stub-token-c"))
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
             dead = f"http://127.0.0.1:{closed.getsockname()[1]}/commands"
-            _register(s, _cpo("DEAD-CPO", dead, sealed, "dead-token-c"))
+            register_partner(s, _cpo("DEAD-CPO", dead, sealed, "dead-token-c"))
             with TestClient(create_app(s)) as api:
                 _drive(api, s, stub)
                 body = {"session_id": "S1"}

@@ -20,14 +20,13 @@ from ocpi_hub.bootstrap import mysql_engine, views
 from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog, ensure_topics
 from producers.tariffs import Origin, plan_delete, plan_put
-from projections.location_state import sort_stamp
 from projections.mongo.folding import Doc
 from projections.mongo.tariffs import COLLECTION, TariffViewQuery, TariffViewWriter
 from projections.position import Record
 from projections.runner import replay
 from schemas.events import Party, TariffDeleted, TariffPut
 from schemas.events.tariffs import TariffRef
-from schemas.ocpi.common import format_ocpi_datetime
+from schemas.ocpi.common import format_ocpi_datetime, sort_stamp
 from schemas.ocpi.tariffs import loads_exact
 from schemas.topics import TARIFFS
 from tests.conftest import fresh_namespace

@@ -16,9 +16,11 @@ import redis.asyncio as aioredis
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from api.consistency import holds, written
 from ocpi_hub.bootstrap import mysql_engine
 from ocpi_hub.bootstrap import views as bootstrap_views
 from ocpi_hub.settings import Settings
+from producers import tokens
 from producers.authorization import (
     Decision,
     DecisionCache,
@@ -27,7 +29,8 @@ from producers.authorization import (
     InMemoryDecisionCache,
     RedisDecisionCache,
 )
-from producers.log import KafkaEventLog, ensure_topics
+from producers.decision_store import RedisDecisionStore
+from producers.log import KafkaEventLog, KafkaLogHistory, ensure_topics
 from producers.tokens import (
     Origin,
     TokenState,
@@ -37,6 +40,7 @@ from producers.tokens import (
     plan_policy,
     plan_put,
 )
+from producers.write_path import WritePath
 from projections.mongo.folding import Doc
 from projections.mongo.tokens import COLLECTION, TokenViewQuery, TokenViewWriter
 from projections.position import Record
@@ -46,6 +50,7 @@ from schemas.events.tokens import TokenPolicy, TokenRef
 from schemas.ocpi.common import parse_ocpi_datetime
 from schemas.ocpi.tokens import AllowedType
 from schemas.ocpi.types import TokenType
+from schemas.topics import TOKENS
 from tests.conftest import fresh_namespace
 from tests.services import Namespace
 from tests.token_objects import token
@@ -147,7 +152,7 @@ def test_keyset_pages_of_one_party(db: Database[Doc]) -> None:
     assert [t["uid"] for t in window.items] == ["T02", "T03", "T04", "T05"]
 
 
-def test_a_presented_token_is_found_by_uid_and_type_in_any_party(db: Database[Doc]) -> None:
+def test_the_holders_of_a_presented_uid_are_found_in_any_party(db: Database[Doc]) -> None:
     TokenViewWriter(db).apply(
         [
             _put(1, "CARD1"),
@@ -157,10 +162,10 @@ def test_a_presented_token_is_found_by_uid_and_type_in_any_party(db: Database[Do
         ]
     )
     query = TokenViewQuery(db)
-    found = query.presented("card1", "RFID", exclude_party=("zz", "hub"))
-    assert [(s.token or {}).get("party_id") for s in found] == ["XYZ", "ABD"]  # newest first
-    assert len(query.presented("CARD1", "RFID")) == 3
-    assert query.presented("CARD2", "RFID") == []
+    found = query.holders("card1", "RFID", exclude_party=("zz", "hub"))
+    assert found == ["NL/XYZ/CARD1/RFID", "NL/ABD/CARD1/RFID"]  # newest first
+    assert len(query.holders("CARD1", "RFID")) == 3
+    assert query.holders("CARD2", "RFID") == []
 
 
 # --- the decision cache: one contract, the fake and Redis --------------------------
@@ -241,6 +246,19 @@ async def _replay_tokens(namespace: Namespace) -> None:
         await log.append([put.event, patch.event, decided])
     finally:
         await log.stop()
+    # The decision store rebuilt from the topic holds the token at its last
+    # event, the decision; the view must reach that position too, or a read
+    # waiting for it (api/consistency.py) would never be answered.
+    redis = aioredis.Redis.from_url(s.redis_url)
+    try:
+        store = RedisDecisionStore(redis, s.topic_prefix)
+        path = WritePath(log, store, KafkaLogHistory(s.kafka_bootstrap, s.topic_prefix))
+        await path.ensure_ready([tokens.SLICE])
+        rebuilt = await path.state(tokens.SLICE, ref.key)
+        wanted = await written(path, tokens.SLICE, ref.key)
+    finally:
+        await redis.aclose()
+    assert rebuilt is not None and rebuilt.token is not None and rebuilt.token["valid"] is False
     with MongoClient(s.mongo_url, tz_aware=True) as client:
         views = bootstrap_views(client, s.mongo_db, mysql_engine(s))
         try:
@@ -248,9 +266,9 @@ async def _replay_tokens(namespace: Namespace) -> None:
             count = await replay(s.kafka_bootstrap, s.topic_prefix, views.writers, batch_size=10)
             assert count == 3
             held, positions = TokenViewQuery(client[s.mongo_db]).read(ref.key)
-            assert held is not None and held.token is not None
-            assert held.token["valid"] is False
+            assert held == rebuilt
             assert list(positions) == [next(iter(positions))]  # one partition: the key's
+            assert holds(positions, TOKENS.name, wanted)
         finally:
             views.mysql.dispose()
 

@@ -13,12 +13,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, registered_caller
-from api.deps import _locations, _write_marks
+from api.deps import _locations
 from ocpi_hub.settings import Settings
-from producers.log import InMemoryEventLog
+from producers import locations
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
+from producers.write_path import WritePath
 from projections.position import position_field
-from projections.write_marks import InMemoryWriteMarks
 from schemas.events import LocationObjectPatched, LocationObjectPut
 from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
@@ -27,6 +29,13 @@ from tests.ocpi_objects import AT, connector, evse, location
 BASE = "/ocpi/emsp/2.2.1/locations"
 URL = f"{BASE}/NL/ABC/LOC1/EVSE1"
 BODY = {"status": "CHARGING", "last_updated": "2026-01-01T12:05:00Z"}
+
+
+def _held(log: InMemoryEventLog) -> WritePath:
+    """The write path holding NL/ABC/LOC1 with EVSE1, connector 1."""
+    store = InMemoryDecisionStore()
+    store.seed(locations.SLICE, "NL/ABC/LOC1", locations.LocationState(asserted=location()))
+    return WritePath(log, store, InMemoryLogHistory(log))
 
 
 class FakeView:
@@ -63,10 +72,11 @@ def log() -> InMemoryEventLog:
 
 @pytest.fixture
 def client(log: InMemoryEventLog) -> Iterator[TestClient]:
-    app = create_app(Settings(party_country_code="ZZ", party_id="HUB"), event_log=log)
+    app = create_app(
+        Settings(party_country_code="ZZ", party_id="HUB"), event_log=log, write_path=_held(log)
+    )
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_locations] = FakeView
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
     with TestClient(app) as c:
         yield c
 
@@ -231,7 +241,7 @@ def test_unknown_route_is_an_envelope_not_a_framework_body(client: TestClient) -
 
 
 def test_a_failing_event_log_is_not_acknowledged(client: TestClient, log: InMemoryEventLog) -> None:
-    async def broken(events: object) -> list[object]:
+    async def broken(events: object, partition: int | None = None) -> list[object]:
         raise TimeoutError("broker away")
 
     log.append = broken  # type: ignore[method-assign,assignment]
@@ -244,7 +254,6 @@ def test_a_failing_event_log_is_not_acknowledged(client: TestClient, log: InMemo
 def test_without_a_token_nothing_is_served_or_written(log: InMemoryEventLog) -> None:
     app = create_app(Settings(), event_log=log)
     app.dependency_overrides[_locations] = FakeView
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
     with TestClient(app) as c:
         for resp in (c.patch(URL, json=BODY), c.get(f"{BASE}/NL/ABC/LOC1")):
             assert resp.status_code == 401

@@ -1,6 +1,7 @@
 """Authorizing a token presented at our chargers (we as CPO): the whitelist
-rule table, the offline fallback, and the service with fakes of its ports
-(whitelist, partners, real-time call, cache)."""
+rule table, the offline fallback, and the service on the in-memory write
+path (the tokens' states) with fakes of its other ports (who holds a uid,
+partners, real-time call, cache)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from producers import tokens
 from producers.authorization import (
     AuthorizationService,
     AuthorizeRequest,
@@ -20,10 +22,13 @@ from producers.authorization import (
     offline_decision,
     whitelist_decision,
 )
-from producers.log import InMemoryEventLog
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
 from producers.tokens import TokenState
+from producers.write_path import WritePath
 from schemas.events import Party, TokenAuthorizationDecided
+from schemas.events.tokens import token_key
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.tokens import AllowedType, AuthorizationInfo, LocationReferences, Token
 from schemas.ocpi.types import TokenType
@@ -32,7 +37,6 @@ from tests.token_objects import token
 
 US = Party(country_code="ZZ", party_id="HUB")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-LOG = InMemoryEventLog()  # receives decisions on our own tokens only
 LOC = LocationReferences(location_id="LOC1", evse_uids=["E1"])
 
 
@@ -94,20 +98,26 @@ def test_offline_without_a_whitelisted_token_refuses() -> None:
 
 
 @dataclass
-class FakeWhitelist:
-    held: list[TokenState] = field(default_factory=list)
+class FakeDirectory:
+    """Who holds a uid, as the tokens view would list them."""
 
-    def presented(
+    keys: list[str] = field(default_factory=list)
+
+    def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
-    ) -> list[TokenState]:
+    ) -> list[str]:
         return [
-            s
-            for s in self.held
-            if s.token
-            and s.token["uid"].upper() == uid.upper()
-            and s.token["type"] == token_type
-            and (s.token["country_code"], s.token["party_id"]) != exclude_party
+            k
+            for k in self.keys
+            if k.split("/")[2:] == [uid.upper(), token_type]
+            and tuple(k.split("/")[:2]) != exclude_party
         ]
+
+
+def _key(state: TokenState) -> str:
+    t = state.token
+    assert t is not None
+    return token_key(t["country_code"], t["party_id"], t["uid"], t["type"])
 
 
 @dataclass
@@ -176,12 +186,21 @@ def _answer(allowed: AllowedType, **kw: Any) -> RealTimeAnswer:
 
 
 def _service(
-    held: list[TokenState], answers: dict[str, RealTimeAnswer]
+    held: list[TokenState],
+    answers: dict[str, RealTimeAnswer],
+    log: InMemoryEventLog | None = None,
 ) -> tuple[AuthorizationService, FakeRealTime, InMemoryDecisionCache]:
+    """The service with ``held`` in the Tokens slice; ``log`` receives the
+    decisions on our own tokens."""
+    log = log or InMemoryEventLog()
+    store = InMemoryDecisionStore()
+    for state in held:
+        store.seed(tokens.SLICE, _key(state), state)
     realtime = FakeRealTime(answers)
     cache = InMemoryDecisionCache()
     service = AuthorizationService(
-        whitelist=FakeWhitelist(held),
+        write_path=WritePath(log, store, InMemoryLogHistory(log)),
+        directory=FakeDirectory([_key(state) for state in held]),
         partners=FakePartners(
             [_emsp("abd", "NL", "ABD", PEER), _emsp("other", "BE", "OTH", OTHER)]
         ),
@@ -199,14 +218,14 @@ REQUEST = AuthorizeRequest(uid="04A1B2C3", type=TokenType.RFID, location=LOC)
 
 async def test_an_always_token_is_decided_by_the_whitelist_without_a_call() -> None:
     service, realtime, _ = _service([_state(whitelist="ALWAYS")], {})
-    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    decided = await service.authorize(REQUEST, "corr", now=NOW)
     assert (decided.authorized, decided.source) == (True, DecisionSource.WHITELIST)
     assert realtime.calls == []
 
 
 async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -> None:
     service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
-    decided = await service.authorize(REQUEST, "corr-7", event_log=LOG, now=NOW)
+    decided = await service.authorize(REQUEST, "corr-7", now=NOW)
     assert decided.source is DecisionSource.REAL_TIME
     assert (decided.authorized, decided.authorization_reference) == (True, "REF-42")
     [call] = realtime.calls
@@ -218,7 +237,7 @@ async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -
     assert (h["OCPI-to-country-code"], h["OCPI-to-party-id"]) == ("NL", "ABD")
     assert call["location"] == LOC
 
-    again = await service.authorize(REQUEST, "corr-8", event_log=LOG, now=NOW)
+    again = await service.authorize(REQUEST, "corr-8", now=NOW)
     assert again.source is DecisionSource.CACHE
     assert again.authorization_reference == "REF-42"
     assert len(realtime.calls) == 1
@@ -226,13 +245,13 @@ async def test_a_never_token_asks_its_owner_in_real_time_then_uses_the_cache() -
     elsewhere = AuthorizeRequest(
         uid="04A1B2C3", type=TokenType.RFID, location=LocationReferences(location_id="LOC2")
     )
-    await service.authorize(elsewhere, "corr-9", event_log=LOG, now=NOW)
+    await service.authorize(elsewhere, "corr-9", now=NOW)
     assert len(realtime.calls) == 2
 
 
 async def test_a_blocked_answer_is_relayed() -> None:
     service, _, _ = _service([_state()], {PEER: _answer(AllowedType.BLOCKED, valid=False)})
-    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    decided = await service.authorize(REQUEST, "corr", now=NOW)
     assert (decided.authorized, decided.allowed) == (False, AllowedType.BLOCKED)
 
 
@@ -241,7 +260,7 @@ async def test_an_unreachable_emsp_leaves_it_to_the_whitelist_type(
     whitelist: str, authorized: bool
 ) -> None:
     service, realtime, cache = _service([_state(whitelist=whitelist)], {})
-    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    decided = await service.authorize(REQUEST, "corr", now=NOW)
     assert (decided.authorized, decided.source) == (authorized, DecisionSource.OFFLINE)
     assert len(realtime.calls) == 1
     assert cache.held == {}  # an offline fallback is not cached
@@ -255,7 +274,7 @@ async def test_an_unknown_token_asks_every_emsp_until_one_knows_it() -> None:
             OTHER: _answer(AllowedType.ALLOWED, country_code="BE", party_id="OTH"),
         },
     )
-    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    decided = await service.authorize(REQUEST, "corr", now=NOW)
     assert (decided.authorized, decided.partner_id) == (True, "other")
     assert [c["url"].split("/tokens")[0] for c in realtime.calls] == [PEER, OTHER]
     assert realtime.calls[1]["token"] == "token-for-other"
@@ -264,7 +283,7 @@ async def test_an_unknown_token_asks_every_emsp_until_one_knows_it() -> None:
 async def test_a_token_nobody_knows_is_refused_as_unknown() -> None:
     unknown = RealTimeAnswer("unknown")
     service, _, _ = _service([], {PEER: unknown, OTHER: unknown})
-    decided = await service.authorize(REQUEST, "corr", event_log=LOG, now=NOW)
+    decided = await service.authorize(REQUEST, "corr", now=NOW)
     assert decided == Decision(authorized=False, allowed=None, source=DecisionSource.UNKNOWN)
 
 
@@ -273,15 +292,15 @@ async def test_a_named_owner_is_the_only_one_asked() -> None:
     named = AuthorizeRequest(
         uid="04A1B2C3", type=TokenType.RFID, location=LOC, country_code="BE", party_id="OTH"
     )
-    await service.authorize(named, "corr", event_log=LOG, now=NOW)
+    await service.authorize(named, "corr", now=NOW)
     assert [c["url"].split("/tokens")[0] for c in realtime.calls] == [OTHER]
 
 
 async def test_our_own_token_at_our_charger_is_decided_by_our_rule_and_recorded() -> None:
     ours = _state(whitelist="NEVER", country_code="ZZ", party_id="HUB", valid=False)
-    service, realtime, cache = _service([ours], {})
     log = InMemoryEventLog()
-    decided = await service.authorize(REQUEST, "corr-own", event_log=log, now=NOW)
+    service, realtime, cache = _service([ours], {}, log)
+    decided = await service.authorize(REQUEST, "corr-own", now=NOW)
     assert (decided.source, decided.authorized, decided.allowed) == (
         DecisionSource.OWN,
         False,
@@ -297,8 +316,30 @@ async def test_our_own_token_at_our_charger_is_decided_by_our_rule_and_recorded(
 
 async def test_a_cache_hit_needs_no_whitelist_lookup() -> None:
     service, realtime, _ = _service([_state()], {PEER: _answer(AllowedType.ALLOWED)})
-    await service.authorize(REQUEST, "corr-1", event_log=LOG, now=NOW)
-    service._whitelist = None  # type: ignore[assignment]  # any lookup would fail now
-    again = await service.authorize(REQUEST, "corr-2", event_log=LOG, now=NOW)
+    await service.authorize(REQUEST, "corr-1", now=NOW)
+    # Any lookup of the token would fail now.
+    service._directory = None  # type: ignore[assignment]
+    service._write_path = None  # type: ignore[assignment]
+    again = await service.authorize(REQUEST, "corr-2", now=NOW)
     assert again.source is DecisionSource.CACHE
     assert len(realtime.calls) == 1
+
+
+async def test_of_several_partners_holding_the_uid_the_newest_token_decides() -> None:
+    older = _state(whitelist="ALWAYS", valid=False, party_id="OLD", at="2026-01-01T00:00:00Z")
+    newer = _state(whitelist="ALWAYS", valid=True, party_id="NEW", at="2026-02-01T00:00:00Z")
+    service, realtime, _ = _service([older, newer], {})
+    decided = await service.authorize(REQUEST, "corr", now=NOW)
+    assert (decided.authorized, decided.source) == (True, DecisionSource.WHITELIST)
+    assert decided.token is not None and decided.token["party_id"] == "NEW"
+    assert realtime.calls == []
+
+
+async def test_a_named_owner_is_looked_up_without_the_directory() -> None:
+    service, _, _ = _service([_state(whitelist="ALWAYS")], {})
+    service._directory = None  # type: ignore[assignment]  # any listing would fail now
+    named = AuthorizeRequest(
+        uid="04a1b2c3", type=TokenType.RFID, location=LOC, country_code="nl", party_id="abd"
+    )
+    decided = await service.authorize(named, "corr", now=NOW)
+    assert (decided.authorized, decided.source) == (True, DecisionSource.WHITELIST)

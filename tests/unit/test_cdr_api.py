@@ -1,11 +1,12 @@
-"""The HTTP shell of the CDRs module with a fake event log and fake views:
-the eMSP receiver (POST with Location header, GET, refusals that write
-nothing, reconciliation recorded), the CPO sender list and the ops routes."""
+"""The HTTP shell of the CDRs module on the in-memory write path and a fake
+CDR view: the eMSP receiver (POST with Location header, GET, refusals that
+write nothing, reconciliation recorded), the CPO sender list and the ops
+routes. The token and tariffs a CDR is judged against are states in the
+decision store, as the write path holds them."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -15,18 +16,22 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, registered_caller
-from api.deps import _cdrs, _locations, _tariffs, _tokens, _write_marks
+from api.deps import _cdrs
 from ocpi_hub.settings import Settings
-from producers.cdrs import build_cdr, plan_issue
-from producers.log import InMemoryEventLog
+from producers import locations, tariffs, tokens
+from producers.cdrs import build_cdr
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
+from producers.write_path import Origin, WritePath
 from projections.mongo import cdrs as cdr_view
 from projections.mongo.paging import Page
-from projections.position import Record
-from projections.write_marks import InMemoryWriteMarks
-from schemas.events import CdrIssued, CdrReceived, CdrReconciled
+from projections.position import Record, position_field
+from schemas.events import CdrIssued, CdrReceived, CdrReconciled, Party
+from schemas.events.tariffs import TariffRef
+from schemas.events.tokens import TokenPolicy
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
-from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
 from tests.unit.test_cdrs import NOW
 
 POST_URL = "/ocpi/emsp/2.2.1/cdrs"
@@ -59,7 +64,8 @@ def partner_cdr(**changes: Any) -> dict[str, Any]:
 
 
 class FakeCdrView:
-    """A CDR view that folds whatever the fake log holds."""
+    """A CDR view that folds whatever the fake log holds, every write
+    applied (read-your-writes has its own tests)."""
 
     def __init__(self, log: InMemoryEventLog) -> None:
         self._log = log
@@ -74,7 +80,10 @@ class FakeCdrView:
 
     def read(self, key: str) -> tuple[Any, dict[str, int]]:
         doc = self._docs().get(key)
-        return (doc if doc and doc.get("cdr") else None), dict((doc or {}).get("_positions", {}))
+        return (doc if doc and doc.get("cdr") else None), self.positions(key)
+
+    def positions(self, key: str) -> dict[str, int]:
+        return {position_field("ocpi.cdrs.v1", p): 10**9 for p in range(6)}
 
     def page(self, **kwargs: Any) -> Any:
         items = [
@@ -93,27 +102,16 @@ class FakeCdrView:
         ]
 
 
-class FakeTariffs:
-    held: dict[str, Any] | None = None
-
-    def get(self, country_code: str, party_id: str, tariff_id: str) -> Any:
-        return self.held
-
-
-class FakeTokens:
-    """Our tokens view: holds OUR_TOKEN unless a test forgets it."""
-
-    def __init__(self) -> None:
-        self.known = True
-
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
-        held = self.known and key == "ZZ/HUB/RFID-77/RFID"
-        return (object() if held else None), {}
-
-
-class FakeLocations:
-    def get(self, country_code: str, party_id: str, location_id: str) -> Any:
-        return None
+def hold_tariff(store: InMemoryDecisionStore, tariff: dict[str, Any]) -> None:
+    """The decision store holds ``tariff`` as a PUT of its owner leaves it."""
+    ref = TariffRef(
+        country_code=tariff["country_code"], party_id=tariff["party_id"], tariff_id=tariff["id"]
+    )
+    owner = Party(country_code=tariff["country_code"], party_id=tariff["party_id"])
+    planned = tariffs.plan_put(ref, tariff, None, Origin(owner, "c"), NOW)
+    state = tariffs.evolve(None, planned.event)
+    assert state is not None
+    store.seed(tariffs.SLICE, ref.tariff_key, state)
 
 
 def _partner() -> PartnerState:
@@ -138,34 +136,28 @@ def log() -> InMemoryEventLog:
 
 
 @pytest.fixture
-def tariffs() -> FakeTariffs:
-    return FakeTariffs()
+def store() -> InMemoryDecisionStore:
+    """Holds OUR_TOKEN, issued; no tariffs, no locations."""
+    held = InMemoryDecisionStore()
+    held.seed(tokens.SLICE, "ZZ/HUB/RFID-77/RFID", tokens.TokenState(token=OUR_TOKEN))
+    return held
 
 
 @pytest.fixture
-def tokens() -> FakeTokens:
-    return FakeTokens()
-
-
-@pytest.fixture
-def client(log: InMemoryEventLog, tariffs: FakeTariffs, tokens: FakeTokens) -> Iterator[TestClient]:
+def client(log: InMemoryEventLog, store: InMemoryDecisionStore) -> Iterator[TestClient]:
     settings = Settings(party_country_code="ZZ", party_id="HUB", public_url="https://hub.test")
-    app = create_app(settings, event_log=log)
+    write_path = WritePath(log, store, InMemoryLogHistory(log))
+    app = create_app(settings, event_log=log, write_path=write_path)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_cdrs] = lambda: FakeCdrView(log)
-    app.dependency_overrides[_tariffs] = lambda: tariffs
-    app.dependency_overrides[_tokens] = lambda: tokens
-    app.dependency_overrides[_locations] = FakeLocations
-    marks = InMemoryWriteMarks()
-    app.dependency_overrides[_write_marks] = lambda: marks
     with TestClient(app) as c:
         yield c
 
 
 def test_a_posted_cdr_is_recorded_reconciled_and_served_at_its_location(
-    client: TestClient, log: InMemoryEventLog, tariffs: FakeTariffs
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
 ) -> None:
-    tariffs.held = simple_tariff(country_code="NL", party_id="CPO")
+    hold_tariff(store, simple_tariff(country_code="NL", party_id="CPO"))
     resp = client.post(POST_URL, content=json.dumps(partner_cdr()))
     assert resp.status_code == 200, resp.text
     assert resp.json()["status_code"] == 1000
@@ -218,33 +210,33 @@ def test_a_cdr_of_another_emsps_token_is_refused(client: TestClient, log: InMemo
 
 
 def test_a_cdr_of_a_token_we_never_issued_is_2004(
-    client: TestClient, log: InMemoryEventLog, tokens: FakeTokens
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
 ) -> None:
-    tokens.known = False
+    del store.states[(tokens.SLICE.name, "ZZ/HUB/RFID-77/RFID")]
     body = client.post(POST_URL, content=json.dumps(partner_cdr())).json()
     assert body["status_code"] == 2004 and "RFID-77" in body["status_message"]
     assert log.events == []
 
 
 def test_a_period_naming_a_tariff_nobody_holds_is_refused(
-    client: TestClient, log: InMemoryEventLog, tariffs: FakeTariffs
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
 ) -> None:
     cdr = partner_cdr()
     cdr["tariffs"] = None
     cdr["charging_periods"][0]["tariff_id"] = "NO-SUCH-TARIFF"
-    tariffs.held = None
+    hold_tariff(store, simple_tariff(country_code="NL", party_id="CPO"))  # the other period's
     body = client.post(POST_URL, content=json.dumps(cdr)).json()
     assert body["status_code"] == 2001 and "NO-SUCH-TARIFF" in body["status_message"]
     assert log.events == []
     # The same CDR is accepted once we hold that tariff.
-    tariffs.held = simple_tariff(country_code="NL", party_id="CPO")
+    hold_tariff(store, simple_tariff("NO-SUCH-TARIFF", country_code="NL", party_id="CPO"))
     assert client.post(POST_URL, content=json.dumps(cdr)).json()["status_code"] == 1000
 
 
 def test_a_cdr_priced_differently_from_our_tariff_is_flagged(
-    client: TestClient, log: InMemoryEventLog, tariffs: FakeTariffs
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
 ) -> None:
-    tariffs.held = simple_tariff(country_code="NL", party_id="CPO", energy_price="0.40")
+    hold_tariff(store, simple_tariff(country_code="NL", party_id="CPO", energy_price="0.40"))
     client.post(POST_URL, content=json.dumps(partner_cdr()))
     reconciled = log.events[-1]
     assert isinstance(reconciled, CdrReconciled)
@@ -263,14 +255,7 @@ def test_ops_credit_our_cdr_once_and_the_sender_lists_ours(
     client: TestClient, log: InMemoryEventLog
 ) -> None:
     # Our builder's event, written straight to the fake log.
-    issued = plan_issue(
-        completed_session(),
-        priced_location(tariff_ids=["CDR-T1"]),
-        {"CDR-T1": simple_tariff()},
-        cause_event_id=uuid.uuid4(),
-        correlation_id="c",
-        now=NOW,
-    )
+    issued = issued_cdr(NOW)
     log.events.append(issued)
     assert client.get("/ops/cdrs/OS-1").json()["data"] == issued.payload.cdr
     credit = client.post("/ops/cdrs/OS-1/credit")
@@ -286,3 +271,30 @@ def test_ops_credit_our_cdr_once_and_the_sender_lists_ours(
     listed = client.get("/ocpi/cpo/2.2.1/cdrs")
     assert listed.json()["status_code"] == 1000
     assert listed.json()["data"] == []
+
+
+def test_a_token_holding_only_a_policy_was_never_issued(
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
+) -> None:
+    store.seed(tokens.SLICE, "ZZ/HUB/RFID-77/RFID", tokens.TokenState(policy=TokenPolicy()))
+    body = client.post(POST_URL, content=json.dumps(partner_cdr())).json()
+    assert body["status_code"] == 2004
+    assert log.events == []
+
+
+def test_the_location_we_hold_gives_the_reconciliation_its_time_zone(
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
+) -> None:
+    where = priced_location(tariff_ids=["CDR-T1"], country_code="NL", party_id="CPO")
+    store.seed(locations.SLICE, "NL/CPO/LOC-CDR", locations.LocationState(asserted=where))
+    assert client.post(POST_URL, content=json.dumps(partner_cdr())).json()["status_code"] == 1000
+    reconciled = log.events[-1]
+    assert isinstance(reconciled, CdrReconciled)
+    assert reconciled.payload.note is None  # without the location: "time zone UTC: ..."
+
+
+def test_openapi_shows_the_cdr_body_of_the_post(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"][POST_URL]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Cdr"}
+    assert "cdr_token" in schema["components"]["schemas"]["Cdr"]["properties"]

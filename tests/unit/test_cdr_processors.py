@@ -10,12 +10,11 @@ from typing import Any
 
 from processors.cdr_builder import BuilderState, build_and_emit, step, tariffs_at_start
 from processors.cdr_push import CDRS_PUSH, plan_cdr
-from producers.cdrs import plan_issue
 from projections.mongo import cdrs as cdr_view
 from projections.position import Record
 from schemas.events import CdrIssued, Party, SessionPatched, SessionPut
 from schemas.events.sessions import SessionPatchedPayload, SessionPutPayload
-from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
 
 US = Party(country_code="ZZ", party_id="HUB")
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
@@ -129,14 +128,7 @@ def test_the_shell_emits_the_priced_cdr_or_logs_why_not() -> None:
 
 
 def _issued(session: dict[str, Any] | None = None) -> CdrIssued:
-    return plan_issue(
-        session or completed_session(),
-        priced_location(tariff_ids=["CDR-T1"]),
-        {"CDR-T1": simple_tariff()},
-        cause_event_id=uuid.uuid4(),
-        correlation_id="c-1",
-        now=NOW,
-    )
+    return issued_cdr(NOW, session=session, correlation_id="c-1")
 
 
 def test_our_cdr_is_posted_to_its_tokens_emsp_only() -> None:

@@ -1,8 +1,10 @@
 """CDRs, pure core: the CDR model's rules, our CDR builder, Credit CDRs,
-receiving a partner's CDR and reconciling it."""
+receiving a partner's CDR and reconciling it; the slice's state and its
+decisions through the write path."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from datetime import UTC, datetime
@@ -13,21 +15,39 @@ import pytest
 from pydantic import ValidationError
 
 from producers.cdrs import (
+    SLICE,
     BuildError,
+    CdrState,
+    CreditCdr,
+    ReceiveCdr,
     build_cdr,
+    credit_key,
     credit_of,
+    decide_credit,
+    decide_receive,
+    evolve,
     plan_credit,
-    plan_issue,
     plan_receive,
     plan_reconciled,
     reconcile,
+    tariffs_named,
 )
-from producers.locations import Origin, RefusedError
-from schemas.events import CdrIssued, Party, parse_event, serialize_event
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryLogHistory
+from producers.write_path import Origin, RefusedError, WritePath
+from schemas.events import (
+    CdrIssued,
+    CdrReceived,
+    CdrReconciled,
+    Party,
+    parse_event,
+    serialize_event,
+)
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.tariffs import loads_exact
 from schemas.topics import CDRS, topic_for
-from tests.cdr_objects import completed_session, priced_location, simple_tariff
+from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
+from tests.unit.test_write_path import SlowLog
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
 TOLERANCE = Decimal("0.01")
@@ -248,14 +268,7 @@ def test_issuing_twice_from_the_same_session_event_gives_the_same_event() -> Non
     cause = uuid.uuid4()
 
     def issue(now: datetime) -> CdrIssued:
-        return plan_issue(
-            completed_session(),
-            priced_location(tariff_ids=["CDR-T1"]),
-            {"CDR-T1": simple_tariff()},
-            cause_event_id=cause,
-            correlation_id="corr-1",
-            now=now,
-        )
+        return issued_cdr(now, cause=cause, correlation_id="corr-1")
 
     first, again = issue(NOW), issue(NOW.replace(minute=5))
     assert first.event_id == again.event_id
@@ -296,14 +309,14 @@ def test_crediting_is_refused_for_unknown_credited_or_credit_cdrs() -> None:
         "now": NOW,
     }
     with pytest.raises(RefusedError) as missing:
-        plan_credit(None, None, **args)
+        plan_credit(None, False, **args)
     assert missing.value.http_status == 404
     with pytest.raises(RefusedError, match="credited already"):
-        plan_credit(our_cdr(), {"id": "OS-1-C"}, **args)
+        plan_credit(our_cdr(), True, **args)
     credit = credit_of(our_cdr(), now=NOW)
     with pytest.raises(RefusedError, match="cannot be credited"):
-        plan_credit(credit, None, **args)
-    event = plan_credit(our_cdr(), None, **args)
+        plan_credit(credit, False, **args)
+    event = plan_credit(our_cdr(), False, **args)
     assert event.aggregate_key == "ZZ/HUB/OS-1-C"
     assert event.payload.tariff_source == "credit"
 
@@ -414,3 +427,106 @@ def test_the_reconciled_event_follows_the_received_one() -> None:
     assert event.causation_id == received.event_id
     again = parse_event(serialize_event(event))
     assert again == event
+
+
+# --- the slice, as the write path holds it -----------------------------------------
+
+US = Party(country_code="ZZ", party_id="HUB")
+
+
+def _issued() -> CdrIssued:
+    return issued_cdr(NOW)
+
+
+def _receive_command(**changes: Any) -> ReceiveCdr:
+    """NL/PEE, the eMSP of ``our_cdr()``'s token, receiving it from ZZ/HUB."""
+    fields: dict[str, Any] = {
+        "cdr": Cdr.model_validate(our_cdr()),
+        "poster_owns": lambda cc, pid: True,
+        "us": Party(country_code="NL", party_id="PEE"),
+        "token_issued": True,
+        "tariffs": {"CDR-T1": simple_tariff()},
+        "time_zone": "Europe/Amsterdam",
+        "tolerance": TOLERANCE,
+        "origin": Origin(US, "c"),
+    }
+    return ReceiveCdr(**(fields | changes))
+
+
+def test_the_first_cdr_of_a_key_is_the_cdr() -> None:
+    received = decide_receive(None, _receive_command(), NOW).events
+    state = SLICE.fold(None, received)
+    assert state == CdrState(role="received", reconciled=True)
+    assert evolve(state, received[0]) is state  # a second CDR changes nothing
+    assert evolve(state, _issued()) is state
+    issued = evolve(None, _issued())
+    assert issued == CdrState(role="issued")
+    assert SLICE.load(SLICE.dump(state)) == state
+    # A reconciliation without a CDR on record has nothing to attach to.
+    assert evolve(None, received[1]) is None
+
+
+def test_receiving_records_the_cdr_and_its_reconciliation_under_its_key() -> None:
+    decision = decide_receive(None, _receive_command(), NOW)
+    received, reconciled = decision.events
+    assert isinstance(received, CdrReceived) and isinstance(reconciled, CdrReconciled)
+    assert received.aggregate_key == reconciled.aggregate_key == "ZZ/HUB/OS-1"
+    assert reconciled.causation_id == received.event_id
+    assert reconciled.payload.tariff_source == "held" and reconciled.payload.difference == 0
+    assert reconciled.payload.note is None
+
+
+def test_receiving_is_refused_when_a_cdr_is_on_record_or_the_token_is_not_ours() -> None:
+    for state in (CdrState(role="received"), CdrState(role="issued")):
+        with pytest.raises(RefusedError, match="received before"):
+            decide_receive(state, _receive_command(), NOW)
+    with pytest.raises(RefusedError) as unknown:
+        decide_receive(None, _receive_command(token_issued=False), NOW)
+    assert unknown.value.status == 2004
+
+
+def test_without_the_location_reconciliation_prices_in_utc_and_says_so() -> None:
+    _, reconciled = decide_receive(None, _receive_command(time_zone=None), NOW).events
+    assert isinstance(reconciled, CdrReconciled)
+    assert reconciled.payload.note == "time zone UTC: we hold no location 'LOC-CDR'"
+
+
+def test_the_tariffs_a_received_cdr_needs_are_those_it_names() -> None:
+    cdr = Cdr.model_validate(our_cdr())
+    assert tariffs_named(cdr) == {"CDR-T1"}
+    bare = our_cdr()
+    for period in bare["charging_periods"]:
+        del period["tariff_id"]
+    assert tariffs_named(Cdr.model_validate(bare)) == {"CDR-T1"}  # the embedded one
+    del bare["tariffs"]
+    assert tariffs_named(Cdr.model_validate(bare)) == set()
+
+
+def test_a_credit_is_decided_under_the_credit_cdrs_key() -> None:
+    command = CreditCdr("OS-1", our_cdr(), US, Origin(US, "c"))
+    decision = decide_credit(None, command, NOW)
+    [event] = decision.events
+    assert event.aggregate_key == credit_key(US, "os-1") == "ZZ/HUB/OS-1-C"
+    assert decision.answer["credit_reference_id"] == "OS-1"
+    with pytest.raises(RefusedError, match="credited already"):
+        decide_credit(SLICE.fold(None, [event]), command, NOW)
+    with pytest.raises(RefusedError) as missing:
+        decide_credit(None, CreditCdr("NOPE", None, US, Origin(US, "c")), NOW)
+    assert missing.value.http_status == 404
+
+
+async def test_two_api_processes_crediting_one_cdr_credit_it_once() -> None:
+    log, store = SlowLog(), InMemoryDecisionStore()
+    first, second = (WritePath(log, store, InMemoryLogHistory(log)) for _ in range(2))
+    command = CreditCdr("OS-1", our_cdr(), US, Origin(US, "c"))
+
+    async def credit(w: WritePath) -> Any:
+        key = credit_key(US, "OS-1")
+        return await w.write(SLICE, key, lambda state: decide_credit(state, command, NOW))
+
+    results = await asyncio.gather(
+        credit(first), credit(second), credit(first), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, RefusedError)]
+    assert len(refused) == 2 and all("credited already" in r.message for r in refused)
+    assert [type(e) for e in log.events] == [CdrIssued]

@@ -16,7 +16,7 @@ from producers.charge_points import (
     plan_register,
     verify_password,
 )
-from producers.locations import Origin, RefusedError
+from producers.write_path import Origin, RefusedError
 from projections.mongo.charge_points import apply
 from projections.position import Record
 from schemas.events import Party

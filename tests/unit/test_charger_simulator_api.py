@@ -11,21 +11,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.deps import _locations, _write_marks
 from ocpi_hub.settings import Settings
-from producers.log import InMemoryEventLog
-from projections.position import position_field
-from projections.write_marks import InMemoryWriteMarks
+from producers import locations
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
+from producers.write_path import WritePath
 from schemas.events import TransactionStarted
 from tests.ocpi_objects import location
 
 URL = "/ops/chargers/transactions"
 
 
-class OurLocations:
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
-        held = {"ZZ/HUB/LOC1": location(country_code="ZZ", party_id="HUB")}
-        return held.get(key), {position_field("ocpi.locations.v1", 0): 10**9}
+def _holding_our_location(log: InMemoryEventLog) -> WritePath:
+    store = InMemoryDecisionStore()
+    ours = locations.LocationState(asserted=location(country_code="ZZ", party_id="HUB"))
+    store.seed(locations.SLICE, "ZZ/HUB/LOC1", ours)
+    return WritePath(log, store, InMemoryLogHistory(log))
 
 
 @pytest.fixture
@@ -35,9 +36,11 @@ def log() -> InMemoryEventLog:
 
 @pytest.fixture
 def client(log: InMemoryEventLog) -> Iterator[TestClient]:
-    app = create_app(Settings(party_country_code="ZZ", party_id="HUB"), event_log=log)
-    app.dependency_overrides[_locations] = OurLocations
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
+    app = create_app(
+        Settings(party_country_code="ZZ", party_id="HUB"),
+        event_log=log,
+        write_path=_holding_our_location(log),
+    )
     with TestClient(app) as c:
         yield c
 

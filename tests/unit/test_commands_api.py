@@ -1,5 +1,6 @@
-"""The HTTP shell of the Commands Receiver (we as CPO) with a fake event log
-and fakes of every fact port: envelopes, status codes, what is recorded."""
+"""The HTTP shell of the Commands Receiver (we as CPO) on the in-memory write
+path (our location and charge points held in its decision store) and fakes
+of the other fact ports: envelopes, status codes, what is recorded."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from api.app import create_app
 from api.auth import Caller, caller, registered_caller
 from api.ocpi.commands import CommandPorts, command_ports
 from ocpi_hub.settings import Settings
+from producers import charge_points, locations
+from producers.charge_points import ChargePointState
 from producers.commands import InMemoryCommandFacts
-from producers.log import InMemoryEventLog
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
+from producers.write_path import WritePath
 from schemas.events import CommandAccepted, CommandDeclined
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from tests.unit.command_facts import URL, charge_point, our_location, session, start_body
@@ -36,13 +41,6 @@ def _partner(role: Role = Role.EMSP) -> PartnerState:
             ),
         ),
     )
-
-
-class Locations:
-    def get(self, country_code: str, party_id: str, location_id: str) -> dict[str, Any] | None:
-        if (country_code, party_id, location_id.upper()) == ("ZZ", "HUB", "LOC1"):
-            return our_location()
-        return None
 
 
 class Sessions:
@@ -70,16 +68,49 @@ def sessions() -> Sessions:
     return Sessions()
 
 
+def registration(cp_id: str = "CP1", **fields: Any) -> ChargePointState:
+    """The charge point registry's state of ``charge_point`` (the view's
+    document and the slice's state have one shape)."""
+    doc = charge_point(cp_id, **fields).model_dump(mode="json")
+    connectors = [
+        {**c, "evse_key": c["evse_uid"].upper(), "connector_key": c["connector_id"].upper()}
+        for c in doc["connectors"]
+    ]
+    return ChargePointState.model_validate(
+        {
+            **doc,
+            "location_key": f"ZZ/HUB/{doc['location_id'].upper()}",
+            "connectors": connectors,
+            "password_hash": "pbkdf2_sha256$1$x$y",
+            "registered_at": "2026-06-01T08:00:00Z",
+            "updated_at": "2026-06-01T08:00:00Z",
+        }
+    )
+
+
+@pytest.fixture
+def store() -> InMemoryDecisionStore:
+    """Our location LOC1 and charge point CP1, as the write path holds them."""
+    held = InMemoryDecisionStore()
+    held.seed(locations.SLICE, "ZZ/HUB/LOC1", locations.LocationState(asserted=our_location()))
+    held.seed(charge_points.SLICE, "CP1", registration())
+    return held
+
+
 @pytest.fixture
 def client(
-    log: InMemoryEventLog, fakes: InMemoryCommandFacts, sessions: Sessions
+    log: InMemoryEventLog,
+    store: InMemoryDecisionStore,
+    fakes: InMemoryCommandFacts,
+    sessions: Sessions,
 ) -> Iterator[TestClient]:
     app = create_app(
-        Settings(party_country_code="ZZ", party_id="HUB", command_timeout_s=45), event_log=log
+        Settings(party_country_code="ZZ", party_id="HUB", command_timeout_s=45),
+        event_log=log,
+        write_path=WritePath(log, store, InMemoryLogHistory(log)),
     )
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[command_ports] = lambda: CommandPorts(
-        locations=Locations(),  # type: ignore[arg-type]
         sessions=sessions,  # type: ignore[arg-type]
         charge_points=fakes,
         received=fakes,
@@ -144,6 +175,14 @@ def test_bad_bodies_are_2001_and_write_nothing(
     assert log.events == []
 
 
+def test_no_body_is_2001_and_malformed_json_is_400(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    _answer(client.post(f"{RECEIVER}/START_SESSION"), 200, 2001)
+    _answer(client.post(f"{RECEIVER}/START_SESSION", content=b"{not json"), 400, 2000)
+    assert log.events == []
+
+
 def test_an_unknown_command_is_an_ocpi_error(client: TestClient, log: InMemoryEventLog) -> None:
     body = _answer(client.post(f"{RECEIVER}/SELF_DESTRUCT", json=start_body()), 404, 2001)
     assert "SELF_DESTRUCT" in body["status_message"]
@@ -172,30 +211,78 @@ def test_stop_of_an_unknown_session_answers_unknown_session(
     assert isinstance(accepted, CommandAccepted) and accepted.payload.target.session_id == "S1"
 
 
-def test_reserve_now_gets_a_stable_reservation_id_and_cancel_finds_it(
+def _reserve_body(**fields: Any) -> dict[str, Any]:
+    return {**start_body(), "expiry_date": "2026-06-01T13:00:00Z", "reservation_id": "R1", **fields}
+
+
+def test_reserve_now_gets_a_stable_reservation_id_and_an_immediate_cancel_finds_it(
     client: TestClient, log: InMemoryEventLog, fakes: InMemoryCommandFacts
 ) -> None:
-    reserve = {
-        **start_body(),
-        "expiry_date": "2026-06-01T13:00:00Z",
-        "reservation_id": "R1",
-    }
-    for _ in range(2):
-        _answer(client.post(f"{RECEIVER}/RESERVE_NOW", json=reserve))
-    ids = [e.payload.target.ocpp_reservation_id for e in log.events]  # type: ignore[union-attr]
-    assert ids == [1, 1]
+    for evse_uid in ("EVSE1", "EVSE2"):  # the second replaces the first
+        _answer(client.post(f"{RECEIVER}/RESERVE_NOW", json=_reserve_body(evse_uid=evse_uid)))
+    reservations = [e for e in log.events if isinstance(e, CommandAccepted)]
+    assert [e.payload.target.ocpp_reservation_id for e in reservations] == [1, 1]
+    # Nothing is in the view (the fake holds no reservation): the cancel
+    # finds the latest reservation through the write path.
+    assert fakes.reservations == {}
     cancel = {"response_url": URL, "reservation_id": "r1"}
     body = _answer(client.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel))
-    assert body["data"]["result"] == "REJECTED"  # the view does not hold it (fake: empty)
-    first = log.events[0]
-    assert isinstance(first, CommandAccepted)
-    fakes.reservations["NL/ABD/R1"] = first.payload.target
+    assert body["data"]["result"] == "ACCEPTED"
+    cancelled = log.events[-1]
+    assert isinstance(cancelled, CommandAccepted)
+    assert cancelled.payload.target == reservations[-1].payload.target
+    assert cancelled.payload.target.evse_uid == "EVSE2"
+
+
+def test_a_declined_reserve_now_does_not_replace_the_reservation(
+    client: TestClient, log: InMemoryEventLog, fakes: InMemoryCommandFacts
+) -> None:
+    _answer(client.post(f"{RECEIVER}/RESERVE_NOW", json=_reserve_body()))
+    fakes.connected.clear()
+    body = _answer(client.post(f"{RECEIVER}/RESERVE_NOW", json=_reserve_body(evse_uid="EVSE2")))
+    assert body["data"]["result"] == "REJECTED"
+    fakes.connected.add("CP1")
+    cancel = {"response_url": URL, "reservation_id": "R1"}
+    assert _answer(client.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel))["data"] == {
+        "result": "ACCEPTED",
+        "timeout": 45,
+    }
+    cancelled = log.events[-1]
+    assert isinstance(cancelled, CommandAccepted) and cancelled.payload.target.evse_uid == "EVSE1"
+
+
+def test_a_cancel_of_a_reservation_the_index_lost_reads_the_view(
+    client: TestClient, log: InMemoryEventLog, fakes: InMemoryCommandFacts
+) -> None:
+    cancel = {"response_url": URL, "reservation_id": "R7"}
+    body = _answer(client.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel))
+    assert body["data"]["result"] == "REJECTED"  # nobody holds it
+    assert "unknown reservation" in body["data"]["message"][0]["text"]
+    _answer(client.post(f"{RECEIVER}/RESERVE_NOW", json=_reserve_body(reservation_id="R7")))
+    reserved = log.events[-1]
+    assert isinstance(reserved, CommandAccepted)
+    fakes.holders.clear()  # Redis lost the index; the view has the reservation
+    fakes.reservations["NL/ABD/R7"] = reserved.payload.target
     body = _answer(client.post(f"{RECEIVER}/CANCEL_RESERVATION", json=cancel))
     assert body["data"]["result"] == "ACCEPTED"
 
 
+def test_our_location_and_charge_points_are_judged_as_the_write_path_holds_them(
+    client: TestClient, log: InMemoryEventLog, store: InMemoryDecisionStore
+) -> None:
+    # The registry view still lists CP1 at LOC1; its registration says it
+    # was deregistered: the command has no charge point to go to.
+    store.seed(charge_points.SLICE, "CP1", registration(registered=False), offset=1)
+    body = _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()))
+    assert body["data"]["result"] == "NOT_SUPPORTED"
+    # A location the write path does not hold is not ours, whatever a view says.
+    store.states.pop(("locations", "ZZ/HUB/LOC1"))
+    _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 404, 2003)
+    assert len(log.events) == 1
+
+
 def test_an_unacknowledged_command_is_3000(client: TestClient, log: InMemoryEventLog) -> None:
-    async def fail(events: Any) -> Any:
+    async def fail(events: Any, *, partition: int | None = None) -> Any:
         raise TimeoutError
 
     log.append = fail  # type: ignore[method-assign]

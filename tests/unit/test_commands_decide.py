@@ -1,27 +1,50 @@
-"""``producers.commands.decide``: every branch of the Commands Receiver's
-decision, pure (facts in, event or NotFound out)."""
+"""``producers.commands``: every branch of the Commands Receiver's
+judgement, pure (facts in, event or NotFound out, ``plan``); the same in
+the write path's shape (``decide``); and the fold of a command's events
+(``evolve``), of which the write path keeps the reservations."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from producers.commands import OFFLINE, Facts, NotFound, decide, reservation_key
-from schemas.events import CommandAccepted, CommandDeclined
-from schemas.events.commands import CommandTarget
-from schemas.ocpi.commands import REQUEST_MODEL, CommandType
+from producers.commands import (
+    OFFLINE,
+    SLICE,
+    Facts,
+    NotFound,
+    ReceiveCommand,
+    decide,
+    evolve,
+    plan,
+    reservation_held,
+    reservation_key,
+)
+from producers.write_path import RefusedError
+from schemas.events import CommandAccepted, CommandDeclined, CommandResultDecided, CommandSent
+from schemas.events.commands import CommandResultDecidedPayload, CommandTarget
+from schemas.ocpi.commands import (
+    REQUEST_MODEL,
+    CommandResponse,
+    CommandResponseType,
+    CommandResultType,
+    CommandType,
+)
+from schemas.ocpi.types import DisplayText
 from tests.token_objects import token
 from tests.unit.command_facts import CALLER, EMSP, URL, charge_point, facts, session, start_body
+from tests.unit.test_command_results import accepted, answered, deadline
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 def _decide(command: CommandType, body: dict[str, Any], f: Facts) -> Any:
     request = REQUEST_MODEL[command].model_validate(body)
-    return decide(command, request, f, NOW, 30)  # type: ignore[arg-type]
+    return plan(command, request, f, NOW, 30)  # type: ignore[arg-type]
 
 
 def _declined(decision: Any, result: str) -> CommandDeclined:
@@ -220,3 +243,121 @@ def test_unlock_connector_targets_the_connector() -> None:
     assert decision.payload.target.ocpp_connector_id == 3
     missing = {**body, "connector_id": "7"}
     assert isinstance(_decide(CommandType.UNLOCK_CONNECTOR, missing, facts()), NotFound)
+
+
+# --- the write path's shape: decide ----------------------------------------------
+
+
+def _received(command: CommandType, body: dict[str, Any], f: Facts) -> ReceiveCommand:
+    request = REQUEST_MODEL[command].model_validate(body)
+    return ReceiveCommand(command, request, f, 30)  # type: ignore[arg-type]
+
+
+def test_decide_records_the_acceptance_and_answers_accepted_with_our_timeout() -> None:
+    decision = decide(None, _received(CommandType.START_SESSION, start_body(), facts()), NOW)
+    [event] = decision.events
+    assert isinstance(event, CommandAccepted) and event.aggregate_key == "c0ffee"
+    assert decision.answer == CommandResponse(result=CommandResponseType.ACCEPTED, timeout=30)
+
+
+def test_decide_records_a_refusal_and_answers_it_with_the_reason() -> None:
+    offline = facts(present=frozenset())
+    decision = decide(None, _received(CommandType.START_SESSION, start_body(), offline), NOW)
+    [event] = decision.events
+    assert isinstance(event, CommandDeclined)
+    assert decision.answer == CommandResponse(
+        result=CommandResponseType.REJECTED,
+        timeout=0,
+        message=[DisplayText(language="en", text=OFFLINE)],
+    )
+
+
+def test_decide_refuses_a_place_that_is_not_ours_with_404_2003() -> None:
+    received = _received(CommandType.START_SESSION, start_body(evse_uid="E404"), facts())
+    with pytest.raises(RefusedError) as refused:
+        decide(None, received, NOW)
+    assert (refused.value.status, refused.value.http_status) == (2003, 404)
+    assert "E404" in refused.value.message
+
+
+# --- the fold ---------------------------------------------------------------------
+
+
+def _reserve(command_id: str = "r-1", **fields: Any) -> Any:
+    f = facts(command_id=command_id, ocpp_reservation_id=7)
+    event = _decide(CommandType.RESERVE_NOW, _reserve_body(**fields), f)
+    assert isinstance(event, CommandAccepted | CommandDeclined)
+    return event
+
+
+def test_evolve_folds_decision_answer_deadline_and_result() -> None:
+    acc = accepted("C1")
+    decided = CommandResultDecided(
+        event_id=uuid.uuid4(),
+        aggregate_key="C1",
+        occurred_at=NOW,
+        recorded_at=NOW,
+        source=acc.source,
+        correlation_id="corr",
+        payload=CommandResultDecidedPayload(
+            command_id="C1",
+            command=CommandType.START_SESSION,
+            partner_id="abc",
+            response_url=acc.payload.response_url,
+            result=CommandResultType.ACCEPTED,
+            decided_by="charger",
+            at=NOW + timedelta(seconds=3),
+        ),
+    )
+    first_deadline = deadline("C1")
+    later_deadline = first_deadline.model_copy(
+        update={
+            "payload": first_deadline.payload.model_copy(
+                update={"at": first_deadline.payload.at + timedelta(seconds=5)}
+            )
+        }
+    )
+    state = None
+    for event in (acc, answered("C1"), first_deadline, later_deadline, decided):
+        state = evolve(state, event)
+    assert state is not None
+    assert (state.command, state.partner_id, state.response_url) == (
+        CommandType.START_SESSION,
+        "abc",
+        acc.payload.response_url,
+    )
+    assert state.target == acc.payload.target and state.deadline == acc.payload.deadline
+    assert state.response is not None and state.response.timeout == 30
+    assert state.charger_answer is not None and state.charger_answer.charger_status == "Accepted"
+    assert state.deadline_passed_at == first_deadline.payload.at  # the first one counts
+    assert (state.result, state.decided_by) == (CommandResultType.ACCEPTED, "charger")
+    assert state.reservation_key is None
+    # Our commands as eMSP share the topic: not this fold's.
+    sent = CommandSent.model_construct(aggregate_key="C1")
+    assert evolve(state, sent) is state
+
+
+def test_a_declined_command_keeps_why_and_has_no_target() -> None:
+    declined = _reserve(token=token(country_code="DE", party_id="XYZ"))
+    assert isinstance(declined, CommandDeclined)
+    state = evolve(None, declined)
+    assert state is not None and state.target is None
+    assert state.response is not None and state.response.result is CommandResponseType.REJECTED
+    assert state.response.message and "not one of the sender's" in state.response.message
+    assert state.reservation_key == "NL/ABD/R1"
+
+
+def test_the_write_path_holds_accepted_reservations_only() -> None:
+    held = SLICE.fold(None, [_reserve()])
+    assert held is not None and reservation_held(held) is not None
+    assert reservation_held(held) == held.target
+    assert held.target is not None and held.target.ocpp_reservation_id == 7
+    assert SLICE.load(SLICE.dump(held)) == held
+    # Its charger's answer keeps it held (and folded).
+    answered_too = SLICE.fold(held, [answered("r-1")])
+    assert answered_too is not None and answered_too.charger_answer is not None
+    # Every other command leaves no state in the decision store.
+    declined = _reserve(token=token(country_code="DE", party_id="XYZ"))
+    start = _decide(CommandType.START_SESSION, start_body(), facts())
+    for event in (declined, start, accepted("C2"), answered("C3")):
+        assert SLICE.fold(None, [event]) is None

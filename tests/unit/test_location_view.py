@@ -4,9 +4,10 @@ resolved statuses from the other topic, idempotency."""
 from datetime import timedelta
 from typing import Any
 
-from projections.location_state import LocationState, evolve, served, sort_stamp
+from producers.locations import LocationState, evolve, served
 from projections.mongo.locations import apply
 from projections.position import Record
+from schemas.ocpi.common import sort_stamp
 from schemas.ocpi.locations import EvseStatus as S
 from tests.ocpi_objects import connector, evse, location
 from tests.unit.factories import T0, patch, put, resolved

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from projections.location_state import served
+from producers.locations import served
 from projections.mysql.hierarchy import UNASSIGNED, hierarchy_rows, space_key
 from projections.mysql.sites import fold_records
 from projections.position import Record

@@ -14,7 +14,7 @@ from gateway.charge_point import parse_time
 from gateway.server import basic_credentials
 from producers import ocpp as rules
 from producers.authorization import Decision, DecisionSource
-from producers.locations import Origin
+from producers.write_path import Origin
 from schemas.events import Party
 from schemas.ocpi.commands import CommandResultType as R
 from schemas.ocpi.commands import CommandType as C

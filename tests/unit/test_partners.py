@@ -1,4 +1,5 @@
-"""Credentials slice: decisions and the fold behind the partners view."""
+"""The partners slice: its decisions, its fold (the write path's state and
+the partners view alike) and the names a partner is found by."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import pytest
 
 from ocpi_hub.secrets import TokenVault, hash_token, new_token
 from producers.partners import (
+    SLICE,
     NotAllowedError,
     PartnerState,
+    connection_of,
     decide_connection,
     decide_invite,
     decide_unregister,
+    tokens,
 )
+from producers.write_path import RefusedError
 from projections.mongo.partners import apply
 from projections.position import Record
-from schemas.events import Party
+from schemas.events import EventMeta, Party
 from schemas.events.partners import PartnerConnectionPayload
 from schemas.ocpi.credentials import CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
@@ -52,7 +57,8 @@ def connection(token_hash: str = "h-c") -> PartnerConnectionPayload:
     )
 
 
-def fold(events: list[object]) -> PartnerState | None:
+def fold(events: list[EventMeta]) -> PartnerState | None:
+    """The partners view after these events: the slice's fold, plus positions."""
     doc = None
     for offset, event in enumerate(events):
         doc = apply(doc, Record("ocpi.partners.v1", 0, offset, event))  # type: ignore[arg-type]
@@ -61,7 +67,7 @@ def fold(events: list[object]) -> PartnerState | None:
     )
 
 
-def invited() -> list[object]:
+def invited() -> list[EventMeta]:
     return list(
         decide_invite(
             None,
@@ -73,8 +79,20 @@ def invited() -> list[object]:
             now=NOW,
             us=US,
             correlation_id="c",
-        )
+        ).events
     )
+
+
+def register(events: list[EventMeta], token_hash: str = "h-c") -> list[EventMeta]:
+    decision = decide_connection(
+        fold(events),
+        method="POST",
+        connection=connection(token_hash),
+        now=NOW,
+        source=US,
+        correlation_id="c",
+    )
+    return events + list(decision.events)
 
 
 def test_invite_then_register_then_token_a_is_gone() -> None:
@@ -82,17 +100,42 @@ def test_invite_then_register_then_token_a_is_gone() -> None:
     state = fold(events)
     assert state is not None and state.status == "invited"
     assert state.token_a_hash == hash_token("token-a")
-    events += decide_connection(
-        state, method="POST", connection=connection(), now=NOW, source=US, correlation_id="c"
-    )
+    assert tokens(state) == (hash_token("token-a"),)
+    events = register(events)
     state = fold(events)
     assert state is not None and state.status == "registered"
     assert state.token_a_hash is None
     assert state.their_token_hash == "h-c"
+    assert tokens(state) == ("h-c",)  # TOKEN_A no longer finds it
     assert state.endpoint("locations", "SENDER") == (
         "https://partner.example/ocpi/cpo/2.2.1/locations"
     )
     assert state.owns("nl", "ABC") and not state.owns("DE", "ABC")
+
+
+def test_a_decision_answers_the_partner_as_its_events_leave_it() -> None:
+    decision = decide_invite(
+        None,
+        partner_id="NL-ABC",
+        country_code="NL",
+        party_id="ABC",
+        role=Role.CPO,
+        token_a_hash="h-a",
+        now=NOW,
+        us=US,
+        correlation_id="c",
+    )
+    assert decision.answer == fold(list(decision.events))
+    registered = decide_connection(
+        decision.answer,
+        method="POST",
+        connection=connection(),
+        now=NOW,
+        source=US,
+        correlation_id="c",
+        presented="h-a",
+    )
+    assert registered.answer == fold(list(decision.events) + list(registered.events))
 
 
 def test_post_twice_put_before_post_and_delete_unregistered_are_not_allowed() -> None:
@@ -103,11 +146,8 @@ def test_post_twice_put_before_post_and_delete_unregistered_are_not_allowed() ->
         )
     with pytest.raises(NotAllowedError):
         decide_unregister(state, now=NOW, source=US, correlation_id="c")
-    events = invited() + decide_connection(
-        state, method="POST", connection=connection(), now=NOW, source=US, correlation_id="c"
-    )
-    registered = fold(events)
-    with pytest.raises(NotAllowedError):
+    registered = fold(register(invited()))
+    with pytest.raises(NotAllowedError) as refused:
         decide_connection(
             registered,
             method="POST",
@@ -116,6 +156,8 @@ def test_post_twice_put_before_post_and_delete_unregistered_are_not_allowed() ->
             source=US,
             correlation_id="c",
         )
+    # credentials.asciidoc: the wrong method for the state is HTTP 405.
+    assert refused.value.http_status == 405
     with pytest.raises(NotAllowedError):
         decide_invite(
             registered,
@@ -130,16 +172,39 @@ def test_post_twice_put_before_post_and_delete_unregistered_are_not_allowed() ->
         )
 
 
+def test_a_request_whose_token_was_replaced_meanwhile_is_refused() -> None:
+    """Decided on the log's state: the token the partner was let in with must
+    still be the one it may use (a rotation or a new invitation in between)."""
+    state = fold(register(invited(), "h1"))
+    with pytest.raises(RefusedError) as refused:
+        decide_connection(
+            state,
+            method="PUT",
+            connection=connection("h2"),
+            now=NOW,
+            source=US,
+            correlation_id="c",
+            presented="h-old",
+        )
+    assert refused.value.http_status == 401
+    with pytest.raises(RefusedError):
+        decide_unregister(state, now=NOW, source=US, correlation_id="c", presented="h-old")
+    assert decide_unregister(state, now=NOW, source=US, correlation_id="c", presented="h1").events
+    # A POST with a TOKEN_A that a new invitation replaced.
+    with pytest.raises(RefusedError):
+        decide_connection(
+            fold(invited()),
+            method="POST",
+            connection=connection(),
+            now=NOW,
+            source=US,
+            correlation_id="c",
+            presented=hash_token("an-older-token-a"),
+        )
+
+
 def test_put_rotates_and_delete_forgets_the_tokens() -> None:
-    events = invited()
-    events += decide_connection(
-        fold(events),
-        method="POST",
-        connection=connection("h1"),
-        now=NOW,
-        source=US,
-        correlation_id="c",
-    )
+    events = register(invited(), "h1")
     events += decide_connection(
         fold(events),
         method="PUT",
@@ -147,12 +212,33 @@ def test_put_rotates_and_delete_forgets_the_tokens() -> None:
         now=NOW,
         source=US,
         correlation_id="c",
-    )
+    ).events
     assert fold(events).their_token_hash == "h2"  # type: ignore[union-attr]
-    events += decide_unregister(fold(events), now=NOW, source=US, correlation_id="c")
+    events += decide_unregister(fold(events), now=NOW, source=US, correlation_id="c").events
     gone = fold(events)
     assert gone is not None and gone.status == "unregistered"
     assert gone.their_token_hash is None and gone.our_token_encrypted is None
+    assert tokens(gone) == ()
+
+
+def test_our_side_of_a_rotation_records_the_connection_again_with_the_change() -> None:
+    state = fold(register(invited(), "h1"))
+    assert state is not None
+    again = connection_of(state).model_copy(update={"their_token_hash": "h2"})
+    decision = decide_connection(
+        state, method="PUT", connection=again, now=NOW, source=US, correlation_id="c"
+    )
+    assert decision.answer == state.model_copy(update={"their_token_hash": "h2"})
+    with pytest.raises(NotAllowedError):
+        connection_of(fold(invited()))
+
+
+def test_the_slice_stores_the_state_as_it_is() -> None:
+    state = fold(register(invited()))
+    assert state is not None
+    assert SLICE.load(SLICE.dump(state)) == state
+    assert SLICE.fold(None, register(invited())) == state
+    assert SLICE.lookups is not None and list(SLICE.lookups(state)) == ["h-c"]
 
 
 def test_redelivered_partner_events_change_nothing() -> None:

@@ -1,15 +1,17 @@
 """Commands as eMSP without services: the pure core (command ids, request
-building, the fold, the read-time status) and the HTTP shells (ops send and
-read, our response_url) with a fake event log, a view folded from it, and a
-fake channel standing in for the CPO."""
+building, the fold, the decisions, the read-time status) and the HTTP
+shells (ops send and read, our response_url) on the in-memory write path,
+with a view folded from its log and a fake channel standing in for the
+CPO."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
@@ -18,16 +20,16 @@ from pydantic import ValidationError
 from api.app import create_app
 from api.auth import Caller
 from api.auth import caller as caller_of
-from api.deps import _write_marks
 from ocpi_hub.bootstrap import build_container
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
-from producers.locations import RefusedError
-from producers.log import InMemoryEventLog
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
 from producers.sent_commands import (
     NO_RESULT_IN_TIME,
     PENDING,
+    SLICE,
     CommandIds,
     CpoAnswer,
     SendFailedError,
@@ -38,15 +40,17 @@ from producers.sent_commands import (
     decide_sent,
     evolve,
     outbound_headers,
+    plan_result,
+    plan_sent,
     read_response,
     response_url,
     status_of,
 )
+from producers.write_path import RefusedError, WritePath, partition_for
 from projections.mongo.folding import Doc
 from projections.mongo.sent_commands import SentPage, apply
 from projections.position import Record
-from projections.write_marks import InMemoryWriteMarks
-from schemas.events import CommandResultReceived, CommandSent, Party
+from schemas.events import CommandAccepted, CommandResultReceived, CommandSent, Party
 from schemas.ocpi.commands import (
     CommandResponse,
     CommandResponseType,
@@ -215,7 +219,7 @@ def test_the_cpos_answer_must_be_an_ocpi_command_response() -> None:
 
 
 def _sent(response: str = "ACCEPTED", timeout: int = 30, cid: str = "c1") -> CommandSent:
-    return decide_sent(
+    return plan_sent(
         command_id=cid,
         command=START,
         target=command_target("CPO-A", _partner()),
@@ -228,7 +232,7 @@ def _sent(response: str = "ACCEPTED", timeout: int = 30, cid: str = "c1") -> Com
 
 
 def _result(result: str, at: datetime = NOW, cid: str = "c1") -> CommandResultReceived:
-    return decide_result(
+    return plan_result(
         command_id=cid,
         partner_id="CPO-A",
         sender=Party(country_code="NL", party_id="CPO"),
@@ -266,11 +270,30 @@ def test_the_first_result_stands_and_may_come_before_the_send() -> None:
     assert _result("ACCEPTED").event_id == _result("FAILED").event_id
 
 
+def test_a_result_is_recorded_unless_one_is_and_a_send_always() -> None:
+    first = decide_result(None, _result("ACCEPTED"))
+    assert (list(first.events), first.answer) == ([_result("ACCEPTED")], None)
+    held = SLICE.fold(None, first.events)
+    assert held is not None
+    repeat = decide_result(held, _result("FAILED"))
+    assert (list(repeat.events), repeat.answer) == ([], CommandResultType.ACCEPTED)
+    # The send is recorded even after its result, and keeps the result.
+    event = _sent()
+    sent = decide_sent(held, event)
+    assert (list(sent.events), sent.answer) == ([event], None)
+    both = SLICE.fold(held, sent.events)
+    assert both is not None and (both.result, both.sent_at) == (CommandResultType.ACCEPTED, NOW)
+    assert SLICE.load(SLICE.dump(both)) == both
+    # Our commands as CPO share the topic: not this slice's.
+    assert SLICE.fold(None, [CommandAccepted.model_construct(aggregate_key="c1")]) is None
+
+
 # --- the HTTP shells ----------------------------------------------------------
 
 
 class LogView:
-    """The emsp_commands view, folded from the fake log on every read."""
+    """The emsp_commands view, folded from the fake log on every read (each
+    event at the partition the write path appended it to)."""
 
     def __init__(self, log: InMemoryEventLog) -> None:
         self._log = log
@@ -279,7 +302,8 @@ class LogView:
         docs: dict[str, Doc] = {}
         for offset, event in enumerate(self._log.events):
             if isinstance(event, CommandSent | CommandResultReceived):
-                record = Record("ocpi.commands.v1", 0, offset, event)
+                partition = partition_for(event.aggregate_key, PARTITIONS)
+                record = Record("ocpi.commands.v1", partition, offset, event)
                 if (doc := apply(docs.get(event.aggregate_key), record)) is not None:
                     docs[event.aggregate_key] = doc
         return docs
@@ -291,9 +315,15 @@ class LogView:
         fields = {k: v for k, v in doc.items() if not k.startswith("_")}
         return SentCommandState.model_validate(fields), dict(doc["_positions"])
 
+    def positions(self, command_id: str) -> dict[str, int]:
+        return self.read(command_id)[1]
+
     def page(self, *, partner_id: str | None, after: str | None, limit: int) -> SentPage:
         states = [s for s in (self.read(k)[0] for k in self._docs()) if s is not None]
         return SentPage([s for s in states if partner_id in (None, s.partner_id)][:limit], None)
+
+
+PARTITIONS = 6
 
 
 @dataclasses.dataclass
@@ -306,11 +336,15 @@ class FakeChannel:
     sent: list[tuple[str, str, dict[str, str], dict[str, Any]]] = dataclasses.field(
         default_factory=list
     )
+    # Runs before the CPO answers (a CPO that posts the result first).
+    meanwhile: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     async def post(
         self, url: str, *, token: str, headers: Mapping[str, str], body: dict[str, Any]
     ) -> CpoAnswer:
         self.sent.append((url, token, dict(headers), body))
+        if self.meanwhile is not None:
+            await self.meanwhile(body)
         return self.answer
 
 
@@ -338,6 +372,7 @@ def world() -> Iterator[World]:
     cpo_b = _partner("CPO-B", party=("DE", "BBB"))
     bare = _partner("BARE", commands=False)
     log = InMemoryEventLog()
+    write_path = WritePath(log, InMemoryDecisionStore(), InMemoryLogHistory(log, PARTITIONS))
     channel = FakeChannel()
     container = dataclasses.replace(
         build_container(settings),
@@ -347,11 +382,9 @@ def world() -> Iterator[World]:
         command_ids=IDS,
         sent_commands=LogView(log),  # type: ignore[arg-type]
     )
-    app = create_app(settings, container=container, event_log=log)
+    app = create_app(settings, container=container, event_log=log, write_path=write_path)
     caller = [cpo_a]
-    marks = InMemoryWriteMarks()
     app.dependency_overrides[caller_of] = lambda: Caller(caller[0], "their-token", False)
-    app.dependency_overrides[_write_marks] = lambda: marks
     with TestClient(app) as client:
         yield World(client, log, channel, caller)
 
@@ -458,6 +491,47 @@ def test_a_result_may_come_before_the_send_is_recorded(world: World) -> None:
     assert ok.json()["status_code"] == 1000
     [event] = world.log.events
     assert isinstance(event, CommandResultReceived) and event.payload.partner_id == "CPO-A"
+
+
+def test_a_result_posted_while_the_send_is_in_flight_stays(world: World) -> None:
+    app = world.client.app
+
+    async def cpo_posts_its_result(request: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="https://hub.example"
+        ) as cpo:
+            resp = await cpo.post(request["response_url"], json={"result": "REJECTED"})
+            assert resp.json()["status_code"] == 1000, resp.text
+
+    world.channel.meanwhile = cpo_posts_its_result
+    sent = _send(world, start_body())
+    assert sent.json()["status_code"] == 1000, sent.text
+    cid = sent.json()["data"]["command_id"]
+    assert [type(e) for e in world.log.events] == [CommandResultReceived, CommandSent]
+    shown = world.client.get(f"/ops/commands/sent/{cid}").json()["data"]
+    assert (shown["status"], shown["response"], shown["result"]) == (
+        "REJECTED",
+        "ACCEPTED",
+        "REJECTED",
+    )
+    # A repeat of the result after the send records nothing.
+    again = _callback(world, "START_SESSION", cid, {"result": "ACCEPTED"})
+    assert again.json()["status_code"] == 1000
+    assert len(world.log.events) == 2
+
+
+def test_a_send_the_log_does_not_acknowledge_names_the_command(world: World) -> None:
+    async def fail(events: Any, *, partition: int | None = None) -> Any:
+        raise TimeoutError
+
+    world.log.append = fail  # type: ignore[method-assign]
+    resp = _send(world, start_body())
+    body = resp.json()
+    assert (resp.status_code, body["status_code"]) == (500, 3000), resp.text
+    [(_, _, _, request)] = world.channel.sent  # the CPO has it
+    cid = request["response_url"].rsplit("/", 1)[1]
+    assert f"command {cid} was sent" in body["status_message"]
+    assert "partner answered ACCEPTED" in body["status_message"]
 
 
 def test_callbacks_for_someone_elses_command_are_unknown(world: World) -> None:

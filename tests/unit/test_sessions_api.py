@@ -1,5 +1,6 @@
-"""The HTTP shell of the Sessions module with a fake event log and a fake
-view: envelopes, status codes, ownership, date_from, charging preferences."""
+"""The HTTP shell of the Sessions module on the in-memory write path, with a
+fake view for reads: envelopes, status codes, ownership, the token a
+session bills, date_from, charging preferences."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, caller, registered_caller
-from api.deps import _sessions, _tokens, _write_marks
+from api.deps import _sessions
 from api.ocpi.sessions import _our_tokens
 from ocpi_hub.settings import Settings
-from producers.log import InMemoryEventLog
+from producers import sessions, tokens
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
+from producers.sessions import Billing, PatchSession, PutSession
+from producers.write_path import WritePath
 from projections.mongo.paging import Page
 from projections.position import position_field
-from projections.write_marks import InMemoryWriteMarks
 from schemas.events import SessionPatched, SessionPut
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
-from tests.ocpi_sessions import period, session
+from tests.ocpi_sessions import AT, period, session
+from tests.token_objects import token
 
 BASE = "/ocpi/emsp/2.2.1/sessions"
 SENDER = "/ocpi/cpo/2.2.1/sessions"
@@ -38,6 +43,7 @@ class FakeSessionView:
         self.held = {"NL/ABC/S1": session(), "ZZ/HUB/OURS-1": ours}
 
     def read(self, key: str) -> tuple[Any, dict[str, int]]:
+        # Every write is already applied (read-your-writes has its own tests).
         return self.held.get(key), {position_field("ocpi.sessions.v1", 0): 10**9}
 
     def page(self, **kwargs: Any) -> Page:
@@ -66,39 +72,44 @@ def log() -> InMemoryEventLog:
     return InMemoryEventLog()
 
 
-@pytest.fixture
-def client(log: InMemoryEventLog) -> Iterator[TestClient]:
-    app = create_app(Settings(party_country_code="ZZ", party_id="HUB"), event_log=log)
+def _write_path(log: InMemoryEventLog) -> WritePath:
+    """The write path holding the partner's session NL/ABC/S1 and our token
+    ZZ/HUB/OUR-CARD/RFID."""
+    store = InMemoryDecisionStore()
+    store.seed(sessions.SLICE, "NL/ABC/S1", session())
+    ours = tokens.TokenState(token=token("OUR-CARD", country_code="ZZ", party_id="HUB"))
+    store.seed(tokens.SLICE, "ZZ/HUB/OUR-CARD/RFID", ours)
+    return WritePath(log, store, InMemoryLogHistory(log))
+
+
+def _app(log: InMemoryEventLog) -> Any:
+    app = create_app(
+        Settings(party_country_code="ZZ", party_id="HUB"),
+        event_log=log,
+        write_path=_write_path(log),
+    )
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_sessions] = FakeSessionView
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
+    return app
+
+
+@pytest.fixture
+def client(log: InMemoryEventLog) -> Iterator[TestClient]:
+    app = _app(log)
     # Which tokens a session may bill is tested below, with the real check.
     app.dependency_overrides[_our_tokens] = lambda: _bill_anyone
     with TestClient(app) as c:
         yield c
 
 
-async def _bill_anyone(token: dict[str, Any]) -> None:
+async def _bill_anyone(command: PutSession | PatchSession) -> Billing | None:
     return None
-
-
-class FakeTokens:
-    """Our tokens view: holds ZZ/HUB/OUR-CARD/RFID."""
-
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
-        return (object() if key == "ZZ/HUB/OUR-CARD/RFID" else None), {}
 
 
 @pytest.fixture
 def checking_client(log: InMemoryEventLog) -> Iterator[TestClient]:
-    app = create_app(Settings(party_country_code="ZZ", party_id="HUB"), event_log=log)
-    app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
-    app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)
-    app.dependency_overrides[_sessions] = FakeSessionView
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
-    app.dependency_overrides[_tokens] = FakeTokens
-    with TestClient(app) as c:
+    with TestClient(_app(log)) as c:
         yield c
 
 
@@ -219,3 +230,14 @@ def test_version_details_publish_both_interfaces(client: TestClient) -> None:
     data = client.get("/ocpi/2.2.1").json()["data"]
     ids = {(e["identifier"], e["role"]) for e in data["endpoints"]}
     assert {("sessions", "SENDER"), ("sessions", "RECEIVER")} <= ids
+
+
+def test_a_patch_right_after_the_put_finds_the_session_without_the_view(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    # The view does not hold S2 yet; the write path does once the PUT is acknowledged.
+    assert client.put(f"{BASE}/NL/ABC/S2", json=session("S2")).status_code == 201
+    body = {"charging_periods": [period("2026-03-01T09:15:00Z", 2)], "kwh": 2, "last_updated": AT}
+    resp = client.patch(f"{BASE}/NL/ABC/S2", json=body)
+    assert (resp.status_code, resp.json()["status_code"]) == (200, 1000), resp.text
+    assert [type(e) for e in log.events] == [SessionPut, SessionPatched]

@@ -1,6 +1,6 @@
-"""Decisions (producers.sessions) and the fold (projections.session_state)
-of the Sessions slice: PUT replaces, PATCH appends charging periods, older
-writes are recorded but change nothing."""
+"""Decisions and the fold of the Sessions slice (producers.sessions): PUT
+replaces, PATCH appends charging periods, older writes are recorded but
+change nothing; a partner's session bills only a token we issued."""
 
 from __future__ import annotations
 
@@ -9,13 +9,26 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers.sessions import Origin, RefusedError, find, plan_patch, plan_put
+from producers.sessions import (
+    SLICE,
+    Billing,
+    billed_token,
+    decide,
+    evolve,
+    find,
+    patch_session,
+    plan_patch,
+    plan_put,
+    put_session,
+)
+from producers.tokens import TokenState
+from producers.write_path import Origin, RefusedError
 from projections.mongo.sessions import apply
-from projections.session_state import evolve
 from schemas.events import Party, SessionPatched, SessionPut
 from schemas.events.sessions import SessionRef
 from schemas.ocpi.status_codes import OcpiStatus
 from tests.ocpi_sessions import period, session
+from tests.token_objects import token
 from tests.unit.session_factories import T0, patch, put
 
 REF = SessionRef(country_code="nl", party_id="abc", session_id="s1")
@@ -122,3 +135,69 @@ def test_view_document_is_guarded_by_the_position() -> None:
     assert apply(doc, rec) is doc  # re-delivery: unchanged
     again = apply(doc, patch({"kwh": 9, "last_updated": "2026-03-01T09:01:00Z"}, offset=7))
     assert again is doc  # same position, a different event: still applied before
+
+
+# --- decide: the write path's decision, with the token it bills ------------------------
+
+US = Party(country_code="ZZ", party_id="HUB")
+OUR_CARD = {
+    "country_code": "zz",
+    "party_id": "hub",
+    "uid": "OUR-CARD",
+    "type": "RFID",
+    "contract_id": "ZZ-HUB-C1",
+}
+ISSUED = TokenState(token=token("OUR-CARD", country_code="ZZ", party_id="HUB"))
+
+
+def test_decide_records_a_put_and_says_whether_it_created_the_session() -> None:
+    command = put_session(REF, session(cdr_token=OUR_CARD), ORIGIN)
+    decided = decide(None, command, T0, Billing(US, ISSUED))
+    [event] = decided.events
+    assert isinstance(event, SessionPut) and decided.answer is True
+    assert decide(session(), command, T0).answer is False
+
+
+@pytest.mark.parametrize(
+    ("named", "held", "status"),
+    [
+        (
+            {**OUR_CARD, "country_code": "DE", "party_id": "MSP"},
+            ISSUED,
+            OcpiStatus.INVALID_PARAMETERS,
+        ),
+        (OUR_CARD, None, OcpiStatus.UNKNOWN_TOKEN),
+        (OUR_CARD, TokenState(), OcpiStatus.UNKNOWN_TOKEN),  # a state without a Token
+    ],
+)
+def test_a_session_must_bill_a_token_we_issued(
+    named: dict[str, Any], held: TokenState | None, status: OcpiStatus
+) -> None:
+    command = put_session(REF, session(cdr_token=named), ORIGIN)
+    with pytest.raises(RefusedError) as err:
+        decide(None, command, T0, Billing(US, held))
+    assert err.value.status is status
+
+
+def test_the_token_is_checked_after_the_session_itself() -> None:
+    # A PATCH of a session we do not hold is refused as such, whatever it bills.
+    body = {"cdr_token": OUR_CARD, "last_updated": "2026-03-01T09:05:00Z"}
+    with pytest.raises(RefusedError) as err:
+        decide(None, patch_session(REF, body, ORIGIN), T0, Billing(US, None))
+    assert "PUT the whole session first" in err.value.message
+
+
+def test_the_token_a_write_names() -> None:
+    named = billed_token(put_session(REF, session(cdr_token=OUR_CARD), ORIGIN))
+    assert named is not None and named.key == "ZZ/HUB/OUR-CARD/RFID"
+    plain = patch_session(REF, {"kwh": 1, "last_updated": "2026-03-01T09:05:00Z"}, ORIGIN)
+    assert billed_token(plain) is None
+    changed = {"cdr_token": OUR_CARD, "last_updated": "2026-03-01T09:05:00Z"}
+    named = billed_token(patch_session(REF, changed, ORIGIN))
+    assert named is not None and named.key == "ZZ/HUB/OUR-CARD/RFID"
+
+
+def test_the_slice_stores_the_session_it_folds() -> None:
+    folded = SLICE.fold(None, [put(session(charging_periods=[P1])).event])
+    assert folded is not None
+    assert SLICE.load(SLICE.dump(folded)) == folded

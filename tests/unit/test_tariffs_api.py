@@ -1,10 +1,11 @@
-"""The HTTP shell of the Tariffs module with a fake event log and a fake
-view: envelopes, status codes, exact numbers, ids, authorization, no PATCH,
-the Sender list, the ops routes, the version details."""
+"""The HTTP shell of the Tariffs module on the in-memory write path and a
+fake view: envelopes, status codes, exact numbers, ids, authorization, no
+PATCH, the Sender list, the ops routes, the version details."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,19 +14,23 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, caller, registered_caller
-from api.deps import _tariffs, _write_marks
+from api.deps import _tariffs
 from ocpi_hub.settings import Settings
-from producers.log import InMemoryEventLog
+from producers import tariffs
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
+from producers.write_path import Origin, WritePath
 from projections.mongo.paging import Page
 from projections.position import position_field
-from projections.write_marks import InMemoryWriteMarks
-from schemas.events import TariffDeleted, TariffPut
+from schemas.events import Party, TariffDeleted, TariffPut
+from schemas.events.tariffs import TariffRef
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.tariffs import loads_exact, tariff_from_json
 from schemas.ocpi.types import to_json
 from tests.tariff_objects import tariff_json
 
+NOW = datetime(2026, 2, 1, 11, 0, tzinfo=UTC)
 BASE = "/ocpi/emsp/2.2.1/tariffs"
 URL = f"{BASE}/NL/ABC/TAR-1"
 JSON = {"Content-Type": "application/json"}
@@ -44,7 +49,11 @@ class FakeTariffView:
         self.asked: dict[str, Any] = {}
 
     def read(self, key: str) -> tuple[Any, dict[str, int]]:
-        return self.held.get(key), {position_field("ocpi.tariffs.v1", 0): 10**9}
+        return self.held.get(key), self.positions(key)
+
+    def positions(self, key: str) -> dict[str, int]:
+        # Every write is applied (read-your-writes has its own tests).
+        return {position_field("ocpi.tariffs.v1", p): 10**9 for p in range(6)}
 
     def page(self, **kwargs: Any) -> Page:
         self.asked = kwargs
@@ -65,6 +74,20 @@ def _partner() -> PartnerState:
     )
 
 
+def _held(log: InMemoryEventLog) -> WritePath:
+    """The write path holding NL/ABC/TAR-1 and our ZZ/HUB/OURS-1, as their
+    PUTs left them."""
+    store = InMemoryDecisionStore()
+    for cc, pid, tid in (("NL", "ABC", "TAR-1"), ("ZZ", "HUB", "OURS-1")):
+        ref = TariffRef(country_code=cc, party_id=pid, tariff_id=tid)
+        body = loads_exact(tariff_json(tid, country_code=cc, party_id=pid))
+        origin = Origin(Party(country_code=cc, party_id=pid), "seed")
+        state = tariffs.evolve(None, tariffs.plan_put(ref, body, None, origin, NOW).event)
+        assert state is not None
+        store.seed(tariffs.SLICE, ref.tariff_key, state)
+    return WritePath(log, store, InMemoryLogHistory(log))
+
+
 @pytest.fixture
 def log() -> InMemoryEventLog:
     return InMemoryEventLog()
@@ -78,11 +101,10 @@ def view() -> FakeTariffView:
 @pytest.fixture
 def client(log: InMemoryEventLog, view: FakeTariffView) -> Iterator[TestClient]:
     settings = Settings(party_country_code="ZZ", party_id="HUB", page_limit=1)
-    app = create_app(settings, event_log=log)
+    app = create_app(settings, event_log=log, write_path=_held(log))
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_tariffs] = lambda: view
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
     with TestClient(app) as c:
         yield c
 
@@ -228,9 +250,8 @@ def test_version_details_publish_both_roles(client: TestClient) -> None:
 
 
 def test_without_a_token_nothing_is_served_or_written(log: InMemoryEventLog) -> None:
-    app = create_app(Settings(), event_log=log)
+    app = create_app(Settings(), event_log=log, write_path=_held(log))
     app.dependency_overrides[_tariffs] = FakeTariffView
-    app.dependency_overrides[_write_marks] = InMemoryWriteMarks
     with TestClient(app) as c:
         for resp in (
             c.put(URL, content=tariff_json("TAR-1"), headers=JSON),
@@ -239,3 +260,29 @@ def test_without_a_token_nothing_is_served_or_written(log: InMemoryEventLog) -> 
         ):
             assert (resp.status_code, resp.json()["status_code"]) == (401, 2000)
     assert log.events == []
+
+
+def test_a_tariff_put_then_deleted_is_decided_on_the_write_paths_state(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    # The view never sees these writes: each one is decided on the state
+    # the write path holds as of the write before.
+    url = f"{BASE}/NL/ABC/TAR-3"
+    assert client.put(url, content=tariff_json("TAR-3"), headers=JSON).status_code == 201
+    deleted = client.delete(url)
+    assert (deleted.status_code, deleted.json()["status_code"]) == (200, 1000)
+    again = client.delete(url)
+    assert (again.status_code, again.json()["status_code"]) == (404, 2000)
+    assert client.put(url, content=tariff_json("TAR-3"), headers=JSON).status_code == 201
+    assert [type(e) for e in log.events] == [TariffPut, TariffDeleted, TariffPut]
+
+
+def test_openapi_shows_the_tariff_body_of_every_put(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in (
+        "/ocpi/emsp/2.2.1/tariffs/{country_code}/{party_id}/{tariff_id}",
+        "/ops/tariffs/{tariff_id}",
+    ):
+        body = schema["paths"][path]["put"]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": "#/components/schemas/Tariff"}
+    assert "elements" in schema["components"]["schemas"]["Tariff"]["properties"]

@@ -1,5 +1,6 @@
-"""Decisions of the Tariffs slice (producers/tariffs.py), its events and
-the view's fold (projections/mongo/tariffs.apply): pure, no services."""
+"""The Tariffs slice (producers/tariffs.py): decisions, events, the state
+the write path holds and the view's fold (projections/mongo/tariffs.apply)
+built on it. Pure, no services."""
 
 from __future__ import annotations
 
@@ -12,19 +13,27 @@ import pytest
 from pydantic import ValidationError
 
 from producers.tariffs import (
+    SLICE,
+    DeleteTariff,
     Origin,
+    PutTariff,
     RefusedError,
+    TariffState,
     authorize_write,
+    decide,
+    evolve,
     find,
+    held,
     plan_delete,
     plan_put,
+    served,
 )
 from projections.mongo.tariffs import apply
 from projections.position import Record
 from schemas.events import Party, TariffDeleted, TariffPut, parse_event, serialize_event
 from schemas.events.tariffs import TariffRef
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.tariffs import loads_exact, tariff_from_json
+from schemas.ocpi.tariffs import Tariff, loads_exact, tariff_from_json
 from schemas.topics import TARIFFS, topic_for
 from tests.tariff_objects import tariff, tariff_json
 
@@ -207,3 +216,91 @@ def test_fold_skips_positions_already_applied_per_partition() -> None:
     assert doc is not None
     assert doc["_positions"] == {"ocpi_tariffs_v1@3": 7}
     assert apply(doc, _record(_put(), 6, partition=3)) is doc
+
+
+# --- the slice's state, as the write path holds it ---------------------------------
+
+
+def _fold(*events: TariffPut | TariffDeleted) -> TariffState | None:
+    state: TariffState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def test_decide_answers_created_only_for_a_tariff_not_held() -> None:
+    put = PutTariff(REF, tariff("TAR-1"), ORIGIN)
+    first = decide(None, put, NOW)
+    assert first.answer is True and isinstance(first.events[0], TariffPut)
+    held = _fold(*first.events)
+    assert decide(held, put, NOW).answer is False
+    deleted = _fold(*first.events, _delete())
+    assert deleted is not None and deleted.tariff is None
+    assert decide(deleted, put, NOW).answer is True  # a tombstone holds no tariff
+
+
+def test_decide_deletes_only_a_tariff_held() -> None:
+    delete = DeleteTariff(REF, ORIGIN)
+    for state in (None, _fold(_put(), _delete())):
+        with pytest.raises(RefusedError) as refused:
+            decide(state, delete, NOW)
+        assert refused.value.http_status == 404
+    decision = decide(_fold(_put()), delete, NOW)
+    assert [type(e) for e in decision.events] == [TariffDeleted]
+    assert decision.answer is False
+
+
+def test_every_event_a_decision_records_is_keyed_by_the_tariff() -> None:
+    held = _fold(_put())
+    for command in (PutTariff(REF, tariff("TAR-1"), ORIGIN), DeleteTariff(REF, ORIGIN)):
+        assert [e.aggregate_key for e in decide(held, command, NOW).events] == [REF.tariff_key]
+
+
+def test_the_view_is_the_slices_state_with_its_positions() -> None:
+    events = [
+        _put(tariff("TAR-1", at="2026-02-01T10:30:00Z")),
+        _put(tariff("TAR-1", at="2026-02-01T09:00:00Z")),  # stale
+        _delete(),
+        _put(tariff("TAR-1", at="2026-02-01T12:00:00Z")),
+    ]
+    doc: dict[str, Any] | None = None
+    state: TariffState | None = None
+    for offset, event in enumerate(events):
+        doc = apply(doc, _record(event, offset))
+        state = evolve(state, parse_event(serialize_event(event)))
+        assert doc is not None and state is not None
+        assert (doc["tariff"], doc["_stamp"]) == (served(state), state.stamp)
+
+
+def test_the_state_keeps_numbers_as_decimals_digit_for_digit() -> None:
+    state = _fold(_put())
+    assert state is not None and state.tariff is not None
+    price = state.tariff["elements"][2]["price_components"][0]["price"]
+    assert price == Decimal("0.123456789012345")
+    # What the view stores and partners read: the JSON number printing it.
+    assert served(state) == _put().payload.object
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["0.1", "1e-7", "123456789.123456789", "0.30000000000000004", "-0.0", "7", "1E+2"],
+)
+def test_the_stored_state_round_trips_exactly(number: str) -> None:
+    text = tariff_json("TAR-1").replace("0.3175", number)
+    state = TariffState(tariff=loads_exact(text), stamp="2026-02-01T10:00:00.000000Z")
+    raw = SLICE.dump(state)
+    back = SLICE.load(raw)
+    assert back == state
+    got = back.tariff["elements"][1]["price_components"][0]["price"]  # type: ignore[index]
+    assert str(got) == str(loads_exact(number))
+    assert SLICE.load(SLICE.dump(back)) == state
+
+
+def test_a_price_a_float_prints_with_17_digits_is_still_priced_exactly() -> None:
+    # 0.30000000000000004 is a double's shortest text: it travels in the
+    # event as that float, and the state holds it as its Decimal, which the
+    # Tariff model takes (a float of more than 15 digits it would refuse).
+    text = tariff_json("TAR-1").replace("0.3175", "0.30000000000000004")
+    state = SLICE.load(SLICE.dump(_fold(_put(loads_exact(text)))))  # type: ignore[arg-type]
+    parsed = Tariff.model_validate(held(state))
+    assert parsed.elements[1].price_components[0].price == Decimal("0.30000000000000004")

@@ -1,6 +1,6 @@
-"""Pure decisions of the Tokens slice: PUT/PATCH planning, the fold (with
-staleness, docs/adr/0004), the eMSP's real-time ``authorize`` and the view's
-position-guarded apply."""
+"""Pure decisions of the Tokens slice: PUT/PATCH planning and ``decide``,
+the fold (with staleness, docs/adr/0004), the eMSP's real-time
+``authorize`` and the view's position-guarded apply."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -8,18 +8,24 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers.locations import RefusedError
 from producers.tokens import (
+    SLICE,
     Origin,
+    PatchToken,
+    PutToken,
+    SetPolicy,
     TokenState,
     authorize,
+    decide,
     decide_authorization,
     evolve,
     find,
+    held,
     plan_patch,
     plan_policy,
     plan_put,
 )
+from producers.write_path import RefusedError
 from projections.mongo.tokens import apply
 from projections.position import Record
 from schemas.events import Party, TokenPatched, TokenPut, parse_event, serialize_event
@@ -106,11 +112,37 @@ def test_the_fold_applies_newer_writes_and_ignores_older_ones() -> None:
     assert evolve(state, same_time).token["issuer"] == "Renamed"  # type: ignore[arg-type,index]
 
 
+def test_decide_records_each_write_and_says_whether_a_put_created_the_token() -> None:
+    put = decide(None, PutToken(REF, token(), ORIGIN), NOW)
+    assert put.answer is True and isinstance(put.events[0], TokenPut)
+    state = SLICE.fold(None, put.events)
+    assert state is not None and SLICE.load(SLICE.dump(state)) == state
+    assert decide(state, PutToken(REF, token(), ORIGIN), NOW).answer is False
+    body = {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}
+    patched = decide(state, PatchToken(REF, body, ORIGIN), NOW)
+    assert patched.answer is False and isinstance(patched.events[0], TokenPatched)
+    policy = decide(state, SetPolicy(REF, {"state": "NO_CREDIT"}, ORIGIN), NOW)
+    after = SLICE.fold(state, policy.events)
+    assert after is not None and after.policy == TokenPolicy(state=AllowedType.NO_CREDIT)
+    with pytest.raises(RefusedError):
+        decide(None, PatchToken(REF, body, ORIGIN), NOW)
+
+
+def test_the_slice_holds_nothing_for_events_of_a_token_never_put() -> None:
+    info = authorize(_held(), None, NOW)
+    decided = decide_authorization(REF, info, None, ORIGIN, NOW)
+    assert SLICE.fold(None, [decided]) is None
+
+
 def test_find_answers_404_2004_for_a_token_we_do_not_hold() -> None:
     with pytest.raises(RefusedError) as err:
         find(TokenState(), REF)
     assert (err.value.status, err.value.http_status) == (OcpiStatus.UNKNOWN_TOKEN, 404)
     assert find(_held(), REF)["uid"] == "04A1B2C3"
+    with pytest.raises(RefusedError) as err:
+        held(None, REF)
+    assert (err.value.status, err.value.http_status) == (OcpiStatus.UNKNOWN_TOKEN, 404)
+    assert held(_held(), REF) == _held()
 
 
 # --- authorize: the eMSP's rule table ----------------------------------------
@@ -213,3 +245,17 @@ def test_the_view_applies_each_position_once() -> None:
     assert patched is not None and patched["token"]["valid"] is False
     assert apply(patched, _rec(6, patch)) is patched  # re-delivery changes nothing
     assert apply(patched, _rec(5, put)) is patched
+
+
+def test_the_view_moves_past_authorization_decisions_without_changing_the_token() -> None:
+    # The write path's position of a token may be that of a decision (after
+    # a rebuild of its states): a read waiting for it must find the view there.
+    put = plan_put(REF, token(), None, ORIGIN, NOW).event
+    doc = apply(None, _rec(5, put))
+    assert doc is not None
+    info = authorize(_held(), LOC, NOW)
+    decided = apply(doc, _rec(9, decide_authorization(REF, info, LOC, ORIGIN, NOW)))
+    assert decided is not None and decided["_positions"] == {"ocpi_tokens_v1@2": 9}
+    assert (decided["state"], decided["token"]) == (doc["state"], doc["token"])
+    # No document for a token never put.
+    assert apply(None, _rec(3, decide_authorization(REF, info, LOC, ORIGIN, NOW))) is None

@@ -1,7 +1,8 @@
-"""The HTTP shell of the Tokens module with a fake event log and a view that
-folds the fake log (the real fold), so writes are read back as in production:
-envelopes, status codes, ownership, the real-time authorize endpoint and the
-ops endpoints. No services."""
+"""The HTTP shell of the Tokens module on the in-memory write path, with a
+view that folds the fake log (the real fold, at the partitions Kafka would
+use), so writes are read back as in production: envelopes, status codes,
+ownership, the real-time authorize endpoint and the ops endpoints. No
+services."""
 
 from __future__ import annotations
 
@@ -13,21 +14,22 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, caller, registered_caller
-from api.deps import _authorization, _tokens, _write_marks
+from api.deps import _authorization, _tokens
 from ocpi_hub.settings import Settings
 from producers.authorization import (
     AuthorizationService,
     InMemoryDecisionCache,
     RealTimeAnswer,
 )
-from producers.log import InMemoryEventLog
+from producers.decision_store import InMemoryDecisionStore
+from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
 from producers.tokens import TokenState
+from producers.write_path import WritePath, partition_for
 from projections.mongo.folding import Doc
 from projections.mongo.paging import Page
 from projections.mongo.tokens import apply
 from projections.position import Record
-from projections.write_marks import InMemoryWriteMarks
 from schemas.events import Party, TokenAuthorizationDecided, TokenPatched, TokenPut
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.tokens import LocationReferences
@@ -35,6 +37,7 @@ from tests.token_objects import token
 
 RECEIVER = "/ocpi/cpo/2.2.1/tokens"
 SENDER = "/ocpi/emsp/2.2.1/tokens"
+PARTITIONS = 6  # InMemoryLogHistory's, as the write path places keys
 
 
 class LogView:
@@ -42,14 +45,14 @@ class LogView:
 
     def __init__(self, log: InMemoryEventLog) -> None:
         self._log = log
+        # How many events the projection has applied (None: all of them).
+        self.applied: int | None = None
 
     def _docs(self) -> dict[str, Doc]:
         docs: dict[str, Doc] = {}
-        for offset, event in enumerate(self._log.events):
-            record = Record("ocpi.tokens.v1", 0, offset, event)
+        for offset, event in enumerate(self._log.events[: self.applied]):
             key = event.aggregate_key
-            if isinstance(event, TokenAuthorizationDecided):
-                continue
+            record = Record("ocpi.tokens.v1", partition_for(key, PARTITIONS), offset, event)
             if (doc := apply(docs.get(key), record)) is not None:
                 docs[key] = doc
         return docs
@@ -74,12 +77,12 @@ class LogView:
         )[:limit]
         return Page(items=[d["token"] for d in docs], total=len(docs), last=None)
 
-    def presented(
+    def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
-    ) -> list[TokenState]:
+    ) -> list[str]:
         return [
-            TokenState.model_validate(d["state"])
-            for d in self._docs().values()
+            key
+            for key, d in self._docs().items()
             if (d["uid"], d["type"]) == (uid.upper(), token_type)
             and (d["country_code"], d["party_id"]) != exclude_party
         ]
@@ -119,15 +122,21 @@ def log() -> InMemoryEventLog:
 
 
 @pytest.fixture
-def client(log: InMemoryEventLog) -> Iterator[TestClient]:
-    app = create_app(Settings(party_country_code="ZZ", party_id="HUB"), event_log=log)
-    view = LogView(log)
-    marks = InMemoryWriteMarks()
+def view(log: InMemoryEventLog) -> LogView:
+    return LogView(log)
+
+
+@pytest.fixture
+def client(log: InMemoryEventLog, view: LogView) -> Iterator[TestClient]:
+    write_path = WritePath(log, InMemoryDecisionStore(), InMemoryLogHistory(log, PARTITIONS))
+    # A read that waits for a lagging view gives up quickly here.
+    settings = Settings(party_country_code="ZZ", party_id="HUB", read_own_writes_timeout_s=0.3)
+    app = create_app(settings, event_log=log, write_path=write_path)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_tokens] = lambda: view
-    app.dependency_overrides[_write_marks] = lambda: marks
     app.dependency_overrides[_authorization] = lambda: AuthorizationService(
-        whitelist=view,
+        write_path=write_path,
+        directory=view,
         partners=NoPartners(),
         realtime=Unreachable(),
         cache=InMemoryDecisionCache(),
@@ -211,7 +220,7 @@ def test_a_patch_of_a_token_we_do_not_hold_is_2004(
 
 
 def test_an_unacknowledged_write_is_3000(client: TestClient, log: InMemoryEventLog) -> None:
-    async def fail(events: Any) -> Any:
+    async def fail(events: Any, **_: Any) -> Any:
         raise TimeoutError
 
     log.append = fail  # type: ignore[method-assign]
@@ -337,7 +346,7 @@ def test_no_authorization_answer_without_the_decision_on_record(
     _issue(client, "OURS1")
     real_append = log.append
 
-    async def fail(events: Any) -> Any:
+    async def fail(events: Any, **_: Any) -> Any:
         raise TimeoutError
 
     log.append = fail  # type: ignore[method-assign]
@@ -345,3 +354,42 @@ def test_no_authorization_answer_without_the_decision_on_record(
     assert resp.json()["status_code"] == 3000 and "data" not in resp.json()
     log.append = real_append  # type: ignore[method-assign]
     assert not any(isinstance(e, TokenAuthorizationDecided) for e in log.events)
+
+
+# --- decided on the log, not on the view ---------------------------------------------
+
+
+def test_writes_are_decided_while_the_view_lags_and_a_read_waits_for_it(
+    client: TestClient, log: InMemoryEventLog, view: LogView
+) -> None:
+    view.applied = 0  # the projections are down
+    url = f"{RECEIVER}/NL/ABD/04A1B2C3"
+    _ok(client.put(url, json=token()), 201)
+    # A PATCH right after the PUT finds the token (it is not judged on the view).
+    _ok(client.patch(url, json={"valid": False, "last_updated": "2026-03-02T00:00:00Z"}))
+    _ok(client.put(url, json=token(at="2026-03-03T00:00:00Z")), 200)
+    assert [type(e) for e in log.events] == [TokenPut, TokenPatched, TokenPut]
+    # A read would answer from a view without the writes: "retry" instead.
+    assert client.get(url).json()["status_code"] == 3000
+    view.applied = None
+    assert _ok(client.get(url))["data"] == token(at="2026-03-03T00:00:00Z")
+
+
+def test_authorizations_decide_on_the_token_as_the_log_has_it(
+    client: TestClient, log: InMemoryEventLog, view: LogView
+) -> None:
+    _ok(client.put(f"{RECEIVER}/NL/ABD/04A1B2C3", json=token(whitelist="ALWAYS")), 201)
+    _issue(client, "OURS1")
+    view.applied = len(log.events)  # the view stops here
+    blocked = {"valid": False, "last_updated": "2026-03-05T00:00:00Z"}
+    _ok(client.patch(f"{RECEIVER}/NL/ABD/04A1B2C3", json=blocked))
+    _ok(client.patch("/ops/tokens/OURS1", json=blocked))
+    # Our charger: the partner's token is still listed by the view, but
+    # decided on its blocked state.
+    presented = _ok(client.post("/ops/authorize", json={"uid": "04A1B2C3", "location_id": "L"}))
+    assert (presented["data"]["source"], presented["data"]["allowed"]) == ("whitelist", "BLOCKED")
+    # Our own token, asked by a partner CPO and at our charger.
+    asked = _ok(client.post(f"{SENDER}/OURS1/authorize"))
+    assert asked["data"]["allowed"] == "BLOCKED"
+    own = _ok(client.post("/ops/authorize", json={"uid": "OURS1", "location_id": "L"}))
+    assert (own["data"]["source"], own["data"]["allowed"]) == ("own_token", "BLOCKED")
