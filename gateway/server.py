@@ -40,11 +40,12 @@ from websockets.http11 import Request, Response
 from gateway.charge_point import ChargePointSession
 from gateway.state import GatewayState
 from ocpi_hub.settings import Settings
+from producers import charge_points
 from producers import ocpp as rules
 from producers.authorization import AuthorizationService
 from producers.charge_points import CHARGE_POINT_ID_PATTERN, verify_password
 from producers.log import EventLog
-from producers.write_path import Origin
+from producers.write_path import Origin, WritePath
 from schemas.events import Party
 
 log = structlog.get_logger(__name__)
@@ -54,9 +55,22 @@ _VERIFIED_MAX = 100_000
 
 
 class Registry(Protocol):
-    def get(self, charge_point_id: str) -> dict[str, Any] | None:
-        """The registered charge point's ``charge_points`` document, or None."""
+    async def get(self, charge_point_id: str) -> dict[str, Any] | None:
+        """The charge point's registration (registered or not), or None."""
         ...
+
+
+@dataclass(frozen=True)
+class WritePathRegistry:
+    """Registrations as the write path holds them (producers/charge_points.py):
+    a charge point registered a moment ago can connect at once, whatever
+    the registry view's lag."""
+
+    write_path: WritePath
+
+    async def get(self, charge_point_id: str) -> dict[str, Any] | None:
+        state = await self.write_path.state(charge_points.SLICE, charge_point_id)
+        return state.model_dump() if state is not None else None
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -142,7 +156,7 @@ class Gateway:
             response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Gateway full\n")
             response.headers["Retry-After"] = str(self.settings.ocpp_heartbeat_interval_s)
             return response
-        reg = rules.registration_of(await asyncio.to_thread(self.registry.get, cp_id))
+        reg = rules.registration_of(await self.registry.get(cp_id))
         if reg is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         credentials = basic_credentials(request.headers.get("Authorization"))

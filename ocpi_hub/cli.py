@@ -184,10 +184,10 @@ def push() -> None:
 def gateway() -> None:
     """Serve OCPP 1.6J chargers over WebSocket and run their commands (ADR 0018)."""
     from gateway.commands import CommandRunner
-    from gateway.server import Gateway, run
+    from gateway.server import Gateway, WritePathRegistry, run
     from gateway.state import GatewayState
     from ocpi_hub.bootstrap import build_container
-    from producers import tokens
+    from producers import charge_points, tokens
     from producers.log import ensure_topics
 
     settings = _settings()
@@ -201,12 +201,12 @@ def gateway() -> None:
         try:
             # Authorizations decide on the Tokens slice's states: wait until
             # the decision store holds them (docs/adr/0022).
-            await c.write_path.ensure_ready([tokens.SLICE])
+            await c.write_path.ensure_ready([tokens.SLICE, charge_points.SLICE])
             gw = Gateway(
                 settings=settings,
                 event_log=c.event_log,
                 state=GatewayState(c.redis, settings.topic_prefix),
-                registry=c.charge_points,
+                registry=WritePathRegistry(c.write_path),
                 authorization=c.authorization,
             )
             stop = asyncio.Event()

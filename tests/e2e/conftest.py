@@ -220,9 +220,14 @@ def platforms_stay_up() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def platform(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """Our platform (party ZZ-HUB by default)."""
-    with running_platform(namespace, tmp_path_factory.mktemp("platform-logs")) as p:
+def platform(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Our platform (party ZZ-HUB by default), in a namespace of its own: the
+    e2e tests compare its views with a replay of everything in it, which the
+    integration tier's in-process writers must not have touched."""
+    with (
+        fresh_namespace(services) as ns,
+        running_platform(ns, tmp_path_factory.mktemp("platform-logs")) as p,
+    ):
         yield p
 
 

@@ -34,16 +34,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from api.app import create_app
 from gateway.commands import CommandRunner
-from gateway.server import Gateway, run
+from gateway.server import Gateway, WritePathRegistry, run
 from gateway.state import GatewayState
 from ocpi_hub.bootstrap import Container, build_container, views
 from ocpi_hub.settings import Settings
-from producers import tokens
-from producers.charge_points import parse_register, plan_register
+from producers import charge_points, tokens
+from producers.charge_points import decide_register, parse_register
 from producers.log import ensure_topics
 from producers.write_path import Origin
 from projections.mongo.charge_points import COLLECTION, ChargePointViewWriter
-from projections.position import Record
 from projections.runner import replay, run_live
 from schemas.events import CommandAccepted, Party
 from schemas.events.commands import CommandAcceptedPayload, CommandTarget
@@ -246,9 +245,7 @@ async def gateway(namespace: Namespace) -> AsyncIterator[Harness]:
     c = build_container(settings)
     await c.event_log.start()
     # As `ocpi-hub gateway` does: authorizations read the Tokens slice's states.
-    await c.write_path.ensure_ready([tokens.SLICE])
-    db = c.mongo[settings.mongo_db]
-    writer = ChargePointViewWriter(db)
+    await c.write_path.ensure_ready([tokens.SLICE, charge_points.SLICE])
     location_doc = location("GW-LOC", country_code="ZZ", party_id="HUB")
     for cp in ("GW-A", "GW-B"):
         body = parse_register(
@@ -260,21 +257,25 @@ async def gateway(namespace: Namespace) -> AsyncIterator[Harness]:
         )
         from producers.charge_points import hash_password
 
-        event = plan_register(
+        password_hash = hash_password(PASSWORD)
+        await c.write_path.write(
+            charge_points.SLICE,
             cp,
-            body,
-            location_doc,
-            Origin(US, "it"),
-            datetime.now(UTC),
-            password_hash=hash_password(PASSWORD),
+            lambda state, cp=cp, body=body, password_hash=password_hash: decide_register(
+                state,
+                cp,
+                body,
+                location_doc,
+                Origin(US, "it"),
+                datetime.now(UTC),
+                password_hash=password_hash,
+            ),
         )
-        [pos] = await c.event_log.append([event])
-        writer.apply([Record(pos.topic, pos.partition, pos.offset, event)])
     gw = Gateway(
         settings=settings,
         event_log=c.event_log,
         state=GatewayState(c.redis, settings.topic_prefix),
-        registry=c.charge_points,
+        registry=WritePathRegistry(c.write_path),
         authorization=c.authorization,
     )
     stop = asyncio.Event()
