@@ -2,7 +2,8 @@
 Sender list, and what it costs to get them there.
 
     python -m bench.locations_pull [--locations 50000] [--page-size 500]
-                                   [--evses-per-location 1] [--out FILE]
+                                   [--evses-per-location 1] [--crawl all|window]
+                                   [--run-dir data/run] [--out FILE]
 
 What it does, in order:
 
@@ -18,14 +19,19 @@ What it does, in order:
    ``BENCH-PULL-<run id>-<n>``, built with ``producers.locations.plan_put``
    (the decision the ops API takes) and appended through ``KafkaEventLog``
    (acks=all, idempotent) in batches: no HTTP on this path.
-4. Projection: ``X-Total-Count`` of the filtered list is polled until it
-   reaches N (timeout ``--projection-timeout``); the time from the first
+4. Projection: ``X-Total-Count`` of the list crawled next is polled until it
+   has grown by N (timeout ``--projection-timeout``); the time from the first
    append to then is the projection's catch-up time.
-5. Crawl: one keep-alive connection, ``GET
-   /ocpi/cpo/2.2.1/locations?date_from=&date_to=&limit=``, then every
-   ``Link: <...>; rel="next"`` until there is none, one page at a time as a
-   partner would. Every page must answer HTTP 200 / OCPI 1000; the crawl must
-   see exactly N distinct ids, all of this run (exit status 1 otherwise).
+5. Crawl: one keep-alive connection, ``GET /ocpi/cpo/2.2.1/locations?limit=``
+   (``--crawl all``, the default: the whole list, as a partner's first sync
+   asks for it; ``X-Total-Count`` then comes from the counts the projection
+   keeps) or with ``date_from=&date_to=`` of the run's hour (``--crawl
+   window``: only this run's locations; the total is counted in the index),
+   then every ``Link: <...>; rel="next"`` until there is none, one page at a
+   time as a partner would. Every page must answer HTTP 200 / OCPI 1000; the
+   crawl must see every location of this run exactly once, and no id twice:
+   in the window nothing else, in the whole list as many objects as the first
+   page's ``X-Total-Count`` (exit status 1 otherwise).
 6. Keyset against offset: the last page again, ``--repeat`` times each, by
    the ``Link`` URL (keyset cursor) and by a plain ``offset`` (no cursor, as a
    client that computes offsets itself); both must return the same ids.
@@ -156,8 +162,14 @@ class Fetched:
     body_bytes: int
 
 
-def list_url(start_ms: int, end_ms: int, **extra: int | str) -> str:
-    query = {"date_from": format_stamp(start_ms), "date_to": format_stamp(end_ms), **extra}
+Scope = tuple[int, int] | None  # a [start, end) window in epoch ms, or the whole list
+
+
+def list_url(scope: Scope, **extra: int | str) -> str:
+    query: dict[str, int | str] = {}
+    if scope is not None:
+        query.update(date_from=format_stamp(scope[0]), date_to=format_stamp(scope[1]))
+    query.update(extra)
     return f"{LIST_PATH}?{urlencode(query)}"
 
 
@@ -194,8 +206,8 @@ def ok(page: Fetched) -> bool:
     return page.status == 200 and page.ocpi_status == 1000
 
 
-async def total_in_window(client: httpx.AsyncClient, start_ms: int, end_ms: int) -> int:
-    page = await fetch(client, list_url(start_ms, end_ms, limit=1))
+async def total_in(client: httpx.AsyncClient, scope: Scope) -> int:
+    page = await fetch(client, list_url(scope, limit=1))
     if not ok(page) or page.total is None:
         raise PlatformUnavailableError(
             f"GET {LIST_PATH} answered HTTP {page.status} / OCPI {page.ocpi_status} "
@@ -210,15 +222,15 @@ async def total_in_window(client: httpx.AsyncClient, start_ms: int, end_ms: int)
 
 
 async def wait_for_projection(
-    client: httpx.AsyncClient, start_ms: int, end_ms: int, n: int, timeout_s: float
+    client: httpx.AsyncClient, scope: Scope, n: int, timeout_s: float
 ) -> tuple[float | None, int, list[tuple[float, int]]]:
-    """Poll X-Total-Count of the window until it is ``n``; return when (perf
+    """Poll X-Total-Count of ``scope`` until it is ``n``; return when (perf
     counter) it was, the last count seen, and the (time, count) samples."""
     deadline = time.perf_counter() + timeout_s
     samples: list[tuple[float, int]] = []
     next_note = time.perf_counter() + 10
     while time.perf_counter() < deadline:
-        count = await total_in_window(client, start_ms, end_ms)
+        count = await total_in(client, scope)
         now = time.perf_counter()
         samples.append((now, count))
         if count >= n:
@@ -275,6 +287,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "locations": n,
             "page_size": args.page_size,
             "evses_per_location": args.evses_per_location,
+            "crawl": args.crawl,
             "repeat": args.repeat,
             "projection_timeout_s": args.projection_timeout,
             "seed_batch": SEED_BATCH,
@@ -296,7 +309,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         trust_env=False,
         verify=ssl.create_default_context(),
     )
-    meter = CpuMeter(REPO / "data" / "run")
+    meter = CpuMeter(args.run_dir)
     report["parameters"]["cpu_accounted_processes"] = meter.names
     partnership = contextlib.ExitStack()
     exit_code = 0
@@ -312,7 +325,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
 
         for _ in range(WINDOW_ATTEMPTS):
             start_ms, end_ms = window_of(run_id)
-            if await total_in_window(client, start_ms, end_ms) == 0:
+            if await total_in(client, (start_ms, end_ms)) == 0:
                 break
             run_id = uuid.uuid4().hex[:8]  # that hour of 2001 is taken: draw again
         else:
@@ -320,6 +333,10 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         report["run_id"] = run_id
         report["parameters"]["location_ids"] = f"BENCH-PULL-{run_id}-<n>"
         report["parameters"]["window"] = [format_stamp(start_ms), format_stamp(end_ms)]
+        # The whole list (a partner's first sync), or only this run's window.
+        scope: Scope = (start_ms, end_ms) if args.crawl == "window" else None
+        baseline = 0 if scope is not None else await total_in(client, None)
+        report["parameters"]["list_before_seed"] = baseline
 
         console.print(
             f"seed: building {n} LocationObjectPut events of "
@@ -346,7 +363,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         cpu_seeded = meter.snapshot()
         console.print(f"seeded in {appended - built:.1f} s; waiting for the projection")
         visible_at, seen, samples = await wait_for_projection(
-            client, start_ms, end_ms, n, args.projection_timeout
+            client, scope, baseline + n, args.projection_timeout
         )
         cpu_projected = meter.snapshot()
         report["seed"] = {
@@ -379,9 +396,12 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             )
             return report, 1
 
-        console.print(f"crawl: {n} locations, page size {args.page_size}, following Link headers")
-        first_url = list_url(start_ms, end_ms, limit=args.page_size)
-        max_pages = n + 2  # a page holds at least one object
+        console.print(
+            f"crawl ({args.crawl}): {baseline + n} locations, page size {args.page_size}, "
+            "following Link headers"
+        )
+        first_url = list_url(scope, limit=args.page_size)
+        max_pages = baseline + n + 2  # a page holds at least one object
         cpu_crawl0 = meter.snapshot()
         pages, urls, wall, error = await crawl(client, first_url, max_pages)
         cpu_crawl1 = meter.snapshot()
@@ -412,13 +432,19 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "error": error,
             "cpu": CpuMeter.between(cpu_crawl0, cpu_crawl1),
         }
-        complete = error is None and len(distinct) == n == len(ids) and not missing
-        complete = complete and not foreign
+        report["crawl"]["ids_of_this_run"] = len(distinct) - len(foreign)
+        complete = error is None and not missing and len(ids) == len(distinct)
+        if scope is not None:
+            complete = complete and len(distinct) == n and not foreign
+        else:
+            # Others' locations are in the whole list too; nothing may be
+            # missing from what the first page said there was.
+            complete = complete and len(ids) == (pages[0].total if pages else -1)
         if not complete:
             exit_code = 1
         if pages and len(pages) > 1 and error is None:
             report["last_page"] = await last_page_comparison(
-                client, urls[-1], pages[-1], start_ms, end_ms, args, n
+                client, urls[-1], pages[-1], scope, args, len(ids)
             )
     finally:
         await client.aclose()
@@ -434,8 +460,7 @@ async def last_page_comparison(
     client: httpx.AsyncClient,
     keyset_url: str,
     crawled: Fetched,
-    start_ms: int,
-    end_ms: int,
+    scope: Scope,
     args: argparse.Namespace,
     n: int,
 ) -> dict[str, Any]:
@@ -443,7 +468,7 @@ async def last_page_comparison(
     alternately ``--repeat`` times each (so both see the same machine)."""
     size = min(args.page_size, crawled.limit or args.page_size)
     offset = (n - 1) // size * size
-    offset_url = list_url(start_ms, end_ms, offset=offset, limit=size)
+    offset_url = list_url(scope, offset=offset, limit=size)
     keyset: list[float] = []
     by_offset: list[float] = []
     same = True
@@ -519,12 +544,14 @@ def render(report: dict[str, Any]) -> None:
             "crawl: first page / last page ms", f"{c['first_page_ms']} / {c['last_page_ms']}"
         )
         table.add_row("crawl: page bytes (mean)", f"{c['page_bytes_mean']}")
-        bad = c["missing"] or c["duplicates"] or c["foreign_ids"] or c["error"]
+        window = p.get("crawl") == "window"
+        bad = c["missing"] or c["duplicates"] or c["error"] or (window and c["foreign_ids"])
         table.add_row(
-            "crawl: distinct ids / expected",
-            ("[bold red]" if bad else "") + f"{c['distinct_ids']} / {p['locations']}"
+            "crawl: ids of this run / seeded (others in the list)",
+            ("[bold red]" if bad else "") + f"{c['ids_of_this_run']} / {p['locations']}"
+            + f" ({c['foreign_ids']})"
             + (f" (missing {c['missing']}, duplicates {c['duplicates']}, "
-               f"foreign {c['foreign_ids']}, error {c['error']})[/]" if bad else ""),
+               f"error {c['error']})[/]" if bad else ""),
         )  # fmt: skip
     last = report.get("last_page")
     if last:
@@ -563,6 +590,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--repeat", type=int, default=5, help="fetches of the last page per method (keyset/offset)"
+    )
+    parser.add_argument(
+        "--crawl",
+        choices=("all", "window"),
+        default="all",
+        help="all: the whole Sender list, as a partner's first sync (X-Total-Count from the "
+        "projection's counts); window: only this run's locations, by date_from/date_to "
+        "(X-Total-Count counted in the index)",
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=REPO / "data" / "run",
+        help="where `make up` keeps its pidfiles (for the CPU of each process)",
     )
     parser.add_argument(
         "--projection-timeout",

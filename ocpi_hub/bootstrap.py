@@ -51,6 +51,7 @@ from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from producers.write_path import Slice, Timing, WritePath
+from projections.location_folds import LocationFolds
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.commands import CommandViewQuery, CommandViewWriter
@@ -148,12 +149,15 @@ class Views:
             writer.wipe()
 
 
-def views(client: MongoClient[Doc], mongo_db: str, engine: Engine) -> Views:
+def views(
+    client: MongoClient[Doc], mongo_db: str, engine: Engine, *, document_cache: int = 0
+) -> Views:
     db = client[mongo_db]
+    folds = LocationFolds()  # one fold per location and batch for both location views
     writers: list[Writer] = [
-        LocationViewWriter(db),
+        LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
-        HierarchyWriter(engine),
+        HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
         SessionViewWriter(db),
@@ -406,7 +410,9 @@ async def projections_process(settings: Settings) -> AsyncIterator[Views]:
     client = mongo_client(settings)
     engine = mysql_engine(settings)
     try:
-        live = views(client, settings.mongo_db, engine)
+        live = views(
+            client, settings.mongo_db, engine, document_cache=settings.projection_document_cache
+        )
         await asyncio.to_thread(live.prepare)
         yield live
     finally:
@@ -480,7 +486,8 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
     client = mongo_client(settings)
     engines = [mysql_engine(settings)]
     try:
-        live = views(client, settings.mongo_db, engines[0])
+        cache = settings.projection_document_cache
+        live = views(client, settings.mongo_db, engines[0], document_cache=cache)
         if into is None:
             live.prepare()
             log.info("replay_wipe", target="live")
@@ -491,7 +498,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
         drop_mysql_database(settings, into)
         create_mysql_database(settings, into)
         engines.append(mysql_engine(settings, into))
-        target = views(client, into, engines[-1])
+        target = views(client, into, engines[-1], document_cache=cache)
         target.prepare()
         yield target, live
     finally:

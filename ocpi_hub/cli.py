@@ -165,7 +165,7 @@ def replay(
                     settings.kafka_bootstrap,
                     settings.topic_prefix,
                     target.writers,
-                    batch_size=settings.projection_batch_size,
+                    batch_size=settings.projection_replay_batch_size,
                     on_progress=lambda done, total: progress.update(
                         task, completed=done, total=total
                     ),

@@ -12,6 +12,7 @@ from projections.mongo import locations, partners
 from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
+from projections.mongo.counts import COLLECTION as COUNTS
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.cdrs import cdrs as cdr_rows
@@ -25,6 +26,12 @@ def _mongo(collection: str) -> Callable[[Views], dict[Any, Any]]:
         return {d["_id"]: d for d in views.mongo[collection].find({}, {VERSION: 0})}
 
     return read
+
+
+def _counts(views: Views) -> dict[Any, Any]:
+    # A counter's offset is where a batch ended (batching, not events); the
+    # count itself must be the same.
+    return {d["_id"]: d["n"] for d in views.mongo[COUNTS].find({}, {"n": 1})}
 
 
 def _mysql(table: Table) -> Callable[[Views], dict[Any, Any]]:
@@ -72,6 +79,7 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
         ("mongo.location_history", _mongo(LOCATION_HISTORY)),
         ("mysql.cdrs", _mysql(cdr_rows)),
+        ("mongo.counts", _counts),
     )
     for name, read in readers:
         a, b = read(left), read(right)

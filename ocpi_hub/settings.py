@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     # --- projections --------------------------------------------------------
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_poll_ms: int = Field(default=200, ge=1)
+    # Events per batch of `ocpi-hub replay`: a bigger batch coalesces more
+    # events of one document into one write (docs/adr/0025); two batches are
+    # in memory, about 3.3 KB per decoded event.
+    projection_replay_batch_size: int = Field(default=50_000, ge=1)
+    # Location documents the view's writer keeps in memory to stand in for
+    # the read before its next write (about 20 KB each; 0: always read).
+    projection_document_cache: int = Field(default=10_000, ge=0)
 
     # --- push to partners (`ocpi-hub push`, docs/adr/0008) -------------------
     # How often the registered partners are read again (new, changed, gone).

@@ -8,12 +8,19 @@ harmless).
 Replay: reads the same topics from offset zero up to the end offsets seen at
 the start, with no consumer group, into any set of writers: the live views
 (after wiping them) or a fresh namespace to compare against the live ones.
+Its batches are big (each document written once per batch) and the next one
+is read and decoded while the last one is written.
+
+Either way each message is decoded once (``decode``) and the same records go
+to every writer, each writer in a thread of its own (``BatchApplier``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import structlog
@@ -82,9 +89,35 @@ def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object]
     )
 
 
-def apply_batch(writers: Sequence[Writer], records: Sequence[Record[object]]) -> None:
-    for writer in writers:
-        writer.apply(records)
+class BatchApplier:
+    """Hands one batch to every writer at once, each in a thread of its own.
+
+    The writers keep separate views (collections, tables), so they do not
+    depend on each other's writes; running them side by side overlaps one
+    store's round trips with another's and with our own folding (pymongo and
+    PyMySQL release the GIL while they wait). A batch is done when every
+    writer is: the first failure is raised after the others have finished,
+    so offsets are committed only for a batch every view has applied.
+    """
+
+    def __init__(self, writers: Sequence[Writer]) -> None:
+        self._writers = list(writers)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self._writers)), thread_name_prefix="projection-writer"
+        )
+
+    async def apply(self, records: Sequence[Record[object]]) -> None:
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, w.apply, records) for w in self._writers),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 async def run_live(
@@ -107,6 +140,7 @@ async def run_live(
     )
     await consumer.start()
     log.info("projections_started", topics=PROJECTED_TOPICS, writers=[w.name for w in writers])
+    applier = BatchApplier(writers)
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
@@ -117,10 +151,11 @@ async def run_live(
                 if (rec := decode(prefix, message)) is not None
             ]
             if records:
-                await asyncio.to_thread(apply_batch, writers, records)
+                await applier.apply(records)
             if batches:
                 await consumer.commit()
     finally:
+        applier.close()
         await consumer.stop()
 
 
@@ -175,35 +210,63 @@ async def replay(
         done = 0
         quiet_polls = 0
         on_progress(done, total)
-        while pending:
-            # Drain every assigned partition, finished ones included: aiokafka
-            # sends no new fetch to a broker while any partition it serves has
-            # undrained records, so asking only for the pending ones can stall
-            # once a finished partition has buffered records written after our
-            # snapshot. Those are read and skipped.
-            batches = await consumer.getmany(timeout_ms=500, max_records=batch_size)
-            records: list[Record[object]] = []
-            for tp, messages in batches.items():
-                for message in messages:
-                    if message.offset >= end[tp]:
-                        pending.discard(tp)
-                        continue
-                    done += 1
-                    if (rec := decode(prefix, message)) is not None:
-                        records.append(rec)
-                    if message.offset + 1 >= end[tp]:
-                        pending.discard(tp)
-            quiet_polls = 0 if batches else quiet_polls + 1
-            if quiet_polls >= 4:
-                # Our topics have a record at every offset, but a partition
-                # could end in offsets without one (transaction markers):
-                # after two quiet seconds, trust the consumer's position.
-                for tp in list(pending):
-                    if await consumer.position(tp) >= end[tp]:
-                        pending.discard(tp)
-            if records:
-                await asyncio.to_thread(apply_batch, writers, records)
-            on_progress(done, total)
+        applier = BatchApplier(writers)
+        applying: asyncio.Task[None] | None = None
+        try:
+            while pending:
+                # Fill one batch from as many polls as it takes: a poll returns
+                # what the consumer has buffered (about a fetch per partition),
+                # far less than a replay batch, and a bigger batch folds more
+                # events of one document into one write.
+                records: list[Record[object]] = []
+                while pending and len(records) < batch_size:
+                    # Drain every assigned partition, finished ones included:
+                    # aiokafka sends no new fetch to a broker while any
+                    # partition it serves has undrained records, so asking only
+                    # for the pending ones can stall once a finished partition
+                    # has buffered records written after our snapshot. Those
+                    # are read and skipped.
+                    batches = await consumer.getmany(
+                        timeout_ms=500, max_records=batch_size - len(records)
+                    )
+                    for tp, messages in batches.items():
+                        for message in messages:
+                            if message.offset >= end[tp]:
+                                pending.discard(tp)
+                                continue
+                            done += 1
+                            if (rec := decode(prefix, message)) is not None:
+                                records.append(rec)
+                            if message.offset + 1 >= end[tp]:
+                                pending.discard(tp)
+                    quiet_polls = 0 if batches else quiet_polls + 1
+                    if quiet_polls >= 4:
+                        # Our topics have a record at every offset, but a
+                        # partition could end in offsets without one
+                        # (transaction markers): after two quiet seconds, trust
+                        # the consumer's position.
+                        for tp in list(pending):
+                            if await consumer.position(tp) >= end[tp]:
+                                pending.discard(tp)
+                    # An empty poll while partitions are pending only means
+                    # the fetch is late (the writers keep the CPU busy): keep
+                    # filling, or the batch, and its coalescing, shrinks.
+                # The previous batch is written while this one was read and
+                # decoded; batches are applied one at a time, in order.
+                if applying is not None:
+                    await applying
+                    applying = None
+                if records:
+                    applying = asyncio.create_task(applier.apply(records))
+                on_progress(done, total)
+            if applying is not None:
+                await applying
+        finally:
+            if applying is not None and not applying.done():
+                applying.cancel()
+                with contextlib.suppress(BaseException):
+                    await applying
+            applier.close()
         return done
     finally:
         await consumer.stop()

@@ -25,6 +25,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from producers.cdrs import CdrState, evolve
+from projections.mongo.counts import Counted, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
@@ -90,11 +91,26 @@ def _key(record: Record[Any]) -> str | None:
     return event.aggregate_key if isinstance(event, _FOLDED) else None
 
 
+def count_keys(doc: Doc | None) -> frozenset[str]:
+    """A CDR we issued counts for the list of its owner as seen by the
+    token's eMSP (the Sender list filters on both)."""
+    if doc is None or doc.get("role") != "issued" or doc.get("_ts") is None:
+        return frozenset()
+    return frozenset({_list_key(doc["country_code"], doc["party_id"], doc["_token_party"])})
+
+
+def _list_key(country_code: str, party_id: str, token_party: str) -> str:
+    return f"{owner_key(country_code, party_id)}|{token_party}"
+
+
 class CdrViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.cdrs", db[COLLECTION], _key, apply)
+        super().__init__(
+            "mongo.cdrs", db[COLLECTION], _key, apply, counted=Counted(db, COLLECTION, count_keys)
+        )
 
     def prepare(self) -> None:
+        super().prepare()
         # Keyset pagination of our CDRs for one eMSP (the Sender list), and
         # the reconciliation report of received CDRs.
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
@@ -106,6 +122,7 @@ class CdrViewWriter(FoldingWriter):
 class CdrViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
+        self._counts = Counted(db, COLLECTION, count_keys)
 
     def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The CDR document under a key (None if none) and its positions."""
@@ -134,12 +151,14 @@ class CdrViewQuery:
         given eMSP parties, oldest ``last_updated`` first (then by key):
         ``date_from`` inclusive, ``date_to`` exclusive; ``after`` is the
         previous page's last key."""
+        parties = sorted({fold(p) for p in token_parties})
         match: Doc = {
             "role": "issued",
             "country_code": fold(country_code),
             "party_id": fold(party_id),
-            "_token_party": {"$in": sorted({fold(p) for p in token_parties})},
+            "_token_party": {"$in": parties},
         }
+        keys = [_list_key(country_code, party_id, p) for p in parties]
         return keyset_page(
             self._coll,
             "cdr",
@@ -149,6 +168,7 @@ class CdrViewQuery:
             after=after,
             skip=skip,
             limit=limit,
+            maintained_total=lambda: self._counts.total(keys),
         )
 
     def reconciliation(self, *, only_discrepancies: bool = False) -> list[Doc]:

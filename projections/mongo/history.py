@@ -15,9 +15,9 @@ document per Kafka position:
 ``at`` with the slice's own fold, as the current view and the write path do
 (``producers.tariffs.evolve``: stale writes ignored, deletions leave a
 tombstone; ``producers.locations.evolve``), so "as of an instant" follows
-the same rules as "now". Writes are idempotent by
-construction: a position is a document id, a re-delivered event rewrites
-the same document. Both are rebuilt by replay.
+the same rules as "now". Writes are idempotent by construction: a position
+is a document id, and a re-delivered event finds its document there
+already. Both are rebuilt by replay.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from producers import tariffs
 from producers.locations import LocationState, evolve
@@ -45,6 +46,8 @@ from schemas.events import (
 )
 from schemas.events.locations import location_key
 from schemas.events.tariffs import tariff_key
+
+_DUPLICATE_KEY = 11000
 
 TARIFF_HISTORY = "tariff_history"
 LOCATION_HISTORY = "location_history"
@@ -81,11 +84,21 @@ class HistoryWriter:
         self._coll.delete_many({})
 
     def apply(self, records: Sequence[Record[object]]) -> int:
+        """Insert one entry per record. An entry's id is its Kafka position and
+        its content follows from the event there, so an entry that exists
+        already (a re-delivery) is the same entry: its duplicate-key refusal
+        is the idempotence, and a plain insert spares the store the upsert's
+        lookup."""
         docs = [d for r in records if (d := history_doc(r, self._types)) is not None]
-        if docs:
-            self._coll.bulk_write(
-                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
-            )
+        if not docs:
+            return 0
+        try:
+            self._coll.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            return len(docs) - len(errors)
         return len(docs)
 
 

@@ -20,6 +20,7 @@ is what the API reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +28,11 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from producers.locations import LocationState, evolve, served
-from projections.mongo.folding import Doc, FoldingWriter
+from projections.location_folds import LocationFold, LocationFolds, fold_location
+from projections.mongo.counts import Counted, CountTally, owner_key
+from projections.mongo.folding import DEFAULT_CACHE_SIZE, Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
-from projections.position import Record, already_applied
+from projections.position import Record
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.events.locations import location_key
 from schemas.ocpi.common import fold, sort_stamp
@@ -54,33 +56,47 @@ def _evse_ids(location: Doc | None) -> list[str]:
     return sorted(found)
 
 
-def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
-    """Fold one record into a location document; the same object when the
-    record was applied before or changes nothing but the position."""
-    if doc is not None and already_applied(doc["_positions"], record):
-        return doc
-    event = record.event
+def document(before: Doc | None, records: Sequence[Record[Any]], result: LocationFold) -> Doc:
+    """The location document after ``result``, the fold of ``records`` (one
+    location's) into ``before``: the folded state and positions beside what
+    they serve (the OCPI Location, its sort key, its EVSE IDs), derived once."""
+    payload = records[0].event.payload
     # A document written before the view had its current shape has no state:
     # it is rebuilt from the events that follow (``ocpi-hub replay`` rebuilds
     # it whole).
-    before = LocationState.from_json(doc.get("state") if doc else None)
-    after = evolve(before, event)
-    payload = event.payload
-    base: Doc = doc or {
+    base: Doc = before or {
         "_id": payload.location_key,
         "country_code": fold(payload.country_code),
         "party_id": fold(payload.party_id),
-        "_positions": {},
     }
-    location = served(after)
+    location = result.served
     return {
         **base,
-        "state": after.to_json(),
+        "state": result.state.to_json(),
         "location": location,
         "_ts": sort_stamp(location["last_updated"]) if location else None,
         "_evse_ids": _evse_ids(location),
-        "_positions": {**base["_positions"], record.position_field: record.offset},
+        "_positions": result.positions,
     }
+
+
+def apply(doc: Doc | None, record: Record[Any]) -> Doc | None:
+    """Fold one record into a location document; the same object when the
+    record was applied before."""
+    result = fold_location(doc.get("state") if doc else None, _positions(doc), [record])
+    return document(doc, [record], result) if result.applied else doc
+
+
+def _positions(doc: Doc | None) -> dict[str, int]:
+    return dict(doc["_positions"]) if doc else {}
+
+
+def count_keys(doc: Doc | None) -> frozenset[str]:
+    """A location counts for its owner's list once its owner asserted it
+    (then it is served: ``location`` and ``_ts`` are set)."""
+    if doc is None or not (doc.get("state") or {}).get("asserted"):
+        return frozenset()
+    return frozenset({owner_key(doc["country_code"], doc["party_id"])})
 
 
 def _key(record: Record[Any]) -> str | None:
@@ -89,10 +105,55 @@ def _key(record: Record[Any]) -> str | None:
 
 
 class LocationViewWriter(FoldingWriter):
-    def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.locations", db[COLLECTION], _key, apply)
+    """``folds``: shared with the MySQL hierarchy writer of the same process
+    (projections/location_folds.py), so a batch's locations are folded once."""
+
+    def __init__(
+        self,
+        db: Database[Doc],
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        folds: LocationFolds | None = None,
+    ) -> None:
+        self._counts = Counted(db, COLLECTION, count_keys)
+        super().__init__(
+            "mongo.locations",
+            db[COLLECTION],
+            _key,
+            apply,
+            counted=self._counts,
+            cache_size=cache_size,
+        )
+        self._folds = folds
+
+    def fold_group(
+        self,
+        before: Doc | None,
+        records: Sequence[Record[Any]],
+        tally: CountTally | None = None,
+        batch: Sequence[Record[Any]] = (),
+    ) -> Doc | None:
+        key = _key(records[0])
+        assert key is not None
+        state_json = before.get("state") if before else None
+        if self._folds is not None:
+            result = self._folds.fold(
+                batch or records, key, state_json, _positions(before), records
+            )
+        else:
+            result = fold_location(state_json, _positions(before), records)
+        if not result.applied:
+            return before
+        after = document(before, records, result)
+        if tally is not None:
+            owner = count_keys({**after, "state": {"asserted": True}})
+            for rec, now_served in result.transitions:
+                none: frozenset[str] = frozenset()
+                tally.add(rec, none if now_served else owner, owner if now_served else none)
+        return after
 
     def prepare(self) -> None:
+        super().prepare()
         # Keyset pagination of one party's locations (the Sender list), and of
         # every location (ops).
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
@@ -105,6 +166,7 @@ class LocationViewWriter(FoldingWriter):
 class LocationViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
+        self._counts = Counted(db, COLLECTION, count_keys)
 
     def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The served location under an aggregate key (None if not visible)
@@ -165,4 +227,5 @@ class LocationViewQuery:
             after=after,
             skip=skip,
             limit=limit,
+            maintained_total=self._counts.totaller(country_code, party_id),
         )

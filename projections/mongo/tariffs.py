@@ -26,6 +26,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from producers.tariffs import TariffState, evolve, served
+from projections.mongo.counts import Counted, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
@@ -78,11 +79,20 @@ def _key(record: Record[Any]) -> str | None:
     return event.aggregate_key if isinstance(event, _FOLDED) else None
 
 
+def count_keys(doc: Doc | None) -> frozenset[str]:
+    """A tariff counts for its owner's list while it is served (not deleted)."""
+    if doc is None or doc.get("_ts") is None:
+        return frozenset()
+    return frozenset({owner_key(doc["country_code"], doc["party_id"])})
+
+
 class TariffViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.tariffs", db[COLLECTION], _key, apply)
+        counted = Counted(db, COLLECTION, count_keys)
+        super().__init__("mongo.tariffs", db[COLLECTION], _key, apply, counted=counted)
 
     def prepare(self) -> None:
+        super().prepare()
         # Keyset pagination (last_updated, then id) of one party's tariffs
         # (the Sender list), and of every tariff.
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
@@ -93,6 +103,7 @@ class TariffViewWriter(FoldingWriter):
 class TariffViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
+        self._counts = Counted(db, COLLECTION, count_keys)
 
     def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The served tariff under an aggregate key (None if none or
@@ -138,4 +149,5 @@ class TariffViewQuery:
             after=after,
             skip=skip,
             limit=limit,
+            maintained_total=self._counts.totaller(country_code, party_id),
         )

@@ -25,6 +25,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from producers.tokens import SLICE, TokenEvent, TokenState
+from projections.mongo.counts import Counted, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
@@ -68,11 +69,21 @@ def _key(record: Record[Any]) -> str | None:
     return event.aggregate_key if isinstance(event, _EVENTS) else None
 
 
+def count_keys(doc: Doc | None) -> frozenset[str]:
+    """A token counts for its owner's list while it is served."""
+    if doc is None or doc.get("_ts") is None:
+        return frozenset()
+    return frozenset({owner_key(doc["country_code"], doc["party_id"])})
+
+
 class TokenViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.tokens", db[COLLECTION], _key, apply)
+        super().__init__(
+            "mongo.tokens", db[COLLECTION], _key, apply, counted=Counted(db, COLLECTION, count_keys)
+        )
 
     def prepare(self) -> None:
+        super().prepare()
         # Keyset pagination of one party's tokens (the Sender list), and who
         # holds a token presented at our chargers (uid and type, any party).
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
@@ -87,6 +98,7 @@ def _state(doc: Doc | None) -> TokenState | None:
 class TokenViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
+        self._counts = Counted(db, COLLECTION, count_keys)
 
     def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
         """The state of a token under its key and the positions applied to it."""
@@ -132,4 +144,5 @@ class TokenViewQuery:
             after=after,
             skip=skip,
             limit=limit,
+            maintained_total=self._counts.totaller(country_code, party_id),
         )

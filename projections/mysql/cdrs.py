@@ -24,15 +24,13 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Table,
-    bindparam,
     delete,
     select,
-    update,
 )
 from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
 
 from projections.mongo import cdrs as cdr_view
-from projections.mysql.batches import apply_grouped
+from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.hierarchy import utc_naive
 from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record
@@ -138,14 +136,6 @@ class CdrRowWriter:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._update = (
-            update(cdrs)
-            .where(cdrs.c.cdr_key == bindparam("key"))
-            .values(
-                **{c: bindparam(f"v_{c}") for c in _COLUMNS},
-                state_json=bindparam("v_state"),
-            )
-        )
 
     def prepare(self) -> None:
         """The table comes from the Alembic migrations."""
@@ -159,8 +149,11 @@ class CdrRowWriter:
 
     def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
         keys = sorted(by_key)
-        claim = insert(cdrs).values([{"cdr_key": k, "state_json": None} for k in keys])
-        conn.execute(claim.on_duplicate_key_update(cdr_key=claim.inserted.cdr_key))
+        claim = insert(cdrs)
+        conn.execute(
+            claim.on_duplicate_key_update(cdr_key=claim.inserted.cdr_key),
+            [{"cdr_key": k, "state_json": None} for k in keys],
+        )
         stored = {
             row.cdr_key: row.state_json
             for row in conn.execute(
@@ -177,15 +170,8 @@ class CdrRowWriter:
                 state = cdr_view.apply(state, rec)
             if state is None or state is before:
                 continue
-            updates.append(
-                {
-                    "key": key,
-                    **{f"v_{c}": v for c, v in cdr_columns(state).items()},
-                    "v_state": state,
-                }
-            )
-        if updates:
-            conn.execute(self._update, updates)
+            updates.append({"cdr_key": key, **cdr_columns(state), "state_json": state})
+        upsert(conn, cdrs, updates)  # the rows exist: claimed above
         return len(updates)
 
 

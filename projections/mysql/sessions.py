@@ -22,15 +22,13 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Table,
-    bindparam,
     delete,
     select,
-    update,
 )
 from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
 
 from producers.sessions import evolve
-from projections.mysql.batches import apply_grouped
+from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.hierarchy import utc_naive
 from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record, already_applied
@@ -127,15 +125,6 @@ class SessionRowWriter:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._update = (
-            update(sessions)
-            .where(sessions.c.session_key == bindparam("key"))
-            .values(
-                **{c: bindparam(f"v_{c}") for c in _COLUMNS},
-                session_json=bindparam("v_session"),
-                positions_json=bindparam("v_positions"),
-            )
-        )
 
     def prepare(self) -> None:
         """The table comes from the Alembic migrations."""
@@ -149,10 +138,11 @@ class SessionRowWriter:
 
     def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
         keys = sorted(by_key)
-        claim = insert(sessions).values(
-            [{"session_key": k, "session_json": None, "positions_json": {}} for k in keys]
+        claim = insert(sessions)
+        conn.execute(
+            claim.on_duplicate_key_update(session_key=claim.inserted.session_key),
+            [{"session_key": k, "session_json": None, "positions_json": {}} for k in keys],
         )
-        conn.execute(claim.on_duplicate_key_update(session_key=claim.inserted.session_key))
         stored = {
             row.session_key: row
             for row in conn.execute(
@@ -178,14 +168,13 @@ class SessionRowWriter:
             columns = session_columns(session)
             updates.append(
                 {
-                    "key": key,
-                    **{f"v_{c}": v for c, v in columns.items()},
-                    "v_session": session,
-                    "v_positions": positions,
+                    "session_key": key,
+                    **columns,
+                    "session_json": session,
+                    "positions_json": positions,
                 }
             )
-        if updates:
-            conn.execute(self._update, updates)
+        upsert(conn, sessions, updates)  # the rows exist: claimed above
         return len(updates)
 
 

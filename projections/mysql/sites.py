@@ -12,29 +12,34 @@ kept by folding each location's events, and the ops reads over it.
    unrelated locations wait on (or deadlock with) each other;
 3. fold each location's records into its state, skipping those at or below
    the stored position (projections/position.py);
-4. for each location whose state changed, delete its rows from the four
-   derived tables and insert the ones ``hierarchy.hierarchy_rows`` gives for
-   the served location; store the new state and positions.
+4. for each location whose state changed, compare the rows
+   ``hierarchy.hierarchy_rows`` gives for the location served before and
+   after: rows that differ or are new are upserted, rows that are gone are
+   deleted (a status change rewrites one charger and the building's
+   ``last_updated``, not the location's every row); store the new state and
+   positions.
 
 So a re-delivered batch changes nothing, and a concurrent or zombie writer
 can neither interleave with us nor take a location back in time: it folds
-from the state we committed. Every step is a fixed number of statements per
-batch, not per record.
+from the state we committed. Every step is a fixed number of multi-row
+statements per batch (``INSERT ... ON DUPLICATE KEY UPDATE``, ``DELETE ...
+IN``), not a statement per record.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects.mysql import insert
 
-from producers.locations import LocationState, evolve, served
-from projections.mysql.batches import apply_grouped
+from producers.locations import LocationState, served
+from projections.location_folds import LocationFold, LocationFolds, fold_location
+from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
 from projections.mysql.models import (
     HIERARCHY,
@@ -44,7 +49,7 @@ from projections.mysql.models import (
     location_states,
     spaces,
 )
-from projections.position import Record, already_applied
+from projections.position import Record
 from schemas.events import EvseStatusResolved, LocationObjectPatched, LocationObjectPut
 from schemas.ocpi.common import format_ocpi_datetime
 
@@ -61,61 +66,81 @@ def _location_key(record: Record[object]) -> str | None:
     return None
 
 
-@dataclass
-class _Folded:
-    state: LocationState
-    positions: dict[str, int]
-    state_changed: bool = False
-    applied: int = 0
-
-
 def fold_records(
     state_json: dict[str, Any] | None,
     positions: dict[str, int],
-    records: Iterable[Record[object]],
-) -> _Folded:
+    records: Sequence[Record[object]],
+) -> LocationFold:
     """Fold one location's records (in log order) into its stored state."""
-    before = LocationState.from_json(state_json)
-    folded = _Folded(state=before, positions=dict(positions))
-    for rec in records:
-        if already_applied(folded.positions, rec):
-            continue
-        folded.state = evolve(folded.state, rec.event)
-        folded.positions[rec.position_field] = rec.offset
-        folded.applied += 1
-    folded.state_changed = folded.state.to_json() != before.to_json()
-    return folded
+    return fold_location(state_json, positions, records)
 
 
 class HierarchyWriter:
+    """``folds``: shared with the MongoDB location view writer of the same
+    process (projections/location_folds.py). The rows it wrote last for a
+    location (``cache_size`` locations) stand in for deriving the rows held
+    from the stored state, when that state's positions are the ones they were
+    written with."""
+
     name = "mysql.hierarchy"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, folds: LocationFolds | None = None, cache_size: int = 10_000
+    ) -> None:
         self._engine = engine
-        self._update_state = (
-            update(location_states)
-            .where(location_states.c.location_key == bindparam("key"))
-            .values(state_json=bindparam("state"), positions_json=bindparam("positions"))
-        )
+        self._folds = folds
+        self._rows: OrderedDict[str, tuple[dict[str, int], HierarchyRows]] = OrderedDict()
+        self._cache_size = cache_size
 
     def prepare(self) -> None:
         """The tables come from the Alembic migrations."""
 
     def wipe(self) -> None:
+        self._rows.clear()
         with self._engine.begin() as conn:
             for table in (*HIERARCHY, location_states):
                 conn.execute(delete(table))
 
     def apply(self, records: Sequence[Record[object]]) -> int:
-        return apply_grouped(self._engine, self.name, records, _location_key, self._apply)
+        written: list[tuple[str, dict[str, int], HierarchyRows]] = []
 
-    def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+        def work(conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+            written.clear()
+            return self._apply(conn, by_key, records, written)
+
+        try:
+            count = apply_grouped(self._engine, self.name, records, _location_key, work)
+        except BaseException:
+            self._rows.clear()
+            raise
+        for key, positions, rows in written:
+            self._rows[key] = (positions, rows)
+            self._rows.move_to_end(key)
+        while len(self._rows) > self._cache_size:
+            self._rows.popitem(last=False)
+        return count
+
+    def _held(self, key: str, row: Any) -> HierarchyRows:
+        """The rows the stored state gives (this writer is their only writer)."""
+        cached = self._rows.get(key)
+        if cached is not None and cached[0] == (row.positions_json or {}):
+            return cached[1]
+        return hierarchy_rows(key, served(LocationState.from_json(row.state_json)))
+
+    def _apply(
+        self,
+        conn: Connection,
+        by_key: dict[str, list[Record[object]]],
+        batch: Sequence[Record[object]],
+        written: list[tuple[str, dict[str, int], HierarchyRows]],
+    ) -> int:
         keys = sorted(by_key)
         # Create the missing state rows and lock all of them, in key order.
-        claim = insert(location_states).values(
-            [{"location_key": k, "state_json": None, "positions_json": {}} for k in keys]
+        claim = insert(location_states)
+        conn.execute(
+            claim.on_duplicate_key_update(location_key=claim.inserted.location_key),
+            [{"location_key": k, "state_json": None, "positions_json": {}} for k in keys],
         )
-        conn.execute(claim.on_duplicate_key_update(location_key=claim.inserted.location_key))
         stored = {
             row.location_key: row
             for row in conn.execute(
@@ -125,37 +150,66 @@ class HierarchyWriter:
             )
         }
         state_rows: list[Row] = []
-        changed: dict[str, HierarchyRows] = {}
+        changes = RowChanges()
         for key in keys:
             row = stored[key]
-            folded = fold_records(row.state_json, row.positions_json or {}, by_key[key])
+            positions = row.positions_json or {}
+            if self._folds is not None:
+                folded = self._folds.fold(batch, key, row.state_json, positions, by_key[key])
+            else:
+                folded = fold_records(row.state_json, positions, by_key[key])
             if not folded.applied:
                 continue
             state_rows.append(
-                {"key": key, "state": folded.state.to_json(), "positions": folded.positions}
+                {
+                    "location_key": key,
+                    "state_json": folded.state.to_json(),
+                    "positions_json": folded.positions,
+                }
             )
             if folded.state_changed:
-                changed[key] = hierarchy_rows(key, served(folded.state))
-        if changed:
-            self._replace(conn, changed)
-        if state_rows:
-            conn.execute(self._update_state, state_rows)
+                # Only what differs from the rows held is sent.
+                after = hierarchy_rows(key, folded.served)
+                changes.add(self._held(key, row), after)
+                written.append((key, folded.positions, after))
+            elif (cached := self._rows.get(key)) is not None and cached[0] == positions:
+                written.append((key, folded.positions, cached[1]))  # still the rows held
+        changes.write(conn)
+        upsert(conn, location_states, state_rows)
         return len(state_rows)
 
-    @staticmethod
-    def _replace(conn: Connection, changed: dict[str, HierarchyRows]) -> None:
-        keys = list(changed)
-        for table in HIERARCHY:
-            conn.execute(delete(table).where(table.c.location_key.in_(keys)))
-        inserts = (
-            (buildings, [r for rows in changed.values() for r in rows.buildings]),
-            (spaces, [r for rows in changed.values() for r in rows.spaces]),
-            (chargers, [r for rows in changed.values() for r in rows.chargers]),
-            (connectors, [r for rows in changed.values() for r in rows.connectors]),
-        )
-        for table, rows in inserts:
-            if rows:
-                conn.execute(table.insert(), rows)
+
+_TABLES = {"buildings": buildings, "spaces": spaces, "chargers": chargers, "connectors": connectors}
+
+
+class RowChanges:
+    """The derived rows to write and to remove, per table, for a batch."""
+
+    def __init__(self) -> None:
+        self.upserts: dict[str, list[Row]] = {name: [] for name in _TABLES}
+        self.deletes: dict[str, list[str]] = {name: [] for name in _TABLES}
+
+    def add(self, before: HierarchyRows, after: HierarchyRows) -> None:
+        for name, table in _TABLES.items():
+            [key] = table.primary_key.columns.keys()
+            held = {r[key]: r for r in getattr(before, name)}
+            wanted = getattr(after, name)
+            self.upserts[name] += [r for r in wanted if held.get(r[key]) != r]
+            kept = {r[key] for r in wanted}
+            self.deletes[name] += [k for k in held if k not in kept]
+
+    def write(self, conn: Connection) -> None:
+        for name, table in _TABLES.items():
+            gone = self.deletes[name]
+            if gone:
+                [column] = table.primary_key.columns
+                for first in range(0, len(gone), _CHUNK):
+                    conn.execute(delete(table).where(column.in_(gone[first : first + _CHUNK])))
+            upsert(conn, table, self.upserts[name])
+
+
+# Keys per DELETE ... IN statement.
+_CHUNK = 1000
 
 
 # --- reads ---

@@ -31,7 +31,7 @@ def db(namespace: Namespace) -> Iterator[Database[Doc]]:
 
 @pytest.fixture(autouse=True)
 def empty(db: Database[Doc]) -> None:
-    db[COLLECTION].delete_many({})
+    LocationViewWriter(db).wipe()  # the documents and their counts
 
 
 def at(minutes: float) -> str:
