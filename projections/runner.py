@@ -26,6 +26,7 @@ from typing import Protocol
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, RebalanceInProgressError
 
 from projections.position import Record
 from schemas.events import parse_event
@@ -153,7 +154,15 @@ async def run_live(
             if records:
                 await applier.apply(records)
             if batches:
-                await consumer.commit()
+                try:
+                    await consumer.commit()
+                except (CommitFailedError, RebalanceInProgressError) as exc:
+                    # Another instance joined or left (docs/scale-out.md) and the
+                    # group took the partitions back while this batch was
+                    # written. The batch is applied; whoever owns the
+                    # partitions now starts from the last commit and applies
+                    # it again, which the position guard makes a no-op.
+                    log.info("projections_commit_after_rebalance", error=type(exc).__name__)
     finally:
         applier.close()
         await consumer.stop()
