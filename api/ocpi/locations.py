@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.consistency import read_after, written
-from api.deps import ContainerDep, CorrelationIdDep, LocationViewDep, NowDep
+from api.deps import ContainerDep, LocationViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import (
     ConnectorIdPath,
@@ -83,8 +83,12 @@ class LocationWrites:
         )
 
 
-async def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> LocationWrites:
-    return LocationWrites(w, correlation_id, now)
+async def _writes(request: Request) -> LocationWrites:
+    # One dependency built from the request (not three): FastAPI's cost is
+    # per dependency, and this is the path of every partner's PATCH.
+    return LocationWrites(
+        request.app.state.write_path, request.state.correlation_id, datetime.now(UTC)
+    )
 
 
 LocationWritesDep = Annotated[LocationWrites, Depends(_writes)]
