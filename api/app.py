@@ -19,8 +19,8 @@ from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
-from api.ops import chargers, sites
 from api.ops import commands as ops_commands
+from api.ops import evses, sites
 from api.ops import locations as ops_locations
 from api.ops import sent_commands as ops_sent_commands
 from api.ops import tariffs as ops_tariffs
@@ -79,7 +79,7 @@ def create_app(
     app.include_router(versions.router)
     app.include_router(locations.receiver)
     app.include_router(locations.sender)
-    app.include_router(chargers.router)
+    app.include_router(evses.router)
     app.include_router(sites.router)
     app.include_router(ops_locations.router)
     app.include_router(ocpi_tariffs.receiver)

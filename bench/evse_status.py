@@ -591,7 +591,7 @@ class Poller(threading.Thread):
 
 
 class MySqlPoller(threading.Thread):
-    """Polls the MySQL ``chargers`` rows of this run's locations (one range
+    """Polls the MySQL ``evses`` rows of this run's locations (one range
     query on the primary key, ``evse_key`` starting with the run's location
     prefix) and marks an update visible when its EVSE's row shows its
     ``last_updated`` or a later one: the operational view of the same
@@ -619,7 +619,7 @@ class MySqlPoller(threading.Thread):
         from sqlalchemy import text
 
         query = text(
-            "SELECT location_key, evse_uid, status, last_updated FROM chargers "
+            "SELECT location_key, evse_uid, status, last_updated FROM evses "
             "WHERE evse_key LIKE :prefix"
         )
         with self._engine.connect() as conn:

@@ -38,7 +38,7 @@ from api.deps import (
 )
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
-from api.ops.chargers import NEXT_AFTER
+from api.ops.evses import NEXT_AFTER
 from api.writes import WritePathDep
 from producers.sent_commands import (
     SLICE,
