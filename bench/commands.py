@@ -1,4 +1,4 @@
-"""Commands as CPO on the running platform: CommandResponse latency at the
+"""Received commands (we as CPO) on the running platform: CommandResponse latency at the
 receiver, and command -> CommandResult at the eMSP's response_url.
 
     python -m bench.commands [-n 300] [-c 8] [--chargers 8]

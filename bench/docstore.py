@@ -114,7 +114,7 @@ TESTS = (
     "tests/integration/test_replay.py",
     "tests/integration/test_tokens.py",
     "tests/integration/test_sent_commands.py",
-    "tests/integration/test_commands.py",
+    "tests/integration/test_received_commands.py",
 )
 TEST_TIMEOUT_S = 1200
 
