@@ -66,7 +66,7 @@ from pymongo.collection import Collection
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bench.evse_status import (
+from bench.harness import (
     REPO,
     CpuMeter,
     Doc,
@@ -89,8 +89,9 @@ from ocpi_hub.bootstrap import (
     views,
 )
 from ocpi_hub.settings import Settings, get_settings
-from producers.locations import Origin, plan_patch, plan_put
+from producers.locations import plan_patch, plan_put
 from producers.log import ensure_topics
+from producers.write_path import Origin
 from projections.mongo.history import LOCATION_HISTORY
 from projections.mongo.locations import COLLECTION as LOCATIONS_VIEW
 from projections.mysql.models import evses
