@@ -11,17 +11,17 @@ from api import health
 from api.errors import install_error_handlers
 from api.middleware import install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
-from api.ocpi import commands as ocpi_commands
 from api.ocpi import credentials, locations, versions
+from api.ocpi import received_commands as ocpi_received_commands
 from api.ocpi import sent_commands as ocpi_sent_commands
 from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
-from api.ops import chargers, sites
-from api.ops import commands as ops_commands
+from api.ops import evses, sites
 from api.ops import locations as ops_locations
+from api.ops import received_commands as ops_received_commands
 from api.ops import sent_commands as ops_sent_commands
 from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
@@ -79,7 +79,7 @@ def create_app(
     app.include_router(versions.router)
     app.include_router(locations.receiver)
     app.include_router(locations.sender)
-    app.include_router(chargers.router)
+    app.include_router(evses.router)
     app.include_router(sites.router)
     app.include_router(ops_locations.router)
     app.include_router(ocpi_tariffs.receiver)
@@ -97,7 +97,7 @@ def create_app(
     app.include_router(discovery.router)
     app.include_router(ocpi_sent_commands.sender)
     app.include_router(ops_sent_commands.router)
-    app.include_router(ocpi_commands.receiver)
-    app.include_router(ops_commands.router)
+    app.include_router(ocpi_received_commands.receiver)
+    app.include_router(ops_received_commands.router)
     app.include_router(ops_charge_points.router)
     return app

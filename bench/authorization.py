@@ -47,7 +47,7 @@ from cryptography.fernet import Fernet
 from pymongo import MongoClient
 from rich.console import Console
 
-from bench.evse_status import cheap_async_library_detection, git_commit, summarize_ms, utc_iso
+from bench.harness import cheap_async_library_detection, git_commit, summarize_ms, utc_iso
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings, get_settings
 from producers import tokens
@@ -68,7 +68,8 @@ from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
 from projections.position import Record
 from schemas.events import Party
 from schemas.events.tokens import TokenRef
-from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
+from schemas.ocpi.credentials import CredentialsRole, Role
+from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.tokens import LocationReferences
 from schemas.ocpi.types import TokenType
 from schemas.ocpi.versions import Endpoint, InterfaceRole

@@ -52,7 +52,7 @@ from ocpp.v16 import call
 from pymongo import MongoClient
 from rich.table import Table
 
-from bench.evse_status import (
+from bench.harness import (
     REPO,
     CpuMeter,
     PlatformUnavailableError,

@@ -1,4 +1,4 @@
-"""Commands as CPO on the running platform: CommandResponse latency at the
+"""Received commands (we as CPO) on the running platform: CommandResponse latency at the
 receiver, and command -> CommandResult at the eMSP's response_url.
 
     python -m bench.commands [-n 300] [-c 8] [--chargers 8]
@@ -49,7 +49,7 @@ from ocpp.v16 import call
 from pymongo import MongoClient
 from rich.table import Table
 
-from bench.evse_status import (
+from bench.harness import (
     REPO,
     CpuMeter,
     PlatformUnavailableError,

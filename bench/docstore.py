@@ -73,7 +73,7 @@ from pymongo.database import Database
 from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout, PyMongoError
 from rich.table import Table
 
-from bench.evse_status import (
+from bench.harness import (
     REPO,
     CpuMeter,
     CpuSnapshot,
@@ -88,7 +88,8 @@ from bench.evse_status import (
     utc_iso,
 )
 from ocpi_hub.settings import get_settings
-from producers.locations import Origin, plan_put
+from producers.locations import plan_put
+from producers.write_path import Origin
 from projections.mongo.folding import guard, versioned
 from projections.mongo.locations import COLLECTION, LocationViewQuery, LocationViewWriter
 from projections.mongo.locations import apply as fold_location
@@ -114,7 +115,7 @@ TESTS = (
     "tests/integration/test_replay.py",
     "tests/integration/test_tokens.py",
     "tests/integration/test_sent_commands.py",
-    "tests/integration/test_commands.py",
+    "tests/integration/test_received_commands.py",
 )
 TEST_TIMEOUT_S = 1200
 

@@ -64,7 +64,7 @@ import orjson
 from pymongo import MongoClient
 from rich.table import Table
 
-from bench.evse_status import (
+from bench.harness import (
     HTTP_TIMEOUT_S,
     REPO,
     CpuMeter,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.evse_status import REPO, git_commit, utc_iso
+from bench.harness import REPO, git_commit, utc_iso
 from producers.pricing import price_session
 from schemas.ocpi.cdrs import CdrDimension, CdrDimensionType, ChargingPeriod
 from schemas.ocpi.tariffs import (

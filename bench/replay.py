@@ -27,7 +27,7 @@ What it does, in order:
    ``apply`` took, CPU of this process (the replay) and of every process
    ``make up`` started (the document server's among them).
 4. Check: every EVSE shows its last status in the MongoDB view and in the
-   MySQL ``chargers`` table, every location its last name; the history view
+   MySQL ``evses`` table, every location its last name; the history view
    holds one entry per ``ocpi.locations.v1`` event. Exit status 1 otherwise.
 5. Ceiling: documents of the very size the replay wrote (a location view
    document and a history entry, copied from the replayed views with new
@@ -66,7 +66,7 @@ from pymongo.collection import Collection
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bench.evse_status import (
+from bench.harness import (
     REPO,
     CpuMeter,
     Doc,
@@ -89,11 +89,12 @@ from ocpi_hub.bootstrap import (
     views,
 )
 from ocpi_hub.settings import Settings, get_settings
-from producers.locations import Origin, plan_patch, plan_put
+from producers.locations import plan_patch, plan_put
 from producers.log import ensure_topics
+from producers.write_path import Origin
 from projections.mongo.history import LOCATION_HISTORY
 from projections.mongo.locations import COLLECTION as LOCATIONS_VIEW
-from projections.mysql.models import chargers
+from projections.mysql.models import evses
 from projections.position import Record
 from projections.runner import Writer, replay
 from schemas.events import (
@@ -366,7 +367,7 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
     wrong_mysql = 0
     rows = 0
     with target.mysql.connect() as conn:
-        columns = (chargers.c.location_key, chargers.c.evse_uid, chargers.c.status)
+        columns = (evses.c.location_key, evses.c.evse_uid, evses.c.status)
         found = conn.execute(select(*columns))
         for row in found:
             rows += 1
@@ -381,8 +382,8 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
         "locations_expected": len(expected.names),
         "evses_wrong_in_mongo": wrong_mongo,
         "location_names_wrong": wrong_names,
-        "charger_rows": rows,
-        "charger_rows_expected": len(expected.statuses),
+        "evse_rows": rows,
+        "evse_rows_expected": len(expected.statuses),
         "evses_wrong_in_mysql": wrong_mysql,
         "history_entries": history,
         "history_expected": location_events,
@@ -399,7 +400,7 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
 
 def mysql_rows(target: Views) -> int:
     with target.mysql.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(chargers)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(evses)).scalar_one())
 
 
 # --------------------------------------------------------------------------- #

@@ -45,7 +45,7 @@ from pymongo import ASCENDING, MongoClient
 from rich.console import Console
 from rich.table import Table
 
-from bench.evse_status import git_commit, run_and_write, summarize, utc_iso
+from bench.harness import git_commit, run_and_write, summarize, utc_iso
 from ocpi_hub.secrets import hash_token, new_token
 from ocpi_hub.settings import get_settings
 from producers.decision_store import RedisDecisionStore

@@ -1,4 +1,5 @@
-"""Commands at the charger (docs/adr/0018).
+"""Received commands at the charger (docs/adr/0018): the commands partner
+eMSPs sent us as CPO, carried out over OCPP.
 
 Every gateway process consumes ``ocpi.commands.v1`` in a consumer group of
 its own (``{prefix}ocpi-hub-gateway-{gateway_id}``, committed offsets), so

@@ -30,9 +30,9 @@ from processors.session_push import SESSIONS_PUSH
 from producers import (
     cdrs,
     charge_points,
-    commands,
     locations,
     partners,
+    received_commands,
     sent_commands,
     sessions,
     tariffs,
@@ -54,7 +54,6 @@ from producers.write_path import Slice, Timing, WritePath
 from projections.location_folds import LocationFolds
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
-from projections.mongo.commands import CommandViewQuery, CommandViewWriter
 from projections.mongo.history import (
     LocationHistoryQuery,
     LocationHistoryWriter,
@@ -63,6 +62,7 @@ from projections.mongo.history import (
 )
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.received_commands import ReceivedCommandViewQuery, ReceivedCommandViewWriter
 from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
@@ -86,7 +86,7 @@ Doc = dict[str, Any]
 WRITE_SLICES: tuple[Slice[Any], ...] = (
     locations.SLICE,
     charge_points.SLICE,
-    commands.SLICE,
+    received_commands.SLICE,
     sent_commands.SLICE,
     partners.SLICE,
     tokens.SLICE,
@@ -167,7 +167,7 @@ def views(
         LocationHistoryWriter(db),
         CdrRowWriter(engine),
         SentCommandViewWriter(db),
-        CommandViewWriter(db),
+        ReceivedCommandViewWriter(db),
         ChargePointViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
@@ -199,12 +199,12 @@ class Container:
     cdrs: CdrViewQuery
     rate_limiter: RateLimiter
     charge_points: ChargePointViewQuery
-    # Commands as eMSP (producers/sent_commands.py, docs/adr/0019).
+    # Sent commands: we as eMSP (producers/sent_commands.py, docs/adr/0019).
     sent_commands: SentCommandViewQuery
     command_channel: CommandChannel
     command_ids: CommandIds
-    # Commands as CPO (docs/adr/0017).
-    received_commands: CommandViewQuery | None = None
+    # Received commands: we as CPO (producers/received_commands.py, docs/adr/0017).
+    received_commands: ReceivedCommandViewQuery | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -266,7 +266,7 @@ def build_container(settings: Settings) -> Container:
         sent_commands=SentCommandViewQuery(client[settings.mongo_db]),
         command_channel=HttpCommandChannel(settings.outbound_timeout_s),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
-        received_commands=CommandViewQuery(client[settings.mongo_db]),
+        received_commands=ReceivedCommandViewQuery(client[settings.mongo_db]),
         charge_points=ChargePointViewQuery(client[settings.mongo_db]),
     )
 

@@ -16,7 +16,7 @@ from projections.mongo.counts import COLLECTION as COUNTS
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.cdrs import cdrs as cdr_rows
-from projections.mysql.models import buildings, chargers, connectors, location_states, spaces
+from projections.mysql.models import buildings, connectors, evses, location_states, spaces
 from projections.mysql.sessions import sessions as session_rows
 
 
@@ -71,7 +71,7 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.tariffs", _mongo(tariff_view.COLLECTION)),
         *(
             (f"mysql.{t.name}", _mysql(t))
-            for t in (location_states, buildings, spaces, chargers, connectors)
+            for t in (location_states, buildings, spaces, evses, connectors)
         ),
         ("mongo.sessions", _mongo(mongo_sessions.COLLECTION)),
         ("mysql.sessions", _mysql(session_rows)),

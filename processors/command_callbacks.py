@@ -1,5 +1,7 @@
-"""POST each command result we decided as CPO to the eMSP's ``response_url``
-(mod_commands: the CPO sends CommandResult to the URL of the request).
+"""POST the result of each received command (we as CPO decided it) to the
+eMSP's ``response_url`` (mod_commands: the CPO sends CommandResult to the
+URL of the request). Results of the commands we sent are received, not
+sent, here: api/ocpi/sent_commands.py.
 
 A consumer of ``ocpi.commands.v1`` in its own group
 (``{prefix}ocpi-hub-command-callbacks``) in the ``ocpi-hub push`` process.

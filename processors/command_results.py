@@ -1,4 +1,5 @@
-"""The one result of each command we accepted as CPO (docs/adr/0017).
+"""The one result of each received command: one a partner eMSP sent us and
+we accepted as CPO (producers/received_commands.py, docs/adr/0017).
 
 Reads ``ocpi.commands.v1`` (keyed by command id, so every event of one
 command is in one partition, in order). A table keyed by command id holds the

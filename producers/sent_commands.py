@@ -1,6 +1,7 @@
-"""Commands as eMSP (mod_commands, Sender): we command a partner CPO's
-charger and receive the outcome at our ``response_url``. Pure core, plus the
-port (and httpx adapter) that carries a request to the CPO.
+"""Sent commands: the Commands slice as eMSP (mod_commands, our Sender
+interface): we command a partner CPO's charger and receive the outcome at
+our ``response_url``. Pure core, plus the port (and httpx adapter) that
+carries a request to the CPO.
 
 - ``CommandIds``: command ids that carry a MAC binding them to the partner
   and the command, keyed with the platform's secret key. The callback handler
@@ -13,7 +14,7 @@ port (and httpx adapter) that carries a request to the CPO.
 - ``read_response``: the CPO's answer as a CommandResponse, or why not.
 - ``plan_sent`` / ``plan_result``: the two events of this role.
 - ``SentCommandState`` / ``evolve``: one command we sent, as the write path
-  holds it (``SLICE``) and the ``emsp_commands`` view shows it; the first
+  holds it (``SLICE``) and the ``sent_commands`` view shows it; the first
   result stands.
 - ``decide_sent`` / ``decide_result``: what the write path records of a send
   and of a result, judged on that state (docs/adr/0022): a send always; a
@@ -347,7 +348,7 @@ def evolve(state: SentCommandState | None, event: SentCommandEvent) -> SentComma
 
 
 def _evolve_held(state: SentCommandState | None, event: object) -> SentCommandState | None:
-    # The topic also carries our commands as CPO: not this slice's.
+    # The topic also carries the received commands: not this slice's.
     if isinstance(event, CommandSent | CommandResultReceived):
         return evolve(state, event)
     return state

@@ -1,5 +1,6 @@
-"""Commands module, Sender interface (mod_commands, "Sender Interface"; we as
-eMSP): ``POST /ocpi/emsp/2.2.1/commands/{command}/{command_id}`` is the
+"""Sent commands: the Commands module's Sender interface (mod_commands,
+"Sender Interface"; we as eMSP):
+``POST /ocpi/emsp/2.2.1/commands/{command}/{command_id}`` is the
 ``response_url`` of every command we send, where the CPO POSTs the
 CommandResult.
 

@@ -1,18 +1,18 @@
-"""Ops API of the commands we send as eMSP (mod_commands, Receiver interface
-of a partner CPO).
+"""Ops API of the sent commands: those we send as eMSP to a partner CPO's
+Receiver interface (mod_commands).
 
-* ``POST /ops/commands/{partner_id}/{command}``: the body is the OCPI request
-  object of ``command`` without ``response_url`` (we set it). Checked as the
-  CPO would check it (2001 and nothing sent when wrong); a token must be one
-  of ours. The partner must be registered with a Commands RECEIVER endpoint
-  (else 404/409 with 2001). We POST it with our token for that partner,
-  record ``CommandSent`` with the CPO's CommandResponse through the one
-  write path (docs/adr/0022) and answer ``{command_id, response_url,
-  response}``. A CPO that cannot be used (no answer, not OCPI, an OCPI
+* ``POST /ops/commands/sent/{partner_id}/{command}``: the body is the OCPI
+  request object of ``command`` without ``response_url`` (we set it).
+  Checked as the CPO would check it (2001 and nothing sent when wrong); a
+  token must be one of ours. The partner must be registered with a
+  Commands RECEIVER endpoint (else 404/409 with 2001). We POST it with our
+  token for that partner, record ``CommandSent`` with the CPO's
+  CommandResponse through the one write path (docs/adr/0022) and answer
+  ``{command_id, response_url, response}``. A CPO that cannot be used (no answer, not OCPI, an OCPI
   error) is HTTP 502 with 3001, and nothing is recorded.
 * ``GET /ops/commands/sent/{command_id}``: the command and its ``status``
   (``producers.sent_commands.status_of``, judged at read time), from the
-  ``emsp_commands`` view once it holds the command's last recorded event.
+  ``sent_commands`` view once it holds the command's last recorded event.
 * ``GET /ops/commands/sent?partner_id=&limit=&after=``: newest first; when
   more follow, ``X-Next-After`` is the ``after`` of the next page.
 """
@@ -38,7 +38,7 @@ from api.deps import (
 )
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
-from api.ops.chargers import NEXT_AFTER
+from api.ops.evses import NEXT_AFTER
 from api.writes import WritePathDep
 from producers.sent_commands import (
     SLICE,
@@ -62,7 +62,7 @@ from schemas.ocpi.types import to_json
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/ops/commands", tags=["ops: commands (as eMSP)"])
+router = APIRouter(prefix="/ops/commands/sent", tags=["ops: sent commands (as eMSP)"])
 
 _BODY = {
     "description": "The OCPI request object of `command` (StartSession, StopSession, "
@@ -145,7 +145,7 @@ def _shown(state: SentCommandState, now: datetime) -> dict[str, Any]:
     return {"status": status_of(state, now), **state.model_dump(mode="json", exclude_none=True)}
 
 
-@router.get("/sent/{command_id}")
+@router.get("/{command_id}")
 async def get_sent_command(
     command_id: CommandIdPath,
     c: ContainerDep,
@@ -160,7 +160,7 @@ async def get_sent_command(
     return envelope(_shown(sent, now))
 
 
-@router.get("/sent")
+@router.get("")
 async def list_sent_commands(
     view: SentCommandViewDep,
     response: Response,

@@ -1,7 +1,7 @@
 """Ops read API: sites (buildings, i.e. OCPI Locations) of the MySQL
-operational hierarchy, each with its chargers counted by status.
+operational hierarchy, each with its EVSEs counted by status.
 
-Keyset-paginated by ``location_key``, like ``/ops/chargers``.
+Keyset-paginated by ``location_key``, like ``/ops/evses``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import OpsQueryDep
 from api.errors import envelope
-from api.ops.chargers import NEXT_AFTER
+from api.ops.evses import NEXT_AFTER
 
 router = APIRouter(prefix="/ops", tags=["ops"])
 

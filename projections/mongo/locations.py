@@ -1,6 +1,6 @@
 """MongoDB view of OCPI Location objects, one document per location.
 
-A document holds the location's folded state (``projections.location_state``)
+A document holds the location's folded state (``producers.locations.evolve``)
 and, beside it, the OCPI Location we serve, ready to return:
 
     {_id: "NL/ABC/LOC1", country_code: "NL", party_id: "ABC",

@@ -1,4 +1,5 @@
-"""MongoDB view of the commands we sent as eMSP, one document per command id.
+"""MongoDB view of the commands we sent as eMSP, one document per command id
+(collection ``sent_commands``):
 
     {_id: "<command id>", command_id, partner_id, command, receiver, request,
      response, response_message, timeout_s, sent_at, result, result_message,
@@ -27,7 +28,7 @@ from projections.position import Record, already_applied
 from schemas.events import CommandResultReceived, CommandSent
 from schemas.ocpi.common import sort_stamp
 
-COLLECTION = "emsp_commands"
+COLLECTION = "sent_commands"
 
 _FOLDED = (CommandSent, CommandResultReceived)
 
@@ -56,7 +57,7 @@ def _key(record: Record[Any]) -> str | None:
 
 class SentCommandViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.emsp_commands", db[COLLECTION], _key, apply)
+        super().__init__(f"mongo.{COLLECTION}", db[COLLECTION], _key, apply)
 
     def prepare(self) -> None:
         newest_first = [("_ts", DESCENDING), ("_id", DESCENDING)]

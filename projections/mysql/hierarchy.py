@@ -1,7 +1,7 @@
-"""The operational hierarchy of one location: building → space → charger →
+"""The operational hierarchy of one location: building → space → EVSE →
 connector, as MySQL rows. Pure: no I/O, no clock.
 
-The input is the OCPI Location we serve (``location_state.served``), so PUT
+The input is the OCPI Location we serve (``producers.locations.served``), so PUT
 versus PATCH, stale updates and resolved statuses have been decided before
 this module sees anything; it only maps fields (docs/adr/0007):
 
@@ -9,7 +9,7 @@ this module sees anything; it only maps fields (docs/adr/0007):
 * space: where EVSEs stand, one per distinct (``floor_level``,
   ``physical_reference``) of the location's EVSEs; EVSEs with neither share
   the location's *unassigned* space;
-* charger: one EVSE, with the status we show;
+* EVSE: one OCPI EVSE, with the status we show;
 * connector: one Connector of an EVSE.
 
 Keys are upper-folded like the event keys (CiString identifiers compare
@@ -39,7 +39,7 @@ class HierarchyRows:
 
     buildings: list[Row] = field(default_factory=list)
     spaces: list[Row] = field(default_factory=list)
-    chargers: list[Row] = field(default_factory=list)
+    evses: list[Row] = field(default_factory=list)
     connectors: list[Row] = field(default_factory=list)
 
 
@@ -101,10 +101,10 @@ def hierarchy_rows(location_key: str, location: Json | None) -> HierarchyRows:
                 "floor_level": floor or None,
                 "physical_reference": reference or None,
             }
-        charger_key = f"{location_key}/{fold(evse['uid'])}"
-        rows.chargers.append(
+        evse_key = f"{location_key}/{fold(evse['uid'])}"
+        rows.evses.append(
             {
-                "evse_key": charger_key,
+                "evse_key": evse_key,
                 "location_key": location_key,
                 "space_key": space,
                 **owner,
@@ -119,8 +119,8 @@ def hierarchy_rows(location_key: str, location: Json | None) -> HierarchyRows:
         for connector in evse.get("connectors") or ():
             rows.connectors.append(
                 {
-                    "connector_key": f"{charger_key}/{fold(connector['id'])}",
-                    "evse_key": charger_key,
+                    "connector_key": f"{evse_key}/{fold(connector['id'])}",
+                    "evse_key": evse_key,
                     "location_key": location_key,
                     "connector_id": connector["id"],
                     "standard": connector["standard"],

@@ -18,7 +18,9 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 LOCK_WAIT_S = 120
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade to ``revision`` (the newest by default; an older one for tests
+    of an upgrade)."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.connect() as locking:
@@ -32,6 +34,6 @@ def migrate(engine: Engine) -> None:
         try:
             with engine.begin() as connection:
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
         finally:
             locking.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})

@@ -2,7 +2,7 @@
 
 Changed only through Alembic migrations under ``migrations/versions``.
 
-The hierarchy building → space → charger → connector is derived from each
+The hierarchy building → space → EVSE → connector is derived from each
 location's folded state, kept in ``location_states`` with the Kafka
 positions applied to it (docs/adr/0007). Keys are upper-folded ASCII and
 compare byte for byte (``ascii_bin``); the owner columns kept for filters
@@ -36,7 +36,7 @@ def _stamp() -> DATETIME:
 location_states = Table(
     "location_states",
     metadata,
-    # The fold state of one location (projections.location_state) and the
+    # The fold state of one location (producers.locations.LocationState) and the
     # position guard: per topic partition, the last offset applied to it.
     # A row exists as soon as any event about the location is applied; its
     # building exists only once the owner has asserted the location.
@@ -84,10 +84,11 @@ spaces = Table(
     mysql_engine="InnoDB",
 )
 
-chargers = Table(
-    "chargers",
+evses = Table(
+    "evses",
     metadata,
-    # One OCPI EVSE ("charger" in operational terms), keyed like the events.
+    # One OCPI EVSE, keyed like the events (a charger, the OCPP station, may
+    # serve several: docs/glossary.md).
     Column("evse_key", ascii_key(200), primary_key=True),
     Column("location_key", ascii_key(160), nullable=False),
     Column("space_key", ascii_key(320), nullable=False),
@@ -101,9 +102,9 @@ chargers = Table(
     Column("parking_restrictions", JSON, nullable=True),
     # The EVSE's last_updated as served; a status change always moves it.
     Column("last_updated", _stamp(), nullable=False),
-    Index("ix_chargers_building", "location_key"),
-    Index("ix_chargers_status", "status"),
-    Index("ix_chargers_site", "country_code", "party_id", "location_id"),
+    Index("ix_evses_building", "location_key"),
+    Index("ix_evses_status", "status"),
+    Index("ix_evses_site", "country_code", "party_id", "location_id"),
     mysql_charset="utf8mb4",
     mysql_engine="InnoDB",
 )
@@ -122,11 +123,11 @@ connectors = Table(
     Column("max_amperage", Integer, nullable=False),
     Column("max_electric_power", Integer, nullable=True),
     Column("last_updated", _stamp(), nullable=False),
-    Index("ix_connectors_charger", "evse_key"),
+    Index("ix_connectors_evse", "evse_key"),
     Index("ix_connectors_building", "location_key"),
     mysql_charset="utf8mb4",
     mysql_engine="InnoDB",
 )
 
 # The derived tables, children first (the order to delete in).
-HIERARCHY = (connectors, chargers, spaces, buildings)
+HIERARCHY = (connectors, evses, spaces, buildings)

@@ -1,4 +1,4 @@
-"""The MySQL operational hierarchy (building → space → charger → connector),
+"""The MySQL operational hierarchy (building → space → EVSE → connector),
 kept by folding each location's events, and the ops reads over it.
 
 ``HierarchyWriter`` handles a batch in one transaction:
@@ -15,7 +15,7 @@ kept by folding each location's events, and the ops reads over it.
 4. for each location whose state changed, compare the rows
    ``hierarchy.hierarchy_rows`` gives for the location served before and
    after: rows that differ or are new are upserted, rows that are gone are
-   deleted (a status change rewrites one charger and the building's
+   deleted (a status change rewrites one EVSE row and the building's
    ``last_updated``, not the location's every row); store the new state and
    positions.
 
@@ -44,8 +44,8 @@ from projections.mysql.hierarchy import HierarchyRows, hierarchy_rows
 from projections.mysql.models import (
     HIERARCHY,
     buildings,
-    chargers,
     connectors,
+    evses,
     location_states,
     spaces,
 )
@@ -179,7 +179,7 @@ class HierarchyWriter:
         return len(state_rows)
 
 
-_TABLES = {"buildings": buildings, "spaces": spaces, "chargers": chargers, "connectors": connectors}
+_TABLES = {"buildings": buildings, "spaces": spaces, "evses": evses, "connectors": connectors}
 
 
 class RowChanges:
@@ -235,14 +235,14 @@ def _page(rows: list[Row], limit: int, key: str) -> tuple[list[Row], str | None]
 
 
 class OpsQuery:
-    """What the ops API reads: chargers with their site and connectors, and
-    sites with their chargers counted by status. Keyset pagination on the
+    """What the ops API reads: EVSEs with their site and connectors, and
+    sites with their EVSEs counted by status. Keyset pagination on the
     primary key, so every page costs the same."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def chargers(
+    def evses(
         self,
         *,
         status: str | None = None,
@@ -252,18 +252,18 @@ class OpsQuery:
         after: str | None = None,
         limit: int = 100,
     ) -> OpsPage:
-        """Chargers by ``evse_key``; owner filters compare as CiStrings."""
+        """EVSEs by ``evse_key``; owner filters compare as CiStrings."""
         query = (
             select(
-                chargers,
+                evses,
                 buildings.c.name.label("site_name"),
                 buildings.c.city.label("site_city"),
                 spaces.c.floor_level,
                 spaces.c.physical_reference,
             )
-            .join(buildings, buildings.c.location_key == chargers.c.location_key)
-            .join(spaces, spaces.c.space_key == chargers.c.space_key)
-            .order_by(chargers.c.evse_key)
+            .join(buildings, buildings.c.location_key == evses.c.location_key)
+            .join(spaces, spaces.c.space_key == evses.c.space_key)
+            .order_by(evses.c.evse_key)
             .limit(limit + 1)
         )
         filters = {
@@ -274,9 +274,9 @@ class OpsQuery:
         }
         for column, value in filters.items():
             if value is not None:
-                query = query.where(chargers.c[column] == value)
+                query = query.where(evses.c[column] == value)
         if after is not None:
-            query = query.where(chargers.c.evse_key > after)
+            query = query.where(evses.c.evse_key > after)
         with self._engine.connect() as conn:
             rows, next_after = _page(
                 [dict(r._mapping) for r in conn.execute(query)], limit, "evse_key"
@@ -290,7 +290,7 @@ class OpsQuery:
                 )
                 for c in found:
                     plugs[c.evse_key].append(_connector(dict(c._mapping)))
-        return OpsPage([_charger(r, plugs[r["evse_key"]]) for r in rows], next_after)
+        return OpsPage([_evse(r, plugs[r["evse_key"]]) for r in rows], next_after)
 
     def sites(
         self,
@@ -300,7 +300,7 @@ class OpsQuery:
         after: str | None = None,
         limit: int = 100,
     ) -> OpsPage:
-        """Buildings by ``location_key``, each with its chargers per status."""
+        """Buildings by ``location_key``, each with its EVSEs per status."""
         query = select(buildings).order_by(buildings.c.location_key).limit(limit + 1)
         if country_code is not None:
             query = query.where(buildings.c.country_code == country_code)
@@ -315,16 +315,16 @@ class OpsQuery:
             counts: dict[str, dict[str, int]] = defaultdict(dict)
             if rows:
                 found = conn.execute(
-                    select(chargers.c.location_key, chargers.c.status, func.count())
-                    .where(chargers.c.location_key.in_([r["location_key"] for r in rows]))
-                    .group_by(chargers.c.location_key, chargers.c.status)
+                    select(evses.c.location_key, evses.c.status, func.count())
+                    .where(evses.c.location_key.in_([r["location_key"] for r in rows]))
+                    .group_by(evses.c.location_key, evses.c.status)
                 )
                 for key, status, n in found:
                     counts[key][status] = n
         return OpsPage([_site(r, counts[r["location_key"]]) for r in rows], next_after)
 
 
-def _charger(row: Row, plugs: list[Row]) -> Row:
+def _evse(row: Row, plugs: list[Row]) -> Row:
     return {
         "evse_key": row["evse_key"],
         "country_code": row["country_code"],
@@ -380,7 +380,7 @@ def _site(row: Row, by_status: dict[str, int]) -> Row:
         "time_zone": row["time_zone"],
         "publish": bool(row["publish"]),
         "last_updated": _stamp(row["last_updated"]),
-        "chargers": {
+        "evses": {
             "total": sum(by_status.values()),
             "by_status": dict(sorted(by_status.items())),
         },

@@ -2,16 +2,16 @@
 
 Two roles share the topic:
 
-- **as CPO** (a partner eMSP commands one of our chargers): the API records
-  ``CommandAccepted`` (the timeout is armed from that moment: its
-  ``deadline``) or ``CommandDeclined``; the OCPP gateway that holds the
-  charger records ``ChargerCommandAnswered``; a timer records
+- **received commands**, we as CPO (a partner eMSP commands one of our
+  chargers): the API records ``CommandAccepted`` (the timeout is armed from
+  that moment: its ``deadline``) or ``CommandDeclined``; the OCPP gateway
+  that holds the charger records ``ChargerCommandAnswered``; a timer records
   ``CommandDeadlinePassed``; the command-results processor decides the one
   outcome, ``CommandResultDecided`` (whichever of the charger's answer or the
   deadline comes first in the command's partition), and the callback sender
   POSTs it to ``response_url``;
-- **as eMSP** (our ops or apps command a partner CPO's charger):
-  ``CommandSent`` (with the CPO's CommandResponse) and
+- **sent commands**, we as eMSP (our ops or apps command a partner CPO's
+  charger): ``CommandSent`` (with the CPO's CommandResponse) and
   ``CommandResultReceived`` (what the CPO POSTed to our ``response_url``).
 """
 

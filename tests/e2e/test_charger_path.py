@@ -337,7 +337,7 @@ async def _both_show(r: Roaming, cpo: httpx.AsyncClient, loc: str, status: str) 
 async def _send(r: Roaming, command: str, body: dict[str, Any]) -> dict[str, Any]:
     """The eMSP's ops send; answers {command_id, response_url, response}."""
     async with httpx.AsyncClient(timeout=30) as http:
-        resp = await http.post(f"{r.emsp.base_url}/ops/commands/{CPO_ID}/{command}", json=body)
+        resp = await http.post(f"{r.emsp.base_url}/ops/commands/sent/{CPO_ID}/{command}", json=body)
     return _ok(resp)["data"]  # type: ignore[no-any-return]
 
 
@@ -357,7 +357,7 @@ async def _received(r: Roaming, response_url: str, decided: bool = True) -> dict
 
     async def find() -> dict[str, Any] | None:
         doc = await asyncio.to_thread(
-            _mongo(r.cpo)["cpo_commands"].find_one, {"response_url": response_url}
+            _mongo(r.cpo)["received_commands"].find_one, {"response_url": response_url}
         )
         if doc is None:
             return None
@@ -737,7 +737,7 @@ async def test_a_command_for_a_location_the_cpo_does_not_own_is_refused_and_not_
 
         for loc in (theirs, f"NOWHERE-{tag}"):
             resp = await http.post(
-                f"{r.emsp.base_url}/ops/commands/{CPO_ID}/START_SESSION",
+                f"{r.emsp.base_url}/ops/commands/sent/{CPO_ID}/START_SESSION",
                 json={"token": issued, "location_id": loc, "evse_uid": "EVSE1"},
             )
             body = resp.json()

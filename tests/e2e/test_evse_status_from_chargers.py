@@ -42,8 +42,8 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
         status: str = resp.json()["data"]["status"]
         return status
 
-    def charger_row_status() -> str | None:
-        rows = httpx.get(f"{us}/ops/chargers", params={"location_id": loc}, timeout=10)
+    def evse_row_status() -> str | None:
+        rows = httpx.get(f"{us}/ops/evses", params={"location_id": loc}, timeout=10)
         found = rows.json()["data"]
         return str(found[0]["status"]) if found else None
 
@@ -68,7 +68,7 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
          "meter_start_wh": 0, "at": "2026-06-03T08:00:00Z"},
     )  # fmt: skip
     wait_for(lambda: shown() == "CHARGING", "the EVSE CHARGING while the transaction runs")
-    wait_for(lambda: charger_row_status() == "CHARGING", "the MySQL charger row CHARGING")
+    wait_for(lambda: evse_row_status() == "CHARGING", "the MySQL EVSE row CHARGING")
 
     # The owner's fault outranks the running transaction.
     fault = httpx.patch(
@@ -89,4 +89,4 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
 
     record("stopped", {"meter_stop_wh": 4_000, "at": "2026-06-03T08:30:00Z"})
     wait_for(lambda: shown() == "AVAILABLE", "the EVSE AVAILABLE after the stop")
-    wait_for(lambda: charger_row_status() == "AVAILABLE", "the MySQL charger row AVAILABLE")
+    wait_for(lambda: evse_row_status() == "AVAILABLE", "the MySQL EVSE row AVAILABLE")

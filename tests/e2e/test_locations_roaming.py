@@ -72,16 +72,16 @@ def test_the_peer_pushes_its_locations_and_status_changes_to_us(linked: Linked) 
     assert e1["status"] == "OUTOFORDER"  # the last of three status changes, not an earlier one
     assert [c["id"] for c in e2["connectors"]] == ["1", "2"]
     assert final["last_updated"] == stamp(14)
-    # Our ops view (MySQL) shows the peer's charger with its status.
+    # Our ops view (MySQL) shows the peer's EVSE with its status.
     rows = wait_for(
         lambda: [
             r
             for r in httpx.get(
-                f"{linked.us.base_url}/ops/chargers", params={"location_id": loc}
+                f"{linked.us.base_url}/ops/evses", params={"location_id": loc}
             ).json()["data"]
             if r["evse_uid"] == "E1" and r["status"] == "OUTOFORDER"
         ],
-        "the peer's charger in our ops view",
+        "the peer's EVSE in our ops view",
     )
     assert rows[0]["party_id"] == "PEE"
 

@@ -7,7 +7,7 @@ projections consumer are killed with SIGKILL, one after the other. Then:
 
 * every update the API acknowledged (HTTP 200, OCPI 1000) is in the log
   exactly once, and no unacknowledged one more than once;
-* the MongoDB view and the MySQL charger rows end at the latest update the
+* the MongoDB view and the MySQL EVSE rows end at the latest update the
   log holds for every EVSE: the surviving instances took over the partitions
   of the killed ones, and the API worker was replaced.
 """
@@ -196,7 +196,7 @@ def shown(platform: Platform) -> tuple[dict[str, str], dict[str, str]]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT evse_uid, last_updated FROM chargers WHERE evse_key LIKE :p"),
+                text("SELECT evse_uid, last_updated FROM evses WHERE evse_key LIKE :p"),
                 {"p": "ZZ/HUB/SCALE-%"},
             ).all()
     finally:

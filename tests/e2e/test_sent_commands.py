@@ -1,4 +1,4 @@
-"""Commands as eMSP, over HTTP against the running platform (we are ZZ-HUB,
+"""Sent commands (we as eMSP), over HTTP against the running platform (we are ZZ-HUB,
 the eMSP).
 
 The CPO is a stand-in (tests/peer_stub.py with a commands RECEIVER) that
@@ -52,7 +52,9 @@ def cpos(platform: Platform) -> Iterator[list[tuple[PeerStub, str, str]]]:
 def _send(platform: Platform, partner_id: str, body: dict[str, Any]) -> dict[str, Any]:
     def sent() -> dict[str, Any] | None:
         resp = httpx.post(
-            f"{platform.base_url}/ops/commands/{partner_id}/START_SESSION", json=body, timeout=20
+            f"{platform.base_url}/ops/commands/sent/{partner_id}/START_SESSION",
+            json=body,
+            timeout=20,
         )
         answer: dict[str, Any] = resp.json()
         # Until the partners view holds the fresh registration: 404 / 409.

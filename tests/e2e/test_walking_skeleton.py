@@ -118,14 +118,14 @@ def test_status_update_flows_to_both_views(linked: Linked) -> None:
         one = client.get(f"{RECEIVER}/{loc}/EVSE-1").json()["data"]
         assert (one["uid"], one["status"], one["last_updated"]) == ("EVSE-1", "CHARGING", stamp(1))
 
-        def charger_row() -> list[dict[str, Any]]:
+        def evse_rows() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = client.get(
-                "/ops/chargers", params={"location_id": loc}
+                "/ops/evses", params={"location_id": loc}
             ).json()["data"]
             return rows
 
         [row] = wait_for(
-            lambda: [r for r in charger_row() if r["status"] == "CHARGING"], "the MySQL charger row"
+            lambda: [r for r in evse_rows() if r["status"] == "CHARGING"], "the MySQL EVSE row"
         )
         assert (row["evse_uid"], row["country_code"], row["party_id"]) == ("EVSE-1", "NL", "PEE")
 

@@ -1,5 +1,5 @@
 """The MySQL operational hierarchy against the real MariaDB: folding through
-location_state, idempotence, replay equality, and the ops reads."""
+location state, idempotence, replay equality, and the ops reads."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from api.ops import chargers as chargers_api
+from api.ops import evses as evses_api
 from api.ops import sites as sites_api
 from ocpi_hub.bootstrap import create_mysql_database, drop_mysql_database, mysql_engine
 from projections.mysql.migrate import migrate
 from projections.mysql.models import (
     buildings,
-    chargers,
     connectors,
+    evses,
     location_states,
     spaces,
 )
@@ -39,7 +39,7 @@ from tests.unit.test_mysql_hierarchy import (
 )
 
 KEY = "NL/ABC/LOC1"
-TABLES = (location_states, buildings, spaces, chargers, connectors)
+TABLES = (location_states, buildings, spaces, evses, connectors)
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +101,11 @@ def test_a_put_location_becomes_the_four_tables(writer: HierarchyWriter, engine:
         naive(0),
     )
     assert [s["space_key"] for s in rows["spaces"]] == [f"{KEY}|1|A1", f"{KEY}|UNASSIGNED"]
-    assert [(c["evse_key"], c["evse_uid"], c["status"]) for c in rows["chargers"]] == [
+    assert [(c["evse_key"], c["evse_uid"], c["status"]) for c in rows["evses"]] == [
         (f"{KEY}/E1", "E1", "AVAILABLE"),
         (f"{KEY}/E2", "e2", "AVAILABLE"),
     ]
-    assert rows["chargers"][1]["capabilities"] == ["RFID_READER"]
+    assert rows["evses"][1]["capabilities"] == ["RFID_READER"]
     assert [c["connector_key"] for c in rows["connectors"]] == [
         f"{KEY}/E1/1",
         f"{KEY}/E1/2",
@@ -120,7 +120,7 @@ def test_an_evse_patch_changes_its_row_and_bumps_the_building(
     before = views(engine)
     writer.apply([patch_evse("E1", {"status": "BLOCKED", "physical_reference": "B7"}, 30, 2)])
     after = views(engine)
-    e1 = next(c for c in after["chargers"] if c["evse_uid"] == "E1")
+    e1 = next(c for c in after["evses"] if c["evse_uid"] == "E1")
     assert (e1["status"], e1["space_key"], e1["last_updated"]) == (
         "BLOCKED",
         f"{KEY}|1|B7",
@@ -129,7 +129,7 @@ def test_an_evse_patch_changes_its_row_and_bumps_the_building(
     assert after["buildings"][0]["last_updated"] == naive(30)
     assert [s["space_key"] for s in after["spaces"]] == [f"{KEY}|1|B7", f"{KEY}|UNASSIGNED"]
     # The other EVSE and the connectors are as they were.
-    assert after["chargers"][1] == before["chargers"][1]
+    assert after["evses"][1] == before["evses"][1]
     assert after["connectors"] == before["connectors"]
 
 
@@ -144,11 +144,11 @@ def test_a_stale_patch_changes_no_view_row(writer: HierarchyWriter, engine: Engi
     assert after["location_states"][0]["positions_json"] == {"ocpi_locations_v1@0": 2}
 
 
-def test_a_resolved_status_changes_the_charger(writer: HierarchyWriter, engine: Engine) -> None:
+def test_a_resolved_status_changes_the_evse_row(writer: HierarchyWriter, engine: Engine) -> None:
     writer.apply([put(two_evses(), 1)])
     writer.apply([resolved("e1", S.CHARGING, 20, 7)])  # uid compared as a CiString
     rows = views(engine)
-    e1 = next(c for c in rows["chargers"] if c["evse_uid"] == "E1")
+    e1 = next(c for c in rows["evses"] if c["evse_uid"] == "E1")
     assert (e1["status"], e1["last_updated"]) == ("CHARGING", naive(20))
     assert rows["buildings"][0]["last_updated"] == naive(20)
     writer.apply([resolved("E1", S.AVAILABLE, 10, 8)])  # older than what is shown
@@ -161,9 +161,9 @@ def test_statuses_before_the_location_keep_state_but_show_no_building(
     writer.apply([resolved("E1", S.CHARGING, 5, 0)])
     rows = dump(engine)
     assert [s["location_key"] for s in rows["location_states"]] == [KEY]
-    assert rows["buildings"] == rows["chargers"] == []
+    assert rows["buildings"] == rows["evses"] == []
     writer.apply([put(two_evses(), 0)])
-    e1 = next(c for c in views(engine)["chargers"] if c["evse_uid"] == "E1")
+    e1 = next(c for c in views(engine)["evses"] if c["evse_uid"] == "E1")
     assert e1["status"] == "CHARGING"
 
 
@@ -237,7 +237,7 @@ def test_concurrent_writers_do_not_go_back_in_time(writer: HierarchyWriter, engi
         t.join()
     assert errors == []
     rows = dump(engine)
-    e1 = next(c for c in rows["chargers"] if c["evse_uid"] == "E1")
+    e1 = next(c for c in rows["evses"] if c["evse_uid"] == "E1")
     assert e1["status"] == statuses[-1].value
     assert rows["location_states"][0]["positions_json"]["ocpi_evse-status_v1@0"] == len(log) - 2
 
@@ -257,10 +257,10 @@ def fleet(writer: HierarchyWriter) -> None:
     )
 
 
-def test_ops_chargers_filter_and_page(writer: HierarchyWriter, engine: Engine) -> None:
+def test_ops_evses_filter_and_page(writer: HierarchyWriter, engine: Engine) -> None:
     fleet(writer)
     ops = OpsQuery(engine)
-    everything = ops.chargers(limit=100)
+    everything = ops.evses(limit=100)
     assert [c["evse_key"] for c in everything.items] == [
         f"{KEY}/E1",
         f"{KEY}/E2",
@@ -274,16 +274,16 @@ def test_ops_chargers_filter_and_page(writer: HierarchyWriter, engine: Engine) -
     assert first["space"]["physical_reference"] == "A1"
     assert [c["connector_id"] for c in first["connectors"]] == ["1", "2"]
     assert (first["status"], first["status_last_updated"]) == ("CHARGING", "2026-03-01T08:00:05Z")
-    charging = ops.chargers(status="CHARGING")
+    charging = ops.evses(status="CHARGING")
     assert [c["evse_uid"] for c in charging.items] == ["E1", "B"]
     # Owner filters compare as CiStrings.
-    at_loc2 = ops.chargers(location_id="loc2", country_code="nl", party_id="abc")
+    at_loc2 = ops.evses(location_id="loc2", country_code="nl", party_id="abc")
     assert [c["evse_uid"] for c in at_loc2.items] == ["A", "B", "C"]
-    assert ops.chargers(party_id="XYZ").items == []
+    assert ops.evses(party_id="XYZ").items == []
     seen: list[str] = []
     after = None
     while True:
-        page = ops.chargers(limit=2, after=after)
+        page = ops.evses(limit=2, after=after)
         seen += [c["evse_key"] for c in page.items]
         if page.next_after is None:
             break
@@ -291,12 +291,12 @@ def test_ops_chargers_filter_and_page(writer: HierarchyWriter, engine: Engine) -
     assert seen == [c["evse_key"] for c in everything.items]
 
 
-def test_ops_sites_count_chargers_by_status(writer: HierarchyWriter, engine: Engine) -> None:
+def test_ops_sites_count_evses_by_status(writer: HierarchyWriter, engine: Engine) -> None:
     fleet(writer)
     writer.apply([resolved("Q", S.CHARGING, 5, 9, location_id="Loc3")])  # no building
     ops = OpsQuery(engine)
     page = ops.sites()
-    assert [(s["location_key"], s["city"], s["chargers"]) for s in page.items] == [
+    assert [(s["location_key"], s["city"], s["evses"]) for s in page.items] == [
         (KEY, "Utrecht", {"total": 2, "by_status": {"AVAILABLE": 1, "CHARGING": 1}}),
         (
             "NL/ABC/LOC2",
@@ -315,24 +315,24 @@ def test_ops_api_answers_in_an_envelope_with_a_next_cursor(
 ) -> None:
     fleet(writer)
     app = FastAPI()
-    app.include_router(chargers_api.router)
+    app.include_router(evses_api.router)
     app.include_router(sites_api.router)
     app.state.container = SimpleNamespace(ops=OpsQuery(engine))
     with TestClient(app) as client:
-        resp = client.get("/ops/chargers", params={"location_id": "LOC2", "limit": 2})
+        resp = client.get("/ops/evses", params={"location_id": "LOC2", "limit": 2})
         assert resp.status_code == 200
         body = resp.json()
         assert body["status_code"] == 1000 and body["timestamp"].endswith("Z")
         assert [c["evse_uid"] for c in body["data"]] == ["A", "B"]
         for field in ("evse_key", "country_code", "party_id", "location_id", "status"):
             assert field in body["data"][0]
-        assert resp.headers[chargers_api.NEXT_AFTER] == "NL/ABC/LOC2/B"
+        assert resp.headers[evses_api.NEXT_AFTER] == "NL/ABC/LOC2/B"
         rest = client.get(
-            "/ops/chargers",
-            params={"location_id": "LOC2", "after": resp.headers[chargers_api.NEXT_AFTER]},
+            "/ops/evses",
+            params={"location_id": "LOC2", "after": resp.headers[evses_api.NEXT_AFTER]},
         )
         assert [c["evse_uid"] for c in rest.json()["data"]] == ["C"]
-        assert chargers_api.NEXT_AFTER not in rest.headers
+        assert evses_api.NEXT_AFTER not in rest.headers
         sites = client.get("/ops/sites", params={"country_code": "NL"}).json()["data"]
         assert [s["location_id"] for s in sites] == ["Loc1", "Loc2"]
-        assert client.get("/ops/chargers", params={"status": "NOPE"}).status_code != 200
+        assert client.get("/ops/evses", params={"status": "NOPE"}).status_code != 200

@@ -1,4 +1,4 @@
-"""Commands as eMSP against the real services: the ``emsp_commands`` view
+"""Sent commands (we as eMSP) against the real services: the ``sent_commands`` view
 (fold, position guard, newest-first pages) and its replay from Kafka, and the
 sending path end to end in this process: the API (real Kafka, MongoDB,
 Redis) sends to a stub CPO over HTTP, the stub's result comes back to our
@@ -255,14 +255,14 @@ def test_a_command_goes_to_the_cpo_and_its_result_comes_back(services: Settings)
             with TestClient(create_app(s)) as api:
                 _drive(api, s, stub)
                 body = {"session_id": "S1"}
-                resp = api.post("/ops/commands/DEAD-CPO/STOP_SESSION", json=body)
+                resp = api.post("/ops/commands/sent/DEAD-CPO/STOP_SESSION", json=body)
                 assert (resp.status_code, resp.json()["status_code"]) == (502, 3001), resp.text
                 assert stub.token_b not in resp.text
 
 
 def _drive(api: TestClient, s: Settings, stub: Any) -> None:
     body = {"token": token("OURS1", country_code="ZZ", party_id="HUB"), "location_id": "L1"}
-    resp = api.post("/ops/commands/STUB-CPO/START_SESSION", json=body, headers=_auth("ops-x"))
+    resp = api.post("/ops/commands/sent/STUB-CPO/START_SESSION", json=body, headers=_auth("ops-x"))
     sent = resp.json()
     assert (resp.status_code, sent["status_code"]) == (200, 1000), resp.text
     cid, url = sent["data"]["command_id"], sent["data"]["response_url"]
@@ -274,7 +274,7 @@ def _drive(api: TestClient, s: Settings, stub: Any) -> None:
     assert received["token"]["uid"] == "OURS1"
     # A token of another party is refused, and nothing is sent.
     theirs = {**body, "token": token("X1", country_code="NL", party_id="ABC")}
-    refused = api.post("/ops/commands/STUB-CPO/START_SESSION", json=theirs)
+    refused = api.post("/ops/commands/sent/STUB-CPO/START_SESSION", json=theirs)
     assert refused.json()["status_code"] == 2001 and len(stub.commands_received) == 1
     # The stub posts the result to our response_url with its own token.
     path_of_url = url.removeprefix("https://hub.example")

@@ -21,7 +21,7 @@ from ocpi_hub.compare import compare_views
 from ocpi_hub.settings import Settings
 from projections.mongo.locations import COLLECTION, LocationViewQuery, LocationViewWriter
 from projections.mysql.migrate import migrate
-from projections.mysql.models import chargers
+from projections.mysql.models import evses
 from projections.mysql.sites import HierarchyWriter
 from schemas.ocpi.locations import EvseStatus as S
 from tests.integration.test_counts import batches, location_log
@@ -124,7 +124,7 @@ def test_compare_finds_a_difference(live: Views, namespace: Namespace) -> None:
 def test_migrations_reach_head_twice(live: Views) -> None:
     migrate(live.mysql)
     with live.mysql.connect() as conn:
-        assert conn.execute(select(chargers)).all() == []
+        assert conn.execute(select(evses)).all() == []
 
 
 def test_views_sharing_folds_equal_a_replay_split_otherwise(

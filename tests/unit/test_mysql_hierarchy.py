@@ -1,4 +1,4 @@
-"""The OCPI → building/space/charger/connector mapping (pure), and the fold a
+"""The OCPI → building/space/EVSE/connector mapping (pure), and the fold a
 MySQL writer runs per location."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def naive(seconds: int) -> datetime:
 
 def test_nothing_asserted_means_no_rows() -> None:
     rows = hierarchy_rows(KEY, None)
-    assert (rows.buildings, rows.spaces, rows.chargers, rows.connectors) == ([], [], [], [])
+    assert (rows.buildings, rows.spaces, rows.evses, rows.connectors) == ([], [], [], [])
 
 
 def test_the_location_is_one_building_with_values_as_received() -> None:
@@ -147,7 +147,7 @@ def test_space_of_an_evse(
             "physical_reference": stored[1],
         }
     ]
-    assert rows.chargers[0]["space_key"] == expected_key
+    assert rows.evses[0]["space_key"] == expected_key
 
 
 def test_evses_in_the_same_place_share_a_space_and_case_matters_there() -> None:
@@ -165,7 +165,7 @@ def test_evses_in_the_same_place_share_a_space_and_case_matters_there() -> None:
         f"{KEY}|1|a",
         f"{KEY}|{UNASSIGNED}",
     ]
-    assert [c["space_key"] for c in rows.chargers] == [
+    assert [c["space_key"] for c in rows.evses] == [
         f"{KEY}|1|A",
         f"{KEY}|1|A",
         f"{KEY}|1|a",
@@ -173,7 +173,7 @@ def test_evses_in_the_same_place_share_a_space_and_case_matters_there() -> None:
     ]
 
 
-def test_each_evse_is_a_charger_keyed_folded_with_values_as_received() -> None:
+def test_each_evse_is_a_row_keyed_folded_with_values_as_received() -> None:
     body = location(
         evse(
             "evse-1",
@@ -185,8 +185,8 @@ def test_each_evse_is_a_charger_keyed_folded_with_values_as_received() -> None:
         ),
         seconds=3,
     )
-    [charger] = hierarchy_rows(KEY, body).chargers
-    assert charger == {
+    [row] = hierarchy_rows(KEY, body).evses
+    assert row == {
         "evse_key": f"{KEY}/EVSE-1",
         "location_key": KEY,
         "space_key": f"{KEY}|{UNASSIGNED}",
@@ -202,7 +202,7 @@ def test_each_evse_is_a_charger_keyed_folded_with_values_as_received() -> None:
     }
 
 
-def test_each_connector_is_a_row_under_its_charger() -> None:
+def test_each_connector_is_a_row_under_its_evse() -> None:
     body = location(
         evse(
             "E1",
@@ -246,7 +246,7 @@ def test_each_connector_is_a_row_under_its_charger() -> None:
 def test_a_location_without_evses_is_a_building_only() -> None:
     rows = hierarchy_rows(KEY, location())
     assert len(rows.buildings) == 1
-    assert (rows.spaces, rows.chargers, rows.connectors) == ([], [], [])
+    assert (rows.spaces, rows.evses, rows.connectors) == ([], [], [])
 
 
 # ------------------------------------------------------------------ folding
@@ -333,5 +333,5 @@ def test_statuses_before_the_location_are_kept_and_shown_once_it_exists() -> Non
     early = fold_records(None, {}, [resolved("E1", EvseStatus.CHARGING, 5, 0)])
     assert early.state_changed and served(early.state) is None
     later = fold_records(early.state.to_json(), early.positions, [put(location(evse("E1")), 0)])
-    [charger] = hierarchy_rows(KEY, served(later.state)).chargers
-    assert (charger["status"], charger["last_updated"]) == ("CHARGING", naive(5))
+    [row] = hierarchy_rows(KEY, served(later.state)).evses
+    assert (row["status"], row["last_updated"]) == ("CHARGING", naive(5))

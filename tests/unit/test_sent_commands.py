@@ -1,4 +1,4 @@
-"""Commands as eMSP without services: the pure core (command ids, request
+"""Sent commands (we as eMSP) without services: the pure core (command ids, request
 building, the fold, the decisions, the read-time status) and the HTTP
 shells (ops send and read, our response_url) on the in-memory write path,
 with a view folded from its log and a fake channel standing in for the
@@ -284,7 +284,7 @@ def test_a_result_is_recorded_unless_one_is_and_a_send_always() -> None:
     both = SLICE.fold(held, sent.events)
     assert both is not None and (both.result, both.sent_at) == (CommandResultType.ACCEPTED, NOW)
     assert SLICE.load(SLICE.dump(both)) == both
-    # Our commands as CPO share the topic: not this slice's.
+    # Received commands share the topic: not this slice's.
     assert SLICE.fold(None, [CommandAccepted.model_construct(aggregate_key="c1")]) is None
 
 
@@ -292,7 +292,7 @@ def test_a_result_is_recorded_unless_one_is_and_a_send_always() -> None:
 
 
 class LogView:
-    """The emsp_commands view, folded from the fake log on every read (each
+    """The sent_commands view, folded from the fake log on every read (each
     event at the partition the write path appended it to)."""
 
     def __init__(self, log: InMemoryEventLog) -> None:
@@ -391,7 +391,7 @@ def world() -> Iterator[World]:
 
 def _send(w: World, body: Any, partner: str = "CPO-A", command: str = "START_SESSION") -> Any:
     return w.client.post(
-        f"/ops/commands/{partner}/{command}",
+        f"/ops/commands/sent/{partner}/{command}",
         json=body,
         headers={
             "Authorization": "Token b3BzLWNhbGxlcg==",

@@ -1,4 +1,4 @@
-"""``producers.commands``: every branch of the Commands Receiver's
+"""``producers.received_commands``: every branch of the Commands Receiver's
 judgement, pure (facts in, event or NotFound out, ``plan``); the same in
 the write path's shape (``decide``); and the fold of a command's events
 (``evolve``), of which the write path keeps the reservations."""
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers.commands import (
+from producers.received_commands import (
     OFFLINE,
     SLICE,
     Facts,
@@ -36,7 +36,15 @@ from schemas.ocpi.commands import (
 )
 from schemas.ocpi.types import DisplayText
 from tests.token_objects import token
-from tests.unit.command_facts import CALLER, EMSP, URL, charge_point, facts, session, start_body
+from tests.unit.received_command_facts import (
+    CALLER,
+    EMSP,
+    URL,
+    charge_point,
+    facts,
+    session,
+    start_body,
+)
 from tests.unit.test_command_results import accepted, answered, deadline
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -332,7 +340,7 @@ def test_evolve_folds_decision_answer_deadline_and_result() -> None:
     assert state.deadline_passed_at == first_deadline.payload.at  # the first one counts
     assert (state.result, state.decided_by) == (CommandResultType.ACCEPTED, "charger")
     assert state.reservation_key is None
-    # Our commands as eMSP share the topic: not this fold's.
+    # Sent commands share the topic: not this fold's.
     sent = CommandSent.model_construct(aggregate_key="C1")
     assert evolve(state, sent) is state
 

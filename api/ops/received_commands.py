@@ -1,8 +1,8 @@
-"""Ops API for commands partners sent us as CPO.
+"""Ops API of the received commands: those partner eMSPs sent us as CPO.
 
 * ``GET /ops/commands/received/{command_id}``: the command as the
-  ``cpo_commands`` view holds it: request, target, our response, deadline,
-  the charger's answer and the one result (docs/adr/0017). The view is read
+  ``received_commands`` view holds it: request, target, our response,
+  deadline, the charger's answer and the one result (docs/adr/0017). The view is read
   once it holds our own record of the command (docs/adr/0022); what the
   gateway and the processors add later shows when the view has it.
 """
@@ -17,13 +17,13 @@ from api.consistency import read_written
 from api.deps import ContainerDep
 from api.errors import OcpiError, envelope
 from api.writes import WritePathDep
-from producers.commands import SLICE
+from producers.received_commands import SLICE
 from schemas.ocpi.status_codes import OcpiStatus
 
-router = APIRouter(prefix="/ops/commands", tags=["ops: commands"])
+router = APIRouter(prefix="/ops/commands/received", tags=["ops: received commands (as CPO)"])
 
 
-@router.get("/received/{command_id}")
+@router.get("/{command_id}")
 async def get_received_command(
     command_id: Annotated[str, Path(min_length=1, max_length=64)],
     c: ContainerDep,

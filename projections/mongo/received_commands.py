@@ -1,5 +1,5 @@
-"""MongoDB view of the commands partners sent us as CPO, one document per
-command id (collection ``cpo_commands``):
+"""MongoDB view of the received commands (partners sent them to us as CPO),
+one document per command id (collection ``received_commands``):
 
     {_id: "<command id>", command_id, command: "START_SESSION",
      sender: {country_code, party_id}, partner_id, request: {...as received,
@@ -10,13 +10,13 @@ command id (collection ``cpo_commands``):
      deadline_passed_at, result, result_message, decided_by, decided_at,
      _positions: {...}}
 
-The fields are ``producers.commands.ReceivedCommandState`` (folded by that
+The fields are ``producers.received_commands.ReceivedCommandState`` (folded by that
 slice's ``evolve`` from ``ocpi.commands.v1``: CommandAccepted,
 CommandDeclined, ChargerCommandAnswered, CommandDeadlinePassed,
 CommandResultDecided), fields not known yet left out; fields starting with
 ``_`` are the view's own. Position-guarded like every view, so a replay
-rebuilds it. Our commands as eMSP (CommandSent, CommandResultReceived) are
-not in this view.
+rebuilds it. Sent commands (CommandSent, CommandResultReceived) are in
+projections/mongo/sent_commands.py.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from producers.commands import RECEIVED_COMMAND_EVENTS, ReceivedCommandState, evolve
+from producers.received_commands import RECEIVED_COMMAND_EVENTS, ReceivedCommandState, evolve
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.position import Record, already_applied
 from schemas.events.commands import CommandTarget
 from schemas.ocpi.commands import CommandType
 
-COLLECTION = "cpo_commands"
+COLLECTION = "received_commands"
 
 
 def _state(doc: Doc) -> ReceivedCommandState:
@@ -63,9 +63,9 @@ def _key(record: Record[Any]) -> str | None:
     return event.payload.command_id if isinstance(event, RECEIVED_COMMAND_EVENTS) else None
 
 
-class CommandViewWriter(FoldingWriter):
+class ReceivedCommandViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.cpo_commands", db[COLLECTION], _key, apply)
+        super().__init__(f"mongo.{COLLECTION}", db[COLLECTION], _key, apply)
 
     def prepare(self) -> None:
         # CANCEL_RESERVATION finds the reservation it cancels.
@@ -83,7 +83,7 @@ def _public(doc: Doc) -> Doc:
     return out
 
 
-class CommandViewQuery:
+class ReceivedCommandViewQuery:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
 

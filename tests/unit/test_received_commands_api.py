@@ -12,18 +12,18 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Caller, caller, registered_caller
-from api.ocpi.commands import CommandPorts, command_ports
+from api.ocpi.received_commands import CommandPorts, command_ports
 from ocpi_hub.settings import Settings
 from producers import charge_points, locations
 from producers.charge_points import ChargePointState
-from producers.commands import InMemoryCommandFacts
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
+from producers.received_commands import InMemoryCommandFacts
 from producers.write_path import WritePath
 from schemas.events import CommandAccepted, CommandDeclined
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
-from tests.unit.command_facts import URL, charge_point, our_location, session, start_body
+from tests.unit.received_command_facts import URL, charge_point, our_location, session, start_body
 
 RECEIVER = "/ocpi/cpo/2.2.1/commands"
 

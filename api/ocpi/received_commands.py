@@ -1,11 +1,12 @@
-"""Commands module, Receiver interface: we as CPO (mod_commands).
+"""Received commands: the Commands module's Receiver interface, we as CPO
+(mod_commands).
 
 ``POST /ocpi/cpo/2.2.1/commands/{command}``: a registered partner with an
 eMSP role asks one of our chargers to start or stop a session, reserve,
 cancel a reservation or unlock a connector. The shell validates the body
 against the command's request object, gathers the facts
-(``producers.commands.Facts``) and records through the one write path
-(docs/adr/0022) what ``producers.commands.decide`` makes of them; the
+(``producers.received_commands.Facts``) and records through the one write path
+(docs/adr/0022) what ``producers.received_commands.decide`` makes of them; the
 CommandResponse is answered only once Kafka has acknowledged it. The
 charger's result goes to ``response_url`` later
 (processors/command_results.py, processors/command_callbacks.py).
@@ -18,7 +19,7 @@ gateway's presence keys. A CANCEL_RESERVATION finds its RESERVE_NOW through
 the reservation index (``ReservationIds.reserved_by``) and the command's
 state in the write path, so a cancel sent right after its reservation was
 answered finds it; reservations the index does not know (a Redis that lost
-it) are looked up in the ``cpo_commands`` view.
+it) are looked up in the ``received_commands`` view.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
 from producers import charge_points, locations
-from producers.commands import (
+from producers.received_commands import (
     SLICE,
     Caller,
     ChargePointDirectory,

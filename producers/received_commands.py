@@ -1,5 +1,5 @@
-"""The Commands slice as CPO (mod_commands, Receiver interface): a partner
-eMSP POSTs a command for one of our chargers.
+"""Received commands: the Commands slice as CPO (mod_commands, our Receiver
+interface): a partner eMSP POSTs a command for one of our chargers.
 
 **Deciding.** ``plan`` judges the request against facts the HTTP shell
 looked up beforehand (our location and the registry entries of its charge
@@ -23,7 +23,7 @@ eMSP vouches for it), except that an eMSP may only use its own tokens.
 
 **State.** ``ReceivedCommandState`` is one command as its events leave it
 (ours, the gateway's and the processors'); ``evolve`` folds them, for the
-``cpo_commands`` view and the write path alike. The write path keeps only
+``received_commands`` view and the write path alike. The write path keeps only
 the states a later decision consults: accepted RESERVE_NOWs, which a
 CANCEL_RESERVATION reuses (``SLICE``).
 
@@ -605,7 +605,7 @@ class ChargePointDirectory(Protocol):
 class ReceivedCommands(Protocol):
     def reservation(self, key: str) -> CommandTarget | None:
         """The target of the latest accepted RESERVE_NOW under
-        ``reservation_key``, as the ``cpo_commands`` view holds it."""
+        ``reservation_key``, as the ``received_commands`` view holds it."""
         ...
 
 
@@ -694,7 +694,7 @@ class InMemoryCommandFacts:
 
     charge_points: list[Json] = field(default_factory=list)
     connected: set[str] = field(default_factory=set)
-    # The cpo_commands view's reservations, and which command holds each.
+    # The received_commands view's reservations, and which command holds each.
     reservations: dict[str, CommandTarget] = field(default_factory=dict)
     holders: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)

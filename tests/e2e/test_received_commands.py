@@ -1,4 +1,4 @@
-"""Commands as CPO, end to end: a registered eMSP (a stub OCPI party in this
+"""Received commands (we as CPO), end to end: a registered eMSP (a stub OCPI party in this
 process) POSTs commands for one of our locations to our running platform
 (api, processors, projections, push as separate processes) and gets exactly
 one CommandResult at its response_url.
@@ -142,10 +142,10 @@ def _results(s: Setup, path: str) -> list[Any]:
 def _command_id(s: Setup, response_url: str) -> str:
     def found() -> str | None:
         with MongoClient(s.platform.namespace.settings.mongo_url) as client:
-            doc = client[s.db]["cpo_commands"].find_one({"response_url": response_url})
+            doc = client[s.db]["received_commands"].find_one({"response_url": response_url})
         return str(doc["_id"]) if doc else None
 
-    command_id: str = wait_for(found, "the command in the cpo_commands view")
+    command_id: str = wait_for(found, "the command in the received_commands view")
     return command_id
 
 
@@ -265,5 +265,5 @@ def test_unknown_location_and_bad_response_url_write_nothing(setup: Setup) -> No
     assert _start(setup, good_url).json()["data"]["result"] == "ACCEPTED"
     _command_id(setup, good_url)
     with MongoClient(setup.platform.namespace.settings.mongo_url) as client:
-        coll = client[setup.db]["cpo_commands"]
+        coll = client[setup.db]["received_commands"]
         assert coll.count_documents({"response_url": {"$in": [ftp, url]}}) == 0

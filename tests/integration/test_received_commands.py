@@ -1,4 +1,4 @@
-"""Commands as CPO against the real services: the ``cpo_commands`` view
+"""Received commands (we as CPO) against the real services: the ``received_commands`` view
 folded from the real topic (and rebuilt by replay), the Redis adapters of
 the receiver's ports, the receiver on the one write path (a cancel right
 after its reservation, with no projection of commands running), and the
@@ -25,12 +25,12 @@ from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
 from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
 from processors.command_results import Pending, decide, evolve, overdue
-from producers.commands import RedisPresence, RedisReservationIds, presence_key
 from producers.log import KafkaEventLog, ensure_topics
 from producers.partners import PartnerState
+from producers.received_commands import RedisPresence, RedisReservationIds, presence_key
 from projections.mongo.charge_points import ChargePointViewWriter
-from projections.mongo.commands import CommandViewQuery, CommandViewWriter
 from projections.mongo.folding import Doc
+from projections.mongo.received_commands import ReceivedCommandViewQuery, ReceivedCommandViewWriter
 from projections.runner import replay
 from schemas.events import CommandResultDecided
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
@@ -98,13 +98,13 @@ async def test_the_view_folds_a_command_and_replay_rebuilds_it(namespace: Namesp
         docs = []
         for name in ("view_a", "view_b"):
             db: Database[Doc] = client[f"{namespace.name}_{name}"]
-            writer = CommandViewWriter(db)
+            writer = ReceivedCommandViewWriter(db)
             writer.prepare()
             await replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=100)
-            doc = CommandViewQuery(db).get(command_id)
+            doc = ReceivedCommandViewQuery(db).get(command_id)
             assert doc is not None
             docs.append({k: v for k, v in doc.items() if k != "_version"})
-            raw = db["cpo_commands"].find_one({"_id": command_id})
+            raw = db["received_commands"].find_one({"_id": command_id})
             assert raw is not None and raw["_version"] == 1  # one write for the batch
             client.drop_database(db.name)
     assert docs[0] == docs[1]
@@ -193,11 +193,11 @@ def test_a_cancel_sent_right_after_its_reservation_finds_it(services: Settings) 
             assert cancelled.json()["data"]["result"] == "ACCEPTED", cancelled.text
         with MongoClient(s.mongo_url, tz_aware=True) as client:
             db = client[s.mongo_db]
-            assert db["cpo_commands"].count_documents({}) == 0  # never projected
-            writer = CommandViewWriter(db)
+            assert db["received_commands"].count_documents({}) == 0  # never projected
+            writer = ReceivedCommandViewWriter(db)
             writer.prepare()
             asyncio.run(replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=50))
-            docs = {d["command"]: d for d in db["cpo_commands"].find()}
+            docs = {d["command"]: d for d in db["received_commands"].find()}
     target = docs["RESERVE_NOW"]["target"]
     assert target["charge_point_id"] == "CP-R" and target["ocpp_reservation_id"] >= 1
     assert docs["CANCEL_RESERVATION"]["target"] == target

@@ -1,6 +1,6 @@
-"""Ops read API: chargers (EVSEs) of the MySQL operational hierarchy.
+"""Ops read API: the EVSE rows of the MySQL operational hierarchy.
 
-Keyset-paginated by ``evse_key``: when more chargers follow, the response
+Keyset-paginated by ``evse_key``: when more EVSEs follow, the response
 carries ``X-Next-After``, the value to pass as ``after`` for the next page.
 """
 
@@ -19,8 +19,8 @@ router = APIRouter(prefix="/ops", tags=["ops"])
 NEXT_AFTER = "X-Next-After"
 
 
-@router.get("/chargers")
-def list_chargers(
+@router.get("/evses")
+def list_evses(
     ops: OpsQueryDep,
     response: Response,
     status: EvseStatus | None = None,
@@ -30,7 +30,7 @@ def list_chargers(
     after: Annotated[str | None, Query(max_length=200, description="last evse_key seen")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    page = ops.chargers(
+    page = ops.evses(
         status=status.value if status else None,
         country_code=country_code,
         party_id=party_id,

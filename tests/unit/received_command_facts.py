@@ -1,10 +1,10 @@
-"""Small builders for the Commands-as-CPO unit tests."""
+"""Small builders for the received-commands unit tests (we as CPO)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from producers.commands import Caller, ChargePointEntry, Facts
+from producers.received_commands import Caller, ChargePointEntry, Facts
 from schemas.events import Party
 from tests.ocpi_objects import connector, evse, location
 from tests.token_objects import token
