@@ -68,16 +68,21 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy schemas producers processors projections api gateway ocpi_hub
 
-## bench: throughput and latency of the running platform (not a test), see bench/README.md
-## e.g. make bench BENCH_ARGS="-n 300 --locations 20 --skip-ceilings" PULL_ARGS="--locations 2000"
-##      CHARGERS_ARGS="--max 2000 --heartbeat-s 10" COMMANDS_ARGS="-n 1000 -c 16 --chargers 16"
-BENCH_ARGS ?=
+## bench: throughput and latency of the running platform (not a test), see bench/README.md;
+## the 2-process run: make bench SCALE=2. Smaller runs, e.g.
+##   make bench BENCH_ARGS="--rate 200 --duration 20 --locations 20" PULL_ARGS="--locations 2000"
+##   REPLAY_ARGS="--events 100000" CHARGERS_ARGS="--max 2000" COMMANDS_ARGS="-n 1000 -c 16"
+BENCH_ARGS ?= --rate 500 --duration 60
 PULL_ARGS ?=
+REPLAY_ARGS ?=
 CHARGERS_ARGS ?=
 COMMANDS_ARGS ?=
 bench: up
+	$(INFRA) bench-tools
 	$(BIN)/python -m bench.evse_status $(BENCH_ARGS)
 	$(BIN)/python -m bench.locations_pull $(PULL_ARGS)
+	$(BIN)/python -m bench.replay $(REPLAY_ARGS)
+	$(BIN)/python -m bench.token_lookup
 	$(BIN)/python -m bench.pricing
 	$(BIN)/python -m bench.authorization $(AUTHZ_ARGS)
 	$(BIN)/python -m bench.chargers $(CHARGERS_ARGS)

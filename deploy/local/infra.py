@@ -1646,6 +1646,15 @@ def cmd_clean(args: argparse.Namespace) -> None:
     say("clean: done (data/cache kept)")
 
 
+def cmd_bench_tools(args: argparse.Namespace) -> None:
+    """The load generator the benchmarks drive HTTP with (wrk: C, so it does
+    not compete with the platform for the interpreter's time)."""
+    if shutil.which("wrk"):
+        return
+    with locked():
+        Apt.install(["wrk"], "wrk (the benchmarks' HTTP load generator)")
+
+
 def scale_arg(raw: str) -> int:
     if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_SCALE:
         raise argparse.ArgumentTypeError(f"{raw!r}: a whole number from 1 to {MAX_SCALE}")
@@ -1676,6 +1685,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="one line per service/process")
     sub.add_parser("env", help=f"print {rel(ENV_FILE)}")
     sub.add_parser("clean", help="down, then delete everything under data/ except data/cache")
+    sub.add_parser("bench-tools", help="install the benchmarks' load generator (wrk) if missing")
     args = parser.parse_args(argv)
     handler = {
         "up": cmd_up,
@@ -1683,6 +1693,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "env": cmd_env,
         "clean": cmd_clean,
+        "bench-tools": cmd_bench_tools,
     }
     try:
         handler[args.command](args)
