@@ -74,10 +74,12 @@ def create_app(
     app.openapi = with_body_schemas(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
     install_request_ids(app)
+    # Routes are matched in order: partners' Location updates, by far the
+    # most frequent request, are tried first.
+    app.include_router(locations.receiver)
     app.include_router(health.router)
     app.include_router(credentials.router)
     app.include_router(versions.router)
-    app.include_router(locations.receiver)
     app.include_router(locations.sender)
     app.include_router(evses.router)
     app.include_router(sites.router)

@@ -17,7 +17,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from api.deps import PartnerTokensDep
 from api.errors import OcpiError
@@ -63,10 +63,7 @@ async def _partner(
     return None
 
 
-async def caller(
-    partners: PartnerTokensDep, authorization: Annotated[str | None, Header()] = None
-) -> Caller:
-    """The partner behind the request's token: TOKEN_A or a registered token."""
+async def _caller_of(partners: LookupCache[PartnerState], authorization: str | None) -> Caller:
     if not authorization or not authorization.startswith("Token "):
         raise _unauthorized("missing 'Authorization: Token ...' header")
     raw = authorization.removeprefix("Token ").strip()
@@ -79,9 +76,21 @@ async def caller(
     raise _unauthorized("unknown token")
 
 
-async def registered_caller(found: Annotated[Caller, Depends(caller)]) -> Caller:
+async def caller(
+    partners: PartnerTokensDep, authorization: Annotated[str | None, Header()] = None
+) -> Caller:
+    """The partner behind the request's token: TOKEN_A or a registered token."""
+    return await _caller_of(partners, authorization)
+
+
+async def registered_caller(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Caller:
     """Functional modules: only a registered partner's token (not TOKEN_A).
-    (async: FastAPI would run a plain function in its thread pool.)"""
+
+    Built from the request rather than on ``caller``: this is on the path of
+    every partner request, and FastAPI's cost grows with each dependency."""
+    found = await _caller_of(request.app.state.partner_tokens, authorization)
     if found.with_token_a:
         raise _unauthorized(
             "a registration token (TOKEN_A) is valid only on versions and credentials"

@@ -19,7 +19,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth import RegisteredCallerDep
-from api.deps import ContainerDep
 from api.errors import OcpiError
 from producers.partners import PartnerState
 from schemas.events import Party
@@ -54,10 +53,10 @@ def _pair(request: Request, country: str, party: str) -> Party | None:
     return Party(country_code=fold(cc), party_id=fold(pid))
 
 
-async def routed_caller(
-    request: Request, found: RegisteredCallerDep, c: ContainerDep
-) -> RoutedCaller:
-    us = Party(country_code=fold(c.settings.party_country_code), party_id=fold(c.settings.party_id))
+async def routed_caller(request: Request, found: RegisteredCallerDep) -> RoutedCaller:
+    # Settings from the request, not a dependency: every partner request runs this.
+    settings = request.app.state.container.settings
+    us = Party(country_code=fold(settings.party_country_code), party_id=fold(settings.party_id))
     sender = _pair(request, FROM_COUNTRY, FROM_PARTY)
     receiver = _pair(request, TO_COUNTRY, TO_PARTY)
     roles = [

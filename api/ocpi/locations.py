@@ -35,7 +35,7 @@ from api.ocpi.paths import (
     PartyIdPath,
 )
 from api.pagination import PageRequestDep, paginate
-from api.routing import RoutedCallerDep
+from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
 from api.writes import written as answered
 from producers.locations import SLICE, PatchObject, PutObject, decide, find
@@ -130,12 +130,7 @@ EVSE = LOCATION + "/{evse_uid}"
 CONNECTOR = EVSE + "/{connector_id}"
 
 
-async def _their_location(
-    caller: RoutedCallerDep,
-    country_code: CountryCodePath,
-    party_id: PartyIdPath,
-    location_id: LocationIdPath,
-) -> LocationObjectRef:
+def _theirs(caller: RoutedCaller, country_code: str, party_id: str) -> None:
     """A partner reads and writes only its own parties' objects."""
     if not caller.owns(country_code, party_id):
         raise OcpiError(
@@ -143,21 +138,55 @@ async def _their_location(
             f"{country_code}/{party_id} is not a party registered with this token; "
             "a partner may only write and read its own locations",
         )
+
+
+# Each level takes its path parameters directly (not through the level
+# above): one dependency less per level on every partner's PATCH.
+async def _their_location(
+    caller: RoutedCallerDep,
+    country_code: CountryCodePath,
+    party_id: PartyIdPath,
+    location_id: LocationIdPath,
+) -> LocationObjectRef:
+    _theirs(caller, country_code, party_id)
     return LocationObjectRef(country_code=country_code, party_id=party_id, location_id=location_id)
 
 
 TheirLocation = Annotated[LocationObjectRef, Depends(_their_location)]
 
 
-async def _their_evse(parent: TheirLocation, evse_uid: EvseUidPath) -> LocationObjectRef:
-    return parent.model_copy(update={"evse_uid": evse_uid})
+async def _their_evse(
+    caller: RoutedCallerDep,
+    country_code: CountryCodePath,
+    party_id: PartyIdPath,
+    location_id: LocationIdPath,
+    evse_uid: EvseUidPath,
+) -> LocationObjectRef:
+    _theirs(caller, country_code, party_id)
+    return LocationObjectRef(
+        country_code=country_code, party_id=party_id, location_id=location_id, evse_uid=evse_uid
+    )
 
 
 TheirEvse = Annotated[LocationObjectRef, Depends(_their_evse)]
 
 
-async def _their_connector(parent: TheirEvse, connector_id: ConnectorIdPath) -> LocationObjectRef:
-    return parent.model_copy(update={"connector_id": connector_id})
+async def _their_connector(
+    caller: RoutedCallerDep,
+    country_code: CountryCodePath,
+    party_id: PartyIdPath,
+    location_id: LocationIdPath,
+    evse_uid: EvseUidPath,
+    connector_id: ConnectorIdPath,
+) -> LocationObjectRef:
+    _theirs(caller, country_code, party_id)
+    return LocationObjectRef(
+        country_code=country_code,
+        party_id=party_id,
+        location_id=location_id,
+        evse_uid=evse_uid,
+        connector_id=connector_id,
+    )
 
 
 TheirConnector = Annotated[LocationObjectRef, Depends(_their_connector)]

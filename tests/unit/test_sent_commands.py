@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from api.app import create_app
 from api.auth import Caller
-from api.auth import caller as caller_of
+from api.auth import caller as any_caller
+from api.auth import registered_caller as caller_of
 from ocpi_hub.bootstrap import build_container
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
@@ -385,6 +386,7 @@ def world() -> Iterator[World]:
     app = create_app(settings, container=container, event_log=log, write_path=write_path)
     caller = [cpo_a]
     app.dependency_overrides[caller_of] = lambda: Caller(caller[0], "their-token", False)
+    app.dependency_overrides[any_caller] = app.dependency_overrides[caller_of]
     with TestClient(app) as client:
         yield World(client, log, channel, caller)
 
