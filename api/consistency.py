@@ -68,11 +68,12 @@ async def written(write_path: WritePath, slice_: Slice[Any], key: str) -> dict[i
 
 
 class ObjectView(Protocol[T_co]):
-    """A view of one document per aggregate, with the positions it applied."""
+    """A view of one document per aggregate, with the positions it applied
+    (read on the event loop: the queries of projections/mongo are async)."""
 
-    def read(self, key: str, /) -> tuple[T_co, dict[str, int]]: ...
+    async def read(self, key: str, /) -> tuple[T_co, dict[str, int]]: ...
 
-    def positions(self, key: str, /) -> dict[str, int]: ...
+    async def positions(self, key: str, /) -> dict[str, int]: ...
 
 
 async def read_written(
@@ -87,8 +88,8 @@ async def read_written(
     """``key``'s document in ``view`` once the view holds the aggregate's last
     committed write (``read_after``)."""
     return await read_after(
-        lambda: asyncio.to_thread(view.read, key),
-        lambda: asyncio.to_thread(view.positions, key),
+        lambda: view.read(key),
+        lambda: view.positions(key),
         slice_.topic.name,
         await written(write_path, slice_, key),
         timeout_s=timeout_s,

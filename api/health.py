@@ -34,7 +34,8 @@ def _checks(c: Container) -> dict[str, Callable[[], Awaitable[Any]]]:
 
     return {
         "kafka": c.event_log.ping,
-        "mongodb": lambda: asyncio.to_thread(c.mongo.admin.command, "ping"),
+        # On the async client: awaited, bounded by _CHECK_TIMEOUT_S, no thread.
+        "mongodb": lambda: c.mongo.admin.command("ping"),
         "mysql": lambda: asyncio.to_thread(mysql),
         "redis": redis,
     }

@@ -48,6 +48,7 @@ from pymongo import MongoClient
 from rich.console import Console
 
 from bench.harness import cheap_async_library_detection, git_commit, summarize_ms, utc_iso
+from ocpi_hub.bootstrap import async_mongo_client
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings, get_settings
 from producers import tokens
@@ -199,6 +200,8 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
     never, always = f"BN{run_id}".upper(), f"BA{run_id}".upper()
     mongo: MongoClient[Doc] = MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000)
     db = mongo[f"bench_authz_{run_id}"]
+    # The service reads the directory as the API does: on the async client.
+    reads = async_mongo_client(settings)
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=3)
     prefix = f"bench-{run_id}-"
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
@@ -246,12 +249,12 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
         )
 
         class Partners:
-            def all(self) -> list[PartnerState]:
+            async def all(self) -> list[PartnerState]:
                 return [partner]
 
         service = AuthorizationService(
             write_path=write_path,
-            directory=TokenViewQuery(db),
+            directory=TokenViewQuery(reads[db.name]),
             partners=Partners(),
             realtime=realtime,
             cache=RedisDecisionCache(redis),
@@ -309,6 +312,7 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
         await redis.aclose()
         mongo.drop_database(db.name)
         mongo.close()
+        await reads.close()
     return {
         "benchmark": "authorization",
         "run_id": run_id,

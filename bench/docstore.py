@@ -53,6 +53,7 @@ process). This is a measurement, not a test: nothing judges the figures.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import random
@@ -61,14 +62,15 @@ import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pymongo import MongoClient, ReplaceOne
+from pymongo import AsyncMongoClient, MongoClient, ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout, PyMongoError
 from rich.table import Table
@@ -127,6 +129,9 @@ class Store:
     groups: list[str] = field(default_factory=list)
     client: MongoClient[Doc] | None = None
     db: Database[Doc] | None = None
+    # The reads go through the API's query classes, on an async client as in
+    # the API (ocpi_hub/bootstrap.py: async_mongo_client).
+    aclient: AsyncMongoClient[Doc] | None = None
     result: dict[str, Any] = field(default_factory=dict)
     dead: str | None = None  # why its later phases are skipped
 
@@ -134,6 +139,11 @@ class Store:
     def database(self) -> Database[Doc]:
         assert self.db is not None
         return self.db
+
+    @property
+    def reads(self) -> AsyncDatabase[Doc]:
+        assert self.aclient is not None and self.db is not None
+        return self.aclient[self.db.name]
 
 
 # --------------------------------------------------------------------------- #
@@ -342,21 +352,23 @@ def raw_phase(db: Database[Doc], docs: Sequence[Doc], size: int, budget: Budget)
     return {"insert": first, "replace": second, "replaced_ok": replaced == second["docs"]}
 
 
-def timed(fn: Callable[[], Any], repeat: int, deadline: float) -> tuple[list[float], Any]:
+async def timed(
+    fn: Callable[[], Awaitable[Any]], repeat: int, deadline: float
+) -> tuple[list[float], Any]:
     """``fn`` ``repeat`` times, or fewer (at least once) past the deadline."""
     took: list[float] = []
     out: Any = None
     for _ in range(repeat):
         t = time.perf_counter()
-        out = fn()
+        out = await fn()
         took.append(time.perf_counter() - t)
         if time.perf_counter() > deadline:
             break
     return took, out
 
 
-def reads_phase(
-    db: Database[Doc], spots: Sequence[tuple[str, str]], n: int, seed: int, budget: Budget
+async def reads_phase(
+    db: AsyncDatabase[Doc], spots: Sequence[tuple[str, str]], n: int, seed: int, budget: Budget
 ) -> dict[str, Any]:
     """``LocationViewQuery.get`` of random locations, one at a time."""
     query = LocationViewQuery(db)
@@ -368,7 +380,7 @@ def reads_phase(
     for _ in range(n):
         party, location_id = spots[rng.randrange(len(spots))]
         t = time.perf_counter()
-        if query.get(COUNTRY, party, location_id) is None:
+        if await query.get(COUNTRY, party, location_id) is None:
             missing += 1
         took.append(time.perf_counter() - t)
         if t > deadline:
@@ -382,8 +394,8 @@ def reads_phase(
     }
 
 
-def evse_lookup_phase(
-    db: Database[Doc], spots: Sequence[tuple[str, str]], n: int, seed: int, budget: Budget
+async def evse_lookup_phase(
+    db: AsyncDatabase[Doc], spots: Sequence[tuple[str, str]], n: int, seed: int, budget: Budget
 ) -> dict[str, Any]:
     """The public QR lookup: ``LocationViewQuery.by_evse_id`` (multikey index)."""
     query = LocationViewQuery(db)
@@ -394,7 +406,7 @@ def evse_lookup_phase(
     for _ in range(n):
         party, location_id = spots[rng.randrange(len(spots))]
         t = time.perf_counter()
-        found = query.by_evse_id(evse_id_of(party, location_id).lower())
+        found = await query.by_evse_id(evse_id_of(party, location_id).lower())
         took.append(time.perf_counter() - t)
         wrong += [x["id"] for x in found] != [location_id]
         if t > deadline:
@@ -423,11 +435,17 @@ def plan_summary(explained: Doc) -> dict[str, Any]:
     return {"stages": stages, **flags}
 
 
-def paging_phase(
-    db: Database[Doc], ours: int, page_size: int, repeat: int, budget: Budget
+async def paging_phase(
+    db: Database[Doc],
+    reads: AsyncDatabase[Doc],
+    ours: int,
+    page_size: int,
+    repeat: int,
+    budget: Budget,
 ) -> dict[str, Any]:
-    """The Sender list of the bench party, as ``api/`` asks for it."""
-    query = LocationViewQuery(db)
+    """The Sender list of the bench party, as ``api/`` asks for it (on the
+    async client); the count and the plan on the sync one."""
+    query = LocationViewQuery(reads)
     coll = db[COLLECTION]
     deep = max(0, ours - 2 * page_size)  # a full page, deep in the list
     # The keyset cursor the previous page's Link carries: (_ts, _id) of the
@@ -440,16 +458,17 @@ def paging_phase(
     )
     after = (before[0]["_ts"], before[0]["_id"]) if deep and before else None
 
-    def page(**kw: Any) -> Any:
+    def page(**kw: Any) -> Awaitable[Any]:
         return query.page(country_code=COUNTRY, party_id=PARTY, limit=page_size, **kw)
 
     # A quarter of the budget each, at least one call each.
     quarter = Budget(budget.seconds / 4)
-    first_ms, first = timed(lambda: page(), repeat, quarter.deadline())
-    keyset_ms, by_keyset = timed(lambda: page(after=after), repeat, quarter.deadline())
-    skip_ms, by_skip = timed(lambda: page(skip=deep), repeat, quarter.deadline())
+    first_ms, first = await timed(lambda: page(), repeat, quarter.deadline())
+    keyset_ms, by_keyset = await timed(lambda: page(after=after), repeat, quarter.deadline())
+    skip_ms, by_skip = await timed(lambda: page(skip=deep), repeat, quarter.deadline())
     filt = {"country_code": COUNTRY, "party_id": PARTY, "_ts": {"$ne": None}}
-    count_ms, counted = timed(lambda: coll.count_documents(filt), repeat, quarter.deadline())
+    count = reads[COLLECTION]
+    count_ms, counted = await timed(lambda: count.count_documents(filt), repeat, quarter.deadline())
     keyset_filter = {**filt, "_ts": {"$gt": after[0]}} if after else filt
     try:
         explained = db.command(
@@ -632,6 +651,9 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         except PyMongoError as exc:
             raise PlatformUnavailableError(f"{store.name} at {store.url}: {exc}") from exc
         store.db = store.client[dbname]
+        store.aclient = AsyncMongoClient(
+            store.url, serverSelectionTimeoutMS=5000, socketTimeoutMS=timeout_ms, tz_aware=True
+        )
         LocationViewWriter(store.db).prepare()
         store.result["server"] = {
             "version": info.get("version"),
@@ -648,7 +670,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
     updates = status_records(spots, args.writes, seed=1)
     raw_docs = [d for d in (fold_location(None, r) for r in puts[: args.writes]) if d]
 
-    def phase(name: str, fn: Callable[[Store], dict[str, Any]]) -> None:
+    async def phase(name: str, fn: Callable[[Store], Any]) -> None:
         for store in stores:
             if store.dead:
                 store.result[name] = {"skipped": store.dead}
@@ -656,6 +678,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             a = meter.snapshot()
             try:
                 out = fn(store)
+                if inspect.isawaitable(out):
+                    out = await out
             except (PyMongoError, KeyError, RuntimeError) as exc:
                 out = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
                 if isinstance(exc, NetworkTimeout | AutoReconnect):
@@ -671,8 +695,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             console.print(f"  integration tests: {store.name} {_tests(store.result['tests'])}")
     budget = Budget(args.budget)
     try:
-        phase("conflict", lambda s: conflict_probe(s.database))
-        phase("writer_insert", lambda s: writer_phase(s.database, puts, args.batch, budget))
+        await phase("conflict", lambda s: conflict_probe(s.database))
+        await phase("writer_insert", lambda s: writer_phase(s.database, puts, args.batch, budget))
         for store in stores:  # the reads see the whole collection on every store
             done = _get(store.result, "writer_insert", "docs")
             if not store.dead and isinstance(done, int) and done < len(puts):
@@ -680,18 +704,22 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             if not store.dead:
                 coll = store.database[COLLECTION]
                 store.result["writer_insert"]["documents_in_view"] = coll.count_documents({})
-        phase("point_reads", lambda s: reads_phase(s.database, spots, args.reads, 2, budget))
-        phase(
+        await phase("point_reads", lambda s: reads_phase(s.reads, spots, args.reads, 2, budget))
+        await phase(
             "sender_list",
-            lambda s: paging_phase(s.database, args.documents, args.page_size, args.repeat, budget),
+            lambda s: paging_phase(
+                s.database, s.reads, args.documents, args.page_size, args.repeat, budget
+            ),
         )
-        phase(
+        await phase(
             "evse_lookup",
-            lambda s: evse_lookup_phase(s.database, spots, args.reads // 4, 3, budget),
+            lambda s: evse_lookup_phase(s.reads, spots, args.reads // 4, 3, budget),
         )
         # Replaces of existing documents last: they hang some servers for good.
-        phase("writer_update", lambda s: writer_phase(s.database, updates, args.batch, budget))
-        phase("raw_bulk", lambda s: raw_phase(s.database, raw_docs, args.batch, budget))
+        await phase(
+            "writer_update", lambda s: writer_phase(s.database, updates, args.batch, budget)
+        )
+        await phase("raw_bulk", lambda s: raw_phase(s.database, raw_docs, args.batch, budget))
     finally:
         for store in stores:
             if store.client is None:
@@ -707,6 +735,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
                 except PyMongoError as exc:
                     console.print(f"[red]{store.name}: could not drop {dbname}: {exc}[/]")
             store.client.close()
+            if store.aclient is not None:
+                await store.aclient.close()
     report["machine"]["loadavg_at_end"] = loadavg()
     finished = time.time()
     report["finished_at"] = utc_iso(finished)

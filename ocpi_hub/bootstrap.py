@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 import structlog
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
 
@@ -100,6 +101,19 @@ def mongo_client(settings: Settings) -> MongoClient[Doc]:
     return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True)
 
 
+def async_mongo_client(settings: Settings) -> AsyncMongoClient[Doc]:
+    """The client view reads go through (API, gateway, push, CLI reports):
+    awaited on the event loop, no thread per read. Every operation is bounded
+    (server selection, then the whole operation), so a stalled server fails
+    the request that waits on it and frees it."""
+    return AsyncMongoClient(
+        settings.mongo_url,
+        serverSelectionTimeoutMS=int(settings.mongo_server_selection_timeout_s * 1000),
+        timeoutMS=int(settings.mongo_operation_timeout_s * 1000),
+        tz_aware=True,
+    )
+
+
 def mysql_engine(settings: Settings, database: str | None = None) -> Engine:
     url = make_url(settings.mysql_url)
     if database is not None:
@@ -180,7 +194,7 @@ class Container:
     settings: Settings
     event_log: KafkaEventLog
     write_path: WritePath
-    mongo: MongoClient[Doc]
+    mongo: AsyncMongoClient[Doc]
     mysql: Engine
     redis: aioredis.Redis
     locations: LocationViewQuery
@@ -223,10 +237,11 @@ def redis_client(settings: Settings) -> aioredis.Redis:
 
 
 def build_container(settings: Settings) -> Container:
-    client = mongo_client(settings)
+    client = async_mongo_client(settings)
+    db = client[settings.mongo_db]
     engine = mysql_engine(settings)
     redis = redis_client(settings)
-    token_view = TokenViewQuery(client[settings.mongo_db])
+    token_view = TokenViewQuery(db)
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
     event_log = KafkaEventLog(
         settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
@@ -239,18 +254,18 @@ def build_container(settings: Settings) -> Container:
         mongo=client,
         mysql=engine,
         redis=redis,
-        locations=LocationViewQuery(client[settings.mongo_db]),
+        locations=LocationViewQuery(db),
         ops=OpsQuery(engine),
-        partners=PartnerQuery(client[settings.mongo_db]),
+        partners=PartnerQuery(db),
         partner_tokens=partner_tokens(settings, path),
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
-        tariffs=TariffViewQuery(client[settings.mongo_db]),
+        tariffs=TariffViewQuery(db),
         tokens=token_view,
         authorization=AuthorizationService(
             write_path=path,
             directory=token_view,
-            partners=PartnerQuery(client[settings.mongo_db]),
+            partners=PartnerQuery(db),
             realtime=realtime,
             cache=RedisDecisionCache(redis),
             vault=vault(settings),
@@ -259,15 +274,15 @@ def build_container(settings: Settings) -> Container:
             key_prefix=settings.topic_prefix,
         ),
         realtime=realtime,
-        sessions=SessionViewQuery(client[settings.mongo_db]),
+        sessions=SessionViewQuery(db),
         session_rows=SessionRowQuery(engine),
-        cdrs=CdrViewQuery(client[settings.mongo_db]),
+        cdrs=CdrViewQuery(db),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
-        sent_commands=SentCommandViewQuery(client[settings.mongo_db]),
+        sent_commands=SentCommandViewQuery(db),
         command_channel=HttpCommandChannel(settings.outbound_timeout_s),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
-        received_commands=ReceivedCommandViewQuery(client[settings.mongo_db]),
-        charge_points=ChargePointViewQuery(client[settings.mongo_db]),
+        received_commands=ReceivedCommandViewQuery(db),
+        charge_points=ChargePointViewQuery(db),
     )
 
 
@@ -347,13 +362,13 @@ async def close_container(c: Container) -> None:
         c.event_log.stop,
         c.redis.aclose,
         c.realtime.aclose,
+        c.mongo.close,
     ]
     for close in closers:
         try:
             await close()
         except Exception as exc:  # closing: report, go on with the others
             log.warning("close_failed", client=getattr(close, "__qualname__", "?"), error=str(exc))
-    c.mongo.close()
     c.mysql.dispose()
 
 
@@ -439,7 +454,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     """The pushers read the registered partners (their view) and unseal the
     tokens we present; the callbacks remember deliveries in Redis."""
     await _topics(settings)
-    client = mongo_client(settings)
+    client = async_mongo_client(settings)
     redis = redis_client(settings)
     try:
         partner_view = PartnerQuery(client[settings.mongo_db])
@@ -455,7 +470,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
         )
     finally:
         await redis.aclose()
-        client.close()
+        await client.close()
 
 
 @contextmanager
@@ -507,14 +522,15 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
             engine.dispose()
 
 
-@contextmanager
-def view_database(settings: Settings) -> Iterator[Database[Doc]]:
-    """The live MongoDB views, for a read-only command."""
-    client = mongo_client(settings)
+@asynccontextmanager
+async def view_database(settings: Settings) -> AsyncIterator[AsyncDatabase[Doc]]:
+    """The live MongoDB views, for a read-only command (the queries are async:
+    the CLI runs it under ``asyncio.run``)."""
+    client = async_mongo_client(settings)
     try:
         yield client[settings.mongo_db]
     finally:
-        client.close()
+        await client.close()
 
 
 def until_signalled() -> asyncio.Event:

@@ -472,9 +472,11 @@ def cdrs_reconcile_report(
     from ocpi_hub.bootstrap import view_database
     from projections.mongo.cdrs import CdrViewQuery
 
-    settings = _settings()
-    with view_database(settings) as db:
-        rows = CdrViewQuery(db).reconciliation(only_discrepancies=only_discrepancies)
+    async def report() -> list[dict[str, Any]]:
+        async with view_database(_settings()) as db:
+            return await CdrViewQuery(db).reconciliation(only_discrepancies=only_discrepancies)
+
+    rows = asyncio.run(report())
     for row in rows:
         typer.echo(json.dumps(row))
     flagged = sum(1 for r in rows if (r.get("reconciliation") or {}).get("discrepancy"))

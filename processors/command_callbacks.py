@@ -85,7 +85,7 @@ def emsp_party(partner: PartnerState) -> Party | None:
 
 
 class PartnerLookup(Protocol):
-    def get(self, partner_id: str) -> PartnerState | None: ...
+    async def get(self, partner_id: str) -> PartnerState | None: ...
 
 
 class DeliveredMarks(Protocol):
@@ -218,7 +218,7 @@ class CommandCallbackSender:
         if await self._marks.delivered(p.command_id):
             bound.info("command_callback_already_sent")
             return "already"
-        partner = await asyncio.to_thread(self._partners.get, p.partner_id)
+        partner = await self._partners.get(p.partner_id)
         token = None
         if partner is not None and partner.status == "registered" and partner.our_token_encrypted:
             try:

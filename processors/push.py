@@ -316,7 +316,7 @@ LOCATIONS_PUSH = PushModule(
 
 
 class PartnerSource(Protocol):
-    def all(self) -> list[PartnerState]: ...
+    async def all(self) -> list[PartnerState]: ...
 
 
 class TokenUnsealer(Protocol):
@@ -561,7 +561,7 @@ class ModulePusher:
 
     async def refresh(self) -> None:
         try:
-            partners = await asyncio.to_thread(self._partners.all)
+            partners = await self._partners.all()
         except Exception as exc:
             log.warning("push_partners_unreadable", error=type(exc).__name__)
             return

@@ -199,7 +199,7 @@ def tokens_sender(partner: PartnerState) -> str | None:
 
 
 class TokenDirectory(Protocol):
-    def holders(
+    async def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
     ) -> list[str]:
         """Keys of the tokens held with this uid and type, newest first."""
@@ -207,7 +207,7 @@ class TokenDirectory(Protocol):
 
 
 class PartnerDirectory(Protocol):
-    def all(self) -> list[PartnerState]: ...
+    async def all(self) -> list[PartnerState]: ...
 
 
 class Unsealer(Protocol):
@@ -362,7 +362,7 @@ class AuthorizationService:
         if held is not None and (decided := whitelist_decision(held)) is not None:
             return decided
         owner = owner_of(held) if held is not None else self._named_owner(request)
-        targets = await asyncio.to_thread(self._targets, owner)
+        targets = await self._targets(owner)
         unreachable = False
         for target in targets:
             answer = await self._realtime.authorize(
@@ -403,9 +403,8 @@ class AuthorizationService:
             return ours, None
         # Whose token it may be: the view is only the index here (it may lag
         # a token pushed a moment ago, then its eMSPs are asked); each
-        # holder's state comes from the write path. The directory is
-        # synchronous (pymongo): off the loop.
-        keys = await asyncio.to_thread(self._directory.holders, uid, kind, exclude_party=us)
+        # holder's state comes from the write path.
+        keys = await self._directory.holders(uid, kind, exclude_party=us)
         found = [s for s in await asyncio.gather(*map(self._state, keys)) if s is not None]
         if not found:
             return None, None
@@ -450,11 +449,11 @@ class AuthorizationService:
             return Party(country_code=fold(request.country_code), party_id=fold(request.party_id))
         return None
 
-    def _targets(self, owner: Party | None) -> Sequence[_Target]:
+    async def _targets(self, owner: Party | None) -> Sequence[_Target]:
         """Who to ask: the partner owning the token's party, else every
         registered partner with a Tokens Sender interface."""
         targets = []
-        for partner in self._partners.all():
+        for partner in await self._partners.all():
             url = tokens_sender(partner)
             if url is None or not partner.roles:
                 continue

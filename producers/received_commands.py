@@ -597,13 +597,13 @@ SLICE: Slice[ReceivedCommandState] = Slice(
 
 
 class ChargePointDirectory(Protocol):
-    def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
+    async def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
         """The registry documents of a location's charge points (any state)."""
         ...
 
 
 class ReceivedCommands(Protocol):
-    def reservation(self, key: str) -> CommandTarget | None:
+    async def reservation(self, key: str) -> CommandTarget | None:
         """The target of the latest accepted RESERVE_NOW under
         ``reservation_key``, as the ``received_commands`` view holds it."""
         ...
@@ -699,7 +699,7 @@ class InMemoryCommandFacts:
     holders: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
 
-    def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
+    async def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Json]:
         key = location_key(country_code, party_id, location_id)
         return [
             d
@@ -707,7 +707,7 @@ class InMemoryCommandFacts:
             if location_key(d["country_code"], d["party_id"], d["location_id"]) == key
         ]
 
-    def reservation(self, key: str) -> CommandTarget | None:
+    async def reservation(self, key: str) -> CommandTarget | None:
         return self.reservations.get(key)
 
     async def present(self, charge_point_ids: Iterable[str]) -> frozenset[str]:

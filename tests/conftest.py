@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
-from ocpi_hub.bootstrap import create_mysql_database, drop_mysql_database
+from ocpi_hub.bootstrap import async_mongo_client, create_mysql_database, drop_mysql_database
 from ocpi_hub.settings import Settings
 from tests.services import Namespace, base_settings, delete_topics, isolated, require_services
 
@@ -39,3 +40,14 @@ def fresh_namespace(services: Settings) -> Iterator[Namespace]:
 def namespace(services: Settings) -> Iterator[Namespace]:
     with fresh_namespace(services) as ns:
         yield ns
+
+
+@pytest.fixture(scope="session")
+async def aio_mongo(services: Settings) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    """The async client the API reads views through, built as the API builds
+    it (ocpi_hub/bootstrap.py), for tests of the query classes."""
+    client = async_mongo_client(services)
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -167,7 +167,7 @@ def _token_parties(caller: RoutedCaller) -> list[str]:
 
 
 @sender.get("")
-def list_our_cdrs(
+async def list_our_cdrs(
     request: Request,
     response: Response,
     caller: RoutedCallerDep,
@@ -176,7 +176,7 @@ def list_our_cdrs(
     params: PageRequestDep,
 ) -> Json:
     s = c.settings
-    page = view.page(
+    page = await view.page(
         country_code=s.party_country_code,
         party_id=s.party_id,
         token_parties=_token_parties(caller),

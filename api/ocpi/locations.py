@@ -17,7 +17,6 @@ after it has applied the object's last write (api/consistency.py).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -106,8 +105,8 @@ class LocationReads:
     async def get(self, ref: LocationObjectRef) -> Json:
         key = ref.location_key
         current = await read_after(
-            lambda: asyncio.to_thread(self.view.read, key),
-            lambda: asyncio.to_thread(self.view.positions, key),
+            lambda: self.view.read(key),
+            lambda: self.view.positions(key),
             LOCATIONS.name,
             await written(self.write_path, SLICE, key),
             timeout_s=self.timeout_s,
@@ -253,7 +252,7 @@ async def patch_their_connector(
 
 
 @sender.get("")
-def list_our_locations(
+async def list_our_locations(
     request: Request,
     response: Response,
     _: RoutedCallerDep,
@@ -262,7 +261,7 @@ def list_our_locations(
     params: PageRequestDep,
 ) -> Json:
     s = c.settings
-    page = view.page(
+    page = await view.page(
         country_code=s.party_country_code,
         party_id=s.party_id,
         date_from=params.date_from,

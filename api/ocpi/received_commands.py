@@ -146,9 +146,7 @@ async def _registered_at(
     """The charge points at a location: which ones from the registry view (a
     list), each one's registration as the write path holds it (a charge
     point moved or deregistered a moment ago is judged as it is now)."""
-    docs = await asyncio.to_thread(
-        ports.charge_points.at_location, country_code, party_id, location_id
-    )
+    docs = await ports.charge_points.at_location(country_code, party_id, location_id)
     ids = sorted({str(d["charge_point_id"]) for d in docs})
     found = await asyncio.gather(*(_registration(write_path, i) for i in ids))
     return [entry for entry in found if entry is not None]
@@ -170,7 +168,7 @@ async def _reservation(
             return held
     # Not in the index (it lives in Redis and may have been lost with it):
     # the view holds every reservation it has projected.
-    return await asyncio.to_thread(ports.received.reservation, key)
+    return await ports.received.reservation(key)
 
 
 async def gather_facts(
@@ -202,7 +200,7 @@ async def gather_facts(
         ocpp_reservation_id = await ports.reservation_ids.allocate(key)
     if isinstance(request, StopSession):
         key = session_key(us.country_code, us.party_id, request.session_id)
-        session, _ = await asyncio.to_thread(ports.sessions.read, key)
+        session, _ = await ports.sessions.read(key)
         if session is not None:
             entries = await _registered_at(
                 ports,

@@ -23,7 +23,6 @@ so the Sender and charging preferences read the view as it is.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,7 +196,7 @@ def _token_parties(caller: RoutedCaller) -> list[str]:
 
 
 @sender.get("")
-def list_sessions(
+async def list_sessions(
     request: Request,
     response: Response,
     caller: RoutedCallerDep,
@@ -209,7 +208,7 @@ def list_sessions(
         # mod_sessions, GET "Request Parameters": date_from is required.
         raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "date_from is required", 400)
     s = c.settings
-    page = view.page(
+    page = await view.page(
         country_code=s.party_country_code,
         party_id=s.party_id,
         date_from=params.date_from,
@@ -236,7 +235,7 @@ async def put_charging_preferences(
     s = c.settings
     ref = SessionRef(country_code=s.party_country_code, party_id=s.party_id, session_id=session_id)
     # One of our sessions (the processors write them): the view as it is.
-    session, _ = await asyncio.to_thread(view.read, ref.session_key)
+    session, _ = await view.read(ref.session_key)
     token_parties = _token_parties(caller)
     if session is None or (
         f"{fold(session['cdr_token']['country_code'])}/{fold(session['cdr_token']['party_id'])}"

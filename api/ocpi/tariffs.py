@@ -189,7 +189,7 @@ OurTariff = Annotated[Owned, Depends(our_tariff)]
 
 
 @sender.get("")
-def list_our_tariffs(
+async def list_our_tariffs(
     request: Request,
     response: Response,
     _: RoutedCallerDep,
@@ -198,7 +198,7 @@ def list_our_tariffs(
     params: PageRequestDep,
 ) -> Json:
     s = c.settings
-    page = view.page(
+    page = await view.page(
         country_code=s.party_country_code,
         party_id=s.party_id,
         date_from=params.date_from,

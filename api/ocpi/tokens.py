@@ -193,7 +193,7 @@ async def patch_their_token(
 
 
 @sender.get("")
-def list_our_tokens(
+async def list_our_tokens(
     request: Request,
     response: Response,
     _: RoutedCallerDep,
@@ -202,7 +202,7 @@ def list_our_tokens(
     params: PageRequestDep,
 ) -> Json:
     s = c.settings
-    page = view.page(
+    page = await view.page(
         country_code=s.party_country_code,
         party_id=s.party_id,
         date_from=params.date_from,

@@ -48,8 +48,8 @@ async def _ours(reads: CdrReads, us: Party, cdr_id: str) -> Json | None:
 
 
 @router.get("/reconciliation")
-def reconciliation_report(view: CdrViewDep, only_discrepancies: bool = False) -> Json:
-    return envelope(view.reconciliation(only_discrepancies=only_discrepancies))
+async def reconciliation_report(view: CdrViewDep, only_discrepancies: bool = False) -> Json:
+    return envelope(await view.reconciliation(only_discrepancies=only_discrepancies))
 
 
 @router.get("/{cdr_id}")

@@ -97,8 +97,8 @@ async def get_charge_point(
     write_path: WritePathDep,
 ) -> dict[str, Any]:
     doc = await read_after(
-        lambda: asyncio.to_thread(view.read, charge_point_id),
-        lambda: asyncio.to_thread(view.positions, charge_point_id),
+        lambda: view.read(charge_point_id),
+        lambda: view.positions(charge_point_id),
         CHARGER_REGISTRY.name,
         await written(write_path, charge_points.SLICE, charge_point_id),
         timeout_s=c.settings.read_own_writes_timeout_s,

@@ -19,7 +19,6 @@ Receiver interface (mod_commands).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -88,7 +87,7 @@ async def send_command(
     command_id = ids.new(partner_id, command)
     url = response_url(s.base_url, command, command_id)
     request = build_request(command, body, url, us)
-    target = command_target(partner_id, await asyncio.to_thread(c.partners.get, partner_id))
+    target = command_target(partner_id, await c.partners.get(partner_id))
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
     try:
         token = c.vault.decrypt(target.sealed_token)
@@ -169,7 +168,7 @@ async def list_sent_commands(
     after: Annotated[str | None, Query(max_length=200, description="X-Next-After")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    page = await asyncio.to_thread(view.page, partner_id=partner_id, after=after, limit=limit)
+    page = await view.page(partner_id=partner_id, after=after, limit=limit)
     if page.next_after is not None:
         response.headers[NEXT_AFTER] = page.next_after
     return envelope([_shown(state, now) for state in page.items])

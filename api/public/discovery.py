@@ -11,7 +11,6 @@ allow-list (``public_station``), never by copying the served object.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -201,7 +200,7 @@ async def rate_limited(request: Request, limiter: RateLimiterDep, settings: Sett
 async def get_public_evse(
     evse_id: EvseIdPath, locations: LocationViewDep, tariffs: TariffViewDep
 ) -> dict[str, Any]:
-    candidates = await asyncio.to_thread(locations.by_evse_id, evse_id)
+    candidates = await locations.by_evse_id(evse_id)
     found = find_evse(candidates, evse_id)
     if found is None:
         raise OcpiError(
@@ -211,9 +210,7 @@ async def get_public_evse(
     wanted = {t for c in evse.get("connectors") or () for t in c.get("tariff_ids") or ()}
     held: dict[str, Doc] = {}
     for tariff_id in sorted(wanted):
-        tariff = await asyncio.to_thread(
-            tariffs.get, location["country_code"], location["party_id"], tariff_id
-        )
+        tariff = await tariffs.get(location["country_code"], location["party_id"], tariff_id)
         if tariff is not None:
             held[tariff_id] = tariff
     return envelope(public_station(location, evse, held))

@@ -21,11 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.cdrs import CdrState, evolve
-from projections.mongo.counts import Counted, owner_key
+from projections.mongo.counts import Counted, CountsQuery, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
@@ -120,22 +121,24 @@ class CdrViewWriter(FoldingWriter):
 
 
 class CdrViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
-        self._counts = Counted(db, COLLECTION, count_keys)
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+        self._counts = CountsQuery(db, COLLECTION)
+
+    async def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The CDR document under a key (None if none) and its positions."""
-        doc = self._coll.find_one({"_id": key})
+        doc = await self._coll.find_one({"_id": key})
         if doc is None or doc.get("cdr") is None:
             return None, dict((doc or {}).get("_positions") or {})
         return doc, dict(doc.get("_positions") or {})
 
-    def positions(self, key: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+    async def positions(self, key: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": key}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def page(
+    async def page(
         self,
         *,
         country_code: str,
@@ -159,7 +162,7 @@ class CdrViewQuery:
             "_token_party": {"$in": parties},
         }
         keys = [_list_key(country_code, party_id, p) for p in parties]
-        return keyset_page(
+        return await keyset_page(
             self._coll,
             "cdr",
             match,
@@ -171,7 +174,7 @@ class CdrViewQuery:
             maintained_total=lambda: self._counts.total(keys),
         )
 
-    def reconciliation(self, *, only_discrepancies: bool = False) -> list[Doc]:
+    async def reconciliation(self, *, only_discrepancies: bool = False) -> list[Doc]:
         """Received CDRs with our recomputed price, oldest first."""
         filt: Doc = {"role": "received"}
         if only_discrepancies:
@@ -188,6 +191,6 @@ class CdrViewQuery:
                 "currency": d["cdr"]["currency"],
                 "reconciliation": d.get("reconciliation"),
             }
-            for d in docs
+            async for d in docs
             if d.get("cdr") is not None
         ]

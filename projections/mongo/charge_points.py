@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.charge_points import ChargePointState, evolve
@@ -65,23 +66,25 @@ class ChargePointViewWriter(FoldingWriter):
 
 
 class ChargePointViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, charge_point_id: str) -> tuple[Doc | None, dict[str, int]]:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+
+    async def read(self, charge_point_id: str) -> tuple[Doc | None, dict[str, int]]:
         """The document (registered or not) and the positions applied to it."""
-        doc = self._coll.find_one({"_id": charge_point_id})
+        doc = await self._coll.find_one({"_id": charge_point_id})
         return doc, dict((doc or {}).get("_positions") or {})
 
-    def positions(self, charge_point_id: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": charge_point_id}, {"_positions": 1})
+    async def positions(self, charge_point_id: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": charge_point_id}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Doc]:
+    async def at_location(self, country_code: str, party_id: str, location_id: str) -> list[Doc]:
         """Every charge point registered at a location (the hash left out)."""
         key = location_key(country_code, party_id, location_id)
-        return list(self._coll.find({"location_key": key}, {"password_hash": 0}))
+        return await self._coll.find({"location_key": key}, {"password_hash": 0}).to_list()
 
-    def get(self, charge_point_id: str) -> Doc | None:
+    async def get(self, charge_point_id: str) -> Doc | None:
         """A registered charge point, or None."""
-        return self._coll.find_one({"_id": charge_point_id, "registered": True})
+        return await self._coll.find_one({"_id": charge_point_id, "registered": True})

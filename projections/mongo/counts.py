@@ -26,16 +26,21 @@ so two writers of one partition (a zombie) cannot both count a record.
 Requests with ``date_from``/``date_to`` cannot be answered from these
 (a window is arbitrary); they count the matches in the index
 (projections/mongo/paging.py).
+
+``Counted`` is the writer's side (sync, in the projections process);
+``CountsQuery`` reads the totals on the API's async client.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
@@ -133,7 +138,18 @@ class Counted:
                 pending = {order[e["index"]]: pending[order[e["index"]]] for e in errors}
         raise RuntimeError(f"counts of {self.view}: counters kept changing under us")
 
-    def total(self, keys: Iterable[str] | None) -> int:
+    def _id(self, key: str, position: str) -> str:
+        return f"{self.view}|{key}|{position}"
+
+
+class CountsQuery:
+    """The maintained totals of one view, read on the async client."""
+
+    def __init__(self, db: AsyncDatabase[Doc], view: str) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+        self.view = view
+
+    async def total(self, keys: Iterable[str] | None) -> int:
         """The documents served under any of ``keys`` (each document is under
         at most one of the keys a request names); None: under any key."""
         filt: Doc = {"view": self.view}
@@ -142,9 +158,11 @@ class Counted:
             if not wanted:
                 return 0
             filt["key"] = {"$in": wanted}
-        return sum(int(d.get("n") or 0) for d in self._coll.find(filt, {"n": 1}))
+        return sum([int(d.get("n") or 0) async for d in self._coll.find(filt, {"n": 1})])
 
-    def totaller(self, country_code: str | None, party_id: str | None) -> Callable[[], int] | None:
+    def totaller(
+        self, country_code: str | None, party_id: str | None
+    ) -> Callable[[], Awaitable[int]] | None:
         """The maintained total of a list filtered on its owner, both or
         neither given (keys ``CC/PID``); None for one without the other
         (no count is kept per country alone)."""
@@ -154,9 +172,6 @@ class Counted:
             return None
         key = owner_key(country_code, party_id)
         return lambda: self.total([key])
-
-    def _id(self, key: str, position: str) -> str:
-        return f"{self.view}|{key}|{position}"
 
 
 def owner_key(country_code: str, party_id: str) -> str:

@@ -25,11 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from projections.location_folds import LocationFold, LocationFolds, fold_location
-from projections.mongo.counts import Counted, CountTally, owner_key
+from projections.mongo.counts import Counted, CountsQuery, CountTally, owner_key
 from projections.mongo.folding import DEFAULT_CACHE_SIZE, Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record
@@ -164,30 +165,32 @@ class LocationViewWriter(FoldingWriter):
 
 
 class LocationViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
-        self._counts = Counted(db, COLLECTION, count_keys)
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+        self._counts = CountsQuery(db, COLLECTION)
+
+    async def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The served location under an aggregate key (None if not visible)
         and the positions the view has applied to it."""
-        doc = self._coll.find_one({"_id": key}, {"location": 1, "_positions": 1})
+        doc = await self._coll.find_one({"_id": key}, {"location": 1, "_positions": 1})
         if doc is None:
             return None, {}
         return doc.get("location"), dict(doc.get("_positions") or {})
 
-    def positions(self, key: str) -> dict[str, int]:
+    async def positions(self, key: str) -> dict[str, int]:
         """Only the positions the view has applied to a location (cheap to poll)."""
-        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+        doc = await self._coll.find_one({"_id": key}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def get(self, country_code: str, party_id: str, location_id: str) -> Doc | None:
-        doc = self._coll.find_one(
+    async def get(self, country_code: str, party_id: str, location_id: str) -> Doc | None:
+        doc = await self._coll.find_one(
             {"_id": location_key(country_code, party_id, location_id)}, {"location": 1}
         )
         return doc["location"] if doc and doc.get("location") else None
 
-    def by_evse_id(self, evse_id: str, limit: int = 10) -> list[Doc]:
+    async def by_evse_id(self, evse_id: str, limit: int = 10) -> list[Doc]:
         """The served locations with an EVSE of this ``evse_id`` (any form
         ``evse_id_key`` folds), oldest key first; published or not."""
         cursor = (
@@ -195,9 +198,9 @@ class LocationViewQuery:
             .sort("_id", ASCENDING)
             .limit(limit)
         )
-        return [doc["location"] for doc in cursor if doc.get("location")]
+        return [doc["location"] async for doc in cursor if doc.get("location")]
 
-    def page(
+    async def page(
         self,
         *,
         country_code: str | None = None,
@@ -218,7 +221,7 @@ class LocationViewQuery:
             match["country_code"] = fold(country_code)
         if party_id is not None:
             match["party_id"] = fold(party_id)
-        return keyset_page(
+        return await keyset_page(
             self._coll,
             "location",
             match,

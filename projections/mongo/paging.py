@@ -17,13 +17,13 @@ and stops at the limit (no ``SORT`` stage; docs/adr/0025).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
 
 from schemas.ocpi.common import sort_stamp
 
@@ -38,8 +38,8 @@ class Page:
     last: tuple[str, str] | None
 
 
-def keyset_page(
-    coll: Collection[Doc],
+async def keyset_page(
+    coll: AsyncCollection[Doc],
     served: str,
     match: Doc,
     *,
@@ -48,7 +48,7 @@ def keyset_page(
     after: tuple[str, str] | None,
     skip: int,
     limit: int,
-    maintained_total: Callable[[], int] | None = None,
+    maintained_total: Callable[[], Awaitable[int]] | None = None,
 ) -> Page:
     """The page of served objects (``doc[served]``) among the documents that
     ``match`` selects, within the ``last_updated`` window.
@@ -68,15 +68,15 @@ def keyset_page(
     # where ``$ne: null`` is not a range on every server (SecantusDB scans).
     filt: Doc = {**match, "_ts": window or {"$gte": ""}}
     if not window and maintained_total is not None:
-        total = maintained_total()
+        total = await maintained_total()
     else:
-        total = coll.count_documents(filt)
+        total = await coll.count_documents(filt)
     if after is None and skip:
         # A plain offset (a client that did not follow our Link): the index
         # is read in order from the start of the range.
-        docs = _find(coll, served, filt, skip=skip, limit=limit)
+        docs = await _find(coll, served, filt, skip=skip, limit=limit)
     elif after is None:
-        docs = _in_windows(
+        docs = await _in_windows(
             coll, served, match, lo=window.get("$gte", ""), inclusive=True, hi=window.get("$lt"),
             limit=limit,
         )  # fmt: skip
@@ -84,9 +84,11 @@ def keyset_page(
         # The rest of the last page's timestamp, then later ones (an $or of
         # the two is not a single index range on every server we run on).
         ts, key = after
-        docs = _find(coll, served, {**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit)
+        docs = await _find(
+            coll, served, {**filt, "_ts": ts, "_id": {"$gt": key}}, skip=0, limit=limit
+        )
         if len(docs) < limit:
-            docs += _in_windows(
+            docs += await _in_windows(
                 coll, served, match, lo=ts, inclusive=False, hi=window.get("$lt"),
                 limit=limit - len(docs),
             )  # fmt: skip
@@ -102,8 +104,8 @@ _WIDEST = timedelta(days=366)
 _EPOCH = sort_stamp(datetime(1970, 1, 1, tzinfo=UTC))
 
 
-def _in_windows(
-    coll: Collection[Doc],
+async def _in_windows(
+    coll: AsyncCollection[Doc],
     served: str,
     match: Doc,
     *,
@@ -138,7 +140,7 @@ def _in_windows(
         bounds: Doc = {"$gte" if inclusive else "$gt": lo}
         if end is not None:
             bounds["$lt"] = end
-        docs += _find(coll, served, {**match, "_ts": bounds}, skip=0, limit=limit - len(docs))
+        docs += await _find(coll, served, {**match, "_ts": bounds}, skip=0, limit=limit - len(docs))
         if end is None or end == hi:
             break
         lo, inclusive = end, True
@@ -156,11 +158,13 @@ def _later(stamp: str, width: timedelta) -> str | None:
 _STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def _find(coll: Collection[Doc], served: str, filt: Doc, *, skip: int, limit: int) -> list[Doc]:
+async def _find(
+    coll: AsyncCollection[Doc], served: str, filt: Doc, *, skip: int, limit: int
+) -> list[Doc]:
     cursor = (
         coll.find(filt, {served: 1, "_ts": 1})
         .sort([("_ts", ASCENDING), ("_id", ASCENDING)])
         .skip(skip)
         .limit(limit)
     )
-    return list(cursor)
+    return await cursor.to_list()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.partners import PartnerEvent, PartnerState, evolve
@@ -57,12 +58,14 @@ class PartnerViewWriter(FoldingWriter):
 
 
 class PartnerQuery:
-    def __init__(self, db: Database[Doc]) -> None:
+    """What the API reads, on its async client (the writer above stays sync)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._coll = db[COLLECTION]
 
-    def get(self, partner_id: str) -> PartnerState | None:
-        doc = self._coll.find_one({"_id": partner_id})
+    async def get(self, partner_id: str) -> PartnerState | None:
+        doc = await self._coll.find_one({"_id": partner_id})
         return _state(doc) if doc else None
 
-    def all(self) -> list[PartnerState]:
-        return [_state(d) for d in self._coll.find().sort("_id", ASCENDING)]
+    async def all(self) -> list[PartnerState]:
+        return [_state(d) async for d in self._coll.find().sort("_id", ASCENDING)]

@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.received_commands import RECEIVED_COMMAND_EVENTS, ReceivedCommandState, evolve
@@ -84,28 +85,30 @@ def _public(doc: Doc) -> Doc:
 
 
 class ReceivedCommandViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def get(self, command_id: str) -> Doc | None:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+
+    async def get(self, command_id: str) -> Doc | None:
         """The command as the view holds it, JSON-ready; None if unknown."""
-        return self.read(command_id)[0]
+        return (await self.read(command_id))[0]
 
-    def read(self, command_id: str) -> tuple[Doc | None, dict[str, int]]:
+    async def read(self, command_id: str) -> tuple[Doc | None, dict[str, int]]:
         """The command, JSON-ready (None if unknown), and the positions the
         view applied to it."""
-        doc = self._coll.find_one({"_id": command_id})
+        doc = await self._coll.find_one({"_id": command_id})
         if doc is None:
             return None, {}
         return _public(doc), dict(doc["_positions"])
 
-    def positions(self, command_id: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": command_id}, {"_positions": 1})
+    async def positions(self, command_id: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": command_id}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def reservation(self, key: str) -> CommandTarget | None:
+    async def reservation(self, key: str) -> CommandTarget | None:
         """The target of the latest accepted RESERVE_NOW under this key."""
-        doc = self._coll.find_one(
+        doc = await self._coll.find_one(
             {
                 "reservation_key": key,
                 "command": CommandType.RESERVE_NOW.value,

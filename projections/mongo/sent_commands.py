@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.sent_commands import SentCommandEvent, SentCommandState, evolve
@@ -76,20 +77,22 @@ _SEP = "|"
 
 
 class SentCommandViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, command_id: str) -> tuple[SentCommandState | None, dict[str, int]]:
-        doc = self._coll.find_one({"_id": command_id})
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+
+    async def read(self, command_id: str) -> tuple[SentCommandState | None, dict[str, int]]:
+        doc = await self._coll.find_one({"_id": command_id})
         if doc is None:
             return None, {}
         return _state(doc), dict(doc["_positions"])
 
-    def positions(self, command_id: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": command_id}, {"_positions": 1})
+    async def positions(self, command_id: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": command_id}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def page(self, *, partner_id: str | None, after: str | None, limit: int) -> SentPage:
+    async def page(self, *, partner_id: str | None, after: str | None, limit: int) -> SentPage:
         """Newest first (by ``_ts``, then id), keyset after ``after``: the
         ``next_after`` of the previous page."""
         filt: Doc = {"_ts": {"$ne": None}}
@@ -101,8 +104,11 @@ class SentCommandViewQuery:
                 **filt,
                 "$or": [{"_ts": {"$lt": ts}}, {"_ts": ts, "_id": {"$lt": key}}],
             }
-        docs = list(
-            self._coll.find(filt).sort([("_ts", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)
+        docs = (
+            await self._coll.find(filt)
+            .sort([("_ts", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit + 1)
+            .to_list()
         )
         more = len(docs) > limit
         docs = docs[:limit]

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.sessions import evolve
@@ -80,22 +81,24 @@ class SessionViewWriter(FoldingWriter):
 
 
 class SessionViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+
+    async def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The served session under a key (None if none) and the positions
         the view has applied to it."""
-        doc = self._coll.find_one({"_id": key}, {"session": 1, "_positions": 1})
+        doc = await self._coll.find_one({"_id": key}, {"session": 1, "_positions": 1})
         if doc is None:
             return None, {}
         return doc.get("session"), dict(doc.get("_positions") or {})
 
-    def positions(self, key: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+    async def positions(self, key: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": key}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def page(
+    async def page(
         self,
         *,
         country_code: str,
@@ -114,7 +117,7 @@ class SessionViewQuery:
         match: Doc = {"country_code": fold(country_code), "party_id": fold(party_id)}
         if token_parties is not None:
             match["_token_party"] = {"$in": sorted({fold(p) for p in token_parties})}
-        return keyset_page(
+        return await keyset_page(
             self._coll,
             "session",
             match,

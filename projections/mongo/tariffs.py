@@ -22,11 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.tariffs import TariffState, evolve, served
-from projections.mongo.counts import Counted, owner_key
+from projections.mongo.counts import Counted, CountsQuery, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
@@ -101,27 +102,29 @@ class TariffViewWriter(FoldingWriter):
 
 
 class TariffViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
-        self._counts = Counted(db, COLLECTION, count_keys)
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+        self._counts = CountsQuery(db, COLLECTION)
+
+    async def read(self, key: str) -> tuple[Doc | None, dict[str, int]]:
         """The served tariff under an aggregate key (None if none or
         deleted) and the positions the view has applied to it."""
-        doc = self._coll.find_one({"_id": key}, {"tariff": 1, "_positions": 1})
+        doc = await self._coll.find_one({"_id": key}, {"tariff": 1, "_positions": 1})
         if doc is None:
             return None, {}
         return doc.get("tariff"), dict(doc.get("_positions") or {})
 
-    def positions(self, key: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+    async def positions(self, key: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": key}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def get(self, country_code: str, party_id: str, tariff_id: str) -> Doc | None:
-        tariff, _ = self.read(tariff_key(country_code, party_id, tariff_id))
+    async def get(self, country_code: str, party_id: str, tariff_id: str) -> Doc | None:
+        tariff, _ = await self.read(tariff_key(country_code, party_id, tariff_id))
         return tariff
 
-    def page(
+    async def page(
         self,
         *,
         country_code: str | None = None,
@@ -140,7 +143,7 @@ class TariffViewQuery:
             match["country_code"] = fold(country_code)
         if party_id is not None:
             match["party_id"] = fold(party_id)
-        return keyset_page(
+        return await keyset_page(
             self._coll,
             "tariff",
             match,

@@ -21,11 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.collection import Collection
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from producers.tokens import SLICE, TokenEvent, TokenState
-from projections.mongo.counts import Counted, owner_key
+from projections.mongo.counts import Counted, CountsQuery, owner_key
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.mongo.paging import Page, keyset_page
 from projections.position import Record, already_applied
@@ -96,20 +97,22 @@ def _state(doc: Doc | None) -> TokenState | None:
 
 
 class TokenViewQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[COLLECTION]
-        self._counts = Counted(db, COLLECTION, count_keys)
+    """What the API reads, on its async client (the writer above stays sync)."""
 
-    def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[COLLECTION]
+        self._counts = CountsQuery(db, COLLECTION)
+
+    async def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
         """The state of a token under its key and the positions applied to it."""
-        doc = self._coll.find_one({"_id": key}, {"state": 1, "_positions": 1})
+        doc = await self._coll.find_one({"_id": key}, {"state": 1, "_positions": 1})
         return _state(doc), dict((doc or {}).get("_positions") or {})
 
-    def positions(self, key: str) -> dict[str, int]:
-        doc = self._coll.find_one({"_id": key}, {"_positions": 1})
+    async def positions(self, key: str) -> dict[str, int]:
+        doc = await self._coll.find_one({"_id": key}, {"_positions": 1})
         return dict(doc.get("_positions") or {}) if doc else {}
 
-    def holders(
+    async def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
     ) -> list[str]:
         """The keys of every token held with this uid and type (several
@@ -119,9 +122,11 @@ class TokenViewQuery:
         filt: Doc = {"uid": fold(uid), "type": token_type, "token": {"$ne": None}}
         docs = self._coll.find(filt, {"country_code": 1, "party_id": 1}).sort("_ts", DESCENDING)
         skip = (fold(exclude_party[0]), fold(exclude_party[1])) if exclude_party else None
-        return [str(doc["_id"]) for doc in docs if skip != (doc["country_code"], doc["party_id"])]
+        return [
+            str(doc["_id"]) async for doc in docs if skip != (doc["country_code"], doc["party_id"])
+        ]
 
-    def page(
+    async def page(
         self,
         *,
         country_code: str,
@@ -135,7 +140,7 @@ class TokenViewQuery:
         """One party's tokens oldest ``last_updated`` first (then by key):
         ``date_from`` inclusive, ``date_to`` exclusive, keyset after the
         previous page's last item, or a plain ``skip``."""
-        return keyset_page(
+        return await keyset_page(
             self._coll,
             "token",
             {"country_code": fold(country_code), "party_id": fold(party_id)},

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, delete
 
@@ -96,20 +96,22 @@ def records() -> list[Record[object]]:
     ]
 
 
-def test_the_mongo_view_folds_guards_pages_and_reports(db: Database[Doc]) -> None:
-    writer, query = CdrViewWriter(db), CdrViewQuery(db)
+async def test_the_mongo_view_folds_guards_pages_and_reports(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
+    writer, query = CdrViewWriter(db), CdrViewQuery(aio_mongo[db.name])
     batch = records()
     assert writer.apply(batch) == 2
     assert writer.apply(batch) == 0  # re-delivered: nothing written
-    doc, positions = query.read("ZZ/HUB/OS-1")
+    doc, positions = await query.read("ZZ/HUB/OS-1")
     assert doc is not None and doc["role"] == "issued"
     assert doc["cdr"]["total_cost"]["excl_vat"] == 3.575  # the first CDR stayed
     assert positions == {"ocpi_cdrs_v1@0": 2}
-    page = query.page(country_code="ZZ", party_id="HUB", token_parties=["NL/PEE"], limit=10)
+    page = await query.page(country_code="ZZ", party_id="HUB", token_parties=["NL/PEE"], limit=10)
     assert [c["id"] for c in page.items] == ["OS-1"] and page.total == 1
-    other = query.page(country_code="ZZ", party_id="HUB", token_parties=["DE/XYZ"], limit=10)
+    other = await query.page(country_code="ZZ", party_id="HUB", token_parties=["DE/XYZ"], limit=10)
     assert other.items == []
-    [row] = query.reconciliation(only_discrepancies=True)
+    [row] = await query.reconciliation(only_discrepancies=True)
     assert row["cdr_key"] == "NL/CPO/P-1"
     assert Decimal(row["reconciliation"]["difference"]) == Decimal("-0.825")
 

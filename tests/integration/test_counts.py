@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from projections.mongo import locations, tariffs
@@ -158,13 +158,14 @@ def served_per_owner(db: Database[Doc], collection: str) -> dict[str, int]:
     return counted
 
 
-def assert_location_counts_exact(db: Database[Doc]) -> None:
+async def assert_location_counts_exact(db: Database[Doc], aio: AsyncMongoClient[Doc]) -> None:
+    """The totals the API reads (on its async client) against the documents."""
     real = served_per_owner(db, locations.COLLECTION)
-    query = LocationViewQuery(db)
+    query = LocationViewQuery(aio[db.name])
     for cc, pid in PARTIES:
-        page = query.page(country_code=cc, party_id=pid, limit=1)
+        page = await query.page(country_code=cc, party_id=pid, limit=1)
         assert page.total == real.get(f"{cc}/{pid}", 0), (cc, pid)
-    assert query.page(limit=1).total == sum(real.values())
+    assert (await query.page(limit=1)).total == sum(real.values())
 
 
 def counters(db: Database[Doc]) -> dict[str, int]:
@@ -172,8 +173,12 @@ def counters(db: Database[Doc]) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_location_counts_stay_exact_through_batches_redelivery_and_replay(
-    client: MongoClient[Doc], namespace: Namespace, fresh: list[Database[Doc]], seed: int
+async def test_location_counts_stay_exact_through_batches_redelivery_and_replay(
+    aio_mongo: AsyncMongoClient[Doc],
+    client: MongoClient[Doc],
+    namespace: Namespace,
+    fresh: list[Database[Doc]],
+    seed: int,
 ) -> None:
     rng = random.Random(seed)
     log = location_log(rng, 300)
@@ -184,7 +189,7 @@ def test_location_counts_stay_exact_through_batches_redelivery_and_replay(
     for batch in batches(rng, log.records):
         writer.apply(batch)
         applied += len(batch)
-        assert_location_counts_exact(db)
+        await assert_location_counts_exact(db, aio_mongo)
         if rng.random() < 0.2:
             # A consumer restarted from an older commit: a stretch again,
             # split differently, by a writer with nothing cached.
@@ -192,14 +197,14 @@ def test_location_counts_stay_exact_through_batches_redelivery_and_replay(
             again = LocationViewWriter(db)
             for redelivered in batches(rng, log.records[start:applied]):
                 again.apply(redelivered)
-            assert_location_counts_exact(db)
+            await assert_location_counts_exact(db, aio_mongo)
     assert served_per_owner(db, locations.COLLECTION)  # the log did serve locations
 
     # A replay into an empty database, in one batch: the same counts.
     replayed = new_db(client, namespace, fresh)
     LocationViewWriter(replayed).prepare()
     LocationViewWriter(replayed).apply(log.records)
-    assert_location_counts_exact(replayed)
+    await assert_location_counts_exact(replayed, aio_mongo)
     assert counters(replayed) == counters(db)
 
 
@@ -207,8 +212,11 @@ class CrashError(Exception):
     pass
 
 
-def test_a_crash_between_the_counts_and_the_documents_counts_once(
-    client: MongoClient[Doc], namespace: Namespace, fresh: list[Database[Doc]]
+async def test_a_crash_between_the_counts_and_the_documents_counts_once(
+    aio_mongo: AsyncMongoClient[Doc],
+    client: MongoClient[Doc],
+    namespace: Namespace,
+    fresh: list[Database[Doc]],
 ) -> None:
     rng = random.Random(7)
     log = location_log(rng, 120)
@@ -227,11 +235,14 @@ def test_a_crash_between_the_counts_and_the_documents_counts_once(
         crashing._coll.bulk_write = real_write  # type: ignore[method-assign]
         # The batch is delivered again (no offset was committed).
         LocationViewWriter(db).apply(batch)
-        assert_location_counts_exact(db)
+        await assert_location_counts_exact(db, aio_mongo)
 
 
-def test_two_writers_of_the_same_records_count_each_once(
-    client: MongoClient[Doc], namespace: Namespace, fresh: list[Database[Doc]]
+async def test_two_writers_of_the_same_records_count_each_once(
+    aio_mongo: AsyncMongoClient[Doc],
+    client: MongoClient[Doc],
+    namespace: Namespace,
+    fresh: list[Database[Doc]],
 ) -> None:
     """A zombie consumer and its successor apply the same stretch of the log,
     split differently, one batch each in turn."""
@@ -247,7 +258,7 @@ def test_two_writers_of_the_same_records_count_each_once(
             a.apply(first[i])
         if i < len(second):
             b.apply(second[i])
-    assert_location_counts_exact(db)
+    await assert_location_counts_exact(db, aio_mongo)
 
 
 def tariff_log(rng: random.Random, events: int) -> Log:
@@ -267,15 +278,18 @@ def tariff_log(rng: random.Random, events: int) -> Log:
     return log
 
 
-def test_tariff_counts_follow_deletions_exactly(
-    client: MongoClient[Doc], namespace: Namespace, fresh: list[Database[Doc]]
+async def test_tariff_counts_follow_deletions_exactly(
+    aio_mongo: AsyncMongoClient[Doc],
+    client: MongoClient[Doc],
+    namespace: Namespace,
+    fresh: list[Database[Doc]],
 ) -> None:
     rng = random.Random(5)
     log = tariff_log(rng, 200)
     db = new_db(client, namespace, fresh)
     writer: FoldingWriter = TariffViewWriter(db)
     writer.prepare()
-    query = TariffViewQuery(db)
+    query = TariffViewQuery(aio_mongo[db.name])
     seen_counts = set()
     applied = 0
     for batch in batches(rng, log.records):
@@ -285,7 +299,7 @@ def test_tariff_counts_follow_deletions_exactly(
             for redelivered in batches(rng, log.records[rng.randrange(applied) : applied]):
                 TariffViewWriter(db).apply(redelivered)
         real = served_per_owner(db, tariffs.COLLECTION).get("NL/ABC", 0)
-        total = query.page(country_code="NL", party_id="ABC", limit=1).total
+        total = (await query.page(country_code="NL", party_id="ABC", limit=1)).total
         assert total == real
         seen_counts.add(total)
     assert len(seen_counts) > 3  # it moved both ways, not just up
@@ -295,8 +309,11 @@ def test_tariff_counts_follow_deletions_exactly(
     assert counters(replayed) == counters(db)
 
 
-def test_a_window_is_counted_in_the_index_not_from_the_counts(
-    client: MongoClient[Doc], namespace: Namespace, fresh: list[Database[Doc]]
+async def test_a_window_is_counted_in_the_index_not_from_the_counts(
+    aio_mongo: AsyncMongoClient[Doc],
+    client: MongoClient[Doc],
+    namespace: Namespace,
+    fresh: list[Database[Doc]],
 ) -> None:
     rng = random.Random(3)
     log = location_log(rng, 150)
@@ -305,7 +322,7 @@ def test_a_window_is_counted_in_the_index_not_from_the_counts(
     LocationViewWriter(db).apply(log.records)
     db[COUNTS].delete_many({})  # were the counts read, the window would say 0
     start, end = T0 + timedelta(seconds=40), T0 + timedelta(seconds=110)
-    page = LocationViewQuery(db).page(
+    page = await LocationViewQuery(aio_mongo[db.name]).page(
         country_code="NL", party_id="ABC", date_from=start, date_to=end, limit=500
     )
     assert page.total == len(page.items) > 0

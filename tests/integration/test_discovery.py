@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from api.rate_limit import RedisRateLimiter
@@ -51,7 +51,9 @@ def db(namespace: Namespace) -> Iterator[Database[Doc]]:
         client.drop_database(database.name)
 
 
-def test_the_location_view_finds_locations_by_evse_id(db: Database[Doc]) -> None:
+async def test_the_location_view_finds_locations_by_evse_id(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     writer = LocationViewWriter(db)
     writer.apply(
         [
@@ -63,10 +65,10 @@ def test_the_location_view_finds_locations_by_evse_id(db: Database[Doc]) -> None
             ),
         ]
     )
-    query = LocationViewQuery(db)
-    [found] = query.by_evse_id("nlabce11")
+    query = LocationViewQuery(aio_mongo[db.name])
+    [found] = await query.by_evse_id("nlabce11")
     assert found["id"] == "LOC1"
-    assert [loc["id"] for loc in query.by_evse_id("NL*ABC*E2*1")] == ["LOC2"]
-    assert query.by_evse_id("NL*ABC*E3*1") == []
+    assert [loc["id"] for loc in await query.by_evse_id("NL*ABC*E2*1")] == ["LOC2"]
+    assert await query.by_evse_id("NL*ABC*E3*1") == []
     indexed = [i["key"] for i in db[COLLECTION].list_indexes()]
     assert {"_evse_ids": 1} in [dict(k) for k in indexed]

@@ -18,7 +18,7 @@ import base64
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
+from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -43,6 +44,7 @@ from producers.charge_points import decide_register, parse_register
 from producers.log import ensure_topics
 from producers.write_path import Origin
 from projections.mongo.charge_points import COLLECTION, ChargePointViewWriter
+from projections.mongo.folding import Doc
 from projections.runner import replay, run_live
 from schemas.events import CommandAccepted, Party
 from schemas.events.commands import CommandAcceptedPayload, CommandTarget
@@ -96,13 +98,22 @@ async def events_of(
 
 
 @pytest.fixture(scope="module")
-async def registry(namespace: Namespace) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+def mongo(namespace: Namespace) -> Iterator[MongoClient[Doc]]:
+    """A sync client, as the projections process has (the API's is async)."""
+    with MongoClient(namespace.settings.mongo_url, tz_aware=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def registry(
+    namespace: Namespace, mongo: MongoClient[Doc]
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
     settings = namespace.settings
     await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         container: Container = app.state.container
-        live = views(container.mongo, settings.mongo_db, container.mysql)
+        live = views(mongo, settings.mongo_db, container.mysql)
         await asyncio.to_thread(live.prepare)
         stop = asyncio.Event()
         projections = asyncio.ensure_future(
@@ -150,9 +161,9 @@ def _registration(loc: str, **over: Any) -> dict[str, Any]:
 
 
 async def test_registry_put_get_delete_and_the_view_document(
-    registry: tuple[httpx.AsyncClient, Container], namespace: Namespace
+    registry: tuple[httpx.AsyncClient, Container], namespace: Namespace, mongo: MongoClient[Doc]
 ) -> None:
-    client, container = registry
+    client, _ = registry
     loc = f"Reg-{uuid.uuid4().hex[:6]}"
     cp = f"CP-{uuid.uuid4().hex[:8]}"
     await _our_location(client, loc)
@@ -166,7 +177,7 @@ async def test_registry_put_get_delete_and_the_view_document(
     assert got["data"]["registered"] is True
     assert "password_hash" not in json.dumps(got) and PASSWORD not in json.dumps(got)
 
-    doc = container.mongo[namespace.settings.mongo_db][COLLECTION].find_one({"_id": cp})
+    doc = mongo[namespace.settings.mongo_db][COLLECTION].find_one({"_id": cp})
     assert doc is not None
     assert doc["location_key"] == f"ZZ/HUB/{loc.upper()}"
     assert doc["connectors"][1]["evse_key"] == "E2"
@@ -179,7 +190,7 @@ async def test_registry_put_get_delete_and_the_view_document(
     assert (await client.delete(f"/ops/charge-points/{cp}")).status_code == 404
 
     # Replay from offset zero rebuilds the same document.
-    rebuilt = container.mongo[f"{namespace.name}_cprebuild"]
+    rebuilt = mongo[f"{namespace.name}_cprebuild"]
     try:
         writer = ChargePointViewWriter(rebuilt)
         await replay(
@@ -189,13 +200,13 @@ async def test_registry_put_get_delete_and_the_view_document(
             batch_size=100,
         )
         again = rebuilt[COLLECTION].find_one({"_id": cp})
-        live = container.mongo[namespace.settings.mongo_db][COLLECTION].find_one({"_id": cp})
+        live = mongo[namespace.settings.mongo_db][COLLECTION].find_one({"_id": cp})
         assert again is not None and live is not None
         assert {k: v for k, v in again.items() if k != "_version"} == {
             k: v for k, v in live.items() if k != "_version"
         }
     finally:
-        container.mongo.drop_database(rebuilt.name)
+        mongo.drop_database(rebuilt.name)
 
 
 @pytest.mark.parametrize(
@@ -295,7 +306,7 @@ async def gateway(namespace: Namespace) -> AsyncIterator[Harness]:
         await c.event_log.stop()
         await c.redis.aclose()
         await c.realtime.aclose()
-        c.mongo.close()
+        await c.mongo.close()
         c.mysql.dispose()
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from projections.mongo.folding import Doc
@@ -38,7 +38,9 @@ def at(minutes: float) -> str:
     return format_ocpi_datetime(T0 + timedelta(minutes=minutes))
 
 
-def test_written_once_and_redelivery_changes_nothing(db: Database[Doc]) -> None:
+async def test_written_once_and_redelivery_changes_nothing(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     writer = LocationViewWriter(db)
     batch: list[Record[object]] = [
         put(location(), offset=10),
@@ -50,9 +52,9 @@ def test_written_once_and_redelivery_changes_nothing(db: Database[Doc]) -> None:
     before = list(db[COLLECTION].find().sort("_id"))
     assert writer.apply(batch) == 0  # at-least-once: the same batch again
     assert list(db[COLLECTION].find().sort("_id")) == before
-    query = LocationViewQuery(db)
-    loc1 = query.get("nl", "abc", "loc1")  # CiString lookups
-    loc2 = query.get("NL", "ABC", "LOC2")
+    query = LocationViewQuery(aio_mongo[db.name])
+    loc1 = await query.get("nl", "abc", "loc1")  # CiString lookups
+    loc2 = await query.get("NL", "ABC", "LOC2")
     assert loc1 is not None and loc2 is not None
     assert loc1["evses"][0]["status"] == "CHARGING"
     assert loc2["evses"][0]["status"] == "OUTOFORDER"
@@ -71,7 +73,9 @@ def test_a_writer_that_fell_behind_cannot_go_back_in_time(db: Database[Doc]) -> 
     assert doc["_positions"] == {"ocpi_locations_v1@0": 5}
 
 
-def test_pages_are_oldest_first_filtered_and_keyset(db: Database[Doc]) -> None:
+async def test_pages_are_oldest_first_filtered_and_keyset(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     records: list[Record[object]] = [
         put(location(f"L{i:02}", at=at(i % 7 + i / 100)), location_id=f"L{i:02}", offset=i)
         for i in range(20)
@@ -79,12 +83,12 @@ def test_pages_are_oldest_first_filtered_and_keyset(db: Database[Doc]) -> None:
     # Another party's locations never show in a party's list.
     other = put(location("X1", country_code="DE"), location_id="X1", country_code="DE", offset=99)
     LocationViewWriter(db).apply([*records, other])
-    query = LocationViewQuery(db)
+    query = LocationViewQuery(aio_mongo[db.name])
     seen: list[str] = []
     after = None
     total = None
     while True:
-        page = query.page(country_code="NL", party_id="ABC", after=after, limit=6)
+        page = await query.page(country_code="NL", party_id="ABC", after=after, limit=6)
         total = page.total
         if not page.items:
             break
@@ -96,7 +100,7 @@ def test_pages_are_oldest_first_filtered_and_keyset(db: Database[Doc]) -> None:
     )  # type: ignore[attr-defined]
     assert seen == [r.event.payload.location_id for r in expected]  # type: ignore[attr-defined]
     # date_from inclusive, date_to exclusive; a plain offset works too.
-    window = query.page(
+    window = await query.page(
         country_code="nl",
         party_id="abc",
         date_from=datetime(2026, 1, 1, 12, 2, tzinfo=UTC),
@@ -107,26 +111,28 @@ def test_pages_are_oldest_first_filtered_and_keyset(db: Database[Doc]) -> None:
     stamps = [sort_stamp(item["last_updated"]) for item in window.items]
     assert all(sort_stamp(at(2)) <= stamp < sort_stamp(at(4)) for stamp in stamps)
     assert (
-        query.page(country_code="NL", party_id="ABC", skip=18, limit=6).items
+        (await query.page(country_code="NL", party_id="ABC", skip=18, limit=6)).items
         == [
-            query.get("NL", "ABC", r.event.payload.location_id)  # type: ignore[attr-defined]
+            await query.get("NL", "ABC", r.event.payload.location_id)  # type: ignore[attr-defined]
             for r in expected[18:]
         ]
     )
 
 
-def test_keyset_pages_split_equal_timestamps_without_loss_or_repeat(db: Database[Doc]) -> None:
+async def test_keyset_pages_split_equal_timestamps_without_loss_or_repeat(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     same = at(30)
     records: list[Record[object]] = [
         put(location(f"EQ{i}", at=same), location_id=f"EQ{i}", offset=i) for i in range(7)
     ]
     records.append(put(location("LATE", at=at(31)), location_id="LATE", offset=7))
     LocationViewWriter(db).apply(records)
-    query = LocationViewQuery(db)
+    query = LocationViewQuery(aio_mongo[db.name])
     pages: list[list[str]] = []
     after = None
     while True:
-        page = query.page(country_code="NL", party_id="ABC", after=after, limit=3)
+        page = await query.page(country_code="NL", party_id="ABC", after=after, limit=3)
         if not page.items:
             break
         pages.append([item["id"] for item in page.items])

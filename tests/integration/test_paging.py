@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import ASCENDING, MongoClient
+from pymongo import ASCENDING, AsyncMongoClient, MongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.collection import Collection
 
 from projections.mongo.folding import Doc
@@ -56,7 +57,12 @@ def stamps(rng: random.Random, n: int) -> list[datetime]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_a_crawl_sees_every_match_once_in_order(coll: Collection[Doc], seed: int) -> None:
+async def test_a_crawl_sees_every_match_once_in_order(
+    coll: Collection[Doc], aio_mongo: AsyncMongoClient[Doc], seed: int
+) -> None:
+    # Written on a sync client (as the projections do), paged on the async
+    # one (as the API does).
+    pages_of: AsyncCollection[Doc] = aio_mongo[coll.database.name][coll.name]
     rng = random.Random(seed)
     coll.delete_many({})
     docs = [
@@ -85,8 +91,8 @@ def test_a_crawl_sees_every_match_once_in_order(coll: Collection[Doc], seed: int
         after = None
         pages = 0
         while True:
-            page = keyset_page(
-                coll, "item", {"owner": "A"}, date_from=lower, date_to=upper,
+            page = await keyset_page(
+                pages_of, "item", {"owner": "A"}, date_from=lower, date_to=upper,
                 after=after, skip=0, limit=limit,
             )  # fmt: skip
             assert page.total == len(expected)
@@ -100,8 +106,8 @@ def test_a_crawl_sees_every_match_once_in_order(coll: Collection[Doc], seed: int
         assert seen == [d["item"] for d in expected]
         # A client that counts offsets itself gets the same pages.
         for offset in range(0, len(expected), limit):
-            by_offset = keyset_page(
-                coll, "item", {"owner": "A"}, date_from=lower, date_to=upper,
+            by_offset = await keyset_page(
+                pages_of, "item", {"owner": "A"}, date_from=lower, date_to=upper,
                 after=None, skip=offset, limit=limit,
             )  # fmt: skip
             assert by_offset.items == seen[offset : offset + limit]

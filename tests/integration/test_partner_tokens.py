@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pymongo import MongoClient
 
 from api.app import create_app
 from ocpi_hub.bootstrap import Container, credentials_service, partner_tokens
@@ -278,12 +279,14 @@ async def test_the_partners_view_is_the_write_paths_state(
     token_c = registered.json()["data"]["token"]
     await a.http.put(CREDENTIALS, headers=auth(token_c), json=their_credentials(stub))
     s = namespace.settings
-    db = a.container.mongo[s.mongo_db]
-    writer = PartnerViewWriter(db)
-    # The projection's path: every event from offset zero through the writer,
-    # twice (a replay over a view that has them changes nothing).
-    for _ in range(2):
-        await replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=500)
-        held = await a.app.state.write_path.state(SLICE, partner_id)
-        assert held is not None and held.status == "registered"
-        assert await asyncio.to_thread(PartnerQuery(db).get, partner_id) == held
+    # The writer is the projections process's (sync client); the query the
+    # API's (its async client).
+    with MongoClient(s.mongo_url, tz_aware=True) as client:
+        writer = PartnerViewWriter(client[s.mongo_db])
+        # The projection's path: every event from offset zero through the
+        # writer, twice (a replay over a view that has them changes nothing).
+        for _ in range(2):
+            await replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=500)
+            held = await a.app.state.write_path.state(SLICE, partner_id)
+            assert held is not None and held.status == "registered"
+            assert await PartnerQuery(a.container.mongo[s.mongo_db]).get(partner_id) == held

@@ -153,7 +153,7 @@ class FakePartners:
     def __init__(self, partners: Sequence[PartnerState] = ()) -> None:
         self.partners = list(partners)
 
-    def all(self) -> list[PartnerState]:
+    async def all(self) -> list[PartnerState]:
         return list(self.partners)
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from api.app import create_app
@@ -79,7 +79,9 @@ def result_of(command_id: str, url: str) -> CommandResultDecided:
 # --- the view ---------------------------------------------------------------------
 
 
-async def test_the_view_folds_a_command_and_replay_rebuilds_it(namespace: Namespace) -> None:
+async def test_the_view_folds_a_command_and_replay_rebuilds_it(
+    aio_mongo: AsyncMongoClient[Doc], namespace: Namespace
+) -> None:
     s = settings_of(namespace)
     await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
     log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
@@ -101,7 +103,7 @@ async def test_the_view_folds_a_command_and_replay_rebuilds_it(namespace: Namesp
             writer = ReceivedCommandViewWriter(db)
             writer.prepare()
             await replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=100)
-            doc = ReceivedCommandViewQuery(db).get(command_id)
+            doc = await ReceivedCommandViewQuery(aio_mongo[db.name]).get(command_id)
             assert doc is not None
             docs.append({k: v for k, v in doc.items() if k != "_version"})
             raw = db["received_commands"].find_one({"_id": command_id})
@@ -235,7 +237,7 @@ class Partners:
     def __init__(self, token: str) -> None:
         self.state = emsp("abc", token)
 
-    def get(self, partner_id: str) -> PartnerState | None:
+    async def get(self, partner_id: str) -> PartnerState | None:
         return self.state if partner_id == "abc" else None
 
 

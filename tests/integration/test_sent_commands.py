@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from api.app import create_app
-from ocpi_hub.bootstrap import mysql_engine, vault
+from ocpi_hub.bootstrap import async_mongo_client, mysql_engine, vault
 from ocpi_hub.bootstrap import views as bootstrap_views
 from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
@@ -121,14 +121,15 @@ def _rec(offset: int, event: Any, partition: int = 0) -> Record[Any]:
     return Record("ocpi.commands.v1", partition, offset, event)
 
 
-def test_the_view_folds_sent_and_result_and_redelivery_changes_nothing(
+async def test_the_view_folds_sent_and_result_and_redelivery_changes_nothing(
+    aio_mongo: AsyncMongoClient[Doc],
     db: Database[Doc],
 ) -> None:
-    writer, view = SentCommandViewWriter(db), SentCommandViewQuery(db)
+    writer, view = SentCommandViewWriter(db), SentCommandViewQuery(aio_mongo[db.name])
     # The result first (a fast CPO), then the send, then a second result.
     records = [_rec(0, _result("c1")), _rec(1, _sent("c1")), _rec(2, _result("c1", "FAILED"))]
     assert writer.apply(records) == 1
-    state, positions = view.read("c1")
+    state, positions = await view.read("c1")
     assert state is not None
     assert (state.result, state.response, state.timeout_s) == (
         CommandResultType.ACCEPTED,
@@ -145,21 +146,23 @@ def test_the_view_folds_sent_and_result_and_redelivery_changes_nothing(
     assert db[COLLECTION].count_documents({}) == 1
 
 
-def test_pages_run_newest_first_per_partner(db: Database[Doc]) -> None:
-    writer, view = SentCommandViewWriter(db), SentCommandViewQuery(db)
+async def test_pages_run_newest_first_per_partner(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
+    writer, view = SentCommandViewWriter(db), SentCommandViewQuery(aio_mongo[db.name])
     events = [_sent(f"c{i}", NOW + timedelta(minutes=i)) for i in range(5)]
     writer.apply([_rec(i, e) for i, e in enumerate(events)])
     writer.apply([_rec(5, _result("x-other", partner_id="CPO-B"))])
-    first = view.page(partner_id="CPO-A", after=None, limit=2)
+    first = await view.page(partner_id="CPO-A", after=None, limit=2)
     assert [s.command_id for s in first.items] == ["c4", "c3"]
     assert first.next_after is not None
-    second = view.page(partner_id="CPO-A", after=first.next_after, limit=2)
-    third = view.page(partner_id="CPO-A", after=second.next_after, limit=2)
+    second = await view.page(partner_id="CPO-A", after=first.next_after, limit=2)
+    third = await view.page(partner_id="CPO-A", after=second.next_after, limit=2)
     assert [s.command_id for s in second.items + third.items] == ["c2", "c1", "c0"]
     assert third.next_after is None
-    assert [s.command_id for s in view.page(partner_id="CPO-B", after=None, limit=9).items] == [
-        "x-other"
-    ]
+    assert [
+        s.command_id for s in (await view.page(partner_id="CPO-B", after=None, limit=9)).items
+    ] == ["x-other"]
 
 
 def test_replay_rebuilds_the_view(services: Settings) -> None:
@@ -182,7 +185,11 @@ async def _replay(namespace: Namespace) -> None:
             views.prepare()
             count = await replay(s.kafka_bootstrap, s.topic_prefix, views.writers, batch_size=10)
             assert count == 3
-            state, _ = SentCommandViewQuery(client[s.mongo_db]).read("r1")
+            aio = async_mongo_client(s)  # this test runs its own loop: its own client
+            try:
+                state, _ = await SentCommandViewQuery(aio[s.mongo_db]).read("r1")
+            finally:
+                await aio.close()
             assert state is not None and state.result is CommandResultType.TIMEOUT
             assert state.sent_at == NOW
         finally:

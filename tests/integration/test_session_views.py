@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 from sqlalchemy import Engine, select
 
@@ -67,7 +67,9 @@ def batch() -> list[Record[object]]:
     ]
 
 
-def test_mongo_view_folds_once_and_pages_by_last_updated(db: Database[Doc]) -> None:
+async def test_mongo_view_folds_once_and_pages_by_last_updated(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     db[COLLECTION].delete_many({})
     writer = SessionViewWriter(db)
     records = batch()
@@ -75,21 +77,23 @@ def test_mongo_view_folds_once_and_pages_by_last_updated(db: Database[Doc]) -> N
     before = list(db[COLLECTION].find().sort("_id"))
     assert writer.apply(records) == 0  # re-delivery changes nothing
     assert list(db[COLLECTION].find().sort("_id")) == before
-    query = SessionViewQuery(db)
-    s1, _ = query.read("NL/ABC/S1")
+    query = SessionViewQuery(aio_mongo[db.name])
+    s1, _ = await query.read("NL/ABC/S1")
     assert s1 is not None
     assert s1["kwh"] == 4.25 and s1["status"] == "COMPLETED"
     assert [p["start_date_time"] for p in s1["charging_periods"]] == [at(0), at(15)]
-    page = query.page(country_code="nl", party_id="abc", date_from=T0, limit=1)
+    page = await query.page(country_code="nl", party_id="abc", date_from=T0, limit=1)
     assert page.total == 2
     assert [s["id"] for s in page.items] == ["S2"]  # last_updated 09:05 before 09:40
-    second = query.page(country_code="NL", party_id="ABC", date_from=T0, after=page.last, limit=1)
+    second = await query.page(
+        country_code="NL", party_id="ABC", date_from=T0, after=page.last, limit=1
+    )
     assert [s["id"] for s in second.items] == ["S1"]
-    window = query.page(
+    window = await query.page(
         country_code="NL", party_id="ABC", date_from=T0 + timedelta(minutes=6), limit=10
     )
     assert [s["id"] for s in window.items] == ["S1"]
-    assert query.page(country_code="DE", party_id="ABC", date_from=T0, limit=10).total == 0
+    assert (await query.page(country_code="DE", party_id="ABC", date_from=T0, limit=10)).total == 0
 
 
 def test_mysql_table_one_row_per_session_with_decimals(engine: Engine) -> None:

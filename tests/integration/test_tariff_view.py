@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
-from ocpi_hub.bootstrap import mysql_engine, views
+from ocpi_hub.bootstrap import async_mongo_client, mysql_engine, views
 from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog, ensure_topics
 from producers.tariffs import Origin, plan_delete, plan_put
@@ -77,7 +77,9 @@ def rec(event: Any, offset: int, partition: int = 0) -> Record[object]:
     return Record(TARIFFS.name, partition, offset, event)
 
 
-def test_written_once_and_redelivery_changes_nothing(db: Database[Doc]) -> None:
+async def test_written_once_and_redelivery_changes_nothing(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     writer = TariffViewWriter(db)
     batch = [rec(put_event("T1"), 10), rec(put_event("T2"), 11), rec(put_event("T1", 5), 12)]
     assert writer.apply(batch) == 2
@@ -85,15 +87,15 @@ def test_written_once_and_redelivery_changes_nothing(db: Database[Doc]) -> None:
     assert writer.apply(batch) == 0  # at-least-once: the same batch again
     assert writer.apply(batch[:1]) == 0
     assert list(db[COLLECTION].find().sort("_id")) == before
-    query = TariffViewQuery(db)
-    t1 = query.get("nl", "abc", "t1")  # CiString lookup
+    query = TariffViewQuery(aio_mongo[db.name])
+    t1 = await query.get("nl", "abc", "t1")  # CiString lookup
     assert t1 is not None and t1["last_updated"] == at(5)
     assert "_positions" not in t1
 
 
-def test_numbers_come_back_exact(db: Database[Doc]) -> None:
+async def test_numbers_come_back_exact(aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]) -> None:
     TariffViewWriter(db).apply([rec(put_event("T1"), 1)])
-    served = TariffViewQuery(db).get("NL", "ABC", "T1")
+    served = await TariffViewQuery(aio_mongo[db.name]).get("NL", "ABC", "T1")
     assert served is not None
     assert loads_exact(json.dumps(served)) == loads_exact(tariff_json("T1"))
     assert loads_exact(json.dumps(served))["elements"][2]["price_components"][0][
@@ -101,35 +103,37 @@ def test_numbers_come_back_exact(db: Database[Doc]) -> None:
     ] == Decimal("0.123456789012345")
 
 
-def test_stale_put_and_tombstone(db: Database[Doc]) -> None:
+async def test_stale_put_and_tombstone(aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]) -> None:
     writer = TariffViewWriter(db)
-    query = TariffViewQuery(db)
+    query = TariffViewQuery(aio_mongo[db.name])
     writer.apply([rec(put_event("T1", 10), 1), rec(put_event("T1", 5), 2)])
-    assert (query.get("NL", "ABC", "T1") or {})["last_updated"] == at(10)  # older not applied
+    assert (await query.get("NL", "ABC", "T1") or {})["last_updated"] == at(10)  # older not applied
     writer.apply([rec(delete_event("T1", 20), 3)])
-    assert query.get("NL", "ABC", "T1") is None
+    assert await query.get("NL", "ABC", "T1") is None
     writer.apply([rec(put_event("T1", 10), 4)])  # a late copy of the old version
-    assert query.get("NL", "ABC", "T1") is None
+    assert await query.get("NL", "ABC", "T1") is None
     writer.apply([rec(put_event("T1", 30), 5)])
-    assert (query.get("NL", "ABC", "T1") or {})["last_updated"] == at(30)
-    assert query.positions("NL/ABC/T1") == {"ocpi_tariffs_v1@0": 5}
+    assert (await query.get("NL", "ABC", "T1") or {})["last_updated"] == at(30)
+    assert await query.positions("NL/ABC/T1") == {"ocpi_tariffs_v1@0": 5}
 
 
-def test_pages_by_last_updated_then_id_with_keyset(db: Database[Doc]) -> None:
+async def test_pages_by_last_updated_then_id_with_keyset(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     writer = TariffViewWriter(db)
     events = [put_event(f"T{i}", minutes=i // 2) for i in range(7)]  # ties in pairs
     events.append(put_event("OTHER", party_id="XYZ"))
     writer.apply([rec(e, i) for i, e in enumerate(events)])
-    query = TariffViewQuery(db)
-    first = query.page(country_code="NL", party_id="ABC", limit=3)
+    query = TariffViewQuery(aio_mongo[db.name])
+    first = await query.page(country_code="NL", party_id="ABC", limit=3)
     assert first.total == 7
     seen = [t["id"] for t in first.items]
     page = first
     while page.last is not None and len(seen) < page.total:
-        page = query.page(country_code="nl", party_id="abc", after=page.last, limit=3)
+        page = await query.page(country_code="nl", party_id="abc", after=page.last, limit=3)
         seen += [t["id"] for t in page.items]
     assert seen == [f"T{i}" for i in range(7)]
-    window = query.page(
+    window = await query.page(
         country_code="NL",
         party_id="ABC",
         date_from=T0 + timedelta(minutes=1),
@@ -140,7 +144,7 @@ def test_pages_by_last_updated_then_id_with_keyset(db: Database[Doc]) -> None:
     assert window.last == (sort_stamp(at(2)), "NL/ABC/T5")
     # A deleted tariff leaves the list.
     writer.apply([rec(delete_event("T0", 60), 99)])
-    assert query.page(country_code="NL", party_id="ABC", limit=10).total == 6
+    assert (await query.page(country_code="NL", party_id="ABC", limit=10)).total == 6
 
 
 def test_the_view_is_among_the_writers_replay_rebuilds(services: Settings) -> None:
@@ -168,10 +172,14 @@ async def _append_and_replay(namespace: Namespace) -> None:
             replay(s.kafka_bootstrap, s.topic_prefix, writers, batch_size=10), timeout=60
         )
         assert count == 3
-        query = TariffViewQuery(live.mongo)
-        served = query.get("NL", "ABC", "T1")
-        assert served is not None
-        assert loads_exact(json.dumps(served)) == loads_exact(tariff_json("T1"))
-        assert query.get("NL", "ABC", "T2") is None
+        aio = async_mongo_client(s)  # this test runs its own loop: its own client
+        try:
+            query = TariffViewQuery(aio[live.mongo.name])
+            served = await query.get("NL", "ABC", "T1")
+            assert served is not None
+            assert loads_exact(json.dumps(served)) == loads_exact(tariff_json("T1"))
+            assert await query.get("NL", "ABC", "T2") is None
+        finally:
+            await aio.close()
         client.drop_database(live.mongo.name)
     engine.dispose()

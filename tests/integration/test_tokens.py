@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from api.consistency import holds, written
-from ocpi_hub.bootstrap import mysql_engine
+from ocpi_hub.bootstrap import async_mongo_client, mysql_engine
 from ocpi_hub.bootstrap import views as bootstrap_views
 from ocpi_hub.settings import Settings
 from producers import tokens
@@ -85,11 +85,13 @@ def _put(offset: int, uid: str, partition: int = 0, **kw: Any) -> Record[Any]:
     return Record("ocpi.tokens.v1", partition, offset, event.event)
 
 
-def test_written_once_redelivery_and_stale_writes_change_nothing(db: Database[Doc]) -> None:
+async def test_written_once_redelivery_and_stale_writes_change_nothing(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     writer = TokenViewWriter(db)
-    query = TokenViewQuery(db)
+    query = TokenViewQuery(aio_mongo[db.name])
     ref = _ref("04a1b2c3")
-    held = query.read(ref.key)[0]
+    held = (await query.read(ref.key))[0]
     assert held is None
     batch = [_put(1, "04A1B2C3"), _put(2, "04A1B2C3", type="APP_USER")]
     assert writer.apply(batch) == 2
@@ -97,7 +99,7 @@ def test_written_once_redelivery_and_stale_writes_change_nothing(db: Database[Do
     assert writer.apply(batch) == 0  # at-least-once: the same batch again
     assert list(db[COLLECTION].find().sort("_id")) == before
 
-    state, positions = query.read(ref.key)
+    state, positions = await query.read(ref.key)
     assert state is not None and state.token == token("04A1B2C3")
     assert positions == {"ocpi_tokens_v1@0": 1}
     invalidate = plan_patch(
@@ -112,24 +114,26 @@ def test_written_once_redelivery_and_stale_writes_change_nothing(db: Database[Do
             Record("ocpi.tokens.v1", 0, 5, policy),
         ]
     )
-    state, positions = query.read(ref.key)
+    state, positions = await query.read(ref.key)
     assert state is not None and state.token is not None
     assert state.token["valid"] is False  # the older PUT was recorded, not applied
     assert state.policy == TokenPolicy(state=AllowedType.NO_CREDIT)
-    assert positions == {"ocpi_tokens_v1@0": 5} == query.positions(ref.key)
+    assert positions == {"ocpi_tokens_v1@0": 5} == await query.positions(ref.key)
 
 
-def test_keyset_pages_of_one_party(db: Database[Doc]) -> None:
+async def test_keyset_pages_of_one_party(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     writer = TokenViewWriter(db)
     records = [_put(i, f"T{i:02d}", at=f"2026-03-01T09:{i // 2:02d}:00Z") for i in range(9)] + [
         _put(20, "THEIRS", party_id="XYZ")
     ]
     writer.apply(records)
-    query = TokenViewQuery(db)
+    query = TokenViewQuery(aio_mongo[db.name])
     seen: list[str] = []
     after = None
     while True:
-        page = query.page(country_code="nl", party_id="abd", after=after, limit=4)
+        page = await query.page(country_code="nl", party_id="abd", after=after, limit=4)
         assert page.total == 9
         seen += [t["uid"] for t in page.items]
         if len(page.items) < 4:
@@ -137,12 +141,13 @@ def test_keyset_pages_of_one_party(db: Database[Doc]) -> None:
         after = page.last
     assert seen == [f"T{i:02d}" for i in range(9)]
     assert [
-        t["uid"] for t in query.page(country_code="NL", party_id="ABD", skip=7, limit=4).items
+        t["uid"]
+        for t in (await query.page(country_code="NL", party_id="ABD", skip=7, limit=4)).items
     ] == [
         "T07",
         "T08",
     ]
-    window = query.page(
+    window = await query.page(
         country_code="NL",
         party_id="ABD",
         date_from=parse_ocpi_datetime("2026-03-01T09:01:00Z"),
@@ -152,7 +157,9 @@ def test_keyset_pages_of_one_party(db: Database[Doc]) -> None:
     assert [t["uid"] for t in window.items] == ["T02", "T03", "T04", "T05"]
 
 
-def test_the_holders_of_a_presented_uid_are_found_in_any_party(db: Database[Doc]) -> None:
+async def test_the_holders_of_a_presented_uid_are_found_in_any_party(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     TokenViewWriter(db).apply(
         [
             _put(1, "CARD1"),
@@ -161,11 +168,11 @@ def test_the_holders_of_a_presented_uid_are_found_in_any_party(db: Database[Doc]
             _put(4, "CARD1", party_id="XYZ", at="2026-03-02T00:00:00Z"),
         ]
     )
-    query = TokenViewQuery(db)
-    found = query.holders("card1", "RFID", exclude_party=("zz", "hub"))
+    query = TokenViewQuery(aio_mongo[db.name])
+    found = await query.holders("card1", "RFID", exclude_party=("zz", "hub"))
     assert found == ["NL/XYZ/CARD1/RFID", "NL/ABD/CARD1/RFID"]  # newest first
-    assert len(query.holders("CARD1", "RFID")) == 3
-    assert query.holders("CARD2", "RFID") == []
+    assert len(await query.holders("CARD1", "RFID")) == 3
+    assert await query.holders("CARD2", "RFID") == []
 
 
 # --- the decision cache: one contract, the fake and Redis --------------------------
@@ -265,7 +272,11 @@ async def _replay_tokens(namespace: Namespace) -> None:
             views.prepare()
             count = await replay(s.kafka_bootstrap, s.topic_prefix, views.writers, batch_size=10)
             assert count == 3
-            held, positions = TokenViewQuery(client[s.mongo_db]).read(ref.key)
+            aio = async_mongo_client(s)  # this test runs its own loop: its own client
+            try:
+                held, positions = await TokenViewQuery(aio[s.mongo_db]).read(ref.key)
+            finally:
+                await aio.close()
             assert held == rebuilt
             assert list(positions) == [next(iter(positions))]  # one partition: the key's
             assert holds(positions, TOKENS.name, wanted)

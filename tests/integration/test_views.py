@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from sqlalchemy import select
 
 from ocpi_hub.bootstrap import (
@@ -19,6 +19,7 @@ from ocpi_hub.bootstrap import (
 )
 from ocpi_hub.compare import compare_views
 from ocpi_hub.settings import Settings
+from projections.mongo.folding import Doc
 from projections.mongo.locations import COLLECTION, LocationViewQuery, LocationViewWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.models import evses
@@ -49,7 +50,9 @@ def empty(live: Views) -> None:
     live.wipe()
 
 
-def test_a_stale_document_write_is_detected_and_retried(live: Views) -> None:
+async def test_a_stale_document_write_is_detected_and_retried(
+    aio_mongo: AsyncMongoClient[Doc], live: Views
+) -> None:
     """Read, then someone else writes, then our guarded replace must not win."""
     coll = live.mongo[COLLECTION]
     # No cache: the read this test interferes with must happen.
@@ -67,13 +70,14 @@ def test_a_stale_document_write_is_detected_and_retried(live: Views) -> None:
 
     writer._coll.find = find_then_interfere  # type: ignore[method-assign]
     writer.apply([patch({"status": "BLOCKED", "last_updated": LATER}, evse_uid="E1", offset=3)])
-    shown = LocationViewQuery(live.mongo).get("NL", "ABC", "LOC1")
+    shown = await LocationViewQuery(aio_mongo[live.mongo.name]).get("NL", "ABC", "LOC1")
     assert shown is not None
     assert calls["n"] == 2  # the conflict made the writer read again
     assert {e["uid"]: e["status"] for e in shown["evses"]} == {"E1": "BLOCKED", "E2": "CHARGING"}
 
 
-def test_a_document_written_by_another_writer_since_we_cached_it_is_read_again(
+async def test_a_document_written_by_another_writer_since_we_cached_it_is_read_again(
+    aio_mongo: AsyncMongoClient[Doc],
     live: Views,
 ) -> None:
     """The cache stands in for the read only while nobody else wrote."""
@@ -101,7 +105,7 @@ def test_a_document_written_by_another_writer_since_we_cached_it_is_read_again(
         ]
     )
     assert reads["n"] == 1  # its cached version was stale: the guard missed, it read again
-    shown = LocationViewQuery(live.mongo).get("NL", "ABC", "LOC1")
+    shown = await LocationViewQuery(aio_mongo[live.mongo.name]).get("NL", "ABC", "LOC1")
     assert shown is not None
     assert {e["uid"]: e["status"] for e in shown["evses"]} == {"E1": "BLOCKED", "E2": "RESERVED"}
 

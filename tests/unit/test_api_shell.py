@@ -44,7 +44,7 @@ class FakeView:
     def __init__(self) -> None:
         self.held = {fold("NL/ABC/LOC1"): location()}
 
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
         # Every write is already applied (read-your-writes has its own tests).
         return self.held.get(key), {position_field("ocpi.locations.v1", 0): 10**9}
 

@@ -103,7 +103,7 @@ class FakeDirectory:
 
     keys: list[str] = field(default_factory=list)
 
-    def holders(
+    async def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
     ) -> list[str]:
         return [
@@ -124,7 +124,7 @@ def _key(state: TokenState) -> str:
 class FakePartners:
     partners: list[PartnerState]
 
-    def all(self) -> list[PartnerState]:
+    async def all(self) -> list[PartnerState]:
         return self.partners
 
 

@@ -78,14 +78,14 @@ class FakeCdrView:
                 docs[key] = cdr_view.apply(docs.get(key), Record("ocpi.cdrs.v1", 0, offset, event))
         return docs
 
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
         doc = self._docs().get(key)
-        return (doc if doc and doc.get("cdr") else None), self.positions(key)
+        return (doc if doc and doc.get("cdr") else None), await self.positions(key)
 
-    def positions(self, key: str) -> dict[str, int]:
+    async def positions(self, key: str) -> dict[str, int]:
         return {position_field("ocpi.cdrs.v1", p): 10**9 for p in range(6)}
 
-    def page(self, **kwargs: Any) -> Any:
+    async def page(self, **kwargs: Any) -> Any:
         items = [
             d["cdr"]
             for d in self._docs().values()
@@ -93,7 +93,7 @@ class FakeCdrView:
         ]
         return Page(items=items, total=len(items), last=None)
 
-    def reconciliation(self, *, only_discrepancies: bool = False) -> list[dict[str, Any]]:
+    async def reconciliation(self, *, only_discrepancies: bool = False) -> list[dict[str, Any]]:
         return [
             {"cdr_key": k, "reconciliation": d["reconciliation"]}
             for k, d in self._docs().items()

@@ -116,7 +116,7 @@ class FakeLocations:
     def __init__(self, held: list[dict[str, Any]]) -> None:
         self.held = held
 
-    def by_evse_id(self, evse_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    async def by_evse_id(self, evse_id: str, limit: int = 10) -> list[dict[str, Any]]:
         key = evse_id_key(evse_id)
         return [
             loc
@@ -126,7 +126,7 @@ class FakeLocations:
 
 
 class FakeTariffs:
-    def get(self, country_code: str, party_id: str, tariff_id: str) -> dict[str, Any] | None:
+    async def get(self, country_code: str, party_id: str, tariff_id: str) -> dict[str, Any] | None:
         return tariff(tariff_id) if tariff_id == "TAR-1" else None
 
 

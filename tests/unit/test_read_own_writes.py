@@ -30,12 +30,12 @@ class LaggingView:
         self.reads += 1
         return self.catch_up is not None and self.reads >= self.catch_up
 
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
         if self._caught_up():
             return {"id": "LOC1"}, {FIELD: 42}
         return None, {FIELD: 40}
 
-    def positions(self, key: str) -> dict[str, int]:
+    async def positions(self, key: str) -> dict[str, int]:
         return {FIELD: 42} if self._caught_up() else {FIELD: 40}
 
 

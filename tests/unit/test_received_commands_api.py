@@ -47,7 +47,7 @@ class Sessions:
     def __init__(self) -> None:
         self.held: dict[str, dict[str, Any]] = {}
 
-    def read(self, key: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
+    async def read(self, key: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
         return self.held.get(key), {}
 
 

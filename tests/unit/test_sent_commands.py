@@ -309,18 +309,18 @@ class LogView:
                     docs[event.aggregate_key] = doc
         return docs
 
-    def read(self, command_id: str) -> tuple[SentCommandState | None, dict[str, int]]:
+    async def read(self, command_id: str) -> tuple[SentCommandState | None, dict[str, int]]:
         doc = self._docs().get(command_id)
         if doc is None:
             return None, {}
         fields = {k: v for k, v in doc.items() if not k.startswith("_")}
         return SentCommandState.model_validate(fields), dict(doc["_positions"])
 
-    def positions(self, command_id: str) -> dict[str, int]:
-        return self.read(command_id)[1]
+    async def positions(self, command_id: str) -> dict[str, int]:
+        return (await self.read(command_id))[1]
 
-    def page(self, *, partner_id: str | None, after: str | None, limit: int) -> SentPage:
-        states = [s for s in (self.read(k)[0] for k in self._docs()) if s is not None]
+    async def page(self, *, partner_id: str | None, after: str | None, limit: int) -> SentPage:
+        states = [s for k in self._docs() if (s := (await self.read(k))[0]) is not None]
         return SentPage([s for s in states if partner_id in (None, s.partner_id)][:limit], None)
 
 
@@ -353,7 +353,7 @@ class FakePartners:
     def __init__(self, *partners: PartnerState) -> None:
         self._by_id = {p.partner_id: p for p in partners}
 
-    def get(self, partner_id: str) -> PartnerState | None:
+    async def get(self, partner_id: str) -> PartnerState | None:
         return self._by_id.get(partner_id)
 
 

@@ -34,13 +34,13 @@ class LaggingView:
         self.reads += 1
         return self.catch_up is not None and self.reads >= self.catch_up
 
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
         assert key == "NL/ABC/S1"
         if self._caught_up():
             return {"id": "S1"}, {FIELD: 7}
         return None, {FIELD: 6}
 
-    def positions(self, key: str) -> dict[str, int]:
+    async def positions(self, key: str) -> dict[str, int]:
         return {FIELD: 7} if self._caught_up() else {FIELD: 6}
 
 

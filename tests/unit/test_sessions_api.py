@@ -42,11 +42,11 @@ class FakeSessionView:
         ours["cdr_token"] = {**ours["cdr_token"], "country_code": "NL", "party_id": "ABD"}
         self.held = {"NL/ABC/S1": session(), "ZZ/HUB/OURS-1": ours}
 
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
         # Every write is already applied (read-your-writes has its own tests).
         return self.held.get(key), {position_field("ocpi.sessions.v1", 0): 10**9}
 
-    def page(self, **kwargs: Any) -> Page:
+    async def page(self, **kwargs: Any) -> Page:
         FakeSessionView.pages.append(kwargs)
         return Page(items=[self.held["ZZ/HUB/OURS-1"]], total=1, last=None)
 

@@ -48,14 +48,14 @@ class FakeTariffView:
         }
         self.asked: dict[str, Any] = {}
 
-    def read(self, key: str) -> tuple[Any, dict[str, int]]:
-        return self.held.get(key), self.positions(key)
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
+        return self.held.get(key), await self.positions(key)
 
-    def positions(self, key: str) -> dict[str, int]:
+    async def positions(self, key: str) -> dict[str, int]:
         # Every write is applied (read-your-writes has its own tests).
         return {position_field("ocpi.tariffs.v1", p): 10**9 for p in range(6)}
 
-    def page(self, **kwargs: Any) -> Page:
+    async def page(self, **kwargs: Any) -> Page:
         self.asked = kwargs
         ours = [v for k, v in self.held.items() if k.startswith("ZZ/HUB/")]
         return Page(items=ours, total=3, last=("2026-02-01T10:00:00.000000Z", "ZZ/HUB/OURS-1"))

@@ -57,16 +57,16 @@ class LogView:
                 docs[key] = doc
         return docs
 
-    def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
+    async def read(self, key: str) -> tuple[TokenState | None, dict[str, int]]:
         doc = self._docs().get(key)
         if doc is None:
             return None, {}
         return TokenState.model_validate(doc["state"]), dict(doc["_positions"])
 
-    def positions(self, key: str) -> dict[str, int]:
-        return self.read(key)[1]
+    async def positions(self, key: str) -> dict[str, int]:
+        return (await self.read(key))[1]
 
-    def page(self, *, country_code: str, party_id: str, limit: int, **_: Any) -> Page:
+    async def page(self, *, country_code: str, party_id: str, limit: int, **_: Any) -> Page:
         docs = sorted(
             (
                 d
@@ -77,7 +77,7 @@ class LogView:
         )[:limit]
         return Page(items=[d["token"] for d in docs], total=len(docs), last=None)
 
-    def holders(
+    async def holders(
         self, uid: str, token_type: str, *, exclude_party: tuple[str, str] | None = None
     ) -> list[str]:
         return [
@@ -102,7 +102,7 @@ def _partner() -> PartnerState:
 
 
 class NoPartners:
-    def all(self) -> list[PartnerState]:
+    async def all(self) -> list[PartnerState]:
         return []
 
 
