@@ -481,16 +481,21 @@ def processors_process(settings: Settings) -> Iterator[Any]:
     from processors.cdr_builder import MongoCdrInputs
 
     asyncio.run(_topics(settings))
-    client = mongo_client(settings)
-    try:
-        db = client[settings.mongo_db]
-        faust_app = create_app(
-            settings, MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
-        )
-        asyncio.run(ensure_changelogs(faust_app, settings))
-        yield faust_app
-    finally:
-        client.close()
+    # An async client binds to the loop of its first operation: the first
+    # read is the CDR builder's, on the Faust worker's loop, and the client
+    # is closed on that loop when the worker stops (after its consumer).
+    client = async_mongo_client(settings)
+    db = client[settings.mongo_db]
+    faust_app = create_app(
+        settings, MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
+    )
+
+    @faust_app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def close_reads(app: Any, **_: Any) -> None:
+        await client.close()
+
+    asyncio.run(ensure_changelogs(faust_app, settings))
+    yield faust_app
 
 
 @contextmanager

@@ -81,45 +81,53 @@ def step(state: BuilderState, event: object, us: Party) -> tuple[BuilderState, J
 
 
 class CdrInputs(Protocol):
-    """What the builder reads: our Location and our tariffs as of an instant."""
+    """What the builder reads: our Location and our tariffs as of an instant
+    (awaited on the agents' loop: the history queries are async)."""
 
-    def location_as_of(
+    async def location_as_of(
         self, country_code: str, party_id: str, location_id: str, at: datetime
     ) -> Json | None: ...
 
-    def tariff_as_of(
+    async def tariff_as_of(
         self, country_code: str, party_id: str, tariff_id: str, at: datetime
+    ) -> Json | None: ...
+
+
+class HistoryAsOf(Protocol):
+    """One object as we held it at an instant (projections/mongo/history.py)."""
+
+    async def as_of(
+        self, country_code: str, party_id: str, object_id: str, at: datetime, /
     ) -> Json | None: ...
 
 
 class MongoCdrInputs:
-    def __init__(self, locations: Any, history: Any) -> None:
+    def __init__(self, locations: HistoryAsOf, history: HistoryAsOf) -> None:
         self._locations = locations
         self._history = history
 
-    def location_as_of(
+    async def location_as_of(
         self, country_code: str, party_id: str, location_id: str, at: datetime
     ) -> Json | None:
-        found: Json | None = self._locations.as_of(country_code, party_id, location_id, at)
-        return found
+        return await self._locations.as_of(country_code, party_id, location_id, at)
 
-    def tariff_as_of(
+    async def tariff_as_of(
         self, country_code: str, party_id: str, tariff_id: str, at: datetime
     ) -> Json | None:
-        found: Json | None = self._history.as_of(country_code, party_id, tariff_id, at)
-        return found
+        return await self._history.as_of(country_code, party_id, tariff_id, at)
 
 
-def tariffs_at_start(inputs: CdrInputs, session: Json, location: Json) -> dict[str, Json | None]:
+async def tariffs_at_start(
+    inputs: CdrInputs, session: Json, location: Json
+) -> dict[str, Json | None]:
     """The connector's tariffs as we held them at the session's start."""
     start = parse_ocpi_datetime(session["start_date_time"])
     ids: Sequence[str] = connector_tariff_ids(
         location, session["evse_uid"], session["connector_id"]
     )
-    return {
-        fold(tid): inputs.tariff_as_of(location["country_code"], location["party_id"], tid, start)
-        for tid in ids
-    }
+    cc, pid = location["country_code"], location["party_id"]
+    held = await asyncio.gather(*(inputs.tariff_as_of(cc, pid, tid, start) for tid in ids))
+    return {fold(tid): tariff for tid, tariff in zip(ids, held, strict=True)}
 
 
 async def build_and_emit(
@@ -137,8 +145,7 @@ async def build_and_emit(
     start = parse_ocpi_datetime(session["start_date_time"])
     deadline = time.monotonic() + location_wait_s
     while True:
-        location = await asyncio.to_thread(
-            inputs.location_as_of,
+        location = await inputs.location_as_of(
             session["country_code"],
             session["party_id"],
             session["location_id"],
@@ -151,7 +158,7 @@ async def build_and_emit(
         bound.error("cdr_not_built", reason="location unknown", location_id=session["location_id"])
         return False
     try:
-        at_start = await asyncio.to_thread(tariffs_at_start, inputs, session, location)
+        at_start = await tariffs_at_start(inputs, session, location)
         event = plan_issue(
             session,
             location,

@@ -22,11 +22,13 @@ already. Both are rebuilt by replay.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
@@ -116,40 +118,49 @@ class LocationHistoryWriter(HistoryWriter):
         )
 
 
-def _entries(coll: Collection[Doc], filt: Doc) -> Iterable[Doc]:
+def _entries(coll: AsyncCollection[Doc], filt: Doc) -> AsyncIterator[Doc]:
     return coll.find(filt).sort([("partition", ASCENDING), ("offset", ASCENDING)])
 
 
 class TariffHistoryQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[TARIFF_HISTORY]
+    """What the CDR builder reads (processors/cdr_builder.py), on the
+    processors' async client (the writers above stay sync)."""
 
-    def as_of(self, country_code: str, party_id: str, tariff_id: str, at: datetime) -> Doc | None:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[TARIFF_HISTORY]
+
+    async def as_of(
+        self, country_code: str, party_id: str, tariff_id: str, at: datetime
+    ) -> Doc | None:
         """The tariff (OCPI JSON) we held at ``at``: None if we held none
         (not published by then, or deleted)."""
         key = tariff_key(country_code, party_id, tariff_id)
         state: tariffs.TariffState | None = None
-        for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
+        async for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
             state = tariffs.evolve(state, parse_event(entry["event"]))
         return tariffs.served(state)
 
 
 class LocationHistoryQuery:
-    def __init__(self, db: Database[Doc]) -> None:
-        self._coll: Collection[Doc] = db[LOCATION_HISTORY]
+    """What the CDR builder reads, on the processors' async client."""
 
-    def as_of(self, country_code: str, party_id: str, location_id: str, at: datetime) -> Doc | None:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._coll: AsyncCollection[Doc] = db[LOCATION_HISTORY]
+
+    async def as_of(
+        self, country_code: str, party_id: str, location_id: str, at: datetime
+    ) -> Doc | None:
         """The Location (OCPI JSON, as its owner asserted it) we held at
         ``at``. When we recorded nothing at or before ``at`` (a charger clock
         ahead of ours, a session older than our records), the first version
         we recorded after it; None when we never held the location."""
         key = location_key(country_code, party_id, location_id)
         state = LocationState()
-        for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
+        async for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
             state = evolve(state, parse_event(entry["event"]))
         if state.asserted is not None:
             return state.asserted
-        for entry in _entries(self._coll, {"key": key}):
+        async for entry in _entries(self._coll, {"key": key}):
             state = evolve(state, parse_event(entry["event"]))
             if state.asserted is not None:
                 return state.asserted

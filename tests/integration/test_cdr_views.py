@@ -148,26 +148,28 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def test_the_tariff_history_answers_as_of_an_instant(db: Database[Doc]) -> None:
+async def test_the_tariff_history_answers_as_of_an_instant(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     t0 = datetime(2026, 5, 1, tzinfo=UTC)
     batch = [
         _tariff_event("put", 10, t0, "0.30"),
         _tariff_event("put", 11, t0 + timedelta(days=1), "0.40"),
         _tariff_event("delete", 12, t0 + timedelta(days=2)),
     ]
-    writer, query = TariffHistoryWriter(db), TariffHistoryQuery(db)
+    writer, query = TariffHistoryWriter(db), TariffHistoryQuery(aio_mongo[db.name])
     assert writer.apply(batch) == 3
     writer.apply(batch)  # idempotent: same documents
     assert db["tariff_history"].count_documents({}) == 3
 
-    def price_at(at: datetime) -> Any:
-        held = query.as_of("zz", "hub", "cdr-t1", at)
+    async def price_at(at: datetime) -> Any:
+        held = await query.as_of("zz", "hub", "cdr-t1", at)
         return None if held is None else held["elements"][0]["price_components"][1]["price"]
 
-    assert price_at(t0 - timedelta(seconds=1)) is None
-    assert price_at(t0) == 0.3
-    assert price_at(t0 + timedelta(hours=30)) == 0.4
-    assert price_at(t0 + timedelta(days=3)) is None  # deleted by then
+    assert await price_at(t0 - timedelta(seconds=1)) is None
+    assert await price_at(t0) == 0.3
+    assert await price_at(t0 + timedelta(hours=30)) == 0.4
+    assert await price_at(t0 + timedelta(days=3)) is None  # deleted by then
 
 
 def test_the_mysql_table_keeps_decimals_and_is_guarded(engine: Engine) -> None:
@@ -210,9 +212,11 @@ def _location_put(offset: int, recorded: datetime, address: str) -> Record[Any]:
     return Record("ocpi.locations.v1", 2, offset, event)
 
 
-def test_the_location_history_answers_as_of_an_instant(db: Database[Doc]) -> None:
+async def test_the_location_history_answers_as_of_an_instant(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
     t0 = datetime(2026, 5, 1, tzinfo=UTC)
-    writer, query = LocationHistoryWriter(db), LocationHistoryQuery(db)
+    writer, query = LocationHistoryWriter(db), LocationHistoryQuery(aio_mongo[db.name])
     writer.apply(
         [
             _location_put(4, t0, "Old Street 1"),
@@ -220,11 +224,11 @@ def test_the_location_history_answers_as_of_an_instant(db: Database[Doc]) -> Non
         ]
     )
 
-    def address(at: datetime) -> Any:
-        held = query.as_of("ZZ", "HUB", "LOC-CDR", at)
+    async def address(at: datetime) -> Any:
+        held = await query.as_of("ZZ", "HUB", "LOC-CDR", at)
         return None if held is None else held["address"]
 
-    assert address(t0 + timedelta(hours=1)) == "Old Street 1"  # the street was renamed later
-    assert address(t0 + timedelta(days=2)) == "New Street 1"
-    assert address(t0 - timedelta(days=1)) == "Old Street 1"  # before our records: the first
-    assert query.as_of("ZZ", "HUB", "NOPE", t0) is None
+    assert await address(t0 + timedelta(hours=1)) == "Old Street 1"  # renamed later
+    assert await address(t0 + timedelta(days=2)) == "New Street 1"
+    assert await address(t0 - timedelta(days=1)) == "Old Street 1"  # before our records: the first
+    assert await query.as_of("ZZ", "HUB", "NOPE", t0) is None

@@ -89,19 +89,23 @@ class FakeInputs:
         self._tariffs = tariffs
         self.asked: list[tuple[str, datetime]] = []
 
-    def location_as_of(
+    async def location_as_of(
         self, country_code: str, party_id: str, location_id: str, at: datetime
     ) -> Any:
         return self._location
 
-    def tariff_as_of(self, country_code: str, party_id: str, tariff_id: str, at: datetime) -> Any:
+    async def tariff_as_of(
+        self, country_code: str, party_id: str, tariff_id: str, at: datetime
+    ) -> Any:
         self.asked.append((tariff_id, at))
         return self._tariffs.get(tariff_id)
 
 
-def test_the_tariffs_are_read_as_of_the_session_start() -> None:
+async def test_the_tariffs_are_read_as_of_the_session_start() -> None:
     inputs = FakeInputs(None, {"CDR-T1": simple_tariff()})
-    found = tariffs_at_start(inputs, completed_session(), priced_location(tariff_ids=["CDR-T1"]))
+    found = await tariffs_at_start(
+        inputs, completed_session(), priced_location(tariff_ids=["CDR-T1"])
+    )
     assert found == {"CDR-T1": simple_tariff()}
     assert inputs.asked == [("CDR-T1", datetime(2026, 6, 2, 8, 0, tzinfo=UTC))]
 
