@@ -101,14 +101,21 @@ def mongo_client(settings: Settings) -> MongoClient[Doc]:
     return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True)
 
 
-def async_mongo_client(settings: Settings) -> AsyncMongoClient[Doc]:
-    """The client view reads go through (API, gateway, push, CLI reports):
-    awaited on the event loop, no thread per read. Every operation is bounded
-    (server selection, then the whole operation), so a stalled server fails
-    the request that waits on it and frees it."""
+def async_mongo_client(settings: Settings, *, bounded: bool = True) -> AsyncMongoClient[Doc]:
+    """The client view reads go through (API, gateway, push, the CDR
+    builder, CLI reports): awaited on the event loop, no thread per read.
+    Server selection is always bounded; ``bounded`` also bounds every
+    operation (a cursor's whole life, pymongo's ``timeoutMS``), so a stalled
+    server fails the request that waits on it and frees it. A CLI report
+    that reads a whole view is not bounded."""
+    selection_ms = int(settings.mongo_server_selection_timeout_s * 1000)
+    if not bounded:
+        return AsyncMongoClient(
+            settings.mongo_url, serverSelectionTimeoutMS=selection_ms, tz_aware=True
+        )
     return AsyncMongoClient(
         settings.mongo_url,
-        serverSelectionTimeoutMS=int(settings.mongo_server_selection_timeout_s * 1000),
+        serverSelectionTimeoutMS=selection_ms,
         timeoutMS=int(settings.mongo_operation_timeout_s * 1000),
         tz_aware=True,
     )
@@ -531,7 +538,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
 async def view_database(settings: Settings) -> AsyncIterator[AsyncDatabase[Doc]]:
     """The live MongoDB views, for a read-only command (the queries are async:
     the CLI runs it under ``asyncio.run``)."""
-    client = async_mongo_client(settings)
+    client = async_mongo_client(settings, bounded=False)
     try:
         yield client[settings.mongo_db]
     finally:
