@@ -5,10 +5,10 @@ the Locations Sender list, many in flight, for the checkout given.
                                [--requests 2000] [--concurrency 32]
                                [--page-size 500] [--port 8191] [--out FILE]
 
-``--checkout`` is the source tree whose API is measured (default: this one);
-its own virtual environment (``DIR/.venv``) runs it, so two commits can be
-compared on the same machine, e.g. ``--checkout /work/main`` against this
-tree. What it does, in order:
+``--checkout`` is the source tree whose API is measured (default: this
+one); its own virtual environment runs it (``DIR/.venv/bin/ocpi-hub api``),
+so two commits can be compared on the same machine, e.g. ``--checkout
+/work/main`` against this tree. What it does, in order:
 
 1. A fresh namespace on the running services (``data/run/services.env``):
    a topic prefix and a MongoDB database of its own, removed afterwards.
@@ -199,9 +199,9 @@ def start(args: argparse.Namespace) -> Started:
     """The namespace, its seeded view and the checkout's API (blocking: run
     in a thread)."""
     checkout = Path(args.checkout).resolve()
-    python = checkout / ".venv" / "bin" / "python"
-    if not python.exists():
-        raise PlatformUnavailableError(f"no virtual environment at {python}")
+    command = checkout / ".venv" / "bin" / "ocpi-hub"
+    if not command.exists():
+        raise PlatformUnavailableError(f"no `ocpi-hub` in a virtual environment at {command}")
     run_id = uuid.uuid4().hex[:8]
     env = namespace_env(run_id, args.port)
     os.environ.update(env)  # the partner invite (a CLI subprocess) uses the namespace too
@@ -211,7 +211,7 @@ def start(args: argparse.Namespace) -> Started:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-reads-"))
     log_file = (run_dir / "api.log").open("wb")
     api = subprocess.Popen(
-        [str(python), "-m", "ocpi_hub.cli", "api"],
+        [str(command), "api"],
         cwd=checkout,
         env=dict(os.environ),
         stdout=log_file,
