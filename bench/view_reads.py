@@ -22,8 +22,9 @@ so two commits can be compared on the same machine, e.g. ``--checkout
    random seeded locations, and ``GET /ocpi/cpo/2.2.1/locations?limit=N``
    (the first page; ``X-Total-Count`` from the maintained counts). Every
    answer must be HTTP 200 / OCPI 1000 with the right object or page size.
-   Reported: latency p50/p99, requests per second, and CPU seconds of the
-   API process (its process group) per request.
+   Reported: latency p50/p99, requests per second, and CPU milliseconds per
+   request of the API process (its process group) and of the document store
+   (its pidfile under ``--services-run-dir``, when there).
 
 A measurement, not a test: nothing judges the figures.
 """
@@ -175,6 +176,11 @@ async def phase(
         "per_s": rate(done, wall),
         "ms": summarize_ms(latencies),
         "api_cpu_ms_per_request": round(1000 * api_cpu / done, 3) if done else None,
+        "docstore_cpu_ms_per_request": (
+            round(1000 * cpu["cpu_s"]["docstore"] / done, 3)
+            if done and "docstore" in cpu["cpu_s"]
+            else None
+        ),
         "cpu": cpu,
     }
     console.print(
@@ -219,6 +225,10 @@ def start(args: argparse.Namespace) -> Started:
         start_new_session=True,  # its own process group: the meter counts it alone
     )
     (run_dir / "api.pid").write_text(str(api.pid))
+    # The document store's CPU beside the API's, when its pidfile is known.
+    store_pid = Path(args.services_run_dir) / "mongo.pid"
+    if store_pid.exists():
+        (run_dir / "docstore.pid").write_text(store_pid.read_text())
     return Started(checkout, settings, run_id, ids, run_dir, api, log_file)
 
 
@@ -330,13 +340,15 @@ async def cleanup(settings: Settings) -> None:
 
 def render(report: dict[str, Any]) -> None:
     table = Table(title=f"view reads: {report['checkout']} @ {report['commit']}")
-    for column in ("phase", "req/s", "p50 ms", "p99 ms", "API CPU ms/req", "failures"):
+    columns = ("phase", "req/s", "p50 ms", "p99 ms", "API CPU ms/req", "store CPU ms/req", "failed")
+    for column in columns:
         table.add_column(column)
     for name in ("one_location", "list_page"):
         p = report[name]
         table.add_row(
             name, str(p["per_s"]), str(p["ms"].get("p50")), str(p["ms"].get("p99")),
-            str(p["api_cpu_ms_per_request"]), str(sum(p["failures"].values()) + p["wrong_answers"]),
+            str(p["api_cpu_ms_per_request"]), str(p["docstore_cpu_ms_per_request"]),
+            str(sum(p["failures"].values()) + p["wrong_answers"]),
         )  # fmt: skip
     console.print(table)
 
@@ -349,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--port", type=int, default=8191)
+    parser.add_argument(
+        "--services-run-dir",
+        default=str(REPO / "data" / "run"),
+        help="where `make up` keeps the services' pidfiles (the store's CPU is reported too)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
