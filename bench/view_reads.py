@@ -247,6 +247,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
     checkout, settings, run_id, ids, run_dir, api = (
         s.checkout, s.settings, s.run_id, s.ids, s.run_dir, s.api
     )  # fmt: skip
+    load_at_start = os.getloadavg()
     base_url = f"http://127.0.0.1:{args.port}"
     clients = new_http_clients(base_url, args.concurrency)
     report: dict[str, Any] = {}
@@ -287,7 +288,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "commit": git_commit_of(checkout),
             "bench_commit": git_commit(),
             "started_at": utc_iso(started_wall),
-            "machine": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
+            "machine": {"cpus": os.cpu_count(), "loadavg_at_start": load_at_start},
             "parameters": {
                 "locations": args.locations,
                 "requests": args.requests,
