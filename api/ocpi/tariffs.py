@@ -171,7 +171,7 @@ async def delete_their_tariff(
 
 
 @receiver.patch(TARIFF)
-def patch_their_tariff(_: RoutedCallerDep) -> None:
+async def patch_their_tariff(_: RoutedCallerDep) -> None:
     no_patch()
 
 

@@ -18,13 +18,13 @@ SUPPORTED = ("2.2.1",)
 
 
 @router.get("/versions")
-def versions(_: CallerDep, c: ContainerDep) -> dict[str, Any]:
+async def versions(_: CallerDep, c: ContainerDep) -> dict[str, Any]:
     base = c.settings.base_url
     return envelope([{"version": v, "url": f"{base}/ocpi/{v}"} for v in SUPPORTED])
 
 
 @router.get("/{version}")
-def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, Any]:
+async def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, Any]:
     if version not in SUPPORTED:
         raise OcpiError(OcpiStatus.UNSUPPORTED_VERSION, f"unsupported version {version!r}", 404)
     base = c.settings.base_url

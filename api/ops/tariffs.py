@@ -42,5 +42,5 @@ async def delete_our_tariff(tariff: OurTariff, writes: TariffWritesDep, response
 
 
 @router.patch(TARIFF)
-def patch_our_tariff() -> None:
+async def patch_our_tariff() -> None:
     no_patch()
