@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producers.write_path import NotRecordedError, RefusedError, UnavailableError
@@ -90,6 +91,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnavailableError)
     async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, str(exc)))
+
+    @app.exception_handler(PyMongoError)
+    async def views_unavailable(_: Request, exc: PyMongoError) -> JSONResponse:
+        # A view read that hit its bound (OCPI_HUB_MONGO_*_TIMEOUT_S) or lost
+        # its server: the request was fine and nothing was written, so the
+        # sender should retry (docs/adr/0026). Anything else is a defect.
+        if not (exc.timeout or isinstance(exc, ConnectionFailure)):
+            log.exception("unhandled_error", error_type=type(exc).__name__)
+            body = envelope(None, OcpiStatus.SERVER_ERROR, "internal error")
+            return JSONResponse(body, status_code=500)
+        log.warning("views_unavailable", error_type=type(exc).__name__, error=str(exc)[:300])
+        message = "the views did not answer in time; retry"
+        return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -29,12 +29,14 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "ocpi_hub"
-    # The async client of the API, gateway and push (view reads): how long an
-    # operation waits for a server to be selected, and the most any one read
-    # may take in all (pymongo's timeoutMS), so a stalled MongoDB fails a
-    # request instead of holding it (ocpi_hub/bootstrap.py: async_mongo_client).
+    # The async client of view reads (API, gateway, push, CDR builder): how
+    # long an operation waits for a server to be selected, and the most any
+    # one read may take in all (pymongo's timeoutMS), queueing included, so a
+    # stalled MongoDB fails a request (OCPI 3000, retry) instead of holding it
+    # (ocpi_hub/bootstrap.py: async_mongo_client, docs/adr/0026). Generous:
+    # on the local store, 32 pages of 500 in flight already wait 10-20 s.
     mongo_server_selection_timeout_s: float = Field(default=3.0, gt=0)
-    mongo_operation_timeout_s: float = Field(default=5.0, gt=0)
+    mongo_operation_timeout_s: float = Field(default=30.0, gt=0)
     mysql_url: str = "mysql+pymysql://ocpi:ocpi@127.0.0.1:3306/ocpi_hub"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Connections per process; a command finding them all busy waits up to

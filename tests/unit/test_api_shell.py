@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pymongo.errors import NetworkTimeout
 
 from api.app import create_app
 from api.auth import Caller, registered_caller
@@ -259,3 +260,21 @@ def test_without_a_token_nothing_is_served_or_written(log: InMemoryEventLog) -> 
             assert resp.status_code == 401
             assert resp.json()["status_code"] == 2000
     assert log.events == []
+
+
+class StalledView:
+    """A view whose store does not answer within the client's bound."""
+
+    async def read(self, key: str) -> tuple[Any, dict[str, int]]:
+        raise NetworkTimeout("127.0.0.1:27017: timed out")
+
+    async def positions(self, key: str) -> dict[str, int]:
+        raise NetworkTimeout("127.0.0.1:27017: timed out")
+
+
+def test_a_view_read_that_times_out_is_an_ocpi_retry_not_a_crash(client: TestClient) -> None:
+    client.app.dependency_overrides[_locations] = StalledView  # type: ignore[attr-defined]
+    resp = client.get(f"{BASE}/NL/ABC/LOC1")
+    assert resp.status_code == 200
+    assert resp.json()["status_code"] == 3000
+    assert "retry" in resp.json()["status_message"]
