@@ -73,7 +73,8 @@ class CountTally:
 
 
 class Counted:
-    """The counts of one view, and how a document maps to its count keys."""
+    """The counts of one view as its writer keeps them, and how a document
+    maps to its count keys (the API reads the totals through ``CountsQuery``)."""
 
     def __init__(self, db: Database[Doc], view: str, keys_of: KeysOf) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]

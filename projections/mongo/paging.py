@@ -12,7 +12,8 @@ start where the last page ended, so page 1,000 costs what page 1 costs;
 ``skip`` serves a plain ``offset`` from a client that did not follow our
 ``Link``. Each query is an equality on the match fields, a range of ``_ts``
 and a sort on ``(_ts, _id)``: MongoDB reads it from the view's index in order
-and stops at the limit (no ``SORT`` stage; docs/adr/0025).
+and stops at the limit (no ``SORT`` stage; docs/adr/0025). Pages are read
+on the API's async client (docs/adr/0026).
 """
 
 from __future__ import annotations
