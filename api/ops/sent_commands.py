@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api.consistency import read_written
 from api.deps import (
@@ -39,7 +39,7 @@ from api.deps import (
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
 from api.ops.evses import NEXT_AFTER
-from api.writes import WritePathDep
+from api.writes import WritePathDep, checked
 from producers.sent_commands import (
     SLICE,
     SendFailedError,
@@ -81,9 +81,11 @@ async def send_command(
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
+    http: Request,
     body: Annotated[Any, Body(**_BODY)] = None,
 ) -> dict[str, Any]:
     s = c.settings
+    checked(http, body)
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
     command_id = ids.new(partner_id, command)
     url = response_url(s.base_url, command, command_id)
