@@ -53,7 +53,7 @@ from producers.sent_commands import (
     response_url,
     status_of,
 )
-from producers.write_path import NotRecordedError, UnavailableError
+from producers.write_path import NotRecordedError, OutcomeUnknownError, UnavailableError
 from schemas.events import Party
 from schemas.ocpi.commands import CommandType
 from schemas.ocpi.common import fold
@@ -129,7 +129,7 @@ async def send_command(
     )
     try:
         await write_path.write(SLICE, command_id, lambda state: decide_sent(state, event))
-    except (NotRecordedError, UnavailableError) as exc:
+    except (NotRecordedError, OutcomeUnknownError, UnavailableError) as exc:
         # The CPO has the command: say so, with the id its result will come
         # to (the write path's own answer, "retry", would send it twice).
         bound.error("command_sent_not_recorded", response=response.result.value)

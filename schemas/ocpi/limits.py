@@ -90,11 +90,11 @@ def stamp_problem(value: object, *, now: datetime, max_ahead: timedelta) -> str 
     )
 
 
-def check_body(data: Any, *, now: datetime, max_ahead: timedelta) -> None:
+def check_body(data: Any, *, now: datetime | None, max_ahead: timedelta | None) -> None:
     """Raise ``BeyondLimitsError`` for a value of the decoded JSON ``data``
     that no view can hold: an integer beyond 64
     bits, a non-finite or too large number, an ordering timestamp more than
-    ``max_ahead`` after ``now``."""
+    ``max_ahead`` after ``now`` (not checked when either is None)."""
     # Iterative, so that a deeply nested body cannot exhaust the stack; the
     # path is built for containers only, leaves are checked in place.
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
@@ -115,7 +115,7 @@ def check_body(data: Any, *, now: datetime, max_ahead: timedelta) -> None:
             if isinstance(item, dict | list):
                 nested.append(((*path, key), item))
             elif isinstance(item, str):
-                if key in ORDERING_STAMPS:
+                if key in ORDERING_STAMPS and now is not None and max_ahead is not None:
                     problem = stamp_problem(item, now=now, max_ahead=max_ahead)
                     if problem is not None:
                         raise BeyondLimitsError(_dotted((*path, key)), problem)
