@@ -411,8 +411,8 @@ class WritePath:
             _log_append_failure(exc)
             raise _not_recorded(exc) from exc
         except Exception as exc:
-            # A fact appended twice is harmless to its readers (they fold by
-            # event id and position), so no read-back: the sender repeats.
+            # No aggregate is held here to resolve against: the sender is
+            # told the fact may be recorded, not that it is not.
             _log_append_failure(exc)
             raise OutcomeUnknownError(
                 "the log did not confirm the write in time: it may have been "
