@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,7 +25,6 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from schemas.events import EventMeta, parse_event, serialize_event
 from schemas.ocpi.limits import BeyondLimitsError, check_body
-from schemas.ocpi.tariffs import loads_exact
 from schemas.topics import CATALOGUE, TopicSpec, topic_for
 
 log = structlog.get_logger(__name__)
@@ -91,7 +91,11 @@ def encoded(events: Sequence[EventMeta], max_message_bytes: int) -> list[bytes]:
         if size > max_message_bytes:
             raise EventTooLargeError(size, max_message_bytes)
         try:
-            check_body(loads_exact(value), now=None, max_ahead=None)
+            # orjson decodes integers beyond 64 bits as doubles, which the
+            # check refuses too, and fails only on numbers beyond a double.
+            check_body(orjson.loads(value), now=None, max_ahead=None)
+        except orjson.JSONDecodeError as exc:
+            raise UnholdableEventError(f"the event cannot be held by its readers: {exc}") from exc
         except BeyondLimitsError as exc:
             raise UnholdableEventError(f"the event cannot be held by its readers: {exc}") from exc
         values.append(value)
