@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from api.errors import OcpiError, envelope
 from ocpi_hub.settings import Settings
 from producers.write_path import WritePath
-from schemas.ocpi.limits import BeyondLimitsError, check_body
+from schemas.ocpi.limits import ORDERING_STAMPS, BeyondLimitsError, check_body
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tariffs import loads_exact
 
@@ -39,7 +39,7 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def checked(request: Request, data: Any) -> Any:
+def checked(request: Request, data: Any, stamps: frozenset[str] = ORDERING_STAMPS) -> Any:
     """A decoded body passes the limits of what the views hold, whole and
     unknown fields included (schemas/ocpi/limits.py, docs/adr/0027); else
     2001 naming the field, before any decision."""
@@ -49,6 +49,7 @@ def checked(request: Request, data: Any) -> Any:
             data,
             now=datetime.now(UTC),
             max_ahead=timedelta(seconds=settings.max_clock_skew_s),
+            stamps=stamps,
         )
     except BeyondLimitsError as exc:
         raise OcpiError(

@@ -24,6 +24,7 @@ from producers.charger_transactions import plan_fact
 from producers.write_path import Origin
 from schemas.events import Party
 from schemas.events.locations import location_key
+from schemas.ocpi.limits import CHARGER_STAMPS
 
 router = APIRouter(prefix="/ops/chargers/transactions", tags=["ops: charger simulator"])
 
@@ -43,7 +44,8 @@ async def record_fact(
     correlation_id: CorrelationIdDep,
 ) -> dict[str, Any]:
     s = c.settings
-    checked(request, body)
+    # A fact's ``at`` becomes our session's last_updated (docs/adr/0027).
+    checked(request, body, CHARGER_STAMPS)
     location_id = body.get("location_id") if isinstance(body, dict) else None
     location = None
     if isinstance(location_id, str) and location_id:

@@ -38,6 +38,8 @@ _FLOAT_BOUND = 2.0**63
 # Timestamps that order an object's updates (the stale rule): a value this far
 # ahead of our clock would freeze the object. Checked wherever they appear.
 ORDERING_STAMPS = frozenset({"last_updated"})
+# A charger's report: its ``at`` becomes our session's ``last_updated``.
+CHARGER_STAMPS = ORDERING_STAMPS | {"at"}
 
 
 class BeyondLimitsError(ValueError):
@@ -92,16 +94,23 @@ def stamp_problem(value: object, *, now: datetime, max_ahead: timedelta) -> str 
     )
 
 
-def check_body(data: Any, *, now: datetime | None, max_ahead: timedelta | None) -> None:
+def check_body(
+    data: Any,
+    *,
+    now: datetime | None,
+    max_ahead: timedelta | None,
+    stamps: frozenset[str] = ORDERING_STAMPS,
+) -> None:
     """Raise ``BeyondLimitsError`` for a value of the decoded JSON ``data``
     that no view can hold: an integer beyond 64
     bits, a non-finite or too large number, an ordering timestamp more than
-    ``max_ahead`` after ``now`` (not checked when either is None)."""
+    ``max_ahead`` after ``now`` (not checked when either is None); the
+    ordering timestamps are the members named in ``stamps``."""
     # Iterative, so that a deeply nested body cannot exhaust the stack; the
     # path is built for containers only, and the common leaves (text, 64-bit
     # ints, finite doubles) are passed by their exact type first: a body's
     # walk is on the hot path of every write.
-    stamps = now is not None and max_ahead is not None
+    timed = now is not None and max_ahead is not None
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
@@ -119,7 +128,7 @@ def check_body(data: Any, *, now: datetime | None, max_ahead: timedelta | None) 
         for key, item in pairs:
             kind = type(item)
             if kind is str:
-                if stamps and key in ORDERING_STAMPS:
+                if timed and key in stamps:
                     assert now is not None and max_ahead is not None
                     problem = stamp_problem(item, now=now, max_ahead=max_ahead)
                     if problem is not None:

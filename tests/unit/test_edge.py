@@ -158,6 +158,15 @@ def test_charger_facts_are_checked_too(client: TestClient, log: InMemoryEventLog
 # --- timestamps ------------------------------------------------------------------
 
 
+def test_a_charger_report_dated_ahead_is_refused(client: TestClient, log: InMemoryEventLog) -> None:
+    # Its ``at`` becomes our session's last_updated: the same freeze.
+    body = {"location_id": "LOC1", "session_id": "S1", "at": "2999-01-01T00:00:00Z"}
+    resp = client.post("/ops/chargers/transactions/started", json=body)
+    _refused(resp, "at")
+    assert "ahead of our clock" in resp.json()["status_message"]
+    assert log.events == []
+
+
 def test_last_updated_in_2999_is_refused_and_a_real_update_still_applies(
     client: TestClient, log: InMemoryEventLog
 ) -> None:
