@@ -72,7 +72,7 @@ class NotSentError(Exception):
     refused): certainly not recorded; a retry may succeed."""
 
 
-class OutcomeUnknownError(Exception):
+class UnconfirmedError(Exception):
     """Events were handed to Kafka but no acknowledgement came (a timeout, a
     connection lost): they may or may not be in the log."""
 
@@ -117,7 +117,7 @@ class EventLog(Protocol):
         ``partition`` places them (the write path passes the partition of
         their key, as the default partitioner would); else by key. Raises
         ``AppendRefusedError`` or ``NotSentError`` when certainly nothing was
-        recorded, ``OutcomeUnknownError`` when it may have been."""
+        recorded, ``UnconfirmedError`` when it may have been."""
         ...
 
 
@@ -182,11 +182,11 @@ class KafkaEventLog:
                 # with nothing queued yet, nothing can reach the log.
                 if not futures:
                     raise NotSentError(f"{type(exc).__name__}: {exc}") from exc
-                raise OutcomeUnknownError(f"{type(exc).__name__}: {exc}") from exc
+                raise UnconfirmedError(f"{type(exc).__name__}: {exc}") from exc
         try:
             metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
         except Exception as exc:
-            raise OutcomeUnknownError(f"{type(exc).__name__}: {exc}") from exc
+            raise UnconfirmedError(f"{type(exc).__name__}: {exc}") from exc
         return [
             Position(name, m.partition, m.offset) for name, m in zip(names, metadata, strict=True)
         ]
@@ -340,14 +340,14 @@ class InMemoryEventLog:
         if fault is Fault.NOT_SENT:
             raise NotSentError("fault injected: not sent")
         if fault is Fault.LOST_IN_FLIGHT:
-            raise OutcomeUnknownError("fault injected: no answer, nothing kept")
+            raise UnconfirmedError("fault injected: no answer, nothing kept")
         positions = []
         for event in events:
             self.events.append(event)
             topic = topic_for(_event_type(event)).name
             positions.append(Position(topic, partition or 0, len(self.events) - 1))
         if fault is Fault.ANSWER_LOST:
-            raise OutcomeUnknownError("fault injected: kept, answer lost")
+            raise UnconfirmedError("fault injected: kept, answer lost")
         return positions
 
 

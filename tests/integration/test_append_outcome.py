@@ -30,18 +30,18 @@ from producers.log import (
     KafkaEventLog,
     KafkaLogHistory,
     NotSentError,
-    OutcomeUnknownError,
     Position,
+    UnconfirmedError,
     ensure_topics,
 )
 from producers.write_path import (
     Origin,
+    OutcomeUnknownError,
     RefusedError,
     Timing,
     UnavailableError,
     WritePath,
 )
-from producers.write_path import OutcomeUnknownError as WriteOutcomeUnknownError
 from schemas.events import EventMeta, Party
 from schemas.events.locations import LocationObjectRef
 from schemas.topics import LOCATIONS
@@ -66,7 +66,7 @@ class FaultyLog:
     ) -> list[Position]:
         fault, self.fault = self.fault, None
         if fault == "lost":
-            raise OutcomeUnknownError("KafkaTimeoutError: no answer")
+            raise UnconfirmedError("KafkaTimeoutError: no answer")
         positions = await self.real.append(events, partition=partition)
         if fault == "kept":
             raise KafkaTimeoutError("the answer was lost")
@@ -142,7 +142,7 @@ async def test_a_send_of_unknown_fate_that_did_not_land_is_never_called_not_reco
         history,
     ):
         faulty.fault = "lost"
-        with pytest.raises(WriteOutcomeUnknownError, match="may have been recorded"):
+        with pytest.raises(OutcomeUnknownError, match="may have been recorded"):
             await path.write(
                 locations.SLICE,
                 key,
