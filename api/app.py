@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import health
 from api.errors import install_error_handlers
-from api.middleware import install_request_ids
+from api.middleware import install_body_limit, install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
 from api.ocpi import credentials, locations, versions
 from api.ocpi import received_commands as ocpi_received_commands
@@ -73,6 +73,7 @@ def create_app(
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
     app.openapi = with_body_schemas(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
+    install_body_limit(app, settings.max_message_bytes)
     install_request_ids(app)
     # Routes are matched in order: partners' Location updates, by far the
     # most frequent request, are tried first.

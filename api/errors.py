@@ -15,7 +15,12 @@ from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from producers.write_path import NotRecordedError, RefusedError, UnavailableError
+from producers.write_path import (
+    NotRecordedError,
+    OutcomeUnknownError,
+    RefusedError,
+    UnavailableError,
+)
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.status_codes import OcpiStatus
 
@@ -82,11 +87,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotRecordedError)
     async def not_recorded(_: Request, exc: NotRecordedError) -> JSONResponse:
-        # Kafka did not acknowledge: say so, so the sender retries (our writes
-        # are idempotent to repeat) rather than believing it was recorded. An
-        # OCPI 3000, not an HTTP error: the request itself was fine.
-        message = "the update could not be recorded; retry"
+        # Nothing reached Kafka: say so, so the sender retries rather than
+        # believing it was recorded. An OCPI 3000, not an HTTP error: the
+        # request itself was fine.
+        message = "the update was not recorded; retry"
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
+
+    @app.exception_handler(OutcomeUnknownError)
+    async def outcome_unknown(_: Request, exc: OutcomeUnknownError) -> JSONResponse:
+        # Kafka may hold the update: never claim it does not. A retry of the
+        # same request is decided as the same change (docs/adr/0027).
+        return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, str(exc)))
 
     @app.exception_handler(UnavailableError)
     async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:

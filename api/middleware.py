@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.ocpi.common import format_ocpi_datetime
 
 log = structlog.get_logger("api.access")
 
@@ -82,3 +86,82 @@ def _text(raw: bytes | None) -> str | None:
 
 def install_request_ids(app: FastAPI) -> None:
     app.add_middleware(RequestIds)
+
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyTooLargeError(Exception):
+    """The request body grew past the limit while being read."""
+
+
+class BodyLimit:
+    """Request bodies larger than a Kafka message can be are refused with
+    HTTP 413 and an OCPI envelope (2001) before they are read, when
+    Content-Length says so, or as soon as more bytes arrive than fit
+    (docs/adr/0027): such an object could never be recorded, so "retry"
+    would be a lie."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        declared = _text(dict(scope["headers"]).get(b"content-length"))
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send, int(declared))
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLargeError
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await self._refuse(send, received)
+
+    async def _refuse(self, send: Send, size: int) -> None:
+        body = orjson.dumps(
+            {
+                "status_code": 2001,
+                "status_message": (
+                    f"the request body is too large: {size} bytes or more, at most "
+                    f"{self.max_bytes} bytes fit in one recorded event"
+                ),
+                "timestamp": format_ocpi_datetime(datetime.now(UTC)),
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def install_body_limit(app: FastAPI, max_bytes: int) -> None:
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)

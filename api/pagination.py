@@ -28,6 +28,7 @@ from fastapi import Depends, Query, Request, Response
 from api.deps import ContainerDep
 from api.errors import OcpiError
 from schemas.ocpi.common import DateTime, format_ocpi_datetime
+from schemas.ocpi.limits import INT_FIELD_MAX
 from schemas.ocpi.status_codes import OcpiStatus
 
 
@@ -59,7 +60,9 @@ async def page_request(
     c: ContainerDep,
     date_from: Annotated[DateTime | None, Query()] = None,
     date_to: Annotated[DateTime | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # An offset beyond 32 bits addresses no page we could hold, and one
+    # beyond 64 bits cannot even be sent to MongoDB (docs/adr/0027).
+    offset: Annotated[int, Query(ge=0, le=INT_FIELD_MAX)] = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> PageRequest:

@@ -10,6 +10,7 @@ place, ``api/errors.py``: a route only decides what to write.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -18,7 +19,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.errors import OcpiError, envelope
+from ocpi_hub.settings import Settings
 from producers.write_path import WritePath
+from schemas.ocpi.limits import ORDERING_STAMPS, BeyondLimitsError, check_body
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tariffs import loads_exact
 
@@ -31,15 +34,51 @@ async def _write_path(request: Request) -> WritePath:
 WritePathDep = Annotated[WritePath, Depends(_write_path)]
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.container.settings
+    return settings
+
+
+def checked(request: Request, data: Any, stamps: frozenset[str] = ORDERING_STAMPS) -> Any:
+    """A decoded body passes the limits of what the views hold, whole and
+    unknown fields included (schemas/ocpi/limits.py, docs/adr/0027); else
+    2001 naming the field, before any decision."""
+    settings = _settings(request)
+    try:
+        check_body(
+            data,
+            now=datetime.now(UTC),
+            max_ahead=timedelta(seconds=settings.max_clock_skew_s),
+            stamps=stamps,
+        )
+    except BeyondLimitsError as exc:
+        raise OcpiError(
+            OcpiStatus.INVALID_PARAMETERS, f"invalid or missing parameters: {exc}"
+        ) from exc
+    return data
+
+
+def _not_json(exc: Exception) -> OcpiError:
+    # status_codes: a message that is not valid JSON gets HTTP 400.
+    return OcpiError(OcpiStatus.CLIENT_ERROR, "request body is not valid JSON", 400)
+
+
 async def json_body(request: Request) -> Any:
     """The request body as JSON (read once, decoded by orjson; the slice's
-    models validate it)."""
+    models validate it), checked against the views' limits."""
     raw = await request.body()
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        # status_codes: a message that is not valid JSON gets HTTP 400.
-        raise OcpiError(OcpiStatus.CLIENT_ERROR, "request body is not valid JSON", 400) from exc
+        # orjson refuses numbers beyond a double (1e400) as invalid JSON;
+        # they are valid JSON, so decode exactly to name the field (2001).
+        try:
+            data = loads_exact(raw)
+        except ValueError:
+            raise _not_json(exc) from exc
+        checked(request, data)
+        raise _not_json(exc) from exc
+    return checked(request, data)
 
 
 JsonBody = Annotated[Any, Depends(json_body)]
@@ -58,12 +97,14 @@ JsonBodyOrNone = Annotated[Any, Depends(json_body_or_none)]
 
 async def exact_body(request: Request) -> Any:
     """The request body as JSON with every fractional number a Decimal,
-    digit for digit (tariffs, CDRs: money is never a binary float)."""
+    digit for digit (tariffs, CDRs: money is never a binary float), checked
+    against the views' limits."""
     raw = await request.body()
     try:
-        return loads_exact(raw)
+        data = loads_exact(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise OcpiError(OcpiStatus.CLIENT_ERROR, "request body is not valid JSON", 400) from exc
+        raise _not_json(exc) from exc
+    return checked(request, data)
 
 
 ExactBody = Annotated[Any, Depends(exact_body)]

@@ -251,7 +251,10 @@ def build_container(settings: Settings) -> Container:
     token_view = TokenViewQuery(db)
     realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
     event_log = KafkaEventLog(
-        settings.kafka_bootstrap, settings.topic_prefix, settings.produce_timeout_s
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        settings.produce_timeout_s,
+        max_message_bytes=settings.max_message_bytes,
     )
     path = write_path(settings, event_log, redis)
     return Container(

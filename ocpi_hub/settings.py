@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     public_url: str = ""
     # A partner request waits at most this long for Kafka's acknowledgement.
     produce_timeout_s: float = Field(default=10.0, gt=0)
+    # The largest event we append, in bytes, and so the largest request body
+    # (HTTP 413 beyond it; docs/adr/0027). It is the producer's
+    # max_request_size and must not exceed the topics' max.message.bytes
+    # (Kafka's default, 1,048,588, which make up and compose keep).
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    # How far ahead of our clock a last_updated may be (docs/adr/0027): later
+    # stamps would make every real update of the object "stale". Five
+    # minutes, the skew Kerberos tolerates, covers unsynchronised clocks.
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
     # The most objects one page of a Sender list holds (announced in X-Limit).
     page_limit: int = Field(default=500, ge=1, le=5000)
     # How long a read of one object waits for the view to show the object's

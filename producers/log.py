@@ -13,14 +13,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
+import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from schemas.events import EventMeta, parse_event, serialize_event
+from schemas.ocpi.limits import BeyondLimitsError, check_body
 from schemas.topics import CATALOGUE, TopicSpec, topic_for
 
 log = structlog.get_logger(__name__)
@@ -36,13 +40,84 @@ class Position:
     offset: int
 
 
+# The producer's max_request_size when none is given: aiokafka's and Kafka's
+# default, just under the topics' default max.message.bytes (1,048,588).
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+
+
+class AppendRefusedError(Exception):
+    """The events were refused before anything was sent: certainly not
+    recorded, and sending them again cannot succeed."""
+
+
+class EventTooLargeError(AppendRefusedError):
+    """An event is larger than a Kafka message may be."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the object is too large to record: {size} bytes as an event, "
+            f"at most {limit} bytes fit in one"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class UnholdableEventError(AppendRefusedError):
+    """An event carries a value the topic's readers cannot hold (the edge
+    refuses such bodies first; this is the last line, for every producer)."""
+
+
+class NotSentError(Exception):
+    """Nothing was handed to Kafka (not started, no metadata, the first send
+    refused): certainly not recorded; a retry may succeed."""
+
+
+class UnconfirmedError(Exception):
+    """Events were handed to Kafka but no acknowledgement came (a timeout, a
+    connection lost): they may or may not be in the log."""
+
+
+def encoded(events: Sequence[EventMeta], max_message_bytes: int) -> list[bytes]:
+    """Every event's record value, once each is known to fit in a Kafka
+    message (the size aiokafka's producer would compute) and to carry only
+    values the readers hold (schemas/ocpi/limits.py); else
+    ``AppendRefusedError`` before anything is sent."""
+    values = []
+    for event in events:
+        value = serialize_event(event)
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            event.aggregate_key.encode(), value, _headers(event)
+        )
+        if size > max_message_bytes:
+            raise EventTooLargeError(size, max_message_bytes)
+        try:
+            # orjson decodes integers beyond 64 bits as doubles, which the
+            # check refuses too, and fails only on numbers beyond a double.
+            check_body(orjson.loads(value), now=None, max_ahead=None)
+        except orjson.JSONDecodeError as exc:
+            raise UnholdableEventError(f"the event cannot be held by its readers: {exc}") from exc
+        except BeyondLimitsError as exc:
+            raise UnholdableEventError(f"the event cannot be held by its readers: {exc}") from exc
+        values.append(value)
+    return values
+
+
+def _headers(event: EventMeta) -> list[tuple[str, bytes]]:
+    return [
+        ("event_type", _event_type(event).encode()),
+        ("schema_version", str(getattr(event, "schema_version")).encode()),  # noqa: B009
+    ]
+
+
 class EventLog(Protocol):
     async def append(
         self, events: Sequence[EventMeta], *, partition: int | None = None
     ) -> list[Position]:
         """Write the events durably; return their positions once acknowledged.
         ``partition`` places them (the write path passes the partition of
-        their key, as the default partitioner would); else by key."""
+        their key, as the default partitioner would); else by key. Raises
+        ``AppendRefusedError`` or ``NotSentError`` when certainly nothing was
+        recorded, ``UnconfirmedError`` when it may have been."""
         ...
 
 
@@ -52,10 +127,17 @@ def _event_type(event: EventMeta) -> str:
 
 
 class KafkaEventLog:
-    def __init__(self, bootstrap: str, topic_prefix: str = "", timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic_prefix: str = "",
+        timeout_s: float = 10.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self._bootstrap = bootstrap
         self._prefix = topic_prefix
         self._timeout_s = timeout_s
+        self._max_message_bytes = max_message_bytes
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -65,6 +147,7 @@ class KafkaEventLog:
             enable_idempotence=True,
             linger_ms=2,
             request_timeout_ms=int(self._timeout_s * 1000),
+            max_request_size=self._max_message_bytes,
         )
         await self._producer.start()
 
@@ -76,27 +159,34 @@ class KafkaEventLog:
     async def append(
         self, events: Sequence[EventMeta], *, partition: int | None = None
     ) -> list[Position]:
+        values = encoded(events, self._max_message_bytes)
         if self._producer is None:
-            raise RuntimeError("event log not started")
+            raise NotSentError("event log not started")
         producer = self._producer
         futures = []
         names = []
-        for event in events:
+        for event, value in zip(events, values, strict=True):
             names.append(topic_for(_event_type(event)).name)
-            topic = self._prefix + names[-1]
-            futures.append(
-                await producer.send(
-                    topic,
-                    value=serialize_event(event),
-                    key=event.aggregate_key.encode(),
-                    partition=partition,
-                    headers=[
-                        ("event_type", _event_type(event).encode()),
-                        ("schema_version", str(getattr(event, "schema_version")).encode()),  # noqa: B009
-                    ],
+            try:
+                futures.append(
+                    await producer.send(
+                        self._prefix + names[-1],
+                        value=value,
+                        key=event.aggregate_key.encode(),
+                        partition=partition,
+                        headers=_headers(event),
+                    )
                 )
-            )
-        metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
+            except Exception as exc:
+                # send() fails before it queues the record (metadata, buffer):
+                # with nothing queued yet, nothing can reach the log.
+                if not futures:
+                    raise NotSentError(f"{type(exc).__name__}: {exc}") from exc
+                raise UnconfirmedError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
+        except Exception as exc:
+            raise UnconfirmedError(f"{type(exc).__name__}: {exc}") from exc
         return [
             Position(name, m.partition, m.offset) for name, m in zip(names, metadata, strict=True)
         ]
@@ -225,20 +315,39 @@ async def _read(
                     pending.discard(tp)
 
 
-class InMemoryEventLog:
-    """A fake for unit tests of the HTTP shell: keeps events in a list."""
+class Fault(Enum):
+    """How the next append of an ``InMemoryEventLog`` fails."""
 
-    def __init__(self) -> None:
+    NOT_SENT = "NOT_SENT"  # refused before sending: nothing kept
+    LOST_IN_FLIGHT = "LOST_IN_FLIGHT"  # no answer, and nothing reached the log
+    ANSWER_LOST = "ANSWER_LOST"  # the log kept the events, the answer was lost
+
+
+class InMemoryEventLog:
+    """A fake for unit tests of the HTTP shell: keeps events in a list.
+    ``faults``: how the next appends fail, first one first."""
+
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.events: list[EventMeta] = []
+        self.faults: list[Fault] = []
+        self._max_message_bytes = max_message_bytes
 
     async def append(
         self, events: Sequence[EventMeta], *, partition: int | None = None
     ) -> list[Position]:
+        encoded(events, self._max_message_bytes)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is Fault.NOT_SENT:
+            raise NotSentError("fault injected: not sent")
+        if fault is Fault.LOST_IN_FLIGHT:
+            raise UnconfirmedError("fault injected: no answer, nothing kept")
         positions = []
         for event in events:
             self.events.append(event)
             topic = topic_for(_event_type(event)).name
             positions.append(Position(topic, partition or 0, len(self.events) - 1))
+        if fault is Fault.ANSWER_LOST:
+            raise UnconfirmedError("fault injected: kept, answer lost")
         return positions
 
 

@@ -45,7 +45,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 from aiokafka.partitioner import murmur2
 
-from producers.log import EventLog, Position
+from producers.log import (
+    AppendRefusedError,
+    EventLog,
+    EventTooLargeError,
+    NotSentError,
+    Position,
+)
 from schemas.events import EventMeta, Party
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import TopicSpec
@@ -108,8 +114,30 @@ class RefusedError(Exception):
 
 
 class NotRecordedError(Exception):
-    """Kafka did not acknowledge the events: nothing may be assumed recorded;
-    the sender is to retry (our writes are idempotent to repeat)."""
+    """Nothing was recorded (the events never reached Kafka); the sender is
+    to retry."""
+
+
+class OutcomeUnknownError(Exception):
+    """Kafka was handed the events but did not confirm them, and reading the
+    log back did not find them (yet): they may be recorded. Sending the same
+    request again is safe: an identical write is decided as the same change
+    (docs/adr/0027)."""
+
+
+def _not_recorded(exc: Exception) -> Exception:
+    """The answer to an append that certainly recorded nothing: a refusal
+    when sending it again cannot succeed (too large, unholdable), else
+    ``NotRecordedError`` (retry)."""
+    if isinstance(exc, EventTooLargeError):
+        return RefusedError(OcpiStatus.INVALID_PARAMETERS, str(exc), http_status=413)
+    if isinstance(exc, AppendRefusedError):
+        return RefusedError(OcpiStatus.INVALID_PARAMETERS, str(exc))
+    return NotRecordedError("the log did not take the write; nothing was recorded")
+
+
+def _log_append_failure(exc: Exception, **bound: str) -> None:
+    log.warning("append_failed", cause=type(exc).__name__, error=str(exc)[:300], **bound)
 
 
 class UnavailableError(Exception):
@@ -327,7 +355,10 @@ class WritePath:
         """Decide on the aggregate's state and record the decision's events;
         the decision's answer once Kafka acknowledged them. Raises what
         ``decide`` raises (``RefusedError``, ``ValidationError``: nothing is
-        recorded), ``NotRecordedError`` or ``UnavailableError``."""
+        recorded), ``RefusedError`` for events Kafka cannot take (too large:
+        HTTP 413), ``NotRecordedError`` (certainly not recorded),
+        ``OutcomeUnknownError`` (may be recorded: Kafka did not confirm and
+        the log, read back, does not show it yet) or ``UnavailableError``."""
         async with self._queued(slice_.name, key):
             held = await self._hold(slice_, key)
             try:
@@ -345,17 +376,27 @@ class WritePath:
             partition = held.partition
             if partition is None:
                 partition = partition_for(key, await self._partition_count(slice_.topic))
+            sent_ms = self.clock_ms()
             try:
                 positions = await self.event_log.append(decision.events, partition=partition)
+            except (AppendRefusedError, NotSentError) as exc:
+                # Certainly not in the log: the aggregate is as it was.
+                await self._leave(slice_, key, held)
+                _log_append_failure(exc, slice=slice_.name, key=key)
+                raise _not_recorded(exc) from exc
             except Exception as exc:
-                await self._abandon(slice_, key, held.token)
-                log.warning(
-                    "append_failed",
-                    slice=slice_.name,
-                    key=key,
-                    error=f"{type(exc).__name__}: {exc}"[:300],
-                )
-                raise NotRecordedError("the log did not acknowledge the write") from exc
+                _log_append_failure(exc, slice=slice_.name, key=key)
+                found = await self._resolve(slice_, key, held, partition, sent_ms, decision.events)
+                if found is None:
+                    await self._abandon(slice_, key, held.token)
+                    raise OutcomeUnknownError(
+                        "the log did not confirm the write in time: it may have been "
+                        "recorded; a retry of the same request is safe"
+                    ) from exc
+                log.info("append_resolved", slice=slice_.name, key=key, offset=found)
+                state = slice_.fold(held.state, decision.events)
+                await self._commit(slice_, key, held.token, state, partition, found)
+                return decision.answer
             last = positions[-1]
             state = slice_.fold(held.state, decision.events)
             await self._commit(slice_, key, held.token, state, last.partition, last.offset)
@@ -366,9 +407,17 @@ class WritePath:
         authorization we decided): acknowledged, or ``NotRecordedError``."""
         try:
             return await self.event_log.append(events)
+        except (AppendRefusedError, NotSentError) as exc:
+            _log_append_failure(exc)
+            raise _not_recorded(exc) from exc
         except Exception as exc:
-            log.warning("append_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-            raise NotRecordedError("the log did not acknowledge the write") from exc
+            # No aggregate is held here to resolve against: the sender is
+            # told the fact may be recorded, not that it is not.
+            _log_append_failure(exc)
+            raise OutcomeUnknownError(
+                "the log did not confirm the write in time: it may have been "
+                "recorded; a retry of the same request is safe"
+            ) from exc
 
     async def state(self, slice_: Slice[S], key: str) -> S | None:
         """The aggregate's state as of its last committed write, without
@@ -487,6 +536,37 @@ class WritePath:
             return held
         state = slice_.fold(held.state, [event for _, event in found])
         return _Held(held.token, state, partition, found[-1][0], recovered=True)
+
+    async def _resolve(
+        self,
+        slice_: Slice[Any],
+        key: str,
+        held: _Held,
+        partition: int,
+        sent_ms: int,
+        events: Sequence[EventMeta],
+    ) -> int | None:
+        """After an append of unknown outcome, read the key's partition back:
+        the offset of the decision's last event when every one of them is in
+        the log (then the write is recorded), else None (it may still land:
+        the caller keeps the aggregate held for the fate window)."""
+        since = sent_ms - int(self.timing.clock_margin_s * 1000)
+        try:
+            found = await self.history.events_of(
+                slice_.topic, partition, key, since_ms=since, after=held.offset
+            )
+        except Exception as exc:
+            log.warning("append_unresolved", slice=slice_.name, key=key, error=type(exc).__name__)
+            return None
+        wanted = [event.event_id for event in events]
+        # Only the holder writes the key, so what follows the held offset is
+        # this decision's events, in order, or nothing of them.
+        seen = [(offset, event.event_id) for offset, event in found]
+        if [event_id for _, event_id in seen] != wanted:
+            if seen:
+                log.warning("append_partly_found", slice=slice_.name, key=key, found=len(seen))
+            return None
+        return seen[-1][0]
 
     # -- leaving ---------------------------------------------------------------
 

@@ -17,6 +17,11 @@ from schemas.ocpi.locations import EvseStatus
 router = APIRouter(prefix="/ops", tags=["ops"])
 
 NEXT_AFTER = "X-Next-After"
+# A cursor is a key we made: upper-folded CiStrings, i.e. printable ASCII,
+# compared byte for byte (ascii_bin). Other text could never be one, and
+# MySQL refuses to compare it with an ASCII column (a collation error):
+# refused here with 2001 (docs/adr/0027).
+KEY_TEXT = r"^[\x20-\x7E]*$"
 
 
 @router.get("/evses")
@@ -27,7 +32,9 @@ def list_evses(
     country_code: Annotated[str | None, Query(max_length=2)] = None,
     party_id: Annotated[str | None, Query(max_length=3)] = None,
     location_id: Annotated[str | None, Query(max_length=36)] = None,
-    after: Annotated[str | None, Query(max_length=200, description="last evse_key seen")] = None,
+    after: Annotated[
+        str | None, Query(max_length=200, pattern=KEY_TEXT, description="last evse_key seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     page = ops.evses(

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api.consistency import read_written
 from api.deps import (
@@ -38,7 +38,7 @@ from api.deps import (
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
 from api.ops.evses import NEXT_AFTER
-from api.writes import WritePathDep
+from api.writes import WritePathDep, checked
 from producers.sent_commands import (
     SLICE,
     SendFailedError,
@@ -52,7 +52,7 @@ from producers.sent_commands import (
     response_url,
     status_of,
 )
-from producers.write_path import NotRecordedError, UnavailableError
+from producers.write_path import NotRecordedError, OutcomeUnknownError, UnavailableError
 from schemas.events import Party
 from schemas.ocpi.commands import CommandType
 from schemas.ocpi.common import fold
@@ -80,9 +80,11 @@ async def send_command(
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
+    http: Request,
     body: Annotated[Any, Body(**_BODY)] = None,
 ) -> dict[str, Any]:
     s = c.settings
+    checked(http, body)
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
     command_id = ids.new(partner_id, command)
     url = response_url(s.base_url, command, command_id)
@@ -126,7 +128,7 @@ async def send_command(
     )
     try:
         await write_path.write(SLICE, command_id, lambda state: decide_sent(state, event))
-    except (NotRecordedError, UnavailableError) as exc:
+    except (NotRecordedError, OutcomeUnknownError, UnavailableError) as exc:
         # The CPO has the command: say so, with the id its result will come
         # to (the write path's own answer, "retry", would send it twice).
         bound.error("command_sent_not_recorded", response=response.result.value)

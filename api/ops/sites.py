@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import OpsQueryDep
 from api.errors import envelope
-from api.ops.evses import NEXT_AFTER
+from api.ops.evses import KEY_TEXT, NEXT_AFTER
 
 router = APIRouter(prefix="/ops", tags=["ops"])
 
@@ -24,7 +24,7 @@ def list_sites(
     country_code: Annotated[str | None, Query(max_length=2)] = None,
     party_id: Annotated[str | None, Query(max_length=3)] = None,
     after: Annotated[
-        str | None, Query(max_length=160, description="last location_key seen")
+        str | None, Query(max_length=160, pattern=KEY_TEXT, description="last location_key seen")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
-from api.writes import WritePathDep
+from api.writes import WritePathDep, checked
 from producers import locations
 from producers.charger_transactions import plan_fact
 from producers.write_path import Origin
 from schemas.events import Party
 from schemas.events.locations import location_key
+from schemas.ocpi.limits import CHARGER_STAMPS
 
 router = APIRouter(prefix="/ops/chargers/transactions", tags=["ops: charger simulator"])
 
@@ -36,12 +37,15 @@ Kind = Literal[
 async def record_fact(
     kind: Kind,
     body: Annotated[Any, Body()],
+    request: Request,
     c: ContainerDep,
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
 ) -> dict[str, Any]:
     s = c.settings
+    # A fact's ``at`` becomes our session's last_updated (docs/adr/0027).
+    checked(request, body, CHARGER_STAMPS)
     location_id = body.get("location_id") if isinstance(body, dict) else None
     location = None
     if isinstance(location_id, str) and location_id:

@@ -141,15 +141,19 @@ Json = dict[str, Any]
 def merge_session_patch(session: Mapping[str, Any], patch: Mapping[str, Any]) -> Json:
     """``session`` (JSON form) with a validated PATCH body applied: absent
     fields unchanged, ``None`` removes the field, ``charging_periods``
-    appended to the stored ones, any other field replaced whole."""
+    appended to the stored ones, any other field replaced whole.
+
+    A period equal to one already held is not appended again: it is the
+    same PATCH sent twice (a retry after an answer that was lost, which the
+    write path tells the sender is safe; docs/adr/0027), not a new period
+    (two periods cannot start at the same instant)."""
     result: Json = copy.deepcopy(dict(session))
     for name, value in patch.items():
         if name == "charging_periods":
-            if value:
-                result["charging_periods"] = [
-                    *(result.get("charging_periods") or []),
-                    *copy.deepcopy(value),
-                ]
+            held = result.get("charging_periods") or []
+            new = [period for period in value or () if period not in held]
+            if new:
+                result["charging_periods"] = [*held, *copy.deepcopy(new)]
         elif value is None:
             result.pop(name, None)
         else:

@@ -49,6 +49,7 @@ from pydantic import (
 )
 
 from schemas.ocpi.common import CountryCode, DateTime, OcpiModel, PartyId
+from schemas.ocpi.limits import NUMBER_FIELD_BOUND
 from schemas.ocpi.locations import EnergyMix
 from schemas.ocpi.types import DisplayText, Int, Url, ci
 
@@ -83,6 +84,9 @@ def _exact_decimal(value: Any) -> Decimal:
         raise ValueError("must be a JSON number")
     if not number.is_finite():
         raise ValueError("must be a finite number")
+    if abs(number) >= NUMBER_FIELD_BOUND:
+        # What the views hold (schemas/ocpi/limits.py, docs/adr/0027).
+        raise ValueError(f"must be below 10^14 in magnitude, not {number}")
     return number
 
 
@@ -107,7 +111,12 @@ NonNegativeNumber = Annotated[ExactNumber, Field(ge=0)]
 def loads_exact(data: str | bytes) -> Any:
     """``json.loads`` that turns every JSON number with a fraction or an
     exponent into a Decimal, digit for digit."""
-    return json.loads(data, parse_float=Decimal)
+    return json.loads(data, parse_float=Decimal, parse_constant=_not_a_json_number)
+
+
+def _not_a_json_number(name: str) -> Any:
+    # json.loads takes NaN and Infinity, which JSON does not have.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _decimal_text(value: Any) -> orjson.Fragment:

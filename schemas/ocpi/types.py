@@ -13,9 +13,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import AfterValidator, BaseModel, Strict, StringConstraints
 
 from schemas.ocpi.common import OcpiModel
+from schemas.ocpi.limits import INT_FIELD_MAX, NUMBER_FIELD_BOUND
 
 # types.asciidoc, CiString: "Only printable ASCII allowed".
 PRINTABLE_ASCII = r"^[\x20-\x7E]*$"
@@ -65,10 +67,12 @@ Url = Annotated[
 ]
 
 # types.asciidoc, number: a JSON number. Strict so that "12.5" (a string) and
-# booleans are refused instead of coerced; JSON integers are accepted.
-Number = Annotated[float, Strict()]
-# OCPI "int": a JSON integer; strings, floats and booleans are refused.
-Int = Annotated[int, Strict()]
+# booleans are refused instead of coerced; JSON integers are accepted. The
+# range is what the views hold (schemas/ocpi/limits.py, docs/adr/0027).
+Number = Annotated[float, Strict(), Gt(-NUMBER_FIELD_BOUND), Lt(NUMBER_FIELD_BOUND)]
+# OCPI "int": a JSON integer; strings, floats and booleans are refused. 32
+# bits, as MySQL's INT columns hold them (docs/adr/0027).
+Int = Annotated[int, Strict(), Ge(-INT_FIELD_MAX - 1), Le(INT_FIELD_MAX)]
 Bool = Annotated[bool, Strict()]
 
 

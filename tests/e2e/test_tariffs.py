@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from pymongo import MongoClient
 
 from ocpi_hub.bootstrap import drop_mysql_database
+from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.tariffs import loads_exact
 from tests.e2e.conftest import Linked
 from tests.e2e.test_walking_skeleton import wait_for
@@ -81,16 +83,18 @@ def _crawl(linked: Linked, first: str) -> tuple[list[dict[str, Any]], int]:
 def test_our_ops_tariffs_are_served_in_our_sender_list(linked: Linked) -> None:
     run = uuid.uuid4().hex[:6]
     ids = [f"OPS-{run}-{i}" for i in range(5)]
-    for i, tariff_id in enumerate(ids):
-        body = tariff_json(
-            tariff_id, country_code="ZZ", party_id="HUB", at=f"2099-01-01T00:00:0{i}Z"
-        )
+    # Dated a little ahead of the clock (within OCPI_HUB_MAX_CLOCK_SKEW_S: a
+    # date further ahead is refused, docs/adr/0027): a date_from window then
+    # isolates them from other tests' tariffs.
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=120)
+    stamps = [format_ocpi_datetime(base + timedelta(seconds=i)) for i in range(5)]
+    for tariff_id, at in zip(ids, stamps, strict=True):
+        body = tariff_json(tariff_id, country_code="ZZ", party_id="HUB", at=at)
         resp = httpx.put(
             f"{linked.us.base_url}/ops/tariffs/{tariff_id}", content=body, headers=JSON, timeout=10
         )
         assert resp.json()["status_code"] == 1000, resp.text
-    # Dated in 2099: a date_from window isolates them from other tests' tariffs.
-    first = f"{linked.us.base_url}{SENDER}?date_from=2099-01-01T00:00:00Z&limit=2"
+    first = f"{linked.us.base_url}{SENDER}?date_from={stamps[0]}&limit=2"
 
     def all_listed() -> tuple[list[dict[str, Any]], int] | None:
         items, pages = _crawl(linked, first)
@@ -100,7 +104,7 @@ def test_our_ops_tariffs_are_served_in_our_sender_list(linked: Linked) -> None:
     assert pages == 3  # 2 + 2 + 1, following Link
     assert all(t["country_code"] == "ZZ" and t["party_id"] == "HUB" for t in items)
     assert items[0] == loads_exact(
-        tariff_json(ids[0], country_code="ZZ", party_id="HUB", at="2099-01-01T00:00:00Z")
+        tariff_json(ids[0], country_code="ZZ", party_id="HUB", at=stamps[0])
     )
     head = httpx.get(first, headers=linked.peer_token, timeout=10)
     assert head.headers["X-Total-Count"] == "5"

@@ -116,6 +116,16 @@ def test_put_then_patches_append_and_a_put_replaces_periods() -> None:
     assert replaced is not None and "charging_periods" not in replaced
 
 
+def test_a_patch_sent_twice_appends_its_periods_once() -> None:
+    # A retry after an answer that was lost (docs/adr/0027): both PATCHes are
+    # in the log, the session holds the period once.
+    again = {"charging_periods": [P2], "kwh": 3, "last_updated": "2026-03-01T09:20:00Z"}
+    folded = _fold(put(session(charging_periods=[P1])), patch(again), patch(again))
+    assert folded["charging_periods"] == [P1, P2]
+    more = {"charging_periods": [P2, P3], "last_updated": "2026-03-01T09:35:00Z"}
+    assert evolve(folded, patch(more).event)["charging_periods"] == [P1, P2, P3]
+
+
 def test_older_writes_change_nothing_and_patch_before_put_is_dropped() -> None:
     newer = session(at="2026-03-01T10:00:00Z", kwh=5)
     folded = _fold(

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from producers.decision_store import InMemoryDecisionStore
-from producers.log import InMemoryEventLog, InMemoryLogHistory, Position
+from producers.log import Fault, InMemoryEventLog, InMemoryLogHistory, Position
 from producers.write_path import (
     Decision,
     NotRecordedError,
+    OutcomeUnknownError,
     RefusedError,
     Slice,
     Timing,
@@ -165,12 +166,23 @@ class LandsThenFails(InMemoryEventLog):
         raise TimeoutError("no answer from the broker")
 
 
-@pytest.mark.parametrize("lands", [True, False])
-async def test_an_append_of_unknown_fate_is_read_back_from_the_log(lands: bool) -> None:
-    log, store, clock = LandsThenFails(lands), InMemoryDecisionStore(), Clock()
+async def test_an_append_whose_answer_was_lost_is_found_in_the_log_at_once() -> None:
+    log, store, clock = LandsThenFails(lands=True), InMemoryDecisionStore(), Clock()
     writes = path(log, store, clock, hold_timeout_s=0.05, fate_window_s=20)
     seen: list[int | None] = []
-    with pytest.raises(NotRecordedError):
+    # The broker kept the event: read back, the write is recorded and answered.
+    await writes.write(COUNTER, KEY, one_more(seen))
+    log.broken = False
+    await writes.write(COUNTER, KEY, one_more(seen))
+    assert seen == [None, 1]
+    assert await writes.state(COUNTER, KEY) == 2 == len(log.events)
+
+
+async def test_an_append_of_unknown_fate_holds_the_aggregate_then_is_read_back() -> None:
+    log, store, clock = LandsThenFails(lands=False), InMemoryDecisionStore(), Clock()
+    writes = path(log, store, clock, hold_timeout_s=0.05, fate_window_s=20)
+    seen: list[int | None] = []
+    with pytest.raises(OutcomeUnknownError):
         await writes.write(COUNTER, KEY, one_more(seen))
     log.broken = False
     # Until the send's fate is surely known, nobody decides on the aggregate.
@@ -178,9 +190,21 @@ async def test_an_append_of_unknown_fate_is_read_back_from_the_log(lands: bool) 
         await writes.write(COUNTER, KEY, one_more(seen))
     clock.ms += 20_001
     await writes.write(COUNTER, KEY, one_more(seen))
-    landed = 1 if lands else 0
-    assert seen == [None, landed or None]
-    assert await writes.state(COUNTER, KEY) == landed + 1 == len(log.events)
+    assert seen == [None, None]
+    assert await writes.state(COUNTER, KEY) == 1 == len(log.events)
+
+
+async def test_an_append_refused_before_sending_leaves_the_aggregate_free() -> None:
+    log, store = InMemoryEventLog(), InMemoryDecisionStore()
+    writes = path(log, store)
+    seen: list[int | None] = []
+    log.faults.append(Fault.NOT_SENT)
+    with pytest.raises(NotRecordedError):
+        await writes.write(COUNTER, KEY, one_more(seen))
+    # No fate window: nothing can land later.
+    await writes.write(COUNTER, KEY, one_more(seen))
+    assert seen == [None, None]
+    assert len(log.events) == 1
 
 
 async def test_a_holder_that_vanished_is_recovered_from_the_log_after_its_hold() -> None:
