@@ -40,6 +40,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from projections.dead_letters import ConcurrentWriteError
 from projections.position import Record
 from schemas.ocpi.common import fold
 
@@ -131,7 +132,7 @@ class Counted:
                 # Another writer moved these counters since we read them:
                 # read them again and count what is still beyond them.
                 pending = {order[e["index"]]: pending[order[e["index"]]] for e in errors}
-        raise RuntimeError(f"counts of {self.view}: counters kept changing under us")
+        raise ConcurrentWriteError(f"counts of {self.view}: counters kept changing under us")
 
     def total(self, keys: Iterable[str] | None) -> int:
         """The documents served under any of ``keys`` (each document is under
@@ -143,6 +144,10 @@ class Counted:
                 return 0
             filt["key"] = {"$in": wanted}
         return sum(int(d.get("n") or 0) for d in self._coll.find(filt, {"n": 1}))
+
+    def counters(self) -> list[Doc]:
+        """Every counter of this view: ``key`` and ``n`` (per partition)."""
+        return list(self._coll.find({"view": self.view}, {"key": 1, "n": 1}))
 
     def totaller(self, country_code: str | None, party_id: str | None) -> Callable[[], int] | None:
         """The maintained total of a list filtered on its owner, both or
