@@ -12,32 +12,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import MongoClient
 from sqlalchemy import text
 
-from ocpi_hub.bootstrap import Views, dead_letter_log, mysql_engine, our_party, views
+from ocpi_hub.bootstrap import Views, dead_letter_log, mysql_engine, views
 from ocpi_hub.settings import Settings
-from producers.log import KafkaEventLog, ensure_topics
+from producers.log import ensure_topics
 from projections.mongo.dead_letters import QUARANTINED, RESOLVED, DeadLetterQuery
 from projections.mongo.locations import LocationViewQuery
 from projections.mongo.tariffs import TariffViewQuery
 from projections.mysql.models import connectors
-from projections.retry import retry
-from projections.runner import replay, run_live
+from projections.retry import RetryResult
+from projections.runner import run_live
 from schemas.events import EventMeta, serialize_event
 from schemas.topics import DEAD_LETTERS, LOCATIONS, TARIFFS
 from tests.conftest import fresh_namespace
 from tests.integration.test_tariff_view import put_event as tariff_put
 from tests.ocpi_objects import connector, evse, location
-from tests.services import Namespace
+from tests.services import Namespace, env_of
 from tests.unit.factories import patch, put
 
 HUGE = 10**40  # beyond 64 bits: MongoDB cannot hold it, nor an INT column
@@ -62,6 +66,22 @@ async def _produce(s: Settings, topic: str, items: list[tuple[str, bytes, str | 
             )
     finally:
         await producer.stop()
+
+
+OCPI_HUB = str(Path(sys.executable).with_name("ocpi-hub"))
+
+
+async def _cli(s: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `ocpi-hub` command, as an operator runs it, in the namespace."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [OCPI_HUB, *args],
+        env={**os.environ, **env_of(s), "OCPI_HUB_LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _event(record: Any) -> tuple[str, bytes, str]:
@@ -240,48 +260,35 @@ async def _poison(namespace: Namespace) -> None:
             assert not running.done()
             assert len(dead.list()) == sum(expected.values())  # nothing quarantined twice
 
-        # --- replay in place: the same dead letters, and it finishes.
+        # --- replay in place (the command): the same dead letters, and it finishes.
         before = {d["_id"]: d["error_type"] for d in dead.list()}
-        await asyncio.to_thread(live.wipe)
-        async with dead_letter_log(s, publish=True) as dead_letters:
-            count = await asyncio.wait_for(
-                replay(
-                    s.kafka_bootstrap,
-                    s.topic_prefix,
-                    live.writers,
-                    batch_size=50,
-                    dead_letters=dead_letters,
-                ),
-                timeout=120,
-            )
-            assert dead_letters.count == sum(expected.values())
-        assert count > 0
+        replayed = await _cli(s, "replay")
+        assert replayed.returncode == 0, replayed.stderr
+        result = json.loads(replayed.stdout.strip().splitlines()[-1])
+        assert result["quarantined"] == sum(expected.values())
+        assert result["events"] > 0
         assert {d["_id"]: d["error_type"] for d in dead.list()} == before
         assert all(d["attempts"] == 2 for d in dead.list())  # quarantined again, same letters
         assert dead.unresolved_per_view()["mongo.locations"] == 2
         served = locations.get("NL", "ABC", "LOC1")
         assert served is not None and served["evses"][0]["status"] == "AVAILABLE"
         assert locations.get("NL", "ABC", "LOC4") is not None
+        listed = await _cli(s, "dead-letters", "list", "--view", "mysql.hierarchy", "--json")
+        assert listed.returncode == 0, listed.stderr
+        lines = [json.loads(line) for line in listed.stdout.strip().splitlines()]
+        assert {d["key"] for d in lines[:-1]} == {LOC, LOC_POISONED_ALONE}
+        assert lines[-1]["unresolved_per_view"]["mysql.hierarchy"] == 2
 
-        # --- retry: the MySQL column widened (the fix), LOC3 has no later
-        # events: applied. LOC1's was overtaken by its PATCHes: superseded
-        # (the view is not taken back in time). MongoDB still cannot hold
-        # 40 digits: those stay quarantined with the new attempt counted.
+        # --- retry (the command): the MySQL column widened (the fix), LOC3
+        # has no later events: applied. LOC1's was overtaken by its PATCHes:
+        # superseded (the view is not taken back in time). MongoDB still
+        # cannot hold 40 digits: those stay quarantined, the attempt counted.
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE connectors MODIFY max_voltage DECIMAL(60, 0)"))
-        event_log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix)
-        await event_log.start()
-        try:
-            results = await retry(
-                s.kafka_bootstrap,
-                s.topic_prefix,
-                dead.list(),
-                live.writers,
-                event_log,
-                our_party(s),
-            )
-        finally:
-            await event_log.stop()
+        retried = await _cli(s, "dead-letters", "retry", "--all")
+        assert retried.returncode == 1  # some could not be applied
+        results = [RetryResult(**json.loads(line)) for line in retried.stdout.strip().splitlines()]
+        assert len(results) == sum(expected.values())
         outcomes = {(r.dead_letter_id.split("|")[0], r.outcome) for r in results}
         by_id = {r.dead_letter_id: r.outcome for r in results}
         loc1_put = next(
