@@ -173,11 +173,17 @@ class DeadLetters:
         """Quarantines for writer failures, with the records' original bytes."""
         if not failures:
             return []
-        raw = await read_messages(
-            self._bootstrap,
-            self._prefix,
-            {(f.record.topic, f.record.partition, f.record.offset) for f in failures},
-        )
+        try:
+            raw = await read_messages(
+                self._bootstrap,
+                self._prefix,
+                {(f.record.topic, f.record.partition, f.record.offset) for f in failures},
+            )
+        except (KafkaError, OSError) as exc:
+            # The copy is for inspection only (a retry reads the source
+            # topic): a dead letter without it beats a stalled partition.
+            log.warning("dead_letters_copy_failed", error_type=type(exc).__name__)
+            raw = {}
         out = []
         for f in failures:
             r = f.record

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import MongoClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from ocpi_hub.bootstrap import Views, dead_letter_log, mysql_engine, views
 from ocpi_hub.settings import Settings
@@ -481,3 +481,54 @@ async def _outage(namespace: Namespace) -> None:
         client.close()
         direct.close()
         engine.dispose()
+
+
+def test_a_mariadb_outage_quarantines_nothing(services: Settings) -> None:
+    with fresh_namespace(services) as namespace:
+        asyncio.run(_mysql_outage(namespace))
+
+
+async def _mysql_outage(namespace: Namespace) -> None:
+    s = namespace.settings
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    url = make_url(s.mysql_url)
+    gate = Gate((url.host or "127.0.0.1", url.port or 3306))
+    gate.open()
+    client: MongoClient[dict[str, Any]] = MongoClient(s.mongo_url, tz_aware=True)
+    # The projections reach MariaDB only through the gate; the test reads it directly.
+    engine = create_engine(url.set(host="127.0.0.1", port=gate.port), pool_pre_ping=True)
+    direct = mysql_engine(s)
+    try:
+        live = views(client, s.mongo_db, engine)
+        await asyncio.to_thread(live.prepare)
+        locations = LocationViewQuery(live.mongo)
+        gate.shut()
+        async with _projections(s, live) as running:
+            ids = [f"OUT{i}" for i in range(20)]
+            await _produce(
+                s,
+                LOCATIONS.name,
+                [_event(put(location(i), location_id=i)) for i in ids],
+            )
+            await _until(
+                lambda: all(locations.get("NL", "ABC", i) for i in ids),
+                what="the MongoDB views while MariaDB is away",
+            )
+            await asyncio.sleep(3)  # several failed attempts with backoff
+
+            def buildings() -> int:
+                with direct.connect() as conn:
+                    return int(conn.execute(text("SELECT COUNT(*) FROM buildings")).scalar_one())
+
+            assert buildings() == 0
+            assert not running.done()
+            gate.open()
+            await _until(lambda: buildings() == 20, what="the hierarchy once MariaDB is back")
+            assert not running.done()
+        assert DeadLetterQuery(live.mongo).list(status=None) == []
+        assert await _dead_letter_topic_end(s) == 0
+    finally:
+        gate.close()
+        client.close()
+        engine.dispose()
+        direct.dispose()
