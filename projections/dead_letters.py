@@ -162,10 +162,6 @@ class Guarded:
         self._max = retry_max_s
         self._failures: list[Failure] = []
 
-    @property
-    def writer(self) -> Writer:
-        return self._writer
-
     def prepare(self) -> None:
         self._until_done(self._writer.prepare)
 

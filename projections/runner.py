@@ -167,7 +167,9 @@ class DeadLetters:
         self._log = event_log
         self._initial = retry_initial_s
         self._max = retry_max_s
+        # Quarantined (logged), and of those published on the topic.
         self.count = 0
+        self.published = 0
 
     async def failed(self, failures: Sequence[Failure]) -> list[Quarantine]:
         """Quarantines for writer failures, with the records' original bytes."""
@@ -229,6 +231,7 @@ class DeadLetters:
         while True:
             try:
                 await self._log.append(events)
+                self.published += len(events)
                 return
             except (KafkaError, TimeoutError) as exc:
                 log.warning(
@@ -430,10 +433,8 @@ async def replay(
     dead letters this replay published are folded into the dead-letter view
     too (the topic read again to its new end; the position guard skips the
     rest), so the replay leaves that view complete."""
-    dead_letters = dead_letters or DeadLetters(
-        bootstrap, prefix, Party(country_code="ZZ", party_id="HUB"), None
-    )
-    published_before = dead_letters.count
+    dead_letters = dead_letters or DeadLetters(bootstrap, prefix, None, None)
+    published_before = dead_letters.published
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -527,18 +528,14 @@ async def replay(
             applier.close()
     finally:
         await consumer.stop()
-    if dead_letters.count > published_before and DEAD_LETTERS.name in topics:
+    if dead_letters.published > published_before and DEAD_LETTERS.name in topics:
         await replay(
             bootstrap,
             prefix,
-            [w for w in writers if _unwrapped(w).name == DEAD_LETTER_VIEW],
+            [w for w in writers if w.name == DEAD_LETTER_VIEW],
             batch_size=batch_size,
             topics=(DEAD_LETTERS.name,),
             retry_initial_s=retry_initial_s,
             retry_max_s=retry_max_s,
         )
     return done
-
-
-def _unwrapped(writer: Writer) -> Writer:
-    return writer.writer if isinstance(writer, Guarded) else writer

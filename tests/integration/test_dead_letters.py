@@ -89,7 +89,7 @@ def _event(record: Any) -> tuple[str, bytes, str]:
     return event.aggregate_key, serialize_event(event), getattr(event, "event_type")  # noqa: B009
 
 
-async def _until(check: Callable[[], Any], within: float = 60, what: str = "") -> Any:
+async def _until(check: Callable[[], Any], within: float = 120, what: str = "") -> Any:
     deadline = time.monotonic() + within
     while True:
         result = await asyncio.to_thread(check)
@@ -403,7 +403,12 @@ class Gate:
             if not self._open.is_set():
                 client.close()
                 continue
-            upstream = socket.create_connection(self._target)
+            try:
+                upstream = socket.create_connection(self._target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()  # the client sees a lost connection, and retries
+                continue
             with self._lock:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
