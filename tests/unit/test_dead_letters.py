@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import (
     AutoReconnect,
@@ -33,6 +34,7 @@ from projections.dead_letters import (
 )
 from projections.mongo.dead_letters import QUARANTINED, RESOLVED, apply, count_keys
 from projections.position import Record
+from projections.runner import decoded
 from schemas.events import EventQuarantined, Party, parse_event, serialize_event
 from schemas.ocpi.locations import EvseStatus as S
 from tests.unit.factories import resolved
@@ -243,3 +245,34 @@ def test_the_view_counts_a_dead_letter_until_it_is_resolved() -> None:
     assert resolved_doc["status"] == RESOLVED and resolved_doc["outcome"] == "APPLIED"
     assert count_keys(resolved_doc) == frozenset()
     assert isinstance(event, EventQuarantined)
+
+
+def message(
+    offset: int, value: bytes | None, event_type: str | None
+) -> ConsumerRecord[bytes, bytes]:
+    headers = [("event_type", event_type.encode())] if event_type else []
+    return ConsumerRecord(
+        "p.ocpi.evse-status.v1", 1, offset, 0, 0, b"NL/ABC/LOC1", value, None, 11, 0, headers
+    )
+
+
+def test_what_does_not_decode_is_set_aside_for_every_view_and_the_rest_is_read() -> None:
+    good = resolved(S.CHARGING, offset=0).event
+    failed: list[Quarantine] = []
+    records = decoded(
+        "p.",
+        [
+            message(0, serialize_event(good), "EvseStatusResolved"),
+            message(1, b"{not json", None),
+            message(2, None, "EvseStatusResolved"),  # a tombstone
+            message(3, b"{}", "SomethingNewer"),  # a type this version skips
+        ],
+        failed,
+    )
+    assert [(r.topic, r.offset) for r in records] == [("ocpi.evse-status.v1", 0)]
+    assert [(q.view, q.topic, q.partition, q.offset) for q in failed] == [
+        ("decode", "ocpi.evse-status.v1", 1, 1),
+        ("decode", "ocpi.evse-status.v1", 1, 2),
+    ]
+    assert failed[0].value == b"{not json" and failed[0].key == b"NL/ABC/LOC1"
+    assert failed[0].error_type == "ValidationError"
