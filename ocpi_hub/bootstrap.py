@@ -55,6 +55,7 @@ from producers.write_path import Slice, Timing, WritePath
 from projections.location_folds import LocationFolds
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
+from projections.mongo.dead_letters import DeadLetterQuery, DeadLetterViewWriter
 from projections.mongo.history import (
     LocationHistoryQuery,
     LocationHistoryWriter,
@@ -72,7 +73,7 @@ from projections.mysql.cdrs import CdrRowWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
-from projections.runner import Writer
+from projections.runner import DeadLetters, Writer
 from schemas.events import Party
 
 if TYPE_CHECKING:
@@ -190,6 +191,7 @@ def views(
         SentCommandViewWriter(db),
         ReceivedCommandViewWriter(db),
         ChargePointViewWriter(db),
+        DeadLetterViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -428,19 +430,53 @@ async def gateway_process(settings: Settings) -> AsyncIterator[Gateway]:
         )
 
 
+@dataclass
+class Projections:
+    """What `ocpi-hub projections` runs: the live views, and where the events
+    they cannot apply go (docs/adr/0028)."""
+
+    live: Views
+    dead_letters: DeadLetters
+
+
+def our_party(settings: Settings) -> Party:
+    return Party(country_code=settings.party_country_code, party_id=settings.party_id)
+
+
+def dead_letters(settings: Settings, event_log: EventLog | None) -> DeadLetters:
+    """The dead-letter topic through ``event_log``; None: only logged."""
+    return DeadLetters(
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        our_party(settings),
+        event_log,
+        retry_initial_s=settings.projection_retry_initial_s,
+        retry_max_s=settings.projection_retry_max_s,
+    )
+
+
 @asynccontextmanager
-async def projections_process(settings: Settings) -> AsyncIterator[Views]:
-    """The projections: the live views, migrated and indexed."""
+async def projections_process(settings: Settings) -> AsyncIterator[Projections]:
+    """The projections: the live views, migrated and indexed, and a producer
+    for the dead-letter topic."""
     await _topics(settings)
     client = mongo_client(settings)
     engine = mysql_engine(settings)
+    event_log = KafkaEventLog(
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        settings.produce_timeout_s,
+        max_message_bytes=settings.max_message_bytes,
+    )
     try:
         live = views(
             client, settings.mongo_db, engine, document_cache=settings.projection_document_cache
         )
         await asyncio.to_thread(live.prepare)
-        yield live
+        await event_log.start()
+        yield Projections(live, dead_letters(settings, event_log))
     finally:
+        await event_log.stop()
         client.close()
         engine.dispose()
 
@@ -535,6 +571,74 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
         client.close()
         for engine in engines:
             engine.dispose()
+
+
+@asynccontextmanager
+async def dead_letter_log(settings: Settings, *, publish: bool) -> AsyncIterator[DeadLetters]:
+    """Where a replay (or a retry) sends what it quarantines: the dead-letter
+    topic, or with ``publish`` False only the log (a replay into a scratch
+    namespace must not mark the live dead letters)."""
+    if not publish:
+        yield dead_letters(settings, None)
+        return
+    await _topics(settings)
+    event_log = KafkaEventLog(
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        settings.produce_timeout_s,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    await event_log.start()
+    try:
+        yield dead_letters(settings, event_log)
+    finally:
+        await event_log.stop()
+
+
+@dataclass
+class DeadLetterTools:
+    """What `ocpi-hub dead-letters` uses: the live views (their writers apply
+    a retried event), the dead-letter view and a producer for the outcome."""
+
+    live: Views
+    query: DeadLetterQuery
+    event_log: KafkaEventLog
+    us: Party
+
+
+@asynccontextmanager
+async def dead_letter_tools(settings: Settings) -> AsyncIterator[DeadLetterTools]:
+    await _topics(settings)
+    client = mongo_client(settings)
+    engine = mysql_engine(settings)
+    event_log = KafkaEventLog(
+        settings.kafka_bootstrap,
+        settings.topic_prefix,
+        settings.produce_timeout_s,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    try:
+        live = views(client, settings.mongo_db, engine)
+        await event_log.start()
+        yield DeadLetterTools(
+            live, DeadLetterQuery(client[settings.mongo_db]), event_log, our_party(settings)
+        )
+    finally:
+        await event_log.stop()
+        client.close()
+        engine.dispose()
+
+
+@contextmanager
+def sync_view_database(settings: Settings) -> Iterator[Database[Doc]]:
+    """The live MongoDB views on the sync client, for a command whose queries
+    are sync (``ocpi-hub dead-letters list``: the dead-letter view's query is
+    shared with the projections process, which is sync)."""
+    client = mongo_client(settings)
+    try:
+        yield client[settings.mongo_db]
+    finally:
+        client.close()
 
 
 @asynccontextmanager

@@ -80,14 +80,17 @@ def projections() -> None:
     settings = _settings()
 
     async def main() -> None:
-        async with projections_process(settings) as live:
+        async with projections_process(settings) as p:
             await run_live(
                 settings.kafka_bootstrap,
                 settings.topic_prefix,
-                live.writers,
+                p.live.writers,
                 batch_size=settings.projection_batch_size,
                 poll_ms=settings.projection_poll_ms,
                 stop=until_signalled(),
+                dead_letters=p.dead_letters,
+                retry_initial_s=settings.projection_retry_initial_s,
+                retry_max_s=settings.projection_retry_max_s,
             )
 
     asyncio.run(main())
@@ -141,7 +144,7 @@ def replay(
     """Rebuild every view from offset zero of the event topics."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from ocpi_hub.bootstrap import replay_views
+    from ocpi_hub.bootstrap import dead_letter_log, replay_views
     from ocpi_hub.compare import compare_views
     from projections.runner import replay as run_replay
 
@@ -160,18 +163,31 @@ def replay(
             console=None,
         ) as progress:
             task = progress.add_task("replaying events", total=None)
-            count = asyncio.run(
-                run_replay(
-                    settings.kafka_bootstrap,
-                    settings.topic_prefix,
-                    target.writers,
-                    batch_size=settings.projection_replay_batch_size,
-                    on_progress=lambda done, total: progress.update(
-                        task, completed=done, total=total
-                    ),
-                )
-            )
-        result: dict[str, object] = {"events": count, "target": into or "live"}
+
+            async def rebuild() -> tuple[int, int]:
+                # In place, what cannot be applied is quarantined on the
+                # dead-letter topic; into a scratch namespace, only logged.
+                async with dead_letter_log(settings, publish=into is None) as dead_letters:
+                    count = await run_replay(
+                        settings.kafka_bootstrap,
+                        settings.topic_prefix,
+                        target.writers,
+                        batch_size=settings.projection_replay_batch_size,
+                        on_progress=lambda done, total: progress.update(
+                            task, completed=done, total=total
+                        ),
+                        dead_letters=dead_letters,
+                        retry_initial_s=settings.projection_retry_initial_s,
+                        retry_max_s=settings.projection_retry_max_s,
+                    )
+                    return count, dead_letters.count
+
+            count, quarantined = asyncio.run(rebuild())
+        result: dict[str, object] = {
+            "events": count,
+            "target": into or "live",
+            "quarantined": quarantined,
+        }
         if into is not None and compare:
             details: list[str] = []
             differences = compare_views(live, target, details=details)
@@ -481,6 +497,94 @@ def cdrs_reconcile_report(
         typer.echo(json.dumps(row))
     flagged = sum(1 for r in rows if (r.get("reconciliation") or {}).get("discrepancy"))
     typer.echo(json.dumps({"cdrs": len(rows), "discrepancies": flagged}))
+
+
+dead_letters_app = typer.Typer(
+    no_args_is_help=True,
+    help="Events a view could not apply, set aside (docs/adr/0028): list and retry.",
+)
+app.add_typer(dead_letters_app, name="dead-letters")
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    view: Annotated[
+        str | None, typer.Option(help="Only this view's (e.g. mongo.locations).")
+    ] = None,
+    resolved: Annotated[
+        bool, typer.Option("--all", help="Resolved ones too, not only the quarantined.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The quarantined events (id, view, source position, error), oldest id
+    first, then one line of unresolved counts per view."""
+    from ocpi_hub.bootstrap import sync_view_database
+    from projections.mongo.dead_letters import QUARANTINED, DeadLetterQuery
+
+    settings = _settings()
+    with sync_view_database(settings) as db:
+        query = DeadLetterQuery(db)
+        letters = query.list(view=view, status=None if resolved else QUARANTINED)
+        counts = query.unresolved_per_view()
+    for d in letters:
+        if as_json:
+            typer.echo(json.dumps(d, default=str))
+            continue
+        s = d["source"]
+        typer.echo(
+            f"{d['_id']}  {d['status']}  {s['topic']}[{s['partition']}]@{s['offset']}"
+            f"  attempts={d.get('attempts')}  {d.get('error_type')}: {d.get('error_message')}"
+            + (f"  outcome={d['outcome']}" if d.get("outcome") else "")
+        )
+    typer.echo(json.dumps({"listed": len(letters), "unresolved_per_view": counts}))
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    dead_letter_id: Annotated[
+        str | None, typer.Argument(help="The dead letter's id, as `list` prints it.")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every quarantined one.")] = False,
+) -> None:
+    """Apply quarantined events again (after a fix): APPLIED or SUPERSEDED
+    resolves one; one that fails again stays quarantined with the new error."""
+    from ocpi_hub.bootstrap import dead_letter_tools
+    from projections.mongo.dead_letters import QUARANTINED
+    from projections.retry import retry
+
+    if (dead_letter_id is None) == (not every):
+        raise typer.BadParameter("give one dead letter id or --all")
+    settings = _settings()
+
+    async def work() -> list[Any]:
+        async with dead_letter_tools(settings) as tools:
+            if every:
+                letters = tools.query.list(status=QUARANTINED, limit=100_000)
+            else:
+                found = tools.query.get(dead_letter_id or "")
+                if found is None or found.get("status") != QUARANTINED:
+                    raise typer.BadParameter(f"no quarantined dead letter {dead_letter_id!r}")
+                letters = [found]
+            return await retry(
+                settings.kafka_bootstrap,
+                settings.topic_prefix,
+                letters,
+                tools.live.writers,
+                tools.event_log,
+                tools.us,
+            )
+
+    results = asyncio.run(work())
+    for r in results:
+        typer.echo(json.dumps({k: v for k, v in vars(r).items() if v is not None}))
+        if r.outcome == "SUPERSEDED":
+            typer.echo(
+                "  the view had applied later events of that key; `ocpi-hub replay` "
+                "folds the event in its place",
+                err=True,
+            )
+    if any(r.outcome not in ("APPLIED", "SUPERSEDED") for r in results):
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -13,6 +13,7 @@ from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
 from projections.mongo.counts import COLLECTION as COUNTS
+from projections.mongo.dead_letters import COLLECTION as DEAD_LETTERS
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.cdrs import cdrs as cdr_rows
@@ -79,6 +80,7 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
         ("mongo.location_history", _mongo(LOCATION_HISTORY)),
         ("mysql.cdrs", _mysql(cdr_rows)),
+        ("mongo.dead_letters", _mongo(DEAD_LETTERS)),
         ("mongo.counts", _counts),
     )
     for name, read in readers:

@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     # Location documents the view's writer keeps in memory to stand in for
     # the read before its next write (about 20 KB each; 0: always read).
     projection_document_cache: int = Field(default=10_000, ge=0)
+    # A view store that is away (connection lost, failover, deadlock) is
+    # retried after initial, 2x, 4x, ... capped at max seconds, for as long
+    # as it takes; its events are never quarantined for it (docs/adr/0028).
+    projection_retry_initial_s: float = Field(default=0.5, gt=0)
+    projection_retry_max_s: float = Field(default=30.0, gt=0)
 
     # --- push to partners (`ocpi-hub push`, docs/adr/0008) -------------------
     # How often the registered partners are read again (new, changed, gone).

@@ -13,27 +13,47 @@ is read and decoded while the last one is written.
 
 Either way each message is decoded once (``decode``) and the same records go
 to every writer, each writer in a thread of its own (``BatchApplier``).
+
+An event that does not decode, or that a writer cannot apply, does not stop
+the partition: it is quarantined for that view (projections/dead_letters.py,
+docs/adr/0028) and published on the dead-letter topic before the batch's
+offsets are committed; the rest of the batch is applied. A store that is
+away stops the batch instead (retried with backoff, nothing quarantined).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, RebalanceInProgressError
+from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
+from producers.log import EventLog
+from projections.dead_letters import (
+    Failure,
+    Guarded,
+    Quarantine,
+    StoppedWhileAwayError,
+    describe,
+    log_quarantine,
+    quarantined_event,
+)
 from projections.position import Record
-from schemas.events import parse_event
+from schemas.events import EventMeta, Party, parse_event
+from schemas.events.dead_letters import DECODE
 from schemas.topics import (
     CDRS,
     CHARGER_REGISTRY,
     COMMANDS,
+    DEAD_LETTERS,
     EVSE_STATUS,
     LOCATIONS,
     PARTNERS,
@@ -55,9 +75,12 @@ _PROJECTED = (
     CDRS,
     COMMANDS,
     CHARGER_REGISTRY,
+    DEAD_LETTERS,
 )
 PROJECTED_TOPICS: tuple[str, ...] = tuple(t.name for t in _PROJECTED)
 _KNOWN_EVENT_TYPES = frozenset(e for t in _PROJECTED for e in t.event_types)
+# The writer of the dead-letter view (projections/mongo/dead_letters.py).
+DEAD_LETTER_VIEW = "mongo.dead_letters"
 
 
 class Writer(Protocol):
@@ -76,18 +99,187 @@ class Writer(Protocol):
 
 def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object] | None:
     """A Kafka message as a Record; None for event types this version does
-    not project (a newer producer may add types; old readers skip them)."""
+    not project (a newer producer may add types; old readers skip them).
+    Raises when the message is not an event we can read."""
     headers = dict(message.headers or ())
-    event_type = headers.get("event_type", b"").decode()
+    event_type = headers.get("event_type", b"").decode(errors="replace")
     if event_type and event_type not in _KNOWN_EVENT_TYPES:
         return None
-    assert message.value is not None
+    if message.value is None:
+        raise ValueError("no value (a tombstone) where an event was expected")
     return Record(
         topic=message.topic.removeprefix(prefix),
         partition=message.partition,
         offset=message.offset,
         event=parse_event(message.value),
     )
+
+
+def decoded(
+    prefix: str, messages: Iterable[ConsumerRecord[bytes, bytes]], failed: list[Quarantine]
+) -> list[Record[object]]:
+    """The messages as Records; one that does not decode is added to
+    ``failed`` (no view can read it) and left out."""
+    records: list[Record[object]] = []
+    for message in messages:
+        try:
+            rec = decode(prefix, message)
+        except Exception as exc:
+            error_type, error = describe(exc)
+            failed.append(
+                Quarantine(
+                    view=DECODE,
+                    topic=message.topic.removeprefix(prefix),
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    error_type=error_type,
+                    error_message=error,
+                )
+            )
+            continue
+        if rec is not None:
+            records.append(rec)
+    return records
+
+
+class DeadLetters:
+    """Where the runner sends what it quarantined: the dead-letter topic,
+    through the event log (acks=all), or nowhere but the log (``publish``
+    False: a replay into a scratch namespace must not mark the live dead
+    letters). Records of a failed writer are read back from Kafka for their
+    original key and value (a rare path; batches do not keep raw bytes)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        us: Party | None,
+        event_log: EventLog | None,
+        *,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._prefix = prefix
+        self._us = us
+        self._log = event_log
+        self._initial = retry_initial_s
+        self._max = retry_max_s
+        # Quarantined (logged), and of those published on the topic.
+        self.count = 0
+        self.published = 0
+
+    async def failed(self, failures: Sequence[Failure]) -> list[Quarantine]:
+        """Quarantines for writer failures, with the records' original bytes."""
+        if not failures:
+            return []
+        try:
+            raw = await read_messages(
+                self._bootstrap,
+                self._prefix,
+                {(f.record.topic, f.record.partition, f.record.offset) for f in failures},
+            )
+        except (KafkaError, OSError) as exc:
+            # The copy is for inspection only (a retry reads the source
+            # topic): a dead letter without it beats a stalled partition.
+            log.warning("dead_letters_copy_failed", error_type=type(exc).__name__)
+            raw = {}
+        out = []
+        for f in failures:
+            r = f.record
+            message = raw.get((r.topic, r.partition, r.offset))
+            event = r.event
+            out.append(
+                Quarantine(
+                    view=f.view,
+                    topic=r.topic,
+                    partition=r.partition,
+                    offset=r.offset,
+                    key=message.key if message is not None else None,
+                    value=message.value if message is not None else None,
+                    error_type=f.error_type,
+                    error_message=f.error_message,
+                    event_id=event.event_id if isinstance(event, EventMeta) else None,
+                    correlation_id=(event.correlation_id if isinstance(event, EventMeta) else None),
+                )
+            )
+        return out
+
+    async def publish(self, quarantines: Sequence[Quarantine], stop: asyncio.Event) -> None:
+        """Log each one and, unless this is a scratch replay, append its
+        dead letter; return once Kafka acknowledged them (retried with
+        backoff while it does not). A record of the dead-letter topic itself
+        is only logged: quarantining it would feed the topic it came from."""
+        if not quarantines:
+            return
+        publish = [
+            q
+            for q in quarantines
+            if self._log is not None and self._us is not None and q.topic != DEAD_LETTERS.name
+        ]
+        for q in quarantines:
+            log_quarantine(q, published=any(p is q for p in publish))
+        self.count += len(quarantines)
+        if not publish or self._log is None or self._us is None:
+            return
+        now = datetime.now(UTC)
+        us = self._us
+        events = [quarantined_event(q, us, now) for q in publish]
+        delay = self._initial
+        while True:
+            try:
+                await self._log.append(events)
+                self.published += len(events)
+                return
+            except (KafkaError, TimeoutError) as exc:
+                log.warning(
+                    "dead_letters_append_failed", error_type=type(exc).__name__, retry_in_s=delay
+                )
+                if stop.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max)
+
+
+async def read_messages(
+    bootstrap: str, prefix: str, positions: Iterable[tuple[str, int, int]]
+) -> dict[tuple[str, int, int], ConsumerRecord[bytes, bytes]]:
+    """The Kafka records at ``positions`` (catalogue topic, partition,
+    offset); a position no longer there is left out."""
+    wanted: dict[TopicPartition, set[int]] = {}
+    for topic, partition, offset in positions:
+        wanted.setdefault(TopicPartition(prefix + topic, partition), set()).add(offset)
+    found: dict[tuple[str, int, int], ConsumerRecord[bytes, bytes]] = {}
+    if not wanted:
+        return found
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(wanted))
+        for tp, offsets in wanted.items():
+            end = (await consumer.end_offsets([tp]))[tp]
+            for offset in sorted(offsets):
+                if offset >= end:
+                    continue
+                consumer.seek(tp, offset)
+                for _ in range(20):  # a record at an offset arrives in a poll or two
+                    batches = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+                    messages = batches.get(tp, [])
+                    if messages:
+                        m = messages[0]
+                        if m.offset == offset:
+                            found[(tp.topic.removeprefix(prefix), tp.partition, offset)] = m
+                        break
+    finally:
+        await consumer.stop()
+    return found
 
 
 class BatchApplier:
@@ -99,6 +291,8 @@ class BatchApplier:
     PyMySQL release the GIL while they wait). A batch is done when every
     writer is: the first failure is raised after the others have finished,
     so offsets are committed only for a batch every view has applied.
+    Writers wrapped in ``Guarded`` do not fail on an event they cannot
+    apply; ``failures`` collects what they quarantined.
     """
 
     def __init__(self, writers: Sequence[Writer]) -> None:
@@ -117,8 +311,28 @@ class BatchApplier:
             if isinstance(result, BaseException):
                 raise result
 
+    def failures(self) -> list[Failure]:
+        """What the guarded writers quarantined in the last batch."""
+        return [f for w in self._writers if isinstance(w, Guarded) for f in w.take_failures()]
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def guarded(
+    writers: Sequence[Writer], stopping: threading.Event, *, initial_s: float, max_s: float
+) -> list[Writer]:
+    return [
+        w
+        if isinstance(w, Guarded)
+        else Guarded(w, stopping=stopping, retry_initial_s=initial_s, retry_max_s=max_s)
+        for w in writers
+    ]
+
+
+async def _relay(stop: asyncio.Event, stopping: threading.Event) -> None:
+    await stop.wait()
+    stopping.set()
 
 
 async def run_live(
@@ -129,6 +343,9 @@ async def run_live(
     batch_size: int,
     poll_ms: int,
     stop: asyncio.Event,
+    dead_letters: DeadLetters | None = None,
+    retry_initial_s: float = 0.5,
+    retry_max_s: float = 30.0,
 ) -> None:
     consumer = AIOKafkaConsumer(
         *(prefix + t for t in PROJECTED_TOPICS),
@@ -139,20 +356,30 @@ async def run_live(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )
+    # Without a dead-letter topic to write to (tests of other parts), what
+    # is quarantined is only logged.
+    dead_letters = dead_letters or DeadLetters(bootstrap, prefix, None, None)
     await consumer.start()
     log.info("projections_started", topics=PROJECTED_TOPICS, writers=[w.name for w in writers])
-    applier = BatchApplier(writers)
+    stopping = threading.Event()
+    relay = asyncio.create_task(_relay(stop, stopping))
+    applier = BatchApplier(guarded(writers, stopping, initial_s=retry_initial_s, max_s=retry_max_s))
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
-            records = [
-                rec
-                for messages in batches.values()
-                for message in messages
-                if (rec := decode(prefix, message)) is not None
-            ]
+            failed: list[Quarantine] = []
+            records = decoded(
+                prefix, (m for messages in batches.values() for m in messages), failed
+            )
             if records:
-                await applier.apply(records)
+                try:
+                    await applier.apply(records)
+                except StoppedWhileAwayError:
+                    # Stopping while a store is away: the batch is not done,
+                    # its offsets stay uncommitted for the next start.
+                    break
+            failed += await dead_letters.failed(applier.failures())
+            await dead_letters.publish(failed, stop)
             if batches:
                 try:
                     await consumer.commit()
@@ -164,6 +391,8 @@ async def run_live(
                     # it again, which the position guard makes a no-op.
                     log.info("projections_commit_after_rebalance", error=type(exc).__name__)
     finally:
+        relay.cancel()
+        stopping.set()
         applier.close()
         await consumer.stop()
 
@@ -192,8 +421,20 @@ async def replay(
     *,
     batch_size: int,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
+    dead_letters: DeadLetters | None = None,
+    topics: Sequence[str] = PROJECTED_TOPICS,
+    retry_initial_s: float = 0.5,
+    retry_max_s: float = 30.0,
 ) -> int:
-    """Apply every event from offset zero to the current end; return the count."""
+    """Apply every event from offset zero to the current end; return the count.
+
+    Events that cannot be applied are quarantined as in the live runner
+    (``dead_letters``; without one they are only logged). Once done, the
+    dead letters this replay published are folded into the dead-letter view
+    too (the topic read again to its new end; the position guard skips the
+    rest), so the replay leaves that view complete."""
+    dead_letters = dead_letters or DeadLetters(bootstrap, prefix, None, None)
+    published_before = dead_letters.published
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -202,10 +443,11 @@ async def replay(
     )
     await consumer.start()
     try:
-        partitions = await _partitions(bootstrap, [prefix + t for t in PROJECTED_TOPICS])
+        partitions = await _partitions(bootstrap, [prefix + t for t in topics])
         if not partitions:
             return 0
         consumer.assign(partitions)
+        done = 0
         start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
@@ -216,10 +458,19 @@ async def replay(
             "replay_range",
             partitions={f"{tp.topic}:{tp.partition}": [start[tp], end[tp]] for tp in pending},
         )
-        done = 0
         quiet_polls = 0
         on_progress(done, total)
-        applier = BatchApplier(writers)
+        never = asyncio.Event()  # a replay runs to its end (or is interrupted)
+        applier = BatchApplier(
+            guarded(writers, threading.Event(), initial_s=retry_initial_s, max_s=retry_max_s)
+        )
+
+        async def apply(records: list[Record[object]], failed: list[Quarantine]) -> None:
+            if records:
+                await applier.apply(records)
+            failed += await dead_letters.failed(applier.failures())
+            await dead_letters.publish(failed, never)
+
         applying: asyncio.Task[None] | None = None
         try:
             while pending:
@@ -228,7 +479,8 @@ async def replay(
                 # far less than a replay batch, and a bigger batch folds more
                 # events of one document into one write.
                 records: list[Record[object]] = []
-                while pending and len(records) < batch_size:
+                failed: list[Quarantine] = []
+                while pending and len(records) + len(failed) < batch_size:
                     # Drain every assigned partition, finished ones included:
                     # aiokafka sends no new fetch to a broker while any
                     # partition it serves has undrained records, so asking only
@@ -236,18 +488,16 @@ async def replay(
                     # has buffered records written after our snapshot. Those
                     # are read and skipped.
                     batches = await consumer.getmany(
-                        timeout_ms=500, max_records=batch_size - len(records)
+                        timeout_ms=500, max_records=batch_size - len(records) - len(failed)
                     )
                     for tp, messages in batches.items():
-                        for message in messages:
-                            if message.offset >= end[tp]:
-                                pending.discard(tp)
-                                continue
-                            done += 1
-                            if (rec := decode(prefix, message)) is not None:
-                                records.append(rec)
-                            if message.offset + 1 >= end[tp]:
-                                pending.discard(tp)
+                        taken = [m for m in messages if m.offset < end[tp]]
+                        if len(taken) < len(messages) or (
+                            taken and taken[-1].offset + 1 >= end[tp]
+                        ):
+                            pending.discard(tp)
+                        done += len(taken)
+                        records += decoded(prefix, taken, failed)
                     quiet_polls = 0 if batches else quiet_polls + 1
                     if quiet_polls >= 4:
                         # Our topics have a record at every offset, but a
@@ -265,8 +515,8 @@ async def replay(
                 if applying is not None:
                     await applying
                     applying = None
-                if records:
-                    applying = asyncio.create_task(applier.apply(records))
+                if records or failed:
+                    applying = asyncio.create_task(apply(records, failed))
                 on_progress(done, total)
             if applying is not None:
                 await applying
@@ -276,6 +526,16 @@ async def replay(
                 with contextlib.suppress(BaseException):
                     await applying
             applier.close()
-        return done
     finally:
         await consumer.stop()
+    if dead_letters.published > published_before and DEAD_LETTERS.name in topics:
+        await replay(
+            bootstrap,
+            prefix,
+            [w for w in writers if w.name == DEAD_LETTER_VIEW],
+            batch_size=batch_size,
+            topics=(DEAD_LETTERS.name,),
+            retry_initial_s=retry_initial_s,
+            retry_max_s=retry_max_s,
+        )
+    return done

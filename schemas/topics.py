@@ -137,6 +137,15 @@ CDRS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Our own record of events a projection could not apply (docs/adr/0028).
+DEAD_LETTERS = TopicSpec(
+    name="ocpi-hub.dead-letters.v1",
+    partitions=1,
+    key="source position: TOPIC/PARTITION/OFFSET of the event that could not be applied",
+    event_types=("EventQuarantined", "QuarantinedEventResolved"),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -149,6 +158,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CHARGER_REGISTRY,
     CHARGER_CONNECTIONS,
     COMMANDS,
+    DEAD_LETTERS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

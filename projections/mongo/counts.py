@@ -45,6 +45,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from projections.dead_letters import ConcurrentWriteError
 from projections.position import Record
 from schemas.ocpi.common import fold
 
@@ -137,10 +138,14 @@ class Counted:
                 # Another writer moved these counters since we read them:
                 # read them again and count what is still beyond them.
                 pending = {order[e["index"]]: pending[order[e["index"]]] for e in errors}
-        raise RuntimeError(f"counts of {self.view}: counters kept changing under us")
+        raise ConcurrentWriteError(f"counts of {self.view}: counters kept changing under us")
 
     def _id(self, key: str, position: str) -> str:
         return f"{self.view}|{key}|{position}"
+
+    def counters(self) -> list[Doc]:
+        """Every counter of this view: ``key`` and ``n`` (per partition)."""
+        return list(self._coll.find({"view": self.view}, {"key": 1, "n": 1}))
 
 
 class CountsQuery:

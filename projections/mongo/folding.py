@@ -29,11 +29,14 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import bson
 import structlog
+from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DocumentTooLarge
 
+from projections.dead_letters import ConcurrentWriteError
 from projections.mongo.counts import Counted, CountTally
 from projections.position import Record
 
@@ -49,6 +52,8 @@ DEFAULT_CACHE_SIZE = 1_000
 
 
 VERSION = "_version"
+# MongoDB's document size limit (maxBsonObjectSize).
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
 def guard(before: Doc | None, after: Doc) -> Doc:
@@ -108,7 +113,9 @@ class FoldingWriter:
             by_key = {k: by_key[k] for k in conflicts}
             if conflicts:
                 log.warning("projection_conflict_retry", view=self.name, keys=len(conflicts))
-        raise RuntimeError(f"{self.name}: documents kept changing under us: {sorted(by_key)[:5]}")
+        raise ConcurrentWriteError(
+            f"{self.name}: documents kept changing under us: {sorted(by_key)[:5]}"
+        )
 
     def fold_group(
         self,
@@ -158,6 +165,17 @@ class FoldingWriter:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def _encoded(self, doc: Doc) -> RawBSONDocument:
+        """The document as BSON, encoded here rather than inside the bulk:
+        a value the store cannot hold (an integer beyond 64 bits, a document
+        beyond the size limit) fails now, before any counter is advanced or
+        any document of the batch is sent (docs/adr/0028), and pymongo sends
+        the bytes as they are instead of encoding the document itself."""
+        raw = bson.encode(doc, codec_options=self._coll.codec_options)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise DocumentTooLarge(f"{self.name}: document {doc['_id']!r} is {len(raw)} bytes")
+        return RawBSONDocument(raw)
+
     def _write(
         self, by_key: dict[str, list[Record[Any]]], batch: Sequence[Record[Any]]
     ) -> tuple[int, set[str]]:
@@ -165,7 +183,7 @@ class FoldingWriter:
         returns (documents attempted, keys that conflicted with a concurrent
         writer and must be read again)."""
         current = self._current(list(by_key))
-        ops: list[ReplaceOne[Doc]] = []
+        ops: list[ReplaceOne[Any]] = []
         keys: list[str] = []
         docs: list[Doc] = []
         tally = CountTally() if self._counted is not None else None
@@ -175,7 +193,7 @@ class FoldingWriter:
             if after is None or after is before:
                 continue
             doc = versioned(before, after)
-            ops.append(ReplaceOne(guard(before, after), doc, upsert=True))
+            ops.append(ReplaceOne(guard(before, after), self._encoded(doc), upsert=True))
             keys.append(key)
             docs.append(doc)
         if not ops:

@@ -34,6 +34,7 @@ from schemas.events.commands import (
     CommandResultReceived,
     CommandSent,
 )
+from schemas.events.dead_letters import EventQuarantined, QuarantinedEventResolved
 from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
 from schemas.events.locations import (
     EvseStatusReported,
@@ -96,7 +97,9 @@ Event = Annotated[
     | CommandDeadlinePassed
     | CommandResultDecided
     | CommandSent
-    | CommandResultReceived,
+    | CommandResultReceived
+    | EventQuarantined
+    | QuarantinedEventResolved,
     Field(discriminator="event_type"),
 ]
 
@@ -132,6 +135,7 @@ __all__ = [
     "ConnectorStatusReported",
     "Event",
     "EventMeta",
+    "EventQuarantined",
     "EvseStatusReported",
     "EvseStatusResolved",
     "LocationObjectPatched",
@@ -142,6 +146,7 @@ __all__ = [
     "PartnerRegistered",
     "PartnerUnregistered",
     "Party",
+    "QuarantinedEventResolved",
     "ReservationEnded",
     "ReservationExpiryPassed",
     "ReservationMade",
