@@ -13,6 +13,8 @@ from sqlalchemy import text
 
 from api.deps import ContainerDep
 from ocpi_hub.bootstrap import Container
+from projections.mongo import dead_letters
+from projections.mongo.counts import CountsQuery
 
 router = APIRouter(tags=["health"])
 
@@ -50,13 +52,32 @@ async def _run(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+async def _dead_letters(c: Container) -> dict[str, Any]:
+    """Events a view set aside (docs/adr/0028), unresolved, per view. Shown,
+    not a reason to be unready: the platform still serves everything else."""
+    try:
+        per_view = await asyncio.wait_for(
+            CountsQuery(c.mongo[c.settings.mongo_db], dead_letters.COLLECTION).per_key(),
+            timeout=_CHECK_TIMEOUT_S,
+        )
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"unresolved": sum(per_view.values()), "per_view": per_view}
+
+
 @router.get("/readyz")
 async def readyz(c: ContainerDep) -> JSONResponse:
     checks = _checks(c)
-    results = await asyncio.gather(*(_run(check) for check in checks.values()))
+    results, quarantined = await asyncio.gather(
+        asyncio.gather(*(_run(check) for check in checks.values())), _dead_letters(c)
+    )
     report = dict(zip(checks, results, strict=True))
     ready = all(r["ok"] for r in report.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": report},
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": report,
+            "dead_letters": quarantined,
+        },
         status_code=200 if ready else 503,
     )

@@ -85,6 +85,32 @@ class Slice(Generic[S]):
             state = self.evolve(state, event)
         return state
 
+    def fold_recorded(
+        self, state: S | None, events: Sequence[tuple[Any, Any]], *, stored: bool = False
+    ) -> S | None:
+        """Fold events read back from the log (``(position, event)``). One that
+        cannot be folded (a value no reader can hold, recorded before the edge
+        refused such values) is skipped and logged, as the views set it aside
+        (docs/adr/0028): one bad event must not stop every write of its slice.
+        With ``stored``, a state that cannot be dumped for the decision store
+        counts as not folded too."""
+        for position, event in events:
+            try:
+                after = self.evolve(state, event)
+                if stored and after is not None:
+                    self.dump(after)
+            except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+                log.error(
+                    "write_path_event_skipped",
+                    slice=self.name,
+                    position=str(position),
+                    event_type=getattr(event, "event_type", None),
+                    error_type=type(exc).__name__,
+                )
+                continue
+            state = after
+        return state
+
 
 @dataclass(frozen=True)
 class Decision(Generic[R]):
@@ -534,7 +560,7 @@ class WritePath:
         )
         if not found:
             return held
-        state = slice_.fold(held.state, [event for _, event in found])
+        state = slice_.fold_recorded(held.state, found, stored=True)
         return _Held(held.token, state, partition, found[-1][0], recovered=True)
 
     async def _resolve(
@@ -728,19 +754,34 @@ class WritePath:
                 renewed = time.monotonic()
             key = event.aggregate_key
             held = states.get(key)
-            after = slice_.evolve(held[0] if held else None, event)
+            before = held[0] if held else None
+            after = slice_.fold_recorded(before, [(f"{partition}@{offset}", event)])
             states[key] = (after, partition, offset)
-        dumped = {
-            key: (slice_.dump(state), partition, offset)
-            for key, (state, partition, offset) in states.items()
-            if state is not None
-        }
+        dumped: dict[str, tuple[bytes, int, int]] = {}
+        for key, (state, partition, offset) in states.items():
+            if state is None:
+                continue
+            try:
+                dumped[key] = (slice_.dump(state), partition, offset)
+            except (TypeError, ValueError, OverflowError) as exc:
+                # A value the store cannot hold came in with one of the key's
+                # events: fold the key again, event by event, without it.
+                log.error(
+                    "write_path_state_refolded", slice=slice_.name, error_type=type(exc).__name__
+                )
+                found = await self.history.events_of(
+                    slice_.topic, partition, key, since_ms=0, after=None
+                )
+                refolded = slice_.fold_recorded(None, found, stored=True)
+                if refolded is not None:
+                    states[key] = (refolded, partition, offset)
+                    dumped[key] = (slice_.dump(refolded), partition, offset)
         names: dict[str, Sequence[str]] | None = None
         if slice_.lookups is not None:
             names = {
                 key: _names(slice_, state) or ()
                 for key, (state, _, _) in states.items()
-                if state is not None
+                if key in dumped
             }
         await self.store.rebuilt(slice_.name, dumped, names)
         for ident in [i for i in self._cache if i[0] == slice_.name]:

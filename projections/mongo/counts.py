@@ -155,6 +155,14 @@ class CountsQuery:
         self._coll: AsyncCollection[Doc] = db[COLLECTION]
         self.view = view
 
+    async def per_key(self) -> dict[str, int]:
+        """Every non-zero total of this view, by key (the counters of all
+        partitions added up)."""
+        totals: dict[str, int] = {}
+        async for d in self._coll.find({"view": self.view}, {"key": 1, "n": 1}):
+            totals[d["key"]] = totals.get(d["key"], 0) + int(d.get("n") or 0)
+        return {key: n for key, n in sorted(totals.items()) if n}
+
     async def total(self, keys: Iterable[str] | None) -> int:
         """The documents served under any of ``keys`` (each document is under
         at most one of the keys a request names); None: under any key."""

@@ -11,6 +11,7 @@ is away (a proxy we close and open again) quarantines nothing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import socket
@@ -23,10 +24,12 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from sqlalchemy import create_engine, make_url, text
 
+from api.app import create_app
 from ocpi_hub.bootstrap import Views, dead_letter_log, mysql_engine, views
 from ocpi_hub.settings import Settings
 from producers.log import ensure_topics
@@ -89,10 +92,16 @@ def _event(record: Any) -> tuple[str, bytes, str]:
     return event.aggregate_key, serialize_event(event), getattr(event, "event_type")  # noqa: B009
 
 
+async def _all_served(locations: LocationViewQuery, ids: list[str]) -> bool:
+    return all([await locations.get("NL", "ABC", i) for i in ids])
+
+
 async def _until(check: Callable[[], Any], within: float = 120, what: str = "") -> Any:
     deadline = time.monotonic() + within
     while True:
         result = await asyncio.to_thread(check)
+        if inspect.isawaitable(result):  # a view query (async): awaited on this loop
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:
@@ -131,6 +140,17 @@ LOC = "NL/ABC/LOC1"
 LOC_POISONED_ALONE = "NL/ABC/LOC3"
 
 
+async def _readyz(s: Settings) -> dict[str, Any]:
+    """What the API's /readyz answers for this namespace (the app in-process)."""
+    app = create_app(s)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            answer = await http.get("/readyz")
+    body: dict[str, Any] = answer.json()
+    return body
+
+
 def test_poison_events_are_quarantined_and_everything_else_applied(services: Settings) -> None:
     with fresh_namespace(services) as namespace:
         asyncio.run(_poison(namespace))
@@ -141,12 +161,13 @@ async def _poison(namespace: Namespace) -> None:
     await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
     client: MongoClient[dict[str, Any]] = MongoClient(s.mongo_url, tz_aware=True)
     engine = mysql_engine(s)
+    reads: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_url, tz_aware=True)
     try:
         live = views(client, s.mongo_db, engine)
         await asyncio.to_thread(live.prepare)
         dead = DeadLetterQuery(live.mongo)
-        locations = LocationViewQuery(live.mongo)
-        tariffs = TariffViewQuery(live.mongo)
+        locations = LocationViewQuery(reads[s.mongo_db])
+        tariffs = TariffViewQuery(reads[s.mongo_db])
 
         async with _projections(s, live) as running:
             await _produce(
@@ -189,15 +210,15 @@ async def _poison(namespace: Namespace) -> None:
             )
 
             # Everything good is applied, after the poison, in order.
-            def location_applied() -> bool:
-                served = locations.get("NL", "ABC", "LOC1")
+            async def location_applied() -> bool:
+                served = await locations.get("NL", "ABC", "LOC1")
                 return served is not None and served["evses"][0]["status"] == "CHARGING"
 
             await _until(location_applied, what="LOC1 PUT then PATCH around the poison")
-            assert locations.get("NL", "ABC", "LOC2") is not None
-            assert locations.get("NL", "ABC", "LOC3") is None
+            assert await locations.get("NL", "ABC", "LOC2") is not None
+            assert await locations.get("NL", "ABC", "LOC3") is None
             await _until(lambda: tariffs.get("NL", "ABC", "T2"), what="T2")
-            assert tariffs.get("NL", "ABC", "T1") is None
+            assert await tariffs.get("NL", "ABC", "T1") is None
             # The MySQL hierarchy too: LOC1 and LOC2 there, LOC3 not.
             with engine.connect() as conn:
                 held = {r.connector_key: r.max_voltage for r in conn.execute(connectors.select())}
@@ -255,7 +276,7 @@ async def _poison(namespace: Namespace) -> None:
                 ],
             )
             await _until(lambda: locations.get("NL", "ABC", "LOC4"), what="LOC4")
-            served = locations.get("NL", "ABC", "LOC1")
+            served = await locations.get("NL", "ABC", "LOC1")
             assert served is not None and served["evses"][0]["status"] == "AVAILABLE"
             assert not running.done()
             assert len(dead.list()) == sum(expected.values())  # nothing quarantined twice
@@ -270,14 +291,22 @@ async def _poison(namespace: Namespace) -> None:
         assert {d["_id"]: d["error_type"] for d in dead.list()} == before
         assert all(d["attempts"] == 2 for d in dead.list())  # quarantined again, same letters
         assert dead.unresolved_per_view()["mongo.locations"] == 2
-        served = locations.get("NL", "ABC", "LOC1")
+        served = await locations.get("NL", "ABC", "LOC1")
         assert served is not None and served["evses"][0]["status"] == "AVAILABLE"
-        assert locations.get("NL", "ABC", "LOC4") is not None
+        assert await locations.get("NL", "ABC", "LOC4") is not None
         listed = await _cli(s, "dead-letters", "list", "--view", "mysql.hierarchy", "--json")
         assert listed.returncode == 0, listed.stderr
         lines = [json.loads(line) for line in listed.stdout.strip().splitlines()]
         assert {d["key"] for d in lines[:-1]} == {LOC, LOC_POISONED_ALONE}
         assert lines[-1]["unresolved_per_view"]["mysql.hierarchy"] == 2
+
+        # --- /readyz shows them (and stays ready: everything else is served).
+        ready = await _readyz(s)
+        assert ready["status"] == "ready"
+        assert ready["dead_letters"] == {
+            "unresolved": sum(expected.values()),
+            "per_view": dead.unresolved_per_view(),
+        }
 
         # --- retry (the command): the MySQL column widened (the fix), LOC3
         # has no later events: applied. LOC1's was overtaken by its PATCHes:
@@ -342,6 +371,7 @@ async def _poison(namespace: Namespace) -> None:
     finally:
         client.close()
         engine.dispose()
+        await reads.close()
 
 
 def _event_of(event: Any) -> tuple[str, bytes, str]:
@@ -449,10 +479,11 @@ async def _outage(namespace: Namespace) -> None:
     )
     direct: MongoClient[dict[str, Any]] = MongoClient(s.mongo_url, tz_aware=True)
     engine = mysql_engine(s)
+    reads: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_url, tz_aware=True)
     try:
         live = views(client, s.mongo_db, engine)
         await asyncio.to_thread(live.prepare)
-        locations = LocationViewQuery(direct[s.mongo_db])
+        locations = LocationViewQuery(reads[s.mongo_db])
         gate.shut()
         async with _projections(through, live) as running:
             ids = [f"OUT{i}" for i in range(20)]
@@ -471,11 +502,11 @@ async def _outage(namespace: Namespace) -> None:
 
             await _until(in_mysql, what="the hierarchy while MongoDB is away")
             await asyncio.sleep(3)  # several failed attempts with backoff
-            assert all(locations.get("NL", "ABC", i) is None for i in ids)
+            assert all([await locations.get("NL", "ABC", i) is None for i in ids])
             assert not running.done()
             gate.open()
             await _until(
-                lambda: all(locations.get("NL", "ABC", i) for i in ids),
+                lambda: _all_served(locations, ids),
                 what="every location once the store is back",
             )
             assert not running.done()
@@ -486,6 +517,7 @@ async def _outage(namespace: Namespace) -> None:
         client.close()
         direct.close()
         engine.dispose()
+        await reads.close()
 
 
 def test_a_mariadb_outage_quarantines_nothing(services: Settings) -> None:
@@ -503,10 +535,11 @@ async def _mysql_outage(namespace: Namespace) -> None:
     # The projections reach MariaDB only through the gate; the test reads it directly.
     engine = create_engine(url.set(host="127.0.0.1", port=gate.port), pool_pre_ping=True)
     direct = mysql_engine(s)
+    reads: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_url, tz_aware=True)
     try:
         live = views(client, s.mongo_db, engine)
         await asyncio.to_thread(live.prepare)
-        locations = LocationViewQuery(live.mongo)
+        locations = LocationViewQuery(reads[s.mongo_db])
         gate.shut()
         async with _projections(s, live) as running:
             ids = [f"OUT{i}" for i in range(20)]
@@ -516,7 +549,7 @@ async def _mysql_outage(namespace: Namespace) -> None:
                 [_event(put(location(i), location_id=i)) for i in ids],
             )
             await _until(
-                lambda: all(locations.get("NL", "ABC", i) for i in ids),
+                lambda: _all_served(locations, ids),
                 what="the MongoDB views while MariaDB is away",
             )
             await asyncio.sleep(3)  # several failed attempts with backoff
@@ -537,3 +570,4 @@ async def _mysql_outage(namespace: Namespace) -> None:
         client.close()
         engine.dispose()
         direct.dispose()
+        await reads.close()
