@@ -99,7 +99,16 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
 
 
 def mongo_client(settings: Settings) -> MongoClient[Doc]:
-    return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True)
+    """The sync client of the view writers (projections, replay, CLI): a
+    stalled server fails a write after ``mongo_socket_timeout_s`` (a
+    ``NetworkTimeout``, which the projections retry with backoff, ADR 0028)."""
+    return MongoClient(
+        settings.mongo_url,
+        serverSelectionTimeoutMS=int(settings.mongo_server_selection_timeout_s * 1000),
+        connectTimeoutMS=int(settings.mongo_connect_timeout_s * 1000),
+        socketTimeoutMS=int(settings.mongo_socket_timeout_s * 1000),
+        tz_aware=True,
+    )
 
 
 def async_mongo_client(settings: Settings, *, bounded: bool = True) -> AsyncMongoClient[Doc]:
@@ -110,13 +119,18 @@ def async_mongo_client(settings: Settings, *, bounded: bool = True) -> AsyncMong
     server fails the request that waits on it and frees it. A CLI report
     that reads a whole view is not bounded."""
     selection_ms = int(settings.mongo_server_selection_timeout_s * 1000)
+    connect_ms = int(settings.mongo_connect_timeout_s * 1000)
     if not bounded:
         return AsyncMongoClient(
-            settings.mongo_url, serverSelectionTimeoutMS=selection_ms, tz_aware=True
+            settings.mongo_url,
+            serverSelectionTimeoutMS=selection_ms,
+            connectTimeoutMS=connect_ms,
+            tz_aware=True,
         )
     return AsyncMongoClient(
         settings.mongo_url,
         serverSelectionTimeoutMS=selection_ms,
+        connectTimeoutMS=connect_ms,
         timeoutMS=int(settings.mongo_operation_timeout_s * 1000),
         tz_aware=True,
     )
@@ -126,7 +140,20 @@ def mysql_engine(settings: Settings, database: str | None = None) -> Engine:
     url = make_url(settings.mysql_url)
     if database is not None:
         url = url.set(database=database)
-    return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+    return create_engine(
+        url, pool_pre_ping=True, pool_recycle=3600, connect_args=mysql_timeouts(settings)
+    )
+
+
+def mysql_timeouts(settings: Settings) -> dict[str, int]:
+    """pymysql's socket timeouts: a stalled MariaDB fails the query (an
+    ``OperationalError``: OCPI 3000 in the API, a retry in the projections)
+    instead of blocking its thread for ever."""
+    return {
+        "connect_timeout": settings.mysql_connect_timeout_s,
+        "read_timeout": settings.mysql_read_timeout_s,
+        "write_timeout": settings.mysql_write_timeout_s,
+    }
 
 
 def _on_server(settings: Settings, statement: str, database: str) -> None:
@@ -134,7 +161,9 @@ def _on_server(settings: Settings, statement: str, database: str) -> None:
     configured user, outside any database."""
     if not database.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name: {database!r}")
-    admin = create_engine(make_url(settings.mysql_url).set(database=None))
+    admin = create_engine(
+        make_url(settings.mysql_url).set(database=None), connect_args=mysql_timeouts(settings)
+    )
     try:
         with admin.begin() as conn:
             conn.execute(text(statement.format(database=database)))
@@ -240,7 +269,8 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout_s,
-        socket_timeout=3,
+        socket_timeout=settings.redis_socket_timeout_s,
+        socket_connect_timeout=settings.redis_connect_timeout_s,
     )
     return aioredis.Redis.from_pool(pool)
 

@@ -92,7 +92,7 @@ class Factory:
 
 
 def event() -> Any:
-    obj = {"id": "LOC1", "name": SECRET, "last_updated": "2026-01-01T12:00:00Z"}
+    obj: dict[str, object] = {"id": "LOC1", "name": SECRET, "last_updated": "2026-01-01T12:00:00Z"}
     return put(obj).event
 
 
