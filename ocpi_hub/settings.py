@@ -221,6 +221,12 @@ class Settings(BaseSettings):
     # bound (a replay batch of 50,000 events is written in large bulks).
     mongo_connect_timeout_s: float = Field(default=5.0, gt=0)
     mongo_socket_timeout_s: float = Field(default=120.0, gt=0)
+    # A long-running part of a process (the projections' loop, the push
+    # pushers, the gateway's command consumer) that fails on a lost Kafka,
+    # MongoDB or Redis starts again after initial, 2x, 4x, ... capped at
+    # max seconds, instead of ending the process (ocpi_hub/retrying.py).
+    restart_initial_s: float = Field(default=0.5, gt=0)
+    restart_max_s: float = Field(default=30.0, gt=0)
 
     @property
     def base_url(self) -> str:
