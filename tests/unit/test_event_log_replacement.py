@@ -4,8 +4,8 @@
 
 The producers here are injected through ``producer_factory``; they fail with
 aiokafka's own error classes, as its sender hands them to a batch's future.
-Against the real broker this fault cannot be provoked on demand without
-restarting the shared broker (see the report of this change)."""
+The real broker's refusal is in
+tests/integration/test_producer_replacement.py."""
 
 from __future__ import annotations
 
