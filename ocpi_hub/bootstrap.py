@@ -136,23 +136,35 @@ def async_mongo_client(settings: Settings, *, bounded: bool = True) -> AsyncMong
     )
 
 
-def mysql_engine(settings: Settings, database: str | None = None) -> Engine:
+def mysql_engine(
+    settings: Settings, database: str | None = None, *, view_writer: bool = False
+) -> Engine:
+    """An engine on the configured server. ``view_writer``: for the
+    projections, replay and the dead-letter tools, whose transactions (a
+    batch of events) may take longer than a request's queries."""
     url = make_url(settings.mysql_url)
     if database is not None:
         url = url.set(database=database)
     return create_engine(
-        url, pool_pre_ping=True, pool_recycle=3600, connect_args=mysql_timeouts(settings)
+        url,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args=mysql_timeouts(settings, view_writer=view_writer),
     )
 
 
-def mysql_timeouts(settings: Settings) -> dict[str, int]:
+def mysql_timeouts(settings: Settings, *, view_writer: bool = False) -> dict[str, int]:
     """pymysql's socket timeouts: a stalled MariaDB fails the query (an
     ``OperationalError``: OCPI 3000 in the API, a retry in the projections)
     instead of blocking its thread for ever."""
+    if view_writer:
+        read_s = write_s = settings.mysql_view_writer_timeout_s
+    else:
+        read_s, write_s = settings.mysql_read_timeout_s, settings.mysql_write_timeout_s
     return {
         "connect_timeout": settings.mysql_connect_timeout_s,
-        "read_timeout": settings.mysql_read_timeout_s,
-        "write_timeout": settings.mysql_write_timeout_s,
+        "read_timeout": read_s,
+        "write_timeout": write_s,
     }
 
 
@@ -491,7 +503,7 @@ async def projections_process(settings: Settings) -> AsyncIterator[Projections]:
     for the dead-letter topic."""
     await _topics(settings)
     client = mongo_client(settings)
-    engine = mysql_engine(settings)
+    engine = mysql_engine(settings, view_writer=True)
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,
@@ -580,7 +592,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
     ``into``, a fresh namespace of that name (dropped and created anew);
     without, the live views themselves, wiped (schemas and indexes kept)."""
     client = mongo_client(settings)
-    engines = [mysql_engine(settings)]
+    engines = [mysql_engine(settings, view_writer=True)]
     try:
         cache = settings.projection_document_cache
         live = views(client, settings.mongo_db, engines[0], document_cache=cache)
@@ -593,7 +605,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
         client.drop_database(into)
         drop_mysql_database(settings, into)
         create_mysql_database(settings, into)
-        engines.append(mysql_engine(settings, into))
+        engines.append(mysql_engine(settings, into, view_writer=True))
         target = views(client, into, engines[-1], document_cache=cache)
         target.prepare()
         yield target, live
@@ -640,7 +652,7 @@ class DeadLetterTools:
 async def dead_letter_tools(settings: Settings) -> AsyncIterator[DeadLetterTools]:
     await _topics(settings)
     client = mongo_client(settings)
-    engine = mysql_engine(settings)
+    engine = mysql_engine(settings, view_writer=True)
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,

@@ -251,7 +251,8 @@ def migrate() -> None:
     from ocpi_hub.bootstrap import mysql_engine
     from projections.mysql.migrate import migrate as run
 
-    run(mysql_engine(_settings()))
+    # A migration may alter a large table: the view writers' longer timeout.
+    run(mysql_engine(_settings(), view_writer=True))
     typer.echo("mysql schema is at head")
 
 

@@ -211,11 +211,14 @@ class Settings(BaseSettings):
     # above 1 s, the longest BLPOP the write path issues (decision_store.py).
     redis_socket_timeout_s: float = Field(default=3.0, gt=1.0)
     redis_connect_timeout_s: float = Field(default=3.0, gt=0)
-    # MariaDB (pymysql): the connection, and each read or write on its socket.
-    # Generous: a projections batch of 1,000 events is one transaction.
+    # MariaDB (pymysql): the connection, and each read or write on its
+    # socket: for requests (the ops lists and session rows are paged and
+    # indexed), and for the view writers (projections, replay: a batch of
+    # up to 50,000 events is one transaction).
     mysql_connect_timeout_s: int = Field(default=5, ge=1)
-    mysql_read_timeout_s: int = Field(default=30, ge=1)
-    mysql_write_timeout_s: int = Field(default=30, ge=1)
+    mysql_read_timeout_s: int = Field(default=10, ge=1)
+    mysql_write_timeout_s: int = Field(default=10, ge=1)
+    mysql_view_writer_timeout_s: int = Field(default=120, ge=1)
     # MongoDB: a connection, on both clients; and a socket read of the sync
     # client (projections, replay, CLI), whose operations have no overall
     # bound (a replay batch of 50,000 events is written in large bulks).

@@ -26,6 +26,7 @@ def settings() -> Settings:
         mysql_connect_timeout_s=4,
         mysql_read_timeout_s=7,
         mysql_write_timeout_s=8,
+        mysql_view_writer_timeout_s=50,
         mongo_connect_timeout_s=2.0,
         mongo_socket_timeout_s=9.0,
         mongo_server_selection_timeout_s=1.0,
@@ -41,8 +42,11 @@ async def test_redis_client_bounds_commands_and_connections() -> None:
     await client.aclose()
 
 
-def test_mysql_engine_bounds_connect_read_and_write() -> None:
-    engine = mysql_engine(settings())
+@pytest.mark.parametrize(("view_writer", "read_s", "write_s"), [(False, 7, 8), (True, 50, 50)])
+def test_mysql_engine_bounds_connect_read_and_write(
+    view_writer: bool, read_s: int, write_s: int
+) -> None:
+    engine = mysql_engine(settings(), view_writer=view_writer)
     seen: dict[str, Any] = {}
 
     class SeenError(Exception):
@@ -59,8 +63,8 @@ def test_mysql_engine_bounds_connect_read_and_write() -> None:
         with pytest.raises(SeenError):
             engine.connect()
         assert seen["connect_timeout"] == 4
-        assert seen["read_timeout"] == 7
-        assert seen["write_timeout"] == 8
+        assert seen["read_timeout"] == read_s
+        assert seen["write_timeout"] == write_s
     finally:
         engine.dispose()
 
