@@ -574,9 +574,13 @@ def processors_process(settings: Settings) -> Iterator[Any]:
     # is closed on that loop when the worker stops (after its consumer).
     client = async_mongo_client(settings)
     db = client[settings.mongo_db]
-    faust_app = create_app(
-        settings, MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
+    inputs = MongoCdrInputs(
+        LocationHistoryQuery(db),
+        TariffHistoryQuery(db),
+        retry_initial_s=settings.restart_initial_s,
+        retry_max_s=settings.restart_max_s,
     )
+    faust_app = create_app(settings, inputs)
 
     @faust_app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
     async def close_reads(app: Any, **_: Any) -> None:
