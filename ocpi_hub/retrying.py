@@ -56,7 +56,9 @@ async def keep_running(
             "part_failed_restarting",
             part=name,
             error_type=type(error).__name__ if error else "returned",
-            error=str(error)[:300] if error else None,
+            # A driver's own error, not SQLAlchemy's wrapper of it, which
+            # quotes the statement and its parameters.
+            error=str(getattr(error, "orig", None) or error)[:300] if error else None,
             attempt=attempt,
             retry_in_s=delay,
         )

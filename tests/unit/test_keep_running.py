@@ -84,3 +84,29 @@ async def test_cancelling_is_not_a_failure() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_database_error_is_logged_without_its_statement() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    stop = asyncio.Event()
+    runs = 0
+
+    async def work() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 2:
+            stop.set()
+            return
+        raise OperationalError(
+            "SELECT * FROM tokens WHERE uid = %s", ("SECRET-UID",), Exception("(2013, 'lost')")
+        )
+
+    with capture_logs() as logs:
+        await asyncio.wait_for(
+            keep_running(work, stop, name="probe", initial_s=0.01, max_s=0.01), 1.0
+        )
+    [failed] = [e for e in logs if e["event"] == "part_failed_restarting"]
+    assert failed["error_type"] == "OperationalError"
+    assert "2013" in failed["error"]
+    assert "SECRET-UID" not in repr(logs) and "SELECT" not in repr(logs)
