@@ -13,6 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError as SqlInterfaceError
+from sqlalchemy.exc import OperationalError as SqlOperationalError
+from sqlalchemy.exc import TimeoutError as SqlPoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producers.write_path import (
@@ -115,6 +120,30 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("views_unavailable", error_type=type(exc).__name__, error=str(exc)[:300])
         message = "the views did not answer in time; retry"
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
+
+    async def dependency_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Redis (rate limits, cached decisions, token lookups) or MariaDB
+        # (ops lists, session rows) failed or hit its socket timeout
+        # (OCPI_HUB_REDIS_*_TIMEOUT_S, OCPI_HUB_MYSQL_*_TIMEOUT_S): the request
+        # was fine and nothing was written by this read, so the sender should
+        # retry (OCPI 3000), not see a 500. The message never carries the
+        # driver's text (it can quote the statement).
+        log.warning(
+            "dependency_unavailable",
+            error_type=type(exc).__name__,
+            path=request.url.path,
+        )
+        message = "a store did not answer in time; retry"
+        return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
+
+    for unavailable_type in (
+        RedisConnectionError,
+        RedisTimeoutError,
+        SqlOperationalError,
+        SqlInterfaceError,
+        SqlPoolTimeoutError,
+    ):
+        app.add_exception_handler(unavailable_type, dependency_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

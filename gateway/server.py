@@ -39,6 +39,7 @@ from websockets.http11 import Request, Response
 
 from gateway.charge_point import ChargePointSession
 from gateway.state import GatewayState
+from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings
 from producers import charge_points
 from producers import ocpp as rules
@@ -263,15 +264,23 @@ async def run(
             gateway_id=gateway.settings.gateway_id,
             port=gateway.settings.gateway_port,
         )
-        consumer = asyncio.ensure_future(consume())
+        # A command consumer that fails (Kafka away) starts again with
+        # backoff, logged; the chargers' connections stay. Its commands wait
+        # in the topic meanwhile (committed offsets), as over a restart.
+        consumer = asyncio.ensure_future(
+            keep_running(
+                consume,
+                stop,
+                name="gateway_command_consumer",
+                initial_s=gateway.settings.restart_initial_s,
+                max_s=gateway.settings.restart_max_s,
+            )
+        )
         stopping = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({consumer, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if consumer.done():
-                # Without its command consumer a gateway would silently drop
-                # commands: end the process so that it is restarted.
-                consumer.result()
-                raise RuntimeError("the command consumer stopped")
+                consumer.result()  # ends only on stop, or raises what it could not handle
         finally:
             consumer.cancel()
             stopping.cancel()

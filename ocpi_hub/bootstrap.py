@@ -99,7 +99,16 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
 
 
 def mongo_client(settings: Settings) -> MongoClient[Doc]:
-    return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True)
+    """The sync client of the view writers (projections, replay, CLI): a
+    stalled server fails a write after ``mongo_socket_timeout_s`` (a
+    ``NetworkTimeout``, which the projections retry with backoff, ADR 0028)."""
+    return MongoClient(
+        settings.mongo_url,
+        serverSelectionTimeoutMS=int(settings.mongo_server_selection_timeout_s * 1000),
+        connectTimeoutMS=int(settings.mongo_connect_timeout_s * 1000),
+        socketTimeoutMS=int(settings.mongo_socket_timeout_s * 1000),
+        tz_aware=True,
+    )
 
 
 def async_mongo_client(settings: Settings, *, bounded: bool = True) -> AsyncMongoClient[Doc]:
@@ -110,23 +119,53 @@ def async_mongo_client(settings: Settings, *, bounded: bool = True) -> AsyncMong
     server fails the request that waits on it and frees it. A CLI report
     that reads a whole view is not bounded."""
     selection_ms = int(settings.mongo_server_selection_timeout_s * 1000)
+    connect_ms = int(settings.mongo_connect_timeout_s * 1000)
     if not bounded:
         return AsyncMongoClient(
-            settings.mongo_url, serverSelectionTimeoutMS=selection_ms, tz_aware=True
+            settings.mongo_url,
+            serverSelectionTimeoutMS=selection_ms,
+            connectTimeoutMS=connect_ms,
+            tz_aware=True,
         )
     return AsyncMongoClient(
         settings.mongo_url,
         serverSelectionTimeoutMS=selection_ms,
+        connectTimeoutMS=connect_ms,
         timeoutMS=int(settings.mongo_operation_timeout_s * 1000),
         tz_aware=True,
     )
 
 
-def mysql_engine(settings: Settings, database: str | None = None) -> Engine:
+def mysql_engine(
+    settings: Settings, database: str | None = None, *, view_writer: bool = False
+) -> Engine:
+    """An engine on the configured server. ``view_writer``: for the
+    projections, replay and the dead-letter tools, whose transactions (a
+    batch of events) may take longer than a request's queries."""
     url = make_url(settings.mysql_url)
     if database is not None:
         url = url.set(database=database)
-    return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args=mysql_timeouts(settings, view_writer=view_writer),
+    )
+
+
+def mysql_timeouts(settings: Settings, *, view_writer: bool = False) -> dict[str, int]:
+    """pymysql's socket timeouts: a stalled MariaDB fails the query (an
+    ``OperationalError``: OCPI 3000 in the API, a retry in the projections)
+    instead of blocking its thread for ever."""
+    if view_writer:
+        read_s = write_s = settings.mysql_view_writer_timeout_s
+    else:
+        read_s, write_s = settings.mysql_read_timeout_s, settings.mysql_write_timeout_s
+    return {
+        "connect_timeout": settings.mysql_connect_timeout_s,
+        "read_timeout": read_s,
+        "write_timeout": write_s,
+    }
 
 
 def _on_server(settings: Settings, statement: str, database: str) -> None:
@@ -134,7 +173,9 @@ def _on_server(settings: Settings, statement: str, database: str) -> None:
     configured user, outside any database."""
     if not database.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name: {database!r}")
-    admin = create_engine(make_url(settings.mysql_url).set(database=None))
+    admin = create_engine(
+        make_url(settings.mysql_url).set(database=None), connect_args=mysql_timeouts(settings)
+    )
     try:
         with admin.begin() as conn:
             conn.execute(text(statement.format(database=database)))
@@ -240,7 +281,8 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout_s,
-        socket_timeout=3,
+        socket_timeout=settings.redis_socket_timeout_s,
+        socket_connect_timeout=settings.redis_connect_timeout_s,
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -461,7 +503,7 @@ async def projections_process(settings: Settings) -> AsyncIterator[Projections]:
     for the dead-letter topic."""
     await _topics(settings)
     client = mongo_client(settings)
-    engine = mysql_engine(settings)
+    engine = mysql_engine(settings, view_writer=True)
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,
@@ -532,9 +574,13 @@ def processors_process(settings: Settings) -> Iterator[Any]:
     # is closed on that loop when the worker stops (after its consumer).
     client = async_mongo_client(settings)
     db = client[settings.mongo_db]
-    faust_app = create_app(
-        settings, MongoCdrInputs(LocationHistoryQuery(db), TariffHistoryQuery(db))
+    inputs = MongoCdrInputs(
+        LocationHistoryQuery(db),
+        TariffHistoryQuery(db),
+        retry_initial_s=settings.restart_initial_s,
+        retry_max_s=settings.restart_max_s,
     )
+    faust_app = create_app(settings, inputs)
 
     @faust_app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
     async def close_reads(app: Any, **_: Any) -> None:
@@ -550,7 +596,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
     ``into``, a fresh namespace of that name (dropped and created anew);
     without, the live views themselves, wiped (schemas and indexes kept)."""
     client = mongo_client(settings)
-    engines = [mysql_engine(settings)]
+    engines = [mysql_engine(settings, view_writer=True)]
     try:
         cache = settings.projection_document_cache
         live = views(client, settings.mongo_db, engines[0], document_cache=cache)
@@ -563,7 +609,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
         client.drop_database(into)
         drop_mysql_database(settings, into)
         create_mysql_database(settings, into)
-        engines.append(mysql_engine(settings, into))
+        engines.append(mysql_engine(settings, into, view_writer=True))
         target = views(client, into, engines[-1], document_cache=cache)
         target.prepare()
         yield target, live
@@ -610,7 +656,7 @@ class DeadLetterTools:
 async def dead_letter_tools(settings: Settings) -> AsyncIterator[DeadLetterTools]:
     await _topics(settings)
     client = mongo_client(settings)
-    engine = mysql_engine(settings)
+    engine = mysql_engine(settings, view_writer=True)
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,

@@ -75,23 +75,37 @@ def processors() -> None:
 def projections() -> None:
     """Keep the MongoDB and MySQL views up to date from the event topics."""
     from ocpi_hub.bootstrap import projections_process, until_signalled
+    from ocpi_hub.retrying import keep_running
     from projections.runner import run_live
 
     settings = _settings()
 
     async def main() -> None:
-        async with projections_process(settings) as p:
-            await run_live(
-                settings.kafka_bootstrap,
-                settings.topic_prefix,
-                p.live.writers,
-                batch_size=settings.projection_batch_size,
-                poll_ms=settings.projection_poll_ms,
-                stop=until_signalled(),
-                dead_letters=p.dead_letters,
-                retry_initial_s=settings.projection_retry_initial_s,
-                retry_max_s=settings.projection_retry_max_s,
-            )
+        stop = until_signalled()
+
+        async def once() -> None:
+            # Opened anew at each start: a store or broker lost at start-up
+            # (migrations, indexes, the dead-letter producer) is retried too.
+            async with projections_process(settings) as p:
+                await run_live(
+                    settings.kafka_bootstrap,
+                    settings.topic_prefix,
+                    p.live.writers,
+                    batch_size=settings.projection_batch_size,
+                    poll_ms=settings.projection_poll_ms,
+                    stop=stop,
+                    dead_letters=p.dead_letters,
+                    retry_initial_s=settings.projection_retry_initial_s,
+                    retry_max_s=settings.projection_retry_max_s,
+                )
+
+        await keep_running(
+            once,
+            stop,
+            name="projections",
+            initial_s=settings.restart_initial_s,
+            max_s=settings.restart_max_s,
+        )
 
     asyncio.run(main())
 
@@ -102,12 +116,24 @@ def push() -> None:
     every partner, sessions and CDRs to each token's eMSP) and command
     results to their response_url."""
     from ocpi_hub.bootstrap import push_process, until_signalled
+    from ocpi_hub.retrying import keep_running
 
     settings = _settings()
 
     async def main() -> None:
-        async with push_process(settings) as pushers:
-            await pushers.run(until_signalled())
+        stop = until_signalled()
+
+        async def once() -> None:
+            async with push_process(settings) as pushers:
+                await pushers.run(stop)
+
+        await keep_running(
+            once,
+            stop,
+            name="push",
+            initial_s=settings.restart_initial_s,
+            max_s=settings.restart_max_s,
+        )
 
     asyncio.run(main())
 
@@ -225,7 +251,8 @@ def migrate() -> None:
     from ocpi_hub.bootstrap import mysql_engine
     from projections.mysql.migrate import migrate as run
 
-    run(mysql_engine(_settings()))
+    # A migration may alter a large table: the view writers' longer timeout.
+    run(mysql_engine(_settings(), view_writer=True))
     typer.echo("mysql schema is at head")
 
 

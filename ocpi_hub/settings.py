@@ -204,6 +204,33 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
+    # --- timeouts of every external call (issue 12; ocpi_hub/bootstrap.py) ----
+    # A dependency that stalls fails the call that waits on it (an OCPI 3000
+    # "retry" in the API, a retry with backoff in the projections) instead of
+    # holding a worker for ever. Redis: a command's reply and a connection;
+    # above 1 s, the longest BLPOP the write path issues (decision_store.py).
+    redis_socket_timeout_s: float = Field(default=3.0, gt=1.0)
+    redis_connect_timeout_s: float = Field(default=3.0, gt=0)
+    # MariaDB (pymysql): the connection, and each read or write on its
+    # socket: for requests (the ops lists and session rows are paged and
+    # indexed), and for the view writers (projections, replay: a batch of
+    # up to 50,000 events is one transaction).
+    mysql_connect_timeout_s: int = Field(default=5, ge=1)
+    mysql_read_timeout_s: int = Field(default=10, ge=1)
+    mysql_write_timeout_s: int = Field(default=10, ge=1)
+    mysql_view_writer_timeout_s: int = Field(default=120, ge=1)
+    # MongoDB: a connection, on both clients; and a socket read of the sync
+    # client (projections, replay, CLI), whose operations have no overall
+    # bound (a replay batch of 50,000 events is written in large bulks).
+    mongo_connect_timeout_s: float = Field(default=5.0, gt=0)
+    mongo_socket_timeout_s: float = Field(default=120.0, gt=0)
+    # A long-running part of a process (the projections' loop, the push
+    # pushers, the gateway's command consumer) that fails on a lost Kafka,
+    # MongoDB or Redis starts again after initial, 2x, 4x, ... capped at
+    # max seconds, instead of ending the process (ocpi_hub/retrying.py).
+    restart_initial_s: float = Field(default=0.5, gt=0)
+    restart_max_s: float = Field(default=30.0, gt=0)
+
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"

@@ -31,7 +31,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+from pymongo.errors import ConnectionFailure, PyMongoError
 
+from ocpi_hub.retrying import backoff_s
 from producers.cdrs import BuildError, connector_tariff_ids, plan_issue
 from producers.pricing import PricingError
 from producers.sessions import evolve
@@ -102,19 +104,63 @@ class HistoryAsOf(Protocol):
 
 
 class MongoCdrInputs:
-    def __init__(self, locations: HistoryAsOf, history: HistoryAsOf) -> None:
+    """The history views on MongoDB. A read that finds MongoDB away (a lost
+    connection, a timeout) is tried again, 0.5 s, 1 s, 2 s ... up to
+    ``retry_max_s`` apart, for as long as it takes: the session's CDR waits
+    (its partition with it) rather than the agent crashing the processors
+    (issue 12) or the CDR being given up."""
+
+    def __init__(
+        self,
+        locations: HistoryAsOf,
+        history: HistoryAsOf,
+        *,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+    ) -> None:
         self._locations = locations
         self._history = history
+        self._initial_s = retry_initial_s
+        self._max_s = retry_max_s
 
     async def location_as_of(
         self, country_code: str, party_id: str, location_id: str, at: datetime
     ) -> Json | None:
-        return await self._locations.as_of(country_code, party_id, location_id, at)
+        return await self._read(
+            self._locations, "location", country_code, party_id, location_id, at
+        )
 
     async def tariff_as_of(
         self, country_code: str, party_id: str, tariff_id: str, at: datetime
     ) -> Json | None:
-        return await self._history.as_of(country_code, party_id, tariff_id, at)
+        return await self._read(self._history, "tariff", country_code, party_id, tariff_id, at)
+
+    async def _read(
+        self,
+        view: HistoryAsOf,
+        kind: str,
+        country_code: str,
+        party_id: str,
+        object_id: str,
+        at: datetime,
+    ) -> Json | None:
+        attempt = 0
+        while True:
+            try:
+                return await view.as_of(country_code, party_id, object_id, at)
+            except PyMongoError as exc:
+                if not (exc.timeout or isinstance(exc, ConnectionFailure)):
+                    raise
+                attempt += 1
+                delay = backoff_s(attempt, self._initial_s, self._max_s)
+                log.warning(
+                    "cdr_inputs_unavailable",
+                    kind=kind,
+                    error_type=type(exc).__name__,
+                    attempt=attempt,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
 
 
 async def tariffs_at_start(

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from schemas.events import EventMeta, parse_event, serialize_event
@@ -126,6 +134,45 @@ def _event_type(event: EventMeta) -> str:
     return event_type
 
 
+# Errors after which an idempotent producer never delivers again to the
+# partition (or at all): its sequence numbers or its producer id no longer
+# match the broker's (a broker restart can lose its producer state). aiokafka
+# does not reset them, so only a new producer (a new id) writes again.
+# ``KafkaError`` itself is what aiokafka's sender fails every batch with once
+# its background task died, and what ``send`` raises from then on.
+PRODUCER_FATAL: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    ProducerFenced,
+)
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    # Exactly KafkaError: the sender's "Unexpected error during batch
+    # delivery"; its subclasses are ordinary (often retriable) errors.
+    return isinstance(exc, PRODUCER_FATAL) or type(exc) is KafkaError
+
+
+class Producer(Protocol):
+    """What ``KafkaEventLog`` uses of aiokafka's producer (a test injects
+    another through ``producer_factory``)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes,
+        partition: int | None,
+        headers: list[tuple[str, bytes]],
+    ) -> asyncio.Future[Any]: ...
+
+
 class KafkaEventLog:
     def __init__(
         self,
@@ -133,15 +180,24 @@ class KafkaEventLog:
         topic_prefix: str = "",
         timeout_s: float = 10.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        producer_factory: Callable[[], Producer] | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._prefix = topic_prefix
         self._timeout_s = timeout_s
         self._max_message_bytes = max_message_bytes
-        self._producer: AIOKafkaProducer | None = None
+        self._factory = producer_factory or self._new_producer
+        self._producer: Producer | None = None
+        # Which producer is current (each replacement counts one), and the
+        # generation found broken: the next append replaces it first, once,
+        # however many appends saw it fail (the lock orders them).
+        self._generation = 0
+        self._broken: int | None = None
+        self._replacing = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> Producer:
+        producer: Producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=True,
@@ -149,20 +205,97 @@ class KafkaEventLog:
             request_timeout_ms=int(self._timeout_s * 1000),
             max_request_size=self._max_message_bytes,
         )
-        await self._producer.start()
+        return producer
+
+    @property
+    def generation(self) -> int:
+        """How many times the producer was replaced since ``start``."""
+        return self._generation
+
+    async def start(self) -> None:
+        producer = self._factory()
+        await producer.start()
+        self._producer = producer
 
     async def stop(self) -> None:
+        for task in list(self._retiring):
+            await task
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+    async def _current(self) -> tuple[Producer, int]:
+        """The producer to send with, a new one if the current one broke."""
+        if self._producer is None:
+            raise NotSentError("event log not started")
+        if self._broken != self._generation:
+            return self._producer, self._generation
+        async with self._replacing:
+            if self._broken == self._generation and self._producer is not None:
+                old = self._producer
+                new = self._factory()
+                try:
+                    await asyncio.wait_for(new.start(), timeout=self._timeout_s)
+                except Exception as exc:
+                    # Still broken: the next append tries again.
+                    log.error(
+                        "event_log_producer_replace_failed",
+                        error_type=type(exc).__name__,
+                        error=str(exc)[:300],
+                    )
+                    with contextlib.suppress(Exception):
+                        await new.stop()
+                    raise NotSentError(
+                        f"the producer could not be replaced: {type(exc).__name__}"
+                    ) from exc
+                self._producer = new
+                self._generation += 1
+                self._broken = None
+                log.warning("event_log_producer_replaced", generation=self._generation)
+                task = asyncio.create_task(self._retire(old))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+        if self._producer is None:
+            raise NotSentError("event log stopped")
+        return self._producer, self._generation
+
+    async def _retire(self, old: Producer) -> None:
+        """Stop a replaced producer. Its batches still in flight are other
+        appends' and end as their appends see them (acknowledged, or failed:
+        outcome unknown, the aggregate held for the fate window, ADR 0027).
+        If it cannot flush within the produce timeout, it is closed without
+        flushing, so nothing it holds can land later than that: a later write
+        of the same key (through the new producer) is never overtaken."""
+        try:
+            await asyncio.wait_for(old.stop(), timeout=self._timeout_s)
+        except Exception as exc:
+            log.warning("event_log_producer_abandoned", error_type=type(exc).__name__)
+            await _abandon(old)
+
+    def _failed(
+        self, generation: int, exc: BaseException, topic: str, partition: int | None
+    ) -> None:
+        """Log an append failure with its cause (never the event) and mark
+        the producer for replacement when the failure is one it cannot
+        recover from."""
+        fatal = _is_fatal(exc)
+        log.error(
+            "event_log_append_failed",
+            error_type=type(exc).__name__,
+            error=str(exc)[:300],
+            topic=topic,
+            partition=partition,
+            producer_generation=generation,
+            replace_producer=fatal,
+        )
+        if fatal and generation == self._generation:
+            self._broken = generation
 
     async def append(
         self, events: Sequence[EventMeta], *, partition: int | None = None
     ) -> list[Position]:
         values = encoded(events, self._max_message_bytes)
-        if self._producer is None:
-            raise NotSentError("event log not started")
-        producer = self._producer
+        producer, generation = await self._current()
         futures = []
         names = []
         for event, value in zip(events, values, strict=True):
@@ -178,26 +311,58 @@ class KafkaEventLog:
                     )
                 )
             except Exception as exc:
+                self._failed(generation, exc, self._prefix + names[-1], partition)
                 # send() fails before it queues the record (metadata, buffer):
                 # with nothing queued yet, nothing can reach the log.
                 if not futures:
                     raise NotSentError(f"{type(exc).__name__}: {exc}") from exc
                 raise UnconfirmedError(f"{type(exc).__name__}: {exc}") from exc
         try:
-            metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), timeout=self._timeout_s
+            )
         except Exception as exc:
+            self._failed(generation, exc, self._prefix + names[0], partition)
             raise UnconfirmedError(f"{type(exc).__name__}: {exc}") from exc
-        return [
-            Position(name, m.partition, m.offset) for name, m in zip(names, metadata, strict=True)
+        failures = [
+            (name, outcome)
+            for name, outcome in zip(names, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
         ]
+        for name, failure in failures:
+            self._failed(generation, failure, self._prefix + name, partition)
+        if failures:
+            first = failures[0][1]
+            raise UnconfirmedError(f"{type(first).__name__}: {first}") from first
+        positions = []
+        for name, metadata in zip(names, outcomes, strict=True):
+            m: Any = metadata
+            positions.append(Position(name, m.partition, m.offset))
+        return positions
 
     async def ping(self) -> None:
         """Raise unless the cluster answers a metadata request."""
-        if self._producer is None:
+        producer: Any = self._producer
+        if producer is None:
             raise RuntimeError("event log not started")
-        await asyncio.wait_for(self._producer.client.force_metadata_update(), timeout=3)
-        if not self._producer.client.cluster.brokers():
+        await asyncio.wait_for(producer.client.force_metadata_update(), timeout=3)
+        if not producer.client.cluster.brokers():
             raise ConnectionError("no Kafka broker known")
+
+
+async def _abandon(producer: Producer) -> None:
+    """Close a producer that could not flush: its sender stops (no request
+    goes out any more) and its connections close. aiokafka has no public
+    call for this; a producer that is not aiokafka's is only logged."""
+    sender = getattr(producer, "_sender", None)
+    client = getattr(producer, "client", None)
+    try:
+        if sender is not None:
+            await sender.close()
+        if client is not None:
+            await client.close()
+    except Exception as exc:  # closing: nothing more to do than report
+        log.warning("event_log_producer_close_failed", error_type=type(exc).__name__)
 
 
 class KafkaLogHistory:

@@ -748,3 +748,80 @@ async def test_with_two_gateways_only_the_holder_of_a_connection_executes_its_co
             await charger._connection.close()
         stop.set()
         await served
+
+
+async def test_a_failed_command_consumer_starts_again_and_chargers_stay_connected(
+    gateway: Harness,
+) -> None:
+    """Issue 12: the command consumer failing (here its first run raises
+    what aiokafka raises when the broker is away) no longer ends the gateway:
+    the consumer starts again with backoff, a charger connected before the
+    failure keeps its connection, and a command afterwards reaches it."""
+    from aiokafka.errors import KafkaConnectionError
+
+    settings3 = gateway.settings.model_copy(
+        update={
+            "gateway_port": free_port(),
+            "gateway_id": "gw-it-3",
+            "restart_initial_s": 0.2,
+            "restart_max_s": 0.5,
+        }
+    )
+    first = gateway.gateway
+    third = Gateway(
+        settings=settings3,
+        event_log=first.event_log,
+        state=first.state,
+        registry=first.registry,
+        authorization=first.authorization,
+    )
+    runner = CommandRunner(third)
+    fail_now = asyncio.Event()
+    consuming_again = asyncio.Event()
+    runs = 0
+
+    async def consume() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await fail_now.wait()
+            raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
+        consuming_again.set()
+        await runner.consume()
+
+    stop = asyncio.Event()
+    served = asyncio.ensure_future(run(third, stop, consume))
+    harness = Harness(settings3, f"ws://127.0.0.1:{settings3.gateway_port}/ocpp", third)
+    charger: UnlockingCharger | None = None
+    listening: asyncio.Future[Any] | None = None
+    try:
+        for _ in range(100):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", settings3.gateway_port)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        ws = await _open(harness, "GW-B")
+        charger = UnlockingCharger("GW-B", ws)
+        listening = asyncio.ensure_future(charger.start())
+        await charger.call(call.Heartbeat())
+        fail_now.set()
+        await asyncio.wait_for(consuming_again.wait(), 5.0)
+        assert not served.done()
+        await charger.call(call.Heartbeat())  # the same connection, still served
+        request = {"location_id": "GW-LOC", "evse_uid": "EVSE1", "connector_id": "1"}
+        command = _command("UNLOCK_CONNECTOR", request, "GW-B", ocpp_connector_id=1)
+        await first.event_log.append([command])
+        answer = await _answer(gateway.settings, command.payload.command_id)
+        assert answer["payload"]["charge_point_id"] == "GW-B"
+        assert answer["payload"]["result"] == "ACCEPTED"
+        assert 1 in charger.unlocks
+        assert runs == 2
+    finally:
+        if listening is not None:
+            listening.cancel()
+        if charger is not None:
+            await charger._connection.close()
+        stop.set()
+        await served
