@@ -47,6 +47,7 @@ from producers.authorization import (
 from producers.credentials import CredentialsService
 from producers.decision_store import RedisDecisionStore
 from producers.log import EventLog, KafkaEventLog, KafkaLogHistory, ensure_topics
+from producers.log_status import KafkaLogStatus, WatchedEventLog
 from producers.lookups import Feed, LookupCache
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.partners import PartnerState
@@ -269,6 +270,10 @@ class Container:
     command_ids: CommandIds
     # Received commands: we as CPO (producers/received_commands.py, docs/adr/0017).
     received_commands: ReceivedCommandViewQuery | None = None
+    # What /readyz reports of the log (api/health.py, docs/adr/0030): the
+    # write path's appends as they fail, and the partitions' and groups' state.
+    appends: WatchedEventLog | None = None
+    log_status: KafkaLogStatus | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -300,7 +305,8 @@ def build_container(settings: Settings) -> Container:
         settings.produce_timeout_s,
         max_message_bytes=settings.max_message_bytes,
     )
-    path = write_path(settings, event_log, redis)
+    appends = WatchedEventLog(event_log)
+    path = write_path(settings, appends, redis)
     return Container(
         settings=settings,
         event_log=event_log,
@@ -337,6 +343,12 @@ def build_container(settings: Settings) -> Container:
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
+        appends=appends,
+        log_status=KafkaLogStatus(
+            settings.kafka_bootstrap,
+            settings.topic_prefix,
+            request_timeout_s=settings.readyz_check_timeout_s,
+        ),
     )
 
 
@@ -448,11 +460,15 @@ async def api_process(settings: Settings) -> AsyncIterator[Container]:
     async with opened(settings, WRITE_SLICES) as c:
         following = asyncio.create_task(c.partner_tokens.follow())
         try:
+            if c.log_status is not None:
+                await c.log_status.start()
             yield c
         finally:
             following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await following
+            if c.log_status is not None:
+                await c.log_status.stop()
 
 
 @asynccontextmanager

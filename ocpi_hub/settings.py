@@ -231,6 +231,18 @@ class Settings(BaseSettings):
     restart_initial_s: float = Field(default=0.5, gt=0)
     restart_max_s: float = Field(default=30.0, gt=0)
 
+    # --- /readyz (api/health.py, docs/adr/0030) ------------------------------
+    # Each check is awaited at most readyz_check_timeout_s per poll; a check
+    # still running is not started again (one in flight per kind), and an
+    # answer is reused for readyz_cache_s, the log's groups and lag for
+    # readyz_kafka_cache_s: polls every second cost the dependencies nothing.
+    readyz_check_timeout_s: float = Field(default=3.0, gt=0)
+    readyz_cache_s: float = Field(default=1.0, ge=0)
+    readyz_kafka_cache_s: float = Field(default=5.0, ge=0)
+    # A failed append to a partition makes the API unready for this long
+    # unless an append there succeeds again.
+    readyz_append_failure_window_s: float = Field(default=60.0, gt=0)
+
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"

@@ -1,0 +1,210 @@
+"""/readyz against the real services (docs/adr/0030).
+
+A MariaDB that stops answering (a proxy in front of it that holds every
+byte, as a SIGSTOPped server does) while /readyz is polled 30 times: every
+poll answers within the bound, the rest of the API stays fast, no thread
+is left blocked per poll, and once the server answers again so does the
+check. And the log's detail: partitions led, a group's assignment and lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from sqlalchemy import make_url
+
+from api.app import create_app
+from ocpi_hub.settings import Settings
+from producers.log import ensure_topics
+from schemas.topics import CATALOGUE, LOCATIONS
+from tests.conftest import fresh_namespace
+
+
+class Stall:
+    """A TCP proxy that forwards while flowing and, when stalled, accepts
+    connections and holds every byte without answering."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._flowing.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                self._flowing.wait()
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                b.shutdown(socket.SHUT_WR)
+
+
+@asynccontextmanager
+async def api(s: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(s)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            yield http
+
+
+async def _timed(http: httpx.AsyncClient, path: str) -> tuple[float, httpx.Response]:
+    started = time.perf_counter()
+    answer = await http.get(path)
+    return time.perf_counter() - started, answer
+
+
+def _executor_threads() -> int:
+    """The threads of the loop's default executor (asyncio names them)."""
+    return sum(t.name.startswith("asyncio_") for t in threading.enumerate())
+
+
+def test_a_stalled_mariadb_blocks_no_poll_and_no_thread(services: Settings) -> None:
+    with fresh_namespace(services) as ns:
+        url = make_url(ns.settings.mysql_url)
+        proxy = Stall((url.host or "127.0.0.1", url.port or 3306))
+        try:
+            s = ns.settings.model_copy(
+                update={
+                    "mysql_url": url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                        hide_password=False
+                    )
+                }
+            )
+            asyncio.run(_stalled(s, proxy))
+        finally:
+            proxy.close()
+
+
+async def _stalled(s: Settings, proxy: Stall) -> None:
+    async with api(s) as http:
+        _, first = await _timed(http, "/readyz")
+        assert first.status_code == 200, first.text
+        assert first.json()["checks"]["mysql"]["ok"] is True
+
+        proxy.stall()
+        await asyncio.sleep(s.readyz_cache_s + 0.1)  # past the cached answer
+        threads_before = _executor_threads()
+
+        async def poll(i: int) -> tuple[float, httpx.Response]:
+            await asyncio.sleep(i * 0.1)  # a load balancer polling ten times a second
+            return await _timed(http, "/readyz")
+
+        polls = asyncio.gather(*(poll(i) for i in range(30)))
+        await asyncio.sleep(1.0)
+        # Meanwhile: a MongoDB-only read, and the loop's default executor
+        # (what asyncio.to_thread runs on, six threads on two cores).
+        others = [await _timed(http, "/evses/NL*ABC*E0001") for _ in range(5)]
+        started = time.perf_counter()
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 2.0) == 42
+        executor_s = time.perf_counter() - started
+        answers = await polls
+
+        slowest = max(elapsed for elapsed, _ in answers)
+        assert slowest < 3.5, slowest
+        assert all(a.status_code == 503 for _, a in answers)
+        assert all(a.json()["checks"]["mysql"]["ok"] is False for _, a in answers)
+        assert all(a.json()["checks"]["mongodb"]["ok"] is True for _, a in answers)
+        assert max(e for e, _ in others) < 1.0, others
+        assert all(a.status_code == 404 for _, a in others)
+        assert executor_s < 0.5
+        # At most the one thread of the pending check (and the executor's
+        # worker that ran the lambda above) beyond what ran before.
+        assert _executor_threads() - threads_before <= 2
+
+        proxy.flow()
+        deadline = time.monotonic() + 15
+        while True:
+            _, answer = await _timed(http, "/readyz")
+            if answer.status_code == 200:
+                break
+            assert time.monotonic() < deadline, answer.text
+            await asyncio.sleep(0.5)
+        assert answer.json()["checks"]["mysql"]["ok"] is True
+
+
+def test_readyz_reports_partitions_and_a_groups_lag(services: Settings) -> None:
+    with fresh_namespace(services) as ns:
+        asyncio.run(_lag(ns.settings))
+
+
+async def _lag(s: Settings) -> None:
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, s.topic_replication_factor)
+    topic = s.topic(LOCATIONS.name)
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(5):
+            await producer.send_and_wait(topic, value=b"{}", key=f"k{i}".encode(), partition=0)
+    finally:
+        await producer.stop()
+    group = s.topic("ocpi-hub-projections")
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=s.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=500,
+    )
+    await consumer.start()
+    try:
+        await asyncio.wait_for(consumer.getone(), 30)  # joined, partitions assigned
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(2, "")})
+        async with api(s) as http:
+            answer = await http.get("/readyz")
+        body: dict[str, Any] = answer.json()
+    finally:
+        await consumer.stop()
+
+    assert answer.status_code == 200, body
+    kafka = body["checks"]["kafka"]
+    assert kafka["ok"] is True and kafka["topics"] == len(CATALOGUE)
+    assert "partitions_without_leader" not in kafka and "failing_appends" not in kafka
+    groups = body["consumer_groups"]["groups"]
+    assert list(groups) == [group]
+    seen = groups[group]
+    assert seen["role"] == "projections"
+    assert seen["state"] == "Stable" and seen["members"] == 1 and seen["assigned"] is True
+    assert seen["assigned_partitions"] == LOCATIONS.partitions
+    assert seen["lag"] == 3 and seen["lag_per_topic"] == {topic: 3}
