@@ -192,7 +192,11 @@ class KafkaLogStatus:
         if not ours:
             return {}
         described: dict[str, tuple[str, list[Any]]] = {}
-        for response in await admin.describe_consumer_groups(ours):
+        # One group per request: aiokafka 0.14 reads a v3 DescribeGroups
+        # answer with the v2 layout (no authorized_operations), which
+        # misreads every group after the first and drops the connection.
+        answers = await asyncio.gather(*(admin.describe_consumer_groups([g]) for g in ours))
+        for response in (r for responses in answers for r in responses):
             for group in response.groups:
                 # (error_code, group, state, protocol_type, protocol, members, ...)
                 described[str(group[1])] = (str(group[2]), list(group[5]))

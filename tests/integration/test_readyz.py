@@ -177,6 +177,15 @@ async def _lag(s: Settings) -> None:
             await producer.send_and_wait(topic, value=b"{}", key=f"k{i}".encode(), partition=0)
     finally:
         await producer.stop()
+    # A group that has gone away (no members) but left its offsets.
+    gone = s.topic("ocpi-hub-command-callbacks")
+    left = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=gone)
+    await left.start()
+    try:
+        left.assign([TopicPartition(topic, 0)])
+        await left.commit({TopicPartition(topic, 0): OffsetAndMetadata(4, "")})
+    finally:
+        await left.stop()
     group = s.topic("ocpi-hub-projections")
     consumer = AIOKafkaConsumer(
         topic,
@@ -202,7 +211,16 @@ async def _lag(s: Settings) -> None:
     assert kafka["ok"] is True and kafka["topics"] == len(CATALOGUE)
     assert "partitions_without_leader" not in kafka and "failing_appends" not in kafka
     groups = body["consumer_groups"]["groups"]
-    assert list(groups) == [group]
+    assert sorted(groups) == sorted([group, gone])
+    assert groups[gone] == {
+        "role": "push",
+        "state": "Empty",
+        "members": 0,
+        "assigned_partitions": 0,
+        "assigned": False,
+        "lag": 1,
+        "lag_per_topic": {topic: 1},
+    }
     seen = groups[group]
     assert seen["role"] == "projections"
     assert seen["state"] == "Stable" and seen["members"] == 1 and seen["assigned"] is True
