@@ -70,6 +70,13 @@ PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
     ("gateway", [".venv/bin/ocpi-hub", "gateway"], "tcp:gateway"),
 ]
 ALIVE_GRACE = 5.0
+# Supervision (docs/adr/0030): a platform process that exits is started again
+# after RESTART_INITIAL_S, doubling per exit up to RESTART_MAX_S; the delay
+# falls back to RESTART_INITIAL_S once a run has lasted RESTART_RESET_S.
+RESTART_INITIAL_S = float(os.environ.get("OCPI_HUB_RESTART_INITIAL_S", "1"))
+RESTART_MAX_S = float(os.environ.get("OCPI_HUB_RESTART_MAX_S", "30"))
+RESTART_RESET_S = float(os.environ.get("OCPI_HUB_RESTART_RESET_S", "60"))
+KEEPER_POLL_S = 0.25
 # Scale-out (`up --with-platform --scale N`, docs/scale-out.md). The API stays
 # one process on its one port with N uvicorn workers (`ocpi-hub api
 # --workers N`). These get N processes each, named <name>, <name>-2, ...,
@@ -123,7 +130,8 @@ DEFAULT_STOP_TIMEOUT = 15.0
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-DATA = REPO / "data"
+# Tests of the supervisor point this at a scratch folder (never the platform's).
+DATA = Path(os.environ.get("OCPI_HUB_INFRA_DATA") or REPO / "data")
 CACHE = DATA / "cache"
 RUN = DATA / "run"
 LOGS = DATA / "logs"
@@ -1291,11 +1299,12 @@ def instance_env(name: str, index: int) -> dict[str, str]:
 
 def started_instances(name: str) -> list[int]:
     """Indexes > 1 of `name` that have a pidfile (started by an earlier `up --scale`)."""
-    found = []
+    found = set()
     for pidfile in RUN.glob(f"{name}-*.pid"):
-        suffix = pidfile.stem.removeprefix(f"{name}-")
+        # <name>-N.pid, or <name>-N.keeper.pid while it waits to be restarted.
+        suffix = pidfile.stem.removesuffix(".keeper").removeprefix(f"{name}-")
         if suffix.isdigit() and int(suffix) > 1:
-            found.append(int(suffix))
+            found.add(int(suffix))
     return sorted(found)
 
 
@@ -1396,6 +1405,181 @@ def parse_only(raw: str | None) -> list[str]:
     return [n for n in SERVICES if n in names]
 
 
+# --------------------------------------------------------------------------- #
+# Supervision (docs/adr/0030): one keeper process per platform process
+# --------------------------------------------------------------------------- #
+# A keeper is this script (`infra.py keep NAME --spec FILE`) left running in
+# the background: it starts the process with the same pidfile, metadata and
+# log as before, waits for it, and starts it again after it exits, with
+# capped exponential backoff. What it saw is in data/run/NAME.supervision.json
+# for `status`. `down` stops the keeper first and then the process, so
+# nothing restarts what `down` stops.
+
+
+def keeper_of(proc: Proc) -> Proc:
+    return Proc(f"{proc.name}.keeper", match=f"keep {proc.name} --spec")
+
+
+def spec_file(name: str) -> Path:
+    return RUN / f"{name}.keep.json"
+
+
+def supervision_file(name: str) -> Path:
+    return RUN / f"{name}.supervision.json"
+
+
+def read_supervision(name: str) -> dict:
+    try:
+        found = json.loads(supervision_file(name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def start_kept(
+    proc: Proc,
+    argv: list[str],
+    port: int | None,
+    env: dict[str, str],
+    extra_meta: dict | None = None,
+    timeout: float = 15.0,
+) -> int:
+    """Start `proc` under a keeper (which adopts it if it already runs);
+    return the process's pid once it has its pidfile."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": argv, "port": port, "extra_meta": extra_meta or {}, "match": proc.match}
+    write_atomic(spec_file(proc.name), json.dumps(spec, indent=2) + "\n")
+    keeper = keeper_of(proc)
+    keeper.spawn(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "keep",
+            proc.name,
+            "--spec",
+            str(spec_file(proc.name)),
+        ],
+        None,
+        env=env,
+    )
+    deadline = time.monotonic() + timeout
+    while (run := proc.running(quiet=True)) is None:
+        if keeper.exited() is not None:
+            raise InfraError(
+                f"the keeper of {proc.name} exited; last lines of {rel(keeper.log)}:\n"
+                f"{tail(keeper.log)}"
+            )
+        if time.monotonic() > deadline:
+            raise InfraError(f"{proc.name} was not started within {timeout:.0f}s")
+        time.sleep(0.05)
+    return run.pid
+
+
+def stop_kept(proc: Proc) -> bool:
+    """Stop the keeper (so nothing restarts it), then the process."""
+    stopped = keeper_of(proc).stop(timeout=10)
+    return proc.stop() or stopped
+
+
+def cmd_keep(args: argparse.Namespace) -> None:
+    """Run as a keeper: start the process, and again whenever it exits."""
+    name = args.name
+    spec = json.loads(Path(args.spec).read_text())
+    proc = Proc(name, match=spec.get("match"))
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    state: dict = {
+        "keeper_pid": os.getpid(),
+        "restarts": 0,
+        "last_exit": None,
+        "last_exit_at": None,
+        "restart_at": None,
+        "pid": None,
+    }
+
+    def save(**changes: object) -> None:
+        state.update(changes)
+        write_atomic(supervision_file(name), json.dumps(state, indent=2) + "\n")
+
+    delay = RESTART_INITIAL_S
+    while not stopping:
+        started = time.monotonic()
+        run = proc.running(quiet=True)
+        code: int | None = None
+        if run is None:
+            pid = proc.spawn(
+                spec["argv"],
+                spec.get("port"),
+                env=dict(os.environ),
+                extra_meta=spec.get("extra_meta"),
+            )
+            say(f"{name}: started pid {pid}")
+            save(pid=pid, restart_at=None)
+            assert proc.popen is not None
+            while not stopping and (code := proc.popen.poll()) is None:
+                time.sleep(KEEPER_POLL_S)
+        else:
+            # Started before this keeper (by an older `up`): watch it; its
+            # exit code is its parent's to read, not ours.
+            say(f"{name}: watching pid {run.pid}, started before this keeper")
+            save(pid=run.pid, restart_at=None)
+            while not stopping and proc.running(quiet=True) is not None:
+                time.sleep(KEEPER_POLL_S)
+        if stopping:
+            break
+        lasted = time.monotonic() - started
+        if lasted >= RESTART_RESET_S:
+            delay = RESTART_INITIAL_S
+        proc._forget()
+        save(
+            pid=None,
+            last_exit=code,
+            last_exit_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            restart_at=time.time() + delay,
+        )
+        say(f"{name}: {describe_exit(code)} after {lasted:.1f}s; starting again in {delay:g}s")
+        until = time.monotonic() + delay
+        while not stopping and time.monotonic() < until:
+            time.sleep(min(KEEPER_POLL_S, max(until - time.monotonic(), 0)))
+        if stopping:
+            break
+        save(restarts=state["restarts"] + 1)
+        delay = min(delay * 2, RESTART_MAX_S)
+    save(keeper_pid=None, restart_at=None)
+    say(f"{name}: keeper stopped (`down` stops the process itself)")
+
+
+def supervision_note(proc: Proc, running: bool) -> str:
+    """What `status` adds to a platform process's line."""
+    keeper = keeper_of(proc).running(quiet=True)
+    seen = read_supervision(proc.name) if keeper is not None else {}
+    if keeper is None:
+        return "  unsupervised (`make up` supervises it)" if running else ""
+    parts = [f"restarts {seen.get('restarts', 0)}"]
+    if seen.get("last_exit_at"):
+        parts.append(f"last exit: {describe_exit(seen.get('last_exit'))} at {seen['last_exit_at']}")
+    if not running and seen.get("restart_at"):
+        parts.insert(0, f"restarting in {max(seen['restart_at'] - time.time(), 0):.0f}s")
+    return "  " + ", ".join(parts)
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     wanted = parse_only(args.only)
     t_start = time.monotonic()
@@ -1436,7 +1620,9 @@ def cmd_up(args: argparse.Namespace) -> None:
             for key in svc.port_keys:
                 svc.ports[key] = picker.pick(key, PRETTY.get(key, key))
         platform = platform_procs(args.scale) if args.with_platform else []
-        platform_to_start = [pp for pp in platform if pp.proc.running() is None]
+        # Each process runs under its keeper; one without (not started, or
+        # started by an older `up`) gets one, which adopts it if it runs.
+        platform_to_start = [pp for pp in platform if keeper_of(pp.proc).running() is None]
         if platform:
             note_other_scale(platform, args.scale)
         api_run = Proc("api").running(quiet=True)
@@ -1519,8 +1705,8 @@ def start_platform(procs: list[PlatformProc], api_port: int) -> None:
     for pp in procs:
         port = {"api": api_port, "gateway": gateway_port}.get(pp.proc.name)
         extra = {"workers": pp.workers} if pp.proc.name == "api" else {}
-        pid = pp.proc.spawn(pp.argv, port, env={**env, **pp.env}, extra_meta=extra)
-        say(f"{pp.proc.name}: started pid {pid} (log: {rel(pp.proc.log)})")
+        pid = start_kept(pp.proc, pp.argv, port, env={**env, **pp.env}, extra_meta=extra)
+        say(f"{pp.proc.name}: pid {pid}, supervised (log: {rel(pp.proc.log)})")
     t0 = time.monotonic()
     for pp in procs:
         proc, readiness = pp.proc, pp.readiness
@@ -1535,7 +1721,7 @@ def start_platform(procs: list[PlatformProc], api_port: int) -> None:
             else:
                 wait_healthy(proc, lambda: (time.monotonic() - t0 >= ALIVE_GRACE, "still starting"))
         except InfraError:
-            proc.stop()
+            stop_kept(proc)
             raise
         say(f"{proc.name}: ready ({time.monotonic() - t0:.1f}s after start)")
 
@@ -1571,7 +1757,7 @@ def cmd_down(args: argparse.Namespace) -> None:
         stopped = 0
         if not args.only:
             for pp in reversed(platform_procs()):
-                stopped += pp.proc.stop()
+                stopped += stop_kept(pp.proc)
         for name in reversed(wanted):
             stopped += Proc(name).stop()
     say(f"down: stopped {stopped} process(es)" if stopped else "down: nothing was running")
@@ -1604,14 +1790,15 @@ def cmd_status(args: argparse.Namespace) -> None:
     for pp in platform_procs():
         proc = pp.proc
         run = proc.running(quiet=True)
+        note = supervision_note(proc, run is not None)
         if run is None:
-            print(f"{proc.name:<14} stopped")
+            print(f"{proc.name:<14} stopped{note}")
         else:
             port = f" port {run.port}" if run.port else ""
             workers = ""
             if proc.name == "api" and (pids := api_workers(run.pid)):
                 workers = f"  workers {len(pids)} (pids {' '.join(map(str, pids))})"
-            print(f"{proc.name:<14} running  pid {run.pid:<7}{port}{workers}".rstrip())
+            print(f"{proc.name:<14} running  pid {run.pid:<7}{port}{workers}{note}".rstrip())
 
 
 def cmd_env(args: argparse.Namespace) -> None:
@@ -1686,6 +1873,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env", help=f"print {rel(ENV_FILE)}")
     sub.add_parser("clean", help="down, then delete everything under data/ except data/cache")
     sub.add_parser("bench-tools", help="install the benchmarks' load generator (wrk) if missing")
+    p_keep = sub.add_parser("keep", help="(internal) keep one platform process running")
+    p_keep.add_argument("name")
+    p_keep.add_argument("--spec", required=True)
     args = parser.parse_args(argv)
     handler = {
         "up": cmd_up,
@@ -1694,6 +1884,7 @@ def main(argv: list[str] | None = None) -> int:
         "env": cmd_env,
         "clean": cmd_clean,
         "bench-tools": cmd_bench_tools,
+        "keep": cmd_keep,
     }
     try:
         handler[args.command](args)
