@@ -36,7 +36,9 @@ async def test_a_hung_check_is_joined_not_started_again() -> None:
     probe = Probe(hung, fresh_s=1.0, timeout_s=0.05)
     started = time.perf_counter()
     answers = await asyncio.gather(*(probe.result() for _ in range(30)))
+    overdue = time.perf_counter()
     answers += [await probe.result() for _ in range(5)]
+    assert time.perf_counter() - overdue < 0.02  # an overdue run is not waited on again
     elapsed = time.perf_counter() - started
 
     assert runs == 1 and probe.started == 1

@@ -150,3 +150,13 @@ def test_a_process_started_before_is_adopted_not_doubled(toy: Toy) -> None:
     after = until(lambda: (p := toy.pid()) and p != before and p)
     assert toy.alive_children() == [after]
     assert until(lambda: toy.state().get("restarts") == 1)
+
+
+def test_down_finds_an_instance_that_waits_to_be_restarted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # While its keeper waits, projections-2 has no pidfile of its own.
+    monkeypatch.setattr(infra, "RUN", tmp_path)
+    (tmp_path / "projections-2.keeper.pid").write_text("1\n")
+    names = [pp.proc.name for pp in infra.platform_procs(None)]
+    assert "projections-2" in names
