@@ -73,9 +73,9 @@ ALIVE_GRACE = 5.0
 # Supervision (docs/adr/0030): a platform process that exits is started again
 # after RESTART_INITIAL_S, doubling per exit up to RESTART_MAX_S; the delay
 # falls back to RESTART_INITIAL_S once a run has lasted RESTART_RESET_S.
-RESTART_INITIAL_S = float(os.environ.get("OCPI_HUB_RESTART_INITIAL_S", "1"))
-RESTART_MAX_S = float(os.environ.get("OCPI_HUB_RESTART_MAX_S", "30"))
-RESTART_RESET_S = float(os.environ.get("OCPI_HUB_RESTART_RESET_S", "60"))
+RESTART_INITIAL_S = float(os.environ.get("OCPI_HUB_PROCESS_RESTART_INITIAL_S", "1"))
+RESTART_MAX_S = float(os.environ.get("OCPI_HUB_PROCESS_RESTART_MAX_S", "30"))
+RESTART_RESET_S = float(os.environ.get("OCPI_HUB_PROCESS_RESTART_RESET_S", "60"))
 KEEPER_POLL_S = 0.25
 # Scale-out (`up --with-platform --scale N`, docs/scale-out.md). The API stays
 # one process on its one port with N uvicorn workers (`ocpi-hub api

@@ -42,9 +42,9 @@ class Toy:
         self.env = {
             **os.environ,
             "OCPI_HUB_INFRA_DATA": str(tmp / "data"),
-            "OCPI_HUB_RESTART_INITIAL_S": "0.5",
-            "OCPI_HUB_RESTART_MAX_S": "1",
-            "OCPI_HUB_RESTART_RESET_S": "60",
+            "OCPI_HUB_PROCESS_RESTART_INITIAL_S": "0.5",
+            "OCPI_HUB_PROCESS_RESTART_MAX_S": "1",
+            "OCPI_HUB_PROCESS_RESTART_RESET_S": "60",
         }
 
     def pid(self) -> int | None:
