@@ -45,14 +45,16 @@ from tests.peer_stub import PeerStub, peer_stub
 
 T = TypeVar("T")
 
-# Per operation and per run; with about 75 operations and two runs this keeps
-# the file near a minute on 2 cores.
+# Random examples per operation and run, on top of schemathesis's explicit
+# (boundary and invalid) ones; with about 73 operations and two runs the file
+# took about 2 minutes on 2 cores shared with other work.
 MAX_EXAMPLES = 10
 SEED = 20261206
 
 # The HTTP statuses an OCPI answer may carry here: 200 for every OCPI-level
 # outcome, 400 for a body that is not JSON or a URL that names nothing, 401
-# for a missing or unknown token, 404 for an unknown object or path, 405 for
+# for a missing or unknown token, 403 for a partner whose role may not call
+# the module, 404 for an unknown object or path, 405 for
 # an unsupported method, 413 for a body beyond the message limit.
 OCPI_HTTP_STATUSES = {200, 400, 401, 403, 404, 405, 413}
 
@@ -205,7 +207,7 @@ def check_answer(case: Case[Any], response: httpx.Response) -> None:
 
 # The partners' run leaves out what would end or redirect its own registration
 # mid-run: POST and PUT credentials fetch the versions URL in the body, which
-# is random here (a call out to the network); DELETE ends the registration the
+# is random here (a call out to wherever it points); DELETE ends the registration the
 # rest of the run needs. The run without a token covers all three (refused
 # before any call out), and tests/e2e/test_registration.py the real handshake.
 PARTNER_RUN = schema.exclude(path=CREDENTIALS, method=["POST", "PUT", "DELETE"])
