@@ -171,7 +171,14 @@ async def delete_their_tariff(
 
 
 @receiver.patch(TARIFF)
-async def patch_their_tariff(_: RoutedCallerDep) -> None:
+async def patch_their_tariff(
+    _: RoutedCallerDep,
+    country_code: CountryCodePath,
+    party_id: PartyIdPath,
+    tariff_id: TariffIdPath,
+) -> None:
+    # The path is declared (OpenAPI names every parameter of a path) though
+    # no Tariff is ever patched.
     no_patch()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.errors import envelope
+from api.ocpi.paths import TariffIdPath
 from api.ocpi.tariffs import OurTariff, TariffReadsDep, TariffWritesDep, no_patch
 from api.writes import ExactBody, body_of, written
 from schemas.ocpi.tariffs import Tariff
@@ -42,5 +43,6 @@ async def delete_our_tariff(tariff: OurTariff, writes: TariffWritesDep, response
 
 
 @router.patch(TARIFF)
-async def patch_our_tariff() -> None:
+async def patch_our_tariff(tariff_id: TariffIdPath) -> None:
+    # The path parameter is declared so the OpenAPI describes the path.
     no_patch()
