@@ -10,11 +10,10 @@ check. And the log's detail: partitions led, a group's assignment and lag.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -27,55 +26,7 @@ from ocpi_hub.settings import Settings
 from producers.log import ensure_topics
 from schemas.topics import CATALOGUE, LOCATIONS
 from tests.conftest import fresh_namespace
-
-
-class Stall:
-    """A TCP proxy that forwards while flowing and, when stalled, accepts
-    connections and holds every byte without answering."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._flowing = threading.Event()
-        self._flowing.set()
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def stall(self) -> None:
-        self._flowing.clear()
-
-    def flow(self) -> None:
-        self._flowing.set()
-
-    def close(self) -> None:
-        self._flowing.set()
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self._target, timeout=10)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                self._flowing.wait()
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with suppress(OSError):
-                b.shutdown(socket.SHUT_WR)
+from tests.proxy import Stall
 
 
 @asynccontextmanager
@@ -151,7 +102,7 @@ async def _stalled(s: Settings, proxy: Stall) -> None:
         # worker that ran the lambda above) beyond what ran before.
         assert _executor_threads() - threads_before <= 2
 
-        proxy.flow()
+        proxy.resume()
         deadline = time.monotonic() + 15
         while True:
             _, answer = await _timed(http, "/readyz")
