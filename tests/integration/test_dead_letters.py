@@ -14,13 +14,11 @@ import asyncio
 import inspect
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ from schemas.topics import DEAD_LETTERS, LOCATIONS, TARIFFS
 from tests.conftest import fresh_namespace
 from tests.integration.test_tariff_view import put_event as tariff_put
 from tests.ocpi_objects import connector, evse, location
+from tests.proxy import Gate
 from tests.services import Namespace, env_of
 from tests.unit.factories import patch, put
 
@@ -389,72 +388,6 @@ async def _dead_letter_topic_end(s: Settings) -> int:
 
 
 # --- a store that is away quarantines nothing -------------------------------------------
-
-
-class Gate:
-    """A TCP proxy to the document store that can be shut (connections
-    refused, open ones cut) and opened again: an outage as the client sees
-    one, without touching the shared server."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._open = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def open(self) -> None:
-        self._open.set()
-
-    def shut(self) -> None:
-        self._open.clear()
-        with self._lock:
-            for c in self._conns:
-                # shutdown, not just close: a thread blocked in recv on it
-                # would go on forwarding.
-                with suppress(OSError):
-                    c.shutdown(socket.SHUT_RDWR)
-                with suppress(OSError):
-                    c.close()
-            self._conns.clear()
-
-    def close(self) -> None:
-        self.shut()
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            if not self._open.is_set():
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self._target, timeout=10)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()  # the client sees a lost connection, and retries
-                continue
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for c in (a, b):
-                with suppress(OSError):
-                    c.close()
 
 
 def test_a_document_store_outage_quarantines_nothing(services: Settings) -> None:
