@@ -47,6 +47,7 @@ pytestmark = pytest.mark.chaos
 
 WRITES_BACK_WITHIN_S = 30.0
 VIEWS_CATCH_UP_WITHIN_S = 120.0
+READY_WITHIN_S = 60.0
 STALL_S = 10.0  # how long a stalled service stays stopped
 DOWN_S = 5.0  # how long a killed service stays down before it is started again
 
@@ -117,6 +118,7 @@ class Recovery:
     every_evse_back_s: float  # ... until every partner EVSE had one
     every_charger_back_s: float  # ... until every charger had a StatusNotification acknowledged
     views_caught_up_s: float  # return until both views showed all acknowledged by then
+    ready_again_s: float  # return until /readyz answered 200 again
     refused: dict[str, dict[str, int]]  # outcomes not acknowledged, fault to caught up
 
 
@@ -215,10 +217,21 @@ def wait_views(stack: Stack, attempts: list[Attempt], since: float) -> float:
         time.sleep(0.5)
 
 
+def wait_ready(stack: Stack, since: float) -> float:
+    """Seconds from ``since`` until /readyz says ready again (it may never
+    have said otherwise)."""
+    deadline = since + READY_WITHIN_S
+    while not stack.api_ready():
+        assert time.monotonic() < deadline, f"/readyz not ready {READY_WITHIN_S:.0f}s after"
+        time.sleep(0.2)
+    return time.monotonic() - since
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_the_platform_recovers_by_itself(fault: str, stack: Stack, load: Load) -> None:
     wait_views(stack, load.ledger.snapshot(), time.monotonic())  # the previous fault is over
     fault_at, back_at = FAULTS[fault](stack)
+    ready_again = wait_ready(stack, back_at)
     attempts = wait_writes_back(load, back_at, evses=6 * 4, chargers=len(charger_evses()))
     caught_up = wait_views(stack, attempts, back_at)
     everything = load.ledger.snapshot()
@@ -231,6 +244,7 @@ def test_the_platform_recovers_by_itself(fault: str, stack: Stack, load: Load) -
         every_evse_back_s=round(max(patched.values()) - back_at, 2),
         every_charger_back_s=round(max(notified.values()) - back_at, 2),
         views_caught_up_s=round(caught_up, 2),
+        ready_again_s=round(ready_again, 2),
         refused=describe(
             [a for a in everything if not a.acked and fault_at <= a.started <= back_at + caught_up]
         ),
