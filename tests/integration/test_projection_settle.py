@@ -55,9 +55,7 @@ async def _settle_before_commit(namespace: Namespace) -> None:
     try:
         live = views(client, s.mongo_db, engine)
         await asyncio.to_thread(live.prepare)
-        events = [
-            put(location(f"SETTLE{n}"), location_id=f"SETTLE{n}").event for n in range(5)
-        ]
+        events = [put(location(f"SETTLE{n}"), location_id=f"SETTLE{n}").event for n in range(5)]
         await log.append(events)
 
         settles: list[int] = []  # the committed offsets each settle saw
