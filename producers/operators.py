@@ -68,8 +68,8 @@ def satisfies(have: OperatorRole, need: OperatorRole) -> bool:
 # --- secrets ---------------------------------------------------------------------
 
 # argon2-cffi's defaults (RFC 9106's second recommended option: 64 MiB,
-# 3 passes, 4 lanes): ~50 ms of one core per hash here, paid at each
-# sign-in, never per request.
+# 3 passes, 4 lanes): ~170 ms of CPU (~125 ms wall) per hash or check on
+# our 2 cores (docs/adr/0031), paid at each sign-in, never per request.
 _HASHER = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 12
