@@ -9,7 +9,7 @@ export PIP_CACHE_DIR := $(CURDIR)/data/cache/pip
 # that `make up` starts: `make up SCALE=2` (docs/scale-out.md).
 SCALE ?= $(or $(OCPI_HUB_SCALE),1)
 
-.PHONY: venv lock infra up down status test test-unit lint bench compose-check clean
+.PHONY: venv lock infra up down status test test-unit chaos lint bench compose-check clean
 
 ## venv: exactly the locked versions (hashes checked), then the project itself
 ## without dependencies; the Dockerfile installs from requirements.lock the same way
@@ -62,6 +62,11 @@ test: up
 
 test-unit: venv
 	$(BIN)/pytest tests/unit
+
+## chaos: the fault suite alone (docs/faults.md); it starts services and a platform of
+## its own on free ports, so it needs no `make up`. `make test` runs it last.
+chaos: venv
+	$(BIN)/pytest tests/chaos
 
 lint: venv
 	$(BIN)/ruff check .

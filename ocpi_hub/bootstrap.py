@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, MongoClient, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -200,6 +202,11 @@ def drop_mysql_database(settings: Settings, database: str) -> None:
     _on_server(settings, "DROP DATABASE IF EXISTS `{database}`", database)
 
 
+# The projections' journal barrier (Views.settle): one document per process.
+SETTLED = "projections_settled"
+_SETTLER = f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass
 class Views:
     """The view stores of one namespace (live, or a replay target)."""
@@ -218,6 +225,16 @@ class Views:
         """Empty every view (for an in-place rebuild); schemas and indexes stay."""
         for writer in self.writers:
             writer.wipe()
+
+    def settle(self) -> None:
+        """Everything the document store acknowledged so far, journaled
+        (docs/adr/0032): a journaled write (``j``) returns once the store's
+        journal holds it, and the journal is written in order, so with it
+        everything acknowledged before. MySQL commits are durable as they
+        are acknowledged (InnoDB's redo log)."""
+        self.mongo[SETTLED].with_options(write_concern=WriteConcern(j=True)).update_one(
+            {"_id": _SETTLER}, {"$inc": {"batches": 1}}, upsert=True
+        )
 
 
 def views(

@@ -97,6 +97,7 @@ def projections() -> None:
                     dead_letters=p.dead_letters,
                     retry_initial_s=settings.projection_retry_initial_s,
                     retry_max_s=settings.projection_retry_max_s,
+                    settle=p.live.settle,
                 )
 
         await keep_running(

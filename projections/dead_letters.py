@@ -205,27 +205,41 @@ class Guarded:
         return written
 
     def _until_done(self, work: Callable[[], T]) -> T:
-        """``work()``, again and again with backoff while the store is away."""
-        delay = self._initial
-        attempt = 0
-        while True:
-            try:
-                return work()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                attempt += 1
-                log.warning(
-                    "projection_store_unavailable",
-                    view=self.name,
-                    attempt=attempt,
-                    retry_in_s=delay,
-                    error_type=type(exc).__name__,
-                    error=describe(exc)[1][:300],
-                )
-                if self._stopping.wait(delay):
-                    raise StoppedWhileAwayError(self.name) from exc
-                delay = min(delay * 2, self._max)
+        return until_done(
+            work, self.name, stopping=self._stopping, initial_s=self._initial, max_s=self._max
+        )
+
+
+def until_done(
+    work: Callable[[], T],
+    name: str,
+    *,
+    stopping: threading.Event,
+    initial_s: float,
+    max_s: float,
+) -> T:
+    """``work()``, again and again with backoff while the store is away;
+    StoppedWhileAwayError if ``stopping`` is set meanwhile."""
+    delay = initial_s
+    attempt = 0
+    while True:
+        try:
+            return work()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            attempt += 1
+            log.warning(
+                "projection_store_unavailable",
+                view=name,
+                attempt=attempt,
+                retry_in_s=delay,
+                error_type=type(exc).__name__,
+                error=describe(exc)[1][:300],
+            )
+            if stopping.wait(delay):
+                raise StoppedWhileAwayError(name) from exc
+            delay = min(delay * 2, max_s)
 
 
 # --- dead letters as events -------------------------------------------------------------

@@ -45,6 +45,7 @@ from projections.dead_letters import (
     describe,
     log_quarantine,
     quarantined_event,
+    until_done,
 )
 from projections.position import Record
 from schemas.events import EventMeta, Party, parse_event
@@ -306,10 +307,26 @@ class BatchApplier:
     so offsets are committed only for a batch every view has applied.
     Writers wrapped in ``Guarded`` do not fail on an event they cannot
     apply; ``failures`` collects what they quarantined.
+
+    ``settle``, when given, makes what the stores acknowledged of a batch
+    durable (docs/adr/0032); ``settle()`` runs it once the batch is applied
+    and before its offsets are committed, again and again while a store is
+    away.
     """
 
-    def __init__(self, writers: Sequence[Writer]) -> None:
+    def __init__(
+        self,
+        writers: Sequence[Writer],
+        settle: Callable[[], object] | None = None,
+        *,
+        stopping: threading.Event | None = None,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+    ) -> None:
         self._writers = list(writers)
+        self._settle = settle
+        self._stopping = stopping or threading.Event()
+        self._retry = (retry_initial_s, retry_max_s)
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self._writers)), thread_name_prefix="projection-writer"
         )
@@ -323,6 +340,18 @@ class BatchApplier:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+    async def settle(self) -> None:
+        if self._settle is None:
+            return
+        settle = self._settle
+        initial_s, max_s = self._retry
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool,
+            lambda: until_done(
+                settle, "settle", stopping=self._stopping, initial_s=initial_s, max_s=max_s
+            ),
+        )
 
     def failures(self) -> list[Failure]:
         """What the guarded writers quarantined in the last batch."""
@@ -359,6 +388,7 @@ async def run_live(
     dead_letters: DeadLetters | None = None,
     retry_initial_s: float = 0.5,
     retry_max_s: float = 30.0,
+    settle: Callable[[], object] | None = None,
 ) -> None:
     consumer = AIOKafkaConsumer(
         *(prefix + t for t in PROJECTED_TOPICS),
@@ -376,7 +406,13 @@ async def run_live(
     log.info("projections_started", topics=PROJECTED_TOPICS, writers=[w.name for w in writers])
     stopping = threading.Event()
     relay = asyncio.create_task(_relay(stop, stopping))
-    applier = BatchApplier(guarded(writers, stopping, initial_s=retry_initial_s, max_s=retry_max_s))
+    applier = BatchApplier(
+        guarded(writers, stopping, initial_s=retry_initial_s, max_s=retry_max_s),
+        settle,
+        stopping=stopping,
+        retry_initial_s=retry_initial_s,
+        retry_max_s=retry_max_s,
+    )
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
@@ -387,6 +423,9 @@ async def run_live(
             if records:
                 try:
                     await applier.apply(records)
+                    # A store that crashes after acknowledging must not
+                    # lose what the commit below will say is done.
+                    await applier.settle()
                 except StoppedWhileAwayError:
                     # Stopping while a store is away: the batch is not done,
                     # its offsets stay uncommitted for the next start.

@@ -51,3 +51,9 @@ async def aio_mongo(services: Settings) -> AsyncIterator[AsyncMongoClient[dict[s
         yield client
     finally:
         await client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault suite (tests/chaos) runs after every other test: it starts
+    a platform of its own and loads the machine while it kills things."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)

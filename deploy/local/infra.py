@@ -132,7 +132,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 # Tests of the supervisor point this at a scratch folder (never the platform's).
 DATA = Path(os.environ.get("OCPI_HUB_INFRA_DATA") or REPO / "data")
-CACHE = DATA / "cache"
+# Downloads (Kafka's jars); a scratch stack (the fault suite, tests/chaos)
+# shares the project's cache instead of fetching them again.
+CACHE = Path(os.environ.get("OCPI_HUB_INFRA_CACHE") or DATA / "cache")
 RUN = DATA / "run"
 LOGS = DATA / "logs"
 ENV_FILE = RUN / "services.env"

@@ -26,17 +26,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from pymongo import MongoClient
-from sqlalchemy import create_engine, text
 
-from schemas.events import LocationObjectPatched, parse_event
+from schemas.events import LocationObjectPatched
 from schemas.ocpi.common import format_ocpi_datetime, parse_ocpi_datetime
 from schemas.topics import LOCATIONS
 from tests.conftest import fresh_namespace
 from tests.e2e.conftest import Platform, ops_auth, running_platform
+from tests.ledger import Shown, evses_shown, read_topic
 from tests.ocpi_objects import connector, evse, location
-from tests.services import Namespace
 
 LOCATIONS_N = 12
 EVSES = 3
@@ -154,57 +151,29 @@ async def load(platform: Platform) -> tuple[list[Update], list[Update], Counter[
 
 async def logged_patches(platform: Platform) -> Counter[Update]:
     """Every EVSE PATCH of our SCALE- locations the log holds, counted."""
-    topic = platform.namespace.settings.topic(LOCATIONS.name)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=platform.namespace.settings.kafka_bootstrap, enable_auto_commit=False
+    settings = platform.namespace.settings
+    events = await read_topic(settings.kafka_bootstrap, settings.topic(LOCATIONS.name), LOCATIONS)
+    return Counter(
+        (e.payload.location_id, e.payload.evse_uid, format_ocpi_datetime(e.payload.last_updated))
+        for e in events
+        if isinstance(e, LocationObjectPatched) and e.payload.evse_uid
     )
-    await consumer.start()
-    found: Counter[Update] = Counter()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(LOCATIONS.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end[tp] for tp in tps])
-
-        while await behind():
-            for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                for message in messages:
-                    if message.value is None:
-                        continue
-                    event = parse_event(message.value)
-                    if isinstance(event, LocationObjectPatched) and event.payload.evse_uid:
-                        p = event.payload
-                        stamp = format_ocpi_datetime(p.last_updated)
-                        found[(p.location_id, p.evse_uid, stamp)] += 1
-    finally:
-        await consumer.stop()
-    return found
 
 
 def shown(platform: Platform) -> tuple[dict[str, str], dict[str, str]]:
     """EVSE uid (upper) -> last_updated, in the MongoDB view and the MySQL rows."""
-    ns: Namespace = platform.namespace
-    with MongoClient(ns.settings.mongo_url) as client:
-        docs = client[ns.name]["locations"].find({"_id": {"$regex": "^ZZ/HUB/SCALE-"}})
-        in_view = {
-            str(e["uid"]).upper(): e["last_updated"]
-            for doc in docs
-            for e in (doc.get("location") or {}).get("evses") or ()
-        }
-    engine = create_engine(ns.settings.mysql_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT evse_uid, last_updated FROM evses WHERE evse_key LIKE :p"),
-                {"p": "ZZ/HUB/SCALE-%"},
-            ).all()
-    finally:
-        engine.dispose()
-    in_rows = {str(uid).upper(): format_ocpi_datetime(at.replace(tzinfo=UTC)) for uid, at in rows}
-    return in_view, in_rows
+    settings = platform.namespace.settings
+    views = evses_shown(
+        settings.mongo_url,
+        settings.mongo_db,
+        settings.mysql_url,
+        [f"ZZ/HUB/SCALE-{n:02d}" for n in range(LOCATIONS_N)],
+    )
+
+    def by_uid(shown: dict[str, Shown]) -> dict[str, str]:
+        return {key.rsplit("/", 1)[1]: s.last_updated for key, s in shown.items()}
+
+    return by_uid(views.mongo), by_uid(views.mysql)
 
 
 def test_killing_one_of_each_loses_no_acknowledged_update(scaled: Platform) -> None:
