@@ -17,6 +17,7 @@ from api.ocpi import sent_commands as ocpi_sent_commands
 from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
+from api.ops import audit as ops_audit
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
 from api.ops import evses, sites
@@ -28,7 +29,13 @@ from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
 from api.public import discovery
 from api.writes import with_body_schemas
-from ocpi_hub.bootstrap import Container, api_process, build_container, partner_tokens
+from ocpi_hub.bootstrap import (
+    Container,
+    api_keys,
+    api_process,
+    build_container,
+    partner_tokens,
+)
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
@@ -61,6 +68,7 @@ def create_app(
                 event_log, InMemoryDecisionStore(), history
             )
             app.state.partner_tokens = partner_tokens(settings, app.state.write_path)
+            app.state.api_keys = api_keys(settings, app.state.write_path)
             yield
             return
         async with api_process(settings) as built:
@@ -68,6 +76,7 @@ def create_app(
             app.state.event_log = built.event_log
             app.state.write_path = built.write_path
             app.state.partner_tokens = built.partner_tokens
+            app.state.api_keys = built.api_keys
             yield
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
@@ -103,4 +112,5 @@ def create_app(
     app.include_router(ocpi_received_commands.receiver)
     app.include_router(ops_received_commands.router)
     app.include_router(ops_charge_points.router)
+    app.include_router(ops_audit.router)
     return app

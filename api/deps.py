@@ -15,6 +15,7 @@ from producers.log import EventLog
 from producers.lookups import LookupCache
 from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds
+from projections.mongo.audit import AuditQuery
 from projections.mongo.cdrs import CdrViewQuery
 from projections.mongo.charge_points import ChargePointViewQuery
 from projections.mongo.locations import LocationViewQuery
@@ -87,6 +88,10 @@ async def _charge_points(c: Annotated[Container, Depends(container)]) -> ChargeP
     return c.charge_points
 
 
+async def _audit(c: Annotated[Container, Depends(container)]) -> AuditQuery:
+    return c.audit
+
+
 async def _partner_tokens(request: Request) -> LookupCache[PartnerState]:
     tokens: LookupCache[PartnerState] = request.app.state.partner_tokens
     return tokens
@@ -117,6 +122,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 SentCommandViewDep = Annotated[SentCommandViewQuery, Depends(_sent_commands)]
 CommandChannelDep = Annotated[CommandChannel, Depends(_command_channel)]
 CommandIdsDep = Annotated[CommandIds, Depends(_command_ids)]
+AuditDep = Annotated[AuditQuery, Depends(_audit)]
 ChargePointViewDep = Annotated[ChargePointViewQuery, Depends(_charge_points)]
 # Partners by the hash of the token they present (api/auth.py).
 PartnerTokensDep = Annotated[LookupCache[PartnerState], Depends(_partner_tokens)]

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producers.write_path import act_as, reset_actor
 from schemas.ocpi.common import format_ocpi_datetime
 
 log = structlog.get_logger("api.access")
@@ -65,9 +66,14 @@ class RequestIds:
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        # The ops access check names the request's actor (api/ops/access.py);
+        # it ends with the request, even where requests share a context
+        # (an in-process test client).
+        acting = act_as(None)
         try:
             await self.app(scope, receive, send_with_ids)
         finally:
+            reset_actor(acting)
             took = time.perf_counter() - started
             level = log.info if status >= 400 or took >= SLOW_S else log.debug
             level(
@@ -77,7 +83,7 @@ class RequestIds:
                 status=status,
                 ms=round(took * 1000, 2),
             )
-            structlog.contextvars.unbind_contextvars("request_id", "correlation_id")
+            structlog.contextvars.unbind_contextvars("request_id", "correlation_id", "actor")
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -81,6 +81,7 @@ from bench.ocpp_sim import (
     rss_kib,
     wait_registered,
 )
+from bench.partner import ops_key
 from ocpi_hub.settings import Settings, get_settings
 
 DEFAULT_STEPS = (100, 250, 500, 1000, 2000, 4000, 8000)
@@ -328,12 +329,18 @@ def _kib_per(delta_kib: int | None, n: int) -> float | None:
 
 
 async def _setup(
-    args: argparse.Namespace, settings: Settings, run_id: str, password: str
+    args: argparse.Namespace,
+    settings: Settings,
+    run_id: str,
+    password: str,
+    ops_headers: dict[str, str],
 ) -> tuple[str, list[str], dict[str, Any]]:
     base_url = api_base_url(settings)
     location_id = f"BENCH-CP-{run_id}"
     ids = [f"BENCH-{run_id}-{n:05d}" for n in range(args.max)]
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=60, trust_env=False, headers=ops_headers
+    ) as client:
         try:
             (await client.get("/healthz")).raise_for_status()
         except httpx.HTTPError as exc:
@@ -373,9 +380,11 @@ async def _setup(
     return location_id, ids, setup
 
 
-async def _deregister(settings: Settings, ids: Sequence[str]) -> dict[str, Any]:
+async def _deregister(
+    settings: Settings, ids: Sequence[str], ops_headers: dict[str, str]
+) -> dict[str, Any]:
     async with httpx.AsyncClient(
-        base_url=api_base_url(settings), timeout=60, trust_env=False
+        base_url=api_base_url(settings), timeout=60, trust_env=False, headers=ops_headers
     ) as client:
         started = time.perf_counter()
         done = await bounded(ids, OPS_CONCURRENCY, lambda cp: deregister(client, cp))
@@ -521,7 +530,10 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
     meter = CpuMeter(args.run_dir)
     report["parameters"]["cpu_accounted_processes"] = meter.names
     password = bench_password()
-    location_id, ids, setup = await _setup(args, settings, run_id, password)
+    # /ops needs an operator's key (docs/adr/0031), revoked when the run ends.
+    keys = contextlib.ExitStack()
+    ops_headers = await asyncio.to_thread(ops_key, run_id, keys)
+    location_id, ids, setup = await _setup(args, settings, run_id, password, ops_headers)
     report["setup"] = setup
     console.print(
         f"{len(ids)} charge points registered ({setup['registrations_per_s']}/s); "
@@ -565,7 +577,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         clients.join()
         presence.close()
         console.print(f"deregistering {len(ids)} charge points ...")
-        report["teardown"] = await _deregister(settings, ids)
+        report["teardown"] = await _deregister(settings, ids, ops_headers)
+        keys.close()
     clean = [s["chargers"] for s in steps if s["clean"]]
     report["largest_clean_step"] = max(clean) if clean else None
     report["first_unclean_step"] = next((s["chargers"] for s in steps if not s["clean"]), None)

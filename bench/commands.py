@@ -75,7 +75,7 @@ from bench.ocpp_sim import (
     register,
     wait_registered,
 )
-from bench.partner import BenchPartner, PartnerSetupError, bench_partner
+from bench.partner import BenchPartner, PartnerSetupError, bench_partner, ops_key
 from ocpi_hub.settings import Settings, get_settings
 
 RECEIVER = "/ocpi/cpo/2.2.1/commands/UNLOCK_CONNECTOR"
@@ -284,8 +284,15 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
     chargers: list[Connected] = []
     keepers: list[asyncio.Task[Any]] = []
     callbacks = Callbacks()
-    setup_client = httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False)
     clients: list[httpx.AsyncClient] = []
+    # /ops needs an operator's key (docs/adr/0031), revoked when the run ends.
+    try:
+        ops_headers = await asyncio.to_thread(ops_key, run_id, stack)
+    except PartnerSetupError as exc:
+        raise PlatformUnavailableError(str(exc)) from exc
+    setup_client = httpx.AsyncClient(
+        base_url=base_url, timeout=60, trust_env=False, headers=ops_headers
+    )
     try:
         try:
             (await setup_client.get("/healthz")).raise_for_status()

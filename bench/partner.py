@@ -15,6 +15,7 @@ during a measurement.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -82,6 +83,28 @@ def invite(country_code: str, party_id: str, partner_id: str, role: str = "CPO")
     except (ValueError, IndexError) as exc:
         raise PartnerSetupError(f"unexpected invite output: {done.stdout[-300:]!r}") from exc
     return answer
+
+
+def ops_key(run_id: str, stack: contextlib.ExitStack | None = None) -> dict[str, str]:
+    """An operator API key for the bench's /ops setup calls (``ocpi-hub
+    api-keys create``), as the Authorization header; revoked when ``stack``
+    closes."""
+    done = subprocess.run(
+        [_ocpi_hub(), "api-keys", "create", "--name", f"bench {run_id}", "--role", "operator"],
+        cwd=REPO, env=os.environ.copy(), capture_output=True, text=True,
+        timeout=INVITE_TIMEOUT_S, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise PartnerSetupError(f"`ocpi-hub api-keys create` failed: {done.stderr.strip()[-500:]}")
+    made: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if stack is not None:
+        stack.callback(
+            subprocess.run,
+            [_ocpi_hub(), "api-keys", "revoke", made["key_id"]],
+            cwd=REPO, env=os.environ.copy(), capture_output=True,
+            timeout=INVITE_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    return {"Authorization": f"Bearer {made['key']}"}
 
 
 def _without_locations_receiver(answer: Any) -> Any:

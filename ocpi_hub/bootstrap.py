@@ -13,7 +13,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
@@ -34,6 +34,7 @@ from producers import (
     cdrs,
     charge_points,
     locations,
+    operators,
     partners,
     received_commands,
     sent_commands,
@@ -51,11 +52,13 @@ from producers.decision_store import RedisDecisionStore
 from producers.log import EventLog, KafkaEventLog, KafkaLogHistory, ensure_topics
 from producers.log_status import KafkaLogStatus, WatchedEventLog
 from producers.lookups import Feed, LookupCache
+from producers.operators import ApiKeyState
 from producers.partner_client import HttpPartnerClient, PartnerClient
 from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from producers.write_path import Slice, Timing, WritePath
 from projections.location_folds import LocationFolds
+from projections.mongo.audit import AuditQuery, AuditViewWriter
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.dead_letters import DeadLetterQuery, DeadLetterViewWriter
@@ -66,6 +69,7 @@ from projections.mongo.history import (
     TariffHistoryWriter,
 )
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
+from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.received_commands import ReceivedCommandViewQuery, ReceivedCommandViewWriter
 from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandViewWriter
@@ -85,6 +89,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Doc = dict[str, Any]
+S = TypeVar("S")
 
 # The aggregates written through the one write path (docs/adr/0022): their
 # states are kept in the decision store and rebuilt from these topics.
@@ -98,6 +103,8 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     sessions.SLICE,
     tariffs.SLICE,
     cdrs.SLICE,
+    operators.ACCOUNTS,
+    operators.API_KEYS_SLICE,
 )
 
 
@@ -251,6 +258,9 @@ def views(
         ReceivedCommandViewWriter(db),
         ChargePointViewWriter(db),
         DeadLetterViewWriter(db),
+        AccountViewWriter(db),
+        ApiKeyViewWriter(db),
+        AuditViewWriter(db),
     ]
     return Views(mongo=db, mysql=engine, writers=writers)
 
@@ -270,6 +280,9 @@ class Container:
     partners: PartnerQuery
     # The partner behind a token (api/auth.py, docs/adr/0024).
     partner_tokens: LookupCache[PartnerState]
+    # The API key behind an ops request's bearer key (api/ops/access.py).
+    api_keys: LookupCache[ApiKeyState]
+    audit: AuditQuery
     vault: TokenVault
     partner_client: PartnerClient
     tariffs: TariffViewQuery
@@ -335,6 +348,8 @@ def build_container(settings: Settings) -> Container:
         ops=OpsQuery(engine),
         partners=PartnerQuery(db),
         partner_tokens=partner_tokens(settings, path),
+        api_keys=api_keys(settings, path),
+        audit=AuditQuery(db),
         vault=vault(settings),
         partner_client=HttpPartnerClient(settings.outbound_timeout_s),
         tariffs=TariffViewQuery(db),
@@ -389,6 +404,17 @@ def partner_tokens(settings: Settings, path: WritePath) -> LookupCache[PartnerSt
     current by the decision store's announcements of partner commits; on a
     store without them (the in-memory one of tests) every lookup goes to
     the store."""
+    return _lookup_cache(settings, path, partners.SLICE)
+
+
+def api_keys(settings: Settings, path: WritePath) -> LookupCache[ApiKeyState]:
+    """This process's cache of API keys by key hash, kept current as the
+    partners' one is: a revoked key is refused by every API process before
+    the revocation is answered (docs/adr/0031)."""
+    return _lookup_cache(settings, path, operators.API_KEYS_SLICE)
+
+
+def _lookup_cache(settings: Settings, path: WritePath, slice_: Slice[S]) -> LookupCache[S]:
     store = path.store
     feed: Feed | None = None
     if isinstance(store, RedisDecisionStore):
@@ -396,13 +422,13 @@ def partner_tokens(settings: Settings, path: WritePath) -> LookupCache[PartnerSt
 
         def follow() -> AsyncIterator[float | None]:
             # Four pings per lease: one late answer does not idle the cache.
-            return redis_store.changes(partners.SLICE.name, ping_s=lease / 4)
+            return redis_store.changes(slice_.name, ping_s=lease / 4)
 
         feed = follow
 
     return LookupCache(
         path,
-        partners.SLICE,
+        slice_,
         feed,
         lease_s=settings.partner_cache_lease_s,
         size=settings.partner_cache_size,
@@ -472,18 +498,23 @@ async def opened(settings: Settings, slices: Sequence[Slice[Any]] = ()) -> Async
 
 @asynccontextmanager
 async def api_process(settings: Settings) -> AsyncIterator[Container]:
-    """The API: every slice's state ready, and this process's cache of
-    partners by token following the decision store's announcements."""
+    """The API: every slice's state ready, and this process's caches of
+    partners by token and API keys by hash following the decision store's
+    announcements."""
     async with opened(settings, WRITE_SLICES) as c:
-        following = asyncio.create_task(c.partner_tokens.follow())
+        following = [
+            asyncio.create_task(c.partner_tokens.follow()),
+            asyncio.create_task(c.api_keys.follow()),
+        ]
         try:
             if c.log_status is not None:
                 await c.log_status.start()
             yield c
         finally:
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            for task in following:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if c.log_status is not None:
                 await c.log_status.stop()
 

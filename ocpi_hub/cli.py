@@ -615,5 +615,215 @@ def dead_letters_retry(
         raise typer.Exit(1)
 
 
+# --- who may use the ops API (docs/adr/0031) ---------------------------------------
+
+users_app = typer.Typer(
+    no_args_is_help=True, help="Operator accounts: add, list, disable, set-role."
+)
+app.add_typer(users_app, name="users")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for machines: create, list, revoke.")
+app.add_typer(keys_app, name="api-keys")
+
+_ROLES = "viewer, operator, billing or admin"
+
+
+def _role(value: str) -> Any:
+    from schemas.events.operators import OperatorRole
+
+    try:
+        return OperatorRole(value.lower())
+    except ValueError as exc:
+        raise typer.BadParameter(f"the role is one of {_ROLES}") from exc
+
+
+async def _operators_write(settings: Settings, slice_: Any, key: str, decide: Any) -> Any:
+    """One decision on an operators aggregate, through the one write path,
+    recorded as the command line's (the OS user that runs it)."""
+    import getpass
+    import uuid
+    from datetime import UTC, datetime
+
+    from ocpi_hub.bootstrap import opened, our_party
+    from producers.write_path import Origin, acting_as
+    from schemas.events import Actor
+
+    origin = Origin(our_party(settings), str(uuid.uuid4()))
+    async with opened(settings, [slice_]) as c:
+        with acting_as(Actor(kind="cli", id=getpass.getuser()[:100] or "unknown")):
+            now = datetime.now(UTC)
+            return await c.write_path.write(slice_, key, lambda s: decide(s, origin, now))
+
+
+def _refused(work: Any) -> Any:
+    from producers.write_path import RefusedError
+
+    try:
+        return work()
+    except RefusedError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from exc
+
+
+def _read_password(password_stdin: bool) -> str:
+    from producers.operators import check_password
+
+    if password_stdin:
+        # One line: a password manager or a secret store pipes it in; never argv.
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_password(password)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    login: Annotated[str, typer.Argument(help="Lower-case letters, digits and . _ @ -.")],
+    role: Annotated[str, typer.Option(help=f"One of {_ROLES}.")],
+    display_name: Annotated[str | None, typer.Option(help="Defaults to the login.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin (one line).")
+    ] = False,
+) -> None:
+    """Add an operator account (the password is prompted for, or read from stdin)."""
+    import re
+
+    from producers.operators import ACCOUNTS, decide_add_account, hash_password
+    from schemas.events.operators import LOGIN_PATTERN
+
+    if not re.fullmatch(LOGIN_PATTERN, login):
+        raise typer.BadParameter("a login is 1-64 lower-case letters, digits and . _ @ -")
+    chosen = _role(role)
+    settings = _settings()
+    password_hash = hash_password(_read_password(password_stdin))
+
+    def decide(state: Any, origin: Any, now: Any) -> Any:
+        return decide_add_account(
+            state,
+            login=login,
+            display_name=display_name or login,
+            role=chosen,
+            password_hash=password_hash,
+            origin=origin,
+            now=now,
+        )
+
+    added = _refused(lambda: asyncio.run(_operators_write(settings, ACCOUNTS, login, decide)))
+    typer.echo(json.dumps({"login": added.login, "role": added.role.value}))
+
+
+@users_app.command("set-role")
+def users_set_role(
+    login: Annotated[str, typer.Argument(help="The account's login.")],
+    role: Annotated[str, typer.Argument(help=f"One of {_ROLES}.")],
+) -> None:
+    """Change an account's role."""
+    from producers.operators import ACCOUNTS, decide_set_role
+
+    chosen = _role(role)
+    settings = _settings()
+
+    def decide(state: Any, origin: Any, now: Any) -> Any:
+        return decide_set_role(state, login=login, role=chosen, origin=origin, now=now)
+
+    done = _refused(lambda: asyncio.run(_operators_write(settings, ACCOUNTS, login, decide)))
+    typer.echo(json.dumps({"login": done.login, "role": done.role.value}))
+
+
+@users_app.command("disable")
+def users_disable(login: Annotated[str, typer.Argument(help="The account's login.")]) -> None:
+    """Disable an account for good (its login stays taken: the audit names it)."""
+    from producers.operators import ACCOUNTS, decide_disable
+
+    settings = _settings()
+
+    def decide(state: Any, origin: Any, now: Any) -> Any:
+        return decide_disable(state, login=login, origin=origin, now=now)
+
+    done = _refused(lambda: asyncio.run(_operators_write(settings, ACCOUNTS, login, decide)))
+    typer.echo(json.dumps({"login": done.login, "disabled": done.disabled}))
+
+
+def _folded(settings: Settings, slice_: Any) -> list[Any]:
+    """Every aggregate of the slice as the log holds it (a few events each):
+    what was added a moment ago is listed, whether or not the view caught up."""
+    from producers.log import KafkaLogHistory
+
+    history = KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix)
+
+    async def fold() -> list[Any]:
+        states: dict[str, Any] = {}
+        async for _, _, event in history.scan(slice_.topic):
+            states[event.aggregate_key] = slice_.evolve(states.get(event.aggregate_key), event)
+        return [state for _, state in sorted(states.items()) if state is not None]
+
+    return asyncio.run(fold())
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every account, one JSON line each (never a password hash)."""
+    from producers.operators import ACCOUNTS, shown_account
+
+    for state in _folded(_settings(), ACCOUNTS):
+        typer.echo(json.dumps(shown_account(state)))
+
+
+@keys_app.command("create")
+def api_keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for (shown in lists).")],
+    role: Annotated[str, typer.Option(help=f"One of {_ROLES}.")],
+) -> None:
+    """Issue an API key; prints {key_id, key, name, role}. The key is shown
+    this once and stored only as a hash."""
+    from producers.operators import API_KEYS_SLICE, decide_create_key, hash_api_key, new_api_key
+
+    chosen = _role(role)
+    if not 1 <= len(name) <= 100:
+        raise typer.BadParameter("a name has 1 to 100 characters")
+    settings = _settings()
+    key_id, key = new_api_key()
+
+    def decide(state: Any, origin: Any, now: Any) -> Any:
+        return decide_create_key(
+            state,
+            key_id=key_id,
+            name=name,
+            role=chosen,
+            key_hash=hash_api_key(key),
+            origin=origin,
+            now=now,
+        )
+
+    _refused(lambda: asyncio.run(_operators_write(settings, API_KEYS_SLICE, key_id, decide)))
+    typer.echo(json.dumps({"key_id": key_id, "key": key, "name": name, "role": chosen.value}))
+
+
+@keys_app.command("revoke")
+def api_keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke an API key: refused by every API process once this answers."""
+    from producers.operators import API_KEYS_SLICE, decide_revoke_key
+
+    settings = _settings()
+
+    def decide(state: Any, origin: Any, now: Any) -> Any:
+        return decide_revoke_key(state, key_id=key_id, origin=origin, now=now)
+
+    done = _refused(lambda: asyncio.run(_operators_write(settings, API_KEYS_SLICE, key_id, decide)))
+    typer.echo(json.dumps({"key_id": done.key_id, "revoked": done.revoked}))
+
+
+@keys_app.command("list")
+def api_keys_list() -> None:
+    """Every API key, one JSON line each (never the key or its hash)."""
+    from producers.operators import API_KEYS_SLICE, shown_api_key
+
+    for state in _folded(_settings(), API_KEYS_SLICE):
+        typer.echo(json.dumps(shown_api_key(state)))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

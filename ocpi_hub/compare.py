@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
-from projections.mongo import locations, partners
+from projections.mongo import audit, locations, operators, partners
 from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
@@ -81,6 +81,9 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.location_history", _mongo(LOCATION_HISTORY)),
         ("mysql.cdrs", _mysql(cdr_rows)),
         ("mongo.dead_letters", _mongo(DEAD_LETTERS)),
+        ("mongo.operator_accounts", _mongo(operators.ACCOUNTS)),
+        ("mongo.api_keys", _mongo(operators.API_KEYS)),
+        ("mongo.audit", _mongo(audit.COLLECTION)),
         ("mongo.counts", _counts),
     )
     for name, read in readers:

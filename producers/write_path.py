@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
@@ -52,7 +53,7 @@ from producers.log import (
     NotSentError,
     Position,
 )
-from schemas.events import EventMeta, Party
+from schemas.events import Actor, EventMeta, Party
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import TopicSpec
 
@@ -313,6 +314,47 @@ def _names(slice_: Slice[Any], state: Any) -> list[str] | None:
     return list(slice_.lookups(state)) if state is not None else []
 
 
+# --- who asks -------------------------------------------------------------------------
+
+# The operator on whose behalf this request or command writes (an account,
+# an API key, the command line), set once per request by the ops access
+# check (api/ops/access.py) and per command by the CLI. Every event the
+# write path appends meanwhile carries it (docs/adr/0031): a route or a
+# decision cannot forget it, and the pure decisions need not know it.
+_ACTOR: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("actor", default=None)
+
+
+def act_as(actor: Actor | None) -> contextvars.Token[Actor | None]:
+    """From now on in this context, writes are ``actor``'s."""
+    return _ACTOR.set(actor)
+
+
+def reset_actor(token: contextvars.Token[Actor | None]) -> None:
+    """Back to the actor before ``act_as`` gave ``token``."""
+    _ACTOR.reset(token)
+
+
+@contextlib.contextmanager
+def acting_as(actor: Actor | None) -> Iterator[None]:
+    """Writes inside the block are ``actor``'s (None: no operator's)."""
+    token = _ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
+def current_actor() -> Actor | None:
+    return _ACTOR.get()
+
+
+def _stamped(events: Sequence[EventMeta]) -> Sequence[EventMeta]:
+    actor = _ACTOR.get()
+    if actor is None:
+        return events
+    return [e if e.actor is not None else e.model_copy(update={"actor": actor}) for e in events]
+
+
 # --- the write path --------------------------------------------------------------
 
 
@@ -399,12 +441,13 @@ class WritePath:
             if strays:
                 await self._leave(slice_, key, held)
                 raise AssertionError(f"a decision on {key!r} wrote other aggregates: {strays}")
+            events = _stamped(decision.events)
             partition = held.partition
             if partition is None:
                 partition = partition_for(key, await self._partition_count(slice_.topic))
             sent_ms = self.clock_ms()
             try:
-                positions = await self.event_log.append(decision.events, partition=partition)
+                positions = await self.event_log.append(events, partition=partition)
             except (AppendRefusedError, NotSentError) as exc:
                 # Certainly not in the log: the aggregate is as it was.
                 await self._leave(slice_, key, held)
@@ -412,7 +455,7 @@ class WritePath:
                 raise _not_recorded(exc) from exc
             except Exception as exc:
                 _log_append_failure(exc, slice=slice_.name, key=key)
-                found = await self._resolve(slice_, key, held, partition, sent_ms, decision.events)
+                found = await self._resolve(slice_, key, held, partition, sent_ms, events)
                 if found is None:
                     await self._abandon(slice_, key, held.token)
                     raise OutcomeUnknownError(
@@ -420,11 +463,11 @@ class WritePath:
                         "recorded; a retry of the same request is safe"
                     ) from exc
                 log.info("append_resolved", slice=slice_.name, key=key, offset=found)
-                state = slice_.fold(held.state, decision.events)
+                state = slice_.fold(held.state, events)
                 await self._commit(slice_, key, held.token, state, partition, found)
                 return decision.answer
             last = positions[-1]
-            state = slice_.fold(held.state, decision.events)
+            state = slice_.fold(held.state, events)
             await self._commit(slice_, key, held.token, state, last.partition, last.offset)
             return decision.answer
 
@@ -432,7 +475,7 @@ class WritePath:
         """Append facts that no decision depends on (a charger's report, an
         authorization we decided): acknowledged, or ``NotRecordedError``."""
         try:
-            return await self.event_log.append(events)
+            return await self.event_log.append(_stamped(events))
         except (AppendRefusedError, NotSentError) as exc:
             _log_append_failure(exc)
             raise _not_recorded(exc) from exc

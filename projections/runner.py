@@ -51,12 +51,15 @@ from projections.position import Record
 from schemas.events import EventMeta, Party, parse_event
 from schemas.events.dead_letters import DECODE
 from schemas.topics import (
+    API_KEYS,
     CDRS,
     CHARGER_REGISTRY,
+    CHARGER_TRANSACTIONS,
     COMMANDS,
     DEAD_LETTERS,
     EVSE_STATUS,
     LOCATIONS,
+    OPERATOR_ACCOUNTS,
     PARTNERS,
     SESSIONS,
     TARIFFS,
@@ -77,7 +80,14 @@ _PROJECTED = (
     COMMANDS,
     CHARGER_REGISTRY,
     DEAD_LETTERS,
+    OPERATOR_ACCOUNTS,
+    API_KEYS,
+    CHARGER_TRANSACTIONS,
 )
+# Topics only the audit view reads (docs/adr/0031): their events are decoded
+# only when an operator wrote them (the ``actor`` header); the charger facts
+# the gateway records, by far the most, are skipped unread.
+_AUDIT_ONLY = frozenset({CHARGER_TRANSACTIONS.name})
 PROJECTED_TOPICS: tuple[str, ...] = tuple(t.name for t in _PROJECTED)
 _KNOWN_EVENT_TYPES = frozenset(e for t in _PROJECTED for e in t.event_types)
 # The writer of the dead-letter view (projections/mongo/dead_letters.py).
@@ -106,10 +116,13 @@ def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object]
     event_type = headers.get("event_type", b"").decode(errors="replace")
     if event_type and event_type not in _KNOWN_EVENT_TYPES:
         return None
+    topic = message.topic.removeprefix(prefix)
+    if topic in _AUDIT_ONLY and "actor" not in headers:
+        return None
     if message.value is None:
         raise ValueError("no value (a tombstone) where an event was expected")
     return Record(
-        topic=message.topic.removeprefix(prefix),
+        topic=topic,
         partition=message.partition,
         offset=message.offset,
         event=parse_event(message.value),

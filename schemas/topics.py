@@ -146,6 +146,23 @@ DEAD_LETTERS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Who may use the ops API (docs/adr/0031): people and machines.
+OPERATOR_ACCOUNTS = TopicSpec(
+    name="ocpi-hub.operator-accounts.v1",
+    partitions=1,
+    key="login of the operator account, lower-cased",
+    event_types=("OperatorAccountAdded", "OperatorRoleSet", "OperatorAccountDisabled"),
+    config=_KEEP_FOREVER,
+)
+
+API_KEYS = TopicSpec(
+    name="ocpi-hub.api-keys.v1",
+    partitions=1,
+    key="API key id (12 lower-case letters and digits; not the key)",
+    event_types=("ApiKeyCreated", "ApiKeyRevoked"),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -159,6 +176,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CHARGER_CONNECTIONS,
     COMMANDS,
     DEAD_LETTERS,
+    OPERATOR_ACCOUNTS,
+    API_KEYS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

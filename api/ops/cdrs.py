@@ -19,6 +19,7 @@ from fastapi import APIRouter
 from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.ocpi.cdrs import CdrIdPath, CdrReads, CdrReadsDep
+from api.ops.access import OPS_ACCESS
 from api.writes import WritePathDep
 from producers.cdrs import SLICE, CreditCdr, credit_key, decide_credit
 from producers.write_path import Origin
@@ -29,7 +30,7 @@ from schemas.ocpi.status_codes import OcpiStatus
 
 Json = dict[str, Any]
 
-router = APIRouter(prefix="/ops/cdrs", tags=["ops: cdrs"])
+router = APIRouter(prefix="/ops/cdrs", tags=["ops: cdrs"], dependencies=[OPS_ACCESS])
 
 
 def _us(c: ContainerDep) -> Party:

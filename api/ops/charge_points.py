@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Response
 from api.consistency import read_after, written
 from api.deps import ChargePointViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
+from api.ops.access import OPS_ACCESS
 from api.writes import JsonBody, WritePathDep, body_of
 from api.writes import written as answered
 from producers import charge_points, locations
@@ -36,7 +37,9 @@ from schemas.events.locations import location_key
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import CHARGER_REGISTRY
 
-router = APIRouter(prefix="/ops/charge-points", tags=["ops: charge points"])
+router = APIRouter(
+    prefix="/ops/charge-points", tags=["ops: charge points"], dependencies=[OPS_ACCESS]
+)
 
 ChargePointIdPath = Annotated[str, Path(pattern=CHARGE_POINT_ID_PATTERN)]
 

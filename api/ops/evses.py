@@ -12,9 +12,10 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import OpsQueryDep
 from api.errors import envelope
+from api.ops.access import OPS_ACCESS
 from schemas.ocpi.locations import EvseStatus
 
-router = APIRouter(prefix="/ops", tags=["ops"])
+router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[OPS_ACCESS])
 
 NEXT_AFTER = "X-Next-After"
 # A cursor is a key we made: upper-folded CiStrings, i.e. printable ASCII,

@@ -22,13 +22,14 @@ from api.ocpi.locations import (
     OurEvse,
     OurLocation,
 )
+from api.ops.access import OPS_ACCESS
 from api.writes import JsonBody, body_of, written
 from schemas.ocpi.locations import Connector, Evse, Location
 from schemas.ocpi.patch import patch_model
 
 Json = dict[str, Any]
 
-router = APIRouter(prefix="/ops/locations", tags=["ops: our locations"])
+router = APIRouter(prefix="/ops/locations", tags=["ops: our locations"], dependencies=[OPS_ACCESS])
 
 LOCATION = "/{location_id}"
 EVSE = LOCATION + "/{evse_uid}"

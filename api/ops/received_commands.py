@@ -16,11 +16,16 @@ from fastapi import APIRouter, Path
 from api.consistency import read_written
 from api.deps import ContainerDep
 from api.errors import OcpiError, envelope
+from api.ops.access import OPS_ACCESS
 from api.writes import WritePathDep
 from producers.received_commands import SLICE
 from schemas.ocpi.status_codes import OcpiStatus
 
-router = APIRouter(prefix="/ops/commands/received", tags=["ops: received commands (as CPO)"])
+router = APIRouter(
+    prefix="/ops/commands/received",
+    tags=["ops: received commands (as CPO)"],
+    dependencies=[OPS_ACCESS],
+)
 
 
 @router.get("/{command_id}")

@@ -37,6 +37,7 @@ from api.deps import (
 )
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
+from api.ops.access import OPS_ACCESS
 from api.ops.evses import NEXT_AFTER
 from api.writes import WritePathDep, checked
 from producers.sent_commands import (
@@ -61,7 +62,9 @@ from schemas.ocpi.types import to_json
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/ops/commands/sent", tags=["ops: sent commands (as eMSP)"])
+router = APIRouter(
+    prefix="/ops/commands/sent", tags=["ops: sent commands (as eMSP)"], dependencies=[OPS_ACCESS]
+)
 
 _BODY = {
     "description": "The OCPI request object of `command` (StartSession, StopSession, "

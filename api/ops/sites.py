@@ -12,9 +12,10 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import OpsQueryDep
 from api.errors import envelope
+from api.ops.access import OPS_ACCESS
 from api.ops.evses import KEY_TEXT, NEXT_AFTER
 
-router = APIRouter(prefix="/ops", tags=["ops"])
+router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[OPS_ACCESS])
 
 
 @router.get("/sites")

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Response
 from api.errors import envelope
 from api.ocpi.paths import TariffIdPath
 from api.ocpi.tariffs import OurTariff, TariffReadsDep, TariffWritesDep, no_patch
+from api.ops.access import OPS_ACCESS
 from api.writes import ExactBody, body_of, written
 from schemas.ocpi.tariffs import Tariff
 
 Json = dict[str, Any]
 
-router = APIRouter(prefix="/ops/tariffs", tags=["ops: our tariffs"])
+router = APIRouter(prefix="/ops/tariffs", tags=["ops: our tariffs"], dependencies=[OPS_ACCESS])
 
 TARIFF = "/{tariff_id}"
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from api.deps import AuthorizationDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ocpi.tokens import OurTokenDep, TokenReadsDep, TokenWritesDep
+from api.ops.access import OPS_ACCESS
 from api.writes import JsonBody, body_of
 from api.writes import written as answered
 from producers.authorization import AuthorizeRequest
@@ -31,7 +32,7 @@ from schemas.ocpi.patch import patch_model
 from schemas.ocpi.tokens import LocationReferences, Token, TokenUid
 from schemas.ocpi.types import TokenType, ci
 
-router = APIRouter(prefix="/ops", tags=["ops: tokens"])
+router = APIRouter(prefix="/ops", tags=["ops: tokens"], dependencies=[OPS_ACCESS])
 
 Json = dict[str, Any]
 

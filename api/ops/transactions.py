@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Request
 
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
+from api.ops.access import OPS_ACCESS
 from api.writes import WritePathDep, checked
 from producers import locations
 from producers.charger_transactions import plan_fact
@@ -26,7 +27,9 @@ from schemas.events import Party
 from schemas.events.locations import location_key
 from schemas.ocpi.limits import CHARGER_STAMPS
 
-router = APIRouter(prefix="/ops/chargers/transactions", tags=["ops: charger simulator"])
+router = APIRouter(
+    prefix="/ops/chargers/transactions", tags=["ops: charger simulator"], dependencies=[OPS_ACCESS]
+)
 
 Kind = Literal[
     "started", "authorized", "meter-values", "stopped", "reservation-made", "reservation-ended"

@@ -35,12 +35,19 @@ from schemas.events.commands import (
     CommandSent,
 )
 from schemas.events.dead_letters import EventQuarantined, QuarantinedEventResolved
-from schemas.events.envelope import EventMeta, Party, derived_event_id, new_event_id
+from schemas.events.envelope import Actor, EventMeta, Party, derived_event_id, new_event_id
 from schemas.events.locations import (
     EvseStatusReported,
     EvseStatusResolved,
     LocationObjectPatched,
     LocationObjectPut,
+)
+from schemas.events.operators import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    OperatorAccountAdded,
+    OperatorAccountDisabled,
+    OperatorRoleSet,
 )
 from schemas.events.partners import (
     PartnerCredentialsUpdated,
@@ -99,7 +106,12 @@ Event = Annotated[
     | CommandSent
     | CommandResultReceived
     | EventQuarantined
-    | QuarantinedEventResolved,
+    | QuarantinedEventResolved
+    | OperatorAccountAdded
+    | OperatorRoleSet
+    | OperatorAccountDisabled
+    | ApiKeyCreated
+    | ApiKeyRevoked,
     Field(discriminator="event_type"),
 ]
 
@@ -112,10 +124,15 @@ def parse_event(raw: bytes | str) -> Event:
 
 
 def serialize_event(event: EventMeta) -> bytes:
+    if event.actor is None:
+        return event.model_dump_json(exclude={"actor"}).encode()
     return event.model_dump_json().encode()
 
 
 __all__ = [
+    "Actor",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
     "CdrIssued",
     "CdrReceived",
     "CdrReconciled",
@@ -141,6 +158,9 @@ __all__ = [
     "LocationObjectPatched",
     "LocationObjectPut",
     "MeterValuesSampled",
+    "OperatorAccountAdded",
+    "OperatorAccountDisabled",
+    "OperatorRoleSet",
     "PartnerCredentialsUpdated",
     "PartnerInvited",
     "PartnerRegistered",

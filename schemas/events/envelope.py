@@ -9,6 +9,7 @@ form that a test upcasts (every type is at version 1 so far).
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -32,6 +33,21 @@ class Party(BaseModel):
     party_id: str = Field(min_length=3, max_length=3)
 
 
+class Actor(BaseModel):
+    """Who, among our own operators, asked for the write: an operator account
+    (its login), an API key (its id), or the command line (the OS user that
+    ran ``ocpi-hub``). Only on events an ops write or an ops command caused
+    (docs/adr/0031); a partner's writes are known by ``source``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["account", "api_key", "cli"]
+    id: str = Field(min_length=1, max_length=100)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
 class EventMeta(BaseModel):
     """Fields common to every event; subclasses add a literal ``event_type``,
     ``schema_version`` and a typed ``payload``."""
@@ -45,6 +61,10 @@ class EventMeta(BaseModel):
     source: Party
     correlation_id: str = Field(min_length=1, max_length=100)
     causation_id: uuid.UUID | None = None
+    # Absent from events recorded before issue 13 and from every event no
+    # operator asked for; ``serialize_event`` leaves it out when None, so
+    # such events keep the exact form they always had.
+    actor: Actor | None = None
 
 
 def new_event_id() -> uuid.UUID:

@@ -56,6 +56,9 @@ class Platform:
     processes: dict[str, subprocess.Popen[bytes]]
     # ws://.../ocpp: chargers connect to {gateway_url}/{charge_point_id}.
     gateway_url: str = ""
+    # An admin API key made with `ocpi-hub api-keys create` once the
+    # platform is up: what the tests' /ops calls present (ops_auth).
+    ops_key: str = ""
 
     # Processes a test killed on purpose (not reported as dead).
     killed: set[str] = field(default_factory=set)
@@ -74,7 +77,9 @@ class Platform:
         self.processes[name].kill()
         self.processes[name].wait()
 
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 300, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run another ``ocpi-hub`` command against this platform."""
         try:
             return subprocess.run(
@@ -82,6 +87,7 @@ class Platform:
                 env=self.env,
                 cwd=ROOT,
                 capture_output=True,
+                input=stdin,
                 text=True,
                 timeout=timeout,
                 check=False,
@@ -193,6 +199,8 @@ def running_platform(
             processes=processes,
             gateway_url=f"ws://127.0.0.1:{gateway_port}/ocpp",
         )
+        created = cli_json(platform, "api-keys", "create", "--name", "e2e", "--role", "admin")
+        platform.ops_key = created["key"]
         _RUNNING.append(platform)
         yield platform
         _RUNNING.remove(platform)
@@ -257,6 +265,15 @@ def peer_platform(
 
 
 # --- helpers shared by the e2e tests ----------------------------------------
+
+
+def ops_auth(url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """``headers`` and the admin API key of the running platform that ``url``
+    (absolute, or a client's base URL) belongs to."""
+    for p in _RUNNING:
+        if url.startswith(p.base_url):
+            return {**(headers or {}), "Authorization": f"Bearer {p.ops_key}"}
+    raise AssertionError(f"no running platform serves {url}")
 
 
 def auth(token: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ import orjson
 
 from producers.log import KafkaLogHistory
 from schemas.topics import LOCATIONS, TARIFFS, TopicSpec
-from tests.e2e.conftest import Linked
+from tests.e2e.conftest import Linked, ops_auth
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import connector, evse, location
 from tests.tariff_objects import tariff_json
@@ -51,7 +51,9 @@ def test_the_issues_bad_inputs_are_refused_and_nothing_is_recorded(linked: Linke
     run = uuid.uuid4().hex[:6].upper()
     poison, future, big, tariff_id = (f"{name}-{run}" for name in ("POISON", "FUTURE", "BIG", "T"))
     peer = httpx.Client(base_url=linked.us.base_url, timeout=60, headers=linked.peer_token)
-    ops = httpx.Client(base_url=linked.us.base_url, timeout=60)
+    ops = httpx.Client(
+        base_url=linked.us.base_url, timeout=60, headers=ops_auth(linked.us.base_url)
+    )
 
     # A connector max_voltage of 40 digits, at the partner's receiver and ops.
     text = orjson.dumps(location(poison, country_code="NL", party_id="PEE")).decode()
@@ -122,7 +124,9 @@ ODD = ["%C3%94", "%F0%9F%94%8C", "%FF", "%00", "99999999999999999999999", "-1", 
 def test_odd_query_parameters_are_never_a_500(linked: Linked) -> None:
     """Every query parameter of the lists that reach MySQL or MongoDB."""
     peer = httpx.Client(base_url=linked.us.base_url, timeout=30, headers=linked.peer_token)
-    ops = httpx.Client(base_url=linked.us.base_url, timeout=30)
+    ops = httpx.Client(
+        base_url=linked.us.base_url, timeout=30, headers=ops_auth(linked.us.base_url)
+    )
     lists = {
         ops: {
             "/ops/evses": ("status", "country_code", "party_id", "location_id", "after", "limit"),

@@ -53,6 +53,7 @@ from tests.e2e.conftest import (
     Platform,
     auth,
     cli_json,
+    ops_auth,
     running_platform,
     sealed_token,
     wait_for_log,
@@ -291,7 +292,14 @@ async def _emsp_token(
     uid = f"PT{uuid.uuid4().hex[:8].upper()}"
     issued = token(uid, country_code="NL", party_id="PEE", type=kind, whitelist=whitelist)
     async with httpx.AsyncClient(timeout=20) as http:
-        _ok(await http.put(f"{r.emsp.base_url}/ops/tokens/{uid}?type={kind}", json=issued), 201)
+        _ok(
+            await http.put(
+                f"{r.emsp.base_url}/ops/tokens/{uid}?type={kind}",
+                json=issued,
+                headers=ops_auth(r.emsp.base_url),
+            ),
+            201,
+        )
         if push:
             resp = await http.put(
                 f"{r.cpo.base_url}/ocpi/cpo/2.2.1/tokens/NL/PEE/{uid}?type={kind}",
@@ -337,14 +345,23 @@ async def _both_show(r: Roaming, cpo: httpx.AsyncClient, loc: str, status: str) 
 async def _send(r: Roaming, command: str, body: dict[str, Any]) -> dict[str, Any]:
     """The eMSP's ops send; answers {command_id, response_url, response}."""
     async with httpx.AsyncClient(timeout=30) as http:
-        resp = await http.post(f"{r.emsp.base_url}/ops/commands/sent/{CPO_ID}/{command}", json=body)
+        resp = await http.post(
+            f"{r.emsp.base_url}/ops/commands/sent/{CPO_ID}/{command}",
+            json=body,
+            headers=ops_auth(r.emsp.base_url),
+        )
     return _ok(resp)["data"]  # type: ignore[no-any-return]
 
 
 async def _sent_shows(r: Roaming, command_id: str, status: str) -> dict[str, Any]:
     async def shown() -> dict[str, Any] | None:
         async with httpx.AsyncClient(timeout=10) as http:
-            data = _data(await http.get(f"{r.emsp.base_url}/ops/commands/sent/{command_id}"))
+            data = _data(
+                await http.get(
+                    f"{r.emsp.base_url}/ops/commands/sent/{command_id}",
+                    headers=ops_auth(r.emsp.base_url),
+                )
+            )
         return data if data and data["status"] == status else None
 
     found: dict[str, Any] = await until(shown, f"the eMSP's command {command_id} {status}")
@@ -362,7 +379,12 @@ async def _received(r: Roaming, response_url: str, decided: bool = True) -> dict
         if doc is None:
             return None
         async with httpx.AsyncClient(timeout=10) as http:
-            shown = _data(await http.get(f"{r.cpo.base_url}/ops/commands/received/{doc['_id']}"))
+            shown = _data(
+                await http.get(
+                    f"{r.cpo.base_url}/ops/commands/received/{doc['_id']}",
+                    headers=ops_auth(r.cpo.base_url),
+                )
+            )
         return shown if shown and (shown.get("result") or not decided) else None
 
     found: dict[str, Any] = await until(find, f"the CPO's record of {response_url}")
@@ -495,7 +517,9 @@ async def test_remote_start_reaches_the_charger_and_ends_in_a_priced_cdr_at_the_
     roaming: Roaming,
 ) -> None:
     r = roaming
-    async with httpx.AsyncClient(base_url=r.cpo.base_url, timeout=20) as cpo:
+    async with httpx.AsyncClient(
+        base_url=r.cpo.base_url, timeout=20, headers=ops_auth(r.cpo.base_url)
+    ) as cpo:
         site = await _site(r, cpo, tariff=True)
         issued = await _emsp_token(r)
         plugged = await _plug(r.cpo, site.cp_id)
@@ -594,7 +618,9 @@ async def test_a_silent_charger_times_out_once_and_a_later_session_is_still_take
     roaming: Roaming,
 ) -> None:
     r = roaming
-    async with httpx.AsyncClient(base_url=r.cpo.base_url, timeout=20) as cpo:
+    async with httpx.AsyncClient(
+        base_url=r.cpo.base_url, timeout=20, headers=ops_auth(r.cpo.base_url)
+    ) as cpo:
         site = await _site(r, cpo)
         # An app user's token the CPO has never seen (the eMSP vouches for it).
         issued = await _emsp_token(r, kind="APP_USER", whitelist="NEVER", push=False)
@@ -633,7 +659,9 @@ async def test_a_silent_charger_times_out_once_and_a_later_session_is_still_take
 
 async def test_a_fault_while_charging_shows_on_both_sides(roaming: Roaming) -> None:
     r = roaming
-    async with httpx.AsyncClient(base_url=r.cpo.base_url, timeout=20) as cpo:
+    async with httpx.AsyncClient(
+        base_url=r.cpo.base_url, timeout=20, headers=ops_auth(r.cpo.base_url)
+    ) as cpo:
         site = await _site(r, cpo)
         issued = await _emsp_token(r, whitelist="ALWAYS")
         plugged = await _plug(r.cpo, site.cp_id)
@@ -670,7 +698,9 @@ async def test_a_fault_while_charging_shows_on_both_sides(roaming: Roaming) -> N
 
 async def test_the_emsp_stops_a_session_by_command(roaming: Roaming) -> None:
     r = roaming
-    async with httpx.AsyncClient(base_url=r.cpo.base_url, timeout=20) as cpo:
+    async with httpx.AsyncClient(
+        base_url=r.cpo.base_url, timeout=20, headers=ops_auth(r.cpo.base_url)
+    ) as cpo:
         site = await _site(r, cpo)
         issued = await _emsp_token(r, whitelist="ALWAYS")
         plugged = await _plug(r.cpo, site.cp_id)
@@ -726,6 +756,7 @@ async def test_a_command_for_a_location_the_cpo_does_not_own_is_refused_and_not_
         made = await http.put(
             f"{r.emsp.base_url}/ops/locations/{theirs}",
             json=location(theirs, country_code="NL", party_id="PEE"),
+            headers=ops_auth(r.emsp.base_url),
         )
         _ok(made, 200, 201)
 
@@ -739,6 +770,7 @@ async def test_a_command_for_a_location_the_cpo_does_not_own_is_refused_and_not_
             resp = await http.post(
                 f"{r.emsp.base_url}/ops/commands/sent/{CPO_ID}/START_SESSION",
                 json={"token": issued, "location_id": loc, "evse_uid": "EVSE1"},
+                headers=ops_auth(r.emsp.base_url),
             )
             body = resp.json()
             assert (resp.status_code, body["status_code"]) == (502, 3001), body
@@ -761,7 +793,9 @@ async def test_a_command_for_a_location_the_cpo_does_not_own_is_refused_and_not_
 
 async def test_a_misbehaving_charger_does_not_disturb_another(roaming: Roaming) -> None:
     r = roaming
-    async with httpx.AsyncClient(base_url=r.cpo.base_url, timeout=20) as cpo:
+    async with httpx.AsyncClient(
+        base_url=r.cpo.base_url, timeout=20, headers=ops_auth(r.cpo.base_url)
+    ) as cpo:
         bad_site = await _site(r, cpo)
         good_site = await _site(r, cpo)
         rogue_token = await _emsp_token(r, whitelist="ALWAYS")

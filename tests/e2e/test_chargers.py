@@ -34,7 +34,7 @@ from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog
 from schemas.events import CommandAccepted, Party
 from schemas.events.commands import CommandAcceptedPayload, CommandTarget
-from tests.e2e.conftest import Platform, wait_for_log
+from tests.e2e.conftest import Platform, ops_auth, wait_for_log
 from tests.ocpi_objects import connector, evse, location
 from tests.tariff_objects import tariff_json
 from tests.token_objects import token
@@ -122,7 +122,9 @@ async def test_a_charger_charges_one_of_our_tokens_end_to_end(platform: Platform
     tag = uuid.uuid4().hex[:6].upper()
     loc, tid, uid, cp_id = f"OCPP-{tag}", f"OT-{tag}", f"RF{tag}", f"CP-{tag}"
     sessions = MongoClient(platform.env["OCPI_HUB_MONGO_URL"])[platform.namespace.name]["sessions"]
-    async with httpx.AsyncClient(base_url=platform.base_url, timeout=20) as client:
+    async with httpx.AsyncClient(
+        base_url=platform.base_url, timeout=20, headers=ops_auth(platform.base_url)
+    ) as client:
         priced = tariff_json(tid, country_code="ZZ", party_id="HUB")
         headers = {"content-type": "application/json"}
         resp = await client.put(f"/ops/tariffs/{tid}", content=priced, headers=headers)
@@ -322,7 +324,9 @@ async def test_commands_reach_the_connected_charger_and_its_answer_is_recorded(
     log = KafkaEventLog(settings.kafka_bootstrap, settings.topic_prefix)
     await log.start()
     sessions = MongoClient(platform.env["OCPI_HUB_MONGO_URL"])[platform.namespace.name]["sessions"]
-    async with httpx.AsyncClient(base_url=platform.base_url, timeout=20) as client:
+    async with httpx.AsyncClient(
+        base_url=platform.base_url, timeout=20, headers=ops_auth(platform.base_url)
+    ) as client:
         site = location(
             loc,
             country_code="ZZ",

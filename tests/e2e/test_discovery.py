@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, ops_auth
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import connector, evse, location
 from tests.tariff_objects import tariff_json
@@ -23,7 +23,7 @@ def test_a_scanned_evse_id_shows_the_public_station(platform: Platform) -> None:
     made_tariff = httpx.put(
         f"{us}/ops/tariffs/{tariff_id}",
         content=tariff_json(tariff_id, country_code="ZZ", party_id="HUB"),
-        headers=JSON,
+        headers=ops_auth(us, JSON),
         timeout=10,
     )
     assert made_tariff.json()["status_code"] == 1000, made_tariff.text
@@ -35,7 +35,12 @@ def test_a_scanned_evse_id_shows_the_public_station(platform: Platform) -> None:
         postal_code="3511 CE",
         evses=[evse("E1", evse_id=evse_id, connectors=[connector("1", tariff_ids=[tariff_id])])],
     )
-    made = httpx.put(f"{us}/ops/locations/{loc}", json=site, timeout=10)
+    made = httpx.put(
+        f"{us}/ops/locations/{loc}",
+        json=site,
+        timeout=10,
+        headers=ops_auth(us),
+    )
     assert made.json()["status_code"] == 1000, made.text
 
     scanned = evse_id.replace("*", "").lower()

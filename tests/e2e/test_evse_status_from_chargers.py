@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, ops_auth
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import evse, location
 
@@ -32,18 +32,32 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
         at="2026-06-03T07:00:00Z",
         evses=[evse("E1", at="2026-06-03T07:00:00Z")],
     )
-    made = httpx.put(f"{us}/ops/locations/{loc}", json=site, timeout=10)
+    made = httpx.put(
+        f"{us}/ops/locations/{loc}",
+        json=site,
+        timeout=10,
+        headers=ops_auth(us),
+    )
     assert made.json()["status_code"] == 1000, made.text
 
     def shown() -> str | None:
-        resp = httpx.get(f"{us}/ops/locations/{loc}/E1", timeout=10)
+        resp = httpx.get(
+            f"{us}/ops/locations/{loc}/E1",
+            timeout=10,
+            headers=ops_auth(us),
+        )
         if resp.status_code != 200:
             return None
         status: str = resp.json()["data"]["status"]
         return status
 
     def evse_row_status() -> str | None:
-        rows = httpx.get(f"{us}/ops/evses", params={"location_id": loc}, timeout=10)
+        rows = httpx.get(
+            f"{us}/ops/evses",
+            params={"location_id": loc},
+            timeout=10,
+            headers=ops_auth(us),
+        )
         found = rows.json()["data"]
         return str(found[0]["status"]) if found else None
 
@@ -58,7 +72,10 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
 
     def record(kind: str, body: dict[str, Any]) -> None:
         resp = httpx.post(
-            f"{us}/ops/chargers/transactions/{kind}", json={**ids, **body}, timeout=10
+            f"{us}/ops/chargers/transactions/{kind}",
+            json={**ids, **body},
+            timeout=10,
+            headers=ops_auth(us),
         )
         assert resp.json()["status_code"] == 1000, resp.text
 
@@ -75,6 +92,7 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
         f"{us}/ops/locations/{loc}/E1",
         json={"status": "OUTOFORDER", "last_updated": "2026-06-03T08:10:00Z"},
         timeout=10,
+        headers=ops_auth(us),
     )
     assert fault.json()["status_code"] == 1000, fault.text
     wait_for(lambda: shown() == "OUTOFORDER", "the fault shown over the transaction")
@@ -83,6 +101,7 @@ def test_a_transaction_shows_charging_until_it_stops(platform: Platform) -> None
         f"{us}/ops/locations/{loc}/E1",
         json={"status": "AVAILABLE", "last_updated": "2026-06-03T08:20:00Z"},
         timeout=10,
+        headers=ops_auth(us),
     )
     assert repaired.json()["status_code"] == 1000, repaired.text
     wait_for(lambda: shown() == "CHARGING", "CHARGING again once the fault is cleared")

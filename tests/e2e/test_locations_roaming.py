@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Linked, auth, sealed_token
+from tests.e2e.conftest import Linked, auth, ops_auth, sealed_token
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import connector, evse, location
 
@@ -36,7 +36,12 @@ def peer_site(loc: str, at: float, uids: tuple[str, ...] = ("E1",)) -> dict[str,
 
 
 def ops_put(linked: Linked, loc: str, body: dict[str, Any]) -> None:
-    resp = httpx.put(f"{linked.peer.base_url}/ops/locations/{loc}", json=body, timeout=10)
+    resp = httpx.put(
+        f"{linked.peer.base_url}/ops/locations/{loc}",
+        json=body,
+        timeout=10,
+        headers=ops_auth(linked.peer.base_url),
+    )
     assert resp.json()["status_code"] == 1000, resp.text
 
 
@@ -60,7 +65,13 @@ def test_the_peer_pushes_its_locations_and_status_changes_to_us(linked: Linked) 
         ("PATCH", loc, {"name": "Peer depot", "last_updated": stamp(14)}),
     ]
     for method, path, body in changes:
-        resp = httpx.request(method, f"{peer}/ops/locations/{path}", json=body, timeout=10)
+        resp = httpx.request(
+            method,
+            f"{peer}/ops/locations/{path}",
+            json=body,
+            timeout=10,
+            headers=ops_auth(peer),
+        )
         assert resp.json()["status_code"] == 1000, resp.text
 
     def arrived() -> dict[str, Any] | None:
@@ -77,7 +88,9 @@ def test_the_peer_pushes_its_locations_and_status_changes_to_us(linked: Linked) 
         lambda: [
             r
             for r in httpx.get(
-                f"{linked.us.base_url}/ops/evses", params={"location_id": loc}
+                f"{linked.us.base_url}/ops/evses",
+                params={"location_id": loc},
+                headers=ops_auth(linked.us.base_url),
             ).json()["data"]
             if r["evse_uid"] == "E1" and r["status"] == "OUTOFORDER"
         ],

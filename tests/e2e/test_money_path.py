@@ -28,7 +28,7 @@ from pymongo import MongoClient
 from ocpi_hub.bootstrap import drop_mysql_database, mysql_engine
 from projections.mysql.cdrs import CdrRowQuery
 from tests.cdr_objects import priced_location, simple_tariff
-from tests.e2e.conftest import Linked, auth, sealed_token, wait_for_log
+from tests.e2e.conftest import Linked, auth, ops_auth, sealed_token, wait_for_log
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.token_objects import token
 
@@ -72,13 +72,37 @@ def charge_a_session(
 
     # Our ops: a tariff and a location whose connector references it.
     ours = simple_tariff(tid)
-    _ok(httpx.put(f"{us}/ops/tariffs/{tid}", json=json.loads(_dumps(ours)), timeout=10), None)
+    _ok(
+        httpx.put(
+            f"{us}/ops/tariffs/{tid}",
+            json=json.loads(_dumps(ours)),
+            timeout=10,
+            headers=ops_auth(us),
+        ),
+        None,
+    )
     site = priced_location(loc, tariff_ids=[tid])
-    _ok(httpx.put(f"{us}/ops/locations/{loc}", json=site, timeout=10), None)
+    _ok(
+        httpx.put(
+            f"{us}/ops/locations/{loc}",
+            json=site,
+            timeout=10,
+            headers=ops_auth(us),
+        ),
+        None,
+    )
 
     # The peer issues a token (authorized in real time only) and pushes it to us.
     issued = token(uid, country_code="NL", party_id="PEE", whitelist="NEVER")
-    _ok(httpx.put(f"{peer}/ops/tokens/{uid}", json=issued, timeout=10), 201)
+    _ok(
+        httpx.put(
+            f"{peer}/ops/tokens/{uid}",
+            json=issued,
+            timeout=10,
+            headers=ops_auth(peer),
+        ),
+        201,
+    )
     _ok(
         httpx.put(
             f"{us}/ocpi/cpo/2.2.1/tokens/NL/PEE/{uid}",
@@ -108,6 +132,7 @@ def charge_a_session(
             f"{us}/ops/authorize",
             json={"uid": uid, "location_id": loc, "evse_uids": ["EVSE1"]},
             timeout=20,
+            headers=ops_auth(us),
         )
     )["data"]
     assert decided["allowed"] == "ALLOWED", decided
@@ -128,7 +153,10 @@ def charge_a_session(
 
     def record(kind: str, body: dict[str, Any]) -> None:
         resp = httpx.post(
-            f"{us}/ops/chargers/transactions/{kind}", json={**ids, **body}, timeout=10
+            f"{us}/ops/chargers/transactions/{kind}",
+            json={**ids, **body},
+            timeout=10,
+            headers=ops_auth(us),
         )
         _ok(resp)
 
@@ -160,10 +188,26 @@ def charge_a_session(
         while datetime.now(UTC) <= start + timedelta(milliseconds=500):
             time.sleep(0.05)
         dearer = simple_tariff(tid, energy_price="0.99", at="2026-05-03T00:00:00Z")
-        _ok(httpx.put(f"{us}/ops/tariffs/{tid}", json=json.loads(_dumps(dearer)), timeout=10))
+        _ok(
+            httpx.put(
+                f"{us}/ops/tariffs/{tid}",
+                json=json.loads(_dumps(dearer)),
+                timeout=10,
+                headers=ops_auth(us),
+            )
+        )
 
         def now_dearer() -> bool:
-            got = httpx.get(f"{us}/ops/tariffs/{tid}", timeout=10).json().get("data") or {}
+            got = (
+                httpx.get(
+                    f"{us}/ops/tariffs/{tid}",
+                    timeout=10,
+                    headers=ops_auth(us),
+                )
+                .json()
+                .get("data")
+                or {}
+            )
             prices = [c["price"] for e in got.get("elements", []) for c in e["price_components"]]
             return 0.99 in prices
 
@@ -181,7 +225,11 @@ def _dumps(data: Any) -> str:
 
 def our_cdr(linked: Linked, cdr_id: str) -> dict[str, Any]:
     def issued() -> dict[str, Any] | None:
-        resp = httpx.get(f"{linked.us.base_url}/ops/cdrs/{cdr_id}", timeout=10)
+        resp = httpx.get(
+            f"{linked.us.base_url}/ops/cdrs/{cdr_id}",
+            timeout=10,
+            headers=ops_auth(linked.us.base_url),
+        )
         data: dict[str, Any] | None = resp.json().get("data") if resp.status_code == 200 else None
         return data
 
@@ -205,7 +253,10 @@ def at_peer(linked: Linked, cdr_id: str) -> dict[str, Any]:
 def reconciliation_at_peer(linked: Linked, cdr_id: str, **params: Any) -> dict[str, Any]:
     def row() -> dict[str, Any] | None:
         resp = httpx.get(
-            f"{linked.peer.base_url}/ops/cdrs/reconciliation", params=params, timeout=10
+            f"{linked.peer.base_url}/ops/cdrs/reconciliation",
+            params=params,
+            timeout=10,
+            headers=ops_auth(linked.peer.base_url),
         )
         rows = [r for r in _ok(resp)["data"] if r["cdr_key"] == f"ZZ/HUB/{cdr_id.upper()}"]
         return rows[0] if rows and rows[0]["reconciliation"] else None
@@ -275,14 +326,24 @@ def test_a_charging_session_is_billed_end_to_end(linked: Linked) -> None:
     assert "received before" in again.json()["status_message"]
 
     # A Credit CDR: total_cost negated, the original untouched, also pushed.
-    credit = _ok(httpx.post(f"{linked.us.base_url}/ops/cdrs/{sid}/credit", timeout=10))["data"]
+    credit = _ok(
+        httpx.post(
+            f"{linked.us.base_url}/ops/cdrs/{sid}/credit",
+            timeout=10,
+            headers=ops_auth(linked.us.base_url),
+        )
+    )["data"]
     assert credit["credit"] is True and credit["credit_reference_id"] == sid
     assert {k: exact(v) for k, v in credit["total_cost"].items()} == {
         k: -v for k, v in want.items()
     }
     assert our_cdr(linked, sid) == cdr
     assert at_peer(linked, f"{sid}-C")["total_cost"] == credit["total_cost"]
-    twice = httpx.post(f"{linked.us.base_url}/ops/cdrs/{sid}/credit", timeout=10)
+    twice = httpx.post(
+        f"{linked.us.base_url}/ops/cdrs/{sid}/credit",
+        timeout=10,
+        headers=ops_auth(linked.us.base_url),
+    )
     assert twice.json()["status_code"] == 2001
 
 

@@ -1,4 +1,5 @@
-"""The README's quick start: `make up` leaves a working platform behind.
+"""The README's quick start: `make up` leaves a working platform behind,
+and its first API key opens /ops.
 
 This drives the platform that `make up` started (not the isolated one of the
 other e2e tests), on its configured API port, as an operator and a partner
@@ -39,6 +40,25 @@ def test_the_platform_make_up_started_serves_the_whole_flow(services: Settings) 
         unauthenticated = client.get("/ocpi/versions")  # OCPI needs a partner's token
         assert unauthenticated.status_code == 401
         assert unauthenticated.json()["status_code"] == 2000
+
+        # The README's first key (ADR 0031): /ops answers only with it, and
+        # not after it was revoked.
+        env = {**os.environ, **env_of(services)}
+        created = subprocess.run(
+            [OCPI_HUB, "api-keys", "create", "--name", "quickstart", "--role", "viewer"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        key = json.loads(created.stdout.strip().splitlines()[-1])
+        bearer = {"Authorization": f"Bearer {key['key']}"}
+        assert client.get("/ops/sites").status_code == 401
+        assert client.get("/ops/sites", headers=bearer).status_code == 200
+        revoked = subprocess.run(
+            [OCPI_HUB, "api-keys", "revoke", key["key_id"]],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert revoked.returncode == 0, revoked.stderr
+        assert client.get("/ops/sites", headers=bearer).status_code == 401
 
         party = "Q" + secrets.token_hex(1).upper()  # a fresh party per run
         invited = subprocess.run(

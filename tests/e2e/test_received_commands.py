@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
     Platform,
     auth,
     cli_json,
+    ops_auth,
     running_platform,
     wait_for_log,
 )
@@ -88,7 +89,12 @@ def setup(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             party_id="HUB",
             evses=[evse("EVSE1", connectors=[connector("1")])],
         )
-        made = httpx.put(f"{platform.base_url}/ops/locations/{loc}", json=site, timeout=10)
+        made = httpx.put(
+            f"{platform.base_url}/ops/locations/{loc}",
+            json=site,
+            timeout=10,
+            headers=ops_auth(platform.base_url),
+        )
         assert made.json()["status_code"] == 1000, made.text
         _register_charge_point(platform, ns, loc, "CP-E2E")
         yield Setup(platform, stub, auth(token_c), loc)
@@ -101,11 +107,20 @@ def _register_charge_point(platform: Platform, ns: Namespace, loc: str, cp: str)
         "password": "e2e-password-1",
         "connectors": [{"ocpp_connector_id": 1, "evse_uid": "EVSE1", "connector_id": "1"}],
     }
-    made = httpx.put(f"{platform.base_url}/ops/charge-points/{cp}", json=body, timeout=10)
+    made = httpx.put(
+        f"{platform.base_url}/ops/charge-points/{cp}",
+        json=body,
+        timeout=10,
+        headers=ops_auth(platform.base_url),
+    )
     assert made.status_code == 201, made.text
     # Which charge points are at a location is read from the registry view:
     # this read answers once the view holds the registration.
-    shown = httpx.get(f"{platform.base_url}/ops/charge-points/{cp}", timeout=10)
+    shown = httpx.get(
+        f"{platform.base_url}/ops/charge-points/{cp}",
+        timeout=10,
+        headers=ops_auth(platform.base_url),
+    )
     assert shown.json()["status_code"] == 1000, shown.text
     r = redis.Redis.from_url(ns.settings.redis_url)
     try:
@@ -161,7 +176,9 @@ def test_an_unanswered_start_session_times_out_exactly_once(setup: Setup) -> Non
     assert len(_results(setup, path)) == 1
     command_id = _command_id(setup, url)
     shown = httpx.get(
-        f"{setup.platform.base_url}/ops/commands/received/{command_id}", timeout=10
+        f"{setup.platform.base_url}/ops/commands/received/{command_id}",
+        timeout=10,
+        headers=ops_auth(setup.platform.base_url),
     ).json()
     assert shown["status_code"] == 1000
     data = shown["data"]
@@ -172,7 +189,11 @@ def test_an_unanswered_start_session_times_out_exactly_once(setup: Setup) -> Non
     )
     assert data["target"]["charge_point_id"] == "CP-E2E"
     assert data["sender"] == {"country_code": "NL", "party_id": "EMS"}
-    unknown = httpx.get(f"{setup.platform.base_url}/ops/commands/received/nope", timeout=10)
+    unknown = httpx.get(
+        f"{setup.platform.base_url}/ops/commands/received/nope",
+        timeout=10,
+        headers=ops_auth(setup.platform.base_url),
+    )
     assert (unknown.status_code, unknown.json()["status_code"]) == (404, 2001)
 
 

@@ -34,7 +34,7 @@ from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.conftest import OCPI_HUB, ROOT, Platform, auth, cli_json, wait_for_log
+from tests.e2e.conftest import OCPI_HUB, ROOT, Platform, auth, cli_json, ops_auth, wait_for_log
 from tests.e2e.test_chargers import PASSWORD, _is, _ok, _register, until
 from tests.ocpi_objects import connector, evse, location
 from tests.peer_stub import PeerStub, peer_stub
@@ -173,7 +173,9 @@ class Site:
 async def site(platform: Platform) -> AsyncIterator[Site]:
     tag = uuid.uuid4().hex[:6].upper()
     loc, cp_id = f"RSV-{tag}", f"CP-RSV-{tag}"
-    async with httpx.AsyncClient(base_url=platform.base_url, timeout=20) as client:
+    async with httpx.AsyncClient(
+        base_url=platform.base_url, timeout=20, headers=ops_auth(platform.base_url)
+    ) as client:
         place = location(
             loc,
             country_code="ZZ",

@@ -31,7 +31,7 @@ from schemas.events import LocationObjectPatched
 from schemas.ocpi.common import format_ocpi_datetime, parse_ocpi_datetime
 from schemas.topics import LOCATIONS
 from tests.conftest import fresh_namespace
-from tests.e2e.conftest import Platform, running_platform
+from tests.e2e.conftest import Platform, ops_auth, running_platform
 from tests.ledger import Shown, evses_shown, read_topic
 from tests.ocpi_objects import connector, evse, location
 
@@ -110,7 +110,9 @@ async def load(platform: Platform) -> tuple[list[Update], list[Update], Counter[
 
     async def worker(w: int) -> None:
         nonlocal counter
-        async with httpx.AsyncClient(base_url=platform.base_url, timeout=15) as client:
+        async with httpx.AsyncClient(
+            base_url=platform.base_url, timeout=15, headers=ops_auth(platform.base_url)
+        ) as client:
             slot = w
             while time.monotonic() < stop_at:
                 location_id, evse_uid = ids(slot)
@@ -178,7 +180,9 @@ def test_killing_one_of_each_loses_no_acknowledged_update(scaled: Platform) -> N
     platform = scaled
     wait_for_log_line(platform.logs / "processors-2.log", "Worker ready", 90)
     assert len(api_workers(platform)) == 2
-    with httpx.Client(base_url=platform.base_url, timeout=15) as client:
+    with httpx.Client(
+        base_url=platform.base_url, timeout=15, headers=ops_auth(platform.base_url)
+    ) as client:
         for n in range(LOCATIONS_N):
             location_id = f"SCALE-{n:02d}"
             body = location(

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Platform, auth, cli_json
+from tests.e2e.conftest import Platform, auth, cli_json, ops_auth
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_sessions import session
 from tests.peer_stub import PeerStub, peer_stub
@@ -55,6 +55,7 @@ def _send(platform: Platform, partner_id: str, body: dict[str, Any]) -> dict[str
             f"{platform.base_url}/ops/commands/sent/{partner_id}/START_SESSION",
             json=body,
             timeout=20,
+            headers=ops_auth(platform.base_url),
         )
         answer: dict[str, Any] = resp.json()
         # Until the partners view holds the fresh registration: 404 / 409.
@@ -67,7 +68,11 @@ def _send(platform: Platform, partner_id: str, body: dict[str, Any]) -> dict[str
 
 def _status(platform: Platform, command_id: str, wanted: str) -> dict[str, Any]:
     def shown() -> dict[str, Any] | None:
-        resp = httpx.get(f"{platform.base_url}/ops/commands/sent/{command_id}", timeout=10)
+        resp = httpx.get(
+            f"{platform.base_url}/ops/commands/sent/{command_id}",
+            timeout=10,
+            headers=ops_auth(platform.base_url),
+        )
         data = resp.json().get("data") if resp.status_code == 200 else None
         return data if data and data["status"] == wanted else None
 
@@ -78,7 +83,12 @@ def _status(platform: Platform, command_id: str, wanted: str) -> dict[str, Any]:
 def _our_token(platform: Platform) -> dict[str, Any]:
     uid = f"CMD{uuid.uuid4().hex[:8].upper()}"
     issued = token(uid, country_code="ZZ", party_id="HUB")
-    made = httpx.put(f"{platform.base_url}/ops/tokens/{uid}", json=issued, timeout=10)
+    made = httpx.put(
+        f"{platform.base_url}/ops/tokens/{uid}",
+        json=issued,
+        timeout=10,
+        headers=ops_auth(platform.base_url),
+    )
     assert made.json()["status_code"] == 1000, made.text
     return issued
 
@@ -113,7 +123,10 @@ def test_a_start_session_reaches_the_cpo_and_its_result_comes_back(
     assert again.json()["status_code"] == 1000, again.text
     assert _status(platform, cid, "ACCEPTED")["result"] == "ACCEPTED"
     listed = httpx.get(
-        f"{platform.base_url}/ops/commands/sent", params={"partner_id": partner_id}, timeout=10
+        f"{platform.base_url}/ops/commands/sent",
+        params={"partner_id": partner_id},
+        timeout=10,
+        headers=ops_auth(platform.base_url),
     ).json()["data"]
     assert cid in [c["command_id"] for c in listed]
 

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 
 from ocpi_hub.bootstrap import drop_mysql_database, mysql_engine
 from projections.mysql.sessions import SessionRowQuery
-from tests.e2e.conftest import Linked, auth, sealed_token, wait_for_log
+from tests.e2e.conftest import Linked, auth, ops_auth, sealed_token, wait_for_log
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import location
 from tests.ocpi_sessions import period, session
@@ -36,7 +36,12 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
     # The driver holds one of our tokens (we are the eMSP here).
     uid = f"OURS-{uuid.uuid4().hex[:6]}"
     issued = token_object(uid, country_code="ZZ", party_id="HUB")
-    made = httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=issued, timeout=10)
+    made = httpx.put(
+        f"{linked.us.base_url}/ops/tokens/{uid}",
+        json=issued,
+        timeout=10,
+        headers=ops_auth(linked.us.base_url),
+    )
     assert made.json()["status_code"] == 1000, made.text
     ours = {k: issued[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
     body = session(
@@ -105,7 +110,12 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
     loc = f"SIM-{uuid.uuid4().hex[:6]}"
     sid = f"OS-{uuid.uuid4().hex[:8]}"
     site = location(loc, country_code="ZZ", party_id="HUB", at="2026-06-02T07:00:00Z")
-    made = httpx.put(f"{us}/ops/locations/{loc}", json=site, timeout=10)
+    made = httpx.put(
+        f"{us}/ops/locations/{loc}",
+        json=site,
+        timeout=10,
+        headers=ops_auth(us),
+    )
     assert made.json()["status_code"] == 1000, made.text
     ids = {
         "location_id": loc,
@@ -127,12 +137,20 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
         **token_object("RFID-E2E", country_code="NL", party_id="PEE"),
         "contract_id": "NL-PEE-E2E",
     }
-    at_peer = httpx.put(f"{linked.peer.base_url}/ops/tokens/RFID-E2E", json=issued, timeout=10)
+    at_peer = httpx.put(
+        f"{linked.peer.base_url}/ops/tokens/RFID-E2E",
+        json=issued,
+        timeout=10,
+        headers=ops_auth(linked.peer.base_url),
+    )
     assert at_peer.json()["status_code"] == 1000, at_peer.text
 
     def record(kind: str, body: dict[str, Any]) -> None:
         resp = httpx.post(
-            f"{us}/ops/chargers/transactions/{kind}", json={**ids, **body}, timeout=10
+            f"{us}/ops/chargers/transactions/{kind}",
+            json={**ids, **body},
+            timeout=10,
+            headers=ops_auth(us),
         )
         assert resp.json()["status_code"] == 1000, resp.text
 
@@ -142,7 +160,7 @@ def test_our_charger_makes_our_session_listed_and_in_mysql(linked: Linked) -> No
         json={**ids, "connector_id": "99", "token": token, "authorized": True,
               "auth_method": "WHITELIST", "meter_start_wh": 0, "at": "2026-06-02T08:00:00Z"},
         timeout=10,
-    )  # fmt: skip
+    headers=ops_auth(us), )  # fmt: skip
     assert refused.json()["status_code"] == 2003
 
     # Our sessions are pushed to the token's eMSP (the peer) from the moment

@@ -18,7 +18,7 @@ from pymongo import MongoClient
 from ocpi_hub.bootstrap import drop_mysql_database
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.tariffs import loads_exact
-from tests.e2e.conftest import Linked
+from tests.e2e.conftest import Linked, ops_auth
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.tariff_objects import tariff_json
 
@@ -91,7 +91,10 @@ def test_our_ops_tariffs_are_served_in_our_sender_list(linked: Linked) -> None:
     for tariff_id, at in zip(ids, stamps, strict=True):
         body = tariff_json(tariff_id, country_code="ZZ", party_id="HUB", at=at)
         resp = httpx.put(
-            f"{linked.us.base_url}/ops/tariffs/{tariff_id}", content=body, headers=JSON, timeout=10
+            f"{linked.us.base_url}/ops/tariffs/{tariff_id}",
+            content=body,
+            headers=ops_auth(linked.us.base_url, JSON),
+            timeout=10,
         )
         assert resp.json()["status_code"] == 1000, resp.text
     first = f"{linked.us.base_url}{SENDER}?date_from={stamps[0]}&limit=2"
@@ -110,10 +113,18 @@ def test_our_ops_tariffs_are_served_in_our_sender_list(linked: Linked) -> None:
     assert head.headers["X-Total-Count"] == "5"
     assert "X-Limit" in head.headers
     # Our ops read and a withdrawal, which leaves the list.
-    ops = httpx.get(f"{linked.us.base_url}/ops/tariffs/{ids[0]}", timeout=10)
+    ops = httpx.get(
+        f"{linked.us.base_url}/ops/tariffs/{ids[0]}",
+        timeout=10,
+        headers=ops_auth(linked.us.base_url),
+    )
     assert ops.json()["data"]["id"] == ids[0]
     assert (
-        httpx.delete(f"{linked.us.base_url}/ops/tariffs/{ids[0]}", timeout=10).json()["status_code"]
+        httpx.delete(
+            f"{linked.us.base_url}/ops/tariffs/{ids[0]}",
+            timeout=10,
+            headers=ops_auth(linked.us.base_url),
+        ).json()["status_code"]
         == 1000
     )
     wait_for(

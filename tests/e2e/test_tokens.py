@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Linked, auth, sealed_token
+from tests.e2e.conftest import Linked, auth, ops_auth, sealed_token
 from tests.e2e.test_charger_path import _events
 from tests.token_objects import token
 
@@ -36,7 +36,9 @@ def authorize_at_us(linked: Linked, uid: str, location_id: str) -> dict[str, Any
     resp = httpx.post(
         f"{linked.us.base_url}/ops/authorize",
         json={"uid": uid, "location_id": location_id, "evse_uids": ["E1"]},
-        headers={"X-Correlation-ID": f"charger-{uid}"},
+        headers=ops_auth(
+            f"{linked.us.base_url}/ops/authorize", {"X-Correlation-ID": f"charger-{uid}"}
+        ),
         timeout=20,
     )
     data: dict[str, Any] = _ok(resp)["data"]
@@ -45,7 +47,14 @@ def authorize_at_us(linked: Linked, uid: str, location_id: str) -> dict[str, Any
 
 def test_the_peer_pushes_a_token_we_read_it_and_it_is_invalidated(linked: Linked) -> None:
     uid = f"C{uuid.uuid4().hex[:8].upper()}"
-    _ok(httpx.put(f"{linked.peer.base_url}/ops/tokens/{uid}", json=peer_token(uid)), 201)
+    _ok(
+        httpx.put(
+            f"{linked.peer.base_url}/ops/tokens/{uid}",
+            json=peer_token(uid),
+            headers=ops_auth(linked.peer.base_url),
+        ),
+        201,
+    )
     url = f"{linked.us.base_url}{RECEIVER}/{uid}"
     _ok(httpx.put(url, json=peer_token(uid), headers=linked.peer_token), 201)
     assert _ok(httpx.get(url, headers=linked.peer_token))["data"] == peer_token(uid)
@@ -73,7 +82,14 @@ def test_the_peer_pushes_a_token_we_read_it_and_it_is_invalidated(linked: Linked
 def test_a_never_token_is_authorized_in_real_time_by_the_peer(linked: Linked) -> None:
     uid = f"N{uuid.uuid4().hex[:8].upper()}"
     issued = peer_token(uid, whitelist="NEVER")
-    _ok(httpx.put(f"{linked.peer.base_url}/ops/tokens/{uid}", json=issued), 201)
+    _ok(
+        httpx.put(
+            f"{linked.peer.base_url}/ops/tokens/{uid}",
+            json=issued,
+            headers=ops_auth(linked.peer.base_url),
+        ),
+        201,
+    )
     _ok(
         httpx.put(f"{linked.us.base_url}{RECEIVER}/{uid}", json=issued, headers=linked.peer_token),
         201,
@@ -92,7 +108,13 @@ def test_a_never_token_is_authorized_in_real_time_by_the_peer(linked: Linked) ->
 
     # The peer blocks its token; at another location (not cached) we hear it.
     blocked = {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}
-    _ok(httpx.patch(f"{linked.peer.base_url}/ops/tokens/{uid}", json=blocked))
+    _ok(
+        httpx.patch(
+            f"{linked.peer.base_url}/ops/tokens/{uid}",
+            json=blocked,
+            headers=ops_auth(linked.peer.base_url),
+        )
+    )
     decided = authorize_at_us(linked, uid, "LOC2")
     assert (decided["source"], decided["authorized"], decided["allowed"]) == (
         "real_time",
@@ -134,10 +156,26 @@ def test_an_unknown_token_is_404_2004_at_the_peer_and_unknown_at_us(linked: Link
 def test_our_own_token_at_our_charger_is_decided_by_us(linked: Linked) -> None:
     uid = f"O{uuid.uuid4().hex[:8].upper()}"
     ours = token(uid, country_code="ZZ", party_id="HUB", whitelist="NEVER")
-    _ok(httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=ours), 201)
+    _ok(
+        httpx.put(
+            f"{linked.us.base_url}/ops/tokens/{uid}",
+            json=ours,
+            headers=ops_auth(linked.us.base_url),
+        ),
+        201,
+    )
     # A GET waits for our own write to reach the view (the authorization
     # reads the view as it is: a charger sees a token long after it is issued).
-    assert _ok(httpx.get(f"{linked.us.base_url}/ops/tokens/{uid}", timeout=20))["data"] == ours
+    assert (
+        _ok(
+            httpx.get(
+                f"{linked.us.base_url}/ops/tokens/{uid}",
+                timeout=20,
+                headers=ops_auth(linked.us.base_url),
+            )
+        )["data"]
+        == ours
+    )
     decided = authorize_at_us(linked, uid, "LOC1")
     assert (decided["source"], decided["allowed"]) == ("own_token", "ALLOWED")
     assert decided["authorization_reference"]

@@ -18,7 +18,7 @@ import httpx
 from pymongo import MongoClient
 
 from schemas.events.locations import location_key
-from tests.e2e.conftest import Linked
+from tests.e2e.conftest import Linked, ops_auth
 from tests.ocpi_objects import evse, location
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -120,7 +120,9 @@ def test_status_update_flows_to_both_views(linked: Linked) -> None:
 
         def evse_rows() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = client.get(
-                "/ops/evses", params={"location_id": loc}
+                "/ops/evses",
+                params={"location_id": loc},
+                headers=ops_auth(linked.us.base_url),
             ).json()["data"]
             return rows
 

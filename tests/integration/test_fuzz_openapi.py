@@ -1,7 +1,8 @@
 """Schema fuzzing of our own OpenAPI (issue 12, item 5): schemathesis makes
 requests from every operation's declared parameters and bodies and sends them
 to the in-process app on the real services, in a fresh namespace; twice, once
-with a registered partner's token and once without any token.
+with credentials (a registered partner's token, an admin API key for
+``/ops``) and once without any.
 
 What must hold for every answer: no HTTP 5xx at all; on ``/ocpi/*`` an OCPI
 envelope (a JSON object with ``status_code`` and ``timestamp``) with an HTTP
@@ -41,6 +42,7 @@ from ocpi_hub.settings import Settings
 from projections.mysql.migrate import migrate
 from schemas.ocpi.credentials import Role
 from tests.conftest import fresh_namespace
+from tests.ops_admin import issue_key
 from tests.peer_stub import PeerStub, peer_stub
 
 T = TypeVar("T")
@@ -74,6 +76,9 @@ class RunningApp:
     loop: asyncio.AbstractEventLoop
     cpo_token: str
     emsp_token: str
+    # An admin API key: the partners' run sends it to /ops instead (an OCPI
+    # token is no ops credential), so the ops handlers are fuzzed too.
+    ops_key: str
 
     def partner_token(self, case: Case[Any]) -> str:
         """The partner whose role calls the operation: an eMSP calls our CPO
@@ -90,7 +95,9 @@ class RunningApp:
         headers = {
             k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"
         }
-        if token is not None:
+        if token is not None and case.path.startswith("/ops"):
+            headers["Authorization"] = f"Bearer {self.ops_key}"
+        elif token is not None:
             headers["Authorization"] = _auth(token)
         request = self.http.build_request(
             kwargs["method"],
@@ -173,7 +180,8 @@ def running(services: Settings) -> Iterator[RunningApp]:
             )
             cpo_token = await _register(app, http, cpo)
             emsp_token = await _register(app, http, emsp)
-            return RunningApp(app, http, loop, cpo_token, emsp_token)
+            ops_key = await issue_key(app.state.write_path)
+            return RunningApp(app, http, loop, cpo_token, emsp_token, ops_key)
 
         try:
             started = asyncio.run_coroutine_threadsafe(start(), loop).result(120)

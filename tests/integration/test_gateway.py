@@ -49,6 +49,7 @@ from projections.runner import replay, run_live
 from schemas.events import CommandAccepted, Party
 from schemas.events.commands import CommandAcceptedPayload, CommandTarget
 from tests.ocpi_objects import connector, evse, location
+from tests.ops_admin import issue_key
 from tests.services import Namespace
 from tests.token_objects import token
 
@@ -127,7 +128,10 @@ async def registry(
             )
         )
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        admin = {"Authorization": f"Bearer {await issue_key(app.state.write_path)}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://hub", headers=admin
+        ) as client:
             yield client, container
         stop.set()
         await projections

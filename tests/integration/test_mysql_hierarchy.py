@@ -27,6 +27,7 @@ from projections.mysql.models import (
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from projections.position import Record
 from schemas.ocpi.locations import EvseStatus as S
+from tests.ops_admin import as_admin
 from tests.services import Namespace
 from tests.unit.test_mysql_hierarchy import (
     connector,
@@ -318,6 +319,7 @@ def test_ops_api_answers_in_an_envelope_with_a_next_cursor(
     app.include_router(evses_api.router)
     app.include_router(sites_api.router)
     app.state.container = SimpleNamespace(ops=OpsQuery(engine))
+    as_admin(app)
     with TestClient(app) as client:
         resp = client.get("/ops/evses", params={"location_id": "LOC2", "limit": 2})
         assert resp.status_code == 200

@@ -21,6 +21,7 @@ from ocpi_hub.bootstrap import mysql_engine
 from projections.mysql.migrate import migrate
 from projections.mysql.sites import HierarchyWriter, OpsQuery
 from tests.integration.test_mysql_hierarchy import fleet
+from tests.ops_admin import as_admin
 from tests.services import Namespace
 
 ODD = [
@@ -53,6 +54,7 @@ def client(engine: Engine) -> Iterator[TestClient]:
     app.include_router(evses_api.router)
     app.include_router(sites_api.router)
     app.state.container = SimpleNamespace(ops=OpsQuery(engine))
+    as_admin(app)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

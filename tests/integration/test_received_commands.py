@@ -38,6 +38,7 @@ from tests.conftest import fresh_namespace
 from tests.integration.test_push import VAULT, Receiver, serving, until
 from tests.integration.test_sent_commands import register_partner
 from tests.ocpi_objects import location
+from tests.ops_admin import as_admin
 from tests.services import Namespace
 from tests.token_objects import token
 from tests.unit.test_command_results import accepted, answered
@@ -163,7 +164,7 @@ def test_a_cancel_sent_right_after_its_reservation_finds_it(services: Settings) 
             s, emsp("emsp-r", "unused").model_copy(update={"their_token_hash": hash_token(token_c)})
         )
         headers = {"Authorization": "Token " + base64.b64encode(token_c.encode()).decode()}
-        with TestClient(create_app(s)) as api:
+        with TestClient(as_admin(create_app(s))) as api:
             ours = location("LOC-R", country_code="ZZ", party_id="HUB")
             assert api.put("/ops/locations/LOC-R", json=ours).status_code == 201
             registration = {

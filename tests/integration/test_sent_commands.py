@@ -49,6 +49,7 @@ from schemas.ocpi.commands import (
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.versions import Endpoint
 from tests.conftest import fresh_namespace
+from tests.ops_admin import as_admin
 from tests.peer_stub import peer_stub
 from tests.services import Namespace
 from tests.token_objects import token
@@ -259,7 +260,7 @@ def test_a_command_goes_to_the_cpo_and_its_result_comes_back(services: Settings)
             closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
             dead = f"http://127.0.0.1:{closed.getsockname()[1]}/commands"
             register_partner(s, _cpo("DEAD-CPO", dead, sealed, "dead-token-c"))
-            with TestClient(create_app(s)) as api:
+            with TestClient(as_admin(create_app(s))) as api:
                 _drive(api, s, stub)
                 body = {"session_id": "S1"}
                 resp = api.post("/ops/commands/sent/DEAD-CPO/STOP_SESSION", json=body)

@@ -28,6 +28,7 @@ from ocpi_hub.settings import Settings
 from projections.dead_letters import is_transient
 from projections.mysql.migrate import migrate
 from projections.mysql.sites import OpsQuery
+from tests.ops_admin import as_admin
 from tests.proxy import Stall
 from tests.services import Namespace
 
@@ -62,6 +63,7 @@ def test_a_stalled_mariadb_is_ocpi_3000_within_the_read_timeout(
     install_error_handlers(app)
     app.include_router(evses_api.router)
     app.state.container = SimpleNamespace(ops=OpsQuery(engine))
+    as_admin(app)
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
             assert client.get("/ops/evses").json()["status_code"] == 1000

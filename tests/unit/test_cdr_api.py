@@ -32,6 +32,7 @@ from schemas.events.tariffs import TariffRef
 from schemas.events.tokens import TokenPolicy
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
+from tests.ops_admin import as_admin
 from tests.unit.test_cdrs import NOW
 
 POST_URL = "/ocpi/emsp/2.2.1/cdrs"
@@ -148,6 +149,7 @@ def client(log: InMemoryEventLog, store: InMemoryDecisionStore) -> Iterator[Test
     settings = Settings(party_country_code="ZZ", party_id="HUB", public_url="https://hub.test")
     write_path = WritePath(log, store, InMemoryLogHistory(log))
     app = create_app(settings, event_log=log, write_path=write_path)
+    as_admin(app)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_cdrs] = lambda: FakeCdrView(log)
     with TestClient(app) as c:

@@ -18,6 +18,7 @@ from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.write_path import WritePath
 from schemas.events import TransactionStarted
 from tests.ocpi_objects import location
+from tests.ops_admin import as_admin
 
 URL = "/ops/chargers/transactions"
 
@@ -41,6 +42,7 @@ def client(log: InMemoryEventLog) -> Iterator[TestClient]:
         event_log=log,
         write_path=_holding_our_location(log),
     )
+    as_admin(app)
     with TestClient(app) as c:
         yield c
 

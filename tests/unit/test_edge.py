@@ -26,6 +26,7 @@ from producers.write_path import Timing, WritePath
 from schemas.events import LocationObjectPatched, LocationObjectPut
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from tests.ocpi_objects import connector, evse, location
+from tests.ops_admin import as_admin
 from tests.tariff_objects import tariff_json
 
 OPS = "/ops/locations"
@@ -70,6 +71,7 @@ def client(log: InMemoryEventLog) -> Iterator[TestClient]:
     path = WritePath(log, store, InMemoryLogHistory(log), Timing(fate_window_s=0))
     settings = Settings(party_country_code="ZZ", party_id="HUB", max_message_bytes=LIMIT)
     app = create_app(settings, event_log=log, write_path=path)
+    as_admin(app)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     with TestClient(app) as c:
         yield c

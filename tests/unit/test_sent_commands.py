@@ -61,6 +61,7 @@ from schemas.ocpi.commands import (
 )
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.versions import Endpoint
+from tests.ops_admin import as_admin
 from tests.token_objects import token
 
 US = Party(country_code="ZZ", party_id="HUB")
@@ -384,6 +385,7 @@ def world() -> Iterator[World]:
         sent_commands=LogView(log),  # type: ignore[arg-type]
     )
     app = create_app(settings, container=container, event_log=log, write_path=write_path)
+    as_admin(app)
     caller = [cpo_a]
     app.dependency_overrides[caller_of] = lambda: Caller(caller[0], "their-token", False)
     app.dependency_overrides[any_caller] = app.dependency_overrides[caller_of]

@@ -28,6 +28,7 @@ from schemas.events.tariffs import TariffRef
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.tariffs import loads_exact, tariff_from_json
 from schemas.ocpi.types import to_json
+from tests.ops_admin import as_admin
 from tests.tariff_objects import tariff_json
 
 NOW = datetime(2026, 2, 1, 11, 0, tzinfo=UTC)
@@ -102,6 +103,7 @@ def view() -> FakeTariffView:
 def client(log: InMemoryEventLog, view: FakeTariffView) -> Iterator[TestClient]:
     settings = Settings(party_country_code="ZZ", party_id="HUB", page_limit=1)
     app = create_app(settings, event_log=log, write_path=_held(log))
+    as_admin(app)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_tariffs] = lambda: view
@@ -251,6 +253,7 @@ def test_version_details_publish_both_roles(client: TestClient) -> None:
 
 def test_without_a_token_nothing_is_served_or_written(log: InMemoryEventLog) -> None:
     app = create_app(Settings(), event_log=log, write_path=_held(log))
+    as_admin(app)
     app.dependency_overrides[_tariffs] = FakeTariffView
     with TestClient(app) as c:
         for resp in (

@@ -33,6 +33,7 @@ from projections.position import Record
 from schemas.events import Party, TokenAuthorizationDecided, TokenPatched, TokenPut
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.tokens import LocationReferences
+from tests.ops_admin import as_admin
 from tests.token_objects import token
 
 RECEIVER = "/ocpi/cpo/2.2.1/tokens"
@@ -132,6 +133,7 @@ def client(log: InMemoryEventLog, view: LogView) -> Iterator[TestClient]:
     # A read that waits for a lagging view gives up quickly here.
     settings = Settings(party_country_code="ZZ", party_id="HUB", read_own_writes_timeout_s=0.3)
     app = create_app(settings, event_log=log, write_path=write_path)
+    as_admin(app)
     app.dependency_overrides[registered_caller] = lambda: Caller(_partner(), "token-c", False)
     app.dependency_overrides[_tokens] = lambda: view
     app.dependency_overrides[_authorization] = lambda: AuthorizationService(
