@@ -68,9 +68,18 @@ def _registered_partner(stack: Stack, stub: PeerStub) -> str:
     return stub.register_with(invited["versions_url"], invited["token_a"])
 
 
+def _operator_key(stack: Stack) -> str:
+    """An API key for the ops calls of the setup (docs/adr/0031)."""
+    done = stack.cli("api-keys", "create", "--name", "chaos", "--role", "operator")
+    assert done.returncode == 0, done.stdout + done.stderr
+    key: str = json.loads(done.stdout.strip().splitlines()[-1])["key"]
+    return key
+
+
 async def _own_chargers(stack: Stack, password: str) -> None:
     settings = stack.settings()
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as ops:
+    headers = {"Authorization": f"Bearer {_operator_key(stack)}"}
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30, headers=headers) as ops:
         await put_bench_location(ops, settings, OWN_LOCATION, CHARGERS)
         for n, cp_id in enumerate(charger_evses(), start=1):
             await register(ops, cp_id, OWN_LOCATION, f"E{n}", password)
