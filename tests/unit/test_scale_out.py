@@ -76,7 +76,10 @@ def test_api_refuses_zero_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert CliRunner().invoke(cli.app, ["api", "--workers", "0"]).exit_code != 0
 
 
-def test_scale_two_starts_two_of_each_scalable_process() -> None:
+def test_scale_two_starts_two_of_each_scalable_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second Faust web port follows the first: its default here, whatever
+    # the environment running the tests chose.
+    monkeypatch.delenv("OCPI_HUB_FAUST_WEB_PORT", raising=False)
     procs = {pp.proc.name: pp for pp in infra.platform_procs(2)}
     assert list(procs) == [
         "api",
