@@ -38,6 +38,7 @@ async def test_redis_holds_a_session_under_the_hash_of_its_id_with_its_idle_ttl(
 ) -> None:
     store = RedisSessionStore(redis, _prefix(namespace), SessionPolicy(idle_s=120, absolute_s=3600))
     session_id, session = await store.create("ada")
+    assert session.login == "ada" and session.created_at == session.last_seen
     key = store.key(session_id)
     assert key.endswith(hashlib.sha256(session_id.encode()).hexdigest())
     raw = await redis.get(key)

@@ -376,3 +376,30 @@ def test_assets_are_ours_and_pages_allow_nothing_else(client: TestClient) -> Non
     js = client.get("/admin/static/board.js")
     assert js.status_code == 200 and "EventSource" in js.text
     assert client.get("/admin/static/admin.css").status_code == 200
+
+
+class _AwayStore(InMemorySessionStore):
+    """Redis gone: every read fails as the Redis client does."""
+
+    async def _read(self, session_id: str, *, touch: bool) -> BrowserSession | None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        raise RedisConnectionError("connection refused")
+
+
+def test_failures_are_pages_in_words_never_a_trace(
+    log: InMemoryEventLog, store: InMemoryDecisionStore
+) -> None:
+    away = _AwayStore(SessionPolicy(idle_s=600, absolute_s=3600))
+    app = _app(log, store, away)
+    with TestClient(app, follow_redirects=False, raise_server_exceptions=False) as c:
+        c.cookies.set(SESSION_COOKIE, "some-session")
+        for path in ("/admin", "/admin/board/events"):
+            resp = c.get(path)
+            assert resp.status_code == 503, (path, resp.text)
+            assert resp.headers["content-type"].startswith("text/html")
+            assert "did not answer in time" in resp.text and "Traceback" not in resp.text
+        # /ops keeps its envelopes.
+        assert c.get("/ops/locations/X").json()["status_code"] == 3000
+        missing = c.get("/admin/no-such-page")
+        assert missing.status_code == 404 and "No such page" in missing.text
