@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -43,8 +45,10 @@ from api.ops.access import (
 )
 from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
+from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
 from producers.operators import ACCOUNTS, account_that_signs_in
+from producers.received_commands import presence_key, seen_key
 from producers.write_path import WritePath
 from projections.mysql.sites import OpsQuery
 from schemas.events.operators import LOGIN_PATTERN
@@ -306,6 +310,7 @@ async def board(
             "truncated": truncated,
             "cap": settings.admin_board_max_evses,
             "filters": {"location": location or "", "party": party or "", "status": status or ""},
+            "section": "board",
             "stream_url": "/admin/board/events?" + urlencode({**query, "after": seq}),
             "count_links": {s: "/admin?" + urlencode({**query, "status": s}) for s in STATUSES},
         },
@@ -365,6 +370,77 @@ async def board_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# --- chargers: online or not, and when last heard from -----------------------------------
+
+
+@router.get("/chargers")
+async def chargers(
+    request: Request,
+    browser: SignedInDep,
+    location: Text = None,
+) -> Response:
+    """Our registered charge points: online (a gateway holds its connection
+    now) or offline, and when the gateway last heard from it (any OCPP
+    message, heartbeats included). The registry is the MongoDB view; the
+    rest is what the gateway keeps in Redis (gateway/state.py)."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    found = await container.charge_points.registered(location_id=location or None, limit=_CHARGERS)
+    ids = [str(doc["_id"]) for doc in found]
+    prefix = settings.topic_prefix
+    held: list[Any] = []
+    seen: list[Any] = []
+    if ids:
+        held = await container.redis.mget([presence_key(prefix, cp) for cp in ids])
+        seen = await container.redis.mget([seen_key(prefix, cp) for cp in ids])
+    now = time.time()
+    rows = []
+    for doc, gateway, heard in zip(found, held, seen, strict=True):
+        at = float(heard) if heard is not None else None
+        rows.append(
+            {
+                "id": doc["_id"],
+                "location_id": doc.get("location_id", ""),
+                "connectors": len(doc.get("connectors") or []),
+                "online": gateway is not None,
+                "gateway": gateway.decode() if isinstance(gateway, bytes) else gateway,
+                "heard_at": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                if at is not None
+                else None,
+                "heard_ago": _ago(now - at) if at is not None else None,
+            }
+        )
+    return page(
+        request,
+        "chargers.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": rows,
+            "online": sum(1 for r in rows if r["online"]),
+            "location": location or "",
+            "truncated": len(rows) >= _CHARGERS,
+            "cap": _CHARGERS,
+            "section": "chargers",
+        },
+    )
+
+
+# One page of chargers; a bigger network narrows it by location.
+_CHARGERS = 500
+
+
+def _ago(seconds: float) -> str:
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    if s < 172_800:
+        return f"{s // 3600} h ago"
+    return f"{s // 86_400} days ago"
 
 
 def install_admin(app: FastAPI) -> None:

@@ -111,6 +111,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     # the dashboard (its sign-in page is the one /admin route open to all)
     ("GET", "/admin"): VIEWER,
     ("GET", "/admin/board/events"): VIEWER,
+    ("GET", "/admin/chargers"): VIEWER,
     ("POST", "/admin/logout"): VIEWER,
 }
 

@@ -150,12 +150,29 @@ async def test_the_board_live_sign_in_roles_csrf_and_sign_out(
                 )  # fmt: skip
                 await page.wait_for_selector(f"{row}[data-status=OUTOFORDER]", timeout=2_000)
                 shown_after = time.monotonic() - sent
+                assert await page.evaluate("window.__noReload === true")
+                assert await page.text_content(f"{row} .status") == "OUTOFORDER"
+                assert await page.text_content('[data-count="OUTOFORDER"]') not in (None, "0")
+
+                # The chargers page: this one online, heard from just now.
+                await page.goto(f"{base}/admin/chargers?location={loc}")
+                charger_row = f'tr[data-charger="{cp_id}"]'
+                assert await page.get_attribute(charger_row, "data-online") == "yes"
+                heard = await page.text_content(f"{charger_row} td[data-label='Last message']")
+                assert heard is not None and " s ago" in heard, heard
             finally:
                 listening.cancel()
         assert shown_after < 2.0
-        assert await page.evaluate("window.__noReload === true")
-        assert await page.text_content(f"{row} .status") == "OUTOFORDER"
-        assert await page.text_content('[data-count="OUTOFORDER"]') not in (None, "0")
+
+        async def offline() -> bool:
+            await page.goto(f"{base}/admin/chargers?location={loc}")
+            return await page.get_attribute(charger_row, "data-online") == "no"
+
+        deadline = time.monotonic() + 10
+        while not await offline():
+            assert time.monotonic() < deadline, "the charger still shown online after it left"
+            await asyncio.sleep(0.5)
+        await page.goto(f"{base}/admin")
 
         # Forged: the operator's cookie without the session's token (what a
         # cross-site form would send if SameSite did not stop it)...
