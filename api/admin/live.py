@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import asdict, dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -189,6 +190,47 @@ async def follow_evse_status(
                         hub.publish(event)
     finally:
         await consumer.stop()
+
+
+def _sse(event: str, data: object, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def board_stream(
+    hub: EvseStatusHub,
+    wanted: BoardFilter,
+    start: int,
+    signed_in: Callable[[], Awaitable[bool]],
+    *,
+    keepalive_s: float,
+) -> AsyncIterator[bytes]:
+    """One board's server-sent events: each change after ``start`` that
+    ``wanted`` matches (``evse``, its number as the event id, so a
+    reconnecting browser resumes after it), ``reload`` when some are gone,
+    ``signedout`` once the session has ended (checked when quiet), and a
+    comment every ``keepalive_s`` of quiet so proxies keep the stream."""
+    with hub.watch() as queue:  # before reading the buffer: nothing slips between
+        try:
+            missed = hub.since(start)
+        except GapError:
+            yield _sse("reload", {})
+            return
+        seen = start
+        for old in missed:
+            seen = old.seq
+            if wanted.matches(old):
+                yield _sse("evse", asdict(old), old.seq)
+        async for change in changes_for(hub, queue, keepalive_s):
+            if change is None:
+                if not await signed_in():
+                    yield _sse("signedout", {})
+                    return
+                yield b": keep-alive\n\n"
+                continue
+            if change.seq > seen and wanted.matches(change):
+                yield _sse("evse", asdict(change), change.seq)
+        # Cut off for being slow: the browser reconnects and resumes.
 
 
 async def changes_for(

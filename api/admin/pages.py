@@ -10,11 +10,9 @@ failures are pages in words, never a trace.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.admin.live import BoardFilter, EvseStatusHub, GapError, changes_for
+from api.admin.live import BoardFilter, EvseStatusHub, board_stream
 from api.admin.sessions import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -317,11 +315,6 @@ async def board(
     )
 
 
-def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
 @router.get("/board/events")
 async def board_events(
     request: Request,
@@ -336,37 +329,18 @@ async def board_events(
     ended; a comment every 15 s keeps proxies from closing the stream."""
     hub: EvseStatusHub = request.app.state.evse_hub
     sessions: SessionStore = request.app.state.sessions
-    wanted = _board_filter(location, party, status)
+    # Every status of the board's location and party: a board filtered by
+    # status must also hear an EVSE leave that status (its row goes) or
+    # enter it (a row comes); the page applies the status filter.
+    wanted = replace(_board_filter(location, party, status), status=None)
     last = request.headers.get("last-event-id", "")
     start = int(last) if last.isdigit() else after
 
-    async def stream() -> AsyncIterator[bytes]:
-        with hub.watch() as queue:
-            try:
-                missed = hub.since(start)
-            except GapError:
-                yield _sse("reload", {})
-                return
-            # Every watcher gets every change: the filter is applied here.
-            seen = start
-            for old in missed:
-                seen = old.seq
-                if wanted.matches(old):
-                    yield _sse("evse", asdict(old), old.seq)
-            async for change in changes_for(hub, queue, keepalive_s=15.0):
-                if change is None:
-                    if await sessions.peek(browser.session_id) is None:
-                        yield _sse("signedout", {})
-                        return
-                    yield b": keep-alive\n\n"
-                    continue
-                if change.seq <= seen:
-                    continue
-                if wanted.matches(change):
-                    yield _sse("evse", asdict(change), change.seq)
+    async def signed_in_still() -> bool:
+        return await sessions.peek(browser.session_id) is not None
 
     return StreamingResponse(
-        stream(),
+        board_stream(hub, wanted, start, signed_in_still, keepalive_s=15.0),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -3,11 +3,14 @@ numbering, replay after a position, gaps, filters, slow watchers. No services.""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
-from api.admin.live import BoardFilter, EvseStatusHub, GapError
+from api.admin.live import BoardFilter, EvseStatusHub, GapError, board_stream
 from schemas.events import new_event_id
 from schemas.events.locations import EvseStatusResolved, EvseStatusResolvedPayload, location_key
 from schemas.ocpi.locations import EvseStatus
@@ -87,3 +90,57 @@ def test_a_board_filter_compares_ids_folded() -> None:
     assert not BoardFilter(status="AVAILABLE").matches(change)
     assert not BoardFilter(location_id="LOC-8").matches(change)
     assert not BoardFilter(party_id="XYZ").matches(change)
+
+
+async def _take(stream: AsyncIterator[bytes], n: int) -> list[bytes]:
+    out = []
+    async for chunk in stream:
+        out.append(chunk)
+        if len(out) == n:
+            break
+    return out
+
+
+async def _yes() -> bool:
+    return True
+
+
+async def _no() -> bool:
+    return False
+
+
+async def test_a_board_gets_what_it_missed_then_live_changes_of_its_evses_only() -> None:
+    hub = EvseStatusHub(capacity=100)
+    hub.publish(resolved("E1", EvseStatus.AVAILABLE))  # before the page: not sent
+    start = hub.seq
+    hub.publish(resolved("E1", EvseStatus.CHARGING))  # while the page was read
+    hub.publish(resolved("E9", EvseStatus.CHARGING, location="OTHER"))
+    stream = board_stream(hub, BoardFilter(location_id="LOC1"), start, _yes, keepalive_s=5)
+    [missed] = await _take(stream, 1)
+    assert missed.startswith(b"id: 2\nevent: evse\n") and b'"CHARGING"' in missed
+    later = asyncio.get_running_loop().call_later(
+        0.05, hub.publish, resolved("E1", EvseStatus.OUTOFORDER)
+    )
+    [live] = await _take(stream, 1)
+    later.cancel()
+    event = json.loads(live.split(b"data: ")[1])
+    assert event["status"] == "OUTOFORDER" and event["seq"] == 4
+    await stream.aclose()
+
+
+async def test_a_board_that_missed_too_much_is_told_to_reload() -> None:
+    hub = EvseStatusHub(capacity=100)
+    hub.publish(resolved("E1", EvseStatus.AVAILABLE))
+    hub.reset()
+    stream = board_stream(hub, BoardFilter(), 1, _yes, keepalive_s=5)
+    assert await _take(stream, 2) == [b"event: reload\ndata: {}\n\n"]
+
+
+async def test_a_quiet_board_is_kept_alive_and_ends_with_its_session() -> None:
+    hub = EvseStatusHub(capacity=100)
+    alive = board_stream(hub, BoardFilter(), 0, _yes, keepalive_s=0.01)
+    assert await _take(alive, 2) == [b": keep-alive\n\n"] * 2
+    await alive.aclose()
+    ended = board_stream(hub, BoardFilter(), 0, _no, keepalive_s=0.01)
+    assert await _take(ended, 3) == [b"event: signedout\ndata: {}\n\n"]
+    assert hub.watchers == 0

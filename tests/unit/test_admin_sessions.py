@@ -5,6 +5,7 @@ unsafe method, throttling, expiry, sign-out. No services."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from producers.operators import AccountState, hash_password
 from producers.write_path import WritePath
 from schemas.events import Actor, LocationObjectPut
 from schemas.events.operators import OperatorRole
+from schemas.ocpi.locations import EvseStatus
 from tests.ocpi_objects import location
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -403,3 +405,24 @@ def test_failures_are_pages_in_words_never_a_trace(
         assert c.get("/ops/locations/X").json()["status_code"] == 3000
         missing = c.get("/admin/no-such-page")
         assert missing.status_code == 404 and "No such page" in missing.text
+
+
+def test_a_status_filtered_board_hears_its_evses_leave_the_status(
+    app: FastAPI, client: TestClient, sessions: InMemorySessionStore
+) -> None:
+    from tests.unit.test_admin_live import resolved
+
+    sign_in(client, "vic")
+    hub = app.state.evse_hub
+    hub.publish(resolved("E1", EvseStatus.OUTOFORDER))  # leaves AVAILABLE
+    hub.publish(resolved("E2", EvseStatus.CHARGING, party="XYZ"))  # another party
+    # One that matches every filter: were E1 held back, this would come first.
+    hub.publish(resolved("E3", EvseStatus.AVAILABLE))
+    with client.stream("GET", "/admin/board/events?status=AVAILABLE&party=NL-ABC&after=0") as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = r.iter_lines()
+        first = next(lines, None)
+        data = next(line for line in lines if line.startswith("data: "))
+    assert first == "id: 1"
+    assert json.loads(data[6:])["status"] == "OUTOFORDER"
