@@ -152,6 +152,8 @@ async def test_the_board_live_sign_in_roles_csrf_and_sign_out(
                 shown_after = time.monotonic() - sent
                 assert await page.evaluate("window.__noReload === true")
                 assert await page.text_content(f"{row} .status") == "OUTOFORDER"
+                # The server-rendered row changed; no second row was added.
+                assert await page.locator(row).count() == 1
                 assert await page.text_content('[data-count="OUTOFORDER"]') not in (None, "0")
 
                 # The chargers page: this one online, heard from just now.
