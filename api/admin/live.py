@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.events import parse_event
 from schemas.events.locations import EvseStatusResolved, evse_key
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import fold, format_ocpi_datetime
 from schemas.topics import EVSE_STATUS
 
 log = structlog.get_logger(__name__)
@@ -59,7 +59,7 @@ class EvseChange:
             location_id=p.location_id,
             evse_uid=p.evse_uid,
             status=p.status.value,
-            last_updated=p.last_updated.isoformat().replace("+00:00", "Z"),
+            last_updated=format_ocpi_datetime(p.last_updated),
         )
 
 

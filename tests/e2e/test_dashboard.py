@@ -129,6 +129,11 @@ async def test_the_board_live_sign_in_roles_csrf_and_sign_out(
     try:
         await _sign_in(page, base, "ada")
         await page.wait_for_selector(f"{row}[data-status=AVAILABLE]", timeout=5_000)
+        # Usable at 1,280 px and on a phone: nothing wider than the screen.
+        for width in (1280, 390):
+            await page.set_viewport_size({"width": width, "height": 800})
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        await page.set_viewport_size({"width": 1280, "height": 800})
         # A marker that a reload would wipe: the change must arrive live.
         await page.evaluate("window.__noReload = true")
 
