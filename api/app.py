@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from api import health
+from api.admin.live import EvseStatusHub, follow_evse_status
+from api.admin.pages import install_admin
+from api.admin.sessions import InMemorySessionStore, RedisSessionStore, SessionPolicy, SessionStore
 from api.errors import install_error_handlers
 from api.middleware import install_body_limit, install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
@@ -28,6 +33,7 @@ from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
 from api.public import discovery
+from api.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from api.writes import with_body_schemas
 from ocpi_hub.bootstrap import (
     Container,
@@ -36,6 +42,7 @@ from ocpi_hub.bootstrap import (
     build_container,
     partner_tokens,
 )
+from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
@@ -48,11 +55,15 @@ def create_app(
     container: Container | None = None,
     event_log: EventLog | None = None,
     write_path: WritePath | None = None,
+    sessions: SessionStore | None = None,
+    login_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """Build the app. Tests may hand in a container, a fake event log (then
     the write path runs on it and an in-memory decision store unless one is
+    given; the dashboard's sessions and sign-in throttle in memory unless
     given); the defaults are the real adapters built from settings."""
     settings = settings or get_settings()
+    policy = SessionPolicy(settings.admin_session_idle_s, settings.admin_session_absolute_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +80,9 @@ def create_app(
             )
             app.state.partner_tokens = partner_tokens(settings, app.state.write_path)
             app.state.api_keys = api_keys(settings, app.state.write_path)
+            app.state.sessions = sessions or InMemorySessionStore(policy)
+            app.state.login_limiter = login_limiter or InMemoryRateLimiter()
+            app.state.evse_hub = EvseStatusHub(settings.admin_live_buffer)
             yield
             return
         async with api_process(settings) as built:
@@ -77,7 +91,14 @@ def create_app(
             app.state.write_path = built.write_path
             app.state.partner_tokens = built.partner_tokens
             app.state.api_keys = built.api_keys
-            yield
+            prefix = settings.topic_prefix
+            app.state.sessions = sessions or RedisSessionStore(built.redis, prefix, policy)
+            app.state.login_limiter = login_limiter or RedisRateLimiter(
+                built.redis, prefix, name="admin-login"
+            )
+            hub = app.state.evse_hub = EvseStatusHub(settings.admin_live_buffer)
+            async with _following(hub, settings):
+                yield
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
     app.openapi = with_body_schemas(app.openapi)  # type: ignore[method-assign]
@@ -113,4 +134,37 @@ def create_app(
     app.include_router(ops_received_commands.router)
     app.include_router(ops_charge_points.router)
     app.include_router(ops_audit.router)
+    install_admin(app)
     return app
+
+
+@asynccontextmanager
+async def _following(hub: EvseStatusHub, settings: Settings) -> AsyncIterator[None]:
+    """The status board's feed of this process, started again after a lost
+    broker; each start after the first makes the boards load afresh."""
+    stop = asyncio.Event()
+    starts = 0
+
+    async def follow() -> None:
+        nonlocal starts
+        if starts:
+            hub.reset()
+        starts += 1
+        await follow_evse_status(hub, settings.kafka_bootstrap, settings.topic_prefix)
+
+    task = asyncio.create_task(
+        keep_running(
+            follow,
+            stop,
+            name="evse_status_feed",
+            initial_s=settings.restart_initial_s,
+            max_s=settings.restart_max_s,
+        )
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

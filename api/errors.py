@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -76,6 +76,22 @@ def _describe(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def _admin_page(request: Request, status: int, message: str) -> Response | None:
+    """The dashboard's pages answer a browser with a page in words, never
+    an envelope or a trace (api/admin/pages.py); None for other paths."""
+    if not request.url.path.startswith("/admin"):
+        return None
+    from api.admin.pages import error_page  # the pages import this module
+
+    return error_page(request, status, message)
+
+
+_BROKEN = (
+    "Something went wrong on our side; it has been logged. Try again, or tell an administrator."
+)
+_STORE_AWAY = "A store the dashboard reads did not answer in time. Try again in a moment."
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OcpiError)
     async def ocpi_error(_: Request, exc: OcpiError) -> JSONResponse:
@@ -105,23 +121,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, str(exc)))
 
     @app.exception_handler(UnavailableError)
-    async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
+    async def unavailable(request: Request, exc: UnavailableError) -> Response:
+        if (page := _admin_page(request, 503, _STORE_AWAY)) is not None:
+            return page
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, str(exc)))
 
     @app.exception_handler(PyMongoError)
-    async def views_unavailable(_: Request, exc: PyMongoError) -> JSONResponse:
+    async def views_unavailable(request: Request, exc: PyMongoError) -> Response:
         # A view read that hit its bound (OCPI_HUB_MONGO_*_TIMEOUT_S) or lost
         # its server: the request was fine and nothing was written, so the
         # sender should retry (docs/adr/0026). Anything else is a defect.
         if not (exc.timeout or isinstance(exc, ConnectionFailure)):
             log.exception("unhandled_error", error_type=type(exc).__name__)
+            if (page := _admin_page(request, 500, _BROKEN)) is not None:
+                return page
             body = envelope(None, OcpiStatus.SERVER_ERROR, "internal error")
             return JSONResponse(body, status_code=500)
         log.warning("views_unavailable", error_type=type(exc).__name__, error=str(exc)[:300])
+        if (page := _admin_page(request, 503, _STORE_AWAY)) is not None:
+            return page
         message = "the views did not answer in time; retry"
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
 
-    async def dependency_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def dependency_unavailable(request: Request, exc: Exception) -> Response:
         # Redis (rate limits, cached decisions, token lookups) or MariaDB
         # (ops lists, session rows) failed or hit its socket timeout
         # (OCPI_HUB_REDIS_*_TIMEOUT_S, OCPI_HUB_MYSQL_*_TIMEOUT_S): the request
@@ -133,6 +155,8 @@ def install_error_handlers(app: FastAPI) -> None:
             error_type=type(exc).__name__,
             path=request.url.path,
         )
+        if (page := _admin_page(request, 503, _STORE_AWAY)) is not None:
+            return page
         message = "a store did not answer in time; retry"
         return JSONResponse(envelope(None, OcpiStatus.SERVER_ERROR, message))
 
@@ -146,7 +170,9 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(unavailable_type, dependency_unavailable)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if page := _admin_page(request, 400, "This address has a value the page cannot use."):
+            return page
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             # status_codes: "When a message does not contain a valid JSON
@@ -171,7 +197,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(envelope(None, OcpiStatus.INVALID_PARAMETERS, message))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and (page := _admin_page(request, 404, "No such page.")):
+            return page
         return JSONResponse(
             envelope(None, OcpiStatus.CLIENT_ERROR, str(exc.detail)),
             status_code=exc.status_code,
@@ -179,8 +207,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled_error", error_type=type(exc).__name__)
+        if (page := _admin_page(request, 500, _BROKEN)) is not None:
+            return page
         return JSONResponse(
             envelope(None, OcpiStatus.SERVER_ERROR, "internal error"), status_code=500
         )

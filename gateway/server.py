@@ -23,6 +23,7 @@ import hmac
 import logging
 import os
 import re
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -184,7 +185,9 @@ class Gateway:
     async def seen(self, cp_id: str) -> None:
         """The charger said something: its presence is refreshed."""
         try:
-            await self.state.present(cp_id, self.settings.gateway_id, self.presence_ttl_s)
+            await self.state.present(
+                cp_id, self.settings.gateway_id, self.presence_ttl_s, time.time()
+            )
         except Exception:
             log.warning("ocpp_presence_failed", charge_point=cp_id, exc_info=True)
 

@@ -6,6 +6,8 @@ transaction, reservations handed to chargers.
 Keys, all under ``{topic_prefix}ocpi-hub:ocpp:`` (docs/adr/0018):
 
 * ``presence:{cp}`` = gateway id, expiring after 3 heartbeat intervals;
+* ``seen:{cp}`` = when the charger last said anything (epoch seconds), kept
+  30 days: the dashboard's chargers page (api/admin/pages.py);
 * ``txid`` a counter (OCPP transactionId, an integer);
 * ``tx:{cp}:{txid}`` the transaction (JSON: session id, where, recorded?);
 * ``session:{SESSION_ID}`` = ``{cp, txid}`` (RemoteStop finds the transaction);
@@ -36,6 +38,8 @@ return 0
 COMMAND_TOKEN_TTL_S = 15 * 60
 # A transaction's mapping outlives any plausible charge.
 TRANSACTION_TTL_S = 60 * 24 * 3600
+# How long "last heard from" is kept for a charger that went away.
+SEEN_TTL_S = 30 * 24 * 3600
 
 
 class GatewayState:
@@ -47,8 +51,13 @@ class GatewayState:
     def presence_key(self, cp_id: str) -> str:
         return f"{self._p}presence:{cp_id}"
 
-    async def present(self, cp_id: str, gateway_id: str, ttl_s: int) -> None:
-        await self._redis.set(self.presence_key(cp_id), gateway_id, ex=ttl_s)
+    async def present(self, cp_id: str, gateway_id: str, ttl_s: int, at: float) -> None:
+        """Held by ``gateway_id`` for ``ttl_s``, heard from at ``at``: one
+        round trip (a pipeline, no transaction: the two are independent)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self.presence_key(cp_id), gateway_id, ex=ttl_s)
+        pipe.set(f"{self._p}seen:{cp_id}", repr(at), ex=SEEN_TTL_S)
+        await pipe.execute()
 
     async def absent(self, cp_id: str, gateway_id: str) -> None:
         await self._release(keys=[self.presence_key(cp_id)], args=[gateway_id])

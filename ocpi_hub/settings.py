@@ -101,6 +101,29 @@ class Settings(BaseSettings):
     # its own Kafka, MongoDB, MySQL and Redis clients (docs/scale-out.md).
     api_workers: int = Field(default=1, ge=1, le=64)
 
+    # --- the admin dashboard (/admin, api/admin/, docs/adr/0033) -------------
+    # A browser session ends after admin_session_idle_s without a request,
+    # and admin_session_absolute_s after sign-in whatever happens.
+    admin_session_idle_s: int = Field(default=1800, ge=60)
+    admin_session_absolute_s: int = Field(default=43_200, ge=60)
+    # The session cookie's Secure flag: "auto" sets it when the request came
+    # over TLS (behind a proxy: uvicorn's --forwarded-allow-ips makes the
+    # scheme the proxy's); "always" when TLS ends at a proxy we do not trust
+    # for headers; "never" only for local tests over plain HTTP.
+    admin_cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Sign-in attempts per window, counted in Redis before the password is
+    # checked: per login (slows guessing one account's password) and per
+    # client address (slows spraying many accounts from one place).
+    admin_login_attempts_per_login: int = Field(default=5, ge=1)
+    admin_login_attempts_per_client: int = Field(default=20, ge=1)
+    admin_login_window_s: int = Field(default=900, ge=1)
+    # The status board holds at most this many EVSEs (filters narrow it);
+    # beyond, it says how many it leaves out.
+    admin_board_max_evses: int = Field(default=5000, ge=1)
+    # Status changes each API process keeps to hand a (re)connecting board
+    # what it missed; older gaps make the board load afresh.
+    admin_live_buffer: int = Field(default=10_000, ge=100)
+
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")
     party_id: str = Field(default="HUB", pattern=r"^[A-Z0-9]{3}$")

@@ -636,6 +636,11 @@ def presence_key(prefix: str, charge_point_id: str) -> str:
     return f"{prefix}ocpi-hub:ocpp:presence:{charge_point_id}"
 
 
+def seen_key(prefix: str, charge_point_id: str) -> str:
+    """When the gateway last heard from the charge point (gateway/state.py)."""
+    return f"{prefix}ocpi-hub:ocpp:seen:{charge_point_id}"
+
+
 @dataclass
 class RedisPresence:
     redis: aioredis.Redis

@@ -12,26 +12,49 @@ the ops API's error shape (an OCPI envelope):
   was wrong;
 * HTTP 403, status 2000, when the caller's role is too weak.
 
-Credentials today: an API key, ``Authorization: Bearer ohk_...``. /ops is
-not OCPI, so not OCPI's ``Token`` scheme: a partner's token must never be
-mistaken for an operator's key, nor the other way round. The browser
-session (issue 13, next part) is checked here too, by the same table.
+Credentials: an API key, ``Authorization: Bearer ohk_...``. /ops is not
+OCPI, so not OCPI's ``Token`` scheme: a partner's token must never be
+mistaken for an operator's key, nor the other way round. Or a browser
+session of the admin dashboard (its cookie, api/admin/sessions.py), acting
+as its account with the account's role *now* (a disabled account's
+sessions end, a new role applies at once), by the same table; a cookie is
+sent by the browser on its own, so an unsafe request made with one must
+also carry the session's CSRF token (docs/adr/0033). The dashboard's pages
+(``/admin``, ``admin_access``) take only the session: a page answers a
+browser with a page, never an API error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import parse_qs
 
 import structlog
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.admin.sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    BrowserSession,
+    SessionStore,
+    tokens_match,
+)
 from api.errors import OcpiError
 from producers.lookups import LookupCache
-from producers.operators import KEY_PREFIX, ApiKeyState, hash_api_key, satisfies
-from producers.write_path import act_as
+from producers.operators import (
+    ACCOUNTS,
+    KEY_PREFIX,
+    AccountState,
+    ApiKeyState,
+    hash_api_key,
+    satisfies,
+)
+from producers.write_path import WritePath, act_as
 from schemas.events import Actor
 from schemas.events.operators import OperatorRole
 from schemas.ocpi.status_codes import OcpiStatus
@@ -85,7 +108,15 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("POST", "/ops/cdrs/{cdr_id}/credit"): BILLING,
     # who did what
     ("GET", "/ops/audit"): ADMIN,
+    # the dashboard (its sign-in page is the one /admin route open to all)
+    ("GET", "/admin"): VIEWER,
+    ("GET", "/admin/board/events"): VIEWER,
+    ("GET", "/admin/chargers"): VIEWER,
+    ("POST", "/admin/logout"): VIEWER,
 }
+
+# The /admin routes anyone may call: the sign-in form and its answer.
+OPEN_ADMIN_ROUTES = frozenset({("GET", "/admin/login"), ("POST", "/admin/login")})
 
 
 def required_role(method: str, path: str) -> OperatorRole:
@@ -129,30 +160,152 @@ def _route_path(request: Request) -> str:
     return route.path if isinstance(route, APIRoute) else request.url.path
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """A live browser session and the account behind it, as it is now."""
+
+    session_id: str
+    session: BrowserSession
+    account: AccountState
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(Actor(kind="account", id=self.account.login), self.account.role)
+
+
+async def signed_in(request: Request, *, touch: bool = True) -> SignedIn | None:
+    """The request's browser session, if its cookie names a live one whose
+    account is still enabled (a disabled account's sessions end here)."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    sessions: SessionStore = request.app.state.sessions
+    session = await (sessions.get(session_id) if touch else sessions.peek(session_id))
+    if session is None:
+        return None
+    path: WritePath = request.app.state.write_path
+    account = await path.state(ACCOUNTS, session.login)
+    if account is None or account.disabled:
+        await sessions.delete(session_id)
+        return None
+    return SignedIn(session_id, session, account)
+
+
+async def presented_csrf(request: Request) -> str | None:
+    """The CSRF token an unsafe request carries: the header (scripts) or the
+    form field (pages; only url-encoded forms are read)."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    return (await form_fields(request)).get(CSRF_FIELD)
+
+
+_MAX_FORM_BYTES = 16 * 1024
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The fields of a url-encoded form (the first value of each); {} for
+    any other body or one larger than any form of ours. Parsed here rather
+    than by Starlette, which needs python-multipart even for these."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return {}
+    body = await request.body()  # cached: the route may read it again
+    if len(body) > _MAX_FORM_BYTES:
+        return {}
+    try:
+        parsed = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {name: values[0] for name, values in parsed.items()}
+
+
+_BAD_CSRF = "the request did not carry this session's CSRF token; reload the page and try again"
+
+
+def _forbidden(need: OperatorRole) -> str:
+    return f"this needs the role {need.value} or one above it"
+
+
+def _authorize(request: Request, principal: Principal) -> bool:
+    path = _route_path(request)
+    need = required_role(request.method, path)
+    structlog.contextvars.bind_contextvars(actor=str(principal.actor))
+    if not satisfies(principal.role, need):
+        log.info("ops_forbidden", path=path, method=request.method, role=principal.role.value)
+        return False
+    # Everything this request records is the caller's (docs/adr/0031).
+    act_as(principal.actor)
+    request.state.principal = principal
+    return True
+
+
 async def ops_access(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The authenticated, authorized caller of an ops route (or 401/403)."""
-    if credentials is None:
+    if credentials is not None:
+        key = await _api_key(request.app.state.api_keys, credentials.credentials)
+        if key is None:
+            raise _unauthorized()
+        principal = Principal(Actor(kind="api_key", id=key.key_id), key.role)
+    elif request.headers.get("authorization"):  # another scheme: not ours
         raise _unauthorized()
-    key = await _api_key(request.app.state.api_keys, credentials.credentials)
-    if key is None:
-        raise _unauthorized()
-    path = _route_path(request)
-    need = required_role(request.method, path)
-    principal = Principal(Actor(kind="api_key", id=key.key_id), key.role)
-    structlog.contextvars.bind_contextvars(actor=str(principal.actor))
-    if not satisfies(principal.role, need):
-        log.info("ops_forbidden", path=path, method=request.method, role=principal.role.value)
+    else:
+        browser = await signed_in(request)
+        if browser is None:
+            raise _unauthorized()
+        if request.method not in SAFE_METHODS and not tokens_match(
+            browser.session.csrf_token, await presented_csrf(request)
+        ):
+            log.info("csrf_refused", path=request.url.path, method=request.method)
+            raise OcpiError(OcpiStatus.CLIENT_ERROR, _BAD_CSRF, 403)
+        principal = browser.principal
+    if not _authorize(request, principal):
         raise OcpiError(
-            OcpiStatus.CLIENT_ERROR, f"this needs the role {need.value} or one above it", 403
+            OcpiStatus.CLIENT_ERROR,
+            _forbidden(required_role(request.method, _route_path(request))),
+            403,
         )
-    # Everything this request records is the caller's (docs/adr/0031).
-    act_as(principal.actor)
-    request.state.principal = principal
     return principal
+
+
+class AdminRefusedError(Exception):
+    """An /admin request refused: answered with a page or a redirect to the
+    sign-in form (api/admin/pages.py installs the handler)."""
+
+    def __init__(self, http_status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.message = message
+
+
+async def admin_access(request: Request) -> SignedIn:
+    """The signed-in, authorized browser of an /admin route: no session is
+    a redirect to the sign-in form (a GET) or 401; a role too weak or a
+    missing CSRF token on an unsafe request, 403."""
+    browser = await signed_in(request)
+    if browser is None:
+        raise AdminRefusedError(401, "Please sign in.")
+    if request.method not in SAFE_METHODS and not tokens_match(
+        browser.session.csrf_token, await presented_csrf(request)
+    ):
+        log.info("csrf_refused", path=request.url.path, method=request.method)
+        raise AdminRefusedError(
+            403,
+            "This form has expired or did not come from this site. "
+            + "Reload the page and try again.",
+        )
+    if not _authorize(request, browser.principal):
+        need = required_role(request.method, _route_path(request))
+        raise AdminRefusedError(
+            403, f"Your role ({browser.account.role.value}) cannot do this: it needs {need.value}."
+        )
+    return browser
 
 
 OPS_ACCESS = Depends(ops_access)
 PrincipalDep = Annotated[Principal, OPS_ACCESS]
+ADMIN_ACCESS = Depends(admin_access)
+SignedInDep = Annotated[SignedIn, ADMIN_ACCESS]

@@ -1609,11 +1609,16 @@ def cmd_up(args: argparse.Namespace) -> None:
 
         # 1. tools (missing system packages come in one apt-get call)
         needy = [svc for svc in to_start if svc.packages_needed()]
-        if needy:
-            Apt.install(
-                [p for svc in needy for p in svc.packages_needed()],
-                " and ".join(PRETTY[svc.name] for svc in needy),
-            )
+        packages = [p for svc in needy for p in svc.packages_needed()]
+        why = [PRETTY[svc.name] for svc in needy]
+        # The dashboard's browser test (tests/e2e/test_dashboard.py) drives
+        # Debian's chromium; `make test` runs `make up` first, so a bare CI
+        # machine gets it here. Never a browser downloaded by Playwright.
+        if args.with_platform and not which("chromium"):
+            packages.append("chromium")
+            why.append("Chromium (the dashboard's browser test)")
+        if packages:
+            Apt.install(packages, " and ".join(why))
         for svc in to_start:
             svc.check_tools()
 

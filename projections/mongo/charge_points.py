@@ -85,6 +85,14 @@ class ChargePointViewQuery:
         key = location_key(country_code, party_id, location_id)
         return await self._coll.find({"location_key": key}, {"password_hash": 0}).to_list()
 
+    async def registered(self, *, location_id: str | None = None, limit: int = 500) -> list[Doc]:
+        """Registered charge points by id (the hash left out), at most ``limit``."""
+        query: dict[str, Any] = {"registered": True}
+        if location_id:
+            query["location_id"] = location_id
+        found = self._coll.find(query, {"password_hash": 0}).sort("_id", ASCENDING).limit(limit)
+        return await found.to_list()
+
     async def get(self, charge_point_id: str) -> Doc | None:
         """A registered charge point, or None."""
         return await self._coll.find_one({"_id": charge_point_id, "registered": True})

@@ -1,0 +1,438 @@
+"""The admin dashboard's pages (docs/adr/0033): sign-in, sign-out and the
+live EVSE status board, server-rendered with Jinja2; every asset is served
+from ``api/admin/static`` (the pages' Content-Security-Policy allows
+nothing else).
+
+Who may see which page is ``api/ops/access.py``'s table, checked by
+``ADMIN_ACCESS`` on every route but the sign-in form's two. Refusals and
+failures are pages in words, never a trace.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import structlog
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from api.admin.live import BoardFilter, EvseStatusHub, board_stream
+from api.admin.sessions import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SessionStore,
+    new_token,
+    tokens_match,
+)
+from api.ops.access import (
+    ADMIN_ACCESS,
+    AdminRefusedError,
+    SignedInDep,
+    form_fields,
+    signed_in,
+)
+from api.public.discovery import client_address
+from api.rate_limit import RateLimiter
+from ocpi_hub.bootstrap import Container
+from ocpi_hub.settings import Settings
+from producers.operators import ACCOUNTS, account_that_signs_in
+from producers.received_commands import presence_key, seen_key
+from producers.write_path import WritePath
+from projections.mysql.sites import OpsQuery
+from schemas.events.operators import LOGIN_PATTERN
+from schemas.ocpi.locations import EvseStatus
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+# The pages load only what we serve; no inline script, no framing.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+STATUSES = [s.value for s in EvseStatus]
+
+public = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[ADMIN_ACCESS])
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.container.settings
+    return settings
+
+
+def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers.update(_HEADERS)
+    return response
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return page(request, "error.html", {"message": message, "status": status}, status)
+
+
+def _secure(request: Request, settings: Settings) -> bool:
+    if settings.admin_cookie_secure == "auto":
+        return request.url.scheme == "https"
+    return settings.admin_cookie_secure == "always"
+
+
+def _set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int, path: str = "/"
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, _settings(request)),
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after signing in: one of our pages, never another site."""
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return "/admin"
+
+
+# --- signing in and out ----------------------------------------------------------------
+
+
+def _login_form(
+    request: Request, *, message: str | None = None, status: int = 200, login: str = ""
+) -> HTMLResponse:
+    token = new_token()
+    response = page(
+        request,
+        "login.html",
+        {
+            "csrf_token": token,
+            "message": message,
+            "login": login,
+            "next": _safe_next(request.query_params.get("next")),
+        },
+        status,
+    )
+    _set_cookie(response, request, LOGIN_CSRF_COOKIE, token, 3600, path="/admin/login")
+    return response
+
+
+@public.get("/login")
+async def login_form(request: Request) -> Response:
+    if await signed_in(request, touch=False) is not None:
+        return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
+    return _login_form(request)
+
+
+_FAILED = "Sign-in failed: that login and password do not match an active account."
+
+
+@public.post("/login")
+async def login(request: Request) -> Response:
+    settings = _settings(request)
+    form = await form_fields(request)
+    if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form.get(CSRF_FIELD)):
+        log.info("admin_login_refused", reason="csrf")
+        return _login_form(
+            request,
+            message="This sign-in form has expired or did not come from this site. Try again.",
+            status=403,
+        )
+    login_name = form.get("login", "").strip().lower()[:64]
+    password = form.get("password", "")
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings.public_trusted_proxies,
+    )
+    limiter: RateLimiter = request.app.state.login_limiter
+    window = settings.admin_login_window_s
+    # Counted before the password is checked, so a throttled guess costs
+    # no argon2 work; the answer never says which count ran out.
+    by_client = await limiter.hit(
+        f"client:{client}", settings.admin_login_attempts_per_client, window
+    )
+    by_login = await limiter.hit(
+        f"login:{login_name}", settings.admin_login_attempts_per_login, window
+    )
+    if not (by_client.allowed and by_login.allowed):
+        wait = max(by_client.retry_after_s if not by_client.allowed else 0,
+                   by_login.retry_after_s if not by_login.allowed else 0)  # fmt: skip
+        log.info("admin_login_throttled", client=client)
+        throttled = _login_form(
+            request,
+            message=f"Too many sign-in attempts. Try again in {max(1, -(-wait // 60))} minute(s).",
+            status=429,
+            login=login_name,
+        )
+        throttled.headers["Retry-After"] = str(wait)
+        return throttled
+    account = None
+    if login_name and _valid_login(login_name):
+        path: WritePath = request.app.state.write_path
+        state = await path.state(ACCOUNTS, login_name)
+        account = await run_in_threadpool(account_that_signs_in, state, password)
+    else:  # the same work as for a known login: the time tells nothing
+        await run_in_threadpool(account_that_signs_in, None, password)
+    if account is None:
+        log.info("admin_login_refused", reason="credentials", client=client)
+        return _login_form(request, message=_FAILED, status=401, login=login_name)
+    sessions: SessionStore = request.app.state.sessions
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:  # a fresh id at every sign-in: no session fixation
+        await sessions.delete(old)
+    session_id, _ = await sessions.create(account.login)
+    log.info("admin_login", login=account.login, client=client)
+    response = RedirectResponse(_safe_next(form.get("next")), 303)
+    _set_cookie(response, request, SESSION_COOKIE, session_id, settings.admin_session_absolute_s)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin/login")
+    return response
+
+
+def _valid_login(login: str) -> bool:
+    return re.fullmatch(LOGIN_PATTERN, login) is not None
+
+
+@router.post("/logout")
+async def logout(request: Request, browser: SignedInDep) -> Response:
+    sessions: SessionStore = request.app.state.sessions
+    await sessions.delete(browser.session_id)
+    log.info("admin_logout", login=browser.account.login)
+    response = RedirectResponse("/admin/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- the live EVSE status board ----------------------------------------------------------
+
+
+def _board_filter(location: str | None, party: str | None, status: str | None) -> BoardFilter:
+    country_code = party_id = None
+    if party:
+        # "NL-ABC", "NL*ABC" or "NLABC": a party is its country and its id.
+        compact = party.replace("-", "").replace("*", "").replace(" ", "").upper()
+        country_code, party_id = compact[:2], compact[2:]
+    return BoardFilter(
+        location_id=location or None,
+        country_code=country_code or None,
+        party_id=party_id or None,
+        status=status if status in STATUSES else None,
+    )
+
+
+def _rows(ops: OpsQuery, wanted: BoardFilter, cap: int) -> tuple[list[dict[str, Any]], bool]:
+    rows: list[dict[str, Any]] = []
+    after: str | None = None
+    while len(rows) < cap:
+        found = ops.evses(
+            status=wanted.status,
+            country_code=wanted.country_code,
+            party_id=wanted.party_id,
+            location_id=wanted.location_id,
+            after=after,
+            limit=min(1000, cap - len(rows)),
+        )
+        rows += [
+            {
+                "evse_key": r["evse_key"],
+                "country_code": r["country_code"],
+                "party_id": r["party_id"],
+                "location_id": r["location_id"],
+                "site": r["site"]["name"] or "",
+                "evse_uid": r["evse_uid"],
+                "evse_id": r["evse_id"] or "",
+                "status": r["status"],
+                "last_updated": r["status_last_updated"],
+            }
+            for r in found.items
+        ]
+        if found.next_after is None:
+            return rows, False
+        after = found.next_after
+    return rows, True
+
+
+Text = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("")
+async def board(
+    request: Request,
+    browser: SignedInDep,
+    location: Text = None,
+    party: Text = None,
+    status: Text = None,
+) -> Response:
+    settings = _settings(request)
+    hub: EvseStatusHub = request.app.state.evse_hub
+    wanted = _board_filter(location, party, status)
+    # The hub's position before the rows are read: the stream replays
+    # every change after it, so none made meanwhile is lost.
+    seq = hub.seq
+    ops: OpsQuery = request.app.state.container.ops
+    rows, truncated = await run_in_threadpool(_rows, ops, wanted, settings.admin_board_max_evses)
+    counts = {s: 0 for s in STATUSES}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    query = {k: v for k, v in (("location", location), ("party", party), ("status", status)) if v}
+    return page(
+        request,
+        "board.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": rows,
+            "counts": counts,
+            "statuses": STATUSES,
+            "truncated": truncated,
+            "cap": settings.admin_board_max_evses,
+            "filters": {"location": location or "", "party": party or "", "status": status or ""},
+            "section": "board",
+            "stream_url": "/admin/board/events?" + urlencode({**query, "after": seq}),
+            "count_links": {s: "/admin?" + urlencode({**query, "status": s}) for s in STATUSES},
+        },
+    )
+
+
+@router.get("/board/events")
+async def board_events(
+    request: Request,
+    browser: SignedInDep,
+    location: Text = None,
+    party: Text = None,
+    status: Text = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """Server-sent events: each status change of a shown EVSE (``evse``),
+    ``reload`` when changes were missed, ``signedout`` when the session
+    ended; a comment every 15 s keeps proxies from closing the stream."""
+    hub: EvseStatusHub = request.app.state.evse_hub
+    sessions: SessionStore = request.app.state.sessions
+    # Every status of the board's location and party: a board filtered by
+    # status must also hear an EVSE leave that status (its row goes) or
+    # enter it (a row comes); the page applies the status filter.
+    wanted = replace(_board_filter(location, party, status), status=None)
+    last = request.headers.get("last-event-id", "")
+    start = int(last) if last.isdigit() else after
+
+    async def signed_in_still() -> bool:
+        return await sessions.peek(browser.session_id) is not None
+
+    return StreamingResponse(
+        board_stream(hub, wanted, start, signed_in_still, keepalive_s=15.0),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# --- chargers: online or not, and when last heard from -----------------------------------
+
+
+@router.get("/chargers")
+async def chargers(
+    request: Request,
+    browser: SignedInDep,
+    location: Text = None,
+) -> Response:
+    """Our registered charge points: online (a gateway holds its connection
+    now) or offline, and when the gateway last heard from it (any OCPP
+    message, heartbeats included). The registry is the MongoDB view; the
+    rest is what the gateway keeps in Redis (gateway/state.py)."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    found = await container.charge_points.registered(location_id=location or None, limit=_CHARGERS)
+    ids = [str(doc["_id"]) for doc in found]
+    prefix = settings.topic_prefix
+    held: list[Any] = []
+    seen: list[Any] = []
+    if ids:
+        held = await container.redis.mget([presence_key(prefix, cp) for cp in ids])
+        seen = await container.redis.mget([seen_key(prefix, cp) for cp in ids])
+    now = time.time()
+    rows = []
+    for doc, gateway, heard in zip(found, held, seen, strict=True):
+        at = float(heard) if heard is not None else None
+        rows.append(
+            {
+                "id": doc["_id"],
+                "location_id": doc.get("location_id", ""),
+                "connectors": len(doc.get("connectors") or []),
+                "online": gateway is not None,
+                "gateway": gateway.decode() if isinstance(gateway, bytes) else gateway,
+                "heard_at": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                if at is not None
+                else None,
+                "heard_ago": _ago(now - at) if at is not None else None,
+            }
+        )
+    return page(
+        request,
+        "chargers.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": rows,
+            "online": sum(1 for r in rows if r["online"]),
+            "location": location or "",
+            "truncated": len(rows) >= _CHARGERS,
+            "cap": _CHARGERS,
+            "section": "chargers",
+        },
+    )
+
+
+# One page of chargers; a bigger network narrows it by location.
+_CHARGERS = 500
+
+
+def _ago(seconds: float) -> str:
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    if s < 172_800:
+        return f"{s // 3600} h ago"
+    return f"{s // 86_400} days ago"
+
+
+def install_admin(app: FastAPI) -> None:
+    """The dashboard's routes, its assets and its refusal pages."""
+    app.include_router(public)
+    app.include_router(router)
+    app.mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static")
+
+    @app.exception_handler(AdminRefusedError)
+    async def refused(request: Request, exc: AdminRefusedError) -> Response:
+        if exc.http_status == 401:
+            if request.method == "GET" and request.url.path != "/admin/board/events":
+                target = urlencode(
+                    {
+                        "next": request.url.path
+                        + (f"?{request.url.query}" if request.url.query else "")
+                    }
+                )
+                return RedirectResponse(f"/admin/login?{target}", 303)
+            return error_page(request, 401, exc.message)
+        return error_page(request, exc.http_status, exc.message)
