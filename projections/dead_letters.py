@@ -135,6 +135,14 @@ class Failure:
     error_message: str
 
 
+class StoreInterruptedError(Exception):
+    """A store was away while a batch was written (or settled): what it had
+    acknowledged of the batch before it went may be gone with it (a killed
+    server loses what it had not journaled, docs/adr/0032). The batch is not
+    committed; the projections start again from the last commit, with fresh
+    writers (their caches may hold what the store lost)."""
+
+
 class StoppedWhileAwayError(Exception):
     """The process is stopping while a store is away: the batch is left
     unapplied (its offsets uncommitted) for the next start."""
@@ -161,6 +169,8 @@ class Guarded:
         self._initial = retry_initial_s
         self._max = retry_max_s
         self._failures: list[Failure] = []
+        # Set when the store was away during an apply (see StoreInterruptedError).
+        self.interrupted = False
 
     def prepare(self) -> None:
         self._until_done(self._writer.prepare)
@@ -206,8 +216,16 @@ class Guarded:
 
     def _until_done(self, work: Callable[[], T]) -> T:
         return until_done(
-            work, self.name, stopping=self._stopping, initial_s=self._initial, max_s=self._max
+            work,
+            self.name,
+            stopping=self._stopping,
+            initial_s=self._initial,
+            max_s=self._max,
+            on_retry=self._interrupted,
         )
+
+    def _interrupted(self) -> None:
+        self.interrupted = True
 
 
 def until_done(
@@ -217,9 +235,11 @@ def until_done(
     stopping: threading.Event,
     initial_s: float,
     max_s: float,
+    on_retry: Callable[[], None] | None = None,
 ) -> T:
-    """``work()``, again and again with backoff while the store is away;
-    StoppedWhileAwayError if ``stopping`` is set meanwhile."""
+    """``work()``, again and again with backoff while the store is away
+    (``on_retry`` told each time); StoppedWhileAwayError if ``stopping`` is
+    set meanwhile."""
     delay = initial_s
     attempt = 0
     while True:
@@ -228,6 +248,8 @@ def until_done(
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            if on_retry is not None:
+                on_retry()
             attempt += 1
             log.warning(
                 "projection_store_unavailable",

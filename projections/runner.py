@@ -42,10 +42,11 @@ from projections.dead_letters import (
     Guarded,
     Quarantine,
     StoppedWhileAwayError,
+    StoreInterruptedError,
     describe,
+    is_transient,
     log_quarantine,
     quarantined_event,
-    until_done,
 )
 from projections.position import Record
 from schemas.events import EventMeta, Party, parse_event
@@ -310,28 +311,25 @@ class BatchApplier:
 
     ``settle``, when given, makes what the stores acknowledged of a batch
     durable (docs/adr/0032); ``settle()`` runs it once the batch is applied
-    and before its offsets are committed, again and again while a store is
-    away.
+    and before its offsets are committed. A store that was away meanwhile
+    (a writer had to retry, or the settle fails for it) may have lost what
+    it acknowledged: ``settle()`` then raises StoreInterruptedError and the
+    batch is not committed.
     """
 
     def __init__(
-        self,
-        writers: Sequence[Writer],
-        settle: Callable[[], object] | None = None,
-        *,
-        stopping: threading.Event | None = None,
-        retry_initial_s: float = 0.5,
-        retry_max_s: float = 30.0,
+        self, writers: Sequence[Writer], settle: Callable[[], object] | None = None
     ) -> None:
         self._writers = list(writers)
         self._settle = settle
-        self._stopping = stopping or threading.Event()
-        self._retry = (retry_initial_s, retry_max_s)
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self._writers)), thread_name_prefix="projection-writer"
         )
 
     async def apply(self, records: Sequence[Record[object]]) -> None:
+        for writer in self._writers:
+            if isinstance(writer, Guarded):
+                writer.interrupted = False  # an interruption is this batch's
         loop = asyncio.get_running_loop()
         results = await asyncio.gather(
             *(loop.run_in_executor(self._pool, w.apply, records) for w in self._writers),
@@ -342,16 +340,17 @@ class BatchApplier:
                 raise result
 
     async def settle(self) -> None:
+        interrupted = [w.name for w in self._writers if isinstance(w, Guarded) and w.interrupted]
+        if interrupted:
+            raise StoreInterruptedError(f"a store was away while {interrupted} wrote the batch")
         if self._settle is None:
             return
-        settle = self._settle
-        initial_s, max_s = self._retry
-        await asyncio.get_running_loop().run_in_executor(
-            self._pool,
-            lambda: until_done(
-                settle, "settle", stopping=self._stopping, initial_s=initial_s, max_s=max_s
-            ),
-        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._settle)
+        except Exception as exc:
+            if is_transient(exc):
+                raise StoreInterruptedError(f"settling the batch failed: {exc!r}"[:300]) from exc
+            raise
 
     def failures(self) -> list[Failure]:
         """What the guarded writers quarantined in the last batch."""
@@ -407,11 +406,7 @@ async def run_live(
     stopping = threading.Event()
     relay = asyncio.create_task(_relay(stop, stopping))
     applier = BatchApplier(
-        guarded(writers, stopping, initial_s=retry_initial_s, max_s=retry_max_s),
-        settle,
-        stopping=stopping,
-        retry_initial_s=retry_initial_s,
-        retry_max_s=retry_max_s,
+        guarded(writers, stopping, initial_s=retry_initial_s, max_s=retry_max_s), settle
     )
     try:
         while not stop.is_set():
@@ -424,7 +419,9 @@ async def run_live(
                 try:
                     await applier.apply(records)
                     # A store that crashes after acknowledging must not
-                    # lose what the commit below will say is done.
+                    # lose what the commit below will say is done; one that
+                    # was away during the batch ends this run uncommitted
+                    # (StoreInterruptedError), to start again afresh.
                     await applier.settle()
                 except StoppedWhileAwayError:
                     # Stopping while a store is away: the batch is not done,

@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from api.app import create_app
 from ocpi_hub.bootstrap import Views, dead_letter_log, mysql_engine, views
+from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings
 from producers.log import ensure_topics
 from projections.mongo.dead_letters import QUARANTINED, RESOLVED, DeadLetterQuery
@@ -110,20 +111,29 @@ async def _until(check: Callable[[], Any], within: float = 120, what: str = "") 
 
 @asynccontextmanager
 async def _projections(s: Settings, live: Views) -> AsyncIterator[asyncio.Task[None]]:
-    """The live runner of `ocpi-hub projections`, publishing dead letters."""
+    """The live runner of `ocpi-hub projections`, publishing dead letters,
+    started again as the process does when it ends (a batch a store was away
+    for ends it uncommitted, docs/adr/0032)."""
     stop = asyncio.Event()
     async with dead_letter_log(s, publish=True) as dead_letters:
         task = asyncio.create_task(
-            run_live(
-                s.kafka_bootstrap,
-                s.topic_prefix,
-                live.writers,
-                batch_size=200,
-                poll_ms=50,
-                stop=stop,
-                dead_letters=dead_letters,
-                retry_initial_s=0.2,
-                retry_max_s=1.0,
+            keep_running(
+                lambda: run_live(
+                    s.kafka_bootstrap,
+                    s.topic_prefix,
+                    live.writers,
+                    batch_size=200,
+                    poll_ms=50,
+                    stop=stop,
+                    dead_letters=dead_letters,
+                    retry_initial_s=0.2,
+                    retry_max_s=1.0,
+                    settle=live.settle,
+                ),
+                stop,
+                name="projections",
+                initial_s=0.2,
+                max_s=1.0,
             )
         )
         try:

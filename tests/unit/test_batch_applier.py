@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from projections.dead_letters import Guarded, StoreInterruptedError
 from projections.position import Record
 from projections.runner import BatchApplier
 from schemas.ocpi.locations import EvseStatus as S
@@ -68,3 +69,59 @@ def test_a_failing_writer_fails_the_batch_after_the_others_are_done() -> None:
     finally:
         applier.close()
     assert ok.seen == batch  # it was not cut short
+
+
+class AwayOnce(Slow):
+    """A store that is away at the first attempt (a lost connection), back
+    at the next."""
+
+    def __init__(self, name: str, started: threading.Barrier) -> None:
+        super().__init__(name, started)
+        self.attempts = 0
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise ConnectionError("the store went away")
+        return super().apply(records)
+
+
+def test_a_batch_a_store_was_away_for_is_not_settled() -> None:
+    """What a killed store acknowledged before it went may be gone: the batch
+    is applied (the retry succeeds) but not settled, so it is not committed
+    (docs/adr/0032)."""
+    settled: list[int] = []
+    away = Guarded(AwayOnce("away", threading.Barrier(1)), retry_initial_s=0.01)
+    applier = BatchApplier([away], lambda: settled.append(1))
+    try:
+        asyncio.run(applier.apply([resolved(S.CHARGING)]))
+        with pytest.raises(StoreInterruptedError, match="away"):
+            asyncio.run(applier.settle())
+    finally:
+        applier.close()
+    assert settled == []
+
+
+def test_a_settle_that_fails_for_an_absent_store_is_an_interruption() -> None:
+    def settle() -> None:
+        raise ConnectionError("the store went away")
+
+    applier = BatchApplier([Slow("ok", threading.Barrier(1))], settle)
+    try:
+        asyncio.run(applier.apply([resolved(S.CHARGING)]))
+        with pytest.raises(StoreInterruptedError, match="settling"):
+            asyncio.run(applier.settle())
+    finally:
+        applier.close()
+
+
+def test_a_batch_without_interruption_settles() -> None:
+    settled: list[int] = []
+    ok = Guarded(Slow("ok", threading.Barrier(1)))
+    applier = BatchApplier([ok], lambda: settled.append(1))
+    try:
+        asyncio.run(applier.apply([resolved(S.CHARGING)]))
+        asyncio.run(applier.settle())
+    finally:
+        applier.close()
+    assert settled == [1]
