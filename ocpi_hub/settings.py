@@ -78,7 +78,11 @@ class Settings(BaseSettings):
     # write_fate_window_s before the next writer reads the log back.
     write_hold_timeout_s: float = Field(default=5.0, gt=0)
     write_hold_ttl_s: float = Field(default=30.0, gt=0)
-    write_fate_window_s: float = Field(default=20.0, ge=0)
+    # The producer stops retrying a batch produce_timeout_s after it was
+    # made, and the append gives up then; a request sent just before that
+    # can still be answered for up to produce_timeout_s. So the window is at
+    # least produce_timeout_s (10 s), with a margin.
+    write_fate_window_s: float = Field(default=12.0, ge=0)
     # A write that changes how a partner is found (a registration, a token
     # rotation) waits at most this long for every API process to confirm it
     # dropped its cached lookups (docs/adr/0024).

@@ -384,7 +384,7 @@ class Timing:
     hold_ttl_s: float = 30.0
     # After an append whose outcome is unknown, how long the aggregate stays
     # held so that a send still in flight lands before anyone reads the log.
-    fate_window_s: float = 20.0
+    fate_window_s: float = 12.0
     # Record timestamps vs. the clock of the lost holder: read this much earlier.
     clock_margin_s: float = 30.0
     # States kept decoded in this process (a claim that finds the same
