@@ -12,6 +12,7 @@ cache (``OCPI_HUB_INFRA_CACHE``).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -195,3 +196,8 @@ def running_stack(data: Path) -> Iterator[Stack]:
             stack.infra("down", timeout=300)
         except AssertionError as exc:
             sys.stderr.write(f"{exc}\n")
+        # The last run's logs, where pytest's rotation of temporary folders
+        # does not reach them.
+        kept = ROOT / "data" / "chaos" / "logs"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(data / "logs", kept, dirs_exist_ok=True)
