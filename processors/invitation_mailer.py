@@ -85,12 +85,15 @@ def send_smtp(smtp: SmtpSettings, message: EmailMessage) -> None:
         except (OSError, smtplib.SMTPException) as exc:
             raise MailNotSentError(str(exc)) from exc
         try:
-            conn.data(message.as_bytes())
+            # smtplib raises when DATA itself is refused, but returns the
+            # server's answer to the message: anything but 250 is a refusal.
+            code, reply = conn.data(message.as_bytes())
         except smtplib.SMTPDataError as exc:
-            # The server answered with an error: it did not take it.
-            raise MailNotSentError(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise MailNotSentError(f"DATA refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise MailFateUnknownError(str(exc)) from exc
+        if code != 250:
+            raise MailNotSentError(f"message refused: {code} {reply!r}")
     finally:
         try:
             conn.quit()

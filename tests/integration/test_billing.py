@@ -87,8 +87,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Any:
-    inbox = Inbox()
+def smtp_server(handler: Inbox | None = None) -> Any:
+    """A real aiosmtpd server on a free port; its handler and the port."""
+    inbox = handler or Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
     try:
