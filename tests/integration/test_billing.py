@@ -350,3 +350,15 @@ async def _member_story(s: Settings, inbox: Inbox) -> None:
         Decimal("-2.890000"),
     )
     assert row["energy_kwh"] == Decimal("8.25") and row["cost_centre"] == "R&D"
+
+    # The ops list reads those rows, filtered by status.
+    app = as_admin(create_app(s))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://hub.example") as http:
+            closed = (await http.get("/ops/corporations?status=CLOSED")).json()["data"]
+            active = (await http.get("/ops/corporations?status=ACTIVE")).json()["data"]
+            everyone = (await http.get("/ops/corporations")).json()["data"]
+    assert [c["corporation_id"] for c in closed] == [cid] and active == []
+    assert everyone == closed
+    assert closed[0]["price_per_kwh"] == "0.350000" and closed[0]["vat_rate"] == "0.210000"
