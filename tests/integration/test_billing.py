@@ -195,6 +195,25 @@ async def _member_story(s: Settings, inbox: Inbox) -> None:
             assert bad.json()["status_code"] == 2001, bad.text
             assert "vat_id" in bad.json()["status_message"]
             assert "checksum" in bad.json()["status_message"]
+            # A negative price: the field named, nothing recorded either.
+            negative = corporation_body()
+            negative["contract"]["price_per_kwh"] = "-0.01"
+            answer = (await http.post("/ops/corporations", json=negative)).json()
+            assert answer["status_code"] == 2001 and "price_per_kwh" in answer["status_message"]
+            assert await _events(s) == []
+            # An unknown corporation: 404, nothing recorded.
+            for method, path, body in (
+                ("GET", "/ops/corporations/nosuchcorp00", None),
+                ("POST", "/ops/corporations/nosuchcorp00/status", {"status": "SUSPENDED"}),
+                (
+                    "POST",
+                    "/ops/corporations/nosuchcorp00/members",
+                    {"name": "A", "email": "a@b.cc"},
+                ),
+            ):
+                unknown = await http.request(method, path, json=body)
+                assert unknown.status_code == 404, (path, unknown.text)
+                assert "no corporation" in unknown.json()["status_message"]
             assert await _events(s) == []
 
             created = await http.post("/ops/corporations", json=corporation_body())
