@@ -7,10 +7,15 @@ sent again; two mailers handed the same invitation send it once."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography.fernet import Fernet
@@ -24,6 +29,7 @@ from producers.write_path import Origin
 from schemas.events import MemberInvited, Party
 from tests.conftest import fresh_namespace
 from tests.integration.test_billing import Inbox, corporation_body, smtp_server
+from tests.services import env_of
 
 ORIGIN = Origin(Party(country_code="ZZ", party_id="HUB"), "test")
 
@@ -161,3 +167,42 @@ def test_two_mailers_send_one_invitation_once(services: Settings) -> None:
             assert len(inbox.messages) == 1
 
         asyncio.run(story())
+
+
+def test_the_billing_worker_command_mails_an_invitation(services: Settings) -> None:
+    """`ocpi-hub billing-worker`, the process `make up` keeps running, as a
+    child process on the namespace: it mails a new invitation, records it,
+    and stops on SIGTERM."""
+    with fresh_namespace(services) as namespace, smtp_server(Moody()) as (inbox, port):
+        s = _settings(namespace.settings).model_copy(update={"smtp_port": port})
+
+        async def story() -> None:
+            await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+            # The test's own worker only writes (its mailer loop never runs):
+            # the child process is the one that mails.
+            async with worker(s, port) as w:
+                invitation = await _invited(w, "ada@acme.example")
+                await inbox.wait(1, timeout_s=60)
+                for _ in range(100):
+                    state = await w.mailer.write_path.state(
+                        billing.SLICE, invitation.payload.corporation_id
+                    )
+                    member = state.members[invitation.payload.member_id] if state else None
+                    if member is not None and member.mailed_invitation_id:
+                        break
+                    await asyncio.sleep(0.1)
+            assert member is not None
+            assert member.mailed_invitation_id == invitation.payload.invitation_id
+            assert inbox.envelopes[0][1] == ["ada@acme.example"]
+
+        child = subprocess.Popen(
+            [str(Path(sys.executable).with_name("ocpi-hub")), "billing-worker"],
+            env={**os.environ, **env_of(s)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            asyncio.run(story())
+        finally:
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(30) == 0
