@@ -258,7 +258,18 @@ async def run_mailer(
                 for message in messages:
                     if message.value is None:
                         continue
-                    event = parse_event(message.value)
+                    try:
+                        event = parse_event(message.value)
+                    except ValueError:
+                        # A type this version does not know (a newer
+                        # producer) or a record no reader can parse: not
+                        # ours to handle, and never worth stopping for.
+                        log.warning(
+                            "mailer_event_skipped",
+                            partition=message.partition,
+                            offset=message.offset,
+                        )
+                        continue
                     if isinstance(event, MemberInvited):
                         await mailer.handle(event, message.offset)
             if batches:
