@@ -65,6 +65,7 @@ from schemas.events.billing import (
     PaymentMethod,
     Text,
 )
+from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import BILLING_CORPORATIONS
 
@@ -404,6 +405,11 @@ def member_token(
         "whitelist": "ALLOWED",
         "last_updated": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
     }
+
+
+def validity_patch(valid: bool, now: datetime) -> dict[str, Any]:
+    """The OCPI PATCH of a member token's ``valid`` (suspension, reinstatement)."""
+    return {"valid": valid, "last_updated": format_ocpi_datetime(now)}
 
 
 # --- decisions ---------------------------------------------------------------------

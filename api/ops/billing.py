@@ -111,9 +111,13 @@ class BillingWrites:
                 continue  # activated, token not written yet: activation writes it
             # Keep what ops set otherwise (expiry, locations); only the state moves.
             policy: Json = current.policy.model_dump(mode="json") if current.policy else {}
-            if policy.get("state") == allowed.value:
-                continue
-            await writes.set_policy(ref, policy | {"state": allowed.value})
+            if policy.get("state") != allowed.value:
+                await writes.set_policy(ref, policy | {"state": allowed.value})
+            # The OCPI Token's own ``valid`` too: partner CPOs that hold our
+            # tokens (pulled, whitelisted) see the suspension without asking.
+            valid = allowed is AllowedType.ALLOWED
+            if current.token.get("valid") is not valid:
+                await writes.patch(ref, billing.validity_patch(valid, self.now))
 
     async def invite(
         self, corporation_id: str, member_id: str, body: NewMember | None

@@ -135,6 +135,9 @@ async def activate(
     token = billing.member_token(
         state, member, country_code=s.party_country_code, party_id=s.party_id, now=now
     )
+    # The link followed again while the corporation is suspended or closed
+    # (the member was activated before): the token is written as it must be now.
+    token["valid"] = state.status is CorporationStatus.ACTIVE
     ref = TokenRef(
         country_code=s.party_country_code,
         party_id=s.party_id,
@@ -148,6 +151,7 @@ async def activate(
     after = await w.state(billing.SLICE, corporation_id)
     if after is not None and after.status is not CorporationStatus.ACTIVE:
         await writes.set_policy(ref, {"state": AllowedType.BLOCKED.value})
+        await writes.patch(ref, billing.validity_patch(False, now))
     return _page(
         "Your charging account is active",
         f"<p>Welcome, {escape(member.name)}. Your token: "

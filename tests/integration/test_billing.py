@@ -324,6 +324,14 @@ async def _member_story(s: Settings, inbox: Inbox) -> None:
             assert suspended.json()["data"]["status"] == "SUSPENDED", suspended.text
             decision = await _authorize(http, uid, "APP_USER")
             assert (decision["authorized"], decision["allowed"]) == (False, "BLOCKED")
+            key = token_key("ZZ", "HUB", uid, "APP_USER")
+            blocked = await app.state.write_path.state(tokens.SLICE, key)
+            assert blocked.policy.state.value == "BLOCKED" and blocked.token["valid"] is False
+            # The link followed again meanwhile does not make it valid again.
+            assert (await http.post(path)).status_code == 200
+            blocked = await app.state.write_path.state(tokens.SLICE, key)
+            assert blocked.policy.state.value == "BLOCKED" and blocked.token["valid"] is False
+            assert (await _authorize(http, uid, "APP_USER"))["authorized"] is False
             # A new member cannot be invited meanwhile.
             refused = await http.post(
                 f"/ops/corporations/{cid}/members",
@@ -332,6 +340,7 @@ async def _member_story(s: Settings, inbox: Inbox) -> None:
             assert refused.status_code == 409
             await http.post(f"/ops/corporations/{cid}/status", json={"status": "ACTIVE"})
             assert (await _authorize(http, uid, "APP_USER"))["authorized"] is True
+            assert (await app.state.write_path.state(tokens.SLICE, key)).token["valid"] is True
             closed = await http.post(f"/ops/corporations/{cid}/status", json={"status": "CLOSED"})
             assert closed.json()["data"]["status"] == "CLOSED"
             assert (await _authorize(http, uid, "APP_USER"))["allowed"] == "BLOCKED"
