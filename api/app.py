@@ -23,6 +23,7 @@ from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
 from api.ocpi import tokens as ocpi_tokens
 from api.ops import audit as ops_audit
+from api.ops import billing as ops_billing
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
 from api.ops import evses, sites
@@ -32,7 +33,7 @@ from api.ops import sent_commands as ops_sent_commands
 from api.ops import tariffs as ops_tariffs
 from api.ops import tokens as ops_tokens
 from api.ops import transactions as ops_transactions
-from api.public import discovery
+from api.public import activation, discovery
 from api.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from api.writes import with_body_schemas
 from ocpi_hub.bootstrap import (
@@ -128,6 +129,8 @@ def create_app(
     app.include_router(ocpi_cdrs.sender)
     app.include_router(ops_cdrs.router)
     app.include_router(discovery.router)
+    app.include_router(ops_billing.router)
+    app.include_router(activation.router)
     app.include_router(ocpi_sent_commands.sender)
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_received_commands.receiver)

@@ -31,6 +31,7 @@ from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH, ModulePusher
 from processors.session_push import SESSIONS_PUSH
 from producers import (
+    billing,
     cdrs,
     charge_points,
     locations,
@@ -76,6 +77,7 @@ from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandVie
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
 from projections.mongo.tokens import TokenViewQuery, TokenViewWriter
+from projections.mysql.billing import BillingRowWriter
 from projections.mysql.cdrs import CdrRowWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
@@ -85,6 +87,8 @@ from schemas.events import Party
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
+    from processors.billing_charges import ChargeRecorder
+    from processors.invitation_mailer import InvitationMailer
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +109,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     cdrs.SLICE,
     operators.ACCOUNTS,
     operators.API_KEYS_SLICE,
+    billing.SLICE,
 )
 
 
@@ -254,6 +259,7 @@ def views(
         TariffHistoryWriter(db),
         LocationHistoryWriter(db),
         CdrRowWriter(engine),
+        BillingRowWriter(engine),
         SentCommandViewWriter(db),
         ReceivedCommandViewWriter(db),
         ChargePointViewWriter(db),
@@ -439,6 +445,11 @@ def vault(settings: Settings) -> TokenVault:
     return TokenVault(load_or_create_key(settings.secret_key, settings.secret_key_file))
 
 
+def billing_link_key(settings: Settings) -> bytes:
+    """The key of members' activation links (producers/billing.py)."""
+    return billing.link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
+
+
 def credentials_service(c: Container, path: WritePath) -> CredentialsService:
     """The registration service of this platform, on the container's
     adapters and the write path ``path``."""
@@ -585,6 +596,58 @@ async def projections_process(settings: Settings) -> AsyncIterator[Projections]:
         await event_log.stop()
         client.close()
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class BillingWorker:
+    """What `ocpi-hub billing-worker` runs (docs/adr/0035)."""
+
+    mailer: InvitationMailer
+    charges: ChargeRecorder
+    settings: Settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from processors.billing_charges import run_charges
+        from processors.invitation_mailer import run_mailer
+
+        s = self.settings
+        await asyncio.gather(
+            run_mailer(self.mailer, s.kafka_bootstrap, s.topic_prefix, stop),
+            run_charges(self.charges, s.kafka_bootstrap, s.topic_prefix, stop),
+        )
+
+
+@asynccontextmanager
+async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWorker]:
+    """The billing worker: the mailer of activation e-mails (it reads the
+    invitations' state and records what it mailed; Redis for its claims)
+    and the charges of members' CDRs, both on the write path."""
+    from processors.billing_charges import ChargeRecorder
+    from processors.invitation_mailer import InvitationMailer, SmtpSettings, send_smtp
+
+    smtp = SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        timeout_s=settings.smtp_timeout_s,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+    )
+    async with opened(settings, (billing.SLICE, tokens.SLICE)) as c:
+        mailer = InvitationMailer(
+            write_path=c.write_path,
+            redis=c.redis,
+            key_prefix=settings.topic_prefix,
+            link_key=billing_link_key(settings),
+            base_url=settings.base_url,
+            mail_from=settings.mail_from,
+            send=lambda message: send_smtp(smtp, message),
+            us=our_party(settings),
+            retry_initial_s=settings.mail_retry_initial_s,
+            retry_max_s=settings.mail_retry_max_s,
+            max_attempts=settings.mail_max_attempts,
+        )
+        yield BillingWorker(mailer, ChargeRecorder(c.write_path, our_party(settings)), settings)
 
 
 @dataclass(frozen=True)

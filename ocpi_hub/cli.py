@@ -111,6 +111,34 @@ def projections() -> None:
     asyncio.run(main())
 
 
+@app.command("billing-worker")
+def billing_worker() -> None:
+    """Corporate billing's background work (docs/adr/0035): send the
+    activation e-mails of invited members, once per invitation, to the SMTP
+    server of the settings; turn members' CDRs into charges."""
+    from ocpi_hub.bootstrap import billing_worker_process, until_signalled
+    from ocpi_hub.retrying import keep_running
+
+    settings = _settings()
+
+    async def main() -> None:
+        stop = until_signalled()
+
+        async def once() -> None:
+            async with billing_worker_process(settings) as worker:
+                await worker.run(stop)
+
+        await keep_running(
+            once,
+            stop,
+            name="billing-worker",
+            initial_s=settings.restart_initial_s,
+            max_s=settings.restart_max_s,
+        )
+
+    asyncio.run(main())
+
+
 @app.command()
 def push() -> None:
     """Push our changes to partners' Receivers (locations and EVSE statuses to

@@ -16,6 +16,9 @@ from projections.mongo.counts import COLLECTION as COUNTS
 from projections.mongo.dead_letters import COLLECTION as DEAD_LETTERS
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
+from projections.mysql.billing import charges as billing_charges
+from projections.mysql.billing import corporations as billing_corporations
+from projections.mysql.billing import members as billing_members
 from projections.mysql.cdrs import cdrs as cdr_rows
 from projections.mysql.models import buildings, connectors, evses, location_states, spaces
 from projections.mysql.sessions import sessions as session_rows
@@ -41,6 +44,20 @@ def _mysql(table: Table) -> Callable[[Views], dict[Any, Any]]:
     def read(views: Views) -> dict[Any, Any]:
         with views.mysql.connect() as conn:
             return {r._mapping[key]: dict(r._mapping) for r in conn.execute(select(table))}
+
+    return read
+
+
+def _mysql_rows(table: Table) -> Callable[[Views], dict[Any, Any]]:
+    """A table with a composite primary key, entries keyed by its tuple."""
+    keys = list(table.primary_key.columns)
+
+    def read(views: Views) -> dict[Any, Any]:
+        with views.mysql.connect() as conn:
+            return {
+                "/".join(str(r._mapping[k]) for k in keys): dict(r._mapping)
+                for r in conn.execute(select(table))
+            }
 
     return read
 
@@ -80,6 +97,9 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
         ("mongo.location_history", _mongo(LOCATION_HISTORY)),
         ("mysql.cdrs", _mysql(cdr_rows)),
+        ("mysql.billing_corporations", _mysql(billing_corporations)),
+        ("mysql.billing_members", _mysql_rows(billing_members)),
+        ("mysql.billing_charges", _mysql(billing_charges)),
         ("mongo.dead_letters", _mongo(DEAD_LETTERS)),
         ("mongo.operator_accounts", _mongo(operators.ACCOUNTS)),
         ("mongo.api_keys", _mongo(operators.API_KEYS)),

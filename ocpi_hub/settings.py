@@ -139,6 +139,26 @@ class Settings(BaseSettings):
     # How long a call to a partner's OCPI API may take.
     outbound_timeout_s: float = Field(default=10.0, gt=0)
 
+    # --- billing (issue 14, docs/adr/0035) ------------------------------------
+    # How long a member's activation link works.
+    billing_invitation_valid_s: float = Field(default=72 * 3600.0, gt=0)
+    # The SMTP server the mailer hands e-mails to: locally the one `make up`
+    # starts (deploy/local/infra.py), in production any (STARTTLS and a
+    # login when set).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_from: str = "ocpi-hub billing <billing@ocpi-hub.invalid>"
+    # An e-mail the server refused or never took is tried again after
+    # mail_retry_initial_s, doubling up to mail_retry_max_s, at most
+    # mail_max_attempts times in all.
+    mail_retry_initial_s: float = Field(default=1.0, gt=0)
+    mail_retry_max_s: float = Field(default=60.0, gt=0)
+    mail_max_attempts: int = Field(default=8, ge=1)
+
     # --- processors (Faust) -------------------------------------------------
     faust_store: str = "memory://"
     # Faust's local state (one folder per app id), kept out of the work tree.

@@ -53,6 +53,7 @@ from schemas.events import EventMeta, Party, parse_event
 from schemas.events.dead_letters import DECODE
 from schemas.topics import (
     API_KEYS,
+    BILLING_CORPORATIONS,
     CDRS,
     CHARGER_REGISTRY,
     CHARGER_TRANSACTIONS,
@@ -84,6 +85,7 @@ _PROJECTED = (
     OPERATOR_ACCOUNTS,
     API_KEYS,
     CHARGER_TRANSACTIONS,
+    BILLING_CORPORATIONS,
 )
 # Topics only the audit view reads (docs/adr/0031): their events are decoded
 # only when an operator wrote them (the ``actor`` header); the charger facts

@@ -163,6 +163,24 @@ API_KEYS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Corporate billing (issue 14, docs/adr/0035): corporations, their contract
+# and members, one aggregate per corporation.
+BILLING_CORPORATIONS = TopicSpec(
+    name="ocpi-hub.billing-corporations.v1",
+    partitions=6,
+    key="corporation id (12 lower-case letters and digits)",
+    event_types=(
+        "CorporationRegistered",
+        "CorporationStatusChanged",
+        "MemberInvited",
+        "InvitationMailed",
+        "MemberActivated",
+        "ChargeRecorded",
+        "ChargeReversed",
+    ),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -178,6 +196,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     DEAD_LETTERS,
     OPERATOR_ACCOUNTS,
     API_KEYS,
+    BILLING_CORPORATIONS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

@@ -81,6 +81,14 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     # our locations
     **{("GET", path): VIEWER for path in (_LOCATION, _EVSE, _CONNECTOR)},
     **{(m, path): OPERATOR for m in ("PUT", "PATCH") for path in (_LOCATION, _EVSE, _CONNECTOR)},
+    # corporate billing (docs/adr/0035): customers and their members are billing's
+    ("POST", "/ops/corporations"): BILLING,
+    ("GET", "/ops/corporations"): BILLING,
+    ("GET", "/ops/corporations/{corporation_id}"): BILLING,
+    ("POST", "/ops/corporations/{corporation_id}/status"): BILLING,
+    ("POST", "/ops/corporations/{corporation_id}/members"): BILLING,
+    ("GET", "/ops/corporations/{corporation_id}/members"): BILLING,
+    ("POST", "/ops/corporations/{corporation_id}/members/{member_id}/invitation"): BILLING,
     # our tariffs: prices are billing's
     ("GET", "/ops/tariffs/{tariff_id}"): VIEWER,
     ("PUT", "/ops/tariffs/{tariff_id}"): BILLING,

@@ -66,6 +66,9 @@ PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
     # Logged once its views are prepared (indexes, MySQL migrations) and it consumes.
     ("projections", [".venv/bin/ocpi-hub", "projections"], "log:projections_started"),
     ("push", [".venv/bin/ocpi-hub", "push"], "alive"),
+    # Billing: activation e-mails to the SMTP service (smtp), members' charges
+    # (docs/adr/0035).
+    ("billing-worker", [".venv/bin/ocpi-hub", "billing-worker"], "alive"),
     # OCPP 1.6J chargers (docs/adr/0018): ready once its WebSocket port listens.
     ("gateway", [".venv/bin/ocpi-hub", "gateway"], "tcp:gateway"),
 ]
@@ -86,7 +89,7 @@ KEEPER_POLL_S = 0.25
 SCALED_PROCESSES = ("processors", "projections")
 MAX_SCALE = 16
 
-SERVICES = ("kafka", "mongo", "mariadb", "redis")
+SERVICES = ("kafka", "mongo", "mariadb", "redis", "smtp")
 
 # port key -> (env var, default, fall back to the next free port if taken?)
 PORT_SPECS: dict[str, tuple[str, int, bool]] = {
@@ -95,6 +98,8 @@ PORT_SPECS: dict[str, tuple[str, int, bool]] = {
     "mongo": ("OCPI_HUB_MONGO_PORT", 27017, True),
     "mariadb": ("OCPI_HUB_MYSQL_PORT", 3306, True),
     "redis": ("OCPI_HUB_REDIS_PORT", 6379, True),
+    # The local SMTP server of billing e-mails (aiosmtpd, docs/adr/0035).
+    "smtp": ("OCPI_HUB_SMTP_PORT", 2525, True),
     "api": ("OCPI_HUB_API_PORT", 8000, False),
     "gateway": ("OCPI_HUB_GATEWAY_PORT", 8180, False),
 }
@@ -113,6 +118,7 @@ ENV_LINES = {
         f"{MYSQL_DATABASE}"
     ),
     "redis": "OCPI_HUB_REDIS_URL=redis://127.0.0.1:{port}/0",
+    "smtp": "OCPI_HUB_SMTP_PORT={port}",
 }
 PRETTY = {
     "kafka": "Kafka",
@@ -120,6 +126,7 @@ PRETTY = {
     "mongo": "MongoDB",
     "mariadb": "MariaDB",
     "redis": "Redis",
+    "smtp": "SMTP (aiosmtpd)",
     "api": "the API",
 }
 
@@ -646,6 +653,18 @@ def redis_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     if reply.startswith(b"+PONG"):
         return True, "PONG"
     return False, f"PING answered {reply[:40]!r}"
+
+
+def smtp_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """The server's greeting (220), then QUIT."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        greeting = s.recv(512)
+        with contextlib.suppress(OSError):
+            s.sendall(b"QUIT\r\n")
+    if greeting.startswith(b"220"):
+        return True, greeting.decode("ascii", "replace").strip()[:80]
+    return False, f"greeting {greeting[:40]!r}"
 
 
 def mysql_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
@@ -1264,11 +1283,49 @@ class Redis(Service):
         return redis_probe(self.ports["redis"])
 
 
+class Smtp(Service):
+    """aiosmtpd from the venv: accepts any message and keeps it in a Maildir
+    (data/smtp/maildir), so the activation e-mails can be read locally."""
+
+    name = "smtp"
+    port_keys = ("smtp",)
+    match = "aiosmtpd"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.python = str(REPO / ".venv" / "bin" / "python")
+
+    def check_tools(self) -> None:
+        out = subprocess.run(
+            [self.python, "-c", "import aiosmtpd"], capture_output=True, text=True, timeout=30
+        )
+        if out.returncode != 0:
+            raise InfraError("aiosmtpd not installed in .venv: run `make venv` first")
+
+    def argv(self) -> list[str]:
+        maildir = self.datadir / "maildir"
+        return [
+            self.python,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{self.ports['smtp']}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(maildir),
+        ]
+
+    def health(self) -> tuple[bool, str]:
+        return smtp_probe(self.ports["smtp"])
+
+
 SERVICE_CLASSES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "mongo": Mongo,
     "mariadb": MariaDB,
     "redis": Redis,
+    "smtp": Smtp,
 }
 
 
@@ -1776,6 +1833,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         "mongo": mongo_probe,
         "mariadb": mysql_probe,
         "redis": redis_probe,
+        "smtp": smtp_probe,
     }
     for name in SERVICES:
         run = Proc(name).running(quiet=True)

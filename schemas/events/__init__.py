@@ -6,6 +6,15 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
+from schemas.events.billing import (
+    ChargeRecorded,
+    ChargeReversed,
+    CorporationRegistered,
+    CorporationStatusChanged,
+    InvitationMailed,
+    MemberActivated,
+    MemberInvited,
+)
 from schemas.events.cdrs import CdrIssued, CdrReceived, CdrReconciled
 from schemas.events.charge_points import (
     ChargePointBooted,
@@ -107,6 +116,13 @@ Event = Annotated[
     | CommandResultReceived
     | EventQuarantined
     | QuarantinedEventResolved
+    | CorporationRegistered
+    | CorporationStatusChanged
+    | MemberInvited
+    | InvitationMailed
+    | MemberActivated
+    | ChargeRecorded
+    | ChargeReversed
     | OperatorAccountAdded
     | OperatorRoleSet
     | OperatorAccountDisabled

@@ -30,8 +30,8 @@ from ocpi_hub.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "deploy" / "local" / "infra.py"
 OCPI_HUB = str(Path(sys.executable).with_name("ocpi-hub"))
-SERVICES = ("kafka", "mongo", "mariadb", "redis")
-PROCESSES = ("api", "processors", "projections", "push", "gateway")
+SERVICES = ("kafka", "mongo", "mariadb", "redis", "smtp")
+PROCESSES = ("api", "processors", "projections", "push", "billing-worker", "gateway")
 # Port settings of infra.py (PORT_SPECS) and of the platform, each given a free port.
 PORT_VARIABLES = (
     "OCPI_HUB_KAFKA_PORT",
@@ -39,6 +39,7 @@ PORT_VARIABLES = (
     "OCPI_HUB_MONGO_PORT",
     "OCPI_HUB_MYSQL_PORT",
     "OCPI_HUB_REDIS_PORT",
+    "OCPI_HUB_SMTP_PORT",
     "OCPI_HUB_API_PORT",
     "OCPI_HUB_GATEWAY_PORT",
     "OCPI_HUB_FAUST_WEB_PORT",

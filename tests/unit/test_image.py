@@ -147,7 +147,14 @@ def test_entrypoint_and_every_compose_command_is_an_ocpi_hub_command() -> None:
     (default,) = [exec_form(a) for k, a in final_stage() if k == "CMD"]
     assert entrypoint[-1] == "ocpi-hub" and default[0] in CLI_COMMANDS
     services = platform_services()
-    assert {"api", "processors", "projections", "push", "gateway"} <= services.keys()
+    assert {
+        "api",
+        "processors",
+        "projections",
+        "push",
+        "gateway",
+        "billing-worker",
+    } <= services.keys()
     for name, svc in services.items():
         assert svc["command"][0] in CLI_COMMANDS, name
 
@@ -170,7 +177,7 @@ def test_scaled_profile_runs_two_of_each_scalable_process() -> None:
         )
 
     assert processes(None) == Counter(
-        {"api": 1, "processors": 1, "projections": 1, "push": 1, "gateway": 1}
+        {"api": 1, "processors": 1, "projections": 1, "push": 1, "gateway": 1, "billing-worker": 1}
     )
     scaled = processes("scaled")
     assert (scaled["api"], scaled["processors"], scaled["projections"]) == (2, 2, 2)

@@ -52,7 +52,9 @@ def test_operator_and_billing_are_not_comparable() -> None:
 
 def test_reads_need_viewer_and_money_needs_billing() -> None:
     for (method, path), role in ROUTE_ROLES.items():
-        if path == "/ops/audit" or path.startswith(("/ops/cdrs", "/admin")):
+        # Corporations: contracts and members' personal data, billing's alone
+        # (docs/adr/0035), reads included.
+        if path == "/ops/audit" or path.startswith(("/ops/cdrs", "/admin", "/ops/corporations")):
             continue
         assert (role is OperatorRole.VIEWER) == (method == "GET"), (method, path)
     assert required_role("POST", "/ops/cdrs/{cdr_id}/credit") is OperatorRole.BILLING
@@ -60,6 +62,9 @@ def test_reads_need_viewer_and_money_needs_billing() -> None:
     assert required_role("PUT", "/ops/tariffs/{tariff_id}") is OperatorRole.BILLING
     assert required_role("PUT", "/ops/locations/{location_id}") is OperatorRole.OPERATOR
     assert required_role("GET", "/ops/audit") is OperatorRole.ADMIN
+    for method, path in ROUTE_ROLES:
+        if path.startswith("/ops/corporations"):
+            assert required_role(method, path) is OperatorRole.BILLING, (method, path)
 
 
 def test_a_route_missing_from_the_table_needs_admin() -> None:

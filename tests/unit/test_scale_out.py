@@ -88,6 +88,7 @@ def test_scale_two_starts_two_of_each_scalable_process(monkeypatch: pytest.Monke
         "projections",
         "projections-2",
         "push",
+        "billing-worker",
         "gateway",
     ]
     assert procs["api"].argv[-2:] == ["--workers", "2"]
@@ -103,7 +104,7 @@ def test_scale_two_starts_two_of_each_scalable_process(monkeypatch: pytest.Monke
 
 def test_default_scale_is_the_platform_as_before() -> None:
     names = [pp.proc.name for pp in infra.platform_procs(1)]
-    assert names == ["api", "processors", "projections", "push", "gateway"]
+    assert names == ["api", "processors", "projections", "push", "billing-worker", "gateway"]
     assert infra.platform_procs(1)[0].argv[-2:] == ["--workers", "1"]
 
 

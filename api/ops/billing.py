@@ -1,0 +1,238 @@
+"""Ops API of the billing slice (issue 14, docs/adr/0035); role ``billing``.
+
+* ``POST /ops/corporations``: register a corporation and its contract; the
+  registration number and VAT id are checked per country (python-stdnum),
+  an error names the field and the rule, and nothing is recorded.
+* ``GET /ops/corporations[?status=&after=&limit=]``: the MySQL rows.
+* ``GET /ops/corporations/{id}``: one corporation as the write path holds it.
+* ``POST /ops/corporations/{id}/status``: suspend, reinstate, close; the
+  active members' tokens follow (their policy in the tokens slice: BLOCKED,
+  or ALLOWED again), so our real-time authorization refuses them.
+* ``POST /ops/corporations/{id}/members``: invite a member by e-mail (the
+  mailer sends the link, processors/invitation_mailer.py);
+  ``GET`` lists them; ``POST .../members/{member_id}/invitation`` invites
+  again (a new link; the older one stops working).
+
+The members' side, following the link, is api/public/activation.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from api.deps import ContainerDep, CorrelationIdDep, NowDep
+from api.errors import envelope
+from api.ocpi.tokens import TokenWrites
+from api.ops.access import OPS_ACCESS
+from api.writes import ExactBody, WritePathDep, body_of
+from producers import billing, tokens
+from producers.billing import (
+    CorporationState,
+    NewCorporation,
+    NewMember,
+    StatusChange,
+    decide_invite,
+    decide_register,
+    decide_status,
+)
+from producers.write_path import Origin, RefusedError, WritePath
+from projections.mysql.billing import BillingRowQuery
+from schemas.events import Party
+from schemas.events.billing import CORPORATION_ID_PATTERN, MEMBER_ID_PATTERN, CorporationStatus
+from schemas.events.tokens import TokenRef
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.tokens import AllowedType
+from schemas.ocpi.types import TokenType
+
+Json = dict[str, Any]
+
+router = APIRouter(prefix="/ops/corporations", tags=["ops: billing"], dependencies=[OPS_ACCESS])
+
+CorporationIdPath = Annotated[str, Path(pattern=CORPORATION_ID_PATTERN)]
+MemberIdPath = Annotated[str, Path(pattern=MEMBER_ID_PATTERN)]
+
+
+@dataclass(frozen=True)
+class BillingWrites:
+    """Writes of the billing slice, and what they cause in the tokens slice."""
+
+    write_path: WritePath
+    us: Party
+    correlation_id: str
+    now: datetime
+    invitation_valid_for: timedelta
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.us, self.correlation_id)
+
+    async def register(self, body: NewCorporation) -> CorporationState:
+        corporation_id = billing.new_id()
+        return await self.write_path.write(
+            billing.SLICE,
+            corporation_id,
+            lambda s: decide_register(
+                s, corporation_id=corporation_id, body=body, origin=self.origin, now=self.now
+            ),
+        )
+
+    async def change_status(self, corporation_id: str, change: StatusChange) -> CorporationState:
+        """Record the change, then set each active member's token policy.
+        A retry of the same request records nothing new and sets the
+        policies again: that is how a failure between the two is repaired."""
+        state = await self.write_path.write(
+            billing.SLICE,
+            corporation_id,
+            lambda s: decide_status(
+                s, corporation_id=corporation_id, change=change, origin=self.origin, now=self.now
+            ),
+        )
+        await self.follow_tokens(state)
+        return state
+
+    async def follow_tokens(self, state: CorporationState) -> None:
+        allowed = (
+            AllowedType.ALLOWED if state.status is CorporationStatus.ACTIVE else AllowedType.BLOCKED
+        )
+        writes = TokenWrites(self.write_path, self.correlation_id, self.now)
+        for uid, token_type in billing.active_member_tokens(state):
+            ref = TokenRef(
+                country_code=self.us.country_code,
+                party_id=self.us.party_id,
+                uid=uid,
+                type=TokenType(token_type),
+            )
+            current = await self.write_path.state(tokens.SLICE, ref.key)
+            if current is None or current.token is None:
+                continue  # activated, token not written yet: activation writes it
+            # Keep what ops set otherwise (expiry, locations); only the state moves.
+            policy: Json = current.policy.model_dump(mode="json") if current.policy else {}
+            if policy.get("state") != allowed.value:
+                await writes.set_policy(ref, policy | {"state": allowed.value})
+            # The OCPI Token's own ``valid`` too: partner CPOs that hold our
+            # tokens (pulled, whitelisted) see the suspension without asking.
+            valid = allowed is AllowedType.ALLOWED
+            if current.token.get("valid") is not valid:
+                await writes.patch(ref, billing.validity_patch(valid, self.now))
+
+    async def invite(
+        self, corporation_id: str, member_id: str, body: NewMember | None
+    ) -> CorporationState:
+        invitation_id = billing.new_invitation_id()
+        return await self.write_path.write(
+            billing.SLICE,
+            corporation_id,
+            lambda s: decide_invite(
+                s,
+                corporation_id=corporation_id,
+                member_id=member_id,
+                body=body,
+                invitation_id=invitation_id,
+                valid_for=self.invitation_valid_for,
+                origin=self.origin,
+                now=self.now,
+            ),
+        )
+
+
+def _writes(
+    c: ContainerDep, w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep
+) -> BillingWrites:
+    s = c.settings
+    return BillingWrites(
+        w,
+        Party(country_code=s.party_country_code, party_id=s.party_id),
+        correlation_id,
+        now,
+        timedelta(seconds=s.billing_invitation_valid_s),
+    )
+
+
+BillingWritesDep = Annotated[BillingWrites, Depends(_writes)]
+
+
+async def _held(w: WritePath, corporation_id: str) -> CorporationState:
+    state = await w.state(billing.SLICE, corporation_id)
+    if state is None:
+        raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no corporation {corporation_id!r}", 404)
+    return state
+
+
+@router.post("", openapi_extra=body_of(NewCorporation))
+async def register_corporation(
+    body: ExactBody, writes: BillingWritesDep, response: Response
+) -> Json:
+    state = await writes.register(NewCorporation.model_validate(body))
+    response.status_code = 201
+    return envelope(billing.shown(state))
+
+
+@router.get("")
+async def list_corporations(
+    c: ContainerDep,
+    status: CorporationStatus | None = None,
+    after: Annotated[str | None, Query(pattern=CORPORATION_ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Json:
+    rows = BillingRowQuery(c.mysql).corporations(
+        status=status.value if status else None, after=after, limit=limit
+    )
+    return envelope([_json(r) for r in rows])
+
+
+def _json(row: Json) -> Json:
+    """A row as JSON: decimals as exact strings, times in ISO 8601 (UTC)."""
+    out: Json = {}
+    for name, value in row.items():
+        if isinstance(value, datetime):
+            out[name] = value.isoformat(timespec="milliseconds") + "Z"
+        elif value is None or isinstance(value, str | int | bool):
+            out[name] = value
+        else:
+            out[name] = str(value)
+    return out
+
+
+@router.get("/{corporation_id}")
+async def get_corporation(corporation_id: CorporationIdPath, w: WritePathDep) -> Json:
+    return envelope(billing.shown(await _held(w, corporation_id)))
+
+
+@router.post("/{corporation_id}/status", openapi_extra=body_of(StatusChange))
+async def change_corporation_status(
+    corporation_id: CorporationIdPath, body: ExactBody, writes: BillingWritesDep
+) -> Json:
+    state = await writes.change_status(corporation_id, StatusChange.model_validate(body))
+    return envelope(billing.shown(state))
+
+
+@router.post("/{corporation_id}/members", openapi_extra=body_of(NewMember))
+async def invite_member(
+    corporation_id: CorporationIdPath,
+    body: ExactBody,
+    writes: BillingWritesDep,
+    response: Response,
+) -> Json:
+    member_id = billing.new_id()
+    state = await writes.invite(corporation_id, member_id, NewMember.model_validate(body))
+    response.status_code = 201
+    return envelope(billing.shown_member(state.members[member_id]))
+
+
+@router.get("/{corporation_id}/members")
+async def list_members(corporation_id: CorporationIdPath, w: WritePathDep) -> Json:
+    state = await _held(w, corporation_id)
+    members = sorted(state.members.values(), key=lambda m: m.member_id)
+    return envelope([billing.shown_member(m) for m in members])
+
+
+@router.post("/{corporation_id}/members/{member_id}/invitation")
+async def invite_member_again(
+    corporation_id: CorporationIdPath, member_id: MemberIdPath, writes: BillingWritesDep
+) -> Json:
+    state = await writes.invite(corporation_id, member_id, None)
+    return envelope(billing.shown_member(state.members[member_id]))

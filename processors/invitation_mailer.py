@@ -1,0 +1,278 @@
+"""The activation e-mails of invited members (issue 14, docs/adr/0035).
+
+``ocpi-hub billing-worker`` reads ``MemberInvited`` from the billing topic (its own
+consumer group) and hands one e-mail per invitation to an SMTP server, the
+local one `make up` starts or any other by settings.
+
+**At most once per invitation.** Before the first attempt the mailer claims
+the invitation in Redis (``SET NX``, never expiring): a second mailer, or
+this one after a restart, finds the claim and sends nothing. Attempts are
+repeated (backoff doubling from ``mail_retry_initial_s``) only when the
+server certainly did not take the message: no connection, or an error
+reply before or to the end of the message. When the connection is lost
+after the message went out and before the server answered, the message
+may have been delivered: it is not sent again; the member's row shows it
+as not mailed, and ops invite again (a new invitation, a new link). Once
+the server accepted, ``InvitationMailed`` is recorded through the write
+path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+
+import redis.asyncio as aioredis
+import structlog
+from aiokafka import AIOKafkaConsumer
+
+from producers.billing import SLICE, CorporationState, MemberState, decide_mailed, link_secret
+from producers.write_path import Origin, WritePath
+from schemas.events import Party, parse_event
+from schemas.events.billing import MemberInvited, MemberStatus
+from schemas.topics import BILLING_CORPORATIONS
+
+log = structlog.get_logger(__name__)
+
+
+class MailNotSentError(Exception):
+    """The server certainly did not take the message: it may be tried again."""
+
+
+class MailFateUnknownError(Exception):
+    """The message went out but the server's answer did not come back: it
+    may have been delivered, so it is never sent again."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    timeout_s: float
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+
+
+def send_smtp(smtp: SmtpSettings, message: EmailMessage) -> None:
+    """Hand ``message`` to the server (blocking: run it in a thread).
+    Raises ``MailNotSentError`` or ``MailFateUnknownError``."""
+    sender = parseaddr(str(message["From"]))[1]
+    recipient = parseaddr(str(message["To"]))[1]
+    try:
+        conn = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailNotSentError(f"no connection: {exc}") from exc
+    try:
+        try:
+            conn.ehlo()
+            if smtp.starttls:
+                conn.starttls()
+                conn.ehlo()
+            if smtp.username:
+                conn.login(smtp.username, smtp.password)
+            code, reply = conn.mail(sender)
+            if code != 250:
+                raise MailNotSentError(f"MAIL FROM refused: {code} {reply!r}")
+            code, reply = conn.rcpt(recipient)
+            if code not in (250, 251):
+                raise MailNotSentError(f"RCPT TO refused: {code} {reply!r}")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailNotSentError(str(exc)) from exc
+        try:
+            # smtplib raises when DATA itself is refused, but returns the
+            # server's answer to the message: anything but 250 is a refusal.
+            code, reply = conn.data(message.as_bytes())
+        except smtplib.SMTPDataError as exc:
+            raise MailNotSentError(f"DATA refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailFateUnknownError(str(exc)) from exc
+        if code != 250:
+            raise MailNotSentError(f"message refused: {code} {reply!r}")
+    finally:
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            conn.close()
+
+
+def activation_url(base_url: str, key: bytes, corporation_id: str, member: MemberState) -> str:
+    secret = link_secret(key, corporation_id, member.member_id, member.invitation_id)
+    return (
+        f"{base_url.rstrip('/')}/billing/activation/{corporation_id}/{member.member_id}/"
+        f"{member.invitation_id}/{secret}"
+    )
+
+
+def compose(
+    *,
+    mail_from: str,
+    corporation: CorporationState,
+    member: MemberState,
+    url: str,
+    now: datetime,
+) -> EmailMessage:
+    """The activation e-mail of the member's current invitation. Its
+    Message-ID is the invitation's, so a receiver can tell it is one."""
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = formataddr((member.name, member.email))
+    message["Subject"] = f"Activate your charging account with {corporation.legal_name}"
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = f"<{member.invitation_id}@billing.ocpi-hub>"
+    expires = member.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    message.set_content(
+        f"Hello {member.name},\n\n"
+        f"{corporation.legal_name} invited you to charge on its account.\n"
+        f"Open this link to activate it (once; it works until {expires}):\n\n"
+        f"{url}\n\n"
+        "If you did not expect this e-mail, ignore it.\n"
+    )
+    return message
+
+
+@dataclass
+class InvitationMailer:
+    """Mails each current invitation at most once (see the module's doc)."""
+
+    write_path: WritePath
+    redis: aioredis.Redis
+    key_prefix: str
+    link_key: bytes
+    base_url: str
+    mail_from: str
+    send: Callable[[EmailMessage], None]
+    us: Party
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+    max_attempts: int = 8
+    catch_up_s: float = 30.0
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def _claim_key(self, invitation_id: str) -> str:
+        return f"{self.key_prefix}billing:mailed:{invitation_id}"
+
+    async def _caught_up(self, key: str, offset: int | None) -> None:
+        # The write path appends, then commits the state: the event can be
+        # read here a moment before its state is stored. Wait for it (up to
+        # a hold's lifetime; a holder that died is recovered by the next write).
+        if offset is None:
+            return
+        for _ in range(int(self.catch_up_s / 0.05)):
+            position = await self.write_path.position(SLICE, key)
+            if position is not None and position[1] >= offset:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("mailer_state_behind", key=key, offset=offset)
+
+    async def handle(self, event: MemberInvited, offset: int | None = None) -> str:
+        """Mail one invitation (read at ``offset`` of its partition) if it is
+        still the member's current one and not claimed; what happened, in a
+        word."""
+        p = event.payload
+        await self._caught_up(p.corporation_id, offset)
+        state = await self.write_path.state(SLICE, p.corporation_id)
+        member = state.members.get(p.member_id) if state is not None else None
+        now = self.clock()
+        if state is None or member is None or member.invitation_id != p.invitation_id:
+            return "replaced"
+        if member.status is MemberStatus.ACTIVE or member.mailed_invitation_id == p.invitation_id:
+            return "done"
+        if now >= member.expires_at:
+            return "expired"
+        if not await self.redis.set(self._claim_key(p.invitation_id), now.isoformat(), nx=True):
+            return "claimed"
+        url = activation_url(self.base_url, self.link_key, p.corporation_id, member)
+        message = compose(
+            mail_from=self.mail_from, corporation=state, member=member, url=url, now=now
+        )
+        delay = self.retry_initial_s
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await asyncio.to_thread(self.send, message)
+                break
+            except MailNotSentError as exc:
+                log.warning(
+                    "invitation_mail_not_sent",
+                    invitation_id=p.invitation_id,
+                    attempt=attempt,
+                    error=str(exc)[:300],
+                )
+                if attempt == self.max_attempts:
+                    log.error("invitation_mail_given_up", invitation_id=p.invitation_id)
+                    return "failed"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+            except MailFateUnknownError as exc:
+                log.error(
+                    "invitation_mail_fate_unknown",
+                    invitation_id=p.invitation_id,
+                    error=str(exc)[:300],
+                )
+                return "unknown"
+        message_id = str(message["Message-ID"])
+        origin = Origin(self.us, f"mail-{p.invitation_id}")
+        await self.write_path.write(
+            SLICE,
+            p.corporation_id,
+            lambda s: decide_mailed(
+                s,
+                corporation_id=p.corporation_id,
+                member_id=p.member_id,
+                invitation_id=p.invitation_id,
+                message_id=message_id,
+                origin=origin,
+                now=self.clock(),
+            ),
+        )
+        log.info("invitation_mailed", invitation_id=p.invitation_id, member_id=p.member_id)
+        return "mailed"
+
+
+async def run_mailer(
+    mailer: InvitationMailer, bootstrap: str, prefix: str, stop: asyncio.Event
+) -> None:
+    """Consume the billing topic in the mailer's group until ``stop``; the
+    offsets are committed after each batch is handled (a batch handled
+    again finds its claims and sends nothing)."""
+    consumer = AIOKafkaConsumer(
+        prefix + BILLING_CORPORATIONS.name,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}ocpi-hub-mailer",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+    )
+    await consumer.start()
+    log.info("mailer_started")
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=100)
+            for messages in batches.values():
+                for message in messages:
+                    if message.value is None:
+                        continue
+                    try:
+                        event = parse_event(message.value)
+                    except ValueError:
+                        # A type this version does not know (a newer
+                        # producer) or a record no reader can parse: not
+                        # ours to handle, and never worth stopping for.
+                        log.warning(
+                            "mailer_event_skipped",
+                            partition=message.partition,
+                            offset=message.offset,
+                        )
+                        continue
+                    if isinstance(event, MemberInvited):
+                        await mailer.handle(event, message.offset)
+            if batches:
+                await consumer.commit()
+    finally:
+        await consumer.stop()

@@ -1,0 +1,311 @@
+"""The MySQL tables of the billing slice (issue 14, docs/adr/0035): one row
+per corporation in ``billing_corporations`` and one per member in
+``billing_members``, folded with the slice's own ``evolve``
+(producers/billing.py), so the rows are what the write path decides on.
+
+A corporation's events are on one partition (keyed by its id): the row's
+``state_json`` keeps the folded state and the offset of the last event
+applied, and events at or below it are skipped (a batch read again after a
+crash changes nothing, docs/adr/0002). A batch is one transaction, the
+corporations' rows locked in key order, like the cdrs writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
+
+from producers.billing import CorporationState, evolve
+from projections.mysql.batches import apply_grouped, upsert
+from projections.mysql.models import ascii_key, ci_text
+from projections.position import Record
+from schemas.events.billing import (
+    ChargeRecorded,
+    ChargeReversed,
+    CorporationRegistered,
+    CorporationStatusChanged,
+    InvitationMailed,
+    MemberActivated,
+    MemberInvited,
+)
+
+Row = dict[str, Any]
+
+metadata = MetaData()
+
+# Created by migration 0006_billing; declared here for queries.
+corporations = Table(
+    "billing_corporations",
+    metadata,
+    Column("corporation_id", ascii_key(12), primary_key=True),
+    Column("legal_name", ci_text(200)),
+    Column("country", ascii_key(2)),
+    Column("registration_number", ci_text(40)),
+    Column("vat_id", ci_text(40)),
+    Column("billing_email", ci_text(254)),
+    Column("billing_street", ci_text(200)),
+    Column("billing_postal_code", ci_text(20)),
+    Column("billing_city", ci_text(200)),
+    Column("billing_country", ascii_key(2)),
+    Column("currency", ascii_key(3)),
+    Column("payment_method", ascii_key(32)),
+    Column("price_per_kwh", DECIMAL(18, 6)),
+    Column("monthly_fee_per_member", DECIMAL(18, 6)),
+    Column("vat_rate", DECIMAL(18, 6)),
+    Column("payment_term_days", Integer),
+    Column("status", ascii_key(16)),
+    Column("status_reason", ci_text(500)),
+    Column("registered_at", DATETIME(fsp=3)),
+    Column("updated_at", DATETIME(fsp=3)),
+    Column("state_json", JSON(none_as_null=True)),
+)
+
+members = Table(
+    "billing_members",
+    metadata,
+    Column("corporation_id", ascii_key(12), primary_key=True),
+    Column("member_id", ascii_key(12), primary_key=True),
+    Column("name", ci_text(200)),
+    Column("email", ci_text(254)),
+    Column("cost_centre", ci_text(64)),
+    Column("status", ascii_key(16)),
+    Column("invitation_expires_at", DATETIME(fsp=3)),
+    Column("invitation_mailed", Boolean),
+    Column("token_uid", ci_text(36)),
+    Column("token_type", ascii_key(16)),
+    Column("invited_at", DATETIME(fsp=3)),
+    Column("activated_at", DATETIME(fsp=3)),
+)
+
+charges = Table(
+    "billing_charges",
+    metadata,
+    Column("cdr_key", ascii_key(160), primary_key=True),
+    Column("corporation_id", ascii_key(12)),
+    Column("member_id", ascii_key(12)),
+    Column("cost_centre", ci_text(64)),
+    Column("role", ascii_key(8)),
+    Column("token_uid", ci_text(36)),
+    Column("token_type", ascii_key(16)),
+    Column("start_date_time", DATETIME(fsp=3)),
+    Column("end_date_time", DATETIME(fsp=3)),
+    Column("energy_kwh", DECIMAL(18, 6)),
+    Column("price_per_kwh", DECIMAL(18, 6)),
+    Column("amount", DECIMAL(18, 6)),
+    Column("currency", ascii_key(3)),
+    Column("cdr_cost_excl_vat", DECIMAL(18, 6)),
+    Column("reversed_by", ascii_key(160)),
+    Column("reversal_amount", DECIMAL(18, 6)),
+)
+
+_BILLING_EVENTS = (
+    CorporationRegistered,
+    CorporationStatusChanged,
+    MemberInvited,
+    InvitationMailed,
+    MemberActivated,
+    ChargeRecorded,
+    ChargeReversed,
+)
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    # DATETIME(3) holds naive UTC; a millisecond is its resolution.
+    if value is None:
+        return None
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def corporation_row(state: CorporationState) -> Row:
+    """The columns of one corporation's row (``state_json`` apart). Pure."""
+    address, contract = state.billing_address, state.contract
+    return {
+        "corporation_id": state.corporation_id,
+        "legal_name": state.legal_name,
+        "country": state.country,
+        "registration_number": state.registration_number,
+        "vat_id": state.vat_id,
+        "billing_email": state.billing_email,
+        "billing_street": address.street,
+        "billing_postal_code": address.postal_code,
+        "billing_city": address.city,
+        "billing_country": address.country,
+        "currency": state.currency,
+        "payment_method": state.payment_method.value,
+        "price_per_kwh": contract.price_per_kwh,
+        "monthly_fee_per_member": contract.monthly_fee_per_member,
+        "vat_rate": contract.vat_rate,
+        "payment_term_days": contract.payment_term_days,
+        "status": state.status.value,
+        "status_reason": state.status_reason,
+        "registered_at": _naive(state.registered_at),
+        "updated_at": _naive(state.updated_at),
+    }
+
+
+def member_rows(state: CorporationState) -> list[Row]:
+    """The rows of the corporation's members. Pure."""
+    return [
+        {
+            "corporation_id": state.corporation_id,
+            "member_id": m.member_id,
+            "name": m.name,
+            "email": m.email,
+            "cost_centre": m.cost_centre,
+            "status": m.status.value,
+            "invitation_expires_at": _naive(m.expires_at),
+            "invitation_mailed": m.mailed_invitation_id == m.invitation_id,
+            "token_uid": m.token_uid,
+            "token_type": m.token_type,
+            "invited_at": _naive(m.invited_at),
+            "activated_at": _naive(m.activated_at),
+        }
+        for m in sorted(state.members.values(), key=lambda m: m.member_id)
+    ]
+
+
+def _charge_row(event: ChargeRecorded) -> Row:
+    c = event.payload
+    return {
+        "cdr_key": c.cdr_key,
+        "corporation_id": c.corporation_id,
+        "member_id": c.member_id,
+        "cost_centre": c.cost_centre,
+        "role": c.role,
+        "token_uid": c.token_uid,
+        "token_type": c.token_type,
+        "start_date_time": _naive(c.start_date_time),
+        "end_date_time": _naive(c.end_date_time),
+        "energy_kwh": c.energy_kwh,
+        "price_per_kwh": c.price_per_kwh,
+        "amount": c.amount,
+        "currency": c.currency,
+        "cdr_cost_excl_vat": c.cdr_cost_excl_vat,
+        "reversed_by": None,
+        "reversal_amount": None,
+    }
+
+
+def _key(record: Record[object]) -> str | None:
+    event = record.event
+    return event.aggregate_key if isinstance(event, _BILLING_EVENTS) else None
+
+
+class BillingRowWriter:
+    name = "mysql.billing"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def prepare(self) -> None:
+        """The tables come from the Alembic migrations."""
+
+    def wipe(self) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(charges))
+            conn.execute(delete(members))
+            conn.execute(delete(corporations))
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        return apply_grouped(self._engine, self.name, records, _key, self._apply)
+
+    def _apply(self, conn: Connection, by_key: dict[str, list[Record[object]]]) -> int:
+        keys = sorted(by_key)
+        claim = insert(corporations)
+        conn.execute(
+            claim.on_duplicate_key_update(corporation_id=claim.inserted.corporation_id),
+            [{"corporation_id": k, "state_json": None} for k in keys],
+        )
+        stored = {
+            row.corporation_id: row.state_json
+            for row in conn.execute(
+                select(corporations.c.corporation_id, corporations.c.state_json)
+                .where(corporations.c.corporation_id.in_(keys))
+                .with_for_update()
+            )
+        }
+        rows: list[Row] = []
+        member_updates: list[Row] = []
+        charge_rows: list[Row] = []
+        reversals: list[Row] = []
+        for key in keys:
+            before: Row | None = stored[key]
+            state = CorporationState.model_validate(before["state"]) if before else None
+            last = before["offset"] if before else -1
+            changed = False
+            for record in by_key[key]:
+                if record.offset <= last:
+                    continue  # applied already (a batch read again)
+                state = evolve(state, record.event)  # type: ignore[arg-type]
+                # Charges are rows of their own, written from their events
+                # (not rewritten from the state at every change).
+                if isinstance(record.event, ChargeRecorded):
+                    charge_rows.append(_charge_row(record.event))
+                elif isinstance(record.event, ChargeReversed):
+                    r = record.event.payload
+                    reversals.append({"key": r.cdr_key, "by": r.credit_cdr_key, "amount": r.amount})
+                last = record.offset
+                changed = True
+            if not changed or state is None:
+                continue
+            rows.append(
+                corporation_row(state)
+                | {"state_json": {"state": state.model_dump(mode="json"), "offset": last}}
+            )
+            member_updates += member_rows(state)
+        upsert(conn, corporations, rows)  # the rows exist: claimed above
+        upsert(conn, members, member_updates)
+        upsert(conn, charges, charge_rows)
+        for reversal in reversals:
+            conn.execute(
+                update(charges)
+                .where(charges.c.cdr_key == reversal["key"])
+                .values(reversed_by=reversal["by"], reversal_amount=reversal["amount"])
+            )
+        return len(rows)
+
+
+class BillingRowQuery:
+    """Ops reads of the billing tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def corporations(
+        self, *, status: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[Row]:
+        query = select(*(c for c in corporations.columns if c.name != "state_json"))
+        if status is not None:
+            query = query.where(corporations.c.status == status)
+        if after is not None:
+            query = query.where(corporations.c.corporation_id > after)
+        query = query.where(corporations.c.legal_name.is_not(None))
+        query = query.order_by(corporations.c.corporation_id).limit(limit)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def members(self, corporation_id: str) -> list[Row]:
+        query = (
+            select(members)
+            .where(members.c.corporation_id == corporation_id)
+            .order_by(members.c.member_id)
+        )
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,243 @@
+"""Events of the billing slice (issue 14, docs/adr/0035), on topic
+``ocpi-hub.billing-corporations.v1``.
+
+Every event is keyed by the corporation's id: a corporation, its contract
+and its members are one aggregate, so a member is never activated after
+the corporation was closed, in any order of reading. Amounts are Decimal,
+written as strings (never a binary float). No secret is in an event: the
+activation link's secret is derived from the invitation id with a key only
+our processes hold (``OCPI_HUB_BILLING_LINK_KEY``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+from schemas.events.envelope import EventMeta
+
+CORPORATION_ID_PATTERN = r"^[a-z0-9]{12}$"
+MEMBER_ID_PATTERN = r"^[a-z0-9]{12}$"
+
+CorporationId = Annotated[str, Field(pattern=CORPORATION_ID_PATTERN)]
+MemberId = Annotated[str, Field(pattern=MEMBER_ID_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+# A deliberately plain address check (local@domain.tld, no spaces): the
+# real check is the SMTP server accepting the recipient.
+Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$", max_length=254)]
+# Money and rates as exact decimal strings in the JSON form of events.
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False),
+    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+]
+
+
+class PaymentMethod(StrEnum):
+    """How a corporation pays; one method so far (room for others)."""
+
+    MONTHLY_INVOICE = "MONTHLY_INVOICE"
+
+
+class CorporationStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"  # members' tokens blocked; may be reinstated
+    CLOSED = "CLOSED"  # for good
+
+
+class MemberStatus(StrEnum):
+    INVITED = "INVITED"
+    ACTIVE = "ACTIVE"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Model):
+    street: Text
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    city: Text
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
+
+
+class Contract(_Model):
+    """What the corporation pays: ``price_per_kwh`` excl. VAT, an optional
+    fee per active member and month, the VAT rate (0.21 is 21 %) and the
+    payment term in days."""
+
+    price_per_kwh: Money
+    monthly_fee_per_member: Money | None = None
+    vat_rate: Annotated[Money, Field(le=1)]
+    payment_term_days: Annotated[int, Field(ge=0, le=365)]
+
+
+class CorporationRegisteredPayload(_Model):
+    corporation_id: CorporationId
+    legal_name: Text
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    # Both in the compact form python-stdnum gives (no spaces or dots).
+    registration_number: Annotated[str, Field(min_length=1, max_length=40)]
+    vat_id: Annotated[str, Field(min_length=3, max_length=40)]
+    billing_address: Address
+    billing_email: Email
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    payment_method: PaymentMethod
+    contract: Contract
+    at: AwareDatetime
+
+
+class CorporationRegistered(EventMeta):
+    """A corporation became a billing customer (``POST /ops/corporations``)."""
+
+    event_type: Literal["CorporationRegistered"] = "CorporationRegistered"
+    schema_version: Literal[1] = 1
+    payload: CorporationRegisteredPayload
+
+
+class CorporationStatusChangedPayload(_Model):
+    corporation_id: CorporationId
+    status: CorporationStatus
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    at: AwareDatetime
+
+
+class CorporationStatusChanged(EventMeta):
+    """Suspended, reinstated (ACTIVE again) or closed. The members' tokens
+    follow through the tokens slice (their policy), written after this."""
+
+    event_type: Literal["CorporationStatusChanged"] = "CorporationStatusChanged"
+    schema_version: Literal[1] = 1
+    payload: CorporationStatusChangedPayload
+
+
+class MemberInvitedPayload(_Model):
+    corporation_id: CorporationId
+    member_id: MemberId
+    name: Text
+    email: Email
+    cost_centre: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    # A new id per invitation: a re-invitation makes the older link useless.
+    invitation_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    expires_at: AwareDatetime
+    # The RFID card's uid when the member gets one; else an APP_USER token.
+    rfid_uid: Annotated[str, Field(min_length=1, max_length=36)] | None = None
+    at: AwareDatetime
+
+
+class MemberInvited(EventMeta):
+    """A member was invited; the billing worker mails the activation link."""
+
+    event_type: Literal["MemberInvited"] = "MemberInvited"
+    schema_version: Literal[1] = 1
+    payload: MemberInvitedPayload
+
+
+class InvitationMailedPayload(_Model):
+    corporation_id: CorporationId
+    member_id: MemberId
+    invitation_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    message_id: Annotated[str, Field(min_length=1, max_length=200)]
+    at: AwareDatetime
+
+
+class InvitationMailed(EventMeta):
+    """The SMTP server accepted the activation e-mail of one invitation."""
+
+    event_type: Literal["InvitationMailed"] = "InvitationMailed"
+    schema_version: Literal[1] = 1
+    payload: InvitationMailedPayload
+
+
+class MemberActivatedPayload(_Model):
+    corporation_id: CorporationId
+    member_id: MemberId
+    invitation_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    # The token of ours the member charges with (tokens slice).
+    token_uid: Annotated[str, Field(min_length=1, max_length=36)]
+    token_type: Literal["RFID", "APP_USER"]
+    at: AwareDatetime
+
+
+class MemberActivated(EventMeta):
+    """The member followed the activation link in time."""
+
+    event_type: Literal["MemberActivated"] = "MemberActivated"
+    schema_version: Literal[1] = 1
+    payload: MemberActivatedPayload
+
+
+# A signed amount (a reversal is negative), exact, as a decimal string.
+SignedMoney = Annotated[
+    Decimal,
+    Field(max_digits=18, decimal_places=6, allow_inf_nan=False),
+    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+]
+
+
+class ChargeRecordedPayload(_Model):
+    """One CDR of a member's token, priced by the corporation's contract:
+    ``amount`` = ``energy_kwh`` x ``price_per_kwh``, rounded half up to the
+    cent (docs/adr/0035), excl. VAT. ``cdr_cost_excl_vat`` is the CDR's own
+    cost, kept for reference; ``role`` says whether we issued the CDR (our
+    charger) or a partner CPO sent it."""
+
+    corporation_id: CorporationId
+    member_id: MemberId
+    cost_centre: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    cdr_key: Annotated[str, Field(min_length=1, max_length=160)]
+    role: Literal["issued", "received"]
+    token_uid: Annotated[str, Field(min_length=1, max_length=36)]
+    token_type: Literal["RFID", "APP_USER"]
+    start_date_time: AwareDatetime
+    end_date_time: AwareDatetime
+    energy_kwh: SignedMoney
+    price_per_kwh: Money
+    amount: SignedMoney
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    cdr_cost_excl_vat: SignedMoney | None = None
+    at: AwareDatetime
+
+
+class ChargeRecorded(EventMeta):
+    """A member's CDR became a charge of the corporation."""
+
+    event_type: Literal["ChargeRecorded"] = "ChargeRecorded"
+    schema_version: Literal[1] = 1
+    payload: ChargeRecordedPayload
+
+
+class ChargeReversedPayload(_Model):
+    """A Credit CDR reversed the charge of ``cdr_key``: ``amount`` is that
+    charge's amount negated, whatever the Credit CDR's own figures."""
+
+    corporation_id: CorporationId
+    cdr_key: Annotated[str, Field(min_length=1, max_length=160)]
+    credit_cdr_key: Annotated[str, Field(min_length=1, max_length=160)]
+    # Zero when the Credit CDR came before the CDR it credits: that CDR
+    # is then charged nothing when it comes.
+    amount: SignedMoney
+    member_id: MemberId
+    at: AwareDatetime
+
+
+class ChargeReversed(EventMeta):
+    """A Credit CDR reversed a charge."""
+
+    event_type: Literal["ChargeReversed"] = "ChargeReversed"
+    schema_version: Literal[1] = 1
+    payload: ChargeReversedPayload
+
+
+BillingEvent = (
+    CorporationRegistered
+    | CorporationStatusChanged
+    | MemberInvited
+    | InvitationMailed
+    | MemberActivated
+    | ChargeRecorded
+    | ChargeReversed
+)
