@@ -132,6 +132,7 @@ def create_app(
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_received_commands.receiver)
     app.include_router(ops_received_commands.router)
+    app.include_router(ops_received_commands.given)
     app.include_router(ops_charge_points.router)
     app.include_router(ops_audit.router)
     install_admin(app)

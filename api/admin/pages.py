@@ -45,11 +45,11 @@ from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
 from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
-from producers.operators import ACCOUNTS, account_that_signs_in
+from producers.operators import ACCOUNTS, account_that_signs_in, satisfies
 from producers.received_commands import presence_key, seen_key
 from producers.write_path import WritePath
 from projections.mysql.sites import OpsQuery
-from schemas.events.operators import LOGIN_PATTERN
+from schemas.events.operators import LOGIN_PATTERN, OperatorRole
 from schemas.ocpi.locations import EvseStatus
 
 log = structlog.get_logger(__name__)
@@ -378,6 +378,7 @@ async def chargers(
                 "id": doc["_id"],
                 "location_id": doc.get("location_id", ""),
                 "connectors": len(doc.get("connectors") or []),
+                "targets": command_targets(doc),
                 "online": gateway is not None,
                 "gateway": gateway.decode() if isinstance(gateway, bytes) else gateway,
                 "heard_at": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -398,8 +399,39 @@ async def chargers(
             "truncated": len(rows) >= _CHARGERS,
             "cap": _CHARGERS,
             "section": "chargers",
+            "may_command": satisfies(browser.account.role, OperatorRole.OPERATOR),
+            "commands": GIVEN_COMMANDS,
         },
     )
+
+
+# What the page offers; CANCEL_RESERVATION needs the reservation's id,
+# which the reserving request names, so it is offered too.
+GIVEN_COMMANDS = [
+    "UNLOCK_CONNECTOR",
+    "START_SESSION",
+    "STOP_SESSION",
+    "RESERVE_NOW",
+    "CANCEL_RESERVATION",
+]
+
+
+def command_targets(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """The connectors of a registered charge point as a command names them
+    (OCPI location, EVSE uid, connector id), in OCPP connector order."""
+    found = sorted(doc.get("connectors") or [], key=lambda c: int(c.get("ocpp_connector_id", 0)))
+    return [
+        {
+            "charger": str(doc["_id"]),
+            "location_id": str(doc.get("location_id", "")),
+            "evse_uid": str(c["evse_uid"]),
+            "connector_id": str(c["connector_id"]),
+            "label": f"{doc['_id']} · OCPP connector {c.get('ocpp_connector_id')} "
+            f"({c['evse_uid']} / {c['connector_id']})",
+        }
+        for c in found
+        if c.get("evse_uid") and c.get("connector_id")
+    ]
 
 
 # One page of chargers; a bigger network narrows it by location.

@@ -102,6 +102,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/commands/sent/{command_id}"): VIEWER,
     ("GET", "/ops/commands/sent"): VIEWER,
     ("GET", "/ops/commands/received/{command_id}"): VIEWER,
+    ("POST", "/ops/commands/given/{command}"): OPERATOR,
     # CDRs are money: read and credited by billing
     ("GET", "/ops/cdrs/reconciliation"): BILLING,
     ("GET", "/ops/cdrs/{cdr_id}"): BILLING,
