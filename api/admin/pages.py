@@ -34,6 +34,13 @@ from api.admin.sessions import (
     new_token,
     tokens_match,
 )
+from api.admin.shown import (
+    ACTIVE_STATES,
+    PAST_STATES,
+    cdr_row,
+    reconciliation_row,
+    session_row,
+)
 from api.ops.access import (
     ADMIN_ACCESS,
     AdminRefusedError,
@@ -45,11 +52,14 @@ from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
 from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
+from producers.cdrs import credit_key
 from producers.operators import ACCOUNTS, account_that_signs_in, satisfies
 from producers.received_commands import presence_key, seen_key
 from producers.write_path import WritePath
 from projections.mysql.sites import OpsQuery
+from schemas.events import Party
 from schemas.events.operators import LOGIN_PATTERN, OperatorRole
+from schemas.ocpi.common import fold
 from schemas.ocpi.locations import EvseStatus
 
 log = structlog.get_logger(__name__)
@@ -447,6 +457,85 @@ def _ago(seconds: float) -> str:
     if s < 172_800:
         return f"{s // 3600} h ago"
     return f"{s // 86_400} days ago"
+
+
+# --- sessions and CDRs --------------------------------------------------------------------
+
+# One page of each list; older ones are in the OCPI and ops APIs.
+_RECENT = 200
+
+
+def _party(party: str | None) -> tuple[str | None, str | None]:
+    if not party:
+        return None, None
+    compact = party.replace("-", "").replace("*", "").replace(" ", "").upper()
+    return compact[:2] or None, compact[2:] or None
+
+
+@router.get("/sessions")
+async def sessions_page(
+    request: Request,
+    browser: SignedInDep,
+    state: Annotated[str, Query(pattern="^(active|past|all)$")] = "active",
+    party: Text = None,
+) -> Response:
+    """Charging sessions, ours and our partners', newest first: the active
+    ones (PENDING, ACTIVE, RESERVATION) or the past ones."""
+    container: Container = request.app.state.container
+    country_code, party_id = _party(party)
+    statuses = {"active": ACTIVE_STATES, "past": PAST_STATES, "all": None}[state]
+    found = await container.sessions.recent(
+        statuses=statuses, country_code=country_code, party_id=party_id, limit=_RECENT
+    )
+    return page(
+        request,
+        "sessions.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [session_row(s) for s in found],
+            "state": state,
+            "party": party or "",
+            "truncated": len(found) >= _RECENT,
+            "cap": _RECENT,
+            "section": "sessions",
+        },
+    )
+
+
+@router.get("/cdrs")
+async def cdrs_page(
+    request: Request,
+    browser: SignedInDep,
+    discrepancies: Annotated[str, Query(pattern="^(only|all)$")] = "all",
+) -> Response:
+    """The CDRs we issued with their price breakdown and the credit action,
+    then the CDRs partners sent us with our own price of each."""
+    container: Container = request.app.state.container
+    settings = _settings(request)
+    us = Party(country_code=fold(settings.party_country_code), party_id=fold(settings.party_id))
+    issued = await container.cdrs.recent_issued(limit=_RECENT)
+    credits = {credit_key(us, d["cdr"]["id"]): d["cdr"]["id"] for d in issued}
+    held = await container.cdrs.existing(list(credits))
+    credited = {credits[k] for k in held}
+    received = await container.cdrs.reconciliation(
+        only_discrepancies=discrepancies == "only", newest=_RECENT
+    )
+    return page(
+        request,
+        "cdrs.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [cdr_row(d["cdr"], credited=d["cdr"]["id"] in credited) for d in issued],
+            "received": [reconciliation_row(d) for d in received],
+            "discrepancies": discrepancies,
+            "truncated": len(issued) >= _RECENT,
+            "cap": _RECENT,
+            "may_credit": satisfies(browser.account.role, OperatorRole.BILLING),
+            "section": "cdrs",
+        },
+    )
 
 
 def install_admin(app: FastAPI) -> None:

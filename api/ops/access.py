@@ -113,6 +113,8 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/admin"): VIEWER,
     ("GET", "/admin/board/events"): VIEWER,
     ("GET", "/admin/chargers"): VIEWER,
+    ("GET", "/admin/sessions"): VIEWER,
+    ("GET", "/admin/cdrs"): BILLING,
     ("POST", "/admin/logout"): VIEWER,
 }
 

@@ -2,7 +2,9 @@
 Playwright, as tests/e2e/test_dashboard.py) against the running platform:
 an operator sends UNLOCK_CONNECTOR from the chargers page to a simulated
 OCPP charger (bench/ocpp_sim.py answers Unlocked) and sees its result
-arrive; a viewer is offered no form and its direct call is refused."""
+arrive; a viewer is offered no form and its direct call is refused. A
+billing account sees a completed session and its CDR's price breakdown and
+credits the CDR; the partner's dashboard shows the CDR reconciled."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import httpx
 from playwright.async_api import BrowserContext
 
 from bench.ocpp_sim import connect_charger
-from tests.e2e.conftest import Platform, ops_auth
+from tests.e2e.conftest import Linked, Platform, ops_auth
 from tests.e2e.test_dashboard import (
     CHARGER_PASSWORD,
     PASSWORD,
@@ -23,6 +25,7 @@ from tests.e2e.test_dashboard import (
     _sign_in,
     browser,
 )
+from tests.e2e.test_money_path import charge_a_session, our_cdr, reconciliation_at_peer
 
 __all__ = ["browser"]  # the fixture, shared with the board's test
 
@@ -93,3 +96,69 @@ async def test_unlock_from_the_chargers_page_and_its_result(
         raise
     finally:
         await held.close()
+
+
+async def test_sessions_cdrs_and_crediting_a_cdr_from_the_page(
+    linked: Linked, browser: BrowserContext
+) -> None:
+    us, peer = linked.us, linked.peer
+    tag = uuid.uuid4().hex[:6]
+    clerk, watcher = f"bill{tag}", f"peer{tag}"
+    made = us.run("users", "add", clerk, "--role", "billing", "--password-stdin",
+                  stdin=PASSWORD + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    made = peer.run("users", "add", watcher, "--role", "billing", "--password-stdin",
+                    stdin=PASSWORD + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    run = await asyncio.to_thread(charge_a_session, linked)
+    sid = run["sid"]
+    cdr = await asyncio.to_thread(our_cdr, linked, sid)
+
+    page = await browser.new_page()
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    try:
+        await _sign_in(page, us.base_url, clerk)
+        # The completed session, among the past ones, with its energy.
+        await page.goto(f"{us.base_url}/admin/sessions?state=past")
+        session = f'tr[data-session="{sid}"]'
+        assert await page.get_attribute(session, "data-status") == "COMPLETED"
+        assert await page.text_content(f"{session} td[data-label=kWh]") == "8.25"
+        await page.goto(f"{us.base_url}/admin/sessions?state=active")
+        assert await page.locator(session).count() == 0
+
+        # The CDR, its total and breakdown as issued.
+        await page.goto(f"{us.base_url}/admin/cdrs")
+        row = f'#cdrs tr[data-cdr="{sid}"]'
+        total = await page.text_content(f"{row} td[data-label=Total]")
+        assert total is not None and total.strip().startswith("3.575 EUR"), total
+        assert cdr["total_cost"]["excl_vat"] == 3.575
+        parts = await page.locator(f"{row} ul.parts li").all_text_contents()
+        assert "Energy: 2.475 EUR" in [p.split(" (")[0] for p in parts], parts
+        assert await page.get_attribute(row, "data-credited") == "no"
+
+        # Credit it from the page: the row says so, and the ops API agrees.
+        await page.click(f"{row} button.credit")
+        await page.wait_for_selector(f"{row}[data-credited=yes]", timeout=10_000)
+        said = await page.text_content(f"{row} .credit-cell")
+        assert said is not None and f"{sid}-C" in said and "-3.575" in said, said
+        async with httpx.AsyncClient(timeout=10) as client:
+            credit = await client.get(
+                f"{us.base_url}/ops/cdrs/{sid}-C", headers=ops_auth(us.base_url)
+            )
+        assert credit.json()["data"]["credit_reference_id"] == sid
+        # After a reload: credited, no button, and the Credit CDR listed.
+        await page.goto(f"{us.base_url}/admin/cdrs")
+        assert await page.get_attribute(row, "data-credited") == "yes"
+        assert await page.locator(f"{row} button.credit").count() == 0
+        assert await page.get_attribute(f'#cdrs tr[data-cdr="{sid}-C"]', "data-credit-of") == sid
+
+        # The partner's dashboard: our CDR received and priced the same.
+        await asyncio.to_thread(reconciliation_at_peer, linked, sid)
+        await _sign_in(page, peer.base_url, watcher)
+        await page.goto(f"{peer.base_url}/admin/cdrs")
+        received = f'#reconciliation tr[data-cdr="{sid}"]'
+        assert await page.get_attribute(received, "data-verdict") == "ok"
+        assert await page.text_content(f"{received} td[data-label=Verdict]") == "matches"
+    except BaseException:
+        await _shot([page], f"dashboard-cdrs-{tag}")
+        raise

@@ -5,6 +5,7 @@ shows."""
 from __future__ import annotations
 
 from api.admin.pages import command_targets
+from api.admin.shown import amount, cdr_row, price, reconciliation_row, session_row
 
 
 def test_a_charger_offers_its_connectors_in_ocpp_order_as_commands_name_them() -> None:
@@ -22,3 +23,100 @@ def test_a_charger_offers_its_connectors_in_ocpp_order_as_commands_name_them() -
     assert {t["location_id"] for t in targets} == {"LOC1"}
     assert targets[0]["label"] == "CP-1 · OCPP connector 1 (E1 / 1)"
     assert command_targets({"_id": "CP-2", "location_id": "L"}) == []
+
+
+def test_amounts_are_shown_exactly_with_two_decimals_at_least() -> None:
+    assert amount(3) == "3.00"
+    assert amount(2.475) == "2.475"  # a tariff may price below the cent
+    assert amount("1234.5") == "1,234.50"
+    assert amount(-2.5) == "-2.50"  # a Credit CDR
+    assert amount(None) == ""
+    assert price({"excl_vat": 2.5, "incl_vat": 3.025}, "EUR") == "2.50 EUR (3.025 incl. VAT)"
+    assert price({"excl_vat": 0}, "EUR") == "0.00 EUR"
+    assert price(None) == ""
+
+
+def test_a_session_row_names_where_who_and_what_it_cost() -> None:
+    row = session_row(
+        {
+            "id": "S1",
+            "country_code": "ZZ",
+            "party_id": "HUB",
+            "location_id": "LOC1",
+            "evse_uid": "EVSE1",
+            "connector_id": "1",
+            "cdr_token": {"uid": "04A1", "country_code": "NL", "party_id": "PEE"},
+            "status": "ACTIVE",
+            "start_date_time": "2026-06-01T12:00:00Z",
+            "kwh": 8.25,
+            "currency": "EUR",
+            "last_updated": "2026-06-01T12:15:00Z",
+        }
+    )
+    assert row["where"] == "LOC1 / EVSE1 / 1"
+    assert row["token"] == "04A1 (NL-PEE)"
+    assert (row["started"], row["ended"]) == ("2026-06-01 12:00:00 UTC", "")
+    assert (row["kwh"], row["cost"]) == ("8.25", "")
+
+
+CDR = {
+    "id": "OS-1",
+    "session_id": "OS-1",
+    "currency": "EUR",
+    "cdr_location": {"id": "LOC1", "evse_uid": "EVSE1", "connector_id": "1"},
+    "cdr_token": {"uid": "04A1", "country_code": "NL", "party_id": "PEE"},
+    "start_date_time": "2026-06-01T12:00:00Z",
+    "end_date_time": "2026-06-01T12:30:00Z",
+    "total_energy": 8.25,
+    "total_time": 0.5,
+    "total_cost": {"excl_vat": 2.975, "incl_vat": 3.6},
+    "total_fixed_cost": {"excl_vat": 0.5},
+    "total_energy_cost": {"excl_vat": 2.475},
+    "tariffs": [{"id": "T1"}],
+    "charging_periods": [{}, {}],
+}
+
+
+def test_a_cdr_row_breaks_the_total_down_and_says_whether_it_may_be_credited() -> None:
+    row = cdr_row(CDR, credited=False)
+    assert row["total"] == "2.975 EUR (3.60 incl. VAT)"
+    assert row["parts"] == [
+        {"label": "Fixed", "price": "0.50 EUR"},
+        {"label": "Energy", "price": "2.475 EUR"},
+    ]
+    assert (row["time"], row["tariffs"], row["periods"]) == ("30 min", ["T1"], 2)
+    assert row["may_credit"] and not row["is_credit"]
+    assert not cdr_row(CDR, credited=True)["may_credit"]
+    credit = cdr_row({**CDR, "id": "OS-1-C", "credit": True, "credit_reference_id": "OS-1"},
+                     credited=False)  # fmt: skip
+    assert credit["is_credit"] and credit["credit_of"] == "OS-1" and not credit["may_credit"]
+
+
+def test_reconciliation_rows_say_in_words_how_a_received_cdr_compares() -> None:
+    base = {"cdr_id": "C1", "country_code": "NL", "party_id": "PEE", "currency": "EUR"}
+    flagged = reconciliation_row(
+        {
+            **base,
+            "reconciliation": {
+                "tariff_source": "held",
+                "tariff_id": "T1",
+                "charged_excl_vat": "3.00",
+                "expected_excl_vat": "2.475",
+                "difference": "0.525",
+                "tolerance": "0.01",
+                "discrepancy": True,
+            },
+        }
+    )
+    assert (flagged["verdict"], flagged["tone"]) == ("discrepancy", "bad")
+    assert (flagged["charged"], flagged["expected"], flagged["difference"]) == (
+        "3.00 EUR",
+        "2.475 EUR",
+        "0.525",
+    )
+    unpriced = {"tariff_source": "none", "charged_excl_vat": "3", "expected_excl_vat": None,
+                "discrepancy": False}  # fmt: skip
+    assert reconciliation_row({**base, "reconciliation": unpriced})["verdict"] == (
+        "no tariff to price it with"
+    )
+    assert reconciliation_row({**base, "reconciliation": None})["verdict"] == "not reconciled yet"

@@ -1,0 +1,144 @@
+"""What the dashboard's pages show of view documents: pure functions from
+OCPI objects as the views hold them to the rows a template renders
+(api/admin/pages.py). No I/O; money is shown exactly as stored (the views
+keep exact decimals), never through a float."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+Json = dict[str, Any]
+
+ACTIVE_STATES = ["ACTIVE", "PENDING", "RESERVATION"]
+PAST_STATES = ["COMPLETED", "INVALID"]
+
+
+def amount(value: Any) -> str:
+    """An exact amount as text with two decimals at least (more when the
+    amount has them: a tariff may price to the tenth of a cent)."""
+    if value is None:
+        return ""
+    try:
+        exact = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if exact == exact.quantize(Decimal("0.01")):
+        return f"{exact.quantize(Decimal('0.01')):,}"
+    return f"{exact.normalize():,f}"
+
+
+def price(value: Json | None, currency: str = "") -> str:
+    """An OCPI Price: "12.34 EUR (14.93 incl. VAT)"."""
+    if not value:
+        return ""
+    text = f"{amount(value.get('excl_vat'))} {currency}".strip()
+    if value.get("incl_vat") is not None:
+        text += f" ({amount(value['incl_vat'])} incl. VAT)"
+    return text
+
+
+def when(stamp: str | None) -> str:
+    """An OCPI DateTime for people: "2026-06-01 12:00:00 UTC"."""
+    if not stamp:
+        return ""
+    return stamp.replace("T", " ").removesuffix("Z") + " UTC"
+
+
+def duration(hours: Any) -> str:
+    """Hours (an exact number) as "1 h 05 min"."""
+    if hours is None:
+        return ""
+    minutes = int((Decimal(str(hours)) * 60).to_integral_value())
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def session_row(session: Json) -> Json:
+    token = session.get("cdr_token") or {}
+    return {
+        "id": session["id"],
+        "party": f"{session['country_code']}-{session['party_id']}",
+        "where": " / ".join(
+            str(session[k]) for k in ("location_id", "evse_uid", "connector_id") if session.get(k)
+        ),
+        "token": f"{token.get('uid', '')} ({token.get('country_code', '')}-"
+        f"{token.get('party_id', '')})",
+        "status": session["status"],
+        "started": when(session.get("start_date_time")),
+        "ended": when(session.get("end_date_time")),
+        "kwh": amount(session.get("kwh")),
+        "cost": price(session.get("total_cost"), session.get("currency", "")),
+    }
+
+
+# The parts of a CDR's total, in the order mod_cdrs lists them.
+_PARTS = (
+    ("Fixed", "total_fixed_cost"),
+    ("Energy", "total_energy_cost"),
+    ("Time", "total_time_cost"),
+    ("Parking", "total_parking_cost"),
+    ("Reservation", "total_reservation_cost"),
+)
+
+
+def cdr_row(cdr: Json, *, credited: bool) -> Json:
+    """One of our CDRs with its price breakdown; ``credited``: a Credit CDR
+    of it exists (it may be credited once)."""
+    currency = cdr.get("currency", "")
+    location = cdr.get("cdr_location") or {}
+    token = cdr.get("cdr_token") or {}
+    parts = [
+        {"label": label, "price": price(cdr[field], currency)}
+        for label, field in _PARTS
+        if cdr.get(field) is not None
+    ]
+    return {
+        "id": cdr["id"],
+        "session_id": cdr.get("session_id", ""),
+        "where": " / ".join(
+            str(location[k]) for k in ("id", "evse_uid", "connector_id") if location.get(k)
+        ),
+        "token": f"{token.get('uid', '')} ({token.get('country_code', '')}-"
+        f"{token.get('party_id', '')})",
+        "started": when(cdr.get("start_date_time")),
+        "ended": when(cdr.get("end_date_time")),
+        "energy": amount(cdr.get("total_energy")),
+        "time": duration(cdr.get("total_time")),
+        "parking": duration(cdr.get("total_parking_time")),
+        "total": price(cdr.get("total_cost"), currency),
+        "parts": parts,
+        "tariffs": [t.get("id", "") for t in cdr.get("tariffs") or []],
+        "periods": len(cdr.get("charging_periods") or []),
+        "is_credit": bool(cdr.get("credit")),
+        "credit_of": cdr.get("credit_reference_id") or "",
+        "credited": credited,
+        "may_credit": not cdr.get("credit") and not credited,
+    }
+
+
+def reconciliation_row(doc: Json) -> Json:
+    """A CDR a partner sent us with our own price of it."""
+    r = doc.get("reconciliation") or {}
+    currency = doc.get("currency", "")
+    if not r:
+        verdict, tone = "not reconciled yet", "pending"
+    elif r.get("expected_excl_vat") is None:
+        verdict, tone = "no tariff to price it with", "pending"
+    elif r.get("discrepancy"):
+        verdict, tone = "discrepancy", "bad"
+    else:
+        verdict, tone = "matches", "ok"
+    return {
+        "cdr_id": doc["cdr_id"],
+        "party": f"{doc['country_code']}-{doc['party_id']}",
+        "charged": f"{amount(r.get('charged_excl_vat'))} {currency}" if r else "",
+        "expected": f"{amount(r.get('expected_excl_vat'))} {currency}"
+        if r.get("expected_excl_vat") is not None
+        else "",
+        "difference": amount(r.get("difference")) if r.get("difference") is not None else "",
+        "tariff": r.get("tariff_id") or "",
+        "tariff_source": r.get("tariff_source") or "",
+        "note": r.get("note") or "",
+        "verdict": verdict,
+        "tone": tone,
+    }
