@@ -27,6 +27,7 @@ from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
 from api.ops import evses, sites
 from api.ops import locations as ops_locations
+from api.ops import partners as ops_partners
 from api.ops import received_commands as ops_received_commands
 from api.ops import sent_commands as ops_sent_commands
 from api.ops import tariffs as ops_tariffs
@@ -46,6 +47,7 @@ from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
+from producers.partner_stats import PullStamps, RedisPushStats
 from producers.write_path import WritePath
 
 
@@ -96,6 +98,8 @@ def create_app(
             app.state.login_limiter = login_limiter or RedisRateLimiter(
                 built.redis, prefix, name="admin-login"
             )
+            app.state.partner_stats = RedisPushStats(built.redis, prefix)
+            app.state.pull_stamps = PullStamps(app.state.partner_stats)
             hub = app.state.evse_hub = EvseStatusHub(settings.admin_live_buffer)
             async with _following(hub, settings):
                 yield
@@ -135,6 +139,7 @@ def create_app(
     app.include_router(ops_received_commands.given)
     app.include_router(ops_charge_points.router)
     app.include_router(ops_audit.router)
+    app.include_router(ops_partners.router)
     install_admin(app)
     return app
 

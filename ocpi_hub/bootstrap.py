@@ -54,6 +54,7 @@ from producers.log_status import KafkaLogStatus, WatchedEventLog
 from producers.lookups import Feed, LookupCache
 from producers.operators import ApiKeyState
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from producers.partner_stats import RedisPushStats
 from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from producers.write_path import Slice, Timing, WritePath
@@ -611,9 +612,10 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     try:
         partner_view = PartnerQuery(client[settings.mongo_db])
         sealed = vault(settings)
+        stats = RedisPushStats(redis, settings.topic_prefix)
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module)
+                ModulePusher(settings, partner_view, sealed, module, stats)
                 for module in (LOCATIONS_PUSH, SESSIONS_PUSH, CDRS_PUSH, EVSE_STATUS_PUSH)
             ],
             callbacks=CommandCallbackSender(

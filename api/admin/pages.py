@@ -37,10 +37,13 @@ from api.admin.sessions import (
 from api.admin.shown import (
     ACTIVE_STATES,
     PAST_STATES,
+    ago,
     cdr_row,
+    partner_row,
     reconciliation_row,
     session_row,
 )
+from api.health import readiness
 from api.ops.access import (
     ADMIN_ACCESS,
     AdminRefusedError,
@@ -48,18 +51,21 @@ from api.ops.access import (
     form_fields,
     signed_in,
 )
+from api.ops.partners import shown as shown_partner
 from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
 from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
 from producers.cdrs import credit_key
 from producers.operators import ACCOUNTS, account_that_signs_in, satisfies
+from producers.partner_stats import PUSH_LANES, RedisPushStats
 from producers.received_commands import presence_key, seen_key
 from producers.write_path import WritePath
 from projections.mysql.sites import OpsQuery
 from schemas.events import Party
 from schemas.events.operators import LOGIN_PATTERN, OperatorRole
 from schemas.ocpi.common import fold
+from schemas.ocpi.credentials import Role
 from schemas.ocpi.locations import EvseStatus
 
 log = structlog.get_logger(__name__)
@@ -394,7 +400,7 @@ async def chargers(
                 "heard_at": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 if at is not None
                 else None,
-                "heard_ago": _ago(now - at) if at is not None else None,
+                "heard_ago": ago(now - at) if at is not None else None,
             }
         )
     return page(
@@ -446,17 +452,6 @@ def command_targets(doc: dict[str, Any]) -> list[dict[str, str]]:
 
 # One page of chargers; a bigger network narrows it by location.
 _CHARGERS = 500
-
-
-def _ago(seconds: float) -> str:
-    s = max(int(seconds), 0)
-    if s < 120:
-        return f"{s} s ago"
-    if s < 7200:
-        return f"{s // 60} min ago"
-    if s < 172_800:
-        return f"{s // 3600} h ago"
-    return f"{s // 86_400} days ago"
 
 
 # --- sessions and CDRs --------------------------------------------------------------------
@@ -534,6 +529,58 @@ async def cdrs_page(
             "cap": _RECENT,
             "may_credit": satisfies(browser.account.role, OperatorRole.BILLING),
             "section": "cdrs",
+        },
+    )
+
+
+# --- partners ------------------------------------------------------------------------------
+
+
+async def _backlogs(request: Request, ids: list[str]) -> dict[str, dict[str, int | None]]:
+    """Each partner's push lanes and their lag, from the consumer groups'
+    report /readyz keeps (cached a few seconds, one run at a time); {} per
+    partner when the log cannot say."""
+    container: Container = request.app.state.container
+    if container.log_status is None:
+        return {pid: {} for pid in ids}
+    answer = await readiness(request, container).consumers.result()
+    groups: dict[str, Any] = answer.get("groups") or {}
+    settings = _settings(request)
+    out: dict[str, dict[str, int | None]] = {}
+    for pid in ids:
+        lanes: dict[str, int | None] = {}
+        for module, suffix in PUSH_LANES:
+            group = groups.get(settings.topic(f"ocpi-hub-push-{suffix}{pid}"))
+            if group is not None:
+                lanes[module] = group.get("lag")
+        out[pid] = lanes
+    return out
+
+
+@router.get("/partners")
+async def partners_page(request: Request, browser: SignedInDep) -> Response:
+    """Our roaming partners: registration, roles, endpoints, how pushes to
+    them and their pulls from us are going; invite, rotate, unregister."""
+    container: Container = request.app.state.container
+    found = [shown_partner(p) for p in await container.partners.all()]
+    ids = [p["partner_id"] for p in found]
+    stats_store: RedisPushStats | None = getattr(request.app.state, "partner_stats", None)
+    stats = await stats_store.read(ids) if stats_store is not None and ids else {}
+    backlogs = await _backlogs(request, ids)
+    now = time.time()
+    return page(
+        request,
+        "partners.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [
+                partner_row(p, stats.get(p["partner_id"], {}), backlogs[p["partner_id"]], now)
+                for p in found
+            ],
+            "is_admin": satisfies(browser.account.role, OperatorRole.ADMIN),
+            "roles": [r.value for r in Role],
+            "section": "partners",
         },
     )
 

@@ -142,3 +142,79 @@ def reconciliation_row(doc: Json) -> Json:
         "verdict": verdict,
         "tone": tone,
     }
+
+
+def ago(seconds: float | None) -> str:
+    """How long ago, in words for people."""
+    if seconds is None:
+        return "never"
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    if s < 172_800:
+        return f"{s // 3600} h ago"
+    return f"{s // 86_400} days ago"
+
+
+def partner_row(
+    partner: Json,
+    stats: dict[str, dict[str, Any]],
+    backlog: dict[str, int | None],
+    now: float,
+) -> Json:
+    """A partner as the partners page shows it: ``partner`` its state
+    without secrets, ``stats`` what its push lanes and pulls recorded
+    (producers/partner_stats.py), ``backlog`` each push lane's lag (None:
+    unknown), ``now`` the epoch time."""
+    roles = [
+        {
+            "role": r["role"],
+            "party": f"{r['country_code']}-{r['party_id']}",
+            "name": (r.get("business_details") or {}).get("name", ""),
+        }
+        for r in partner.get("roles") or []
+    ]
+    endpoints = [
+        {"identifier": e["identifier"], "role": e["role"], "url": e["url"]}
+        for e in partner.get("endpoints") or []
+    ]
+    modules = sorted({m for m in stats if not m.startswith("pull-")} | set(backlog))
+    pushes = []
+    for module in modules:
+        s = stats.get(module, {})
+        pushes.append(
+            {
+                "module": module,
+                "last_ok": ago(now - s["last_delivered_at"])
+                if "last_delivered_at" in s
+                else "never",
+                "delivered": s.get("delivered", 0),
+                "failures": s.get("failures", 0),
+                "last_failure": s.get("last_failure", ""),
+                "last_failure_ago": ago(now - s["last_failure_at"])
+                if "last_failure_at" in s
+                else "",
+                "backlog": backlog.get(module),
+            }
+        )
+    pulls = [
+        {"module": m.removeprefix("pull-"), "last": ago(now - s["last_pulled_at"])}
+        for m, s in sorted(stats.items())
+        if m.startswith("pull-") and "last_pulled_at" in s
+    ]
+    return {
+        "id": partner["partner_id"],
+        "status": partner["status"],
+        "direction": partner.get("direction") or "",
+        "invited_as": partner.get("invited_as") or "",
+        "version": partner.get("version") or "",
+        "versions_url": partner.get("versions_url") or "",
+        "roles": roles,
+        "endpoints": endpoints,
+        "pushes": pushes,
+        "pulls": pulls,
+        "failing": any(p["failures"] for p in pushes),
+        "backlog_total": sum(p["backlog"] or 0 for p in pushes),
+    }

@@ -107,6 +107,12 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/cdrs/reconciliation"): BILLING,
     ("GET", "/ops/cdrs/{cdr_id}"): BILLING,
     ("POST", "/ops/cdrs/{cdr_id}/credit"): BILLING,
+    # our roaming partners: anyone may look; inviting, rotating and
+    # unregistering are admin's
+    ("GET", "/ops/partners"): VIEWER,
+    ("POST", "/ops/partners"): ADMIN,
+    ("POST", "/ops/partners/{partner_id}/rotate"): ADMIN,
+    ("DELETE", "/ops/partners/{partner_id}"): ADMIN,
     # who did what
     ("GET", "/ops/audit"): ADMIN,
     # the dashboard (its sign-in page is the one /admin route open to all)
@@ -115,6 +121,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/admin/chargers"): VIEWER,
     ("GET", "/admin/sessions"): VIEWER,
     ("GET", "/admin/cdrs"): BILLING,
+    ("GET", "/admin/partners"): VIEWER,
     ("POST", "/admin/logout"): VIEWER,
 }
 

@@ -26,6 +26,7 @@ from tests.e2e.test_dashboard import (
     browser,
 )
 from tests.e2e.test_money_path import charge_a_session, our_cdr, reconciliation_at_peer
+from tests.ocpi_objects import connector, evse, location
 
 __all__ = ["browser"]  # the fixture, shared with the board's test
 
@@ -161,4 +162,86 @@ async def test_sessions_cdrs_and_crediting_a_cdr_from_the_page(
         assert await page.text_content(f"{received} td[data-label=Verdict]") == "matches"
     except BaseException:
         await _shot([page], f"dashboard-cdrs-{tag}")
+        raise
+
+
+async def test_partners_page_pushes_pulls_invite_rotate_and_unregister(
+    linked: Linked, browser: BrowserContext
+) -> None:
+    us, peer = linked.us, linked.peer
+    base = us.base_url
+    tag = uuid.uuid4().hex[:6].upper()
+    boss = f"adm{tag.lower()}"
+    made = us.run("users", "add", boss, "--role", "admin", "--password-stdin",
+                  stdin=PASSWORD + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    # A change pushed to the peer, and a pull of our locations by the peer.
+    site = location(f"PP-{tag}", country_code="ZZ", party_id="HUB",
+                    evses=[evse("EVSE1", connectors=[connector("1")])])  # fmt: skip
+    async with httpx.AsyncClient(timeout=20) as client:
+        put = await client.put(f"{base}/ops/locations/PP-{tag}", json=site, headers=ops_auth(base))
+        assert put.status_code == 201, put.text
+        pulled = await client.get(f"{base}/ocpi/cpo/2.2.1/locations", headers=linked.peer_token)
+        assert pulled.json()["status_code"] == 1000
+
+    page = await browser.new_page()
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    card = f'section[data-partner="{linked.peer_id}"]'
+    try:
+        await _sign_in(page, base, boss)
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            await page.goto(f"{base}/admin/partners")
+            last = await page.text_content(
+                f"{card} tr[data-module=locations] td[data-label='Last accepted']"
+            )
+            if last is not None and "ago" in last:
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"no push shown: {last}"
+            await asyncio.sleep(0.5)
+        assert await page.get_attribute(card, "data-status") == "registered"
+        assert "CPO NL-PEE" in (await page.text_content(card) or "")
+        backlog = await page.text_content(
+            f"{card} tr[data-module=locations] td[data-label=Backlog]"
+        )
+        assert backlog is not None and backlog.strip().isdigit(), backlog
+        pulls = await page.text_content(card)
+        assert pulls is not None and "locations" in pulls.split("Their pulls:")[1], pulls
+        for width in (1280, 390):  # usable on a phone too
+            await page.set_viewport_size({"width": width, "height": 800})
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        await page.set_viewport_size({"width": 1280, "height": 800})
+
+        # Invite: TOKEN_A shown once; the peer registers with it.
+        await page.click("#invite summary")  # folded while there are partners
+        await page.fill("#invite-form input[name=country_code]", "nl")
+        await page.fill("#invite-form input[name=party_id]", "pee")
+        await page.select_option("#invite-form select[name=role]", "CPO")
+        await page.fill("#invite-form input[name=partner_id]", f"DASH-{tag}")
+        await page.click("#invite-send")
+        await page.wait_for_selector("#token-a:not([hidden])", timeout=10_000)
+        token_a = await page.text_content("#token-a-value")
+        versions = await page.text_content("#token-a-url")
+        assert token_a and versions == f"{base}/ocpi/versions"
+        joined = peer.run("partners", "register", "--versions-url", versions,
+                          "--token-a", token_a, "--partner-id", f"HUB-{tag}")  # fmt: skip
+        assert joined.returncode == 0, joined.stderr
+        await page.goto(f"{base}/admin/partners")
+        ours = f'section[data-partner="DASH-{tag}"]'
+        assert await page.get_attribute(ours, "data-status") == "registered"
+        assert token_a not in (await page.content())  # never shown again
+
+        # Rotate their token, then unregister them, from the page.
+        await page.click(f"{ours} button.rotate")
+        await page.wait_for_selector(f"{ours} .outcome:has-text('Token rotated.')", timeout=15_000)
+        await page.click(f"{ours} button.unregister")
+        await page.wait_for_selector(f"{ours}[data-status=unregistered]", timeout=15_000)
+        async with httpx.AsyncClient(timeout=10) as client:
+            listed = await client.get(f"{base}/ops/partners", headers=ops_auth(base))
+        states = {p["partner_id"]: p for p in listed.json()["data"]}
+        assert states[f"DASH-{tag}"]["status"] == "unregistered"
+        assert "our_token_encrypted" not in states[linked.peer_id]
+        assert await page.is_hidden("#partner-problem")
+    except BaseException:
+        await _shot([page], f"dashboard-partners-{tag}")
         raise

@@ -5,7 +5,19 @@ shows."""
 from __future__ import annotations
 
 from api.admin.pages import command_targets
-from api.admin.shown import amount, cdr_row, price, reconciliation_row, session_row
+from api.admin.shown import (
+    amount,
+    cdr_row,
+    partner_row,
+    price,
+    reconciliation_row,
+    session_row,
+)
+from processors.cdr_push import CDRS_PUSH
+from processors.evse_status_push import EVSE_STATUS_PUSH
+from processors.push import LOCATIONS_PUSH
+from processors.session_push import SESSIONS_PUSH
+from producers.partner_stats import PUSH_LANES, PullStamps, PushTally, parse_stats
 
 
 def test_a_charger_offers_its_connectors_in_ocpp_order_as_commands_name_them() -> None:
@@ -120,3 +132,88 @@ def test_reconciliation_rows_say_in_words_how_a_received_cdr_compares() -> None:
         "no tariff to price it with"
     )
     assert reconciliation_row({**base, "reconciliation": None})["verdict"] == "not reconciled yet"
+
+
+# --- partners -------------------------------------------------------------------------
+
+
+def test_the_lanes_the_dashboard_reads_are_the_lanes_that_push() -> None:
+    modules = (LOCATIONS_PUSH, SESSIONS_PUSH, CDRS_PUSH, EVSE_STATUS_PUSH)
+    assert tuple((m.name, m.group_suffix) for m in modules) == PUSH_LANES
+
+
+def test_a_tally_counts_and_says_the_last_failure_in_words() -> None:
+    tally = PushTally()
+    assert tally.fields("cdrs") == {"cdrs:delivered": "0", "cdrs:failures": "0"}
+    tally.ok(100.0)
+    tally.failed(160.0, "retrying", 503, None, None)
+    tally.failed(170.0, "rejected", 200, 2001, None)
+    tally.failed(180.0, "retrying", None, None, "ConnectTimeout")
+    stored = tally.fields("cdrs")
+    assert stored["cdrs:failures"] == "3" and stored["cdrs:last_failure"] == (
+        "retrying: ConnectTimeout"
+    )
+    tally.failed(190.0, "rejected", 200, 2001, None)
+    assert parse_stats({k.encode(): v.encode() for k, v in tally.fields("cdrs").items()}) == {
+        "cdrs": {
+            "delivered": 1,
+            "failures": 4,
+            "last_delivered_at": 100.0,
+            "last_failure_at": 190.0,
+            "last_failure": "rejected: HTTP 200, OCPI 2001",
+        }
+    }
+
+
+def test_pulls_are_stamped_at_most_once_per_interval_per_partner_and_module() -> None:
+    clock = [1000.0]
+    stamps = PullStamps(None, every_s=30, clock=lambda: clock[0])  # type: ignore[arg-type]
+    assert stamps.due("P1", "locations") == 1000.0
+    assert stamps.due("P1", "locations") is None
+    assert stamps.due("P1", "tariffs") == 1000.0
+    assert stamps.due("P2", "locations") == 1000.0
+    clock[0] += 30
+    assert stamps.due("P1", "locations") == 1030.0
+
+
+def test_a_partner_row_shows_pushes_pulls_and_backlog() -> None:
+    partner = {
+        "partner_id": "PEE-LINK",
+        "status": "registered",
+        "direction": "outbound",
+        "version": "2.2.1",
+        "versions_url": "https://peer.example/ocpi/versions",
+        "roles": [
+            {
+                "role": "CPO",
+                "country_code": "NL",
+                "party_id": "PEE",
+                "business_details": {"name": "Peer"},
+            }
+        ],
+        "endpoints": [
+            {"identifier": "cdrs", "role": "RECEIVER", "url": "https://peer.example/cdrs"}
+        ],
+    }
+    stats = {
+        "cdrs": {"delivered": 3, "failures": 0, "last_delivered_at": 940.0},
+        "locations": {
+            "delivered": 0,
+            "failures": 2,
+            "last_failure_at": 990.0,
+            "last_failure": "retrying: HTTP 503",
+        },
+        "pull-tariffs": {"last_pulled_at": 400.0},
+    }
+    row = partner_row(partner, stats, {"cdrs": 0, "locations": 5, "sessions": None}, 1000.0)
+    assert row["roles"] == [{"role": "CPO", "party": "NL-PEE", "name": "Peer"}]
+    assert [(p["module"], p["last_ok"], p["backlog"]) for p in row["pushes"]] == [
+        ("cdrs", "60 s ago", 0),
+        ("locations", "never", 5),
+        ("sessions", "never", None),
+    ]
+    assert row["pushes"][1]["last_failure_ago"] == "10 s ago"
+    assert row["pulls"] == [{"module": "tariffs", "last": "10 min ago"}]
+    assert row["failing"] and row["backlog_total"] == 5
+    empty = partner_row({"partner_id": "NEW", "status": "invited"}, {}, {}, 1000.0)
+    assert (empty["pushes"], empty["pulls"], empty["failing"]) == ([], [], False)
