@@ -305,6 +305,8 @@ class Container:
     # write path's appends as they fail, and the partitions' and groups' state.
     appends: WatchedEventLog | None = None
     log_status: KafkaLogStatus | None = None
+    # Every PUT and PATCH of a location (the dashboard's status history).
+    location_history: LocationHistoryQuery | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -376,6 +378,7 @@ def build_container(settings: Settings) -> Container:
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
+        location_history=LocationHistoryQuery(db),
         appends=appends,
         log_status=KafkaLogStatus(
             settings.kafka_bootstrap,

@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi import Path as FastApiPath
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -39,9 +40,13 @@ from api.admin.shown import (
     PAST_STATES,
     ago,
     cdr_row,
+    location_pin,
+    location_row,
     partner_row,
     reconciliation_row,
     session_row,
+    status_history,
+    when,
 )
 from api.health import readiness
 from api.ops.access import (
@@ -581,6 +586,135 @@ async def partners_page(request: Request, browser: SignedInDep) -> Response:
             "is_admin": satisfies(browser.account.role, OperatorRole.ADMIN),
             "roles": [r.value for r in Role],
             "section": "partners",
+        },
+    )
+
+
+# --- locations and the map -------------------------------------------------------------
+
+# One page of locations; a bigger network narrows it by party.
+_LOCATIONS = 500
+_HISTORY = 300
+_MAP_FILES = {"leaflet.js": "text/javascript", "leaflet.css": "text/css"}
+
+
+def _map_dir(settings: Settings) -> Path | None:
+    """Where Leaflet is, if `make up` fetched it (deploy/local/infra.py)."""
+    home = Path(settings.admin_map_assets_dir)
+    return home if (home / ".complete").exists() else None
+
+
+def _map_headers(settings: Settings) -> dict[str, str]:
+    """The map page's policy: tiles from the configured server only."""
+    tiles = settings.admin_map_tile_url
+    if not tiles:
+        return {}
+    origin = "/".join(tiles.split("/")[:3])
+    policy = _HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {origin}"
+    )
+    return {"Content-Security-Policy": policy}
+
+
+@router.get("/map/{name}")
+async def map_asset(request: Request, browser: SignedInDep, name: str) -> Response:
+    """Leaflet's script and stylesheet, from the cache `make up` filled."""
+    home = _map_dir(_settings(request))
+    if name not in _MAP_FILES or home is None:
+        return error_page(request, 404, "The map library is not installed here.")
+    return FileResponse(
+        home / name,
+        media_type=_MAP_FILES[name],
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/locations")
+async def locations_page(request: Request, browser: SignedInDep, party: Text = None) -> Response:
+    """Every location (ours and our partners') on a map and in a list."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    country_code, party_id = _party(party)
+    found = await container.locations.page(
+        country_code=country_code, party_id=party_id, limit=_LOCATIONS
+    )
+    locations = [doc for doc in found.items if doc]
+    pins = [pin for loc in locations if (pin := location_pin(loc)) is not None]
+    response = page(
+        request,
+        "locations.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [location_row(loc) for loc in locations],
+            "pins": pins,
+            "party": party or "",
+            "truncated": len(locations) >= _LOCATIONS,
+            "cap": _LOCATIONS,
+            "map_ready": _map_dir(settings) is not None,
+            "tile_url": settings.admin_map_tile_url,
+            "tile_attribution": settings.admin_map_tile_attribution,
+            "section": "locations",
+        },
+    )
+    response.headers.update(_map_headers(settings))
+    return response
+
+
+@router.get("/locations/{country_code}/{party_id}/{location_id}")
+async def location_page(
+    request: Request,
+    browser: SignedInDep,
+    country_code: Annotated[str, FastApiPath(max_length=2)],
+    party_id: Annotated[str, FastApiPath(max_length=3)],
+    location_id: Annotated[str, FastApiPath(max_length=36)],
+) -> Response:
+    """One location: its EVSEs and connectors as held now, and each EVSE's
+    status changes as its owner stated them (the location_history view)."""
+    container: Container = request.app.state.container
+    location = await container.locations.get(country_code, party_id, location_id)
+    if location is None:
+        return error_page(
+            request, 404, f"No location {country_code}-{party_id} {location_id} is known here."
+        )
+    history = container.location_history
+    events = (
+        await history.recent(country_code, party_id, location_id, limit=_HISTORY)
+        if history is not None
+        else []
+    )
+    return page(
+        request,
+        "location.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "location": location_row(location),
+            "evses": [
+                {
+                    "uid": e["uid"],
+                    "evse_id": e.get("evse_id") or "",
+                    "status": e.get("status", "UNKNOWN"),
+                    "updated": when(e.get("last_updated")),
+                    "connectors": [
+                        {
+                            "id": c["id"],
+                            "standard": c.get("standard", ""),
+                            "format": c.get("format", ""),
+                            "power": c.get("power_type", ""),
+                            "max_power_kw": round(int(c.get("max_electric_power") or 0) / 1000, 1)
+                            if c.get("max_electric_power")
+                            else None,
+                            "tariffs": c.get("tariff_ids") or [],
+                        }
+                        for c in e.get("connectors") or []
+                    ],
+                }
+                for e in location.get("evses") or []
+            ],
+            "history": status_history(events),
+            "history_cap": _HISTORY,
+            "section": "locations",
         },
     )
 

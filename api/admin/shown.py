@@ -8,6 +8,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from schemas.ocpi.common import format_ocpi_datetime
+
 Json = dict[str, Any]
 
 ACTIVE_STATES = ["ACTIVE", "PENDING", "RESERVATION"]
@@ -218,3 +220,83 @@ def partner_row(
         "failing": any(p["failures"] for p in pushes),
         "backlog_total": sum(p["backlog"] or 0 for p in pushes),
     }
+
+
+def location_pin(location: Json) -> Json | None:
+    """A location's marker on the map: None without usable coordinates."""
+    where = location.get("coordinates") or {}
+    try:
+        lat, lon = float(where["latitude"]), float(where["longitude"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    statuses = [e.get("status", "UNKNOWN") for e in location.get("evses") or []]
+    return {
+        "lat": lat,
+        "lon": lon,
+        "name": location.get("name") or location["id"],
+        "href": f"/admin/locations/{location['country_code']}/{location['party_id']}/"
+        f"{location['id']}",
+        "available": statuses.count("AVAILABLE"),
+        "evses": len(statuses),
+    }
+
+
+def location_row(location: Json) -> Json:
+    statuses = [e.get("status", "UNKNOWN") for e in location.get("evses") or []]
+    return {
+        "id": location["id"],
+        "party": f"{location['country_code']}-{location['party_id']}",
+        "name": location.get("name") or "",
+        "address": ", ".join(
+            str(location[k]) for k in ("address", "city", "country") if location.get(k)
+        ),
+        "evses": len(statuses),
+        "available": statuses.count("AVAILABLE"),
+        "published": location.get("publish", True),
+        "href": f"/admin/locations/{location['country_code']}/{location['party_id']}/"
+        f"{location['id']}",
+        "updated": when(location.get("last_updated")),
+    }
+
+
+def _evse_statuses(event: Any) -> list[tuple[str, str]]:
+    """(EVSE uid, status) that one PUT or PATCH of a location states."""
+    p = event.payload
+    if p.connector_id is not None:
+        return []
+    if hasattr(p, "object"):
+        if p.evse_uid is None:
+            return [(e["uid"], e["status"]) for e in p.object.get("evses") or [] if "status" in e]
+        return [(p.evse_uid, p.object["status"])] if "status" in p.object else []
+    if p.evse_uid is not None and p.patch.get("status"):
+        return [(p.evse_uid, p.patch["status"])]
+    if p.evse_uid is None and isinstance(p.patch.get("evses"), list):
+        return [(e["uid"], e["status"]) for e in p.patch["evses"] if "uid" in e and "status" in e]
+    return []
+
+
+def status_history(events: list[Any]) -> list[Json]:
+    """Each EVSE's status changes in a location's PUTs and PATCHes (oldest
+    first in, newest first out): a row when an EVSE's status differs from
+    what the previous event said of it."""
+    last: dict[str, str] = {}
+    rows: list[Json] = []
+    for event in events:
+        how = "replaced" if hasattr(event.payload, "object") else "updated"
+        for uid, status in _evse_statuses(event):
+            key = uid.upper()
+            if last.get(key) == status:
+                continue
+            rows.append(
+                {
+                    "at": when(format_ocpi_datetime(event.payload.last_updated)),
+                    "evse_uid": uid,
+                    "before": last.get(key, ""),
+                    "status": status,
+                    "how": how,
+                }
+            )
+            last[key] = status
+    return rows[::-1]

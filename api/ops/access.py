@@ -122,6 +122,9 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/admin/sessions"): VIEWER,
     ("GET", "/admin/cdrs"): BILLING,
     ("GET", "/admin/partners"): VIEWER,
+    ("GET", "/admin/locations"): VIEWER,
+    ("GET", "/admin/locations/{country_code}/{party_id}/{location_id}"): VIEWER,
+    ("GET", "/admin/map/{name}"): VIEWER,
     ("POST", "/admin/logout"): VIEWER,
 }
 

@@ -30,6 +30,11 @@ from tests.ocpi_objects import connector, evse, location
 
 __all__ = ["browser"]  # the fixture, shared with the board's test
 
+# What sticks out of a narrow screen (for the failure message).
+WIDEST = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+    .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"""
+
 UNLOCK = """async ([loc, token]) => {
     const r = await fetch('/ops/commands/given/UNLOCK_CONNECTOR', {method: 'POST',
         headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
@@ -244,4 +249,67 @@ async def test_partners_page_pushes_pulls_invite_rotate_and_unregister(
         assert await page.is_hidden("#partner-problem")
     except BaseException:
         await _shot([page], f"dashboard-partners-{tag}")
+        raise
+
+
+async def test_locations_map_detail_and_status_history(
+    platform: Platform, browser: BrowserContext
+) -> None:
+    base = platform.base_url
+    tag = uuid.uuid4().hex[:6].upper()
+    who = f"loc{tag.lower()}"
+    made = platform.run("users", "add", who, "--role", "viewer", "--password-stdin",
+                        stdin=PASSWORD + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    loc = f"MAP-{tag}"
+    plug = evse("EVSE1", status="AVAILABLE", connectors=[connector("1")])
+    site = location(loc, country_code="ZZ", party_id="HUB", evses=[plug])
+    async with httpx.AsyncClient(timeout=20) as client:
+        put = await client.put(f"{base}/ops/locations/{loc}", json=site, headers=ops_auth(base))
+        assert put.status_code == 201, put.text
+        patch = {"status": "BLOCKED", "last_updated": "2026-12-06T10:00:00Z"}
+        patched = await client.patch(
+            f"{base}/ops/locations/{loc}/EVSE1", json=patch, headers=ops_auth(base)
+        )
+        assert patched.status_code == 200, patched.text
+
+    page = await browser.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
+    try:
+        await _sign_in(page, base, who)
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            await page.goto(f"{base}/admin/locations?party=ZZ-HUB")
+            if await page.locator(f'tr[data-location="{loc}"]').count():
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the location is not listed"
+            await asyncio.sleep(0.5)
+        # Leaflet, served by us from the cache, drew one circle per location.
+        await page.wait_for_selector("#map[data-markers]", timeout=5_000)
+        markers = int(await page.get_attribute("#map", "data-markers") or "0")
+        assert markers >= 1
+        assert await page.locator("#map path.leaflet-interactive").count() == markers
+        assert not refused, refused  # nothing refused by the page's policy, no script error
+        for width in (1280, 390):
+            await page.set_viewport_size({"width": width, "height": 800})
+            wide = await page.evaluate(WIDEST)
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width, wide
+        await page.set_viewport_size({"width": 1280, "height": 800})
+
+        await page.click(f'tr[data-location="{loc}"] a')
+        await page.wait_for_url(f"{base}/admin/locations/ZZ/HUB/{loc}")
+        assert await page.get_attribute('tr[data-evse="EVSE1"]', "data-status") == "BLOCKED"
+        history = page.locator("#status-history tbody tr")
+        assert await history.count() == 2
+        assert await history.nth(0).get_attribute("data-status") == "BLOCKED"
+        assert await history.nth(1).get_attribute("data-status") == "AVAILABLE"
+        was = await history.nth(0).locator("td[data-label=Was]").text_content()
+        assert was == "AVAILABLE"
+
+        await page.goto(f"{base}/admin/locations/ZZ/HUB/NOPE-{tag}")
+        assert "No location" in (await page.text_content("main") or "")
+    except BaseException:
+        await _shot([page], f"dashboard-locations-{tag}")
         raise

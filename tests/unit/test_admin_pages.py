@@ -4,20 +4,27 @@ shows."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from api.admin.pages import command_targets
 from api.admin.shown import (
     amount,
     cdr_row,
+    location_pin,
+    location_row,
     partner_row,
     price,
     reconciliation_row,
     session_row,
+    status_history,
 )
 from processors.cdr_push import CDRS_PUSH
 from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH
 from processors.session_push import SESSIONS_PUSH
 from producers.partner_stats import PUSH_LANES, PullStamps, PushTally, parse_stats
+from schemas.events import LocationObjectPatched, LocationObjectPut
 
 
 def test_a_charger_offers_its_connectors_in_ocpp_order_as_commands_name_them() -> None:
@@ -217,3 +224,103 @@ def test_a_partner_row_shows_pushes_pulls_and_backlog() -> None:
     assert row["failing"] and row["backlog_total"] == 5
     empty = partner_row({"partner_id": "NEW", "status": "invited"}, {}, {}, 1000.0)
     assert (empty["pushes"], empty["pulls"], empty["failing"]) == ([], [], False)
+
+
+# --- locations ------------------------------------------------------------------------
+
+
+def _loc(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "LOC1",
+        "country_code": "ZZ",
+        "party_id": "HUB",
+        "name": "Depot",
+        "address": "Main St 1",
+        "city": "Town",
+        "country": "NLD",
+        "coordinates": {"latitude": "52.1", "longitude": "4.3"},
+        "evses": [{"uid": "E1", "status": "AVAILABLE"}, {"uid": "E2", "status": "CHARGING"}],
+        "last_updated": "2026-06-01T12:00:00Z",
+        **fields,
+    }
+
+
+def test_a_location_is_a_pin_only_with_coordinates_on_the_earth() -> None:
+    pin = location_pin(_loc())
+    assert pin == {
+        "lat": 52.1,
+        "lon": 4.3,
+        "name": "Depot",
+        "href": "/admin/locations/ZZ/HUB/LOC1",
+        "available": 1,
+        "evses": 2,
+    }
+    assert location_pin(_loc(coordinates=None)) is None
+    assert location_pin(_loc(coordinates={"latitude": "91", "longitude": "0"})) is None
+    assert location_pin(_loc(coordinates={"latitude": "x", "longitude": "0"})) is None
+    row = location_row(_loc())
+    assert (row["address"], row["available"], row["evses"]) == ("Main St 1, Town, NLD", 1, 2)
+
+
+def _put(evses: list[dict[str, Any]], at: str) -> LocationObjectPut:
+    return LocationObjectPut.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "aggregate_key": "ZZ/HUB/LOC1",
+            "occurred_at": at,
+            "recorded_at": at,
+            "source": {"country_code": "ZZ", "party_id": "HUB"},
+            "correlation_id": "c",
+            "payload": {
+                "country_code": "ZZ",
+                "party_id": "HUB",
+                "location_id": "LOC1",
+                "object": {"id": "LOC1", "evses": evses},
+                "last_updated": at,
+            },
+        }
+    )
+
+
+def _patch(evse_uid: str | None, patch: dict[str, Any], at: str) -> LocationObjectPatched:
+    return LocationObjectPatched.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "aggregate_key": "ZZ/HUB/LOC1",
+            "occurred_at": at,
+            "recorded_at": at,
+            "source": {"country_code": "ZZ", "party_id": "HUB"},
+            "correlation_id": "c",
+            "payload": {
+                "country_code": "ZZ",
+                "party_id": "HUB",
+                "location_id": "LOC1",
+                "evse_uid": evse_uid,
+                "patch": {**patch, "last_updated": at},
+                "last_updated": at,
+            },
+        }
+    )
+
+
+def test_status_history_lists_each_change_newest_first() -> None:
+    events = [
+        _put(
+            [{"uid": "E1", "status": "AVAILABLE"}, {"uid": "E2", "status": "AVAILABLE"}],
+            "2026-06-01T10:00:00Z",
+        ),
+        _patch("E1", {"status": "CHARGING"}, "2026-06-01T10:05:00Z"),
+        _patch("e1", {"status": "CHARGING"}, "2026-06-01T10:06:00Z"),  # no change
+        _patch("E1", {"max_reservation": 5}, "2026-06-01T10:07:00Z"),  # no status
+        _patch(None, {"name": "Depot"}, "2026-06-01T10:08:00Z"),
+        _patch("E2", {"status": "OUTOFORDER"}, "2026-06-01T10:09:00Z"),
+    ]
+    rows = status_history(events)
+    assert [(r["evse_uid"], r["before"], r["status"], r["how"]) for r in rows] == [
+        ("E2", "AVAILABLE", "OUTOFORDER", "updated"),
+        ("E1", "AVAILABLE", "CHARGING", "updated"),
+        ("E2", "", "AVAILABLE", "replaced"),
+        ("E1", "", "AVAILABLE", "replaced"),
+    ]
+    assert rows[0]["at"] == "2026-06-01 10:09:00 UTC"
+    assert status_history([]) == []
