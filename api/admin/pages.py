@@ -46,6 +46,7 @@ from api.admin.shown import (
     reconciliation_row,
     session_row,
     status_history,
+    token_row,
     when,
 )
 from api.health import readiness
@@ -56,6 +57,7 @@ from api.ops.access import (
     form_fields,
     signed_in,
 )
+from api.ops.evses import KEY_TEXT
 from api.ops.partners import shown as shown_partner
 from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
@@ -715,6 +717,85 @@ async def location_page(
             "history": status_history(events),
             "history_cap": _HISTORY,
             "section": "locations",
+        },
+    )
+
+
+# --- tokens and the audit trail ---------------------------------------------------------
+
+_TOKENS = 300
+_AUDIT = 100
+AuditText = Annotated[str | None, Query(max_length=120, pattern=KEY_TEXT)]
+
+
+@router.get("/tokens")
+async def tokens_page(request: Request, browser: SignedInDep, party: Text = None) -> Response:
+    """Tokens, newest change first: ours (we are their eMSP) with the policy
+    our real-time authorization applies, and partners' (our whitelist)."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    country_code, party_id = _party(party)
+    found = await container.tokens.recent(
+        country_code=country_code, party_id=party_id, limit=_TOKENS
+    )
+    us = (fold(settings.party_country_code), fold(settings.party_id))
+    rows = []
+    for state in found:
+        token = state.token or {}
+        ours = (fold(token.get("country_code", "")), fold(token.get("party_id", ""))) == us
+        policy = state.policy.model_dump(mode="json") if state.policy is not None else None
+        rows.append(token_row(token, policy, ours=ours))
+    return page(
+        request,
+        "tokens.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": rows,
+            "party": party or "",
+            "truncated": len(found) >= _TOKENS,
+            "cap": _TOKENS,
+            "may_set": satisfies(browser.account.role, OperatorRole.OPERATOR),
+            "states": ["ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT"],
+            "section": "tokens",
+        },
+    )
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request,
+    browser: SignedInDep,
+    actor: AuditText = None,
+    topic: AuditText = None,
+    event_type: AuditText = None,
+    after: Annotated[str | None, Query(max_length=200, pattern=KEY_TEXT)] = None,
+) -> Response:
+    """Who did what (GET /ops/audit's entries), newest first, filterable."""
+    container: Container = request.app.state.container
+    found = await container.audit.page(
+        actor=actor or None,
+        topic=topic or None,
+        event_type=event_type or None,
+        after=after or None,
+        limit=_AUDIT,
+    )
+    query = {k: v for k, v in (("actor", actor), ("topic", topic), ("event_type", event_type)) if v}
+    return page(
+        request,
+        "audit.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [
+                {**item, "at": when(str(item["recorded_at"]).replace("+00:00", "Z"))}
+                for item in found.items
+            ],
+            "filters": {"actor": actor or "", "topic": topic or "", "event_type": event_type or ""},
+            "next": "/admin/audit?" + urlencode({**query, "after": found.next_after})
+            if found.next_after
+            else None,
+            "section": "audit",
         },
     )
 

@@ -300,3 +300,27 @@ def status_history(events: list[Any]) -> list[Json]:
             )
             last[key] = status
     return rows[::-1]
+
+
+def token_row(token: Json, policy: Json | None, *, ours: bool) -> Json:
+    """A token and what our real-time authorization does with it (our own
+    tokens' policy; a partner's token is only whitelisted or not)."""
+    p = policy or {}
+    rules = []
+    if p.get("expires_at"):
+        rules.append(f"expires {when(str(p['expires_at']))}")
+    if p.get("location_ids"):
+        rules.append("only at " + ", ".join(p["location_ids"]))
+    return {
+        "uid": token["uid"],
+        "type": token.get("type", ""),
+        "party": f"{token['country_code']}-{token['party_id']}",
+        "contract_id": token.get("contract_id", ""),
+        "issuer": token.get("issuer", ""),
+        "valid": bool(token.get("valid")),
+        "whitelist": token.get("whitelist", ""),
+        "ours": ours,
+        "state": p.get("state", "ALLOWED") if ours else "",
+        "rules": "; ".join(rules),
+        "updated": when(token.get("last_updated")),
+    }

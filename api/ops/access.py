@@ -125,6 +125,8 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/admin/locations"): VIEWER,
     ("GET", "/admin/locations/{country_code}/{party_id}/{location_id}"): VIEWER,
     ("GET", "/admin/map/{name}"): VIEWER,
+    ("GET", "/admin/tokens"): VIEWER,
+    ("GET", "/admin/audit"): ADMIN,
     ("POST", "/admin/logout"): VIEWER,
 }
 

@@ -27,6 +27,7 @@ from tests.e2e.test_dashboard import (
 )
 from tests.e2e.test_money_path import charge_a_session, our_cdr, reconciliation_at_peer
 from tests.ocpi_objects import connector, evse, location
+from tests.token_objects import token
 
 __all__ = ["browser"]  # the fixture, shared with the board's test
 
@@ -312,4 +313,66 @@ async def test_locations_map_detail_and_status_history(
         assert "No location" in (await page.text_content("main") or "")
     except BaseException:
         await _shot([page], f"dashboard-locations-{tag}")
+        raise
+
+
+async def test_tokens_policy_from_the_page_and_the_audit_trail(
+    platform: Platform, browser: BrowserContext
+) -> None:
+    base = platform.base_url
+    tag = uuid.uuid4().hex[:6].upper()
+    boss = f"aud{tag.lower()}"
+    made = platform.run("users", "add", boss, "--role", "admin", "--password-stdin",
+                        stdin=PASSWORD + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    uid = f"TK{tag}"
+    async with httpx.AsyncClient(timeout=20) as client:
+        issued = await client.put(
+            f"{base}/ops/tokens/{uid}",
+            json=token(uid, country_code="ZZ", party_id="HUB"),
+            headers=ops_auth(base),
+        )
+        assert issued.status_code == 201, issued.text
+
+    page = await browser.new_page()
+    row = f'#tokens tr[data-token="{uid}"]'
+
+    async def shown(state: str) -> None:
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            await page.goto(f"{base}/admin/tokens?party=ZZ-HUB")
+            if await page.locator(f"{row}[data-state={state}]").count():
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{uid} never shown {state}"
+            await asyncio.sleep(0.5)
+
+    try:
+        await _sign_in(page, base, boss)
+        await shown("ALLOWED")
+        assert await page.get_attribute(row, "data-ours") == "yes"
+        await page.click(f"{row} details.set-policy summary")
+        await page.select_option(f"{row} select[name=state]", "BLOCKED")
+        await page.fill(f"{row} input[name=location_ids]", "LOC1")
+        async with page.expect_navigation():  # recorded: the page reads itself again
+            await page.click(f"{row} form.policy-form button")
+        await shown("BLOCKED")
+        assert "only at LOC1" in (await page.text_content(f"{row} td.policy") or "")
+
+        # The audit trail names the account that did it.
+        actor = f"account:{boss}"
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            await page.goto(f"{base}/admin/audit?actor={actor}")
+            kinds = await page.locator("#audit tbody tr").evaluate_all(
+                "rows => rows.map(r => r.dataset.type)"
+            )
+            if "TokenPolicySet" in kinds:
+                break
+            assert asyncio.get_running_loop().time() < deadline, kinds
+            await asyncio.sleep(0.5)
+        assert set(kinds) == {"TokenPolicySet"}  # the filter holds: only this account's
+        await page.goto(f"{base}/admin/audit?actor=account:nobody{tag.lower()}")
+        assert "No entries" in (await page.text_content("main") or "")
+    except BaseException:
+        await _shot([page], f"dashboard-tokens-{tag}")
         raise

@@ -18,6 +18,7 @@ from api.admin.shown import (
     reconciliation_row,
     session_row,
     status_history,
+    token_row,
 )
 from processors.cdr_push import CDRS_PUSH
 from processors.evse_status_push import EVSE_STATUS_PUSH
@@ -324,3 +325,16 @@ def test_status_history_lists_each_change_newest_first() -> None:
     ]
     assert rows[0]["at"] == "2026-06-01 10:09:00 UTC"
     assert status_history([]) == []
+
+
+def test_a_token_row_says_our_policy_in_words() -> None:
+    ours = {"uid": "T1", "type": "RFID", "country_code": "ZZ", "party_id": "HUB",
+            "contract_id": "ZZ-HUB-C1", "issuer": "Hub", "valid": True, "whitelist": "ALWAYS",
+            "last_updated": "2026-06-01T12:00:00Z"}  # fmt: skip
+    policy = {"state": "BLOCKED", "expires_at": "2026-12-31T00:00:00Z", "location_ids": ["L1"]}
+    row = token_row(ours, policy, ours=True)
+    assert (row["party"], row["state"]) == ("ZZ-HUB", "BLOCKED")
+    assert row["rules"] == "expires 2026-12-31 00:00:00 UTC; only at L1"
+    assert token_row(ours, None, ours=True)["state"] == "ALLOWED"  # no policy: allowed
+    theirs = token_row({**ours, "country_code": "NL", "party_id": "PEE"}, None, ours=False)
+    assert (theirs["state"], theirs["rules"], theirs["ours"]) == ("", "", False)
