@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from api import health
+from api.admin.charts import ChartSamples, projection_lag, sample_forever
 from api.admin.live import EvseStatusHub, follow_evse_status
 from api.admin.pages import install_admin
 from api.admin.sessions import InMemorySessionStore, RedisSessionStore, SessionPolicy, SessionStore
@@ -49,6 +52,7 @@ from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
 from producers.partner_stats import PullStamps, RedisPushStats
 from producers.write_path import WritePath
+from schemas.ocpi.locations import EvseStatus
 
 
 def create_app(
@@ -101,7 +105,10 @@ def create_app(
             app.state.partner_stats = RedisPushStats(built.redis, prefix)
             app.state.pull_stamps = PullStamps(app.state.partner_stats)
             hub = app.state.evse_hub = EvseStatusHub(settings.admin_live_buffer)
-            async with _following(hub, settings):
+            app.state.chart_samples = ChartSamples(
+                built.redis, prefix, settings.admin_chart_sample_s
+            )
+            async with _following(hub, settings), _sampling(app.state.chart_samples, built):
                 yield
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
@@ -142,6 +149,31 @@ def create_app(
     app.include_router(ops_partners.router)
     install_admin(app)
     return app
+
+
+@asynccontextmanager
+async def _sampling(samples: ChartSamples, c: Container) -> AsyncIterator[None]:
+    """The dashboard charts' sample, taken by whichever API process claims
+    each interval (api/admin/charts.py)."""
+
+    async def take() -> dict[str, Any]:
+        counts = await run_in_threadpool(c.ops.status_counts)
+        # Every status, zero included: a line drops to zero rather than ending.
+        sample: dict[str, Any] = {"statuses": {s.value: 0 for s in EvseStatus} | counts}
+        if c.log_status is not None:
+            sample["accepted"] = await c.log_status.accepted_total()
+            sample["lag"] = projection_lag(await c.log_status.groups())
+        return sample
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(sample_forever(samples, take, c.settings.admin_chart_sample_s, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @asynccontextmanager

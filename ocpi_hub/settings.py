@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     admin_map_assets_dir: str = "data/cache/leaflet-1.9.4"
     admin_map_tile_url: str = Field(default="", pattern=r"^(https://[^\s\"'<>]+)?$")
     admin_map_tile_attribution: str = Field(default="", max_length=200)
+    # The charts' sample of the platform: one per interval for the whole
+    # deployment (api/admin/charts.py), a day of them kept.
+    admin_chart_sample_s: float = Field(default=60.0, ge=1)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")

@@ -26,6 +26,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from api.admin.charts import (
+    ChartSamples,
+    accepted_per_minute,
+    bar_chart,
+    lag_series,
+    line_chart,
+    status_series,
+)
 from api.admin.live import BoardFilter, EvseStatusHub, board_stream
 from api.admin.sessions import (
     CSRF_FIELD,
@@ -796,6 +804,46 @@ async def audit_page(
             if found.next_after
             else None,
             "section": "audit",
+        },
+    )
+
+
+# --- charts -------------------------------------------------------------------------------
+
+
+@router.get("/charts")
+async def charts_page(request: Request, browser: SignedInDep) -> Response:
+    """What the platform did over the last day, sampled once per interval
+    (api/admin/charts.py), and push failures per partner now."""
+    container: Container = request.app.state.container
+    store: ChartSamples | None = getattr(request.app.state, "chart_samples", None)
+    samples = await store.recent() if store is not None else []
+    partners = await container.partners.all()
+    stats_store: RedisPushStats | None = getattr(request.app.state, "partner_stats", None)
+    stats = (
+        await stats_store.read([p.partner_id for p in partners])
+        if stats_store is not None and partners
+        else {}
+    )
+    failures = [
+        (pid, float(sum(m.get("failures", 0) for name, m in per.items() if "pull-" not in name)))
+        for pid, per in stats.items()
+        if per
+    ]
+    settings = _settings(request)
+    return page(
+        request,
+        "charts.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "samples": len(samples),
+            "interval": settings.admin_chart_sample_s,
+            "statuses": line_chart(status_series(samples), "EVSEs per status"),
+            "accepted": line_chart(accepted_per_minute(samples), "Events accepted per minute"),
+            "lag": line_chart(lag_series(samples), "Projection lag per topic"),
+            "failures": bar_chart(failures, "Failed push attempts per partner"),
+            "section": "charts",
         },
     )
 

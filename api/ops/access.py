@@ -127,6 +127,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/admin/map/{name}"): VIEWER,
     ("GET", "/admin/tokens"): VIEWER,
     ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/charts"): VIEWER,
     ("POST", "/admin/logout"): VIEWER,
 }
 

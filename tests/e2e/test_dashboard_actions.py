@@ -376,3 +376,33 @@ async def test_tokens_policy_from_the_page_and_the_audit_trail(
     except BaseException:
         await _shot([page], f"dashboard-tokens-{tag}")
         raise
+
+
+async def test_charts_draw_what_the_platform_sampled(
+    platform: Platform, browser: BrowserContext
+) -> None:
+    base = platform.base_url
+    tag = uuid.uuid4().hex[:6].lower()
+    made = platform.run("users", "add", f"ch{tag}", "--role", "viewer", "--password-stdin",
+                        stdin=PASSWORD + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    page = await browser.new_page()
+    try:
+        await _sign_in(page, base, f"ch{tag}")
+        # The first sample is taken when the API starts: EVSE counts at least.
+        deadline = asyncio.get_running_loop().time() + 70
+        while True:
+            await page.goto(f"{base}/admin/charts")
+            if await page.locator("#chart-statuses svg.chart").count():
+                break
+            assert asyncio.get_running_loop().time() < deadline, "no status chart drawn"
+            await asyncio.sleep(2)
+        legend = await page.locator("#chart-statuses .legend li").all_text_contents()
+        assert legend and all(item.split()[0].isupper() for item in legend), legend
+        assert await page.locator("#chart-lag").count() == 1
+        for width in (1280, 390):
+            await page.set_viewport_size({"width": width, "height": 800})
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    except BaseException:
+        await _shot([page], f"dashboard-charts-{tag}")
+        raise

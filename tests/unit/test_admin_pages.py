@@ -7,6 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from api.admin.charts import (
+    accepted_per_minute,
+    bar_chart,
+    lag_series,
+    line_chart,
+    projection_lag,
+    status_series,
+)
 from api.admin.pages import command_targets
 from api.admin.shown import (
     amount,
@@ -338,3 +346,41 @@ def test_a_token_row_says_our_policy_in_words() -> None:
     assert token_row(ours, None, ours=True)["state"] == "ALLOWED"  # no policy: allowed
     theirs = token_row({**ours, "country_code": "NL", "party_id": "PEE"}, None, ours=False)
     assert (theirs["state"], theirs["rules"], theirs["ours"]) == ("", "", False)
+
+
+# --- charts ---------------------------------------------------------------------------
+
+
+SAMPLES = [
+    {"at": 0.0, "statuses": {"AVAILABLE": 3}, "accepted": 100, "lag": {"t.locations": 0}},
+    {"at": 60.0, "statuses": {"AVAILABLE": 2, "CHARGING": 1}, "accepted": 220,
+     "lag": {"t.locations": 5}},
+    {"at": 120.0, "statuses": {"AVAILABLE": 2, "CHARGING": 1}},  # the log could not be asked
+    {"at": 240.0, "statuses": {"CHARGING": 3}, "accepted": 400, "lag": {"t.locations": 0}},
+]  # fmt: skip
+
+
+def test_series_come_from_the_samples_and_rates_from_differences() -> None:
+    assert status_series(SAMPLES)["AVAILABLE"] == [(0.0, 3.0), (60.0, 2.0), (120.0, 2.0)]
+    assert status_series(SAMPLES)["CHARGING"][-1] == (240.0, 3.0)
+    # 120 events in the first minute; none across the sample without a count.
+    assert accepted_per_minute(SAMPLES) == {"events/min": [(60.0, 120.0)]}
+    assert accepted_per_minute(SAMPLES[:1]) == {}
+    assert lag_series(SAMPLES) == {"t.locations": [(0.0, 0.0), (60.0, 5.0), (240.0, 0.0)]}
+    groups = {
+        "p-projections": {"role": "projections", "lag_per_topic": {"t.a": 2, "t.b": 1}},
+        "p-projections-2": {"role": "projections", "lag_per_topic": {"t.a": 3}},
+        "p-processors": {"role": "processors", "lag_per_topic": {"t.a": 50}},
+    }
+    assert projection_lag(groups) == {"t.a": 5, "t.b": 1}
+
+
+def test_charts_are_svg_with_escaped_labels_and_nothing_without_data() -> None:
+    drawn = str(line_chart({"<b>x</b>": [(0.0, 1.0), (60.0, 4.0)]}, "T"))
+    assert drawn.startswith('<svg class="chart"') and "<polyline" in drawn
+    assert "&lt;b&gt;x&lt;/b&gt;" in drawn and "<b>" not in drawn
+    assert "<circle" in str(line_chart({"one": [(0.0, 2.0)]}, "T"))  # a lone point: a dot
+    assert str(line_chart({}, "T")) == ""
+    bars = str(bar_chart([("P1", 0.0), ("P<2>", 7.0)], "F"))
+    assert bars.index("P&lt;2&gt;") < bars.index("P1")  # largest first
+    assert str(bar_chart([], "F")) == ""
