@@ -45,7 +45,8 @@
       case "RESERVE_NOW": {
         const minutes = Number(value("minutes") || "15");
         const expiry = new Date(Date.now() + minutes * 60000).toISOString().replace(/\.\d+Z$/, "Z");
-        return { location_id: at.location_id, evse_uid: at.evse_uid, connector_id: at.connector_id,
+        // A reservation names the EVSE; OCPI's ReserveNow has no connector.
+        return { location_id: at.location_id, evse_uid: at.evse_uid,
           token_uid: value("token_uid"), reservation_id: value("reservation_id"), expiry_date: expiry };
       }
       default:
