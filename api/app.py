@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from api import health
+from api.admin.charts import ChartSamples, projection_lag, sample_forever
 from api.admin.live import EvseStatusHub, follow_evse_status
 from api.admin.pages import install_admin
 from api.admin.sessions import InMemorySessionStore, RedisSessionStore, SessionPolicy, SessionStore
@@ -28,6 +31,7 @@ from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
 from api.ops import evses, sites
 from api.ops import locations as ops_locations
+from api.ops import partners as ops_partners
 from api.ops import received_commands as ops_received_commands
 from api.ops import sent_commands as ops_sent_commands
 from api.ops import tariffs as ops_tariffs
@@ -47,7 +51,9 @@ from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
+from producers.partner_stats import PullStamps, RedisPushStats
 from producers.write_path import WritePath
+from schemas.ocpi.locations import EvseStatus
 
 
 def create_app(
@@ -97,8 +103,13 @@ def create_app(
             app.state.login_limiter = login_limiter or RedisRateLimiter(
                 built.redis, prefix, name="admin-login"
             )
+            app.state.partner_stats = RedisPushStats(built.redis, prefix)
+            app.state.pull_stamps = PullStamps(app.state.partner_stats)
             hub = app.state.evse_hub = EvseStatusHub(settings.admin_live_buffer)
-            async with _following(hub, settings):
+            app.state.chart_samples = ChartSamples(
+                built.redis, prefix, settings.admin_chart_sample_s
+            )
+            async with _following(hub, settings), _sampling(app.state.chart_samples, built):
                 yield
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
@@ -135,10 +146,37 @@ def create_app(
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_received_commands.receiver)
     app.include_router(ops_received_commands.router)
+    app.include_router(ops_received_commands.given)
     app.include_router(ops_charge_points.router)
     app.include_router(ops_audit.router)
+    app.include_router(ops_partners.router)
     install_admin(app)
     return app
+
+
+@asynccontextmanager
+async def _sampling(samples: ChartSamples, c: Container) -> AsyncIterator[None]:
+    """The dashboard charts' sample, taken by whichever API process claims
+    each interval (api/admin/charts.py)."""
+
+    async def take() -> dict[str, Any]:
+        counts = await run_in_threadpool(c.ops.status_counts)
+        # Every status, zero included: a line drops to zero rather than ending.
+        sample: dict[str, Any] = {"statuses": {s.value: 0 for s in EvseStatus} | counts}
+        if c.log_status is not None:
+            sample["accepted"] = await c.log_status.accepted_total()
+            sample["lag"] = projection_lag(await c.log_status.groups())
+        return sample
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(sample_forever(samples, take, c.settings.admin_chart_sample_s, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @asynccontextmanager

@@ -95,6 +95,9 @@ async def registered_caller(
         raise _unauthorized(
             "a registration token (TOKEN_A) is valid only on versions and credentials"
         )
+    # Who reads: a Sender list answered in full stamps the partner's pull
+    # (api/pagination.py).
+    request.state.partner_id = found.partner.partner_id
     return found
 
 

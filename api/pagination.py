@@ -90,7 +90,14 @@ def paginate(
     total: int,
     last: tuple[str, str] | None,
 ) -> None:
-    """Set the pagination headers of one page."""
+    """Set the pagination headers of one page, and note that the partner
+    pulled this module (the dashboard's partners page)."""
+    stamps = getattr(request.app.state, "pull_stamps", None)
+    partner_id = getattr(request.state, "partner_id", None)
+    if stamps is not None and partner_id is not None:
+        # /ocpi/{cpo|emsp}/2.2.1/{module}: the module is the fourth segment.
+        parts = request.url.path.split("/")
+        stamps.stamp_soon(partner_id, parts[4] if len(parts) > 4 else "?")
     response.headers["X-Total-Count"] = str(total)
     response.headers["X-Limit"] = str(c.settings.page_limit)
     next_offset = params.offset + returned

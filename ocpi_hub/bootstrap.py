@@ -55,6 +55,7 @@ from producers.log_status import KafkaLogStatus, WatchedEventLog
 from producers.lookups import Feed, LookupCache
 from producers.operators import ApiKeyState
 from producers.partner_client import HttpPartnerClient, PartnerClient
+from producers.partner_stats import RedisPushStats
 from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from producers.write_path import Slice, Timing, WritePath
@@ -310,6 +311,8 @@ class Container:
     # write path's appends as they fail, and the partitions' and groups' state.
     appends: WatchedEventLog | None = None
     log_status: KafkaLogStatus | None = None
+    # Every PUT and PATCH of a location (the dashboard's status history).
+    location_history: LocationHistoryQuery | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -381,6 +384,7 @@ def build_container(settings: Settings) -> Container:
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
+        location_history=LocationHistoryQuery(db),
         appends=appends,
         log_status=KafkaLogStatus(
             settings.kafka_bootstrap,
@@ -674,9 +678,10 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     try:
         partner_view = PartnerQuery(client[settings.mongo_db])
         sealed = vault(settings)
+        stats = RedisPushStats(redis, settings.topic_prefix)
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module)
+                ModulePusher(settings, partner_view, sealed, module, stats)
                 for module in (LOCATIONS_PUSH, SESSIONS_PUSH, CDRS_PUSH, EVSE_STATUS_PUSH)
             ],
             callbacks=CommandCallbackSender(

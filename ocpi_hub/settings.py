@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     # Status changes each API process keeps to hand a (re)connecting board
     # what it missed; older gaps make the board load afresh.
     admin_live_buffer: int = Field(default=10_000, ge=100)
+    # The locations map (docs/adr/0034): Leaflet as `make up` fetched it
+    # (deploy/local/infra.py), and map tiles only where a tile server is
+    # reachable: "https://tile.example/{z}/{x}/{y}.png" in production; empty,
+    # markers on a plain background.
+    admin_map_assets_dir: str = "data/cache/leaflet-1.9.4"
+    admin_map_tile_url: str = Field(default="", pattern=r"^(https://[^\s\"'<>]+)?$")
+    admin_map_tile_attribution: str = Field(default="", max_length=200)
+    # The charts' sample of the platform: one per interval for the whole
+    # deployment (api/admin/charts.py), a day of them kept.
+    admin_chart_sample_s: float = Field(default=60.0, ge=1)
 
     # --- who we are (credentials.asciidoc, CredentialsRole) -----------------
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")

@@ -40,6 +40,7 @@ from ocpi_hub.settings import Settings
 from processors.push import Outcome, TokenUnsealer, backoff_s, classify
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
+from producers.received_commands import given_by_operator
 from schemas.events import CommandResultDecided, Party, parse_event
 from schemas.ocpi.commands import CommandResult
 from schemas.ocpi.common import fold
@@ -215,6 +216,10 @@ class CommandCallbackSender:
         bound = log.bind(
             command_id=p.command_id, partner_id=p.partner_id, event_id=str(event.event_id)
         )
+        if given_by_operator(p.partner_id):
+            # Our operator's own command: no eMSP to tell; its result is read
+            # from the ops API and the dashboard.
+            return "operator"
         if await self._marks.delivered(p.command_id):
             bound.info("command_callback_already_sent")
             return "already"

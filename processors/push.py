@@ -57,6 +57,7 @@ from aiokafka.errors import KafkaError
 
 from ocpi_hub.settings import Settings
 from producers.partner_client import ModuleAnswer, send_module_request
+from producers.partner_stats import PushTally, RedisPushStats
 from producers.partners import PartnerState
 from schemas.events import (
     EvseStatusReported,
@@ -347,9 +348,12 @@ class PartnerLane:
         settings: Settings,
         us: Party,
         module: PushModule = LOCATIONS_PUSH,
+        stats: RedisPushStats | None = None,
     ) -> None:
         self.target = target
         self.module = module
+        self.tally = PushTally()
+        self._stats = stats
         self._token = token
         self._settings = settings
         self._us = us
@@ -394,6 +398,7 @@ class PartnerLane:
                             *(self._deliver_partition(tp, ms) for tp, ms in batches.items())
                         )
                         await self.commit()
+                        await self.save_tally()
         finally:
             try:
                 await self.commit()
@@ -416,6 +421,16 @@ class PartnerLane:
                 partitions={f"{tp.topic}:{tp.partition}": o for tp, o in fresh.items()},
             )
         self.ready.set()
+
+    async def save_tally(self) -> None:
+        """The tally for the dashboard, when it changed; a failure to write
+        it never holds up the pushes."""
+        if self._stats is None or not self.tally.dirty:
+            return
+        try:
+            await self._stats.save(self.target.partner_id, self.module.name, self.tally)
+        except Exception as exc:
+            self._log.warning("push_stats_not_saved", error=type(exc).__name__)
 
     async def commit(self) -> None:
         """Commit what was delivered; a failure (group left, broker away) is
@@ -509,19 +524,25 @@ class PartnerLane:
             }
             if outcome is Outcome.DELIVERED:
                 self._guard.delivered(request)
+                self.tally.ok(time.time())
                 bound.info("push_delivered", **fields)
                 return
+            failed = (answer.http_status, answer.ocpi_status, answer.error)
             if outcome is Outcome.REJECTED:
+                self.tally.failed(time.time(), "rejected", *failed)
                 bound.warning("push_rejected", **fields)
                 return
             now = time.monotonic()
             first_failure = first_failure or now
             if s.push_give_up_after_s and now - first_failure >= s.push_give_up_after_s:
+                self.tally.failed(time.time(), "abandoned", *failed)
                 bound.error("push_abandoned", **fields)
                 return
+            self.tally.failed(time.time(), "retrying", *failed)
             delay = backoff_s(attempt, s.push_retry_initial_s, s.push_retry_max_s)
             bound.warning("push_retry", delay_s=delay, **fields)
             await self.commit()  # keep the progress made before this change
+            await self.save_tally()  # a partner failing shows while it fails
             await asyncio.sleep(delay)
 
 
@@ -539,9 +560,11 @@ class ModulePusher:
         partners: PartnerSource,
         vault: TokenUnsealer,
         module: PushModule = LOCATIONS_PUSH,
+        stats: RedisPushStats | None = None,
     ) -> None:
         self._settings = settings
         self._module = module
+        self._stats = stats
         self._partners = partners
         self._vault = vault
         self._us = Party(country_code=settings.party_country_code, party_id=settings.party_id)
@@ -587,7 +610,7 @@ class ModulePusher:
                 "push_token_unreadable", partner_id=target.partner_id, error=type(exc).__name__
             )
             return
-        lane = PartnerLane(target, token, self._settings, self._us, self._module)
+        lane = PartnerLane(target, token, self._settings, self._us, self._module, self._stats)
         self.lanes[target.partner_id] = lane
         self._tasks[target.partner_id] = asyncio.create_task(
             lane.run(), name=f"push-{self._module.group_suffix}{target.partner_id}"

@@ -183,6 +183,19 @@ class KafkaLogStatus:
             }
         return report
 
+    async def accepted_total(self) -> int:
+        """Every record the log holds in our write topics (the sum of their
+        partitions' end offsets): sampled twice, the events accepted between."""
+        _, consumer = self._started()
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [
+            TopicPartition(topic, p)
+            for topic in self._write_topics
+            for p in sorted(cluster.partitions_for_topic(topic) or ())
+        ]
+        end: dict[TopicPartition, int] = await consumer.end_offsets(tps) if tps else {}
+        return sum(end.values())
+
     async def groups(self) -> dict[str, Any]:
         """Each of our consumer groups: its role, state, members, how many
         partitions are assigned, and its lag (total and per topic)."""

@@ -166,6 +166,9 @@ def decide_invite(
         raise NotAllowedError(
             f"partner {partner_id} is registered; unregister it before a new invite"
         )
+    if partner_id.startswith("ops:"):
+        # Kept for our operator's own commands (producers/received_commands.py).
+        raise NotAllowedError(f"partner ids starting with 'ops:' are reserved: {partner_id}")
     return _decided(
         state,
         PartnerInvited(

@@ -128,6 +128,24 @@ class Caller:
         return Party(country_code=fold(country_code), party_id=fold(party_id)) in self.parties
 
 
+# A command our own operator gives from the ops API or the dashboard is
+# recorded as a received command whose "partner" is ``ops:<actor>``: the
+# same decision, gateway and result path as a partner's, and no partner id
+# can take this form (``ocpi-hub partners invite`` refuses it), so the
+# callback processor knows there is no eMSP to tell.
+OPERATOR_PARTNER_PREFIX = "ops:"
+
+
+def operator_caller(us: Party, actor: str) -> Caller:
+    """The caller of a command our operator gives: ourselves, as eMSP of
+    our own tokens."""
+    return Caller(partner_id=f"{OPERATOR_PARTNER_PREFIX}{actor}", party=us, parties=frozenset({us}))
+
+
+def given_by_operator(partner_id: str) -> bool:
+    return partner_id.startswith(OPERATOR_PARTNER_PREFIX)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What the shell looked up for one request, before deciding.

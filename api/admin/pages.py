@@ -20,11 +20,20 @@ from urllib.parse import urlencode
 
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi import Path as FastApiPath
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from api.admin.charts import (
+    ChartSamples,
+    accepted_per_minute,
+    bar_chart,
+    lag_series,
+    line_chart,
+    status_series,
+)
 from api.admin.live import BoardFilter, EvseStatusHub, board_stream
 from api.admin.sessions import (
     CSRF_FIELD,
@@ -34,6 +43,21 @@ from api.admin.sessions import (
     new_token,
     tokens_match,
 )
+from api.admin.shown import (
+    ACTIVE_STATES,
+    PAST_STATES,
+    ago,
+    cdr_row,
+    location_pin,
+    location_row,
+    partner_row,
+    reconciliation_row,
+    session_row,
+    status_history,
+    token_row,
+    when,
+)
+from api.health import readiness
 from api.ops.access import (
     ADMIN_ACCESS,
     AdminRefusedError,
@@ -41,15 +65,22 @@ from api.ops.access import (
     form_fields,
     signed_in,
 )
+from api.ops.evses import KEY_TEXT
+from api.ops.partners import shown as shown_partner
 from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
 from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
-from producers.operators import ACCOUNTS, account_that_signs_in
+from producers.cdrs import credit_key
+from producers.operators import ACCOUNTS, account_that_signs_in, satisfies
+from producers.partner_stats import PUSH_LANES, RedisPushStats
 from producers.received_commands import presence_key, seen_key
 from producers.write_path import WritePath
 from projections.mysql.sites import OpsQuery
-from schemas.events.operators import LOGIN_PATTERN
+from schemas.events import Party
+from schemas.events.operators import LOGIN_PATTERN, OperatorRole
+from schemas.ocpi.common import fold
+from schemas.ocpi.credentials import Role
 from schemas.ocpi.locations import EvseStatus
 
 log = structlog.get_logger(__name__)
@@ -378,12 +409,13 @@ async def chargers(
                 "id": doc["_id"],
                 "location_id": doc.get("location_id", ""),
                 "connectors": len(doc.get("connectors") or []),
+                "targets": command_targets(doc),
                 "online": gateway is not None,
                 "gateway": gateway.decode() if isinstance(gateway, bytes) else gateway,
                 "heard_at": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 if at is not None
                 else None,
-                "heard_ago": _ago(now - at) if at is not None else None,
+                "heard_ago": ago(now - at) if at is not None else None,
             }
         )
     return page(
@@ -398,23 +430,422 @@ async def chargers(
             "truncated": len(rows) >= _CHARGERS,
             "cap": _CHARGERS,
             "section": "chargers",
+            "may_command": satisfies(browser.account.role, OperatorRole.OPERATOR),
+            "commands": GIVEN_COMMANDS,
         },
     )
+
+
+# What the page offers; CANCEL_RESERVATION needs the reservation's id,
+# which the reserving request names, so it is offered too.
+GIVEN_COMMANDS = [
+    "UNLOCK_CONNECTOR",
+    "START_SESSION",
+    "STOP_SESSION",
+    "RESERVE_NOW",
+    "CANCEL_RESERVATION",
+]
+
+
+def command_targets(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """The connectors of a registered charge point as a command names them
+    (OCPI location, EVSE uid, connector id), in OCPP connector order."""
+    found = sorted(doc.get("connectors") or [], key=lambda c: int(c.get("ocpp_connector_id", 0)))
+    return [
+        {
+            "charger": str(doc["_id"]),
+            "location_id": str(doc.get("location_id", "")),
+            "evse_uid": str(c["evse_uid"]),
+            "connector_id": str(c["connector_id"]),
+            "label": f"{doc['_id']} · OCPP connector {c.get('ocpp_connector_id')} "
+            f"({c['evse_uid']} / {c['connector_id']})",
+        }
+        for c in found
+        if c.get("evse_uid") and c.get("connector_id")
+    ]
 
 
 # One page of chargers; a bigger network narrows it by location.
 _CHARGERS = 500
 
 
-def _ago(seconds: float) -> str:
-    s = max(int(seconds), 0)
-    if s < 120:
-        return f"{s} s ago"
-    if s < 7200:
-        return f"{s // 60} min ago"
-    if s < 172_800:
-        return f"{s // 3600} h ago"
-    return f"{s // 86_400} days ago"
+# --- sessions and CDRs --------------------------------------------------------------------
+
+# One page of each list; older ones are in the OCPI and ops APIs.
+_RECENT = 200
+
+
+def _party(party: str | None) -> tuple[str | None, str | None]:
+    if not party:
+        return None, None
+    compact = party.replace("-", "").replace("*", "").replace(" ", "").upper()
+    return compact[:2] or None, compact[2:] or None
+
+
+@router.get("/sessions")
+async def sessions_page(
+    request: Request,
+    browser: SignedInDep,
+    state: Annotated[str, Query(pattern="^(active|past|all)$")] = "active",
+    party: Text = None,
+) -> Response:
+    """Charging sessions, ours and our partners', newest first: the active
+    ones (PENDING, ACTIVE, RESERVATION) or the past ones."""
+    container: Container = request.app.state.container
+    country_code, party_id = _party(party)
+    statuses = {"active": ACTIVE_STATES, "past": PAST_STATES, "all": None}[state]
+    found = await container.sessions.recent(
+        statuses=statuses, country_code=country_code, party_id=party_id, limit=_RECENT
+    )
+    return page(
+        request,
+        "sessions.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [session_row(s) for s in found],
+            "state": state,
+            "party": party or "",
+            "truncated": len(found) >= _RECENT,
+            "cap": _RECENT,
+            "section": "sessions",
+        },
+    )
+
+
+@router.get("/cdrs")
+async def cdrs_page(
+    request: Request,
+    browser: SignedInDep,
+    discrepancies: Annotated[str, Query(pattern="^(only|all)$")] = "all",
+) -> Response:
+    """The CDRs we issued with their price breakdown and the credit action,
+    then the CDRs partners sent us with our own price of each."""
+    container: Container = request.app.state.container
+    settings = _settings(request)
+    us = Party(country_code=fold(settings.party_country_code), party_id=fold(settings.party_id))
+    issued = await container.cdrs.recent_issued(limit=_RECENT)
+    credits = {credit_key(us, d["cdr"]["id"]): d["cdr"]["id"] for d in issued}
+    held = await container.cdrs.existing(list(credits))
+    credited = {credits[k] for k in held}
+    received = await container.cdrs.reconciliation(
+        only_discrepancies=discrepancies == "only", newest=_RECENT
+    )
+    return page(
+        request,
+        "cdrs.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [cdr_row(d["cdr"], credited=d["cdr"]["id"] in credited) for d in issued],
+            "received": [reconciliation_row(d) for d in received],
+            "discrepancies": discrepancies,
+            "truncated": len(issued) >= _RECENT,
+            "cap": _RECENT,
+            "may_credit": satisfies(browser.account.role, OperatorRole.BILLING),
+            "section": "cdrs",
+        },
+    )
+
+
+# --- partners ------------------------------------------------------------------------------
+
+
+async def _backlogs(request: Request, ids: list[str]) -> dict[str, dict[str, int | None]]:
+    """Each partner's push lanes and their lag, from the consumer groups'
+    report /readyz keeps (cached a few seconds, one run at a time); {} per
+    partner when the log cannot say."""
+    container: Container = request.app.state.container
+    if container.log_status is None:
+        return {pid: {} for pid in ids}
+    answer = await readiness(request, container).consumers.result()
+    groups: dict[str, Any] = answer.get("groups") or {}
+    settings = _settings(request)
+    out: dict[str, dict[str, int | None]] = {}
+    for pid in ids:
+        lanes: dict[str, int | None] = {}
+        for module, suffix in PUSH_LANES:
+            group = groups.get(settings.topic(f"ocpi-hub-push-{suffix}{pid}"))
+            if group is not None:
+                lanes[module] = group.get("lag")
+        out[pid] = lanes
+    return out
+
+
+@router.get("/partners")
+async def partners_page(request: Request, browser: SignedInDep) -> Response:
+    """Our roaming partners: registration, roles, endpoints, how pushes to
+    them and their pulls from us are going; invite, rotate, unregister."""
+    container: Container = request.app.state.container
+    found = [shown_partner(p) for p in await container.partners.all()]
+    ids = [p["partner_id"] for p in found]
+    stats_store: RedisPushStats | None = getattr(request.app.state, "partner_stats", None)
+    stats = await stats_store.read(ids) if stats_store is not None and ids else {}
+    backlogs = await _backlogs(request, ids)
+    now = time.time()
+    return page(
+        request,
+        "partners.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [
+                partner_row(p, stats.get(p["partner_id"], {}), backlogs[p["partner_id"]], now)
+                for p in found
+            ],
+            "is_admin": satisfies(browser.account.role, OperatorRole.ADMIN),
+            "roles": [r.value for r in Role],
+            "section": "partners",
+        },
+    )
+
+
+# --- locations and the map -------------------------------------------------------------
+
+# One page of locations; a bigger network narrows it by party.
+_LOCATIONS = 500
+_HISTORY = 300
+_MAP_FILES = {"leaflet.js": "text/javascript", "leaflet.css": "text/css"}
+
+
+def _map_dir(settings: Settings) -> Path | None:
+    """Where Leaflet is, if `make up` fetched it (deploy/local/infra.py)."""
+    home = Path(settings.admin_map_assets_dir)
+    return home if (home / ".complete").exists() else None
+
+
+def _map_headers(settings: Settings) -> dict[str, str]:
+    """The map page's policy: tiles from the configured server only."""
+    tiles = settings.admin_map_tile_url
+    if not tiles:
+        return {}
+    origin = "/".join(tiles.split("/")[:3])
+    policy = _HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {origin}"
+    )
+    return {"Content-Security-Policy": policy}
+
+
+@router.get("/map/{name}")
+async def map_asset(request: Request, browser: SignedInDep, name: str) -> Response:
+    """Leaflet's script and stylesheet, from the cache `make up` filled."""
+    home = _map_dir(_settings(request))
+    if name not in _MAP_FILES or home is None:
+        return error_page(request, 404, "The map library is not installed here.")
+    return FileResponse(
+        home / name,
+        media_type=_MAP_FILES[name],
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/locations")
+async def locations_page(request: Request, browser: SignedInDep, party: Text = None) -> Response:
+    """Every location (ours and our partners') on a map and in a list."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    country_code, party_id = _party(party)
+    found = await container.locations.page(
+        country_code=country_code, party_id=party_id, limit=_LOCATIONS
+    )
+    locations = [doc for doc in found.items if doc]
+    pins = [pin for loc in locations if (pin := location_pin(loc)) is not None]
+    response = page(
+        request,
+        "locations.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [location_row(loc) for loc in locations],
+            "pins": pins,
+            "party": party or "",
+            "truncated": len(locations) >= _LOCATIONS,
+            "cap": _LOCATIONS,
+            "map_ready": _map_dir(settings) is not None,
+            "tile_url": settings.admin_map_tile_url,
+            "tile_attribution": settings.admin_map_tile_attribution,
+            "section": "locations",
+        },
+    )
+    response.headers.update(_map_headers(settings))
+    return response
+
+
+@router.get("/locations/{country_code}/{party_id}/{location_id}")
+async def location_page(
+    request: Request,
+    browser: SignedInDep,
+    country_code: Annotated[str, FastApiPath(max_length=2)],
+    party_id: Annotated[str, FastApiPath(max_length=3)],
+    location_id: Annotated[str, FastApiPath(max_length=36)],
+) -> Response:
+    """One location: its EVSEs and connectors as held now, and each EVSE's
+    status changes as its owner stated them (the location_history view)."""
+    container: Container = request.app.state.container
+    location = await container.locations.get(country_code, party_id, location_id)
+    if location is None:
+        return error_page(
+            request, 404, f"No location {country_code}-{party_id} {location_id} is known here."
+        )
+    history = container.location_history
+    events = (
+        await history.recent(country_code, party_id, location_id, limit=_HISTORY)
+        if history is not None
+        else []
+    )
+    return page(
+        request,
+        "location.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "location": location_row(location),
+            "evses": [
+                {
+                    "uid": e["uid"],
+                    "evse_id": e.get("evse_id") or "",
+                    "status": e.get("status", "UNKNOWN"),
+                    "updated": when(e.get("last_updated")),
+                    "connectors": [
+                        {
+                            "id": c["id"],
+                            "standard": c.get("standard", ""),
+                            "format": c.get("format", ""),
+                            "power": c.get("power_type", ""),
+                            "max_power_kw": round(int(c.get("max_electric_power") or 0) / 1000, 1)
+                            if c.get("max_electric_power")
+                            else None,
+                            "tariffs": c.get("tariff_ids") or [],
+                        }
+                        for c in e.get("connectors") or []
+                    ],
+                }
+                for e in location.get("evses") or []
+            ],
+            "history": status_history(events),
+            "history_cap": _HISTORY,
+            "section": "locations",
+        },
+    )
+
+
+# --- tokens and the audit trail ---------------------------------------------------------
+
+_TOKENS = 300
+_AUDIT = 100
+AuditText = Annotated[str | None, Query(max_length=120, pattern=KEY_TEXT)]
+
+
+@router.get("/tokens")
+async def tokens_page(request: Request, browser: SignedInDep, party: Text = None) -> Response:
+    """Tokens, newest change first: ours (we are their eMSP) with the policy
+    our real-time authorization applies, and partners' (our whitelist)."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    country_code, party_id = _party(party)
+    found = await container.tokens.recent(
+        country_code=country_code, party_id=party_id, limit=_TOKENS
+    )
+    us = (fold(settings.party_country_code), fold(settings.party_id))
+    rows = []
+    for state in found:
+        token = state.token or {}
+        ours = (fold(token.get("country_code", "")), fold(token.get("party_id", ""))) == us
+        policy = state.policy.model_dump(mode="json") if state.policy is not None else None
+        rows.append(token_row(token, policy, ours=ours))
+    return page(
+        request,
+        "tokens.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": rows,
+            "party": party or "",
+            "truncated": len(found) >= _TOKENS,
+            "cap": _TOKENS,
+            "may_set": satisfies(browser.account.role, OperatorRole.OPERATOR),
+            "states": ["ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT"],
+            "section": "tokens",
+        },
+    )
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request,
+    browser: SignedInDep,
+    actor: AuditText = None,
+    topic: AuditText = None,
+    event_type: AuditText = None,
+    after: Annotated[str | None, Query(max_length=200, pattern=KEY_TEXT)] = None,
+) -> Response:
+    """Who did what (GET /ops/audit's entries), newest first, filterable."""
+    container: Container = request.app.state.container
+    found = await container.audit.page(
+        actor=actor or None,
+        topic=topic or None,
+        event_type=event_type or None,
+        after=after or None,
+        limit=_AUDIT,
+    )
+    query = {k: v for k, v in (("actor", actor), ("topic", topic), ("event_type", event_type)) if v}
+    return page(
+        request,
+        "audit.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "rows": [
+                {**item, "at": when(str(item["recorded_at"]).replace("+00:00", "Z"))}
+                for item in found.items
+            ],
+            "filters": {"actor": actor or "", "topic": topic or "", "event_type": event_type or ""},
+            "next": "/admin/audit?" + urlencode({**query, "after": found.next_after})
+            if found.next_after
+            else None,
+            "section": "audit",
+        },
+    )
+
+
+# --- charts -------------------------------------------------------------------------------
+
+
+@router.get("/charts")
+async def charts_page(request: Request, browser: SignedInDep) -> Response:
+    """What the platform did over the last day, sampled once per interval
+    (api/admin/charts.py), and push failures per partner now."""
+    container: Container = request.app.state.container
+    store: ChartSamples | None = getattr(request.app.state, "chart_samples", None)
+    samples = await store.recent() if store is not None else []
+    partners = await container.partners.all()
+    stats_store: RedisPushStats | None = getattr(request.app.state, "partner_stats", None)
+    stats = (
+        await stats_store.read([p.partner_id for p in partners])
+        if stats_store is not None and partners
+        else {}
+    )
+    failures = [
+        (pid, float(sum(m.get("failures", 0) for name, m in per.items() if "pull-" not in name)))
+        for pid, per in stats.items()
+        if per
+    ]
+    settings = _settings(request)
+    return page(
+        request,
+        "charts.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "samples": len(samples),
+            "interval": settings.admin_chart_sample_s,
+            "statuses": line_chart(status_series(samples), "EVSEs per status"),
+            "accepted": line_chart(accepted_per_minute(samples), "Events accepted per minute"),
+            "lag": line_chart(lag_series(samples), "Projection lag per topic"),
+            "failures": bar_chart(failures, "Failed push attempts per partner"),
+            "section": "charts",
+        },
+    )
 
 
 def install_admin(app: FastAPI) -> None:

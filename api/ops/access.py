@@ -110,16 +110,32 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/commands/sent/{command_id}"): VIEWER,
     ("GET", "/ops/commands/sent"): VIEWER,
     ("GET", "/ops/commands/received/{command_id}"): VIEWER,
+    ("POST", "/ops/commands/given/{command}"): OPERATOR,
     # CDRs are money: read and credited by billing
     ("GET", "/ops/cdrs/reconciliation"): BILLING,
     ("GET", "/ops/cdrs/{cdr_id}"): BILLING,
     ("POST", "/ops/cdrs/{cdr_id}/credit"): BILLING,
+    # our roaming partners: anyone may look; inviting, rotating and
+    # unregistering are admin's
+    ("GET", "/ops/partners"): VIEWER,
+    ("POST", "/ops/partners"): ADMIN,
+    ("POST", "/ops/partners/{partner_id}/rotate"): ADMIN,
+    ("DELETE", "/ops/partners/{partner_id}"): ADMIN,
     # who did what
     ("GET", "/ops/audit"): ADMIN,
     # the dashboard (its sign-in page is the one /admin route open to all)
     ("GET", "/admin"): VIEWER,
     ("GET", "/admin/board/events"): VIEWER,
     ("GET", "/admin/chargers"): VIEWER,
+    ("GET", "/admin/sessions"): VIEWER,
+    ("GET", "/admin/cdrs"): BILLING,
+    ("GET", "/admin/partners"): VIEWER,
+    ("GET", "/admin/locations"): VIEWER,
+    ("GET", "/admin/locations/{country_code}/{party_id}/{location_id}"): VIEWER,
+    ("GET", "/admin/map/{name}"): VIEWER,
+    ("GET", "/admin/tokens"): VIEWER,
+    ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/charts"): VIEWER,
     ("POST", "/admin/logout"): VIEWER,
 }
 

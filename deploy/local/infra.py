@@ -32,6 +32,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
@@ -41,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -1639,6 +1641,65 @@ def supervision_note(proc: Proc, running: bool) -> str:
     return "  " + ", ".join(parts)
 
 
+# The dashboard's map library (docs/adr/0034): never copied into the
+# repository, fetched once into the cache as the npm registry publishes it,
+# and used only if its bytes match the integrity npm states for it.
+LEAFLET_VERSION = "1.9.4"
+LEAFLET_URL = f"https://registry.npmjs.org/leaflet/-/leaflet-{LEAFLET_VERSION}.tgz"
+LEAFLET_INTEGRITY = (
+    "sha512-"
+    "nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+YR3XnWyZAxwQixURb+FA74PA=="
+)
+# What we keep, and where each is in the package.
+LEAFLET_FILES = {
+    "leaflet.js": "package/dist/leaflet.js",
+    "leaflet.css": "package/dist/leaflet.css",
+    "LICENSE": "package/LICENSE",
+}
+
+
+def integrity_of(data: bytes) -> str:
+    """The Subresource Integrity string npm publishes: sha512, base64."""
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def fetch_map_assets(cache: Path | None = None) -> Path:
+    """Leaflet's dist files in ``{cache}/leaflet-{version}`` (what the API
+    serves under /admin/map/), downloaded and checked once; a tarball whose
+    hash differs is refused and nothing is written."""
+    home = (cache or CACHE) / f"leaflet-{LEAFLET_VERSION}"
+    if (home / ".complete").exists():
+        return home
+    try:
+        with urllib.request.urlopen(LEAFLET_URL, timeout=60) as resp:
+            data = resp.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise InfraError(f"downloading {LEAFLET_URL} failed: {e}") from e
+    if integrity_of(data) != LEAFLET_INTEGRITY:
+        raise InfraError(f"{LEAFLET_URL}: the download does not match its pinned integrity")
+    tmp = home.with_name(home.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        # Only the named files, by name: no path from the archive is trusted.
+        for name in LEAFLET_FILES:
+            member = tar.getmember(
+                f"package/dist/{name}" if name != "LICENSE" else "package/LICENSE"
+            )
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            (tmp / name).write_bytes(extracted.read())
+    (tmp / ".complete").write_text(LEAFLET_INTEGRITY + "\n")
+    shutil.rmtree(home, ignore_errors=True)
+    os.replace(tmp, home)
+    say(f"map: Leaflet {LEAFLET_VERSION} ready in {rel(home)}")
+    return home
+
+
+def cmd_map_assets(args: argparse.Namespace) -> None:
+    fetch_map_assets()
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     wanted = parse_only(args.only)
     t_start = time.monotonic()
@@ -1676,6 +1737,8 @@ def cmd_up(args: argparse.Namespace) -> None:
             why.append("Chromium (the dashboard's browser test)")
         if packages:
             Apt.install(packages, " and ".join(why))
+        if args.with_platform:
+            fetch_map_assets()
         for svc in to_start:
             svc.check_tools()
 
@@ -1938,6 +2001,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env", help=f"print {rel(ENV_FILE)}")
     sub.add_parser("clean", help="down, then delete everything under data/ except data/cache")
     sub.add_parser("bench-tools", help="install the benchmarks' load generator (wrk) if missing")
+    sub.add_parser("map-assets", help="fetch the dashboard's map library (Leaflet) into the cache")
     p_keep = sub.add_parser("keep", help="(internal) keep one platform process running")
     p_keep.add_argument("name")
     p_keep.add_argument("--spec", required=True)
@@ -1949,6 +2013,7 @@ def main(argv: list[str] | None = None) -> int:
         "env": cmd_env,
         "clean": cmd_clean,
         "bench-tools": cmd_bench_tools,
+        "map-assets": cmd_map_assets,
         "keep": cmd_keep,
     }
     try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
@@ -118,6 +118,8 @@ class CdrViewWriter(FoldingWriter):
         owner = [("country_code", ASCENDING), ("party_id", ASCENDING)]
         self._coll.create_index([("role", ASCENDING), *owner, ("_token_party", ASCENDING), *keyset])
         self._coll.create_index([("role", ASCENDING), ("reconciliation.discrepancy", ASCENDING)])
+        # The dashboard's newest CDRs of a role (api/admin/pages.py).
+        self._coll.create_index([("role", ASCENDING), *keyset])
 
 
 class CdrViewQuery:
@@ -174,14 +176,20 @@ class CdrViewQuery:
             maintained_total=lambda: self._counts.total(keys),
         )
 
-    async def reconciliation(self, *, only_discrepancies: bool = False) -> list[Doc]:
-        """Received CDRs with our recomputed price, oldest first."""
+    async def reconciliation(
+        self, *, only_discrepancies: bool = False, newest: int | None = None
+    ) -> list[Doc]:
+        """Received CDRs with our recomputed price, oldest first; or the
+        ``newest`` ones, newest first (the dashboard)."""
         filt: Doc = {"role": "received"}
         if only_discrepancies:
             filt["reconciliation.discrepancy"] = True
+        order = DESCENDING if newest else ASCENDING
         docs = self._coll.find(filt, {"cdr": 1, "reconciliation": 1, "_ts": 1}).sort(
-            [("_ts", ASCENDING), ("_id", ASCENDING)]
+            [("_ts", order), ("_id", order)]
         )
+        if newest:
+            docs = docs.limit(newest)
         return [
             {
                 "cdr_key": d["_id"],
@@ -194,3 +202,24 @@ class CdrViewQuery:
             async for d in docs
             if d.get("cdr") is not None
         ]
+
+    async def recent_issued(self, *, limit: int) -> list[Doc]:
+        """The newest CDRs we issued, credits included: ``{cdr_key, cdr,
+        session_key}`` each, newest ``last_updated`` first (the dashboard)."""
+        found = (
+            self._coll.find({"role": "issued"}, {"cdr": 1, "session_key": 1})
+            .sort([("_ts", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [
+            {"cdr_key": d["_id"], "cdr": d["cdr"], "session_key": d.get("session_key")}
+            async for d in found
+            if d.get("cdr") is not None
+        ]
+
+    async def existing(self, keys: list[str]) -> frozenset[str]:
+        """Which of ``keys`` hold a CDR (the credits of shown CDRs)."""
+        if not keys:
+            return frozenset()
+        found = self._coll.find({"_id": {"$in": keys}, "cdr": {"$ne": None}}, {"_id": 1})
+        return frozenset([str(d["_id"]) async for d in found])

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
@@ -165,3 +165,17 @@ class LocationHistoryQuery:
             if state.asserted is not None:
                 return state.asserted
         return None
+
+    async def recent(
+        self, country_code: str, party_id: str, location_id: str, *, limit: int
+    ) -> list[LocationObjectPut | LocationObjectPatched]:
+        """The newest ``limit`` PUTs and PATCHes of a location, oldest first
+        (the dashboard's status history)."""
+        key = location_key(country_code, party_id, location_id)
+        found = (
+            self._coll.find({"key": key})
+            .sort([("recorded_at", DESCENDING), ("offset", DESCENDING)])
+            .limit(limit)
+        )
+        newest = [parse_event(entry["event"]) async for entry in found]
+        return [e for e in newest[::-1] if isinstance(e, LocationObjectPut | LocationObjectPatched)]

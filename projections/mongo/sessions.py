@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
@@ -78,6 +78,8 @@ class SessionViewWriter(FoldingWriter):
         owner = [("country_code", ASCENDING), ("party_id", ASCENDING)]
         self._coll.create_index([*owner, *keyset])
         self._coll.create_index([*owner, ("_token_party", ASCENDING), *keyset])
+        # The dashboard's newest sessions in a state (api/admin/pages.py).
+        self._coll.create_index([("session.status", ASCENDING), *keyset])
 
 
 class SessionViewQuery:
@@ -127,3 +129,25 @@ class SessionViewQuery:
             skip=skip,
             limit=limit,
         )
+
+    async def recent(
+        self,
+        *,
+        statuses: list[str] | None = None,
+        country_code: str | None = None,
+        party_id: str | None = None,
+        limit: int,
+    ) -> list[Doc]:
+        """The newest sessions (by ``last_updated``), of any party or of one,
+        in one of ``statuses`` if given: the dashboard's lists."""
+        match: Doc = {"_ts": {"$ne": None}}
+        if statuses:
+            match["session.status"] = {"$in": statuses}
+        if country_code and party_id:
+            match |= {"country_code": fold(country_code), "party_id": fold(party_id)}
+        found = (
+            self._coll.find(match, {"session": 1})
+            .sort([("_ts", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [d["session"] async for d in found if d.get("session") is not None]

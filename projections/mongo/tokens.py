@@ -151,3 +151,18 @@ class TokenViewQuery:
             limit=limit,
             maintained_total=self._counts.totaller(country_code, party_id),
         )
+
+    async def recent(
+        self, *, country_code: str | None = None, party_id: str | None = None, limit: int
+    ) -> list[TokenState]:
+        """The most recently updated tokens (ours and partners'), or one
+        party's: the dashboard's list, with each token's policy."""
+        match: Doc = {"token": {"$ne": None}}
+        if country_code and party_id:
+            match |= {"country_code": fold(country_code), "party_id": fold(party_id)}
+        found = (
+            self._coll.find(match, {"state": 1})
+            .sort([("_ts", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [state async for doc in found if (state := _state(doc)) is not None]

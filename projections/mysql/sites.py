@@ -292,6 +292,12 @@ class OpsQuery:
                     plugs[c.evse_key].append(_connector(dict(c._mapping)))
         return OpsPage([_evse(r, plugs[r["evse_key"]]) for r in rows], next_after)
 
+    def status_counts(self) -> dict[str, int]:
+        """How many EVSEs are in each status (the dashboard's chart)."""
+        query = select(evses.c.status, func.count()).group_by(evses.c.status)
+        with self._engine.connect() as conn:
+            return {str(status): int(n) for status, n in conn.execute(query)}
+
     def sites(
         self,
         *,

@@ -39,6 +39,7 @@ from schemas.events import (
 )
 from schemas.ocpi.credentials import BusinessDetails, Credentials, CredentialsRole, Role
 from schemas.ocpi.versions import Endpoint, InterfaceRole, Version, VersionDetails
+from tests.ops_admin import as_admin
 
 US = Party(country_code="ZZ", party_id="HUB")
 PEER = "https://peer.example/ocpi"
@@ -338,3 +339,52 @@ async def test_a_registered_partner_is_not_invited_again(
             legacy_token=False,
             correlation_id="c",
         )
+
+
+# --- the same, from the ops API (the dashboard's partners page) -----------------------
+
+
+def test_ops_invite_shows_token_a_once_and_it_registers(platform: Platform) -> None:
+    api = platform.client
+    as_admin(api.app)  # type: ignore[arg-type]
+    answer = api.post("/ops/partners", json={"country_code": "nl", "party_id": "pee",
+                                              "role": "CPO"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    data = answer.json()["data"]
+    assert data["partner_id"] == "NL-PEE" and data["versions_url"].endswith("/ocpi/versions")
+    [invited] = platform.log.events
+    assert isinstance(invited, PartnerInvited)
+    # Only its hash is recorded, and the token works as TOKEN_A.
+    assert invited.payload.token_a_hash == hash_token(data["token_a"])
+    assert data["token_a"] not in invited.model_dump_json()
+    assert api.get("/ocpi/versions", headers=auth(data["token_a"])).status_code == 200
+    registered = api.post(URL, headers=auth(data["token_a"]), json=theirs())
+    assert registered.json()["status_code"] == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"country_code": "NLD", "party_id": "PEE", "role": "CPO"},
+        {"country_code": "NL", "party_id": "PEE", "role": "KING"},
+        {"country_code": "NL", "party_id": "PEE", "role": "CPO", "partner_id": "ops:me"},
+        {"country_code": "NL", "party_id": "PEE", "role": "CPO", "token_a": "mine"},
+    ],
+)
+def test_ops_invite_refuses_a_bad_invitation_and_records_nothing(
+    platform: Platform, body: dict[str, Any]
+) -> None:
+    as_admin(platform.client.app)  # type: ignore[arg-type]
+    answer = platform.client.post("/ops/partners", json=body)
+    assert answer.json()["status_code"] == 2001, answer.text
+    assert platform.log.events == []
+
+
+def test_ops_rotate_and_unregister_of_an_unknown_partner_are_404(platform: Platform) -> None:
+    as_admin(platform.client.app)  # type: ignore[arg-type]
+    for answer in (
+        platform.client.post("/ops/partners/NOPE/rotate"),
+        platform.client.delete("/ops/partners/NOPE"),
+    ):
+        assert answer.status_code == 404 and answer.json()["status_code"] == 2001
+    assert platform.log.events == []

@@ -256,3 +256,20 @@ def test_tokens_are_random_hashed_and_sealed() -> None:
     vault = TokenVault(Fernet.generate_key())
     sealed = vault.encrypt(a)
     assert a not in sealed and vault.decrypt(sealed) == a
+
+
+def test_partner_ids_of_our_operators_commands_cannot_be_invited() -> None:
+    # "ops:<actor>" is the caller of our operator's own commands
+    # (producers/received_commands.py); no partner may take that name.
+    with pytest.raises(NotAllowedError, match="reserved"):
+        decide_invite(
+            None,
+            partner_id="ops:account:ada",
+            country_code="nl",
+            party_id="abc",
+            role=Role.EMSP,
+            token_a_hash=hash_token("token-a"),
+            now=NOW,
+            us=US,
+            correlation_id="c",
+        )

@@ -14,16 +14,24 @@ from api.app import create_app
 from api.auth import Caller, caller, registered_caller
 from api.ocpi.received_commands import CommandPorts, command_ports
 from ocpi_hub.settings import Settings
-from producers import charge_points, locations
+from processors.command_callbacks import CommandCallbackSender
+from processors.command_results import decide as decide_result
+from processors.command_results import evolve as evolve_pending
+from producers import charge_points, locations, tokens
 from producers.charge_points import ChargePointState
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.partners import PartnerState
-from producers.received_commands import InMemoryCommandFacts
+from producers.received_commands import InMemoryCommandFacts, given_by_operator
+from producers.tokens import TokenState
 from producers.write_path import WritePath
 from schemas.events import CommandAccepted, CommandDeclined
+from schemas.events.tokens import token_key
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
+from tests.ops_admin import ACTOR, as_admin
+from tests.token_objects import token as token_object
 from tests.unit.received_command_facts import URL, charge_point, our_location, session, start_body
+from tests.unit.test_command_results import T0, accepted, answered
 
 RECEIVER = "/ocpi/cpo/2.2.1/commands"
 
@@ -299,3 +307,97 @@ def test_versions_publish_the_commands_receiver_and_sender(client: TestClient) -
     # Both roles: the receiver of commands (as CPO) and the sender interface
     # our response_urls live under (as eMSP).
     assert commands == {("RECEIVER", "cpo/2.2.1/commands"), ("SENDER", "emsp/2.2.1/commands")}
+
+
+# --- our operator's own commands: POST /ops/commands/given/{command} -----------------
+
+GIVEN = "/ops/commands/given"
+
+
+@pytest.fixture
+def ops_client(client: TestClient, store: InMemoryDecisionStore) -> TestClient:
+    as_admin(client.app)  # type: ignore[arg-type]
+    ours = token_object("OURS1", country_code="ZZ", party_id="HUB")
+    store.seed(tokens.SLICE, token_key("ZZ", "HUB", "OURS1", "RFID"), TokenState(token=ours))
+    return client
+
+
+def test_an_operator_unlock_is_recorded_as_a_command_without_a_partner(
+    ops_client: TestClient, log: InMemoryEventLog
+) -> None:
+    unlock = {"location_id": "LOC1", "evse_uid": "EVSE1", "connector_id": "1"}
+    data = _answer(ops_client.post(f"{GIVEN}/UNLOCK_CONNECTOR", json=unlock))["data"]
+    assert data["response"] == {"result": "ACCEPTED", "timeout": 45}
+    [event] = log.events
+    assert isinstance(event, CommandAccepted)
+    p = event.payload
+    assert p.command_id == data["command_id"]
+    assert p.partner_id == f"ops:{ACTOR}" and given_by_operator(p.partner_id)
+    assert (p.sender.country_code, p.sender.party_id) == ("ZZ", "HUB")
+    # Where its result is read; nothing is ever POSTed there.
+    assert p.response_url.endswith(f"/ops/commands/received/{p.command_id}")
+    assert p.target.charge_point_id == "CP1" and p.target.ocpp_connector_id == 1
+    assert event.actor == ACTOR
+
+
+def test_an_operator_start_names_one_of_our_tokens_by_uid(
+    ops_client: TestClient, log: InMemoryEventLog
+) -> None:
+    start = {"location_id": "LOC1", "evse_uid": "EVSE1", "token_uid": "ours1"}
+    data = _answer(ops_client.post(f"{GIVEN}/START_SESSION", json=start))["data"]
+    assert data["response"]["result"] == "ACCEPTED"
+    [event] = log.events
+    assert isinstance(event, CommandAccepted)
+    assert event.payload.request["token"]["uid"] == "OURS1"
+
+
+@pytest.mark.parametrize(
+    ("command", "body", "http"),
+    [
+        ("START_SESSION", {"location_id": "LOC1", "token_uid": "NOPE"}, 404),  # not ours
+        ("START_SESSION", {"location_id": "LOC1", "token_uid": ""}, 200),
+        ("UNLOCK_CONNECTOR", {"location_id": "LOC1"}, 200),  # no EVSE, no connector
+        ("UNLOCK_CONNECTOR", ["LOC1"], 200),
+    ],
+)
+def test_a_bad_operator_command_is_2001_and_writes_nothing(
+    ops_client: TestClient, log: InMemoryEventLog, command: str, body: Any, http: int
+) -> None:
+    _answer(ops_client.post(f"{GIVEN}/{command}", json=body), http, 2001)
+    assert log.events == []
+
+
+def test_an_operator_command_to_an_offline_charger_is_declined_in_words(
+    ops_client: TestClient, log: InMemoryEventLog, fakes: InMemoryCommandFacts
+) -> None:
+    fakes.connected.clear()
+    unlock = {"location_id": "LOC1", "evse_uid": "EVSE1", "connector_id": "1"}
+    data = _answer(ops_client.post(f"{GIVEN}/UNLOCK_CONNECTOR", json=unlock))["data"]
+    assert data["response"]["result"] == "REJECTED"
+    assert data["response"]["message"][0]["text"] == "charge point offline"
+    [event] = log.events
+    assert isinstance(event, CommandDeclined) and event.payload.partner_id.startswith("ops:")
+
+
+class _NoPartners:
+    async def get(self, partner_id: str) -> PartnerState | None:
+        raise AssertionError(f"looked up partner {partner_id}")
+
+
+class _NoMarks:
+    async def delivered(self, command_id: str) -> bool:
+        raise AssertionError("read a delivered marker")
+
+    async def mark(self, command_id: str, outcome: str) -> None:
+        raise AssertionError("set a delivered marker")
+
+
+async def test_no_callback_is_sent_for_an_operator_command() -> None:
+    mine = accepted("C9")
+    mine = mine.model_copy(
+        update={"payload": mine.payload.model_copy(update={"partner_id": "ops:account:ada"})}
+    )
+    decided = decide_result(evolve_pending(None, mine), answered("C9"), T0)
+    assert decided is not None and decided.payload.partner_id == "ops:account:ada"
+    sender = CommandCallbackSender(Settings(), _NoPartners(), None, _NoMarks())  # type: ignore[arg-type]
+    assert await sender.deliver(decided) == "operator"
