@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer
 
+from processors.consuming import consume
 from producers import billing, tokens
 from producers.write_path import Decision, Origin, WritePath
-from schemas.events import CdrIssued, CdrReceived, Party, parse_event
+from schemas.events import CdrIssued, CdrReceived, Party
 from schemas.events.cdrs import cdr_key
 from schemas.events.tokens import token_key
 from schemas.ocpi.common import fold
@@ -103,39 +103,16 @@ async def run_charges(
 ) -> None:
     """Consume the CDR topic in the charges' group until ``stop``; offsets
     committed after each batch (a batch handled again charges nothing new)."""
-    consumer = AIOKafkaConsumer(
+
+    async def handle(event: object, offset: int) -> None:
+        if isinstance(event, CdrIssued | CdrReceived):
+            await recorder.handle(event)
+
+    await consume(
+        bootstrap,
         prefix + CDRS.name,
-        bootstrap_servers=bootstrap,
-        group_id=f"{prefix}ocpi-hub-billing-charges",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
+        f"{prefix}ocpi-hub-billing-charges",
+        handle,
+        stop,
+        name="billing_charges",
     )
-    await consumer.start()
-    log.info("billing_charges_started")
-    try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=100)
-            for messages in batches.values():
-                for message in messages:
-                    if message.value is None:
-                        continue
-                    try:
-                        event = parse_event(message.value)
-                    except ValueError:
-                        # A type this version does not know (a newer
-                        # producer) or a record no reader can parse: not
-                        # ours to handle, and never worth stopping for.
-                        log.warning(
-                            "billing_charges_event_skipped",
-                            partition=message.partition,
-                            offset=message.offset,
-                        )
-                        continue
-                    if isinstance(event, CdrIssued | CdrReceived):
-                        await recorder.handle(event)
-            if batches:
-                await consumer.commit()
-    finally:
-        await consumer.stop()

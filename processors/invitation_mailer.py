@@ -29,11 +29,11 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 import redis.asyncio as aioredis
 import structlog
-from aiokafka import AIOKafkaConsumer
 
+from processors.consuming import consume
 from producers.billing import SLICE, CorporationState, MemberState, decide_mailed, link_secret
 from producers.write_path import Origin, WritePath
-from schemas.events import Party, parse_event
+from schemas.events import Party
 from schemas.events.billing import MemberInvited, MemberStatus
 from schemas.topics import BILLING_CORPORATIONS
 
@@ -240,39 +240,16 @@ async def run_mailer(
     """Consume the billing topic in the mailer's group until ``stop``; the
     offsets are committed after each batch is handled (a batch handled
     again finds its claims and sends nothing)."""
-    consumer = AIOKafkaConsumer(
+
+    async def handle(event: object, offset: int) -> None:
+        if isinstance(event, MemberInvited):
+            await mailer.handle(event, offset)
+
+    await consume(
+        bootstrap,
         prefix + BILLING_CORPORATIONS.name,
-        bootstrap_servers=bootstrap,
-        group_id=f"{prefix}ocpi-hub-mailer",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
+        f"{prefix}ocpi-hub-mailer",
+        handle,
+        stop,
+        name="mailer",
     )
-    await consumer.start()
-    log.info("mailer_started")
-    try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=100)
-            for messages in batches.values():
-                for message in messages:
-                    if message.value is None:
-                        continue
-                    try:
-                        event = parse_event(message.value)
-                    except ValueError:
-                        # A type this version does not know (a newer
-                        # producer) or a record no reader can parse: not
-                        # ours to handle, and never worth stopping for.
-                        log.warning(
-                            "mailer_event_skipped",
-                            partition=message.partition,
-                            offset=message.offset,
-                        )
-                        continue
-                    if isinstance(event, MemberInvited):
-                        await mailer.handle(event, message.offset)
-            if batches:
-                await consumer.commit()
-    finally:
-        await consumer.stop()
