@@ -76,6 +76,33 @@ class ConcurrentWriteError(RuntimeError):
     not of the events (retried, never quarantined)."""
 
 
+# Of those, the ones that say the server went away (shut down, stepped
+# down, interrupted at shutdown): it may have lost what it acknowledged.
+_MONGO_GONE_CODES = frozenset({91, 189, 10107, 11600, 11602, 13435, 13436})
+_MYSQL_GONE_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2055})
+
+
+def store_lost(exc: BaseException) -> bool:
+    """True when ``exc`` says the connection to the store broke or the
+    server went away, so that what it acknowledged before may be gone with
+    it (docs/adr/0032); a deadlock, a lock wait or a time limit is only
+    "not now"."""
+    if isinstance(exc, ConnectionError | ConnectionFailure):
+        return True  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, ...
+    if isinstance(exc, BulkWriteError):
+        errors = [*exc.details.get("writeErrors", []), *exc.details.get("writeConcernErrors", [])]
+        return any(e.get("code") in _MONGO_GONE_CODES for e in errors)
+    if isinstance(exc, OperationFailure):
+        return exc.code in _MONGO_GONE_CODES
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = orig.args[0] if orig is not None and orig.args else None
+        return code in _MYSQL_GONE_CODES or type(orig).__name__ == "InterfaceError"
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when ``exc`` says the store (not the event) is the problem."""
     if isinstance(exc, ConcurrentWriteError | PoolTimeout | ConnectionError | TimeoutError):
@@ -224,8 +251,9 @@ class Guarded:
             on_retry=self._interrupted,
         )
 
-    def _interrupted(self) -> None:
-        self.interrupted = True
+    def _interrupted(self, exc: Exception) -> None:
+        if store_lost(exc):
+            self.interrupted = True
 
 
 def until_done(
@@ -235,7 +263,7 @@ def until_done(
     stopping: threading.Event,
     initial_s: float,
     max_s: float,
-    on_retry: Callable[[], None] | None = None,
+    on_retry: Callable[[Exception], None] | None = None,
 ) -> T:
     """``work()``, again and again with backoff while the store is away
     (``on_retry`` told each time); StoppedWhileAwayError if ``stopping`` is
@@ -249,7 +277,7 @@ def until_done(
             if not is_transient(exc):
                 raise
             if on_retry is not None:
-                on_retry()
+                on_retry(exc)
             attempt += 1
             log.warning(
                 "projection_store_unavailable",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from projections.dead_letters import Guarded, StoreInterruptedError
+from projections.dead_letters import ConcurrentWriteError, Guarded, StoreInterruptedError
 from projections.position import Record
 from projections.runner import BatchApplier
 from schemas.ocpi.locations import EvseStatus as S
@@ -125,3 +125,29 @@ def test_a_batch_without_interruption_settles() -> None:
     finally:
         applier.close()
     assert settled == [1]
+
+
+class BusyOnce(AwayOnce):
+    """A store that said "not now" once (another writer on the same
+    documents), without going away."""
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        if self.attempts == 0:
+            self.attempts += 1
+            raise ConcurrentWriteError("another writer was faster")
+        return Slow.apply(self, records)
+
+
+def test_a_batch_a_store_was_only_busy_for_settles() -> None:
+    """A retry for contention cannot have lost an acknowledged write: the
+    batch settles and is committed as usual."""
+    settled: list[int] = []
+    inner = BusyOnce("busy", threading.Barrier(1))
+    busy = Guarded(inner, retry_initial_s=0.01)
+    applier = BatchApplier([busy], lambda: settled.append(1))
+    try:
+        asyncio.run(applier.apply([resolved(S.CHARGING)]))
+        asyncio.run(applier.settle())
+    finally:
+        applier.close()
+    assert inner.attempts == 1 and len(inner.seen) == 1 and settled == [1]
