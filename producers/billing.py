@@ -39,8 +39,15 @@ from stdnum.exceptions import (
     ValidationError,
 )
 
-from producers.write_path import Decision, Origin, RefusedError, Slice
-from schemas.events import new_event_id
+from producers.write_path import (
+    Decision,
+    Origin,
+    RefusedError,
+    Slice,
+    conflict,
+    recorded_now,
+    unknown,
+)
 from schemas.events.billing import (
     Address,
     BillingEvent,
@@ -415,25 +422,6 @@ def validity_patch(valid: bool, now: datetime) -> dict[str, Any]:
 # --- decisions ---------------------------------------------------------------------
 
 
-def _meta(key: str, now: datetime, origin: Origin) -> dict[str, object]:
-    return {
-        "event_id": new_event_id(),
-        "aggregate_key": key,
-        "occurred_at": now,
-        "recorded_at": now,
-        "source": origin.source,
-        "correlation_id": origin.correlation_id,
-    }
-
-
-def _conflict(message: str) -> RefusedError:
-    return RefusedError(OcpiStatus.CLIENT_ERROR, message, 409)
-
-
-def _unknown(what: str) -> RefusedError:
-    return RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no {what}", 404)
-
-
 def _decided(
     state: CorporationState | None, events: list[BillingEvent]
 ) -> Decision[CorporationState]:
@@ -453,10 +441,10 @@ def decide_register(
     now: datetime,
 ) -> Decision[CorporationState]:
     if state is not None:  # 62 bits of id: a clash is a bug, not bad luck
-        raise _conflict(f"corporation {corporation_id!r} exists")
+        raise conflict(f"corporation {corporation_id!r} exists")
     registration, vat = checked_identifiers(body.country, body.registration_number, body.vat_id)
     event = CorporationRegistered(
-        **_meta(corporation_id, now, origin),
+        **recorded_now(corporation_id, now, origin),
         payload=CorporationRegisteredPayload(
             corporation_id=corporation_id,
             legal_name=body.legal_name,
@@ -476,7 +464,7 @@ def decide_register(
 
 def _require(state: CorporationState | None, corporation_id: str) -> CorporationState:
     if state is None:
-        raise _unknown(f"corporation {corporation_id!r}")
+        raise unknown(f"corporation {corporation_id!r}")
     return state
 
 
@@ -502,12 +490,12 @@ def decide_status(
     if change.status is current.status:
         return Decision([], current)
     if change.status not in _NEXT[current.status]:
-        raise _conflict(
+        raise conflict(
             f"corporation {corporation_id!r} is {current.status.value}: "
             f"it cannot become {change.status.value}"
         )
     event = CorporationStatusChanged(
-        **_meta(corporation_id, now, origin),
+        **recorded_now(corporation_id, now, origin),
         payload=CorporationStatusChangedPayload(
             corporation_id=corporation_id, status=change.status, reason=change.reason, at=now
         ),
@@ -531,23 +519,23 @@ def decide_invite(
     stops working."""
     current = _require(state, corporation_id)
     if current.status is not CorporationStatus.ACTIVE:
-        raise _conflict(f"corporation {corporation_id!r} is {current.status.value}")
+        raise conflict(f"corporation {corporation_id!r} is {current.status.value}")
     held = current.members.get(member_id)
     if body is not None:
         if held is not None:
-            raise _conflict(f"member {member_id!r} exists")
+            raise conflict(f"member {member_id!r} exists")
         email = body.email.lower()
         if any(m.email.lower() == email for m in current.members.values()):
-            raise _conflict(f"a member with e-mail {body.email!r} exists in this corporation")
+            raise conflict(f"a member with e-mail {body.email!r} exists in this corporation")
         name, email, cost_centre, rfid = body.name, body.email, body.cost_centre, body.rfid_uid
     else:
         if held is None:
-            raise _unknown(f"member {member_id!r}")
+            raise unknown(f"member {member_id!r}")
         if held.status is MemberStatus.ACTIVE:
-            raise _conflict(f"member {member_id!r} is already active")
+            raise conflict(f"member {member_id!r} is already active")
         name, email, cost_centre, rfid = held.name, held.email, held.cost_centre, held.rfid_uid
     event = MemberInvited(
-        **_meta(corporation_id, now, origin),
+        **recorded_now(corporation_id, now, origin),
         payload=MemberInvitedPayload(
             corporation_id=corporation_id,
             member_id=member_id,
@@ -578,11 +566,11 @@ def decide_mailed(
     current = _require(state, corporation_id)
     held = current.members.get(member_id)
     if held is None:
-        raise _unknown(f"member {member_id!r}")
+        raise unknown(f"member {member_id!r}")
     if held.mailed_invitation_id == invitation_id:
         return Decision([], current)
     event = InvitationMailed(
-        **_meta(corporation_id, now, origin),
+        **recorded_now(corporation_id, now, origin),
         payload=InvitationMailedPayload(
             corporation_id=corporation_id,
             member_id=member_id,
@@ -628,7 +616,7 @@ def decide_activate(
         raise _link_refused(f"the corporation's account is {state.status.value.lower()}", 409)
     uid, token_type = member_token_uid(held)
     event = MemberActivated(
-        **_meta(corporation_id, now, origin),
+        **recorded_now(corporation_id, now, origin),
         payload=MemberActivatedPayload(
             corporation_id=corporation_id,
             member_id=member_id,
@@ -704,7 +692,7 @@ def decide_charge(
         if charged is None and credited is None:
             return Decision([], state)  # no member's CDR
         reversal = ChargeReversed(
-            **_meta(corporation_id, now, origin),
+            **recorded_now(corporation_id, now, origin),
             payload=ChargeReversedPayload(
                 corporation_id=corporation_id,
                 cdr_key=original,
@@ -726,7 +714,7 @@ def decide_charge(
     price = state.contract.price_per_kwh
     cost = cdr.get("total_cost") or {}
     event = ChargeRecorded(
-        **_meta(corporation_id, now, origin),
+        **recorded_now(corporation_id, now, origin),
         payload=ChargeRecordedPayload(
             corporation_id=corporation_id,
             member_id=member.member_id,

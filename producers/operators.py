@@ -27,8 +27,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict
 
-from producers.write_path import Decision, Origin, RefusedError, Slice
-from schemas.events import new_event_id
+from producers.write_path import (
+    Decision,
+    Origin,
+    Slice,
+    conflict,
+    recorded_now,
+    unknown,
+)
 from schemas.events.operators import (
     AccountEvent,
     ApiKeyCreated,
@@ -44,7 +50,6 @@ from schemas.events.operators import (
     OperatorRoleSet,
     OperatorRoleSetPayload,
 )
-from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import API_KEYS, OPERATOR_ACCOUNTS
 
 # --- roles -----------------------------------------------------------------------
@@ -168,25 +173,6 @@ ACCOUNTS: Slice[AccountState] = Slice(
 )
 
 
-def _meta(key: str, now: datetime, origin: Origin) -> dict[str, object]:
-    return {
-        "event_id": new_event_id(),
-        "aggregate_key": key,
-        "occurred_at": now,
-        "recorded_at": now,
-        "source": origin.source,
-        "correlation_id": origin.correlation_id,
-    }
-
-
-def _conflict(message: str) -> RefusedError:
-    return RefusedError(OcpiStatus.CLIENT_ERROR, message, 409)
-
-
-def _unknown(what: str) -> RefusedError:
-    return RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no {what}", 404)
-
-
 def decide_add_account(
     state: AccountState | None,
     *,
@@ -200,9 +186,9 @@ def decide_add_account(
     """A login is given once: a disabled account keeps it (its audit trail
     names it), so it is not handed to someone else."""
     if state is not None:
-        raise _conflict(f"account {login!r} exists")
+        raise conflict(f"account {login!r} exists")
     event = OperatorAccountAdded(
-        **_meta(login, now, origin),
+        **recorded_now(login, now, origin),
         payload=OperatorAccountAddedPayload(
             login=login, display_name=display_name, role=role, password_hash=password_hash, at=now
         ),
@@ -216,11 +202,12 @@ def decide_set_role(
     state: AccountState | None, *, login: str, role: OperatorRole, origin: Origin, now: datetime
 ) -> Decision[AccountState]:
     if state is None:
-        raise _unknown(f"account {login!r}")
+        raise unknown(f"account {login!r}")
     if state.role is role:
         return Decision([], state)
     event = OperatorRoleSet(
-        **_meta(login, now, origin), payload=OperatorRoleSetPayload(login=login, role=role, at=now)
+        **recorded_now(login, now, origin),
+        payload=OperatorRoleSetPayload(login=login, role=role, at=now),
     )
     after = evolve_account(state, event)
     assert after is not None
@@ -231,11 +218,12 @@ def decide_disable(
     state: AccountState | None, *, login: str, origin: Origin, now: datetime
 ) -> Decision[AccountState]:
     if state is None:
-        raise _unknown(f"account {login!r}")
+        raise unknown(f"account {login!r}")
     if state.disabled:
         return Decision([], state)
     event = OperatorAccountDisabled(
-        **_meta(login, now, origin), payload=OperatorAccountDisabledPayload(login=login, at=now)
+        **recorded_now(login, now, origin),
+        payload=OperatorAccountDisabledPayload(login=login, at=now),
     )
     after = evolve_account(state, event)
     assert after is not None
@@ -309,9 +297,9 @@ def decide_create_key(
     now: datetime,
 ) -> Decision[ApiKeyState]:
     if state is not None:  # 62 bits of id: a clash is a bug, not bad luck
-        raise _conflict(f"API key id {key_id!r} exists")
+        raise conflict(f"API key id {key_id!r} exists")
     event = ApiKeyCreated(
-        **_meta(key_id, now, origin),
+        **recorded_now(key_id, now, origin),
         payload=ApiKeyCreatedPayload(
             key_id=key_id, name=name, role=role, key_hash=key_hash, at=now
         ),
@@ -325,11 +313,11 @@ def decide_revoke_key(
     state: ApiKeyState | None, *, key_id: str, origin: Origin, now: datetime
 ) -> Decision[ApiKeyState]:
     if state is None:
-        raise _unknown(f"API key {key_id!r}")
+        raise unknown(f"API key {key_id!r}")
     if state.revoked:
         return Decision([], state)
     event = ApiKeyRevoked(
-        **_meta(key_id, now, origin), payload=ApiKeyRevokedPayload(key_id=key_id, at=now)
+        **recorded_now(key_id, now, origin), payload=ApiKeyRevokedPayload(key_id=key_id, at=now)
     )
     after = evolve_api_key(state, event)
     assert after is not None

@@ -40,6 +40,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -53,7 +54,7 @@ from producers.log import (
     NotSentError,
     Position,
 )
-from schemas.events import Actor, EventMeta, Party
+from schemas.events import Actor, EventMeta, Party, new_event_id
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import TopicSpec
 
@@ -138,6 +139,29 @@ class RefusedError(Exception):
         self.status = status
         self.message = message
         self.http_status = http_status
+
+
+def recorded_now(key: str, now: datetime, origin: Origin) -> dict[str, object]:
+    """The envelope fields of an event decided and recorded at ``now`` by
+    ``origin`` (a fresh event id)."""
+    return {
+        "event_id": new_event_id(),
+        "aggregate_key": key,
+        "occurred_at": now,
+        "recorded_at": now,
+        "source": origin.source,
+        "correlation_id": origin.correlation_id,
+    }
+
+
+def conflict(message: str) -> RefusedError:
+    """A refusal for a write the object's state does not allow (HTTP 409)."""
+    return RefusedError(OcpiStatus.CLIENT_ERROR, message, 409)
+
+
+def unknown(what: str) -> RefusedError:
+    """A refusal for a write to an object we do not hold (HTTP 404)."""
+    return RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no {what}", 404)
 
 
 class NotRecordedError(Exception):
