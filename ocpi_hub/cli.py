@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
@@ -71,44 +72,51 @@ def processors() -> None:
         Worker(faust_app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
-@app.command()
-def projections() -> None:
-    """Keep the MongoDB and MySQL views up to date from the event topics."""
-    from ocpi_hub.bootstrap import projections_process, until_signalled
+def _kept_running(name: str, once: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``once`` until SIGINT or SIGTERM; when it fails it is started
+    again, with backoff, by ``keep_running`` (its clients opened anew, so a
+    store or broker lost at start-up is retried too)."""
+    from ocpi_hub.bootstrap import until_signalled
     from ocpi_hub.retrying import keep_running
-    from projections.runner import run_live
 
     settings = _settings()
 
     async def main() -> None:
         stop = until_signalled()
-
-        async def once() -> None:
-            # Opened anew at each start: a store or broker lost at start-up
-            # (migrations, indexes, the dead-letter producer) is retried too.
-            async with projections_process(settings) as p:
-                await run_live(
-                    settings.kafka_bootstrap,
-                    settings.topic_prefix,
-                    p.live.writers,
-                    batch_size=settings.projection_batch_size,
-                    poll_ms=settings.projection_poll_ms,
-                    stop=stop,
-                    dead_letters=p.dead_letters,
-                    retry_initial_s=settings.projection_retry_initial_s,
-                    retry_max_s=settings.projection_retry_max_s,
-                    settle=p.live.settle,
-                )
-
         await keep_running(
-            once,
+            lambda: once(settings, stop),
             stop,
-            name="projections",
+            name=name,
             initial_s=settings.restart_initial_s,
             max_s=settings.restart_max_s,
         )
 
     asyncio.run(main())
+
+
+@app.command()
+def projections() -> None:
+    """Keep the MongoDB and MySQL views up to date from the event topics."""
+
+    async def once(settings: Settings, stop: asyncio.Event) -> None:
+        from ocpi_hub.bootstrap import projections_process
+        from projections.runner import run_live
+
+        async with projections_process(settings) as p:
+            await run_live(
+                settings.kafka_bootstrap,
+                settings.topic_prefix,
+                p.live.writers,
+                batch_size=settings.projection_batch_size,
+                poll_ms=settings.projection_poll_ms,
+                stop=stop,
+                dead_letters=p.dead_letters,
+                retry_initial_s=settings.projection_retry_initial_s,
+                retry_max_s=settings.projection_retry_max_s,
+                settle=p.live.settle,
+            )
+
+    _kept_running("projections", once)
 
 
 @app.command("billing-worker")
@@ -116,27 +124,14 @@ def billing_worker() -> None:
     """Corporate billing's background work (docs/adr/0035): send the
     activation e-mails of invited members, once per invitation, to the SMTP
     server of the settings; turn members' CDRs into charges."""
-    from ocpi_hub.bootstrap import billing_worker_process, until_signalled
-    from ocpi_hub.retrying import keep_running
 
-    settings = _settings()
+    async def once(settings: Settings, stop: asyncio.Event) -> None:
+        from ocpi_hub.bootstrap import billing_worker_process
 
-    async def main() -> None:
-        stop = until_signalled()
+        async with billing_worker_process(settings) as worker:
+            await worker.run(stop)
 
-        async def once() -> None:
-            async with billing_worker_process(settings) as worker:
-                await worker.run(stop)
-
-        await keep_running(
-            once,
-            stop,
-            name="billing-worker",
-            initial_s=settings.restart_initial_s,
-            max_s=settings.restart_max_s,
-        )
-
-    asyncio.run(main())
+    _kept_running("billing-worker", once)
 
 
 @app.command()
@@ -144,27 +139,14 @@ def push() -> None:
     """Push our changes to partners' Receivers (locations and EVSE statuses to
     every partner, sessions and CDRs to each token's eMSP) and command
     results to their response_url."""
-    from ocpi_hub.bootstrap import push_process, until_signalled
-    from ocpi_hub.retrying import keep_running
 
-    settings = _settings()
+    async def once(settings: Settings, stop: asyncio.Event) -> None:
+        from ocpi_hub.bootstrap import push_process
 
-    async def main() -> None:
-        stop = until_signalled()
+        async with push_process(settings) as pushers:
+            await pushers.run(stop)
 
-        async def once() -> None:
-            async with push_process(settings) as pushers:
-                await pushers.run(stop)
-
-        await keep_running(
-            once,
-            stop,
-            name="push",
-            initial_s=settings.restart_initial_s,
-            max_s=settings.restart_max_s,
-        )
-
-    asyncio.run(main())
+    _kept_running("push", once)
 
 
 @app.command()
