@@ -37,7 +37,13 @@ import pytest
 from schemas.events import ConnectorStatusReported, LocationObjectPatched
 from schemas.ocpi.common import format_ocpi_datetime, parse_ocpi_datetime
 from schemas.topics import CHARGER_TRANSACTIONS, LOCATIONS
-from tests.chaos.conftest import PARTNER, charger_evses, report_path
+from tests.chaos.conftest import (
+    PARTNER,
+    PARTNER_EVSES,
+    PARTNER_LOCATIONS,
+    charger_evses,
+    report_path,
+)
 from tests.chaos.load import NOTIFY, PATCH, SHOWN_AS, Attempt, Load, describe, latest_acked
 from tests.chaos.stack import Stack, tail
 from tests.ledger import Shown, Views, evses_shown, read_topic
@@ -196,7 +202,7 @@ def shown_now(stack: Stack) -> Views:
     settings = stack.settings()
     cc, pid = PARTNER
     locations = {k.rsplit("/", 1)[0] for k in charger_evses().values()}
-    locations |= {f"{cc}/{pid}/CHAOS-{n}" for n in range(1, 7)}
+    locations |= {f"{cc}/{pid}/CHAOS-{n}" for n in range(1, PARTNER_LOCATIONS + 1)}
     return evses_shown(settings.mongo_url, settings.mongo_db, settings.mysql_url, locations)
 
 
@@ -232,7 +238,9 @@ def test_the_platform_recovers_by_itself(fault: str, stack: Stack, load: Load) -
     wait_views(stack, load.ledger.snapshot(), time.monotonic())  # the previous fault is over
     fault_at, back_at = FAULTS[fault](stack)
     ready_again = wait_ready(stack, back_at)
-    attempts = wait_writes_back(load, back_at, evses=6 * 4, chargers=len(charger_evses()))
+    attempts = wait_writes_back(
+        load, back_at, evses=PARTNER_LOCATIONS * PARTNER_EVSES, chargers=len(charger_evses())
+    )
     caught_up = wait_views(stack, attempts, back_at)
     everything = load.ledger.snapshot()
     patched = first_acks_after(attempts, PATCH, back_at)
@@ -331,7 +339,11 @@ def test_every_acknowledged_write_is_kept_once_and_shown(
         )
         time.sleep(1)
     assert views.doubled == []
-    assert len(views.mongo) == len(views.mysql) == 6 * 4 + len(charger_evses())
+    assert (
+        len(views.mongo)
+        == len(views.mysql)
+        == PARTNER_LOCATIONS * PARTNER_EVSES + len(charger_evses())
+    )
 
     # The partner was pushed our EVSEs' latest status (the push process was
     # killed once, and the broker restarted under it).
