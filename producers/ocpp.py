@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from producers.authorization import Decision, DecisionSource
-from producers.write_path import Origin
+from producers.write_path import Origin, recorded_now
 from schemas.events import (
     ChargePointBooted,
     ChargePointConnected,
@@ -31,7 +31,6 @@ from schemas.events import (
     ChargePointHeartbeat,
     ConnectorStatusReported,
     EventMeta,
-    new_event_id,
 )
 from schemas.events.charge_points import (
     ChargePointBootedPayload,
@@ -108,20 +107,9 @@ def registration_of(doc: Mapping[str, Any] | None) -> Registration | None:
 # --- events of the connection ------------------------------------------------------
 
 
-def _meta(key: str, at: datetime, origin: Origin, now: datetime) -> dict[str, Any]:
-    return {
-        "event_id": new_event_id(),
-        "aggregate_key": key,
-        "occurred_at": at,
-        "recorded_at": now,
-        "source": origin.source,
-        "correlation_id": origin.correlation_id,
-    }
-
-
 def connected(cp_id: str, gateway_id: str, origin: Origin, now: datetime) -> ChargePointConnected:
     return ChargePointConnected(
-        **_meta(cp_id, now, origin, now),
+        **recorded_now(cp_id, now, origin),
         payload=ChargePointConnectedPayload(charge_point_id=cp_id, gateway_id=gateway_id, at=now),
     )
 
@@ -130,7 +118,7 @@ def disconnected(
     cp_id: str, gateway_id: str, reason: str | None, origin: Origin, now: datetime
 ) -> ChargePointDisconnected:
     return ChargePointDisconnected(
-        **_meta(cp_id, now, origin, now),
+        **recorded_now(cp_id, now, origin),
         payload=ChargePointDisconnectedPayload(
             charge_point_id=cp_id,
             gateway_id=gateway_id,
@@ -151,7 +139,7 @@ def booted(
     now: datetime,
 ) -> ChargePointBooted:
     return ChargePointBooted(
-        **_meta(cp_id, now, origin, now),
+        **recorded_now(cp_id, now, origin),
         payload=ChargePointBootedPayload(
             charge_point_id=cp_id,
             vendor=vendor,
@@ -165,7 +153,7 @@ def booted(
 
 def heartbeat(cp_id: str, origin: Origin, now: datetime) -> ChargePointHeartbeat:
     return ChargePointHeartbeat(
-        **_meta(cp_id, now, origin, now),
+        **recorded_now(cp_id, now, origin),
         payload=ChargePointHeartbeatPayload(charge_point_id=cp_id, at=now),
     )
 
@@ -191,7 +179,7 @@ def connector_statuses(
         targets = [one] if one is not None else []
     return [
         ConnectorStatusReported(
-            **_meta(reg.location_key, at, origin, now),
+            **recorded_now(reg.location_key, now, origin, occurred=at),
             payload=ConnectorStatusReportedPayload(
                 country_code=reg.country_code,
                 party_id=reg.party_id,
@@ -390,7 +378,9 @@ def fact(event_type: type[E], payload: Mapping[str, Any], origin: Origin, now: d
     model = event_type.model_fields["payload"].annotation
     assert model is not None
     p = model.model_validate(payload)
-    return event_type.model_validate({**_meta(p.location_key, p.at, origin, now), "payload": p})
+    return event_type.model_validate(
+        {**recorded_now(p.location_key, now, origin, occurred=p.at), "payload": p}
+    )
 
 
 def reservation_usable(held: Mapping[str, Any], now: datetime) -> bool:

@@ -15,14 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from producers.write_path import Decision, RefusedError, Slice
+from producers.write_path import Decision, Origin, RefusedError, Slice, recorded_now
 from schemas.events import (
     PartnerCredentialsUpdated,
     PartnerInvited,
     PartnerRegistered,
     PartnerUnregistered,
     Party,
-    new_event_id,
 )
 from schemas.events.partners import (
     PartnerConnectionPayload,
@@ -138,17 +137,6 @@ def _still_presented(state: PartnerState | None, presented: str | None) -> None:
         raise RefusedError(OcpiStatus.CLIENT_ERROR, "the token is no longer valid", 401)
 
 
-def _meta(partner_id: str, now: datetime, source: Party, correlation_id: str) -> dict[str, object]:
-    return {
-        "event_id": new_event_id(),
-        "aggregate_key": partner_id,
-        "occurred_at": now,
-        "recorded_at": now,
-        "source": source,
-        "correlation_id": correlation_id,
-    }
-
-
 def decide_invite(
     state: PartnerState | None,
     *,
@@ -172,7 +160,7 @@ def decide_invite(
     return _decided(
         state,
         PartnerInvited(
-            **_meta(partner_id, now, us, correlation_id),
+            **recorded_now(partner_id, now, Origin(us, correlation_id)),
             payload=PartnerInvitedPayload(
                 partner_id=partner_id,
                 country_code=country_code.upper() if country_code else None,
@@ -215,7 +203,7 @@ def decide_connection(
     (none for our own writes)."""
     check_connection(state, method)
     _still_presented(state, presented)
-    meta = _meta(connection.partner_id, now, source, correlation_id)
+    meta = recorded_now(connection.partner_id, now, Origin(source, correlation_id))
     if method == "POST":
         return _decided(state, PartnerRegistered(**meta, payload=connection))
     return _decided(state, PartnerCredentialsUpdated(**meta, payload=connection))
@@ -260,7 +248,7 @@ def decide_unregister(
     return _decided(
         state,
         PartnerUnregistered(
-            **_meta(state.partner_id, now, source, correlation_id),
+            **recorded_now(state.partner_id, now, Origin(source, correlation_id)),
             payload=PartnerUnregisteredPayload(partner_id=state.partner_id),
         ),
     )

@@ -26,12 +26,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from producers.write_path import Decision, Origin, RefusedError, Slice
+from producers.write_path import Decision, Origin, RefusedError, Slice, recorded_now
 from schemas.events import (
     TokenAuthorizationDecided,
     TokenPatched,
     TokenPut,
-    new_event_id,
 )
 from schemas.events.tokens import (
     TokenAuthorizationDecidedPayload,
@@ -175,17 +174,6 @@ class Planned:
     created: bool  # a PUT of a token we did not hold
 
 
-def _meta(ref: TokenRef, origin: Origin, occurred: datetime, now: datetime) -> dict[str, Any]:
-    return {
-        "event_id": new_event_id(),
-        "aggregate_key": ref.key,
-        "occurred_at": occurred,
-        "recorded_at": now,
-        "source": origin.source,
-        "correlation_id": origin.correlation_id,
-    }
-
-
 def plan_put(
     ref: TokenRef, body: Any, current: TokenState | None, origin: Origin, now: datetime
 ) -> Planned:
@@ -196,7 +184,7 @@ def plan_put(
     obj = to_json(token)
     _same_ids(ref, obj)
     event = TokenPut(
-        **_meta(ref, origin, token.last_updated, now),
+        **recorded_now(ref.key, now, origin, occurred=token.last_updated),
         payload=TokenPutPayload(**ref.model_dump(), token=obj, last_updated=token.last_updated),
     )
     return Planned(event, created=current is None or current.token is None)
@@ -215,7 +203,7 @@ def plan_patch(
             _same_id(name, held[name], patch.values[name])
     Token.model_validate(merge.apply_patch(held, patch.to_json()))
     event = TokenPatched(
-        **_meta(ref, origin, patch.last_updated, now),
+        **recorded_now(ref.key, now, origin, occurred=patch.last_updated),
         payload=TokenPatchedPayload(
             **ref.model_dump(), patch=patch.to_json(), last_updated=patch.last_updated
         ),
@@ -230,7 +218,7 @@ def plan_policy(
     policy = TokenPolicy.model_validate(body)
     _require(current, ref)
     event = TokenPolicySet(
-        **_meta(ref, origin, now, now),
+        **recorded_now(ref.key, now, origin),
         payload=TokenPolicySetPayload(**ref.model_dump(), policy=policy),
     )
     return Planned(event, created=False)
@@ -350,7 +338,7 @@ def decide_authorization(
     """The event recording an authorization we decided (before we answer)."""
     assert info.authorization_reference is not None
     return TokenAuthorizationDecided(
-        **_meta(ref, origin, now, now),
+        **recorded_now(ref.key, now, origin),
         payload=TokenAuthorizationDecidedPayload(
             **ref.model_dump(),
             allowed=info.allowed,

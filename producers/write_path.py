@@ -141,13 +141,16 @@ class RefusedError(Exception):
         self.http_status = http_status
 
 
-def recorded_now(key: str, now: datetime, origin: Origin) -> dict[str, object]:
+def recorded_now(
+    key: str, now: datetime, origin: Origin, *, occurred: datetime | None = None
+) -> dict[str, object]:
     """The envelope fields of an event decided and recorded at ``now`` by
-    ``origin`` (a fresh event id)."""
+    ``origin`` (a fresh event id); ``occurred`` when the fact happened
+    earlier than it was recorded (a charger's own timestamp)."""
     return {
         "event_id": new_event_id(),
         "aggregate_key": key,
-        "occurred_at": now,
+        "occurred_at": occurred or now,
         "recorded_at": now,
         "source": origin.source,
         "correlation_id": origin.correlation_id,
