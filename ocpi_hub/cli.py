@@ -183,6 +183,7 @@ def replay(
 
     from ocpi_hub.bootstrap import dead_letter_log, replay_views
     from ocpi_hub.compare import compare_views
+    from projections.dead_letters import StoreInterruptedError
     from projections.runner import replay as run_replay
 
     settings = _settings()
@@ -216,10 +217,20 @@ def replay(
                         dead_letters=dead_letters,
                         retry_initial_s=settings.projection_retry_initial_s,
                         retry_max_s=settings.projection_retry_max_s,
+                        settle=target.settle,
                     )
                     return count, dead_letters.count
 
-            count, quarantined = asyncio.run(rebuild())
+            try:
+                count, quarantined = asyncio.run(rebuild())
+            except StoreInterruptedError as exc:
+                log.error("replay_interrupted", error=str(exc))
+                typer.echo(
+                    "replay: a view store went away during the rebuild and may have lost "
+                    "what it acknowledged; nothing is reported complete: run the replay again",
+                    err=True,
+                )
+                raise typer.Exit(1) from exc
         result: dict[str, object] = {
             "events": count,
             "target": into or "live",

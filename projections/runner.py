@@ -476,8 +476,15 @@ async def replay(
     topics: Sequence[str] = PROJECTED_TOPICS,
     retry_initial_s: float = 0.5,
     retry_max_s: float = 30.0,
+    settle: Callable[[], object] | None = None,
 ) -> int:
     """Apply every event from offset zero to the current end; return the count.
+
+    ``settle`` makes each batch durable as the live runner does (docs/adr/
+    0032). A replay commits no offsets, but it reports the views complete:
+    a store that went away during it may have lost what it acknowledged,
+    so the replay then ends with StoreInterruptedError rather than report
+    a rebuild that is not whole (run it again).
 
     Events that cannot be applied are quarantined as in the live runner
     (``dead_letters``; without one they are only logged). Once done, the
@@ -513,12 +520,14 @@ async def replay(
         on_progress(done, total)
         never = asyncio.Event()  # a replay runs to its end (or is interrupted)
         applier = BatchApplier(
-            guarded(writers, threading.Event(), initial_s=retry_initial_s, max_s=retry_max_s)
+            guarded(writers, threading.Event(), initial_s=retry_initial_s, max_s=retry_max_s),
+            settle,
         )
 
         async def apply(records: list[Record[object]], failed: list[Quarantine]) -> None:
             if records:
                 await applier.apply(records)
+                await applier.settle()
             failed += await dead_letters.failed(applier.failures())
             await dead_letters.publish(failed, never)
 

@@ -24,7 +24,7 @@ from ocpi_hub.bootstrap import SETTLED, mysql_engine, views
 from ocpi_hub.settings import Settings
 from producers.log import KafkaEventLog, ensure_topics
 from projections.dead_letters import StoreInterruptedError
-from projections.runner import run_live
+from projections.runner import replay, run_live
 from tests.conftest import fresh_namespace
 from tests.ocpi_objects import location
 from tests.services import Namespace
@@ -104,6 +104,47 @@ async def _settle_before_commit(namespace: Namespace) -> None:
         # The real settle left its journaled write.
         marks = list(client[s.mongo_db][SETTLED].find())
         assert len(marks) == 1 and marks[0]["batches"] >= 1, marks
+    finally:
+        await log.stop()
+        client.close()
+        engine.dispose()
+
+
+def test_a_replay_settles_each_batch_and_fails_when_a_store_was_away(services: Settings) -> None:
+    with fresh_namespace(services) as namespace:
+        asyncio.run(_replay_settles(namespace))
+
+
+async def _replay_settles(namespace: Namespace) -> None:
+    s = namespace.settings
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    client: MongoClient[dict[str, Any]] = MongoClient(s.mongo_url, tz_aware=True)
+    engine = mysql_engine(s)
+    log = KafkaEventLog(s.kafka_bootstrap, s.topic_prefix, s.produce_timeout_s)
+    await log.start()
+    try:
+        target = views(client, s.mongo_db, engine)
+        await asyncio.to_thread(target.prepare)
+        events = [put(location(f"REPLAY{n}"), location_id=f"REPLAY{n}").event for n in range(5)]
+        await log.append(events)
+
+        def away() -> None:
+            raise ConnectionError("the store is away")
+
+        # A settle that fails: the replay does not report the views complete.
+        with pytest.raises(StoreInterruptedError):
+            await replay(
+                s.kafka_bootstrap, s.topic_prefix, target.writers, batch_size=2, settle=away
+            )
+
+        # With the real settle, every batch leaves its journaled write.
+        done = await replay(
+            s.kafka_bootstrap, s.topic_prefix, target.writers, batch_size=2, settle=target.settle
+        )
+        assert done == len(events)
+        marks = list(client[s.mongo_db][SETTLED].find())
+        assert len(marks) == 1 and marks[0]["batches"] >= 1, marks
+        assert client[s.mongo_db]["locations"].count_documents({}) == len(events)
     finally:
         await log.stop()
         client.close()
