@@ -627,7 +627,8 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
     invitations' state and records what it mailed; Redis for its claims)
     and the charges of members' CDRs, both on the write path."""
     from processors.billing_charges import ChargeRecorder
-    from processors.invitation_mailer import InvitationMailer, SmtpSettings, send_smtp
+    from processors.invitation_mailer import InvitationMailer
+    from processors.mail import MailDelivery, SmtpSettings, send_smtp
 
     smtp = SmtpSettings(
         host=settings.smtp_host,
@@ -638,18 +639,21 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
         password=settings.smtp_password,
     )
     async with opened(settings, (billing.SLICE, tokens.SLICE)) as c:
+        delivery = MailDelivery(
+            redis=c.redis,
+            send=lambda message: send_smtp(smtp, message),
+            retry_initial_s=settings.mail_retry_initial_s,
+            retry_max_s=settings.mail_retry_max_s,
+            max_attempts=settings.mail_max_attempts,
+        )
         mailer = InvitationMailer(
             write_path=c.write_path,
-            redis=c.redis,
             key_prefix=settings.topic_prefix,
             link_key=billing_link_key(settings),
             base_url=settings.base_url,
             mail_from=settings.mail_from,
-            send=lambda message: send_smtp(smtp, message),
+            delivery=delivery,
             us=our_party(settings),
-            retry_initial_s=settings.mail_retry_initial_s,
-            retry_max_s=settings.mail_retry_max_s,
-            max_attempts=settings.mail_max_attempts,
         )
         yield BillingWorker(mailer, ChargeRecorder(c.write_path, our_party(settings)), settings)
 

@@ -4,33 +4,28 @@
 consumer group) and hands one e-mail per invitation to an SMTP server, the
 local one `make up` starts or any other by settings.
 
-**At most once per invitation.** Before the first attempt the mailer claims
-the invitation in Redis (``SET NX``, never expiring): a second mailer, or
-this one after a restart, finds the claim and sends nothing. Attempts are
-repeated (backoff doubling from ``mail_retry_initial_s``) only when the
-server certainly did not take the message: no connection, or an error
-reply before or to the end of the message. When the connection is lost
-after the message went out and before the server answered, the message
-may have been delivered: it is not sent again; the member's row shows it
-as not mailed, and ops invite again (a new invitation, a new link). Once
-the server accepted, ``InvitationMailed`` is recorded through the write
-path.
+**At most once per invitation** (processors/mail.py): the invitation is
+claimed in Redis before the first attempt, and refused attempts are
+repeated only when the server certainly did not take the message. A
+message that may have been delivered is not sent again; the member's row
+shows it as not mailed, and ops invite again (a new invitation, a new
+link). Once the server accepted, ``InvitationMailed`` is recorded through
+the write path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 
-import redis.asyncio as aioredis
 import structlog
 
 from processors.consuming import consume
+from processors.mail import MailDelivery
 from producers.billing import SLICE, CorporationState, MemberState, decide_mailed, link_secret
 from producers.write_path import Origin, WritePath
 from schemas.events import Party
@@ -38,67 +33,6 @@ from schemas.events.billing import MemberInvited, MemberStatus
 from schemas.topics import BILLING_CORPORATIONS
 
 log = structlog.get_logger(__name__)
-
-
-class MailNotSentError(Exception):
-    """The server certainly did not take the message: it may be tried again."""
-
-
-class MailFateUnknownError(Exception):
-    """The message went out but the server's answer did not come back: it
-    may have been delivered, so it is never sent again."""
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    timeout_s: float
-    starttls: bool = False
-    username: str = ""
-    password: str = ""
-
-
-def send_smtp(smtp: SmtpSettings, message: EmailMessage) -> None:
-    """Hand ``message`` to the server (blocking: run it in a thread).
-    Raises ``MailNotSentError`` or ``MailFateUnknownError``."""
-    sender = parseaddr(str(message["From"]))[1]
-    recipient = parseaddr(str(message["To"]))[1]
-    try:
-        conn = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise MailNotSentError(f"no connection: {exc}") from exc
-    try:
-        try:
-            conn.ehlo()
-            if smtp.starttls:
-                conn.starttls()
-                conn.ehlo()
-            if smtp.username:
-                conn.login(smtp.username, smtp.password)
-            code, reply = conn.mail(sender)
-            if code != 250:
-                raise MailNotSentError(f"MAIL FROM refused: {code} {reply!r}")
-            code, reply = conn.rcpt(recipient)
-            if code not in (250, 251):
-                raise MailNotSentError(f"RCPT TO refused: {code} {reply!r}")
-        except (OSError, smtplib.SMTPException) as exc:
-            raise MailNotSentError(str(exc)) from exc
-        try:
-            # smtplib raises when DATA itself is refused, but returns the
-            # server's answer to the message: anything but 250 is a refusal.
-            code, reply = conn.data(message.as_bytes())
-        except smtplib.SMTPDataError as exc:
-            raise MailNotSentError(f"DATA refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise MailFateUnknownError(str(exc)) from exc
-        if code != 250:
-            raise MailNotSentError(f"message refused: {code} {reply!r}")
-    finally:
-        try:
-            conn.quit()
-        except (OSError, smtplib.SMTPException):
-            conn.close()
 
 
 def activation_url(base_url: str, key: bytes, corporation_id: str, member: MemberState) -> str:
@@ -141,16 +75,12 @@ class InvitationMailer:
     """Mails each current invitation at most once (see the module's doc)."""
 
     write_path: WritePath
-    redis: aioredis.Redis
     key_prefix: str
     link_key: bytes
     base_url: str
     mail_from: str
-    send: Callable[[EmailMessage], None]
+    delivery: MailDelivery
     us: Party
-    retry_initial_s: float = 1.0
-    retry_max_s: float = 60.0
-    max_attempts: int = 8
     catch_up_s: float = 30.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -185,36 +115,15 @@ class InvitationMailer:
             return "done"
         if now >= member.expires_at:
             return "expired"
-        if not await self.redis.set(self._claim_key(p.invitation_id), now.isoformat(), nx=True):
-            return "claimed"
         url = activation_url(self.base_url, self.link_key, p.corporation_id, member)
         message = compose(
             mail_from=self.mail_from, corporation=state, member=member, url=url, now=now
         )
-        delay = self.retry_initial_s
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await asyncio.to_thread(self.send, message)
-                break
-            except MailNotSentError as exc:
-                log.warning(
-                    "invitation_mail_not_sent",
-                    invitation_id=p.invitation_id,
-                    attempt=attempt,
-                    error=str(exc)[:300],
-                )
-                if attempt == self.max_attempts:
-                    log.error("invitation_mail_given_up", invitation_id=p.invitation_id)
-                    return "failed"
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
-            except MailFateUnknownError as exc:
-                log.error(
-                    "invitation_mail_fate_unknown",
-                    invitation_id=p.invitation_id,
-                    error=str(exc)[:300],
-                )
-                return "unknown"
+        outcome = await self.delivery.deliver(
+            self._claim_key(p.invitation_id), message, what=f"invitation {p.invitation_id}"
+        )
+        if outcome != "sent":
+            return outcome
         message_id = str(message["Message-ID"])
         origin = Origin(self.us, f"mail-{p.invitation_id}")
         await self.write_path.write(
