@@ -209,6 +209,11 @@ class Settings(BaseSettings):
     # registered, so nothing is skipped.
     push_give_up_after_s: float = Field(default=0.0, ge=0)
     push_poll_ms: int = Field(default=500, ge=1)
+    # A new partner's lane starts at its registration's record time less
+    # this margin (clocks of several machines disagree a little); never
+    # more than backfill_max before now (a lane added for an old partner).
+    push_start_margin_s: float = Field(default=5.0, ge=0)
+    push_backfill_max_s: float = Field(default=3600.0, ge=0)
 
     # --- tokens: real-time authorization (producers/authorization.py) --------
     # How long an eMSP's real-time answer is reused for the same token and

@@ -26,10 +26,17 @@ Delivery guarantees of a lane:
 - at-least-once: an offset is committed only after its change was delivered
   (or refused by the partner, or skipped); a crash re-sends the uncommitted
   tail, and a replayed PUT or PATCH of the same value is harmless;
-- a new partner's group starts at the end of the log as it is when the partner
-  first appears, and that position is committed at once, so a restart before
-  the first delivery skips nothing. What came before, the partner gets with a
-  GET of our Locations Sender interface (the spec's initial sync).
+- a new partner's group starts where its registration was recorded (its
+  record time, less ``push_start_margin_s`` for clocks that disagree), not
+  wherever the lane happens to start: a change made just after a partner
+  registered reaches it although the pusher notices new partners only every
+  ``push_refresh_s``. That position is committed at once, so a restart
+  before the first delivery skips nothing. A registration older than
+  ``push_backfill_max_s`` (a lane added for a long-registered partner)
+  starts that long ago instead, and one of unknown time at the end. A
+  partner that registers again after unregistering resumes at its new
+  registration, not at what its lane left behind. What came before, the
+  partner gets with a GET of our Sender interfaces (the spec's initial sync).
 
 The same lanes push other modules: a ``PushModule`` names the topic, the
 event types, the plan and the endpoint (``processors/session_push.py`` for
@@ -180,6 +187,7 @@ class PushTarget:
     sealed_token: str
     to: Party
     parties: frozenset[Party] = frozenset()  # every party of the partner, folded
+    registered_at: datetime | None = None
 
 
 def push_targets(
@@ -203,6 +211,7 @@ def push_targets(
             parties=frozenset(
                 Party(country_code=fold(r.country_code), party_id=fold(r.party_id)) for r in p.roles
             ),
+            registered_at=p.registered_at,
         )
     return targets
 
@@ -304,7 +313,7 @@ class PushModule:
     # The consumer group of a partner's lane, and the log event that says the
     # lane is ready (distinct per module so a reader can wait for each).
     group_suffix: str = ""
-    ready_event: str = "push_lane_starts_at_end"
+    ready_event: str = "push_lane_ready"
 
 
 LOCATIONS_PUSH = PushModule(
@@ -324,9 +333,23 @@ class TokenUnsealer(Protocol):
     def decrypt(self, sealed: str) -> str: ...
 
 
-class _StartNewGroupAtEnd(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """On assignment, a partition the group never committed starts at the log
-    end, and that position is committed at once (see the module docstring)."""
+def lane_start_ms(
+    registered_at: datetime | None, now_s: float, *, margin_s: float, backfill_max_s: float
+) -> tuple[int | None, int | None]:
+    """Where a lane starts, as record times (ms): for a group that never
+    committed (the registration, but no more than ``backfill_max_s`` ago),
+    and the registration itself (a committed position before it is from an
+    earlier registration). None: unknown (start at the end; keep the
+    committed position)."""
+    if registered_at is None:
+        return None, None
+    registration = int((registered_at.timestamp() - margin_s) * 1000)
+    return max(registration, int((now_s - backfill_max_s) * 1000)), registration
+
+
+class _StartAtRegistration(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """On assignment, positions each partition where the partner's
+    registration says (see the module docstring), committed at once."""
 
     def __init__(self, lane: PartnerLane) -> None:
         self._lane = lane
@@ -335,7 +358,7 @@ class _StartNewGroupAtEnd(ConsumerRebalanceListener):  # type: ignore[misc]  # a
         await self._lane.commit()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._lane.start_new_partitions_at_end(assigned)
+        await self._lane.position_assigned(assigned)
 
 
 class PartnerLane:
@@ -387,7 +410,7 @@ class PartnerLane:
         self._consumer = consumer
         try:
             await consumer.start()
-            consumer.subscribe([s.topic(self.module.topic)], listener=_StartNewGroupAtEnd(self))
+            consumer.subscribe([s.topic(self.module.topic)], listener=_StartAtRegistration(self))
             async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
                 self._http = http
                 self._log.info("push_lane_started", url=self.target.url, group=self.group_id)
@@ -406,21 +429,55 @@ class PartnerLane:
                 await consumer.stop()
                 self._log.info("push_lane_stopped")
 
-    async def start_new_partitions_at_end(self, assigned: set[TopicPartition]) -> None:
+    async def position_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
-        fresh = {}
+        # The fetcher runs while this waits for the broker: nothing of these
+        # partitions may be handed out before they are positioned.
+        consumer.pause(*assigned)
+        try:
+            await self._position(assigned)
+        finally:
+            consumer.resume(*assigned)
+
+    async def _position(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        s = self._settings
+        fresh_ms, registration_ms = lane_start_ms(
+            self.target.registered_at,
+            time.time(),
+            margin_s=s.push_start_margin_s,
+            backfill_max_s=s.push_backfill_max_s,
+        )
+        moved: dict[TopicPartition, int] = {}
         for tp in assigned:
-            if await consumer.committed(tp) is None:
-                await consumer.seek_to_end(tp)
-                fresh[tp] = await consumer.position(tp)
-        if fresh:
-            await consumer.commit(fresh)
-            self._committed.update(fresh)
+            committed = await consumer.committed(tp)
+            at_ms = fresh_ms if committed is None else registration_ms
+            start = None if at_ms is None else await self._offset_at(tp, at_ms)
+            if committed is None:
+                if start is None:
+                    await consumer.seek_to_end(tp)
+                    start = await consumer.position(tp)
+                moved[tp] = start
+            elif start is not None and start > committed:
+                moved[tp] = start  # what the lane left before this registration
+            if tp in moved:
+                consumer.seek(tp, moved[tp])
+        if moved:
+            await consumer.commit(moved)
+            self._committed.update(moved)
             self._log.info(
                 self.module.ready_event,
-                partitions={f"{tp.topic}:{tp.partition}": o for tp, o in fresh.items()},
+                partitions={f"{tp.topic}:{tp.partition}": o for tp, o in moved.items()},
             )
         self.ready.set()
+
+    async def _offset_at(self, tp: TopicPartition, at_ms: int) -> int:
+        """The first offset recorded at or after ``at_ms``; the end when none was."""
+        found = await self._consumer.offsets_for_times({tp: at_ms})
+        hit = found.get(tp)
+        if hit is not None:
+            return int(hit.offset)
+        return int((await self._consumer.end_offsets([tp]))[tp])
 
     async def save_tally(self) -> None:
         """The tally for the dashboard, when it changed; a failure to write

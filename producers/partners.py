@@ -51,6 +51,9 @@ class PartnerState(BaseModel):
     their_token_hash: str | None = None
     our_token_encrypted: str | None = None
     legacy_token: bool = False
+    # When the partner last completed a registration (our record of it):
+    # changes recorded from then on reach it by push (processors/push.py).
+    registered_at: datetime | None = None
 
     def endpoint(self, identifier: str, role: str) -> str | None:
         for e in self.endpoints:
@@ -94,6 +97,9 @@ def evolve(state: PartnerState | None, event: PartnerEvent) -> PartnerState:
             their_token_hash=c.their_token_hash,
             our_token_encrypted=c.our_token_encrypted,
             legacy_token=c.legacy_token,
+            registered_at=event.recorded_at
+            if isinstance(event, PartnerRegistered) or state is None
+            else state.registered_at,
         )
     assert state is not None, "an unregistration needs a partner"
     return state.model_copy(

@@ -342,7 +342,7 @@ def linked(platform: Platform, peer_platform: Platform) -> Linked:
     # Changes are pushed to a partner from the moment its lane starts (earlier
     # ones it pulls): wait for both lanes before any test changes a location.
     for side, partner_id in ((peer_platform, "HUB-LINK"), (platform, "PEE-LINK")):
-        wait_for_log(side.logs / "push.log", "push_lane_starts_at_end", partner_id)
+        wait_for_log(side.logs / "push.log", "push_lane_ready", partner_id)
     return Linked(us=platform, peer=peer_platform, peer_id="PEE-LINK", us_id="HUB-LINK")
 
 

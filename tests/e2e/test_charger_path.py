@@ -115,7 +115,7 @@ def roaming(
             "--token-a", invite["token_a"], "--partner-id", CPO_ID,
         )  # fmt: skip
         for side, partner_id in ((peer_platform, CPO_ID), (cpo, EMSP_ID)):
-            wait_for_log(side.logs / "push.log", "push_lane_starts_at_end", partner_id, timeout=60)
+            wait_for_log(side.logs / "push.log", "push_lane_ready", partner_id, timeout=60)
         # The CPO's lane of the statuses its EVSEs show (chargers included).
         wait_for_log(cpo.logs / "push.log", "evse_status_push_lane_ready", EMSP_ID, timeout=60)
         yield Roaming(cpo=cpo, emsp=peer_platform)

@@ -157,7 +157,9 @@ class FakePartners:
         return list(self.partners)
 
 
-def partner(partner_id: str, url: str, token: str) -> PartnerState:
+def partner(
+    partner_id: str, url: str, token: str, registered_at: datetime | None = None
+) -> PartnerState:
     return PartnerState(
         partner_id=partner_id,
         status="registered",
@@ -171,6 +173,7 @@ def partner(partner_id: str, url: str, token: str) -> PartnerState:
             ),
         ),
         our_token_encrypted=VAULT.encrypt(token),
+        registered_at=registered_at,
     )
 
 
@@ -490,3 +493,43 @@ async def test_nothing_is_lost_across_a_restart_and_an_unregistered_partner_gets
             await asyncio.sleep(1.0)
 
     assert receiver.delivered(b) == [("PATCH", b), ("PUT", f"{b}/E1")]
+
+
+async def test_a_new_partner_gets_every_change_recorded_from_its_registration_on(
+    namespace: Namespace,
+) -> None:
+    """The pusher sees a new partner only at its next refresh; the changes
+    recorded between the registration and the lane's start still reach it,
+    and those recorded before the registration do not (the partner pulls
+    them). A partner that registers again resumes at its new registration."""
+    settings = push_settings(namespace).model_copy(update={"push_start_margin_s": 0.0})
+    suffix = uuid.uuid4().hex[:6].upper()
+    receiver = Receiver(ok)
+    loc = f"L-{suffix}"
+    ours = Events(loc)
+    before, just_after, later = ours.put(), ours.put("E1"), ours.patch("E1")
+    while_unregistered, after_again = ours.patch(), ours.put("E2")
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
+    async with serving(receiver) as url:
+        pid = f"NL-N{suffix}"
+        b = base(url, "ZZ", "HUB", loc)
+        await append(settings, [before])
+        await asyncio.sleep(0.05)  # record times are in milliseconds
+        registered = datetime.now(UTC)
+        await append(settings, [just_after])  # no lane exists yet
+        partners = FakePartners([partner(pid, url, "tok-n", registered)])
+        async with pushing(settings, partners) as pusher:
+            await lanes_ready(pusher, pid)
+            await append(settings, [later])
+            await until(lambda: len(receiver.delivered(b)) == 2, 10, "both changes")
+            partners.partners = []  # unregistered
+            await until(lambda: pid not in pusher.lanes, 5, "the lane to stop")
+            await append(settings, [while_unregistered])
+            await asyncio.sleep(0.05)
+            again = datetime.now(UTC)
+            await append(settings, [after_again])
+            partners.partners = [partner(pid, url, "tok-n2", again)]
+            await until(lambda: len(receiver.delivered(b)) == 3, 10, "the change after it")
+            await asyncio.sleep(0.5)  # nothing more should come
+
+    assert receiver.delivered(b) == [("PUT", f"{b}/E1"), ("PATCH", f"{b}/E1"), ("PUT", f"{b}/E2")]

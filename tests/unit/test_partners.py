@@ -3,7 +3,7 @@ the partners view alike) and the names a partner is found by."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -107,6 +107,7 @@ def test_invite_then_register_then_token_a_is_gone() -> None:
     assert state.token_a_hash is None
     assert state.their_token_hash == "h-c"
     assert tokens(state) == ("h-c",)  # TOKEN_A no longer finds it
+    assert state.registered_at == NOW  # where its push lanes start
     assert state.endpoint("locations", "SENDER") == (
         "https://partner.example/ocpi/cpo/2.2.1/locations"
     )
@@ -209,11 +210,13 @@ def test_put_rotates_and_delete_forgets_the_tokens() -> None:
         fold(events),
         method="PUT",
         connection=connection("h2"),
-        now=NOW,
+        now=NOW + timedelta(hours=1),
         source=US,
         correlation_id="c",
     ).events
-    assert fold(events).their_token_hash == "h2"  # type: ignore[union-attr]
+    rotated = fold(events)
+    assert rotated is not None and rotated.their_token_hash == "h2"
+    assert rotated.registered_at == NOW  # a rotation is not a new registration
     events += decide_unregister(fold(events), now=NOW, source=US, correlation_id="c").events
     gone = fold(events)
     assert gone is not None and gone.status == "unregistered"

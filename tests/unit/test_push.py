@@ -14,6 +14,7 @@ from processors.push import (
     StaleGuard,
     backoff_s,
     classify,
+    lane_start_ms,
     plan,
     push_targets,
     routing_headers,
@@ -354,3 +355,18 @@ def test_an_older_change_of_an_object_is_not_sent_after_a_newer_one() -> None:
     assert not guard.stale(other_object)
     guard.delivered(older)  # never moves back
     assert guard.stale(older)
+
+
+def test_a_lane_starts_at_the_registration_but_no_earlier_than_the_backfill_allows() -> None:
+    registered = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    at = registered.timestamp()
+    # Registered a minute ago: both start at the registration, less the margin.
+    fresh, registration = lane_start_ms(registered, at + 60, margin_s=5, backfill_max_s=3600)
+    assert fresh == registration == int((at - 5) * 1000)
+    # Registered two days ago (a lane added later): a new group starts an
+    # hour back; a committed position is still compared with the registration.
+    fresh, registration = lane_start_ms(registered, at + 172_800, margin_s=5, backfill_max_s=3600)
+    assert fresh == int((at + 172_800 - 3600) * 1000)
+    assert registration == int((at - 5) * 1000)
+    # Unknown registration time: the end of the log, the committed position kept.
+    assert lane_start_ms(None, at, margin_s=5, backfill_max_s=3600) == (None, None)
