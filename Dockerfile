@@ -26,9 +26,10 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src
 
 FROM ${PYTHON_IMAGE}
 # tini as PID 1: forwards SIGTERM to the process and reaps the API's workers.
+# fonts-dejavu-core: the fonts invoice PDFs embed (docs/adr/0037).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini \
+    && apt-get install -y --no-install-recommends tini fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 ocpi \
     && useradd --system --uid 10001 --gid ocpi --home-dir /app --no-create-home \

@@ -168,6 +168,25 @@ class Settings(BaseSettings):
     mail_retry_initial_s: float = Field(default=1.0, gt=0)
     mail_retry_max_s: float = Field(default=60.0, gt=0)
     mail_max_attempts: int = Field(default=8, ge=1)
+    # The seller on our invoices and credit notes (producers/invoice_documents.py,
+    # docs/adr/0037): who we are and where we are paid. The local defaults are
+    # placeholders that pass the formats' checks (a Dutch VAT id and IBAN
+    # with valid check digits); production sets every one of them.
+    billing_seller_legal_name: str = Field(default="ocpi-hub B.V. (local)", min_length=1)
+    billing_seller_street: str = Field(default="Stationsplein 1", min_length=1)
+    billing_seller_postal_code: str = Field(default="1012 AB", min_length=1)
+    billing_seller_city: str = Field(default="Amsterdam", min_length=1)
+    billing_seller_country: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
+    billing_seller_vat_id: str = Field(default="NL000099998B57", min_length=3)
+    billing_seller_registration_id: str = Field(default="12345678", min_length=1)
+    billing_seller_email: str = Field(default="billing@ocpi-hub.invalid", min_length=3)
+    billing_seller_iban: str = Field(default="NL91ABNA0417164300", min_length=15)
+    billing_seller_bic: str = Field(default="ABNANL2A", min_length=8, max_length=11)
+    # The TrueType fonts the invoice PDF embeds (a PDF/A document embeds its
+    # fonts; these have the euro sign). Debian's fonts-dejavu-core, which
+    # `make up` and the image install; the bytes of a PDF depend on them.
+    billing_pdf_font_regular: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    billing_pdf_font_bold: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
     # --- processors (Faust) -------------------------------------------------
     faust_store: str = "memory://"

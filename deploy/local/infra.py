@@ -732,6 +732,10 @@ def wait_healthy(
 # --------------------------------------------------------------------------- #
 # System packages
 # --------------------------------------------------------------------------- #
+# The invoice PDF's default font (OCPI_HUB_BILLING_PDF_FONT_REGULAR).
+DEJAVU_SANS = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
 class Apt:
     updated = False
 
@@ -1735,6 +1739,14 @@ def cmd_up(args: argparse.Namespace) -> None:
         if args.with_platform and not which("chromium"):
             packages.append("chromium")
             why.append("Chromium (the dashboard's browser test)")
+        # Invoice PDFs (docs/adr/0037) embed Debian's DejaVu fonts, and the
+        # billing tests read the PDFs back with poppler's pdftotext.
+        if args.with_platform and not Path(DEJAVU_SANS).is_file():
+            packages.append("fonts-dejavu-core")
+            why.append("the DejaVu fonts (invoice PDFs)")
+        if args.with_platform and not which("pdftotext"):
+            packages.append("poppler-utils")
+            why.append("pdftotext (the invoice PDFs' tests)")
         if packages:
             Apt.install(packages, " and ".join(why))
         if args.with_platform:
