@@ -139,6 +139,21 @@ def reports_of(event: object) -> list[StatusReport]:
     return []
 
 
+# An EVSE-level PATCH of these fields only states the EVSE's status.
+_STATUS_FIELDS = frozenset({"status", "last_updated"})
+
+
+def states_status_only(event: object) -> bool:
+    """Does the event state one EVSE's status and nothing else (a bare status
+    report, or an EVSE-level PATCH of ``status`` and ``last_updated``)?"""
+    if isinstance(event, EvseStatusReported):
+        return True
+    if not isinstance(event, LocationObjectPatched):
+        return False
+    p = event.payload
+    return p.level is ObjectLevel.EVSE and "status" in p.patch and set(p.patch) <= _STATUS_FIELDS
+
+
 def _written(ref: LocationObjectRef, body: dict[str, Any]) -> list[StatusReport]:
     if ref.level is ObjectLevel.CONNECTOR:
         return []
@@ -198,6 +213,7 @@ def decide(
             status=resolve_status(after),
             last_updated=report.last_updated,
             reported_status=after.reported_status,
+            cause="status" if states_status_only(cause) else "object",
         ),
     )
     return after, [resolved]
@@ -327,6 +343,7 @@ def _resolved_if_changed(
             status=status,
             last_updated=_stamp(before, at),
             reported_status=after.reported_status,
+            cause="charger",
         ),
     )
     return after, [resolved]

@@ -26,11 +26,17 @@ from schemas.topics import EVSE_STATUS
 
 def plan_evse_status(event: object, us: Party) -> PushRequest | None:
     """The EVSE status PATCH for one resolution of one of our own EVSEs; None
-    for anything else (partners' EVSEs are never pushed)."""
+    for anything else (partners' EVSEs are never pushed), and for a
+    resolution that only repeats what the owner's PUT or PATCH carrying it
+    already told partners (the locations lane sent that write whole). A
+    status the owner stated alone goes out here only (processors/push.py
+    leaves it), so each status change reaches a partner once."""
     if not isinstance(event, EvseStatusResolved):
         return None
     p = event.payload
     if not is_ours(p.country_code, p.party_id, us):
+        return None
+    if p.cause == "object" and p.status == p.reported_status:
         return None
     ids = (p.country_code, p.party_id, p.location_id, p.evse_uid)
     return PushRequest(

@@ -63,17 +63,17 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from ocpi_hub.settings import Settings
+from processors.evse_status import states_status_only
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partner_stats import PushTally, RedisPushStats
 from producers.partners import PartnerState
 from schemas.events import (
-    EvseStatusReported,
     LocationObjectPatched,
     LocationObjectPut,
     Party,
     parse_event,
 )
-from schemas.ocpi.common import fold, format_ocpi_datetime
+from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import Role
 from schemas.ocpi.versions import InterfaceRole, ModuleId
 from schemas.topics import LOCATIONS
@@ -130,25 +130,25 @@ def plan(event: object, us: Party) -> PushRequest | None:
     """What to send receivers for one event of ``ocpi.locations.v1``; None when
     the event is not a change of one of our own locations.
 
-    A PUT or PATCH goes out as it was recorded, at the same level. A status
-    report of one of our EVSEs (from our charger gateway) goes out as the
-    EVSE-level status PATCH of mod_locations ({status, last_updated}): it is the
-    owner's statement, on the same topic and key as the location's other
-    changes, so it keeps its place among them."""
+    A PUT or PATCH goes out as it was recorded, at the same level, except
+    what only states an EVSE's status (an EVSE-level PATCH of ``status`` and
+    ``last_updated``, a bare status report): every such statement of ours
+    is resolved with our chargers' signals into ``EvseStatusResolved``, which
+    the EVSE status lane pushes (processors/evse_status_push.py). Sending
+    both sent each status change twice, and by two lanes that keep no order
+    between them, so a partner could end on the owner's word rather than on
+    the status resolved from it."""
     method: Literal["PUT", "PATCH"]
     if isinstance(event, LocationObjectPut):
         p = event.payload
         method, body, ids = "PUT", p.object, _ids(*_ref(p), p.evse_uid, p.connector_id)
         last_updated = p.last_updated
     elif isinstance(event, LocationObjectPatched):
+        if states_status_only(event):
+            return None
         p2 = event.payload
         method, body, ids = "PATCH", p2.patch, _ids(*_ref(p2), p2.evse_uid, p2.connector_id)
         last_updated = p2.last_updated
-    elif isinstance(event, EvseStatusReported):
-        r = event.payload
-        method, ids = "PATCH", _ids(*_ref(r), r.evse_uid, None)
-        body = {"status": r.status.value, "last_updated": format_ocpi_datetime(r.last_updated)}
-        last_updated = r.last_updated
     else:
         return None
     if not is_ours(ids[0], ids[1], us):
@@ -296,7 +296,7 @@ class StaleGuard:
 # allows by default; liveness is still checked by heartbeats (session timeout).
 _MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000
 _BATCH = 100
-_PUSHED_TYPES = frozenset({"LocationObjectPut", "LocationObjectPatched", "EvseStatusReported"})
+_PUSHED_TYPES = frozenset({"LocationObjectPut", "LocationObjectPatched"})
 
 
 @dataclass(frozen=True)

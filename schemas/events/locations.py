@@ -58,10 +58,19 @@ class EvseStatusReported(EventMeta):
     payload: EvseStatusReportedPayload
 
 
+# What made the platform resolve an EVSE's status again: a write of the
+# owner that carried the status with other fields ("object": a PUT, or a
+# PATCH of more than the status), an owner's statement of the status alone
+# ("status"), or a fact of our own charger ("charger"). None: recorded
+# before the field existed.
+ResolutionCause = Literal["object", "status", "charger"]
+
+
 class EvseStatusResolvedPayload(EvseRef):
     status: EvseStatus
     last_updated: DateTime
     reported_status: EvseStatus | None
+    cause: ResolutionCause | None = None
 
 
 class EvseStatusResolved(EventMeta):

@@ -322,7 +322,7 @@ async def test_our_changes_reach_each_partner_in_order_and_a_hung_partner_delays
         ours.patch("E1"),
         ours2.put(),
         ours.put("E1", "1"),
-        ours.status("E1"),
+        ours.status("E1"),  # a bare status: the EVSE status lane's, not this lane's
         other.status("E1"),
         ours.patch(),
         ours2.patch("E9", "2"),
@@ -340,7 +340,7 @@ async def test_our_changes_reach_each_partner_in_order_and_a_hung_partner_delays
                 started = time.monotonic()
                 await append(settings, changes)
                 await until(
-                    lambda: len(fast.delivered(base(fast_url, "ZZ", "HUB"))) == 7,
+                    lambda: len(fast.delivered(base(fast_url, "ZZ", "HUB"))) == 6,
                     10,
                     "the fast partner to get every change",
                 )
@@ -356,7 +356,6 @@ async def test_our_changes_reach_each_partner_in_order_and_a_hung_partner_delays
         ("PUT", f"{b}/ZZ/HUB/{loc1}"),
         ("PATCH", f"{b}/ZZ/HUB/{loc1}/E1"),
         ("PUT", f"{b}/ZZ/HUB/{loc1}/E1/1"),
-        ("PATCH", f"{b}/ZZ/HUB/{loc1}/E1"),
         ("PATCH", f"{b}/ZZ/HUB/{loc1}"),
     ]
     assert fast.delivered(b + f"/ZZ/HUB/{loc2}") == [
@@ -371,7 +370,10 @@ async def test_our_changes_reach_each_partner_in_order_and_a_hung_partner_delays
 
     mine = [r for r in fast.requests if loc1 in r.path]
     assert [r.headers["x-correlation-id"] for r in mine] == [
-        c.correlation_id for c in changes if c.aggregate_key == location_key("ZZ", "HUB", loc1)
+        c.correlation_id
+        for c in changes
+        if c.aggregate_key == location_key("ZZ", "HUB", loc1)
+        and not isinstance(c, EvseStatusReported)
     ]
     for r in mine:
         assert (
@@ -384,8 +386,7 @@ async def test_our_changes_reach_each_partner_in_order_and_a_hung_partner_delays
         assert r.headers["content-type"] == "application/json"
         assert uuid.UUID(r.headers["x-request-id"])
     assert len({r.headers["x-request-id"] for r in fast.requests}) == len(fast.requests)
-    assert mine[3].body == {"status": "CHARGING", "last_updated": "2026-06-01T12:00:04Z"}
-    assert mine[4].body["name"] is None  # an explicit null is forwarded: it clears the field
+    assert mine[3].body["name"] is None  # an explicit null is forwarded: it clears the field
 
     assert any(e["event"] == "push_delivered" for e in logs)
     assert any(e["event"] == "push_retry" and e["error"] for e in logs)

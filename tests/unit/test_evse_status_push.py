@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 from processors.evse_status import (
     ConnectorSignal,
     EvseSignals,
+    decide,
     decide_connector,
+    reports_of,
 )
 from processors.evse_status_push import EVSE_STATUS_PUSH, plan_evse_status
 from processors.push import LOCATIONS_PUSH
-from schemas.events import EvseStatusReported, EvseStatusResolved, Party
-from schemas.events.locations import EvseRef, EvseStatusReportedPayload
+from schemas.events import EvseStatusReported, EvseStatusResolved, LocationObjectPut, Party
+from schemas.events.locations import EvseRef, EvseStatusReportedPayload, LocationObjectPutPayload
 from schemas.ocpi.locations import EvseStatus
 
 US = Party(country_code="DE", party_id="CHG")
@@ -74,3 +76,53 @@ def test_the_module_reads_the_resolved_statuses_on_lanes_of_its_own() -> None:
     assert EVSE_STATUS_PUSH.module_id == LOCATIONS_PUSH.module_id
     assert EVSE_STATUS_PUSH.group_suffix not in ("", LOCATIONS_PUSH.group_suffix)
     assert EVSE_STATUS_PUSH.ready_event != LOCATIONS_PUSH.ready_event
+
+
+def _put_of_evse(status: EvseStatus) -> LocationObjectPut:
+    return LocationObjectPut(
+        event_id=uuid.uuid4(),
+        aggregate_key="DE/CHG/LOC 1",
+        occurred_at=T0,
+        recorded_at=T0,
+        source=US,
+        correlation_id="c-8",
+        payload=LocationObjectPutPayload(
+            country_code="DE",
+            party_id="CHG",
+            location_id="Loc 1",
+            evse_uid="EVSE/1",
+            object={
+                "uid": "EVSE/1",
+                "status": status.value,
+                "last_updated": "2026-06-01T08:05:00Z",
+            },
+            last_updated=T0 + timedelta(minutes=5),
+        ),
+    )
+
+
+def test_each_status_change_of_ours_is_pushed_by_one_lane_only() -> None:
+    """The owner's PUT carries its status to partners through the locations
+    lane; its resolution is pushed only when it differs (a charger's signal
+    outranks the owner's word). A status stated alone goes out only here."""
+    [report] = reports_of(_put_of_evse(EvseStatus.AVAILABLE))
+    # Nothing else known: the resolution repeats the PUT, which went out whole.
+    _, [same] = decide(EvseSignals(), report, _put_of_evse(EvseStatus.AVAILABLE), T0)
+    assert same.payload.cause == "object" and same.payload.status is EvseStatus.AVAILABLE
+    assert plan_evse_status(same, US) is None
+    assert LOCATIONS_PUSH.plan(_put_of_evse(EvseStatus.AVAILABLE), US) is not None
+    # A transaction runs: the PUT's AVAILABLE is resolved to CHARGING, which
+    # partners must be told.
+    charging = EvseSignals(session_active=True, sessions=("S1",))
+    _, [corrected] = decide(charging, report, _put_of_evse(EvseStatus.AVAILABLE), T0)
+    request = plan_evse_status(corrected, US)
+    assert request is not None and request.body["status"] == "CHARGING"
+    # A bare status statement: the locations lane leaves it, this lane sends it.
+    bare = _cause("DE", "CHG")
+    assert LOCATIONS_PUSH.plan(bare, US) is None
+    [stated] = reports_of(bare)
+    _, [alone] = decide(EvseSignals(), stated, bare, T0)
+    assert alone.payload.cause == "status"
+    assert plan_evse_status(alone, US) is not None
+    # A charger's fact is always this lane's.
+    assert _faulted("DE", "CHG").payload.cause == "charger"

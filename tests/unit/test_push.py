@@ -161,13 +161,19 @@ def test_a_patch_is_sent_as_recorded_nulls_included(
     assert request.body["name"] is None  # null clears the field at the receiver
 
 
-def test_our_evse_status_report_is_an_evse_status_patch() -> None:
-    request = plan(reported(), US)
-    assert request is not None
-    assert request.method == "PATCH"
-    assert request.path == "/ZZ/HUB/LOC1/EVSE-1"
-    assert request.body == {"status": "CHARGING", "last_updated": "2026-06-01T12:00:00Z"}
-    assert request.object_key == "ZZ/HUB/LOC1/EVSE-1"
+def test_what_only_states_an_evse_status_is_left_to_the_status_lane() -> None:
+    """A status of ours reaches partners once: resolved, by the EVSE status
+    lane (processors/evse_status_push.py), never also as recorded."""
+    assert plan(reported(), US) is None
+    status_only = {"status": "CHARGING", "last_updated": "2026-06-01T12:00:00Z"}
+    assert plan(patch(status_only, evse="EVSE-1"), US) is None
+    # With any other field the PATCH goes out whole, status included.
+    more = {**status_only, "floor_level": "2"}
+    request = plan(patch(more, evse="EVSE-1"), US)
+    assert request is not None and request.body == more
+    # A connector's or a location's PATCH is never a status statement.
+    assert plan(patch(status_only, evse="EVSE-1", connector="1"), US) is not None
+    assert plan(patch({"last_updated": "2026-06-01T12:00:00Z"}), US) is not None
 
 
 def test_ownership_compares_case_insensitively() -> None:
