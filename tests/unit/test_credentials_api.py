@@ -27,7 +27,7 @@ from ocpi_hub.settings import Settings
 from producers.credentials import CredentialsService, partners_in_log
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
-from producers.partner_client import PartnerCallError
+from producers.partner_client import HttpPartnerClient, PartnerCallError
 from producers.partners import SLICE, NotAllowedError, PartnerState
 from producers.write_path import WritePath
 from schemas.events import (
@@ -432,3 +432,21 @@ def test_ops_rotate_and_unregister_of_an_unknown_partner_are_404(platform: Platf
     ):
         assert answer.status_code == 404 and answer.json()["status_code"] == 2001
     assert platform.log.events == []
+
+
+def test_a_registration_with_a_loopback_versions_url_is_refused_when_private_urls_are_off(
+    platform: Platform,
+) -> None:
+    # The real HTTP client, with the policy of a production deployment
+    # (OCPI_HUB_URL_POLICY_ALLOW_PRIVATE off): the partner's versions URL on
+    # loopback is never called, the registration is refused with 3001 and
+    # nothing is recorded (docs/adr/0039).
+    strict = service_on(platform.service.write_path, HttpPartnerClient(timeout_s=1))  # type: ignore[arg-type]
+    platform.client.app.dependency_overrides[credentials_api._service] = lambda: strict  # type: ignore[attr-defined]
+    platform.invite("token-a")
+    body = {**theirs(), "url": "http://127.0.0.1:9/ocpi/versions"}
+    resp = platform.client.post(URL, headers=auth("token-a"), json=body)
+    assert resp.status_code == 200 and resp.json()["status_code"] == 3001, resp.text
+    assert "loopback" in resp.json()["status_message"]
+    assert platform.types() == ["PartnerInvited"]
+    assert platform.client.get("/ocpi/versions", headers=auth("token-a")).status_code == 200

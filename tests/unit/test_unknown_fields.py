@@ -265,6 +265,6 @@ def hub_answering_credentials() -> Iterator[str]:
 
 async def test_we_take_the_test_hubs_credentials_as_client(hub_answering_credentials: str) -> None:
     ours = Credentials.model_validate(hub_credentials("https://us.example/versions"))
-    client = HttpPartnerClient()
+    client = HttpPartnerClient(allow_private_urls=True)
     theirs = await client.post_credentials(hub_answering_credentials, "token-a", ours)
     assert theirs.token == "hub-token-c" and theirs.roles[0].role == "HUB"
