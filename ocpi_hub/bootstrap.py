@@ -360,7 +360,10 @@ def build_container(settings: Settings) -> Container:
         api_keys=api_keys(settings, path),
         audit=AuditQuery(db),
         vault=vault(settings),
-        partner_client=HttpPartnerClient(settings.outbound_timeout_s),
+        partner_client=HttpPartnerClient(
+            settings.outbound_timeout_s,
+            allow_private_urls=settings.url_policy_allow_private,
+        ),
         tariffs=TariffViewQuery(db),
         tokens=token_view,
         authorization=AuthorizationService(

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     secret_key_file: str = "data/secret.key"  # noqa: S105 - a path, not a secret
     # How long a call to a partner's OCPI API may take.
     outbound_timeout_s: float = Field(default=10.0, gt=0)
+    # Partner-supplied URLs (versions, endpoints, response_url) must resolve
+    # to public addresses only (producers/url_policy.py, docs/adr/0039);
+    # true lets us call loopback and private addresses too: local
+    # development and the tests, where every party runs on 127.0.0.1.
+    url_policy_allow_private: bool = False
 
     # --- billing (issue 14, docs/adr/0035) ------------------------------------
     # How long a member's activation link works.

@@ -41,6 +41,7 @@ from processors.push import Outcome, TokenUnsealer, backoff_s, classify
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
 from producers.received_commands import given_by_operator
+from producers.url_policy import UrlRefusedError, check_url
 from schemas.events import CommandResultDecided, Party, parse_event
 from schemas.ocpi.commands import CommandResult
 from schemas.ocpi.common import fold
@@ -245,6 +246,17 @@ class CommandCallbackSender:
     ) -> str:
         assert self._http is not None
         s = self._settings
+        try:
+            # Checked when the command came in; again here, as the host's
+            # addresses may have changed since (docs/adr/0039).
+            await check_url(
+                event.payload.response_url,
+                allow_private=s.url_policy_allow_private,
+                what="response_url",
+            )
+        except UrlRefusedError as exc:
+            bound.error("command_callback_url_refused", reason=str(exc))
+            return "refused"
         attempt = 0
         first_failure: float | None = None
         while True:

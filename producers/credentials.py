@@ -23,6 +23,7 @@ from producers.partners import (
     SLICE,
     PartnerState,
     check_connection,
+    check_invited_role,
     connection_of,
     decide_connection,
     decide_invite,
@@ -119,6 +120,8 @@ class CredentialsService:
         their token, then record the connection, whose token for us is the
         one hashed to ``new_token_hash``."""
         check_connection(caller, method)  # before any call to them
+        if method == "POST":
+            check_invited_role(caller, theirs.roles)
         try:
             version, versions_url, endpoints = await discover(
                 self.client, str(theirs.url), theirs.token

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
+from producers.url_policy import UrlRefusedError, check_url
 from schemas.ocpi.credentials import Credentials
 from schemas.ocpi.versions import Version, VersionDetails
 
@@ -47,12 +48,25 @@ class PartnerClient(Protocol):
 
 
 class HttpPartnerClient:
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    """Calls only the URLs ``producers.url_policy`` allows: the versions URL
+    and credentials URL before each call, every endpoint of the version
+    details as they arrive (a registration with one forbidden endpoint
+    fails), and never follows a redirect (httpx's default)."""
+
+    def __init__(self, timeout_s: float = 10.0, *, allow_private_urls: bool = False) -> None:
         self._timeout_s = timeout_s
+        self._allow_private = allow_private_urls
+
+    async def _allowed(self, url: str, what: str) -> None:
+        try:
+            await check_url(url, allow_private=self._allow_private, what=what)
+        except UrlRefusedError as exc:
+            raise PartnerCallError(str(exc)) from exc
 
     async def _call(
         self, method: str, url: str, token: str, json: dict[str, Any] | None = None
     ) -> Any:
+        await self._allowed(url, "the partner's URL")
         headers = {
             "Authorization": authorization(token),
             "X-Request-ID": str(uuid.uuid4()),
@@ -86,9 +100,12 @@ class HttpPartnerClient:
     async def version_details(self, url: str, token: str) -> VersionDetails:
         data = await self._call("GET", url, token)
         try:
-            return VersionDetails.model_validate(data)
+            details = VersionDetails.model_validate(data)
         except ValueError as exc:
             raise PartnerCallError(f"GET {url}: not version details") from exc
+        for endpoint in details.endpoints:
+            await self._allowed(str(endpoint.url), f"the {endpoint.identifier} endpoint")
+        return details
 
     async def post_credentials(self, url: str, token: str, ours: Credentials) -> Credentials:
         return await self._send_credentials("POST", url, token, ours)

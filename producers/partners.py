@@ -10,6 +10,7 @@ with its log positions, for readers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -194,6 +195,20 @@ def check_connection(state: PartnerState | None, method: Literal["POST", "PUT"])
         raise NotAllowedError("not registered: use POST to register")
 
 
+def check_invited_role(state: PartnerState | None, roles: Sequence[CredentialsRole]) -> None:
+    """A partner invited for a role must register with that role among its
+    own (an invite for a CPO does not let a HUB in); a platform with several
+    roles may list the others too. Refused with 2001, nothing recorded."""
+    if state is None or state.status != "invited" or state.invited_as is None:
+        return
+    if not any(r.role == state.invited_as for r in roles):
+        offered = ", ".join(r.role.value for r in roles) or "none"
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"invited as {state.invited_as.value}, but the credentials list the roles {offered}",
+        )
+
+
 def decide_connection(
     state: PartnerState | None,
     *,
@@ -209,6 +224,8 @@ def decide_connection(
     (none for our own writes)."""
     check_connection(state, method)
     _still_presented(state, presented)
+    if method == "POST":
+        check_invited_role(state, connection.roles)
     meta = recorded_now(connection.partner_id, now, Origin(source, correlation_id))
     if method == "POST":
         return _decided(state, PartnerRegistered(**meta, payload=connection))

@@ -154,6 +154,9 @@ def isolated(base: Settings) -> Namespace:
             "topic_prefix": f"{name}.",
             "mongo_db": name,
             "mysql_url": mysql_url.render_as_string(hide_password=False),
+            # Every party of the tests runs on 127.0.0.1 (docs/adr/0039);
+            # the refusal is tested with this off.
+            "url_policy_allow_private": True,
         }
     )
     return Namespace(name=name, settings=settings)

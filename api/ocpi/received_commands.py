@@ -53,6 +53,7 @@ from producers.received_commands import (
     reservation_held,
     reservation_key,
 )
+from producers.url_policy import UrlRefusedError, check_url
 from producers.write_path import WritePath
 from projections.mongo.sessions import SessionViewQuery
 from schemas.events import Party
@@ -260,6 +261,16 @@ async def receive_command(
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request: CommandRequest = REQUEST_MODEL[command].model_validate(body)  # type: ignore[assignment]
     s = c.settings
+    try:
+        # The result goes to response_url later: a URL we would not call is
+        # refused now, before anything is recorded (docs/adr/0039).
+        await check_url(
+            str(request.response_url),
+            allow_private=s.url_policy_allow_private,
+            what="response_url",
+        )
+    except UrlRefusedError as exc:
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, str(exc)) from exc
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
     command_id = new_command_id()
     facts = await gather_facts(

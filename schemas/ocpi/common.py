@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -90,10 +91,49 @@ def fold(value: str) -> str:
     return value.upper()
 
 
-class OcpiModel(BaseModel):
-    """Base of every OCPI object: unknown fields are refused, never dropped."""
+def _plain_json(value: Any) -> Any:
+    """A kept unknown value in its JSON form: Decimals become the numbers
+    they print as, containers are walked."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v) for v in value]
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class OcpiModel(BaseModel):
+    """Base of every OCPI object.
+
+    Unknown fields are accepted and kept, at every level, with the JSON value
+    they arrived with: a dump (``types.to_json``) gives them back, so what a
+    partner sent is what we record, serve and push on (docs/adr/0039; OCPI
+    2.3.0 makes this a rule, and partners send custom fields under 2.2.1
+    too). Known fields stay strict: a wrong type or a missing required field
+    is still refused. Objects we build ourselves take only declared fields:
+    the pydantic mypy plugin refuses other keyword arguments
+    (``init_forbid_extra`` in pyproject.toml)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    # Unknown fields are kept as decoded; an exactly decoded body (Decimals,
+    # api/writes.py exact_body) gives them back as JSON numbers, not strings.
+    __pydantic_extra__: dict[str, Annotated[Any, PlainSerializer(_plain_json, when_used="json")]]
+
+
+def unknown_fields(model: BaseModel, prefix: str = "") -> list[str]:
+    """The dotted paths of the fields of ``model`` (nested models and lists of
+    them included) that no OCPI class declares: what tests and callers use to
+    tell a partner's additions from the spec's fields."""
+    found = [f"{prefix}{name}" for name in sorted(model.model_extra or {})]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                where = f"{prefix}{name}" + (f"[{index}]" if isinstance(value, list) else "")
+                found.extend(unknown_fields(item, where + "."))
+    return found
 
 
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 Location, EVSE and Connector with every data type of the module, field
 limits from the spec's tables, and ``validate_patch`` for PATCH bodies.
-Unknown fields and unknown enum values are refused rather than dropped.
+Unknown fields are kept (``common.OcpiModel``); unknown enum values are refused.
 
 Fields are declared in the spec's order so a dump reads like the spec. Optional
 fields (``?`` and ``*``) default to ``None`` and are left out of a dump by
@@ -524,7 +524,8 @@ def validate_patch(
 
     Every present field is checked with its type in ``target``; ``last_updated``
     is required; ``null`` is accepted only on optional fields and means
-    "clear it"; unknown fields are refused. Cross-field rules of the whole
+    "clear it"; unknown fields are kept and merged like any other (``null``
+    removes one). Cross-field rules of the whole
     object (``Location.publish_allowed_to`` only when unpublished) cannot be
     judged on a fragment: validate the merged object for those.
 

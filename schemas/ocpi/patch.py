@@ -5,7 +5,8 @@ an explicit ``null`` clears an optional field (it is refused on a required
 one), and ``last_updated`` is required ("Any request to the PATCH method
 SHALL contain the last_updated field"). Each present field is checked with
 its type in the full model: nested objects are validated whole, lists with
-their own limits. Unknown fields are refused.
+their own limits. Unknown fields are kept as sent, like known ones: a
+value replaces the stored one, ``null`` removes it (docs/adr/0039).
 
 Locations, Tokens and Sessions validate their PATCH bodies here; each module
 adds only what is particular to it (e.g. Session periods are appended).

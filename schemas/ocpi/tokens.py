@@ -2,7 +2,7 @@
 
 Token, AuthorizationInfo, LocationReferences and EnergyContract with the
 module's enums and the spec's field limits, plus ``validate_token_patch`` for
-PATCH bodies. As in Locations: unknown fields and enum values are refused,
+PATCH bodies. As in Locations: unknown fields are kept and unknown enum values refused,
 optional fields default to ``None`` and are left out of a dump
 (``types.to_json``), so what a partner sent is what we store and send back.
 """
@@ -106,7 +106,7 @@ def validate_token_patch(body: Any) -> ValidatedPatch:
     The same rules as a Location PATCH (``locations.validate_patch``): every
     present field is checked with its type in ``Token``, ``last_updated`` is
     required, ``null`` clears an optional field and is refused on a required
-    one, unknown fields are refused. Raises ``pydantic.ValidationError``.
+    one, unknown fields are kept. Raises ``pydantic.ValidationError``.
     """
     return validate_patch_body(Token, body)
 

@@ -146,7 +146,6 @@ def test_put_answers_201_when_it_creates_and_200_when_it_replaces(
             {"status": "CHARGING", "last_updated": "2026-01-01T14:00:00+02:00"},
             "last_updated",
         ),
-        ("PATCH", "/NL/ABC/LOC1/EVSE1", {**BODY, "colour": "red"}, "colour"),
         ("PATCH", "/NL/ABC/LOC1/EVSE1", {**BODY, "uid": "EVSE9"}, "uid"),
         ("PATCH", "/NL/ABC/LOC1/EVSE1", {**BODY, "status": None}, "status"),
         ("PATCH", "/NL/ABC/LOC1/EVSE1", [], ""),

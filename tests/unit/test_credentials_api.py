@@ -27,7 +27,7 @@ from ocpi_hub.settings import Settings
 from producers.credentials import CredentialsService, partners_in_log
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
-from producers.partner_client import PartnerCallError
+from producers.partner_client import HttpPartnerClient, PartnerCallError
 from producers.partners import SLICE, NotAllowedError, PartnerState
 from producers.write_path import WritePath
 from schemas.events import (
@@ -108,14 +108,21 @@ class Platform:
     service: CredentialsService
     partner: FakePartner
 
-    def invite(self, token_a: str, *, legacy: bool = False, partner_id: str = "NL-PEE") -> None:
+    def invite(
+        self,
+        token_a: str,
+        *,
+        legacy: bool = False,
+        partner_id: str = "NL-PEE",
+        role: Role | None = Role.CPO,
+    ) -> None:
         self.client.portal.call(  # type: ignore[union-attr]
             functools.partial(
                 self.service.invite,
                 partner_id=partner_id,
                 country_code="NL",
                 party_id="PEE",
-                role=Role.CPO,
+                role=role,
                 token_a_hash=hash_token(token_a),
                 legacy_token=legacy,
                 correlation_id="c",
@@ -234,6 +241,43 @@ def test_a_bad_credentials_object_is_2001_and_records_nothing(platform: Platform
     )
     assert not_json.status_code == 400
     assert platform.types() == ["PartnerInvited"]
+
+
+def test_a_test_hubs_credentials_with_211_leftovers_register(platform: Platform) -> None:
+    # A published OCPI test hub sends party_id, country_code and
+    # business_details at the top level too (OCPI 2.1.1): unknown fields in
+    # 2.2.1, kept, never a reason to refuse (docs/adr/0039).
+    platform.invite("token-a", role=Role.HUB)
+    hub_role = {**peer_roles()[0].model_dump(mode="json"), "role": "HUB"}
+    body = {
+        **theirs(),
+        "roles": [hub_role],
+        "party_id": "PEE",
+        "country_code": "NL",
+        "business_details": {"name": "Peer"},
+    }
+    resp = platform.client.post(URL, headers=auth("token-a"), json=body)
+    assert resp.status_code == 200 and resp.json()["status_code"] == 1000, resp.text
+    assert platform.types() == ["PartnerInvited", "PartnerRegistered"]
+
+
+@pytest.mark.parametrize("registered_as", [["HUB"], ["EMSP", "HUB"]])
+def test_an_invite_for_a_role_registers_only_that_role(
+    platform: Platform, registered_as: list[str]
+) -> None:
+    platform.invite("token-a")  # an invitation for role CPO
+    roles = [
+        {**peer_roles()[0].model_dump(mode="json"), "role": role, "party_id": f"PE{i}"}
+        for i, role in enumerate(registered_as)
+    ]
+    resp = platform.client.post(URL, headers=auth("token-a"), json={**theirs(), "roles": roles})
+    assert resp.status_code == 200 and resp.json()["status_code"] == 2001, resp.text
+    assert "CPO" in resp.json()["status_message"]
+    assert platform.types() == ["PartnerInvited"]
+    assert platform.partner.calls == []  # refused before calling them
+    # The same partner registering as the invited role is welcome.
+    ok = platform.client.post(URL, headers=auth("token-a"), json=theirs())
+    assert ok.json()["status_code"] == 1000, ok.text
 
 
 def test_a_legacy_partner_may_send_its_token_unencoded(platform: Platform) -> None:
@@ -388,3 +432,21 @@ def test_ops_rotate_and_unregister_of_an_unknown_partner_are_404(platform: Platf
     ):
         assert answer.status_code == 404 and answer.json()["status_code"] == 2001
     assert platform.log.events == []
+
+
+def test_a_registration_with_a_loopback_versions_url_is_refused_when_private_urls_are_off(
+    platform: Platform,
+) -> None:
+    # The real HTTP client, with the policy of a production deployment
+    # (OCPI_HUB_URL_POLICY_ALLOW_PRIVATE off): the partner's versions URL on
+    # loopback is never called, the registration is refused with 3001 and
+    # nothing is recorded (docs/adr/0039).
+    strict = service_on(platform.service.write_path, HttpPartnerClient(timeout_s=1))  # type: ignore[arg-type]
+    platform.client.app.dependency_overrides[credentials_api._service] = lambda: strict  # type: ignore[attr-defined]
+    platform.invite("token-a")
+    body = {**theirs(), "url": "http://127.0.0.1:9/ocpi/versions"}
+    resp = platform.client.post(URL, headers=auth("token-a"), json=body)
+    assert resp.status_code == 200 and resp.json()["status_code"] == 3001, resp.text
+    assert "loopback" in resp.json()["status_message"]
+    assert platform.types() == ["PartnerInvited"]
+    assert platform.client.get("/ocpi/versions", headers=auth("token-a")).status_code == 200

@@ -107,13 +107,22 @@ def store() -> InMemoryDecisionStore:
 
 @pytest.fixture
 def client(
+    request: pytest.FixtureRequest,
     log: InMemoryEventLog,
     store: InMemoryDecisionStore,
     fakes: InMemoryCommandFacts,
     sessions: Sessions,
 ) -> Iterator[TestClient]:
     app = create_app(
-        Settings(party_country_code="ZZ", party_id="HUB", command_timeout_s=45),
+        # The response_urls here name hosts that do not resolve offline; the
+        # policy itself is tested with it on in
+        # test_a_private_response_url_is_2001_and_writes_nothing.
+        Settings(
+            party_country_code="ZZ",
+            party_id="HUB",
+            command_timeout_s=45,
+            url_policy_allow_private=request.param if hasattr(request, "param") else True,
+        ),
         event_log=log,
         write_path=WritePath(log, store, InMemoryLogHistory(log)),
     )
@@ -164,6 +173,21 @@ def test_an_unknown_location_is_404_2003_and_writes_nothing(
     resp = client.post(f"{RECEIVER}/START_SESSION", json=start_body(location_id="NOPE"))
     body = _answer(resp, 404, 2003)
     assert "data" not in body
+    assert log.events == []
+
+
+@pytest.mark.parametrize("client", [False], indirect=True)
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/ocpi/cb", "http://169.254.169.254/x", "http://[::1]/cb"]
+)
+def test_a_private_response_url_is_2001_and_writes_nothing(
+    client: TestClient, log: InMemoryEventLog, url: str
+) -> None:
+    # We would call it with the result later: refused now (docs/adr/0039).
+    body = _answer(
+        client.post(f"{RECEIVER}/START_SESSION", json=start_body(response_url=url)), 200, 2001
+    )
+    assert "response_url" in body["status_message"]
     assert log.events == []
 
 

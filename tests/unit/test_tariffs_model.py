@@ -382,7 +382,6 @@ _COMPONENT = ("elements", 0, "price_components", 0)
         ((*_COMPONENT, "step_size"), "60"),
         ((*_COMPONENT, "step_size"), -60),
         ((*_COMPONENT, "step_size"), _DELETE),  # card. 1
-        ((*_COMPONENT, "unit"), "kWh"),  # unknown field
         (("tariff_alt_url",), "not a url"),
         (("last_updated",), "2024-05-02T07:12:30+02:00"),  # DateTime is UTC
         (("min_price",), {"excl_vat": -1}),
@@ -414,7 +413,6 @@ def test_bad_tariff_values_are_refused(path: tuple[str | int, ...], value: Any) 
         {"day_of_week": ["MON"]},
         {"day_of_week": "MONDAY"},
         {"reservation": "EXPIRED"},
-        {"max_amps": 16},
     ],
 )
 def test_bad_restrictions_are_refused(restrictions: dict[str, Any]) -> None:
