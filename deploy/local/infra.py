@@ -1433,6 +1433,10 @@ def render_env(api_port: int) -> str:
         if run is not None and run.port:
             lines.append(ENV_LINES[name].format(port=run.port))
     lines.append(f"OCPI_HUB_API_PORT={api_port}")
+    # A local platform's partners (a second platform, the tests' stubs) run
+    # on this machine: let its calls reach loopback addresses (docs/adr/0039;
+    # production keeps the default, public addresses only).
+    lines.append("OCPI_HUB_URL_POLICY_ALLOW_PRIVATE=true")
     return "\n".join(lines) + "\n"
 
 
