@@ -538,6 +538,7 @@ async def api_process(settings: Settings) -> AsyncIterator[Container]:
 async def gateway_process(settings: Settings) -> AsyncIterator[Gateway]:
     """The OCPP gateway: authorizations decide on the tokens' states and a
     charger is found by its registration, both on the write path."""
+    from gateway.message_log import MessageLog
     from gateway.server import Gateway, WritePathRegistry
     from gateway.state import GatewayState
 
@@ -548,6 +549,12 @@ async def gateway_process(settings: Settings) -> AsyncIterator[Gateway]:
             state=GatewayState(c.redis, settings.topic_prefix),
             registry=WritePathRegistry(c.write_path),
             authorization=c.authorization,
+            messages=MessageLog(
+                c.redis,
+                settings.topic_prefix,
+                length=settings.ocpp_message_log_length,
+                queue_max=settings.ocpp_message_log_queue,
+            ),
         )
 
 
