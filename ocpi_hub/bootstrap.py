@@ -64,6 +64,10 @@ from projections.mongo.audit import AuditQuery, AuditViewWriter
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.dead_letters import DeadLetterQuery, DeadLetterViewWriter
+from projections.mongo.evse_status_history import (
+    EvseStatusHistoryQuery,
+    EvseStatusHistoryWriter,
+)
 from projections.mongo.history import (
     LocationHistoryQuery,
     LocationHistoryWriter,
@@ -259,6 +263,7 @@ def views(
         CdrViewWriter(db),
         TariffHistoryWriter(db),
         LocationHistoryWriter(db),
+        EvseStatusHistoryWriter(db),
         CdrRowWriter(engine),
         BillingRowWriter(engine),
         SentCommandViewWriter(db),
@@ -313,6 +318,8 @@ class Container:
     log_status: KafkaLogStatus | None = None
     # Every PUT and PATCH of a location (the dashboard's status history).
     location_history: LocationHistoryQuery | None = None
+    # Each EVSE's resolved statuses, charger-driven ones included (ADR 0038).
+    evse_status_history: EvseStatusHistoryQuery | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -385,6 +392,7 @@ def build_container(settings: Settings) -> Container:
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
         location_history=LocationHistoryQuery(db),
+        evse_status_history=EvseStatusHistoryQuery(db),
         appends=appends,
         log_status=KafkaLogStatus(
             settings.kafka_bootstrap,

@@ -198,6 +198,7 @@ def decide(
             status=resolve_status(after),
             last_updated=report.last_updated,
             reported_status=after.reported_status,
+            signal="owner",
         ),
     )
     return after, [resolved]
@@ -327,6 +328,7 @@ def _resolved_if_changed(
             status=status,
             last_updated=_stamp(before, at),
             reported_status=after.reported_status,
+            signal="charger",
         ),
     )
     return after, [resolved]

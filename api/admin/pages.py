@@ -755,7 +755,8 @@ async def location_page(
     location_id: Annotated[str, FastApiPath(max_length=36)],
 ) -> Response:
     """One location: its EVSEs and connectors as held now, and each EVSE's
-    status changes as its owner stated them (the location_history view)."""
+    status changes: as its owner stated them (the location_history view)
+    and as our chargers' facts resolved them (evse_status_history)."""
     container: Container = request.app.state.container
     location = await container.locations.get(country_code, party_id, location_id)
     if location is None:
@@ -768,6 +769,14 @@ async def location_page(
         if history is not None
         else []
     )
+    resolved = container.evse_status_history
+    derived = (
+        await resolved.recent(country_code, party_id, location_id, limit=_HISTORY)
+        if resolved is not None
+        else []
+    )
+    settings = _settings(request)
+    us = (fold(settings.party_country_code), fold(settings.party_id))
     return page(
         request,
         "location.html",
@@ -797,7 +806,7 @@ async def location_page(
                 }
                 for e in location.get("evses") or []
             ],
-            "history": status_history(events),
+            "history": status_history(events, derived, us=us, limit=_HISTORY),
             "history_cap": _HISTORY,
             "section": "locations",
         },

@@ -11,7 +11,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from schemas.events.envelope import EventMeta
 from schemas.ocpi.common import DateTime, fold
@@ -58,10 +64,27 @@ class EvseStatusReported(EventMeta):
     payload: EvseStatusReportedPayload
 
 
+# What made the processor resolve a status (docs/adr/0038): a statement of
+# the EVSE's owner (a partner, or our operators: ``source`` tells which), or
+# a fact of one of our chargers (a connector status, a transaction, a
+# reservation).
+ResolvedBy = Literal["owner", "charger"]
+
+
 class EvseStatusResolvedPayload(EvseRef):
     status: EvseStatus
     last_updated: DateTime
     reported_status: EvseStatus | None
+    # Absent from events resolved before issue 13's status history; left
+    # out of the JSON when None, so those keep the exact form they have.
+    signal: ResolvedBy | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unknown_signal(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("signal") is None:
+            data.pop("signal", None)
+        return data
 
 
 class EvseStatusResolved(EventMeta):
