@@ -76,6 +76,11 @@ async def _history_shows_the_charger(page: Page, base: str, loc: str) -> None:
     owner = page.locator('#status-history tr[data-source="ops"]')
     assert await owner.count() == 1  # the site as we published it
     assert await owner.get_attribute("data-status") == "AVAILABLE"
+    # Usable at 1,280 px and on a phone, its two new columns included.
+    for width in (1280, 390):
+        await page.set_viewport_size({"width": width, "height": 800})
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    await page.set_viewport_size({"width": 1280, "height": 800})
 
 
 async def _readme_shots(page: Page, base: str, charger: ChargePoint, row: str) -> None:

@@ -362,6 +362,8 @@ async def test_locations_map_detail_and_status_history(
         assert await history.nth(1).get_attribute("data-status") == "AVAILABLE"
         was = await history.nth(0).locator("td[data-label=Was]").text_content()
         assert was == "AVAILABLE"
+        # We published the location: both statements are ours (ops).
+        assert {await history.nth(n).get_attribute("data-source") for n in (0, 1)} == {"ops"}
 
         await page.goto(f"{base}/admin/locations/ZZ/HUB/NOPE-{tag}")
         assert "No location" in (await page.text_content("main") or "")
