@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import structlog
 from ocpp.exceptions import FormatViolationError, OCPPError
@@ -26,6 +26,7 @@ from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
+from gateway.message_log import CallTracker
 from producers import ocpp as rules
 from producers.authorization import AuthorizeRequest
 from producers.write_path import Origin, RefusedError
@@ -91,12 +92,14 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
         self.registration = registration
         self.gw = gateway
         self.connection = connection
+        self._calls = CallTracker()
 
     # --- the frame loop -----------------------------------------------------------
 
     async def start(self) -> None:
         while True:
             raw = await self._connection.recv()
+            self._log(raw, "in")
             await self.gw.seen(self.id)
             try:
                 unpack(raw)
@@ -110,6 +113,16 @@ class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
                 # A failure outside the library's own handling (e.g. our
                 # answer failed its schema): this message only.
                 log.exception("ocpp_message_failed", charge_point=self.id)
+
+    async def _send(self, message: str) -> None:
+        # Every frame we send (answers, CallErrors, our calls) passes here.
+        self._log(message, "out")
+        await super()._send(message)
+
+    def _log(self, raw: str | bytes, direction: Literal["in", "out"]) -> None:
+        messages = self.gw.messages
+        if messages is not None:
+            messages.frame(self.id, raw, direction, self._calls)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gateway.charge_point import ChargePointSession
+from gateway.message_log import MessageLog
 from gateway.state import GatewayState
 from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings
@@ -97,6 +98,9 @@ class Gateway:
     state: GatewayState
     registry: Registry
     authorization: AuthorizationService
+    # Each charger's recent messages for the dashboard (docs/adr/0038);
+    # None keeps none.
+    messages: MessageLog | None = None
     connections: dict[str, ChargePointSession] = field(default_factory=dict)
     # Successful verifications, keyed by an HMAC (with a per-process key) of
     # the charge point, password and hash: a reconnect skips PBKDF2, and a
@@ -280,6 +284,7 @@ async def run(
             )
         )
         stopping = asyncio.ensure_future(stop.wait())
+        writer = asyncio.ensure_future(gateway.messages.run()) if gateway.messages else None
         try:
             await asyncio.wait({consumer, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if consumer.done():
@@ -287,4 +292,6 @@ async def run(
         finally:
             consumer.cancel()
             stopping.cancel()
+            if writer is not None:
+                writer.cancel()
             server.close()

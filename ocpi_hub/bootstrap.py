@@ -64,6 +64,10 @@ from projections.mongo.audit import AuditQuery, AuditViewWriter
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
 from projections.mongo.dead_letters import DeadLetterQuery, DeadLetterViewWriter
+from projections.mongo.evse_status_history import (
+    EvseStatusHistoryQuery,
+    EvseStatusHistoryWriter,
+)
 from projections.mongo.history import (
     LocationHistoryQuery,
     LocationHistoryWriter,
@@ -259,6 +263,7 @@ def views(
         CdrViewWriter(db),
         TariffHistoryWriter(db),
         LocationHistoryWriter(db),
+        EvseStatusHistoryWriter(db),
         CdrRowWriter(engine),
         BillingRowWriter(engine),
         SentCommandViewWriter(db),
@@ -313,6 +318,8 @@ class Container:
     log_status: KafkaLogStatus | None = None
     # Every PUT and PATCH of a location (the dashboard's status history).
     location_history: LocationHistoryQuery | None = None
+    # Each EVSE's resolved statuses, charger-driven ones included (ADR 0038).
+    evse_status_history: EvseStatusHistoryQuery | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -388,6 +395,7 @@ def build_container(settings: Settings) -> Container:
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
         location_history=LocationHistoryQuery(db),
+        evse_status_history=EvseStatusHistoryQuery(db),
         appends=appends,
         log_status=KafkaLogStatus(
             settings.kafka_bootstrap,
@@ -541,6 +549,7 @@ async def api_process(settings: Settings) -> AsyncIterator[Container]:
 async def gateway_process(settings: Settings) -> AsyncIterator[Gateway]:
     """The OCPP gateway: authorizations decide on the tokens' states and a
     charger is found by its registration, both on the write path."""
+    from gateway.message_log import MessageLog
     from gateway.server import Gateway, WritePathRegistry
     from gateway.state import GatewayState
 
@@ -551,6 +560,12 @@ async def gateway_process(settings: Settings) -> AsyncIterator[Gateway]:
             state=GatewayState(c.redis, settings.topic_prefix),
             registry=WritePathRegistry(c.write_path),
             authorization=c.authorization,
+            messages=MessageLog(
+                c.redis,
+                settings.topic_prefix,
+                length=settings.ocpp_message_log_length,
+                queue_max=settings.ocpp_message_log_queue,
+            ),
         )
 
 

@@ -14,6 +14,7 @@ from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
 from projections.mongo.counts import COLLECTION as COUNTS
 from projections.mongo.dead_letters import COLLECTION as DEAD_LETTERS
+from projections.mongo.evse_status_history import COLLECTION as EVSE_STATUS_HISTORY
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.billing import charges as billing_charges
@@ -96,6 +97,7 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.cdrs", _mongo(CDR_COLLECTION)),
         ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
         ("mongo.location_history", _mongo(LOCATION_HISTORY)),
+        ("mongo.evse_status_history", _mongo(EVSE_STATUS_HISTORY)),
         ("mysql.cdrs", _mysql(cdr_rows)),
         ("mysql.billing_corporations", _mysql(billing_corporations)),
         ("mysql.billing_members", _mysql_rows(billing_members)),

@@ -285,6 +285,12 @@ class Settings(BaseSettings):
     # collapsed near 5,000 (bench/README.md); the load is per heartbeat, so
     # a longer interval allows more.
     gateway_max_connections: int = Field(default=4000, ge=1)
+    # The dashboard's recent OCPP messages (docs/adr/0038): about this many
+    # are kept per charger in Redis, and at most this many wait in a
+    # gateway's memory for Redis (beyond, new ones are dropped and counted,
+    # so a slow Redis never holds up a charger).
+    ocpp_message_log_length: int = Field(default=50, ge=1, le=10_000)
+    ocpp_message_log_queue: int = Field(default=10_000, ge=1)
 
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"

@@ -69,9 +69,11 @@ from api.ops.evses import KEY_TEXT
 from api.ops.partners import shown as shown_partner
 from api.public.discovery import client_address
 from api.rate_limit import RateLimiter
+from gateway.message_log import heartbeat_key, recent_messages
 from ocpi_hub.bootstrap import Container
 from ocpi_hub.settings import Settings
 from producers.cdrs import credit_key
+from producers.charge_points import CHARGE_POINT_ID_PATTERN
 from producers.operators import ACCOUNTS, account_that_signs_in, satisfies
 from producers.partner_stats import PUSH_LANES, RedisPushStats
 from producers.received_commands import presence_key, seen_key
@@ -416,6 +418,7 @@ async def chargers(
                 if at is not None
                 else None,
                 "heard_ago": ago(now - at) if at is not None else None,
+                "href": f"/admin/chargers/{doc['_id']}",
             }
         )
     return page(
@@ -432,6 +435,78 @@ async def chargers(
             "section": "chargers",
             "may_command": satisfies(browser.account.role, OperatorRole.OPERATOR),
             "commands": GIVEN_COMMANDS,
+        },
+    )
+
+
+def _moment(at: float | None, now: float) -> dict[str, str] | None:
+    if at is None:
+        return None
+    shown = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {"at": shown, "ago": ago(max(0.0, now - at))}
+
+
+def _epoch(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def message_row(item: dict[str, Any]) -> dict[str, str]:
+    """One logged OCPP frame as the charger page shows it."""
+    at = _epoch(item.get("at"))
+    return {
+        "at": datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3] if at else "",
+        "day": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d") if at else "",
+        "dir": "in" if item.get("dir") == "in" else "out",
+        "type": str(item.get("type", "")),
+        "action": str(item.get("action", "")),
+        "summary": str(item.get("summary", "")),
+    }
+
+
+ChargePointId = Annotated[str, FastApiPath(pattern=CHARGE_POINT_ID_PATTERN)]
+
+
+@router.get("/chargers/{charge_point_id}")
+async def charger_page(
+    request: Request, browser: SignedInDep, charge_point_id: ChargePointId
+) -> Response:
+    """One charge point: its connection, last message and last heartbeat,
+    its connectors, and its newest OCPP messages both ways as the gateway
+    logged them (gateway/message_log.py, docs/adr/0038)."""
+    settings = _settings(request)
+    container: Container = request.app.state.container
+    doc = await container.charge_points.get(charge_point_id)
+    if doc is None:
+        return error_page(request, 404, f"No charge point {charge_point_id} is registered here.")
+    cp = str(doc["_id"])
+    prefix = settings.topic_prefix
+    redis = container.redis
+    held, heard, beat = await redis.mget(
+        [presence_key(prefix, cp), seen_key(prefix, cp), heartbeat_key(prefix, cp)]
+    )
+    messages = await recent_messages(redis, prefix, cp, settings.ocpp_message_log_length)
+    now = time.time()
+    return page(
+        request,
+        "charger.html",
+        {
+            "account": browser.account,
+            "csrf_token": browser.session.csrf_token,
+            "cp": {
+                "id": cp,
+                "location_id": doc.get("location_id", ""),
+                "online": held is not None,
+                "gateway": held.decode() if isinstance(held, bytes) else held,
+                "heard": _moment(_epoch(heard), now),
+                "heartbeat": _moment(_epoch(beat), now),
+            },
+            "targets": command_targets(doc),
+            "messages": [message_row(m) for m in messages],
+            "cap": settings.ocpp_message_log_length,
+            "section": "chargers",
         },
     )
 
@@ -680,7 +755,8 @@ async def location_page(
     location_id: Annotated[str, FastApiPath(max_length=36)],
 ) -> Response:
     """One location: its EVSEs and connectors as held now, and each EVSE's
-    status changes as its owner stated them (the location_history view)."""
+    status changes: as its owner stated them (the location_history view)
+    and as our chargers' facts resolved them (evse_status_history)."""
     container: Container = request.app.state.container
     location = await container.locations.get(country_code, party_id, location_id)
     if location is None:
@@ -693,6 +769,14 @@ async def location_page(
         if history is not None
         else []
     )
+    resolved = container.evse_status_history
+    derived = (
+        await resolved.recent(country_code, party_id, location_id, limit=_HISTORY)
+        if resolved is not None
+        else []
+    )
+    settings = _settings(request)
+    us = (fold(settings.party_country_code), fold(settings.party_id))
     return page(
         request,
         "location.html",
@@ -722,7 +806,7 @@ async def location_page(
                 }
                 for e in location.get("evses") or []
             ],
-            "history": status_history(events),
+            "history": status_history(events, derived, us=us, limit=_HISTORY),
             "history_cap": _HISTORY,
             "section": "locations",
         },

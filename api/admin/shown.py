@@ -5,10 +5,12 @@ keep exact decimals), never through a float."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from schemas.ocpi.common import format_ocpi_datetime
+from schemas.ocpi.common import fold, format_ocpi_datetime
 
 Json = dict[str, Any]
 
@@ -277,29 +279,62 @@ def _evse_statuses(event: Any) -> list[tuple[str, str]]:
     return []
 
 
-def status_history(events: list[Any]) -> list[Json]:
-    """Each EVSE's status changes in a location's PUTs and PATCHes (oldest
-    first in, newest first out): a row when an EVSE's status differs from
-    what the previous event said of it."""
-    last: dict[str, str] = {}
-    rows: list[Json] = []
+def _aware(at: datetime) -> datetime:
+    # The document store hands back naive UTC datetimes.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def status_history(
+    events: list[Any],
+    derived: Sequence[Json] = (),
+    *,
+    us: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[Json]:
+    """Each EVSE's status changes, newest first: those its owner stated in
+    the location's PUTs and PATCHes (``events``, oldest first; ``ops`` when
+    the owner is us, else ``partner``), a row when the owner's statement of
+    an EVSE differs from its previous one; and the statuses our chargers'
+    facts resolved (``derived``: the evse_status_history view's entries,
+    newest first; only those whose signal is ``charger``). "Was" is the
+    status of the EVSE's previous row, whoever it came from."""
+    lines: list[tuple[datetime, int, str, str, str, str]] = []
     for event in events:
         how = "replaced" if hasattr(event.payload, "object") else "updated"
+        party = (fold(event.source.country_code), fold(event.source.party_id))
+        source = "ops" if party == us else "partner"
         for uid, status in _evse_statuses(event):
-            key = uid.upper()
-            if last.get(key) == status:
+            lines.append((_aware(event.payload.last_updated), len(lines), uid, status, how, source))
+    for doc in reversed(derived):
+        if doc.get("signal") != "charger":
+            continue
+        said = doc.get("reported_status")
+        how = f"owner says {said}" if said else "resolved"
+        at = _aware(doc["last_updated"])
+        lines.append((at, len(lines), doc["evse_uid"], doc["status"], how, "charger"))
+    lines.sort(key=lambda line: (line[0], line[1]))
+    owner_said: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    rows: list[Json] = []
+    for at, _, uid, status, how, source in lines:
+        key = uid.upper()
+        if source != "charger":
+            if owner_said.get(key) == status:
                 continue
-            rows.append(
-                {
-                    "at": when(format_ocpi_datetime(event.payload.last_updated)),
-                    "evse_uid": uid,
-                    "before": last.get(key, ""),
-                    "status": status,
-                    "how": how,
-                }
-            )
-            last[key] = status
-    return rows[::-1]
+            owner_said[key] = status
+        rows.append(
+            {
+                "at": when(format_ocpi_datetime(at)),
+                "evse_uid": uid,
+                "before": shown.get(key, ""),
+                "status": status,
+                "how": how,
+                "source": source,
+            }
+        )
+        shown[key] = status
+    newest = rows[::-1]
+    return newest[:limit] if limit is not None else newest
 
 
 def token_row(token: Json, policy: Json | None, *, ours: bool) -> Json:

@@ -127,6 +127,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/admin"): VIEWER,
     ("GET", "/admin/board/events"): VIEWER,
     ("GET", "/admin/chargers"): VIEWER,
+    ("GET", "/admin/chargers/{charge_point_id}"): VIEWER,
     ("GET", "/admin/sessions"): VIEWER,
     ("GET", "/admin/cdrs"): BILLING,
     ("GET", "/admin/partners"): VIEWER,

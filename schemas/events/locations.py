@@ -11,7 +11,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from schemas.events.envelope import EventMeta
 from schemas.ocpi.common import DateTime, fold
@@ -70,7 +76,16 @@ class EvseStatusResolvedPayload(EvseRef):
     status: EvseStatus
     last_updated: DateTime
     reported_status: EvseStatus | None
+    # Absent from events resolved before 2026-12-06; left out of the JSON
+    # when None, so those keep the exact form they have.
     cause: ResolutionCause | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unknown_cause(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("cause") is None:
+            data.pop("cause", None)
+        return data
 
 
 class EvseStatusResolved(EventMeta):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import time
 import uuid
@@ -38,6 +39,8 @@ FLAGS = [
 PASSWORD = "dashboard e2e pass"
 CHARGER_PASSWORD = "e2e-dashboard-charger"
 SHOTS = ROOT / "data" / "screenshots"
+# Set to write the README's screenshots under docs/img/ from this run.
+README_SHOTS = os.environ.get("OCPI_HUB_TEST_README_SHOTS") == "1"
 
 
 @pytest.fixture
@@ -59,6 +62,42 @@ async def _shot(pages: list[Page], name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for n, page in enumerate(pages):
         await page.screenshot(path=str(SHOTS / f"{name}-{n}.png"), full_page=True)
+
+
+async def _history_shows_the_charger(page: Page, base: str, loc: str) -> None:
+    await page.goto(f"{base}/admin/locations/ZZ/HUB/{loc}")
+    charger = '#status-history tr[data-source="charger"][data-status="OUTOFORDER"]'
+    deadline = time.monotonic() + 10
+    while await page.locator(charger).count() == 0:
+        assert time.monotonic() < deadline, "the charger's status is not in the history"
+        await asyncio.sleep(0.3)
+        await page.reload()
+    assert await page.locator(charger).locator("td[data-label=Was]").text_content() == "AVAILABLE"
+    owner = page.locator('#status-history tr[data-source="ops"]')
+    assert await owner.count() == 1  # the site as we published it
+    assert await owner.get_attribute("data-status") == "AVAILABLE"
+    # Usable at 1,280 px and on a phone, its two new columns included.
+    for width in (1280, 390):
+        await page.set_viewport_size({"width": width, "height": 800})
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    await page.set_viewport_size({"width": 1280, "height": 800})
+
+
+async def _readme_shots(page: Page, base: str, charger: ChargePoint, row: str) -> None:
+    """The README's pictures, from this run (OCPI_HUB_TEST_README_SHOTS=1):
+    the board with the faulted EVSE, and the charger's page."""
+    await page.goto(f"{base}/admin")
+    await page.wait_for_selector(f"{row}[data-status=OUTOFORDER]")
+    await page.screenshot(path=str(ROOT / "docs" / "img" / "status-board.png"))
+    await charger.call(call.Authorize(id_tag="04A2B3C4D5E6"))
+    await charger.call(call.Heartbeat())
+    await page.goto(f"{base}/admin/chargers/{charger.id}")
+    deadline = time.monotonic() + 10
+    while not await page.locator('#ocpp-messages tr[data-action="Heartbeat"]').count():
+        assert time.monotonic() < deadline, "the heartbeat is not listed"
+        await asyncio.sleep(0.3)
+        await page.reload()
+    await page.screenshot(path=str(ROOT / "docs" / "img" / "charger.png"))
 
 
 async def _sign_in(page: Page, base: str, login: str) -> None:
@@ -167,6 +206,11 @@ async def test_the_board_live_sign_in_roles_csrf_and_sign_out(
                 assert await page.get_attribute(charger_row, "data-online") == "yes"
                 heard = await page.text_content(f"{charger_row} td[data-label='Last message']")
                 assert heard is not None and " s ago" in heard, heard
+
+                # The location's status history: the charger's doing, as such.
+                await _history_shows_the_charger(page, base, loc)
+                if README_SHOTS:
+                    await _readme_shots(page, base, charger, row)
             finally:
                 listening.cancel()
         assert shown_after < 2.0

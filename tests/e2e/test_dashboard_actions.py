@@ -12,9 +12,10 @@ import asyncio
 import uuid
 
 import httpx
-from playwright.async_api import BrowserContext
+from ocpp.v16 import call
+from playwright.async_api import BrowserContext, Page
 
-from bench.ocpp_sim import connect_charger
+from bench.ocpp_sim import Connected, connect_charger
 from tests.e2e.conftest import Linked, Platform, ops_auth
 from tests.e2e.test_dashboard import (
     CHARGER_PASSWORD,
@@ -89,6 +90,8 @@ async def test_unlock_from_the_chargers_page_and_its_result(
         assert doc["result"] == "ACCEPTED"
         assert doc["decided_by"]
 
+        await _the_chargers_own_page(page, base, cp_id, held)
+
         # A viewer sees the page without the form, and its call is refused.
         await page.click("#logout")
         await page.wait_for_url(f"{base}/admin/login")
@@ -103,6 +106,57 @@ async def test_unlock_from_the_chargers_page_and_its_result(
         raise
     finally:
         await held.close()
+
+
+async def _the_chargers_own_page(page: Page, base: str, cp_id: str, held: Connected) -> None:
+    """The charger's page lists its recent OCPP messages both ways (the
+    unlock above included), its last heartbeat apart, and no token uid in
+    clear; usable at 1,280 px and on a phone."""
+    sim = held.charger
+    await sim.call(call.StatusNotification(connector_id=1, error_code="NoError",
+                                           status="Preparing", info="plug in"))  # fmt: skip
+    await sim.call(call.Authorize(id_tag="04A2B3C4D5E6"))
+    await sim.call(call.Heartbeat())
+    await page.goto(f"{base}/admin/chargers")
+    await page.click(f'tr[data-charger="{cp_id}"] a')
+    await page.wait_for_url(f"{base}/admin/chargers/{cp_id}")
+    rows = "#ocpp-messages tbody tr"
+    # The gateway writes its log after it answers: the page shows it a moment later.
+    deadline = asyncio.get_running_loop().time() + 10
+    while await page.locator(f'{rows}[data-action="Heartbeat"][data-dir="out"]').count() == 0:
+        assert asyncio.get_running_loop().time() < deadline, "the heartbeat is not listed"
+        await asyncio.sleep(0.3)
+        await page.reload()
+    status = page.locator(f'{rows}[data-action="StatusNotification"][data-dir="in"]')
+    assert await status.count() == 1
+    assert await status.get_attribute("data-type") == "CALL"
+    shown = await status.locator("td.summary").text_content() or ""
+    assert "status=Preparing" in shown and "info=plug in" in shown, shown
+    answered = page.locator(f'{rows}[data-action="StatusNotification"][data-dir="out"]')
+    assert await answered.get_attribute("data-type") == "CALLRESULT"
+    # Our unlock and the charger's answer, named by the call.
+    assert await page.locator(f'{rows}[data-action="UnlockConnector"][data-dir="out"]'
+                              '[data-type="CALL"]').count() == 1  # fmt: skip
+    unlocked = page.locator(f'{rows}[data-action="UnlockConnector"][data-dir="in"]')
+    assert "status=Unlocked" in (await unlocked.locator("td.summary").text_content() or "")
+    # Newest first: the heartbeat's answer is the first row.
+    first = page.locator(rows).first
+    assert (await first.get_attribute("data-action"), await first.get_attribute("data-dir")) == (
+        "Heartbeat",
+        "out",
+    )
+    text = await page.text_content("main") or ""
+    assert "********D5E6" in text and "04A2B3C4D5E6" not in text
+    assert " s ago" in (await page.text_content("#last-heartbeat") or "")
+    assert await page.get_attribute("#connection", "data-online") == "yes"
+    for width in (1280, 390):
+        await page.set_viewport_size({"width": width, "height": 800})
+        wide = await page.evaluate(WIDEST)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width, wide
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.goto(f"{base}/admin/chargers/NOPE-{cp_id}")
+    assert "No charge point" in (await page.text_content("main") or "")
+    await page.goto(f"{base}/admin/chargers")
 
 
 async def test_sessions_cdrs_and_crediting_a_cdr_from_the_page(
@@ -308,6 +362,8 @@ async def test_locations_map_detail_and_status_history(
         assert await history.nth(1).get_attribute("data-status") == "AVAILABLE"
         was = await history.nth(0).locator("td[data-label=Was]").text_content()
         assert was == "AVAILABLE"
+        # We published the location: both statements are ours (ops).
+        assert {await history.nth(n).get_attribute("data-source") for n in (0, 1)} == {"ops"}
 
         await page.goto(f"{base}/admin/locations/ZZ/HUB/NOPE-{tag}")
         assert "No location" in (await page.text_content("main") or "")

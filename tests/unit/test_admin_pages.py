@@ -5,6 +5,7 @@ shows."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from api.admin.charts import (
@@ -384,3 +385,33 @@ def test_charts_are_svg_with_escaped_labels_and_nothing_without_data() -> None:
     bars = str(bar_chart([("P1", 0.0), ("P<2>", 7.0)], "F"))
     assert bars.index("P&lt;2&gt;") < bars.index("P1")  # largest first
     assert str(bar_chart([], "F")) == ""
+
+
+def test_status_history_shows_what_our_chargers_made_of_an_evse() -> None:
+    """Owner statements (ops when the owner is us, else partner) and the
+    statuses resolved from our chargers' facts, in one list newest first;
+    entries the owner's statements resolved are not repeated."""
+    events = [
+        _put([{"uid": "E1", "status": "AVAILABLE"}], "2026-06-01T10:00:00Z"),
+        _patch("E1", {"status": "BLOCKED"}, "2026-06-01T10:30:00Z"),
+    ]
+    # As the evse_status_history view hands them: newest first, naive UTC.
+    derived = [
+        {"evse_uid": "E1", "status": "OUTOFORDER", "reported_status": "BLOCKED",
+         "signal": "owner", "last_updated": datetime(2026, 6, 1, 10, 30)},
+        {"evse_uid": "E1", "status": "OUTOFORDER", "reported_status": "AVAILABLE",
+         "signal": "charger", "last_updated": datetime(2026, 6, 1, 10, 10)},
+        {"evse_uid": "E1", "status": "AVAILABLE", "reported_status": "AVAILABLE",
+         "signal": None, "last_updated": datetime(2026, 6, 1, 10, 0)},
+    ]  # fmt: skip
+    rows = status_history(events, derived, us=("ZZ", "HUB"))
+    assert [(r["status"], r["before"], r["source"]) for r in rows] == [
+        ("BLOCKED", "OUTOFORDER", "ops"),
+        ("OUTOFORDER", "AVAILABLE", "charger"),
+        ("AVAILABLE", "", "ops"),
+    ]
+    assert rows[1]["how"] == "owner says AVAILABLE"
+    assert rows[1]["at"] == "2026-06-01 10:10:00 UTC"
+    # Someone else's location: its owner is a partner.
+    assert {r["source"] for r in status_history(events, us=("NL", "ABC"))} == {"partner"}
+    assert len(status_history(events, derived, us=("ZZ", "HUB"), limit=2)) == 2

@@ -125,3 +125,28 @@ def test_an_owner_set_lifecycle_status_wins_over_connector_reports() -> None:
 def test_connector_reports_are_not_transaction_facts_and_vice_versa() -> None:
     assert charger_signals_of(status("Charging", 0)) == []
     assert connector_signals_of(started("S1", 0)) == []
+
+
+def test_a_resolved_status_says_which_signal_made_it() -> None:
+    """The status history tells a charger's doing from the owner's
+    (docs/adr/0038): the processor marks what it resolved from."""
+    from processors.evse_status import StatusReport, decide
+    from schemas.events import serialize_event
+    from schemas.events.locations import EvseRef
+
+    fault = status("Faulted", 0)
+    _, [by_charger] = decide_connector(AVAILABLE, connector_signals_of(fault)[0], fault, T0)
+    assert by_charger.payload.signal == "charger"
+    start = started("S1", 1)
+    _, [by_trx] = decide_charger(AVAILABLE, charger_signals_of(start)[0], start, T0)
+    assert by_trx.payload.signal == "charger"
+    ref = EvseRef(**WHERE)
+    owner = StatusReport(ref, S.BLOCKED, T0)
+    _, [by_owner] = decide(AVAILABLE, owner, fault, T0)
+    assert by_owner.payload.signal == "owner"
+    # An event resolved before the field existed keeps its exact JSON form.
+    old = by_owner.model_copy(
+        update={"payload": by_owner.payload.model_copy(update={"signal": None})}
+    )
+    assert b'"signal"' not in serialize_event(old)
+    assert b'"signal":"charger"' in serialize_event(by_charger)

@@ -1,0 +1,112 @@
+"""The evse_status_history view against the real document store
+(projections/mongo/evse_status_history.py): one entry per resolved status,
+a re-delivery changes nothing, each EVSE keeps its newest entries, a
+location's entries read back newest first, and a replay in other batches
+builds the same documents."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.database import Database
+
+from projections.mongo.evse_status_history import (
+    COLLECTION,
+    EvseStatusHistoryQuery,
+    EvseStatusHistoryWriter,
+)
+from projections.mongo.folding import Doc
+from projections.position import Record
+from schemas.events import EvseStatusResolved, Party
+from schemas.events.locations import EvseStatusResolvedPayload, ResolutionCause, location_key
+from schemas.ocpi.locations import EvseStatus
+from tests.services import Namespace
+
+T0 = datetime(2026, 6, 1, 10, tzinfo=UTC)
+STATUSES = [EvseStatus.AVAILABLE, EvseStatus.CHARGING, EvseStatus.OUTOFORDER]
+
+
+@pytest.fixture
+def db(namespace: Namespace) -> Iterator[Database[Doc]]:
+    with MongoClient(namespace.settings.mongo_url, tz_aware=True) as client:
+        database: Database[Doc] = client[f"{namespace.name}_{uuid.uuid4().hex[:6]}"]
+        yield database
+        client.drop_database(database.name)
+
+
+def resolved(
+    offset: int, evse_uid: str, cause: ResolutionCause, loc: str = "DEPOT"
+) -> Record[object]:
+    at = T0 + timedelta(minutes=offset)
+    event = EvseStatusResolved(
+        event_id=uuid.uuid4(),
+        aggregate_key=location_key("ZZ", "HUB", loc),
+        occurred_at=at,
+        recorded_at=at,
+        source=Party(country_code="ZZ", party_id="HUB"),
+        correlation_id="c",
+        payload=EvseStatusResolvedPayload(
+            country_code="ZZ",
+            party_id="HUB",
+            location_id=loc,
+            evse_uid=evse_uid,
+            status=STATUSES[offset % 3],
+            last_updated=at,
+            reported_status=EvseStatus.AVAILABLE,
+            cause=cause,
+        ),
+    )
+    return Record("ocpi.evse-status.v1", 3, offset, event)
+
+
+async def test_entries_are_kept_per_evse_and_read_newest_first(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
+    kept = 5
+    writer = EvseStatusHistoryWriter(db, kept=kept)
+    writer.prepare()
+    query = EvseStatusHistoryQuery(aio_mongo[db.name])
+    batch = [resolved(n, "E1" if n % 2 else "E2", "charger") for n in range(20)]
+    batch.append(resolved(20, "E1", "status", loc="OTHER"))
+    assert writer.apply(batch[:7]) == 7
+    assert writer.apply(batch[7:]) == 14
+    coll = db[COLLECTION]
+    held = {d["_id"]: d for d in coll.find({})}
+    # Re-delivered: the kept entries are there already; the pruned ones are
+    # written again and pruned again in the same batch.
+    writer.apply(batch)
+    assert {d["_id"]: d for d in coll.find({})} == held
+    assert coll.count_documents({"location": "ZZ/HUB/DEPOT"}) == 2 * kept
+    for uid in ("E1", "E2"):
+        offsets = sorted(
+            d["offset"] for d in coll.find({"evse_uid": uid, "location": "ZZ/HUB/DEPOT"})
+        )
+        assert offsets == [n for n in range(20) if (n % 2 == 1) == (uid == "E1")][-kept:]
+
+    newest = await query.recent("zz", "hub", "depot", limit=4)
+    assert [d["offset"] for d in newest] == [19, 18, 17, 16]
+    first = newest[0]
+    assert (first["evse_uid"], first["status"], first["signal"], first["party"]) == (
+        "E1",
+        STATUSES[19 % 3].value,
+        "charger",
+        "ZZ-HUB",
+    )
+    assert first["last_updated"] == T0 + timedelta(minutes=19)
+    other = await query.recent("ZZ", "HUB", "OTHER", limit=10)
+    assert [(d["evse_uid"], d["signal"]) for d in other] == [("E1", "owner")]
+    assert await query.recent("ZZ", "HUB", "NOPE", limit=10) == []
+
+    # A pruned entry delivered alone is pruned again; the rest stays as it was.
+    before = {d["_id"]: d for d in coll.find({})}
+    writer.apply([batch[0], batch[1]])
+    assert {d["_id"]: d for d in coll.find({})} == before
+
+    # A replay in one batch builds the same documents.
+    writer.wipe()
+    assert writer.apply(batch) == len(batch)
+    assert {d["_id"]: d for d in coll.find({})} == before
