@@ -136,17 +136,17 @@ def test_a_resolved_status_says_which_signal_made_it() -> None:
 
     fault = status("Faulted", 0)
     _, [by_charger] = decide_connector(AVAILABLE, connector_signals_of(fault)[0], fault, T0)
-    assert by_charger.payload.signal == "charger"
+    assert by_charger.payload.cause == "charger"
     start = started("S1", 1)
     _, [by_trx] = decide_charger(AVAILABLE, charger_signals_of(start)[0], start, T0)
-    assert by_trx.payload.signal == "charger"
+    assert by_trx.payload.cause == "charger"
     ref = EvseRef(**WHERE)
     owner = StatusReport(ref, S.BLOCKED, T0)
     _, [by_owner] = decide(AVAILABLE, owner, fault, T0)
-    assert by_owner.payload.signal == "owner"
+    assert by_owner.payload.cause == "object"  # not a status-only statement
     # An event resolved before the field existed keeps its exact JSON form.
     old = by_owner.model_copy(
-        update={"payload": by_owner.payload.model_copy(update={"signal": None})}
+        update={"payload": by_owner.payload.model_copy(update={"cause": None})}
     )
-    assert b'"signal"' not in serialize_event(old)
-    assert b'"signal":"charger"' in serialize_event(by_charger)
+    assert b'"cause"' not in serialize_event(old)
+    assert b'"cause":"charger"' in serialize_event(by_charger)
