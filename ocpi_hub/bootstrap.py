@@ -34,6 +34,7 @@ from producers import (
     billing,
     cdrs,
     charge_points,
+    invoice_numbers,
     locations,
     operators,
     partners,
@@ -115,6 +116,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     operators.ACCOUNTS,
     operators.API_KEYS_SLICE,
     billing.SLICE,
+    invoice_numbers.SLICE,
 )
 
 

@@ -234,6 +234,24 @@ class RedisDecisionStore:
     async def ready(self, slice_name: str) -> bool:
         return bool(await self._redis.exists(self._ready_key(slice_name)))
 
+    async def keys(self, slice_name: str) -> list[str]:
+        # SCAN walks the keyspace in steps (never blocks Redis like KEYS);
+        # a hash left by a claim of a key that never got a state has v ''.
+        head = self._key(slice_name, "")
+        pattern = _glob_escaped(head) + "*"
+        found: list[str] = []
+        async for name in self._redis.scan_iter(match=pattern, count=1000):
+            found.append(_text(name).removeprefix(head))
+        if not found:
+            return []
+        versions = []
+        for start in range(0, len(found), 1000):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in found[start : start + 1000]:
+                pipe.hget(self._key(slice_name, key), "v")
+            versions += await pipe.execute()
+        return [key for key, version in zip(found, versions, strict=True) if version]
+
     async def lead_rebuild(self, slice_name: str, token: str, ttl_ms: int) -> bool:
         key = f"{self._prefix}{slice_name}:rebuild"
         return bool(await self._lead(keys=[key], args=[token, ttl_ms]))
@@ -339,6 +357,11 @@ class RedisDecisionStore:
         pipe.rpush(ack, 1)
         pipe.pexpire(ack, 10_000)  # the writer may have given up
         await pipe.execute()
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by a Redis glob (SCAN MATCH)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
 def _checked(names: Sequence[str]) -> list[str]:
@@ -452,6 +475,9 @@ class InMemoryDecisionStore:
 
     async def ready(self, slice_name: str) -> bool:
         return self._all_ready or slice_name in self.ready_slices
+
+    async def keys(self, slice_name: str) -> list[str]:
+        return [k for (s, k), h in self.states.items() if s == slice_name and h.get("v")]
 
     async def lead_rebuild(self, slice_name: str, token: str, ttl_ms: int) -> bool:
         if self._leaders.get(slice_name, token) != token:
