@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from processors.billing_close import ScheduledClose, month_to_close
 from producers import billing, invoice_numbers
 from producers.billing import (
     CorporationState,
@@ -605,3 +606,34 @@ async def test_a_close_broken_between_number_and_issue_is_completed_without_new_
 def test_previous_month() -> None:
     assert previous_month(datetime(2027, 1, 5, tzinfo=UTC)) == "2026-12"
     assert previous_month(datetime(2026, 11, 1, tzinfo=UTC)) == "2026-10"
+
+
+# --- the scheduled close -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "day", "closed", "due"),
+    [
+        (datetime(2026, 12, 3, 1, tzinfo=UTC), 3, set(), "2026-11"),
+        (datetime(2026, 12, 2, 23, tzinfo=UTC), 3, set(), None),  # before the day
+        (datetime(2026, 12, 9, tzinfo=UTC), 3, set(), "2026-11"),  # any day after it
+        (datetime(2026, 12, 9, tzinfo=UTC), 3, {"2026-11"}, None),  # closed already
+        (datetime(2027, 1, 1, tzinfo=UTC), 1, set(), "2026-12"),
+        (datetime(2027, 1, 1, tzinfo=UTC), None, set(), None),  # no schedule
+    ],
+)
+def test_the_schedule_closes_the_previous_month_from_its_day(
+    now: datetime, day: int | None, closed: set[str], due: str | None
+) -> None:
+    assert month_to_close(now, day, closed) == due
+
+
+async def test_the_scheduled_close_closes_once() -> None:
+    log, store = InMemoryEventLog(), InMemoryDecisionStore()
+    _seed(store)
+    schedule = ScheduledClose(_write_path(log, store), ORIGIN.source, 1, clock=lambda: CLOSE_AT)
+    report = await schedule.tick()
+    assert report is not None and report.shown()["numbers"] == ["2026-000001", "2026-000002"]
+    written = len(log.events)
+    assert await schedule.tick() is None
+    assert len(log.events) == written
