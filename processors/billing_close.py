@@ -1,6 +1,6 @@
 """The scheduled close of a month (issue 14, part B; docs/adr/0036).
 
-With ``OCPI_HUB_BILLING_CLOSE_DAY`` set (1-28), the billing worker closes
+With ``OCPI_HUB_BILLING_CLOSE_DAY`` set (1-28; 0 is off), the billing worker closes
 the previous month on that day of the month (UTC) or any day after it,
 when the numbering aggregate does not record it as closed yet; it looks
 every ``billing_close_check_s``. Closing is idempotent through the write
@@ -27,10 +27,10 @@ from schemas.events import Party
 log = structlog.get_logger(__name__)
 
 
-def month_to_close(now: datetime, close_day: int | None, closed: set[str]) -> str | None:
+def month_to_close(now: datetime, close_day: int, closed: set[str]) -> str | None:
     """The month the schedule closes at ``now``: the previous month, from its
-    close day on, unless it is closed already. Pure."""
-    if close_day is None or now.astimezone(UTC).day < close_day:
+    close day on (0: never), unless it is closed already. Pure."""
+    if not close_day or now.astimezone(UTC).day < close_day:
         return None
     month = previous_month(now)
     return None if month in closed else month
@@ -40,7 +40,7 @@ def month_to_close(now: datetime, close_day: int | None, closed: set[str]) -> st
 class ScheduledClose:
     write_path: WritePath
     us: Party
-    close_day: int | None
+    close_day: int  # 0: no schedule
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def tick(self) -> CloseReport | None:
@@ -64,7 +64,7 @@ async def run_scheduled_close(
     schedule: ScheduledClose, every_s: float, stop: asyncio.Event
 ) -> None:
     """Tick until ``stop``; a failed close (a store away) is tried at the next tick."""
-    if schedule.close_day is None:
+    if not schedule.close_day:
         return
     while not stop.is_set():
         try:

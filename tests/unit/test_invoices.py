@@ -619,11 +619,11 @@ def test_previous_month() -> None:
         (datetime(2026, 12, 9, tzinfo=UTC), 3, set(), "2026-11"),  # any day after it
         (datetime(2026, 12, 9, tzinfo=UTC), 3, {"2026-11"}, None),  # closed already
         (datetime(2027, 1, 1, tzinfo=UTC), 1, set(), "2026-12"),
-        (datetime(2027, 1, 1, tzinfo=UTC), None, set(), None),  # no schedule
+        (datetime(2027, 1, 1, tzinfo=UTC), 0, set(), None),  # no schedule
     ],
 )
 def test_the_schedule_closes_the_previous_month_from_its_day(
-    now: datetime, day: int | None, closed: set[str], due: str | None
+    now: datetime, day: int, closed: set[str], due: str | None
 ) -> None:
     assert month_to_close(now, day, closed) == due
 
