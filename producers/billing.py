@@ -1270,3 +1270,75 @@ def decide_void(
 
 def shown_invoice(invoice: InvoiceState) -> dict[str, Any]:
     return invoice.model_dump(mode="json")
+
+
+def _describe(line: InvoiceLine) -> str:
+    who = line.member_name + (f" ({line.cost_centre})" if line.cost_centre else "")
+    if line.kind is InvoiceLineKind.MONTHLY_FEE:
+        return f"Monthly fee, {who}"
+    sessions = f"{line.sessions} session{'s' if line.sessions != 1 else ''}"
+    if line.kind is InvoiceLineKind.REVERSALS:
+        return f"Reversed charging, {who}: {sessions}"
+    return f"Charging, {who}: {sessions}"
+
+
+def invoice_data(drafted: InvoiceDraftedPayload, issued: InvoiceIssuedPayload) -> dict[str, Any]:
+    """An issued invoice as plain data for its documents (PDF, e-invoice,
+    CSV), taken from its two events only, so a document made again from the
+    log is the same. Amounts stay Decimal; dates are dates. The seller (us)
+    is not in the events: the documents add it from the settings."""
+    if drafted.invoice_id != issued.invoice_id:
+        raise ValueError(f"{issued.invoice_id} is not the invoice {drafted.invoice_id}")
+    buyer = drafted.buyer
+    return {
+        "invoice_id": drafted.invoice_id,
+        "number": issued.number,
+        "type": "invoice",  # credit notes come with refunds (a later part)
+        "issue_date": issued.issue_date,
+        "due_date": issued.due_date,
+        "period": {
+            "month": drafted.month,
+            "start": drafted.period_start.date(),
+            # The last day of the period (the event's end is exclusive).
+            "end": (drafted.period_end - timedelta(microseconds=1)).date(),
+        },
+        "currency": drafted.currency,
+        "buyer": {
+            "legal_name": buyer.legal_name,
+            "country": buyer.country,
+            "registration_number": buyer.registration_number,
+            "vat_id": buyer.vat_id,
+            "street": buyer.address.street,
+            "postal_code": buyer.address.postal_code,
+            "city": buyer.address.city,
+            "address_country": buyer.address.country,
+            "email": buyer.billing_email,
+        },
+        "lines": [
+            {
+                "description": _describe(line),
+                "kind": line.kind.value,
+                "member_id": line.member_id,
+                "cost_centre": line.cost_centre,
+                "sessions": line.sessions,
+                # Fees are one unit (a month); sessions are counted in kWh.
+                "quantity": Decimal(1)
+                if line.kind is InvoiceLineKind.MONTHLY_FEE
+                else line.energy_kwh,
+                "unit": "month" if line.kind is InvoiceLineKind.MONTHLY_FEE else "kWh",
+                "unit_price": line.unit_price,
+                "net": line.net,
+                "vat_rate": drafted.contract.vat_rate,
+            }
+            for line in drafted.lines
+        ],
+        "cost_centres": [c.model_dump() for c in drafted.cost_centres],
+        "vat": [{"rate": v.rate, "base": v.base, "amount": v.amount} for v in drafted.vat],
+        "net_total": drafted.net_total,
+        "vat_total": drafted.vat_total,
+        "gross_total": drafted.gross_total,
+        "payment_terms": {
+            "days": drafted.payment_term_days,
+            "due_date": issued.due_date,
+        },
+    }

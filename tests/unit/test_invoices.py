@@ -637,3 +637,48 @@ async def test_the_scheduled_close_closes_once() -> None:
     written = len(log.events)
     assert await schedule.tick() is None
     assert len(log.events) == written
+
+
+# --- plain data for the documents ------------------------------------------------------
+
+
+def test_an_issued_invoice_as_plain_data_for_its_documents() -> None:
+    state = november()
+    decision = draft(state, "2026-11")
+    state = _apply(state, decision)
+    [issue] = billing.decide_issue(
+        state,
+        invoice_id=f"{CORP}-202611",
+        number="2026-000042",
+        issue_date=date(2026, 12, 1),
+        origin=ORIGIN,
+        now=CLOSE_AT,
+    ).events
+    data = billing.invoice_data(decision.events[0].payload, issue.payload)
+    assert (data["number"], data["type"], data["issue_date"], data["due_date"]) == (
+        "2026-000042",
+        "invoice",
+        date(2026, 12, 1),
+        date(2026, 12, 31),
+    )
+    assert data["period"] == {
+        "month": "2026-11",
+        "start": date(2026, 11, 1),
+        "end": date(2026, 11, 30),
+    }
+    assert data["buyer"]["vat_id"] == "NL004495445B01" and data["currency"] == "EUR"
+    assert [(ln["description"], ln["quantity"], ln["unit"], ln["net"]) for ln in data["lines"]] == [
+        ("Charging, Ada (R&D): 3 sessions", Decimal("24.75"), "kWh", Decimal("8.67")),
+        ("Monthly fee, Ada (R&D)", Decimal(1), "month", Decimal("2.50")),
+        ("Charging, Bob: 1 session", Decimal("10"), "kWh", Decimal("3.50")),
+        ("Monthly fee, Bob", Decimal(1), "month", Decimal("2.50")),
+    ]
+    assert data["vat"] == [
+        {"rate": Decimal("0.21"), "base": Decimal("17.17"), "amount": Decimal("3.61")}
+    ]
+    assert (data["net_total"], data["vat_total"], data["gross_total"]) == (
+        Decimal("17.17"),
+        Decimal("3.61"),
+        Decimal("20.78"),
+    )
+    assert data["payment_terms"] == {"days": 30, "due_date": date(2026, 12, 31)}
