@@ -250,10 +250,6 @@ class ChargeState(BaseModel):
     # When the session ended: the month whose invoice may take the charge.
     ended_at: datetime | None = None
     reversal_amount: Decimal | None = None
-    # The invoice the charge is on, and the one its reversal is on: None
-    # while open (recorded, on no invoice yet, or on one that was voided).
-    invoice_id: str | None = None
-    reversal_invoice_id: str | None = None
 
 
 class InvoiceState(BaseModel):
@@ -310,6 +306,12 @@ class CorporationState(BaseModel):
     charges: dict[str, ChargeState] = Field(default_factory=dict)
     # Every invoice of the corporation, by invoice id (docs/adr/0036).
     invoices: dict[str, InvoiceState] = Field(default_factory=dict)
+    # The invoice each charge is on, and the one each reversal is on, by CDR
+    # key; a charge not here is open (on no invoice yet, or on a void one).
+    # Kept apart from the charges so that a draft or a void changes two
+    # plain maps, not a thousand charge models.
+    charge_invoices: dict[str, str] = Field(default_factory=dict)
+    reversal_invoices: dict[str, str] = Field(default_factory=dict)
     registered_at: datetime
     updated_at: datetime
 
@@ -873,23 +875,22 @@ def _evolve_invoice(
             drafted_at=d.at,
             updated_at=d.at,
         )
-        charges = dict(state.charges)
-        for key in d.charge_keys:
-            if key in charges:
-                charges[key] = charges[key].model_copy(update={"invoice_id": d.invoice_id})
-        for key in d.reversal_keys:
-            if key in charges:
-                charges[key] = charges[key].model_copy(update={"reversal_invoice_id": d.invoice_id})
         return state.model_copy(
-            update={"invoices": {**state.invoices, d.invoice_id: invoice}, "charges": charges}
+            update={
+                "invoices": {**state.invoices, d.invoice_id: invoice},
+                "charge_invoices": state.charge_invoices
+                | dict.fromkeys(d.charge_keys, d.invoice_id),
+                "reversal_invoices": state.reversal_invoices
+                | dict.fromkeys(d.reversal_keys, d.invoice_id),
+            }
         )
     held = state.invoices.get(event.payload.invoice_id)
     if held is None:
         return state
-    charges = state.charges
+    maps: dict[str, Any] = {}
     if isinstance(event, InvoiceIssued):
         i = event.payload
-        changed = {
+        changed: dict[str, Any] = {
             "status": InvoiceStatus.ISSUED,
             "number": i.number,
             "issue_date": i.issue_date,
@@ -909,26 +910,17 @@ def _evolve_invoice(
         changed = {"status": InvoiceStatus.VOID, "void_reason": v.reason, "updated_at": v.at}
         # A void invoice bills nothing: its charges and reversals are open
         # again and land on the next invoice drafted.
-        charges = {
-            key: (
-                charge.model_copy(
-                    update={
-                        "invoice_id": None
-                        if charge.invoice_id == v.invoice_id
-                        else charge.invoice_id,
-                        "reversal_invoice_id": None
-                        if charge.reversal_invoice_id == v.invoice_id
-                        else charge.reversal_invoice_id,
-                    }
-                )
-                if v.invoice_id in (charge.invoice_id, charge.reversal_invoice_id)
-                else charge
-            )
-            for key, charge in state.charges.items()
+        maps = {
+            "charge_invoices": {
+                k: i for k, i in state.charge_invoices.items() if i != v.invoice_id
+            },
+            "reversal_invoices": {
+                k: i for k, i in state.reversal_invoices.items() if i != v.invoice_id
+            },
         }
     invoice = held.model_copy(update=changed)
     return state.model_copy(
-        update={"invoices": {**state.invoices, held.invoice_id: invoice}, "charges": charges}
+        update={"invoices": {**state.invoices, held.invoice_id: invoice}, **maps}
     )
 
 
@@ -943,10 +935,9 @@ def vat_of(net_total: Decimal, rate: Decimal) -> Decimal:
     return _cents(net_total * rate)
 
 
-def _eligible(charge: ChargeState, period_end: datetime) -> bool:
+def _ended_before(charge: ChargeState, period_end: datetime) -> bool:
     return (
-        charge.invoice_id is None
-        and charge.ended_at is not None
+        charge.ended_at is not None
         and charge.energy_kwh is not None
         and charge.ended_at < period_end
     )
@@ -961,15 +952,17 @@ def open_items(state: CorporationState, period_end: datetime) -> tuple[list[str]
     is on no invoice."""
     charges: list[str] = []
     reversals: list[str] = []
+    on_invoice, reversed_on = state.charge_invoices, state.reversal_invoices
     for key, charge in state.charges.items():
-        due = _eligible(charge, period_end)
+        invoiced = key in on_invoice
+        due = not invoiced and _ended_before(charge, period_end)
         if due:
             charges.append(key)
         if (
             charge.reversed_by is not None
-            and charge.reversal_invoice_id is None
+            and key not in reversed_on
             and charge.reversal_amount
-            and (due or charge.invoice_id is not None)
+            and (due or invoiced)
         ):
             reversals.append(key)
     return sorted(charges), sorted(reversals)
