@@ -7,7 +7,8 @@ list, never a view's) and, for the month asked:
 1. drafts each corporation's invoice on its own aggregate
    (``billing.decide_draft``: the open charges, the fees, the totals);
 2. asks the numbering aggregate for the numbers of every invoice still a
-   draft, in invoice id order (``invoice_numbers.decide_assign``);
+   draft, in invoice id order (``invoice_numbers.decide_assign``), 200
+   corporations at a time;
 3. issues each draft with its number and the number's date
    (``billing.decide_issue``);
 4. records the month as closed (``invoice_numbers.decide_close_month``).
@@ -24,13 +25,14 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
 
 from producers import billing, invoice_numbers
-from producers.write_path import Origin, RefusedError, WritePath, conflict
-from schemas.events.billing import MONTH_PATTERN, InvoiceStatus
+from producers.write_path import Decision, Origin, RefusedError, WritePath, conflict
+from schemas.events.billing import MONTH_PATTERN, AssignedNumber, InvoiceStatus
 from schemas.ocpi.status_codes import OcpiStatus
 
 log = structlog.get_logger(__name__)
@@ -40,9 +42,9 @@ T = TypeVar("T")
 # How many corporations are written at once; each write holds only its own
 # aggregate, so they do not wait on one another.
 CONCURRENCY = 16
-# Invoice ids numbered per event of the numbering aggregate: one event per
-# close for most deployments, and far below the largest event Kafka takes.
-NUMBERS_PER_EVENT = 500
+# Corporations drafted, numbered and issued together; one numbering event
+# per chunk (200 ids: far below the largest event Kafka takes).
+CORPORATIONS_PER_CHUNK = 200
 
 
 def month_period(month: str) -> tuple[datetime, datetime]:
@@ -133,32 +135,12 @@ async def close_month(
             ),
         )
 
-    drafted = await _each(corporations, draft)
-    invoices: list[billing.InvoiceState] = []
-    for outcome in drafted:
-        if outcome.outcome is billing.DraftOutcome.DRAFTED:
-            report.drafted += 1
-        elif outcome.outcome is billing.DraftOutcome.NOTHING:
-            report.nothing_to_bill += 1
-        elif outcome.outcome is billing.DraftOutcome.LATER:
-            report.skipped_later += 1
-        if outcome.invoice is not None:
-            invoices.append(outcome.invoice)
-    drafts = sorted(i.invoice_id for i in invoices if i.status is InvoiceStatus.DRAFT)
-    numbers: dict[str, Any] = {}
-    for first in range(0, len(drafts), NUMBERS_PER_EVENT):
-        chunk = drafts[first : first + NUMBERS_PER_EVENT]
-        given = await write_path.write(
-            invoice_numbers.SLICE,
-            invoice_numbers.KEY,
-            lambda s, chunk=chunk: invoice_numbers.decide_assign(  # type: ignore[misc]
-                s, invoice_ids=chunk, origin=origin, now=now
-            ),
-        )
-        numbers |= given.numbers
-        report.numbered += given.new
+    def assign(
+        ids: list[str], state: invoice_numbers.NumberingState | None
+    ) -> Decision[invoice_numbers.Numbers]:
+        return invoice_numbers.decide_assign(state, invoice_ids=ids, origin=origin, now=now)
 
-    async def issue(invoice_id: str) -> billing.InvoiceState:
+    async def issue(numbers: dict[str, AssignedNumber], invoice_id: str) -> billing.InvoiceState:
         assigned = numbers[invoice_id]
         return await write_path.write(
             billing.SLICE,
@@ -173,9 +155,36 @@ async def close_month(
             ),
         )
 
-    issued = {i.invoice_id: i for i in await _each(drafts, issue)}
-    report.issued = len(issued)
-    final = [issued.get(i.invoice_id, i) for i in invoices]
+    final: list[billing.InvoiceState] = []
+    # Draft, number and issue a chunk of corporations at a time, in id order
+    # (so numbers still follow invoice ids), and let their states go from
+    # this process's cache once issued: a month of 1,000 large aggregates is
+    # not held in memory at once.
+    for first in range(0, len(corporations), CORPORATIONS_PER_CHUNK):
+        chunk = corporations[first : first + CORPORATIONS_PER_CHUNK]
+        invoices: list[billing.InvoiceState] = []
+        for outcome in await _each(chunk, draft):
+            if outcome.outcome is billing.DraftOutcome.DRAFTED:
+                report.drafted += 1
+            elif outcome.outcome is billing.DraftOutcome.NOTHING:
+                report.nothing_to_bill += 1
+            elif outcome.outcome is billing.DraftOutcome.LATER:
+                report.skipped_later += 1
+            if outcome.invoice is not None:
+                invoices.append(outcome.invoice)
+        drafts = sorted(i.invoice_id for i in invoices if i.status is InvoiceStatus.DRAFT)
+        numbers: dict[str, AssignedNumber] = {}
+        if drafts:
+            given = await write_path.write(
+                invoice_numbers.SLICE, invoice_numbers.KEY, partial(assign, drafts)
+            )
+            numbers = given.numbers
+            report.numbered += given.new
+        issued = {i.invoice_id: i for i in await _each(drafts, partial(issue, numbers))}
+        report.issued += len(issued)
+        final += [issued.get(i.invoice_id, i) for i in invoices]
+        for corporation_id in chunk:
+            write_path.forget(billing.SLICE, corporation_id)
     await write_path.write(
         invoice_numbers.SLICE,
         invoice_numbers.KEY,

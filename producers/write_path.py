@@ -564,6 +564,12 @@ class WritePath:
             raise UnavailableError("the decision store is unreachable") from exc
         return sorted(found)
 
+    def forget(self, slice_: Slice[Any], key: str) -> None:
+        """Drop this process's copy of the aggregate's state (a walk over many
+        large aggregates, such as a month's close, need not keep them all);
+        the next write or read fetches it from the store again."""
+        self._forget(slice_.name, key)
+
     async def position(self, slice_: Slice[Any], key: str) -> tuple[int, int] | None:
         """Where in the log the aggregate's last committed event is: a read
         of a view waits until the view has applied it (read-your-writes)."""

@@ -560,6 +560,25 @@ async def test_close_month_numbers_each_invoice_and_refuses_a_second_close() -> 
     assert later.shown()["numbers"] == ["2027-000001", "2027-000002"]
 
 
+async def test_a_close_in_chunks_numbers_in_id_order_and_lets_states_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from producers import invoicing
+
+    monkeypatch.setattr(invoicing, "CORPORATIONS_PER_CHUNK", 1)
+    log, store = InMemoryEventLog(), InMemoryDecisionStore()
+    _seed(store)
+    w = _write_path(log, store)
+    report = await close_month(w, month="2026-11", origin=ORIGIN, now=CLOSE_AT)
+    assert report.shown()["numbers"] == ["2026-000001", "2026-000002"]
+    assigned = [e for e in log.events if isinstance(e, InvoiceNumbersAssigned)]
+    assert [[n.invoice_id for n in e.payload.numbers] for e in assigned] == [
+        [f"{CORP}-202611"],
+        ["gamma0000003-202611"],
+    ]
+    assert not any(key[0] == billing.SLICE.name for key in w._cache)
+
+
 @pytest.mark.parametrize(
     ("month", "now", "status", "says"),
     [
