@@ -658,11 +658,10 @@ async def test_the_scheduled_close_closes_once() -> None:
     assert len(log.events) == written
 
 
-# --- plain data for the documents ------------------------------------------------------
+# --- the document of an issued invoice (producers/invoice_documents.py) -----------------
 
 
-def test_an_issued_invoice_as_plain_data_for_its_documents() -> None:
-    state = november()
+def _issued_events(state: CorporationState) -> tuple[Any, Any]:
     decision = draft(state, "2026-11")
     state = _apply(state, decision)
     [issue] = billing.decide_issue(
@@ -673,31 +672,66 @@ def test_an_issued_invoice_as_plain_data_for_its_documents() -> None:
         origin=ORIGIN,
         now=CLOSE_AT,
     ).events
-    data = billing.invoice_data(decision.events[0].payload, issue.payload)
-    assert (data["number"], data["type"], data["issue_date"], data["due_date"]) == (
+    return decision.events[0].payload, issue.payload
+
+
+def test_an_issued_invoice_becomes_its_document() -> None:
+    from ocpi_hub.settings import Settings
+    from producers.invoice_documents import DocumentKind, invoice_csv, invoice_xml, seller_from
+    from producers.invoice_mapping import document_of
+
+    # One reversal among the charges: a negative quantity at a positive price.
+    drafted, issued = _issued_events(credited(november(), "A0", ADA))
+    seller, means = seller_from(Settings())
+    doc = document_of(drafted, issued, seller, means)
+    assert (doc.kind, doc.number, doc.issue_date, doc.due_date) == (
+        DocumentKind.INVOICE,
         "2026-000042",
-        "invoice",
         date(2026, 12, 1),
         date(2026, 12, 31),
     )
-    assert data["period"] == {
-        "month": "2026-11",
-        "start": date(2026, 11, 1),
-        "end": date(2026, 11, 30),
-    }
-    assert data["buyer"]["vat_id"] == "NL004495445B01" and data["currency"] == "EUR"
-    assert [(ln["description"], ln["quantity"], ln["unit"], ln["net"]) for ln in data["lines"]] == [
-        ("Charging, Ada (R&D): 3 sessions", Decimal("24.75"), "kWh", Decimal("8.67")),
-        ("Monthly fee, Ada (R&D)", Decimal(1), "month", Decimal("2.50")),
-        ("Charging, Bob: 1 session", Decimal("10"), "kWh", Decimal("3.50")),
-        ("Monthly fee, Bob", Decimal(1), "month", Decimal("2.50")),
+    assert (doc.period_start, doc.period_end) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert doc.buyer.vat_id == "NL004495445B01" and doc.buyer.registration_id == "12345678"
+    assert [
+        (ln.description, ln.quantity, ln.unit_code.value, ln.net_amount) for ln in doc.lines
+    ] == [
+        ("Charging, Ada (R&D): 3 sessions", Decimal("24.75"), "KWH", Decimal("8.67")),
+        (
+            "Charging reversed (Credit CDRs), Ada (R&D): 1 session",
+            Decimal("-8.25"),
+            "KWH",
+            Decimal("-2.89"),
+        ),
+        ("Monthly fee, Ada (R&D)", Decimal(1), "C62", Decimal("2.50")),
+        ("Charging, Bob: 1 session", Decimal("10"), "KWH", Decimal("3.50")),
+        ("Monthly fee, Bob", Decimal(1), "C62", Decimal("2.50")),
     ]
-    assert data["vat"] == [
-        {"rate": Decimal("0.21"), "base": Decimal("17.17"), "amount": Decimal("3.61")}
-    ]
-    assert (data["net_total"], data["vat_total"], data["gross_total"]) == (
-        Decimal("17.17"),
-        Decimal("3.61"),
-        Decimal("20.78"),
+    # 17.17 - 2.89 = 14.28; VAT 21 % 2.9988 -> 3.00.
+    assert (doc.net_total, doc.vat_total, doc.gross_total, doc.amount_due) == (
+        Decimal("14.28"),
+        Decimal("3.00"),
+        Decimal("17.28"),
+        Decimal("17.28"),
     )
-    assert data["payment_terms"] == {"days": 30, "due_date": date(2026, 12, 31)}
+    assert "by 2026-12-31" in doc.payment_terms
+    xml = invoice_xml(doc)
+    assert b"2026-000042" in xml and b"17.28" in xml
+    assert invoice_csv(doc).count(b"\n") == 1 + len(doc.lines)
+    # The e-invoice of it passes the official XSD and the EN 16931 rules.
+    import facturx  # type: ignore[import-untyped]
+
+    from tests.unit.test_invoice_documents import schematron_failures
+
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    assert schematron_failures(xml) == []
+
+
+def test_the_events_of_two_invoices_make_no_document() -> None:
+    from ocpi_hub.settings import Settings
+    from producers.invoice_documents import seller_from
+    from producers.invoice_mapping import document_of
+
+    drafted, issued = _issued_events(november())
+    other = issued.model_copy(update={"invoice_id": "beta00000002-202611"})
+    with pytest.raises(ValueError, match="is not the invoice"):
+        document_of(drafted, other, *seller_from(Settings()))
