@@ -82,6 +82,7 @@ PULL_ARGS ?=
 REPLAY_ARGS ?=
 CHARGERS_ARGS ?=
 COMMANDS_ARGS ?=
+INVOICES_ARGS ?=
 bench: up
 	$(INFRA) bench-tools
 	$(BIN)/python -m bench.evse_status $(BENCH_ARGS)
@@ -92,6 +93,7 @@ bench: up
 	$(BIN)/python -m bench.authorization $(AUTHZ_ARGS)
 	$(BIN)/python -m bench.chargers $(CHARGERS_ARGS)
 	$(BIN)/python -m bench.commands $(COMMANDS_ARGS)
+	$(BIN)/python -m bench.invoices $(INVOICES_ARGS)
 
 ## compose-check: validate deploy/compose.yaml with Docker Compose v2 (both profiles) and parse
 ## the Dockerfile with BuildKit's parser and lint checks (both built once from Go, cached)

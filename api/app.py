@@ -141,6 +141,7 @@ def create_app(
     app.include_router(ops_cdrs.router)
     app.include_router(discovery.router)
     app.include_router(ops_billing.router)
+    app.include_router(ops_billing.invoices_router)
     app.include_router(activation.router)
     app.include_router(ocpi_sent_commands.sender)
     app.include_router(ops_sent_commands.router)

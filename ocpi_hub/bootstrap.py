@@ -34,6 +34,7 @@ from producers import (
     billing,
     cdrs,
     charge_points,
+    invoice_numbers,
     locations,
     operators,
     partners,
@@ -93,6 +94,7 @@ from schemas.events import Party
 if TYPE_CHECKING:
     from gateway.server import Gateway
     from processors.billing_charges import ChargeRecorder
+    from processors.billing_close import ScheduledClose
     from processors.invitation_mailer import InvitationMailer
 
 log = structlog.get_logger(__name__)
@@ -115,6 +117,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     operators.ACCOUNTS,
     operators.API_KEYS_SLICE,
     billing.SLICE,
+    invoice_numbers.SLICE,
 )
 
 
@@ -627,15 +630,18 @@ class BillingWorker:
     mailer: InvitationMailer
     charges: ChargeRecorder
     settings: Settings
+    schedule: ScheduledClose
 
     async def run(self, stop: asyncio.Event) -> None:
         from processors.billing_charges import run_charges
+        from processors.billing_close import run_scheduled_close
         from processors.invitation_mailer import run_mailer
 
         s = self.settings
         await asyncio.gather(
             run_mailer(self.mailer, s.kafka_bootstrap, s.topic_prefix, stop),
             run_charges(self.charges, s.kafka_bootstrap, s.topic_prefix, stop),
+            run_scheduled_close(self.schedule, s.billing_close_check_s, stop),
         )
 
 
@@ -645,6 +651,7 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
     invitations' state and records what it mailed; Redis for its claims)
     and the charges of members' CDRs, both on the write path."""
     from processors.billing_charges import ChargeRecorder
+    from processors.billing_close import ScheduledClose
     from processors.invitation_mailer import InvitationMailer
     from processors.mail import MailDelivery, SmtpSettings, send_smtp
 
@@ -656,7 +663,7 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
         username=settings.smtp_username,
         password=settings.smtp_password,
     )
-    async with opened(settings, (billing.SLICE, tokens.SLICE)) as c:
+    async with opened(settings, (billing.SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
         delivery = MailDelivery(
             redis=c.redis,
             send=lambda message: send_smtp(smtp, message),
@@ -673,7 +680,9 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
             delivery=delivery,
             us=our_party(settings),
         )
-        yield BillingWorker(mailer, ChargeRecorder(c.write_path, our_party(settings)), settings)
+        us = our_party(settings)
+        schedule = ScheduledClose(c.write_path, us, settings.billing_close_day)
+        yield BillingWorker(mailer, ChargeRecorder(c.write_path, us), settings, schedule)
 
 
 @dataclass(frozen=True)

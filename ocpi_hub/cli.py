@@ -134,6 +134,41 @@ def billing_worker() -> None:
     _kept_running("billing-worker", once)
 
 
+billing_app = typer.Typer(no_args_is_help=True, help="Corporate billing: close a month.")
+app.add_typer(billing_app, name="billing")
+
+
+@billing_app.command("close-month")
+def billing_close_month(
+    month: Annotated[str, typer.Option(help="The month to invoice, YYYY-MM (UTC).")],
+) -> None:
+    """Invoice a month (docs/adr/0036): one invoice per corporation with
+    something to bill, numbered without gaps. A run that stopped half-way is
+    completed by the next; a month closed already is refused (exit 1)."""
+    import getpass
+    import uuid
+    from datetime import UTC, datetime
+
+    from ocpi_hub.bootstrap import opened, our_party
+    from producers import billing, invoice_numbers
+    from producers.invoicing import close_month
+    from producers.write_path import Origin, acting_as
+    from schemas.events import Actor
+
+    settings = _settings()
+    origin = Origin(our_party(settings), str(uuid.uuid4()))
+
+    async def work() -> Any:
+        async with opened(settings, [billing.SLICE, invoice_numbers.SLICE]) as c:
+            with acting_as(Actor(kind="cli", id=getpass.getuser()[:100] or "unknown")):
+                return await close_month(
+                    c.write_path, month=month, origin=origin, now=datetime.now(UTC)
+                )
+
+    report = _refused(lambda: asyncio.run(work()))
+    typer.echo(json.dumps(report.shown()))
+
+
 @app.command()
 def push() -> None:
     """Push our changes to partners' Receivers (locations and EVSE statuses to

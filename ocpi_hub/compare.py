@@ -19,6 +19,8 @@ from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.billing import charges as billing_charges
 from projections.mysql.billing import corporations as billing_corporations
+from projections.mysql.billing import invoice_lines as billing_invoice_lines
+from projections.mysql.billing import invoices as billing_invoices
 from projections.mysql.billing import members as billing_members
 from projections.mysql.cdrs import cdrs as cdr_rows
 from projections.mysql.models import buildings, connectors, evses, location_states, spaces
@@ -102,6 +104,8 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mysql.billing_corporations", _mysql(billing_corporations)),
         ("mysql.billing_members", _mysql_rows(billing_members)),
         ("mysql.billing_charges", _mysql(billing_charges)),
+        ("mysql.billing_invoices", _mysql(billing_invoices)),
+        ("mysql.billing_invoice_lines", _mysql_rows(billing_invoice_lines)),
         ("mongo.dead_letters", _mongo(DEAD_LETTERS)),
         ("mongo.operator_accounts", _mongo(operators.ACCOUNTS)),
         ("mongo.api_keys", _mongo(operators.API_KEYS)),

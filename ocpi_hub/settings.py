@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     # --- billing (issue 14, docs/adr/0035) ------------------------------------
     # How long a member's activation link works.
     billing_invitation_valid_s: float = Field(default=72 * 3600.0, gt=0)
+    # The billing worker closes the previous month (its invoices) on this day
+    # of the month (UTC) or later when it is not closed yet; 0 (the default):
+    # only `ocpi-hub billing close-month` and the ops route close (docs/adr/0036).
+    billing_close_day: int = Field(default=0, ge=0, le=28)
+    # How often the worker looks whether a month is due.
+    billing_close_check_s: float = Field(default=300.0, gt=0)
     # The SMTP server the mailer hands e-mails to: locally the one `make up`
     # starts (deploy/local/infra.py), in production any (STARTTLS and a
     # login when set).

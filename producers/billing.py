@@ -24,8 +24,10 @@ import importlib
 import re
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from types import ModuleType
 from typing import Annotated, Any, Literal
 
@@ -51,6 +53,7 @@ from producers.write_path import (
 from schemas.events.billing import (
     Address,
     BillingEvent,
+    Buyer,
     ChargeRecorded,
     ChargeRecordedPayload,
     ChargeReversed,
@@ -61,9 +64,21 @@ from schemas.events.billing import (
     CorporationStatus,
     CorporationStatusChanged,
     CorporationStatusChangedPayload,
+    CostCentreTotal,
     Email,
     InvitationMailed,
     InvitationMailedPayload,
+    InvoiceDrafted,
+    InvoiceDraftedPayload,
+    InvoiceIssued,
+    InvoiceIssuedPayload,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoicePaid,
+    InvoicePaidPayload,
+    InvoiceStatus,
+    InvoiceVoided,
+    InvoiceVoidedPayload,
     MemberActivated,
     MemberActivatedPayload,
     MemberInvited,
@@ -71,6 +86,7 @@ from schemas.events.billing import (
     MemberStatus,
     PaymentMethod,
     Text,
+    VatBreakdown,
 )
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.status_codes import OcpiStatus
@@ -220,13 +236,50 @@ class MemberState(BaseModel):
 
 
 class ChargeState(BaseModel):
-    """What a later charge or reversal needs of a recorded charge."""
+    """What a later charge, reversal or invoice needs of a recorded charge.
+    The fields after ``reversed_by`` came with invoices (docs/adr/0036)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     member_id: str
     amount: Decimal
     reversed_by: str | None = None
+    cost_centre: str | None = None
+    energy_kwh: Decimal | None = None
+    price_per_kwh: Decimal | None = None
+    # When the session ended: the month whose invoice may take the charge.
+    ended_at: datetime | None = None
+    reversal_amount: Decimal | None = None
+
+
+class InvoiceState(BaseModel):
+    """An invoice as its corporation's aggregate holds it: the summary and
+    its state; the lines are in its ``InvoiceDrafted`` event (and the
+    MySQL rows folded from it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    invoice_id: str
+    corporation_id: str
+    month: str
+    period_start: datetime
+    period_end: datetime
+    status: InvoiceStatus
+    buyer_legal_name: str
+    currency: str
+    net_total: Decimal
+    vat_total: Decimal
+    gross_total: Decimal
+    payment_term_days: int
+    lines: int
+    number: str | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    paid_on: date | None = None
+    payment_reference: str | None = None
+    void_reason: str | None = None
+    drafted_at: datetime
+    updated_at: datetime
 
 
 class CorporationState(BaseModel):
@@ -244,10 +297,21 @@ class CorporationState(BaseModel):
     contract: Contract
     status: CorporationStatus = CorporationStatus.ACTIVE
     status_reason: str | None = None
+    # When the status last changed (a closed corporation pays no monthly
+    # fee for the months after it closed).
+    status_since: datetime | None = None
     members: dict[str, MemberState] = Field(default_factory=dict)
     # Every CDR charged, by CDR key: a CDR read twice is charged once, and a
     # Credit CDR finds the charge it reverses.
     charges: dict[str, ChargeState] = Field(default_factory=dict)
+    # Every invoice of the corporation, by invoice id (docs/adr/0036).
+    invoices: dict[str, InvoiceState] = Field(default_factory=dict)
+    # The invoice each charge is on, and the one each reversal is on, by CDR
+    # key; a charge not here is open (on no invoice yet, or on a void one).
+    # Kept apart from the charges so that a draft or a void changes two
+    # plain maps, not a thousand charge models.
+    charge_invoices: dict[str, str] = Field(default_factory=dict)
+    reversal_invoices: dict[str, str] = Field(default_factory=dict)
     registered_at: datetime
     updated_at: datetime
 
@@ -282,11 +346,23 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
     if isinstance(event, CorporationStatusChanged):
         s = event.payload
         return state.model_copy(
-            update={"status": s.status, "status_reason": s.reason, "updated_at": s.at}
+            update={
+                "status": s.status,
+                "status_reason": s.reason,
+                "status_since": s.at,
+                "updated_at": s.at,
+            }
         )
     if isinstance(event, ChargeRecorded):
         c = event.payload
-        charge = ChargeState(member_id=c.member_id, amount=c.amount)
+        charge = ChargeState(
+            member_id=c.member_id,
+            amount=c.amount,
+            cost_centre=c.cost_centre,
+            energy_kwh=c.energy_kwh,
+            price_per_kwh=c.price_per_kwh,
+            ended_at=c.end_date_time,
+        )
         return state.model_copy(update={"charges": {**state.charges, c.cdr_key: charge}})
     if isinstance(event, ChargeReversed):
         r = event.payload
@@ -295,8 +371,12 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
             # The Credit CDR came first (its key may be on another
             # partition): the original, when it comes, is charged nothing.
             held_charge = ChargeState(member_id=r.member_id or "", amount=Decimal(0))
-        reversed_ = held_charge.model_copy(update={"reversed_by": r.credit_cdr_key})
+        reversed_ = held_charge.model_copy(
+            update={"reversed_by": r.credit_cdr_key, "reversal_amount": r.amount}
+        )
         return state.model_copy(update={"charges": {**state.charges, r.cdr_key: reversed_}})
+    if isinstance(event, InvoiceEvents):
+        return _evolve_invoice(state, event)
     if isinstance(event, MemberInvited):
         i = event.payload
         before = state.members.get(i.member_id)
@@ -334,7 +414,9 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
 
 
 SLICE: Slice[CorporationState] = Slice(
-    "billing_corporations",
+    # v2: the state gained the charges' details and the invoices (docs/adr/0036);
+    # a new name makes every decision store rebuild it from the log once.
+    "billing_corporations_v2",
     BILLING_CORPORATIONS,
     evolve,
     lambda state: state.model_dump_json().encode(),
@@ -755,3 +837,429 @@ def shown(state: CorporationState) -> dict[str, Any]:
 
 def shown_member(member: MemberState) -> dict[str, Any]:
     return member.model_dump(mode="json")
+
+
+# --- invoices (issue 14, part B; docs/adr/0036) ------------------------------------
+
+InvoiceEvents = (InvoiceDrafted, InvoiceIssued, InvoicePaid, InvoiceVoided)
+
+
+def invoice_id_of(corporation_id: str, month: str) -> str:
+    """The one invoice of a corporation and month: a rerun names the same."""
+    return f"{corporation_id}-{month.replace('-', '')}"
+
+
+def corporation_of_invoice(invoice_id: str) -> str:
+    return invoice_id.rsplit("-", 1)[0]
+
+
+def _evolve_invoice(
+    state: CorporationState, event: InvoiceDrafted | InvoiceIssued | InvoicePaid | InvoiceVoided
+) -> CorporationState:
+    if isinstance(event, InvoiceDrafted):
+        d = event.payload
+        invoice = InvoiceState(
+            invoice_id=d.invoice_id,
+            corporation_id=d.corporation_id,
+            month=d.month,
+            period_start=d.period_start,
+            period_end=d.period_end,
+            status=InvoiceStatus.DRAFT,
+            buyer_legal_name=d.buyer.legal_name,
+            currency=d.currency,
+            net_total=d.net_total,
+            vat_total=d.vat_total,
+            gross_total=d.gross_total,
+            payment_term_days=d.payment_term_days,
+            lines=len(d.lines),
+            drafted_at=d.at,
+            updated_at=d.at,
+        )
+        return state.model_copy(
+            update={
+                "invoices": {**state.invoices, d.invoice_id: invoice},
+                "charge_invoices": state.charge_invoices
+                | dict.fromkeys(d.charge_keys, d.invoice_id),
+                "reversal_invoices": state.reversal_invoices
+                | dict.fromkeys(d.reversal_keys, d.invoice_id),
+            }
+        )
+    held = state.invoices.get(event.payload.invoice_id)
+    if held is None:
+        return state
+    maps: dict[str, Any] = {}
+    if isinstance(event, InvoiceIssued):
+        i = event.payload
+        changed: dict[str, Any] = {
+            "status": InvoiceStatus.ISSUED,
+            "number": i.number,
+            "issue_date": i.issue_date,
+            "due_date": i.due_date,
+            "updated_at": i.at,
+        }
+    elif isinstance(event, InvoicePaid):
+        p = event.payload
+        changed = {
+            "status": InvoiceStatus.PAID,
+            "paid_on": p.paid_on,
+            "payment_reference": p.reference,
+            "updated_at": p.at,
+        }
+    else:
+        v = event.payload
+        changed = {"status": InvoiceStatus.VOID, "void_reason": v.reason, "updated_at": v.at}
+        # A void invoice bills nothing: its charges and reversals are open
+        # again and land on the next invoice drafted.
+        maps = {
+            "charge_invoices": {
+                k: i for k, i in state.charge_invoices.items() if i != v.invoice_id
+            },
+            "reversal_invoices": {
+                k: i for k, i in state.reversal_invoices.items() if i != v.invoice_id
+            },
+        }
+    invoice = held.model_copy(update=changed)
+    return state.model_copy(
+        update={"invoices": {**state.invoices, held.invoice_id: invoice}, **maps}
+    )
+
+
+def _cents(value: Decimal) -> Decimal:
+    # ROUND_HALF_UP rounds a half away from zero, for negative amounts too.
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def vat_of(net_total: Decimal, rate: Decimal) -> Decimal:
+    """The VAT of a net total at one rate: computed once on the total,
+    rounded half up to the cent (docs/adr/0036)."""
+    return _cents(net_total * rate)
+
+
+def _ended_before(charge: ChargeState, period_end: datetime) -> bool:
+    return (
+        charge.ended_at is not None
+        and charge.energy_kwh is not None
+        and charge.ended_at < period_end
+    )
+
+
+def open_items(state: CorporationState, period_end: datetime) -> tuple[list[str], list[str]]:
+    """The CDR keys of the charges, and of the reversals, that an invoice
+    of a period ending at ``period_end`` takes: recorded, on no invoice yet
+    (or on a voided one), the session ended before the period's end. A
+    reversal goes with its charge, or on the next invoice once its charge
+    was invoiced. A Credit CDR read before its CDR reversed nothing (0): it
+    is on no invoice."""
+    charges: list[str] = []
+    reversals: list[str] = []
+    on_invoice, reversed_on = state.charge_invoices, state.reversal_invoices
+    for key, charge in state.charges.items():
+        invoiced = key in on_invoice
+        due = not invoiced and _ended_before(charge, period_end)
+        if due:
+            charges.append(key)
+        if (
+            charge.reversed_by is not None
+            and key not in reversed_on
+            and charge.reversal_amount
+            and (due or invoiced)
+        ):
+            reversals.append(key)
+    return sorted(charges), sorted(reversals)
+
+
+def invoice_lines(
+    state: CorporationState,
+    charge_keys: list[str],
+    reversal_keys: list[str],
+    *,
+    period_start: datetime,
+    period_end: datetime,
+) -> list[InvoiceLine]:
+    """The lines of an invoice, pure: per cost centre and member, the
+    sessions at each price per kWh, the reversals, and the monthly fee of
+    each member active at the period's end (unless the corporation had
+    closed before the period began)."""
+    groups: dict[tuple[str, str, InvoiceLineKind, Decimal], list[Decimal | int]] = {}
+
+    def add(charge: ChargeState, kind: InvoiceLineKind, energy: Decimal, net: Decimal) -> None:
+        price = charge.price_per_kwh if charge.price_per_kwh is not None else Decimal(0)
+        group = (charge.cost_centre or "", charge.member_id, kind, price)
+        sums = groups.setdefault(group, [0, Decimal(0), Decimal(0)])
+        sums[0] += 1
+        sums[1] += energy
+        sums[2] += net
+
+    for key in charge_keys:
+        charge = state.charges[key]
+        add(charge, InvoiceLineKind.CHARGES, charge.energy_kwh or Decimal(0), charge.amount)
+    for key in reversal_keys:
+        charge = state.charges[key]
+        assert charge.reversal_amount is not None
+        add(
+            charge,
+            InvoiceLineKind.REVERSALS,
+            -(charge.energy_kwh or Decimal(0)),
+            charge.reversal_amount,
+        )
+    fee = state.contract.monthly_fee_per_member
+    closed_before = (
+        state.status is CorporationStatus.CLOSED
+        and state.status_since is not None
+        and state.status_since < period_start
+    )
+    if fee and not closed_before:
+        for member in state.members.values():
+            if (
+                member.status is MemberStatus.ACTIVE
+                and member.activated_at is not None
+                and member.activated_at < period_end
+            ):
+                group = (
+                    member.cost_centre or "",
+                    member.member_id,
+                    InvoiceLineKind.MONTHLY_FEE,
+                    fee,
+                )
+                groups[group] = [0, Decimal(0), _cents(fee)]
+    order = list(InvoiceLineKind)
+
+    def name(member_id: str) -> str:
+        member = state.members.get(member_id)
+        return member.name if member is not None else member_id
+
+    def sort_key(group: tuple[str, str, InvoiceLineKind, Decimal]) -> tuple[Any, ...]:
+        centre, member_id, kind, price = group
+        # Lines without a cost centre last; then by member, kind and price.
+        return (centre == "", centre, name(member_id), member_id, order.index(kind), price)
+
+    return [
+        InvoiceLine(
+            kind=kind,
+            member_id=member_id,
+            member_name=name(member_id),
+            cost_centre=centre or None,
+            sessions=int(sums[0]),
+            energy_kwh=Decimal(sums[1]),
+            unit_price=price,
+            net=Decimal(sums[2]),
+        )
+        for (centre, member_id, kind, price), sums in sorted(
+            groups.items(), key=lambda item: sort_key(item[0])
+        )
+    ]
+
+
+def cost_centre_totals(lines: list[InvoiceLine]) -> list[CostCentreTotal]:
+    totals: dict[str | None, list[Any]] = {}
+    for line in lines:
+        sums = totals.setdefault(line.cost_centre, [0, Decimal(0), Decimal(0)])
+        sums[0] += line.sessions if line.kind is InvoiceLineKind.CHARGES else 0
+        sums[1] += line.energy_kwh
+        sums[2] += line.net
+    return [
+        CostCentreTotal(cost_centre=centre, sessions=s[0], energy_kwh=s[1], net=s[2])
+        for centre, s in totals.items()
+    ]
+
+
+class DraftOutcome(StrEnum):
+    DRAFTED = "drafted"  # recorded now
+    EXISTS = "exists"  # drafted before (a rerun)
+    NOTHING = "nothing"  # nothing to bill: no invoice (docs/adr/0036)
+    LATER = "later"  # a later month was invoiced already: this one is skipped
+
+
+@dataclass(frozen=True)
+class Drafted:
+    outcome: DraftOutcome
+    invoice: InvoiceState | None
+
+
+def decide_draft(
+    state: CorporationState | None,
+    *,
+    corporation_id: str,
+    month: str,
+    period_start: datetime,
+    period_end: datetime,
+    origin: Origin,
+    now: datetime,
+) -> Decision[Drafted]:
+    """Draft the corporation's invoice of ``month``: its open charges and
+    reversals of sessions that ended before the period's end, the monthly
+    fees, the totals and VAT, all fixed in the event. Once per corporation
+    and month; nothing when there is nothing to bill."""
+    current = _require(state, corporation_id)
+    invoice_id = invoice_id_of(corporation_id, month)
+    held = current.invoices.get(invoice_id)
+    if held is not None:
+        return Decision([], Drafted(DraftOutcome.EXISTS, held))
+    if any(i.month > month for i in current.invoices.values()):
+        return Decision([], Drafted(DraftOutcome.LATER, None))
+    charge_keys, reversal_keys = open_items(current, period_end)
+    lines = invoice_lines(
+        current, charge_keys, reversal_keys, period_start=period_start, period_end=period_end
+    )
+    if not lines:
+        return Decision([], Drafted(DraftOutcome.NOTHING, None))
+    net_total = sum((line.net for line in lines), Decimal(0))
+    rate = current.contract.vat_rate
+    vat = vat_of(net_total, rate)
+    event = InvoiceDrafted(
+        **recorded_now(corporation_id, now, origin),
+        payload=InvoiceDraftedPayload(
+            invoice_id=invoice_id,
+            corporation_id=corporation_id,
+            month=month,
+            period_start=period_start,
+            period_end=period_end,
+            buyer=Buyer(
+                legal_name=current.legal_name,
+                country=current.country,
+                registration_number=current.registration_number,
+                vat_id=current.vat_id,
+                address=current.billing_address,
+                billing_email=current.billing_email,
+                currency=current.currency,
+            ),
+            contract=current.contract,
+            currency=current.currency,
+            lines=lines,
+            cost_centres=cost_centre_totals(lines),
+            net_total=net_total,
+            vat=[VatBreakdown(rate=rate, base=net_total, amount=vat)],
+            vat_total=vat,
+            gross_total=net_total + vat,
+            payment_term_days=current.contract.payment_term_days,
+            charge_keys=charge_keys,
+            reversal_keys=reversal_keys,
+            at=now,
+        ),
+    )
+    after = evolve(current, event)
+    assert after is not None
+    return Decision([event], Drafted(DraftOutcome.DRAFTED, after.invoices[invoice_id]))
+
+
+def _invoice(
+    state: CorporationState | None, invoice_id: str
+) -> tuple[CorporationState, InvoiceState]:
+    corporation_id = corporation_of_invoice(invoice_id)
+    current = _require(state, corporation_id)
+    held = current.invoices.get(invoice_id)
+    if held is None:
+        raise unknown(f"invoice {invoice_id!r}")
+    return current, held
+
+
+def _invoice_decided(
+    state: CorporationState, invoice_id: str, events: list[BillingEvent]
+) -> Decision[InvoiceState]:
+    after = state
+    for event in events:
+        after = evolve(after, event) or after
+    return Decision(events, after.invoices[invoice_id])
+
+
+def decide_issue(
+    state: CorporationState | None,
+    *,
+    invoice_id: str,
+    number: str,
+    issue_date: date,
+    origin: Origin,
+    now: datetime,
+) -> Decision[InvoiceState]:
+    """Give the drafted invoice the number the numbering aggregate assigned
+    it; once (a rerun with the same number records nothing)."""
+    current, held = _invoice(state, invoice_id)
+    if held.status is not InvoiceStatus.DRAFT:
+        if held.number != number:
+            raise conflict(f"invoice {invoice_id!r} has number {held.number}, not {number}")
+        return Decision([], held)
+    event = InvoiceIssued(
+        **recorded_now(current.corporation_id, now, origin),
+        payload=InvoiceIssuedPayload(
+            invoice_id=invoice_id,
+            corporation_id=current.corporation_id,
+            number=number,
+            issue_date=issue_date,
+            due_date=issue_date + timedelta(days=held.payment_term_days),
+            at=now,
+        ),
+    )
+    return _invoice_decided(current, invoice_id, [event])
+
+
+class InvoicePayment(BaseModel):
+    """``POST /ops/invoices/{id}/paid``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    paid_on: date | None = None  # today (UTC) when not given
+    reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+class InvoiceVoiding(BaseModel):
+    """``POST /ops/invoices/{id}/void``: a reason is required."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def decide_paid(
+    state: CorporationState | None,
+    *,
+    invoice_id: str,
+    body: InvoicePayment,
+    origin: Origin,
+    now: datetime,
+) -> Decision[InvoiceState]:
+    """ISSUED -> PAID; a paid invoice again records nothing."""
+    current, held = _invoice(state, invoice_id)
+    if held.status is InvoiceStatus.PAID:
+        return Decision([], held)
+    if held.status is not InvoiceStatus.ISSUED:
+        raise conflict(f"invoice {invoice_id!r} is {held.status.value}: it cannot be paid")
+    event = InvoicePaid(
+        **recorded_now(current.corporation_id, now, origin),
+        payload=InvoicePaidPayload(
+            invoice_id=invoice_id,
+            corporation_id=current.corporation_id,
+            paid_on=body.paid_on or now.astimezone(UTC).date(),
+            reference=body.reference,
+            at=now,
+        ),
+    )
+    return _invoice_decided(current, invoice_id, [event])
+
+
+def decide_void(
+    state: CorporationState | None,
+    *,
+    invoice_id: str,
+    body: InvoiceVoiding,
+    origin: Origin,
+    now: datetime,
+) -> Decision[InvoiceState]:
+    """ISSUED -> VOID, keeping the number; a void invoice again records
+    nothing. A paid invoice is not voided (a credit note refunds it), and a
+    draft is not either (finish the month's close first)."""
+    current, held = _invoice(state, invoice_id)
+    if held.status is InvoiceStatus.VOID:
+        return Decision([], held)
+    if held.status is not InvoiceStatus.ISSUED:
+        raise conflict(f"invoice {invoice_id!r} is {held.status.value}: it cannot be voided")
+    event = InvoiceVoided(
+        **recorded_now(current.corporation_id, now, origin),
+        payload=InvoiceVoidedPayload(
+            invoice_id=invoice_id, corporation_id=current.corporation_id, reason=body.reason, at=now
+        ),
+    )
+    return _invoice_decided(current, invoice_id, [event])
+
+
+def shown_invoice(invoice: InvoiceState) -> dict[str, Any]:
+    return invoice.model_dump(mode="json")

@@ -273,6 +273,11 @@ class DecisionStore(Protocol):
         """Partition and offset of the last event folded into the state."""
         ...
 
+    async def keys(self, slice_name: str) -> list[str]:
+        """The keys of every aggregate of the slice that has a state (any
+        order): what a decision over all of them (a month's invoices) walks."""
+        ...
+
     async def ready(self, slice_name: str) -> bool:
         """Whether the store holds this slice's states (it was rebuilt)."""
         ...
@@ -548,6 +553,22 @@ class WritePath:
             state: S | None = cached.state
             return state
         return self._decoded(slice_, key, stored, None)
+
+    async def keys(self, slice_: Slice[Any]) -> list[str]:
+        """Every aggregate of the slice with a state, as of the last commits,
+        sorted: the log's whole list, never a view's."""
+        await self._require_ready(slice_)
+        try:
+            found = await self.store.keys(slice_.name)
+        except Exception as exc:
+            raise UnavailableError("the decision store is unreachable") from exc
+        return sorted(found)
+
+    def forget(self, slice_: Slice[Any], key: str) -> None:
+        """Drop this process's copy of the aggregate's state (a walk over many
+        large aggregates, such as a month's close, need not keep them all);
+        the next write or read fetches it from the store again."""
+        self._forget(slice_.name, key)
 
     async def position(self, slice_: Slice[Any], key: str) -> tuple[int, int] | None:
         """Where in the log the aggregate's last committed event is: a read

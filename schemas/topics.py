@@ -177,7 +177,21 @@ BILLING_CORPORATIONS = TopicSpec(
         "MemberActivated",
         "ChargeRecorded",
         "ChargeReversed",
+        "InvoiceDrafted",
+        "InvoiceIssued",
+        "InvoicePaid",
+        "InvoiceVoided",
     ),
+    config=_KEEP_FOREVER,
+)
+
+# Gap-free invoice numbers (docs/adr/0036): one aggregate under one key, so
+# one partition and one order for every number ever given.
+BILLING_INVOICE_NUMBERS = TopicSpec(
+    name="ocpi-hub.billing-invoice-numbers.v1",
+    partitions=1,
+    key="the one numbering aggregate: invoice-numbers",
+    event_types=("InvoiceNumbersAssigned", "MonthClosed"),
     config=_KEEP_FOREVER,
 )
 
@@ -197,6 +211,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     OPERATOR_ACCOUNTS,
     API_KEYS,
     BILLING_CORPORATIONS,
+    BILLING_INVOICE_NUMBERS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

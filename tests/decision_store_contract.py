@@ -153,6 +153,26 @@ async def test_a_rebuild_replaces_every_state_and_one_process_leads_it(store: An
     assert await store.lead_rebuild(s, "p2", 60_000)  # the rebuild ended the lead
 
 
+async def test_keys_lists_the_aggregates_with_a_state_and_only_those(store: Any) -> None:
+    s, other = name(), name()
+    await ready_store(store, s)
+    await ready_store(store, other)
+    assert await store.keys(s) == []
+    for key, token in (("A/1", "t1"), ("B*[x]", "t2")):
+        await store.claim(s, key, token, now_ms=T0, ttl_ms=TTL, have=None)
+        await store.commit(s, key, token, version="v1", raw=b"S", partition=0, offset=1)
+    await store.claim(other, "C", "t3", now_ms=T0, ttl_ms=TTL, have=None)
+    await store.commit(other, "C", "t3", version="v1", raw=b"S", partition=0, offset=1)
+    # Held without a state yet, or committed without one: not listed.
+    await store.claim(s, "HELD", "t4", now_ms=T0, ttl_ms=TTL, have=None)
+    await store.claim(s, "NONE", "t5", now_ms=T0, ttl_ms=TTL, have=None)
+    await store.commit(s, "NONE", "t5", version="v1", raw=None, partition=0, offset=2)
+    assert sorted(await store.keys(s)) == ["A/1", "B*[x]"]
+    assert await store.keys(other) == ["C"]
+    await store.rebuilt(s, {"D": (b"SD", 1, 1)})
+    assert await store.keys(s) == ["D"]
+
+
 # --- names (a slice with lookups, docs/adr/0024) ---------------------------------
 
 

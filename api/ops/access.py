@@ -89,6 +89,12 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("POST", "/ops/corporations/{corporation_id}/members"): BILLING,
     ("GET", "/ops/corporations/{corporation_id}/members"): BILLING,
     ("POST", "/ops/corporations/{corporation_id}/members/{member_id}/invitation"): BILLING,
+    # invoices (docs/adr/0036): closing a month, reading and settling invoices
+    ("POST", "/ops/billing/months/{month}/close"): BILLING,
+    ("GET", "/ops/invoices"): BILLING,
+    ("GET", "/ops/invoices/{invoice_id}"): BILLING,
+    ("POST", "/ops/invoices/{invoice_id}/paid"): BILLING,
+    ("POST", "/ops/invoices/{invoice_id}/void"): BILLING,
     # our tariffs: prices are billing's
     ("GET", "/ops/tariffs/{tariff_id}"): VIEWER,
     ("PUT", "/ops/tariffs/{tariff_id}"): BILLING,

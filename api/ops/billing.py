@@ -13,6 +13,16 @@
   ``GET`` lists them; ``POST .../members/{member_id}/invitation`` invites
   again (a new link; the older one stops working).
 
+Invoices (docs/adr/0036), role ``billing`` too:
+
+* ``POST /ops/billing/months/{month}/close``: close a month, as
+  ``ocpi-hub billing close-month`` does (producers/invoicing.py).
+* ``GET /ops/invoices[?corporation_id=&month=&status=&after=&limit=]``: the
+  MySQL rows; ``GET /ops/invoices/{id}``: one with its lines.
+* ``POST /ops/invoices/{id}/paid`` (``paid_on``, ``reference``) and
+  ``POST /ops/invoices/{id}/void`` (``reason``): decided on the
+  corporation's aggregate.
+
 The members' side, following the link, is api/public/activation.py.
 """
 
@@ -28,10 +38,12 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ocpi.tokens import TokenWrites
 from api.ops.access import OPS_ACCESS
-from api.writes import ExactBody, WritePathDep, body_of
+from api.writes import ExactBody, JsonBodyOrNone, WritePathDep, body_of
 from producers import billing, tokens
 from producers.billing import (
     CorporationState,
+    InvoicePayment,
+    InvoiceVoiding,
     NewCorporation,
     NewMember,
     StatusChange,
@@ -39,10 +51,18 @@ from producers.billing import (
     decide_register,
     decide_status,
 )
+from producers.invoicing import close_month
 from producers.write_path import Origin, RefusedError, WritePath
 from projections.mysql.billing import BillingRowQuery
 from schemas.events import Party
-from schemas.events.billing import CORPORATION_ID_PATTERN, MEMBER_ID_PATTERN, CorporationStatus
+from schemas.events.billing import (
+    CORPORATION_ID_PATTERN,
+    INVOICE_ID_PATTERN,
+    MEMBER_ID_PATTERN,
+    MONTH_PATTERN,
+    CorporationStatus,
+    InvoiceStatus,
+)
 from schemas.events.tokens import TokenRef
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tokens import AllowedType
@@ -236,3 +256,98 @@ async def invite_member_again(
 ) -> Json:
     state = await writes.invite(corporation_id, member_id, None)
     return envelope(billing.shown_member(state.members[member_id]))
+
+
+# --- invoices (docs/adr/0036) ---------------------------------------------------------
+
+invoices_router = APIRouter(prefix="/ops", tags=["ops: billing"], dependencies=[OPS_ACCESS])
+
+InvoiceIdPath = Annotated[str, Path(pattern=INVOICE_ID_PATTERN)]
+
+
+def _origin(c: ContainerDep, correlation_id: str) -> Origin:
+    s = c.settings
+    return Origin(Party(country_code=s.party_country_code, party_id=s.party_id), correlation_id)
+
+
+@invoices_router.post("/billing/months/{month}/close")
+async def close_billing_month(
+    month: str, w: WritePathDep, c: ContainerDep, correlation_id: CorrelationIdDep, now: NowDep
+) -> Json:
+    """Invoice ``month`` (YYYY-MM): 409 when it has not ended or was closed
+    already (nothing written); 400 for anything that is not a month (checked
+    by producers/invoicing.py, so the command line says the same)."""
+    report = await close_month(w, month=month, origin=_origin(c, correlation_id), now=now)
+    return envelope(report.shown())
+
+
+@invoices_router.get("/invoices")
+async def list_invoices(
+    c: ContainerDep,
+    corporation_id: Annotated[str | None, Query(pattern=CORPORATION_ID_PATTERN)] = None,
+    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
+    status: InvoiceStatus | None = None,
+    after: Annotated[str | None, Query(pattern=INVOICE_ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Json:
+    rows = BillingRowQuery(c.mysql).invoices(
+        corporation_id=corporation_id,
+        month=month,
+        status=status.value if status else None,
+        after=after,
+        limit=limit,
+    )
+    return envelope([_json(r) for r in rows])
+
+
+@invoices_router.get("/invoices/{invoice_id}")
+async def get_invoice(invoice_id: InvoiceIdPath, c: ContainerDep) -> Json:
+    query = BillingRowQuery(c.mysql)
+    row = query.invoice(invoice_id)
+    if row is None:
+        raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no invoice {invoice_id!r}", 404)
+    shown = _json(row)
+    shown["lines"] = [_json(line) for line in query.invoice_lines(invoice_id)]
+    return envelope(shown)
+
+
+@invoices_router.post("/invoices/{invoice_id}/paid", openapi_extra=body_of(InvoicePayment))
+async def mark_invoice_paid(
+    invoice_id: InvoiceIdPath,
+    body: JsonBodyOrNone,
+    w: WritePathDep,
+    c: ContainerDep,
+    correlation_id: CorrelationIdDep,
+    now: NowDep,
+) -> Json:
+    payment = InvoicePayment.model_validate(body if body is not None else {})
+    origin = _origin(c, correlation_id)
+    invoice = await w.write(
+        billing.SLICE,
+        billing.corporation_of_invoice(invoice_id),
+        lambda s: billing.decide_paid(
+            s, invoice_id=invoice_id, body=payment, origin=origin, now=now
+        ),
+    )
+    return envelope(billing.shown_invoice(invoice))
+
+
+@invoices_router.post("/invoices/{invoice_id}/void", openapi_extra=body_of(InvoiceVoiding))
+async def void_invoice(
+    invoice_id: InvoiceIdPath,
+    body: ExactBody,
+    w: WritePathDep,
+    c: ContainerDep,
+    correlation_id: CorrelationIdDep,
+    now: NowDep,
+) -> Json:
+    voiding = InvoiceVoiding.model_validate(body)
+    origin = _origin(c, correlation_id)
+    invoice = await w.write(
+        billing.SLICE,
+        billing.corporation_of_invoice(invoice_id),
+        lambda s: billing.decide_void(
+            s, invoice_id=invoice_id, body=voiding, origin=origin, now=now
+        ),
+    )
+    return envelope(billing.shown_invoice(invoice))

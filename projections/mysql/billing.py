@@ -2,6 +2,9 @@
 per corporation in ``billing_corporations`` and one per member in
 ``billing_members``, folded with the slice's own ``evolve``
 (producers/billing.py), so the rows are what the write path decides on.
+Invoices (docs/adr/0036): ``billing_invoices`` holds each invoice's summary
+and state as the fold has it, ``billing_invoice_lines`` the lines of its
+``InvoiceDrafted`` event, written once (never recomputed).
 
 A corporation's events are on one partition (keyed by its id): the row's
 ``state_json`` keeps the folded state and the offset of the last event
@@ -29,9 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.mysql import DATETIME, DECIMAL, insert
+from sqlalchemy.dialects.mysql import DATE, DATETIME, DECIMAL, insert
 
-from producers.billing import CorporationState, evolve
+from producers.billing import CorporationState, InvoiceState, evolve
 from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record
@@ -41,6 +44,10 @@ from schemas.events.billing import (
     CorporationRegistered,
     CorporationStatusChanged,
     InvitationMailed,
+    InvoiceDrafted,
+    InvoiceIssued,
+    InvoicePaid,
+    InvoiceVoided,
     MemberActivated,
     MemberInvited,
 )
@@ -114,6 +121,48 @@ charges = Table(
     Column("reversal_amount", DECIMAL(18, 6)),
 )
 
+# Created by migration 0007_invoices.
+invoices = Table(
+    "billing_invoices",
+    metadata,
+    Column("invoice_id", ascii_key(19), primary_key=True),
+    Column("corporation_id", ascii_key(12)),
+    Column("month", ascii_key(7)),
+    Column("status", ascii_key(8)),
+    Column("number", ascii_key(16)),
+    Column("buyer_legal_name", ci_text(200)),
+    Column("currency", ascii_key(3)),
+    Column("period_start", DATETIME(fsp=3)),
+    Column("period_end", DATETIME(fsp=3)),
+    Column("net_total", DECIMAL(18, 6)),
+    Column("vat_total", DECIMAL(18, 6)),
+    Column("gross_total", DECIMAL(18, 6)),
+    Column("payment_term_days", Integer),
+    Column("lines", Integer),
+    Column("issue_date", DATE),
+    Column("due_date", DATE),
+    Column("paid_on", DATE),
+    Column("payment_reference", ci_text(200)),
+    Column("void_reason", ci_text(500)),
+    Column("drafted_at", DATETIME(fsp=3)),
+    Column("updated_at", DATETIME(fsp=3)),
+)
+
+invoice_lines = Table(
+    "billing_invoice_lines",
+    metadata,
+    Column("invoice_id", ascii_key(19), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("kind", ascii_key(16)),
+    Column("member_id", ascii_key(12)),
+    Column("member_name", ci_text(200)),
+    Column("cost_centre", ci_text(64)),
+    Column("sessions", Integer),
+    Column("energy_kwh", DECIMAL(18, 6)),
+    Column("unit_price", DECIMAL(18, 6)),
+    Column("net", DECIMAL(18, 6)),
+)
+
 _BILLING_EVENTS = (
     CorporationRegistered,
     CorporationStatusChanged,
@@ -122,6 +171,10 @@ _BILLING_EVENTS = (
     MemberActivated,
     ChargeRecorded,
     ChargeReversed,
+    InvoiceDrafted,
+    InvoiceIssued,
+    InvoicePaid,
+    InvoiceVoided,
 )
 
 
@@ -203,9 +256,59 @@ def _charge_row(event: ChargeRecorded) -> Row:
     }
 
 
+def invoice_row(invoice: InvoiceState) -> Row:
+    """The row of one invoice, from the fold's summary. Pure."""
+    return {
+        "invoice_id": invoice.invoice_id,
+        "corporation_id": invoice.corporation_id,
+        "month": invoice.month,
+        "status": invoice.status.value,
+        "number": invoice.number,
+        "buyer_legal_name": invoice.buyer_legal_name,
+        "currency": invoice.currency,
+        "period_start": _naive(invoice.period_start),
+        "period_end": _naive(invoice.period_end),
+        "net_total": invoice.net_total,
+        "vat_total": invoice.vat_total,
+        "gross_total": invoice.gross_total,
+        "payment_term_days": invoice.payment_term_days,
+        "lines": invoice.lines,
+        "issue_date": invoice.issue_date,
+        "due_date": invoice.due_date,
+        "paid_on": invoice.paid_on,
+        "payment_reference": invoice.payment_reference,
+        "void_reason": invoice.void_reason,
+        "drafted_at": _naive(invoice.drafted_at),
+        "updated_at": _naive(invoice.updated_at),
+    }
+
+
+def invoice_line_rows(event: InvoiceDrafted) -> list[Row]:
+    """The lines of a drafted invoice, numbered from 1 in the event's order. Pure."""
+    d = event.payload
+    return [
+        {
+            "invoice_id": d.invoice_id,
+            "line_no": n,
+            "kind": line.kind.value,
+            "member_id": line.member_id,
+            "member_name": line.member_name,
+            "cost_centre": line.cost_centre,
+            "sessions": line.sessions,
+            "energy_kwh": line.energy_kwh,
+            "unit_price": line.unit_price,
+            "net": line.net,
+        }
+        for n, line in enumerate(d.lines, start=1)
+    ]
+
+
 def _key(record: Record[object]) -> str | None:
     event = record.event
     return event.aggregate_key if isinstance(event, _BILLING_EVENTS) else None
+
+
+_INVOICE_EVENTS = (InvoiceDrafted, InvoiceIssued, InvoicePaid, InvoiceVoided)
 
 
 class BillingRowWriter:
@@ -219,6 +322,8 @@ class BillingRowWriter:
 
     def wipe(self) -> None:
         with self._engine.begin() as conn:
+            conn.execute(delete(invoice_lines))
+            conn.execute(delete(invoices))
             conn.execute(delete(charges))
             conn.execute(delete(members))
             conn.execute(delete(corporations))
@@ -245,11 +350,14 @@ class BillingRowWriter:
         member_updates: list[Row] = []
         charge_rows: list[Row] = []
         reversals: list[Row] = []
+        invoice_rows: list[Row] = []
+        line_rows: list[Row] = []
         for key in keys:
             before: Row | None = stored[key]
             state = CorporationState.model_validate(before["state"]) if before else None
             last = before["offset"] if before else -1
             changed = False
+            touched: set[str] = set()
             for record in by_key[key]:
                 if record.offset <= last:
                     continue  # applied already (a batch read again)
@@ -261,6 +369,10 @@ class BillingRowWriter:
                 elif isinstance(record.event, ChargeReversed):
                     r = record.event.payload
                     reversals.append({"key": r.cdr_key, "by": r.credit_cdr_key, "amount": r.amount})
+                elif isinstance(record.event, InvoiceDrafted):
+                    line_rows += invoice_line_rows(record.event)
+                if isinstance(record.event, _INVOICE_EVENTS):
+                    touched.add(record.event.payload.invoice_id)
                 last = record.offset
                 changed = True
             if not changed or state is None:
@@ -270,7 +382,10 @@ class BillingRowWriter:
                 | {"state_json": {"state": state.model_dump(mode="json"), "offset": last}}
             )
             member_updates += member_rows(state)
-        upsert(conn, corporations, rows)  # the rows exist: claimed above
+            invoice_rows += [invoice_row(state.invoices[i]) for i in sorted(touched)]
+        upsert(conn, corporations, rows)
+        upsert(conn, invoices, invoice_rows)
+        upsert(conn, invoice_lines, line_rows)  # the rows exist: claimed above
         upsert(conn, members, member_updates)
         upsert(conn, charges, charge_rows)
         for reversal in reversals:
@@ -306,6 +421,43 @@ class BillingRowQuery:
             select(members)
             .where(members.c.corporation_id == corporation_id)
             .order_by(members.c.member_id)
+        )
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def invoices(
+        self,
+        *,
+        corporation_id: str | None = None,
+        month: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Row]:
+        """Invoices by id (corporation, then month), filtered; keyset paging."""
+        query = select(invoices)
+        if corporation_id is not None:
+            query = query.where(invoices.c.corporation_id == corporation_id)
+        if month is not None:
+            query = query.where(invoices.c.month == month)
+        if status is not None:
+            query = query.where(invoices.c.status == status)
+        if after is not None:
+            query = query.where(invoices.c.invoice_id > after)
+        query = query.order_by(invoices.c.invoice_id).limit(limit)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def invoice(self, invoice_id: str) -> Row | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(invoices).where(invoices.c.invoice_id == invoice_id)).first()
+        return dict(row._mapping) if row is not None else None
+
+    def invoice_lines(self, invoice_id: str) -> list[Row]:
+        query = (
+            select(invoice_lines)
+            .where(invoice_lines.c.invoice_id == invoice_id)
+            .order_by(invoice_lines.c.line_no)
         )
         with self._engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]

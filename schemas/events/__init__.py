@@ -12,8 +12,14 @@ from schemas.events.billing import (
     CorporationRegistered,
     CorporationStatusChanged,
     InvitationMailed,
+    InvoiceDrafted,
+    InvoiceIssued,
+    InvoiceNumbersAssigned,
+    InvoicePaid,
+    InvoiceVoided,
     MemberActivated,
     MemberInvited,
+    MonthClosed,
 )
 from schemas.events.cdrs import CdrIssued, CdrReceived, CdrReconciled
 from schemas.events.charge_points import (
@@ -123,6 +129,12 @@ Event = Annotated[
     | MemberActivated
     | ChargeRecorded
     | ChargeReversed
+    | InvoiceDrafted
+    | InvoiceIssued
+    | InvoicePaid
+    | InvoiceVoided
+    | InvoiceNumbersAssigned
+    | MonthClosed
     | OperatorAccountAdded
     | OperatorRoleSet
     | OperatorAccountDisabled

@@ -11,6 +11,7 @@ our processes hold (``OCPI_HUB_BILLING_LINK_KEY``).
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -232,6 +233,162 @@ class ChargeReversed(EventMeta):
     payload: ChargeReversedPayload
 
 
+# --- invoices (issue 14, part B; docs/adr/0036) ----------------------------------
+
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# The invoice of one corporation and month: ``<corporation id>-<YYYYMM>``,
+# so a rerun of a close names the same invoice (docs/adr/0036).
+INVOICE_ID_PATTERN = r"^[a-z0-9]{12}-[0-9]{4}(0[1-9]|1[0-2])$"
+InvoiceId = Annotated[str, Field(pattern=INVOICE_ID_PATTERN)]
+Month = Annotated[str, Field(pattern=MONTH_PATTERN)]
+# The gap-free number: ``<year of issue>-<sequence of that year, 6 digits>``.
+INVOICE_NUMBER_PATTERN = r"^[0-9]{4}-[0-9]{6,}$"
+InvoiceNumber = Annotated[str, Field(pattern=INVOICE_NUMBER_PATTERN)]
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "DRAFT"  # content fixed, no number yet
+    ISSUED = "ISSUED"  # numbered and dated
+    PAID = "PAID"
+    VOID = "VOID"  # cancelled; keeps its number (no gap)
+
+
+class InvoiceLineKind(StrEnum):
+    CHARGES = "CHARGES"  # a member's sessions at one price per kWh
+    REVERSALS = "REVERSALS"  # Credit CDRs reversing charges (negative)
+    MONTHLY_FEE = "MONTHLY_FEE"  # the contract's fee for an active member
+
+
+class Buyer(_Model):
+    """The corporation as it was when the invoice was drafted: a later
+    change of address or name does not change an invoice."""
+
+    legal_name: Text
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    registration_number: Annotated[str, Field(min_length=1, max_length=40)]
+    vat_id: Annotated[str, Field(min_length=3, max_length=40)]
+    address: Address
+    billing_email: Email
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class InvoiceLine(_Model):
+    """One line: a member's sessions (or reversals) at one unit price, in
+    one cost centre, or a member's monthly fee. ``net`` is the sum of the
+    charges' own amounts (each rounded to the cent when it was recorded),
+    not ``energy_kwh`` x ``unit_price`` rounded again."""
+
+    kind: InvoiceLineKind
+    member_id: MemberId
+    member_name: Text
+    cost_centre: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    sessions: Annotated[int, Field(ge=0)]
+    energy_kwh: SignedMoney
+    unit_price: Money
+    net: SignedMoney
+
+
+class CostCentreTotal(_Model):
+    """A cost centre's part of the invoice (None: members without one)."""
+
+    cost_centre: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    sessions: Annotated[int, Field(ge=0)]
+    energy_kwh: SignedMoney
+    net: SignedMoney
+
+
+class VatBreakdown(_Model):
+    """VAT of one rate, computed once on the net total of that rate."""
+
+    rate: Annotated[Money, Field(le=1)]
+    base: SignedMoney
+    amount: SignedMoney
+
+
+class InvoiceDraftedPayload(_Model):
+    """An invoice's whole content, fixed once: replay never recomputes it.
+    ``charge_keys`` are the CDR keys of the charges on it, and
+    ``reversal_keys`` the CDR keys whose reversal is on it; from then on
+    they are no longer open (a late charge lands on a later invoice)."""
+
+    invoice_id: InvoiceId
+    corporation_id: CorporationId
+    month: Month
+    period_start: AwareDatetime  # included
+    period_end: AwareDatetime  # excluded: sessions that ended before it
+    buyer: Buyer
+    contract: Contract
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    lines: list[InvoiceLine]
+    cost_centres: list[CostCentreTotal]
+    net_total: SignedMoney
+    vat: list[VatBreakdown]
+    vat_total: SignedMoney
+    gross_total: SignedMoney
+    payment_term_days: Annotated[int, Field(ge=0, le=365)]
+    charge_keys: list[Annotated[str, Field(min_length=1, max_length=160)]]
+    reversal_keys: list[Annotated[str, Field(min_length=1, max_length=160)]]
+    at: AwareDatetime
+
+
+class InvoiceDrafted(EventMeta):
+    """A month's invoice of a corporation was drafted (``close-month``)."""
+
+    event_type: Literal["InvoiceDrafted"] = "InvoiceDrafted"
+    schema_version: Literal[1] = 1
+    payload: InvoiceDraftedPayload
+
+
+class InvoiceIssuedPayload(_Model):
+    invoice_id: InvoiceId
+    corporation_id: CorporationId
+    number: InvoiceNumber
+    issue_date: date
+    due_date: date
+    at: AwareDatetime
+
+
+class InvoiceIssued(EventMeta):
+    """The drafted invoice got its number (from the numbering aggregate,
+    topic ``ocpi-hub.billing-invoice-numbers.v1``) and its dates."""
+
+    event_type: Literal["InvoiceIssued"] = "InvoiceIssued"
+    schema_version: Literal[1] = 1
+    payload: InvoiceIssuedPayload
+
+
+class InvoicePaidPayload(_Model):
+    invoice_id: InvoiceId
+    corporation_id: CorporationId
+    paid_on: date
+    reference: Annotated[str, Field(max_length=200)] | None = None
+    at: AwareDatetime
+
+
+class InvoicePaid(EventMeta):
+    """An issued invoice was paid (recorded by ops)."""
+
+    event_type: Literal["InvoicePaid"] = "InvoicePaid"
+    schema_version: Literal[1] = 1
+    payload: InvoicePaidPayload
+
+
+class InvoiceVoidedPayload(_Model):
+    invoice_id: InvoiceId
+    corporation_id: CorporationId
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    at: AwareDatetime
+
+
+class InvoiceVoided(EventMeta):
+    """An issued invoice was cancelled; it keeps its number. Its charges
+    and reversals are open again: they land on the next invoice."""
+
+    event_type: Literal["InvoiceVoided"] = "InvoiceVoided"
+    schema_version: Literal[1] = 1
+    payload: InvoiceVoidedPayload
+
+
 BillingEvent = (
     CorporationRegistered
     | CorporationStatusChanged
@@ -240,4 +397,50 @@ BillingEvent = (
     | MemberActivated
     | ChargeRecorded
     | ChargeReversed
+    | InvoiceDrafted
+    | InvoiceIssued
+    | InvoicePaid
+    | InvoiceVoided
 )
+
+
+# --- the invoice numbers (one aggregate, one partition, one order) -----------------
+
+INVOICE_NUMBERS_KEY = "invoice-numbers"
+
+
+class AssignedNumber(_Model):
+    invoice_id: InvoiceId
+    number: InvoiceNumber
+    issue_date: date
+
+
+class InvoiceNumbersAssignedPayload(_Model):
+    """Numbers for drafted invoices, each the last one + 1 in its year of
+    issue, in the order listed; an invoice id is numbered once."""
+
+    numbers: list[AssignedNumber]
+    at: AwareDatetime
+
+
+class InvoiceNumbersAssigned(EventMeta):
+    event_type: Literal["InvoiceNumbersAssigned"] = "InvoiceNumbersAssigned"
+    schema_version: Literal[1] = 1
+    payload: InvoiceNumbersAssignedPayload
+
+
+class MonthClosedPayload(_Model):
+    month: Month
+    invoices: Annotated[int, Field(ge=0)]
+    at: AwareDatetime
+
+
+class MonthClosed(EventMeta):
+    """Every invoice of the month was issued: a second close of it is refused."""
+
+    event_type: Literal["MonthClosed"] = "MonthClosed"
+    schema_version: Literal[1] = 1
+    payload: MonthClosedPayload
+
+
+InvoiceNumberEvent = InvoiceNumbersAssigned | MonthClosed

@@ -98,11 +98,12 @@ def test_upgrading_a_database_with_evse_rows_keeps_them_under_the_new_name(
 
     tables = set(inspect(fresh).get_table_names())
     assert "evses" in tables and "chargers" not in tables
-    assert {"billing_corporations", "billing_members"} <= tables
+    assert {"billing_corporations", "billing_members", "billing_invoices"} <= tables
+    assert "billing_invoice_lines" in tables
     with fresh.connect() as conn:
         [row] = conn.execute(select(evses)).mappings().all()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == (
-            "0006_billing"
+            "0007_invoices"
         )
     assert (row["evse_key"], row["evse_id"], row["status"], row["last_updated"]) == (
         "NL/ABC/LOC1/E1",

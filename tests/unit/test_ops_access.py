@@ -53,8 +53,9 @@ def test_operator_and_billing_are_not_comparable() -> None:
 def test_reads_need_viewer_and_money_needs_billing() -> None:
     for (method, path), role in ROUTE_ROLES.items():
         # Corporations: contracts and members' personal data, billing's alone
-        # (docs/adr/0035), reads included.
-        if path == "/ops/audit" or path.startswith(("/ops/cdrs", "/admin", "/ops/corporations")):
+        # (docs/adr/0035), reads included; invoices likewise (docs/adr/0036).
+        billing_only = ("/ops/corporations", "/ops/invoices", "/ops/billing")
+        if path == "/ops/audit" or path.startswith(("/ops/cdrs", "/admin", *billing_only)):
             continue
         assert (role is OperatorRole.VIEWER) == (method == "GET"), (method, path)
     assert required_role("POST", "/ops/cdrs/{cdr_id}/credit") is OperatorRole.BILLING
@@ -63,7 +64,7 @@ def test_reads_need_viewer_and_money_needs_billing() -> None:
     assert required_role("PUT", "/ops/locations/{location_id}") is OperatorRole.OPERATOR
     assert required_role("GET", "/ops/audit") is OperatorRole.ADMIN
     for method, path in ROUTE_ROLES:
-        if path.startswith("/ops/corporations"):
+        if path.startswith(billing_only):
             assert required_role(method, path) is OperatorRole.BILLING, (method, path)
 
 
