@@ -110,10 +110,12 @@ def _tail(path: Path, lines: int = 30) -> str:
 SCALED = ("processors", "projections")
 
 
-def _instances(scale: int) -> list[tuple[str, str, dict[str, str]]]:
+def _instances(
+    scale: int, processes: tuple[str, ...] = PROCESSES
+) -> list[tuple[str, str, dict[str, str]]]:
     """(name, command, extra environment) of every process of a platform with
     ``scale`` processors and projections (the API gets ``scale`` workers)."""
-    out = [(name, name, {}) for name in PROCESSES]
+    out = [(name, name, {}) for name in processes]
     for index in range(2, scale + 1):
         for name in SCALED:
             extra = (
@@ -130,11 +132,17 @@ def _instances(scale: int) -> list[tuple[str, str, dict[str, str]]]:
 
 @contextmanager
 def running_platform(
-    ns: Namespace, logs: Path, *, scale: int = 1, **overrides: object
+    ns: Namespace,
+    logs: Path,
+    *,
+    scale: int = 1,
+    commands: tuple[str, ...] = PROCESSES,
+    **overrides: object,
 ) -> Iterator[Platform]:
     """The platform's processes of one namespace, until the block ends. With
     ``scale`` N: N API workers behind one port, N processors and N
-    projections processes (named ``processors-2``, ...)."""
+    projections processes (named ``processors-2``, ...). ``commands``: the
+    processes to run (``billing-worker`` only where a test bills)."""
     port = free_port()
     gateway_port = free_port()
     settings = ns.settings.model_copy(
@@ -160,7 +168,7 @@ def running_platform(
     env = {**os.environ, **env_of(settings)}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name, command, extra in _instances(scale):
+        for name, command, extra in _instances(scale, commands):
             with (logs / f"{name}.log").open("wb") as out:
                 processes[name] = subprocess.Popen(
                     [OCPI_HUB, command],
