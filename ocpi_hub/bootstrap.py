@@ -30,6 +30,8 @@ from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMa
 from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH, ModulePusher
 from processors.session_push import SESSIONS_PUSH
+from processors.tariff_push import TARIFFS_PUSH
+from processors.token_push import TOKENS_PUSH
 from producers import (
     billing,
     cdrs,
@@ -713,7 +715,14 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
         yield Pushers(
             modules=[
                 ModulePusher(settings, partner_view, sealed, module, stats)
-                for module in (LOCATIONS_PUSH, SESSIONS_PUSH, CDRS_PUSH, EVSE_STATUS_PUSH)
+                for module in (
+                    LOCATIONS_PUSH,
+                    SESSIONS_PUSH,
+                    CDRS_PUSH,
+                    EVSE_STATUS_PUSH,
+                    TOKENS_PUSH,
+                    TARIFFS_PUSH,
+                )
             ],
             callbacks=CommandCallbackSender(
                 settings, partner_view, sealed, RedisDeliveredMarks(redis, settings.topic_prefix)

@@ -93,9 +93,10 @@ class PushRequest:
     folded ids of the object) is what ordering and staleness are about."""
 
     # POST: a new object at the receiver's URL itself (CDRs, mod_cdrs).
-    method: Literal["PUT", "PATCH", "POST"]
+    # DELETE: the object withdrawn (tariffs, mod_tariffs); it has no body.
+    method: Literal["PUT", "PATCH", "POST", "DELETE"]
     path: str
-    body: dict[str, Any]
+    body: dict[str, Any] | None
     object_key: str
     last_updated: datetime
     correlation_id: str
@@ -191,18 +192,21 @@ class PushTarget:
 
 
 def push_targets(
-    partners: Iterable[PartnerState], module_id: str = ModuleId.LOCATIONS.value
+    partners: Iterable[PartnerState],
+    module_id: str = ModuleId.LOCATIONS.value,
+    to_role: Role = Role.EMSP,
 ) -> dict[str, PushTarget]:
-    """Registered partners with a Locations RECEIVER endpoint and a token for us
-    to present. Messages go to the partner's eMSP role (the role a CPO pushes
-    locations to), else to its first role (transport_and_format, "Message
+    """Registered partners with a RECEIVER endpoint of the module and a token
+    for us to present. Messages go to the partner's ``to_role`` role (eMSP for
+    what a CPO pushes: locations, sessions, CDRs, tariffs; CPO for the tokens
+    an eMSP pushes), else to its first role (transport_and_format, "Message
     Routing"); a partner without roles cannot be addressed and is left out."""
     targets = {}
     for p in partners:
         url = p.endpoint(module_id, InterfaceRole.RECEIVER.value)
         if p.status != "registered" or url is None or not p.our_token_encrypted or not p.roles:
             continue
-        role = next((r for r in p.roles if r.role == Role.EMSP), p.roles[0])
+        role = next((r for r in p.roles if r.role == to_role), p.roles[0])
         targets[p.partner_id] = PushTarget(
             partner_id=p.partner_id,
             url=url.rstrip("/"),
@@ -314,6 +318,8 @@ class PushModule:
     # lane is ready (distinct per module so a reader can wait for each).
     group_suffix: str = ""
     ready_event: str = "push_lane_ready"
+    # The role of the partner a push is addressed to (its routing headers).
+    to_role: Role = Role.EMSP
 
 
 LOCATIONS_PUSH = PushModule(
@@ -645,7 +651,7 @@ class ModulePusher:
         except Exception as exc:
             log.warning("push_partners_unreadable", error=type(exc).__name__)
             return
-        wanted = push_targets(partners, self._module.module_id)
+        wanted = push_targets(partners, self._module.module_id, self._module.to_role)
         for partner_id, task in list(self._tasks.items()):
             if task.done():
                 error = None if task.cancelled() else task.exception()

@@ -153,7 +153,7 @@ async def send_module_request(
     *,
     token: str,
     headers: Mapping[str, str],
-    json: dict[str, Any],
+    json: dict[str, Any] | None,
 ) -> ModuleAnswer:
     """Send one request to a functional module of a partner and report what came
     back, never raising for what the partner did: the caller decides whether to

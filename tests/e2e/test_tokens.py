@@ -1,6 +1,7 @@
 """Tokens between two platforms over HTTP: the peer (NL-PEE, as eMSP) issues
-a token through its ops API and pushes it to our Tokens receiver with the
-token the registration gave it; it invalidates it with a PATCH. A driver then
+a token through its ops API and its push process PUTs it to our Tokens
+receiver with the token the registration gave it; it invalidates it with a
+PATCH. Ours reach the peer the same way. A driver then
 presents one of its tokens at one of our chargers: ``POST /ops/authorize``
 finds whitelist NEVER and asks the peer's real-time authorize endpoint,
 which answers from its own tokens."""
@@ -16,6 +17,7 @@ import httpx
 
 from tests.e2e.conftest import Linked, auth, ops_auth, sealed_token
 from tests.e2e.test_charger_path import _events
+from tests.e2e.test_walking_skeleton import wait_for
 from tests.token_objects import token
 
 RECEIVER = "/ocpi/cpo/2.2.1/tokens/NL/PEE"
@@ -55,9 +57,16 @@ def test_the_peer_pushes_a_token_we_read_it_and_it_is_invalidated(linked: Linked
         ),
         201,
     )
+    # The peer's push process PUTs it to our receiver (mod_tokens push model).
     url = f"{linked.us.base_url}{RECEIVER}/{uid}"
-    _ok(httpx.put(url, json=peer_token(uid), headers=linked.peer_token), 201)
-    assert _ok(httpx.get(url, headers=linked.peer_token))["data"] == peer_token(uid)
+
+    def held() -> dict[str, Any] | None:
+        resp = httpx.get(url, headers=linked.peer_token, timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    assert wait_for(held, "the peer's token pushed to us") == peer_token(uid)
+    # A PUT of the same token by the peer itself replaces it (200, not 201).
+    _ok(httpx.put(url, json=peer_token(uid), headers=linked.peer_token), 200)
 
     patch = {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}
     _ok(httpx.patch(url, json=patch, headers=linked.peer_token))
@@ -90,9 +99,14 @@ def test_a_never_token_is_authorized_in_real_time_by_the_peer(linked: Linked) ->
         ),
         201,
     )
-    _ok(
-        httpx.put(f"{linked.us.base_url}{RECEIVER}/{uid}", json=issued, headers=linked.peer_token),
-        201,
+    wait_for(
+        lambda: (
+            httpx.get(
+                f"{linked.us.base_url}{RECEIVER}/{uid}", headers=linked.peer_token, timeout=10
+            ).status_code
+            == 200
+        ),
+        "the peer's token pushed to us",
     )
 
     decided = authorize_at_us(linked, uid, "LOC1")
@@ -188,3 +202,27 @@ def test_partner_tokens_never_reach_the_logs(linked: Linked) -> None:
         for name in ("api.log", "projections.log"):
             text = (platform.logs / name).read_text(errors="replace")
             assert not any(s in text for s in secrets), f"a token in {platform.base_url} {name}"
+
+
+def test_our_tokens_are_pushed_to_the_peer_and_their_changes_too(linked: Linked) -> None:
+    """mod_tokens, push model: a token our operators issue reaches the peer's
+    Tokens receiver (its CPO role) by PUT, and a change by PATCH, through our
+    push process; the peer can then decide it from its own copy."""
+    uid = f"P{uuid.uuid4().hex[:8].upper()}"
+    ours = token(uid, country_code="ZZ", party_id="HUB", whitelist="ALLOWED")
+    ops = ops_auth(linked.us.base_url)
+    _ok(httpx.put(f"{linked.us.base_url}/ops/tokens/{uid}", json=ours, headers=ops), 201)
+    at_peer = f"{linked.peer.base_url}/ocpi/cpo/2.2.1/tokens/ZZ/HUB/{uid}"
+    ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+
+    def held(valid: bool) -> dict[str, Any] | None:
+        resp = httpx.get(at_peer, headers=ours_at_peer, timeout=10)
+        data = resp.json().get("data") if resp.status_code == 200 else None
+        return data if data and data["valid"] is valid else None
+
+    assert wait_for(lambda: held(True), "our token at the peer's receiver") == ours
+    patch = {"valid": False, "last_updated": "2026-03-02T00:00:00Z"}
+    _ok(httpx.patch(f"{linked.us.base_url}/ops/tokens/{uid}", json=patch, headers=ops))
+    assert wait_for(lambda: held(False), "the change at the peer")["last_updated"] == (
+        "2026-03-02T00:00:00Z"
+    )
