@@ -489,26 +489,45 @@ def partners_list() -> None:
         typer.echo(f"{p.partner_id}\t{p.status}\t{p.direction or '-'}\t{roles or '-'}")
 
 
+_PARTNER_ID = Annotated[str, typer.Argument(help="The partner, as `partners list` names it.")]
+_SINCE = Annotated[
+    str | None, typer.Option(help="Only objects changed since (OCPI DateTime, UTC).")
+]
+
+
 @partners_app.command("sync-locations")
-def partners_sync_locations(
-    partner_id: Annotated[str, typer.Argument(help="The partner, as `partners list` names it.")],
-    since: Annotated[
-        str | None, typer.Option(help="Only locations changed since (OCPI DateTime, UTC).")
-    ] = None,
-) -> None:
+def partners_sync_locations(partner_id: _PARTNER_ID, since: _SINCE = None) -> None:
     """Pull a partner CPO's locations (all, or changed --since) into our log."""
+    _pull("locations", partner_id, since)
+
+
+@partners_app.command("sync-tariffs")
+def partners_sync_tariffs(partner_id: _PARTNER_ID, since: _SINCE = None) -> None:
+    """Pull a partner CPO's tariffs (all, or changed --since) into our log."""
+    _pull("tariffs", partner_id, since)
+
+
+@partners_app.command("sync-tokens")
+def partners_sync_tokens(partner_id: _PARTNER_ID, since: _SINCE = None) -> None:
+    """Pull a partner eMSP's tokens (all, or changed --since) into our log."""
+    _pull("tokens", partner_id, since)
+
+
+def _pull(module_name: str, partner_id: str, since: str | None) -> None:
+    """Crawl one module of a partner's Sender interface, following its
+    ``Link`` pages with progress, through the write path (producers/pull_sync.py)."""
     from datetime import UTC, datetime
 
     from rich.progress import Progress
 
     from ocpi_hub.bootstrap import opened
-    from producers.locations import SLICE as LOCATIONS_SLICE
     from producers.partner_client import PartnerCallError
     from producers.partners import SLICE as PARTNERS_SLICE
-    from producers.sync_locations import sync_locations
+    from producers.pull_sync import PULLS, sync
     from schemas.events import Party
     from schemas.ocpi.common import parse_ocpi_datetime
 
+    module = PULLS[module_name]
     settings = _settings()
     try:
         since_at = parse_ocpi_datetime(since) if since else None
@@ -516,18 +535,19 @@ def partners_sync_locations(
         raise typer.BadParameter(f"--since: {exc}") from exc
 
     async def work() -> Any:
-        async with opened(settings, [LOCATIONS_SLICE, PARTNERS_SLICE]) as c:
+        async with opened(settings, [module.pulled_slice, PARTNERS_SLICE]) as c:
             partner = await c.write_path.state(PARTNERS_SLICE, partner_id)
             registered = partner is not None and partner.status == "registered"
             if not registered or partner is None or not partner.our_token_encrypted:
                 raise LookupError(f"{partner_id} is not a registered partner")
             with Progress(transient=False) as progress:
-                task = progress.add_task(f"locations of {partner_id}", total=None)
+                task = progress.add_task(f"{module.name} of {partner_id}", total=None)
 
                 def on_page(done: int, total: int | None) -> None:
                     progress.update(task, completed=done, total=total)
 
-                return await sync_locations(
+                return await sync(
+                    module,
                     partner,
                     c.vault.decrypt(partner.our_token_encrypted),
                     c.write_path,
@@ -549,6 +569,7 @@ def partners_sync_locations(
         json.dumps(
             {
                 "partner_id": partner_id,
+                "module": module.name,
                 "pages": report.pages,
                 "recorded": report.recorded,
                 "skipped": len(report.skipped),

@@ -103,14 +103,14 @@ def charge_a_session(
         ),
         201,
     )
-    _ok(
-        httpx.put(
-            f"{us}/ocpi/cpo/2.2.1/tokens/NL/PEE/{uid}",
-            json=issued,
-            headers=linked.peer_token,
-            timeout=10,
+    wait_for(
+        lambda: (
+            httpx.get(
+                f"{us}/ocpi/cpo/2.2.1/tokens/NL/PEE/{uid}", headers=linked.peer_token, timeout=10
+            ).status_code
+            == 200
         ),
-        201,
+        "the peer's token at our receiver (its push)",
     )
 
     # Our tariff at the peer's receiver (a tariff push, done by the test);

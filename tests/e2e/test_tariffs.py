@@ -179,28 +179,42 @@ def test_replay_rebuilds_the_tariff_view(linked: Linked) -> None:
             drop_mysql_database(platform.namespace.settings, into)
 
 
-def test_our_tariffs_are_pushed_to_the_peer_and_their_withdrawal_too(linked: Linked) -> None:
-    """mod_tariffs, push model: a tariff our operators publish reaches the
-    peer's Tariffs receiver by PUT, and its withdrawal by DELETE, through our
-    push process (nobody in this test calls the peer)."""
-    tariff_id = f"OT-{uuid.uuid4().hex[:6]}"
-    ops = {**ops_auth(linked.us.base_url), **JSON}
-    body = tariff_json(tariff_id, country_code="ZZ", party_id="HUB")
-    made = httpx.put(f"{linked.us.base_url}/ops/tariffs/{tariff_id}", content=body, headers=ops)
-    assert made.json()["status_code"] == 1000, made.text
-    at_peer = f"{linked.peer.base_url}/ocpi/emsp/2.2.1/tariffs/ZZ/HUB/{tariff_id}"
+def test_a_pull_sync_of_the_peers_tariffs_crawls_every_page(linked: Linked) -> None:
+    """``ocpi-hub partners sync-tariffs``: the peer's Tariffs Sender list,
+    every page by its ``Link`` (page size 4 at the peer), through our write
+    path; with ``--since`` only what changed."""
+    tag = uuid.uuid4().hex[:4].upper()
+    ids = [f"SYNCT-{tag}-{i}" for i in range(6)]
+    ops = {**ops_auth(linked.peer.base_url), **JSON}
+    for i, tariff_id in enumerate(ids):
+        body = tariff_json(
+            tariff_id, country_code="NL", party_id="PEE", at=f"2026-04-01T10:0{i}:00Z"
+        )
+        made = httpx.put(
+            f"{linked.peer.base_url}/ops/tariffs/{tariff_id}", content=body, headers=ops
+        )
+        assert made.json()["status_code"] == 1000, made.text
     ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
-
-    def held() -> dict[str, Any] | None:
-        resp = httpx.get(at_peer, headers=ours_at_peer, timeout=10)
-        return loads_exact(resp.content)["data"] if resp.status_code == 200 else None
-
-    pushed = wait_for(held, "our tariff at the peer's receiver")
-    assert pushed == loads_exact(body)  # as we published it, every number exact
-
-    gone = httpx.delete(f"{linked.us.base_url}/ops/tariffs/{tariff_id}", headers=ops)
-    assert gone.json()["status_code"] == 1000, gone.text
+    peer_list = f"{linked.peer.base_url}{SENDER}"
     wait_for(
-        lambda: httpx.get(at_peer, headers=ours_at_peer, timeout=10).status_code == 404,
-        "the withdrawal at the peer",
+        lambda: (
+            httpx.get(
+                peer_list, params={"date_from": "2026-04-01T10:00:00Z"}, headers=ours_at_peer
+            ).headers.get("X-Total-Count")
+            == str(len(ids))
+        ),
+        "the peer's own view to hold the new tariffs",
     )
+
+    full = linked.us.run("partners", "sync-tariffs", linked.peer_id)
+    assert full.returncode == 0, full.stdout + full.stderr
+    report = json.loads(full.stdout.strip().splitlines()[-1])
+    assert (report["module"], report["skipped"]) == ("tariffs", 0)
+    assert report["recorded"] >= len(ids)
+    assert report["pages"] >= 2
+
+    delta = linked.us.run(
+        "partners", "sync-tariffs", linked.peer_id, "--since", "2026-04-01T10:03:00Z"
+    )
+    assert delta.returncode == 0, delta.stdout + delta.stderr
+    assert json.loads(delta.stdout.strip().splitlines()[-1])["recorded"] == 3  # 10:03..10:05

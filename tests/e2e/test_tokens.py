@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from typing import Any
 
@@ -226,3 +227,37 @@ def test_our_tokens_are_pushed_to_the_peer_and_their_changes_too(linked: Linked)
     assert wait_for(lambda: held(False), "the change at the peer")["last_updated"] == (
         "2026-03-02T00:00:00Z"
     )
+
+
+def test_a_pull_sync_of_the_peers_tokens_crawls_every_page(linked: Linked) -> None:
+    """``ocpi-hub partners sync-tokens``: the peer's Tokens Sender list (its
+    eMSP role), every page by its ``Link``, through our write path."""
+    tag = uuid.uuid4().hex[:4].upper()
+    uids = [f"SY{tag}{i}" for i in range(5)]
+    for uid in uids:
+        _ok(
+            httpx.put(
+                f"{linked.peer.base_url}/ops/tokens/{uid}",
+                json=peer_token(uid, at="2026-05-01T10:00:00Z"),
+                headers=ops_auth(linked.peer.base_url),
+            ),
+            201,
+        )
+    ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+    peer_list = f"{linked.peer.base_url}/ocpi/emsp/2.2.1/tokens"
+    wait_for(
+        lambda: (
+            httpx.get(
+                peer_list, params={"date_from": "2026-05-01T10:00:00Z"}, headers=ours_at_peer
+            ).headers.get("X-Total-Count")
+            == str(len(uids))
+        ),
+        "the peer's own view to hold the new tokens",
+    )
+    pulled = linked.us.run(
+        "partners", "sync-tokens", linked.peer_id, "--since", "2026-05-01T10:00:00Z"
+    )
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    report = json.loads(pulled.stdout.strip().splitlines()[-1])
+    assert (report["module"], report["recorded"], report["skipped"]) == ("tokens", 5, 0)
+    assert report["pages"] >= 2  # page size 4 at the peer

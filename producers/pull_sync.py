@@ -1,0 +1,273 @@
+"""Pull sync: crawl a partner's Sender list of one module and record every
+object as the same event a push would have produced: a partner CPO's
+Locations (``LocationObjectPut`` at the Location level) and Tariffs
+(``TariffPut``), a partner eMSP's Tokens (``TokenPut``). ``ocpi-hub
+partners sync-<module>`` runs it.
+
+The crawl follows the ``Link: <...>; rel="next"`` header until there is none
+(transport_and_format, "Pagination"), so it works with any conforming
+Sender whatever its page size or cursor scheme. A copy older than what we
+hold is recorded and then ignored by the views (docs/adr/0004), so a sync
+running beside pushes cannot take an object back in time. Objects outside
+the partner's own parties, or that are not valid objects of the module, are
+counted and skipped: the rest of the crawl goes on. Each object goes through
+the one write path with the decision its receiver uses for a PUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import structlog
+from pydantic import ValidationError
+
+from producers import locations, tariffs, tokens
+from producers.locations import PutObject
+from producers.partner_client import PartnerCallError, authorization
+from producers.partners import PartnerState
+from producers.tariffs import PutTariff
+from producers.tokens import PutToken
+from producers.write_path import Decision, Origin, RefusedError, Slice, WritePath
+from schemas.events import Party
+from schemas.events.locations import LocationObjectRef
+from schemas.events.tariffs import TariffRef
+from schemas.events.tokens import TokenRef
+from schemas.ocpi.common import fold, format_ocpi_datetime
+from schemas.ocpi.tariffs import loads_exact
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int | None
+
+
+@dataclass
+class SyncReport:
+    pages: int = 0
+    recorded: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """One object of a page to record: its aggregate key, how (the decision
+    its receiver uses for a PUT), and its name in reports."""
+
+    key: str
+    decide: Callable[[Any, datetime], Decision[Any]]
+    named: str
+
+
+@dataclass(frozen=True)
+class PullModule:
+    """What one module's pull needs: the partner's Sender endpoint, the role
+    of the partner it addresses, how an item is identified and decoded, and
+    the write that records it (``None`` for an item that is no such object)."""
+
+    name: str
+    identifier: str
+    partner_role: str  # the partner's role that sends this module
+    id_field: str
+    pulled_slice: Slice[Any]  # where its objects are recorded
+    pulled: Callable[[dict[str, Any], Origin], Pulled]
+    # Tariffs keep every digit a partner sent (schemas.ocpi.tariffs.loads_exact).
+    decode: Callable[[bytes], Any] = json.loads
+
+
+def sender_url(partner: PartnerState, module: PullModule) -> str:
+    for endpoint in partner.endpoints:
+        if endpoint.identifier == module.identifier and endpoint.role == "SENDER":
+            return str(endpoint.url)
+    raise LookupError(
+        f"partner {partner.partner_id} offers no {module.identifier} Sender interface"
+    )
+
+
+def _location(item: dict[str, Any], origin: Origin) -> Pulled:
+    ref = LocationObjectRef(
+        country_code=str(item.get("country_code")),
+        party_id=str(item.get("party_id")),
+        location_id=str(item.get("id")),
+    )
+    command = PutObject(ref, item, origin)
+    return Pulled(
+        ref.location_key,
+        lambda state, now: locations.decide(state, command, now),
+        f"{ref.country_code}/{ref.party_id}/{ref.location_id}",
+    )
+
+
+def _tariff(item: dict[str, Any], origin: Origin) -> Pulled:
+    ref = TariffRef(
+        country_code=str(item.get("country_code")),
+        party_id=str(item.get("party_id")),
+        tariff_id=str(item.get("id")),
+    )
+    command = PutTariff(ref, item, origin)
+    return Pulled(
+        ref.tariff_key,
+        lambda state, now: tariffs.decide(state, command, now),
+        f"{ref.country_code}/{ref.party_id}/{ref.tariff_id}",
+    )
+
+
+def _token(item: dict[str, Any], origin: Origin) -> Pulled:
+    ref = TokenRef(
+        country_code=str(item.get("country_code")),
+        party_id=str(item.get("party_id")),
+        uid=str(item.get("uid")),
+        type=item.get("type", "RFID"),
+    )
+    command = PutToken(ref, item, origin)
+    return Pulled(
+        ref.key,
+        lambda state, now: tokens.decide(state, command, now),
+        f"{ref.country_code}/{ref.party_id}/{ref.uid} ({ref.type.value})",
+    )
+
+
+LOCATIONS_PULL = PullModule("locations", "locations", "CPO", "id", locations.SLICE, _location)
+TARIFFS_PULL = PullModule("tariffs", "tariffs", "CPO", "id", tariffs.SLICE, _tariff, loads_exact)
+TOKENS_PULL = PullModule("tokens", "tokens", "EMSP", "uid", tokens.SLICE, _token)
+PULLS = {m.name: m for m in (LOCATIONS_PULL, TARIFFS_PULL, TOKENS_PULL)}
+
+
+async def crawl(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    *,
+    since: datetime | None = None,
+    decode: Callable[[bytes], Any] = json.loads,
+) -> AsyncIterator[Page]:
+    """Yield the pages of a Sender list, following ``Link`` headers."""
+    params: dict[str, str] | None = {"date_from": format_ocpi_datetime(since)} if since else None
+    next_url: str | None = url
+    while next_url is not None:
+        request_headers = {**headers, "X-Request-ID": str(uuid.uuid4())}
+        try:
+            resp = await client.get(next_url, headers=request_headers, params=params)
+        except httpx.HTTPError as exc:
+            raise PartnerCallError(f"GET {next_url}: {type(exc).__name__}") from exc
+        params = None  # the next link carries the filters itself
+        try:
+            body = decode(resp.content)
+        except ValueError as exc:
+            raise PartnerCallError(f"GET {next_url}: HTTP {resp.status_code}, not JSON") from exc
+        if resp.status_code != 200 or not isinstance(body, dict) or body.get("status_code") != 1000:
+            code = body.get("status_code") if isinstance(body, dict) else None
+            raise PartnerCallError(f"GET {next_url}: HTTP {resp.status_code}, OCPI {code}")
+        items = body.get("data") or []
+        if not isinstance(items, list):
+            raise PartnerCallError(f"GET {next_url}: data is not a list")
+        total = resp.headers.get("X-Total-Count")
+        yield Page(items=items, total=int(total) if total and total.isdigit() else None)
+        link = resp.links.get("next")
+        next_url = link.get("url") if link else None
+
+
+def commands_of_page(
+    partner: PartnerState, module: PullModule, items: Sequence[Any], correlation_id: str
+) -> tuple[list[Pulled], list[str]]:
+    """The write of each object of the page the partner may send us, and a
+    reason for each object skipped (not one of its parties, not an object of
+    the module)."""
+    commands: list[Pulled] = []
+    skipped: list[str] = []
+    for item in items:
+        ids = item if isinstance(item, dict) else {}
+        cc, pid, oid = (str(ids.get(k)) for k in ("country_code", "party_id", module.id_field))
+        if not partner.owns(cc, pid):
+            skipped.append(f"{cc}/{pid}/{oid}: not a party of {partner.partner_id}")
+            continue
+        origin = Origin(Party(country_code=fold(cc), party_id=fold(pid)), correlation_id)
+        try:
+            commands.append(module.pulled(ids, origin))
+        except ValidationError:
+            skipped.append(f"{cc}/{pid}/{oid}: not a {module.name} reference")
+    return commands, skipped
+
+
+async def _record(
+    write_path: WritePath,
+    slice_: Slice[Any],
+    pulled: Pulled,
+    now: datetime,
+    limit: asyncio.Semaphore,
+) -> str | None:
+    """Record one PUT; the reason it was skipped, if it was."""
+    async with limit:
+        try:
+            await write_path.write(slice_, pulled.key, lambda s: pulled.decide(s, now))
+        except ValidationError as exc:
+            return f"{pulled.named}: {exc.error_count()} invalid field(s)"
+        except RefusedError as exc:
+            return f"{pulled.named}: {exc.message}"
+    return None
+
+
+async def sync(
+    module: PullModule,
+    partner: PartnerState,
+    token: str,
+    write_path: WritePath,
+    *,
+    us: Party,
+    clock: Callable[[], datetime],
+    since: datetime | None = None,
+    timeout_s: float = 30.0,
+    on_page: Callable[[int, int | None], None] = lambda done, total: None,
+    in_flight: int = 16,
+) -> SyncReport:
+    """Crawl the partner's objects of ``module`` into our log through the write path
+    (``in_flight`` objects at a time; every one acknowledged before the
+    next page); ``on_page(objects seen, total)`` after each page. The token
+    is only ever put in the header."""
+    url = sender_url(partner, module)
+    to = next((r for r in partner.roles if r.role == module.partner_role), None)
+    to = to or partner.roles[0]
+    headers = {
+        "Authorization": authorization(token),
+        "X-Correlation-ID": str(uuid.uuid4()),
+        "OCPI-from-country-code": us.country_code,
+        "OCPI-from-party-id": us.party_id,
+        "OCPI-to-country-code": to.country_code,
+        "OCPI-to-party-id": to.party_id,
+    }
+    report = SyncReport()
+    limit = asyncio.Semaphore(in_flight)
+    seen = 0
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        async for page in crawl(client, url, headers, since=since, decode=module.decode):
+            commands, skipped = commands_of_page(
+                partner, module, page.items, headers["X-Correlation-ID"]
+            )
+            now = clock()
+            outcomes = await asyncio.gather(
+                *(_record(write_path, module.pulled_slice, c, now, limit) for c in commands)
+            )
+            refused = [reason for reason in outcomes if reason is not None]
+            report.pages += 1
+            report.recorded += len(commands) - len(refused)
+            report.skipped += skipped + refused
+            seen += len(page.items)
+            on_page(seen, page.total)
+    log.info(
+        "partner_synced",
+        module=module.name,
+        partner_id=partner.partner_id,
+        pages=report.pages,
+        recorded=report.recorded,
+        skipped=len(report.skipped),
+    )
+    return report
