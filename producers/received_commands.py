@@ -445,8 +445,9 @@ def decide(
     state: ReceivedCommandState | None, received: ReceiveCommand, now: datetime
 ) -> Decision[CommandResponse]:
     """Record the command's acceptance or refusal and answer its
-    CommandResponse; a place that is not ours is ``RefusedError`` (HTTP 404,
-    2003) and records nothing. ``state`` is the command's own, always empty:
+    CommandResponse; a place that is not ours is ``RefusedError`` 2003 (HTTP
+    404 for the ops API, 200 for a partner: docs/adr/0039 §2) and records
+    nothing. ``state`` is the command's own, always empty:
     its id is new, and what the command is judged on are other aggregates
     (``received.facts``)."""
     planned = plan(received.command, received.request, received.facts, now, received.timeout_s)
