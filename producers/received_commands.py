@@ -12,7 +12,8 @@ reservation a CANCEL_RESERVATION cancels) and returns what to record:
 - ``CommandDeclined``: we answer REJECTED, NOT_SUPPORTED or UNKNOWN_SESSION
   and nothing goes to a charger;
 - ``NotFound``: the location, EVSE or connector is not ours; nothing is
-  recorded and the answer is HTTP 404 with 2003.
+  recorded and the answer is 2003 (HTTP 200 to a partner, 404 to our ops
+  API: docs/adr/0039 §2).
 
 ``decide`` is the same judgement in the write path's shape
 (producers/write_path.py, docs/adr/0022): the events to record and the
