@@ -26,9 +26,9 @@ import httpx
 from tests.cdr_objects import issued_cdr
 from tests.e2e.conftest import Linked, ops_auth
 from tests.e2e.test_locations_roaming import at_us, ops_put, peer_site, stamp
+from tests.e2e.test_sessions import issue_our_token, put_once_token_known
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_sessions import period, session
-from tests.token_objects import token as token_object
 
 # A value of every JSON kind; the number has more decimals than we would
 # send of our own, and is passed on as the peer sent it.
@@ -78,21 +78,6 @@ def test_a_peers_location_keeps_its_own_fields_through_push_and_our_get(
     assert whole["x_peer_note"] == PEER_NOTE and whole["evses"][0]["x_floor"] == -1
 
 
-def _our_token(linked: Linked) -> dict[str, Any]:
-    """A token we issued (the session and the CDR must bill one), as a
-    cdr_token."""
-    uid = f"XF{uuid.uuid4().hex[:6].upper()}"
-    issued = token_object(uid, country_code="ZZ", party_id="HUB")
-    made = httpx.put(
-        f"{linked.us.base_url}/ops/tokens/{uid}",
-        json=issued,
-        timeout=10,
-        headers=ops_auth(linked.us.base_url),
-    )
-    assert made.json()["status_code"] == 1000, made.text
-    return {k: issued[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
-
-
 def test_a_peers_session_keeps_its_own_fields_at_our_receiver(linked: Linked) -> None:
     sid = f"XS-{uuid.uuid4().hex[:8]}"
     url = f"{linked.us.base_url}/ocpi/emsp/2.2.1/sessions/NL/PEE/{sid}"
@@ -106,16 +91,10 @@ def test_a_peers_session_keeps_its_own_fields_at_our_receiver(linked: Linked) ->
         at="2026-06-01T10:00:00Z",
         kwh=1.5,
         charging_periods=[first],
-        cdr_token={**_our_token(linked), "x_fleet": "north"},
+        cdr_token={**issue_our_token(linked), "x_fleet": "north"},
         x_vehicle={"vin": "WVWZZZ1JZXW000001", "battery_kwh": 77.4},
     )
-
-    def put_session() -> list[httpx.Response]:
-        # Our token view may not show the token we just issued yet (2004).
-        resp = httpx.put(url, json=body, headers=headers, timeout=10)
-        return [] if resp.json()["status_code"] == 2004 else [resp]
-
-    [put] = wait_for(put_session, "our token known to the sessions receiver")
+    put = put_once_token_known(url, body, linked)
     assert (put.status_code, put.json()["status_code"]) == (201, 1000), put.text
     patch = {"kwh": 2.0, "x_soc": 81, "last_updated": "2026-06-01T10:20:00Z"}
     resp = httpx.patch(url, json=patch, headers=headers, timeout=10)
@@ -141,7 +120,7 @@ def test_a_peers_cdr_keeps_its_own_fields_at_our_receiver(linked: Linked) -> Non
         **peer,
         "id": cid,
         "session_id": cid,
-        "cdr_token": _our_token(linked),
+        "cdr_token": issue_our_token(linked),
         "tariffs": [{**t, **peer} for t in cdr["tariffs"]],
         "cdr_location": {**cdr["cdr_location"], "x_site_code": "AMS-12"},
         "x_invoice_ref": {"number": "INV-7", "lines": [1, 2]},

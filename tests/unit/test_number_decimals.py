@@ -141,6 +141,15 @@ def test_our_sessions_and_cdrs_carry_at_most_4_decimals(
         assert exact["total_time"] == volumes.get("TIME", 0) + volumes.get("PARKING_TIME", 0)
 
 
+def volumes_of(session: dict[str, Any], dimension: str) -> list[Decimal]:
+    return [
+        Decimal(str(d["volume"]))
+        for p in session["charging_periods"]
+        for d in p["dimensions"]
+        if d["type"] == dimension
+    ]
+
+
 def test_a_period_is_rounded_half_up_once_and_kwh_from_the_exact_total() -> None:
     # 3 steps of 0.00005 kWh (0.05 Wh) over 1 s each: each period rounds half
     # up to 0.0001 kWh; the session's kwh is the exact 0.00015 rounded once
@@ -153,22 +162,10 @@ def test_a_period_is_rounded_half_up_once_and_kwh_from_the_exact_total() -> None
         stopped(3 * seconds, "1000.15"),
     ]
     session = fold(facts)
-    energy = [
-        Decimal(str(d["volume"]))
-        for p in session["charging_periods"]
-        for d in p["dimensions"]
-        if d["type"] == "ENERGY"
-    ]
-    assert energy == [Decimal("0.0001")] * 3
+    assert volumes_of(session, "ENERGY") == [Decimal("0.0001")] * 3
     assert Decimal(str(session["kwh"])) == Decimal("0.0002")
     # 1 s is 0.000277... h: 0.0003 at 4 decimals.
-    hours = [
-        Decimal(str(d["volume"]))
-        for p in session["charging_periods"]
-        for d in p["dimensions"]
-        if d["type"] == "TIME"
-    ]
-    assert hours == [Decimal("0.0003")] * 3
+    assert volumes_of(session, "TIME") == [Decimal("0.0003")] * 3
 
 
 def test_a_cdr_of_a_session_recorded_with_6_decimals_is_rounded_to_4() -> None:
