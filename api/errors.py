@@ -52,7 +52,8 @@ def envelope(
 
 class OcpiError(Exception):
     """A failure with its OCPI status code and the HTTP status to carry it
-    (200 unless the spec asks for an HTTP error, e.g. 404 on an unknown GET)."""
+    (200 unless the spec asks for an HTTP error, e.g. 404 on an unknown GET).
+    On ``/ocpi`` the HTTP status passes through ``ocpi_http_status``."""
 
     def __init__(
         self,
@@ -86,6 +87,42 @@ def _admin_page(request: Request, status: int, message: str) -> Response | None:
     return error_page(request, status, message)
 
 
+# The two routes whose module names a 404 for a request that is not a GET:
+# authorize of an unknown Token (mod_tokens, POST) and charging preferences for
+# an EVSE without the capability (mod_sessions, PUT).
+_MODULE_404 = ("/authorize", "/charging_preferences")
+
+
+def is_ocpi(request: Request) -> bool:
+    return request.url.path.startswith("/ocpi/")
+
+
+def ocpi_http_status(request: Request, wanted: int) -> int:
+    """The one rule for the HTTP status of an OCPI error (docs/adr/0039 §2;
+    status_codes: a request that reached the OCPI layer MUST NOT get an HTTP
+    error, a GET of what does not exist SHOULD get 404).
+
+    ``wanted`` is what the refusal asks for; the ops and public APIs are ours,
+    not OCPI, and keep it. On ``/ocpi`` only these pass: 400 (the body is not
+    JSON), 401 (the token), 405 (credentials in the wrong registration
+    state; a method the module lacks), 413 (a body too large to be recorded)
+    and 5xx; a 404 only on a GET or on the two routes whose module names one.
+    Everything else is HTTP 200 with its OCPI code: a slice's refusal that a
+    REST caller gets as 404 or 409 (a DELETE of an unknown tariff, a command
+    for an unknown location) is a 2xxx at HTTP 200 for a partner."""
+    if not is_ocpi(request) or wanted in (400, 401, 405, 413) or wanted >= 500:
+        return wanted
+    if wanted == 404 and (request.method == "GET" or request.url.path.endswith(_MODULE_404)):
+        return 404
+    return 200
+
+
+def _one_object(request: Request) -> bool:
+    """A GET of one object: its route names the object in the path."""
+    route = request.scope.get("route")
+    return request.method == "GET" and "{" in str(getattr(route, "path", ""))
+
+
 _BROKEN = (
     "Something went wrong on our side; it has been logged. Try again, or tell an administrator."
 )
@@ -94,17 +131,21 @@ _STORE_AWAY = "A store the dashboard reads did not answer in time. Try again in 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OcpiError)
-    async def ocpi_error(_: Request, exc: OcpiError) -> JSONResponse:
+    async def ocpi_error(request: Request, exc: OcpiError) -> JSONResponse:
         return JSONResponse(
             envelope(None, exc.status, exc.message),
-            status_code=exc.http_status,
+            status_code=ocpi_http_status(request, exc.http_status),
             headers=exc.headers,
         )
 
     @app.exception_handler(RefusedError)
-    async def refused(_: Request, exc: RefusedError) -> JSONResponse:
-        # A slice's decision: nothing was recorded.
-        return JSONResponse(envelope(None, exc.status, exc.message), status_code=exc.http_status)
+    async def refused(request: Request, exc: RefusedError) -> JSONResponse:
+        # A slice's decision: nothing was recorded. Slices are shared by the
+        # OCPI and ops routes; the rule says what a partner gets.
+        return JSONResponse(
+            envelope(None, exc.status, exc.message),
+            status_code=ocpi_http_status(request, exc.http_status),
+        )
 
     @app.exception_handler(NotRecordedError)
     async def not_recorded(_: Request, exc: NotRecordedError) -> JSONResponse:
@@ -180,13 +221,17 @@ def install_error_handlers(app: FastAPI) -> None:
             body = envelope(None, OcpiStatus.CLIENT_ERROR, "request body is not valid JSON")
             return JSONResponse(body, status_code=400)
         message = f"invalid or missing parameters: {_describe(errors)}"
-        # Valid JSON that reached the OCPI layer MUST NOT get an HTTP error
-        # (status_codes); a URL whose ids break the spec's limits addresses no
-        # resource that could exist, so that one is an HTTP 400.
         in_url = any(e.get("loc", ("",))[0] in ("path", "query") for e in errors)
+        if is_ocpi(request):
+            # docs/adr/0039 §2: 2001 at HTTP 200 (the request reached the
+            # OCPI layer), except a GET of one object whose ids break the
+            # spec's limits: no such object can exist, so the GET's 404.
+            status = 404 if in_url and _one_object(request) else 200
+        else:
+            # The ops and public APIs: a URL that names nothing is a 400.
+            status = 400 if in_url else 200
         return JSONResponse(
-            envelope(None, OcpiStatus.INVALID_PARAMETERS, message),
-            status_code=400 if in_url else 200,
+            envelope(None, OcpiStatus.INVALID_PARAMETERS, message), status_code=status
         )
 
     @app.exception_handler(ValidationError)

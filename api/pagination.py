@@ -46,13 +46,15 @@ def encode_cursor(key: tuple[str, str]) -> str:
 
 
 def decode_cursor(text: str) -> tuple[str, str]:
+    """The sort key a ``cursor`` carries; one we did not issue is 2001 at
+    HTTP 200: the list exists (docs/adr/0039 §2)."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         ts, key = json.loads(raw)
     except (binascii.Error, ValueError, TypeError) as exc:
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "cursor is not one we issued", 400) from exc
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "cursor is not one we issued") from exc
     if not isinstance(ts, str) or not isinstance(key, str):
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "cursor is not one we issued", 400)
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "cursor is not one we issued")
     return ts, key
 
 

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import structlog
@@ -71,8 +71,12 @@ ChargerFact = (
 )
 
 _MWH = Decimal("0.001")  # readings are kept to the mWh
-_KWH = Decimal("0.000001")
-_HOURS = Decimal("0.000001")
+# types.asciidoc, number: "numbers use 4 decimals" (docs/adr/0039 §3). What
+# we publish is rounded half-up to 4 decimals, once: a period's volumes
+# from its own meter step and duration, the session's kwh from the exact
+# energy of all steps (never a sum of rounded periods).
+_KWH = Decimal("0.0001")
+_HOURS = Decimal("0.0001")
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def energy_wh(state: Lifecycle, rollover_wh: int) -> Decimal:
 
 
 def _kwh(wh: Decimal) -> Decimal:
-    return _number((wh / 1000).quantize(_KWH, rounding=ROUND_HALF_EVEN))
+    return _number((wh / 1000).quantize(_KWH, rounding=ROUND_HALF_UP))
 
 
 def _number(value: Decimal) -> Decimal:
@@ -188,7 +192,7 @@ def _number(value: Decimal) -> Decimal:
 
 def _hours(start: datetime, end: datetime) -> Decimal:
     seconds = Decimal((end - start).total_seconds())
-    return _number((seconds / 3600).quantize(_HOURS, rounding=ROUND_HALF_EVEN))
+    return _number((seconds / 3600).quantize(_HOURS, rounding=ROUND_HALF_UP))
 
 
 def charging_periods(state: Lifecycle, rollover_wh: int) -> list[Json]:
@@ -215,10 +219,8 @@ def charging_periods(state: Lifecycle, rollover_wh: int) -> list[Json]:
     for tx in state.transactions.values():
         readings = _window(tx)
         for a, b in itertools.pairwise(readings):
-            seconds = Decimal((b.at - a.at).total_seconds())
-            hours = (seconds / 3600).quantize(_HOURS, rounding=ROUND_HALF_EVEN)
             energy = _kwh(step_wh(a.wh, b.wh, rollover_wh))
-            hours = _number(hours)
+            hours = _hours(a.at, b.at)
             periods.append(
                 (
                     a.at,

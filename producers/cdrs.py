@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -93,6 +93,8 @@ Json = dict[str, Any]
 
 CREDIT_SUFFIX = "-C"
 _ZERO = Decimal(0)
+# types.asciidoc, number: "numbers use 4 decimals" (docs/adr/0039 §3).
+_VOLUME_QUANTUM = Decimal("0.0001")
 # A CdrLocation has no time zone (OCPI issue #517): when we do not hold the
 # CPO's Location, reconciliation prices in UTC and says so.
 FALLBACK_TIME_ZONE = "UTC"
@@ -152,21 +154,36 @@ def connector_tariff_ids(location: Json, evse_uid: str, connector_id: str) -> li
     return list(connector.tariff_ids or [])
 
 
+def _volume(value: Decimal) -> Decimal:
+    """A quantity at 4 decimals, half-up, in plain form (no exponent)."""
+    rounded = value.quantize(_VOLUME_QUANTUM, rounding=ROUND_HALF_UP)
+    return Decimal(format(rounded.normalize(), "f"))
+
+
 def _hours(start: datetime, end: datetime) -> Decimal:
     seconds = Decimal(int((end - start).total_seconds()))
-    return (seconds / Decimal(3600)).quantize(Decimal("0.000001"))
+    return _volume(seconds / Decimal(3600))
+
+
+def _four_decimals(period: ChargingPeriod) -> ChargingPeriod:
+    # Our sessions publish their volumes at 4 decimals already (processors/
+    # session_lifecycle.py), so this changes nothing for them; a session
+    # recorded before that rule carried 6. Totals are then exact sums.
+    dimensions = [d.model_copy(update={"volume": _volume(d.volume)}) for d in period.dimensions]
+    return period.model_copy(update={"dimensions": dimensions})
 
 
 def _periods(session: Session, end: datetime) -> list[ChargingPeriod]:
-    """The session's periods; a session that reported none gets one, from
-    its start, with its energy and duration (a CDR has at least one)."""
+    """The session's periods, volumes at 4 decimals; a session that reported
+    none gets one, from its start, with its energy and duration (a CDR has
+    at least one)."""
     if session.charging_periods:
-        return list(session.charging_periods)
+        return [_four_decimals(p) for p in session.charging_periods]
     return [
         ChargingPeriod(
             start_date_time=session.start_date_time,
             dimensions=[
-                CdrDimension(type=CdrDimensionType.ENERGY, volume=session.kwh),
+                CdrDimension(type=CdrDimensionType.ENERGY, volume=_volume(session.kwh)),
                 CdrDimension(
                     type=CdrDimensionType.TIME, volume=_hours(session.start_date_time, end)
                 ),

@@ -12,7 +12,8 @@ reservation a CANCEL_RESERVATION cancels) and returns what to record:
 - ``CommandDeclined``: we answer REJECTED, NOT_SUPPORTED or UNKNOWN_SESSION
   and nothing goes to a charger;
 - ``NotFound``: the location, EVSE or connector is not ours; nothing is
-  recorded and the answer is HTTP 404 with 2003.
+  recorded and the answer is 2003 (HTTP 200 to a partner, 404 to our ops
+  API: docs/adr/0039 §2).
 
 ``decide`` is the same judgement in the write path's shape
 (producers/write_path.py, docs/adr/0022): the events to record and the
@@ -445,8 +446,9 @@ def decide(
     state: ReceivedCommandState | None, received: ReceiveCommand, now: datetime
 ) -> Decision[CommandResponse]:
     """Record the command's acceptance or refusal and answer its
-    CommandResponse; a place that is not ours is ``RefusedError`` (HTTP 404,
-    2003) and records nothing. ``state`` is the command's own, always empty:
+    CommandResponse; a place that is not ours is ``RefusedError`` 2003 (HTTP
+    404 for the ops API, 200 for a partner: docs/adr/0039 §2) and records
+    nothing. ``state`` is the command's own, always empty:
     its id is new, and what the command is judged on are other aggregates
     (``received.facts``)."""
     planned = plan(received.command, received.request, received.facts, now, received.timeout_s)

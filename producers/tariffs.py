@@ -218,8 +218,9 @@ def plan_put(
 def plan_delete(
     ref: TariffRef, current: Mapping[str, Any] | None, origin: Origin, now: datetime
 ) -> PlannedTariff:
-    """A DELETE: the tariff must be one we hold (else HTTP 404, OCPI 2000,
-    nothing recorded). The deletion is stamped ``now``."""
+    """A DELETE: the tariff must be one we hold (else OCPI 2000, nothing
+    recorded; HTTP 404 for the ops API, 200 for a partner: docs/adr/0039
+    §2). The deletion is stamped ``now``."""
     find(current, ref)
     event = TariffDeleted(
         event_id=new_event_id(),

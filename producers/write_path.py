@@ -131,8 +131,11 @@ class Origin:
 
 
 class RefusedError(Exception):
-    """The write is not recorded; answer with this OCPI status (and HTTP
-    status: 200 unless the spec asks for an HTTP error)."""
+    """The write is not recorded; answer with this OCPI status and HTTP
+    status. The HTTP status is what the ops API answers; on ``/ocpi`` it
+    passes through the one rule of docs/adr/0039 §2
+    (``api.errors.ocpi_http_status``), so a slice shared by both may ask
+    for a REST-style 404 or 409."""
 
     def __init__(self, status: OcpiStatus, message: str, http_status: int = 200) -> None:
         super().__init__(message)

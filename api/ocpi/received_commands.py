@@ -108,6 +108,8 @@ CommandPortsDep = Annotated[CommandPorts, Depends(command_ports)]
 
 
 def _command(command: Annotated[str, Path(max_length=40)]) -> CommandType:
+    # A 404 for the ops API (no such command); a partner's POST reached the
+    # OCPI layer and gets 2001 at HTTP 200 (api/errors.ocpi_http_status).
     try:
         return CommandType(command)
     except ValueError:
@@ -133,7 +135,6 @@ def _caller(caller: RoutedCallerDep) -> Caller:
             OcpiStatus.CLIENT_ERROR,
             f"{caller.party.country_code}/{caller.party.party_id} has no eMSP role; "
             "only an eMSP sends commands",
-            403,
         )
     parties = frozenset(
         Party(country_code=fold(r.country_code), party_id=fold(r.party_id)) for r in partner.roles

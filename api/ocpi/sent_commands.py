@@ -7,7 +7,8 @@ CommandResult.
 Only the partner the command was sent to may post its result: the command id
 carries a MAC binding it to that partner and command (docs/adr/0019), so any
 other caller, another command type or an id we never made is told the
-command is unknown (HTTP 404, OCPI 2003), and nothing is written. No state
+command is unknown (OCPI 2003 at HTTP 200, docs/adr/0039 §2), and nothing
+is written. No state
 is needed for that, so a result that overtakes our record of the send (a
 fast CPO) is served like any other.
 
@@ -57,7 +58,6 @@ async def receive_command_result(
         raise OcpiError(
             OcpiStatus.UNKNOWN_LOCATION,
             f"no {command.value} command {command_id!r} was sent to this partner",
-            404,
         )
     result = CommandResult.model_validate(body)
     event = plan_result(

@@ -205,8 +205,9 @@ async def list_sessions(
     params: PageRequestDep,
 ) -> dict[str, Any]:
     if params.date_from is None:
-        # mod_sessions, GET "Request Parameters": date_from is required.
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "date_from is required", 400)
+        # mod_sessions, GET "Request Parameters": date_from is required. The
+        # list exists: 2001 at HTTP 200 (docs/adr/0039 §2).
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "date_from is required")
     s = c.settings
     page = await view.page(
         country_code=s.party_country_code,

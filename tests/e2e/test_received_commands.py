@@ -263,8 +263,9 @@ def test_a_command_accepted_while_processors_are_down_times_out_once_after(
 def test_unknown_location_and_bad_response_url_write_nothing(setup: Setup) -> None:
     base = setup.platform.base_url
     url, _ = _callback_url(setup)
+    # A command reached the OCPI layer: 2003 at HTTP 200 (docs/adr/0039 §2).
     missing = _start(setup, url, location_id="NO-SUCH-LOC")
-    assert (missing.status_code, missing.json()["status_code"]) == (404, 2003)
+    assert (missing.status_code, missing.json()["status_code"]) == (200, 2003)
     ftp = f"ftp://emsp.example.com/{uuid.uuid4().hex}"
     bad = httpx.post(
         f"{base}{RECEIVER}/START_SESSION",

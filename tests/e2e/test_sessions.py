@@ -29,11 +29,9 @@ from tests.token_objects import token as token_object
 RECEIVER = "/ocpi/emsp/2.2.1/sessions/NL/PEE"
 
 
-def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> None:
-    sid = f"PS-{uuid.uuid4().hex[:8]}"
-    url = f"{linked.us.base_url}{RECEIVER}/{sid}"
-    headers = linked.peer_token
-    # The driver holds one of our tokens (we are the eMSP here).
+def issue_our_token(linked: Linked) -> dict[str, Any]:
+    """A token our ops issue now, as a ``cdr_token``: a session or CDR the
+    peer sends us must bill a token we issued (we are the eMSP here)."""
     uid = f"OURS-{uuid.uuid4().hex[:6]}"
     issued = token_object(uid, country_code="ZZ", party_id="HUB")
     made = httpx.put(
@@ -43,7 +41,26 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
         headers=ops_auth(linked.us.base_url),
     )
     assert made.json()["status_code"] == 1000, made.text
-    ours = {k: issued[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
+    return {k: issued[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")}
+
+
+def put_once_token_known(url: str, body: dict[str, Any], linked: Linked) -> httpx.Response:
+    """The peer's PUT of a session billing a token we just issued, sent
+    again while our token view does not show that token yet (2004)."""
+
+    def put_session() -> list[httpx.Response]:
+        resp = httpx.put(url, json=body, headers=linked.peer_token, timeout=10)
+        return [] if resp.json()["status_code"] == 2004 else [resp]
+
+    [put] = wait_for(put_session, "our token known to the sessions receiver")
+    return put
+
+
+def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> None:
+    sid = f"PS-{uuid.uuid4().hex[:8]}"
+    url = f"{linked.us.base_url}{RECEIVER}/{sid}"
+    headers = linked.peer_token
+    ours = issue_our_token(linked)
     body = session(
         sid,
         country_code="NL",
@@ -53,13 +70,7 @@ def test_the_peer_puts_and_patches_a_session_at_our_receiver(linked: Linked) -> 
         charging_periods=[period("2026-06-01T10:00:00Z", 1.5)],
         cdr_token=ours,
     )
-
-    def put_session() -> list[httpx.Response]:
-        # Our token view may not show the token we just issued yet (2004).
-        resp = httpx.put(url, json=body, headers=headers, timeout=10)
-        return [] if resp.json()["status_code"] == 2004 else [resp]
-
-    [put] = wait_for(put_session, "our token known to the sessions receiver")
+    put = put_once_token_known(url, body, linked)
     assert (put.status_code, put.json()["status_code"]) == (201, 1000), put.text
     for minute, kwh in ((15, 2.25), (30, 1)):
         patch = {

@@ -57,8 +57,9 @@ def test_the_peer_puts_reads_and_deletes_its_tariff_at_our_receiver(linked: Link
         assert (deleted.status_code, deleted.json()["status_code"]) == (200, 1000)
         gone = peer.get(url)
         assert (gone.status_code, gone.json()["status_code"]) == (404, 2000)
+        # A DELETE is no GET: the OCPI error at HTTP 200 (docs/adr/0039 §2).
         again = peer.delete(url)
-        assert (again.status_code, again.json()["status_code"]) == (404, 2000)
+        assert (again.status_code, again.json()["status_code"]) == (200, 2000)
 
     # Without a token nothing is served.
     assert httpx.get(url, timeout=10).status_code == 401

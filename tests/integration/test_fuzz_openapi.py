@@ -53,12 +53,14 @@ T = TypeVar("T")
 MAX_EXAMPLES = 10
 SEED = 20261206
 
-# The HTTP statuses an OCPI answer may carry here: 200 for every OCPI-level
-# outcome, 400 for a body that is not JSON or a URL that names nothing, 401
-# for a missing or unknown token, 403 for a partner whose role may not call
-# the module, 404 for an unknown object or path, 405 for
-# an unsupported method, 413 for a body beyond the message limit.
-OCPI_HTTP_STATUSES = {200, 400, 401, 403, 404, 405, 413}
+# The HTTP statuses an OCPI answer may carry (docs/adr/0039 §2): 200 for
+# every OCPI-level outcome, 400 for a body that is not JSON, 401 for a
+# missing or unknown token, 404 for a GET of an object that does not exist
+# (and the two 404s a module names), 405 for credentials in the wrong state
+# or a method the module lacks, 413 for a body beyond the message limit.
+OCPI_HTTP_STATUSES = {200, 400, 401, 404, 405, 413}
+# The two routes whose module names a 404 for a request that is not a GET.
+MODULE_404 = ("/authorize", "/charging_preferences")
 
 CREDENTIALS = "/ocpi/2.2.1/credentials"
 
@@ -211,6 +213,12 @@ def check_answer(case: Case[Any], response: httpx.Response) -> None:
     assert isinstance(body, dict), where
     assert isinstance(body.get("status_code"), int), where
     assert isinstance(body.get("timestamp"), str), where
+    if response.status_code == 400:
+        assert "not valid JSON" in body.get("status_message", ""), where
+    if response.status_code == 404 and case.method.upper() != "GET":
+        # Or the router's own: a generated id with a '/' in it names no route.
+        routed = body.get("status_message") == "Not Found"
+        assert routed or case.path.endswith(MODULE_404), where
 
 
 # The partners' run leaves out what would end or redirect its own registration

@@ -228,9 +228,13 @@ def test_malformed_json_is_400_with_an_envelope(client: TestClient, log: InMemor
 
 
 def test_over_long_ids_are_refused(client: TestClient, log: InMemoryEventLog) -> None:
+    # docs/adr/0039 §2: a write reached the OCPI layer (2001 at HTTP 200); a
+    # GET of an object whose id breaks the limits names one that cannot
+    # exist (the GET's 404).
     resp = client.patch(f"{BASE}/NL/ABC/{'L' * 37}/EVSE1", json=BODY)
-    assert resp.status_code == 400
-    assert resp.json()["status_code"] == 2001
+    assert (resp.status_code, resp.json()["status_code"]) == (200, 2001)
+    got = client.get(f"{BASE}/NL/ABC/{'L' * 37}/EVSE1")
+    assert (got.status_code, got.json()["status_code"]) == (404, 2001)
     assert log.events == []
 
 

@@ -167,11 +167,12 @@ def test_an_offline_charge_point_is_rejected_and_recorded(
     assert isinstance(event, CommandDeclined)
 
 
-def test_an_unknown_location_is_404_2003_and_writes_nothing(
+def test_an_unknown_location_is_2003_and_writes_nothing(
     client: TestClient, log: InMemoryEventLog
 ) -> None:
+    # A command reached the OCPI layer: 2003 at HTTP 200 (docs/adr/0039 §2).
     resp = client.post(f"{RECEIVER}/START_SESSION", json=start_body(location_id="NOPE"))
-    body = _answer(resp, 404, 2003)
+    body = _answer(resp, 200, 2003)
     assert "data" not in body
     assert log.events == []
 
@@ -216,7 +217,8 @@ def test_no_body_is_2001_and_malformed_json_is_400(
 
 
 def test_an_unknown_command_is_an_ocpi_error(client: TestClient, log: InMemoryEventLog) -> None:
-    body = _answer(client.post(f"{RECEIVER}/SELF_DESTRUCT", json=start_body()), 404, 2001)
+    # A bad path parameter of a POST: 2001 at HTTP 200 (docs/adr/0039 §2).
+    body = _answer(client.post(f"{RECEIVER}/SELF_DESTRUCT", json=start_body()), 200, 2001)
     assert "SELF_DESTRUCT" in body["status_message"]
     assert log.events == []
 
@@ -225,7 +227,8 @@ def test_only_an_emsp_sends_commands(client: TestClient, log: InMemoryEventLog) 
     client.app.dependency_overrides[registered_caller] = lambda: Caller(  # type: ignore[attr-defined]
         _partner(Role.CPO), "token-c", False
     )
-    _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 403, 2000)
+    # Refused by the OCPI layer, not the transport: HTTP 200 (docs/adr/0039 §2).
+    _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 200, 2000)
     assert log.events == []
 
 
@@ -309,7 +312,7 @@ def test_our_location_and_charge_points_are_judged_as_the_write_path_holds_them(
     assert body["data"]["result"] == "NOT_SUPPORTED"
     # A location the write path does not hold is not ours, whatever a view says.
     store.states.pop(("locations", "ZZ/HUB/LOC1"))
-    _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 404, 2003)
+    _answer(client.post(f"{RECEIVER}/START_SESSION", json=start_body()), 200, 2003)
     assert len(log.events) == 1
 
 
@@ -388,6 +391,17 @@ def test_a_bad_operator_command_is_2001_and_writes_nothing(
     ops_client: TestClient, log: InMemoryEventLog, command: str, body: Any, http: int
 ) -> None:
     _answer(ops_client.post(f"{GIVEN}/{command}", json=body), http, 2001)
+    assert log.events == []
+
+
+def test_the_ops_api_keeps_its_404s_for_what_a_partner_gets_at_200(
+    ops_client: TestClient, log: InMemoryEventLog
+) -> None:
+    # docs/adr/0039 §2 is for /ocpi; the same refusals on /ops stay REST-like.
+    unlock = {"location_id": "NOPE", "evse_uid": "EVSE1", "connector_id": "1"}
+    _answer(ops_client.post(f"{GIVEN}/UNLOCK_CONNECTOR", json=unlock), 404, 2003)
+    _answer(ops_client.post(f"{GIVEN}/SELF_DESTRUCT", json=unlock), 404, 2001)
+    _answer(ops_client.post(f"{RECEIVER}/SELF_DESTRUCT", json=start_body()), 200, 2001)
     assert log.events == []
 
 

@@ -202,8 +202,9 @@ def test_get_known_and_unknown(client: TestClient) -> None:
 
 
 def test_sender_list_requires_date_from(client: TestClient) -> None:
+    # The list exists: 2001 at HTTP 200 (docs/adr/0039 §2).
     resp = client.get(SENDER)
-    assert resp.status_code == 400
+    assert resp.status_code == 200
     assert resp.json()["status_code"] == 2001
     listed = client.get(SENDER, params={"date_from": "2026-03-01T00:00:00Z"})
     assert listed.status_code == 200

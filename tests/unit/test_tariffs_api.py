@@ -144,13 +144,17 @@ def test_get_returns_the_tariff_and_404_for_unknown(client: TestClient) -> None:
     assert set(missing.json()) == {"status_code", "status_message", "timestamp"}
 
 
-def test_delete_records_a_deletion_and_unknown_is_404(
+def test_delete_records_a_deletion_and_unknown_is_2000(
     client: TestClient, log: InMemoryEventLog
 ) -> None:
     resp = client.delete(URL)
     assert (resp.status_code, resp.json()["status_code"]) == (200, 1000)
+    # A DELETE is no GET: HTTP 200 with the OCPI error (docs/adr/0039 §2);
+    # the ops API, ours, keeps its 404 for the same refusal.
     missing = client.delete(f"{BASE}/NL/ABC/NOPE")
-    assert (missing.status_code, missing.json()["status_code"]) == (404, 2000)
+    assert (missing.status_code, missing.json()["status_code"]) == (200, 2000)
+    ops_missing = client.delete("/ops/tariffs/NOPE")
+    assert (ops_missing.status_code, ops_missing.json()["status_code"]) == (404, 2000)
     assert [type(e) for e in log.events] == [TariffDeleted]
 
 
@@ -203,8 +207,9 @@ def test_malformed_json_is_400_with_an_envelope(client: TestClient, log: InMemor
 
 
 def test_over_long_id_is_refused(client: TestClient, log: InMemoryEventLog) -> None:
+    # A write reached the OCPI layer: 2001 at HTTP 200 (docs/adr/0039 §2).
     resp = client.put(f"{BASE}/NL/ABC/{'T' * 37}", content=tariff_json("T" * 37), headers=JSON)
-    assert (resp.status_code, resp.json()["status_code"]) == (400, 2001)
+    assert (resp.status_code, resp.json()["status_code"]) == (200, 2001)
     assert log.events == []
 
 
@@ -275,7 +280,7 @@ def test_a_tariff_put_then_deleted_is_decided_on_the_write_paths_state(
     deleted = client.delete(url)
     assert (deleted.status_code, deleted.json()["status_code"]) == (200, 1000)
     again = client.delete(url)
-    assert (again.status_code, again.json()["status_code"]) == (404, 2000)
+    assert (again.status_code, again.json()["status_code"]) == (200, 2000)
     assert client.put(url, content=tariff_json("TAR-3"), headers=JSON).status_code == 201
     assert [type(e) for e in log.events] == [TariffPut, TariffDeleted, TariffPut]
 

@@ -183,8 +183,9 @@ def test_the_type_parameter_names_another_token(client: TestClient) -> None:
     assert _ok(client.get(f"{RECEIVER}/NL/ABD/U1?type=APP_USER"))["data"]["type"] == "APP_USER"
     resp = client.get(f"{RECEIVER}/NL/ABD/U1")
     assert (resp.status_code, resp.json()["status_code"]) == (404, 2004)
+    # Not a TokenType: the GET names a token that cannot exist (docs/adr/0039 §2).
     resp = client.get(f"{RECEIVER}/NL/ABD/U1?type=NFC")
-    assert (resp.status_code, resp.json()["status_code"]) == (400, 2001)
+    assert (resp.status_code, resp.json()["status_code"]) == (404, 2001)
 
 
 def test_an_unknown_token_is_404_with_2004(client: TestClient) -> None:
