@@ -37,6 +37,7 @@ __all__ = ["browser"]  # the fixture, shared with the board's test
 # A month long over, so it can be closed, and closed by this test alone.
 MONTH = "2025-03"
 NUMBER = re.compile(r"[0-9]{4}-[0-9]{6}")
+INVOICE = "/ops/invoices/{invoice_id}"
 
 POST = """async ([url, token, body]) => {
     const r = await fetch(url, {method: 'POST',
@@ -113,6 +114,12 @@ def _a_session_in_the_month(base: str, loc: str, tag: str, token: dict[str, Any]
     _ops(base, "POST", "/ops/chargers/transactions/started", {**ids, **started})
     stopped = {"meter_stop_wh": 22_000, "at": f"{MONTH}-10T09:00:00Z", "reason": "EVDisconnected"}
     _ops(base, "POST", "/ops/chargers/transactions/stopped", {**ids, **stopped})
+
+
+def _served(base: str) -> dict[str, Any]:
+    """The platform's routes and their methods, as its OpenAPI lists them."""
+    paths: dict[str, Any] = httpx.get(f"{base}/openapi.json", timeout=20).json()["paths"]
+    return paths
 
 
 async def _until(page: Page, selector: str, what: str, timeout_s: float = 30) -> None:
@@ -293,8 +300,17 @@ async def _clerk(page: Page, base: str, cid: str, tag: str, loc: str, inbox: Inb
     assert await _text(page, "#total-net") == f"{net:.2f} EUR"
     assert await _text(page, "#total-vat") == f"{vat} EUR"
     assert await _text(page, "#total-gross") == f"{net + vat:.2f} EUR"
-    # Documents, e-mail and credit notes are not served by this app yet: not offered.
-    assert await page.locator("#invoice-extras").count() == 0
+    # Documents, e-mail and credit notes are offered exactly when the app
+    # serves their ops routes (other parts of issue 14).
+    served = await asyncio.to_thread(_served, base)
+    kinds = [k for k in ("pdf", "xml", "csv") if "get" in served.get(f"{INVOICE}/{k}", {})]
+    offered = await page.locator("#invoice-extras a.document").evaluate_all(
+        "links => links.map(a => a.dataset.kind)"
+    )
+    assert offered == kinds
+    assert await page.locator("#resend").count() == ("post" in served.get(f"{INVOICE}/mail", {}))
+    notes = "get" in served.get("/ops/credit-notes", {})
+    assert await page.locator("#credit-notes").count() == notes
     await _fits(page)
 
     # Mark it paid from the page.
