@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import health
+from api.admin import billing as admin_billing
 from api.admin.charts import ChartSamples, projection_lag, sample_forever
 from api.admin.live import EvseStatusHub, follow_evse_status
 from api.admin.pages import install_admin
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(ops_charge_points.router)
     app.include_router(ops_audit.router)
     app.include_router(ops_partners.router)
+    app.include_router(admin_billing.router)
     install_admin(app)
     return app
 

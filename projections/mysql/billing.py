@@ -404,11 +404,24 @@ class BillingRowQuery:
         self._engine = engine
 
     def corporations(
-        self, *, status: str | None = None, after: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        country: str | None = None,
+        name: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
     ) -> list[Row]:
+        """Corporations by id, filtered by status, country and a part of the
+        legal name (its column compares without case); keyset paging."""
         query = select(*(c for c in corporations.columns if c.name != "state_json"))
         if status is not None:
             query = query.where(corporations.c.status == status)
+        if country is not None:
+            query = query.where(corporations.c.country == country)
+        if name:
+            # Matched as typed: a % or _ in it is no wildcard.
+            query = query.where(corporations.c.legal_name.contains(name, autoescape=True))
         if after is not None:
             query = query.where(corporations.c.corporation_id > after)
         query = query.where(corporations.c.legal_name.is_not(None))
