@@ -30,6 +30,7 @@ from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMa
 from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH, ModulePusher
 from processors.session_push import SESSIONS_PUSH
+from processors.tariff_push import TARIFFS_PUSH
 from processors.token_push import TOKENS_PUSH
 from producers import (
     billing,
@@ -720,6 +721,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
                     CDRS_PUSH,
                     EVSE_STATUS_PUSH,
                     TOKENS_PUSH,
+                    TARIFFS_PUSH,
                 )
             ],
             callbacks=CommandCallbackSender(

@@ -93,9 +93,10 @@ class PushRequest:
     folded ids of the object) is what ordering and staleness are about."""
 
     # POST: a new object at the receiver's URL itself (CDRs, mod_cdrs).
-    method: Literal["PUT", "PATCH", "POST"]
+    # DELETE: the object withdrawn (tariffs, mod_tariffs); it has no body.
+    method: Literal["PUT", "PATCH", "POST", "DELETE"]
     path: str
-    body: dict[str, Any]
+    body: dict[str, Any] | None
     object_key: str
     last_updated: datetime
     correlation_id: str
@@ -197,7 +198,7 @@ def push_targets(
 ) -> dict[str, PushTarget]:
     """Registered partners with a RECEIVER endpoint of the module and a token
     for us to present. Messages go to the partner's ``to_role`` role (eMSP for
-    what a CPO pushes: locations, sessions, CDRs; CPO for the tokens
+    what a CPO pushes: locations, sessions, CDRs, tariffs; CPO for the tokens
     an eMSP pushes), else to its first role (transport_and_format, "Message
     Routing"); a partner without roles cannot be addressed and is left out."""
     targets = {}

@@ -49,6 +49,7 @@ __all__ = [
     "evolve",
     "find",
     "held",
+    "held_at",
     "is_stale",
     "owner_of",
     "plan_delete",
@@ -62,21 +63,40 @@ Json = dict[str, Any]
 # --- state and fold -------------------------------------------------------------
 
 
+# Versions held before the current one that a state keeps (a CDR is
+# reconciled with the version held when its session started).
+KEPT_VERSIONS = 8
+
+
 @dataclass(frozen=True)
 class TariffState:
     """``tariff``: the OCPI Tariff held, numbers as Decimals (None while
     deleted); ``stamp``: the fixed-width ``last_updated`` of that version, or
-    of the tombstone."""
+    of the tombstone; ``since``: when we recorded it (fixed width; empty in
+    states folded before it was kept); ``before``: the versions held
+    earlier, ``(since, tariff)`` oldest first, the last ``KEPT_VERSIONS``."""
 
     tariff: Json | None
     stamp: str
+    since: str = ""
+    before: tuple[tuple[str, Json | None], ...] = ()
 
     def to_json(self) -> Json:
-        return {"tariff": self.tariff, "stamp": self.stamp}
+        return {
+            "tariff": self.tariff,
+            "stamp": self.stamp,
+            "since": self.since,
+            "before": [[since, tariff] for since, tariff in self.before],
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TariffState:
-        return cls(tariff=data.get("tariff"), stamp=data["stamp"])
+        return cls(
+            tariff=data.get("tariff"),
+            stamp=data["stamp"],
+            since=data.get("since", ""),
+            before=tuple((since, tariff) for since, tariff in data.get("before", ())),
+        )
 
 
 def evolve(state: TariffState | None, event: object) -> TariffState | None:
@@ -85,21 +105,43 @@ def evolve(state: TariffState | None, event: object) -> TariffState | None:
     if not isinstance(event, TariffPut | TariffDeleted):
         return state
     stamp = sort_stamp(event.payload.last_updated)
+    since = sort_stamp(event.recorded_at)
+    before: tuple[tuple[str, Json | None], ...] = ()
+    if state is not None:
+        before = (*state.before, (state.since, state.tariff))[-KEPT_VERSIONS:]
     if isinstance(event, TariffDeleted):
         # The deletion removes whatever version is held (it was judged
         # against that version), and no PUT up to the later stamp passes.
-        return TariffState(None, stamp if state is None else max(stamp, state.stamp))
+        kept = stamp if state is None else max(stamp, state.stamp)
+        return TariffState(None, kept, since, before)
     if state is not None and (
         stamp < state.stamp or (state.tariff is None and stamp == state.stamp)
     ):
         return state  # stale: recorded, not applied
-    return TariffState(exact_numbers(event.payload.object), stamp)
+    return TariffState(exact_numbers(event.payload.object), stamp, since, before)
 
 
 def held(state: TariffState | None) -> Json | None:
     """The tariff we hold with exact numbers (what a price is computed with),
     None if none or deleted."""
     return None if state is None else state.tariff
+
+
+def held_at(state: TariffState | None, at: datetime) -> Json | None:
+    """The version we held at ``at`` (a CDR's session start): a CPO prices a
+    session with the tariff as it was when the session began, so a version
+    published while the car charged must not judge it. When ``at`` is before
+    every version we know (we heard of the tariff later, or the older ones
+    were let go), the earliest we know; None when that was a deletion."""
+    if state is None:
+        return None
+    versions = (*state.before, (state.since, state.tariff))
+    stamp = sort_stamp(at)
+    chosen = versions[0][1]
+    for since, tariff in versions:
+        if since <= stamp:
+            chosen = tariff
+    return chosen
 
 
 def served(state: TariffState | None) -> Json | None:

@@ -95,7 +95,7 @@ async def _token_issued(w: WritePath, cdr: Cdr) -> bool:
 async def _tariff(w: WritePath, cdr: Cdr, tariff_id: str) -> Json | None:
     key = tariff_key(cdr.country_code, cdr.party_id, tariff_id)
     state: tariffs.TariffState | None = await w.state(tariffs.SLICE, key)
-    return tariffs.held(state)
+    return tariffs.held_at(state, cdr.start_date_time)
 
 
 async def _tariffs(w: WritePath, cdr: Cdr) -> dict[str, Json | None]:

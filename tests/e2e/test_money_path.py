@@ -113,17 +113,24 @@ def charge_a_session(
         "the peer's token at our receiver (its push)",
     )
 
-    # Our tariff at the peer's receiver (a tariff push, done by the test);
-    # ``energy_price`` other than ours: the peer holds another version.
+    # Our tariff reaches the peer's receiver by our push; the peer then
+    # holds a later version (as if we had sent one more) with
+    # ``energy_price``: the same price, or another (it must flag the CDR).
+    tariff_at_peer = f"{peer}/ocpi/emsp/2.2.1/tariffs/ZZ/HUB/{tid}"
+    ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+    wait_for(
+        lambda: httpx.get(tariff_at_peer, headers=ours_at_peer, timeout=10).status_code == 200,
+        "our tariff pushed to the peer",
+    )
     at_peer = simple_tariff(tid, energy_price=energy_price, at="2026-05-02T00:00:00Z")
     _ok(
         httpx.put(
-            f"{peer}/ocpi/emsp/2.2.1/tariffs/ZZ/HUB/{tid}",
+            tariff_at_peer,
             json=json.loads(_dumps(at_peer)),
-            headers=auth(sealed_token(linked.us, linked.peer_id)),
+            headers=ours_at_peer,
             timeout=10,
         ),
-        201,
+        200,
     )
 
     # The driver presents the token at our charger: the peer allows it.

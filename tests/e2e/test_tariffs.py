@@ -180,6 +180,33 @@ def test_replay_rebuilds_the_tariff_view(linked: Linked) -> None:
             drop_mysql_database(platform.namespace.settings, into)
 
 
+def test_our_tariffs_are_pushed_to_the_peer_and_their_withdrawal_too(linked: Linked) -> None:
+    """mod_tariffs, push model: a tariff our operators publish reaches the
+    peer's Tariffs receiver by PUT, and its withdrawal by DELETE, through our
+    push process (nobody in this test calls the peer)."""
+    tariff_id = f"OT-{uuid.uuid4().hex[:6]}"
+    ops = {**ops_auth(linked.us.base_url), **JSON}
+    body = tariff_json(tariff_id, country_code="ZZ", party_id="HUB")
+    made = httpx.put(f"{linked.us.base_url}/ops/tariffs/{tariff_id}", content=body, headers=ops)
+    assert made.json()["status_code"] == 1000, made.text
+    at_peer = f"{linked.peer.base_url}/ocpi/emsp/2.2.1/tariffs/ZZ/HUB/{tariff_id}"
+    ours_at_peer = auth(sealed_token(linked.us, linked.peer_id))
+
+    def held() -> dict[str, Any] | None:
+        resp = httpx.get(at_peer, headers=ours_at_peer, timeout=10)
+        return loads_exact(resp.content)["data"] if resp.status_code == 200 else None
+
+    pushed = wait_for(held, "our tariff at the peer's receiver")
+    assert pushed == loads_exact(body)  # as we published it, every number exact
+
+    gone = httpx.delete(f"{linked.us.base_url}/ops/tariffs/{tariff_id}", headers=ops)
+    assert gone.json()["status_code"] == 1000, gone.text
+    wait_for(
+        lambda: httpx.get(at_peer, headers=ours_at_peer, timeout=10).status_code == 404,
+        "the withdrawal at the peer",
+    )
+
+
 def test_a_pull_sync_of_the_peers_tariffs_crawls_every_page(linked: Linked) -> None:
     """``ocpi-hub partners sync-tariffs``: the peer's Tariffs Sender list,
     every page by its ``Link`` (page size 4 at the peer), through our write

@@ -5,7 +5,7 @@ built on it. Pure, no services."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from producers.tariffs import (
+    KEPT_VERSIONS,
     SLICE,
     DeleteTariff,
     Origin,
@@ -24,6 +25,7 @@ from producers.tariffs import (
     evolve,
     find,
     held,
+    held_at,
     plan_delete,
     plan_put,
     served,
@@ -304,3 +306,45 @@ def test_a_price_a_float_prints_with_17_digits_is_still_priced_exactly() -> None
     state = SLICE.load(SLICE.dump(_fold(_put(loads_exact(text)))))  # type: ignore[arg-type]
     parsed = Tariff.model_validate(held(state))
     assert parsed.elements[1].price_components[0].price == Decimal("0.30000000000000004")
+
+
+# --- the version held at an instant (reconciliation of a CDR) -----------------------
+
+
+def _recorded(event: TariffPut | TariffDeleted, at: datetime) -> TariffPut | TariffDeleted:
+    return event.model_copy(update={"recorded_at": at})
+
+
+def test_the_version_held_when_a_session_started_is_the_one_that_judges_its_cdr() -> None:
+    hour = timedelta(hours=1)
+    v1 = _recorded(_put(tariff("TAR-1", at="2026-01-01T00:00:00Z")), NOW)
+    v2 = _recorded(_put(tariff("TAR-1", at="2026-01-02T00:00:00Z")), NOW + 2 * hour)
+    state = SLICE.fold(None, [v1, v2])
+    assert state is not None
+    first, second = held(SLICE.fold(None, [v1])), held(state)
+    assert first != second
+    # A session that began between the two: the first; after: the second.
+    assert held_at(state, NOW + hour) == first
+    assert held_at(state, NOW + 3 * hour) == second
+    # Before we knew the tariff at all: the earliest version we know.
+    assert held_at(state, NOW - hour) == first
+    # A deletion in between: nothing was held then.
+    gone = _recorded(
+        plan_delete(REF, second, ORIGIN, NOW + 3 * hour).event,  # type: ignore[arg-type]
+        NOW + 3 * hour,
+    )
+    v3 = _recorded(_put(tariff("TAR-1", at="2026-01-05T00:00:00Z")), NOW + 5 * hour)
+    later = SLICE.fold(state, [gone, v3])
+    assert held_at(later, NOW + 4 * hour) is None
+    assert held_at(later, NOW + 6 * hour) == held(later)
+    # The state stored by the write path keeps the versions; a stale PUT
+    # changes nothing.
+    assert SLICE.load(SLICE.dump(later)) == later
+    assert SLICE.fold(later, [v1]) == later
+    # Only the last KEPT_VERSIONS earlier versions are kept.
+    many = [
+        _recorded(_put(tariff("TAR-1", at=f"2026-02-{d:02}T00:00:00Z")), NOW + d * hour)
+        for d in range(1, 20)
+    ]
+    kept = SLICE.fold(None, many)
+    assert kept is not None and len(kept.before) == KEPT_VERSIONS

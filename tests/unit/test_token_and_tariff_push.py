@@ -1,6 +1,6 @@
-"""Pushing our tokens to CPOs (processors/token_push.py), on the lanes of
-processors/push.py: what is planned, for which partner, addressed to which
-of its roles."""
+"""Pushing our tokens to CPOs (processors/token_push.py) and our tariffs to
+eMSPs (processors/tariff_push.py), on the lanes of processors/push.py: what
+is planned, for which partner, addressed to which of its roles."""
 
 from __future__ import annotations
 
@@ -8,18 +8,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.push import LOCATIONS_PUSH, push_targets
+from processors.push import push_targets
+from processors.tariff_push import TARIFFS_PUSH, plan_tariff
 from processors.token_push import TOKENS_PUSH, plan_token
 from producers.partners import PartnerState
 from schemas.events import (
     Party,
+    TariffDeleted,
+    TariffPut,
     TokenPatched,
     TokenPolicySet,
     TokenPut,
 )
+from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload
 from schemas.events.tokens import TokenPatchedPayload, TokenPolicySetPayload, TokenPutPayload
 from schemas.ocpi.credentials import BusinessDetails, CredentialsRole, Role
 from schemas.ocpi.versions import Endpoint, InterfaceRole, ModuleId
+from tests.tariff_objects import tariff
 from tests.token_objects import token
 
 US = Party(country_code="ZZ", party_id="HUB")
@@ -88,6 +93,36 @@ def test_partners_tokens_and_our_policies_are_not_pushed() -> None:
     assert plan_token(policy, US) is None
 
 
+def test_our_tariff_is_put_and_its_withdrawal_deleted() -> None:
+    body = tariff("T1", country_code="ZZ", party_id="HUB")
+    put = plan_tariff(
+        TariffPut(
+            **_meta("ZZ/HUB/T1"),
+            payload=TariffPutPayload(
+                country_code="ZZ", party_id="HUB", tariff_id="T1", object=body, last_updated=T0
+            ),
+        ),
+        US,
+    )
+    assert put is not None and (put.method, put.path, put.body) == ("PUT", "/ZZ/HUB/T1", body)
+    deleted = TariffDeleted(
+        **_meta("ZZ/HUB/T1"),
+        payload=TariffDeletedPayload(
+            country_code="ZZ", party_id="HUB", tariff_id="T1", last_updated=T0
+        ),
+    )
+    gone = plan_tariff(deleted, US)
+    assert gone is not None and (gone.method, gone.path, gone.body) == (
+        "DELETE",
+        "/ZZ/HUB/T1",
+        None,
+    )
+    theirs = deleted.model_copy(
+        update={"payload": deleted.payload.model_copy(update={"party_id": "PEE"})}
+    )
+    assert plan_tariff(theirs, US) is None
+
+
 def _partner(roles: tuple[Role, ...], module: ModuleId) -> PartnerState:
     return PartnerState(
         partner_id="NL-PEE",
@@ -112,15 +147,15 @@ def _partner(roles: tuple[Role, ...], module: ModuleId) -> PartnerState:
     )
 
 
-def test_tokens_go_to_the_partners_cpo_role_and_locations_to_its_emsp_role() -> None:
+def test_tokens_go_to_the_partners_cpo_role_and_tariffs_to_its_emsp_role() -> None:
     both = (Role.EMSP, Role.CPO)
     [token_target] = push_targets(
         [_partner(both, ModuleId.TOKENS)], TOKENS_PUSH.module_id, TOKENS_PUSH.to_role
     ).values()
     assert token_target.to == Party(country_code="NL", party_id="PEE")  # its CPO role
-    [location_target] = push_targets(
-        [_partner(both, ModuleId.LOCATIONS)], LOCATIONS_PUSH.module_id, LOCATIONS_PUSH.to_role
+    [tariff_target] = push_targets(
+        [_partner(both, ModuleId.TARIFFS)], TARIFFS_PUSH.module_id, TARIFFS_PUSH.to_role
     ).values()
-    assert location_target.to == Party(country_code="NL", party_id="PEM")  # its eMSP role
+    assert tariff_target.to == Party(country_code="NL", party_id="PEM")  # its eMSP role
     # A partner without the module's receiver gets no lane.
-    assert push_targets([_partner(both, ModuleId.LOCATIONS)], TOKENS_PUSH.module_id) == {}
+    assert push_targets([_partner(both, ModuleId.TARIFFS)], TOKENS_PUSH.module_id) == {}
