@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pymongo.errors import AutoReconnect
 from sqlalchemy import text
 
 from api.deps import ContainerDep
@@ -29,6 +30,18 @@ from projections.mongo import dead_letters
 from projections.mongo.counts import CountsQuery
 
 router = APIRouter(tags=["health"])
+
+
+async def ping_mongo(client: Any) -> None:
+    """One ping on the async client (awaited, bounded by its operation
+    timeout, no thread). A pooled connection the server had closed (an idle
+    one, or one from before a restart) fails once and is dropped with its
+    pool, so that failure is asked again once; a store that is away fails
+    the second ping too."""
+    try:
+        await client.admin.command("ping")
+    except AutoReconnect:
+        await client.admin.command("ping")
 
 
 @router.get("/healthz")
@@ -140,8 +153,7 @@ class Readiness:
             await c.redis.ping()
 
         async def mongodb() -> None:
-            # On the async client: awaited, bounded by its operation timeout, no thread.
-            await c.mongo.admin.command("ping")
+            await ping_mongo(c.mongo)
 
         async def groups() -> dict[str, Any]:
             if c.log_status is None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from aiokafka import TopicPartition
+from pymongo.errors import AutoReconnect
 
-from api.health import Probe
+from api.health import Probe, ping_mongo
 from producers.log import Fault, InMemoryEventLog
 from producers.log_status import WatchedEventLog, lag_of, role_of
 from schemas.ocpi.locations import EvseStatus
@@ -119,3 +121,31 @@ def test_only_our_groups_of_our_deployment_have_a_role() -> None:
     assert role_of("t1.ocpi-hub-processors", "t1.") == "processors"
     assert role_of("t2.ocpi-hub-processors", "t1.") is None
     assert role_of("someone-else", "") is None
+
+
+class _Admin:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.pings = 0
+
+    async def command(self, name: str) -> dict[str, float]:
+        assert name == "ping"
+        self.pings += 1
+        if self.pings <= self.failures:
+            raise AutoReconnect("connection is already closed")
+        return {"ok": 1.0}
+
+
+class _Client:
+    def __init__(self, failures: int) -> None:
+        self.admin = _Admin(failures)
+
+
+async def test_a_stale_pooled_connection_does_not_make_the_api_unready() -> None:
+    stale = _Client(failures=1)
+    await ping_mongo(stale)  # the closed connection fails once; the second ping answers
+    assert stale.admin.pings == 2
+    away = _Client(failures=2)
+    with pytest.raises(AutoReconnect):
+        await ping_mongo(away)  # a store that is away fails both
+    assert away.admin.pings == 2
