@@ -234,3 +234,38 @@ def test_the_email_carries_the_pdf_and_the_csv_to_the_billing_address() -> None:
     }
     body = message.get_body(("plain",))
     assert body is not None and "€ 17.28" in body.get_content()
+
+
+def test_the_font_cache_changes_no_byte_in_threads_either(monkeypatch: pytest.MonkeyPatch) -> None:
+    """producers/pdf_fonts.py reuses fpdf2's parsed fonts across documents:
+    the PDFs must be the bytes fpdf2's own add_font gives, also when
+    documents are rendered at once in threads (an fpdf2 upgrade that
+    breaks its assumptions fails here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fpdf import FPDF
+
+    from producers import invoice_documents
+    from producers.invoice_documents import facturx_pdf, invoice_pdf
+    from tests.unit.test_invoice_documents import credit_note, invoice
+
+    r = renderer()
+    docs = [
+        invoice(),
+        credit_note(),
+        r.document(billing.invoice_source(issued_state()[0], INVOICE)),
+    ]
+    cached = [(invoice_pdf(d, r.fonts), facturx_pdf(d, r.fonts)) for d in docs]
+    with ThreadPoolExecutor(4) as pool:
+        at_once = list(
+            pool.map(lambda d: (invoice_pdf(d, r.fonts), facturx_pdf(d, r.fonts)), docs * 3)
+        )
+
+    def plain(pdf: FPDF, family: str, style: str, path: str) -> None:
+        pdf.add_font(family, style, path)
+
+    monkeypatch.setattr(invoice_documents, "add_font", plain)
+    parsed = [(invoice_pdf(d, r.fonts), facturx_pdf(d, r.fonts)) for d in docs]
+    assert cached == parsed
+    assert at_once == parsed * 3
+    assert len({pdf for pdf, _ in parsed}) == 3  # three different documents
