@@ -31,7 +31,7 @@ from email.utils import format_datetime, formataddr
 import structlog
 from pydantic import ValidationError
 
-from processors.consuming import consume
+from processors.consuming import consume, state_caught_up
 from processors.mail import MailDelivery
 from producers.billing import (
     SLICE,
@@ -108,16 +108,10 @@ class InvoiceMailer:
         return f"{self.key_prefix}billing:invoice-mailed:{invoice_id}:{mailing_id}"
 
     async def _caught_up(self, key: str, offset: int | None) -> None:
-        # The write path appends, then commits the state: the event can be
-        # read here a moment before the state holds it.
-        if offset is None:
-            return
-        for _ in range(int(self.catch_up_s / 0.05)):
-            position = await self.write_path.position(SLICE, key)
-            if position is not None and position[1] >= offset:
-                return
-            await asyncio.sleep(0.05)
-        log.warning("invoice_mailer_state_behind", key=key, offset=offset)
+        if not await state_caught_up(
+            self.write_path, SLICE, key, offset, timeout_s=self.catch_up_s
+        ):
+            log.warning("invoice_mailer_state_behind", key=key, offset=offset)
 
     def _render(self, source: InvoiceSource) -> tuple[InvoiceDocument, InvoiceFile, InvoiceFile]:
         return (
