@@ -100,6 +100,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/invoices/{invoice_id}/xml"): BILLING,
     ("GET", "/ops/invoices/{invoice_id}/csv"): BILLING,
     ("POST", "/ops/invoices/{invoice_id}/mail"): BILLING,
+    ("GET", "/ops/invoices/{invoice_id}/mailings"): BILLING,
     # our tariffs: prices are billing's
     ("GET", "/ops/tariffs/{tariff_id}"): VIEWER,
     ("PUT", "/ops/tariffs/{tariff_id}"): BILLING,

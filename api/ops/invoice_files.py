@@ -10,6 +10,7 @@ docs/adr/0040); role ``billing``.
   to its billing address; the billing worker sends it once
   (processors/invoice_mailer.py). The answer lists the invoice's mailings.
   A retried request (same ``X-Correlation-Id``) asks for the same mailing.
+* ``GET /ops/invoices/{id}/mailings``: those mailings, and what was sent.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ async def invoice_xml_file(invoice_id: InvoiceIdPath, w: WritePathDep, c: Contai
 @router.get("/{invoice_id}/csv", response_class=Response)
 async def invoice_csv_file(invoice_id: InvoiceIdPath, w: WritePathDep, c: ContainerDep) -> Response:
     return await _file(invoice_id, FileKind.CSV, w, c)
+
+
+@router.get("/{invoice_id}/mailings")
+async def invoice_mailings(invoice_id: InvoiceIdPath, w: WritePathDep) -> dict[str, Any]:
+    """The invoice's mailings in the order asked for: each with its
+    recipient, Message-ID and the SHA-256 of the files once mailed (a
+    mailing never recorded was refused, or its fate is unknown: ask again)."""
+    state = await w.state(billing.SLICE, billing.corporation_of_invoice(invoice_id))
+    return envelope(billing.shown_mailings(billing.invoice_source(state, invoice_id)))
 
 
 @router.post("/{invoice_id}/mail")

@@ -259,6 +259,32 @@ async def _story(s: Settings, inbox: Inbox, into: str) -> None:
         assert outcomes == ["done", "done"]
         assert len(inbox.messages) == 2
 
+        async with httpx.AsyncClient(transport=transport, base_url="https://hub.example") as http:
+            listed = (await http.get(f"/ops/invoices/{invoice_id}/mailings")).json()["data"]
+            assert [(m["mailing_id"], m["pdf_sha256"]) for m in listed] == [
+                (FIRST_MAILING, first.pdf_sha256),
+                (resend, first.pdf_sha256),
+            ]
+            # Asked for, then the invoice voided before the worker ran: not sent.
+            late = await http.post(
+                f"/ops/invoices/{invoice_id}/mail", headers={"X-Correlation-Id": "resend-2"}
+            )
+            assert late.status_code == 202
+            voided = await http.post(f"/ops/invoices/{invoice_id}/void", json={"reason": "test"})
+            assert voided.json()["data"]["status"] == "VOID", voided.text
+            refused = await http.post(f"/ops/invoices/{invoice_id}/mail")
+            assert refused.status_code == 409
+            # A void invoice keeps its number, so its files.
+            still = await http.get(f"/ops/invoices/{invoice_id}/pdf")
+            assert still.status_code == 200 and still.content == pdf
+        async with worker_running(s):
+            await asyncio.sleep(3)
+        assert len(inbox.messages) == 2
+        never = await w.state(billing.SLICE, cid)
+        assert never is not None
+        late_id = late.json()["data"]["mailing_id"]
+        assert never.invoice_sources[invoice_id].mailings[late_id].message_id is None
+
         renderer = fresh.invoices.renderer
         live = _rendered(renderer, billing.invoice_source(state_live, invoice_id))
         assert live[FileKind.PDF] == pdf and live[FileKind.CSV] == csv
