@@ -98,6 +98,7 @@ if TYPE_CHECKING:
     from processors.billing_charges import ChargeRecorder
     from processors.billing_close import ScheduledClose
     from processors.invitation_mailer import InvitationMailer
+    from processors.invoice_mailer import InvoiceMailer
 
 log = structlog.get_logger(__name__)
 
@@ -633,15 +634,18 @@ class BillingWorker:
     charges: ChargeRecorder
     settings: Settings
     schedule: ScheduledClose
+    invoices: InvoiceMailer
 
     async def run(self, stop: asyncio.Event) -> None:
         from processors.billing_charges import run_charges
         from processors.billing_close import run_scheduled_close
         from processors.invitation_mailer import run_mailer
+        from processors.invoice_mailer import run_invoice_mailer
 
         s = self.settings
         await asyncio.gather(
             run_mailer(self.mailer, s.kafka_bootstrap, s.topic_prefix, stop),
+            run_invoice_mailer(self.invoices, s.kafka_bootstrap, s.topic_prefix, stop),
             run_charges(self.charges, s.kafka_bootstrap, s.topic_prefix, stop),
             run_scheduled_close(self.schedule, s.billing_close_check_s, stop),
         )
@@ -650,12 +654,16 @@ class BillingWorker:
 @asynccontextmanager
 async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWorker]:
     """The billing worker: the mailer of activation e-mails (it reads the
-    invitations' state and records what it mailed; Redis for its claims)
-    and the charges of members' CDRs, both on the write path."""
+    invitations' state and records what it mailed; Redis for its claims),
+    the mailer of invoices (docs/adr/0040) and the charges of members'
+    CDRs, all on the write path."""
     from processors.billing_charges import ChargeRecorder
     from processors.billing_close import ScheduledClose
     from processors.invitation_mailer import InvitationMailer
+    from processors.invoice_mailer import InvoiceMailer
     from processors.mail import MailDelivery, SmtpSettings, send_smtp
+    from producers.invoice_documents import seller_from
+    from producers.invoice_files import InvoiceRenderer
 
     smtp = SmtpSettings(
         host=settings.smtp_host,
@@ -684,7 +692,19 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
         )
         us = our_party(settings)
         schedule = ScheduledClose(c.write_path, us, settings.billing_close_day)
-        yield BillingWorker(mailer, ChargeRecorder(c.write_path, us), settings, schedule)
+        invoices = InvoiceMailer(
+            write_path=c.write_path,
+            key_prefix=settings.topic_prefix,
+            mail_from=settings.mail_from,
+            delivery=delivery,
+            renderer=InvoiceRenderer.of(
+                seller_from(settings),
+                settings.billing_pdf_font_regular,
+                settings.billing_pdf_font_bold,
+            ),
+            us=us,
+        )
+        yield BillingWorker(mailer, ChargeRecorder(c.write_path, us), settings, schedule, invoices)
 
 
 @dataclass(frozen=True)

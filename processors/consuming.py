@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer
 
+from producers.write_path import Slice, WritePath
 from schemas.events import parse_event
 
 log = structlog.get_logger(__name__)
@@ -61,3 +63,21 @@ async def consume(
                 await consumer.commit()
     finally:
         await consumer.stop()
+
+
+async def state_caught_up(
+    write_path: WritePath, slice_: Slice[Any], key: str, offset: int | None, *, timeout_s: float
+) -> bool:
+    """Wait until the write path's state of ``key`` holds the event read at
+    ``offset`` of its partition: the write path appends, then commits the
+    state, so the event can be read a moment before its state is stored.
+    Up to ``timeout_s`` (a hold's lifetime: a holder that died is recovered
+    by the next write); False when it did not catch up in time."""
+    if offset is None:
+        return True
+    for _ in range(int(timeout_s / 0.05)):
+        position = await write_path.position(slice_, key)
+        if position is not None and position[1] >= offset:
+            return True
+        await asyncio.sleep(0.05)
+    return False

@@ -24,7 +24,7 @@ from email.utils import format_datetime, formataddr
 
 import structlog
 
-from processors.consuming import consume
+from processors.consuming import consume, state_caught_up
 from processors.mail import MailDelivery
 from producers.billing import SLICE, CorporationState, MemberState, decide_mailed, link_secret
 from producers.write_path import Origin, WritePath
@@ -88,17 +88,10 @@ class InvitationMailer:
         return f"{self.key_prefix}billing:mailed:{invitation_id}"
 
     async def _caught_up(self, key: str, offset: int | None) -> None:
-        # The write path appends, then commits the state: the event can be
-        # read here a moment before its state is stored. Wait for it (up to
-        # a hold's lifetime; a holder that died is recovered by the next write).
-        if offset is None:
-            return
-        for _ in range(int(self.catch_up_s / 0.05)):
-            position = await self.write_path.position(SLICE, key)
-            if position is not None and position[1] >= offset:
-                return
-            await asyncio.sleep(0.05)
-        log.warning("mailer_state_behind", key=key, offset=offset)
+        if not await state_caught_up(
+            self.write_path, SLICE, key, offset, timeout_s=self.catch_up_s
+        ):
+            log.warning("mailer_state_behind", key=key, offset=offset)
 
     async def handle(self, event: MemberInvited, offset: int | None = None) -> str:
         """Mail one invitation (read at ``offset`` of its partition) if it is

@@ -81,7 +81,11 @@ def send_smtp(smtp: SmtpSettings, message: EmailMessage) -> None:
         try:
             # smtplib raises when DATA itself is refused, but returns the
             # server's answer to the message: anything but 250 is a refusal.
-            code, reply = conn.data(message.as_bytes())
+            # SMTP lines end in CRLF (RFC 5321 2.3.8), and smtplib sends bytes
+            # as they are: a bare-LF message is one over-long line to a strict
+            # server (aiosmtpd refuses a line over 1,000 bytes).
+            wire = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+            code, reply = conn.data(wire)
         except smtplib.SMTPDataError as exc:
             raise MailNotSentError(f"DATA refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
         except (OSError, smtplib.SMTPException) as exc:

@@ -51,6 +51,7 @@ from producers.write_path import (
     unknown,
 )
 from schemas.events.billing import (
+    FIRST_MAILING,
     Address,
     BillingEvent,
     Buyer,
@@ -74,6 +75,10 @@ from schemas.events.billing import (
     InvoiceIssuedPayload,
     InvoiceLine,
     InvoiceLineKind,
+    InvoiceMailed,
+    InvoiceMailedPayload,
+    InvoiceMailingRequested,
+    InvoiceMailingRequestedPayload,
     InvoicePaid,
     InvoicePaidPayload,
     InvoiceStatus,
@@ -282,6 +287,34 @@ class InvoiceState(BaseModel):
     updated_at: datetime
 
 
+class Mailing(BaseModel):
+    """One mailing of an invoice (docs/adr/0040): requested (the issue's
+    own, or a re-send), then mailed once the SMTP server accepted it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mailing_id: str
+    requested_at: datetime
+    recipient: str | None = None
+    message_id: str | None = None
+    pdf_sha256: str | None = None
+    csv_sha256: str | None = None
+    mailed_at: datetime | None = None
+
+
+class InvoiceSource(BaseModel):
+    """What an invoice's files are rendered from (docs/adr/0040): its
+    ``InvoiceDrafted`` content (without the CDR keys, which no document
+    shows) and its ``InvoiceIssued`` number and dates, exactly as the events
+    carry them, and its mailings by id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drafted: InvoiceDraftedPayload
+    issued: InvoiceIssuedPayload | None = None
+    mailings: dict[str, Mailing] = Field(default_factory=dict)
+
+
 class CorporationState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -314,6 +347,9 @@ class CorporationState(BaseModel):
     reversal_invoices: dict[str, str] = Field(default_factory=dict)
     registered_at: datetime
     updated_at: datetime
+    # Each invoice's document content and mailings, by invoice id
+    # (docs/adr/0040): its files are rendered from here.
+    invoice_sources: dict[str, InvoiceSource] = Field(default_factory=dict)
 
 
 def _with_member(state: CorporationState, member: MemberState, at: datetime) -> CorporationState:
@@ -376,7 +412,9 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
         )
         return state.model_copy(update={"charges": {**state.charges, r.cdr_key: reversed_}})
     if isinstance(event, InvoiceEvents):
-        return _evolve_invoice(state, event)
+        return _with_source(_evolve_invoice(state, event), event)
+    if isinstance(event, InvoiceMailEvents):
+        return _evolve_mailing(state, event)
     if isinstance(event, MemberInvited):
         i = event.payload
         before = state.members.get(i.member_id)
@@ -415,8 +453,9 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
 
 SLICE: Slice[CorporationState] = Slice(
     # v2: the state gained the charges' details and the invoices (docs/adr/0036);
-    # a new name makes every decision store rebuild it from the log once.
-    "billing_corporations_v2",
+    # v3: the invoices' sources and mailings (docs/adr/0040). A new name makes
+    # every decision store rebuild it from the log once.
+    "billing_corporations_v3",
     BILLING_CORPORATIONS,
     evolve,
     lambda state: state.model_dump_json().encode(),
@@ -524,6 +563,13 @@ def decide_register(
 ) -> Decision[CorporationState]:
     if state is not None:  # 62 bits of id: a clash is a bug, not bad luck
         raise conflict(f"corporation {corporation_id!r} exists")
+    if body.contract.vat_rate == 0:
+        # No invoice of a 0 % contract could be documented (docs/adr/0040).
+        raise _invalid(
+            "contract.vat_rate",
+            "0 % is not supported yet: zero-rated, exempt and reverse-charge "
+            "invoices (VAT categories Z, E, AE) are not implemented",
+        )
     registration, vat = checked_identifiers(body.country, body.registration_number, body.vat_id)
     event = CorporationRegistered(
         **recorded_now(corporation_id, now, origin),
@@ -1263,3 +1309,151 @@ def decide_void(
 
 def shown_invoice(invoice: InvoiceState) -> dict[str, Any]:
     return invoice.model_dump(mode="json")
+
+
+# --- invoice e-mails (issue 14, part D; docs/adr/0040) -----------------------------
+
+InvoiceMailEvents = (InvoiceMailingRequested, InvoiceMailed)
+
+
+def _with_source(
+    state: CorporationState, event: InvoiceDrafted | InvoiceIssued | InvoicePaid | InvoiceVoided
+) -> CorporationState:
+    """Keep what an invoice's files are rendered from: the draft's content
+    and the issue's number and dates; the issue also asks for the first
+    mailing."""
+    if isinstance(event, InvoiceDrafted):
+        drafted = event.payload.model_copy(update={"charge_keys": [], "reversal_keys": []})
+        source = InvoiceSource(drafted=drafted)
+    elif isinstance(event, InvoiceIssued):
+        held = state.invoice_sources.get(event.payload.invoice_id)
+        if held is None:
+            return state
+        first = Mailing(mailing_id=FIRST_MAILING, requested_at=event.payload.at)
+        source = held.model_copy(
+            update={"issued": event.payload, "mailings": {FIRST_MAILING: first}}
+        )
+    else:
+        return state
+    return state.model_copy(
+        update={"invoice_sources": {**state.invoice_sources, source.drafted.invoice_id: source}}
+    )
+
+
+def _evolve_mailing(
+    state: CorporationState, event: InvoiceMailingRequested | InvoiceMailed
+) -> CorporationState:
+    held = state.invoice_sources.get(event.payload.invoice_id)
+    if held is None:
+        return state
+    if isinstance(event, InvoiceMailingRequested):
+        r = event.payload
+        mailing = Mailing(mailing_id=r.mailing_id, requested_at=r.at)
+    else:
+        m = event.payload
+        requested = held.mailings.get(m.mailing_id)
+        mailing = Mailing(
+            mailing_id=m.mailing_id,
+            requested_at=requested.requested_at if requested else m.at,
+            recipient=m.recipient,
+            message_id=m.message_id,
+            pdf_sha256=m.pdf_sha256,
+            csv_sha256=m.csv_sha256,
+            mailed_at=m.at,
+        )
+    source = held.model_copy(update={"mailings": {**held.mailings, mailing.mailing_id: mailing}})
+    return state.model_copy(
+        update={"invoice_sources": {**state.invoice_sources, held.drafted.invoice_id: source}}
+    )
+
+
+def invoice_source(state: CorporationState | None, invoice_id: str) -> InvoiceSource:
+    """An issued (or paid, or void) invoice's source; ``RefusedError`` 404
+    for an unknown invoice and 409 for a draft (it has no number yet)."""
+    _, held = _invoice(state, invoice_id)
+    assert state is not None
+    source = state.invoice_sources.get(invoice_id)
+    if held.status is InvoiceStatus.DRAFT or source is None or source.issued is None:
+        raise conflict(f"invoice {invoice_id!r} is a draft: it has no number and no documents yet")
+    return source
+
+
+def new_mailing_id(invoice_id: str, correlation_id: str) -> str:
+    """A re-send's id: the same request (its correlation id) names the same
+    mailing, so a retried request asks for one e-mail, not two."""
+    return hashlib.sha256(f"{invoice_id}/{correlation_id}".encode()).hexdigest()[:32]
+
+
+def decide_mailing_request(
+    state: CorporationState | None,
+    *,
+    invoice_id: str,
+    mailing_id: str,
+    origin: Origin,
+    now: datetime,
+) -> Decision[InvoiceSource]:
+    """Ask for one more e-mail of an issued or paid invoice; the same
+    mailing id again records nothing. A draft (no number) and a void invoice
+    (cancelled) are not mailed: 409."""
+    source = invoice_source(state, invoice_id)
+    assert state is not None
+    if state.invoices[invoice_id].status is InvoiceStatus.VOID:
+        raise conflict(f"invoice {invoice_id!r} is VOID: it is not mailed again")
+    if mailing_id in source.mailings:
+        return Decision([], source)
+    event = InvoiceMailingRequested(
+        **recorded_now(state.corporation_id, now, origin),
+        payload=InvoiceMailingRequestedPayload(
+            invoice_id=invoice_id,
+            corporation_id=state.corporation_id,
+            mailing_id=mailing_id,
+            at=now,
+        ),
+    )
+    after = evolve(state, event)
+    assert after is not None
+    return Decision([event], after.invoice_sources[invoice_id])
+
+
+def decide_invoice_mailed(
+    state: CorporationState | None,
+    *,
+    invoice_id: str,
+    mailing_id: str,
+    recipient: str,
+    message_id: str,
+    pdf_sha256: str,
+    csv_sha256: str,
+    origin: Origin,
+    now: datetime,
+) -> Decision[InvoiceSource]:
+    """Record that the SMTP server accepted one mailing; once per mailing."""
+    source = invoice_source(state, invoice_id)
+    assert state is not None
+    held = source.mailings.get(mailing_id)
+    if held is None:
+        raise unknown(f"mailing {mailing_id!r} of invoice {invoice_id!r}")
+    if held.message_id is not None:
+        return Decision([], source)
+    event = InvoiceMailed(
+        **recorded_now(state.corporation_id, now, origin),
+        payload=InvoiceMailedPayload(
+            invoice_id=invoice_id,
+            corporation_id=state.corporation_id,
+            mailing_id=mailing_id,
+            recipient=recipient,
+            message_id=message_id,
+            pdf_sha256=pdf_sha256,
+            csv_sha256=csv_sha256,
+            at=now,
+        ),
+    )
+    after = evolve(state, event)
+    assert after is not None
+    return Decision([event], after.invoice_sources[invoice_id])
+
+
+def shown_mailings(source: InvoiceSource) -> list[dict[str, Any]]:
+    """An invoice's mailings in the order they were requested (the log's:
+    the map keeps it), as the ops API shows them."""
+    return [m.model_dump(mode="json") for m in source.mailings.values()]

@@ -39,6 +39,8 @@ from pypdf.generic import (
     TextStringObject,
 )
 
+from producers.pdf_fonts import add_font
+
 CENT = Decimal("0.01")
 
 # --- the input model ------------------------------------------------------------------
@@ -571,8 +573,9 @@ def invoice_pdf(doc: InvoiceDocument, fonts: FontFiles) -> bytes:
     pdf.set_author(doc.seller.legal_name)
     pdf.set_lang("en")
     pdf.set_xmp_metadata(_pdf_xmp(doc, pdf_title(doc)))
-    pdf.add_font("DejaVu", "", str(fonts.regular))
-    pdf.add_font("DejaVu", "B", str(fonts.bold))
+    # Parsed once per process, not per document (producers/pdf_fonts.py).
+    add_font(pdf, "DejaVu", "", str(fonts.regular))
+    add_font(pdf, "DejaVu", "B", str(fonts.bold))
     pdf.set_margins(18, 18, 18)
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.alias_nb_pages()

@@ -181,6 +181,8 @@ BILLING_CORPORATIONS = TopicSpec(
         "InvoiceIssued",
         "InvoicePaid",
         "InvoiceVoided",
+        "InvoiceMailingRequested",
+        "InvoiceMailed",
     ),
     config=_KEEP_FOREVER,
 )

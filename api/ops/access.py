@@ -95,6 +95,12 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/invoices/{invoice_id}"): BILLING,
     ("POST", "/ops/invoices/{invoice_id}/paid"): BILLING,
     ("POST", "/ops/invoices/{invoice_id}/void"): BILLING,
+    # an invoice's files and e-mails (docs/adr/0040)
+    ("GET", "/ops/invoices/{invoice_id}/pdf"): BILLING,
+    ("GET", "/ops/invoices/{invoice_id}/xml"): BILLING,
+    ("GET", "/ops/invoices/{invoice_id}/csv"): BILLING,
+    ("POST", "/ops/invoices/{invoice_id}/mail"): BILLING,
+    ("GET", "/ops/invoices/{invoice_id}/mailings"): BILLING,
     # our tariffs: prices are billing's
     ("GET", "/ops/tariffs/{tariff_id}"): VIEWER,
     ("PUT", "/ops/tariffs/{tariff_id}"): BILLING,

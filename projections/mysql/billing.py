@@ -46,6 +46,8 @@ from schemas.events.billing import (
     InvitationMailed,
     InvoiceDrafted,
     InvoiceIssued,
+    InvoiceMailed,
+    InvoiceMailingRequested,
     InvoicePaid,
     InvoiceVoided,
     MemberActivated,
@@ -175,6 +177,9 @@ _BILLING_EVENTS = (
     InvoiceIssued,
     InvoicePaid,
     InvoiceVoided,
+    # Folded into the state kept with the row (docs/adr/0040); no row of their own.
+    InvoiceMailingRequested,
+    InvoiceMailed,
 )
 
 

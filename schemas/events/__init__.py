@@ -14,6 +14,8 @@ from schemas.events.billing import (
     InvitationMailed,
     InvoiceDrafted,
     InvoiceIssued,
+    InvoiceMailed,
+    InvoiceMailingRequested,
     InvoiceNumbersAssigned,
     InvoicePaid,
     InvoiceVoided,
@@ -133,6 +135,8 @@ Event = Annotated[
     | InvoiceIssued
     | InvoicePaid
     | InvoiceVoided
+    | InvoiceMailingRequested
+    | InvoiceMailed
     | InvoiceNumbersAssigned
     | MonthClosed
     | OperatorAccountAdded

@@ -389,6 +389,56 @@ class InvoiceVoided(EventMeta):
     payload: InvoiceVoidedPayload
 
 
+# --- invoice e-mails (issue 14, part D; docs/adr/0040) ----------------------------
+
+# The mailing an issued invoice gets on its own (the billing worker sends it
+# when it reads ``InvoiceIssued``); every re-send has a new 32-hex id.
+FIRST_MAILING = "issue"
+MAILING_ID_PATTERN = r"^(issue|[0-9a-f]{32})$"
+MailingId = Annotated[str, Field(pattern=MAILING_ID_PATTERN)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class InvoiceMailingRequestedPayload(_Model):
+    invoice_id: InvoiceId
+    corporation_id: CorporationId
+    mailing_id: MailingId
+    at: AwareDatetime
+
+
+class InvoiceMailingRequested(EventMeta):
+    """Ops asked for an issued invoice to be e-mailed again
+    (``POST /ops/invoices/{id}/mail``); the billing worker sends it once."""
+
+    event_type: Literal["InvoiceMailingRequested"] = "InvoiceMailingRequested"
+    schema_version: Literal[1] = 1
+    payload: InvoiceMailingRequestedPayload
+
+
+class InvoiceMailedPayload(_Model):
+    """What was sent: to whom, the Message-ID, and the SHA-256 of the two
+    attachments' bytes (the Factur-X PDF and the CSV), so the files sent can
+    be told from any rendered later (a font or library upgrade changes the
+    PDF's bytes, docs/adr/0037)."""
+
+    invoice_id: InvoiceId
+    corporation_id: CorporationId
+    mailing_id: MailingId
+    recipient: Email
+    message_id: Annotated[str, Field(min_length=1, max_length=200)]
+    pdf_sha256: Sha256
+    csv_sha256: Sha256
+    at: AwareDatetime
+
+
+class InvoiceMailed(EventMeta):
+    """The SMTP server accepted one mailing of an invoice (its PDF and CSV)."""
+
+    event_type: Literal["InvoiceMailed"] = "InvoiceMailed"
+    schema_version: Literal[1] = 1
+    payload: InvoiceMailedPayload
+
+
 BillingEvent = (
     CorporationRegistered
     | CorporationStatusChanged
@@ -401,6 +451,8 @@ BillingEvent = (
     | InvoiceIssued
     | InvoicePaid
     | InvoiceVoided
+    | InvoiceMailingRequested
+    | InvoiceMailed
 )
 
 
