@@ -28,6 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from email.message import EmailMessage
 from typing import Any
 
+import facturx
 import httpx
 import pytest
 from ocpp.v16 import call
@@ -51,6 +52,7 @@ from tests.ocpi_objects import connector, evse, location
 from tests.peer_stub import PeerStub, peer_stub
 from tests.tariff_objects import tariff_json
 from tests.unit.test_cdr_api import partner_cdr
+from tests.unit.test_invoice_documents import pdftotext
 
 MONTH = "2026-11"
 PRICE = Decimal("0.35")
@@ -264,11 +266,8 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
         # --- Grace charges at the partner CPO: two CDRs, the second credited -----------
         grace_uid = uids["grace@acme.example"]
         cdrs = "/ocpi/emsp/2.2.1/cdrs"
-        for body in (
-            _roaming_cdr(f"G1-{tag}", grace_uid, 12),
-            _roaming_cdr(f"G2-{tag}", grace_uid, 13),
-            _roaming_cdr(f"G2C-{tag}", grace_uid, 13, credit=True, credit_reference_id=f"G2-{tag}"),
-        ):
+
+        async def send(body: dict[str, Any]) -> None:
             sent = await ops.post(cdrs, json=body, headers=_cdr_headers(token_c))
             assert sent.json()["status_code"] == 1000, sent.text
 
@@ -276,12 +275,22 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
             with engine.connect() as db:
                 return list(db.execute(select(charges).where(charges.c.corporation_id == cid)))
 
-        async def all_charged() -> list[Any] | None:
+        async def all_charged(count: int, credited: int) -> list[Any] | None:
             found = await asyncio.to_thread(rows)
-            credited = [r for r in found if r.reversed_by]
-            return found if len(found) == 4 and len(credited) == 1 else None
+            reversed_ = [r for r in found if r.reversed_by]
+            return found if len(found) == count and len(reversed_) == credited else None
 
-        recorded = await until(all_charged, "four charges, one of them reversed", 120)
+        await send(_roaming_cdr(f"G1-{tag}", grace_uid, 12))
+        await send(_roaming_cdr(f"G2-{tag}", grace_uid, 13))
+        # The Credit CDR once its CDR is charged: a credit read first (CDRs
+        # are keyed by CDR, so it may be, on another partition) makes a
+        # zero reversal and leaves the CDR uncharged (ADR 0035), the same
+        # net on other lines.
+        await until(lambda: all_charged(4, 0), "four charges", 120)
+        await send(
+            _roaming_cdr(f"G2C-{tag}", grace_uid, 13, credit=True, credit_reference_id=f"G2-{tag}")
+        )
+        recorded = await until(lambda: all_charged(4, 1), "the second one reversed", 60)
         by_member: dict[str, list[Any]] = {}
         for r in recorded:
             by_member.setdefault(r.member_id, []).append(r)
@@ -315,6 +324,33 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
         assert Decimal(lines[("CHARGES", "OPS")]["net"]) == grace_net
         assert Decimal(lines[("REVERSALS", "OPS")]["net"]) == reversal
         assert not [line for line in detail["lines"] if line["kind"] == "MONTHLY_FEE"]
+
+        # --- the invoice e-mailed once to the billing address, with its files -----------
+        number, invoice_id = detail["number"], invoice["invoice_id"]
+        gross = net + vat
+        await inbox.wait(3, timeout_s=90)  # the two activation links, then the invoice
+        [mail] = [m for m in inbox.messages if number in str(m["Subject"])]
+        assert str(mail["To"]).endswith("invoices@acme.example") or "invoices@acme.example" in str(
+            mail["To"]
+        )
+        attached = {
+            str(part.get_filename()): part.get_payload(decode=True)
+            for part in mail.iter_attachments()
+        }
+        pdf, csv = attached[f"invoice-{number}.pdf"], attached[f"invoice-{number}.csv"]
+        assert isinstance(pdf, bytes) and isinstance(csv, bytes)
+        # The EN 16931 e-invoice inside the PDF passes the official schema.
+        _, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+        assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+        assert f"<ram:GrandTotalAmount>{gross}</ram:GrandTotalAmount>".encode() in xml
+        # What a person reads in it, and the lines in the CSV.
+        text = await asyncio.to_thread(pdftotext, pdf)
+        for figure in (number, "Acme Fleet B.V.", f"€ {net}", f"€ {vat}", f"€ {gross}"):
+            assert figure in text, figure
+        assert csv.decode().count(f"{number},") == len(detail["lines"])
+        # The ops API serves the very bytes that were mailed.
+        served = await ops.get(f"/ops/invoices/{invoice_id}/pdf")
+        assert served.status_code == 200 and served.content == pdf
 
         # --- a late CDR waits for the next invoice; a second close writes nothing ------
         late = await ops.post(
