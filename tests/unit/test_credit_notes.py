@@ -582,3 +582,124 @@ async def test_an_approval_broken_before_its_issue_is_finished_with_the_same_num
     with acting_as(CONTROLLER), pytest.raises(RefusedError) as again:
         await approve_credit_note(w, credit_note_id=note, four_eyes=True, origin=ORIGIN, now=LATER)
     assert again.value.http_status == 409
+
+
+# --- the document (producers/invoice_mapping.py, producers/invoice_documents.py) --------------
+
+
+def _credit_events(
+    state: CorporationState, number: str, **body: Any
+) -> tuple[CorporationState, Any, Any]:
+    """Request, approve and issue; the requested and issued payloads."""
+    decision = request(state, **body)
+    state = _apply(state, decision)
+    note = decision.answer.credit_note_id
+    state = _apply(
+        state,
+        billing.decide_credit_approve(
+            state, credit_note_id=note, actor=CONTROLLER, four_eyes=True, origin=ORIGIN, now=LATER
+        ),
+    )
+    issue = billing.decide_credit_issue(
+        state,
+        credit_note_id=note,
+        number=number,
+        issue_date=date(2026, 12, 10),
+        origin=ORIGIN,
+        now=LATER,
+    )
+    return _apply(state, issue), decision.events[0].payload, issue.events[0].payload
+
+
+def _invoice_drafted() -> Any:
+    return draft(november(), "2026-11").events[0].payload
+
+
+def _valid_e_invoice(doc: Any) -> bytes:
+    import facturx  # type: ignore[import-untyped]
+
+    from producers.invoice_documents import invoice_xml
+    from tests.unit.test_invoice_documents import schematron_failures
+
+    xml = invoice_xml(doc)
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    assert schematron_failures(xml) == []
+    return xml
+
+
+def test_a_session_credit_note_becomes_its_document_naming_the_invoice() -> None:
+    from ocpi_hub.settings import Settings
+    from producers.invoice_documents import DocumentKind, invoice_csv, seller_from
+    from producers.invoice_mapping import credit_note_document_of
+
+    _, requested_, issued_ = _credit_events(
+        invoiced(), "CN-2026-000001", sessions=["NL/CPO/A0", "NL/CPO/B0"]
+    )
+    doc = credit_note_document_of(_invoice_drafted(), requested_, issued_, *seller_from(Settings()))
+    assert (doc.kind, doc.kind.type_code, doc.number) == (
+        DocumentKind.CREDIT_NOTE,
+        "381",
+        "CN-2026-000001",
+    )
+    assert doc.corrects is not None
+    assert (doc.corrects.number, doc.corrects.issue_date) == ("2026-000007", date(2026, 12, 1))
+    assert (doc.issue_date, doc.due_date) == (date(2026, 12, 10), date(2027, 1, 9))
+    assert (doc.period_start, doc.period_end) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert [
+        (ln.quantity, ln.unit_code.value, ln.unit_price, ln.net_amount) for ln in doc.lines
+    ] == [
+        (D("8.25"), "KWH", D("0.35"), D("2.89")),
+        (D("10"), "KWH", D("0.35"), D("3.50")),
+    ]
+    # 6.39 x 21 % = 1.3419 -> 1.34.
+    assert (doc.net_total, doc.vat_total, doc.gross_total) == (D("6.39"), D("1.34"), D("7.73"))
+    xml = _valid_e_invoice(doc)
+    assert b"<ram:TypeCode>381</ram:TypeCode>" in xml
+    assert b"<ram:IssuerAssignedID>2026-000007</ram:IssuerAssignedID>" in xml
+    assert invoice_csv(doc).count(b"\r\n") == 1 + len(doc.lines)
+
+
+def test_the_last_credit_note_settling_the_invoice_is_a_valid_document() -> None:
+    from ocpi_hub.settings import Settings
+    from producers.invoice_documents import seller_from
+    from producers.invoice_mapping import credit_note_document_of
+
+    state, _, _ = _credit_events(invoiced(), "CN-2026-000001", amount="0.02")
+    state, _, _ = _credit_events(state, "CN-2026-000002", amount="0.02")
+    _, requested_, issued_ = _credit_events(state, "CN-2026-000003", amount="17.13")
+    assert (issued_.vat_total, issued_.settles_invoice, issued_.vat_roundings) == (
+        D("3.61"),
+        True,
+        3,
+    )
+    doc = credit_note_document_of(_invoice_drafted(), requested_, issued_, *seller_from(Settings()))
+    [line] = doc.lines
+    assert (line.quantity, line.unit_code.value, line.net_amount) == (D(1), "C62", D("17.13"))
+    # 17.13 x 21 % = 3.5973: the remainder 3.61 is within three roundings,
+    # and within the EN 16931 schematron's own tolerance.
+    _valid_e_invoice(doc)
+    from producers.invoice_documents import VatBreakdown
+
+    with pytest.raises(ValidationError, match="BR-S-09"):
+        doc.model_validate(
+            doc.model_dump()
+            | {
+                "vat_breakdown": (
+                    VatBreakdown(rate=D("0.21"), taxable_amount=D("17.13"), tax_amount=D("3.61")),
+                )
+            }
+        )
+
+
+def test_the_events_of_another_credit_note_or_invoice_make_no_document() -> None:
+    from ocpi_hub.settings import Settings
+    from producers.invoice_documents import seller_from
+    from producers.invoice_mapping import credit_note_document_of
+
+    _, requested_, issued_ = _credit_events(invoiced(), "CN-2026-000001", amount="1.00")
+    other = issued_.model_copy(update={"credit_note_id": f"{INVOICE}-cn2"})
+    with pytest.raises(ValueError, match="is not the credit note"):
+        credit_note_document_of(_invoice_drafted(), requested_, other, *seller_from(Settings()))
+    elsewhere = _invoice_drafted().model_copy(update={"invoice_id": "beta00000002-202611"})
+    with pytest.raises(ValueError, match="does not correct"):
+        credit_note_document_of(elsewhere, requested_, issued_, *seller_from(Settings()))
