@@ -214,17 +214,21 @@ def test_a_full_credit_in_one_note_takes_the_invoices_vat() -> None:
 
 
 def test_tiny_credits_never_credit_more_vat_than_the_invoice_had() -> None:
-    # An invoice of 0.25 net at 21 % has 0.05 of VAT; five credits of 0.05
-    # would each round 0.0105 to 0.01, but the fifth settles what is left.
-    state = charged(billing_fleet_without_fees(), "T0", ADA, kwh="0.71")  # 0.2485 -> 0.25
-    state = invoiced(state)
-    assert state.invoices[INVOICE].vat_total == D("0.05")
+    # An invoice of 0.25 net at 10 % has 0.03 of VAT (0.025 half up); five
+    # credits of 0.05 would each round 0.005 up to 0.01, 0.05 in all.
+    state = billing_fleet_without_fees()
+    state = state.model_copy(
+        update={"contract": state.contract.model_copy(update={"vat_rate": D("0.10")})}
+    )
+    state = invoiced(charged(state, "T0", ADA, kwh="0.71"))  # 0.2485 -> 0.25
+    assert state.invoices[INVOICE].vat_total == D("0.03")
     vats = []
     for n in range(5):
         state, note = credit(state, f"CN-2026-00000{n + 1}", amount="0.05")
         vats.append(state.credit_notes[note].vat_total)
-    assert vats == [D("0.01")] * 4 + [D("0.01")]
-    assert state.invoices[INVOICE].credited_vat == D("0.05")
+    assert vats == [D("0.01"), D("0.01"), D("0.01"), D("0.00"), D("0.00")]
+    assert state.invoices[INVOICE].credited_vat == D("0.03")
+    assert state.credit_notes[note].settles_invoice
 
 
 def billing_fleet_without_fees() -> CorporationState:
