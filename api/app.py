@@ -30,6 +30,7 @@ from api.ops import audit as ops_audit
 from api.ops import billing as ops_billing
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
+from api.ops import credit_notes as ops_credit_notes
 from api.ops import evses, sites
 from api.ops import invoice_files as ops_invoice_files
 from api.ops import locations as ops_locations
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(ops_billing.router)
     app.include_router(ops_billing.invoices_router)
     app.include_router(ops_invoice_files.router)
+    app.include_router(ops_credit_notes.router)
     app.include_router(activation.router)
     app.include_router(ocpi_sent_commands.sender)
     app.include_router(ops_sent_commands.router)

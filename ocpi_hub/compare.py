@@ -19,6 +19,8 @@ from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.billing import charges as billing_charges
 from projections.mysql.billing import corporations as billing_corporations
+from projections.mysql.billing import credit_note_lines as billing_credit_note_lines
+from projections.mysql.billing import credit_notes as billing_credit_notes
 from projections.mysql.billing import invoice_lines as billing_invoice_lines
 from projections.mysql.billing import invoices as billing_invoices
 from projections.mysql.billing import members as billing_members
@@ -106,6 +108,8 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mysql.billing_charges", _mysql(billing_charges)),
         ("mysql.billing_invoices", _mysql(billing_invoices)),
         ("mysql.billing_invoice_lines", _mysql_rows(billing_invoice_lines)),
+        ("mysql.billing_credit_notes", _mysql(billing_credit_notes)),
+        ("mysql.billing_credit_note_lines", _mysql_rows(billing_credit_note_lines)),
         ("mongo.dead_letters", _mongo(DEAD_LETTERS)),
         ("mongo.operator_accounts", _mongo(operators.ACCOUNTS)),
         ("mongo.api_keys", _mongo(operators.API_KEYS)),

@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     billing_close_day: int = Field(default=0, ge=0, le=28)
     # How often the worker looks whether a month is due.
     billing_close_check_s: float = Field(default=300.0, gt=0)
+    # Four eyes on refunds (docs/adr/0041): a credit note is approved by
+    # another operator than the one who requested it. Off only where one
+    # person does the billing alone.
+    billing_credit_note_four_eyes: bool = True
     # The SMTP server the mailer hands e-mails to: locally the one `make up`
     # starts (deploy/local/infra.py), in production any (STARTTLS and a
     # login when set).

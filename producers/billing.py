@@ -66,6 +66,18 @@ from schemas.events.billing import (
     CorporationStatusChanged,
     CorporationStatusChangedPayload,
     CostCentreTotal,
+    CreditNoteApproved,
+    CreditNoteDecidedPayload,
+    CreditNoteEvent,
+    CreditNoteIssued,
+    CreditNoteIssuedPayload,
+    CreditNoteLine,
+    CreditNoteLineKind,
+    CreditNoteRejected,
+    CreditNoteRejectedPayload,
+    CreditNoteRequested,
+    CreditNoteRequestedPayload,
+    CreditNoteStatus,
     Email,
     InvitationMailed,
     InvitationMailedPayload,
@@ -93,6 +105,7 @@ from schemas.events.billing import (
     Text,
     VatBreakdown,
 )
+from schemas.events.envelope import Actor
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.topics import BILLING_CORPORATIONS
@@ -285,6 +298,47 @@ class InvoiceState(BaseModel):
     void_reason: str | None = None
     drafted_at: datetime
     updated_at: datetime
+    # Credit notes (docs/adr/0041): the invoice's VAT rate, how many credit
+    # notes it has had (their ids count on), what its issued credit notes
+    # credited, and the net that requested or approved ones reserve.
+    vat_rate: Decimal | None = None
+    credit_notes: int = 0
+    credited_net: Decimal = Decimal(0)
+    credited_vat: Decimal = Decimal(0)
+    credited_gross: Decimal = Decimal(0)
+    credited_count: int = 0
+    reserved_net: Decimal = Decimal(0)
+
+
+class CreditNoteState(BaseModel):
+    """A credit note as its corporation's aggregate holds it (docs/adr/0041).
+    Who requested and who decided are the envelopes' actors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credit_note_id: str
+    corporation_id: str
+    invoice_id: str
+    invoice_number: str
+    invoice_issue_date: date
+    status: CreditNoteStatus
+    currency: str
+    lines: list[CreditNoteLine]
+    net_total: Decimal
+    reason: str
+    requested_by: str | None = None
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reject_reason: str | None = None
+    number: str | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    vat_rate: Decimal | None = None
+    vat_total: Decimal | None = None
+    gross_total: Decimal | None = None
+    settles_invoice: bool | None = None
+    updated_at: datetime
 
 
 class Mailing(BaseModel):
@@ -350,6 +404,11 @@ class CorporationState(BaseModel):
     # Each invoice's document content and mailings, by invoice id
     # (docs/adr/0040): its files are rendered from here.
     invoice_sources: dict[str, InvoiceSource] = Field(default_factory=dict)
+    # Credit notes by id, and the credit note (requested, approved or
+    # issued; not rejected) each credited charge is on, by CDR key
+    # (docs/adr/0041).
+    credit_notes: dict[str, CreditNoteState] = Field(default_factory=dict)
+    credited_charges: dict[str, str] = Field(default_factory=dict)
 
 
 def _with_member(state: CorporationState, member: MemberState, at: datetime) -> CorporationState:
@@ -415,6 +474,8 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
         return _with_source(_evolve_invoice(state, event), event)
     if isinstance(event, InvoiceMailEvents):
         return _evolve_mailing(state, event)
+    if isinstance(event, CreditNoteEvents):
+        return _evolve_credit_note(state, event)
     if isinstance(event, MemberInvited):
         i = event.payload
         before = state.members.get(i.member_id)
@@ -453,9 +514,10 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
 
 SLICE: Slice[CorporationState] = Slice(
     # v2: the state gained the charges' details and the invoices (docs/adr/0036);
-    # v3: the invoices' sources and mailings (docs/adr/0040). A new name makes
-    # every decision store rebuild it from the log once.
-    "billing_corporations_v3",
+    # v3: the invoices' sources and mailings (docs/adr/0040); v4: the invoices'
+    # VAT rate and the credit notes (docs/adr/0041). A new name makes every
+    # decision store rebuild it from the log once.
+    "billing_corporations_v4",
     BILLING_CORPORATIONS,
     evolve,
     lambda state: state.model_dump_json().encode(),
@@ -920,6 +982,7 @@ def _evolve_invoice(
             lines=len(d.lines),
             drafted_at=d.at,
             updated_at=d.at,
+            vat_rate=d.contract.vat_rate,
         )
         return state.model_copy(
             update={
@@ -1298,6 +1361,9 @@ def decide_void(
         return Decision([], held)
     if held.status is not InvoiceStatus.ISSUED:
         raise conflict(f"invoice {invoice_id!r} is {held.status.value}: it cannot be voided")
+    if held.credited_count or held.reserved_net:
+        # Voiding would cancel what its credit notes credit a second time.
+        raise conflict(f"invoice {invoice_id!r} has credit notes: it cannot be voided")
     event = InvoiceVoided(
         **recorded_now(current.corporation_id, now, origin),
         payload=InvoiceVoidedPayload(
@@ -1457,3 +1523,422 @@ def shown_mailings(source: InvoiceSource) -> list[dict[str, Any]]:
     """An invoice's mailings in the order they were requested (the log's:
     the map keeps it), as the ops API shows them."""
     return [m.model_dump(mode="json") for m in source.mailings.values()]
+
+
+# --- credit notes (issue 14, part E; docs/adr/0041) -----------------------------
+
+CreditNoteEvents = (CreditNoteRequested, CreditNoteApproved, CreditNoteRejected, CreditNoteIssued)
+
+# Invoices a credit note may correct: issued, paid or not (a refund).
+_CREDITABLE = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.PAID})
+
+
+def credit_note_id_of(invoice_id: str, n: int) -> str:
+    """The ``n``-th credit note of an invoice (from 1)."""
+    return f"{invoice_id}-cn{n}"
+
+
+def invoice_of_credit_note(credit_note_id: str) -> str:
+    return credit_note_id.rsplit("-", 1)[0]
+
+
+def corporation_of_credit_note(credit_note_id: str) -> str:
+    return corporation_of_invoice(invoice_of_credit_note(credit_note_id))
+
+
+def _actor_name(event: CreditNoteEvent) -> str | None:
+    return str(event.actor) if event.actor is not None else None
+
+
+def _evolve_credit_note(state: CorporationState, event: CreditNoteEvent) -> CorporationState:
+    invoice = state.invoices.get(event.payload.invoice_id)
+    if invoice is None:
+        return state
+    credited = state.credited_charges
+    if isinstance(event, CreditNoteRequested):
+        r = event.payload
+        note = CreditNoteState(
+            credit_note_id=r.credit_note_id,
+            corporation_id=r.corporation_id,
+            invoice_id=r.invoice_id,
+            invoice_number=r.invoice_number,
+            invoice_issue_date=r.invoice_issue_date,
+            status=CreditNoteStatus.REQUESTED,
+            currency=r.currency,
+            lines=r.lines,
+            net_total=r.net_total,
+            reason=r.reason,
+            requested_by=_actor_name(event),
+            requested_at=r.at,
+            updated_at=r.at,
+        )
+        invoice = invoice.model_copy(
+            update={
+                "credit_notes": invoice.credit_notes + 1,
+                "reserved_net": invoice.reserved_net + r.net_total,
+            }
+        )
+        sessions = [line.cdr_key for line in r.lines if line.cdr_key is not None]
+        credited = credited | dict.fromkeys(sessions, r.credit_note_id)
+    else:
+        held = state.credit_notes.get(event.payload.credit_note_id)
+        if held is None:
+            return state
+        if isinstance(event, CreditNoteApproved):
+            note = held.model_copy(
+                update={
+                    "status": CreditNoteStatus.APPROVED,
+                    "decided_by": _actor_name(event),
+                    "decided_at": event.payload.at,
+                    "updated_at": event.payload.at,
+                }
+            )
+        elif isinstance(event, CreditNoteRejected):
+            j = event.payload
+            note = held.model_copy(
+                update={
+                    "status": CreditNoteStatus.REJECTED,
+                    "decided_by": _actor_name(event),
+                    "decided_at": j.at,
+                    "reject_reason": j.reason,
+                    "updated_at": j.at,
+                }
+            )
+            # Its amount and sessions are free again.
+            invoice = invoice.model_copy(
+                update={"reserved_net": invoice.reserved_net - held.net_total}
+            )
+            credited = {k: n for k, n in credited.items() if n != held.credit_note_id}
+        else:
+            i = event.payload
+            note = held.model_copy(
+                update={
+                    "status": CreditNoteStatus.ISSUED,
+                    "number": i.number,
+                    "issue_date": i.issue_date,
+                    "due_date": i.due_date,
+                    "vat_rate": i.vat_rate,
+                    "vat_total": i.vat_total,
+                    "gross_total": i.gross_total,
+                    "settles_invoice": i.settles_invoice,
+                    "updated_at": i.at,
+                }
+            )
+            invoice = invoice.model_copy(
+                update={
+                    "reserved_net": invoice.reserved_net - held.net_total,
+                    "credited_net": invoice.credited_net + i.net_total,
+                    "credited_vat": invoice.credited_vat + i.vat_total,
+                    "credited_gross": invoice.credited_gross + i.gross_total,
+                    "credited_count": invoice.credited_count + 1,
+                }
+            )
+    return state.model_copy(
+        update={
+            "credit_notes": {**state.credit_notes, note.credit_note_id: note},
+            "invoices": {**state.invoices, invoice.invoice_id: invoice},
+            "credited_charges": credited,
+        }
+    )
+
+
+class CreditNoteRequest(BaseModel):
+    """``POST /ops/invoices/{id}/credit-notes``: whole sessions of the
+    invoice (their CDR keys) or an amount of it (net, excl. VAT, in cents),
+    and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sessions: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=160)]], Field(min_length=1)]
+        | None
+    ) = None
+    amount: (
+        Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2, allow_inf_nan=False)] | None
+    ) = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CreditNoteRejection(BaseModel):
+    """``POST /ops/credit-notes/{id}/reject``: a reason is required."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def remaining_net(invoice: InvoiceState) -> Decimal:
+    """What is left to credit of an invoice, net: its net total less what
+    issued credit notes credited and what pending ones reserve."""
+    return invoice.net_total - invoice.credited_net - invoice.reserved_net
+
+
+def _bad(message: str) -> RefusedError:
+    return RefusedError(
+        OcpiStatus.INVALID_PARAMETERS, f"invalid or missing parameters: {message}", 400
+    )
+
+
+def _session_line(state: CorporationState, key: str, charge: ChargeState) -> CreditNoteLine:
+    member = state.members.get(charge.member_id)
+    name = member.name if member is not None else charge.member_id
+    who = name + (f" ({charge.cost_centre})" if charge.cost_centre else "")
+    ended = f", ended {charge.ended_at.astimezone(UTC).date()}" if charge.ended_at else ""
+    return CreditNoteLine(
+        kind=CreditNoteLineKind.SESSION,
+        description=f"Refund of session {key.rsplit('/', 1)[-1]}, {who}{ended}"[:300],
+        cdr_key=key,
+        member_id=charge.member_id,
+        member_name=name,
+        cost_centre=charge.cost_centre,
+        energy_kwh=charge.energy_kwh or Decimal(0),
+        unit_price=charge.price_per_kwh or Decimal(0),
+        net=charge.amount,
+    )
+
+
+def decide_credit_request(
+    state: CorporationState | None,
+    *,
+    invoice_id: str,
+    body: CreditNoteRequest,
+    origin: Origin,
+    now: datetime,
+    actor: Actor | None = None,
+) -> Decision[CreditNoteState]:
+    """Request a credit note of an issued or paid invoice: whole sessions
+    on it (their charges' amounts) or a net amount, at most what remains
+    uncredited (pending requests reserve theirs). Refused with nothing
+    recorded otherwise."""
+    current, invoice = _invoice(state, invoice_id)
+    if invoice.status not in _CREDITABLE:
+        raise conflict(
+            f"invoice {invoice_id!r} is {invoice.status.value}: only an issued or paid "
+            "invoice gets a credit note"
+        )
+    if (body.sessions is None) == (body.amount is None):
+        raise _bad("give either sessions (CDR keys on the invoice) or an amount, not both")
+    assert invoice.number is not None and invoice.issue_date is not None
+    lines: list[CreditNoteLine] = []
+    if body.sessions is not None:
+        if len(set(body.sessions)) != len(body.sessions):
+            raise _bad("sessions: a session is named twice")
+        for key in body.sessions:
+            charge = current.charges.get(key)
+            if charge is None or current.charge_invoices.get(key) != invoice_id:
+                raise _bad(f"sessions: {key!r} is not a session on invoice {invoice.number}")
+            if key in current.credited_charges:
+                raise conflict(
+                    f"session {key!r} is already on credit note {current.credited_charges[key]!r}"
+                )
+            if charge.reversed_by is not None and charge.reversal_amount:
+                raise conflict(f"session {key!r} was reversed by Credit CDR {charge.reversed_by!r}")
+            lines.append(_session_line(current, key, charge))
+        net = sum((line.net for line in lines), Decimal(0))
+    else:
+        assert body.amount is not None
+        net = body.amount
+        lines.append(
+            CreditNoteLine(
+                kind=CreditNoteLineKind.AMOUNT,
+                description=f"Partial refund of invoice {invoice.number}: {body.reason}"[:300],
+                energy_kwh=Decimal(1),
+                unit_price=net,
+                net=net,
+            )
+        )
+    if net <= 0:
+        raise conflict(f"nothing to credit: the sessions named total {net}")
+    left = remaining_net(invoice)
+    if net > left:
+        raise conflict(
+            f"{net} is more than remains to credit of invoice {invoice.number}: "
+            f"{max(left, Decimal(0))} {invoice.currency} (net, excl. VAT; pending credit "
+            "notes included)"
+        )
+    credit_note_id = credit_note_id_of(invoice_id, invoice.credit_notes + 1)
+    event = CreditNoteRequested(
+        **recorded_now(current.corporation_id, now, origin),
+        actor=actor,
+        payload=CreditNoteRequestedPayload(
+            credit_note_id=credit_note_id,
+            corporation_id=current.corporation_id,
+            invoice_id=invoice_id,
+            invoice_number=invoice.number,
+            invoice_issue_date=invoice.issue_date,
+            currency=invoice.currency,
+            lines=lines,
+            net_total=net,
+            reason=body.reason,
+            at=now,
+        ),
+    )
+    return _credit_note_decided(current, credit_note_id, [event])
+
+
+def _credit_note(
+    state: CorporationState | None, credit_note_id: str
+) -> tuple[CorporationState, CreditNoteState]:
+    current = _require(state, corporation_of_credit_note(credit_note_id))
+    held = current.credit_notes.get(credit_note_id)
+    if held is None:
+        raise unknown(f"credit note {credit_note_id!r}")
+    return current, held
+
+
+def _credit_note_decided(
+    state: CorporationState, credit_note_id: str, events: list[BillingEvent]
+) -> Decision[CreditNoteState]:
+    after = state
+    for event in events:
+        after = evolve(after, event) or after
+    return Decision(events, after.credit_notes[credit_note_id])
+
+
+def _already_decided(held: CreditNoteState) -> RefusedError:
+    by = f" by {held.decided_by}" if held.decided_by else ""
+    number = f" as {held.number}" if held.number else ""
+    return conflict(
+        f"credit note {held.credit_note_id!r} was already decided: {held.status.value}{number}{by}"
+    )
+
+
+def decide_credit_approve(
+    state: CorporationState | None,
+    *,
+    credit_note_id: str,
+    actor: Actor | None,
+    four_eyes: bool,
+    origin: Origin,
+    now: datetime,
+) -> Decision[CreditNoteState]:
+    """Approve a requested credit note. With ``four_eyes`` the approver must
+    be another operator than the requester. An approved one not yet issued
+    (a run stopped before its number) answers as it is, so the caller can
+    finish issuing it; issued or rejected ones are refused."""
+    current, held = _credit_note(state, credit_note_id)
+    if held.status is CreditNoteStatus.APPROVED:
+        return Decision([], held)
+    if held.status is not CreditNoteStatus.REQUESTED:
+        raise _already_decided(held)
+    if actor is None:
+        raise RefusedError(
+            OcpiStatus.CLIENT_ERROR, "a credit note is approved by a known operator", 403
+        )
+    if four_eyes and str(actor) == held.requested_by:
+        raise RefusedError(
+            OcpiStatus.CLIENT_ERROR,
+            f"{actor} requested credit note {credit_note_id!r} and cannot approve it too "
+            "(four eyes: OCPI_HUB_BILLING_CREDIT_NOTE_FOUR_EYES)",
+            403,
+        )
+    invoice = current.invoices[held.invoice_id]
+    if invoice.status not in _CREDITABLE:
+        raise conflict(f"invoice {invoice.invoice_id!r} is {invoice.status.value}")
+    event = CreditNoteApproved(
+        **recorded_now(current.corporation_id, now, origin),
+        actor=actor,
+        payload=CreditNoteDecidedPayload(
+            credit_note_id=credit_note_id,
+            corporation_id=current.corporation_id,
+            invoice_id=held.invoice_id,
+            at=now,
+        ),
+    )
+    return _credit_note_decided(current, credit_note_id, [event])
+
+
+def decide_credit_reject(
+    state: CorporationState | None,
+    *,
+    credit_note_id: str,
+    body: CreditNoteRejection,
+    actor: Actor | None,
+    origin: Origin,
+    now: datetime,
+) -> Decision[CreditNoteState]:
+    """Reject a requested credit note (the requester may withdraw their
+    own: nothing is credited either way); its amount is free again."""
+    current, held = _credit_note(state, credit_note_id)
+    if held.status is not CreditNoteStatus.REQUESTED:
+        raise _already_decided(held)
+    if actor is None:
+        raise RefusedError(
+            OcpiStatus.CLIENT_ERROR, "a credit note is rejected by a known operator", 403
+        )
+    event = CreditNoteRejected(
+        **recorded_now(current.corporation_id, now, origin),
+        actor=actor,
+        payload=CreditNoteRejectedPayload(
+            credit_note_id=credit_note_id,
+            corporation_id=current.corporation_id,
+            invoice_id=held.invoice_id,
+            reason=body.reason,
+            at=now,
+        ),
+    )
+    return _credit_note_decided(current, credit_note_id, [event])
+
+
+def credit_note_vat(invoice: InvoiceState, net: Decimal) -> tuple[Decimal, bool, int]:
+    """The VAT of a credit note of ``net`` on ``invoice`` as its issued
+    credit notes left it: (VAT, settles the invoice, roundings). A credit of
+    all that remains takes exactly the VAT that remains, so the invoice and
+    its credit notes net to zero; any other is ``net`` x the invoice's rate,
+    rounded half up to the cent once."""
+    rate = invoice.vat_rate if invoice.vat_rate is not None else Decimal(0)
+    left = invoice.vat_total - invoice.credited_vat
+    if net == invoice.net_total - invoice.credited_net:
+        return left, True, invoice.credited_count + 1
+    vat = vat_of(net, rate)
+    if vat > left:
+        # Tiny credits, each rounded up, can outrun the invoice's VAT (five
+        # of 0.05 at 10 % would credit 0.05 of an invoice's 0.03): never
+        # credit more VAT than remains, so the last one is never negative.
+        return left, False, invoice.credited_count + 1
+    return vat, False, 1
+
+
+def decide_credit_issue(
+    state: CorporationState | None,
+    *,
+    credit_note_id: str,
+    number: str,
+    issue_date: date,
+    origin: Origin,
+    now: datetime,
+) -> Decision[CreditNoteState]:
+    """Issue an approved credit note with the number the numbering
+    aggregate gave it: its VAT (``credit_note_vat``) and dates; once."""
+    current, held = _credit_note(state, credit_note_id)
+    if held.status is CreditNoteStatus.ISSUED:
+        if held.number != number:
+            raise conflict(f"credit note {credit_note_id!r} has number {held.number}, not {number}")
+        return Decision([], held)
+    if held.status is not CreditNoteStatus.APPROVED:
+        raise conflict(f"credit note {credit_note_id!r} is {held.status.value}, not APPROVED")
+    invoice = current.invoices[held.invoice_id]
+    vat, settles, roundings = credit_note_vat(invoice, held.net_total)
+    event = CreditNoteIssued(
+        **recorded_now(current.corporation_id, now, origin),
+        payload=CreditNoteIssuedPayload(
+            credit_note_id=credit_note_id,
+            corporation_id=current.corporation_id,
+            invoice_id=held.invoice_id,
+            number=number,
+            issue_date=issue_date,
+            due_date=issue_date + timedelta(days=invoice.payment_term_days),
+            vat_rate=invoice.vat_rate if invoice.vat_rate is not None else Decimal(0),
+            net_total=held.net_total,
+            vat_total=vat,
+            gross_total=held.net_total + vat,
+            settles_invoice=settles,
+            vat_roundings=roundings,
+            at=now,
+        ),
+    )
+    return _credit_note_decided(current, credit_note_id, [event])
+
+
+def shown_credit_note(note: CreditNoteState) -> dict[str, Any]:
+    return note.model_dump(mode="json")

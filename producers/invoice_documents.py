@@ -143,6 +143,11 @@ class VatBreakdown(_Model):
     rate: Rate
     taxable_amount: Amount
     tax_amount: Amount
+    # How many separately rounded VAT amounts ``tax_amount`` settles: 1 for
+    # an invoice and most credit notes; a credit note crediting all that
+    # remained of an invoice carries the VAT that remained, the invoice's
+    # less its earlier credit notes' (docs/adr/0041), each rounded once.
+    roundings: Annotated[int, Field(ge=1)] = 1
 
 
 class InvoiceDocument(_Model):
@@ -209,9 +214,17 @@ def inconsistencies(doc: InvoiceDocument) -> Iterable[str]:
                 f"BR-S-08: the lines at {percent(entry.rate)} % add up to {taxable}, "
                 f"not the taxable amount {entry.taxable_amount}"
             )
-        # One rounding, half up, of the category's VAT (docs/adr/0037).
-        tax = (entry.taxable_amount * entry.rate).quantize(CENT, ROUND_HALF_UP)
-        if tax != entry.tax_amount:
+        # One rounding, half up, of the category's VAT (docs/adr/0037); a
+        # remainder of several (docs/adr/0041) is within half a cent of each.
+        exact = entry.taxable_amount * entry.rate
+        tax = exact.quantize(CENT, ROUND_HALF_UP)
+        if entry.roundings > 1:
+            if abs(entry.tax_amount - exact) > entry.roundings * Decimal("0.005"):
+                yield (
+                    f"BR-S-09: {entry.taxable_amount} at {percent(entry.rate)} % is VAT "
+                    f"{exact}, not {entry.tax_amount} within {entry.roundings} roundings"
+                )
+        elif tax != entry.tax_amount:
             yield (
                 f"BR-S-09: {entry.taxable_amount} at {percent(entry.rate)} % is VAT {tax}, "
                 f"not {entry.tax_amount}"

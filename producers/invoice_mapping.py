@@ -17,6 +17,7 @@ from producers.invoice_documents import (
     CreditTransfer,
     DocumentKind,
     InvoiceDocument,
+    InvoiceReference,
     Party,
     PostalAddress,
     UnitCode,
@@ -24,6 +25,10 @@ from producers.invoice_documents import (
 )
 from producers.invoice_documents import InvoiceLine as DocumentLine
 from schemas.events.billing import (
+    CreditNoteIssuedPayload,
+    CreditNoteLine,
+    CreditNoteLineKind,
+    CreditNoteRequestedPayload,
     InvoiceDraftedPayload,
     InvoiceIssuedPayload,
     InvoiceLine,
@@ -59,6 +64,22 @@ def _line(n: int, line: InvoiceLine, vat_rate: Decimal) -> DocumentLine:
     )
 
 
+def _buyer(drafted: InvoiceDraftedPayload) -> Party:
+    buyer = drafted.buyer
+    return Party(
+        legal_name=buyer.legal_name,
+        address=PostalAddress(
+            street=buyer.address.street,
+            postal_code=buyer.address.postal_code,
+            city=buyer.address.city,
+            country=buyer.address.country,
+        ),
+        vat_id=buyer.vat_id,
+        registration_id=buyer.registration_number,
+        email=buyer.billing_email,
+    )
+
+
 def document_of(
     drafted: InvoiceDraftedPayload,
     issued: InvoiceIssuedPayload,
@@ -71,7 +92,6 @@ def document_of(
     not take yet)."""
     if drafted.invoice_id != issued.invoice_id:
         raise ValueError(f"{issued.invoice_id} is not the invoice {drafted.invoice_id}")
-    buyer = drafted.buyer
     rate = drafted.contract.vat_rate
     return InvoiceDocument(
         kind=DocumentKind.INVOICE,
@@ -83,18 +103,7 @@ def document_of(
         period_end=(drafted.period_end - timedelta(microseconds=1)).date(),
         currency=drafted.currency,
         seller=seller,
-        buyer=Party(
-            legal_name=buyer.legal_name,
-            address=PostalAddress(
-                street=buyer.address.street,
-                postal_code=buyer.address.postal_code,
-                city=buyer.address.city,
-                country=buyer.address.country,
-            ),
-            vat_id=buyer.vat_id,
-            registration_id=buyer.registration_number,
-            email=buyer.billing_email,
-        ),
+        buyer=_buyer(drafted),
         payment_terms=(
             f"Payable within {drafted.payment_term_days} days of the issue date, "
             f"by {issued.due_date.isoformat()}, quoting invoice {issued.number}."
@@ -109,4 +118,75 @@ def document_of(
         vat_total=drafted.vat_total,
         gross_total=drafted.gross_total,
         amount_due=drafted.gross_total,
+    )
+
+
+# --- credit notes (docs/adr/0041) -----------------------------------------------------
+
+
+def _credit_line(n: int, line: CreditNoteLine, vat_rate: Decimal) -> DocumentLine:
+    session = line.kind is CreditNoteLineKind.SESSION
+    return DocumentLine(
+        line_id=str(n),
+        description=line.description,
+        # A session is its kWh at the invoice's price per kWh (its amount
+        # rounded once when charged); an amount is one unit at that amount.
+        quantity=line.energy_kwh if session else Decimal(1),
+        unit_code=UnitCode.KWH if session else UnitCode.C62,
+        unit_price=line.unit_price,
+        net_amount=line.net,
+        vat_rate=vat_rate,
+    )
+
+
+def credit_note_document_of(
+    invoice: InvoiceDraftedPayload,
+    requested: CreditNoteRequestedPayload,
+    issued: CreditNoteIssuedPayload,
+    seller: Party,
+    means: CreditTransfer,
+) -> InvoiceDocument:
+    """The document (kind CREDIT_NOTE, 381) of an issued credit note, from
+    its two events and the ``InvoiceDrafted`` of the invoice it corrects
+    (the buyer as invoiced, the period): it names that invoice's number and
+    issue date (BG-3) and carries positive amounts. Raises ``ValueError``
+    when the events are not of one credit note and its invoice."""
+    if requested.credit_note_id != issued.credit_note_id:
+        raise ValueError(
+            f"{issued.credit_note_id} is not the credit note {requested.credit_note_id}"
+        )
+    if requested.invoice_id != invoice.invoice_id:
+        raise ValueError(f"{requested.credit_note_id} does not correct {invoice.invoice_id}")
+    rate = issued.vat_rate
+    return InvoiceDocument(
+        kind=DocumentKind.CREDIT_NOTE,
+        number=issued.number,
+        issue_date=issued.issue_date,
+        due_date=issued.due_date,
+        period_start=invoice.period_start.date(),
+        period_end=(invoice.period_end - timedelta(microseconds=1)).date(),
+        currency=requested.currency,
+        seller=seller,
+        buyer=_buyer(invoice),
+        payment_terms=(
+            f"Credit note for invoice {requested.invoice_number} of "
+            f"{requested.invoice_issue_date.isoformat()}: {requested.reason}"
+        )[:300],
+        payment_means=means,
+        lines=tuple(_credit_line(n, line, rate) for n, line in enumerate(requested.lines, 1)),
+        vat_breakdown=(
+            VatBreakdown(
+                rate=rate,
+                taxable_amount=issued.net_total,
+                tax_amount=issued.vat_total,
+                roundings=issued.vat_roundings,
+            ),
+        ),
+        net_total=issued.net_total,
+        vat_total=issued.vat_total,
+        gross_total=issued.gross_total,
+        amount_due=issued.gross_total,
+        corrects=InvoiceReference(
+            number=requested.invoice_number, issue_date=requested.invoice_issue_date
+        ),
     )

@@ -24,6 +24,8 @@ from producers.write_path import Decision, Origin, Slice, conflict, recorded_now
 from schemas.events.billing import (
     INVOICE_NUMBERS_KEY,
     AssignedNumber,
+    CreditNoteNumberAssigned,
+    CreditNoteNumberAssignedPayload,
     InvoiceNumberEvent,
     InvoiceNumbersAssigned,
     InvoiceNumbersAssignedPayload,
@@ -46,6 +48,11 @@ class NumberingState(BaseModel):
     assigned: dict[str, AssignedNumber] = Field(default_factory=dict)
     # Closed months ("2026-11") and how many invoices each has.
     closed_months: dict[str, int] = Field(default_factory=dict)
+    # Credit notes have their own series (docs/adr/0041): its year, its last
+    # sequence number, and the number of every credit note id given one.
+    credit_year: int | None = None
+    credit_last: int = 0
+    credit_notes: dict[str, CreditNoteNumberAssignedPayload] = Field(default_factory=dict)
 
 
 def _month_of(invoice_id: str) -> str:
@@ -66,6 +73,8 @@ def evolve(state: NumberingState | None, event: InvoiceNumberEvent) -> Numbering
             elif given_year == year:
                 last = max(last, sequence)
         return state.model_copy(update={"assigned": assigned, "year": year, "last": last})
+    if isinstance(event, CreditNoteNumberAssigned):
+        return _evolve_credit_note(state, event)
     closed = event.payload
     return state.model_copy(
         update={
@@ -167,3 +176,54 @@ def decide_close_month(
         payload=MonthClosedPayload(month=month, invoices=invoices, at=now),
     )
     return Decision([event], evolve(current, event))
+
+
+# --- credit notes (docs/adr/0041) ---------------------------------------------------
+
+
+def format_credit_note_number(year: int, sequence: int) -> str:
+    return f"CN-{year}-{sequence:06d}"
+
+
+def _evolve_credit_note(state: NumberingState, event: CreditNoteNumberAssigned) -> NumberingState:
+    given = event.payload
+    year, sequence = (int(part) for part in given.number.removeprefix("CN-").split("-"))
+    last = state.credit_last
+    if state.credit_year is None or year > state.credit_year:
+        last = sequence
+    elif year == state.credit_year:
+        last = max(last, sequence)
+    return state.model_copy(
+        update={
+            "credit_year": max(year, state.credit_year or year),
+            "credit_last": last,
+            "credit_notes": {**state.credit_notes, given.credit_note_id: given},
+        }
+    )
+
+
+def decide_credit_note_number(
+    state: NumberingState | None, *, credit_note_id: str, origin: Origin, now: datetime
+) -> Decision[CreditNoteNumberAssignedPayload]:
+    """The number of an approved credit note: the last of its year of issue
+    + 1, dated ``now`` (UTC); a credit note asked again keeps its number."""
+    current = state or NumberingState()
+    held = current.credit_notes.get(credit_note_id)
+    if held is not None:
+        return Decision([], held)
+    today = now.astimezone(UTC).date()
+    year, last = current.credit_year, current.credit_last
+    if year is None or today.year > year:
+        # A new year starts the sequence again; a clock set back does not
+        # reopen an older year.
+        year, last = today.year, 0
+    event = CreditNoteNumberAssigned(
+        **recorded_now(KEY, now, origin),
+        payload=CreditNoteNumberAssignedPayload(
+            credit_note_id=credit_note_id,
+            number=format_credit_note_number(year, last + 1),
+            issue_date=today,
+            at=now,
+        ),
+    )
+    return Decision([event], event.payload)

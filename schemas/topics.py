@@ -183,6 +183,11 @@ BILLING_CORPORATIONS = TopicSpec(
         "InvoiceVoided",
         "InvoiceMailingRequested",
         "InvoiceMailed",
+        # credit notes (docs/adr/0041)
+        "CreditNoteRequested",
+        "CreditNoteApproved",
+        "CreditNoteRejected",
+        "CreditNoteIssued",
     ),
     config=_KEEP_FOREVER,
 )
@@ -193,7 +198,7 @@ BILLING_INVOICE_NUMBERS = TopicSpec(
     name="ocpi-hub.billing-invoice-numbers.v1",
     partitions=1,
     key="the one numbering aggregate: invoice-numbers",
-    event_types=("InvoiceNumbersAssigned", "MonthClosed"),
+    event_types=("InvoiceNumbersAssigned", "MonthClosed", "CreditNoteNumberAssigned"),
     config=_KEEP_FOREVER,
 )
 

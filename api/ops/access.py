@@ -101,6 +101,12 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/invoices/{invoice_id}/csv"): BILLING,
     ("POST", "/ops/invoices/{invoice_id}/mail"): BILLING,
     ("GET", "/ops/invoices/{invoice_id}/mailings"): BILLING,
+    # credit notes (docs/adr/0041): refunds requested, approved, rejected, read
+    ("POST", "/ops/invoices/{invoice_id}/credit-notes"): BILLING,
+    ("POST", "/ops/credit-notes/{credit_note_id}/approve"): BILLING,
+    ("POST", "/ops/credit-notes/{credit_note_id}/reject"): BILLING,
+    ("GET", "/ops/credit-notes"): BILLING,
+    ("GET", "/ops/credit-notes/{credit_note_id}"): BILLING,
     # our tariffs: prices are billing's
     ("GET", "/ops/tariffs/{tariff_id}"): VIEWER,
     ("PUT", "/ops/tariffs/{tariff_id}"): BILLING,

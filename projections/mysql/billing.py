@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import DATE, DATETIME, DECIMAL, insert
 
-from producers.billing import CorporationState, InvoiceState, evolve
+from producers.billing import CorporationState, CreditNoteState, InvoiceState, evolve
 from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record
@@ -43,6 +43,10 @@ from schemas.events.billing import (
     ChargeReversed,
     CorporationRegistered,
     CorporationStatusChanged,
+    CreditNoteApproved,
+    CreditNoteIssued,
+    CreditNoteRejected,
+    CreditNoteRequested,
     InvitationMailed,
     InvoiceDrafted,
     InvoiceIssued,
@@ -148,6 +152,10 @@ invoices = Table(
     Column("void_reason", ci_text(500)),
     Column("drafted_at", DATETIME(fsp=3)),
     Column("updated_at", DATETIME(fsp=3)),
+    # Added by migration 0008_credit_notes (docs/adr/0041).
+    Column("credited_net", DECIMAL(18, 6)),
+    Column("credited_vat", DECIMAL(18, 6)),
+    Column("credited_gross", DECIMAL(18, 6)),
 )
 
 invoice_lines = Table(
@@ -160,6 +168,51 @@ invoice_lines = Table(
     Column("member_name", ci_text(200)),
     Column("cost_centre", ci_text(64)),
     Column("sessions", Integer),
+    Column("energy_kwh", DECIMAL(18, 6)),
+    Column("unit_price", DECIMAL(18, 6)),
+    Column("net", DECIMAL(18, 6)),
+)
+
+# Created by migration 0008_credit_notes (docs/adr/0041).
+credit_notes = Table(
+    "billing_credit_notes",
+    metadata,
+    Column("credit_note_id", ascii_key(30), primary_key=True),
+    Column("corporation_id", ascii_key(12)),
+    Column("invoice_id", ascii_key(19)),
+    Column("invoice_number", ascii_key(16)),
+    Column("invoice_issue_date", DATE),
+    Column("status", ascii_key(16)),
+    Column("number", ascii_key(20)),
+    Column("currency", ascii_key(3)),
+    Column("reason", ci_text(500)),
+    Column("lines", Integer),
+    Column("net_total", DECIMAL(18, 6)),
+    Column("vat_rate", DECIMAL(18, 6)),
+    Column("vat_total", DECIMAL(18, 6)),
+    Column("gross_total", DECIMAL(18, 6)),
+    Column("settles_invoice", Boolean),
+    Column("issue_date", DATE),
+    Column("due_date", DATE),
+    Column("requested_by", ci_text(120)),
+    Column("requested_at", DATETIME(fsp=3)),
+    Column("decided_by", ci_text(120)),
+    Column("decided_at", DATETIME(fsp=3)),
+    Column("reject_reason", ci_text(500)),
+    Column("updated_at", DATETIME(fsp=3)),
+)
+
+credit_note_lines = Table(
+    "billing_credit_note_lines",
+    metadata,
+    Column("credit_note_id", ascii_key(30), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("kind", ascii_key(16)),
+    Column("description", ci_text(300)),
+    Column("cdr_key", ascii_key(160)),
+    Column("member_id", ascii_key(12)),
+    Column("member_name", ci_text(200)),
+    Column("cost_centre", ci_text(64)),
     Column("energy_kwh", DECIMAL(18, 6)),
     Column("unit_price", DECIMAL(18, 6)),
     Column("net", DECIMAL(18, 6)),
@@ -180,6 +233,10 @@ _BILLING_EVENTS = (
     # Folded into the state kept with the row (docs/adr/0040); no row of their own.
     InvoiceMailingRequested,
     InvoiceMailed,
+    CreditNoteRequested,
+    CreditNoteApproved,
+    CreditNoteRejected,
+    CreditNoteIssued,
 )
 
 
@@ -285,6 +342,9 @@ def invoice_row(invoice: InvoiceState) -> Row:
         "void_reason": invoice.void_reason,
         "drafted_at": _naive(invoice.drafted_at),
         "updated_at": _naive(invoice.updated_at),
+        "credited_net": invoice.credited_net,
+        "credited_vat": invoice.credited_vat,
+        "credited_gross": invoice.credited_gross,
     }
 
 
@@ -308,6 +368,64 @@ def invoice_line_rows(event: InvoiceDrafted) -> list[Row]:
     ]
 
 
+def credit_note_row(note: CreditNoteState) -> Row:
+    """The row of one credit note, from the fold. Pure."""
+    return {
+        "credit_note_id": note.credit_note_id,
+        "corporation_id": note.corporation_id,
+        "invoice_id": note.invoice_id,
+        "invoice_number": note.invoice_number,
+        "invoice_issue_date": note.invoice_issue_date,
+        "status": note.status.value,
+        "number": note.number,
+        "currency": note.currency,
+        "reason": note.reason,
+        "lines": len(note.lines),
+        "net_total": note.net_total,
+        "vat_rate": note.vat_rate,
+        "vat_total": note.vat_total,
+        "gross_total": note.gross_total,
+        "settles_invoice": note.settles_invoice,
+        "issue_date": note.issue_date,
+        "due_date": note.due_date,
+        "requested_by": note.requested_by,
+        "requested_at": _naive(note.requested_at),
+        "decided_by": note.decided_by,
+        "decided_at": _naive(note.decided_at),
+        "reject_reason": note.reject_reason,
+        "updated_at": _naive(note.updated_at),
+    }
+
+
+def credit_note_line_rows(event: CreditNoteRequested) -> list[Row]:
+    """The lines of a requested credit note, numbered from 1. Pure."""
+    r = event.payload
+    return [
+        {
+            "credit_note_id": r.credit_note_id,
+            "line_no": n,
+            "kind": line.kind.value,
+            "description": line.description,
+            "cdr_key": line.cdr_key,
+            "member_id": line.member_id,
+            "member_name": line.member_name,
+            "cost_centre": line.cost_centre,
+            "energy_kwh": line.energy_kwh,
+            "unit_price": line.unit_price,
+            "net": line.net,
+        }
+        for n, line in enumerate(r.lines, start=1)
+    ]
+
+
+_CREDIT_NOTE_EVENTS = (
+    CreditNoteRequested,
+    CreditNoteApproved,
+    CreditNoteRejected,
+    CreditNoteIssued,
+)
+
+
 def _key(record: Record[object]) -> str | None:
     event = record.event
     return event.aggregate_key if isinstance(event, _BILLING_EVENTS) else None
@@ -327,6 +445,8 @@ class BillingRowWriter:
 
     def wipe(self) -> None:
         with self._engine.begin() as conn:
+            conn.execute(delete(credit_note_lines))
+            conn.execute(delete(credit_notes))
             conn.execute(delete(invoice_lines))
             conn.execute(delete(invoices))
             conn.execute(delete(charges))
@@ -357,12 +477,15 @@ class BillingRowWriter:
         reversals: list[Row] = []
         invoice_rows: list[Row] = []
         line_rows: list[Row] = []
+        note_rows: list[Row] = []
+        note_line_rows: list[Row] = []
         for key in keys:
             before: Row | None = stored[key]
             state = CorporationState.model_validate(before["state"]) if before else None
             last = before["offset"] if before else -1
             changed = False
             touched: set[str] = set()
+            notes_touched: set[str] = set()
             for record in by_key[key]:
                 if record.offset <= last:
                     continue  # applied already (a batch read again)
@@ -378,6 +501,13 @@ class BillingRowWriter:
                     line_rows += invoice_line_rows(record.event)
                 if isinstance(record.event, _INVOICE_EVENTS):
                     touched.add(record.event.payload.invoice_id)
+                # A credit note's events change its row and its invoice's
+                # credited totals (docs/adr/0041).
+                if isinstance(record.event, CreditNoteRequested):
+                    note_line_rows += credit_note_line_rows(record.event)
+                if isinstance(record.event, _CREDIT_NOTE_EVENTS):
+                    touched.add(record.event.payload.invoice_id)
+                    notes_touched.add(record.event.payload.credit_note_id)
                 last = record.offset
                 changed = True
             if not changed or state is None:
@@ -388,9 +518,16 @@ class BillingRowWriter:
             )
             member_updates += member_rows(state)
             invoice_rows += [invoice_row(state.invoices[i]) for i in sorted(touched)]
+            note_rows += [
+                credit_note_row(state.credit_notes[n])
+                for n in sorted(notes_touched)
+                if n in state.credit_notes
+            ]
         upsert(conn, corporations, rows)
         upsert(conn, invoices, invoice_rows)
         upsert(conn, invoice_lines, line_rows)  # the rows exist: claimed above
+        upsert(conn, credit_notes, note_rows)
+        upsert(conn, credit_note_lines, note_line_rows)
         upsert(conn, members, member_updates)
         upsert(conn, charges, charge_rows)
         for reversal in reversals:
@@ -476,6 +613,47 @@ class BillingRowQuery:
             select(invoice_lines)
             .where(invoice_lines.c.invoice_id == invoice_id)
             .order_by(invoice_lines.c.line_no)
+        )
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # --- credit notes (docs/adr/0041) ------------------------------------------------
+
+    def credit_notes(
+        self,
+        *,
+        corporation_id: str | None = None,
+        invoice_id: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Row]:
+        """Credit notes by id (so by corporation, invoice, then order of
+        request), filtered; keyset paging."""
+        query = select(credit_notes)
+        if corporation_id is not None:
+            query = query.where(credit_notes.c.corporation_id == corporation_id)
+        if invoice_id is not None:
+            query = query.where(credit_notes.c.invoice_id == invoice_id)
+        if status is not None:
+            query = query.where(credit_notes.c.status == status)
+        if after is not None:
+            query = query.where(credit_notes.c.credit_note_id > after)
+        query = query.order_by(credit_notes.c.credit_note_id).limit(limit)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def credit_note(self, credit_note_id: str) -> Row | None:
+        query = select(credit_notes).where(credit_notes.c.credit_note_id == credit_note_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row is not None else None
+
+    def credit_note_lines(self, credit_note_id: str) -> list[Row]:
+        query = (
+            select(credit_note_lines)
+            .where(credit_note_lines.c.credit_note_id == credit_note_id)
+            .order_by(credit_note_lines.c.line_no)
         )
         with self._engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]

@@ -11,6 +11,11 @@ from schemas.events.billing import (
     ChargeReversed,
     CorporationRegistered,
     CorporationStatusChanged,
+    CreditNoteApproved,
+    CreditNoteIssued,
+    CreditNoteNumberAssigned,
+    CreditNoteRejected,
+    CreditNoteRequested,
     InvitationMailed,
     InvoiceDrafted,
     InvoiceIssued,
@@ -139,6 +144,11 @@ Event = Annotated[
     | InvoiceMailed
     | InvoiceNumbersAssigned
     | MonthClosed
+    | CreditNoteRequested
+    | CreditNoteApproved
+    | CreditNoteRejected
+    | CreditNoteIssued
+    | CreditNoteNumberAssigned
     | OperatorAccountAdded
     | OperatorRoleSet
     | OperatorAccountDisabled

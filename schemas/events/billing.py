@@ -439,6 +439,135 @@ class InvoiceMailed(EventMeta):
     payload: InvoiceMailedPayload
 
 
+# --- credit notes (issue 14, part E; docs/adr/0041) ------------------------------
+
+# A credit note of one invoice: ``<invoice id>-cn<n>``, n counting the
+# invoice's credit notes from 1, so its corporation and invoice are in its id.
+CREDIT_NOTE_ID_PATTERN = r"^[a-z0-9]{12}-[0-9]{4}(0[1-9]|1[0-2])-cn[1-9][0-9]{0,3}$"
+CreditNoteId = Annotated[str, Field(pattern=CREDIT_NOTE_ID_PATTERN)]
+# Their own gap-free series: ``CN-<year of issue>-<sequence of that year>``.
+CREDIT_NOTE_NUMBER_PATTERN = r"^CN-[0-9]{4}-[0-9]{6,}$"
+CreditNoteNumber = Annotated[str, Field(pattern=CREDIT_NOTE_NUMBER_PATTERN)]
+CdrKey = Annotated[str, Field(min_length=1, max_length=160)]
+
+
+class CreditNoteStatus(StrEnum):
+    REQUESTED = "REQUESTED"  # waiting for a decision; its amount is reserved
+    APPROVED = "APPROVED"  # approved, its number being given (a moment)
+    ISSUED = "ISSUED"  # numbered and dated: the document exists
+    REJECTED = "REJECTED"  # nothing credited; the amount is free again
+
+
+class CreditNoteLineKind(StrEnum):
+    SESSION = "SESSION"  # a whole charge of the invoice (its CDR)
+    AMOUNT = "AMOUNT"  # a part of the invoice, by amount
+
+
+class CreditNoteLine(_Model):
+    """One line of a credit note, positive (the document type says it is a
+    credit). A session line is the charge as the invoice billed it: its
+    kWh, price and amount; an amount line is one unit at the amount."""
+
+    kind: CreditNoteLineKind
+    description: Annotated[str, Field(min_length=1, max_length=300)]
+    cdr_key: CdrKey | None = None
+    member_id: MemberId | None = None
+    member_name: Text | None = None
+    cost_centre: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    energy_kwh: SignedMoney
+    unit_price: Money
+    net: Money
+
+
+class CreditNoteRequestedPayload(_Model):
+    """A refund asked for: whole sessions of the invoice or a part of it by
+    amount, net (excl. VAT). The VAT is decided when it is issued. Who asked
+    is the envelope's ``actor`` (docs/adr/0031)."""
+
+    credit_note_id: CreditNoteId
+    corporation_id: CorporationId
+    invoice_id: InvoiceId
+    # The invoice it corrects, as it was issued (EN 16931 BT-25, BT-26).
+    invoice_number: InvoiceNumber
+    invoice_issue_date: date
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    lines: Annotated[list[CreditNoteLine], Field(min_length=1)]
+    net_total: Money
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    at: AwareDatetime
+
+
+class CreditNoteRequested(EventMeta):
+    """A credit note of an issued or paid invoice was requested."""
+
+    event_type: Literal["CreditNoteRequested"] = "CreditNoteRequested"
+    schema_version: Literal[1] = 1
+    payload: CreditNoteRequestedPayload
+
+
+class CreditNoteDecidedPayload(_Model):
+    credit_note_id: CreditNoteId
+    corporation_id: CorporationId
+    invoice_id: InvoiceId
+    at: AwareDatetime
+
+
+class CreditNoteApproved(EventMeta):
+    """Approved by the envelope's ``actor`` (a billing operator other than
+    the requester unless four eyes are switched off); the number follows."""
+
+    event_type: Literal["CreditNoteApproved"] = "CreditNoteApproved"
+    schema_version: Literal[1] = 1
+    payload: CreditNoteDecidedPayload
+
+
+class CreditNoteRejectedPayload(CreditNoteDecidedPayload):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CreditNoteRejected(EventMeta):
+    """Rejected by the envelope's ``actor``: nothing is credited."""
+
+    event_type: Literal["CreditNoteRejected"] = "CreditNoteRejected"
+    schema_version: Literal[1] = 1
+    payload: CreditNoteRejectedPayload
+
+
+class CreditNoteIssuedPayload(_Model):
+    """The approved credit note with its number (from the numbering
+    aggregate), dates and VAT: ``net_total`` x the invoice's rate rounded
+    half up to the cent, or, when it credits all that remained of the
+    invoice, exactly the VAT that remained (``settles_invoice``), so the
+    invoice and its credit notes net to zero. ``vat_roundings`` is how many
+    separately rounded VAT amounts ``vat_total`` settles (1, or the
+    invoice's and each earlier credit note's)."""
+
+    credit_note_id: CreditNoteId
+    corporation_id: CorporationId
+    invoice_id: InvoiceId
+    number: CreditNoteNumber
+    issue_date: date
+    due_date: date
+    vat_rate: Annotated[Money, Field(le=1)]
+    net_total: Money
+    vat_total: Money
+    gross_total: Money
+    settles_invoice: bool
+    vat_roundings: Annotated[int, Field(ge=1)]
+    at: AwareDatetime
+
+
+class CreditNoteIssued(EventMeta):
+    """A credit note was issued; the invoice it corrects is unchanged."""
+
+    event_type: Literal["CreditNoteIssued"] = "CreditNoteIssued"
+    schema_version: Literal[1] = 1
+    payload: CreditNoteIssuedPayload
+
+
+CreditNoteEvent = CreditNoteRequested | CreditNoteApproved | CreditNoteRejected | CreditNoteIssued
+
+
 BillingEvent = (
     CorporationRegistered
     | CorporationStatusChanged
@@ -453,6 +582,11 @@ BillingEvent = (
     | InvoiceVoided
     | InvoiceMailingRequested
     | InvoiceMailed
+    # credit notes (docs/adr/0041)
+    | CreditNoteRequested
+    | CreditNoteApproved
+    | CreditNoteRejected
+    | CreditNoteIssued
 )
 
 
@@ -495,4 +629,20 @@ class MonthClosed(EventMeta):
     payload: MonthClosedPayload
 
 
-InvoiceNumberEvent = InvoiceNumbersAssigned | MonthClosed
+class CreditNoteNumberAssignedPayload(_Model):
+    """The number of one approved credit note, in the credit notes' own
+    series (docs/adr/0041): the last of its year of issue + 1."""
+
+    credit_note_id: CreditNoteId
+    number: CreditNoteNumber
+    issue_date: date
+    at: AwareDatetime
+
+
+class CreditNoteNumberAssigned(EventMeta):
+    event_type: Literal["CreditNoteNumberAssigned"] = "CreditNoteNumberAssigned"
+    schema_version: Literal[1] = 1
+    payload: CreditNoteNumberAssignedPayload
+
+
+InvoiceNumberEvent = InvoiceNumbersAssigned | MonthClosed | CreditNoteNumberAssigned

@@ -100,10 +100,11 @@ def test_upgrading_a_database_with_evse_rows_keeps_them_under_the_new_name(
     assert "evses" in tables and "chargers" not in tables
     assert {"billing_corporations", "billing_members", "billing_invoices"} <= tables
     assert "billing_invoice_lines" in tables
+    assert {"billing_credit_notes", "billing_credit_note_lines"} <= tables
     with fresh.connect() as conn:
         [row] = conn.execute(select(evses)).mappings().all()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == (
-            "0007_invoices"
+            "0008_credit_notes"
         )
     assert (row["evse_key"], row["evse_id"], row["status"], row["last_updated"]) == (
         "NL/ABC/LOC1/E1",

@@ -53,8 +53,9 @@ def test_operator_and_billing_are_not_comparable() -> None:
 def test_reads_need_viewer_and_money_needs_billing() -> None:
     for (method, path), role in ROUTE_ROLES.items():
         # Corporations: contracts and members' personal data, billing's alone
-        # (docs/adr/0035), reads included; invoices likewise (docs/adr/0036).
-        billing_only = ("/ops/corporations", "/ops/invoices", "/ops/billing")
+        # (docs/adr/0035), reads included; invoices likewise (docs/adr/0036),
+        # and credit notes (docs/adr/0041).
+        billing_only = ("/ops/corporations", "/ops/invoices", "/ops/billing", "/ops/credit-notes")
         if path == "/ops/audit" or path.startswith(("/ops/cdrs", "/admin", *billing_only)):
             continue
         assert (role is OperatorRole.VIEWER) == (method == "GET"), (method, path)
