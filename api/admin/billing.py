@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as FastApiPath
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api.admin.billing_rows import (
@@ -59,11 +58,12 @@ def extras(app: FastAPI) -> BillingExtras:
     button only for a route that is there, whatever was deployed."""
     held: BillingExtras | None = getattr(app.state, "billing_extras", None)
     if held is None:
+        # From the OpenAPI document, not ``app.routes``: FastAPI may wrap an
+        # included router's routes, so they are not all APIRoutes there.
         held = billing_extras(
-            (method, route.path)
-            for route in app.routes
-            if isinstance(route, APIRoute)
-            for method in route.methods or ()
+            (method.upper(), path)
+            for path, operations in app.openapi()["paths"].items()
+            for method in operations
         )
         app.state.billing_extras = held
     return held

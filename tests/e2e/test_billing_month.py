@@ -352,6 +352,45 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
         served = await ops.get(f"/ops/invoices/{invoice_id}/pdf")
         assert served.status_code == 200 and served.content == pdf
 
+        # --- a refund: Ada's second session, by credit note, approved by another ------
+        clerk = cli_json(platform, "api-keys", "create", "--name", "clerk", "--role", "billing")
+        second_session = [r for r in by_member[ada["member_id"]] if r.amount == charged("4.40")]
+        requested = _data(
+            await ops.post(
+                f"/ops/invoices/{invoice_id}/credit-notes",
+                json={"sessions": [second_session[0].cdr_key], "reason": "charger fault"},
+            ),
+            201,
+        )
+        note_id = requested["credit_note_id"]
+        # Four eyes: who asked may not approve; a billing clerk does.
+        own = await ops.post(f"/ops/credit-notes/{note_id}/approve")
+        assert own.status_code == 403, own.text
+        approved = _data(
+            await ops.post(
+                f"/ops/credit-notes/{note_id}/approve",
+                headers={"Authorization": f"Bearer {clerk['key']}"},
+            )
+        )
+        refund_vat = (charged("4.40") * VAT).quantize(CENT, rounding=ROUND_HALF_UP)
+        assert re.fullmatch(r"CN-\d{4}-\d{6}", approved["number"]), approved
+        assert approved["invoice_number"] == number
+        assert Decimal(approved["net_total"]) == charged("4.40")
+        assert Decimal(approved["vat_total"]) == refund_vat  # the invoice's rate, on its net
+        assert Decimal(approved["gross_total"]) == charged("4.40") + refund_vat
+        # The issued invoice is never changed; its figures are the same.
+        unchanged = _data(await ops.get(f"/ops/invoices/{invoice_id}"))
+        assert (unchanged["net_total"], unchanged["lines"]) == (
+            detail["net_total"],
+            detail["lines"],
+        )
+        # The same session cannot be refunded twice: nothing recorded.
+        twice = await ops.post(
+            f"/ops/invoices/{invoice_id}/credit-notes",
+            json={"sessions": [second_session[0].cdr_key], "reason": "again"},
+        )
+        assert twice.status_code == 409, twice.text
+
         # --- a late CDR waits for the next invoice; a second close writes nothing ------
         late = await ops.post(
             cdrs, json=_roaming_cdr(f"G3-{tag}", grace_uid, 28), headers=_cdr_headers(token_c)
