@@ -73,6 +73,8 @@ from schemas.events.billing import (
     CreditNoteIssuedPayload,
     CreditNoteLine,
     CreditNoteLineKind,
+    CreditNoteMailed,
+    CreditNoteMailedPayload,
     CreditNoteRejected,
     CreditNoteRejectedPayload,
     CreditNoteRequested,
@@ -342,6 +344,8 @@ class CreditNoteState(BaseModel):
     vat_roundings: int | None = None
     # When it was issued (its ``CreditNoteIssued``).
     issued_at: datetime | None = None
+    # Its one e-mail, once the SMTP server accepted it (``CreditNoteMailed``).
+    mailed: Mailing | None = None
     updated_at: datetime
 
 
@@ -480,6 +484,8 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
         return _evolve_mailing(state, event)
     if isinstance(event, CreditNoteEvents):
         return _evolve_credit_note(state, event)
+    if isinstance(event, CreditNoteMailed):
+        return _evolve_credit_note_mailed(state, event)
     if isinstance(event, MemberInvited):
         i = event.payload
         before = state.members.get(i.member_id)
@@ -2016,3 +2022,61 @@ def credit_note_source(state: CorporationState | None, credit_note_id: str) -> C
             at=note.issued_at,
         ),
     )
+
+
+def _evolve_credit_note_mailed(
+    state: CorporationState, event: CreditNoteMailed
+) -> CorporationState:
+    m = event.payload
+    held = state.credit_notes.get(m.credit_note_id)
+    if held is None:
+        return state
+    mailed = Mailing(
+        mailing_id=FIRST_MAILING,
+        requested_at=held.issued_at or m.at,
+        recipient=m.recipient,
+        message_id=m.message_id,
+        pdf_sha256=m.pdf_sha256,
+        csv_sha256=m.csv_sha256,
+        mailed_at=m.at,
+    )
+    note = held.model_copy(update={"mailed": mailed})
+    return state.model_copy(
+        update={"credit_notes": {**state.credit_notes, note.credit_note_id: note}}
+    )
+
+
+def decide_credit_note_mailed(
+    state: CorporationState | None,
+    *,
+    credit_note_id: str,
+    recipient: str,
+    message_id: str,
+    pdf_sha256: str,
+    csv_sha256: str,
+    origin: Origin,
+    now: datetime,
+) -> Decision[CreditNoteState]:
+    """Record that the SMTP server accepted an issued credit note's e-mail;
+    once (a second record is nothing)."""
+    current, held = _credit_note(state, credit_note_id)
+    if held.status is not CreditNoteStatus.ISSUED:
+        raise conflict(f"credit note {credit_note_id!r} is {held.status.value}, not ISSUED")
+    if held.mailed is not None:
+        return Decision([], held)
+    event = CreditNoteMailed(
+        **recorded_now(current.corporation_id, now, origin),
+        payload=CreditNoteMailedPayload(
+            credit_note_id=credit_note_id,
+            corporation_id=current.corporation_id,
+            invoice_id=held.invoice_id,
+            recipient=recipient,
+            message_id=message_id,
+            pdf_sha256=pdf_sha256,
+            csv_sha256=csv_sha256,
+            at=now,
+        ),
+    )
+    after = evolve(current, event)
+    assert after is not None
+    return Decision([event], after.credit_notes[credit_note_id])
