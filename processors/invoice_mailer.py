@@ -1,4 +1,5 @@
-"""Invoice e-mails (issue 14, part D; docs/adr/0040).
+"""Invoice and credit note e-mails (issue 14, parts D and E; docs/adr/0040,
+docs/adr/0041 13).
 
 ``ocpi-hub billing-worker`` reads the billing topic in its own consumer
 group: each ``InvoiceIssued`` asks for the invoice's first mailing (id
@@ -14,6 +15,11 @@ recorded through the write path. A consumer group reading the topic from
 the start finds each mailing recorded (or claimed) and sends nothing
 again. A mailing whose fate is unknown is not sent again: ops ask for a
 new one.
+
+Each ``CreditNoteIssued`` asks for the credit note's one e-mail, to the
+billing address on the invoice it corrects, by the same scheme: claimed as
+``billing:credit-note-mailed:<credit note>``, recorded as
+``CreditNoteMailed``.
 
 Rendering takes a tenth of a second or more of CPU per invoice (fonts,
 subsetting, Factur-X): it runs in a thread, off the event loop.
@@ -35,7 +41,11 @@ from processors.consuming import consume, state_caught_up
 from processors.mail import MailDelivery
 from producers.billing import (
     SLICE,
+    CreditNoteSource,
     InvoiceSource,
+    corporation_of_credit_note,
+    credit_note_source,
+    decide_credit_note_mailed,
     decide_invoice_mailed,
     invoice_source,
 )
@@ -45,6 +55,7 @@ from producers.write_path import Origin, RefusedError, WritePath
 from schemas.events import Party
 from schemas.events.billing import (
     FIRST_MAILING,
+    CreditNoteIssued,
     InvoiceIssued,
     InvoiceMailingRequested,
     InvoiceStatus,
@@ -64,8 +75,9 @@ def compose(
     csv: InvoiceFile,
     now: datetime,
 ) -> EmailMessage:
-    """One mailing of an invoice: a short text, the Factur-X PDF and the
-    CSV. Its Message-ID names the invoice and the mailing."""
+    """One mailing of an invoice or a credit note (``invoice_id`` is then the
+    credit note's id): a short text, the Factur-X PDF and the CSV. Its
+    Message-ID names the document and the mailing."""
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = formataddr((doc.buyer.legal_name, doc.buyer.email))
@@ -73,12 +85,16 @@ def compose(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = f"<{invoice_id}.{mailing_id}@billing.ocpi-hub>"
     due = money(doc.amount_due, doc.currency)
+    if doc.corrects is None:
+        what = f"{due} incl. VAT, due by {doc.due_date.isoformat()}"
+    else:
+        # A credit note: what is credited, and the invoice it corrects.
+        what = f"{due} incl. VAT credited on invoice {doc.corrects.number}"
     message.set_content(
         f"Dear {doc.buyer.legal_name},\n\n"
         f"Attached is {doc.kind.caption.lower()} {doc.number} of "
         f"{doc.issue_date.isoformat()} for charging from {doc.period_start.isoformat()} "
-        f"to {doc.period_end.isoformat()}: {due} incl. VAT, due by "
-        f"{doc.due_date.isoformat()}.\n\n"
+        f"to {doc.period_end.isoformat()}: {what}.\n\n"
         f"{doc.payment_terms}\n\n"
         f"The PDF ({pdf.filename}) carries the EN 16931 e-invoice (Factur-X) inside; "
         f"{csv.filename} lists its lines.\n\n"
@@ -181,6 +197,73 @@ class InvoiceMailer:
         log.info("invoice_mailed", invoice_id=invoice_id, mailing_id=mailing_id)
         return "mailed"
 
+    def credit_note_claim_key(self, credit_note_id: str) -> str:
+        return f"{self.key_prefix}billing:credit-note-mailed:{credit_note_id}"
+
+    def _render_credit_note(
+        self, source: CreditNoteSource
+    ) -> tuple[InvoiceDocument, InvoiceFile, InvoiceFile]:
+        return (
+            self.renderer.credit_note_document(source),
+            self.renderer.render_credit_note(source, FileKind.PDF),
+            self.renderer.render_credit_note(source, FileKind.CSV),
+        )
+
+    async def handle_credit_note(self, credit_note_id: str, offset: int | None = None) -> str:
+        """Send an issued credit note's one e-mail unless it was mailed or
+        claimed already (docs/adr/0041, 13); what happened, in a word."""
+        corporation_id = corporation_of_credit_note(credit_note_id)
+        await self._caught_up(corporation_id, offset)
+        state = await self.write_path.state(SLICE, corporation_id)
+        try:
+            source = credit_note_source(state, credit_note_id)
+        except RefusedError:
+            return "unknown"
+        assert state is not None
+        if state.credit_notes[credit_note_id].mailed is not None:
+            return "done"
+        try:
+            doc, pdf, csv = await asyncio.to_thread(self._render_credit_note, source)
+        except (ValueError, ValidationError) as exc:
+            log.error(
+                "credit_note_not_rendered", credit_note_id=credit_note_id, error=str(exc)[:500]
+            )
+            return "unrenderable"
+        message = compose(
+            mail_from=self.mail_from,
+            doc=doc,
+            invoice_id=credit_note_id,
+            mailing_id=FIRST_MAILING,
+            pdf=pdf,
+            csv=csv,
+            now=self.clock(),
+        )
+        outcome = await self.delivery.deliver(
+            self.credit_note_claim_key(credit_note_id),
+            message,
+            what=f"credit note {credit_note_id}",
+        )
+        if outcome != "sent":
+            return outcome
+        message_id = str(message["Message-ID"])
+        origin = Origin(self.us, f"credit-note-mail-{credit_note_id}")
+        await self.write_path.write(
+            SLICE,
+            corporation_id,
+            lambda s: decide_credit_note_mailed(
+                s,
+                credit_note_id=credit_note_id,
+                recipient=doc.buyer.email,
+                message_id=message_id,
+                pdf_sha256=pdf.sha256,
+                csv_sha256=csv.sha256,
+                origin=origin,
+                now=self.clock(),
+            ),
+        )
+        log.info("credit_note_mailed", credit_note_id=credit_note_id)
+        return "mailed"
+
 
 async def run_invoice_mailer(
     mailer: InvoiceMailer, bootstrap: str, prefix: str, stop: asyncio.Event
@@ -196,6 +279,8 @@ async def run_invoice_mailer(
         elif isinstance(event, InvoiceMailingRequested):
             r = event.payload
             await mailer.handle(r.corporation_id, r.invoice_id, r.mailing_id, offset)
+        elif isinstance(event, CreditNoteIssued):
+            await mailer.handle_credit_note(event.payload.credit_note_id, offset)
 
     await consume(
         bootstrap,

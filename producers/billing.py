@@ -73,6 +73,8 @@ from schemas.events.billing import (
     CreditNoteIssuedPayload,
     CreditNoteLine,
     CreditNoteLineKind,
+    CreditNoteMailed,
+    CreditNoteMailedPayload,
     CreditNoteRejected,
     CreditNoteRejectedPayload,
     CreditNoteRequested,
@@ -338,6 +340,12 @@ class CreditNoteState(BaseModel):
     vat_total: Decimal | None = None
     gross_total: Decimal | None = None
     settles_invoice: bool | None = None
+    # How many roundings its VAT settles (its document's BR-S-09 check).
+    vat_roundings: int | None = None
+    # When it was issued (its ``CreditNoteIssued``).
+    issued_at: datetime | None = None
+    # Its one e-mail, once the SMTP server accepted it (``CreditNoteMailed``).
+    mailed: Mailing | None = None
     updated_at: datetime
 
 
@@ -476,6 +484,8 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
         return _evolve_mailing(state, event)
     if isinstance(event, CreditNoteEvents):
         return _evolve_credit_note(state, event)
+    if isinstance(event, CreditNoteMailed):
+        return _evolve_credit_note_mailed(state, event)
     if isinstance(event, MemberInvited):
         i = event.payload
         before = state.members.get(i.member_id)
@@ -515,9 +525,10 @@ def evolve(state: CorporationState | None, event: BillingEvent) -> CorporationSt
 SLICE: Slice[CorporationState] = Slice(
     # v2: the state gained the charges' details and the invoices (docs/adr/0036);
     # v3: the invoices' sources and mailings (docs/adr/0040); v4: the invoices'
-    # VAT rate and the credit notes (docs/adr/0041). A new name makes every
+    # VAT rate and the credit notes (docs/adr/0041); v5: what an issued credit
+    # note's files need besides (its VAT roundings). A new name makes every
     # decision store rebuild it from the log once.
-    "billing_corporations_v4",
+    "billing_corporations_v5",
     BILLING_CORPORATIONS,
     evolve,
     lambda state: state.model_dump_json().encode(),
@@ -1621,6 +1632,8 @@ def _evolve_credit_note(state: CorporationState, event: CreditNoteEvent) -> Corp
                     "vat_total": i.vat_total,
                     "gross_total": i.gross_total,
                     "settles_invoice": i.settles_invoice,
+                    "vat_roundings": i.vat_roundings,
+                    "issued_at": i.at,
                     "updated_at": i.at,
                 }
             )
@@ -1942,3 +1955,128 @@ def decide_credit_issue(
 
 def shown_credit_note(note: CreditNoteState) -> dict[str, Any]:
     return note.model_dump(mode="json")
+
+
+class CreditNoteSource(BaseModel):
+    """What an issued credit note's files are rendered from: the
+    ``InvoiceDrafted`` content of the invoice it corrects (the buyer as
+    invoiced, the period) and its own two events' payloads, rebuilt field
+    for field from the state that folded them (docs/adr/0041, 12)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    invoice: InvoiceDraftedPayload
+    requested: CreditNoteRequestedPayload
+    issued: CreditNoteIssuedPayload
+
+
+def credit_note_source(state: CorporationState | None, credit_note_id: str) -> CreditNoteSource:
+    """An issued credit note's source; ``RefusedError`` 404 for an unknown
+    credit note and 409 for one not issued (it has no number)."""
+    current, note = _credit_note(state, credit_note_id)
+    invoice = current.invoice_sources.get(note.invoice_id)
+    if (
+        note.status is not CreditNoteStatus.ISSUED
+        or invoice is None
+        or note.number is None
+        or note.issue_date is None
+        or note.due_date is None
+        or note.vat_rate is None
+        or note.vat_total is None
+        or note.gross_total is None
+        or note.settles_invoice is None
+        or note.vat_roundings is None
+        or note.issued_at is None
+    ):
+        raise conflict(
+            f"credit note {credit_note_id!r} is {note.status.value}: "
+            "only an issued credit note has a number and documents"
+        )
+    return CreditNoteSource(
+        invoice=invoice.drafted,
+        requested=CreditNoteRequestedPayload(
+            credit_note_id=note.credit_note_id,
+            corporation_id=note.corporation_id,
+            invoice_id=note.invoice_id,
+            invoice_number=note.invoice_number,
+            invoice_issue_date=note.invoice_issue_date,
+            currency=note.currency,
+            lines=note.lines,
+            net_total=note.net_total,
+            reason=note.reason,
+            at=note.requested_at,
+        ),
+        issued=CreditNoteIssuedPayload(
+            credit_note_id=note.credit_note_id,
+            corporation_id=note.corporation_id,
+            invoice_id=note.invoice_id,
+            number=note.number,
+            issue_date=note.issue_date,
+            due_date=note.due_date,
+            vat_rate=note.vat_rate,
+            net_total=note.net_total,
+            vat_total=note.vat_total,
+            gross_total=note.gross_total,
+            settles_invoice=note.settles_invoice,
+            vat_roundings=note.vat_roundings,
+            at=note.issued_at,
+        ),
+    )
+
+
+def _evolve_credit_note_mailed(
+    state: CorporationState, event: CreditNoteMailed
+) -> CorporationState:
+    m = event.payload
+    held = state.credit_notes.get(m.credit_note_id)
+    if held is None:
+        return state
+    mailed = Mailing(
+        mailing_id=FIRST_MAILING,
+        requested_at=held.issued_at or m.at,
+        recipient=m.recipient,
+        message_id=m.message_id,
+        pdf_sha256=m.pdf_sha256,
+        csv_sha256=m.csv_sha256,
+        mailed_at=m.at,
+    )
+    note = held.model_copy(update={"mailed": mailed})
+    return state.model_copy(
+        update={"credit_notes": {**state.credit_notes, note.credit_note_id: note}}
+    )
+
+
+def decide_credit_note_mailed(
+    state: CorporationState | None,
+    *,
+    credit_note_id: str,
+    recipient: str,
+    message_id: str,
+    pdf_sha256: str,
+    csv_sha256: str,
+    origin: Origin,
+    now: datetime,
+) -> Decision[CreditNoteState]:
+    """Record that the SMTP server accepted an issued credit note's e-mail;
+    once (a second record is nothing)."""
+    current, held = _credit_note(state, credit_note_id)
+    if held.status is not CreditNoteStatus.ISSUED:
+        raise conflict(f"credit note {credit_note_id!r} is {held.status.value}, not ISSUED")
+    if held.mailed is not None:
+        return Decision([], held)
+    event = CreditNoteMailed(
+        **recorded_now(current.corporation_id, now, origin),
+        payload=CreditNoteMailedPayload(
+            credit_note_id=credit_note_id,
+            corporation_id=current.corporation_id,
+            invoice_id=held.invoice_id,
+            recipient=recipient,
+            message_id=message_id,
+            pdf_sha256=pdf_sha256,
+            csv_sha256=csv_sha256,
+            at=now,
+        ),
+    )
+    after = evolve(current, event)
+    assert after is not None
+    return Decision([event], after.credit_notes[credit_note_id])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from producers.billing import InvoiceSource
+from producers.billing import CreditNoteSource, InvoiceSource
 from producers.invoice_documents import (
     CreditTransfer,
     FontFiles,
@@ -27,7 +27,7 @@ from producers.invoice_documents import (
     invoice_csv,
     invoice_xml,
 )
-from producers.invoice_mapping import document_of
+from producers.invoice_mapping import credit_note_document_of, document_of
 
 
 class FileKind(StrEnum):
@@ -79,7 +79,19 @@ class InvoiceRenderer:
 
     def render(self, source: InvoiceSource, kind: FileKind) -> InvoiceFile:
         """One file of an issued invoice (blocking; CPU-heavy for the PDF)."""
-        doc = self.document(source)
+        return self.file(self.document(source), kind)
+
+    def credit_note_document(self, source: CreditNoteSource) -> InvoiceDocument:
+        return credit_note_document_of(
+            source.invoice, source.requested, source.issued, self.seller, self.means
+        )
+
+    def render_credit_note(self, source: CreditNoteSource, kind: FileKind) -> InvoiceFile:
+        """One file of an issued credit note (type 381, naming the invoice it
+        corrects): the same renderers as an invoice's (docs/adr/0041, 12)."""
+        return self.file(self.credit_note_document(source), kind)
+
+    def file(self, doc: InvoiceDocument, kind: FileKind) -> InvoiceFile:
         if kind is FileKind.PDF:
             content = facturx_pdf(doc, self.fonts)
         elif kind is FileKind.XML:
@@ -90,6 +102,7 @@ class InvoiceRenderer:
 
 
 def file_name(doc: InvoiceDocument, kind: FileKind) -> str:
-    """``invoice-2026-000001.pdf``: the number names the download and the
-    attachment (numbers are digits and a dash: nothing to escape)."""
+    """``invoice-2026-000001.pdf``, ``credit-note-CN-2026-000001.pdf``: the
+    number names the download and the attachment (numbers are letters,
+    digits and dashes: nothing to escape)."""
     return f"{doc.kind.caption.lower().replace(' ', '-')}-{doc.number}.{kind.value}"

@@ -188,6 +188,7 @@ BILLING_CORPORATIONS = TopicSpec(
         "CreditNoteApproved",
         "CreditNoteRejected",
         "CreditNoteIssued",
+        "CreditNoteMailed",
     ),
     config=_KEEP_FOREVER,
 )

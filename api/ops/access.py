@@ -107,6 +107,9 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("POST", "/ops/credit-notes/{credit_note_id}/reject"): BILLING,
     ("GET", "/ops/credit-notes"): BILLING,
     ("GET", "/ops/credit-notes/{credit_note_id}"): BILLING,
+    ("GET", "/ops/credit-notes/{credit_note_id}/pdf"): BILLING,
+    ("GET", "/ops/credit-notes/{credit_note_id}/xml"): BILLING,
+    ("GET", "/ops/credit-notes/{credit_note_id}/csv"): BILLING,
     # our tariffs: prices are billing's
     ("GET", "/ops/tariffs/{tariff_id}"): VIEWER,
     ("PUT", "/ops/tariffs/{tariff_id}"): BILLING,

@@ -10,6 +10,9 @@
 * ``GET /ops/credit-notes[?corporation_id=&invoice_id=&status=&after=&limit=]``:
   the MySQL rows (next page: ``X-Next-After``);
   ``GET /ops/credit-notes/{id}``: one with its lines.
+* ``GET /ops/credit-notes/{id}/pdf|xml|csv``: an issued credit note's files
+  (Factur-X PDF of type 381 naming the invoice, its XML, its CSV), rendered
+  like an invoice's (api/ops/invoice_files.py); 409 if not issued.
 
 Who asked and who decided are the envelopes' actors: the access check sets
 them (docs/adr/0031). Writes go through producers/credit_notes.py.
@@ -17,6 +20,7 @@ them (docs/adr/0031). Writes go through producers/credit_notes.py.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -25,10 +29,12 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ops.access import OPS_ACCESS
 from api.ops.billing import _json, _origin
+from api.ops.invoice_files import renderer_of
 from api.writes import ExactBody, WritePathDep, body_of
 from producers import billing
 from producers.billing import CreditNoteRejection, CreditNoteRequest
 from producers.credit_notes import approve_credit_note, reject_credit_note, request_credit_note
+from producers.invoice_files import FileKind
 from producers.write_path import RefusedError
 from projections.mysql.billing import BillingRowQuery
 from schemas.events.billing import (
@@ -136,3 +142,37 @@ async def get_credit_note(credit_note_id: CreditNoteIdPath, c: ContainerDep) -> 
     shown = _json(row)
     shown["lines"] = [_json(line) for line in query.credit_note_lines(credit_note_id)]
     return envelope(shown)
+
+
+async def _file(credit_note_id: str, kind: FileKind, w: WritePathDep, c: ContainerDep) -> Response:
+    # The write path's state, as for an invoice's files (docs/adr/0040, 1).
+    state = await w.state(billing.SLICE, billing.corporation_of_credit_note(credit_note_id))
+    source = billing.credit_note_source(state, credit_note_id)
+    # CPU-heavy (fonts, subsetting, Factur-X): off the event loop.
+    rendered = await asyncio.to_thread(renderer_of(c.settings).render_credit_note, source, kind)
+    return Response(
+        rendered.content,
+        media_type=kind.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
+    )
+
+
+@router.get("/credit-notes/{credit_note_id}/pdf", response_class=Response)
+async def credit_note_pdf_file(
+    credit_note_id: CreditNoteIdPath, w: WritePathDep, c: ContainerDep
+) -> Response:
+    return await _file(credit_note_id, FileKind.PDF, w, c)
+
+
+@router.get("/credit-notes/{credit_note_id}/xml", response_class=Response)
+async def credit_note_xml_file(
+    credit_note_id: CreditNoteIdPath, w: WritePathDep, c: ContainerDep
+) -> Response:
+    return await _file(credit_note_id, FileKind.XML, w, c)
+
+
+@router.get("/credit-notes/{credit_note_id}/csv", response_class=Response)
+async def credit_note_csv_file(
+    credit_note_id: CreditNoteIdPath, w: WritePathDep, c: ContainerDep
+) -> Response:
+    return await _file(credit_note_id, FileKind.CSV, w, c)

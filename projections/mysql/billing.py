@@ -45,6 +45,7 @@ from schemas.events.billing import (
     CorporationStatusChanged,
     CreditNoteApproved,
     CreditNoteIssued,
+    CreditNoteMailed,
     CreditNoteRejected,
     CreditNoteRequested,
     InvitationMailed,
@@ -237,6 +238,8 @@ _BILLING_EVENTS = (
     CreditNoteApproved,
     CreditNoteRejected,
     CreditNoteIssued,
+    # Folded into the state kept with the row, as an invoice's mailing is.
+    CreditNoteMailed,
 )
 
 

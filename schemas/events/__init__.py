@@ -13,6 +13,7 @@ from schemas.events.billing import (
     CorporationStatusChanged,
     CreditNoteApproved,
     CreditNoteIssued,
+    CreditNoteMailed,
     CreditNoteNumberAssigned,
     CreditNoteRejected,
     CreditNoteRequested,
@@ -148,6 +149,7 @@ Event = Annotated[
     | CreditNoteApproved
     | CreditNoteRejected
     | CreditNoteIssued
+    | CreditNoteMailed
     | CreditNoteNumberAssigned
     | OperatorAccountAdded
     | OperatorRoleSet

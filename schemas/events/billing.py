@@ -568,6 +568,29 @@ class CreditNoteIssued(EventMeta):
 CreditNoteEvent = CreditNoteRequested | CreditNoteApproved | CreditNoteRejected | CreditNoteIssued
 
 
+class CreditNoteMailedPayload(_Model):
+    """What was sent of an issued credit note, as ``InvoiceMailedPayload``
+    says for an invoice: to whom, the Message-ID, the SHA-256 of the two
+    attachments. A credit note is mailed once, when issued."""
+
+    credit_note_id: CreditNoteId
+    corporation_id: CorporationId
+    invoice_id: InvoiceId
+    recipient: Email
+    message_id: Annotated[str, Field(min_length=1, max_length=200)]
+    pdf_sha256: Sha256
+    csv_sha256: Sha256
+    at: AwareDatetime
+
+
+class CreditNoteMailed(EventMeta):
+    """The SMTP server accepted the e-mail of an issued credit note."""
+
+    event_type: Literal["CreditNoteMailed"] = "CreditNoteMailed"
+    schema_version: Literal[1] = 1
+    payload: CreditNoteMailedPayload
+
+
 BillingEvent = (
     CorporationRegistered
     | CorporationStatusChanged
@@ -587,6 +610,7 @@ BillingEvent = (
     | CreditNoteApproved
     | CreditNoteRejected
     | CreditNoteIssued
+    | CreditNoteMailed
 )
 
 

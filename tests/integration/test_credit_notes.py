@@ -4,7 +4,8 @@
 November is closed for a corporation with two members. Over the ops API,
 with two real API keys of role billing (a clerk and a controller): a
 session is credited (requested by the clerk, refused to the clerk's own
-approval, approved by the controller: CN number, VAT), an over-credit, a
+approval, approved by the controller: CN number, VAT; its Factur-X PDF,
+XML and CSV served, the XML valid against the XSD), an over-credit, a
 negative amount, a session not on the invoice and an unknown invoice are
 refused with nothing recorded, a request is rejected, what remains is
 credited and nets the invoice to zero. Replayed event by event and in
@@ -18,6 +19,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import facturx  # type: ignore[import-untyped]  # the package ships no type hints
 import httpx
 from sqlalchemy import select
 
@@ -36,6 +38,7 @@ from schemas.topics import BILLING_CORPORATIONS, BILLING_INVOICE_NUMBERS
 from tests.conftest import fresh_namespace
 from tests.integration.test_invoices import ORIGIN, _charge, _corporation, _events
 from tests.ops_admin import issue_key
+from tests.unit.test_invoice_documents import pdftotext
 
 
 def _tables(s: Settings) -> dict[str, dict[str, Any]]:
@@ -147,6 +150,43 @@ async def _credit_note_story(s: Settings) -> None:
             )
             assert one["decided_by"] == f"api_key:{_key_id(controller)}"
 
+            # Its files (docs/adr/0041, 12), as an invoice's are served.
+            files: dict[str, bytes] = {}
+            for ext, media in (
+                ("pdf", "application/pdf"),
+                ("xml", "application/xml"),
+                ("csv", "text/csv; charset=utf-8"),
+            ):
+                got = await http.get(f"/ops/credit-notes/{invoice}-cn1/{ext}", headers=as_(clerk))
+                assert got.status_code == 200, got.text
+                assert got.headers["content-type"] == media
+                assert got.headers["content-disposition"] == (
+                    f'attachment; filename="credit-note-CN-{year}-000001.{ext}"'
+                )
+                files[ext] = got.content
+            cn_number, invoice_number = f"CN-{year}-000001", f"{year}-000001"
+            name, xml = facturx.get_xml_from_pdf(files["pdf"], check_xsd=True)
+            assert name == "factur-x.xml" and xml == files["xml"]
+            assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+            # Type 381, its number, the invoice it corrects (BG-3), its totals.
+            assert b"<ram:TypeCode>381</ram:TypeCode>" in xml
+            assert f"<ram:ID>{cn_number}</ram:ID>".encode() in xml
+            assert f"<ram:IssuerAssignedID>{invoice_number}</ram:IssuerAssignedID>".encode() in xml
+            assert b"<ram:GrandTotalAmount>3.50</ram:GrandTotalAmount>" in xml
+            text = pdftotext(files["pdf"])
+            for figure in (cn_number, invoice_number, "€ 2.89", "€ 0.61", "€ 3.50"):
+                assert figure in text, figure
+            assert files["csv"].decode().count(f"{cn_number},") == 1  # the one session
+            # A viewer may not download; one not issued has no files (409);
+            # one unknown is 404.
+            viewer_got = await http.get(f"/ops/credit-notes/{invoice}-cn1/pdf", headers=as_(viewer))
+            assert viewer_got.status_code == 403
+            for ext in ("pdf", "xml", "csv"):
+                nothing = await http.get(
+                    f"/ops/credit-notes/{invoice}-cn9/{ext}", headers=as_(clerk)
+                )
+                assert nothing.status_code == 404, nothing.text
+
             # Refused, nothing recorded.
             before = len(await _events(s, BILLING_CORPORATIONS))
             numbers_before = len(await _events(s, BILLING_INVOICE_NUMBERS))
@@ -186,10 +226,18 @@ async def _credit_note_story(s: Settings) -> None:
                 headers=as_(controller),
             )
             assert rejected.json()["data"]["status"] == "REJECTED", rejected.text
+            for ext in ("pdf", "xml", "csv"):
+                refused = await http.get(
+                    f"/ops/credit-notes/{invoice}-cn2/{ext}", headers=as_(clerk)
+                )
+                assert refused.status_code == 409, refused.text
+                assert "only an issued credit note" in refused.json()["status_message"]
             # What remains (17.17 - 2.89): its VAT is what remains of the invoice's.
             asked = await http.post(
                 base, json={"amount": "14.28", "reason": "contract ended"}, headers=as_(clerk)
             )
+            pending = await http.get(f"/ops/credit-notes/{invoice}-cn3/pdf", headers=as_(clerk))
+            assert pending.status_code == 409, pending.text
             last = await http.post(
                 f"/ops/credit-notes/{invoice}-cn3/approve", headers=as_(controller)
             )

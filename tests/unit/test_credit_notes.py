@@ -502,6 +502,7 @@ def test_the_new_events_are_on_their_topics_and_documented() -> None:
     assert "CreditNoteIssued" in BILLING_CORPORATIONS.event_types and "`CreditNoteIssued`" in doc
     assert "CreditNoteNumberAssigned" in BILLING_INVOICE_NUMBERS.event_types
     assert "`CreditNoteNumberAssigned`" in doc
+    assert "CreditNoteMailed" in BILLING_CORPORATIONS.event_types and "`CreditNoteMailed`" in doc
 
 
 # --- on the write path (fakes) -----------------------------------------------------------------
@@ -707,3 +708,62 @@ def test_the_events_of_another_credit_note_or_invoice_make_no_document() -> None
     elsewhere = _invoice_drafted().model_copy(update={"invoice_id": "beta00000002-202611"})
     with pytest.raises(ValueError, match="does not correct"):
         credit_note_document_of(elsewhere, requested_, issued_, *seller_from(Settings()))
+
+
+# --- files and the e-mail (docs/adr/0041, 12 and 13) -----------------------------------------
+
+
+def test_an_issued_credit_notes_source_is_its_logged_payloads_field_for_field() -> None:
+    state, requested_, issued_ = _credit_events(invoiced(), "CN-2026-000003", amount="5.00")
+    source = billing.credit_note_source(state, requested_.credit_note_id)
+    assert source.requested == requested_
+    assert source.issued == issued_
+    assert source.invoice == state.invoice_sources[INVOICE].drafted
+    # Through the slice's own dump and load (the decision store's bytes) too.
+    loaded = billing.SLICE.load(billing.SLICE.dump(state))
+    assert billing.credit_note_source(loaded, requested_.credit_note_id) == source
+
+
+def test_only_an_issued_credit_note_has_a_source() -> None:
+    state, pending = requested(invoiced(), amount="1.00")
+    with pytest.raises(RefusedError) as refused:
+        billing.credit_note_source(state, pending)
+    assert refused.value.http_status == 409
+    assert "only an issued credit note" in str(refused.value)
+    with pytest.raises(RefusedError) as missing:
+        billing.credit_note_source(state, f"{INVOICE}-cn9")
+    assert missing.value.http_status == 404
+
+
+def _mailed(state: CorporationState, credit_note_id: str) -> Any:
+    return billing.decide_credit_note_mailed(
+        state,
+        credit_note_id=credit_note_id,
+        recipient="invoices@acme.example",
+        message_id=f"<{credit_note_id}.issue@billing.ocpi-hub>",
+        pdf_sha256="a" * 64,
+        csv_sha256="b" * 64,
+        origin=ORIGIN,
+        now=LATER,
+    )
+
+
+def test_a_credit_notes_mailing_is_recorded_once_and_only_when_issued() -> None:
+    state, note = credit(invoiced(), "CN-2026-000001", amount="2.00")
+    first = _mailed(state, note)
+    [event] = first.events
+    assert event.event_type == "CreditNoteMailed"
+    after = _apply(state, first)
+    mailed = after.credit_notes[note].mailed
+    assert mailed is not None
+    assert (mailed.recipient, mailed.message_id, mailed.pdf_sha256, mailed.mailed_at) == (
+        "invoices@acme.example",
+        f"<{note}.issue@billing.ocpi-hub>",
+        "a" * 64,
+        LATER,
+    )
+    assert _mailed(after, note).events == []  # once
+    pending_state, pending = requested(after, amount="1.00")
+    with pytest.raises(RefusedError) as refused:
+        _mailed(pending_state, pending)
+    assert refused.value.http_status == 409
