@@ -179,7 +179,9 @@ def test_a_member_invited_by_e_mail_activates_and_charges(services: Settings) ->
                 "mail_retry_initial_s": 0.1,
             }
         )
-        asyncio.run(_member_story(s, inbox))
+        # Bounded: this story hung three times on a loaded machine (never
+        # alone); a timeout's traceback shows the await it was stuck on.
+        asyncio.run(asyncio.wait_for(_member_story(s, inbox), 300))
 
 
 async def _member_story(s: Settings, inbox: Inbox) -> None:
