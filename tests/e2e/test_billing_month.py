@@ -36,7 +36,7 @@ from pymongo import MongoClient
 from sqlalchemy import select
 
 from ocpi_hub.bootstrap import drop_mysql_database, mysql_engine
-from projections.mysql.billing import charges
+from projections.mysql.billing import charges, corporations
 from schemas.events.cdrs import cdr_key
 from tests.conftest import fresh_namespace
 from tests.e2e.conftest import (
@@ -390,6 +390,22 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
             json={"sessions": [second_session[0].cdr_key], "reason": "again"},
         )
         assert twice.status_code == 409, twice.text
+        # The billing worker mails the issued credit note and records it: wait
+        # for that record, or the replay below may be compared with a live
+        # view that has not folded it yet.
+
+        def folded_mailed() -> Any:
+            with engine.connect() as db:
+                row = db.execute(
+                    select(corporations.c.state_json).where(corporations.c.corporation_id == cid)
+                ).scalar_one()
+            held = json.loads(row) if isinstance(row, str | bytes) else row
+            return held["state"]["credit_notes"][note_id].get("mailed")
+
+        async def credit_note_mailed() -> Any:
+            return await asyncio.to_thread(folded_mailed)
+
+        await until(credit_note_mailed, "the credit note mailed and recorded", 90)
 
         # --- a late CDR waits for the next invoice; a second close writes nothing ------
         late = await ops.post(
