@@ -114,6 +114,7 @@ def projections() -> None:
                 retry_initial_s=settings.projection_retry_initial_s,
                 retry_max_s=settings.projection_retry_max_s,
                 settle=p.live.settle,
+                linger_ms=settings.projection_linger_ms,
             )
 
     _kept_running("projections", once)

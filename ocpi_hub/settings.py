@@ -219,6 +219,9 @@ class Settings(BaseSettings):
     # --- projections --------------------------------------------------------
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_poll_ms: int = Field(default=200, ge=1)
+    # Once a poll returns events, what else arrives within this many ms
+    # joins the same batch (projections/runner.py, _gathered; 0: none).
+    projection_linger_ms: int = Field(default=100, ge=0)
     # Events per batch of `ocpi-hub replay`: a bigger batch coalesces more
     # events of one document into one write (docs/adr/0025); two batches are
     # in memory, about 3.3 KB per decoded event.
