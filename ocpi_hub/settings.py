@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # Status changes each API process keeps to hand a (re)connecting board
     # what it missed; older gaps make the board load afresh.
     admin_live_buffer: int = Field(default=10_000, ge=100)
+    # The board's status feed stops this long after the last board left
+    # (api/admin/live.py, OnDemandFeed); the next board starts it again.
+    admin_live_idle_s: float = Field(default=300.0, gt=0)
     # The locations map (docs/adr/0034): Leaflet as `make up` fetched it
     # (deploy/local/infra.py), and map tiles only where a tile server is
     # reachable: "https://tile.example/{z}/{x}/{y}.png" in production; empty,
