@@ -114,13 +114,12 @@ class PeerCrud(Crud):
         if module == ModuleID.commands:
             # Polled by the library after an ACCEPTED answer: the charger's result.
             return dict(COMMAND_RESULT)
-        if module in (ModuleID.sessions,) and role == RoleEnum.cpo:
-            return OWN["sessions"].get(id)
         own_side = (role == RoleEnum.cpo and module != ModuleID.tokens) or (
             role == RoleEnum.emsp and module == ModuleID.tokens
         )
         if own_side:
-            return OWN[module.value].get(id)
+            # Ids are CiStrings, and the library lowercases the ones it parses.
+            return OWN[module.value].get(str(id).upper())
         if module == ModuleID.cdrs:
             return RECEIVED["cdrs"].get(str(id).upper())
         return RECEIVED[module.value].get(_key(kwargs, id))
@@ -202,7 +201,7 @@ class PeerCrud(Crud):
         if action == Action.authorize_token:
             return {
                 "allowed": "ALLOWED",
-                "token": OWN["tokens"].get(str((data or {}).get("token_uid"))),
+                "token": OWN["tokens"].get(str((data or {}).get("token_uid")).upper()),
             }
         return None
 
@@ -230,7 +229,7 @@ app: FastAPI = get_application(
 
 @app.put("/peer/own/{module}/{object_id}")
 async def put_own(module: str, object_id: str, obj: dict = Body(...)) -> dict[str, Any]:  # noqa: B008
-    OWN[module][object_id] = obj
+    OWN[module][object_id.upper()] = obj
     return {"stored": object_id}
 
 
