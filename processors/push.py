@@ -209,7 +209,7 @@ def push_targets(
         role = next((r for r in p.roles if r.role == to_role), p.roles[0])
         targets[p.partner_id] = PushTarget(
             partner_id=p.partner_id,
-            url=url.rstrip("/"),
+            url=url,
             sealed_token=p.our_token_encrypted,
             to=Party(country_code=role.country_code, party_id=role.party_id),
             parties=frozenset(
@@ -218,6 +218,14 @@ def push_targets(
             registered_at=p.registered_at,
         )
     return targets
+
+
+def module_url(endpoint_url: str, path: str) -> str:
+    """The URL of one push: the partner's endpoint URL as it gave it when the
+    request has no path of its own (a CDR POST goes to ``{cdr_endpoint_url}``,
+    mod_cdrs "POST method"; a server may route ``.../cdrs/`` and ``.../cdrs``
+    apart), else the path joined with exactly one '/' between them."""
+    return endpoint_url.rstrip("/") + path if path else endpoint_url
 
 
 def routing_headers(
@@ -550,7 +558,7 @@ class PartnerLane:
     async def _deliver(self, request: PushRequest) -> None:
         assert self._http is not None
         s = self._settings
-        url = self.target.url + request.path
+        url = module_url(self.target.url, request.path)
         bound = self._log.bind(
             event_id=request.event_id,
             correlation_id=request.correlation_id,
