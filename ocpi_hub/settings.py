@@ -248,6 +248,10 @@ class Settings(BaseSettings):
     # more than backfill_max before now (a lane added for an old partner).
     push_start_margin_s: float = Field(default=5.0, ge=0)
     push_backfill_max_s: float = Field(default=3600.0, ge=0)
+    # A PATCH the partner refuses as unknown is followed by a PUT of the whole
+    # object, read from its view once the view has applied that PATCH's event
+    # (docs/adr/0042); how long the lane waits for the view to get there.
+    push_repair_view_wait_s: float = Field(default=30.0, gt=0)
 
     # --- tokens: real-time authorization (producers/authorization.py) --------
     # How long an eMSP's real-time answer is reused for the same token and
