@@ -253,6 +253,11 @@ class Settings(BaseSettings):
     # (docs/adr/0042); how long the lane waits for the view to get there.
     push_repair_view_wait_s: float = Field(default=30.0, gt=0)
 
+    # --- pull sync (`ocpi-hub partners sync-<module>`, producers/pull_sync.py)
+    # Sessions and CDRs are asked for from this many days ago when no
+    # --since is given: a month of billing and a day of slack (docs/adr/0042).
+    pull_sync_default_days: float = Field(default=31.0, gt=0)
+
     # --- tokens: real-time authorization (producers/authorization.py) --------
     # How long an eMSP's real-time answer is reused for the same token and
     # location before the eMSP is asked again.
