@@ -28,7 +28,7 @@ from ocpi_hub.settings import Settings
 from processors.cdr_push import CDRS_PUSH
 from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
 from processors.evse_status_push import EVSE_STATUS_PUSH
-from processors.push import LOCATIONS_PUSH, ModulePusher
+from processors.push import LOCATIONS_PUSH, ModulePusher, WholeObjects
 from processors.session_push import SESSIONS_PUSH
 from processors.tariff_push import TARIFFS_PUSH
 from processors.token_push import TOKENS_PUSH
@@ -724,17 +724,23 @@ class Pushers:
 @asynccontextmanager
 async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     """The pushers read the registered partners (their view) and unseal the
-    tokens we present; the callbacks remember deliveries in Redis."""
+    tokens we present; a PATCH refused as unknown is repaired with the whole
+    object from the locations or sessions view (docs/adr/0042); the
+    callbacks remember deliveries in Redis."""
     await _topics(settings)
     client = async_mongo_client(settings)
     redis = redis_client(settings)
     try:
-        partner_view = PartnerQuery(client[settings.mongo_db])
+        db = client[settings.mongo_db]
+        partner_view = PartnerQuery(db)
         sealed = vault(settings)
         stats = RedisPushStats(redis, settings.topic_prefix)
+        wholes = WholeObjects(
+            {"locations": LocationViewQuery(db), "sessions": SessionViewQuery(db)}
+        )
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module, stats)
+                ModulePusher(settings, partner_view, sealed, module, stats, wholes)
                 for module in (
                     LOCATIONS_PUSH,
                     SESSIONS_PUSH,

@@ -494,6 +494,23 @@ _PARTNER_ID = Annotated[str, typer.Argument(help="The partner, as `partners list
 _SINCE = Annotated[
     str | None, typer.Option(help="Only objects changed since (OCPI DateTime, UTC).")
 ]
+_SINCE_DATED = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        "--date-from",
+        help="date_from: only objects changed since (OCPI DateTime, UTC); "
+        "default OCPI_HUB_PULL_SYNC_DEFAULT_DAYS (31) days ago.",
+    ),
+]
+_UNTIL = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        "--date-to",
+        help="date_to: only objects changed before (OCPI DateTime, UTC); default: no end.",
+    ),
+]
 
 
 @partners_app.command("sync-locations")
@@ -514,17 +531,33 @@ def partners_sync_tokens(partner_id: _PARTNER_ID, since: _SINCE = None) -> None:
     _pull("tokens", partner_id, since)
 
 
-def _pull(module_name: str, partner_id: str, since: str | None) -> None:
+@partners_app.command("sync-sessions")
+def partners_sync_sessions(
+    partner_id: _PARTNER_ID, since: _SINCE_DATED = None, until: _UNTIL = None
+) -> None:
+    """Pull a partner CPO's sessions of our tokens changed in a date range into our log."""
+    _pull("sessions", partner_id, since, until)
+
+
+@partners_app.command("sync-cdrs")
+def partners_sync_cdrs(
+    partner_id: _PARTNER_ID, since: _SINCE_DATED = None, until: _UNTIL = None
+) -> None:
+    """Pull a partner CPO's CDRs of our tokens from a date range into our log (reconciled)."""
+    _pull("cdrs", partner_id, since, until)
+
+
+def _pull(module_name: str, partner_id: str, since: str | None, until: str | None = None) -> None:
     """Crawl one module of a partner's Sender interface, following its
     ``Link`` pages with progress, through the write path (producers/pull_sync.py)."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from rich.progress import Progress
 
     from ocpi_hub.bootstrap import opened
     from producers.partner_client import PartnerCallError
     from producers.partners import SLICE as PARTNERS_SLICE
-    from producers.pull_sync import PULLS, sync
+    from producers.pull_sync import DATED, PULLS, sync
     from schemas.events import Party
     from schemas.ocpi.common import parse_ocpi_datetime
 
@@ -534,6 +567,12 @@ def _pull(module_name: str, partner_id: str, since: str | None) -> None:
         since_at = parse_ocpi_datetime(since) if since else None
     except ValueError as exc:
         raise typer.BadParameter(f"--since: {exc}") from exc
+    try:
+        until_at = parse_ocpi_datetime(until) if until else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--until: {exc}") from exc
+    if since_at is None and module.name in DATED:
+        since_at = datetime.now(UTC) - timedelta(days=settings.pull_sync_default_days)
 
     async def work() -> Any:
         async with opened(settings, [module.pulled_slice, PARTNERS_SLICE]) as c:
@@ -555,8 +594,10 @@ def _pull(module_name: str, partner_id: str, since: str | None) -> None:
                     us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
                     clock=lambda: datetime.now(UTC),
                     since=since_at,
+                    until=until_at,
                     timeout_s=settings.outbound_timeout_s,
                     on_page=on_page,
+                    cdr_tolerance=settings.cdr_reconciliation_tolerance,
                 )
 
     try:
@@ -573,6 +614,7 @@ def _pull(module_name: str, partner_id: str, since: str | None) -> None:
                 "module": module.name,
                 "pages": report.pages,
                 "recorded": report.recorded,
+                "unchanged": report.unchanged,
                 "skipped": len(report.skipped),
             }
         )

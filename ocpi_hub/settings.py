@@ -254,6 +254,15 @@ class Settings(BaseSettings):
     # more than backfill_max before now (a lane added for an old partner).
     push_start_margin_s: float = Field(default=5.0, ge=0)
     push_backfill_max_s: float = Field(default=3600.0, ge=0)
+    # A PATCH the partner refuses as unknown is followed by a PUT of the whole
+    # object, read from its view once the view has applied that PATCH's event
+    # (docs/adr/0042); how long the lane waits for the view to get there.
+    push_repair_view_wait_s: float = Field(default=30.0, gt=0)
+
+    # --- pull sync (`ocpi-hub partners sync-<module>`, producers/pull_sync.py)
+    # Sessions and CDRs are asked for from this many days ago when no
+    # --since is given: a month of billing and a day of slack (docs/adr/0042).
+    pull_sync_default_days: float = Field(default=31.0, gt=0)
 
     # --- tokens: real-time authorization (producers/authorization.py) --------
     # How long an eMSP's real-time answer is reused for the same token and
