@@ -117,6 +117,22 @@ def ocpi_http_status(request: Request, wanted: int) -> int:
     return 200
 
 
+def _unserved_version(request: Request) -> str | None:
+    """For an OCPI path no route serves that names a version
+    (``/ocpi/[cpo|emsp/]{version}/{module}``): what we do not serve, as the
+    message of a 3002 (docs/adr/0045); None for other paths."""
+    if not is_ocpi(request):
+        return None
+    parts = request.url.path.split("/")
+    at = next((i for i in (2, 3) if i < len(parts) and parts[i][:1].isdigit()), None)
+    if at is None:
+        return None
+    module = parts[at + 1] if at + 1 < len(parts) else ""
+    offered = ", ".join(request.app.state.container.settings.offered_versions)
+    what = f"the {module} module in OCPI {parts[at]}" if module else f"OCPI {parts[at]}"
+    return f"we do not serve {what}; we offer {offered}"
+
+
 def _one_object(request: Request) -> bool:
     """A GET of one object: its route names the object in the path."""
     route = request.scope.get("route")
@@ -245,6 +261,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and (page := _admin_page(request, 404, "No such page.")):
             return page
+        if exc.status_code == 404 and (unserved := _unserved_version(request)):
+            return JSONResponse(
+                envelope(None, OcpiStatus.UNSUPPORTED_VERSION, unserved), status_code=404
+            )
         return JSONResponse(
             envelope(None, OcpiStatus.CLIENT_ERROR, str(exc.detail)),
             status_code=exc.status_code,

@@ -482,6 +482,7 @@ def credentials_service(c: Container, path: WritePath) -> CredentialsService:
         us=Party(country_code=s.party_country_code, party_id=s.party_id),
         business_name=s.business_name,
         versions_url=f"{s.base_url}/ocpi/versions",
+        versions=s.offered_versions,
     )
 
 

@@ -382,14 +382,24 @@ def partners_register(
     versions_url: Annotated[str, typer.Option(help="The partner's versions endpoint.")],
     token_a: Annotated[str, typer.Option(help="The TOKEN_A the partner gave us.")],
     partner_id: Annotated[str | None, typer.Option(help="Our name for the partner.")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="The partner's role (CPO or EMSP): needed when it speaks OCPI 2.1.1 only, "
+            "which names no roles; else checked against its credentials."
+        ),
+    ] = None,
 ) -> None:
-    """Register with a partner (we POST our credentials to them)."""
+    """Register with a partner (we POST our credentials to them), in the
+    highest OCPI version both sides speak."""
     from ocpi_hub.secrets import hash_token, new_token
     from producers.partner_client import PartnerCallError
     from producers.write_path import RefusedError, UnavailableError
+    from schemas.ocpi.credentials import Role
 
     settings = _settings()
     our_token = new_token()
+    partner_role = Role(role.upper()) if role else None
 
     async def work(service: Any) -> Any:
         return await service.register_with(
@@ -398,6 +408,7 @@ def partners_register(
             our_token=our_token,
             our_token_hash=hash_token(our_token),
             partner_id=partner_id,
+            role=partner_role,
         )
 
     try:
@@ -478,7 +489,8 @@ def partners_unregister(
 
 @partners_app.command("list")
 def partners_list() -> None:
-    """Every partner with its status and roles (never its tokens)."""
+    """Every partner with its status, direction, OCPI version and roles
+    (never its tokens)."""
     from producers.credentials import partners_in_log
     from producers.log import KafkaLogHistory
 
@@ -487,7 +499,8 @@ def partners_list() -> None:
     history = KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix)
     for p in asyncio.run(partners_in_log(history)):
         roles = ",".join(f"{r.role}:{r.country_code}-{r.party_id}" for r in p.roles)
-        typer.echo(f"{p.partner_id}\t{p.status}\t{p.direction or '-'}\t{roles or '-'}")
+        line = [p.partner_id, p.status, p.direction or "-", p.version or "-", roles or "-"]
+        typer.echo("\t".join(line))
 
 
 _PARTNER_ID = Annotated[str, typer.Argument(help="The partner, as `partners list` names it.")]

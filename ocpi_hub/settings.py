@@ -13,7 +13,7 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     party_country_code: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$")
     party_id: str = Field(default="HUB", pattern=r"^[A-Z0-9]{3}$")
     business_name: str = "ocpi-hub (local)"
+    # The OCPI versions we offer partners, comma-separated (docs/adr/0045):
+    # /ocpi/versions lists them, registration picks the highest one both
+    # sides speak, routes of a version not offered answer 3002. "2.1.1"
+    # alone pins the platform to 2.1.1 (the e2e tier's 2.1.1 partner).
+    ocpi_versions: str = Field(default="2.1.1,2.2.1", pattern=r"^\d+(\.\d+)+(,\d+(\.\d+)+)*$")
     # Fernet key for the partner tokens we store; empty: a key file made on
     # first use under data/ (never leaves the machine).
     secret_key: str = ""
@@ -366,6 +371,21 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    @field_validator("ocpi_versions")
+    @classmethod
+    def _versions_we_speak(cls, value: str) -> str:
+        from schemas.ocpi.adapters import WIRES  # the settings load before anything else
+
+        unknown = [v for v in value.split(",") if v.strip() not in WIRES]
+        if unknown:
+            raise ValueError(f"OCPI versions we cannot speak: {unknown}; we can: {sorted(WIRES)}")
+        return value
+
+    @property
+    def offered_versions(self) -> tuple[str, ...]:
+        """``ocpi_versions`` as a tuple, in the order given."""
+        return tuple(v.strip() for v in self.ocpi_versions.split(",") if v.strip())
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,7 @@ from schemas.events.partners import PartnerConnectionPayload
 from schemas.ocpi.credentials import Credentials, CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import CORE_VERSION
 
 
 class Sealer(Protocol):
@@ -62,6 +63,8 @@ class CredentialsService:
     us: Party
     business_name: str
     versions_url: str
+    # The OCPI versions we offer, for a registration to pick from (docs/adr/0045).
+    versions: tuple[str, ...] = (CORE_VERSION,)
 
     def our_credentials(self, token: str) -> Credentials:
         """Our credentials object: we play CPO and eMSP under one party."""
@@ -114,17 +117,23 @@ class CredentialsService:
         theirs: Credentials,
         new_token_hash: str,
         correlation_id: str,
+        version: str = CORE_VERSION,
     ) -> PartnerState:
         """They POST (register) or PUT (update) their credentials to us with
-        the token whose hash is ``presented``: fetch their endpoints with
-        their token, then record the connection, whose token for us is the
-        one hashed to ``new_token_hash``."""
+        the token whose hash is ``presented``, at our credentials endpoint of
+        ``version``: fetch their endpoints of that version with their token,
+        then record the connection (in that version, which a PUT may change),
+        whose token for us is the one hashed to ``new_token_hash``."""
         check_connection(caller, method)  # before any call to them
         if method == "POST":
             check_invited_role(caller, theirs.roles)
         try:
             version, versions_url, endpoints = await discover(
-                self.client, str(theirs.url), theirs.token
+                self.client,
+                str(theirs.url),
+                theirs.token,
+                offered=(version,),
+                partner_role=partner_role(caller),
             )
         except UnsupportedVersionError as exc:
             raise RefusedError(OcpiStatus.UNSUPPORTED_VERSION, str(exc)) from exc
@@ -184,9 +193,14 @@ class CredentialsService:
         our_token: str,
         our_token_hash: str,
         partner_id: str | None,
+        role: Role | None = None,
     ) -> PartnerState:
-        """We register with a partner that gave us its TOKEN_A."""
-        version, versions_url, endpoints = await discover(self.client, versions_url, token_a)
+        """We register with a partner that gave us its TOKEN_A, in the highest
+        version we both speak. ``role``: the partner's, which OCPI 2.1.1
+        does not tell."""
+        version, versions_url, endpoints = await discover(
+            self.client, versions_url, token_a, offered=self.versions, partner_role=role
+        )
         credentials_url = next(
             (str(e.url) for e in endpoints if e.identifier == "credentials"), None
         )
@@ -199,13 +213,17 @@ class CredentialsService:
             partner_id=pid,
             country_code=None,
             party_id=None,
-            role=None,
+            role=role,
             token_a_hash=our_token_hash,
             legacy_token=False,
             correlation_id=_correlation(),
         )
         theirs = await self.client.post_credentials(
-            credentials_url, token_a, self.our_credentials(our_token)
+            credentials_url,
+            token_a,
+            self.our_credentials(our_token),
+            version=version,
+            partner_role=role,
         )
         connection = PartnerConnectionPayload(
             partner_id=pid,
@@ -245,17 +263,27 @@ class CredentialsService:
         with the new token while handling the PUT, so it is valid first; if
         the PUT fails, the old one is restored."""
         state = await self.registered(partner_id)
-        credentials_url = _credentials_url(state)
-        assert state.our_token_encrypted and state.their_token_hash
+        assert state.our_token_encrypted and state.their_token_hash and state.versions_url
         current = self.vault.decrypt(state.our_token_encrypted)
+        role = partner_role(state)
+        # The highest version we both speak now: the PUT goes to that
+        # version's credentials endpoint, and the connection moves to it.
+        version, _, found = await discover(
+            self.client, state.versions_url, current, offered=self.versions, partner_role=role
+        )
+        credentials_url = _credentials_url(state.model_copy(update={"endpoints": found}))
         old_token_hash = state.their_token_hash
         await self._update(partner_id, their_token_hash=new_token_hash)
         try:
             theirs = await self.client.put_credentials(
-                credentials_url, current, self.our_credentials(new_token)
+                credentials_url,
+                current,
+                self.our_credentials(new_token),
+                version=version,
+                partner_role=role,
             )
             version, versions_url, endpoints = await discover(
-                self.client, str(theirs.url), theirs.token
+                self.client, str(theirs.url), theirs.token, offered=(version,), partner_role=role
             )
         except Exception:
             await self._update(partner_id, their_token_hash=old_token_hash)
@@ -277,7 +305,9 @@ class CredentialsService:
         assert state.our_token_encrypted is not None
         if tell_partner:
             await self.client.delete_credentials(
-                _credentials_url(state), self.vault.decrypt(state.our_token_encrypted)
+                _credentials_url(state),
+                self.vault.decrypt(state.our_token_encrypted),
+                version=state.version or CORE_VERSION,
             )
         await self.write_path.write(
             SLICE,
@@ -319,6 +349,17 @@ def _credentials_url(state: PartnerState) -> str:
     if url is None:
         raise LookupError(f"partner {state.partner_id} offers no credentials endpoint")
     return url
+
+
+def partner_role(state: PartnerState | None) -> Role | None:
+    """The partner's role when it has one: the role it was invited for, else
+    its only role (OCPI 2.1.1 names none, docs/adr/0045)."""
+    if state is None:
+        return None
+    if state.invited_as is not None:
+        return state.invited_as
+    roles = {r.role for r in state.roles}
+    return roles.pop() if len(roles) == 1 else None
 
 
 def _party_of(credentials: Credentials) -> Party:

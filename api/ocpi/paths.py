@@ -13,3 +13,6 @@ EvseUidPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-
 ConnectorIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
 # mod_tariffs: Tariff.id is CiString(36).
 TariffIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
+# The OCPI version of a route served in several versions (docs/adr/0045);
+# the caller's dependency refuses one we do not offer (3002).
+VersionPath = Annotated[str, Path(max_length=10, description="OCPI version, e.g. 2.2.1 or 2.1.1")]

@@ -1,5 +1,11 @@
 """Versions module (version_information_endpoint.asciidoc): the versions we
-speak and, per version, the endpoints we offer. TOKEN_A is accepted here."""
+speak and, per version, the endpoints we offer. TOKEN_A is accepted here.
+
+Every version is served by the same handlers, converted at the edge
+(docs/adr/0045): the list is the versions the settings offer
+(``OCPI_HUB_OCPI_VERSIONS``), each version's details the endpoints its
+adapter serves, in its shape (2.1.1: no roles; to a 2.1.1 partner, the
+interfaces of the role we play towards it)."""
 
 from __future__ import annotations
 
@@ -9,26 +15,18 @@ from fastapi import APIRouter
 
 from api.auth import CallerDep
 from api.deps import ContainerDep
-from api.errors import OcpiError, envelope
-from schemas.ocpi.status_codes import OcpiStatus
+from api.errors import envelope
+from api.ocpi.paths import VersionPath
+from schemas.ocpi.adapters import wire
+from schemas.ocpi.versions import Endpoint, InterfaceRole
+from schemas.ocpi.wire import version_key
 
 router = APIRouter(prefix="/ocpi", tags=["ocpi: versions"])
 
-SUPPORTED = ("2.2.1",)
 
-
-@router.get("/versions")
-async def versions(_: CallerDep, c: ContainerDep) -> dict[str, Any]:
-    base = c.settings.base_url
-    return envelope([{"version": v, "url": f"{base}/ocpi/{v}"} for v in SUPPORTED])
-
-
-@router.get("/{version}")
-async def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[str, Any]:
-    if version not in SUPPORTED:
-        raise OcpiError(OcpiStatus.UNSUPPORTED_VERSION, f"unsupported version {version!r}", 404)
-    base = c.settings.base_url
-    endpoints = [
+def endpoints(base: str, version: str) -> list[Endpoint]:
+    """Every endpoint we serve, in our model (with roles), for ``version``."""
+    listed = [
         # The credentials module's role is not relevant; SENDER is advised.
         ("credentials", "SENDER", f"{base}/ocpi/{version}/credentials"),
         ("locations", "SENDER", f"{base}/ocpi/cpo/{version}/locations"),
@@ -44,9 +42,22 @@ async def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[s
         ("commands", "SENDER", f"{base}/ocpi/emsp/{version}/commands"),
         ("commands", "RECEIVER", f"{base}/ocpi/cpo/{version}/commands"),
     ]
-    return envelope(
-        {
-            "version": version,
-            "endpoints": [{"identifier": i, "role": r, "url": u} for i, r, u in endpoints],
-        }
-    )
+    return [Endpoint(identifier=i, role=InterfaceRole(r), url=u) for i, r, u in listed]
+
+
+@router.get("/versions")
+async def versions(_: CallerDep, c: ContainerDep) -> dict[str, Any]:
+    base = c.settings.base_url
+    # Highest first: a client that takes the first entry gets the best one.
+    offered = sorted(c.settings.offered_versions, key=version_key, reverse=True)
+    return envelope([{"version": v, "url": f"{base}/ocpi/{v}"} for v in offered])
+
+
+@router.get("/{version}")
+async def version_details(
+    version: VersionPath, caller: CallerDep, c: ContainerDep
+) -> dict[str, Any]:
+    # The caller dependency refused a version we do not offer (3002).
+    role = caller.partner.invited_as or next((r.role for r in caller.partner.roles), None)
+    shown = wire(version).endpoints_out(endpoints(c.settings.base_url, version), role)
+    return envelope({"version": version, "endpoints": shown})

@@ -53,7 +53,9 @@ def test_a_partner_registers_with_us(platform: Platform, peer_platform: Platform
     assert httpx.get(versions, headers=auth(invite["token_a"])).status_code == 401  # A is spent
     token_c = sealed_token(peer_platform, "HUB")
     assert httpx.get(versions, headers=auth(token_c)).status_code == 200
-    assert ["NL-PEE", "registered", "inbound", "CPO:NL-PEE,EMSP:NL-PEE"] in partner_list(platform)
+    assert ["NL-PEE", "registered", "inbound", "2.2.1", "CPO:NL-PEE,EMSP:NL-PEE"] in partner_list(
+        platform
+    )
 
     credentials_url = f"{platform.base_url}/ocpi/2.2.1/credentials"
     ours = httpx.get(credentials_url, headers=auth(token_c)).json()["data"]
@@ -96,7 +98,9 @@ def test_a_partner_registers_with_us(platform: Platform, peer_platform: Platform
     # no token left to be made with.
     assert httpx.delete(credentials_url, headers=auth(new_c)).status_code == 200
     assert httpx.get(versions, headers=auth(new_c)).status_code == 401
-    assert ["NL-PEE", "unregistered", "inbound", "CPO:NL-PEE,EMSP:NL-PEE"] in partner_list(platform)
+    assert ["NL-PEE", "unregistered", "inbound", "2.2.1", "CPO:NL-PEE,EMSP:NL-PEE"] in partner_list(
+        platform
+    )
 
 
 def test_we_register_with_a_partner(platform: Platform, peer_platform: Platform) -> None:
@@ -131,7 +135,7 @@ def test_we_register_with_a_partner(platform: Platform, peer_platform: Platform)
     peer_versions = invite["versions_url"]
     assert httpx.get(peer_versions, headers=auth(token_c)).status_code == 200
     assert httpx.get(peer_versions, headers=auth(invite["token_a"])).status_code == 401
-    assert ["OUR-HUB", "registered", "inbound", "CPO:ZZ-HUB,EMSP:ZZ-HUB"] in partner_list(
+    assert ["OUR-HUB", "registered", "inbound", "2.2.1", "CPO:ZZ-HUB,EMSP:ZZ-HUB"] in partner_list(
         peer_platform
     )
 
@@ -154,9 +158,13 @@ def test_we_register_with_a_partner(platform: Platform, peer_platform: Platform)
     # We unregister: a credentials DELETE towards the peer, then on our side.
     assert cli_json(platform, "partners", "unregister", "PEER")["status"] == "unregistered"
     assert httpx.get(peer_versions, headers=auth(ours_new)).status_code == 401
-    assert ["OUR-HUB", "unregistered", "inbound", "CPO:ZZ-HUB,EMSP:ZZ-HUB"] in partner_list(
-        peer_platform
-    )
+    assert [
+        "OUR-HUB",
+        "unregistered",
+        "inbound",
+        "2.2.1",
+        "CPO:ZZ-HUB,EMSP:ZZ-HUB",
+    ] in partner_list(peer_platform)
     assert "unregistered" in dict((row[0], row[1]) for row in partner_list(platform))["PEER"]
     again = platform.run("partners", "unregister", "PEER")
     assert again.returncode == 1 and "not a registered partner" in again.stderr
@@ -182,7 +190,7 @@ def test_a_bad_versions_url_is_3001_and_records_nothing(platform: Platform) -> N
         f"{platform.base_url}/ocpi/2.2.1/credentials", headers=auth(invite["token_a"]), json=body
     )
     assert resp.status_code == 200 and resp.json()["status_code"] == 3001
-    assert ["DE-BAD", "invited", "-", "-"] in partner_list(platform)
+    assert ["DE-BAD", "invited", "-", "-", "-"] in partner_list(platform)
     # TOKEN_A still works: the registration did not happen.
     assert httpx.get(invite["versions_url"], headers=auth(invite["token_a"])).status_code == 200
 

@@ -108,7 +108,8 @@ def test_we_register_with_the_peer(registered: Registered) -> None:
     listed = registered.us.run("partners", "list")
     assert listed.returncode == 0, listed.stderr
     [line] = [ln for ln in listed.stdout.splitlines() if ln.startswith(PARTNER + "\t")]
-    _, status, direction, roles = line.split("\t")
+    _, status, direction, version, roles = line.split("\t")
+    assert version == "2.2.1"
     assert (status, direction) == ("registered", "outbound")
     assert {r.upper() for r in roles.split(",")} == {"CPO:NL-XWP", "EMSP:NL-XWP"}
     # The token it issued us opens its API: its credentials GET answers them.

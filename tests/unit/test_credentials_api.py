@@ -78,7 +78,9 @@ class FakePartner:
             raise PartnerCallError("connection refused")
         return [Version(version=self.version, url=f"{PEER}/{self.version}")]  # type: ignore[arg-type]
 
-    async def version_details(self, url: str, token: str) -> VersionDetails:
+    async def version_details(
+        self, url: str, token: str, *, version: str = "2.2.1", partner_role: Role | None = None
+    ) -> VersionDetails:
         self.calls.append(("details", url, token))
         endpoint = Endpoint(
             identifier="credentials",
@@ -87,17 +89,21 @@ class FakePartner:
         )
         return VersionDetails(version=self.version, endpoints=[endpoint])
 
-    async def post_credentials(self, url: str, token: str, ours: Credentials) -> Credentials:
+    async def post_credentials(
+        self, url: str, token: str, ours: Credentials, **_: object
+    ) -> Credentials:
         self.calls.append(("post", url, token))
         return Credentials(token=self.gives.pop(0), url=f"{PEER}/versions", roles=peer_roles())  # type: ignore[arg-type]
 
-    async def put_credentials(self, url: str, token: str, ours: Credentials) -> Credentials:
+    async def put_credentials(
+        self, url: str, token: str, ours: Credentials, **_: object
+    ) -> Credentials:
         self.calls.append(("put", url, token))
         if self.refuse_put:
             raise PartnerCallError("the partner answered 3001")
         return Credentials(token=self.gives.pop(0), url=f"{PEER}/versions", roles=peer_roles())  # type: ignore[arg-type]
 
-    async def delete_credentials(self, url: str, token: str) -> None:
+    async def delete_credentials(self, url: str, token: str, **_: object) -> None:
         self.calls.append(("delete", url, token))
 
 
@@ -286,7 +292,13 @@ def test_a_legacy_partner_may_send_its_token_unencoded(platform: Platform) -> No
     assert platform.client.get("/ocpi/versions", headers=raw).status_code == 200
     platform.invite("strict-token-a", partner_id="NL-STR")
     strict = {"Authorization": "Token strict-token-a"}
-    assert platform.client.get("/ocpi/versions", headers=strict).status_code == 401
+    refused = platform.client.get("/ocpi/2.2.1", headers=strict)
+    assert refused.status_code == 401
+    assert "base64" in refused.json()["status_message"]
+    # Before it chose a version, a partner may be a 2.1.1 one (raw tokens):
+    # its TOKEN_A opens the versions list and the 2.1.1 details either way.
+    assert platform.client.get("/ocpi/versions", headers=strict).status_code == 200
+    assert platform.client.get("/ocpi/2.1.1", headers=strict).status_code == 200
 
 
 def test_a_new_invitation_replaces_token_a(platform: Platform) -> None:
@@ -299,7 +311,8 @@ def test_a_new_invitation_replaces_token_a(platform: Platform) -> None:
 def test_the_credentials_body_is_in_openapi(platform: Platform) -> None:
     spec = platform.client.get("/openapi.json").json()
     for method in ("post", "put"):
-        body = spec["paths"][URL][method]["requestBody"]["content"]["application/json"]
+        operation = spec["paths"]["/ocpi/{version}/credentials"][method]
+        body = operation["requestBody"]["content"]["application/json"]
         assert body["schema"]["$ref"] == "#/components/schemas/Credentials"
     assert "Credentials" in spec["components"]["schemas"]
 
