@@ -50,6 +50,12 @@ class Caller:
         return WIRES[self.version or CORE_VERSION]
 
 
+def wire_of(request: Request) -> WireVersion:
+    """The edge adapter of the request's OCPI version (set when its caller
+    was checked); our own model's for every other request (the ops API)."""
+    return WIRES[getattr(request.state, "ocpi_version", None) or CORE_VERSION]
+
+
 def route_version(request: Request) -> str | None:
     """The OCPI version a route is for (its ``{version}`` path parameter, or
     the fixed one in its path), None for ``/ocpi/versions``; refused with
@@ -144,7 +150,7 @@ async def _caller_of(
 
 async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     """The partner behind the request's token: TOKEN_A or a registered token."""
-    version = route_version(request)
+    version = request.state.ocpi_version = route_version(request)
     offered = request.app.state.container.settings.offered_versions
     raw_ok = any(WIRES[v].raw_token for v in offered)
     return await _caller_of(request.app.state.partner_tokens, authorization, version, raw_ok)
@@ -157,7 +163,7 @@ async def registered_caller(
 
     Built from the request rather than on ``caller``: this is on the path of
     every partner request, and FastAPI's cost grows with each dependency."""
-    version = route_version(request)
+    version = request.state.ocpi_version = route_version(request)
     found = await _caller_of(request.app.state.partner_tokens, authorization, version)
     if found.with_token_a:
         raise _unauthorized(

@@ -57,6 +57,16 @@ async def routed_caller(request: Request, found: RegisteredCallerDep) -> RoutedC
     # Settings from the request, not a dependency: every partner request runs this.
     settings = request.app.state.container.settings
     us = Party(country_code=fold(settings.party_country_code), party_id=fold(settings.party_id))
+    if not found.wire.routing_headers:
+        # OCPI 2.1.1 has no routing headers: its one party speaks, and any
+        # such header it sends is not ours to judge (docs/adr/0045).
+        first = found.partner.roles[0] if found.partner.roles else None
+        speaker = (
+            Party(country_code=fold(first.country_code), party_id=fold(first.party_id))
+            if first
+            else us
+        )
+        return RoutedCaller(partner=found.partner, party=speaker)
     sender = _pair(request, FROM_COUNTRY, FROM_PARTY)
     receiver = _pair(request, TO_COUNTRY, TO_PARTY)
     roles = [

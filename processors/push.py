@@ -45,6 +45,12 @@ Delivery guarantees of a lane:
 The same lanes push other modules: a ``PushModule`` names the topic, the
 event types, the plan and the endpoint (``processors/session_push.py`` for
 our sessions); locations are the default.
+
+Each partner gets our changes in the OCPI version it registered with
+(docs/adr/0045): ``in_version`` converts a request with that version's edge
+adapter (2.1.1: its object shapes, its token un-encoded, no routing
+headers), and a partner whose version has no adapter for a module is not
+a target of that module's lanes.
 """
 
 from __future__ import annotations
@@ -80,9 +86,11 @@ from schemas.events import (
 )
 from schemas.events.locations import location_key
 from schemas.ocpi import merge
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.common import fold, parse_ocpi_datetime
 from schemas.ocpi.credentials import Role
 from schemas.ocpi.versions import InterfaceRole, ModuleId
+from schemas.ocpi.wire import CORE_VERSION, Kind, WireVersion
 from schemas.topics import LOCATIONS
 
 log = structlog.get_logger(__name__)
@@ -229,6 +237,7 @@ class PushTarget:
     to: Party
     parties: frozenset[Party] = frozenset()  # every party of the partner, folded
     registered_at: datetime | None = None
+    version: str = CORE_VERSION  # the OCPI version it registered with
 
 
 def push_targets(
@@ -246,6 +255,10 @@ def push_targets(
         url = p.endpoint(module_id, InterfaceRole.RECEIVER.value)
         if p.status != "registered" or url is None or not p.our_token_encrypted or not p.roles:
             continue
+        version = p.version or CORE_VERSION
+        edge = WIRES.get(version)
+        if edge is None or (version != CORE_VERSION and module_id not in edge.modules):
+            continue  # we cannot say this module in the partner's version
         role = next((r for r in p.roles if r.role == to_role), p.roles[0])
         targets[p.partner_id] = PushTarget(
             partner_id=p.partner_id,
@@ -256,6 +269,7 @@ def push_targets(
                 Party(country_code=fold(r.country_code), party_id=fold(r.party_id)) for r in p.roles
             ),
             registered_at=p.registered_at,
+            version=version,
         )
     return targets
 
@@ -266,6 +280,27 @@ def module_url(endpoint_url: str, path: str) -> str:
     mod_cdrs "POST method"; a server may route ``.../cdrs/`` and ``.../cdrs``
     apart), else the path joined with exactly one '/' between them."""
     return endpoint_url.rstrip("/") + path if path else endpoint_url
+
+
+# The object a module's request carries, by the number of ids in its path.
+_LOCATION_KINDS = {3: Kind.LOCATION, 4: Kind.EVSE, 5: Kind.CONNECTOR}
+
+
+def in_version(request: PushRequest, module_id: str, edge: WireVersion) -> PushRequest:
+    """``request`` as a partner of ``edge``'s version takes it: the body in
+    its shape and, for 2.1.1 tokens, no ``?type=`` (its URLs have none; the
+    body says the type). Our own version's requests are left as they are."""
+    if edge.version == CORE_VERSION:
+        return request
+    path, _, _ = request.path.partition("?")
+    if module_id == ModuleId.TOKENS.value:
+        kind = Kind.TOKEN
+    else:
+        kind = _LOCATION_KINDS.get(path.count("/"), Kind.LOCATION)
+    body = request.body
+    if body is not None:
+        body = edge.object_out(kind, body, patch=request.method == "PATCH")
+    return replace(request, path=path, body=body)
 
 
 def routing_headers(
@@ -779,6 +814,8 @@ class PartnerLane:
         until ``push_give_up_after_s`` (None: abandoned, tallied and logged)."""
         assert self._http is not None
         s = self._settings
+        edge = WIRES[self.target.version]
+        request = in_version(request, self.module.module_id, edge)
         url = module_url(self.target.url, request.path)
         attempt = 0
         first_failure: float | None = None
@@ -786,18 +823,22 @@ class PartnerLane:
             attempt += 1
             request_id = str(uuid.uuid4())
             started = time.monotonic()
+            headers = routing_headers(
+                request,
+                us=self._us,
+                to=request.audience or self.target.to,
+                request_id=request_id,
+            )
+            if not edge.routing_headers:
+                headers = {k: v for k, v in headers.items() if not k.startswith("OCPI-")}
             answer = await send_module_request(
                 self._http,
                 request.method,
                 url,
                 token=self._token,
-                headers=routing_headers(
-                    request,
-                    us=self._us,
-                    to=request.audience or self.target.to,
-                    request_id=request_id,
-                ),
+                headers=headers,
                 json=request.body,
+                raw_token=edge.raw_token,
             )
             fields = {
                 "request_id": request_id,

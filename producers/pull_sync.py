@@ -52,10 +52,12 @@ from schemas.events.locations import LocationObjectRef
 from schemas.events.sessions import SessionRef
 from schemas.events.tariffs import TariffRef
 from schemas.events.tokens import TokenRef
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold, format_ocpi_datetime
 from schemas.ocpi.sessions import to_json as to_session_json
 from schemas.ocpi.tariffs import loads_exact
+from schemas.ocpi.wire import CORE_VERSION, Kind, WireVersion
 
 log = structlog.get_logger(__name__)
 
@@ -330,6 +332,30 @@ async def _record(
     return UNCHANGED if answer == UNCHANGED else None
 
 
+def in_our_model(
+    edge: WireVersion,
+    module: PullModule,
+    items: Sequence[Any],
+    owner: tuple[str, str],
+    now: datetime,
+) -> tuple[list[Any], list[str]]:
+    """A page of a partner of ``edge``'s version in our model (docs/adr/0045;
+    2.1.1 objects name no party: ``owner``, the partner's), and a reason for
+    each object its version refuses."""
+    if edge.version == CORE_VERSION:
+        return list(items), []
+    kind = Kind.TOKEN if module.identifier == "tokens" else Kind.LOCATION
+    ours: list[Any] = []
+    refused: list[str] = []
+    for item in items:
+        try:
+            ours.append(edge.object_in(kind, item, owner=owner, patch=False, now=now))
+        except ValidationError as exc:
+            named = item.get(module.id_field) if isinstance(item, dict) else None
+            refused.append(f"{named}: {exc.error_count()} invalid OCPI {edge.version} field(s)")
+    return ours, refused
+
+
 async def sync(
     module: PullModule,
     partner: PartnerState,
@@ -352,14 +378,20 @@ async def sync(
     url = sender_url(partner, module)
     to = next((r for r in partner.roles if r.role == module.partner_role), None)
     to = to or partner.roles[0]
+    edge = WIRES[partner.version or CORE_VERSION]
+    if edge.version != CORE_VERSION and module.identifier not in edge.modules:
+        raise LookupError(f"we do not read the {module.identifier} module in OCPI {edge.version}")
     headers = {
-        "Authorization": authorization(token),
+        "Authorization": authorization(token, raw=edge.raw_token),
         "X-Correlation-ID": str(uuid.uuid4()),
-        "OCPI-from-country-code": us.country_code,
-        "OCPI-from-party-id": us.party_id,
-        "OCPI-to-country-code": to.country_code,
-        "OCPI-to-party-id": to.party_id,
     }
+    if edge.routing_headers:
+        headers |= {
+            "OCPI-from-country-code": us.country_code,
+            "OCPI-from-party-id": us.party_id,
+            "OCPI-to-country-code": to.country_code,
+            "OCPI-to-party-id": to.party_id,
+        }
     report = SyncReport()
     limit = asyncio.Semaphore(in_flight)
     consulted = Consulted(write_path, us, partner, cdr_tolerance)
@@ -367,10 +399,14 @@ async def sync(
     async with httpx.AsyncClient(timeout=timeout_s) as client:
         pages = crawl(client, url, headers, since=since, until=until, decode=module.decode)
         async for page in pages:
-            commands, skipped = commands_of_page(
-                partner, module, page.items, headers["X-Correlation-ID"]
-            )
             now = clock()
+            items, unreadable = in_our_model(
+                edge, module, page.items, (to.country_code, to.party_id), now
+            )
+            commands, skipped = commands_of_page(
+                partner, module, items, headers["X-Correlation-ID"]
+            )
+            skipped += unreadable
             outcomes = await asyncio.gather(
                 *(_record(consulted, module.pulled_slice, c, now, limit) for c in commands)
             )

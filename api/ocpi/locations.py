@@ -1,9 +1,13 @@
 """Locations module, both interfaces (mod_locations).
 
-Receiver (``/ocpi/emsp/2.2.1/locations``, we as eMSP): partners PUT, PATCH
+Receiver (``/ocpi/emsp/{version}/locations``, we as eMSP): partners PUT, PATCH
 and GET their own Locations, EVSEs and Connectors under their
-``country_code``/``party_id``. Sender (``/ocpi/cpo/2.2.1/locations``, we as
+``country_code``/``party_id``. Sender (``/ocpi/cpo/{version}/locations``, we as
 CPO): partners read our locations, a paginated list or one object.
+
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+body is converted to our model by the version's edge adapter before the
+write path sees it, and what we serve is converted back (``api.auth.wire_of``).
 
 Both need a registered partner's token (not TOKEN_A) and carry the routing
 headers (api/routing.py). A partner may touch only objects of its own
@@ -23,6 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from api.auth import wire_of
 from api.consistency import read_after, written
 from api.deps import ContainerDep, LocationViewDep
 from api.errors import OcpiError, envelope
@@ -32,6 +37,7 @@ from api.ocpi.paths import (
     EvseUidPath,
     LocationIdPath,
     PartyIdPath,
+    VersionPath,
 )
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
@@ -46,12 +52,22 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.locations import Connector, Evse, Location
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import Core, Kind, WireVersion
 from schemas.topics import LOCATIONS
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/locations", tags=["ocpi: locations (receiver)"])
-sender = APIRouter(prefix="/ocpi/cpo/2.2.1/locations", tags=["ocpi: locations (sender)"])
+receiver = APIRouter(prefix="/ocpi/emsp/{version}/locations", tags=["ocpi: locations (receiver)"])
+sender = APIRouter(prefix="/ocpi/cpo/{version}/locations", tags=["ocpi: locations (sender)"])
+
+_CORE = Core()
+
+
+def kind_of(ref: LocationObjectRef) -> Kind:
+    """Which object of a location a reference names."""
+    if ref.connector_id is not None:
+        return Kind.CONNECTOR
+    return Kind.EVSE if ref.evse_uid is not None else Kind.LOCATION
 
 
 # --- writing and reading one object (shared with the ops API) -------------------------
@@ -65,12 +81,18 @@ class LocationWrites:
     write_path: WritePath
     correlation_id: str
     now: datetime
+    # The OCPI version the body is in (our model's unless a partner's route says).
+    wire: WireVersion = _CORE
 
     async def put(self, ref: LocationObjectRef, body: Any) -> bool:
-        return await self._record(PutObject(ref, body, self._origin(ref)))
+        return await self._record(PutObject(ref, self._ours(ref, body, False), self._origin(ref)))
 
     async def patch(self, ref: LocationObjectRef, body: Any) -> bool:
-        return await self._record(PatchObject(ref, body, self._origin(ref)))
+        return await self._record(PatchObject(ref, self._ours(ref, body, True), self._origin(ref)))
+
+    def _ours(self, ref: LocationObjectRef, body: Any, patch: bool) -> Any:
+        owner = (ref.country_code, ref.party_id)
+        return self.wire.object_in(kind_of(ref), body, owner=owner, patch=patch, now=self.now)
 
     def _origin(self, ref: LocationObjectRef) -> Origin:
         party = Party(country_code=fold(ref.country_code), party_id=fold(ref.party_id))
@@ -86,7 +108,10 @@ async def _writes(request: Request) -> LocationWrites:
     # One dependency built from the request (not three): FastAPI's cost is
     # per dependency, and this is the path of every partner's PATCH.
     return LocationWrites(
-        request.app.state.write_path, request.state.correlation_id, datetime.now(UTC)
+        request.app.state.write_path,
+        request.state.correlation_id,
+        datetime.now(UTC),
+        wire_of(request),
     )
 
 
@@ -101,6 +126,7 @@ class LocationReads:
     view: LocationViewQuery
     write_path: WritePath
     timeout_s: float
+    wire: WireVersion = _CORE
 
     async def get(self, ref: LocationObjectRef) -> Json:
         key = ref.location_key
@@ -112,11 +138,13 @@ class LocationReads:
             timeout_s=self.timeout_s,
             what="location",
         )
-        return find(current, ref)
+        return self.wire.object_out(kind_of(ref), find(current, ref), patch=False)
 
 
-async def _reads(c: ContainerDep, view: LocationViewDep, w: WritePathDep) -> LocationReads:
-    return LocationReads(view, w, c.settings.read_own_writes_timeout_s)
+async def _reads(
+    request: Request, c: ContainerDep, view: LocationViewDep, w: WritePathDep
+) -> LocationReads:
+    return LocationReads(view, w, c.settings.read_own_writes_timeout_s, wire_of(request))
 
 
 LocationReadsDep = Annotated[LocationReads, Depends(_reads)]
@@ -142,6 +170,7 @@ def _theirs(caller: RoutedCaller, country_code: str, party_id: str) -> None:
 # Each level takes its path parameters directly (not through the level
 # above): one dependency less per level on every partner's PATCH.
 async def _their_location(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -155,6 +184,7 @@ TheirLocation = Annotated[LocationObjectRef, Depends(_their_location)]
 
 
 async def _their_evse(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -171,6 +201,7 @@ TheirEvse = Annotated[LocationObjectRef, Depends(_their_evse)]
 
 
 async def _their_connector(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -253,6 +284,7 @@ async def patch_their_connector(
 
 @sender.get("")
 async def list_our_locations(
+    version: VersionPath,
     request: Request,
     response: Response,
     _: RoutedCallerDep,
@@ -273,7 +305,8 @@ async def list_our_locations(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    return envelope(page.items)
+    wire = wire_of(request)
+    return envelope([wire.object_out(Kind.LOCATION, item, patch=False) for item in page.items])
 
 
 async def our_location(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:
@@ -302,15 +335,21 @@ OurConnector = Annotated[LocationObjectRef, Depends(our_connector)]
 
 
 @sender.get("/{location_id}")
-async def get_our_location(ref: OurLocation, _: RoutedCallerDep, reads: LocationReadsDep) -> Json:
+async def get_our_location(
+    version: VersionPath, ref: OurLocation, _: RoutedCallerDep, reads: LocationReadsDep
+) -> Json:
     return envelope(await reads.get(ref))
 
 
 @sender.get("/{location_id}/{evse_uid}")
-async def get_our_evse(ref: OurEvse, _: RoutedCallerDep, reads: LocationReadsDep) -> Json:
+async def get_our_evse(
+    version: VersionPath, ref: OurEvse, _: RoutedCallerDep, reads: LocationReadsDep
+) -> Json:
     return envelope(await reads.get(ref))
 
 
 @sender.get("/{location_id}/{evse_uid}/{connector_id}")
-async def get_our_connector(ref: OurConnector, _: RoutedCallerDep, reads: LocationReadsDep) -> Json:
+async def get_our_connector(
+    version: VersionPath, ref: OurConnector, _: RoutedCallerDep, reads: LocationReadsDep
+) -> Json:
     return envelope(await reads.get(ref))

@@ -1,17 +1,23 @@
 """Tokens module, both interfaces (mod_tokens).
 
-Receiver (``/ocpi/cpo/2.2.1/tokens``, we as CPO): a partner eMSP PUTs,
+Receiver (``/ocpi/cpo/{version}/tokens``, we as CPO): a partner eMSP PUTs,
 PATCHes and GETs its own tokens, ``/{country_code}/{party_id}/{token_uid}
 [?type=]`` (type RFID when absent). They are our whitelist when a driver
 presents one at our chargers (producers/authorization.py).
 
-Sender (``/ocpi/emsp/2.2.1/tokens``, we as eMSP): a partner CPO lists our
+Sender (``/ocpi/emsp/{version}/tokens``, we as eMSP): a partner CPO lists our
 tokens (paginated) and asks for a real-time authorization,
 ``POST /{token_uid}/authorize[?type=]`` with optional LocationReferences.
 The decision is on Kafka (acknowledged) before we answer, so the
 authorization reference we hand out is on record.
 
 Both need a registered partner's token and carry the routing headers.
+
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 Token is converted to our model at the edge and back (no owner party
+in the body, ``auth_id`` for ``contract_id``). 2.1.1 URLs carry no token
+type: a PUT takes the body's, a GET or PATCH assumes RFID unless ``?type=``
+says otherwise.
 
 Writes go through the one write path (producers/write_path.py,
 docs/adr/0022): decided by ``producers.tokens.decide`` against the token as
@@ -28,10 +34,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from api.auth import wire_of
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, TokenViewDep
 from api.errors import OcpiError, envelope
-from api.ocpi.paths import CountryCodePath, PartyIdPath
+from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
@@ -58,11 +65,14 @@ from schemas.ocpi.patch import patch_model
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tokens import AuthorizationInfo, LocationReferences, Token
 from schemas.ocpi.types import TokenType, to_json
+from schemas.ocpi.wire import Core, Kind, WireVersion
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/tokens", tags=["ocpi: tokens (receiver)"])
-sender = APIRouter(prefix="/ocpi/emsp/2.2.1/tokens", tags=["ocpi: tokens (sender)"])
+receiver = APIRouter(prefix="/ocpi/cpo/{version}/tokens", tags=["ocpi: tokens (receiver)"])
+sender = APIRouter(prefix="/ocpi/emsp/{version}/tokens", tags=["ocpi: tokens (sender)"])
+
+_CORE = Core()
 
 # mod_tokens: Token.uid is CiString(36); ``type`` a TokenType, RFID if absent.
 TokenUidPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
@@ -80,12 +90,18 @@ class TokenWrites:
     write_path: WritePath
     correlation_id: str
     now: datetime
+    # The OCPI version the body is in (our model's unless a partner's route says).
+    wire: WireVersion = _CORE
 
     async def put(self, ref: TokenRef, body: Any) -> bool:
-        return await self._record(PutToken(ref, body, self.origin(ref)))
+        return await self._record(PutToken(ref, self._ours(ref, body, False), self.origin(ref)))
 
     async def patch(self, ref: TokenRef, body: Any) -> bool:
-        return await self._record(PatchToken(ref, body, self.origin(ref)))
+        return await self._record(PatchToken(ref, self._ours(ref, body, True), self.origin(ref)))
+
+    def _ours(self, ref: TokenRef, body: Any, patch: bool) -> Any:
+        owner = (ref.country_code, ref.party_id)
+        return self.wire.object_in(Kind.TOKEN, body, owner=owner, patch=patch, now=self.now)
 
     async def set_policy(self, ref: TokenRef, body: Any) -> bool:
         return await self._record(SetPolicy(ref, body, self.origin(ref)))
@@ -115,8 +131,10 @@ class TokenWrites:
         )
 
 
-def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> TokenWrites:
-    return TokenWrites(w, correlation_id, now)
+def _writes(
+    request: Request, w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep
+) -> TokenWrites:
+    return TokenWrites(w, correlation_id, now, wire_of(request))
 
 
 TokenWritesDep = Annotated[TokenWrites, Depends(_writes)]
@@ -130,16 +148,17 @@ class TokenReads:
     view: TokenViewQuery
     write_path: WritePath
     timeout_s: float
+    wire: WireVersion = _CORE
 
     async def get(self, ref: TokenRef) -> Json:
         current = await read_written(
             self.view, self.write_path, SLICE, ref.key, timeout_s=self.timeout_s, what="token"
         )
-        return find(current, ref)
+        return self.wire.object_out(Kind.TOKEN, find(current, ref), patch=False)
 
 
-def _reads(c: ContainerDep, view: TokenViewDep, w: WritePathDep) -> TokenReads:
-    return TokenReads(view, w, c.settings.read_own_writes_timeout_s)
+def _reads(request: Request, c: ContainerDep, view: TokenViewDep, w: WritePathDep) -> TokenReads:
+    return TokenReads(view, w, c.settings.read_own_writes_timeout_s, wire_of(request))
 
 
 TokenReadsDep = Annotated[TokenReads, Depends(_reads)]
@@ -151,6 +170,7 @@ UID_PATH = "/{country_code}/{party_id}/{token_uid}"
 
 
 def _theirs(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -177,8 +197,16 @@ async def get_their_token(ref: TheirTokenDep, reads: TokenReadsDep) -> Json:
 
 @receiver.put(UID_PATH, openapi_extra=body_of(Token))
 async def put_their_token(
-    ref: TheirTokenDep, body: JsonBody, writes: TokenWritesDep, response: Response
+    request: Request,
+    ref: TheirTokenDep,
+    body: JsonBody,
+    writes: TokenWritesDep,
+    response: Response,
 ) -> Json:
+    typed = body.get("type") if isinstance(body, dict) else None
+    if writes.wire.needs_partner_role and "type" not in request.query_params and typed:
+        # A 2.1.1 URL names no type: the Token's own says which it is.
+        ref = ref.model_copy(update={"type": TokenType(typed)})
     return answered(response, await writes.put(ref, body))
 
 
@@ -194,6 +222,7 @@ async def patch_their_token(
 
 @sender.get("")
 async def list_our_tokens(
+    version: VersionPath,
     request: Request,
     response: Response,
     _: RoutedCallerDep,
@@ -214,7 +243,8 @@ async def list_our_tokens(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    return envelope(page.items)
+    wire = wire_of(request)
+    return envelope([wire.object_out(Kind.TOKEN, item, patch=False) for item in page.items])
 
 
 def our_token(
@@ -233,6 +263,7 @@ OurTokenDep = Annotated[TokenRef, Depends(our_token)]
 
 @sender.post("/{token_uid}/authorize")
 async def authorize_our_token(
+    version: VersionPath,
     ref: OurTokenDep,
     caller: RoutedCallerDep,
     writes: TokenWritesDep,
@@ -241,4 +272,4 @@ async def authorize_our_token(
     """Real-time authorization (mod_tokens, Sender POST). An unknown token is
     HTTP 404 with 2004 and no data."""
     info = await writes.authorization(ref, body, requested_by=caller.partner.partner_id)
-    return envelope(to_json(info))
+    return envelope(writes.wire.object_out(Kind.AUTHORIZATION, to_json(info), patch=False))

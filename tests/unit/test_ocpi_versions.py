@@ -400,3 +400,152 @@ def test_the_211_adapter_reads_credentials_and_details_with_the_partners_role() 
     assert [e.role for e in of_emsp] == [InterfaceRole.RECEIVER, InterfaceRole.SENDER]
     with pytest.raises(ValueError, match="no role"):
         v211.details_in(details, None)
+
+
+# --- the 2.1.1 edge of Locations and Tokens (writes; reads are in tests/e2e) ------------
+
+
+def registered_211(hub: Hub) -> str:
+    """A 2.1.1 CPO registered with us; its token (sent as is)."""
+    hub.invite("token-a")
+    resp = hub.client.post("/ocpi/2.1.1/credentials", headers=raw("token-a"), json=theirs_211())
+    token: str = resp.json()["data"]["token"]
+    return token
+
+
+def location_211(location_id: str = "L1") -> dict[str, Any]:
+    return {
+        "id": location_id,
+        "type": "PARKING_LOT",
+        "address": "Stationsplein 1",
+        "city": "Utrecht",
+        "postal_code": "3511",
+        "country": "NLD",
+        "coordinates": {"latitude": "52.089444", "longitude": "5.110000"},
+        "time_zone": "Europe/Amsterdam",
+        "evses": [
+            {
+                "uid": "E1",
+                "status": "AVAILABLE",
+                "connectors": [
+                    {
+                        "id": "1",
+                        "standard": "IEC_62196_T2",
+                        "format": "SOCKET",
+                        "power_type": "AC_3_PHASE",
+                        "voltage": 230,
+                        "amperage": 16,
+                        "tariff_id": "T1",
+                        "last_updated": "2026-01-01T00:00:00Z",
+                    }
+                ],
+                "last_updated": "2026-01-01T00:00:00Z",
+            }
+        ],
+        "last_updated": "2026-01-01T00:00:00Z",
+    }
+
+
+RECEIVER_211 = "/ocpi/emsp/2.1.1/locations/NL/PEE"
+
+
+def test_a_211_location_is_recorded_in_our_model(hub: Hub) -> None:
+    token = registered_211(hub)
+    put = hub.client.put(f"{RECEIVER_211}/L1", headers=raw(token), json=location_211())
+    assert put.status_code == 201 and put.json()["status_code"] == 1000, put.text
+    assert "OCPI-from-party-id" not in put.headers  # 2.1.1 has no routing headers
+    recorded = hub.log.events[-1].payload.object  # type: ignore[attr-defined]
+    assert (recorded["country_code"], recorded["party_id"], recorded["publish"]) == (
+        "NL",
+        "PEE",
+        True,
+    )
+    assert recorded["parking_type"] == "PARKING_LOT" and "type" not in recorded
+    [c] = recorded["evses"][0]["connectors"]
+    assert (c["max_voltage"], c["max_amperage"], c["tariff_ids"]) == (230, 16, ["T1"])
+
+    # A 2.1.1 PATCH may leave last_updated out.
+    patched = hub.client.patch(
+        f"{RECEIVER_211}/L1/E1", headers=raw(token), json={"status": "CHARGING"}
+    )
+    assert patched.json()["status_code"] == 1000, patched.text
+    assert hub.types()[-1] == "LocationObjectPatched"
+
+
+def test_objects_of_another_version_are_refused_and_nothing_recorded(hub: Hub) -> None:
+    token = registered_211(hub)
+    before = len(hub.log.events)
+    ours_shape = {**location_211(), "country_code": "NL", "party_id": "PEE", "publish": True}
+    del ours_shape["type"]
+    refused = hub.client.put(f"{RECEIVER_211}/L1", headers=raw(token), json=ours_shape)
+    assert refused.json()["status_code"] == 2001 and "type" in refused.json()["status_message"]
+    # A 2.2.1 connector (max_voltage) at the 2.1.1 connector endpoint.
+    connector_221 = {
+        "id": "1",
+        "standard": "IEC_62196_T2",
+        "format": "SOCKET",
+        "power_type": "AC_3_PHASE",
+        "max_voltage": 230,
+        "max_amperage": 16,
+        "last_updated": "2026-01-01T00:00:00Z",
+    }
+    wrong = hub.client.put(f"{RECEIVER_211}/L1/E1/1", headers=raw(token), json=connector_221)
+    assert wrong.json()["status_code"] == 2001 and "voltage" in wrong.json()["status_message"]
+    # Another party's location, a version we do not serve.
+    theirs = hub.client.put("/ocpi/emsp/2.1.1/locations/DE/XYZ/L1", headers=raw(token), json={})
+    assert theirs.json()["status_code"] == 2001
+    gone = hub.client.put("/ocpi/emsp/2.0/locations/NL/PEE/L1", headers=raw(token), json={})
+    assert gone.json()["status_code"] == 3002
+    assert len(hub.log.events) == before
+
+
+def test_a_211_token_is_recorded_in_our_model(hub: Hub) -> None:
+    token = registered_211(hub)
+    body = {
+        "uid": "RFID-1",
+        "type": "OTHER",
+        "auth_id": "NL-PEE-C1",
+        "issuer": "Peer",
+        "valid": True,
+        "whitelist": "ALLOWED",
+        "last_updated": "2026-01-01T00:00:00Z",
+    }
+    put = hub.client.put("/ocpi/cpo/2.1.1/tokens/NL/PEE/RFID-1", headers=raw(token), json=body)
+    assert put.status_code == 201, put.text
+    event = hub.log.events[-1]
+    recorded = event.payload.token  # type: ignore[attr-defined]
+    assert event.payload.type.value == "OTHER"  # type: ignore[attr-defined]  # from the body
+    assert recorded["contract_id"] == "NL-PEE-C1" and "auth_id" not in recorded
+    assert (recorded["country_code"], recorded["party_id"]) == ("NL", "PEE")
+    # A 2.2.1 Token at the 2.1.1 endpoint lacks auth_id: refused, nothing recorded.
+    count = len(hub.log.events)
+    as_221 = {**body, "contract_id": "C", "country_code": "NL", "party_id": "PEE"}
+    del as_221["auth_id"]
+    refused = hub.client.put(
+        "/ocpi/cpo/2.1.1/tokens/NL/PEE/RFID-2", headers=raw(token), json=as_221
+    )
+    assert refused.json()["status_code"] == 2001 and "auth_id" in refused.text
+    assert len(hub.log.events) == count
+
+
+def test_a_221_partner_does_not_use_the_211_routes(hub: Hub) -> None:
+    hub.peer.offers = ["2.2.1"]
+    hub.invite("token-a")
+    body = {
+        "token": "peer-b",
+        "url": f"{PEER}/versions",
+        "roles": [
+            {
+                "role": "CPO",
+                "business_details": {"name": "P"},
+                "party_id": "PEE",
+                "country_code": "NL",
+            }
+        ],
+    }
+    token_c = hub.client.post("/ocpi/2.2.1/credentials", headers=b64("token-a"), json=body).json()[
+        "data"
+    ]["token"]
+    other = hub.client.put(f"{RECEIVER_211}/L1", headers=raw(token_c), json=location_211())
+    assert other.json()["status_code"] == 2000 and "registered for OCPI 2.2.1" in other.text
+    assert hub.types() == ["PartnerInvited", "PartnerRegistered"]

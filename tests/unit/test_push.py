@@ -391,3 +391,48 @@ def test_a_push_without_a_path_goes_to_the_endpoint_url_as_given() -> None:
     assert module_url("https://p.example/sessions", "/NL/ABC/S1") == (
         "https://p.example/sessions/NL/ABC/S1"
     )
+
+
+# --- each partner in its own OCPI version (docs/adr/0045) --------------------------------
+
+
+def test_a_211_partner_is_a_target_in_its_version_for_what_211_can_say() -> None:
+    old = partner().model_copy(update={"version": "2.1.1"})
+    [target] = push_targets([old]).values()
+    assert target.version == "2.1.1"
+    assert target != push_targets([partner()])["NL-ABC"]  # a version change restarts the lane
+    # No 2.1.1 adapter for sessions: a 2.1.1 partner gets none of them.
+    sessions = old.model_copy(
+        update={
+            "endpoints": (
+                Endpoint(
+                    identifier="sessions",
+                    role=InterfaceRole.RECEIVER,
+                    url="https://p.example/emsp/sessions",  # type: ignore[arg-type]
+                ),
+            )
+        }
+    )
+    assert push_targets([sessions], "sessions") == {}
+
+
+def test_a_push_to_a_211_partner_is_in_its_shape() -> None:
+    from processors.push import in_version
+    from schemas.ocpi.adapters import wire
+    from tests.ocpi_objects import connector
+
+    whole = put(connector("1", tariff_ids=["T1"]), evse="E1", connector="1")
+    request = plan(whole, US)
+    assert request is not None
+    assert in_version(request, "locations", wire("2.2.1")) is request
+    old = in_version(request, "locations", wire("2.1.1"))
+    assert old.path == "/ZZ/HUB/LOC1/E1/1"
+    assert old.body is not None
+    assert (old.body["voltage"], old.body["tariff_id"]) == (230, "T1")
+    status = plan(patch({"name": "Depot", "last_updated": "2026-06-01T12:00:00Z"}), US)
+    assert status is not None
+    assert in_version(status, "locations", wire("2.1.1")).body == {
+        "name": "Depot",
+        "last_updated": "2026-06-01T12:00:00Z",
+    }
+    assert authorization("tok", raw=True) == "Token tok"
