@@ -1,0 +1,225 @@
+"""Two platforms that speak different OCPI versions (issue 16, item 1;
+docs/adr/0045): ours offers 2.1.1 and 2.2.1, the other one is pinned to
+2.1.1 (``OCPI_HUB_OCPI_VERSIONS=2.1.1``), party NL-OLD, a CPO to us. The
+handshake settles on 2.1.1 both ways (raw tokens, 2.1.1 credentials); its
+location reaches us by push and by a pull sync, in 2.1.1 on the wire and
+in our model in our log; our token reaches it by push; each side reads
+the other's Sender interface in 2.1.1. Every request between the two goes
+over HTTP with the tokens the registration handed out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from ocpi_hub.settings import Settings
+from tests.conftest import fresh_namespace
+from tests.e2e.conftest import (
+    Platform,
+    cli_json,
+    ops_auth,
+    running_platform,
+    sealed_token,
+    wait_for_log,
+)
+from tests.e2e.test_walking_skeleton import wait_for
+from tests.ocpi_objects import evse, location
+from tests.token_objects import token
+
+
+def raw(token: str) -> dict[str, str]:
+    """OCPI 2.1.1's Authorization header: the token as it is."""
+    return {"Authorization": "Token " + token}
+
+
+@dataclass(frozen=True)
+class Pair:
+    us: Platform
+    old: Platform  # pinned to OCPI 2.1.1
+
+    def token_of_old(self) -> str:
+        """What the 2.1.1 platform presents to us."""
+        return sealed_token(self.old, "HUB-211")
+
+    def token_of_us(self) -> str:
+        """What we present to the 2.1.1 platform."""
+        return sealed_token(self.us, "OLD-211")
+
+
+@pytest.fixture(scope="module")
+def old_platform(
+    services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    with (
+        fresh_namespace(services) as ns,
+        running_platform(
+            ns,
+            tmp_path_factory.mktemp("old-peer-logs"),
+            party_country_code="NL",
+            party_id="OLD",
+            business_name="A 2.1.1 platform",
+            ocpi_versions="2.1.1",
+        ) as p,
+    ):
+        yield p
+
+
+@pytest.fixture(scope="module")
+def pair(platform: Platform, old_platform: Platform) -> Pair:
+    """We invite it as a CPO; it registers with us, naming our role (2.1.1 names none)."""
+    invite = cli_json(
+        platform, "partners", "invite", "--country-code", "NL", "--party-id", "OLD",
+        "--role", "CPO", "--partner-id", "OLD-211",
+    )  # fmt: skip
+    registered = cli_json(
+        old_platform, "partners", "register", "--versions-url", invite["versions_url"],
+        "--token-a", invite["token_a"], "--partner-id", "HUB-211", "--role", "EMSP",
+    )  # fmt: skip
+    assert registered["version"] == "2.1.1", registered
+    wait_for_log(old_platform.logs / "push.log", "push_lane_ready", "HUB-211")
+    wait_for_log(platform.logs / "push.log", "tokens_push_lane_ready", "OLD-211")
+    return Pair(us=platform, old=old_platform)
+
+
+def listed(p: Platform, partner_id: str) -> list[str]:
+    result = p.run("partners", "list")
+    assert result.returncode == 0, result.stderr
+    [row] = [r.split("\t") for r in result.stdout.splitlines() if r.startswith(partner_id + "\t")]
+    return row
+
+
+def test_the_handshake_settles_on_211_both_ways(pair: Pair) -> None:
+    assert listed(pair.us, "OLD-211")[:4] == ["OLD-211", "registered", "inbound", "2.1.1"]
+    assert listed(pair.old, "HUB-211")[:4] == ["HUB-211", "registered", "outbound", "2.1.1"]
+    # The pinned platform lists 2.1.1 only; its details have no roles.
+    versions = httpx.get(f"{pair.old.base_url}/ocpi/versions", headers=raw(pair.token_of_us()))
+    assert [v["version"] for v in versions.json()["data"]] == ["2.1.1"]
+    details = httpx.get(f"{pair.old.base_url}/ocpi/2.1.1", headers=raw(pair.token_of_us()))
+    endpoints = details.json()["data"]["endpoints"]
+    assert all("role" not in e for e in endpoints)
+    # Towards us (its eMSP) it lists its CPO interfaces.
+    assert any(e["url"].endswith("/ocpi/cpo/2.1.1/locations") for e in endpoints)
+    # Our credentials, read in 2.1.1's shape with its raw token.
+    ours = httpx.get(f"{pair.us.base_url}/ocpi/2.1.1/credentials", headers=raw(pair.token_of_old()))
+    assert ours.status_code == 200, ours.text
+    assert (ours.json()["data"]["country_code"], ours.json()["data"]["party_id"]) == ("ZZ", "HUB")
+    assert "roles" not in ours.json()["data"]
+
+
+def test_bad_input_between_the_versions_is_refused(pair: Pair) -> None:
+    theirs = pair.token_of_old()
+    # Its token on a 2.2.1 functional route: not its version.
+    wrong = httpx.get(f"{pair.us.base_url}/ocpi/cpo/2.2.1/locations", headers=raw(theirs))
+    assert wrong.json()["status_code"] == 2000
+    assert "registered for OCPI 2.1.1" in wrong.json()["status_message"]
+    # A version nobody speaks.
+    gone = httpx.get(f"{pair.us.base_url}/ocpi/2.0", headers=raw(theirs))
+    assert (gone.status_code, gone.json()["status_code"]) == (404, 3002)
+    # A 2.2.1 Location at our 2.1.1 receiver: 2001, nothing recorded (a GET finds nothing).
+    loc = f"BAD-{uuid.uuid4().hex[:6]}"
+    url = f"{pair.us.base_url}/ocpi/emsp/2.1.1/locations/NL/OLD/{loc}"
+    refused = httpx.put(
+        url, json=location(loc, country_code="NL", party_id="OLD"), headers=raw(theirs)
+    )
+    assert refused.json()["status_code"] == 2001 and "type" in refused.json()["status_message"]
+    assert httpx.get(url, headers=raw(theirs), timeout=10).status_code == 404
+
+
+def test_its_location_reaches_us_by_push_and_by_pull(pair: Pair) -> None:
+    loc = f"OLD-{uuid.uuid4().hex[:6]}"
+    site = location(
+        loc,
+        country_code="NL",
+        party_id="OLD",
+        parking_type="PARKING_LOT",
+        postal_code="3511",
+        evses=[evse("E1"), evse("E2")],
+    )
+    put = httpx.put(
+        f"{pair.old.base_url}/ops/locations/{loc}",
+        json=site,
+        timeout=10,
+        headers=ops_auth(pair.old.base_url),
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    url = f"{pair.us.base_url}/ocpi/emsp/2.1.1/locations/NL/OLD/{loc}"
+
+    def at_us() -> dict[str, Any] | None:
+        resp = httpx.get(url, headers=raw(pair.token_of_old()), timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    pushed = wait_for(at_us, "its location pushed to us in 2.1.1")
+    # Served back in 2.1.1: type, voltage; none of 2.2.1's own fields.
+    assert pushed["type"] == "PARKING_LOT"
+    assert pushed["evses"][0]["connectors"][0]["voltage"] == 230
+    assert "publish" not in pushed and "country_code" not in pushed
+    # In our model in our views: the ops EVSE view holds it under its party.
+    rows = wait_for(
+        lambda: [
+            r
+            for r in httpx.get(
+                f"{pair.us.base_url}/ops/evses",
+                params={"location_id": loc},
+                headers=ops_auth(pair.us.base_url),
+            ).json()["data"]
+            if r["party_id"] == "OLD"
+        ],
+        "its EVSEs in our ops view",
+    )
+    assert {r["evse_uid"] for r in rows} == {"E1", "E2"}
+
+    # A status change reaches us as a 2.1.1 PATCH.
+    patched = httpx.patch(
+        f"{pair.old.base_url}/ops/locations/{loc}/E1",
+        json={"status": "CHARGING", "last_updated": "2026-02-01T00:00:00Z"},
+        timeout=10,
+        headers=ops_auth(pair.old.base_url),
+    )
+    assert patched.json()["status_code"] == 1000, patched.text
+    wait_for(
+        lambda: (got := at_us()) and got["evses"][0]["status"] == "CHARGING",
+        "the status change pushed",
+    )
+
+    # We pull its 2.1.1 Sender list: everything is known already, nothing refused.
+    sync = pair.us.run("partners", "sync-locations", "OLD-211")
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    report = json.loads(sync.stdout.strip().splitlines()[-1])
+    assert report["skipped"] == 0, report
+    assert report["recorded"] + report["unchanged"] >= 1
+
+
+def test_our_token_reaches_it_by_push_and_it_reads_ours_in_211(pair: Pair) -> None:
+    uid = f"T{uuid.uuid4().hex[:8].upper()}"
+    ours = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    put = httpx.put(
+        f"{pair.us.base_url}/ops/tokens/{uid}", json=ours, headers=ops_auth(pair.us.base_url)
+    )
+    assert put.status_code == 201, put.text
+    at_old = f"{pair.old.base_url}/ocpi/cpo/2.1.1/tokens/ZZ/HUB/{uid}"
+
+    def held() -> dict[str, Any] | None:
+        resp = httpx.get(at_old, headers=raw(pair.token_of_us()), timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    pushed = wait_for(held, "our token pushed to the 2.1.1 platform")
+    assert pushed["auth_id"] == ours["contract_id"]
+    assert "contract_id" not in pushed and "country_code" not in pushed
+
+    # It lists our tokens from our 2.1.1 Sender, with its raw token.
+    page = httpx.get(
+        f"{pair.us.base_url}/ocpi/emsp/2.1.1/tokens", headers=raw(pair.token_of_old()), timeout=10
+    )
+    assert page.status_code == 200, page.text
+    mine = [t for t in page.json()["data"] if t["uid"] == uid]
+    assert mine and mine[0]["auth_id"] == ours["contract_id"]
+    # And its pull sync of our tokens records them in its model.
+    sync = pair.old.run("partners", "sync-tokens", "HUB-211")
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    assert json.loads(sync.stdout.strip().splitlines()[-1])["skipped"] == 0
