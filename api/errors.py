@@ -26,8 +26,10 @@ from producers.write_path import (
     RefusedError,
     UnavailableError,
 )
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import CORE_VERSION
 
 log = structlog.get_logger(__name__)
 
@@ -127,16 +129,27 @@ def _unserved_version(request: Request) -> str | None:
     at = next((i for i in (2, 3) if i < len(parts) and parts[i][:1].isdigit()), None)
     if at is None:
         return None
-    module = parts[at + 1] if at + 1 < len(parts) else ""
-    offered = ", ".join(request.app.state.container.settings.offered_versions)
-    what = f"the {module} module in OCPI {parts[at]}" if module else f"OCPI {parts[at]}"
-    return f"we do not serve {what}; we offer {offered}"
+    version, module = parts[at], parts[at + 1] if at + 1 < len(parts) else ""
+    offered = request.app.state.container.settings.offered_versions
+    served = WIRES.get(version)
+    # An unknown path of a version we offer is just that (2000), unless the
+    # version's adapter lacks the module (our own model has them all).
+    if (
+        version in offered
+        and served is not None
+        and (version == CORE_VERSION or not module or module in served.modules)
+    ):
+        return None
+    what = f"the {module} module in OCPI {version}" if module else f"OCPI {version}"
+    return f"we do not serve {what}; we offer {', '.join(offered)}"
 
 
 def _one_object(request: Request) -> bool:
     """A GET of one object: its route names the object in the path."""
     route = request.scope.get("route")
-    return request.method == "GET" and "{" in str(getattr(route, "path", ""))
+    # The OCPI version in a path (docs/adr/0045) names no object.
+    path = str(getattr(route, "path", "")).replace("{version}", "")
+    return request.method == "GET" and "{" in path
 
 
 _BROKEN = (

@@ -292,9 +292,11 @@ def in_version(request: PushRequest, module_id: str, edge: WireVersion) -> PushR
     body says the type). Our own version's requests are left as they are."""
     if edge.version == CORE_VERSION:
         return request
-    path, _, _ = request.path.partition("?")
+    path = request.path if edge.token_type_in_url else request.path.partition("?")[0]
     if module_id == ModuleId.TOKENS.value:
         kind = Kind.TOKEN
+    elif module_id == ModuleId.TARIFFS.value:
+        kind = Kind.TARIFF
     else:
         kind = _LOCATION_KINDS.get(path.count("/"), Kind.LOCATION)
     body = request.body

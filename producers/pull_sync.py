@@ -344,7 +344,8 @@ def in_our_model(
     each object its version refuses."""
     if edge.version == CORE_VERSION:
         return list(items), []
-    kind = Kind.TOKEN if module.identifier == "tokens" else Kind.LOCATION
+    kinds = {"tokens": Kind.TOKEN, "tariffs": Kind.TARIFF}
+    kind = kinds.get(module.identifier, Kind.LOCATION)
     ours: list[Any] = []
     refused: list[str] = []
     for item in items:

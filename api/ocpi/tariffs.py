@@ -1,9 +1,9 @@
 """Tariffs module, both interfaces (mod_tariffs).
 
-Receiver (``/ocpi/emsp/2.2.1/tariffs``, we as eMSP): partners GET, PUT and
+Receiver (``/ocpi/emsp/{version}/tariffs``, we as eMSP): partners GET, PUT and
 DELETE their own Tariffs under their ``country_code``/``party_id``; there is
 no PATCH in this module (answered with an OCPI error, HTTP 405). Sender
-(``/ocpi/cpo/2.2.1/tariffs``, we as CPO): partners read the paginated list
+(``/ocpi/cpo/{version}/tariffs``, we as CPO): partners read the paginated list
 of our tariffs.
 
 Both need a registered partner's token and carry the routing headers
@@ -16,6 +16,10 @@ as of its latest event in the log, answered once Kafka acknowledged. Bodies
 are decoded with exact numbers (``ExactBody``), so every price reaches the
 Tariff model digit for digit. Reads serve the MongoDB view once it has
 applied the tariff's last write (api/consistency.py).
+
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 Tariff is converted to our model at the edge and back. 2.1.1 has a
+Tariff PATCH; we take Tariffs whole in every version (405).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from api.auth import wire_of
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, TariffViewDep
 from api.errors import OcpiError, envelope
-from api.ocpi.paths import CountryCodePath, PartyIdPath, TariffIdPath
+from api.ocpi.paths import CountryCodePath, PartyIdPath, TariffIdPath, VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCallerDep
 from api.writes import ExactBody, WritePathDep, body_of
@@ -42,11 +47,14 @@ from schemas.events.tariffs import TariffRef
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.tariffs import Tariff
+from schemas.ocpi.wire import Core, Kind, WireVersion
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/tariffs", tags=["ocpi: tariffs (receiver)"])
-sender = APIRouter(prefix="/ocpi/cpo/2.2.1/tariffs", tags=["ocpi: tariffs (sender)"])
+receiver = APIRouter(prefix="/ocpi/emsp/{version}/tariffs", tags=["ocpi: tariffs (receiver)"])
+sender = APIRouter(prefix="/ocpi/cpo/{version}/tariffs", tags=["ocpi: tariffs (sender)"])
+
+_CORE = Core()
 
 
 # --- writing and reading one tariff (shared with the ops API) ------------------------
@@ -67,9 +75,13 @@ class TariffWrites:
     write_path: WritePath
     correlation_id: str
     now: datetime
+    # The OCPI version the body is in (our model's unless a partner's route says).
+    wire: WireVersion = _CORE
 
     async def put(self, tariff: Owned, body: Any) -> bool:
-        return await self._record(PutTariff(tariff.ref, body, self._origin(tariff)))
+        owner = (tariff.ref.country_code, tariff.ref.party_id)
+        ours = self.wire.object_in(Kind.TARIFF, body, owner=owner, patch=False, now=self.now)
+        return await self._record(PutTariff(tariff.ref, ours, self._origin(tariff)))
 
     async def delete(self, tariff: Owned) -> bool:
         return await self._record(DeleteTariff(tariff.ref, self._origin(tariff)))
@@ -83,8 +95,10 @@ class TariffWrites:
         )
 
 
-def _writes(w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep) -> TariffWrites:
-    return TariffWrites(w, correlation_id, now)
+def _writes(
+    request: Request, w: WritePathDep, correlation_id: CorrelationIdDep, now: NowDep
+) -> TariffWrites:
+    return TariffWrites(w, correlation_id, now, wire_of(request))
 
 
 TariffWritesDep = Annotated[TariffWrites, Depends(_writes)]
@@ -98,6 +112,7 @@ class TariffReads:
     view: TariffViewQuery
     write_path: WritePath
     timeout_s: float
+    wire: WireVersion = _CORE
 
     async def get(self, ref: TariffRef) -> Json:
         current = await read_written(
@@ -108,11 +123,11 @@ class TariffReads:
             timeout_s=self.timeout_s,
             what="tariff",
         )
-        return find(current, ref)
+        return self.wire.object_out(Kind.TARIFF, find(current, ref), patch=False)
 
 
-def _reads(c: ContainerDep, view: TariffViewDep, w: WritePathDep) -> TariffReads:
-    return TariffReads(view, w, c.settings.read_own_writes_timeout_s)
+def _reads(request: Request, c: ContainerDep, view: TariffViewDep, w: WritePathDep) -> TariffReads:
+    return TariffReads(view, w, c.settings.read_own_writes_timeout_s, wire_of(request))
 
 
 TariffReadsDep = Annotated[TariffReads, Depends(_reads)]
@@ -122,7 +137,8 @@ def no_patch() -> NoReturn:
     """mod_tariffs has no PATCH: a Tariff is always replaced whole."""
     raise OcpiError(
         OcpiStatus.CLIENT_ERROR,
-        "Tariffs have no PATCH in OCPI 2.2.1; PUT the whole Tariff",
+        "Tariffs have no PATCH in OCPI 2.2.1 (and we take them whole in 2.1.1 too); "
+        "PUT the whole Tariff",
         405,
         headers={"Allow": "GET, PUT, DELETE"},
     )
@@ -134,6 +150,7 @@ TARIFF = "/{country_code}/{party_id}/{tariff_id}"
 
 
 def _their_tariff(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -172,6 +189,7 @@ async def delete_their_tariff(
 
 @receiver.patch(TARIFF)
 async def patch_their_tariff(
+    version: VersionPath,
     _: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -197,6 +215,7 @@ OurTariff = Annotated[Owned, Depends(our_tariff)]
 
 @sender.get("")
 async def list_our_tariffs(
+    version: VersionPath,
     request: Request,
     response: Response,
     _: RoutedCallerDep,
@@ -217,4 +236,5 @@ async def list_our_tariffs(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    return envelope(page.items)
+    wire = wire_of(request)
+    return envelope([wire.object_out(Kind.TARIFF, item, patch=False) for item in page.items])

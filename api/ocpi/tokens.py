@@ -204,7 +204,7 @@ async def put_their_token(
     response: Response,
 ) -> Json:
     typed = body.get("type") if isinstance(body, dict) else None
-    if writes.wire.needs_partner_role and "type" not in request.query_params and typed:
+    if not writes.wire.token_type_in_url and "type" not in request.query_params and typed:
         # A 2.1.1 URL names no type: the Token's own says which it is.
         ref = ref.model_copy(update={"type": TokenType(typed)})
     return answered(response, await writes.put(ref, body))

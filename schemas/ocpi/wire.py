@@ -31,6 +31,7 @@ class Kind(StrEnum):
     LOCATION = "location"
     EVSE = "evse"
     CONNECTOR = "connector"
+    TARIFF = "tariff"
     TOKEN = "token"  # noqa: S105 (an object kind, not a secret)
     AUTHORIZATION = "authorization"
 
@@ -84,6 +85,11 @@ class WireVersion(Protocol):
         ...
 
     @property
+    def token_type_in_url(self) -> bool:
+        """Token URLs carry ``?type=`` (2.2 and later); 2.1.1's name the uid only."""
+        ...
+
+    @property
     def needs_partner_role(self) -> bool:
         """The version names no roles (2.1.1): the partner's role (CPO or
         eMSP) must be known from its invitation to read its endpoints."""
@@ -106,6 +112,7 @@ class Core:
     version = "2.2.1"
     raw_token = False
     routing_headers = True
+    token_type_in_url = True
     needs_partner_role = False
     modules = frozenset(
         {"locations", "tariffs", "tokens", "sessions", "cdrs", "commands", "credentials"}

@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import evse, location
+from tests.tariff_objects import tariff_json
 from tests.token_objects import token
 
 
@@ -223,3 +224,25 @@ def test_our_token_reaches_it_by_push_and_it_reads_ours_in_211(pair: Pair) -> No
     sync = pair.old.run("partners", "sync-tokens", "HUB-211")
     assert sync.returncode == 0, sync.stdout + sync.stderr
     assert json.loads(sync.stdout.strip().splitlines()[-1])["skipped"] == 0
+
+
+def test_its_tariff_reaches_us_in_211(pair: Pair) -> None:
+    tid = f"TAR-{uuid.uuid4().hex[:6]}"
+    put = httpx.put(
+        f"{pair.old.base_url}/ops/tariffs/{tid}",
+        content=tariff_json(tid, country_code="NL", party_id="OLD"),
+        headers=ops_auth(pair.old.base_url, {"Content-Type": "application/json"}),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    url = f"{pair.us.base_url}/ocpi/emsp/2.1.1/tariffs/NL/OLD/{tid}"
+
+    def at_us() -> dict[str, Any] | None:
+        resp = httpx.get(url, headers=raw(pair.token_of_old()), timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    pushed = wait_for(at_us, "its tariff pushed to us in 2.1.1")
+    assert "country_code" not in pushed
+    # 2.1.1 price components carry no VAT; the prices are the digits sent.
+    first = pushed["elements"][0]["price_components"][0]
+    assert "vat" not in first and first["price"] == 0.75

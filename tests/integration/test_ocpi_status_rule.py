@@ -93,7 +93,7 @@ AS_EMSP = (("OCPI-from-country-code", "NL"), ("OCPI-from-party-id", "ABD"))
 CASES = [
     # --- versions and credentials (TOKEN_A allowed) -----------------------------------
     Case(NOBODY, "GET", "/ocpi/versions", 401, 2000),
-    Case(BOTH, "GET", "/ocpi/2.1.1", 404, 3002),
+    Case(BOTH, "GET", "/ocpi/2.0", 404, 3002),
     Case(NOBODY, "GET", "/ocpi/2.2.1", 401, 2000),
     Case(NOBODY, "GET", CREDENTIALS, 401, 2000),
     Case(BOTH, "POST", CREDENTIALS, 405, 2000, body={}),

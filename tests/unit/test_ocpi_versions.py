@@ -179,19 +179,19 @@ def test_versions_lists_both_highest_first_and_211_details_have_no_roles(hub: Hu
     shown = {e["identifier"]: e["url"] for e in details["endpoints"]}
     assert all(set(e) == {"identifier", "url"} for e in details["endpoints"])
     # Towards a CPO we are its eMSP: our locations Receiver, our tokens Sender.
-    assert shown == {
-        "credentials": shown["credentials"],
-        "locations": shown["locations"],
-        "tokens": shown["tokens"],
-    }
+    assert set(shown) == {"credentials", "locations", "tariffs", "tokens"}
     assert "/ocpi/emsp/2.1.1/locations" in shown["locations"]
+    assert "/ocpi/emsp/2.1.1/tariffs" in shown["tariffs"]
     assert "/ocpi/emsp/2.1.1/tokens" in shown["tokens"]
     # The 2.2.1 details are unchanged: every module, with roles.
     full = hub.client.get("/ocpi/2.2.1", headers=b64("token-a")).json()["data"]["endpoints"]
     assert {"identifier": "sessions", "role": "SENDER"}.items() <= full[7].items()
 
 
-@pytest.mark.parametrize("path", ["/ocpi/2.0", "/ocpi/3.0/credentials", "/ocpi/cpo/2.1.1/cdrs"])
+@pytest.mark.parametrize(
+    "path",
+    ["/ocpi/2.0", "/ocpi/3.0/credentials", "/ocpi/cpo/2.1.1/cdrs", "/ocpi/cpo/2.1.1/sessions"],
+)
 def test_a_version_or_module_we_do_not_serve_is_3002(hub: Hub, path: str) -> None:
     hub.invite("token-a")
     resp = hub.client.get(path, headers=b64("token-a"))

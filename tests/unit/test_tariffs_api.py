@@ -288,7 +288,7 @@ def test_a_tariff_put_then_deleted_is_decided_on_the_write_paths_state(
 def test_openapi_shows_the_tariff_body_of_every_put(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     for path in (
-        "/ocpi/emsp/2.2.1/tariffs/{country_code}/{party_id}/{tariff_id}",
+        "/ocpi/emsp/{version}/tariffs/{country_code}/{party_id}/{tariff_id}",
         "/ops/tariffs/{tariff_id}",
     ):
         body = schema["paths"][path]["put"]["requestBody"]["content"]["application/json"]

@@ -364,3 +364,98 @@ def test_an_object_of_another_version_is_refused(kind: Kind, body: Any, field: s
     with pytest.raises(ValidationError) as refused:
         V211.object_in(kind, body, owner=OWNER, patch=False, now=NOW)
     assert field in str(refused.value)
+
+
+# --- Tariffs ---------------------------------------------------------------------------
+
+prices = st.decimals(min_value=0, max_value=100, places=4, allow_nan=False)
+restrictions_211 = st.builds(
+    lambda start, kwh, power, duration, days: without_none(
+        {
+            "start_time": start,
+            "end_time": "23:00" if start else None,
+            "max_kwh": kwh,
+            "min_power": power,
+            "max_duration": duration,
+            "day_of_week": days,
+        }
+    ),
+    maybe(st.sampled_from(["07:00", "08:30"])),
+    maybe(prices),
+    maybe(prices),
+    maybe(st.integers(0, 86400)),
+    maybe(st.lists(st.sampled_from(["MONDAY", "SUNDAY"]), min_size=1, max_size=2, unique=True)),
+)
+tariffs_211 = st.builds(
+    lambda tid, components, restrictions, alt, at: without_none(
+        {
+            "id": tid,
+            "currency": "EUR",
+            "tariff_alt_url": alt,
+            "elements": [
+                without_none(
+                    {
+                        "price_components": components,
+                        "restrictions": restrictions or None,
+                    }
+                )
+            ],
+            "last_updated": at,
+        }
+    ),
+    ids,
+    st.lists(
+        st.builds(
+            lambda kind, price, step: {"type": kind, "price": price, "step_size": step},
+            st.sampled_from(["ENERGY", "FLAT", "PARKING_TIME", "TIME"]),
+            prices,
+            st.integers(1, 900),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    maybe(restrictions_211),
+    maybe(st.just("https://peer.example/tariffs")),
+    stamps,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tariffs_211)
+def test_a_211_tariff_round_trips_through_our_model(theirs: dict[str, Any]) -> None:
+    from schemas.ocpi.tariffs import Tariff
+    from schemas.ocpi.v211.tariffs import Tariff as Tariff211
+
+    ours = into_ours(Kind.TARIFF, theirs)
+    stored = Tariff.model_validate(ours).model_dump(mode="json", exclude_none=True)
+    assert (stored["country_code"], stored["party_id"]) == OWNER
+    back = V211.object_out(Kind.TARIFF, stored, patch=False)
+    assert back == Tariff211.model_validate(theirs).model_dump(mode="json", exclude_none=True)
+
+
+def test_our_tariff_out_to_211_leaves_out_what_it_cannot_restrict() -> None:
+    ours = {
+        "country_code": "ZZ",
+        "party_id": "HUB",
+        "id": "T1",
+        "currency": "EUR",
+        "type": "PROFILE_GREEN",
+        "min_price": {"excl_vat": 1},
+        "elements": [
+            {"price_components": [{"type": "ENERGY", "price": 0.3, "vat": 21, "step_size": 1}]},
+            {
+                "price_components": [{"type": "TIME", "price": 2, "step_size": 60}],
+                "restrictions": {"reservation": "RESERVATION"},
+            },
+        ],
+        "start_date_time": "2026-01-01T00:00:00Z",
+        "last_updated": "2026-01-01T00:00:00Z",
+    }
+    theirs = V211.object_out(Kind.TARIFF, ours, patch=False)
+    assert theirs == {
+        "id": "T1",
+        "currency": "EUR",
+        # The reservation element would price every minute in 2.1.1: left out.
+        "elements": [{"price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}]}],
+        "last_updated": "2026-01-01T00:00:00Z",
+    }

@@ -24,6 +24,7 @@ from schemas.ocpi.credentials import Credentials, CredentialsRole, Role
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.v211 import credentials as c211
 from schemas.ocpi.v211 import locations as l211
+from schemas.ocpi.v211 import tariffs as r211
 from schemas.ocpi.v211 import tokens as t211
 from schemas.ocpi.versions import Endpoint, InterfaceRole, VersionDetails
 from schemas.ocpi.wire import Kind
@@ -35,6 +36,7 @@ _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.EVSE: l211.Evse,
     Kind.CONNECTOR: l211.Connector,
     Kind.TOKEN: t211.Token,
+    Kind.TARIFF: r211.Tariff,
 }
 
 # 2.1.1 LocationType -> 2.2.1 ParkingType. OTHER and UNKNOWN have none.
@@ -127,6 +129,14 @@ def _location_in(d: Json, owner: tuple[str, str] | None, patch: bool) -> Json:
     return d
 
 
+def _tariff_in(d: Json, owner: tuple[str, str] | None) -> Json:
+    assert owner is not None, "a 2.1.1 Tariff PUT needs the party of its URL"
+    d["country_code"], d["party_id"] = owner
+    if isinstance(d.get("energy_mix"), dict):
+        d["energy_mix"] = _energy_mix_in(d["energy_mix"])
+    return d
+
+
 def _token_in(d: Json, owner: tuple[str, str] | None, patch: bool) -> Json:
     _rename(d, "auth_id", "contract_id")
     if not patch:
@@ -203,6 +213,31 @@ def _location_out(d: Json, patch: bool) -> Json:
     return d
 
 
+# Restrictions 2.1.1 has no place for. An element restricted by one of them
+# is left out rather than sent unrestricted: it would price what it does not.
+_RESTRICTIONS_211 = frozenset(r211.TariffRestrictions.model_fields)
+
+
+def _tariff_out(d: Json) -> Json:
+    for gone in ("country_code", "party_id", "type", "min_price", "max_price"):
+        d.pop(gone, None)
+    d.pop("start_date_time", None)
+    d.pop("end_date_time", None)
+    elements = []
+    for element in d.get("elements") or []:
+        restrictions = element.get("restrictions") or {}
+        if any(k not in _RESTRICTIONS_211 and v is not None for k, v in restrictions.items()):
+            continue
+        for component in element.get("price_components") or []:
+            component.pop("vat", None)
+        elements.append(element)
+    if elements:
+        d["elements"] = elements
+    if isinstance(d.get("energy_mix"), dict):
+        d["energy_mix"] = _energy_mix_out(d["energy_mix"])
+    return d
+
+
 def _token_out(d: Json) -> Json:
     for gone in ("country_code", "party_id", "group_id", "default_profile_type"):
         d.pop(gone, None)
@@ -226,8 +261,9 @@ class V211:
     # transport_and_format.md (2.1.1): "Authorization: Token <token>", as is.
     raw_token = True
     routing_headers = False
+    token_type_in_url = False
     needs_partner_role = True
-    modules = frozenset({"locations", "tokens", "credentials"})
+    modules = frozenset({"locations", "tariffs", "tokens", "credentials"})
 
     def object_in(
         self,
@@ -253,6 +289,8 @@ class V211:
             return _evse_in(d, patch)
         if kind is Kind.CONNECTOR:
             return _connector_in(d, patch)
+        if kind is Kind.TARIFF:
+            return _tariff_in(d, owner)
         return _token_in(d, owner, patch)
 
     def object_out(self, kind: Kind, obj: Json, *, patch: bool) -> Json:
@@ -265,6 +303,8 @@ class V211:
             return _connector_out(d, patch)
         if kind is Kind.TOKEN:
             return _token_out(d)
+        if kind is Kind.TARIFF:
+            return _tariff_out(d)
         return _authorization_out(d)
 
     def credentials_in(self, body: Any, partner_role: Role | None) -> Credentials:
