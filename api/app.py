@@ -20,6 +20,7 @@ from api.admin.sessions import InMemorySessionStore, RedisSessionStore, SessionP
 from api.errors import install_error_handlers
 from api.middleware import install_body_limit, install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
+from api.ocpi import charging_profiles as ocpi_charging_profiles
 from api.ocpi import credentials, locations, versions
 from api.ocpi import received_commands as ocpi_received_commands
 from api.ocpi import sent_commands as ocpi_sent_commands
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(ocpi_sent_commands.sender)
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_received_commands.receiver)
+    app.include_router(ocpi_charging_profiles.receiver)
     app.include_router(ops_received_commands.router)
     app.include_router(ops_received_commands.given)
     app.include_router(ops_charge_points.router)

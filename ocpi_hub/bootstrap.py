@@ -26,9 +26,11 @@ from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from processors.cdr_push import CDRS_PUSH
-from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
+from processors.charging_profile_callbacks import PROFILE_CALLBACKS
+from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH, ModulePusher
+from processors.result_callbacks import RedisDeliveredMarks, ResultCallbackSender
 from processors.session_push import SESSIONS_PUSH
 from processors.tariff_push import TARIFFS_PUSH
 from processors.token_push import TOKENS_PUSH
@@ -36,6 +38,7 @@ from producers import (
     billing,
     cdrs,
     charge_points,
+    charging_profiles,
     invoice_numbers,
     locations,
     operators,
@@ -112,6 +115,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     charge_points.SLICE,
     received_commands.SLICE,
     sent_commands.SLICE,
+    charging_profiles.SLICE,
     partners.SLICE,
     tokens.SLICE,
     sessions.SLICE,
@@ -710,14 +714,15 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
 @dataclass(frozen=True)
 class Pushers:
     """What `ocpi-hub push` runs: one module pusher per module we push, and
-    the command callbacks."""
+    the result callbacks (commands, charging profiles)."""
 
     modules: list[ModulePusher]
-    callbacks: CommandCallbackSender
+    callbacks: list[ResultCallbackSender]
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
-            *(pusher.run(stop) for pusher in self.modules), self.callbacks.supervise(stop)
+            *(pusher.run(stop) for pusher in self.modules),
+            *(sender.supervise(stop) for sender in self.callbacks),
         )
 
 
@@ -744,9 +749,16 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
                     TARIFFS_PUSH,
                 )
             ],
-            callbacks=CommandCallbackSender(
-                settings, partner_view, sealed, RedisDeliveredMarks(redis, settings.topic_prefix)
-            ),
+            callbacks=[
+                ResultCallbackSender(
+                    settings,
+                    partner_view,
+                    sealed,
+                    RedisDeliveredMarks(redis, settings.topic_prefix, kind.marker),
+                    kind,
+                )
+                for kind in (COMMAND_CALLBACKS, PROFILE_CALLBACKS)
+            ],
         )
     finally:
         await redis.aclose()

@@ -187,6 +187,7 @@ def push() -> None:
 @app.command()
 def gateway() -> None:
     """Serve OCPP 1.6J chargers over WebSocket and run their commands (ADR 0018)."""
+    from gateway.charging_profiles import ProfileRunner
     from gateway.commands import CommandRunner
     from gateway.server import run
     from ocpi_hub.bootstrap import gateway_process, until_signalled
@@ -195,7 +196,15 @@ def gateway() -> None:
 
     async def main() -> None:
         async with gateway_process(settings) as gw:
-            await run(gw, until_signalled(), CommandRunner(gw).consume)
+
+            async def consume() -> None:
+                # Commands and charging profiles side by side; one failing
+                # ends both, and ``run`` starts them again with backoff.
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(CommandRunner(gw).consume())
+                    group.create_task(ProfileRunner(gw).consume())
+
+            await run(gw, until_signalled(), consume)
 
     asyncio.run(main())
 

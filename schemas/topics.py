@@ -129,6 +129,29 @@ COMMANDS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Smart charging (mod_charging_profiles, docs/adr/0043): requests either
+# role sends or receives, their one result, and active profiles.
+CHARGING_PROFILES = TopicSpec(
+    name="ocpi.charging-profiles.v1",
+    partitions=6,
+    key=(
+        "request id (ours, one per request, either role); ActiveChargingProfileReceived: "
+        "the CPO's session key COUNTRY_CODE/PARTY_ID/SESSION_ID, upper-cased"
+    ),
+    event_types=(
+        "ChargingProfileRequestAccepted",
+        "ChargingProfileRequestDeclined",
+        "ChargerProfileAnswered",
+        "ChargingProfileDeadlinePassed",
+        "ChargingProfileResultDecided",
+        "ActiveChargingProfileChanged",
+        "ChargingProfileRequestSent",
+        "ChargingProfileResultReceived",
+        "ActiveChargingProfileReceived",
+    ),
+    config=_KEEP_FOREVER,
+)
+
 CDRS = TopicSpec(
     name="ocpi.cdrs.v1",
     partitions=6,
@@ -215,6 +238,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CHARGER_REGISTRY,
     CHARGER_CONNECTIONS,
     COMMANDS,
+    CHARGING_PROFILES,
     DEAD_LETTERS,
     OPERATOR_ACCOUNTS,
     API_KEYS,

@@ -78,6 +78,8 @@ from schemas.ocpi.types import to_json
 
 log = structlog.get_logger(__name__)
 
+Json = dict[str, Any]
+
 receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/commands", tags=["ocpi: commands (receiver)"])
 
 
@@ -123,7 +125,7 @@ def _command(command: Annotated[str, Path(max_length=40)]) -> CommandType:
 CommandDep = Annotated[CommandType, Depends(_command)]
 
 
-def _caller(caller: RoutedCallerDep) -> Caller:
+def emsp_caller(caller: RoutedCallerDep) -> Caller:
     partner = caller.partner
     emsp = {
         Party(country_code=fold(r.country_code), party_id=fold(r.party_id))
@@ -173,6 +175,22 @@ async def _reservation(
     return await ports.received.reservation(key)
 
 
+async def session_facts(
+    ports: CommandPorts, write_path: WritePath, us: Party, session_id: str
+) -> tuple[Json | None, list[ChargePointEntry]]:
+    """One of our sessions (the sessions view: the processors' facts) and
+    the charge points at its location, for a request about a session
+    (STOP_SESSION, a charging profile)."""
+    key = session_key(us.country_code, us.party_id, session_id)
+    session, _ = await ports.sessions.read(key)
+    if session is None:
+        return None, []
+    entries = await _registered_at(
+        ports, write_path, session["country_code"], session["party_id"], session["location_id"]
+    )
+    return session, entries
+
+
 async def gather_facts(
     request: CommandRequest,
     ports: CommandPorts,
@@ -201,16 +219,7 @@ async def gather_facts(
         key = reservation_key(caller.party, request.reservation_id)
         ocpp_reservation_id = await ports.reservation_ids.allocate(key)
     if isinstance(request, StopSession):
-        key = session_key(us.country_code, us.party_id, request.session_id)
-        session, _ = await ports.sessions.read(key)
-        if session is not None:
-            entries = await _registered_at(
-                ports,
-                write_path,
-                session["country_code"],
-                session["party_id"],
-                session["location_id"],
-            )
+        session, entries = await session_facts(ports, write_path, us, request.session_id)
     if isinstance(request, CancelReservation):
         key = reservation_key(caller.party, request.reservation_id)
         reservation = await _reservation(ports, write_path, key)
@@ -251,7 +260,7 @@ def _one_of(*models: type[Any]) -> dict[str, Any]:
 )
 async def receive_command(
     command: CommandDep,
-    caller: Annotated[Caller, Depends(_caller)],
+    caller: Annotated[Caller, Depends(emsp_caller)],
     c: ContainerDep,
     ports: CommandPortsDep,
     write_path: WritePathDep,

@@ -43,6 +43,11 @@ async def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[s
         ("cdrs", "RECEIVER", f"{base}/ocpi/emsp/{version}/cdrs"),
         ("commands", "SENDER", f"{base}/ocpi/emsp/{version}/commands"),
         ("commands", "RECEIVER", f"{base}/ocpi/cpo/{version}/commands"),
+        # mod_charging_profiles: the CPO implements the Receiver interface;
+        # the eMSP (or SCSP) the Sender interface, where results and
+        # ActiveChargingProfile updates arrive.
+        ("chargingprofiles", "SENDER", f"{base}/ocpi/emsp/{version}/chargingprofiles"),
+        ("chargingprofiles", "RECEIVER", f"{base}/ocpi/cpo/{version}/chargingprofiles"),
     ]
     return envelope(
         {

@@ -48,6 +48,17 @@ from schemas.events.chargers import (
     TransactionStarted,
     TransactionStopped,
 )
+from schemas.events.charging_profiles import (
+    ActiveChargingProfileChanged,
+    ActiveChargingProfileReceived,
+    ChargerProfileAnswered,
+    ChargingProfileDeadlinePassed,
+    ChargingProfileRequestAccepted,
+    ChargingProfileRequestDeclined,
+    ChargingProfileRequestSent,
+    ChargingProfileResultDecided,
+    ChargingProfileResultReceived,
+)
 from schemas.events.commands import (
     ChargerCommandAnswered,
     CommandAccepted,
@@ -128,6 +139,15 @@ Event = Annotated[
     | CommandResultDecided
     | CommandSent
     | CommandResultReceived
+    | ChargingProfileRequestAccepted
+    | ChargingProfileRequestDeclined
+    | ChargerProfileAnswered
+    | ChargingProfileDeadlinePassed
+    | ChargingProfileResultDecided
+    | ActiveChargingProfileChanged
+    | ChargingProfileRequestSent
+    | ChargingProfileResultReceived
+    | ActiveChargingProfileReceived
     | EventQuarantined
     | QuarantinedEventResolved
     | CorporationRegistered
@@ -174,6 +194,8 @@ def serialize_event(event: EventMeta) -> bytes:
 
 
 __all__ = [
+    "ActiveChargingProfileChanged",
+    "ActiveChargingProfileReceived",
     "Actor",
     "ApiKeyCreated",
     "ApiKeyRevoked",
@@ -187,6 +209,13 @@ __all__ = [
     "ChargePointHeartbeat",
     "ChargePointRegistered",
     "ChargerCommandAnswered",
+    "ChargerProfileAnswered",
+    "ChargingProfileDeadlinePassed",
+    "ChargingProfileRequestAccepted",
+    "ChargingProfileRequestDeclined",
+    "ChargingProfileRequestSent",
+    "ChargingProfileResultDecided",
+    "ChargingProfileResultReceived",
     "CommandAccepted",
     "CommandDeadlinePassed",
     "CommandDeclined",
