@@ -47,6 +47,7 @@ from schemas.events.charging_profiles import (
     ActiveChargingProfileChangedPayload,
     ChargerProfileAnsweredPayload,
 )
+from schemas.events.sessions import session_key
 from schemas.ocpi.charging_profiles import ChargingProfileResultType, ProfileAction
 from schemas.topics import CHARGING_PROFILES
 
@@ -199,8 +200,14 @@ class ProfileRunner:
             if profile is None:
                 bound.info("charging_profile_schedule_unknown")
                 return
+            # Keyed by our session, so the changes of one session are read
+            # (and PUT) in the order they happened.
+            t = p.target
             changed = ActiveChargingProfileChanged(
-                **_meta(accepted, now),
+                **{
+                    **_meta(accepted, now),
+                    "aggregate_key": session_key(t.country_code, t.party_id, p.session_id),
+                },
                 payload=ActiveChargingProfileChangedPayload(
                     request_id=p.request_id,
                     session_id=p.session_id,

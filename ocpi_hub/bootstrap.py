@@ -26,7 +26,7 @@ from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from processors.cdr_push import CDRS_PUSH
-from processors.charging_profile_callbacks import PROFILE_CALLBACKS
+from processors.charging_profile_callbacks import ACTIVE_PROFILE_PUSHES, PROFILE_CALLBACKS
 from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH, ModulePusher
@@ -714,7 +714,8 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
 @dataclass(frozen=True)
 class Pushers:
     """What `ocpi-hub push` runs: one module pusher per module we push, and
-    the result callbacks (commands, charging profiles)."""
+    the result callbacks (commands, charging profiles, active charging
+    profiles)."""
 
     modules: list[ModulePusher]
     callbacks: list[ResultCallbackSender]
@@ -757,7 +758,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
                     RedisDeliveredMarks(redis, settings.topic_prefix, kind.marker),
                     kind,
                 )
-                for kind in (COMMAND_CALLBACKS, PROFILE_CALLBACKS)
+                for kind in (COMMAND_CALLBACKS, PROFILE_CALLBACKS, ACTIVE_PROFILE_PUSHES)
             ],
         )
     finally:

@@ -41,9 +41,9 @@ COMMAND_CALLBACKS = CallbackKind(
     event_type=CommandResultDecided,
     group="ocpi-hub-command-callbacks",
     marker="commands:callback",
-    request_id=lambda event: event.payload.command_id,
+    key=lambda event: event.payload.command_id,
     partner_id=lambda event: event.payload.partner_id,
-    response_url=lambda event: event.payload.response_url,
+    url=lambda event, partner: event.payload.response_url,
     body=callback_body,
     # Our operator's own command: no eMSP to tell; its result is read from
     # the ops API and the dashboard.

@@ -67,10 +67,13 @@ class CallbackKind:
     event_type: type[EventMeta]  # the decided event
     group: str  # the consumer group, before the topic prefix
     marker: str  # the Redis markers' namespace
-    request_id: Callable[[Any], str]
+    key: Callable[[Any], str]  # what is sent at most once (a request id, an event id)
     partner_id: Callable[[Any], str]
-    response_url: Callable[[Any], str]
+    # Where to send it: the request's response_url, or an endpoint of the
+    # partner's (None: it has none, nothing is sent).
+    url: Callable[[Any, PartnerState], str | None]
     body: Callable[[Any], dict[str, Any]]
+    method: str = "POST"
     # Results nobody outside is waiting for (our operator's own commands).
     internal: Callable[[Any], bool] = lambda event: False
     # Fields of the event worth a log line (the result, ...).
@@ -239,7 +242,7 @@ class ResultCallbackSender:
     async def deliver(self, event: Any) -> str:
         """Send one result (unless it was already); return the outcome."""
         kind = self.kind
-        request_id = kind.request_id(event)
+        request_id = kind.key(event)
         partner_id = kind.partner_id(event)
         bound = log.bind(
             **{f"{kind.name}_id": request_id},
@@ -262,18 +265,22 @@ class ResultCallbackSender:
             bound.error(self._log("no_partner"))
             await self._marks.mark(request_id, "no_partner")
             return "no_partner"
-        outcome = await self._send(event, token, emsp_party(partner), bound)
+        url = kind.url(event, partner)
+        if url is None:
+            bound.warning(self._log("no_endpoint"))
+            await self._marks.mark(request_id, "no_endpoint")
+            return "no_endpoint"
+        outcome = await self._send(event, url, token, emsp_party(partner), bound)
         if outcome == "interrupted":
             return outcome
         await self._marks.mark(request_id, outcome)
         return outcome
 
-    async def _send(self, event: Any, token: str, to: Party | None, bound: Any) -> str:
+    async def _send(self, event: Any, url: str, token: str, to: Party | None, bound: Any) -> str:
         assert self._http is not None
         s = self._settings
-        url = self.kind.response_url(event)
         try:
-            # Checked when the request came in; again here, as the host's
+            # Checked when the URL came in; again here, as the host's
             # addresses may have changed since (docs/adr/0039).
             await check_url(url, allow_private=s.url_policy_allow_private, what="response_url")
         except UrlRefusedError as exc:
@@ -286,7 +293,7 @@ class ResultCallbackSender:
             headers = callback_headers(self._us, to)
             answer: ModuleAnswer = await send_module_request(
                 self._http,
-                "POST",
+                self.kind.method,
                 url,
                 token=token,
                 headers=headers,

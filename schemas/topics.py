@@ -135,8 +135,9 @@ CHARGING_PROFILES = TopicSpec(
     name="ocpi.charging-profiles.v1",
     partitions=6,
     key=(
-        "request id (ours, one per request, either role); ActiveChargingProfileReceived: "
-        "the CPO's session key COUNTRY_CODE/PARTY_ID/SESSION_ID, upper-cased"
+        "request id (ours, one per request, either role); ActiveChargingProfileChanged and "
+        "ActiveChargingProfileReceived: the session key COUNTRY_CODE/PARTY_ID/SESSION_ID "
+        "(ours, the CPO's), upper-cased"
     ),
     event_types=(
         "ChargingProfileRequestAccepted",

@@ -199,7 +199,7 @@ def test_the_bodies_posted_to_the_sender_follow_the_action() -> None:
     )
     assert decided is not None
     assert callback_body(decided) == {"result": "ACCEPTED", "profile": active}
-    assert PROFILE_CALLBACKS.response_url(decided) == URL
+    assert PROFILE_CALLBACKS.url(decided, None) == URL  # type: ignore[arg-type]
     clear = _accepted(ProfileAction.CLEAR)
     decided = results.decide(
         results.evolve(None, clear), _answer(clear, ChargingProfileResultType.UNKNOWN), T0
