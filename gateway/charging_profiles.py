@@ -98,15 +98,8 @@ class ProfileRunner:
             CHARGING_PROFILES,
             "-charging-profiles",
             ChargingProfileRequestAccepted,
-            self.dispatch,
+            self.execute,
         )
-
-    def dispatch(self, accepted: ChargingProfileRequestAccepted) -> None:
-        p = accepted.payload
-        session = self.gw.connections.get(p.target.charge_point_id)
-        if session is None or p.deadline <= datetime.now(UTC):
-            return
-        self.gw.background(self.execute(session, accepted))
 
     async def execute(
         self, session: ChargePointSession, accepted: ChargingProfileRequestAccepted

@@ -17,7 +17,7 @@ ReserveNow the charger accepted is also the charger fact ``ReservationMade``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,14 +79,15 @@ async def follow_accepted(
     topic: TopicSpec,
     group_suffix: str,
     accepted: type[EventMeta],
-    dispatch: Callable[[Any], None],
+    execute: Callable[[ChargePointSession, Any], Awaitable[None]],
 ) -> None:
     """Read ``topic`` in this gateway's own consumer group (every gateway
-    sees every request) and hand each ``accepted`` event to ``dispatch``,
-    which starts it when the charger is connected here. Offsets are
-    committed after a batch was handed over: a restart re-reads nothing
-    already started, and a new gateway reads from the start (passed
-    deadlines are skipped by ``dispatch``)."""
+    sees every request) and start ``execute`` for each ``accepted`` event
+    (its payload has a ``target`` and a ``deadline``) whose charger is
+    connected to this gateway, while its deadline has not passed. Offsets
+    are committed after a batch was handed over: a restart re-reads
+    nothing already started, and a new gateway reads from the start
+    (passed deadlines are skipped)."""
     s = gw.settings
     group = f"ocpi-hub-gateway-{s.gateway_id}{group_suffix}"
     consumer = AIOKafkaConsumer(
@@ -115,11 +116,22 @@ async def follow_accepted(
                         log.warning("gateway_request_undecodable", offset=message.offset)
                         continue
                     if isinstance(event, accepted):
-                        dispatch(event)
+                        _dispatch(gw, event, execute)
             if batches:
                 await consumer.commit()
     finally:
         await consumer.stop()
+
+
+def _dispatch(
+    gw: Gateway, event: Any, execute: Callable[[ChargePointSession, Any], Awaitable[None]]
+) -> None:
+    """Start the request if its charger is connected here and time remains."""
+    p = event.payload
+    session = gw.connections.get(p.target.charge_point_id)
+    if session is None or p.deadline <= datetime.now(UTC):
+        return
+    gw.background(execute(session, event))
 
 
 class CommandRunner:
@@ -127,15 +139,7 @@ class CommandRunner:
         self.gw = gateway
 
     async def consume(self) -> None:
-        await follow_accepted(self.gw, COMMANDS, "", CommandAccepted, self.dispatch)
-
-    def dispatch(self, accepted: CommandAccepted) -> None:
-        """Start the command if its charger is ours and time remains."""
-        p = accepted.payload
-        session = self.gw.connections.get(p.target.charge_point_id)
-        if session is None or p.deadline <= datetime.now(UTC):
-            return
-        self.gw.background(self.execute(session, accepted))
+        await follow_accepted(self.gw, COMMANDS, "", CommandAccepted, self.execute)
 
     async def execute(self, session: ChargePointSession, accepted: CommandAccepted) -> None:
         p = accepted.payload

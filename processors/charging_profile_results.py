@@ -15,69 +15,53 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
 from processors import deadlines
-from processors.deadlines import WaitingRule
+from processors.deadlines import (
+    Awaited,
+    WaitingRule,
+    awaited_rule,
+    awaiting,
+    deadlines_passed,
+    result_meta,
+)
 from schemas.events import (
     ChargerProfileAnswered,
     ChargingProfileDeadlinePassed,
     ChargingProfileRequestAccepted,
     ChargingProfileResultDecided,
-    derived_event_id,
+    EventMeta,
 )
 from schemas.events.charging_profiles import (
     ChargingProfileDeadlinePassedPayload,
     ChargingProfileResultDecidedPayload,
 )
-from schemas.events.envelope import Party
-from schemas.ocpi.charging_profiles import ChargingProfileResultType, ProfileAction
+from schemas.ocpi.charging_profiles import ChargingProfileResultType
 
 # Ids derived from a request id (not an event id).
 _REQUEST_NS = uuid.UUID("5d0f3a52-8f7e-4d1b-b4a8-2f9c61e0d7a4")
 
-
-class PendingProfile(BaseModel):
-    """An accepted request waiting for its result."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    request_id: str
-    action: ProfileAction
-    session_id: str
-    partner_id: str
-    response_url: str
-    deadline: AwareDatetime
-    accepted_event_id: uuid.UUID
-    source: Party
-    correlation_id: str
-
-
 Relevant = ChargingProfileRequestAccepted | ChargerProfileAnswered | ChargingProfileDeadlinePassed
 
 
-def evolve(state: PendingProfile | None, event: Relevant) -> PendingProfile | None:
+def evolve(state: Awaited | None, event: Relevant) -> Awaited | None:
     """Pending from acceptance until its answer or its deadline."""
     if not isinstance(event, ChargingProfileRequestAccepted):
         return None
-    if state is not None:
-        return state  # the same acceptance read again
     p = event.payload
-    return PendingProfile(
-        request_id=p.request_id,
-        action=p.action,
+    return awaiting(
+        state,
+        event,
+        p.request_id,
+        p.deadline,
+        action=p.action.value,
         session_id=p.session_id,
         partner_id=p.partner_id,
         response_url=p.response_url,
-        deadline=p.deadline,
-        accepted_event_id=event.event_id,
-        source=event.source,
-        correlation_id=event.correlation_id,
     )
 
 
 def decide(
-    state: PendingProfile | None, event: Relevant, now: datetime
+    state: Awaited | None, event: Relevant, now: datetime
 ) -> ChargingProfileResultDecided | None:
     """The result this event decides: only for a pending request, only by
     its answer or its deadline. A deadline is UNKNOWN: OCPI's result words
@@ -90,66 +74,41 @@ def decide(
         by = "charger"
     else:
         result, profile, by = ChargingProfileResultType.UNKNOWN, None, "deadline"
+    accepted = result is ChargingProfileResultType.ACCEPTED
     return ChargingProfileResultDecided(
-        event_id=derived_event_id(state.accepted_event_id, "result"),
-        aggregate_key=state.request_id,
-        occurred_at=event.payload.at,
-        recorded_at=now,
-        source=state.source,
-        correlation_id=state.correlation_id,
-        causation_id=event.event_id,
+        **result_meta(state, event, now),
         payload=ChargingProfileResultDecidedPayload(
-            request_id=state.request_id,
-            action=state.action,
-            session_id=state.session_id,
-            partner_id=state.partner_id,
-            response_url=state.response_url,
+            request_id=state.key,
+            **state.detail,
             result=result,
-            active_profile=profile if result is ChargingProfileResultType.ACCEPTED else None,
+            active_profile=profile if accepted else None,
             decided_by=by,
             at=now,
         ),
     )
 
 
-def overdue(pending: list[PendingProfile], now: datetime) -> list[Any]:
+def _time_passed(meta: dict[str, Any], item: Awaited) -> EventMeta:
+    return ChargingProfileDeadlinePassed(
+        **meta,
+        payload=ChargingProfileDeadlinePassedPayload(
+            request_id=item.key, deadline=item.deadline, at=meta["recorded_at"]
+        ),
+    )
+
+
+def overdue(pending: list[Awaited], now: datetime) -> list[EventMeta]:
     """The deadline events of the requests whose deadline passed."""
-    return [
-        ChargingProfileDeadlinePassed(
-            event_id=uuid.uuid5(_REQUEST_NS, f"{p.request_id}:deadline"),
-            aggregate_key=p.request_id,
-            occurred_at=p.deadline,
-            recorded_at=now,
-            source=p.source,
-            correlation_id=p.correlation_id,
-            causation_id=p.accepted_event_id,
-            payload=ChargingProfileDeadlinePassedPayload(
-                request_id=p.request_id, deadline=p.deadline, at=now
-            ),
-        )
-        for p in pending
-        if p.deadline <= now
-    ]
+    return deadlines_passed(pending, now, _REQUEST_NS, _time_passed)
 
 
-def _load(value: Any) -> PendingProfile | None:
-    return None if value is None else PendingProfile.model_validate(value)
-
-
-RULE: WaitingRule[PendingProfile] = WaitingRule(
-    name="charging-profile-results",
-    relevant=(
-        ChargingProfileRequestAccepted,
-        ChargerProfileAnswered,
-        ChargingProfileDeadlinePassed,
-    ),
-    key=lambda event: event.payload.request_id,
-    load=_load,
-    evolve=evolve,
-    decide=decide,
-    due=lambda pending: pending.deadline,
-    state_key=lambda pending: pending.request_id,
-    overdue=overdue,
+RULE: WaitingRule[Awaited] = awaited_rule(
+    "charging-profile-results",
+    (ChargingProfileRequestAccepted, ChargerProfileAnswered, ChargingProfileDeadlinePassed),
+    lambda event: event.payload.request_id,
+    evolve,
+    decide,
+    overdue,
 )
 
 

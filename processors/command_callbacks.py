@@ -12,17 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from ocpi_hub.settings import Settings
-from processors.push import TokenUnsealer
-from processors.result_callbacks import (
-    CallbackKind,
-    DeliveredMarks,
-    PartnerLookup,
-    RedisDeliveredMarks,
-    ResultCallbackSender,
-)
+from processors.result_callbacks import CallbackKind
 from producers.received_commands import given_by_operator
 from schemas.events import CommandResultDecided
 from schemas.ocpi.commands import CommandResult
@@ -50,19 +40,3 @@ COMMAND_CALLBACKS = CallbackKind(
     internal=lambda event: given_by_operator(event.payload.partner_id),
     fields=lambda event: {"result": event.payload.result.value},
 )
-
-
-class CommandCallbackSender(ResultCallbackSender):
-    def __init__(
-        self,
-        settings: Settings,
-        partners: PartnerLookup,
-        vault: TokenUnsealer,
-        marks: DeliveredMarks,
-        *,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(settings, partners, vault, marks, COMMAND_CALLBACKS, http=http)
-
-
-__all__ = ["COMMAND_CALLBACKS", "CommandCallbackSender", "RedisDeliveredMarks", "callback_body"]

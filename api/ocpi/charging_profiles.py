@@ -16,16 +16,19 @@ processors/charging_profile_callbacks.py).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
-from api.ocpi.received_commands import CommandPorts, CommandPortsDep, emsp_caller, session_facts
-from api.writes import JsonBodyOrNone, WritePathDep, body_of
+from api.ocpi.received_commands import (
+    Asked,
+    AskedDep,
+    callable_response_url,
+    session_request_facts,
+)
+from api.writes import JsonBodyOrNone, body_of
 from producers.charging_profiles import (
     SLICE,
     ProfileRequest,
@@ -33,12 +36,8 @@ from producers.charging_profiles import (
     decide,
     new_request_id,
 )
-from producers.received_commands import Caller, Facts
-from producers.url_policy import UrlRefusedError, check_url
-from schemas.events import Party
 from schemas.ocpi.charging_profiles import ProfileAction, SetChargingProfile
 from schemas.ocpi.commands import ResponseUrl
-from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
 
@@ -46,11 +45,11 @@ receiver = APIRouter(
     prefix="/ocpi/cpo/2.2.1/chargingprofiles", tags=["ocpi: charging profiles (receiver)"]
 )
 
-CallerDep = Annotated[Caller, Depends(emsp_caller)]
 SessionId = Annotated[str, Path(min_length=1, max_length=36)]
+QueryUrl = Annotated[str, Query(min_length=1, max_length=255)]
 
 
-def _response_url(value: str) -> str:
+def _query_url(value: str) -> str:
     # The GET and DELETE carry it in the query; validated as the PUT body's is.
     try:
         return str(TypeAdapter(ResponseUrl).validate_python(value))
@@ -61,38 +60,26 @@ def _response_url(value: str) -> str:
 
 
 async def _record(
+    asked: Asked,
     action: ProfileAction,
     session_id: str,
     response_url: str,
-    c: ContainerDep,
-    caller: Caller,
-    ports: CommandPorts,
-    write_path: WritePathDep,
-    now: datetime,
-    correlation_id: str,
     *,
     profile: SetChargingProfile | None = None,
     duration: int | None = None,
 ) -> dict[str, Any]:
+    c = asked.c
     s = c.settings
-    try:
-        # The result goes to response_url later: a URL we would not call is
-        # refused now, before anything is recorded (docs/adr/0039).
-        await check_url(response_url, allow_private=s.url_policy_allow_private, what="response_url")
-    except UrlRefusedError as exc:
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, str(exc)) from exc
-    us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
-    session, entries = await session_facts(ports, write_path, us, session_id)
-    ids = [cp.charge_point_id for cp in entries]
+    await callable_response_url(response_url, c)
     request_id = new_request_id()
-    facts = Facts(
-        us=us,
-        caller=caller,
-        command_id=request_id,
-        correlation_id=correlation_id,
-        charge_points=tuple(entries),
-        present=await ports.presence.present(ids),
-        session=session,
+    facts = await session_request_facts(
+        asked.ports,
+        asked.write_path,
+        us=asked.us,
+        caller=asked.caller,
+        request_id=request_id,
+        correlation_id=asked.correlation_id,
+        session_id=session_id,
     )
     pace = RedisRequestPace(c.redis, s.charging_profile_min_interval_s, s.topic_prefix)
     request = ProfileRequest(
@@ -105,82 +92,36 @@ async def _record(
         duration=duration,
         too_often=await pace.too_often(session_id, action),
     )
-    response = await write_path.write(SLICE, request_id, lambda state: decide(state, request, now))
+    now = asked.now
+    response = await asked.write_path.write(
+        SLICE, request_id, lambda state: decide(state, request, now)
+    )
     return envelope(to_json(response))
 
 
 @receiver.put("/{session_id}", openapi_extra=body_of(SetChargingProfile))
 async def set_charging_profile(
-    session_id: SessionId,
-    caller: CallerDep,
-    c: ContainerDep,
-    ports: CommandPortsDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    body: JsonBodyOrNone,
+    session_id: SessionId, asked: AskedDep, body: JsonBodyOrNone
 ) -> dict[str, Any]:
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request = SetChargingProfile.model_validate(body)
-    return await _record(
-        ProfileAction.SET,
-        session_id,
-        str(request.response_url),
-        c,
-        caller,
-        ports,
-        write_path,
-        now,
-        correlation_id,
-        profile=request,
-    )
+    url = str(request.response_url)
+    return await _record(asked, ProfileAction.SET, session_id, url, profile=request)
 
 
 @receiver.get("/{session_id}")
 async def get_active_charging_profile(
     session_id: SessionId,
-    caller: CallerDep,
-    c: ContainerDep,
-    ports: CommandPortsDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+    asked: AskedDep,
     duration: Annotated[int, Query(ge=1, le=2**31 - 1)],
-    response_url: Annotated[str, Query(min_length=1, max_length=255)],
+    response_url: QueryUrl,
 ) -> dict[str, Any]:
-    return await _record(
-        ProfileAction.GET,
-        session_id,
-        _response_url(response_url),
-        c,
-        caller,
-        ports,
-        write_path,
-        now,
-        correlation_id,
-        duration=duration,
-    )
+    url = _query_url(response_url)
+    return await _record(asked, ProfileAction.GET, session_id, url, duration=duration)
 
 
 @receiver.delete("/{session_id}")
 async def clear_charging_profile(
-    session_id: SessionId,
-    caller: CallerDep,
-    c: ContainerDep,
-    ports: CommandPortsDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    response_url: Annotated[str, Query(min_length=1, max_length=255)],
+    session_id: SessionId, asked: AskedDep, response_url: QueryUrl
 ) -> dict[str, Any]:
-    return await _record(
-        ProfileAction.CLEAR,
-        session_id,
-        _response_url(response_url),
-        c,
-        caller,
-        ports,
-        write_path,
-        now,
-        correlation_id,
-    )
+    return await _record(asked, ProfileAction.CLEAR, session_id, _query_url(response_url))

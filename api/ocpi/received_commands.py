@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -35,6 +36,7 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
+from ocpi_hub.bootstrap import Container
 from producers import charge_points, locations
 from producers.received_commands import (
     SLICE,
@@ -191,6 +193,71 @@ async def session_facts(
     return session, entries
 
 
+@dataclass(frozen=True)
+class Asked:
+    """An eMSP's request about one of our chargers (a command, a charging
+    profile): who asks, and what it is judged and recorded with."""
+
+    caller: Caller
+    c: Container
+    ports: CommandPorts
+    write_path: WritePath
+    now: datetime
+    correlation_id: str
+
+    @property
+    def us(self) -> Party:
+        s = self.c.settings
+        return Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+
+
+def _asked(
+    caller: Annotated[Caller, Depends(emsp_caller)],
+    c: ContainerDep,
+    ports: CommandPortsDep,
+    write_path: WritePathDep,
+    now: NowDep,
+    correlation_id: CorrelationIdDep,
+) -> Asked:
+    return Asked(caller, c, ports, write_path, now, correlation_id)
+
+
+AskedDep = Annotated[Asked, Depends(_asked)]
+
+
+async def callable_response_url(url: str, c: ContainerDep) -> None:
+    """The result goes to ``response_url`` later: a URL we would not call
+    is refused now (2001), before anything is recorded (docs/adr/0039)."""
+    try:
+        await check_url(url, allow_private=c.settings.url_policy_allow_private, what="response_url")
+    except UrlRefusedError as exc:
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, str(exc)) from exc
+
+
+async def session_request_facts(
+    ports: CommandPorts,
+    write_path: WritePath,
+    *,
+    us: Party,
+    caller: Caller,
+    request_id: str,
+    correlation_id: str,
+    session_id: str,
+) -> Facts:
+    """The facts of a request about one of our sessions (a charging
+    profile), as a STOP_SESSION gathers them."""
+    session, entries = await session_facts(ports, write_path, us, session_id)
+    return Facts(
+        us=us,
+        caller=caller,
+        command_id=request_id,
+        correlation_id=correlation_id,
+        charge_points=tuple(entries),
+        present=await ports.presence.present(cp.charge_point_id for cp in entries),
+        session=session,
+    )
+
+
 async def gather_facts(
     request: CommandRequest,
     ports: CommandPorts,
@@ -259,38 +326,22 @@ def _one_of(*models: type[Any]) -> dict[str, Any]:
     ),
 )
 async def receive_command(
-    command: CommandDep,
-    caller: Annotated[Caller, Depends(emsp_caller)],
-    c: ContainerDep,
-    ports: CommandPortsDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    body: JsonBodyOrNone,
+    command: CommandDep, asked: AskedDep, body: JsonBodyOrNone
 ) -> dict[str, Any]:
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request: CommandRequest = REQUEST_MODEL[command].model_validate(body)  # type: ignore[assignment]
-    s = c.settings
-    try:
-        # The result goes to response_url later: a URL we would not call is
-        # refused now, before anything is recorded (docs/adr/0039).
-        await check_url(
-            str(request.response_url),
-            allow_private=s.url_policy_allow_private,
-            what="response_url",
-        )
-    except UrlRefusedError as exc:
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, str(exc)) from exc
-    us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+    s = asked.c.settings
+    ports, write_path, caller, now = asked.ports, asked.write_path, asked.caller, asked.now
+    await callable_response_url(str(request.response_url), asked.c)
     command_id = new_command_id()
     facts = await gather_facts(
         request,
         ports,
         write_path,
-        us=us,
+        us=asked.us,
         caller=caller,
         command_id=command_id,
-        correlation_id=correlation_id,
+        correlation_id=asked.correlation_id,
     )
     received = ReceiveCommand(command, request, facts, s.command_timeout_s)
     response = await write_path.write(SLICE, command_id, lambda state: decide(state, received, now))
