@@ -23,6 +23,7 @@ from api.ocpi import cdrs as ocpi_cdrs
 from api.ocpi import charging_profiles as ocpi_charging_profiles
 from api.ocpi import credentials, locations, versions
 from api.ocpi import received_commands as ocpi_received_commands
+from api.ocpi import sent_charging_profiles as ocpi_sent_charging_profiles
 from api.ocpi import sent_commands as ocpi_sent_commands
 from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
@@ -31,6 +32,7 @@ from api.ops import audit as ops_audit
 from api.ops import billing as ops_billing
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
+from api.ops import charging_profiles as ops_charging_profiles
 from api.ops import credit_notes as ops_credit_notes
 from api.ops import evses, sites
 from api.ops import invoice_files as ops_invoice_files
@@ -153,6 +155,8 @@ def create_app(
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_received_commands.receiver)
     app.include_router(ocpi_charging_profiles.receiver)
+    app.include_router(ocpi_sent_charging_profiles.sender)
+    app.include_router(ops_charging_profiles.router)
     app.include_router(ops_received_commands.router)
     app.include_router(ops_received_commands.given)
     app.include_router(ops_charge_points.router)

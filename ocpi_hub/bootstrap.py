@@ -44,6 +44,7 @@ from producers import (
     operators,
     partners,
     received_commands,
+    sent_charging_profiles,
     sent_commands,
     sessions,
     tariffs,
@@ -84,6 +85,10 @@ from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.received_commands import ReceivedCommandViewQuery, ReceivedCommandViewWriter
+from projections.mongo.sent_charging_profiles import (
+    ActiveProfileViewWriter,
+    SentProfileViewWriter,
+)
 from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
@@ -116,6 +121,8 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     received_commands.SLICE,
     sent_commands.SLICE,
     charging_profiles.SLICE,
+    sent_charging_profiles.SLICE,
+    sent_charging_profiles.ACTIVE_SLICE,
     partners.SLICE,
     tokens.SLICE,
     sessions.SLICE,
@@ -277,6 +284,8 @@ def views(
         CdrRowWriter(engine),
         BillingRowWriter(engine),
         SentCommandViewWriter(db),
+        SentProfileViewWriter(db),
+        ActiveProfileViewWriter(db),
         ReceivedCommandViewWriter(db),
         ChargePointViewWriter(db),
         DeadLetterViewWriter(db),

@@ -307,7 +307,7 @@ async def gather_facts(
     )
 
 
-def _one_of(*models: type[Any]) -> dict[str, Any]:
+def one_of(*models: type[Any]) -> dict[str, Any]:
     """``openapi_extra`` of a body that is one of ``models`` (which one: the
     path says)."""
     schemas = [body_of(m)["requestBody"]["content"]["application/json"]["schema"] for m in models]
@@ -321,9 +321,7 @@ def _one_of(*models: type[Any]) -> dict[str, Any]:
 
 @receiver.post(
     "/{command}",
-    openapi_extra=_one_of(
-        StartSession, StopSession, ReserveNow, CancelReservation, UnlockConnector
-    ),
+    openapi_extra=one_of(StartSession, StopSession, ReserveNow, CancelReservation, UnlockConnector),
 )
 async def receive_command(
     command: CommandDep, asked: AskedDep, body: JsonBodyOrNone
