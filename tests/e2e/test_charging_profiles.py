@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +35,14 @@ from pymongo import MongoClient
 from websockets.asyncio.client import connect
 
 from tests.conftest import fresh_namespace
-from tests.e2e.conftest import Platform, auth, cli_json, ops_auth, running_platform
+from tests.e2e.conftest import (
+    Platform,
+    auth,
+    cli_json,
+    ops_auth,
+    running_platform,
+    sealed_token,
+)
 from tests.ocpi_objects import connector, evse, location
 from tests.peer_stub import PeerStub, peer_stub
 from tests.token_objects import token
@@ -168,17 +177,18 @@ async def _until(check: Any, what: str, within_s: float = 60) -> Any:
     deadline = loop.time() + within_s
     last: Any = None
     while loop.time() < deadline:
-        last = await check() if asyncio.iscoroutinefunction(check) else check()
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         await asyncio.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
-@pytest.fixture
-async def charging(setup: Setup) -> AsyncIterator[Charging]:
-    """The charger connected, booted and charging the eMSP's token: our
-    session ACTIVE."""
+@asynccontextmanager
+async def charging_with(setup: Setup, uid: str) -> AsyncIterator[Charging]:
+    """The charger connected, booted and charging ``uid``: our session ACTIVE."""
     p = setup.platform
     basic = base64.b64encode(f"{setup.charge_point_id}:{PASSWORD}".encode()).decode()
     ws = await connect(
@@ -196,14 +206,18 @@ async def charging(setup: Setup) -> AsyncIterator[Charging]:
         )
         at = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         started = await charger.call(
-            call.StartTransaction(connector_id=1, id_tag=setup.uid, meter_start=0, timestamp=at)
+            call.StartTransaction(connector_id=1, id_tag=uid, meter_start=0, timestamp=at)
         )
         assert started.id_tag_info["status"] == "Accepted"
         sessions = MongoClient(p.namespace.settings.mongo_url)[p.namespace.name]["sessions"]
 
         def active() -> dict[str, Any] | None:
             doc = sessions.find_one(
-                {"session.location_id": setup.location_id, "session.status": "ACTIVE"}
+                {
+                    "session.location_id": setup.location_id,
+                    "session.status": "ACTIVE",
+                    "session.cdr_token.uid": uid,
+                }
             )
             return doc["session"] if doc else None
 
@@ -221,6 +235,12 @@ async def charging(setup: Setup) -> AsyncIterator[Charging]:
     finally:
         task.cancel()
         await ws.close()
+
+
+@pytest.fixture
+async def charging(setup: Setup) -> AsyncIterator[Charging]:
+    async with charging_with(setup, setup.uid) as c:
+        yield c
 
 
 def _url(s: Setup) -> tuple[str, str]:
@@ -353,3 +373,102 @@ async def test_unknown_or_bad_requests_are_declined_and_reach_no_charger(setup: 
     assert {("chargingprofiles", "RECEIVER"), ("chargingprofiles", "SENDER")} <= modules
     await asyncio.sleep(2)
     assert _posted(setup, path) == []
+
+
+# --------------------------------------------------------------------------- #
+# Both roles: a second platform of ours as the eMSP
+# --------------------------------------------------------------------------- #
+
+EMSP_ID = "PEE-SC"  # the CPO's name for the eMSP platform
+CPO_ID = "HUB-SC"  # the eMSP platform's name for the CPO
+
+
+@pytest.fixture(scope="module")
+def emsp(setup: Setup, peer_platform: Platform) -> Platform:
+    """The peer platform (NL-PEE) registered with our CPO platform as eMSP."""
+    invite = cli_json(
+        setup.platform, "partners", "invite", "--country-code", "NL", "--party-id", "PEE",
+        "--role", "EMSP", "--partner-id", EMSP_ID,
+    )  # fmt: skip
+    cli_json(
+        peer_platform, "partners", "register", "--versions-url", invite["versions_url"],
+        "--token-a", invite["token_a"], "--partner-id", CPO_ID,
+    )  # fmt: skip
+    return peer_platform
+
+
+async def test_the_emsp_platform_sets_reads_and_clears_a_profile_through_ops(
+    setup: Setup, emsp: Platform
+) -> None:
+    uid = f"PE{uuid.uuid4().hex[:8].upper()}"
+    issued = token(uid, country_code="NL", party_id="PEE", whitelist="ALLOWED")
+    ops = ops_auth(emsp.base_url)
+    async with httpx.AsyncClient(base_url=emsp.base_url, headers=ops, timeout=20) as em:
+        assert (await em.put(f"/ops/tokens/{uid}", json=issued)).status_code == 201
+        # As the eMSP's token push would: the CPO holds the token.
+        pushed = await em.put(
+            f"{setup.platform.base_url}/ocpi/cpo/2.2.1/tokens/NL/PEE/{uid}",
+            json=issued,
+            headers=auth(sealed_token(emsp, CPO_ID)),
+        )
+        assert pushed.json()["status_code"] == 1000, pushed.text
+        async with charging_with(setup, uid) as charging:
+            sid = charging.session_id
+            sent = await em.put(f"/ops/charging-profiles/sent/{CPO_ID}/{sid}", json=PROFILE)
+            assert sent.status_code == 200, sent.text
+            data = sent.json()["data"]
+            assert data["response"] == {"result": "ACCEPTED", "timeout": TIMEOUT_S}
+            assert data["response_url"].endswith(f"/chargingprofiles/SET/{data['request_id']}")
+            [at_charger] = await _until(lambda: charging.charger.set_calls, "the charger's call")
+            periods = at_charger["profile"]["charging_schedule"]["charging_schedule_period"]
+            assert [(p["start_period"], float(p["limit"])) for p in periods] == [
+                (0, 16.0),
+                (1800, 8.5),
+            ]
+
+            async def shown(path: str, status: str | None = None) -> dict[str, Any] | None:
+                resp = await em.get(path)
+                body = resp.json()
+                data = body.get("data")
+                if resp.status_code != 200 or not data or (status and data["status"] != status):
+                    return None
+                result: dict[str, Any] = body["data"]
+                return result
+
+            request = f"/ops/charging-profiles/sent/{data['request_id']}"
+            done = await _until(lambda: shown(request, "ACCEPTED"), "the result at the eMSP")
+            assert (done["action"], done["session_id"], done["partner_id"]) == ("SET", sid, CPO_ID)
+            # The CPO's ActiveChargingProfile PUT, recorded by the eMSP.
+            active = await _until(
+                lambda: shown(f"/ops/charging-profiles/active/ZZ/HUB/{sid}"),
+                "the ActiveChargingProfile at the eMSP",
+            )
+            assert active["partner_id"] == CPO_ID
+            assert active["active_profile"]["charging_profile"]["charging_profile_period"] == [
+                {"start_period": 0, "limit": 16.0},
+                {"start_period": 1800, "limit": 8.5},
+            ]
+            # GET the active profile, then clear it.
+            asked = await em.post(
+                f"/ops/charging-profiles/sent/{CPO_ID}/{sid}/active", params={"duration": 600}
+            )
+            got = await _until(
+                lambda: shown(f"/ops/charging-profiles/sent/{asked.json()['data']['request_id']}",
+                              "ACCEPTED"),
+                "the ActiveChargingProfileResult at the eMSP",
+            )  # fmt: skip
+            assert got["active_profile"]["charging_profile"]["duration"] == 600
+            cleared = await em.delete(f"/ops/charging-profiles/sent/{CPO_ID}/{sid}")
+            clear_id = cleared.json()["data"]["request_id"]
+            await _until(
+                lambda: shown(f"/ops/charging-profiles/sent/{clear_id}", "ACCEPTED"),
+                "the ClearProfileResult at the eMSP",
+            )
+            assert charging.charger.clear_calls[-1] == {"id": charging.transaction_id}
+        # Refused before anything is sent: an unknown partner, a bad profile.
+        unknown = await em.put("/ops/charging-profiles/sent/NOBODY/S1", json=PROFILE)
+        assert (unknown.status_code, unknown.json()["status_code"]) == (404, 2001)
+        bad = await em.put(
+            f"/ops/charging-profiles/sent/{CPO_ID}/S1", json={"charging_rate_unit": "kW"}
+        )
+        assert bad.json()["status_code"] == 2001
