@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from processors import charging_profile_results as results
 from processors.charging_profile_callbacks import PROFILE_CALLBACKS, callback_body
+from producers import sent_charging_profiles as sent
 from producers.charging_profiles import (
     ProfileRequest,
     active_profile_of,
@@ -20,11 +21,13 @@ from producers.charging_profiles import (
     result_of,
     to_ocpp_tx_profile,
 )
+from producers.sent_commands import CommandTarget
 from schemas.events import (
     ChargerProfileAnswered,
     ChargingProfileRequestAccepted,
     ChargingProfileRequestDeclined,
     ChargingProfileResultDecided,
+    Party,
     derived_event_id,
     parse_event,
     serialize_event,
@@ -32,6 +35,7 @@ from schemas.events import (
 from schemas.events.charging_profiles import ChargerProfileAnsweredPayload
 from schemas.ocpi.charging_profiles import (
     ChargingProfile,
+    ChargingProfileResponse,
     ChargingProfileResultType,
     ProfileAction,
     SetChargingProfile,
@@ -271,3 +275,96 @@ def test_the_chargers_words_map_to_ocpis_three() -> None:
         "UNKNOWN",
         "REJECTED",
     ]
+
+
+# --- as eMSP ----------------------------------------------------------------------
+
+
+def _target() -> CommandTarget:
+    return CommandTarget(
+        partner_id="CPO-1",
+        url="https://cpo.example.com/ocpi/2.2.1/chargingprofiles/",
+        sealed_token="sealed",
+        to=Party(country_code="DE", party_id="CPO"),
+    )
+
+
+def test_the_request_to_the_cpo_follows_the_action() -> None:
+    url = sent.response_url("https://us.example.com/", ProfileAction.GET, "abc-1")
+    assert url == "https://us.example.com/ocpi/emsp/2.2.1/chargingprofiles/GET/abc-1"
+    base = "https://cpo.example.com/ocpi/2.2.1/chargingprofiles/S1"
+    assert sent.outbound(ProfileAction.SET, _target(), "S1", url, charging_profile=PROFILE) == (
+        "PUT",
+        base,
+        {"charging_profile": PROFILE, "response_url": url},
+    )
+    method, to, body = sent.outbound(ProfileAction.GET, _target(), "S1", url, duration=900)
+    assert (method, body) == ("GET", None)
+    assert to.startswith(f"{base}?duration=900&response_url=https%3A%2F%2Fus.example.com")
+    method, to, body = sent.outbound(ProfileAction.CLEAR, _target(), "S1", url)
+    assert (method, body, to.split("?")[1].split("=")[0]) == ("DELETE", None, "response_url")
+
+
+def test_the_first_result_stands_and_the_status_is_judged_at_read_time() -> None:
+    us = Party(country_code="ZZ", party_id="HUB")
+    request = sent.plan_sent(
+        request_id="r1",
+        action=ProfileAction.GET,
+        target=_target(),
+        session_id="S1",
+        url="https://us.example.com/cb",
+        response=ChargingProfileResponse.model_validate({"result": "ACCEPTED", "timeout": 30}),
+        us=us,
+        now=T0,
+        correlation_id="c",
+        duration=900,
+    )
+    state = sent.evolve(None, request)
+    assert state is not None
+    assert sent.status_of(state, T0 + timedelta(seconds=29)) == "PENDING"
+    assert sent.status_of(state, T0 + timedelta(seconds=30)) == "NO_RESULT_IN_TIME"
+    active = {"start_date_time": "2026-06-01T12:00:00Z", "charging_profile": PROFILE}
+    result = sent.plan_result(
+        request_id="r1",
+        action=ProfileAction.GET,
+        partner_id="CPO-1",
+        sender=Party(country_code="DE", party_id="CPO"),
+        body={"result": "ACCEPTED", "profile": active},
+        now=T0,
+        correlation_id="c",
+    )
+    assert sent.decide_result(state, result).events == [result]
+    state = sent.evolve(state, result)
+    assert state is not None
+    assert (sent.status_of(state, T0 + timedelta(hours=1)), state.active_profile) == (
+        "ACCEPTED",
+        active,
+    )
+    again = sent.decide_result(state, result)
+    assert (again.events, again.answer) == ([], "ACCEPTED")
+    # A result of the wrong kind for what was asked is refused (2001).
+    with pytest.raises(ValidationError):
+        sent.plan_result(
+            request_id="r1",
+            action=ProfileAction.GET,
+            partner_id="CPO-1",
+            sender=us,
+            body={"result": "MAYBE"},
+            now=T0,
+            correlation_id="c",
+        )
+
+
+def test_an_active_profile_a_cpo_puts_is_kept_per_session_latest_first() -> None:
+    cpo = Party(country_code="DE", party_id="CPO")
+    active = {"start_date_time": "2026-06-01T12:00:00Z", "charging_profile": PROFILE}
+    first = sent.plan_active(
+        partner_id="CPO-1", sender=cpo, session_id="s1", body=active, now=T0, correlation_id="c"
+    )
+    assert first.aggregate_key == "DE/CPO/S1"
+    state = sent.evolve_active(sent.evolve_active(None, first), first)
+    assert state is not None and state.updates == 2
+    with pytest.raises(ValidationError):
+        sent.plan_active(
+            partner_id="CPO-1", sender=cpo, session_id="s1", body={}, now=T0, correlation_id="c"
+        )
