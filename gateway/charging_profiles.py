@@ -41,12 +41,12 @@ from schemas.events import (
     ChargerProfileAnswered,
     ChargingProfileRequestAccepted,
     EventMeta,
-    new_event_id,
 )
 from schemas.events.charging_profiles import (
     ActiveChargingProfileChangedPayload,
     ChargerProfileAnsweredPayload,
 )
+from schemas.events.envelope import envelope_of
 from schemas.events.sessions import session_key
 from schemas.ocpi.charging_profiles import ChargingProfileResultType, ProfileAction
 from schemas.topics import CHARGING_PROFILES
@@ -58,16 +58,16 @@ NO_TRANSACTION = "NoTransaction"
 Outcome = tuple[ChargingProfileResultType, str | None, dict[str, Any] | None]
 
 
-def _meta(accepted: ChargingProfileRequestAccepted, now: datetime) -> dict[str, Any]:
-    return {
-        "event_id": new_event_id(),
-        "aggregate_key": accepted.aggregate_key,
-        "occurred_at": now,
-        "recorded_at": now,
-        "source": accepted.source,
-        "correlation_id": accepted.correlation_id,
-        "causation_id": accepted.event_id,
-    }
+def _meta(
+    accepted: ChargingProfileRequestAccepted, now: datetime, key: str | None = None
+) -> dict[str, Any]:
+    return envelope_of(
+        key or accepted.aggregate_key,
+        now,
+        accepted.source,
+        accepted.correlation_id,
+        causation_id=accepted.event_id,
+    )
 
 
 def answered(
@@ -197,10 +197,7 @@ class ProfileRunner:
             # (and PUT) in the order they happened.
             t = p.target
             changed = ActiveChargingProfileChanged(
-                **{
-                    **_meta(accepted, now),
-                    "aggregate_key": session_key(t.country_code, t.party_id, p.session_id),
-                },
+                **_meta(accepted, now, session_key(t.country_code, t.party_id, p.session_id)),
                 payload=ActiveChargingProfileChangedPayload(
                     request_id=p.request_id,
                     session_id=p.session_id,

@@ -34,6 +34,7 @@ from schemas.events.charging_profiles import (
     ChargingProfileRequestAcceptedPayload,
     ChargingProfileRequestDeclinedPayload,
 )
+from schemas.events.envelope import envelope_of
 from schemas.ocpi.charging_profiles import (
     ActiveChargingProfile,
     ChargingProfile,
@@ -71,14 +72,7 @@ Planned = ChargingProfileRequestAccepted | ChargingProfileRequestDeclined
 
 def plan(request: ProfileRequest, now: datetime) -> Planned:
     facts = request.facts
-    meta: dict[str, Any] = {
-        "event_id": uuid.uuid4(),
-        "aggregate_key": facts.command_id,
-        "occurred_at": now,
-        "recorded_at": now,
-        "source": facts.caller.party,
-        "correlation_id": facts.correlation_id,
-    }
+    meta = envelope_of(facts.command_id, now, facts.caller.party, facts.correlation_id)
     common: dict[str, Any] = {
         "request_id": facts.command_id,
         "action": request.action,

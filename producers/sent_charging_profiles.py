@@ -39,6 +39,7 @@ from schemas.events.charging_profiles import (
     ChargingProfileRequestSentPayload,
     ChargingProfileResultReceivedPayload,
 )
+from schemas.events.envelope import envelope_of
 from schemas.events.sessions import session_key
 from schemas.ocpi.charging_profiles import (
     ActiveChargingProfile,
@@ -114,12 +115,7 @@ def plan_sent(
     duration: int | None = None,
 ) -> ChargingProfileRequestSent:
     return ChargingProfileRequestSent(
-        event_id=uuid.uuid4(),
-        aggregate_key=request_id,
-        occurred_at=now,
-        recorded_at=now,
-        source=us,
-        correlation_id=correlation_id,
+        **envelope_of(request_id, now, us, correlation_id),
         payload=ChargingProfileRequestSentPayload(
             request_id=request_id,
             action=action,
@@ -166,12 +162,9 @@ def plan_result(
     result = model.model_validate(body)
     profile = getattr(result, "profile", None)
     return ChargingProfileResultReceived(
-        event_id=uuid.uuid5(_RESULT_NS, request_id),
-        aggregate_key=request_id,
-        occurred_at=now,
-        recorded_at=now,
-        source=sender,
-        correlation_id=correlation_id,
+        **envelope_of(
+            request_id, now, sender, correlation_id, event_id=uuid.uuid5(_RESULT_NS, request_id)
+        ),
         payload=ChargingProfileResultReceivedPayload(
             request_id=request_id,
             action=action,
@@ -293,13 +286,9 @@ def plan_active(
 ) -> ActiveChargingProfileReceived:
     """A body that is not an ActiveChargingProfile raises ValidationError."""
     profile = ActiveChargingProfile.model_validate(body)
+    key = session_key(sender.country_code, sender.party_id, session_id)
     return ActiveChargingProfileReceived(
-        event_id=uuid.uuid4(),
-        aggregate_key=session_key(sender.country_code, sender.party_id, session_id),
-        occurred_at=now,
-        recorded_at=now,
-        source=sender,
-        correlation_id=correlation_id,
+        **envelope_of(key, now, sender, correlation_id),
         payload=ActiveChargingProfileReceivedPayload(
             partner_id=partner_id,
             sender=sender,

@@ -22,10 +22,10 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Path
 
-from api.deps import CommandIdsDep, CorrelationIdDep, NowDep
-from api.errors import OcpiError, envelope
+from api.deps import CorrelationIdDep, NowDep
+from api.errors import envelope
 from api.ocpi.received_commands import one_of
-from api.ocpi.sent_commands import CommandIdPath
+from api.ocpi.sent_commands import CommandIdPath, ResultCallDep
 from api.routing import RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
 from producers.sent_charging_profiles import (
@@ -44,7 +44,6 @@ from schemas.ocpi.charging_profiles import (
     ClearProfileResult,
     ProfileAction,
 )
-from schemas.ocpi.status_codes import OcpiStatus
 
 log = structlog.get_logger(__name__)
 
@@ -58,36 +57,26 @@ sender = APIRouter(
     openapi_extra=one_of(ChargingProfileResult, ActiveChargingProfileResult, ClearProfileResult),
 )
 async def receive_charging_profile_result(
-    action: ProfileAction,
-    request_id: CommandIdPath,
-    caller: RoutedCallerDep,
-    ids: CommandIdsDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    body: JsonBodyOrNone,
+    action: ProfileAction, request_id: CommandIdPath, call: ResultCallDep, body: JsonBodyOrNone
 ) -> dict[str, Any]:
-    partner_id = caller.partner.partner_id
-    bound = log.bind(partner_id=partner_id, request_id=request_id, action=action.value)
-    if not ids.genuine(request_id, partner_id, id_kind(action)):
-        bound.warning("charging_profile_result_unknown_request")
-        raise OcpiError(
-            OcpiStatus.UNKNOWN_LOCATION,
-            f"no {action.value} charging profile request {request_id!r} was sent to this partner",
-        )
+    call.require_genuine(request_id, id_kind(action), f"{action.value} charging profile request")
     # A body that is not the result object of ``action``: 2001, nothing written.
     event = plan_result(
         request_id=request_id,
         action=action,
-        partner_id=partner_id,
-        sender=caller.party,
+        partner_id=call.partner_id,
+        sender=call.caller.party,
         body=body,
-        now=now,
-        correlation_id=correlation_id,
+        now=call.now,
+        correlation_id=call.correlation_id,
     )
-    first = await write_path.write(SLICE, request_id, lambda state: decide_result(state, event))
-    bound.info(
+    first = await call.write_path.write(
+        SLICE, request_id, lambda state: decide_result(state, event)
+    )
+    log.info(
         "charging_profile_result_received" if first is None else "charging_profile_result_repeated",
+        partner_id=call.partner_id,
+        request_id=request_id,
         result=event.payload.result.value,
     )
     return envelope()

@@ -24,20 +24,24 @@ api/ops/sent_commands.py).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Path, Query, Request
 
 from api.consistency import read_written
-from api.deps import CommandChannelDep, CommandIdsDep, ContainerDep, CorrelationIdDep, NowDep
+from api.deps import ContainerDep, NowDep
 from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
 from api.ops.access import OPS_ACCESS
-from api.ops.sent_commands import read_or_fail, record_sent, send_to_receiver
+from api.ops.sent_commands import (
+    Sending,
+    SendingDep,
+    read_or_fail,
+    record_sent,
+    send_to_receiver,
+)
 from api.writes import WritePathDep, checked
-from ocpi_hub.bootstrap import Container
 from producers.sent_charging_profiles import (
     ACTIVE_SLICE,
     SLICE,
@@ -48,8 +52,7 @@ from producers.sent_charging_profiles import (
     response_url,
     status_of,
 )
-from producers.sent_commands import CommandChannel, CommandIds, receiver_target
-from producers.write_path import WritePath
+from producers.sent_commands import receiver_target
 from projections.mongo.sent_charging_profiles import active_profiles, sent_profiles
 from schemas.events import Party
 from schemas.events.sessions import session_key
@@ -79,16 +82,13 @@ async def _send(
     action: ProfileAction,
     partner_id: str,
     session_id: str,
-    c: Container,
-    ids: CommandIds,
-    channel: CommandChannel,
-    write_path: WritePath,
-    now: datetime,
-    correlation_id: str,
+    sending: Sending,
     *,
     charging_profile: dict[str, Any] | None = None,
     duration: int | None = None,
 ) -> dict[str, Any]:
+    c, ids, write_path, now = sending.c, sending.ids, sending.write_path, sending.now
+    correlation_id = sending.correlation_id
     s = c.settings
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
     target = receiver_target(
@@ -100,7 +100,9 @@ async def _send(
         action, target, session_id, url, charging_profile=charging_profile, duration=duration
     )
     bound = log.bind(partner_id=partner_id, request_id=request_id, action=action.value)
-    answer = await send_to_receiver(c, channel, target, method, to, body, correlation_id, bound)
+    answer = await send_to_receiver(
+        c, sending.channel, target, method, to, body, correlation_id, bound
+    )
     response = read_or_fail(answer, ChargingProfileResponse, bound)
     event = plan_sent(
         request_id=request_id,
@@ -132,20 +134,14 @@ async def _send(
 async def send_charging_profile(
     partner_id: PartnerId,
     session_id: SessionId,
-    c: ContainerDep,
-    ids: CommandIdsDep,
-    channel: CommandChannelDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+    sending: SendingDep,
     http: Request,
     body: Annotated[Any, Body(description="An OCPI ChargingProfile.")] = None,
 ) -> dict[str, Any]:
     checked(http, body)
     profile = to_json(ChargingProfile.model_validate(body))  # 2001 when it is not one
     return await _send(
-        ProfileAction.SET, partner_id, session_id, c, ids, channel, write_path, now,
-        correlation_id, charging_profile=profile,
+        ProfileAction.SET, partner_id, session_id, sending, charging_profile=profile,
     )  # fmt: skip
 
 
@@ -153,16 +149,10 @@ async def send_charging_profile(
 async def clear_charging_profile(
     partner_id: PartnerId,
     session_id: SessionId,
-    c: ContainerDep,
-    ids: CommandIdsDep,
-    channel: CommandChannelDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+    sending: SendingDep,
 ) -> dict[str, Any]:
     return await _send(
-        ProfileAction.CLEAR, partner_id, session_id, c, ids, channel, write_path, now,
-        correlation_id,
+        ProfileAction.CLEAR, partner_id, session_id, sending,
     )  # fmt: skip
 
 
@@ -170,17 +160,11 @@ async def clear_charging_profile(
 async def ask_active_charging_profile(
     partner_id: PartnerId,
     session_id: SessionId,
-    c: ContainerDep,
-    ids: CommandIdsDep,
-    channel: CommandChannelDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+    sending: SendingDep,
     duration: Annotated[int, Query(ge=1, le=2**31 - 1)],
 ) -> dict[str, Any]:
     return await _send(
-        ProfileAction.GET, partner_id, session_id, c, ids, channel, write_path, now,
-        correlation_id, duration=duration,
+        ProfileAction.GET, partner_id, session_id, sending, duration=duration,
     )  # fmt: skip
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import structlog
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from api.consistency import read_written
@@ -46,6 +47,7 @@ from ocpi_hub.bootstrap import Container
 from producers.sent_commands import (
     SLICE,
     CommandChannel,
+    CommandIds,
     CommandTarget,
     CpoAnswer,
     SendFailedError,
@@ -86,6 +88,33 @@ _BODY = {
     "ReserveNow, CancelReservation, UnlockConnector) without `response_url`: the "
     "platform sets it.",
 }
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What a request to a partner CPO's Receiver is sent and recorded with
+    (a command, a charging profile)."""
+
+    c: Container
+    ids: CommandIds
+    channel: CommandChannel
+    write_path: WritePath
+    now: datetime
+    correlation_id: str
+
+
+def _sending(
+    c: ContainerDep,
+    ids: CommandIdsDep,
+    channel: CommandChannelDep,
+    write_path: WritePathDep,
+    now: NowDep,
+    correlation_id: CorrelationIdDep,
+) -> Sending:
+    return Sending(c, ids, channel, write_path, now, correlation_id)
+
+
+SendingDep = Annotated[Sending, Depends(_sending)]
 
 
 async def send_to_receiver(
@@ -155,15 +184,12 @@ async def record_sent(
 async def send_command(
     partner_id: Annotated[str, Path(min_length=1, max_length=100)],
     command: CommandType,
-    c: ContainerDep,
-    ids: CommandIdsDep,
-    channel: CommandChannelDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
+    sending: SendingDep,
     http: Request,
     body: Annotated[Any, Body(**_BODY)] = None,
 ) -> dict[str, Any]:
+    c, ids, channel = sending.c, sending.ids, sending.channel
+    write_path, now, correlation_id = sending.write_path, sending.now, sending.correlation_id
     s = c.settings
     checked(http, body)
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
