@@ -402,4 +402,3 @@ def cdr_from_core(cdr: core_cdrs.Cdr) -> v230_cdrs.Cdr:
         if name in data:
             data[name] = _price_out(data[name], rate)
     return v230_cdrs.Cdr.model_validate(data)
-
