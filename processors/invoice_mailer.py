@@ -39,16 +39,15 @@ from pydantic import ValidationError
 
 from processors.consuming import consume, state_caught_up
 from processors.mail import MailDelivery
-from producers.billing import (
-    SLICE,
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import (
     CreditNoteSource,
-    InvoiceSource,
     corporation_of_credit_note,
     credit_note_source,
-    decide_credit_note_mailed,
-    decide_invoice_mailed,
-    invoice_source,
 )
+from producers.billing.invoices import invoice_source
+from producers.billing.mailings import decide_credit_note_mailed, decide_invoice_mailed
+from producers.billing.state import InvoiceSource
 from producers.invoice_documents import InvoiceDocument, money
 from producers.invoice_files import FileKind, InvoiceFile, InvoiceRenderer
 from producers.write_path import Origin, RefusedError, WritePath

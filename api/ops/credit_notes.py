@@ -31,8 +31,14 @@ from api.ops.access import OPS_ACCESS
 from api.ops.billing import _json, _origin
 from api.ops.invoice_files import renderer_of
 from api.writes import ExactBody, WritePathDep, body_of
-from producers import billing
-from producers.billing import CreditNoteRejection, CreditNoteRequest
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import (
+    CreditNoteRejection,
+    CreditNoteRequest,
+    corporation_of_credit_note,
+    credit_note_source,
+    shown_credit_note,
+)
 from producers.credit_notes import approve_credit_note, reject_credit_note, request_credit_note
 from producers.invoice_files import FileKind
 from producers.write_path import RefusedError
@@ -71,7 +77,7 @@ async def request_invoice_credit_note(
         now=now,
     )
     response.status_code = 201
-    return envelope(billing.shown_credit_note(note))
+    return envelope(shown_credit_note(note))
 
 
 @router.post("/credit-notes/{credit_note_id}/approve")
@@ -89,7 +95,7 @@ async def approve_invoice_credit_note(
         origin=_origin(c, correlation_id),
         now=now,
     )
-    return envelope(billing.shown_credit_note(note))
+    return envelope(shown_credit_note(note))
 
 
 @router.post("/credit-notes/{credit_note_id}/reject", openapi_extra=body_of(CreditNoteRejection))
@@ -108,7 +114,7 @@ async def reject_invoice_credit_note(
         origin=_origin(c, correlation_id),
         now=now,
     )
-    return envelope(billing.shown_credit_note(note))
+    return envelope(shown_credit_note(note))
 
 
 @router.get("/credit-notes")
@@ -146,8 +152,8 @@ async def get_credit_note(credit_note_id: CreditNoteIdPath, c: ContainerDep) -> 
 
 async def _file(credit_note_id: str, kind: FileKind, w: WritePathDep, c: ContainerDep) -> Response:
     # The write path's state, as for an invoice's files (docs/adr/0040, 1).
-    state = await w.state(billing.SLICE, billing.corporation_of_credit_note(credit_note_id))
-    source = billing.credit_note_source(state, credit_note_id)
+    state = await w.state(SLICE, corporation_of_credit_note(credit_note_id))
+    source = credit_note_source(state, credit_note_id)
     # CPU-heavy (fonts, subsetting, Factur-X): off the event loop.
     rendered = await asyncio.to_thread(renderer_of(c.settings).render_credit_note, source, kind)
     return Response(

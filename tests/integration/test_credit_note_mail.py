@@ -22,8 +22,9 @@ from cryptography.fernet import Fernet
 
 from api.app import create_app
 from ocpi_hub.settings import Settings
-from producers import billing
-from producers.billing import CreditNoteRequest
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import CreditNoteRequest
+from producers.billing.state import Mailing
 from producers.credit_notes import approve_credit_note, request_credit_note
 from producers.invoicing import close_month
 from producers.log import ensure_topics
@@ -54,9 +55,9 @@ def test_an_issued_credit_note_is_mailed_once(services: Settings) -> None:
         asyncio.run(_story(s, inbox))
 
 
-async def _mailed(w: WritePath, cid: str, credit_note_id: str) -> billing.Mailing:
+async def _mailed(w: WritePath, cid: str, credit_note_id: str) -> Mailing:
     for _ in range(300):
-        state = await w.state(billing.SLICE, cid)
+        state = await w.state(SLICE, cid)
         assert state is not None
         mailed = state.credit_notes[credit_note_id].mailed
         if mailed is not None:

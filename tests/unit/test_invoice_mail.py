@@ -15,8 +15,16 @@ from pydantic import ValidationError
 
 from ocpi_hub.settings import Settings
 from processors.invoice_mailer import compose
-from producers import billing
-from producers.billing import CorporationState, InvoiceVoiding
+from producers.billing.aggregate import SLICE
+from producers.billing.corporations import NewCorporation, decide_register
+from producers.billing.invoices import InvoiceVoiding, decide_issue, decide_void, invoice_source
+from producers.billing.mailings import (
+    decide_invoice_mailed,
+    decide_mailing_request,
+    new_mailing_id,
+    shown_mailings,
+)
+from producers.billing.state import CorporationState
 from producers.invoice_documents import seller_from
 from producers.invoice_files import FileKind, InvoiceRenderer
 from producers.invoice_mapping import document_of
@@ -51,7 +59,7 @@ def drafted_state() -> tuple[CorporationState, Any]:
 
 def issued_state() -> tuple[CorporationState, Any, Any]:
     state, drafted = drafted_state()
-    decision = billing.decide_issue(
+    decision = decide_issue(
         state,
         invoice_id=INVOICE,
         number="2026-000042",
@@ -63,13 +71,13 @@ def issued_state() -> tuple[CorporationState, Any, Any]:
 
 
 def request(state: CorporationState, mailing_id: str) -> Any:
-    return billing.decide_mailing_request(
+    return decide_mailing_request(
         state, invoice_id=INVOICE, mailing_id=mailing_id, origin=ORIGIN, now=CLOSE_AT
     )
 
 
 def mailed(state: CorporationState, mailing_id: str) -> Any:
-    return billing.decide_invoice_mailed(
+    return decide_invoice_mailed(
         state,
         invoice_id=INVOICE,
         mailing_id=mailing_id,
@@ -85,7 +93,7 @@ def mailed(state: CorporationState, mailing_id: str) -> Any:
 def test_the_state_keeps_the_two_events_content_and_the_first_mailing() -> None:
     state, drafted, issued = issued_state()
     # Through the decision store's own form (JSON), as a rebuild would load it.
-    state = billing.SLICE.load(billing.SLICE.dump(state))
+    state = SLICE.load(SLICE.dump(state))
     source = state.invoice_sources[INVOICE]
     assert source.issued == issued.payload
     # Everything but the CDR keys, which no document shows.
@@ -99,9 +107,9 @@ def test_the_state_keeps_the_two_events_content_and_the_first_mailing() -> None:
 
 def test_files_from_the_state_are_the_files_from_the_events() -> None:
     state, drafted, issued = issued_state()
-    state = billing.SLICE.load(billing.SLICE.dump(state))
+    state = SLICE.load(SLICE.dump(state))
     r = renderer()
-    source = billing.invoice_source(state, INVOICE)
+    source = invoice_source(state, INVOICE)
     from_events = document_of(drafted.payload, issued.payload, r.seller, r.means)
     assert r.document(source) == from_events
     for kind in FileKind:
@@ -116,14 +124,14 @@ def test_files_from_the_state_are_the_files_from_the_events() -> None:
 def test_a_draft_has_no_files_and_an_unknown_invoice_is_404() -> None:
     state, _ = drafted_state()
     with pytest.raises(RefusedError) as draft_refused:
-        billing.invoice_source(state, INVOICE)
+        invoice_source(state, INVOICE)
     assert draft_refused.value.http_status == 409
     assert "draft" in draft_refused.value.message
     with pytest.raises(RefusedError) as unknown:
-        billing.invoice_source(state, f"{CORP}-202501")
+        invoice_source(state, f"{CORP}-202501")
     assert unknown.value.http_status == 404
     with pytest.raises(RefusedError) as no_corporation:
-        billing.invoice_source(None, INVOICE)
+        invoice_source(None, INVOICE)
     assert no_corporation.value.http_status == 404
     with pytest.raises(RefusedError) as not_mailed:
         request(state, "c" * 32)
@@ -132,9 +140,9 @@ def test_a_draft_has_no_files_and_an_unknown_invoice_is_404() -> None:
 
 def test_a_mailing_is_requested_once_and_recorded_once() -> None:
     state, _, _ = issued_state()
-    again = billing.new_mailing_id(INVOICE, "corr-1")
-    assert again == billing.new_mailing_id(INVOICE, "corr-1")
-    assert again != billing.new_mailing_id(INVOICE, "corr-2")
+    again = new_mailing_id(INVOICE, "corr-1")
+    assert again == new_mailing_id(INVOICE, "corr-1")
+    assert again != new_mailing_id(INVOICE, "corr-2")
     asked = request(state, again)
     [event] = asked.events
     assert isinstance(event, InvoiceMailingRequested) and event.payload.mailing_id == again
@@ -150,7 +158,7 @@ def test_a_mailing_is_requested_once_and_recorded_once() -> None:
     held = state.invoice_sources[INVOICE].mailings
     assert held[FIRST_MAILING].message_id == f"<{INVOICE}.issue@billing.ocpi-hub>"
     assert held[again].message_id is None  # still to send
-    shown = billing.shown_mailings(state.invoice_sources[INVOICE])
+    shown = shown_mailings(state.invoice_sources[INVOICE])
     assert [m["mailing_id"] for m in shown] == [FIRST_MAILING, again]
 
     with pytest.raises(RefusedError) as unknown:
@@ -162,7 +170,7 @@ def test_a_void_invoice_is_not_mailed_again_but_keeps_its_files() -> None:
     state, _, _ = issued_state()
     state = _apply(
         state,
-        billing.decide_void(
+        decide_void(
             state,
             invoice_id=INVOICE,
             body=InvoiceVoiding(reason="wrong month"),
@@ -173,7 +181,7 @@ def test_a_void_invoice_is_not_mailed_again_but_keeps_its_files() -> None:
     with pytest.raises(RefusedError) as refused:
         request(state, "e" * 32)
     assert refused.value.http_status == 409 and "VOID" in refused.value.message
-    assert renderer().render(billing.invoice_source(state, INVOICE), FileKind.XML).content
+    assert renderer().render(invoice_source(state, INVOICE), FileKind.XML).content
 
 
 def test_a_zero_percent_contract_is_refused_upfront() -> None:
@@ -182,10 +190,10 @@ def test_a_zero_percent_contract_is_refused_upfront() -> None:
     body = corporation_body()
     body["contract"] = body["contract"] | {"vat_rate": Decimal(0)}
     with pytest.raises(RefusedError) as refused:
-        billing.decide_register(
+        decide_register(
             None,
             corporation_id=CORP,
-            body=billing.NewCorporation.model_validate(body),
+            body=NewCorporation.model_validate(body),
             origin=ORIGIN,
             now=datetime(2026, 9, 1, tzinfo=UTC),
         )
@@ -210,7 +218,7 @@ def test_a_zero_percent_contract_is_refused_upfront() -> None:
 def test_the_email_carries_the_pdf_and_the_csv_to_the_billing_address() -> None:
     state, _, _ = issued_state()
     r = renderer()
-    source = billing.invoice_source(state, INVOICE)
+    source = invoice_source(state, INVOICE)
     pdf, csv = r.render(source, FileKind.PDF), r.render(source, FileKind.CSV)
     message = compose(
         mail_from="billing@hub.example",
@@ -253,7 +261,7 @@ def test_the_font_cache_changes_no_byte_in_threads_either(monkeypatch: pytest.Mo
     docs = [
         invoice(),
         credit_note(),
-        r.document(billing.invoice_source(issued_state()[0], INVOICE)),
+        r.document(invoice_source(issued_state()[0], INVOICE)),
     ]
     cached = [(invoice_pdf(d, r.fonts), facturx_pdf(d, r.fonts)) for d in docs]
     with ThreadPoolExecutor(4) as pool:
