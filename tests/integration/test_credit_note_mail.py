@@ -24,6 +24,7 @@ from api.app import create_app
 from ocpi_hub.settings import Settings
 from producers.billing.aggregate import SLICE
 from producers.billing.credit_notes import CreditNoteRequest
+from producers.billing.mailings import DocumentMailing
 from producers.billing.state import Mailing
 from producers.credit_notes import approve_credit_note, request_credit_note
 from producers.invoicing import close_month
@@ -129,9 +130,10 @@ async def _story(s: Settings, inbox: Inbox) -> None:
         # Started again, and asked directly as a group reading from the start
         # would: the credit note is recorded as mailed, nothing is sent.
         async with worker_running(s) as worker:
-            assert await worker.invoices.handle_credit_note(note.credit_note_id) == "done"
+            mailing = DocumentMailing.of_credit_note(note.credit_note_id)
+            assert await worker.invoices.handle(mailing) == "done"
             # Its claim stays taken (never released): a second send could not claim it.
-            claim = worker.invoices.credit_note_claim_key(note.credit_note_id)
+            claim = worker.invoices.claim_key(mailing)
             assert await app.state.container.redis.exists(claim) == 1
             await asyncio.sleep(2)
         assert len(inbox.messages) == 2

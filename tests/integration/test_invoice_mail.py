@@ -46,6 +46,7 @@ from ocpi_hub.settings import Settings
 from processors.invoice_mailer import InvoiceMailer
 from producers.billing.aggregate import SLICE
 from producers.billing.invoices import decide_draft, invoice_source
+from producers.billing.mailings import mailing_asked_by
 from producers.billing.state import CorporationState, InvoiceSource
 from producers.decision_store import RedisDecisionStore
 from producers.invoice_files import FileKind, InvoiceRenderer
@@ -54,7 +55,7 @@ from producers.log import KafkaLogHistory, ensure_topics
 from producers.write_path import Origin, WritePath
 from projections.mysql.billing import corporations
 from schemas.events import Party
-from schemas.events.billing import FIRST_MAILING, InvoiceIssued, InvoiceMailingRequested
+from schemas.events.billing import FIRST_MAILING
 from schemas.topics import BILLING_CORPORATIONS
 from tests.conftest import fresh_namespace
 from tests.integration.test_billing import Inbox, smtp_server
@@ -247,16 +248,10 @@ async def _story(s: Settings, inbox: Inbox, into: str) -> None:
             outcomes = []
             history = KafkaLogHistory(s.kafka_bootstrap, s.topic_prefix)
             async for _, offset, event in history.scan(BILLING_CORPORATIONS):
-                if isinstance(event, InvoiceIssued):
-                    p = event.payload
-                    outcomes.append(
-                        await fresh_reader.handle(cid, p.invoice_id, FIRST_MAILING, offset)
-                    )
-                elif isinstance(event, InvoiceMailingRequested):
-                    r = event.payload
-                    outcomes.append(
-                        await fresh_reader.handle(cid, r.invoice_id, r.mailing_id, offset)
-                    )
+                # What the worker's consumer does with each event it reads.
+                mailing = mailing_asked_by(event)
+                if mailing is not None:
+                    outcomes.append(await fresh_reader.handle(mailing, offset))
         assert outcomes == ["done", "done"]
         assert len(inbox.messages) == 2
 

@@ -26,14 +26,22 @@ from producers.billing.credit_notes import (
     remaining_net,
 )
 from producers.billing.invoices import InvoicePayment, InvoiceVoiding, decide_paid, decide_void
-from producers.billing.mailings import decide_credit_note_mailed
+from producers.billing.mailings import (
+    DocumentMailing,
+    MailReceipt,
+    decide_document_mailed,
+    mailing_asked_by,
+    mailing_of,
+    skip_reason,
+)
 from producers.billing.state import CorporationState
 from producers.credit_notes import approve_credit_note, reject_credit_note, request_credit_note
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import Fault, InMemoryEventLog, InMemoryLogHistory
-from producers.write_path import NotRecordedError, RefusedError, WritePath, acting_as
+from producers.write_path import Decision, NotRecordedError, RefusedError, WritePath, acting_as
 from schemas.events import parse_event, serialize_event
 from schemas.events.billing import (
+    FIRST_MAILING,
     CreditNoteIssued,
     CreditNoteNumberAssigned,
     CreditNoteStatus,
@@ -599,13 +607,10 @@ async def test_an_approval_broken_before_its_issue_is_finished_with_the_same_num
 # --- the document (producers/invoice_mapping.py, producers/invoice_documents.py) --------------
 
 
-def _credit_events(
-    state: CorporationState, number: str, **body: Any
-) -> tuple[CorporationState, Any, Any]:
-    """Request, approve and issue; the requested and issued payloads."""
-    decision = request(state, **body)
-    state = _apply(state, decision)
-    note = decision.answer.credit_note_id
+def _issued(
+    state: CorporationState, note: str, number: str
+) -> tuple[CorporationState, Decision[Any]]:
+    """Approve and issue a requested credit note: the state, and the issue."""
     state = _apply(
         state,
         decide_credit_approve(
@@ -620,7 +625,16 @@ def _credit_events(
         origin=ORIGIN,
         now=LATER,
     )
-    return _apply(state, issue), decision.events[0].payload, issue.events[0].payload
+    return _apply(state, issue), issue
+
+
+def _credit_events(
+    state: CorporationState, number: str, **body: Any
+) -> tuple[CorporationState, Any, Any]:
+    """Request, approve and issue; the requested and issued payloads."""
+    decision = request(state, **body)
+    state, issue = _issued(_apply(state, decision), decision.answer.credit_note_id, number)
+    return state, decision.events[0].payload, issue.events[0].payload
 
 
 def _invoice_drafted() -> Any:
@@ -743,13 +757,15 @@ def test_only_an_issued_credit_note_has_a_source() -> None:
 
 
 def _mailed(state: CorporationState, credit_note_id: str) -> Any:
-    return decide_credit_note_mailed(
+    return decide_document_mailed(
         state,
-        credit_note_id=credit_note_id,
-        recipient="invoices@acme.example",
-        message_id=f"<{credit_note_id}.issue@billing.ocpi-hub>",
-        pdf_sha256="a" * 64,
-        csv_sha256="b" * 64,
+        mailing=DocumentMailing.of_credit_note(credit_note_id),
+        receipt=MailReceipt(
+            recipient="invoices@acme.example",
+            message_id=f"<{credit_note_id}.issue@billing.ocpi-hub>",
+            pdf_sha256="a" * 64,
+            csv_sha256="b" * 64,
+        ),
         origin=ORIGIN,
         now=LATER,
     )
@@ -774,3 +790,29 @@ def test_a_credit_notes_mailing_is_recorded_once_and_only_when_issued() -> None:
     with pytest.raises(RefusedError) as refused:
         _mailed(pending_state, pending)
     assert refused.value.http_status == 409
+
+
+def test_a_credit_notes_email_goes_the_invoices_way() -> None:
+    """The one mailing path (producers/billing/mailings.py): its issue asks
+    for its one e-mail, due until recorded, then done; one not issued has
+    nothing to mail, and it has no other mailing than ``issue``."""
+    state, note = requested(invoiced(), amount="2.00")
+    mailing = DocumentMailing.of_credit_note(note)
+    assert mailing.corporation_id == CORP and str(mailing) == f"credit note {note}"
+    assert skip_reason(state, mailing) == "unknown"  # requested: nothing to mail yet
+    state, issue = _issued(state, note, "CN-2026-000001")
+    [issued] = issue.events
+    assert isinstance(issued, CreditNoteIssued) and mailing_asked_by(issued) == mailing
+    assert skip_reason(state, mailing) is None
+    held = mailing_of(state, mailing)
+    assert (held.mailing_id, held.requested_at, held.message_id) == (
+        FIRST_MAILING,
+        issued.payload.at,
+        None,
+    )
+    after = _apply(state, _mailed(state, note))
+    assert skip_reason(after, mailing) == "done"
+    assert after.credit_notes[note].mailed == _mailed(state, note).answer
+    with pytest.raises(RefusedError) as other:
+        mailing_of(state, DocumentMailing(mailing.kind, note, "a" * 32))
+    assert other.value.http_status == 404

@@ -19,10 +19,15 @@ from producers.billing.aggregate import SLICE
 from producers.billing.corporations import NewCorporation, decide_register
 from producers.billing.invoices import InvoiceVoiding, decide_issue, decide_void, invoice_source
 from producers.billing.mailings import (
-    decide_invoice_mailed,
+    DocumentMailing,
+    MailReceipt,
+    decide_document_mailed,
     decide_mailing_request,
+    mailing_asked_by,
+    mailing_of,
     new_mailing_id,
     shown_mailings,
+    skip_reason,
 )
 from producers.billing.state import CorporationState
 from producers.invoice_documents import seller_from
@@ -77,16 +82,24 @@ def request(state: CorporationState, mailing_id: str) -> Any:
 
 
 def mailed(state: CorporationState, mailing_id: str) -> Any:
-    return decide_invoice_mailed(
+    return decide_document_mailed(
         state,
-        invoice_id=INVOICE,
-        mailing_id=mailing_id,
-        recipient="invoices@acme.example",
-        message_id=f"<{INVOICE}.{mailing_id}@billing.ocpi-hub>",
-        pdf_sha256=SHA,
-        csv_sha256=SHA,
+        mailing=DocumentMailing.of_invoice(INVOICE, mailing_id),
+        receipt=MailReceipt(
+            recipient="invoices@acme.example",
+            message_id=f"<{INVOICE}.{mailing_id}@billing.ocpi-hub>",
+            pdf_sha256=SHA,
+            csv_sha256=SHA,
+        ),
         origin=ORIGIN,
         now=CLOSE_AT,
+    )
+
+
+def voided(state: CorporationState) -> CorporationState:
+    body = InvoiceVoiding(reason="wrong month")
+    return _apply(
+        state, decide_void(state, invoice_id=INVOICE, body=body, origin=ORIGIN, now=CLOSE_AT)
     )
 
 
@@ -168,16 +181,7 @@ def test_a_mailing_is_requested_once_and_recorded_once() -> None:
 
 def test_a_void_invoice_is_not_mailed_again_but_keeps_its_files() -> None:
     state, _, _ = issued_state()
-    state = _apply(
-        state,
-        decide_void(
-            state,
-            invoice_id=INVOICE,
-            body=InvoiceVoiding(reason="wrong month"),
-            origin=ORIGIN,
-            now=CLOSE_AT,
-        ),
-    )
+    state = voided(state)
     with pytest.raises(RefusedError) as refused:
         request(state, "e" * 32)
     assert refused.value.http_status == 409 and "VOID" in refused.value.message
@@ -277,3 +281,40 @@ def test_the_font_cache_changes_no_byte_in_threads_either(monkeypatch: pytest.Mo
     assert cached == parsed
     assert at_once == parsed * 3
     assert len({pdf for pdf, _ in parsed}) == 3  # three different documents
+
+
+# --- the one mailing path: invoices and credit notes alike -------------------------------
+
+
+def test_which_events_ask_for_an_email() -> None:
+    state, drafted, issued = issued_state()
+    assert mailing_asked_by(issued) == DocumentMailing.of_invoice(INVOICE, FIRST_MAILING)
+    [again] = request(state, "f" * 32).events
+    assert mailing_asked_by(again) == DocumentMailing.of_invoice(INVOICE, "f" * 32)
+    assert mailing_asked_by(drafted) is None
+    [record] = mailed(state, FIRST_MAILING).events
+    assert mailing_asked_by(record) is None  # a record of an e-mail asks for none
+
+
+def test_the_mailer_skips_what_is_unknown_done_or_void_and_sends_what_is_due() -> None:
+    drafted, _ = drafted_state()
+    issue = DocumentMailing.of_invoice(INVOICE, FIRST_MAILING)
+    assert skip_reason(None, issue) == "unknown"
+    assert skip_reason(drafted, issue) == "unknown"  # a draft has nothing to mail yet
+    state, _, _ = issued_state()
+    assert skip_reason(state, issue) is None
+    assert skip_reason(state, DocumentMailing.of_invoice(INVOICE, "a" * 32)) == "unknown"
+    assert skip_reason(_apply(state, mailed(state, FIRST_MAILING)), issue) == "done"
+    assert skip_reason(voided(state), issue) == "void"
+
+
+def test_a_recorded_mailing_keeps_when_it_was_asked_for() -> None:
+    state, _, issued = issued_state()
+    issue = DocumentMailing.of_invoice(INVOICE, FIRST_MAILING)
+    decision = mailed(state, FIRST_MAILING)
+    held = decision.answer
+    assert held == mailing_of(_apply(state, decision), issue)
+    assert held.requested_at == issued.payload.at and held.mailed_at == CLOSE_AT
+    assert (held.recipient, held.pdf_sha256, held.csv_sha256) == ("invoices@acme.example", SHA, SHA)
+    assert str(issue) == f"invoice {INVOICE} mailing issue"
+    assert issue.corporation_id == CORP
