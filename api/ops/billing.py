@@ -38,6 +38,7 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ocpi.tokens import TokenWrites
 from api.ops.access import OPS_ACCESS
+from api.ops.billing_common import our_origin, row_json
 from api.writes import ExactBody, JsonBodyOrNone, WritePathDep, body_of
 from producers import tokens
 from producers.billing.aggregate import SLICE as BILLING_SLICE
@@ -216,20 +217,7 @@ async def list_corporations(
     rows = BillingRowQuery(c.mysql).corporations(
         status=status.value if status else None, after=after, limit=limit
     )
-    return envelope([_json(r) for r in rows])
-
-
-def _json(row: Json) -> Json:
-    """A row as JSON: decimals as exact strings, times in ISO 8601 (UTC)."""
-    out: Json = {}
-    for name, value in row.items():
-        if isinstance(value, datetime):
-            out[name] = value.isoformat(timespec="milliseconds") + "Z"
-        elif value is None or isinstance(value, str | int | bool):
-            out[name] = value
-        else:
-            out[name] = str(value)
-    return out
+    return envelope([row_json(r) for r in rows])
 
 
 @router.get("/{corporation_id}")
@@ -280,11 +268,6 @@ invoices_router = APIRouter(prefix="/ops", tags=["ops: billing"], dependencies=[
 InvoiceIdPath = Annotated[str, Path(pattern=INVOICE_ID_PATTERN)]
 
 
-def _origin(c: ContainerDep, correlation_id: str) -> Origin:
-    s = c.settings
-    return Origin(Party(country_code=s.party_country_code, party_id=s.party_id), correlation_id)
-
-
 @invoices_router.post("/billing/months/{month}/close")
 async def close_billing_month(
     month: str, w: WritePathDep, c: ContainerDep, correlation_id: CorrelationIdDep, now: NowDep
@@ -292,7 +275,7 @@ async def close_billing_month(
     """Invoice ``month`` (YYYY-MM): 409 when it has not ended or was closed
     already (nothing written); 400 for anything that is not a month (checked
     by producers/invoicing.py, so the command line says the same)."""
-    report = await close_month(w, month=month, origin=_origin(c, correlation_id), now=now)
+    report = await close_month(w, month=month, origin=our_origin(c, correlation_id), now=now)
     return envelope(report.shown())
 
 
@@ -312,7 +295,7 @@ async def list_invoices(
         after=after,
         limit=limit,
     )
-    return envelope([_json(r) for r in rows])
+    return envelope([row_json(r) for r in rows])
 
 
 @invoices_router.get("/invoices/{invoice_id}")
@@ -321,8 +304,8 @@ async def get_invoice(invoice_id: InvoiceIdPath, c: ContainerDep) -> Json:
     row = query.invoice(invoice_id)
     if row is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no invoice {invoice_id!r}", 404)
-    out = _json(row)
-    out["lines"] = [_json(line) for line in query.invoice_lines(invoice_id)]
+    out = row_json(row)
+    out["lines"] = [row_json(line) for line in query.invoice_lines(invoice_id)]
     return envelope(out)
 
 
@@ -336,7 +319,7 @@ async def mark_invoice_paid(
     now: NowDep,
 ) -> Json:
     payment = InvoicePayment.model_validate(body if body is not None else {})
-    origin = _origin(c, correlation_id)
+    origin = our_origin(c, correlation_id)
     invoice = await w.write(
         BILLING_SLICE,
         corporation_of_invoice(invoice_id),
@@ -355,7 +338,7 @@ async def void_invoice(
     now: NowDep,
 ) -> Json:
     voiding = InvoiceVoiding.model_validate(body)
-    origin = _origin(c, correlation_id)
+    origin = our_origin(c, correlation_id)
     invoice = await w.write(
         BILLING_SLICE,
         corporation_of_invoice(invoice_id),

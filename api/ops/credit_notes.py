@@ -28,7 +28,7 @@ from fastapi import APIRouter, Path, Query, Response
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ops.access import OPS_ACCESS
-from api.ops.billing import _json, _origin
+from api.ops.billing_common import our_origin, row_json
 from api.ops.invoice_files import renderer_of
 from api.writes import ExactBody, WritePathDep, body_of
 from producers.billing.aggregate import SLICE
@@ -73,7 +73,7 @@ async def request_invoice_credit_note(
         w,
         invoice_id=invoice_id,
         body=CreditNoteRequest.model_validate(body),
-        origin=_origin(c, correlation_id),
+        origin=our_origin(c, correlation_id),
         now=now,
     )
     response.status_code = 201
@@ -92,7 +92,7 @@ async def approve_invoice_credit_note(
         w,
         credit_note_id=credit_note_id,
         four_eyes=c.settings.billing_credit_note_four_eyes,
-        origin=_origin(c, correlation_id),
+        origin=our_origin(c, correlation_id),
         now=now,
     )
     return envelope(shown_credit_note(note))
@@ -111,7 +111,7 @@ async def reject_invoice_credit_note(
         w,
         credit_note_id=credit_note_id,
         body=CreditNoteRejection.model_validate(body),
-        origin=_origin(c, correlation_id),
+        origin=our_origin(c, correlation_id),
         now=now,
     )
     return envelope(shown_credit_note(note))
@@ -136,7 +136,7 @@ async def list_credit_notes(
     )
     if len(rows) == limit:
         response.headers["X-Next-After"] = rows[-1]["credit_note_id"]
-    return envelope([_json(r) for r in rows])
+    return envelope([row_json(r) for r in rows])
 
 
 @router.get("/credit-notes/{credit_note_id}")
@@ -145,8 +145,8 @@ async def get_credit_note(credit_note_id: CreditNoteIdPath, c: ContainerDep) -> 
     row = query.credit_note(credit_note_id)
     if row is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no credit note {credit_note_id!r}", 404)
-    shown = _json(row)
-    shown["lines"] = [_json(line) for line in query.credit_note_lines(credit_note_id)]
+    shown = row_json(row)
+    shown["lines"] = [row_json(line) for line in query.credit_note_lines(credit_note_id)]
     return envelope(shown)
 
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Path, Response
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ops.access import OPS_ACCESS
+from api.ops.billing_common import our_origin
 from api.writes import WritePathDep
 from ocpi_hub.settings import Settings
 from producers.billing.aggregate import SLICE
@@ -30,8 +31,6 @@ from producers.billing.invoices import corporation_of_invoice, invoice_source
 from producers.billing.mailings import decide_mailing_request, new_mailing_id, shown_mailings
 from producers.invoice_documents import seller_from
 from producers.invoice_files import FileKind, InvoiceRenderer
-from producers.write_path import Origin
-from schemas.events import Party
 from schemas.events.billing import INVOICE_ID_PATTERN
 
 router = APIRouter(prefix="/ops/invoices", tags=["ops: billing"], dependencies=[OPS_ACCESS])
@@ -91,8 +90,7 @@ async def mail_invoice_again(
     response: Response,
 ) -> dict[str, Any]:
     """Record a new mailing request (202: the billing worker sends it)."""
-    s = c.settings
-    origin = Origin(Party(country_code=s.party_country_code, party_id=s.party_id), correlation_id)
+    origin = our_origin(c, correlation_id)
     mailing_id = new_mailing_id(invoice_id, correlation_id)
     source = await w.write(
         SLICE,
