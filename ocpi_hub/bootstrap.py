@@ -33,7 +33,6 @@ from processors.session_push import SESSIONS_PUSH
 from processors.tariff_push import TARIFFS_PUSH
 from processors.token_push import TOKENS_PUSH
 from producers import (
-    billing,
     cdrs,
     charge_points,
     invoice_numbers,
@@ -51,6 +50,8 @@ from producers.authorization import (
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.members import link_key
 from producers.credentials import CredentialsService
 from producers.decision_store import RedisDecisionStore
 from producers.log import EventLog, KafkaEventLog, KafkaLogHistory, ensure_topics
@@ -119,7 +120,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     cdrs.SLICE,
     operators.ACCOUNTS,
     operators.API_KEYS_SLICE,
-    billing.SLICE,
+    BILLING_SLICE,
     invoice_numbers.SLICE,
 )
 
@@ -467,8 +468,8 @@ def vault(settings: Settings) -> TokenVault:
 
 
 def billing_link_key(settings: Settings) -> bytes:
-    """The key of members' activation links (producers/billing.py)."""
-    return billing.link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
+    """The key of members' activation links (producers/billing/members.py)."""
+    return link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
 
 
 def credentials_service(c: Container, path: WritePath) -> CredentialsService:
@@ -673,7 +674,7 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
         username=settings.smtp_username,
         password=settings.smtp_password,
     )
-    async with opened(settings, (billing.SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
+    async with opened(settings, (BILLING_SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
         delivery = MailDelivery(
             redis=c.redis,
             send=lambda message: send_smtp(smtp, message),

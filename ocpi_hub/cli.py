@@ -151,7 +151,8 @@ def billing_close_month(
     from datetime import UTC, datetime
 
     from ocpi_hub.bootstrap import opened, our_party
-    from producers import billing, invoice_numbers
+    from producers import invoice_numbers
+    from producers.billing.aggregate import SLICE as BILLING_SLICE
     from producers.invoicing import close_month
     from producers.write_path import Origin, acting_as
     from schemas.events import Actor
@@ -160,7 +161,7 @@ def billing_close_month(
     origin = Origin(our_party(settings), str(uuid.uuid4()))
 
     async def work() -> Any:
-        async with opened(settings, [billing.SLICE, invoice_numbers.SLICE]) as c:
+        async with opened(settings, [BILLING_SLICE, invoice_numbers.SLICE]) as c:
             with acting_as(Actor(kind="cli", id=getpass.getuser()[:100] or "unknown")):
                 return await close_month(
                     c.write_path, month=month, origin=origin, now=datetime.now(UTC)
