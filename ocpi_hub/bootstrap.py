@@ -350,7 +350,9 @@ def build_container(settings: Settings) -> Container:
     engine = mysql_engine(settings)
     redis = redis_client(settings)
     token_view = TokenViewQuery(db)
-    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    realtime = HttpRealTimeAuthorizer(
+        settings.authorization_timeout_s, allow_private_urls=settings.url_policy_allow_private
+    )
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,
@@ -396,7 +398,9 @@ def build_container(settings: Settings) -> Container:
         cdrs=CdrViewQuery(db),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
         sent_commands=SentCommandViewQuery(db),
-        command_channel=HttpCommandChannel(settings.outbound_timeout_s),
+        command_channel=HttpCommandChannel(
+            settings.outbound_timeout_s, allow_private_urls=settings.url_policy_allow_private
+        ),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),

@@ -71,6 +71,7 @@ from processors.evse_status import states_status_only
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partner_stats import PushTally, RedisPushStats
 from producers.partners import PartnerState
+from producers.url_policy import partner_http
 from projections.position import position_field
 from schemas.events import (
     LocationObjectPatched,
@@ -536,7 +537,12 @@ class PartnerLane:
         try:
             await consumer.start()
             consumer.subscribe([s.topic(self.module.topic)], listener=_StartAtRegistration(self))
-            async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
+            # The receiver's URL is checked at each connection, not only at
+            # registration: a URL stored before the policy, or a host whose
+            # DNS answer changed since, must not reach a private address.
+            async with partner_http(
+                s.outbound_timeout_s, allow_private=s.url_policy_allow_private
+            ) as http:
                 self._http = http
                 self._log.info("push_lane_started", url=self.target.url, group=self.group_id)
                 while True:
