@@ -36,6 +36,7 @@ from producers import (
     billing,
     cdrs,
     charge_points,
+    hub_client_info,
     invoice_numbers,
     locations,
     operators,
@@ -77,6 +78,7 @@ from projections.mongo.history import (
     TariffHistoryQuery,
     TariffHistoryWriter,
 )
+from projections.mongo.hub_client_info import HubClientInfoQuery, HubClientInfoViewWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
@@ -121,6 +123,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     operators.API_KEYS_SLICE,
     billing.SLICE,
     invoice_numbers.SLICE,
+    hub_client_info.SLICE,
 )
 
 
@@ -261,6 +264,7 @@ def views(
     writers: list[Writer] = [
         LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
+        HubClientInfoViewWriter(db),
         HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
@@ -296,6 +300,7 @@ class Container:
     locations: LocationViewQuery
     ops: OpsQuery
     partners: PartnerQuery
+    hub_client_info: HubClientInfoQuery
     # The partner behind a token (api/auth.py, docs/adr/0024).
     partner_tokens: LookupCache[PartnerState]
     # The API key behind an ops request's bearer key (api/ops/access.py).
@@ -371,6 +376,7 @@ def build_container(settings: Settings) -> Container:
         locations=LocationViewQuery(db),
         ops=OpsQuery(engine),
         partners=PartnerQuery(db),
+        hub_client_info=HubClientInfoQuery(db),
         partner_tokens=partner_tokens(settings, path),
         api_keys=api_keys(settings, path),
         audit=AuditQuery(db),
@@ -737,6 +743,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     try:
         db = client[settings.mongo_db]
         partner_view = PartnerQuery(db)
+        hub_reports = HubClientInfoQuery(db)
         sealed = vault(settings)
         stats = RedisPushStats(redis, settings.topic_prefix)
         wholes = WholeObjects(
@@ -744,7 +751,9 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
         )
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module, stats, wholes)
+                ModulePusher(
+                    settings, partner_view, sealed, module, stats, wholes, hub_reports=hub_reports
+                )
                 for module in (
                     LOCATIONS_PUSH,
                     SESSIONS_PUSH,
