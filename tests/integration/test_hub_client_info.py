@@ -48,6 +48,7 @@ from tests.integration.test_push import (
     until,
 )
 from tests.integration.test_sent_commands import register_partner
+from tests.ops_admin import as_admin
 from tests.services import Namespace
 
 HCI = "/ocpi/2.2.1/hubclientinfo"
@@ -167,7 +168,7 @@ async def test_a_party_the_hub_reports_offline_gets_its_changes_once_it_is_conne
         token = f"hub-{suffix}"
         hub_state = hub_partner(f"hub-{suffix}", token, url)
         await asyncio.to_thread(register_partner, settings, hub_state)
-        with TestClient(create_app(settings)) as api:
+        with TestClient(as_admin(create_app(settings))) as api:
             hub = Hub(hub_state, api, token, datetime.now(UTC))
             partners = FakePartners([hub_state])
             lane = f"hub-{suffix}@DE-EMA"
@@ -202,6 +203,16 @@ async def test_a_party_the_hub_reports_offline_gets_its_changes_once_it_is_conne
                 ("EMA", "CONNECTED")
             ]
             assert listed.headers["X-Total-Count"] == "1"
+            # And as operators see it.
+            ops = api.get(f"/ops/partners/hub-{suffix}/client-info")
+            assert ops.status_code == 200, ops.text
+            [seen] = ops.json()["data"]
+            assert (seen["country_code"], seen["party_id"], seen["status"]) == (
+                "DE",
+                "EMA",
+                "CONNECTED",
+            )
+            assert seen["connected_since"] is not None
 
     assert receiver.delivered(b) == [("PUT", b), ("PATCH", b), ("PUT", f"{b}/E1")]
     assert len(receiver.requests) == 3  # no change sent twice, none sent while offline
