@@ -109,7 +109,10 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
         pass
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list({ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos})
+    # In the resolver's order (its preference), each address once: the
+    # pinned connection tries them in this order.
+    found = (ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
+    return list(dict.fromkeys(found))
 
 
 async def check_url(url: str, *, allow_private: bool, what: str = "URL") -> None:
