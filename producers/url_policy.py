@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -227,12 +228,12 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
     The scheme rule is checked per request: httpx would refuse other schemes
     too, but with its own words."""
 
-    def __init__(self, backend: PinnedBackend) -> None:
+    def __init__(self, backend: PinnedBackend, ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__()
         # httpx builds its pool without a way to name the network backend;
         # the pool below is the one it builds (no proxy, defaults), plus ours.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=httpx.Limits().max_connections,
             max_keepalive_connections=httpx.Limits().max_keepalive_connections,
             keepalive_expiry=httpx.Limits().keepalive_expiry,
@@ -246,17 +247,22 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
 
 def partner_http(
-    timeout_s: float, *, allow_private: bool, resolver: Resolver | None = None
+    timeout_s: float,
+    *,
+    allow_private: bool,
+    resolver: Resolver | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
     """The HTTP client for URLs a partner gave us (versions, endpoints, push
     receivers, ``response_url``): every connection resolved once, checked
     and pinned (``PinnedBackend``), redirects not followed, and no proxy
     from the environment (a proxy would resolve the host itself, out of our
-    sight)."""
+    sight). ``ssl_context``: the system's trust store unless given (tests
+    trust their own certificate)."""
     backend = PinnedBackend(allow_private=allow_private, resolver=resolver)
     return httpx.AsyncClient(
         timeout=timeout_s,
-        transport=_PinnedTransport(backend),
+        transport=_PinnedTransport(backend, ssl_context),
         follow_redirects=False,
         trust_env=False,
     )

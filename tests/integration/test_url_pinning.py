@@ -12,16 +12,23 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import structlog
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ocpi_hub.settings import Settings
 from producers.partner_client import HttpPartnerClient, PartnerCallError
@@ -77,13 +84,21 @@ def app(seen: Seen) -> Any:
 
 
 @asynccontextmanager
-async def server() -> AsyncIterator[tuple[int, Seen]]:
+async def server(tls: tuple[Path, Path] | None = None) -> AsyncIterator[tuple[int, Seen]]:
     seen = Seen()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    certfile, keyfile = tls if tls else (None, None)
     srv = uvicorn.Server(
-        uvicorn.Config(app(seen), lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
+        uvicorn.Config(
+            app(seen),
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
     )
     task = asyncio.create_task(srv.serve(sockets=[sock]))
     await until(lambda: srv.started, 10, "the server to listen")
@@ -119,6 +134,54 @@ async def test_the_connection_goes_to_the_resolved_address_with_the_host_name_ke
     assert answer.status_code == 200
     assert seen.requests == [(f"partner.test:{port}", "/ocpi/versions")]
     assert resolver.asked == ["partner.test"]
+
+
+def certificate_for(name: str, into: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` only (no IP address in it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = into / "cert.pem", into / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile
+
+
+async def test_tls_to_the_pinned_address_still_names_the_host(tmp_path: Path) -> None:
+    # The certificate names partner.test only: the handshake succeeds only
+    # if the client sent that name (SNI) and checked the certificate against
+    # it, although the socket went to 127.0.0.1.
+    certfile, keyfile = certificate_for("partner.test", tmp_path)
+    trust = ssl.create_default_context(cafile=str(certfile))
+    resolver = Resolver(LOOPBACK)
+    async with (
+        server((certfile, keyfile)) as (port, seen),
+        partner_http(5, allow_private=True, resolver=resolver, ssl_context=trust) as client,
+    ):
+        answer = await client.get(f"https://partner.test:{port}/ocpi/versions")
+        with pytest.raises(httpx.ConnectError):
+            # The same server by its address: not the name the certificate has.
+            await client.get(f"https://127.0.0.1:{port}/ocpi/versions")
+    assert answer.status_code == 200
+    assert seen.requests == [(f"partner.test:{port}", "/ocpi/versions")]
 
 
 async def test_a_name_resolving_to_loopback_is_refused_and_nothing_reaches_the_server() -> None:
