@@ -21,6 +21,7 @@ from api.errors import install_error_handlers
 from api.middleware import install_body_limit, install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
 from api.ocpi import credentials, locations, versions
+from api.ocpi import hub_client_info as ocpi_hub_client_info
 from api.ocpi import received_commands as ocpi_received_commands
 from api.ocpi import sent_commands as ocpi_sent_commands
 from api.ocpi import sessions as ocpi_sessions
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(locations.receiver)
     app.include_router(health.router)
     app.include_router(credentials.router)
+    app.include_router(ocpi_hub_client_info.router)
     app.include_router(versions.router)
     app.include_router(locations.sender)
     app.include_router(evses.router)

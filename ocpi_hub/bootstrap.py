@@ -35,6 +35,7 @@ from processors.token_push import TOKENS_PUSH
 from producers import (
     cdrs,
     charge_points,
+    hub_client_info,
     invoice_numbers,
     locations,
     operators,
@@ -78,6 +79,7 @@ from projections.mongo.history import (
     TariffHistoryQuery,
     TariffHistoryWriter,
 )
+from projections.mongo.hub_client_info import HubClientInfoQuery, HubClientInfoViewWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
@@ -122,6 +124,7 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     operators.API_KEYS_SLICE,
     BILLING_SLICE,
     invoice_numbers.SLICE,
+    hub_client_info.SLICE,
 )
 
 
@@ -262,6 +265,7 @@ def views(
     writers: list[Writer] = [
         LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
+        HubClientInfoViewWriter(db),
         HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
@@ -297,6 +301,7 @@ class Container:
     locations: LocationViewQuery
     ops: OpsQuery
     partners: PartnerQuery
+    hub_client_info: HubClientInfoQuery
     # The partner behind a token (api/auth.py, docs/adr/0024).
     partner_tokens: LookupCache[PartnerState]
     # The API key behind an ops request's bearer key (api/ops/access.py).
@@ -351,7 +356,9 @@ def build_container(settings: Settings) -> Container:
     engine = mysql_engine(settings)
     redis = redis_client(settings)
     token_view = TokenViewQuery(db)
-    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    realtime = HttpRealTimeAuthorizer(
+        settings.authorization_timeout_s, allow_private_urls=settings.url_policy_allow_private
+    )
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,
@@ -370,6 +377,7 @@ def build_container(settings: Settings) -> Container:
         locations=LocationViewQuery(db),
         ops=OpsQuery(engine),
         partners=PartnerQuery(db),
+        hub_client_info=HubClientInfoQuery(db),
         partner_tokens=partner_tokens(settings, path),
         api_keys=api_keys(settings, path),
         audit=AuditQuery(db),
@@ -397,7 +405,9 @@ def build_container(settings: Settings) -> Container:
         cdrs=CdrViewQuery(db),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
         sent_commands=SentCommandViewQuery(db),
-        command_channel=HttpCommandChannel(settings.outbound_timeout_s),
+        command_channel=HttpCommandChannel(
+            settings.outbound_timeout_s, allow_private_urls=settings.url_policy_allow_private
+        ),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
@@ -734,6 +744,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     try:
         db = client[settings.mongo_db]
         partner_view = PartnerQuery(db)
+        hub_reports = HubClientInfoQuery(db)
         sealed = vault(settings)
         stats = RedisPushStats(redis, settings.topic_prefix)
         wholes = WholeObjects(
@@ -741,7 +752,9 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
         )
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module, stats, wholes)
+                ModulePusher(
+                    settings, partner_view, sealed, module, stats, wholes, hub_reports=hub_reports
+                )
                 for module in (
                     LOCATIONS_PUSH,
                     SESSIONS_PUSH,

@@ -599,6 +599,7 @@ def _pull(module_name: str, partner_id: str, since: str | None, until: str | Non
                     timeout_s=settings.outbound_timeout_s,
                     on_page=on_page,
                     cdr_tolerance=settings.cdr_reconciliation_tolerance,
+                    allow_private_urls=settings.url_policy_allow_private,
                 )
 
     try:

@@ -41,7 +41,7 @@ from processors.push import Outcome, TokenUnsealer, backoff_s, classify
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
 from producers.received_commands import given_by_operator
-from producers.url_policy import UrlRefusedError, check_url
+from producers.url_policy import UrlRefusedError, check_url, partner_http
 from schemas.events import CommandResultDecided, Party, parse_event
 from schemas.ocpi.commands import CommandResult
 from schemas.ocpi.common import fold
@@ -171,7 +171,10 @@ class CommandCallbackSender:
         await consumer.start()
         log.info("command_callbacks_started", group=self.group_id)
         try:
-            async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
+            # response_url: each connection checked and pinned (url_policy).
+            async with partner_http(
+                s.outbound_timeout_s, allow_private=s.url_policy_allow_private
+            ) as http:
                 self._http = http
                 while not stop.is_set():
                     batches = await consumer.getmany(timeout_ms=s.push_poll_ms, max_records=_BATCH)

@@ -60,6 +60,7 @@ from schemas.topics import (
     COMMANDS,
     DEAD_LETTERS,
     EVSE_STATUS,
+    HUB_CLIENT_INFO,
     LOCATIONS,
     OPERATOR_ACCOUNTS,
     PARTNERS,
@@ -86,6 +87,7 @@ _PROJECTED = (
     API_KEYS,
     CHARGER_TRANSACTIONS,
     BILLING_CORPORATIONS,
+    HUB_CLIENT_INFO,
 )
 # Topics only the audit view reads (docs/adr/0031): their events are decoded
 # only when an operator wrote them (the ``actor`` header); the charger facts

@@ -43,6 +43,10 @@ async def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[s
         ("cdrs", "RECEIVER", f"{base}/ocpi/emsp/{version}/cdrs"),
         ("commands", "SENDER", f"{base}/ocpi/emsp/{version}/commands"),
         ("commands", "RECEIVER", f"{base}/ocpi/cpo/{version}/commands"),
+        # A hub tells us who is reachable behind it (docs/adr/0044); the
+        # Sender lists back what the calling hub reported.
+        ("hubclientinfo", "RECEIVER", f"{base}/ocpi/{version}/hubclientinfo"),
+        ("hubclientinfo", "SENDER", f"{base}/ocpi/{version}/hubclientinfo"),
     ]
     return envelope(
         {

@@ -59,6 +59,7 @@ from schemas.events.commands import (
 )
 from schemas.events.dead_letters import EventQuarantined, QuarantinedEventResolved
 from schemas.events.envelope import Actor, EventMeta, Party, derived_event_id, new_event_id
+from schemas.events.hub_client_info import ClientInfoPut
 from schemas.events.locations import (
     EvseStatusReported,
     EvseStatusResolved,
@@ -155,7 +156,8 @@ Event = Annotated[
     | OperatorRoleSet
     | OperatorAccountDisabled
     | ApiKeyCreated
-    | ApiKeyRevoked,
+    | ApiKeyRevoked
+    | ClientInfoPut,
     Field(discriminator="event_type"),
 ]
 
@@ -187,6 +189,7 @@ __all__ = [
     "ChargePointHeartbeat",
     "ChargePointRegistered",
     "ChargerCommandAnswered",
+    "ClientInfoPut",
     "CommandAccepted",
     "CommandDeadlinePassed",
     "CommandDeclined",
