@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import health
 from api.admin import billing as admin_billing
 from api.admin.charts import ChartSamples, projection_lag, sample_forever
-from api.admin.live import EvseStatusHub, follow_evse_status
+from api.admin.live import EvseStatusHub, OnDemandFeed, follow_evse_status
 from api.admin.pages import install_admin
 from api.admin.sessions import InMemorySessionStore, RedisSessionStore, SessionPolicy, SessionStore
 from api.errors import install_error_handlers
@@ -22,6 +22,7 @@ from api.middleware import install_body_limit, install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
 from api.ocpi import charging_profiles as ocpi_charging_profiles
 from api.ocpi import credentials, locations, versions
+from api.ocpi import hub_client_info as ocpi_hub_client_info
 from api.ocpi import received_commands as ocpi_received_commands
 from api.ocpi import sent_charging_profiles as ocpi_sent_charging_profiles
 from api.ocpi import sent_commands as ocpi_sent_commands
@@ -53,7 +54,6 @@ from ocpi_hub.bootstrap import (
     build_container,
     partner_tokens,
 )
-from ocpi_hub.retrying import keep_running
 from ocpi_hub.settings import Settings, get_settings
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import EventLog, InMemoryEventLog, InMemoryLogHistory
@@ -96,6 +96,7 @@ def create_app(
             app.state.sessions = sessions or InMemorySessionStore(policy)
             app.state.login_limiter = login_limiter or InMemoryRateLimiter()
             app.state.evse_hub = EvseStatusHub(settings.admin_live_buffer)
+            app.state.evse_feed = OnDemandFeed(app.state.evse_hub, None, idle_s=0)
             yield
             return
         async with api_process(settings) as built:
@@ -115,7 +116,10 @@ def create_app(
             app.state.chart_samples = ChartSamples(
                 built.redis, prefix, settings.admin_chart_sample_s
             )
-            async with _following(hub, settings), _sampling(app.state.chart_samples, built):
+            async with (
+                _following(hub, settings) as app.state.evse_feed,
+                _sampling(app.state.chart_samples, built),
+            ):
                 yield
 
     app = FastAPI(title="ocpi-hub", version="0.1.0", lifespan=lifespan)
@@ -128,6 +132,7 @@ def create_app(
     app.include_router(locations.receiver)
     app.include_router(health.router)
     app.include_router(credentials.router)
+    app.include_router(ocpi_hub_client_info.router)
     app.include_router(versions.router)
     app.include_router(locations.sender)
     app.include_router(evses.router)
@@ -193,32 +198,22 @@ async def _sampling(samples: ChartSamples, c: Container) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def _following(hub: EvseStatusHub, settings: Settings) -> AsyncIterator[None]:
-    """The status board's feed of this process, started again after a lost
-    broker; each start after the first makes the boards load afresh."""
-    stop = asyncio.Event()
-    starts = 0
+async def _following(hub: EvseStatusHub, settings: Settings) -> AsyncIterator[OnDemandFeed]:
+    """The status board's feed of this process, run while boards watch."""
 
-    async def follow() -> None:
-        nonlocal starts
-        if starts:
-            hub.reset()
-        starts += 1
-        await follow_evse_status(hub, settings.kafka_bootstrap, settings.topic_prefix)
-
-    task = asyncio.create_task(
-        keep_running(
-            follow,
-            stop,
-            name="evse_status_feed",
-            initial_s=settings.restart_initial_s,
-            max_s=settings.restart_max_s,
+    async def follow(positioned: asyncio.Event) -> None:
+        await follow_evse_status(
+            hub, settings.kafka_bootstrap, settings.topic_prefix, started=positioned
         )
+
+    feed = OnDemandFeed(
+        hub,
+        follow,
+        idle_s=settings.admin_live_idle_s,
+        restart_s=settings.restart_initial_s,
+        restart_max_s=settings.restart_max_s,
     )
     try:
-        yield
+        yield feed
     finally:
-        stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await feed.close()

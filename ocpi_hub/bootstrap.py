@@ -29,16 +29,16 @@ from processors.cdr_push import CDRS_PUSH
 from processors.charging_profile_callbacks import ACTIVE_PROFILE_PUSHES, PROFILE_CALLBACKS
 from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.evse_status_push import EVSE_STATUS_PUSH
-from processors.push import LOCATIONS_PUSH, ModulePusher
+from processors.push import LOCATIONS_PUSH, ModulePusher, WholeObjects
 from processors.result_callbacks import RedisDeliveredMarks, ResultCallbackSender
 from processors.session_push import SESSIONS_PUSH
 from processors.tariff_push import TARIFFS_PUSH
 from processors.token_push import TOKENS_PUSH
 from producers import (
-    billing,
     cdrs,
     charge_points,
     charging_profiles,
+    hub_client_info,
     invoice_numbers,
     locations,
     operators,
@@ -55,6 +55,8 @@ from producers.authorization import (
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.members import link_key
 from producers.credentials import CredentialsService
 from producers.decision_store import RedisDecisionStore
 from producers.log import EventLog, KafkaEventLog, KafkaLogHistory, ensure_topics
@@ -81,6 +83,7 @@ from projections.mongo.history import (
     TariffHistoryQuery,
     TariffHistoryWriter,
 )
+from projections.mongo.hub_client_info import HubClientInfoQuery, HubClientInfoViewWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
@@ -130,8 +133,9 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     cdrs.SLICE,
     operators.ACCOUNTS,
     operators.API_KEYS_SLICE,
-    billing.SLICE,
+    BILLING_SLICE,
     invoice_numbers.SLICE,
+    hub_client_info.SLICE,
 )
 
 
@@ -272,6 +276,7 @@ def views(
     writers: list[Writer] = [
         LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
+        HubClientInfoViewWriter(db),
         HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
@@ -309,6 +314,7 @@ class Container:
     locations: LocationViewQuery
     ops: OpsQuery
     partners: PartnerQuery
+    hub_client_info: HubClientInfoQuery
     # The partner behind a token (api/auth.py, docs/adr/0024).
     partner_tokens: LookupCache[PartnerState]
     # The API key behind an ops request's bearer key (api/ops/access.py).
@@ -363,7 +369,9 @@ def build_container(settings: Settings) -> Container:
     engine = mysql_engine(settings)
     redis = redis_client(settings)
     token_view = TokenViewQuery(db)
-    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    realtime = HttpRealTimeAuthorizer(
+        settings.authorization_timeout_s, allow_private_urls=settings.url_policy_allow_private
+    )
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,
@@ -382,6 +390,7 @@ def build_container(settings: Settings) -> Container:
         locations=LocationViewQuery(db),
         ops=OpsQuery(engine),
         partners=PartnerQuery(db),
+        hub_client_info=HubClientInfoQuery(db),
         partner_tokens=partner_tokens(settings, path),
         api_keys=api_keys(settings, path),
         audit=AuditQuery(db),
@@ -409,7 +418,9 @@ def build_container(settings: Settings) -> Container:
         cdrs=CdrViewQuery(db),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
         sent_commands=SentCommandViewQuery(db),
-        command_channel=HttpCommandChannel(settings.outbound_timeout_s),
+        command_channel=HttpCommandChannel(
+            settings.outbound_timeout_s, allow_private_urls=settings.url_policy_allow_private
+        ),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
@@ -480,8 +491,8 @@ def vault(settings: Settings) -> TokenVault:
 
 
 def billing_link_key(settings: Settings) -> bytes:
-    """The key of members' activation links (producers/billing.py)."""
-    return billing.link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
+    """The key of members' activation links (producers/billing/members.py)."""
+    return link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
 
 
 def credentials_service(c: Container, path: WritePath) -> CredentialsService:
@@ -686,7 +697,7 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
         username=settings.smtp_username,
         password=settings.smtp_password,
     )
-    async with opened(settings, (billing.SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
+    async with opened(settings, (BILLING_SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
         delivery = MailDelivery(
             redis=c.redis,
             send=lambda message: send_smtp(smtp, message),
@@ -739,17 +750,26 @@ class Pushers:
 @asynccontextmanager
 async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     """The pushers read the registered partners (their view) and unseal the
-    tokens we present; the callbacks remember deliveries in Redis."""
+    tokens we present; a PATCH refused as unknown is repaired with the whole
+    object from the locations or sessions view (docs/adr/0042); the
+    callbacks remember deliveries in Redis."""
     await _topics(settings)
     client = async_mongo_client(settings)
     redis = redis_client(settings)
     try:
-        partner_view = PartnerQuery(client[settings.mongo_db])
+        db = client[settings.mongo_db]
+        partner_view = PartnerQuery(db)
+        hub_reports = HubClientInfoQuery(db)
         sealed = vault(settings)
         stats = RedisPushStats(redis, settings.topic_prefix)
+        wholes = WholeObjects(
+            {"locations": LocationViewQuery(db), "sessions": SessionViewQuery(db)}
+        )
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module, stats)
+                ModulePusher(
+                    settings, partner_view, sealed, module, stats, wholes, hub_reports=hub_reports
+                )
                 for module in (
                     LOCATIONS_PUSH,
                     SESSIONS_PUSH,

@@ -114,6 +114,7 @@ def projections() -> None:
                 retry_initial_s=settings.projection_retry_initial_s,
                 retry_max_s=settings.projection_retry_max_s,
                 settle=p.live.settle,
+                linger_ms=settings.projection_linger_ms,
             )
 
     _kept_running("projections", once)
@@ -150,7 +151,8 @@ def billing_close_month(
     from datetime import UTC, datetime
 
     from ocpi_hub.bootstrap import opened, our_party
-    from producers import billing, invoice_numbers
+    from producers import invoice_numbers
+    from producers.billing.aggregate import SLICE as BILLING_SLICE
     from producers.invoicing import close_month
     from producers.write_path import Origin, acting_as
     from schemas.events import Actor
@@ -159,7 +161,7 @@ def billing_close_month(
     origin = Origin(our_party(settings), str(uuid.uuid4()))
 
     async def work() -> Any:
-        async with opened(settings, [billing.SLICE, invoice_numbers.SLICE]) as c:
+        async with opened(settings, [BILLING_SLICE, invoice_numbers.SLICE]) as c:
             with acting_as(Actor(kind="cli", id=getpass.getuser()[:100] or "unknown")):
                 return await close_month(
                     c.write_path, month=month, origin=origin, now=datetime.now(UTC)
@@ -502,6 +504,23 @@ _PARTNER_ID = Annotated[str, typer.Argument(help="The partner, as `partners list
 _SINCE = Annotated[
     str | None, typer.Option(help="Only objects changed since (OCPI DateTime, UTC).")
 ]
+_SINCE_DATED = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        "--date-from",
+        help="date_from: only objects changed since (OCPI DateTime, UTC); "
+        "default OCPI_HUB_PULL_SYNC_DEFAULT_DAYS (31) days ago.",
+    ),
+]
+_UNTIL = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        "--date-to",
+        help="date_to: only objects changed before (OCPI DateTime, UTC); default: no end.",
+    ),
+]
 
 
 @partners_app.command("sync-locations")
@@ -522,17 +541,33 @@ def partners_sync_tokens(partner_id: _PARTNER_ID, since: _SINCE = None) -> None:
     _pull("tokens", partner_id, since)
 
 
-def _pull(module_name: str, partner_id: str, since: str | None) -> None:
+@partners_app.command("sync-sessions")
+def partners_sync_sessions(
+    partner_id: _PARTNER_ID, since: _SINCE_DATED = None, until: _UNTIL = None
+) -> None:
+    """Pull a partner CPO's sessions of our tokens changed in a date range into our log."""
+    _pull("sessions", partner_id, since, until)
+
+
+@partners_app.command("sync-cdrs")
+def partners_sync_cdrs(
+    partner_id: _PARTNER_ID, since: _SINCE_DATED = None, until: _UNTIL = None
+) -> None:
+    """Pull a partner CPO's CDRs of our tokens from a date range into our log (reconciled)."""
+    _pull("cdrs", partner_id, since, until)
+
+
+def _pull(module_name: str, partner_id: str, since: str | None, until: str | None = None) -> None:
     """Crawl one module of a partner's Sender interface, following its
     ``Link`` pages with progress, through the write path (producers/pull_sync.py)."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from rich.progress import Progress
 
     from ocpi_hub.bootstrap import opened
     from producers.partner_client import PartnerCallError
     from producers.partners import SLICE as PARTNERS_SLICE
-    from producers.pull_sync import PULLS, sync
+    from producers.pull_sync import DATED, PULLS, sync
     from schemas.events import Party
     from schemas.ocpi.common import parse_ocpi_datetime
 
@@ -542,6 +577,12 @@ def _pull(module_name: str, partner_id: str, since: str | None) -> None:
         since_at = parse_ocpi_datetime(since) if since else None
     except ValueError as exc:
         raise typer.BadParameter(f"--since: {exc}") from exc
+    try:
+        until_at = parse_ocpi_datetime(until) if until else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--until: {exc}") from exc
+    if since_at is None and module.name in DATED:
+        since_at = datetime.now(UTC) - timedelta(days=settings.pull_sync_default_days)
 
     async def work() -> Any:
         async with opened(settings, [module.pulled_slice, PARTNERS_SLICE]) as c:
@@ -563,8 +604,11 @@ def _pull(module_name: str, partner_id: str, since: str | None) -> None:
                     us=Party(country_code=settings.party_country_code, party_id=settings.party_id),
                     clock=lambda: datetime.now(UTC),
                     since=since_at,
+                    until=until_at,
                     timeout_s=settings.outbound_timeout_s,
                     on_page=on_page,
+                    cdr_tolerance=settings.cdr_reconciliation_tolerance,
+                    allow_private_urls=settings.url_policy_allow_private,
                 )
 
     try:
@@ -581,6 +625,7 @@ def _pull(module_name: str, partner_id: str, since: str | None) -> None:
                 "module": module.name,
                 "pages": report.pages,
                 "recorded": report.recorded,
+                "unchanged": report.unchanged,
                 "skipped": len(report.skipped),
             }
         )

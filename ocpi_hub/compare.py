@@ -15,6 +15,7 @@ from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
 from projections.mongo.counts import COLLECTION as COUNTS
 from projections.mongo.dead_letters import COLLECTION as DEAD_LETTERS
 from projections.mongo.evse_status_history import COLLECTION as EVSE_STATUS_HISTORY
+from projections.mongo.evse_status_history import KEPT_PER_EVSE
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.billing import charges as billing_charges
@@ -35,6 +36,20 @@ def _mongo(collection: str) -> Callable[[Views], dict[Any, Any]]:
         return {d["_id"]: d for d in views.mongo[collection].find({}, {VERSION: 0})}
 
     return read
+
+
+def _evse_status_history(views: Views) -> dict[Any, Any]:
+    # The view promises each EVSE's newest KEPT_PER_EVSE entries; older ones
+    # are pruned lazily, at moments that depend on batching and restarts.
+    newest: dict[Any, Any] = {}
+    per_evse: dict[str, int] = {}
+    entries = views.mongo[EVSE_STATUS_HISTORY].find({}).sort([("key", 1), ("offset", -1)])
+    for d in entries:
+        n = per_evse.get(d["key"], 0)
+        if n < KEPT_PER_EVSE:
+            newest[d["_id"]] = d
+        per_evse[d["key"]] = n + 1
+    return newest
 
 
 def _counts(views: Views) -> dict[Any, Any]:
@@ -101,7 +116,7 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.cdrs", _mongo(CDR_COLLECTION)),
         ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
         ("mongo.location_history", _mongo(LOCATION_HISTORY)),
-        ("mongo.evse_status_history", _mongo(EVSE_STATUS_HISTORY)),
+        ("mongo.evse_status_history", _evse_status_history),
         ("mysql.cdrs", _mysql(cdr_rows)),
         ("mysql.billing_corporations", _mysql(billing_corporations)),
         ("mysql.billing_members", _mysql_rows(billing_members)),

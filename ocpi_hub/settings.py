@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # Status changes each API process keeps to hand a (re)connecting board
     # what it missed; older gaps make the board load afresh.
     admin_live_buffer: int = Field(default=10_000, ge=100)
+    # The board's status feed stops this long after the last board left
+    # (api/admin/live.py, OnDemandFeed); the next board starts it again.
+    admin_live_idle_s: float = Field(default=300.0, gt=0)
     # The locations map (docs/adr/0034): Leaflet as `make up` fetched it
     # (deploy/local/infra.py), and map tiles only where a tile server is
     # reachable: "https://tile.example/{z}/{x}/{y}.png" in production; empty,
@@ -219,6 +222,9 @@ class Settings(BaseSettings):
     # --- projections --------------------------------------------------------
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_poll_ms: int = Field(default=200, ge=1)
+    # Once a poll returns events, what else arrives within this many ms
+    # joins the same batch (projections/runner.py, _gathered; 0: none).
+    projection_linger_ms: int = Field(default=100, ge=0)
     # Events per batch of `ocpi-hub replay`: a bigger batch coalesces more
     # events of one document into one write (docs/adr/0025); two batches are
     # in memory, about 3.3 KB per decoded event.
@@ -248,6 +254,15 @@ class Settings(BaseSettings):
     # more than backfill_max before now (a lane added for an old partner).
     push_start_margin_s: float = Field(default=5.0, ge=0)
     push_backfill_max_s: float = Field(default=3600.0, ge=0)
+    # A PATCH the partner refuses as unknown is followed by a PUT of the whole
+    # object, read from its view once the view has applied that PATCH's event
+    # (docs/adr/0042); how long the lane waits for the view to get there.
+    push_repair_view_wait_s: float = Field(default=30.0, gt=0)
+
+    # --- pull sync (`ocpi-hub partners sync-<module>`, producers/pull_sync.py)
+    # Sessions and CDRs are asked for from this many days ago when no
+    # --since is given: a month of billing and a day of slack (docs/adr/0042).
+    pull_sync_default_days: float = Field(default=31.0, gt=0)
 
     # --- tokens: real-time authorization (producers/authorization.py) --------
     # How long an eMSP's real-time answer is reused for the same token and

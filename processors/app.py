@@ -120,29 +120,6 @@ def create_app(settings: Settings, cdr_inputs: cdr_builder.CdrInputs) -> Any:
     return app
 
 
-async def _led(admin: Any, wanted: dict[str, int], within_s: float = 30.0) -> None:
-    """Wait until every changelog topic has all its partitions, each with a
-    leader. A topic just created is described for a moment with none, and a
-    consumer that reads its metadata then keeps "0 partitions" until its
-    next refresh (5 minutes): every table write fails until then."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + within_s
-    while True:
-        described = await admin.describe_topics(sorted(wanted))
-        led = {
-            t["topic"]
-            for t in described
-            if not t.get("error_code")
-            and len(t.get("partitions") or ()) == wanted.get(t["topic"])
-            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
-        }
-        if led >= set(wanted) or time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.2)
-
-
 async def ensure_changelogs(app: Any, settings: Settings) -> list[str]:
     """Create the tables' changelog topics before the worker starts (compacted,
     partitioned like their source). Faust creates them itself at start, but a
@@ -153,6 +130,8 @@ async def ensure_changelogs(app: Any, settings: Settings) -> list[str]:
 
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
+
+    from producers.log import wait_until_led
 
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -175,7 +154,7 @@ async def ensure_changelogs(app: Any, settings: Settings) -> list[str]:
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-        await _led(admin, wanted)
+        await wait_until_led(admin, wanted)
         return [t.name for t in new]
     finally:
         await admin.close()

@@ -34,11 +34,11 @@ import structlog
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from ocpi_hub.retrying import backoff_s
-from producers.cdrs import BuildError, connector_tariff_ids, plan_issue
+from producers.cdrs import BuildError, cdr_start, connector_tariff_ids, plan_issue
 from producers.pricing import PricingError
 from producers.sessions import evolve
 from schemas.events import CdrIssued, Party, SessionPatched, SessionPut
-from schemas.ocpi.common import fold, parse_ocpi_datetime
+from schemas.ocpi.common import fold
 
 log = structlog.get_logger(__name__)
 
@@ -166,8 +166,9 @@ class MongoCdrInputs:
 async def tariffs_at_start(
     inputs: CdrInputs, session: Json, location: Json
 ) -> dict[str, Json | None]:
-    """The connector's tariffs as we held them at the session's start."""
-    start = parse_ocpi_datetime(session["start_date_time"])
+    """The connector's tariffs as we held them when the CDR starts (the
+    session's start, or its reservation's)."""
+    start = cdr_start(session)
     ids: Sequence[str] = connector_tariff_ids(
         location, session["evse_uid"], session["connector_id"]
     )
@@ -188,7 +189,7 @@ async def build_and_emit(
     cannot be built (logged: no location after waiting, no such connector,
     not priceable)."""
     bound = log.bind(session_id=session["id"], event_id=str(cause.event_id))
-    start = parse_ocpi_datetime(session["start_date_time"])
+    start = cdr_start(session)
     deadline = time.monotonic() + location_wait_s
     while True:
         location = await inputs.location_as_of(

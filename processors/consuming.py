@@ -36,6 +36,10 @@ async def consume(
         auto_offset_reset="earliest",
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
+        # Metadata read while the topic had no partitions (just created, a
+        # broker restarting) would leave the group assigned nothing for
+        # aiokafka's default 5 minutes.
+        metadata_max_age_ms=30_000,
     )
     await consumer.start()
     log.info(f"{name}_started")

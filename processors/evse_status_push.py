@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from processors.push import PushModule, PushRequest, is_ours
+from processors.push import PushModule, PushRequest, is_ours, location_whole
 from schemas.events import EvseStatusResolved, Party
+from schemas.events.locations import location_key
 from schemas.ocpi.common import fold, format_ocpi_datetime
 from schemas.ocpi.versions import ModuleId
 from schemas.topics import EVSE_STATUS
@@ -47,6 +48,10 @@ def plan_evse_status(event: object, us: Party) -> PushRequest | None:
         last_updated=p.last_updated,
         correlation_id=event.correlation_id,
         event_id=str(event.event_id),
+        # An EVSE the partner does not know gets the whole EVSE as a PUT
+        # from the locations view, which folds these resolutions too
+        # (docs/adr/0042).
+        whole=location_whole(location_key(p.country_code, p.party_id, p.location_id), ids),
     )
 
 

@@ -36,7 +36,11 @@ Delivery guarantees of a lane:
   starts that long ago instead, and one of unknown time at the end. A
   partner that registers again after unregistering resumes at its new
   registration, not at what its lane left behind. What came before, the
-  partner gets with a GET of our Sender interfaces (the spec's initial sync).
+  partner gets with a GET of our Sender interfaces (the spec's initial sync);
+- a PATCH the partner refuses as unknown (OCPI 2001/2003, HTTP 404) is
+  followed by one PUT of the whole object at the same level, read from its
+  view once the view has applied that PATCH's event; what that PUT carried
+  is not sent again (docs/adr/0042).
 
 The same lanes push other modules: a ``PushModule`` names the topic, the
 event types, the plan and the endpoint (``processors/session_push.py`` for
@@ -49,8 +53,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -64,17 +68,23 @@ from aiokafka.errors import KafkaError
 
 from ocpi_hub.settings import Settings
 from processors.evse_status import states_status_only
+from producers.hub_client_info import ClientInfoState, is_hub
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partner_stats import PushTally, RedisPushStats
 from producers.partners import PartnerState
+from producers.url_policy import partner_http
+from projections.position import position_field
 from schemas.events import (
     LocationObjectPatched,
     LocationObjectPut,
     Party,
     parse_event,
 )
-from schemas.ocpi.common import fold
+from schemas.events.locations import location_key
+from schemas.ocpi import merge
+from schemas.ocpi.common import fold, parse_ocpi_datetime
 from schemas.ocpi.credentials import Role
+from schemas.ocpi.hub_client_info import ConnectionStatus
 from schemas.ocpi.versions import InterfaceRole, ModuleId
 from schemas.topics import LOCATIONS
 
@@ -83,6 +93,19 @@ log = structlog.get_logger(__name__)
 # --------------------------------------------------------------------------- #
 # Pure core
 # --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class WholeRef:
+    """Where the whole object a PATCH changes is read from, should the
+    partner refuse the PATCH as unknown: a view (``locations`` or
+    ``sessions``), its document (the aggregate key) and, in a location, the
+    EVSE and Connector the PATCH is about."""
+
+    view: Literal["locations", "sessions"]
+    key: str
+    evse_uid: str | None = None
+    connector_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,12 @@ class PushRequest:
     # Only the partner with this party gets it (a session goes to the eMSP
     # that owns its token); None: every receiver.
     audience: Party | None = None
+    # A PATCH that can be repaired with a PUT of the whole object (None: not
+    # repairable, e.g. a PUT, or a module without a view to read it from).
+    whole: WholeRef | None = None
+    # The event's place in its topic, set by the lane that read it.
+    partition: int = -1
+    offset: int = -1
 
 
 def is_ours(country_code: str, party_id: str, us: Party) -> bool:
@@ -162,6 +191,20 @@ def plan(event: object, us: Party) -> PushRequest | None:
         last_updated=last_updated,
         correlation_id=event.correlation_id,
         event_id=str(event.event_id),
+        whole=location_whole(location_key(*ids[:3]), ids) if method == "PATCH" else None,
+    )
+
+
+def location_whole(key: str, ids: list[str] | tuple[str, ...]) -> WholeRef:
+    """Where a location-level, EVSE-level or Connector-level PATCH's whole
+    object is read from: the location's view document, then its EVSE and
+    Connector (``ids`` as in the URL: country, party, location[, evse[,
+    connector]])."""
+    return WholeRef(
+        "locations",
+        key,
+        ids[3] if len(ids) > 3 else None,
+        ids[4] if len(ids) > 4 else None,
     )
 
 
@@ -180,8 +223,9 @@ def _ref(p: _Ref) -> tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class PushTarget:
-    """A partner we push locations to. Two targets are equal when nothing that
-    a lane depends on changed (endpoint, token, routing)."""
+    """A lane's addressee: a partner, or one party behind a hub partner. Two
+    targets are equal when nothing that a lane depends on changed (endpoint,
+    token, routing)."""
 
     partner_id: str
     url: str
@@ -189,27 +233,66 @@ class PushTarget:
     to: Party
     parties: frozenset[Party] = frozenset()  # every party of the partner, folded
     registered_at: datetime | None = None
+    # Names the lane and its consumer group: the partner id, or for a party
+    # behind a hub ``{partner_id}@{CC}-{PID}`` (party_lane_id).
+    lane_id: str = ""
+
+    @property
+    def lane(self) -> str:
+        return self.lane_id or self.partner_id
+
+
+def party_lane_id(partner_id: str, party: Party) -> str:
+    return f"{partner_id}@{fold(party.country_code)}-{fold(party.party_id)}"
 
 
 def push_targets(
     partners: Iterable[PartnerState],
     module_id: str = ModuleId.LOCATIONS.value,
     to_role: Role = Role.EMSP,
+    hub_reports: Iterable[ClientInfoState] = (),
 ) -> dict[str, PushTarget]:
     """Registered partners with a RECEIVER endpoint of the module and a token
-    for us to present. Messages go to the partner's ``to_role`` role (eMSP for
-    what a CPO pushes: locations, sessions, CDRs, tariffs; CPO for the tokens
-    an eMSP pushes), else to its first role (transport_and_format, "Message
-    Routing"); a partner without roles cannot be addressed and is left out."""
+    for us to present, by lane id. Messages go to the partner's ``to_role``
+    role (eMSP for what a CPO pushes: locations, sessions, CDRs, tariffs; CPO
+    for the tokens an eMSP pushes), else to its first role
+    (transport_and_format, "Message Routing"); a partner without roles cannot
+    be addressed and is left out.
+
+    A HUB partner that reported ClientInfo (``hub_reports``,
+    mod_hub_client_info) gets one lane per party it reports CONNECTED in
+    ``to_role``, each addressed to that party through the hub (OCPI-to- its
+    ids) and starting where the party was first CONNECTED; a party OFFLINE,
+    SUSPENDED or PLANNED has no lane, so its lane pauses where it stood and
+    resumes from there (docs/adr/0044). A hub that reported nothing keeps the
+    one lane addressed to the hub itself (a broadcast push)."""
+    reports: dict[str, list[ClientInfoState]] = {}
+    for report in hub_reports:
+        reports.setdefault(report.hub_partner_id, []).append(report)
     targets = {}
     for p in partners:
         url = p.endpoint(module_id, InterfaceRole.RECEIVER.value)
         if p.status != "registered" or url is None or not p.our_token_encrypted or not p.roles:
             continue
+        if is_hub(p) and p.partner_id in reports:
+            for report in reports[p.partner_id]:
+                if report.role != to_role or report.status is not ConnectionStatus.CONNECTED:
+                    continue
+                lane = party_lane_id(p.partner_id, report.party)
+                targets[lane] = PushTarget(
+                    partner_id=p.partner_id,
+                    url=url,
+                    sealed_token=p.our_token_encrypted,
+                    to=report.party,
+                    parties=frozenset({report.party}),
+                    registered_at=report.connected_since,
+                    lane_id=lane,
+                )
+            continue
         role = next((r for r in p.roles if r.role == to_role), p.roles[0])
         targets[p.partner_id] = PushTarget(
             partner_id=p.partner_id,
-            url=url.rstrip("/"),
+            url=url,
             sealed_token=p.our_token_encrypted,
             to=Party(country_code=role.country_code, party_id=role.party_id),
             parties=frozenset(
@@ -218,6 +301,14 @@ def push_targets(
             registered_at=p.registered_at,
         )
     return targets
+
+
+def module_url(endpoint_url: str, path: str) -> str:
+    """The URL of one push: the partner's endpoint URL as it gave it when the
+    request has no path of its own (a CDR POST goes to ``{cdr_endpoint_url}``,
+    mod_cdrs "POST method"; a server may route ``.../cdrs/`` and ``.../cdrs``
+    apart), else the path joined with exactly one '/' between them."""
+    return endpoint_url.rstrip("/") + path if path else endpoint_url
 
 
 def routing_headers(
@@ -266,6 +357,50 @@ def classify(answer: ModuleAnswer) -> Outcome:
     return Outcome.RETRY
 
 
+# A partner that does not hold what a PATCH names answers 2003 (unknown
+# location) or, as our own receivers do for a session, 2001 (PUT it first);
+# some answer HTTP 404 (status_codes.asciidoc; transport_and_format, PATCH).
+_UNKNOWN_OCPI = frozenset({2001, 2003})
+
+
+def repair_wanted(request: PushRequest, answer: ModuleAnswer) -> bool:
+    """Whether a refused request is followed by a PUT of the whole object:
+    only a repairable PATCH, refused as unknown (docs/adr/0042). A PUT is
+    never repaired, so one refused PATCH gets at most one PUT."""
+    if request.method != "PATCH" or request.whole is None:
+        return False
+    http = answer.http_status
+    if http == 404:
+        return True
+    return http is not None and 200 <= http < 300 and answer.ocpi_status in _UNKNOWN_OCPI
+
+
+def whole_object(served: Mapping[str, Any] | None, ref: WholeRef) -> dict[str, Any] | None:
+    """The object at the PATCH's level in a served view document (a Location
+    with its EVSEs, a Session): the Location, one EVSE, one Connector, or the
+    Session. None when the view does not hold it."""
+    if served is None:
+        return None
+    if ref.evse_uid is None:
+        return dict(served)
+    if ref.connector_id is None:
+        return merge.find_evse(served, ref.evse_uid)
+    return merge.find_connector(served, ref.evse_uid, ref.connector_id)
+
+
+def repair_request(refused: PushRequest, whole: Mapping[str, Any]) -> PushRequest:
+    """The PUT that repairs a refused PATCH: the whole object at the same URL
+    (same level), stamped with the object's own ``last_updated``; itself not
+    repairable."""
+    return replace(
+        refused,
+        method="PUT",
+        body=dict(whole),
+        last_updated=parse_ocpi_datetime(str(whole["last_updated"])),
+        whole=None,
+    )
+
+
 def backoff_s(attempt: int, initial_s: float, max_s: float) -> float:
     """Delay before retry number ``attempt`` (1-based): initial, doubling, capped."""
     return min(max_s, initial_s * 2.0 ** min(max(attempt - 1, 0), 60))
@@ -301,6 +436,7 @@ class StaleGuard:
 _MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000
 _BATCH = 100
 _PUSHED_TYPES = frozenset({"LocationObjectPut", "LocationObjectPatched"})
+_VIEW_POLL_S = 0.2  # how often a repair asks a lagging view again
 
 
 @dataclass(frozen=True)
@@ -335,8 +471,33 @@ class PartnerSource(Protocol):
     async def all(self) -> list[PartnerState]: ...
 
 
+class HubReports(Protocol):
+    """What hub partners report about the parties behind them (the
+    hub_client_info view)."""
+
+    async def all(self) -> list[ClientInfoState]: ...
+
+
 class TokenUnsealer(Protocol):
     def decrypt(self, sealed: str) -> str: ...
+
+
+class ViewRead(Protocol):
+    async def read(self, key: str) -> tuple[dict[str, Any] | None, dict[str, int]]: ...
+
+
+class WholeObjects:
+    """Reads the whole objects a repair PUT is built from: the served object
+    of a view document and the log positions the view has applied to it
+    (``LocationViewQuery``, ``SessionViewQuery``)."""
+
+    def __init__(self, views: Mapping[str, ViewRead]) -> None:
+        self._views = dict(views)
+
+    async def read(self, ref: WholeRef) -> tuple[dict[str, Any] | None, dict[str, int]] | None:
+        """None when no view of that name is wired in."""
+        view = self._views.get(ref.view)
+        return None if view is None else await view.read(ref.key)
 
 
 def lane_start_ms(
@@ -378,11 +539,19 @@ class PartnerLane:
         us: Party,
         module: PushModule = LOCATIONS_PUSH,
         stats: RedisPushStats | None = None,
+        wholes: WholeObjects | None = None,
     ) -> None:
         self.target = target
         self.module = module
         self.tally = PushTally()
         self._stats = stats
+        self._wholes = wholes
+        # After a repair PUT built from a view that had applied the lane's
+        # topic up to an offset: object key -> (partition, offset). Changes
+        # of that object (or of its EVSEs, Connectors) up to there are in
+        # the PUT already and are not sent again: a session's PATCH appends
+        # its charging periods, so sending it after the PUT would double them.
+        self._repaired: dict[str, tuple[int, int]] = {}
         self._token = token
         self._settings = settings
         self._us = us
@@ -392,7 +561,7 @@ class PartnerLane:
         self._commit_lock = asyncio.Lock()
         self._consumer: Any = None
         self._http: httpx.AsyncClient | None = None
-        self._log = log.bind(partner_id=target.partner_id, module=module.name)
+        self._log = log.bind(partner_id=target.partner_id, lane=target.lane, module=module.name)
         # Set once the lane has its partitions and knows where to start: a
         # change recorded after that reaches this partner.
         self.ready = asyncio.Event()
@@ -400,7 +569,7 @@ class PartnerLane:
     @property
     def group_id(self) -> str:
         suffix = self.module.group_suffix
-        return self._settings.topic(f"ocpi-hub-push-{suffix}{self.target.partner_id}")
+        return self._settings.topic(f"ocpi-hub-push-{suffix}{self.target.lane}")
 
     async def run(self) -> None:
         s = self._settings
@@ -417,7 +586,12 @@ class PartnerLane:
         try:
             await consumer.start()
             consumer.subscribe([s.topic(self.module.topic)], listener=_StartAtRegistration(self))
-            async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
+            # The receiver's URL is checked at each connection, not only at
+            # registration: a URL stored before the policy, or a host whose
+            # DNS answer changed since, must not reach a private address.
+            async with partner_http(
+                s.outbound_timeout_s, allow_private=s.url_policy_allow_private
+            ) as http:
                 self._http = http
                 self._log.info("push_lane_started", url=self.target.url, group=self.group_id)
                 while True:
@@ -491,7 +665,7 @@ class PartnerLane:
         if self._stats is None or not self.tally.dirty:
             return
         try:
-            await self._stats.save(self.target.partner_id, self.module.name, self.tally)
+            await self._stats.save(self.target.lane, self.module.name, self.tally)
         except Exception as exc:
             self._log.warning("push_stats_not_saved", error=type(exc).__name__)
 
@@ -520,9 +694,30 @@ class PartnerLane:
                     self._log.info(
                         "push_stale_skipped", event_id=request.event_id, object=request.object_key
                     )
+                elif self._in_repair(request):
+                    self._log.info(
+                        "push_repaired_skipped",
+                        event_id=request.event_id,
+                        object=request.object_key,
+                    )
                 else:
                     await self._deliver(request)
             self._done[tp] = message.offset + 1
+
+    def _in_repair(self, request: PushRequest) -> bool:
+        """Whether a repair PUT sent earlier carried this change already (the
+        object or one containing it, read from a view past this offset)."""
+        if not self._repaired:
+            return False
+        key = request.object_key
+        for held, (partition, offset) in list(self._repaired.items()):
+            if partition != request.partition:
+                continue
+            if offset < request.offset:
+                del self._repaired[held]  # the lane is past it: nothing more to skip
+            elif key == held or key.startswith(held + "/"):
+                return True
+        return False
 
     def _decode(self, message: ConsumerRecord[bytes, bytes]) -> PushRequest | None:
         event_type = dict(message.headers or ()).get("event_type", b"").decode()
@@ -538,6 +733,8 @@ class PartnerLane:
             )
             return None
         request = self.module.plan(event, self._us)
+        if request is not None:
+            request = replace(request, partition=message.partition, offset=message.offset)
         if request is not None and request.audience is not None:
             audience = Party(
                 country_code=fold(request.audience.country_code),
@@ -548,15 +745,96 @@ class PartnerLane:
         return request
 
     async def _deliver(self, request: PushRequest) -> None:
-        assert self._http is not None
-        s = self._settings
-        url = self.target.url + request.path
         bound = self._log.bind(
             event_id=request.event_id,
             correlation_id=request.correlation_id,
             method=request.method,
             object=request.object_key,
         )
+        sent = await self._send(request, bound)
+        if sent is None:
+            return  # abandoned (logged and tallied)
+        answer, fields = sent
+        if classify(answer) is Outcome.DELIVERED:
+            self._guard.delivered(request)
+            self.tally.ok(time.time())
+            bound.info("push_delivered", **fields)
+            return
+        if repair_wanted(request, answer) and self._wholes is not None:
+            bound.warning("push_refused_as_unknown", **fields)
+            await self._repair(request, bound)
+            return
+        self.tally.failed(time.time(), "rejected", *_failure(answer))
+        bound.warning("push_rejected", **fields)
+
+    async def _repair(self, refused: PushRequest, bound: Any) -> None:
+        """Send one PUT of the whole object the partner did not know, read
+        from its view once the view has applied the refused PATCH's event; a
+        PUT refused too, or an object the view cannot give, is rejected."""
+        found = await self._whole_after(refused, bound)
+        if found is None:
+            self.tally.failed(time.time(), "rejected", None, None, "not repaired: view unavailable")
+            return
+        whole, applied = found
+        if whole is None:
+            self.tally.failed(time.time(), "rejected", None, None, "not repaired: not in the view")
+            bound.warning("push_not_repaired", reason="the view does not hold the object")
+            return
+        put = repair_request(refused, whole)
+        repair_log = bound.bind(method="PUT", repair_of=refused.event_id)
+        sent = await self._send(put, repair_log)
+        if sent is None:
+            return
+        answer, fields = sent
+        if classify(answer) is Outcome.DELIVERED:
+            self._guard.delivered(put)
+            self._repaired[put.object_key] = (refused.partition, applied)
+            self.tally.repaired_by_put(time.time())
+            repair_log.info("push_repaired", view_offset=applied, **fields)
+            return
+        self.tally.failed(time.time(), "rejected", *_failure(answer))
+        repair_log.warning("push_repair_rejected", **fields)
+
+    async def _whole_after(
+        self, refused: PushRequest, bound: Any
+    ) -> tuple[dict[str, Any] | None, int] | None:
+        """The whole object from the view, once the view's position on the
+        lane's partition is at or past the refused change (the view is
+        written by the projections, which may lag); None when it is not
+        there within ``push_repair_view_wait_s``. With the offset it had
+        applied."""
+        assert self._wholes is not None and refused.whole is not None
+        position = position_field(self.module.topic, refused.partition)
+        deadline = time.monotonic() + self._settings.push_repair_view_wait_s
+        applied: int | None = None
+        while True:
+            try:
+                read = await self._wholes.read(refused.whole)
+            except Exception as exc:
+                bound.warning("push_repair_view_unreadable", error=type(exc).__name__)
+                read = None
+            if read is not None:
+                served, positions = read
+                applied = positions.get(position)
+                if applied is not None and applied >= refused.offset:
+                    return whole_object(served, refused.whole), applied
+            if time.monotonic() >= deadline:
+                bound.warning(
+                    "push_not_repaired",
+                    reason="the view did not reach the change in time",
+                    view_offset=applied,
+                    offset=refused.offset,
+                )
+                return None
+            await asyncio.sleep(_VIEW_POLL_S)
+
+    async def _send(self, request: PushRequest, bound: Any) -> tuple[ModuleAnswer, Any] | None:
+        """Send one request until it is answered with something other than
+        a retry (delivered or refused: that answer and the log fields), or
+        until ``push_give_up_after_s`` (None: abandoned, tallied and logged)."""
+        assert self._http is not None
+        s = self._settings
+        url = module_url(self.target.url, request.path)
         attempt = 0
         first_failure: float | None = None
         while True:
@@ -576,7 +854,6 @@ class PartnerLane:
                 ),
                 json=request.body,
             )
-            outcome = classify(answer)
             fields = {
                 "request_id": request_id,
                 "attempt": attempt,
@@ -585,23 +862,15 @@ class PartnerLane:
                 "error": answer.error,
                 "ms": round((time.monotonic() - started) * 1000, 1),
             }
-            if outcome is Outcome.DELIVERED:
-                self._guard.delivered(request)
-                self.tally.ok(time.time())
-                bound.info("push_delivered", **fields)
-                return
-            failed = (answer.http_status, answer.ocpi_status, answer.error)
-            if outcome is Outcome.REJECTED:
-                self.tally.failed(time.time(), "rejected", *failed)
-                bound.warning("push_rejected", **fields)
-                return
+            if classify(answer) is not Outcome.RETRY:
+                return answer, fields
             now = time.monotonic()
             first_failure = first_failure or now
             if s.push_give_up_after_s and now - first_failure >= s.push_give_up_after_s:
-                self.tally.failed(time.time(), "abandoned", *failed)
+                self.tally.failed(time.time(), "abandoned", *_failure(answer))
                 bound.error("push_abandoned", **fields)
-                return
-            self.tally.failed(time.time(), "retrying", *failed)
+                return None
+            self.tally.failed(time.time(), "retrying", *_failure(answer))
             delay = backoff_s(attempt, s.push_retry_initial_s, s.push_retry_max_s)
             bound.warning("push_retry", delay_s=delay, **fields)
             await self.commit()  # keep the progress made before this change
@@ -609,13 +878,19 @@ class PartnerLane:
             await asyncio.sleep(delay)
 
 
+def _failure(answer: ModuleAnswer) -> tuple[int | None, int | None, str | None]:
+    return answer.http_status, answer.ocpi_status, answer.error
+
+
 class ModulePusher:
     """Pushes one module's changes (``module``): keeps one lane per push
-    target, re-reading the partners every ``push_refresh_s``: starts lanes
-    for new targets, stops lanes of partners that unregistered or dropped the
-    endpoint, restarts a lane whose endpoint, token or roles changed (it
-    resumes from its group's committed offsets) and one that failed (Kafka
-    unreachable, ...)."""
+    target, re-reading the partners (and what hubs report, ``hub_reports``)
+    every ``push_refresh_s``: starts lanes for new targets, stops lanes of
+    partners that unregistered or dropped the endpoint and of parties a hub
+    no longer reports CONNECTED, restarts a lane whose endpoint, token or
+    roles changed (it resumes from its group's committed offsets) and one
+    that failed (Kafka unreachable, ...). ``lanes`` is keyed by lane id:
+    the partner id, or ``party_lane_id`` for a party behind a hub."""
 
     def __init__(
         self,
@@ -624,10 +899,14 @@ class ModulePusher:
         vault: TokenUnsealer,
         module: PushModule = LOCATIONS_PUSH,
         stats: RedisPushStats | None = None,
+        wholes: WholeObjects | None = None,
+        hub_reports: HubReports | None = None,
     ) -> None:
         self._settings = settings
+        self._hub_reports = hub_reports
         self._module = module
         self._stats = stats
+        self._wholes = wholes
         self._partners = partners
         self._vault = vault
         self._us = Party(country_code=settings.party_country_code, party_id=settings.party_id)
@@ -642,27 +921,35 @@ class ModulePusher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._settings.push_refresh_s)
         finally:
-            for partner_id in list(self._tasks):
-                await self._stop_lane(partner_id, "shutdown")
+            for lane_id in list(self._tasks):
+                await self._stop_lane(lane_id, "shutdown")
 
     async def refresh(self) -> None:
         try:
             partners = await self._partners.all()
+            reports = await self._hub_reports.all() if self._hub_reports is not None else []
         except Exception as exc:
             log.warning("push_partners_unreadable", error=type(exc).__name__)
             return
-        wanted = push_targets(partners, self._module.module_id, self._module.to_role)
-        for partner_id, task in list(self._tasks.items()):
+        wanted = push_targets(partners, self._module.module_id, self._module.to_role, reports)
+        for lane_id, task in list(self._tasks.items()):
             if task.done():
                 error = None if task.cancelled() else task.exception()
-                log.warning("push_lane_failed", partner_id=partner_id, error=repr(error))
-                await self._stop_lane(partner_id, "failed")
-            elif partner_id not in wanted:
-                await self._stop_lane(partner_id, "no longer a receiver")
-            elif wanted[partner_id] != self.lanes[partner_id].target:
-                await self._stop_lane(partner_id, "connection changed")
-        for partner_id, target in wanted.items():
-            if partner_id not in self._tasks:
+                log.warning(
+                    "push_lane_failed",
+                    partner_id=self.lanes[lane_id].target.partner_id,
+                    lane=lane_id,
+                    error=repr(error),
+                )
+                await self._stop_lane(lane_id, "failed")
+            elif lane_id not in wanted:
+                # A party a hub reports offline lands here too: its lane
+                # commits what it delivered and stops; it resumes from there.
+                await self._stop_lane(lane_id, "no longer a receiver")
+            elif wanted[lane_id] != self.lanes[lane_id].target:
+                await self._stop_lane(lane_id, "connection changed")
+        for lane_id, target in wanted.items():
+            if lane_id not in self._tasks:
                 self._start_lane(target)
 
     def _start_lane(self, target: PushTarget) -> None:
@@ -673,15 +960,18 @@ class ModulePusher:
                 "push_token_unreadable", partner_id=target.partner_id, error=type(exc).__name__
             )
             return
-        lane = PartnerLane(target, token, self._settings, self._us, self._module, self._stats)
-        self.lanes[target.partner_id] = lane
-        self._tasks[target.partner_id] = asyncio.create_task(
-            lane.run(), name=f"push-{self._module.group_suffix}{target.partner_id}"
+        lane = PartnerLane(
+            target, token, self._settings, self._us, self._module, self._stats, self._wholes
+        )
+        self.lanes[target.lane] = lane
+        self._tasks[target.lane] = asyncio.create_task(
+            lane.run(), name=f"push-{self._module.group_suffix}{target.lane}"
         )
 
-    async def _stop_lane(self, partner_id: str, reason: str) -> None:
-        task = self._tasks.pop(partner_id)
-        self.lanes.pop(partner_id, None)
+    async def _stop_lane(self, lane_id: str, reason: str) -> None:
+        task = self._tasks.pop(lane_id)
+        lane = self.lanes.pop(lane_id, None)
         task.cancel()
         await asyncio.wait([task])
-        log.info("push_lane_ended", partner_id=partner_id, reason=reason)
+        partner_id = lane.target.partner_id if lane is not None else lane_id
+        log.info("push_lane_ended", partner_id=partner_id, lane=lane_id, reason=reason)

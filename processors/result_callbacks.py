@@ -42,7 +42,7 @@ from ocpi_hub.settings import Settings
 from processors.push import Outcome, TokenUnsealer, backoff_s, classify
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
-from producers.url_policy import UrlRefusedError, check_url
+from producers.url_policy import UrlRefusedError, check_url, partner_http
 from schemas.events import EventMeta, Party, parse_event
 from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import Role
@@ -191,7 +191,11 @@ class ResultCallbackSender:
         await consumer.start()
         log.info(f"{self.kind.name}_callbacks_started", group=self.group_id)
         try:
-            async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
+            # response_url and partner endpoints: each connection checked and
+            # pinned (url_policy).
+            async with partner_http(
+                s.outbound_timeout_s, allow_private=s.url_policy_allow_private
+            ) as http:
                 self._http = http
                 while not stop.is_set():
                     batches = await consumer.getmany(timeout_ms=s.push_poll_ms, max_records=_BATCH)

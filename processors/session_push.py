@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import quote
 
-from processors.push import PushModule, PushRequest, is_ours
+from processors.push import PushModule, PushRequest, WholeRef, is_ours
 from schemas.events import Party, SessionPatched, SessionPut
 from schemas.ocpi.common import fold
 from schemas.ocpi.versions import ModuleId
@@ -51,6 +51,9 @@ def plan_session(event: object, us: Party) -> PushRequest | None:
         audience=Party(
             country_code=fold(str(token["country_code"])), party_id=fold(str(token["party_id"]))
         ),
+        # A PATCH the eMSP refuses as unknown is followed by a PUT of the
+        # whole session from the sessions view (docs/adr/0042).
+        whole=WholeRef("sessions", event.aggregate_key) if method == "PATCH" else None,
     )
 
 

@@ -173,6 +173,20 @@ def _four_decimals(period: ChargingPeriod) -> ChargingPeriod:
     return period.model_copy(update={"dimensions": dimensions})
 
 
+def cdr_start(session_json: Json) -> datetime:
+    """When a session's CDR starts: the session's start or, for a session
+    that began with a reservation, the reservation's start (mod_cdrs, CDR
+    ``start_date_time``: "in-case of a reservation (before the start of a
+    session) the start of the reservation"). The session's own start is
+    when it went ACTIVE (mod_sessions), after its reservation period. The
+    tariffs and location of the CDR are those held at this moment."""
+    periods = session_json.get("charging_periods") or []
+    return min(
+        parse_ocpi_datetime(moment)
+        for moment in [session_json["start_date_time"], *(p["start_date_time"] for p in periods)]
+    )
+
+
 def _periods(session: Session, end: datetime) -> list[ChargingPeriod]:
     """The session's periods, volumes at 4 decimals; a session that reported
     none gets one, from its start, with its energy and duration (a CDR has
@@ -233,9 +247,9 @@ def build_cdr(
     location = Location.model_validate(location_json)
     where = cdr_location(location, session.evse_uid, session.connector_id)
     _, connector = _connector(location, session.evse_uid, session.connector_id)
-    start = session.start_date_time
     end = session.end_date_time or session.last_updated
     periods = _periods(session, end)
+    start = cdr_start(session_json)
     referenced = list(connector.tariff_ids or [])
     tariff = choose_tariff(referenced, tariffs_at_start, start)
     body: Json = {

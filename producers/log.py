@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -521,6 +522,31 @@ class InMemoryEventLog:
         return positions
 
 
+async def wait_until_led(
+    admin: AIOKafkaAdminClient, wanted: dict[str, int], within_s: float = 30.0
+) -> None:
+    """Wait until every topic of ``wanted`` (name -> partitions) is described
+    with all its partitions, each with a leader (at most ``within_s``). A
+    topic just created is described for a moment with none, and a client
+    that reads its metadata then keeps "0 partitions" until its next refresh,
+    5 minutes later: a consumer is assigned nothing, a table write fails, a
+    story stalls for minutes (seen on a loaded machine, in the processors and
+    in the billing tests)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        described = await admin.describe_topics(sorted(wanted))
+        led = {
+            t["topic"]
+            for t in described
+            if not t.get("error_code")
+            and len(t.get("partitions") or ()) == wanted.get(t["topic"])
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+        }
+        if led >= set(wanted) or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.2)
+
+
 async def ensure_topics(bootstrap: str, topic_prefix: str, replication_factor: int) -> list[str]:
     """Create every catalogued topic that does not exist yet; return the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -542,6 +568,7 @@ async def ensure_topics(bootstrap: str, topic_prefix: str, replication_factor: i
         # Another process may win the race; the topic is there either way.
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
+        await wait_until_led(admin, {t.name: t.num_partitions for t in new})
         created = [t.name for t in new]
         log.info("topics_created", topics=created)
         return created

@@ -50,6 +50,9 @@ class PushTally:
 
     delivered: int = 0
     failures: int = 0
+    # PATCHes the partner refused as unknown, then took whole as a PUT
+    # (docs/adr/0042); each PUT counts as delivered too.
+    repaired: int = 0
     last_delivered_at: float | None = None
     last_failure_at: float | None = None
     last_failure: str | None = None
@@ -59,6 +62,10 @@ class PushTally:
         self.delivered += 1
         self.last_delivered_at = at
         self.dirty = True
+
+    def repaired_by_put(self, at: float) -> None:
+        self.repaired += 1
+        self.ok(at)
 
     def failed(
         self, at: float, outcome: str, http: int | None, ocpi: int | None, error: str | None
@@ -74,6 +81,7 @@ class PushTally:
         values: dict[str, Any] = {
             "delivered": self.delivered,
             "failures": self.failures,
+            "repaired": self.repaired,
             "last_delivered_at": self.last_delivered_at,
             "last_failure_at": self.last_failure_at,
             "last_failure": self.last_failure,
@@ -98,7 +106,7 @@ def parse_stats(raw: dict[Any, Any]) -> dict[str, dict[str, Any]]:
         parsed: Any = text
         if field.endswith("_at"):
             parsed = float(text)
-        elif field in ("delivered", "failures"):
+        elif field in ("delivered", "failures", "repaired"):
             parsed = int(text)
         out.setdefault(module, {})[field] = parsed
     return out

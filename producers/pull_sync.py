@@ -1,8 +1,17 @@
 """Pull sync: crawl a partner's Sender list of one module and record every
 object as the same event a push would have produced: a partner CPO's
-Locations (``LocationObjectPut`` at the Location level) and Tariffs
-(``TariffPut``), a partner eMSP's Tokens (``TokenPut``). ``ocpi-hub
+Locations (``LocationObjectPut`` at the Location level), Tariffs
+(``TariffPut``), Sessions (``SessionPut``) and CDRs (``CdrReceived`` with
+our ``CdrReconciled``), a partner eMSP's Tokens (``TokenPut``). ``ocpi-hub
 partners sync-<module>`` runs it.
+
+Sessions and CDRs are judged as their receivers judge a PUT or POST
+(producers/receipts.py: the token must be one we issued, a CDR is priced
+against the tariffs we hold), and are asked for within a date range
+(``date_from`` is required for sessions, mod_sessions). An object we hold
+already, unchanged (a session equal to the one held, any CDR held: CDRs are
+immutable), is counted as ``unchanged`` and records nothing, so a second
+sync of the same range records nothing new (docs/adr/0042).
 
 The crawl follows the ``Link: <...>; rel="next"`` header until there is none
 (transport_and_format, "Pagination"), so it works with any conforming
@@ -19,27 +28,34 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import structlog
 from pydantic import ValidationError
 
-from producers import locations, tariffs, tokens
+from producers import cdrs, locations, sessions, tariffs, tokens
 from producers.locations import PutObject
 from producers.partner_client import PartnerCallError, authorization
 from producers.partners import PartnerState
+from producers.receipts import cdr_receipt, session_billing
 from producers.tariffs import PutTariff
 from producers.tokens import PutToken
+from producers.url_policy import partner_http
 from producers.write_path import Decision, Origin, RefusedError, Slice, WritePath
 from schemas.events import Party
+from schemas.events.cdrs import cdr_key
 from schemas.events.locations import LocationObjectRef
+from schemas.events.sessions import SessionRef
 from schemas.events.tariffs import TariffRef
 from schemas.events.tokens import TokenRef
+from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold, format_ocpi_datetime
+from schemas.ocpi.sessions import to_json as to_session_json
 from schemas.ocpi.tariffs import loads_exact
 
 log = structlog.get_logger(__name__)
@@ -55,17 +71,38 @@ class Page:
 class SyncReport:
     pages: int = 0
     recorded: int = 0
+    unchanged: int = 0  # held already as sent: nothing recorded
     skipped: list[str] = field(default_factory=list)
+
+
+# The answer of a decision that records nothing: we hold the object as sent.
+UNCHANGED = "unchanged"
+
+Judge = Callable[[Any, datetime], Decision[Any]]
+
+
+@dataclass(frozen=True)
+class Consulted:
+    """What a decision may read besides its own aggregate (a session's token,
+    a CDR's tariffs): the write path's states, as the receiver reads them."""
+
+    write_path: WritePath
+    us: Party
+    partner: PartnerState
+    cdr_tolerance: Decimal
 
 
 @dataclass(frozen=True)
 class Pulled:
     """One object of a page to record: its aggregate key, how (the decision
-    its receiver uses for a PUT), and its name in reports."""
+    its receiver uses for a PUT), and its name in reports. ``consult``, when
+    the decision needs other states, reads them and returns the decision;
+    it may raise what the decision raises."""
 
     key: str
-    decide: Callable[[Any, datetime], Decision[Any]]
+    decide: Judge
     named: str
+    consult: Callable[[Consulted], Awaitable[Judge]] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,10 +173,78 @@ def _token(item: dict[str, Any], origin: Origin) -> Pulled:
     )
 
 
+def _not_before_consulted(state: Any, now: datetime) -> Decision[Any]:
+    raise AssertionError("decided before its states were consulted")
+
+
+def _session(item: dict[str, Any], origin: Origin) -> Pulled:
+    ref = SessionRef(
+        country_code=str(item.get("country_code")),
+        party_id=str(item.get("party_id")),
+        session_id=str(item.get("id")),
+    )
+
+    async def consult(c: Consulted) -> Judge:
+        command = sessions.put_session(ref, item, origin)  # ValidationError: 2001
+        billing = await session_billing(c.write_path, command, c.us)
+        as_held = to_session_json(command.session)
+
+        def judge(state: Any, now: datetime) -> Decision[Any]:
+            if state == as_held:
+                return Decision([], UNCHANGED)
+            return sessions.decide(state, command, now, billing)
+
+        return judge
+
+    return Pulled(
+        ref.session_key,
+        _not_before_consulted,
+        f"{ref.country_code}/{ref.party_id}/{ref.session_id}",
+        consult,
+    )
+
+
+def _cdr(item: dict[str, Any], origin: Origin) -> Pulled:
+    key = cdr_key(str(item.get("country_code")), str(item.get("party_id")), str(item.get("id")))
+
+    async def consult(c: Consulted) -> Judge:
+        cdr = Cdr.model_validate(item)  # ValidationError: 2001
+        command = await cdr_receipt(
+            c.write_path,
+            cdr,
+            poster_owns=c.partner.owns,
+            us=c.us,
+            tolerance=c.cdr_tolerance,
+            correlation_id=origin.correlation_id,
+        )
+
+        def judge(state: Any, now: datetime) -> Decision[Any]:
+            # CDRs are immutable (mod_cdrs): one held under this key is the
+            # one the partner sent before; the receiver would refuse it.
+            if state is not None:
+                return Decision([], UNCHANGED)
+            return cdrs.decide_receive(state, command, now)
+
+        return judge
+
+    return Pulled(
+        key,
+        _not_before_consulted,
+        f"{item.get('country_code')}/{item.get('party_id')}/{item.get('id')}",
+        consult,
+    )
+
+
 LOCATIONS_PULL = PullModule("locations", "locations", "CPO", "id", locations.SLICE, _location)
 TARIFFS_PULL = PullModule("tariffs", "tariffs", "CPO", "id", tariffs.SLICE, _tariff, loads_exact)
 TOKENS_PULL = PullModule("tokens", "tokens", "EMSP", "uid", tokens.SLICE, _token)
-PULLS = {m.name: m for m in (LOCATIONS_PULL, TARIFFS_PULL, TOKENS_PULL)}
+SESSIONS_PULL = PullModule("sessions", "sessions", "CPO", "id", sessions.SLICE, _session)
+# Exact numbers, as the CDRs receiver reads its body (prices are reconciled).
+CDRS_PULL = PullModule("cdrs", "cdrs", "CPO", "id", cdrs.SLICE, _cdr, loads_exact)
+PULLS = {m.name: m for m in (LOCATIONS_PULL, TARIFFS_PULL, TOKENS_PULL, SESSIONS_PULL, CDRS_PULL)}
+# Modules whose Sender list is asked for a date range by default (their
+# lists grow without end; mod_sessions requires date_from).
+DATED = frozenset({"sessions", "cdrs"})
 
 
 async def crawl(
@@ -148,10 +253,18 @@ async def crawl(
     headers: dict[str, str],
     *,
     since: datetime | None = None,
+    until: datetime | None = None,
     decode: Callable[[bytes], Any] = json.loads,
 ) -> AsyncIterator[Page]:
-    """Yield the pages of a Sender list, following ``Link`` headers."""
-    params: dict[str, str] | None = {"date_from": format_ocpi_datetime(since)} if since else None
+    """Yield the pages of a Sender list, following ``Link`` headers;
+    ``since``/``until`` are ``date_from`` (inclusive) and ``date_to``
+    (exclusive) of the first request."""
+    first: dict[str, str] = {}
+    if since is not None:
+        first["date_from"] = format_ocpi_datetime(since)
+    if until is not None:
+        first["date_to"] = format_ocpi_datetime(until)
+    params: dict[str, str] | None = first or None
     next_url: str | None = url
     while next_url is not None:
         request_headers = {**headers, "X-Request-ID": str(uuid.uuid4())}
@@ -199,21 +312,23 @@ def commands_of_page(
 
 
 async def _record(
-    write_path: WritePath,
+    consulted: Consulted,
     slice_: Slice[Any],
     pulled: Pulled,
     now: datetime,
     limit: asyncio.Semaphore,
 ) -> str | None:
-    """Record one PUT; the reason it was skipped, if it was."""
+    """Record one PUT; ``UNCHANGED`` when nothing needed recording, else
+    the reason it was skipped, if it was."""
     async with limit:
         try:
-            await write_path.write(slice_, pulled.key, lambda s: pulled.decide(s, now))
+            judge = pulled.decide if pulled.consult is None else await pulled.consult(consulted)
+            answer = await consulted.write_path.write(slice_, pulled.key, lambda s: judge(s, now))
         except ValidationError as exc:
             return f"{pulled.named}: {exc.error_count()} invalid field(s)"
         except RefusedError as exc:
             return f"{pulled.named}: {exc.message}"
-    return None
+    return UNCHANGED if answer == UNCHANGED else None
 
 
 async def sync(
@@ -225,9 +340,12 @@ async def sync(
     us: Party,
     clock: Callable[[], datetime],
     since: datetime | None = None,
+    until: datetime | None = None,
     timeout_s: float = 30.0,
     on_page: Callable[[int, int | None], None] = lambda done, total: None,
     in_flight: int = 16,
+    cdr_tolerance: Decimal = Decimal("0.01"),
+    allow_private_urls: bool = False,
 ) -> SyncReport:
     """Crawl the partner's objects of ``module`` into our log through the write path
     (``in_flight`` objects at a time; every one acknowledged before the
@@ -246,20 +364,25 @@ async def sync(
     }
     report = SyncReport()
     limit = asyncio.Semaphore(in_flight)
+    consulted = Consulted(write_path, us, partner, cdr_tolerance)
     seen = 0
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-        async for page in crawl(client, url, headers, since=since, decode=module.decode):
+    # The Sender's URL and every ``Link`` after it: checked and pinned.
+    async with partner_http(timeout_s, allow_private=allow_private_urls) as client:
+        pages = crawl(client, url, headers, since=since, until=until, decode=module.decode)
+        async for page in pages:
             commands, skipped = commands_of_page(
                 partner, module, page.items, headers["X-Correlation-ID"]
             )
             now = clock()
             outcomes = await asyncio.gather(
-                *(_record(write_path, module.pulled_slice, c, now, limit) for c in commands)
+                *(_record(consulted, module.pulled_slice, c, now, limit) for c in commands)
             )
-            refused = [reason for reason in outcomes if reason is not None]
+            refused = [reason for reason in outcomes if reason not in (None, UNCHANGED)]
+            unchanged = sum(1 for reason in outcomes if reason == UNCHANGED)
             report.pages += 1
-            report.recorded += len(commands) - len(refused)
-            report.skipped += skipped + refused
+            report.recorded += len(commands) - len(refused) - unchanged
+            report.unchanged += unchanged
+            report.skipped += [r for r in refused if r is not None] + skipped
             seen += len(page.items)
             on_page(seen, page.total)
     log.info(
@@ -268,6 +391,7 @@ async def sync(
         partner_id=partner.partner_id,
         pages=report.pages,
         recorded=report.recorded,
+        unchanged=report.unchanged,
         skipped=len(report.skipped),
     )
     return report

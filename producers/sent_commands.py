@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
+from producers.url_policy import partner_http
 from producers.write_path import Decision, RefusedError, Slice
 from schemas.events import Party
 from schemas.events.commands import (
@@ -465,8 +465,9 @@ class HttpCommandChannel:
     """POSTs a command with ``send_module_request`` (our token for the
     partner, the given headers and nothing else)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, *, allow_private_urls: bool = False) -> None:
         self._timeout_s = timeout_s
+        self._allow_private = allow_private_urls
 
     async def post(
         self, url: str, *, token: str, headers: Mapping[str, str], body: dict[str, Any]
@@ -482,7 +483,9 @@ class HttpCommandChannel:
         headers: Mapping[str, str],
         body: dict[str, Any] | None = None,
     ) -> CpoAnswer:
-        async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+        # The partner's receiver (commands, charging profiles): checked and
+        # pinned (url_policy).
+        async with partner_http(self._timeout_s, allow_private=self._allow_private) as client:
             answer: ModuleAnswer = await send_module_request(
                 client, method, url, token=token, headers=headers, json=body
             )

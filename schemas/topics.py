@@ -227,6 +227,16 @@ BILLING_INVOICE_NUMBERS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Hub client info (mod_hub_client_info, docs/adr/0044): what each hub
+# partner reports about the parties behind it.
+HUB_CLIENT_INFO = TopicSpec(
+    name="ocpi.hub-client-info.v1",
+    partitions=1,
+    key="hub partner id / COUNTRY_CODE/PARTY_ID of the reported party, upper-cased",
+    event_types=("ClientInfoPut",),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -245,6 +255,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     API_KEYS,
     BILLING_CORPORATIONS,
     BILLING_INVOICE_NUMBERS,
+    HUB_CLIENT_INFO,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

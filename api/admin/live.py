@@ -3,9 +3,12 @@
 Each API process reads ``ocpi.evse-status.v1`` with its own consumer, in
 no consumer group (every process must see every change, and nothing is
 committed: a board only wants what happens from now on), from the end of
-each partition at start-up. ``EvseStatusHub`` numbers what it reads, keeps
-the last ``capacity`` changes and hands each to every connected board: one
-Kafka read per process, however many browsers watch.
+each partition. ``EvseStatusHub`` numbers what it reads, keeps the last
+``capacity`` changes and hands each to every connected board: one Kafka
+read per process, however many browsers watch. ``OnDemandFeed`` runs that
+read only while boards want it: an API process nobody watches reads none
+of the status stream (under a stream of partner updates that read was a
+tenth of the API's CPU).
 
 A board renders the MySQL rows, noting the hub's number *before* it reads
 them, then asks for everything after that number: a change that happened
@@ -21,8 +24,9 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -190,6 +194,93 @@ async def follow_evse_status(
                         hub.publish(event)
     finally:
         await consumer.stop()
+
+
+Follow = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+class OnDemandFeed:
+    """Feeds a hub only while boards want it: the first board page or stream
+    starts ``follow`` (which positions itself at the end of the topic, sets
+    the event it is given, then reads until cancelled, raising on a lost
+    broker), and the feed stops once no board has been connected, nor a page
+    asked, for ``idle_s``. A feed that fails starts again after
+    ``restart_s`` (doubling up to ``restart_max_s``). Every start resets the
+    hub, so a number a board held from an earlier run is a gap: it loads
+    afresh. Without ``follow`` the hub is fed by someone else (tests) and
+    this does nothing."""
+
+    def __init__(
+        self,
+        hub: EvseStatusHub,
+        follow: Follow | None,
+        *,
+        idle_s: float,
+        start_wait_s: float = 5.0,
+        restart_s: float = 0.5,
+        restart_max_s: float = 30.0,
+    ) -> None:
+        self._hub = hub
+        self._follow = follow
+        self._idle_s = idle_s
+        self._start_wait_s = start_wait_s
+        self._restart_s = restart_s
+        self._restart_max_s = restart_max_s
+        self._task: asyncio.Task[None] | None = None
+        self._positioned = asyncio.Event()
+        self._wanted_at = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def wanted(self) -> None:
+        """A board is about to note the hub's number: make sure the feed
+        runs and is positioned, so no change after that number is missed.
+        A broker that is away is waited for ``start_wait_s`` at most; the
+        board then loads, and reloads once the feed starts."""
+        if self._follow is None:
+            return
+        self._wanted_at = asyncio.get_running_loop().time()
+        if not self.running:
+            self._positioned = asyncio.Event()
+            self._task = asyncio.create_task(self._run(self._follow, self._positioned))
+        if not self._positioned.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._positioned.wait()), self._start_wait_s)
+
+    async def _run(self, follow: Follow, positioned: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._restart_s
+        while True:
+            self._hub.reset()
+            reading = asyncio.create_task(follow(positioned))
+            try:
+                while not reading.done():
+                    await asyncio.wait({reading}, timeout=min(self._idle_s, 5.0))
+                    idle = loop.time() - self._wanted_at >= self._idle_s
+                    if idle and self._hub.watchers == 0 and not reading.done():
+                        log.info("evse_status_feed_idle_stopped", idle_s=self._idle_s)
+                        return
+            finally:
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reading
+            error = reading.exception() if not reading.cancelled() else None
+            log.error(
+                "part_failed_restarting",
+                part="evse_status_feed",
+                error_type=type(error).__name__ if error else "returned",
+                retry_in_s=delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._restart_max_s)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 def _sse(event: str, data: object, event_id: int | None = None) -> bytes:

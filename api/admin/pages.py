@@ -34,7 +34,7 @@ from api.admin.charts import (
     line_chart,
     status_series,
 )
-from api.admin.live import BoardFilter, EvseStatusHub, board_stream
+from api.admin.live import BoardFilter, EvseStatusHub, OnDemandFeed, board_stream
 from api.admin.sessions import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -320,6 +320,7 @@ async def board(
     settings = _settings(request)
     hub: EvseStatusHub = request.app.state.evse_hub
     wanted = _board_filter(location, party, status)
+    await _feed(request).wanted()
     # The hub's position before the rows are read: the stream replays
     # every change after it, so none made meanwhile is lost.
     seq = hub.seq
@@ -348,6 +349,11 @@ async def board(
     )
 
 
+def _feed(request: Request) -> OnDemandFeed:
+    feed: OnDemandFeed = request.app.state.evse_feed
+    return feed
+
+
 @router.get("/board/events")
 async def board_events(
     request: Request,
@@ -372,6 +378,7 @@ async def board_events(
     async def signed_in_still() -> bool:
         return await sessions.peek(browser.session_id) is not None
 
+    await _feed(request).wanted()
     return StreamingResponse(
         board_stream(hub, wanted, start, signed_in_still, keepalive_s=15.0),
         media_type="text/event-stream",

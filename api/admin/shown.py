@@ -196,6 +196,7 @@ def partner_row(
                 else "never",
                 "delivered": s.get("delivered", 0),
                 "failures": s.get("failures", 0),
+                "repaired": s.get("repaired", 0),
                 "last_failure": s.get("last_failure", ""),
                 "last_failure_ago": ago(now - s["last_failure_at"])
                 if "last_failure_at" in s

@@ -24,7 +24,6 @@ Reads serve the MongoDB view once it has applied the CDR's last write
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -36,15 +35,12 @@ from api.errors import OcpiError, envelope
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import ExactBody, WritePathDep, body_of
-from producers import locations, tariffs, tokens
-from producers.cdrs import SLICE, ReceiveCdr, decide_receive, tariffs_named
-from producers.write_path import Origin, WritePath
+from producers.cdrs import SLICE, decide_receive
+from producers.receipts import cdr_receipt
+from producers.write_path import WritePath
 from projections.mongo.cdrs import CdrViewQuery
 from schemas.events import Party
 from schemas.events.cdrs import cdr_key
-from schemas.events.locations import location_key
-from schemas.events.tariffs import tariff_key
-from schemas.events.tokens import token_key
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
@@ -84,33 +80,6 @@ CdrReadsDep = Annotated[CdrReads, Depends(_reads)]
 # --- Receiver -----------------------------------------------------------------
 
 
-async def _token_issued(w: WritePath, cdr: Cdr) -> bool:
-    token = cdr.cdr_token
-    state = await w.state(
-        tokens.SLICE, token_key(token.country_code, token.party_id, token.uid, token.type)
-    )
-    return state is not None and state.token is not None
-
-
-async def _tariff(w: WritePath, cdr: Cdr, tariff_id: str) -> Json | None:
-    key = tariff_key(cdr.country_code, cdr.party_id, tariff_id)
-    state: tariffs.TariffState | None = await w.state(tariffs.SLICE, key)
-    return tariffs.held_at(state, cdr.start_date_time)
-
-
-async def _tariffs(w: WritePath, cdr: Cdr) -> dict[str, Json | None]:
-    ids = sorted(tariffs_named(cdr))
-    held = await asyncio.gather(*(_tariff(w, cdr, i) for i in ids))
-    return {fold(i): tariff for i, tariff in zip(ids, held, strict=True)}
-
-
-async def _time_zone(w: WritePath, cdr: Cdr) -> str | None:
-    key = location_key(cdr.country_code, cdr.party_id, cdr.cdr_location.id)
-    state: locations.LocationState | None = await w.state(locations.SLICE, key)
-    where = locations.asserted(state)
-    return None if where is None else where.get("time_zone")
-
-
 @receiver.post("", openapi_extra=body_of(Cdr))
 async def post_cdr(
     body: ExactBody,
@@ -123,21 +92,13 @@ async def post_cdr(
 ) -> Json:
     cdr = Cdr.model_validate(body)  # 2001 on bad input, before anything is read
     s = c.settings
-    token_issued, held, time_zone = await asyncio.gather(
-        _token_issued(w, cdr), _tariffs(w, cdr), _time_zone(w, cdr)
-    )
-    command = ReceiveCdr(
-        cdr=cdr,
+    command = await cdr_receipt(
+        w,
+        cdr,
         poster_owns=caller.owns,
         us=Party(country_code=s.party_country_code, party_id=s.party_id),
-        token_issued=token_issued,
-        tariffs=held,
-        time_zone=time_zone,
         tolerance=s.cdr_reconciliation_tolerance,
-        origin=Origin(
-            Party(country_code=fold(cdr.country_code), party_id=fold(cdr.party_id)),
-            correlation_id,
-        ),
+        correlation_id=correlation_id,
     )
     key = cdr_key(cdr.country_code, cdr.party_id, cdr.id)
     await w.write(SLICE, key, lambda state: decide_receive(state, command, now))

@@ -38,13 +38,12 @@ from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
 from api.writes import written as answered
-from producers import tokens
+from producers.receipts import session_billing
 from producers.sessions import (
     SLICE,
     Billing,
     PatchSession,
     PutSession,
-    billed_token,
     decide,
     find,
     patch_session,
@@ -129,11 +128,7 @@ def _our_tokens(c: ContainerDep, write_path: WritePathDep) -> BillTo:
     us = Party(country_code=c.settings.party_country_code, party_id=c.settings.party_id)
 
     async def billing(command: PutSession | PatchSession) -> Billing | None:
-        named = billed_token(command)
-        if named is None:
-            return None
-        token = await write_path.state(tokens.SLICE, named.key)
-        return Billing(us, token)
+        return await session_billing(write_path, command, us)
 
     return billing
 

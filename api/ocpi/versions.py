@@ -48,6 +48,10 @@ async def version_details(version: str, _: CallerDep, c: ContainerDep) -> dict[s
         # ActiveChargingProfile updates arrive.
         ("chargingprofiles", "SENDER", f"{base}/ocpi/emsp/{version}/chargingprofiles"),
         ("chargingprofiles", "RECEIVER", f"{base}/ocpi/cpo/{version}/chargingprofiles"),
+        # A hub tells us who is reachable behind it (docs/adr/0044); the
+        # Sender lists back what the calling hub reported.
+        ("hubclientinfo", "RECEIVER", f"{base}/ocpi/{version}/hubclientinfo"),
+        ("hubclientinfo", "SENDER", f"{base}/ocpi/{version}/hubclientinfo"),
     ]
     return envelope(
         {

@@ -145,6 +145,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     # our roaming partners: anyone may look; inviting, rotating and
     # unregistering are admin's
     ("GET", "/ops/partners"): VIEWER,
+    ("GET", "/ops/partners/{partner_id}/client-info"): VIEWER,
     ("POST", "/ops/partners"): ADMIN,
     ("POST", "/ops/partners/{partner_id}/rotate"): ADMIN,
     ("DELETE", "/ops/partners/{partner_id}"): ADMIN,

@@ -13,15 +13,21 @@ changes nothing:
 ``signal`` is who caused the resolution: ``charger`` (the event's
 ``cause``), else ``owner`` (``object`` or ``status``), None for events
 resolved before ``cause`` existed; ``party`` is the event's source. An EVSE keeps
-its newest ``KEPT_PER_EVSE`` entries: after each batch the older ones of
-the EVSEs it touched are deleted. A location's key decides its partition,
-so an EVSE's entries are ordered by offset alone, and a re-delivered old
-event that was pruned before is pruned again in the same batch. Replay
-rebuilds the same documents.
+at least its newest ``KEPT_PER_EVSE`` entries. Older ones are deleted
+lazily: an EVSE is pruned the first time this process writes to it and
+then once every ``PRUNE_EVERY`` entries, so it holds up to
+``KEPT_PER_EVSE + PRUNE_EVERY`` between prunes. Pruning after every batch
+cost the document store a sorted read and a delete per EVSE per batch,
+about a fifth of its work under a stream of status changes. Readers ask for
+the newest few, and a replay is compared on the newest ``KEPT_PER_EVSE``
+(ocpi_hub/compare.py), so what is not yet pruned is never seen. A
+location's key decides its partition, so an EVSE's entries are ordered by
+offset alone. Replay rebuilds the same newest entries.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +46,8 @@ from schemas.events.locations import location_key
 COLLECTION = "evse_status_history"
 # Entries kept per EVSE: the page shows fewer; a deeper past is in the log.
 KEPT_PER_EVSE = 200
+# Entries an EVSE may gain beyond KEPT_PER_EVSE before it is pruned again.
+PRUNE_EVERY = 50
 _DUPLICATE_KEY = 11000
 
 
@@ -68,9 +76,14 @@ def history_entry(record: Record[Any]) -> Doc | None:
 class EvseStatusHistoryWriter:
     name = "mongo.evse_status_history"
 
-    def __init__(self, db: Database[Doc], *, kept: int = KEPT_PER_EVSE) -> None:
+    def __init__(
+        self, db: Database[Doc], *, kept: int = KEPT_PER_EVSE, prune_every: int = PRUNE_EVERY
+    ) -> None:
         self._coll: Collection[Doc] = db[COLLECTION]
         self._kept = kept
+        self._prune_every = prune_every
+        # Entries written per EVSE since this process last pruned it.
+        self._since_prune: dict[str, int] = {}
 
     def prepare(self) -> None:
         self._coll.create_index([("key", ASCENDING), ("offset", DESCENDING)])
@@ -82,8 +95,8 @@ class EvseStatusHistoryWriter:
     def apply(self, records: Sequence[Record[object]]) -> int:
         """Insert one entry per resolved status (an existing one, i.e. a
         re-delivery, is refused as a duplicate id and left as it is), then
-        prune the EVSEs touched. The count is of entries inserted, pruned
-        ones included."""
+        prune the EVSEs that are due. The count is of entries inserted,
+        pruned ones included."""
         docs = [d for r in records if (d := history_entry(r)) is not None]
         if not docs:
             return 0
@@ -95,9 +108,22 @@ class EvseStatusHistoryWriter:
             if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                 raise
             written -= len(errors)
-        for key in {d["key"] for d in docs}:
-            self._prune(key)
+        for key, added in Counter(d["key"] for d in docs).items():
+            if self._due(key, added):
+                self._prune(key)
         return written
+
+    def _due(self, key: str, added: int) -> bool:
+        """Whether ``key`` is to be pruned now, counting ``added`` entries.
+        An EVSE not seen since this process started is due at once: what an
+        earlier process left unpruned is bounded by one interval."""
+        seen = self._since_prune.get(key)
+        total = added if seen is None else seen + added
+        if seen is None or total >= self._prune_every:
+            self._since_prune[key] = 0
+            return True
+        self._since_prune[key] = total
+        return False
 
     def _prune(self, key: str) -> None:
         """Delete the entries of one EVSE beyond its newest ``kept``."""

@@ -70,6 +70,7 @@ from schemas.events.commands import (
 )
 from schemas.events.dead_letters import EventQuarantined, QuarantinedEventResolved
 from schemas.events.envelope import Actor, EventMeta, Party, derived_event_id, new_event_id
+from schemas.events.hub_client_info import ClientInfoPut
 from schemas.events.locations import (
     EvseStatusReported,
     EvseStatusResolved,
@@ -175,7 +176,8 @@ Event = Annotated[
     | OperatorRoleSet
     | OperatorAccountDisabled
     | ApiKeyCreated
-    | ApiKeyRevoked,
+    | ApiKeyRevoked
+    | ClientInfoPut,
     Field(discriminator="event_type"),
 ]
 
@@ -216,6 +218,7 @@ __all__ = [
     "ChargingProfileRequestSent",
     "ChargingProfileResultDecided",
     "ChargingProfileResultReceived",
+    "ClientInfoPut",
     "CommandAccepted",
     "CommandDeadlinePassed",
     "CommandDeclined",

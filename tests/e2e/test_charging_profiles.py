@@ -162,7 +162,19 @@ def setup(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             timeout=10,
         )
         assert pushed.json()["status_code"] == 1000, pushed.text
+        _token_known(platform, "EMS", uid, auth(token_c))
         yield Setup(platform, stub, auth(token_c), loc, cp, uid)
+
+
+def _token_known(platform: Platform, party_id: str, uid: str, headers: dict[str, str]) -> None:
+    """The charger's authorization finds a token by its uid in the tokens
+    view: a GET of the token answers once the view holds the PUT."""
+    got = httpx.get(
+        f"{platform.base_url}/ocpi/cpo/2.2.1/tokens/NL/{party_id}/{uid}",
+        headers=headers,
+        timeout=30,
+    )
+    assert got.json()["status_code"] == 1000, got.text
 
 
 @dataclass
@@ -412,6 +424,9 @@ async def test_the_emsp_platform_sets_reads_and_clears_a_profile_through_ops(
             headers=auth(sealed_token(emsp, CPO_ID)),
         )
         assert pushed.json()["status_code"] == 1000, pushed.text
+        await asyncio.to_thread(
+            _token_known, setup.platform, "PEE", uid, auth(sealed_token(emsp, CPO_ID))
+        )
         async with charging_with(setup, uid) as charging:
             sid = charging.session_id
             sent = await em.put(f"/ops/charging-profiles/sent/{CPO_ID}/{sid}", json=PROFILE)

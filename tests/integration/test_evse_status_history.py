@@ -18,6 +18,7 @@ from projections.mongo.evse_status_history import (
     COLLECTION,
     EvseStatusHistoryQuery,
     EvseStatusHistoryWriter,
+    history_entry,
 )
 from projections.mongo.folding import Doc
 from projections.position import Record
@@ -67,7 +68,8 @@ async def test_entries_are_kept_per_evse_and_read_newest_first(
     aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
 ) -> None:
     kept = 5
-    writer = EvseStatusHistoryWriter(db, kept=kept)
+    # Pruned after every batch, so each step below is exact.
+    writer = EvseStatusHistoryWriter(db, kept=kept, prune_every=1)
     writer.prepare()
     query = EvseStatusHistoryQuery(aio_mongo[db.name])
     batch = [resolved(n, "E1" if n % 2 else "E2", "charger") for n in range(20)]
@@ -110,3 +112,29 @@ async def test_entries_are_kept_per_evse_and_read_newest_first(
     writer.wipe()
     assert writer.apply(batch) == len(batch)
     assert {d["_id"]: d for d in coll.find({})} == before
+
+
+def test_an_evse_is_pruned_when_first_seen_then_every_few_entries(db: Database[Doc]) -> None:
+    kept, every = 3, 4
+    coll = db[COLLECTION]
+    # What an earlier process left: 10 entries of E1, never pruned.
+    left = [history_entry(resolved(n, "E1", "status")) for n in range(10)]
+    coll.insert_many([d for d in left if d is not None])
+    assert coll.count_documents({"evse_uid": "E1"}) == 10
+
+    writer = EvseStatusHistoryWriter(db, kept=kept, prune_every=every)
+    writer.prepare()
+
+    def held() -> list[int]:
+        return sorted(d["offset"] for d in coll.find({"evse_uid": "E1"}))
+
+    # First sight in this process: pruned to the newest `kept` at once.
+    writer.apply([resolved(10, "E1", "status")])
+    assert held() == [8, 9, 10]
+    # Then left to grow until `every` more entries were written...
+    writer.apply([resolved(n, "E1", "status") for n in (11, 12)])
+    writer.apply([resolved(13, "E1", "status")])
+    assert held() == [8, 9, 10, 11, 12, 13]
+    # ...and pruned by the batch that reaches it.
+    writer.apply([resolved(14, "E1", "status")])
+    assert held() == [12, 13, 14]

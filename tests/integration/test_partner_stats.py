@@ -40,11 +40,12 @@ async def test_saved_tallies_and_stamped_pulls_read_back_per_partner(
         assert p1["cdrs"] == {
             "delivered": 2,
             "failures": 1,
+            "repaired": 0,
             "last_delivered_at": 1020.0,
             "last_failure_at": 1010.0,
             "last_failure": "retrying: HTTP 503",
         }
-        assert p1["locations"] == {"delivered": 0, "failures": 0}
+        assert p1["locations"] == {"delivered": 0, "failures": 0, "repaired": 0}
         assert set(p1["pull-tariffs"]) == {"last_pulled_at"}
         # Kept under the deployment's prefix, and forgotten some day.
         key = stats_key(s.topic_prefix, "P1")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
 
-from api.admin.live import BoardFilter, EvseStatusHub, GapError, board_stream
+from api.admin.live import BoardFilter, EvseStatusHub, GapError, OnDemandFeed, board_stream
 from schemas.events import new_event_id
 from schemas.events.locations import EvseStatusResolved, EvseStatusResolvedPayload, location_key
 from schemas.ocpi.locations import EvseStatus
@@ -144,3 +144,94 @@ async def test_a_quiet_board_is_kept_alive_and_ends_with_its_session() -> None:
     ended = board_stream(hub, BoardFilter(), 0, _no, keepalive_s=0.01)
     assert await _take(ended, 3) == [b"event: signedout\ndata: {}\n\n"]
     assert hub.watchers == 0
+
+
+# --- the feed runs only while boards want it ----------------------------------------
+
+
+class FakeFollow:
+    """Stands in for the Kafka read: positions itself, then publishes what
+    the test hands it until cancelled; ``fail`` makes the next run raise
+    once positioned."""
+
+    def __init__(self, hub: EvseStatusHub) -> None:
+        self.hub = hub
+        self.runs = 0
+        self.running = False
+        self.fail = False
+        self.changes: asyncio.Queue[EvseStatusResolved] = asyncio.Queue()
+
+    async def __call__(self, positioned: asyncio.Event) -> None:
+        self.runs += 1
+        self.running = True
+        try:
+            positioned.set()
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("broker lost")
+            while True:
+                self.hub.publish(await self.changes.get())
+        finally:
+            self.running = False
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within the time allowed")
+
+
+async def test_the_feed_starts_for_a_board_and_stops_when_none_watches() -> None:
+    hub = EvseStatusHub(capacity=100)
+    follow = FakeFollow(hub)
+    feed = OnDemandFeed(hub, follow, idle_s=0.3)
+    assert not feed.running and follow.runs == 0  # nobody watches: nothing read
+    try:
+        await feed.wanted()
+        assert follow.running and follow.runs == 1
+        start = hub.seq
+        follow.changes.put_nowait(resolved("E1", EvseStatus.CHARGING))
+        await _until(lambda: hub.seq == start + 1)
+        # A connected board keeps it running past the idle time...
+        with hub.watch():
+            await asyncio.sleep(0.8)
+            assert follow.running
+            await feed.wanted()  # a second board: the same run
+            assert follow.runs == 1
+        # ...and with none left it stops.
+        await _until(lambda: not follow.running)
+        assert not feed.running
+        # The next board starts it again; a number from the last run is a gap.
+        await feed.wanted()
+        assert follow.running and follow.runs == 2
+        with pytest.raises(GapError):
+            hub.since(start)
+    finally:
+        await feed.close()
+    assert not follow.running
+
+
+async def test_a_failed_feed_starts_again_and_boards_load_afresh() -> None:
+    hub = EvseStatusHub(capacity=100)
+    follow = FakeFollow(hub)
+    follow.fail = True
+    feed = OnDemandFeed(hub, follow, idle_s=30, restart_s=0.05)
+    try:
+        with hub.watch() as queue:
+            await feed.wanted()
+            await _until(lambda: follow.runs == 2 and follow.running)
+            # The watcher was told to reload when the feed started again.
+            assert queue.get_nowait() is None
+    finally:
+        await feed.close()
+
+
+async def test_without_a_follow_the_feed_leaves_the_hub_alone() -> None:
+    hub = EvseStatusHub(capacity=100)
+    hub.publish(resolved("E1", EvseStatus.CHARGING))
+    feed = OnDemandFeed(hub, None, idle_s=1)
+    await feed.wanted()
+    assert not feed.running
+    assert [c.seq for c in hub.since(0)] == [1]

@@ -161,7 +161,11 @@ def test_the_lanes_the_dashboard_reads_are_the_lanes_that_push() -> None:
 
 def test_a_tally_counts_and_says_the_last_failure_in_words() -> None:
     tally = PushTally()
-    assert tally.fields("cdrs") == {"cdrs:delivered": "0", "cdrs:failures": "0"}
+    assert tally.fields("cdrs") == {
+        "cdrs:delivered": "0",
+        "cdrs:failures": "0",
+        "cdrs:repaired": "0",
+    }
     tally.ok(100.0)
     tally.failed(160.0, "retrying", 503, None, None)
     tally.failed(170.0, "rejected", 200, 2001, None)
@@ -171,11 +175,13 @@ def test_a_tally_counts_and_says_the_last_failure_in_words() -> None:
         "retrying: ConnectTimeout"
     )
     tally.failed(190.0, "rejected", 200, 2001, None)
+    tally.repaired_by_put(200.0)  # a refused PATCH's repair PUT was taken
     assert parse_stats({k.encode(): v.encode() for k, v in tally.fields("cdrs").items()}) == {
         "cdrs": {
-            "delivered": 1,
+            "delivered": 2,
             "failures": 4,
-            "last_delivered_at": 100.0,
+            "repaired": 1,
+            "last_delivered_at": 200.0,
             "last_failure_at": 190.0,
             "last_failure": "rejected: HTTP 200, OCPI 2001",
         }

@@ -18,6 +18,7 @@ from processors.session_lifecycle import ChargerFact, Lifecycle, MeterConfig, ev
 from producers.cdrs import build_cdr
 from schemas.events import SessionPut, serialize_event
 from schemas.ocpi.sessions import SessionStatus
+from schemas.ocpi.tariffs import loads_exact
 from tests.cdr_objects import priced_location, simple_tariff
 from tests.unit.charger_facts import meter, reserved, started, stopped
 
@@ -122,11 +123,7 @@ def test_our_sessions_and_cdrs_carry_at_most_4_decimals(
     assert not too_fine(recorded["payload"]), too_fine(recorded["payload"])
 
     tariff = simple_tariff("T1", energy_price=str(energy_price))
-    # A reserved session's CDR is built free only: pricing refuses its
-    # reservation period, which starts before the session (a defect of
-    # its own, found here and left to its issue).
-    priced = [{"T1": tariff}] if reserved_for is None else []
-    for tariffs in [*priced, {}]:  # priced, and issued free
+    for tariffs in [{"T1": tariff}, {}]:  # priced, and issued free
         cdr = build_cdr(
             session, priced_location("LOC1", tariff_ids=["T1"]), tariffs, issued_at=ISSUED
         ).cdr
@@ -179,3 +176,30 @@ def test_a_cdr_of_a_session_recorded_with_6_decimals_is_rounded_to_4() -> None:
     exact = as_sent(cdr)
     assert (exact["total_time"], exact["total_energy"]) == (Decimal("0.3769"), Decimal("1.2346"))
     assert not too_fine(cdr)
+
+
+def test_a_session_that_began_with_a_reservation_is_priced_from_the_reservation() -> None:
+    # Reserved 30 minutes before charging (0.5 h at 2.00/h under the
+    # reservation element), then 10 kWh in 1 h (0.30/kWh, no charging-time
+    # element): the CDR starts at the reservation (mod_cdrs, start_date_time)
+    # and charges both.
+    session = fold([reserved(-30), started(0, "1000"), meter(60, "11000"), stopped(60, "11000")])
+    reservation_start = session["charging_periods"][0]["start_date_time"]
+    assert reservation_start < session["start_date_time"]
+    tariff = loads_exact(
+        '{"country_code": "ZZ", "party_id": "HUB", "id": "T1", "currency": "EUR",'
+        ' "elements": ['
+        '  {"price_components": [{"type": "TIME", "price": 2.00, "step_size": 1}],'
+        '   "restrictions": {"reservation": "RESERVATION"}},'
+        '  {"price_components": [{"type": "ENERGY", "price": 0.30, "step_size": 1}]}],'
+        ' "last_updated": "2026-03-01T00:00:00Z"}'
+    )
+    cdr = as_sent(
+        build_cdr(
+            session, priced_location("LOC1", tariff_ids=["T1"]), {"T1": tariff}, issued_at=ISSUED
+        ).cdr
+    )
+    assert cdr["start_date_time"] == reservation_start
+    assert cdr["total_reservation_cost"]["excl_vat"] == Decimal("1.00")
+    assert cdr["total_energy_cost"]["excl_vat"] == Decimal("3.00")
+    assert cdr["total_cost"]["excl_vat"] == Decimal("4.00")

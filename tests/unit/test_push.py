@@ -15,6 +15,7 @@ from processors.push import (
     backoff_s,
     classify,
     lane_start_ms,
+    module_url,
     plan,
     push_targets,
     routing_headers,
@@ -271,7 +272,7 @@ def test_targets_are_registered_partners_with_a_locations_receiver() -> None:
     )
     assert list(targets) == ["A"]
     a = targets["A"]
-    assert a.url == "https://p.example/emsp/locations"  # no double slash before the ids
+    assert module_url(a.url, "/NL/ABC/L1") == "https://p.example/emsp/locations/NL/ABC/L1"
     assert a.to == Party(country_code="NL", party_id="ABC")  # the eMSP role, not the first
 
 
@@ -376,3 +377,17 @@ def test_a_lane_starts_at_the_registration_but_no_earlier_than_the_backfill_allo
     assert registration == int((at - 5) * 1000)
     # Unknown registration time: the end of the log, the committed position kept.
     assert lane_start_ms(None, at, margin_s=5, backfill_max_s=3600) == (None, None)
+
+
+def test_a_push_without_a_path_goes_to_the_endpoint_url_as_given() -> None:
+    """A CDR is POSTed to the partner's CDRs endpoint URL itself: a trailing
+    '/' it gave stays (extrawest-ocpi answers 307 without it), and object
+    paths are joined with exactly one '/'."""
+    assert module_url("https://p.example/cdrs/", "") == "https://p.example/cdrs/"
+    assert module_url("https://p.example/cdrs", "") == "https://p.example/cdrs"
+    assert module_url("https://p.example/sessions/", "/NL/ABC/S1") == (
+        "https://p.example/sessions/NL/ABC/S1"
+    )
+    assert module_url("https://p.example/sessions", "/NL/ABC/S1") == (
+        "https://p.example/sessions/NL/ABC/S1"
+    )
