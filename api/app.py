@@ -20,8 +20,11 @@ from api.admin.sessions import InMemorySessionStore, RedisSessionStore, SessionP
 from api.errors import install_error_handlers
 from api.middleware import install_body_limit, install_request_ids
 from api.ocpi import cdrs as ocpi_cdrs
+from api.ocpi import charging_profiles as ocpi_charging_profiles
 from api.ocpi import credentials, locations, versions
+from api.ocpi import hub_client_info as ocpi_hub_client_info
 from api.ocpi import received_commands as ocpi_received_commands
+from api.ocpi import sent_charging_profiles as ocpi_sent_charging_profiles
 from api.ocpi import sent_commands as ocpi_sent_commands
 from api.ocpi import sessions as ocpi_sessions
 from api.ocpi import tariffs as ocpi_tariffs
@@ -30,6 +33,7 @@ from api.ops import audit as ops_audit
 from api.ops import billing as ops_billing
 from api.ops import cdrs as ops_cdrs
 from api.ops import charge_points as ops_charge_points
+from api.ops import charging_profiles as ops_charging_profiles
 from api.ops import credit_notes as ops_credit_notes
 from api.ops import evses, sites
 from api.ops import invoice_files as ops_invoice_files
@@ -128,6 +132,7 @@ def create_app(
     app.include_router(locations.receiver)
     app.include_router(health.router)
     app.include_router(credentials.router)
+    app.include_router(ocpi_hub_client_info.router)
     app.include_router(versions.router)
     app.include_router(locations.sender)
     app.include_router(evses.router)
@@ -154,6 +159,9 @@ def create_app(
     app.include_router(ocpi_sent_commands.sender)
     app.include_router(ops_sent_commands.router)
     app.include_router(ocpi_received_commands.receiver)
+    app.include_router(ocpi_charging_profiles.receiver)
+    app.include_router(ocpi_sent_charging_profiles.sender)
+    app.include_router(ops_charging_profiles.router)
     app.include_router(ops_received_commands.router)
     app.include_router(ops_received_commands.given)
     app.include_router(ops_charge_points.router)

@@ -204,7 +204,8 @@ async def run(args: argparse.Namespace, run_id: str, peer_url: str) -> dict[str,
     reads = async_mongo_client(settings)
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=3)
     prefix = f"bench-{run_id}-"
-    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    # The bench's eMSP peer listens on loopback (url_policy's address rule off).
+    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s, allow_private_urls=True)
     try:
         await wait_for_peer(peer_url)
         writer = TokenViewWriter(db)

@@ -53,7 +53,9 @@ from rich.table import Table
 from bench.harness import REPO, CpuMeter, console, git_commit, rate, run_and_write, utc_iso
 from ocpi_hub.bootstrap import opened, redis_client
 from ocpi_hub.settings import Settings, get_settings
-from producers import billing, invoice_numbers
+from producers import invoice_numbers
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.charges import price_charge
 from producers.log import ensure_topics
 from schemas.events import EventMeta, Party, serialize_event
 from schemas.events.billing import (
@@ -162,7 +164,7 @@ def generate(run_id: str, corporations: int, members: int, sessions: int) -> Ite
                         end_date_time=end,
                         energy_kwh=energy,
                         price_per_kwh=contract.price_per_kwh,
-                        amount=billing.price_charge(energy, contract.price_per_kwh),
+                        amount=price_charge(energy, contract.price_per_kwh),
                         currency="EUR",
                         at=end,
                     ),
@@ -326,7 +328,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         }
         console.print("  rebuilding the decision store from the topic", style="dim")
         t0 = time.perf_counter()
-        async with opened(settings, [billing.SLICE, invoice_numbers.SLICE]):
+        async with opened(settings, [BILLING_SLICE, invoice_numbers.SLICE]):
             pass
         report["decision_store_rebuild_s"] = round(time.perf_counter() - t0, 3)
         # This process's peak: the seed and the rebuild (every state at once).

@@ -17,6 +17,7 @@ ReserveNow the charger accepted is also the charger fact ``ReservationMade``
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ from schemas.events import (
 from schemas.events.commands import ChargerCommandAnsweredPayload
 from schemas.ocpi.commands import CommandResultType, CommandType, ReserveNow, StartSession
 from schemas.ocpi.sessions import NOT_AVAILABLE
-from schemas.topics import COMMANDS
+from schemas.topics import COMMANDS, TopicSpec
 
 log = structlog.get_logger(__name__)
 
@@ -73,51 +74,72 @@ def answered(
     )
 
 
+async def follow_accepted(
+    gw: Gateway,
+    topic: TopicSpec,
+    group_suffix: str,
+    accepted: type[EventMeta],
+    execute: Callable[[ChargePointSession, Any], Awaitable[None]],
+) -> None:
+    """Read ``topic`` in this gateway's own consumer group (every gateway
+    sees every request) and start ``execute`` for each ``accepted`` event
+    (its payload has a ``target`` and a ``deadline``) whose charger is
+    connected to this gateway, while its deadline has not passed. Offsets
+    are committed after a batch was handed over: a restart re-reads
+    nothing already started, and a new gateway reads from the start
+    (passed deadlines are skipped)."""
+    s = gw.settings
+    group = f"ocpi-hub-gateway-{s.gateway_id}{group_suffix}"
+    consumer = AIOKafkaConsumer(
+        s.topic(topic.name),
+        bootstrap_servers=s.kafka_bootstrap,
+        group_id=f"{s.topic_prefix}{group}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+    )
+    wanted = accepted.__name__
+    await consumer.start()
+    log.info("gateway_requests_started", group=group, topic=topic.name)
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            for messages in batches.values():
+                for message in messages:
+                    headers = dict(message.headers or ())
+                    if headers.get("event_type", b"").decode() != wanted:
+                        continue
+                    try:
+                        event = parse_event(message.value or b"")
+                    except ValueError:
+                        log.warning("gateway_request_undecodable", offset=message.offset)
+                        continue
+                    if isinstance(event, accepted):
+                        _dispatch(gw, event, execute)
+            if batches:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+def _dispatch(
+    gw: Gateway, event: Any, execute: Callable[[ChargePointSession, Any], Awaitable[None]]
+) -> None:
+    """Start the request if its charger is connected here and time remains."""
+    p = event.payload
+    session = gw.connections.get(p.target.charge_point_id)
+    if session is None or p.deadline <= datetime.now(UTC):
+        return
+    gw.background(execute(session, event))
+
+
 class CommandRunner:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
 
     async def consume(self) -> None:
-        s = self.gw.settings
-        consumer = AIOKafkaConsumer(
-            s.topic(COMMANDS.name),
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=f"{s.topic_prefix}ocpi-hub-gateway-{s.gateway_id}",
-            enable_auto_commit=False,
-            # A new gateway reads from the start; passed deadlines are skipped.
-            auto_offset_reset="earliest",
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
-        )
-        await consumer.start()
-        log.info("gateway_commands_started", group=f"ocpi-hub-gateway-{s.gateway_id}")
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for messages in batches.values():
-                    for message in messages:
-                        headers = dict(message.headers or ())
-                        if headers.get("event_type", b"").decode() != "CommandAccepted":
-                            continue
-                        try:
-                            event = parse_event(message.value or b"")
-                        except ValueError:
-                            log.warning("gateway_command_undecodable", offset=message.offset)
-                            continue
-                        if isinstance(event, CommandAccepted):
-                            self.dispatch(event)
-                if batches:
-                    await consumer.commit()
-        finally:
-            await consumer.stop()
-
-    def dispatch(self, accepted: CommandAccepted) -> None:
-        """Start the command if its charger is ours and time remains."""
-        p = accepted.payload
-        session = self.gw.connections.get(p.target.charge_point_id)
-        if session is None or p.deadline <= datetime.now(UTC):
-            return
-        self.gw.background(self.execute(session, accepted))
+        await follow_accepted(self.gw, COMMANDS, "", CommandAccepted, self.execute)
 
     async def execute(self, session: ChargePointSession, accepted: CommandAccepted) -> None:
         p = accepted.payload

@@ -26,21 +26,25 @@ from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from processors.cdr_push import CDRS_PUSH
-from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
+from processors.charging_profile_callbacks import ACTIVE_PROFILE_PUSHES, PROFILE_CALLBACKS
+from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.evse_status_push import EVSE_STATUS_PUSH
 from processors.push import LOCATIONS_PUSH, ModulePusher, WholeObjects
+from processors.result_callbacks import RedisDeliveredMarks, ResultCallbackSender
 from processors.session_push import SESSIONS_PUSH
 from processors.tariff_push import TARIFFS_PUSH
 from processors.token_push import TOKENS_PUSH
 from producers import (
-    billing,
     cdrs,
     charge_points,
+    charging_profiles,
+    hub_client_info,
     invoice_numbers,
     locations,
     operators,
     partners,
     received_commands,
+    sent_charging_profiles,
     sent_commands,
     sessions,
     tariffs,
@@ -51,6 +55,8 @@ from producers.authorization import (
     HttpRealTimeAuthorizer,
     RedisDecisionCache,
 )
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.members import link_key
 from producers.credentials import CredentialsService
 from producers.decision_store import RedisDecisionStore
 from producers.log import EventLog, KafkaEventLog, KafkaLogHistory, ensure_topics
@@ -77,10 +83,15 @@ from projections.mongo.history import (
     TariffHistoryQuery,
     TariffHistoryWriter,
 )
+from projections.mongo.hub_client_info import HubClientInfoQuery, HubClientInfoViewWriter
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
 from projections.mongo.received_commands import ReceivedCommandViewQuery, ReceivedCommandViewWriter
+from projections.mongo.sent_charging_profiles import (
+    ActiveProfileViewWriter,
+    SentProfileViewWriter,
+)
 from projections.mongo.sent_commands import SentCommandViewQuery, SentCommandViewWriter
 from projections.mongo.sessions import SessionViewQuery, SessionViewWriter
 from projections.mongo.tariffs import TariffViewQuery, TariffViewWriter
@@ -112,6 +123,9 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     charge_points.SLICE,
     received_commands.SLICE,
     sent_commands.SLICE,
+    charging_profiles.SLICE,
+    sent_charging_profiles.SLICE,
+    sent_charging_profiles.ACTIVE_SLICE,
     partners.SLICE,
     tokens.SLICE,
     sessions.SLICE,
@@ -119,8 +133,9 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     cdrs.SLICE,
     operators.ACCOUNTS,
     operators.API_KEYS_SLICE,
-    billing.SLICE,
+    BILLING_SLICE,
     invoice_numbers.SLICE,
+    hub_client_info.SLICE,
 )
 
 
@@ -261,6 +276,7 @@ def views(
     writers: list[Writer] = [
         LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
+        HubClientInfoViewWriter(db),
         HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
@@ -273,6 +289,8 @@ def views(
         CdrRowWriter(engine),
         BillingRowWriter(engine),
         SentCommandViewWriter(db),
+        SentProfileViewWriter(db),
+        ActiveProfileViewWriter(db),
         ReceivedCommandViewWriter(db),
         ChargePointViewWriter(db),
         DeadLetterViewWriter(db),
@@ -296,6 +314,7 @@ class Container:
     locations: LocationViewQuery
     ops: OpsQuery
     partners: PartnerQuery
+    hub_client_info: HubClientInfoQuery
     # The partner behind a token (api/auth.py, docs/adr/0024).
     partner_tokens: LookupCache[PartnerState]
     # The API key behind an ops request's bearer key (api/ops/access.py).
@@ -350,7 +369,9 @@ def build_container(settings: Settings) -> Container:
     engine = mysql_engine(settings)
     redis = redis_client(settings)
     token_view = TokenViewQuery(db)
-    realtime = HttpRealTimeAuthorizer(settings.authorization_timeout_s)
+    realtime = HttpRealTimeAuthorizer(
+        settings.authorization_timeout_s, allow_private_urls=settings.url_policy_allow_private
+    )
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         settings.topic_prefix,
@@ -369,6 +390,7 @@ def build_container(settings: Settings) -> Container:
         locations=LocationViewQuery(db),
         ops=OpsQuery(engine),
         partners=PartnerQuery(db),
+        hub_client_info=HubClientInfoQuery(db),
         partner_tokens=partner_tokens(settings, path),
         api_keys=api_keys(settings, path),
         audit=AuditQuery(db),
@@ -396,7 +418,9 @@ def build_container(settings: Settings) -> Container:
         cdrs=CdrViewQuery(db),
         rate_limiter=RedisRateLimiter(redis, settings.topic_prefix),
         sent_commands=SentCommandViewQuery(db),
-        command_channel=HttpCommandChannel(settings.outbound_timeout_s),
+        command_channel=HttpCommandChannel(
+            settings.outbound_timeout_s, allow_private_urls=settings.url_policy_allow_private
+        ),
         command_ids=CommandIds(load_or_create_key(settings.secret_key, settings.secret_key_file)),
         received_commands=ReceivedCommandViewQuery(db),
         charge_points=ChargePointViewQuery(db),
@@ -467,8 +491,8 @@ def vault(settings: Settings) -> TokenVault:
 
 
 def billing_link_key(settings: Settings) -> bytes:
-    """The key of members' activation links (producers/billing.py)."""
-    return billing.link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
+    """The key of members' activation links (producers/billing/members.py)."""
+    return link_key(load_or_create_key(settings.secret_key, settings.secret_key_file))
 
 
 def credentials_service(c: Container, path: WritePath) -> CredentialsService:
@@ -674,7 +698,7 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
         username=settings.smtp_username,
         password=settings.smtp_password,
     )
-    async with opened(settings, (billing.SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
+    async with opened(settings, (BILLING_SLICE, tokens.SLICE, invoice_numbers.SLICE)) as c:
         delivery = MailDelivery(
             redis=c.redis,
             send=lambda message: send_smtp(smtp, message),
@@ -711,14 +735,16 @@ async def billing_worker_process(settings: Settings) -> AsyncIterator[BillingWor
 @dataclass(frozen=True)
 class Pushers:
     """What `ocpi-hub push` runs: one module pusher per module we push, and
-    the command callbacks."""
+    the result callbacks (commands, charging profiles, active charging
+    profiles)."""
 
     modules: list[ModulePusher]
-    callbacks: CommandCallbackSender
+    callbacks: list[ResultCallbackSender]
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
-            *(pusher.run(stop) for pusher in self.modules), self.callbacks.supervise(stop)
+            *(pusher.run(stop) for pusher in self.modules),
+            *(sender.supervise(stop) for sender in self.callbacks),
         )
 
 
@@ -734,6 +760,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     try:
         db = client[settings.mongo_db]
         partner_view = PartnerQuery(db)
+        hub_reports = HubClientInfoQuery(db)
         sealed = vault(settings)
         stats = RedisPushStats(redis, settings.topic_prefix)
         wholes = WholeObjects(
@@ -741,7 +768,9 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
         )
         yield Pushers(
             modules=[
-                ModulePusher(settings, partner_view, sealed, module, stats, wholes)
+                ModulePusher(
+                    settings, partner_view, sealed, module, stats, wholes, hub_reports=hub_reports
+                )
                 for module in (
                     LOCATIONS_PUSH,
                     SESSIONS_PUSH,
@@ -751,9 +780,16 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
                     TARIFFS_PUSH,
                 )
             ],
-            callbacks=CommandCallbackSender(
-                settings, partner_view, sealed, RedisDeliveredMarks(redis, settings.topic_prefix)
-            ),
+            callbacks=[
+                ResultCallbackSender(
+                    settings,
+                    partner_view,
+                    sealed,
+                    RedisDeliveredMarks(redis, settings.topic_prefix, kind.marker),
+                    kind,
+                )
+                for kind in (COMMAND_CALLBACKS, PROFILE_CALLBACKS, ACTIVE_PROFILE_PUSHES)
+            ],
         )
     finally:
         await redis.aclose()

@@ -151,7 +151,8 @@ def billing_close_month(
     from datetime import UTC, datetime
 
     from ocpi_hub.bootstrap import opened, our_party
-    from producers import billing, invoice_numbers
+    from producers import invoice_numbers
+    from producers.billing.aggregate import SLICE as BILLING_SLICE
     from producers.invoicing import close_month
     from producers.write_path import Origin, acting_as
     from schemas.events import Actor
@@ -160,7 +161,7 @@ def billing_close_month(
     origin = Origin(our_party(settings), str(uuid.uuid4()))
 
     async def work() -> Any:
-        async with opened(settings, [billing.SLICE, invoice_numbers.SLICE]) as c:
+        async with opened(settings, [BILLING_SLICE, invoice_numbers.SLICE]) as c:
             with acting_as(Actor(kind="cli", id=getpass.getuser()[:100] or "unknown")):
                 return await close_month(
                     c.write_path, month=month, origin=origin, now=datetime.now(UTC)
@@ -188,6 +189,7 @@ def push() -> None:
 @app.command()
 def gateway() -> None:
     """Serve OCPP 1.6J chargers over WebSocket and run their commands (ADR 0018)."""
+    from gateway.charging_profiles import ProfileRunner
     from gateway.commands import CommandRunner
     from gateway.server import run
     from ocpi_hub.bootstrap import gateway_process, until_signalled
@@ -196,7 +198,15 @@ def gateway() -> None:
 
     async def main() -> None:
         async with gateway_process(settings) as gw:
-            await run(gw, until_signalled(), CommandRunner(gw).consume)
+
+            async def consume() -> None:
+                # Commands and charging profiles side by side; one failing
+                # ends both, and ``run`` starts them again with backoff.
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(CommandRunner(gw).consume())
+                    group.create_task(ProfileRunner(gw).consume())
+
+            await run(gw, until_signalled(), consume)
 
     asyncio.run(main())
 
@@ -611,6 +621,7 @@ def _pull(module_name: str, partner_id: str, since: str | None, until: str | Non
                     timeout_s=settings.outbound_timeout_s,
                     on_page=on_page,
                     cdr_tolerance=settings.cdr_reconciliation_tolerance,
+                    allow_private_urls=settings.url_policy_allow_private,
                 )
 
     try:

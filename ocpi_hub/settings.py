@@ -294,6 +294,19 @@ class Settings(BaseSettings):
     # The callback sender retries a CommandResult POST (transport errors,
     # HTTP 5xx) with the push backoff for this long, then gives up (logged).
     command_callback_give_up_s: float = Field(default=600.0, gt=0)
+    # --- charging profiles as CPO (docs/adr/0043) -----------------------------
+    # The timeout we announce in ChargingProfileResponse and enforce (a
+    # request the charger has not answered by then is UNKNOWN); its deadline
+    # scan is the commands' (command_deadline_scan_s).
+    charging_profile_timeout_s: int = Field(default=30, ge=1)
+    # A second request of one session and action within this many seconds
+    # is answered TOO_OFTEN (0: no bound).
+    charging_profile_min_interval_s: float = Field(default=0.0, ge=0)
+    # The OCPP stackLevel of the TxProfiles we set for partners.
+    charging_profile_stack_level: int = Field(default=1, ge=0)
+    # How far ahead the ActiveChargingProfile we PUT after a change reaches
+    # (mod_charging_profiles advises 5 to 60 minutes).
+    charging_profile_active_duration_s: int = Field(default=3600, ge=60)
     # --- reservations of our chargers (docs/adr/0021) --------------------------
     # How often the reservation-expiry processor looks for reservations past
     # their expiry, and how long after the expiry it states it (the gateway

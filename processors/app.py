@@ -18,6 +18,7 @@ import faust
 from ocpi_hub.settings import Settings
 from processors import (
     cdr_builder,
+    charging_profile_results,
     command_results,
     evse_status,
     reservation_expiry,
@@ -27,6 +28,7 @@ from schemas.events import EventMeta, Party, serialize_event
 from schemas.topics import (
     CDRS,
     CHARGER_TRANSACTIONS,
+    CHARGING_PROFILES,
     COMMANDS,
     EVSE_STATUS,
     LOCATIONS,
@@ -105,6 +107,15 @@ def create_app(settings: Settings, cdr_inputs: cdr_builder.CdrInputs) -> Any:
     commands = _raw_topic(app, settings.topic(COMMANDS.name))
     command_results.register(
         app, commands, emitter(commands), COMMANDS.partitions, settings.command_deadline_scan_s
+    )
+    # The one result of each charging profile request we accepted (docs/adr/0043).
+    profiles = _raw_topic(app, settings.topic(CHARGING_PROFILES.name))
+    charging_profile_results.register(
+        app,
+        profiles,
+        emitter(profiles),
+        CHARGING_PROFILES.partitions,
+        settings.command_deadline_scan_s,
     )
     return app
 

@@ -5,7 +5,7 @@ CPO's, ``CdrReceived``) whose token is one of ours issued to a member
 becomes a ``ChargeRecorded`` of the member's corporation, priced by its
 contract; a Credit CDR becomes a ``ChargeReversed`` of the charge it
 credits. The corporation is the token's ``group_id`` (set when the member
-activated, producers/billing.py: ``member_token``), read from the tokens
+activated, producers/billing/members.py: ``member_token``), read from the tokens
 slice's state; the charge is decided through the write path on the
 corporation's aggregate, which holds every charged CDR key, so a CDR read
 again (a restart, a rebalance) is charged once.
@@ -22,7 +22,10 @@ from datetime import UTC, datetime
 import structlog
 
 from processors.consuming import consume
-from producers import billing, tokens
+from producers import tokens
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.charges import decide_charge
+from producers.billing.state import CorporationState
 from producers.write_path import Decision, Origin, WritePath
 from schemas.events import CdrIssued, CdrReceived, Party
 from schemas.events.cdrs import cdr_key
@@ -76,9 +79,9 @@ class ChargeRecorder:
         decision_events: list[int] = []
 
         def decide(
-            state: billing.CorporationState | None,
-        ) -> Decision[billing.CorporationState | None]:
-            decided = billing.decide_charge(
+            state: CorporationState | None,
+        ) -> Decision[CorporationState | None]:
+            decided = decide_charge(
                 state,
                 corporation_id=corporation,
                 cdr_key_of=lambda reference: cdr_key(p.country_code, p.party_id, reference),
@@ -91,7 +94,7 @@ class ChargeRecorder:
             decision_events.append(len(decided.events))
             return decided
 
-        await self.write_path.write(billing.SLICE, corporation, decide)
+        await self.write_path.write(BILLING_SLICE, corporation, decide)
         recorded = decision_events[-1] if decision_events else 0
         if recorded:
             log.info("billing_charge_recorded", cdr_key=p.cdr_key, corporation_id=corporation)

@@ -15,15 +15,16 @@ before a restart still waits after it.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import structlog
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.events import EventMeta
+from schemas.events import EventMeta, Party, derived_event_id
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,101 @@ class WaitingRule(Generic[S]):
     due: Callable[[S], datetime]  # the time it waits for
     state_key: Callable[[S], str]
     overdue: Callable[[list[S], datetime], list[EventMeta]]
+
+
+class Awaited(BaseModel):
+    """An accepted request waiting for its one result: the charger's answer
+    or its own deadline, whichever its partition holds first. ``detail`` is
+    what the result repeats of the request (kind-specific)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    deadline: AwareDatetime
+    accepted_event_id: uuid.UUID
+    source: Party
+    correlation_id: str
+    detail: dict[str, Any] = {}
+
+
+def awaiting(
+    state: Awaited | None, accepted: EventMeta, key: str, deadline: datetime, **detail: Any
+) -> Awaited:
+    """The table entry of an accepted request (the same one when the
+    acceptance is read again)."""
+    if state is not None:
+        return state
+    return Awaited(
+        key=key,
+        deadline=deadline,
+        accepted_event_id=accepted.event_id,
+        source=accepted.source,
+        correlation_id=accepted.correlation_id,
+        detail=detail,
+    )
+
+
+def result_meta(item: Awaited, cause: Any, now: datetime) -> dict[str, Any]:
+    """The envelope of the one result: its id derived from the acceptance,
+    so a re-run writes the same id; caused by what decided it."""
+    return {
+        "event_id": derived_event_id(item.accepted_event_id, "result"),
+        "aggregate_key": item.key,
+        "occurred_at": cause.payload.at,
+        "recorded_at": now,
+        "source": item.source,
+        "correlation_id": item.correlation_id,
+        "causation_id": cause.event_id,
+    }
+
+
+def deadlines_passed(
+    items: list[Awaited],
+    now: datetime,
+    namespace: uuid.UUID,
+    state: Callable[[dict[str, Any], Awaited], EventMeta],
+) -> list[EventMeta]:
+    """``state(meta, item)`` for each item whose deadline passed: the "time
+    passed" event, its id derived from the key, so stating it again is
+    harmless."""
+    return [
+        state(
+            {
+                "event_id": uuid.uuid5(namespace, f"{item.key}:deadline"),
+                "aggregate_key": item.key,
+                "occurred_at": item.deadline,
+                "recorded_at": now,
+                "source": item.source,
+                "correlation_id": item.correlation_id,
+                "causation_id": item.accepted_event_id,
+            },
+            item,
+        )
+        for item in items
+        if item.deadline <= now
+    ]
+
+
+def awaited_rule(
+    name: str,
+    relevant: tuple[type[EventMeta], ...],
+    key: Callable[[Any], str],
+    evolve: Callable[[Awaited | None, Any], Awaited | None],
+    decide: Callable[[Awaited | None, Any, datetime], EventMeta | None],
+    overdue: Callable[[list[Awaited], datetime], list[EventMeta]],
+) -> WaitingRule[Awaited]:
+    """A rule whose table holds ``Awaited`` requests until their deadline."""
+    return WaitingRule(
+        name=name,
+        relevant=relevant,
+        key=key,
+        load=lambda value: None if value is None else Awaited.model_validate(value),
+        evolve=evolve,
+        decide=decide,
+        due=lambda item: item.deadline,
+        state_key=lambda item: item.key,
+        overdue=overdue,
+    )
 
 
 def register(

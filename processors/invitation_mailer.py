@@ -26,7 +26,9 @@ import structlog
 
 from processors.consuming import consume, state_caught_up
 from processors.mail import MailDelivery
-from producers.billing import SLICE, CorporationState, MemberState, decide_mailed, link_secret
+from producers.billing.aggregate import SLICE
+from producers.billing.members import decide_mailed, link_secret
+from producers.billing.state import CorporationState, MemberState
 from producers.write_path import Origin, WritePath
 from schemas.events import Party
 from schemas.events.billing import MemberInvited, MemberStatus

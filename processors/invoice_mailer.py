@@ -19,7 +19,10 @@ new one.
 Each ``CreditNoteIssued`` asks for the credit note's one e-mail, to the
 billing address on the invoice it corrects, by the same scheme: claimed as
 ``billing:credit-note-mailed:<credit note>``, recorded as
-``CreditNoteMailed``.
+``CreditNoteMailed``. Both kinds take one path, ``InvoiceMailer.handle``
+of a ``DocumentMailing`` (producers/billing/mailings.py: which event asks
+for which e-mail, whether it is due, how it is recorded); only the claim
+keys, correlation ids and events differ, as they were first written.
 
 Rendering takes a tenth of a second or more of CPU per invoice (fonts,
 subsetting, Factur-X): it runs in a thread, off the event loop.
@@ -39,27 +42,22 @@ from pydantic import ValidationError
 
 from processors.consuming import consume, state_caught_up
 from processors.mail import MailDelivery
-from producers.billing import (
-    SLICE,
-    CreditNoteSource,
-    InvoiceSource,
-    corporation_of_credit_note,
-    credit_note_source,
-    decide_credit_note_mailed,
-    decide_invoice_mailed,
-    invoice_source,
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import CreditNoteSource
+from producers.billing.mailings import (
+    DocumentKind,
+    DocumentMailing,
+    MailReceipt,
+    decide_document_mailed,
+    document_source,
+    mailing_asked_by,
+    skip_reason,
 )
+from producers.billing.state import InvoiceSource
 from producers.invoice_documents import InvoiceDocument, money
 from producers.invoice_files import FileKind, InvoiceFile, InvoiceRenderer
-from producers.write_path import Origin, RefusedError, WritePath
+from producers.write_path import Origin, WritePath
 from schemas.events import Party
-from schemas.events.billing import (
-    FIRST_MAILING,
-    CreditNoteIssued,
-    InvoiceIssued,
-    InvoiceMailingRequested,
-    InvoiceStatus,
-)
 from schemas.topics import BILLING_CORPORATIONS
 
 log = structlog.get_logger(__name__)
@@ -109,7 +107,7 @@ def compose(
 
 @dataclass
 class InvoiceMailer:
-    """Mails each requested mailing of an invoice at most once."""
+    """Mails each asked-for e-mail of an invoice or a credit note at most once."""
 
     write_path: WritePath
     key_prefix: str
@@ -120,8 +118,15 @@ class InvoiceMailer:
     catch_up_s: float = 30.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def claim_key(self, invoice_id: str, mailing_id: str) -> str:
-        return f"{self.key_prefix}billing:invoice-mailed:{invoice_id}:{mailing_id}"
+    def claim_key(self, mailing: DocumentMailing) -> str:
+        # The keys claimed since each kind was built: a new form would let a
+        # mailing claimed under the old one be sent a second time.
+        if mailing.kind is DocumentKind.INVOICE:
+            return (
+                f"{self.key_prefix}billing:invoice-mailed:{mailing.document_id}:"
+                f"{mailing.mailing_id}"
+            )
+        return f"{self.key_prefix}billing:credit-note-mailed:{mailing.document_id}"
 
     async def _caught_up(self, key: str, offset: int | None) -> None:
         if not await state_caught_up(
@@ -129,140 +134,71 @@ class InvoiceMailer:
         ):
             log.warning("invoice_mailer_state_behind", key=key, offset=offset)
 
-    def _render(self, source: InvoiceSource) -> tuple[InvoiceDocument, InvoiceFile, InvoiceFile]:
-        return (
-            self.renderer.document(source),
-            self.renderer.render(source, FileKind.PDF),
-            self.renderer.render(source, FileKind.CSV),
-        )
+    def _render(
+        self, source: InvoiceSource | CreditNoteSource
+    ) -> tuple[InvoiceDocument, InvoiceFile, InvoiceFile]:
+        if isinstance(source, InvoiceSource):
+            doc = self.renderer.document(source)
+        else:
+            doc = self.renderer.credit_note_document(source)
+        return doc, self.renderer.file(doc, FileKind.PDF), self.renderer.file(doc, FileKind.CSV)
 
-    async def handle(
-        self, corporation_id: str, invoice_id: str, mailing_id: str, offset: int | None = None
-    ) -> str:
-        """Send one mailing (read at ``offset`` of its partition) unless it
-        was mailed or claimed already; what happened, in a word."""
+    async def handle(self, mailing: DocumentMailing, offset: int | None = None) -> str:
+        """Send one e-mail (asked for by the event read at ``offset`` of its
+        partition) unless it was mailed or claimed already, or is not due
+        (``skip_reason``); what happened, in a word."""
+        corporation_id = mailing.corporation_id
         await self._caught_up(corporation_id, offset)
         state = await self.write_path.state(SLICE, corporation_id)
+        skipped = skip_reason(state, mailing)
+        if skipped is not None:
+            return skipped
         try:
-            source = invoice_source(state, invoice_id)
-        except RefusedError:
-            return "unknown"
-        assert state is not None
-        mailing = source.mailings.get(mailing_id)
-        if mailing is None:
-            return "unknown"
-        if mailing.message_id is not None:
-            return "done"
-        if state.invoices[invoice_id].status is InvoiceStatus.VOID:
-            return "void"  # cancelled before it was sent: not sent now
-        try:
-            doc, pdf, csv = await asyncio.to_thread(self._render, source)
+            doc, pdf, csv = await asyncio.to_thread(self._render, document_source(state, mailing))
         except (ValueError, ValidationError) as exc:
             # A document that cannot be made is a bug upstream: say so, send nothing.
-            log.error("invoice_not_rendered", invoice_id=invoice_id, error=str(exc)[:500])
+            log.error(f"{mailing.kind.value}_not_rendered", **_ids(mailing), error=str(exc)[:500])
             return "unrenderable"
         message = compose(
             mail_from=self.mail_from,
             doc=doc,
-            invoice_id=invoice_id,
-            mailing_id=mailing_id,
+            invoice_id=mailing.document_id,
+            mailing_id=mailing.mailing_id,
             pdf=pdf,
             csv=csv,
             now=self.clock(),
         )
-        outcome = await self.delivery.deliver(
-            self.claim_key(invoice_id, mailing_id),
-            message,
-            what=f"invoice {invoice_id} mailing {mailing_id}",
-        )
+        outcome = await self.delivery.deliver(self.claim_key(mailing), message, what=str(mailing))
         if outcome != "sent":
             return outcome
-        message_id = str(message["Message-ID"])
-        origin = Origin(self.us, f"invoice-mail-{invoice_id}-{mailing_id}")
+        receipt = MailReceipt(
+            recipient=doc.buyer.email,
+            message_id=str(message["Message-ID"]),
+            pdf_sha256=pdf.sha256,
+            csv_sha256=csv.sha256,
+        )
+        origin = Origin(self.us, _correlation_id(mailing))
         await self.write_path.write(
             SLICE,
             corporation_id,
-            lambda s: decide_invoice_mailed(
-                s,
-                invoice_id=invoice_id,
-                mailing_id=mailing_id,
-                recipient=doc.buyer.email,
-                message_id=message_id,
-                pdf_sha256=pdf.sha256,
-                csv_sha256=csv.sha256,
-                origin=origin,
-                now=self.clock(),
+            lambda s: decide_document_mailed(
+                s, mailing=mailing, receipt=receipt, origin=origin, now=self.clock()
             ),
         )
-        log.info("invoice_mailed", invoice_id=invoice_id, mailing_id=mailing_id)
+        log.info(f"{mailing.kind.value}_mailed", **_ids(mailing))
         return "mailed"
 
-    def credit_note_claim_key(self, credit_note_id: str) -> str:
-        return f"{self.key_prefix}billing:credit-note-mailed:{credit_note_id}"
 
-    def _render_credit_note(
-        self, source: CreditNoteSource
-    ) -> tuple[InvoiceDocument, InvoiceFile, InvoiceFile]:
-        return (
-            self.renderer.credit_note_document(source),
-            self.renderer.render_credit_note(source, FileKind.PDF),
-            self.renderer.render_credit_note(source, FileKind.CSV),
-        )
+def _ids(mailing: DocumentMailing) -> dict[str, str]:
+    # The log's fields as each kind has logged them (invoice_id, credit_note_id).
+    return {f"{mailing.kind.value}_id": mailing.document_id, "mailing_id": mailing.mailing_id}
 
-    async def handle_credit_note(self, credit_note_id: str, offset: int | None = None) -> str:
-        """Send an issued credit note's one e-mail unless it was mailed or
-        claimed already (docs/adr/0041, 13); what happened, in a word."""
-        corporation_id = corporation_of_credit_note(credit_note_id)
-        await self._caught_up(corporation_id, offset)
-        state = await self.write_path.state(SLICE, corporation_id)
-        try:
-            source = credit_note_source(state, credit_note_id)
-        except RefusedError:
-            return "unknown"
-        assert state is not None
-        if state.credit_notes[credit_note_id].mailed is not None:
-            return "done"
-        try:
-            doc, pdf, csv = await asyncio.to_thread(self._render_credit_note, source)
-        except (ValueError, ValidationError) as exc:
-            log.error(
-                "credit_note_not_rendered", credit_note_id=credit_note_id, error=str(exc)[:500]
-            )
-            return "unrenderable"
-        message = compose(
-            mail_from=self.mail_from,
-            doc=doc,
-            invoice_id=credit_note_id,
-            mailing_id=FIRST_MAILING,
-            pdf=pdf,
-            csv=csv,
-            now=self.clock(),
-        )
-        outcome = await self.delivery.deliver(
-            self.credit_note_claim_key(credit_note_id),
-            message,
-            what=f"credit note {credit_note_id}",
-        )
-        if outcome != "sent":
-            return outcome
-        message_id = str(message["Message-ID"])
-        origin = Origin(self.us, f"credit-note-mail-{credit_note_id}")
-        await self.write_path.write(
-            SLICE,
-            corporation_id,
-            lambda s: decide_credit_note_mailed(
-                s,
-                credit_note_id=credit_note_id,
-                recipient=doc.buyer.email,
-                message_id=message_id,
-                pdf_sha256=pdf.sha256,
-                csv_sha256=csv.sha256,
-                origin=origin,
-                now=self.clock(),
-            ),
-        )
-        log.info("credit_note_mailed", credit_note_id=credit_note_id)
-        return "mailed"
+
+def _correlation_id(mailing: DocumentMailing) -> str:
+    # As each kind has recorded it since it was built.
+    if mailing.kind is DocumentKind.INVOICE:
+        return f"invoice-mail-{mailing.document_id}-{mailing.mailing_id}"
+    return f"credit-note-mail-{mailing.document_id}"
 
 
 async def run_invoice_mailer(
@@ -273,14 +209,9 @@ async def run_invoice_mailer(
     finds its mailings recorded or claimed and sends nothing)."""
 
     async def handle(event: object, offset: int) -> None:
-        if isinstance(event, InvoiceIssued):
-            p = event.payload
-            await mailer.handle(p.corporation_id, p.invoice_id, FIRST_MAILING, offset)
-        elif isinstance(event, InvoiceMailingRequested):
-            r = event.payload
-            await mailer.handle(r.corporation_id, r.invoice_id, r.mailing_id, offset)
-        elif isinstance(event, CreditNoteIssued):
-            await mailer.handle_credit_note(event.payload.credit_note_id, offset)
+        mailing = mailing_asked_by(event)
+        if mailing is not None:
+            await mailer.handle(mailing, offset)
 
     await consume(
         bootstrap,

@@ -74,9 +74,11 @@ from aiokafka.errors import KafkaError
 
 from ocpi_hub.settings import Settings
 from processors.evse_status import states_status_only
+from producers.hub_client_info import ClientInfoState, is_hub
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partner_stats import PushTally, RedisPushStats
 from producers.partners import PartnerState
+from producers.url_policy import partner_http
 from projections.position import position_field
 from schemas.events import (
     LocationObjectPatched,
@@ -89,6 +91,7 @@ from schemas.ocpi import merge
 from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.common import fold, parse_ocpi_datetime
 from schemas.ocpi.credentials import Role
+from schemas.ocpi.hub_client_info import ConnectionStatus
 from schemas.ocpi.versions import InterfaceRole, ModuleId
 from schemas.ocpi.wire import CORE_VERSION, Kind, WireVersion
 from schemas.topics import LOCATIONS
@@ -228,8 +231,9 @@ def _ref(p: _Ref) -> tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class PushTarget:
-    """A partner we push locations to. Two targets are equal when nothing that
-    a lane depends on changed (endpoint, token, routing)."""
+    """A lane's addressee: a partner, or one party behind a hub partner. Two
+    targets are equal when nothing that a lane depends on changed (endpoint,
+    token, routing)."""
 
     partner_id: str
     url: str
@@ -238,18 +242,42 @@ class PushTarget:
     parties: frozenset[Party] = frozenset()  # every party of the partner, folded
     registered_at: datetime | None = None
     version: str = CORE_VERSION  # the OCPI version it registered with
+    # Names the lane and its consumer group: the partner id, or for a party
+    # behind a hub ``{partner_id}@{CC}-{PID}`` (party_lane_id).
+    lane_id: str = ""
+
+    @property
+    def lane(self) -> str:
+        return self.lane_id or self.partner_id
+
+
+def party_lane_id(partner_id: str, party: Party) -> str:
+    return f"{partner_id}@{fold(party.country_code)}-{fold(party.party_id)}"
 
 
 def push_targets(
     partners: Iterable[PartnerState],
     module_id: str = ModuleId.LOCATIONS.value,
     to_role: Role = Role.EMSP,
+    hub_reports: Iterable[ClientInfoState] = (),
 ) -> dict[str, PushTarget]:
     """Registered partners with a RECEIVER endpoint of the module and a token
-    for us to present. Messages go to the partner's ``to_role`` role (eMSP for
-    what a CPO pushes: locations, sessions, CDRs, tariffs; CPO for the tokens
-    an eMSP pushes), else to its first role (transport_and_format, "Message
-    Routing"); a partner without roles cannot be addressed and is left out."""
+    for us to present, by lane id. Messages go to the partner's ``to_role``
+    role (eMSP for what a CPO pushes: locations, sessions, CDRs, tariffs; CPO
+    for the tokens an eMSP pushes), else to its first role
+    (transport_and_format, "Message Routing"); a partner without roles cannot
+    be addressed and is left out.
+
+    A HUB partner that reported ClientInfo (``hub_reports``,
+    mod_hub_client_info) gets one lane per party it reports CONNECTED in
+    ``to_role``, each addressed to that party through the hub (OCPI-to- its
+    ids) and starting where the party was first CONNECTED; a party OFFLINE,
+    SUSPENDED or PLANNED has no lane, so its lane pauses where it stood and
+    resumes from there (docs/adr/0044). A hub that reported nothing keeps the
+    one lane addressed to the hub itself (a broadcast push)."""
+    reports: dict[str, list[ClientInfoState]] = {}
+    for report in hub_reports:
+        reports.setdefault(report.hub_partner_id, []).append(report)
     targets = {}
     for p in partners:
         url = p.endpoint(module_id, InterfaceRole.RECEIVER.value)
@@ -259,6 +287,22 @@ def push_targets(
         edge = WIRES.get(version)
         if edge is None or (version != CORE_VERSION and module_id not in edge.modules):
             continue  # we cannot say this module in the partner's version
+        if is_hub(p) and p.partner_id in reports:
+            for report in reports[p.partner_id]:
+                if report.role != to_role or report.status is not ConnectionStatus.CONNECTED:
+                    continue
+                lane = party_lane_id(p.partner_id, report.party)
+                targets[lane] = PushTarget(
+                    partner_id=p.partner_id,
+                    url=url,
+                    sealed_token=p.our_token_encrypted,
+                    to=report.party,
+                    parties=frozenset({report.party}),
+                    registered_at=report.connected_since,
+                    lane_id=lane,
+                    version=version,
+                )
+            continue
         role = next((r for r in p.roles if r.role == to_role), p.roles[0])
         targets[p.partner_id] = PushTarget(
             partner_id=p.partner_id,
@@ -465,6 +509,13 @@ class PartnerSource(Protocol):
     async def all(self) -> list[PartnerState]: ...
 
 
+class HubReports(Protocol):
+    """What hub partners report about the parties behind them (the
+    hub_client_info view)."""
+
+    async def all(self) -> list[ClientInfoState]: ...
+
+
 class TokenUnsealer(Protocol):
     def decrypt(self, sealed: str) -> str: ...
 
@@ -548,7 +599,7 @@ class PartnerLane:
         self._commit_lock = asyncio.Lock()
         self._consumer: Any = None
         self._http: httpx.AsyncClient | None = None
-        self._log = log.bind(partner_id=target.partner_id, module=module.name)
+        self._log = log.bind(partner_id=target.partner_id, lane=target.lane, module=module.name)
         # Set once the lane has its partitions and knows where to start: a
         # change recorded after that reaches this partner.
         self.ready = asyncio.Event()
@@ -556,7 +607,7 @@ class PartnerLane:
     @property
     def group_id(self) -> str:
         suffix = self.module.group_suffix
-        return self._settings.topic(f"ocpi-hub-push-{suffix}{self.target.partner_id}")
+        return self._settings.topic(f"ocpi-hub-push-{suffix}{self.target.lane}")
 
     async def run(self) -> None:
         s = self._settings
@@ -573,7 +624,12 @@ class PartnerLane:
         try:
             await consumer.start()
             consumer.subscribe([s.topic(self.module.topic)], listener=_StartAtRegistration(self))
-            async with httpx.AsyncClient(timeout=s.outbound_timeout_s) as http:
+            # The receiver's URL is checked at each connection, not only at
+            # registration: a URL stored before the policy, or a host whose
+            # DNS answer changed since, must not reach a private address.
+            async with partner_http(
+                s.outbound_timeout_s, allow_private=s.url_policy_allow_private
+            ) as http:
                 self._http = http
                 self._log.info("push_lane_started", url=self.target.url, group=self.group_id)
                 while True:
@@ -647,7 +703,7 @@ class PartnerLane:
         if self._stats is None or not self.tally.dirty:
             return
         try:
-            await self._stats.save(self.target.partner_id, self.module.name, self.tally)
+            await self._stats.save(self.target.lane, self.module.name, self.tally)
         except Exception as exc:
             self._log.warning("push_stats_not_saved", error=type(exc).__name__)
 
@@ -872,11 +928,13 @@ def _failure(answer: ModuleAnswer) -> tuple[int | None, int | None, str | None]:
 
 class ModulePusher:
     """Pushes one module's changes (``module``): keeps one lane per push
-    target, re-reading the partners every ``push_refresh_s``: starts lanes
-    for new targets, stops lanes of partners that unregistered or dropped the
-    endpoint, restarts a lane whose endpoint, token or roles changed (it
-    resumes from its group's committed offsets) and one that failed (Kafka
-    unreachable, ...)."""
+    target, re-reading the partners (and what hubs report, ``hub_reports``)
+    every ``push_refresh_s``: starts lanes for new targets, stops lanes of
+    partners that unregistered or dropped the endpoint and of parties a hub
+    no longer reports CONNECTED, restarts a lane whose endpoint, token or
+    roles changed (it resumes from its group's committed offsets) and one
+    that failed (Kafka unreachable, ...). ``lanes`` is keyed by lane id:
+    the partner id, or ``party_lane_id`` for a party behind a hub."""
 
     def __init__(
         self,
@@ -886,8 +944,10 @@ class ModulePusher:
         module: PushModule = LOCATIONS_PUSH,
         stats: RedisPushStats | None = None,
         wholes: WholeObjects | None = None,
+        hub_reports: HubReports | None = None,
     ) -> None:
         self._settings = settings
+        self._hub_reports = hub_reports
         self._module = module
         self._stats = stats
         self._wholes = wholes
@@ -905,27 +965,35 @@ class ModulePusher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._settings.push_refresh_s)
         finally:
-            for partner_id in list(self._tasks):
-                await self._stop_lane(partner_id, "shutdown")
+            for lane_id in list(self._tasks):
+                await self._stop_lane(lane_id, "shutdown")
 
     async def refresh(self) -> None:
         try:
             partners = await self._partners.all()
+            reports = await self._hub_reports.all() if self._hub_reports is not None else []
         except Exception as exc:
             log.warning("push_partners_unreadable", error=type(exc).__name__)
             return
-        wanted = push_targets(partners, self._module.module_id, self._module.to_role)
-        for partner_id, task in list(self._tasks.items()):
+        wanted = push_targets(partners, self._module.module_id, self._module.to_role, reports)
+        for lane_id, task in list(self._tasks.items()):
             if task.done():
                 error = None if task.cancelled() else task.exception()
-                log.warning("push_lane_failed", partner_id=partner_id, error=repr(error))
-                await self._stop_lane(partner_id, "failed")
-            elif partner_id not in wanted:
-                await self._stop_lane(partner_id, "no longer a receiver")
-            elif wanted[partner_id] != self.lanes[partner_id].target:
-                await self._stop_lane(partner_id, "connection changed")
-        for partner_id, target in wanted.items():
-            if partner_id not in self._tasks:
+                log.warning(
+                    "push_lane_failed",
+                    partner_id=self.lanes[lane_id].target.partner_id,
+                    lane=lane_id,
+                    error=repr(error),
+                )
+                await self._stop_lane(lane_id, "failed")
+            elif lane_id not in wanted:
+                # A party a hub reports offline lands here too: its lane
+                # commits what it delivered and stops; it resumes from there.
+                await self._stop_lane(lane_id, "no longer a receiver")
+            elif wanted[lane_id] != self.lanes[lane_id].target:
+                await self._stop_lane(lane_id, "connection changed")
+        for lane_id, target in wanted.items():
+            if lane_id not in self._tasks:
                 self._start_lane(target)
 
     def _start_lane(self, target: PushTarget) -> None:
@@ -939,14 +1007,15 @@ class ModulePusher:
         lane = PartnerLane(
             target, token, self._settings, self._us, self._module, self._stats, self._wholes
         )
-        self.lanes[target.partner_id] = lane
-        self._tasks[target.partner_id] = asyncio.create_task(
-            lane.run(), name=f"push-{self._module.group_suffix}{target.partner_id}"
+        self.lanes[target.lane] = lane
+        self._tasks[target.lane] = asyncio.create_task(
+            lane.run(), name=f"push-{self._module.group_suffix}{target.lane}"
         )
 
-    async def _stop_lane(self, partner_id: str, reason: str) -> None:
-        task = self._tasks.pop(partner_id)
-        self.lanes.pop(partner_id, None)
+    async def _stop_lane(self, lane_id: str, reason: str) -> None:
+        task = self._tasks.pop(lane_id)
+        lane = self.lanes.pop(lane_id, None)
         task.cancel()
         await asyncio.wait([task])
-        log.info("push_lane_ended", partner_id=partner_id, reason=reason)
+        partner_id = lane.target.partner_id if lane is not None else lane_id
+        log.info("push_lane_ended", partner_id=partner_id, lane=lane_id, reason=reason)

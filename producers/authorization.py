@@ -52,6 +52,7 @@ from producers import tokens
 from producers.partner_client import authorization as authorization_header
 from producers.partners import PartnerState
 from producers.tokens import Origin, TokenState, authorize, decide_authorization
+from producers.url_policy import partner_http
 from producers.write_path import WritePath
 from schemas.events import Party
 from schemas.events.tokens import TokenRef, token_key
@@ -246,8 +247,10 @@ class HttpRealTimeAuthorizer:
     pooled HTTP client. Transport failures, HTTP 5xx, non-OCPI answers and
     timeouts are "unreachable"; HTTP 404 or OCPI 2004 "unknown"."""
 
-    def __init__(self, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+    def __init__(self, timeout_s: float, *, allow_private_urls: bool = False) -> None:
+        # The eMSP's tokens endpoint: every connection checked and pinned
+        # (producers/url_policy.py).
+        self._client = partner_http(timeout_s, allow_private=allow_private_urls)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,6 +1,6 @@
 """Credit notes through the one write path (issue 14, part E; docs/adr/0041).
 
-The decisions are the billing slice's (producers/billing.py); this module
+The decisions are the billing slice's (producers/billing/credit_notes.py); this module
 only chains the writes of an approval, which touches two aggregates:
 
 1. the corporation's: ``CreditNoteApproved`` (who approved: the actor);
@@ -22,8 +22,19 @@ from datetime import datetime
 
 import structlog
 
-from producers import billing, invoice_numbers
-from producers.billing import CreditNoteRejection, CreditNoteRequest, CreditNoteState
+from producers import invoice_numbers
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.credit_notes import (
+    CreditNoteRejection,
+    CreditNoteRequest,
+    corporation_of_credit_note,
+    decide_credit_approve,
+    decide_credit_issue,
+    decide_credit_reject,
+    decide_credit_request,
+)
+from producers.billing.invoices import corporation_of_invoice
+from producers.billing.state import CreditNoteState
 from producers.write_path import Origin, WritePath, current_actor
 from schemas.events.billing import CreditNoteStatus
 
@@ -40,9 +51,9 @@ async def request_credit_note(
 ) -> CreditNoteState:
     actor = current_actor()
     note = await write_path.write(
-        billing.SLICE,
-        billing.corporation_of_invoice(invoice_id),
-        lambda s: billing.decide_credit_request(
+        BILLING_SLICE,
+        corporation_of_invoice(invoice_id),
+        lambda s: decide_credit_request(
             s, invoice_id=invoice_id, body=body, actor=actor, origin=origin, now=now
         ),
     )
@@ -65,11 +76,11 @@ async def approve_credit_note(
 ) -> CreditNoteState:
     """Approve and issue (see the module)."""
     actor = current_actor()
-    corporation_id = billing.corporation_of_credit_note(credit_note_id)
+    corporation_id = corporation_of_credit_note(credit_note_id)
     approved = await write_path.write(
-        billing.SLICE,
+        BILLING_SLICE,
         corporation_id,
-        lambda s: billing.decide_credit_approve(
+        lambda s: decide_credit_approve(
             s,
             credit_note_id=credit_note_id,
             actor=actor,
@@ -87,9 +98,9 @@ async def approve_credit_note(
         ),
     )
     issued = await write_path.write(
-        billing.SLICE,
+        BILLING_SLICE,
         corporation_id,
-        lambda s: billing.decide_credit_issue(
+        lambda s: decide_credit_issue(
             s,
             credit_note_id=credit_note_id,
             number=given.number,
@@ -118,9 +129,9 @@ async def reject_credit_note(
 ) -> CreditNoteState:
     actor = current_actor()
     return await write_path.write(
-        billing.SLICE,
-        billing.corporation_of_credit_note(credit_note_id),
-        lambda s: billing.decide_credit_reject(
+        BILLING_SLICE,
+        corporation_of_credit_note(credit_note_id),
+        lambda s: decide_credit_reject(
             s, credit_note_id=credit_note_id, body=body, actor=actor, origin=origin, now=now
         ),
     )

@@ -3,7 +3,7 @@ PDF, the EN 16931 XML and the CSV of the lines, as the ops API serves them
 and the billing worker attaches them.
 
 They are rendered from the invoice's source as the billing slice's state
-keeps it (``billing.InvoiceSource``: the ``InvoiceDrafted`` and
+keeps it (``producers.billing.state.InvoiceSource``: the ``InvoiceDrafted`` and
 ``InvoiceIssued`` payloads as recorded), through
 ``invoice_mapping.document_of`` and the renderers of
 ``invoice_documents``. Pure and blocking: rendering a PDF takes a tenth of
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from producers.billing import CreditNoteSource, InvoiceSource
+from producers.billing.credit_notes import CreditNoteSource
+from producers.billing.state import InvoiceSource
 from producers.invoice_documents import (
     CreditTransfer,
     FontFiles,

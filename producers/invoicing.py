@@ -5,12 +5,12 @@ corporation, numbered without gaps, through the one write path.
 list, never a view's) and, for the month asked:
 
 1. drafts each corporation's invoice on its own aggregate
-   (``billing.decide_draft``: the open charges, the fees, the totals);
+   (``decide_draft``: the open charges, the fees, the totals);
 2. asks the numbering aggregate for the numbers of every invoice still a
    draft, in invoice id order (``invoice_numbers.decide_assign``), 100
    corporations at a time;
 3. issues each draft with its number and the number's date
-   (``billing.decide_issue``);
+   (``decide_issue``);
 4. records the month as closed (``invoice_numbers.decide_close_month``).
 
 Every step is idempotent: a run that stopped anywhere is completed by the
@@ -30,7 +30,16 @@ from typing import Any, TypeVar
 
 import structlog
 
-from producers import billing, invoice_numbers
+from producers import invoice_numbers
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.invoices import (
+    Drafted,
+    DraftOutcome,
+    corporation_of_invoice,
+    decide_draft,
+    decide_issue,
+)
+from producers.billing.state import InvoiceState
 from producers.write_path import Decision, Origin, RefusedError, WritePath, conflict
 from schemas.events.billing import MONTH_PATTERN, AssignedNumber, InvoiceStatus
 from schemas.ocpi.status_codes import OcpiStatus
@@ -119,13 +128,13 @@ async def close_month(
         count = numbering.closed_months[month]
         raise conflict(f"{month} is already closed ({count} invoices), nothing written")
     report = CloseReport(month)
-    corporations = await write_path.keys(billing.SLICE)
+    corporations = await write_path.keys(BILLING_SLICE)
 
-    async def draft(corporation_id: str) -> billing.Drafted:
+    async def draft(corporation_id: str) -> Drafted:
         return await write_path.write(
-            billing.SLICE,
+            BILLING_SLICE,
             corporation_id,
-            lambda s: billing.decide_draft(
+            lambda s: decide_draft(
                 s,
                 corporation_id=corporation_id,
                 month=month,
@@ -141,12 +150,12 @@ async def close_month(
     ) -> Decision[invoice_numbers.Numbers]:
         return invoice_numbers.decide_assign(state, invoice_ids=ids, origin=origin, now=now)
 
-    async def issue(numbers: dict[str, AssignedNumber], invoice_id: str) -> billing.InvoiceState:
+    async def issue(numbers: dict[str, AssignedNumber], invoice_id: str) -> InvoiceState:
         assigned = numbers[invoice_id]
         return await write_path.write(
-            billing.SLICE,
-            billing.corporation_of_invoice(invoice_id),
-            lambda s: billing.decide_issue(
+            BILLING_SLICE,
+            corporation_of_invoice(invoice_id),
+            lambda s: decide_issue(
                 s,
                 invoice_id=invoice_id,
                 number=assigned.number,
@@ -156,20 +165,20 @@ async def close_month(
             ),
         )
 
-    final: list[billing.InvoiceState] = []
+    final: list[InvoiceState] = []
     # Draft, number and issue a chunk of corporations at a time, in id order
     # (so numbers still follow invoice ids), and let their states go from
     # this process's cache once issued: a month of 1,000 large aggregates is
     # not held in memory at once.
     for first in range(0, len(corporations), CORPORATIONS_PER_CHUNK):
         chunk = corporations[first : first + CORPORATIONS_PER_CHUNK]
-        invoices: list[billing.InvoiceState] = []
+        invoices: list[InvoiceState] = []
         for outcome in await _each(chunk, draft):
-            if outcome.outcome is billing.DraftOutcome.DRAFTED:
+            if outcome.outcome is DraftOutcome.DRAFTED:
                 report.drafted += 1
-            elif outcome.outcome is billing.DraftOutcome.NOTHING:
+            elif outcome.outcome is DraftOutcome.NOTHING:
                 report.nothing_to_bill += 1
-            elif outcome.outcome is billing.DraftOutcome.LATER:
+            elif outcome.outcome is DraftOutcome.LATER:
                 report.skipped_later += 1
             if outcome.invoice is not None:
                 invoices.append(outcome.invoice)
@@ -185,7 +194,7 @@ async def close_month(
         report.issued += len(issued)
         final += [issued.get(i.invoice_id, i) for i in invoices]
         for corporation_id in chunk:
-            write_path.forget(billing.SLICE, corporation_id)
+            write_path.forget(BILLING_SLICE, corporation_id)
     await write_path.write(
         invoice_numbers.SLICE,
         invoice_numbers.KEY,

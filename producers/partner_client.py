@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from producers.url_policy import UrlRefusedError, check_url
+from producers.url_policy import UrlRefusedError, check_url, partner_http, refusal_of
 from schemas.ocpi.adapters import wire
 from schemas.ocpi.credentials import Credentials, Role
 from schemas.ocpi.versions import Version, VersionDetails
@@ -80,9 +80,10 @@ class PartnerClient(Protocol):
 
 class HttpPartnerClient:
     """Calls only the URLs ``producers.url_policy`` allows: the versions URL
-    and credentials URL before each call, every endpoint of the version
-    details as they arrive (a registration with one forbidden endpoint
-    fails), and never follows a redirect (httpx's default)."""
+    and credentials URL before each call (a clear refusal), every endpoint of
+    the version details as they arrive (a registration with one forbidden
+    endpoint fails), each connection resolved, checked and pinned
+    (``partner_http``), and never follows a redirect."""
 
     def __init__(self, timeout_s: float = 10.0, *, allow_private_urls: bool = False) -> None:
         self._timeout_s = timeout_s
@@ -110,10 +111,11 @@ class HttpPartnerClient:
             "X-Correlation-ID": str(uuid.uuid4()),
         }
         try:
-            async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+            async with partner_http(self._timeout_s, allow_private=self._allow_private) as client:
                 resp = await client.request(method, url, headers=headers, json=json)
         except httpx.HTTPError as exc:
-            raise PartnerCallError(f"{method} {url}: {type(exc).__name__}") from exc
+            reason = refusal_of(exc) or type(exc).__name__
+            raise PartnerCallError(f"{method} {url}: {reason}") from exc
         log.info("partner_call", method=method, url=url, status=resp.status_code)
         try:
             body = resp.json()
@@ -248,7 +250,13 @@ async def send_module_request(
             json=json,
         )
     except httpx.HTTPError as exc:
-        return ModuleAnswer(http_status=None, ocpi_status=None, error=type(exc).__name__)
+        # A connection the URL policy refused (partner_http) is named as such.
+        refused = refusal_of(exc) is not None
+        return ModuleAnswer(
+            http_status=None,
+            ocpi_status=None,
+            error="UrlRefused" if refused else type(exc).__name__,
+        )
     try:
         body = resp.json()
     except ValueError:

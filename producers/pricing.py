@@ -90,6 +90,32 @@ Algorithm
    summed from rounded lines. Rounding to cents for an invoice is the
    biller's business. Quantities are not rounded.
 
+OCPI 2.3.0 (docs/adr/0046; mod_tariffs of tag v2.3.0). The Tariff is our
+core (2.2.1) one; a 2.3.0 Tariff's ``tax_included`` is kept in it
+(``schemas.ocpi.v230.mapping.tax_included_of``, NO when absent), and its
+PriceLimits are its min_price / max_price (before_taxes = excl_vat,
+after_taxes = incl_vat).
+
+9. tax_included NO (every 2.2.1 Tariff): rules 6-8 unchanged. YES: a
+   line's amount (billed volume x price) includes its taxes; with ``vat``
+   its before-tax amount is amount / (1 + vat/100), computed at 60 digits,
+   and its tax the difference; without ``vat`` no VAT applies and the
+   amount is both (North American tariffs, whose sales taxes the CPO does
+   not state: the total after taxes is the amount). N/A: no taxes, so a
+   line without ``vat`` has incl = excl; a component that states a ``vat``
+   anyway is taxed as under NO (the more specific statement wins).
+10. Taxes per rate (2.3.0 Price ``taxes``): for each cost, one VAT line per
+   rate used, amount = the exact sum of that rate's taxes. Rounding: the
+   before-tax and after-tax totals are rounded once as in rule 8; each
+   rate's amount is rounded half-up to 4 decimals and, when the after-tax
+   total is known, the rounding difference (a few 0.0001 at most) goes to
+   the rate with the largest exact amount, so before_taxes + taxes ==
+   after_taxes exactly. When min_price / max_price clamp the total, the
+   clamped tax (after - before) is shared over the rates in proportion to
+   their unclamped amounts, rounded the same way (no rate used: one line
+   without percentage); when the after-tax total is unknown, each rate is
+   scaled by clamped / unclamped before-tax total.
+
 Cost buckets (CDR object): total_fixed_cost = charging-phase FLAT ("except
 fixed price components of parking and reservation"; 2.2.1 cannot tell a
 parking FLAT from a start fee, so every charging FLAT lands here);
@@ -124,6 +150,10 @@ from schemas.ocpi.tariffs import (
     TariffElement,
     TariffRestrictions,
 )
+from schemas.ocpi.v230.mapping import VAT, tax_included_of
+from schemas.ocpi.v230.tariffs import TaxIncluded
+from schemas.ocpi.v230.types import Price as PriceV230
+from schemas.ocpi.v230.types import TaxAmount
 
 _PRECISION = 60
 _MONEY_QUANTUM = Decimal("0.0001")
@@ -187,8 +217,29 @@ class PricedPeriod:
 
 
 @dataclass(frozen=True, slots=True)
+class TaxShare:
+    """The VAT of one rate in one cost, rounded (rule 10). ``percentage``
+    None: a tax a price limit made that no rate of the tariff accounts for."""
+
+    percentage: Decimal | None
+    amount: Decimal
+
+
+# The cost names of PricedSession that carry taxes (rule 10).
+COSTS = (
+    "total_cost",
+    "total_fixed_cost",
+    "total_energy_cost",
+    "total_time_cost",
+    "total_parking_cost",
+    "total_reservation_cost",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class PricedSession:
-    """Totals with the CDR object's names; quantities in kWh and hours."""
+    """Totals with the CDR object's names; quantities in kWh and hours.
+    ``taxes`` holds, per name in ``COSTS``, the VAT lines of that cost."""
 
     tariff_id: str
     currency: str
@@ -210,6 +261,24 @@ class PricedSession:
     min_price_applied: bool
     max_price_applied: bool
     periods: tuple[PricedPeriod, ...]
+    tax_included: TaxIncluded = TaxIncluded.NO
+    taxes: dict[str, tuple[TaxShare, ...]] = field(default_factory=dict)
+
+    def price_v230(self, cost: str) -> PriceV230:
+        """One of ``COSTS`` as an OCPI 2.3.0 Price: before taxes and the
+        VAT lines; no ``taxes`` when nothing about taxes is known (NO with
+        components without VAT and no VAT line)."""
+        price: Price = getattr(self, cost)
+        shares = self.taxes.get(cost, ())
+        if not shares and price.incl_vat is None:
+            return PriceV230(before_taxes=price.excl_vat)
+        return PriceV230(
+            before_taxes=price.excl_vat,
+            taxes=[
+                TaxAmount(name=VAT, percentage=share.percentage, amount=share.amount)
+                for share in shares
+            ],
+        )
 
 
 # --------------------------------------------------------------------------
@@ -324,10 +393,61 @@ def _reservation_kind(element: TariffElement) -> ReservationRestrictionType | No
 class _Sum:
     excl: Decimal = _ZERO
     incl: Decimal | None = _ZERO
+    # Exact tax per VAT rate (rule 10).
+    taxes: dict[Decimal, Decimal] = field(default_factory=dict)
 
-    def add(self, excl: Decimal, incl: Decimal | None) -> None:
+    def add(self, excl: Decimal, incl: Decimal | None, rate: Decimal | None = None) -> None:
         self.excl += excl
         self.incl = None if self.incl is None or incl is None else self.incl + incl
+        if rate is not None and incl is not None:
+            self.taxes[rate] = self.taxes.get(rate, _ZERO) + (incl - excl)
+
+
+def _line_money(
+    amount: Decimal, vat: Decimal | None, mode: TaxIncluded
+) -> tuple[Decimal, Decimal | None]:
+    """(before taxes, after taxes) of a line's amount (rules 6 and 9)."""
+    if mode is TaxIncluded.YES:
+        if vat is None:
+            return amount, amount
+        return amount / (1 + vat / _HUNDRED), amount
+    if mode is TaxIncluded.NOT_APPLICABLE and vat is None:
+        return amount, amount
+    return amount, _with_vat(amount, vat)
+
+
+def _shares(
+    exact: dict[Decimal, Decimal], before: Decimal, after: Decimal | None
+) -> tuple[TaxShare, ...]:
+    """Rule 10: each rate rounded; the rounding difference to the largest,
+    so that the lines add up to after - before when after is known."""
+    if not exact:
+        if after is not None and after != before:
+            return (TaxShare(percentage=None, amount=after - before),)
+        return ()
+    rates = sorted(exact, reverse=True)
+    rounded = {rate: _money(exact[rate]) for rate in rates}
+    if after is not None:
+        largest = max(rates, key=lambda rate: (abs(exact[rate]), rate))
+        rounded[largest] += (after - before) - sum(rounded.values(), _ZERO)
+    return tuple(TaxShare(percentage=rate, amount=rounded[rate]) for rate in rates)
+
+
+def _clamped_taxes(
+    exact: dict[Decimal, Decimal],
+    unclamped_before: Decimal,
+    before: Decimal,
+    after: Decimal | None,
+) -> dict[Decimal, Decimal]:
+    """The exact per-rate taxes of a total a price limit clamped (rule 10)."""
+    total = sum(exact.values(), _ZERO)
+    if after is not None:
+        if total == 0:
+            return {}
+        return {rate: (after - before) * amount / total for rate, amount in exact.items()}
+    if unclamped_before == 0:
+        return {}
+    return {rate: amount * before / unclamped_before for rate, amount in exact.items()}
 
 
 def _money(value: Decimal) -> Decimal:
@@ -559,15 +679,16 @@ def _assemble(
     is_reservation: list[bool],
     lines: list[_Line],
 ) -> PricedSession:
+    mode = tax_included_of(tariff)
     buckets = {name: _Sum() for name in ("fixed", "energy", "time", "parking", "reservation")}
     total = _Sum()
     per_period: list[list[PricedComponent]] = [[] for _ in periods]
     billed = dict.fromkeys(Dim, _ZERO)
     for line in lines:
-        excl = line.billed * line.component.price
-        incl = _with_vat(excl, line.component.vat)
-        buckets[_bucket(line, is_reservation[line.period])].add(excl, incl)
-        total.add(excl, incl)
+        excl, incl = _line_money(line.billed * line.component.price, line.component.vat, mode)
+        rate = line.component.vat
+        buckets[_bucket(line, is_reservation[line.period])].add(excl, incl, rate)
+        total.add(excl, incl, rate)
         if line.dimension is not None:
             billed[line.dimension] += line.billed
         per_period[line.period].append(
@@ -614,6 +735,22 @@ def _assemble(
     def bucket(name: str) -> Price:
         return _price(buckets[name].excl, buckets[name].incl)
 
+    def taxes_of(amounts: _Sum) -> tuple[TaxShare, ...]:
+        incl_rounded = None if amounts.incl is None else _money(amounts.incl)
+        return _shares(amounts.taxes, _money(amounts.excl), incl_rounded)
+
+    total_taxes = total.taxes
+    if min_applied or max_applied:
+        total_taxes = _clamped_taxes(total.taxes, total.excl, excl, incl)
+    taxes = {
+        "total_cost": taxes_of(_Sum(excl=excl, incl=incl, taxes=total_taxes)),
+        "total_fixed_cost": taxes_of(buckets["fixed"]),
+        "total_energy_cost": taxes_of(buckets["energy"]),
+        "total_time_cost": taxes_of(buckets["time"]),
+        "total_parking_cost": taxes_of(buckets["parking"]),
+        "total_reservation_cost": taxes_of(buckets["reservation"]),
+    }
+
     return PricedSession(
         tariff_id=tariff.id,
         currency=tariff.currency,
@@ -634,6 +771,8 @@ def _assemble(
         min_price_applied=min_applied,
         max_price_applied=max_applied,
         periods=priced_periods,
+        tax_included=mode,
+        taxes=taxes,
     )
 
 

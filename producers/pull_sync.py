@@ -45,6 +45,7 @@ from producers.partners import PartnerState
 from producers.receipts import cdr_receipt, session_billing
 from producers.tariffs import PutTariff
 from producers.tokens import PutToken
+from producers.url_policy import partner_http
 from producers.write_path import Decision, Origin, RefusedError, Slice, WritePath
 from schemas.events import Party
 from schemas.events.cdrs import cdr_key
@@ -371,6 +372,7 @@ async def sync(
     on_page: Callable[[int, int | None], None] = lambda done, total: None,
     in_flight: int = 16,
     cdr_tolerance: Decimal = Decimal("0.01"),
+    allow_private_urls: bool = False,
 ) -> SyncReport:
     """Crawl the partner's objects of ``module`` into our log through the write path
     (``in_flight`` objects at a time; every one acknowledged before the
@@ -397,7 +399,8 @@ async def sync(
     limit = asyncio.Semaphore(in_flight)
     consulted = Consulted(write_path, us, partner, cdr_tolerance)
     seen = 0
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    # The Sender's URL and every ``Link`` after it: checked and pinned.
+    async with partner_http(timeout_s, allow_private=allow_private_urls) as client:
         pages = crawl(client, url, headers, since=since, until=until, decode=module.decode)
         async for page in pages:
             now = clock()

@@ -186,7 +186,10 @@ Declinable = Literal[
 ]
 
 
-class _DeclinedError(Exception):
+class DeclinedError(Exception):
+    """Why a request for one of our chargers is not sent to it (the
+    ChargingProfiles module declines with the same three words)."""
+
     def __init__(self, result: Declinable, message: str) -> None:
         super().__init__(message)
         self.result = result
@@ -215,7 +218,7 @@ def plan(
         target = _target(command, request, facts)
     except _NotFoundError as exc:
         return NotFound(str(exc))
-    except _DeclinedError as exc:
+    except DeclinedError as exc:
         return CommandDeclined(
             **_meta(facts, now, event_id),
             payload=CommandDeclinedPayload(
@@ -263,7 +266,7 @@ def _target(command: CommandType, request: CommandRequest, facts: Facts) -> Comm
         _own_token(facts, request.token.country_code, request.token.party_id)
         capabilities = (evse or {}).get("capabilities") or ()
         if "START_SESSION_CONNECTOR_REQUIRED" in capabilities and request.connector_id is None:
-            raise _DeclinedError(
+            raise DeclinedError(
                 CommandResponseType.REJECTED,
                 f"EVSE {request.evse_uid} needs a connector_id to start a session",
             )
@@ -281,11 +284,11 @@ def _target(command: CommandType, request: CommandRequest, facts: Facts) -> Comm
     if isinstance(request, CancelReservation):
         held = facts.reservation
         if held is None:
-            raise _DeclinedError(
+            raise DeclinedError(
                 CommandResponseType.REJECTED, f"unknown reservation {request.reservation_id}"
             )
         if held.charge_point_id not in facts.present:
-            raise _DeclinedError(CommandResponseType.REJECTED, OFFLINE)
+            raise DeclinedError(CommandResponseType.REJECTED, OFFLINE)
         return held
     raise AssertionError(f"no rule for {command}")  # pragma: no cover - CommandType is closed
 
@@ -327,7 +330,7 @@ def _ours(location: Json, us: Party) -> bool:
 def _own_token(facts: Facts, country_code: str, party_id: str) -> None:
     # mod_commands, StartSession: an eMSP only sends its own tokens.
     if not facts.caller.owns(country_code, party_id):
-        raise _DeclinedError(
+        raise DeclinedError(
             CommandResponseType.REJECTED,
             f"token of {country_code}/{party_id} is not one of the sender's tokens",
         )
@@ -351,12 +354,12 @@ def _resolve(
     }
     if evse_uid is None:
         if not registered:
-            raise _DeclinedError(
+            raise DeclinedError(
                 CommandResponseType.NOT_SUPPORTED, "no charge point at this location takes commands"
             )
         online = [cp for cp in registered if cp.charge_point_id in facts.present]
         if not online:
-            raise _DeclinedError(CommandResponseType.REJECTED, OFFLINE)
+            raise DeclinedError(CommandResponseType.REJECTED, OFFLINE)
         return CommandTarget(**base, charge_point_id=online[0].charge_point_id)
     matches = [
         (cp, c)
@@ -366,13 +369,13 @@ def _resolve(
         and (connector_id is None or c.connector_key == fold(connector_id))
     ]
     if not matches:
-        raise _DeclinedError(
+        raise DeclinedError(
             CommandResponseType.NOT_SUPPORTED,
             f"EVSE {evse_uid} is not on a registered charge point",
         )
     reachable = [(cp, c) for cp, c in matches if cp.charge_point_id in facts.present]
     if not reachable:
-        raise _DeclinedError(CommandResponseType.REJECTED, OFFLINE)
+        raise DeclinedError(CommandResponseType.REJECTED, OFFLINE)
     chosen, connector = reachable[0]
     return CommandTarget(
         **base,
@@ -388,19 +391,25 @@ def _at(cp: ChargePointEntry, location: Json) -> bool:
 
 
 def _stop_target(facts: Facts, request: StopSession) -> CommandTarget:
+    return session_target(facts, request.session_id)
+
+
+def session_target(facts: Facts, session_id: str) -> CommandTarget:
+    """The charger of one of our active sessions, for a request of the
+    session's eMSP (STOP_SESSION; a charging profile: mod_charging_profiles,
+    only the owner of the session's token may set one); ``DeclinedError``
+    otherwise."""
     session = facts.session
     if session is None or (fold(session["country_code"]), fold(session["party_id"])) != (
         fold(facts.us.country_code),
         fold(facts.us.party_id),
     ):
-        raise _DeclinedError(
-            CommandResponseType.UNKNOWN_SESSION, f"unknown session {request.session_id}"
-        )
+        raise DeclinedError(CommandResponseType.UNKNOWN_SESSION, f"unknown session {session_id}")
     token = session.get("cdr_token") or {}
     if not facts.caller.owns(str(token.get("country_code", "")), str(token.get("party_id", ""))):
-        raise _DeclinedError(CommandResponseType.REJECTED, "the session is not one of the sender's")
+        raise DeclinedError(CommandResponseType.REJECTED, "the session is not one of the sender's")
     if session.get("status") not in _STOPPABLE:
-        raise _DeclinedError(
+        raise DeclinedError(
             CommandResponseType.REJECTED, f"the session is {session.get('status')}, not active"
         )
     location = {

@@ -31,13 +31,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
+from producers.url_policy import partner_http
 from producers.write_path import Decision, RefusedError, Slice
 from schemas.events import Party
 from schemas.events.commands import (
@@ -81,15 +81,17 @@ class CommandIds:
     def __init__(self, secret_key: bytes) -> None:
         self._key = hmac.new(secret_key, _ID_PURPOSE, hashlib.sha256).digest()
 
-    def _mac(self, partner_id: str, command: CommandType, nonce: str) -> str:
-        message = f"{partner_id}\x00{command.value}\x00{nonce}".encode()
+    def _mac(self, partner_id: str, command: CommandType | str, nonce: str) -> str:
+        # ``command``: a CommandType, or another kind of request we send and
+        # whose result comes back to us (a charging profile request).
+        message = f"{partner_id}\x00{command}\x00{nonce}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:_MAC_CHARS]
 
-    def new(self, partner_id: str, command: CommandType, nonce: str | None = None) -> str:
+    def new(self, partner_id: str, command: CommandType | str, nonce: str | None = None) -> str:
         nonce = nonce or secrets.token_hex(_NONCE_BYTES)
         return f"{nonce}-{self._mac(partner_id, command, nonce)}"
 
-    def genuine(self, command_id: str, partner_id: str, command: CommandType) -> bool:
+    def genuine(self, command_id: str, partner_id: str, command: CommandType | str) -> bool:
         """Did we make this id for a command of this type to this partner?"""
         nonce, sep, mac = command_id.partition("-")
         if not sep or len(nonce) != 2 * _NONCE_BYTES or len(mac) != _MAC_CHARS:
@@ -155,17 +157,26 @@ class CommandTarget:
 def command_target(partner_id: str, partner: PartnerState | None) -> CommandTarget:
     """Refuses (nothing sent) a partner we do not know (404), one that is not
     registered or did not publish a Commands RECEIVER endpoint (409)."""
+    return receiver_target(partner_id, partner, ModuleId.COMMANDS)
+
+
+def receiver_target(
+    partner_id: str, partner: PartnerState | None, module: ModuleId
+) -> CommandTarget:
+    """A registered partner's RECEIVER endpoint of ``module`` (Commands,
+    ChargingProfiles: requests to a CPO's chargers), addressed to its CPO
+    role; ``RefusedError`` (nothing sent) as ``command_target`` says."""
     if partner is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"unknown partner {partner_id!r}", 404)
     if partner.status != "registered" or not partner.our_token_encrypted:
         raise RefusedError(
             OcpiStatus.INVALID_PARAMETERS, f"partner {partner_id!r} is not registered", 409
         )
-    url = partner.endpoint(ModuleId.COMMANDS.value, InterfaceRole.RECEIVER.value)
+    url = partner.endpoint(module.value, InterfaceRole.RECEIVER.value)
     if url is None:
         raise RefusedError(
             OcpiStatus.INVALID_PARAMETERS,
-            f"partner {partner_id!r} has no commands receiver in its version details",
+            f"partner {partner_id!r} has no {module.value} receiver in its version details",
             409,
         )
     # Commands go to the partner's CPO role (the role that runs chargers).
@@ -209,6 +220,15 @@ class SendFailedError(Exception):
 def read_response(answer: CpoAnswer) -> CommandResponse:
     """The CommandResponse in the CPO's answer; ``SendFailedError`` when there
     is none (the message names what came back, never a header)."""
+    return read_answer(answer, CommandResponse)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_answer(answer: CpoAnswer, model: type[M]) -> M:
+    """The ``model`` object in the CPO's answer (its immediate response to
+    a request); ``SendFailedError`` when there is none."""
     if answer.http_status is None:
         raise SendFailedError(f"the partner could not be reached ({answer.error})")
     if answer.ocpi_status is None:
@@ -220,9 +240,9 @@ def read_response(answer: CpoAnswer) -> CommandResponse:
             f"OCPI {answer.ocpi_status}{said}"
         )
     try:
-        return CommandResponse.model_validate(answer.data)
+        return model.model_validate(answer.data)
     except ValidationError as exc:
-        raise SendFailedError("the partner's answer is not a CommandResponse") from exc
+        raise SendFailedError(f"the partner's answer is not a {model.__name__}") from exc
 
 
 # --------------------------------------------------------------------------- #
@@ -427,20 +447,47 @@ class CommandChannel(Protocol):
         self, url: str, *, token: str, headers: Mapping[str, str], body: dict[str, Any]
     ) -> CpoAnswer: ...
 
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str,
+        headers: Mapping[str, str],
+        body: dict[str, Any] | None = None,
+    ) -> CpoAnswer:
+        """Any request to a partner's receiver (a charging profile's PUT,
+        GET or DELETE; the body None for the last two)."""
+        ...
+
 
 class HttpCommandChannel:
     """POSTs a command with ``send_module_request`` (our token for the
     partner, the given headers and nothing else)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, *, allow_private_urls: bool = False) -> None:
         self._timeout_s = timeout_s
+        self._allow_private = allow_private_urls
 
     async def post(
         self, url: str, *, token: str, headers: Mapping[str, str], body: dict[str, Any]
     ) -> CpoAnswer:
-        async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+        return await self.send("POST", url, token=token, headers=headers, body=body)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str,
+        headers: Mapping[str, str],
+        body: dict[str, Any] | None = None,
+    ) -> CpoAnswer:
+        # The partner's receiver (commands, charging profiles): checked and
+        # pinned (url_policy).
+        async with partner_http(self._timeout_s, allow_private=self._allow_private) as client:
             answer: ModuleAnswer = await send_module_request(
-                client, "POST", url, token=token, headers=headers, json=body
+                client, method, url, token=token, headers=headers, json=body
             )
         envelope = answer.body if isinstance(answer.body, dict) else {}
         message = envelope.get("status_message")

@@ -57,9 +57,11 @@ from schemas.topics import (
     CDRS,
     CHARGER_REGISTRY,
     CHARGER_TRANSACTIONS,
+    CHARGING_PROFILES,
     COMMANDS,
     DEAD_LETTERS,
     EVSE_STATUS,
+    HUB_CLIENT_INFO,
     LOCATIONS,
     OPERATOR_ACCOUNTS,
     PARTNERS,
@@ -80,12 +82,14 @@ _PROJECTED = (
     SESSIONS,
     CDRS,
     COMMANDS,
+    CHARGING_PROFILES,
     CHARGER_REGISTRY,
     DEAD_LETTERS,
     OPERATOR_ACCOUNTS,
     API_KEYS,
     CHARGER_TRANSACTIONS,
     BILLING_CORPORATIONS,
+    HUB_CLIENT_INFO,
 )
 # Topics only the audit view reads (docs/adr/0031): their events are decoded
 # only when an operator wrote them (the ``actor`` header); the charger facts

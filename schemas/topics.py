@@ -129,6 +129,30 @@ COMMANDS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Smart charging (mod_charging_profiles, docs/adr/0043): requests either
+# role sends or receives, their one result, and active profiles.
+CHARGING_PROFILES = TopicSpec(
+    name="ocpi.charging-profiles.v1",
+    partitions=6,
+    key=(
+        "request id (ours, one per request, either role); ActiveChargingProfileChanged and "
+        "ActiveChargingProfileReceived: the session key COUNTRY_CODE/PARTY_ID/SESSION_ID "
+        "(ours, the CPO's), upper-cased"
+    ),
+    event_types=(
+        "ChargingProfileRequestAccepted",
+        "ChargingProfileRequestDeclined",
+        "ChargerProfileAnswered",
+        "ChargingProfileDeadlinePassed",
+        "ChargingProfileResultDecided",
+        "ActiveChargingProfileChanged",
+        "ChargingProfileRequestSent",
+        "ChargingProfileResultReceived",
+        "ActiveChargingProfileReceived",
+    ),
+    config=_KEEP_FOREVER,
+)
+
 CDRS = TopicSpec(
     name="ocpi.cdrs.v1",
     partitions=6,
@@ -203,6 +227,16 @@ BILLING_INVOICE_NUMBERS = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Hub client info (mod_hub_client_info, docs/adr/0044): what each hub
+# partner reports about the parties behind it.
+HUB_CLIENT_INFO = TopicSpec(
+    name="ocpi.hub-client-info.v1",
+    partitions=1,
+    key="hub partner id / COUNTRY_CODE/PARTY_ID of the reported party, upper-cased",
+    event_types=("ClientInfoPut",),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -215,11 +249,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CHARGER_REGISTRY,
     CHARGER_CONNECTIONS,
     COMMANDS,
+    CHARGING_PROFILES,
     DEAD_LETTERS,
     OPERATOR_ACCOUNTS,
     API_KEYS,
     BILLING_CORPORATIONS,
     BILLING_INVOICE_NUMBERS,
+    HUB_CLIENT_INFO,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

@@ -41,6 +41,11 @@ class PeerStub:
     )
     commands_received: list[tuple[str, str | None, Any]] = field(default_factory=list)
     role: str = "CPO"  # the role it registers with (EMSP to send us commands)
+    # An eMSP stand-in for the ChargingProfiles module: its version details
+    # list a ``chargingprofiles`` SENDER; results POSTed to its response
+    # URLs and ActiveChargingProfile PUTs under ``/chargingprofiles/`` are
+    # recorded in ``received``.
+    charging_profiles: bool = False
 
     @property
     def versions_url(self) -> str:
@@ -76,12 +81,23 @@ class PeerStub:
                         "url": f"{self.base_url}/commands",
                     }
                 )
+            if self.charging_profiles:
+                endpoints.append(
+                    {
+                        "identifier": "chargingprofiles",
+                        "role": "SENDER",
+                        "url": f"{self.base_url}/chargingprofiles",
+                    }
+                )
             return 200, {"status_code": 1000, "data": {"version": "2.2.1", "endpoints": endpoints}}
         if self.commands and method == "POST" and path.startswith("/commands/"):
             self.commands_received.append((path, auth, body))
             return 200, {"status_code": 1000, "data": self.command_answer}
         if path.startswith("/commands/") and method == "POST":
             # A response_url of a command it sent (the CommandResult).
+            self.received.append((method, path, body))
+            return 200, {"status_code": 1000}
+        if path.startswith("/chargingprofiles/") and method in ("POST", "PUT"):
             self.received.append((method, path, body))
             return 200, {"status_code": 1000}
         if path.startswith("/locations/") and method in ("PUT", "PATCH"):
@@ -124,9 +140,16 @@ class PeerStub:
 
 @contextmanager
 def peer_stub(
-    country_code: str, party_id: str, role: str = "CPO", *, commands: bool = False
+    country_code: str,
+    party_id: str,
+    role: str = "CPO",
+    *,
+    commands: bool = False,
+    charging_profiles: bool = False,
 ) -> Iterator[PeerStub]:
-    stub = PeerStub(country_code, party_id, commands=commands, role=role)
+    stub = PeerStub(
+        country_code, party_id, commands=commands, role=role, charging_profiles=charging_profiles
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:

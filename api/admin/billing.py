@@ -38,7 +38,8 @@ from api.admin.billing_rows import (
 from api.admin.pages import error_page, page
 from api.ops.access import ADMIN_ACCESS, SignedInDep
 from ocpi_hub.bootstrap import Container
-from producers import billing
+from producers.billing.aggregate import SLICE
+from producers.billing.invoices import corporation_of_invoice
 from producers.write_path import WritePath
 from projections.mysql.billing import BillingRowQuery
 from schemas.events.billing import CORPORATION_ID_PATTERN, INVOICE_ID_PATTERN, MONTH_PATTERN
@@ -144,7 +145,7 @@ async def corporation_page(
     stands, cost centres, invoices; invite, re-invite, suspend, reinstate,
     close."""
     path: WritePath = request.app.state.write_path
-    state = await path.state(billing.SLICE, corporation_id)
+    state = await path.state(SLICE, corporation_id)
     if state is None:
         return error_page(request, 404, f"No corporation {corporation_id} is registered here.")
     return page(
@@ -232,7 +233,7 @@ async def invoice_page(
     cost centre, VAT and totals; mark paid, void; its documents, e-mail
     and credit notes when the app serves them."""
     path: WritePath = request.app.state.write_path
-    state = await path.state(billing.SLICE, billing.corporation_of_invoice(invoice_id))
+    state = await path.state(SLICE, corporation_of_invoice(invoice_id))
     held = state.invoices.get(invoice_id) if state is not None else None
     if held is None:
         return error_page(request, 404, f"No invoice {invoice_id} is known here.")

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from api.admin.shown import amount
-from producers.billing import CorporationState, InvoiceState, MemberState
+from producers.billing.state import CorporationState, InvoiceState, MemberState
 from schemas.events.billing import CorporationStatus, InvoiceStatus, MemberStatus
 
 Row = dict[str, Any]
@@ -127,7 +127,7 @@ def cost_centres(members: Iterable[MemberState]) -> list[Row]:
 
 
 def status_actions(status: CorporationStatus) -> list[str]:
-    """What may be done to a corporation in ``status`` (producers/billing.py
+    """What may be done to a corporation in ``status`` (producers/billing/corporations.py
     refuses the rest): a closed one stays closed."""
     if status is CorporationStatus.ACTIVE:
         return ["suspend", "close"]
@@ -220,7 +220,7 @@ def invoice_summary(invoice: InvoiceState) -> Row:
         "paid": day(invoice.paid_on),
         "reference": invoice.payment_reference or "",
         "void_reason": invoice.void_reason or "",
-        # producers/billing.py: only an issued invoice is paid or voided.
+        # producers/billing/invoices.py: only an issued invoice is paid or voided.
         "may_settle": invoice.status is InvoiceStatus.ISSUED,
         "href": f"/admin/invoices/{invoice.invoice_id}",
     }

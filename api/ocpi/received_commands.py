@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -35,6 +36,7 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.routing import RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
+from ocpi_hub.bootstrap import Container
 from producers import charge_points, locations
 from producers.received_commands import (
     SLICE,
@@ -77,6 +79,8 @@ from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
 
 log = structlog.get_logger(__name__)
+
+Json = dict[str, Any]
 
 receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/commands", tags=["ocpi: commands (receiver)"])
 
@@ -123,7 +127,7 @@ def _command(command: Annotated[str, Path(max_length=40)]) -> CommandType:
 CommandDep = Annotated[CommandType, Depends(_command)]
 
 
-def _caller(caller: RoutedCallerDep) -> Caller:
+def emsp_caller(caller: RoutedCallerDep) -> Caller:
     partner = caller.partner
     emsp = {
         Party(country_code=fold(r.country_code), party_id=fold(r.party_id))
@@ -173,6 +177,87 @@ async def _reservation(
     return await ports.received.reservation(key)
 
 
+async def session_facts(
+    ports: CommandPorts, write_path: WritePath, us: Party, session_id: str
+) -> tuple[Json | None, list[ChargePointEntry]]:
+    """One of our sessions (the sessions view: the processors' facts) and
+    the charge points at its location, for a request about a session
+    (STOP_SESSION, a charging profile)."""
+    key = session_key(us.country_code, us.party_id, session_id)
+    session, _ = await ports.sessions.read(key)
+    if session is None:
+        return None, []
+    entries = await _registered_at(
+        ports, write_path, session["country_code"], session["party_id"], session["location_id"]
+    )
+    return session, entries
+
+
+@dataclass(frozen=True)
+class Asked:
+    """An eMSP's request about one of our chargers (a command, a charging
+    profile): who asks, and what it is judged and recorded with."""
+
+    caller: Caller
+    c: Container
+    ports: CommandPorts
+    write_path: WritePath
+    now: datetime
+    correlation_id: str
+
+    @property
+    def us(self) -> Party:
+        s = self.c.settings
+        return Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+
+
+def _asked(
+    caller: Annotated[Caller, Depends(emsp_caller)],
+    c: ContainerDep,
+    ports: CommandPortsDep,
+    write_path: WritePathDep,
+    now: NowDep,
+    correlation_id: CorrelationIdDep,
+) -> Asked:
+    return Asked(caller, c, ports, write_path, now, correlation_id)
+
+
+AskedDep = Annotated[Asked, Depends(_asked)]
+
+
+async def callable_response_url(url: str, c: ContainerDep) -> None:
+    """The result goes to ``response_url`` later: a URL we would not call
+    is refused now (2001), before anything is recorded (docs/adr/0039)."""
+    try:
+        await check_url(url, allow_private=c.settings.url_policy_allow_private, what="response_url")
+    except UrlRefusedError as exc:
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, str(exc)) from exc
+
+
+async def session_request_facts(
+    ports: CommandPorts,
+    write_path: WritePath,
+    *,
+    us: Party,
+    caller: Caller,
+    request_id: str,
+    correlation_id: str,
+    session_id: str,
+) -> Facts:
+    """The facts of a request about one of our sessions (a charging
+    profile), as a STOP_SESSION gathers them."""
+    session, entries = await session_facts(ports, write_path, us, session_id)
+    return Facts(
+        us=us,
+        caller=caller,
+        command_id=request_id,
+        correlation_id=correlation_id,
+        charge_points=tuple(entries),
+        present=await ports.presence.present(cp.charge_point_id for cp in entries),
+        session=session,
+    )
+
+
 async def gather_facts(
     request: CommandRequest,
     ports: CommandPorts,
@@ -201,16 +286,7 @@ async def gather_facts(
         key = reservation_key(caller.party, request.reservation_id)
         ocpp_reservation_id = await ports.reservation_ids.allocate(key)
     if isinstance(request, StopSession):
-        key = session_key(us.country_code, us.party_id, request.session_id)
-        session, _ = await ports.sessions.read(key)
-        if session is not None:
-            entries = await _registered_at(
-                ports,
-                write_path,
-                session["country_code"],
-                session["party_id"],
-                session["location_id"],
-            )
+        session, entries = await session_facts(ports, write_path, us, request.session_id)
     if isinstance(request, CancelReservation):
         key = reservation_key(caller.party, request.reservation_id)
         reservation = await _reservation(ports, write_path, key)
@@ -231,7 +307,7 @@ async def gather_facts(
     )
 
 
-def _one_of(*models: type[Any]) -> dict[str, Any]:
+def one_of(*models: type[Any]) -> dict[str, Any]:
     """``openapi_extra`` of a body that is one of ``models`` (which one: the
     path says)."""
     schemas = [body_of(m)["requestBody"]["content"]["application/json"]["schema"] for m in models]
@@ -245,43 +321,25 @@ def _one_of(*models: type[Any]) -> dict[str, Any]:
 
 @receiver.post(
     "/{command}",
-    openapi_extra=_one_of(
-        StartSession, StopSession, ReserveNow, CancelReservation, UnlockConnector
-    ),
+    openapi_extra=one_of(StartSession, StopSession, ReserveNow, CancelReservation, UnlockConnector),
 )
 async def receive_command(
-    command: CommandDep,
-    caller: Annotated[Caller, Depends(_caller)],
-    c: ContainerDep,
-    ports: CommandPortsDep,
-    write_path: WritePathDep,
-    now: NowDep,
-    correlation_id: CorrelationIdDep,
-    body: JsonBodyOrNone,
+    command: CommandDep, asked: AskedDep, body: JsonBodyOrNone
 ) -> dict[str, Any]:
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request: CommandRequest = REQUEST_MODEL[command].model_validate(body)  # type: ignore[assignment]
-    s = c.settings
-    try:
-        # The result goes to response_url later: a URL we would not call is
-        # refused now, before anything is recorded (docs/adr/0039).
-        await check_url(
-            str(request.response_url),
-            allow_private=s.url_policy_allow_private,
-            what="response_url",
-        )
-    except UrlRefusedError as exc:
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, str(exc)) from exc
-    us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+    s = asked.c.settings
+    ports, write_path, caller, now = asked.ports, asked.write_path, asked.caller, asked.now
+    await callable_response_url(str(request.response_url), asked.c)
     command_id = new_command_id()
     facts = await gather_facts(
         request,
         ports,
         write_path,
-        us=us,
+        us=asked.us,
         caller=caller,
         command_id=command_id,
-        correlation_id=correlation_id,
+        correlation_id=asked.correlation_id,
     )
     received = ReceiveCommand(command, request, facts, s.command_timeout_s)
     response = await write_path.write(SLICE, command_id, lambda state: decide(state, received, now))

@@ -20,16 +20,19 @@ answers 1000 and records nothing: the first one stands.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
 from api.deps import CommandIdsDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
-from api.routing import RoutedCallerDep
+from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
-from producers.sent_commands import SLICE, decide_result, plan_result
+from producers.sent_commands import SLICE, CommandIds, decide_result, plan_result
+from producers.write_path import WritePath
 from schemas.ocpi.commands import CommandResult, CommandType
 from schemas.ocpi.status_codes import OcpiStatus
 
@@ -40,35 +43,63 @@ sender = APIRouter(prefix="/ocpi/emsp/2.2.1/commands", tags=["ocpi: commands (se
 CommandIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
 
 
-@sender.post("/{command}/{command_id}", openapi_extra=body_of(CommandResult))
-async def receive_command_result(
-    command: CommandType,
-    command_id: CommandIdPath,
+@dataclass(frozen=True)
+class ResultCall:
+    """A partner CPO POSTing to the response_url of a request we sent (a
+    command, a charging profile request)."""
+
+    caller: RoutedCaller
+    ids: CommandIds
+    write_path: WritePath
+    now: datetime
+    correlation_id: str
+
+    @property
+    def partner_id(self) -> str:
+        return self.caller.partner.partner_id
+
+    def require_genuine(self, request_id: str, kind: CommandType | str, what: str) -> None:
+        """2003, nothing written, unless we made ``request_id`` for a
+        request of ``kind`` to this very partner (docs/adr/0019)."""
+        if not self.ids.genuine(request_id, self.partner_id, kind):
+            log.warning("result_for_unknown_request", partner_id=self.partner_id, kind=str(kind))
+            raise OcpiError(
+                OcpiStatus.UNKNOWN_LOCATION, f"no {what} {request_id!r} was sent to this partner"
+            )
+
+
+def _result_call(
     caller: RoutedCallerDep,
     ids: CommandIdsDep,
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
-    body: JsonBodyOrNone,
+) -> ResultCall:
+    return ResultCall(caller, ids, write_path, now, correlation_id)
+
+
+ResultCallDep = Annotated[ResultCall, Depends(_result_call)]
+
+
+@sender.post("/{command}/{command_id}", openapi_extra=body_of(CommandResult))
+async def receive_command_result(
+    command: CommandType, command_id: CommandIdPath, call: ResultCallDep, body: JsonBodyOrNone
 ) -> dict[str, Any]:
-    partner_id = caller.partner.partner_id
+    partner_id = call.partner_id
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
-    if not ids.genuine(command_id, partner_id, command):
-        bound.warning("command_result_unknown_command")
-        raise OcpiError(
-            OcpiStatus.UNKNOWN_LOCATION,
-            f"no {command.value} command {command_id!r} was sent to this partner",
-        )
+    call.require_genuine(command_id, command, f"{command.value} command")
     result = CommandResult.model_validate(body)
     event = plan_result(
         command_id=command_id,
         partner_id=partner_id,
-        sender=caller.party,
+        sender=call.caller.party,
         result=result,
-        now=now,
-        correlation_id=correlation_id,
+        now=call.now,
+        correlation_id=call.correlation_id,
     )
-    first = await write_path.write(SLICE, command_id, lambda state: decide_result(state, event))
+    first = await call.write_path.write(
+        SLICE, command_id, lambda state: decide_result(state, event)
+    )
     if first is not None:
         bound.info("command_result_repeated", first=first.value, repeated=result.result.value)
     else:

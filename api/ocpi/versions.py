@@ -41,6 +41,15 @@ def endpoints(base: str, version: str) -> list[Endpoint]:
         ("cdrs", "RECEIVER", f"{base}/ocpi/emsp/{version}/cdrs"),
         ("commands", "SENDER", f"{base}/ocpi/emsp/{version}/commands"),
         ("commands", "RECEIVER", f"{base}/ocpi/cpo/{version}/commands"),
+        # mod_charging_profiles: the CPO implements the Receiver interface;
+        # the eMSP (or SCSP) the Sender interface, where results and
+        # ActiveChargingProfile updates arrive.
+        ("chargingprofiles", "SENDER", f"{base}/ocpi/emsp/{version}/chargingprofiles"),
+        ("chargingprofiles", "RECEIVER", f"{base}/ocpi/cpo/{version}/chargingprofiles"),
+        # A hub tells us who is reachable behind it (docs/adr/0044); the
+        # Sender lists back what the calling hub reported.
+        ("hubclientinfo", "RECEIVER", f"{base}/ocpi/{version}/hubclientinfo"),
+        ("hubclientinfo", "SENDER", f"{base}/ocpi/{version}/hubclientinfo"),
     ]
     return [Endpoint(identifier=i, role=InterfaceRole(r), url=u) for i, r, u in listed]
 

@@ -132,6 +132,12 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/commands/sent"): VIEWER,
     ("GET", "/ops/commands/received/{command_id}"): VIEWER,
     ("POST", "/ops/commands/given/{command}"): OPERATOR,
+    # charging profiles as eMSP (docs/adr/0043)
+    ("PUT", "/ops/charging-profiles/sent/{partner_id}/{session_id}"): OPERATOR,
+    ("DELETE", "/ops/charging-profiles/sent/{partner_id}/{session_id}"): OPERATOR,
+    ("POST", "/ops/charging-profiles/sent/{partner_id}/{session_id}/active"): OPERATOR,
+    ("GET", "/ops/charging-profiles/sent/{request_id}"): VIEWER,
+    ("GET", "/ops/charging-profiles/active/{country_code}/{party_id}/{session_id}"): VIEWER,
     # CDRs are money: read and credited by billing
     ("GET", "/ops/cdrs/reconciliation"): BILLING,
     ("GET", "/ops/cdrs/{cdr_id}"): BILLING,
@@ -139,6 +145,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     # our roaming partners: anyone may look; inviting, rotating and
     # unregistering are admin's
     ("GET", "/ops/partners"): VIEWER,
+    ("GET", "/ops/partners/{partner_id}/client-info"): VIEWER,
     ("POST", "/ops/partners"): ADMIN,
     ("POST", "/ops/partners/{partner_id}/rotate"): ADMIN,
     ("DELETE", "/ops/partners/{partner_id}"): ADMIN,

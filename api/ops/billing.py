@@ -38,19 +38,35 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ocpi.tokens import TokenWrites
 from api.ops.access import OPS_ACCESS
+from api.ops.billing_common import our_origin, row_json
 from api.writes import ExactBody, JsonBodyOrNone, WritePathDep, body_of
-from producers import billing, tokens
-from producers.billing import (
-    CorporationState,
-    InvoicePayment,
-    InvoiceVoiding,
+from producers import tokens
+from producers.billing.aggregate import SLICE as BILLING_SLICE
+from producers.billing.corporations import (
     NewCorporation,
-    NewMember,
     StatusChange,
-    decide_invite,
     decide_register,
     decide_status,
+    new_id,
+    shown,
 )
+from producers.billing.invoices import (
+    InvoicePayment,
+    InvoiceVoiding,
+    corporation_of_invoice,
+    decide_paid,
+    decide_void,
+    shown_invoice,
+)
+from producers.billing.members import (
+    NewMember,
+    active_member_tokens,
+    decide_invite,
+    new_invitation_id,
+    shown_member,
+    validity_patch,
+)
+from producers.billing.state import CorporationState
 from producers.invoicing import close_month
 from producers.write_path import Origin, RefusedError, WritePath
 from projections.mysql.billing import BillingRowQuery
@@ -91,9 +107,9 @@ class BillingWrites:
         return Origin(self.us, self.correlation_id)
 
     async def register(self, body: NewCorporation) -> CorporationState:
-        corporation_id = billing.new_id()
+        corporation_id = new_id()
         return await self.write_path.write(
-            billing.SLICE,
+            BILLING_SLICE,
             corporation_id,
             lambda s: decide_register(
                 s, corporation_id=corporation_id, body=body, origin=self.origin, now=self.now
@@ -105,7 +121,7 @@ class BillingWrites:
         A retry of the same request records nothing new and sets the
         policies again: that is how a failure between the two is repaired."""
         state = await self.write_path.write(
-            billing.SLICE,
+            BILLING_SLICE,
             corporation_id,
             lambda s: decide_status(
                 s, corporation_id=corporation_id, change=change, origin=self.origin, now=self.now
@@ -119,7 +135,7 @@ class BillingWrites:
             AllowedType.ALLOWED if state.status is CorporationStatus.ACTIVE else AllowedType.BLOCKED
         )
         writes = TokenWrites(self.write_path, self.correlation_id, self.now)
-        for uid, token_type in billing.active_member_tokens(state):
+        for uid, token_type in active_member_tokens(state):
             ref = TokenRef(
                 country_code=self.us.country_code,
                 party_id=self.us.party_id,
@@ -137,14 +153,14 @@ class BillingWrites:
             # tokens (pulled, whitelisted) see the suspension without asking.
             valid = allowed is AllowedType.ALLOWED
             if current.token.get("valid") is not valid:
-                await writes.patch(ref, billing.validity_patch(valid, self.now))
+                await writes.patch(ref, validity_patch(valid, self.now))
 
     async def invite(
         self, corporation_id: str, member_id: str, body: NewMember | None
     ) -> CorporationState:
-        invitation_id = billing.new_invitation_id()
+        invitation_id = new_invitation_id()
         return await self.write_path.write(
-            billing.SLICE,
+            BILLING_SLICE,
             corporation_id,
             lambda s: decide_invite(
                 s,
@@ -176,7 +192,7 @@ BillingWritesDep = Annotated[BillingWrites, Depends(_writes)]
 
 
 async def _held(w: WritePath, corporation_id: str) -> CorporationState:
-    state = await w.state(billing.SLICE, corporation_id)
+    state = await w.state(BILLING_SLICE, corporation_id)
     if state is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no corporation {corporation_id!r}", 404)
     return state
@@ -188,7 +204,7 @@ async def register_corporation(
 ) -> Json:
     state = await writes.register(NewCorporation.model_validate(body))
     response.status_code = 201
-    return envelope(billing.shown(state))
+    return envelope(shown(state))
 
 
 @router.get("")
@@ -201,25 +217,12 @@ async def list_corporations(
     rows = BillingRowQuery(c.mysql).corporations(
         status=status.value if status else None, after=after, limit=limit
     )
-    return envelope([_json(r) for r in rows])
-
-
-def _json(row: Json) -> Json:
-    """A row as JSON: decimals as exact strings, times in ISO 8601 (UTC)."""
-    out: Json = {}
-    for name, value in row.items():
-        if isinstance(value, datetime):
-            out[name] = value.isoformat(timespec="milliseconds") + "Z"
-        elif value is None or isinstance(value, str | int | bool):
-            out[name] = value
-        else:
-            out[name] = str(value)
-    return out
+    return envelope([row_json(r) for r in rows])
 
 
 @router.get("/{corporation_id}")
 async def get_corporation(corporation_id: CorporationIdPath, w: WritePathDep) -> Json:
-    return envelope(billing.shown(await _held(w, corporation_id)))
+    return envelope(shown(await _held(w, corporation_id)))
 
 
 @router.post("/{corporation_id}/status", openapi_extra=body_of(StatusChange))
@@ -227,7 +230,7 @@ async def change_corporation_status(
     corporation_id: CorporationIdPath, body: ExactBody, writes: BillingWritesDep
 ) -> Json:
     state = await writes.change_status(corporation_id, StatusChange.model_validate(body))
-    return envelope(billing.shown(state))
+    return envelope(shown(state))
 
 
 @router.post("/{corporation_id}/members", openapi_extra=body_of(NewMember))
@@ -237,17 +240,17 @@ async def invite_member(
     writes: BillingWritesDep,
     response: Response,
 ) -> Json:
-    member_id = billing.new_id()
+    member_id = new_id()
     state = await writes.invite(corporation_id, member_id, NewMember.model_validate(body))
     response.status_code = 201
-    return envelope(billing.shown_member(state.members[member_id]))
+    return envelope(shown_member(state.members[member_id]))
 
 
 @router.get("/{corporation_id}/members")
 async def list_members(corporation_id: CorporationIdPath, w: WritePathDep) -> Json:
     state = await _held(w, corporation_id)
     members = sorted(state.members.values(), key=lambda m: m.member_id)
-    return envelope([billing.shown_member(m) for m in members])
+    return envelope([shown_member(m) for m in members])
 
 
 @router.post("/{corporation_id}/members/{member_id}/invitation")
@@ -255,7 +258,7 @@ async def invite_member_again(
     corporation_id: CorporationIdPath, member_id: MemberIdPath, writes: BillingWritesDep
 ) -> Json:
     state = await writes.invite(corporation_id, member_id, None)
-    return envelope(billing.shown_member(state.members[member_id]))
+    return envelope(shown_member(state.members[member_id]))
 
 
 # --- invoices (docs/adr/0036) ---------------------------------------------------------
@@ -265,11 +268,6 @@ invoices_router = APIRouter(prefix="/ops", tags=["ops: billing"], dependencies=[
 InvoiceIdPath = Annotated[str, Path(pattern=INVOICE_ID_PATTERN)]
 
 
-def _origin(c: ContainerDep, correlation_id: str) -> Origin:
-    s = c.settings
-    return Origin(Party(country_code=s.party_country_code, party_id=s.party_id), correlation_id)
-
-
 @invoices_router.post("/billing/months/{month}/close")
 async def close_billing_month(
     month: str, w: WritePathDep, c: ContainerDep, correlation_id: CorrelationIdDep, now: NowDep
@@ -277,7 +275,7 @@ async def close_billing_month(
     """Invoice ``month`` (YYYY-MM): 409 when it has not ended or was closed
     already (nothing written); 400 for anything that is not a month (checked
     by producers/invoicing.py, so the command line says the same)."""
-    report = await close_month(w, month=month, origin=_origin(c, correlation_id), now=now)
+    report = await close_month(w, month=month, origin=our_origin(c, correlation_id), now=now)
     return envelope(report.shown())
 
 
@@ -297,7 +295,7 @@ async def list_invoices(
         after=after,
         limit=limit,
     )
-    return envelope([_json(r) for r in rows])
+    return envelope([row_json(r) for r in rows])
 
 
 @invoices_router.get("/invoices/{invoice_id}")
@@ -306,9 +304,9 @@ async def get_invoice(invoice_id: InvoiceIdPath, c: ContainerDep) -> Json:
     row = query.invoice(invoice_id)
     if row is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no invoice {invoice_id!r}", 404)
-    shown = _json(row)
-    shown["lines"] = [_json(line) for line in query.invoice_lines(invoice_id)]
-    return envelope(shown)
+    out = row_json(row)
+    out["lines"] = [row_json(line) for line in query.invoice_lines(invoice_id)]
+    return envelope(out)
 
 
 @invoices_router.post("/invoices/{invoice_id}/paid", openapi_extra=body_of(InvoicePayment))
@@ -321,15 +319,13 @@ async def mark_invoice_paid(
     now: NowDep,
 ) -> Json:
     payment = InvoicePayment.model_validate(body if body is not None else {})
-    origin = _origin(c, correlation_id)
+    origin = our_origin(c, correlation_id)
     invoice = await w.write(
-        billing.SLICE,
-        billing.corporation_of_invoice(invoice_id),
-        lambda s: billing.decide_paid(
-            s, invoice_id=invoice_id, body=payment, origin=origin, now=now
-        ),
+        BILLING_SLICE,
+        corporation_of_invoice(invoice_id),
+        lambda s: decide_paid(s, invoice_id=invoice_id, body=payment, origin=origin, now=now),
     )
-    return envelope(billing.shown_invoice(invoice))
+    return envelope(shown_invoice(invoice))
 
 
 @invoices_router.post("/invoices/{invoice_id}/void", openapi_extra=body_of(InvoiceVoiding))
@@ -342,12 +338,10 @@ async def void_invoice(
     now: NowDep,
 ) -> Json:
     voiding = InvoiceVoiding.model_validate(body)
-    origin = _origin(c, correlation_id)
+    origin = our_origin(c, correlation_id)
     invoice = await w.write(
-        billing.SLICE,
-        billing.corporation_of_invoice(invoice_id),
-        lambda s: billing.decide_void(
-            s, invoice_id=invoice_id, body=voiding, origin=origin, now=now
-        ),
+        BILLING_SLICE,
+        corporation_of_invoice(invoice_id),
+        lambda s: decide_void(s, invoice_id=invoice_id, body=voiding, origin=origin, now=now),
     )
-    return envelope(billing.shown_invoice(invoice))
+    return envelope(shown_invoice(invoice))

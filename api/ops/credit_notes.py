@@ -28,11 +28,17 @@ from fastapi import APIRouter, Path, Query, Response
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ops.access import OPS_ACCESS
-from api.ops.billing import _json, _origin
+from api.ops.billing_common import our_origin, row_json
 from api.ops.invoice_files import renderer_of
 from api.writes import ExactBody, WritePathDep, body_of
-from producers import billing
-from producers.billing import CreditNoteRejection, CreditNoteRequest
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import (
+    CreditNoteRejection,
+    CreditNoteRequest,
+    corporation_of_credit_note,
+    credit_note_source,
+    shown_credit_note,
+)
 from producers.credit_notes import approve_credit_note, reject_credit_note, request_credit_note
 from producers.invoice_files import FileKind
 from producers.write_path import RefusedError
@@ -67,11 +73,11 @@ async def request_invoice_credit_note(
         w,
         invoice_id=invoice_id,
         body=CreditNoteRequest.model_validate(body),
-        origin=_origin(c, correlation_id),
+        origin=our_origin(c, correlation_id),
         now=now,
     )
     response.status_code = 201
-    return envelope(billing.shown_credit_note(note))
+    return envelope(shown_credit_note(note))
 
 
 @router.post("/credit-notes/{credit_note_id}/approve")
@@ -86,10 +92,10 @@ async def approve_invoice_credit_note(
         w,
         credit_note_id=credit_note_id,
         four_eyes=c.settings.billing_credit_note_four_eyes,
-        origin=_origin(c, correlation_id),
+        origin=our_origin(c, correlation_id),
         now=now,
     )
-    return envelope(billing.shown_credit_note(note))
+    return envelope(shown_credit_note(note))
 
 
 @router.post("/credit-notes/{credit_note_id}/reject", openapi_extra=body_of(CreditNoteRejection))
@@ -105,10 +111,10 @@ async def reject_invoice_credit_note(
         w,
         credit_note_id=credit_note_id,
         body=CreditNoteRejection.model_validate(body),
-        origin=_origin(c, correlation_id),
+        origin=our_origin(c, correlation_id),
         now=now,
     )
-    return envelope(billing.shown_credit_note(note))
+    return envelope(shown_credit_note(note))
 
 
 @router.get("/credit-notes")
@@ -130,7 +136,7 @@ async def list_credit_notes(
     )
     if len(rows) == limit:
         response.headers["X-Next-After"] = rows[-1]["credit_note_id"]
-    return envelope([_json(r) for r in rows])
+    return envelope([row_json(r) for r in rows])
 
 
 @router.get("/credit-notes/{credit_note_id}")
@@ -139,15 +145,15 @@ async def get_credit_note(credit_note_id: CreditNoteIdPath, c: ContainerDep) -> 
     row = query.credit_note(credit_note_id)
     if row is None:
         raise RefusedError(OcpiStatus.INVALID_PARAMETERS, f"no credit note {credit_note_id!r}", 404)
-    shown = _json(row)
-    shown["lines"] = [_json(line) for line in query.credit_note_lines(credit_note_id)]
+    shown = row_json(row)
+    shown["lines"] = [row_json(line) for line in query.credit_note_lines(credit_note_id)]
     return envelope(shown)
 
 
 async def _file(credit_note_id: str, kind: FileKind, w: WritePathDep, c: ContainerDep) -> Response:
     # The write path's state, as for an invoice's files (docs/adr/0040, 1).
-    state = await w.state(billing.SLICE, billing.corporation_of_credit_note(credit_note_id))
-    source = billing.credit_note_source(state, credit_note_id)
+    state = await w.state(SLICE, corporation_of_credit_note(credit_note_id))
+    source = credit_note_source(state, credit_note_id)
     # CPU-heavy (fonts, subsetting, Factur-X): off the event loop.
     rendered = await asyncio.to_thread(renderer_of(c.settings).render_credit_note, source, kind)
     return Response(

@@ -23,13 +23,14 @@ from fastapi import APIRouter, Path, Response
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import envelope
 from api.ops.access import OPS_ACCESS
+from api.ops.billing_common import our_origin
 from api.writes import WritePathDep
 from ocpi_hub.settings import Settings
-from producers import billing
+from producers.billing.aggregate import SLICE
+from producers.billing.invoices import corporation_of_invoice, invoice_source
+from producers.billing.mailings import decide_mailing_request, new_mailing_id, shown_mailings
 from producers.invoice_documents import seller_from
 from producers.invoice_files import FileKind, InvoiceRenderer
-from producers.write_path import Origin
-from schemas.events import Party
 from schemas.events.billing import INVOICE_ID_PATTERN
 
 router = APIRouter(prefix="/ops/invoices", tags=["ops: billing"], dependencies=[OPS_ACCESS])
@@ -44,8 +45,8 @@ def renderer_of(settings: Settings) -> InvoiceRenderer:
 
 
 async def _file(invoice_id: str, kind: FileKind, w: WritePathDep, c: ContainerDep) -> Response:
-    state = await w.state(billing.SLICE, billing.corporation_of_invoice(invoice_id))
-    source = billing.invoice_source(state, invoice_id)
+    state = await w.state(SLICE, corporation_of_invoice(invoice_id))
+    source = invoice_source(state, invoice_id)
     # CPU-heavy (fonts, subsetting, Factur-X): off the event loop.
     rendered = await asyncio.to_thread(renderer_of(c.settings).render, source, kind)
     return Response(
@@ -75,8 +76,8 @@ async def invoice_mailings(invoice_id: InvoiceIdPath, w: WritePathDep) -> dict[s
     """The invoice's mailings in the order asked for: each with its
     recipient, Message-ID and the SHA-256 of the files once mailed (a
     mailing never recorded was refused, or its fate is unknown: ask again)."""
-    state = await w.state(billing.SLICE, billing.corporation_of_invoice(invoice_id))
-    return envelope(billing.shown_mailings(billing.invoice_source(state, invoice_id)))
+    state = await w.state(SLICE, corporation_of_invoice(invoice_id))
+    return envelope(shown_mailings(invoice_source(state, invoice_id)))
 
 
 @router.post("/{invoice_id}/mail")
@@ -89,13 +90,12 @@ async def mail_invoice_again(
     response: Response,
 ) -> dict[str, Any]:
     """Record a new mailing request (202: the billing worker sends it)."""
-    s = c.settings
-    origin = Origin(Party(country_code=s.party_country_code, party_id=s.party_id), correlation_id)
-    mailing_id = billing.new_mailing_id(invoice_id, correlation_id)
+    origin = our_origin(c, correlation_id)
+    mailing_id = new_mailing_id(invoice_id, correlation_id)
     source = await w.write(
-        billing.SLICE,
-        billing.corporation_of_invoice(invoice_id),
-        lambda state: billing.decide_mailing_request(
+        SLICE,
+        corporation_of_invoice(invoice_id),
+        lambda state: decide_mailing_request(
             state, invoice_id=invoice_id, mailing_id=mailing_id, origin=origin, now=now
         ),
     )
@@ -105,6 +105,6 @@ async def mail_invoice_again(
             "invoice_id": invoice_id,
             "mailing_id": mailing_id,
             "recipient": source.drafted.buyer.billing_email,
-            "mailings": billing.shown_mailings(source),
+            "mailings": shown_mailings(source),
         }
     )

@@ -63,6 +63,14 @@ async def list_partners(c: ContainerDep) -> Json:
     return envelope([shown(p) for p in await c.partners.all()])
 
 
+@router.get("/{partner_id}/client-info")
+async def list_partner_client_info(partner_id: PartnerIdPath, c: ContainerDep) -> Json:
+    """What a hub partner reported about the parties behind it
+    (mod_hub_client_info, docs/adr/0044): each party's role, status, the
+    hub's ``last_updated`` and when we first saw it CONNECTED."""
+    return envelope(await c.hub_client_info.listed(partner_id))
+
+
 @router.post("")
 async def invite_partner(
     body: Invitation, c: ContainerDep, service: ServiceDep, correlation_id: CorrelationIdDep

@@ -20,11 +20,14 @@ Receiver interface (mod_commands).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from api.consistency import read_written
 from api.deps import (
@@ -40,8 +43,13 @@ from api.ocpi.sent_commands import CommandIdPath
 from api.ops.access import OPS_ACCESS
 from api.ops.evses import NEXT_AFTER
 from api.writes import WritePathDep, checked
+from ocpi_hub.bootstrap import Container
 from producers.sent_commands import (
     SLICE,
+    CommandChannel,
+    CommandIds,
+    CommandTarget,
+    CpoAnswer,
     SendFailedError,
     SentCommandState,
     build_request,
@@ -49,18 +57,27 @@ from producers.sent_commands import (
     decide_sent,
     outbound_headers,
     plan_sent,
-    read_response,
+    read_answer,
     response_url,
     status_of,
 )
-from producers.write_path import NotRecordedError, OutcomeUnknownError, UnavailableError
+from producers.write_path import (
+    Decision,
+    NotRecordedError,
+    OutcomeUnknownError,
+    Slice,
+    UnavailableError,
+    WritePath,
+)
 from schemas.events import Party
-from schemas.ocpi.commands import CommandType
+from schemas.ocpi.commands import CommandResponse, CommandType
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
 
 log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(
     prefix="/ops/commands/sent", tags=["ops: sent commands (as eMSP)"], dependencies=[OPS_ACCESS]
@@ -73,19 +90,106 @@ _BODY = {
 }
 
 
-@router.post("/{partner_id}/{command}")
-async def send_command(
-    partner_id: Annotated[str, Path(min_length=1, max_length=100)],
-    command: CommandType,
+@dataclass(frozen=True)
+class Sending:
+    """What a request to a partner CPO's Receiver is sent and recorded with
+    (a command, a charging profile)."""
+
+    c: Container
+    ids: CommandIds
+    channel: CommandChannel
+    write_path: WritePath
+    now: datetime
+    correlation_id: str
+
+
+def _sending(
     c: ContainerDep,
     ids: CommandIdsDep,
     channel: CommandChannelDep,
     write_path: WritePathDep,
     now: NowDep,
     correlation_id: CorrelationIdDep,
+) -> Sending:
+    return Sending(c, ids, channel, write_path, now, correlation_id)
+
+
+SendingDep = Annotated[Sending, Depends(_sending)]
+
+
+async def send_to_receiver(
+    c: Container,
+    channel: CommandChannel,
+    target: CommandTarget,
+    method: str,
+    url: str,
+    body: dict[str, Any] | None,
+    correlation_id: str,
+    bound: Any,
+) -> CpoAnswer:
+    """One request to a partner CPO's Receiver (Commands, ChargingProfiles)
+    with our token for it and fresh ids; only the ops request's correlation
+    id goes along."""
+    try:
+        token = c.vault.decrypt(target.sealed_token)
+    except Exception as exc:
+        bound.error("partner_token_unreadable", error=type(exc).__name__)
+        raise OcpiError(
+            OcpiStatus.SERVER_ERROR, "our token for this partner cannot be read", 500
+        ) from exc
+    s = c.settings
+    us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+    headers = outbound_headers(
+        us=us, to=target.to, request_id=str(uuid.uuid4()), correlation_id=correlation_id
+    )
+    return await channel.send(method, url, token=token, headers=headers, body=body)
+
+
+def read_or_fail(answer: CpoAnswer, model: type[M], bound: Any) -> M:
+    """The partner's immediate answer, or HTTP 502 / 3001 (nothing recorded)."""
+    try:
+        return read_answer(answer, model)
+    except SendFailedError as exc:
+        bound.warning(
+            "partner_request_failed",
+            http_status=answer.http_status,
+            ocpi_status=answer.ocpi_status,
+            error=answer.error,
+        )
+        raise OcpiError(OcpiStatus.UNABLE_TO_USE_CLIENT_API, str(exc), 502) from exc
+
+
+async def record_sent(
+    write_path: WritePath,
+    slice_: Slice[Any],
+    key: str,
+    decide: Callable[[Any], Decision[Any]],
+    bound: Any,
+    what: str,
+) -> None:
+    """Record a request the partner has: when that fails, say so with its id
+    (the write path's own answer, "retry", would send it twice)."""
+    try:
+        await write_path.write(slice_, key, decide)
+    except (NotRecordedError, OutcomeUnknownError, UnavailableError) as exc:
+        bound.error("partner_request_not_recorded")
+        raise OcpiError(
+            OcpiStatus.SERVER_ERROR,
+            f"{what} but could not be recorded; its result will still be taken at its response_url",
+            500,
+        ) from exc
+
+
+@router.post("/{partner_id}/{command}")
+async def send_command(
+    partner_id: Annotated[str, Path(min_length=1, max_length=100)],
+    command: CommandType,
+    sending: SendingDep,
     http: Request,
     body: Annotated[Any, Body(**_BODY)] = None,
 ) -> dict[str, Any]:
+    c, ids, channel = sending.c, sending.ids, sending.channel
+    write_path, now, correlation_id = sending.write_path, sending.now, sending.correlation_id
     s = c.settings
     checked(http, body)
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
@@ -94,31 +198,10 @@ async def send_command(
     request = build_request(command, body, url, us)
     target = command_target(partner_id, await c.partners.get(partner_id))
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
-    try:
-        token = c.vault.decrypt(target.sealed_token)
-    except Exception as exc:
-        bound.error("command_token_unreadable", error=type(exc).__name__)
-        raise OcpiError(
-            OcpiStatus.SERVER_ERROR, "our token for this partner cannot be read", 500
-        ) from exc
-    answer = await channel.post(
-        target.command_url(command),
-        token=token,
-        headers=outbound_headers(
-            us=us, to=target.to, request_id=str(uuid.uuid4()), correlation_id=correlation_id
-        ),
-        body=request,
+    answer = await send_to_receiver(
+        c, channel, target, "POST", target.command_url(command), request, correlation_id, bound
     )
-    try:
-        response = read_response(answer)
-    except SendFailedError as exc:
-        bound.warning(
-            "command_send_failed",
-            http_status=answer.http_status,
-            ocpi_status=answer.ocpi_status,
-            error=answer.error,
-        )
-        raise OcpiError(OcpiStatus.UNABLE_TO_USE_CLIENT_API, str(exc), 502) from exc
+    response = read_or_fail(answer, CommandResponse, bound)
     event = plan_sent(
         command_id=command_id,
         command=command,
@@ -129,18 +212,14 @@ async def send_command(
         now=now,
         correlation_id=correlation_id,
     )
-    try:
-        await write_path.write(SLICE, command_id, lambda state: decide_sent(state, event))
-    except (NotRecordedError, OutcomeUnknownError, UnavailableError) as exc:
-        # The CPO has the command: say so, with the id its result will come
-        # to (the write path's own answer, "retry", would send it twice).
-        bound.error("command_sent_not_recorded", response=response.result.value)
-        raise OcpiError(
-            OcpiStatus.SERVER_ERROR,
-            f"command {command_id} was sent (the partner answered {response.result.value}) "
-            "but could not be recorded; its result will still be taken at its response_url",
-            500,
-        ) from exc
+    await record_sent(
+        write_path,
+        SLICE,
+        command_id,
+        lambda state: decide_sent(state, event),
+        bound,
+        f"command {command_id} was sent (the partner answered {response.result.value})",
+    )
     bound.info("command_sent", response=response.result.value, timeout_s=response.timeout)
     return envelope({"command_id": command_id, "response_url": url, "response": to_json(response)})
 

@@ -5,7 +5,7 @@ answers a small page with one button; the button's ``POST`` to the same
 address activates. A GET changes nothing: mail scanners and link previews
 open links on their own, and must not use up the member's invitation.
 
-The secret is the link's HMAC (producers/billing.py: ``link_secret``): a
+The secret is the link's HMAC (producers/billing/members.py: ``link_secret``): a
 link that does not match is "not known", whatever else is wrong with it.
 Activating records ``MemberActivated`` through the write path, then writes
 the member's token through the tokens slice (an OCPI Token of ours), so
@@ -27,8 +27,14 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.ocpi.tokens import TokenWrites
 from api.writes import WritePathDep
 from ocpi_hub.bootstrap import billing_link_key
-from producers import billing
-from producers.billing import LinkRefusedError, decide_activate
+from producers.billing.aggregate import SLICE
+from producers.billing.members import (
+    LinkRefusedError,
+    decide_activate,
+    link_matches,
+    member_token,
+    validity_patch,
+)
 from producers.write_path import Origin, RefusedError
 from schemas.events import Party
 from schemas.events.billing import CORPORATION_ID_PATTERN, MEMBER_ID_PATTERN, CorporationStatus
@@ -67,7 +73,7 @@ def _checked(
     c: ContainerDep, corporation_id: str, member_id: str, invitation_id: str, secret: str
 ) -> bool:
     key = billing_link_key(c.settings)
-    return billing.link_matches(key, corporation_id, member_id, invitation_id, secret)
+    return link_matches(key, corporation_id, member_id, invitation_id, secret)
 
 
 @router.get(_PATH, response_class=HTMLResponse)
@@ -82,7 +88,7 @@ async def activation_page(
 ) -> HTMLResponse:
     if not _checked(c, corporation_id, member_id, invitation_id, secret):
         return _page("This link cannot activate an account", "<p>This link is not known.</p>", 404)
-    state = await w.state(billing.SLICE, corporation_id)
+    state = await w.state(SLICE, corporation_id)
     member = state.members.get(member_id) if state else None
     if state is None or member is None or member.invitation_id != invitation_id:
         return _page(
@@ -118,7 +124,7 @@ async def activate(
     origin = Origin(us, correlation_id)
     try:
         state = await w.write(
-            billing.SLICE,
+            SLICE,
             corporation_id,
             lambda held: decide_activate(
                 held,
@@ -132,7 +138,7 @@ async def activate(
     except LinkRefusedError as exc:
         return _refused(exc)
     member = state.members[member_id]
-    token = billing.member_token(
+    token = member_token(
         state, member, country_code=s.party_country_code, party_id=s.party_id, now=now
     )
     # The link followed again while the corporation is suspended or closed
@@ -148,10 +154,10 @@ async def activate(
     await writes.put(ref, token)
     # Suspended meanwhile (after the activation, before the token existed):
     # the suspension found no token to block, so block it here.
-    after = await w.state(billing.SLICE, corporation_id)
+    after = await w.state(SLICE, corporation_id)
     if after is not None and after.status is not CorporationStatus.ACTIVE:
         await writes.set_policy(ref, {"state": AllowedType.BLOCKED.value})
-        await writes.patch(ref, billing.validity_patch(False, now))
+        await writes.patch(ref, validity_patch(False, now))
     return _page(
         "Your charging account is active",
         f"<p>Welcome, {escape(member.name)}. Your token: "

@@ -1,7 +1,7 @@
 """The MySQL tables of the billing slice (issue 14, docs/adr/0035): one row
 per corporation in ``billing_corporations`` and one per member in
 ``billing_members``, folded with the slice's own ``evolve``
-(producers/billing.py), so the rows are what the write path decides on.
+(producers/billing/aggregate.py), so the rows are what the write path decides on.
 Invoices (docs/adr/0036): ``billing_invoices`` holds each invoice's summary
 and state as the fold has it, ``billing_invoice_lines`` the lines of its
 ``InvoiceDrafted`` event, written once (never recomputed).
@@ -34,7 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import DATE, DATETIME, DECIMAL, insert
 
-from producers.billing import CorporationState, CreditNoteState, InvoiceState, evolve
+from producers.billing.aggregate import evolve
+from producers.billing.state import CorporationState, CreditNoteState, InvoiceState
 from projections.mysql.batches import apply_grouped, upsert
 from projections.mysql.models import ascii_key, ci_text
 from projections.position import Record

@@ -48,6 +48,17 @@ from schemas.events.chargers import (
     TransactionStarted,
     TransactionStopped,
 )
+from schemas.events.charging_profiles import (
+    ActiveChargingProfileChanged,
+    ActiveChargingProfileReceived,
+    ChargerProfileAnswered,
+    ChargingProfileDeadlinePassed,
+    ChargingProfileRequestAccepted,
+    ChargingProfileRequestDeclined,
+    ChargingProfileRequestSent,
+    ChargingProfileResultDecided,
+    ChargingProfileResultReceived,
+)
 from schemas.events.commands import (
     ChargerCommandAnswered,
     CommandAccepted,
@@ -59,6 +70,7 @@ from schemas.events.commands import (
 )
 from schemas.events.dead_letters import EventQuarantined, QuarantinedEventResolved
 from schemas.events.envelope import Actor, EventMeta, Party, derived_event_id, new_event_id
+from schemas.events.hub_client_info import ClientInfoPut
 from schemas.events.locations import (
     EvseStatusReported,
     EvseStatusResolved,
@@ -128,6 +140,15 @@ Event = Annotated[
     | CommandResultDecided
     | CommandSent
     | CommandResultReceived
+    | ChargingProfileRequestAccepted
+    | ChargingProfileRequestDeclined
+    | ChargerProfileAnswered
+    | ChargingProfileDeadlinePassed
+    | ChargingProfileResultDecided
+    | ActiveChargingProfileChanged
+    | ChargingProfileRequestSent
+    | ChargingProfileResultReceived
+    | ActiveChargingProfileReceived
     | EventQuarantined
     | QuarantinedEventResolved
     | CorporationRegistered
@@ -155,7 +176,8 @@ Event = Annotated[
     | OperatorRoleSet
     | OperatorAccountDisabled
     | ApiKeyCreated
-    | ApiKeyRevoked,
+    | ApiKeyRevoked
+    | ClientInfoPut,
     Field(discriminator="event_type"),
 ]
 
@@ -174,6 +196,8 @@ def serialize_event(event: EventMeta) -> bytes:
 
 
 __all__ = [
+    "ActiveChargingProfileChanged",
+    "ActiveChargingProfileReceived",
     "Actor",
     "ApiKeyCreated",
     "ApiKeyRevoked",
@@ -187,6 +211,14 @@ __all__ = [
     "ChargePointHeartbeat",
     "ChargePointRegistered",
     "ChargerCommandAnswered",
+    "ChargerProfileAnswered",
+    "ChargingProfileDeadlinePassed",
+    "ChargingProfileRequestAccepted",
+    "ChargingProfileRequestDeclined",
+    "ChargingProfileRequestSent",
+    "ChargingProfileResultDecided",
+    "ChargingProfileResultReceived",
+    "ClientInfoPut",
     "CommandAccepted",
     "CommandDeadlinePassed",
     "CommandDeclined",

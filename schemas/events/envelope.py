@@ -9,7 +9,8 @@ form that a test upcasts (every type is at version 1 so far).
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -69,3 +70,25 @@ class EventMeta(BaseModel):
 
 def new_event_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def envelope_of(
+    key: str,
+    now: datetime,
+    source: Party,
+    correlation_id: str,
+    *,
+    event_id: uuid.UUID | None = None,
+    causation_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The envelope fields of an event recorded ``now`` about ``key`` (a
+    fresh id unless one is derived): ``Event(**envelope_of(...), payload=...)``."""
+    return {
+        "event_id": event_id or uuid.uuid4(),
+        "aggregate_key": key,
+        "occurred_at": now,
+        "recorded_at": now,
+        "source": source,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+    }

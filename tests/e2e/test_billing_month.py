@@ -303,7 +303,14 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
         # --- close the month -----------------------------------------------------------
         closed = await ops.post(f"/ops/billing/months/{MONTH}/close")
         assert closed.status_code == 200, closed.text
-        [invoice] = _data(await ops.get("/ops/invoices", params={"corporation_id": cid}))
+
+        async def issued_invoices() -> Any:
+            # The ops API reads the MySQL rows, which the projections fold a
+            # batch after the close answered (up to projection_linger_ms later).
+            listed = _data(await ops.get("/ops/invoices", params={"corporation_id": cid}))
+            return listed if [i["status"] for i in listed] == ["ISSUED"] else None
+
+        [invoice] = await until(issued_invoices, "the month's invoice issued in its row", 30)
         detail = _data(await ops.get(f"/ops/invoices/{invoice['invoice_id']}"))
 
         # The figures by hand: Ada 8.25 + 4.40 kWh, Grace 8.25 kWh twice, the
@@ -400,7 +407,8 @@ async def _month(platform: Platform, inbox: Inbox, cpo: PeerStub) -> None:
                     select(corporations.c.state_json).where(corporations.c.corporation_id == cid)
                 ).scalar_one()
             held = json.loads(row) if isinstance(row, str | bytes) else row
-            return held["state"]["credit_notes"][note_id].get("mailed")
+            note = held["state"]["credit_notes"].get(note_id)  # None: not folded yet
+            return note and note.get("mailed")
 
         async def credit_note_mailed() -> Any:
             return await asyncio.to_thread(folded_mailed)

@@ -35,7 +35,8 @@ from sqlalchemy import select
 from api.app import create_app
 from ocpi_hub.bootstrap import billing_worker_process, mysql_engine
 from ocpi_hub.settings import Settings
-from producers import billing, tokens
+from producers import tokens
+from producers.billing.aggregate import SLICE as BILLING_SLICE
 from producers.log import KafkaLogHistory, ensure_topics
 from projections.mysql.billing import BillingRowWriter, charges, corporations, members
 from projections.mysql.migrate import migrate
@@ -133,7 +134,7 @@ async def _authorize(http: httpx.AsyncClient, uid: str, token_type: str) -> dict
 
 async def _charge(app: Any, cid: str, key: str, *, reversed_: bool) -> Any:
     for _ in range(300):
-        state = await app.state.write_path.state(billing.SLICE, cid)
+        state = await app.state.write_path.state(BILLING_SLICE, cid)
         charged = state.charges.get(key)
         if charged is not None and (charged.reversed_by is not None) == reversed_:
             return charged

@@ -22,8 +22,10 @@ from cryptography.fernet import Fernet
 
 from api.app import create_app
 from ocpi_hub.settings import Settings
-from producers import billing
-from producers.billing import CreditNoteRequest
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import CreditNoteRequest
+from producers.billing.mailings import DocumentMailing
+from producers.billing.state import Mailing
 from producers.credit_notes import approve_credit_note, request_credit_note
 from producers.invoicing import close_month
 from producers.log import ensure_topics
@@ -54,9 +56,9 @@ def test_an_issued_credit_note_is_mailed_once(services: Settings) -> None:
         asyncio.run(_story(s, inbox))
 
 
-async def _mailed(w: WritePath, cid: str, credit_note_id: str) -> billing.Mailing:
+async def _mailed(w: WritePath, cid: str, credit_note_id: str) -> Mailing:
     for _ in range(300):
-        state = await w.state(billing.SLICE, cid)
+        state = await w.state(SLICE, cid)
         assert state is not None
         mailed = state.credit_notes[credit_note_id].mailed
         if mailed is not None:
@@ -128,9 +130,10 @@ async def _story(s: Settings, inbox: Inbox) -> None:
         # Started again, and asked directly as a group reading from the start
         # would: the credit note is recorded as mailed, nothing is sent.
         async with worker_running(s) as worker:
-            assert await worker.invoices.handle_credit_note(note.credit_note_id) == "done"
+            mailing = DocumentMailing.of_credit_note(note.credit_note_id)
+            assert await worker.invoices.handle(mailing) == "done"
             # Its claim stays taken (never released): a second send could not claim it.
-            claim = worker.invoices.credit_note_claim_key(note.credit_note_id)
+            claim = worker.invoices.claim_key(mailing)
             assert await app.state.container.redis.exists(claim) == 1
             await asyncio.sleep(2)
         assert len(inbox.messages) == 2

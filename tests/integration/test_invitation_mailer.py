@@ -22,8 +22,9 @@ from cryptography.fernet import Fernet
 
 from ocpi_hub.bootstrap import BillingWorker, billing_worker_process
 from ocpi_hub.settings import Settings
-from producers import billing
-from producers.billing import NewCorporation, NewMember, decide_invite, decide_register
+from producers.billing.aggregate import SLICE
+from producers.billing.corporations import NewCorporation, decide_register, new_id
+from producers.billing.members import NewMember, decide_invite, new_invitation_id
 from producers.log import ensure_topics
 from producers.write_path import Origin
 from schemas.events import MemberInvited, Party
@@ -68,24 +69,24 @@ async def _invited(w: BillingWorker, email: str) -> MemberInvited:
     """A corporation with one invited member, through the write path; the
     invitation event as the mailer reads it."""
     path = w.mailer.write_path
-    cid, mid = billing.new_id(), billing.new_id()
+    cid, mid = new_id(), new_id()
     now = datetime.now(UTC)
     body = NewCorporation.model_validate(corporation_body())
     await path.write(
-        billing.SLICE,
+        SLICE,
         cid,
         lambda s: decide_register(s, corporation_id=cid, body=body, origin=ORIGIN, now=now),
     )
     member = NewMember(name="Ada", email=email)
     state = await path.write(
-        billing.SLICE,
+        SLICE,
         cid,
         lambda s: decide_invite(
             s,
             corporation_id=cid,
             member_id=mid,
             body=member,
-            invitation_id=billing.new_invitation_id(),
+            invitation_id=new_invitation_id(),
             valid_for=timedelta(hours=1),
             origin=ORIGIN,
             now=now,
@@ -141,9 +142,7 @@ def test_a_message_of_unknown_fate_is_never_sent_again(services: Settings) -> No
                 assert await w.mailer.handle(invitation) == "unknown"
                 # Read again (a restart): claimed, not sent.
                 assert await w.mailer.handle(invitation) == "claimed"
-                state = await w.mailer.write_path.state(
-                    billing.SLICE, invitation.payload.corporation_id
-                )
+                state = await w.mailer.write_path.state(SLICE, invitation.payload.corporation_id)
                 assert state is not None
                 member = state.members[invitation.payload.member_id]
                 assert member.mailed_invitation_id is None  # ops see it was not mailed
@@ -185,7 +184,7 @@ def test_the_billing_worker_command_mails_an_invitation(services: Settings) -> N
                 await inbox.wait(1, timeout_s=60)
                 for _ in range(100):
                     state = await w.mailer.write_path.state(
-                        billing.SLICE, invitation.payload.corporation_id
+                        SLICE, invitation.payload.corporation_id
                     )
                     member = state.members[invitation.payload.member_id] if state else None
                     if member is not None and member.mailed_invitation_id:

@@ -44,8 +44,10 @@ from ocpi_hub.bootstrap import (
 )
 from ocpi_hub.settings import Settings
 from processors.invoice_mailer import InvoiceMailer
-from producers import billing
-from producers.billing import CorporationState, InvoiceSource
+from producers.billing.aggregate import SLICE
+from producers.billing.invoices import decide_draft, invoice_source
+from producers.billing.mailings import mailing_asked_by
+from producers.billing.state import CorporationState, InvoiceSource
 from producers.decision_store import RedisDecisionStore
 from producers.invoice_files import FileKind, InvoiceRenderer
 from producers.invoicing import close_month
@@ -53,7 +55,7 @@ from producers.log import KafkaLogHistory, ensure_topics
 from producers.write_path import Origin, WritePath
 from projections.mysql.billing import corporations
 from schemas.events import Party
-from schemas.events.billing import FIRST_MAILING, InvoiceIssued, InvoiceMailingRequested
+from schemas.events.billing import FIRST_MAILING
 from schemas.topics import BILLING_CORPORATIONS
 from tests.conftest import fresh_namespace
 from tests.integration.test_billing import Inbox, smtp_server
@@ -82,7 +84,7 @@ async def worker_running(s: Settings) -> AsyncIterator[BillingWorker]:
 
 async def _mailing_recorded(w: WritePath, cid: str, invoice_id: str, mailing_id: str) -> Any:
     for _ in range(300):
-        state = await w.state(billing.SLICE, cid)
+        state = await w.state(SLICE, cid)
         assert state is not None
         mailing = state.invoice_sources[invoice_id].mailings.get(mailing_id)
         if mailing is not None and mailing.message_id is not None:
@@ -139,9 +141,9 @@ async def _story(s: Settings, inbox: Inbox, into: str) -> None:
         invoice_id = f"{cid}-202611"
         # December drafted, never issued: a draft has no files.
         await w.write(
-            billing.SLICE,
+            SLICE,
             cid,
-            lambda st: billing.decide_draft(
+            lambda st: decide_draft(
                 st,
                 corporation_id=cid,
                 month="2026-12",
@@ -232,7 +234,7 @@ async def _story(s: Settings, inbox: Inbox, into: str) -> None:
 
         # A reader of the whole topic that holds none of the claims (another
         # Redis prefix) still sends nothing: the state says what was mailed.
-        state_live = await w.state(billing.SLICE, cid)
+        state_live = await w.state(SLICE, cid)
         assert state_live is not None
         async with billing_worker_process(s) as fresh:
             fresh_reader = InvoiceMailer(
@@ -246,16 +248,10 @@ async def _story(s: Settings, inbox: Inbox, into: str) -> None:
             outcomes = []
             history = KafkaLogHistory(s.kafka_bootstrap, s.topic_prefix)
             async for _, offset, event in history.scan(BILLING_CORPORATIONS):
-                if isinstance(event, InvoiceIssued):
-                    p = event.payload
-                    outcomes.append(
-                        await fresh_reader.handle(cid, p.invoice_id, FIRST_MAILING, offset)
-                    )
-                elif isinstance(event, InvoiceMailingRequested):
-                    r = event.payload
-                    outcomes.append(
-                        await fresh_reader.handle(cid, r.invoice_id, r.mailing_id, offset)
-                    )
+                # What the worker's consumer does with each event it reads.
+                mailing = mailing_asked_by(event)
+                if mailing is not None:
+                    outcomes.append(await fresh_reader.handle(mailing, offset))
         assert outcomes == ["done", "done"]
         assert len(inbox.messages) == 2
 
@@ -280,26 +276,26 @@ async def _story(s: Settings, inbox: Inbox, into: str) -> None:
         async with worker_running(s):
             await asyncio.sleep(3)
         assert len(inbox.messages) == 2
-        never = await w.state(billing.SLICE, cid)
+        never = await w.state(SLICE, cid)
         assert never is not None
         late_id = late.json()["data"]["mailing_id"]
         assert never.invoice_sources[invoice_id].mailings[late_id].message_id is None
 
         renderer = fresh.invoices.renderer
-        live = _rendered(renderer, billing.invoice_source(state_live, invoice_id))
+        live = _rendered(renderer, invoice_source(state_live, invoice_id))
         assert live[FileKind.PDF] == pdf and live[FileKind.CSV] == csv
 
     # Byte for byte, 1: the decision store rebuilt from the log (a store
     # under another prefix starts empty and folds the whole topic).
     rebuilt = await _rebuilt_state(s, cid)
-    assert _rendered(renderer, billing.invoice_source(rebuilt, invoice_id)) == live
+    assert _rendered(renderer, invoice_source(rebuilt, invoice_id)) == live
 
     # Byte for byte, 2: `ocpi-hub replay --into` folds the same states into
     # MySQL (the corporation's row keeps it); its files are the live ones.
     done = await asyncio.to_thread(_replay_into, s, into)
     assert done.returncode == 0, done.stderr[-2000:]
     replayed = _replayed_state(s, into, cid)
-    files = _rendered(renderer, billing.invoice_source(replayed, invoice_id))
+    files = _rendered(renderer, invoice_source(replayed, invoice_id))
     assert files == live
     assert hashlib.sha256(files[FileKind.PDF]).hexdigest() == first.pdf_sha256
     assert hashlib.sha256(files[FileKind.CSV]).hexdigest() == first.csv_sha256
@@ -316,8 +312,8 @@ async def _rebuilt_state(s: Settings, cid: str) -> CorporationState:
             KafkaLogHistory(s.kafka_bootstrap, s.topic_prefix),
         )
         try:
-            await fresh_path.ensure_ready((billing.SLICE,))
-            state = await fresh_path.state(billing.SLICE, cid)
+            await fresh_path.ensure_ready((SLICE,))
+            state = await fresh_path.state(SLICE, cid)
         finally:
             async for key in c.redis.scan_iter(match=f"{prefix}*"):
                 await c.redis.delete(key)

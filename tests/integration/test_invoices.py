@@ -29,8 +29,10 @@ from sqlalchemy import select
 from api.app import create_app
 from ocpi_hub.bootstrap import mysql_engine
 from ocpi_hub.settings import Settings
-from producers import billing
-from producers.billing import NewCorporation, NewMember
+from producers.billing.aggregate import SLICE
+from producers.billing.charges import decide_charge
+from producers.billing.corporations import NewCorporation, decide_register, new_id
+from producers.billing.members import NewMember, decide_activate, decide_invite
 from producers.invoicing import close_month
 from producers.log import KafkaLogHistory, ensure_topics
 from producers.write_path import Origin, WritePath
@@ -54,14 +56,12 @@ INVITATION = "b" * 32
 async def _corporation(w: WritePath, members: list[tuple[str, str, str | None]]) -> str:
     """A corporation (fee 2.50 per member, 0.35/kWh, 21 %) with activated
     members (member id, card uid, cost centre), through the write path."""
-    cid = billing.new_id()
+    cid = new_id()
     body = NewCorporation.model_validate(corporation_body())
     await w.write(
-        billing.SLICE,
+        SLICE,
         cid,
-        lambda s: billing.decide_register(
-            s, corporation_id=cid, body=body, origin=ORIGIN, now=SEPTEMBER
-        ),
+        lambda s: decide_register(s, corporation_id=cid, body=body, origin=ORIGIN, now=SEPTEMBER),
     )
     for member_id, card, centre in members:
         new = NewMember.model_validate(
@@ -69,9 +69,9 @@ async def _corporation(w: WritePath, members: list[tuple[str, str, str | None]])
             | ({"cost_centre": centre} if centre else {})
         )
         await w.write(
-            billing.SLICE,
+            SLICE,
             cid,
-            lambda s, m=member_id, b=new: billing.decide_invite(  # type: ignore[misc]
+            lambda s, m=member_id, b=new: decide_invite(  # type: ignore[misc]
                 s,
                 corporation_id=cid,
                 member_id=m,
@@ -83,9 +83,9 @@ async def _corporation(w: WritePath, members: list[tuple[str, str, str | None]])
             ),
         )
         await w.write(
-            billing.SLICE,
+            SLICE,
             cid,
-            lambda s, m=member_id: billing.decide_activate(  # type: ignore[misc]
+            lambda s, m=member_id: decide_activate(  # type: ignore[misc]
                 s,
                 corporation_id=cid,
                 member_id=m,
@@ -108,9 +108,9 @@ async def _charge(w: WritePath, cid: str, cdr_id: str, card: str, kwh: str, ende
         end_date_time=ended,
     )
     await w.write(
-        billing.SLICE,
+        SLICE,
         cid,
-        lambda s: billing.decide_charge(
+        lambda s: decide_charge(
             s,
             corporation_id=cid,
             cdr_key_of=lambda ref: f"NL/CPO/{ref}",

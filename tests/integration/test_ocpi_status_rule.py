@@ -44,6 +44,7 @@ from tests.token_objects import token
 # role, a partner that is only a CPO (DE/CPO), an invited partner's
 # TOKEN_A, or nobody.
 BOTH, CPO_ONLY, TOKEN_A, NOBODY = "both", "cpo-only", "token-a", "nobody"
+HUB = "hub"  # a partner registered as HUB (NL/HBX)
 
 AT = "2026-06-01T10:00:00Z"
 NOT_JSON = b"{not json"
@@ -77,6 +78,7 @@ CDR_S = "/ocpi/cpo/2.2.1/cdrs"
 CMD_R = "/ocpi/cpo/2.2.1/commands"
 CMD_S = "/ocpi/emsp/2.2.1/commands"
 CREDENTIALS = "/ocpi/2.2.1/credentials"
+HCI = "/ocpi/2.2.1/hubclientinfo"
 
 PATCH_BODY = {"last_updated": AT}
 START = {
@@ -85,6 +87,13 @@ START = {
     "location_id": "NOPE",
 }
 PREFERENCES = {"profile_type": "CHEAP"}
+CLIENT_INFO = {
+    "country_code": "DE",
+    "party_id": "EMA",
+    "role": "EMSP",
+    "status": "CONNECTED",
+    "last_updated": AT,
+}
 # The partner speaks as its eMSP party (without the headers its first role,
 # the CPO, would).
 TO_ANOTHER = (("OCPI-to-country-code", "DE"), ("OCPI-to-party-id", "XYZ"))
@@ -186,6 +195,17 @@ CASES = [
     Case(BOTH, "POST", f"{CMD_S}/START_SESSION/never-sent", 200, 2003, body={"result": "ACCEPTED"}),
     Case(BOTH, "POST", f"{CMD_S}/FLY_AWAY/never-sent", 200, 2001, body={"result": "ACCEPTED"}),
     Case(BOTH, "POST", f"{CMD_S}/START_SESSION/x", 400, 2000, body=NOT_JSON),
+    # --- hub client info (only a hub sends it; no routing headers) ---------------------
+    Case(NOBODY, "GET", HCI, 401, 2000),
+    Case(BOTH, "GET", f"{HCI}?limit=0", 200, 2001),
+    Case(BOTH, "PUT", f"{HCI}/DE/EMA", 200, 2000, body=CLIENT_INFO),  # not a hub
+    Case(BOTH, "GET", f"{HCI}/DE/EMA", 200, 2000),
+    Case(HUB, "PUT", f"{HCI}/DE/XYZ", 200, 2001, body=CLIENT_INFO),  # another party's
+    Case(HUB, "PUT", f"{HCI}/DE/EMA", 200, 2001, body={}),
+    Case(HUB, "PUT", f"{HCI}/DE/EMA", 400, 2000, body=NOT_JSON),
+    Case(HUB, "PUT", f"{HCI}/DE/LONGER", 200, 2001, body=CLIENT_INFO),
+    Case(HUB, "GET", f"{HCI}/DE/NOP", 404, 2000),
+    Case(HUB, "GET", f"{HCI}/DE/LONGER", 404, 2001),
     # --- what no route declares: the router's answer, as an envelope ------------------------
     Case(BOTH, "GET", "/ocpi/emsp/2.2.1/nothing-here", 404, 2000),
     Case(BOTH, "DELETE", LOC_S, 405, 2000),
@@ -257,6 +277,8 @@ def walk(services: Settings) -> Iterator[Walk]:
             s, _partner("both", both, (Role.CPO, "NL", "ABC"), (Role.EMSP, "NL", "ABD"))
         )
         register_partner(s, _partner("cpo-only", cpo_only, (Role.CPO, "DE", "CPO")))
+        hub = f"hub-{uuid.uuid4().hex}"
+        register_partner(s, _partner("hub", hub, (Role.HUB, "NL", "HBX")))
         app = RouteRecorder(as_admin(create_app(s)))
         with TestClient(app) as api:
             invited = api.post(
@@ -266,6 +288,7 @@ def walk(services: Settings) -> Iterator[Walk]:
             tokens = {
                 BOTH: _auth(both),
                 CPO_ONLY: _auth(cpo_only),
+                HUB: _auth(hub),
                 TOKEN_A: _auth(invited.json()["data"]["token_a"]),
                 NOBODY: {},
             }

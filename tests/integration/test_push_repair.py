@@ -51,7 +51,7 @@ from schemas.ocpi.credentials import CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.versions import Endpoint, InterfaceRole
 from tests.conftest import fresh_namespace
-from tests.integration.test_push import VAULT, FakePartners, lanes_ready, until
+from tests.integration.test_push import VAULT, FakePartners, lanes_ready, push_settings, until
 from tests.ocpi_objects import location
 from tests.ocpi_sessions import session
 from tests.services import Namespace
@@ -163,18 +163,7 @@ def view_db(namespace: Namespace) -> Iterator[Database[Doc]]:
 
 
 def settings_of(namespace: Namespace) -> Settings:
-    return namespace.settings.model_copy(
-        update={
-            "party_country_code": "ZZ",
-            "party_id": "HUB",
-            "push_refresh_s": 0.2,
-            "push_retry_initial_s": 0.05,
-            "push_retry_max_s": 0.4,
-            "push_poll_ms": 100,
-            "outbound_timeout_s": 2.0,
-            "push_repair_view_wait_s": 20.0,
-        }
-    )
+    return push_settings(namespace).model_copy(update={"push_repair_view_wait_s": 20.0})
 
 
 @asynccontextmanager

@@ -23,8 +23,9 @@ from pymongo.database import Database
 from api.app import create_app
 from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
-from processors.command_callbacks import CommandCallbackSender, RedisDeliveredMarks
+from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.command_results import Pending, decide, evolve, overdue
+from processors.result_callbacks import RedisDeliveredMarks, ResultCallbackSender
 from producers.log import KafkaEventLog, ensure_topics
 from producers.partners import PartnerState
 from producers.received_commands import RedisPresence, RedisReservationIds, presence_key
@@ -266,8 +267,12 @@ async def test_a_result_is_posted_once_with_our_token_after_a_retry(
     stop = asyncio.Event()
     try:
         async with serving(receiver) as base:
-            sender = CommandCallbackSender(
-                s, Partners(token), VAULT, RedisDeliveredMarks(redis, s.topic_prefix)
+            sender = ResultCallbackSender(
+                s,
+                Partners(token),
+                VAULT,
+                RedisDeliveredMarks(redis, s.topic_prefix),
+                COMMAND_CALLBACKS,
             )
             task = asyncio.create_task(sender.run(stop))
             first = result_of(uuid.uuid4().hex, f"{base}/cb/one")
@@ -317,7 +322,9 @@ async def test_an_ocpi_error_answer_is_final(namespace: Namespace) -> None:
         async with serving(receiver) as base:
             event = result_of(uuid.uuid4().hex, f"{base}/cb/refused")
             async with httpx.AsyncClient(timeout=2) as http:
-                sender = CommandCallbackSender(s, Partners("t"), VAULT, marks, http=http)
+                sender = ResultCallbackSender(
+                    s, Partners("t"), VAULT, marks, COMMAND_CALLBACKS, http=http
+                )
                 assert await sender.deliver(event) == "refused"
                 assert await sender.deliver(event) == "already"
     finally:

@@ -33,8 +33,11 @@ from api.admin.billing_rows import (
 from api.admin.sessions import InMemorySessionStore, SessionPolicy
 from api.app import create_app
 from ocpi_hub.settings import Settings
-from producers import billing, operators
-from producers.billing import CorporationState, InvoicePayment, StatusChange
+from producers import operators
+from producers.billing.aggregate import SLICE
+from producers.billing.corporations import StatusChange, decide_status
+from producers.billing.invoices import InvoicePayment, decide_paid
+from producers.billing.state import CorporationState
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import InMemoryEventLog, InMemoryLogHistory
 from producers.write_path import RefusedError, WritePath
@@ -119,12 +122,10 @@ def test_the_actions_offered_are_those_the_slice_allows(
     for action, target in targets.items():
         change = StatusChange(status=target)
         if action in actions:
-            billing.decide_status(state, corporation_id=CORP, change=change, origin=ORIGIN, now=NOW)
+            decide_status(state, corporation_id=CORP, change=change, origin=ORIGIN, now=NOW)
         elif target is not status:
             with pytest.raises(RefusedError):
-                billing.decide_status(
-                    state, corporation_id=CORP, change=change, origin=ORIGIN, now=NOW
-                )
+                decide_status(state, corporation_id=CORP, change=change, origin=ORIGIN, now=NOW)
 
 
 def test_vat_rates_are_shown_as_people_say_them() -> None:
@@ -194,7 +195,7 @@ def test_only_an_issued_invoice_may_be_settled_and_a_payment_shows() -> None:
         "2026-12-01",
         "2026-12-31",
     )
-    paid = billing.decide_paid(
+    paid = decide_paid(
         state, invoice_id=INVOICE, body=InvoicePayment(reference="TRX-1"), origin=ORIGIN,
         now=CLOSE_AT,
     ).answer  # fmt: skip
@@ -276,7 +277,7 @@ def store() -> InMemoryDecisionStore:
         ("ola", OperatorRole.OPERATOR),
     ):
         store.seed(operators.ACCOUNTS, login, _account(login, role))
-    store.seed(billing.SLICE, CORP, november())
+    store.seed(SLICE, CORP, november())
     return store
 
 
@@ -318,7 +319,7 @@ def test_a_closed_corporation_offers_no_action(
 ) -> None:
     closed = november().model_copy(update={"status": CorporationStatus.CLOSED,
                                            "status_reason": "contract ended"})  # fmt: skip
-    store.seed(billing.SLICE, CORP, closed)
+    store.seed(SLICE, CORP, closed)
     sign_in(client, "bea")
     page = client.get(f"/admin/corporations/{CORP}")
     assert page.status_code == 200

@@ -12,19 +12,28 @@ import pytest
 from pydantic import ValidationError
 
 from processors.invitation_mailer import activation_url, compose
-from producers import billing
-from producers.billing import (
-    CorporationState,
+from producers.billing.aggregate import evolve
+from producers.billing.charges import decide_charge, price_charge
+from producers.billing.corporations import (
     NewCorporation,
-    NewMember,
     StatusChange,
     checked_identifiers,
-    decide_activate,
-    decide_invite,
-    decide_mailed,
     decide_register,
     decide_status,
 )
+from producers.billing.members import (
+    LinkRefusedError,
+    NewMember,
+    active_member_tokens,
+    decide_activate,
+    decide_invite,
+    decide_mailed,
+    link_key,
+    link_matches,
+    link_secret,
+    member_token,
+)
+from producers.billing.state import CorporationState
 from producers.write_path import Origin, RefusedError
 from schemas.events import Party, parse_event, serialize_event
 from schemas.events.billing import CorporationStatus, MemberStatus
@@ -171,7 +180,7 @@ def test_registration_records_one_event_whose_fold_is_the_answer() -> None:
     assert event.aggregate_key == CORP
     # Through the log and back: the same state, the price digit for digit.
     back = parse_event(serialize_event(event))
-    state = billing.evolve(None, back)  # type: ignore[arg-type]
+    state = evolve(None, back)  # type: ignore[arg-type]
     assert state == decision.answer
     assert state is not None and state.vat_id == "NL004495445B01"
     assert str(state.contract.price_per_kwh) == "0.3500"
@@ -234,7 +243,7 @@ def test_an_invitation_expires_and_activates_once() -> None:
     assert member.status is MemberStatus.INVITED
     assert member.expires_at == NOW + WEEK
     # Expired: refused, nothing recorded.
-    with pytest.raises(billing.LinkRefusedError, match="expired"):
+    with pytest.raises(LinkRefusedError, match="expired"):
         activate(state, now=NOW + WEEK)
     decision = activate(state, now=NOW + WEEK - timedelta(seconds=1))
     assert len(decision.events) == 1
@@ -262,7 +271,7 @@ def test_a_new_invitation_makes_the_older_link_useless() -> None:
         now=NOW + timedelta(days=1),
     ).answer
     assert newer.members[MEMBER].invited_at == NOW
-    with pytest.raises(billing.LinkRefusedError, match="replaced"):
+    with pytest.raises(LinkRefusedError, match="replaced"):
         activate(newer)
     assert activate(newer, invitation="b" * 32).answer.members[MEMBER].status is MemberStatus.ACTIVE
 
@@ -276,7 +285,7 @@ def test_no_activation_while_suspended_and_no_invitation_either() -> None:
         origin=ORIGIN,
         now=NOW,
     ).answer
-    with pytest.raises(billing.LinkRefusedError, match="suspended"):
+    with pytest.raises(LinkRefusedError, match="suspended"):
         activate(suspended)
     with pytest.raises(RefusedError, match="SUSPENDED"):
         invited(suspended)
@@ -325,31 +334,31 @@ def test_an_invitation_is_recorded_as_mailed_once() -> None:
 def test_the_member_token_is_an_ocpi_token_of_ours() -> None:
     state = activate(invited(rfid_uid="04a1b2c3d4")).answer
     member = state.members[MEMBER]
-    token = billing.member_token(state, member, country_code="ZZ", party_id="HUB", now=NOW)
+    token = member_token(state, member, country_code="ZZ", party_id="HUB", now=NOW)
     parsed = Token.model_validate(token)
     assert (parsed.uid, parsed.type.value, parsed.group_id) == ("04A1B2C3D4", "RFID", CORP.upper())
     assert parsed.valid and parsed.whitelist.value == "ALLOWED"
-    assert billing.active_member_tokens(state) == [("04A1B2C3D4", "RFID")]
+    assert active_member_tokens(state) == [("04A1B2C3D4", "RFID")]
 
 
 # --- the link and the e-mail ----------------------------------------------------------------
 
 
 def test_the_link_secret_depends_on_every_part_and_the_key() -> None:
-    key = billing.link_key(b"k" * 32)
-    secret = billing.link_secret(key, CORP, MEMBER, INVITATION)
-    assert billing.link_matches(key, CORP, MEMBER, INVITATION, secret)
-    assert not billing.link_matches(key, CORP, MEMBER, "b" * 32, secret)
-    assert not billing.link_matches(key, CORP, "mem000000002", INVITATION, secret)
-    assert not billing.link_matches(billing.link_key(b"j" * 32), CORP, MEMBER, INVITATION, secret)
+    key = link_key(b"k" * 32)
+    secret = link_secret(key, CORP, MEMBER, INVITATION)
+    assert link_matches(key, CORP, MEMBER, INVITATION, secret)
+    assert not link_matches(key, CORP, MEMBER, "b" * 32, secret)
+    assert not link_matches(key, CORP, "mem000000002", INVITATION, secret)
+    assert not link_matches(link_key(b"j" * 32), CORP, MEMBER, INVITATION, secret)
 
 
 def test_the_activation_e_mail_carries_the_link() -> None:
     state = invited()
     member = state.members[MEMBER]
-    key = billing.link_key(b"k" * 32)
+    key = link_key(b"k" * 32)
     url = activation_url("https://hub.example/", key, CORP, member)
-    secret = billing.link_secret(key, CORP, MEMBER, INVITATION)
+    secret = link_secret(key, CORP, MEMBER, INVITATION)
     assert url == f"https://hub.example/billing/activation/{CORP}/{MEMBER}/{INVITATION}/{secret}"
     message = compose(
         mail_from="billing@hub.example", corporation=state, member=member, url=url, now=NOW
@@ -394,7 +403,7 @@ def _key(cdr_id: str) -> str:
 
 
 def charge(state: CorporationState, cdr: dict[str, Any]) -> Any:
-    return billing.decide_charge(
+    return decide_charge(
         state,
         corporation_id=CORP,
         cdr_key_of=_key,
@@ -420,7 +429,7 @@ def charge(state: CorporationState, cdr: dict[str, Any]) -> Any:
 def test_a_charge_is_kwh_times_price_rounded_half_up_to_the_cent(
     energy: str, price: str, amount: str
 ) -> None:
-    priced = billing.price_charge(Decimal(energy), Decimal(price))
+    priced = price_charge(Decimal(energy), Decimal(price))
     assert str(priced) == amount
 
 
@@ -437,7 +446,7 @@ def test_a_member_cdr_is_charged_once_by_the_contract() -> None:
     )
     assert p.cdr_cost_excl_vat == Decimal("3.575")  # the CDR's own, for reference
     # Through the log and back, and the same CDR again: nothing more.
-    after = billing.evolve(state, parse_event(serialize_event(event)))  # type: ignore[arg-type]
+    after = evolve(state, parse_event(serialize_event(event)))  # type: ignore[arg-type]
     assert after == decision.answer
     assert charge(decision.answer, member_cdr()).events == []
 

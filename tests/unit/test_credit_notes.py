@@ -13,20 +13,35 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers import billing, invoice_numbers
-from producers.billing import (
-    CorporationState,
+from producers import invoice_numbers
+from producers.billing.aggregate import SLICE
+from producers.billing.credit_notes import (
     CreditNoteRejection,
     CreditNoteRequest,
-    InvoicePayment,
-    InvoiceVoiding,
+    credit_note_source,
+    decide_credit_approve,
+    decide_credit_issue,
+    decide_credit_reject,
+    decide_credit_request,
+    remaining_net,
 )
+from producers.billing.invoices import InvoicePayment, InvoiceVoiding, decide_paid, decide_void
+from producers.billing.mailings import (
+    DocumentMailing,
+    MailReceipt,
+    decide_document_mailed,
+    mailing_asked_by,
+    mailing_of,
+    skip_reason,
+)
+from producers.billing.state import CorporationState
 from producers.credit_notes import approve_credit_note, reject_credit_note, request_credit_note
 from producers.decision_store import InMemoryDecisionStore
 from producers.log import Fault, InMemoryEventLog, InMemoryLogHistory
-from producers.write_path import NotRecordedError, RefusedError, WritePath, acting_as
+from producers.write_path import Decision, NotRecordedError, RefusedError, WritePath, acting_as
 from schemas.events import parse_event, serialize_event
 from schemas.events.billing import (
+    FIRST_MAILING,
     CreditNoteIssued,
     CreditNoteNumberAssigned,
     CreditNoteStatus,
@@ -62,7 +77,7 @@ def invoiced(state: CorporationState | None = None) -> CorporationState:
 
 
 def request(state: CorporationState, actor: Actor = CLERK, **body: Any) -> Any:
-    return billing.decide_credit_request(
+    return decide_credit_request(
         state,
         invoice_id=INVOICE,
         body=CreditNoteRequest.model_validate({"reason": "goodwill"} | body),
@@ -86,7 +101,7 @@ def approved(
 ) -> CorporationState:
     state = _apply(
         state,
-        billing.decide_credit_approve(
+        decide_credit_approve(
             state,
             credit_note_id=credit_note_id,
             actor=actor,
@@ -97,7 +112,7 @@ def approved(
     )
     return _apply(
         state,
-        billing.decide_credit_issue(
+        decide_credit_issue(
             state,
             credit_note_id=credit_note_id,
             number=number,
@@ -196,7 +211,7 @@ def test_credits_of_the_whole_remaining_amount_net_the_invoice_to_zero() -> None
     assert invoice.net_total - sum(n.net_total for n in notes) == 0
     assert invoice.vat_total - sum(n.vat_total or 0 for n in notes) == 0
     assert invoice.gross_total - sum(n.gross_total or 0 for n in notes) == 0
-    assert (invoice.credited_gross, billing.remaining_net(invoice)) == (D("20.78"), 0)
+    assert (invoice.credited_gross, remaining_net(invoice)) == (D("20.78"), 0)
     with pytest.raises(RefusedError) as nothing_left:
         request(state, amount="0.01")
     assert nothing_left.value.http_status == 409
@@ -294,7 +309,7 @@ def test_pending_requests_reserve_their_amount_until_rejected() -> None:
     assert "0.17 EUR" in refused.value.message
     state = _apply(
         state,
-        billing.decide_credit_reject(
+        decide_credit_reject(
             state,
             credit_note_id=first,
             body=CreditNoteRejection(reason="not agreed"),
@@ -318,7 +333,7 @@ def test_rejecting_a_session_credit_frees_the_session() -> None:
     state, note = requested(invoiced(), sessions=["NL/CPO/A0"])
     state = _apply(
         state,
-        billing.decide_credit_reject(
+        decide_credit_reject(
             state,
             credit_note_id=note,
             body=CreditNoteRejection(reason="no"),
@@ -341,7 +356,7 @@ def test_only_an_issued_or_paid_invoice_gets_a_credit_note() -> None:
     assert of_draft.value.http_status == 409 and "is DRAFT" in of_draft.value.message
     void = _apply(
         invoiced(),
-        billing.decide_void(
+        decide_void(
             invoiced(),
             invoice_id=INVOICE,
             body=InvoiceVoiding(reason="wrong"),
@@ -354,7 +369,7 @@ def test_only_an_issued_or_paid_invoice_gets_a_credit_note() -> None:
     assert "is VOID" in of_void.value.message
     paid = _apply(
         invoiced(),
-        billing.decide_paid(
+        decide_paid(
             invoiced(), invoice_id=INVOICE, body=InvoicePayment(), origin=ORIGIN, now=LATER
         ),
     )
@@ -370,7 +385,7 @@ def test_unknown_invoice_corporation_or_credit_note_is_404() -> None:
         request(None, amount="1.00")  # type: ignore[arg-type]
     assert no_corporation.value.http_status == 404
     with pytest.raises(RefusedError) as no_note:
-        billing.decide_credit_approve(
+        decide_credit_approve(
             invoiced(),
             credit_note_id=f"{INVOICE}-cn9",
             actor=CONTROLLER,
@@ -385,7 +400,7 @@ def test_four_eyes_the_requester_does_not_approve_unless_switched_off() -> None:
     state, note = requested(invoiced(), amount="5.00")
 
     def approve(actor: Actor | None, four_eyes: bool = True) -> Any:
-        return billing.decide_credit_approve(
+        return decide_credit_approve(
             state, credit_note_id=note, actor=actor, four_eyes=four_eyes, origin=ORIGIN, now=LATER
         )
 
@@ -405,10 +420,10 @@ def test_four_eyes_the_requester_does_not_approve_unless_switched_off() -> None:
 def test_a_decided_credit_note_is_not_decided_again_and_nothing_is_recorded() -> None:
     state, note = credit(invoiced(), "CN-2026-000001", amount="5.00")
     for decide in (
-        lambda: billing.decide_credit_approve(
+        lambda: decide_credit_approve(
             state, credit_note_id=note, actor=CLERK, four_eyes=True, origin=ORIGIN, now=LATER
         ),
-        lambda: billing.decide_credit_reject(
+        lambda: decide_credit_reject(
             state,
             credit_note_id=note,
             body=CreditNoteRejection(reason="late"),
@@ -425,7 +440,7 @@ def test_a_decided_credit_note_is_not_decided_again_and_nothing_is_recorded() ->
         )
     # Issued again with its own number: nothing; with another: refused.
     assert (
-        billing.decide_credit_issue(
+        decide_credit_issue(
             state,
             credit_note_id=note,
             number="CN-2026-000001",
@@ -436,7 +451,7 @@ def test_a_decided_credit_note_is_not_decided_again_and_nothing_is_recorded() ->
         == []
     )
     with pytest.raises(RefusedError):
-        billing.decide_credit_issue(
+        decide_credit_issue(
             state,
             credit_note_id=note,
             number="CN-2026-000002",
@@ -449,7 +464,7 @@ def test_a_decided_credit_note_is_not_decided_again_and_nothing_is_recorded() ->
 def test_an_invoice_with_credit_notes_is_not_voided() -> None:
     state, _ = requested(invoiced(), amount="1.00")
     with pytest.raises(RefusedError) as refused:
-        billing.decide_void(
+        decide_void(
             state, invoice_id=INVOICE, body=InvoiceVoiding(reason="x"), origin=ORIGIN, now=LATER
         )
     assert "has credit notes" in refused.value.message
@@ -457,7 +472,7 @@ def test_an_invoice_with_credit_notes_is_not_voided() -> None:
 
 def test_the_fold_of_the_logged_events_is_the_decisions_state() -> None:
     state, note = requested(invoiced(), sessions=["NL/CPO/B0"])
-    decision = billing.decide_credit_approve(
+    decision = decide_credit_approve(
         state, credit_note_id=note, actor=CONTROLLER, four_eyes=True, origin=ORIGIN, now=LATER
     )
     [event] = decision.events
@@ -514,7 +529,7 @@ def _write_path(log: InMemoryEventLog, store: InMemoryDecisionStore) -> WritePat
 
 async def test_request_approve_reject_on_the_write_path_with_who_did_it() -> None:
     log, store = InMemoryEventLog(), InMemoryDecisionStore()
-    store.seed(billing.SLICE, CORP, invoiced())
+    store.seed(SLICE, CORP, invoiced())
     w = _write_path(log, store)
     with acting_as(CLERK):
         one = await request_credit_note(
@@ -567,7 +582,7 @@ async def test_request_approve_reject_on_the_write_path_with_who_did_it() -> Non
 async def test_an_approval_broken_before_its_issue_is_finished_with_the_same_number() -> None:
     log, store = InMemoryEventLog(), InMemoryDecisionStore()
     state, note = requested(invoiced(), amount="5.00")
-    store.seed(billing.SLICE, CORP, state)
+    store.seed(SLICE, CORP, state)
     w = _write_path(log, store)
     # Appends: the approval, the number, then the issue fails.
     log.faults = [None, None, Fault.NOT_SENT]  # type: ignore[list-item]
@@ -592,20 +607,17 @@ async def test_an_approval_broken_before_its_issue_is_finished_with_the_same_num
 # --- the document (producers/invoice_mapping.py, producers/invoice_documents.py) --------------
 
 
-def _credit_events(
-    state: CorporationState, number: str, **body: Any
-) -> tuple[CorporationState, Any, Any]:
-    """Request, approve and issue; the requested and issued payloads."""
-    decision = request(state, **body)
-    state = _apply(state, decision)
-    note = decision.answer.credit_note_id
+def _issued(
+    state: CorporationState, note: str, number: str
+) -> tuple[CorporationState, Decision[Any]]:
+    """Approve and issue a requested credit note: the state, and the issue."""
     state = _apply(
         state,
-        billing.decide_credit_approve(
+        decide_credit_approve(
             state, credit_note_id=note, actor=CONTROLLER, four_eyes=True, origin=ORIGIN, now=LATER
         ),
     )
-    issue = billing.decide_credit_issue(
+    issue = decide_credit_issue(
         state,
         credit_note_id=note,
         number=number,
@@ -613,7 +625,16 @@ def _credit_events(
         origin=ORIGIN,
         now=LATER,
     )
-    return _apply(state, issue), decision.events[0].payload, issue.events[0].payload
+    return _apply(state, issue), issue
+
+
+def _credit_events(
+    state: CorporationState, number: str, **body: Any
+) -> tuple[CorporationState, Any, Any]:
+    """Request, approve and issue; the requested and issued payloads."""
+    decision = request(state, **body)
+    state, issue = _issued(_apply(state, decision), decision.answer.credit_note_id, number)
+    return state, decision.events[0].payload, issue.events[0].payload
 
 
 def _invoice_drafted() -> Any:
@@ -715,34 +736,36 @@ def test_the_events_of_another_credit_note_or_invoice_make_no_document() -> None
 
 def test_an_issued_credit_notes_source_is_its_logged_payloads_field_for_field() -> None:
     state, requested_, issued_ = _credit_events(invoiced(), "CN-2026-000003", amount="5.00")
-    source = billing.credit_note_source(state, requested_.credit_note_id)
+    source = credit_note_source(state, requested_.credit_note_id)
     assert source.requested == requested_
     assert source.issued == issued_
     assert source.invoice == state.invoice_sources[INVOICE].drafted
     # Through the slice's own dump and load (the decision store's bytes) too.
-    loaded = billing.SLICE.load(billing.SLICE.dump(state))
-    assert billing.credit_note_source(loaded, requested_.credit_note_id) == source
+    loaded = SLICE.load(SLICE.dump(state))
+    assert credit_note_source(loaded, requested_.credit_note_id) == source
 
 
 def test_only_an_issued_credit_note_has_a_source() -> None:
     state, pending = requested(invoiced(), amount="1.00")
     with pytest.raises(RefusedError) as refused:
-        billing.credit_note_source(state, pending)
+        credit_note_source(state, pending)
     assert refused.value.http_status == 409
     assert "only an issued credit note" in str(refused.value)
     with pytest.raises(RefusedError) as missing:
-        billing.credit_note_source(state, f"{INVOICE}-cn9")
+        credit_note_source(state, f"{INVOICE}-cn9")
     assert missing.value.http_status == 404
 
 
 def _mailed(state: CorporationState, credit_note_id: str) -> Any:
-    return billing.decide_credit_note_mailed(
+    return decide_document_mailed(
         state,
-        credit_note_id=credit_note_id,
-        recipient="invoices@acme.example",
-        message_id=f"<{credit_note_id}.issue@billing.ocpi-hub>",
-        pdf_sha256="a" * 64,
-        csv_sha256="b" * 64,
+        mailing=DocumentMailing.of_credit_note(credit_note_id),
+        receipt=MailReceipt(
+            recipient="invoices@acme.example",
+            message_id=f"<{credit_note_id}.issue@billing.ocpi-hub>",
+            pdf_sha256="a" * 64,
+            csv_sha256="b" * 64,
+        ),
         origin=ORIGIN,
         now=LATER,
     )
@@ -767,3 +790,29 @@ def test_a_credit_notes_mailing_is_recorded_once_and_only_when_issued() -> None:
     with pytest.raises(RefusedError) as refused:
         _mailed(pending_state, pending)
     assert refused.value.http_status == 409
+
+
+def test_a_credit_notes_email_goes_the_invoices_way() -> None:
+    """The one mailing path (producers/billing/mailings.py): its issue asks
+    for its one e-mail, due until recorded, then done; one not issued has
+    nothing to mail, and it has no other mailing than ``issue``."""
+    state, note = requested(invoiced(), amount="2.00")
+    mailing = DocumentMailing.of_credit_note(note)
+    assert mailing.corporation_id == CORP and str(mailing) == f"credit note {note}"
+    assert skip_reason(state, mailing) == "unknown"  # requested: nothing to mail yet
+    state, issue = _issued(state, note, "CN-2026-000001")
+    [issued] = issue.events
+    assert isinstance(issued, CreditNoteIssued) and mailing_asked_by(issued) == mailing
+    assert skip_reason(state, mailing) is None
+    held = mailing_of(state, mailing)
+    assert (held.mailing_id, held.requested_at, held.message_id) == (
+        FIRST_MAILING,
+        issued.payload.at,
+        None,
+    )
+    after = _apply(state, _mailed(state, note))
+    assert skip_reason(after, mailing) == "done"
+    assert after.credit_notes[note].mailed == _mailed(state, note).answer
+    with pytest.raises(RefusedError) as other:
+        mailing_of(state, DocumentMailing(mailing.kind, note, "a" * 32))
+    assert other.value.http_status == 404

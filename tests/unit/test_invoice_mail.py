@@ -15,8 +15,21 @@ from pydantic import ValidationError
 
 from ocpi_hub.settings import Settings
 from processors.invoice_mailer import compose
-from producers import billing
-from producers.billing import CorporationState, InvoiceVoiding
+from producers.billing.aggregate import SLICE
+from producers.billing.corporations import NewCorporation, decide_register
+from producers.billing.invoices import InvoiceVoiding, decide_issue, decide_void, invoice_source
+from producers.billing.mailings import (
+    DocumentMailing,
+    MailReceipt,
+    decide_document_mailed,
+    decide_mailing_request,
+    mailing_asked_by,
+    mailing_of,
+    new_mailing_id,
+    shown_mailings,
+    skip_reason,
+)
+from producers.billing.state import CorporationState
 from producers.invoice_documents import seller_from
 from producers.invoice_files import FileKind, InvoiceRenderer
 from producers.invoice_mapping import document_of
@@ -51,7 +64,7 @@ def drafted_state() -> tuple[CorporationState, Any]:
 
 def issued_state() -> tuple[CorporationState, Any, Any]:
     state, drafted = drafted_state()
-    decision = billing.decide_issue(
+    decision = decide_issue(
         state,
         invoice_id=INVOICE,
         number="2026-000042",
@@ -63,29 +76,37 @@ def issued_state() -> tuple[CorporationState, Any, Any]:
 
 
 def request(state: CorporationState, mailing_id: str) -> Any:
-    return billing.decide_mailing_request(
+    return decide_mailing_request(
         state, invoice_id=INVOICE, mailing_id=mailing_id, origin=ORIGIN, now=CLOSE_AT
     )
 
 
 def mailed(state: CorporationState, mailing_id: str) -> Any:
-    return billing.decide_invoice_mailed(
+    return decide_document_mailed(
         state,
-        invoice_id=INVOICE,
-        mailing_id=mailing_id,
-        recipient="invoices@acme.example",
-        message_id=f"<{INVOICE}.{mailing_id}@billing.ocpi-hub>",
-        pdf_sha256=SHA,
-        csv_sha256=SHA,
+        mailing=DocumentMailing.of_invoice(INVOICE, mailing_id),
+        receipt=MailReceipt(
+            recipient="invoices@acme.example",
+            message_id=f"<{INVOICE}.{mailing_id}@billing.ocpi-hub>",
+            pdf_sha256=SHA,
+            csv_sha256=SHA,
+        ),
         origin=ORIGIN,
         now=CLOSE_AT,
+    )
+
+
+def voided(state: CorporationState) -> CorporationState:
+    body = InvoiceVoiding(reason="wrong month")
+    return _apply(
+        state, decide_void(state, invoice_id=INVOICE, body=body, origin=ORIGIN, now=CLOSE_AT)
     )
 
 
 def test_the_state_keeps_the_two_events_content_and_the_first_mailing() -> None:
     state, drafted, issued = issued_state()
     # Through the decision store's own form (JSON), as a rebuild would load it.
-    state = billing.SLICE.load(billing.SLICE.dump(state))
+    state = SLICE.load(SLICE.dump(state))
     source = state.invoice_sources[INVOICE]
     assert source.issued == issued.payload
     # Everything but the CDR keys, which no document shows.
@@ -99,9 +120,9 @@ def test_the_state_keeps_the_two_events_content_and_the_first_mailing() -> None:
 
 def test_files_from_the_state_are_the_files_from_the_events() -> None:
     state, drafted, issued = issued_state()
-    state = billing.SLICE.load(billing.SLICE.dump(state))
+    state = SLICE.load(SLICE.dump(state))
     r = renderer()
-    source = billing.invoice_source(state, INVOICE)
+    source = invoice_source(state, INVOICE)
     from_events = document_of(drafted.payload, issued.payload, r.seller, r.means)
     assert r.document(source) == from_events
     for kind in FileKind:
@@ -116,14 +137,14 @@ def test_files_from_the_state_are_the_files_from_the_events() -> None:
 def test_a_draft_has_no_files_and_an_unknown_invoice_is_404() -> None:
     state, _ = drafted_state()
     with pytest.raises(RefusedError) as draft_refused:
-        billing.invoice_source(state, INVOICE)
+        invoice_source(state, INVOICE)
     assert draft_refused.value.http_status == 409
     assert "draft" in draft_refused.value.message
     with pytest.raises(RefusedError) as unknown:
-        billing.invoice_source(state, f"{CORP}-202501")
+        invoice_source(state, f"{CORP}-202501")
     assert unknown.value.http_status == 404
     with pytest.raises(RefusedError) as no_corporation:
-        billing.invoice_source(None, INVOICE)
+        invoice_source(None, INVOICE)
     assert no_corporation.value.http_status == 404
     with pytest.raises(RefusedError) as not_mailed:
         request(state, "c" * 32)
@@ -132,9 +153,9 @@ def test_a_draft_has_no_files_and_an_unknown_invoice_is_404() -> None:
 
 def test_a_mailing_is_requested_once_and_recorded_once() -> None:
     state, _, _ = issued_state()
-    again = billing.new_mailing_id(INVOICE, "corr-1")
-    assert again == billing.new_mailing_id(INVOICE, "corr-1")
-    assert again != billing.new_mailing_id(INVOICE, "corr-2")
+    again = new_mailing_id(INVOICE, "corr-1")
+    assert again == new_mailing_id(INVOICE, "corr-1")
+    assert again != new_mailing_id(INVOICE, "corr-2")
     asked = request(state, again)
     [event] = asked.events
     assert isinstance(event, InvoiceMailingRequested) and event.payload.mailing_id == again
@@ -150,7 +171,7 @@ def test_a_mailing_is_requested_once_and_recorded_once() -> None:
     held = state.invoice_sources[INVOICE].mailings
     assert held[FIRST_MAILING].message_id == f"<{INVOICE}.issue@billing.ocpi-hub>"
     assert held[again].message_id is None  # still to send
-    shown = billing.shown_mailings(state.invoice_sources[INVOICE])
+    shown = shown_mailings(state.invoice_sources[INVOICE])
     assert [m["mailing_id"] for m in shown] == [FIRST_MAILING, again]
 
     with pytest.raises(RefusedError) as unknown:
@@ -160,20 +181,11 @@ def test_a_mailing_is_requested_once_and_recorded_once() -> None:
 
 def test_a_void_invoice_is_not_mailed_again_but_keeps_its_files() -> None:
     state, _, _ = issued_state()
-    state = _apply(
-        state,
-        billing.decide_void(
-            state,
-            invoice_id=INVOICE,
-            body=InvoiceVoiding(reason="wrong month"),
-            origin=ORIGIN,
-            now=CLOSE_AT,
-        ),
-    )
+    state = voided(state)
     with pytest.raises(RefusedError) as refused:
         request(state, "e" * 32)
     assert refused.value.http_status == 409 and "VOID" in refused.value.message
-    assert renderer().render(billing.invoice_source(state, INVOICE), FileKind.XML).content
+    assert renderer().render(invoice_source(state, INVOICE), FileKind.XML).content
 
 
 def test_a_zero_percent_contract_is_refused_upfront() -> None:
@@ -182,10 +194,10 @@ def test_a_zero_percent_contract_is_refused_upfront() -> None:
     body = corporation_body()
     body["contract"] = body["contract"] | {"vat_rate": Decimal(0)}
     with pytest.raises(RefusedError) as refused:
-        billing.decide_register(
+        decide_register(
             None,
             corporation_id=CORP,
-            body=billing.NewCorporation.model_validate(body),
+            body=NewCorporation.model_validate(body),
             origin=ORIGIN,
             now=datetime(2026, 9, 1, tzinfo=UTC),
         )
@@ -210,7 +222,7 @@ def test_a_zero_percent_contract_is_refused_upfront() -> None:
 def test_the_email_carries_the_pdf_and_the_csv_to_the_billing_address() -> None:
     state, _, _ = issued_state()
     r = renderer()
-    source = billing.invoice_source(state, INVOICE)
+    source = invoice_source(state, INVOICE)
     pdf, csv = r.render(source, FileKind.PDF), r.render(source, FileKind.CSV)
     message = compose(
         mail_from="billing@hub.example",
@@ -253,7 +265,7 @@ def test_the_font_cache_changes_no_byte_in_threads_either(monkeypatch: pytest.Mo
     docs = [
         invoice(),
         credit_note(),
-        r.document(billing.invoice_source(issued_state()[0], INVOICE)),
+        r.document(invoice_source(issued_state()[0], INVOICE)),
     ]
     cached = [(invoice_pdf(d, r.fonts), facturx_pdf(d, r.fonts)) for d in docs]
     with ThreadPoolExecutor(4) as pool:
@@ -269,3 +281,40 @@ def test_the_font_cache_changes_no_byte_in_threads_either(monkeypatch: pytest.Mo
     assert cached == parsed
     assert at_once == parsed * 3
     assert len({pdf for pdf, _ in parsed}) == 3  # three different documents
+
+
+# --- the one mailing path: invoices and credit notes alike -------------------------------
+
+
+def test_which_events_ask_for_an_email() -> None:
+    state, drafted, issued = issued_state()
+    assert mailing_asked_by(issued) == DocumentMailing.of_invoice(INVOICE, FIRST_MAILING)
+    [again] = request(state, "f" * 32).events
+    assert mailing_asked_by(again) == DocumentMailing.of_invoice(INVOICE, "f" * 32)
+    assert mailing_asked_by(drafted) is None
+    [record] = mailed(state, FIRST_MAILING).events
+    assert mailing_asked_by(record) is None  # a record of an e-mail asks for none
+
+
+def test_the_mailer_skips_what_is_unknown_done_or_void_and_sends_what_is_due() -> None:
+    drafted, _ = drafted_state()
+    issue = DocumentMailing.of_invoice(INVOICE, FIRST_MAILING)
+    assert skip_reason(None, issue) == "unknown"
+    assert skip_reason(drafted, issue) == "unknown"  # a draft has nothing to mail yet
+    state, _, _ = issued_state()
+    assert skip_reason(state, issue) is None
+    assert skip_reason(state, DocumentMailing.of_invoice(INVOICE, "a" * 32)) == "unknown"
+    assert skip_reason(_apply(state, mailed(state, FIRST_MAILING)), issue) == "done"
+    assert skip_reason(voided(state), issue) == "void"
+
+
+def test_a_recorded_mailing_keeps_when_it_was_asked_for() -> None:
+    state, _, issued = issued_state()
+    issue = DocumentMailing.of_invoice(INVOICE, FIRST_MAILING)
+    decision = mailed(state, FIRST_MAILING)
+    held = decision.answer
+    assert held == mailing_of(_apply(state, decision), issue)
+    assert held.requested_at == issued.payload.at and held.mailed_at == CLOSE_AT
+    assert (held.recipient, held.pdf_sha256, held.csv_sha256) == ("invoices@acme.example", SHA, SHA)
+    assert str(issue) == f"invoice {INVOICE} mailing issue"
+    assert issue.corporation_id == CORP

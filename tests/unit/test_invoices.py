@@ -13,16 +13,22 @@ from typing import Any
 import pytest
 
 from processors.billing_close import ScheduledClose, month_to_close
-from producers import billing, invoice_numbers
-from producers.billing import (
-    CorporationState,
+from producers import invoice_numbers
+from producers.billing.aggregate import SLICE, evolve
+from producers.billing.charges import decide_charge
+from producers.billing.corporations import NewCorporation, decide_register
+from producers.billing.invoices import (
     DraftOutcome,
     InvoicePayment,
     InvoiceVoiding,
-    NewMember,
-    decide_activate,
-    decide_invite,
+    decide_draft,
+    decide_issue,
+    decide_paid,
+    decide_void,
+    vat_of,
 )
+from producers.billing.members import NewMember, decide_activate, decide_invite
+from producers.billing.state import CorporationState
 from producers.decision_store import InMemoryDecisionStore
 from producers.invoicing import close_month, month_period, previous_month
 from producers.log import Fault, InMemoryEventLog, InMemoryLogHistory
@@ -77,7 +83,7 @@ def _with_member(
 
 def fleet(fee: str | None = "2.50") -> CorporationState:
     """Acme (0.35/kWh, 21 % VAT, 30 days) with Ada (cost centre R&D) and Bob."""
-    body = billing.NewCorporation.model_validate(
+    body = NewCorporation.model_validate(
         {
             **_corporation(),
             "contract": {
@@ -88,7 +94,7 @@ def fleet(fee: str | None = "2.50") -> CorporationState:
             },
         }
     )
-    state = billing.decide_register(
+    state = decide_register(
         None, corporation_id=CORP, body=body, origin=ORIGIN, now=datetime(2026, 9, 1, tzinfo=UTC)
     ).answer
     return _with_member(_with_member(state, ADA, "Ada", "R&D"), BOB, "Bob", None)
@@ -103,7 +109,7 @@ def _corporation() -> dict[str, Any]:
 def _apply(state: CorporationState, decision: Any) -> CorporationState:
     """Fold a decision's events as they come back from the log (JSON)."""
     for event in decision.events:
-        state = billing.evolve(state, parse_event(serialize_event(event)))  # type: ignore[arg-type]
+        state = evolve(state, parse_event(serialize_event(event)))  # type: ignore[arg-type]
     return state
 
 
@@ -133,7 +139,7 @@ def charged(
 
 
 def _charge(state: CorporationState, cdr: dict[str, Any]) -> Any:
-    return billing.decide_charge(
+    return decide_charge(
         state,
         corporation_id=CORP,
         cdr_key_of=lambda ref: f"NL/CPO/{ref}",
@@ -159,7 +165,7 @@ def credited(state: CorporationState, cdr_id: str, member_id: str) -> Corporatio
 
 def draft(state: CorporationState, month: str, now: datetime = CLOSE_AT) -> Any:
     start, end = month_period(month)
-    return billing.decide_draft(
+    return decide_draft(
         state,
         corporation_id=CORP,
         month=month,
@@ -231,14 +237,14 @@ def test_an_invoice_has_lines_per_cost_centre_and_member_and_vat_on_the_total() 
     ],
 )
 def test_vat_is_rounded_once_half_up_to_the_cent(net: str, rate: str, vat: str) -> None:
-    assert str(billing.vat_of(Decimal(net), Decimal(rate))) == vat
+    assert str(vat_of(Decimal(net), Decimal(rate))) == vat
 
 
 def test_vat_is_computed_on_the_total_not_summed_per_line() -> None:
     # Three members' 0.05 each at 10 %: per line 0.005 -> 0.01, three times
     # 0.03; on the total 0.15 -> 0.015 -> 0.02. The invoice says 0.02.
     state = fleet(fee=None)
-    body = billing.NewCorporation.model_validate(
+    body = NewCorporation.model_validate(
         {
             **_corporation(),
             "contract": {
@@ -415,7 +421,7 @@ def test_the_numbers_topic_has_one_partition_and_is_documented() -> None:
 
 def issued(state: CorporationState, number: str = "2026-000007") -> CorporationState:
     invoice_id = f"{CORP}-202611"
-    decision = billing.decide_issue(
+    decision = decide_issue(
         state,
         invoice_id=invoice_id,
         number=number,
@@ -431,7 +437,7 @@ def test_draft_issued_paid() -> None:
     state = _apply(november(), draft(november(), "2026-11"))
     assert state.invoices[invoice_id].status is InvoiceStatus.DRAFT
     with pytest.raises(RefusedError):  # a draft is neither paid nor voided
-        billing.decide_paid(
+        decide_paid(
             state, invoice_id=invoice_id, body=InvoicePayment(), origin=ORIGIN, now=CLOSE_AT
         )
     state = issued(state)
@@ -442,7 +448,7 @@ def test_draft_issued_paid() -> None:
     with pytest.raises(RefusedError) as other:
         issued(state, "2026-000008")
     assert other.value.http_status == 409
-    paid = billing.decide_paid(
+    paid = decide_paid(
         state,
         invoice_id=invoice_id,
         body=InvoicePayment(paid_on=date(2026, 12, 20), reference="BANK-1"),
@@ -452,12 +458,12 @@ def test_draft_issued_paid() -> None:
     state = _apply(state, paid)
     assert state.invoices[invoice_id].status is InvoiceStatus.PAID
     assert state.invoices[invoice_id].paid_on == date(2026, 12, 20)
-    again = billing.decide_paid(
+    again = decide_paid(
         state, invoice_id=invoice_id, body=InvoicePayment(), origin=ORIGIN, now=CLOSE_AT
     )
     assert again.events == []
     with pytest.raises(RefusedError) as voided:
-        billing.decide_void(
+        decide_void(
             state,
             invoice_id=invoice_id,
             body=InvoiceVoiding(reason="x"),
@@ -470,7 +476,7 @@ def test_draft_issued_paid() -> None:
 def test_a_void_invoice_keeps_its_number_and_its_charges_go_on_the_next() -> None:
     invoice_id = f"{CORP}-202611"
     state = issued(_apply(november(), draft(november(), "2026-11")))
-    decision = billing.decide_void(
+    decision = decide_void(
         state,
         invoice_id=invoice_id,
         body=InvoiceVoiding(reason="wrong contract"),
@@ -485,7 +491,7 @@ def test_a_void_invoice_keeps_its_number_and_its_charges_go_on_the_next() -> Non
         "wrong contract",
     )
     assert (
-        billing.decide_void(
+        decide_void(
             state,
             invoice_id=invoice_id,
             body=InvoiceVoiding(reason="again"),
@@ -495,7 +501,7 @@ def test_a_void_invoice_keeps_its_number_and_its_charges_go_on_the_next() -> Non
         == []
     )
     with pytest.raises(RefusedError):
-        billing.decide_paid(
+        decide_paid(
             state, invoice_id=invoice_id, body=InvoicePayment(), origin=ORIGIN, now=CLOSE_AT
         )
     dec = draft(state, "2026-12", now=DEC_END).events[0].payload
@@ -504,7 +510,7 @@ def test_a_void_invoice_keeps_its_number_and_its_charges_go_on_the_next() -> Non
 
 def test_an_unknown_invoice_is_refused() -> None:
     with pytest.raises(RefusedError) as refused:
-        billing.decide_paid(
+        decide_paid(
             fleet(),
             invoice_id=f"{CORP}-202611",
             body=InvoicePayment(),
@@ -517,7 +523,7 @@ def test_an_unknown_invoice_is_refused() -> None:
 def test_replay_folds_the_same_state_as_the_decisions() -> None:
     state = november()
     decision = draft(state, "2026-11")
-    assert _apply(state, decision) == billing.evolve(state, decision.events[0])
+    assert _apply(state, decision) == evolve(state, decision.events[0])
 
 
 # --- a whole close on the write path (fakes) --------------------------------------------
@@ -528,10 +534,10 @@ def _write_path(log: InMemoryEventLog, store: InMemoryDecisionStore) -> WritePat
 
 
 def _seed(store: InMemoryDecisionStore) -> None:
-    store.seed(billing.SLICE, CORP, november())
+    store.seed(SLICE, CORP, november())
     other = registered().model_copy(update={"corporation_id": "beta00000002"})
-    store.seed(billing.SLICE, "beta00000002", other)  # no member: nothing to bill
-    store.seed(billing.SLICE, "gamma0000003", _renamed(november(), "gamma0000003"))
+    store.seed(SLICE, "beta00000002", other)  # no member: nothing to bill
+    store.seed(SLICE, "gamma0000003", _renamed(november(), "gamma0000003"))
 
 
 def _renamed(state: CorporationState, corporation_id: str) -> CorporationState:
@@ -576,7 +582,7 @@ async def test_a_close_in_chunks_numbers_in_id_order_and_lets_states_go(
         [f"{CORP}-202611"],
         ["gamma0000003-202611"],
     ]
-    assert not any(key[0] == billing.SLICE.name for key in w._cache)
+    assert not any(key[0] == SLICE.name for key in w._cache)
 
 
 @pytest.mark.parametrize(
@@ -664,7 +670,7 @@ async def test_the_scheduled_close_closes_once() -> None:
 def _issued_events(state: CorporationState) -> tuple[Any, Any]:
     decision = draft(state, "2026-11")
     state = _apply(state, decision)
-    [issue] = billing.decide_issue(
+    [issue] = decide_issue(
         state,
         invoice_id=f"{CORP}-202611",
         number="2026-000042",

@@ -14,9 +14,10 @@ from api.app import create_app
 from api.auth import Caller, caller, registered_caller
 from api.ocpi.received_commands import CommandPorts, command_ports
 from ocpi_hub.settings import Settings
-from processors.command_callbacks import CommandCallbackSender
+from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.command_results import decide as decide_result
 from processors.command_results import evolve as evolve_pending
+from processors.result_callbacks import ResultCallbackSender
 from producers import charge_points, locations, tokens
 from producers.charge_points import ChargePointState
 from producers.decision_store import InMemoryDecisionStore
@@ -437,5 +438,5 @@ async def test_no_callback_is_sent_for_an_operator_command() -> None:
     )
     decided = decide_result(evolve_pending(None, mine), answered("C9"), T0)
     assert decided is not None and decided.payload.partner_id == "ops:account:ada"
-    sender = CommandCallbackSender(Settings(), _NoPartners(), None, _NoMarks())  # type: ignore[arg-type]
+    sender = ResultCallbackSender(Settings(), _NoPartners(), None, _NoMarks(), COMMAND_CALLBACKS)  # type: ignore[arg-type]
     assert await sender.deliver(decided) == "operator"

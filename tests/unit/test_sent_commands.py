@@ -343,6 +343,19 @@ class FakeChannel:
     async def post(
         self, url: str, *, token: str, headers: Mapping[str, str], body: dict[str, Any]
     ) -> CpoAnswer:
+        return await self.send("POST", url, token=token, headers=headers, body=body)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str,
+        headers: Mapping[str, str],
+        body: dict[str, Any] | None = None,
+    ) -> CpoAnswer:
+        assert method == "POST"  # commands are POSTed
+        assert body is not None
         self.sent.append((url, token, dict(headers), body))
         if self.meanwhile is not None:
             await self.meanwhile(body)
