@@ -155,6 +155,7 @@ def _one_object(request: Request) -> bool:
 _BROKEN = (
     "Something went wrong on our side; it has been logged. Try again, or tell an administrator."
 )
+_UNPARSED = "There was an error parsing the body"  # fastapi.routing's detail
 _STORE_AWAY = "A store the dashboard reads did not answer in time. Try again in a moment."
 
 
@@ -277,6 +278,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and (unserved := _unserved_version(request)):
             return JSONResponse(
                 envelope(None, OcpiStatus.UNSUPPORTED_VERSION, unserved), status_code=404
+            )
+        if exc.status_code == 400 and exc.detail == _UNPARSED and is_ocpi(request):
+            # FastAPI's answer to a body it could not decode at all (not
+            # UTF-8): for a partner that is a body that is not valid JSON.
+            return JSONResponse(
+                envelope(None, OcpiStatus.CLIENT_ERROR, "request body is not valid JSON"),
+                status_code=400,
             )
         return JSONResponse(
             envelope(None, OcpiStatus.CLIENT_ERROR, str(exc.detail)),

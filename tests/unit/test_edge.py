@@ -295,3 +295,14 @@ def test_a_retried_put_whose_first_answer_was_lost_is_harmless(
     once = locations.SLICE.fold(None, log.events[:1])
     twice = locations.SLICE.fold(None, log.events)
     assert once == twice
+
+
+def test_a_body_that_is_not_utf8_is_not_valid_json(
+    client: TestClient, log: InMemoryEventLog
+) -> None:
+    # FastAPI answers "There was an error parsing the body" for bytes it
+    # cannot decode at all; a partner gets the OCPI answer for bad JSON.
+    resp = client.put(f"{RECEIVER}/LOC1", content=b"\xff\xfe{", headers=JSON)
+    assert resp.status_code == 400
+    assert resp.json()["status_message"] == "request body is not valid JSON"
+    assert log.events == []
