@@ -77,6 +77,8 @@ CDR_R = "/ocpi/emsp/2.2.1/cdrs"
 CDR_S = "/ocpi/cpo/2.2.1/cdrs"
 CMD_R = "/ocpi/cpo/2.2.1/commands"
 CMD_S = "/ocpi/emsp/2.2.1/commands"
+CP_R = "/ocpi/cpo/2.2.1/chargingprofiles"
+CP_S = "/ocpi/emsp/2.2.1/chargingprofiles"
 CREDENTIALS = "/ocpi/2.2.1/credentials"
 HCI = "/ocpi/2.2.1/hubclientinfo"
 
@@ -87,6 +89,7 @@ START = {
     "location_id": "NOPE",
 }
 PREFERENCES = {"profile_type": "CHEAP"}
+CP_URL = "http://127.0.0.1:9/ocpi/emsp/2.2.1/chargingprofiles/SET/1"
 CLIENT_INFO = {
     "country_code": "DE",
     "party_id": "EMA",
@@ -195,6 +198,18 @@ CASES = [
     Case(BOTH, "POST", f"{CMD_S}/START_SESSION/never-sent", 200, 2003, body={"result": "ACCEPTED"}),
     Case(BOTH, "POST", f"{CMD_S}/FLY_AWAY/never-sent", 200, 2001, body={"result": "ACCEPTED"}),
     Case(BOTH, "POST", f"{CMD_S}/START_SESSION/x", 400, 2000, body=NOT_JSON),
+    # --- charging profiles, receiver (we as CPO; only an eMSP sends them) -------------
+    Case(BOTH, "PUT", f"{CP_R}/NOPE", 200, 2001, body={}, headers=AS_EMSP),
+    Case(BOTH, "PUT", f"{CP_R}/NOPE", 400, 2000, body=NOT_JSON, headers=AS_EMSP),
+    # An unknown session is a normal answer (1000, UNKNOWN_SESSION), not an error.
+    Case(BOTH, "GET", f"{CP_R}/NOPE?response_url={CP_URL}", 404, 2001, headers=AS_EMSP),
+    Case(BOTH, "DELETE", f"{CP_R}/NOPE", 200, 2001, headers=AS_EMSP),
+    Case(NOBODY, "DELETE", f"{CP_R}/NOPE?response_url={CP_URL}", 401, 2000),
+    # --- charging profiles, sender (we as eMSP: the CPO posts results and updates) ----
+    Case(BOTH, "POST", f"{CP_S}/SET/never-sent", 200, 2003, body={"result": "ACCEPTED"}),
+    Case(BOTH, "POST", f"{CP_S}/SET/x", 400, 2000, body=NOT_JSON),
+    Case(BOTH, "PUT", f"{CP_S}/S1", 200, 2001, body={}),
+    Case(BOTH, "PUT", f"{CP_S}/S1", 400, 2000, body=NOT_JSON),
     # --- hub client info (only a hub sends it; no routing headers) ---------------------
     Case(NOBODY, "GET", HCI, 401, 2000),
     Case(BOTH, "GET", f"{HCI}?limit=0", 200, 2001),
