@@ -162,6 +162,53 @@ def test_we_pull_its_locations_tariffs_and_tokens(registered: Registered) -> Non
     assert got["whitelist"] == "ALWAYS"
 
 
+def test_we_pull_its_sessions_and_cdrs(registered: Registered) -> None:
+    """``sync-sessions`` and ``sync-cdrs`` against its CPO Sender lists: the
+    session of a token of ours is recorded once and served by our receiver;
+    its CDR lacks ``cdr_location.evse_uid`` (deviation 2), so the pull skips
+    it as the receiver would refuse it, and records nothing."""
+    peer, us = registered.peer, registered.us
+    sid, cdr_id, uid = f"XS-{TAG}", f"XD-{TAG}", f"SK{TAG}"
+    issued = token(uid, country_code="ZZ", party_id="HUB")
+    registered.ops("PUT", f"/ops/tokens/{uid}", issued)
+    cdr_token = {k: issued[k] for k in ("uid", "type", "country_code", "party_id", "contract_id")}
+    now = datetime.now(UTC).replace(microsecond=0)
+    at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    theirs = session(
+        sid, country_code=COUNTRY_CODE, party_id=PARTY_ID, at=at, kwh=2, cdr_token=cdr_token
+    )
+    peer.own("sessions", sid, theirs)
+    peer.own(
+        "cdrs",
+        cdr_id,
+        {**issued_cdr(now).payload.cdr, "country_code": COUNTRY_CODE, "party_id": PARTY_ID,
+         "id": cdr_id, "cdr_token": cdr_token, "last_updated": at},
+    )  # fmt: skip
+    since = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    window = (
+        "--since",
+        since,
+        "--until",
+        (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    report = cli_json(us, "partners", "sync-sessions", PARTNER, *window)
+    assert (report["recorded"], report["unchanged"], report["skipped"]) == (1, 0, 0), report
+    got = wait_for(
+        lambda: _get(f"{us.base_url}/ocpi/emsp/2.2.1/sessions/NL/XWP/{sid}", registered.as_peer()),
+        "its session in our receiver",
+    )
+    assert (got["kwh"], got["cdr_token"]["uid"].upper()) == (2, uid)
+    again = cli_json(us, "partners", "sync-sessions", PARTNER, *window)
+    assert (again["recorded"], again["unchanged"]) == (0, 1), again
+
+    pulled = us.run("partners", "sync-cdrs", PARTNER, *window)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    report = json.loads(pulled.stdout.strip().splitlines()[-1])
+    assert (report["recorded"], report["skipped"]) == (0, 1), report
+    # Our reason names the CDR and one invalid field: the evse_uid it leaves out.
+    assert f"{cdr_id}: 1 invalid field(s)".lower() in pulled.stderr.lower(), pulled.stderr
+
+
 def _get(url: str, headers: dict[str, str]) -> dict[str, Any] | None:
     resp = httpx.get(url, headers=headers, timeout=10)
     if resp.status_code != 200 or resp.json().get("status_code") != 1000:
