@@ -198,6 +198,10 @@ async def _until(check: Any, what: str, within_s: float = 60) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
+# Sessions the fixture already handed out in this run.
+_EARLIER_SESSIONS: set[str] = set()
+
+
 @asynccontextmanager
 async def charging_with(setup: Setup, uid: str) -> AsyncIterator[Charging]:
     """The charger connected, booted and charging ``uid``: our session ACTIVE."""
@@ -224,16 +228,22 @@ async def charging_with(setup: Setup, uid: str) -> AsyncIterator[Charging]:
         sessions = MongoClient(p.namespace.settings.mongo_url)[p.namespace.name]["sessions"]
 
         def active() -> dict[str, Any] | None:
-            doc = sessions.find_one(
+            # Not an earlier test's session of the same charger and token:
+            # its end may not be in the view yet.
+            for doc in sessions.find(
                 {
                     "session.location_id": setup.location_id,
                     "session.status": "ACTIVE",
                     "session.cdr_token.uid": uid,
                 }
-            )
-            return doc["session"] if doc else None
+            ):
+                if doc["session"]["id"] not in _EARLIER_SESSIONS:
+                    found: dict[str, Any] = doc["session"]
+                    return found
+            return None
 
         session = await _until(active, "our session ACTIVE")
+        _EARLIER_SESSIONS.add(session["id"])
         yield Charging(charger, session["id"], started.transaction_id)
         if charger.silent:
             return  # its frame loop hangs in a handler: it can only go away
@@ -359,7 +369,7 @@ async def test_a_charger_that_never_answers_gets_exactly_one_unknown(
     charging.charger.silent = True
     url, path = _url(setup)
     answer = await _put(setup, charging.session_id, url)
-    assert answer["data"]["result"] == "ACCEPTED"
+    assert answer["data"]["result"] == "ACCEPTED", answer
     await _until(lambda: charging.charger.set_calls, "SetChargingProfile at the charger")
     [result] = await _until(lambda: _posted(setup, path), "the timeout result", 60)
     assert result == {"result": "UNKNOWN"}

@@ -111,7 +111,9 @@ def test_sessions_and_cdrs_a_push_missed_are_pulled_once(linked: Linked) -> None
     tid, loc, sid, uid = f"PT-{tag}", f"PLOC-{tag}", f"PS-{tag}", f"PULL{tag}"
 
     # The peer's ops: a tariff and a location whose connector references it.
-    tariff = simple_tariff(tid, country_code="NL", party_id="PEE")
+    # Dated before the window test_tariffs.py lists at the same peer
+    # (from 2026-04-01), so that test counts only its own tariffs.
+    tariff = simple_tariff(tid, country_code="NL", party_id="PEE", at="2026-03-01T00:00:00Z")
     site = priced_location(loc, tariff_ids=[tid], country_code="NL", party_id="PEE")
     for path, body in ((f"tariffs/{tid}", tariff), (f"locations/{loc}", site)):
         made = httpx.put(
