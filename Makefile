@@ -58,7 +58,7 @@ status:
 
 ## test: every tier against the real services (started when missing)
 test: up
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --durations=15
 
 test-unit: venv
 	$(BIN)/pytest tests/unit
