@@ -188,17 +188,27 @@ def _energy_mix(obj: Json, inward: bool) -> None:
             obj["environ_impact"] = impacts
 
 
+def connector_json(obj: Json, inward: bool) -> None:
+    """One Connector (or a PATCH fragment of one), JSON, in place."""
+    (_open_in if inward else _open_out)(obj, "connector")
+
+
+def evse_json(obj: Json, inward: bool) -> None:
+    """One EVSE with its connectors (or a PATCH fragment), JSON, in place."""
+    (_open_in if inward else _open_out)(obj, "evse")
+    for connector in _each(obj, "connectors"):
+        connector_json(connector, inward)
+    for image in _each(obj, "images"):
+        _image(image, inward)
+
+
 def _location_tree(obj: Json, inward: bool) -> None:
     step = _open_in if inward else _open_out
     step(obj, "location")
     for token in _each(obj, "publish_allowed_to"):
         step(token, "token")
     for evse in _each(obj, "evses"):
-        step(evse, "evse")
-        for connector in _each(evse, "connectors"):
-            step(connector, "connector")
-        for image in _each(evse, "images"):
-            _image(image, inward)
+        evse_json(evse, inward)
     for name in ("operator", "suboperator", "owner"):
         for business in _each(obj, name):
             _business(business, inward)
@@ -312,6 +322,24 @@ def _tariff_out(data: Json) -> None:
     data.setdefault("tax_included", TaxIncluded.NO.value)
     for mix in _each(data, "energy_mix"):
         _energy_mix(mix, inward=False)
+
+
+# JSON-level conversions of whole objects and PATCH fragments, in place
+# (exact numbers: ``tariffs.exact_numbers``), for the wire adapter
+# (schemas/ocpi/v230/adapter.py), which validates before it converts.
+location_json = _location_tree
+business_json = _business
+
+
+def tariff_json(obj: Json, inward: bool) -> None:
+    """One Tariff, JSON, in place."""
+    (_tariff_in if inward else _tariff_out)(obj)
+
+
+def token_json(obj: Json, inward: bool) -> None:
+    """One Token (or a PATCH fragment of one), JSON, in place: TokenType is
+    an OpenEnum in 2.3.0 (``EMAID``, or a value of the implementer's)."""
+    (_open_in if inward else _open_out)(obj, "token")
 
 
 def tariff_to_core(tariff: v230_tariffs.Tariff) -> core_tariffs.Tariff:
