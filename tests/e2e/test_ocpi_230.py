@@ -1,0 +1,251 @@
+"""Two platforms on OCPI 2.3.0 (issue 16, item 1; docs/adr/0045 §6): ours
+offers 2.1.1, 2.2.1 and 2.3.0 (the default), the other one is pinned to
+2.3.0 (``OCPI_HUB_OCPI_VERSIONS=2.3.0``), party DE-V23, a CPO to us. The
+handshake settles on 2.3.0 both ways; its location with 2.3.0's
+``parking_places`` and ``help_phone`` reaches us by push and by a pull sync
+and is served back whole; its tariff with ``tax_included`` keeps it; our
+token reaches it. The harness is test_ocpi_211's (tests/e2e/conftest.py's
+``running_platform`` with one setting pinned)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from ocpi_hub.settings import Settings
+from tests.conftest import fresh_namespace
+from tests.e2e.conftest import (
+    Platform,
+    auth,
+    cli_json,
+    ops_auth,
+    running_platform,
+    sealed_token,
+    wait_for_log,
+)
+from tests.e2e.test_ocpi_211 import listed
+from tests.e2e.test_walking_skeleton import wait_for
+from tests.ocpi_objects import evse, location
+from tests.tariff_objects import tariff_json
+from tests.token_objects import token
+
+US_ID, NEW_ID = "V23-230", "HUB-230"  # our name for it, its name for us
+
+
+@dataclass(frozen=True)
+class Pair:
+    us: Platform
+    new: Platform  # pinned to OCPI 2.3.0
+
+    def from_new(self) -> dict[str, str]:
+        """What the 2.3.0 platform presents to us (2.3.0: base64, as 2.2.1)."""
+        return auth(sealed_token(self.new, NEW_ID))
+
+    def from_us(self) -> dict[str, str]:
+        return auth(sealed_token(self.us, US_ID))
+
+
+@pytest.fixture(scope="module")
+def new_platform(
+    services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    with (
+        fresh_namespace(services) as ns,
+        running_platform(
+            ns,
+            tmp_path_factory.mktemp("v230-peer-logs"),
+            party_country_code="DE",
+            party_id="V23",
+            business_name="A 2.3.0 platform",
+            ocpi_versions="2.3.0",
+        ) as p,
+    ):
+        yield p
+
+
+@pytest.fixture(scope="module")
+def pair(platform: Platform, new_platform: Platform) -> Pair:
+    invite = cli_json(
+        platform, "partners", "invite", "--country-code", "DE", "--party-id", "V23",
+        "--role", "CPO", "--partner-id", US_ID,
+    )  # fmt: skip
+    registered = cli_json(
+        new_platform, "partners", "register", "--versions-url", invite["versions_url"],
+        "--token-a", invite["token_a"], "--partner-id", NEW_ID,
+    )  # fmt: skip
+    assert registered["version"] == "2.3.0", registered
+    wait_for_log(new_platform.logs / "push.log", "push_lane_ready", NEW_ID)
+    wait_for_log(platform.logs / "push.log", "tokens_push_lane_ready", US_ID)
+    return Pair(us=platform, new=new_platform)
+
+
+def test_the_handshake_settles_on_230_both_ways(pair: Pair) -> None:
+    assert listed(pair.us, US_ID)[:4] == [US_ID, "registered", "inbound", "2.3.0"]
+    assert listed(pair.new, NEW_ID)[:4] == [NEW_ID, "registered", "outbound", "2.3.0"]
+    versions = httpx.get(f"{pair.us.base_url}/ocpi/versions", headers=pair.from_new())
+    assert [v["version"] for v in versions.json()["data"]] == ["2.3.0", "2.2.1", "2.1.1"]
+    details = httpx.get(f"{pair.us.base_url}/ocpi/2.3.0", headers=pair.from_new()).json()
+    served = {(e["identifier"], e["role"]) for e in details["data"]["endpoints"]}
+    assert ("locations", "RECEIVER") in served and ("tokens", "SENDER") in served
+    assert all("/2.3.0/" in e["url"] for e in details["data"]["endpoints"])
+    # Our credentials read in 2.3.0: roles, as in 2.2.1; we are no hub.
+    ours = httpx.get(f"{pair.us.base_url}/ocpi/2.3.0/credentials", headers=pair.from_new())
+    assert ours.status_code == 200, ours.text
+    assert [r["role"] for r in ours.json()["data"]["roles"]] == ["CPO", "EMSP"]
+    assert "hub_party_id" not in ours.json()["data"]
+
+
+PARKING = [
+    {
+        "id": "P1",
+        "vehicle_types": ["PERSONAL_VEHICLE", "DISABLED"],
+        "restricted_to_type": True,
+        "reservation_required": False,
+        "max_vehicle_height": 2.1,
+        "x_charging_bay_color": "blue",  # an implementer's field, kept too
+    }
+]
+
+
+def test_its_230_location_reaches_us_whole_by_push_and_by_pull(pair: Pair) -> None:
+    loc = f"V23-{uuid.uuid4().hex[:6]}"
+    site = location(
+        loc,
+        country_code="DE",
+        party_id="V23",
+        evses=[evse("E1", parking=[{"parking_id": "P1"}]), evse("E2")],
+        parking_places=PARKING,
+        help_phone="+4930123456",
+    )
+    # Its operator writes it through its own (core) ops API; the 2.3.0
+    # fields are kept there and its push to us is in 2.3.0.
+    put = httpx.put(
+        f"{pair.new.base_url}/ops/locations/{loc}",
+        json=site,
+        timeout=10,
+        headers=ops_auth(pair.new.base_url),
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    url = f"{pair.us.base_url}/ocpi/emsp/2.3.0/locations/DE/V23/{loc}"
+
+    def at_us() -> dict[str, Any] | None:
+        resp = httpx.get(url, headers=pair.from_new(), timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    pushed = wait_for(at_us, "its location pushed to us in 2.3.0")
+    assert pushed["parking_places"] == PARKING
+    assert pushed["help_phone"] == "+4930123456"
+    assert pushed["evses"][0]["parking"] == [{"parking_id": "P1"}]
+    # In our views under its party, as our model.
+    rows = wait_for(
+        lambda: [
+            r
+            for r in httpx.get(
+                f"{pair.us.base_url}/ops/evses",
+                params={"location_id": loc},
+                headers=ops_auth(pair.us.base_url),
+            ).json()["data"]
+            if r["party_id"] == "V23"
+        ],
+        "its EVSEs in our ops view",
+    )
+    assert {r["evse_uid"] for r in rows} == {"E1", "E2"}
+
+    # A status change reaches us as a 2.3.0 PATCH.
+    patched = httpx.patch(
+        f"{pair.new.base_url}/ops/locations/{loc}/E1",
+        json={"status": "CHARGING", "last_updated": "2026-02-01T00:00:00Z"},
+        timeout=10,
+        headers=ops_auth(pair.new.base_url),
+    )
+    assert patched.json()["status_code"] == 1000, patched.text
+    wait_for(
+        lambda: (got := at_us()) and got["evses"][0]["status"] == "CHARGING",
+        "the status change pushed",
+    )
+
+    # We pull its 2.3.0 Sender list: everything known, nothing refused.
+    sync = pair.us.run("partners", "sync-locations", US_ID)
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    report = json.loads(sync.stdout.strip().splitlines()[-1])
+    assert report["skipped"] == 0, report
+    assert report["recorded"] + report["unchanged"] >= 1
+    # Read again from its 2.3.0 Sender, still whole.
+    again = at_us()
+    assert again is not None and again["parking_places"] == PARKING
+    assert again["help_phone"] == "+4930123456"
+
+
+def test_its_tariff_keeps_tax_included(pair: Pair) -> None:
+    tid = f"TAR-{uuid.uuid4().hex[:6]}"
+    put = httpx.put(
+        f"{pair.new.base_url}/ops/tariffs/{tid}",
+        content=tariff_json(tid, country_code="DE", party_id="V23", extra='"tax_included": "YES",'),
+        headers=ops_auth(pair.new.base_url, {"Content-Type": "application/json"}),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    url = f"{pair.us.base_url}/ocpi/emsp/2.3.0/tariffs/DE/V23/{tid}"
+
+    def at_us() -> dict[str, Any] | None:
+        resp = httpx.get(url, headers=pair.from_new(), timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    pushed = wait_for(at_us, "its tariff pushed to us in 2.3.0")
+    assert pushed["tax_included"] == "YES"
+    # 2.3.0's PriceLimit, from the same digits.
+    assert pushed["min_price"] == {"before_taxes": 1.5, "after_taxes": 1.815}
+    assert pushed["elements"][1]["price_components"][0]["price"] == 0.3175
+
+
+def test_our_token_reaches_it_in_230(pair: Pair) -> None:
+    uid = f"T{uuid.uuid4().hex[:8].upper()}"
+    ours = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    put = httpx.put(
+        f"{pair.us.base_url}/ops/tokens/{uid}",
+        json=ours,
+        headers=ops_auth(pair.us.base_url),
+    )
+    assert put.status_code == 201, put.text
+    at_new = f"{pair.new.base_url}/ocpi/cpo/2.3.0/tokens/ZZ/HUB/{uid}?type=RFID"
+
+    def held() -> dict[str, Any] | None:
+        resp = httpx.get(at_new, headers=pair.from_us(), timeout=10)
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    pushed = wait_for(held, "our token pushed to the 2.3.0 platform")
+    assert (pushed["contract_id"], pushed["type"]) == (ours["contract_id"], "RFID")
+    # It pulls our tokens from our 2.3.0 Sender too.
+    sync = pair.new.run("partners", "sync-tokens", NEW_ID)
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    assert json.loads(sync.stdout.strip().splitlines()[-1])["skipped"] == 0
+
+
+def test_bad_input_between_the_versions_is_refused(pair: Pair) -> None:
+    theirs = pair.from_new()
+    # A 2.2.1 Tariff at our 2.3.0 receiver: no tax_included; nothing recorded.
+    tid = f"BAD-{uuid.uuid4().hex[:6]}"
+    url = f"{pair.us.base_url}/ocpi/emsp/2.3.0/tariffs/DE/V23/{tid}"
+    refused = httpx.put(
+        url,
+        content=tariff_json(tid, country_code="DE", party_id="V23"),
+        headers={**theirs, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert refused.json()["status_code"] == 2001 and "tax_included" in refused.text
+    assert httpx.get(url, headers=theirs, timeout=10).status_code == 404
+    # Its token on a 2.2.1 functional route: not its version.
+    wrong = httpx.get(f"{pair.us.base_url}/ocpi/cpo/2.2.1/locations", headers=theirs)
+    assert wrong.json()["status_code"] == 2000
+    assert "registered for OCPI 2.3.0" in wrong.json()["status_message"]
+    # A version nobody offers, and one the pinned platform does not.
+    gone = httpx.get(f"{pair.us.base_url}/ocpi/2.0", headers=theirs)
+    assert (gone.status_code, gone.json()["status_code"]) == (404, 3002)
+    old = httpx.get(f"{pair.new.base_url}/ocpi/2.2.1", headers=pair.from_us())
+    assert (old.status_code, old.json()["status_code"]) == (404, 3002)
