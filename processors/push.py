@@ -341,6 +341,10 @@ def in_version(request: PushRequest, module_id: str, edge: WireVersion) -> PushR
         kind = Kind.TOKEN
     elif module_id == ModuleId.TARIFFS.value:
         kind = Kind.TARIFF
+    elif module_id == ModuleId.SESSIONS.value:
+        kind = Kind.SESSION
+    elif module_id == ModuleId.CDRS.value:
+        kind = Kind.CDR
     else:
         kind = _LOCATION_KINDS.get(path.count("/"), Kind.LOCATION)
     body = request.body

@@ -345,7 +345,12 @@ def in_our_model(
     each object its version refuses."""
     if edge.version == CORE_VERSION:
         return list(items), []
-    kinds = {"tokens": Kind.TOKEN, "tariffs": Kind.TARIFF}
+    kinds = {
+        "tokens": Kind.TOKEN,
+        "tariffs": Kind.TARIFF,
+        "sessions": Kind.SESSION,
+        "cdrs": Kind.CDR,
+    }
     kind = kinds.get(module.identifier, Kind.LOCATION)
     ours: list[Any] = []
     refused: list[str] = []

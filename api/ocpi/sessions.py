@@ -1,11 +1,11 @@
 """Sessions module, both interfaces (mod_sessions).
 
-Receiver (``/ocpi/emsp/2.2.1/sessions/{cc}/{pid}/{session_id}``, we as
+Receiver (``/ocpi/emsp/{version}/sessions/{cc}/{pid}/{session_id}``, we as
 eMSP): a partner CPO PUTs, PATCHes and GETs its own sessions; another
 party's ids are refused with 2001 and nothing is written. A session naming a
 location we do not hold is accepted (docs/adr/0015).
 
-Sender (``/ocpi/cpo/2.2.1/sessions``, we as CPO): a partner lists our
+Sender (``/ocpi/cpo/{version}/sessions``, we as CPO): a partner lists our
 sessions of tokens its eMSP parties own; ``date_from`` is required (mod_sessions,
 GET "Request Parameters"). ``PUT /{session_id}/charging_preferences``: we
 offer no smart charging, so no EVSE of ours is CHARGING_PREFERENCES_CAPABLE
@@ -19,6 +19,11 @@ Tokens slice holds it, and answered once Kafka acknowledged. A read of one
 session serves the MongoDB view once it has applied the session's last
 write (api/consistency.py). Our own sessions are written by the processors,
 so the Sender and charging preferences read the view as it is.
+
+The version is a path parameter (docs/adr/0045): a body is converted to our
+model by the version's edge adapter (``api.auth.wire_of``) before the write
+path sees it, and what we serve is converted back; a version whose adapter
+does not serve sessions answers 3002.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from api.auth import wire_of
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, SessionViewDep
 from api.errors import OcpiError, envelope
-from api.ocpi.paths import CountryCodePath, PartyIdPath
+from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
@@ -57,11 +63,12 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.sessions import ChargingPreferences, Session
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import Kind
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/sessions", tags=["ocpi: sessions (receiver)"])
-sender = APIRouter(prefix="/ocpi/cpo/2.2.1/sessions", tags=["ocpi: sessions (sender)"])
+receiver = APIRouter(prefix="/ocpi/emsp/{version}/sessions", tags=["ocpi: sessions (receiver)"])
+sender = APIRouter(prefix="/ocpi/cpo/{version}/sessions", tags=["ocpi: sessions (sender)"])
 
 # mod_sessions: Session.id is CiString(36).
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
@@ -151,12 +158,17 @@ async def _record(
 
 
 @receiver.get(SESSION)
-async def get_their_session(ref: TheirSessionDep, reads: SessionReadsDep) -> Json:
-    return envelope(await reads.get(ref))
+async def get_their_session(
+    version: VersionPath, request: Request, ref: TheirSessionDep, reads: SessionReadsDep
+) -> Json:
+    found = await reads.get(ref)
+    return envelope(wire_of(request).object_out(Kind.SESSION, found, patch=False))
 
 
 @receiver.put(SESSION, openapi_extra=body_of(Session))
 async def put_their_session(
+    version: VersionPath,
+    request: Request,
     ref: TheirSessionDep,
     body: JsonBody,
     write_path: WritePathDep,
@@ -165,12 +177,15 @@ async def put_their_session(
     correlation_id: CorrelationIdDep,
     response: Response,
 ) -> Json:
-    command = put_session(ref, body, _origin(ref, correlation_id))
+    ours = wire_of(request).object_in(Kind.SESSION, body, owner=None, patch=False, now=now)
+    command = put_session(ref, ours, _origin(ref, correlation_id))
     return answered(response, await _record(write_path, command, bill_to, now))
 
 
 @receiver.patch(SESSION, openapi_extra=body_of(patch_model(Session)))
 async def patch_their_session(
+    version: VersionPath,
+    request: Request,
     ref: TheirSessionDep,
     body: JsonBody,
     write_path: WritePathDep,
@@ -179,7 +194,8 @@ async def patch_their_session(
     correlation_id: CorrelationIdDep,
     response: Response,
 ) -> Json:
-    command = patch_session(ref, body, _origin(ref, correlation_id))
+    ours = wire_of(request).object_in(Kind.SESSION, body, owner=None, patch=True, now=now)
+    command = patch_session(ref, ours, _origin(ref, correlation_id))
     return answered(response, await _record(write_path, command, bill_to, now))
 
 
@@ -192,6 +208,7 @@ def _token_parties(caller: RoutedCaller) -> list[str]:
 
 @sender.get("")
 async def list_sessions(
+    version: VersionPath,
     request: Request,
     response: Response,
     caller: RoutedCallerDep,
@@ -217,11 +234,13 @@ async def list_sessions(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    return envelope(page.items)
+    wire = wire_of(request)
+    return envelope([wire.object_out(Kind.SESSION, item, patch=False) for item in page.items])
 
 
 @sender.put("/{session_id}/charging_preferences")
 async def put_charging_preferences(
+    version: VersionPath,
     session_id: SessionIdPath,
     body: ChargingPreferences,  # a bad body is 2001 whatever follows
     caller: RoutedCallerDep,

@@ -9,10 +9,10 @@ transport differs (the token un-encoded or base64, routing headers or not).
 The routes, the write path and the push lanes are the same for every
 version; they ask ``schemas.ocpi.adapters.wire(version)`` for the adapter.
 
-2.2.1 is our model: its adapter changes nothing. A new version (2.3.0) is a
-module ``schemas/ocpi/v230/adapter.py`` with one ``WireVersion`` and an
-entry in ``schemas.ocpi.adapters.WIRES``, plus its version in the routes' ``VersionPath`` where
-it serves a module (api/ocpi/paths.py).
+2.2.1 is our model: its adapter changes nothing. 2.1.1 and 2.3.0 are
+``schemas/ocpi/v211/adapter.py`` and ``schemas/ocpi/v230/adapter.py``, each
+an entry in ``schemas.ocpi.adapters.WIRES``; a module they serve has
+``{version}`` in its routes' paths (api/ocpi/paths.py ``VersionPath``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class Kind(StrEnum):
     TARIFF = "tariff"
     TOKEN = "token"  # noqa: S105 (an object kind, not a secret)
     AUTHORIZATION = "authorization"
+    SESSION = "session"
+    CDR = "cdr"
 
 
 class WireVersion(Protocol):

@@ -68,6 +68,10 @@ def test_230_is_offered_by_default_and_listed_first(hub: Hub) -> None:
         ("tariffs", "RECEIVER"),
         ("tokens", "SENDER"),
         ("tokens", "RECEIVER"),
+        ("sessions", "SENDER"),
+        ("sessions", "RECEIVER"),
+        ("cdrs", "SENDER"),
+        ("cdrs", "RECEIVER"),
     }
     assert shown[("locations", "RECEIVER")].endswith("/ocpi/emsp/2.3.0/locations")
 
@@ -187,9 +191,14 @@ def test_objects_of_another_version_are_refused_and_nothing_recorded(hub: Hub) -
     refused = hub.client.put(f"{RECEIVER}/LOC-2", headers=headers, json=bad)
     assert refused.json()["status_code"] == 2001 and "P9" in refused.text
     # Modules we do not serve in 2.3.0 (yet), a version we do not offer.
-    for path in ("/ocpi/emsp/2.3.0/sessions/NL/PEE/S1", "/ocpi/emsp/2.4.0/locations/NL/PEE/L"):
+    for path in ("/ocpi/cpo/2.3.0/commands/START_SESSION", "/ocpi/emsp/2.4.0/locations/NL/PEE/L"):
         resp = hub.client.put(path, headers=headers, json={})
         assert resp.json()["status_code"] == 3002, (path, resp.text)
+    # A token URL naming a 2.3.0-only type: our token key holds a 2.2.1 TokenType.
+    emaid = hub.client.put(
+        "/ocpi/cpo/2.3.0/tokens/NL/PEE/EMA-2?type=EMAID", headers=headers, json={}
+    )
+    assert emaid.json()["status_code"] == 2001, emaid.text
     # Its token on a 2.2.1 route: not its version.
     other = hub.client.put("/ocpi/emsp/2.2.1/locations/NL/PEE/LOC-3", headers=headers, json={})
     assert other.json()["status_code"] == 2000 and "registered for OCPI 2.3.0" in other.text

@@ -11,6 +11,7 @@ partner with everything 2.1.1 can say."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,18 +19,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from producers.cdrs import build_cdr
+from producers.pricing import COSTS, PricedSession, price_session
+from schemas.ocpi import cdrs as core_cdrs
 from schemas.ocpi import locations as core_locations
+from schemas.ocpi import sessions as core_sessions
 from schemas.ocpi import tariffs as core_tariffs
 from schemas.ocpi import tokens as core_tokens
 from schemas.ocpi.adapters import WIRES, wire
+from schemas.ocpi.common import parse_ocpi_datetime
 from schemas.ocpi.credentials import Credentials, CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.tariffs import exact_numbers
 from schemas.ocpi.types import TokenType
+from schemas.ocpi.v230 import cdrs as v230_cdrs
 from schemas.ocpi.versions import Endpoint, InterfaceRole
 from schemas.ocpi.wire import Kind, highest_common
+from tests.cdr_objects import completed_session, priced_location, simple_tariff
 from tests.token_objects import token
-from tests.unit.test_v230_mapping import FAST, STAMPS, location, open_enum, tariff
+from tests.unit.test_v230_mapping import (
+    FAST,
+    STAMPS,
+    cdr,
+    location,
+    open_enum,
+    price,
+    session_body,
+    tariff,
+)
 
 Json = dict[str, Any]
 V230 = wire("2.3.0")
@@ -88,6 +105,39 @@ def test_a_2_3_0_token_comes_back_as_it_was_sent(
     assert through(Kind.TOKEN, body, core_tokens.Token) == body
     body = token("04ABCDEF", type=other, at=at)
     assert through(Kind.TOKEN, body, core_tokens.Token) == body
+
+
+@FAST
+@given(price(v230=True), open_enum(TokenType, True))
+def test_a_2_3_0_session_comes_back_as_it_was_sent(total: Json, token_type: str) -> None:
+    body = session_body(total, token_type)
+    assert exact(through(Kind.SESSION, body, core_sessions.Session)) == exact(body)
+
+
+@FAST
+@given(cdr(v230=True))
+def test_a_2_3_0_cdr_comes_back_as_it_was_sent(body: Json) -> None:
+    assert exact(through(Kind.CDR, body, core_cdrs.Cdr)) == exact(body)
+
+
+def test_a_session_patch_with_a_2_3_0_price_is_our_price() -> None:
+    frag = {
+        "total_cost": {"before_taxes": 10, "taxes": [{"name": "VAT", "amount": 2.1}]},
+        "last_updated": "2026-03-02T00:00:00Z",
+    }
+    ours = V230.object_in(Kind.SESSION, frag, owner=None, patch=True, now=NOW)
+    assert ours["total_cost"]["excl_vat"] == 10
+    assert str(ours["total_cost"]["incl_vat"]) == "12.1"
+    assert V230.object_out(Kind.SESSION, ours, patch=True) == frag
+    # 2.2.1's Price at the 2.3.0 endpoint is not 2.3.0's.
+    with pytest.raises(ValidationError, match="before_taxes"):
+        V230.object_in(
+            Kind.SESSION,
+            {"total_cost": {"excl_vat": 10}, "last_updated": "2026-03-02T00:00:00Z"},
+            owner=None,
+            patch=True,
+            now=NOW,
+        )
 
 
 def test_an_emaid_token_is_other_in_our_model_and_emaid_on_the_wire() -> None:
@@ -319,3 +369,57 @@ def test_negotiation_picks_2_3_0_with_a_2_3_0_partner() -> None:
     assert highest_common(ours, ["2.2.1", "2.3.0"]) == "2.3.0"
     assert highest_common(ours, ["2.1.1", "2.2.1"]) == "2.2.1"
     assert highest_common(("2.1.1", "2.2.1"), ["2.3.0"]) is None
+
+
+# --- a CDR we price, sent in 2.3.0 ---------------------------------------------
+
+
+def _our_cdr(energy_vat: str | None) -> tuple[Json, PricedSession]:
+    tariff = simple_tariff()
+    if energy_vat is not None:
+        tariff["elements"][0]["price_components"][1]["vat"] = Decimal(energy_vat)
+    built = build_cdr(
+        completed_session(),
+        priced_location(tariff_ids=["CDR-T1"]),
+        {"CDR-T1": tariff},
+        issued_at=NOW,
+    )
+    core_cdrs.Cdr.model_validate(built.cdr)
+    priced = price_session(
+        core_tariffs.Tariff.model_validate(tariff),
+        [core_cdrs.ChargingPeriod.model_validate(p) for p in built.cdr["charging_periods"]],
+        start=parse_ocpi_datetime(built.cdr["start_date_time"]),
+        end=parse_ocpi_datetime(built.cdr["end_date_time"]),
+        time_zone="Europe/Amsterdam",
+    )
+    return built.cdr, priced
+
+
+def _lines(price: Any) -> list[tuple[Decimal | None, Decimal]]:
+    return [
+        (
+            None if t.get("percentage") is None else Decimal(str(t["percentage"])),
+            Decimal(str(t["amount"])),
+        )
+        for t in price.get("taxes") or []
+        if t["amount"]  # a zero line says nothing
+    ]
+
+
+@pytest.mark.parametrize("energy_vat", [None, "9"])
+def test_a_cdr_we_price_goes_out_in_2_3_0_with_our_pricings_tax_lines(
+    energy_vat: str | None,
+) -> None:
+    ours, priced = _our_cdr(energy_vat)
+    out = V230.object_out(Kind.CDR, ours, patch=False)
+    v230_cdrs.Cdr.model_validate(out)
+    for cost in COSTS:
+        expected = priced.price_v230(cost)
+        sent = out[cost]
+        assert Decimal(str(sent["before_taxes"])) == expected.before_taxes, cost
+        assert _lines(sent) == [(t.percentage, t.amount) for t in expected.taxes or [] if t.amount]
+    assert out["tariffs"][0]["tax_included"] == "NO"
+    # Two rates (20 % and 9 %): kept as lines in our CDR; one rate: derived.
+    assert ("taxes" in ours["total_cost"]) is (energy_vat is not None)
+    if energy_vat is not None:
+        assert sorted(p for p, _ in _lines(out["total_cost"])) == [Decimal(9), Decimal(20)]

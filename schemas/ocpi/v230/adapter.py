@@ -24,9 +24,11 @@ from schemas.ocpi.credentials import Credentials, CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.tariffs import exact_numbers, json_numbers
+from schemas.ocpi.v230 import cdrs as d230
 from schemas.ocpi.v230 import credentials as c230
 from schemas.ocpi.v230 import locations as l230
 from schemas.ocpi.v230 import mapping
+from schemas.ocpi.v230 import sessions as s230
 from schemas.ocpi.v230 import tariffs as r230
 from schemas.ocpi.v230 import tokens as t230
 from schemas.ocpi.versions import Endpoint, VersionDetails
@@ -38,7 +40,7 @@ Json = dict[str, Any]
 # line: the version details list it (its endpoints come from
 # api/ocpi/versions.py), its routes stop answering 3002 for 2.3.0, and the
 # push lanes and pull syncs take 2.3.0 partners for it.
-MODULES = frozenset({"credentials", "locations", "tariffs", "tokens"})
+MODULES = frozenset({"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs"})
 
 _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.LOCATION: l230.Location,
@@ -47,6 +49,8 @@ _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.TOKEN: t230.Token,
     # A Tariff PUT: tax_included required (one embedded in a CDR may lack it).
     Kind.TARIFF: r230.TariffObject,
+    Kind.SESSION: s230.Session,
+    Kind.CDR: d230.Cdr,
 }
 
 
@@ -61,6 +65,10 @@ def _convert(kind: Kind, d: Json, inward: bool) -> None:
         mapping.tariff_json(d, inward)
     elif kind is Kind.TOKEN:
         mapping.token_json(d, inward)
+    elif kind is Kind.SESSION:
+        mapping.session_json(d, inward)
+    elif kind is Kind.CDR:
+        mapping.cdr_json(d, inward)
     elif not inward:  # AuthorizationInfo: its Token in 2.3.0's shape
         for token in [d.get("token")]:
             if isinstance(token, dict):

@@ -255,6 +255,12 @@ def _price_out(obj: Json, vat_rate: Decimal | None) -> Json:
     return {**out, **rest}
 
 
+def price_out(obj: Json, vat_rate: Decimal | None) -> Json:
+    """A core Price (JSON, exact) as the 2.3.0 Price we send: its kept tax
+    list while it still adds up, else one derived VAT line."""
+    return _price_out(obj, vat_rate)
+
+
 def _limit_in(obj: Json) -> Json:
     rest = {k: v for k, v in obj.items() if k not in ("before_taxes", "after_taxes")}
     core = {"excl_vat": obj["before_taxes"]}
@@ -381,12 +387,36 @@ def _token(data: Json, inward: bool) -> None:
         (_open_in if inward else _open_out)(token, "token")
 
 
+def session_json(data: Json, inward: bool, vat_rate: Decimal | None = None) -> None:
+    """One Session (or a PATCH fragment), JSON with exact numbers, in place.
+    ``vat_rate``: the one VAT rate of its tariffs, for a derived tax line."""
+    _token(data, inward)
+    for name in _SESSION_PRICES:
+        if isinstance(data.get(name), dict):
+            data[name] = _price_in(data[name]) if inward else _price_out(data[name], vat_rate)
+
+
+def cdr_json(data: Json, inward: bool) -> None:
+    """One CDR, JSON with exact numbers, in place. Out, the VAT percentage
+    of a derived tax line comes from the CDR's own tariffs when they state
+    one rate (read before they are given their 2.3.0 shape)."""
+    rate = None
+    if not inward:
+        tariffs = [core_tariffs.Tariff.model_validate(t) for t in _each(data, "tariffs")]
+        rate = single_vat_rate(tariffs)
+    _token(data, inward)
+    for location in _each(data, "cdr_location"):
+        (_open_in if inward else _open_out)(location, "cdr_location")
+    for tariff in _each(data, "tariffs"):
+        (_tariff_in if inward else _tariff_out)(tariff)
+    for name in _CDR_PRICES:
+        if isinstance(data.get(name), dict):
+            data[name] = _price_in(data[name]) if inward else _price_out(data[name], rate)
+
+
 def session_to_core(session: v230_sessions.Session) -> core_sessions.Session:
     data = _json(session)
-    _token(data, inward=True)
-    for name in _SESSION_PRICES:
-        if name in data:
-            data[name] = _price_in(data[name])
+    session_json(data, inward=True)
     return core_sessions.Session.model_validate(data)
 
 
@@ -395,38 +425,17 @@ def session_from_core(
 ) -> v230_sessions.Session:
     """``tariffs``: those the session is priced by, for the VAT percentage."""
     data = _json(session)
-    _token(data, inward=False)
-    rate = single_vat_rate(tariffs)
-    for name in _SESSION_PRICES:
-        if name in data:
-            data[name] = _price_out(data[name], rate)
+    session_json(data, inward=False, vat_rate=single_vat_rate(tariffs))
     return v230_sessions.Session.model_validate(data)
 
 
 def cdr_to_core(cdr: v230_cdrs.Cdr) -> core_cdrs.Cdr:
     data = _json(cdr)
-    _token(data, inward=True)
-    for location in _each(data, "cdr_location"):
-        _open_in(location, "cdr_location")
-    for tariff in _each(data, "tariffs"):
-        _tariff_in(tariff)
-    for name in _CDR_PRICES:
-        if name in data:
-            data[name] = _price_in(data[name])
+    cdr_json(data, inward=True)
     return core_cdrs.Cdr.model_validate(data)
 
 
 def cdr_from_core(cdr: core_cdrs.Cdr) -> v230_cdrs.Cdr:
-    """The VAT percentage of a derived tax line comes from the CDR's own
-    tariffs when they state one rate."""
     data = _json(cdr)
-    _token(data, inward=False)
-    for location in _each(data, "cdr_location"):
-        _open_out(location, "cdr_location")
-    for tariff in _each(data, "tariffs"):
-        _tariff_out(tariff)
-    rate = single_vat_rate(cdr.tariffs or ())
-    for name in _CDR_PRICES:
-        if name in data:
-            data[name] = _price_out(data[name], rate)
+    cdr_json(data, inward=False)
     return v230_cdrs.Cdr.model_validate(data)
