@@ -13,12 +13,16 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
 from ocpi_hub.settings import Settings
+from schemas.ocpi.tariffs import dumps_exact
+from tests.cdr_objects import priced_location, simple_tariff
 from tests.conftest import fresh_namespace
 from tests.e2e.conftest import (
     Platform,
@@ -249,3 +253,109 @@ def test_bad_input_between_the_versions_is_refused(pair: Pair) -> None:
     assert (gone.status_code, gone.json()["status_code"]) == (404, 3002)
     old = httpx.get(f"{pair.new.base_url}/ocpi/2.2.1", headers=pair.from_us())
     assert (old.status_code, old.json()["status_code"]) == (404, 3002)
+
+
+def test_its_session_and_priced_cdr_reach_us_in_230(pair: Pair) -> None:
+    """It is the CPO: our driver charges at its charger; its session and the
+    CDR it prices (two VAT rates) reach us in 2.3.0's shape, the CDR's costs
+    as before_taxes plus one tax line per rate."""
+    new = pair.new.base_url
+    tag = uuid.uuid4().hex[:6].upper()
+    tid, loc, sid, uid = f"T-{tag}", f"L-{tag}", f"S-{tag}", f"D{tag}"
+    two_rates = simple_tariff(tid, country_code="DE", party_id="V23")
+    two_rates["elements"][0]["price_components"][1]["vat"] = Decimal(9)  # energy at 9 %
+    put = httpx.put(
+        f"{new}/ops/tariffs/{tid}",
+        content=dumps_exact(two_rates),
+        headers=ops_auth(new, {"Content-Type": "application/json"}),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    site = priced_location(loc, tariff_ids=[tid], country_code="DE", party_id="V23")
+    put = httpx.put(f"{new}/ops/locations/{loc}", json=site, timeout=10, headers=ops_auth(new))
+    assert put.json()["status_code"] == 1000, put.text
+
+    # Our driver's token, pushed to it (ALWAYS: it authorizes from its copy).
+    ours = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    put = httpx.put(
+        f"{pair.us.base_url}/ops/tokens/{uid}", json=ours, headers=ops_auth(pair.us.base_url)
+    )
+    assert put.status_code == 201, put.text
+    wait_for(
+        lambda: (
+            httpx.get(
+                f"{new}/ocpi/cpo/2.3.0/tokens/ZZ/HUB/{uid}?type=RFID",
+                headers=pair.from_us(),
+                timeout=10,
+            ).status_code
+            == 200
+        ),
+        "our token at its receiver",
+    )
+    for lane in ("sessions_push_lane_ready", "cdrs_push_lane_ready"):
+        wait_for_log(pair.new.logs / "push.log", lane, NEW_ID, timeout=60)
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    ids = {
+        "location_id": loc,
+        "evse_uid": "EVSE1",
+        "connector_id": "1",
+        "session_id": sid,
+        "transaction_id": f"TX-{tag}",
+    }
+
+    def record(kind: str, body: dict[str, Any]) -> None:
+        resp = httpx.post(
+            f"{new}/ops/chargers/transactions/{kind}",
+            json={**ids, **body},
+            timeout=10,
+            headers=ops_auth(new),
+        )
+        assert resp.json()["status_code"] == 1000, resp.text
+
+    def at(minutes: int) -> str:
+        return (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    identity = {k: ours[k] for k in ("uid", "type", "country_code", "party_id", "contract_id")}
+    record(
+        "started",
+        {"token": identity, "authorized": True, "auth_method": "WHITELIST",
+         "meter_start_wh": 12_000, "at": at(0)},
+    )  # fmt: skip
+    session_at_us = f"{pair.us.base_url}/ocpi/emsp/2.3.0/sessions/DE/V23/{sid}"
+
+    def session(status: str) -> dict[str, Any] | None:
+        resp = httpx.get(session_at_us, headers=pair.from_new(), timeout=10)
+        got = resp.json().get("data") if resp.status_code == 200 else None
+        return got if got and got["status"] == status else None
+
+    wait_for(lambda: session("ACTIVE"), "its session ACTIVE at us")
+    record("meter-values", {"meter_wh": 15_500, "at": at(15)})
+    record("stopped", {"meter_stop_wh": 20_250, "at": at(30), "reason": "EVDisconnected"})
+    done = wait_for(lambda: session("COMPLETED"), "its session COMPLETED at us")
+    assert done["cdr_token"]["uid"] == uid and Decimal(str(done["kwh"])) == Decimal("8.25")
+    assert "excl_vat" not in json.dumps(done)  # 2.3.0 has no 2.2.1 Price
+
+    # Its CDR: priced by its tariff, received by us, served back in 2.3.0.
+    def cdr() -> dict[str, Any] | None:
+        resp = httpx.get(
+            f"{pair.us.base_url}/ocpi/emsp/2.3.0/cdrs/{sid}", headers=pair.from_new(), timeout=10
+        )
+        return resp.json().get("data") if resp.status_code == 200 else None
+
+    got = wait_for(cdr, "its CDR at us")
+    total = got["total_cost"]
+    rates = sorted(Decimal(str(t["percentage"])) for t in total["taxes"] if t["amount"])
+    assert rates == [Decimal(9), Decimal(20)], total
+    before = Decimal(str(total["before_taxes"]))
+    # 0.50 start + 8.25 kWh x 0.30 + 0.5 h x 1.20 (tests/cdr_objects.py's tariff)
+    assert before == Decimal("3.575")
+    taxes = sum((Decimal(str(t["amount"])) for t in total["taxes"]), Decimal(0))
+    # 20 % of 0.50 + 0.60 and 9 % of 2.475, each rounded to 4 decimals
+    assert taxes == Decimal("0.22") + Decimal("0.2228")
+    assert got["tariffs"][0]["tax_included"] == "NO"
+    # In our model (the ops view of received CDRs): 2.2.1's Price.
+    ops = httpx.get(
+        f"{pair.us.base_url}/ops/cdrs/reconciliation", headers=ops_auth(pair.us.base_url)
+    ).json()["data"]
+    assert any(r["cdr_key"].endswith(f"/{sid}") for r in ops), ops
