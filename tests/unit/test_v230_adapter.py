@@ -423,3 +423,22 @@ def test_a_cdr_we_price_goes_out_in_2_3_0_with_our_pricings_tax_lines(
     assert ("taxes" in ours["total_cost"]) is (energy_vat is not None)
     if energy_vat is not None:
         assert sorted(p for p, _ in _lines(out["total_cost"])) == [Decimal(9), Decimal(20)]
+
+
+def test_a_cdr_pushed_to_a_2_3_0_partner_is_in_its_shape() -> None:
+    from processors.push import PushRequest, in_version
+
+    ours, _ = _our_cdr("9")
+    request = PushRequest(
+        method="POST",
+        path="",
+        body=ours,
+        object_key="ZZ/HUB/OS-1",
+        last_updated=NOW,
+        correlation_id="c",
+        event_id="e",
+    )
+    sent = in_version(request, "cdrs", V230)
+    assert sent.body is not None and "excl_vat" not in sent.body["total_cost"]
+    assert sorted(p for p, _ in _lines(sent.body["total_cost"])) == [Decimal(9), Decimal(20)]
+    assert in_version(request, "cdrs", WIRES["2.2.1"]) is request
