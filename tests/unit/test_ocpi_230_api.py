@@ -218,3 +218,21 @@ def test_a_230_location_at_a_221_endpoint_is_refused(hub: Hub) -> None:
     )
     assert refused.json()["status_code"] == 2001 and "standard" in refused.text
     assert len(hub.log.events) == before
+
+
+@pytest.mark.parametrize("module", ["commands", "chargingprofiles"])
+def test_we_ask_nothing_a_230_partner_would_answer_on_a_module_we_do_not_speak_in_230(
+    module: str,
+) -> None:
+    from producers.sent_commands import receiver_target
+    from producers.write_path import RefusedError
+    from schemas.ocpi.versions import ModuleId
+    from tests.unit.test_sent_commands import _partner
+
+    endpoints = ({"identifier": module, "role": "RECEIVER", "url": "https://cpo.example/x"},)
+    on_221 = _partner().model_copy(update={"endpoints": endpoints})
+    on_221 = type(on_221).model_validate(on_221.model_dump())
+    assert receiver_target("CPO-A", on_221, ModuleId(module)).url == "https://cpo.example/x"
+    on_230 = on_221.model_copy(update={"version": "2.3.0"})
+    with pytest.raises(RefusedError, match=f"OCPI 2.3.0, in which we do not speak {module}"):
+        receiver_target("CPO-A", on_230, ModuleId(module))
