@@ -33,7 +33,7 @@ from tests.e2e.conftest import (
     sealed_token,
     wait_for_log,
 )
-from tests.e2e.test_ocpi_211 import listed
+from tests.e2e.test_ocpi_211 import its_location_follows, listed
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import evse, location
 from tests.tariff_objects import tariff_json
@@ -146,40 +146,8 @@ def test_its_230_location_reaches_us_whole_by_push_and_by_pull(pair: Pair) -> No
     assert pushed["parking_places"] == PARKING
     assert pushed["help_phone"] == "+4930123456"
     assert pushed["evses"][0]["parking"] == [{"parking_id": "P1"}]
-    # In our views under its party, as our model.
-    rows = wait_for(
-        lambda: [
-            r
-            for r in httpx.get(
-                f"{pair.us.base_url}/ops/evses",
-                params={"location_id": loc},
-                headers=ops_auth(pair.us.base_url),
-            ).json()["data"]
-            if r["party_id"] == "V23"
-        ],
-        "its EVSEs in our ops view",
-    )
-    assert {r["evse_uid"] for r in rows} == {"E1", "E2"}
-
-    # A status change reaches us as a 2.3.0 PATCH.
-    patched = httpx.patch(
-        f"{pair.new.base_url}/ops/locations/{loc}/E1",
-        json={"status": "CHARGING", "last_updated": "2026-02-01T00:00:00Z"},
-        timeout=10,
-        headers=ops_auth(pair.new.base_url),
-    )
-    assert patched.json()["status_code"] == 1000, patched.text
-    wait_for(
-        lambda: (got := at_us()) and got["evses"][0]["status"] == "CHARGING",
-        "the status change pushed",
-    )
-
-    # We pull its 2.3.0 Sender list: everything known, nothing refused.
-    sync = pair.us.run("partners", "sync-locations", US_ID)
-    assert sync.returncode == 0, sync.stdout + sync.stderr
-    report = json.loads(sync.stdout.strip().splitlines()[-1])
-    assert report["skipped"] == 0, report
-    assert report["recorded"] + report["unchanged"] >= 1
+    # In our views, its status changes pushed (2.3.0 PATCH), its Sender pulled.
+    its_location_follows(pair.us, pair.new, US_ID, "V23", loc, at_us)
     # Read again from its 2.3.0 Sender, still whole.
     again = at_us()
     assert again is not None and again["parking_places"] == PARKING
