@@ -101,7 +101,8 @@ from projections.mysql.cdrs import CdrRowWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
-from projections.runner import DeadLetters, Writer
+from projections.position import Writer
+from projections.runner import DeadLetters
 from schemas.events import Party
 
 if TYPE_CHECKING:
