@@ -313,6 +313,14 @@ def commands_of_page(
     return commands, skipped
 
 
+def _fields(exc: ValidationError, shown: int = 5) -> str:
+    """The fields a refused object got wrong, by path, for the summary an
+    operator reads: which fields to ask the partner about, not a count."""
+    paths = [".".join(str(p) for p in e["loc"]) or "(object)" for e in exc.errors()]
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(dict.fromkeys(paths[:shown])) + more
+
+
 async def _record(
     consulted: Consulted,
     slice_: Slice[Any],
@@ -327,7 +335,7 @@ async def _record(
             judge = pulled.decide if pulled.consult is None else await pulled.consult(consulted)
             answer = await consulted.write_path.write(slice_, pulled.key, lambda s: judge(s, now))
         except ValidationError as exc:
-            return f"{pulled.named}: {exc.error_count()} invalid field(s)"
+            return f"{pulled.named}: invalid {_fields(exc)}"
         except RefusedError as exc:
             return f"{pulled.named}: {exc.message}"
     return UNCHANGED if answer == UNCHANGED else None
@@ -354,7 +362,7 @@ def in_our_model(
             ours.append(edge.object_in(kind, item, owner=owner, patch=False, now=now))
         except ValidationError as exc:
             named = item.get(module.id_field) if isinstance(item, dict) else None
-            refused.append(f"{named}: {exc.error_count()} invalid OCPI {edge.version} field(s)")
+            refused.append(f"{named}: invalid in OCPI {edge.version}: {_fields(exc)}")
     return ours, refused
 
 
