@@ -3,12 +3,12 @@ at ``/ocpi/cpo/2.3.0/payments`` (docs/adr/0047).
 
 A Payment Terminal Provider (PTP), the data owner of both objects:
 
-* ``POST /terminals`` creates one of its terminals on our system (201; an
-  id it sent before is an update, 200); ``GET /terminals/{terminal_id}``
+* ``POST /terminals`` creates one of its terminals on our system (an id
+  it sent before is an update); ``GET /terminals/{terminal_id}``
   reads it back, with the locations and EVSEs we assigned to it;
 * ``POST /financial-advice-confirmations`` confirms what it captured for
-  the session it started with ``authorization_reference`` (201, or 200 for
-  an id sent before); ``GET /financial-advice-confirmations/{id}``.
+  the session it started with ``authorization_reference`` (an id sent
+  before is an update); ``GET /financial-advice-confirmations/{id}``.
 
 A PTP sees only its own objects: another partner's id is 2000 at HTTP 404.
 Writes go through the one write path (``producers.payments``).
@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+import structlog
+from fastapi import APIRouter, Depends, Header, Path, Request
 
 from api.auth import Caller, _caller_of
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
-from api.writes import ExactBody, WritePathDep, body_of, written
+from api.writes import ExactBody, WritePathDep, body_of
 from producers.payments import ADVICES, TERMINALS, decide_post_advice, decide_post_terminal
 from producers.write_path import Origin
 from schemas.events import Party
@@ -37,6 +38,8 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.v230.payments import FinancialAdviceConfirmation, Terminal
 from schemas.ocpi.versions import Endpoint, InterfaceRole
+
+log = structlog.get_logger(__name__)
 
 Json = dict[str, Any]
 
@@ -105,7 +108,6 @@ async def post_terminal(
     write_path: WritePathDep,
     correlation_id: CorrelationIdDep,
     now: NowDep,
-    response: Response,
 ) -> Json:
     ptp = caller.partner
     terminal_id = body.get("terminal_id") if isinstance(body, dict) else None
@@ -119,7 +121,9 @@ async def post_terminal(
         terminal_key(ptp.partner_id, terminal_id),
         lambda state: decide_post_terminal(state, ptp=ptp, body=body, now=now, origin=origin),
     )
-    return written(response, created)
+    # HTTP 200 for a new object too, as every OCPI answer (docs/adr/0039 §2).
+    log.info("payments_object_posted", created=created)
+    return envelope()
 
 
 @router.get("/terminals/{terminal_id}")
@@ -149,7 +153,6 @@ async def post_financial_advice_confirmation(
     write_path: WritePathDep,
     correlation_id: CorrelationIdDep,
     now: NowDep,
-    response: Response,
 ) -> Json:
     ptp = caller.partner
     advice_id = body.get("id") if isinstance(body, dict) else None
@@ -162,7 +165,9 @@ async def post_financial_advice_confirmation(
         advice_key(ptp.partner_id, advice_id),
         lambda state: decide_post_advice(state, ptp=ptp, body=body, now=now, origin=origin),
     )
-    return written(response, created)
+    # HTTP 200 for a new object too, as every OCPI answer (docs/adr/0039 §2).
+    log.info("payments_object_posted", created=created)
+    return envelope()
 
 
 @router.get("/financial-advice-confirmations/{advice_id}")

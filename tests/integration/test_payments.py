@@ -150,7 +150,7 @@ async def test_a_ptp_terminal_is_created_assigned_read_back_and_deactivated(
                 created = await asyncio.to_thread(
                     api.post, f"{PAY}/terminals", json=body, headers=auth(token)
                 )
-                ok_envelope(created, 201)
+                ok_envelope(created)
                 again = await asyncio.to_thread(
                     api.post, f"{PAY}/terminals", json=body, headers=auth(token)
                 )
@@ -306,7 +306,6 @@ async def test_a_ptp_confirms_what_it_captured(namespace: Namespace) -> None:
                     json=advice,
                     headers=auth(token),
                 ),
-                201,
             )
             held = ok_envelope(
                 await asyncio.to_thread(
