@@ -132,7 +132,9 @@ def evolve_terminal(state: TerminalState | None, event: Any) -> TerminalState | 
             ptp_parties=p.ptp_parties,
             object=_stamped(p.object, p.last_updated),
             last_updated=p.last_updated,
-            deactivated=state.deactivated if state is not None else False,
+            # The PTP posts a terminal when it (re)creates it, after an
+            # activation: a deactivated one takes payments again.
+            deactivated=False,
         )
     if state is None:
         return None  # another aggregate's event, or one before the terminal

@@ -286,6 +286,12 @@ def test_an_assignment_needs_a_held_active_terminal() -> None:
             origin=ORIGIN,
         )
     assert refused.value.http_status == 409
+    # The PTP creating it again (after a new activation) brings it back.
+    again = decide_post_terminal(
+        deactivated, ptp=ptp(), body=terminal_body(), now=T0, origin=ORIGIN
+    )
+    back = evolve_terminal(deactivated, again.events[0])
+    assert back is not None and not back.deactivated
     with pytest.raises(ValidationError):
         assignment_of({"location_ids": ["x" * 37]})
 
