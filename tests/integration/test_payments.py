@@ -21,23 +21,35 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from api.app import create_app
-from ocpi_hub.bootstrap import async_mongo_client, vault
+from ocpi_hub.bootstrap import Views, async_mongo_client, mongo_client, mysql_engine, vault, views
+from ocpi_hub.compare import compare_views
 from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
 from processors.cdr_builder import MongoCdrInputs
 from producers.partners import PartnerState
-from producers.payments import invoice_reference_id
+from producers.payments import (
+    assignment_of,
+    decide_assigned,
+    decide_post_advice,
+    decide_post_terminal,
+    evolve_terminal,
+    invoice_reference_id,
+)
+from producers.write_path import Origin
 from projections.mongo.history import LocationHistoryQuery, TariffHistoryQuery
 from projections.mongo.payments import (
     AdviceViewWriter,
     TerminalQuery,
     TerminalViewWriter,
 )
+from projections.position import Record
 from projections.runner import run_live
+from schemas.events import Party
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.credentials import CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.versions import Endpoint, InterfaceRole
+from schemas.topics import PAYMENTS
 from tests.conftest import fresh_namespace
 from tests.integration.test_push import Receiver, ok, push_settings, serving, until
 from tests.integration.test_sent_commands import register_partner
@@ -339,3 +351,65 @@ async def test_a_ptp_confirms_what_it_captured(namespace: Namespace) -> None:
             assert [(a["advice_id"], a["capture_status_code"]) for a in listed] == [
                 (f"fac-{suffix}", "SUCCESS")
             ]
+
+
+def test_the_payments_views_replayed_in_other_batches_compare_equal(
+    namespace: Namespace, services: Settings
+) -> None:
+    """``ocpi-hub replay --compare`` covers both payments views: the same
+    events applied live one by one and replayed in one batch give the same
+    documents; an empty side shows each of them missing."""
+    settings = namespace.settings
+    when = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    origin = Origin(Party(country_code="DE", party_id="PT1"), "compare")
+    ptp = ptp_partner(settings, "ptp-cmp", "tok-cmp", "http://127.0.0.1:9/payments", "PT1")
+    posted = decide_post_terminal(
+        None, ptp=ptp, body={"terminal_id": "t-cmp"}, now=when, origin=origin
+    ).events
+    state = evolve_terminal(None, posted[0])
+    assigned = decide_assigned(
+        state,
+        terminal_id="t-cmp",
+        assignment=assignment_of({"location_ids": ["LOC-CMP"]}),
+        ptp_status_code=1000,
+        now=when,
+        origin=origin,
+    ).events
+    advice = {
+        "id": "fac-cmp",
+        "authorization_reference": "ref-cmp",
+        "total_costs": {"before_taxes": 1},
+        "currency": "EUR",
+        "capture_status_code": "FAILED",
+        "last_updated": "2026-12-07T09:00:00Z",
+    }
+    advised = decide_post_advice(None, ptp=ptp, body=advice, now=when, origin=origin).events
+    records = [
+        Record(PAYMENTS.name, 0, offset, event)
+        for offset, event in enumerate([*posted, *assigned, *advised])
+    ]
+    client = mongo_client(settings)
+    engine = mysql_engine(settings)
+    replay_db = f"{namespace.name}_pay_rp"
+    try:
+        live = views(client, namespace.name, engine)
+        live.prepare()
+        for record in records:
+            for writer in live.writers:
+                writer.apply([record])
+        replayed = views(client, replay_db, engine)
+        for writer in replayed.writers:
+            if writer.name.startswith("mongo."):
+                writer.prepare()
+                writer.apply(records)
+        assert compare_views(live, replayed) == []
+        empty = Views(mongo=client[f"{namespace.name}_pay_empty"], mysql=engine)
+        missing = [d for d in compare_views(live, empty) if "payment" in d]
+        assert missing == [
+            "mongo.payment_terminals:ptp-cmp/terminal/T-CMP",
+            "mongo.payment_advices:ptp-cmp/advice/FAC-CMP",
+        ]
+    finally:
+        client.drop_database(replay_db)
+        client.close()
+        engine.dispose()
