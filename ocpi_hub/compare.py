@@ -15,6 +15,7 @@ from projections.mongo import (
     locations,
     operators,
     partners,
+    payments,
     received_commands,
     sent_charging_profiles,
     sent_commands,
@@ -120,6 +121,8 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.tariffs", _mongo(tariff_view.COLLECTION)),
         ("mongo.tokens", _mongo(tokens.COLLECTION)),
         ("mongo.hub_client_info", _mongo(hub_client_info.COLLECTION)),
+        ("mongo.payment_terminals", _mongo(payments.TERMINALS)),
+        ("mongo.payment_advices", _mongo(payments.ADVICES)),
         *(
             (f"mysql.{t.name}", _mysql(t))
             for t in (location_states, buildings, spaces, evses, connectors)

@@ -64,6 +64,7 @@ from schemas.topics import (
     LOCATIONS,
     OPERATOR_ACCOUNTS,
     PARTNERS,
+    PAYMENTS,
     SESSIONS,
     TARIFFS,
     TOKENS,
@@ -89,6 +90,7 @@ _PROJECTED = (
     CHARGER_TRANSACTIONS,
     BILLING_CORPORATIONS,
     HUB_CLIENT_INFO,
+    PAYMENTS,
 )
 # Topics only the audit view reads (docs/adr/0031): their events are decoded
 # only when an operator wrote them (the ``actor`` header); the charger facts
