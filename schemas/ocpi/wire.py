@@ -37,6 +37,15 @@ class Kind(StrEnum):
     AUTHORIZATION = "authorization"
     SESSION = "session"
     CDR = "cdr"
+    # Commands: one kind per request object (its CommandType, lower case),
+    # the CPO's immediate answer, and the result it sends to response_url.
+    CANCEL_RESERVATION = "cancel_reservation"
+    RESERVE_NOW = "reserve_now"
+    START_SESSION = "start_session"
+    STOP_SESSION = "stop_session"
+    UNLOCK_CONNECTOR = "unlock_connector"
+    COMMAND_RESPONSE = "command_response"
+    COMMAND_RESULT = "command_result"
 
 
 @dataclass(frozen=True)

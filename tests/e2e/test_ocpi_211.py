@@ -404,3 +404,66 @@ def test_a_221_session_at_a_211_route_is_refused_and_nothing_recorded(pair: Pair
     )
     assert unknown.json()["status_code"] == 2004, unknown.text
     assert httpx.get(url, headers=raw(pair.token_of_old()), timeout=10).status_code == 404
+
+
+def test_our_command_reaches_it_in_211_and_its_answers_come_back(pair: Pair) -> None:
+    """We (its eMSP) send START_SESSION to the 2.1.1 CPO: it reads the 2.1.1
+    request (its Token, no connector), answers ``{result}`` (read as our
+    CommandResponse), and its later result at our 2.1.1 response_url is
+    recorded as our CommandResult; CANCEL_RESERVATION, which 2.1.1 lacks,
+    is refused before anything is sent."""
+    us = pair.us.base_url
+    uid = f"C{uuid.uuid4().hex[:8].upper()}"
+    issued = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    made = httpx.put(f"{us}/ops/tokens/{uid}", json=issued, headers=ops_auth(us), timeout=10)
+    assert made.status_code == 201, made.text
+    loc = f"CLOC-{uid}"
+    site = location(loc, country_code="NL", party_id="OLD", postal_code="3511", evses=[evse("E1")])
+    put = httpx.put(
+        f"{pair.old.base_url}/ops/locations/{loc}",
+        json=site,
+        headers=ops_auth(pair.old.base_url),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    body = {"token": issued, "location_id": loc, "evse_uid": "E1", "connector_id": "1"}
+    sent = httpx.post(
+        f"{us}/ops/commands/sent/OLD-211/START_SESSION",
+        json=body,
+        headers=ops_auth(us),
+        timeout=20,
+    )
+    assert sent.json()["status_code"] == 1000, sent.text
+    data = sent.json()["data"]
+    cid, url = data["command_id"], data["response_url"]
+    assert url == f"{us}/ocpi/emsp/2.1.1/commands/START_SESSION/{cid}"
+    # Its 2.1.1 answer, read into ours: the result, and the timeout we assume.
+    assert data["response"]["result"] in {"ACCEPTED", "REJECTED", "NOT_SUPPORTED"}
+    assert data["response"]["timeout"] > 0
+    # (A 2.2.1 body would have been refused there with 2001, which our
+    # sender answers with 502: the 1000 above is its 2.1.1 validation passed;
+    # no charger of it is connected, so it is not ACCEPTED.)
+
+    # A 2.1.1 result at our response_url (its raw token): UNKNOWN_SESSION,
+    # which 2.2.1 results do not have, is recorded as FAILED saying so.
+    posted = httpx.post(
+        url, json={"result": "UNKNOWN_SESSION"}, headers=raw(pair.token_of_old()), timeout=10
+    )
+    assert posted.json()["status_code"] == 1000, posted.text
+
+    def shown() -> dict[str, Any] | None:
+        got = httpx.get(f"{us}/ops/commands/sent/{cid}", headers=ops_auth(us), timeout=10)
+        data: dict[str, Any] = got.json().get("data") or {}
+        return data if data.get("result") else None
+
+    held = wait_for(shown, "the 2.1.1 result recorded")
+    assert held["result"] == "FAILED", held
+
+    cancel = httpx.post(
+        f"{us}/ops/commands/sent/OLD-211/CANCEL_RESERVATION",
+        json={"reservation_id": "1"},
+        headers=ops_auth(us),
+        timeout=10,
+    )
+    assert cancel.status_code == 409, cancel.text
+    assert "no CANCEL_RESERVATION" in cancel.json()["status_message"]

@@ -179,7 +179,9 @@ def test_versions_lists_both_highest_first_and_211_details_have_no_roles(hub: Hu
     shown = {e["identifier"]: e["url"] for e in details["endpoints"]}
     assert all(set(e) == {"identifier", "url"} for e in details["endpoints"])
     # Towards a CPO we are its eMSP: our locations Receiver, our tokens Sender.
-    assert set(shown) == {"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs"}
+    modules = {"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs", "commands"}
+    assert set(shown) == modules
+    assert "/ocpi/emsp/2.1.1/commands" in shown["commands"]  # our Sender: results come here
     assert "/ocpi/emsp/2.1.1/locations" in shown["locations"]
     assert "/ocpi/emsp/2.1.1/sessions" in shown["sessions"]
     assert "/ocpi/emsp/2.1.1/cdrs" in shown["cdrs"]

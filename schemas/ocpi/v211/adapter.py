@@ -19,9 +19,12 @@ import copy
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from schemas.ocpi.common import OcpiModel, fold, format_ocpi_datetime
 from schemas.ocpi.credentials import Credentials, CredentialsRole, Role
 from schemas.ocpi.patch import patch_model
+from schemas.ocpi.v211 import commands as k211
 from schemas.ocpi.v211 import credentials as c211
 from schemas.ocpi.v211 import locations as l211
 from schemas.ocpi.v211 import sessions as s211
@@ -40,6 +43,12 @@ _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.TARIFF: r211.Tariff,
     Kind.SESSION: s211.Session,
     Kind.CDR: s211.Cdr,
+    Kind.RESERVE_NOW: k211.ReserveNow,
+    Kind.START_SESSION: k211.StartSession,
+    Kind.STOP_SESSION: k211.StopSession,
+    Kind.UNLOCK_CONNECTOR: k211.UnlockConnector,
+    Kind.COMMAND_RESPONSE: k211.CommandResponse,
+    Kind.COMMAND_RESULT: k211.CommandResponse,
 }
 
 # 2.1.1 LocationType -> 2.2.1 ParkingType. OTHER and UNKNOWN have none.
@@ -473,6 +482,60 @@ def _cdr_out(d: Json, context: EdgeContext | None) -> Json:
     return d
 
 
+# --- Commands -------------------------------------------------------------------------
+
+_TOKEN_COMMANDS = frozenset({Kind.RESERVE_NOW, Kind.START_SESSION})
+# 2.1.1 names no timeout for a command: how long we wait for a 2.1.1 CPO's
+# result (the same order as our own chargers' command_timeout_s).
+COMMAND_TIMEOUT_211_S = 120
+# Our CommandResultType -> 2.1.1's one answer type. What 2.1.1 has no word
+# for is a refusal; CANCELED_RESERVATION answers a command 2.1.1 lacks.
+_RESULT_OUT = {
+    "ACCEPTED": "ACCEPTED",
+    "CANCELED_RESERVATION": "ACCEPTED",
+    "NOT_SUPPORTED": "NOT_SUPPORTED",
+    "REJECTED": "REJECTED",
+    "TIMEOUT": "TIMEOUT",
+}
+
+
+def _message(text: str) -> list[Json]:
+    return [{"language": "en", "text": text}]
+
+
+def _command_in(kind: Kind, d: Json, owner: tuple[str, str] | None) -> Json:
+    if kind in _TOKEN_COMMANDS:
+        d["token"] = _token_in(d["token"], owner, False)
+    if kind is Kind.RESERVE_NOW:
+        d["reservation_id"] = str(d["reservation_id"])  # an int in 2.1.1, CiString(36) ours
+    if kind is Kind.COMMAND_RESPONSE:
+        # A 2.1.1 CPO's immediate answer has no timeout and may say TIMEOUT,
+        # which 2.2.1 leaves to the result.
+        result = d["result"]
+        d["timeout"] = COMMAND_TIMEOUT_211_S
+        if result == "TIMEOUT":
+            d["result"], d["message"] = "REJECTED", _message("TIMEOUT (OCPI 2.1.1)")
+    if kind is Kind.COMMAND_RESULT and d["result"] == "UNKNOWN_SESSION":
+        d["result"], d["message"] = "FAILED", _message("UNKNOWN_SESSION (OCPI 2.1.1)")
+    return d
+
+
+def _command_out(kind: Kind, d: Json) -> Json:
+    if kind in _TOKEN_COMMANDS:
+        d.pop("authorization_reference", None)
+        if isinstance(d.get("token"), dict):
+            d["token"] = _token_out(d["token"])
+    if kind is Kind.START_SESSION:
+        d.pop("connector_id", None)  # 2.1.1: the CPO picks the connector
+    if kind is Kind.RESERVE_NOW and str(d.get("reservation_id", "")).isdigit():
+        d["reservation_id"] = int(d["reservation_id"])
+    if kind is Kind.COMMAND_RESPONSE:
+        return {"result": d["result"]}
+    if kind is Kind.COMMAND_RESULT:
+        return {"result": _RESULT_OUT.get(d["result"], "REJECTED")}
+    return d
+
+
 class V211:
     """OCPI 2.1.1."""
 
@@ -483,7 +546,9 @@ class V211:
     token_type_in_url = False
     needs_partner_role = True
     embeds_location = True
-    modules = frozenset({"locations", "tariffs", "tokens", "sessions", "cdrs", "credentials"})
+    modules = frozenset(
+        {"locations", "tariffs", "tokens", "sessions", "cdrs", "commands", "credentials"}
+    )
 
     def object_in(
         self,
@@ -495,7 +560,19 @@ class V211:
         now: datetime,
         context: EdgeContext | None = None,
     ) -> Any:
-        model = _MODELS[kind]
+        model = _MODELS.get(kind)
+        if model is None:
+            raise ValidationError.from_exception_data(
+                f"OCPI {self.version}",
+                [
+                    {
+                        "type": "value_error",
+                        "loc": (kind.value,),
+                        "input": body,
+                        "ctx": {"error": f"OCPI {self.version} has no {kind.value} object"},
+                    }
+                ],
+            )
         if not isinstance(body, dict):
             model.model_validate(body)  # raises: not an object
             return body
@@ -516,7 +593,9 @@ class V211:
             return _session_in(d, owner, patch, context)
         if kind is Kind.CDR:
             return _cdr_in(d, owner, context)
-        return _token_in(d, owner, patch)
+        if kind is Kind.TOKEN:
+            return _token_in(d, owner, patch)
+        return _command_in(kind, d, owner)
 
     def object_out(
         self, kind: Kind, obj: Json, *, patch: bool, context: EdgeContext | None = None
@@ -536,7 +615,9 @@ class V211:
             return _token_out(d)
         if kind is Kind.TARIFF:
             return _tariff_out(d)
-        return _authorization_out(d)
+        if kind is Kind.AUTHORIZATION:
+            return _authorization_out(d)
+        return _command_out(kind, d)
 
     def credentials_in(self, body: Any, partner_role: Role | None) -> Credentials:
         theirs = c211.Credentials.model_validate(body)
