@@ -49,6 +49,7 @@ _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.UNLOCK_CONNECTOR: k211.UnlockConnector,
     Kind.COMMAND_RESPONSE: k211.CommandResponse,
     Kind.COMMAND_RESULT: k211.CommandResponse,
+    Kind.AUTHORIZATION: t211.AuthorizationInfo,
 }
 
 # 2.1.1 LocationType -> 2.2.1 ParkingType. OTHER and UNKNOWN have none.
@@ -595,6 +596,11 @@ class V211:
             return _cdr_in(d, owner, context)
         if kind is Kind.TOKEN:
             return _token_in(d, owner, patch)
+        if kind is Kind.AUTHORIZATION:
+            # A 2.1.1 eMSP's answer names no token: the one we asked about.
+            if context is not None and context.token is not None:
+                d["token"] = copy.deepcopy(context.token)
+            return d
         return _command_in(kind, d, owner)
 
     def object_out(
