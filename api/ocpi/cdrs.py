@@ -100,9 +100,9 @@ async def post_cdr(
     response: Response,
     edge: EdgeDep,
 ) -> Json:
-    # A version without the party in the CDR (2.1.1): the poster's own.
-    poster = caller.partner.roles[0]
-    owner = (poster.country_code, poster.party_id)
+    # A version without the party in the CDR (2.1.1): the poster's own (the
+    # party it speaks as: a 2.1.1 partner has one).
+    owner = (caller.party.country_code, caller.party.party_id)
     ours = await edge.into_ours(Kind.CDR, body, owner, patch=False, now=now)
     cdr = Cdr.model_validate(ours)  # 2001 on bad input, before anything is read
     s = c.settings
