@@ -374,6 +374,10 @@ def in_our_model(
     return ours, refused
 
 
+# The modules whose objects a version may name a token in by auth_id (2.1.1).
+_EMBEDDING = frozenset({"sessions", "cdrs"})
+
+
 async def _contexts_in(
     edge: WireVersion, items: Sequence[Any], tokens: TokenDirectory | None, us: Party
 ) -> list[EdgeContext | str | None]:
@@ -437,7 +441,11 @@ async def sync(
         pages = crawl(client, url, headers, since=since, until=until, decode=module.decode)
         async for page in pages:
             now = clock()
-            contexts = await _contexts_in(edge, page.items, token_directory, us)
+            contexts = (
+                await _contexts_in(edge, page.items, token_directory, us)
+                if module.identifier in _EMBEDDING
+                else []
+            )
             items, unreadable = in_our_model(
                 edge, module, page.items, (to.country_code, to.party_id), now, contexts
             )
