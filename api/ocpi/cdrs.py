@@ -1,17 +1,17 @@
 """CDRs module, both interfaces (mod_cdrs).
 
-Receiver (we as eMSP): ``POST /ocpi/emsp/2.2.1/cdrs`` stores a partner
+Receiver (we as eMSP): ``POST /ocpi/emsp/{version}/cdrs`` stores a partner
 CPO's CDR. The CDR's party must be one of the poster's; the body must be a
 valid CDR (end not before start, quantities not negative, embedded tariffs
 in the CDR's currency, ...); a CDR id already received is refused
 (CDRs are immutable, a correction is a Credit CDR). Any of these: OCPI 2001
 and nothing written. A CDR at a location we do not hold is accepted: it
 carries its own CdrLocation. The answer carries a ``Location`` header with
-the URL of ``GET /ocpi/emsp/2.2.1/cdrs/{cdr_id}``, which serves the CDR to
+the URL of ``GET /ocpi/emsp/{version}/cdrs/{cdr_id}``, which serves the CDR to
 the party that posted it. With the CDR we record our reconciliation of it
 (``CdrReconciled``, producers/cdrs.py ``reconcile``).
 
-Sender (we as CPO): ``GET /ocpi/cpo/2.2.1/cdrs`` lists the CDRs we issued
+Sender (we as CPO): ``GET /ocpi/cpo/{version}/cdrs`` lists the CDRs we issued
 for tokens of the caller's eMSP parties (api/pagination.py).
 
 A POST goes through the one write path (producers/write_path.py,
@@ -20,6 +20,11 @@ the CDR's key; the token, the CPO's tariffs and the location it is judged
 against are read from their slices' states as of the log, never from a view.
 Reads serve the MongoDB view once it has applied the CDR's last write
 (api/consistency.py).
+
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 CDR names no party (the poster's, which must have one) and its token
+by ``auth_id`` only, and embeds the Location (``api/ocpi/edge.py``); our
+CDRs leave in the route's version, the Location from our location view.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from api.consistency import read_written
 from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
+from api.ocpi.edge import EdgeDep
+from api.ocpi.paths import VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import ExactBody, WritePathDep, body_of
@@ -44,11 +51,12 @@ from schemas.events.cdrs import cdr_key
 from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import Kind
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/cdrs", tags=["ocpi: cdrs (receiver)"])
-sender = APIRouter(prefix="/ocpi/cpo/2.2.1/cdrs", tags=["ocpi: cdrs (sender)"])
+receiver = APIRouter(prefix="/ocpi/emsp/{version}/cdrs", tags=["ocpi: cdrs (receiver)"])
+sender = APIRouter(prefix="/ocpi/cpo/{version}/cdrs", tags=["ocpi: cdrs (sender)"])
 
 # mod_cdrs, CDR.id: CiString(39).
 CdrIdPath = Annotated[str, Path(min_length=1, max_length=39, pattern=r"^[\x21-\x7E]+$")]
@@ -82,6 +90,7 @@ CdrReadsDep = Annotated[CdrReads, Depends(_reads)]
 
 @receiver.post("", openapi_extra=body_of(Cdr))
 async def post_cdr(
+    version: VersionPath,
     body: ExactBody,
     caller: RoutedCallerDep,
     c: ContainerDep,
@@ -89,8 +98,13 @@ async def post_cdr(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    edge: EdgeDep,
 ) -> Json:
-    cdr = Cdr.model_validate(body)  # 2001 on bad input, before anything is read
+    # A version without the party in the CDR (2.1.1): the poster's own (the
+    # party it speaks as: a 2.1.1 partner has one).
+    owner = (caller.party.country_code, caller.party.party_id)
+    ours = await edge.into_ours(Kind.CDR, body, owner, patch=False, now=now)
+    cdr = Cdr.model_validate(ours)  # 2001 on bad input, before anything is read
     s = c.settings
     command = await cdr_receipt(
         w,
@@ -102,7 +116,8 @@ async def post_cdr(
     )
     key = cdr_key(cdr.country_code, cdr.party_id, cdr.id)
     await w.write(SLICE, key, lambda state: decide_receive(state, command, now))
-    response.headers["Location"] = f"{s.base_url}{receiver.prefix}/{cdr.id}"
+    prefix = receiver.prefix.replace("{version}", version)
+    response.headers["Location"] = f"{s.base_url}{prefix}/{cdr.id}"
     return envelope()
 
 
@@ -111,12 +126,19 @@ def _received_keys(caller: RoutedCaller, cdr_id: str) -> list[str]:
 
 
 @receiver.get("/{cdr_id}")
-async def get_received_cdr(cdr_id: CdrIdPath, caller: RoutedCallerDep, reads: CdrReadsDep) -> Json:
+async def get_received_cdr(
+    version: VersionPath,
+    cdr_id: CdrIdPath,
+    caller: RoutedCallerDep,
+    reads: CdrReadsDep,
+    edge: EdgeDep,
+) -> Json:
     """A CDR the caller posted, by the URL its POST was answered with."""
     for key in _received_keys(caller, cdr_id):
         doc = await reads.get(key)
         if doc is not None and doc.get("role") == "received":
-            return envelope(doc["cdr"])
+            cdr = doc["cdr"]
+            return envelope(await edge.out(Kind.CDR, cdr, (cdr["country_code"], cdr["party_id"])))
     raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"unknown CDR {cdr_id!r}", 404)
 
 
@@ -129,12 +151,14 @@ def _token_parties(caller: RoutedCaller) -> list[str]:
 
 @sender.get("")
 async def list_our_cdrs(
+    version: VersionPath,
     request: Request,
     response: Response,
     caller: RoutedCallerDep,
     c: ContainerDep,
     view: CdrViewDep,
     params: PageRequestDep,
+    edge: EdgeDep,
 ) -> Json:
     s = c.settings
     page = await view.page(
@@ -150,4 +174,5 @@ async def list_our_cdrs(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    return envelope(page.items)
+    owner = (s.party_country_code, s.party_id)
+    return envelope([await edge.out(Kind.CDR, item, owner) for item in page.items])

@@ -1,11 +1,11 @@
 """Sessions module, both interfaces (mod_sessions).
 
-Receiver (``/ocpi/emsp/2.2.1/sessions/{cc}/{pid}/{session_id}``, we as
+Receiver (``/ocpi/emsp/{version}/sessions/{cc}/{pid}/{session_id}``, we as
 eMSP): a partner CPO PUTs, PATCHes and GETs its own sessions; another
 party's ids are refused with 2001 and nothing is written. A session naming a
 location we do not hold is accepted (docs/adr/0015).
 
-Sender (``/ocpi/cpo/2.2.1/sessions``, we as CPO): a partner lists our
+Sender (``/ocpi/cpo/{version}/sessions``, we as CPO): a partner lists our
 sessions of tokens its eMSP parties own; ``date_from`` is required (mod_sessions,
 GET "Request Parameters"). ``PUT /{session_id}/charging_preferences``: we
 offer no smart charging, so no EVSE of ours is CHARGING_PREFERENCES_CAPABLE
@@ -19,6 +19,13 @@ Tokens slice holds it, and answered once Kafka acknowledged. A read of one
 session serves the MongoDB view once it has applied the session's last
 write (api/consistency.py). Our own sessions are written by the processors,
 so the Sender and charging preferences read the view as it is.
+
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 body is converted into our model before the write path
+(``api/ocpi/edge.py``: its token found by ``auth_id``, its location
+reference taken from the Location it embeds), and what we serve leaves in
+the route's version (the Location embedded from our location view).
+Charging preferences exist in 2.2.1 only.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, SessionViewDep
 from api.errors import OcpiError, envelope
-from api.ocpi.paths import CountryCodePath, PartyIdPath
+from api.ocpi.edge import EdgeDep
+from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
@@ -57,11 +65,12 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.sessions import ChargingPreferences, Session
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import Kind, version_key
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/emsp/2.2.1/sessions", tags=["ocpi: sessions (receiver)"])
-sender = APIRouter(prefix="/ocpi/cpo/2.2.1/sessions", tags=["ocpi: sessions (sender)"])
+receiver = APIRouter(prefix="/ocpi/emsp/{version}/sessions", tags=["ocpi: sessions (receiver)"])
+sender = APIRouter(prefix="/ocpi/cpo/{version}/sessions", tags=["ocpi: sessions (sender)"])
 
 # mod_sessions: Session.id is CiString(36).
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
@@ -99,6 +108,7 @@ SessionReadsDep = Annotated[SessionReads, Depends(_reads)]
 
 
 def _theirs(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -150,9 +160,13 @@ async def _record(
     )
 
 
+def _owner(ref: SessionRef) -> tuple[str, str]:
+    return ref.country_code, ref.party_id
+
+
 @receiver.get(SESSION)
-async def get_their_session(ref: TheirSessionDep, reads: SessionReadsDep) -> Json:
-    return envelope(await reads.get(ref))
+async def get_their_session(ref: TheirSessionDep, reads: SessionReadsDep, edge: EdgeDep) -> Json:
+    return envelope(await edge.out(Kind.SESSION, await reads.get(ref), _owner(ref)))
 
 
 @receiver.put(SESSION, openapi_extra=body_of(Session))
@@ -164,8 +178,10 @@ async def put_their_session(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    edge: EdgeDep,
 ) -> Json:
-    command = put_session(ref, body, _origin(ref, correlation_id))
+    ours = await edge.into_ours(Kind.SESSION, body, _owner(ref), patch=False, now=now)
+    command = put_session(ref, ours, _origin(ref, correlation_id))
     return answered(response, await _record(write_path, command, bill_to, now))
 
 
@@ -178,8 +194,10 @@ async def patch_their_session(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    edge: EdgeDep,
 ) -> Json:
-    command = patch_session(ref, body, _origin(ref, correlation_id))
+    ours = await edge.into_ours(Kind.SESSION, body, _owner(ref), patch=True, now=now)
+    command = patch_session(ref, ours, _origin(ref, correlation_id))
     return answered(response, await _record(write_path, command, bill_to, now))
 
 
@@ -192,12 +210,14 @@ def _token_parties(caller: RoutedCaller) -> list[str]:
 
 @sender.get("")
 async def list_sessions(
+    version: VersionPath,
     request: Request,
     response: Response,
     caller: RoutedCallerDep,
     c: ContainerDep,
     view: SessionViewDep,
     params: PageRequestDep,
+    edge: EdgeDep,
 ) -> dict[str, Any]:
     if params.date_from is None:
         # mod_sessions, GET "Request Parameters": date_from is required. The
@@ -217,17 +237,24 @@ async def list_sessions(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    return envelope(page.items)
+    owner = (s.party_country_code, s.party_id)
+    return envelope([await edge.out(Kind.SESSION, item, owner) for item in page.items])
 
 
 @sender.put("/{session_id}/charging_preferences")
 async def put_charging_preferences(
+    version: VersionPath,
     session_id: SessionIdPath,
     body: ChargingPreferences,  # a bad body is 2001 whatever follows
     caller: RoutedCallerDep,
     c: ContainerDep,
     view: SessionViewDep,
 ) -> Json:
+    if version_key(version) < version_key("2.2"):
+        # 2.1.1 has no charging preferences (mod_sessions 2.2): no such route.
+        raise OcpiError(
+            OcpiStatus.UNSUPPORTED_VERSION, f"no charging preferences in OCPI {version}"
+        )
     s = c.settings
     ref = SessionRef(country_code=s.party_country_code, party_id=s.party_id, session_id=session_id)
     # One of our sessions (the processors write them): the view as it is.

@@ -297,6 +297,7 @@ def test_the_location_we_hold_gives_the_reconciliation_its_time_zone(
 
 def test_openapi_shows_the_cdr_body_of_the_post(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    body = schema["paths"][POST_URL]["post"]["requestBody"]["content"]["application/json"]
+    post = schema["paths"]["/ocpi/emsp/{version}/cdrs"]["post"]
+    body = post["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/Cdr"}
     assert "cdr_token" in schema["components"]["schemas"]["Cdr"]["properties"]
