@@ -23,6 +23,7 @@ from api.ocpi import cdrs as ocpi_cdrs
 from api.ocpi import charging_profiles as ocpi_charging_profiles
 from api.ocpi import credentials, locations, versions
 from api.ocpi import hub_client_info as ocpi_hub_client_info
+from api.ocpi import payments as ocpi_payments
 from api.ocpi import received_commands as ocpi_received_commands
 from api.ocpi import sent_charging_profiles as ocpi_sent_charging_profiles
 from api.ocpi import sent_commands as ocpi_sent_commands
@@ -39,6 +40,7 @@ from api.ops import evses, sites
 from api.ops import invoice_files as ops_invoice_files
 from api.ops import locations as ops_locations
 from api.ops import partners as ops_partners
+from api.ops import payments as ops_payments
 from api.ops import received_commands as ops_received_commands
 from api.ops import sent_commands as ops_sent_commands
 from api.ops import tariffs as ops_tariffs
@@ -167,6 +169,8 @@ def create_app(
     app.include_router(ops_charge_points.router)
     app.include_router(ops_audit.router)
     app.include_router(ops_partners.router)
+    app.include_router(ocpi_payments.router)
+    app.include_router(ops_payments.router)
     app.include_router(admin_billing.router)
     install_admin(app)
     return app

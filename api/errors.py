@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError as SqlOperationalError
 from sqlalchemy.exc import TimeoutError as SqlPoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admin.render import error_page
 from producers.write_path import (
     NotRecordedError,
     OutcomeUnknownError,
@@ -84,8 +85,6 @@ def _admin_page(request: Request, status: int, message: str) -> Response | None:
     an envelope or a trace (api/admin/pages.py); None for other paths."""
     if not request.url.path.startswith("/admin"):
         return None
-    from api.admin.pages import error_page  # the pages import this module
-
     return error_page(request, status, message)
 
 

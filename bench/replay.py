@@ -95,8 +95,8 @@ from producers.write_path import Origin
 from projections.mongo.history import LOCATION_HISTORY
 from projections.mongo.locations import COLLECTION as LOCATIONS_VIEW
 from projections.mysql.models import evses
-from projections.position import Record
-from projections.runner import Writer, replay
+from projections.position import Record, Writer
+from projections.runner import replay
 from schemas.events import (
     EventMeta,
     EvseStatusResolved,

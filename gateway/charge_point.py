@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 from ocpp.exceptions import FormatViolationError, OCPPError
@@ -26,17 +26,41 @@ from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
-from gateway.message_log import CallTracker
+from gateway.message_log import CallTracker, MessageLog
+from gateway.state import GatewayState
+from ocpi_hub.settings import Settings
 from producers import ocpp as rules
-from producers.authorization import AuthorizeRequest
+from producers.authorization import AuthorizationService, AuthorizeRequest
+from producers.log import EventLog
 from producers.write_path import Origin, RefusedError
-from schemas.events import EventMeta, MeterValuesSampled, TransactionStarted, TransactionStopped
+from schemas.events import (
+    EventMeta,
+    MeterValuesSampled,
+    Party,
+    TransactionStarted,
+    TransactionStopped,
+)
 from schemas.ocpi.sessions import AuthMethod
 from schemas.ocpi.tokens import LocationReferences
 from schemas.ocpi.types import TokenType
 
-if TYPE_CHECKING:
-    from gateway.server import Gateway
+
+class GatewayServices(Protocol):
+    """What a charger's session uses of the gateway that accepted it
+    (gateway/server.py's Gateway); named here so that module imports this
+    one and not the other way round."""
+
+    settings: Settings
+    event_log: EventLog
+    state: GatewayState
+    authorization: AuthorizationService
+    messages: MessageLog | None
+
+    @property
+    def us(self) -> Party: ...
+
+    async def seen(self, cp_id: str) -> None: ...
+
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +107,7 @@ def _malformed_answer(raw: Any, error: OCPPError) -> str:
 
 
 class ChargePointSession(OcppChargePoint):  # type: ignore[misc]
-    def __init__(self, registration: rules.Registration, connection: Any, gateway: Gateway):
+    def __init__(self, registration: rules.Registration, connection: Any, gateway: GatewayServices):
         super().__init__(
             registration.charge_point_id,
             connection,

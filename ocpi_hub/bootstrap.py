@@ -43,6 +43,7 @@ from producers import (
     locations,
     operators,
     partners,
+    payments,
     received_commands,
     sent_charging_profiles,
     sent_commands,
@@ -87,6 +88,12 @@ from projections.mongo.hub_client_info import HubClientInfoQuery, HubClientInfoV
 from projections.mongo.locations import LocationViewQuery, LocationViewWriter
 from projections.mongo.operators import AccountViewWriter, ApiKeyViewWriter
 from projections.mongo.partners import PartnerQuery, PartnerViewWriter
+from projections.mongo.payments import (
+    AdviceQuery,
+    AdviceViewWriter,
+    TerminalQuery,
+    TerminalViewWriter,
+)
 from projections.mongo.received_commands import ReceivedCommandViewQuery, ReceivedCommandViewWriter
 from projections.mongo.sent_charging_profiles import (
     ActiveProfileViewWriter,
@@ -101,7 +108,8 @@ from projections.mysql.cdrs import CdrRowWriter
 from projections.mysql.migrate import migrate
 from projections.mysql.sessions import SessionRowQuery, SessionRowWriter
 from projections.mysql.sites import HierarchyWriter, OpsQuery
-from projections.runner import DeadLetters, Writer
+from projections.position import Writer
+from projections.runner import DeadLetters
 from schemas.events import Party
 
 if TYPE_CHECKING:
@@ -136,6 +144,8 @@ WRITE_SLICES: tuple[Slice[Any], ...] = (
     BILLING_SLICE,
     invoice_numbers.SLICE,
     hub_client_info.SLICE,
+    payments.TERMINALS,
+    payments.ADVICES,
 )
 
 
@@ -277,6 +287,8 @@ def views(
         LocationViewWriter(db, cache_size=document_cache, folds=folds),
         PartnerViewWriter(db),
         HubClientInfoViewWriter(db),
+        TerminalViewWriter(db),
+        AdviceViewWriter(db),
         HierarchyWriter(engine, folds=folds, cache_size=document_cache),
         TariffViewWriter(db),
         TokenViewWriter(db),
@@ -315,6 +327,8 @@ class Container:
     ops: OpsQuery
     partners: PartnerQuery
     hub_client_info: HubClientInfoQuery
+    payment_terminals: TerminalQuery
+    payment_advices: AdviceQuery
     # The partner behind a token (api/auth.py, docs/adr/0024).
     partner_tokens: LookupCache[PartnerState]
     # The API key behind an ops request's bearer key (api/ops/access.py).
@@ -391,6 +405,8 @@ def build_container(settings: Settings) -> Container:
         ops=OpsQuery(engine),
         partners=PartnerQuery(db),
         hub_client_info=HubClientInfoQuery(db),
+        payment_terminals=TerminalQuery(db),
+        payment_advices=AdviceQuery(db),
         partner_tokens=partner_tokens(settings, path),
         api_keys=api_keys(settings, path),
         audit=AuditQuery(db),
@@ -812,6 +828,7 @@ def processors_process(settings: Settings) -> Iterator[Any]:
     inputs = MongoCdrInputs(
         LocationHistoryQuery(db),
         TariffHistoryQuery(db),
+        terminals=TerminalQuery(db),
         retry_initial_s=settings.restart_initial_s,
         retry_max_s=settings.restart_max_s,
     )

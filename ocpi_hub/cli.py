@@ -622,6 +622,7 @@ def _pull(module_name: str, partner_id: str, since: str | None, until: str | Non
                     on_page=on_page,
                     cdr_tolerance=settings.cdr_reconciliation_tolerance,
                     allow_private_urls=settings.url_policy_allow_private,
+                    token_directory=c.tokens,
                 )
 
     try:

@@ -8,7 +8,19 @@ from typing import Any
 from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
-from projections.mongo import audit, locations, operators, partners
+from projections.mongo import (
+    audit,
+    charge_points,
+    hub_client_info,
+    locations,
+    operators,
+    partners,
+    payments,
+    received_commands,
+    sent_charging_profiles,
+    sent_commands,
+    tokens,
+)
 from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
@@ -107,6 +119,10 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.locations", _mongo(locations.COLLECTION)),
         ("mongo.partners", _mongo(partners.COLLECTION)),
         ("mongo.tariffs", _mongo(tariff_view.COLLECTION)),
+        ("mongo.tokens", _mongo(tokens.COLLECTION)),
+        ("mongo.hub_client_info", _mongo(hub_client_info.COLLECTION)),
+        ("mongo.payment_terminals", _mongo(payments.TERMINALS)),
+        ("mongo.payment_advices", _mongo(payments.ADVICES)),
         *(
             (f"mysql.{t.name}", _mysql(t))
             for t in (location_states, buildings, spaces, evses, connectors)
@@ -125,6 +141,11 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mysql.billing_invoice_lines", _mysql_rows(billing_invoice_lines)),
         ("mysql.billing_credit_notes", _mysql(billing_credit_notes)),
         ("mysql.billing_credit_note_lines", _mysql_rows(billing_credit_note_lines)),
+        ("mongo.sent_commands", _mongo(sent_commands.COLLECTION)),
+        ("mongo.received_commands", _mongo(received_commands.COLLECTION)),
+        ("mongo.sent_charging_profiles", _mongo(sent_charging_profiles.SENT)),
+        ("mongo.partner_active_charging_profiles", _mongo(sent_charging_profiles.ACTIVE)),
+        ("mongo.charge_points", _mongo(charge_points.COLLECTION)),
         ("mongo.dead_letters", _mongo(DEAD_LETTERS)),
         ("mongo.operator_accounts", _mongo(operators.ACCOUNTS)),
         ("mongo.api_keys", _mongo(operators.API_KEYS)),

@@ -28,13 +28,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from ocpi_hub.retrying import backoff_s
 from producers.cdrs import BuildError, cdr_start, connector_tariff_ids, plan_issue
+from producers.payments import TerminalState, invoice_reference_id
 from producers.pricing import PricingError
 from producers.sessions import evolve
 from schemas.events import CdrIssued, Party, SessionPatched, SessionPut
@@ -44,6 +45,7 @@ log = structlog.get_logger(__name__)
 
 Json = dict[str, Any]
 Emit = Callable[[CdrIssued], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,15 @@ class CdrInputs(Protocol):
         self, country_code: str, party_id: str, tariff_id: str, at: datetime
     ) -> Json | None: ...
 
+    async def terminals_serving(self, location_id: str, evse_uid: str) -> list[TerminalState]:
+        """The payment terminals assigned to a location or EVSE of ours
+        (docs/adr/0047); none where no terminal takes payments."""
+        ...
+
+
+class TerminalsServing(Protocol):
+    async def serving(self, location_id: str, evse_uid: str) -> list[TerminalState]: ...
+
 
 class HistoryAsOf(Protocol):
     """One object as we held it at an instant (projections/mongo/history.py)."""
@@ -115,11 +126,13 @@ class MongoCdrInputs:
         locations: HistoryAsOf,
         history: HistoryAsOf,
         *,
+        terminals: TerminalsServing | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
     ) -> None:
         self._locations = locations
         self._history = history
+        self._terminals = terminals
         self._initial_s = retry_initial_s
         self._max_s = retry_max_s
 
@@ -135,6 +148,14 @@ class MongoCdrInputs:
     ) -> Json | None:
         return await self._read(self._history, "tariff", country_code, party_id, tariff_id, at)
 
+    async def terminals_serving(self, location_id: str, evse_uid: str) -> list[TerminalState]:
+        if self._terminals is None:
+            return []
+        terminals = self._terminals
+        return await self._retried(
+            "payment_terminals", lambda: terminals.serving(location_id, evse_uid)
+        )
+
     async def _read(
         self,
         view: HistoryAsOf,
@@ -144,10 +165,13 @@ class MongoCdrInputs:
         object_id: str,
         at: datetime,
     ) -> Json | None:
+        return await self._retried(kind, lambda: view.as_of(country_code, party_id, object_id, at))
+
+    async def _retried(self, kind: str, read: Callable[[], Awaitable[T]]) -> T:
         attempt = 0
         while True:
             try:
-                return await view.as_of(country_code, party_id, object_id, at)
+                return await read()
             except PyMongoError as exc:
                 if not (exc.timeout or isinstance(exc, ConnectionFailure)):
                     raise
@@ -206,6 +230,7 @@ async def build_and_emit(
         return False
     try:
         at_start = await tariffs_at_start(inputs, session, location)
+        terminals = await inputs.terminals_serving(session["location_id"], session["evse_uid"])
         event = plan_issue(
             session,
             location,
@@ -214,6 +239,7 @@ async def build_and_emit(
             correlation_id=cause.correlation_id,
             now=now,
             issued_at=cause.recorded_at,
+            invoice_reference_id=invoice_reference_id(session, terminals),
         )
     except (BuildError, PricingError, ValueError) as exc:
         bound.error("cdr_not_built", reason=str(exc))

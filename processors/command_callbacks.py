@@ -17,6 +17,7 @@ from producers.received_commands import given_by_operator
 from schemas.events import CommandResultDecided
 from schemas.ocpi.commands import CommandResult
 from schemas.ocpi.types import to_json
+from schemas.ocpi.wire import Kind
 from schemas.topics import COMMANDS
 
 
@@ -39,4 +40,6 @@ COMMAND_CALLBACKS = CallbackKind(
     # the ops API and the dashboard.
     internal=lambda event: given_by_operator(event.payload.partner_id),
     fields=lambda event: {"result": event.payload.result.value},
+    # A 2.1.1 eMSP takes a CommandResponse {result} at its response_url.
+    wire_kind=Kind.COMMAND_RESULT,
 )

@@ -74,6 +74,7 @@ from aiokafka.errors import KafkaError
 
 from ocpi_hub.settings import Settings
 from processors.evse_status import states_status_only
+from producers.edge_context import context_out
 from producers.hub_client_info import ClientInfoState, is_hub
 from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partner_stats import PushTally, RedisPushStats
@@ -93,7 +94,7 @@ from schemas.ocpi.common import fold, parse_ocpi_datetime
 from schemas.ocpi.credentials import Role
 from schemas.ocpi.hub_client_info import ConnectionStatus
 from schemas.ocpi.versions import InterfaceRole, ModuleId
-from schemas.ocpi.wire import CORE_VERSION, Kind, WireVersion
+from schemas.ocpi.wire import CORE_VERSION, EdgeContext, Kind, WireVersion
 from schemas.topics import LOCATIONS
 
 log = structlog.get_logger(__name__)
@@ -330,10 +331,14 @@ def module_url(endpoint_url: str, path: str) -> str:
 _LOCATION_KINDS = {3: Kind.LOCATION, 4: Kind.EVSE, 5: Kind.CONNECTOR}
 
 
-def in_version(request: PushRequest, module_id: str, edge: WireVersion) -> PushRequest:
+def in_version(
+    request: PushRequest, module_id: str, edge: WireVersion, context: EdgeContext | None = None
+) -> PushRequest:
     """``request`` as a partner of ``edge``'s version takes it: the body in
     its shape and, for 2.1.1 tokens, no ``?type=`` (its URLs have none; the
-    body says the type). Our own version's requests are left as they are."""
+    body says the type); ``context``: what its Sessions and CDRs embed
+    (producers/edge_context.py). Our own version's requests are left as
+    they are."""
     if edge.version == CORE_VERSION:
         return request
     path = request.path if edge.token_type_in_url else request.path.partition("?")[0]
@@ -341,16 +346,18 @@ def in_version(request: PushRequest, module_id: str, edge: WireVersion) -> PushR
         kind = Kind.TOKEN
     elif module_id == ModuleId.TARIFFS.value:
         kind = Kind.TARIFF
-    elif module_id == ModuleId.SESSIONS.value:
-        kind = Kind.SESSION
-    elif module_id == ModuleId.CDRS.value:
-        kind = Kind.CDR
+    elif module_id in _EMBEDDING:
+        kind = _EMBEDDING[module_id]
     else:
         kind = _LOCATION_KINDS.get(path.count("/"), Kind.LOCATION)
     body = request.body
     if body is not None:
-        body = edge.object_out(kind, body, patch=request.method == "PATCH")
+        body = edge.object_out(kind, body, patch=request.method == "PATCH", context=context)
     return replace(request, path=path, body=body)
+
+
+# Modules whose objects a version may embed a Location in (2.1.1).
+_EMBEDDING = {ModuleId.SESSIONS.value: Kind.SESSION, ModuleId.CDRS.value: Kind.CDR}
 
 
 def routing_headers(
@@ -870,6 +877,14 @@ class PartnerLane:
                 return None
             await asyncio.sleep(_VIEW_POLL_S)
 
+    async def _location(self, country_code: str, party_id: str, location_id: str) -> Any:
+        """Our Location as the location view serves it (None without one)."""
+        if self._wholes is None:
+            return None
+        key = location_key(country_code, party_id, location_id)
+        read = await self._wholes.read(WholeRef("locations", key))
+        return None if read is None else read[0]
+
     async def _send(self, request: PushRequest, bound: Any) -> tuple[ModuleAnswer, Any] | None:
         """Send one request until it is answered with something other than
         a retry (delivered or refused: that answer and the log fields), or
@@ -877,7 +892,12 @@ class PartnerLane:
         assert self._http is not None
         s = self._settings
         edge = WIRES[self.target.version]
-        request = in_version(request, self.module.module_id, edge)
+        context = None
+        if self.module.module_id in _EMBEDDING:
+            # Only our own sessions and CDRs are pushed: the location is ours.
+            us = (self._us.country_code, self._us.party_id)
+            context = await context_out(edge, request.body, us, self._location)
+        request = in_version(request, self.module.module_id, edge, context)
         url = module_url(self.target.url, request.path)
         attempt = 0
         first_failure: float | None = None

@@ -44,8 +44,10 @@ from producers.partner_client import ModuleAnswer, send_module_request
 from producers.partners import PartnerState
 from producers.url_policy import UrlRefusedError, check_url, partner_http
 from schemas.events import EventMeta, Party, parse_event
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import Role
+from schemas.ocpi.wire import CORE_VERSION, Kind, WireVersion
 from schemas.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
@@ -78,6 +80,9 @@ class CallbackKind:
     internal: Callable[[Any], bool] = lambda event: False
     # Fields of the event worth a log line (the result, ...).
     fields: Callable[[Any], dict[str, Any]] = lambda event: {}
+    # The body's object for the partner's OCPI version (docs/adr/0045);
+    # None: sent as our model has it.
+    wire_kind: Kind | None = None
 
 
 def callback_headers(us: Party, to: Party | None) -> dict[str, str]:
@@ -274,13 +279,22 @@ class ResultCallbackSender:
             bound.warning(self._log("no_endpoint"))
             await self._marks.mark(request_id, "no_endpoint")
             return "no_endpoint"
-        outcome = await self._send(event, url, token, emsp_party(partner), bound)
+        edge = WIRES.get(partner.version or CORE_VERSION) or WIRES[CORE_VERSION]
+        outcome = await self._send(event, url, token, emsp_party(partner), bound, edge)
         if outcome == "interrupted":
             return outcome
         await self._marks.mark(request_id, outcome)
         return outcome
 
-    async def _send(self, event: Any, url: str, token: str, to: Party | None, bound: Any) -> str:
+    async def _send(
+        self,
+        event: Any,
+        url: str,
+        token: str,
+        to: Party | None,
+        bound: Any,
+        edge: WireVersion,
+    ) -> str:
         assert self._http is not None
         s = self._settings
         try:
@@ -290,18 +304,24 @@ class ResultCallbackSender:
         except UrlRefusedError as exc:
             bound.error(self._log("url_refused"), reason=str(exc))
             return "refused"
+        body = self.kind.body(event)
+        if self.kind.wire_kind is not None:
+            body = edge.object_out(self.kind.wire_kind, body, patch=False)
         attempt = 0
         first_failure: float | None = None
         while True:
             attempt += 1
             headers = callback_headers(self._us, to)
+            if not edge.routing_headers:
+                headers = {k: v for k, v in headers.items() if not k.startswith("OCPI-")}
             answer: ModuleAnswer = await send_module_request(
                 self._http,
                 self.kind.method,
                 url,
                 token=token,
                 headers=headers,
-                json=self.kind.body(event),
+                json=body,
+                raw_token=edge.raw_token,
             )
             fields = {
                 "request_id": headers["X-Request-ID"],

@@ -39,7 +39,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -56,7 +56,8 @@ from producers.url_policy import partner_http
 from producers.write_path import WritePath
 from schemas.events import Party
 from schemas.events.tokens import TokenRef, token_key
-from schemas.ocpi.common import fold
+from schemas.ocpi.adapters import WIRES
+from schemas.ocpi.common import fold, format_ocpi_datetime
 from schemas.ocpi.tokens import (
     AllowedType,
     AuthorizationInfo,
@@ -66,8 +67,10 @@ from schemas.ocpi.tokens import (
 )
 from schemas.ocpi.types import TokenType
 from schemas.ocpi.versions import InterfaceRole, ModuleId
+from schemas.ocpi.wire import CORE_VERSION, Core, EdgeContext, Kind, WireVersion
 
 log = structlog.get_logger(__name__)
+CORE = Core()
 
 
 class DecisionSource(StrEnum):
@@ -166,6 +169,28 @@ def real_time_decision(info: AuthorizationInfo, partner_id: str) -> Decision:
     )
 
 
+def presented_token(
+    held: TokenState | None, request: AuthorizeRequest, target: Any, now: datetime
+) -> dict[str, Any]:
+    """The token an eMSP's answer is about, for a version whose answer does
+    not name it (2.1.1's AuthorizationInfo): the copy it pushed us, else what
+    the charger presented, under the eMSP's party. 2.1.1 gives no contract
+    id for a token it never pushed: the uid stands in (docs/ocpi-versions.md)."""
+    if held is not None and held.token is not None:
+        return dict(held.token)
+    return {
+        "country_code": target.to.country_code,
+        "party_id": target.to.party_id,
+        "uid": request.uid,
+        "type": request.type.value,
+        "contract_id": request.uid,
+        "issuer": target.partner_id,
+        "valid": True,
+        "whitelist": WhitelistType.ALWAYS.value,
+        "last_updated": format_ocpi_datetime(now),
+    }
+
+
 def cache_key(prefix: str, request: AuthorizeRequest) -> str:
     """Where a real-time answer for this question is cached: the presented
     token (uid, type, and the owner when the caller named it) and the
@@ -230,7 +255,12 @@ class RealTimeAuthorizer(Protocol):
         token: str,
         headers: dict[str, str],
         location: LocationReferences | None,
-    ) -> RealTimeAnswer: ...
+        edge: WireVersion = CORE,
+        presented: dict[str, Any] | None = None,
+    ) -> RealTimeAnswer:
+        """``edge``: the eMSP's OCPI version (2.1.1: the token as is, an
+        AuthorizationInfo without the token, completed with ``presented``)."""
+        ...
 
 
 class DecisionCache(Protocol):
@@ -262,11 +292,15 @@ class HttpRealTimeAuthorizer:
         token: str,
         headers: dict[str, str],
         location: LocationReferences | None,
+        edge: WireVersion = CORE,
+        presented: dict[str, Any] | None = None,
     ) -> RealTimeAnswer:
+        # LocationReferences has the same fields in 2.1.1 (connector_ids aside).
         body = location.model_dump(mode="json", exclude_none=True) if location else None
+        authorization = authorization_header(token, raw=edge.raw_token)
         try:
             resp = await self._client.post(
-                url, headers={**headers, "Authorization": authorization_header(token)}, json=body
+                url, headers={**headers, "Authorization": authorization}, json=body
             )
         except httpx.HTTPError as exc:
             # The type only: messages may echo headers, and headers carry the token.
@@ -281,7 +315,15 @@ class HttpRealTimeAuthorizer:
         if resp.status_code != 200 or code != 1000:
             return RealTimeAnswer("unreachable", detail=f"HTTP {resp.status_code}, OCPI {code}")
         try:
-            info = AuthorizationInfo.model_validate(answer.get("data"))
+            data = edge.object_in(
+                Kind.AUTHORIZATION,
+                answer.get("data"),
+                owner=None,
+                patch=False,
+                now=datetime.now(UTC),
+                context=EdgeContext(token=presented),
+            )
+            info = AuthorizationInfo.model_validate(data)
         except ValueError:
             return RealTimeAnswer("unreachable", detail="not an AuthorizationInfo")
         return RealTimeAnswer("decided", info=info)
@@ -322,6 +364,7 @@ class _Target:
     url: str
     sealed_token: str
     to: Party
+    version: str = CORE_VERSION
 
 
 class AuthorizationService:
@@ -368,11 +411,19 @@ class AuthorizationService:
         targets = await self._targets(owner)
         unreachable = False
         for target in targets:
+            edge = WIRES.get(target.version, CORE)
+            url = f"{target.url.rstrip('/')}/{request.uid}/authorize"
+            headers = self._headers(target, correlation_id)
+            if not edge.routing_headers:
+                headers = {k: v for k, v in headers.items() if not k.startswith("OCPI-")}
             answer = await self._realtime.authorize(
-                f"{target.url.rstrip('/')}/{request.uid}/authorize?type={request.type.value}",
+                # 2.1.1 names a token by its uid alone.
+                f"{url}?type={request.type.value}" if edge.token_type_in_url else url,
                 token=self._vault.decrypt(target.sealed_token),
-                headers=self._headers(target, correlation_id),
+                headers=headers,
                 location=request.location,
+                edge=edge,
+                presented=presented_token(held, request, target, now),
             )
             log.info(
                 "real_time_authorization",
@@ -467,7 +518,15 @@ class AuthorizationService:
                 party_id=fold(partner.roles[0].party_id),
             )
             assert partner.our_token_encrypted is not None
-            targets.append(_Target(partner.partner_id, url, partner.our_token_encrypted, to))
+            targets.append(
+                _Target(
+                    partner.partner_id,
+                    url,
+                    partner.our_token_encrypted,
+                    to,
+                    partner.version or CORE_VERSION,
+                )
+            )
         return targets
 
     def _headers(self, target: _Target, correlation_id: str) -> dict[str, str]:

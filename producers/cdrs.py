@@ -237,6 +237,7 @@ def build_cdr(
     tariffs_at_start: Mapping[str, Json | None],
     *,
     issued_at: datetime,
+    invoice_reference_id: str | None = None,
 ) -> BuiltCdr:
     """The priced CDR of one of our COMPLETED sessions.
 
@@ -269,6 +270,9 @@ def build_cdr(
         "meter_id": session.meter_id,
         "last_updated": issued_at,
     }
+    if invoice_reference_id is not None:
+        # A terminal payment whose invoice is ours (docs/adr/0047).
+        body["invoice_reference_id"] = invoice_reference_id
     if tariff is None:
         why = (
             "the connector references no tariff"
@@ -348,14 +352,22 @@ def plan_issue(
     correlation_id: str,
     now: datetime,
     issued_at: datetime | None = None,
+    invoice_reference_id: str | None = None,
 ) -> CdrIssued:
     """The ``CdrIssued`` for one of our completed sessions; its event id is
     derived from the session event that completed it, so processing that
     event again issues the same event (and the CDR id is the session id).
     ``issued_at`` (the CDR's ``last_updated``; default ``now``): the builder
     passes the completing event's ``recorded_at``, so the CDR issued again
-    is the same CDR, byte for byte."""
-    built = build_cdr(session_json, location_json, tariffs_at_start, issued_at=issued_at or now)
+    is the same CDR, byte for byte. ``invoice_reference_id``: the invoice
+    of a terminal payment (producers/payments.py)."""
+    built = build_cdr(
+        session_json,
+        location_json,
+        tariffs_at_start,
+        issued_at=issued_at or now,
+        invoice_reference_id=invoice_reference_id,
+    )
     cdr = built.cdr
     key = cdr_key(cdr["country_code"], cdr["party_id"], cdr["id"])
     meta: Json = {

@@ -39,6 +39,7 @@ import structlog
 from pydantic import ValidationError
 
 from producers import cdrs, locations, sessions, tariffs, tokens
+from producers.edge_context import TokenDirectory, context_in
 from producers.locations import PutObject
 from producers.partner_client import PartnerCallError, authorization
 from producers.partners import PartnerState
@@ -58,7 +59,7 @@ from schemas.ocpi.cdrs import Cdr
 from schemas.ocpi.common import fold, format_ocpi_datetime
 from schemas.ocpi.sessions import to_json as to_session_json
 from schemas.ocpi.tariffs import loads_exact
-from schemas.ocpi.wire import CORE_VERSION, Kind, WireVersion
+from schemas.ocpi.wire import CORE_VERSION, EdgeContext, Kind, WireVersion
 
 log = structlog.get_logger(__name__)
 
@@ -313,6 +314,14 @@ def commands_of_page(
     return commands, skipped
 
 
+def _fields(exc: ValidationError, shown: int = 5) -> str:
+    """The fields a refused object got wrong, by path, for the summary an
+    operator reads: which fields to ask the partner about, not a count."""
+    paths = [".".join(str(p) for p in e["loc"]) or "(object)" for e in exc.errors()]
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(dict.fromkeys(paths[:shown])) + more
+
+
 async def _record(
     consulted: Consulted,
     slice_: Slice[Any],
@@ -327,7 +336,7 @@ async def _record(
             judge = pulled.decide if pulled.consult is None else await pulled.consult(consulted)
             answer = await consulted.write_path.write(slice_, pulled.key, lambda s: judge(s, now))
         except ValidationError as exc:
-            return f"{pulled.named}: {exc.error_count()} invalid field(s)"
+            return f"{pulled.named}: invalid {_fields(exc)}"
         except RefusedError as exc:
             return f"{pulled.named}: {exc.message}"
     return UNCHANGED if answer == UNCHANGED else None
@@ -339,10 +348,13 @@ def in_our_model(
     items: Sequence[Any],
     owner: tuple[str, str],
     now: datetime,
+    contexts: Sequence[EdgeContext | str | None] = (),
 ) -> tuple[list[Any], list[str]]:
     """A page of a partner of ``edge``'s version in our model (docs/adr/0045;
     2.1.1 objects name no party: ``owner``, the partner's), and a reason for
-    each object its version refuses."""
+    each object its version refuses. ``contexts``: per item, what its
+    version needs beside it (producers/edge_context.py), or the reason it
+    could not be found."""
     if edge.version == CORE_VERSION:
         return list(items), []
     kinds = {
@@ -354,13 +366,39 @@ def in_our_model(
     kind = kinds.get(module.identifier, Kind.LOCATION)
     ours: list[Any] = []
     refused: list[str] = []
-    for item in items:
+    for i, item in enumerate(items):
+        context = contexts[i] if i < len(contexts) else None
+        named = item.get(module.id_field) if isinstance(item, dict) else None
+        if isinstance(context, str):
+            refused.append(f"{named}: {context}")
+            continue
         try:
-            ours.append(edge.object_in(kind, item, owner=owner, patch=False, now=now))
+            ours.append(
+                edge.object_in(kind, item, owner=owner, patch=False, now=now, context=context)
+            )
         except ValidationError as exc:
             named = item.get(module.id_field) if isinstance(item, dict) else None
-            refused.append(f"{named}: {exc.error_count()} invalid OCPI {edge.version} field(s)")
+            refused.append(f"{named}: invalid in OCPI {edge.version}: {_fields(exc)}")
     return ours, refused
+
+
+# The modules whose objects a version may name a token in by auth_id (2.1.1).
+_EMBEDDING = frozenset({"sessions", "cdrs"})
+
+
+async def _contexts_in(
+    edge: WireVersion, items: Sequence[Any], tokens: TokenDirectory | None, us: Party
+) -> list[EdgeContext | str | None]:
+    """Per item, what its version needs beside it, or why it is missing."""
+    if not edge.embeds_location or tokens is None:
+        return []
+    found: list[EdgeContext | str | None] = []
+    for item in items:
+        try:
+            found.append(await context_in(edge, item, tokens, us))
+        except RefusedError as exc:
+            found.append(exc.message)
+    return found
 
 
 async def sync(
@@ -378,11 +416,13 @@ async def sync(
     in_flight: int = 16,
     cdr_tolerance: Decimal = Decimal("0.01"),
     allow_private_urls: bool = False,
+    token_directory: TokenDirectory | None = None,
 ) -> SyncReport:
     """Crawl the partner's objects of ``module`` into our log through the write path
     (``in_flight`` objects at a time; every one acknowledged before the
     next page); ``on_page(objects seen, total)`` after each page. The token
-    is only ever put in the header."""
+    is only ever put in the header. ``token_directory``: our tokens by contract id,
+    for a version that names a session's token by ``auth_id`` (2.1.1)."""
     url = sender_url(partner, module)
     to = next((r for r in partner.roles if r.role == module.partner_role), None)
     to = to or partner.roles[0]
@@ -409,8 +449,13 @@ async def sync(
         pages = crawl(client, url, headers, since=since, until=until, decode=module.decode)
         async for page in pages:
             now = clock()
+            contexts = (
+                await _contexts_in(edge, page.items, token_directory, us)
+                if module.identifier in _EMBEDDING
+                else []
+            )
             items, unreadable = in_our_model(
-                edge, module, page.items, (to.country_code, to.party_id), now
+                edge, module, page.items, (to.country_code, to.party_id), now, contexts
             )
             commands, skipped = commands_of_page(
                 partner, module, items, headers["X-Correlation-ID"]

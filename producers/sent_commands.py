@@ -101,10 +101,14 @@ class CommandIds:
         return hmac.compare_digest(mac, self._mac(partner_id, command, nonce))
 
 
-def response_url(base_url: str, command: CommandType, command_id: str) -> str:
+def response_url(
+    base_url: str, command: CommandType, command_id: str, version: str = CORE_VERSION
+) -> str:
     """Our Commands Sender interface for this one command (mod_commands: a
-    unique id as a URL segment tells simultaneous commands apart)."""
-    return f"{base_url.rstrip('/')}/ocpi/emsp/2.2.1/commands/{command.value}/{command_id}"
+    unique id as a URL segment tells simultaneous commands apart), in the
+    OCPI version of the partner it goes to."""
+    base = base_url.rstrip("/")
+    return f"{base}/ocpi/emsp/{version}/commands/{command.value}/{command_id}"
 
 
 # --------------------------------------------------------------------------- #
@@ -468,9 +472,11 @@ class CommandChannel(Protocol):
         token: str,
         headers: Mapping[str, str],
         body: dict[str, Any] | None = None,
+        raw_token: bool = False,
     ) -> CpoAnswer:
         """Any request to a partner's receiver (a charging profile's PUT,
-        GET or DELETE; the body None for the last two)."""
+        GET or DELETE; the body None for the last two). ``raw_token``: the
+        partner's version takes the token as is (2.1.1)."""
         ...
 
 
@@ -495,12 +501,13 @@ class HttpCommandChannel:
         token: str,
         headers: Mapping[str, str],
         body: dict[str, Any] | None = None,
+        raw_token: bool = False,
     ) -> CpoAnswer:
         # The partner's receiver (commands, charging profiles): checked and
         # pinned (url_policy).
         async with partner_http(self._timeout_s, allow_private=self._allow_private) as client:
             answer: ModuleAnswer = await send_module_request(
-                client, method, url, token=token, headers=headers, json=body
+                client, method, url, token=token, headers=headers, json=body, raw_token=raw_token
             )
         envelope = answer.body if isinstance(answer.body, dict) else {}
         message = envelope.get("status_message")

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import structlog
 from pydantic import ValidationError
@@ -43,7 +43,7 @@ from pymongo.errors import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from projections.position import Record
+from projections.position import Record, Writer
 from schemas.events import EventQuarantined, Party, QuarantinedEventResolved, derived_event_id
 from schemas.events.dead_letters import (
     EventQuarantinedPayload,
@@ -51,9 +51,6 @@ from schemas.events.dead_letters import (
     dead_letter_id,
     source_key,
 )
-
-if TYPE_CHECKING:
-    from projections.runner import Writer
 
 T = TypeVar("T")
 

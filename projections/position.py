@@ -9,9 +9,9 @@ replay reproduces the live views exactly: the offsets are the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 E = TypeVar("E", covariant=True)
 
@@ -43,3 +43,19 @@ def position_field(topic: str, partition: int) -> str:
 def already_applied(positions: Mapping[str, int], record: Record[object]) -> bool:
     applied = positions.get(record.position_field)
     return applied is not None and record.offset <= applied
+
+
+class Writer(Protocol):
+    """A view the projection runner keeps: it applies batches of Records."""
+
+    name: str
+
+    def prepare(self) -> None:
+        """Create what the view needs (indexes); idempotent."""
+
+    def wipe(self) -> None:
+        """Remove every entry of the view."""
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        """Apply a batch idempotently; return how many entries were written."""
+        ...

@@ -30,8 +30,8 @@ from projections.dead_letters import (
     quarantined_event,
     resolved_event,
 )
-from projections.position import Record
-from projections.runner import DEAD_LETTER_VIEW, Writer, decode, read_messages
+from projections.position import Record, Writer
+from projections.runner import DEAD_LETTER_VIEW, decode, read_messages
 from schemas.events import EventMeta, Party
 from schemas.events.dead_letters import DECODE
 

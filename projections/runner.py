@@ -29,7 +29,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -48,7 +47,7 @@ from projections.dead_letters import (
     log_quarantine,
     quarantined_event,
 )
-from projections.position import Record
+from projections.position import Record, Writer
 from schemas.events import EventMeta, Party, parse_event
 from schemas.events.dead_letters import DECODE
 from schemas.topics import (
@@ -65,6 +64,7 @@ from schemas.topics import (
     LOCATIONS,
     OPERATOR_ACCOUNTS,
     PARTNERS,
+    PAYMENTS,
     SESSIONS,
     TARIFFS,
     TOKENS,
@@ -90,6 +90,7 @@ _PROJECTED = (
     CHARGER_TRANSACTIONS,
     BILLING_CORPORATIONS,
     HUB_CLIENT_INFO,
+    PAYMENTS,
 )
 # Topics only the audit view reads (docs/adr/0031): their events are decoded
 # only when an operator wrote them (the ``actor`` header); the charger facts
@@ -99,20 +100,6 @@ PROJECTED_TOPICS: tuple[str, ...] = tuple(t.name for t in _PROJECTED)
 _KNOWN_EVENT_TYPES = frozenset(e for t in _PROJECTED for e in t.event_types)
 # The writer of the dead-letter view (projections/mongo/dead_letters.py).
 DEAD_LETTER_VIEW = "mongo.dead_letters"
-
-
-class Writer(Protocol):
-    name: str
-
-    def prepare(self) -> None:
-        """Create what the view needs (indexes); idempotent."""
-
-    def wipe(self) -> None:
-        """Remove every entry of the view."""
-
-    def apply(self, records: Sequence[Record[object]]) -> int:
-        """Apply a batch idempotently; return how many entries were written."""
-        ...
 
 
 def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object] | None:

@@ -237,6 +237,23 @@ HUB_CLIENT_INFO = TopicSpec(
     config=_KEEP_FOREVER,
 )
 
+# Payments (OCPI 2.3.0 mod_payments, we as CPO; docs/adr/0047): the
+# terminals of Payment Terminal Providers at our chargers and what they
+# captured.
+PAYMENTS = TopicSpec(
+    name="ocpi.payments.v1",
+    partitions=1,
+    key="PTP partner id / terminal|advice|activation / its id, upper-cased",
+    event_types=(
+        "TerminalPosted",
+        "TerminalAssigned",
+        "TerminalDeactivated",
+        "TerminalActivationRequested",
+        "FinancialAdviceConfirmationPosted",
+    ),
+    config=_KEEP_FOREVER,
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     LOCATIONS,
     EVSE_STATUS,
@@ -256,6 +273,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     BILLING_CORPORATIONS,
     BILLING_INVOICE_NUMBERS,
     HUB_CLIENT_INFO,
+    PAYMENTS,
 )
 
 _TOPIC_OF_EVENT = {event_type: spec for spec in CATALOGUE for event_type in spec.event_types}

@@ -46,6 +46,11 @@ class PeerStub:
     # URLs and ActiveChargingProfile PUTs under ``/chargingprofiles/`` are
     # recorded in ``received``.
     charging_profiles: bool = False
+    # A Payment Terminal Provider stand-in (OCPI 2.3.0 Payments, docs/adr/0047):
+    # its version details list a ``payments`` SENDER; what the CPO sends
+    # under ``/payments/`` (terminal PATCH, activate, deactivate) is recorded
+    # in ``received``.
+    payments: bool = False
 
     @property
     def versions_url(self) -> str:
@@ -89,6 +94,10 @@ class PeerStub:
                         "url": f"{self.base_url}/chargingprofiles",
                     }
                 )
+            if self.payments:
+                endpoints.append(
+                    {"identifier": "payments", "role": "SENDER", "url": f"{self.base_url}/payments"}
+                )
             return 200, {"status_code": 1000, "data": {"version": "2.2.1", "endpoints": endpoints}}
         if self.commands and method == "POST" and path.startswith("/commands/"):
             self.commands_received.append((path, auth, body))
@@ -98,6 +107,9 @@ class PeerStub:
             self.received.append((method, path, body))
             return 200, {"status_code": 1000}
         if path.startswith("/chargingprofiles/") and method in ("POST", "PUT"):
+            self.received.append((method, path, body))
+            return 200, {"status_code": 1000}
+        if self.payments and path.startswith("/payments/") and method in ("POST", "PATCH", "PUT"):
             self.received.append((method, path, body))
             return 200, {"status_code": 1000}
         if path.startswith("/locations/") and method in ("PUT", "PATCH"):
@@ -146,9 +158,15 @@ def peer_stub(
     *,
     commands: bool = False,
     charging_profiles: bool = False,
+    payments: bool = False,
 ) -> Iterator[PeerStub]:
     stub = PeerStub(
-        country_code, party_id, commands=commands, role=role, charging_profiles=charging_profiles
+        country_code,
+        party_id,
+        commands=commands,
+        role=role,
+        charging_profiles=charging_profiles,
+        payments=payments,
     )
 
     class Handler(BaseHTTPRequestHandler):

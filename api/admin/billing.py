@@ -35,7 +35,7 @@ from api.admin.billing_rows import (
     invoice_list_row,
     invoice_summary,
 )
-from api.admin.pages import error_page, page
+from api.admin.render import error_page, page
 from api.ops.access import ADMIN_ACCESS, SignedInDep
 from ocpi_hub.bootstrap import Container
 from producers.billing.aggregate import SLICE

@@ -23,7 +23,6 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.admin.charts import (
@@ -35,6 +34,7 @@ from api.admin.charts import (
     status_series,
 )
 from api.admin.live import BoardFilter, EvseStatusHub, OnDemandFeed, board_stream
+from api.admin.render import HEADERS, error_page, page
 from api.admin.sessions import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -88,19 +88,6 @@ from schemas.ocpi.locations import EvseStatus
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=HERE / "templates")
-
-# The pages load only what we serve; no inline script, no framing.
-_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
 STATUSES = [s.value for s in EvseStatus]
 
 public = APIRouter(prefix="/admin", include_in_schema=False)
@@ -110,16 +97,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[ADMIN
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.container.settings
     return settings
-
-
-def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    response.headers.update(_HEADERS)
-    return response
-
-
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return page(request, "error.html", {"message": message, "status": status}, status)
 
 
 def _secure(request: Request, settings: Settings) -> bool:
@@ -702,7 +679,7 @@ def _map_headers(settings: Settings) -> dict[str, str]:
     if not tiles:
         return {}
     origin = "/".join(tiles.split("/")[:3])
-    policy = _HEADERS["Content-Security-Policy"].replace(
+    policy = HEADERS["Content-Security-Policy"].replace(
         "img-src 'self' data:", f"img-src 'self' data: {origin}"
     )
     return {"Content-Security-Policy": policy}

@@ -21,10 +21,10 @@ against are read from their slices' states as of the log, never from a view.
 Reads serve the MongoDB view once it has applied the CDR's last write
 (api/consistency.py).
 
-The version is a path parameter (docs/adr/0045): a CDR is converted to our
-model by the version's edge adapter (``api.auth.wire_of``) and served back
-in the caller's version; a version whose adapter does not serve CDRs
-answers 3002.
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 CDR names no party (the poster's, which must have one) and its token
+by ``auth_id`` only, and embeds the Location (``api/ocpi/edge.py``); our
+CDRs leave in the route's version, the Location from our location view.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.auth import wire_of
 from api.consistency import read_written
 from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
+from api.ocpi.edge import EdgeDep
 from api.ocpi.paths import VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
@@ -91,7 +91,6 @@ CdrReadsDep = Annotated[CdrReads, Depends(_reads)]
 @receiver.post("", openapi_extra=body_of(Cdr))
 async def post_cdr(
     version: VersionPath,
-    request: Request,
     body: ExactBody,
     caller: RoutedCallerDep,
     c: ContainerDep,
@@ -99,8 +98,12 @@ async def post_cdr(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    edge: EdgeDep,
 ) -> Json:
-    ours = wire_of(request).object_in(Kind.CDR, body, owner=None, patch=False, now=now)
+    # A version without the party in the CDR (2.1.1): the poster's own (the
+    # party it speaks as: a 2.1.1 partner has one).
+    owner = (caller.party.country_code, caller.party.party_id)
+    ours = await edge.into_ours(Kind.CDR, body, owner, patch=False, now=now)
     cdr = Cdr.model_validate(ours)  # 2001 on bad input, before anything is read
     s = c.settings
     command = await cdr_receipt(
@@ -113,8 +116,8 @@ async def post_cdr(
     )
     key = cdr_key(cdr.country_code, cdr.party_id, cdr.id)
     await w.write(SLICE, key, lambda state: decide_receive(state, command, now))
-    where = receiver.prefix.replace("{version}", version)
-    response.headers["Location"] = f"{s.base_url}{where}/{cdr.id}"
+    prefix = receiver.prefix.replace("{version}", version)
+    response.headers["Location"] = f"{s.base_url}{prefix}/{cdr.id}"
     return envelope()
 
 
@@ -125,16 +128,17 @@ def _received_keys(caller: RoutedCaller, cdr_id: str) -> list[str]:
 @receiver.get("/{cdr_id}")
 async def get_received_cdr(
     version: VersionPath,
-    request: Request,
     cdr_id: CdrIdPath,
     caller: RoutedCallerDep,
     reads: CdrReadsDep,
+    edge: EdgeDep,
 ) -> Json:
     """A CDR the caller posted, by the URL its POST was answered with."""
     for key in _received_keys(caller, cdr_id):
         doc = await reads.get(key)
         if doc is not None and doc.get("role") == "received":
-            return envelope(wire_of(request).object_out(Kind.CDR, doc["cdr"], patch=False))
+            cdr = doc["cdr"]
+            return envelope(await edge.out(Kind.CDR, cdr, (cdr["country_code"], cdr["party_id"])))
     raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"unknown CDR {cdr_id!r}", 404)
 
 
@@ -154,6 +158,7 @@ async def list_our_cdrs(
     c: ContainerDep,
     view: CdrViewDep,
     params: PageRequestDep,
+    edge: EdgeDep,
 ) -> Json:
     s = c.settings
     page = await view.page(
@@ -169,5 +174,5 @@ async def list_our_cdrs(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    wire = wire_of(request)
-    return envelope([wire.object_out(Kind.CDR, item, patch=False) for item in page.items])
+    owner = (s.party_country_code, s.party_id)
+    return envelope([await edge.out(Kind.CDR, item, owner) for item in page.items])

@@ -1,7 +1,7 @@
 """Received commands: the Commands module's Receiver interface, we as CPO
 (mod_commands).
 
-``POST /ocpi/cpo/2.2.1/commands/{command}``: a registered partner with an
+``POST /ocpi/cpo/{version}/commands/{command}``: a registered partner with an
 eMSP role asks one of our chargers to start or stop a session, reserve,
 cancel a reservation or unlock a connector. The shell validates the body
 against the command's request object, gathers the facts
@@ -20,6 +20,11 @@ the reservation index (``ReservationIds.reserved_by``) and the command's
 state in the write path, so a cancel sent right after its reservation was
 answered finds it; reservations the index does not know (a Redis that lost
 it) are looked up in the ``received_commands`` view.
+
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 request is converted into ours first (its Token, an integer
+reservation id; it has no CANCEL_RESERVATION: 2001), and the
+CommandResponse leaves in the route's version (2.1.1: the result only).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
+from api.auth import wire_of
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
+from api.ocpi.paths import VersionPath
 from api.routing import RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
 from ocpi_hub.bootstrap import Container
@@ -77,12 +84,13 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import Role
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
+from schemas.ocpi.wire import Kind
 
 log = structlog.get_logger(__name__)
 
 Json = dict[str, Any]
 
-receiver = APIRouter(prefix="/ocpi/cpo/2.2.1/commands", tags=["ocpi: commands (receiver)"])
+receiver = APIRouter(prefix="/ocpi/cpo/{version}/commands", tags=["ocpi: commands (receiver)"])
 
 
 @dataclass(frozen=True)
@@ -324,10 +332,19 @@ def one_of(*models: type[Any]) -> dict[str, Any]:
     openapi_extra=one_of(StartSession, StopSession, ReserveNow, CancelReservation, UnlockConnector),
 )
 async def receive_command(
-    command: CommandDep, asked: AskedDep, body: JsonBodyOrNone
+    version: VersionPath,
+    http: Request,
+    command: CommandDep,
+    asked: AskedDep,
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
+    wire = wire_of(http)
+    caller_party = (asked.caller.party.country_code, asked.caller.party.party_id)
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
-    request: CommandRequest = REQUEST_MODEL[command].model_validate(body)  # type: ignore[assignment]
+    ours = wire.object_in(
+        Kind(command.value.lower()), body, owner=caller_party, patch=False, now=asked.now
+    )
+    request: CommandRequest = REQUEST_MODEL[command].model_validate(ours)  # type: ignore[assignment]
     s = asked.c.settings
     ports, write_path, caller, now = asked.ports, asked.write_path, asked.caller, asked.now
     await callable_response_url(str(request.response_url), asked.c)
@@ -351,4 +368,4 @@ async def receive_command(
             # Recorded and accepted all the same: a cancel then finds the
             # reservation once the view has it.
             log.warning("reservation_index_not_updated", command_id=command_id, exc_info=True)
-    return envelope(to_json(response))
+    return envelope(wire.object_out(Kind.COMMAND_RESPONSE, to_json(response), patch=False))

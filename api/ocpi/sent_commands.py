@@ -1,6 +1,6 @@
 """Sent commands: the Commands module's Sender interface (mod_commands,
 "Sender Interface"; we as eMSP):
-``POST /ocpi/emsp/2.2.1/commands/{command}/{command_id}`` is the
+``POST /ocpi/emsp/{version}/commands/{command}/{command_id}`` is the
 ``response_url`` of every command we send, where the CPO POSTs the
 CommandResult.
 
@@ -25,20 +25,23 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
+from api.auth import wire_of
 from api.deps import CommandIdsDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
+from api.ocpi.paths import VersionPath
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBodyOrNone, WritePathDep, body_of
 from producers.sent_commands import SLICE, CommandIds, decide_result, plan_result
 from producers.write_path import WritePath
 from schemas.ocpi.commands import CommandResult, CommandType
 from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.wire import Kind
 
 log = structlog.get_logger(__name__)
 
-sender = APIRouter(prefix="/ocpi/emsp/2.2.1/commands", tags=["ocpi: commands (sender)"])
+sender = APIRouter(prefix="/ocpi/emsp/{version}/commands", tags=["ocpi: commands (sender)"])
 
 CommandIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
 
@@ -83,12 +86,19 @@ ResultCallDep = Annotated[ResultCall, Depends(_result_call)]
 
 @sender.post("/{command}/{command_id}", openapi_extra=body_of(CommandResult))
 async def receive_command_result(
-    command: CommandType, command_id: CommandIdPath, call: ResultCallDep, body: JsonBodyOrNone
+    version: VersionPath,
+    http: Request,
+    command: CommandType,
+    command_id: CommandIdPath,
+    call: ResultCallDep,
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     partner_id = call.partner_id
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
     call.require_genuine(command_id, command, f"{command.value} command")
-    result = CommandResult.model_validate(body)
+    # 2.1.1: a CommandResponse {result}, read as our CommandResult.
+    ours = wire_of(http).object_in(Kind.COMMAND_RESULT, body, owner=None, patch=False, now=call.now)
+    result = CommandResult.model_validate(ours)
     event = plan_result(
         command_id=command_id,
         partner_id=partner_id,

@@ -20,10 +20,12 @@ session serves the MongoDB view once it has applied the session's last
 write (api/consistency.py). Our own sessions are written by the processors,
 so the Sender and charging preferences read the view as it is.
 
-The version is a path parameter (docs/adr/0045): a body is converted to our
-model by the version's edge adapter (``api.auth.wire_of``) before the write
-path sees it, and what we serve is converted back; a version whose adapter
-does not serve sessions answers 3002.
+One set of handlers for every OCPI version we offer (docs/adr/0045): a
+2.1.1 body is converted into our model before the write path
+(``api/ocpi/edge.py``: its token found by ``auth_id``, its location
+reference taken from the Location it embeds), and what we serve leaves in
+the route's version (the Location embedded from our location view).
+Charging preferences exist in 2.2.1 only.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.auth import wire_of
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, SessionViewDep
 from api.errors import OcpiError, envelope
+from api.ocpi.edge import EdgeDep
 from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.routing import RoutedCaller, RoutedCallerDep
@@ -63,7 +65,7 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.sessions import ChargingPreferences, Session
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.wire import Kind
+from schemas.ocpi.wire import Kind, version_key
 
 Json = dict[str, Any]
 
@@ -106,6 +108,7 @@ SessionReadsDep = Annotated[SessionReads, Depends(_reads)]
 
 
 def _theirs(
+    version: VersionPath,
     caller: RoutedCallerDep,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -157,18 +160,17 @@ async def _record(
     )
 
 
+def _owner(ref: SessionRef) -> tuple[str, str]:
+    return ref.country_code, ref.party_id
+
+
 @receiver.get(SESSION)
-async def get_their_session(
-    version: VersionPath, request: Request, ref: TheirSessionDep, reads: SessionReadsDep
-) -> Json:
-    found = await reads.get(ref)
-    return envelope(wire_of(request).object_out(Kind.SESSION, found, patch=False))
+async def get_their_session(ref: TheirSessionDep, reads: SessionReadsDep, edge: EdgeDep) -> Json:
+    return envelope(await edge.out(Kind.SESSION, await reads.get(ref), _owner(ref)))
 
 
 @receiver.put(SESSION, openapi_extra=body_of(Session))
 async def put_their_session(
-    version: VersionPath,
-    request: Request,
     ref: TheirSessionDep,
     body: JsonBody,
     write_path: WritePathDep,
@@ -176,16 +178,15 @@ async def put_their_session(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    edge: EdgeDep,
 ) -> Json:
-    ours = wire_of(request).object_in(Kind.SESSION, body, owner=None, patch=False, now=now)
+    ours = await edge.into_ours(Kind.SESSION, body, _owner(ref), patch=False, now=now)
     command = put_session(ref, ours, _origin(ref, correlation_id))
     return answered(response, await _record(write_path, command, bill_to, now))
 
 
 @receiver.patch(SESSION, openapi_extra=body_of(patch_model(Session)))
 async def patch_their_session(
-    version: VersionPath,
-    request: Request,
     ref: TheirSessionDep,
     body: JsonBody,
     write_path: WritePathDep,
@@ -193,8 +194,9 @@ async def patch_their_session(
     now: NowDep,
     correlation_id: CorrelationIdDep,
     response: Response,
+    edge: EdgeDep,
 ) -> Json:
-    ours = wire_of(request).object_in(Kind.SESSION, body, owner=None, patch=True, now=now)
+    ours = await edge.into_ours(Kind.SESSION, body, _owner(ref), patch=True, now=now)
     command = patch_session(ref, ours, _origin(ref, correlation_id))
     return answered(response, await _record(write_path, command, bill_to, now))
 
@@ -215,6 +217,7 @@ async def list_sessions(
     c: ContainerDep,
     view: SessionViewDep,
     params: PageRequestDep,
+    edge: EdgeDep,
 ) -> dict[str, Any]:
     if params.date_from is None:
         # mod_sessions, GET "Request Parameters": date_from is required. The
@@ -234,8 +237,8 @@ async def list_sessions(
     paginate(
         request, response, c, params, returned=len(page.items), total=page.total, last=page.last
     )
-    wire = wire_of(request)
-    return envelope([wire.object_out(Kind.SESSION, item, patch=False) for item in page.items])
+    owner = (s.party_country_code, s.party_id)
+    return envelope([await edge.out(Kind.SESSION, item, owner) for item in page.items])
 
 
 @sender.put("/{session_id}/charging_preferences")
@@ -247,6 +250,11 @@ async def put_charging_preferences(
     c: ContainerDep,
     view: SessionViewDep,
 ) -> Json:
+    if version_key(version) < version_key("2.2"):
+        # 2.1.1 has no charging preferences (mod_sessions 2.2): no such route.
+        raise OcpiError(
+            OcpiStatus.UNSUPPORTED_VERSION, f"no charging preferences in OCPI {version}"
+        )
     s = c.settings
     ref = SessionRef(country_code=s.party_country_code, party_id=s.party_id, session_id=session_id)
     # One of our sessions (the processors write them): the view as it is.

@@ -142,6 +142,14 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     ("GET", "/ops/cdrs/reconciliation"): BILLING,
     ("GET", "/ops/cdrs/{cdr_id}"): BILLING,
     ("POST", "/ops/cdrs/{cdr_id}/credit"): BILLING,
+    # payment terminals (OCPI 2.3.0 Payments, docs/adr/0047): the network's
+    # (operator); what was captured is money (billing)
+    ("PUT", "/ops/payments/terminals/{ptp_partner_id}/{terminal_id}/assignment"): OPERATOR,
+    ("POST", "/ops/payments/terminals/{ptp_partner_id}/activate"): OPERATOR,
+    ("POST", "/ops/payments/terminals/{ptp_partner_id}/{terminal_id}/deactivate"): OPERATOR,
+    ("GET", "/ops/payments/terminals"): VIEWER,
+    ("GET", "/ops/payments/terminals/{ptp_partner_id}/{terminal_id}"): VIEWER,
+    ("GET", "/ops/payments/financial-advice-confirmations"): BILLING,
     # our roaming partners: anyone may look; inviting, rotating and
     # unregistering are admin's
     ("GET", "/ops/partners"): VIEWER,

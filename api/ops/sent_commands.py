@@ -19,15 +19,16 @@ Receiver interface (mod_commands).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.consistency import read_written
 from api.deps import (
@@ -65,17 +66,21 @@ from producers.write_path import (
     Decision,
     NotRecordedError,
     OutcomeUnknownError,
+    RefusedError,
     Slice,
     UnavailableError,
     WritePath,
 )
 from schemas.events import Party
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.commands import CommandResponse, CommandType
 from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
+from schemas.ocpi.wire import CORE_VERSION, Core, Kind, WireVersion, version_key
 
 log = structlog.get_logger(__name__)
+CORE = Core()
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -126,10 +131,12 @@ async def send_to_receiver(
     body: dict[str, Any] | None,
     correlation_id: str,
     bound: Any,
+    edge: WireVersion = CORE,
 ) -> CpoAnswer:
     """One request to a partner CPO's Receiver (Commands, ChargingProfiles)
     with our token for it and fresh ids; only the ops request's correlation
-    id goes along."""
+    id goes along. ``edge``: the partner's OCPI version (2.1.1: the token
+    as is, no routing headers)."""
     try:
         token = c.vault.decrypt(target.sealed_token)
     except Exception as exc:
@@ -142,7 +149,25 @@ async def send_to_receiver(
     headers = outbound_headers(
         us=us, to=target.to, request_id=str(uuid.uuid4()), correlation_id=correlation_id
     )
-    return await channel.send(method, url, token=token, headers=headers, body=body)
+    if not edge.routing_headers:
+        headers = {k: v for k, v in headers.items() if not k.startswith("OCPI-")}
+    return await channel.send(
+        method, url, token=token, headers=headers, body=body, raw_token=edge.raw_token
+    )
+
+
+def in_our_model(answer: CpoAnswer, edge: WireVersion) -> CpoAnswer:
+    """The partner's CommandResponse in our model (2.1.1: ``{result}`` only);
+    an answer its version refuses is left for ``read_or_fail`` to refuse."""
+    if edge.version == CORE_VERSION or not isinstance(answer.data, dict):
+        return answer
+    try:
+        data = edge.object_in(
+            Kind.COMMAND_RESPONSE, answer.data, owner=None, patch=False, now=datetime.now(UTC)
+        )
+    except ValidationError:
+        return answer
+    return dataclasses.replace(answer, data=data)
 
 
 def read_or_fail(answer: CpoAnswer, model: type[M], bound: Any) -> M:
@@ -194,14 +219,31 @@ async def send_command(
     checked(http, body)
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
     command_id = ids.new(partner_id, command)
-    url = response_url(s.base_url, command, command_id)
+    partner = await c.partners.get(partner_id)
+    edge = WIRES.get(partner.version or CORE_VERSION, CORE) if partner else CORE
+    if command is CommandType.CANCEL_RESERVATION and version_key(edge.version) < (2, 2):
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"partner {partner_id!r} speaks OCPI {edge.version}, which has no CANCEL_RESERVATION",
+            409,
+        )
+    url = response_url(s.base_url, command, command_id, edge.version)
     request = build_request(command, body, url, us)
-    target = command_target(partner_id, await c.partners.get(partner_id))
+    target = command_target(partner_id, partner)
     bound = log.bind(partner_id=partner_id, command_id=command_id, command=command.value)
+    sent_body = edge.object_out(Kind(command.value.lower()), request, patch=False)
     answer = await send_to_receiver(
-        c, channel, target, "POST", target.command_url(command), request, correlation_id, bound
+        c,
+        channel,
+        target,
+        "POST",
+        target.command_url(command),
+        sent_body,
+        correlation_id,
+        bound,
+        edge,
     )
-    response = read_or_fail(answer, CommandResponse, bound)
+    response = read_or_fail(in_our_model(answer, edge), CommandResponse, bound)
     event = plan_sent(
         command_id=command_id,
         command=command,

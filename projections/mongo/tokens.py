@@ -90,6 +90,8 @@ class TokenViewWriter(FoldingWriter):
         keyset = [("_ts", ASCENDING), ("_id", ASCENDING)]
         self._coll.create_index([("country_code", ASCENDING), ("party_id", ASCENDING), *keyset])
         self._coll.create_index([("uid", ASCENDING), ("type", ASCENDING)])
+        # The token an OCPI 2.1.1 Session or CDR names by its auth_id.
+        self._coll.create_index([("country_code", ASCENDING), ("token.contract_id", ASCENDING)])
 
 
 def _state(doc: Doc | None) -> TokenState | None:
@@ -125,6 +127,19 @@ class TokenViewQuery:
         return [
             str(doc["_id"]) async for doc in docs if skip != (doc["country_code"], doc["party_id"])
         ]
+
+    async def by_contract_id(
+        self, country_code: str, party_id: str, contract_id: str
+    ) -> list[dict[str, Any]]:
+        """One party's tokens with this contract id (an OCPI 2.1.1 ``auth_id``),
+        most recently updated first."""
+        filt: Doc = {
+            "country_code": fold(country_code),
+            "party_id": fold(party_id),
+            "token.contract_id": contract_id,
+        }
+        docs = self._coll.find(filt, {"token": 1}).sort("_ts", DESCENDING)
+        return [doc["token"] async for doc in docs if doc.get("token")]
 
     async def page(
         self,

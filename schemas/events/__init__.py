@@ -90,6 +90,13 @@ from schemas.events.partners import (
     PartnerRegistered,
     PartnerUnregistered,
 )
+from schemas.events.payments import (
+    FinancialAdviceConfirmationPosted,
+    TerminalActivationRequested,
+    TerminalAssigned,
+    TerminalDeactivated,
+    TerminalPosted,
+)
 from schemas.events.sessions import SessionPatched, SessionPut
 from schemas.events.tariffs import TariffDeleted, TariffPut
 from schemas.events.tokens import (
@@ -177,7 +184,12 @@ Event = Annotated[
     | OperatorAccountDisabled
     | ApiKeyCreated
     | ApiKeyRevoked
-    | ClientInfoPut,
+    | ClientInfoPut
+    | TerminalPosted
+    | TerminalAssigned
+    | TerminalDeactivated
+    | TerminalActivationRequested
+    | FinancialAdviceConfirmationPosted,
     Field(discriminator="event_type"),
 ]
 
@@ -231,6 +243,7 @@ __all__ = [
     "EventQuarantined",
     "EvseStatusReported",
     "EvseStatusResolved",
+    "FinancialAdviceConfirmationPosted",
     "LocationObjectPatched",
     "LocationObjectPut",
     "MeterValuesSampled",
@@ -250,6 +263,10 @@ __all__ = [
     "SessionPut",
     "TariffDeleted",
     "TariffPut",
+    "TerminalActivationRequested",
+    "TerminalAssigned",
+    "TerminalDeactivated",
+    "TerminalPosted",
     "TokenAuthorizationDecided",
     "TokenPatched",
     "TokenPolicySet",

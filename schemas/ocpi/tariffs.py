@@ -314,6 +314,10 @@ class Tariff(OcpiModel):
     tariff_alt_url: Url | None = None
     min_price: Price | None = None
     max_price: Price | None = None
+    # OCPI 2.3.0 (mod_tariffs): what a payment terminal preauthorizes for a
+    # session on this tariff (docs/adr/0047). Not a 2.2.1 field; declared so
+    # that ours are checked (a non-negative number) and served in 2.3.0.
+    preauthorize_amount: NonNegativeNumber | None = None
     elements: Annotated[list[TariffElement], Field(min_length=1)]  # card. +
     start_date_time: DateTime | None = None
     end_date_time: DateTime | None = None

@@ -9,14 +9,15 @@ transport differs (the token un-encoded or base64, routing headers or not).
 The routes, the write path and the push lanes are the same for every
 version; they ask ``schemas.ocpi.adapters.wire(version)`` for the adapter.
 
-2.2.1 is our model: its adapter changes nothing. 2.1.1 and 2.3.0 are
-``schemas/ocpi/v211/adapter.py`` and ``schemas/ocpi/v230/adapter.py``, each
-an entry in ``schemas.ocpi.adapters.WIRES``; a module they serve has
-``{version}`` in its routes' paths (api/ocpi/paths.py ``VersionPath``).
+2.2.1 is our model: its adapter changes nothing. A new version (2.3.0) is a
+module ``schemas/ocpi/v230/adapter.py`` with one ``WireVersion`` and an
+entry in ``schemas.ocpi.adapters.WIRES``, plus its version in the routes' ``VersionPath`` where
+it serves a module (api/ocpi/paths.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -36,6 +37,28 @@ class Kind(StrEnum):
     AUTHORIZATION = "authorization"
     SESSION = "session"
     CDR = "cdr"
+    # Commands: one kind per request object (its CommandType, lower case),
+    # the CPO's immediate answer, and the result it sends to response_url.
+    CANCEL_RESERVATION = "cancel_reservation"
+    RESERVE_NOW = "reserve_now"
+    START_SESSION = "start_session"
+    STOP_SESSION = "stop_session"
+    UNLOCK_CONNECTOR = "unlock_connector"
+    COMMAND_RESPONSE = "command_response"
+    COMMAND_RESULT = "command_result"
+
+
+@dataclass(frozen=True)
+class EdgeContext:
+    """What a version's object needs that our object does not hold, looked
+    up by the caller (the adapters do no I/O). 2.1.1 Sessions and CDRs embed
+    the whole Location and name the token by its ``auth_id``
+    (``WireVersion.embeds_location``): ``location`` is our Location (the
+    location view's object) for the way out, ``token`` our CdrToken whose
+    ``contract_id`` the partner's ``auth_id`` names, for the way in."""
+
+    location: dict[str, Any] | None = None
+    token: dict[str, Any] | None = None
 
 
 class WireVersion(Protocol):
@@ -56,6 +79,12 @@ class WireVersion(Protocol):
         ...
 
     @property
+    def embeds_location(self) -> bool:
+        """Its Sessions and CDRs embed the Location and name the token by
+        ``auth_id`` (2.1.1): callers pass an ``EdgeContext``."""
+        ...
+
+    @property
     def modules(self) -> frozenset[str]:
         """The functional modules we serve in this version (module ids)."""
         ...
@@ -68,13 +97,16 @@ class WireVersion(Protocol):
         owner: tuple[str, str] | None,
         patch: bool,
         now: datetime,
+        context: EdgeContext | None = None,
     ) -> Any:
         """A partner's object (or PATCH fragment) in our model. ``owner``:
         the (country_code, party_id) of the URL. Raises
         ``pydantic.ValidationError`` (OCPI 2001) for what the version refuses."""
         ...
 
-    def object_out(self, kind: Kind, obj: dict[str, Any], *, patch: bool) -> dict[str, Any]:
+    def object_out(
+        self, kind: Kind, obj: dict[str, Any], *, patch: bool, context: EdgeContext | None = None
+    ) -> dict[str, Any]:
         """Our object (or PATCH fragment) in this version's shape."""
         ...
 
@@ -116,6 +148,7 @@ class Core:
     routing_headers = True
     token_type_in_url = True
     needs_partner_role = False
+    embeds_location = False
     modules = frozenset(
         {"locations", "tariffs", "tokens", "sessions", "cdrs", "commands", "credentials"}
     )
@@ -128,10 +161,13 @@ class Core:
         owner: tuple[str, str] | None,
         patch: bool,
         now: datetime,
+        context: EdgeContext | None = None,
     ) -> Any:
         return body  # the slice's decide validates it against our model
 
-    def object_out(self, kind: Kind, obj: dict[str, Any], *, patch: bool) -> dict[str, Any]:
+    def object_out(
+        self, kind: Kind, obj: dict[str, Any], *, patch: bool, context: EdgeContext | None = None
+    ) -> dict[str, Any]:
         return obj
 
     def credentials_in(self, body: Any, partner_role: Role | None) -> Credentials:

@@ -259,3 +259,224 @@ def test_its_tariff_reaches_us_in_211(pair: Pair) -> None:
     # 2.1.1 price components carry no VAT; the prices are the digits sent.
     first = pushed["elements"][0]["price_components"][0]
     assert "vat" not in first and first["price"] == 0.75
+
+
+def test_its_session_and_cdr_reach_us_in_211_priced_by_push_and_by_pull(pair: Pair) -> None:
+    """The 2.1.1 CPO's charger runs a session on a token of ours: its session
+    and its priced CDR reach us in 2.1.1 (the Location embedded, the token
+    by auth_id), are held in our model, served back in 2.1.1 with the
+    Location from our location view, and a pull of both records nothing new."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.cdr_objects import simple_tariff
+    from tests.e2e.test_money_path import _dumps
+    from tests.ocpi_objects import connector
+
+    us, old = pair.us.base_url, pair.old.base_url
+    tag = uuid.uuid4().hex[:6].upper()
+    tid, loc, sid, uid = f"OT-{tag}", f"OLOC-{tag}", f"OS-{tag}", f"OLD{tag}"
+    issued = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    made = httpx.put(f"{us}/ops/tokens/{uid}", json=issued, headers=ops_auth(us), timeout=10)
+    assert made.status_code == 201, made.text
+
+    tariff = simple_tariff(tid, country_code="NL", party_id="OLD", at="2026-03-01T00:00:00Z")
+    site = location(
+        loc,
+        country_code="NL",
+        party_id="OLD",
+        postal_code="3511",
+        evses=[evse("EVSE1", connectors=[connector("1", tariff_ids=[tid])], evse_id="NL*OLD*E1")],
+    )
+    for path, body in ((f"tariffs/{tid}", tariff), (f"locations/{loc}", site)):
+        put = httpx.put(
+            f"{old}/ops/{path}", json=json.loads(_dumps(body)), headers=ops_auth(old), timeout=10
+        )
+        assert put.json()["status_code"] == 1000, put.text
+    for module in ("sessions", "cdrs"):
+        wait_for_log(pair.old.logs / "push.log", f"{module}_push_lane_ready", "HUB-211")
+    # Our location view holds its location before its session names it.
+    wait_for(
+        lambda: (
+            httpx.get(
+                f"{us}/ocpi/emsp/2.1.1/locations/NL/OLD/{loc}",
+                headers=raw(pair.token_of_old()),
+                timeout=10,
+            ).status_code
+            == 200
+        ),
+        "its location at us",
+    )
+
+    cdr_token = {k: issued[k] for k in ("uid", "type", "country_code", "party_id", "contract_id")}
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    ids = {
+        "location_id": loc,
+        "evse_uid": "EVSE1",
+        "connector_id": "1",
+        "session_id": sid,
+        "transaction_id": f"TX-{tag}",
+    }
+
+    def stamp(at: datetime) -> str:
+        return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def record(kind: str, body: dict[str, Any]) -> None:
+        resp = httpx.post(
+            f"{old}/ops/chargers/transactions/{kind}",
+            json={**ids, **body},
+            headers=ops_auth(old),
+            timeout=10,
+        )
+        assert resp.json()["status_code"] == 1000, resp.text
+
+    record(
+        "started",
+        {"token": cdr_token, "authorized": True, "auth_method": "WHITELIST",
+         "meter_start_wh": 1_000, "at": stamp(start)},
+    )  # fmt: skip
+    record(
+        "stopped",
+        {"meter_stop_wh": 9_000, "at": stamp(start + timedelta(minutes=30)),
+         "reason": "EVDisconnected"},
+    )  # fmt: skip
+
+    def served(url: str) -> dict[str, Any] | None:
+        resp = httpx.get(url, headers=raw(pair.token_of_old()), timeout=10)
+        data: dict[str, Any] | None = resp.json().get("data") if resp.status_code == 200 else None
+        return data
+
+    session = wait_for(
+        lambda: (
+            (got := served(f"{us}/ocpi/emsp/2.1.1/sessions/NL/OLD/{sid}"))
+            and got["status"] == "COMPLETED"
+            and got
+        ),
+        "its completed session pushed to us in 2.1.1",
+    )
+    # 2.1.1's shape: the token by auth_id, the Location embedded (from our
+    # view: its address and the one EVSE used), start_datetime, a number cost.
+    assert session["auth_id"] == issued["contract_id"]
+    assert "cdr_token" not in session and "location_id" not in session
+    assert session["location"]["id"] == loc and session["location"]["postal_code"] == "3511"
+    assert [e["uid"] for e in session["location"]["evses"]] == ["EVSE1"]
+    assert session["start_datetime"] == stamp(start)
+    assert float(session["kwh"]) == 8.0
+
+    cdr = wait_for(lambda: served(f"{us}/ocpi/emsp/2.1.1/cdrs/{sid}"), "its CDR posted to us")
+    assert cdr["auth_id"] == issued["contract_id"]
+    assert cdr["stop_date_time"] == stamp(start + timedelta(minutes=30))
+    assert cdr["location"]["evses"][0]["uid"] == "EVSE1"
+    # Priced by its tariff (0.30/kWh excl. VAT on 8 kWh), a plain number in 2.1.1.
+    assert isinstance(cdr["total_cost"], int | float) and cdr["total_cost"] > 0
+
+    # In our model in our views: the 2.2.1 shape, the token resolved to ours.
+    ours = httpx.get(f"{us}/ops/cdrs/reconciliation", headers=ops_auth(us), timeout=10).json()[
+        "data"
+    ]
+    assert any(r["cdr_key"] == f"NL/OLD/{sid.upper()}" for r in ours)
+
+    # Its 2.1.1 Sender lists, pulled: both held as sent, nothing refused.
+    since = ("--since", stamp(start - timedelta(minutes=5)))
+    for module in ("sessions", "cdrs"):
+        sync = pair.us.run("partners", f"sync-{module}", "OLD-211", *since)
+        assert sync.returncode == 0, sync.stdout + sync.stderr
+        report = json.loads(sync.stdout.strip().splitlines()[-1])
+        assert report["skipped"] == 0, (module, report, sync.stderr)
+        assert report["recorded"] + report["unchanged"] >= 1, report
+
+
+def test_a_221_session_at_a_211_route_is_refused_and_nothing_recorded(pair: Pair) -> None:
+    sid = f"BAD-{uuid.uuid4().hex[:6]}"
+    url = f"{pair.us.base_url}/ocpi/emsp/2.1.1/sessions/NL/OLD/{sid}"
+    shaped_221 = {
+        "country_code": "NL",
+        "party_id": "OLD",
+        "id": sid,
+        "start_date_time": "2026-12-01T10:00:00Z",
+        "kwh": 1,
+        "cdr_token": {"country_code": "ZZ", "party_id": "HUB", "uid": "X", "type": "RFID",
+                      "contract_id": "C"},
+        "auth_method": "WHITELIST",
+        "location_id": "L1",
+        "evse_uid": "E1",
+        "connector_id": "1",
+        "currency": "EUR",
+        "status": "ACTIVE",
+        "last_updated": "2026-12-01T10:00:00Z",
+    }  # fmt: skip
+    refused = httpx.put(url, json=shaped_221, headers=raw(pair.token_of_old()), timeout=10)
+    assert refused.json()["status_code"] == 2001, refused.text
+    assert "auth_id" in refused.json()["status_message"]
+    assert httpx.get(url, headers=raw(pair.token_of_old()), timeout=10).status_code == 404
+    # A 2.1.1 session naming a token we never issued: 2004, nothing recorded.
+    unknown = httpx.put(
+        url,
+        json={"auth_id": "NOT-OURS", "id": sid},
+        headers=raw(pair.token_of_old()),
+        timeout=10,
+    )
+    assert unknown.json()["status_code"] == 2004, unknown.text
+    assert httpx.get(url, headers=raw(pair.token_of_old()), timeout=10).status_code == 404
+
+
+def test_our_command_reaches_it_in_211_and_its_answers_come_back(pair: Pair) -> None:
+    """We (its eMSP) send START_SESSION to the 2.1.1 CPO: it reads the 2.1.1
+    request (its Token, no connector), answers ``{result}`` (read as our
+    CommandResponse), and its later result at our 2.1.1 response_url is
+    recorded as our CommandResult; CANCEL_RESERVATION, which 2.1.1 lacks,
+    is refused before anything is sent."""
+    us = pair.us.base_url
+    uid = f"C{uuid.uuid4().hex[:8].upper()}"
+    issued = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    made = httpx.put(f"{us}/ops/tokens/{uid}", json=issued, headers=ops_auth(us), timeout=10)
+    assert made.status_code == 201, made.text
+    loc = f"CLOC-{uid}"
+    site = location(loc, country_code="NL", party_id="OLD", postal_code="3511", evses=[evse("E1")])
+    put = httpx.put(
+        f"{pair.old.base_url}/ops/locations/{loc}",
+        json=site,
+        headers=ops_auth(pair.old.base_url),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    body = {"token": issued, "location_id": loc, "evse_uid": "E1", "connector_id": "1"}
+    sent = httpx.post(
+        f"{us}/ops/commands/sent/OLD-211/START_SESSION",
+        json=body,
+        headers=ops_auth(us),
+        timeout=20,
+    )
+    assert sent.json()["status_code"] == 1000, sent.text
+    data = sent.json()["data"]
+    cid, url = data["command_id"], data["response_url"]
+    assert url == f"{us}/ocpi/emsp/2.1.1/commands/START_SESSION/{cid}"
+    # Its 2.1.1 answer, read into ours: the result, and the timeout we assume.
+    assert data["response"]["result"] in {"ACCEPTED", "REJECTED", "NOT_SUPPORTED"}
+    assert data["response"]["timeout"] > 0
+    # (A 2.2.1 body would have been refused there with 2001, which our
+    # sender answers with 502: the 1000 above is its 2.1.1 validation passed;
+    # no charger of it is connected, so it is not ACCEPTED.)
+
+    # A 2.1.1 result at our response_url (its raw token): UNKNOWN_SESSION,
+    # which 2.2.1 results do not have, is recorded as FAILED saying so.
+    posted = httpx.post(
+        url, json={"result": "UNKNOWN_SESSION"}, headers=raw(pair.token_of_old()), timeout=10
+    )
+    assert posted.json()["status_code"] == 1000, posted.text
+
+    def shown() -> dict[str, Any] | None:
+        got = httpx.get(f"{us}/ops/commands/sent/{cid}", headers=ops_auth(us), timeout=10)
+        data: dict[str, Any] = got.json().get("data") or {}
+        return data if data.get("result") else None
+
+    held = wait_for(shown, "the 2.1.1 result recorded")
+    assert held["result"] == "FAILED", held
+
+    cancel = httpx.post(
+        f"{us}/ops/commands/sent/OLD-211/CANCEL_RESERVATION",
+        json={"reservation_id": "1"},
+        headers=ops_auth(us),
+        timeout=10,
+    )
+    assert cancel.status_code == 409, cancel.text
+    assert "no CANCEL_RESERVATION" in cancel.json()["status_message"]

@@ -81,6 +81,7 @@ CP_R = "/ocpi/cpo/2.2.1/chargingprofiles"
 CP_S = "/ocpi/emsp/2.2.1/chargingprofiles"
 CREDENTIALS = "/ocpi/2.2.1/credentials"
 HCI = "/ocpi/2.2.1/hubclientinfo"
+PAY = "/ocpi/cpo/2.3.0/payments"
 
 PATCH_BODY = {"last_updated": AT}
 START = {
@@ -221,6 +222,22 @@ CASES = [
     Case(HUB, "PUT", f"{HCI}/DE/LONGER", 200, 2001, body=CLIENT_INFO),
     Case(HUB, "GET", f"{HCI}/DE/NOP", 404, 2000),
     Case(HUB, "GET", f"{HCI}/DE/LONGER", 404, 2001),
+    # --- payments, receiver (2.3.0, we as CPO; any registered partner is a PTP) ------
+    Case(NOBODY, "GET", f"{PAY}/terminals/T1", 401, 2000),
+    Case(TOKEN_A, "GET", f"{PAY}/terminals/T1", 401, 2000),
+    Case(BOTH, "GET", f"{PAY}/terminals/NOPE", 404, 2000),
+    Case(BOTH, "GET", f"{PAY}/terminals/{LONG}", 404, 2001),
+    Case(NOBODY, "POST", f"{PAY}/terminals", 401, 2000, body={"terminal_id": "T1"}),
+    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2001, body={}),
+    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2001, body={"terminal_id": LONG}),
+    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2001, body={"terminal_id": "T1", "city": 5}),
+    Case(BOTH, "POST", f"{PAY}/terminals", 400, 2000, body=NOT_JSON),
+    Case(NOBODY, "GET", f"{PAY}/financial-advice-confirmations/F1", 401, 2000),
+    Case(BOTH, "GET", f"{PAY}/financial-advice-confirmations/NOPE", 404, 2000),
+    Case(BOTH, "GET", f"{PAY}/financial-advice-confirmations/{LONG}", 404, 2001),
+    Case(BOTH, "POST", f"{PAY}/financial-advice-confirmations", 200, 2001, body={}),
+    Case(BOTH, "POST", f"{PAY}/financial-advice-confirmations", 200, 2001, body={"id": "F1"}),
+    Case(BOTH, "POST", f"{PAY}/financial-advice-confirmations", 400, 2000, body=NOT_JSON),
     # --- what no route declares: the router's answer, as an envelope ------------------------
     Case(BOTH, "GET", "/ocpi/emsp/2.2.1/nothing-here", 404, 2000),
     Case(BOTH, "DELETE", LOC_S, 405, 2000),

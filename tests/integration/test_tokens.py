@@ -303,3 +303,63 @@ async def test_a_peer_that_does_not_listen_is_unreachable() -> None:
             await client.aclose()
     assert answer.outcome == "unreachable"
     assert answer.detail is not None and "secret-token-value" not in answer.detail
+
+
+async def test_a_211_emsp_answers_over_http_in_its_shape() -> None:
+    """A 2.1.1 eMSP's authorize endpoint over a real socket: our client sends
+    the token as is and reads its AuthorizationInfo (no token in it) as ours,
+    completed with the token presented."""
+    import json as jsonlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from schemas.ocpi.adapters import wire
+    from schemas.ocpi.tokens import LocationReferences
+    from tests.token_objects import token as token_object
+
+    seen: dict[str, Any] = {}
+
+    class Emsp211(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen["path"] = self.path
+            seen["authorization"] = self.headers["Authorization"]
+            length = int(self.headers.get("Content-Length") or 0)
+            seen["body"] = jsonlib.loads(self.rfile.read(length) or b"null")
+            answer = {
+                "status_code": 1000,
+                "timestamp": "2026-12-07T00:00:00Z",
+                "data": {"allowed": "ALLOWED", "location": {"location_id": "LOC1"}},
+            }
+            raw = jsonlib.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Emsp211)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    presented = token_object("04A1B2C3", whitelist="NEVER")
+    client = HttpRealTimeAuthorizer(timeout_s=5, allow_private_urls=True)
+    try:
+        answer = await client.authorize(
+            f"http://127.0.0.1:{server.server_port}/ocpi/emsp/2.1.1/tokens/04A1B2C3/authorize",
+            token="raw-token-211",
+            headers={"X-Request-ID": "r"},
+            location=LocationReferences(location_id="LOC1"),
+            edge=wire("2.1.1"),
+            presented=presented,
+        )
+    finally:
+        await client.aclose()
+        server.shutdown()
+    assert seen["path"] == "/ocpi/emsp/2.1.1/tokens/04A1B2C3/authorize"
+    assert seen["authorization"] == "Token raw-token-211"  # 2.1.1: as is
+    assert seen["body"] == {"location_id": "LOC1"}
+    assert answer.outcome == "decided" and answer.info is not None
+    assert answer.info.allowed.value == "ALLOWED"
+    assert answer.info.token.uid == "04A1B2C3"

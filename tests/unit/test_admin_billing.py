@@ -6,6 +6,7 @@ here the write path is the in-memory one. No services."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from api.admin.billing_rows import (
 )
 from api.admin.sessions import InMemorySessionStore, SessionPolicy
 from api.app import create_app
+from ocpi_hub.bootstrap import build_container
 from ocpi_hub.settings import Settings
 from producers import operators
 from producers.billing.aggregate import SLICE
@@ -237,10 +239,21 @@ def test_documents_e_mail_and_credit_notes_follow_the_routes_served() -> None:
     assert not billing_extras([("GET", "/ops/invoices/{invoice_id}/mail")]).resend
 
 
+class NoSessions:
+    """The sessions board's reader with nothing to show: the nav test signs in
+    to that board, and this tier has no document store."""
+
+    async def recent(self, **_: object) -> list[object]:
+        return []
+
+
 def _app(store: InMemoryDecisionStore) -> FastAPI:
     log = InMemoryEventLog()
+    settings = Settings(party_country_code="ZZ", party_id="HUB")
+    container = dataclasses.replace(build_container(settings), sessions=NoSessions())
     return create_app(
-        Settings(party_country_code="ZZ", party_id="HUB"),
+        settings,
+        container=container,
         event_log=log,
         write_path=WritePath(log, store, InMemoryLogHistory(log)),
         sessions=InMemorySessionStore(SessionPolicy(idle_s=600, absolute_s=3600)),

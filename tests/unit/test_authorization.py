@@ -145,8 +145,19 @@ class FakeRealTime:
         token: str,
         headers: dict[str, str],
         location: LocationReferences | None,
+        edge: Any = None,
+        presented: dict[str, Any] | None = None,
     ) -> RealTimeAnswer:
-        self.calls.append({"url": url, "token": token, "headers": headers, "location": location})
+        self.calls.append(
+            {
+                "url": url,
+                "token": token,
+                "headers": headers,
+                "location": location,
+                "edge": edge,
+                "presented": presented,
+            }
+        )
         return self.answers.get(url.split("/tokens")[0], RealTimeAnswer("unreachable"))
 
 
@@ -343,3 +354,51 @@ async def test_a_named_owner_is_looked_up_without_the_directory() -> None:
     )
     decided = await service.authorize(named, "corr", now=NOW)
     assert (decided.authorized, decided.source) == (True, DecisionSource.WHITELIST)
+
+
+# --- a 2.1.1 eMSP (docs/adr/0045): its URL, token, headers and answer shape ------------
+
+
+async def test_a_211_emsp_is_asked_in_its_version() -> None:
+    held = _state()
+    service, realtime, _ = _service([held], {PEER: _answer(AllowedType.ALLOWED)})
+    service._partners = FakePartners(  # type: ignore[attr-defined]
+        [_emsp("abd", "NL", "ABD", PEER).model_copy(update={"version": "2.1.1"})]
+    )
+    decided = await service.authorize(REQUEST, "corr-211", now=NOW)
+    assert decided.source is DecisionSource.REAL_TIME
+    [call] = realtime.calls
+    # 2.1.1: the uid alone in the URL, no routing headers, its adapter.
+    assert call["url"] == f"{PEER}/tokens/04A1B2C3/authorize"
+    assert not [h for h in call["headers"] if h.startswith("OCPI-")]
+    assert call["edge"].version == "2.1.1"
+    # Its answer names no token: the copy it pushed us completes it.
+    assert call["presented"] == held.token
+
+
+def test_a_211_authorization_info_reads_as_ours_with_the_presented_token() -> None:
+    from schemas.ocpi.adapters import wire
+    from schemas.ocpi.wire import EdgeContext, Kind
+
+    presented = token(whitelist="NEVER")
+    answer = {
+        "allowed": "ALLOWED",
+        "location": {"location_id": "LOC1", "evse_uids": ["E1"], "connector_ids": ["1"]},
+        "info": {"language": "en", "text": "welcome"},
+    }
+    ours = wire("2.1.1").object_in(
+        Kind.AUTHORIZATION,
+        answer,
+        owner=None,
+        patch=False,
+        now=NOW,
+        context=EdgeContext(token=presented),
+    )
+    info = AuthorizationInfo.model_validate(ours)
+    assert info.allowed is AllowedType.ALLOWED and info.token.uid == presented["uid"]
+    assert info.authorization_reference is None  # 2.1.1 has none
+    # Without the token it is not an AuthorizationInfo of ours (the client
+    # then counts the eMSP unreachable rather than guess).
+    bare = wire("2.1.1").object_in(Kind.AUTHORIZATION, answer, owner=None, patch=False, now=NOW)
+    with pytest.raises(ValueError, match="token"):
+        AuthorizationInfo.model_validate(bare)

@@ -100,6 +100,9 @@ class FakeInputs:
         self.asked.append((tariff_id, at))
         return self._tariffs.get(tariff_id)
 
+    async def terminals_serving(self, location_id: str, evse_uid: str) -> list[Any]:
+        return []  # no payment terminal at these chargers
+
 
 async def test_the_tariffs_are_read_as_of_the_session_start() -> None:
     inputs = FakeInputs(None, {"CDR-T1": simple_tariff()})

@@ -72,6 +72,7 @@ def test_230_is_offered_by_default_and_listed_first(hub: Hub) -> None:
         ("sessions", "RECEIVER"),
         ("cdrs", "SENDER"),
         ("cdrs", "RECEIVER"),
+        ("payments", "RECEIVER"),
     }
     assert shown[("locations", "RECEIVER")].endswith("/ocpi/emsp/2.3.0/locations")
 
@@ -191,8 +192,11 @@ def test_objects_of_another_version_are_refused_and_nothing_recorded(hub: Hub) -
     refused = hub.client.put(f"{RECEIVER}/LOC-2", headers=headers, json=bad)
     assert refused.json()["status_code"] == 2001 and "P9" in refused.text
     # Modules we do not serve in 2.3.0 (yet), a version we do not offer.
-    for path in ("/ocpi/cpo/2.3.0/commands/START_SESSION", "/ocpi/emsp/2.4.0/locations/NL/PEE/L"):
-        resp = hub.client.put(path, headers=headers, json={})
+    for method, path in (
+        ("POST", "/ocpi/cpo/2.3.0/commands/START_SESSION"),
+        ("PUT", "/ocpi/emsp/2.4.0/locations/NL/PEE/L"),
+    ):
+        resp = hub.client.request(method, path, headers=headers, json={})
         assert resp.json()["status_code"] == 3002, (path, resp.text)
     # A token URL naming a 2.3.0-only type: our token key holds a 2.2.1 TokenType.
     emaid = hub.client.put(

@@ -179,8 +179,12 @@ def test_versions_lists_both_highest_first_and_211_details_have_no_roles(hub: Hu
     shown = {e["identifier"]: e["url"] for e in details["endpoints"]}
     assert all(set(e) == {"identifier", "url"} for e in details["endpoints"])
     # Towards a CPO we are its eMSP: our locations Receiver, our tokens Sender.
-    assert set(shown) == {"credentials", "locations", "tariffs", "tokens"}
+    modules = {"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs", "commands"}
+    assert set(shown) == modules
+    assert "/ocpi/emsp/2.1.1/commands" in shown["commands"]  # our Sender: results come here
     assert "/ocpi/emsp/2.1.1/locations" in shown["locations"]
+    assert "/ocpi/emsp/2.1.1/sessions" in shown["sessions"]
+    assert "/ocpi/emsp/2.1.1/cdrs" in shown["cdrs"]
     assert "/ocpi/emsp/2.1.1/tariffs" in shown["tariffs"]
     assert "/ocpi/emsp/2.1.1/tokens" in shown["tokens"]
     # The 2.2.1 details are unchanged: every module, with roles.
@@ -190,7 +194,7 @@ def test_versions_lists_both_highest_first_and_211_details_have_no_roles(hub: Hu
 
 @pytest.mark.parametrize(
     "path",
-    ["/ocpi/2.0", "/ocpi/3.0/credentials", "/ocpi/cpo/2.1.1/cdrs", "/ocpi/cpo/2.1.1/sessions"],
+    ["/ocpi/2.0", "/ocpi/3.0/credentials", "/ocpi/cpo/2.1.1/chargingprofiles"],
 )
 def test_a_version_or_module_we_do_not_serve_is_3002(hub: Hub, path: str) -> None:
     hub.invite("token-a")

@@ -54,8 +54,15 @@ def test_reads_need_viewer_and_money_needs_billing() -> None:
     for (method, path), role in ROUTE_ROLES.items():
         # Corporations: contracts and members' personal data, billing's alone
         # (docs/adr/0035), reads included; invoices likewise (docs/adr/0036),
-        # and credit notes (docs/adr/0041).
-        billing_only = ("/ops/corporations", "/ops/invoices", "/ops/billing", "/ops/credit-notes")
+        # and credit notes (docs/adr/0041); what a payment terminal captured,
+        # with its EFT data (docs/adr/0047).
+        billing_only = (
+            "/ops/corporations",
+            "/ops/invoices",
+            "/ops/billing",
+            "/ops/credit-notes",
+            "/ops/payments/financial-advice-confirmations",
+        )
         if path == "/ops/audit" or path.startswith(("/ops/cdrs", "/admin", *billing_only)):
             continue
         assert (role is OperatorRole.VIEWER) == (method == "GET"), (method, path)

@@ -401,19 +401,20 @@ def test_a_211_partner_is_a_target_in_its_version_for_what_211_can_say() -> None
     [target] = push_targets([old]).values()
     assert target.version == "2.1.1"
     assert target != push_targets([partner()])["NL-ABC"]  # a version change restarts the lane
-    # No 2.1.1 adapter for sessions: a 2.1.1 partner gets none of them.
-    sessions = old.model_copy(
-        update={
-            "endpoints": (
-                Endpoint(
-                    identifier="sessions",
-                    role=InterfaceRole.RECEIVER,
-                    url="https://p.example/emsp/sessions",  # type: ignore[arg-type]
-                ),
-            )
-        }
-    )
-    assert push_targets([sessions], "sessions") == {}
+    # Sessions are said in 2.1.1 too; charging profiles are not (2.2 on).
+    for module, served in (("sessions", True), ("chargingprofiles", False)):
+        receiving = old.model_copy(
+            update={
+                "endpoints": (
+                    Endpoint(
+                        identifier=module,
+                        role=InterfaceRole.RECEIVER,
+                        url="https://p.example/emsp/x",  # type: ignore[arg-type]
+                    ),
+                )
+            }
+        )
+        assert bool(push_targets([receiving], module)) is served
 
 
 def test_a_push_to_a_211_partner_is_in_its_shape() -> None:

@@ -353,6 +353,7 @@ class FakeChannel:
         token: str,
         headers: Mapping[str, str],
         body: dict[str, Any] | None = None,
+        raw_token: bool = False,
     ) -> CpoAnswer:
         assert method == "POST"  # commands are POSTed
         assert body is not None

@@ -75,3 +75,37 @@ def test_targets_are_the_sessions_receivers_and_a_lane_skips_other_emsps() -> No
     assert lane(targets["PEE"])._decode(Message()) is not None  # type: ignore[arg-type]
     assert lane(targets["OTH"])._decode(Message()) is None  # type: ignore[arg-type]
     assert lane(targets["PEE"]).group_id == "ocpi-hub-push-sessions-PEE"
+
+
+def test_our_session_goes_to_a_211_emsp_with_the_location_from_our_view() -> None:
+    """A push to a 2.1.1 eMSP (docs/adr/0045 §7): the lane reads our Location
+    from the location view and hands it to the adapter; the PUT is a 2.1.1
+    Session embedding it with the one EVSE and Connector used."""
+    from processors.push import in_version
+    from schemas.ocpi.adapters import wire
+    from schemas.ocpi.v211.sessions import Session as Session211
+    from schemas.ocpi.wire import EdgeContext
+    from tests.ocpi_objects import evse, location
+
+    state, [first] = decide(Lifecycle(), started(0, 1000), MeterConfig(), T0)
+    request = plan_session(first, US)
+    assert request is not None and request.body is not None
+    ours = location(
+        request.body["location_id"],
+        country_code="ZZ",
+        party_id="HUB",
+        postal_code="3511",
+        evses=[evse(request.body["evse_uid"]), evse("OTHER")],
+    )
+    old = in_version(request, "sessions", wire("2.1.1"), EdgeContext(location=ours))
+    assert old.path == request.path and old.body is not None
+    Session211.model_validate(old.body)  # what a 2.1.1 eMSP reads
+    assert old.body["auth_id"] == request.body["cdr_token"]["contract_id"]
+    assert [e["uid"] for e in old.body["location"]["evses"]] == [request.body["evse_uid"]]
+    assert "cdr_token" not in old.body and "country_code" not in old.body
+    # Its PATCHes carry no Location (they name none), in 2.1.1's names.
+    _, [second] = decide(state, meter(15, 2000), MeterConfig(), T0)
+    patched = plan_session(second, US)
+    assert patched is not None
+    body = in_version(patched, "sessions", wire("2.1.1")).body
+    assert body is not None and "location" not in body and "kwh" in body

@@ -32,15 +32,18 @@ from schemas.ocpi.v230 import sessions as s230
 from schemas.ocpi.v230 import tariffs as r230
 from schemas.ocpi.v230 import tokens as t230
 from schemas.ocpi.versions import Endpoint, VersionDetails
-from schemas.ocpi.wire import Kind
+from schemas.ocpi.wire import EdgeContext, Kind
 
 Json = dict[str, Any]
 
 # The modules we serve in OCPI 2.3.0 (module ids). Serving one more is this
 # line: the version details list it (its endpoints come from
 # api/ocpi/versions.py), its routes stop answering 3002 for 2.3.0, and the
-# push lanes and pull syncs take 2.3.0 partners for it.
-MODULES = frozenset({"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs"})
+# push lanes and pull syncs take 2.3.0 partners for it. Payments has its own
+# caller check (api/ocpi/payments.py); here it is listed in /ocpi/2.3.0.
+MODULES = frozenset(
+    {"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs", "payments"}
+)
 
 _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.LOCATION: l230.Location,
@@ -90,6 +93,7 @@ class V230:
     routing_headers = True
     token_type_in_url = True
     needs_partner_role = False
+    embeds_location = False  # Sessions and CDRs name the location, as 2.2.1
     modules = MODULES
 
     def object_in(
@@ -100,6 +104,7 @@ class V230:
         owner: tuple[str, str] | None,
         patch: bool,
         now: datetime,
+        context: EdgeContext | None = None,
     ) -> Any:
         model = _MODELS[kind]
         if not isinstance(body, dict):
@@ -111,7 +116,9 @@ class V230:
         _convert(kind, d, inward=True)
         return d
 
-    def object_out(self, kind: Kind, obj: Json, *, patch: bool) -> Json:
+    def object_out(
+        self, kind: Kind, obj: Json, *, patch: bool, context: EdgeContext | None = None
+    ) -> Json:
         d: Json = exact_numbers(obj)
         _convert(kind, d, inward=False)
         out: Json = json_numbers(d)

@@ -10,9 +10,10 @@ PriceComponent and TariffRestrictions are unchanged and reused):
   (North American tariffs leave it out).
 * ``min_price`` / ``max_price`` are PriceLimit (``before_taxes``,
   ``after_taxes``), not Price.
-* ``preauthorize_amount`` (for payment terminals, Payments module): a
-  field only; nothing of ours reads it. 2.3.0 edition 2 moves it out of
-  this table; we keep accepting it.
+* ``preauthorize_amount`` (for payment terminals, Payments module): also
+  declared on our core Tariff, so ours are checked and a Payment Terminal
+  Provider reads it from our Tariffs Sender (docs/adr/0047). 2.3.0
+  edition 2 moves it out of this table; we keep accepting it.
 * ``energy_mix`` has an OpenEnum inside (EnvironmentalImpactCategory).
 
 Numbers are exact Decimals, as in 2.2.1 (docs/adr/0011).

@@ -1,0 +1,271 @@
+"""Ops API of the Payments module (OCPI 2.3.0 mod_payments), we as CPO
+towards a Payment Terminal Provider's Sender interface (docs/adr/0047).
+
+* ``PUT /ops/payments/terminals/{ptp_partner_id}/{terminal_id}/assignment``
+  ``{"location_ids": [...], "evse_uids": [...]}`` enables our locations and
+  EVSEs on a terminal the PTP created on our system (empty lists unassign
+  it): we PATCH the PTP's terminal and, once it accepted, record
+  ``TerminalAssigned``; the answer is the Terminal as we now serve it.
+* ``POST /ops/payments/terminals/{ptp_partner_id}/activate`` with an
+  activation Terminal (``reference`` required, ``terminal_id`` not): POSTed
+  to the PTP's ``/terminals/activate``; the PTP then POSTs the Terminal to us.
+* ``POST /ops/payments/terminals/{ptp_partner_id}/{terminal_id}/deactivate``.
+* ``GET /ops/payments/terminals[?ptp_partner_id=]``, ``GET .../{ptp}/{id}``,
+  ``GET /ops/payments/financial-advice-confirmations[?ptp_partner_id=&authorization_reference=]``.
+
+The PTP must be registered with a ``payments`` SENDER endpoint (else 409,
+2001). A PTP that cannot be used (no answer, not OCPI, an OCPI error) is
+HTTP 502 with 3001, and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Body, Path, Query, Request
+
+from api.deps import CommandChannelDep, ContainerDep, CorrelationIdDep, NowDep
+from api.errors import OcpiError, envelope
+from api.ops.access import OPS_ACCESS
+from api.writes import WritePathDep, checked
+from ocpi_hub.bootstrap import Container
+from producers.partners import PartnerState
+from producers.payments import (
+    TERMINALS,
+    TerminalState,
+    activation_of,
+    assignment_of,
+    check_assignable,
+    decide_assigned,
+    decide_deactivated,
+    patch_body,
+    plan_activation,
+)
+from producers.sent_commands import CommandChannel, CpoAnswer, outbound_headers
+from producers.write_path import Origin, RefusedError
+from schemas.events import Party
+from schemas.events.payments import terminal_key
+from schemas.ocpi.common import fold
+from schemas.ocpi.status_codes import OcpiStatus
+from schemas.ocpi.types import to_json
+
+log = structlog.get_logger(__name__)
+
+Json = dict[str, Any]
+
+router = APIRouter(
+    prefix="/ops/payments", tags=["ops: payments (2.3.0, we as CPO)"], dependencies=[OPS_ACCESS]
+)
+
+PartnerIdPath = Annotated[str, Path(min_length=1, max_length=40)]
+TerminalIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7E]+$")]
+
+_ASSIGN_BODY = {
+    "description": '`{"location_ids": [...], "evse_uids": [...]}`: our locations and EVSEs '
+    "this terminal takes payments for (both count; empty lists unassign it)."
+}
+_ACTIVATE_BODY = {
+    "description": "An OCPI 2.3.0 Terminal without `terminal_id` (the PTP gives it); "
+    "`reference` (the serial number or the OEM's mapping) is required."
+}
+
+
+def _us(c: Container) -> Party:
+    s = c.settings
+    return Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
+
+
+async def _ptp(c: Container, partner_id: str) -> tuple[PartnerState, str]:
+    """The registered PTP and its Payments Sender URL (the module's base)."""
+    partner = await c.partners.get(partner_id)
+    if partner is None or partner.status != "registered":
+        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, f"no registered partner {partner_id!r}", 404)
+    url = partner.endpoint("payments", "SENDER")
+    if url is None:
+        raise OcpiError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"partner {partner_id!r} has no Payments SENDER endpoint (it is no PTP to us)",
+            409,
+        )
+    return partner, url.rstrip("/")
+
+
+async def _send(
+    c: Container,
+    channel: CommandChannel,
+    ptp: PartnerState,
+    method: str,
+    url: str,
+    body: Json | None,
+    correlation_id: str,
+    bound: Any,
+) -> CpoAnswer:
+    """One request to the PTP with our token for it; 502/3001 unless it
+    answered OCPI success."""
+    if ptp.our_token_encrypted is None:
+        raise OcpiError(OcpiStatus.SERVER_ERROR, "we hold no token for this partner", 500)
+    token = c.vault.decrypt(ptp.our_token_encrypted)
+    role = ptp.roles[0]
+    to = Party(country_code=fold(role.country_code), party_id=fold(role.party_id))
+    headers = outbound_headers(
+        us=_us(c), to=to, request_id=str(uuid.uuid4()), correlation_id=correlation_id
+    )
+    answer = await channel.send(method, url, token=token, headers=headers, body=body)
+    ok = answer.http_status is not None and answer.http_status < 300
+    if not ok or answer.ocpi_status != OcpiStatus.SUCCESS:
+        bound.warning(
+            "ptp_request_failed",
+            http_status=answer.http_status,
+            ocpi_status=answer.ocpi_status,
+            error=answer.error,
+        )
+        said = answer.error or f"HTTP {answer.http_status}, OCPI {answer.ocpi_status}"
+        raise OcpiError(
+            OcpiStatus.UNABLE_TO_USE_CLIENT_API,
+            f"the PTP did not accept the request ({said}); nothing recorded",
+            502,
+        )
+    return answer
+
+
+@router.put("/terminals/{ptp_partner_id}/{terminal_id}/assignment")
+async def assign_terminal(
+    ptp_partner_id: PartnerIdPath,
+    terminal_id: TerminalIdPath,
+    c: ContainerDep,
+    channel: CommandChannelDep,
+    write_path: WritePathDep,
+    correlation_id: CorrelationIdDep,
+    now: NowDep,
+    request: Request,
+    body: Annotated[Any, Body(**_ASSIGN_BODY)] = None,
+) -> Json:
+    assignment = assignment_of(checked(request, body))
+    ptp, base = await _ptp(c, ptp_partner_id)
+    key = terminal_key(ptp_partner_id, terminal_id)
+    held: TerminalState | None = await write_path.state(TERMINALS, key)
+    check_assignable(held, terminal_id)
+    bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
+    url = f"{base}/terminals/{terminal_id}"
+    answer = await _send(
+        c, channel, ptp, "PATCH", url, patch_body(assignment, now), correlation_id, bound
+    )
+    origin = Origin(_us(c), correlation_id)
+    served = await write_path.write(
+        TERMINALS,
+        key,
+        lambda state: decide_assigned(
+            state,
+            terminal_id=terminal_id,
+            assignment=assignment,
+            ptp_status_code=answer.ocpi_status,
+            now=now,
+            origin=origin,
+        ),
+    )
+    bound.info("terminal_assigned", locations=len(assignment.location_ids))
+    return envelope(served)
+
+
+@router.post("/terminals/{ptp_partner_id}/activate")
+async def activate_terminal(
+    ptp_partner_id: PartnerIdPath,
+    c: ContainerDep,
+    channel: CommandChannelDep,
+    write_path: WritePathDep,
+    correlation_id: CorrelationIdDep,
+    now: NowDep,
+    request: Request,
+    body: Annotated[Any, Body(**_ACTIVATE_BODY)] = None,
+) -> Json:
+    activation = activation_of(checked(request, body))
+    ptp, base = await _ptp(c, ptp_partner_id)
+    bound = log.bind(ptp_partner_id=ptp_partner_id, reference=activation.reference)
+    request_body = to_json(activation)
+    answer = await _send(
+        c, channel, ptp, "POST", f"{base}/terminals/activate", request_body, correlation_id, bound
+    )
+    event = plan_activation(
+        ptp_partner_id=ptp_partner_id,
+        activation=activation,
+        ptp_status_code=answer.ocpi_status,
+        now=now,
+        origin=Origin(_us(c), correlation_id),
+    )
+    await write_path.record([event])
+    bound.info("terminal_activation_requested")
+    return envelope({"reference": activation.reference, "ptp_answer": answer.data})
+
+
+@router.post("/terminals/{ptp_partner_id}/{terminal_id}/deactivate")
+async def deactivate_terminal(
+    ptp_partner_id: PartnerIdPath,
+    terminal_id: TerminalIdPath,
+    c: ContainerDep,
+    channel: CommandChannelDep,
+    write_path: WritePathDep,
+    correlation_id: CorrelationIdDep,
+    now: NowDep,
+) -> Json:
+    ptp, base = await _ptp(c, ptp_partner_id)
+    key = terminal_key(ptp_partner_id, terminal_id)
+    held = await write_path.state(TERMINALS, key)
+    if held is None:
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS, f"no terminal {terminal_id!r} of this PTP", 404
+        )
+    bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
+    url = f"{base}/terminals/{terminal_id}/deactivate"
+    answer = await _send(c, channel, ptp, "POST", url, None, correlation_id, bound)
+    origin = Origin(_us(c), correlation_id)
+    changed = await write_path.write(
+        TERMINALS,
+        key,
+        lambda state: decide_deactivated(
+            state,
+            terminal_id=terminal_id,
+            ptp_status_code=answer.ocpi_status,
+            now=now,
+            origin=origin,
+        ),
+    )
+    return envelope({"deactivated": True, "changed": changed})
+
+
+@router.get("/terminals")
+async def list_terminals(
+    c: ContainerDep,
+    ptp_partner_id: Annotated[str | None, Query(max_length=40)] = None,
+) -> Json:
+    return envelope(await c.payment_terminals.listed(ptp_partner_id))
+
+
+@router.get("/terminals/{ptp_partner_id}/{terminal_id}")
+async def get_terminal(
+    ptp_partner_id: PartnerIdPath,
+    terminal_id: TerminalIdPath,
+    write_path: WritePathDep,
+) -> Json:
+    """As of its last recorded write (the decision state, not the view)."""
+    held: TerminalState | None = await write_path.state(
+        TERMINALS, terminal_key(ptp_partner_id, terminal_id)
+    )
+    if held is None:
+        raise OcpiError(
+            OcpiStatus.INVALID_PARAMETERS, f"no terminal {terminal_id!r} of this PTP", 404
+        )
+    return envelope(held.model_dump(mode="json"))
+
+
+@router.get("/financial-advice-confirmations")
+async def list_advices(
+    c: ContainerDep,
+    ptp_partner_id: Annotated[str | None, Query(max_length=40)] = None,
+    authorization_reference: Annotated[str | None, Query(max_length=36)] = None,
+) -> Json:
+    listed = await c.payment_advices.listed(
+        ptp_partner_id=ptp_partner_id, authorization_reference=authorization_reference
+    )
+    return envelope(listed)
