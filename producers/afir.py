@@ -424,7 +424,10 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
     if auth:
         station["authenticationAndIdentificationMethods"] = [enum(a) for a in auth]
     station["versionG"] = version_of(station)
-    last_updated = datex_time(location["last_updated"])
+    # The site changes when its location or an ad-hoc price on it does.
+    stamps = [location["last_updated"]]
+    stamps += [t["last_updated"] for e in evses if (t := ad_hoc_tariff(e, location, tariffs))]
+    last_updated = datex_time(max(stamps, key=parse_ocpi_datetime))
     site: Json = {
         "idG": site_id(location),
         "versionG": "",

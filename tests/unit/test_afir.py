@@ -386,3 +386,83 @@ def test_generated_locations_make_schema_valid_publications(loc: Json, priced: b
     assert refs == points
     shown = [e for e in loc.get("evses") or () if e["status"] != "REMOVED"]
     assert len(points) == len(shown)
+
+
+# --- the pull credential and the push plan ---------------------------------------------
+
+
+def test_only_the_configured_access_point_credential_is_let_in() -> None:
+    import base64
+
+    from pydantic import SecretStr
+
+    from api.afir import access_point_allowed
+    from ocpi_hub.settings import Settings
+
+    nothing = Settings()
+    assert not access_point_allowed("Bearer anything", nothing)
+    assert not access_point_allowed(None, nothing)
+    s = Settings(
+        afir_pull_token=SecretStr("tok-1"),
+        afir_pull_user="nap",
+        afir_pull_password=SecretStr("pw"),
+    )
+    assert access_point_allowed("Bearer tok-1", s)
+    assert not access_point_allowed("Bearer tok-2", s)
+    assert not access_point_allowed("Bearer ", s)
+    good = base64.b64encode(b"nap:pw").decode()
+    assert access_point_allowed(f"Basic {good}", s)
+    assert not access_point_allowed("Basic " + base64.b64encode(b"nap:px").decode(), s)
+    assert not access_point_allowed("Basic " + base64.b64encode(b"napx").decode(), s)
+    assert not access_point_allowed("Basic not-base64!", s)
+    # The secret is never shown in the settings' repr.
+    assert "tok-1" not in repr(s) and "pw'" not in repr(s)
+
+
+def test_the_push_plans_our_events_only_and_sends_a_state_once() -> None:
+    import uuid
+
+    from processors.afir_push import Sent, deltas, plan
+    from schemas.events import EvseStatusResolved, Party
+    from schemas.events.locations import EvseStatusResolvedPayload
+
+    us = Party(country_code="NL", party_id="ABC")
+
+    def resolved(party: str) -> EvseStatusResolved:
+        return EvseStatusResolved(
+            event_id=uuid.uuid4(),
+            aggregate_key=f"NL/{party}/LOC1",
+            occurred_at=NOW,
+            recorded_at=NOW,
+            source=us,
+            correlation_id="c",
+            payload=EvseStatusResolvedPayload(
+                country_code="NL",
+                party_id=party,
+                location_id="LOC1",
+                evse_uid="E1",
+                status="AVAILABLE",  # type: ignore[arg-type]
+                last_updated=NOW,
+                reported_status=None,
+            ),
+        )
+
+    planned = plan(resolved("ABC"), us)
+    assert planned is not None and planned.location == "NL/ABC/LOC1" and not planned.static
+    assert plan(resolved("XYZ"), us) is None
+    assert plan(object(), us) is None
+
+    loc = sample()
+    static, dynamic = afir.records(loc, loc, {}, "nl")
+    doc = {"static": static, "dynamic": dynamic}
+    bodies, sent = deltas(PUBLISHER, [doc], True, NOW, Sent())
+    assert [
+        next(iter(b["payload"].keys() - {"modelBaseVersionG", "profileNameG", "profileVersionG"}))
+        for b in bodies
+    ] == [
+        afir.TABLE_PUBLICATION,
+        afir.STATUS_PUBLICATION,
+    ]
+    again, _ = deltas(PUBLISHER, [doc], True, NOW, sent)
+    assert again == []
+    assert deltas(PUBLISHER, [{"static": None, "dynamic": None}], True, NOW, Sent())[0] == []
