@@ -47,17 +47,17 @@ def access_point_allowed(authorization: str | None, settings: Settings) -> bool:
         return False
     scheme, _, value = authorization.partition(" ")
     value = value.strip()
-    token = settings.afir_pull_token
-    if scheme.lower() == "bearer" and token is not None and token.get_secret_value():
-        return _same(value, token.get_secret_value())
-    password = settings.afir_pull_password
-    if scheme.lower() == "basic" and settings.afir_pull_user and password is not None:
+    token = settings.afir_pull_token.get_secret_value()
+    if scheme.lower() == "bearer" and token:
+        return _same(value, token)
+    password = settings.afir_pull_password.get_secret_value()
+    if scheme.lower() == "basic" and settings.afir_pull_user and password:
         try:
             user, sep, given = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
         ok_user = _same(user, settings.afir_pull_user)
-        ok_password = _same(given, password.get_secret_value())
+        ok_password = _same(given, password)
         return bool(sep) and ok_user and ok_password
     return False
 

@@ -272,17 +272,17 @@ class Settings(BaseSettings):
     afir_table_id: str = "ocpi-hub-energy-infrastructure"
     # The access point's credential for GET /afir/v3/*: a bearer token, or
     # HTTP basic user and password; none set answers every request 401.
-    # SecretStr: never printed, logged or shown in a repr.
-    afir_pull_token: SecretStr | None = None
+    # SecretStr: never printed, logged or shown in a repr; empty is unset.
+    afir_pull_token: SecretStr = SecretStr("")
     afir_pull_user: str = ""
-    afir_pull_password: SecretStr | None = None
+    afir_pull_password: SecretStr = SecretStr("")
     # Where deltas are pushed (POST, JSON), checked by our URL policy
     # (producers/url_policy.py) at every send; empty: no push. Our client
     # credential there: a bearer token or basic user and password.
     afir_push_url: str = ""
-    afir_push_token: SecretStr | None = None
+    afir_push_token: SecretStr = SecretStr("")
     afir_push_user: str = ""
-    afir_push_password: SecretStr | None = None
+    afir_push_password: SecretStr = SecretStr("")
     # A failed delivery is retried after initial, 2x, 4x, ... capped at max,
     # until it is delivered (at least once; the next one waits).
     afir_push_retry_initial_s: float = Field(default=0.5, gt=0)

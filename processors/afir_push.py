@@ -120,17 +120,16 @@ def deltas(
 
 
 def client_auth(settings: Settings) -> httpx.Auth | None:
-    if settings.afir_push_user and settings.afir_push_password is not None:
-        return httpx.BasicAuth(
-            settings.afir_push_user, settings.afir_push_password.get_secret_value()
-        )
+    password = settings.afir_push_password.get_secret_value()
+    if settings.afir_push_user and password:
+        return httpx.BasicAuth(settings.afir_push_user, password)
     return None
 
 
 def client_headers(settings: Settings) -> dict[str, str]:
-    token = settings.afir_push_token
-    if token is not None and token.get_secret_value():
-        return {"Authorization": f"Bearer {token.get_secret_value()}"}
+    token = settings.afir_push_token.get_secret_value()
+    if token:
+        return {"Authorization": f"Bearer {token}"}
     return {}
 
 
