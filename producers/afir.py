@@ -341,7 +341,10 @@ def _location_reference(location: Mapping[str, Any], lang: str) -> Json:
         "locPointLocation": {
             "coordinatesForDisplay": point,
             "pointByCoordinates": {"pointCoordinates": point},
-            "locLocationExtensionG": {"FacilityLocation": {"address": address}},
+            # The DATEX II v3 JSON carries an extension of a class in
+            # "<class>ExtensionG"; the address is the facilityLocation of the
+            # location extension.
+            "locationExtensionG": {"facilityLocation": {"address": address}},
         }
     }
 

@@ -117,7 +117,7 @@ def test_a_location_maps_to_one_site_one_station_and_a_point_per_evse() -> None:
     }
     point_loc = site["locationReference"]["locPointLocation"]
     assert point_loc["coordinatesForDisplay"] == {"latitude": 52.089444, "longitude": 5.11}
-    address = point_loc["locLocationExtensionG"]["FacilityLocation"]["address"]
+    address = point_loc["locationExtensionG"]["facilityLocation"]["address"]
     assert address["postcode"] == "3511 ED" and address["countryCode"] == "NL"
     [station] = site["energyInfrastructureStation"]
     # E3 is REMOVED: not in a feed of what exists.
