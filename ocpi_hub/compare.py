@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
-from projections.mongo import audit, locations, operators, partners
+from projections.mongo import afir, audit, locations, operators, partners
 from projections.mongo import sessions as mongo_sessions
 from projections.mongo import tariffs as tariff_view
 from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
@@ -130,6 +130,8 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.api_keys", _mongo(operators.API_KEYS)),
         ("mongo.audit", _mongo(audit.COLLECTION)),
         ("mongo.counts", _counts),
+        ("mongo.afir_sites", _mongo(afir.SITES)),
+        ("mongo.afir_tariffs", _mongo(afir.TARIFFS)),
     )
     for name, read in readers:
         a, b = read(left), read(right)

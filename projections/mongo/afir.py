@@ -29,17 +29,21 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
 from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from producers import afir
 from producers.locations import LocationState, served
 from producers.tariffs import TariffState
 from producers.tariffs import evolve as evolve_tariff
 from producers.tariffs import served as served_tariff
+from projections.dead_letters import ConcurrentWriteError
 from projections.location_folds import fold_location
+from projections.mongo.folding import guard, versioned
 from projections.position import Record, already_applied
 from schemas.events import (
     EvseStatusResolved,
@@ -52,7 +56,12 @@ from schemas.events import (
 from schemas.ocpi.common import fold, sort_stamp
 from schemas.ocpi.tariffs import exact_numbers
 
+log = structlog.get_logger(__name__)
+
 Doc = dict[str, Any]
+
+_DUPLICATE_KEY = 11000
+_MAX_ATTEMPTS = 5
 
 SITES = "afir_sites"
 TARIFFS = "afir_tariffs"
@@ -171,10 +180,32 @@ class AfirViewWriter:
             self._tariffs.bulk_write(tariff_writes, ordered=False)
             written += len(tariff_writes)
 
+        for _ in range(_MAX_ATTEMPTS):
+            conflicts, count = self._write_sites(by_location, changed_tariffs, tariff_docs)
+            written += count
+            if not conflicts:
+                return written
+            # Another instance (scale-out: a tariff's fan-out in one, the
+            # location's own events in the other) wrote a site since we read
+            # it: fold those again from what is there now.
+            log.warning("projection_conflict_retry", view=self.name, keys=len(conflicts))
+            by_location = {k: v for k, v in by_location.items() if k in conflicts}
+            changed_tariffs = [t for t in changed_tariffs if t in conflicts.values()]
+        raise ConcurrentWriteError(f"{self.name}: sites kept changing under us")
+
+    def _write_sites(
+        self,
+        by_location: Mapping[str, Sequence[Record[Any]]],
+        changed_tariffs: Sequence[str],
+        tariff_docs: dict[str, Doc],
+    ) -> tuple[dict[str, str], int]:
+        """Fold and write the sites: the keys whose write found the document
+        changed since it was read (each with the changed tariff it was
+        re-derived for, or ""), and how many were written."""
         site_docs = {d["_id"]: d for d in self._sites.find({"_id": {"$in": list(by_location)}})}
         # Sites untouched by this batch whose ad-hoc price may have changed.
         if changed_tariffs:
-            for d in self._sites.find({"_tariff_keys": {"$in": changed_tariffs}}):
+            for d in self._sites.find({"_tariff_keys": {"$in": list(changed_tariffs)}}):
                 site_docs.setdefault(d["_id"], d)
         folded: dict[str, tuple[LocationState, dict[str, int]]] = {}
         for key in set(by_location) | set(site_docs):
@@ -183,7 +214,6 @@ class AfirViewWriter:
             result = fold_location((doc or {}).get("state"), positions, by_location.get(key, []))
             if result.applied or (doc is not None and _names_any(doc, changed_tariffs)):
                 folded[key] = (result.state, result.positions)
-
         needed = {
             t
             for state, _ in folded.values()
@@ -195,18 +225,30 @@ class AfirViewWriter:
             for d in self._tariffs.find({"_id": {"$in": list(missing)}}):
                 tariff_docs[d["_id"]] = d
         tariffs = {k: d["tariff"] for k, d in tariff_docs.items() if d.get("tariff")}
-        site_writes = [
-            ReplaceOne(
-                {"_id": key},
-                site_document(key, state, positions, tariffs, self._lang),
-                upsert=True,
-            )
-            for key, (state, positions) in folded.items()
-        ]
-        if site_writes:
-            self._sites.bulk_write(site_writes, ordered=False)
-            written += len(site_writes)
-        return written
+        writes = []
+        keys = []
+        for key, (state, positions) in folded.items():
+            before = site_docs.get(key)
+            after = site_document(key, state, positions, tariffs, self._lang)
+            writes.append(ReplaceOne(guard(before, after), versioned(before, after), upsert=True))
+            keys.append(key)
+        if not writes:
+            return {}, 0
+        try:
+            self._sites.bulk_write(writes, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            # The filter missed (the version moved) and the upsert hit the
+            # unique _id: written by someone else meanwhile.
+            conflicts = {}
+            for e in errors:
+                key = keys[e["index"]]
+                named = (site_docs.get(key) or {}).get("_tariff_keys") or ()
+                conflicts[key] = next((t for t in changed_tariffs if t in named), "")
+            return conflicts, len(writes) - len(conflicts)
+        return {}, len(writes)
 
 
 def _names_any(doc: Doc, tariff_keys: Sequence[str]) -> bool:
