@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,8 +20,10 @@ import jsonschema
 import pytest
 from ocpp.v16 import call
 from pydantic import SecretStr
+from pymongo import MongoClient
 
 from bench.ocpp_sim import bench_password, connect_charger, register
+from ocpi_hub.bootstrap import drop_mysql_database
 from ocpi_hub.settings import Settings
 from schemas.afir import feed_schema
 from tests.afir_receiver import AfirReceiver, afir_receiver
@@ -219,3 +222,23 @@ async def _fault(p: Platform, loc: str) -> None:
         )
     finally:
         await connected.close()
+
+
+def test_a_replay_rebuilds_the_afir_view_as_it_is_live(afir_platform: Platform) -> None:
+    """Runs after the tests above: the view holds their sites, statuses and
+    the charger's fault; a replay into a scratch namespace compares equal."""
+    into = f"r{uuid.uuid4().hex[:8]}"
+    settings = afir_platform.namespace.settings
+    with MongoClient(settings.mongo_url) as client:
+        live = client[afir_platform.namespace.name]
+        assert live["afir_sites"].count_documents({"static": {"$ne": None}}) >= 3
+        try:
+            result = afir_platform.run("replay", "--into", into, "--compare")
+            assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+            assert json.loads(result.stdout.strip().splitlines()[-1])["differences"] == []
+            assert client[into]["afir_sites"].count_documents({}) == live[
+                "afir_sites"
+            ].count_documents({})
+        finally:
+            client.drop_database(into)
+            drop_mysql_database(settings, into)
