@@ -25,6 +25,8 @@ replay computes the same), the keys of a pull with ``since``.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,7 +45,7 @@ from producers.tariffs import evolve as evolve_tariff
 from producers.tariffs import served as served_tariff
 from projections.dead_letters import ConcurrentWriteError
 from projections.location_folds import fold_location
-from projections.mongo.folding import guard, versioned
+from projections.mongo.folding import VERSION, guard, versioned
 from projections.position import Record, already_applied
 from schemas.events import (
     EvseStatusResolved,
@@ -171,24 +173,30 @@ class AfirViewWriter:
         tariff_writes: list[ReplaceOne[Doc]] = []
         changed_tariffs: list[str] = []
         for key, recs in by_tariff.items():
+            # Every tariff of the batch re-prices the sites naming it, also
+            # one applied already: a batch retried after a collision must
+            # finish the re-pricing it began (a site that is already right
+            # is not written again).
+            changed_tariffs.append(key)
             after = fold_tariff(tariff_docs.get(key), key, recs)
             if after is not None:
                 tariff_docs[key] = after
-                changed_tariffs.append(key)
                 tariff_writes.append(ReplaceOne({"_id": key}, after, upsert=True))
         if tariff_writes:
             self._tariffs.bulk_write(tariff_writes, ordered=False)
             written += len(tariff_writes)
 
-        for _ in range(_MAX_ATTEMPTS):
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
             conflicts, count = self._write_sites(by_location, changed_tariffs, tariff_docs)
             written += count
             if not conflicts:
                 return written
             # Another instance (scale-out: a tariff's fan-out in one, the
             # location's own events in the other) wrote a site since we read
-            # it: fold those again from what is there now.
+            # it: fold those again from what is there now, after a short
+            # random pause so two writers do not collide in step again.
             log.warning("projection_conflict_retry", view=self.name, keys=len(conflicts))
+            time.sleep(random.uniform(0, 0.01 * attempt))
             by_location = {k: v for k, v in by_location.items() if k in conflicts}
             changed_tariffs = [t for t in changed_tariffs if t in conflicts.values()]
         raise ConcurrentWriteError(f"{self.name}: sites kept changing under us")
@@ -197,7 +205,7 @@ class AfirViewWriter:
         self,
         by_location: Mapping[str, Sequence[Record[Any]]],
         changed_tariffs: Sequence[str],
-        tariff_docs: dict[str, Doc],
+        tariff_docs: Mapping[str, Doc],
     ) -> tuple[dict[str, str], int]:
         """Fold and write the sites: the keys whose write found the document
         changed since it was read (each with the changed tariff it was
@@ -220,16 +228,22 @@ class AfirViewWriter:
             if state.asserted
             for t in afir.tariff_keys(state.asserted)
         }
-        missing = needed - set(tariff_docs)
+        # Tariffs this batch did not change are read afresh at every attempt
+        # (after the sites): another instance may have just changed one and
+        # be about to re-price this site, which a stale copy would undo.
+        known = dict(tariff_docs)
+        missing = needed - set(known)
         if missing:
             for d in self._tariffs.find({"_id": {"$in": list(missing)}}):
-                tariff_docs[d["_id"]] = d
-        tariffs = {k: d["tariff"] for k, d in tariff_docs.items() if d.get("tariff")}
+                known[d["_id"]] = d
+        tariffs = {k: d["tariff"] for k, d in known.items() if d.get("tariff")}
         writes = []
         keys = []
         for key, (state, positions) in folded.items():
             before = site_docs.get(key)
             after = site_document(key, state, positions, tariffs, self._lang)
+            if before is not None and {k: v for k, v in before.items() if k != VERSION} == after:
+                continue
             writes.append(ReplaceOne(guard(before, after), versioned(before, after), upsert=True))
             keys.append(key)
         if not writes:
