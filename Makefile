@@ -77,12 +77,14 @@ lint: venv
 ## the 2-process run: make bench SCALE=2. Smaller runs, e.g.
 ##   make bench BENCH_ARGS="--rate 200 --duration 20 --locations 20" PULL_ARGS="--locations 2000"
 ##   REPLAY_ARGS="--events 100000" CHARGERS_ARGS="--max 2000" COMMANDS_ARGS="-n 1000 -c 16"
+##   AFIR_ARGS="-n 20"
 BENCH_ARGS ?= --rate 500 --duration 60
 PULL_ARGS ?=
 REPLAY_ARGS ?=
 CHARGERS_ARGS ?=
 COMMANDS_ARGS ?=
 INVOICES_ARGS ?=
+AFIR_ARGS ?=
 bench: up
 	$(INFRA) bench-tools
 	$(BIN)/python -m bench.evse_status $(BENCH_ARGS)
@@ -94,6 +96,7 @@ bench: up
 	$(BIN)/python -m bench.chargers $(CHARGERS_ARGS)
 	$(BIN)/python -m bench.commands $(COMMANDS_ARGS)
 	$(BIN)/python -m bench.invoices $(INVOICES_ARGS)
+	$(BIN)/python -m bench.afir_latency $(AFIR_ARGS)
 
 ## compose-check: validate deploy/compose.yaml with Docker Compose v2 (both profiles) and parse
 ## the Dockerfile with BuildKit's parser and lint checks (both built once from Go, cached)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api import afir as afir_feed
 from api import health
 from api.admin import billing as admin_billing
 from api.admin.charts import ChartSamples, projection_lag, sample_forever
@@ -153,6 +154,7 @@ def create_app(
     app.include_router(ocpi_cdrs.sender)
     app.include_router(ops_cdrs.router)
     app.include_router(discovery.router)
+    app.include_router(afir_feed.router)
     app.include_router(ops_billing.router)
     app.include_router(ops_billing.invoices_router)
     app.include_router(ops_invoice_files.router)

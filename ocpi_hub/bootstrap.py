@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from api.rate_limit import RateLimiter, RedisRateLimiter
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
+from processors.afir_push import AfirPusher
 from processors.cdr_push import CDRS_PUSH
 from processors.charging_profile_callbacks import ACTIVE_PROFILE_PUSHES, PROFILE_CALLBACKS
 from processors.command_callbacks import COMMAND_CALLBACKS
@@ -51,6 +52,7 @@ from producers import (
     tariffs,
     tokens,
 )
+from producers.afir import Publisher as AfirPublisher
 from producers.authorization import (
     AuthorizationService,
     HttpRealTimeAuthorizer,
@@ -70,6 +72,7 @@ from producers.partners import PartnerState
 from producers.sent_commands import CommandChannel, CommandIds, HttpCommandChannel
 from producers.write_path import Slice, Timing, WritePath
 from projections.location_folds import LocationFolds
+from projections.mongo.afir import AfirViewQuery, AfirViewWriter
 from projections.mongo.audit import AuditQuery, AuditViewWriter
 from projections.mongo.cdrs import CdrViewQuery, CdrViewWriter
 from projections.mongo.charge_points import ChargePointViewQuery, ChargePointViewWriter
@@ -279,8 +282,15 @@ class Views:
 
 
 def views(
-    client: MongoClient[Doc], mongo_db: str, engine: Engine, *, document_cache: int = 0
+    client: MongoClient[Doc],
+    mongo_db: str,
+    engine: Engine,
+    *,
+    document_cache: int = 0,
+    afir_for: tuple[Party, str] | None = None,
 ) -> Views:
+    """``afir_for``: our party and the feed's language, to keep the AFIR
+    view too (docs/adr/0048); None leaves it out (tests of other views)."""
     db = client[mongo_db]
     folds = LocationFolds()  # one fold per location and batch for both location views
     writers: list[Writer] = [
@@ -310,6 +320,8 @@ def views(
         ApiKeyViewWriter(db),
         AuditViewWriter(db),
     ]
+    if afir_for is not None:
+        writers.append(AfirViewWriter(db, *afir_for))
     return Views(mongo=db, mysql=engine, writers=writers)
 
 
@@ -359,6 +371,8 @@ class Container:
     location_history: LocationHistoryQuery | None = None
     # Each EVSE's resolved statuses, charger-driven ones included (ADR 0038).
     evse_status_history: EvseStatusHistoryQuery | None = None
+    # The AFIR feed's records (api/afir.py, docs/adr/0048).
+    afir: AfirViewQuery | None = None
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -442,6 +456,7 @@ def build_container(settings: Settings) -> Container:
         charge_points=ChargePointViewQuery(db),
         location_history=LocationHistoryQuery(db),
         evse_status_history=EvseStatusHistoryQuery(db),
+        afir=AfirViewQuery(db),
         appends=appends,
         log_status=KafkaLogStatus(
             settings.kafka_bootstrap,
@@ -625,6 +640,20 @@ class Projections:
     dead_letters: DeadLetters
 
 
+def afir_publisher(settings: Settings) -> AfirPublisher:
+    """Who publishes the AFIR feed (publicationCreator) and in which language."""
+    return AfirPublisher(
+        country=settings.party_country_code,
+        national_identifier=settings.afir_publisher_id,
+        lang=settings.afir_lang,
+        table_id=settings.afir_table_id,
+    )
+
+
+def afir_for(settings: Settings) -> tuple[Party, str]:
+    return our_party(settings), settings.afir_lang
+
+
 def our_party(settings: Settings) -> Party:
     return Party(country_code=settings.party_country_code, party_id=settings.party_id)
 
@@ -656,7 +685,11 @@ async def projections_process(settings: Settings) -> AsyncIterator[Projections]:
     )
     try:
         live = views(
-            client, settings.mongo_db, engine, document_cache=settings.projection_document_cache
+            client,
+            settings.mongo_db,
+            engine,
+            document_cache=settings.projection_document_cache,
+            afir_for=afir_for(settings),
         )
         await asyncio.to_thread(live.prepare)
         await event_log.start()
@@ -756,11 +789,15 @@ class Pushers:
 
     modules: list[ModulePusher]
     callbacks: list[ResultCallbackSender]
+    # The AFIR feed's deltas to the access point (processors/afir_push.py);
+    # idle unless OCPI_HUB_AFIR_PUSH_URL is set.
+    afir: AfirPusher | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
             *(pusher.run(stop) for pusher in self.modules),
             *(sender.supervise(stop) for sender in self.callbacks),
+            *([self.afir.run(stop)] if self.afir is not None else []),
         )
 
 
@@ -806,6 +843,9 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
                 )
                 for kind in (COMMAND_CALLBACKS, PROFILE_CALLBACKS, ACTIVE_PROFILE_PUSHES)
             ],
+            afir=AfirPusher(
+                settings, AfirViewQuery(db), afir_publisher(settings), our_party(settings)
+            ),
         )
     finally:
         await redis.aclose()
@@ -851,7 +891,9 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
     engines = [mysql_engine(settings, view_writer=True)]
     try:
         cache = settings.projection_document_cache
-        live = views(client, settings.mongo_db, engines[0], document_cache=cache)
+        live = views(
+            client, settings.mongo_db, engines[0], document_cache=cache, afir_for=afir_for(settings)
+        )
         if into is None:
             live.prepare()
             log.info("replay_wipe", target="live")
@@ -862,7 +904,7 @@ def replay_views(settings: Settings, into: str | None) -> Iterator[tuple[Views, 
         drop_mysql_database(settings, into)
         create_mysql_database(settings, into)
         engines.append(mysql_engine(settings, into, view_writer=True))
-        target = views(client, into, engines[-1], document_cache=cache)
+        target = views(client, into, engines[-1], document_cache=cache, afir_for=afir_for(settings))
         target.prepare()
         yield target, live
     finally:
@@ -916,7 +958,7 @@ async def dead_letter_tools(settings: Settings) -> AsyncIterator[DeadLetterTools
         max_message_bytes=settings.max_message_bytes,
     )
     try:
-        live = views(client, settings.mongo_db, engine)
+        live = views(client, settings.mongo_db, engine, afir_for=afir_for(settings))
         await event_log.start()
         yield DeadLetterTools(
             live, DeadLetterQuery(client[settings.mongo_db]), event_log, our_party(settings)

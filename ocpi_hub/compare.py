@@ -9,6 +9,7 @@ from sqlalchemy import Table, select
 
 from ocpi_hub.bootstrap import Views
 from projections.mongo import (
+    afir,
     audit,
     charge_points,
     hub_client_info,
@@ -151,6 +152,8 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.api_keys", _mongo(operators.API_KEYS)),
         ("mongo.audit", _mongo(audit.COLLECTION)),
         ("mongo.counts", _counts),
+        ("mongo.afir_sites", _mongo(afir.SITES)),
+        ("mongo.afir_tariffs", _mongo(afir.TARIFFS)),
     )
     for name, read in readers:
         a, b = read(left), read(right)

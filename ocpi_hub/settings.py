@@ -13,7 +13,7 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -264,6 +264,35 @@ class Settings(BaseSettings):
     # (docs/adr/0042); how long the lane waits for the view to get there.
     push_repair_view_wait_s: float = Field(default=30.0, gt=0)
 
+    # --- AFIR national access point feed (docs/afir.md, docs/adr/0048) -------
+    # Who publishes (publicationCreator: our country and this identifier, by
+    # default "<country>-<party>") and the language of the texts.
+    afir_national_identifier: str = ""
+    afir_lang: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    afir_table_id: str = "ocpi-hub-energy-infrastructure"
+    # The access point's credential for GET /afir/v3/*: a bearer token, or
+    # HTTP basic user and password; none set answers every request 401.
+    # SecretStr: never printed, logged or shown in a repr; empty is unset.
+    afir_pull_token: SecretStr = SecretStr("")
+    afir_pull_user: str = ""
+    afir_pull_password: SecretStr = SecretStr("")
+    # Where deltas are pushed (POST, JSON), checked by our URL policy
+    # (producers/url_policy.py) at every send; empty: no push. Our client
+    # credential there: a bearer token or basic user and password.
+    afir_push_url: str = ""
+    afir_push_token: SecretStr = SecretStr("")
+    afir_push_user: str = ""
+    afir_push_password: SecretStr = SecretStr("")
+    # A failed delivery is retried after initial, 2x, 4x, ... capped at max,
+    # until it is delivered (at least once; the next one waits).
+    afir_push_retry_initial_s: float = Field(default=0.5, gt=0)
+    afir_push_retry_max_s: float = Field(default=60.0, gt=0)
+    afir_push_timeout_s: float = Field(default=10.0, gt=0)
+    # A delta is read from the AFIR view once the view has applied its
+    # event; how long the pusher waits for that before it tries again.
+    afir_push_view_wait_s: float = Field(default=30.0, gt=0)
+    afir_push_poll_ms: int = Field(default=200, ge=1)
+
     # --- pull sync (`ocpi-hub partners sync-<module>`, producers/pull_sync.py)
     # Sessions and CDRs are asked for from this many days ago when no
     # --since is given: a month of billing and a day of slack (docs/adr/0042).
@@ -394,6 +423,10 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"OCPI versions we cannot speak: {unknown}; we can: {sorted(WIRES)}")
         return value
+
+    @property
+    def afir_publisher_id(self) -> str:
+        return self.afir_national_identifier or f"{self.party_country_code}-{self.party_id}"
 
     @property
     def offered_versions(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import pymongo
 import pytest
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
 
 from ocpi_hub.settings import Settings
@@ -165,7 +166,11 @@ def isolated(base: Settings) -> Namespace:
 def env_of(settings: Settings) -> dict[str, str]:
     """The settings as OCPI_HUB_* variables, for child processes."""
     values = settings.model_dump()
-    return {f"OCPI_HUB_{k.upper()}": str(v) for k, v in values.items()}
+    # A secret's value, not its mask (str() of a SecretStr is "**********").
+    return {
+        f"OCPI_HUB_{k.upper()}": v.get_secret_value() if isinstance(v, SecretStr) else str(v)
+        for k, v in values.items()
+    }
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:

@@ -1,0 +1,468 @@
+"""The AFIR mapper (producers/afir.py): OCPI 2.2.1 locations and tariffs
+as DATEX II v3 energy infrastructure publications, checked against our own
+schema of what we publish (schemas/afir)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from producers import afir
+from schemas.afir import feed_schema
+from schemas.ocpi.locations import ConnectorType, Location
+from schemas.ocpi.tariffs import Tariff, json_numbers, loads_exact
+from schemas.ocpi.types import to_json
+from tests.ocpi_objects import connector, evse, location
+
+NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+PUBLISHER = afir.Publisher(country="NL", national_identifier="NL-ABC", lang="nl")
+VALIDATOR = jsonschema.Draft202012Validator(feed_schema())
+
+Json = dict[str, Any]
+
+
+def ad_hoc_tariff(tariff_id: str = "ADHOC", **fields: Any) -> Json:
+    body = {
+        "country_code": "NL",
+        "party_id": "ABC",
+        "id": tariff_id,
+        "currency": "EUR",
+        "type": "AD_HOC_PAYMENT",
+        "elements": [
+            {
+                "price_components": [
+                    {"type": "ENERGY", "price": 0.4599, "vat": 21.0, "step_size": 1},
+                    {"type": "TIME", "price": 1.20, "vat": 21.0, "step_size": 60},
+                    {"type": "FLAT", "price": 0.35, "step_size": 1},
+                    {"type": "PARKING_TIME", "price": 2.0, "step_size": 60},
+                ]
+            },
+            {
+                "price_components": [{"type": "ENERGY", "price": 0.30, "step_size": 1}],
+                "restrictions": {"start_time": "23:00", "end_time": "07:00"},
+            },
+        ],
+        "last_updated": "2026-12-01T08:00:00Z",
+        **fields,
+    }
+    return dict(json_numbers(to_json(Tariff.model_validate(loads_exact(_dumps(body))))))
+
+
+def _dumps(body: Json) -> str:
+    import json
+
+    return json.dumps(body)
+
+
+def tariffs_by_key(*tariffs: Json) -> dict[str, Json]:
+    return {f"{t['country_code']}/{t['party_id']}/{t['id']}".upper(): t for t in tariffs}
+
+
+def valid(document: Json) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in VALIDATOR.iter_errors(document)]
+
+
+def sample() -> Json:
+    return location(
+        name="Stationsplein",
+        postal_code="3511 ED",
+        operator={"name": "Example Charging", "website": "https://example.com"},
+        opening_times={
+            "twentyfourseven": False,
+            "regular_hours": [
+                {"weekday": 1, "period_begin": "07:00", "period_end": "22:00"},
+                {"weekday": 6, "period_begin": "09:00", "period_end": "18:00"},
+            ],
+        },
+        evses=[
+            evse(
+                "E1",
+                "CHARGING",
+                evse_id="NL*ABC*E1",
+                capabilities=["RFID_READER", "CREDIT_CARD_PAYABLE", "RESERVABLE"],
+                connectors=[
+                    connector("1", tariff_ids=["ADHOC", "CONTRACT"]),
+                    connector(
+                        "2",
+                        standard="IEC_62196_T2_COMBO",
+                        format="CABLE",
+                        power_type="DC",
+                        max_voltage=920,
+                        max_amperage=250,
+                        max_electric_power=150000,
+                    ),
+                ],
+            ),
+            evse("E2", "OUTOFORDER", connectors=[connector("1", standard="GBT_DC")]),
+            evse("E3", "REMOVED"),
+        ],
+    )
+
+
+def test_a_location_maps_to_one_site_one_station_and_a_point_per_evse() -> None:
+    loc = sample()
+    site = afir.site_record(loc, tariffs_by_key(ad_hoc_tariff()), "nl")
+    assert site["idG"] == "NL-ABC-LOC1"
+    assert site["name"] == {"values": [{"lang": "nl", "value": "Stationsplein"}]}
+    assert site["operator"] == {
+        "afacAnOrganisation": {
+            "name": {"values": [{"lang": "nl", "value": "Example Charging"}]},
+            "linkToGeneralInformation": "https://example.com",
+        }
+    }
+    point_loc = site["locationReference"]["locPointLocation"]
+    assert point_loc["coordinatesForDisplay"] == {"latitude": 52.089444, "longitude": 5.11}
+    address = point_loc["locationExtensionG"]["facilityLocation"]["address"]
+    assert address["postcode"] == "3511 ED" and address["countryCode"] == "NL"
+    [station] = site["energyInfrastructureStation"]
+    # E3 is REMOVED: not in a feed of what exists.
+    points = [p["aegiElectricChargingPoint"] for p in station["refillPoint"]]
+    assert [p["idG"] for p in points] == ["NL*ABC*E1", "NL-ABC-LOC1-E2"]
+    assert station["numberOfRefillPoints"] == 2
+    # AC 3 phase 230 V x 32 A x 3 + the DC 150 kW: the EVSE's largest, summed.
+    assert station["totalMaximumPower"] == 150000 + 22080
+    assert [a["value"] for a in station["authenticationAndIdentificationMethods"]] == [
+        "creditCard",
+        "rfid",
+    ]
+    assert site["paymentMethod"] == {"paymentMeans": [{"value": "paymentCreditCard"}]}
+    e1 = points[0]
+    assert e1["reservation"] == {"value": "optional"}
+    assert [c["connectorType"]["value"] for c in e1["connector"]] == [
+        "iec62196T2",
+        "iec62196T2COMBO",
+    ]
+    assert e1["connector"][1]["chargingMode"] == {"value": "mode4DC"}
+    assert e1["connector"][1]["maxPowerAtSocket"] == 150000
+    e2 = points[1]
+    assert e2["connector"][0]["connectorType"] == {"value": "other"}
+    assert e2["connector"][0]["otherConnector"] == "GBT_DC"
+    assert "electricEnergy" not in e2  # no ad-hoc tariff named
+
+
+def test_the_ad_hoc_price_is_the_unrestricted_element_excl_vat() -> None:
+    loc = sample()
+    tariffs = tariffs_by_key(ad_hoc_tariff(), ad_hoc_tariff("CONTRACT", type="REGULAR"))
+    site = afir.site_record(loc, tariffs, "nl")
+    point = site["energyInfrastructureStation"][0]["refillPoint"][0]["aegiElectricChargingPoint"]
+    [rate] = point["electricEnergy"][0]["energyRate"]
+    assert rate["idG"] == "NL-ABC-ADHOC"
+    assert rate["ratePolicy"] == {"value": "adHoc"}
+    assert rate["applicableCurrency"] == ["EUR"]
+    assert rate["energyPrice"] == [
+        {
+            "priceType": {"value": "pricePerKWh"},
+            "value": 0.4599,
+            "taxIncluded": False,
+            "taxRate": 21,
+        },
+        # 1.20 per hour is 0.02 per minute.
+        {
+            "priceType": {"value": "pricePerMinute"},
+            "value": 0.02,
+            "taxIncluded": False,
+            "taxRate": 21,
+        },
+        {"priceType": {"value": "basePrice"}, "value": 0.35, "taxIncluded": False},
+    ]
+
+
+def test_a_contract_tariff_alone_gives_no_ad_hoc_price() -> None:
+    loc = sample()
+    site = afir.site_record(loc, tariffs_by_key(ad_hoc_tariff("ADHOC", type="REGULAR")), "nl")
+    point = site["energyInfrastructureStation"][0]["refillPoint"][0]["aegiElectricChargingPoint"]
+    assert "electricEnergy" not in point
+
+
+def test_opening_hours_map_to_recurring_periods_or_open_all_hours() -> None:
+    site = afir.site_record(sample(), {}, "nl")
+    spec = site["operatingHours"]["afacOperatingHoursSpecification"]["overallPeriod"]
+    assert spec["validPeriod"][0] == {
+        "recurringTimePeriodOfDay": [
+            {"startTimeOfPeriod": "07:00:00", "endTimeOfPeriod": "22:00:00"}
+        ],
+        "recurringDayWeekMonthPeriod": [{"applicableDay": [{"value": "monday"}]}],
+    }
+    assert spec["validPeriod"][1]["recurringDayWeekMonthPeriod"][0]["applicableDay"] == [
+        {"value": "saturday"}
+    ]
+    always = afir.site_record(sample() | {"opening_times": {"twentyfourseven": True}}, {}, "nl")
+    assert always["operatingHours"] == {"afacOpenAllHours": {}}
+
+
+def test_statuses_refer_to_the_static_versions() -> None:
+    loc = sample()
+    tariffs = tariffs_by_key(ad_hoc_tariff())
+    static, dynamic = afir.records(loc, loc, tariffs, "nl")
+    assert static is not None and dynamic is not None
+    assert dynamic["reference"] == {
+        "targetClass": "EnergyInfrastructureSite",
+        "idG": static["idG"],
+        "versionG": static["versionG"],
+    }
+    station = dynamic["energyInfrastructureStationStatus"][0]
+    statuses = [p["aegiElectricChargingPointStatus"] for p in station["refillPointStatus"]]
+    assert [s["status"]["value"] for s in statuses] == ["charging", "outOfOrder"]
+    assert station["isAvailable"] is False
+    points = static["energyInfrastructureStation"][0]["refillPoint"]
+    assert [s["reference"]["versionG"] for s in statuses] == [
+        p["aegiElectricChargingPoint"]["versionG"] for p in points
+    ]
+    [update] = statuses[0]["energyRateUpdate"]
+    assert update["energyRateReference"] == {"targetClass": "EnergyRate", "idG": "NL-ABC-ADHOC"}
+    assert update["energyPrice"][0]["value"] == 0.4599
+
+
+def test_every_ocpi_status_has_a_datex_status() -> None:
+    from schemas.ocpi.locations import EvseStatus
+
+    assert set(afir.STATUS) == {s.value for s in EvseStatus}
+
+
+def test_a_status_change_is_no_new_static_version_but_a_power_change_is() -> None:
+    loc = sample()
+    before = afir.site_record(loc, {}, "nl")
+    patched = copy.deepcopy(loc)
+    patched["evses"][0]["status"] = "AVAILABLE"
+    patched["evses"][0]["last_updated"] = "2026-12-07T09:00:00Z"
+    patched["last_updated"] = "2026-12-07T09:00:00Z"
+    after = afir.site_record(patched, {}, "nl")
+    assert after["versionG"] == before["versionG"]
+    assert after["lastUpdated"] != before["lastUpdated"]
+    patched["evses"][0]["connectors"][1]["max_electric_power"] = 100000
+    changed = afir.site_record(patched, {}, "nl")
+    assert changed["versionG"] != before["versionG"]
+    p_before = before["energyInfrastructureStation"][0]["refillPoint"]
+    p_after = changed["energyInfrastructureStation"][0]["refillPoint"]
+    assert p_before[0] != p_after[0] and p_before[1] == p_after[1]
+
+
+def test_only_published_locations_are_in_the_feed() -> None:
+    hidden = sample() | {"publish": False}
+    assert afir.records(hidden, hidden, {}, "nl") == (None, None)
+    narrowed = sample() | {"publish_allowed_to": [{"uid": "012345678"}]}
+    assert afir.records(narrowed, narrowed, {}, "nl") == (None, None)
+    assert afir.records(None, None, {}, "nl") == (None, None)
+
+
+def test_publications_are_valid_against_our_schema() -> None:
+    loc = sample()
+    tariffs = tariffs_by_key(ad_hoc_tariff())
+    static, dynamic = afir.records(loc, loc, tariffs, "nl")
+    assert static is not None and dynamic is not None
+    table = afir.table_publication(PUBLISHER, [static], NOW)
+    status = afir.status_publication(PUBLISHER, [dynamic], NOW)
+    assert valid(table) == []
+    assert valid(status) == []
+    head = table["payload"]
+    assert head["modelBaseVersionG"] == "3"
+    pub = head["aegiEnergyInfrastructureTablePublication"]
+    assert pub["publicationTime"] == "2026-12-07T09:30:00Z"
+    assert pub["publicationCreator"] == {"country": "NL", "nationalIdentifier": "NL-ABC"}
+    assert "aegiEnergyInfrastructureStatusPublication" in status["payload"]
+
+
+def test_the_schema_refuses_what_we_must_not_publish() -> None:
+    """Our schema is a check that can fail: a wrong enumeration value, a
+    missing required element, an unknown member."""
+    loc = sample()
+    static, dynamic = afir.records(loc, loc, {}, "nl")
+    assert static is not None and dynamic is not None
+    bad_status = copy.deepcopy(dynamic)
+    point = bad_status["energyInfrastructureStationStatus"][0]["refillPointStatus"][0]
+    point["aegiElectricChargingPointStatus"]["status"] = {"value": "CHARGING"}
+    assert valid(afir.status_publication(PUBLISHER, [bad_status], NOW))
+    no_station = {k: v for k, v in static.items() if k != "energyInfrastructureStation"}
+    assert valid(afir.table_publication(PUBLISHER, [no_station], NOW))
+    extra = static | {"evses": []}
+    assert valid(afir.table_publication(PUBLISHER, [extra], NOW))
+    bad_connector = copy.deepcopy(static)
+    conn = bad_connector["energyInfrastructureStation"][0]["refillPoint"][0]
+    conn["aegiElectricChargingPoint"]["connector"][0]["connectorType"] = {"value": "IEC_62196_T2"}
+    assert valid(afir.table_publication(PUBLISHER, [bad_connector], NOW))
+
+
+# --- many generated locations ---------------------------------------------------------
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40)
+_ids = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-", min_size=1, max_size=12)
+_stamps = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+@st.composite
+def connectors(draw: st.DrawFn, cid: str) -> Json:
+    out: Json = {
+        "id": cid,
+        "standard": draw(st.sampled_from([c.value for c in ConnectorType])),
+        "format": draw(st.sampled_from(["SOCKET", "CABLE"])),
+        "power_type": draw(st.sampled_from(["AC_1_PHASE", "AC_3_PHASE", "DC"])),
+        "max_voltage": draw(st.integers(0, 1500)),
+        "max_amperage": draw(st.integers(0, 800)),
+        "last_updated": draw(_stamps),
+    }
+    if draw(st.booleans()):
+        out["max_electric_power"] = draw(st.integers(0, 1_000_000))
+    if draw(st.booleans()):
+        out["tariff_ids"] = draw(st.lists(st.sampled_from(["ADHOC", "T2", "T3"]), max_size=3))
+    return out
+
+
+@st.composite
+def evses(draw: st.DrawFn, uid: str) -> Json:
+    out: Json = {
+        "uid": uid,
+        "status": draw(st.sampled_from(list(afir.STATUS))),
+        "connectors": [draw(connectors(str(i))) for i in range(1, draw(st.integers(1, 3)) + 1)],
+        "last_updated": draw(_stamps),
+    }
+    if draw(st.booleans()):
+        out["evse_id"] = f"NL*ABC*E{uid}"
+    if draw(st.booleans()):
+        out["capabilities"] = draw(
+            st.lists(st.sampled_from([*sorted(afir.AUTHENTICATION), "RESERVABLE"]), unique=True)
+        )
+    if draw(st.booleans()):
+        out["physical_reference"] = draw(_texts.map(lambda t: t[:16]))
+    return out
+
+
+@st.composite
+def locations(draw: st.DrawFn) -> Json:
+    n = draw(st.integers(0, 4))
+    body: Json = location(
+        draw(_ids),
+        evses=[draw(evses(f"E{i}")) for i in range(n)],
+        at=draw(_stamps),
+        coordinates={
+            "latitude": f"{draw(st.floats(-90, 90)):.6f}",
+            "longitude": f"{draw(st.floats(-180, 180)):.6f}",
+        },
+    )
+    if draw(st.booleans()):
+        body["name"] = draw(_texts)
+    if draw(st.booleans()):
+        body["operator"] = {"name": draw(_texts)}
+    hours = draw(st.sampled_from(["none", "always", "regular"]))
+    if hours == "always":
+        body["opening_times"] = {"twentyfourseven": True}
+    elif hours == "regular":
+        body["opening_times"] = {
+            "twentyfourseven": False,
+            "regular_hours": [
+                {"weekday": d, "period_begin": "08:00", "period_end": "20:00"}
+                for d in draw(st.lists(st.integers(1, 7), min_size=1, max_size=7))
+            ],
+        }
+    return to_json(Location.model_validate(body))
+
+
+@given(locations(), st.booleans())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_generated_locations_make_schema_valid_publications(loc: Json, priced: bool) -> None:
+    tariffs = tariffs_by_key(ad_hoc_tariff(), ad_hoc_tariff("T2", type="REGULAR")) if priced else {}
+    static, dynamic = afir.records(loc, loc, tariffs, "en")
+    assert static is not None and dynamic is not None
+    assert valid(afir.table_publication(PUBLISHER, [static], NOW)) == []
+    assert valid(afir.status_publication(PUBLISHER, [dynamic], NOW)) == []
+    # Every status refers to a point of the static record, at its version.
+    points = {
+        p["aegiElectricChargingPoint"]["idG"]: p["aegiElectricChargingPoint"]["versionG"]
+        for p in static["energyInfrastructureStation"][0]["refillPoint"]
+    }
+    statuses = dynamic["energyInfrastructureStationStatus"][0]["refillPointStatus"]
+    refs = {
+        s["aegiElectricChargingPointStatus"]["reference"]["idG"]: s[
+            "aegiElectricChargingPointStatus"
+        ]["reference"]["versionG"]
+        for s in statuses
+    }
+    assert refs == points
+    shown = [e for e in loc.get("evses") or () if e["status"] != "REMOVED"]
+    assert len(points) == len(shown)
+
+
+# --- the pull credential and the push plan ---------------------------------------------
+
+
+def test_only_the_configured_access_point_credential_is_let_in() -> None:
+    import base64
+
+    from pydantic import SecretStr
+
+    from api.afir import access_point_allowed
+    from ocpi_hub.settings import Settings
+
+    nothing = Settings()
+    assert not access_point_allowed("Bearer anything", nothing)
+    assert not access_point_allowed(None, nothing)
+    s = Settings(
+        afir_pull_token=SecretStr("tok-1"),
+        afir_pull_user="nap",
+        afir_pull_password=SecretStr("pw"),
+    )
+    assert access_point_allowed("Bearer tok-1", s)
+    assert not access_point_allowed("Bearer tok-2", s)
+    assert not access_point_allowed("Bearer ", s)
+    good = base64.b64encode(b"nap:pw").decode()
+    assert access_point_allowed(f"Basic {good}", s)
+    assert not access_point_allowed("Basic " + base64.b64encode(b"nap:px").decode(), s)
+    assert not access_point_allowed("Basic " + base64.b64encode(b"napx").decode(), s)
+    assert not access_point_allowed("Basic not-base64!", s)
+    # The secret is never shown in the settings' repr.
+    assert "tok-1" not in repr(s) and "pw'" not in repr(s)
+
+
+def test_the_push_plans_our_events_only_and_sends_a_state_once() -> None:
+    import uuid
+
+    from processors.afir_push import Sent, deltas, plan
+    from schemas.events import EvseStatusResolved, Party
+    from schemas.events.locations import EvseStatusResolvedPayload
+
+    us = Party(country_code="NL", party_id="ABC")
+
+    def resolved(party: str) -> EvseStatusResolved:
+        return EvseStatusResolved(
+            event_id=uuid.uuid4(),
+            aggregate_key=f"NL/{party}/LOC1",
+            occurred_at=NOW,
+            recorded_at=NOW,
+            source=us,
+            correlation_id="c",
+            payload=EvseStatusResolvedPayload(
+                country_code="NL",
+                party_id=party,
+                location_id="LOC1",
+                evse_uid="E1",
+                status="AVAILABLE",  # type: ignore[arg-type]
+                last_updated=NOW,
+                reported_status=None,
+            ),
+        )
+
+    planned = plan(resolved("ABC"), us)
+    assert planned is not None and planned.location == "NL/ABC/LOC1" and not planned.static
+    assert plan(resolved("XYZ"), us) is None
+    assert plan(object(), us) is None
+
+    loc = sample()
+    static, dynamic = afir.records(loc, loc, {}, "nl")
+    doc = {"static": static, "dynamic": dynamic}
+    bodies, sent = deltas(PUBLISHER, [doc], True, NOW, Sent())
+    assert [
+        next(iter(b["payload"].keys() - {"modelBaseVersionG", "profileNameG", "profileVersionG"}))
+        for b in bodies
+    ] == [
+        afir.TABLE_PUBLICATION,
+        afir.STATUS_PUBLICATION,
+    ]
+    again, _ = deltas(PUBLISHER, [doc], True, NOW, sent)
+    assert again == []
+    assert deltas(PUBLISHER, [{"static": None, "dynamic": None}], True, NOW, Sent())[0] == []
