@@ -148,8 +148,8 @@ class Settings(BaseSettings):
     # The OCPI versions we offer partners, comma-separated (docs/adr/0045):
     # /ocpi/versions lists them, registration picks the highest one both
     # sides speak, routes of a version not offered answer 3002. "2.1.1"
-    # alone pins the platform to 2.1.1 (the e2e tier's 2.1.1 partner).
-    ocpi_versions: str = Field(default="2.1.1,2.2.1", pattern=r"^\d+(\.\d+)+(,\d+(\.\d+)+)*$")
+    # (or "2.3.0") alone pins the platform to it (the e2e tier's partners).
+    ocpi_versions: str = Field(default="2.1.1,2.2.1,2.3.0", pattern=r"^\d+(\.\d+)+(,\d+(\.\d+)+)*$")
     # Fernet key for the partner tokens we store; empty: a key file made on
     # first use under data/ (never leaves the machine).
     secret_key: str = ""

@@ -51,6 +51,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from producers.pricing import (
+    COSTS,
+    PricedSession,
     PricingError,
     price_session,
     split_at_tariff_boundaries,
@@ -85,8 +87,9 @@ from schemas.ocpi.common import fold, parse_ocpi_datetime
 from schemas.ocpi.locations import Connector, Evse, Location
 from schemas.ocpi.sessions import Session, SessionStatus
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.tariffs import Price, Tariff
+from schemas.ocpi.tariffs import Price, Tariff, exact_numbers
 from schemas.ocpi.types import to_json
+from schemas.ocpi.v230.mapping import TAXES, price_out, single_vat_rate
 from schemas.topics import CDRS
 
 Json = dict[str, Any]
@@ -296,17 +299,31 @@ def build_cdr(
         "currency": tariff.currency,
         "tariffs": [tariff],
         "charging_periods": [p.to_charging_period() for p in priced.periods],
-        "total_cost": priced.total_cost,
-        "total_fixed_cost": priced.total_fixed_cost,
         "total_energy": priced.total_energy,
-        "total_energy_cost": priced.total_energy_cost,
         "total_time": priced.total_time,
-        "total_time_cost": priced.total_time_cost,
         "total_parking_time": priced.total_parking_time,
-        "total_parking_cost": priced.total_parking_cost,
-        "total_reservation_cost": priced.total_reservation_cost,
     }
+    body |= {cost: _with_taxes(priced, cost, tariff) for cost in COSTS}
     return BuiltCdr(cdr=to_json(Cdr.model_validate(body)), tariff_source="tariff")
+
+
+def _with_taxes(priced: PricedSession, cost: str, tariff: Tariff) -> Price | Json:
+    """One cost of the CDR, with our pricing's 2.3.0 tax lines (rule 10 of
+    producers/pricing.py) kept as ``taxes`` where the one VAT line a 2.3.0
+    partner would otherwise be sent (derived from excl and incl, with the
+    tariff's VAT rate when all its components state one) would not say the
+    same: several rates, or a rate not every component states
+    (docs/adr/0046, schemas/ocpi/v230/mapping.py). 2.2.1 partners see it as
+    an unknown field."""
+    price: Price = getattr(priced, cost)
+    if price.incl_vat is None:
+        return price
+    ours = [t for t in priced.price_v230(cost).taxes or [] if t.amount]
+    derived = price_out(exact_numbers(to_json(price)), single_vat_rate([tariff]))
+    said = [(t.get("percentage"), t["amount"]) for t in derived.get(TAXES) or [] if t["amount"]]
+    if said == [(t.percentage, t.amount) for t in ours]:
+        return price  # the derived line says it (zero amounts aside)
+    return {**to_json(price), TAXES: [to_json(t) for t in ours]}
 
 
 TariffSource = Literal["tariff", "none", "credit"]

@@ -46,6 +46,7 @@ from schemas.events.commands import (
     CommandSent,
     CommandSentPayload,
 )
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.commands import (
     REQUEST_MODEL,
     CommandResponse,
@@ -176,6 +177,17 @@ def receiver_target(
     if partner.status != "registered" or not partner.our_token_encrypted:
         raise RefusedError(
             OcpiStatus.INVALID_PARAMETERS, f"partner {partner_id!r} is not registered", 409
+        )
+    version = partner.version or CORE_VERSION
+    edge = WIRES.get(version)
+    if version != CORE_VERSION and (edge is None or module.value not in edge.modules):
+        # Its result would come to our route of its version, which does not
+        # serve the module (3002): do not ask (docs/ocpi-versions.md).
+        raise RefusedError(
+            OcpiStatus.INVALID_PARAMETERS,
+            f"partner {partner_id!r} is registered for OCPI {version}, in which we do not "
+            f"speak {module.value}",
+            409,
         )
     url = partner.endpoint(module.value, InterfaceRole.RECEIVER.value)
     if url is None:

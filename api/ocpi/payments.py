@@ -70,8 +70,8 @@ async def ptp_caller(
 
     Payments exists in 2.3.0 only and converts nothing, so it needs no edge
     adapter (docs/adr/0045): a PTP registered for 2.2.1 or 2.3.0 may use it
-    (docs/adr/0047: until 2.3.0 is offered as a wire version, a PTP can
-    only register in 2.2.1). A TOKEN_A is 401; a 2.1.1 partner is 2000."""
+    (docs/adr/0047; a PTP registers in 2.3.0, or in 2.2.1 where 2.3.0 is
+    not offered). A TOKEN_A is 401; a 2.1.1 partner is 2000."""
     found = await _caller_of(request.app.state.partner_tokens, authorization, None)
     if found.with_token_a:
         raise OcpiError(

@@ -17,6 +17,7 @@ from api.auth import CallerDep
 from api.deps import ContainerDep
 from api.errors import envelope
 from api.ocpi.paths import VersionPath
+from api.ocpi.payments import payments_endpoint
 from schemas.ocpi.adapters import wire
 from schemas.ocpi.versions import Endpoint, InterfaceRole
 from schemas.ocpi.wire import version_key
@@ -51,7 +52,10 @@ def endpoints(base: str, version: str) -> list[Endpoint]:
         ("hubclientinfo", "RECEIVER", f"{base}/ocpi/{version}/hubclientinfo"),
         ("hubclientinfo", "SENDER", f"{base}/ocpi/{version}/hubclientinfo"),
     ]
-    return [Endpoint(identifier=i, role=InterfaceRole(r), url=u) for i, r, u in listed]
+    found = [Endpoint(identifier=i, role=InterfaceRole(r), url=u) for i, r, u in listed]
+    if "payments" in wire(version).modules:  # 2.3.0 only (api/ocpi/payments.py)
+        found.append(payments_endpoint(base))
+    return found
 
 
 @router.get("/versions")

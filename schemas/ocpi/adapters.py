@@ -5,9 +5,10 @@ a setting (``OCPI_HUB_OCPI_VERSIONS``)."""
 from __future__ import annotations
 
 from schemas.ocpi.v211.adapter import V211
+from schemas.ocpi.v230.adapter import V230
 from schemas.ocpi.wire import Core, WireVersion
 
-WIRES: dict[str, WireVersion] = {"2.1.1": V211(), "2.2.1": Core()}
+WIRES: dict[str, WireVersion] = {"2.1.1": V211(), "2.2.1": Core(), "2.3.0": V230()}
 
 
 def wire(version: str) -> WireVersion:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,27 +160,41 @@ def test_its_location_reaches_us_by_push_and_by_pull(pair: Pair) -> None:
     assert pushed["type"] == "PARKING_LOT"
     assert pushed["evses"][0]["connectors"][0]["voltage"] == 230
     assert "publish" not in pushed and "country_code" not in pushed
-    # In our model in our views: the ops EVSE view holds it under its party.
+    # In our model in our views, its status changes pushed, its Sender pulled.
+    its_location_follows(pair.us, pair.old, "OLD-211", "OLD", loc, at_us)
+
+
+def its_location_follows(
+    us: Platform,
+    them: Platform,
+    partner_id: str,
+    party_id: str,
+    loc: str,
+    at_us: Callable[[], dict[str, Any] | None],
+) -> None:
+    """After a partner's location (EVSEs E1 and E2) reached us by push, in
+    any version: our ops EVSE view holds it under its party, a status change
+    at its end reaches us as a PATCH (``at_us`` reads our copy in its
+    version), and our pull sync of its Sender list refuses nothing."""
     rows = wait_for(
         lambda: [
             r
             for r in httpx.get(
-                f"{pair.us.base_url}/ops/evses",
+                f"{us.base_url}/ops/evses",
                 params={"location_id": loc},
-                headers=ops_auth(pair.us.base_url),
+                headers=ops_auth(us.base_url),
             ).json()["data"]
-            if r["party_id"] == "OLD"
+            if r["party_id"] == party_id
         ],
         "its EVSEs in our ops view",
     )
     assert {r["evse_uid"] for r in rows} == {"E1", "E2"}
 
-    # A status change reaches us as a 2.1.1 PATCH.
     patched = httpx.patch(
-        f"{pair.old.base_url}/ops/locations/{loc}/E1",
+        f"{them.base_url}/ops/locations/{loc}/E1",
         json={"status": "CHARGING", "last_updated": "2026-02-01T00:00:00Z"},
         timeout=10,
-        headers=ops_auth(pair.old.base_url),
+        headers=ops_auth(them.base_url),
     )
     assert patched.json()["status_code"] == 1000, patched.text
     wait_for(
@@ -188,8 +202,7 @@ def test_its_location_reaches_us_by_push_and_by_pull(pair: Pair) -> None:
         "the status change pushed",
     )
 
-    # We pull its 2.1.1 Sender list: everything is known already, nothing refused.
-    sync = pair.us.run("partners", "sync-locations", "OLD-211")
+    sync = us.run("partners", "sync-locations", partner_id)
     assert sync.returncode == 0, sync.stdout + sync.stderr
     report = json.loads(sync.stdout.strip().splitlines()[-1])
     assert report["skipped"] == 0, report

@@ -31,7 +31,8 @@ def test_a_partner_registers_with_us(platform: Platform, peer_platform: Platform
     unknown = httpx.get(versions, headers=auth("not-a-token"))
     assert unknown.status_code == 401 and unknown.json()["status_code"] == 2000
     with_a = httpx.get(versions, headers=auth(invite["token_a"]))
-    assert with_a.status_code == 200 and with_a.json()["data"][0]["version"] == "2.2.1"
+    # Highest first: 2.3.0 (the peer, pinned to 2.1.1 and 2.2.1, registers on 2.2.1).
+    assert with_a.status_code == 200 and with_a.json()["data"][0]["version"] == "2.3.0"
 
     # The peer registers with us using TOKEN_A (it POSTs its credentials; we
     # fetch its endpoints with its TOKEN_B and answer with a TOKEN_C).

@@ -188,17 +188,27 @@ def _energy_mix(obj: Json, inward: bool) -> None:
             obj["environ_impact"] = impacts
 
 
+def connector_json(obj: Json, inward: bool) -> None:
+    """One Connector (or a PATCH fragment of one), JSON, in place."""
+    (_open_in if inward else _open_out)(obj, "connector")
+
+
+def evse_json(obj: Json, inward: bool) -> None:
+    """One EVSE with its connectors (or a PATCH fragment), JSON, in place."""
+    (_open_in if inward else _open_out)(obj, "evse")
+    for connector in _each(obj, "connectors"):
+        connector_json(connector, inward)
+    for image in _each(obj, "images"):
+        _image(image, inward)
+
+
 def _location_tree(obj: Json, inward: bool) -> None:
     step = _open_in if inward else _open_out
     step(obj, "location")
     for token in _each(obj, "publish_allowed_to"):
         step(token, "token")
     for evse in _each(obj, "evses"):
-        step(evse, "evse")
-        for connector in _each(evse, "connectors"):
-            step(connector, "connector")
-        for image in _each(evse, "images"):
-            _image(image, inward)
+        evse_json(evse, inward)
     for name in ("operator", "suboperator", "owner"):
         for business in _each(obj, name):
             _business(business, inward)
@@ -243,6 +253,12 @@ def _price_out(obj: Json, vat_rate: Decimal | None) -> Json:
             tax["percentage"] = vat_rate
         out[TAXES] = [tax]
     return {**out, **rest}
+
+
+def price_out(obj: Json, vat_rate: Decimal | None) -> Json:
+    """A core Price (JSON, exact) as the 2.3.0 Price we send: its kept tax
+    list while it still adds up, else one derived VAT line."""
+    return _price_out(obj, vat_rate)
 
 
 def _limit_in(obj: Json) -> Json:
@@ -314,6 +330,24 @@ def _tariff_out(data: Json) -> None:
         _energy_mix(mix, inward=False)
 
 
+# JSON-level conversions of whole objects and PATCH fragments, in place
+# (exact numbers: ``tariffs.exact_numbers``), for the wire adapter
+# (schemas/ocpi/v230/adapter.py), which validates before it converts.
+location_json = _location_tree
+business_json = _business
+
+
+def tariff_json(obj: Json, inward: bool) -> None:
+    """One Tariff, JSON, in place."""
+    (_tariff_in if inward else _tariff_out)(obj)
+
+
+def token_json(obj: Json, inward: bool) -> None:
+    """One Token (or a PATCH fragment of one), JSON, in place: TokenType is
+    an OpenEnum in 2.3.0 (``EMAID``, or a value of the implementer's)."""
+    (_open_in if inward else _open_out)(obj, "token")
+
+
 def tariff_to_core(tariff: v230_tariffs.Tariff) -> core_tariffs.Tariff:
     data = _json(tariff)
     _tariff_in(data)
@@ -353,12 +387,36 @@ def _token(data: Json, inward: bool) -> None:
         (_open_in if inward else _open_out)(token, "token")
 
 
+def session_json(data: Json, inward: bool, vat_rate: Decimal | None = None) -> None:
+    """One Session (or a PATCH fragment), JSON with exact numbers, in place.
+    ``vat_rate``: the one VAT rate of its tariffs, for a derived tax line."""
+    _token(data, inward)
+    for name in _SESSION_PRICES:
+        if isinstance(data.get(name), dict):
+            data[name] = _price_in(data[name]) if inward else _price_out(data[name], vat_rate)
+
+
+def cdr_json(data: Json, inward: bool) -> None:
+    """One CDR, JSON with exact numbers, in place. Out, the VAT percentage
+    of a derived tax line comes from the CDR's own tariffs when they state
+    one rate (read before they are given their 2.3.0 shape)."""
+    rate = None
+    if not inward:
+        tariffs = [core_tariffs.Tariff.model_validate(t) for t in _each(data, "tariffs")]
+        rate = single_vat_rate(tariffs)
+    _token(data, inward)
+    for location in _each(data, "cdr_location"):
+        (_open_in if inward else _open_out)(location, "cdr_location")
+    for tariff in _each(data, "tariffs"):
+        (_tariff_in if inward else _tariff_out)(tariff)
+    for name in _CDR_PRICES:
+        if isinstance(data.get(name), dict):
+            data[name] = _price_in(data[name]) if inward else _price_out(data[name], rate)
+
+
 def session_to_core(session: v230_sessions.Session) -> core_sessions.Session:
     data = _json(session)
-    _token(data, inward=True)
-    for name in _SESSION_PRICES:
-        if name in data:
-            data[name] = _price_in(data[name])
+    session_json(data, inward=True)
     return core_sessions.Session.model_validate(data)
 
 
@@ -367,38 +425,17 @@ def session_from_core(
 ) -> v230_sessions.Session:
     """``tariffs``: those the session is priced by, for the VAT percentage."""
     data = _json(session)
-    _token(data, inward=False)
-    rate = single_vat_rate(tariffs)
-    for name in _SESSION_PRICES:
-        if name in data:
-            data[name] = _price_out(data[name], rate)
+    session_json(data, inward=False, vat_rate=single_vat_rate(tariffs))
     return v230_sessions.Session.model_validate(data)
 
 
 def cdr_to_core(cdr: v230_cdrs.Cdr) -> core_cdrs.Cdr:
     data = _json(cdr)
-    _token(data, inward=True)
-    for location in _each(data, "cdr_location"):
-        _open_in(location, "cdr_location")
-    for tariff in _each(data, "tariffs"):
-        _tariff_in(tariff)
-    for name in _CDR_PRICES:
-        if name in data:
-            data[name] = _price_in(data[name])
+    cdr_json(data, inward=True)
     return core_cdrs.Cdr.model_validate(data)
 
 
 def cdr_from_core(cdr: core_cdrs.Cdr) -> v230_cdrs.Cdr:
-    """The VAT percentage of a derived tax line comes from the CDR's own
-    tariffs when they state one rate."""
     data = _json(cdr)
-    _token(data, inward=False)
-    for location in _each(data, "cdr_location"):
-        _open_out(location, "cdr_location")
-    for tariff in _each(data, "tariffs"):
-        _tariff_out(tariff)
-    rate = single_vat_rate(cdr.tariffs or ())
-    for name in _CDR_PRICES:
-        if name in data:
-            data[name] = _price_out(data[name], rate)
+    cdr_json(data, inward=False)
     return v230_cdrs.Cdr.model_validate(data)

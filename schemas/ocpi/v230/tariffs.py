@@ -101,6 +101,15 @@ class Tariff(OcpiModel):
         return self
 
 
+class TariffObject(Tariff):
+    """A Tariff as the Tariffs module exchanges it: ``tax_included`` is
+    required (card. 1). Only a Tariff embedded in a CDR may leave it out
+    (see ``Tariff.tax_included``), so a 2.2.1 Tariff sent to a 2.3.0
+    Tariffs endpoint is refused rather than read as NO."""
+
+    tax_included: TaxIncluded  # required here
+
+
 def tariff_from_json(data: str | bytes) -> Tariff:
     """Parse a 2.3.0 Tariff keeping every number exactly as written."""
     return Tariff.model_validate(loads_exact(data))
