@@ -74,7 +74,12 @@ def new_platform(
 
 
 @pytest.fixture(scope="module")
-def pair(platform: Platform, new_platform: Platform) -> Pair:
+def pair(platform: Platform, new_platform: Platform) -> Iterator[Pair]:
+    """It registers with us in 2.3.0, both roles; when the module ends it
+    unregisters, as a partner that goes away should. Left registered, our
+    real-time authorization of an unknown token would go on asking its
+    stopped platform (an eMSP to us) and say "partner unreachable" to
+    the tests after this one."""
     invite = cli_json(
         platform, "partners", "invite", "--country-code", "DE", "--party-id", "V23",
         "--role", "CPO", "--partner-id", US_ID,
@@ -86,7 +91,10 @@ def pair(platform: Platform, new_platform: Platform) -> Pair:
     assert registered["version"] == "2.3.0", registered
     wait_for_log(new_platform.logs / "push.log", "push_lane_ready", NEW_ID)
     wait_for_log(platform.logs / "push.log", "tokens_push_lane_ready", US_ID)
-    return Pair(us=platform, new=new_platform)
+    yield Pair(us=platform, new=new_platform)
+    ended = new_platform.run("partners", "unregister", NEW_ID)
+    assert ended.returncode == 0, ended.stdout + ended.stderr
+    wait_for(lambda: listed(platform, US_ID)[1] == "unregistered", "our side unregistered")
 
 
 def test_the_handshake_settles_on_230_both_ways(pair: Pair) -> None:
