@@ -98,10 +98,12 @@ def deltas(
 ) -> tuple[list[Doc], Sent]:
     """The publications to send for ``sites`` (their view documents): the
     static one first when asked and a site's version is not the one last
-    sent, then the dynamic one with the sites whose record is not the one
-    last sent; none for sites that are not published. Returns them and
-    what will have been sent once they are delivered."""
+    sent, then the dynamic one with the sites whose record (a withdrawn
+    site's: its withdrawal) is not the one last sent; none for sites that
+    were never published. Returns them and what will have been sent once
+    they are delivered."""
     shown = [d for d in sites if d.get("static") and d.get("dynamic")]
+    withdrawn = [d for d in sites if d.get("_withdrawn") and d.get("dynamic")]
     out: list[Doc] = []
     after = Sent(dict(sent.static), dict(sent.dynamic))
     new_static = [
@@ -111,11 +113,15 @@ def deltas(
         out.append(afir.table_publication(publisher, new_static, now))
         after.static.update({r["idG"]: r["versionG"] for r in new_static})
     new_dynamic = [
-        d["dynamic"] for d in shown if sent.dynamic.get(d["static"]["idG"]) != d["dynamic"]
+        d["dynamic"]
+        for d in shown + withdrawn
+        if sent.dynamic.get(d["dynamic"]["reference"]["idG"]) != d["dynamic"]
     ]
     if new_dynamic:
         out.append(afir.status_publication(publisher, new_dynamic, now))
         after.dynamic.update({r["reference"]["idG"]: r for r in new_dynamic})
+    for d in withdrawn:  # published again later, its static record goes out again
+        after.static.pop(d["dynamic"]["reference"]["idG"], None)
     return out, after
 
 

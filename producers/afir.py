@@ -503,6 +503,42 @@ def site_status(
     }
 
 
+def withdrawal(last_static: Mapping[str, Any], at: str) -> Json:
+    """The ``energyInfrastructureSiteStatus`` saying a site left the feed
+    (its owner stopped publishing it): every refill point it last showed
+    (``last_static``, its last ``site_record``) ``removed``, at ``at`` (the
+    location's ``last_updated`` when it stopped). A delta reader learns of
+    the removal from it; a whole feed simply no longer holds the site."""
+    station = last_static["energyInfrastructureStation"][0]
+    when = datex_time(at)
+    points = [
+        {
+            CHARGING_POINT_STATUS: {
+                "reference": ref(
+                    "RefillPoint", p[CHARGING_POINT]["idG"], p[CHARGING_POINT]["versionG"]
+                ),
+                "lastUpdated": when,
+                "status": enum(STATUS["REMOVED"]),
+            }
+        }
+        for p in station["refillPoint"]
+    ]
+    return {
+        "reference": ref("EnergyInfrastructureSite", last_static["idG"], last_static["versionG"]),
+        "lastUpdated": when,
+        "energyInfrastructureStationStatus": [
+            {
+                "reference": ref(
+                    "EnergyInfrastructureStation", station["idG"], station["versionG"]
+                ),
+                "lastUpdated": when,
+                "isAvailable": False,
+                "refillPointStatus": points,
+            }
+        ],
+    }
+
+
 # --- publications ----------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ serve and to push.
     afir_sites:   {_id: "NL/ABC/LOC1", state: {asserted, statuses},
                    static: {...energyInfrastructureSite} | null,
                    dynamic: {...energyInfrastructureSiteStatus} | null,
+                   _withdrawn: bool,
                    _static_ts, _dynamic_ts: "<fixed-width stamp>" | null,
                    _tariff_keys: ["NL/ABC/T1", ...], _positions: {...}}
     afir_tariffs: {_id: "NL/ABC/T1", tariff: {...OCPI...} | null,
@@ -21,6 +22,12 @@ connectors name it (``_tariff_keys``). The records are derived by the pure
 mapper (producers/afir.py); ``_static_ts`` and ``_dynamic_ts`` are the
 records' ``lastUpdated`` (from the objects' own ``last_updated``, so a
 replay computes the same), the keys of a pull with ``since``.
+
+A site its owner stops publishing keeps, as its ``dynamic`` record, a
+withdrawal (``_withdrawn``; every refill point it last showed ``removed``)
+until it is published again: a delta (``since``, the pusher) carries the
+removal, a whole feed leaves the site out. Which events withdraw a site is
+found event by event, so any batching (live or replay) finds the same.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -40,6 +48,7 @@ from pymongo.errors import BulkWriteError
 
 from producers import afir
 from producers.locations import LocationState, served
+from producers.locations import evolve as evolve_location
 from producers.tariffs import TariffState
 from producers.tariffs import evolve as evolve_tariff
 from producers.tariffs import served as served_tariff
@@ -108,22 +117,69 @@ def fold_tariff(doc: Doc | None, key: str, records: Sequence[Record[Any]]) -> Do
     }
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    """A published location its owner stopped publishing: the location as
+    last published (``shown``, owner-asserted) and its ``last_updated`` when
+    it stopped (``at``)."""
+
+    shown: Doc
+    at: str
+
+
+def withdrawn_by(
+    state_json: Mapping[str, Any] | None,
+    positions: Mapping[str, int],
+    records: Sequence[Record[Any]],
+) -> Withdrawal | None:
+    """The last withdrawal among ``records`` (in log order, those at or
+    below ``positions`` skipped) if the location ends unpublished; None when
+    it ends published or never stopped being published in them."""
+    if not any(isinstance(r.event, LocationObjectPut | LocationObjectPatched) for r in records):
+        return None  # a resolved status never changes what is published
+    state = LocationState.from_json(state_json)
+    seen = dict(positions)
+    found: Withdrawal | None = None
+    for rec in records:
+        if already_applied(seen, rec):
+            continue
+        seen[rec.position_field] = rec.offset
+        after = evolve_location(state, rec.event)
+        if afir.published(after.asserted):
+            found = None
+        elif afir.published(state.asserted) and state.asserted and after.asserted:
+            found = Withdrawal(state.asserted, str(after.asserted["last_updated"]))
+        state = after
+    return found
+
+
 def site_document(
     key: str,
     state: LocationState,
     positions: Mapping[str, int],
     tariffs: Mapping[str, Doc],
     lang: str,
+    before: Mapping[str, Any] | None = None,
+    withdrawal: Withdrawal | None = None,
 ) -> Doc:
     """A site document: the folded state beside the records derived from it
-    and the tariffs it names (``tariffs``: OCPI Tariffs by key)."""
+    and the tariffs it names (``tariffs``: OCPI Tariffs by key). Not
+    published: the withdrawal record when ``withdrawal`` names one, else
+    the one ``before`` (the document as it was) held, else none."""
     location = served(state)
     static, dynamic = afir.records(state.asserted, location, tariffs, lang)
+    withdrawn = False
+    if static is None and withdrawal is not None:
+        last = afir.site_record(withdrawal.shown, tariffs, lang)
+        dynamic, withdrawn = afir.withdrawal(last, withdrawal.at), True
+    elif static is None and before is not None and before.get("_withdrawn"):
+        dynamic, withdrawn = before["dynamic"], True
     return {
         "_id": key,
         "state": state.to_json(),
         "static": static,
         "dynamic": dynamic,
+        "_withdrawn": withdrawn,
         "_static_ts": sort_stamp(static["lastUpdated"]) if static else None,
         "_dynamic_ts": sort_stamp(dynamic["lastUpdated"]) if dynamic else None,
         "_tariff_keys": afir.tariff_keys(state.asserted) if state.asserted else [],
@@ -215,18 +271,21 @@ class AfirViewWriter:
         if changed_tariffs:
             for d in self._sites.find({"_tariff_keys": {"$in": list(changed_tariffs)}}):
                 site_docs.setdefault(d["_id"], d)
-        folded: dict[str, tuple[LocationState, dict[str, int]]] = {}
+        folded: dict[str, tuple[LocationState, dict[str, int], Withdrawal | None]] = {}
         for key in set(by_location) | set(site_docs):
             doc = site_docs.get(key)
             positions = dict((doc or {}).get("_positions") or {})
-            result = fold_location((doc or {}).get("state"), positions, by_location.get(key, []))
+            recs = by_location.get(key, [])
+            result = fold_location((doc or {}).get("state"), positions, recs)
             if result.applied or (doc is not None and _names_any(doc, changed_tariffs)):
-                folded[key] = (result.state, result.positions)
+                gone = withdrawn_by((doc or {}).get("state"), positions, recs)
+                folded[key] = (result.state, result.positions, gone)
         needed = {
             t
-            for state, _ in folded.values()
-            if state.asserted
-            for t in afir.tariff_keys(state.asserted)
+            for state, _, gone in folded.values()
+            for shown in (state.asserted, gone.shown if gone else None)
+            if shown
+            for t in afir.tariff_keys(shown)
         }
         # Tariffs this batch did not change are read afresh at every attempt
         # (after the sites): another instance may have just changed one and
@@ -239,9 +298,9 @@ class AfirViewWriter:
         tariffs = {k: d["tariff"] for k, d in known.items() if d.get("tariff")}
         writes = []
         keys = []
-        for key, (state, positions) in folded.items():
+        for key, (state, positions, gone) in folded.items():
             before = site_docs.get(key)
-            after = site_document(key, state, positions, tariffs, self._lang)
+            after = site_document(key, state, positions, tariffs, self._lang, before, gone)
             if before is not None and {k: v for k, v in before.items() if k != VERSION} == after:
                 continue
             writes.append(ReplaceOne(guard(before, after), versioned(before, after), upsert=True))
@@ -285,20 +344,24 @@ class AfirViewQuery:
     async def records(self, kind: str, since: str | None = None) -> list[Doc]:
         """Every published ``static`` or ``dynamic`` record, oldest
         ``lastUpdated`` first; with ``since`` (a fixed-width stamp) only
-        those updated at or after it."""
+        those updated at or after it, withdrawals included (a whole feed
+        leaves a withdrawn site out)."""
         field = "_static_ts" if kind == "static" else "_dynamic_ts"
         match: Doc = {field: {"$ne": None} if since is None else {"$gte": since}}
+        if since is None:
+            match["_withdrawn"] = {"$ne": True}
         cursor = self._sites.find(match, {kind: 1}).sort([(field, ASCENDING), ("_id", ASCENDING)])
         return [doc[kind] async for doc in cursor if doc.get(kind)]
 
     async def site(self, key: str) -> Doc | None:
         """One site's document (records and positions), published or not."""
         return await self._sites.find_one(
-            {"_id": key}, {"static": 1, "dynamic": 1, "_positions": 1}
+            {"_id": key}, {"static": 1, "dynamic": 1, "_withdrawn": 1, "_positions": 1}
         )
 
     async def sites_naming(self, tariff_key: str) -> list[Doc]:
         cursor = self._sites.find(
-            {"_tariff_keys": tariff_key}, {"static": 1, "dynamic": 1, "_positions": 1}
+            {"_tariff_keys": tariff_key},
+            {"static": 1, "dynamic": 1, "_withdrawn": 1, "_positions": 1},
         )
         return [doc async for doc in cursor]

@@ -224,6 +224,34 @@ async def _fault(p: Platform, loc: str) -> None:
         await connected.close()
 
 
+def test_a_site_no_longer_published_is_withdrawn_in_deltas_and_at_the_push_endpoint(
+    afir_platform: Platform, receiver: AfirReceiver
+) -> None:
+    loc = f"AW-{uuid.uuid4().hex[:6].upper()}"
+    put_site(afir_platform, loc)
+    site_id, point_id = f"ZZ-HUB-{loc}", f"ZZ*HUB*E{loc}"
+    wait_for(
+        lambda: pushed_status(receiver, site_id, point_id) == "available",
+        "the new site at the push endpoint",
+    )
+    patched = httpx.patch(
+        f"{afir_platform.base_url}/ops/locations/{loc}",
+        json={"publish": False, "last_updated": "2026-06-02T10:00:00Z"},
+        headers=ops_auth(afir_platform.base_url),
+        timeout=10,
+    )
+    assert patched.json()["status_code"] == 1000, patched.text
+    wait_for(
+        lambda: pushed_status(receiver, site_id, point_id) == "removed",
+        "the withdrawal at the push endpoint",
+    )
+    since = {"since": "2026-06-02T09:59:00Z"}
+    assert point_statuses(feed(afir_platform, "dynamic", **since), site_id) == {point_id: "removed"}
+    # The whole feeds no longer hold it at all.
+    assert site_id not in {s["idG"] for s in sites(feed(afir_platform, "static"))}
+    assert point_statuses(feed(afir_platform, "dynamic"), site_id) == {}
+
+
 def test_a_replay_rebuilds_the_afir_view_as_it_is_live(afir_platform: Platform) -> None:
     """Runs after the tests above: the view holds their sites, statuses and
     the charger's fault; a replay into a scratch namespace compares equal."""

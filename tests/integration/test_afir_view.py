@@ -22,6 +22,7 @@ from pymongo.database import Database
 from ocpi_hub.bootstrap import afir_publisher, async_mongo_client
 from ocpi_hub.settings import Settings
 from processors.afir_push import AfirPusher
+from producers import afir
 from producers.locations import Origin, plan_patch, plan_put
 from producers.log import KafkaEventLog, ensure_topics
 from producers.tariffs import plan_put as plan_tariff_put
@@ -191,17 +192,84 @@ def test_a_tariff_change_reprices_the_sites_naming_it(db: Database[Doc]) -> None
     assert doc["_dynamic_ts"] == "2026-12-01T10:30:00.000000Z"
 
 
-def test_an_unpublished_location_leaves_the_feed(db: Database[Doc]) -> None:
-    writer = AfirViewWriter(db, US, "en")
-    writer.apply([rec(LOCATIONS.name, put_location(), 0)])
-    assert db[SITES].find_one()["static"] is not None  # type: ignore[index]
+def publish_patch(db: Database[Doc], publish: bool, minutes: float) -> Any:
     held = db[SITES].find_one()["state"]["asserted"]  # type: ignore[index]
-    patch = plan_patch(
-        loc_ref(), {"publish": False, "last_updated": at(10)}, held, ORIGIN, T0
-    ).event
-    writer.apply([rec(LOCATIONS.name, patch, 1)])
+    body = {"publish": publish, "last_updated": at(minutes)}
+    return plan_patch(loc_ref(), body, held, ORIGIN, T0).event
+
+
+def test_an_unpublished_location_leaves_the_feed_with_a_withdrawal(db: Database[Doc]) -> None:
+    writer = AfirViewWriter(db, US, "en")
+    writer.apply(
+        [rec(TARIFFS.name, tariff_put(0.45, 0), 0), rec(LOCATIONS.name, put_location(), 0)]
+    )
+    shown = db[SITES].find_one()
+    assert shown is not None and shown["static"] is not None and shown["_withdrawn"] is False
+    writer.apply([rec(LOCATIONS.name, publish_patch(db, False, 10), 1)])
     doc = db[SITES].find_one()
-    assert doc is not None and doc["static"] is None and doc["dynamic"] is None
+    assert doc is not None and doc["static"] is None and doc["_withdrawn"] is True
+    gone = doc["dynamic"]
+    # Every refill point it last showed, removed, at the versions last shown.
+    assert gone["reference"] == {
+        "targetClass": "EnergyInfrastructureSite",
+        "idG": "NL-ABC-LOC1",
+        "versionG": shown["static"]["versionG"],
+    }
+    assert statuses(doc) == ["removed", "removed"]
+    station = gone["energyInfrastructureStationStatus"][0]
+    assert station["isAvailable"] is False
+    points = shown["static"]["energyInfrastructureStation"][0]["refillPoint"]
+    assert [
+        p["aegiElectricChargingPointStatus"]["reference"] for p in station["refillPointStatus"]
+    ] == [
+        {
+            "targetClass": "RefillPoint",
+            "idG": p["aegiElectricChargingPoint"]["idG"],
+            "versionG": p["aegiElectricChargingPoint"]["versionG"],
+        }
+        for p in points
+    ]
+    assert gone["lastUpdated"] == "2026-12-01T10:10:00Z"
+    assert doc["_dynamic_ts"] == "2026-12-01T10:10:00.000000Z"
+    publication = afir.status_publication(afir_publisher(Settings()), [gone], T0)
+    assert list(VALIDATOR.iter_errors(publication)) == []
+
+    # A later change while unpublished keeps the same withdrawal.
+    writer.apply([rec(LOCATIONS.name, publish_patch(db, False, 20), 2)])
+    later = db[SITES].find_one()
+    assert later is not None and later["dynamic"] == gone and later["_withdrawn"] is True
+    # Published again: in the feed again, no withdrawal.
+    writer.apply([rec(LOCATIONS.name, publish_patch(db, True, 30), 3)])
+    back = db[SITES].find_one()
+    assert back is not None and back["_withdrawn"] is False
+    assert statuses(back) == ["available", "available"]
+
+
+def test_a_withdrawal_is_the_same_however_the_events_are_batched(db: Database[Doc]) -> None:
+    writer = AfirViewWriter(db, US, "en")
+    writer.apply(
+        [rec(TARIFFS.name, tariff_put(0.45, 0), 0), rec(LOCATIONS.name, put_location(), 0)]
+    )
+    off, still_off = publish_patch(db, False, 10), publish_patch(db, False, 20)
+    writer.apply([rec(LOCATIONS.name, off, 1)])
+    writer.apply([rec(LOCATIONS.name, still_off, 2)])
+    one_by_one = db[SITES].find_one({}, {"_version": 0})
+    assert one_by_one is not None and one_by_one["_withdrawn"] is True
+    writer.wipe()
+    # A replay folds all three at once: the location was published in between.
+    writer.apply(
+        [
+            rec(TARIFFS.name, tariff_put(0.45, 0), 0),
+            rec(LOCATIONS.name, put_location(), 0),
+            rec(LOCATIONS.name, off, 1),
+            rec(LOCATIONS.name, still_off, 2),
+        ]
+    )
+    assert db[SITES].find_one({}, {"_version": 0}) == one_by_one
+    # Never published: no withdrawal (its id is not announced to anybody).
+    writer.apply([rec(LOCATIONS.name, put_location("HIDDEN", publish=False), 3)])
+    hidden = db[SITES].find_one({"_id": "NL/ABC/HIDDEN"})
+    assert hidden is not None and hidden["dynamic"] is None and hidden["_withdrawn"] is False
 
 
 async def test_the_query_serves_records_since_a_time(db: Database[Doc], services: Settings) -> None:
@@ -220,6 +288,16 @@ async def test_the_query_serves_records_since_a_time(db: Database[Doc], services
         assert len(await query.records("dynamic")) == 2
         recent = await query.records("dynamic", "2026-12-01T10:10:00.000000Z")
         assert [r["reference"]["idG"] for r in recent] == ["NL-ABC-LOC1"]
+        # LOC2 withdrawn: gone from the whole feed, its withdrawal in a delta.
+        held = db[SITES].find_one({"_id": "NL/ABC/LOC2"})["state"]["asserted"]  # type: ignore[index]
+        body = {"publish": False, "last_updated": at(30)}
+        writer.apply(
+            [rec(LOCATIONS.name, plan_patch(loc_ref("LOC2"), body, held, ORIGIN, T0).event, 2)]
+        )
+        assert [r["idG"] for r in await query.records("static")] == ["NL-ABC-LOC1"]
+        assert [r["reference"]["idG"] for r in await query.records("dynamic")] == ["NL-ABC-LOC1"]
+        recent = await query.records("dynamic", "2026-12-01T10:25:00.000000Z")
+        assert [r["reference"]["idG"] for r in recent] == ["NL-ABC-LOC2"]
     finally:
         await aio.close()
 

@@ -466,3 +466,26 @@ def test_the_push_plans_our_events_only_and_sends_a_state_once() -> None:
     again, _ = deltas(PUBLISHER, [doc], True, NOW, sent)
     assert again == []
     assert deltas(PUBLISHER, [{"static": None, "dynamic": None}], True, NOW, Sent())[0] == []
+
+
+def test_a_withdrawn_site_is_pushed_once_and_its_static_again_when_back() -> None:
+    from processors.afir_push import Sent, deltas
+
+    loc = sample()
+    static, dynamic = afir.records(loc, loc, {}, "nl")
+    assert static is not None
+    shown = {"static": static, "dynamic": dynamic, "_withdrawn": False}
+    _, sent = deltas(PUBLISHER, [shown], True, NOW, Sent())
+
+    gone = afir.withdrawal(static, "2026-12-01T11:00:00Z")
+    withdrawn = {"static": None, "dynamic": gone, "_withdrawn": True}
+    bodies, sent = deltas(PUBLISHER, [withdrawn], True, NOW, sent)
+    assert len(bodies) == 1 and valid(bodies[0]) == []
+    records = bodies[0]["payload"][afir.STATUS_PUBLICATION]["energyInfrastructureSiteStatus"]
+    assert records == [gone]
+    points = records[0]["energyInfrastructureStationStatus"][0]["refillPointStatus"]
+    assert {p["aegiElectricChargingPointStatus"]["status"]["value"] for p in points} == {"removed"}
+    assert deltas(PUBLISHER, [withdrawn], True, NOW, sent)[0] == []
+    # Published again with the same content: its static record is sent again.
+    back, _ = deltas(PUBLISHER, [shown], True, NOW, sent)
+    assert len(back) == 2 and afir.TABLE_PUBLICATION in back[0]["payload"]
