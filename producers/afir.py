@@ -485,17 +485,23 @@ def site_status(
             point["energyRateUpdate"] = [energy_rate_update(tariff, location)]
             stamps.append(datex_time(tariff["last_updated"]))
         points.append({CHARGING_POINT_STATUS: point})
+    return _site_status(static, points, max(stamps, key=parse_ocpi_datetime))
+
+
+def _site_status(static: Mapping[str, Any], points: list[Json], last_updated: str) -> Json:
+    """A site status record around its refill points' statuses, referring
+    to the versions of ``static``; available when any point is."""
+    station = static["energyInfrastructureStation"][0]
     available = any(p[CHARGING_POINT_STATUS]["status"]["value"] == "available" for p in points)
-    newest = max(stamps, key=parse_ocpi_datetime)
     return {
         "reference": ref("EnergyInfrastructureSite", static["idG"], static["versionG"]),
-        "lastUpdated": newest,
+        "lastUpdated": last_updated,
         "energyInfrastructureStationStatus": [
             {
                 "reference": ref(
                     "EnergyInfrastructureStation", station["idG"], station["versionG"]
                 ),
-                "lastUpdated": newest,
+                "lastUpdated": last_updated,
                 "isAvailable": available,
                 "refillPointStatus": points,
             }
@@ -523,20 +529,7 @@ def withdrawal(last_static: Mapping[str, Any], at: str) -> Json:
         }
         for p in station["refillPoint"]
     ]
-    return {
-        "reference": ref("EnergyInfrastructureSite", last_static["idG"], last_static["versionG"]),
-        "lastUpdated": when,
-        "energyInfrastructureStationStatus": [
-            {
-                "reference": ref(
-                    "EnergyInfrastructureStation", station["idG"], station["versionG"]
-                ),
-                "lastUpdated": when,
-                "isAvailable": False,
-                "refillPointStatus": points,
-            }
-        ],
-    }
+    return _site_status(last_static, points, when)
 
 
 # --- publications ----------------------------------------------------------------------

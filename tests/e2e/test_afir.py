@@ -118,6 +118,13 @@ def put_site(p: Platform, loc: str, **fields: Any) -> None:
     assert made.json()["status_code"] == 1000, made.text
 
 
+def patch_site(p: Platform, path: str, **fields: Any) -> None:
+    patched = httpx.patch(
+        f"{p.base_url}/ops/locations/{path}", json=fields, headers=ops_auth(p.base_url), timeout=10
+    )
+    assert patched.json()["status_code"] == 1000, patched.text
+
+
 def test_the_feed_needs_the_access_point_credential(afir_platform: Platform) -> None:
     url = f"{afir_platform.base_url}/afir/v3/static"
     assert httpx.get(url, timeout=10).status_code == 401
@@ -161,13 +168,7 @@ def test_a_status_change_reaches_the_dynamic_feed_and_the_push_endpoint(
         ),
         "the new EVSE available in the dynamic feed",
     )
-    patched = httpx.patch(
-        f"{afir_platform.base_url}/ops/locations/{loc}/E1",
-        json={"status": "OUTOFORDER", "last_updated": "2026-06-01T10:00:00Z"},
-        headers=ops_auth(afir_platform.base_url),
-        timeout=10,
-    )
-    assert patched.json()["status_code"] == 1000, patched.text
+    patch_site(afir_platform, f"{loc}/E1", status="OUTOFORDER", last_updated="2026-06-01T10:00:00Z")
     wait_for(
         lambda: (
             point_statuses(feed(afir_platform, "dynamic"), site_id).get(point_id) == "outOfOrder"
@@ -234,13 +235,7 @@ def test_a_site_no_longer_published_is_withdrawn_in_deltas_and_at_the_push_endpo
         lambda: pushed_status(receiver, site_id, point_id) == "available",
         "the new site at the push endpoint",
     )
-    patched = httpx.patch(
-        f"{afir_platform.base_url}/ops/locations/{loc}",
-        json={"publish": False, "last_updated": "2026-06-02T10:00:00Z"},
-        headers=ops_auth(afir_platform.base_url),
-        timeout=10,
-    )
-    assert patched.json()["status_code"] == 1000, patched.text
+    patch_site(afir_platform, loc, publish=False, last_updated="2026-06-02T10:00:00Z")
     wait_for(
         lambda: pushed_status(receiver, site_id, point_id) == "removed",
         "the withdrawal at the push endpoint",
