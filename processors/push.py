@@ -928,6 +928,7 @@ class PartnerLane:
                 "http_status": answer.http_status,
                 "ocpi_status": answer.ocpi_status,
                 "error": answer.error,
+                "status_message": partner_message(answer),
                 "ms": round((time.monotonic() - started) * 1000, 1),
             }
             if classify(answer) is not Outcome.RETRY:
@@ -944,6 +945,14 @@ class PartnerLane:
             await self.commit()  # keep the progress made before this change
             await self.save_tally()  # a partner failing shows while it fails
             await asyncio.sleep(delay)
+
+
+def partner_message(answer: ModuleAnswer) -> str | None:
+    """The partner's ``status_message`` (what it says it refused and why),
+    cut short: it is the partner's text about our object, never our token."""
+    body = answer.body
+    message = body.get("status_message") if isinstance(body, dict) else None
+    return str(message)[:300] if message else None
 
 
 def _failure(answer: ModuleAnswer) -> tuple[int | None, int | None, str | None]:

@@ -16,6 +16,7 @@ from processors.push import (
     classify,
     lane_start_ms,
     module_url,
+    partner_message,
     plan,
     push_targets,
     routing_headers,
@@ -437,3 +438,14 @@ def test_a_push_to_a_211_partner_is_in_its_shape() -> None:
         "last_updated": "2026-06-01T12:00:00Z",
     }
     assert authorization("tok", raw=True) == "Token tok"
+
+
+def test_a_refusal_is_logged_with_the_partners_message_cut_short() -> None:
+    """push_rejected names why the partner refused (a 2.1.1 eMSP refusing a
+    location without postal_code said so only in its status_message)."""
+    said = {"status_code": 2001, "status_message": "postal_code: Field required " * 20}
+    message = partner_message(ModuleAnswer(200, 2001, body=said))
+    assert message is not None and message.startswith("postal_code: Field required")
+    assert len(message) == 300
+    assert partner_message(ModuleAnswer(None, None, error="ConnectError")) is None
+    assert partner_message(ModuleAnswer(200, 1000, body={"status_code": 1000})) is None

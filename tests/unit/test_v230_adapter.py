@@ -150,6 +150,24 @@ def test_an_emaid_token_is_other_in_our_model_and_emaid_on_the_wire() -> None:
     assert WIRES["2.2.1"].object_out(Kind.TOKEN, ours, patch=False)["type"] == "OTHER"
 
 
+def test_a_2_3_0_emsps_authorization_answer_is_read_into_our_model() -> None:
+    """What a 2.3.0 eMSP answers our real-time authorization request (the
+    gateway asks it when a charger presents its token)."""
+    answer = {
+        "allowed": "ALLOWED",
+        "token": token(type="EMAID"),
+        "authorization_reference": "AUTH-1",
+        "location": {"location_id": "LOC1", "evse_uids": ["E1"]},
+    }
+    ours = V230.object_in(Kind.AUTHORIZATION, answer, owner=None, patch=False, now=NOW)
+    info = core_tokens.AuthorizationInfo.model_validate(ours)
+    assert info.token.type == "OTHER" and ours["token"]["ocpi_v230"] == {"type": "EMAID"}
+    assert info.authorization_reference == "AUTH-1"
+    # Without its required token it is not an AuthorizationInfo.
+    with pytest.raises(ValidationError, match="token"):
+        V230.object_in(Kind.AUTHORIZATION, {"allowed": "ALLOWED"}, owner=None, patch=False, now=NOW)
+
+
 def test_the_2_3_0_only_location_fields_are_kept_in_our_model() -> None:
     body = {
         **_site(),

@@ -50,6 +50,8 @@ _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.EVSE: l230.Evse,
     Kind.CONNECTOR: l230.Connector,
     Kind.TOKEN: t230.Token,
+    # The answer of a 2.3.0 eMSP to our real-time authorization request.
+    Kind.AUTHORIZATION: t230.AuthorizationInfo,
     # A Tariff PUT: tax_included required (one embedded in a CDR may lack it).
     Kind.TARIFF: r230.TariffObject,
     Kind.SESSION: s230.Session,
@@ -72,10 +74,10 @@ def _convert(kind: Kind, d: Json, inward: bool) -> None:
         mapping.session_json(d, inward)
     elif kind is Kind.CDR:
         mapping.cdr_json(d, inward)
-    elif not inward:  # AuthorizationInfo: its Token in 2.3.0's shape
-        for token in [d.get("token")]:
-            if isinstance(token, dict):
-                mapping.token_json(token, inward)
+    elif kind is Kind.AUTHORIZATION:  # its Token in the other version's shape
+        token = d.get("token")
+        if isinstance(token, dict):
+            mapping.token_json(token, inward)
 
 
 def _business_in(details: l230.BusinessDetails) -> BusinessDetails:
