@@ -9,12 +9,14 @@ authorized in real time by asking the eMSP in its version. A simulated
 charger (the ``ocpp`` library) charges; our session and our CDR, priced
 with the connector's tariff, are pushed to the eMSP in its version and
 the eMSP holds them in its own model: the same session, the same energy,
-the same total (2.1.1 carries the total excluding VAT only).
+the same total (2.1.1 carries the total excluding VAT only). Then it pulls
+our locations, tariffs, sessions and CDRs from our Sender in its version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +31,15 @@ from ocpp.v16 import call
 from ocpi_hub.settings import Settings
 from tests.cdr_objects import simple_tariff
 from tests.conftest import fresh_namespace
-from tests.e2e.conftest import Platform, cli_json, ops_auth, running_platform, wait_for_log
+from tests.e2e.conftest import (
+    Platform,
+    auth,
+    cli_json,
+    ops_auth,
+    running_platform,
+    sealed_token,
+    wait_for_log,
+)
 from tests.e2e.test_charger_path import PASSWORD, _mongo, _ok, _plug, _ts, until
 from tests.e2e.test_money_path import _dumps, exact, expected_total
 from tests.ocpi_objects import connector, evse, location
@@ -232,6 +242,40 @@ async def test_our_session_and_priced_cdr_reach_the_emsp_in_its_version(
         assert [t["id"] for t in cdr["tariffs"]] == [f"VT-{tag}"]
     finally:
         await plugged.close()
+
+    # It pulls every module we are the Sender of, from our Sender in its
+    # version: every object read, none skipped. Sessions and CDRs it holds
+    # as sent are unchanged; a location or tariff is recorded again (a pull
+    # records what it reads, ADR 0042), and the copy it serves is the same.
+    held = await asyncio.to_thread(_its_copy, v, loc)
+    for module in ("locations", "tariffs", "sessions", "cdrs"):
+        report = await asyncio.to_thread(_sync, v, module)
+        assert report["skipped"] == 0, (module, report)
+        if module in ("sessions", "cdrs"):
+            assert report["recorded"] == 0 and report["unchanged"] >= 1, (module, report)
+        else:
+            assert report["recorded"] >= 1, (module, report)
+    # Read once its view holds the pulled copy (its receiver's GET waits).
+    assert await asyncio.to_thread(_its_copy, v, loc) == held
+
+
+def _its_copy(v: Versioned, loc: str) -> dict[str, Any]:
+    """Our location as the eMSP's Receiver serves it back to us, in its version."""
+    token = sealed_token(v.cpo, EMSP_ID)
+    header = f"Token {token}" if v.version == "2.1.1" else auth(token)["Authorization"]
+    url = f"{v.emsp.base_url}/ocpi/emsp/{v.version}/locations/{CC}/{PID}/{loc}"
+    resp = httpx.get(url, headers={"Authorization": header}, timeout=20)
+    assert resp.status_code == 200 and resp.json()["status_code"] == 1000, resp.text
+    data: dict[str, Any] = resp.json()["data"]
+    return data
+
+
+def _sync(v: Versioned, module: str) -> dict[str, Any]:
+    ran = v.emsp.run("partners", f"sync-{module}", CPO_ID)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report: dict[str, Any] = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert (report["partner_id"], report["module"]) == (CPO_ID, module), report
+    return report
 
 
 async def _plug_retrying(platform: Platform, cp_id: str) -> Any:
