@@ -66,6 +66,7 @@ def ptp_partner(
     return PartnerState(
         partner_id=partner_id,
         status="registered",
+        version="2.3.0",  # Payments is an OCPI 2.3.0 module
         endpoints=(Endpoint(identifier="payments", role=InterfaceRole.SENDER, url=sender_url),),
         roles=(
             CredentialsRole(
