@@ -230,17 +230,46 @@ async def test_a_ptp_terminal_is_created_assigned_read_back_and_deactivated(
                 finally:
                     await reads.close()
 
+                # We PUT our changes: the whole terminal goes to the PTP first.
+                one = f"{OPS}/terminals/{ptp.partner_id}/{terminal_id}"
+                changes = {
+                    "customer_reference": "OMV",
+                    "invoice_base_url": "https://invoices.example.com/new/",
+                }
+                put = ok_envelope(await asyncio.to_thread(api.put, one, json=changes))
+                assert put["customer_reference"] == "OMV"
+                assert put["invoice_base_url"] == "https://invoices.example.com/new/"
+                sent = ptp_server.requests[-1]
+                assert (sent.method, sent.path) == (
+                    "PUT",
+                    f"/ocpi/ptp/2.3.0/payments/terminals/{terminal_id}",
+                )
+                assert sent.body == {**put, "last_updated": sent.body["last_updated"]}
+                assert sent.body["location_ids"] == [f"LOC-{suffix}"]
+                assert sent.body["vendor_field"] == {"kept": True}
+                assert sent.body["city"] == "Berlin"
+                # Invalid changes: 2001 naming the field, the PTP not asked.
+                asked = len(ptp_server.requests)
+                bad = await asyncio.to_thread(api.put, one, json={"invoice_creator": "NOBODY"})
+                assert bad.json()["status_code"] == 2001 and "invoice_creator" in bad.text
+                other_id = await asyncio.to_thread(api.put, one, json={"terminal_id": "t-other"})
+                assert other_id.json()["status_code"] == 2001, other_id.text
+                assert len(ptp_server.requests) == asked
+
                 # A PTP that refuses: 502, nothing recorded.
                 ptp_server.behaviour = refuse
                 refused = await asyncio.to_thread(api.put, path, json={"location_ids": ["OTHER"]})
                 assert refused.status_code == 502, refused.text
                 assert refused.json()["status_code"] == 3001
-                still = ok_envelope(
-                    await asyncio.to_thread(
-                        api.get, f"{OPS}/terminals/{ptp.partner_id}/{terminal_id}"
-                    )
+                refused_put = await asyncio.to_thread(
+                    api.put, one, json={"customer_reference": "REFUSED"}
                 )
+                assert refused_put.status_code == 502, refused_put.text
+                assert refused_put.json()["status_code"] == 3001
+                assert ptp_server.requests[-1].method == "PUT"
+                still = ok_envelope(await asyncio.to_thread(api.get, one))
                 assert still["object"]["location_ids"] == [f"LOC-{suffix}"]
+                assert still["object"]["customer_reference"] == "OMV"
                 ptp_server.behaviour = ok
 
                 # Activation of an integrated terminal: POSTed to the PTP.
@@ -267,6 +296,8 @@ async def test_a_ptp_terminal_is_created_assigned_read_back_and_deactivated(
                 assert ptp_server.requests[-1].path.endswith(f"/terminals/{terminal_id}/deactivate")
                 late = await asyncio.to_thread(api.put, path, json=assignment)
                 assert late.status_code == 409, late.text
+                late_put = await asyncio.to_thread(api.put, one, json=changes)
+                assert late_put.status_code == 409, late_put.text
                 listing = f"{OPS}/terminals?ptp_partner_id={ptp.partner_id}"
                 await until(
                     lambda: (
