@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import structlog
 from fastapi import APIRouter, Path
@@ -42,6 +42,7 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.writes import ExactBody, WritePathDep, body_of
 from ocpi_hub.bootstrap import Container
+from producers.partners import PartnerState
 from producers.payments import ADVICES, TERMINALS, decide_post_advice, decide_post_terminal
 from producers.write_path import Decision, Origin, Slice, WritePath
 from schemas.events import Party
@@ -75,6 +76,15 @@ def payments_endpoint(base_url: str) -> Endpoint:
     )
 
 
+class PostDecision(Protocol):
+    """How the slice decides a PTP's POST of one of its objects
+    (``producers.payments.decide_post_*``); the answer: whether it is new."""
+
+    def __call__(
+        self, state: Any, *, ptp: PartnerState, body: Any, now: datetime, origin: Origin
+    ) -> Decision[bool]: ...
+
+
 @dataclass(frozen=True)
 class PtpObject:
     """One of the PTP's two objects as our Receiver takes it: its model, its
@@ -85,7 +95,7 @@ class PtpObject:
     id_field: str
     slice: Slice[Any]
     key: Callable[[str, str], str]  # (PTP partner id, object id) -> aggregate key
-    decide: Callable[..., Decision[bool]]  # (state, *, ptp, body, now, origin)
+    decide: PostDecision
     view: Callable[[Container], ObjectView[Any]]
 
 

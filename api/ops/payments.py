@@ -195,18 +195,21 @@ async def _change_terminal(
     terminal_id: str,
     correlation_id: str,
     call: Callable[[TerminalState | None], PtpCall],
-    decide: Callable[[TerminalState | None, CpoAnswer, Origin], Decision[R]],
+    decide: Callable[[TerminalState | None, PtpCall, CpoAnswer, Origin], Decision[R]],
 ) -> R:
     """``_ptp_first`` for a terminal we hold: ``call`` sees it as of its last
-    recorded write (the decision state), ``decide`` records under its key."""
+    recorded write (the decision state); ``decide`` records, under its key,
+    the request the PTP accepted."""
     key = terminal_key(ptp_partner_id, terminal_id)
+    sent: list[PtpCall] = []
 
     async def request() -> PtpCall:
         held: TerminalState | None = await write_path.state(TERMINALS, key)
-        return call(held)
+        sent.append(call(held))
+        return sent[0]
 
     async def record(answer: CpoAnswer, origin: Origin) -> R:
-        return await write_path.write(TERMINALS, key, lambda s: decide(s, answer, origin))
+        return await write_path.write(TERMINALS, key, lambda s: decide(s, sent[0], answer, origin))
 
     bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
     return await _ptp_first(c, channel, ptp_partner_id, correlation_id, request, record, bound)
@@ -232,7 +235,7 @@ async def assign_terminal(
 
     served = await _change_terminal(
         c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
-        lambda state, answer, origin: decide_assigned(
+        lambda state, _, answer, origin: decide_assigned(
             state,
             terminal_id=terminal_id,
             assignment=assignment,
@@ -257,18 +260,17 @@ async def put_terminal(
     body: Annotated[Any, Body(**_PUT_BODY)] = None,
 ) -> Json:
     changes = changes_of(checked(request, body), terminal_id)
-    sent: Json = {}
 
     def call(held: TerminalState | None) -> PtpCall:
-        sent.update(put_body(check_assignable(held, terminal_id), changes, now))
-        return PtpCall("PUT", f"/terminals/{terminal_id}", sent)
+        whole = put_body(check_assignable(held, terminal_id), changes, now)
+        return PtpCall("PUT", f"/terminals/{terminal_id}", whole)
 
     served = await _change_terminal(
         c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
-        lambda state, answer, origin: decide_put(
+        lambda state, sent, answer, origin: decide_put(
             state,
             terminal_id=terminal_id,
-            body=sent,
+            body=sent.body or {},
             ptp_status_code=answer.ocpi_status,
             now=now,
             origin=origin,
@@ -329,7 +331,7 @@ async def deactivate_terminal(
 
     changed = await _change_terminal(
         c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
-        lambda state, answer, origin: decide_deactivated(
+        lambda state, _, answer, origin: decide_deactivated(
             state,
             terminal_id=terminal_id,
             ptp_status_code=answer.ocpi_status,
