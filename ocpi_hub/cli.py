@@ -570,6 +570,24 @@ def partners_sync_cdrs(
     _pull("cdrs", partner_id, since, until)
 
 
+@partners_app.command("sync-payment-terminals")
+def partners_sync_payment_terminals(
+    partner_id: _PARTNER_ID, since: _SINCE = None, until: _UNTIL = None
+) -> None:
+    """Pull a Payment Terminal Provider's terminals (OCPI 2.3.0; all, or changed
+    --since) into our log: new or changed ones recorded, unchanged ones not."""
+    _pull("payment-terminals", partner_id, since, until)
+
+
+@partners_app.command("sync-payment-advices")
+def partners_sync_payment_advices(
+    partner_id: _PARTNER_ID, since: _SINCE_DATED = None, until: _UNTIL = None
+) -> None:
+    """Pull a Payment Terminal Provider's financial advice confirmations (OCPI
+    2.3.0) changed in a date range into our log."""
+    _pull("payment-advices", partner_id, since, until)
+
+
 def _pull(module_name: str, partner_id: str, since: str | None, until: str | None = None) -> None:
     """Crawl one module of a partner's Sender interface, following its
     ``Link`` pages with progress, through the write path (producers/pull_sync.py)."""

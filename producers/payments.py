@@ -5,12 +5,15 @@ Two aggregates, each under the Payment Terminal Provider (PTP) partner that
 owns it:
 
 * **a terminal**: the PTP creates it on our system (``decide_post_terminal``,
-  its Receiver POST); we assign our locations and EVSEs to it after the PTP
-  accepted our PATCH (``decide_assigned``), and deactivate it
-  (``decide_deactivated``). What we serve back is the PTP's object with our
-  assignment in ``location_ids`` / ``evse_uids``.
-* **a financial advice confirmation** (``decide_post_advice``): what the PTP
-  captured for the session it started with ``authorization_reference``.
+  its Receiver POST) or we find it new or changed in its Sender's list
+  (``decide_pulled_terminal``, a pull sync); we assign our locations and
+  EVSEs to it after the PTP accepted our PATCH (``decide_assigned``),
+  update it after the PTP accepted our PUT (``decide_put``), and deactivate
+  it (``decide_deactivated``). What we serve back is the PTP's object with
+  our assignment in ``location_ids`` / ``evse_uids``.
+* **a financial advice confirmation** (``decide_post_advice``, or
+  ``decide_pulled_advice`` from a pull): what the PTP captured for the
+  session it started with ``authorization_reference``.
 
 Both objects are the PTP's (data owner PTP): a PTP reads and writes only
 its own; another partner's id is simply not found. A write older than the
@@ -43,6 +46,9 @@ from schemas.events.payments import (
     TerminalDeactivatedPayload,
     TerminalPosted,
     TerminalPostedPayload,
+    TerminalPulled,
+    TerminalPut,
+    TerminalPutPayload,
     activation_key,
     advice_key,
     terminal_key,
@@ -56,6 +62,7 @@ from schemas.ocpi.v230.payments import (
     Terminal,
     TerminalActivation,
     TerminalAssignment,
+    TerminalChanges,
 )
 from schemas.topics import PAYMENTS
 
@@ -68,6 +75,9 @@ __all__ = [
     "decide_deactivated",
     "decide_post_advice",
     "decide_post_terminal",
+    "decide_pulled_advice",
+    "decide_pulled_terminal",
+    "decide_put",
     "evolve_advice",
     "evolve_terminal",
     "invoice_reference_id",
@@ -75,6 +85,10 @@ __all__ = [
 ]
 
 Json = dict[str, Any]
+
+# The answer of a pulled object's decision that records nothing: the word
+# of producers.pull_sync.UNCHANGED (which imports this module).
+UNCHANGED = "unchanged"
 
 
 class TerminalState(BaseModel):
@@ -122,7 +136,7 @@ def _stamped(obj: Json, at: datetime) -> Json:
 
 
 def evolve_terminal(state: TerminalState | None, event: Any) -> TerminalState | None:
-    if isinstance(event, TerminalPosted):
+    if isinstance(event, TerminalPosted | TerminalPulled):
         p = event.payload
         if state is not None and p.last_updated < state.last_updated:
             return state  # stale: recorded, not applied
@@ -133,11 +147,24 @@ def evolve_terminal(state: TerminalState | None, event: Any) -> TerminalState | 
             object=_stamped(p.object, p.last_updated),
             last_updated=p.last_updated,
             # The PTP posts a terminal when it (re)creates it, after an
-            # activation: a deactivated one takes payments again.
-            deactivated=False,
+            # activation: a deactivated one takes payments again. Its list
+            # may still hold one we deactivated: a pull changes nothing there.
+            deactivated=(
+                state is not None and state.deactivated and isinstance(event, TerminalPulled)
+            ),
         )
     if state is None:
         return None  # another aggregate's event, or one before the terminal
+    if isinstance(event, TerminalPut):
+        put = event.payload
+        if put.last_updated < state.last_updated:
+            return state
+        return state.model_copy(
+            update={
+                "object": _stamped(put.object, put.last_updated),
+                "last_updated": put.last_updated,
+            }
+        )
     if isinstance(event, TerminalAssigned):
         a = event.payload
         at = max(a.last_updated, state.last_updated)
@@ -221,6 +248,49 @@ def decide_post_terminal(
     return Decision([event], state is None)
 
 
+def _as_pulled(terminal: Terminal, now: datetime) -> tuple[Json, datetime]:
+    at = terminal.last_updated or now
+    return _stamped(to_json(terminal), at), at
+
+
+def decide_pulled_terminal(
+    state: TerminalState | None,
+    *,
+    ptp: PartnerState,
+    item: Any,
+    now: datetime,
+    origin: Origin,
+) -> Decision[str | None]:
+    """One terminal of the PTP's Sender list (a pull sync): recorded when it
+    is new or changed; ``"unchanged"`` (nothing recorded) when we hold it as
+    listed, or hold a newer copy (our assignment or PUT after it), so a
+    second pull of the same list records nothing. A terminal without
+    ``last_updated`` is dated by its first pull only: held already, it is
+    compared without that field."""
+    terminal = Terminal.model_validate(item)
+    listed, at = _as_pulled(terminal, now)
+    if state is not None:
+        held = state.object
+        if terminal.last_updated is None:
+            held = {k: v for k, v in held.items() if k != "last_updated"}
+            listed = {k: v for k, v in listed.items() if k != "last_updated"}
+        if held == listed or (terminal.last_updated is not None and at < state.last_updated):
+            return Decision([], UNCHANGED)
+        if terminal.last_updated is None:
+            at = max(now, state.last_updated)
+    event = TerminalPulled(
+        **recorded_now(terminal_key(ptp.partner_id, terminal.terminal_id), now, origin),
+        payload=TerminalPostedPayload(
+            ptp_partner_id=ptp.partner_id,
+            terminal_id=terminal.terminal_id,
+            ptp_parties=parties_of(ptp),
+            last_updated=at,
+            object=to_json(terminal),
+        ),
+    )
+    return Decision([event], None)
+
+
 def _held(state: TerminalState | None, terminal_id: str) -> TerminalState:
     if state is None:
         raise RefusedError(
@@ -271,6 +341,53 @@ def decide_assigned(
             location_ids=tuple(assignment.location_ids),
             evse_uids=tuple(assignment.evse_uids),
             last_updated=now,
+            ptp_status_code=ptp_status_code,
+        ),
+    )
+    after = evolve_terminal(held, event)
+    assert after is not None
+    return Decision([event], after.object)
+
+
+def changes_of(body: Any, terminal_id: str) -> TerminalChanges:
+    """An ops body naming the Terminal fields to change (``null`` removes
+    one); a ``terminal_id`` in it must be the URL's."""
+    changes = TerminalChanges.model_validate(body)
+    if changes.terminal_id is not None and fold(changes.terminal_id) != fold(terminal_id):
+        raise _mismatch("terminal_id")
+    return changes
+
+
+def put_body(held: TerminalState, changes: TerminalChanges, now: datetime) -> Json:
+    """The whole Terminal we PUT to the PTP (mod_payments, PUT Terminal: the
+    request body is the updated object): the one we hold, the operator's
+    changes over it (a field set to ``null`` removed), stamped ``now``."""
+    given = changes.model_dump(mode="json", exclude_unset=True)
+    merged = {**held.object, **given, "terminal_id": held.terminal_id}
+    merged["last_updated"] = format_ocpi_datetime(now)
+    # Checked as a whole: a change may not make the terminal invalid.
+    return to_json(Terminal.model_validate({k: v for k, v in merged.items() if v is not None}))
+
+
+def decide_put(
+    state: TerminalState | None,
+    *,
+    terminal_id: str,
+    body: Json,
+    ptp_status_code: int | None,
+    now: datetime,
+    origin: Origin,
+) -> Decision[Json]:
+    """Record the Terminal the PTP accepted from our PUT (``put_body``);
+    answer the terminal as now held."""
+    held = check_assignable(state, terminal_id)
+    event = TerminalPut(
+        **recorded_now(terminal_key(held.ptp_partner_id, held.terminal_id), now, origin),
+        payload=TerminalPutPayload(
+            ptp_partner_id=held.ptp_partner_id,
+            terminal_id=held.terminal_id,
+            last_updated=now,
+            object=body,
             ptp_status_code=ptp_status_code,
         ),
     )
@@ -359,6 +476,26 @@ def decide_post_advice(
         ),
     )
     return Decision([event], state is None)
+
+
+def decide_pulled_advice(
+    state: AdviceState | None,
+    *,
+    ptp: PartnerState,
+    item: Any,
+    now: datetime,
+    origin: Origin,
+) -> Decision[str | None]:
+    """One confirmation of the PTP's Sender list (a pull sync), recorded as
+    if the PTP had POSTed it when it is new or changed; ``"unchanged"``
+    (nothing recorded) when we hold it as listed or a newer copy."""
+    advice = FinancialAdviceConfirmation.model_validate(item)
+    if state is not None and (
+        state.object == to_json(advice) or advice.last_updated < state.last_updated
+    ):
+        return Decision([], UNCHANGED)
+    decided = decide_post_advice(state, ptp=ptp, body=item, now=now, origin=origin)
+    return Decision(decided.events, None)
 
 
 def _serves(terminal: TerminalState, location_id: str, evse_uid: str) -> bool:

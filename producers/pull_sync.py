@@ -2,8 +2,15 @@
 object as the same event a push would have produced: a partner CPO's
 Locations (``LocationObjectPut`` at the Location level), Tariffs
 (``TariffPut``), Sessions (``SessionPut``) and CDRs (``CdrReceived`` with
-our ``CdrReconciled``), a partner eMSP's Tokens (``TokenPut``). ``ocpi-hub
-partners sync-<module>`` runs it.
+our ``CdrReconciled``), a partner eMSP's Tokens (``TokenPut``), a Payment
+Terminal Provider's terminals (``TerminalPulled``) and financial advice
+confirmations (``FinancialAdviceConfirmationPosted``; OCPI 2.3.0 Payments,
+docs/adr/0047). ``ocpi-hub partners sync-<module>`` runs it.
+
+Payments objects name no party: the PTP owns them (mod_payments, data
+owner PTP), so every object its Sender lists is its own and is keyed under
+the partner (``sender_owned``), and the module is read from a partner
+registered for 2.3.0 only (it exists there alone and converts nothing).
 
 Sessions and CDRs are judged as their receivers judge a PUT or POST
 (producers/receipts.py: the token must be one we issued, a CDR is priced
@@ -38,7 +45,7 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from producers import cdrs, locations, sessions, tariffs, tokens
+from producers import cdrs, locations, payments, sessions, tariffs, tokens
 from producers.edge_context import TokenDirectory, context_in
 from producers.locations import PutObject
 from producers.partner_client import PartnerCallError, authorization
@@ -51,6 +58,7 @@ from producers.write_path import Decision, Origin, RefusedError, Slice, WritePat
 from schemas.events import Party
 from schemas.events.cdrs import cdr_key
 from schemas.events.locations import LocationObjectRef
+from schemas.events.payments import advice_key, terminal_key
 from schemas.events.sessions import SessionRef
 from schemas.events.tariffs import TariffRef
 from schemas.events.tokens import TokenRef
@@ -108,6 +116,34 @@ class Pulled:
     consult: Callable[[Consulted], Awaitable[Judge]] | None = None
 
 
+# The writes of one page's objects, and a reason for each object skipped.
+PageCommands = Callable[
+    [PartnerState, "PullModule", Sequence[Any], str], tuple[list[Pulled], list[str]]
+]
+
+
+def commands_of_page(
+    partner: PartnerState, module: PullModule, items: Sequence[Any], correlation_id: str
+) -> tuple[list[Pulled], list[str]]:
+    """The write of each object of the page the partner may send us, and a
+    reason for each object skipped (not one of its parties, not an object of
+    the module)."""
+    commands: list[Pulled] = []
+    skipped: list[str] = []
+    for item in items:
+        ids = item if isinstance(item, dict) else {}
+        cc, pid, oid = (str(ids.get(k)) for k in ("country_code", "party_id", module.id_field))
+        if not partner.owns(cc, pid):
+            skipped.append(f"{cc}/{pid}/{oid}: not a party of {partner.partner_id}")
+            continue
+        origin = Origin(Party(country_code=fold(cc), party_id=fold(pid)), correlation_id)
+        try:
+            commands.append(module.pulled(ids, origin))
+        except ValidationError:
+            skipped.append(f"{cc}/{pid}/{oid}: not a {module.name} reference")
+    return commands, skipped
+
+
 @dataclass(frozen=True)
 class PullModule:
     """What one module's pull needs: the partner's Sender endpoint, the role
@@ -122,12 +158,20 @@ class PullModule:
     pulled: Callable[[dict[str, Any], Origin], Pulled]
     # Tariffs keep every digit a partner sent (schemas.ocpi.tariffs.loads_exact).
     decode: Callable[[bytes], Any] = json.loads
+    # The list below the module's Sender URL (Payments: "/terminals").
+    path: str = ""
+    # How a page becomes writes: by the parties the objects name, by default.
+    of_page: PageCommands = commands_of_page
+    # The one OCPI version the module exists in, read as is (Payments: 2.3.0).
+    only_version: str | None = None
 
 
 def sender_url(partner: PartnerState, module: PullModule) -> str:
+    """The partner's Sender list of ``module`` (``module.path`` below its URL)."""
     for endpoint in partner.endpoints:
         if endpoint.identifier == module.identifier and endpoint.role == "SENDER":
-            return str(endpoint.url)
+            url = str(endpoint.url)
+            return url.rstrip("/") + module.path if module.path else url
     raise LookupError(
         f"partner {partner.partner_id} offers no {module.identifier} Sender interface"
     )
@@ -238,16 +282,105 @@ def _cdr(item: dict[str, Any], origin: Origin) -> Pulled:
     )
 
 
+def _no_party(item: dict[str, Any], origin: Origin) -> Pulled:
+    raise AssertionError("a module whose objects name no party is read by sender_owned")
+
+
+# (state, ptp, item, now, origin) -> the decision of one pulled object.
+OwnedJudge = Callable[[Any, PartnerState, Any, datetime, Origin], Decision[Any]]
+
+
+def sender_owned(key: Callable[[str, str], str], judge: OwnedJudge) -> PageCommands:
+    """Writes for a module whose objects name no party (Payments: the PTP
+    owns them): each object the partner lists is its own, keyed under the
+    partner by its id; one without an id is named and skipped."""
+
+    def of_page(
+        partner: PartnerState, module: PullModule, items: Sequence[Any], correlation_id: str
+    ) -> tuple[list[Pulled], list[str]]:
+        role = partner.roles[0]
+        origin = Origin(
+            Party(country_code=fold(role.country_code), party_id=fold(role.party_id)),
+            correlation_id,
+        )
+        commands: list[Pulled] = []
+        skipped: list[str] = []
+        for item in items:
+            oid = item.get(module.id_field) if isinstance(item, dict) else None
+            if not isinstance(oid, str) or not oid:
+                skipped.append(f"{partner.partner_id}/{oid}: invalid {module.id_field}")
+                continue
+
+            def decide(state: Any, now: datetime, item: Any = item) -> Decision[Any]:
+                return judge(state, partner, item, now, origin)
+
+            commands.append(
+                Pulled(key(partner.partner_id, oid), decide, f"{partner.partner_id}/{oid}")
+            )
+        return commands, skipped
+
+    return of_page
+
+
+def _pulled_terminal(
+    state: Any, ptp: PartnerState, item: Any, now: datetime, origin: Origin
+) -> Decision[Any]:
+    return payments.decide_pulled_terminal(state, ptp=ptp, item=item, now=now, origin=origin)
+
+
+def _pulled_advice(
+    state: Any, ptp: PartnerState, item: Any, now: datetime, origin: Origin
+) -> Decision[Any]:
+    return payments.decide_pulled_advice(state, ptp=ptp, item=item, now=now, origin=origin)
+
+
 LOCATIONS_PULL = PullModule("locations", "locations", "CPO", "id", locations.SLICE, _location)
 TARIFFS_PULL = PullModule("tariffs", "tariffs", "CPO", "id", tariffs.SLICE, _tariff, loads_exact)
 TOKENS_PULL = PullModule("tokens", "tokens", "EMSP", "uid", tokens.SLICE, _token)
 SESSIONS_PULL = PullModule("sessions", "sessions", "CPO", "id", sessions.SLICE, _session)
 # Exact numbers, as the CDRs receiver reads its body (prices are reconciled).
 CDRS_PULL = PullModule("cdrs", "cdrs", "CPO", "id", cdrs.SLICE, _cdr, loads_exact)
-PULLS = {m.name: m for m in (LOCATIONS_PULL, TARIFFS_PULL, TOKENS_PULL, SESSIONS_PULL, CDRS_PULL)}
+# A PTP's Payments Sender (mod_payments): there is no PTP role in OCPI's
+# Role enum, so the partner's first role is addressed.
+PAYMENT_TERMINALS_PULL = PullModule(
+    "payment-terminals",
+    "payments",
+    "PTP",
+    "terminal_id",
+    payments.TERMINALS,
+    _no_party,
+    path="/terminals",
+    of_page=sender_owned(terminal_key, _pulled_terminal),
+    only_version="2.3.0",
+)
+# Exact numbers: total_costs is money.
+PAYMENT_ADVICES_PULL = PullModule(
+    "payment-advices",
+    "payments",
+    "PTP",
+    "id",
+    payments.ADVICES,
+    _no_party,
+    loads_exact,
+    path="/financial-advice-confirmations",
+    of_page=sender_owned(advice_key, _pulled_advice),
+    only_version="2.3.0",
+)
+PULLS = {
+    m.name: m
+    for m in (
+        LOCATIONS_PULL,
+        TARIFFS_PULL,
+        TOKENS_PULL,
+        SESSIONS_PULL,
+        CDRS_PULL,
+        PAYMENT_TERMINALS_PULL,
+        PAYMENT_ADVICES_PULL,
+    )
+}
 # Modules whose Sender list is asked for a date range by default (their
 # lists grow without end; mod_sessions requires date_from).
-DATED = frozenset({"sessions", "cdrs"})
+DATED = frozenset({"sessions", "cdrs", "payment-advices"})
 
 
 async def crawl(
@@ -290,28 +423,6 @@ async def crawl(
         yield Page(items=items, total=int(total) if total and total.isdigit() else None)
         link = resp.links.get("next")
         next_url = link.get("url") if link else None
-
-
-def commands_of_page(
-    partner: PartnerState, module: PullModule, items: Sequence[Any], correlation_id: str
-) -> tuple[list[Pulled], list[str]]:
-    """The write of each object of the page the partner may send us, and a
-    reason for each object skipped (not one of its parties, not an object of
-    the module)."""
-    commands: list[Pulled] = []
-    skipped: list[str] = []
-    for item in items:
-        ids = item if isinstance(item, dict) else {}
-        cc, pid, oid = (str(ids.get(k)) for k in ("country_code", "party_id", module.id_field))
-        if not partner.owns(cc, pid):
-            skipped.append(f"{cc}/{pid}/{oid}: not a party of {partner.partner_id}")
-            continue
-        origin = Origin(Party(country_code=fold(cc), party_id=fold(pid)), correlation_id)
-        try:
-            commands.append(module.pulled(ids, origin))
-        except ValidationError:
-            skipped.append(f"{cc}/{pid}/{oid}: not a {module.name} reference")
-    return commands, skipped
 
 
 def _fields(exc: ValidationError, shown: int = 5) -> str:
@@ -427,6 +538,11 @@ async def sync(
     to = next((r for r in partner.roles if r.role == module.partner_role), None)
     to = to or partner.roles[0]
     edge = WIRES[partner.version or CORE_VERSION]
+    if module.only_version is not None and edge.version != module.only_version:
+        raise LookupError(
+            f"{module.identifier} is an OCPI {module.only_version} module; "
+            f"{partner.partner_id} registered for OCPI {edge.version}"
+        )
     if edge.version != CORE_VERSION and module.identifier not in edge.modules:
         raise LookupError(f"we do not read the {module.identifier} module in OCPI {edge.version}")
     headers = {
@@ -454,12 +570,12 @@ async def sync(
                 if module.identifier in _EMBEDDING
                 else []
             )
-            items, unreadable = in_our_model(
-                edge, module, page.items, (to.country_code, to.party_id), now, contexts
-            )
-            commands, skipped = commands_of_page(
-                partner, module, items, headers["X-Correlation-ID"]
-            )
+            if module.only_version is None:
+                owner = (to.country_code, to.party_id)
+                items, unreadable = in_our_model(edge, module, page.items, owner, now, contexts)
+            else:
+                items, unreadable = list(page.items), []
+            commands, skipped = module.of_page(partner, module, items, headers["X-Correlation-ID"])
             skipped += unreadable
             outcomes = await asyncio.gather(
                 *(_record(consulted, module.pulled_slice, c, now, limit) for c in commands)

@@ -246,6 +246,8 @@ PAYMENTS = TopicSpec(
     key="PTP partner id / terminal|advice|activation / its id, upper-cased",
     event_types=(
         "TerminalPosted",
+        "TerminalPulled",
+        "TerminalPut",
         "TerminalAssigned",
         "TerminalDeactivated",
         "TerminalActivationRequested",

@@ -9,6 +9,15 @@ version details list a ``commands`` RECEIVER, and every POST to
 Authorization header as received, body) and answered with
 ``command_answer`` (a CommandResponse).
 
+With ``payments=True`` it is a Payment Terminal Provider's Payments Sender
+(OCPI 2.3.0, docs/adr/0047; register it with ``version="2.3.0"``): what a
+CPO sends under ``/payments/`` (terminal PATCH, PUT, activate, deactivate)
+is recorded in ``received`` and answered ``payments_status`` (1000, or an
+OCPI error to refuse); its lists ``/payments/terminals`` and
+``/payments/financial-advice-confirmations`` serve ``terminals`` and
+``advices``, ``page_size`` at a time with a ``Link`` to the next page
+(the requests' queries in ``list_queries``).
+
 Used where no second platform runs: the quick-start test against the
 platform `make up` started, and `make bench`.
 """
@@ -24,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -48,13 +58,42 @@ class PeerStub:
     charging_profiles: bool = False
     # A Payment Terminal Provider stand-in (OCPI 2.3.0 Payments, docs/adr/0047):
     # its version details list a ``payments`` SENDER; what the CPO sends
-    # under ``/payments/`` (terminal PATCH, activate, deactivate) is recorded
-    # in ``received``.
+    # under ``/payments/`` (terminal PATCH, PUT, activate, deactivate) is
+    # recorded in ``received`` and answered ``payments_status``; its lists
+    # serve ``terminals`` and ``advices`` (see the module docstring).
     payments: bool = False
+    payments_status: int = 1000
+    terminals: list[dict[str, Any]] = field(default_factory=list)
+    advices: list[dict[str, Any]] = field(default_factory=list)
+    page_size: int = 1
+    list_queries: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    # The OCPI version it offers and registers in.
+    version: str = "2.2.1"
 
     @property
     def versions_url(self) -> str:
         return f"{self.base_url}/versions"
+
+    def listed(self, path: str) -> tuple[int, Any, dict[str, str]] | None:
+        """A page of one of its Payments Sender lists, with its paging headers."""
+        parts = urlsplit(path)
+        lists = {"/payments/terminals": self.terminals}
+        lists["/payments/financial-advice-confirmations"] = self.advices
+        if not self.payments or parts.path.rstrip("/") not in lists:
+            return None
+        objects = lists[parts.path.rstrip("/")]
+        query = parse_qs(parts.query)
+        self.list_queries.append((parts.path, query))
+        offset = int(query.get("offset", ["0"])[0])
+        page = objects[offset : offset + self.page_size]
+        headers = {"X-Total-Count": str(len(objects)), "X-Limit": str(self.page_size)}
+        if offset + self.page_size < len(objects):
+            # The next link carries the filters itself (transport_and_format).
+            rest = {k: v[0] for k, v in query.items() if k.startswith("date_")}
+            filters = "".join(f"&{k}={v}" for k, v in rest.items())
+            at = offset + self.page_size
+            headers["Link"] = f'<{self.base_url}{parts.path}?offset={at}{filters}>; rel="next"'
+        return 200, {"status_code": 1000, "data": page}, headers
 
     def answer(self, method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
         expected = "Token " + base64.b64encode(self.token_b.encode()).decode()
@@ -63,9 +102,9 @@ class PeerStub:
         if method == "GET" and path == "/versions":
             return 200, {
                 "status_code": 1000,
-                "data": [{"version": "2.2.1", "url": f"{self.base_url}/2.2.1"}],
+                "data": [{"version": self.version, "url": f"{self.base_url}/{self.version}"}],
             }
-        if method == "GET" and path == "/2.2.1":
+        if method == "GET" and path == f"/{self.version}":
             endpoints = [
                 {
                     "identifier": "credentials",
@@ -98,7 +137,8 @@ class PeerStub:
                 endpoints.append(
                     {"identifier": "payments", "role": "SENDER", "url": f"{self.base_url}/payments"}
                 )
-            return 200, {"status_code": 1000, "data": {"version": "2.2.1", "endpoints": endpoints}}
+            details = {"version": self.version, "endpoints": endpoints}
+            return 200, {"status_code": 1000, "data": details}
         if self.commands and method == "POST" and path.startswith("/commands/"):
             self.commands_received.append((path, auth, body))
             return 200, {"status_code": 1000, "data": self.command_answer}
@@ -111,6 +151,8 @@ class PeerStub:
             return 200, {"status_code": 1000}
         if self.payments and path.startswith("/payments/") and method in ("POST", "PATCH", "PUT"):
             self.received.append((method, path, body))
+            if self.payments_status != 1000:
+                return 200, {"status_code": self.payments_status, "status_message": "refused"}
             return 200, {"status_code": 1000}
         if path.startswith("/locations/") and method in ("PUT", "PATCH"):
             self.received.append((method, path, body))
@@ -124,7 +166,7 @@ class PeerStub:
             [version] = [
                 v
                 for v in client.get(versions_url, headers=auth).json()["data"]
-                if v["version"] == "2.2.1"
+                if v["version"] == self.version
             ]
             details = client.get(version["url"], headers=auth).json()["data"]
             [credentials_url] = [
@@ -159,6 +201,7 @@ def peer_stub(
     commands: bool = False,
     charging_profiles: bool = False,
     payments: bool = False,
+    version: str = "2.2.1",
 ) -> Iterator[PeerStub]:
     stub = PeerStub(
         country_code,
@@ -167,6 +210,7 @@ def peer_stub(
         role=role,
         charging_profiles=charging_profiles,
         payments=payments,
+        version=version,
     )
 
     class Handler(BaseHTTPRequestHandler):
@@ -174,11 +218,19 @@ def peer_stub(
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            status, answer = stub.answer(
-                self.command, self.path, self.headers.get("Authorization"), body
-            )
+            auth = self.headers.get("Authorization")
+            expected = "Token " + base64.b64encode(stub.token_b.encode()).decode()
+            listing = self.command == "GET" and auth == expected
+            page = stub.listed(self.path) if listing else None
+            if page is not None:
+                status, answer, extra = page
+            else:
+                status, answer = stub.answer(self.command, self.path, auth, body)
+                extra = {}
             data = json.dumps({"timestamp": "2026-01-01T00:00:00Z", **answer}).encode()
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -11,30 +11,43 @@ A Payment Terminal Provider (PTP), the data owner of both objects:
   before is an update); ``GET /financial-advice-confirmations/{id}``.
 
 A PTP sees only its own objects: another partner's id is 2000 at HTTP 404.
-Writes go through the one write path (``producers.payments``).
+Both objects take the same two routes (``_post``, ``_get``), told apart by
+a ``PtpObject``. Writes go through the one write path (``producers.payments``).
 
-Our side of the PTP's Sender interface (assign, activate, deactivate) is
-the ops API (api/ops/payments.py). ``payments_endpoint`` is our entry in
+The caller is the usual registered one (``api.auth.registered_caller``):
+Payments exists in OCPI 2.3.0 only and converts nothing (docs/adr/0045),
+so a PTP registered for 2.3.0 uses it; a partner registered for another
+version is 2000, a TOKEN_A 401, and 3002 while 2.3.0 is not offered.
+
+Our side of the PTP's Sender interface (assign, PUT, activate,
+deactivate) is the ops API (api/ops/payments.py); its lists are pulled by
+``ocpi-hub partners sync-payment-terminals`` / ``sync-payment-advices``
+(producers/pull_sync.py). ``payments_endpoint`` is our entry in
 the 2.3.0 version details.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Protocol
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Path
 
-from api.auth import Caller, _caller_of
-from api.consistency import read_written
+from api.auth import Caller, RegisteredCallerDep
+from api.consistency import ObjectView, read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.writes import ExactBody, WritePathDep, body_of
+from ocpi_hub.bootstrap import Container
+from producers.partners import PartnerState
 from producers.payments import ADVICES, TERMINALS, decide_post_advice, decide_post_terminal
-from producers.write_path import Origin
+from producers.write_path import Decision, Origin, Slice, WritePath
 from schemas.events import Party
 from schemas.events.payments import advice_key, terminal_key
-from schemas.ocpi.common import fold
+from schemas.ocpi.common import OcpiModel, fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.v230.payments import FinancialAdviceConfirmation, Terminal
 from schemas.ocpi.versions import Endpoint, InterfaceRole
@@ -63,132 +76,134 @@ def payments_endpoint(base_url: str) -> Endpoint:
     )
 
 
-async def ptp_caller(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Caller:
-    """A registered partner's token, base64-encoded (OCPI 2.2 and later).
+class PostDecision(Protocol):
+    """How the slice decides a PTP's POST of one of its objects
+    (``producers.payments.decide_post_*``); the answer: whether it is new."""
 
-    Payments exists in 2.3.0 only and converts nothing, so it needs no edge
-    adapter (docs/adr/0045): a PTP registered for 2.2.1 or 2.3.0 may use it
-    (docs/adr/0047; a PTP registers in 2.3.0, or in 2.2.1 where 2.3.0 is
-    not offered). A TOKEN_A is 401; a 2.1.1 partner is 2000."""
-    found = await _caller_of(request.app.state.partner_tokens, authorization, None)
-    if found.with_token_a:
+    def __call__(
+        self, state: Any, *, ptp: PartnerState, body: Any, now: datetime, origin: Origin
+    ) -> Decision[bool]: ...
+
+
+@dataclass(frozen=True)
+class PtpObject:
+    """One of the PTP's two objects as our Receiver takes it: its model, its
+    id field, where it is written and read, and how a POST is decided."""
+
+    what: str  # its name in answers
+    model: type[OcpiModel]
+    id_field: str
+    slice: Slice[Any]
+    key: Callable[[str, str], str]  # (PTP partner id, object id) -> aggregate key
+    decide: PostDecision
+    view: Callable[[Container], ObjectView[Any]]
+
+
+TERMINAL = PtpObject(
+    "terminal",
+    Terminal,
+    "terminal_id",
+    TERMINALS,
+    terminal_key,
+    decide_post_terminal,
+    lambda c: c.payment_terminals,
+)
+ADVICE = PtpObject(
+    "financial advice confirmation",
+    FinancialAdviceConfirmation,
+    "id",
+    ADVICES,
+    advice_key,
+    decide_post_advice,
+    lambda c: c.payment_advices,
+)
+
+
+async def _post(
+    kind: PtpObject,
+    body: Any,
+    caller: Caller,
+    write_path: WritePath,
+    correlation_id: str,
+    now: datetime,
+) -> Json:
+    """A PTP creates (or sends again) one of its objects, keyed under itself."""
+    ptp = caller.partner
+    object_id = body.get(kind.id_field) if isinstance(body, dict) else None
+    if not isinstance(object_id, str) or not object_id:
+        # The model says what is wrong (2001), without a key to hold.
+        kind.model.model_validate(body)
         raise OcpiError(
-            OcpiStatus.CLIENT_ERROR,
-            "a registration token (TOKEN_A) is valid only on versions and credentials",
-            401,
-            headers={"WWW-Authenticate": "Token"},
+            OcpiStatus.INVALID_PARAMETERS, f"invalid or missing parameters: {kind.id_field}"
         )
-    registered_for = found.partner.version or "2.2.1"
-    if registered_for not in ("2.2.1", VERSION):
-        raise OcpiError(
-            OcpiStatus.CLIENT_ERROR,
-            f"this partner registered for OCPI {registered_for}: Payments is an OCPI "
-            f"{VERSION} module",
-        )
-    request.state.partner_id = found.partner.partner_id
-    return found
-
-
-PtpDep = Annotated[Caller, Depends(ptp_caller)]
-
-
-def _origin(caller: Caller, correlation_id: str) -> Origin:
-    role = caller.partner.roles[0]
-    return Origin(
-        Party(country_code=fold(role.country_code), party_id=fold(role.party_id)), correlation_id
+    role = ptp.roles[0]
+    party = Party(country_code=fold(role.country_code), party_id=fold(role.party_id))
+    origin = Origin(party, correlation_id)
+    created = await write_path.write(
+        kind.slice,
+        kind.key(ptp.partner_id, object_id),
+        lambda state: kind.decide(state, ptp=ptp, body=body, now=now, origin=origin),
     )
+    # HTTP 200 for a new object too, as every OCPI answer (docs/adr/0039 §2).
+    log.info("payments_object_posted", what=kind.what, created=created)
+    return envelope()
+
+
+async def _get(
+    kind: PtpObject, object_id: str, caller: Caller, c: Container, write_path: WritePath
+) -> Json:
+    """One of the PTP's own objects, once the view holds its last write;
+    another PTP's id is simply not found (2000 at HTTP 404)."""
+    found = await read_written(
+        kind.view(c),
+        write_path,
+        kind.slice,
+        kind.key(caller.partner.partner_id, object_id),
+        timeout_s=c.settings.read_own_writes_timeout_s,
+        what=kind.model.__name__,
+    )
+    if found is None:
+        raise OcpiError(OcpiStatus.CLIENT_ERROR, f"no {kind.what} {object_id!r} of yours", 404)
+    return envelope(found)
 
 
 @router.post("/terminals", openapi_extra=body_of(Terminal))
 async def post_terminal(
     body: ExactBody,
-    caller: PtpDep,
+    caller: RegisteredCallerDep,
     write_path: WritePathDep,
     correlation_id: CorrelationIdDep,
     now: NowDep,
 ) -> Json:
-    ptp = caller.partner
-    terminal_id = body.get("terminal_id") if isinstance(body, dict) else None
-    if not isinstance(terminal_id, str) or not terminal_id:
-        # The model says what is wrong (2001), without a key to hold.
-        Terminal.model_validate(body)
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "invalid or missing parameters: terminal_id")
-    origin = _origin(caller, correlation_id)
-    created = await write_path.write(
-        TERMINALS,
-        terminal_key(ptp.partner_id, terminal_id),
-        lambda state: decide_post_terminal(state, ptp=ptp, body=body, now=now, origin=origin),
-    )
-    # HTTP 200 for a new object too, as every OCPI answer (docs/adr/0039 §2).
-    log.info("payments_object_posted", created=created)
-    return envelope()
+    return await _post(TERMINAL, body, caller, write_path, correlation_id, now)
 
 
 @router.get("/terminals/{terminal_id}")
 async def get_terminal(
     terminal_id: TerminalIdPath,
-    caller: PtpDep,
+    caller: RegisteredCallerDep,
     c: ContainerDep,
     write_path: WritePathDep,
 ) -> Json:
-    found = await read_written(
-        c.payment_terminals,
-        write_path,
-        TERMINALS,
-        terminal_key(caller.partner.partner_id, terminal_id),
-        timeout_s=c.settings.read_own_writes_timeout_s,
-        what="Terminal",
-    )
-    if found is None:
-        raise OcpiError(OcpiStatus.CLIENT_ERROR, f"no terminal {terminal_id!r} of yours", 404)
-    return envelope(found)
+    return await _get(TERMINAL, terminal_id, caller, c, write_path)
 
 
 @router.post("/financial-advice-confirmations", openapi_extra=body_of(FinancialAdviceConfirmation))
 async def post_financial_advice_confirmation(
     body: ExactBody,
-    caller: PtpDep,
+    caller: RegisteredCallerDep,
     write_path: WritePathDep,
     correlation_id: CorrelationIdDep,
     now: NowDep,
 ) -> Json:
-    ptp = caller.partner
-    advice_id = body.get("id") if isinstance(body, dict) else None
-    if not isinstance(advice_id, str) or not advice_id:
-        FinancialAdviceConfirmation.model_validate(body)
-        raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "invalid or missing parameters: id")
-    origin = _origin(caller, correlation_id)
-    created = await write_path.write(
-        ADVICES,
-        advice_key(ptp.partner_id, advice_id),
-        lambda state: decide_post_advice(state, ptp=ptp, body=body, now=now, origin=origin),
-    )
-    # HTTP 200 for a new object too, as every OCPI answer (docs/adr/0039 §2).
-    log.info("payments_object_posted", created=created)
-    return envelope()
+    return await _post(ADVICE, body, caller, write_path, correlation_id, now)
 
 
 @router.get("/financial-advice-confirmations/{advice_id}")
 async def get_financial_advice_confirmation(
     advice_id: AdviceIdPath,
-    caller: PtpDep,
+    caller: RegisteredCallerDep,
     c: ContainerDep,
     write_path: WritePathDep,
 ) -> Json:
-    found = await read_written(
-        c.payment_advices,
-        write_path,
-        ADVICES,
-        advice_key(caller.partner.partner_id, advice_id),
-        timeout_s=c.settings.read_own_writes_timeout_s,
-        what="FinancialAdviceConfirmation",
-    )
-    if found is None:
-        raise OcpiError(
-            OcpiStatus.CLIENT_ERROR,
-            f"no financial advice confirmation {advice_id!r} of yours",
-            404,
-        )
-    return envelope(found)
+    return await _get(ADVICE, advice_id, caller, c, write_path)

@@ -145,6 +145,7 @@ ROUTE_ROLES: dict[tuple[str, str], OperatorRole] = {
     # payment terminals (OCPI 2.3.0 Payments, docs/adr/0047): the network's
     # (operator); what was captured is money (billing)
     ("PUT", "/ops/payments/terminals/{ptp_partner_id}/{terminal_id}/assignment"): OPERATOR,
+    ("PUT", "/ops/payments/terminals/{ptp_partner_id}/{terminal_id}"): OPERATOR,
     ("POST", "/ops/payments/terminals/{ptp_partner_id}/activate"): OPERATOR,
     ("POST", "/ops/payments/terminals/{ptp_partner_id}/{terminal_id}/deactivate"): OPERATOR,
     ("GET", "/ops/payments/terminals"): VIEWER,

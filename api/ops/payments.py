@@ -6,6 +6,11 @@ towards a Payment Terminal Provider's Sender interface (docs/adr/0047).
   EVSEs on a terminal the PTP created on our system (empty lists unassign
   it): we PATCH the PTP's terminal and, once it accepted, record
   ``TerminalAssigned``; the answer is the Terminal as we now serve it.
+* ``PUT /ops/payments/terminals/{ptp_partner_id}/{terminal_id}`` with the
+  Terminal fields to change (``customer_reference``, ``invoice_base_url``,
+  ...; ``null`` removes one): the terminal as we hold it with those changes
+  is PUT whole to the PTP's terminal and, once it accepted, recorded
+  (``TerminalPut``); the answer is the Terminal as we now serve it.
 * ``POST /ops/payments/terminals/{ptp_partner_id}/activate`` with an
   activation Terminal (``reference`` required, ``terminal_id`` not): POSTed
   to the PTP's ``/terminals/activate``; the PTP then POSTs the Terminal to us.
@@ -14,14 +19,17 @@ towards a Payment Terminal Provider's Sender interface (docs/adr/0047).
   ``GET /ops/payments/financial-advice-confirmations[?ptp_partner_id=&authorization_reference=]``.
 
 The PTP must be registered with a ``payments`` SENDER endpoint (else 409,
-2001). A PTP that cannot be used (no answer, not OCPI, an OCPI error) is
-HTTP 502 with 3001, and nothing is recorded.
+2001). Every change goes the one way (``_ptp_first``): the PTP first; a PTP
+that cannot be used (no answer, not OCPI, an OCPI error) is HTTP 502 with
+3001, and nothing is recorded.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -37,14 +45,17 @@ from producers.payments import (
     TerminalState,
     activation_of,
     assignment_of,
+    changes_of,
     check_assignable,
     decide_assigned,
     decide_deactivated,
+    decide_put,
     patch_body,
     plan_activation,
+    put_body,
 )
 from producers.sent_commands import CommandChannel, CpoAnswer, outbound_headers
-from producers.write_path import Origin, RefusedError
+from producers.write_path import Decision, Origin, RefusedError, WritePath
 from schemas.events import Party
 from schemas.events.payments import terminal_key
 from schemas.ocpi.common import fold
@@ -54,6 +65,8 @@ from schemas.ocpi.types import to_json
 log = structlog.get_logger(__name__)
 
 Json = dict[str, Any]
+T = TypeVar("T")
+R = TypeVar("R")
 
 router = APIRouter(
     prefix="/ops/payments", tags=["ops: payments (2.3.0, we as CPO)"], dependencies=[OPS_ACCESS]
@@ -65,6 +78,11 @@ TerminalIdPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x
 _ASSIGN_BODY = {
     "description": '`{"location_ids": [...], "evse_uids": [...]}`: our locations and EVSEs '
     "this terminal takes payments for (both count; empty lists unassign it)."
+}
+_PUT_BODY = {
+    "description": "The OCPI 2.3.0 Terminal fields to change (e.g. `customer_reference`, "
+    "`invoice_base_url`; `null` removes one): the terminal as we hold it with these "
+    "changes is PUT whole to the PTP."
 }
 _ACTIVATE_BODY = {
     "description": "An OCPI 2.3.0 Terminal without `terminal_id` (the PTP gives it); "
@@ -130,6 +148,73 @@ async def _send(
     return answer
 
 
+@dataclass(frozen=True)
+class PtpCall:
+    """One request to the PTP's Payments Sender: ``path`` below its module URL."""
+
+    method: str
+    path: str
+    body: Json | None = None
+
+
+async def _ptp_first(
+    c: Container,
+    channel: CommandChannel,
+    ptp_partner_id: str,
+    correlation_id: str,
+    call: Callable[[], Awaitable[PtpCall]],
+    record: Callable[[CpoAnswer, Origin], Awaitable[T]],
+    bound: Any,
+) -> T:
+    """The one way we change what a PTP owns: the registered PTP is found,
+    ``call`` builds the request (it may refuse first: nothing sent), the PTP
+    must accept it (else 502/3001 and nothing recorded, as for sent
+    commands, docs/adr/0019), then ``record`` writes what it accepted."""
+    ptp, base = await _ptp(c, ptp_partner_id)
+    request = await call()
+    answer = await _send(
+        c,
+        channel,
+        ptp,
+        request.method,
+        f"{base}{request.path}",
+        request.body,
+        correlation_id,
+        bound,
+    )
+    recorded = await record(answer, Origin(_us(c), correlation_id))
+    bound.info("ptp_change_recorded", method=request.method, path=request.path)
+    return recorded
+
+
+async def _change_terminal(
+    c: Container,
+    channel: CommandChannel,
+    write_path: WritePath,
+    ptp_partner_id: str,
+    terminal_id: str,
+    correlation_id: str,
+    call: Callable[[TerminalState | None], PtpCall],
+    decide: Callable[[TerminalState | None, PtpCall, CpoAnswer, Origin], Decision[R]],
+) -> R:
+    """``_ptp_first`` for a terminal we hold: ``call`` sees it as of its last
+    recorded write (the decision state); ``decide`` records, under its key,
+    the request the PTP accepted."""
+    key = terminal_key(ptp_partner_id, terminal_id)
+    sent: list[PtpCall] = []
+
+    async def request() -> PtpCall:
+        held: TerminalState | None = await write_path.state(TERMINALS, key)
+        sent.append(call(held))
+        return sent[0]
+
+    async def record(answer: CpoAnswer, origin: Origin) -> R:
+        return await write_path.write(TERMINALS, key, lambda s: decide(s, sent[0], answer, origin))
+
+    bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
+    return await _ptp_first(c, channel, ptp_partner_id, correlation_id, request, record, bound)
+
+
 @router.put("/terminals/{ptp_partner_id}/{terminal_id}/assignment")
 async def assign_terminal(
     ptp_partner_id: PartnerIdPath,
@@ -143,20 +228,14 @@ async def assign_terminal(
     body: Annotated[Any, Body(**_ASSIGN_BODY)] = None,
 ) -> Json:
     assignment = assignment_of(checked(request, body))
-    ptp, base = await _ptp(c, ptp_partner_id)
-    key = terminal_key(ptp_partner_id, terminal_id)
-    held: TerminalState | None = await write_path.state(TERMINALS, key)
-    check_assignable(held, terminal_id)
-    bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
-    url = f"{base}/terminals/{terminal_id}"
-    answer = await _send(
-        c, channel, ptp, "PATCH", url, patch_body(assignment, now), correlation_id, bound
-    )
-    origin = Origin(_us(c), correlation_id)
-    served = await write_path.write(
-        TERMINALS,
-        key,
-        lambda state: decide_assigned(
+
+    def call(held: TerminalState | None) -> PtpCall:
+        check_assignable(held, terminal_id)
+        return PtpCall("PATCH", f"/terminals/{terminal_id}", patch_body(assignment, now))
+
+    served = await _change_terminal(
+        c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
+        lambda state, _, answer, origin: decide_assigned(
             state,
             terminal_id=terminal_id,
             assignment=assignment,
@@ -164,8 +243,39 @@ async def assign_terminal(
             now=now,
             origin=origin,
         ),
-    )
-    bound.info("terminal_assigned", locations=len(assignment.location_ids))
+    )  # fmt: skip
+    return envelope(served)
+
+
+@router.put("/terminals/{ptp_partner_id}/{terminal_id}")
+async def put_terminal(
+    ptp_partner_id: PartnerIdPath,
+    terminal_id: TerminalIdPath,
+    c: ContainerDep,
+    channel: CommandChannelDep,
+    write_path: WritePathDep,
+    correlation_id: CorrelationIdDep,
+    now: NowDep,
+    request: Request,
+    body: Annotated[Any, Body(**_PUT_BODY)] = None,
+) -> Json:
+    changes = changes_of(checked(request, body), terminal_id)
+
+    def call(held: TerminalState | None) -> PtpCall:
+        whole = put_body(check_assignable(held, terminal_id), changes, now)
+        return PtpCall("PUT", f"/terminals/{terminal_id}", whole)
+
+    served = await _change_terminal(
+        c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
+        lambda state, sent, answer, origin: decide_put(
+            state,
+            terminal_id=terminal_id,
+            body=sent.body or {},
+            ptp_status_code=answer.ocpi_status,
+            now=now,
+            origin=origin,
+        ),
+    )  # fmt: skip
     return envelope(served)
 
 
@@ -181,22 +291,25 @@ async def activate_terminal(
     body: Annotated[Any, Body(**_ACTIVATE_BODY)] = None,
 ) -> Json:
     activation = activation_of(checked(request, body))
-    ptp, base = await _ptp(c, ptp_partner_id)
+
+    async def call() -> PtpCall:
+        return PtpCall("POST", "/terminals/activate", to_json(activation))
+
+    async def record(answer: CpoAnswer, origin: Origin) -> Json:
+        event = plan_activation(
+            ptp_partner_id=ptp_partner_id,
+            activation=activation,
+            ptp_status_code=answer.ocpi_status,
+            now=now,
+            origin=origin,
+        )
+        await write_path.record([event])
+        return {"reference": activation.reference, "ptp_answer": answer.data}
+
     bound = log.bind(ptp_partner_id=ptp_partner_id, reference=activation.reference)
-    request_body = to_json(activation)
-    answer = await _send(
-        c, channel, ptp, "POST", f"{base}/terminals/activate", request_body, correlation_id, bound
+    return envelope(
+        await _ptp_first(c, channel, ptp_partner_id, correlation_id, call, record, bound)
     )
-    event = plan_activation(
-        ptp_partner_id=ptp_partner_id,
-        activation=activation,
-        ptp_status_code=answer.ocpi_status,
-        now=now,
-        origin=Origin(_us(c), correlation_id),
-    )
-    await write_path.record([event])
-    bound.info("terminal_activation_requested")
-    return envelope({"reference": activation.reference, "ptp_answer": answer.data})
 
 
 @router.post("/terminals/{ptp_partner_id}/{terminal_id}/deactivate")
@@ -209,28 +322,23 @@ async def deactivate_terminal(
     correlation_id: CorrelationIdDep,
     now: NowDep,
 ) -> Json:
-    ptp, base = await _ptp(c, ptp_partner_id)
-    key = terminal_key(ptp_partner_id, terminal_id)
-    held = await write_path.state(TERMINALS, key)
-    if held is None:
-        raise RefusedError(
-            OcpiStatus.INVALID_PARAMETERS, f"no terminal {terminal_id!r} of this PTP", 404
-        )
-    bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
-    url = f"{base}/terminals/{terminal_id}/deactivate"
-    answer = await _send(c, channel, ptp, "POST", url, None, correlation_id, bound)
-    origin = Origin(_us(c), correlation_id)
-    changed = await write_path.write(
-        TERMINALS,
-        key,
-        lambda state: decide_deactivated(
+    def call(held: TerminalState | None) -> PtpCall:
+        if held is None:
+            raise RefusedError(
+                OcpiStatus.INVALID_PARAMETERS, f"no terminal {terminal_id!r} of this PTP", 404
+            )
+        return PtpCall("POST", f"/terminals/{terminal_id}/deactivate")
+
+    changed = await _change_terminal(
+        c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
+        lambda state, _, answer, origin: decide_deactivated(
             state,
             terminal_id=terminal_id,
             ptp_status_code=answer.ocpi_status,
             now=now,
             origin=origin,
         ),
-    )
+    )  # fmt: skip
     return envelope({"deactivated": True, "changed": changed})
 
 

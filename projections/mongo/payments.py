@@ -26,12 +26,7 @@ from pymongo.database import Database
 from producers.payments import AdviceState, TerminalState, evolve_advice, evolve_terminal
 from projections.mongo.folding import Doc, FoldingWriter
 from projections.position import Record, already_applied
-from schemas.events.payments import (
-    FinancialAdviceConfirmationPosted,
-    TerminalAssigned,
-    TerminalDeactivated,
-    TerminalPosted,
-)
+from schemas.events.payments import FinancialAdviceConfirmationPosted, TerminalEvent
 from schemas.ocpi.common import fold, sort_stamp
 
 TERMINALS = "payment_terminals"
@@ -40,8 +35,7 @@ ADVICES = "payment_advices"
 
 def _terminal_key(record: Record[Any]) -> str | None:
     event = record.event
-    is_terminal = isinstance(event, TerminalPosted | TerminalAssigned | TerminalDeactivated)
-    return event.aggregate_key if is_terminal else None
+    return event.aggregate_key if isinstance(event, TerminalEvent) else None
 
 
 def _advice_key(record: Record[Any]) -> str | None:

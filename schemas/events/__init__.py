@@ -96,6 +96,8 @@ from schemas.events.payments import (
     TerminalAssigned,
     TerminalDeactivated,
     TerminalPosted,
+    TerminalPulled,
+    TerminalPut,
 )
 from schemas.events.sessions import SessionPatched, SessionPut
 from schemas.events.tariffs import TariffDeleted, TariffPut
@@ -186,6 +188,8 @@ Event = Annotated[
     | ApiKeyRevoked
     | ClientInfoPut
     | TerminalPosted
+    | TerminalPulled
+    | TerminalPut
     | TerminalAssigned
     | TerminalDeactivated
     | TerminalActivationRequested
@@ -267,6 +271,8 @@ __all__ = [
     "TerminalAssigned",
     "TerminalDeactivated",
     "TerminalPosted",
+    "TerminalPulled",
+    "TerminalPut",
     "TokenAuthorizationDecided",
     "TokenPatched",
     "TokenPolicySet",

@@ -6,8 +6,9 @@ Provider (PTP) partner that owns it, so one PTP's terminal id or
 confirmation id never collides with another's:
 
 * a terminal, ``PTP_PARTNER_ID/terminal/TERMINAL_ID`` (id folded): the PTP
-  created or changed it, we assigned our locations and EVSEs to it, we
-  deactivated it;
+  created or changed it (POSTed to us, or found changed in its Sender's
+  list when we pulled it), we assigned our locations and EVSEs to it, we
+  PUT it with our changes, we deactivated it;
 * a financial advice confirmation, ``PTP_PARTNER_ID/advice/ID`` (folded).
 
 ``TerminalActivationRequested`` is a fact about a request we made to the
@@ -65,6 +66,38 @@ class TerminalPosted(EventMeta):
     event_type: Literal["TerminalPosted"] = "TerminalPosted"
     schema_version: Literal[1] = 1
     payload: TerminalPostedPayload
+
+
+class TerminalPulled(EventMeta):
+    """We pulled the PTP's terminal from its Sender (GET ``/terminals``) and
+    it was new or changed to us. The payload is that of ``TerminalPosted``
+    (the Terminal as listed); unlike a POST, a pull does not make a terminal
+    we deactivated take payments again: the PTP's list may hold it still."""
+
+    event_type: Literal["TerminalPulled"] = "TerminalPulled"
+    schema_version: Literal[1] = 1
+    payload: TerminalPostedPayload
+
+
+class TerminalPutPayload(_Payload):
+    """``object``: the whole Terminal we PUT to the PTP's Sender (its fields
+    as we held them with the operator's changes), which the PTP accepted
+    with ``ptp_status_code``."""
+
+    ptp_partner_id: PartnerId
+    terminal_id: Ci36
+    last_updated: datetime
+    object: dict[str, Any]
+    ptp_status_code: int | None = None
+
+
+class TerminalPut(EventMeta):
+    """We (the CPO) updated a PTP's terminal (PUT on its Sender, e.g. its
+    ``customer_reference`` or ``invoice_base_url``) and the PTP accepted."""
+
+    event_type: Literal["TerminalPut"] = "TerminalPut"
+    schema_version: Literal[1] = 1
+    payload: TerminalPutPayload
 
 
 class TerminalAssignedPayload(_Payload):
@@ -134,11 +167,14 @@ class AdvicePostedPayload(_Payload):
 
 class FinancialAdviceConfirmationPosted(EventMeta):
     """A PTP confirmed what it captured for a session (POST
-    ``/payments/financial-advice-confirmations``)."""
+    ``/payments/financial-advice-confirmations``), or we pulled the
+    confirmation from its Sender and it was new or changed to us."""
 
     event_type: Literal["FinancialAdviceConfirmationPosted"] = "FinancialAdviceConfirmationPosted"
     schema_version: Literal[1] = 1
     payload: AdvicePostedPayload
 
 
-TerminalEvent = TerminalPosted | TerminalAssigned | TerminalDeactivated
+TerminalEvent = (
+    TerminalPosted | TerminalPulled | TerminalPut | TerminalAssigned | TerminalDeactivated
+)

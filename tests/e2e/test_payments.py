@@ -3,10 +3,10 @@ Payments, we as CPO; docs/adr/0047), end to end on the running platform
 (api, processors, projections, push, gateway as separate processes) with a
 real ``ocpp`` library charger:
 
-1. a Payment Terminal Provider (a stub OCPI party registered with us, its
-   Payments Sender recording what we send) creates its terminal on our
-   Receiver; we assign our location to it through ops (the PATCH reaches
-   the PTP) and the PTP reads the assignment back;
+1. a Payment Terminal Provider (a stub OCPI party registered with us in
+   OCPI 2.3.0, its Payments Sender recording what we send) creates its
+   terminal on our Receiver; we assign our location to it through ops (the
+   PATCH reaches the PTP) and the PTP reads the assignment back;
 2. the PTP reads our tariff with its ``preauthorize_amount`` (what it
    reserves at its payment provider);
 3. it starts the session with StartSession and its payment's
@@ -15,6 +15,17 @@ real ``ocpp`` library charger:
 4. the CDR we issue carries the ``invoice_reference_id`` (the terminal says
    the CPO invoices), and the PTP's financial advice confirmation for that
    reference is recorded and served back.
+
+Then the other direction: we pull the PTP's terminal and advice lists (its
+Sender pages them with ``Link``) with ``ocpi-hub partners
+sync-payment-terminals`` / ``sync-payment-advices``, a second pull records
+nothing, and our PUT of a terminal reaches the PTP, or, refused by it,
+records nothing.
+
+Payments is spoken in OCPI 2.3.0 only and Commands not yet (that is
+wip/v230modules), so the PTP sends StartSession through a second
+registration of its party in 2.2.1 (``cmd``): the session's token is still
+the PTP's party's, which is what the CDR builder matches.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,8 +78,10 @@ class TerminalCharger(ChargePoint):  # type: ignore[misc]
 @dataclass
 class Setup:
     platform: Platform
-    stub: PeerStub
+    stub: PeerStub  # the PTP, registered in 2.3.0 (Payments)
     headers: dict[str, str]  # the PTP's token at our API
+    cmd: PeerStub  # the PTP's party registered in 2.2.1 (Commands)
+    cmd_headers: dict[str, str]
     ops: dict[str, str]
     tag: str
     location_id: str
@@ -77,19 +91,26 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    """Our platform; a PTP registered with it (as an eMSP role: it sends
-    StartSession); one of our locations, priced with a tariff that states
-    ``preauthorize_amount``, with a registered charge point."""
+    """Our platform; a PTP registered with it in 2.3.0 (as an eMSP role) and
+    its party again in 2.2.1 (to send StartSession); one of our locations,
+    priced with a tariff that states ``preauthorize_amount``, with a
+    registered charge point."""
     with (
         fresh_namespace(services) as ns,
         running_platform(ns, tmp_path_factory.mktemp("payments-logs")) as platform,
-        peer_stub("DE", "PTP", role="EMSP", payments=True) as stub,
+        peer_stub("DE", "PTP", role="EMSP", payments=True, version="2.3.0") as stub,
+        peer_stub("DE", "PTP", role="EMSP") as cmd,
     ):
         invite = cli_json(
             platform, "partners", "invite", "--country-code", "DE", "--party-id", "PTP",
             "--role", "EMSP", "--partner-id", "PTP-1",
         )  # fmt: skip
         token_c = stub.register_with(invite["versions_url"], invite["token_a"])
+        invite = cli_json(
+            platform, "partners", "invite", "--country-code", "DE", "--party-id", "PTP",
+            "--role", "EMSP", "--partner-id", "PTP-CMD",
+        )  # fmt: skip
+        cmd_token = cmd.register_with(invite["versions_url"], invite["token_a"])
         tag = uuid.uuid4().hex[:6].upper()
         loc, cp, tid = f"PAY-{tag}", f"CP-PAY-{tag}", f"TP-{tag}"
         ops = ops_auth(platform.base_url)
@@ -120,7 +141,11 @@ def setup(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         }
         made = httpx.put(f"{base}/ops/charge-points/{cp}", json=body, headers=ops, timeout=10)
         assert made.status_code == 201, made.text
-        yield Setup(platform, stub, auth(token_c), ops, tag, loc, cp, tid)
+        routed = {"OCPI-to-country-code": CC, "OCPI-to-party-id": PID}
+        yield Setup(
+            platform, stub, {**auth(token_c), **routed}, cmd, auth(cmd_token), ops, tag, loc,
+            cp, tid,
+        )  # fmt: skip
 
 
 async def _until(check: Any, what: str, within_s: float = 60) -> Any:
@@ -183,7 +208,7 @@ async def test_a_payment_terminal_session_from_pre_authorization_to_cdr(setup: S
         assert held["location_ids"] == [s.location_id]
 
         # 2. What the PTP preauthorizes: our tariff's preauthorize_amount.
-        tariffs = _ok(await ptp.get("/ocpi/cpo/2.2.1/tariffs"))
+        tariffs = _ok(await ptp.get("/ocpi/cpo/2.3.0/tariffs"))
         [ours] = [t for t in tariffs if t["id"] == s.tariff_id]
         assert Decimal(str(ours["preauthorize_amount"])) == Decimal("50.00")
 
@@ -206,7 +231,7 @@ async def test_a_payment_terminal_session_from_pre_authorization_to_cdr(setup: S
             )
             uid = f"ADHOC{s.tag}"
             start_session = {
-                "response_url": f"{s.stub.base_url}/commands/START_SESSION/{s.tag}",
+                "response_url": f"{s.cmd.base_url}/commands/START_SESSION/{s.tag}",
                 "token": token(uid, country_code="DE", party_id="PTP", type="AD_HOC_USER"),
                 "location_id": s.location_id,
                 "evse_uid": "EVSE1",
@@ -214,7 +239,11 @@ async def test_a_payment_terminal_session_from_pre_authorization_to_cdr(setup: S
                 "authorization_reference": reference,
             }
             answer = _ok(
-                await ptp.post("/ocpi/cpo/2.2.1/commands/START_SESSION", json=start_session)
+                await ptp.post(
+                    "/ocpi/cpo/2.2.1/commands/START_SESSION",
+                    json=start_session,
+                    headers=s.cmd_headers,
+                )
             )
             assert answer["result"] == "ACCEPTED"
             await _until(lambda: charger.remote_starts, "RemoteStartTransaction at the charger")
@@ -294,3 +323,102 @@ async def _advices(ops: httpx.AsyncClient, reference: str) -> list[dict[str, Any
     )
     data: list[dict[str, Any]] | None = resp.json().get("data") if resp.status_code == 200 else None
     return data or None
+
+
+async def test_we_pull_the_ptps_lists_once_and_put_a_terminal_it_may_refuse(setup: Setup) -> None:
+    s = setup
+    now = datetime.now(UTC).replace(microsecond=0)
+    ids = [f"pull-{s.tag.lower()}-{i}" for i in range(3)]
+    s.stub.terminals = [
+        {
+            "terminal_id": tid,
+            "customer_reference": "ZZ-HUB",
+            "city": "Berlin",
+            "invoice_creator": "PTP",
+            "last_updated": _ts(now - timedelta(minutes=5)),
+        }
+        for tid in ids
+    ]
+    # Named and skipped, the rest recorded.
+    s.stub.terminals.append({"terminal_id": f"bad-{s.tag}", "invoice_creator": "NOBODY"})
+    s.stub.advices = [
+        {
+            "id": f"fac-pull-{s.tag}-{i}",
+            "authorization_reference": f"pp-pull-{s.tag}-{i}",
+            "total_costs": {"before_taxes": 12.5, "taxes": [{"name": "VAT", "amount": 2.38}]},
+            "currency": "EUR",
+            "eft_data": ["VISA", "PAN **** 4242"],
+            "capture_status_code": "SUCCESS",
+            "last_updated": _ts(now - timedelta(minutes=2)),
+        }
+        for i in range(2)
+    ]
+    s.stub.page_size = 2
+    s.stub.list_queries.clear()
+
+    first = s.platform.run("partners", "sync-payment-terminals", "PTP-1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    report = json.loads(first.stdout.strip().splitlines()[-1])
+    assert (report["pages"], report["recorded"], report["unchanged"]) == (2, 3, 0)
+    assert report["skipped"] == 1 and f"bad-{s.tag}" in first.stderr
+    assert "invoice_creator" in first.stderr
+    # Two pages: the second one through the Link of the first.
+    assert [(p, q.get("offset")) for p, q in s.stub.list_queries] == [
+        ("/payments/terminals", None),
+        ("/payments/terminals", ["2"]),
+    ]
+    again = cli_json(s.platform, "partners", "sync-payment-terminals", "PTP-1")
+    assert (again["recorded"], again["unchanged"]) == (0, 3)
+
+    since = _ts(now - timedelta(hours=1))
+    advices = cli_json(s.platform, "partners", "sync-payment-advices", "PTP-1", "--since", since)
+    assert (advices["recorded"], advices["skipped"]) == (2, 0)
+    assert s.stub.list_queries[-1][1]["date_from"] == [since]
+    advices = cli_json(s.platform, "partners", "sync-payment-advices", "PTP-1", "--since", since)
+    assert (advices["recorded"], advices["unchanged"]) == (0, 2)
+
+    async with httpx.AsyncClient(base_url=s.platform.base_url, headers=s.ops, timeout=30) as ops:
+        listed = await _until(
+            lambda: _pulled_terminals(ops, ids), "the pulled terminals in the ops list"
+        )
+        assert sorted(t["terminal_id"] for t in listed) == ids
+        found = await _until(
+            lambda: _advices(ops, f"pp-pull-{s.tag}-1"), "a pulled confirmation in the ops list"
+        )
+        assert [a["advice_id"] for a in found] == [f"fac-pull-{s.tag}-1"]
+
+        # Our PUT: the whole terminal, with our changes, reaches the PTP first.
+        one = f"/ops/payments/terminals/PTP-1/{ids[0]}"
+        changes = {"customer_reference": "OMV", "invoice_base_url": "https://inv.example.com/"}
+        put = _ok(await ops.put(one, json=changes))
+        assert (put["customer_reference"], put["city"]) == ("OMV", "Berlin")
+        [(method, body)] = [
+            (m, b) for m, p, b in s.stub.received if p == f"/payments/terminals/{ids[0]}"
+        ]
+        assert method == "PUT"
+        assert body["terminal_id"] == ids[0]
+        assert body["invoice_base_url"] == "https://inv.example.com/"
+        assert body["invoice_creator"] == "PTP"
+
+        # The PTP refuses the next one: 502 / 3001 and nothing recorded.
+        s.stub.payments_status = 2001
+        try:
+            refused = await ops.put(one, json={"customer_reference": "REFUSED"})
+        finally:
+            s.stub.payments_status = 1000
+        assert refused.status_code == 502, refused.text
+        assert refused.json()["status_code"] == 3001
+        held = _ok(await ops.get(one))
+        assert held["object"]["customer_reference"] == "OMV"
+        # Pulled again, the PTP's list (without our change) is older: nothing recorded.
+        after = cli_json(s.platform, "partners", "sync-payment-terminals", "PTP-1")
+        assert (after["recorded"], after["unchanged"]) == (0, 3)
+        assert _ok(await ops.get(one))["object"]["customer_reference"] == "OMV"
+
+
+async def _pulled_terminals(ops: httpx.AsyncClient, ids: list[str]) -> list[Any] | None:
+    resp = await ops.get("/ops/payments/terminals", params={"ptp_partner_id": "PTP-1"})
+    if resp.status_code != 200:
+        return None
+    listed = [t for t in resp.json().get("data") or [] if t["terminal_id"] in ids]
+    return listed if len(listed) == len(ids) else None

@@ -45,6 +45,7 @@ from tests.token_objects import token
 # TOKEN_A, or nobody.
 BOTH, CPO_ONLY, TOKEN_A, NOBODY = "both", "cpo-only", "token-a", "nobody"
 HUB = "hub"  # a partner registered as HUB (NL/HBX)
+PTP = "ptp"  # a partner registered for OCPI 2.3.0 (DE/PTP): Payments is 2.3.0's
 
 AT = "2026-06-01T10:00:00Z"
 NOT_JSON = b"{not json"
@@ -222,22 +223,25 @@ CASES = [
     Case(HUB, "PUT", f"{HCI}/DE/LONGER", 200, 2001, body=CLIENT_INFO),
     Case(HUB, "GET", f"{HCI}/DE/NOP", 404, 2000),
     Case(HUB, "GET", f"{HCI}/DE/LONGER", 404, 2001),
-    # --- payments, receiver (2.3.0, we as CPO; any registered partner is a PTP) ------
+    # --- payments, receiver (2.3.0, we as CPO; a partner registered for 2.3.0) ------
     Case(NOBODY, "GET", f"{PAY}/terminals/T1", 401, 2000),
     Case(TOKEN_A, "GET", f"{PAY}/terminals/T1", 401, 2000),
-    Case(BOTH, "GET", f"{PAY}/terminals/NOPE", 404, 2000),
-    Case(BOTH, "GET", f"{PAY}/terminals/{LONG}", 404, 2001),
+    # A partner registered for 2.2.1 uses 2.2.1's endpoints: no Payments.
+    Case(BOTH, "GET", f"{PAY}/terminals/T1", 200, 2000),
+    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2000, body={"terminal_id": "T1"}),
+    Case(PTP, "GET", f"{PAY}/terminals/NOPE", 404, 2000),
+    Case(PTP, "GET", f"{PAY}/terminals/{LONG}", 404, 2001),
     Case(NOBODY, "POST", f"{PAY}/terminals", 401, 2000, body={"terminal_id": "T1"}),
-    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2001, body={}),
-    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2001, body={"terminal_id": LONG}),
-    Case(BOTH, "POST", f"{PAY}/terminals", 200, 2001, body={"terminal_id": "T1", "city": 5}),
-    Case(BOTH, "POST", f"{PAY}/terminals", 400, 2000, body=NOT_JSON),
+    Case(PTP, "POST", f"{PAY}/terminals", 200, 2001, body={}),
+    Case(PTP, "POST", f"{PAY}/terminals", 200, 2001, body={"terminal_id": LONG}),
+    Case(PTP, "POST", f"{PAY}/terminals", 200, 2001, body={"terminal_id": "T1", "city": 5}),
+    Case(PTP, "POST", f"{PAY}/terminals", 400, 2000, body=NOT_JSON),
     Case(NOBODY, "GET", f"{PAY}/financial-advice-confirmations/F1", 401, 2000),
-    Case(BOTH, "GET", f"{PAY}/financial-advice-confirmations/NOPE", 404, 2000),
-    Case(BOTH, "GET", f"{PAY}/financial-advice-confirmations/{LONG}", 404, 2001),
-    Case(BOTH, "POST", f"{PAY}/financial-advice-confirmations", 200, 2001, body={}),
-    Case(BOTH, "POST", f"{PAY}/financial-advice-confirmations", 200, 2001, body={"id": "F1"}),
-    Case(BOTH, "POST", f"{PAY}/financial-advice-confirmations", 400, 2000, body=NOT_JSON),
+    Case(PTP, "GET", f"{PAY}/financial-advice-confirmations/NOPE", 404, 2000),
+    Case(PTP, "GET", f"{PAY}/financial-advice-confirmations/{LONG}", 404, 2001),
+    Case(PTP, "POST", f"{PAY}/financial-advice-confirmations", 200, 2001, body={}),
+    Case(PTP, "POST", f"{PAY}/financial-advice-confirmations", 200, 2001, body={"id": "F1"}),
+    Case(PTP, "POST", f"{PAY}/financial-advice-confirmations", 400, 2000, body=NOT_JSON),
     # --- what no route declares: the router's answer, as an envelope ------------------------
     Case(BOTH, "GET", "/ocpi/emsp/2.2.1/nothing-here", 404, 2000),
     Case(BOTH, "DELETE", LOC_S, 405, 2000),
@@ -248,10 +252,13 @@ def _auth(token_: str) -> dict[str, str]:
     return {"Authorization": "Token " + base64.b64encode(token_.encode()).decode()}
 
 
-def _partner(partner_id: str, token_: str, *roles: tuple[Role, str, str]) -> PartnerState:
+def _partner(
+    partner_id: str, token_: str, *roles: tuple[Role, str, str], version: str | None = None
+) -> PartnerState:
     return PartnerState(
         partner_id=partner_id,
         status="registered",
+        version=version,
         roles=tuple(
             CredentialsRole(
                 role=role,
@@ -311,6 +318,8 @@ def walk(services: Settings) -> Iterator[Walk]:
         register_partner(s, _partner("cpo-only", cpo_only, (Role.CPO, "DE", "CPO")))
         hub = f"hub-{uuid.uuid4().hex}"
         register_partner(s, _partner("hub", hub, (Role.HUB, "NL", "HBX")))
+        ptp = f"ptp-{uuid.uuid4().hex}"
+        register_partner(s, _partner("ptp", ptp, (Role.OTHER, "DE", "PTP"), version="2.3.0"))
         app = RouteRecorder(as_admin(create_app(s)))
         with TestClient(app) as api:
             invited = api.post(
@@ -321,6 +330,7 @@ def walk(services: Settings) -> Iterator[Walk]:
                 BOTH: _auth(both),
                 CPO_ONLY: _auth(cpo_only),
                 HUB: _auth(hub),
+                PTP: _auth(ptp),
                 TOKEN_A: _auth(invited.json()["data"]["token_a"]),
                 NOBODY: {},
             }

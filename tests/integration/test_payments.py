@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
@@ -26,8 +27,12 @@ from ocpi_hub.compare import compare_views
 from ocpi_hub.secrets import hash_token
 from ocpi_hub.settings import Settings
 from processors.cdr_builder import MongoCdrInputs
+from producers.decision_store import RedisDecisionStore
+from producers.log import KafkaEventLog, KafkaLogHistory, ensure_topics
 from producers.partners import PartnerState
 from producers.payments import (
+    ADVICES,
+    TERMINALS,
     assignment_of,
     decide_assigned,
     decide_post_advice,
@@ -35,7 +40,8 @@ from producers.payments import (
     evolve_terminal,
     invoice_reference_id,
 )
-from producers.write_path import Origin
+from producers.pull_sync import PAYMENT_ADVICES_PULL, PAYMENT_TERMINALS_PULL, sync
+from producers.write_path import Origin, WritePath
 from projections.mongo.history import LocationHistoryQuery, TariffHistoryQuery
 from projections.mongo.payments import (
     AdviceViewWriter,
@@ -45,12 +51,15 @@ from projections.mongo.payments import (
 from projections.position import Record
 from projections.runner import run_live
 from schemas.events import Party
+from schemas.events.payments import advice_key, terminal_key
 from schemas.ocpi.common import format_ocpi_datetime
 from schemas.ocpi.credentials import CredentialsRole, Role
 from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.versions import Endpoint, InterfaceRole
 from schemas.topics import PAYMENTS
 from tests.conftest import fresh_namespace
+from tests.integration.test_pull_sessions_cdrs import Sender
+from tests.integration.test_pull_sessions_cdrs import serving as serving_list
 from tests.integration.test_push import Receiver, ok, push_settings, serving, until
 from tests.integration.test_sent_commands import register_partner
 from tests.ops_admin import as_admin
@@ -66,6 +75,7 @@ def ptp_partner(
     return PartnerState(
         partner_id=partner_id,
         status="registered",
+        version="2.3.0",  # Payments is an OCPI 2.3.0 module
         endpoints=(Endpoint(identifier="payments", role=InterfaceRole.SENDER, url=sender_url),),
         roles=(
             CredentialsRole(
@@ -229,17 +239,46 @@ async def test_a_ptp_terminal_is_created_assigned_read_back_and_deactivated(
                 finally:
                     await reads.close()
 
+                # We PUT our changes: the whole terminal goes to the PTP first.
+                one = f"{OPS}/terminals/{ptp.partner_id}/{terminal_id}"
+                changes = {
+                    "customer_reference": "OMV",
+                    "invoice_base_url": "https://invoices.example.com/new/",
+                }
+                put = ok_envelope(await asyncio.to_thread(api.put, one, json=changes))
+                assert put["customer_reference"] == "OMV"
+                assert put["invoice_base_url"] == "https://invoices.example.com/new/"
+                sent = ptp_server.requests[-1]
+                assert (sent.method, sent.path) == (
+                    "PUT",
+                    f"/ocpi/ptp/2.3.0/payments/terminals/{terminal_id}",
+                )
+                assert sent.body == {**put, "last_updated": sent.body["last_updated"]}
+                assert sent.body["location_ids"] == [f"LOC-{suffix}"]
+                assert sent.body["vendor_field"] == {"kept": True}
+                assert sent.body["city"] == "Berlin"
+                # Invalid changes: 2001 naming the field, the PTP not asked.
+                asked = len(ptp_server.requests)
+                bad = await asyncio.to_thread(api.put, one, json={"invoice_creator": "NOBODY"})
+                assert bad.json()["status_code"] == 2001 and "invoice_creator" in bad.text
+                other_id = await asyncio.to_thread(api.put, one, json={"terminal_id": "t-other"})
+                assert other_id.json()["status_code"] == 2001, other_id.text
+                assert len(ptp_server.requests) == asked
+
                 # A PTP that refuses: 502, nothing recorded.
                 ptp_server.behaviour = refuse
                 refused = await asyncio.to_thread(api.put, path, json={"location_ids": ["OTHER"]})
                 assert refused.status_code == 502, refused.text
                 assert refused.json()["status_code"] == 3001
-                still = ok_envelope(
-                    await asyncio.to_thread(
-                        api.get, f"{OPS}/terminals/{ptp.partner_id}/{terminal_id}"
-                    )
+                refused_put = await asyncio.to_thread(
+                    api.put, one, json={"customer_reference": "REFUSED"}
                 )
+                assert refused_put.status_code == 502, refused_put.text
+                assert refused_put.json()["status_code"] == 3001
+                assert ptp_server.requests[-1].method == "PUT"
+                still = ok_envelope(await asyncio.to_thread(api.get, one))
                 assert still["object"]["location_ids"] == [f"LOC-{suffix}"]
+                assert still["object"]["customer_reference"] == "OMV"
                 ptp_server.behaviour = ok
 
                 # Activation of an integrated terminal: POSTed to the PTP.
@@ -266,6 +305,8 @@ async def test_a_ptp_terminal_is_created_assigned_read_back_and_deactivated(
                 assert ptp_server.requests[-1].path.endswith(f"/terminals/{terminal_id}/deactivate")
                 late = await asyncio.to_thread(api.put, path, json=assignment)
                 assert late.status_code == 409, late.text
+                late_put = await asyncio.to_thread(api.put, one, json=changes)
+                assert late_put.status_code == 409, late_put.text
                 listing = f"{OPS}/terminals?ptp_partner_id={ptp.partner_id}"
                 await until(
                     lambda: (
@@ -351,6 +392,127 @@ async def test_a_ptp_confirms_what_it_captured(namespace: Namespace) -> None:
             assert [(a["advice_id"], a["capture_status_code"]) for a in listed] == [
                 (f"fac-{suffix}", "SUCCESS")
             ]
+
+
+@asynccontextmanager
+async def payments_write_path(settings: Settings) -> AsyncIterator[WritePath]:
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, 1)
+    log = KafkaEventLog(settings.kafka_bootstrap, settings.topic_prefix)
+    await log.start()
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        path = WritePath(
+            log,
+            RedisDecisionStore(client, settings.topic_prefix),
+            KafkaLogHistory(settings.kafka_bootstrap, settings.topic_prefix),
+        )
+        await path.ensure_ready([TERMINALS, ADVICES])
+        yield path
+    finally:
+        await log.stop()
+        await client.aclose()
+
+
+async def test_a_ptps_terminals_and_advices_are_pulled_page_by_page_and_once(
+    namespace: Namespace,
+) -> None:
+    """``ocpi-hub partners sync-payment-terminals`` / ``sync-payment-advices``
+    (producers/pull_sync.py) from a real Sender paging with ``Link``: every
+    terminal and confirmation recorded under the PTP, an invalid one named
+    and skipped, a second pull recording nothing, a changed one recorded
+    again; a partner not registered for 2.3.0 is not asked."""
+    settings = namespace.settings
+    suffix = uuid.uuid4().hex[:6].upper()
+    ptp_id = f"ptp-pull-{suffix}"
+    stamp = "2026-12-07T09:00:00Z"
+    terminals = [
+        {"terminal_id": f"t{i}-{suffix}", "city": "Berlin", "last_updated": stamp} for i in range(4)
+    ]
+    broken = {"terminal_id": f"bad-{suffix}", "invoice_creator": "NOBODY", "last_updated": stamp}
+    no_id = {"city": "Nowhere", "last_updated": stamp}
+    advice = {
+        "id": f"fac-{suffix}",
+        "authorization_reference": f"pay-{suffix}",
+        "total_costs": {"before_taxes": 10.00, "taxes": [{"name": "VAT", "amount": 1.90}]},
+        "currency": "EUR",
+        "eft_data": ["VISA", "PAN **** 4242"],
+        "capture_status_code": "SUCCESS",
+        "last_updated": stamp,
+    }
+    failed = {**advice, "id": f"fac2-{suffix}", "capture_status_code": "FAILED"}
+    del failed["eft_data"]
+    no_eft = {**advice, "id": f"fac3-{suffix}"}
+    del no_eft["eft_data"]  # required unless FAILED
+
+    async def pull(module: Any, sender: Sender, ptp: PartnerState) -> Any:
+        return await sync(
+            module,
+            ptp,
+            "token-c",
+            path,
+            us=Party(country_code="ZZ", party_id="HUB"),
+            clock=lambda: datetime(2026, 12, 7, 10, tzinfo=UTC),
+            since=datetime(2026, 12, 1, tzinfo=UTC) if module is PAYMENT_ADVICES_PULL else None,
+            allow_private_urls=True,  # the PTP here listens on loopback
+        )
+
+    term_sender = Sender("payments/terminals", [[terminals[0], broken], [*terminals[1:], no_id]])
+    advice_sender = Sender("payments/financial-advice-confirmations", [[advice], [failed, no_eft]])
+    async with (
+        payments_write_path(settings) as path,
+        serving_list(term_sender) as term_url,
+        serving_list(advice_sender) as advice_url,
+    ):
+        ptp = ptp_partner(
+            settings, ptp_id, f"tok-{suffix}", term_url.removesuffix("/terminals"), "PT9"
+        )
+        first = await pull(PAYMENT_TERMINALS_PULL, term_sender, ptp)
+        assert (first.pages, first.recorded, first.unchanged) == (2, 4, 0)
+        assert len(first.skipped) == 2
+        assert any(f"bad-{suffix}" in r and "invoice_creator" in r for r in first.skipped)
+        assert any("invalid terminal_id" in r for r in first.skipped)
+        assert set(term_sender.paths) == {"/ocpi/cpo/2.2.1/payments/terminals"}
+        held = await path.state(TERMINALS, terminal_key(ptp_id, terminals[2]["terminal_id"]))
+        assert held is not None and held.object["city"] == "Berlin"
+        assert held.ptp_parties == (Party(country_code="DE", party_id="PT9"),)
+        assert await path.state(TERMINALS, terminal_key(ptp_id, f"bad-{suffix}")) is None
+
+        second = await pull(PAYMENT_TERMINALS_PULL, term_sender, ptp)
+        assert (second.recorded, second.unchanged) == (0, 4)
+        term_sender.pages[1][0] = {
+            **terminals[1],
+            "city": "Potsdam",
+            "last_updated": "2026-12-07T09:30:00Z",
+        }
+        third = await pull(PAYMENT_TERMINALS_PULL, term_sender, ptp)
+        assert (third.recorded, third.unchanged) == (1, 3)
+        moved = await path.state(TERMINALS, terminal_key(ptp_id, terminals[1]["terminal_id"]))
+        assert moved is not None and moved.object["city"] == "Potsdam"
+
+        # The advices, asked for from a date; the date goes with the first page.
+        ptp = ptp_partner(
+            settings,
+            ptp_id,
+            f"tok-{suffix}",
+            advice_url.removesuffix("/financial-advice-confirmations"),
+            "PT9",
+        )
+        pulled = await pull(PAYMENT_ADVICES_PULL, advice_sender, ptp)
+        assert (pulled.recorded, pulled.unchanged) == (2, 0)
+        assert [r.split(":")[0] for r in pulled.skipped] == [f"{ptp_id}/fac3-{suffix}"]
+        assert advice_sender.queries[0]["date_from"] == ["2026-12-01T00:00:00Z"]
+        again = await pull(PAYMENT_ADVICES_PULL, advice_sender, ptp)
+        assert (again.recorded, again.unchanged) == (0, 2)
+        confirmed = await path.state(ADVICES, advice_key(ptp_id, f"fac-{suffix}"))
+        assert confirmed is not None and confirmed.authorization_reference == f"pay-{suffix}"
+
+        # Payments is 2.3.0's: a partner registered for 2.2.1 is not asked.
+        asked = len(advice_sender.queries)
+        with pytest.raises(LookupError, match=r"OCPI 2\.3\.0 module"):
+            await pull(
+                PAYMENT_ADVICES_PULL, advice_sender, ptp.model_copy(update={"version": "2.2.1"})
+            )
+        assert len(advice_sender.queries) == asked
 
 
 def test_the_payments_views_replayed_in_other_batches_compare_equal(

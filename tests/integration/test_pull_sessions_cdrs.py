@@ -61,12 +61,14 @@ class Sender:
     pages: list[list[Any]]
     fail_at: int | None = None
     queries: list[dict[str, list[str]]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     base: str = ""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
         query = parse_qs(scope["query_string"].decode())
         self.queries.append(query)
+        self.paths.append(scope["path"])
         page = int(query.get("page", ["0"])[0])
         headers = [(b"content-type", b"application/json")]
         if page == self.fail_at:

@@ -20,14 +20,19 @@ from producers.payments import (
     TerminalState,
     activation_of,
     assignment_of,
+    changes_of,
     decide_assigned,
     decide_deactivated,
     decide_post_advice,
     decide_post_terminal,
+    decide_pulled_advice,
+    decide_pulled_terminal,
+    decide_put,
     evolve_advice,
     evolve_terminal,
     invoice_reference_id,
     patch_body,
+    put_body,
 )
 from producers.write_path import Origin, RefusedError
 from schemas.events import Party, parse_event, serialize_event
@@ -294,6 +299,147 @@ def test_an_assignment_needs_a_held_active_terminal() -> None:
     assert back is not None and not back.deactivated
     with pytest.raises(ValidationError):
         assignment_of({"location_ids": ["x" * 37]})
+
+
+def test_a_put_sends_the_whole_terminal_with_our_changes_and_records_it() -> None:
+    state = posted(vendor_field={"kept": True})
+    later = T0 + timedelta(minutes=5)
+    changes = changes_of(
+        {"customer_reference": "OMV", "invoice_base_url": "https://inv.example.com/new/"},
+        "TERM-0001",
+    )
+    sent = put_body(state, changes, later)
+    # The whole object (PUT): held fields and unknown ones kept, ours over them.
+    assert sent == {
+        **terminal_body(vendor_field={"kept": True}),
+        "customer_reference": "OMV",
+        "invoice_base_url": "https://inv.example.com/new/",
+        "last_updated": "2026-12-07T09:05:00Z",
+    }
+    decision = decide_put(
+        state, terminal_id="term-0001", body=sent, ptp_status_code=1000, now=later, origin=ORIGIN
+    )
+    [event] = decision.events
+    assert event.event_type == "TerminalPut"
+    assert topic_for(event.event_type) is PAYMENTS
+    assert parse_event(serialize_event(event)) == event
+    after = evolve_terminal(state, event)
+    assert after is not None
+    assert after.object == decision.answer == sent
+    assert after.last_updated == later and after.ptp_parties == state.ptp_parties
+    # null removes a field; known fields are strict; the id is the URL's.
+    removed = put_body(state, changes_of({"customer_reference": None}, "term-0001"), later)
+    assert "customer_reference" not in removed
+    for bad in ({"invoice_creator": "NOBODY"}, {"customer_reference": "x" * 37}):
+        with pytest.raises(ValidationError):
+            changes_of(bad, "term-0001")
+    with pytest.raises(RefusedError) as other:
+        changes_of({"terminal_id": "term-0002"}, "term-0001")
+    assert other.value.status == OcpiStatus.INVALID_PARAMETERS
+
+
+def test_a_put_needs_a_held_active_terminal() -> None:
+    state = posted()
+    for held, http in ((None, 404), (_deactivated(state), 409)):
+        with pytest.raises(RefusedError) as refused:
+            decide_put(
+                held,
+                terminal_id="term-0001",
+                body=terminal_body(),
+                ptp_status_code=1000,
+                now=T0,
+                origin=ORIGIN,
+            )
+        assert refused.value.http_status == http
+
+
+def _deactivated(state: TerminalState) -> TerminalState:
+    off = decide_deactivated(
+        state, terminal_id="term-0001", ptp_status_code=1000, now=T0, origin=ORIGIN
+    )
+    after = evolve_terminal(state, off.events[0])
+    assert after is not None and after.deactivated
+    return after
+
+
+def test_a_pulled_terminal_is_recorded_when_new_or_changed_and_once() -> None:
+    first = decide_pulled_terminal(None, ptp=ptp(), item=terminal_body(), now=T0, origin=ORIGIN)
+    [event] = first.events
+    assert event.event_type == "TerminalPulled"
+    assert event.aggregate_key == "ptp-1/terminal/TERM-0001"
+    assert parse_event(serialize_event(event)) == event
+    state = evolve_terminal(None, event)
+    assert state is not None and state.object == terminal_body()
+    same = decide_pulled_terminal(state, ptp=ptp(), item=terminal_body(), now=T0, origin=ORIGIN)
+    assert same.events == [] and same.answer == "unchanged"
+    changed_body = terminal_body(city="Potsdam", last_updated="2026-12-07T10:00:00Z")
+    changed = decide_pulled_terminal(state, ptp=ptp(), item=changed_body, now=T0, origin=ORIGIN)
+    assert len(changed.events) == 1
+    after = evolve_terminal(state, changed.events[0])
+    assert after is not None and after.object["city"] == "Potsdam"
+    # Older than what we hold (our assignment after it): nothing to record.
+    assigned = decide_assigned(
+        after,
+        terminal_id="term-0001",
+        assignment=assignment_of({"location_ids": ["LOC-1"]}),
+        ptp_status_code=1000,
+        now=T0 + timedelta(hours=2),
+        origin=ORIGIN,
+    )
+    held = evolve_terminal(after, assigned.events[0])
+    stale = decide_pulled_terminal(held, ptp=ptp(), item=changed_body, now=T0, origin=ORIGIN)
+    assert stale.events == []
+    # Invalid: the model names the field.
+    with pytest.raises(ValidationError) as invalid:
+        decide_pulled_terminal(
+            None, ptp=ptp(), item=terminal_body(invoice_creator="X"), now=T0, origin=ORIGIN
+        )
+    assert "invoice_creator" in str(invalid.value)
+
+
+def test_a_pulled_terminal_without_last_updated_is_compared_without_it() -> None:
+    bare = {"terminal_id": "term-0001", "city": "Berlin"}
+    first = decide_pulled_terminal(None, ptp=ptp(), item=bare, now=T0, origin=ORIGIN)
+    state = evolve_terminal(None, first.events[0])
+    assert state is not None and state.last_updated == T0
+    later = T0 + timedelta(minutes=1)
+    again = decide_pulled_terminal(state, ptp=ptp(), item=bare, now=later, origin=ORIGIN)
+    assert again.events == []
+    moved = decide_pulled_terminal(
+        state, ptp=ptp(), item={**bare, "city": "Bonn"}, now=later, origin=ORIGIN
+    )
+    after = evolve_terminal(state, moved.events[0])
+    assert after is not None and after.object["city"] == "Bonn" and after.last_updated == later
+
+
+def test_a_pull_does_not_reactivate_a_terminal_we_deactivated() -> None:
+    off = _deactivated(posted())
+    changed = terminal_body(city="Potsdam", last_updated="2026-12-07T10:00:00Z")
+    pulled = decide_pulled_terminal(off, ptp=ptp(), item=changed, now=T0, origin=ORIGIN)
+    after = evolve_terminal(off, pulled.events[0])
+    assert after is not None and after.object["city"] == "Potsdam" and after.deactivated
+    # A new terminal pulled is active.
+    fresh = decide_pulled_terminal(None, ptp=ptp(), item=changed, now=T0, origin=ORIGIN)
+    made = evolve_terminal(None, fresh.events[0])
+    assert made is not None and not made.deactivated
+
+
+def test_a_pulled_advice_is_recorded_when_new_or_changed_and_once() -> None:
+    first = decide_pulled_advice(None, ptp=ptp(), item=advice_body(), now=T0, origin=ORIGIN)
+    [event] = first.events
+    assert event.event_type == "FinancialAdviceConfirmationPosted"
+    state = evolve_advice(None, event)
+    assert state is not None
+    same = decide_pulled_advice(state, ptp=ptp(), item=advice_body(), now=T0, origin=ORIGIN)
+    assert same.events == [] and same.answer == "unchanged"
+    newer = advice_body(capture_status_code="PARTIAL_SUCCESS", last_updated="2026-12-07T10:00:00Z")
+    changed = decide_pulled_advice(state, ptp=ptp(), item=newer, now=T0, origin=ORIGIN)
+    after = evolve_advice(state, changed.events[0])
+    assert after is not None and after.capture_status_code == "PARTIAL_SUCCESS"
+    older = advice_body(capture_status_code="FAILED", last_updated="2026-12-07T08:00:00Z")
+    assert decide_pulled_advice(after, ptp=ptp(), item=older, now=T0, origin=ORIGIN).events == []
+    with pytest.raises(ValidationError):
+        decide_pulled_advice(None, ptp=ptp(), item={"id": "fac-x"}, now=T0, origin=ORIGIN)
 
 
 def test_a_ptp_posts_an_advice_keyed_under_itself() -> None:

@@ -4,7 +4,8 @@ docs/adr/0047).
 The Payment Terminal Provider (PTP) owns both objects: it creates a
 Terminal on the CPO's system (POST) and, after the capture at its payment
 service provider, posts a FinancialAdviceConfirmation. The CPO assigns its
-locations and EVSEs to a terminal (PATCH/PUT on the PTP's Sender).
+locations and EVSEs to a terminal (PATCH on the PTP's Sender) and updates
+its other fields (PUT).
 
 Unknown fields are kept (docs/adr/0039); known fields are strict, with
 three readings where the spec's own examples contradict its tables:
@@ -84,6 +85,15 @@ class Terminal(_TerminalFields):
 class TerminalActivation(_TerminalFields):
     """The body of the PTP's POST ``/terminals/activate``: a Terminal whose
     ``terminal_id`` is optional (the PTP gives it)."""
+
+    terminal_id: Ci36 | None = None
+
+
+class TerminalChanges(_TerminalFields):
+    """What an operator changes on a PTP's terminal before we PUT it to the
+    PTP (mod_payments, PUT Terminal: e.g. ``customer_reference`` and
+    ``invoice_base_url``): only the fields given count, ``null`` removes
+    one; ``terminal_id`` may be omitted (the URL names the terminal)."""
 
     terminal_id: Ci36 | None = None
 
