@@ -39,8 +39,8 @@ Json = dict[str, Any]
 # The modules we serve in OCPI 2.3.0 (module ids). Serving one more is this
 # line: the version details list it (its endpoints come from
 # api/ocpi/versions.py), its routes stop answering 3002 for 2.3.0, and the
-# push lanes and pull syncs take 2.3.0 partners for it. Payments has its own
-# caller check (api/ocpi/payments.py); here it is listed in /ocpi/2.3.0.
+# push lanes and pull syncs take 2.3.0 partners for it. Payments is 2.3.0's
+# only (api/ocpi/payments.py): listed here, it is in /ocpi/2.3.0.
 MODULES = frozenset(
     {"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs", "payments"}
 )
