@@ -326,6 +326,9 @@ class HttpRealTimeAuthorizer:
             info = AuthorizationInfo.model_validate(data)
         except ValueError:
             return RealTimeAnswer("unreachable", detail="not an AuthorizationInfo")
+        except Exception as exc:  # our reading of it failed: the charger still gets an answer
+            log.error("real_time_answer_unreadable", error_type=type(exc).__name__)
+            return RealTimeAnswer("unreachable", detail=f"unreadable ({type(exc).__name__})")
         return RealTimeAnswer("decided", info=info)
 
 

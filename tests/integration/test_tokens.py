@@ -8,6 +8,7 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -305,31 +306,21 @@ async def test_a_peer_that_does_not_listen_is_unreachable() -> None:
     assert answer.detail is not None and "secret-token-value" not in answer.detail
 
 
-async def test_a_211_emsp_answers_over_http_in_its_shape() -> None:
-    """A 2.1.1 eMSP's authorize endpoint over a real socket: our client sends
-    the token as is and reads its AuthorizationInfo (no token in it) as ours,
-    completed with the token presented."""
+@contextmanager
+def emsp_answering(data: dict[str, Any], seen: dict[str, Any]) -> Iterator[str]:
+    """An eMSP's authorize endpoint on a real socket that answers ``data``
+    in an OCPI envelope and keeps what it was sent in ``seen``; its base URL."""
     import json as jsonlib
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from schemas.ocpi.adapters import wire
-    from schemas.ocpi.tokens import LocationReferences
-    from tests.token_objects import token as token_object
-
-    seen: dict[str, Any] = {}
-
-    class Emsp211(BaseHTTPRequestHandler):
+    class Emsp(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             seen["path"] = self.path
             seen["authorization"] = self.headers["Authorization"]
             length = int(self.headers.get("Content-Length") or 0)
             seen["body"] = jsonlib.loads(self.rfile.read(length) or b"null")
-            answer = {
-                "status_code": 1000,
-                "timestamp": "2026-12-07T00:00:00Z",
-                "data": {"allowed": "ALLOWED", "location": {"location_id": "LOC1"}},
-            }
+            answer = {"status_code": 1000, "timestamp": "2026-12-07T00:00:00Z", "data": data}
             raw = jsonlib.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -340,26 +331,72 @@ async def test_a_211_emsp_answers_over_http_in_its_shape() -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Emsp211)
+    server = HTTPServer(("127.0.0.1", 0), Emsp)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+async def test_a_211_emsp_answers_over_http_in_its_shape() -> None:
+    """A 2.1.1 eMSP's authorize endpoint over a real socket: our client sends
+    the token as is and reads its AuthorizationInfo (no token in it) as ours,
+    completed with the token presented."""
+    from schemas.ocpi.adapters import wire
+    from schemas.ocpi.tokens import LocationReferences
+    from tests.token_objects import token as token_object
+
+    seen: dict[str, Any] = {}
     presented = token_object("04A1B2C3", whitelist="NEVER")
     client = HttpRealTimeAuthorizer(timeout_s=5, allow_private_urls=True)
+    data = {"allowed": "ALLOWED", "location": {"location_id": "LOC1"}}
     try:
-        answer = await client.authorize(
-            f"http://127.0.0.1:{server.server_port}/ocpi/emsp/2.1.1/tokens/04A1B2C3/authorize",
-            token="raw-token-211",
-            headers={"X-Request-ID": "r"},
-            location=LocationReferences(location_id="LOC1"),
-            edge=wire("2.1.1"),
-            presented=presented,
-        )
+        with emsp_answering(data, seen) as base:
+            answer = await client.authorize(
+                f"{base}/ocpi/emsp/2.1.1/tokens/04A1B2C3/authorize",
+                token="raw-token-211",
+                headers={"X-Request-ID": "r"},
+                location=LocationReferences(location_id="LOC1"),
+                edge=wire("2.1.1"),
+                presented=presented,
+            )
     finally:
         await client.aclose()
-        server.shutdown()
     assert seen["path"] == "/ocpi/emsp/2.1.1/tokens/04A1B2C3/authorize"
     assert seen["authorization"] == "Token raw-token-211"  # 2.1.1: as is
     assert seen["body"] == {"location_id": "LOC1"}
     assert answer.outcome == "decided" and answer.info is not None
     assert answer.info.allowed.value == "ALLOWED"
     assert answer.info.token.uid == "04A1B2C3"
+
+
+async def test_an_answer_we_fail_to_read_is_unreachable_not_a_crash() -> None:
+    """Our reading of an eMSP's answer failing for a reason of ours (as a
+    2.3.0 AuthorizationInfo once did, KeyError in its adapter): the eMSP
+    counts as unreachable, so the charger gets the offline decision, not an
+    error."""
+    from schemas.ocpi.wire import Core, Kind
+
+    class Unreadable(Core):
+        def object_in(self, kind: Kind, body: Any, **_: Any) -> Any:
+            raise KeyError(kind)
+
+    seen: dict[str, Any] = {}
+    client = HttpRealTimeAuthorizer(timeout_s=5, allow_private_urls=True)
+    data = {"allowed": "ALLOWED", "token": {"uid": "X"}}
+    try:
+        with emsp_answering(data, seen) as base:
+            answer = await client.authorize(
+                f"{base}/ocpi/emsp/2.2.1/tokens/X/authorize?type=RFID",
+                token="secret-token-value",
+                headers={"X-Request-ID": "r"},
+                location=None,
+                edge=Unreadable(),
+            )
+    finally:
+        await client.aclose()
+    assert seen["path"] == "/ocpi/emsp/2.2.1/tokens/X/authorize?type=RFID"
+    assert answer.outcome == "unreachable" and answer.info is None
+    assert answer.detail == "unreadable (KeyError)"
