@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from fastapi import Depends, Query, Request, Response
 
 from api.deps import ContainerDep
 from api.errors import OcpiError
+from projections.mongo.paging import Page
 from schemas.ocpi.common import DateTime, format_ocpi_datetime
 from schemas.ocpi.limits import INT_FIELD_MAX
 from schemas.ocpi.status_codes import OcpiStatus
@@ -113,3 +115,31 @@ def paginate(
     query.update(offset=next_offset, limit=params.limit, cursor=encode_cursor(last))
     url = f"{c.settings.base_url}{request.url.path}?{urlencode(query)}"
     response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+async def our_page(
+    request: Request,
+    response: Response,
+    c: ContainerDep,
+    params: PageRequest,
+    read: Callable[..., Awaitable[Page]],
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """One page of our own objects of a Sender list (``read``: the view's
+    ``page``, with the module's own ``filters``), its headers set."""
+    s = c.settings
+    page = await read(
+        country_code=s.party_country_code,
+        party_id=s.party_id,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        after=params.after,
+        skip=params.offset,
+        limit=params.limit,
+        **filters,
+    )
+    paginate(
+        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
+    )
+    items: list[dict[str, Any]] = page.items
+    return items

@@ -39,7 +39,7 @@ from api.deps import CdrViewDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.ocpi.edge import EdgeDep
 from api.ocpi.paths import VersionPath
-from api.pagination import PageRequestDep, paginate
+from api.pagination import PageRequestDep, our_page
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import ExactBody, WritePathDep, body_of
 from producers.cdrs import SLICE, decide_receive
@@ -160,19 +160,8 @@ async def list_our_cdrs(
     params: PageRequestDep,
     edge: EdgeDep,
 ) -> Json:
-    s = c.settings
-    page = await view.page(
-        country_code=s.party_country_code,
-        party_id=s.party_id,
-        token_parties=_token_parties(caller),
-        date_from=params.date_from,
-        date_to=params.date_to,
-        after=params.after,
-        skip=params.offset,
-        limit=params.limit,
+    items = await our_page(
+        request, response, c, params, view.page, token_parties=_token_parties(caller)
     )
-    paginate(
-        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
-    )
-    owner = (s.party_country_code, s.party_id)
-    return envelope([await edge.out(Kind.CDR, item, owner) for item in page.items])
+    owner = (c.settings.party_country_code, c.settings.party_id)
+    return envelope([await edge.out(Kind.CDR, item, owner) for item in items])

@@ -39,7 +39,7 @@ from api.ocpi.paths import (
     PartyIdPath,
     VersionPath,
 )
-from api.pagination import PageRequestDep, paginate
+from api.pagination import PageRequestDep, our_page
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
 from api.writes import written as answered
@@ -292,21 +292,9 @@ async def list_our_locations(
     view: LocationViewDep,
     params: PageRequestDep,
 ) -> Json:
-    s = c.settings
-    page = await view.page(
-        country_code=s.party_country_code,
-        party_id=s.party_id,
-        date_from=params.date_from,
-        date_to=params.date_to,
-        after=params.after,
-        skip=params.offset,
-        limit=params.limit,
-    )
-    paginate(
-        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
-    )
+    items = await our_page(request, response, c, params, view.page)
     wire = wire_of(request)
-    return envelope([wire.object_out(Kind.LOCATION, item, patch=False) for item in page.items])
+    return envelope([wire.object_out(Kind.LOCATION, item, patch=False) for item in items])
 
 
 async def our_location(c: ContainerDep, location_id: LocationIdPath) -> LocationObjectRef:

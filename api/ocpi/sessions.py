@@ -42,7 +42,7 @@ from api.deps import ContainerDep, CorrelationIdDep, NowDep, SessionViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.edge import EdgeDep
 from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
-from api.pagination import PageRequestDep, paginate
+from api.pagination import PageRequestDep, our_page
 from api.routing import RoutedCaller, RoutedCallerDep
 from api.writes import JsonBody, WritePathDep, body_of
 from api.writes import written as answered
@@ -223,22 +223,11 @@ async def list_sessions(
         # mod_sessions, GET "Request Parameters": date_from is required. The
         # list exists: 2001 at HTTP 200 (docs/adr/0039 §2).
         raise OcpiError(OcpiStatus.INVALID_PARAMETERS, "date_from is required")
-    s = c.settings
-    page = await view.page(
-        country_code=s.party_country_code,
-        party_id=s.party_id,
-        date_from=params.date_from,
-        date_to=params.date_to,
-        after=params.after,
-        skip=params.offset,
-        limit=params.limit,
-        token_parties=_token_parties(caller),
+    items = await our_page(
+        request, response, c, params, view.page, token_parties=_token_parties(caller)
     )
-    paginate(
-        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
-    )
-    owner = (s.party_country_code, s.party_id)
-    return envelope([await edge.out(Kind.SESSION, item, owner) for item in page.items])
+    owner = (c.settings.party_country_code, c.settings.party_id)
+    return envelope([await edge.out(Kind.SESSION, item, owner) for item in items])
 
 
 @sender.put("/{session_id}/charging_preferences")

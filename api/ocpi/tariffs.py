@@ -35,7 +35,7 @@ from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep, TariffViewDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath, TariffIdPath, VersionPath
-from api.pagination import PageRequestDep, paginate
+from api.pagination import PageRequestDep, our_page
 from api.routing import RoutedCallerDep
 from api.writes import ExactBody, WritePathDep, body_of
 from api.writes import written as answered
@@ -223,18 +223,6 @@ async def list_our_tariffs(
     view: TariffViewDep,
     params: PageRequestDep,
 ) -> Json:
-    s = c.settings
-    page = await view.page(
-        country_code=s.party_country_code,
-        party_id=s.party_id,
-        date_from=params.date_from,
-        date_to=params.date_to,
-        after=params.after,
-        skip=params.offset,
-        limit=params.limit,
-    )
-    paginate(
-        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
-    )
+    items = await our_page(request, response, c, params, view.page)
     wire = wire_of(request)
-    return envelope([wire.object_out(Kind.TARIFF, item, patch=False) for item in page.items])
+    return envelope([wire.object_out(Kind.TARIFF, item, patch=False) for item in items])
