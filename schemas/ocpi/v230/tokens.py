@@ -18,3 +18,10 @@ class Token(v221.Token):
     """mod_tokens, Token object (2.3.0): 2.2.1's with an open ``type``."""
 
     type: OpenTokenType  # type: ignore[assignment]  # widened: OpenEnum in 2.3.0
+
+
+class AuthorizationInfo(v221.AuthorizationInfo):
+    """mod_tokens, AuthorizationInfo object (2.3.0): an eMSP's answer to our
+    real-time authorization, its Token 2.3.0's."""
+
+    token: Token
