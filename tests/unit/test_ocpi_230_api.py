@@ -247,3 +247,50 @@ def test_we_send_commands_and_charging_profiles_to_a_230_partner_not_profiles_to
     else:  # 2.1.1 has no ChargingProfiles module: its result would have no route
         with pytest.raises(RefusedError, match=f"OCPI 2.1.1, in which we do not speak {module}"):
             receiver_target("CPO-A", on_211, ModuleId(module))
+
+
+def test_a_230_hub_reports_its_clients_at_our_230_hubclientinfo(hub: Hub) -> None:
+    """A 2.3.0 hub names itself in ``hub_party_id`` (no HUB role in 2.3.0):
+    it may PUT ClientInfo at /ocpi/2.3.0/hubclientinfo, answered HTTP 200
+    (a first report too); a 2.3.0 partner that is no hub may not (2000,
+    nothing recorded)."""
+    hub.peer.offers = ["2.2.1", "2.3.0"]
+    hub.invite("token-a")
+    resp = hub.client.post(
+        "/ocpi/2.3.0/credentials",
+        headers=b64("token-a"),
+        json=credentials_230(hub_party_id="NLHUB"),
+    )
+    assert resp.json()["status_code"] == 1000, resp.text
+    headers = b64(resp.json()["data"]["token"])  # not routed: no OCPI-to headers
+    info = {
+        "country_code": "DE",
+        "party_id": "EMA",
+        "role": "EMSP",
+        "status": "CONNECTED",
+        "last_updated": "2026-03-01T09:00:00Z",
+        "x_region": "north",  # kept, as any unknown field
+    }
+    put = hub.client.put("/ocpi/2.3.0/hubclientinfo/DE/EMA", headers=headers, json=info)
+    assert (put.status_code, put.json()["status_code"]) == (200, 1000), put.text
+    assert hub.types()[-1] == "ClientInfoPut"
+    recorded = hub.log.events[-1].payload.object  # type: ignore[attr-defined]
+    assert recorded == info
+    # Its token on the 2.2.1 route: not its version.
+    other = hub.client.put("/ocpi/2.2.1/hubclientinfo/DE/EMA", headers=headers, json=info)
+    assert other.json()["status_code"] == 2000 and "registered for OCPI 2.3.0" in other.text
+
+
+def test_a_230_partner_that_is_no_hub_reports_nothing(hub: Hub) -> None:
+    headers = registered_230(hub)
+    before = len(hub.log.events)
+    info = {
+        "country_code": "DE",
+        "party_id": "EMA",
+        "role": "EMSP",
+        "status": "CONNECTED",
+        "last_updated": "2026-03-01T09:00:00Z",
+    }
+    put = hub.client.put("/ocpi/2.3.0/hubclientinfo/DE/EMA", headers=headers, json=info)
+    assert (put.status_code, put.json()["status_code"]) == (200, 2000), put.text
+    assert len(hub.log.events) == before
