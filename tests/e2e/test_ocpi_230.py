@@ -415,3 +415,87 @@ def test_its_230_commands_at_our_receiver_bad_ones_record_nothing(pair: Pair) ->
     # Held in our model (OTHER), the 2.3.0 type kept beside it.
     assert held["request"]["token"]["type"] == "OTHER", held["request"]
     assert held["request"]["token"]["ocpi_v230"] == {"type": "EMAID"}
+
+
+PROFILE = {
+    "charging_rate_unit": "A",
+    "charging_profile_period": [
+        {"start_period": 0, "limit": 16},
+        {"start_period": 900, "limit": 8},
+    ],
+}
+
+
+def test_charging_profiles_go_both_ways_in_230(pair: Pair) -> None:
+    """We (its eMSP) ask the 2.3.0 CPO to set a profile: it reads our
+    request at its 2.3.0 receiver (a session it does not know: UNKNOWN_SESSION,
+    its own judgement, so the request got through its 2.3.0 validation), and
+    what it POSTs to our 2.3.0 response_url and PUTs to our 2.3.0 Sender
+    (an ActiveChargingProfile, with a field of its own) is recorded. As our
+    eMSP it asks us the same at our 2.3.0 receiver."""
+    us = pair.us.base_url
+    sid = f"S-{uuid.uuid4().hex[:8]}"
+    sent = httpx.put(
+        f"{us}/ops/charging-profiles/sent/{US_ID}/{sid}",
+        json=PROFILE,
+        headers=ops_auth(us),
+        timeout=20,
+    )
+    assert sent.status_code == 200, sent.text
+    data = sent.json()["data"]
+    request_id, url = data["request_id"], data["response_url"]
+    assert url == f"{us}/ocpi/emsp/2.3.0/chargingprofiles/SET/{request_id}"
+    assert data["response"] == {"result": "UNKNOWN_SESSION", "timeout": 0}, data
+
+    posted = httpx.post(url, json={"result": "ACCEPTED"}, headers=pair.from_new(), timeout=10)
+    assert posted.json()["status_code"] == 1000, posted.text
+
+    def shown(path: str, field: str) -> dict[str, Any] | None:
+        got = httpx.get(f"{us}{path}", headers=ops_auth(us), timeout=10)
+        data: dict[str, Any] = got.json().get("data") or {}
+        return data if data.get(field) else None
+
+    held = wait_for(
+        lambda: shown(f"/ops/charging-profiles/sent/{request_id}", "result"), "its result"
+    )
+    assert (held["result"], held["partner_id"], held["session_id"]) == ("ACCEPTED", US_ID, sid)
+
+    active = {
+        "start_date_time": "2026-03-01T10:00:00Z",
+        "charging_profile": PROFILE,
+        "x_calculated_by": "cpo",
+    }
+    put = httpx.put(
+        f"{us}/ocpi/emsp/2.3.0/chargingprofiles/{sid}",
+        json=active,
+        headers=pair.from_new(),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    got = wait_for(
+        lambda: shown(f"/ops/charging-profiles/active/DE/V23/{sid}", "active_profile"),
+        "its ActiveChargingProfile",
+    )
+    assert got["active_profile"]["x_calculated_by"] == "cpo", got
+    assert got["active_profile"]["charging_profile"]["charging_profile_period"][1] == {
+        "start_period": 900,
+        "limit": 8,
+    }
+
+    # It asks us, at our 2.3.0 receiver, about a session we do not have.
+    callback = f"{pair.new.base_url}/ocpi/emsp/2.3.0/chargingprofiles/SET/{uuid.uuid4().hex}"
+    asked = httpx.put(
+        f"{us}/ocpi/cpo/2.3.0/chargingprofiles/NO-SUCH-{sid}",
+        json={"charging_profile": PROFILE, "response_url": callback},
+        headers=pair.from_new(),
+        timeout=10,
+    )
+    assert asked.json()["data"] == {"result": "UNKNOWN_SESSION", "timeout": 0}, asked.text
+    # Without its required charging_profile: 2001.
+    bad = httpx.put(
+        f"{us}/ocpi/cpo/2.3.0/chargingprofiles/{sid}",
+        json={"response_url": callback},
+        headers=pair.from_new(),
+        timeout=10,
+    )
+    assert bad.json()["status_code"] == 2001 and "charging_profile" in bad.text, bad.text
