@@ -458,3 +458,30 @@ def test_our_command_reaches_it_in_211_and_its_answers_come_back(pair: Pair) -> 
     )
     assert cancel.status_code == 409, cancel.text
     assert "no CANCEL_RESERVATION" in cancel.json()["status_message"]
+
+
+def test_charging_profiles_are_not_spoken_in_211(pair: Pair) -> None:
+    """2.1.1 has no ChargingProfiles module: we send a 2.1.1 CPO no profile
+    (409, nothing sent: its result would have no route), and our 2.1.1
+    paths of the module answer 3002."""
+    us = pair.us.base_url
+    profile = {
+        "charging_rate_unit": "A",
+        "charging_profile_period": [{"start_period": 0, "limit": 6}],
+    }
+    refused = httpx.put(
+        f"{us}/ops/charging-profiles/sent/OLD-211/S1",
+        json=profile,
+        headers=ops_auth(us),
+        timeout=10,
+    )
+    assert refused.status_code == 409, refused.text
+    assert "OCPI 2.1.1, in which we do not speak chargingprofiles" in refused.text
+    gone = httpx.put(
+        f"{us}/ocpi/cpo/2.1.1/chargingprofiles/S1",
+        json={"charging_profile": profile, "response_url": "https://x.example.com/r"},
+        headers=raw(pair.token_of_old()),
+        timeout=10,
+    )
+    # A PUT that reached the OCPI layer: its error at HTTP 200 (docs/adr/0039 §2).
+    assert (gone.status_code, gone.json()["status_code"]) == (200, 3002), gone.text

@@ -4,8 +4,10 @@ offers 2.1.1, 2.2.1 and 2.3.0 (the default), the other one is pinned to
 handshake settles on 2.3.0 both ways; its location with 2.3.0's
 ``parking_places`` and ``help_phone`` reaches us by push and by a pull sync
 and is served back whole; its tariff with ``tax_included`` keeps it; our
-token reaches it. The harness is test_ocpi_211's (tests/e2e/conftest.py's
-``running_platform`` with one setting pinned)."""
+token reaches it; commands and charging profiles go both ways in 2.3.0.
+The harness is test_ocpi_211's (tests/e2e/conftest.py's ``pinned_partner``:
+``running_platform`` with one setting pinned, registered, and unregistered
+when the module ends)."""
 
 from __future__ import annotations
 
