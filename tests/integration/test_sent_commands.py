@@ -219,7 +219,7 @@ def register_partner(s: Settings, partner: PartnerState) -> None:
         payload=PartnerConnectionPayload(
             partner_id=partner.partner_id,
             direction="inbound",
-            version="2.2.1",
+            version=partner.version or "2.2.1",
             versions_url="http://127.0.0.1:1/versions",
             endpoints=partner.endpoints,
             roles=partner.roles,

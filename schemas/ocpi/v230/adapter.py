@@ -97,9 +97,7 @@ def _convert(kind: Kind, d: Json, inward: bool) -> None:
     elif kind is Kind.CDR:
         mapping.cdr_json(d, inward)
     elif kind in _WITH_TOKEN:  # AuthorizationInfo, StartSession, ReserveNow
-        token = d.get("token")
-        if isinstance(token, dict):
-            mapping.token_json(token, inward)
+        mapping.with_token_json(d, inward)
     # Other commands and their answers: 2.2.1's objects, nothing to convert.
 
 
