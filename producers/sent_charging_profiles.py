@@ -53,6 +53,7 @@ from schemas.ocpi.charging_profiles import (
 )
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
+from schemas.ocpi.wire import CORE_VERSION
 from schemas.topics import CHARGING_PROFILES
 
 
@@ -65,12 +66,15 @@ def id_kind(action: ProfileAction) -> str:
 _METHODS = {ProfileAction.SET: "PUT", ProfileAction.GET: "GET", ProfileAction.CLEAR: "DELETE"}
 
 
-def response_url(base_url: str, action: ProfileAction, request_id: str) -> str:
+def response_url(
+    base_url: str, action: ProfileAction, request_id: str, version: str = CORE_VERSION
+) -> str:
     """Our Sender interface for this one request (a unique id in the URL
     tells simultaneous requests apart, as the module advises; the action
-    says which result object to expect)."""
+    says which result object to expect), in the OCPI version of the
+    partner it goes to (its result comes to that version's route)."""
     base = base_url.rstrip("/")
-    return f"{base}/ocpi/emsp/2.2.1/chargingprofiles/{action.value}/{request_id}"
+    return f"{base}/ocpi/emsp/{version}/chargingprofiles/{action.value}/{request_id}"
 
 
 def outbound(

@@ -1,7 +1,8 @@
 """Received charging profiles: the ChargingProfiles module's Receiver
 interface, we as CPO (mod_charging_profiles, docs/adr/0043).
 
-``PUT /ocpi/cpo/2.2.1/chargingprofiles/{session_id}`` (a SetChargingProfile
+``PUT /ocpi/cpo/{version}/chargingprofiles/{session_id}`` (2.2.1 and 2.3.0,
+whose objects are the same: mod_charging_profiles changed only in wording) (a SetChargingProfile
 body), ``GET ...?duration=&response_url=`` (the ActiveChargingProfile) and
 ``DELETE ...?response_url=`` (clear the profile): a registered partner with
 an eMSP role asks about one of its sessions at our chargers. The shell
@@ -22,6 +23,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import TypeAdapter, ValidationError
 
 from api.errors import OcpiError, envelope
+from api.ocpi.paths import VersionPath
 from api.ocpi.received_commands import (
     Asked,
     AskedDep,
@@ -42,7 +44,7 @@ from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
 
 receiver = APIRouter(
-    prefix="/ocpi/cpo/2.2.1/chargingprofiles", tags=["ocpi: charging profiles (receiver)"]
+    prefix="/ocpi/cpo/{version}/chargingprofiles", tags=["ocpi: charging profiles (receiver)"]
 )
 
 SessionId = Annotated[str, Path(min_length=1, max_length=36)]
@@ -101,7 +103,7 @@ async def _record(
 
 @receiver.put("/{session_id}", openapi_extra=body_of(SetChargingProfile))
 async def set_charging_profile(
-    session_id: SessionId, asked: AskedDep, body: JsonBodyOrNone
+    version: VersionPath, session_id: SessionId, asked: AskedDep, body: JsonBodyOrNone
 ) -> dict[str, Any]:
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     request = SetChargingProfile.model_validate(body)
@@ -111,6 +113,7 @@ async def set_charging_profile(
 
 @receiver.get("/{session_id}")
 async def get_active_charging_profile(
+    version: VersionPath,
     session_id: SessionId,
     asked: AskedDep,
     duration: Annotated[int, Query(ge=1, le=2**31 - 1)],
@@ -122,6 +125,6 @@ async def get_active_charging_profile(
 
 @receiver.delete("/{session_id}")
 async def clear_charging_profile(
-    session_id: SessionId, asked: AskedDep, response_url: QueryUrl
+    version: VersionPath, session_id: SessionId, asked: AskedDep, response_url: QueryUrl
 ) -> dict[str, Any]:
     return await _record(asked, ProfileAction.CLEAR, session_id, _query_url(response_url))

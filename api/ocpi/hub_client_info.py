@@ -1,5 +1,8 @@
 """HubClientInfo module (mod_hub_client_info), both interfaces, at
-``/ocpi/2.2.1/hubclientinfo`` (docs/adr/0044).
+``/ocpi/{version}/hubclientinfo`` (docs/adr/0044), 2.2.1 and 2.3.0: the
+module is the same in both. 2.3.0's Role enum has no HUB (a hub gives its
+party in ``Credentials.hub_party_id``, which our credentials read as a HUB
+role: ``V230.credentials_in``), so a 2.3.0 hub is recognised as a 2.2.1 one.
 
 Receiver: a hub partner PUTs a ClientInfo per party behind it
 (``/{country_code}/{party_id}``, the party the object is about) and may GET
@@ -23,7 +26,7 @@ from api.auth import Caller, RegisteredCallerDep
 from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
-from api.ocpi.paths import CountryCodePath, PartyIdPath
+from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
 from api.pagination import PageRequestDep, paginate
 from api.writes import JsonBody, WritePathDep, body_of, written
 from producers.hub_client_info import SLICE, decide_put, is_hub, key_of, only_hubs
@@ -36,7 +39,7 @@ from schemas.ocpi.status_codes import OcpiStatus
 
 Json = dict[str, Any]
 
-router = APIRouter(prefix="/ocpi/2.2.1/hubclientinfo", tags=["ocpi: hub client info"])
+router = APIRouter(prefix="/ocpi/{version}/hubclientinfo", tags=["ocpi: hub client info"])
 
 PARTY = "/{country_code}/{party_id}"
 
@@ -50,6 +53,7 @@ def _hub_party(caller: Caller) -> Party:
 
 @router.put(PARTY, openapi_extra=body_of(ClientInfo))
 async def put_client_info(
+    version: VersionPath,
     body: JsonBody,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
@@ -62,7 +66,7 @@ async def put_client_info(
     hub = caller.partner
     only_hubs(hub)
     origin = Origin(_hub_party(caller), correlation_id)
-    created = await write_path.write(
+    await write_path.write(
         SLICE,
         key_of(hub.partner_id, country_code, party_id),
         lambda state: decide_put(
@@ -75,11 +79,14 @@ async def put_client_info(
             origin=origin,
         ),
     )
-    return written(response, created)
+    # HTTP 200 with the envelope, first report or not: the module's PUT
+    # answers a plain OCPI response (no "created" distinction is asked).
+    return written(response)
 
 
 @router.get(PARTY)
 async def get_client_info(
+    version: VersionPath,
     country_code: CountryCodePath,
     party_id: PartyIdPath,
     caller: RegisteredCallerDep,
@@ -106,6 +113,7 @@ async def get_client_info(
 
 @router.get("")
 async def list_client_info(
+    version: VersionPath,
     request: Request,
     response: Response,
     caller: RegisteredCallerDep,

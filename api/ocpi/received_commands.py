@@ -25,6 +25,8 @@ One set of handlers for every OCPI version we offer (docs/adr/0045): a
 2.1.1 request is converted into ours first (its Token, an integer
 reservation id; it has no CANCEL_RESERVATION: 2001), and the
 CommandResponse leaves in the route's version (2.1.1: the result only).
+In 2.3.0 CommandType is an OpenEnum: a command of the eMSP's own is
+answered NOT_SUPPORTED and nothing is recorded (``_command``).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from schemas.ocpi.commands import (
     REQUEST_MODEL,
     CancelReservation,
     CommandRequest,
+    CommandResponse,
     CommandResponseType,
     CommandType,
     ReserveNow,
@@ -83,8 +86,9 @@ from schemas.ocpi.commands import (
 from schemas.ocpi.common import fold
 from schemas.ocpi.credentials import Role
 from schemas.ocpi.status_codes import OcpiStatus
-from schemas.ocpi.types import to_json
-from schemas.ocpi.wire import Kind
+from schemas.ocpi.types import DisplayText, to_json
+from schemas.ocpi.v230.commands import is_listed_command
+from schemas.ocpi.wire import Kind, version_key
 
 log = structlog.get_logger(__name__)
 
@@ -133,6 +137,20 @@ def _command(command: Annotated[str, Path(max_length=40)]) -> CommandType:
 
 
 CommandDep = Annotated[CommandType, Depends(_command)]
+
+
+def _ocpi_command(
+    command: Annotated[str, Path(max_length=40)], version: VersionPath
+) -> CommandType | str:
+    """The command of a partner's POST. From OCPI 2.3.0 on, CommandType is
+    an OpenEnum (mod_commands): a value we do not run is returned as the
+    string, for ``receive_command`` to answer NOT_SUPPORTED; before, 2001."""
+    if version_key(version) >= (2, 3) and command and not is_listed_command(command):
+        return command
+    return _command(command)
+
+
+OcpiCommandDep = Annotated[CommandType | str, Depends(_ocpi_command)]
 
 
 def emsp_caller(caller: RoutedCallerDep) -> Caller:
@@ -334,11 +352,21 @@ def one_of(*models: type[Any]) -> dict[str, Any]:
 async def receive_command(
     version: VersionPath,
     http: Request,
-    command: CommandDep,
+    command: OcpiCommandDep,
     asked: AskedDep,
     body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     wire = wire_of(http)
+    if not isinstance(command, CommandType):
+        # An OpenEnum value of 2.3.0 we do not run: its body has no shape we
+        # know, nothing is recorded and no result will follow (timeout 0).
+        text = f"command {command!r} is not supported; we run {', '.join(CommandType)}"
+        unlisted = CommandResponse(
+            result=CommandResponseType.NOT_SUPPORTED,
+            timeout=0,
+            message=[DisplayText(language="en", text=text[:512])],
+        )
+        return envelope(wire.object_out(Kind.COMMAND_RESPONSE, to_json(unlisted), patch=False))
     caller_party = (asked.caller.party.country_code, asked.caller.party.party_id)
     # A bad body raises pydantic's ValidationError: 2001, nothing written.
     ours = wire.object_in(

@@ -1,16 +1,17 @@
 """Sent charging profiles: the ChargingProfiles module's Sender interface,
 we as eMSP (mod_charging_profiles, docs/adr/0043).
 
-- ``POST /ocpi/emsp/2.2.1/chargingprofiles/{action}/{request_id}`` is the
+- ``POST /ocpi/emsp/{version}/chargingprofiles/{action}/{request_id}`` is the
   ``response_url`` of every request we send: the CPO POSTs the charger's
   outcome (ChargingProfileResult, ActiveChargingProfileResult or
   ClearProfileResult, by ``action``). Only the partner the request went to
   may: the id carries a MAC binding it to that partner and action
   (``CommandIds``, docs/adr/0019); anything else is 2003 and writes nothing.
   The first result stands; a repeat answers 1000 and records nothing.
-- ``PUT /ocpi/emsp/2.2.1/chargingprofiles/{session_id}``: a CPO partner
+- ``PUT /ocpi/emsp/{version}/chargingprofiles/{session_id}``: a CPO partner
   tells us the ActiveChargingProfile of one of its sessions changed.
 
+``{version}``: 2.2.1 or 2.3.0, the CPO's (its objects are the same in both).
 Both are recorded through the one write path and answered once Kafka
 acknowledged them.
 """
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import CorrelationIdDep, NowDep
 from api.errors import envelope
+from api.ocpi.paths import VersionPath
 from api.ocpi.received_commands import one_of
 from api.ocpi.sent_commands import CommandIdPath, ResultCallDep
 from api.routing import RoutedCallerDep
@@ -48,7 +50,7 @@ from schemas.ocpi.charging_profiles import (
 log = structlog.get_logger(__name__)
 
 sender = APIRouter(
-    prefix="/ocpi/emsp/2.2.1/chargingprofiles", tags=["ocpi: charging profiles (sender)"]
+    prefix="/ocpi/emsp/{version}/chargingprofiles", tags=["ocpi: charging profiles (sender)"]
 )
 
 
@@ -57,7 +59,11 @@ sender = APIRouter(
     openapi_extra=one_of(ChargingProfileResult, ActiveChargingProfileResult, ClearProfileResult),
 )
 async def receive_charging_profile_result(
-    action: ProfileAction, request_id: CommandIdPath, call: ResultCallDep, body: JsonBodyOrNone
+    version: VersionPath,
+    action: ProfileAction,
+    request_id: CommandIdPath,
+    call: ResultCallDep,
+    body: JsonBodyOrNone,
 ) -> dict[str, Any]:
     call.require_genuine(request_id, id_kind(action), f"{action.value} charging profile request")
     # A body that is not the result object of ``action``: 2001, nothing written.
@@ -84,6 +90,7 @@ async def receive_charging_profile_result(
 
 @sender.put("/{session_id}", openapi_extra=body_of(ActiveChargingProfile))
 async def receive_active_charging_profile(
+    version: VersionPath,
     session_id: Annotated[str, Path(min_length=1, max_length=36)],
     caller: RoutedCallerDep,
     write_path: WritePathDep,

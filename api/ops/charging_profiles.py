@@ -35,6 +35,7 @@ from api.errors import OcpiError, envelope
 from api.ocpi.sent_commands import CommandIdPath
 from api.ops.access import OPS_ACCESS
 from api.ops.sent_commands import (
+    CORE,
     Sending,
     SendingDep,
     read_or_fail,
@@ -56,6 +57,7 @@ from producers.sent_commands import receiver_target
 from projections.mongo.sent_charging_profiles import active_profiles, sent_profiles
 from schemas.events import Party
 from schemas.events.sessions import session_key
+from schemas.ocpi.adapters import WIRES
 from schemas.ocpi.charging_profiles import (
     ChargingProfile,
     ChargingProfileResponse,
@@ -65,6 +67,7 @@ from schemas.ocpi.common import fold
 from schemas.ocpi.status_codes import OcpiStatus
 from schemas.ocpi.types import to_json
 from schemas.ocpi.versions import ModuleId
+from schemas.ocpi.wire import CORE_VERSION
 
 log = structlog.get_logger(__name__)
 
@@ -91,17 +94,19 @@ async def _send(
     correlation_id = sending.correlation_id
     s = c.settings
     us = Party(country_code=fold(s.party_country_code), party_id=fold(s.party_id))
-    target = receiver_target(
-        partner_id, await c.partners.get(partner_id), ModuleId.CHARGING_PROFILES
-    )
+    partner = await c.partners.get(partner_id)
+    # Refused (409) for a partner whose version we do not speak the module in.
+    target = receiver_target(partner_id, partner, ModuleId.CHARGING_PROFILES)
+    # Its version's transport and response_url (2.3.0's objects are 2.2.1's).
+    edge = WIRES.get(partner.version or CORE_VERSION, CORE) if partner else CORE
     request_id = ids.new(partner_id, id_kind(action))
-    url = response_url(s.base_url, action, request_id)
+    url = response_url(s.base_url, action, request_id, edge.version)
     method, to, body = outbound(
         action, target, session_id, url, charging_profile=charging_profile, duration=duration
     )
     bound = log.bind(partner_id=partner_id, request_id=request_id, action=action.value)
     answer = await send_to_receiver(
-        c, sending.channel, target, method, to, body, correlation_id, bound
+        c, sending.channel, target, method, to, body, correlation_id, bound, edge
     )
     response = read_or_fail(answer, ChargingProfileResponse, bound)
     event = plan_sent(

@@ -365,3 +365,98 @@ def wait_for_log(path: Path, *needles: str, timeout: float = 30) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"no line with {needles} in {path}:\n{_tail(path)}")
+
+
+def listed(p: Platform, partner_id: str) -> list[str]:
+    """The row of ``partners list`` for one partner (id, status, direction,
+    version, ...)."""
+    result = p.run("partners", "list")
+    assert result.returncode == 0, result.stderr
+    [row] = [r.split("\t") for r in result.stdout.splitlines() if r.startswith(partner_id + "\t")]
+    return row
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """Our platform and a second one pinned to one OCPI version, registered
+    with each other: we invited it as a CPO, it registered."""
+
+    us: Platform
+    them: Platform
+    version: str
+    us_id: str  # our name for it
+    them_id: str  # its name for us
+
+    def from_them(self) -> str:
+        """The token it presents to us."""
+        return sealed_token(self.them, self.them_id)
+
+    def from_us(self) -> str:
+        """The token we present to it."""
+        return sealed_token(self.us, self.us_id)
+
+
+def _our_side_ended(us: Platform, us_id: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if listed(us, us_id)[1] == "unregistered":
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@contextmanager
+def pinned_partner(
+    us: Platform,
+    services: Settings,
+    logs: Path,
+    *,
+    version: str,
+    country_code: str,
+    party_id: str,
+    us_id: str,
+    them_id: str,
+    their_role: str | None = None,
+) -> Iterator[Pinned]:
+    """A second platform pinned to ``version`` (``OCPI_HUB_OCPI_VERSIONS``),
+    party ``country_code``-``party_id``, invited by us as a CPO and
+    registered with us (``their_role``: the role it names for us, which
+    2.1.1 needs). For a test module (scope it so): when the module ends,
+    however it ends, the registration is ended, from its side (a credentials
+    DELETE to us) or, when that fails, from ours. Left registered, our
+    real-time authorization of an unknown token goes on asking its stopped
+    platform (it is an eMSP to us too) and answers "partner unreachable" to
+    the tests after it."""
+    with (
+        fresh_namespace(services) as ns,
+        running_platform(
+            ns,
+            logs,
+            party_country_code=country_code,
+            party_id=party_id,
+            business_name=f"A {version} platform",
+            ocpi_versions=version,
+        ) as them,
+    ):
+        invite = cli_json(
+            us, "partners", "invite", "--country-code", country_code, "--party-id", party_id,
+            "--role", "CPO", "--partner-id", us_id,
+        )  # fmt: skip
+        try:
+            registered = cli_json(
+                them, "partners", "register", "--versions-url", invite["versions_url"],
+                "--token-a", invite["token_a"], "--partner-id", them_id,
+                *(("--role", their_role) if their_role else ()),
+            )  # fmt: skip
+            assert registered["version"] == version, registered
+            wait_for_log(them.logs / "push.log", "push_lane_ready", them_id)
+            wait_for_log(us.logs / "push.log", "tokens_push_lane_ready", us_id)
+            yield Pinned(us=us, them=them, version=version, us_id=us_id, them_id=them_id)
+        finally:
+            ended = them.run("partners", "unregister", them_id)
+            ours_ended = ended.returncode == 0 and _our_side_ended(us, us_id)
+            if not ours_ended and listed(us, us_id)[1] == "registered":
+                # Its side could not end it: end ours without calling it.
+                ours = us.run("partners", "unregister", "--local-only", us_id)
+                assert ours.returncode == 0, ours.stdout + ours.stderr
+            assert listed(us, us_id)[1] != "registered", listed(us, us_id)

@@ -19,12 +19,11 @@ import httpx
 import pytest
 
 from ocpi_hub.settings import Settings
-from tests.conftest import fresh_namespace
 from tests.e2e.conftest import (
     Platform,
-    cli_json,
+    listed,
     ops_auth,
-    running_platform,
+    pinned_partner,
     sealed_token,
     wait_for_log,
 )
@@ -54,45 +53,24 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def old_platform(
-    services: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Platform]:
-    with (
-        fresh_namespace(services) as ns,
-        running_platform(
-            ns,
-            tmp_path_factory.mktemp("old-peer-logs"),
-            party_country_code="NL",
-            party_id="OLD",
-            business_name="A 2.1.1 platform",
-            ocpi_versions="2.1.1",
-        ) as p,
-    ):
-        yield p
-
-
-@pytest.fixture(scope="module")
-def pair(platform: Platform, old_platform: Platform) -> Pair:
-    """We invite it as a CPO; it registers with us, naming our role (2.1.1 names none)."""
-    invite = cli_json(
-        platform, "partners", "invite", "--country-code", "NL", "--party-id", "OLD",
-        "--role", "CPO", "--partner-id", "OLD-211",
-    )  # fmt: skip
-    registered = cli_json(
-        old_platform, "partners", "register", "--versions-url", invite["versions_url"],
-        "--token-a", invite["token_a"], "--partner-id", "HUB-211", "--role", "EMSP",
-    )  # fmt: skip
-    assert registered["version"] == "2.1.1", registered
-    wait_for_log(old_platform.logs / "push.log", "push_lane_ready", "HUB-211")
-    wait_for_log(platform.logs / "push.log", "tokens_push_lane_ready", "OLD-211")
-    return Pair(us=platform, old=old_platform)
-
-
-def listed(p: Platform, partner_id: str) -> list[str]:
-    result = p.run("partners", "list")
-    assert result.returncode == 0, result.stderr
-    [row] = [r.split("\t") for r in result.stdout.splitlines() if r.startswith(partner_id + "\t")]
-    return row
+def pair(
+    platform: Platform, services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    """We invite it as a CPO; it registers with us, naming our role (2.1.1
+    names none); the registration ends with the module
+    (tests/e2e/conftest.py ``pinned_partner``)."""
+    with pinned_partner(
+        platform,
+        services,
+        tmp_path_factory.mktemp("old-peer-logs"),
+        version="2.1.1",
+        country_code="NL",
+        party_id="OLD",
+        us_id="OLD-211",
+        them_id="HUB-211",
+        their_role="EMSP",
+    ) as pinned:
+        yield Pair(us=pinned.us, old=pinned.them)
 
 
 def test_the_handshake_settles_on_211_both_ways(pair: Pair) -> None:
@@ -480,3 +458,30 @@ def test_our_command_reaches_it_in_211_and_its_answers_come_back(pair: Pair) -> 
     )
     assert cancel.status_code == 409, cancel.text
     assert "no CANCEL_RESERVATION" in cancel.json()["status_message"]
+
+
+def test_charging_profiles_are_not_spoken_in_211(pair: Pair) -> None:
+    """2.1.1 has no ChargingProfiles module: we send a 2.1.1 CPO no profile
+    (409, nothing sent: its result would have no route), and our 2.1.1
+    paths of the module answer 3002."""
+    us = pair.us.base_url
+    profile = {
+        "charging_rate_unit": "A",
+        "charging_profile_period": [{"start_period": 0, "limit": 6}],
+    }
+    refused = httpx.put(
+        f"{us}/ops/charging-profiles/sent/OLD-211/S1",
+        json=profile,
+        headers=ops_auth(us),
+        timeout=10,
+    )
+    assert refused.status_code == 409, refused.text
+    assert "OCPI 2.1.1, in which we do not speak chargingprofiles" in refused.text
+    gone = httpx.put(
+        f"{us}/ocpi/cpo/2.1.1/chargingprofiles/S1",
+        json={"charging_profile": profile, "response_url": "https://x.example.com/r"},
+        headers=raw(pair.token_of_old()),
+        timeout=10,
+    )
+    # A PUT that reached the OCPI layer: its error at HTTP 200 (docs/adr/0039 §2).
+    assert (gone.status_code, gone.json()["status_code"]) == (200, 3002), gone.text

@@ -4,8 +4,10 @@ offers 2.1.1, 2.2.1 and 2.3.0 (the default), the other one is pinned to
 handshake settles on 2.3.0 both ways; its location with 2.3.0's
 ``parking_places`` and ``help_phone`` reaches us by push and by a pull sync
 and is served back whole; its tariff with ``tax_included`` keeps it; our
-token reaches it. The harness is test_ocpi_211's (tests/e2e/conftest.py's
-``running_platform`` with one setting pinned)."""
+token reaches it; commands and charging profiles go both ways in 2.3.0.
+The harness is test_ocpi_211's (tests/e2e/conftest.py's ``pinned_partner``:
+``running_platform`` with one setting pinned, registered, and unregistered
+when the module ends)."""
 
 from __future__ import annotations
 
@@ -19,21 +21,21 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from ocpi_hub.settings import Settings
 from schemas.ocpi.tariffs import dumps_exact
 from tests.cdr_objects import priced_location, simple_tariff
-from tests.conftest import fresh_namespace
 from tests.e2e.conftest import (
     Platform,
     auth,
-    cli_json,
+    listed,
     ops_auth,
-    running_platform,
+    pinned_partner,
     sealed_token,
     wait_for_log,
 )
-from tests.e2e.test_ocpi_211 import its_location_follows, listed
+from tests.e2e.test_ocpi_211 import its_location_follows
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import evse, location
 from tests.tariff_objects import tariff_json
@@ -56,45 +58,23 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def new_platform(
-    services: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Platform]:
-    with (
-        fresh_namespace(services) as ns,
-        running_platform(
-            ns,
-            tmp_path_factory.mktemp("v230-peer-logs"),
-            party_country_code="DE",
-            party_id="V23",
-            business_name="A 2.3.0 platform",
-            ocpi_versions="2.3.0",
-        ) as p,
-    ):
-        yield p
-
-
-@pytest.fixture(scope="module")
-def pair(platform: Platform, new_platform: Platform) -> Iterator[Pair]:
+def pair(
+    platform: Platform, services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
     """It registers with us in 2.3.0, both roles; when the module ends it
-    unregisters, as a partner that goes away should. Left registered, our
-    real-time authorization of an unknown token would go on asking its
-    stopped platform (an eMSP to us) and say "partner unreachable" to
-    the tests after this one."""
-    invite = cli_json(
-        platform, "partners", "invite", "--country-code", "DE", "--party-id", "V23",
-        "--role", "CPO", "--partner-id", US_ID,
-    )  # fmt: skip
-    registered = cli_json(
-        new_platform, "partners", "register", "--versions-url", invite["versions_url"],
-        "--token-a", invite["token_a"], "--partner-id", NEW_ID,
-    )  # fmt: skip
-    assert registered["version"] == "2.3.0", registered
-    wait_for_log(new_platform.logs / "push.log", "push_lane_ready", NEW_ID)
-    wait_for_log(platform.logs / "push.log", "tokens_push_lane_ready", US_ID)
-    yield Pair(us=platform, new=new_platform)
-    ended = new_platform.run("partners", "unregister", NEW_ID)
-    assert ended.returncode == 0, ended.stdout + ended.stderr
-    wait_for(lambda: listed(platform, US_ID)[1] == "unregistered", "our side unregistered")
+    unregisters, as a partner that goes away should (tests/e2e/conftest.py
+    ``pinned_partner``)."""
+    with pinned_partner(
+        platform,
+        services,
+        tmp_path_factory.mktemp("v230-peer-logs"),
+        version="2.3.0",
+        country_code="DE",
+        party_id="V23",
+        us_id=US_ID,
+        them_id=NEW_ID,
+    ) as pinned:
+        yield Pair(us=pinned.us, new=pinned.them)
 
 
 def test_the_handshake_settles_on_230_both_ways(pair: Pair) -> None:
@@ -335,3 +315,189 @@ def test_its_session_and_priced_cdr_reach_us_in_230(pair: Pair) -> None:
         f"{pair.us.base_url}/ops/cdrs/reconciliation", headers=ops_auth(pair.us.base_url)
     ).json()["data"]
     assert any(r["cdr_key"].endswith(f"/{sid}") for r in ops), ops
+
+
+def test_our_command_reaches_it_in_230_and_its_answers_come_back(pair: Pair) -> None:
+    """We (its eMSP) send START_SESSION to the 2.3.0 CPO at its 2.3.0
+    Commands receiver: it reads the request (its 2.3.0 validation passed:
+    the 1000), answers a CommandResponse (no charger of it is connected:
+    not ACCEPTED), and the CommandResult it POSTs to our 2.3.0
+    response_url, with a field of its own, is recorded."""
+    us = pair.us.base_url
+    uid = f"C{uuid.uuid4().hex[:8].upper()}"
+    issued = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
+    made = httpx.put(f"{us}/ops/tokens/{uid}", json=issued, headers=ops_auth(us), timeout=10)
+    assert made.status_code == 201, made.text
+    loc = f"CLOC-{uid}"
+    site = location(loc, country_code="DE", party_id="V23", postal_code="10115", evses=[evse("E1")])
+    put = httpx.put(
+        f"{pair.new.base_url}/ops/locations/{loc}",
+        json=site,
+        headers=ops_auth(pair.new.base_url),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    body = {"token": issued, "location_id": loc, "evse_uid": "E1", "connector_id": "1"}
+    sent = httpx.post(
+        f"{us}/ops/commands/sent/{US_ID}/START_SESSION", json=body, headers=ops_auth(us), timeout=20
+    )
+    assert sent.json()["status_code"] == 1000, sent.text
+    data = sent.json()["data"]
+    cid, url = data["command_id"], data["response_url"]
+    assert url == f"{us}/ocpi/emsp/2.3.0/commands/START_SESSION/{cid}"
+    assert data["response"]["result"] in {"REJECTED", "NOT_SUPPORTED"}, data
+    # Its side recorded our request as it read it in 2.3.0: the connector
+    # (which 2.1.1 would have dropped) and our token are there.
+    theirs = pair.new.namespace.settings
+    with MongoClient(theirs.mongo_url) as client:
+        view = client[theirs.mongo_db]["received_commands"]
+        got = wait_for(lambda: view.find_one({"response_url": url}), "our command at its view")
+    assert got["request"]["connector_id"] == "1", got
+    assert got["request"]["token"]["uid"] == uid, got
+
+    result = {"result": "EVSE_OCCUPIED", "message": [{"language": "en", "text": "busy"}]}
+    posted = httpx.post(url, json={**result, "x_cpo_code": "E42"}, headers=pair.from_new())
+    assert posted.json()["status_code"] == 1000, posted.text
+
+    def shown() -> dict[str, Any] | None:
+        got = httpx.get(f"{us}/ops/commands/sent/{cid}", headers=ops_auth(us), timeout=10)
+        data: dict[str, Any] = got.json().get("data") or {}
+        return data if data.get("result") else None
+
+    held = wait_for(shown, "its 2.3.0 result recorded")
+    assert held["result"] == "EVSE_OCCUPIED", held
+    # A second result is not taken; a result for a command never sent is 2003.
+    again = httpx.post(url, json={"result": "ACCEPTED"}, headers=pair.from_new(), timeout=10)
+    assert again.json()["status_code"] == 1000, again.text
+    assert wait_for(shown, "the first result stands")["result"] == "EVSE_OCCUPIED"
+    forged = httpx.post(f"{url[:-4]}beef", json=result, headers=pair.from_new(), timeout=10)
+    assert forged.json()["status_code"] == 2003, forged.text
+
+
+def test_its_230_commands_at_our_receiver_bad_ones_record_nothing(pair: Pair) -> None:
+    """It (our eMSP too) commands one of our locations in 2.3.0: a request
+    without its required ``token`` is 2001, a command of its own (CommandType
+    is an OpenEnum in 2.3.0) is NOT_SUPPORTED; neither is recorded, while a
+    valid one (an EMAID token, which 2.2.1 has no type for) is."""
+    us = pair.us.base_url
+    loc = f"ULOC-{uuid.uuid4().hex[:6].upper()}"
+    ours = location(loc, country_code="ZZ", party_id="HUB", postal_code="1011", evses=[evse("E1")])
+    put = httpx.put(f"{us}/ops/locations/{loc}", json=ours, headers=ops_auth(us), timeout=10)
+    assert put.json()["status_code"] == 1000, put.text
+    receiver = f"{us}/ocpi/cpo/2.3.0/commands"
+
+    def callback() -> str:
+        return f"{pair.new.base_url}/ocpi/emsp/2.3.0/commands/START_SESSION/{uuid.uuid4().hex}"
+
+    emaid = token("EMA9", country_code="DE", party_id="V23", type="EMAID")
+    no_token = {"response_url": callback(), "location_id": loc, "evse_uid": "E1"}
+    refused = httpx.post(f"{receiver}/START_SESSION", json=no_token, headers=pair.from_new())
+    assert refused.json()["status_code"] == 2001 and "token" in refused.text, refused.text
+    custom = {"response_url": callback(), "location_id": loc}
+    unlisted = httpx.post(f"{receiver}/X_PRECONDITION", json=custom, headers=pair.from_new())
+    assert unlisted.json()["status_code"] == 1000, unlisted.text
+    assert unlisted.json()["data"]["result"] == "NOT_SUPPORTED"
+    assert unlisted.json()["data"]["timeout"] == 0
+    good = {**no_token, "response_url": callback(), "token": emaid}
+    answered = httpx.post(f"{receiver}/START_SESSION", json=good, headers=pair.from_new())
+    assert answered.json()["status_code"] == 1000, answered.text
+    assert answered.json()["data"]["result"] in {"ACCEPTED", "REJECTED", "NOT_SUPPORTED"}
+
+    settings = pair.us.namespace.settings
+    with MongoClient(settings.mongo_url) as client:
+        view = client[settings.mongo_db]["received_commands"]
+        wait_for(
+            lambda: view.find_one({"response_url": good["response_url"]}),
+            "the valid command in the received_commands view",
+        )
+        bad = [no_token["response_url"], custom["response_url"]]
+        assert view.count_documents({"response_url": {"$in": bad}}) == 0
+        held = view.find_one({"response_url": good["response_url"]})
+    assert held is not None
+    # Held in our model (OTHER), the 2.3.0 type kept beside it.
+    assert held["request"]["token"]["type"] == "OTHER", held["request"]
+    assert held["request"]["token"]["ocpi_v230"] == {"type": "EMAID"}
+
+
+PROFILE = {
+    "charging_rate_unit": "A",
+    "charging_profile_period": [
+        {"start_period": 0, "limit": 16},
+        {"start_period": 900, "limit": 8},
+    ],
+}
+
+
+def test_charging_profiles_go_both_ways_in_230(pair: Pair) -> None:
+    """We (its eMSP) ask the 2.3.0 CPO to set a profile: it reads our
+    request at its 2.3.0 receiver (a session it does not know: UNKNOWN_SESSION,
+    its own judgement, so the request got through its 2.3.0 validation), and
+    what it POSTs to our 2.3.0 response_url and PUTs to our 2.3.0 Sender
+    (an ActiveChargingProfile, with a field of its own) is recorded. As our
+    eMSP it asks us the same at our 2.3.0 receiver."""
+    us = pair.us.base_url
+    sid = f"S-{uuid.uuid4().hex[:8]}"
+    sent = httpx.put(
+        f"{us}/ops/charging-profiles/sent/{US_ID}/{sid}",
+        json=PROFILE,
+        headers=ops_auth(us),
+        timeout=20,
+    )
+    assert sent.status_code == 200, sent.text
+    data = sent.json()["data"]
+    request_id, url = data["request_id"], data["response_url"]
+    assert url == f"{us}/ocpi/emsp/2.3.0/chargingprofiles/SET/{request_id}"
+    assert data["response"] == {"result": "UNKNOWN_SESSION", "timeout": 0}, data
+
+    posted = httpx.post(url, json={"result": "ACCEPTED"}, headers=pair.from_new(), timeout=10)
+    assert posted.json()["status_code"] == 1000, posted.text
+
+    def shown(path: str, field: str) -> dict[str, Any] | None:
+        got = httpx.get(f"{us}{path}", headers=ops_auth(us), timeout=10)
+        data: dict[str, Any] = got.json().get("data") or {}
+        return data if data.get(field) else None
+
+    held = wait_for(
+        lambda: shown(f"/ops/charging-profiles/sent/{request_id}", "result"), "its result"
+    )
+    assert (held["result"], held["partner_id"], held["session_id"]) == ("ACCEPTED", US_ID, sid)
+
+    active = {
+        "start_date_time": "2026-03-01T10:00:00Z",
+        "charging_profile": PROFILE,
+        "x_calculated_by": "cpo",
+    }
+    put = httpx.put(
+        f"{us}/ocpi/emsp/2.3.0/chargingprofiles/{sid}",
+        json=active,
+        headers=pair.from_new(),
+        timeout=10,
+    )
+    assert put.json()["status_code"] == 1000, put.text
+    got = wait_for(
+        lambda: shown(f"/ops/charging-profiles/active/DE/V23/{sid}", "active_profile"),
+        "its ActiveChargingProfile",
+    )
+    assert got["active_profile"]["x_calculated_by"] == "cpo", got
+    assert got["active_profile"]["charging_profile"]["charging_profile_period"][1] == {
+        "start_period": 900,
+        "limit": 8,
+    }
+
+    # It asks us, at our 2.3.0 receiver, about a session we do not have.
+    callback = f"{pair.new.base_url}/ocpi/emsp/2.3.0/chargingprofiles/SET/{uuid.uuid4().hex}"
+    asked = httpx.put(
+        f"{us}/ocpi/cpo/2.3.0/chargingprofiles/NO-SUCH-{sid}",
+        json={"charging_profile": PROFILE, "response_url": callback},
+        headers=pair.from_new(),
+        timeout=10,
+    )
+    assert asked.json()["data"] == {"result": "UNKNOWN_SESSION", "timeout": 0}, asked.text
+    # Without its required charging_profile: 2001.
+    bad = httpx.put(
+        f"{us}/ocpi/cpo/2.3.0/chargingprofiles/{sid}",
+        json={"response_url": callback},
+        headers=pair.from_new(),
+        timeout=10,
+    )
+    assert bad.json()["status_code"] == 2001 and "charging_profile" in bad.text, bad.text

@@ -73,7 +73,7 @@ class Hub:
             "last_updated": format_ocpi_datetime(self.clock),
         }
         answer = self.api.put(f"{HCI}/{cc}/{pid}", json=body, headers=self.headers)
-        assert answer.status_code in (200, 201), answer.text
+        assert answer.status_code == 200, answer.text  # a first report too
         assert answer.json()["status_code"] == 1000, answer.text
         return answer
 
@@ -222,3 +222,57 @@ async def test_a_party_the_hub_reports_offline_gets_its_changes_once_it_is_conne
         for r in receiver.requests
     )
     assert len({r.headers["x-correlation-id"] for r in receiver.requests}) == 3
+
+
+@pytest.fixture
+def own_namespace(services: Settings) -> Iterator[Namespace]:
+    with fresh_namespace(services) as ns:
+        yield ns
+
+
+async def test_a_230_hub_reports_reads_and_lists_at_the_230_route(
+    own_namespace: Namespace,
+) -> None:
+    """A hub registered on OCPI 2.3.0 (it gave ``hub_party_id``, which our
+    credentials hold as its HUB role) uses /ocpi/2.3.0/hubclientinfo: the
+    PUT answers HTTP 200, its copy and its list come back from the view with
+    its own field kept; its token on the 2.2.1 route is not its version.
+    A namespace of its own: its partner is appended to the log only, which
+    the API reads into a decision store that has not held partners yet."""
+    await _a_230_hub(push_settings(own_namespace))
+
+
+async def _a_230_hub(settings: Settings) -> None:
+    suffix = uuid.uuid4().hex[:6].upper()
+    token = f"hub230-{suffix}"
+    state = hub_partner(f"hub230-{suffix}", token, "https://hub.example.com/ocpi/2.3.0/locations")
+    state = state.model_copy(update={"version": "2.3.0"})
+    await asyncio.to_thread(register_partner, settings, state)
+    hci = "/ocpi/2.3.0/hubclientinfo"
+    with TestClient(as_admin(create_app(settings))) as api:
+        hub = Hub(state, api, token, datetime.now(UTC))
+        body = {
+            "country_code": "DE",
+            "party_id": "EMB",
+            "role": "EMSP",
+            "status": "CONNECTED",
+            "last_updated": format_ocpi_datetime(hub.clock),
+            "x_region": "north",
+        }
+        async with projecting(settings):
+            put = api.put(f"{hci}/DE/EMB", json=body, headers=hub.headers)
+            assert (put.status_code, put.json()["status_code"]) == (200, 1000), put.text
+            # The view folds it in this loop (``projecting``): wait, not block.
+            await until(
+                lambda: api.get(f"{hci}/de/emb", headers=hub.headers).json()["status_code"] == 1000,
+                15,
+                "our copy in the view",
+            )
+            one = api.get(f"{hci}/de/emb", headers=hub.headers)
+            assert one.status_code == 200, one.text
+            assert one.json().get("data") == body, one.text
+            listed = api.get(hci, headers=hub.headers)
+            assert [o["party_id"] for o in listed.json()["data"]] == ["EMB"], listed.text
+            other = api.get(HCI, headers=hub.headers)
+            assert other.json()["status_code"] == 2000, other.text
+            assert "registered for OCPI 2.3.0" in other.text

@@ -292,6 +292,9 @@ def _target() -> CommandTarget:
 def test_the_request_to_the_cpo_follows_the_action() -> None:
     url = sent.response_url("https://us.example.com/", ProfileAction.GET, "abc-1")
     assert url == "https://us.example.com/ocpi/emsp/2.2.1/chargingprofiles/GET/abc-1"
+    # A 2.3.0 CPO posts its result to our 2.3.0 route (docs/ocpi-versions.md).
+    url_230 = sent.response_url("https://us.example.com", ProfileAction.SET, "abc-2", "2.3.0")
+    assert url_230 == "https://us.example.com/ocpi/emsp/2.3.0/chargingprofiles/SET/abc-2"
     base = "https://cpo.example.com/ocpi/2.2.1/chargingprofiles/S1"
     assert sent.outbound(ProfileAction.SET, _target(), "S1", url, charging_profile=PROFILE) == (
         "PUT",

@@ -72,6 +72,12 @@ def test_230_is_offered_by_default_and_listed_first(hub: Hub) -> None:
         ("sessions", "RECEIVER"),
         ("cdrs", "SENDER"),
         ("cdrs", "RECEIVER"),
+        ("commands", "SENDER"),
+        ("commands", "RECEIVER"),
+        ("chargingprofiles", "SENDER"),
+        ("chargingprofiles", "RECEIVER"),
+        ("hubclientinfo", "SENDER"),
+        ("hubclientinfo", "RECEIVER"),
         ("payments", "RECEIVER"),
     }
     assert shown[("locations", "RECEIVER")].endswith("/ocpi/emsp/2.3.0/locations")
@@ -191,13 +197,9 @@ def test_objects_of_another_version_are_refused_and_nothing_recorded(hub: Hub) -
     bad["evses"][0]["parking"] = [{"parking_id": "P9"}]
     refused = hub.client.put(f"{RECEIVER}/LOC-2", headers=headers, json=bad)
     assert refused.json()["status_code"] == 2001 and "P9" in refused.text
-    # Modules we do not serve in 2.3.0 (yet), a version we do not offer.
-    for method, path in (
-        ("POST", "/ocpi/cpo/2.3.0/commands/START_SESSION"),
-        ("PUT", "/ocpi/emsp/2.4.0/locations/NL/PEE/L"),
-    ):
-        resp = hub.client.request(method, path, headers=headers, json={})
-        assert resp.json()["status_code"] == 3002, (path, resp.text)
+    # A version we do not offer.
+    resp = hub.client.put("/ocpi/emsp/2.4.0/locations/NL/PEE/L", headers=headers, json={})
+    assert resp.json()["status_code"] == 3002, resp.text
     # A token URL naming a 2.3.0-only type: our token key holds a 2.2.1 TokenType.
     emaid = hub.client.put(
         "/ocpi/cpo/2.3.0/tokens/NL/PEE/EMA-2?type=EMAID", headers=headers, json={}
@@ -225,7 +227,7 @@ def test_a_230_location_at_a_221_endpoint_is_refused(hub: Hub) -> None:
 
 
 @pytest.mark.parametrize("module", ["commands", "chargingprofiles"])
-def test_we_ask_nothing_a_230_partner_would_answer_on_a_module_we_do_not_speak_in_230(
+def test_we_send_commands_and_charging_profiles_to_a_230_partner_not_profiles_to_a_211_one(
     module: str,
 ) -> None:
     from producers.sent_commands import receiver_target
@@ -238,5 +240,57 @@ def test_we_ask_nothing_a_230_partner_would_answer_on_a_module_we_do_not_speak_i
     on_221 = type(on_221).model_validate(on_221.model_dump())
     assert receiver_target("CPO-A", on_221, ModuleId(module)).url == "https://cpo.example/x"
     on_230 = on_221.model_copy(update={"version": "2.3.0"})
-    with pytest.raises(RefusedError, match=f"OCPI 2.3.0, in which we do not speak {module}"):
-        receiver_target("CPO-A", on_230, ModuleId(module))
+    assert receiver_target("CPO-A", on_230, ModuleId(module)).url == "https://cpo.example/x"
+    on_211 = on_221.model_copy(update={"version": "2.1.1"})
+    if module == "commands":
+        assert receiver_target("CPO-A", on_211, ModuleId(module)).url == "https://cpo.example/x"
+    else:  # 2.1.1 has no ChargingProfiles module: its result would have no route
+        with pytest.raises(RefusedError, match=f"OCPI 2.1.1, in which we do not speak {module}"):
+            receiver_target("CPO-A", on_211, ModuleId(module))
+
+
+def test_a_230_hub_reports_its_clients_at_our_230_hubclientinfo(hub: Hub) -> None:
+    """A 2.3.0 hub names itself in ``hub_party_id`` (no HUB role in 2.3.0):
+    it may PUT ClientInfo at /ocpi/2.3.0/hubclientinfo, answered HTTP 200
+    (a first report too); a 2.3.0 partner that is no hub may not (2000,
+    nothing recorded)."""
+    hub.peer.offers = ["2.2.1", "2.3.0"]
+    hub.invite("token-a")
+    resp = hub.client.post(
+        "/ocpi/2.3.0/credentials",
+        headers=b64("token-a"),
+        json=credentials_230(hub_party_id="NLHUB"),
+    )
+    assert resp.json()["status_code"] == 1000, resp.text
+    headers = b64(resp.json()["data"]["token"])  # not routed: no OCPI-to headers
+    info = {
+        "country_code": "DE",
+        "party_id": "EMA",
+        "role": "EMSP",
+        "status": "CONNECTED",
+        "last_updated": "2026-03-01T09:00:00Z",
+        "x_region": "north",  # kept, as any unknown field
+    }
+    put = hub.client.put("/ocpi/2.3.0/hubclientinfo/DE/EMA", headers=headers, json=info)
+    assert (put.status_code, put.json()["status_code"]) == (200, 1000), put.text
+    assert hub.types()[-1] == "ClientInfoPut"
+    recorded = hub.log.events[-1].payload.object  # type: ignore[attr-defined]
+    assert recorded == info
+    # Its token on the 2.2.1 route: not its version.
+    other = hub.client.put("/ocpi/2.2.1/hubclientinfo/DE/EMA", headers=headers, json=info)
+    assert other.json()["status_code"] == 2000 and "registered for OCPI 2.3.0" in other.text
+
+
+def test_a_230_partner_that_is_no_hub_reports_nothing(hub: Hub) -> None:
+    headers = registered_230(hub)
+    before = len(hub.log.events)
+    info = {
+        "country_code": "DE",
+        "party_id": "EMA",
+        "role": "EMSP",
+        "status": "CONNECTED",
+        "last_updated": "2026-03-01T09:00:00Z",
+    }
+    put = hub.client.put("/ocpi/2.3.0/hubclientinfo/DE/EMA", headers=headers, json=info)
+    assert (put.status_code, put.json()["status_code"]) == (200, 2000), put.text
+    assert len(hub.log.events) == before

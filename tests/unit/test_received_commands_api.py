@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -440,3 +441,62 @@ async def test_no_callback_is_sent_for_an_operator_command() -> None:
     assert decided is not None and decided.payload.partner_id == "ops:account:ada"
     sender = ResultCallbackSender(Settings(), _NoPartners(), None, _NoMarks(), COMMAND_CALLBACKS)  # type: ignore[arg-type]
     assert await sender.deliver(decided) == "operator"
+
+
+# --- OCPI 2.3.0 (docs/ocpi-versions.md "2.3.0", Commands) ---------------------------
+
+RECEIVER_230 = "/ocpi/cpo/2.3.0/commands"
+
+
+@pytest.fixture
+def on_230(client: TestClient) -> TestClient:
+    """The eMSP registered for 2.3.0: the route's version is 2.3.0, as
+    ``registered_caller`` sets it (api/auth.route_version)."""
+
+    def caller_230(request: Request) -> Caller:
+        request.state.ocpi_version = "2.3.0"
+        return Caller(_partner(), "token-c", False, "2.3.0")
+
+    client.app.dependency_overrides[registered_caller] = caller_230  # type: ignore[attr-defined]
+    return client
+
+
+def test_a_230_start_session_with_an_emaid_token_is_accepted_and_recorded(
+    on_230: TestClient, log: InMemoryEventLog
+) -> None:
+    body = start_body(token=token_object(type="EMAID"), x_app_version="4.2")
+    answer = _answer(on_230.post(f"{RECEIVER_230}/START_SESSION", json=body))
+    assert answer["data"] == {"result": "ACCEPTED", "timeout": 45}
+    [event] = log.events
+    assert isinstance(event, CommandAccepted)
+    request = event.payload.request
+    # Our model holds OTHER and keeps the 2.3.0 type; the unknown field is kept.
+    assert request["token"]["type"] == "OTHER"
+    assert request["token"]["ocpi_v230"] == {"type": "EMAID"}
+    assert request["x_app_version"] == "4.2"
+
+
+def test_a_230_command_we_do_not_run_is_not_supported_and_writes_nothing(
+    on_230: TestClient, log: InMemoryEventLog
+) -> None:
+    # CommandType is an OpenEnum in 2.3.0: a custom command is a valid request.
+    answer = _answer(on_230.post(f"{RECEIVER_230}/X_UPDATE_FIRMWARE", json={"any": "thing"}))
+    assert answer["data"]["result"] == "NOT_SUPPORTED"
+    assert answer["data"]["timeout"] == 0
+    assert "X_UPDATE_FIRMWARE" in answer["data"]["message"][0]["text"]
+    assert log.events == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {k: v for k, v in start_body().items() if k != "token"},
+        start_body(token={k: v for k, v in token_object().items() if k != "contract_id"}),
+        start_body(location_id="L" * 37),
+    ],
+)
+def test_a_bad_230_command_is_2001_and_writes_nothing(
+    on_230: TestClient, log: InMemoryEventLog, body: Any
+) -> None:
+    _answer(on_230.post(f"{RECEIVER_230}/START_SESSION", json=body), 200, 2001)
+    assert log.events == []

@@ -365,10 +365,10 @@ def test_our_2_3_0_credentials_are_2_2_1s_shape() -> None:
 def test_the_2_3_0_details_list_the_modules_we_serve_in_2_3_0_only() -> None:
     endpoints = [
         Endpoint(identifier=i, role=InterfaceRole.SENDER, url=f"https://us.example.com/{i}")
-        for i in ("credentials", "locations", "chargingprofiles", "tokens")
+        for i in ("credentials", "locations", "x_bookings", "chargingprofiles", "hubclientinfo")
     ]
     shown = [e["identifier"] for e in V230.endpoints_out(endpoints, None)]
-    assert shown == ["credentials", "locations", "tokens"]
+    assert shown == ["credentials", "locations", "chargingprofiles", "hubclientinfo"]
     # A custom module of theirs (ModuleID is an OpenEnum in 2.3.0) is read.
     details = V230.details_in(
         {

@@ -25,6 +25,7 @@ from schemas.ocpi.locations import BusinessDetails
 from schemas.ocpi.patch import patch_model
 from schemas.ocpi.tariffs import exact_numbers, json_numbers
 from schemas.ocpi.v230 import cdrs as d230
+from schemas.ocpi.v230 import commands as k230
 from schemas.ocpi.v230 import credentials as c230
 from schemas.ocpi.v230 import locations as l230
 from schemas.ocpi.v230 import mapping
@@ -42,7 +43,18 @@ Json = dict[str, Any]
 # push lanes and pull syncs take 2.3.0 partners for it. Payments is 2.3.0's
 # only (api/ocpi/payments.py): listed here, it is in /ocpi/2.3.0.
 MODULES = frozenset(
-    {"credentials", "locations", "tariffs", "tokens", "sessions", "cdrs", "payments"}
+    {
+        "credentials",
+        "locations",
+        "tariffs",
+        "tokens",
+        "sessions",
+        "cdrs",
+        "commands",
+        "chargingprofiles",
+        "hubclientinfo",
+        "payments",
+    }
 )
 
 _MODELS: dict[Kind, type[OcpiModel]] = {
@@ -50,13 +62,24 @@ _MODELS: dict[Kind, type[OcpiModel]] = {
     Kind.EVSE: l230.Evse,
     Kind.CONNECTOR: l230.Connector,
     Kind.TOKEN: t230.Token,
-    # The answer of a 2.3.0 eMSP to our real-time authorization request.
-    Kind.AUTHORIZATION: t230.AuthorizationInfo,
     # A Tariff PUT: tax_included required (one embedded in a CDR may lack it).
     Kind.TARIFF: r230.TariffObject,
     Kind.SESSION: s230.Session,
     Kind.CDR: d230.Cdr,
+    # The answer of a 2.3.0 eMSP to our real-time authorization request.
+    Kind.AUTHORIZATION: t230.AuthorizationInfo,
+    # Commands: a Token of 2.3.0 in two of them; the others are 2.2.1's.
+    Kind.CANCEL_RESERVATION: k230.CancelReservation,
+    Kind.RESERVE_NOW: k230.ReserveNow,
+    Kind.START_SESSION: k230.StartSession,
+    Kind.STOP_SESSION: k230.StopSession,
+    Kind.UNLOCK_CONNECTOR: k230.UnlockConnector,
+    Kind.COMMAND_RESPONSE: k230.CommandResponse,
+    Kind.COMMAND_RESULT: k230.CommandResult,
 }
+
+# The objects that carry a Token (its 2.3.0 TokenType is an OpenEnum).
+_WITH_TOKEN = frozenset({Kind.AUTHORIZATION, Kind.RESERVE_NOW, Kind.START_SESSION})
 
 
 def _convert(kind: Kind, d: Json, inward: bool) -> None:
@@ -74,10 +97,9 @@ def _convert(kind: Kind, d: Json, inward: bool) -> None:
         mapping.session_json(d, inward)
     elif kind is Kind.CDR:
         mapping.cdr_json(d, inward)
-    elif kind is Kind.AUTHORIZATION:  # its Token in the other version's shape
-        token = d.get("token")
-        if isinstance(token, dict):
-            mapping.token_json(token, inward)
+    elif kind in _WITH_TOKEN:  # AuthorizationInfo, StartSession, ReserveNow
+        mapping.with_token_json(d, inward)
+    # Other commands and their answers: 2.2.1's objects, nothing to convert.
 
 
 def _business_in(details: l230.BusinessDetails) -> BusinessDetails:

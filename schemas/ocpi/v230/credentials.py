@@ -3,8 +3,9 @@
 New: ``hub_party_id``, the country code and party id of the platform's
 Hub concatenated (CiString(5)), given by a platform that routes messages
 with the routing headers. 2.3.0 drops the HUB role: a hub lists the
-parties reachable through it as roles instead (HubClientInfo no longer
-carries them). Registration is not wired to this model here.
+parties reachable through it as roles instead (the HubClientInfo module is
+unchanged and still reports their connection status). ``V230.credentials_in``
+reads this model into ours.
 """
 
 from __future__ import annotations

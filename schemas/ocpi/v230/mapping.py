@@ -348,6 +348,15 @@ def token_json(obj: Json, inward: bool) -> None:
     (_open_in if inward else _open_out)(obj, "token")
 
 
+def with_token_json(obj: Json, inward: bool) -> None:
+    """An object that carries a Token (StartSession, ReserveNow,
+    AuthorizationInfo), JSON, in place: its Token as ``token_json``. The
+    rest of these objects is 2.2.1's in 2.3.0 (mod_commands, mod_tokens)."""
+    token = obj.get("token")
+    if isinstance(token, dict):
+        token_json(token, inward)
+
+
 def tariff_to_core(tariff: v230_tariffs.Tariff) -> core_tariffs.Tariff:
     data = _json(tariff)
     _tariff_in(data)

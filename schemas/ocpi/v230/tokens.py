@@ -21,6 +21,7 @@ class Token(v221.Token):
 
 
 class AuthorizationInfo(v221.AuthorizationInfo):
-    """mod_tokens, AuthorizationInfo object (2.3.0): 2.2.1's, its Token 2.3.0's."""
+    """mod_tokens, AuthorizationInfo object (2.3.0): an eMSP's answer to our
+    real-time authorization, its Token 2.3.0's."""
 
     token: Token
