@@ -330,6 +330,43 @@ def test_the_kept_parking_places_are_the_stations_dedicated_spaces() -> None:
     )
 
 
+def test_a_2_3_0_location_in_our_core_gives_its_helpdesk_spaces_and_type() -> None:
+    """A 2.3.0 Location as our 2.3.0 edge makes it a core object
+    (schemas/ocpi/v230/mapping.py): the fields 2.3.0 adds are kept there
+    and reach the feed; a 2.3.0 parking type 2.2.1 does not list (kept
+    aside under ``ocpi_v230``) gives no type of site."""
+    from schemas.ocpi.v230 import locations as v230
+    from schemas.ocpi.v230.mapping import location_to_core
+
+    body = sample() | {
+        "help_phone": "+31 30 123 4567",
+        "parking_type": "PARKING_LOT",
+        "parking_places": [
+            {
+                "id": "P1",
+                "vehicle_types": ["TRUCK_WITH_TRAILER"],
+                "restricted_to_type": True,
+                "reservation_required": False,
+                "lighting": True,
+            }
+        ],
+    }
+    core = to_json(location_to_core(v230.Location.model_validate(body)))
+    site = afir.site_record(core, {}, "nl")
+    station = site["energyInfrastructureStation"][0]
+    assert site["typeOfSite"] == {"value": "openSpace"}
+    assert "helpdesk" in station
+    [space] = station["dedicatedParkingSpaces"]
+    assert space["applicableForVehicles"] == [
+        {"vehicleType": [{"value": "heavyGoodsVehicleWithTrailer"}]}
+    ]
+    assert space["amenities"] == {"illuminated": True}
+    unlisted = to_json(
+        location_to_core(v230.Location.model_validate(body | {"parking_type": "ON_ROOFTOP"}))
+    )
+    assert "typeOfSite" not in afir.site_record(unlisted, {}, "nl")
+
+
 def test_the_energy_mix_is_part_of_the_energy_offered_at_each_point() -> None:
     loc = sample() | {
         "energy_mix": {
