@@ -433,7 +433,8 @@ def dedicated_parking_spaces(location: Mapping[str, Any]) -> list[Json]:
     station's ``dedicatedParkingSpaces``: each OCPI Parking is one space a
     vehicle uses while charging there, so one record of one space, keyed
     by the site and the parking id, with the vehicles it is for, a
-    disabled-permit space's users, and whether it is roofed and lit."""
+    disabled-permit space's users, whether it is roofed and lit, and its
+    length and width."""
     out: list[Json] = []
     for parking in _dicts(location.get("parking_places")):
         pid = parking.get("id")
@@ -452,6 +453,16 @@ def dedicated_parking_spaces(location: Mapping[str, Any]) -> list[Json]:
         }
         if amenities:
             space["amenities"] = amenities
+        # The space's size: OCPI in cm, the model's Dimension in metres.
+        size = {
+            key: _number(Decimal(str(parking[field])) / 100)
+            for key, field in (("length", "parking_space_length"), ("width", "parking_space_width"))
+            if isinstance(parking.get(field), int | float | Decimal)
+            and not isinstance(parking.get(field), bool)
+            and parking[field] >= 0
+        }
+        if size:
+            space["dimension"] = size
         space["numberOfSpaces"] = 1
         if "DISABLED" in kinds:
             space["userSpecific"] = [enum(DISABLED_USERS)]

@@ -300,6 +300,8 @@ def test_the_kept_parking_places_are_the_stations_dedicated_spaces() -> None:
                 "reservation_required": False,
                 "roofed": True,
                 "lighting": False,
+                "parking_space_length": 500,
+                "parking_space_width": 250.5,
             },
             {
                 "id": "p2",
@@ -319,6 +321,8 @@ def test_the_kept_parking_places_are_the_stations_dedicated_spaces() -> None:
         {"vehicleType": [{"value": "car"}, {"value": "van"}]}
     ]
     assert spaces[0]["amenities"] == {"illuminated": False, "roofed": True}
+    assert spaces[0]["dimension"] == {"length": 5, "width": 2.505}
+    assert "dimension" not in spaces[1]
     assert spaces[1]["userSpecific"] == [{"value": "personsWithDisabilities"}]
     assert "applicableForVehicles" not in spaces[1] and "amenities" not in spaces[1]
     assert valid(afir.table_publication(PUBLISHER, [afir.site_record(loc, {}, "nl")], NOW)) == []
@@ -701,6 +705,9 @@ def parking_places(draw: st.DrawFn) -> Json:
     for key in ("roofed", "lighting"):
         if draw(st.booleans()):
             body[key] = draw(st.booleans())
+    for key in ("parking_space_length", "parking_space_width"):
+        if draw(st.booleans()):
+            body[key] = draw(st.one_of(st.integers(0, 5000), st.floats(0, 5000)))
     return to_json(Parking.model_validate(body))
 
 
