@@ -31,6 +31,7 @@ fill is left out (docs/afir.md lists it).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,8 +125,8 @@ PRICE_TYPE: Mapping[str, str] = {
 }
 
 # OCPI ParkingType -> EnergyInfrastructureSiteTypeEnum (typeOfSite). The
-# 3.5 model spells "onstreet" so (a slip of the model, kept: the value a
-# reader of the model and the published NAP feeds we read expect).
+# 3.5 model spells "onstreet" so (a slip of its camel case), and a public
+# reader of a national feed (Spain's) expects that spelling: kept.
 SITE_TYPE: Mapping[str, str] = {
     "ALONG_MOTORWAY": "openSpace",
     "PARKING_LOT": "openSpace",
@@ -436,10 +437,12 @@ def dedicated_parking_spaces(location: Mapping[str, Any]) -> list[Json]:
     disabled-permit space's users, whether it is roofed and lit, and its
     length and width."""
     out: list[Json] = []
+    seen: set[str] = set()
     for parking in _dicts(location.get("parking_places")):
         pid = parking.get("id")
-        if not isinstance(pid, str) or not pid:
-            continue
+        if not isinstance(pid, str) or not pid or fold(pid) in seen:
+            continue  # no Parking we can name (ids are unique per Location)
+        seen.add(fold(pid))
         kinds = parking.get("vehicle_types")
         kinds = [k for k in kinds if isinstance(k, str)] if isinstance(kinds, list) else []
         space: Json = {"idG": site_id(location) + "-PARKING-" + fold(pid), "versionG": ""}
@@ -457,9 +460,7 @@ def dedicated_parking_spaces(location: Mapping[str, Any]) -> list[Json]:
         size = {
             key: _number(Decimal(str(parking[field])) / 100)
             for key, field in (("length", "parking_space_length"), ("width", "parking_space_width"))
-            if isinstance(parking.get(field), int | float | Decimal)
-            and not isinstance(parking.get(field), bool)
-            and parking[field] >= 0
+            if _measure(parking.get(field))
         }
         if size:
             space["dimension"] = size
@@ -469,6 +470,13 @@ def dedicated_parking_spaces(location: Mapping[str, Any]) -> list[Json]:
         space["versionG"] = version_of(space)
         out.append(space)
     return out
+
+
+def _measure(value: Any) -> bool:
+    """A finite, non-negative number (a kept field may hold anything)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return math.isfinite(value) and value >= 0
 
 
 def energy_mix(location: Mapping[str, Any], lang: str) -> Json:

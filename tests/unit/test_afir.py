@@ -310,12 +310,19 @@ def test_the_kept_parking_places_are_the_stations_dedicated_spaces() -> None:
                 "reservation_required": False,
             },
             {"vehicle_types": ["BUS"]},  # no id: not a Parking we can name
+            {"id": "P1", "vehicle_types": ["BUS"]},  # P1 again: the first one counts
+            {"id": "P3", "vehicle_types": ["BUS"], "parking_space_length": float("inf")},
             "not an object",
         ]
     }
     station = afir.site_record(loc, {}, "nl")["energyInfrastructureStation"][0]
     spaces = station["dedicatedParkingSpaces"]
-    assert [s["idG"] for s in spaces] == ["NL-ABC-LOC1-PARKING-P1", "NL-ABC-LOC1-PARKING-P2"]
+    assert [s["idG"] for s in spaces] == [
+        "NL-ABC-LOC1-PARKING-P1",
+        "NL-ABC-LOC1-PARKING-P2",
+        "NL-ABC-LOC1-PARKING-P3",
+    ]
+    assert "dimension" not in spaces[2]
     assert all(s["numberOfSpaces"] == 1 and s["versionG"] for s in spaces)
     assert spaces[0]["applicableForVehicles"] == [
         {"vehicleType": [{"value": "car"}, {"value": "van"}]}
