@@ -9,8 +9,11 @@ Pure: no I/O, the clock passed in. Three levels:
   ``energyInfrastructureStation`` (OCPI has no charge-point level between
   a location and its EVSEs), each EVSE one refill point
   (``aegiElectricChargingPoint``), each OCPI Connector one ``connector``;
-  operator, coordinates, address, opening hours, means of payment and the
-  ad-hoc price (an ``energyRate`` with ``ratePolicy`` adHoc).
+  operator, coordinates, address, type of site, opening hours (with their
+  exceptions), means of payment, the energy mix and the ad-hoc price (an
+  ``energyRate`` with ``ratePolicy`` adHoc); from fields OCPI 2.3.0 adds,
+  which our core Location keeps (``help_phone``, ``parking_places``), the
+  station's helpdesk and parking spaces.
 - ``site_status`` (dynamic, ``EnergyInfrastructureStatusPublication``):
   per refill point its status, with the ad-hoc price again
   (``energyRateUpdate``), each a versioned reference into the static one.
@@ -28,6 +31,7 @@ fill is left out (docs/afir.md lists it).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +122,50 @@ PRICE_TYPE: Mapping[str, str] = {
     "ENERGY": "pricePerKWh",
     "TIME": "pricePerMinute",
     "FLAT": "basePrice",
+}
+
+# OCPI ParkingType -> EnergyInfrastructureSiteTypeEnum (typeOfSite). The
+# 3.5 model spells "onstreet" so (a slip of its camel case), and a public
+# reader of a national feed (Spain's) expects that spelling: kept.
+SITE_TYPE: Mapping[str, str] = {
+    "ALONG_MOTORWAY": "openSpace",
+    "PARKING_LOT": "openSpace",
+    "PARKING_GARAGE": "inBuilding",
+    "UNDERGROUND_GARAGE": "inBuilding",
+    "ON_STREET": "onstreet",
+    "ON_DRIVEWAY": "other",
+}
+
+# OCPI 2.3.0 VehicleType -> VehicleTypeEnum (common) of a parking space's
+# applicableForVehicles. DISABLED is no kind of vehicle but a permit: the
+# space's userSpecific personsWithDisabilities instead.
+VEHICLE_TYPE: Mapping[str, str] = {
+    "MOTORCYCLE": "motorcycle",
+    "PERSONAL_VEHICLE": "car",
+    "PERSONAL_VEHICLE_WITH_TRAILER": "carWithTrailer",
+    "VAN": "van",
+    "SEMI_TRACTOR": "heavyGoodsVehicle",
+    "RIGID": "lorry",
+    "TRUCK_WITH_TRAILER": "heavyGoodsVehicleWithTrailer",
+    "BUS": "bus",
+}
+DISABLED_USERS = "personsWithDisabilities"
+
+# OCPI EnergySourceCategory -> ElectricEnergySourceTypeEnum.
+ENERGY_SOURCE: Mapping[str, str] = {
+    "NUCLEAR": "nuclear",
+    "GENERAL_FOSSIL": "generalFossil",
+    "COAL": "coal",
+    "GAS": "gas",
+    "GENERAL_GREEN": "generalGreen",
+    "SOLAR": "solar",
+    "WIND": "wind",
+    "WATER": "water",
+}
+# OCPI EnvironmentalImpactCategory -> the ElectricEnergy element (both g/kWh).
+ENVIRONMENTAL_IMPACT: Mapping[str, str] = {
+    "CARBON_DIOXIDE": "carbonDioxideImpact",
+    "NUCLEAR_WASTE": "nuclearWasteImpact",
 }
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -284,36 +332,57 @@ def energy_rate_update(tariff: Mapping[str, Any], location: Mapping[str, Any]) -
 HOURS_SINCE = "1970-01-01T00:00:00Z"
 
 
+def _periods(hours: Mapping[str, Any], key: str) -> list[Json]:
+    """OCPI ExceptionalPeriods (UTC) as DATEX II Periods (start, end)."""
+    out: list[Json] = []
+    for p in _dicts(hours.get(key)):
+        try:
+            start, end = datex_time(p["period_begin"]), datex_time(p["period_end"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not an ExceptionalPeriod: nothing we can state
+        out.append({"startOfPeriod": start, "endOfPeriod": end})
+    return out
+
+
 def operating_hours(location: Mapping[str, Any]) -> Json | None:
     """OCPI opening_times: open all hours, or each regular period as a
-    recurring time of day on its weekday. Exceptional openings and closings
-    are not carried (docs/afir.md)."""
+    recurring time of day on its weekday. An exceptional opening is one more
+    valid period (start and end), an exceptional closing an exception period
+    of the overall period; open all hours with closings is an overall period
+    without valid periods (valid throughout) but those exceptions. Openings
+    on a location open all hours say nothing more."""
     hours = location.get("opening_times")
     if not hours:
         return None
+    closings = _periods(hours, "exceptional_closings")
     if hours.get("twentyfourseven"):
-        return {"afacOpenAllHours": {}}
-    periods = [
-        {
-            "recurringTimePeriodOfDay": [
-                {
-                    "startTimeOfPeriod": f"{r['period_begin']}:00",
-                    "endTimeOfPeriod": f"{r['period_end']}:00",
-                }
-            ],
-            "recurringDayWeekMonthPeriod": [
-                {"applicableDay": [enum(_WEEKDAYS[int(r["weekday"]) - 1])]}
-            ],
-        }
-        for r in hours.get("regular_hours") or ()
-    ]
-    if not periods:
-        return None
-    return {
-        "afacOperatingHoursSpecification": {
-            "overallPeriod": {"overallStartTime": HOURS_SINCE, "validPeriod": periods}
-        }
-    }
+        if not closings:
+            return {"afacOpenAllHours": {}}
+        periods: list[Json] = []
+    else:
+        periods = [
+            {
+                "recurringTimePeriodOfDay": [
+                    {
+                        "startTimeOfPeriod": f"{r['period_begin']}:00",
+                        "endTimeOfPeriod": f"{r['period_end']}:00",
+                    }
+                ],
+                "recurringDayWeekMonthPeriod": [
+                    {"applicableDay": [enum(_WEEKDAYS[int(r["weekday"]) - 1])]}
+                ],
+            }
+            for r in hours.get("regular_hours") or ()
+        ]
+        periods += _periods(hours, "exceptional_openings")
+        if not periods:
+            return None
+    overall: Json = {"overallStartTime": HOURS_SINCE}
+    if periods:
+        overall["validPeriod"] = periods
+    if closings:
+        overall["exceptionPeriod"] = closings
+    return {"afacOperatingHoursSpecification": {"overallPeriod": overall}}
 
 
 def _organisation(details: Mapping[str, Any] | None, lang: str) -> Json | None:
@@ -323,6 +392,119 @@ def _organisation(details: Mapping[str, Any] | None, lang: str) -> Json | None:
     if details.get("website"):
         org["linkToGeneralInformation"] = str(details["website"])
     return {"afacAnOrganisation": org}
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list field; fields 2.3.0 adds are kept on our core
+    objects as received (docs/adr/0046), so a value of another shape is
+    read as nothing rather than trusted."""
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+def helpdesk(location: Mapping[str, Any], lang: str) -> Json | None:
+    """OCPI 2.3.0 ``help_phone`` (kept on the core Location) as the
+    station's ``helpdesk``: an organisation whose unit's contact is that
+    telephone number. The organisation needs a name: the operator's (else
+    the owner's); without either the number is left out."""
+    phone = location.get("help_phone")
+    if not isinstance(phone, str) or not phone.strip():
+        return None
+    named = next(
+        (
+            d
+            for d in (location.get("operator"), location.get("owner"))
+            if isinstance(d, Mapping) and d.get("name")
+        ),
+        None,
+    )
+    if named is None:
+        return None
+    return {
+        "afacAnOrganisation": {
+            "name": text(str(named["name"]), lang),
+            "organisationUnit": [{"contactInformation": [{"telephoneNumber": phone.strip()}]}],
+        }
+    }
+
+
+def dedicated_parking_spaces(location: Mapping[str, Any]) -> list[Json]:
+    """OCPI 2.3.0 ``parking_places`` (kept on the core Location) as the
+    station's ``dedicatedParkingSpaces``: each OCPI Parking is one space a
+    vehicle uses while charging there, so one record of one space, keyed
+    by the site and the parking id, with the vehicles it is for, a
+    disabled-permit space's users, whether it is roofed and lit, and its
+    length and width."""
+    out: list[Json] = []
+    seen: set[str] = set()
+    for parking in _dicts(location.get("parking_places")):
+        pid = parking.get("id")
+        if not isinstance(pid, str) or not pid or fold(pid) in seen:
+            continue  # no Parking we can name (ids are unique per Location)
+        seen.add(fold(pid))
+        kinds = parking.get("vehicle_types")
+        kinds = [k for k in kinds if isinstance(k, str)] if isinstance(kinds, list) else []
+        space: Json = {"idG": site_id(location) + "-PARKING-" + fold(pid), "versionG": ""}
+        vehicles = sorted({VEHICLE_TYPE[k] for k in kinds if k in VEHICLE_TYPE})
+        if vehicles:
+            space["applicableForVehicles"] = [{"vehicleType": [enum(v) for v in vehicles]}]
+        amenities = {
+            key: parking[field]
+            for key, field in (("illuminated", "lighting"), ("roofed", "roofed"))
+            if isinstance(parking.get(field), bool)
+        }
+        if amenities:
+            space["amenities"] = amenities
+        # The space's size: OCPI in cm, the model's Dimension in metres.
+        size = {
+            key: _number(Decimal(str(parking[field])) / 100)
+            for key, field in (("length", "parking_space_length"), ("width", "parking_space_width"))
+            if _measure(parking.get(field))
+        }
+        if size:
+            space["dimension"] = size
+        space["numberOfSpaces"] = 1
+        if "DISABLED" in kinds:
+            space["userSpecific"] = [enum(DISABLED_USERS)]
+        space["versionG"] = version_of(space)
+        out.append(space)
+    return out
+
+
+def _measure(value: Any) -> bool:
+    """A finite, non-negative number (a kept field may hold anything)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return math.isfinite(value) and value >= 0
+
+
+def energy_mix(location: Mapping[str, Any], lang: str) -> Json:
+    """OCPI ``energy_mix`` as the members of an ``electricEnergy`` (the
+    energy offered at each refill point): green or not, the sources'
+    shares, the CO2 and nuclear waste per kWh, the product's name. Empty
+    without an energy mix."""
+    mix = location.get("energy_mix")
+    if not isinstance(mix, Mapping) or not isinstance(mix.get("is_green_energy"), bool):
+        return {}
+    out: Json = {"isGreenEnergy": mix["is_green_energy"]}
+    if mix.get("energy_product_name"):
+        out["energyProductName"] = text(str(mix["energy_product_name"]), lang)
+    for impact in _dicts(mix.get("environ_impact")):
+        key = ENVIRONMENTAL_IMPACT.get(str(impact.get("category")))
+        if key is not None and key not in out and impact.get("amount") is not None:
+            out[key] = _number(impact["amount"])
+    ratios = [
+        {
+            "energySource": enum(ENERGY_SOURCE[str(s.get("source"))]),
+            "sourceRatioValue": {"percentage": _number(s["percentage"])},
+        }
+        for s in _dicts(mix.get("energy_sources"))
+        if str(s.get("source")) in ENERGY_SOURCE and s.get("percentage") is not None
+    ]
+    if ratios:
+        out["electricEnergySourceRatio"] = ratios
+    return out
 
 
 def _location_reference(location: Mapping[str, Any], lang: str) -> Json:
@@ -377,7 +559,11 @@ def _power_w(connector: Mapping[str, Any]) -> int:
 
 
 def _refill_point(
-    location: Mapping[str, Any], evse: Mapping[str, Any], tariffs: Mapping[str, Json], lang: str
+    location: Mapping[str, Any],
+    evse: Mapping[str, Any],
+    tariffs: Mapping[str, Json],
+    lang: str,
+    mix: Mapping[str, Any],
 ) -> Json:
     connectors = list(evse.get("connectors") or ())
     point: Json = {
@@ -395,9 +581,14 @@ def _refill_point(
         point["name"] = text(str(evse["physical_reference"]), lang)
     capabilities = set(evse.get("capabilities") or ())
     point["reservation"] = enum("optional" if "RESERVABLE" in capabilities else "notAvailable")
+    # One offer of energy at the point: the location's energy mix and the
+    # ad-hoc rate, each when there is one.
+    energy: Json = dict(mix)
     tariff = ad_hoc_tariff(evse, location, tariffs)
     if tariff is not None:
-        point["electricEnergy"] = [{"energyRate": [energy_rate(tariff, location, lang)]}]
+        energy["energyRate"] = [energy_rate(tariff, location, lang)]
+    if energy:
+        point["electricEnergy"] = [energy]
     point["versionG"] = version_of(point)
     return point
 
@@ -411,7 +602,8 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
     """The ``energyInfrastructureSite`` of one OCPI Location (static data:
     the owner's asserted object; statuses are the dynamic record's)."""
     evses = [e for e in location.get("evses") or () if _visible(e)]
-    points = [_refill_point(location, e, tariffs, lang) for e in evses]
+    mix = energy_mix(location, lang)
+    points = [_refill_point(location, e, tariffs, lang, mix) for e in evses]
     capabilities = sorted({c for e in evses for c in e.get("capabilities") or ()})
     station: Json = {
         "idG": station_id(location),
@@ -426,6 +618,12 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
     auth = sorted({AUTHENTICATION[c] for c in capabilities if c in AUTHENTICATION})
     if auth:
         station["authenticationAndIdentificationMethods"] = [enum(a) for a in auth]
+    desk = helpdesk(location, lang)
+    if desk is not None:
+        station["helpdesk"] = desk
+    spaces = dedicated_parking_spaces(location)
+    if spaces:
+        station["dedicatedParkingSpaces"] = spaces
     station["versionG"] = version_of(station)
     # The site changes when its location or an ad-hoc price on it does.
     stamps = [location["last_updated"]]
@@ -448,6 +646,9 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
     hours = operating_hours(location)
     if hours is not None:
         site["operatingHours"] = hours
+    site_type = SITE_TYPE.get(str(location.get("parking_type")))
+    if site_type is not None:
+        site["typeOfSite"] = enum(site_type)
     means = sorted({PAYMENT_MEANS[c] for c in capabilities if c in PAYMENT_MEANS})
     if means:
         site["paymentMethod"] = {"paymentMeans": [enum(m) for m in means]}

@@ -247,6 +247,58 @@ def test_a_site_no_longer_published_is_withdrawn_in_deltas_and_at_the_push_endpo
     assert point_statuses(feed(afir_platform, "dynamic"), site_id) == {}
 
 
+def test_the_kept_2_3_0_fields_and_the_energy_mix_reach_the_static_feed(
+    afir_platform: Platform,
+) -> None:
+    """Our ops write a location with OCPI 2.3.0's help_phone and
+    parking_places (kept as received), an energy mix, a parking type and an
+    exceptional closing; the static feed shows each (docs/afir.md)."""
+    loc = f"AK-{uuid.uuid4().hex[:6].upper()}"
+    closing = {"period_begin": "2026-12-25T00:00:00Z", "period_end": "2026-12-26T00:00:00Z"}
+    put_site(
+        afir_platform,
+        loc,
+        operator={"name": "Hub Charging"},
+        help_phone="+31301234567",
+        parking_type="UNDERGROUND_GARAGE",
+        parking_places=[
+            {
+                "id": "P1",
+                "vehicle_types": ["PERSONAL_VEHICLE"],
+                "restricted_to_type": False,
+                "reservation_required": False,
+                "roofed": True,
+            }
+        ],
+        energy_mix={
+            "is_green_energy": True,
+            "energy_sources": [{"source": "WIND", "percentage": 100}],
+        },
+        opening_times={"twentyfourseven": True, "exceptional_closings": [closing]},
+    )
+    site_id = f"ZZ-HUB-{loc}"
+    [site] = wait_for(
+        lambda: [s for s in sites(feed(afir_platform, "static")) if s["idG"] == site_id],
+        "the site in the static feed",
+    )
+    assert site["typeOfSite"] == {"value": "inBuilding"}
+    overall = site["operatingHours"]["afacOperatingHoursSpecification"]["overallPeriod"]
+    assert overall["exceptionPeriod"] == [
+        {"startOfPeriod": "2026-12-25T00:00:00Z", "endOfPeriod": "2026-12-26T00:00:00Z"}
+    ]
+    [station] = site["energyInfrastructureStation"]
+    unit = station["helpdesk"]["afacAnOrganisation"]["organisationUnit"][0]
+    assert unit["contactInformation"] == [{"telephoneNumber": "+31301234567"}]
+    [space] = station["dedicatedParkingSpaces"]
+    assert space["idG"] == f"{site_id}-PARKING-P1" and space["amenities"] == {"roofed": True}
+    [point] = station["refillPoint"]
+    [energy] = point["aegiElectricChargingPoint"]["electricEnergy"]
+    assert energy["isGreenEnergy"] is True
+    assert energy["electricEnergySourceRatio"] == [
+        {"energySource": {"value": "wind"}, "sourceRatioValue": {"percentage": 100}}
+    ]
+
+
 def test_a_replay_rebuilds_the_afir_view_as_it_is_live(afir_platform: Platform) -> None:
     """Runs after the tests above: the view holds their sites, statuses and
     the charger's fault; a replay into a scratch namespace compares equal."""

@@ -14,9 +14,16 @@ from hypothesis import strategies as st
 
 from producers import afir
 from schemas.afir import feed_schema
-from schemas.ocpi.locations import ConnectorType, Location
+from schemas.ocpi.locations import (
+    ConnectorType,
+    EnergySourceCategory,
+    EnvironmentalImpactCategory,
+    Location,
+    ParkingType,
+)
 from schemas.ocpi.tariffs import Tariff, json_numbers, loads_exact
 from schemas.ocpi.types import to_json
+from schemas.ocpi.v230.locations import Parking, VehicleType
 from tests.ocpi_objects import connector, evse, location
 
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
@@ -195,6 +202,267 @@ def test_opening_hours_map_to_recurring_periods_or_open_all_hours() -> None:
     assert always["operatingHours"] == {"afacOpenAllHours": {}}
 
 
+def test_exceptional_openings_and_closings_are_periods_of_the_hours() -> None:
+    loc = sample()
+    loc["opening_times"]["exceptional_openings"] = [
+        {"period_begin": "2026-12-27T10:00:00Z", "period_end": "2026-12-27T16:00:00Z"}
+    ]
+    loc["opening_times"]["exceptional_closings"] = [
+        {"period_begin": "2026-12-25T00:00:00Z", "period_end": "2026-12-26T00:00:00Z"}
+    ]
+    site = afir.site_record(loc, {}, "nl")
+    overall = site["operatingHours"]["afacOperatingHoursSpecification"]["overallPeriod"]
+    # The two regular periods, then the opening as one more valid period.
+    assert len(overall["validPeriod"]) == 3
+    assert overall["validPeriod"][2] == {
+        "startOfPeriod": "2026-12-27T10:00:00Z",
+        "endOfPeriod": "2026-12-27T16:00:00Z",
+    }
+    assert overall["exceptionPeriod"] == [
+        {"startOfPeriod": "2026-12-25T00:00:00Z", "endOfPeriod": "2026-12-26T00:00:00Z"}
+    ]
+    # Open all hours but closed on a day: valid throughout but the closing;
+    # an opening adds nothing to all hours.
+    always = sample() | {
+        "opening_times": {
+            "twentyfourseven": True,
+            "exceptional_openings": loc["opening_times"]["exceptional_openings"],
+            "exceptional_closings": loc["opening_times"]["exceptional_closings"],
+        }
+    }
+    hours = afir.site_record(always, {}, "nl")["operatingHours"]
+    assert hours == {
+        "afacOperatingHoursSpecification": {
+            "overallPeriod": {
+                "overallStartTime": afir.HOURS_SINCE,
+                "exceptionPeriod": overall["exceptionPeriod"],
+            }
+        }
+    }
+    opened = always | {
+        "opening_times": {
+            "twentyfourseven": True,
+            "exceptional_openings": [
+                {"period_begin": "2026-12-27T10:00:00Z", "period_end": "2026-12-27T16:00:00Z"}
+            ],
+        }
+    }
+    assert afir.site_record(opened, {}, "nl")["operatingHours"] == {"afacOpenAllHours": {}}
+    for doc in (loc, always):
+        static, _ = afir.records(doc, doc, {}, "nl")
+        assert static is not None
+        assert valid(afir.table_publication(PUBLISHER, [static], NOW)) == []
+
+
+def test_the_parking_type_is_the_type_of_site() -> None:
+    expected = {
+        "ALONG_MOTORWAY": "openSpace",
+        "PARKING_LOT": "openSpace",
+        "PARKING_GARAGE": "inBuilding",
+        "UNDERGROUND_GARAGE": "inBuilding",
+        "ON_STREET": "onstreet",
+        "ON_DRIVEWAY": "other",
+    }
+    assert set(expected) == {t.value for t in ParkingType}
+    for parking_type, site_type in expected.items():
+        site = afir.site_record(sample() | {"parking_type": parking_type}, {}, "nl")
+        assert site["typeOfSite"] == {"value": site_type}
+        assert valid(afir.table_publication(PUBLISHER, [site], NOW)) == []
+    assert "typeOfSite" not in afir.site_record(sample(), {}, "nl")
+
+
+def test_the_kept_help_phone_is_the_station_helpdesk() -> None:
+    loc = sample() | {"help_phone": "+31 30 123 4567"}
+    station = afir.site_record(loc, {}, "nl")["energyInfrastructureStation"][0]
+    assert station["helpdesk"] == {
+        "afacAnOrganisation": {
+            "name": {"values": [{"lang": "nl", "value": "Example Charging"}]},
+            "organisationUnit": [{"contactInformation": [{"telephoneNumber": "+31 30 123 4567"}]}],
+        }
+    }
+    # The owner names it when no operator does.
+    owned = {k: v for k, v in loc.items() if k != "operator"} | {"owner": {"name": "Gemeente"}}
+    desk = afir.site_record(owned, {}, "nl")["energyInfrastructureStation"][0]["helpdesk"]
+    assert desk["afacAnOrganisation"]["name"]["values"][0]["value"] == "Gemeente"
+    # Nobody to name it, or a kept value that is no phone number: left out.
+    nameless = {k: v for k, v in loc.items() if k != "operator"}
+    for doc in (nameless, sample() | {"help_phone": 31301234567}, sample() | {"help_phone": " "}):
+        assert "helpdesk" not in afir.site_record(doc, {}, "nl")["energyInfrastructureStation"][0]
+
+
+def test_the_kept_parking_places_are_the_stations_dedicated_spaces() -> None:
+    loc = sample() | {
+        "parking_places": [
+            {
+                "id": "P1",
+                "vehicle_types": ["PERSONAL_VEHICLE", "VAN"],
+                "restricted_to_type": False,
+                "reservation_required": False,
+                "roofed": True,
+                "lighting": False,
+                "parking_space_length": 500,
+                "parking_space_width": 250.5,
+            },
+            {
+                "id": "p2",
+                "vehicle_types": ["DISABLED", "A_FUTURE_TYPE"],
+                "restricted_to_type": True,
+                "reservation_required": False,
+            },
+            {"vehicle_types": ["BUS"]},  # no id: not a Parking we can name
+            {"id": "P1", "vehicle_types": ["BUS"]},  # P1 again: the first one counts
+            {"id": "P3", "vehicle_types": ["BUS"], "parking_space_length": float("inf")},
+            "not an object",
+        ]
+    }
+    station = afir.site_record(loc, {}, "nl")["energyInfrastructureStation"][0]
+    spaces = station["dedicatedParkingSpaces"]
+    assert [s["idG"] for s in spaces] == [
+        "NL-ABC-LOC1-PARKING-P1",
+        "NL-ABC-LOC1-PARKING-P2",
+        "NL-ABC-LOC1-PARKING-P3",
+    ]
+    assert "dimension" not in spaces[2]
+    assert all(s["numberOfSpaces"] == 1 and s["versionG"] for s in spaces)
+    assert spaces[0]["applicableForVehicles"] == [
+        {"vehicleType": [{"value": "car"}, {"value": "van"}]}
+    ]
+    assert spaces[0]["amenities"] == {"illuminated": False, "roofed": True}
+    assert spaces[0]["dimension"] == {"length": 5, "width": 2.505}
+    assert "dimension" not in spaces[1]
+    assert spaces[1]["userSpecific"] == [{"value": "personsWithDisabilities"}]
+    assert "applicableForVehicles" not in spaces[1] and "amenities" not in spaces[1]
+    assert valid(afir.table_publication(PUBLISHER, [afir.site_record(loc, {}, "nl")], NOW)) == []
+    assert (
+        "dedicatedParkingSpaces"
+        not in afir.site_record(sample() | {"parking_places": {"id": "P1"}}, {}, "nl")[
+            "energyInfrastructureStation"
+        ][0]
+    )
+
+
+def test_a_2_3_0_location_in_our_core_gives_its_helpdesk_spaces_and_type() -> None:
+    """A 2.3.0 Location as our 2.3.0 edge makes it a core object
+    (schemas/ocpi/v230/mapping.py): the fields 2.3.0 adds are kept there
+    and reach the feed; a 2.3.0 parking type 2.2.1 does not list (kept
+    aside under ``ocpi_v230``) gives no type of site."""
+    from schemas.ocpi.v230 import locations as v230
+    from schemas.ocpi.v230.mapping import location_to_core
+
+    body = sample() | {
+        "help_phone": "+31 30 123 4567",
+        "parking_type": "PARKING_LOT",
+        "parking_places": [
+            {
+                "id": "P1",
+                "vehicle_types": ["TRUCK_WITH_TRAILER"],
+                "restricted_to_type": True,
+                "reservation_required": False,
+                "lighting": True,
+            }
+        ],
+    }
+    core = to_json(location_to_core(v230.Location.model_validate(body)))
+    site = afir.site_record(core, {}, "nl")
+    station = site["energyInfrastructureStation"][0]
+    assert site["typeOfSite"] == {"value": "openSpace"}
+    assert "helpdesk" in station
+    [space] = station["dedicatedParkingSpaces"]
+    assert space["applicableForVehicles"] == [
+        {"vehicleType": [{"value": "heavyGoodsVehicleWithTrailer"}]}
+    ]
+    assert space["amenities"] == {"illuminated": True}
+    unlisted = to_json(
+        location_to_core(v230.Location.model_validate(body | {"parking_type": "ON_ROOFTOP"}))
+    )
+    assert "typeOfSite" not in afir.site_record(unlisted, {}, "nl")
+
+
+def test_the_energy_mix_is_part_of_the_energy_offered_at_each_point() -> None:
+    loc = sample() | {
+        "energy_mix": {
+            "is_green_energy": True,
+            "energy_sources": [
+                {"source": "SOLAR", "percentage": 62.5},
+                {"source": "WIND", "percentage": 37.5},
+            ],
+            "environ_impact": [
+                {"category": "CARBON_DIOXIDE", "amount": 0},
+                {"category": "NUCLEAR_WASTE", "amount": 0.0001},
+            ],
+            "supplier_name": "Energie BV",
+            "energy_product_name": "Groene Stroom",
+        }
+    }
+    site = afir.site_record(loc, tariffs_by_key(ad_hoc_tariff()), "nl")
+    points = [
+        p["aegiElectricChargingPoint"]
+        for p in site["energyInfrastructureStation"][0]["refillPoint"]
+    ]
+    [priced] = points[0]["electricEnergy"]
+    assert priced["isGreenEnergy"] is True
+    assert priced["energyProductName"] == {"values": [{"lang": "nl", "value": "Groene Stroom"}]}
+    assert priced["carbonDioxideImpact"] == 0 and priced["nuclearWasteImpact"] == 0.0001
+    assert priced["electricEnergySourceRatio"] == [
+        {"energySource": {"value": "solar"}, "sourceRatioValue": {"percentage": 62.5}},
+        {"energySource": {"value": "wind"}, "sourceRatioValue": {"percentage": 37.5}},
+    ]
+    assert priced["energyRate"][0]["idG"] == "NL-ABC-ADHOC"
+    # E2 has no ad-hoc price: the mix alone.
+    [unpriced] = points[1]["electricEnergy"]
+    assert "energyRate" not in unpriced and unpriced["isGreenEnergy"] is True
+    assert valid(afir.table_publication(PUBLISHER, [site], NOW)) == []
+    every = {s.value for s in EnergySourceCategory}
+    assert set(afir.ENERGY_SOURCE) == every
+    assert set(afir.ENVIRONMENTAL_IMPACT) == {c.value for c in EnvironmentalImpactCategory}
+
+
+def test_new_elements_change_versions_only_with_their_content() -> None:
+    loc = sample()
+    plain = afir.site_record(loc, {}, "nl")
+    rich = loc | {
+        "help_phone": "+31301234567",
+        "parking_type": "PARKING_LOT",
+        "parking_places": [
+            {
+                "id": "P1",
+                "vehicle_types": ["BUS"],
+                "restricted_to_type": True,
+                "reservation_required": False,
+            }
+        ],
+        "energy_mix": {"is_green_energy": False},
+    }
+    before = afir.site_record(rich, {}, "nl")
+    assert before["versionG"] != plain["versionG"]
+    station_before = before["energyInfrastructureStation"][0]
+    assert station_before["versionG"] != plain["energyInfrastructureStation"][0]["versionG"]
+    # A status PATCH moves last_updated only: no new version anywhere.
+    patched = copy.deepcopy(rich)
+    patched["evses"][0]["status"] = "AVAILABLE"
+    patched["evses"][0]["last_updated"] = "2026-12-07T09:00:00Z"
+    patched["last_updated"] = "2026-12-07T09:00:00Z"
+    after = afir.site_record(patched, {}, "nl")
+    assert after["versionG"] == before["versionG"]
+    assert after["energyInfrastructureStation"] == before["energyInfrastructureStation"]
+    # A new help phone is a new station (and site), not new refill points.
+    moved = afir.site_record(patched | {"help_phone": "+31309999999"}, {}, "nl")
+    assert moved["versionG"] != before["versionG"]
+    station_moved = moved["energyInfrastructureStation"][0]
+    assert station_moved["versionG"] != station_before["versionG"]
+    assert station_moved["refillPoint"] == station_before["refillPoint"]
+    # A greener mix is new energy at every point.
+    greener = afir.site_record(patched | {"energy_mix": {"is_green_energy": True}}, {}, "nl")
+    assert all(
+        a != b
+        for a, b in zip(
+            greener["energyInfrastructureStation"][0]["refillPoint"],
+            station_before["refillPoint"],
+            strict=True,
+        )
+    )
+
+
 def test_statuses_refer_to_the_static_versions() -> None:
     loc = sample()
     tariffs = tariffs_by_key(ad_hoc_tariff())
@@ -285,6 +553,24 @@ def test_the_schema_refuses_what_we_must_not_publish() -> None:
     conn = bad_connector["energyInfrastructureStation"][0]["refillPoint"][0]
     conn["aegiElectricChargingPoint"]["connector"][0]["connectorType"] = {"value": "IEC_62196_T2"}
     assert valid(afir.table_publication(PUBLISHER, [bad_connector], NOW))
+    assert valid(
+        afir.table_publication(PUBLISHER, [static | {"typeOfSite": {"value": "onStreet"}}], NOW)
+    )
+    bad_mix = copy.deepcopy(static)
+    point = bad_mix["energyInfrastructureStation"][0]["refillPoint"][0]["aegiElectricChargingPoint"]
+    point["electricEnergy"] = [
+        {
+            "electricEnergySourceRatio": [
+                {"energySource": {"value": "SOLAR"}, "sourceRatioValue": {"percentage": 50}}
+            ]
+        }
+    ]
+    assert valid(afir.table_publication(PUBLISHER, [bad_mix], NOW))
+    no_count = copy.deepcopy(static)
+    no_count["energyInfrastructureStation"][0]["dedicatedParkingSpaces"] = [
+        {"idG": "P", "versionG": "1"}
+    ]
+    assert valid(afir.table_publication(PUBLISHER, [no_count], NOW))
 
 
 # --- many generated locations ---------------------------------------------------------
@@ -360,7 +646,76 @@ def locations(draw: st.DrawFn) -> Json:
                 for d in draw(st.lists(st.integers(1, 7), min_size=1, max_size=7))
             ],
         }
-    return to_json(Location.model_validate(body))
+    if hours != "none":
+        for key in ("exceptional_openings", "exceptional_closings"):
+            if draw(st.booleans()):
+                body["opening_times"][key] = [
+                    {"period_begin": a, "period_end": b}
+                    for a, b in draw(st.lists(st.tuples(_stamps, _stamps), max_size=3))
+                ]
+    if draw(st.booleans()):
+        body["parking_type"] = draw(st.sampled_from([t.value for t in ParkingType]))
+    if draw(st.booleans()):
+        body["energy_mix"] = draw(energy_mixes())
+    out = to_json(Location.model_validate(body))
+    # Fields 2.3.0 adds, as our core Location keeps them (docs/adr/0046):
+    # from a 2.3.0 object, or anything an unknown field can hold.
+    phone = draw(st.sampled_from(["none", "phone", "junk"]))
+    if phone == "phone":
+        out["help_phone"] = draw(st.text("+0123456789 ", min_size=1, max_size=25))
+    elif phone == "junk":
+        out["help_phone"] = draw(st.one_of(st.integers(), st.none(), st.just({"n": 1})))
+    places = draw(st.sampled_from(["none", "places", "junk"]))
+    if places == "places":
+        out["parking_places"] = draw(st.lists(parking_places(), max_size=3, unique_by=_id_of))
+    elif places == "junk":
+        out["parking_places"] = draw(
+            st.one_of(st.just("P1"), st.just([1, "x", {"vehicle_types": "BUS"}]), st.just({}))
+        )
+    return out
+
+
+def _id_of(parking: Json) -> str:
+    return str(parking["id"]).upper()
+
+
+@st.composite
+def energy_mixes(draw: st.DrawFn) -> Json:
+    mix: Json = {"is_green_energy": draw(st.booleans())}
+    if draw(st.booleans()):
+        mix["energy_sources"] = [
+            {"source": s, "percentage": draw(st.integers(0, 100))}
+            for s in draw(st.lists(st.sampled_from(list(EnergySourceCategory)), max_size=4))
+        ]
+    if draw(st.booleans()):
+        mix["environ_impact"] = [
+            {"category": c, "amount": draw(st.integers(0, 1000))}
+            for c in draw(st.lists(st.sampled_from(list(EnvironmentalImpactCategory)), max_size=2))
+        ]
+    if draw(st.booleans()):
+        mix["energy_product_name"] = draw(_texts)
+    return mix
+
+
+@st.composite
+def parking_places(draw: st.DrawFn) -> Json:
+    body: Json = {
+        "id": draw(_ids),
+        "vehicle_types": draw(
+            st.lists(
+                st.sampled_from([*(v.value for v in VehicleType), "A_FUTURE_TYPE"]), min_size=1
+            )
+        ),
+        "restricted_to_type": draw(st.booleans()),
+        "reservation_required": draw(st.booleans()),
+    }
+    for key in ("roofed", "lighting"):
+        if draw(st.booleans()):
+            body[key] = draw(st.booleans())
+    for key in ("parking_space_length", "parking_space_width"):
+        if draw(st.booleans()):
+            body[key] = draw(st.one_of(st.integers(0, 5000), st.floats(0, 5000)))
+    return to_json(Parking.model_validate(body))
 
 
 @given(locations(), st.booleans())
@@ -386,6 +741,23 @@ def test_generated_locations_make_schema_valid_publications(loc: Json, priced: b
     assert refs == points
     shown = [e for e in loc.get("evses") or () if e["status"] != "REMOVED"]
     assert len(points) == len(shown)
+    # What the generated location holds of the newer inputs is published.
+    station = static["energyInfrastructureStation"][0]
+    assert ("typeOfSite" in static) == ("parking_type" in loc)
+    phone = loc.get("help_phone")
+    if isinstance(phone, str) and phone.strip() and "operator" in loc:
+        desk = station["helpdesk"]["afacAnOrganisation"]["organisationUnit"][0]
+        assert desk["contactInformation"] == [{"telephoneNumber": phone.strip()}]
+    else:
+        assert "helpdesk" not in station
+    places = loc.get("parking_places")
+    generated = isinstance(places, list) and all(isinstance(q, dict) and "id" in q for q in places)
+    expected = len(places) if generated and isinstance(places, list) else 0
+    assert len(station.get("dedicatedParkingSpaces", [])) == expected
+    for p in station["refillPoint"]:
+        energy = p["aegiElectricChargingPoint"].get("electricEnergy", [{}])
+        mix = loc.get("energy_mix")
+        assert energy[0].get("isGreenEnergy") == (mix["is_green_energy"] if mix else None)
 
 
 # --- the pull credential and the push plan ---------------------------------------------
