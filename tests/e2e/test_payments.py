@@ -22,10 +22,9 @@ sync-payment-terminals`` / ``sync-payment-advices``, a second pull records
 nothing, and our PUT of a terminal reaches the PTP, or, refused by it,
 records nothing.
 
-Payments is spoken in OCPI 2.3.0 only and Commands not yet (that is
-wip/v230modules), so the PTP sends StartSession through a second
-registration of its party in 2.2.1 (``cmd``): the session's token is still
-the PTP's party's, which is what the CDR builder matches.
+Payments is spoken in OCPI 2.3.0 only; the PTP's one 2.3.0 registration
+sends StartSession too (Commands in 2.3.0): the session's token is the
+PTP's party's, which is what the CDR builder matches.
 """
 
 from __future__ import annotations
@@ -80,8 +79,6 @@ class Setup:
     platform: Platform
     stub: PeerStub  # the PTP, registered in 2.3.0 (Payments)
     headers: dict[str, str]  # the PTP's token at our API
-    cmd: PeerStub  # the PTP's party registered in 2.2.1 (Commands)
-    cmd_headers: dict[str, str]
     ops: dict[str, str]
     tag: str
     location_id: str
@@ -91,26 +88,20 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    """Our platform; a PTP registered with it in 2.3.0 (as an eMSP role) and
-    its party again in 2.2.1 (to send StartSession); one of our locations,
+    """Our platform; a PTP registered with it in 2.3.0 (as an eMSP role),
+    which also sends StartSession; one of our locations,
     priced with a tariff that states ``preauthorize_amount``, with a
     registered charge point."""
     with (
         fresh_namespace(services) as ns,
         running_platform(ns, tmp_path_factory.mktemp("payments-logs")) as platform,
         peer_stub("DE", "PTP", role="EMSP", payments=True, version="2.3.0") as stub,
-        peer_stub("DE", "PTP", role="EMSP") as cmd,
     ):
         invite = cli_json(
             platform, "partners", "invite", "--country-code", "DE", "--party-id", "PTP",
             "--role", "EMSP", "--partner-id", "PTP-1",
         )  # fmt: skip
         token_c = stub.register_with(invite["versions_url"], invite["token_a"])
-        invite = cli_json(
-            platform, "partners", "invite", "--country-code", "DE", "--party-id", "PTP",
-            "--role", "EMSP", "--partner-id", "PTP-CMD",
-        )  # fmt: skip
-        cmd_token = cmd.register_with(invite["versions_url"], invite["token_a"])
         tag = uuid.uuid4().hex[:6].upper()
         loc, cp, tid = f"PAY-{tag}", f"CP-PAY-{tag}", f"TP-{tag}"
         ops = ops_auth(platform.base_url)
@@ -143,7 +134,7 @@ def setup(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         assert made.status_code == 201, made.text
         routed = {"OCPI-to-country-code": CC, "OCPI-to-party-id": PID}
         yield Setup(
-            platform, stub, {**auth(token_c), **routed}, cmd, auth(cmd_token), ops, tag, loc,
+            platform, stub, {**auth(token_c), **routed}, ops, tag, loc,
             cp, tid,
         )  # fmt: skip
 
@@ -231,7 +222,7 @@ async def test_a_payment_terminal_session_from_pre_authorization_to_cdr(setup: S
             )
             uid = f"ADHOC{s.tag}"
             start_session = {
-                "response_url": f"{s.cmd.base_url}/commands/START_SESSION/{s.tag}",
+                "response_url": f"{s.stub.base_url}/commands/START_SESSION/{s.tag}",
                 "token": token(uid, country_code="DE", party_id="PTP", type="AD_HOC_USER"),
                 "location_id": s.location_id,
                 "evse_uid": "EVSE1",
@@ -240,9 +231,9 @@ async def test_a_payment_terminal_session_from_pre_authorization_to_cdr(setup: S
             }
             answer = _ok(
                 await ptp.post(
-                    "/ocpi/cpo/2.2.1/commands/START_SESSION",
+                    "/ocpi/cpo/2.3.0/commands/START_SESSION",
                     json=start_session,
-                    headers=s.cmd_headers,
+                    headers=s.headers,
                 )
             )
             assert answer["result"] == "ACCEPTED"
