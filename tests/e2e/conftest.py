@@ -417,11 +417,12 @@ def pinned_partner(
     us_id: str,
     them_id: str,
     their_role: str | None = None,
+    invited_as: str = "CPO",
 ) -> Iterator[Pinned]:
     """A second platform pinned to ``version`` (``OCPI_HUB_OCPI_VERSIONS``),
-    party ``country_code``-``party_id``, invited by us as a CPO and
-    registered with us (``their_role``: the role it names for us, which
-    2.1.1 needs). For a test module (scope it so): when the module ends,
+    party ``country_code``-``party_id``, invited by us as ``invited_as`` (CPO
+    or EMSP) and registered with us (``their_role``: the role it names for
+    us, which 2.1.1 needs). For a test module (scope it so): when the module ends,
     however it ends, the registration is ended, from its side (a credentials
     DELETE to us) or, when that fails, from ours. Left registered, our
     real-time authorization of an unknown token goes on asking its stopped
@@ -440,7 +441,7 @@ def pinned_partner(
     ):
         invite = cli_json(
             us, "partners", "invite", "--country-code", country_code, "--party-id", party_id,
-            "--role", "CPO", "--partner-id", us_id,
+            "--role", invited_as, "--partner-id", us_id,
         )  # fmt: skip
         try:
             registered = cli_json(
@@ -449,8 +450,12 @@ def pinned_partner(
                 *(("--role", their_role) if their_role else ()),
             )  # fmt: skip
             assert registered["version"] == version, registered
-            wait_for_log(them.logs / "push.log", "push_lane_ready", them_id)
-            wait_for_log(us.logs / "push.log", "tokens_push_lane_ready", us_id)
+            # The CPO pushes its locations, the eMSP its tokens.
+            cpo, cpo_id, emsp, emsp_id = (
+                (them, them_id, us, us_id) if invited_as == "CPO" else (us, us_id, them, them_id)
+            )
+            wait_for_log(cpo.logs / "push.log", "push_lane_ready", cpo_id, timeout=60)
+            wait_for_log(emsp.logs / "push.log", "tokens_push_lane_ready", emsp_id, timeout=60)
             yield Pinned(us=us, them=them, version=version, us_id=us_id, them_id=them_id)
         finally:
             ended = them.run("partners", "unregister", them_id)

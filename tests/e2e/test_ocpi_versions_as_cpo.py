@@ -34,11 +34,10 @@ from tests.conftest import fresh_namespace
 from tests.e2e.conftest import (
     Platform,
     auth,
-    cli_json,
     ops_auth,
+    pinned_partner,
     running_platform,
     sealed_token,
-    wait_for_log,
 )
 from tests.e2e.test_charger_path import PASSWORD, _mongo, _ok, _plug, _ts, until
 from tests.e2e.test_money_path import _dumps, exact, expected_total
@@ -66,7 +65,6 @@ def versioned(
     tag = version.replace(".", "")
     with (
         fresh_namespace(services) as ours,
-        fresh_namespace(services) as theirs,
         running_platform(
             ours,
             tmp_path_factory.mktemp(f"cpo-{tag}-logs"),
@@ -74,29 +72,21 @@ def versioned(
             party_id=PID,
             business_name="A CPO of ours",
         ) as cpo,
-        running_platform(
-            theirs,
+        pinned_partner(
+            cpo,
+            services,
             tmp_path_factory.mktemp(f"emsp-{tag}-logs"),
-            party_country_code=EMSP_CC,
+            version=version,
+            country_code=EMSP_CC,
             party_id=EMSP_PID,
-            business_name=f"An eMSP on {version}",
-            ocpi_versions=version,
-        ) as emsp,
+            us_id=EMSP_ID,
+            them_id=CPO_ID,
+            # 2.1.1 credentials name no role: the eMSP says which role we play.
+            their_role="CPO" if version == "2.1.1" else None,
+            invited_as="EMSP",
+        ) as pinned,
     ):
-        invite = cli_json(
-            cpo, "partners", "invite", "--country-code", EMSP_CC, "--party-id", EMSP_PID,
-            "--role", "EMSP", "--partner-id", EMSP_ID,
-        )  # fmt: skip
-        # 2.1.1 credentials name no role: the eMSP says which role we play.
-        named = ["--role", "CPO"] if version == "2.1.1" else []
-        registered = cli_json(
-            emsp, "partners", "register", "--versions-url", invite["versions_url"],
-            "--token-a", invite["token_a"], "--partner-id", CPO_ID, *named,
-        )  # fmt: skip
-        assert registered["version"] == version, registered
-        wait_for_log(cpo.logs / "push.log", "push_lane_ready", EMSP_ID, timeout=60)
-        wait_for_log(emsp.logs / "push.log", "tokens_push_lane_ready", CPO_ID, timeout=60)
-        yield Versioned(version, cpo, emsp)
+        yield Versioned(version, cpo, pinned.them)
 
 
 def _found(platform: Platform, collection: str, query: dict[str, Any]) -> Callable[[], Any]:
