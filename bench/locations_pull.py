@@ -221,15 +221,27 @@ async def total_in(client: httpx.AsyncClient, scope: Scope) -> int:
 # --------------------------------------------------------------------------- #
 
 
+# The pause after a projection poll, in multiples of the poll's own time.
+POLL_SHARE = 4.0
+
+
 async def wait_for_projection(
     client: httpx.AsyncClient, scope: Scope, n: int, timeout_s: float
 ) -> tuple[float | None, int, list[tuple[float, int]]]:
     """Poll X-Total-Count of ``scope`` until it is ``n``; return when (perf
-    counter) it was, the last count seen, and the (time, count) samples."""
+    counter) it was, the last count seen, and the (time, count) samples.
+
+    A poll is a first page, which on the local document store costs a scan
+    of the list (seconds at 50,000): polled back to back, it took most of
+    the store's core from the projection it waits for (2026-12-07: 281
+    polls of ~3 s in 900 s). So the pause after a poll is at least
+    ``POLL_SHARE`` times what the poll took: polling takes at most about a
+    fifth of the store, and "all visible" is known to within a poll or two."""
     deadline = time.perf_counter() + timeout_s
     samples: list[tuple[float, int]] = []
     next_note = time.perf_counter() + 10
     while time.perf_counter() < deadline:
+        asked = time.perf_counter()
         count = await total_in(client, scope)
         now = time.perf_counter()
         samples.append((now, count))
@@ -238,7 +250,7 @@ async def wait_for_projection(
         if now >= next_note:
             console.print(f"  visible in the list: {count}/{n}", style="dim")
             next_note += 10
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(max(0.5, POLL_SHARE * (now - asked)))
     return None, samples[-1][1] if samples else 0, samples
 
 
