@@ -238,6 +238,32 @@ def _ts(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+async def meter_and_stop(charger: Any, transaction_id: int, start: datetime, id_tag: str) -> None:
+    """The charger meters 15,500 Wh at 15 minutes and stops at 20,250 Wh at
+    30 minutes (8.25 kWh from a 12,000 Wh start), then is Available."""
+    energy = {"measurand": "Energy.Active.Import.Register", "unit": "Wh", "value": "15500"}
+    await charger.call(
+        call.MeterValues(
+            connector_id=1,
+            transaction_id=transaction_id,
+            meter_value=[
+                {"timestamp": _ts(start + timedelta(minutes=15)), "sampledValue": [energy]}
+            ],
+        )
+    )
+    stopped = await charger.call(
+        call.StopTransaction(
+            meter_stop=20_250,
+            timestamp=_ts(start + timedelta(minutes=30)),
+            transaction_id=transaction_id,
+            reason="EVDisconnected",
+            id_tag=id_tag,
+        )
+    )
+    assert stopped.id_tag_info["status"] == "Accepted"
+    await charger.status("Available")
+
+
 # --------------------------------------------------------------------------- #
 # Setting the scene through both ops APIs
 # --------------------------------------------------------------------------- #
@@ -564,27 +590,7 @@ async def test_remote_start_reaches_the_charger_and_ends_in_a_priced_cdr_at_the_
             assert active["authorization_reference"] == reference
             assert active["cdr_token"]["uid"] == issued["uid"]
 
-            energy = {"measurand": "Energy.Active.Import.Register", "unit": "Wh", "value": "15500"}
-            await charger.call(
-                call.MeterValues(
-                    connector_id=1,
-                    transaction_id=started.transaction_id,
-                    meter_value=[
-                        {"timestamp": _ts(start + timedelta(minutes=15)), "sampledValue": [energy]}
-                    ],
-                )
-            )
-            stopped = await charger.call(
-                call.StopTransaction(
-                    meter_stop=20_250,
-                    timestamp=_ts(start + timedelta(minutes=30)),
-                    transaction_id=started.transaction_id,
-                    reason="EVDisconnected",
-                    id_tag=issued["uid"],
-                )
-            )
-            assert stopped.id_tag_info["status"] == "Accepted"
-            await charger.status("Available")
+            await meter_and_stop(charger, started.transaction_id, start, issued["uid"])
             done = await _session_on_both(r, site.loc, "COMPLETED")
             assert done["id"] == active["id"]
             assert exact(done["kwh"]) == Decimal("8.25")

@@ -39,7 +39,15 @@ from tests.e2e.conftest import (
     running_platform,
     sealed_token,
 )
-from tests.e2e.test_charger_path import PASSWORD, _mongo, _ok, _plug, _ts, until
+from tests.e2e.test_charger_path import (
+    PASSWORD,
+    _mongo,
+    _ok,
+    _plug,
+    _ts,
+    meter_and_stop,
+    until,
+)
 from tests.e2e.test_money_path import _dumps, exact, expected_total
 from tests.ocpi_objects import connector, evse, location
 from tests.token_objects import token
@@ -178,27 +186,7 @@ async def test_our_session_and_priced_cdr_reach_the_emsp_in_its_version(
         )
         assert held["cdr_token"]["contract_id"] == issued["contract_id"]
 
-        energy = {"measurand": "Energy.Active.Import.Register", "unit": "Wh", "value": "15500"}
-        await charger.call(
-            call.MeterValues(
-                connector_id=1,
-                transaction_id=started.transaction_id,
-                meter_value=[
-                    {"timestamp": _ts(start + timedelta(minutes=15)), "sampledValue": [energy]}
-                ],
-            )
-        )
-        stopped = await charger.call(
-            call.StopTransaction(
-                meter_stop=20_250,
-                timestamp=_ts(start + timedelta(minutes=30)),
-                transaction_id=started.transaction_id,
-                reason="EVDisconnected",
-                id_tag=issued["uid"],
-            )
-        )
-        assert stopped.id_tag_info["status"] == "Accepted"
-        await charger.status("Available")
+        await meter_and_stop(charger, started.transaction_id, start, issued["uid"])
         done = await until(
             _found(v.emsp, "sessions", {"session.id": sid, "session.status": "COMPLETED"}),
             f"our session COMPLETED at the {v.version} eMSP",
