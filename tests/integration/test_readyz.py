@@ -109,7 +109,9 @@ async def _stalled(s: Settings, proxy: Stall) -> None:
         assert max(e for e, _ in others) < 2.0, others
         assert all(a.status_code == 404 for _, a in others)
         assert all(a.json()["status_code"] == 2003 for _, a in others)
-        assert executor_s < 0.5
+        # A starved executor would not run it before a stalled MariaDB
+        # thread let go (the 10 s read timeout).
+        assert executor_s < 1.5, executor_s
         # At most the one thread of the pending check (and the executor's
         # worker that ran the lambda above) beyond what ran before.
         assert _executor_threads() - threads_before <= 2
