@@ -53,6 +53,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,6 +93,8 @@ from ocpi_hub.settings import Settings, get_settings
 from producers.locations import plan_patch, plan_put
 from producers.log import ensure_topics
 from producers.write_path import Origin
+from projections.mongo.evse_status_history import COLLECTION as STATUS_HISTORY
+from projections.mongo.evse_status_history import KEPT_PER_EVSE
 from projections.mongo.history import LOCATION_HISTORY
 from projections.mongo.locations import COLLECTION as LOCATIONS_VIEW
 from projections.mysql.models import evses
@@ -132,6 +135,9 @@ class Expected:
     statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, EVSE uid)
     names: dict[str, str] = field(default_factory=dict)  # key -> last location name
     by_type: dict[str, int] = field(default_factory=dict)
+    # Resolutions per EVSE: what the EVSE status history holds (pruned to
+    # its newest KEPT_PER_EVSE, at least).
+    resolutions: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def location_id_of(run_id: str, i: int) -> str:
@@ -232,6 +238,7 @@ def generate(
         yield patched
         if made < n:
             made += 1
+            expected.resolutions[(ref.location_key, uid)] += 1
             yield _resolved(evse_ref, status, at, patched)
 
 
@@ -377,6 +384,11 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
     location_events = expected.by_type.get("LocationObjectPut", 0) + expected.by_type.get(
         "LocationObjectPatched", 0
     )
+    # Every resolution has its entry, but for what pruning may have taken
+    # from an EVSE that got more than KEPT_PER_EVSE.
+    status_history = target.mongo[STATUS_HISTORY].count_documents({})
+    status_history_least = sum(min(n, KEPT_PER_EVSE) for n in expected.resolutions.values())
+    status_history_most = sum(expected.resolutions.values())
     return {
         "locations_served": seen,
         "locations_expected": len(expected.names),
@@ -387,6 +399,8 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
         "evses_wrong_in_mysql": wrong_mysql,
         "history_entries": history,
         "history_expected": location_events,
+        "status_history_entries": status_history,
+        "status_history_expected": [status_history_least, status_history_most],
         "ok": (
             seen == len(expected.names)
             and not wrong_mongo
@@ -394,6 +408,7 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
             and rows == len(expected.statuses)
             and not wrong_mysql
             and history == location_events
+            and status_history_least <= status_history <= status_history_most
         ),
     }
 

@@ -16,7 +16,12 @@ resolved before ``cause`` existed; ``party`` is the event's source. An EVSE keep
 at least its newest ``KEPT_PER_EVSE`` entries. Older ones are deleted
 lazily: an EVSE is pruned the first time this process writes to it and
 then once every ``PRUNE_EVERY`` entries, so it holds up to
-``KEPT_PER_EVSE + PRUNE_EVERY`` between prunes. Pruning after every batch
+``KEPT_PER_EVSE + PRUNE_EVERY`` between prunes. When the collection was
+empty as this process prepared or wiped it (a first start, a replay), an
+EVSE holds only what this process wrote and is not pruned at first sight
+(that cost a replay a sorted read per EVSE, for nothing to delete); if a
+second projections consumer wrote to an EVSE before its partition moved
+here, it may then hold one more interval before its next prune. Pruning after every batch
 cost the document store a sorted read and a delete per EVSE per batch,
 about a fifth of its work under a stream of status changes. Readers ask for
 the newest few, and a replay is compared on the newest ``KEPT_PER_EVSE``
@@ -84,13 +89,19 @@ class EvseStatusHistoryWriter:
         self._prune_every = prune_every
         # Entries written per EVSE since this process last pruned it.
         self._since_prune: dict[str, int] = {}
+        # Whether the collection was empty when this process prepared or
+        # wiped it: then no EVSE holds entries this process did not count.
+        self._started_empty = False
 
     def prepare(self) -> None:
         self._coll.create_index([("key", ASCENDING), ("offset", DESCENDING)])
         self._coll.create_index([("location", ASCENDING), ("offset", DESCENDING)])
+        self._started_empty = self._coll.find_one({}, {"_id": 1}) is None
 
     def wipe(self) -> None:
         self._coll.delete_many({})
+        self._since_prune.clear()
+        self._started_empty = True
 
     def apply(self, records: Sequence[Record[object]]) -> int:
         """Insert one entry per resolved status (an existing one, i.e. a
@@ -115,11 +126,13 @@ class EvseStatusHistoryWriter:
 
     def _due(self, key: str, added: int) -> bool:
         """Whether ``key`` is to be pruned now, counting ``added`` entries.
-        An EVSE not seen since this process started is due at once: what an
-        earlier process left unpruned is bounded by one interval."""
+        An EVSE not seen since this process started is due at once (what an
+        earlier process left unpruned is bounded by one interval), unless
+        the collection started empty."""
         seen = self._since_prune.get(key)
-        total = added if seen is None else seen + added
-        if seen is None or total >= self._prune_every:
+        first_sight = seen is None and not self._started_empty
+        total = (seen or 0) + added
+        if first_sight or total >= self._prune_every:
             self._since_prune[key] = 0
             return True
         self._since_prune[key] = total

@@ -138,3 +138,30 @@ def test_an_evse_is_pruned_when_first_seen_then_every_few_entries(db: Database[D
     # ...and pruned by the batch that reaches it.
     writer.apply([resolved(14, "E1", "status")])
     assert held() == [12, 13, 14]
+
+
+@pytest.mark.parametrize("emptied_by", ["prepare", "wipe"])
+def test_an_evse_in_a_collection_that_started_empty_waits_for_its_interval(
+    db: Database[Doc], emptied_by: str
+) -> None:
+    kept, every = 2, 4
+    coll = db[COLLECTION]
+    writer = EvseStatusHistoryWriter(db, kept=kept, prune_every=every)
+    if emptied_by == "wipe":
+        # Entries of before the rebuild, and a process that has seen E1.
+        writer.prepare()
+        writer.apply([resolved(n, "E1", "status") for n in range(6)])
+        writer.wipe()
+    else:
+        writer.prepare()  # a first start: nothing held
+
+    def held() -> list[int]:
+        return sorted(d["offset"] for d in coll.find({"evse_uid": "E1"}))
+
+    # Everything E1 holds was written by this process: no prune at first
+    # sight (it would delete nothing this process did not count)...
+    writer.apply([resolved(n, "E1", "status") for n in (10, 11, 12)])
+    assert held() == [10, 11, 12]
+    # ...and the interval still bounds it.
+    writer.apply([resolved(13, "E1", "status")])
+    assert held() == [12, 13]
