@@ -117,7 +117,7 @@ def paginate(
     response.headers["Link"] = f'<{url}>; rel="next"'
 
 
-async def our_page(
+async def sender_page(
     request: Request,
     response: Response,
     c: ContainerDep,
@@ -125,12 +125,9 @@ async def our_page(
     read: Callable[..., Awaitable[Page]],
     **filters: Any,
 ) -> list[dict[str, Any]]:
-    """One page of our own objects of a Sender list (``read``: the view's
-    ``page``, with the module's own ``filters``), its headers set."""
-    s = c.settings
+    """One page of a Sender list (``read``: the view's ``page``, with the
+    module's own ``filters``), its headers set."""
     page = await read(
-        country_code=s.party_country_code,
-        party_id=s.party_id,
         date_from=params.date_from,
         date_to=params.date_to,
         after=params.after,
@@ -143,3 +140,26 @@ async def our_page(
     )
     items: list[dict[str, Any]] = page.items
     return items
+
+
+async def our_page(
+    request: Request,
+    response: Response,
+    c: ContainerDep,
+    params: PageRequest,
+    read: Callable[..., Awaitable[Page]],
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """One page of our own objects of a Sender list: ``sender_page`` of
+    the objects of our party."""
+    s = c.settings
+    return await sender_page(
+        request,
+        response,
+        c,
+        params,
+        read,
+        country_code=s.party_country_code,
+        party_id=s.party_id,
+        **filters,
+    )
