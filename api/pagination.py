@@ -117,16 +117,23 @@ def paginate(
     response.headers["Link"] = f'<{url}>; rel="next"'
 
 
-async def sender_page(
+async def our_page(
     request: Request,
     response: Response,
     c: ContainerDep,
     params: PageRequest,
     read: Callable[..., Awaitable[Page]],
+    *,
+    of_our_party: bool = True,
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """One page of a Sender list (``read``: the view's ``page``, with the
-    module's own ``filters``), its headers set."""
+    module's own ``filters``), its headers set: of our own objects (our
+    party's), or, with ``of_our_party=False``, of a list whose objects are
+    not ours (what a hub reported to us)."""
+    if of_our_party:
+        s = c.settings
+        filters.update(country_code=s.party_country_code, party_id=s.party_id)
     page = await read(
         date_from=params.date_from,
         date_to=params.date_to,
@@ -140,26 +147,3 @@ async def sender_page(
     )
     items: list[dict[str, Any]] = page.items
     return items
-
-
-async def our_page(
-    request: Request,
-    response: Response,
-    c: ContainerDep,
-    params: PageRequest,
-    read: Callable[..., Awaitable[Page]],
-    **filters: Any,
-) -> list[dict[str, Any]]:
-    """One page of our own objects of a Sender list: ``sender_page`` of
-    the objects of our party."""
-    s = c.settings
-    return await sender_page(
-        request,
-        response,
-        c,
-        params,
-        read,
-        country_code=s.party_country_code,
-        party_id=s.party_id,
-        **filters,
-    )
