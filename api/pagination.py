@@ -123,14 +123,18 @@ async def our_page(
     c: ContainerDep,
     params: PageRequest,
     read: Callable[..., Awaitable[Page]],
+    *,
+    of_our_party: bool = True,
     **filters: Any,
 ) -> list[dict[str, Any]]:
-    """One page of our own objects of a Sender list (``read``: the view's
-    ``page``, with the module's own ``filters``), its headers set."""
-    s = c.settings
+    """One page of a Sender list (``read``: the view's ``page``, with the
+    module's own ``filters``), its headers set: of our own objects (our
+    party's), or, with ``of_our_party=False``, of a list whose objects are
+    not ours (what a hub reported to us)."""
+    if of_our_party:
+        s = c.settings
+        filters.update(country_code=s.party_country_code, party_id=s.party_id)
     page = await read(
-        country_code=s.party_country_code,
-        party_id=s.party_id,
         date_from=params.date_from,
         date_to=params.date_to,
         after=params.after,

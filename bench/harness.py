@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,22 +158,25 @@ class CpuSnapshot:
 
 class CpuMeter:
     """CPU seconds of the processes ``make up`` started (pidfiles under
-    data/run; each runs in its own process group, children included)."""
+    data/run; each runs in its own process group, children included) and
+    of ``processes`` (name: pid) a benchmark started itself, which share its
+    process group (each with its children)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, processes: Mapping[str, int] | None = None) -> None:
         self._groups: dict[int, str] = {}
         for pidfile in sorted(run_dir.glob("*.pid")):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 self._groups[int(pidfile.read_text().split()[0])] = pidfile.stem
+        self._pids = {pid: name for name, pid in (processes or {}).items()}
         self._tick = os.sysconf("SC_CLK_TCK")
 
     @property
     def names(self) -> list[str]:
-        return sorted(self._groups.values())
+        return sorted([*self._groups.values(), *self._pids.values()])
 
     def snapshot(self) -> CpuSnapshot:
-        per: dict[str, float] = dict.fromkeys(self._groups.values(), 0.0)
-        if self._groups:
+        per: dict[str, float] = dict.fromkeys([*self._groups.values(), *self._pids.values()], 0.0)
+        if self._groups or self._pids:
             for entry in os.scandir("/proc"):
                 if not entry.name.isdigit():
                     continue
@@ -183,7 +186,11 @@ class CpuMeter:
                 except OSError:
                     continue
                 fields = raw[raw.rindex(b")") + 2 :].split()
-                name = self._groups.get(int(fields[2]))  # pgrp
+                name = (
+                    self._groups.get(int(fields[2]))  # pgrp
+                    or self._pids.get(int(entry.name))
+                    or self._pids.get(int(fields[1]))  # ppid
+                )
                 if name is not None:
                     per[name] += (int(fields[11]) + int(fields[12])) / self._tick
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -341,12 +348,15 @@ async def preflight(client: httpx.AsyncClient, mongo: MongoClient[Doc], settings
         raise PlatformUnavailableError(f"Kafka has no topic {wanted!r}: the platform never started")
 
 
-async def register_partner(stack: contextlib.ExitStack, run_id: str) -> BenchPartner:
-    """Invite and register a fresh bench partner (bench/partner.py); it
-    unregisters when ``stack`` closes. PlatformUnavailableError if refused."""
+async def register_partner(
+    stack: contextlib.ExitStack, run_id: str, env: Mapping[str, str] | None = None
+) -> BenchPartner:
+    """Invite and register a fresh bench partner (bench/partner.py) with the
+    platform ``env`` names (default: the running one); it unregisters when
+    ``stack`` closes. PlatformUnavailableError if refused."""
     console.print("registering a fresh bench partner (ocpi-hub partners invite + handshake)")
     try:
-        return await asyncio.to_thread(stack.enter_context, bench_partner(run_id))
+        return await asyncio.to_thread(stack.enter_context, bench_partner(run_id, env=env))
     except PartnerSetupError as exc:
         raise PlatformUnavailableError(str(exc)) from exc
 

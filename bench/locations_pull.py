@@ -7,6 +7,11 @@ Sender list, and what it costs to get them there.
 
 What it does, in order:
 
+0. Platform: the platform's processes of this checkout (API, processors,
+   projections, push, gateway: tests/e2e/conftest.py ``running_platform``)
+   start on free ports in a fresh namespace (topic prefix, MongoDB and
+   MySQL databases) of the services ``make up`` started; the namespace is
+   dropped when the run ends, so nothing it seeded stays.
 1. Pre-flight (as bench/evse_status.py): API, MongoDB and Kafka answer.
    A fresh bench partner is invited and registers (bench/partner.py); the
    Sender list needs its token.
@@ -36,9 +41,13 @@ What it does, in order:
    the ``Link`` URL (keyset cursor) and by a plain ``offset`` (no cursor, as a
    client that computes offsets itself); both must return the same ids.
 
-The seeded locations stay in the platform's own Sender list (the event log is
-kept forever); they are recognisable by their ``BENCH-PULL-`` ids and their
-2001 stamps. This is a measurement, not a test: nothing judges the figures.
+The seeded locations are events in a log kept forever, so they are seeded
+into the run's own namespace rather than the dev store's: there the next
+run's whole list would hold them too, and every run would add N more. CPU
+is counted per process of the run's platform (``api@ns``, ...) beside the
+processes ``make up`` started (``--run-dir``: the services', the document
+store's among them). This is a measurement, not a test: nothing judges the
+figures.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import os
 import platform
 import ssl
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -70,7 +80,6 @@ from bench.harness import (
     CpuMeter,
     Doc,
     PlatformUnavailableError,
-    api_base_url,
     cheap_async_library_detection,
     console,
     format_stamp,
@@ -90,6 +99,8 @@ from producers.write_path import Origin
 from schemas.events import EventMeta, Party
 from schemas.events.locations import LocationObjectRef
 from schemas.ocpi.common import fold
+from tests.conftest import fresh_namespace
+from tests.e2e.conftest import Platform, running_platform
 from tests.ocpi_objects import connector, evse, location
 
 LIST_PATH = "/ocpi/cpo/2.2.1/locations"
@@ -279,10 +290,12 @@ async def crawl(
     return pages, urls, time.perf_counter() - started, error
 
 
-async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, Any], int]:
-    settings = get_settings()
+async def run(
+    args: argparse.Namespace, started_wall: float, measured: Platform
+) -> tuple[dict[str, Any], int]:
+    settings = measured.namespace.settings
     run_id = uuid.uuid4().hex[:8]
-    base_url = api_base_url(settings)
+    base_url = measured.base_url
     n = args.locations
     report: dict[str, Any] = {
         "benchmark": "locations_pull",
@@ -305,6 +318,8 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "seed_batch": SEED_BATCH,
             "api": base_url,
             "kafka": settings.kafka_bootstrap,
+            "namespace": measured.namespace.name,
+            "platform_logs": str(measured.logs),
             "mongo_db": settings.mongo_db,
             "topic_prefix": settings.topic_prefix,
             "our_party": f"{settings.party_country_code}/{settings.party_id}",
@@ -321,7 +336,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         trust_env=False,
         verify=ssl.create_default_context(),
     )
-    meter = CpuMeter(args.run_dir)
+    meter = CpuMeter(args.run_dir, {f"{name}@ns": p.pid for name, p in measured.processes.items()})
     report["parameters"]["cpu_accounted_processes"] = meter.names
     partnership = contextlib.ExitStack()
     exit_code = 0
@@ -330,7 +345,7 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             f"[bold]Locations pull benchmark[/] run {run_id}: pre-flight against {base_url}"
         )
         await preflight(client, mongo, settings)
-        partner = await register_partner(partnership, run_id)
+        partner = await register_partner(partnership, run_id, measured.env)
         client.headers["Authorization"] = partner.authorization
         report["parameters"]["partner"] = f"{partner.country_code}/{partner.party_id}"
         report["parameters"]["partner_id"] = partner.partner_id
@@ -615,7 +630,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--run-dir",
         type=Path,
         default=REPO / "data" / "run",
-        help="where `make up` keeps its pidfiles (for the CPU of each process)",
+        help="where `make up` keeps its pidfiles (for the CPU of the services and its processes)",
     )
     parser.add_argument(
         "--projection-timeout",
@@ -642,7 +657,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cheap_async_library_detection()
     out: Path = args.out or default_out()
-    report, code = run_and_write(run, args, out, render)
+    logs = Path(tempfile.mkdtemp(prefix="locations-pull-logs-"))
+    console.print(f"starting the platform in a fresh namespace (logs in {logs})")
+    with (
+        fresh_namespace(get_settings()) as ns,
+        running_platform(ns, logs) as measured,
+    ):
+        report, code = run_and_write(
+            lambda a, started: run(a, started, measured), args, out, render
+        )
+    console.print(f"namespace {ns.name} dropped")
     if report is None:
         return code
     if code:

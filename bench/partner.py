@@ -21,7 +21,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +67,20 @@ def _ocpi_hub() -> str:
     return str(exe) if exe.exists() else "ocpi-hub"
 
 
-def invite(country_code: str, party_id: str, partner_id: str, role: str = "CPO") -> dict[str, Any]:
+def invite(
+    country_code: str,
+    party_id: str,
+    partner_id: str,
+    role: str = "CPO",
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``ocpi-hub partners invite``; returns {partner_id, token_a, versions_url}.
-    The CLI reads data/run/services.env like the running platform."""
+    The CLI reads data/run/services.env like the running platform; ``env``
+    (default: ours) names another platform, e.g. one in a namespace of its own."""
     done = subprocess.run(
         [_ocpi_hub(), "partners", "invite", "--country-code", country_code,
          "--party-id", party_id, "--role", role, "--partner-id", partner_id],
-        cwd=REPO, env=os.environ.copy(), capture_output=True, text=True,
+        cwd=REPO, env=dict(env or os.environ), capture_output=True, text=True,
         timeout=INVITE_TIMEOUT_S, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -136,14 +143,18 @@ def unregister(partner: BenchPartner) -> None:
 
 @contextmanager
 def bench_partner(
-    run_id: str, party_prefix: str = "B", role: str = "CPO"
+    run_id: str,
+    party_prefix: str = "B",
+    role: str = "CPO",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[BenchPartner]:
     """Invite and register a fresh partner ZZ/<prefix><2 hex> in ``role``
-    (EMSP to send the platform commands); unregister it (best effort) when
-    the block ends. The stub serves until then."""
+    (EMSP to send the platform commands) with the platform ``env`` names
+    (``invite``); unregister it (best effort) when the block ends. The stub
+    serves until then."""
     party_id = fresh_party_id(party_prefix)
     partner_id = f"bench-{COUNTRY_CODE}-{party_id}-{run_id}"
-    invited = invite(COUNTRY_CODE, party_id, partner_id, role)
+    invited = invite(COUNTRY_CODE, party_id, partner_id, role, env)
     with peer_stub(COUNTRY_CODE, party_id, role=role) as stub:
         stub.answer = _without_locations_receiver(stub.answer)  # type: ignore[method-assign]
         try:

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -286,8 +286,13 @@ def _no_party(item: dict[str, Any], origin: Origin) -> Pulled:
     raise AssertionError("a module whose objects name no party is read by sender_owned")
 
 
-# (state, ptp, item, now, origin) -> the decision of one pulled object.
-OwnedJudge = Callable[[Any, PartnerState, Any, datetime, Origin], Decision[Any]]
+class OwnedJudge(Protocol):
+    """The decision on one object a partner listed, from its held state
+    (``payments.decide_pulled_terminal`` and ``_advice``)."""
+
+    def __call__(
+        self, state: Any, /, *, ptp: PartnerState, item: Any, now: datetime, origin: Origin
+    ) -> Decision[Any]: ...
 
 
 def sender_owned(key: Callable[[str, str], str], judge: OwnedJudge) -> PageCommands:
@@ -312,7 +317,7 @@ def sender_owned(key: Callable[[str, str], str], judge: OwnedJudge) -> PageComma
                 continue
 
             def decide(state: Any, now: datetime, item: Any = item) -> Decision[Any]:
-                return judge(state, partner, item, now, origin)
+                return judge(state, ptp=partner, item=item, now=now, origin=origin)
 
             commands.append(
                 Pulled(key(partner.partner_id, oid), decide, f"{partner.partner_id}/{oid}")
@@ -320,18 +325,6 @@ def sender_owned(key: Callable[[str, str], str], judge: OwnedJudge) -> PageComma
         return commands, skipped
 
     return of_page
-
-
-def _pulled_terminal(
-    state: Any, ptp: PartnerState, item: Any, now: datetime, origin: Origin
-) -> Decision[Any]:
-    return payments.decide_pulled_terminal(state, ptp=ptp, item=item, now=now, origin=origin)
-
-
-def _pulled_advice(
-    state: Any, ptp: PartnerState, item: Any, now: datetime, origin: Origin
-) -> Decision[Any]:
-    return payments.decide_pulled_advice(state, ptp=ptp, item=item, now=now, origin=origin)
 
 
 LOCATIONS_PULL = PullModule("locations", "locations", "CPO", "id", locations.SLICE, _location)
@@ -350,7 +343,7 @@ PAYMENT_TERMINALS_PULL = PullModule(
     payments.TERMINALS,
     _no_party,
     path="/terminals",
-    of_page=sender_owned(terminal_key, _pulled_terminal),
+    of_page=sender_owned(terminal_key, payments.decide_pulled_terminal),
     only_version="2.3.0",
 )
 # Exact numbers: total_costs is money.
@@ -363,7 +356,7 @@ PAYMENT_ADVICES_PULL = PullModule(
     _no_party,
     loads_exact,
     path="/financial-advice-confirmations",
-    of_page=sender_owned(advice_key, _pulled_advice),
+    of_page=sender_owned(advice_key, payments.decide_pulled_advice),
     only_version="2.3.0",
 )
 PULLS = {

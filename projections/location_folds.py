@@ -15,7 +15,7 @@ batch, a zombie writer) simply folds its own.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +53,12 @@ def fold_location(
     state_json: Mapping[str, Any] | None,
     positions: Mapping[str, int],
     records: Sequence[Record[object]],
+    step: Callable[[LocationState, LocationState], None] | None = None,
 ) -> LocationFold:
     """Fold one location's records (in log order) into a stored state,
-    skipping those at or below the stored positions."""
+    skipping those at or below the stored positions; ``step``, when given,
+    sees the state before and after each record applied (a view that
+    watches the fold for its own transitions folds once)."""
     before = LocationState.from_json(state_json)
     state = before
     now_positions = dict(positions)
@@ -65,6 +68,8 @@ def fold_location(
         if already_applied(now_positions, rec):
             continue
         after = evolve(state, rec.event)
+        if step is not None:
+            step(state, after)
         if (after.asserted is None) != (state.asserted is None):
             transitions.append((rec, after.asserted is not None))
         state = after

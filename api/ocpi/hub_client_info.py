@@ -27,7 +27,7 @@ from api.consistency import read_written
 from api.deps import ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
 from api.ocpi.paths import CountryCodePath, PartyIdPath, VersionPath
-from api.pagination import PageRequestDep, paginate
+from api.pagination import PageRequestDep, our_page, paginate
 from api.writes import JsonBody, WritePathDep, body_of, written
 from producers.hub_client_info import SLICE, decide_put, is_hub, key_of, only_hubs
 from producers.write_path import Origin
@@ -125,15 +125,13 @@ async def list_client_info(
     if not is_hub(caller.partner):
         paginate(request, response, c, params, returned=0, total=0, last=None)
         return envelope([])
-    page = await c.hub_client_info.page(
+    items = await our_page(
+        request,
+        response,
+        c,
+        params,
+        c.hub_client_info.page,
+        of_our_party=False,
         hub_partner_id=caller.partner.partner_id,
-        date_from=params.date_from,
-        date_to=params.date_to,
-        after=params.after,
-        skip=params.offset,
-        limit=params.limit,
     )
-    paginate(
-        request, response, c, params, returned=len(page.items), total=page.total, last=page.last
-    )
-    return envelope(page.items)
+    return envelope(items)

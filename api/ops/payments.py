@@ -29,10 +29,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any, Protocol, TypeVar
 
 import structlog
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from api.deps import CommandChannelDep, ContainerDep, CorrelationIdDep, NowDep
 from api.errors import OcpiError, envelope
@@ -187,36 +189,76 @@ async def _ptp_first(
     return recorded
 
 
-async def _change_terminal(
-    c: Container,
-    channel: CommandChannel,
-    write_path: WritePath,
-    ptp_partner_id: str,
-    terminal_id: str,
-    correlation_id: str,
-    call: Callable[[TerminalState | None], PtpCall],
-    decide: Callable[[TerminalState | None, PtpCall, CpoAnswer, Origin], Decision[R]],
-) -> R:
-    """``_ptp_first`` for a terminal we hold: ``call`` sees it as of its last
-    recorded write (the decision state); ``decide`` records, under its key,
-    the request the PTP accepted."""
-    key = terminal_key(ptp_partner_id, terminal_id)
-    sent: list[PtpCall] = []
+class TerminalDecide(Protocol[R]):
+    """How ``producers.payments`` records a terminal change the PTP accepted
+    (``decide_assigned``, ``decide_put``, ``decide_deactivated``, their
+    own terms bound)."""
 
-    async def request() -> PtpCall:
-        held: TerminalState | None = await write_path.state(TERMINALS, key)
-        sent.append(call(held))
-        return sent[0]
-
-    async def record(answer: CpoAnswer, origin: Origin) -> R:
-        return await write_path.write(TERMINALS, key, lambda s: decide(s, sent[0], answer, origin))
-
-    bound = log.bind(ptp_partner_id=ptp_partner_id, terminal_id=terminal_id)
-    return await _ptp_first(c, channel, ptp_partner_id, correlation_id, request, record, bound)
+    def __call__(
+        self,
+        state: TerminalState | None,
+        /,
+        *,
+        terminal_id: str,
+        ptp_status_code: int | None,
+        now: datetime,
+        origin: Origin,
+    ) -> Decision[R]: ...
 
 
-@router.put("/terminals/{ptp_partner_id}/{terminal_id}/assignment")
-async def assign_terminal(
+@dataclass(frozen=True)
+class TerminalChange:
+    """A change to one terminal we hold, by the routes below: the path's
+    PTP and terminal, and what sends it and records it."""
+
+    ptp_partner_id: str
+    terminal_id: str
+    c: Container
+    channel: CommandChannel
+    write_path: WritePath
+    correlation_id: str
+    now: datetime
+
+    @property
+    def path(self) -> str:
+        return f"/terminals/{self.terminal_id}"
+
+    async def apply(
+        self, call: Callable[[TerminalState | None], tuple[PtpCall, TerminalDecide[R]]]
+    ) -> R:
+        """``_ptp_first`` for the terminal: ``call`` sees it as of its last
+        recorded write (the decision state) and gives the request and how to
+        record it; that decision records, under the terminal's key, what the
+        PTP accepted."""
+        key = terminal_key(self.ptp_partner_id, self.terminal_id)
+        sent: list[tuple[PtpCall, TerminalDecide[R]]] = []
+
+        async def request() -> PtpCall:
+            held: TerminalState | None = await self.write_path.state(TERMINALS, key)
+            sent.append(call(held))
+            return sent[0][0]
+
+        async def record(answer: CpoAnswer, origin: Origin) -> R:
+            decide = sent[0][1]
+            return await self.write_path.write(
+                TERMINALS,
+                key,
+                lambda state: decide(
+                    state,
+                    terminal_id=self.terminal_id,
+                    ptp_status_code=answer.ocpi_status,
+                    now=self.now,
+                    origin=origin,
+                ),
+            )
+
+        bound = log.bind(ptp_partner_id=self.ptp_partner_id, terminal_id=self.terminal_id)
+        return await _ptp_first(
+            self.c, self.channel, self.ptp_partner_id, self.correlation_id, request, record, bound
+        )
+
+
+def _terminal_change(
     ptp_partner_id: PartnerIdPath,
     terminal_id: TerminalIdPath,
     c: ContainerDep,
@@ -224,59 +266,42 @@ async def assign_terminal(
     write_path: WritePathDep,
     correlation_id: CorrelationIdDep,
     now: NowDep,
+) -> TerminalChange:
+    return TerminalChange(ptp_partner_id, terminal_id, c, channel, write_path, correlation_id, now)
+
+
+TerminalChangeDep = Annotated[TerminalChange, Depends(_terminal_change)]
+
+
+@router.put("/terminals/{ptp_partner_id}/{terminal_id}/assignment")
+async def assign_terminal(
+    change: TerminalChangeDep,
     request: Request,
     body: Annotated[Any, Body(**_ASSIGN_BODY)] = None,
 ) -> Json:
     assignment = assignment_of(checked(request, body))
 
-    def call(held: TerminalState | None) -> PtpCall:
-        check_assignable(held, terminal_id)
-        return PtpCall("PATCH", f"/terminals/{terminal_id}", patch_body(assignment, now))
+    def call(held: TerminalState | None) -> tuple[PtpCall, TerminalDecide[Json]]:
+        check_assignable(held, change.terminal_id)
+        patch = PtpCall("PATCH", change.path, patch_body(assignment, change.now))
+        return patch, partial(decide_assigned, assignment=assignment)
 
-    served = await _change_terminal(
-        c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
-        lambda state, _, answer, origin: decide_assigned(
-            state,
-            terminal_id=terminal_id,
-            assignment=assignment,
-            ptp_status_code=answer.ocpi_status,
-            now=now,
-            origin=origin,
-        ),
-    )  # fmt: skip
-    return envelope(served)
+    return envelope(await change.apply(call))
 
 
 @router.put("/terminals/{ptp_partner_id}/{terminal_id}")
 async def put_terminal(
-    ptp_partner_id: PartnerIdPath,
-    terminal_id: TerminalIdPath,
-    c: ContainerDep,
-    channel: CommandChannelDep,
-    write_path: WritePathDep,
-    correlation_id: CorrelationIdDep,
-    now: NowDep,
+    change: TerminalChangeDep,
     request: Request,
     body: Annotated[Any, Body(**_PUT_BODY)] = None,
 ) -> Json:
-    changes = changes_of(checked(request, body), terminal_id)
+    changes = changes_of(checked(request, body), change.terminal_id)
 
-    def call(held: TerminalState | None) -> PtpCall:
-        whole = put_body(check_assignable(held, terminal_id), changes, now)
-        return PtpCall("PUT", f"/terminals/{terminal_id}", whole)
+    def call(held: TerminalState | None) -> tuple[PtpCall, TerminalDecide[Json]]:
+        whole = put_body(check_assignable(held, change.terminal_id), changes, change.now)
+        return PtpCall("PUT", change.path, whole), partial(decide_put, body=whole)
 
-    served = await _change_terminal(
-        c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
-        lambda state, sent, answer, origin: decide_put(
-            state,
-            terminal_id=terminal_id,
-            body=sent.body or {},
-            ptp_status_code=answer.ocpi_status,
-            now=now,
-            origin=origin,
-        ),
-    )  # fmt: skip
-    return envelope(served)
+    return envelope(await change.apply(call))
 
 
 @router.post("/terminals/{ptp_partner_id}/activate")
@@ -313,32 +338,17 @@ async def activate_terminal(
 
 
 @router.post("/terminals/{ptp_partner_id}/{terminal_id}/deactivate")
-async def deactivate_terminal(
-    ptp_partner_id: PartnerIdPath,
-    terminal_id: TerminalIdPath,
-    c: ContainerDep,
-    channel: CommandChannelDep,
-    write_path: WritePathDep,
-    correlation_id: CorrelationIdDep,
-    now: NowDep,
-) -> Json:
-    def call(held: TerminalState | None) -> PtpCall:
+async def deactivate_terminal(change: TerminalChangeDep) -> Json:
+    def call(held: TerminalState | None) -> tuple[PtpCall, TerminalDecide[bool]]:
         if held is None:
             raise RefusedError(
-                OcpiStatus.INVALID_PARAMETERS, f"no terminal {terminal_id!r} of this PTP", 404
+                OcpiStatus.INVALID_PARAMETERS,
+                f"no terminal {change.terminal_id!r} of this PTP",
+                404,
             )
-        return PtpCall("POST", f"/terminals/{terminal_id}/deactivate")
+        return PtpCall("POST", f"{change.path}/deactivate"), decide_deactivated
 
-    changed = await _change_terminal(
-        c, channel, write_path, ptp_partner_id, terminal_id, correlation_id, call,
-        lambda state, _, answer, origin: decide_deactivated(
-            state,
-            terminal_id=terminal_id,
-            ptp_status_code=answer.ocpi_status,
-            now=now,
-            origin=origin,
-        ),
-    )  # fmt: skip
+    changed = await change.apply(call)
     return envelope({"deactivated": True, "changed": changed})
 
 

@@ -48,7 +48,6 @@ from pymongo.errors import BulkWriteError
 
 from producers import afir
 from producers.locations import LocationState, served
-from producers.locations import evolve as evolve_location
 from producers.tariffs import TariffState
 from producers.tariffs import evolve as evolve_tariff
 from producers.tariffs import served as served_tariff
@@ -127,30 +126,21 @@ class Withdrawal:
     at: str
 
 
-def withdrawn_by(
-    state_json: Mapping[str, Any] | None,
-    positions: Mapping[str, int],
-    records: Sequence[Record[Any]],
-) -> Withdrawal | None:
-    """The last withdrawal among ``records`` (in log order, those at or
-    below ``positions`` skipped) if the location ends unpublished; None when
-    it ends published or never stopped being published in them."""
-    if not any(isinstance(r.event, LocationObjectPut | LocationObjectPatched) for r in records):
-        return None  # a resolved status never changes what is published
-    state = LocationState.from_json(state_json)
-    seen = dict(positions)
-    found: Withdrawal | None = None
-    for rec in records:
-        if already_applied(seen, rec):
-            continue
-        seen[rec.position_field] = rec.offset
-        after = evolve_location(state, rec.event)
+class Withdrawals:
+    """Watches one location's fold (``fold_location``'s ``step``) for its
+    withdrawals: ``last`` is set when a record takes a published location
+    out of the feed and cleared when one publishes it again, so after the
+    fold it is the withdrawal the location ends in, or None when it ends
+    published or never stopped being published in the records applied."""
+
+    def __init__(self) -> None:
+        self.last: Withdrawal | None = None
+
+    def __call__(self, before: LocationState, after: LocationState) -> None:
         if afir.published(after.asserted):
-            found = None
-        elif afir.published(state.asserted) and state.asserted and after.asserted:
-            found = Withdrawal(state.asserted, str(after.asserted["last_updated"]))
-        state = after
-    return found
+            self.last = None
+        elif afir.published(before.asserted) and before.asserted and after.asserted:
+            self.last = Withdrawal(before.asserted, str(after.asserted["last_updated"]))
 
 
 def site_document(
@@ -276,10 +266,10 @@ class AfirViewWriter:
             doc = site_docs.get(key)
             positions = dict((doc or {}).get("_positions") or {})
             recs = by_location.get(key, [])
-            result = fold_location((doc or {}).get("state"), positions, recs)
+            withdrawals = Withdrawals()
+            result = fold_location((doc or {}).get("state"), positions, recs, withdrawals)
             if result.applied or (doc is not None and _names_any(doc, changed_tariffs)):
-                gone = withdrawn_by((doc or {}).get("state"), positions, recs)
-                folded[key] = (result.state, result.positions, gone)
+                folded[key] = (result.state, result.positions, withdrawals.last)
         needed = {
             t
             for state, _, gone in folded.values()

@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     sealed_token,
     wait_for_log,
 )
+from tests.e2e.pinned_commands import recorded_result, start_session_at
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import evse, location
 from tests.tariff_objects import tariff_json
@@ -404,33 +405,14 @@ def test_our_command_reaches_it_in_211_and_its_answers_come_back(pair: Pair) -> 
     recorded as our CommandResult; CANCEL_RESERVATION, which 2.1.1 lacks,
     is refused before anything is sent."""
     us = pair.us.base_url
-    uid = f"C{uuid.uuid4().hex[:8].upper()}"
-    issued = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
-    made = httpx.put(f"{us}/ops/tokens/{uid}", json=issued, headers=ops_auth(us), timeout=10)
-    assert made.status_code == 201, made.text
-    loc = f"CLOC-{uid}"
-    site = location(loc, country_code="NL", party_id="OLD", postal_code="3511", evses=[evse("E1")])
-    put = httpx.put(
-        f"{pair.old.base_url}/ops/locations/{loc}",
-        json=site,
-        headers=ops_auth(pair.old.base_url),
-        timeout=10,
+    sent = start_session_at(
+        pair.us, pair.old, "OLD-211", country_code="NL", party_id="OLD", postal_code="3511"
     )
-    assert put.json()["status_code"] == 1000, put.text
-    body = {"token": issued, "location_id": loc, "evse_uid": "E1", "connector_id": "1"}
-    sent = httpx.post(
-        f"{us}/ops/commands/sent/OLD-211/START_SESSION",
-        json=body,
-        headers=ops_auth(us),
-        timeout=20,
-    )
-    assert sent.json()["status_code"] == 1000, sent.text
-    data = sent.json()["data"]
-    cid, url = data["command_id"], data["response_url"]
+    cid, url = sent.command_id, sent.response_url
     assert url == f"{us}/ocpi/emsp/2.1.1/commands/START_SESSION/{cid}"
     # Its 2.1.1 answer, read into ours: the result, and the timeout we assume.
-    assert data["response"]["result"] in {"ACCEPTED", "REJECTED", "NOT_SUPPORTED"}
-    assert data["response"]["timeout"] > 0
+    assert sent.response["result"] in {"ACCEPTED", "REJECTED", "NOT_SUPPORTED"}
+    assert sent.response["timeout"] > 0
     # (A 2.2.1 body would have been refused there with 2001, which our
     # sender answers with 502: the 1000 above is its 2.1.1 validation passed;
     # no charger of it is connected, so it is not ACCEPTED.)
@@ -441,13 +423,7 @@ def test_our_command_reaches_it_in_211_and_its_answers_come_back(pair: Pair) -> 
         url, json={"result": "UNKNOWN_SESSION"}, headers=raw(pair.token_of_old()), timeout=10
     )
     assert posted.json()["status_code"] == 1000, posted.text
-
-    def shown() -> dict[str, Any] | None:
-        got = httpx.get(f"{us}/ops/commands/sent/{cid}", headers=ops_auth(us), timeout=10)
-        data: dict[str, Any] = got.json().get("data") or {}
-        return data if data.get("result") else None
-
-    held = wait_for(shown, "the 2.1.1 result recorded")
+    held = recorded_result(pair.us, cid, "the 2.1.1 result recorded")
     assert held["result"] == "FAILED", held
 
     cancel = httpx.post(

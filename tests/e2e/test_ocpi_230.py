@@ -35,6 +35,7 @@ from tests.e2e.conftest import (
     sealed_token,
     wait_for_log,
 )
+from tests.e2e.pinned_commands import recorded_result, start_session_at
 from tests.e2e.test_ocpi_211 import its_location_follows
 from tests.e2e.test_walking_skeleton import wait_for
 from tests.ocpi_objects import evse, location
@@ -324,28 +325,12 @@ def test_our_command_reaches_it_in_230_and_its_answers_come_back(pair: Pair) -> 
     not ACCEPTED), and the CommandResult it POSTs to our 2.3.0
     response_url, with a field of its own, is recorded."""
     us = pair.us.base_url
-    uid = f"C{uuid.uuid4().hex[:8].upper()}"
-    issued = token(uid, country_code="ZZ", party_id="HUB", type="RFID")
-    made = httpx.put(f"{us}/ops/tokens/{uid}", json=issued, headers=ops_auth(us), timeout=10)
-    assert made.status_code == 201, made.text
-    loc = f"CLOC-{uid}"
-    site = location(loc, country_code="DE", party_id="V23", postal_code="10115", evses=[evse("E1")])
-    put = httpx.put(
-        f"{pair.new.base_url}/ops/locations/{loc}",
-        json=site,
-        headers=ops_auth(pair.new.base_url),
-        timeout=10,
+    sent = start_session_at(
+        pair.us, pair.new, US_ID, country_code="DE", party_id="V23", postal_code="10115"
     )
-    assert put.json()["status_code"] == 1000, put.text
-    body = {"token": issued, "location_id": loc, "evse_uid": "E1", "connector_id": "1"}
-    sent = httpx.post(
-        f"{us}/ops/commands/sent/{US_ID}/START_SESSION", json=body, headers=ops_auth(us), timeout=20
-    )
-    assert sent.json()["status_code"] == 1000, sent.text
-    data = sent.json()["data"]
-    cid, url = data["command_id"], data["response_url"]
+    cid, url = sent.command_id, sent.response_url
     assert url == f"{us}/ocpi/emsp/2.3.0/commands/START_SESSION/{cid}"
-    assert data["response"]["result"] in {"REJECTED", "NOT_SUPPORTED"}, data
+    assert sent.response["result"] in {"REJECTED", "NOT_SUPPORTED"}, sent.response
     # Its side recorded our request as it read it in 2.3.0: the connector
     # (which 2.1.1 would have dropped) and our token are there.
     theirs = pair.new.namespace.settings
@@ -353,23 +338,17 @@ def test_our_command_reaches_it_in_230_and_its_answers_come_back(pair: Pair) -> 
         view = client[theirs.mongo_db]["received_commands"]
         got = wait_for(lambda: view.find_one({"response_url": url}), "our command at its view")
     assert got["request"]["connector_id"] == "1", got
-    assert got["request"]["token"]["uid"] == uid, got
+    assert got["request"]["token"]["uid"] == sent.uid, got
 
     result = {"result": "EVSE_OCCUPIED", "message": [{"language": "en", "text": "busy"}]}
     posted = httpx.post(url, json={**result, "x_cpo_code": "E42"}, headers=pair.from_new())
     assert posted.json()["status_code"] == 1000, posted.text
-
-    def shown() -> dict[str, Any] | None:
-        got = httpx.get(f"{us}/ops/commands/sent/{cid}", headers=ops_auth(us), timeout=10)
-        data: dict[str, Any] = got.json().get("data") or {}
-        return data if data.get("result") else None
-
-    held = wait_for(shown, "its 2.3.0 result recorded")
+    held = recorded_result(pair.us, cid, "its 2.3.0 result recorded")
     assert held["result"] == "EVSE_OCCUPIED", held
     # A second result is not taken; a result for a command never sent is 2003.
     again = httpx.post(url, json={"result": "ACCEPTED"}, headers=pair.from_new(), timeout=10)
     assert again.json()["status_code"] == 1000, again.text
-    assert wait_for(shown, "the first result stands")["result"] == "EVSE_OCCUPIED"
+    assert recorded_result(pair.us, cid, "the first result stands")["result"] == "EVSE_OCCUPIED"
     forged = httpx.post(f"{url[:-4]}beef", json=result, headers=pair.from_new(), timeout=10)
     assert forged.json()["status_code"] == 2003, forged.text
 
