@@ -10,8 +10,8 @@ Pure: no I/O, the clock passed in. Three levels:
   a location and its EVSEs), each EVSE one refill point
   (``aegiElectricChargingPoint``), each OCPI Connector one ``connector``;
   operator, coordinates, address, type of site, opening hours (with their
-  exceptions), means of payment, the energy mix and the ad-hoc price (an
-  ``energyRate`` with ``ratePolicy`` adHoc); from fields OCPI 2.3.0 adds,
+  exceptions), the energy mix and the ad-hoc price (an ``energyRate`` with
+  ``ratePolicy`` adHoc and the means of paying it); from fields OCPI 2.3.0 adds,
   which our core Location keeps (``help_phone``, ``parking_places``), the
   station's helpdesk and parking spaces.
 - ``site_status`` (dynamic, ``EnergyInfrastructureStatusPublication``):
