@@ -10,8 +10,8 @@ Pure: no I/O, the clock passed in. Three levels:
   a location and its EVSEs), each EVSE one refill point
   (``aegiElectricChargingPoint``), each OCPI Connector one ``connector``;
   operator, coordinates, address, type of site, opening hours (with their
-  exceptions), means of payment, the energy mix and the ad-hoc price (an
-  ``energyRate`` with ``ratePolicy`` adHoc); from fields OCPI 2.3.0 adds,
+  exceptions), the energy mix and the ad-hoc price (an ``energyRate`` with
+  ``ratePolicy`` adHoc and the means of paying it); from fields OCPI 2.3.0 adds,
   which our core Location keeps (``help_phone``, ``parking_places``), the
   station's helpdesk and parking spaces.
 - ``site_status`` (dynamic, ``EnergyInfrastructureStatusPublication``):
@@ -20,10 +20,13 @@ Pure: no I/O, the clock passed in. Three levels:
 - ``table_publication`` / ``status_publication``: the payload around a
   list of records.
 
-The JSON follows the DATEX II v3 JSON encoding: a class chosen among
-subclasses is a key of the namespace prefix and the class name
-(``aegiElectricChargingPoint``), an enumeration value is ``{"value": ...}``,
-a multilingual text is ``{"values": [{"lang", "value"}]}``, an
+The JSON follows the DATEX II v3 JSON encoding of the AFIR Energy
+Infrastructure profile (01-00-00, on DATEX II 3.5; docs/adr/0048 says
+which files it was checked against): a class chosen among subclasses is a
+key of the namespace prefix and the class name
+(``aegiElectricChargingPoint``), an enumeration value is ``{"value": ...}``
+(a value the profile adds is ``{"value": "extendedG", "extendedValueG":
+...}``), a multilingual text is ``{"values": [{"lang", "value"}]}``, an
 identifiable object carries ``idG`` and ``versionG``. What OCPI cannot
 fill is left out (docs/afir.md lists it).
 """
@@ -51,6 +54,9 @@ TABLE_PUBLICATION = "aegiEnergyInfrastructureTablePublication"
 STATUS_PUBLICATION = "aegiEnergyInfrastructureStatusPublication"
 CHARGING_POINT = "aegiElectricChargingPoint"
 CHARGING_POINT_STATUS = "aegiElectricChargingPointStatus"
+# What a status's reference points at: the model fixes the target of a
+# site's, station's and refill point's reference to their common class.
+FACILITY_OBJECT = "FacilityObject"
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,13 @@ CONNECTOR_TYPE: Mapping[str, str] = {
     "TESLA_S": "teslaS",
 }
 
+# OCPI PowerType -> ChargingModeEnum; single-phase AC has no mode-3 value.
+CHARGING_MODE: Mapping[str, str] = {"DC": "mode4DC", "AC_3_PHASE": "mode3AC3p"}
+
+
 # OCPI Capability -> AuthenticationAndIdentificationEnum (how a driver
-# starts a session) and MeansOfPaymentEnum (how an ad-hoc one is paid).
+# starts a session) and MeansOfPaymentEnum (how the ad-hoc price is paid:
+# the ad-hoc rate's payment; the profile has no means of payment of a site).
 AUTHENTICATION: Mapping[str, str] = {
     "RFID_READER": "rfid",
     "CREDIT_CARD_PAYABLE": "creditCard",
@@ -151,17 +162,8 @@ VEHICLE_TYPE: Mapping[str, str] = {
 }
 DISABLED_USERS = "personsWithDisabilities"
 
-# OCPI EnergySourceCategory -> ElectricEnergySourceTypeEnum.
-ENERGY_SOURCE: Mapping[str, str] = {
-    "NUCLEAR": "nuclear",
-    "GENERAL_FOSSIL": "generalFossil",
-    "COAL": "coal",
-    "GAS": "gas",
-    "GENERAL_GREEN": "generalGreen",
-    "SOLAR": "solar",
-    "WIND": "wind",
-    "WATER": "water",
-}
+# OCPI energy_mix.energy_sources has no element in the profile's
+# ElectricEnergy (no source ratios there): not published.
 # OCPI EnvironmentalImpactCategory -> the ElectricEnergy element (both g/kWh).
 ENVIRONMENTAL_IMPACT: Mapping[str, str] = {
     "CARBON_DIOXIDE": "carbonDioxideImpact",
@@ -176,6 +178,20 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 def enum(value: str) -> Json:
     return {"value": value}
+
+
+def extended(value: str) -> Json:
+    """A value the profile adds to a model enumeration."""
+    return {"value": "extendedG", "extendedValueG": value}
+
+
+def external_id(identifier: str, kind: str | None = None) -> Json:
+    """One ``externalIdentifier`` (a list in the profile): the identifier
+    and, when the profile names its kind (``evseId``, ...), that kind."""
+    out: Json = {"identifier": identifier}
+    if kind is not None:
+        out["typeOfIdentifier"] = extended(kind)
+    return out
 
 
 def text(value: str, lang: str) -> Json:
@@ -296,19 +312,34 @@ def energy_prices(tariff: Mapping[str, Any]) -> list[Json]:
     return prices
 
 
-def energy_rate(tariff: Mapping[str, Any], location: Mapping[str, Any], lang: str) -> Json:
-    """An ad-hoc tariff as an ``energyRate`` (static model)."""
+def payment_means(location: Mapping[str, Any]) -> list[str]:
+    """How an ad-hoc charge at the location can be paid: from the
+    capabilities of its EVSEs in the feed (the same for every point, as the
+    rate is one rate of the location)."""
+    capabilities = {
+        c for e in location.get("evses") or () if _visible(e) for c in e.get("capabilities") or ()
+    }
+    return sorted({PAYMENT_MEANS[c] for c in capabilities if c in PAYMENT_MEANS})
+
+
+def energy_rate(
+    tariff: Mapping[str, Any], location: Mapping[str, Any], lang: str, means: Sequence[str] = ()
+) -> Json:
+    """An ad-hoc tariff as an ``energyRate`` (static model; identified by
+    ``idG`` alone, the model gives a rate no ``versionG``), with the means
+    of paying it when the capabilities name any."""
     rate: Json = {
         "idG": rate_id(str(location["country_code"]), str(location["party_id"]), tariff["id"]),
-        "versionG": fold(datex_time(tariff["last_updated"])),
         "ratePolicy": enum("adHoc"),
         "lastUpdated": datex_time(tariff["last_updated"]),
         "applicableCurrency": [str(tariff["currency"])],
-        "energyPrice": energy_prices(tariff),
     }
     alt = tariff.get("tariff_alt_text") or ()
     if alt:
         rate["rateName"] = {"values": [{"lang": t["language"], "value": t["text"]} for t in alt]}
+    if means:
+        rate["payment"] = {"paymentMeans": [enum(m) for m in means]}
+    rate["energyPrice"] = energy_prices(tariff)
     return rate
 
 
@@ -369,7 +400,7 @@ def operating_hours(location: Mapping[str, Any]) -> Json | None:
                     }
                 ],
                 "recurringDayWeekMonthPeriod": [
-                    {"applicableDay": [enum(_WEEKDAYS[int(r["weekday"]) - 1])]}
+                    {"comDayWeekMonth": {"applicableDay": [enum(_WEEKDAYS[int(r["weekday"]) - 1])]}}
                 ],
             }
             for r in hours.get("regular_hours") or ()
@@ -382,7 +413,11 @@ def operating_hours(location: Mapping[str, Any]) -> Json | None:
         overall["validPeriod"] = periods
     if closings:
         overall["exceptionPeriod"] = closings
-    return {"afacOperatingHoursSpecification": {"overallPeriod": overall}}
+    # A specification is identifiable in the model: keyed by its site, its
+    # version a digest of its content like every static version here.
+    spec: Json = {"idG": site_id(location) + "-HOURS", "versionG": "", "overallPeriod": overall}
+    spec["versionG"] = version_of(spec)
+    return {"afacOperatingHoursSpecification": spec}
 
 
 def _organisation(details: Mapping[str, Any] | None, lang: str) -> Json | None:
@@ -424,7 +459,13 @@ def helpdesk(location: Mapping[str, Any], lang: str) -> Json | None:
     return {
         "afacAnOrganisation": {
             "name": text(str(named["name"]), lang),
-            "organisationUnit": [{"contactInformation": [{"telephoneNumber": phone.strip()}]}],
+            "organisationUnit": [
+                {
+                    "contactInformation": [
+                        {"afacContactInformation": {"telephoneNumber": phone.strip()}}
+                    ]
+                }
+            ],
         }
     }
 
@@ -481,9 +522,9 @@ def _measure(value: Any) -> bool:
 
 def energy_mix(location: Mapping[str, Any], lang: str) -> Json:
     """OCPI ``energy_mix`` as the members of an ``electricEnergy`` (the
-    energy offered at each refill point): green or not, the sources'
-    shares, the CO2 and nuclear waste per kWh, the product's name. Empty
-    without an energy mix."""
+    energy offered at each refill point): green or not, the CO2 and
+    nuclear waste per kWh, the product's name (the profile has no element
+    for the sources' shares). Empty without an energy mix."""
     mix = location.get("energy_mix")
     if not isinstance(mix, Mapping) or not isinstance(mix.get("is_green_energy"), bool):
         return {}
@@ -494,16 +535,6 @@ def energy_mix(location: Mapping[str, Any], lang: str) -> Json:
         key = ENVIRONMENTAL_IMPACT.get(str(impact.get("category")))
         if key is not None and key not in out and impact.get("amount") is not None:
             out[key] = _number(impact["amount"])
-    ratios = [
-        {
-            "energySource": enum(ENERGY_SOURCE[str(s.get("source"))]),
-            "sourceRatioValue": {"percentage": _number(s["percentage"])},
-        }
-        for s in _dicts(mix.get("energy_sources"))
-        if str(s.get("source")) in ENERGY_SOURCE and s.get("percentage") is not None
-    ]
-    if ratios:
-        out["electricEnergySourceRatio"] = ratios
     return out
 
 
@@ -523,10 +554,9 @@ def _location_reference(location: Mapping[str, Any], lang: str) -> Json:
         "locPointLocation": {
             "coordinatesForDisplay": point,
             "pointByCoordinates": {"pointCoordinates": point},
-            # The DATEX II v3 JSON carries an extension of a class in
-            # "<class>ExtensionG"; the address is the facilityLocation of the
-            # location extension.
-            "locationExtensionG": {"facilityLocation": {"address": address}},
+            # The profile carries the address in the extension of the
+            # Location class (prefix "loc"), as its facilityLocation.
+            "locLocationExtensionG": {"facilityLocation": {"address": address}},
         }
     }
 
@@ -537,12 +567,8 @@ def _connector(connector: Mapping[str, Any]) -> Json:
     out: Json = {"connectorType": enum(kind or "other")}
     if kind is None:
         out["otherConnector"] = standard
-    out["connectorFormat"] = enum("socket" if connector["format"] == "SOCKET" else "cableMode3")
-    if connector["power_type"] == "DC":
-        out["chargingMode"] = enum("mode4DC")
-        out["connectorFormat"] = enum("socket" if connector["format"] == "SOCKET" else "otherCable")
-    elif connector["power_type"] == "AC_3_PHASE":
-        out["chargingMode"] = enum("mode3AC3p")
+    cable = "otherCable" if connector["power_type"] == "DC" else "cableMode3"
+    out["connectorFormat"] = enum("socket" if connector["format"] == "SOCKET" else cable)
     out["maxPowerAtSocket"] = _number(_power_w(connector))
     out["voltage"] = _number(connector["max_voltage"])
     out["maximumCurrent"] = _number(connector["max_amperage"])
@@ -558,6 +584,20 @@ def _power_w(connector: Mapping[str, Any]) -> int:
     return int(connector["max_voltage"]) * int(connector["max_amperage"]) * phases
 
 
+def current_type(connectors: Sequence[Mapping[str, Any]]) -> str:
+    """The point's one current type (required by the profile): ``dc`` when
+    any of its connectors delivers DC (a point with a DC connector is a DC
+    charger to a driver, whatever AC socket it also has), else ``ac``."""
+    return "dc" if any(c.get("power_type") == "DC" for c in connectors) else "ac"
+
+
+def charging_mode(connectors: Sequence[Mapping[str, Any]]) -> str | None:
+    """The point's charging mode (one per point in the profile): the mode
+    of its connectors when they share one, else none."""
+    modes = {CHARGING_MODE.get(str(c.get("power_type"))) for c in connectors}
+    return modes.pop() if len(modes) == 1 else None
+
+
 def _refill_point(
     location: Mapping[str, Any],
     evse: Mapping[str, Any],
@@ -566,17 +606,22 @@ def _refill_point(
     mix: Mapping[str, Any],
 ) -> Json:
     connectors = list(evse.get("connectors") or ())
+    # The EVSE ID first, typed so, then the OCPI uid (no kind the profile names).
+    identifiers = [external_id(str(evse["evse_id"]), "evseId")] if evse.get("evse_id") else []
+    identifiers.append(external_id(str(evse["uid"])))
     point: Json = {
         "idG": point_id(location, evse),
         "versionG": "",
-        "externalIdentifier": str(evse["uid"]),
+        "externalIdentifier": identifiers,
         "deliveryUnit": enum("kWh"),
+        "currentType": enum(current_type(connectors)),
         "numberOfConnectors": len(connectors),
         "availableChargingPower": sorted({_number(_power_w(c)) for c in connectors}),
         "connector": [_connector(c) for c in connectors],
     }
-    if evse.get("evse_id"):
-        point["evseId"] = str(evse["evse_id"])
+    mode = charging_mode(connectors)
+    if mode is not None:
+        point["chargingMode"] = enum(mode)
     if evse.get("physical_reference"):
         point["name"] = text(str(evse["physical_reference"]), lang)
     capabilities = set(evse.get("capabilities") or ())
@@ -586,7 +631,7 @@ def _refill_point(
     energy: Json = dict(mix)
     tariff = ad_hoc_tariff(evse, location, tariffs)
     if tariff is not None:
-        energy["energyRate"] = [energy_rate(tariff, location, lang)]
+        energy["energyRate"] = [energy_rate(tariff, location, lang, payment_means(location))]
     if energy:
         point["electricEnergy"] = [energy]
     point["versionG"] = version_of(point)
@@ -613,6 +658,9 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
         ),
         "numberOfRefillPoints": len(points),
         "userInterfaceLanguage": [lang],
+        # Required by the profile, and not in OCPI: every station we publish
+        # is a self-service charge point of a CPO (docs/adr/0048).
+        "serviceType": [{"serviceType": enum("unattended")}],
         "refillPoint": [{CHARGING_POINT: p} for p in points],
     }
     auth = sorted({AUTHENTICATION[c] for c in capabilities if c in AUTHENTICATION})
@@ -632,7 +680,7 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
     site: Json = {
         "idG": site_id(location),
         "versionG": "",
-        "externalIdentifier": str(location["id"]),
+        "externalIdentifier": [external_id(str(location["id"]))],
         "lastUpdated": last_updated,
         "locationReference": _location_reference(location, lang),
         "energyInfrastructureStation": [station],
@@ -649,9 +697,6 @@ def site_record(location: Mapping[str, Any], tariffs: Mapping[str, Json], lang: 
     site_type = SITE_TYPE.get(str(location.get("parking_type")))
     if site_type is not None:
         site["typeOfSite"] = enum(site_type)
-    means = sorted({PAYMENT_MEANS[c] for c in capabilities if c in PAYMENT_MEANS})
-    if means:
-        site["paymentMethod"] = {"paymentMeans": [enum(m) for m in means]}
     site["versionG"] = version_of(site)
     return site
 
@@ -677,7 +722,7 @@ def site_status(
             continue
         updated = datex_time(evse["last_updated"])
         point: Json = {
-            "reference": ref("RefillPoint", pid, versions[pid]),
+            "reference": ref(FACILITY_OBJECT, pid, versions[pid]),
             "lastUpdated": updated,
             "status": enum(STATUS[str(evse["status"])]),
         }
@@ -695,13 +740,11 @@ def _site_status(static: Mapping[str, Any], points: list[Json], last_updated: st
     station = static["energyInfrastructureStation"][0]
     available = any(p[CHARGING_POINT_STATUS]["status"]["value"] == "available" for p in points)
     return {
-        "reference": ref("EnergyInfrastructureSite", static["idG"], static["versionG"]),
+        "reference": ref(FACILITY_OBJECT, static["idG"], static["versionG"]),
         "lastUpdated": last_updated,
         "energyInfrastructureStationStatus": [
             {
-                "reference": ref(
-                    "EnergyInfrastructureStation", station["idG"], station["versionG"]
-                ),
+                "reference": ref(FACILITY_OBJECT, station["idG"], station["versionG"]),
                 "lastUpdated": last_updated,
                 "isAvailable": available,
                 "refillPointStatus": points,
@@ -722,7 +765,7 @@ def withdrawal(last_static: Mapping[str, Any], at: str) -> Json:
         {
             CHARGING_POINT_STATUS: {
                 "reference": ref(
-                    "RefillPoint", p[CHARGING_POINT]["idG"], p[CHARGING_POINT]["versionG"]
+                    FACILITY_OBJECT, p[CHARGING_POINT]["idG"], p[CHARGING_POINT]["versionG"]
                 ),
                 "lastUpdated": when,
                 "status": enum(STATUS["REMOVED"]),

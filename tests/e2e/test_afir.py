@@ -288,15 +288,23 @@ def test_the_kept_2_3_0_fields_and_the_energy_mix_reach_the_static_feed(
     ]
     [station] = site["energyInfrastructureStation"]
     unit = station["helpdesk"]["afacAnOrganisation"]["organisationUnit"][0]
-    assert unit["contactInformation"] == [{"telephoneNumber": "+31301234567"}]
+    assert unit["contactInformation"] == [
+        {"afacContactInformation": {"telephoneNumber": "+31301234567"}}
+    ]
     [space] = station["dedicatedParkingSpaces"]
     assert space["idG"] == f"{site_id}-PARKING-P1" and space["amenities"] == {"roofed": True}
     [point] = station["refillPoint"]
-    [energy] = point["aegiElectricChargingPoint"]["electricEnergy"]
+    charging_point = point["aegiElectricChargingPoint"]
+    # The EVSE ID as the profile types it (what NAP readers look up).
+    assert charging_point["externalIdentifier"][0] == {
+        "identifier": f"ZZ*HUB*E{loc}",
+        "typeOfIdentifier": {"value": "extendedG", "extendedValueG": "evseId"},
+    }
+    assert charging_point["currentType"] == {"value": "ac"}
+    [energy] = charging_point["electricEnergy"]
     assert energy["isGreenEnergy"] is True
-    assert energy["electricEnergySourceRatio"] == [
-        {"energySource": {"value": "wind"}, "sourceRatioValue": {"percentage": 100}}
-    ]
+    # The sources' shares have no element in the profile: not published.
+    assert "electricEnergySourceRatio" not in energy
 
 
 def test_a_replay_rebuilds_the_afir_view_as_it_is_live(afir_platform: Platform) -> None:

@@ -211,7 +211,7 @@ def test_an_unpublished_location_leaves_the_feed_with_a_withdrawal(db: Database[
     gone = doc["dynamic"]
     # Every refill point it last showed, removed, at the versions last shown.
     assert gone["reference"] == {
-        "targetClass": "EnergyInfrastructureSite",
+        "targetClass": "FacilityObject",
         "idG": "NL-ABC-LOC1",
         "versionG": shown["static"]["versionG"],
     }
@@ -223,7 +223,7 @@ def test_an_unpublished_location_leaves_the_feed_with_a_withdrawal(db: Database[
         p["aegiElectricChargingPointStatus"]["reference"] for p in station["refillPointStatus"]
     ] == [
         {
-            "targetClass": "RefillPoint",
+            "targetClass": "FacilityObject",
             "idG": p["aegiElectricChargingPoint"]["idG"],
             "versionG": p["aegiElectricChargingPoint"]["versionG"],
         }

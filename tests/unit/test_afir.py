@@ -124,7 +124,7 @@ def test_a_location_maps_to_one_site_one_station_and_a_point_per_evse() -> None:
     }
     point_loc = site["locationReference"]["locPointLocation"]
     assert point_loc["coordinatesForDisplay"] == {"latitude": 52.089444, "longitude": 5.11}
-    address = point_loc["locationExtensionG"]["facilityLocation"]["address"]
+    address = point_loc["locLocationExtensionG"]["facilityLocation"]["address"]
     assert address["postcode"] == "3511 ED" and address["countryCode"] == "NL"
     [station] = site["energyInfrastructureStation"]
     # E3 is REMOVED: not in a feed of what exists.
@@ -137,19 +137,70 @@ def test_a_location_maps_to_one_site_one_station_and_a_point_per_evse() -> None:
         "creditCard",
         "rfid",
     ]
-    assert site["paymentMethod"] == {"paymentMeans": [{"value": "paymentCreditCard"}]}
+    assert station["serviceType"] == [{"serviceType": {"value": "unattended"}}]
+    assert site["externalIdentifier"] == [{"identifier": "LOC1"}]
+    # The profile has no means of payment of a site: the ad-hoc rate has them.
+    assert "paymentMethod" not in site
     e1 = points[0]
+    # The EVSE ID typed as such, then the OCPI uid; no evseId element.
+    assert e1["externalIdentifier"] == [
+        {
+            "identifier": "NL*ABC*E1",
+            "typeOfIdentifier": {"value": "extendedG", "extendedValueG": "evseId"},
+        },
+        {"identifier": "E1"},
+    ]
+    assert "evseId" not in e1
     assert e1["reservation"] == {"value": "optional"}
     assert [c["connectorType"]["value"] for c in e1["connector"]] == [
         "iec62196T2",
         "iec62196T2COMBO",
     ]
-    assert e1["connector"][1]["chargingMode"] == {"value": "mode4DC"}
+    # An AC 3-phase and a DC connector: a DC point, and no one charging
+    # mode (the mode is the point's in the profile, no longer a connector's).
+    assert e1["currentType"] == {"value": "dc"}
+    assert "chargingMode" not in e1
+    assert all("chargingMode" not in c for c in e1["connector"])
     assert e1["connector"][1]["maxPowerAtSocket"] == 150000
+    assert e1["connector"][1]["connectorFormat"] == {"value": "otherCable"}
     e2 = points[1]
+    assert e2["externalIdentifier"] == [{"identifier": "E2"}]
     assert e2["connector"][0]["connectorType"] == {"value": "other"}
     assert e2["connector"][0]["otherConnector"] == "GBT_DC"
+    # The sample's GB/T socket is on AC three phase: one mode for the point.
+    assert e2["connector"][0]["connectorFormat"] == {"value": "socket"}
+    assert e2["currentType"] == {"value": "ac"}
+    assert e2["chargingMode"] == {"value": "mode3AC3p"}
     assert "electricEnergy" not in e2  # no ad-hoc tariff named
+
+
+def test_the_current_type_and_charging_mode_are_the_points() -> None:
+    def point(*power_types: str) -> dict[str, Any]:
+        loc = sample() | {
+            "evses": [
+                evse(
+                    "E1",
+                    connectors=[
+                        connector(str(i), power_type=t, standard="IEC_62196_T2")
+                        for i, t in enumerate(power_types, 1)
+                    ],
+                )
+            ]
+        }
+        site = afir.site_record(loc, {}, "nl")
+        p: dict[str, Any] = site["energyInfrastructureStation"][0]["refillPoint"][0][
+            "aegiElectricChargingPoint"
+        ]
+        return p
+
+    ac1 = point("AC_1_PHASE")
+    assert ac1["currentType"] == {"value": "ac"} and "chargingMode" not in ac1
+    ac3 = point("AC_3_PHASE", "AC_3_PHASE")
+    assert ac3["currentType"] == {"value": "ac"} and ac3["chargingMode"] == {"value": "mode3AC3p"}
+    dc = point("DC")
+    assert dc["currentType"] == {"value": "dc"} and dc["chargingMode"] == {"value": "mode4DC"}
+    mixed = point("AC_1_PHASE", "AC_3_PHASE")
+    assert mixed["currentType"] == {"value": "ac"} and "chargingMode" not in mixed
 
 
 def test_the_ad_hoc_price_is_the_unrestricted_element_excl_vat() -> None:
@@ -159,8 +210,11 @@ def test_the_ad_hoc_price_is_the_unrestricted_element_excl_vat() -> None:
     point = site["energyInfrastructureStation"][0]["refillPoint"][0]["aegiElectricChargingPoint"]
     [rate] = point["electricEnergy"][0]["energyRate"]
     assert rate["idG"] == "NL-ABC-ADHOC"
+    assert "versionG" not in rate  # the model identifies a rate by idG alone
     assert rate["ratePolicy"] == {"value": "adHoc"}
     assert rate["applicableCurrency"] == ["EUR"]
+    # How it can be paid: from the capabilities of the location's EVSEs.
+    assert rate["payment"] == {"paymentMeans": [{"value": "paymentCreditCard"}]}
     assert rate["energyPrice"] == [
         {
             "priceType": {"value": "pricePerKWh"},
@@ -188,16 +242,24 @@ def test_a_contract_tariff_alone_gives_no_ad_hoc_price() -> None:
 
 def test_opening_hours_map_to_recurring_periods_or_open_all_hours() -> None:
     site = afir.site_record(sample(), {}, "nl")
-    spec = site["operatingHours"]["afacOperatingHoursSpecification"]["overallPeriod"]
+    hours = site["operatingHours"]["afacOperatingHoursSpecification"]
+    assert hours["idG"] == "NL-ABC-LOC1-HOURS" and hours["versionG"]
+    spec = hours["overallPeriod"]
     assert spec["validPeriod"][0] == {
         "recurringTimePeriodOfDay": [
             {"startTimeOfPeriod": "07:00:00", "endTimeOfPeriod": "22:00:00"}
         ],
-        "recurringDayWeekMonthPeriod": [{"applicableDay": [{"value": "monday"}]}],
+        "recurringDayWeekMonthPeriod": [
+            {"comDayWeekMonth": {"applicableDay": [{"value": "monday"}]}}
+        ],
     }
-    assert spec["validPeriod"][1]["recurringDayWeekMonthPeriod"][0]["applicableDay"] == [
-        {"value": "saturday"}
-    ]
+    days = spec["validPeriod"][1]["recurringDayWeekMonthPeriod"][0]["comDayWeekMonth"]
+    assert days["applicableDay"] == [{"value": "saturday"}]
+    # Its version follows its content.
+    later = sample()
+    later["opening_times"]["regular_hours"][0]["period_end"] = "23:00"
+    moved = afir.site_record(later, {}, "nl")["operatingHours"]["afacOperatingHoursSpecification"]
+    assert moved["versionG"] != hours["versionG"]
     always = afir.site_record(sample() | {"opening_times": {"twentyfourseven": True}}, {}, "nl")
     assert always["operatingHours"] == {"afacOpenAllHours": {}}
 
@@ -231,13 +293,9 @@ def test_exceptional_openings_and_closings_are_periods_of_the_hours() -> None:
         }
     }
     hours = afir.site_record(always, {}, "nl")["operatingHours"]
-    assert hours == {
-        "afacOperatingHoursSpecification": {
-            "overallPeriod": {
-                "overallStartTime": afir.HOURS_SINCE,
-                "exceptionPeriod": overall["exceptionPeriod"],
-            }
-        }
+    assert hours["afacOperatingHoursSpecification"]["overallPeriod"] == {
+        "overallStartTime": afir.HOURS_SINCE,
+        "exceptionPeriod": overall["exceptionPeriod"],
     }
     opened = always | {
         "opening_times": {
@@ -277,7 +335,13 @@ def test_the_kept_help_phone_is_the_station_helpdesk() -> None:
     assert station["helpdesk"] == {
         "afacAnOrganisation": {
             "name": {"values": [{"lang": "nl", "value": "Example Charging"}]},
-            "organisationUnit": [{"contactInformation": [{"telephoneNumber": "+31 30 123 4567"}]}],
+            "organisationUnit": [
+                {
+                    "contactInformation": [
+                        {"afacContactInformation": {"telephoneNumber": "+31 30 123 4567"}}
+                    ]
+                }
+            ],
         }
     }
     # The owner names it when no operator does.
@@ -403,17 +467,13 @@ def test_the_energy_mix_is_part_of_the_energy_offered_at_each_point() -> None:
     assert priced["isGreenEnergy"] is True
     assert priced["energyProductName"] == {"values": [{"lang": "nl", "value": "Groene Stroom"}]}
     assert priced["carbonDioxideImpact"] == 0 and priced["nuclearWasteImpact"] == 0.0001
-    assert priced["electricEnergySourceRatio"] == [
-        {"energySource": {"value": "solar"}, "sourceRatioValue": {"percentage": 62.5}},
-        {"energySource": {"value": "wind"}, "sourceRatioValue": {"percentage": 37.5}},
-    ]
+    # The profile's ElectricEnergy has no sources' shares: left out.
+    assert "electricEnergySourceRatio" not in priced
     assert priced["energyRate"][0]["idG"] == "NL-ABC-ADHOC"
     # E2 has no ad-hoc price: the mix alone.
     [unpriced] = points[1]["electricEnergy"]
     assert "energyRate" not in unpriced and unpriced["isGreenEnergy"] is True
     assert valid(afir.table_publication(PUBLISHER, [site], NOW)) == []
-    every = {s.value for s in EnergySourceCategory}
-    assert set(afir.ENERGY_SOURCE) == every
     assert set(afir.ENVIRONMENTAL_IMPACT) == {c.value for c in EnvironmentalImpactCategory}
 
 
@@ -468,12 +528,14 @@ def test_statuses_refer_to_the_static_versions() -> None:
     tariffs = tariffs_by_key(ad_hoc_tariff())
     static, dynamic = afir.records(loc, loc, tariffs, "nl")
     assert static is not None and dynamic is not None
+    # Site, station and point are referred to by their common class.
     assert dynamic["reference"] == {
-        "targetClass": "EnergyInfrastructureSite",
+        "targetClass": "FacilityObject",
         "idG": static["idG"],
         "versionG": static["versionG"],
     }
     station = dynamic["energyInfrastructureStationStatus"][0]
+    assert station["reference"]["targetClass"] == "FacilityObject"
     statuses = [p["aegiElectricChargingPointStatus"] for p in station["refillPointStatus"]]
     assert [s["status"]["value"] for s in statuses] == ["charging", "outOfOrder"]
     assert station["isAvailable"] is False
@@ -481,6 +543,7 @@ def test_statuses_refer_to_the_static_versions() -> None:
     assert [s["reference"]["versionG"] for s in statuses] == [
         p["aegiElectricChargingPoint"]["versionG"] for p in points
     ]
+    assert {s["reference"]["targetClass"] for s in statuses} == {"FacilityObject"}
     [update] = statuses[0]["energyRateUpdate"]
     assert update["energyRateReference"] == {"targetClass": "EnergyRate", "idG": "NL-ABC-ADHOC"}
     assert update["energyPrice"][0]["value"] == 0.4599
@@ -558,14 +621,41 @@ def test_the_schema_refuses_what_we_must_not_publish() -> None:
     )
     bad_mix = copy.deepcopy(static)
     point = bad_mix["energyInfrastructureStation"][0]["refillPoint"][0]["aegiElectricChargingPoint"]
+    # Source ratios are no member of the profile's ElectricEnergy.
     point["electricEnergy"] = [
         {
             "electricEnergySourceRatio": [
-                {"energySource": {"value": "SOLAR"}, "sourceRatioValue": {"percentage": 50}}
+                {"energySource": {"value": "solar"}, "sourceRatioValue": {"percentage": 50}}
             ]
         }
     ]
     assert valid(afir.table_publication(PUBLISHER, [bad_mix], NOW))
+    # What the profile changed from the 3.5 model we first read: the EVSE ID
+    # as an element, an identifier as a plain string, a charging mode on a
+    # connector, a point without its current type, a station without its
+    # service type, a site's means of payment, a status pointing at a class
+    # of its own.
+    point = copy.deepcopy(static)["energyInfrastructureStation"][0]["refillPoint"][0][
+        "aegiElectricChargingPoint"
+    ]
+    old_shapes = [
+        point | {"evseId": "NL*ABC*E1"},
+        point | {"externalIdentifier": "E1"},
+        {k: v for k, v in point.items() if k != "currentType"},
+        point | {"connector": [point["connector"][0] | {"chargingMode": {"value": "mode3AC3p"}}]},
+    ]
+    for old in old_shapes:
+        site = copy.deepcopy(static)
+        site["energyInfrastructureStation"][0]["refillPoint"][0]["aegiElectricChargingPoint"] = old
+        assert valid(afir.table_publication(PUBLISHER, [site], NOW)), old
+    no_service = copy.deepcopy(static)
+    del no_service["energyInfrastructureStation"][0]["serviceType"]
+    assert valid(afir.table_publication(PUBLISHER, [no_service], NOW))
+    paid = static | {"paymentMethod": {"paymentMeans": [{"value": "nfc"}]}}
+    assert valid(afir.table_publication(PUBLISHER, [paid], NOW))
+    own_class = copy.deepcopy(dynamic)
+    own_class["reference"]["targetClass"] = "EnergyInfrastructureSite"
+    assert valid(afir.status_publication(PUBLISHER, [own_class], NOW))
     no_count = copy.deepcopy(static)
     no_count["energyInfrastructureStation"][0]["dedicatedParkingSpaces"] = [
         {"idG": "P", "versionG": "1"}
@@ -747,7 +837,8 @@ def test_generated_locations_make_schema_valid_publications(loc: Json, priced: b
     phone = loc.get("help_phone")
     if isinstance(phone, str) and phone.strip() and "operator" in loc:
         desk = station["helpdesk"]["afacAnOrganisation"]["organisationUnit"][0]
-        assert desk["contactInformation"] == [{"telephoneNumber": phone.strip()}]
+        contact = {"afacContactInformation": {"telephoneNumber": phone.strip()}}
+        assert desk["contactInformation"] == [contact]
     else:
         assert "helpdesk" not in station
     places = loc.get("parking_places")
