@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import NowDep, SettingsDep, container
 from ocpi_hub.bootstrap import Container, afir_publisher
@@ -85,12 +85,18 @@ async def static_feed(
     view: AfirViewDep,
     now: NowDep,
     since: SinceQuery = None,
-) -> JSONResponse | dict[str, Any]:
+) -> Response | dict[str, Any]:
     """The static publication (sites, stations, refill points, connectors,
-    operator, location, opening hours, payment, ad-hoc price)."""
+    operator, location, opening hours, payment, ad-hoc price); 204 when
+    there is no site to publish."""
     if not access_point_allowed(request.headers.get("authorization"), settings):
         return _refused()
     sites = await view.records("static", sort_stamp(since) if since else None)
+    if not sites:
+        # A table holds at least one site in the model: with none to
+        # publish (nothing published, or nothing changed since) there is
+        # no valid publication to send.
+        return Response(status_code=204)
     return afir.table_publication(afir_publisher(settings), sites, now)
 
 

@@ -952,3 +952,11 @@ def test_a_withdrawn_site_is_pushed_once_and_its_static_again_when_back() -> Non
     # Published again with the same content: its static record is sent again.
     back, _ = deltas(PUBLISHER, [shown], True, NOW, sent)
     assert len(back) == 2 and afir.TABLE_PUBLICATION in back[0]["payload"]
+
+
+def test_a_table_without_sites_is_not_a_valid_publication() -> None:
+    # The model wants a site in every table: the static pull answers 204
+    # rather than send this (tests/e2e/test_afir.py).
+    assert valid(afir.table_publication(PUBLISHER, [], NOW)) != []
+    site = afir.site_record(sample(), {}, "nl")
+    assert valid(afir.table_publication(PUBLISHER, [site], NOW)) == []
