@@ -70,6 +70,9 @@ def feed(p: Platform, kind: str, **params: str) -> dict[str, Any]:
         headers={"Authorization": f"Bearer {PULL}"},
         timeout=10,
     )
+    if kind == "static" and resp.status_code == 204:
+        assert resp.content == b""
+        return {}  # no site to publish: no publication
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     assert list(VALIDATOR.iter_errors(body)) == []
@@ -77,6 +80,8 @@ def feed(p: Platform, kind: str, **params: str) -> dict[str, Any]:
 
 
 def sites(body: dict[str, Any]) -> list[dict[str, Any]]:
+    if not body:
+        return []
     table = body["payload"]["aegiEnergyInfrastructureTablePublication"]
     found: list[dict[str, Any]] = table["energyInfrastructureTable"][0]["energyInfrastructureSite"]
     return found
@@ -130,9 +135,8 @@ def test_the_feed_needs_the_access_point_credential(afir_platform: Platform) -> 
     assert httpx.get(url, timeout=10).status_code == 401
     assert httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
     basic = base64.b64encode(b"nap:nap-pw").decode()
-    assert (
-        httpx.get(url, headers={"Authorization": f"Basic {basic}"}, timeout=10).status_code == 200
-    )
+    allowed = httpx.get(url, headers={"Authorization": f"Basic {basic}"}, timeout=10)
+    assert allowed.status_code in (200, 204), allowed.text  # 204: no site published yet
     # The credential is in no log line of the API.
     assert PULL not in (afir_platform.logs / "api.log").read_text(errors="replace")
 

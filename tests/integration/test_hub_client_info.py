@@ -273,6 +273,25 @@ async def _a_230_hub(settings: Settings) -> None:
             assert one.json().get("data") == body, one.text
             listed = api.get(hci, headers=hub.headers)
             assert [o["party_id"] for o in listed.json()["data"]] == ["EMB"], listed.text
+            # Two more parties, then the list a page of two at a time by its Link.
+            for party in ("EMC", "EMD"):
+                put = api.put(
+                    f"{hci}/DE/{party}", json={**body, "party_id": party}, headers=hub.headers
+                )
+                assert (put.status_code, put.json()["status_code"]) == (200, 1000), put.text
+            await until(
+                lambda: api.get(hci, headers=hub.headers).headers.get("X-Total-Count") == "3",
+                15,
+                "three parties in the view",
+            )
+            first = api.get(hci, params={"limit": 2}, headers=hub.headers)
+            assert first.headers["X-Total-Count"] == "3", first.headers
+            assert len(first.json()["data"]) == 2, first.text
+            second = api.get(first.links["next"]["url"], headers=hub.headers)
+            assert second.status_code == 200, second.text
+            assert "next" not in second.links, second.headers
+            paged = [o["party_id"] for page in (first, second) for o in page.json()["data"]]
+            assert sorted(paged) == ["EMB", "EMC", "EMD"], paged
             other = api.get(HCI, headers=hub.headers)
             assert other.json()["status_code"] == 2000, other.text
             assert "registered for OCPI 2.3.0" in other.text
