@@ -6,7 +6,6 @@ and that opens and closes each process's clients (``api_process``,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from pymongo.database import Database
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from api.rate_limit import RateLimiter, RedisRateLimiter
+from ocpi_hub.retrying import cancel_and_wait
 from ocpi_hub.secrets import TokenVault, load_or_create_key
 from ocpi_hub.settings import Settings
 from processors.afir_push import AfirPusher
@@ -590,19 +590,17 @@ async def api_process(settings: Settings) -> AsyncIterator[Container]:
     partners by token and API keys by hash following the decision store's
     announcements."""
     async with opened(settings, WRITE_SLICES) as c:
-        following = [
-            asyncio.create_task(c.partner_tokens.follow()),
-            asyncio.create_task(c.api_keys.follow()),
-        ]
+        following = {
+            "partner_tokens": asyncio.create_task(c.partner_tokens.follow()),
+            "api_keys": asyncio.create_task(c.api_keys.follow()),
+        }
         try:
             if c.log_status is not None:
                 await c.log_status.start()
             yield c
         finally:
-            for task in following:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for name, task in following.items():
+                await cancel_and_wait(task, name=f"{name}.follow")
             if c.log_status is not None:
                 await c.log_status.stop()
 

@@ -64,3 +64,26 @@ async def keep_running(
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
+
+
+async def cancel_and_wait(
+    task: asyncio.Task[object], *, name: str, again_s: float = 0.5, give_up_s: float = 10.0
+) -> None:
+    """Cancel ``task`` and wait until it ends, cancelling it again every
+    ``again_s``. One cancellation is not always enough: redis-py's pub/sub
+    read can swallow one (a lookup cache's follower then sat in a fresh
+    read for ever, and with it the API's shutdown; 2026-12-07), and the
+    next one reaches the await it is in now. After ``give_up_s`` the task
+    is left behind, logged, rather than hold the process's shutdown."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_s
+    while not task.done():
+        if loop.time() >= deadline:
+            log.warning("task_left_running", task=name, waited_s=give_up_s)
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=again_s)
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        detail = f"{type(error).__name__}: {error}"[:200]
+        log.warning("task_failed_at_stop", task=name, error=detail)

@@ -12,7 +12,12 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from ocpi_hub.bootstrap import async_mongo_client, create_mysql_database, drop_mysql_database
 from ocpi_hub.settings import Settings
+from tests import task_dump
 from tests.services import Namespace, base_settings, delete_topics, isolated, require_services
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    task_dump.install()
 
 
 @pytest.fixture(scope="session")

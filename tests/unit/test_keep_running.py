@@ -4,13 +4,14 @@ starts again with capped exponential backoff, logged, and ends on stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 
 import pytest
 from structlog.testing import capture_logs
 
-from ocpi_hub.retrying import backoff_s, keep_running
+from ocpi_hub.retrying import backoff_s, cancel_and_wait, keep_running
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -110,3 +111,47 @@ async def test_a_database_error_is_logged_without_its_statement() -> None:
     assert failed["error_type"] == "OperationalError"
     assert "2013" in failed["error"]
     assert "SECRET-UID" not in repr(logs) and "SELECT" not in repr(logs)
+
+
+async def test_a_task_that_swallows_a_cancellation_is_cancelled_again_until_it_ends() -> None:
+    swallowed = 0
+
+    async def reading() -> None:
+        # As redis-py's pub/sub read did: one cancellation turned into a
+        # fresh read instead of ending the task.
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1
+
+    task = asyncio.create_task(reading())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_and_wait(task, name="reading", again_s=0.05), 5)
+    assert task.cancelled()
+    assert swallowed == 1
+
+
+async def test_a_task_that_will_not_end_is_left_behind_after_the_bound() -> None:
+    let_go = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not let_go.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(60)
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    with capture_logs() as logs:
+        await cancel_and_wait(task, name="stubborn", again_s=0.05, give_up_s=0.3)
+    assert 0.3 <= time.monotonic() - started < 2.0
+    assert not task.done()
+    assert [e["task"] for e in logs if e["event"] == "task_left_running"] == ["stubborn"]
+    let_go.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=1)
+    assert task.done()
