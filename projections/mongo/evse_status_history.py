@@ -16,14 +16,15 @@ resolved before ``cause`` existed; ``party`` is the event's source. An EVSE keep
 at least its newest ``KEPT_PER_EVSE`` entries. Older ones are deleted
 lazily: an EVSE is pruned the first time this process writes to it and
 then once every ``PRUNE_EVERY`` entries, so it holds up to
-``KEPT_PER_EVSE + PRUNE_EVERY`` between prunes. When the collection was
-empty as this process prepared or wiped it (a first start, a replay), an
-EVSE holds only what this process wrote and is not pruned at first sight
-(that cost a replay a sorted read per EVSE, for nothing to delete); if a
-second projections consumer wrote to an EVSE before its partition moved
-here, it may then hold one more interval before its next prune. Pruning after every batch
+``KEPT_PER_EVSE + PRUNE_EVERY`` between prunes. Pruning after every batch
 cost the document store a sorted read and a delete per EVSE per batch,
-about a fifth of its work under a stream of status changes. Readers ask for
+about a fifth of its work under a stream of status changes. When the
+collection was empty as this process prepared or wiped it (a first start,
+a replay), an EVSE holds only what this process wrote and is not pruned at
+first sight (that cost a replay a sorted read per EVSE, for nothing to
+delete); if a second projections consumer wrote to an EVSE before its
+partition moved here, it may then hold one more interval before its next
+prune. Readers ask for
 the newest few, and a replay is compared on the newest ``KEPT_PER_EVSE``
 (ocpi_hub/compare.py), so what is not yet pruned is never seen. A
 location's key decides its partition, so an EVSE's entries are ordered by
