@@ -98,6 +98,17 @@ def is_ocpi(request: Request) -> bool:
     return request.url.path.startswith("/ocpi/")
 
 
+def ocpi_version_and_module(path: str) -> tuple[str, str] | None:
+    """The version and module an OCPI path names, ``/ocpi/[cpo|emsp/]{version}/{module}``
+    (the module "" when the path ends at the version); None for a path that
+    names no version."""
+    parts = path.split("/")
+    at = next((i for i in (2, 3) if i < len(parts) and parts[i][:1].isdigit()), None)
+    if at is None:
+        return None
+    return parts[at], parts[at + 1] if at + 1 < len(parts) else ""
+
+
 def ocpi_http_status(request: Request, wanted: int) -> int:
     """The one rule for the HTTP status of an OCPI error (docs/adr/0039 §2;
     status_codes: a request that reached the OCPI layer MUST NOT get an HTTP
@@ -124,11 +135,10 @@ def _unserved_version(request: Request) -> str | None:
     message of a 3002 (docs/adr/0045); None for other paths."""
     if not is_ocpi(request):
         return None
-    parts = request.url.path.split("/")
-    at = next((i for i in (2, 3) if i < len(parts) and parts[i][:1].isdigit()), None)
-    if at is None:
+    named = ocpi_version_and_module(request.url.path)
+    if named is None:
         return None
-    version, module = parts[at], parts[at + 1] if at + 1 < len(parts) else ""
+    version, module = named
     offered = request.app.state.container.settings.offered_versions
     served = WIRES.get(version)
     # An unknown path of a version we offer is just that (2000), unless the

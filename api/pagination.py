@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from fastapi import Depends, Query, Request, Response
 
 from api.deps import ContainerDep
-from api.errors import OcpiError
+from api.errors import OcpiError, ocpi_version_and_module
 from projections.mongo.paging import Page
 from schemas.ocpi.common import DateTime, format_ocpi_datetime
 from schemas.ocpi.limits import INT_FIELD_MAX
@@ -99,9 +99,8 @@ def paginate(
     stamps = getattr(request.app.state, "pull_stamps", None)
     partner_id = getattr(request.state, "partner_id", None)
     if stamps is not None and partner_id is not None:
-        # /ocpi/{cpo|emsp}/2.2.1/{module}: the module is the fourth segment.
-        parts = request.url.path.split("/")
-        stamps.stamp_soon(partner_id, parts[4] if len(parts) > 4 else "?")
+        named = ocpi_version_and_module(request.url.path)
+        stamps.stamp_soon(partner_id, named[1] if named and named[1] else "?")
     response.headers["X-Total-Count"] = str(total)
     response.headers["X-Limit"] = str(c.settings.page_limit)
     next_offset = params.offset + returned

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.errors import ocpi_version_and_module
 from api.ocpi import credentials as credentials_api
 from ocpi_hub.secrets import TokenVault, hash_token
 from ocpi_hub.settings import Settings
@@ -553,3 +554,22 @@ def test_a_221_partner_does_not_use_the_211_routes(hub: Hub) -> None:
     other = hub.client.put(f"{RECEIVER_211}/L1", headers=raw(token_c), json=location_211())
     assert other.json()["status_code"] == 2000 and "registered for OCPI 2.2.1" in other.text
     assert hub.types() == ["PartnerInvited", "PartnerRegistered"]
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/ocpi/cpo/2.2.1/locations", ("2.2.1", "locations")),
+        ("/ocpi/emsp/2.1.1/tokens/NL/ABC", ("2.1.1", "tokens")),
+        # The one module whose paths have no role segment (2.3.0's hub client info):
+        # its pulls were stamped as module "?" in the partner's pull stats.
+        ("/ocpi/2.3.0/hubclientinfo", ("2.3.0", "hubclientinfo")),
+        ("/ocpi/2.2.1", ("2.2.1", "")),
+        ("/ocpi/versions", None),
+        ("/ops/partners", None),
+    ],
+)
+def test_an_ocpi_path_names_its_version_and_module(
+    path: str, named: tuple[str, str] | None
+) -> None:
+    assert ocpi_version_and_module(path) == named
