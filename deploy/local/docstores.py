@@ -11,10 +11,12 @@ server that a newcomer can install from our registries, so that
     ferretdb-postgresql  the same binary on a private PostgreSQL cluster
     postgresql           that cluster (Debian's PostgreSQL, started as the
                          `postgres` user when we are root: it refuses root)
+    mongo-java-server    mongo-java-server (Maven Central) on its H2 backend,
+                         started by deploy/local/mongo-java-server/LocalMongoServer.java
 
 Usage (paths resolve against the repository root):
 
-    python3 deploy/local/docstores.py build              # FerretDB binary only (cached)
+    python3 deploy/local/docstores.py build              # FerretDB binary, Java jars (cached)
     python3 deploy/local/docstores.py up [--only NAMES]  # start, wait until healthy
     python3 deploy/local/docstores.py urls               # --url NAME=... for bench.docstore
     python3 deploy/local/docstores.py status
@@ -23,7 +25,8 @@ Usage (paths resolve against the repository root):
 State: data under data/docstores/<name>/, pidfiles and stores.json under
 data/run/docstores/ (out of `infra.py`'s sight: its `down` and the
 benchmarks' CPU meters ignore them), logs data/logs/docstore-<name>.log,
-the FerretDB binary data/cache/tools/ferretdb-<version> (kept by `clean`).
+the FerretDB binary data/cache/tools/ferretdb-<version> and the
+mongo-java-server jars data/cache/mongo-java-server-<version>/ (kept by `clean`).
 Run `down` here before `infra.py clean`, which deletes data/ but stops only
 its own services. Standard library only, like infra.py, whose process
 handling (pidfiles checked by start time and command line) is reused.
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +75,13 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_BINARY = CACHE / "tools" / f"ferretdb-{FERRETDB_VERSION}"
 
+MJS_DIR = Path(__file__).resolve().parent / "mongo-java-server"
+MJS_POM = MJS_DIR / "pom.xml"
+MJS_VERSION = re.search(
+    r"<mongo-java-server\.version>([^<]+)<", MJS_POM.read_text(encoding="utf-8")
+).group(1)  # type: ignore[union-attr]
+MJS_LIBS = CACHE / f"mongo-java-server-{MJS_VERSION}" / "libs"
+
 STATE = DATA / "docstores"
 RUNDIR = RUN / "docstores"
 STORES_FILE = RUNDIR / "stores.json"
@@ -82,6 +93,7 @@ DEFAULT_PORTS = {
     "ferretdb-sqlite": 27118,
     "postgresql": 55432,
     "ferretdb-postgresql": 27119,
+    "mongo-java-server": 27120,
 }
 NAMES = tuple(DEFAULT_PORTS)
 # Which helper processes a store needs (started first, stopped last).
@@ -193,6 +205,42 @@ def build_ferretdb() -> Path:
         f"FerretDB {FERRETDB_VERSION} built in {time.monotonic() - t0:.0f}s: {rel(FERRETDB_BINARY)}"
     )
     return FERRETDB_BINARY
+
+
+def fetch_mongo_java_server() -> Path:
+    """mongo-java-server's jars (Maven Central), downloaded on first use and cached."""
+    if MJS_LIBS.is_dir() and any(MJS_LIBS.glob("mongo-java-server-h2-backend-*.jar")):
+        return MJS_LIBS
+    if shutil.which("mvn") is None:
+        raise InfraError(
+            "Maven is needed once to download mongo-java-server (apt-get install maven)"
+        )
+    log = LOGS / "docstore-build.log"
+    partial = MJS_LIBS.with_name("libs.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    say(f"downloading mongo-java-server {MJS_VERSION} with Maven (log: {rel(log)})")
+    rc = _run(
+        [
+            "mvn",
+            "-B",
+            "-ntp",
+            "-f",
+            str(MJS_POM),
+            f"-Dmaven.repo.local={CACHE / 'm2'}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={partial}",
+        ],
+        log,
+        900,
+        cwd=MJS_DIR,
+    )
+    if rc != 0 or not any(partial.glob("mongo-java-server-h2-backend-*.jar")):
+        raise InfraError(
+            f"downloading mongo-java-server failed (exit {rc}); last lines:\n{tail(log)}"
+        )
+    os.replace(partial, MJS_LIBS)
+    return MJS_LIBS
 
 
 # --------------------------------------------------------------------------- #
@@ -311,6 +359,8 @@ class Store:
         self.datadir.mkdir(parents=True, exist_ok=True)
         if self.name.startswith("ferretdb"):
             build_ferretdb()
+        if self.name == "mongo-java-server":
+            fetch_mongo_java_server()
         if self.name == "secantusdb":
             write_atomic(
                 self.datadir.parent / "secantusd.toml",
@@ -335,6 +385,20 @@ class Store:
                 port,
                 "--storage-path",
                 str(self.datadir),
+            ]
+        if self.name == "mongo-java-server":
+            java = shutil.which("java")
+            if java is None:
+                raise InfraError("Java 17+ is needed for mongo-java-server (as for Kafka)")
+            return [
+                java,
+                "-Xmx1g",
+                "-cp",
+                f"{MJS_LIBS}/*",
+                str(MJS_DIR / "LocalMongoServer.java"),
+                "127.0.0.1",
+                port,
+                str(self.datadir / "store.mv.db"),
             ]
         if self.name == "postgresql":
             # Defaults otherwise (fsync and synchronous_commit on): the
@@ -421,6 +485,7 @@ def parse_only(raw: str | None, default: tuple[str, ...] = NAMES) -> list[str]:
 
 def cmd_build(args: argparse.Namespace) -> None:
     print(build_ferretdb())
+    print(fetch_mongo_java_server())
 
 
 def cmd_up(args: argparse.Namespace) -> None:
