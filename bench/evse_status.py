@@ -78,6 +78,7 @@ from rich.table import Table
 
 from bench import ceilings as ceilings_mod
 from bench.harness import (
+    HTTP_TIMEOUT_S,
     REPO,
     CpuMeter,
     Doc,
@@ -100,6 +101,7 @@ from bench.harness import (
     utc_iso,
 )
 from bench.partner import COUNTRY_CODE, BenchPartner
+from bench.rawhttp import RawConnection, RawHttpError
 from ocpi_hub.settings import Settings, get_settings
 from schemas.events.locations import location_key
 from schemas.ocpi.common import sort_stamp
@@ -538,7 +540,7 @@ def bursts(visible_at: Sequence[float | None]) -> dict[str, Any]:
 
 
 async def drive(
-    clients: Sequence[httpx.AsyncClient], tracker: Tracker, progress: Callable[[int], None]
+    clients: Sequence[RawConnection], tracker: Tracker, progress: Callable[[int], None]
 ) -> LoadResult:
     updates = tracker.updates
     n = len(updates)
@@ -554,7 +556,7 @@ async def drive(
     locks = [asyncio.Lock() for _ in range(max(u.slot for u in updates) + 1)]
     cursor = 0
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: RawConnection) -> None:
         nonlocal cursor
         while cursor < n:
             i = cursor
@@ -564,8 +566,8 @@ async def drive(
                 tracker.register(i)
                 result.send[i] = time.perf_counter()
                 try:
-                    response = await client.patch(u.path, content=u.body, headers=JSON_HEADERS)
-                except httpx.HTTPError as exc:
+                    response = await client.request("PATCH", u.path, u.body)
+                except RawHttpError as exc:
                     result.response[i] = time.perf_counter()
                     result.failure[i] = type(exc).__name__
                     tracker.withdraw(i)
@@ -573,7 +575,7 @@ async def drive(
                     continue
                 result.response[i] = time.perf_counter()
                 result.http_status[i] = response.status_code
-                result.ocpi_status[i] = ocpi_status_code(response)
+                result.ocpi_status[i] = response.ocpi_status_code()
                 if not result.accepted(i):
                     tracker.withdraw(i)
                 progress(i)
@@ -583,7 +585,7 @@ async def drive(
 
 
 async def drive_at_rate(
-    clients: Sequence[httpx.AsyncClient],
+    clients: Sequence[RawConnection],
     tracker: Tracker,
     rate_per_s: float,
     progress: Callable[[int], None],
@@ -603,7 +605,7 @@ async def drive_at_rate(
         failure=[None] * n,
         scheduled=[0.0] * n,
     )
-    free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    free: asyncio.Queue[RawConnection] = asyncio.Queue()
     for client in clients:
         free.put_nowait(client)
 
@@ -614,15 +616,15 @@ async def drive_at_rate(
             tracker.register(i)
             result.send[i] = time.perf_counter()
             try:
-                response = await client.patch(u.path, content=u.body, headers=JSON_HEADERS)
-            except httpx.HTTPError as exc:
+                response = await client.request("PATCH", u.path, u.body)
+            except RawHttpError as exc:
                 result.response[i] = time.perf_counter()
                 result.failure[i] = type(exc).__name__
                 tracker.withdraw(i)
                 return
             result.response[i] = time.perf_counter()
             result.http_status[i] = response.status_code
-            result.ocpi_status[i] = ocpi_status_code(response)
+            result.ocpi_status[i] = response.ocpi_status_code()
             if not result.accepted(i):
                 tracker.withdraw(i)
         finally:
@@ -1231,8 +1233,9 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "offered_rate_per_s": args.rate,
             "load": "open loop" if args.rate else "closed loop",
             "skip_ceilings": args.skip_ceilings,
-            "http_client": f"{args.concurrency} x httpx.AsyncClient, one keep-alive "
-            "HTTP/1.1 connection each",
+            "http_client": f"load: {args.concurrency} x bench.rawhttp.RawConnection (one "
+            "keep-alive HTTP/1.1 connection each, requests prepared as bytes); setup, "
+            "probe and floors: httpx.AsyncClient",
             "api": base_url,
             "kafka": settings.kafka_bootstrap,
             "mongo_db": settings.mongo_db,
@@ -1294,6 +1297,13 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         }
         # Open the whole pool before the clock starts.
         await run_concurrently(args.concurrency * 2, args.concurrency, _healthz(clients))
+        load_conns = [
+            RawConnection(
+                base_url, {**JSON_HEADERS, "Authorization": partner.authorization}, HTTP_TIMEOUT_S
+            )
+            for _ in range(args.concurrency)
+        ]
+        await asyncio.gather(*(c.request("GET", "/healthz") for c in load_conns))
 
         tracker = Tracker(updates)
         poller = Poller(view, tracker, args.poll_ms / 1000, poll_mode)
@@ -1333,11 +1343,12 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
         tick = asyncio.create_task(ticker())
         try:
             if args.rate:
-                load = await drive_at_rate(clients, tracker, args.rate, progress)
+                load = await drive_at_rate(load_conns, tracker, args.rate, progress)
             else:
-                load = await drive(clients, tracker, progress)
+                load = await drive(load_conns, tracker, progress)
         finally:
             tick.cancel()
+            await asyncio.gather(*(c.aclose() for c in load_conns))
         cpu_load_end = meter.snapshot()
         last_response = max(load.response)
         accepted = [i for i in range(len(updates)) if load.accepted(i)]
