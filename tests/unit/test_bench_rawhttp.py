@@ -5,6 +5,7 @@ what it refuses to read."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -24,7 +25,8 @@ async def server(answer: Answerer) -> AsyncIterator[tuple[str, list[bytes], list
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
-        try:
+        # A client that closed its connection ends the exchange.
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while head := await reader.readuntil(b"\r\n\r\n"):
                 length = next(
                     int(line.split(b":", 1)[1])
@@ -35,10 +37,7 @@ async def server(answer: Answerer) -> AsyncIterator[tuple[str, list[bytes], list
                 requests.append(request)
                 writer.write(answer(request))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        writer.close()
 
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
