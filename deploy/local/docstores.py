@@ -385,6 +385,7 @@ class Store:
                 port,
                 "--storage-path",
                 str(self.datadir),
+                "--standalone",  # as `make up` runs it (infra.py): no oplog
             ]
         if self.name == "mongo-java-server":
             java = shutil.which("java")

@@ -1068,6 +1068,9 @@ class Mongo(Service):
                 "127.0.0.1",
             ]
         # An explicit (empty) --config keeps SecantusDB from picking up a stray secantusd.toml.
+        # --standalone: no single-node replica set, hence no oplog, which
+        # only change streams and transactions need and our code uses
+        # neither; every write is then one write, not two (docs/adr/0023).
         config = RUN / "secantusd.toml"
         if not config.exists():
             write_atomic(
@@ -1084,6 +1087,7 @@ class Mongo(Service):
             port,
             "--storage-path",
             str(self.datadir),
+            "--standalone",
         ]
 
     def health(self) -> tuple[bool, str]:

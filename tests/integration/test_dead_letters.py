@@ -412,8 +412,9 @@ async def _outage(namespace: Namespace) -> None:
     gate = Gate((host, int(port)))
     gate.open()
     # The projections reach the store only through the gate.
-    # directConnection: the server announces a replica set whose member
-    # address is the real port, which the client would otherwise go to.
+    # directConnection: a server that announces a replica set (MongoDB as
+    # one, SecantusDB without --standalone) names the real port as its
+    # member, which the client would otherwise go to.
     through = s.model_copy(
         update={"mongo_url": f"mongodb://127.0.0.1:{gate.port}/?directConnection=true"}
     )
