@@ -263,9 +263,11 @@ async def _a_230_hub(settings: Settings) -> None:
             put = api.put(f"{hci}/DE/EMB", json=body, headers=hub.headers)
             assert (put.status_code, put.json()["status_code"]) == (200, 1000), put.text
             # The view folds it in this loop (``projecting``): wait, not block.
+            # A fresh namespace: the consumer's first join and the topic's
+            # first leader can take the projections 10-15 s on a busy broker.
             await until(
                 lambda: api.get(f"{hci}/de/emb", headers=hub.headers).json()["status_code"] == 1000,
-                15,
+                40,
                 "our copy in the view",
             )
             one = api.get(f"{hci}/de/emb", headers=hub.headers)
