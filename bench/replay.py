@@ -27,11 +27,11 @@ What it does, in order:
    ``apply`` took, CPU of this process (the replay) and of every process
    ``make up`` started (the document server's among them).
 4. Check: every EVSE shows its last status in the MongoDB view and in the
-   MySQL ``evses`` table, every location its last name; the history view
-   holds one entry per ``ocpi.locations.v1`` event. Exit status 1 otherwise.
+   MySQL ``evses`` table, every location its last name; the history view's
+   chunks hold one entry per ``ocpi.locations.v1`` event. Exit status 1 otherwise.
 5. Ceiling: documents of the very size the replay wrote (a location view
-   document and a history entry, copied from the replayed views with new
-   ids) upserted with ``bulk_write([ReplaceOne(..., upsert=True)],
+   document and a history chunk, docs/adr/0049, copied from the replayed
+   views with new ids) upserted with ``bulk_write([ReplaceOne(..., upsert=True)],
    ordered=False)`` in batches of 1,000 into a throwaway collection with the
    view's indexes: what the store takes with no pipeline in front of it.
 6. Clean-up: the namespace's topics and databases are dropped (``--keep``
@@ -94,7 +94,7 @@ from producers.locations import plan_patch, plan_put
 from producers.log import ensure_topics
 from producers.write_path import Origin
 from projections.mongo.evse_status_history import COLLECTION as STATUS_HISTORY
-from projections.mongo.evse_status_history import KEPT_PER_EVSE
+from projections.mongo.evse_status_history import KEPT_PER_LOCATION
 from projections.mongo.history import LOCATION_HISTORY
 from projections.mongo.locations import COLLECTION as LOCATIONS_VIEW
 from projections.mysql.models import evses
@@ -135,9 +135,9 @@ class Expected:
     statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, EVSE uid)
     names: dict[str, str] = field(default_factory=dict)  # key -> last location name
     by_type: dict[str, int] = field(default_factory=dict)
-    # Resolutions per EVSE: what the EVSE status history holds (pruned to
-    # its newest KEPT_PER_EVSE, at least).
-    resolutions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Resolutions per location: what the EVSE status history holds (pruned
+    # to its newest KEPT_PER_LOCATION, at least).
+    resolutions: Counter[str] = field(default_factory=Counter)
 
 
 def location_id_of(run_id: str, i: int) -> str:
@@ -238,7 +238,7 @@ def generate(
         yield patched
         if made < n:
             made += 1
-            expected.resolutions[(ref.location_key, uid)] += 1
+            expected.resolutions[ref.location_key] += 1
             yield _resolved(evse_ref, status, at, patched)
 
 
@@ -380,14 +380,14 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
             rows += 1
             if expected.statuses.get((row.location_key, row.evse_uid)) != row.status:
                 wrong_mysql += 1
-    history = target.mongo[LOCATION_HISTORY].count_documents({})
+    history = held_entries(target.mongo[LOCATION_HISTORY])
     location_events = expected.by_type.get("LocationObjectPut", 0) + expected.by_type.get(
         "LocationObjectPatched", 0
     )
     # Every resolution has its entry, but for what pruning may have taken
-    # from an EVSE that got more than KEPT_PER_EVSE.
-    status_history = target.mongo[STATUS_HISTORY].count_documents({})
-    status_history_least = sum(min(n, KEPT_PER_EVSE) for n in expected.resolutions.values())
+    # from a location that got more than KEPT_PER_LOCATION.
+    status_history = held_entries(target.mongo[STATUS_HISTORY])
+    status_history_least = sum(min(n, KEPT_PER_LOCATION) for n in expected.resolutions.values())
     status_history_most = sum(expected.resolutions.values())
     return {
         "locations_served": seen,
@@ -411,6 +411,11 @@ def check_views(target: Views, expected: Expected) -> dict[str, Any]:
             and status_history_least <= status_history <= status_history_most
         ),
     }
+
+
+def held_entries(coll: Collection[Doc]) -> int:
+    """The entries a history view holds, over its chunks (docs/adr/0049)."""
+    return sum(chunk["n"] for chunk in coll.find({}, {"n": 1}))
 
 
 def mysql_rows(target: Views) -> int:
@@ -467,6 +472,8 @@ def store_ceiling(client: MongoClient[Doc], target: Views, db_name: str) -> dict
 
             results[label] = {
                 "doc_bytes": len(orjson.dumps(sample, default=str)),
+                # A history view's document is a chunk of entries (docs/adr/0049).
+                "entries_per_doc": sample.get("n", 1),
                 "bulk_upsert_insert": upserts(docs(1)),
                 "bulk_upsert_replace": upserts(docs(2)),
             }
@@ -691,8 +698,10 @@ def render(report: dict[str, Any]) -> None:
             e = ceiling[label]
             inserted = e["bulk_upsert_insert"]["docs_per_s"]
             replaced = e["bulk_upsert_replace"]["docs_per_s"]
+            entries = e.get("entries_per_doc", 1)
             table.add_row(
-                f"ceiling: bulk upsert {label} ({e['doc_bytes']} B) insert / replace docs/s",
+                f"ceiling: bulk upsert {label} ({e['doc_bytes']} B, {entries} entries)"
+                " insert / replace docs/s",
                 f"{inserted} / {replaced}",
             )
     console.print(table)

@@ -12,6 +12,7 @@ from projections.mongo import (
     afir,
     audit,
     charge_points,
+    chunks,
     hub_client_info,
     locations,
     operators,
@@ -28,7 +29,7 @@ from projections.mongo.cdrs import COLLECTION as CDR_COLLECTION
 from projections.mongo.counts import COLLECTION as COUNTS
 from projections.mongo.dead_letters import COLLECTION as DEAD_LETTERS
 from projections.mongo.evse_status_history import COLLECTION as EVSE_STATUS_HISTORY
-from projections.mongo.evse_status_history import KEPT_PER_EVSE
+from projections.mongo.evse_status_history import KEPT_PER_LOCATION
 from projections.mongo.folding import VERSION
 from projections.mongo.history import LOCATION_HISTORY, TARIFF_HISTORY
 from projections.mysql.billing import charges as billing_charges
@@ -51,18 +52,24 @@ def _mongo(collection: str) -> Callable[[Views], dict[Any, Any]]:
     return read
 
 
-def _evse_status_history(views: Views) -> dict[Any, Any]:
-    # The view promises each EVSE's newest KEPT_PER_EVSE entries; older ones
-    # are pruned lazily, at moments that depend on batching and restarts.
-    newest: dict[Any, Any] = {}
-    per_evse: dict[str, int] = {}
-    entries = views.mongo[EVSE_STATUS_HISTORY].find({}).sort([("key", 1), ("offset", -1)])
-    for d in entries:
-        n = per_evse.get(d["key"], 0)
-        if n < KEPT_PER_EVSE:
-            newest[d["_id"]] = d
-        per_evse[d["key"]] = n + 1
-    return newest
+def _history(collection: str, kept: int | None = None) -> Callable[[Views], dict[Any, Any]]:
+    """A history view's entries by group and position; with ``kept``, the
+    newest ``kept`` of each group. Chunks are cut where batches ended and
+    older ones pruned when restarts allowed (docs/adr/0049), so only the
+    entries compare."""
+
+    def read(views: Views) -> dict[Any, Any]:
+        by_group: dict[str, list[Any]] = {}
+        for chunk in views.mongo[collection].find({}):
+            by_group.setdefault(chunk["key"], []).append(chunk)
+        out: dict[Any, Any] = {}
+        for group, found in by_group.items():
+            entries = chunks.entries(found)
+            for entry in entries if kept is None else entries[-kept:]:
+                out[f"{group}|{entry['partition']}|{entry['offset']}"] = entry
+        return out
+
+    return read
 
 
 def _counts(views: Views) -> dict[Any, Any]:
@@ -131,9 +138,9 @@ def compare_views(left: Views, right: Views, *, details: list[str] | None = None
         ("mongo.sessions", _mongo(mongo_sessions.COLLECTION)),
         ("mysql.sessions", _mysql(session_rows)),
         ("mongo.cdrs", _mongo(CDR_COLLECTION)),
-        ("mongo.tariff_history", _mongo(TARIFF_HISTORY)),
-        ("mongo.location_history", _mongo(LOCATION_HISTORY)),
-        ("mongo.evse_status_history", _evse_status_history),
+        ("mongo.tariff_history", _history(TARIFF_HISTORY)),
+        ("mongo.location_history", _history(LOCATION_HISTORY)),
+        ("mongo.evse_status_history", _history(EVSE_STATUS_HISTORY, KEPT_PER_LOCATION)),
         ("mysql.cdrs", _mysql(cdr_rows)),
         ("mysql.billing_corporations", _mysql(billing_corporations)),
         ("mysql.billing_members", _mysql_rows(billing_members)),

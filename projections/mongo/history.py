@@ -5,36 +5,34 @@ The tariffs and locations views hold only the current version; a CDR is
 "sealed" with the Location, EVSE and Tariffs as they were at the start of
 the session (mod_cdrs, CDR object). These views keep each event of
 ``ocpi.tariffs.v1`` (``tariff_history``) and each PUT and PATCH of
-``ocpi.locations.v1`` (``location_history``) as it was recorded, one
-document per Kafka position:
+``ocpi.locations.v1`` (``location_history``) as it was recorded, in chunks
+(``projections.mongo.chunks``, docs/adr/0049): per batch, one document per
+tariff or location, its ``key`` the aggregate key, each entry
 
-    {_id: "<aggregate key>|<topic@partition>|<offset>", key: "<aggregate key>",
-     partition: <int>, offset: <int>, recorded_at: <date>, event: "<JSON>"}
+    {offset: <int>, recorded_at: <date>, event: "<JSON>"}
 
-``as_of(..., at)`` folds the events of one aggregate recorded at or before
+``as_of(..., at)`` folds the entries of one aggregate recorded at or before
 ``at`` with the slice's own fold, as the current view and the write path do
 (``producers.tariffs.evolve``: stale writes ignored, deletions leave a
 tombstone; ``producers.locations.evolve``), so "as of an instant" follows
-the same rules as "now". Writes are idempotent by construction: a position
-is a document id, and a re-delivered event finds its document there
-already. Both are rebuilt by replay.
+the same rules as "now". A re-delivered batch changes nothing a reader
+sees (see chunks). Both are rebuilt by replay.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
 from producers import tariffs
 from producers.locations import LocationState, evolve
+from projections.mongo import chunks
 from projections.mongo.folding import Doc
 from projections.position import Record
 from schemas.events import (
@@ -49,26 +47,21 @@ from schemas.events import (
 from schemas.events.locations import location_key
 from schemas.events.tariffs import tariff_key
 
-_DUPLICATE_KEY = 11000
-
 TARIFF_HISTORY = "tariff_history"
 LOCATION_HISTORY = "location_history"
 
 
-def history_doc(record: Record[Any], types: tuple[type[EventMeta], ...]) -> Doc | None:
-    """The history entry of one record; None unless its event is one of ``types``."""
-    event = record.event
-    if not isinstance(event, types):
-        return None
-    assert isinstance(event, EventMeta)
-    return {
-        "_id": f"{event.aggregate_key}|{record.position_field}|{record.offset}",
-        "key": event.aggregate_key,
-        "partition": record.partition,
-        "offset": record.offset,
-        "recorded_at": event.recorded_at,
-        "event": serialize_event(event).decode(),
-    }
+def history_chunks(records: Sequence[Record[Any]], types: tuple[type[EventMeta], ...]) -> list[Doc]:
+    """The chunks of one batch: an entry per record whose event is one of ``types``."""
+    return chunks.chunks(
+        (
+            r.event.aggregate_key,
+            r,
+            {"recorded_at": r.event.recorded_at, "event": serialize_event(r.event).decode()},
+        )
+        for r in records
+        if isinstance(r.event, types)
+    )
 
 
 class HistoryWriter:
@@ -80,28 +73,20 @@ class HistoryWriter:
         self._types = types
 
     def prepare(self) -> None:
-        self._coll.create_index([("key", ASCENDING), ("recorded_at", ASCENDING)])
+        chunks.prepare(self._coll)
+        # An entry per document, as held before chunks: the group is its key.
+        chunks.upgrade(
+            self._coll,
+            lambda old: str(old["key"]),
+            lambda old: {"recorded_at": old["recorded_at"], "event": old["event"]},
+        )
 
     def wipe(self) -> None:
         self._coll.delete_many({})
 
     def apply(self, records: Sequence[Record[object]]) -> int:
-        """Insert one entry per record. An entry's id is its Kafka position and
-        its content follows from the event there, so an entry that exists
-        already (a re-delivery) is the same entry: its duplicate-key refusal
-        is the idempotence, and a plain insert spares the store the upsert's
-        lookup."""
-        docs = [d for r in records if (d := history_doc(r, self._types)) is not None]
-        if not docs:
-            return 0
-        try:
-            self._coll.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            return len(docs) - len(errors)
-        return len(docs)
+        """Write a chunk per aggregate of the batch (see chunks.write)."""
+        return chunks.write(self._coll, history_chunks(records, self._types))
 
 
 class TariffHistoryWriter(HistoryWriter):
@@ -118,8 +103,18 @@ class LocationHistoryWriter(HistoryWriter):
         )
 
 
-def _entries(coll: AsyncCollection[Doc], filt: Doc) -> AsyncIterator[Doc]:
-    return coll.find(filt).sort([("partition", ASCENDING), ("offset", ASCENDING)])
+async def _events(
+    coll: AsyncCollection[Doc], key: str, at: datetime | None = None
+) -> list[EventMeta]:
+    """The events of one aggregate in log order; with ``at``, those
+    recorded at or before it."""
+    filt: Doc = {"key": key} if at is None else {"key": key, "since": {"$lte": at}}
+    found = chunks.entries([chunk async for chunk in coll.find(filt)])
+    return [
+        parse_event(entry["event"])
+        for entry in found
+        if at is None or chunks.utc(entry["recorded_at"]) <= at
+    ]
 
 
 class TariffHistoryQuery:
@@ -136,8 +131,8 @@ class TariffHistoryQuery:
         (not published by then, or deleted)."""
         key = tariff_key(country_code, party_id, tariff_id)
         state: tariffs.TariffState | None = None
-        async for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
-            state = tariffs.evolve(state, parse_event(entry["event"]))
+        for event in await _events(self._coll, key, at):
+            state = tariffs.evolve(state, event)
         return tariffs.served(state)
 
 
@@ -156,12 +151,12 @@ class LocationHistoryQuery:
         we recorded after it; None when we never held the location."""
         key = location_key(country_code, party_id, location_id)
         state = LocationState()
-        async for entry in _entries(self._coll, {"key": key, "recorded_at": {"$lte": at}}):
-            state = evolve(state, parse_event(entry["event"]))
+        for event in await _events(self._coll, key, at):
+            state = evolve(state, event)
         if state.asserted is not None:
             return state.asserted
-        async for entry in _entries(self._coll, {"key": key}):
-            state = evolve(state, parse_event(entry["event"]))
+        for event in await _events(self._coll, key):
+            state = evolve(state, event)
             if state.asserted is not None:
                 return state.asserted
         return None
@@ -172,10 +167,6 @@ class LocationHistoryQuery:
         """The newest ``limit`` PUTs and PATCHes of a location, oldest first
         (the dashboard's status history)."""
         key = location_key(country_code, party_id, location_id)
-        found = (
-            self._coll.find({"key": key})
-            .sort([("recorded_at", DESCENDING), ("offset", DESCENDING)])
-            .limit(limit)
-        )
-        newest = [parse_event(entry["event"]) async for entry in found]
-        return [e for e in newest[::-1] if isinstance(e, LocationObjectPut | LocationObjectPatched)]
+        newest = await chunks.newest(self._coll, key, limit)
+        events = [parse_event(entry["event"]) for entry in newest]
+        return [e for e in events if isinstance(e, LocationObjectPut | LocationObjectPatched)]

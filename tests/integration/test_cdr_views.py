@@ -30,7 +30,7 @@ from projections.mongo.history import (
 from projections.mysql.cdrs import CdrRowQuery, CdrRowWriter, cdrs
 from projections.mysql.migrate import migrate
 from projections.position import Record
-from schemas.events import LocationObjectPut, Party, TariffDeleted, TariffPut
+from schemas.events import LocationObjectPut, Party, TariffDeleted, TariffPut, serialize_event
 from schemas.events.locations import LocationObjectPutPayload
 from schemas.events.tariffs import TariffDeletedPayload, TariffPutPayload
 from tests.cdr_objects import completed_session, issued_cdr, priced_location, simple_tariff
@@ -159,8 +159,13 @@ async def test_the_tariff_history_answers_as_of_an_instant(
     ]
     writer, query = TariffHistoryWriter(db), TariffHistoryQuery(aio_mongo[db.name])
     assert writer.apply(batch) == 3
-    writer.apply(batch)  # idempotent: same documents
-    assert db["tariff_history"].count_documents({}) == 3
+    # One chunk for the tariff's three versions (docs/adr/0049).
+    [chunk] = db["tariff_history"].find({})
+    assert [e["offset"] for e in chunk["entries"]] == [10, 11, 12]
+    assert writer.apply(batch) == 0  # a re-delivery: the same chunk, refused
+    # Re-delivered in other batches: overlapping chunks, each entry read once.
+    writer.apply(batch[1:])
+    assert db["tariff_history"].count_documents({}) == 2
 
     async def price_at(at: datetime) -> Any:
         held = await query.as_of("zz", "hub", "cdr-t1", at)
@@ -232,3 +237,32 @@ async def test_the_location_history_answers_as_of_an_instant(
     assert await address(t0 + timedelta(days=2)) == "New Street 1"
     assert await address(t0 - timedelta(days=1)) == "Old Street 1"  # before our records: the first
     assert await query.as_of("ZZ", "HUB", "NOPE", t0) is None
+
+
+async def test_a_location_history_held_one_entry_per_document_is_upgraded(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    db["location_history"].delete_many({})  # the module's database: start afresh
+    # As the view held its entries before chunks (docs/adr/0049).
+    for offset, at, address in ((4, t0, "Old Street 1"), (5, t0 + timedelta(days=1), "New")):
+        record = _location_put(offset, at, address)
+        db["location_history"].insert_one(
+            {
+                "_id": f"ZZ/HUB/LOC-CDR|{record.position_field}|{offset}",
+                "key": "ZZ/HUB/LOC-CDR",
+                "partition": 2,
+                "offset": offset,
+                "recorded_at": at,
+                "event": serialize_event(record.event).decode(),
+            }
+        )
+    writer, query = LocationHistoryWriter(db), LocationHistoryQuery(aio_mongo[db.name])
+    writer.prepare()
+    assert db["location_history"].count_documents({"entries": {"$exists": True}}) == 2
+    held = await query.as_of("ZZ", "HUB", "LOC-CDR", t0 + timedelta(hours=1))
+    assert held is not None and held["address"] == "Old Street 1"
+    # The next batch's chunk sits beside the upgraded ones.
+    writer.apply([_location_put(6, t0 + timedelta(days=2), "Third Street 3")])
+    held = await query.as_of("ZZ", "HUB", "LOC-CDR", t0 + timedelta(days=3))
+    assert held is not None and held["address"] == "Third Street 3"
