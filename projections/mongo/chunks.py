@@ -25,11 +25,12 @@ they see is the same.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
@@ -53,10 +54,10 @@ def upgrade(
     then the old document deleted, so an upgrade cut short is taken up
     again at the next start. Returns the entries moved."""
     moved = 0
-    while True:
-        page = list(coll.find({"entries": {"$exists": False}}).limit(1000))
-        if not page:
-            return moved
+    # One scan: a page's writes are chunks, which the scan's filter skips
+    # should it meet them again.
+    found = coll.find({"entries": {"$exists": False}}, batch_size=1000)
+    while page := list(itertools.islice(found, 1000)):
         fresh = []
         for old in page:
             position, offset = old["_id"].rsplit("|", 2)[1:]
@@ -75,11 +76,12 @@ def upgrade(
             )
         replaced = {d["_id"] for d in fresh} & {d["_id"] for d in page}
         write(coll, [d for d in fresh if d["_id"] not in replaced])
-        for chunk in fresh:
-            if chunk["_id"] in replaced:
-                coll.replace_one({"_id": chunk["_id"]}, chunk)
+        in_place = [ReplaceOne({"_id": d["_id"]}, d) for d in fresh if d["_id"] in replaced]
+        if in_place:
+            coll.bulk_write(in_place, ordered=False)
         coll.delete_many({"_id": {"$in": [d["_id"] for d in page if d["_id"] not in replaced]}})
         moved += len(page)
+    return moved
 
 
 def chunks(entries: Iterable[tuple[str, Record[Any], Doc]]) -> list[Doc]:
