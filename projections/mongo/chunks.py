@@ -42,8 +42,13 @@ _DUPLICATE_KEY = 11000
 
 
 def prepare(coll: Collection[Doc]) -> None:
-    """The one index the readers use: a group's chunks, newest first."""
-    coll.create_index([("key", ASCENDING), ("last", DESCENDING)])
+    """The one index the readers use: a group's chunks, newest first. The
+    indexes of an entry per document (before docs/adr/0049) are dropped:
+    a chunk has none of their fields, and each would still be written."""
+    wanted = coll.create_index([("key", ASCENDING), ("last", DESCENDING)])
+    for index in coll.list_indexes():
+        if index["name"] not in ("_id_", wanted):
+            coll.drop_index(index["name"])
 
 
 def upgrade(

@@ -211,9 +211,14 @@ async def test_entries_held_one_per_document_become_chunks_at_prepare(
             }
         )
     db[COLLECTION].insert_many(old)
+    # The indexes the view had then.
+    db[COLLECTION].create_index([("key", 1), ("offset", -1)])
+    db[COLLECTION].create_index([("location", 1), ("offset", -1)])
     writer = EvseStatusHistoryWriter(db)
     writer.prepare()
     assert db[COLLECTION].count_documents({"entries": {"$exists": False}}) == 0
+    indexes = [dict(i["key"]) for i in db[COLLECTION].list_indexes()]
+    assert indexes == [{"_id": 1}, {"key": 1, "last": -1}], indexes
     assert held(db) == list(range(1005))
     newest = await EvseStatusHistoryQuery(aio_mongo[db.name]).recent("ZZ", "HUB", "DEPOT", limit=2)
     assert [(d["offset"], d["key"], d["evse_uid"], d["signal"]) for d in newest] == [
