@@ -41,14 +41,20 @@ from projections.position import Record
 _DUPLICATE_KEY = 11000
 
 
-def prepare(coll: Collection[Doc]) -> None:
-    """The one index the readers use: a group's chunks, newest first. The
-    indexes of an entry per document (before docs/adr/0049) are dropped:
-    a chunk has none of their fields, and each would still be written."""
+def prepare(
+    coll: Collection[Doc], group_of: Callable[[Doc], str], entry_of: Callable[[Doc], Doc]
+) -> None:
+    """The one index the readers use: a group's chunks, newest first. A view
+    still laid out an entry per document (before docs/adr/0049) has that
+    layout's indexes: it is upgraded (``upgrade``), then they are dropped (a
+    chunk has none of their fields, and each would still be written). A view
+    with no other index is not scanned, so a start costs no pass over it."""
     wanted = coll.create_index([("key", ASCENDING), ("last", DESCENDING)])
-    for index in coll.list_indexes():
-        if index["name"] not in ("_id_", wanted):
-            coll.drop_index(index["name"])
+    stale = [i["name"] for i in coll.list_indexes() if i["name"] not in ("_id_", wanted)]
+    if stale:
+        upgrade(coll, group_of, entry_of)
+        for name in stale:
+            coll.drop_index(name)
 
 
 def upgrade(
@@ -57,7 +63,8 @@ def upgrade(
     """Turn the entries a view held one per document (before docs/adr/0049)
     into chunks of one entry each, a page at a time: each chunk is written,
     then the old document deleted, so an upgrade cut short is taken up
-    again at the next start. Returns the entries moved."""
+    again at the next start (the old indexes are dropped only after it).
+    Returns the entries moved."""
     moved = 0
     # One scan: a page's writes are chunks, which the scan's filter skips
     # should it meet them again.

@@ -103,9 +103,8 @@ class EvseStatusHistoryWriter:
         self._started_empty = False
 
     def prepare(self) -> None:
-        chunks.prepare(self._coll)
         # An entry per document, as held before chunks: keyed by its EVSE.
-        chunks.upgrade(self._coll, lambda old: str(old["location"]), _entry_of_flat)
+        chunks.prepare(self._coll, lambda old: str(old["location"]), _entry_of_flat)
         self._started_empty = self._coll.find_one({}, {"_id": 1}) is None
 
     def wipe(self) -> None:

@@ -73,9 +73,8 @@ class HistoryWriter:
         self._types = types
 
     def prepare(self) -> None:
-        chunks.prepare(self._coll)
         # An entry per document, as held before chunks: the group is its key.
-        chunks.upgrade(
+        chunks.prepare(
             self._coll,
             lambda old: str(old["key"]),
             lambda old: {"recorded_at": old["recorded_at"], "event": old["event"]},

@@ -257,6 +257,7 @@ async def test_a_location_history_held_one_entry_per_document_is_upgraded(
                 "event": serialize_event(record.event).decode(),
             }
         )
+    db["location_history"].create_index([("key", 1), ("recorded_at", 1)])  # its index then
     writer, query = LocationHistoryWriter(db), LocationHistoryQuery(aio_mongo[db.name])
     writer.prepare()
     assert db["location_history"].count_documents({"entries": {"$exists": True}}) == 2
