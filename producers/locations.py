@@ -27,7 +27,6 @@ with this one ``evolve``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,23 +176,31 @@ def served(state: LocationState) -> Json | None:
     replaced by the resolved one unless the owner's word is newer (the
     processor has not caught up with it yet). A resolved status newer than
     the EVSE bumps its and the location's ``last_updated``, so delta pulls
-    (``date_from``) see it."""
+    (``date_from``) see it.
+
+    A new location and a new copy of each EVSE it changes; everything else
+    is shared with ``state.asserted``, which nobody changes in place (a
+    deep copy per fold was most of a replay's CPU)."""
     if state.asserted is None:
         return None
-    location = copy.deepcopy(state.asserted)
+    location = dict(state.asserted)
+    latest = parse_ocpi_datetime(location["last_updated"])
+    evses: list[Json] = []
     for evse in location.get("evses") or ():
-        resolved = state.statuses.get(fold(str(evse.get("uid", ""))))
-        if resolved is None:
-            continue
-        at = parse_ocpi_datetime(resolved["last_updated"])
         own = parse_ocpi_datetime(evse["last_updated"])
-        if at < own:
-            continue  # the owner said something newer
-        evse["status"] = resolved["status"]
-        if at > own:
-            evse["last_updated"] = resolved["last_updated"]
-    stamps = [location["last_updated"], *(e["last_updated"] for e in location.get("evses") or ())]
-    location["last_updated"] = format_ocpi_datetime(max(parse_ocpi_datetime(s) for s in stamps))
+        resolved = state.statuses.get(fold(str(evse.get("uid", ""))))
+        if resolved is not None:
+            at = parse_ocpi_datetime(resolved["last_updated"])
+            if at >= own:  # else the owner said something newer
+                evse = {**evse, "status": resolved["status"]}
+                if at > own:
+                    evse["last_updated"] = resolved["last_updated"]
+                    own = at
+        latest = max(latest, own)
+        evses.append(evse)
+    if location.get("evses"):
+        location["evses"] = evses
+    location["last_updated"] = format_ocpi_datetime(latest)
     return location
 
 

@@ -1,6 +1,7 @@
 """The pure fold behind the location views: PUT/PATCH merge, stale writes,
 resolved statuses from the other topic, idempotency."""
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -140,3 +141,23 @@ def test_an_older_resolved_status_never_replaces_a_newer_one() -> None:
 def test_sort_stamps_sort_in_time_order_unlike_ocpi_text() -> None:
     assert "2026-01-01T12:00:00.500Z" < "2026-01-01T12:00:00Z"  # the OCPI form does not
     assert sort_stamp("2026-01-01T12:00:00.500Z") > sort_stamp("2026-01-01T12:00:00Z")
+
+
+def test_serving_a_location_leaves_its_state_as_it_was() -> None:
+    # served() copies only the location and the EVSEs it changes; the rest
+    # is shared with the state, so it must never write into it.
+    state = LocationState()
+    for rec in (
+        put(location(evses=[evse("EVSE1"), evse("EVSE2")])),
+        resolved(S.CHARGING, evse_uid="EVSE1", at=T0 + timedelta(hours=1)),
+    ):
+        state = evolve(state, rec.event)
+    assert state.asserted is not None
+    before = copy.deepcopy(state.asserted)
+    shown = served(state)
+    assert shown is not None
+    assert [e["status"] for e in shown["evses"]] == ["CHARGING", "AVAILABLE"]
+    assert shown["last_updated"] == shown["evses"][0]["last_updated"]
+    assert state.asserted == before
+    assert state.asserted["evses"][0]["status"] == "AVAILABLE"
+    assert served(state) == shown
