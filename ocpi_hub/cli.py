@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import structlog
 import typer
 
+from ocpi_hub import collector
 from ocpi_hub.logging import configure_logging
 from ocpi_hub.settings import Settings, get_settings
 
@@ -21,8 +22,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 
 def _settings() -> Settings:
+    """The settings, once every command has imported what it runs: logging
+    configured and the garbage collector tuned (ocpi_hub/collector.py)."""
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    collector.tune(settings.gc_young_threshold)
     return settings
 
 

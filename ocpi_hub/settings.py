@@ -364,6 +364,12 @@ class Settings(BaseSettings):
     ocpp_message_log_length: int = Field(default=50, ge=1, le=10_000)
     ocpp_message_log_queue: int = Field(default=10_000, ge=1)
 
+    # --- the process ---------------------------------------------------------
+    # Allocations between two young collections of Python's cyclic garbage
+    # collector (Python's default: 700; 0 leaves the defaults alone). Each
+    # process also freezes what it holds after its start (docs/adr/0050).
+    gc_young_threshold: int = Field(default=10_000, ge=0)
+
     # --- logging ------------------------------------------------------------
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
