@@ -620,6 +620,10 @@ async def run(args: argparse.Namespace, started_wall: float) -> tuple[dict[str, 
             "replay_process_cpu_s": round(own, 2),
             "replay_process_cpu_us_per_event": round(own / count * 1e6) if count else None,
             "replay_process_cores": round(own / replay_s, 2) if replay_s else None,
+            # The process's peak, the seed before the replay included.
+            "replay_process_peak_rss_mib": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            ),
             "views": {
                 m.name: {
                     "written": m.written,
@@ -696,6 +700,7 @@ def render(report: dict[str, Any]) -> None:
             f"{r['replay_process_cores']} / {r['replay_process_cpu_us_per_event']}",
         )
         table.add_row("replay: batches", f"{r['batches']}")
+        table.add_row("replay process peak RSS (MiB)", f"{r.get('replay_process_peak_rss_mib')}")
         for view, v in r["views"].items():
             if v["written"] or v.get("apply_cpu_s", 0) >= 0.1:
                 table.add_row(
