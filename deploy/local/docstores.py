@@ -60,6 +60,8 @@ from infra import (
     RUN,
     InfraError,
     Proc,
+    logged_run,
+    maven_jars,
     mongo_probe,
     port_free,
     rel,
@@ -123,26 +125,6 @@ def _proc(name: str) -> Proc:
     return proc
 
 
-def _run(cmd: list[str], log: Path, timeout: float, **kw: object) -> int:
-    """Run a step to completion, its output appended to ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as fh:
-        fh.write(f"\n===== {' '.join(cmd)}\n".encode())
-        fh.flush()
-        try:
-            return subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-                **kw,  # type: ignore[arg-type]
-            ).returncode
-        except subprocess.TimeoutExpired:
-            return -1
-
-
 # --------------------------------------------------------------------------- #
 # FerretDB: built from the Go module proxy, once
 # --------------------------------------------------------------------------- #
@@ -186,7 +168,7 @@ def build_ferretdb() -> Path:
         (version_dir / "version.txt").write_text(FERRETDB_VERSION + "\n")
         (version_dir / "package.txt").write_text("ocpi-hub-local\n")
         built = Path(tmp) / "ferretdb"
-        rc = _run(
+        rc = logged_run(
             [go, "build", "-trimpath", "-o", str(built), "./cmd/ferretdb"],
             log,
             1800,
@@ -219,22 +201,7 @@ def fetch_mongo_java_server() -> Path:
     partial = MJS_LIBS.with_name("libs.partial")
     shutil.rmtree(partial, ignore_errors=True)
     say(f"downloading mongo-java-server {MJS_VERSION} with Maven (log: {rel(log)})")
-    rc = _run(
-        [
-            "mvn",
-            "-B",
-            "-ntp",
-            "-f",
-            str(MJS_POM),
-            f"-Dmaven.repo.local={CACHE / 'm2'}",
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={partial}",
-        ],
-        log,
-        900,
-        cwd=MJS_DIR,
-    )
+    rc = maven_jars(MJS_POM, CACHE / "m2", partial, log)
     if rc != 0 or not any(partial.glob("mongo-java-server-h2-backend-*.jar")):
         raise InfraError(
             f"downloading mongo-java-server failed (exit {rc}); last lines:\n{tail(log)}"
@@ -273,7 +240,7 @@ def prepare_postgresql(datadir: Path) -> None:
     log = LOGS / "docstore-postgresql.log"
     say(f"postgresql: initdb {rel(datadir)}")
     # trust on loopback only: a throw-away local cluster, like infra's MariaDB.
-    rc = _run(
+    rc = logged_run(
         as_pg_user(
             [
                 str(bindir / "initdb"),
@@ -321,7 +288,7 @@ def create_pg_database(port: int) -> None:
     )
     if out.stdout.strip() == "1":
         return
-    rc = _run([*psql, f"CREATE DATABASE {PG_DATABASE}"], log, 60)
+    rc = logged_run([*psql, f"CREATE DATABASE {PG_DATABASE}"], log, 60)
     if rc != 0:
         raise InfraError(f"CREATE DATABASE failed; last lines of {rel(log)}:\n{tail(log)}")
 

@@ -186,6 +186,53 @@ def tail(path: Path, lines: int = 25) -> str:
     return "\n".join("    " + line for line in out) or "    (log is empty)"
 
 
+def logged_run(
+    cmd: list[str],
+    log: Path,
+    timeout: float,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run a provisioning step to completion, its output appended to ``log``
+    under a ``=====`` line (what ``tail`` shows); -1 when it timed out."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as fh:
+        fh.write(f"\n===== {' '.join(cmd)}\n".encode())
+        fh.flush()
+        try:
+            return subprocess.run(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            fh.write(f"\n(timed out after {timeout:.0f} s)\n".encode())
+            return -1
+
+
+def maven_jars(pom: Path, repo: Path, out: Path, log: Path) -> int:
+    """Maven copies the runtime dependencies ``pom`` declares into ``out``
+    (Maven Central; ``repo`` is the local repository, under data/cache)."""
+    cmd = [
+        "mvn",
+        "-B",
+        "-ntp",
+        "-f",
+        str(pom),
+        f"-Dmaven.repo.local={repo}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={out}",
+    ]
+    return logged_run(cmd, log, 900, cwd=pom.parent)
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -768,17 +815,7 @@ class Apt:
         )
         say(f"installing {' '.join(packages)} with apt-get (log: {rel(log)})")
         for cmd in steps:
-            with open(log, "ab") as fh:
-                fh.write(f"\n===== {' '.join(cmd)}\n".encode())
-                fh.flush()
-                rc = subprocess.run(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    timeout=900,
-                ).returncode
+            rc = logged_run(cmd, log, 900, env=env)
             if "update" in cmd:
                 cls.updated = True
                 if rc != 0:  # stale package lists may still do
@@ -903,39 +940,16 @@ class Kafka(Service):
         tmp = self.home / "libs.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         self.home.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            "mvn",
-            "-B",
-            "-ntp",
-            "-f",
-            str(KAFKA_POM),
-            f"-Dmaven.repo.local={self.m2}",
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={tmp}",
-        ]
         say(
             f"kafka: downloading Kafka {self.version} jars with Maven into {rel(self.libs)} "
             f"(log: {rel(log)})"
         )
         t0 = time.monotonic()
-        with open(log, "ab") as fh:
-            fh.write(f"\n===== {' '.join(cmd)}\n".encode())
-            fh.flush()
-            try:
-                rc = subprocess.run(
-                    cmd,
-                    cwd=HERE / "kafka",
-                    stdin=subprocess.DEVNULL,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    timeout=900,
-                ).returncode
-            except subprocess.TimeoutExpired:
-                rc = "timeout after 900s"
+        rc = maven_jars(KAFKA_POM, self.m2, tmp, log)
         if rc != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
             raise InfraError(
-                f"downloading the Kafka jars failed ({rc}); last lines of {rel(log)}:\n{tail(log)}"
+                f"downloading the Kafka jars failed (exit {rc}); last lines of {rel(log)}:\n"
+                f"{tail(log)}"
             )
         shutil.rmtree(self.libs, ignore_errors=True)
         os.replace(tmp, self.libs)
@@ -1165,12 +1179,7 @@ class MariaDB(Service):
                 *self._user_args(),
             ]
         say(f"mariadb: initialising private data dir {rel(self.datadir)} (log: {rel(log)})")
-        with open(log, "ab") as fh:
-            fh.write(f"\n===== {' '.join(cmd)}\n".encode())
-            fh.flush()
-            rc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, timeout=300
-            ).returncode
+        rc = logged_run(cmd, log, 300)
         if rc != 0:
             raise InfraError(
                 f"initialising {rel(self.datadir)} failed (exit {rc}); last lines of {rel(log)}:\n"
