@@ -8,8 +8,10 @@ harmless).
 Replay: reads the same topics from offset zero up to the end offsets seen at
 the start, with no consumer group, into any set of writers: the live views
 (after wiping them) or a fresh namespace to compare against the live ones.
-Its batches are big (each document written once per batch) and the next one
-is read and decoded while the last one is written.
+Its batches are big (each document written once per batch), it reads the
+topics' partitions a group at a time (``partition_groups``: fewer aggregates
+per batch, so more events per document written), and the next batch is
+read and decoded while the last one is written.
 
 Either way each message is decoded once (``decode``) and the same records go
 to every writer, each writer in a thread of its own (``BatchApplier``).
@@ -484,6 +486,22 @@ async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]
     ]
 
 
+def partition_groups(partitions: Iterable[TopicPartition]) -> list[list[TopicPartition]]:
+    """The partitions grouped by their number, lowest first.
+
+    Our topics are keyed by aggregate, and those read together (a location's
+    PUTs and PATCHes, its resolved statuses) have as many partitions, so an
+    aggregate's events on every topic fall in one group. A replay reads the
+    groups one after the other: a batch then holds a sixth of the aggregates
+    (with six partitions), each with six times the events, and a view writes
+    each document once per batch. Kafka orders nothing across partitions, so
+    this is one more order the views already take (docs/adr/0051)."""
+    by_number: dict[int, list[TopicPartition]] = {}
+    for tp in sorted(partitions, key=lambda tp: (tp.partition, tp.topic)):
+        by_number.setdefault(tp.partition, []).append(tp)
+    return [by_number[n] for n in sorted(by_number)]
+
+
 async def replay(
     bootstrap: str,
     prefix: str,
@@ -528,9 +546,9 @@ async def replay(
         start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
-        for tp in partitions:
-            consumer.seek(tp, start[tp])
         pending = {tp for tp in partitions if end[tp] > start[tp]}
+        groups = partition_groups(pending)
+        reading: set[TopicPartition] = set()
         log.info(
             "replay_range",
             partitions={f"{tp.topic}:{tp.partition}": [start[tp], end[tp]] for tp in pending},
@@ -560,6 +578,14 @@ async def replay(
                 records: list[Record[object]] = []
                 failed: list[Quarantine] = []
                 while pending and len(records) + len(failed) < batch_size:
+                    if not reading & pending:
+                        # The next group: only its partitions are assigned.
+                        group = groups.pop(0)
+                        consumer.assign(group)
+                        for tp in group:
+                            consumer.seek(tp, start[tp])
+                        reading = set(group)
+                        quiet_polls = 0
                     # Drain every assigned partition, finished ones included:
                     # aiokafka sends no new fetch to a broker while any
                     # partition it serves has undrained records, so asking only
@@ -583,7 +609,7 @@ async def replay(
                         # partition could end in offsets without one
                         # (transaction markers): after two quiet seconds, trust
                         # the consumer's position.
-                        for tp in list(pending):
+                        for tp in list(reading & pending):
                             if await consumer.position(tp) >= end[tp]:
                                 pending.discard(tp)
                     # An empty poll while partitions are pending only means

@@ -1,5 +1,6 @@
 """Replay against the real broker: it stops at the end it saw, whatever is
-written meanwhile, and never stalls on a finished partition."""
+written meanwhile, never stalls on a finished partition, and reads the
+topics' partitions a group at a time."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from projections.runner import replay
 from schemas.events import EvseStatusResolved, Party, serialize_event
 from schemas.events.locations import EvseStatusResolvedPayload, location_key
 from schemas.ocpi.locations import EvseStatus
-from schemas.topics import EVSE_STATUS
+from schemas.topics import EVSE_STATUS, LOCATIONS
 from tests.conftest import fresh_namespace
 from tests.services import Namespace
 
@@ -105,3 +106,33 @@ async def _replay_while_writing(namespace: Namespace) -> None:
     by_partition = {p: [r.offset for r in writer.records if r.partition == p] for p in (0, 1)}
     assert by_partition[0] == [0]
     assert by_partition[1] == list(range(40))
+
+
+def test_replay_reads_one_partition_group_after_the_other(services: Settings) -> None:
+    with fresh_namespace(services) as namespace:
+        asyncio.run(_replay_by_groups(namespace))
+
+
+async def _replay_by_groups(namespace: Namespace) -> None:
+    s = namespace.settings
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    # The reader does not look at what the events are: the same ones go to
+    # both topics that a location's events use.
+    topics = [s.topic(spec.name) for spec in (LOCATIONS, EVSE_STATUS)]
+    for partition in (2, 0, 1):
+        for topic in topics:
+            await produce(s.kafka_bootstrap, topic, partition, 5)
+    writer = Collect()
+    # Batches smaller than a group, so some batches span two groups.
+    count = await asyncio.wait_for(
+        replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=4), timeout=60
+    )
+    assert count == 30
+    order = [r.partition for r in writer.records]
+    assert order == sorted(order)  # no record of partition n+1 before the last of n
+    for topic in (LOCATIONS.name, EVSE_STATUS.name):
+        for partition in (0, 1, 2):
+            offsets = [
+                r.offset for r in writer.records if (r.topic, r.partition) == (topic, partition)
+            ]
+            assert offsets == list(range(5)), (topic, partition)
