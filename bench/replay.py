@@ -100,7 +100,7 @@ from projections.mongo.evse_status_history import KEPT_PER_LOCATION
 from projections.mongo.history import LOCATION_HISTORY
 from projections.mongo.locations import COLLECTION as LOCATIONS_VIEW
 from projections.mysql.models import evses
-from projections.position import Record, Writer
+from projections.position import Record, Writer, read_types
 from projections.runner import replay
 from schemas.events import (
     EventMeta,
@@ -334,6 +334,7 @@ class Metered:
     def __init__(self, inner: Writer) -> None:
         self.inner = inner
         self.name = inner.name
+        self.event_types = read_types(inner)
         self.written = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0

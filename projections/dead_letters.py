@@ -43,7 +43,7 @@ from pymongo.errors import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from projections.position import Record, Writer
+from projections.position import Record, Writer, read_types
 from schemas.events import EventQuarantined, Party, QuarantinedEventResolved, derived_event_id
 from schemas.events.dead_letters import (
     EventQuarantinedPayload,
@@ -189,6 +189,7 @@ class Guarded:
     ) -> None:
         self._writer = writer
         self.name = writer.name
+        self.event_types = read_types(writer)
         self._stopping = stopping or threading.Event()
         self._initial = retry_initial_s
         self._max = retry_max_s

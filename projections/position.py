@@ -9,9 +9,9 @@ replay reproduces the live views exactly: the offsets are the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 E = TypeVar("E", covariant=True)
 
@@ -45,8 +45,27 @@ def already_applied(positions: Mapping[str, int], record: Record[object]) -> boo
     return applied is not None and record.offset <= applied
 
 
+# The event types a writer reads (classes, or unions of them).
+EventTypes = tuple[Any, ...]
+
+
+def read_types(writer: object) -> EventTypes | None:
+    """The event types a writer declares with ``event_types``; None when it
+    declares none (it looks at records of any type). A writer that declares
+    them ignores every other record, by the same tuple, so the runner need
+    not hand it a batch that holds none of them (``BatchApplier``)."""
+    types: EventTypes | None = getattr(writer, "event_types", None)
+    return types
+
+
+def reads_any(types: EventTypes | None, present: Iterable[type]) -> bool:
+    """Whether a writer reading ``types`` has anything among ``present``."""
+    return types is None or any(issubclass(t, types) for t in present)
+
+
 class Writer(Protocol):
-    """A view the projection runner keeps: it applies batches of Records."""
+    """A view the projection runner keeps: it applies batches of Records.
+    It may also say which event types it reads (``read_types``)."""
 
     name: str
 

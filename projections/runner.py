@@ -49,7 +49,7 @@ from projections.dead_letters import (
     log_quarantine,
     quarantined_event,
 )
-from projections.position import Record, Writer
+from projections.position import Record, Writer, read_types, reads_any
 from schemas.events import EventMeta, Party, parse_event
 from schemas.events.dead_letters import DECODE
 from schemas.topics import (
@@ -326,8 +326,15 @@ class BatchApplier:
             if isinstance(writer, Guarded):
                 writer.interrupted = False  # an interruption is this batch's
         loop = asyncio.get_running_loop()
+        # A writer that reads none of the batch's event types is not called:
+        # it would look at every record only to skip it.
+        present = {type(r.event) for r in records}
         results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, w.apply, records) for w in self._writers),
+            *(
+                loop.run_in_executor(self._pool, w.apply, records)
+                for w in self._writers
+                if reads_any(read_types(w), present)
+            ),
             return_exceptions=True,
         )
         for result in results:

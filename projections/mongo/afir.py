@@ -186,6 +186,7 @@ class AfirViewWriter:
     that did."""
 
     name = "mongo.afir"
+    event_types = (*_LOCATION_EVENTS, *_TARIFF_EVENTS)
 
     def __init__(self, db: Database[Doc], us: Party, lang: str) -> None:
         self._sites = db[SITES]

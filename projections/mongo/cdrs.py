@@ -107,7 +107,12 @@ def _list_key(country_code: str, party_id: str, token_party: str) -> str:
 class CdrViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
         super().__init__(
-            "mongo.cdrs", db[COLLECTION], _key, apply, counted=Counted(db, COLLECTION, count_keys)
+            "mongo.cdrs",
+            db[COLLECTION],
+            _key,
+            apply,
+            reads=_FOLDED,
+            counted=Counted(db, COLLECTION, count_keys),
         )
 
     def prepare(self) -> None:

@@ -57,7 +57,13 @@ def _key(record: Record[Any]) -> str | None:
 
 class ChargePointViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.charge_points", db[COLLECTION], _key, apply)
+        super().__init__(
+            "mongo.charge_points",
+            db[COLLECTION],
+            _key,
+            apply,
+            reads=(ChargePointRegistered, ChargePointDeregistered),
+        )
 
     def prepare(self) -> None:
         # The charge points of a location, and the one holding an EVSE.

@@ -92,7 +92,14 @@ def count_keys(doc: Doc | None) -> frozenset[str]:
 class DeadLetterViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
         counted = Counted(db, COLLECTION, count_keys)
-        super().__init__("mongo.dead_letters", db[COLLECTION], _key, apply, counted=counted)
+        super().__init__(
+            "mongo.dead_letters",
+            db[COLLECTION],
+            _key,
+            apply,
+            reads=(EventQuarantined, QuarantinedEventResolved),
+            counted=counted,
+        )
 
     def prepare(self) -> None:
         super().prepare()

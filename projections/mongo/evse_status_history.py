@@ -54,10 +54,13 @@ KEPT_PER_LOCATION = 1000
 PRUNE_EVERY = 200
 
 
+_READS = (EvseStatusResolved,)
+
+
 def history_entry(record: Record[Any]) -> tuple[str, Record[Any], Doc] | None:
     """The location and entry of one record; None unless it is a resolved status."""
     event = record.event
-    if not isinstance(event, EvseStatusResolved):
+    if not isinstance(event, _READS):
         return None
     p = event.payload
     return (
@@ -89,6 +92,7 @@ def _entry_of_flat(old: Doc) -> Doc:
 
 class EvseStatusHistoryWriter:
     name = "mongo.evse_status_history"
+    event_types = _READS
 
     def __init__(
         self, db: Database[Doc], *, kept: int = KEPT_PER_LOCATION, prune_every: int = PRUNE_EVERY

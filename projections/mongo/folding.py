@@ -38,7 +38,7 @@ from pymongo.errors import BulkWriteError, DocumentTooLarge
 
 from projections.dead_letters import ConcurrentWriteError
 from projections.mongo.counts import Counted, CountTally
-from projections.position import Record
+from projections.position import EventTypes, Record
 
 log = structlog.get_logger(__name__)
 
@@ -74,11 +74,15 @@ class FoldingWriter:
         key_of: Callable[[Record[Any]], str | None],
         fold: Fold,
         *,
+        reads: EventTypes,
         finish: Finish | None = None,
         counted: Counted | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.name = name
+        # The events this view folds; it ignores every other record, so a
+        # batch without any of them need not be handed to it (position.py).
+        self.event_types = reads
         self._coll = collection
         self._key_of = key_of
         self._fold = fold
@@ -101,6 +105,8 @@ class FoldingWriter:
     def apply(self, records: Sequence[Record[Any]]) -> int:
         by_key: dict[str, list[Record[Any]]] = defaultdict(list)
         for rec in records:
+            if not isinstance(rec.event, self.event_types):
+                continue
             key = self._key_of(rec)
             if key is not None:
                 by_key[key].append(rec)

@@ -69,6 +69,7 @@ class HistoryWriter:
         self, name: str, collection: Collection[Doc], types: tuple[type[EventMeta], ...]
     ) -> None:
         self.name = name
+        self.event_types = types
         self._coll = collection
         self._types = types
 

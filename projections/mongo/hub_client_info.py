@@ -58,7 +58,9 @@ def apply(doc: Doc | None, record: Record[ClientInfoPut]) -> Doc | None:
 
 class HubClientInfoViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.hub_client_info", db[COLLECTION], _key, apply)
+        super().__init__(
+            "mongo.hub_client_info", db[COLLECTION], _key, apply, reads=(ClientInfoPut,)
+        )
 
     def prepare(self) -> None:
         super().prepare()

@@ -122,6 +122,7 @@ class LocationViewWriter(FoldingWriter):
             db[COLLECTION],
             _key,
             apply,
+            reads=_FOLDED,
             counted=self._counts,
             cache_size=cache_size,
         )

@@ -86,9 +86,13 @@ def _api_key_key(record: Record[Any]) -> str | None:
 
 class AccountViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__(f"mongo.{ACCOUNTS}", db[ACCOUNTS], _account_key, apply_account)
+        super().__init__(
+            f"mongo.{ACCOUNTS}", db[ACCOUNTS], _account_key, apply_account, reads=_ACCOUNT_EVENTS
+        )
 
 
 class ApiKeyViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__(f"mongo.{API_KEYS}", db[API_KEYS], _api_key_key, apply_api_key)
+        super().__init__(
+            f"mongo.{API_KEYS}", db[API_KEYS], _api_key_key, apply_api_key, reads=_KEY_EVENTS
+        )

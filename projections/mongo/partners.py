@@ -54,7 +54,7 @@ def apply(doc: Doc | None, record: Record[PartnerEvent]) -> Doc | None:
 
 class PartnerViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.partners", db[COLLECTION], _key, apply)
+        super().__init__("mongo.partners", db[COLLECTION], _key, apply, reads=_PARTNER_EVENTS)
 
 
 class PartnerQuery:

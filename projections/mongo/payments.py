@@ -88,7 +88,13 @@ def apply_advice(doc: Doc | None, record: Record[Any]) -> Doc | None:
 
 class TerminalViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.payment_terminals", db[TERMINALS], _terminal_key, apply_terminal)
+        super().__init__(
+            "mongo.payment_terminals",
+            db[TERMINALS],
+            _terminal_key,
+            apply_terminal,
+            reads=(TerminalEvent,),
+        )
 
     def prepare(self) -> None:
         super().prepare()
@@ -99,7 +105,13 @@ class TerminalViewWriter(FoldingWriter):
 
 class AdviceViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.payment_advices", db[ADVICES], _advice_key, apply_advice)
+        super().__init__(
+            "mongo.payment_advices",
+            db[ADVICES],
+            _advice_key,
+            apply_advice,
+            reads=(FinancialAdviceConfirmationPosted,),
+        )
 
     def prepare(self) -> None:
         super().prepare()

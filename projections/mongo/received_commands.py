@@ -66,7 +66,9 @@ def _key(record: Record[Any]) -> str | None:
 
 class ReceivedCommandViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__(f"mongo.{COLLECTION}", db[COLLECTION], _key, apply)
+        super().__init__(
+            f"mongo.{COLLECTION}", db[COLLECTION], _key, apply, reads=RECEIVED_COMMAND_EVENTS
+        )
 
     def prepare(self) -> None:
         # CANCEL_RESERVATION finds the reservation it cancels.

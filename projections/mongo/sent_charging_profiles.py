@@ -70,20 +70,22 @@ def _folding(
     return apply, key
 
 
-_SENT = _folding(
-    SentProfileState, evolve, (ChargingProfileRequestSent, ChargingProfileResultReceived)
-)
-_ACTIVE = _folding(ActiveProfileState, evolve_active, (ActiveChargingProfileReceived,))
+_SENT_EVENTS = (ChargingProfileRequestSent, ChargingProfileResultReceived)
+_ACTIVE_EVENTS = (ActiveChargingProfileReceived,)
+_SENT = _folding(SentProfileState, evolve, _SENT_EVENTS)
+_ACTIVE = _folding(ActiveProfileState, evolve_active, _ACTIVE_EVENTS)
 
 
 class SentProfileViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__(f"mongo.{SENT}", db[SENT], _SENT[1], _SENT[0])
+        super().__init__(f"mongo.{SENT}", db[SENT], _SENT[1], _SENT[0], reads=_SENT_EVENTS)
 
 
 class ActiveProfileViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__(f"mongo.{ACTIVE}", db[ACTIVE], _ACTIVE[1], _ACTIVE[0])
+        super().__init__(
+            f"mongo.{ACTIVE}", db[ACTIVE], _ACTIVE[1], _ACTIVE[0], reads=_ACTIVE_EVENTS
+        )
 
 
 class StateQuery(Generic[S]):

@@ -58,7 +58,7 @@ def _key(record: Record[Any]) -> str | None:
 
 class SentCommandViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__(f"mongo.{COLLECTION}", db[COLLECTION], _key, apply)
+        super().__init__(f"mongo.{COLLECTION}", db[COLLECTION], _key, apply, reads=_FOLDED)
 
     def prepare(self) -> None:
         newest_first = [("_ts", DESCENDING), ("_id", DESCENDING)]

@@ -70,7 +70,9 @@ def _key(record: Record[Any]) -> str | None:
 
 class SessionViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
-        super().__init__("mongo.sessions", db[COLLECTION], _key, apply)
+        super().__init__(
+            "mongo.sessions", db[COLLECTION], _key, apply, reads=(SessionPut, SessionPatched)
+        )
 
     def prepare(self) -> None:
         # Keyset pagination of one party's sessions (our Sender list).

@@ -90,7 +90,9 @@ def count_keys(doc: Doc | None) -> frozenset[str]:
 class TariffViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
         counted = Counted(db, COLLECTION, count_keys)
-        super().__init__("mongo.tariffs", db[COLLECTION], _key, apply, counted=counted)
+        super().__init__(
+            "mongo.tariffs", db[COLLECTION], _key, apply, reads=_FOLDED, counted=counted
+        )
 
     def prepare(self) -> None:
         super().prepare()

@@ -80,7 +80,12 @@ def count_keys(doc: Doc | None) -> frozenset[str]:
 class TokenViewWriter(FoldingWriter):
     def __init__(self, db: Database[Doc]) -> None:
         super().__init__(
-            "mongo.tokens", db[COLLECTION], _key, apply, counted=Counted(db, COLLECTION, count_keys)
+            "mongo.tokens",
+            db[COLLECTION],
+            _key,
+            apply,
+            reads=_EVENTS,
+            counted=Counted(db, COLLECTION, count_keys),
         )
 
     def prepare(self) -> None:

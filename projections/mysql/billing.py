@@ -440,6 +440,7 @@ _INVOICE_EVENTS = (InvoiceDrafted, InvoiceIssued, InvoicePaid, InvoiceVoided)
 
 class BillingRowWriter:
     name = "mysql.billing"
+    event_types = _BILLING_EVENTS
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

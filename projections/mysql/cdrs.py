@@ -124,15 +124,19 @@ def cdr_columns(state: Row | None) -> Row:
     }
 
 
+_READS = (CdrIssued, CdrReceived, CdrReconciled)
+
+
 def _cdr_key(record: Record[object]) -> str | None:
     event = record.event
-    if isinstance(event, CdrIssued | CdrReceived | CdrReconciled):
+    if isinstance(event, _READS):
         return event.aggregate_key
     return None
 
 
 class CdrRowWriter:
     name = "mysql.cdrs"
+    event_types = _READS
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

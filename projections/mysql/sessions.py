@@ -113,15 +113,19 @@ def session_columns(session: Row | None) -> Row:
     }
 
 
+_READS = (SessionPut, SessionPatched)
+
+
 def _session_key(record: Record[object]) -> str | None:
     event = record.event
-    if isinstance(event, SessionPut | SessionPatched):
+    if isinstance(event, _READS):
         return event.aggregate_key
     return None
 
 
 class SessionRowWriter:
     name = "mysql.sessions"
+    event_types = _READS
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -83,6 +83,7 @@ class HierarchyWriter:
     written with."""
 
     name = "mysql.hierarchy"
+    event_types = _FOLDED
 
     def __init__(
         self, engine: Engine, *, folds: LocationFolds | None = None, cache_size: int = 10_000

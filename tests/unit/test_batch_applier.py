@@ -12,6 +12,7 @@ import pytest
 from projections.dead_letters import ConcurrentWriteError, Guarded, StoreInterruptedError
 from projections.position import Record
 from projections.runner import BatchApplier
+from schemas.events import EventMeta, EvseStatusResolved, TariffDeleted, TariffPut
 from schemas.ocpi.locations import EvseStatus as S
 from tests.unit.factories import resolved
 
@@ -151,3 +152,35 @@ def test_a_batch_a_store_was_only_busy_for_settles() -> None:
     finally:
         applier.close()
     assert inner.attempts == 1 and len(inner.seen) == 1 and settled == [1]
+
+
+class Reading(Slow):
+    """A writer that declares the event types it reads."""
+
+    def __init__(self, name: str, event_types: tuple[type, ...]) -> None:
+        super().__init__(name, threading.Barrier(1))
+        self.event_types = event_types
+        self.calls = 0
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        self.calls += 1
+        return super().apply(records)
+
+
+def test_a_writer_is_not_handed_a_batch_without_an_event_type_it_reads() -> None:
+    statuses = Reading("statuses", (EvseStatusResolved,))
+    any_event = Reading("any event", (EventMeta,))  # a base class of every event
+    tariffs = Reading("tariffs", (TariffPut, TariffDeleted))
+    undeclared = Slow("undeclared", threading.Barrier(1))
+    guarded_tariffs = Guarded(Reading("guarded tariffs", (TariffPut,)))
+    writers = [statuses, any_event, tariffs, undeclared, guarded_tariffs]
+    applier = BatchApplier(writers)
+    batch = [resolved(S.CHARGING, offset=i) for i in range(3)]
+    try:
+        asyncio.run(applier.apply(batch))
+    finally:
+        applier.close()
+    assert statuses.seen == batch and any_event.seen == batch and undeclared.seen == batch
+    assert tariffs.calls == 0 and tariffs.seen == []
+    assert guarded_tariffs.event_types == (TariffPut,)
+    assert isinstance(guarded_tariffs._writer, Reading) and guarded_tariffs._writer.calls == 0
