@@ -329,12 +329,13 @@ class Proc:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
-    def running(self, quiet: bool = False) -> Running | None:
-        """Our live process, or None (a stale pidfile is removed)."""
+    def running(self, quiet: bool = False, forget: bool = True) -> Running | None:
+        """Our live process, or None (a stale pidfile is removed, unless
+        `forget` is False: a reader that does not own the pidfile)."""
         try:
             pid = int(self.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            if self.pidfile.exists():
+            if forget and self.pidfile.exists():
                 self._forget()
             return None
         try:
@@ -357,7 +358,8 @@ class Proc:
                     "gone" if start is None else f"pid now belongs to: {proc_cmdline(pid)[:80]!r}"
                 )
                 say(f"{self.name}: removing stale pidfile (pid {pid} {what})")
-            self._forget()
+            if forget:
+                self._forget()
             return None
         return Running(pid, meta.get("port"), meta)
 
@@ -1535,10 +1537,11 @@ def start_kept(
     port: int | None,
     env: dict[str, str],
     extra_meta: dict | None = None,
-    timeout: float = 15.0,
+    timeout: float = 60.0,
 ) -> int:
     """Start `proc` under a keeper (which adopts it if it already runs);
-    return the process's pid once it has its pidfile."""
+    return the process's pid once it has its pidfile. Only the keeper writes
+    and removes that pidfile, so this only reads it."""
     RUN.mkdir(parents=True, exist_ok=True)
     spec = {"argv": argv, "port": port, "extra_meta": extra_meta or {}, "match": proc.match}
     write_atomic(spec_file(proc.name), json.dumps(spec, indent=2) + "\n")
@@ -1556,14 +1559,18 @@ def start_kept(
         env=env,
     )
     deadline = time.monotonic() + timeout
-    while (run := proc.running(quiet=True)) is None:
+    while (run := proc.running(quiet=True, forget=False)) is None:
         if keeper.exited() is not None:
             raise InfraError(
                 f"the keeper of {proc.name} exited; last lines of {rel(keeper.log)}:\n"
                 f"{tail(keeper.log)}"
             )
         if time.monotonic() > deadline:
-            raise InfraError(f"{proc.name} was not started within {timeout:.0f}s")
+            raise InfraError(
+                f"{proc.name} was not started within {timeout:.0f}s; last lines of "
+                f"{rel(keeper.log)}:\n{tail(keeper.log)}\nand of {rel(proc.log)}:\n"
+                f"{tail(proc.log)}"
+            )
         time.sleep(0.05)
     return run.pid
 

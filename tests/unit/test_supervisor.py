@@ -155,6 +155,21 @@ def test_a_process_started_before_is_adopted_not_doubled(toy: Toy) -> None:
     assert until(lambda: toy.state().get("restarts") == 1)
 
 
+def test_waiting_for_the_start_only_reads_the_keepers_pidfile(toy: Toy) -> None:
+    """`up` waits for the pidfile the keeper writes; it must not remove one it
+    cannot yet confirm (the keeper alone writes it, once per start), and when
+    it gives up it shows what the keeper and the process logged."""
+    blind = infra.Proc("toy", match="not in any command line")
+    with pytest.raises(infra.InfraError) as raised:
+        infra.start_kept(blind, toy.argv, None, toy.env, timeout=2.0)
+    child = until(lambda: toy.alive_children())[0]
+    assert blind.pidfile.read_text().split()[0] == str(child)  # left for the keeper
+    message = str(raised.value)
+    assert "toy was not started within 2s" in message
+    assert f"toy: started pid {child}" in message  # the keeper's log
+    assert "infra.py starting toy" in message  # the process's log
+
+
 def test_down_finds_an_instance_that_waits_to_be_restarted(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
