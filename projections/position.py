@@ -10,7 +10,7 @@ replay reproduces the live views exactly: the offsets are the same.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 E = TypeVar("E", covariant=True)
@@ -19,12 +19,15 @@ E = TypeVar("E", covariant=True)
 @dataclass(frozen=True)
 class Record(Generic[E]):
     """An event with where it sits in the log. ``topic`` is the catalogue
-    name, without any deployment prefix."""
+    name, without any deployment prefix; ``raw``, when known, the bytes the
+    log holds for it (what ``serialize_event`` wrote), so a view that keeps
+    the event as recorded need not serialise it again."""
 
     topic: str
     partition: int
     offset: int
     event: E
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def position_field(self) -> str:

@@ -122,6 +122,7 @@ def decode(prefix: str, message: ConsumerRecord[bytes, bytes]) -> Record[object]
         partition=message.partition,
         offset=message.offset,
         event=parse_event(message.value),
+        raw=message.value,
     )
 
 

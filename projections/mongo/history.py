@@ -52,12 +52,16 @@ LOCATION_HISTORY = "location_history"
 
 
 def history_chunks(records: Sequence[Record[Any]], types: tuple[type[EventMeta], ...]) -> list[Doc]:
-    """The chunks of one batch: an entry per record whose event is one of ``types``."""
+    """The chunks of one batch: an entry per record whose event is one of
+    ``types``, holding the event's JSON as the log has it."""
     return chunks.chunks(
         (
             r.event.aggregate_key,
             r,
-            {"recorded_at": r.event.recorded_at, "event": serialize_event(r.event).decode()},
+            {
+                "recorded_at": r.event.recorded_at,
+                "event": (r.raw or serialize_event(r.event)).decode(),
+            },
         )
         for r in records
         if isinstance(r.event, types)

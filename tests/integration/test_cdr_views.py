@@ -5,8 +5,10 @@ tariff history read as of an instant, and the MySQL ``cdrs`` table
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -237,6 +239,25 @@ async def test_the_location_history_answers_as_of_an_instant(
     assert await address(t0 + timedelta(days=2)) == "New Street 1"
     assert await address(t0 - timedelta(days=1)) == "Old Street 1"  # before our records: the first
     assert await query.as_of("ZZ", "HUB", "NOPE", t0) is None
+
+
+async def test_the_location_history_keeps_the_event_as_the_log_holds_it(
+    aio_mongo: AsyncMongoClient[Doc], db: Database[Doc]
+) -> None:
+    """Records read from Kafka carry the message's bytes: the history stores
+    those, not the decoded event serialised again, and still reads them."""
+    t0 = datetime(2026, 4, 1, tzinfo=UTC)  # before the other tests' entries of LOC-CDR
+    record = _location_put(7, t0, "Raw Street 1")
+    # As another producer might have written it: same event, other spacing.
+    raw = json.dumps(json.loads(serialize_event(record.event)), indent=1).encode()
+    assert raw != serialize_event(record.event)
+    LocationHistoryWriter(db).apply([replace(record, raw=raw)])
+
+    chunks = db["location_history"].find({"key": "ZZ/HUB/LOC-CDR"})
+    kept = [entry["event"] for chunk in chunks for entry in chunk["entries"]]
+    assert raw.decode() in kept and serialize_event(record.event).decode() not in kept
+    held = await LocationHistoryQuery(aio_mongo[db.name]).as_of("ZZ", "HUB", "LOC-CDR", t0)
+    assert held is not None and held["address"] == "Raw Street 1"
 
 
 async def test_a_location_history_held_one_entry_per_document_is_upgraded(
