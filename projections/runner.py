@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
+from ocpi_hub import collector
 from producers.log import EventLog
 from projections.dead_letters import (
     Failure,
@@ -576,69 +577,73 @@ async def replay(
             failed += await dead_letters.failed(applier.failures())
             await dead_letters.publish(failed, never)
 
-        applying: asyncio.Task[None] | None = None
-        try:
-            while pending:
-                # Fill one batch from as many polls as it takes: a poll returns
-                # what the consumer has buffered (about a fetch per partition),
-                # far less than a replay batch, and a bigger batch folds more
-                # events of one document into one write.
-                records: list[Record[object]] = []
-                failed: list[Quarantine] = []
-                while pending and len(records) + len(failed) < batch_size:
-                    if not reading & pending:
-                        # The next group: only its partitions are assigned.
-                        group = groups.pop(0)
-                        consumer.assign(group)
-                        for tp in group:
-                            consumer.seek(tp, start[tp])
-                        reading = set(group)
-                        quiet_polls = 0
-                    # Drain every assigned partition, finished ones included:
-                    # aiokafka sends no new fetch to a broker while any
-                    # partition it serves has undrained records, so asking only
-                    # for the pending ones can stall once a finished partition
-                    # has buffered records written after our snapshot. Those
-                    # are read and skipped.
-                    batches = await consumer.getmany(
-                        timeout_ms=500, max_records=batch_size - len(records) - len(failed)
-                    )
-                    for tp, messages in batches.items():
-                        taken = [m for m in messages if m.offset < end[tp]]
-                        if len(taken) < len(messages) or (
-                            taken and taken[-1].offset + 1 >= end[tp]
-                        ):
-                            pending.discard(tp)
-                        done += len(taken)
-                        records += decoded(prefix, taken, failed)
-                    quiet_polls = 0 if batches else quiet_polls + 1
-                    if quiet_polls >= 4:
-                        # Our topics have a record at every offset, but a
-                        # partition could end in offsets without one
-                        # (transaction markers): after two quiet seconds, trust
-                        # the consumer's position.
-                        for tp in list(reading & pending):
-                            if await consumer.position(tp) >= end[tp]:
+        # Two batches of decoded events are held at a time (one written, the
+        # next read meanwhile): young collections would walk them for no
+        # garbage (ocpi_hub/collector.py, docs/adr/0050).
+        with collector.holding(2 * batch_size * collector.OBJECTS_PER_EVENT):
+            applying: asyncio.Task[None] | None = None
+            try:
+                while pending:
+                    # Fill one batch from as many polls as it takes: a poll returns
+                    # what the consumer has buffered (about a fetch per partition),
+                    # far less than a replay batch, and a bigger batch folds more
+                    # events of one document into one write.
+                    records: list[Record[object]] = []
+                    failed: list[Quarantine] = []
+                    while pending and len(records) + len(failed) < batch_size:
+                        if not reading & pending:
+                            # The next group: only its partitions are assigned.
+                            group = groups.pop(0)
+                            consumer.assign(group)
+                            for tp in group:
+                                consumer.seek(tp, start[tp])
+                            reading = set(group)
+                            quiet_polls = 0
+                        # Drain every assigned partition, finished ones included:
+                        # aiokafka sends no new fetch to a broker while any
+                        # partition it serves has undrained records, so asking only
+                        # for the pending ones can stall once a finished partition
+                        # has buffered records written after our snapshot. Those
+                        # are read and skipped.
+                        batches = await consumer.getmany(
+                            timeout_ms=500, max_records=batch_size - len(records) - len(failed)
+                        )
+                        for tp, messages in batches.items():
+                            taken = [m for m in messages if m.offset < end[tp]]
+                            if len(taken) < len(messages) or (
+                                taken and taken[-1].offset + 1 >= end[tp]
+                            ):
                                 pending.discard(tp)
-                    # An empty poll while partitions are pending only means
-                    # the fetch is late (the writers keep the CPU busy): keep
-                    # filling, or the batch, and its coalescing, shrinks.
-                # The previous batch is written while this one was read and
-                # decoded; batches are applied one at a time, in order.
+                            done += len(taken)
+                            records += decoded(prefix, taken, failed)
+                        quiet_polls = 0 if batches else quiet_polls + 1
+                        if quiet_polls >= 4:
+                            # Our topics have a record at every offset, but a
+                            # partition could end in offsets without one
+                            # (transaction markers): after two quiet seconds, trust
+                            # the consumer's position.
+                            for tp in list(reading & pending):
+                                if await consumer.position(tp) >= end[tp]:
+                                    pending.discard(tp)
+                        # An empty poll while partitions are pending only means
+                        # the fetch is late (the writers keep the CPU busy): keep
+                        # filling, or the batch, and its coalescing, shrinks.
+                    # The previous batch is written while this one was read and
+                    # decoded; batches are applied one at a time, in order.
+                    if applying is not None:
+                        await applying
+                        applying = None
+                    if records or failed:
+                        applying = asyncio.create_task(apply(records, failed))
+                    on_progress(done, total)
                 if applying is not None:
                     await applying
-                    applying = None
-                if records or failed:
-                    applying = asyncio.create_task(apply(records, failed))
-                on_progress(done, total)
-            if applying is not None:
-                await applying
-        finally:
-            if applying is not None and not applying.done():
-                applying.cancel()
-                with contextlib.suppress(BaseException):
-                    await applying
-            applier.close()
+            finally:
+                if applying is not None and not applying.done():
+                    applying.cancel()
+                    with contextlib.suppress(BaseException):
+                        await applying
+                applier.close()
     finally:
         await consumer.stop()
     if dead_letters.published > published_before and DEAD_LETTERS.name in topics:

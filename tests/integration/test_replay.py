@@ -5,6 +5,7 @@ topics' partitions a group at a time."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import uuid
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
+from ocpi_hub import collector
 from ocpi_hub.settings import Settings
 from producers.log import ensure_topics
 from projections.position import Record
@@ -136,3 +138,34 @@ async def _replay_by_groups(namespace: Namespace) -> None:
                 r.offset for r in writer.records if (r.topic, r.partition) == (topic, partition)
             ]
             assert offsets == list(range(5)), (topic, partition)
+
+
+class Thresholds(Collect):
+    """Also notes the collector's young threshold each batch is written under."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.young: list[int] = []
+
+    def apply(self, records: Sequence[Record[object]]) -> int:
+        self.young.append(gc.get_threshold()[0])
+        return super().apply(records)
+
+
+def test_replay_collects_young_garbage_once_per_two_batches_held(services: Settings) -> None:
+    with fresh_namespace(services) as namespace:
+        asyncio.run(_replay_thresholds(namespace))
+
+
+async def _replay_thresholds(namespace: Namespace) -> None:
+    s = namespace.settings
+    await ensure_topics(s.kafka_bootstrap, s.topic_prefix, 1)
+    await produce(s.kafka_bootstrap, s.topic(EVSE_STATUS.name), 0, 3)
+    before = gc.get_threshold()
+    writer = Thresholds()
+    count = await asyncio.wait_for(
+        replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=50_000), timeout=60
+    )
+    assert count == 3 and writer.young
+    assert set(writer.young) == {2 * 50_000 * collector.OBJECTS_PER_EVENT}
+    assert gc.get_threshold() == before
