@@ -64,7 +64,9 @@ from string import Template
 # --------------------------------------------------------------------------- #
 PLATFORM_PROCESSES: list[tuple[str, list[str], str]] = [
     ("api", [".venv/bin/ocpi-hub", "api"], "http:/readyz"),
-    ("processors", [".venv/bin/ocpi-hub", "processors"], "alive"),
+    # Faust's worker logs "Ready" once its tables are recovered from their
+    # changelogs and its agents consume; before that no update is resolved.
+    ("processors", [".venv/bin/ocpi-hub", "processors"], "log:[^Worker]: Ready"),
     # Logged once its views are prepared (indexes, MySQL migrations) and it consumes.
     ("projections", [".venv/bin/ocpi-hub", "projections"], "log:projections_started"),
     ("push", [".venv/bin/ocpi-hub", "push"], "alive"),
@@ -133,6 +135,10 @@ PRETTY = {
 }
 
 HEALTH_TIMEOUT = float(os.environ.get("OCPI_HUB_HEALTH_TIMEOUT", "60"))
+# Platform processes whose readiness may take longer (every instance of a
+# scaled one): the processors recover their tables from changelogs that
+# grow with what the platform has seen (50 s here after a few benchmarks).
+READY_TIMEOUT = {"processors": max(HEALTH_TIMEOUT, 600.0)}
 KAFKA_HEAP_OPTS = os.environ.get("OCPI_HUB_KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m").split()
 STOP_TIMEOUT = {"kafka": 45.0, "mariadb": 45.0}  # others: DEFAULT_STOP_TIMEOUT
 DEFAULT_STOP_TIMEOUT = 15.0
@@ -1880,7 +1886,11 @@ def start_platform(procs: list[PlatformProc], api_port: int) -> None:
             elif readiness.startswith("tcp:"):
                 wait_healthy(proc, lambda: tcp_probe(gateway_port))
             elif readiness.startswith("log:"):
-                wait_healthy(proc, lambda p=proc, s=readiness[4:]: log_says(p.log, s))
+                wait_healthy(
+                    proc,
+                    lambda p=proc, s=readiness[4:]: log_says(p.log, s),
+                    timeout=READY_TIMEOUT.get(re.sub(r"-\d+$", "", proc.name), HEALTH_TIMEOUT),
+                )
             else:
                 wait_healthy(proc, lambda: (time.monotonic() - t0 >= ALIVE_GRACE, "still starting"))
         except InfraError:
