@@ -279,6 +279,17 @@ def test_our_location_out_to_211_and_back_keeps_what_211_can_say() -> None:
     assert again["opening_times"] == {"twentyfourseven": True}
 
 
+def test_our_location_without_a_postal_code_goes_out_with_an_empty_one() -> None:
+    ours = {k: v for k, v in location("L1").items() if k != "postal_code"}
+    theirs = V211.object_out(Kind.LOCATION, ours, patch=False)
+    assert theirs["postal_code"] == ""  # required by 2.1.1, absent from ours
+    l211.Location.model_validate(theirs)
+    cleared = V211.object_out(Kind.LOCATION, {"postal_code": None}, patch=True)
+    assert cleared == {"postal_code": ""}
+    named = V211.object_out(Kind.LOCATION, {"name": "Station"}, patch=True)
+    assert "postal_code" not in named  # a PATCH leaves out what it does not change
+
+
 def test_location_types_without_a_parking_type() -> None:
     other = into_ours(Kind.LOCATION, {**_minimal_211(), "type": "OTHER"})
     assert "parking_type" not in other and other["type"] == "OTHER"  # kept as an unknown field

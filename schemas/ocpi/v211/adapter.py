@@ -204,6 +204,11 @@ def _evse_out(e: Json, patch: bool) -> Json:
 def _location_out(d: Json, patch: bool) -> Json:
     for gone in ("country_code", "party_id", "publish", "publish_allowed_to", "state"):
         d.pop(gone, None)
+    # 2.1.1 requires a postal code, 2.2.1 does not (places without one): an
+    # empty string, which string(10) allows, rather than an object a strict
+    # partner refuses whole. A PATCH that clears it sends the same.
+    if (not patch and "postal_code" not in d) or ("postal_code" in d and d["postal_code"] is None):
+        d["postal_code"] = ""
     kept = d.pop("type", None)
     if "parking_type" in d or not patch:
         parking = d.pop("parking_type", None)
