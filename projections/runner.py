@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -37,7 +38,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
-from ocpi_hub import collector
 from producers.log import EventLog
 from projections.dead_letters import (
     Failure,
@@ -511,6 +511,32 @@ def partition_groups(partitions: Iterable[TopicPartition]) -> list[list[TopicPar
     return [by_number[n] for n in sorted(by_number)]
 
 
+# Container objects a decoded event keeps alive (its pydantic models with
+# their dicts and lists, 9.5 measured on the replay benchmark's events; its
+# Record and the Kafka message it came from).
+OBJECTS_PER_EVENT = 12
+
+
+@contextlib.contextmanager
+def young_collections_every(objects: int) -> Iterator[None]:
+    """Run the collector's young collections only every ``objects`` net
+    allocations while the block runs, then restore the threshold: for code
+    that holds about that many container objects at a time and frees them
+    whole (a replay's batches), which each young collection would walk, and
+    every later one again, for no garbage (docs/adr/0050: a third of a
+    replay's CPU). A lower threshold is raised, never a higher one lowered;
+    a disabled collector (threshold 0) stays disabled."""
+    young, older, oldest = gc.get_threshold()
+    if young == 0 or young >= objects:
+        yield
+        return
+    gc.set_threshold(objects, older, oldest)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, older, oldest)
+
+
 async def replay(
     bootstrap: str,
     prefix: str,
@@ -579,8 +605,8 @@ async def replay(
 
         # Two batches of decoded events are held at a time (one written, the
         # next read meanwhile): young collections would walk them for no
-        # garbage (ocpi_hub/collector.py, docs/adr/0050).
-        with collector.holding(2 * batch_size * collector.OBJECTS_PER_EVENT):
+        # garbage (docs/adr/0050).
+        with young_collections_every(2 * batch_size * OBJECTS_PER_EVENT):
             applying: asyncio.Task[None] | None = None
             try:
                 while pending:

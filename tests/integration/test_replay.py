@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from ocpi_hub import collector
 from ocpi_hub.settings import Settings
 from producers.log import ensure_topics
 from projections.position import Record
-from projections.runner import replay
+from projections.runner import OBJECTS_PER_EVENT, replay
 from schemas.events import EvseStatusResolved, Party, serialize_event
 from schemas.events.locations import EvseStatusResolvedPayload, location_key
 from schemas.ocpi.locations import EvseStatus
@@ -167,5 +166,5 @@ async def _replay_thresholds(namespace: Namespace) -> None:
         replay(s.kafka_bootstrap, s.topic_prefix, [writer], batch_size=50_000), timeout=60
     )
     assert count == 3 and writer.young
-    assert set(writer.young) == {2 * 50_000 * collector.OBJECTS_PER_EVENT}
+    assert set(writer.young) == {2 * 50_000 * OBJECTS_PER_EVENT}
     assert gc.get_threshold() == before

@@ -1,16 +1,10 @@
 """The garbage collector's tuning (ocpi_hub/collector.py, docs/adr/0050).
 It changes the whole interpreter, so each case runs in a fresh one."""
 
-import gc
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-
-import pytest
-
-from ocpi_hub import collector
 
 _PROBE = """
 import gc, json
@@ -49,30 +43,3 @@ def test_zero_leaves_pythons_defaults() -> None:
     env = {**os.environ, "OCPI_HUB_GC_YOUNG_THRESHOLD": "0"}
     untouched = _probe("from ocpi_hub.cli import _settings\n_settings()", env)
     assert untouched == {"thresholds": [700, 10, 10], "frozen": 0}
-
-
-@pytest.fixture
-def threshold() -> Iterator[None]:
-    before = gc.get_threshold()
-    yield
-    gc.set_threshold(*before)
-
-
-@pytest.mark.usefixtures("threshold")
-def test_holding_raises_the_young_threshold_for_its_block_only() -> None:
-    gc.set_threshold(10_000, 10, 10)
-    with collector.holding(1_200_000):
-        assert gc.get_threshold() == (1_200_000, 10, 10)
-    assert gc.get_threshold() == (10_000, 10, 10)
-    with pytest.raises(KeyError), collector.holding(1_200_000):
-        raise KeyError
-    assert gc.get_threshold() == (10_000, 10, 10)
-
-
-@pytest.mark.usefixtures("threshold")
-def test_holding_never_lowers_the_threshold_nor_enables_a_disabled_collector() -> None:
-    for start in ((2_000_000, 10, 10), (0, 10, 10)):
-        gc.set_threshold(*start)
-        with collector.holding(1_200_000):
-            assert gc.get_threshold() == start
-        assert gc.get_threshold() == start
