@@ -75,7 +75,6 @@ class HistoryWriter:
         self.name = name
         self.event_types = types
         self._coll = collection
-        self._types = types
 
     def prepare(self) -> None:
         # An entry per document, as held before chunks: the group is its key.
@@ -90,7 +89,7 @@ class HistoryWriter:
 
     def apply(self, records: Sequence[Record[object]]) -> int:
         """Write a chunk per aggregate of the batch (see chunks.write)."""
-        return chunks.write(self._coll, history_chunks(records, self._types))
+        return chunks.write(self._coll, history_chunks(records, self.event_types))
 
 
 class TariffHistoryWriter(HistoryWriter):
