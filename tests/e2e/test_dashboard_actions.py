@@ -286,9 +286,15 @@ async def test_partners_page_pushes_pulls_invite_rotate_and_unregister(
         joined = peer.run("partners", "register", "--versions-url", versions,
                           "--token-a", token_a, "--partner-id", f"HUB-{tag}")  # fmt: skip
         assert joined.returncode == 0, joined.stderr
-        await page.goto(f"{base}/admin/partners")
         ours = f'section[data-partner="DASH-{tag}"]'
-        assert await page.get_attribute(ours, "data-status") == "registered"
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:  # the page reads the partners' view, which follows the log
+            await page.goto(f"{base}/admin/partners")
+            status = await page.get_attribute(ours, "data-status")
+            if status == "registered":
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"still {status}"
+            await asyncio.sleep(0.5)
         assert token_a not in (await page.content())  # never shown again
 
         # Rotate their token, then unregister them, from the page.
@@ -296,10 +302,18 @@ async def test_partners_page_pushes_pulls_invite_rotate_and_unregister(
         await page.wait_for_selector(f"{ours} .outcome:has-text('Token rotated.')", timeout=15_000)
         await page.click(f"{ours} button.unregister")
         await page.wait_for_selector(f"{ours}[data-status=unregistered]", timeout=15_000)
+        # The page shows the write's answer; the list is a view, which follows
+        # the log shortly after (a write never waits for a view).
+        deadline = asyncio.get_running_loop().time() + 15
         async with httpx.AsyncClient(timeout=10) as client:
-            listed = await client.get(f"{base}/ops/partners", headers=ops_auth(base))
-        states = {p["partner_id"]: p for p in listed.json()["data"]}
-        assert states[f"DASH-{tag}"]["status"] == "unregistered"
+            while True:
+                listed = await client.get(f"{base}/ops/partners", headers=ops_auth(base))
+                states = {p["partner_id"]: p for p in listed.json()["data"]}
+                status = states[f"DASH-{tag}"]["status"]
+                if status == "unregistered":
+                    break
+                assert asyncio.get_running_loop().time() < deadline, f"still {status}"
+                await asyncio.sleep(0.2)
         assert "our_token_encrypted" not in states[linked.peer_id]
         assert await page.is_hidden("#partner-problem")
     except BaseException:
