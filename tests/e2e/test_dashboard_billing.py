@@ -238,7 +238,7 @@ async def _clerk(page: Page, base: str, cid: str, tag: str, loc: str, inbox: Inb
     await page.click("button[name=activate]")
     await page.wait_for_load_state()
     await page.goto(f"{base}/admin/corporations/{cid}")
-    assert await page.get_attribute(member, "data-state") == "active"
+    await _until(page, f'{member}[data-state="active"]', "the member as active")
     shown_token = await _text(page, f"{member} td[data-label=Token]")
     assert "APP_USER" in shown_token, shown_token
     cost_centres = await page.locator("#cost-centres tr[data-cost-centre]").evaluate_all(
