@@ -5,29 +5,31 @@ SecantusDB 0.7.0b3 reads a collection's index definitions back from its
 catalog table (a WiredTiger cursor walk and a BSON decode per index) several
 times for every document it writes: to find candidates, partial filters,
 unique indexes and geo options. Under the projections' writes that is ~40 %
-of the server's CPU. Here each collection's catalog rows are kept, as bytes,
-after the first read and reused while nothing could have changed them:
+of the server's CPU. Here a write reuses the rows another write read, when
+it would have read the same ones:
 
-* rows are kept and reused only by a thread that holds the collection's
-  write lock (SecantusDB's own ``_coll_lock``: every insert, update and
-  delete of the collection takes it), so no write of this collection runs
-  beside the read; other readers read the table as before;
-* every method that writes the catalog (index and collection DDL) makes
-  every kept row stale, when it starts and when it ends, so a read taken
-  while it ran is never reused;
-* an index newly marked multikey by a write makes the rows stale too; if
-  that write then fails, the next read may still say multikey, which only
-  keeps the planner off that index (a full scan: slower, not wrong).
+* only inside a write transaction, by a thread holding the collection's
+  write lock (SecantusDB's ``_coll_lock``, which every insert, update and
+  delete of the collection takes before it begins its transaction); other
+  reads read the table as before;
+* every method that writes the catalog (index and collection DDL) moves the
+  generation when it starts and when it ends, and while one runs nothing is
+  reused or kept; a write reuses rows only if no such method ran or runs
+  since its own transaction began, so the rows are what its snapshot holds;
+* an index newly marked multikey by a write moves the generation too (that
+  transaction then reads directly); the next transaction on the collection
+  begins after it committed or rolled back, and reads afresh.
 
-Rows are decoded afresh for each caller, so none of them can change
+Rows are kept as bytes and decoded for each caller, so no caller can change
 another's. Production runs MongoDB; this file only starts the local store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import itertools
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -56,17 +58,39 @@ Row = tuple[str, bytes]
 
 
 class CatalogCache:
-    """Catalog rows per (database, collection), valid for one generation."""
+    """Catalog rows per (database, collection), valid for one generation.
+
+    The generation moves whenever the catalog may change; while a catalog
+    writer runs (``changing``) nothing is reused or kept."""
 
     def __init__(self) -> None:
-        self.generation = itertools.count(1)
-        self.current = next(self.generation)
+        self._lock = threading.Lock()
+        self.current = 0
+        self.changing = 0
         self.rows: dict[tuple[str, str], tuple[int, list[Row]]] = {}
         self.hits = 0
         self.reads = 0
 
     def stale(self) -> None:
-        self.current = next(self.generation)
+        with self._lock:
+            self.current += 1
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._lock:
+            self.changing += 1
+            self.current += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.current += 1
+                self.changing -= 1
+
+    def usable(self, since: int | None) -> bool:
+        """Whether a transaction begun at generation ``since`` sees the
+        catalog as it is now (no writer ran or runs since it began)."""
+        return since is not None and not self.changing and since == self.current
 
     def held(self, key: tuple[str, str]) -> list[Row] | None:
         kept = self.rows.get(key)
@@ -75,10 +99,10 @@ class CatalogCache:
             return kept[1]
         return None
 
-    def keep(self, key: tuple[str, str], generation: int, rows: list[Row]) -> None:
+    def keep(self, key: tuple[str, str], since: int, rows: list[Row]) -> None:
         self.reads += 1
-        if generation == self.current:
-            self.rows[key] = (generation, rows)
+        if self.usable(since):
+            self.rows[key] = (since, rows)
 
 
 def _owned(lock: Any) -> bool:
@@ -94,8 +118,28 @@ def install(storage_class: type[Any] = secantus_storage.Storage) -> CatalogCache
             f"found {secantus_version}: check CATALOG_WRITERS and _iter_indexes again"
         )
     cache = CatalogCache()
+    # The generation at which this thread's current write transaction began
+    # (taken before it begins, so its snapshot is at least that recent).
+    began = threading.local()
     table = secantus_storage._IDX_TABLE
     walk = storage_class._iter_indexes
+    transaction = storage_class._batch_transaction
+
+    @contextlib.contextmanager
+    def batch_transaction(self: Any, *, sync: bool = False) -> Iterator[Any]:
+        outermost = getattr(began, "since", None) is None and (
+            getattr(self._tls, "user_txn", None) is None  # a client's transaction: older
+        )
+        if outermost:
+            began.since = cache.current
+        try:
+            with transaction(self, sync=sync) as session:
+                yield session
+        finally:
+            if outermost:
+                began.since = None
+
+    storage_class._batch_transaction = batch_transaction
 
     def read_rows(self: Any, db: str, coll: str) -> list[Row]:
         c = self._cursor(table)
@@ -117,34 +161,31 @@ def install(storage_class: type[Any] = secantus_storage.Storage) -> CatalogCache
         self: Any, db: str, coll: str
     ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
         key = (db, coll)
+        since = getattr(began, "since", None)
         lock = self._coll_locks.get(key)
-        if lock is None or not _owned(lock):
+        if not cache.usable(since) or lock is None or not _owned(lock):
             yield from walk(self, db, coll)
             return
         rows = cache.held(key)
         if rows is None:
-            generation = cache.current
             rows = read_rows(self, db, coll)
-            cache.keep(key, generation, rows)
+            cache.keep(key, since, rows)
         for name, raw in rows:
             payload = bson.decode(raw)
             yield name, payload.get("key", {}), payload.get("options", {})
 
     storage_class._iter_indexes = iter_indexes
 
-    def staling(method: Callable[..., Any]) -> Callable[..., Any]:
+    def writing(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            cache.stale()
-            try:
+            with cache.writing():
                 return method(self, *args, **kwargs)
-            finally:
-                cache.stale()
 
         return wrapper
 
     for name in CATALOG_WRITERS:
-        setattr(storage_class, name, staling(getattr(storage_class, name)))
+        setattr(storage_class, name, writing(getattr(storage_class, name)))
 
     mark = storage_class._maybe_mark_multikey
 
@@ -155,7 +196,7 @@ def install(storage_class: type[Any] = secantus_storage.Storage) -> CatalogCache
         before = len(already)
         marked: set[str] = mark(self, db, coll, doc, indexes, already)
         if len(marked) != before or len(already) != before:
-            cache.stale()
+            cache.stale()  # this transaction reads directly from here on
         return marked
 
     storage_class._maybe_mark_multikey = mark_multikey
