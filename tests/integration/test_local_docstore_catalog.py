@@ -6,32 +6,17 @@ obey every index created, dropped or marked multikey after it was kept."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from secantus import storage as secantus_storage
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.deploy_scripts import load_script
 
-
-def _launcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "local_secantusd", REPO / "deploy" / "local" / "secantusd.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-launcher = _launcher()
+launcher = load_script("deploy/local/secantusd.py", "deploy_local_secantusd")
 
 
 class Patched(secantus_storage.Storage):  # type: ignore[misc]

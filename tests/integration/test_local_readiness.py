@@ -5,9 +5,9 @@ started for this test run."""
 
 from __future__ import annotations
 
-from tests.unit.test_scale_out import load_infra
+from tests.deploy_scripts import load_script
 
-infra = load_infra()
+infra = load_script("deploy/local/infra.py", "deploy_local_infra")
 
 
 def test_the_processors_readiness_is_a_line_the_running_processors_wrote() -> None:

@@ -14,9 +14,9 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.unit.test_scale_out import load_infra
+from tests.deploy_scripts import load_script
 
-infra = load_infra()
+infra = load_script("deploy/local/infra.py", "deploy_local_infra")
 
 
 def _free_port() -> int:

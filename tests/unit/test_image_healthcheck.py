@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy_scripts import load_script
 
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "deploy_healthcheck", ROOT / "deploy" / "healthcheck.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hc = load()
+hc = load_script("deploy/healthcheck.py", "deploy_healthcheck")
 
 
 @contextmanager

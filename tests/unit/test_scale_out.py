@@ -7,10 +7,7 @@ pin the parts that are easy to break silently."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,23 +17,9 @@ from uvicorn.importer import import_from_string
 
 from ocpi_hub import cli
 from ocpi_hub.settings import get_settings
+from tests.deploy_scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_infra() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "deploy_local_infra", ROOT / "deploy" / "local" / "infra.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up by name while being defined.
-    sys.modules["deploy_local_infra"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-infra = load_infra()
+infra = load_script("deploy/local/infra.py", "deploy_local_infra")
 
 
 def run_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, Any]:
