@@ -69,7 +69,6 @@ class CatalogCache:
         self.changing = 0
         self.rows: dict[tuple[str, str], tuple[int, list[Row]]] = {}
         self.hits = 0
-        self.reads = 0
 
     def stale(self) -> None:
         with self._lock:
@@ -100,7 +99,6 @@ class CatalogCache:
         return None
 
     def keep(self, key: tuple[str, str], since: int, rows: list[Row]) -> None:
-        self.reads += 1
         if self.usable(since):
             self.rows[key] = (since, rows)
 
@@ -195,7 +193,7 @@ def install(storage_class: type[Any] = secantus_storage.Storage) -> CatalogCache
     ) -> set[str]:
         before = len(already)
         marked: set[str] = mark(self, db, coll, doc, indexes, already)
-        if len(marked) != before or len(already) != before:
+        if len(marked) != before:  # the set it was given, grown in place
             cache.stale()  # this transaction reads directly from here on
         return marked
 
