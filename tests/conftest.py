@@ -62,3 +62,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The fault suite (tests/chaos) runs after every other test: it starts
     a platform of its own and loads the machine while it kills things."""
     items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s two xdist processes (``--dist loadscope``) take whole
+    modules, and the integration tier whole, in its order, as in a
+    one-process run: its modules share one namespace per process, and two of
+    them failed when modules before them had left state there (chart samples,
+    a client's connections) that the usual order never meets. (xdist's
+    ``loadgroup`` would do it with marks, but cannot rename items under
+    pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/integration/"):
+                return "tests/integration"
+            return nodeid.split("::", 1)[0]
+
+    return TierScheduling(config, log)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``alone`` (the fault suite, the schema fuzz) fail in an
+    xdist worker: `make test` runs the rest in two processes, then these in
+    one (the Makefile says why)."""
+    if item.get_closest_marker("alone") and hasattr(item.config, "workerinput"):
+        pytest.fail(
+            "marked 'alone': run it in one process, not in xdist's workers "
+            '(make test deselects it there with -m "not alone")',
+            pytrace=False,
+        )

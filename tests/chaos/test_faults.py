@@ -50,7 +50,7 @@ from tests.chaos.stack import Stack, tail
 from tests.ledger import Shown, Views, evses_shown, read_topic
 from tests.peer_stub import PeerStub
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.alone]
 
 WRITES_BACK_WITHIN_S = 30.0
 # An API killed while it held objects (a write between its claim and its

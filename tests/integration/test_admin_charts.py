@@ -5,6 +5,7 @@ first, and the sampler takes one per claimed interval."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -16,9 +17,12 @@ from tests.services import Namespace
 async def test_one_sample_per_interval_whoever_asks(namespace: Namespace) -> None:
     s = namespace.settings
     client = aioredis.Redis.from_url(s.redis_url)
+    # Keys of this test's own: an app another test ran in the namespace keeps
+    # real samples under the namespace's prefix.
+    prefix = f"{s.topic_prefix}charts-{uuid.uuid4().hex[:8]}:"
     try:
-        first = ChartSamples(client, s.topic_prefix, interval_s=60)
-        second = ChartSamples(client, s.topic_prefix, interval_s=60)  # another API process
+        first = ChartSamples(client, prefix, interval_s=60)
+        second = ChartSamples(client, prefix, interval_s=60)  # another API process
         assert await first.claim(6000.0)
         assert not await second.claim(6030.0)  # the same interval: taken
         assert await second.claim(6060.0)  # the next one
@@ -27,7 +31,7 @@ async def test_one_sample_per_interval_whoever_asks(namespace: Namespace) -> Non
         assert [x["at"] for x in await first.recent()] == [6000.0, 6060.0]
 
         # The loop: a short interval, two processes, samples only from claims.
-        fast = [ChartSamples(client, s.topic_prefix + "fast:", interval_s=1) for _ in range(2)]
+        fast = [ChartSamples(client, prefix + "fast:", interval_s=1) for _ in range(2)]
         taken: list[int] = []
 
         async def take() -> dict[str, Any]:

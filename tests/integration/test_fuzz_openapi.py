@@ -47,6 +47,11 @@ from tests.peer_stub import PeerStub, peer_stub
 
 T = TypeVar("T")
 
+# In `make test`'s one-process pass: run in xdist's workers beside the rest
+# of the tier, these 266 generated items were left out without a word (215
+# passed of the tier's 479); tests/conftest.py refuses them in a worker.
+pytestmark = pytest.mark.alone
+
 # Random examples per operation and run, on top of schemathesis's explicit
 # (boundary and invalid) ones; with about 73 operations and two runs the file
 # took about 2 minutes on 2 cores shared with other work.
