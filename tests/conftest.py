@@ -67,9 +67,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`make test`'s two xdist processes (``--dist loadscope``) take whole
     modules, and the integration tier whole, in its order, as in a
-    one-process run: its modules share one namespace per process, and two of
-    them failed when modules before them had left state there (chart samples,
-    a client's connections) that the usual order never meets. (xdist's
+    one-process run: its modules share one namespace per process and a few
+    session clients, and two of them failed when other modules had run
+    before them (chart samples left under the namespace's keys; the shared
+    async MongoDB client's first call "operation cancelled", twice, cause not
+    found), which the usual order never meets. (xdist's
     ``loadgroup`` would do it with marks, but cannot rename items under
     pytest 9.)"""
     from xdist.scheduler import LoadScopeScheduling

@@ -24,7 +24,8 @@ from tests.services import Namespace
 
 async def test_the_async_client_reads_and_writes_the_local_store(namespace: Namespace) -> None:
     # A client of its own, built as the API builds it: the session's shared
-    # one carries whatever earlier tests left in its pool.
+    # one failed this first call twice ("operation cancelled") when other
+    # modules had used it before, in xdist's order (cause not found).
     aio_mongo: AsyncMongoClient[Doc] = async_mongo_client(namespace.settings)
     assert (await aio_mongo.admin.command("ping"))["ok"] == 1
     coll = aio_mongo[f"{namespace.name}_async"]["probe"]
