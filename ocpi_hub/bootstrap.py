@@ -30,7 +30,7 @@ from processors.cdr_push import CDRS_PUSH
 from processors.charging_profile_callbacks import ACTIVE_PROFILE_PUSHES, PROFILE_CALLBACKS
 from processors.command_callbacks import COMMAND_CALLBACKS
 from processors.evse_status_push import EVSE_STATUS_PUSH
-from processors.push import LOCATIONS_PUSH, ModulePusher, WholeObjects
+from processors.push import LOCATIONS_PUSH, ModulePusher, SharedRead, WholeObjects
 from processors.result_callbacks import RedisDeliveredMarks, ResultCallbackSender
 from processors.session_push import SESSIONS_PUSH
 from processors.tariff_push import TARIFFS_PUSH
@@ -811,7 +811,13 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
     try:
         db = client[settings.mongo_db]
         partner_view = PartnerQuery(db)
-        hub_reports = HubClientInfoQuery(db)
+        # The six module pushers share their reads of these two views: at
+        # most two of each per push_refresh_s, not six (a new partner is
+        # noticed within 1.5 push_refresh_s; its lane starts where it
+        # registered all the same).
+        fresh_s = settings.push_refresh_s / 2
+        partners_read = SharedRead(partner_view.all, fresh_s)
+        hub_reports = SharedRead(HubClientInfoQuery(db).all, fresh_s)
         sealed = vault(settings)
         stats = RedisPushStats(redis, settings.topic_prefix)
         wholes = WholeObjects(
@@ -820,7 +826,7 @@ async def push_process(settings: Settings) -> AsyncIterator[Pushers]:
         yield Pushers(
             modules=[
                 ModulePusher(
-                    settings, partner_view, sealed, module, stats, wholes, hub_reports=hub_reports
+                    settings, partners_read, sealed, module, stats, wholes, hub_reports=hub_reports
                 )
                 for module in (
                     LOCATIONS_PUSH,

@@ -59,11 +59,11 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -98,6 +98,7 @@ from schemas.ocpi.wire import CORE_VERSION, EdgeContext, Kind, WireVersion
 from schemas.topics import LOCATIONS
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- #
 # Pure core
@@ -525,6 +526,44 @@ class HubReports(Protocol):
     hub_client_info view)."""
 
     async def all(self) -> list[ClientInfoState]: ...
+
+
+class SharedRead(Generic[T]):
+    """One read of a list (the partners, what hubs report) shared by every
+    module's pusher: the six refresh together every ``push_refresh_s``, and
+    each asking the view alone was six reads where one does. A caller
+    within ``fresh_s`` of the last read gets its answer (the same list:
+    read it, do not change it); callers while a read is under way wait for
+    that read; a read that failed is not kept, so the next caller reads
+    again. A caller cancelled while it waits does not cancel the read."""
+
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[list[T]]],
+        fresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._fresh_s = fresh_s
+        self._clock = clock
+        self._pending: asyncio.Future[list[T]] | None = None
+        self._started = 0.0
+
+    async def all(self) -> list[T]:
+        pending, now = self._pending, self._clock()
+        stale = pending is None or (
+            pending.done()
+            and (
+                pending.cancelled()
+                or pending.exception() is not None
+                or now - self._started >= self._fresh_s
+            )
+        )
+        if stale:
+            self._started = now
+            pending = self._pending = asyncio.ensure_future(self._read())
+        assert pending is not None
+        return await asyncio.shield(pending)
 
 
 class TokenUnsealer(Protocol):
