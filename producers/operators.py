@@ -17,6 +17,7 @@ api/ops/access.py.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -104,9 +105,14 @@ def verify_password(password: str, encoded: str) -> bool:
         return False
 
 
-# A hash to verify against when the login is unknown or disabled, so that
-# such an attempt costs what a wrong password costs (no timing hint).
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the login is unknown or disabled, so
+    that such an attempt costs what a wrong password costs (no timing hint).
+    Made at the first sign-in of the process, whichever its login (a hash
+    at import cost every process and command ~140 ms, and few sign in)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
 
 KEY_PREFIX = "ohk_"
 
@@ -235,8 +241,9 @@ def account_that_signs_in(state: AccountState | None, password: str) -> AccountS
     disabled; else None, after the same work either way (the caller learns
     nothing about which part was wrong). CPU-heavy: off the event loop.
     The browser login calls this with the state ``WritePath.state`` reads."""
+    dummy = _dummy_hash()
     if state is None or state.disabled:
-        verify_password(password, _DUMMY_HASH)
+        verify_password(password, dummy)
         return None
     return state if verify_password(password, state.password_hash) else None
 
