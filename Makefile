@@ -8,6 +8,7 @@ export PIP_CACHE_DIR := $(CURDIR)/data/cache/pip
 # Instances of each scalable process (API workers, processors, projections)
 # that `make up` starts: `make up SCALE=2` (docs/scale-out.md).
 SCALE ?= $(or $(OCPI_HUB_SCALE),1)
+PACKAGES := schemas producers processors projections api gateway ocpi_hub
 
 .PHONY: venv lock infra up down status test test-unit chaos lint bench compose-check clean
 
@@ -45,8 +46,12 @@ $(UV):
 infra: venv
 	$(INFRA) up
 
-## up: the services and the platform's own processes (API, processors, projections)
+## up: the services and the platform's own processes (API, processors, projections).
+## The project's bytecode is compiled first (only what changed): an environment with
+## PYTHONDONTWRITEBYTECODE set would otherwise compile every module in every process
+## and command it starts, ~0.4 s of CPU each on 2 cores.
 up: venv
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(INFRA) up --with-platform --scale $(SCALE)
 
 ## down: stop exactly what `make up` started (data is kept)
@@ -80,7 +85,7 @@ chaos: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas producers processors projections api gateway ocpi_hub
+	$(BIN)/mypy $(PACKAGES)
 
 ## bench: throughput and latency of the running platform (not a test), see bench/README.md;
 ## the 2-process run: make bench SCALE=2. Smaller runs, e.g.
