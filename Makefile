@@ -61,17 +61,20 @@ down:
 status:
 	$(INFRA) status
 
-## test: every tier against the real services (started when missing). Two
-## passes: the tests not marked `alone` in two xdist processes (the machine sat
-## half idle while one process waited on platforms and timers; a module's tests
-## stay in one process, the integration tier's all in one, tests/conftest.py),
-## then the `alone` ones in one: the fault suite, which loads the machine while
-## it kills things, and the schema fuzz, whose generated items xdist lost
-## without a word. Both passes run; either failing fails the target.
+## test: every tier against the real services (started when missing), in three
+## passes that all run (any failing fails the target): everything but the fuzz
+## and the fault suite in two xdist processes (a module's tests stay in one
+## process, the integration tier's all in one: tests/conftest.py); then the
+## schema fuzz (tests/fuzz) in two, apart, since beside the other tests xdist
+## lost its generated items without a word; then the fault suite alone in one,
+## as it loads the machine while it kills things.
 test: up
 	@status=0; \
-	$(BIN)/pytest tests -n 2 --dist loadscope -m "not alone" --durations=15 || status=1; \
-	$(BIN)/pytest tests -m alone --durations=5 || status=1; \
+	set -x; \
+	$(BIN)/pytest tests -n 2 --dist loadscope --ignore=tests/fuzz --ignore=tests/chaos \
+		--durations=15 || status=1; \
+	$(BIN)/pytest tests/fuzz -n 2 --dist load --durations=5 || status=1; \
+	$(BIN)/pytest tests/chaos --durations=5 || status=1; \
 	exit $$status
 
 test-unit: venv

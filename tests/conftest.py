@@ -74,6 +74,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     found), which the usual order never meets. (xdist's
     ``loadgroup`` would do it with marks, but cannot rename items under
     pytest 9.)"""
+    if config.getoption("dist") != "loadscope":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class TierScheduling(LoadScopeScheduling):
@@ -86,12 +88,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked ``alone`` (the fault suite, the schema fuzz) fail in an
-    xdist worker: `make test` runs the rest in two processes, then these in
-    one (the Makefile says why)."""
-    if item.get_closest_marker("alone") and hasattr(item.config, "workerinput"):
+    """In an xdist worker: the fault suite fails (it runs in one process,
+    alone on the machine), and so does a test marked ``alone`` (the schema
+    fuzz) in a run that holds unmarked tests too (beside them, xdist lost
+    its generated items without a word). `make test` runs the rest first,
+    then tests/fuzz in two processes, then tests/chaos in one."""
+    if not hasattr(item.config, "workerinput"):
+        return
+    if item.get_closest_marker("chaos"):
+        pytest.fail("the fault suite runs in one process: `make chaos`", pytrace=False)
+    if item.get_closest_marker("alone") and not all(
+        other.get_closest_marker("alone") for other in item.session.items
+    ):
         pytest.fail(
-            "marked 'alone': run it in one process, not in xdist's workers "
-            '(make test deselects it there with -m "not alone")',
+            "marked 'alone': run it apart from the unmarked tests (make test "
+            "runs tests/fuzz after the rest)",
             pytrace=False,
         )

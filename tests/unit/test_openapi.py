@@ -1,7 +1,7 @@
 """The published OpenAPI describes every operation well enough to call it
 (issue 12, item 5): every ``{name}`` in a path is a declared path parameter,
 and every OCPI write names its body's schema. Schema fuzzing
-(tests/integration/test_fuzz_openapi.py) refuses a schema that breaks the
+(tests/fuzz/test_fuzz_openapi.py) refuses a schema that breaks the
 first; this keeps it so without services."""
 
 from __future__ import annotations
