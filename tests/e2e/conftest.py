@@ -26,11 +26,14 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from ocpi_hub.bootstrap import opened
 from ocpi_hub.secrets import TokenVault
 from ocpi_hub.settings import Settings
 from producers import partners
 from producers.decision_store import RedisDecisionStore
+from producers.operators import API_KEYS_SLICE
 from tests.conftest import fresh_namespace
+from tests.ops_admin import issue_key
 from tests.services import Namespace, env_of
 
 pytestmark = pytest.mark.e2e
@@ -207,8 +210,7 @@ def running_platform(
             processes=processes,
             gateway_url=f"ws://127.0.0.1:{gateway_port}/ocpp",
         )
-        created = cli_json(platform, "api-keys", "create", "--name", "e2e", "--role", "admin")
-        platform.ops_key = created["key"]
+        platform.ops_key = _admin_key(settings)
         _RUNNING.append(platform)
         yield platform
         _RUNNING.remove(platform)
@@ -224,6 +226,22 @@ def running_platform(
             if proc.returncode not in (0, -15, 143):
                 tail = _tail(logs / f"{name}.log")
                 sys.stderr.write(f"{name} exited {proc.returncode}:\n{tail}\n")
+
+
+def _admin_key(settings: Settings) -> str:
+    """An admin API key for a test platform's ops routes, recorded on its
+    write path as ``ocpi-hub api-keys create`` records it, but from this
+    process: that command's own process cost ~2 s of CPU at every platform
+    start (the command itself is driven in test_ops_access.py and
+    test_quickstart.py)."""
+
+    async def issue() -> str:
+        async with opened(settings, [API_KEYS_SLICE]) as c:
+            return await issue_key(c.write_path)
+
+    # In a thread of its own: a caller may be inside an event loop.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, issue()).result()
 
 
 _RUNNING: list[Platform] = []
