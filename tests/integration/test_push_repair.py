@@ -287,6 +287,14 @@ async def test_a_partner_that_forgot_a_location_gets_the_whole_evse_and_one_that
                     15,
                     "the stubborn partner to refuse the PUT as well",
                 )
+                # The partner holds the PUT before its answer reaches the lane,
+                # which counts the repair then (a CI run read the tally in
+                # between, under load).
+                await until(
+                    lambda: pusher.lanes[f"NL-F{suffix}"].tally.repaired > 0,
+                    15,
+                    "the forgetful partner's lane to count its repair",
+                )
                 forgetful_tally = pusher.lanes[f"NL-F{suffix}"].tally
                 stubborn_tally = pusher.lanes[f"NL-S{suffix}"].tally
 

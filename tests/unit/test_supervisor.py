@@ -50,7 +50,10 @@ class Toy:
         }
 
     def pid(self) -> int | None:
-        run = self.proc.running(quiet=True)
+        # A reader, not the owner: with forget=True a poll that read the
+        # killed pid could remove the pidfile the keeper had just written
+        # for the new process (a CI run never saw it come back).
+        run = self.proc.running(quiet=True, forget=False)
         return run.pid if run else None
 
     def state(self) -> dict[str, Any]:
