@@ -1940,6 +1940,8 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
+    # A reader: it never removes a pidfile it finds stale (a keeper may be
+    # writing the new one for a process it just restarted).
     probes = {
         "kafka": kafka_probe,
         "mongo": mongo_probe,
@@ -1948,7 +1950,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         "smtp": smtp_probe,
     }
     for name in SERVICES:
-        run = Proc(name).running(quiet=True)
+        run = Proc(name).running(quiet=True, forget=False)
         if run is None:
             print(f"{name:<14} stopped")
             continue
@@ -1966,7 +1968,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         print(f"{name:<14} running  pid {run.pid:<7} port {run.port}{extra}{health}")
     for pp in platform_procs():
         proc = pp.proc
-        run = proc.running(quiet=True)
+        run = proc.running(quiet=True, forget=False)
         note = supervision_note(proc, run is not None)
         if run is None:
             print(f"{proc.name:<14} stopped{note}")
